@@ -1,0 +1,112 @@
+//! `giasync-hub`: the МОУО and РЦОИ hub, and the operators' commands.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use giasync_shared::participant::Category;
+use giasync_shared::rules::{Rules, parse_points};
+
+/// The МОУО and РЦОИ hub of giasync. So far: the operators' checks of scoring rules files.
+#[derive(Debug, Parser)]
+#[command(name = "giasync-hub", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a scoring rules file and score by it.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum RulesCommand {
+    /// Validate a rules file and print each category with its criteria, maximum and зачёт
+    /// threshold; exit non-zero naming the problem when the file is wrong.
+    Check {
+        /// The rules file, e.g. shared/rules/is-2024.toml.
+        file: PathBuf,
+    },
+    /// Score points for a participant category by a rules file: print the total and
+    /// зачёт/незачёт; exit non-zero naming the problem for bad input.
+    Score {
+        /// The rules file, e.g. shared/rules/is-2024.toml.
+        file: PathBuf,
+        /// The participant category id, e.g. standard, deaf, autism.
+        #[arg(long)]
+        category: String,
+        /// Points per criterion, e.g. "Ч1=1,Ч2=1,П1=2".
+        #[arg(long)]
+        points: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Rules(RulesCommand::Check { file }) => rules_check(&file),
+        Command::Rules(RulesCommand::Score {
+            file,
+            category,
+            points,
+        }) => rules_score(&file, &category, &points),
+    }
+}
+
+fn rules_check(file: &std::path::Path) -> anyhow::Result<()> {
+    let rules = Rules::load(file)?;
+    println!(
+        "{}: rules {} for {} ({}), {} criteria, {} categories: ok",
+        file.display(),
+        rules.id,
+        rules.exam.display_name(),
+        rules.title,
+        rules.criteria().len(),
+        rules.categories().count()
+    );
+    for c in rules.categories() {
+        let criteria: Vec<String> = c
+            .criteria(&rules)
+            .map(|k| format!("{}({})", k.id, k.max))
+            .collect();
+        println!(
+            "{:<20} max {:>2}  зачёт from {:>2}  {}  — {}",
+            c.category.id(),
+            c.max,
+            c.pass_from,
+            criteria.join(" "),
+            c.name
+        );
+    }
+    Ok(())
+}
+
+fn rules_score(file: &std::path::Path, category: &str, points: &str) -> anyhow::Result<()> {
+    let rules = Rules::load(file)?;
+    let category: Category = category.parse().context("--category")?;
+    let points = parse_points(points).context("--points")?;
+    let scored = rules.score(category, &points)?;
+    let category_rules = rules.category(category)?;
+    println!(
+        "{} of {}: {} (зачёт from {})",
+        scored.total,
+        category_rules.max,
+        scored.outcome.display_name(),
+        category_rules.pass_from
+    );
+    Ok(())
+}

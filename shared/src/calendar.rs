@@ -1,0 +1,405 @@
+//! Calendar dates and instants, with the arithmetic the exam calendar needs.
+//!
+//! Dates are proleptic Gregorian civil dates; instants are milliseconds since the Unix epoch
+//! (UTC). The conversions are Howard Hinnant's `days_from_civil` / `civil_from_days`.
+//! Nothing here reads the clock: callers pass `now`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DomainError, Field};
+
+/// The earliest year a date may have: giasync has no business before it.
+pub const YEAR_MIN: i32 = 2000;
+/// The latest year a date may have.
+pub const YEAR_MAX: i32 = 2199;
+
+/// A civil date (year, month, day).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Date {
+    year: i32,
+    month: u8,
+    day: u8,
+}
+
+/// A day of the week.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Weekday {
+    Monday,
+    Tuesday,
+    Wednesday,
+    Thursday,
+    Friday,
+    Saturday,
+    Sunday,
+}
+
+fn is_leap(year: i32) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn month_days(year: i32, month: u8) -> u8 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap(year) => 29,
+        _ => 28,
+    }
+}
+
+impl Date {
+    /// A validated date between [`YEAR_MIN`] and [`YEAR_MAX`].
+    pub fn new(year: i32, month: u8, day: u8) -> Result<Self, DomainError> {
+        let text = format!("{year:04}-{month:02}-{day:02}");
+        if !(YEAR_MIN..=YEAR_MAX).contains(&year) {
+            return Err(DomainError::invalid(
+                Field::Date,
+                text,
+                "year is out of range 2000..=2199",
+            ));
+        }
+        if !(1..=12).contains(&month) {
+            return Err(DomainError::invalid(
+                Field::Date,
+                text,
+                "month is not 1..=12",
+            ));
+        }
+        if day == 0 || day > month_days(year, month) {
+            return Err(DomainError::invalid(
+                Field::Date,
+                text,
+                "no such day in that month",
+            ));
+        }
+        Ok(Date { year, month, day })
+    }
+
+    #[must_use]
+    pub fn year(self) -> i32 {
+        self.year
+    }
+    #[must_use]
+    pub fn month(self) -> u8 {
+        self.month
+    }
+    #[must_use]
+    pub fn day(self) -> u8 {
+        self.day
+    }
+
+    /// Days since 1970-01-01.
+    #[must_use]
+    pub fn days_since_epoch(self) -> i64 {
+        let (m, d) = (i64::from(self.month), i64::from(self.day));
+        let y = i64::from(self.year) - i64::from(m <= 2);
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+
+    /// The date `days` days since 1970-01-01; an error outside the supported years.
+    pub fn from_days_since_epoch(days: i64) -> Result<Self, DomainError> {
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        let out_of_range = || DomainError::invalid(Field::Date, days, "is out of range");
+        Date::new(
+            i32::try_from(year).map_err(|_| out_of_range())?,
+            u8::try_from(month).map_err(|_| out_of_range())?,
+            u8::try_from(day).map_err(|_| out_of_range())?,
+        )
+    }
+
+    /// The date `days` later (or earlier, when negative).
+    pub fn add_days(self, days: i64) -> Result<Self, DomainError> {
+        Date::from_days_since_epoch(self.days_since_epoch() + days)
+    }
+
+    #[must_use]
+    pub fn weekday(self) -> Weekday {
+        // 1970-01-01 was a Thursday.
+        match (self.days_since_epoch() + 3).rem_euclid(7) {
+            0 => Weekday::Monday,
+            1 => Weekday::Tuesday,
+            2 => Weekday::Wednesday,
+            3 => Weekday::Thursday,
+            4 => Weekday::Friday,
+            5 => Weekday::Saturday,
+            _ => Weekday::Sunday,
+        }
+    }
+
+    /// The `n`-th (1-based) `weekday` of a month, skipping the days `skip` accepts.
+    fn nth_weekday(
+        year: i32,
+        month: u8,
+        weekday: Weekday,
+        n: u8,
+        skip: impl Fn(Date) -> bool,
+    ) -> Option<Date> {
+        let mut seen = 0;
+        for day in 1..=month_days(year, month) {
+            let date = Date::new(year, month, day).ok()?;
+            if date.weekday() == weekday && !skip(date) {
+                seen += 1;
+                if seen == n {
+                    return Some(date);
+                }
+            }
+        }
+        None
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+impl FromStr for Date {
+    type Err = DomainError;
+    /// Parses `YYYY-MM-DD`.
+    fn from_str(text: &str) -> Result<Self, DomainError> {
+        let bad = || DomainError::invalid(Field::Date, text, "must be YYYY-MM-DD");
+        let bytes = text.as_bytes();
+        if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+            return Err(bad());
+        }
+        let number = |range: std::ops::Range<usize>| -> Result<u32, DomainError> {
+            let part = text.get(range).ok_or_else(bad)?;
+            if !part.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            part.parse().map_err(|_| bad())
+        };
+        let year = i32::try_from(number(0..4)?).map_err(|_| bad())?;
+        let month = u8::try_from(number(5..7)?).map_err(|_| bad())?;
+        let day = u8::try_from(number(8..10)?).map_err(|_| bad())?;
+        Date::new(year, month, day)
+    }
+}
+
+impl Serialize for Date {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Date {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The dates of итоговое собеседование in the school year that ends in `year` (DESIGN.md §1,
+/// seed 002 §15): main — the second Wednesday of February; additional — the second working
+/// Wednesday of March (8 March is a public holiday) and the third Monday of April.
+#[must_use]
+pub fn is_dates(year: i32) -> Option<[Date; 3]> {
+    let main = Date::nth_weekday(year, 2, Weekday::Wednesday, 2, |_| false)?;
+    let march = Date::nth_weekday(year, 3, Weekday::Wednesday, 2, |d| d.day() == 8)?;
+    let april = Date::nth_weekday(year, 4, Weekday::Monday, 3, |_| false)?;
+    Some([main, march, april])
+}
+
+/// An instant: milliseconds since 1970-01-01T00:00:00Z.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    const MS_PER_DAY: i64 = 86_400_000;
+
+    /// A validated instant within the supported years.
+    pub fn from_unix_ms(ms: i64) -> Result<Self, DomainError> {
+        Date::from_days_since_epoch(ms.div_euclid(Self::MS_PER_DAY))
+            .map_err(|_| DomainError::invalid(Field::Timestamp, ms, "is out of range"))?;
+        Ok(Timestamp(ms))
+    }
+
+    #[must_use]
+    pub fn unix_ms(self) -> i64 {
+        self.0
+    }
+
+    /// The UTC date of this instant.
+    #[must_use]
+    pub fn date_utc(self) -> Date {
+        // Checked on construction: the day is within the supported years.
+        Date::from_days_since_epoch(self.0.div_euclid(Self::MS_PER_DAY)).unwrap_or(Date {
+            year: YEAR_MIN,
+            month: 1,
+            day: 1,
+        })
+    }
+
+    /// The instant `ms` later, saturating at the ends of the supported range.
+    #[must_use]
+    pub fn plus_ms(self, ms: i64) -> Self {
+        Timestamp::from_unix_ms(self.0.saturating_add(ms)).unwrap_or(self)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// RFC 3339 in UTC, with milliseconds when there are any: `2024-02-14T02:00:00Z`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms_of_day = self.0.rem_euclid(Self::MS_PER_DAY);
+        let (h, m, s, ms) = (
+            ms_of_day / 3_600_000,
+            ms_of_day / 60_000 % 60,
+            ms_of_day / 1000 % 60,
+            ms_of_day % 1000,
+        );
+        write!(f, "{}T{h:02}:{m:02}:{s:02}", self.date_utc())?;
+        if ms != 0 {
+            write!(f, ".{ms:03}")?;
+        }
+        f.write_str("Z")
+    }
+}
+
+impl FromStr for Timestamp {
+    type Err = DomainError;
+    /// Parses RFC 3339: `YYYY-MM-DDTHH:MM:SS[.mmm](Z|±HH:MM)`.
+    fn from_str(text: &str) -> Result<Self, DomainError> {
+        let bad = || {
+            DomainError::invalid(
+                Field::Timestamp,
+                text,
+                "must be YYYY-MM-DDTHH:MM:SS[.mmm] followed by Z or ±HH:MM",
+            )
+        };
+        let date: Date = text.get(..10).ok_or_else(bad)?.parse().map_err(|_| bad())?;
+        let rest = text.get(10..).ok_or_else(bad)?;
+        let rest = rest.strip_prefix(['T', ' ']).ok_or_else(bad)?;
+        let two = |s: &str| -> Result<i64, DomainError> {
+            if s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit()) {
+                s.parse().map_err(|_| bad())
+            } else {
+                Err(bad())
+            }
+        };
+        let (h, m, s) = (
+            two(rest.get(0..2).ok_or_else(bad)?)?,
+            two(rest.get(3..5).ok_or_else(bad)?)?,
+            two(rest.get(6..8).ok_or_else(bad)?)?,
+        );
+        if rest.get(2..3) != Some(":") || rest.get(5..6) != Some(":") || h > 23 || m > 59 || s > 59
+        {
+            return Err(bad());
+        }
+        let mut rest = rest.get(8..).ok_or_else(bad)?;
+        let mut ms = 0;
+        if let Some(frac) = rest.strip_prefix('.') {
+            let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+            if digits != 3 {
+                return Err(bad());
+            }
+            ms = frac
+                .get(..3)
+                .ok_or_else(bad)?
+                .parse::<i64>()
+                .map_err(|_| bad())?;
+            rest = frac.get(3..).ok_or_else(bad)?;
+        }
+        let offset_min = match rest {
+            "Z" => 0,
+            _ => {
+                let sign = match rest.get(..1) {
+                    Some("+") => 1,
+                    Some("-") => -1,
+                    _ => return Err(bad()),
+                };
+                if rest.len() != 6 || rest.get(3..4) != Some(":") {
+                    return Err(bad());
+                }
+                sign * (two(rest.get(1..3).ok_or_else(bad)?)? * 60
+                    + two(rest.get(4..6).ok_or_else(bad)?)?)
+            }
+        };
+        let ms_total = date.days_since_epoch() * Self::MS_PER_DAY
+            + ((h * 60 + m - offset_min) * 60 + s) * 1000
+            + ms;
+        Timestamp::from_unix_ms(ms_total).map_err(|_| bad())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_validate_and_round_trip() {
+        assert!(Date::new(2024, 2, 29).is_ok());
+        assert!(Date::new(2023, 2, 29).is_err());
+        assert!(Date::new(2024, 13, 1).is_err());
+        assert!(Date::new(1999, 1, 1).is_err());
+        let date: Date = "2024-02-14".parse().unwrap();
+        assert_eq!(date.to_string(), "2024-02-14");
+        assert_eq!(date.weekday(), Weekday::Wednesday);
+        assert!("2024-2-14".parse::<Date>().is_err());
+        assert!("2024-02-30".parse::<Date>().is_err());
+        for days in [0, 1, 59, 60, 365, 19_000, 73_048] {
+            let d = Date::from_days_since_epoch(10_957 + days).unwrap();
+            assert_eq!(d.days_since_epoch(), 10_957 + days);
+        }
+        assert_eq!(Date::new(2000, 1, 1).unwrap().days_since_epoch(), 10_957);
+        assert!(
+            Date::from_days_since_epoch(10_956).is_err(),
+            "1999-12-31 is out of range"
+        );
+        assert_eq!(
+            Date::from_days_since_epoch(10_957 + 73_048)
+                .unwrap()
+                .to_string(),
+            "2199-12-31"
+        );
+    }
+
+    #[test]
+    fn is_dates_match_the_published_calendars() {
+        // 2024 (seed 002): 14 February, 13 March, 15 April.
+        let [main, march, april] = is_dates(2024).unwrap();
+        assert_eq!(
+            (main.to_string(), march.to_string(), april.to_string()),
+            (
+                "2024-02-14".into(),
+                "2024-03-13".into(),
+                "2024-04-15".into()
+            )
+        );
+        // 2023: 8 March was a Wednesday, so the additional date moved to the 15th.
+        let [_, march, _] = is_dates(2023).unwrap();
+        assert_eq!(march.to_string(), "2023-03-15");
+    }
+
+    #[test]
+    fn timestamps_parse_offsets_and_print_utc() {
+        let t: Timestamp = "2024-02-14T09:00:00+07:00".parse().unwrap();
+        assert_eq!(t.to_string(), "2024-02-14T02:00:00Z");
+        let t: Timestamp = "2024-02-14T02:00:00.250Z".parse().unwrap();
+        assert_eq!(t.to_string(), "2024-02-14T02:00:00.250Z");
+        assert_eq!(t.plus_ms(750).to_string(), "2024-02-14T02:00:01Z");
+        for bad in [
+            "2024-02-14",
+            "2024-02-14T25:00:00Z",
+            "2024-02-14T09:00:00",
+            "2024-02-14T09:00:00.5Z",
+        ] {
+            assert!(bad.parse::<Timestamp>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,695 @@
+//! Signed score sheets (бланк ИС): a canonical byte encoding, ed25519 signatures by the expert,
+//! verification that recomputes the score from the rules, corrections that supersede by hash.
+//!
+//! The encoding is specified in `docs/records.md`. It has exactly one form per sheet: decoding
+//! refuses anything that encoding the decoded sheet would not reproduce byte for byte, so the
+//! hash of a sheet's content is its identity.
+
+use std::fmt;
+
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+use crate::calendar::Timestamp;
+use crate::codes::{ParticipantId, PersonId, RoomCode, SchoolCode};
+use crate::error::{DomainError, Field};
+use crate::exam::ExamId;
+use crate::participant::Category;
+use crate::rules::{CriterionId, Outcome, Rules, RulesId, ScoreError};
+
+/// The first bytes of every score sheet: separates its signatures from any other signed record.
+pub const SHEET_MAGIC: &[u8; 8] = b"GIASHEET";
+/// The encoding version this build writes and reads.
+pub const SHEET_VERSION: u8 = 1;
+/// The most attempts a participant has at one exam in a year: the main date and two additional.
+pub const ATTEMPT_MAX: u8 = 3;
+/// The most records one correction may supersede.
+pub const SUPERSEDES_MAX: usize = 8;
+/// The longest reason for a correction, in bytes.
+pub const REASON_BYTES_MAX: usize = 1024;
+/// The most criteria a sheet carries.
+pub const SHEET_CRITERIA_MAX: usize = 32;
+/// The largest encoded sheet (content and signature), in bytes; anything longer is refused
+/// before it is parsed.
+pub const SHEET_BYTES_MAX: usize = 4096;
+/// Records verified together in one ed25519 batch.
+pub const VERIFY_BATCH_SIZE: usize = 256;
+
+const SIGNATURE_BYTES: usize = 64;
+
+/// The SHA-256 of a sheet's content (everything but the signature): its identity.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordHash(pub [u8; 32]);
+
+impl RecordHash {
+    #[must_use]
+    pub fn of(bytes: &[u8]) -> Self {
+        RecordHash(Sha256::digest(bytes).into())
+    }
+}
+
+impl fmt::Display for RecordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl fmt::Debug for RecordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RecordHash({self})")
+    }
+}
+
+/// Which attempt at an exam a sheet scores: 1 (main date) to [`ATTEMPT_MAX`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Attempt(u8);
+
+impl Attempt {
+    pub fn new(n: u8) -> Result<Self, DomainError> {
+        if (1..=ATTEMPT_MAX).contains(&n) {
+            Ok(Attempt(n))
+        } else {
+            Err(DomainError::invalid(Field::Attempt, n, "must be 1..=3"))
+        }
+    }
+    #[must_use]
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+/// A correction: the sheets it supersedes and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Correction {
+    pub supersedes: Vec<RecordHash>,
+    pub reason: String,
+}
+
+/// What a sheet is about: one participant's attempt at one exam at one school.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SheetSubject {
+    pub exam: ExamId,
+    pub school: SchoolCode,
+    pub participant: ParticipantId,
+    pub attempt: Attempt,
+}
+
+/// The content of a score sheet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScoreSheet {
+    pub rules: RulesId,
+    pub subject: SheetSubject,
+    pub room: RoomCode,
+    pub category: Category,
+    /// Points per criterion, ascending by criterion id bytes.
+    pub points: Vec<(CriterionId, u8)>,
+    pub total: u16,
+    pub outcome: Outcome,
+    pub expert: PersonId,
+    /// The expert's public key that signed the sheet.
+    pub expert_key: [u8; 32],
+    pub signed_at: Timestamp,
+    /// Empty for a first sheet.
+    pub correction: Option<Correction>,
+}
+
+/// Why a score sheet is not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SheetError {
+    /// The bytes are not a score sheet of this encoding.
+    #[error("malformed score sheet at byte {at}: {reason}")]
+    Malformed { at: usize, reason: &'static str },
+    /// A field decoded but is not a valid value.
+    #[error("score sheet field: {0}")]
+    Field(#[from] DomainError),
+    /// The sheet names rules other than the ones it is checked against.
+    #[error("the sheet was scored under rules {sheet}, not {rules}")]
+    RulesMismatch { sheet: String, rules: String },
+    /// The points do not score under the rules.
+    #[error("the points do not score: {0}")]
+    Score(#[from] ScoreError),
+    /// The recorded total or outcome is not what the rules give for the points.
+    #[error(
+        "the sheet records {recorded_total} {recorded_outcome} but the points give {total} {outcome}"
+    )]
+    ScoreMismatch {
+        recorded_total: u16,
+        recorded_outcome: Outcome,
+        total: u16,
+        outcome: Outcome,
+    },
+    /// The expert may not sign this sheet, or signed with a key not certified for them.
+    #[error("signer: {0}")]
+    Signer(#[from] SignerError),
+    /// The signature does not verify under the expert's key.
+    #[error("the signature does not verify")]
+    BadSignature,
+    /// The sheet is about another participant, attempt, exam or school than expected.
+    #[error("the sheet is for {found}, not {expected}")]
+    WrongSubject { expected: String, found: String },
+}
+
+/// Why an expert's key is not accepted for a sheet.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignerError {
+    /// The region does not know the person.
+    #[error("expert {0} is not known to the region")]
+    Unknown(PersonId),
+    /// The person is not certified as an expert for the school.
+    #[error("{expert} is not an expert of school {school}")]
+    NotExpertOf {
+        expert: PersonId,
+        school: SchoolCode,
+    },
+    /// The person's certificate was revoked before the sheet was signed.
+    #[error("the certificate of {expert} was revoked at {revoked_at}, before signing")]
+    Revoked {
+        expert: PersonId,
+        revoked_at: Timestamp,
+    },
+    /// The sheet was signed outside the certificate's validity.
+    #[error("the certificate of {expert} was not valid at {at}")]
+    NotValidAt { expert: PersonId, at: Timestamp },
+    /// The key in the sheet is not the key certified for the person.
+    #[error("the key in the sheet is not the key certified for {0}")]
+    KeyMismatch(PersonId),
+    /// The certified key is a weak (small-order) key, which cannot prove authorship.
+    #[error("the key certified for {0} is weak")]
+    WeakKey(PersonId),
+}
+
+/// Who may sign score sheets: the region directory (later issues) or a fixed set in tests.
+pub trait SignerDirectory {
+    /// The key certified for `expert` to sign sheets of `school` at `at`, or why there is none.
+    /// Implementations must refuse weak keys ([`VerifyingKey::is_weak`]).
+    fn expert_key(
+        &self,
+        expert: PersonId,
+        school: SchoolCode,
+        at: Timestamp,
+    ) -> Result<VerifyingKey, SignerError>;
+}
+
+/// A sheet whose encoding, score, signer and signature have been checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedSheet {
+    pub sheet: ScoreSheet,
+    pub hash: RecordHash,
+}
+
+/// A signed score sheet as it travels and is stored: the canonical content and the signature.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignedSheet {
+    bytes: Vec<u8>,
+}
+
+impl fmt::Debug for SignedSheet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "SignedSheet({} bytes, {})",
+            self.bytes.len(),
+            self.hash()
+        )
+    }
+}
+
+/// What an expert enters before signing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SheetDraft {
+    pub subject: SheetSubject,
+    pub room: RoomCode,
+    pub category: Category,
+    pub points: Vec<(CriterionId, i64)>,
+    pub expert: PersonId,
+    pub signed_at: Timestamp,
+    pub correction: Option<Correction>,
+}
+
+impl SignedSheet {
+    /// Scores `draft` under `rules` and signs it with the expert's key. Nothing inconsistent is
+    /// ever signed: the same checks as verification run first.
+    pub fn sign(draft: SheetDraft, rules: &Rules, key: &SigningKey) -> Result<Self, SheetError> {
+        let scored = rules.score(draft.category, &draft.points)?;
+        let mut points = scored.points;
+        points.sort_by_key(|&(id, _)| id);
+        let correction = draft.correction.map(|mut c| {
+            c.supersedes.sort();
+            c.supersedes.dedup();
+            c
+        });
+        let sheet = ScoreSheet {
+            rules: rules.id,
+            subject: draft.subject,
+            room: draft.room,
+            category: draft.category,
+            points,
+            total: scored.total,
+            outcome: scored.outcome,
+            expert: draft.expert,
+            expert_key: key.verifying_key().to_bytes(),
+            signed_at: draft.signed_at,
+            correction,
+        };
+        let mut bytes = encode(&sheet)?;
+        let signature = key.sign(&bytes);
+        bytes.extend_from_slice(&signature.to_bytes());
+        let signed = SignedSheet { bytes };
+        debug_assert!(
+            decode(signed.content()).as_ref() == Ok(&sheet),
+            "encoding round-trips"
+        );
+        Ok(signed)
+    }
+
+    /// Takes bytes as received; only the length is checked here, [`SignedSheet::verify`] checks
+    /// the rest.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, SheetError> {
+        if bytes.len() > SHEET_BYTES_MAX {
+            return Err(SheetError::Malformed {
+                at: SHEET_BYTES_MAX,
+                reason: "longer than the largest score sheet",
+            });
+        }
+        if bytes.len() < SHEET_MAGIC.len() + SIGNATURE_BYTES {
+            return Err(SheetError::Malformed {
+                at: bytes.len(),
+                reason: "too short",
+            });
+        }
+        Ok(SignedSheet { bytes })
+    }
+
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The signed content: everything but the trailing signature.
+    #[must_use]
+    pub fn content(&self) -> &[u8] {
+        &self.bytes[..self.bytes.len() - SIGNATURE_BYTES]
+    }
+
+    fn signature(&self) -> Signature {
+        let mut raw = [0u8; SIGNATURE_BYTES];
+        raw.copy_from_slice(&self.bytes[self.bytes.len() - SIGNATURE_BYTES..]);
+        Signature::from_bytes(&raw)
+    }
+
+    /// The sheet's identity: the SHA-256 of its content.
+    #[must_use]
+    pub fn hash(&self) -> RecordHash {
+        RecordHash::of(self.content())
+    }
+
+    /// Decodes without checking score or signature (for display of refused records).
+    pub fn decode_unverified(&self) -> Result<ScoreSheet, SheetError> {
+        decode(self.content())
+    }
+
+    /// Full check: canonical encoding, rules and score, signer, signature.
+    pub fn verify(
+        &self,
+        rules: &Rules,
+        directory: &dyn SignerDirectory,
+    ) -> Result<VerifiedSheet, SheetError> {
+        let (sheet, key) = self.check_all_but_signature(rules, directory)?;
+        key.verify(self.content(), &self.signature())
+            .map_err(|_| SheetError::BadSignature)?;
+        Ok(VerifiedSheet {
+            sheet,
+            hash: self.hash(),
+        })
+    }
+
+    fn check_all_but_signature(
+        &self,
+        rules: &Rules,
+        directory: &dyn SignerDirectory,
+    ) -> Result<(ScoreSheet, VerifyingKey), SheetError> {
+        let sheet = decode(self.content())?;
+        if sheet.rules != rules.id {
+            return Err(SheetError::RulesMismatch {
+                sheet: sheet.rules.to_string(),
+                rules: rules.id.to_string(),
+            });
+        }
+        let (total, outcome) = rules.total(
+            sheet.category,
+            sheet.points.iter().map(|&(id, p)| (id, i64::from(p))),
+        )?;
+        if (total, outcome) != (sheet.total, sheet.outcome) {
+            return Err(SheetError::ScoreMismatch {
+                recorded_total: sheet.total,
+                recorded_outcome: sheet.outcome,
+                total,
+                outcome,
+            });
+        }
+        let key = directory.expert_key(sheet.expert, sheet.subject.school, sheet.signed_at)?;
+        if key.is_weak() {
+            return Err(SignerError::WeakKey(sheet.expert).into());
+        }
+        if key.as_bytes() != &sheet.expert_key {
+            return Err(SignerError::KeyMismatch(sheet.expert).into());
+        }
+        Ok((sheet, key))
+    }
+}
+
+/// Verifies many sheets, their signatures in ed25519 batches of [`VERIFY_BATCH_SIZE`]. The
+/// verdict for each sheet is the same as [`SignedSheet::verify`]'s: a batch that fails is
+/// re-checked one by one to find the culprits.
+pub fn verify_many(
+    sheets: &[SignedSheet],
+    rules: &Rules,
+    directory: &dyn SignerDirectory,
+) -> Vec<Result<VerifiedSheet, SheetError>> {
+    let mut results: Vec<Result<VerifiedSheet, SheetError>> = Vec::with_capacity(sheets.len());
+    for chunk in sheets.chunks(VERIFY_BATCH_SIZE) {
+        let checked: Vec<_> = chunk
+            .iter()
+            .map(|s| s.check_all_but_signature(rules, directory))
+            .collect();
+        let mut messages = Vec::with_capacity(chunk.len());
+        let mut signatures = Vec::with_capacity(chunk.len());
+        let mut keys = Vec::with_capacity(chunk.len());
+        for (sheet, check) in chunk.iter().zip(&checked) {
+            if let Ok((_, key)) = check {
+                messages.push(sheet.content());
+                signatures.push(sheet.signature());
+                keys.push(*key);
+            }
+        }
+        let batch_ok = ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok();
+        for (sheet, check) in chunk.iter().zip(checked) {
+            results.push(check.and_then(|(content, key)| {
+                if !batch_ok {
+                    key.verify(sheet.content(), &sheet.signature())
+                        .map_err(|_| SheetError::BadSignature)?;
+                }
+                Ok(VerifiedSheet {
+                    sheet: content,
+                    hash: sheet.hash(),
+                })
+            }));
+        }
+    }
+    debug_assert_eq!(results.len(), sheets.len());
+    results
+}
+
+// ---- encoding --------------------------------------------------------------------------------
+
+fn put_str8(out: &mut Vec<u8>, text: &str) -> Result<(), SheetError> {
+    let len = u8::try_from(text.len()).map_err(|_| SheetError::Malformed {
+        at: out.len(),
+        reason: "a short field is longer than 255 bytes",
+    })?;
+    out.push(len);
+    out.extend_from_slice(text.as_bytes());
+    Ok(())
+}
+
+/// Encodes `sheet` canonically (see `docs/records.md`). Refuses a sheet that has no canonical
+/// form: points out of order or repeated, too many, supersession without a reason.
+pub fn encode(sheet: &ScoreSheet) -> Result<Vec<u8>, SheetError> {
+    let malformed = |reason| SheetError::Malformed { at: 0, reason };
+    if sheet.points.is_empty() || sheet.points.len() > SHEET_CRITERIA_MAX {
+        return Err(malformed("a sheet scores 1..=32 criteria"));
+    }
+    if !sheet.points.windows(2).all(|w| w[0].0 < w[1].0) {
+        return Err(malformed("points must be strictly ascending by criterion"));
+    }
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(SHEET_MAGIC);
+    out.push(SHEET_VERSION);
+    put_str8(&mut out, sheet.rules.as_str())?;
+    put_str8(&mut out, &sheet.subject.exam.to_string())?;
+    put_str8(&mut out, sheet.subject.school.as_str())?;
+    put_str8(&mut out, sheet.room.as_str())?;
+    put_str8(&mut out, sheet.subject.participant.as_str())?;
+    out.push(sheet.subject.attempt.get());
+    put_str8(&mut out, sheet.category.id())?;
+    out.push(u8::try_from(sheet.points.len()).map_err(|_| malformed("too many criteria"))?);
+    for (criterion, points) in &sheet.points {
+        put_str8(&mut out, criterion.as_str())?;
+        out.push(*points);
+    }
+    out.extend_from_slice(&sheet.total.to_be_bytes());
+    out.push(match sheet.outcome {
+        Outcome::Fail => 0,
+        Outcome::Pass => 1,
+    });
+    put_str8(&mut out, sheet.expert.as_str())?;
+    out.extend_from_slice(&sheet.expert_key);
+    out.extend_from_slice(&sheet.signed_at.unix_ms().to_be_bytes());
+    match &sheet.correction {
+        None => {
+            out.push(0);
+            out.extend_from_slice(&0u16.to_be_bytes());
+        }
+        Some(c) => {
+            if c.supersedes.is_empty() || c.supersedes.len() > SUPERSEDES_MAX {
+                return Err(malformed("a correction supersedes 1..=8 sheets"));
+            }
+            if !c.supersedes.windows(2).all(|w| w[0] < w[1]) {
+                return Err(malformed("superseded hashes must be strictly ascending"));
+            }
+            check_reason(&c.reason)?;
+            out.push(
+                u8::try_from(c.supersedes.len()).map_err(|_| malformed("too many superseded"))?,
+            );
+            for hash in &c.supersedes {
+                out.extend_from_slice(&hash.0);
+            }
+            let len = u16::try_from(c.reason.len()).map_err(|_| malformed("reason too long"))?;
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(c.reason.as_bytes());
+        }
+    }
+    Ok(out)
+}
+
+fn check_reason(reason: &str) -> Result<(), SheetError> {
+    if reason.trim().is_empty() {
+        return Err(
+            DomainError::invalid(Field::Reason, reason, "a correction needs a reason").into(),
+        );
+    }
+    if reason.len() > REASON_BYTES_MAX {
+        return Err(
+            DomainError::invalid(Field::Reason, reason, "is longer than 1024 bytes").into(),
+        );
+    }
+    if reason.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(DomainError::invalid(Field::Reason, reason, "has control characters").into());
+    }
+    Ok(())
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn malformed(&self, reason: &'static str) -> SheetError {
+        SheetError::Malformed {
+            at: self.at,
+            reason,
+        }
+    }
+    fn take(&mut self, n: usize) -> Result<&'a [u8], SheetError> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len());
+        let end = end.ok_or_else(|| self.malformed("ends too early"))?;
+        let slice = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(slice)
+    }
+    fn u8(&mut self) -> Result<u8, SheetError> {
+        Ok(self.take(1)?[0])
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], SheetError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+    fn str8(&mut self) -> Result<&'a str, SheetError> {
+        let len = usize::from(self.u8()?);
+        let raw = self.take(len)?;
+        std::str::from_utf8(raw).map_err(|_| self.malformed("text is not UTF-8"))
+    }
+}
+
+/// Decodes canonical content; refuses any other form of it.
+pub fn decode(content: &[u8]) -> Result<ScoreSheet, SheetError> {
+    let mut r = Reader {
+        bytes: content,
+        at: 0,
+    };
+    if r.take(SHEET_MAGIC.len())? != SHEET_MAGIC {
+        return Err(SheetError::Malformed {
+            at: 0,
+            reason: "not a score sheet",
+        });
+    }
+    if r.u8()? != SHEET_VERSION {
+        return Err(r.malformed("unsupported version"));
+    }
+    let rules = RulesId::new(r.str8()?)?;
+    let exam: ExamId = r.str8()?.parse()?;
+    let school = SchoolCode::new(r.str8()?)?;
+    let room = RoomCode::new(r.str8()?)?;
+    let participant = ParticipantId::new(r.str8()?)?;
+    let attempt = Attempt::new(r.u8()?)?;
+    let category: Category = r.str8()?.parse()?;
+    let count = usize::from(r.u8()?);
+    if count == 0 || count > SHEET_CRITERIA_MAX {
+        return Err(r.malformed("a sheet scores 1..=32 criteria"));
+    }
+    let mut points = Vec::with_capacity(count);
+    for _ in 0..count {
+        let criterion = CriterionId::new(r.str8()?)?;
+        let value = r.u8()?;
+        if points.last().is_some_and(|&(prev, _)| prev >= criterion) {
+            return Err(r.malformed("points must be strictly ascending by criterion"));
+        }
+        points.push((criterion, value));
+    }
+    let total = u16::from_be_bytes(r.array()?);
+    let outcome = match r.u8()? {
+        0 => Outcome::Fail,
+        1 => Outcome::Pass,
+        _ => return Err(r.malformed("outcome must be 0 or 1")),
+    };
+    let expert = PersonId::new(r.str8()?)?;
+    let expert_key = r.array::<32>()?;
+    let signed_at = Timestamp::from_unix_ms(i64::from_be_bytes(r.array()?))?;
+    let superseded_count = usize::from(r.u8()?);
+    if superseded_count > SUPERSEDES_MAX {
+        return Err(r.malformed("a correction supersedes at most 8 sheets"));
+    }
+    let mut supersedes: Vec<RecordHash> = Vec::with_capacity(superseded_count);
+    for _ in 0..superseded_count {
+        let hash = RecordHash(r.array()?);
+        if supersedes.last().is_some_and(|prev| *prev >= hash) {
+            return Err(r.malformed("superseded hashes must be strictly ascending"));
+        }
+        supersedes.push(hash);
+    }
+    let reason_len = usize::from(u16::from_be_bytes(r.array()?));
+    let reason =
+        std::str::from_utf8(r.take(reason_len)?).map_err(|_| r.malformed("reason is not UTF-8"))?;
+    if r.at != content.len() {
+        return Err(r.malformed("trailing bytes"));
+    }
+    let correction = match (supersedes.is_empty(), reason.is_empty()) {
+        (true, true) => None,
+        (false, _) => {
+            check_reason(reason)?;
+            Some(Correction {
+                supersedes,
+                reason: reason.to_owned(),
+            })
+        }
+        (true, false) => return Err(r.malformed("a reason without superseded sheets")),
+    };
+    Ok(ScoreSheet {
+        rules,
+        subject: SheetSubject {
+            exam,
+            school,
+            participant,
+            attempt,
+        },
+        room,
+        category,
+        points,
+        total,
+        outcome,
+        expert,
+        expert_key,
+        signed_at,
+        correction,
+    })
+}
+
+impl fmt::Display for SheetSubject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} school {} participant {} attempt {}",
+            self.exam,
+            self.school,
+            self.participant,
+            self.attempt.get()
+        )
+    }
+}
+
+/// A fixed set of experts, each with a key, the schools they may score for and an optional
+/// revocation time: for tests, benchmarks and the simulator. Production nodes use the region
+/// directory.
+#[derive(Clone, Debug, Default)]
+pub struct FixedDirectory {
+    experts: std::collections::HashMap<PersonId, FixedExpert>,
+}
+
+#[derive(Clone, Debug)]
+struct FixedExpert {
+    key: VerifyingKey,
+    schools: Vec<SchoolCode>,
+    revoked_at: Option<Timestamp>,
+}
+
+impl FixedDirectory {
+    /// Certifies `expert` with `key` for `schools`.
+    pub fn add(&mut self, expert: PersonId, key: VerifyingKey, schools: &[SchoolCode]) {
+        self.experts.insert(
+            expert,
+            FixedExpert {
+                key,
+                schools: schools.to_vec(),
+                revoked_at: None,
+            },
+        );
+    }
+
+    /// Revokes `expert` from `at` on: sheets they signed before stay valid.
+    pub fn revoke(&mut self, expert: PersonId, at: Timestamp) {
+        if let Some(e) = self.experts.get_mut(&expert) {
+            e.revoked_at = Some(at);
+        }
+    }
+}
+
+impl SignerDirectory for FixedDirectory {
+    fn expert_key(
+        &self,
+        expert: PersonId,
+        school: SchoolCode,
+        at: Timestamp,
+    ) -> Result<VerifyingKey, SignerError> {
+        let entry = self
+            .experts
+            .get(&expert)
+            .ok_or(SignerError::Unknown(expert))?;
+        if !entry.schools.contains(&school) {
+            return Err(SignerError::NotExpertOf { expert, school });
+        }
+        if let Some(revoked_at) = entry.revoked_at.filter(|r| *r <= at) {
+            return Err(SignerError::Revoked { expert, revoked_at });
+        }
+        if entry.key.is_weak() {
+            return Err(SignerError::WeakKey(expert));
+        }
+        Ok(entry.key)
+    }
+}
