@@ -693,3 +693,329 @@ impl SignerDirectory for FixedDirectory {
         Ok(entry.key)
     }
 }
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+
+    pub fn rules() -> Rules {
+        Rules::is_2024().expect("shipped rules load")
+    }
+    pub fn school() -> SchoolCode {
+        SchoolCode::new("420101").unwrap()
+    }
+    pub fn expert(n: u8) -> PersonId {
+        PersonId::new(&format!("exp-{n}")).unwrap()
+    }
+    pub fn key(n: u8) -> SigningKey {
+        SigningKey::from_bytes(&[n; 32])
+    }
+    pub fn at(minute: i64) -> Timestamp {
+        "2024-02-14T02:00:00Z"
+            .parse::<Timestamp>()
+            .unwrap()
+            .plus_ms(minute * 60_000)
+    }
+    pub fn subject(participant: &str) -> SheetSubject {
+        SheetSubject {
+            exam: "is-2024-02-14".parse().unwrap(),
+            school: school(),
+            participant: ParticipantId::new(participant).unwrap(),
+            attempt: Attempt::new(1).unwrap(),
+        }
+    }
+    /// Experts 1..=4 certified for the school.
+    pub fn directory() -> FixedDirectory {
+        let mut d = FixedDirectory::default();
+        for n in 1..=4 {
+            d.add(expert(n), key(n).verifying_key(), &[school()]);
+        }
+        d
+    }
+    /// A standard-category draft whose total is `total` (0..=20).
+    pub fn draft(participant: &str, total: u16, expert_n: u8) -> SheetDraft {
+        let rules = rules();
+        let mut left = i64::from(total);
+        let category = rules.category(Category::Standard).unwrap();
+        let points = category
+            .criteria(&rules)
+            .map(|c| {
+                let p = left.min(i64::from(c.max));
+                left -= p;
+                (c.id, p)
+            })
+            .collect();
+        SheetDraft {
+            subject: subject(participant),
+            room: RoomCode::new("101").unwrap(),
+            category: Category::Standard,
+            points,
+            expert: expert(expert_n),
+            signed_at: at(i64::from(total)),
+            correction: None,
+        }
+    }
+    pub fn sign(draft: SheetDraft, expert_n: u8) -> SignedSheet {
+        SignedSheet::sign(draft, &rules(), &key(expert_n)).unwrap()
+    }
+    pub fn correction(of: &[&SignedSheet], total: u16, expert_n: u8) -> SignedSheet {
+        let mut d = draft("p1", total, expert_n);
+        d.correction = Some(Correction {
+            supersedes: of.iter().map(|s| s.hash()).collect(),
+            reason: "ошибка при вводе баллов".into(),
+        });
+        sign(d, expert_n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Re-encodes `sheet` and attaches `signature` from another sheet: a forged edit.
+    fn with_signature_of(sheet: &ScoreSheet, signed: &SignedSheet) -> SignedSheet {
+        let mut bytes = encode(sheet).unwrap();
+        bytes.extend_from_slice(&signed.as_bytes()[signed.as_bytes().len() - 64..]);
+        SignedSheet::from_bytes(bytes).unwrap()
+    }
+
+    #[test]
+    fn a_signed_sheet_verifies_and_round_trips() {
+        let signed = sign(draft("p1", 14, 1), 1);
+        let verified = signed.verify(&rules(), &directory()).unwrap();
+        assert_eq!(
+            (verified.sheet.total, verified.sheet.outcome),
+            (14, Outcome::Pass)
+        );
+        assert_eq!(verified.hash, signed.hash());
+        let again = SignedSheet::from_bytes(signed.as_bytes().to_vec()).unwrap();
+        assert_eq!(again.verify(&rules(), &directory()).unwrap(), verified);
+        assert_eq!(
+            sign(draft("p1", 9, 1), 1)
+                .decode_unverified()
+                .unwrap()
+                .outcome,
+            Outcome::Fail
+        );
+    }
+
+    #[test]
+    fn the_encoding_does_not_depend_on_the_order_points_were_entered() {
+        let forward = draft("p1", 12, 1);
+        let mut backward = forward.clone();
+        backward.points.reverse();
+        assert_eq!(sign(forward, 1).as_bytes(), sign(backward, 1).as_bytes());
+    }
+
+    #[test]
+    fn signing_refuses_what_does_not_score() {
+        let mut d = draft("p1", 12, 1);
+        d.points.pop();
+        assert!(matches!(
+            SignedSheet::sign(d, &rules(), &key(1)),
+            Err(SheetError::Score(ScoreError::Missing { .. }))
+        ));
+        let mut d = draft("p1", 12, 1);
+        d.correction = Some(Correction {
+            supersedes: vec![RecordHash([1; 32])],
+            reason: "  ".into(),
+        });
+        assert!(matches!(
+            SignedSheet::sign(d, &rules(), &key(1)),
+            Err(SheetError::Field(DomainError::Invalid {
+                field: Field::Reason,
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn a_recorded_total_or_outcome_that_the_points_do_not_give_is_refused() {
+        let signed = sign(draft("p1", 10, 1), 1);
+        let mut sheet = signed.decode_unverified().unwrap();
+        sheet.outcome = Outcome::Fail;
+        // Signed properly by the expert, but inconsistent with the rules.
+        let mut bytes = encode(&sheet).unwrap();
+        bytes.extend_from_slice(&key(1).sign(&bytes).to_bytes());
+        let forged = SignedSheet::from_bytes(bytes).unwrap();
+        assert!(matches!(
+            forged.verify(&rules(), &directory()),
+            Err(SheetError::ScoreMismatch {
+                recorded_total: 10,
+                recorded_outcome: Outcome::Fail,
+                total: 10,
+                outcome: Outcome::Pass
+            })
+        ));
+    }
+
+    #[test]
+    fn signer_checks() {
+        let signed = sign(draft("p1", 10, 1), 1);
+        let mut dir = directory();
+        dir.revoke(expert(1), at(100));
+        assert!(
+            signed.verify(&rules(), &dir).is_ok(),
+            "revoked after signing: still valid"
+        );
+        dir.revoke(expert(1), at(0));
+        assert!(matches!(
+            signed.verify(&rules(), &dir),
+            Err(SheetError::Signer(SignerError::Revoked { .. }))
+        ));
+
+        let mut other_school = FixedDirectory::default();
+        other_school.add(
+            expert(1),
+            key(1).verifying_key(),
+            &[SchoolCode::new("420102").unwrap()],
+        );
+        assert!(matches!(
+            signed.verify(&rules(), &other_school),
+            Err(SheetError::Signer(SignerError::NotExpertOf { .. }))
+        ));
+        assert!(matches!(
+            signed.verify(&rules(), &FixedDirectory::default()),
+            Err(SheetError::Signer(SignerError::Unknown(_)))
+        ));
+
+        // Expert 1 named in the sheet, but signed with expert 2's key.
+        let impostor = SignedSheet::sign(draft("p1", 10, 1), &rules(), &key(2)).unwrap();
+        assert!(matches!(
+            impostor.verify(&rules(), &directory()),
+            Err(SheetError::Signer(SignerError::KeyMismatch(_)))
+        ));
+    }
+
+    #[test]
+    fn other_rules_are_refused() {
+        let signed = sign(draft("p1", 10, 1), 1);
+        let other = Rules::parse(
+            &crate::rules::IS_2024_TOML.replace("id = \"is-2024\"", "id = \"is-2025\""),
+            "x",
+        )
+        .unwrap();
+        assert!(matches!(
+            signed.verify(&other, &directory()),
+            Err(SheetError::RulesMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn non_canonical_forms_are_refused() {
+        let signed = sign(draft("p1", 10, 1), 1);
+        let sheet = signed.decode_unverified().unwrap();
+        let mut content = encode(&sheet).unwrap();
+        content.push(0);
+        assert!(matches!(
+            decode(&content),
+            Err(SheetError::Malformed {
+                reason: "trailing bytes",
+                ..
+            })
+        ));
+        let mut swapped = sheet.clone();
+        swapped.points.swap(0, 1);
+        assert!(encode(&swapped).is_err());
+        assert!(SignedSheet::from_bytes(vec![0; 10]).is_err());
+        assert!(SignedSheet::from_bytes(vec![0; SHEET_BYTES_MAX + 1]).is_err());
+        assert!(matches!(
+            decode(b"GIASHEET\x02"),
+            Err(SheetError::Malformed {
+                reason: "unsupported version",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn batch_verification_gives_the_single_verdicts() {
+        let mut sheets: Vec<SignedSheet> = (0..600u16)
+            .map(|i| {
+                sign(
+                    draft(&format!("p{i}"), i % 21, 1 + (i % 4) as u8),
+                    1 + (i % 4) as u8,
+                )
+            })
+            .collect();
+        // One bad signature in the second batch, one bad score in the third.
+        let mut bytes = sheets[300].as_bytes().to_vec();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        sheets[300] = SignedSheet::from_bytes(bytes).unwrap();
+        sheets[520] = SignedSheet::sign(draft("p520", 3, 1), &rules(), &key(3)).unwrap();
+        let batch = verify_many(&sheets, &rules(), &directory());
+        let single: Vec<_> = sheets
+            .iter()
+            .map(|s| s.verify(&rules(), &directory()))
+            .collect();
+        assert_eq!(batch, single);
+        assert_eq!(batch.iter().filter(|r| r.is_err()).count(), 2);
+    }
+
+    /// Every way of changing one signed field of a sheet, keeping the original signature.
+    fn mutate(sheet: &mut ScoreSheet, which: u8, n: u8) {
+        let n16 = u16::from(n);
+        match which % 13 {
+            0 => sheet.total = sheet.total.wrapping_add(1 + n16),
+            1 => {
+                sheet.outcome = match sheet.outcome {
+                    Outcome::Pass => Outcome::Fail,
+                    Outcome::Fail => Outcome::Pass,
+                }
+            }
+            2 => sheet.subject.participant = ParticipantId::new(&format!("q{n}")).unwrap(),
+            3 => {
+                sheet.subject.attempt =
+                    Attempt::new(1 + (sheet.subject.attempt.get() + n % 2) % 3).unwrap()
+            }
+            4 => sheet.subject.school = SchoolCode::new(&format!("9{n}")).unwrap(),
+            5 => sheet.room = RoomCode::new(&format!("R{n}")).unwrap(),
+            6 => sheet.expert = expert(2 + n % 3),
+            7 => sheet.expert_key[usize::from(n) % 32] ^= 1,
+            8 => sheet.signed_at = sheet.signed_at.plus_ms(1 + i64::from(n)),
+            9 => sheet.subject.exam = "is-2024-03-13".parse().unwrap(),
+            10 => {
+                let i = usize::from(n) % sheet.points.len();
+                sheet.points[i].1 = sheet.points[i].1.wrapping_add(1);
+            }
+            11 => {
+                sheet.correction = Some(Correction {
+                    supersedes: vec![RecordHash([n; 32])],
+                    reason: "x".into(),
+                })
+            }
+            _ => sheet.category = Category::Musculoskeletal,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_changed_byte_breaks_verification(total in 0u16..=20, position in any::<prop::sample::Index>(), bit in 0u8..8) {
+            let signed = sign(draft("p1", total, 1), 1);
+            let mut bytes = signed.as_bytes().to_vec();
+            let i = position.index(bytes.len());
+            bytes[i] ^= 1 << bit;
+            let tampered = SignedSheet::from_bytes(bytes).unwrap();
+            prop_assert!(tampered.verify(&rules(), &directory()).is_err());
+        }
+
+        #[test]
+        fn any_changed_field_breaks_verification(total in 0u16..=20, which in 0u8..13, n in 0u8..200) {
+            let signed = sign(draft("p1", total, 1), 1);
+            let mut sheet = signed.decode_unverified().unwrap();
+            let original = sheet.clone();
+            mutate(&mut sheet, which, n);
+            prop_assume!(sheet != original);
+            if let Ok(content) = encode(&sheet) {
+                let forged = with_signature_of(&sheet, &signed);
+                prop_assert_eq!(forged.content(), &content[..]);
+                prop_assert!(forged.verify(&rules(), &directory()).is_err());
+            }
+        }
+    }
+}

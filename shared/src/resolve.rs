@@ -30,7 +30,8 @@ pub struct Resolution {
     pub verdict: Verdict,
     /// Valid sheets replaced by a correction, ascending by hash.
     pub superseded: Vec<RecordHash>,
-    /// Refused records, ascending by the SHA-256 of their content.
+    /// Refused records, each named by the SHA-256 of its whole bytes (content and signature: a
+    /// tampered copy shares its content with the genuine record), ascending.
     pub invalid: Vec<(RecordHash, SheetError)>,
 }
 
@@ -60,7 +61,7 @@ pub fn resolve(
                 valid.insert(v.hash, v);
             }
             Err(e) => {
-                invalid.insert(record.hash(), e);
+                invalid.insert(RecordHash::of(record.as_bytes()), e);
             }
         }
     }
@@ -96,5 +97,156 @@ pub fn resolve(
         verdict,
         superseded,
         invalid: invalid.into_iter().collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::fixtures::*;
+    use crate::record::{Attempt, SignerError};
+    use proptest::prelude::*;
+
+    fn run(records: &[SignedSheet]) -> Resolution {
+        resolve(subject("p1"), records, &rules(), &directory())
+    }
+
+    fn current_total(r: &Resolution) -> u16 {
+        match &r.verdict {
+            Verdict::Current(v) => v.sheet.total,
+            other => panic!("expected a current sheet, got {other:?}"),
+        }
+    }
+
+    fn tampered(s: &SignedSheet) -> SignedSheet {
+        let mut bytes = s.as_bytes().to_vec();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x80;
+        SignedSheet::from_bytes(bytes).unwrap()
+    }
+
+    #[test]
+    fn nothing_is_unscored() {
+        assert_eq!(run(&[]).verdict, Verdict::Unscored);
+    }
+
+    #[test]
+    fn a_correction_replaces_what_it_supersedes() {
+        let first = sign(draft("p1", 8, 1), 1);
+        let fixed = correction(&[&first], 11, 1);
+        let r = run(&[fixed.clone(), first.clone()]);
+        assert_eq!(current_total(&r), 11);
+        assert_eq!(r.superseded, vec![first.hash()]);
+        assert!(r.invalid.is_empty());
+    }
+
+    #[test]
+    fn two_sheets_without_supersession_are_a_conflict_until_settled() {
+        let a = sign(draft("p1", 8, 1), 1);
+        let b = sign(draft("p1", 12, 2), 2);
+        let r = run(&[a.clone(), b.clone()]);
+        let Verdict::Conflict(heads) = &r.verdict else {
+            panic!("expected a conflict, got {:?}", r.verdict)
+        };
+        let mut expected = vec![a.hash(), b.hash()];
+        expected.sort();
+        assert_eq!(heads.iter().map(|h| h.hash).collect::<Vec<_>>(), expected);
+        // A later sheet is not a winner by time: it is one more head.
+        let c = sign(draft("p1", 15, 3), 3);
+        let Verdict::Conflict(heads) = run(&[a.clone(), b.clone(), c]).verdict else {
+            panic!()
+        };
+        assert_eq!(heads.len(), 3);
+        // A signed record superseding both settles it.
+        let settle = correction(&[&a, &b], 12, 4);
+        assert_eq!(current_total(&run(&[a, b, settle])), 12);
+    }
+
+    #[test]
+    fn invalid_records_are_listed_and_never_count() {
+        let first = sign(draft("p1", 8, 1), 1);
+        let bad_fix = tampered(&correction(&[&first], 15, 1));
+        let other = sign(draft("p2", 20, 1), 1);
+        let mut dir = directory();
+        dir.revoke(crate::record::fixtures::expert(2), at(-1));
+        let by_revoked = sign(draft("p1", 20, 2), 2);
+        let r = resolve(
+            subject("p1"),
+            &[
+                first.clone(),
+                bad_fix.clone(),
+                other.clone(),
+                by_revoked.clone(),
+            ],
+            &rules(),
+            &dir,
+        );
+        assert_eq!(
+            current_total(&r),
+            8,
+            "a tampered correction supersedes nothing"
+        );
+        let reasons: BTreeMap<RecordHash, SheetError> = r.invalid.into_iter().collect();
+        assert_eq!(reasons.len(), 3);
+        let id = |s: &SignedSheet| RecordHash::of(s.as_bytes());
+        assert_eq!(reasons[&id(&bad_fix)], SheetError::BadSignature);
+        assert!(matches!(
+            reasons[&id(&other)],
+            SheetError::WrongSubject { .. }
+        ));
+        assert!(matches!(
+            reasons[&id(&by_revoked)],
+            SheetError::Signer(SignerError::Revoked { .. })
+        ));
+    }
+
+    #[test]
+    fn another_attempt_is_another_subject() {
+        let mut d = draft("p1", 12, 1);
+        d.subject.attempt = Attempt::new(2).unwrap();
+        let retake = sign(d, 1);
+        let r = run(&[retake]);
+        assert_eq!(r.verdict, Verdict::Unscored);
+        assert_eq!(r.invalid.len(), 1);
+    }
+
+    /// A history of up to 6 sheets for p1: first sheets by different experts, corrections of
+    /// earlier ones, tampered copies and a record about someone else.
+    fn history() -> impl Strategy<Value = Vec<SignedSheet>> {
+        prop::collection::vec(
+            (0u8..4, 0u16..=20, 1u8..=4, any::<prop::sample::Index>()),
+            1..6,
+        )
+        .prop_map(|steps| {
+            let mut out: Vec<SignedSheet> = Vec::new();
+            for (kind, total, expert_n, pick) in steps {
+                let sheet = match (kind, out.is_empty()) {
+                    (0, _) | (_, true) => sign(draft("p1", total, expert_n), expert_n),
+                    (1, false) => {
+                        let target = out[pick.index(out.len())].clone();
+                        correction(&[&target], total, expert_n)
+                    }
+                    (2, false) => tampered(&out[pick.index(out.len())]),
+                    _ => sign(draft("p2", total, expert_n), expert_n),
+                };
+                out.push(sheet);
+            }
+            out
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn arrival_order_and_repetition_never_change_the_verdict(
+            (records, shuffled) in history().prop_flat_map(|h| {
+                let mut doubled = h.clone();
+                doubled.extend(h.iter().take(2).cloned());
+                (Just(h), Just(doubled).prop_shuffle())
+            })
+        ) {
+            prop_assert_eq!(run(&records), run(&shuffled));
+        }
     }
 }
