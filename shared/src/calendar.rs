@@ -52,25 +52,25 @@ fn month_days(year: i32, month: u8) -> u8 {
 impl Date {
     /// A validated date between [`YEAR_MIN`] and [`YEAR_MAX`].
     pub fn new(year: i32, month: u8, day: u8) -> Result<Self, DomainError> {
-        let text = format!("{year:04}-{month:02}-{day:02}");
+        let text = || format!("{year:04}-{month:02}-{day:02}");
         if !(YEAR_MIN..=YEAR_MAX).contains(&year) {
             return Err(DomainError::invalid(
                 Field::Date,
-                text,
+                text(),
                 "year is out of range 2000..=2199",
             ));
         }
         if !(1..=12).contains(&month) {
             return Err(DomainError::invalid(
                 Field::Date,
-                text,
+                text(),
                 "month is not 1..=12",
             ));
         }
         if day == 0 || day > month_days(year, month) {
             return Err(DomainError::invalid(
                 Field::Date,
-                text,
+                text(),
                 "no such day in that month",
             ));
         }

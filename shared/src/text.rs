@@ -33,6 +33,12 @@ impl<const N: usize> InlineStr<N> {
         })
     }
 
+    /// The bytes of the text: equality, order and hashing use them directly, without
+    /// re-validating UTF-8 (these ids are compared many times per score sheet).
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
     #[must_use]
     pub fn as_str(&self) -> &str {
         // The bytes were copied from a `&str` and never changed, so they are valid UTF-8.
@@ -42,13 +48,16 @@ impl<const N: usize> InlineStr<N> {
 
 impl<const N: usize> PartialEq for InlineStr<N> {
     fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
+        // Bytes past `len` are always zero, so whole arrays compare exactly (and without a call
+        // to memcmp for a handful of bytes).
+        self.len == other.len && self.bytes == other.bytes
     }
 }
 impl<const N: usize> Eq for InlineStr<N> {}
 impl<const N: usize> Hash for InlineStr<N> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
+        self.len.hash(state);
+        self.bytes.hash(state);
     }
 }
 impl<const N: usize> PartialOrd for InlineStr<N> {
@@ -59,7 +68,7 @@ impl<const N: usize> PartialOrd for InlineStr<N> {
 impl<const N: usize> Ord for InlineStr<N> {
     /// Byte-wise lexicographic order: the order of the canonical record encoding.
     fn cmp(&self, other: &Self) -> Ordering {
-        self.as_str().as_bytes().cmp(other.as_str().as_bytes())
+        self.as_bytes().cmp(other.as_bytes())
     }
 }
 impl<const N: usize> fmt::Debug for InlineStr<N> {
