@@ -132,7 +132,7 @@ pub struct Rules {
 #[non_exhaustive]
 pub enum RulesError {
     /// The file could not be read.
-    #[error("{file}: cannot read: {source}")]
+    #[error("{file}: cannot read the file")]
     Io {
         file: String,
         source: std::io::Error,
