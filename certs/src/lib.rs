@@ -1,2 +1,11 @@
-//! The region's PKI. Empty so far: the CA, node and person certificates and the `giasync-certs`
-//! binary arrive with the PKI issue.
+//! The region's PKI: the CA (`pki`), the identities certificates carry (`identity`), people's
+//! PIN-encrypted signing keys (`keyfile`), certificate inspection (`show`) and the demo region
+//! (`demo`). The `giasync-certs` binary is the operators' front end.
+
+pub mod demo;
+pub mod identity;
+pub mod keyfile;
+pub mod pki;
+pub mod show;
+
+pub use identity::{Identity, IdentityError, NodeIdentity, PersonIdentity};

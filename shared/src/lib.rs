@@ -5,6 +5,7 @@
 
 pub mod calendar;
 pub mod codes;
+pub mod config;
 pub mod error;
 pub mod exam;
 pub mod participant;

@@ -1,0 +1,317 @@
+//! `giasync-certs`: the region's PKI for operators.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use giasync_certs::demo::{DemoOptions, demo};
+use giasync_certs::identity::{NodeIdentity, PersonIdentity};
+use giasync_certs::keyfile::{KdfParams, Pin};
+use giasync_certs::pki::{NODE_VALIDITY_DAYS, PERSON_VALIDITY_DAYS, Pki, Validity, write_atomic};
+use giasync_certs::show::describe;
+use giasync_shared::codes::{
+    MunicipalityCode, NodeRole, OrgCode, PersonId, PersonRole, RegionCode,
+};
+use time::OffsetDateTime;
+
+/// The region's PKI: its CA, node and person certificates, revocations, and a demo region.
+#[derive(Debug, Parser)]
+#[command(name = "giasync-certs", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the region's CA (ed25519) in a new folder; refuses to overwrite an existing CA.
+    Init {
+        /// The CA folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The region code, two digits (42 for Кузбасс).
+        #[arg(long)]
+        region: String,
+        /// The CA's name, e.g. the institution running the РЦОИ.
+        #[arg(long)]
+        name: String,
+    },
+    /// Issue a node's certificate and key into --out (node.crt, node.key, ca.crt, crl.pem).
+    Node {
+        /// The CA folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// school, municipality or rcoi.
+        #[arg(long)]
+        role: String,
+        /// The organisation's code.
+        #[arg(long)]
+        code: String,
+        /// A school's municipality code (required for schools).
+        #[arg(long)]
+        parent: Option<String>,
+        /// The DNS name or IP address the node is reached at.
+        #[arg(long)]
+        host: String,
+        /// The folder to write into; existing keys are never overwritten.
+        #[arg(long)]
+        out: PathBuf,
+        /// Validity in days.
+        #[arg(long, default_value_t = NODE_VALIDITY_DAYS)]
+        days: i64,
+    },
+    /// Issue a person's signing key and certificate into --out (ID.key, ID.crt). The key is
+    /// encrypted with a PIN read from the terminal or the GIASYNC_PIN environment variable.
+    Person {
+        /// The CA folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// expert, interviewer, organiser, technician or operator.
+        #[arg(long)]
+        role: String,
+        /// The person's id (latin letters, digits, '.', '_', '-').
+        #[arg(long)]
+        id: String,
+        /// The person's full name (ФИО).
+        #[arg(long)]
+        name: String,
+        /// The code of the organisation they work for.
+        #[arg(long)]
+        org: String,
+        /// The kind of that organisation; by default rcoi for operators, school for the rest.
+        #[arg(long)]
+        org_role: Option<String>,
+        /// The folder to write into; existing keys are never overwritten.
+        #[arg(long)]
+        out: PathBuf,
+        /// Validity in days.
+        #[arg(long, default_value_t = PERSON_VALIDITY_DAYS)]
+        days: i64,
+    },
+    /// Revoke a certificate by serial and re-issue the signed revocation list (crl.pem).
+    Revoke {
+        /// The CA folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The certificate's serial (see `show`).
+        #[arg(long)]
+        serial: u64,
+        /// Why, for the record.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Re-issue the revocation list with a fresh validity (crl.pem).
+    Crl {
+        /// The CA folder.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Print the identity, validity and serial of a certificate, or the entries of a
+    /// revocation list.
+    Show {
+        /// A PEM file.
+        file: PathBuf,
+    },
+    /// Generate a complete demo region on loopback into a new folder.
+    Demo {
+        /// The folder to create (must be empty or absent).
+        #[arg(long)]
+        out: PathBuf,
+        /// How many municipalities (МОУО).
+        #[arg(long, default_value_t = 2)]
+        municipalities: u16,
+        /// How many schools in each municipality.
+        #[arg(long, default_value_t = 2)]
+        schools_per_municipality: u16,
+        /// The РЦОИ's UDP port; the other nodes take the ports after it.
+        #[arg(long, default_value_t = 7400)]
+        base_port: u16,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+fn refuse_existing(paths: &[PathBuf]) -> anyhow::Result<()> {
+    if let Some(p) = paths.iter().find(|p| p.exists()) {
+        bail!("{} already exists; refusing to overwrite it", p.display());
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Init { dir, region, name } => {
+            let region = RegionCode::new(&region).context("--region")?;
+            Pki::init(&dir, region, &name, now())?;
+            println!("created the CA of region {region} in {}", dir.display());
+        }
+        Command::Node {
+            dir,
+            role,
+            code,
+            parent,
+            host,
+            out,
+            days,
+        } => node(&dir, &role, &code, parent.as_deref(), &host, &out, days)?,
+        Command::Person {
+            dir,
+            role,
+            id,
+            name,
+            org,
+            org_role,
+            out,
+            days,
+        } => person(
+            &dir,
+            &role,
+            &id,
+            &name,
+            &org,
+            org_role.as_deref(),
+            &out,
+            days,
+        )?,
+        Command::Revoke {
+            dir,
+            serial,
+            reason,
+        } => {
+            let mut pki = Pki::open(&dir)?;
+            pki.revoke(serial, &reason, now())?;
+            println!(
+                "revoked certificate {serial}; distribute {}",
+                dir.join("crl.pem").display()
+            );
+        }
+        Command::Crl { dir } => {
+            let mut pki = Pki::open(&dir)?;
+            pki.reissue_crl(now())?;
+            println!("re-issued {}", dir.join("crl.pem").display());
+        }
+        Command::Show { file } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("{}", file.display()))?;
+            print!(
+                "{}",
+                describe(&bytes, now()).with_context(|| format!("{}", file.display()))?
+            );
+        }
+        Command::Demo {
+            out,
+            municipalities,
+            schools_per_municipality,
+            base_port,
+        } => {
+            let options = DemoOptions {
+                out: out.clone(),
+                municipalities,
+                schools_per_municipality,
+                base_port,
+                kdf: KdfParams::DEFAULT,
+            };
+            let region = demo(&options, now())?;
+            println!(
+                "demo region {} in {}: {} nodes, {} people; see region.json",
+                region.region,
+                out.display(),
+                region.nodes.len(),
+                region.people.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn node(
+    dir: &Path,
+    role: &str,
+    code: &str,
+    parent: Option<&str>,
+    host: &str,
+    out: &Path,
+    days: i64,
+) -> anyhow::Result<()> {
+    let mut pki = Pki::open(dir)?;
+    let role: NodeRole = role.parse().context("--role")?;
+    let org = OrgCode::parse(role, code).context("--code")?;
+    let municipality = parent
+        .map(MunicipalityCode::new)
+        .transpose()
+        .context("--parent")?;
+    let identity = NodeIdentity::new(pki.region(), org, municipality)?;
+    let files = ["node.key", "node.crt"].map(|f| out.join(f));
+    refuse_existing(&files)?;
+    std::fs::create_dir_all(out).with_context(|| format!("{}", out.display()))?;
+    let credentials = pki.issue_node(identity, host, Validity::days_from(now(), days)?)?;
+    write_atomic(&files[0], credentials.key_pem.as_bytes(), true)?;
+    write_atomic(&files[1], credentials.cert_pem.as_bytes(), false)?;
+    write_atomic(&out.join("ca.crt"), pki.ca_cert_pem().as_bytes(), false)?;
+    write_atomic(&out.join("crl.pem"), pki.crl_pem()?.as_bytes(), false)?;
+    println!(
+        "issued certificate {} for {identity} into {}",
+        credentials.serial,
+        out.display()
+    );
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn person(
+    dir: &Path,
+    role: &str,
+    id: &str,
+    name: &str,
+    org: &str,
+    org_role: Option<&str>,
+    out: &Path,
+    days: i64,
+) -> anyhow::Result<()> {
+    let mut pki = Pki::open(dir)?;
+    let role: PersonRole = role.parse().context("--role")?;
+    let id = PersonId::new(id).context("--id")?;
+    let org_role: NodeRole = match org_role {
+        Some(text) => text.parse().context("--org-role")?,
+        None if role == PersonRole::Operator => NodeRole::Rcoi,
+        None => NodeRole::School,
+    };
+    let org = OrgCode::parse(org_role, org).context("--org")?;
+    let files = [out.join(format!("{id}.key")), out.join(format!("{id}.crt"))];
+    refuse_existing(&files)?;
+    let pin = Pin::read(&format!("PIN for {id}: "), true)?;
+    std::fs::create_dir_all(out).with_context(|| format!("{}", out.display()))?;
+    let identity = PersonIdentity {
+        region: pki.region(),
+        role,
+        id,
+        org,
+    };
+    let credentials = pki.issue_person(
+        &identity,
+        name,
+        Validity::days_from(now(), days)?,
+        &pin,
+        KdfParams::DEFAULT,
+    )?;
+    write_atomic(&files[0], &credentials.key_file, true)?;
+    write_atomic(&files[1], credentials.cert_pem.as_bytes(), false)?;
+    println!(
+        "issued certificate {} for {identity} into {}",
+        credentials.serial,
+        out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,703 @@
+//! The region's certificate authority, kept in one folder:
+//!
+//! | file | what |
+//! |---|---|
+//! | `ca.crt` | the CA certificate (PEM); every node gets a copy |
+//! | `ca.key` | the CA's ed25519 key (PKCS#8 PEM, mode 0600): keep it offline |
+//! | `index.json` | the region, serial counters and every certificate issued, with revocations |
+//! | `crl.pem` | the signed revocation list, re-issued on every revocation; nodes load it |
+//!
+//! Serial numbers are sequential from 1 (the CA). Files are replaced atomically (write, then
+//! rename), so an interrupted command leaves the previous state.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::SigningKey;
+use giasync_shared::codes::RegionCode;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, PKCS_ED25519,
+    PublicKeyData, RevocationReason, RevokedCertParams, SanType, SerialNumber, SignatureAlgorithm,
+};
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+use crate::identity::{NodeIdentity, PersonIdentity};
+use crate::keyfile::{self, KdfParams, Pin};
+use crate::show::rfc3339;
+
+/// How long the CA certificate is valid.
+pub const CA_VALIDITY_DAYS: i64 = 3650;
+/// The default validity of a node certificate.
+pub const NODE_VALIDITY_DAYS: i64 = 730;
+/// The default validity of a person's certificate: one school year and some.
+pub const PERSON_VALIDITY_DAYS: i64 = 400;
+/// How far back a new certificate's validity starts, to tolerate clocks that run behind.
+pub const BACKDATE_MINUTES: i64 = 60;
+/// How long a revocation list is declared current.
+pub const CRL_VALIDITY_DAYS: i64 = 180;
+/// RFC 9336 id-kp-documentSigning: people's certificates sign score sheets, never TLS.
+pub const EKU_DOCUMENT_SIGNING: [u64; 9] = [1, 3, 6, 1, 5, 5, 7, 3, 36];
+
+const INDEX_FORMAT: u32 = 1;
+
+/// What a PKI operation could not do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PkiError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    /// `init` found a CA already there.
+    #[error("{0} already holds a CA; refusing to overwrite it")]
+    CaExists(String),
+    /// The folder holds no CA.
+    #[error("{0} holds no CA (run `giasync-certs init` first)")]
+    NoCa(String),
+    /// A file of the PKI is damaged.
+    #[error("{path}: {message}")]
+    Corrupt { path: String, message: String },
+    /// Certificate generation failed.
+    #[error("certificate generation: {0}")]
+    Rcgen(#[from] rcgen::Error),
+    /// The identity belongs to another region.
+    #[error("the CA is for region {ca}, not {requested}")]
+    WrongRegion { ca: String, requested: String },
+    /// No certificate has this serial.
+    #[error("no certificate with serial {0}")]
+    UnknownSerial(u64),
+    /// The certificate is already revoked.
+    #[error("certificate {0} is already revoked")]
+    AlreadyRevoked(u64),
+    /// The reason text is empty.
+    #[error("a revocation needs a reason")]
+    NoReason,
+    /// A validity period that ends before it starts or lasts too long.
+    #[error("validity of {0} days is out of range 1..=3650")]
+    Validity(i64),
+    /// The person key could not be sealed.
+    #[error("person key: {0}")]
+    KeyFile(#[from] keyfile::KeyFileError),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError + '_ {
+    move |source| PkiError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Writes `bytes` to `path` atomically; `private` files get mode 0600.
+pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(), PkiError> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(if private { 0o600 } else { 0o644 });
+        }
+        let mut file = options.open(&tmp).map_err(io(&tmp))?;
+        file.write_all(bytes).map_err(io(&tmp))?;
+        file.sync_all().map_err(io(&tmp))?;
+    }
+    fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// One issued certificate, as `index.json` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Issued {
+    pub serial: u64,
+    /// `node` or `person`.
+    pub kind: String,
+    /// The `giasync://` identity URI.
+    pub identity: String,
+    /// The certificate's common name (a person's ФИО).
+    pub name: String,
+    /// RFC 3339.
+    pub not_after: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<Revocation>,
+}
+
+/// When and why a certificate was revoked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// RFC 3339.
+    pub at: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Index {
+    format: u32,
+    region: RegionCode,
+    name: String,
+    next_serial: u64,
+    crl_number: u64,
+    issued: Vec<Issued>,
+}
+
+/// The public half of an ed25519 key, for certifying a key generated elsewhere.
+struct Ed25519Public([u8; 32]);
+
+impl PublicKeyData for Ed25519Public {
+    fn der_bytes(&self) -> &[u8] {
+        &self.0
+    }
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        &PKCS_ED25519
+    }
+}
+
+/// A node's new certificate and private key, both PEM.
+#[derive(Debug)]
+pub struct NodeCredentials {
+    pub serial: u64,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// A person's new certificate (PEM) and PIN-encrypted signing key.
+#[derive(Debug)]
+pub struct PersonCredentials {
+    pub serial: u64,
+    pub cert_pem: String,
+    pub key_file: Vec<u8>,
+    pub verifying_key: [u8; 32],
+}
+
+/// A validity window: from `not_before` for `days` days.
+#[derive(Clone, Copy, Debug)]
+pub struct Validity {
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+impl Validity {
+    /// From [`BACKDATE_MINUTES`] before `now` to `days` days after it.
+    pub fn days_from(now: OffsetDateTime, days: i64) -> Result<Self, PkiError> {
+        if !(1..=CA_VALIDITY_DAYS).contains(&days) {
+            return Err(PkiError::Validity(days));
+        }
+        Ok(Validity {
+            not_before: now - Duration::minutes(BACKDATE_MINUTES),
+            not_after: now + Duration::days(days),
+        })
+    }
+}
+
+/// An open CA folder.
+pub struct Pki {
+    dir: PathBuf,
+    index: Index,
+    ca_cert_pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl std::fmt::Debug for Pki {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Pki({}, region {})",
+            self.dir.display(),
+            self.index.region
+        )
+    }
+}
+
+fn serial_number(serial: u64) -> SerialNumber {
+    let bytes = serial.to_be_bytes();
+    let first = bytes
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(bytes.len() - 1);
+    // A leading bit of 1 would read as negative: keep one zero byte before it.
+    let start = if bytes[first] & 0x80 != 0 {
+        first.saturating_sub(1)
+    } else {
+        first
+    };
+    SerialNumber::from_slice(&bytes[start..])
+}
+
+impl Pki {
+    /// The folder's files.
+    fn paths(dir: &Path) -> [PathBuf; 4] {
+        ["ca.crt", "ca.key", "index.json", "crl.pem"].map(|f| dir.join(f))
+    }
+
+    /// Creates the region's CA in `dir`; refuses if any CA file is already there.
+    pub fn init(
+        dir: &Path,
+        region: RegionCode,
+        name: &str,
+        now: OffsetDateTime,
+    ) -> Result<Pki, PkiError> {
+        if let Some(existing) = Self::paths(dir).iter().find(|p| p.exists()) {
+            return Err(PkiError::CaExists(existing.display().to_string()));
+        }
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        let key = KeyPair::generate_for(&PKCS_ED25519)?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(
+            DnType::CommonName,
+            format!("{name} — giasync CA, region {region}"),
+        );
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, name);
+        params.distinguished_name.push(DnType::CountryName, "RU");
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        params.serial_number = Some(serial_number(1));
+        params.not_before = now - Duration::minutes(BACKDATE_MINUTES);
+        params.not_after = now + Duration::days(CA_VALIDITY_DAYS);
+        params.key_identifier_method = KeyIdMethod::Sha256;
+        let cert = params.self_signed(&key)?;
+        let [crt_path, key_path, _, _] = Self::paths(dir);
+        // The key first: a CA certificate without its key would be useless.
+        write_atomic(&key_path, key.serialize_pem().as_bytes(), true)?;
+        write_atomic(&crt_path, cert.pem().as_bytes(), false)?;
+        let mut pki = Pki {
+            dir: dir.to_owned(),
+            index: Index {
+                format: INDEX_FORMAT,
+                region,
+                name: name.to_owned(),
+                next_serial: 2,
+                crl_number: 0,
+                issued: Vec::new(),
+            },
+            ca_cert_pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+        };
+        pki.write_crl(now)?;
+        Ok(pki)
+    }
+
+    /// Opens the CA in `dir`.
+    pub fn open(dir: &Path) -> Result<Pki, PkiError> {
+        let [crt_path, key_path, index_path, _] = Self::paths(dir);
+        if !crt_path.exists() {
+            return Err(PkiError::NoCa(dir.display().to_string()));
+        }
+        let ca_cert_pem = fs::read_to_string(&crt_path).map_err(io(&crt_path))?;
+        let key_pem = fs::read_to_string(&key_path).map_err(io(&key_path))?;
+        let corrupt = |path: &Path, message: String| PkiError::Corrupt {
+            path: path.display().to_string(),
+            message,
+        };
+        let key = KeyPair::from_pem(&key_pem).map_err(|e| corrupt(&key_path, e.to_string()))?;
+        let issuer = Issuer::from_ca_cert_pem(&ca_cert_pem, key)
+            .map_err(|e| corrupt(&crt_path, e.to_string()))?;
+        let index_text = fs::read_to_string(&index_path).map_err(io(&index_path))?;
+        let index: Index =
+            serde_json::from_str(&index_text).map_err(|e| corrupt(&index_path, e.to_string()))?;
+        if index.format != INDEX_FORMAT {
+            return Err(corrupt(
+                &index_path,
+                format!("format {} is not supported", index.format),
+            ));
+        }
+        Ok(Pki {
+            dir: dir.to_owned(),
+            index,
+            ca_cert_pem,
+            issuer,
+        })
+    }
+
+    #[must_use]
+    pub fn region(&self) -> RegionCode {
+        self.index.region
+    }
+
+    #[must_use]
+    pub fn ca_cert_pem(&self) -> &str {
+        &self.ca_cert_pem
+    }
+
+    /// Every certificate issued, in serial order.
+    #[must_use]
+    pub fn issued(&self) -> &[Issued] {
+        &self.index.issued
+    }
+
+    /// The current revocation list (PEM).
+    pub fn crl_pem(&self) -> Result<String, PkiError> {
+        let path = self.dir.join("crl.pem");
+        fs::read_to_string(&path).map_err(io(&path))
+    }
+
+    fn take_serial(&mut self) -> u64 {
+        let serial = self.index.next_serial;
+        self.index.next_serial += 1;
+        serial
+    }
+
+    fn save_index(&self) -> Result<(), PkiError> {
+        let path = self.dir.join("index.json");
+        let text = serde_json::to_string_pretty(&self.index).map_err(|e| PkiError::Corrupt {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        write_atomic(&path, text.as_bytes(), false)
+    }
+
+    fn check_region(&self, region: RegionCode) -> Result<(), PkiError> {
+        if region != self.index.region {
+            return Err(PkiError::WrongRegion {
+                ca: self.index.region.to_string(),
+                requested: region.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    fn leaf_params(
+        &self,
+        serial: u64,
+        common_name: &str,
+        uri: &str,
+        validity: Validity,
+    ) -> Result<CertificateParams, PkiError> {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, self.index.name.as_str());
+        params.subject_alt_names = vec![SanType::URI(uri.try_into()?)];
+        params.serial_number = Some(serial_number(serial));
+        params.not_before = validity.not_before;
+        params.not_after = validity.not_after;
+        params.use_authority_key_identifier_extension = true;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        Ok(params)
+    }
+
+    /// Issues a node certificate for `identity`, reachable as `host` (DNS name or IP).
+    pub fn issue_node(
+        &mut self,
+        identity: NodeIdentity,
+        host: &str,
+        validity: Validity,
+    ) -> Result<NodeCredentials, PkiError> {
+        self.check_region(identity.region)?;
+        let serial = self.take_serial();
+        let name = format!("{identity}");
+        let mut params = self.leaf_params(serial, &name, &identity.to_uri(), validity)?;
+        params
+            .subject_alt_names
+            .push(match host.parse::<std::net::IpAddr>() {
+                Ok(ip) => SanType::IpAddress(ip),
+                Err(_) => SanType::DnsName(host.try_into()?),
+            });
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let key = KeyPair::generate_for(&PKCS_ED25519)?;
+        let cert = params.signed_by(&key, &self.issuer)?;
+        self.index.issued.push(Issued {
+            serial,
+            kind: "node".into(),
+            identity: identity.to_uri(),
+            name,
+            not_after: rfc3339(validity.not_after),
+            revoked: None,
+        });
+        self.save_index()?;
+        Ok(NodeCredentials {
+            serial,
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+
+    /// Issues a person's certificate and a new signing key sealed with `pin`.
+    pub fn issue_person(
+        &mut self,
+        identity: &PersonIdentity,
+        full_name: &str,
+        validity: Validity,
+        pin: &Pin,
+        kdf: KdfParams,
+    ) -> Result<PersonCredentials, PkiError> {
+        self.check_region(identity.region)?;
+        let full_name = full_name.trim();
+        if full_name.is_empty() {
+            return Err(PkiError::Corrupt {
+                path: "--name".into(),
+                message: "a person's name is empty".into(),
+            });
+        }
+        let key = SigningKey::generate(&mut rand_core::OsRng);
+        let key_file = keyfile::seal(&key, pin, kdf)?;
+        let serial = self.take_serial();
+        let mut params = self.leaf_params(serial, full_name, &identity.to_uri(), validity)?;
+        params.key_usages.push(KeyUsagePurpose::ContentCommitment);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::Other(
+            EKU_DOCUMENT_SIGNING.to_vec(),
+        )];
+        let verifying_key = key.verifying_key().to_bytes();
+        let cert = params.signed_by(&Ed25519Public(verifying_key), &self.issuer)?;
+        self.index.issued.push(Issued {
+            serial,
+            kind: "person".into(),
+            identity: identity.to_uri(),
+            name: full_name.to_owned(),
+            not_after: rfc3339(validity.not_after),
+            revoked: None,
+        });
+        self.save_index()?;
+        Ok(PersonCredentials {
+            serial,
+            cert_pem: cert.pem(),
+            key_file,
+            verifying_key,
+        })
+    }
+
+    /// Revokes certificate `serial` and re-issues the revocation list.
+    pub fn revoke(
+        &mut self,
+        serial: u64,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), PkiError> {
+        if reason.trim().is_empty() {
+            return Err(PkiError::NoReason);
+        }
+        let entry = self
+            .index
+            .issued
+            .iter_mut()
+            .find(|i| i.serial == serial)
+            .ok_or(PkiError::UnknownSerial(serial))?;
+        if entry.revoked.is_some() {
+            return Err(PkiError::AlreadyRevoked(serial));
+        }
+        entry.revoked = Some(Revocation {
+            at: rfc3339(now),
+            reason: reason.trim().to_owned(),
+        });
+        self.write_crl(now)
+    }
+
+    /// Re-issues the revocation list (a fresh `next_update`), e.g. before it runs out.
+    pub fn reissue_crl(&mut self, now: OffsetDateTime) -> Result<(), PkiError> {
+        self.write_crl(now)
+    }
+
+    /// Records the next CRL number in the index, then writes the list: a crash between the two
+    /// leaves the previous list in place and `reissue_crl` writes it again.
+    fn write_crl(&mut self, now: OffsetDateTime) -> Result<(), PkiError> {
+        self.index.crl_number += 1;
+        self.save_index()?;
+        let parse = |text: &str| {
+            OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .unwrap_or(now)
+        };
+        let params = CertificateRevocationListParams {
+            this_update: now - Duration::minutes(BACKDATE_MINUTES),
+            next_update: now + Duration::days(CRL_VALIDITY_DAYS),
+            crl_number: SerialNumber::from(self.index.crl_number),
+            issuing_distribution_point: None,
+            revoked_certs: self
+                .index
+                .issued
+                .iter()
+                .filter_map(|i| {
+                    i.revoked.as_ref().map(|r| RevokedCertParams {
+                        serial_number: serial_number(i.serial),
+                        revocation_time: parse(&r.at),
+                        reason_code: Some(RevocationReason::Unspecified),
+                        invalidity_date: None,
+                    })
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        let crl = params.signed_by(&self.issuer)?;
+        write_atomic(&self.dir.join("crl.pem"), crl.pem()?.as_bytes(), false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Identity;
+    use crate::show::{certs_from_pem, crls_from_pem, summarize_crl_der, summarize_der};
+    use giasync_shared::codes::{MunicipalityCode, NodeRole, OrgCode, PersonId, PersonRole};
+
+    const FAST: KdfParams = KdfParams {
+        memory_kib: 256,
+        iterations: 1,
+        parallelism: 1,
+    };
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap()
+    }
+    fn region() -> RegionCode {
+        RegionCode::new("42").unwrap()
+    }
+    fn school() -> NodeIdentity {
+        NodeIdentity::new(
+            region(),
+            OrgCode::parse(NodeRole::School, "420101").unwrap(),
+            Some(MunicipalityCode::new("4201").unwrap()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn init_refuses_to_overwrite_a_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        Pki::init(dir.path(), region(), "Тест", now()).unwrap();
+        let before = fs::read(dir.path().join("ca.key")).unwrap();
+        assert!(matches!(
+            Pki::init(dir.path(), region(), "Тест", now()),
+            Err(PkiError::CaExists(_))
+        ));
+        assert_eq!(
+            fs::read(dir.path().join("ca.key")).unwrap(),
+            before,
+            "the CA key is untouched"
+        );
+        assert!(matches!(
+            Pki::open(&dir.path().join("none")),
+            Err(PkiError::NoCa(_))
+        ));
+    }
+
+    #[test]
+    fn node_certificates_carry_identity_serial_and_validity() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut pki = Pki::init(dir.path(), region(), "Тест", now()).unwrap();
+        let creds = pki
+            .issue_node(
+                school(),
+                "127.0.0.1",
+                Validity::days_from(now(), 30).unwrap(),
+            )
+            .unwrap();
+        let der = &certs_from_pem(creds.cert_pem.as_bytes()).unwrap()[0];
+        let summary = summarize_der(der).unwrap();
+        assert_eq!(summary.serial, 2);
+        assert_eq!(summary.identity, Ok(Identity::Node(school())));
+        assert_eq!((summary.not_after - now()).whole_days(), 30);
+        assert!(!summary.is_ca);
+        // Reopened from disk, the CA goes on with the next serial.
+        let mut reopened = Pki::open(dir.path()).unwrap();
+        let next = reopened
+            .issue_node(
+                school(),
+                "school.example",
+                Validity::days_from(now(), 30).unwrap(),
+            )
+            .unwrap();
+        assert_eq!(next.serial, 3);
+        let other_region = NodeIdentity::new(
+            RegionCode::new("43").unwrap(),
+            OrgCode::Rcoi(RegionCode::new("43").unwrap()),
+            None,
+        )
+        .unwrap();
+        assert!(matches!(
+            reopened.issue_node(other_region, "h", Validity::days_from(now(), 1).unwrap()),
+            Err(PkiError::WrongRegion { .. })
+        ));
+    }
+
+    #[test]
+    fn person_keys_open_only_with_their_pin_and_match_the_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut pki = Pki::init(dir.path(), region(), "Тест", now()).unwrap();
+        let person = PersonIdentity {
+            region: region(),
+            role: PersonRole::Expert,
+            id: PersonId::new("exp-1").unwrap(),
+            org: OrgCode::parse(NodeRole::School, "420101").unwrap(),
+        };
+        let pin = Pin::new("135790".into()).unwrap();
+        let creds = pki
+            .issue_person(
+                &person,
+                "Иванова Анна Петровна",
+                Validity::days_from(now(), 10).unwrap(),
+                &pin,
+                FAST,
+            )
+            .unwrap();
+        let key = keyfile::open(&creds.key_file, &pin).unwrap();
+        let summary =
+            summarize_der(&certs_from_pem(creds.cert_pem.as_bytes()).unwrap()[0]).unwrap();
+        assert_eq!(summary.ed25519_key, Some(key.verifying_key().to_bytes()));
+        assert_eq!(summary.subject, "Иванова Анна Петровна");
+        assert_eq!(summary.identity, Ok(Identity::Person(person)));
+        let wrong = Pin::new("135791".into()).unwrap();
+        let err = keyfile::open(&creds.key_file, &wrong).unwrap_err();
+        assert_eq!(err.to_string(), "wrong PIN (or the key file was altered)");
+    }
+
+    #[test]
+    fn revocation_lists_the_serial_and_refuses_mistakes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut pki = Pki::init(dir.path(), region(), "Тест", now()).unwrap();
+        let creds = pki
+            .issue_node(
+                school(),
+                "127.0.0.1",
+                Validity::days_from(now(), 30).unwrap(),
+            )
+            .unwrap();
+        assert!(matches!(
+            pki.revoke(99, "lost", now()),
+            Err(PkiError::UnknownSerial(99))
+        ));
+        assert!(matches!(
+            pki.revoke(creds.serial, " ", now()),
+            Err(PkiError::NoReason)
+        ));
+        pki.revoke(creds.serial, "ноутбук утерян", now()).unwrap();
+        assert!(matches!(
+            pki.revoke(creds.serial, "again", now()),
+            Err(PkiError::AlreadyRevoked(2))
+        ));
+        let crl = summarize_crl_der(&crls_from_pem(pki.crl_pem().unwrap().as_bytes()).unwrap()[0])
+            .unwrap();
+        assert_eq!(
+            crl.revoked.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            vec![2]
+        );
+        assert_eq!(crl.number, Some(2));
+        let reopened = Pki::open(dir.path()).unwrap();
+        assert_eq!(
+            reopened.issued()[0].revoked.as_ref().unwrap().reason,
+            "ноутбук утерян"
+        );
+    }
+
+    #[test]
+    fn serials_encode_as_positive_integers() {
+        assert_eq!(serial_number(1).to_bytes(), vec![1]);
+        assert_eq!(serial_number(0x80).to_bytes(), vec![0, 0x80]);
+        assert_eq!(serial_number(0x1234).to_bytes(), vec![0x12, 0x34]);
+    }
+}

@@ -1,0 +1,239 @@
+//! `node.toml`: a node's configuration, read by `giasync-node` and `giasync-hub` and written by
+//! `giasync-certs demo`. Relative paths are relative to the file's folder.
+//!
+//! ```toml
+//! [node]
+//! region = "42"
+//! role = "school"            # school | municipality | rcoi
+//! code = "420101"
+//! municipality = "4201"      # schools only
+//! listen = "127.0.0.1:7404"  # QUIC (UDP) address this node accepts peers on
+//! store = "store.redb"
+//!
+//! [tls]
+//! cert = "node.crt"
+//! key = "node.key"
+//! ca = "ca.crt"
+//! crl = "crl.pem"
+//!
+//! [[upstream]]               # in priority order: the МОУО hub first, then the РЦОИ
+//! role = "municipality"
+//! code = "4201"
+//! addr = "127.0.0.1:7401"
+//! host = "127.0.0.1"         # the DNS name or IP in the upstream's certificate
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::codes::{MunicipalityCode, NodeRole, OrgCode, RegionCode};
+
+/// The most upstreams a node may list.
+pub const UPSTREAMS_MAX: usize = 8;
+
+/// The whole file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    pub node: NodeSection,
+    pub tls: TlsSection,
+    #[serde(default, rename = "upstream", skip_serializing_if = "Vec::is_empty")]
+    pub upstreams: Vec<Upstream>,
+}
+
+/// Who this node is and where it keeps its data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    pub region: RegionCode,
+    pub role: NodeRole,
+    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub municipality: Option<MunicipalityCode>,
+    pub listen: SocketAddr,
+    pub store: PathBuf,
+}
+
+/// The node's certificate, key, and the region's CA and revocation list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
+    pub crl: PathBuf,
+}
+
+/// A node this one syncs with, and who it must prove to be.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upstream {
+    pub role: NodeRole,
+    pub code: String,
+    pub addr: SocketAddr,
+    pub host: String,
+}
+
+/// A configuration that does not load.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: cannot read the file")]
+    Io {
+        file: String,
+        source: std::io::Error,
+    },
+    /// Not TOML of the documented shape, or a field is invalid.
+    #[error("{file}: {message}")]
+    Parse { file: String, message: String },
+    /// Fields that are valid alone but not together.
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+}
+
+impl NodeConfig {
+    /// Reads `path` and resolves relative paths against its folder.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            file: file.clone(),
+            source,
+        })?;
+        let mut config = NodeConfig::parse(&text, &file)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            &mut config.node.store,
+            &mut config.tls.cert,
+            &mut config.tls.key,
+            &mut config.tls.ca,
+            &mut config.tls.crl,
+        ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(config)
+    }
+
+    /// Parses and checks the configuration; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
+        let config: NodeConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            file: file.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        let invalid = |message: String| ConfigError::Invalid {
+            file: file.to_owned(),
+            message,
+        };
+        config
+            .org()
+            .map_err(|e| invalid(format!("[node] code: {e}")))?;
+        match (config.node.role, config.node.municipality) {
+            (NodeRole::School, None) => {
+                return Err(invalid("[node] a school names its municipality".into()));
+            }
+            (NodeRole::Municipality | NodeRole::Rcoi, Some(_)) => {
+                return Err(invalid("[node] only a school names a municipality".into()));
+            }
+            _ => {}
+        }
+        if config.upstreams.len() > UPSTREAMS_MAX {
+            return Err(invalid(format!("at most {UPSTREAMS_MAX} upstreams")));
+        }
+        for (i, u) in config.upstreams.iter().enumerate() {
+            OrgCode::parse(u.role, &u.code)
+                .map_err(|e| invalid(format!("upstream {}: {e}", i + 1)))?;
+            if u.host.trim().is_empty() {
+                return Err(invalid(format!("upstream {}: host is empty", i + 1)));
+            }
+        }
+        Ok(config)
+    }
+
+    /// This node's organisation.
+    pub fn org(&self) -> Result<OrgCode, crate::DomainError> {
+        OrgCode::parse(self.node.role, &self.node.code)
+    }
+}
+
+impl Upstream {
+    /// The organisation the upstream must prove to be.
+    pub fn org(&self) -> Result<OrgCode, crate::DomainError> {
+        OrgCode::parse(self.role, &self.code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCHOOL: &str = r#"
+[node]
+region = "42"
+role = "school"
+code = "420101"
+municipality = "4201"
+listen = "127.0.0.1:7404"
+store = "store.redb"
+
+[tls]
+cert = "node.crt"
+key = "node.key"
+ca = "ca.crt"
+crl = "crl.pem"
+
+[[upstream]]
+role = "municipality"
+code = "4201"
+addr = "127.0.0.1:7401"
+host = "127.0.0.1"
+"#;
+
+    #[test]
+    fn a_school_config_parses_and_round_trips() {
+        let config = NodeConfig::parse(SCHOOL, "node.toml").unwrap();
+        assert_eq!(config.org().unwrap().to_string(), "school:420101");
+        assert_eq!(
+            config.upstreams[0].org().unwrap().to_string(),
+            "municipality:4201"
+        );
+        let again = NodeConfig::parse(&toml::to_string(&config).unwrap(), "x").unwrap();
+        assert_eq!(again, config);
+    }
+
+    #[test]
+    fn bad_configs_name_the_problem() {
+        let cases = [
+            (
+                SCHOOL.replace("municipality = \"4201\"\nlisten", "listen"),
+                "a school names its municipality",
+            ),
+            (
+                SCHOOL.replace("code = \"420101\"", "code = \"42a\""),
+                "[node] code",
+            ),
+            (
+                SCHOOL.replace("role = \"school\"", "role = \"teacher\""),
+                "teacher",
+            ),
+            (
+                SCHOOL.replace("code = \"4201\"\naddr", "code = \"x\"\naddr"),
+                "upstream 1",
+            ),
+            (SCHOOL.replace("127.0.0.1:7401", "nowhere"), "addr"),
+            (SCHOOL.replace("[tls]", "[tls]\nextra = 1"), "extra"),
+        ];
+        for (text, expected) in cases {
+            let err = NodeConfig::parse(&text, "node.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(expected) && err.starts_with("node.toml"),
+                "{expected}: {err}"
+            );
+        }
+    }
+}
