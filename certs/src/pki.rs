@@ -538,6 +538,16 @@ impl Pki {
     }
 }
 
+/// The raw ed25519 public key of a node's private key (PKCS#8 PEM): to check that a key file
+/// matches its certificate.
+pub fn node_key_public(key_pem: &str) -> Result<[u8; 32], PkiError> {
+    let key = KeyPair::from_pem(key_pem)?;
+    <[u8; 32]>::try_from(key.public_key_raw()).map_err(|_| PkiError::Corrupt {
+        path: "node key".into(),
+        message: "not an ed25519 key".into(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

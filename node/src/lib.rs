@@ -1,2 +1,5 @@
-//! The school node. Empty so far: its store (redb), QUIC drivers and the `giasync-node` binary
-//! arrive with the sync issue; the web UI with the school UI issue.
+//! The school node: mutually authenticated QUIC between nodes (`transport`) and the readiness
+//! check (`doctor`). The store (redb), the sync drivers and `giasync-node run` arrive with the
+//! sync issue; the web UI with the school UI issue. Hubs reuse all of it.
+
+pub mod transport;

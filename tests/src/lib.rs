@@ -1,2 +1,162 @@
-//! Cross-crate and multi-process tests of giasync live in `tests/tests/`; this library holds
-//! their shared helpers.
+//! Helpers for the cross-crate tests in `tests/tests/`: throwaway regions (a CA in a temporary
+//! folder and node credentials written to disk as a node would have them) and log capture.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use giasync_certs::identity::NodeIdentity;
+use giasync_certs::pki::{Pki, Validity};
+use giasync_node::transport::TlsMaterial;
+use giasync_shared::codes::{MunicipalityCode, NodeRole, OrgCode, RegionCode};
+use time::OffsetDateTime;
+
+/// A CA in a temporary folder.
+#[derive(Debug)]
+pub struct TestRegion {
+    pub dir: tempfile::TempDir,
+    pub pki: Pki,
+}
+
+/// A node's files on disk.
+#[derive(Debug, Clone)]
+pub struct NodeFiles {
+    pub dir: PathBuf,
+    pub identity: NodeIdentity,
+    pub serial: u64,
+}
+
+impl NodeFiles {
+    pub fn cert(&self) -> PathBuf {
+        self.dir.join("node.crt")
+    }
+    pub fn key(&self) -> PathBuf {
+        self.dir.join("node.key")
+    }
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+    pub fn crl(&self) -> PathBuf {
+        self.dir.join("crl.pem")
+    }
+    /// Loads the files as the node would.
+    pub fn material(&self) -> TlsMaterial {
+        TlsMaterial::load(&self.cert(), &self.key(), &self.ca(), &self.crl())
+            .expect("node files load")
+    }
+}
+
+pub fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+pub fn rcoi(region: &str) -> NodeIdentity {
+    let region = RegionCode::new(region).expect("region code");
+    NodeIdentity::new(region, OrgCode::Rcoi(region), None).expect("identity")
+}
+
+pub fn municipality(region: &str, code: &str) -> NodeIdentity {
+    let org = OrgCode::Municipality(MunicipalityCode::new(code).expect("code"));
+    NodeIdentity::new(RegionCode::new(region).expect("region code"), org, None).expect("identity")
+}
+
+pub fn school(region: &str, municipality: &str, code: &str) -> NodeIdentity {
+    NodeIdentity::new(
+        RegionCode::new(region).expect("region code"),
+        OrgCode::parse(NodeRole::School, code).expect("code"),
+        Some(MunicipalityCode::new(municipality).expect("code")),
+    )
+    .expect("identity")
+}
+
+impl TestRegion {
+    pub fn new(region: &str) -> Self {
+        TestRegion::named(region, "Тестовый регион")
+    }
+
+    /// A CA with its own name: two CAs of one name and region differ only in their keys.
+    pub fn named(region: &str, name: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pki = Pki::init(
+            &dir.path().join("pki"),
+            RegionCode::new(region).expect("region"),
+            name,
+            now(),
+        )
+        .expect("CA");
+        TestRegion { dir, pki }
+    }
+
+    /// Issues a node certificate valid from `validity` and writes the node's files.
+    pub fn node_with(&mut self, identity: NodeIdentity, validity: Validity) -> NodeFiles {
+        let dir = self
+            .dir
+            .path()
+            .join(format!("node-{}", self.pki.issued().len() + 2));
+        std::fs::create_dir_all(&dir).expect("node dir");
+        let credentials = self
+            .pki
+            .issue_node(identity, "127.0.0.1", validity)
+            .expect("node certificate");
+        std::fs::write(dir.join("node.crt"), &credentials.cert_pem).expect("write");
+        std::fs::write(dir.join("node.key"), &credentials.key_pem).expect("write");
+        std::fs::write(dir.join("ca.crt"), self.pki.ca_cert_pem()).expect("write");
+        std::fs::write(dir.join("crl.pem"), self.pki.crl_pem().expect("crl")).expect("write");
+        NodeFiles {
+            dir,
+            identity,
+            serial: credentials.serial,
+        }
+    }
+
+    /// Issues a node certificate valid for a year from now.
+    pub fn node(&mut self, identity: NodeIdentity) -> NodeFiles {
+        self.node_with(identity, Validity::days_from(now(), 365).expect("validity"))
+    }
+
+    /// Revokes `serial` and gives every listed node the new revocation list.
+    pub fn revoke(&mut self, serial: u64, nodes: &[&NodeFiles]) {
+        self.pki.revoke(serial, "test", now()).expect("revoke");
+        for node in nodes {
+            std::fs::write(node.crl(), self.pki.crl_pem().expect("crl")).expect("write");
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Log lines captured from `tracing` on the current thread.
+#[derive(Clone, Debug, Default)]
+pub struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    /// Captures this thread's logs until the guard is dropped.
+    pub fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().map(|b| b.clone()).unwrap_or_default()).into_owned()
+    }
+}
+
+impl Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut b) = self.0.lock() {
+            b.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
