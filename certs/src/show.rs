@@ -229,3 +229,33 @@ pub fn describe(text: &[u8], now: OffsetDateTime) -> Result<String, ShowError> {
     }
     Ok(out)
 }
+
+/// Checks that `cert_der` is signed by the CA certificate `ca_der`.
+pub fn verify_issued_by(cert_der: &[u8], ca_der: &[u8]) -> Result<(), String> {
+    let (_, ca) = x509_parser::parse_x509_certificate(ca_der).map_err(|e| e.to_string())?;
+    let (_, cert) = x509_parser::parse_x509_certificate(cert_der).map_err(|e| e.to_string())?;
+    if cert.issuer() != ca.subject() {
+        return Err(format!(
+            "issued by {}, not by {}",
+            common_name(cert.issuer()),
+            common_name(ca.subject())
+        ));
+    }
+    cert.verify_signature(Some(ca.public_key()))
+        .map_err(|e| format!("the CA's signature does not verify ({e})"))
+}
+
+/// Checks that the revocation list `crl_der` is signed by the CA certificate `ca_der`.
+pub fn verify_crl_issued_by(crl_der: &[u8], ca_der: &[u8]) -> Result<(), String> {
+    let (_, ca) = x509_parser::parse_x509_certificate(ca_der).map_err(|e| e.to_string())?;
+    let (_, crl) = CertificateRevocationList::from_der(crl_der).map_err(|e| e.to_string())?;
+    if crl.issuer() != ca.subject() {
+        return Err(format!(
+            "issued by {}, not by {}",
+            common_name(crl.issuer()),
+            common_name(ca.subject())
+        ));
+    }
+    crl.verify_signature(ca.public_key())
+        .map_err(|e| format!("the CA's signature does not verify ({e})"))
+}

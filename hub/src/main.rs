@@ -8,7 +8,8 @@ use clap::{Parser, Subcommand};
 use giasync_shared::participant::Category;
 use giasync_shared::rules::{Rules, parse_points};
 
-/// The МОУО and РЦОИ hub of giasync. So far: the operators' checks of scoring rules files.
+/// The МОУО and РЦОИ hub of giasync. So far: the readiness check and the operators' checks of
+/// scoring rules files; `run` arrives with the sync engine.
 #[derive(Debug, Parser)]
 #[command(name = "giasync-hub", version)]
 struct Cli {
@@ -21,6 +22,17 @@ enum Command {
     /// Check a scoring rules file and score by it.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// The readiness check: store, certificate and key, expiry, CA and revocation list, each
+    /// upstream reachable and proving its identity, clock skew. One line per check; exits
+    /// non-zero if any fails.
+    Doctor {
+        /// The hub's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// How long to wait for each upstream, in milliseconds.
+        #[arg(long, default_value_t = giasync_node::doctor::UPSTREAM_TIMEOUT_MS)]
+        timeout_ms: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,9 +58,11 @@ enum RulesCommand {
 }
 
 fn main() -> ExitCode {
+    giasync_node::init_logging();
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
@@ -56,14 +70,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs the command; `Ok(false)` when it ran but found problems (a failed check).
+fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
-        Command::Rules(RulesCommand::Check { file }) => rules_check(&file),
+        Command::Rules(RulesCommand::Check { file }) => rules_check(&file).map(|()| true),
         Command::Rules(RulesCommand::Score {
             file,
             category,
             points,
-        }) => rules_score(&file, &category, &points),
+        }) => rules_score(&file, &category, &points).map(|()| true),
+        Command::Doctor { config, timeout_ms } => Ok(giasync_node::doctor::report(
+            &config,
+            std::time::Duration::from_millis(timeout_ms),
+        )?),
     }
 }
 

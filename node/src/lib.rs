@@ -2,4 +2,15 @@
 //! check (`doctor`). The store (redb), the sync drivers and `giasync-node run` arrive with the
 //! sync issue; the web UI with the school UI issue. Hubs reuse all of it.
 
+pub mod doctor;
 pub mod transport;
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `warn` for the operators' commands).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

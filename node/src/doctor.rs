@@ -1,0 +1,326 @@
+//! `doctor`: the technical specialist's readiness check the day before the exam.
+//!
+//! One line per check, `ok` or the reason: the configuration, the store, the certificate and
+//! its key, expiry, the CA, the revocation list, and for each upstream whether it is reachable,
+//! proves the expected identity, and how far its clock is from ours.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use giasync_certs::identity::Identity;
+use giasync_certs::pki::node_key_public;
+use giasync_certs::show::{
+    certs_from_pem, crls_from_pem, summarize_crl_der, summarize_der, verify_crl_issued_by,
+    verify_issued_by,
+};
+use giasync_shared::config::NodeConfig;
+use time::OffsetDateTime;
+
+use crate::transport::{self, TlsMaterial};
+
+/// A certificate expiring sooner than this fails the check: renew it before exam day.
+pub const CERT_EXPIRY_DAYS_MIN: i64 = 14;
+/// The largest clock difference to an upstream that passes: room logs and score sheets carry
+/// times that people compare.
+pub const CLOCK_SKEW_MS_MAX: i64 = 60_000;
+/// How long to try to reach one upstream, by default.
+pub const UPSTREAM_TIMEOUT_MS: u64 = 15_000;
+
+/// One line of the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub name: String,
+    /// `Ok(detail)` or `Err(reason)`.
+    pub outcome: Result<String, String>,
+}
+
+impl Check {
+    fn new(name: impl Into<String>, outcome: Result<String, String>) -> Self {
+        Check {
+            name: name.into(),
+            outcome,
+        }
+    }
+
+    /// `ok   name: detail` or `FAIL name: reason`.
+    #[must_use]
+    pub fn line(&self) -> String {
+        match &self.outcome {
+            Ok(detail) => format!("ok    {}: {detail}", self.name),
+            Err(reason) => format!("FAIL  {}: {reason}", self.name),
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Runs every check for the node configured in `config_path`, giving each upstream
+/// `upstream_timeout` to answer.
+pub async fn run(
+    config_path: &Path,
+    now: OffsetDateTime,
+    upstream_timeout: Duration,
+) -> Vec<Check> {
+    let config = match NodeConfig::load(config_path) {
+        Ok(config) => config,
+        Err(e) => return vec![Check::new("configuration", Err(e.to_string()))],
+    };
+    let mut checks = vec![Check::new(
+        "configuration",
+        Ok(format!(
+            "{} {} in region {}",
+            config.node.role, config.node.code, config.node.region
+        )),
+    )];
+    checks.push(Check::new("store", check_store(&config.node.store)));
+    checks.extend(check_certificates(&config, now));
+    match TlsMaterial::from_config(&config.tls) {
+        Ok(material) => checks.extend(check_upstreams(&config, &material, upstream_timeout).await),
+        Err(e) => {
+            for (i, u) in config.upstreams.iter().enumerate() {
+                checks.push(Check::new(
+                    format!("upstream {} ({} {} at {})", i + 1, u.role, u.code, u.addr),
+                    Err(format!("not tried: TLS material does not load ({e})")),
+                ));
+            }
+        }
+    }
+    checks
+}
+
+fn check_store(path: &Path) -> Result<String, String> {
+    let existed = path.exists();
+    match redb::Database::create(path) {
+        Ok(db) => {
+            drop(db);
+            Ok(format!(
+                "{} {}",
+                path.display(),
+                if existed { "opens" } else { "created" }
+            ))
+        }
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+            Ok(format!("{} is open in a running node", path.display()))
+        }
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+fn check_certificates(config: &NodeConfig, now: OffsetDateTime) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let cert = read(&config.tls.cert).and_then(|pem| {
+        let der =
+            certs_from_pem(&pem).map_err(|e| format!("{}: {e}", config.tls.cert.display()))?;
+        der.into_iter()
+            .next()
+            .ok_or_else(|| "no certificate".to_owned())
+    });
+    let ca = read(&config.tls.ca).and_then(|pem| {
+        let der = certs_from_pem(&pem).map_err(|e| format!("{}: {e}", config.tls.ca.display()))?;
+        der.into_iter()
+            .next()
+            .ok_or_else(|| "no certificate".to_owned())
+    });
+    let summary = cert
+        .clone()
+        .and_then(|der| summarize_der(&der).map_err(|e| e.to_string()));
+
+    checks.push(Check::new(
+        "certificate",
+        summary.clone().and_then(|s| {
+            let identity = match s.identity {
+                Ok(Identity::Node(n)) => n,
+                Ok(other) => return Err(format!("a {other} certificate, not a node's")),
+                Err(e) => return Err(e),
+            };
+            let org = config.org().map_err(|e| e.to_string())?;
+            if identity.org != org
+                || identity.region != config.node.region
+                || identity.municipality != config.node.municipality
+            {
+                return Err(format!(
+                    "the certificate is for {identity} of region {}, the configuration says {org}",
+                    identity.region
+                ));
+            }
+            Ok(format!("{identity}, serial {}", s.serial))
+        }),
+    ));
+    checks.push(Check::new(
+        "key matches certificate",
+        summary.clone().and_then(|s| {
+            let key_pem = String::from_utf8(read(&config.tls.key)?)
+                .map_err(|_| "the key file is not PEM".to_owned())?;
+            let public = node_key_public(&key_pem).map_err(|e| e.to_string())?;
+            if Some(public) == s.ed25519_key {
+                Ok(config.tls.key.display().to_string())
+            } else {
+                Err(format!(
+                    "{} is not the key of {}",
+                    config.tls.key.display(),
+                    config.tls.cert.display()
+                ))
+            }
+        }),
+    ));
+    checks.push(Check::new(
+        "certificate expiry",
+        summary.clone().and_then(|s| {
+            let days = (s.not_after - now).whole_days();
+            if now < s.not_before {
+                Err(format!(
+                    "not valid before {} (check the clock)",
+                    giasync_certs::show::rfc3339(s.not_before)
+                ))
+            } else if now > s.not_after {
+                Err(format!(
+                    "expired on {}",
+                    giasync_certs::show::rfc3339(s.not_after)
+                ))
+            } else if days < CERT_EXPIRY_DAYS_MIN {
+                Err(format!("expires in {days} days: renew it before the exam"))
+            } else {
+                Ok(format!("{days} days left"))
+            }
+        }),
+    ));
+    checks.push(Check::new(
+        "CA",
+        ca.clone().and_then(|ca_der| {
+            let ca_summary = summarize_der(&ca_der).map_err(|e| e.to_string())?;
+            if !ca_summary.is_ca {
+                return Err(format!(
+                    "{} is not a CA certificate",
+                    config.tls.ca.display()
+                ));
+            }
+            verify_issued_by(&cert.clone()?, &ca_der)?;
+            Ok(format!(
+                "{} issued this node's certificate",
+                ca_summary.subject
+            ))
+        }),
+    ));
+    checks.push(Check::new(
+        "revocation list",
+        ca.and_then(|ca_der| {
+            let pem = read(&config.tls.crl)?;
+            let der =
+                crls_from_pem(&pem).map_err(|e| format!("{}: {e}", config.tls.crl.display()))?;
+            let crl_der = der.first().ok_or_else(|| "no revocation list".to_owned())?;
+            verify_crl_issued_by(crl_der, &ca_der)?;
+            let crl = summarize_crl_der(crl_der).map_err(|e| e.to_string())?;
+            if let Ok(s) = &summary
+                && crl.revoked.iter().any(|(serial, _)| *serial == s.serial)
+            {
+                return Err(format!("this node's certificate {} is revoked", s.serial));
+            }
+            if let Some(next) = crl.next_update
+                && next < now
+            {
+                return Err(format!(
+                    "out of date since {}: get a fresh crl.pem",
+                    giasync_certs::show::rfc3339(next)
+                ));
+            }
+            Ok(format!(
+                "number {}, {} revoked",
+                crl.number.unwrap_or(0),
+                crl.revoked.len()
+            ))
+        }),
+    ));
+    checks
+}
+
+async fn check_upstreams(
+    config: &NodeConfig,
+    material: &TlsMaterial,
+    timeout: Duration,
+) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for (i, upstream) in config.upstreams.iter().enumerate() {
+        let name = format!(
+            "upstream {} ({} {} at {})",
+            i + 1,
+            upstream.role,
+            upstream.code,
+            upstream.addr
+        );
+        let Ok(expected) = upstream.org() else {
+            checks.push(Check::new(name, Err("invalid code".into())));
+            continue;
+        };
+        let unspecified = match upstream.addr.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        let attempt = async {
+            let endpoint = transport::endpoint(SocketAddr::new(unspecified, 0), None)?;
+            let peer =
+                transport::connect(&endpoint, material, upstream.addr, &upstream.host, expected)
+                    .await?;
+            peer.connection.close(0u32.into(), b"doctor done");
+            endpoint.wait_idle().await;
+            Ok::<_, transport::TransportError>(peer)
+        };
+        match tokio::time::timeout(timeout, attempt).await {
+            Err(_) => checks.push(Check::new(
+                name,
+                Err(format!(
+                    "no answer within {} ms (is it running? is UDP port {} open on the way?)",
+                    timeout.as_millis(),
+                    upstream.addr.port()
+                )),
+            )),
+            Ok(Err(e)) => checks.push(Check::new(name, Err(e.to_string()))),
+            Ok(Ok(peer)) => {
+                let rtt_ms = peer.hello_rtt.map_or(0, |d| d.as_millis());
+                checks.push(Check::new(
+                    name.clone(),
+                    Ok(format!(
+                        "reached, proved {}, round trip {rtt_ms} ms",
+                        peer.identity
+                    )),
+                ));
+                let skew = peer.clock_skew_ms.unwrap_or(0);
+                let outcome = if skew.abs() <= CLOCK_SKEW_MS_MAX {
+                    Ok(format!("{skew:+} ms"))
+                } else {
+                    Err(format!(
+                        "{skew:+} ms: more than {} s apart, fix this computer's clock",
+                        CLOCK_SKEW_MS_MAX / 1000
+                    ))
+                };
+                checks.push(Check::new(format!("clock vs upstream {}", i + 1), outcome));
+            }
+        }
+    }
+    checks
+}
+
+/// Runs the checks on a fresh runtime, prints one line per check and returns whether all
+/// passed: the body of `giasync-node doctor` and `giasync-hub doctor`.
+pub fn report(config_path: &Path, upstream_timeout: Duration) -> Result<bool, std::io::Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let checks = runtime.block_on(run(
+        config_path,
+        OffsetDateTime::now_utc(),
+        upstream_timeout,
+    ));
+    for check in &checks {
+        println!("{}", check.line());
+    }
+    let failed = checks.iter().filter(|c| c.outcome.is_err()).count();
+    if failed == 0 {
+        println!("all {} checks passed", checks.len());
+    } else {
+        println!("{failed} of {} checks failed", checks.len());
+    }
+    Ok(failed == 0)
+}

@@ -1,0 +1,191 @@
+//! `giasync-node doctor` against a demo region, with its upstream served over real QUIC.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use giasync_certs::demo::{DemoOptions, demo};
+use giasync_certs::keyfile::KdfParams;
+use giasync_certs::pki::Pki;
+use giasync_node::transport::{self, TlsMaterial};
+use giasync_shared::config::NodeConfig;
+
+const FAST: KdfParams = KdfParams {
+    memory_kib: 256,
+    iterations: 1,
+    parallelism: 1,
+};
+
+fn demo_region() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let options = DemoOptions {
+        out: dir.path().join("region"),
+        municipalities: 2,
+        schools_per_municipality: 1,
+        base_port: 47_000,
+        kdf: FAST,
+    };
+    demo(&options, time::OffsetDateTime::now_utc()).unwrap();
+    dir
+}
+
+/// Serves hellos as the node whose folder is `node_dir`, on a free loopback port.
+fn serve(node_dir: &Path) -> (quinn::Endpoint, SocketAddr) {
+    let config = NodeConfig::load(&node_dir.join("node.toml")).unwrap();
+    let material = TlsMaterial::from_config(&config.tls).unwrap();
+    let endpoint = transport::endpoint(
+        "127.0.0.1:0".parse().unwrap(),
+        Some(transport::server_config(&material).unwrap()),
+    )
+    .unwrap();
+    let addr = endpoint.local_addr().unwrap();
+    let accepting = endpoint.clone();
+    tokio::spawn(async move {
+        while let Some(incoming) = accepting.accept().await {
+            tokio::spawn(async move {
+                if let Ok(peer) = transport::accept(incoming).await {
+                    let _ = peer.connection.closed().await;
+                }
+            });
+        }
+    });
+    (endpoint, addr)
+}
+
+/// Points the school's upstreams at `addrs`.
+fn point_upstreams(school_toml: &Path, addrs: &[SocketAddr]) {
+    let text = std::fs::read_to_string(school_toml).unwrap();
+    let mut config = NodeConfig::parse(&text, "node.toml").unwrap();
+    for (upstream, addr) in config.upstreams.iter_mut().zip(addrs) {
+        upstream.addr = *addr;
+    }
+    std::fs::write(school_toml, toml::to_string(&config).unwrap()).unwrap();
+}
+
+async fn doctor(config: PathBuf) -> (bool, String) {
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_giasync-node"))
+            .args([
+                "doctor",
+                "--config",
+                config.to_str().unwrap(),
+                "--timeout-ms",
+                "1500",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn line<'a>(report: &'a str, name: &str) -> &'a str {
+    report
+        .lines()
+        .find(|l| l.contains(name))
+        .unwrap_or_else(|| panic!("no line {name:?} in\n{report}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ready_school_passes_every_check() {
+    let dir = demo_region();
+    let region = dir.path().join("region");
+    let (_hub, hub_addr) = serve(&region.join("4201"));
+    let (_rcoi, rcoi_addr) = serve(&region.join("42"));
+    let school = region.join("420101").join("node.toml");
+    point_upstreams(&school, &[hub_addr, rcoi_addr]);
+    let (ok, report) = doctor(school).await;
+    assert!(ok, "{report}");
+    assert!(
+        line(&report, "upstream 1").starts_with("ok")
+            && line(&report, "upstream 1").contains("proved municipality 4201"),
+        "{report}"
+    );
+    assert!(
+        line(&report, "upstream 2").contains("proved rcoi 42"),
+        "{report}"
+    );
+    assert!(
+        line(&report, "clock vs upstream 1").starts_with("ok"),
+        "{report}"
+    );
+    assert!(
+        line(&report, "certificate expiry").contains("days left"),
+        "{report}"
+    );
+    assert!(report.contains("all 11 checks passed"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_key_and_a_revoked_certificate_fail_their_lines() {
+    let dir = demo_region();
+    let region = dir.path().join("region");
+    let school_dir = region.join("420101");
+    std::fs::copy(
+        region.join("420201").join("node.key"),
+        school_dir.join("node.key"),
+    )
+    .unwrap();
+    let mut pki = Pki::open(&region.join("pki")).unwrap();
+    let serial = pki
+        .issued()
+        .iter()
+        .find(|i| i.identity.contains("school/420101"))
+        .map(|i| i.serial)
+        .unwrap();
+    pki.revoke(serial, "test", time::OffsetDateTime::now_utc())
+        .unwrap();
+    std::fs::write(school_dir.join("crl.pem"), pki.crl_pem().unwrap()).unwrap();
+    let (ok, report) = doctor(school_dir.join("node.toml")).await;
+    assert!(!ok, "{report}");
+    assert!(
+        line(&report, "key matches certificate").starts_with("FAIL"),
+        "{report}"
+    );
+    assert!(
+        line(&report, "revocation list").contains(&format!("certificate {serial} is revoked")),
+        "{report}"
+    );
+    assert!(line(&report, "certificate:").starts_with("ok"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wrong_node_and_a_silent_one_fail_their_upstream_lines() {
+    let dir = demo_region();
+    let region = dir.path().join("region");
+    // The wrong МОУО answers at upstream 1's address; nothing answers at upstream 2's.
+    let (_other, other_addr) = serve(&region.join("4202"));
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let school = region.join("420101").join("node.toml");
+    point_upstreams(&school, &[other_addr, silent.local_addr().unwrap()]);
+    let (ok, report) = doctor(school).await;
+    assert!(!ok, "{report}");
+    assert!(
+        line(&report, "upstream 1").contains("expected municipality:4201"),
+        "{report}"
+    );
+    assert!(
+        line(&report, "upstream 2").contains("no answer within 1500 ms"),
+        "{report}"
+    );
+    assert!(
+        !report.contains("clock vs upstream"),
+        "no clock without a hello: {report}"
+    );
+    assert!(line(&report, "store").starts_with("ok"), "{report}");
+}
+
+#[tokio::test]
+async fn a_missing_configuration_is_one_clear_failure() {
+    let (ok, report) = doctor(PathBuf::from("/nonexistent/node.toml")).await;
+    assert!(!ok);
+    assert!(
+        report.starts_with("FAIL  configuration: /nonexistent/node.toml: cannot read the file"),
+        "{report}"
+    );
+}
