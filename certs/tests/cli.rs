@@ -1,0 +1,265 @@
+//! `giasync-certs` as an operator runs it.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn certs(args: &[&str], pin: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_giasync-certs"));
+    command.args(args).env_remove("GIASYNC_PIN");
+    if let Some(pin) = pin {
+        command.env("GIASYNC_PIN", pin);
+    }
+    command.output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn init_issue_show_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    let out = certs(
+        &[
+            "init",
+            "--dir",
+            s(&pki),
+            "--region",
+            "42",
+            "--name",
+            "ГКУ КЦМКО",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let again = certs(
+        &["init", "--dir", s(&pki), "--region", "42", "--name", "x"],
+        None,
+    );
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("already holds a CA; refusing to overwrite it"),
+        "{}",
+        text(&again.stderr)
+    );
+
+    let node_dir = dir.path().join("4201");
+    let out = certs(
+        &[
+            "node",
+            "--dir",
+            s(&pki),
+            "--role",
+            "municipality",
+            "--code",
+            "4201",
+            "--host",
+            "moyo.example",
+            "--out",
+            s(&node_dir),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&certs(&["show", s(&node_dir.join("node.crt"))], None).stdout);
+    assert!(
+        shown.contains("identity   node municipality 4201") && shown.contains("serial     2"),
+        "{shown}"
+    );
+    let twice = certs(
+        &[
+            "node",
+            "--dir",
+            s(&pki),
+            "--role",
+            "municipality",
+            "--code",
+            "4201",
+            "--host",
+            "h",
+            "--out",
+            s(&node_dir),
+        ],
+        None,
+    );
+    assert!(text(&twice.stderr).contains("already exists; refusing to overwrite it"));
+    let school_without_parent = certs(
+        &[
+            "node",
+            "--dir",
+            s(&pki),
+            "--role",
+            "school",
+            "--code",
+            "420101",
+            "--host",
+            "h",
+            "--out",
+            s(&dir.path().join("s")),
+        ],
+        None,
+    );
+    assert!(
+        text(&school_without_parent.stderr).contains("a school must name its municipality"),
+        "{}",
+        text(&school_without_parent.stderr)
+    );
+
+    let people = dir.path().join("people");
+    let short = certs(
+        &[
+            "person",
+            "--dir",
+            s(&pki),
+            "--role",
+            "expert",
+            "--id",
+            "exp-1",
+            "--name",
+            "Иванова А. П.",
+            "--org",
+            "420101",
+            "--out",
+            s(&people),
+        ],
+        Some("123"),
+    );
+    assert!(
+        text(&short.stderr).contains("a PIN has 6 to 128 characters"),
+        "{}",
+        text(&short.stderr)
+    );
+    let out = certs(
+        &[
+            "person",
+            "--dir",
+            s(&pki),
+            "--role",
+            "expert",
+            "--id",
+            "exp-1",
+            "--name",
+            "Иванова Анна Петровна",
+            "--org",
+            "420101",
+            "--out",
+            s(&people),
+        ],
+        Some("314159"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::metadata(people.join("exp-1.key")).unwrap().len(),
+        96
+    );
+    let shown = text(&certs(&["show", s(&people.join("exp-1.crt"))], None).stdout);
+    assert!(
+        shown.contains("Иванова Анна Петровна")
+            && shown.contains("person expert exp-1 of school 420101"),
+        "{shown}"
+    );
+
+    let unknown = certs(
+        &[
+            "revoke",
+            "--dir",
+            s(&pki),
+            "--serial",
+            "77",
+            "--reason",
+            "lost",
+        ],
+        None,
+    );
+    assert!(text(&unknown.stderr).contains("no certificate with serial 77"));
+    let out = certs(
+        &[
+            "revoke",
+            "--dir",
+            s(&pki),
+            "--serial",
+            "3",
+            "--reason",
+            "ключ скомпрометирован",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let crl = text(&certs(&["show", s(&pki.join("crl.pem"))], None).stdout);
+    assert!(crl.contains("revoked    3"), "{crl}");
+    let not_pem = certs(&["show", s(&people.join("exp-1.key"))], None);
+    assert!(!not_pem.status.success());
+}
+
+#[test]
+fn demo_builds_a_region_whose_nodes_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("demo");
+    let out = certs(
+        &[
+            "demo",
+            "--out",
+            s(&out_dir),
+            "--municipalities",
+            "2",
+            "--schools-per-municipality",
+            "3",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let region: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("region.json")).unwrap())
+            .unwrap();
+    let nodes = region["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 1 + 2 + 6);
+    assert_eq!(region["people"].as_array().unwrap().len(), 1 + 6 * 6);
+    for node in nodes {
+        for field in ["role", "code", "dir", "addr"] {
+            assert!(node.get(field).is_some(), "{field} in {node}");
+        }
+        let node_dir = out_dir.join(node["dir"].as_str().unwrap());
+        for file in ["node.crt", "node.key", "ca.crt", "crl.pem", "node.toml"] {
+            assert!(
+                node_dir.join(file).exists(),
+                "{file} of {}",
+                node_dir.display()
+            );
+        }
+        let config = giasync_shared::config::NodeConfig::load(&node_dir.join("node.toml")).unwrap();
+        assert_eq!(config.node.code, node["code"].as_str().unwrap());
+        assert!(
+            config.tls.cert.starts_with(&node_dir),
+            "paths resolve relative to the file"
+        );
+    }
+    let expert = region["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["role"] == "expert")
+        .unwrap();
+    let key = std::fs::read(out_dir.join(expert["key"].as_str().unwrap())).unwrap();
+    let pin = giasync_certs::keyfile::Pin::new(expert["pin"].as_str().unwrap().to_owned()).unwrap();
+    let opened = giasync_certs::keyfile::open(&key, &pin).unwrap();
+    assert_eq!(
+        hex(&opened.verifying_key().to_bytes()),
+        expert["public_key"].as_str().unwrap()
+    );
+    let again = certs(&["demo", "--out", s(&out_dir)], None);
+    assert!(
+        text(&again.stderr).contains("is not empty"),
+        "{}",
+        text(&again.stderr)
+    );
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
