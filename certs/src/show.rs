@@ -88,7 +88,7 @@ pub fn summarize_der(der: &[u8]) -> Result<CertSummary, ShowError> {
         not_before: validity.not_before.to_datetime(),
         not_after: validity.not_after.to_datetime(),
         is_ca: cert.is_ca(),
-        identity: Identity::from_cert_der(der).map_err(|e| e.to_string()),
+        identity: crate::identity::from_cert_der(der).map_err(|e| e.to_string()),
         ed25519_key,
     })
 }

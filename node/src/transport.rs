@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use giasync_certs::identity::{Identity, IdentityError, NodeIdentity};
+use giasync_certs::identity::{IdentityError, NodeIdentity};
 use giasync_shared::codes::{OrgCode, RegionCode};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -105,7 +105,8 @@ impl TlsMaterial {
         let leaf = cert_chain
             .first()
             .ok_or_else(|| load_error(cert, "no certificate in the file"))?;
-        let identity = Identity::node_from_cert_der(leaf).map_err(|e| load_error(cert, e))?;
+        let identity =
+            giasync_certs::identity::node_from_cert_der(leaf).map_err(|e| load_error(cert, e))?;
         let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| load_error(key, e))?;
         let mut roots = RootCertStore::empty();
         for ca_cert in CertificateDer::pem_file_iter(ca).map_err(|e| load_error(ca, e))? {
@@ -197,10 +198,12 @@ impl ExpectedServer {
                 let reason = describe_tls_failure(&e.to_string());
                 (e, reason)
             })?;
-        let identity = Identity::node_from_cert_der(end_entity).map_err(|e: IdentityError| {
-            let reason = e.to_string();
-            (other(e), reason)
-        })?;
+        let identity = giasync_certs::identity::node_from_cert_der(end_entity).map_err(
+            |e: IdentityError| {
+                let reason = e.to_string();
+                (other(e), reason)
+            },
+        )?;
         if identity.org != self.expected || identity.region != self.region {
             let wrong = WrongNode {
                 expected: self.expected,
@@ -436,7 +439,7 @@ fn peer_identity(connection: &quinn::Connection) -> Result<NodeIdentity, Transpo
     let leaf = certs.first().ok_or_else(|| TransportError::PeerRefused {
         reason: "empty certificate chain".into(),
     })?;
-    Identity::node_from_cert_der(leaf).map_err(|e| TransportError::PeerRefused {
+    giasync_certs::identity::node_from_cert_der(leaf).map_err(|e| TransportError::PeerRefused {
         reason: e.to_string(),
     })
 }

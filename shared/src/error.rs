@@ -54,6 +54,8 @@ pub enum Field {
     Attempt,
     /// The reason given for a correction.
     Reason,
+    /// The id of a replicated document.
+    DocId,
 }
 
 impl fmt::Display for Field {
@@ -83,6 +85,7 @@ impl fmt::Display for Field {
             Field::Criterion => "criterion",
             Field::Attempt => "attempt",
             Field::Reason => "reason",
+            Field::DocId => "document id",
         })
     }
 }

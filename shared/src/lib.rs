@@ -8,6 +8,7 @@ pub mod codes;
 pub mod config;
 pub mod error;
 pub mod exam;
+pub mod identity;
 pub mod participant;
 pub mod record;
 pub mod resolve;
