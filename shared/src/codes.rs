@@ -200,6 +200,15 @@ impl OrgCode {
         }
     }
 
+    /// The school's code, for a school.
+    #[must_use]
+    pub fn school(self) -> Option<SchoolCode> {
+        match self {
+            OrgCode::School(code) => Some(code),
+            _ => None,
+        }
+    }
+
     /// Parses `code` as the code of an organisation of `role`.
     pub fn parse(role: NodeRole, code: &str) -> Result<Self, DomainError> {
         Ok(match role {

@@ -1,7 +1,8 @@
-//! giasync's shared core: the exam domain, scoring rules as data and signed score records.
+//! giasync's shared core: the exam domain, scoring rules as data, signed score records, node
+//! identities and configuration, and the sans-IO sync engine (`sync`).
 //!
-//! Nothing here does IO or reads the clock; callers pass `now`. Later the sans-IO sync engine
-//! lives here too, driven by quinn and redb in `node`/`hub` and by the simulator.
+//! Nothing here does IO or reads the clock; callers pass `now`. quinn and redb in `node`/`hub`
+//! and the simulator are the drivers.
 
 pub mod calendar;
 pub mod codes;
@@ -14,6 +15,7 @@ pub mod record;
 pub mod resolve;
 pub mod room;
 pub mod rules;
+pub mod sync;
 mod text;
 
 pub use error::{DomainError, Field};

@@ -1,0 +1,880 @@
+//! The sync engine: a sans-IO state machine that replicates automerge documents between nodes.
+//!
+//! Inputs are peer events (connected with a verified identity, disconnected), bytes received,
+//! local changes and the time; outputs are bytes to send, records to persist and the time of the
+//! next tick. No sockets, no disk, no clock: quinn and redb (in `node`) and the simulator are
+//! drivers around it.
+//!
+//! - **Authorisation** per document from the peer's certified identity ([`DocId::readable_by`],
+//!   [`DocId::writable_by`]): a peer is offered and served only documents it may read.
+//! - **Authorship** end to end ([`attest`]): every change arriving is checked against an
+//!   attestation by its author's node key *before* it is applied; a message with any change that
+//!   fails is quarantined whole, audited, never applied nor forwarded, and that peer's session for
+//!   the document is reset and held until it reconnects.
+//! - **Cheap reconnects**: on connect each side sends one digest over the heads of every
+//!   document both may hold; only when the digests differ do they exchange per-document head
+//!   digests, and only documents that differ run automerge's sync protocol.
+//! - Frames over [`wire::FRAGMENT_BYTES`] travel in fragments.
+
+pub mod attest;
+pub mod doc_id;
+pub mod wire;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+
+use automerge::sync::{self, SyncDoc};
+use automerge::transaction::{CommitOptions, Transaction};
+use automerge::{Automerge, AutomergeError, ChangeHash, LoadOptions, OnPartialLoad, ReadDoc};
+use ed25519_dalek::SigningKey;
+use sha2::{Digest, Sha256};
+
+pub use crate::identity::NodeIdentity;
+use attest::{Attestation, actor_for};
+pub use doc_id::{DocId, DocKind};
+use wire::{FRAME_BYTES_MAX, Frame};
+
+/// How often connected peers re-compare their summaries, in case a session stalled.
+pub const SUMMARY_INTERVAL_MS: i64 = 60_000;
+/// The most bytes of unfinished fragments held per peer.
+pub const PEER_FRAGMENT_BYTES_MAX: usize = 2 * FRAME_BYTES_MAX;
+
+/// A connection, as numbered by the driver.
+pub type PeerId = u64;
+
+/// A certificate's identity and key, or why it does not vouch for anything.
+pub type CertCheck = Result<(NodeIdentity, [u8; 32]), String>;
+
+/// Checks the node certificates that attestations carry.
+pub trait CertVerifier {
+    /// The identity and ed25519 key of `cert_der`, if it is a node certificate of the region's
+    /// CA, valid and not revoked; otherwise why not.
+    fn node_key(&self, cert_der: &[u8]) -> CertCheck;
+}
+
+/// Something that happened to the engine.
+#[derive(Debug)]
+pub enum Input<'a> {
+    /// A peer completed the handshake; `identity` comes from its verified certificate.
+    Connected {
+        peer: PeerId,
+        identity: NodeIdentity,
+    },
+    /// The connection to a peer ended.
+    Disconnected { peer: PeerId },
+    /// A frame arrived from a peer.
+    Received { peer: PeerId, bytes: &'a [u8] },
+    /// Time passed (see [`Engine::poll_timeout`]).
+    Tick,
+}
+
+/// Something the driver must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send one frame to a peer, in order with the other frames to it.
+    Send { peer: PeerId, bytes: Vec<u8> },
+    /// Write a record to the store.
+    Persist(Persist),
+    /// Close the connection: the peer broke the protocol.
+    Close { peer: PeerId, reason: String },
+}
+
+/// A record for the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Persist {
+    /// Changes to append to a document (`Automerge::save_after` output).
+    Changes { doc: DocId, bytes: Vec<u8> },
+    /// The latest attestation of an author for a document, with the author's certificate.
+    Attestation {
+        doc: DocId,
+        author: [u8; 32],
+        cert: Vec<u8>,
+        bytes: Vec<u8>,
+    },
+    /// A refused message, kept for the audit.
+    Quarantine {
+        doc: DocId,
+        peer: NodeIdentity,
+        reason: String,
+        bytes: Vec<u8>,
+    },
+    /// A line of the append-only audit log.
+    Audit { at_ms: i64, text: String },
+}
+
+/// What a local change could not do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// This node may not write the document.
+    #[error("{me} may not write {doc}")]
+    NotWritable { me: String, doc: DocId },
+    /// The change itself failed.
+    #[error("automerge: {0}")]
+    Automerge(#[from] AutomergeError),
+    /// A stored document or attestation does not load.
+    #[error("stored {doc}: {reason}")]
+    Load { doc: DocId, reason: String },
+}
+
+#[derive(Debug, Clone)]
+struct Endorsement {
+    attestation: Attestation,
+    cert: Arc<Vec<u8>>,
+    identity: NodeIdentity,
+}
+
+#[derive(Debug)]
+struct DocState {
+    doc: Automerge,
+    saved_heads: Vec<ChangeHash>,
+    /// The latest attestation of each author, by key.
+    endorsements: BTreeMap<[u8; 32], Endorsement>,
+    /// Whether this node has changes not yet covered by its own attestation.
+    unattested: bool,
+}
+
+#[derive(Debug, Default)]
+struct PeerDoc {
+    state: sync::State,
+    /// Set when a message was quarantined: nothing more is exchanged until reconnect.
+    blocked: bool,
+    /// Attestations already sent, by (author, time).
+    sent: BTreeSet<([u8; 32], i64)>,
+}
+
+#[derive(Debug)]
+struct PeerState {
+    identity: NodeIdentity,
+    docs: BTreeMap<DocId, PeerDoc>,
+    fragments: BTreeMap<u32, (u32, BTreeMap<u32, Vec<u8>>)>,
+    fragment_bytes: usize,
+    next_fragment_id: u32,
+    last_summary_ms: i64,
+}
+
+/// Counters for reports and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub frames_sent: u64,
+    pub bytes_sent: u64,
+    pub changes_applied: u64,
+    pub messages_quarantined: u64,
+}
+
+/// The sync engine of one node.
+pub struct Engine {
+    me: NodeIdentity,
+    key: SigningKey,
+    cert: Arc<Vec<u8>>,
+    verifier: Box<dyn CertVerifier + Send>,
+    docs: BTreeMap<DocId, DocState>,
+    peers: BTreeMap<PeerId, PeerState>,
+    out: VecDeque<Output>,
+    now_ms: i64,
+    certs_checked: HashMap<[u8; 32], CertCheck>,
+    stats: Stats,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Engine({}, {} docs, {} peers)",
+            self.me,
+            self.docs.len(),
+            self.peers.len()
+        )
+    }
+}
+
+fn heads_digest(heads: &[ChangeHash]) -> [u8; 32] {
+    let mut sorted = heads.to_vec();
+    sorted.sort();
+    let mut h = Sha256::new();
+    for head in &sorted {
+        h.update(head.0);
+    }
+    h.finalize().into()
+}
+
+fn short(digest: [u8; 32]) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&digest[..8]);
+    out
+}
+
+/// Does every chunk of an automerge message parse completely? automerge itself applies what
+/// parses and only warns about the rest (DESIGN.md §3).
+fn chunks_parse(message: &sync::Message) -> Result<(), String> {
+    for (i, chunk) in message.changes.iter().enumerate() {
+        let options = LoadOptions::new().on_partial_load(OnPartialLoad::Error);
+        match Automerge::load_with_options(chunk, options) {
+            Ok(_) | Err(AutomergeError::MissingDeps) => {}
+            Err(e) => return Err(format!("chunk {i} does not parse: {e}")),
+        }
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// An engine for node `me`, signing its attestations with `key` (its node key, whose
+    /// certificate is `cert_der`).
+    pub fn new(
+        me: NodeIdentity,
+        key: SigningKey,
+        cert_der: Vec<u8>,
+        verifier: Box<dyn CertVerifier + Send>,
+    ) -> Self {
+        Engine {
+            me,
+            key,
+            cert: Arc::new(cert_der),
+            verifier,
+            docs: BTreeMap::new(),
+            peers: BTreeMap::new(),
+            out: VecDeque::new(),
+            now_ms: 0,
+            certs_checked: HashMap::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    #[must_use]
+    pub fn identity(&self) -> NodeIdentity {
+        self.me
+    }
+
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Restores a document from the store: its saved bytes and the stored attestations
+    /// (certificate, attestation). Stored data is checked like anything received.
+    pub fn load_doc(
+        &mut self,
+        doc: DocId,
+        saved: &[u8],
+        endorsements: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(), EngineError> {
+        let load_error = |reason: String| EngineError::Load { doc, reason };
+        let mut am = Automerge::load(saved).map_err(|e| load_error(e.to_string()))?;
+        am.set_actor(actor_for(&self.key.verifying_key().to_bytes()));
+        let mut state = DocState {
+            saved_heads: am.get_heads(),
+            doc: am,
+            endorsements: BTreeMap::new(),
+            unattested: false,
+        };
+        for (cert, bytes) in endorsements {
+            let e = self.endorsement(doc, cert, bytes).map_err(load_error)?;
+            state.endorsements.insert(e.attestation.author, e);
+        }
+        self.docs.insert(doc, state);
+        Ok(())
+    }
+
+    /// The document, for reading.
+    #[must_use]
+    pub fn doc(&self, doc: &DocId) -> Option<&Automerge> {
+        self.docs.get(doc).map(|d| &d.doc)
+    }
+
+    /// Every document held.
+    pub fn doc_ids(&self) -> impl Iterator<Item = &DocId> {
+        self.docs.keys()
+    }
+
+    /// Changes a document this node may write (creating it if new), persists the change and
+    /// offers it to every connected peer that may read the document.
+    pub fn change<F>(&mut self, now_ms: i64, doc: DocId, f: F) -> Result<(), EngineError>
+    where
+        F: FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError>,
+    {
+        self.now_ms = now_ms;
+        if !doc.writable_by(&self.me) {
+            return Err(EngineError::NotWritable {
+                me: self.me.to_string(),
+                doc,
+            });
+        }
+        let actor = actor_for(&self.key.verifying_key().to_bytes());
+        let state = self.docs.entry(doc).or_insert_with(|| DocState {
+            doc: Automerge::new().with_actor(actor.clone()),
+            saved_heads: Vec::new(),
+            endorsements: BTreeMap::new(),
+            unattested: false,
+        });
+        let mut tx = state.doc.transaction();
+        f(&mut tx)?;
+        tx.commit_with(CommitOptions::default().with_time(now_ms));
+        state.unattested = true;
+        self.persist_changes(doc);
+        self.offer(doc, None);
+        Ok(())
+    }
+
+    /// Feeds one input.
+    pub fn handle(&mut self, now_ms: i64, input: Input<'_>) {
+        self.now_ms = now_ms;
+        match input {
+            Input::Connected { peer, identity } => self.connected(peer, identity),
+            Input::Disconnected { peer } => {
+                self.peers.remove(&peer);
+            }
+            Input::Received { peer, bytes } => self.received(peer, bytes),
+            Input::Tick => {
+                let due: Vec<PeerId> = self
+                    .peers
+                    .iter()
+                    .filter(|(_, p)| now_ms - p.last_summary_ms >= SUMMARY_INTERVAL_MS)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for peer in due {
+                    self.send_summary(peer);
+                }
+            }
+        }
+    }
+
+    /// The next output for the driver.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When the engine next wants an [`Input::Tick`].
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<i64> {
+        self.peers
+            .values()
+            .map(|p| p.last_summary_ms + SUMMARY_INTERVAL_MS)
+            .min()
+    }
+
+    fn audit(&mut self, text: String) {
+        self.out.push_back(Output::Persist(Persist::Audit {
+            at_ms: self.now_ms,
+            text,
+        }));
+    }
+
+    /// Documents both this node and `peer` may hold, that this node has.
+    fn shared_docs(&self, peer: &NodeIdentity) -> Vec<DocId> {
+        self.docs
+            .keys()
+            .filter(|d| d.readable_by(peer) && d.readable_by(&self.me))
+            .copied()
+            .collect()
+    }
+
+    fn doc_digest(&self, doc: &DocId) -> [u8; 32] {
+        self.docs
+            .get(doc)
+            .map_or([0; 32], |d| heads_digest(&d.doc.get_heads()))
+    }
+
+    fn connected(&mut self, peer: PeerId, identity: NodeIdentity) {
+        self.peers.insert(
+            peer,
+            PeerState {
+                identity,
+                docs: BTreeMap::new(),
+                fragments: BTreeMap::new(),
+                fragment_bytes: 0,
+                next_fragment_id: 0,
+                last_summary_ms: self.now_ms,
+            },
+        );
+        self.audit(format!("connected {identity}"));
+        self.send_summary(peer);
+    }
+
+    fn summary(&self, peer: &NodeIdentity) -> ([u8; 32], u32) {
+        let docs = self.shared_docs(peer);
+        let mut h = Sha256::new();
+        for doc in &docs {
+            h.update(doc.to_string().as_bytes());
+            h.update([0]);
+            h.update(self.doc_digest(doc));
+        }
+        (
+            h.finalize().into(),
+            u32::try_from(docs.len()).unwrap_or(u32::MAX),
+        )
+    }
+
+    fn send_summary(&mut self, peer: PeerId) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        p.last_summary_ms = self.now_ms;
+        let identity = p.identity;
+        let (digest, docs) = self.summary(&identity);
+        self.send(peer, &Frame::Summary { digest, docs });
+    }
+
+    fn send(&mut self, peer: PeerId, frame: &Frame) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let id = p.next_fragment_id;
+        p.next_fragment_id = p.next_fragment_id.wrapping_add(1);
+        for bytes in frame.encode_fragmented(id) {
+            self.stats.frames_sent += 1;
+            self.stats.bytes_sent += bytes.len() as u64;
+            self.out.push_back(Output::Send { peer, bytes });
+        }
+    }
+
+    fn received(&mut self, peer: PeerId, bytes: &[u8]) {
+        let Some(identity) = self.peers.get(&peer).map(|p| p.identity) else {
+            return;
+        };
+        let frame = match Frame::decode(bytes) {
+            Ok(frame) => frame,
+            Err(e) => {
+                self.audit(format!("malformed frame from {identity}: {e}"));
+                self.out.push_back(Output::Close {
+                    peer,
+                    reason: e.to_string(),
+                });
+                return;
+            }
+        };
+        match frame {
+            Frame::Fragment {
+                id,
+                index,
+                total,
+                bytes,
+            } => self.fragment(peer, identity, id, index, total, bytes),
+            Frame::Summary { digest, .. } => {
+                if digest != self.summary(&identity).0 {
+                    let entries = self
+                        .shared_docs(&identity)
+                        .into_iter()
+                        .map(|d| (d, short(self.doc_digest(&d))))
+                        .collect();
+                    self.send(peer, &Frame::DocList { entries });
+                }
+            }
+            Frame::DocList { entries } => self.doc_list(peer, identity, entries),
+            Frame::Sync {
+                doc,
+                message,
+                attestations,
+            } => self.sync(peer, identity, doc, &message, &attestations),
+        }
+    }
+
+    fn fragment(
+        &mut self,
+        peer: PeerId,
+        identity: NodeIdentity,
+        id: u32,
+        index: u32,
+        total: u32,
+        bytes: Vec<u8>,
+    ) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        p.fragment_bytes += bytes.len();
+        if p.fragment_bytes > PEER_FRAGMENT_BYTES_MAX {
+            p.fragments.clear();
+            p.fragment_bytes = 0;
+            self.audit(format!(
+                "{identity} sent more unfinished fragments than allowed"
+            ));
+            self.out.push_back(Output::Close {
+                peer,
+                reason: "too many fragments".into(),
+            });
+            return;
+        }
+        let entry = p
+            .fragments
+            .entry(id)
+            .or_insert_with(|| (total, BTreeMap::new()));
+        if entry.0 != total {
+            self.out.push_back(Output::Close {
+                peer,
+                reason: "inconsistent fragments".into(),
+            });
+            return;
+        }
+        entry.1.insert(index, bytes);
+        if entry.1.len() == usize::try_from(total).unwrap_or(usize::MAX) {
+            let Some((_, parts)) = p.fragments.remove(&id) else {
+                return;
+            };
+            let whole: Vec<u8> = parts.into_values().flatten().collect();
+            p.fragment_bytes = p.fragment_bytes.saturating_sub(whole.len());
+            if matches!(Frame::decode(&whole), Ok(Frame::Fragment { .. })) {
+                self.out.push_back(Output::Close {
+                    peer,
+                    reason: "nested fragments".into(),
+                });
+                return;
+            }
+            self.received(peer, &whole);
+        }
+    }
+
+    fn doc_list(&mut self, peer: PeerId, identity: NodeIdentity, entries: Vec<(DocId, [u8; 8])>) {
+        let theirs: BTreeMap<DocId, [u8; 8]> = entries.into_iter().collect();
+        let mut to_sync: Vec<DocId> = self
+            .shared_docs(&identity)
+            .into_iter()
+            .filter(|d| theirs.get(d) != Some(&short(self.doc_digest(d))))
+            .collect();
+        for doc in theirs.keys() {
+            if self.docs.contains_key(doc) {
+                continue;
+            }
+            if doc.readable_by(&self.me) && doc.readable_by(&identity) {
+                to_sync.push(*doc);
+            } else {
+                self.audit(format!(
+                    "{identity} listed {doc}, which is not shared with it"
+                ));
+            }
+        }
+        for doc in to_sync {
+            self.ensure_doc(doc);
+            self.send_sync(peer, doc);
+        }
+    }
+
+    fn ensure_doc(&mut self, doc: DocId) {
+        let actor = actor_for(&self.key.verifying_key().to_bytes());
+        self.docs.entry(doc).or_insert_with(|| DocState {
+            doc: Automerge::new().with_actor(actor),
+            saved_heads: Vec::new(),
+            endorsements: BTreeMap::new(),
+            unattested: false,
+        });
+    }
+
+    /// Sends the automerge sync message for (peer, doc), if automerge has one.
+    fn send_sync(&mut self, peer: PeerId, doc: DocId) {
+        let now = self.now_ms;
+        if self.docs.get(&doc).is_some_and(|d| d.unattested) {
+            let key = self.key.clone();
+            let cert = self.cert.clone();
+            let me = self.me;
+            if let Some(state) = self.docs.get_mut(&doc) {
+                let attestation = Attestation::sign(doc, state.doc.get_heads(), now, &key);
+                let author = attestation.author;
+                self.out.push_back(Output::Persist(Persist::Attestation {
+                    doc,
+                    author,
+                    cert: cert.to_vec(),
+                    bytes: attestation.as_bytes().to_vec(),
+                }));
+                state.endorsements.insert(
+                    author,
+                    Endorsement {
+                        attestation,
+                        cert,
+                        identity: me,
+                    },
+                );
+                state.unattested = false;
+            }
+        }
+        let (Some(state), Some(p)) = (self.docs.get_mut(&doc), self.peers.get_mut(&peer)) else {
+            return;
+        };
+        let pd = p.docs.entry(doc).or_default();
+        if pd.blocked {
+            return;
+        }
+        let Some(message) = state.doc.generate_sync_message(&mut pd.state) else {
+            return;
+        };
+        let mut attestations = Vec::new();
+        if !message.changes.is_empty() {
+            for e in state.endorsements.values() {
+                if pd.sent.insert((e.attestation.author, e.attestation.at_ms)) {
+                    attestations.push((e.cert.to_vec(), e.attestation.as_bytes().to_vec()));
+                }
+            }
+        }
+        let frame = Frame::Sync {
+            doc,
+            message: message.encode(),
+            attestations,
+        };
+        self.send(peer, &frame);
+    }
+
+    /// Offers a changed document to every connected peer that may read it (but `except`).
+    fn offer(&mut self, doc: DocId, except: Option<PeerId>) {
+        let peers: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(id, p)| Some(**id) != except && doc.readable_by(&p.identity))
+            .map(|(id, _)| *id)
+            .collect();
+        for peer in peers {
+            self.send_sync(peer, doc);
+        }
+    }
+
+    fn persist_changes(&mut self, doc: DocId) {
+        let Some(state) = self.docs.get_mut(&doc) else {
+            return;
+        };
+        let heads = state.doc.get_heads();
+        if heads == state.saved_heads {
+            return;
+        }
+        let bytes = state.doc.save_after(&state.saved_heads);
+        state.saved_heads = heads;
+        self.out
+            .push_back(Output::Persist(Persist::Changes { doc, bytes }));
+    }
+
+    fn endorsement(
+        &mut self,
+        doc: DocId,
+        cert: &[u8],
+        bytes: &[u8],
+    ) -> Result<Endorsement, String> {
+        let attestation = Attestation::decode_verified(bytes).map_err(|e| e.to_string())?;
+        if attestation.doc != doc {
+            return Err(format!(
+                "an attestation for {} sent with {doc}",
+                attestation.doc
+            ));
+        }
+        let cert_hash: [u8; 32] = Sha256::digest(cert).into();
+        let checked = match self.certs_checked.get(&cert_hash) {
+            Some(result) => result.clone(),
+            None => {
+                let result = self.verifier.node_key(cert);
+                self.certs_checked.insert(cert_hash, result.clone());
+                result
+            }
+        };
+        let (identity, key) = checked.map_err(|e| format!("author certificate: {e}"))?;
+        if key != attestation.author {
+            return Err("the attestation's key is not the certificate's".into());
+        }
+        Ok(Endorsement {
+            attestation,
+            cert: Arc::new(cert.to_vec()),
+            identity,
+        })
+    }
+
+    fn sync(
+        &mut self,
+        peer: PeerId,
+        identity: NodeIdentity,
+        doc: DocId,
+        bytes: &[u8],
+        attestations: &[(Vec<u8>, Vec<u8>)],
+    ) {
+        if !doc.readable_by(&identity) || !doc.readable_by(&self.me) {
+            self.quarantine(
+                peer,
+                identity,
+                doc,
+                bytes,
+                format!("{doc} is not shared between {identity} and {}", self.me),
+            );
+            return;
+        }
+        let message = match sync::Message::decode(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                self.quarantine(
+                    peer,
+                    identity,
+                    doc,
+                    bytes,
+                    format!("malformed sync message: {e}"),
+                );
+                return;
+            }
+        };
+        self.ensure_doc(doc);
+        let verdict = if message.changes.is_empty() {
+            self.receive_without_changes(peer, doc, message)
+        } else {
+            self.receive_changes(peer, doc, message, attestations)
+        };
+        match verdict {
+            Err(reason) => self.quarantine(peer, identity, doc, bytes, reason),
+            Ok(applied) => {
+                if applied > 0 {
+                    self.stats.changes_applied += applied;
+                    self.persist_changes(doc);
+                    self.offer(doc, Some(peer));
+                }
+                self.send_sync(peer, doc);
+            }
+        }
+    }
+
+    fn receive_without_changes(
+        &mut self,
+        peer: PeerId,
+        doc: DocId,
+        message: sync::Message,
+    ) -> Result<u64, String> {
+        let (Some(state), Some(p)) = (self.docs.get_mut(&doc), self.peers.get_mut(&peer)) else {
+            return Ok(0);
+        };
+        let pd = p.docs.entry(doc).or_default();
+        if pd.blocked {
+            return Ok(0);
+        }
+        state
+            .doc
+            .receive_sync_message(&mut pd.state, message)
+            .map_err(|e| e.to_string())?;
+        Ok(0)
+    }
+
+    /// Applies a message's changes on a copy, checks every new change's authorship and write
+    /// right, and only then keeps the copy.
+    fn receive_changes(
+        &mut self,
+        peer: PeerId,
+        doc: DocId,
+        message: sync::Message,
+        attestations: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<u64, String> {
+        chunks_parse(&message)?;
+        let mut offered = BTreeMap::new();
+        for (cert, bytes) in attestations {
+            let e = self.endorsement(doc, cert, bytes)?;
+            offered.insert(e.attestation.author, e);
+        }
+        let (Some(state), Some(p)) = (self.docs.get_mut(&doc), self.peers.get_mut(&peer)) else {
+            return Ok(0);
+        };
+        let pd = p.docs.entry(doc).or_default();
+        if pd.blocked {
+            return Ok(0);
+        }
+        let mut copy = state.doc.clone();
+        let mut session = pd.state.clone();
+        copy.receive_sync_message(&mut session, message)
+            .map_err(|e| e.to_string())?;
+        let new_changes = copy.get_changes(&state.doc.get_heads());
+        // The latest attestation per author, among those stored and those offered.
+        let mut endorsements = state.endorsements.clone();
+        for (author, e) in offered {
+            let newer = endorsements
+                .get(&author)
+                .is_none_or(|old| old.attestation.at_ms < e.attestation.at_ms);
+            if newer {
+                endorsements.insert(author, e);
+            }
+        }
+        let by_actor: HashMap<automerge::ActorId, &Endorsement> = endorsements
+            .values()
+            .map(|e| (actor_for(&e.attestation.author), e))
+            .collect();
+        let mut uncovered: HashMap<[u8; 32], BTreeSet<ChangeHash>> = HashMap::new();
+        for change in &new_changes {
+            let Some(e) = by_actor.get(change.actor_id()) else {
+                return Err(format!(
+                    "change {} has no attestation by its author",
+                    change.hash()
+                ));
+            };
+            if !doc.writable_by(&e.identity) {
+                return Err(format!(
+                    "change {} is by {}, who may not write {doc}",
+                    change.hash(),
+                    e.identity
+                ));
+            }
+            let author = e.attestation.author;
+            if let std::collections::hash_map::Entry::Vacant(slot) = uncovered.entry(author) {
+                if let Some(missing) = e
+                    .attestation
+                    .heads
+                    .iter()
+                    .find(|h| copy.get_change_by_hash(h).is_none())
+                {
+                    return Err(format!(
+                        "{}'s attestation names head {missing}, which is not in the document",
+                        e.identity
+                    ));
+                }
+                slot.insert(
+                    copy.get_changes(&e.attestation.heads)
+                        .iter()
+                        .map(automerge::Change::hash)
+                        .collect(),
+                );
+            }
+            if uncovered
+                .get(&author)
+                .is_some_and(|set| set.contains(&change.hash()))
+            {
+                return Err(format!(
+                    "change {} is not covered by {}'s attestation",
+                    change.hash(),
+                    e.identity
+                ));
+            }
+        }
+        let applied = new_changes.len() as u64;
+        // Every check passed: keep the copy, and the endorsements that vouched for it.
+        copy.set_actor(state.doc.get_actor().clone());
+        state.doc = copy;
+        pd.state = session;
+        for (author, e) in endorsements {
+            let changed = state
+                .endorsements
+                .get(&author)
+                .is_none_or(|old| old.attestation != e.attestation);
+            if changed {
+                self.out.push_back(Output::Persist(Persist::Attestation {
+                    doc,
+                    author,
+                    cert: e.cert.to_vec(),
+                    bytes: e.attestation.as_bytes().to_vec(),
+                }));
+                state.endorsements.insert(author, e);
+            }
+        }
+        Ok(applied)
+    }
+
+    fn quarantine(
+        &mut self,
+        peer: PeerId,
+        identity: NodeIdentity,
+        doc: DocId,
+        bytes: &[u8],
+        reason: String,
+    ) {
+        self.stats.messages_quarantined += 1;
+        if let Some(p) = self.peers.get_mut(&peer) {
+            let pd = p.docs.entry(doc).or_default();
+            pd.state = sync::State::new();
+            pd.blocked = true;
+        }
+        self.audit(format!(
+            "quarantined a message for {doc} from {identity}: {reason}"
+        ));
+        self.out.push_back(Output::Persist(Persist::Quarantine {
+            doc,
+            peer: identity,
+            reason,
+            bytes: bytes.to_vec(),
+        }));
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,670 @@
+//! The engine on a simulated network of in-memory links: nodes are engines, frames are
+//! delivered in order per link, time is a counter.
+
+use std::collections::{HashMap, VecDeque};
+
+use automerge::transaction::Transactable;
+use automerge::{ROOT, ReadDoc};
+
+use super::*;
+use crate::codes::{MunicipalityCode, NodeRole, OrgCode, RegionCode};
+
+/// Test certificates: `TESTCERT` + identity URI + `\0` + key. The test CA vouches for those it
+/// registered.
+type Issued = HashMap<Vec<u8>, (NodeIdentity, [u8; 32])>;
+
+#[derive(Clone, Default)]
+struct TestCa {
+    issued: Arc<std::sync::Mutex<Issued>>,
+}
+
+impl TestCa {
+    fn issue(&self, identity: NodeIdentity, key: &SigningKey) -> Vec<u8> {
+        let public = key.verifying_key().to_bytes();
+        let mut cert = b"TESTCERT".to_vec();
+        cert.extend_from_slice(identity.to_uri().as_bytes());
+        cert.push(0);
+        cert.extend_from_slice(&public);
+        self.issued
+            .lock()
+            .unwrap()
+            .insert(cert.clone(), (identity, public));
+        cert
+    }
+}
+
+impl CertVerifier for TestCa {
+    fn node_key(&self, cert_der: &[u8]) -> CertCheck {
+        self.issued
+            .lock()
+            .unwrap()
+            .get(cert_der)
+            .copied()
+            .ok_or_else(|| "not issued by the region's CA".to_owned())
+    }
+}
+
+/// A sync message that carries `doc`'s last local change outright, as a relay could send it.
+fn message_with_last_change(doc: &Automerge) -> Vec<u8> {
+    let change = doc.get_last_local_change().unwrap();
+    sync::Message {
+        heads: doc.get_heads(),
+        need: vec![],
+        have: vec![],
+        changes: vec![change.raw_bytes().to_vec()].into(),
+        flags: None,
+        version: sync::MessageVersion::V1,
+    }
+    .encode()
+}
+
+fn region() -> RegionCode {
+    RegionCode::new("42").unwrap()
+}
+fn rcoi() -> NodeIdentity {
+    NodeIdentity {
+        region: region(),
+        org: OrgCode::Rcoi(region()),
+        municipality: None,
+    }
+}
+fn moyo(code: &str) -> NodeIdentity {
+    NodeIdentity {
+        region: region(),
+        org: OrgCode::Municipality(MunicipalityCode::new(code).unwrap()),
+        municipality: None,
+    }
+}
+fn school(municipality: &str, code: &str) -> NodeIdentity {
+    NodeIdentity {
+        region: region(),
+        org: OrgCode::parse(NodeRole::School, code).unwrap(),
+        municipality: Some(MunicipalityCode::new(municipality).unwrap()),
+    }
+}
+fn doc(kind: &str, municipality: &str, code: &str) -> DocId {
+    format!("{kind}/{municipality}/{code}/is-2024-02-14")
+        .parse()
+        .unwrap()
+}
+
+struct Net {
+    ca: TestCa,
+    nodes: Vec<Engine>,
+    keys: Vec<SigningKey>,
+    /// (node, peer id there) → (other node, peer id there)
+    links: HashMap<(usize, PeerId), (usize, PeerId)>,
+    queue: VecDeque<(usize, PeerId, Vec<u8>)>,
+    persisted: Vec<Vec<Persist>>,
+    next_peer: PeerId,
+    now_ms: i64,
+    /// Frames delivered: (to node, doc of a sync frame or None, bytes).
+    delivered: Vec<(usize, Option<DocId>, usize)>,
+}
+
+impl Net {
+    fn new() -> Self {
+        Net {
+            ca: TestCa::default(),
+            nodes: Vec::new(),
+            keys: Vec::new(),
+            links: HashMap::new(),
+            queue: VecDeque::new(),
+            persisted: Vec::new(),
+            next_peer: 1,
+            now_ms: 1_707_876_000_000,
+            delivered: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, identity: NodeIdentity) -> usize {
+        let seed = u8::try_from(self.nodes.len() + 1).unwrap();
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        let cert = self.ca.issue(identity, &key);
+        self.nodes.push(Engine::new(
+            identity,
+            key.clone(),
+            cert,
+            Box::new(self.ca.clone()),
+        ));
+        self.keys.push(key);
+        self.persisted.push(Vec::new());
+        self.nodes.len() - 1
+    }
+
+    fn connect(&mut self, a: usize, b: usize) -> (PeerId, PeerId) {
+        let (pa, pb) = (self.next_peer, self.next_peer + 1);
+        self.next_peer += 2;
+        self.links.insert((a, pa), (b, pb));
+        self.links.insert((b, pb), (a, pa));
+        let (ia, ib) = (self.nodes[a].identity(), self.nodes[b].identity());
+        self.nodes[a].handle(
+            self.now_ms,
+            Input::Connected {
+                peer: pa,
+                identity: ib,
+            },
+        );
+        self.nodes[b].handle(
+            self.now_ms,
+            Input::Connected {
+                peer: pb,
+                identity: ia,
+            },
+        );
+        self.run();
+        (pa, pb)
+    }
+
+    fn disconnect(&mut self, a: usize, pa: PeerId) {
+        if let Some((b, pb)) = self.links.remove(&(a, pa)) {
+            self.links.remove(&(b, pb));
+            self.nodes[a].handle(self.now_ms, Input::Disconnected { peer: pa });
+            self.nodes[b].handle(self.now_ms, Input::Disconnected { peer: pb });
+        }
+        self.queue
+            .retain(|(n, p, _)| !((*n == a && *p == pa) || !self.links.contains_key(&(*n, *p))));
+    }
+
+    /// Moves outputs into the queue.
+    fn pump(&mut self) {
+        for i in 0..self.nodes.len() {
+            while let Some(output) = self.nodes[i].poll_output() {
+                match output {
+                    Output::Send { peer, bytes } => {
+                        if let Some(&(j, pj)) = self.links.get(&(i, peer)) {
+                            self.queue.push_back((j, pj, bytes));
+                        }
+                    }
+                    Output::Persist(p) => self.persisted[i].push(p),
+                    Output::Close { reason, .. } => panic!("node {i} closed a link: {reason}"),
+                }
+            }
+        }
+    }
+
+    /// Delivers frames until the network is quiet.
+    fn run(&mut self) {
+        for _ in 0..100_000 {
+            self.pump();
+            let Some((to, peer, bytes)) = self.queue.pop_front() else {
+                return;
+            };
+            let doc = match Frame::decode(&bytes) {
+                Ok(Frame::Sync { doc, .. }) => Some(doc),
+                _ => None,
+            };
+            self.delivered.push((to, doc, bytes.len()));
+            self.now_ms += 1;
+            self.nodes[to].handle(
+                self.now_ms,
+                Input::Received {
+                    peer,
+                    bytes: &bytes,
+                },
+            );
+        }
+        panic!("the network did not settle");
+    }
+
+    fn bytes_delivered(&self) -> usize {
+        self.delivered.iter().map(|(_, _, b)| b).sum()
+    }
+
+    fn write(&mut self, node: usize, d: DocId, key: &str, value: &str) {
+        self.now_ms += 1;
+        self.nodes[node]
+            .change(self.now_ms, d, |tx| tx.put(ROOT, key, value).map(|_| ()))
+            .unwrap();
+        self.run();
+    }
+
+    fn read(&self, node: usize, d: &DocId, key: &str) -> Option<String> {
+        let doc = self.nodes[node].doc(d)?;
+        doc.get(ROOT, key)
+            .ok()
+            .flatten()
+            .map(|(v, _)| v.as_str().unwrap_or_default().to_owned())
+    }
+
+    fn heads(&self, node: usize, d: &DocId) -> Vec<ChangeHash> {
+        self.nodes[node]
+            .doc(d)
+            .map(|x| x.get_heads())
+            .unwrap_or_default()
+    }
+
+    fn quarantined(&self, node: usize) -> Vec<String> {
+        self.persisted[node]
+            .iter()
+            .filter_map(|p| match p {
+                Persist::Quarantine { reason, .. } => Some(reason.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// РЦОИ (0), МОУО 4201 (1), school 420101 (2), school 420102 (3).
+fn region_net() -> Net {
+    let mut net = Net::new();
+    net.add(rcoi());
+    net.add(moyo("4201"));
+    net.add(school("4201", "420101"));
+    net.add(school("4201", "420102"));
+    net
+}
+
+#[test]
+fn a_schools_changes_reach_the_rcoi_through_its_hub() {
+    let mut net = region_net();
+    let protocol = doc("protocol", "4201", "420101");
+    net.write(2, protocol, "sheet-1", "14 зачёт");
+    net.connect(2, 1);
+    net.connect(1, 0);
+    assert_eq!(
+        net.read(0, &protocol, "sheet-1").as_deref(),
+        Some("14 зачёт")
+    );
+    // Live changes flow along connected links too.
+    net.write(2, protocol, "sheet-2", "9 незачёт");
+    assert_eq!(
+        net.read(0, &protocol, "sheet-2").as_deref(),
+        Some("9 незачёт")
+    );
+    assert_eq!(net.heads(0, &protocol), net.heads(2, &protocol));
+    // And the РЦОИ's roster reaches the school back through the hub.
+    let roster = doc("roster", "4201", "420101");
+    net.write(0, roster, "participant-1", "Иванова");
+    assert_eq!(
+        net.read(2, &roster, "participant-1").as_deref(),
+        Some("Иванова")
+    );
+    assert!(
+        net.quarantined(0).is_empty()
+            && net.quarantined(1).is_empty()
+            && net.quarantined(2).is_empty()
+    );
+}
+
+#[test]
+fn concurrent_edits_on_both_sides_of_a_partition_converge() {
+    let mut net = region_net();
+    let roster = doc("roster", "4201", "420101");
+    net.write(2, roster, "room", "101");
+    let (p, _) = net.connect(2, 0);
+    net.disconnect(2, p);
+    net.write(2, roster, "participant-1", "Н");
+    net.write(0, roster, "participant-2", "присутствует");
+    assert_ne!(net.heads(0, &roster), net.heads(2, &roster));
+    net.connect(2, 0);
+    assert_eq!(net.heads(0, &roster), net.heads(2, &roster));
+    assert_eq!(net.read(0, &roster, "participant-1").as_deref(), Some("Н"));
+    assert_eq!(
+        net.read(2, &roster, "participant-2").as_deref(),
+        Some("присутствует")
+    );
+}
+
+#[test]
+fn a_school_never_receives_another_schools_documents() {
+    let mut net = region_net();
+    let other = doc("roster", "4201", "420102");
+    net.write(3, other, "participant-9", "Петров");
+    net.connect(3, 1);
+    assert!(
+        net.nodes[1].doc(&other).is_some(),
+        "the hub holds its schools' documents"
+    );
+    net.delivered.clear();
+    net.connect(2, 1);
+    assert!(net.nodes[2].doc(&other).is_none());
+    assert!(net.delivered.iter().all(|(to, d, _)| *to != 2
+        || d.is_none()
+        || *d == Some(DocId::Directory)
+        || d.and_then(|d| d.school()) == net.nodes[2].identity().org.school()));
+    // Another МОУО does not get them either.
+    let other_moyo = net.add(moyo("4202"));
+    net.connect(other_moyo, 1);
+    assert!(net.nodes[other_moyo].doc(&other).is_none());
+}
+
+#[test]
+fn a_reconnect_with_nothing_changed_costs_under_a_kilobyte() {
+    let mut net = Net::new();
+    let rcoi_node = net.add(rcoi());
+    let hub = net.add(moyo("4201"));
+    let schools: Vec<usize> = (1..=60)
+        .map(|i| net.add(school("4201", &format!("4201{i:02}"))))
+        .collect();
+    for (n, &s) in schools.iter().enumerate() {
+        for kind in ["roster", "protocol"] {
+            net.write(s, doc(kind, "4201", &format!("4201{:02}", n + 1)), "x", "y");
+        }
+        net.connect(s, hub);
+    }
+    let (link, _) = net.connect(hub, rcoi_node);
+    assert_eq!(net.nodes[rcoi_node].doc_ids().count(), 120);
+    net.disconnect(hub, link);
+    net.delivered.clear();
+    net.connect(hub, rcoi_node);
+    assert!(
+        net.bytes_delivered() < 1024,
+        "{} bytes",
+        net.bytes_delivered()
+    );
+    assert_eq!(net.delivered.len(), 2, "one summary each way");
+
+    // Three schools changed while the hub was cut off from the РЦОИ: only their documents sync.
+    let (link, _) = (
+        net.links
+            .keys()
+            .find(|(n, _)| *n == hub)
+            .map(|(_, p)| *p)
+            .unwrap(),
+        (),
+    );
+    let _ = link;
+    let rcoi_links: Vec<PeerId> = net
+        .links
+        .iter()
+        .filter(|((n, _), (m, _))| *n == hub && *m == rcoi_node)
+        .map(|((_, p), _)| *p)
+        .collect();
+    for p in rcoi_links {
+        net.disconnect(hub, p);
+    }
+    for &s in &schools[..3] {
+        let code = net.nodes[s].identity().org.school().unwrap().to_string();
+        net.write(s, doc("protocol", "4201", &code), "sheet", "10 зачёт");
+    }
+    net.delivered.clear();
+    net.connect(hub, rcoi_node);
+    let synced: std::collections::BTreeSet<DocId> =
+        net.delivered.iter().filter_map(|(_, d, _)| *d).collect();
+    assert_eq!(synced.len(), 3, "{synced:?}");
+}
+
+/// A hub that rewrites a school's document under the school's actor, and forwards it with the
+/// school's genuine attestation.
+#[test]
+fn a_hub_that_alters_a_schools_change_is_caught_at_the_rcoi() {
+    let mut net = region_net();
+    let protocol = doc("protocol", "4201", "420101");
+    net.write(2, protocol, "sheet-1", "8 незачёт");
+    net.connect(2, 1);
+    // The hub forges: a change under the school's actor, on top of the school's history.
+    let school_actor = actor_for(&net.keys[2].verifying_key().to_bytes());
+    let mut forged = net.nodes[1].doc(&protocol).unwrap().clone();
+    forged.set_actor(school_actor);
+    let mut tx = forged.transaction();
+    tx.put(ROOT, "sheet-1", "18 зачёт").unwrap();
+    tx.commit_with(CommitOptions::default().with_time(0));
+    let school_att = net.persisted[1]
+        .iter()
+        .find_map(|p| match p {
+            Persist::Attestation {
+                doc, cert, bytes, ..
+            } if *doc == protocol => Some((cert.clone(), bytes.clone())),
+            _ => None,
+        })
+        .unwrap();
+    let (to_rcoi, at_rcoi) = net.connect(1, 0);
+    let _ = to_rcoi;
+    assert_eq!(
+        net.read(0, &protocol, "sheet-1").as_deref(),
+        Some("8 незачёт")
+    );
+    let frame = Frame::Sync {
+        doc: protocol,
+        message: message_with_last_change(&forged),
+        attestations: vec![school_att],
+    };
+    net.nodes[0].handle(
+        net.now_ms,
+        Input::Received {
+            peer: at_rcoi,
+            bytes: &frame.encode(),
+        },
+    );
+    net.run();
+    assert_eq!(
+        net.read(0, &protocol, "sheet-1").as_deref(),
+        Some("8 незачёт"),
+        "not applied"
+    );
+    let reasons = net.quarantined(0);
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(
+        reasons[0].contains("not covered by school 420101"),
+        "{reasons:?}"
+    );
+    assert!(
+        net.persisted[0]
+            .iter()
+            .any(|p| matches!(p, Persist::Audit { text, .. } if text.contains("quarantined")))
+    );
+}
+
+/// A hub that invents a change under its own actor and signs it with its own key.
+#[test]
+fn a_hub_that_invents_a_change_is_caught_at_the_rcoi() {
+    let mut net = region_net();
+    let protocol = doc("protocol", "4201", "420101");
+    net.write(2, protocol, "sheet-1", "8 незачёт");
+    net.connect(2, 1);
+    let hub_key = net.keys[1].clone();
+    let mut forged = net.nodes[1].doc(&protocol).unwrap().clone();
+    forged.set_actor(actor_for(&hub_key.verifying_key().to_bytes()));
+    let mut tx = forged.transaction();
+    tx.put(ROOT, "sheet-2", "20 зачёт").unwrap();
+    tx.commit_with(CommitOptions::default().with_time(0));
+    let hub_cert = net.ca.issue(moyo("4201"), &hub_key);
+    let hub_att = Attestation::sign(protocol, forged.get_heads(), 5, &hub_key);
+    let (_, at_rcoi) = net.connect(1, 0);
+    let frame = Frame::Sync {
+        doc: protocol,
+        message: message_with_last_change(&forged),
+        attestations: vec![(hub_cert, hub_att.as_bytes().to_vec())],
+    };
+    net.nodes[0].handle(
+        net.now_ms,
+        Input::Received {
+            peer: at_rcoi,
+            bytes: &frame.encode(),
+        },
+    );
+    net.run();
+    assert_eq!(net.read(0, &protocol, "sheet-2"), None);
+    let reasons = net.quarantined(0);
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("municipality 4201, who may not write")),
+        "{reasons:?}"
+    );
+}
+
+#[test]
+fn a_certificate_the_ca_did_not_issue_does_not_vouch() {
+    let mut net = region_net();
+    let protocol = doc("protocol", "4201", "420101");
+    net.write(2, protocol, "sheet-1", "8 незачёт");
+    let (_, at_rcoi) = net.connect(1, 0);
+    // A rogue key claiming to be the school, with a certificate the test CA never issued.
+    let rogue = SigningKey::from_bytes(&[99; 32]);
+    let rogue_cert = b"TESTCERTrogue".to_vec();
+    let mut forged = net.nodes[2].doc(&protocol).unwrap().clone();
+    forged.set_actor(actor_for(&rogue.verifying_key().to_bytes()));
+    let mut tx = forged.transaction();
+    tx.put(ROOT, "sheet-1", "20 зачёт").unwrap();
+    tx.commit_with(CommitOptions::default().with_time(0));
+    let att = Attestation::sign(protocol, forged.get_heads(), 5, &rogue);
+    let frame = Frame::Sync {
+        doc: protocol,
+        message: message_with_last_change(&forged),
+        attestations: vec![(rogue_cert, att.as_bytes().to_vec())],
+    };
+    net.nodes[0].handle(
+        net.now_ms,
+        Input::Received {
+            peer: at_rcoi,
+            bytes: &frame.encode(),
+        },
+    );
+    net.run();
+    assert!(
+        net.nodes[0]
+            .doc(&protocol)
+            .is_none_or(|d| d.get_heads().is_empty())
+    );
+    assert!(
+        net.quarantined(0)
+            .iter()
+            .any(|r| r.contains("not issued by the region's CA")),
+        "{:?}",
+        net.quarantined(0)
+    );
+}
+
+#[test]
+fn a_message_with_a_corrupt_chunk_is_refused_whole() {
+    let mut net = region_net();
+    let protocol = doc("protocol", "4201", "420101");
+    net.write(2, protocol, "sheet-1", "8 незачёт");
+    net.write(2, protocol, "sheet-2", "12 зачёт");
+    let source = net.nodes[2].doc(&protocol).unwrap().clone();
+    let changes = source.get_changes(&[]);
+    assert_eq!(changes.len(), 2);
+    let mut second = changes[1].raw_bytes().to_vec();
+    let at = second.len() - 2;
+    second[at] ^= 0xff;
+    let message = sync::Message {
+        heads: source.get_heads(),
+        need: vec![],
+        have: vec![],
+        changes: vec![changes[0].raw_bytes().to_vec(), second].into(),
+        flags: None,
+        version: sync::MessageVersion::V1,
+    };
+    let (_, at_rcoi) = net.connect(2, 0);
+    let att = net.persisted[2]
+        .iter()
+        .rev()
+        .find_map(|p| match p {
+            Persist::Attestation { cert, bytes, .. } => Some((cert.clone(), bytes.clone())),
+            _ => None,
+        })
+        .unwrap();
+    // A fresh РЦОИ that has nothing yet receives the message with one good and one bad chunk.
+    let mut rcoi_engine = Engine::new(
+        rcoi(),
+        net.keys[0].clone(),
+        net.ca.issue(rcoi(), &net.keys[0]),
+        Box::new(net.ca.clone()),
+    );
+    rcoi_engine.handle(
+        0,
+        Input::Connected {
+            peer: at_rcoi,
+            identity: school("4201", "420101"),
+        },
+    );
+    let frame = Frame::Sync {
+        doc: protocol,
+        message: message.encode(),
+        attestations: vec![att],
+    };
+    rcoi_engine.handle(
+        1,
+        Input::Received {
+            peer: at_rcoi,
+            bytes: &frame.encode(),
+        },
+    );
+    assert_eq!(rcoi_engine.stats().messages_quarantined, 1);
+    assert!(
+        rcoi_engine
+            .doc(&protocol)
+            .is_none_or(|d| d.get_heads().is_empty()),
+        "not even the good chunk is applied"
+    );
+    let mut reasons = Vec::new();
+    while let Some(o) = rcoi_engine.poll_output() {
+        if let Output::Persist(Persist::Quarantine { reason, .. }) = o {
+            reasons.push(reason);
+        }
+    }
+    assert!(
+        reasons.iter().any(|r| r.contains("does not parse")),
+        "{reasons:?}"
+    );
+}
+
+#[test]
+fn large_documents_travel_in_fragments_and_arrive_whole() {
+    let mut net = region_net();
+    let roster = doc("roster", "4201", "420101");
+    let big = "я".repeat(40_000);
+    for i in 0..5 {
+        net.write(2, roster, &format!("participant-{i}"), &big);
+    }
+    net.delivered.clear();
+    net.connect(2, 0);
+    assert_eq!(net.heads(0, &roster), net.heads(2, &roster));
+    assert!(
+        net.delivered
+            .iter()
+            .all(|(_, _, b)| *b <= wire::FRAGMENT_BYTES + 64)
+    );
+    assert!(net.delivered.len() > 3);
+}
+
+#[test]
+fn a_node_may_not_write_what_it_does_not_own() {
+    let mut net = region_net();
+    let err = net.nodes[1].change(0, doc("protocol", "4201", "420101"), |tx| {
+        tx.put(ROOT, "x", "y").map(|_| ())
+    });
+    assert!(matches!(err, Err(EngineError::NotWritable { .. })));
+    let err = net.nodes[0].change(0, doc("protocol", "4201", "420101"), |tx| {
+        tx.put(ROOT, "x", "y").map(|_| ())
+    });
+    assert!(
+        matches!(err, Err(EngineError::NotWritable { .. })),
+        "the РЦОИ does not write a school's protocol"
+    );
+}
+
+#[test]
+fn a_restored_node_resumes_from_its_persisted_records() {
+    let mut net = region_net();
+    let protocol = doc("protocol", "4201", "420101");
+    net.write(2, protocol, "sheet-1", "8 незачёт");
+    net.connect(2, 1);
+    // Rebuild the hub from what it persisted: changes appended in order, attestations.
+    let mut saved: Vec<u8> = Vec::new();
+    let mut endorsements = Vec::new();
+    for p in &net.persisted[1] {
+        match p {
+            Persist::Changes { doc, bytes } if *doc == protocol => saved.extend_from_slice(bytes),
+            Persist::Attestation {
+                doc, cert, bytes, ..
+            } if *doc == protocol => endorsements.push((cert.clone(), bytes.clone())),
+            _ => {}
+        }
+    }
+    let key = net.keys[1].clone();
+    let cert = net.ca.issue(moyo("4201"), &key);
+    let mut restored = Engine::new(moyo("4201"), key, cert, Box::new(net.ca.clone()));
+    restored.load_doc(protocol, &saved, &endorsements).unwrap();
+    net.nodes[1] = restored;
+    net.persisted[1].clear();
+    net.connect(1, 0);
+    assert_eq!(
+        net.read(0, &protocol, "sheet-1").as_deref(),
+        Some("8 незачёт"),
+        "the restored hub forwards with the school's attestation"
+    );
+    assert!(net.quarantined(0).is_empty(), "{:?}", net.quarantined(0));
+}

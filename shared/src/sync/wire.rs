@@ -1,0 +1,320 @@
+//! The engine's frames on the wire (version 1). See `docs/design.md` for the layout.
+//!
+//! Every frame starts with the version byte and a type byte. Lengths are big-endian. A frame
+//! longer than [`FRAGMENT_BYTES`] travels as fragments, so one large catch-up never holds up the
+//! frames of other documents.
+
+use super::DocId;
+
+/// The wire version.
+pub const WIRE_VERSION: u8 = 1;
+/// Frames longer than this are split into fragments.
+pub const FRAGMENT_BYTES: usize = 64 * 1024;
+/// The largest frame reassembled from fragments.
+pub const FRAME_BYTES_MAX: usize = 32 * 1024 * 1024;
+/// The most attestations one sync frame may carry.
+pub const FRAME_ATTESTATIONS_MAX: usize = 64;
+/// The most entries a document list may carry.
+pub const DOC_LIST_ENTRIES_MAX: usize = 100_000;
+
+const TYPE_SUMMARY: u8 = 1;
+const TYPE_DOC_LIST: u8 = 2;
+const TYPE_SYNC: u8 = 3;
+const TYPE_FRAGMENT: u8 = 4;
+
+/// One frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// A digest over the heads of every document both sides may hold.
+    Summary { digest: [u8; 32], docs: u32 },
+    /// Each shared document and a digest of its heads.
+    DocList { entries: Vec<(DocId, [u8; 8])> },
+    /// An automerge sync message for one document, with the attestations (author certificate
+    /// and signed heads) that prove who wrote the changes it carries.
+    Sync {
+        doc: DocId,
+        message: Vec<u8>,
+        attestations: Vec<(Vec<u8>, Vec<u8>)>,
+    },
+    /// Part `index` of `total` of frame `id`.
+    Fragment {
+        id: u32,
+        index: u32,
+        total: u32,
+        bytes: Vec<u8>,
+    },
+}
+
+/// A frame that does not decode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed frame at byte {at}: {reason}")]
+pub struct WireError {
+    pub at: usize,
+    pub reason: &'static str,
+}
+
+fn put_len(out: &mut Vec<u8>, len: usize) {
+    out.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
+}
+
+impl Frame {
+    #[must_use]
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![WIRE_VERSION];
+        match self {
+            Frame::Summary { digest, docs } => {
+                out.push(TYPE_SUMMARY);
+                out.extend_from_slice(digest);
+                out.extend_from_slice(&docs.to_be_bytes());
+            }
+            Frame::DocList { entries } => {
+                out.push(TYPE_DOC_LIST);
+                put_len(&mut out, entries.len());
+                for (doc, digest) in entries {
+                    put_str8(&mut out, &doc.to_string());
+                    out.extend_from_slice(digest);
+                }
+            }
+            Frame::Sync {
+                doc,
+                message,
+                attestations,
+            } => {
+                out.push(TYPE_SYNC);
+                put_str8(&mut out, &doc.to_string());
+                put_len(&mut out, message.len());
+                out.extend_from_slice(message);
+                out.push(u8::try_from(attestations.len()).unwrap_or(u8::MAX));
+                for (cert, attestation) in attestations.iter().take(usize::from(u8::MAX)) {
+                    put_len(&mut out, cert.len());
+                    out.extend_from_slice(cert);
+                    put_len(&mut out, attestation.len());
+                    out.extend_from_slice(attestation);
+                }
+            }
+            Frame::Fragment {
+                id,
+                index,
+                total,
+                bytes,
+            } => {
+                out.push(TYPE_FRAGMENT);
+                out.extend_from_slice(&id.to_be_bytes());
+                out.extend_from_slice(&index.to_be_bytes());
+                out.extend_from_slice(&total.to_be_bytes());
+                put_len(&mut out, bytes.len());
+                out.extend_from_slice(bytes);
+            }
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Frame, WireError> {
+        let mut r = Reader { bytes, at: 0 };
+        if r.u8()? != WIRE_VERSION {
+            return Err(r.error("unsupported wire version"));
+        }
+        let frame = match r.u8()? {
+            TYPE_SUMMARY => Frame::Summary {
+                digest: r.array()?,
+                docs: u32::from_be_bytes(r.array()?),
+            },
+            TYPE_DOC_LIST => {
+                let count = r.len()?;
+                if count > DOC_LIST_ENTRIES_MAX {
+                    return Err(r.error("document list too long"));
+                }
+                let mut entries = Vec::with_capacity(count.min(1024));
+                for _ in 0..count {
+                    let doc = r.doc_id()?;
+                    entries.push((doc, r.array()?));
+                }
+                Frame::DocList { entries }
+            }
+            TYPE_SYNC => {
+                let doc = r.doc_id()?;
+                let len = r.len()?;
+                let message = r.take(len)?.to_vec();
+                let count = usize::from(r.u8()?);
+                if count > FRAME_ATTESTATIONS_MAX {
+                    return Err(r.error("too many attestations"));
+                }
+                let mut attestations = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let cert_len = r.len()?;
+                    let cert = r.take(cert_len)?.to_vec();
+                    let att_len = r.len()?;
+                    attestations.push((cert, r.take(att_len)?.to_vec()));
+                }
+                Frame::Sync {
+                    doc,
+                    message,
+                    attestations,
+                }
+            }
+            TYPE_FRAGMENT => {
+                let id = u32::from_be_bytes(r.array()?);
+                let index = u32::from_be_bytes(r.array()?);
+                let total = u32::from_be_bytes(r.array()?);
+                let len = r.len()?;
+                if index >= total || len > FRAGMENT_BYTES {
+                    return Err(r.error("fragment out of range"));
+                }
+                Frame::Fragment {
+                    id,
+                    index,
+                    total,
+                    bytes: r.take(len)?.to_vec(),
+                }
+            }
+            _ => return Err(r.error("unknown frame type")),
+        };
+        if r.at != bytes.len() {
+            return Err(r.error("trailing bytes"));
+        }
+        Ok(frame)
+    }
+
+    /// The encoded frame, split into fragment frames when it is longer than [`FRAGMENT_BYTES`].
+    #[must_use]
+    pub fn encode_fragmented(&self, id: u32) -> Vec<Vec<u8>> {
+        let bytes = self.encode();
+        if bytes.len() <= FRAGMENT_BYTES {
+            return vec![bytes];
+        }
+        let chunks: Vec<&[u8]> = bytes.chunks(FRAGMENT_BYTES).collect();
+        let total = u32::try_from(chunks.len()).unwrap_or(u32::MAX);
+        chunks
+            .into_iter()
+            .zip(0u32..)
+            .map(|(chunk, index)| {
+                Frame::Fragment {
+                    id,
+                    index,
+                    total,
+                    bytes: chunk.to_vec(),
+                }
+                .encode()
+            })
+            .collect()
+    }
+}
+
+fn put_str8(out: &mut Vec<u8>, text: &str) {
+    let len = u8::try_from(text.len()).unwrap_or(u8::MAX);
+    out.push(len);
+    out.extend_from_slice(&text.as_bytes()[..usize::from(len)]);
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn error(&self, reason: &'static str) -> WireError {
+        WireError {
+            at: self.at,
+            reason,
+        }
+    }
+    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or_else(|| self.error("ends too early"))?;
+        let out = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+    fn u8(&mut self) -> Result<u8, WireError> {
+        Ok(self.take(1)?[0])
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], WireError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+    fn len(&mut self) -> Result<usize, WireError> {
+        let len =
+            usize::try_from(u32::from_be_bytes(self.array()?)).map_err(|_| self.error("length"))?;
+        if len > FRAME_BYTES_MAX {
+            return Err(self.error("length over the frame limit"));
+        }
+        Ok(len)
+    }
+    fn doc_id(&mut self) -> Result<DocId, WireError> {
+        let len = usize::from(self.u8()?);
+        let text = std::str::from_utf8(self.take(len)?)
+            .map_err(|_| self.error("document id is not UTF-8"))?;
+        text.parse().map_err(|_| self.error("invalid document id"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_refuse_garbage() {
+        let doc: DocId = "roster/4201/420101/is-2024-02-14".parse().unwrap();
+        let frames = [
+            Frame::Summary {
+                digest: [7; 32],
+                docs: 3,
+            },
+            Frame::DocList {
+                entries: vec![(doc, [1; 8]), (DocId::Directory, [2; 8])],
+            },
+            Frame::Sync {
+                doc,
+                message: vec![1, 2, 3],
+                attestations: vec![(vec![9; 10], vec![8; 5])],
+            },
+            Frame::Fragment {
+                id: 1,
+                index: 0,
+                total: 2,
+                bytes: vec![5; 100],
+            },
+        ];
+        for frame in frames {
+            let bytes = frame.encode();
+            assert_eq!(Frame::decode(&bytes).unwrap(), frame);
+            assert!(Frame::decode(&bytes[..bytes.len() - 1]).is_err());
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert!(Frame::decode(&longer).is_err());
+        }
+        assert!(Frame::decode(&[2, 1]).is_err());
+        assert!(Frame::decode(&[1, 9]).is_err());
+    }
+
+    #[test]
+    fn large_frames_fragment() {
+        let doc: DocId = "roster/4201/420101/is-2024-02-14".parse().unwrap();
+        let frame = Frame::Sync {
+            doc,
+            message: vec![3; FRAGMENT_BYTES * 2 + 10],
+            attestations: vec![],
+        };
+        let parts = frame.encode_fragmented(5);
+        assert_eq!(parts.len(), 3);
+        let mut joined = Vec::new();
+        for part in &parts {
+            assert!(part.len() <= FRAGMENT_BYTES + 32);
+            let Frame::Fragment {
+                bytes,
+                total: 3,
+                id: 5,
+                ..
+            } = Frame::decode(part).unwrap()
+            else {
+                panic!()
+            };
+            joined.extend(bytes);
+        }
+        assert_eq!(Frame::decode(&joined).unwrap(), frame);
+    }
+}
