@@ -7,5 +7,6 @@ pub mod identity;
 pub mod keyfile;
 pub mod pki;
 pub mod show;
+pub mod verify;
 
 pub use identity::{Identity, IdentityError, NodeIdentity, PersonIdentity};

@@ -8,8 +8,8 @@ use clap::{Parser, Subcommand};
 use giasync_shared::participant::Category;
 use giasync_shared::rules::{Rules, parse_points};
 
-/// The МОУО and РЦОИ hub of giasync. So far: the readiness check and the operators' checks of
-/// scoring rules files; `run` arrives with the sync engine.
+/// The МОУО and РЦОИ hub of giasync: runs the hub, checks its readiness, and the operators'
+/// checks of scoring rules files.
 #[derive(Debug, Parser)]
 #[command(name = "giasync-hub", version)]
 struct Cli {
@@ -19,6 +19,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a МОУО or РЦОИ hub (by its certificate's role): accept its schools (and, at the
+    /// РЦОИ, the МОУО hubs), store and forward their documents, until Ctrl-C or SIGTERM.
+    Run {
+        /// The hub's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Check a scoring rules file and score by it.
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -79,6 +86,9 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             category,
             points,
         }) => rules_score(&file, &category, &points).map(|()| true),
+        Command::Run { config } => {
+            giasync_node::run::run_until_stopped(&config, true).map(|()| true)
+        }
         Command::Doctor { config, timeout_ms } => Ok(giasync_node::doctor::report(
             &config,
             std::time::Duration::from_millis(timeout_ms),

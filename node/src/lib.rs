@@ -3,6 +3,8 @@
 //! sync issue; the web UI with the school UI issue. Hubs reuse all of it.
 
 pub mod doctor;
+pub mod run;
+pub mod store;
 pub mod transport;
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `warn` for the operators' commands).

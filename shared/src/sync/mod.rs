@@ -281,6 +281,11 @@ impl Engine {
         self.docs.get(doc).map(|d| &d.doc)
     }
 
+    /// The identities of the connected peers.
+    pub fn peers(&self) -> impl Iterator<Item = &NodeIdentity> {
+        self.peers.values().map(|p| &p.identity)
+    }
+
     /// Every document held.
     pub fn doc_ids(&self) -> impl Iterator<Item = &DocId> {
         self.docs.keys()

@@ -1,0 +1,525 @@
+//! The driver: runs the sans-IO engine with quinn for the network, redb for the store and the
+//! system clock, for `giasync-node run` and `giasync-hub run`.
+//!
+//! - One **engine thread** owns the engine and the store. It takes events from a channel, feeds
+//!   them to the engine, writes every batch of records in one durable transaction *before* it
+//!   sends anything or answers a local command, then hands frames to the connections.
+//! - Each **connection** has one unidirectional stream each way carrying length-prefixed frames
+//!   (large catch-ups are already fragmented by the engine, so documents interleave).
+//! - A **dialer** keeps one upstream connection: it tries the upstreams in priority order (a
+//!   school's МОУО hub, then the РЦОИ), backs off exponentially with jitter up to
+//!   [`RETRY_BACKOFF_MS_MAX`], and leaves a fallback upstream after [`FALLBACK_HOLD_MS`] to try the
+//!   preferred one again.
+//! - Hubs **listen**; UDP buffers are enlarged ([`UDP_BUFFER_BYTES`]) so hundreds of nodes
+//!   reconnecting at once do not overflow the socket.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use automerge::AutomergeError;
+use automerge::transaction::Transaction;
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::DecodePrivateKey;
+use giasync_certs::verify::CaVerifier;
+use giasync_shared::codes::NodeRole;
+use giasync_shared::config::NodeConfig;
+use giasync_shared::sync::{DocId, Engine, Input, NodeIdentity, Output, PeerId, Persist};
+use rand_core::RngCore;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+use crate::store::{Store, StoreError};
+use crate::transport::{self, TlsMaterial, TransportError};
+
+/// The largest frame accepted from a peer (a fragment plus its header).
+pub const PEER_FRAME_BYTES_MAX: usize = giasync_shared::sync::wire::FRAGMENT_BYTES + 1024;
+/// The first retry delay after every upstream failed.
+pub const RETRY_BACKOFF_MS_MIN: u64 = 500;
+/// The longest retry delay.
+pub const RETRY_BACKOFF_MS_MAX: u64 = 30_000;
+/// How long to stay on a fallback upstream before trying the preferred one again.
+pub const FALLBACK_HOLD_MS: u64 = 300_000;
+/// The UDP receive and send buffer asked of the kernel.
+pub const UDP_BUFFER_BYTES: usize = 8 * 1024 * 1024;
+/// How long one upstream connection attempt may take.
+pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
+
+/// What stopped the node from starting.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{path}: {message}")]
+    Key { path: String, message: String },
+    #[error("the revocation list or CA: {0}")]
+    Ca(String),
+    #[error("the engine thread has stopped")]
+    Stopped,
+}
+
+type ChangeFn = Box<dyn FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError> + Send>;
+
+enum Event {
+    Connected {
+        peer: PeerId,
+        identity: NodeIdentity,
+        writer: mpsc::UnboundedSender<Vec<u8>>,
+    },
+    Frame {
+        peer: PeerId,
+        bytes: Vec<u8>,
+    },
+    Disconnected {
+        peer: PeerId,
+    },
+    Change {
+        doc: DocId,
+        change: ChangeFn,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    Read {
+        doc: DocId,
+        reply: oneshot::Sender<Option<Vec<u8>>>,
+    },
+    Status {
+        reply: oneshot::Sender<NodeStatus>,
+    },
+    Stop,
+}
+
+/// What a running node reports about itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeStatus {
+    pub identity: String,
+    pub peers: Vec<String>,
+    pub docs: Vec<(String, usize)>,
+    pub quarantined: u64,
+    pub frames_sent: u64,
+    pub bytes_sent: u64,
+}
+
+/// A running node.
+#[derive(Debug, Clone)]
+pub struct NodeHandle {
+    events: std_mpsc::Sender<Event>,
+    /// The address hubs listen on.
+    pub listen: Option<SocketAddr>,
+    pub identity: NodeIdentity,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl NodeHandle {
+    /// Changes a document this node may write; returns once the change is durable.
+    pub async fn change(
+        &self,
+        doc: DocId,
+        change: impl FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError> + Send + 'static,
+    ) -> Result<(), String> {
+        let (reply, answer) = oneshot::channel();
+        self.events
+            .send(Event::Change {
+                doc,
+                change: Box::new(change),
+                reply,
+            })
+            .map_err(|_| "the node stopped".to_owned())?;
+        answer.await.map_err(|_| "the node stopped".to_owned())?
+    }
+
+    /// A saved copy of a document, if the node holds it.
+    pub async fn read(&self, doc: DocId) -> Option<automerge::Automerge> {
+        let (reply, answer) = oneshot::channel();
+        self.events.send(Event::Read { doc, reply }).ok()?;
+        let bytes = answer.await.ok()??;
+        automerge::Automerge::load(&bytes).ok()
+    }
+
+    pub async fn status(&self) -> Option<NodeStatus> {
+        let (reply, answer) = oneshot::channel();
+        self.events.send(Event::Status { reply }).ok()?;
+        answer.await.ok()
+    }
+
+    /// Stops the engine thread (connections end with the runtime).
+    pub fn stop(&self) {
+        let _ = self.events.send(Event::Stop);
+    }
+}
+
+/// Runs the node of `config_path` until Ctrl-C or SIGTERM: the body of `giasync-node run` and
+/// `giasync-hub run`. `hub` says which binary asks, so each refuses the other's configuration.
+pub fn run_until_stopped(config_path: &std::path::Path, hub: bool) -> anyhow::Result<()> {
+    let config = NodeConfig::load(config_path)?;
+    let is_hub = matches!(config.node.role, NodeRole::Municipality | NodeRole::Rcoi);
+    if is_hub != hub {
+        anyhow::bail!(
+            "{} is the configuration of a {}; run it with {}",
+            config_path.display(),
+            config.node.role,
+            if is_hub {
+                "giasync-hub run"
+            } else {
+                "giasync-node run"
+            }
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let upstreams: Vec<String> = config
+            .upstreams
+            .iter()
+            .map(|u| format!("{} {} at {}", u.role, u.code, u.addr))
+            .collect();
+        let handle = start(config).await?;
+        match handle.listen {
+            Some(addr) => println!("running {} on {addr}", handle.identity),
+            None => println!("running {}", handle.identity),
+        }
+        if !upstreams.is_empty() {
+            println!("upstreams: {}", upstreams.join(", "));
+        }
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        handle.stop();
+        println!("stopped {}", handle.identity);
+        Ok(())
+    })
+}
+
+fn load_key(path: &std::path::Path) -> Result<SigningKey, RunError> {
+    let text = std::fs::read_to_string(path).map_err(|e| RunError::Key {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    SigningKey::from_pkcs8_pem(&text).map_err(|e| RunError::Key {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// A UDP socket with enlarged buffers.
+fn socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    let domain = if addr.is_ipv4() {
+        socket2::Domain::IPV4
+    } else {
+        socket2::Domain::IPV6
+    };
+    let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    // Best effort: the kernel may cap the sizes (net.core.rmem_max); the node runs either way.
+    let _ = socket.set_recv_buffer_size(UDP_BUFFER_BYTES);
+    let _ = socket.set_send_buffer_size(UDP_BUFFER_BYTES);
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+/// Starts the node configured by `config` on the current tokio runtime.
+pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
+    let material = Arc::new(TlsMaterial::from_config(&config.tls)?);
+    let identity = material.identity;
+    let key = load_key(&config.tls.key)?;
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| RunError::Ca(format!("{}: {e}", p.display())))
+    };
+    let verifier = CaVerifier::from_pem(
+        &read(&config.tls.ca)?,
+        &read(&config.tls.crl)?,
+        identity.region,
+    )
+    .map_err(RunError::Ca)?;
+    let cert_der = material
+        .cert_chain
+        .first()
+        .map(|c| c.to_vec())
+        .unwrap_or_default();
+    let mut engine = Engine::new(identity, key, cert_der, Box::new(verifier));
+    let store = Store::open(&config.node.store)?;
+    let report = store.load_into(&mut engine)?;
+    info!(node = %identity, docs = report.docs, chunks = report.chunks, compacted = report.compacted, "store loaded");
+
+    let (events, inbox) = std_mpsc::channel::<Event>();
+    std::thread::Builder::new()
+        .name(format!("engine {identity}"))
+        .spawn(move || engine_loop(engine, store, inbox))
+        .map_err(|_| RunError::Stopped)?;
+
+    let is_hub = matches!(identity.role(), NodeRole::Municipality | NodeRole::Rcoi);
+    let server = if is_hub {
+        Some(transport::server_config(&material)?)
+    } else {
+        None
+    };
+    let bind = if is_hub {
+        config.node.listen
+    } else {
+        SocketAddr::new(config.node.listen.ip(), 0)
+    };
+    let endpoint = quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        server,
+        socket(bind).map_err(TransportError::Io)?,
+        Arc::new(quinn::TokioRuntime),
+    )
+    .map_err(TransportError::Io)?;
+    let listen = if is_hub {
+        endpoint.local_addr().ok()
+    } else {
+        None
+    };
+    let peer_ids = Arc::new(AtomicU64::new(1));
+    if is_hub {
+        let (endpoint, events, peer_ids) = (endpoint.clone(), events.clone(), peer_ids.clone());
+        tokio::spawn(async move {
+            while let Some(incoming) = endpoint.accept().await {
+                let (events, peer_ids) = (events.clone(), peer_ids.clone());
+                tokio::spawn(async move {
+                    if let Ok(peer) = transport::accept(incoming).await {
+                        serve_peer(peer, peer_ids.fetch_add(1, Ordering::Relaxed), events).await;
+                    }
+                });
+            }
+        });
+    }
+    if !config.upstreams.is_empty() {
+        tokio::spawn(dial(config, endpoint, material, events.clone(), peer_ids));
+    }
+    Ok(NodeHandle {
+        events,
+        listen,
+        identity,
+    })
+}
+
+/// Keeps one upstream connection, in priority order, with capped exponential backoff.
+async fn dial(
+    config: NodeConfig,
+    endpoint: quinn::Endpoint,
+    material: Arc<TlsMaterial>,
+    events: std_mpsc::Sender<Event>,
+    peer_ids: Arc<AtomicU64>,
+) {
+    let mut backoff_ms = RETRY_BACKOFF_MS_MIN;
+    loop {
+        let mut connected = false;
+        for (rank, upstream) in config.upstreams.iter().enumerate() {
+            let Ok(expected) = upstream.org() else {
+                continue;
+            };
+            let attempt = transport::connect(
+                &endpoint,
+                &material,
+                upstream.addr,
+                &upstream.host,
+                expected,
+            );
+            let Ok(Ok(peer)) =
+                tokio::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), attempt).await
+            else {
+                continue;
+            };
+            connected = true;
+            backoff_ms = RETRY_BACKOFF_MS_MIN;
+            let connection = peer.connection.clone();
+            let serving = serve_peer(
+                peer,
+                peer_ids.fetch_add(1, Ordering::Relaxed),
+                events.clone(),
+            );
+            if rank == 0 {
+                serving.await;
+            } else {
+                // On a fallback: after a while, close it and try the preferred upstream again.
+                tokio::select! {
+                    () = serving => {}
+                    () = tokio::time::sleep(Duration::from_millis(FALLBACK_HOLD_MS)) => {
+                        connection.close(0u32.into(), b"back to the preferred upstream");
+                    }
+                }
+            }
+            break;
+        }
+        if !connected {
+            let jitter = u64::from(rand_core::OsRng.next_u32()) % (backoff_ms / 2 + 1);
+            tokio::time::sleep(Duration::from_millis(backoff_ms + jitter)).await;
+            backoff_ms = (backoff_ms * 2).min(RETRY_BACKOFF_MS_MAX);
+        }
+    }
+}
+
+/// Runs one authenticated connection until it ends.
+async fn serve_peer(peer: transport::Peer, id: PeerId, events: std_mpsc::Sender<Event>) {
+    let connection = peer.connection;
+    let Ok(mut send) = connection.open_uni().await else {
+        return;
+    };
+    let (writer, mut frames) = mpsc::unbounded_channel::<Vec<u8>>();
+    if events
+        .send(Event::Connected {
+            peer: id,
+            identity: peer.identity,
+            writer,
+        })
+        .is_err()
+    {
+        return;
+    }
+    let writing = async {
+        while let Some(frame) = frames.recv().await {
+            let len = u32::try_from(frame.len()).unwrap_or(u32::MAX).to_be_bytes();
+            if send.write_all(&len).await.is_err() || send.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+    };
+    let reading = async {
+        let Ok(mut recv) = connection.accept_uni().await else {
+            return;
+        };
+        loop {
+            let mut len = [0u8; 4];
+            if recv.read_exact(&mut len).await.is_err() {
+                break;
+            }
+            let len = u32::from_be_bytes(len) as usize;
+            if len > PEER_FRAME_BYTES_MAX {
+                warn!(peer = %peer.identity, len, "frame too large; closing");
+                connection.close(1u32.into(), b"frame too large");
+                break;
+            }
+            let mut bytes = vec![0u8; len];
+            if recv.read_exact(&mut bytes).await.is_err() {
+                break;
+            }
+            if events.send(Event::Frame { peer: id, bytes }).is_err() {
+                break;
+            }
+        }
+    };
+    tokio::select! {
+        () = writing => {}
+        () = reading => {}
+        _ = connection.closed() => {}
+    }
+    let _ = events.send(Event::Disconnected { peer: id });
+}
+
+fn engine_loop(mut engine: Engine, store: Store, inbox: std_mpsc::Receiver<Event>) {
+    let mut writers: std::collections::HashMap<PeerId, mpsc::UnboundedSender<Vec<u8>>> =
+        Default::default();
+    loop {
+        let wait = engine
+            .poll_timeout()
+            .map_or(Duration::from_secs(3600), |t| {
+                Duration::from_millis(u64::try_from((t - now_ms()).max(0)).unwrap_or(0))
+            });
+        let event = match inbox.recv_timeout(wait) {
+            Ok(event) => Some(event),
+            Err(std_mpsc::RecvTimeoutError::Timeout) => None,
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+        };
+        let mut reply_change = None;
+        match event {
+            None => engine.handle(now_ms(), Input::Tick),
+            Some(Event::Stop) => return,
+            Some(Event::Connected {
+                peer,
+                identity,
+                writer,
+            }) => {
+                writers.insert(peer, writer);
+                engine.handle(now_ms(), Input::Connected { peer, identity });
+            }
+            Some(Event::Frame { peer, bytes }) => engine.handle(
+                now_ms(),
+                Input::Received {
+                    peer,
+                    bytes: &bytes,
+                },
+            ),
+            Some(Event::Disconnected { peer }) => {
+                writers.remove(&peer);
+                engine.handle(now_ms(), Input::Disconnected { peer });
+            }
+            Some(Event::Change { doc, change, reply }) => {
+                match engine.change(now_ms(), doc, change) {
+                    Ok(()) => reply_change = Some(reply),
+                    Err(e) => {
+                        let _ = reply.send(Err(e.to_string()));
+                    }
+                }
+            }
+            Some(Event::Read { doc, reply }) => {
+                let _ = reply.send(engine.doc(&doc).map(automerge::Automerge::save));
+            }
+            Some(Event::Status { reply }) => {
+                let stats = engine.stats();
+                let _ = reply.send(NodeStatus {
+                    identity: engine.identity().to_string(),
+                    peers: engine.peers().map(ToString::to_string).collect(),
+                    docs: engine
+                        .doc_ids()
+                        .map(|d| {
+                            (
+                                d.to_string(),
+                                engine.doc(d).map_or(0, |x| x.get_heads().len()),
+                            )
+                        })
+                        .collect(),
+                    quarantined: stats.messages_quarantined,
+                    frames_sent: stats.frames_sent,
+                    bytes_sent: stats.bytes_sent,
+                });
+            }
+        }
+        // Persist first, in one durable transaction; only then send and acknowledge.
+        let mut records: Vec<Persist> = Vec::new();
+        let mut actions: Vec<Output> = Vec::new();
+        while let Some(output) = engine.poll_output() {
+            match output {
+                Output::Persist(p) => records.push(p),
+                other => actions.push(other),
+            }
+        }
+        let stored = store.apply(&records);
+        if let Err(e) = &stored {
+            warn!(error = %e, "the store refused a write; nothing is sent or acknowledged");
+        }
+        if let Some(reply) = reply_change {
+            let _ = reply.send(stored.as_ref().map(|_| ()).map_err(ToString::to_string));
+        }
+        if stored.is_err() {
+            continue;
+        }
+        for action in actions {
+            match action {
+                Output::Send { peer, bytes } => {
+                    if let Some(w) = writers.get(&peer) {
+                        let _ = w.send(bytes);
+                    }
+                }
+                Output::Close { peer, reason } => {
+                    warn!(peer, %reason, "closing a connection");
+                    writers.remove(&peer);
+                    engine.handle(now_ms(), Input::Disconnected { peer });
+                }
+                Output::Persist(_) => {}
+            }
+        }
+    }
+}

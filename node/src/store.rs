@@ -1,0 +1,275 @@
+//! The node's store (redb): documents as appended change chunks, the latest attestation of each
+//! author per document, the quarantine and the append-only audit log.
+//!
+//! Every batch of records the engine emits is written in one durable redb transaction
+//! (`Durability::Immediate`: fsync before `commit` returns). The driver acknowledges a local
+//! change to its user only after that commit, so whatever a user was told is saved survives
+//! `kill -9` at any moment; a crash mid-commit leaves the previous committed state, which redb
+//! guarantees is readable (its commit is a copy-on-write tree swap with a checksummed header).
+//! See `docs/design.md` for the layout and the crash cases.
+
+use std::path::Path;
+
+use giasync_shared::sync::{DocId, Engine, Persist};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+/// (document id, sequence) → a chunk of changes (`Automerge::save_after` or a full save).
+const CHANGES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("changes");
+/// (document id, author key) → u32 certificate length, certificate, attestation.
+const ATTESTATIONS: TableDefinition<(&str, &[u8; 32]), &[u8]> =
+    TableDefinition::new("attestations");
+/// sequence → (document id, peer identity URI, reason, refused bytes).
+const QUARANTINE: TableDefinition<u64, (&str, &str, &str, &[u8])> =
+    TableDefinition::new("quarantine");
+/// sequence → (time ms, text). Append-only.
+const AUDIT: TableDefinition<u64, (i64, &str)> = TableDefinition::new("audit");
+/// name → value: the next sequence number.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// Documents with more stored chunks than this are rewritten as one chunk when the node starts.
+pub const COMPACT_CHUNKS_MIN: usize = 64;
+
+/// A store operation that failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database file could not be opened (in use by another process, damaged, unreadable).
+    #[error("{path}: {message}")]
+    Open { path: String, message: String },
+    /// A transaction failed.
+    #[error("store: {0}")]
+    Db(String),
+    /// A stored record does not decode.
+    #[error("stored {what} is damaged: {message}")]
+    Corrupt { what: String, message: String },
+}
+
+/// A stored attestation: the author's certificate and the attestation bytes.
+type Endorsed = (Vec<u8>, Vec<u8>);
+
+/// The open store.
+#[derive(Debug)]
+pub struct Store {
+    db: Database,
+}
+
+/// What loading found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LoadReport {
+    pub docs: usize,
+    pub chunks: usize,
+    pub attestations: usize,
+    pub compacted: usize,
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = Database::create(path).map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            message: match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => {
+                    "in use by another process (is the node running?)".into()
+                }
+                other => other.to_string(),
+            },
+        })?;
+        let tx = db.begin_write().map_err(db_err)?;
+        {
+            tx.open_table(CHANGES).map_err(db_err)?;
+            tx.open_table(ATTESTATIONS).map_err(db_err)?;
+            tx.open_table(QUARANTINE).map_err(db_err)?;
+            tx.open_table(AUDIT).map_err(db_err)?;
+            tx.open_table(META).map_err(db_err)?;
+        }
+        tx.commit().map_err(db_err)?;
+        Ok(Store { db })
+    }
+
+    /// Writes `records` in one durable transaction.
+    pub fn apply(&self, records: &[Persist]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let tx = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut meta = tx.open_table(META).map_err(db_err)?;
+            let mut seq = meta.get("seq").map_err(db_err)?.map_or(0, |v| v.value());
+            let mut changes = tx.open_table(CHANGES).map_err(db_err)?;
+            let mut attestations = tx.open_table(ATTESTATIONS).map_err(db_err)?;
+            let mut quarantine = tx.open_table(QUARANTINE).map_err(db_err)?;
+            let mut audit = tx.open_table(AUDIT).map_err(db_err)?;
+            for record in records {
+                seq += 1;
+                match record {
+                    Persist::Changes { doc, bytes } => {
+                        changes
+                            .insert((doc.to_string().as_str(), seq), bytes.as_slice())
+                            .map_err(db_err)?;
+                    }
+                    Persist::Attestation {
+                        doc,
+                        author,
+                        cert,
+                        bytes,
+                    } => {
+                        let mut value = Vec::with_capacity(4 + cert.len() + bytes.len());
+                        value.extend_from_slice(
+                            &u32::try_from(cert.len()).unwrap_or(u32::MAX).to_be_bytes(),
+                        );
+                        value.extend_from_slice(cert);
+                        value.extend_from_slice(bytes);
+                        attestations
+                            .insert((doc.to_string().as_str(), author), value.as_slice())
+                            .map_err(db_err)?;
+                    }
+                    Persist::Quarantine {
+                        doc,
+                        peer,
+                        reason,
+                        bytes,
+                    } => {
+                        let (doc, peer) = (doc.to_string(), peer.to_uri());
+                        quarantine
+                            .insert(
+                                seq,
+                                (
+                                    doc.as_str(),
+                                    peer.as_str(),
+                                    reason.as_str(),
+                                    bytes.as_slice(),
+                                ),
+                            )
+                            .map_err(db_err)?;
+                    }
+                    Persist::Audit { at_ms, text } => {
+                        audit.insert(seq, (*at_ms, text.as_str())).map_err(db_err)?;
+                    }
+                }
+            }
+            meta.insert("seq", seq).map_err(db_err)?;
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    /// Loads every document and its attestations into `engine`, compacting documents with many
+    /// chunks first.
+    pub fn load_into(&self, engine: &mut Engine) -> Result<LoadReport, StoreError> {
+        let mut report = LoadReport::default();
+        let rx = self.db.begin_read().map_err(db_err)?;
+        let changes = rx.open_table(CHANGES).map_err(db_err)?;
+        let attestations = rx.open_table(ATTESTATIONS).map_err(db_err)?;
+        let mut docs: Vec<(String, Vec<u8>, usize)> = Vec::new();
+        for row in changes.iter().map_err(db_err)? {
+            let (key, value) = row.map_err(db_err)?;
+            let (doc, _) = key.value();
+            match docs.last_mut() {
+                Some((last, bytes, count)) if last == doc => {
+                    bytes.extend_from_slice(value.value());
+                    *count += 1;
+                }
+                _ => docs.push((doc.to_owned(), value.value().to_vec(), 1)),
+            }
+        }
+        let mut endorsements: std::collections::BTreeMap<String, Vec<Endorsed>> =
+            Default::default();
+        for row in attestations.iter().map_err(db_err)? {
+            let (key, value) = row.map_err(db_err)?;
+            let (doc, _) = key.value();
+            let raw = value.value();
+            let corrupt = |message: &str| StoreError::Corrupt {
+                what: format!("attestation of {doc}"),
+                message: message.into(),
+            };
+            let len = raw
+                .get(..4)
+                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+                .ok_or_else(|| corrupt("short"))?;
+            let cert = raw
+                .get(4..4 + len)
+                .ok_or_else(|| corrupt("short"))?
+                .to_vec();
+            let att = raw.get(4 + len..).ok_or_else(|| corrupt("short"))?.to_vec();
+            endorsements
+                .entry(doc.to_owned())
+                .or_default()
+                .push((cert, att));
+            report.attestations += 1;
+        }
+        drop((changes, attestations));
+        drop(rx);
+        for (doc_text, bytes, count) in docs {
+            let doc: DocId =
+                doc_text
+                    .parse()
+                    .map_err(|e: giasync_shared::DomainError| StoreError::Corrupt {
+                        what: format!("document id {doc_text:?}"),
+                        message: e.to_string(),
+                    })?;
+            engine
+                .load_doc(
+                    doc,
+                    &bytes,
+                    endorsements.get(&doc_text).map_or(&[][..], Vec::as_slice),
+                )
+                .map_err(|e| StoreError::Corrupt {
+                    what: doc_text.clone(),
+                    message: e.to_string(),
+                })?;
+            report.docs += 1;
+            report.chunks += count;
+            if count >= COMPACT_CHUNKS_MIN
+                && let Some(doc_state) = engine.doc(&doc)
+            {
+                self.compact(&doc_text, &doc_state.save())?;
+                report.compacted += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Replaces a document's chunks by one full save, atomically.
+    fn compact(&self, doc: &str, saved: &[u8]) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut changes = tx.open_table(CHANGES).map_err(db_err)?;
+            changes
+                .retain_in((doc, 0)..=(doc, u64::MAX), |_, _| false)
+                .map_err(db_err)?;
+            changes.insert((doc, 0), saved).map_err(db_err)?;
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    /// The last `limit` audit lines, oldest first.
+    pub fn audit_tail(&self, limit: usize) -> Result<Vec<(i64, String)>, StoreError> {
+        let rx = self.db.begin_read().map_err(db_err)?;
+        let audit = rx.open_table(AUDIT).map_err(db_err)?;
+        let mut lines: Vec<(i64, String)> = audit
+            .iter()
+            .map_err(db_err)?
+            .rev()
+            .take(limit)
+            .map(|row| {
+                row.map(|(_, v)| {
+                    let (at, text) = v.value();
+                    (at, text.to_owned())
+                })
+                .map_err(db_err)
+            })
+            .collect::<Result<_, _>>()?;
+        lines.reverse();
+        Ok(lines)
+    }
+
+    /// How many messages were quarantined.
+    pub fn quarantined(&self) -> Result<u64, StoreError> {
+        let rx = self.db.begin_read().map_err(db_err)?;
+        let table = rx.open_table(QUARANTINE).map_err(db_err)?;
+        table.len().map_err(db_err)
+    }
+}
+
+fn db_err<E: std::fmt::Display>(e: E) -> StoreError {
+    StoreError::Db(e.to_string())
+}
