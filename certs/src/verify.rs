@@ -1,7 +1,12 @@
 //! Checking node certificates carried inside replicated data (attestations) against the region's
 //! CA and revocation list — the sync engine's [`CertVerifier`].
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
+
+use ed25519_dalek::VerifyingKey;
+use giasync_shared::calendar::Timestamp;
+use giasync_shared::codes::{OrgCode, PersonId, PersonRole, SchoolCode};
+use giasync_shared::record::{SignerDirectory, SignerError};
 
 use giasync_shared::codes::RegionCode;
 use giasync_shared::sync::{CertCheck, CertVerifier};
@@ -18,7 +23,8 @@ use crate::show::{
 pub struct CaVerifier {
     ca_der: Vec<u8>,
     region: RegionCode,
-    revoked: BTreeSet<u64>,
+    /// Revoked serials and when.
+    revoked: BTreeMap<u64, OffsetDateTime>,
 }
 
 impl CaVerifier {
@@ -29,16 +35,10 @@ impl CaVerifier {
             .into_iter()
             .next()
             .ok_or("no CA certificate")?;
-        let mut revoked = BTreeSet::new();
+        let mut revoked = BTreeMap::new();
         for crl in crls_from_pem(crl_pem).map_err(|e| e.to_string())? {
             verify_crl_issued_by(&crl, &ca_der)?;
-            revoked.extend(
-                summarize_crl_der(&crl)
-                    .map_err(|e| e.to_string())?
-                    .revoked
-                    .into_iter()
-                    .map(|(s, _)| s),
-            );
+            revoked.extend(summarize_crl_der(&crl).map_err(|e| e.to_string())?.revoked);
         }
         Ok(CaVerifier {
             ca_der,
@@ -56,7 +56,7 @@ impl CertVerifier for CaVerifier {
         if now < summary.not_before || now > summary.not_after {
             return Err(format!("certificate {} is not valid now", summary.serial));
         }
-        if self.revoked.contains(&summary.serial) {
+        if self.revoked.contains_key(&summary.serial) {
             return Err(format!("certificate {} is revoked", summary.serial));
         }
         let identity = match summary.identity {
@@ -72,5 +72,101 @@ impl CertVerifier for CaVerifier {
         }
         let key = summary.ed25519_key.ok_or("not an ed25519 certificate")?;
         Ok((identity, key))
+    }
+}
+
+impl CaVerifier {
+    /// A signer directory over experts' certificates (as a protocol document carries them, by
+    /// person id): each is checked against the CA once, here.
+    #[must_use]
+    pub fn experts(&self, certs: &BTreeMap<String, Vec<u8>>) -> ExpertDirectory {
+        let mut experts = BTreeMap::new();
+        for (id, der) in certs {
+            let Ok(id) = PersonId::new(id) else { continue };
+            let entry = (|| {
+                verify_issued_by(der, &self.ca_der)?;
+                let summary = summarize_der(der).map_err(|e| e.to_string())?;
+                let Ok(Identity::Person(person)) = summary.identity else {
+                    return Err("not a person's certificate".to_owned());
+                };
+                if person.id != id
+                    || person.role != PersonRole::Expert
+                    || person.region != self.region
+                {
+                    return Err(format!("the certificate is for {person}"));
+                }
+                let key = VerifyingKey::from_bytes(&summary.ed25519_key.ok_or("not ed25519")?)
+                    .map_err(|e| e.to_string())?;
+                if key.is_weak() {
+                    return Err("weak key".to_owned());
+                }
+                Ok(CertifiedExpert {
+                    key,
+                    org: person.org,
+                    not_before: summary.not_before,
+                    not_after: summary.not_after,
+                    revoked_at: self.revoked.get(&summary.serial).copied(),
+                })
+            })();
+            experts.insert(id, entry);
+        }
+        ExpertDirectory { experts }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct CertifiedExpert {
+    key: VerifyingKey,
+    org: OrgCode,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    revoked_at: Option<OffsetDateTime>,
+}
+
+/// Experts certified by the region's CA, for verifying score sheets.
+#[derive(Debug, Clone, Default)]
+pub struct ExpertDirectory {
+    experts: BTreeMap<PersonId, Result<CertifiedExpert, String>>,
+}
+
+fn to_time(at: Timestamp) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(at.unix_ms()) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// `t` as a timestamp; `fallback` when it is outside the supported years.
+fn to_timestamp(t: OffsetDateTime, fallback: Timestamp) -> Timestamp {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+        .ok()
+        .and_then(|ms| Timestamp::from_unix_ms(ms).ok())
+        .unwrap_or(fallback)
+}
+
+impl SignerDirectory for ExpertDirectory {
+    fn expert_key(
+        &self,
+        expert: PersonId,
+        school: SchoolCode,
+        at: Timestamp,
+    ) -> Result<VerifyingKey, SignerError> {
+        let entry = self
+            .experts
+            .get(&expert)
+            .ok_or(SignerError::Unknown(expert))?;
+        let certified = entry.as_ref().map_err(|_| SignerError::Unknown(expert))?;
+        if certified.org != OrgCode::School(school) {
+            return Err(SignerError::NotExpertOf { expert, school });
+        }
+        let when = to_time(at);
+        if when < certified.not_before || when > certified.not_after {
+            return Err(SignerError::NotValidAt { expert, at });
+        }
+        if let Some(revoked) = certified.revoked_at.filter(|r| *r <= when) {
+            return Err(SignerError::Revoked {
+                expert,
+                revoked_at: to_timestamp(revoked, at),
+            });
+        }
+        Ok(certified.key)
     }
 }

@@ -7,9 +7,11 @@
 pub mod calendar;
 pub mod codes;
 pub mod config;
+pub mod content;
 pub mod error;
 pub mod exam;
 pub mod identity;
+pub mod import;
 pub mod participant;
 pub mod record;
 pub mod resolve;

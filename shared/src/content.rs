@@ -1,0 +1,252 @@
+//! What the replicated documents hold, and how it is laid out in automerge.
+//!
+//! Every value sits under a flat key of the document's root map, never in nested maps: two nodes
+//! that create the same nested map concurrently would each make their own, and automerge would
+//! show only one of them. Flat keys merge field by field.
+//!
+//! | document | key | value |
+//! |---|---|---|
+//! | roster | `p/ID/surname`, `p/ID/given_name`, `p/ID/patronymic`, `p/ID/doc_series`, `p/ID/doc_number`, `p/ID/class`, `p/ID/category` | text |
+//! | roster | `p/ID/room` | room code |
+//! | roster | `p/ID/attendance` | `present`, `absent`, `early` or `removed`; `p/ID/act` the act's number |
+//! | roster | `room/CODE` | capacity (integer) |
+//! | protocol | `sheet/HASH` | a signed score sheet (bytes), keyed by its record hash: never overwritten |
+//! | protocol | `expert/ID` | the expert's certificate (DER), so any node can check the signature |
+//! | protocol | `log/ID/start`, `log/ID/end` | times (ms), `log/ID/interviewer` the interviewer's id |
+
+use std::collections::BTreeMap;
+
+use automerge::transaction::Transactable;
+use automerge::{AutomergeError, ROOT, ReadDoc, ScalarValue, Value};
+
+use crate::calendar::Timestamp;
+use crate::codes::{ParticipantId, PersonId, RoomCode};
+use crate::participant::Participant;
+use crate::record::SignedSheet;
+use crate::room::{Attendance, Room};
+
+fn text(doc: &impl ReadDoc, key: &str) -> Option<String> {
+    match doc.get(ROOT, key).ok().flatten()? {
+        (Value::Scalar(s), _) => match s.as_ref() {
+            ScalarValue::Str(t) => Some(t.to_string()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn bytes(doc: &impl ReadDoc, key: &str) -> Option<Vec<u8>> {
+    match doc.get(ROOT, key).ok().flatten()? {
+        (Value::Scalar(s), _) => match s.as_ref() {
+            ScalarValue::Bytes(b) => Some(b.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn int(doc: &impl ReadDoc, key: &str) -> Option<i64> {
+    match doc.get(ROOT, key).ok().flatten()? {
+        (Value::Scalar(s), _) => match s.as_ref() {
+            ScalarValue::Int(i) => Some(*i),
+            ScalarValue::Uint(u) => i64::try_from(*u).ok(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Writes a participant's roster fields.
+pub fn put_participant(tx: &mut impl Transactable, p: &Participant) -> Result<(), AutomergeError> {
+    let id = p.id;
+    tx.put(ROOT, format!("p/{id}/surname"), p.name.surname())?;
+    tx.put(ROOT, format!("p/{id}/given_name"), p.name.given_name())?;
+    tx.put(
+        ROOT,
+        format!("p/{id}/patronymic"),
+        p.name.patronymic().unwrap_or(""),
+    )?;
+    tx.put(ROOT, format!("p/{id}/doc_series"), p.document.series())?;
+    tx.put(ROOT, format!("p/{id}/doc_number"), p.document.number())?;
+    tx.put(ROOT, format!("p/{id}/class"), p.class.to_string())?;
+    tx.put(ROOT, format!("p/{id}/category"), p.category.id())?;
+    Ok(())
+}
+
+/// Declares a room and its capacity.
+pub fn put_room(tx: &mut impl Transactable, room: Room) -> Result<(), AutomergeError> {
+    tx.put(
+        ROOT,
+        format!("room/{}", room.code()),
+        i64::from(room.capacity()),
+    )?;
+    Ok(())
+}
+
+/// Assigns a participant to a room.
+pub fn assign(
+    tx: &mut impl Transactable,
+    participant: ParticipantId,
+    room: RoomCode,
+) -> Result<(), AutomergeError> {
+    tx.put(ROOT, format!("p/{participant}/room"), room.as_str())?;
+    Ok(())
+}
+
+/// Records attendance (with the act's number for early completion and removal).
+pub fn mark(
+    tx: &mut impl Transactable,
+    participant: ParticipantId,
+    attendance: &Attendance,
+) -> Result<(), AutomergeError> {
+    let (status, act) = match attendance {
+        Attendance::Present => ("present", ""),
+        Attendance::Absent => ("absent", ""),
+        Attendance::FinishedEarly { act } => ("early", act.as_str()),
+        Attendance::Removed { act } => ("removed", act.as_str()),
+    };
+    tx.put(ROOT, format!("p/{participant}/attendance"), status)?;
+    tx.put(ROOT, format!("p/{participant}/act"), act)?;
+    Ok(())
+}
+
+/// Records the start (`end == false`) or end of a participant's time in the room.
+pub fn log_time(
+    tx: &mut impl Transactable,
+    participant: ParticipantId,
+    interviewer: PersonId,
+    at: Timestamp,
+    end: bool,
+) -> Result<(), AutomergeError> {
+    let which = if end { "end" } else { "start" };
+    tx.put(ROOT, format!("log/{participant}/{which}"), at.unix_ms())?;
+    tx.put(
+        ROOT,
+        format!("log/{participant}/interviewer"),
+        interviewer.as_str(),
+    )?;
+    Ok(())
+}
+
+/// Adds a signed score sheet (and its expert's certificate) to a protocol.
+pub fn put_sheet(
+    tx: &mut impl Transactable,
+    sheet: &SignedSheet,
+    expert: PersonId,
+    expert_cert: &[u8],
+) -> Result<(), AutomergeError> {
+    tx.put(
+        ROOT,
+        format!("sheet/{}", sheet.hash()),
+        ScalarValue::Bytes(sheet.as_bytes().to_vec()),
+    )?;
+    tx.put(
+        ROOT,
+        format!("expert/{expert}"),
+        ScalarValue::Bytes(expert_cert.to_vec()),
+    )?;
+    Ok(())
+}
+
+/// A participant as the roster shows them: the raw fields, so a damaged field never hides the row.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RosterRow {
+    pub fields: BTreeMap<String, String>,
+}
+
+impl RosterRow {
+    #[must_use]
+    pub fn get(&self, field: &str) -> &str {
+        self.fields.get(field).map_or("", String::as_str)
+    }
+}
+
+/// Every participant of a roster, by id.
+pub fn participants(doc: &impl ReadDoc) -> BTreeMap<String, RosterRow> {
+    let mut out: BTreeMap<String, RosterRow> = BTreeMap::new();
+    for key in doc.keys(ROOT) {
+        let Some(rest) = key.strip_prefix("p/") else {
+            continue;
+        };
+        let Some((id, field)) = rest.split_once('/') else {
+            continue;
+        };
+        if let Some(value) = text(doc, &key) {
+            out.entry(id.to_owned())
+                .or_default()
+                .fields
+                .insert(field.to_owned(), value);
+        }
+    }
+    out
+}
+
+/// Every room and its capacity.
+pub fn rooms(doc: &impl ReadDoc) -> BTreeMap<String, i64> {
+    doc.keys(ROOT)
+        .filter_map(|k| Some((k.strip_prefix("room/")?.to_owned(), int(doc, &k)?)))
+        .collect()
+}
+
+/// Every score sheet in a protocol (undecodable entries are skipped here; verification reports
+/// them).
+pub fn sheets(doc: &impl ReadDoc) -> Vec<SignedSheet> {
+    doc.keys(ROOT)
+        .filter(|k| k.starts_with("sheet/"))
+        .filter_map(|k| SignedSheet::from_bytes(bytes(doc, &k)?).ok())
+        .collect()
+}
+
+/// The experts' certificates a protocol carries.
+pub fn expert_certs(doc: &impl ReadDoc) -> BTreeMap<String, Vec<u8>> {
+    doc.keys(ROOT)
+        .filter_map(|k| Some((k.strip_prefix("expert/")?.to_owned(), bytes(doc, &k)?)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::participant::{Category, FullName, IdentityDocument, SchoolClass};
+    use automerge::Automerge;
+
+    #[test]
+    fn a_roster_round_trips_and_concurrent_edits_merge_field_by_field() {
+        let p = Participant {
+            id: ParticipantId::new("1").unwrap(),
+            name: FullName::new("Иванова", "Анна", "Петровна").unwrap(),
+            document: IdentityDocument::new("3204", "123456").unwrap(),
+            class: SchoolClass::new("9А").unwrap(),
+            category: Category::Autism,
+        };
+        let mut a = Automerge::new();
+        let mut tx = a.transaction();
+        put_participant(&mut tx, &p).unwrap();
+        put_room(
+            &mut tx,
+            Room::new(RoomCode::new("101").unwrap(), 10).unwrap(),
+        )
+        .unwrap();
+        tx.commit();
+        let mut b = a.fork();
+        let mut tx = a.transaction();
+        assign(&mut tx, p.id, RoomCode::new("101").unwrap()).unwrap();
+        tx.commit();
+        let mut tx = b.transaction();
+        mark(&mut tx, p.id, &Attendance::Absent).unwrap();
+        tx.commit();
+        a.merge(&mut b).unwrap();
+        let rows = participants(&a);
+        let row = &rows["1"];
+        assert_eq!(
+            (
+                row.get("surname"),
+                row.get("room"),
+                row.get("attendance"),
+                row.get("category")
+            ),
+            ("Иванова", "101", "absent", "autism")
+        );
+        assert_eq!(rooms(&a)["101"], 10);
+    }
+}

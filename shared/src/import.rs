@@ -1,0 +1,236 @@
+//! Participant lists as offices keep them (CSV, UTF-8, `;` or `,`): every row is validated and a
+//! list with any bad row imports nothing, with an error per bad row.
+//!
+//! Columns are found by their header, in Russian or English, in any order: фамилия/surname,
+//! имя/name, отчество/patronymic, серия/series, номер/number, класс/class, категория/category,
+//! and optionally аудитория/room and код ОО/school. The category is a contract id (`standard`,
+//! `deaf`, …) or its Russian name. A participant's id is derived from their identity document, so
+//! importing the same list twice changes nothing.
+
+use sha2::{Digest, Sha256};
+
+use crate::codes::{ParticipantId, RoomCode, SchoolCode};
+use crate::participant::{Category, FullName, IdentityDocument, Participant, SchoolClass};
+
+/// The most rows one import may hold.
+pub const IMPORT_ROWS_MAX: usize = 100_000;
+
+/// One imported row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportedRow {
+    pub participant: Participant,
+    pub room: Option<RoomCode>,
+    pub school: Option<SchoolCode>,
+}
+
+/// A row (1-based, the header is row 1) and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("row {row}: {message}")]
+pub struct RowError {
+    pub row: usize,
+    pub message: String,
+}
+
+const COLUMNS: [(&str, &[&str]); 9] = [
+    ("surname", &["фамилия", "surname"]),
+    ("name", &["имя", "name", "given_name"]),
+    ("patronymic", &["отчество", "patronymic"]),
+    (
+        "series",
+        &["серия", "series", "document_series", "серия документа"],
+    ),
+    (
+        "number",
+        &["номер", "number", "document_number", "номер документа"],
+    ),
+    ("class", &["класс", "class"]),
+    ("category", &["категория", "category"]),
+    ("room", &["аудитория", "room"]),
+    ("school", &["код оо", "school", "school_code", "оо"]),
+];
+
+/// The participant id derived from an identity document.
+#[must_use]
+pub fn participant_id(document: &IdentityDocument) -> ParticipantId {
+    let digest = Sha256::new()
+        .chain_update(document.series().as_bytes())
+        .chain_update([0])
+        .chain_update(document.number().as_bytes())
+        .finalize();
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    ParticipantId::new(&hex).expect("16 hex digits are a valid participant id")
+}
+
+fn category(text: &str) -> Result<Category, String> {
+    let t = text.trim();
+    if let Ok(c) = t.parse::<Category>() {
+        return Ok(c);
+    }
+    let lower = t.to_lowercase();
+    Category::ALL
+        .iter()
+        .copied()
+        .find(|c| c.display_name().to_lowercase() == lower)
+        .ok_or_else(|| format!("unknown category {t:?}"))
+}
+
+/// Parses a CSV participant list.
+pub fn parse_csv(text: &str) -> Result<Vec<ImportedRow>, Vec<RowError>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let first_line = text.lines().next().unwrap_or("");
+    let delimiter = if first_line.contains(';') { b';' } else { b',' };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let header_error = |message: String| vec![RowError { row: 1, message }];
+    let headers = reader
+        .headers()
+        .map_err(|e| header_error(e.to_string()))?
+        .clone();
+    let mut index = std::collections::BTreeMap::new();
+    for (i, h) in headers.iter().enumerate() {
+        let h = h.trim().to_lowercase();
+        if let Some((name, _)) = COLUMNS
+            .iter()
+            .find(|(_, aliases)| aliases.contains(&h.as_str()))
+        {
+            index.insert(*name, i);
+        }
+    }
+    for required in ["surname", "name", "number", "class", "category"] {
+        if !index.contains_key(required) {
+            return Err(header_error(format!(
+                "no {required} column (headers: {})",
+                headers.iter().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen = std::collections::BTreeMap::new();
+    for (i, record) in reader.records().enumerate() {
+        let row = i + 2;
+        if row > IMPORT_ROWS_MAX + 1 {
+            errors.push(RowError {
+                row,
+                message: format!("more than {IMPORT_ROWS_MAX} rows"),
+            });
+            break;
+        }
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(RowError {
+                    row,
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let field = |name: &str| {
+            index
+                .get(name)
+                .and_then(|&i| record.get(i))
+                .unwrap_or("")
+                .trim()
+        };
+        let parsed = (|| -> Result<ImportedRow, String> {
+            let name = FullName::new(field("surname"), field("name"), field("patronymic"))
+                .map_err(|e| e.to_string())?;
+            let document = IdentityDocument::new(field("series"), field("number"))
+                .map_err(|e| e.to_string())?;
+            let class = SchoolClass::new(field("class")).map_err(|e| e.to_string())?;
+            let category = category(field("category"))?;
+            let room = match field("room") {
+                "" => None,
+                r => Some(RoomCode::new(r).map_err(|e| e.to_string())?),
+            };
+            let school = match field("school") {
+                "" => None,
+                s => Some(SchoolCode::new(s).map_err(|e| e.to_string())?),
+            };
+            Ok(ImportedRow {
+                participant: Participant {
+                    id: participant_id(&document),
+                    name,
+                    document,
+                    class,
+                    category,
+                },
+                room,
+                school,
+            })
+        })();
+        match parsed {
+            Ok(r) => {
+                if let Some(first) = seen.insert(r.participant.id, row) {
+                    errors.push(RowError {
+                        row,
+                        message: format!("the same identity document as row {first}"),
+                    });
+                } else {
+                    rows.push(r);
+                }
+            }
+            Err(message) => errors.push(RowError { row, message }),
+        }
+    }
+    if errors.is_empty() {
+        Ok(rows)
+    } else {
+        Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_good_list_imports_with_either_delimiter() {
+        let semicolon = "Фамилия;Имя;Отчество;Серия;Номер;Класс;Категория;Аудитория\nИванова;Анна;Петровна;3204;123456;9А;standard;101\nПетров;Пётр;;;654321;9Б;с задержкой психического развития;\n";
+        let rows = parse_csv(semicolon).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].room.map(|r| r.to_string()), Some("101".into()));
+        assert_eq!(rows[1].participant.category, Category::DelayedDevelopment);
+        let comma = "surname,name,patronymic,series,number,class,category\nИванова,Анна,Петровна,3204,123456,9А,standard\n";
+        let again = parse_csv(comma).unwrap();
+        assert_eq!(
+            again[0].participant.id, rows[0].participant.id,
+            "the id follows the document"
+        );
+    }
+
+    #[test]
+    fn one_bad_row_imports_nothing_and_is_named() {
+        let text = "Фамилия;Имя;Отчество;Серия;Номер;Класс;Категория\nИванова;Анна;;3204;123456;9А;standard\nПетров;Пётр;;;;9Б;standard\nСидоров;Иван;;;777;9В;blind\nИванова;Анна;;32 04;123456;9А;standard\n";
+        let errors = parse_csv(text).unwrap_err();
+        assert_eq!(
+            errors.iter().map(|e| e.row).collect::<Vec<_>>(),
+            vec![3, 4, 5]
+        );
+        assert!(
+            errors[0].message.contains("identity document number"),
+            "{}",
+            errors[0]
+        );
+        assert!(
+            errors[1].message.contains("unknown category \"blind\""),
+            "{}",
+            errors[1]
+        );
+        assert!(
+            errors[2]
+                .message
+                .contains("same identity document as row 2"),
+            "{}",
+            errors[2]
+        );
+        assert!(
+            parse_csv("a;b\n1;2\n").unwrap_err()[0]
+                .message
+                .contains("no surname column")
+        );
+    }
+}
