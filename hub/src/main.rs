@@ -29,6 +29,13 @@ enum Command {
     /// Check a scoring rules file and score by it.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// What the hub holds, per school: documents, participants, score sheets verified against
+    /// the rules and the region's CA, conflicts; and its peers.
+    Status {
+        /// The hub's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// The readiness check: store, certificate and key, expiry, CA and revocation list, each
     /// upstream reachable and proving its identity, clock skew. One line per check; exits
     /// non-zero if any fails.
@@ -86,6 +93,23 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             category,
             points,
         }) => rules_score(&file, &category, &points).map(|()| true),
+        Command::Status { config } => {
+            let config = giasync_shared::config::NodeConfig::load(&config)?;
+            let context = giasync_node::admin::Context::load(&config)?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+            let response = giasync_node::admin::execute(
+                &config,
+                &context,
+                &giasync_node::admin::Request::Status,
+                now,
+            )?;
+            if let Some(status) = &response.status {
+                print!("{}", giasync_node::admin::format_status(status));
+            }
+            Ok(response.ok)
+        }
         Command::Run { config } => {
             giasync_node::run::run_until_stopped(&config, true).map(|()| true)
         }

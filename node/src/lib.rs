@@ -2,6 +2,7 @@
 //! check (`doctor`). The store (redb), the sync drivers and `giasync-node run` arrive with the
 //! sync issue; the web UI with the school UI issue. Hubs reuse all of it.
 
+pub mod admin;
 pub mod doctor;
 pub mod run;
 pub mod store;

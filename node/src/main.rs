@@ -2,15 +2,37 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
 
+use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
+use giasync_certs::keyfile::{self, Pin};
+use giasync_node::admin::{self, Context, ImportRow, Request, Response};
+use giasync_shared::calendar::Timestamp;
+use giasync_shared::codes::{ParticipantId, PersonId, RoomCode, SchoolCode};
+use giasync_shared::config::NodeConfig;
+use giasync_shared::record::{
+    Attempt, Correction, RecordHash, SheetDraft, SheetSubject, SignedSheet,
+};
+use giasync_shared::rules::parse_points;
 
-/// The school's node of giasync: runs the node, and checks its readiness.
+/// The school's node of giasync: runs the node, checks its readiness, and takes exam-day data
+/// (through the running node, or directly on its store when it does not run).
 #[derive(Debug, Parser)]
 #[command(name = "giasync-node", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, clap::Args)]
+struct Target {
+    /// The node's configuration (node.toml).
+    #[arg(long)]
+    config: PathBuf,
+    /// The exam, e.g. is-2025-02-12 (default: GIASYNC_EXAM, or this school year's main ИС date).
+    #[arg(long)]
+    exam: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -33,28 +55,379 @@ enum Command {
         #[arg(long, default_value_t = giasync_node::doctor::UPSTREAM_TIMEOUT_MS)]
         timeout_ms: u64,
     },
+    /// The participant list: import, rooms, assignment, attendance.
+    #[command(subcommand)]
+    Roster(RosterCommand),
+    /// The room log: a participant's start or end time (now, unless --at).
+    Log {
+        /// start or end.
+        which: String,
+        /// The participant's id.
+        participant: String,
+        /// The interviewer's id.
+        #[arg(long)]
+        interviewer: String,
+        /// The time, RFC 3339 (default: now).
+        #[arg(long)]
+        at: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Score sheets.
+    #[command(subcommand)]
+    Score(ScoreCommand),
+    /// What the node holds: documents, participants, score sheets verified, peers.
+    Status {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RosterCommand {
+    /// Import a participant list (CSV, UTF-8, ';' or ','); any bad row imports nothing.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Declare rooms and their capacities, e.g. "101=15,102=12".
+    Rooms {
+        rooms: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Assign a participant to a room (within its capacity).
+    Assign {
+        participant: String,
+        room: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Mark attendance: present, absent («Н»), early (act of early completion) or removed (act
+    /// of removal).
+    Mark {
+        participant: String,
+        status: String,
+        /// The act's number, for early and removed.
+        #[arg(long, default_value = "")]
+        act: String,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ScoreCommand {
+    /// Score a participant and sign the sheet with the expert's key (PIN from the terminal or
+    /// GIASYNC_PIN).
+    Enter {
+        /// The participant's id.
+        #[arg(long)]
+        participant: String,
+        /// Points per criterion, e.g. "Ч1=1,Ч2=1,…".
+        #[arg(long)]
+        points: String,
+        /// The expert's key file (ID.key); the certificate is ID.crt beside it unless --cert.
+        #[arg(long)]
+        key: PathBuf,
+        /// The expert's certificate.
+        #[arg(long)]
+        cert: Option<PathBuf>,
+        /// The attempt (1 on the main date, 2 or 3 on additional dates).
+        #[arg(long, default_value_t = 1)]
+        attempt: u8,
+        /// Record hashes this sheet corrects (comma-separated); needs --reason.
+        #[arg(long)]
+        corrects: Option<String>,
+        /// Why the correction.
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0))
 }
 
 fn main() -> ExitCode {
     giasync_node::init_logging();
-    match Cli::parse().command {
-        Command::Run { config } => match giasync_node::run::run_until_stopped(&config, false) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
-        Command::Doctor { config, timeout_ms } => match giasync_node::doctor::report(
+    match run(Cli::parse()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Session {
+    config: NodeConfig,
+    context: Context,
+    exam: String,
+}
+
+fn session(target: &Target) -> anyhow::Result<Session> {
+    let config = NodeConfig::load(&target.config)?;
+    let context = Context::load(&config)?;
+    let today = Timestamp::from_unix_ms(now_ms())?.date_utc();
+    let exam = target
+        .exam
+        .clone()
+        .unwrap_or_else(|| admin::default_exam(today));
+    Ok(Session {
+        config,
+        context,
+        exam,
+    })
+}
+
+fn send(s: &Session, request: &Request) -> anyhow::Result<Response> {
+    admin::execute(&s.config, &s.context, request, now_ms())
+}
+
+fn report(response: &Response) -> bool {
+    if response.ok {
+        if !response.message.is_empty() {
+            println!("{}", response.message);
+        }
+    } else {
+        eprintln!("error: {}", response.message);
+    }
+    response.ok
+}
+
+fn run(cli: Cli) -> anyhow::Result<bool> {
+    match cli.command {
+        Command::Run { config } => {
+            giasync_node::run::run_until_stopped(&config, false).map(|()| true)
+        }
+        Command::Doctor { config, timeout_ms } => Ok(giasync_node::doctor::report(
             &config,
             std::time::Duration::from_millis(timeout_ms),
-        ) {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => ExitCode::FAILURE,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
+        )?),
+        Command::Roster(RosterCommand::Import { file, target }) => {
+            let s = session(&target)?;
+            let text =
+                std::fs::read_to_string(&file).with_context(|| file.display().to_string())?;
+            let rows = match giasync_shared::import::parse_csv(&text) {
+                Ok(rows) => rows,
+                Err(errors) => {
+                    for e in &errors {
+                        eprintln!("{}: {e}", file.display());
+                    }
+                    bail!("{} bad rows: nothing was imported", errors.len());
+                }
+            };
+            let own: Option<SchoolCode> = s.config.org()?.school();
+            if let Some(bad) = rows.iter().find(|r| r.school.is_some() && r.school != own) {
+                bail!(
+                    "{} lists school {:?}, this node is {:?}: nothing was imported",
+                    file.display(),
+                    bad.school,
+                    own
+                );
             }
-        },
+            let rows: Vec<ImportRow> = rows.iter().map(ImportRow::from).collect();
+            Ok(report(&send(
+                &s,
+                &Request::RosterImport {
+                    exam: s.exam.clone(),
+                    rows,
+                },
+            )?))
+        }
+        Command::Roster(RosterCommand::Rooms { rooms, target }) => {
+            let s = session(&target)?;
+            let rooms = rooms
+                .split(',')
+                .filter(|r| !r.trim().is_empty())
+                .map(|r| {
+                    let (code, capacity) = r.split_once('=').context("rooms are ROOM=CAPACITY")?;
+                    Ok((
+                        code.trim().to_owned(),
+                        capacity.trim().parse::<u16>().context("capacity")?,
+                    ))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            Ok(report(&send(
+                &s,
+                &Request::Rooms {
+                    exam: s.exam.clone(),
+                    rooms,
+                },
+            )?))
+        }
+        Command::Roster(RosterCommand::Assign {
+            participant,
+            room,
+            target,
+        }) => {
+            let s = session(&target)?;
+            Ok(report(&send(
+                &s,
+                &Request::Assign {
+                    exam: s.exam.clone(),
+                    participant,
+                    room,
+                },
+            )?))
+        }
+        Command::Roster(RosterCommand::Mark {
+            participant,
+            status,
+            act,
+            target,
+        }) => {
+            let s = session(&target)?;
+            Ok(report(&send(
+                &s,
+                &Request::Mark {
+                    exam: s.exam.clone(),
+                    participant,
+                    status,
+                    act,
+                },
+            )?))
+        }
+        Command::Log {
+            which,
+            participant,
+            interviewer,
+            at,
+            target,
+        } => {
+            let s = session(&target)?;
+            let end = match which.as_str() {
+                "start" => false,
+                "end" => true,
+                other => bail!("{other:?}: say start or end"),
+            };
+            let at_ms = match at {
+                Some(text) => text.parse::<Timestamp>()?.unix_ms(),
+                None => now_ms(),
+            };
+            Ok(report(&send(
+                &s,
+                &Request::Log {
+                    exam: s.exam.clone(),
+                    participant,
+                    interviewer,
+                    at_ms,
+                    end,
+                },
+            )?))
+        }
+        Command::Score(ScoreCommand::Enter {
+            participant,
+            points,
+            key,
+            cert,
+            attempt,
+            corrects,
+            reason,
+            target,
+        }) => {
+            let s = session(&target)?;
+            let row = send(
+                &s,
+                &Request::Participant {
+                    exam: s.exam.clone(),
+                    participant: participant.clone(),
+                },
+            )?;
+            if !row.ok {
+                bail!("{}", row.message);
+            }
+            let category = row
+                .fields
+                .get("category")
+                .context("the participant has no category")?
+                .parse()?;
+            let room = RoomCode::new(row.fields.get("room").map_or("", String::as_str))
+                .context("the participant has no room")?;
+            let cert_path = cert.unwrap_or_else(|| key.with_extension("crt"));
+            let cert_der = giasync_certs::show::certs_from_pem(
+                &std::fs::read(&cert_path).with_context(|| cert_path.display().to_string())?,
+            )?
+            .into_iter()
+            .next()
+            .context("no certificate")?;
+            let Ok(giasync_shared::identity::Identity::Person(expert)) =
+                giasync_certs::identity::from_cert_der(&cert_der)
+            else {
+                bail!("{} is not a person's certificate", cert_path.display());
+            };
+            let pin = Pin::read(&format!("PIN for {}: ", expert.id), false)?;
+            let signing_key = keyfile::open(
+                &std::fs::read(&key).with_context(|| key.display().to_string())?,
+                &pin,
+            )?;
+            let (municipality_school, exam) = (
+                s.config.org()?.school().context("not a school")?,
+                s.exam.parse()?,
+            );
+            let correction = match (corrects, reason) {
+                (None, None) => None,
+                (Some(hashes), Some(reason)) => Some(Correction {
+                    supersedes: hashes
+                        .split(',')
+                        .map(|h| parse_hash(h.trim()))
+                        .collect::<anyhow::Result<_>>()?,
+                    reason,
+                }),
+                _ => bail!("a correction needs both --corrects and --reason"),
+            };
+            let draft = SheetDraft {
+                subject: SheetSubject {
+                    exam,
+                    school: municipality_school,
+                    participant: ParticipantId::new(&participant)?,
+                    attempt: Attempt::new(attempt)?,
+                },
+                room,
+                category,
+                points: parse_points(&points)?,
+                expert: PersonId::new(expert.id.as_str())?,
+                signed_at: Timestamp::from_unix_ms(now_ms())?,
+                correction,
+            };
+            let sheet = SignedSheet::sign(draft, &s.context.rules, &signing_key)?;
+            Ok(report(&send(
+                &s,
+                &Request::Score {
+                    exam: s.exam.clone(),
+                    sheet: sheet.as_bytes().to_vec(),
+                    expert: expert.id.to_string(),
+                    expert_cert: cert_der,
+                },
+            )?))
+        }
+        Command::Status { target } => {
+            let s = session(&target)?;
+            let response = send(&s, &Request::Status)?;
+            if let Some(status) = &response.status {
+                print!("{}", admin::format_status(status));
+            }
+            Ok(report(&response))
+        }
     }
+}
+
+fn parse_hash(text: &str) -> anyhow::Result<RecordHash> {
+    if text.len() != 64 || !text.is_ascii() {
+        bail!("{text:?} is not a record hash (64 hex digits)");
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16)
+            .with_context(|| format!("{text:?} is not hex"))?;
+    }
+    Ok(RecordHash(out))
 }

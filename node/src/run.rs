@@ -90,6 +90,10 @@ enum Event {
     Status {
         reply: oneshot::Sender<NodeStatus>,
     },
+    Admin {
+        request: crate::admin::Request,
+        reply: oneshot::Sender<crate::admin::Response>,
+    },
     Stop,
 }
 
@@ -203,7 +207,7 @@ pub fn run_until_stopped(config_path: &std::path::Path, hub: bool) -> anyhow::Re
     })
 }
 
-fn load_key(path: &std::path::Path) -> Result<SigningKey, RunError> {
+pub(crate) fn load_key(path: &std::path::Path) -> Result<SigningKey, RunError> {
     let text = std::fs::read_to_string(path).map_err(|e| RunError::Key {
         path: path.display().to_string(),
         message: e.to_string(),
@@ -248,6 +252,10 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
         .first()
         .map(|c| c.to_vec())
         .unwrap_or_default();
+    let context = crate::admin::Context {
+        verifier: verifier.clone(),
+        rules: giasync_shared::rules::Rules::is_2024().map_err(|e| RunError::Ca(e.to_string()))?,
+    };
     let mut engine = Engine::new(identity, key, cert_der, Box::new(verifier));
     let store = Store::open(&config.node.store)?;
     let report = store.load_into(&mut engine)?;
@@ -256,8 +264,9 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
     let (events, inbox) = std_mpsc::channel::<Event>();
     std::thread::Builder::new()
         .name(format!("engine {identity}"))
-        .spawn(move || engine_loop(engine, store, inbox))
+        .spawn(move || engine_loop(engine, store, &context, inbox))
         .map_err(|_| RunError::Stopped)?;
+    serve_admin(&config.node.store, events.clone())?;
 
     let is_hub = matches!(identity.role(), NodeRole::Municipality | NodeRole::Rcoi);
     let server = if is_hub {
@@ -419,7 +428,57 @@ async fn serve_peer(peer: transport::Peer, id: PeerId, events: std_mpsc::Sender<
     let _ = events.send(Event::Disconnected { peer: id });
 }
 
-fn engine_loop(mut engine: Engine, store: Store, inbox: std_mpsc::Receiver<Event>) {
+/// Listens on the admin socket beside the store (see [`crate::admin`]).
+fn serve_admin(store: &std::path::Path, events: std_mpsc::Sender<Event>) -> Result<(), RunError> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let path = crate::admin::socket_path(store);
+    // A socket file left by a node that died; the store lock already proved no node runs.
+    let _ = std::fs::remove_file(&path);
+    let listener = tokio::net::UnixListener::bind(&path).map_err(|e| RunError::Key {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let events = events.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = tokio::io::BufReader::new(read).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let response = match serde_json::from_str::<crate::admin::Request>(&line) {
+                        Ok(request) => {
+                            let (reply, answer) = oneshot::channel();
+                            if events.send(Event::Admin { request, reply }).is_err() {
+                                break;
+                            }
+                            answer.await.unwrap_or_default()
+                        }
+                        Err(e) => crate::admin::Response {
+                            ok: false,
+                            message: format!("bad request: {e}"),
+                            ..Default::default()
+                        },
+                    };
+                    let Ok(mut text) = serde_json::to_string(&response) else {
+                        break;
+                    };
+                    text.push('\n');
+                    if write.write_all(text.as_bytes()).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    Ok(())
+}
+
+fn engine_loop(
+    mut engine: Engine,
+    store: Store,
+    context: &crate::admin::Context,
+    inbox: std_mpsc::Receiver<Event>,
+) {
     let mut writers: std::collections::HashMap<PeerId, mpsc::UnboundedSender<Vec<u8>>> =
         Default::default();
     loop {
@@ -434,6 +493,7 @@ fn engine_loop(mut engine: Engine, store: Store, inbox: std_mpsc::Receiver<Event
             Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
         };
         let mut reply_change = None;
+        let mut reply_admin = None;
         match event {
             None => engine.handle(now_ms(), Input::Tick),
             Some(Event::Stop) => return,
@@ -463,6 +523,12 @@ fn engine_loop(mut engine: Engine, store: Store, inbox: std_mpsc::Receiver<Event
                         let _ = reply.send(Err(e.to_string()));
                     }
                 }
+            }
+            Some(Event::Admin { request, reply }) => {
+                reply_admin = Some((
+                    reply,
+                    crate::admin::apply(&mut engine, context, now_ms(), request),
+                ));
             }
             Some(Event::Read { doc, reply }) => {
                 let _ = reply.send(engine.doc(&doc).map(automerge::Automerge::save));
@@ -502,6 +568,17 @@ fn engine_loop(mut engine: Engine, store: Store, inbox: std_mpsc::Receiver<Event
         }
         if let Some(reply) = reply_change {
             let _ = reply.send(stored.as_ref().map(|_| ()).map_err(ToString::to_string));
+        }
+        if let Some((reply, response)) = reply_admin {
+            let response = match &stored {
+                Ok(()) => response,
+                Err(e) => crate::admin::Response {
+                    ok: false,
+                    message: format!("not saved: {e}"),
+                    ..Default::default()
+                },
+            };
+            let _ = reply.send(response);
         }
         if stored.is_err() {
             continue;

@@ -130,8 +130,6 @@ struct DocState {
     saved_heads: Vec<ChangeHash>,
     /// The latest attestation of each author, by key.
     endorsements: BTreeMap<[u8; 32], Endorsement>,
-    /// Whether this node has changes not yet covered by its own attestation.
-    unattested: bool,
 }
 
 #[derive(Debug, Default)]
@@ -265,7 +263,6 @@ impl Engine {
             saved_heads: am.get_heads(),
             doc: am,
             endorsements: BTreeMap::new(),
-            unattested: false,
         };
         for (cert, bytes) in endorsements {
             let e = self.endorsement(doc, cert, bytes).map_err(load_error)?;
@@ -309,13 +306,12 @@ impl Engine {
             doc: Automerge::new().with_actor(actor.clone()),
             saved_heads: Vec::new(),
             endorsements: BTreeMap::new(),
-            unattested: false,
         });
         let mut tx = state.doc.transaction();
         f(&mut tx)?;
         tx.commit_with(CommitOptions::default().with_time(now_ms));
-        state.unattested = true;
         self.persist_changes(doc);
+        self.attest(doc);
         self.offer(doc, None);
         Ok(())
     }
@@ -558,37 +554,36 @@ impl Engine {
             doc: Automerge::new().with_actor(actor),
             saved_heads: Vec::new(),
             endorsements: BTreeMap::new(),
-            unattested: false,
         });
+    }
+
+    /// Signs this node's attestation over the document's current heads, keeps it and persists
+    /// it with the change: a change is never stored without its proof, so changes entered while
+    /// the node is offline (or written straight to its store) travel with it later.
+    fn attest(&mut self, doc: DocId) {
+        let Some(state) = self.docs.get_mut(&doc) else {
+            return;
+        };
+        let attestation = Attestation::sign(doc, state.doc.get_heads(), self.now_ms, &self.key);
+        let author = attestation.author;
+        self.out.push_back(Output::Persist(Persist::Attestation {
+            doc,
+            author,
+            cert: self.cert.to_vec(),
+            bytes: attestation.as_bytes().to_vec(),
+        }));
+        state.endorsements.insert(
+            author,
+            Endorsement {
+                attestation,
+                cert: self.cert.clone(),
+                identity: self.me,
+            },
+        );
     }
 
     /// Sends the automerge sync message for (peer, doc), if automerge has one.
     fn send_sync(&mut self, peer: PeerId, doc: DocId) {
-        let now = self.now_ms;
-        if self.docs.get(&doc).is_some_and(|d| d.unattested) {
-            let key = self.key.clone();
-            let cert = self.cert.clone();
-            let me = self.me;
-            if let Some(state) = self.docs.get_mut(&doc) {
-                let attestation = Attestation::sign(doc, state.doc.get_heads(), now, &key);
-                let author = attestation.author;
-                self.out.push_back(Output::Persist(Persist::Attestation {
-                    doc,
-                    author,
-                    cert: cert.to_vec(),
-                    bytes: attestation.as_bytes().to_vec(),
-                }));
-                state.endorsements.insert(
-                    author,
-                    Endorsement {
-                        attestation,
-                        cert,
-                        identity: me,
-                    },
-                );
-                state.unattested = false;
-            }
-        }
         let (Some(state), Some(p)) = (self.docs.get_mut(&doc), self.peers.get_mut(&peer)) else {
             return;
         };

@@ -668,3 +668,39 @@ fn a_restored_node_resumes_from_its_persisted_records() {
     );
     assert!(net.quarantined(0).is_empty(), "{:?}", net.quarantined(0));
 }
+
+/// Data entered while a school is offline and restarted before it ever connects still reaches
+/// its hub: the change and its attestation are persisted together.
+#[test]
+fn offline_changes_survive_a_restart_with_their_attestation() {
+    let mut net = region_net();
+    let protocol = doc("protocol", "4201", "420101");
+    net.write(2, protocol, "sheet-1", "15 зачёт");
+    let mut saved = Vec::new();
+    let mut endorsements = Vec::new();
+    for p in &net.persisted[2] {
+        match p {
+            Persist::Changes { bytes, .. } => saved.extend_from_slice(bytes),
+            Persist::Attestation { cert, bytes, .. } => {
+                endorsements.push((cert.clone(), bytes.clone()))
+            }
+            _ => {}
+        }
+    }
+    let key = net.keys[2].clone();
+    let cert = net.ca.issue(school("4201", "420101"), &key);
+    let mut restored = Engine::new(
+        school("4201", "420101"),
+        key,
+        cert,
+        Box::new(net.ca.clone()),
+    );
+    restored.load_doc(protocol, &saved, &endorsements).unwrap();
+    net.nodes[2] = restored;
+    net.connect(2, 1);
+    assert_eq!(
+        net.read(1, &protocol, "sheet-1").as_deref(),
+        Some("15 зачёт")
+    );
+    assert!(net.quarantined(1).is_empty(), "{:?}", net.quarantined(1));
+}

@@ -1,0 +1,534 @@
+//! Data entry and status on a node, for scripts and operators: through the running node (a Unix
+//! socket beside its store, since redb lets only one process hold the file) or directly on the
+//! store when the node is not running. Both paths run the same [`apply`] on the engine.
+//!
+//! The socket speaks one JSON request per line and answers one JSON line.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use giasync_certs::verify::CaVerifier;
+use giasync_shared::codes::{OrgCode, ParticipantId, PersonId, RoomCode};
+use giasync_shared::config::NodeConfig;
+use giasync_shared::content;
+use giasync_shared::exam::ExamId;
+use giasync_shared::import::ImportedRow;
+use giasync_shared::record::{SignedSheet, verify_many};
+use giasync_shared::resolve::{Verdict, resolve};
+use giasync_shared::room::{ActNumber, Attendance, Room};
+use giasync_shared::rules::Rules;
+use giasync_shared::sync::{DocId, DocKind, Engine, NodeIdentity, Output, Persist};
+use serde::{Deserialize, Serialize};
+
+use crate::store::Store;
+
+/// A request to a node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Adds participants (already validated) to the roster, with their rooms.
+    RosterImport { exam: String, rows: Vec<ImportRow> },
+    /// Declares rooms and capacities.
+    Rooms {
+        exam: String,
+        rooms: Vec<(String, u16)>,
+    },
+    Assign {
+        exam: String,
+        participant: String,
+        room: String,
+    },
+    Mark {
+        exam: String,
+        participant: String,
+        status: String,
+        act: String,
+    },
+    Log {
+        exam: String,
+        participant: String,
+        interviewer: String,
+        at_ms: i64,
+        end: bool,
+    },
+    /// One participant's roster fields.
+    Participant { exam: String, participant: String },
+    /// Adds a signed score sheet, checked first.
+    Score {
+        exam: String,
+        sheet: Vec<u8>,
+        expert: String,
+        expert_cert: Vec<u8>,
+    },
+    /// What the node holds and whom it talks to.
+    Status,
+}
+
+/// A participant row on the wire (the fields the roster keeps).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImportRow {
+    pub id: String,
+    pub surname: String,
+    pub name: String,
+    pub patronymic: String,
+    pub series: String,
+    pub number: String,
+    pub class: String,
+    pub category: String,
+    pub room: Option<String>,
+}
+
+impl From<&ImportedRow> for ImportRow {
+    fn from(r: &ImportedRow) -> Self {
+        let p = &r.participant;
+        ImportRow {
+            id: p.id.to_string(),
+            surname: p.name.surname().into(),
+            name: p.name.given_name().into(),
+            patronymic: p.name.patronymic().unwrap_or("").into(),
+            series: p.document.series().into(),
+            number: p.document.number().into(),
+            class: p.class.to_string(),
+            category: p.category.id().into(),
+            room: r.room.map(|r| r.to_string()),
+        }
+    }
+}
+
+/// The answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response {
+    pub ok: bool,
+    pub message: String,
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+    #[serde(default)]
+    pub status: Option<Status>,
+}
+
+/// Per school: documents held and score sheets verified here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchoolStatus {
+    pub school: String,
+    pub docs: usize,
+    pub participants: usize,
+    pub sheets: usize,
+    pub sheets_verified: usize,
+    pub sheets_invalid: usize,
+    pub conflicts: usize,
+}
+
+/// A node's status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub node: String,
+    pub peers: Vec<String>,
+    pub docs: usize,
+    pub quarantined: u64,
+    pub schools: Vec<SchoolStatus>,
+}
+
+fn fail(message: impl Into<String>) -> Response {
+    Response {
+        ok: false,
+        message: message.into(),
+        ..Response::default()
+    }
+}
+
+fn done(message: impl Into<String>) -> Response {
+    Response {
+        ok: true,
+        message: message.into(),
+        ..Response::default()
+    }
+}
+
+fn school_doc(me: &NodeIdentity, kind: DocKind, exam: &str) -> Result<DocId, String> {
+    let exam: ExamId = exam
+        .parse()
+        .map_err(|e: giasync_shared::DomainError| e.to_string())?;
+    let (OrgCode::School(school), Some(municipality)) = (me.org, me.municipality) else {
+        return Err(format!(
+            "{me} is not a school: data entry happens on a school's node"
+        ));
+    };
+    Ok(DocId::School {
+        kind,
+        municipality,
+        school,
+        exam,
+    })
+}
+
+/// What a node needs besides its engine to answer requests.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub verifier: CaVerifier,
+    pub rules: Rules,
+}
+
+/// Applies `request` to the engine (records go to the engine's outputs, for the caller to
+/// persist before it answers).
+pub fn apply(engine: &mut Engine, context: &Context, now_ms: i64, request: Request) -> Response {
+    let me = engine.identity();
+    let result: Result<Response, String> = (|| match request {
+        Request::RosterImport { exam, rows } => {
+            let doc = school_doc(&me, DocKind::Roster, &exam)?;
+            let count = rows.len();
+            let mut parsed = Vec::with_capacity(count);
+            for r in rows {
+                let participant = giasync_shared::participant::Participant {
+                    id: ParticipantId::new(&r.id).map_err(|e| e.to_string())?,
+                    name: giasync_shared::participant::FullName::new(
+                        &r.surname,
+                        &r.name,
+                        &r.patronymic,
+                    )
+                    .map_err(|e| e.to_string())?,
+                    document: giasync_shared::participant::IdentityDocument::new(
+                        &r.series, &r.number,
+                    )
+                    .map_err(|e| e.to_string())?,
+                    class: giasync_shared::participant::SchoolClass::new(&r.class)
+                        .map_err(|e| e.to_string())?,
+                    category: r
+                        .category
+                        .parse()
+                        .map_err(|e: giasync_shared::DomainError| e.to_string())?,
+                };
+                let room = r
+                    .room
+                    .as_deref()
+                    .map(RoomCode::new)
+                    .transpose()
+                    .map_err(|e| e.to_string())?;
+                parsed.push((participant, room));
+            }
+            engine
+                .change(now_ms, doc, move |tx| {
+                    for (p, room) in &parsed {
+                        content::put_participant(tx, p)?;
+                        if let Some(room) = room {
+                            content::assign(tx, p.id, *room)?;
+                        }
+                    }
+                    Ok(())
+                })
+                .map_err(|e| e.to_string())?;
+            Ok(done(format!("imported {count} participants into {doc}")))
+        }
+        Request::Rooms { exam, rooms } => {
+            let doc = school_doc(&me, DocKind::Roster, &exam)?;
+            let rooms: Vec<Room> = rooms
+                .iter()
+                .map(|(code, capacity)| Room::new(RoomCode::new(code)?, *capacity))
+                .collect::<Result<_, _>>()
+                .map_err(|e| e.to_string())?;
+            let count = rooms.len();
+            engine
+                .change(now_ms, doc, move |tx| {
+                    rooms.iter().try_for_each(|r| content::put_room(tx, *r))
+                })
+                .map_err(|e| e.to_string())?;
+            Ok(done(format!("{count} rooms")))
+        }
+        Request::Assign {
+            exam,
+            participant,
+            room,
+        } => {
+            let doc = school_doc(&me, DocKind::Roster, &exam)?;
+            let participant = ParticipantId::new(&participant).map_err(|e| e.to_string())?;
+            let room = RoomCode::new(&room).map_err(|e| e.to_string())?;
+            let roster = engine
+                .doc(&doc)
+                .map(content::participants)
+                .unwrap_or_default();
+            if !roster.contains_key(participant.as_str()) {
+                return Err(format!("no participant {participant} in {doc}"));
+            }
+            let rooms = engine.doc(&doc).map(content::rooms).unwrap_or_default();
+            if let Some(&capacity) = rooms.get(room.as_str()) {
+                let taken = roster
+                    .iter()
+                    .filter(|(id, r)| {
+                        r.get("room") == room.as_str() && id.as_str() != participant.as_str()
+                    })
+                    .count();
+                if i64::try_from(taken).unwrap_or(i64::MAX) >= capacity {
+                    return Err(format!("room {room} is full: {capacity} seats"));
+                }
+            }
+            engine
+                .change(now_ms, doc, |tx| content::assign(tx, participant, room))
+                .map_err(|e| e.to_string())?;
+            Ok(done(format!("{participant} → room {room}")))
+        }
+        Request::Mark {
+            exam,
+            participant,
+            status,
+            act,
+        } => {
+            let doc = school_doc(&me, DocKind::Roster, &exam)?;
+            let participant = ParticipantId::new(&participant).map_err(|e| e.to_string())?;
+            let attendance = match status.as_str() {
+                "present" => Attendance::Present,
+                "absent" => Attendance::Absent,
+                "early" => Attendance::FinishedEarly {
+                    act: ActNumber::new(&act).map_err(|e| e.to_string())?,
+                },
+                "removed" => Attendance::Removed {
+                    act: ActNumber::new(&act).map_err(|e| e.to_string())?,
+                },
+                other => {
+                    return Err(format!(
+                        "status {other:?} must be present, absent, early or removed"
+                    ));
+                }
+            };
+            engine
+                .change(now_ms, doc, |tx| {
+                    content::mark(tx, participant, &attendance)
+                })
+                .map_err(|e| e.to_string())?;
+            Ok(done(format!("{participant}: {status}")))
+        }
+        Request::Log {
+            exam,
+            participant,
+            interviewer,
+            at_ms,
+            end,
+        } => {
+            let doc = school_doc(&me, DocKind::Protocol, &exam)?;
+            let participant = ParticipantId::new(&participant).map_err(|e| e.to_string())?;
+            let interviewer = PersonId::new(&interviewer).map_err(|e| e.to_string())?;
+            let at = giasync_shared::calendar::Timestamp::from_unix_ms(at_ms)
+                .map_err(|e| e.to_string())?;
+            engine
+                .change(now_ms, doc, |tx| {
+                    content::log_time(tx, participant, interviewer, at, end)
+                })
+                .map_err(|e| e.to_string())?;
+            Ok(done(format!(
+                "{participant}: {} at {at}",
+                if end { "end" } else { "start" }
+            )))
+        }
+        Request::Participant { exam, participant } => {
+            let doc = school_doc(&me, DocKind::Roster, &exam)?;
+            let roster = engine
+                .doc(&doc)
+                .map(content::participants)
+                .unwrap_or_default();
+            let row = roster
+                .get(&participant)
+                .ok_or_else(|| format!("no participant {participant} in {doc}"))?;
+            Ok(Response {
+                ok: true,
+                message: participant,
+                fields: row.fields.clone(),
+                status: None,
+            })
+        }
+        Request::Score {
+            exam,
+            sheet,
+            expert,
+            expert_cert,
+        } => {
+            let doc = school_doc(&me, DocKind::Protocol, &exam)?;
+            let expert_id = PersonId::new(&expert).map_err(|e| e.to_string())?;
+            let sheet = SignedSheet::from_bytes(sheet).map_err(|e| e.to_string())?;
+            let directory = context
+                .verifier
+                .experts(&BTreeMap::from([(expert.clone(), expert_cert.clone())]));
+            let verified = sheet
+                .verify(&context.rules, &directory)
+                .map_err(|e| format!("the sheet is refused: {e}"))?;
+            let hash = verified.hash;
+            engine
+                .change(now_ms, doc, |tx| {
+                    content::put_sheet(tx, &sheet, expert_id, &expert_cert)
+                })
+                .map_err(|e| e.to_string())?;
+            Ok(done(format!(
+                "sheet {hash} saved: {} {}",
+                verified.sheet.total,
+                verified.sheet.outcome.display_name()
+            )))
+        }
+        Request::Status => Ok(Response {
+            ok: true,
+            message: String::new(),
+            fields: BTreeMap::new(),
+            status: Some(status(engine, context)),
+        }),
+    })();
+    result.unwrap_or_else(fail)
+}
+
+/// What this node holds, per school, with sheets verified against the rules and the CA.
+#[must_use]
+pub fn status(engine: &Engine, context: &Context) -> Status {
+    let mut schools: BTreeMap<String, SchoolStatus> = BTreeMap::new();
+    for id in engine.doc_ids() {
+        let DocId::School { kind, school, .. } = id else {
+            continue;
+        };
+        let entry = schools
+            .entry(school.to_string())
+            .or_insert_with(|| SchoolStatus {
+                school: school.to_string(),
+                ..SchoolStatus::default()
+            });
+        entry.docs += 1;
+        let Some(doc) = engine.doc(id) else { continue };
+        match kind {
+            DocKind::Roster => entry.participants += content::participants(doc).len(),
+            DocKind::Protocol => {
+                let sheets = content::sheets(doc);
+                let directory = context.verifier.experts(&content::expert_certs(doc));
+                let results = verify_many(&sheets, &context.rules, &directory);
+                entry.sheets += sheets.len();
+                entry.sheets_verified += results.iter().filter(|r| r.is_ok()).count();
+                entry.sheets_invalid += results.iter().filter(|r| r.is_err()).count();
+                let subjects: std::collections::BTreeSet<_> =
+                    results.iter().flatten().map(|v| v.sheet.subject).collect();
+                for subject in subjects {
+                    if matches!(
+                        resolve(subject, &sheets, &context.rules, &directory).verdict,
+                        Verdict::Conflict(_)
+                    ) {
+                        entry.conflicts += 1;
+                    }
+                }
+            }
+            DocKind::Results => {}
+        }
+    }
+    Status {
+        node: engine.identity().to_string(),
+        peers: engine.peers().map(ToString::to_string).collect(),
+        docs: engine.doc_ids().count(),
+        quarantined: engine.stats().messages_quarantined,
+        schools: schools.into_values().collect(),
+    }
+}
+
+/// The admin socket of the node whose store is at `store`.
+#[must_use]
+pub fn socket_path(store: &Path) -> PathBuf {
+    let mut name = store
+        .file_name()
+        .map(std::ffi::OsStr::to_os_string)
+        .unwrap_or_default();
+    name.push(".sock");
+    store.with_file_name(name)
+}
+
+/// Sends `request` to the running node of `config`, or, when it does not run, applies it
+/// directly to its store.
+pub fn execute(
+    config: &NodeConfig,
+    context: &Context,
+    request: &Request,
+    now_ms: i64,
+) -> anyhow::Result<Response> {
+    let socket = socket_path(&config.node.store);
+    if let Ok(mut stream) = std::os::unix::net::UnixStream::connect(&socket) {
+        let mut line = serde_json::to_string(request)?;
+        line.push('\n');
+        stream.write_all(line.as_bytes())?;
+        let mut answer = String::new();
+        BufReader::new(stream).read_line(&mut answer)?;
+        return Ok(serde_json::from_str(&answer)?);
+    }
+    let store = Store::open(&config.node.store)?;
+    let material = crate::transport::TlsMaterial::from_config(&config.tls)?;
+    let key = crate::run::load_key(&config.tls.key)?;
+    let cert = material
+        .cert_chain
+        .first()
+        .map(|c| c.to_vec())
+        .unwrap_or_default();
+    let mut engine = Engine::new(
+        material.identity,
+        key,
+        cert,
+        Box::new(context.verifier.clone()),
+    );
+    store.load_into(&mut engine)?;
+    let response = apply(&mut engine, context, now_ms, request.clone());
+    let mut records: Vec<Persist> = Vec::new();
+    while let Some(output) = engine.poll_output() {
+        if let Output::Persist(p) = output {
+            records.push(p);
+        }
+    }
+    store.apply(&records)?;
+    Ok(response)
+}
+
+impl Context {
+    /// The CA, revocation list and rules a node of `config` checks data with.
+    pub fn load(config: &NodeConfig) -> anyhow::Result<Self> {
+        let read = |p: &Path| std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()));
+        let material_region = crate::transport::TlsMaterial::from_config(&config.tls)?
+            .identity
+            .region;
+        Ok(Context {
+            verifier: CaVerifier::from_pem(
+                &read(&config.tls.ca)?,
+                &read(&config.tls.crl)?,
+                material_region,
+            )
+            .map_err(|e| anyhow::anyhow!("CA: {e}"))?,
+            rules: Rules::is_2024()?,
+        })
+    }
+}
+
+/// The exam data entry applies to when none is named: `GIASYNC_EXAM`, or the main date of
+/// итоговое собеседование of the current school year.
+#[must_use]
+pub fn default_exam(today: giasync_shared::calendar::Date) -> String {
+    if let Ok(exam) = std::env::var("GIASYNC_EXAM") {
+        return exam;
+    }
+    let year = if today.month() >= 9 {
+        today.year() + 1
+    } else {
+        today.year()
+    };
+    giasync_shared::calendar::is_dates(year)
+        .map(|[main, _, _]| ExamId::new(giasync_shared::exam::ExamKind::Is, main).to_string())
+        .unwrap_or_default()
+}
+
+/// Prints a status, one school a line.
+#[must_use]
+pub fn format_status(status: &Status) -> String {
+    let mut out = format!(
+        "node {}: {} documents, {} quarantined\n",
+        status.node, status.docs, status.quarantined
+    );
+    out.push_str(&format!(
+        "peers: {}\n",
+        if status.peers.is_empty() {
+            "none".into()
+        } else {
+            status.peers.join(", ")
+        }
+    ));
+    for s in &status.schools {
+        out.push_str(&format!(
+            "school {}: {} documents, {} participants, {} sheets ({} verified, {} invalid, {} conflicts)\n",
+            s.school, s.docs, s.participants, s.sheets, s.sheets_verified, s.sheets_invalid, s.conflicts
+        ));
+    }
+    out
+}
