@@ -1,0 +1,399 @@
+//! `giasync-sim demo`: a demo region on this machine, as separate processes on loopback QUIC.
+//!
+//! Certificates from `giasync-certs demo`; a РЦОИ hub, two МОУО hubs and four schools, each its
+//! own process (this executable re-run as `giasync-sim node --config …`) with its own redb
+//! store. Rosters are imported, signed scores entered while one school is offline and one МОУО hub
+//! is down, both restored; the run ends when the РЦОИ holds every sheet verified, or fails.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, bail};
+use giasync_certs::demo::{DemoOptions, Region, RegionPerson, demo};
+use giasync_certs::keyfile::{self, KdfParams, Pin};
+use giasync_node::admin::{self, Context, ImportRow, Request, Status};
+use giasync_shared::calendar::{Timestamp, is_dates};
+use giasync_shared::codes::{NodeRole, ParticipantId, PersonId, RoomCode, SchoolCode};
+use giasync_shared::config::NodeConfig;
+use giasync_shared::exam::{ExamId, ExamKind};
+use giasync_shared::participant::Category;
+use giasync_shared::record::{Attempt, SheetDraft, SheetSubject, SignedSheet};
+
+/// Participants per demo school.
+pub const PARTICIPANTS_PER_SCHOOL: usize = 12;
+/// How long the demo waits for the РЦОИ to hold every sheet.
+pub const CONVERGENCE_TIMEOUT_S: u64 = 120;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct DemoArgs {
+    pub out: PathBuf,
+    pub base_port: u16,
+    pub keep: bool,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0))
+}
+
+struct Timeline {
+    start: Instant,
+}
+
+impl Timeline {
+    fn say(&self, text: &str) {
+        println!("[{:>6.1} s] {text}", self.start.elapsed().as_secs_f64());
+    }
+}
+
+struct Nodes {
+    exe: PathBuf,
+    dir: PathBuf,
+    children: BTreeMap<String, Child>,
+}
+
+impl Nodes {
+    fn start(&mut self, code: &str) -> anyhow::Result<()> {
+        let config = self.dir.join(code).join("node.toml");
+        let log = std::fs::File::create(self.dir.join(code).join("node.log"))?;
+        let child = Command::new(&self.exe)
+            .args(["node", "--config"])
+            .arg(&config)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting node {code}"))?;
+        self.children.insert(code.to_owned(), child);
+        let socket = admin::socket_path(&NodeConfig::load(&config)?.node.store);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !socket.exists() || std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            if Instant::now() > deadline {
+                bail!(
+                    "node {code} did not start; see {}",
+                    self.dir.join(code).join("node.log").display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    /// `kill -9`: the node gets no chance to clean up.
+    fn kill(&mut self, code: &str) {
+        if let Some(mut child) = self.children.remove(code) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn kill_all(&mut self) {
+        let codes: Vec<String> = self.children.keys().cloned().collect();
+        for code in codes {
+            self.kill(&code);
+        }
+    }
+}
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
+struct SchoolData {
+    code: SchoolCode,
+    config: NodeConfig,
+    participants: Vec<(ParticipantId, Category, RoomCode)>,
+    experts: Vec<RegionPerson>,
+}
+
+fn exam() -> anyhow::Result<ExamId> {
+    let today = Timestamp::from_unix_ms(now_ms())?.date_utc();
+    let year = if today.month() >= 9 {
+        today.year() + 1
+    } else {
+        today.year()
+    };
+    let [main, _, _] = is_dates(year).context("no ИС dates")?;
+    Ok(ExamId::new(ExamKind::Is, main))
+}
+
+const CATEGORIES: [Category; 4] = [
+    Category::Standard,
+    Category::Standard,
+    Category::Autism,
+    Category::DelayedDevelopment,
+];
+
+fn roster_rows(school: usize) -> Vec<ImportRow> {
+    (0..PARTICIPANTS_PER_SCHOOL)
+        .map(|i| ImportRow {
+            id: format!("{school:02}{i:04}"),
+            surname: ["Иванова", "Петров", "Смирнова", "Кузнецов"][i % 4].into(),
+            name: ["Анна", "Иван", "Мария", "Пётр"][i % 4].into(),
+            patronymic: "Сергеевна".into(),
+            series: "3204".into(),
+            number: format!("{school:02}{i:04}"),
+            class: "9А".into(),
+            category: CATEGORIES[i % 4].id().into(),
+            room: Some(if i % 2 == 0 { "101" } else { "102" }.into()),
+        })
+        .collect()
+}
+
+/// Points for a category: everything at maximum but the first criteria, reduced by `seed`.
+fn points(
+    context: &Context,
+    category: Category,
+    seed: usize,
+) -> anyhow::Result<Vec<(giasync_shared::rules::CriterionId, i64)>> {
+    let rules = context.rules.category(category)?;
+    Ok(rules
+        .criteria(&context.rules)
+        .enumerate()
+        .map(|(i, c)| (c.id, if i < seed % 4 { 0 } else { i64::from(c.max) }))
+        .collect())
+}
+
+fn enter_score(
+    context: &Context,
+    school: &SchoolData,
+    exam: ExamId,
+    index: usize,
+    expert_index: usize,
+    seed: usize,
+    region_dir: &Path,
+) -> anyhow::Result<()> {
+    let (participant, category, room) = school.participants[index];
+    let expert = &school.experts[expert_index % school.experts.len()];
+    let key_file = std::fs::read(region_dir.join(&expert.key))?;
+    let key = keyfile::open(&key_file, &Pin::new(expert.pin.clone())?)?;
+    let cert_pem = std::fs::read(region_dir.join(&expert.cert))?;
+    let cert = giasync_certs::show::certs_from_pem(&cert_pem)?
+        .into_iter()
+        .next()
+        .context("no certificate")?;
+    let draft = SheetDraft {
+        subject: SheetSubject {
+            exam,
+            school: school.code,
+            participant,
+            attempt: Attempt::new(1)?,
+        },
+        room,
+        category,
+        points: points(context, category, seed)?,
+        expert: PersonId::new(expert.id.as_str())?,
+        signed_at: Timestamp::from_unix_ms(now_ms())?,
+        correction: None,
+    };
+    let sheet = SignedSheet::sign(draft, &context.rules, &key)?;
+    let request = Request::Score {
+        exam: exam.to_string(),
+        sheet: sheet.as_bytes().to_vec(),
+        expert: expert.id.to_string(),
+        expert_cert: cert,
+    };
+    let response = admin::execute(&school.config, context, &request, now_ms())?;
+    if !response.ok {
+        bail!("school {}: {}", school.code, response.message);
+    }
+    Ok(())
+}
+
+fn rcoi_status(config: &NodeConfig, context: &Context) -> anyhow::Result<Status> {
+    admin::execute(config, context, &Request::Status, now_ms())?
+        .status
+        .context("no status")
+}
+
+/// Runs the demo; `Ok(true)` when every sheet reached the РЦОИ verified.
+pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
+    let timeline = Timeline {
+        start: Instant::now(),
+    };
+    if args.out.exists() {
+        std::fs::remove_dir_all(&args.out)
+            .with_context(|| format!("clearing {}", args.out.display()))?;
+    }
+    let region: Region = demo(
+        &DemoOptions {
+            out: args.out.clone(),
+            municipalities: 2,
+            schools_per_municipality: 2,
+            base_port: args.base_port,
+            kdf: KdfParams::DEFAULT,
+        },
+        time::OffsetDateTime::now_utc(),
+    )?;
+    timeline.say(&format!(
+        "certificates for region {}: {} nodes, {} people in {}",
+        region.region,
+        region.nodes.len(),
+        region.people.len(),
+        args.out.display()
+    ));
+    let exam = exam()?;
+    let rcoi_config = NodeConfig::load(&args.out.join(region.region.as_str()).join("node.toml"))?;
+    let context = Context::load(&rcoi_config)?;
+
+    let mut schools: Vec<SchoolData> = Vec::new();
+    for (n, node) in region
+        .nodes
+        .iter()
+        .filter(|n| n.role == NodeRole::School)
+        .enumerate()
+    {
+        let config = NodeConfig::load(&args.out.join(&node.dir).join("node.toml"))?;
+        let rows = roster_rows(n + 1);
+        let rooms = Request::Rooms {
+            exam: exam.to_string(),
+            rooms: vec![("101".into(), 15), ("102".into(), 15)],
+        };
+        admin::execute(&config, &context, &rooms, now_ms())?;
+        let response = admin::execute(
+            &config,
+            &context,
+            &Request::RosterImport {
+                exam: exam.to_string(),
+                rows: rows.clone(),
+            },
+            now_ms(),
+        )?;
+        if !response.ok {
+            bail!("school {}: {}", node.code, response.message);
+        }
+        let participants = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    ParticipantId::new(&r.id)?,
+                    r.category.parse()?,
+                    RoomCode::new(r.room.as_deref().unwrap_or("101"))?,
+                ))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let experts = region
+            .people
+            .iter()
+            .filter(|p| p.org == node.code && p.role == giasync_shared::codes::PersonRole::Expert)
+            .cloned()
+            .collect();
+        schools.push(SchoolData {
+            code: SchoolCode::new(&node.code)?,
+            config,
+            participants,
+            experts,
+        });
+    }
+    timeline.say(&format!(
+        "rosters imported: {} schools × {PARTICIPANTS_PER_SCHOOL} participants for {exam}",
+        schools.len()
+    ));
+
+    let mut nodes = Nodes {
+        exe: std::env::current_exe()?,
+        dir: args.out.clone(),
+        children: BTreeMap::new(),
+    };
+    for node in &region.nodes {
+        nodes.start(&node.dir)?;
+    }
+    timeline.say("РЦОИ, 2 МОУО hubs and 4 schools running as separate processes on loopback QUIC");
+
+    let mut entered = 0usize;
+    let half = PARTICIPANTS_PER_SCHOOL / 2;
+    for school in &schools {
+        for i in 0..half {
+            enter_score(&context, school, exam, i, i, i, &args.out)?;
+            entered += 1;
+        }
+    }
+    timeline.say(&format!(
+        "{entered} signed sheets entered while everything is up"
+    ));
+
+    // School 420102 loses its link (its process stops; staff keep entering on the node's
+    // store) and the МОУО 4202 hub goes down.
+    let offline_school = schools
+        .get(1)
+        .map(|s| s.code.to_string())
+        .unwrap_or_default();
+    nodes.kill(&offline_school);
+    nodes.kill("4202");
+    timeline.say(&format!(
+        "school {offline_school} offline, МОУО hub 4202 down (kill -9)"
+    ));
+    for school in &schools {
+        for i in half..PARTICIPANTS_PER_SCHOOL {
+            enter_score(&context, school, exam, i, i, i, &args.out)?;
+            entered += 1;
+        }
+    }
+    // Two experts score one participant differently: a conflict the РЦОИ must surface.
+    if let Some(school) = schools.first() {
+        enter_score(&context, school, exam, 0, 1, 3, &args.out)?;
+        entered += 1;
+    }
+    timeline.say(&format!(
+        "{entered} sheets entered in all, one of them a conflicting second sheet"
+    ));
+    nodes.start(&offline_school)?;
+    nodes.start("4202")?;
+    timeline.say(&format!(
+        "school {offline_school} back online, МОУО hub 4202 restarted"
+    ));
+
+    let deadline = Instant::now() + Duration::from_secs(CONVERGENCE_TIMEOUT_S);
+    let mut status = rcoi_status(&rcoi_config, &context)?;
+    loop {
+        let verified: usize = status.schools.iter().map(|s| s.sheets_verified).sum();
+        if verified >= entered || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+        status = rcoi_status(&rcoi_config, &context)?;
+    }
+    let verified: usize = status.schools.iter().map(|s| s.sheets_verified).sum();
+    let invalid: usize = status.schools.iter().map(|s| s.sheets_invalid).sum();
+    let conflicts: usize = status.schools.iter().map(|s| s.conflicts).sum();
+    for s in &status.schools {
+        timeline.say(&format!(
+            "РЦОИ holds school {}: {} participants, {} sheets verified, {} conflicts",
+            s.school, s.participants, s.sheets_verified, s.conflicts
+        ));
+    }
+    let lost = entered.saturating_sub(verified);
+    println!(
+        "signed sheets entered: {entered}, verified at the РЦОИ: {verified}, invalid: {invalid}, conflicts surfaced: {conflicts}, lost: {lost}"
+    );
+    let ok = lost == 0 && invalid == 0 && conflicts == 1 && status.quarantined == 0;
+    if args.keep {
+        println!("the region keeps running (Ctrl-C stops it):");
+        for node in &region.nodes {
+            println!(
+                "  {} {} at {} — {}",
+                node.role,
+                node.code,
+                node.addr,
+                args.out.join(&node.dir).join("node.toml").display()
+            );
+        }
+        for person in &region.people {
+            println!(
+                "  {} {} ({}), {}: PIN {}",
+                person.role, person.id, person.name, person.org, person.pin
+            );
+        }
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+    nodes.kill_all();
+    Ok(ok)
+}

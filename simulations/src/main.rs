@@ -1,0 +1,68 @@
+//! `giasync-sim`: rehearse exam day.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Rehearse exam day for a region.
+#[derive(Debug, Parser)]
+#[command(name = "giasync-sim", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Bring up a demo region on this machine (a РЦОИ hub, two МОУО hubs, four schools as
+    /// separate processes with their own stores), import rosters, enter signed scores while
+    /// one school is offline and one МОУО hub is down, restore them, and report how many sheets
+    /// the РЦОИ holds verified. Exits 0 only if nothing was lost.
+    Demo {
+        /// Where the region's files go (replaced on every run).
+        #[arg(long, default_value = "target/demo-region")]
+        out: PathBuf,
+        /// The РЦОИ's UDP port; the other nodes take the ports after it.
+        #[arg(long, default_value_t = 7400)]
+        base_port: u16,
+        /// Leave the region running and print each node's address and the demo people.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Run one node of the demo region (used by `demo` for each of its processes).
+    #[command(hide = true)]
+    Node {
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    giasync_node::init_logging();
+    let result = match Cli::parse().command {
+        Command::Demo {
+            out,
+            base_port,
+            keep,
+        } => giasync_sim::demo::run(&giasync_sim::demo::DemoArgs {
+            out,
+            base_port,
+            keep,
+        }),
+        Command::Node { config } => {
+            let hub = giasync_shared::config::NodeConfig::load(&config)
+                .map(|c| c.node.role != giasync_shared::codes::NodeRole::School)
+                .unwrap_or(false);
+            giasync_node::run::run_until_stopped(&config, hub).map(|()| true)
+        }
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

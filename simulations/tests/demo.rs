@@ -1,0 +1,32 @@
+//! The main job as a multi-process test: a demo region of separate processes on loopback QUIC,
+//! a school offline and a МОУО hub killed with `kill -9` while scores are entered, both
+//! restored; every signed sheet must reach the РЦОИ verified and the conflict must surface.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::process::Command;
+
+#[test]
+fn the_demo_region_loses_no_sheet_and_surfaces_the_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_giasync-sim"))
+        .args(["demo", "--base-port", "47400", "--out"])
+        .arg(dir.path().join("region"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        "signed sheets entered: 49, verified at the РЦОИ: 49, invalid: 0, conflicts surfaced: 1, lost: 0",
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("offline, МОУО hub 4202 down (kill -9)"),
+        "{stdout}"
+    );
+}
