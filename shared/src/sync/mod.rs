@@ -542,9 +542,15 @@ impl Engine {
                 ));
             }
         }
+        // Both sides compute the same set; only one of them opens automerge's exchange for each
+        // document. When both open it at once, each answers the other's opening as well as its
+        // reply, and a whole document can cross the link twice.
+        let opens = self.me.to_uri() < identity.to_uri();
         for doc in to_sync {
             self.ensure_doc(doc);
-            self.send_sync(peer, doc);
+            if opens {
+                self.send_sync(peer, doc);
+            }
         }
     }
 

@@ -1,0 +1,381 @@
+//! What the sync engine sends, measured on an in-memory network (no sockets: bytes are frames).
+//!
+//! `cargo bench -p giasync-shared --bench sync` prints:
+//! 1. one school's full exam day (200 participants: roster, room log, 200 signed sheets) synced
+//!    to its hub from nothing: bytes and round trips, against the size of the saved documents;
+//! 2. a hub holding 600 schools reconnecting to the РЦОИ when none, 10 and all of them changed;
+//! 3. the hub's peak memory (VmHWM) holding those 600 schools' documents.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use automerge::ReadDoc;
+use ed25519_dalek::SigningKey;
+use giasync_shared::calendar::Timestamp;
+use giasync_shared::codes::{
+    MunicipalityCode, NodeRole, OrgCode, ParticipantId, PersonId, RegionCode, RoomCode, SchoolCode,
+};
+use giasync_shared::content;
+use giasync_shared::participant::{Category, FullName, IdentityDocument, Participant, SchoolClass};
+use giasync_shared::record::{Attempt, SheetDraft, SheetSubject, SignedSheet};
+use giasync_shared::rules::Rules;
+use giasync_shared::sync::{
+    CertCheck, CertVerifier, DocId, DocKind, Engine, Input, NodeIdentity, Output, PeerId,
+};
+
+#[derive(Clone, Default)]
+struct Ca(Arc<Mutex<HashMap<Vec<u8>, (NodeIdentity, [u8; 32])>>>);
+
+impl Ca {
+    fn issue(&self, identity: NodeIdentity, key: &SigningKey) -> Vec<u8> {
+        let mut cert = identity.to_uri().into_bytes();
+        cert.extend_from_slice(&key.verifying_key().to_bytes());
+        cert.resize(420, 0); // about the size of a real node certificate
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(cert.clone(), (identity, key.verifying_key().to_bytes()));
+        }
+        cert
+    }
+}
+
+impl CertVerifier for Ca {
+    fn node_key(&self, cert_der: &[u8]) -> CertCheck {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|m| m.get(cert_der).copied())
+            .ok_or_else(|| "unknown".to_owned())
+    }
+}
+
+const REGION: &str = "42";
+const EXAM: &str = "is-2024-02-14";
+
+fn school_identity(m: &str, s: &str) -> NodeIdentity {
+    NodeIdentity {
+        region: RegionCode::new(REGION).expect("region"),
+        org: OrgCode::parse(NodeRole::School, s).expect("school"),
+        municipality: Some(MunicipalityCode::new(m).expect("municipality")),
+    }
+}
+
+fn engine(ca: &Ca, identity: NodeIdentity, seed: u64) -> Engine {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_be_bytes());
+    bytes[8] = 1;
+    let key = SigningKey::from_bytes(&bytes);
+    let cert = ca.issue(identity, &key);
+    Engine::new(identity, key, cert, Box::new(ca.clone()))
+}
+
+/// Two engines joined by a lossless link; counts bytes and round trips (a round trip is a
+/// batch of frames answered by the other side).
+struct Link {
+    bytes: usize,
+    frames: usize,
+    round_trips: usize,
+}
+
+fn sync_pair(a: &mut Engine, b: &mut Engine, connect: bool, now: &mut i64) -> Link {
+    let (pa, pb): (PeerId, PeerId) = (1, 2);
+    let mut link = Link {
+        bytes: 0,
+        frames: 0,
+        round_trips: 0,
+    };
+    if connect {
+        a.handle(
+            *now,
+            Input::Connected {
+                peer: pa,
+                identity: b.identity(),
+            },
+        );
+        b.handle(
+            *now,
+            Input::Connected {
+                peer: pb,
+                identity: a.identity(),
+            },
+        );
+    }
+    let mut to_b: VecDeque<Vec<u8>> = VecDeque::new();
+    let mut to_a: VecDeque<Vec<u8>> = VecDeque::new();
+    loop {
+        while let Some(o) = a.poll_output() {
+            if let Output::Send { bytes, .. } = o {
+                to_b.push_back(bytes);
+            }
+        }
+        while let Some(o) = b.poll_output() {
+            if let Output::Send { bytes, .. } = o {
+                to_a.push_back(bytes);
+            }
+        }
+        if to_a.is_empty() && to_b.is_empty() {
+            return link;
+        }
+        link.round_trips += 1;
+        *now += 1;
+        for bytes in to_b.drain(..) {
+            if std::env::var("SYNC_BENCH_TRACE").is_ok() {
+                if let Ok(giasync_shared::sync::wire::Frame::Sync {
+                    doc,
+                    message,
+                    attestations,
+                }) = giasync_shared::sync::wire::Frame::decode(&bytes)
+                {
+                    let m = automerge::sync::Message::decode(&message)
+                        .map(|m| (m.changes.len(), m.version))
+                        .ok();
+                    eprintln!(
+                        "→ sync {doc}: {} bytes, message {} bytes {m:?}, {} attestations",
+                        bytes.len(),
+                        message.len(),
+                        attestations.len()
+                    );
+                } else {
+                    eprintln!(
+                        "→ frame {} bytes type {}",
+                        bytes.len(),
+                        bytes.get(1).copied().unwrap_or(0)
+                    );
+                }
+            }
+            link.bytes += bytes.len();
+            link.frames += 1;
+            b.handle(
+                *now,
+                Input::Received {
+                    peer: pb,
+                    bytes: &bytes,
+                },
+            );
+        }
+        for bytes in to_a.drain(..) {
+            link.bytes += bytes.len();
+            link.frames += 1;
+            a.handle(
+                *now,
+                Input::Received {
+                    peer: pa,
+                    bytes: &bytes,
+                },
+            );
+        }
+    }
+}
+
+fn exam_day(
+    school: &mut Engine,
+    m: &str,
+    s: &str,
+    participants: usize,
+    rules: &Rules,
+    expert: &SigningKey,
+    now: &mut i64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let roster: DocId = format!("roster/{m}/{s}/{EXAM}").parse()?;
+    let protocol: DocId = format!("protocol/{m}/{s}/{EXAM}").parse()?;
+    let mut people = Vec::new();
+    for i in 0..participants {
+        people.push(Participant {
+            id: ParticipantId::new(&format!("{s}-{i:04}"))?,
+            name: FullName::new("Иванова", "Анна", "Сергеевна")?,
+            document: IdentityDocument::new("3204", &format!("{i:06}"))?,
+            class: SchoolClass::new("9А")?,
+            category: Category::Standard,
+        });
+    }
+    // The roster arrives in one import, then each participant's day is a few small edits.
+    *now += 1;
+    school.change(*now, roster, |tx| {
+        people
+            .iter()
+            .try_for_each(|p| content::put_participant(tx, p))
+    })?;
+    let category = rules.category(Category::Standard)?;
+    let cert = vec![7u8; 480];
+    for (i, p) in people.iter().enumerate() {
+        let room = RoomCode::new(if i % 2 == 0 { "101" } else { "102" })?;
+        *now += 60_000;
+        school.change(*now, roster, |tx| content::assign(tx, p.id, room))?;
+        let start = Timestamp::from_unix_ms(*now)?;
+        school.change(*now, protocol, |tx| {
+            content::log_time(
+                tx,
+                p.id,
+                PersonId::new("int-1").unwrap_or_else(|_| unreachable!()),
+                start,
+                false,
+            )
+        })?;
+        *now += 16 * 60_000;
+        let end = Timestamp::from_unix_ms(*now)?;
+        let points = category
+            .criteria(rules)
+            .map(|c| (c.id, i64::from(c.max) - i64::from(i % 2 == 0)))
+            .collect();
+        let draft = SheetDraft {
+            subject: SheetSubject {
+                exam: EXAM.parse()?,
+                school: SchoolCode::new(s)?,
+                participant: p.id,
+                attempt: Attempt::new(1)?,
+            },
+            room,
+            category: Category::Standard,
+            points,
+            expert: PersonId::new("exp-1")?,
+            signed_at: end,
+            correction: None,
+        };
+        let sheet = SignedSheet::sign(draft, rules, expert)?;
+        school.change(*now, protocol, |tx| {
+            content::log_time(
+                tx,
+                p.id,
+                PersonId::new("int-1").unwrap_or_else(|_| unreachable!()),
+                end,
+                true,
+            )?;
+            content::put_sheet(
+                tx,
+                &sheet,
+                PersonId::new("exp-1").unwrap_or_else(|_| unreachable!()),
+                &cert,
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let ca = Ca::default();
+    let rules = Rules::is_2024()?;
+    let expert = SigningKey::from_bytes(&[9; 32]);
+    let region = RegionCode::new(REGION)?;
+    let mut now = 1_707_876_000_000i64;
+
+    // 1. One school's exam day to its hub.
+    let moyo = NodeIdentity {
+        region,
+        org: OrgCode::Municipality(MunicipalityCode::new("4201")?),
+        municipality: None,
+    };
+    let mut school = engine(&ca, school_identity("4201", "420101"), 1);
+    exam_day(
+        &mut school,
+        "4201",
+        "420101",
+        200,
+        &rules,
+        &expert,
+        &mut now,
+    )?;
+    while school.poll_output().is_some() {}
+    let saved: usize = school
+        .doc_ids()
+        .filter_map(|d| school.doc(d))
+        .map(|d| d.save().len())
+        .sum();
+    let changes: usize = school
+        .doc_ids()
+        .filter_map(|d| school.doc(d))
+        .map(|d| d.get_changes(&[]).len())
+        .sum();
+    let mut hub = engine(&ca, moyo, 2);
+    let t = Instant::now();
+    let link = sync_pair(&mut school, &mut hub, true, &mut now);
+    println!(
+        "one school's exam day (200 participants, {changes} changes) to its hub from nothing: {} bytes in {} frames, {} round trips, {:.0} ms; saved documents {} bytes: {:.2}×",
+        link.bytes,
+        link.frames,
+        link.round_trips,
+        t.elapsed().as_secs_f64() * 1e3,
+        saved,
+        link.bytes as f64 / saved as f64
+    );
+
+    // 2. A hub holding 600 schools' documents, reconnecting to the РЦОИ.
+    let rcoi_id = NodeIdentity {
+        region,
+        org: OrgCode::Rcoi(region),
+        municipality: None,
+    };
+    let mut hub = engine(&ca, moyo, 3);
+    let mut rcoi = engine(&ca, rcoi_id, 4);
+    let mut schools: Vec<(String, Engine)> = Vec::new();
+    for i in 0..600u64 {
+        let code = format!("4201{i:03}");
+        let mut s = engine(&ca, school_identity("4201", &code), 100 + i);
+        exam_day(&mut s, "4201", &code, 10, &rules, &expert, &mut now)?;
+        sync_pair(&mut s, &mut hub, true, &mut now);
+        schools.push((code, s));
+    }
+    let held: usize = hub.doc_ids().count();
+    println!(
+        "hub holds {held} documents of 600 schools; peak memory so far {} MiB",
+        peak_rss_kib() / 1024
+    );
+    let first = sync_pair(&mut hub, &mut rcoi, true, &mut now);
+    println!(
+        "hub → РЦОИ first sync of 600 schools: {} bytes, {} frames, {} round trips",
+        first.bytes, first.frames, first.round_trips
+    );
+    for changed in [0usize, 10, 600] {
+        hub.handle(now, Input::Disconnected { peer: 1 });
+        rcoi.handle(now, Input::Disconnected { peer: 2 });
+        for (code, s) in schools.iter_mut().take(changed) {
+            let protocol: DocId = format!("protocol/4201/{code}/{EXAM}").parse()?;
+            now += 1;
+            s.change(now, protocol, |tx| {
+                automerge::transaction::Transactable::put(
+                    tx,
+                    automerge::ROOT,
+                    "note",
+                    "late change",
+                )
+                .map(|_| ())
+            })?;
+            // The school syncs with its hub (already connected as peer 1 of the pair harness).
+            s.handle(now, Input::Disconnected { peer: 1 });
+            hub.handle(now, Input::Disconnected { peer: 2 });
+            sync_pair(s, &mut hub, true, &mut now);
+        }
+        let t = Instant::now();
+        let link = sync_pair(&mut hub, &mut rcoi, true, &mut now);
+        println!(
+            "hub of 600 schools reconnects to the РЦОИ, {changed:>3} changed: {:>8} bytes, {:>5} frames, {:>2} round trips, {:.0} ms",
+            link.bytes,
+            link.frames,
+            link.round_trips,
+            t.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    let _ = hub
+        .doc(&DocId::School {
+            kind: DocKind::Roster,
+            municipality: MunicipalityCode::new("4201")?,
+            school: SchoolCode::new("4201000")?,
+            exam: EXAM.parse()?,
+        })
+        .map(|d| d.length(automerge::ROOT));
+    println!(
+        "peak memory (VmHWM) with the hub, the РЦОИ and 600 school engines in one process: {} MiB",
+        peak_rss_kib() / 1024
+    );
+    Ok(())
+}
