@@ -24,8 +24,10 @@ use giasync_shared::sync::{
     CertCheck, CertVerifier, DocId, DocKind, Engine, Input, NodeIdentity, Output, PeerId,
 };
 
+type Issued = HashMap<Vec<u8>, (NodeIdentity, [u8; 32])>;
+
 #[derive(Clone, Default)]
-struct Ca(Arc<Mutex<HashMap<Vec<u8>, (NodeIdentity, [u8; 32])>>>);
+struct Ca(Arc<Mutex<Issued>>);
 
 impl Ca {
     fn issue(&self, identity: NodeIdentity, key: &SigningKey) -> Vec<u8> {
@@ -197,19 +199,15 @@ fn exam_day(
     })?;
     let category = rules.category(Category::Standard)?;
     let cert = vec![7u8; 480];
+    let interviewer = PersonId::new("int-1")?;
+    let expert_id = PersonId::new("exp-1")?;
     for (i, p) in people.iter().enumerate() {
         let room = RoomCode::new(if i % 2 == 0 { "101" } else { "102" })?;
         *now += 60_000;
         school.change(*now, roster, |tx| content::assign(tx, p.id, room))?;
         let start = Timestamp::from_unix_ms(*now)?;
         school.change(*now, protocol, |tx| {
-            content::log_time(
-                tx,
-                p.id,
-                PersonId::new("int-1").unwrap_or_else(|_| unreachable!()),
-                start,
-                false,
-            )
+            content::log_time(tx, p.id, interviewer, start, false)
         })?;
         *now += 16 * 60_000;
         let end = Timestamp::from_unix_ms(*now)?;
@@ -227,25 +225,14 @@ fn exam_day(
             room,
             category: Category::Standard,
             points,
-            expert: PersonId::new("exp-1")?,
+            expert: expert_id,
             signed_at: end,
             correction: None,
         };
         let sheet = SignedSheet::sign(draft, rules, expert)?;
         school.change(*now, protocol, |tx| {
-            content::log_time(
-                tx,
-                p.id,
-                PersonId::new("int-1").unwrap_or_else(|_| unreachable!()),
-                end,
-                true,
-            )?;
-            content::put_sheet(
-                tx,
-                &sheet,
-                PersonId::new("exp-1").unwrap_or_else(|_| unreachable!()),
-                &cert,
-            )
+            content::log_time(tx, p.id, interviewer, end, true)?;
+            content::put_sheet(tx, &sheet, expert_id, &cert)
         })?;
     }
     Ok(())
