@@ -186,6 +186,19 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// Documents per bucket the narrowing aims at.
+const DOCS_PER_BUCKET: u32 = 4;
+
+/// How many buckets to group `docs` documents into: 1 (a plain document list) up to 16 documents,
+/// then about four documents a bucket, at most [`wire::BUCKETS_MAX`].
+fn bucket_count_for(docs: u32) -> u16 {
+    if docs <= 4 * DOCS_PER_BUCKET {
+        return 1;
+    }
+    let wanted = docs.div_ceil(DOCS_PER_BUCKET).next_power_of_two();
+    u16::try_from(wanted.min(wire::BUCKETS_MAX as u32)).unwrap_or(1)
+}
+
 fn heads_digest(heads: &[ChangeHash]) -> [u8; 32] {
     let mut sorted = heads.to_vec();
     sorted.sort();
@@ -450,17 +463,54 @@ impl Engine {
                 total,
                 bytes,
             } => self.fragment(peer, identity, id, index, total, bytes),
-            Frame::Summary { digest, .. } => {
-                if digest != self.summary(&identity).0 {
-                    let entries = self
-                        .shared_docs(&identity)
-                        .into_iter()
-                        .map(|d| (d, short(self.doc_digest(&d))))
-                        .collect();
-                    self.send(peer, &Frame::DocList { entries });
+            Frame::Summary { digest, docs } => {
+                let (ours, our_docs) = self.summary(&identity);
+                if digest == ours {
+                    return;
+                }
+                let bucket_count = bucket_count_for(docs.max(our_docs));
+                if bucket_count == 1 {
+                    let entries = self.doc_entries(&identity, 1, &[]);
+                    self.send(
+                        peer,
+                        &Frame::DocList {
+                            bucket_count,
+                            buckets: Vec::new(),
+                            entries,
+                        },
+                    );
+                } else {
+                    let digests = self.bucket_digests(&identity, bucket_count);
+                    self.send(peer, &Frame::Buckets { digests });
                 }
             }
-            Frame::DocList { entries } => self.doc_list(peer, identity, entries),
+            Frame::Buckets { digests } => {
+                let Ok(bucket_count) = u16::try_from(digests.len()) else {
+                    return;
+                };
+                let ours = self.bucket_digests(&identity, bucket_count);
+                let buckets: Vec<u16> = (0..bucket_count)
+                    .filter(|&b| ours.get(usize::from(b)) != digests.get(usize::from(b)))
+                    .collect();
+                if !buckets.is_empty() {
+                    let entries = self.doc_entries(&identity, bucket_count, &buckets);
+                    self.send(
+                        peer,
+                        &Frame::DocList {
+                            bucket_count,
+                            buckets,
+                            entries,
+                        },
+                    );
+                }
+            }
+            Frame::DocList {
+                bucket_count,
+                buckets,
+                entries,
+            } => {
+                self.doc_list(peer, identity, bucket_count, &buckets, entries);
+            }
             Frame::Sync {
                 doc,
                 message,
@@ -523,10 +573,52 @@ impl Engine {
         }
     }
 
-    fn doc_list(&mut self, peer: PeerId, identity: NodeIdentity, entries: Vec<(DocId, [u8; 8])>) {
+    /// Shared documents in `buckets` of `bucket_count` (all when `buckets` is empty).
+    fn docs_in(&self, identity: &NodeIdentity, bucket_count: u16, buckets: &[u16]) -> Vec<DocId> {
+        self.shared_docs(identity)
+            .into_iter()
+            .filter(|d| buckets.is_empty() || buckets.contains(&wire::bucket_of(d, bucket_count)))
+            .collect()
+    }
+
+    fn doc_entries(
+        &self,
+        identity: &NodeIdentity,
+        bucket_count: u16,
+        buckets: &[u16],
+    ) -> Vec<(DocId, [u8; 8])> {
+        self.docs_in(identity, bucket_count, buckets)
+            .into_iter()
+            .map(|d| (d, short(self.doc_digest(&d))))
+            .collect()
+    }
+
+    fn bucket_digests(&self, identity: &NodeIdentity, bucket_count: u16) -> Vec<[u8; 8]> {
+        let mut hashers: Vec<Sha256> = (0..bucket_count).map(|_| Sha256::new()).collect();
+        for doc in self.shared_docs(identity) {
+            if let Some(h) = hashers.get_mut(usize::from(wire::bucket_of(&doc, bucket_count))) {
+                h.update(doc.to_string().as_bytes());
+                h.update([0]);
+                h.update(self.doc_digest(&doc));
+            }
+        }
+        hashers
+            .into_iter()
+            .map(|h| short(h.finalize().into()))
+            .collect()
+    }
+
+    fn doc_list(
+        &mut self,
+        peer: PeerId,
+        identity: NodeIdentity,
+        bucket_count: u16,
+        buckets: &[u16],
+        entries: Vec<(DocId, [u8; 8])>,
+    ) {
         let theirs: BTreeMap<DocId, [u8; 8]> = entries.into_iter().collect();
         let mut to_sync: Vec<DocId> = self
-            .shared_docs(&identity)
+            .docs_in(&identity, bucket_count, buckets)
             .into_iter()
             .filter(|d| theirs.get(d) != Some(&short(self.doc_digest(d))))
             .collect();

@@ -21,14 +21,33 @@ const TYPE_SUMMARY: u8 = 1;
 const TYPE_DOC_LIST: u8 = 2;
 const TYPE_SYNC: u8 = 3;
 const TYPE_FRAGMENT: u8 = 4;
+const TYPE_BUCKETS: u8 = 5;
+/// The most buckets a digest frame may carry.
+pub const BUCKETS_MAX: usize = 4096;
+
+/// The bucket (of `bucket_count`) a document id falls in.
+#[must_use]
+pub fn bucket_of(doc: &DocId, bucket_count: u16) -> u16 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(doc.to_string().as_bytes());
+    u16::from_be_bytes([digest[0], digest[1]]) % bucket_count.max(1)
+}
 
 /// One frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Frame {
     /// A digest over the heads of every document both sides may hold.
     Summary { digest: [u8; 32], docs: u32 },
-    /// Each shared document and a digest of its heads.
-    DocList { entries: Vec<(DocId, [u8; 8])> },
+    /// Digests of the shared documents' heads, grouped into `digests.len()` buckets by document
+    /// id ([`bucket_of`]): sent when the summaries differ and there are many documents.
+    Buckets { digests: Vec<[u8; 8]> },
+    /// Each shared document of the listed buckets (all documents when `buckets` is empty) and a
+    /// digest of its heads. `bucket_count` is the number of buckets the ids were grouped into.
+    DocList {
+        bucket_count: u16,
+        buckets: Vec<u16>,
+        entries: Vec<(DocId, [u8; 8])>,
+    },
     /// An automerge sync message for one document, with the attestations (author certificate
     /// and signed heads) that prove who wrote the changes it carries.
     Sync {
@@ -67,8 +86,24 @@ impl Frame {
                 out.extend_from_slice(digest);
                 out.extend_from_slice(&docs.to_be_bytes());
             }
-            Frame::DocList { entries } => {
+            Frame::Buckets { digests } => {
+                out.push(TYPE_BUCKETS);
+                put_len(&mut out, digests.len());
+                for d in digests {
+                    out.extend_from_slice(d);
+                }
+            }
+            Frame::DocList {
+                bucket_count,
+                buckets,
+                entries,
+            } => {
                 out.push(TYPE_DOC_LIST);
+                out.extend_from_slice(&bucket_count.to_be_bytes());
+                put_len(&mut out, buckets.len());
+                for b in buckets {
+                    out.extend_from_slice(&b.to_be_bytes());
+                }
                 put_len(&mut out, entries.len());
                 for (doc, digest) in entries {
                     put_str8(&mut out, &doc.to_string());
@@ -119,7 +154,31 @@ impl Frame {
                 digest: r.array()?,
                 docs: u32::from_be_bytes(r.array()?),
             },
+            TYPE_BUCKETS => {
+                let count = r.len()?;
+                if count == 0 || count > BUCKETS_MAX {
+                    return Err(r.error("bucket count out of range"));
+                }
+                let mut digests = Vec::with_capacity(count);
+                for _ in 0..count {
+                    digests.push(r.array()?);
+                }
+                Frame::Buckets { digests }
+            }
             TYPE_DOC_LIST => {
+                let bucket_count = u16::from_be_bytes(r.array()?);
+                let listed = r.len()?;
+                if listed > BUCKETS_MAX {
+                    return Err(r.error("too many buckets"));
+                }
+                let mut buckets = Vec::with_capacity(listed);
+                for _ in 0..listed {
+                    let b = u16::from_be_bytes(r.array()?);
+                    if b >= bucket_count {
+                        return Err(r.error("bucket out of range"));
+                    }
+                    buckets.push(b);
+                }
                 let count = r.len()?;
                 if count > DOC_LIST_ENTRIES_MAX {
                     return Err(r.error("document list too long"));
@@ -129,7 +188,11 @@ impl Frame {
                     let doc = r.doc_id()?;
                     entries.push((doc, r.array()?));
                 }
-                Frame::DocList { entries }
+                Frame::DocList {
+                    bucket_count,
+                    buckets,
+                    entries,
+                }
             }
             TYPE_SYNC => {
                 let doc = r.doc_id()?;
@@ -265,7 +328,12 @@ mod tests {
                 docs: 3,
             },
             Frame::DocList {
+                bucket_count: 16,
+                buckets: vec![3, 7],
                 entries: vec![(doc, [1; 8]), (DocId::Directory, [2; 8])],
+            },
+            Frame::Buckets {
+                digests: vec![[4; 8]; 16],
             },
             Frame::Sync {
                 doc,
