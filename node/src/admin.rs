@@ -54,6 +54,8 @@ pub enum Request {
     },
     /// One participant's roster fields.
     Participant { exam: String, participant: String },
+    /// Every participant of the roster: id → «surname name», room and attendance.
+    Roster { exam: String },
     /// Adds a signed score sheet, checked first.
     Score {
         exam: String,
@@ -334,6 +336,32 @@ pub fn apply(engine: &mut Engine, context: &Context, now_ms: i64, request: Reque
                 status: None,
             })
         }
+        Request::Roster { exam } => {
+            let doc = school_doc(&me, DocKind::Roster, &exam)?;
+            let roster = engine
+                .doc(&doc)
+                .map(content::participants)
+                .unwrap_or_default();
+            let fields = roster
+                .iter()
+                .map(|(id, r)| {
+                    let text = format!(
+                        "{} {}; room {}; {}",
+                        r.get("surname"),
+                        r.get("given_name"),
+                        r.get("room"),
+                        r.get("attendance")
+                    );
+                    (id.clone(), text)
+                })
+                .collect();
+            Ok(Response {
+                ok: true,
+                message: format!("{} participants", roster.len()),
+                fields,
+                status: None,
+            })
+        }
         Request::Score {
             exam,
             sheet,
@@ -430,6 +458,18 @@ pub fn socket_path(store: &Path) -> PathBuf {
     store.with_file_name(name)
 }
 
+/// Sends `request` to the running node of `config`; an error when it does not run (or died
+/// before answering).
+pub fn send_to_running(config: &NodeConfig, request: &Request) -> anyhow::Result<Response> {
+    let mut stream = std::os::unix::net::UnixStream::connect(socket_path(&config.node.store))?;
+    let mut line = serde_json::to_string(request)?;
+    line.push('\n');
+    stream.write_all(line.as_bytes())?;
+    let mut answer = String::new();
+    BufReader::new(stream).read_line(&mut answer)?;
+    Ok(serde_json::from_str(&answer)?)
+}
+
 /// Sends `request` to the running node of `config`, or, when it does not run, applies it
 /// directly to its store.
 pub fn execute(
@@ -438,14 +478,8 @@ pub fn execute(
     request: &Request,
     now_ms: i64,
 ) -> anyhow::Result<Response> {
-    let socket = socket_path(&config.node.store);
-    if let Ok(mut stream) = std::os::unix::net::UnixStream::connect(&socket) {
-        let mut line = serde_json::to_string(request)?;
-        line.push('\n');
-        stream.write_all(line.as_bytes())?;
-        let mut answer = String::new();
-        BufReader::new(stream).read_line(&mut answer)?;
-        return Ok(serde_json::from_str(&answer)?);
+    if std::os::unix::net::UnixStream::connect(socket_path(&config.node.store)).is_ok() {
+        return send_to_running(config, request);
     }
     let store = Store::open(&config.node.store)?;
     let material = crate::transport::TlsMaterial::from_config(&config.tls)?;

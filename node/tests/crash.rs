@@ -1,0 +1,120 @@
+//! `kill -9` of a running school node while staff enter data: everything the node acknowledged
+//! is in its store after a restart.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use giasync_certs::demo::{DemoOptions, demo};
+use giasync_certs::keyfile::KdfParams;
+use giasync_node::admin::{self, Context, ImportRow, Request};
+use giasync_shared::config::NodeConfig;
+
+fn start(config: &Path) -> Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_giasync-node"))
+        .args(["run", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let socket = admin::socket_path(&NodeConfig::load(config).unwrap().node.store);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(Instant::now() < deadline, "the node did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+fn row(i: usize) -> ImportRow {
+    ImportRow {
+        id: format!("p{i:05}"),
+        surname: "Иванова".into(),
+        name: "Анна".into(),
+        patronymic: String::new(),
+        series: "3204".into(),
+        number: format!("{i:06}"),
+        class: "9А".into(),
+        category: "standard".into(),
+        room: Some("101".into()),
+    }
+}
+
+#[test]
+fn what_a_node_acknowledged_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = DemoOptions {
+        out: dir.path().join("region"),
+        municipalities: 1,
+        schools_per_municipality: 1,
+        base_port: 48_400,
+        kdf: KdfParams {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        },
+    };
+    demo(&options, time::OffsetDateTime::now_utc()).unwrap();
+    let config_path = options.out.join("420101").join("node.toml");
+    let config = NodeConfig::load(&config_path).unwrap();
+    let context = Context::load(&config).unwrap();
+    let exam = "is-2025-02-12".to_owned();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+
+    let mut acknowledged = Vec::new();
+    let mut next = 0usize;
+    for round in 0..4 {
+        let mut node = start(&config_path);
+        // Enter participants one request at a time from another thread, and kill the node
+        // while requests are in flight.
+        let (cfg, ex) = (config.clone(), exam.clone());
+        let first = next;
+        let writer = std::thread::spawn(move || {
+            let mut done = Vec::new();
+            for i in first..first + 2000 {
+                match admin::send_to_running(
+                    &cfg,
+                    &Request::RosterImport {
+                        exam: ex.clone(),
+                        rows: vec![row(i)],
+                    },
+                ) {
+                    Ok(r) if r.ok => done.push(i),
+                    _ => break,
+                }
+            }
+            done
+        });
+        std::thread::sleep(Duration::from_millis(150 + 100 * round));
+        node.kill().unwrap(); // SIGKILL
+        node.wait().unwrap();
+        let done = writer.join().unwrap();
+        next = first + 2000;
+        acknowledged.extend(done);
+    }
+    assert!(
+        acknowledged.len() > 20,
+        "the node acknowledged too little to test: {}",
+        acknowledged.len()
+    );
+    eprintln!(
+        "{} participants acknowledged across 4 kills",
+        acknowledged.len()
+    );
+    // Opened again (directly: no node runs), the store holds every acknowledged participant.
+    let roster = admin::execute(&config, &context, &Request::Roster { exam }, now()).unwrap();
+    assert!(roster.ok, "{}", roster.message);
+    for i in &acknowledged {
+        assert!(
+            roster.fields.contains_key(&format!("p{i:05}")),
+            "acknowledged participant p{i:05} is missing after kill -9"
+        );
+    }
+}
