@@ -119,6 +119,8 @@ pub struct SchoolStatus {
     pub sheets_verified: usize,
     pub sheets_invalid: usize,
     pub conflicts: usize,
+    /// Sheets the РЦОИ has receipted as verified (the results document carries its receipts).
+    pub sheets_at_rcoi: usize,
 }
 
 /// A node's status.
@@ -435,7 +437,12 @@ pub fn status(engine: &Engine, context: &Context) -> Status {
                     }
                 }
             }
-            DocKind::Results => {}
+            DocKind::Results => {
+                entry.sheets_at_rcoi += content::receipts(doc)
+                    .values()
+                    .filter(|v| *v == "verified")
+                    .count()
+            }
         }
     }
     Status {
@@ -560,9 +567,68 @@ pub fn format_status(status: &Status) -> String {
     ));
     for s in &status.schools {
         out.push_str(&format!(
-            "school {}: {} documents, {} participants, {} sheets ({} verified, {} invalid, {} conflicts)\n",
-            s.school, s.docs, s.participants, s.sheets, s.sheets_verified, s.sheets_invalid, s.conflicts
+            "school {}: {} documents, {} participants, {} sheets ({} verified, {} invalid, {} conflicts), {} receipted by the РЦОИ\n",
+            s.school, s.docs, s.participants, s.sheets, s.sheets_verified, s.sheets_invalid, s.conflicts, s.sheets_at_rcoi
         ));
     }
     out
+}
+
+/// At the РЦОИ: verifies the sheets of a school's protocol and writes a receipt for each one not
+/// yet receipted into that school's results document, so the school sees what the РЦОИ holds.
+/// Returns how many receipts were written.
+pub fn write_receipts(
+    engine: &mut Engine,
+    context: &Context,
+    protocol: DocId,
+    now_ms: i64,
+) -> usize {
+    let DocId::School {
+        kind: DocKind::Protocol,
+        municipality,
+        school,
+        exam,
+    } = protocol
+    else {
+        return 0;
+    };
+    if !matches!(engine.identity().org, OrgCode::Rcoi(_)) {
+        return 0;
+    }
+    let results = DocId::School {
+        kind: DocKind::Results,
+        municipality,
+        school,
+        exam,
+    };
+    let Some(doc) = engine.doc(&protocol) else {
+        return 0;
+    };
+    let sheets = content::sheets(doc);
+    let directory = context.verifier.experts(&content::expert_certs(doc));
+    let done = engine
+        .doc(&results)
+        .map(content::receipts)
+        .unwrap_or_default();
+    let verdicts: Vec<(giasync_shared::record::RecordHash, String)> = sheets
+        .iter()
+        .zip(verify_many(&sheets, &context.rules, &directory))
+        .filter(|(s, _)| !done.contains_key(&s.hash().to_string()))
+        .map(|(s, r)| {
+            (
+                s.hash(),
+                r.map_or_else(|e| format!("invalid: {e}"), |_| "verified".to_owned()),
+            )
+        })
+        .collect();
+    if verdicts.is_empty() {
+        return 0;
+    }
+    let count = verdicts.len();
+    let written = engine.change(now_ms, results, |tx| {
+        verdicts
+            .iter()
+            .try_for_each(|(h, v)| content::put_receipt(tx, h, v))
+    });
+    if written.is_err() { 0 } else { count }
 }

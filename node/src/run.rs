@@ -577,6 +577,31 @@ fn engine_loop(
                 other => actions.push(other),
             }
         }
+        // The РЦОИ receipts every new sheet in the school's results document, in the same batch.
+        let protocols: std::collections::BTreeSet<DocId> = records
+            .iter()
+            .filter_map(|r| match r {
+                Persist::Changes {
+                    doc:
+                        doc @ DocId::School {
+                            kind: giasync_shared::sync::DocKind::Protocol,
+                            ..
+                        },
+                    ..
+                } => Some(*doc),
+                _ => None,
+            })
+            .collect();
+        for doc in protocols {
+            if crate::admin::write_receipts(&mut engine, context, doc, now_ms()) > 0 {
+                while let Some(output) = engine.poll_output() {
+                    match output {
+                        Output::Persist(p) => records.push(p),
+                        other => actions.push(other),
+                    }
+                }
+            }
+        }
         let stored = store.apply(&records);
         if let Err(e) = &stored {
             warn!(error = %e, "the store refused a write; nothing is sent or acknowledged");

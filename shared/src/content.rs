@@ -13,6 +13,7 @@
 //! | protocol | `sheet/HASH` | a signed score sheet (bytes), keyed by its record hash: never overwritten |
 //! | protocol | `expert/ID` | the expert's certificate (DER), so any node can check the signature |
 //! | protocol | `log/ID/start`, `log/ID/end` | times (ms), `log/ID/interviewer` the interviewer's id |
+//! | results | `receipt/HASH` | the РЦОИ's receipt for a sheet: `verified` or `invalid: REASON` |
 
 use std::collections::BTreeMap;
 
@@ -146,6 +147,24 @@ pub fn put_sheet(
         ScalarValue::Bytes(expert_cert.to_vec()),
     )?;
     Ok(())
+}
+
+/// Records in a school's results document that the РЦОИ holds a sheet and what it found:
+/// `receipt/HASH` → `verified` or `invalid: REASON`.
+pub fn put_receipt(
+    tx: &mut impl Transactable,
+    sheet: &crate::record::RecordHash,
+    verdict: &str,
+) -> Result<(), AutomergeError> {
+    tx.put(ROOT, format!("receipt/{sheet}"), verdict)?;
+    Ok(())
+}
+
+/// The РЦОИ's receipts in a results document, by sheet hash (hex).
+pub fn receipts(doc: &impl ReadDoc) -> BTreeMap<String, String> {
+    doc.keys(ROOT)
+        .filter_map(|k| Some((k.strip_prefix("receipt/")?.to_owned(), text(doc, &k)?)))
+        .collect()
 }
 
 /// A participant as the roster shows them: the raw fields, so a damaged field never hides the row.

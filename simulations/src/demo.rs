@@ -368,11 +368,35 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
             s.school, s.participants, s.sheets_verified, s.conflicts
         ));
     }
+    // The РЦОИ's receipts travel back down: each school sees which of its sheets the РЦОИ holds.
+    let receipted = |schools: &[SchoolData]| -> anyhow::Result<usize> {
+        let mut total = 0;
+        for school in schools {
+            let status = admin::execute(&school.config, &context, &Request::Status, now_ms())?
+                .status
+                .context("no status")?;
+            total += status
+                .schools
+                .iter()
+                .map(|s| s.sheets_at_rcoi)
+                .sum::<usize>();
+        }
+        Ok(total)
+    };
+    let mut back = receipted(&schools)?;
+    while back < verified && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(250));
+        back = receipted(&schools)?;
+    }
+    timeline.say(&format!(
+        "receipts back at the schools: {back} of {verified} sheets are known to be safe at the РЦОИ"
+    ));
     let lost = entered.saturating_sub(verified);
     println!(
         "signed sheets entered: {entered}, verified at the РЦОИ: {verified}, invalid: {invalid}, conflicts surfaced: {conflicts}, lost: {lost}"
     );
-    let ok = lost == 0 && invalid == 0 && conflicts == 1 && status.quarantined == 0;
+    let ok =
+        lost == 0 && invalid == 0 && conflicts == 1 && status.quarantined == 0 && back == verified;
     if args.keep {
         println!("the region keeps running (Ctrl-C stops it):");
         for node in &region.nodes {
