@@ -123,11 +123,21 @@ pub struct SchoolStatus {
     pub sheets_at_rcoi: usize,
 }
 
+/// A peer as status shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerLine {
+    pub peer: String,
+    pub connected: bool,
+    /// RFC 3339, if ever heard from.
+    pub last_contact: Option<String>,
+    pub docs_pending: usize,
+}
+
 /// A node's status.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
     pub node: String,
-    pub peers: Vec<String>,
+    pub peers: Vec<PeerLine>,
     pub docs: usize,
     pub quarantined: u64,
     pub schools: Vec<SchoolStatus>,
@@ -447,7 +457,19 @@ pub fn status(engine: &Engine, context: &Context) -> Status {
     }
     Status {
         node: engine.identity().to_string(),
-        peers: engine.peers().map(ToString::to_string).collect(),
+        peers: engine
+            .peer_reports()
+            .into_iter()
+            .map(|r| PeerLine {
+                peer: r.identity.to_string(),
+                connected: r.connected,
+                last_contact: r
+                    .last_contact_ms
+                    .and_then(|ms| giasync_shared::calendar::Timestamp::from_unix_ms(ms).ok())
+                    .map(|t| t.to_string()),
+                docs_pending: r.docs_pending,
+            })
+            .collect(),
         docs: engine.doc_ids().count(),
         quarantined: engine.stats().messages_quarantined,
         schools: schools.into_values().collect(),
@@ -557,14 +579,22 @@ pub fn format_status(status: &Status) -> String {
         "node {}: {} documents, {} quarantined\n",
         status.node, status.docs, status.quarantined
     );
-    out.push_str(&format!(
-        "peers: {}\n",
-        if status.peers.is_empty() {
-            "none".into()
-        } else {
-            status.peers.join(", ")
-        }
-    ));
+    if status.peers.is_empty() {
+        out.push_str("peers: none yet\n");
+    }
+    for p in &status.peers {
+        out.push_str(&format!(
+            "peer {}: {}, last contact {}, {} documents pending\n",
+            p.peer,
+            if p.connected {
+                "connected"
+            } else {
+                "not connected"
+            },
+            p.last_contact.as_deref().unwrap_or("never"),
+            p.docs_pending
+        ));
+    }
     for s in &status.schools {
         out.push_str(&format!(
             "school {}: {} documents, {} participants, {} sheets ({} verified, {} invalid, {} conflicts), {} receipted by the РЦОИ\n",

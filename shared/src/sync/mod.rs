@@ -149,6 +149,19 @@ struct PeerState {
     fragment_bytes: usize,
     next_fragment_id: u32,
     last_summary_ms: i64,
+    /// Documents the peer is known to hold at the heads with this digest.
+    confirmed: BTreeMap<DocId, [u8; 32]>,
+}
+
+/// What the engine knows of a peer, connected now or before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerReport {
+    pub identity: NodeIdentity,
+    pub connected: bool,
+    /// When a frame last arrived from it (ms), if ever.
+    pub last_contact_ms: Option<i64>,
+    /// Shared documents whose heads it has not confirmed holding (connected peers only).
+    pub docs_pending: usize,
 }
 
 /// Counters for reports and tests.
@@ -172,6 +185,8 @@ pub struct Engine {
     now_ms: i64,
     certs_checked: HashMap<[u8; 32], CertCheck>,
     stats: Stats,
+    /// The last time each node was heard from, kept after it disconnects.
+    last_contact: BTreeMap<String, (NodeIdentity, i64)>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -248,6 +263,7 @@ impl Engine {
             now_ms: 0,
             certs_checked: HashMap::new(),
             stats: Stats::default(),
+            last_contact: BTreeMap::new(),
         }
     }
 
@@ -294,6 +310,51 @@ impl Engine {
     /// The identities of the connected peers.
     pub fn peers(&self) -> impl Iterator<Item = &NodeIdentity> {
         self.peers.values().map(|p| &p.identity)
+    }
+
+    /// Every peer this engine has heard from or is connected to: connection, last contact and
+    /// documents it has not confirmed holding at our heads (neither the summaries matched nor
+    /// automerge's session with it reached our heads).
+    #[must_use]
+    pub fn peer_reports(&self) -> Vec<PeerReport> {
+        let mut reports: BTreeMap<String, PeerReport> = self
+            .last_contact
+            .iter()
+            .map(|(uri, (identity, at))| {
+                (
+                    uri.clone(),
+                    PeerReport {
+                        identity: *identity,
+                        connected: false,
+                        last_contact_ms: Some(*at),
+                        docs_pending: 0,
+                    },
+                )
+            })
+            .collect();
+        for p in self.peers.values() {
+            let pending = self
+                .shared_docs(&p.identity)
+                .iter()
+                .filter(|d| {
+                    let ours = self.doc_digest(d);
+                    let by_session = p
+                        .docs
+                        .get(d)
+                        .is_some_and(|pd| heads_digest(&pd.state.shared_heads) == ours);
+                    !by_session && p.confirmed.get(d) != Some(&ours)
+                })
+                .count();
+            let entry = reports.entry(p.identity.to_uri()).or_insert(PeerReport {
+                identity: p.identity,
+                connected: true,
+                last_contact_ms: None,
+                docs_pending: 0,
+            });
+            entry.connected = true;
+            entry.docs_pending = entry.docs_pending.max(pending);
+        }
+        reports.into_values().collect()
     }
 
     /// Every document held.
@@ -398,6 +459,7 @@ impl Engine {
                 fragment_bytes: 0,
                 next_fragment_id: 0,
                 last_summary_ms: self.now_ms,
+                confirmed: BTreeMap::new(),
             },
         );
         self.audit(format!("connected {identity}"));
@@ -445,6 +507,8 @@ impl Engine {
         let Some(identity) = self.peers.get(&peer).map(|p| p.identity) else {
             return;
         };
+        self.last_contact
+            .insert(identity.to_uri(), (identity, self.now_ms));
         let frame = match Frame::decode(bytes) {
             Ok(frame) => frame,
             Err(e) => {
@@ -466,6 +530,14 @@ impl Engine {
             Frame::Summary { digest, docs } => {
                 let (ours, our_docs) = self.summary(&identity);
                 if digest == ours {
+                    let confirmed: Vec<(DocId, [u8; 32])> = self
+                        .shared_docs(&identity)
+                        .into_iter()
+                        .map(|d| (d, self.doc_digest(&d)))
+                        .collect();
+                    if let Some(p) = self.peers.get_mut(&peer) {
+                        p.confirmed.extend(confirmed);
+                    }
                     return;
                 }
                 let bucket_count = bucket_count_for(docs.max(our_docs));
@@ -492,6 +564,19 @@ impl Engine {
                 let buckets: Vec<u16> = (0..bucket_count)
                     .filter(|&b| ours.get(usize::from(b)) != digests.get(usize::from(b)))
                     .collect();
+                let same_buckets: Vec<u16> =
+                    (0..bucket_count).filter(|b| !buckets.contains(b)).collect();
+                let same: Vec<(DocId, [u8; 32])> = if same_buckets.is_empty() {
+                    Vec::new()
+                } else {
+                    self.docs_in(&identity, bucket_count, &same_buckets)
+                        .into_iter()
+                        .map(|d| (d, self.doc_digest(&d)))
+                        .collect()
+                };
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.confirmed.extend(same);
+                }
                 if !buckets.is_empty() {
                     let entries = self.doc_entries(&identity, bucket_count, &buckets);
                     self.send(
@@ -617,6 +702,15 @@ impl Engine {
         entries: Vec<(DocId, [u8; 8])>,
     ) {
         let theirs: BTreeMap<DocId, [u8; 8]> = entries.into_iter().collect();
+        let same: Vec<(DocId, [u8; 32])> = self
+            .docs_in(&identity, bucket_count, buckets)
+            .into_iter()
+            .map(|d| (d, self.doc_digest(&d)))
+            .filter(|(d, digest)| theirs.get(d) == Some(&short(*digest)))
+            .collect();
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.confirmed.extend(same);
+        }
         let mut to_sync: Vec<DocId> = self
             .docs_in(&identity, bucket_count, buckets)
             .into_iter()

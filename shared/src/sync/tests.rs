@@ -704,3 +704,32 @@ fn offline_changes_survive_a_restart_with_their_attestation() {
     );
     assert!(net.quarantined(1).is_empty(), "{:?}", net.quarantined(1));
 }
+
+#[test]
+fn peer_reports_show_connection_last_contact_and_pending_documents() {
+    let mut net = region_net();
+    let protocol = doc("protocol", "4201", "420101");
+    net.write(2, protocol, "sheet-1", "15 зачёт");
+    let (link, _) = net.connect(2, 1);
+    let reports = net.nodes[2].peer_reports();
+    assert_eq!(reports.len(), 1);
+    assert!(reports[0].connected && reports[0].last_contact_ms.is_some());
+    assert_eq!(reports[0].docs_pending, 0, "{reports:?}");
+    // A change not yet delivered is pending.
+    net.now_ms += 1;
+    net.nodes[2]
+        .change(net.now_ms, protocol, |tx| {
+            tx.put(ROOT, "sheet-2", "9 незачёт").map(|_| ())
+        })
+        .unwrap();
+    assert_eq!(net.nodes[2].peer_reports()[0].docs_pending, 1);
+    net.run();
+    assert_eq!(net.nodes[2].peer_reports()[0].docs_pending, 0);
+    // After the link drops the hub is still listed, with its last contact.
+    net.disconnect(2, link);
+    let reports = net.nodes[2].peer_reports();
+    assert!(!reports[0].connected && reports[0].last_contact_ms.is_some());
+    // A reconnect with nothing changed confirms everything through the summaries alone.
+    net.connect(2, 1);
+    assert_eq!(net.nodes[2].peer_reports()[0].docs_pending, 0);
+}
