@@ -207,7 +207,8 @@ pub fn run_until_stopped(config_path: &std::path::Path, hub: bool) -> anyhow::Re
     })
 }
 
-pub(crate) fn load_key(path: &std::path::Path) -> Result<SigningKey, RunError> {
+/// Reads a node's ed25519 key (PKCS#8 PEM, as `giasync-certs` writes it).
+pub fn load_key(path: &std::path::Path) -> Result<SigningKey, RunError> {
     let text = std::fs::read_to_string(path).map_err(|e| RunError::Key {
         path: path.display().to_string(),
         message: e.to_string(),
