@@ -48,7 +48,7 @@ pub enum Request {
     Log {
         exam: String,
         participant: String,
-        interviewer: String,
+        interviewer: Option<String>,
         at_ms: i64,
         end: bool,
     },
@@ -121,6 +121,19 @@ pub struct SchoolStatus {
     pub conflicts: usize,
     /// Sheets the РЦОИ has receipted as verified (the results document carries its receipts).
     pub sheets_at_rcoi: usize,
+    /// On a school's own node: every sheet and whether the РЦОИ holds it.
+    #[serde(default)]
+    pub sheet_lines: Vec<SheetLine>,
+}
+
+/// One score sheet as a school sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SheetLine {
+    pub hash: String,
+    pub participant: String,
+    pub result: String,
+    /// The РЦОИ's receipt (`verified`, `invalid: …`) or `not yet`.
+    pub at_rcoi: String,
 }
 
 /// A peer as status shows it.
@@ -319,7 +332,11 @@ pub fn apply(engine: &mut Engine, context: &Context, now_ms: i64, request: Reque
         } => {
             let doc = school_doc(&me, DocKind::Protocol, &exam)?;
             let participant = ParticipantId::new(&participant).map_err(|e| e.to_string())?;
-            let interviewer = PersonId::new(&interviewer).map_err(|e| e.to_string())?;
+            let interviewer = interviewer
+                .as_deref()
+                .map(PersonId::new)
+                .transpose()
+                .map_err(|e| e.to_string())?;
             let at = giasync_shared::calendar::Timestamp::from_unix_ms(at_ms)
                 .map_err(|e| e.to_string())?;
             engine
@@ -416,7 +433,13 @@ pub fn apply(engine: &mut Engine, context: &Context, now_ms: i64, request: Reque
 pub fn status(engine: &Engine, context: &Context) -> Status {
     let mut schools: BTreeMap<String, SchoolStatus> = BTreeMap::new();
     for id in engine.doc_ids() {
-        let DocId::School { kind, school, .. } = id else {
+        let DocId::School {
+            kind,
+            municipality,
+            school,
+            exam,
+        } = id
+        else {
             continue;
         };
         let entry = schools
@@ -431,6 +454,33 @@ pub fn status(engine: &Engine, context: &Context) -> Status {
             DocKind::Roster => entry.participants += content::participants(doc).len(),
             DocKind::Protocol => {
                 let sheets = content::sheets(doc);
+                if engine.identity().org == OrgCode::School(*school) {
+                    let results = DocId::School {
+                        kind: DocKind::Results,
+                        municipality: *municipality,
+                        school: *school,
+                        exam: *exam,
+                    };
+                    let receipts = engine
+                        .doc(&results)
+                        .map(content::receipts)
+                        .unwrap_or_default();
+                    for sheet in &sheets {
+                        let Ok(decoded) = sheet.decode_unverified() else {
+                            continue;
+                        };
+                        let hash = sheet.hash().to_string();
+                        entry.sheet_lines.push(SheetLine {
+                            at_rcoi: receipts
+                                .get(&hash)
+                                .cloned()
+                                .unwrap_or_else(|| "not yet".into()),
+                            hash,
+                            participant: decoded.subject.participant.to_string(),
+                            result: format!("{} {}", decoded.total, decoded.outcome.display_name()),
+                        });
+                    }
+                }
                 let directory = context.verifier.experts(&content::expert_certs(doc));
                 let results = verify_many(&sheets, &context.rules, &directory);
                 entry.sheets += sheets.len();
@@ -600,6 +650,15 @@ pub fn format_status(status: &Status) -> String {
             "school {}: {} documents, {} participants, {} sheets ({} verified, {} invalid, {} conflicts), {} receipted by the РЦОИ\n",
             s.school, s.docs, s.participants, s.sheets, s.sheets_verified, s.sheets_invalid, s.conflicts, s.sheets_at_rcoi
         ));
+        for line in &s.sheet_lines {
+            out.push_str(&format!(
+                "  sheet {} participant {}: {}; at the РЦОИ: {}\n",
+                line.hash.get(..12).unwrap_or(&line.hash),
+                line.participant,
+                line.result,
+                line.at_rcoi
+            ));
+        }
     }
     out
 }

@@ -64,9 +64,9 @@ enum Command {
         which: String,
         /// The participant's id.
         participant: String,
-        /// The interviewer's id.
-        #[arg(long)]
-        interviewer: String,
+        /// The interviewer's id (default: GIASYNC_INTERVIEWER, if set).
+        #[arg(long, env = "GIASYNC_INTERVIEWER")]
+        interviewer: Option<String>,
         /// The time, RFC 3339 (default: now).
         #[arg(long)]
         at: Option<String>,

@@ -111,21 +111,24 @@ pub fn mark(
     Ok(())
 }
 
-/// Records the start (`end == false`) or end of a participant's time in the room.
+/// Records the start (`end == false`) or end of a participant's time in the room, and the
+/// interviewer when given.
 pub fn log_time(
     tx: &mut impl Transactable,
     participant: ParticipantId,
-    interviewer: PersonId,
+    interviewer: Option<PersonId>,
     at: Timestamp,
     end: bool,
 ) -> Result<(), AutomergeError> {
     let which = if end { "end" } else { "start" };
     tx.put(ROOT, format!("log/{participant}/{which}"), at.unix_ms())?;
-    tx.put(
-        ROOT,
-        format!("log/{participant}/interviewer"),
-        interviewer.as_str(),
-    )?;
+    if let Some(interviewer) = interviewer {
+        tx.put(
+            ROOT,
+            format!("log/{participant}/interviewer"),
+            interviewer.as_str(),
+        )?;
+    }
     Ok(())
 }
 
