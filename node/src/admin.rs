@@ -699,10 +699,14 @@ pub fn write_receipts(
         .doc(&results)
         .map(content::receipts)
         .unwrap_or_default();
-    let verdicts: Vec<(giasync_shared::record::RecordHash, String)> = sheets
+    // Only sheets not receipted yet are verified: a protocol changes with every sheet entered.
+    let fresh: Vec<SignedSheet> = sheets
+        .into_iter()
+        .filter(|s| !done.contains_key(&s.hash().to_string()))
+        .collect();
+    let verdicts: Vec<(giasync_shared::record::RecordHash, String)> = fresh
         .iter()
-        .zip(verify_many(&sheets, &context.rules, &directory))
-        .filter(|(s, _)| !done.contains_key(&s.hash().to_string()))
+        .zip(verify_many(&fresh, &context.rules, &directory))
         .map(|(s, r)| {
             (
                 s.hash(),
