@@ -93,15 +93,16 @@ pub fn summarize_der(der: &[u8]) -> Result<CertSummary, ShowError> {
     })
 }
 
-/// The DER certificates in PEM `text`, in order.
-pub fn certs_from_pem(text: &[u8]) -> Result<Vec<Vec<u8>>, ShowError> {
+/// The DER contents of the PEM blocks labelled `label` in `text`, in order; an error when
+/// there are none.
+fn pem_blocks(text: &[u8], label: &str) -> Result<Vec<Vec<u8>>, ShowError> {
     let mut out = Vec::new();
     for pem in Pem::iter_from_buffer(text) {
         let pem = pem.map_err(|e| ShowError::Parse {
             label: "PEM".into(),
             message: e.to_string(),
         })?;
-        if pem.label == "CERTIFICATE" {
+        if pem.label == label {
             out.push(pem.contents);
         }
     }
@@ -109,6 +110,11 @@ pub fn certs_from_pem(text: &[u8]) -> Result<Vec<Vec<u8>>, ShowError> {
         return Err(ShowError::NoPem);
     }
     Ok(out)
+}
+
+/// The DER certificates in PEM `text`, in order.
+pub fn certs_from_pem(text: &[u8]) -> Result<Vec<Vec<u8>>, ShowError> {
+    pem_blocks(text, "CERTIFICATE")
 }
 
 /// A revocation list's serials and dates.
@@ -144,20 +150,7 @@ pub fn summarize_crl_der(der: &[u8]) -> Result<CrlSummary, ShowError> {
 
 /// The DER revocation lists in PEM `text`.
 pub fn crls_from_pem(text: &[u8]) -> Result<Vec<Vec<u8>>, ShowError> {
-    let mut out = Vec::new();
-    for pem in Pem::iter_from_buffer(text) {
-        let pem = pem.map_err(|e| ShowError::Parse {
-            label: "PEM".into(),
-            message: e.to_string(),
-        })?;
-        if pem.label == "X509 CRL" {
-            out.push(pem.contents);
-        }
-    }
-    if out.is_empty() {
-        return Err(ShowError::NoPem);
-    }
-    Ok(out)
+    pem_blocks(text, "X509 CRL")
 }
 
 /// A human description of every certificate or revocation list in PEM `text`.

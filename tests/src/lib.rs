@@ -160,3 +160,36 @@ impl Write for Logs {
         Ok(())
     }
 }
+
+/// A demo region (fast key derivation) in `dir`, its nodes on ports from `base_port`.
+pub fn demo_region(dir: &Path, base_port: u16, schools_per_municipality: u16) {
+    let options = giasync_certs::demo::DemoOptions {
+        out: dir.to_path_buf(),
+        municipalities: 1,
+        schools_per_municipality,
+        base_port,
+        kdf: giasync_certs::keyfile::KdfParams {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        },
+    };
+    giasync_certs::demo::demo(&options, now()).expect("demo region");
+}
+
+/// A demo node's configuration with its listen address on a free port and its upstreams at
+/// `upstreams` (the rest dropped).
+pub fn node_config(
+    dir: &Path,
+    code: &str,
+    upstreams: &[std::net::SocketAddr],
+) -> giasync_shared::config::NodeConfig {
+    let mut config = giasync_shared::config::NodeConfig::load(&dir.join(code).join("node.toml"))
+        .expect("node.toml");
+    config.node.listen = "127.0.0.1:0".parse().expect("address");
+    config.upstreams.truncate(upstreams.len());
+    for (u, addr) in config.upstreams.iter_mut().zip(upstreams) {
+        u.addr = *addr;
+    }
+    config
+}

@@ -8,8 +8,6 @@ use std::time::Duration;
 use automerge::sync::SyncDoc;
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ROOT, ReadDoc};
-use giasync_certs::demo::{DemoOptions, demo};
-use giasync_certs::keyfile::KdfParams;
 use giasync_certs::verify::CaVerifier;
 use giasync_node::run::{self, load_key};
 use giasync_node::transport::{self, TlsMaterial};
@@ -19,25 +17,11 @@ use giasync_shared::sync::wire::Frame;
 use giasync_shared::sync::{DocId, Engine, Output, Persist};
 
 fn region(dir: &Path) {
-    let options = DemoOptions {
-        out: dir.to_path_buf(),
-        municipalities: 1,
-        schools_per_municipality: 2,
-        base_port: 46_500,
-        kdf: KdfParams {
-            memory_kib: 256,
-            iterations: 1,
-            parallelism: 1,
-        },
-    };
-    demo(&options, time::OffsetDateTime::now_utc()).unwrap();
+    giasync_tests::demo_region(dir, 46_500, 2);
 }
 
 fn config(dir: &Path, code: &str) -> NodeConfig {
-    let mut config = NodeConfig::load(&dir.join(code).join("node.toml")).unwrap();
-    config.node.listen = "127.0.0.1:0".parse().unwrap();
-    config.upstreams.clear();
-    config
+    giasync_tests::node_config(dir, code, &[])
 }
 
 /// A bare connection to the РЦОИ as the node whose files are in `dir/code`, with its frame

@@ -9,37 +9,16 @@ use std::time::Duration;
 
 use automerge::transaction::Transactable;
 use automerge::{ROOT, ReadDoc};
-use giasync_certs::demo::{DemoOptions, demo};
-use giasync_certs::keyfile::KdfParams;
 use giasync_node::run::{self, NodeHandle};
 use giasync_shared::config::NodeConfig;
 use giasync_shared::sync::DocId;
 
 fn region(dir: &Path) {
-    let options = DemoOptions {
-        out: dir.to_path_buf(),
-        municipalities: 1,
-        schools_per_municipality: 2,
-        base_port: 46_000,
-        kdf: KdfParams {
-            memory_kib: 256,
-            iterations: 1,
-            parallelism: 1,
-        },
-    };
-    demo(&options, time::OffsetDateTime::now_utc()).unwrap();
+    giasync_tests::demo_region(dir, 46_000, 2);
 }
 
-/// Loads a node's configuration with its listen address on a free port and its upstreams at
-/// `upstreams`.
 fn config(dir: &Path, code: &str, upstreams: &[SocketAddr]) -> NodeConfig {
-    let mut config = NodeConfig::load(&dir.join(code).join("node.toml")).unwrap();
-    config.node.listen = "127.0.0.1:0".parse().unwrap();
-    config.upstreams.truncate(upstreams.len());
-    for (u, addr) in config.upstreams.iter_mut().zip(upstreams) {
-        u.addr = *addr;
-    }
-    config
+    giasync_tests::node_config(dir, code, upstreams)
 }
 
 fn protocol() -> DocId {
