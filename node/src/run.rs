@@ -219,18 +219,31 @@ pub fn load_key(path: &std::path::Path) -> Result<SigningKey, RunError> {
     })
 }
 
-/// The endpoint's stateless-reset key is derived from the node's key, so a node that restarts
-/// (after a crash or `kill -9`) can reset its peers' stale connections at their next packet,
-/// and they reconnect at once instead of waiting out the idle timeout.
+/// The endpoint's stateless-reset key and connection-id key are derived from the node's key, so
+/// a node that restarts (after a crash or `kill -9`) still recognises the connection ids it
+/// issued before and answers its peers' stale connections with a stateless reset at their next
+/// packet: they reconnect at once instead of waiting out the idle timeout. (With quinn's random
+/// defaults the restarted node drops those packets as carrying invalid ids.)
 fn endpoint_config(key: &SigningKey) -> quinn::EndpointConfig {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    ctx.update(b"giasync quic stateless reset v1");
-    ctx.update(&key.to_bytes());
-    let secret = ctx.finish();
-    quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(
+    let derive = |label: &[u8]| {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(label);
+        ctx.update(&key.to_bytes());
+        ctx.finish()
+    };
+    let reset = derive(b"giasync quic stateless reset v1");
+    let cid = derive(b"giasync quic connection ids v1");
+    let mut cid_key = [0u8; 8];
+    cid_key.copy_from_slice(&cid.as_ref()[..8]);
+    let cid_key = u64::from_be_bytes(cid_key);
+    let mut config = quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(
         ring::hmac::HMAC_SHA256,
-        secret.as_ref(),
-    )))
+        reset.as_ref(),
+    )));
+    config.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+    });
+    config
 }
 
 /// A UDP socket with enlarged buffers.
