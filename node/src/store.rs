@@ -44,6 +44,16 @@ pub enum StoreError {
     Corrupt { what: String, message: String },
 }
 
+/// The length of redb's magic number at the start of its file.
+const REDB_MAGIC_BYTES: usize = 9;
+
+/// Whether `bytes` are what an interrupted first creation leaves: redb's magic number, which it
+/// writes last when it creates a file, was never written.
+#[must_use]
+pub fn is_interrupted_creation(bytes: &[u8]) -> bool {
+    bytes.iter().take(REDB_MAGIC_BYTES).all(|b| *b == 0)
+}
+
 /// A stored attestation: the author's certificate and the attestation bytes.
 type Endorsed = (Vec<u8>, Vec<u8>);
 
@@ -63,8 +73,21 @@ pub struct LoadReport {
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path`.
+    /// Opens (or creates) the store at `path`. A file without redb's magic number is what a crash
+    /// during the very first creation leaves (redb writes the magic number last): nothing was
+    /// ever committed in it. It is moved aside (never deleted) and the store created again.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Ok(bytes) = std::fs::read(path)
+            && is_interrupted_creation(&bytes)
+            && Database::create(path).is_err()
+        {
+            let aside = path.with_extension("redb.interrupted");
+            tracing::warn!(path = %path.display(), aside = %aside.display(), "the store's creation was interrupted; creating it again");
+            std::fs::rename(path, &aside).map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                message: format!("cannot move an interrupted store aside: {e}"),
+            })?;
+        }
         let db = Database::create(path).map_err(|e| StoreError::Open {
             path: path.display().to_string(),
             message: match e {
@@ -74,6 +97,21 @@ impl Store {
                 other => other.to_string(),
             },
         })?;
+        Store::init(db)
+    }
+
+    /// Opens (or creates) a store on another storage backend (tests crash it at every write).
+    pub fn open_with_backend(backend: impl redb::StorageBackend) -> Result<Self, StoreError> {
+        let db = redb::Builder::new()
+            .create_with_backend(backend)
+            .map_err(|e| StoreError::Open {
+                path: "backend".into(),
+                message: e.to_string(),
+            })?;
+        Store::init(db)
+    }
+
+    fn init(db: Database) -> Result<Self, StoreError> {
         let tx = db.begin_write().map_err(db_err)?;
         {
             tx.open_table(CHANGES).map_err(db_err)?;
@@ -272,4 +310,164 @@ impl Store {
 
 fn db_err<E: std::fmt::Display>(e: E) -> StoreError {
     StoreError::Db(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A disk that loses every write not yet synced when it "crashes", and crashes on the
+    /// `writes_left`-th write.
+    #[derive(Debug, Default)]
+    struct DiskState {
+        durable: Vec<u8>,
+        volatile: Vec<u8>,
+        writes_left: Option<usize>,
+        crashed: bool,
+        writes: usize,
+    }
+
+    #[derive(Debug, Clone, Default)]
+    struct Disk(Arc<Mutex<DiskState>>);
+
+    fn crashed() -> std::io::Error {
+        std::io::Error::other("crashed")
+    }
+
+    impl Disk {
+        fn step(&self) -> Result<std::sync::MutexGuard<'_, DiskState>, std::io::Error> {
+            let mut d = self.0.lock().map_err(|_| crashed())?;
+            if d.crashed {
+                return Err(crashed());
+            }
+            d.writes += 1;
+            match d.writes_left {
+                Some(0) => {
+                    d.crashed = true;
+                    Err(crashed())
+                }
+                Some(n) => {
+                    d.writes_left = Some(n - 1);
+                    Ok(d)
+                }
+                None => Ok(d),
+            }
+        }
+    }
+
+    impl redb::StorageBackend for Disk {
+        fn len(&self) -> Result<u64, std::io::Error> {
+            Ok(self.0.lock().map_err(|_| crashed())?.volatile.len() as u64)
+        }
+        fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
+            let d = self.0.lock().map_err(|_| crashed())?;
+            let start = usize::try_from(offset).map_err(|_| crashed())?;
+            let slice = d
+                .volatile
+                .get(start..start + out.len())
+                .ok_or_else(|| std::io::Error::other("read past the end"))?;
+            out.copy_from_slice(slice);
+            Ok(())
+        }
+        fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+            let mut d = self.step()?;
+            d.volatile
+                .resize(usize::try_from(len).map_err(|_| crashed())?, 0);
+            Ok(())
+        }
+        fn sync_data(&self) -> Result<(), std::io::Error> {
+            let mut d = self.step()?;
+            d.durable = d.volatile.clone();
+            Ok(())
+        }
+        fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+            let mut d = self.step()?;
+            let start = usize::try_from(offset).map_err(|_| crashed())?;
+            if d.volatile.len() < start + data.len() {
+                d.volatile.resize(start + data.len(), 0);
+            }
+            d.volatile[start..start + data.len()].copy_from_slice(data);
+            Ok(())
+        }
+    }
+
+    fn batch(i: usize) -> Vec<Persist> {
+        vec![
+            Persist::Audit {
+                at_ms: i as i64,
+                text: format!("batch {i}"),
+            },
+            Persist::Audit {
+                at_ms: i as i64,
+                text: "x".repeat(300 + i * 37),
+            },
+        ]
+    }
+
+    /// Runs batches on a disk that crashes at write `crash_at`; returns the batches whose
+    /// commit returned, and the durable bytes left.
+    fn run_until_crash(crash_at: Option<usize>) -> (Vec<usize>, Vec<u8>, usize) {
+        let disk = Disk::default();
+        disk.0.lock().unwrap().writes_left = crash_at;
+        let mut acknowledged = Vec::new();
+        if let Ok(store) = Store::open_with_backend(disk.clone()) {
+            for i in 0..12 {
+                if store.apply(&batch(i)).is_err() {
+                    break;
+                }
+                acknowledged.push(i);
+            }
+        }
+        let d = disk.0.lock().unwrap();
+        (acknowledged, d.durable.clone(), d.writes)
+    }
+
+    #[test]
+    fn a_crash_at_any_write_keeps_every_acknowledged_batch_and_a_readable_store() {
+        let (all, _, writes_total) = run_until_crash(None);
+        assert_eq!(all.len(), 12);
+        for crash_at in 0..writes_total {
+            let (acknowledged, durable, _) = run_until_crash(Some(crash_at));
+            let durable_copy = durable.clone();
+            let restarted = Disk::default();
+            {
+                let mut d = restarted.0.lock().unwrap();
+                d.volatile = durable.clone();
+                d.durable = durable;
+            }
+            let store = match Store::open_with_backend(restarted) {
+                Ok(store) => store,
+                // A crash during the very first creation: nothing was committed, and
+                // `Store::open` creates such a file again.
+                Err(_) if is_interrupted_creation(&durable_copy) && acknowledged.is_empty() => {
+                    continue;
+                }
+                Err(e) => panic!(
+                    "crash at write {crash_at}: the store does not open again: {e} ({} bytes, {} non-zero, first {:?})",
+                    durable_copy.len(),
+                    durable_copy.iter().filter(|b| **b != 0).count(),
+                    &durable_copy[..durable_copy.len().min(16)]
+                ),
+            };
+            let audit: Vec<String> = store
+                .audit_tail(1000)
+                .unwrap()
+                .into_iter()
+                .map(|(_, t)| t)
+                .collect();
+            for i in &acknowledged {
+                assert!(
+                    audit.contains(&format!("batch {i}")),
+                    "crash at write {crash_at}: acknowledged batch {i} is lost"
+                );
+            }
+            // Batches are whole: never one audit line of a batch without the other.
+            assert_eq!(
+                audit.len() % 2,
+                0,
+                "crash at write {crash_at}: a half-written batch"
+            );
+        }
+    }
 }
