@@ -58,6 +58,16 @@ fn message_with_last_change(doc: &Automerge) -> Vec<u8> {
     .encode()
 }
 
+/// `base` with one more change putting `key` = `value`, written under the actor of `author`.
+fn forge(base: &Automerge, author: &SigningKey, key: &str, value: &str) -> Automerge {
+    let mut forged = base.clone();
+    forged.set_actor(actor_for(&author.verifying_key().to_bytes()));
+    let mut tx = forged.transaction();
+    tx.put(ROOT, key, value).unwrap();
+    tx.commit_with(CommitOptions::default().with_time(0));
+    forged
+}
+
 fn region() -> RegionCode {
     RegionCode::new("42").unwrap()
 }
@@ -394,12 +404,12 @@ fn a_hub_that_alters_a_schools_change_is_caught_at_the_rcoi() {
     net.write(2, protocol, "sheet-1", "8 незачёт");
     net.connect(2, 1);
     // The hub forges: a change under the school's actor, on top of the school's history.
-    let school_actor = actor_for(&net.keys[2].verifying_key().to_bytes());
-    let mut forged = net.nodes[1].doc(&protocol).unwrap().clone();
-    forged.set_actor(school_actor);
-    let mut tx = forged.transaction();
-    tx.put(ROOT, "sheet-1", "18 зачёт").unwrap();
-    tx.commit_with(CommitOptions::default().with_time(0));
+    let forged = forge(
+        net.nodes[1].doc(&protocol).unwrap(),
+        &net.keys[2],
+        "sheet-1",
+        "18 зачёт",
+    );
     let school_att = net.persisted[1]
         .iter()
         .find_map(|p| match p {
@@ -454,11 +464,12 @@ fn a_hub_that_invents_a_change_is_caught_at_the_rcoi() {
     net.write(2, protocol, "sheet-1", "8 незачёт");
     net.connect(2, 1);
     let hub_key = net.keys[1].clone();
-    let mut forged = net.nodes[1].doc(&protocol).unwrap().clone();
-    forged.set_actor(actor_for(&hub_key.verifying_key().to_bytes()));
-    let mut tx = forged.transaction();
-    tx.put(ROOT, "sheet-2", "20 зачёт").unwrap();
-    tx.commit_with(CommitOptions::default().with_time(0));
+    let forged = forge(
+        net.nodes[1].doc(&protocol).unwrap(),
+        &hub_key,
+        "sheet-2",
+        "20 зачёт",
+    );
     let hub_cert = net.ca.issue(moyo("4201"), &hub_key);
     let hub_att = Attestation::sign(protocol, forged.get_heads(), 5, &hub_key);
     let (_, at_rcoi) = net.connect(1, 0);
@@ -494,11 +505,12 @@ fn a_certificate_the_ca_did_not_issue_does_not_vouch() {
     // A rogue key claiming to be the school, with a certificate the test CA never issued.
     let rogue = SigningKey::from_bytes(&[99; 32]);
     let rogue_cert = b"TESTCERTrogue".to_vec();
-    let mut forged = net.nodes[2].doc(&protocol).unwrap().clone();
-    forged.set_actor(actor_for(&rogue.verifying_key().to_bytes()));
-    let mut tx = forged.transaction();
-    tx.put(ROOT, "sheet-1", "20 зачёт").unwrap();
-    tx.commit_with(CommitOptions::default().with_time(0));
+    let forged = forge(
+        net.nodes[2].doc(&protocol).unwrap(),
+        &rogue,
+        "sheet-1",
+        "20 зачёт",
+    );
     let att = Attestation::sign(protocol, forged.get_heads(), 5, &rogue);
     let frame = Frame::Sync {
         doc: protocol,
