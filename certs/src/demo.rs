@@ -180,7 +180,6 @@ pub fn demo(options: &DemoOptions, now: OffsetDateTime) -> Result<Region, DemoEr
     let region = RegionCode::new("42")?;
     let name = "Демо-регион";
     let mut pki = Pki::init(&out.join("pki"), region, name, now)?;
-    let crl = pki.crl_pem()?;
     let node_validity = Validity::days_from(now, NODE_VALIDITY_DAYS)?;
     let person_validity = Validity::days_from(now, PERSON_VALIDITY_DAYS)?;
     let mut region_file = Region {
@@ -205,7 +204,7 @@ pub fn demo(options: &DemoOptions, now: OffsetDateTime) -> Result<Region, DemoEr
         addr: rcoi_addr,
         host: LOOPBACK.to_string(),
     };
-    write_node(&mut pki, out, rcoi, rcoi_addr, vec![], &crl, node_validity)?;
+    write_node(&mut pki, out, rcoi, rcoi_addr, vec![], node_validity)?;
     region_file.nodes.push(RegionNode {
         role: NodeRole::Rcoi,
         code: region.to_string(),
@@ -236,7 +235,6 @@ pub fn demo(options: &DemoOptions, now: OffsetDateTime) -> Result<Region, DemoEr
             identity,
             addr,
             vec![rcoi_upstream.clone()],
-            &crl,
             node_validity,
         )?;
         region_file.nodes.push(RegionNode {
@@ -261,15 +259,7 @@ pub fn demo(options: &DemoOptions, now: OffsetDateTime) -> Result<Region, DemoEr
                 },
                 rcoi_upstream.clone(),
             ];
-            write_node(
-                &mut pki,
-                out,
-                identity,
-                addr,
-                upstreams,
-                &crl,
-                node_validity,
-            )?;
+            write_node(&mut pki, out, identity, addr, upstreams, node_validity)?;
             region_file.nodes.push(RegionNode {
                 role: NodeRole::School,
                 code: code.to_string(),
@@ -309,7 +299,6 @@ fn write_node(
     identity: NodeIdentity,
     listen: SocketAddr,
     upstreams: Vec<Upstream>,
-    crl: &str,
     validity: Validity,
 ) -> Result<(), DemoError> {
     let code = match identity.org {
@@ -318,19 +307,7 @@ fn write_node(
         OrgCode::School(c) => c.to_string(),
     };
     let dir = out.join(&code);
-    fs::create_dir_all(&dir).map_err(|source| PkiError::Io {
-        path: dir.display().to_string(),
-        source,
-    })?;
-    let credentials = pki.issue_node(identity, &LOOPBACK.to_string(), validity)?;
-    write_atomic(&dir.join("node.key"), credentials.key_pem.as_bytes(), true)?;
-    write_atomic(
-        &dir.join("node.crt"),
-        credentials.cert_pem.as_bytes(),
-        false,
-    )?;
-    write_atomic(&dir.join("ca.crt"), pki.ca_cert_pem().as_bytes(), false)?;
-    write_atomic(&dir.join("crl.pem"), crl.as_bytes(), false)?;
+    pki.write_node_files(&dir, identity, &LOOPBACK.to_string(), validity)?;
     let config = NodeConfig {
         node: NodeSection {
             region: identity.region,

@@ -255,15 +255,10 @@ fn node(
     let identity = NodeIdentity::new(pki.region(), org, municipality)?;
     let files = ["node.key", "node.crt"].map(|f| out.join(f));
     refuse_existing(&files)?;
-    std::fs::create_dir_all(out).with_context(|| format!("{}", out.display()))?;
-    let credentials = pki.issue_node(identity, host, Validity::days_from(now(), days)?)?;
-    write_atomic(&files[0], credentials.key_pem.as_bytes(), true)?;
-    write_atomic(&files[1], credentials.cert_pem.as_bytes(), false)?;
-    write_atomic(&out.join("ca.crt"), pki.ca_cert_pem().as_bytes(), false)?;
-    write_atomic(&out.join("crl.pem"), pki.crl_pem()?.as_bytes(), false)?;
+    let serial = pki.write_node_files(out, identity, host, Validity::days_from(now(), days)?)?;
     println!(
         "issued certificate {} for {identity} into {}",
-        credentials.serial,
+        serial,
         out.display()
     );
     Ok(())

@@ -429,6 +429,28 @@ impl Pki {
         })
     }
 
+    /// Issues a node certificate for `identity` and writes the node's folder `dir`: `node.key`
+    /// (mode 0600), `node.crt`, and copies of `ca.crt` and `crl.pem`. Returns the serial.
+    pub fn write_node_files(
+        &mut self,
+        dir: &Path,
+        identity: NodeIdentity,
+        host: &str,
+        validity: Validity,
+    ) -> Result<u64, PkiError> {
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        let credentials = self.issue_node(identity, host, validity)?;
+        write_atomic(&dir.join("node.key"), credentials.key_pem.as_bytes(), true)?;
+        write_atomic(
+            &dir.join("node.crt"),
+            credentials.cert_pem.as_bytes(),
+            false,
+        )?;
+        write_atomic(&dir.join("ca.crt"), self.ca_cert_pem.as_bytes(), false)?;
+        write_atomic(&dir.join("crl.pem"), self.crl_pem()?.as_bytes(), false)?;
+        Ok(credentials.serial)
+    }
+
     /// Issues a person's certificate and a new signing key sealed with `pin`.
     pub fn issue_person(
         &mut self,

@@ -23,16 +23,12 @@ fn node_config(
     listen: &str,
     upstream: Option<(&str, &str)>,
 ) -> Result<NodeConfig, Box<dyn std::error::Error>> {
-    std::fs::create_dir_all(dir)?;
-    let creds = pki.issue_node(
+    pki.write_node_files(
+        dir,
         identity,
         "127.0.0.1",
         Validity::days_from(time::OffsetDateTime::now_utc(), 30)?,
     )?;
-    std::fs::write(dir.join("node.crt"), &creds.cert_pem)?;
-    std::fs::write(dir.join("node.key"), &creds.key_pem)?;
-    std::fs::write(dir.join("ca.crt"), pki.ca_cert_pem())?;
-    std::fs::write(dir.join("crl.pem"), pki.crl_pem()?)?;
     let code = match identity.org {
         OrgCode::Rcoi(c) => c.to_string(),
         OrgCode::Municipality(c) => c.to_string(),

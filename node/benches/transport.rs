@@ -20,13 +20,8 @@ fn write_node(
     dir: &std::path::Path,
     identity: NodeIdentity,
 ) -> Result<TlsMaterial, Box<dyn std::error::Error>> {
-    std::fs::create_dir_all(dir)?;
     let now = time::OffsetDateTime::now_utc();
-    let creds = pki.issue_node(identity, "127.0.0.1", Validity::days_from(now, 30)?)?;
-    std::fs::write(dir.join("node.crt"), &creds.cert_pem)?;
-    std::fs::write(dir.join("node.key"), &creds.key_pem)?;
-    std::fs::write(dir.join("ca.crt"), pki.ca_cert_pem())?;
-    std::fs::write(dir.join("crl.pem"), pki.crl_pem()?)?;
+    pki.write_node_files(dir, identity, "127.0.0.1", Validity::days_from(now, 30)?)?;
     Ok(TlsMaterial::load(
         &dir.join("node.crt"),
         &dir.join("node.key"),

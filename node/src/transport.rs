@@ -142,6 +142,10 @@ impl TlsMaterial {
     }
 }
 
+fn config_error(error: impl std::fmt::Display) -> TransportError {
+    TransportError::Config(error.to_string())
+}
+
 fn transport_config() -> Arc<quinn::TransportConfig> {
     let mut config = quinn::TransportConfig::default();
     config.keep_alive_interval(Some(Duration::from_millis(KEEP_ALIVE_MS)));
@@ -157,16 +161,15 @@ pub fn server_config(material: &TlsMaterial) -> Result<quinn::ServerConfig, Tran
     let verifier = WebPkiClientVerifier::builder_with_provider(material.roots.clone(), provider())
         .with_crls(material.crls.clone())
         .build()
-        .map_err(|e| TransportError::Config(e.to_string()))?;
+        .map_err(config_error)?;
     let mut tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| TransportError::Config(e.to_string()))?
+        .map_err(config_error)?
         .with_client_cert_verifier(verifier)
         .with_single_cert(material.cert_chain.clone(), material.key.clone_key())
-        .map_err(|e| TransportError::Config(e.to_string()))?;
+        .map_err(config_error)?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
-    let quic =
-        QuicServerConfig::try_from(tls).map_err(|e| TransportError::Config(e.to_string()))?;
+    let quic = QuicServerConfig::try_from(tls).map_err(config_error)?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
     config.transport_config(transport_config());
     Ok(config)
@@ -292,7 +295,7 @@ fn client_config_recording(
     )
     .with_crls(material.crls.clone())
     .build()
-    .map_err(|e| TransportError::Config(e.to_string()))?;
+    .map_err(config_error)?;
     let verifier = Arc::new(ExpectedServer {
         inner,
         region: material.identity.region,
@@ -301,14 +304,13 @@ fn client_config_recording(
     });
     let mut tls = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| TransportError::Config(e.to_string()))?
+        .map_err(config_error)?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_client_auth_cert(material.cert_chain.clone(), material.key.clone_key())
-        .map_err(|e| TransportError::Config(e.to_string()))?;
+        .map_err(config_error)?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
-    let quic =
-        QuicClientConfig::try_from(tls).map_err(|e| TransportError::Config(e.to_string()))?;
+    let quic = QuicClientConfig::try_from(tls).map_err(config_error)?;
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
     config.transport_config(transport_config());
     Ok(config)

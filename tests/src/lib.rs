@@ -93,19 +93,14 @@ impl TestRegion {
             .dir
             .path()
             .join(format!("node-{}", self.pki.issued().len() + 2));
-        std::fs::create_dir_all(&dir).expect("node dir");
-        let credentials = self
+        let serial = self
             .pki
-            .issue_node(identity, "127.0.0.1", validity)
-            .expect("node certificate");
-        std::fs::write(dir.join("node.crt"), &credentials.cert_pem).expect("write");
-        std::fs::write(dir.join("node.key"), &credentials.key_pem).expect("write");
-        std::fs::write(dir.join("ca.crt"), self.pki.ca_cert_pem()).expect("write");
-        std::fs::write(dir.join("crl.pem"), self.pki.crl_pem().expect("crl")).expect("write");
+            .write_node_files(&dir, identity, "127.0.0.1", validity)
+            .expect("node files");
         NodeFiles {
             dir,
             identity,
-            serial: credentials.serial,
+            serial,
         }
     }
 
