@@ -756,8 +756,18 @@ impl Engine {
         let Some(state) = self.docs.get_mut(&doc) else {
             return;
         };
-        let attestation = Attestation::sign(doc, state.doc.get_heads(), self.now_ms, &self.key);
-        let author = attestation.author;
+        // An author's attestations of a document are strictly increasing in time, so "the
+        // latest" is always well defined for senders and receivers: two changes within one
+        // millisecond, or a clock set back, must not leave a change without its proof.
+        let author = self.key.verifying_key().to_bytes();
+        let at_ms = state
+            .endorsements
+            .get(&author)
+            .map_or(self.now_ms, |previous| {
+                self.now_ms.max(previous.attestation.at_ms + 1)
+            });
+        let attestation = Attestation::sign(doc, state.doc.get_heads(), at_ms, &self.key);
+        debug_assert_eq!(attestation.author, author);
         self.out.push_back(Output::Persist(Persist::Attestation {
             doc,
             author,
