@@ -672,56 +672,12 @@ pub fn write_receipts(
     protocol: DocId,
     now_ms: i64,
 ) -> usize {
-    let DocId::School {
-        kind: DocKind::Protocol,
-        municipality,
-        school,
-        exam,
-    } = protocol
-    else {
-        return 0;
-    };
-    if !matches!(engine.identity().org, OrgCode::Rcoi(_)) {
-        return 0;
-    }
-    let results = DocId::School {
-        kind: DocKind::Results,
-        municipality,
-        school,
-        exam,
-    };
-    let Some(doc) = engine.doc(&protocol) else {
-        return 0;
-    };
-    let sheets = content::sheets(doc);
-    let directory = context.verifier.experts(&content::expert_certs(doc));
-    let done = engine
-        .doc(&results)
-        .map(content::receipts)
-        .unwrap_or_default();
-    // Only sheets not receipted yet are verified: a protocol changes with every sheet entered.
-    let fresh: Vec<SignedSheet> = sheets
-        .into_iter()
-        .filter(|s| !done.contains_key(&s.hash().to_string()))
-        .collect();
-    let verdicts: Vec<(giasync_shared::record::RecordHash, String)> = fresh
-        .iter()
-        .zip(verify_many(&fresh, &context.rules, &directory))
-        .map(|(s, r)| {
-            (
-                s.hash(),
-                r.map_or_else(|e| format!("invalid: {e}"), |_| "verified".to_owned()),
-            )
-        })
-        .collect();
-    if verdicts.is_empty() {
-        return 0;
-    }
-    let count = verdicts.len();
-    let written = engine.change(now_ms, results, |tx| {
-        verdicts
-            .iter()
-            .try_for_each(|(h, v)| content::put_receipt(tx, h, v))
-    });
-    if written.is_err() { 0 } else { count }
+    giasync_shared::ingest::receipt_new_sheets(
+        engine,
+        protocol,
+        &context.rules,
+        |certs| context.verifier.experts(certs),
+        now_ms,
+    )
+    .unwrap_or(0)
 }

@@ -219,6 +219,19 @@ pub fn sheets(doc: &impl ReadDoc) -> Vec<SignedSheet> {
         .collect()
 }
 
+/// The score sheets of a protocol not in `skip` (by hash, hex; e.g. sheets already receipted),
+/// without decoding those whose key already names a skipped hash.
+pub fn sheets_except(doc: &impl ReadDoc, skip: &BTreeMap<String, String>) -> Vec<SignedSheet> {
+    doc.keys(ROOT)
+        .filter(|k| {
+            k.strip_prefix("sheet/")
+                .is_some_and(|h| !skip.contains_key(h))
+        })
+        .filter_map(|k| SignedSheet::from_bytes(bytes(doc, &k)?).ok())
+        .filter(|s| !skip.contains_key(&s.hash().to_string()))
+        .collect()
+}
+
 /// The experts' certificates a protocol carries.
 pub fn expert_certs(doc: &impl ReadDoc) -> BTreeMap<String, Vec<u8>> {
     doc.keys(ROOT)

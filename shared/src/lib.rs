@@ -12,6 +12,7 @@ pub mod error;
 pub mod exam;
 pub mod identity;
 pub mod import;
+pub mod ingest;
 pub mod participant;
 pub mod record;
 pub mod resolve;

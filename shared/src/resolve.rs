@@ -43,25 +43,92 @@ pub fn resolve(
     rules: &Rules,
     directory: &dyn SignerDirectory,
 ) -> Resolution {
+    let checked = records
+        .iter()
+        .zip(verify_many(records, rules, directory))
+        .map(|(record, result)| {
+            let result = result.and_then(|v| {
+                if v.sheet.subject == subject {
+                    Ok(v)
+                } else {
+                    Err(SheetError::WrongSubject {
+                        expected: subject.to_string(),
+                        found: v.sheet.subject.to_string(),
+                    })
+                }
+            });
+            (RecordHash::of(record.as_bytes()), result)
+        });
+    settle(checked)
+}
+
+/// Every participant's resolution in a set of records (a protocol's sheets), verifying each
+/// record once. Records whose content does not even decode name no participant: they are
+/// returned apart, by the SHA-256 of their bytes.
+#[must_use]
+pub fn resolve_all(
+    records: &[SignedSheet],
+    rules: &Rules,
+    directory: &dyn SignerDirectory,
+) -> ProtocolResolution {
+    type Checked = Vec<(RecordHash, Result<VerifiedSheet, SheetError>)>;
+    let mut by_subject: BTreeMap<SheetSubject, Checked> = BTreeMap::new();
+    let mut unattributed = BTreeMap::new();
+    for (record, result) in records.iter().zip(verify_many(records, rules, directory)) {
+        let whole = RecordHash::of(record.as_bytes());
+        let subject = match &result {
+            Ok(v) => Some(v.sheet.subject),
+            Err(_) => record.decode_unverified().ok().map(|s| s.subject),
+        };
+        match subject {
+            Some(subject) => by_subject.entry(subject).or_default().push((whole, result)),
+            None => {
+                if let Err(e) = result {
+                    unattributed.insert(whole, e);
+                }
+            }
+        }
+    }
+    ProtocolResolution {
+        subjects: by_subject
+            .into_iter()
+            .map(|(subject, checked)| (subject, settle(checked)))
+            .collect(),
+        unattributed: unattributed.into_iter().collect(),
+    }
+}
+
+/// The resolutions of every participant named in a set of records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProtocolResolution {
+    pub subjects: BTreeMap<SheetSubject, Resolution>,
+    /// Records that do not decode, with the reason, ascending by the SHA-256 of their bytes.
+    pub unattributed: Vec<(RecordHash, SheetError)>,
+}
+
+impl ProtocolResolution {
+    /// The participants whose valid sheets conflict.
+    pub fn conflicts(&self) -> impl Iterator<Item = (&SheetSubject, &[VerifiedSheet])> {
+        self.subjects.iter().filter_map(|(s, r)| match &r.verdict {
+            Verdict::Conflict(heads) => Some((s, heads.as_slice())),
+            _ => None,
+        })
+    }
+}
+
+/// The verdict over checked records of one subject: (SHA-256 of the record's bytes, check).
+fn settle(
+    checked: impl IntoIterator<Item = (RecordHash, Result<VerifiedSheet, SheetError>)>,
+) -> Resolution {
     let mut valid: BTreeMap<RecordHash, VerifiedSheet> = BTreeMap::new();
     let mut invalid: BTreeMap<RecordHash, SheetError> = BTreeMap::new();
-    for (record, result) in records.iter().zip(verify_many(records, rules, directory)) {
-        let checked = result.and_then(|v| {
-            if v.sheet.subject == subject {
-                Ok(v)
-            } else {
-                Err(SheetError::WrongSubject {
-                    expected: subject.to_string(),
-                    found: v.sheet.subject.to_string(),
-                })
-            }
-        });
-        match checked {
+    for (whole, result) in checked {
+        match result {
             Ok(v) => {
                 valid.insert(v.hash, v);
             }
             Err(e) => {
-                invalid.insert(RecordHash::of(record.as_bytes()), e);
+                invalid.insert(whole, e);
             }
         }
     }
@@ -128,6 +195,38 @@ mod tests {
     #[test]
     fn nothing_is_unscored() {
         assert_eq!(run(&[]).verdict, Verdict::Unscored);
+    }
+
+    #[test]
+    fn resolve_all_agrees_with_resolving_each_participant() {
+        // The fixtures' corrections are about p1.
+        let p1 = sign(draft("p1", 8, 1), 1);
+        let p1_fixed = correction(&[&p1], 12, 1);
+        let p2_a = sign(draft("p2", 9, 1), 1);
+        let p2_b = sign(draft("p2", 10, 2), 2);
+        let p3_bad = tampered(&sign(draft("p3", 7, 1), 1));
+        let garbage = SignedSheet::from_bytes(vec![1, 2, 3]);
+        let mut all = vec![
+            p2_a.clone(),
+            p1.clone(),
+            p2_b.clone(),
+            p1_fixed.clone(),
+            p3_bad,
+        ];
+        all.extend(garbage.ok());
+        let whole = resolve_all(&all, &rules(), &directory());
+        assert_eq!(
+            whole.subjects[&subject("p1")],
+            resolve(subject("p1"), &[p1, p1_fixed], &rules(), &directory())
+        );
+        assert_eq!(
+            whole.subjects[&subject("p2")],
+            resolve(subject("p2"), &[p2_a, p2_b], &rules(), &directory())
+        );
+        assert_eq!(whole.subjects[&subject("p3")].verdict, Verdict::Unscored);
+        assert_eq!(whole.subjects[&subject("p3")].invalid.len(), 1);
+        assert_eq!(whole.conflicts().count(), 1);
+        assert_eq!(whole.subjects.len(), 3);
     }
 
     #[test]

@@ -1,5 +1,43 @@
-//! Rehearsing exam day. So far: the demo region (`demo`), separate processes on loopback QUIC.
-//! The deterministic region simulator (`giasync-sim run`, `sweep`) comes with the simulator issue
-//! and will drive the same sans-IO engine over a simulated network and clock.
+//! Rehearsing exam day.
+//!
+//! - [`demo`]: a demo region of separate processes on loopback QUIC (`giasync-sim demo`).
+//! - The deterministic region simulator (`giasync-sim run`, `sweep`): [`scenario`] files become
+//!   a [`plan`], which [`region`] runs through the production sans-IO sync engine over a
+//!   simulated network and clock; [`report`] checks the invariants and reports.
 
 pub mod demo;
+pub mod plan;
+pub mod region;
+pub mod report;
+pub mod rng;
+pub mod scenario;
+
+use std::time::Instant;
+
+use giasync_shared::rules::Rules;
+
+use crate::plan::Plan;
+use crate::region::Region;
+use crate::report::Report;
+use crate::scenario::{Scenario, ScenarioError};
+
+/// Runs `scenario` under `seed` (with faults drawn from the seed too when `random_faults`);
+/// `progress(simulated_ms, scripted_end_ms)` is called now and then.
+pub fn simulate(
+    scenario: &Scenario,
+    seed: u64,
+    random_faults: bool,
+    progress: impl FnMut(i64, i64),
+) -> Result<(Report, Vec<report::FaultWindow>), ScenarioError> {
+    let started = Instant::now();
+    let plan = Plan::new(scenario, seed, random_faults)?;
+    let rules = Rules::is_2024().map_err(|e| ScenarioError::Invalid {
+        field: "rules".into(),
+        message: e.to_string(),
+    })?;
+    let mut region = Region::new(plan, rules);
+    region.run(progress);
+    let wall_s = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+    let report = Report::of(&region, wall_s, report::peak_memory_mib());
+    Ok((report, report::fault_windows(&region)))
+}

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod sim;
+
 /// Rehearse exam day for a region.
 #[derive(Debug, Parser)]
 #[command(name = "giasync-sim", version)]
@@ -30,6 +32,38 @@ enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Simulate a region's exam day from a scenario file, deterministically: the production
+    /// sync engine over a simulated network and clock. Prints a summary, checks the invariants
+    /// and exits non-zero if any fails.
+    Run {
+        scenario: PathBuf,
+        /// The seed (default: the scenario's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Add faults drawn from the seed, as `sweep` does (replays a sweep's seed).
+        #[arg(long)]
+        random_faults: bool,
+        /// Write the report as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Write a plot of sheets entered and verified at the РЦОИ over the day here.
+        #[arg(long)]
+        svg: Option<PathBuf>,
+    },
+    /// Run a scenario under many seeds with faults drawn from each seed; print every failing
+    /// seed with the invariant it broke and the command that replays it.
+    Sweep {
+        scenario: PathBuf,
+        /// How many seeds.
+        #[arg(long)]
+        seeds: u64,
+        /// The first seed.
+        #[arg(long, default_value_t = 1)]
+        first_seed: u64,
+        /// Runs at once (default: the machine's cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
     /// Run one node of the demo region (used by `demo` for each of its processes).
     #[command(hide = true)]
     Node {
@@ -50,6 +84,25 @@ fn main() -> ExitCode {
             base_port,
             keep,
         }),
+        Command::Run {
+            scenario,
+            seed,
+            random_faults,
+            json,
+            svg,
+        } => sim::run(
+            &scenario,
+            seed,
+            random_faults,
+            json.as_deref(),
+            svg.as_deref(),
+        ),
+        Command::Sweep {
+            scenario,
+            seeds,
+            first_seed,
+            jobs,
+        } => sim::sweep(&scenario, first_seed, seeds, jobs),
         Command::Node { config } => {
             let hub = giasync_shared::config::NodeConfig::load(&config)
                 .map(|c| c.node.role != giasync_shared::codes::NodeRole::School)

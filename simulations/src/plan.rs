@@ -1,0 +1,562 @@
+//! From a scenario and a seed to a concrete plan: the region's nodes, each school's participants,
+//! rooms and experts, the timeline of every data entry, and the faults with their times.
+
+use giasync_shared::codes::{
+    MunicipalityCode, OrgCode, ParticipantId, PersonId, RegionCode, RoomCode, SchoolCode,
+};
+use giasync_shared::exam::ExamId;
+use giasync_shared::identity::NodeIdentity;
+use giasync_shared::participant::Category;
+
+use crate::rng::Rng;
+use crate::scenario::{LinkProfile, Scenario, ScenarioError, Target, minutes_of_day};
+
+pub const MINUTE_MS: i64 = 60_000;
+/// Nodes start this long before the first scripted event.
+pub const NODES_START_BEFORE_MS: i64 = 30 * MINUTE_MS;
+
+/// The ОВЗ categories participants with limited health capabilities are drawn from.
+const OVZ_CATEGORIES: [Category; 9] = [
+    Category::Deaf,
+    Category::HardOfHearing,
+    Category::SevereSpeech,
+    Category::BlindBraille,
+    Category::BlindNoBraille,
+    Category::VisuallyImpaired,
+    Category::Musculoskeletal,
+    Category::Autism,
+    Category::DelayedDevelopment,
+];
+
+/// What a node is in the region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Rcoi,
+    Moyo,
+    School,
+}
+
+/// One node of the region. Node 0 is the РЦОИ, then the МОУО hubs, then the schools.
+#[derive(Debug, Clone)]
+pub struct NodePlan {
+    pub identity: NodeIdentity,
+    pub kind: Kind,
+    /// Nodes it dials, in order of preference (a school: its МОУО, then the РЦОИ).
+    pub upstreams: Vec<usize>,
+    /// The profile of its links to its upstreams.
+    pub link: LinkProfile,
+}
+
+#[derive(Debug, Clone)]
+pub struct ParticipantPlan {
+    pub id: ParticipantId,
+    pub category: Category,
+    pub room: usize,
+}
+
+/// One thing staff enter at a school.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// The roster: every participant, the rooms and the assignments, in one import.
+    Roster,
+    Present(usize),
+    Absent(usize),
+    Start(usize),
+    End(usize),
+    /// A signed sheet by the expert of room `expert`; `variant` shifts the points so two
+    /// experts' sheets differ.
+    Sheet {
+        participant: usize,
+        expert: usize,
+        variant: u8,
+        kind: SheetKind,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SheetKind {
+    First,
+    /// Supersedes the participant's latest sheet.
+    Correction,
+    /// A second expert's sheet that supersedes nothing: a conflict.
+    Conflicting,
+}
+
+#[derive(Debug, Clone)]
+pub struct SchoolPlan {
+    pub node: usize,
+    pub municipality: MunicipalityCode,
+    pub code: SchoolCode,
+    pub participants: Vec<ParticipantPlan>,
+    pub rooms: Vec<RoomCode>,
+    /// One expert and one interviewer per room.
+    pub experts: Vec<PersonId>,
+    pub interviewers: Vec<PersonId>,
+    /// Sorted by time (ms since the day's local midnight).
+    pub entries: Vec<(i64, Entry)>,
+}
+
+/// A fault at a node, as times since local midnight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// A school's network is cut (the node runs on).
+    Offline { node: usize, from: i64, to: i64 },
+    /// A node's process is down, restarting from its persisted state.
+    Down { node: usize, from: i64, to: i64 },
+}
+
+impl Fault {
+    #[must_use]
+    pub fn end(self) -> i64 {
+        match self {
+            Fault::Offline { to, .. } | Fault::Down { to, .. } => to,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub seed: u64,
+    pub random_faults: bool,
+    pub region: RegionCode,
+    pub exam: ExamId,
+    /// Unix ms of the exam day's local midnight.
+    pub midnight_ms: i64,
+    pub nodes: Vec<NodePlan>,
+    pub schools: Vec<SchoolPlan>,
+    pub faults: Vec<Fault>,
+    pub settle_ms: i64,
+    pub participants: usize,
+}
+
+fn minutes(field: &str, text: &str) -> Result<i64, ScenarioError> {
+    Ok(i64::from(minutes_of_day(field, text)?) * MINUTE_MS)
+}
+
+fn invalid(field: &str, message: String) -> ScenarioError {
+    ScenarioError::Invalid {
+        field: field.into(),
+        message,
+    }
+}
+
+/// `total` spread over `parts`: the first `total % parts` get one more.
+fn spread(total: u32, parts: u32, i: u32) -> u32 {
+    total / parts + u32::from(i < total % parts)
+}
+
+impl Plan {
+    /// The plan of `scenario` under `seed`; with `random_faults`, faults drawn from the seed
+    /// are added to the scenario's (what `sweep` runs).
+    pub fn new(scenario: &Scenario, seed: u64, random_faults: bool) -> Result<Plan, ScenarioError> {
+        let mut rng = Rng::new(seed);
+        let region =
+            RegionCode::new(&scenario.region).map_err(|e| invalid("region", e.to_string()))?;
+        let exam: ExamId = scenario
+            .exam
+            .parse()
+            .map_err(|e: giasync_shared::DomainError| invalid("exam", e.to_string()))?;
+        let midnight_ms = exam.date().days_since_epoch() * 86_400_000
+            - i64::from(scenario.utc_offset_hours) * 3_600_000;
+        let mut links = scenario.links.clone();
+        if random_faults {
+            let mut r = rng.fork(1);
+            for link in [&mut links.school, &mut links.hub] {
+                link.loss = r.unit() * 0.1;
+                link.duplication = r.unit() * 0.02;
+                link.reordering = r.unit() * 0.1;
+            }
+        }
+
+        let t = &scenario.topology;
+        let mut nodes = vec![NodePlan {
+            identity: NodeIdentity {
+                region,
+                org: OrgCode::Rcoi(region),
+                municipality: None,
+            },
+            kind: Kind::Rcoi,
+            upstreams: Vec::new(),
+            link: links.hub,
+        }];
+        let mut municipality_codes = Vec::new();
+        for m in 0..t.municipalities {
+            let code = MunicipalityCode::new(&format!("{region}{:02}", m + 1))
+                .map_err(|e| invalid("topology.municipalities", e.to_string()))?;
+            municipality_codes.push(code);
+            nodes.push(NodePlan {
+                identity: NodeIdentity {
+                    region,
+                    org: OrgCode::Municipality(code),
+                    municipality: None,
+                },
+                kind: Kind::Moyo,
+                upstreams: vec![0],
+                link: links.hub,
+            });
+        }
+        let mut schools = Vec::new();
+        let mut school_index = 0u32;
+        let p = &scenario.participants;
+        let d = &scenario.day;
+        let first_slot = minutes("day.first_slot", &d.first_slot)?;
+        let mut people = rng.fork(2);
+        for (m, municipality) in municipality_codes.iter().enumerate() {
+            let m = u32::try_from(m).unwrap_or(u32::MAX);
+            for s in 0..spread(t.schools, t.municipalities, m) {
+                let code = SchoolCode::new(&format!("{municipality}{:02}", s + 1))
+                    .map_err(|e| invalid("topology.schools", e.to_string()))?;
+                let node = nodes.len();
+                nodes.push(NodePlan {
+                    identity: NodeIdentity {
+                        region,
+                        org: OrgCode::School(code),
+                        municipality: Some(*municipality),
+                    },
+                    kind: Kind::School,
+                    upstreams: vec![1 + m as usize, 0],
+                    link: links.school,
+                });
+                let count = spread(p.total, t.schools, school_index);
+                school_index += 1;
+                schools.push(school_plan(
+                    node,
+                    *municipality,
+                    code,
+                    count,
+                    scenario,
+                    &mut people,
+                )?);
+            }
+        }
+
+        let mut faults = Vec::new();
+        let mut pick = rng.fork(3);
+        let school_nodes: Vec<usize> = schools.iter().map(|s| s.node).collect();
+        let moyo_nodes: Vec<usize> = (1..=t.municipalities as usize).collect();
+        let chosen = |pick: &mut Rng, what: Target, share: Option<f64>, count: Option<u32>| {
+            let mut pool = match what {
+                Target::Schools => school_nodes.clone(),
+                Target::Moyo => moyo_nodes.clone(),
+                Target::Rcoi => return vec![0],
+            };
+            pick.shuffle(&mut pool);
+            let n = match (share, count) {
+                (Some(s), _) => (s * pool.len() as f64).round() as usize,
+                (None, Some(c)) => c as usize,
+                (None, None) => pool.len(),
+            };
+            pool.truncate(n);
+            pool.sort_unstable();
+            pool
+        };
+        for (i, o) in scenario.outages.iter().enumerate() {
+            let from = minutes(&format!("outages[{i}].from"), &o.from)?;
+            let to = minutes(&format!("outages[{i}].to"), &o.to)?;
+            for node in chosen(&mut pick, o.what, o.share, o.count) {
+                faults.push(if o.what == Target::Schools {
+                    Fault::Offline { node, from, to }
+                } else {
+                    Fault::Down { node, from, to }
+                });
+            }
+        }
+        for (i, c) in scenario.crashes.iter().enumerate() {
+            let from = minutes(&format!("crashes[{i}].at"), &c.at)?;
+            let to = from + i64::from(c.down_minutes) * MINUTE_MS;
+            for node in chosen(&mut pick, c.what, c.share, c.count) {
+                faults.push(Fault::Down { node, from, to });
+            }
+        }
+        if random_faults {
+            faults.extend(random_faults_for(&mut rng.fork(4), &nodes, first_slot));
+        }
+        let participants = schools.iter().map(|s| s.participants.len()).sum();
+        Ok(Plan {
+            name: scenario.name.clone(),
+            seed,
+            random_faults,
+            region,
+            exam,
+            midnight_ms,
+            nodes,
+            schools,
+            faults,
+            settle_ms: i64::from(d.settle_minutes) * MINUTE_MS,
+            participants,
+        })
+    }
+
+    /// The last scripted moment: the last entry or the last fault's end.
+    #[must_use]
+    pub fn quiet_from(&self) -> i64 {
+        let entries = self
+            .schools
+            .iter()
+            .filter_map(|s| s.entries.last().map(|e| e.0))
+            .max()
+            .unwrap_or(0);
+        entries.max(self.last_heal())
+    }
+
+    /// When the nodes start: [`NODES_START_BEFORE_MS`] before the first entry or fault.
+    #[must_use]
+    pub fn starts_at(&self) -> i64 {
+        let entries = self
+            .schools
+            .iter()
+            .filter_map(|s| s.entries.first().map(|e| e.0));
+        let faults = self.faults.iter().map(|f| match *f {
+            Fault::Offline { from, .. } | Fault::Down { from, .. } => from,
+        });
+        entries.chain(faults).min().unwrap_or(0) - NODES_START_BEFORE_MS
+    }
+
+    /// When the last fault heals (0 with none).
+    #[must_use]
+    pub fn last_heal(&self) -> i64 {
+        self.faults.iter().map(|f| f.end()).max().unwrap_or(0)
+    }
+}
+
+/// Faults a sweep adds: a few schools offline, perhaps a МОУО or the РЦОИ down, perhaps crashes.
+fn random_faults_for(rng: &mut Rng, nodes: &[NodePlan], first_slot: i64) -> Vec<Fault> {
+    let schools: Vec<usize> = (0..nodes.len())
+        .filter(|&i| nodes[i].kind == Kind::School)
+        .collect();
+    let hubs: Vec<usize> = (0..nodes.len())
+        .filter(|&i| nodes[i].kind == Kind::Moyo)
+        .collect();
+    let window = |rng: &mut Rng, longest_min: u64| {
+        let from = first_slot - 60 * MINUTE_MS + rng.below(300) as i64 * MINUTE_MS;
+        let to = from + rng.between(1, longest_min) as i64 * MINUTE_MS;
+        (from, to)
+    };
+    let mut faults = Vec::new();
+    for _ in 0..rng.between(1, 3) {
+        let node = schools[rng.below(schools.len() as u64) as usize];
+        let (from, to) = window(rng, 180);
+        faults.push(Fault::Offline { node, from, to });
+    }
+    if rng.chance(0.5) && !hubs.is_empty() {
+        let node = hubs[rng.below(hubs.len() as u64) as usize];
+        let (from, to) = window(rng, 120);
+        faults.push(Fault::Down { node, from, to });
+    }
+    if rng.chance(0.3) {
+        let (from, to) = window(rng, 60);
+        faults.push(Fault::Down { node: 0, from, to });
+    }
+    for _ in 0..rng.below(3) {
+        let node = rng.below(nodes.len() as u64) as usize;
+        let (from, to) = window(rng, 30);
+        faults.push(Fault::Down { node, from, to });
+    }
+    faults
+}
+
+fn school_plan(
+    node: usize,
+    municipality: MunicipalityCode,
+    code: SchoolCode,
+    count: u32,
+    scenario: &Scenario,
+    rng: &mut Rng,
+) -> Result<SchoolPlan, ScenarioError> {
+    let p = &scenario.participants;
+    let d = &scenario.day;
+    let roster_at = minutes("day.roster_at", &d.roster_at)?;
+    let first_slot = minutes("day.first_slot", &d.first_slot)?;
+    let room_count = count.div_ceil(p.per_room).max(1);
+    let rooms = (0..room_count)
+        .map(|r| RoomCode::new(&format!("{}", 101 + r)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid("participants.per_room", e.to_string()))?;
+    let person = |prefix: &str, r: u32| {
+        PersonId::new(&format!("{prefix}-{code}-{}", r + 1))
+            .map_err(|e| invalid("topology.schools", e.to_string()))
+    };
+    let experts = (0..room_count)
+        .map(|r| person("exp", r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let interviewers = (0..room_count)
+        .map(|r| person("int", r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut participants = Vec::new();
+    for i in 0..count {
+        let category = if rng.chance(p.ovz_share) {
+            OVZ_CATEGORIES[rng.below(OVZ_CATEGORIES.len() as u64) as usize]
+        } else {
+            Category::Standard
+        };
+        participants.push(ParticipantPlan {
+            id: ParticipantId::new(&format!("{code}-{:04}", i + 1))
+                .map_err(|e| invalid("participants.total", e.to_string()))?,
+            category,
+            room: (i % room_count) as usize,
+        });
+    }
+    let mut entries = vec![(roster_at, Entry::Roster)];
+    let minute = |m: u64| m as i64 * MINUTE_MS;
+    for room in 0..room_count as usize {
+        let mut at = first_slot;
+        for (i, person) in participants.iter().enumerate() {
+            if person.room != room {
+                continue;
+            }
+            if rng.chance(p.absent_share) {
+                entries.push((at, Entry::Absent(i)));
+                continue;
+            }
+            entries.push((at, Entry::Present(i)));
+            entries.push((at, Entry::Start(i)));
+            let mut slot = rng.between(u64::from(d.slot_minutes[0]), u64::from(d.slot_minutes[1]));
+            if person.category.is_ovz() {
+                slot += u64::from(d.ovz_extra_minutes);
+            }
+            at += minute(slot);
+            entries.push((at, Entry::End(i)));
+            let scored = at
+                + minute(rng.between(
+                    u64::from(d.scoring_minutes[0]),
+                    u64::from(d.scoring_minutes[1]),
+                ));
+            entries.push((
+                scored,
+                Entry::Sheet {
+                    participant: i,
+                    expert: room,
+                    variant: 0,
+                    kind: SheetKind::First,
+                },
+            ));
+            let roll = rng.unit();
+            if roll < p.correction_share {
+                let later = scored
+                    + minute(rng.between(
+                        u64::from(d.correction_minutes[0]),
+                        u64::from(d.correction_minutes[1]),
+                    ));
+                entries.push((
+                    later,
+                    Entry::Sheet {
+                        participant: i,
+                        expert: room,
+                        variant: 1,
+                        kind: SheetKind::Correction,
+                    },
+                ));
+            } else if roll < p.correction_share + p.conflict_share {
+                // Another room's expert (or, in a one-room school, the same one) scores the
+                // participant too, without seeing the first sheet.
+                entries.push((
+                    scored,
+                    Entry::Sheet {
+                        participant: i,
+                        expert: (room + 1) % room_count as usize,
+                        variant: 2,
+                        kind: SheetKind::Conflicting,
+                    },
+                ));
+            }
+        }
+    }
+    // Stable: entries at the same minute keep their order (present before start, a sheet
+    // before its conflicting twin).
+    entries.sort_by_key(|e| e.0);
+    Ok(SchoolPlan {
+        node,
+        municipality,
+        code,
+        participants,
+        rooms,
+        experts,
+        interviewers,
+        entries,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario() -> Scenario {
+        Scenario::parse(
+            r#"
+            name = "t"
+            [topology]
+            municipalities = 3
+            schools = 7
+            [participants]
+            total = 100
+            per_room = 6
+            ovz_share = 0.2
+            absent_share = 0.1
+            correction_share = 0.1
+            conflict_share = 0.1
+            [links.school]
+            latency_ms = 30
+            bandwidth_kbit_s = 1000
+            [links.hub]
+            latency_ms = 10
+            bandwidth_kbit_s = 10000
+            [[outages]]
+            what = "schools"
+            share = 0.3
+            from = "08:00"
+            to = "13:00"
+            [[outages]]
+            what = "moyo"
+            count = 1
+            from = "10:00"
+            to = "12:00"
+            "#,
+            "t.toml",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn counts_are_spread_and_every_participant_has_a_day() {
+        let plan = Plan::new(&scenario(), 5, false).unwrap();
+        assert_eq!(plan.nodes.len(), 1 + 3 + 7);
+        assert_eq!(plan.participants, 100);
+        assert_eq!(plan.schools.len(), 7);
+        let sizes: Vec<usize> = plan.schools.iter().map(|s| s.participants.len()).collect();
+        assert!(sizes.iter().all(|&n| n == 14 || n == 15), "{sizes:?}");
+        for school in &plan.schools {
+            assert_eq!(school.entries[0].1, Entry::Roster);
+            assert!(school.entries.windows(2).all(|w| w[0].0 <= w[1].0));
+            for i in 0..school.participants.len() {
+                let marked = school
+                    .entries
+                    .iter()
+                    .any(|e| matches!(e.1, Entry::Absent(p) | Entry::Present(p) if p == i));
+                assert!(marked, "participant {i} of {} has no mark", school.code);
+            }
+        }
+        // 30 % of 7 schools offline, one МОУО down.
+        let offline = plan
+            .faults
+            .iter()
+            .filter(|f| matches!(f, Fault::Offline { .. }))
+            .count();
+        assert_eq!(offline, 2);
+        assert!(
+            plan.faults
+                .iter()
+                .any(|f| matches!(f, Fault::Down { node, .. } if (1..=3).contains(node)))
+        );
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_plan_and_another_seed_another() {
+        let a = Plan::new(&scenario(), 9, true).unwrap();
+        let b = Plan::new(&scenario(), 9, true).unwrap();
+        let c = Plan::new(&scenario(), 10, true).unwrap();
+        assert_eq!(a.faults, b.faults);
+        assert_eq!(a.schools[0].entries, b.schools[0].entries);
+        assert!(a.faults != c.faults || a.schools[0].entries != c.schools[0].entries);
+    }
+}

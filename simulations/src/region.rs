@@ -1,0 +1,1274 @@
+//! The simulated region: every node's sync engine (the production one), an in-memory store per
+//! node, a simulated network and clock, all driven by one event queue.
+//!
+//! - **Nodes** dial their upstreams like `giasync-node run` does (same timeouts, backoff and
+//!   fallback constants): a school its МОУО hub, falling back to the РЦОИ; a hub the РЦОИ.
+//! - **Links** carry the engine's frames in order per connection, as the production QUIC stream
+//!   does. Packet loss, duplication and reordering cost time and bytes, never order (QUIC hides
+//!   them from the application); bandwidth queues frames behind each other.
+//! - **Faults**: a school offline keeps working; a node down loses everything not persisted (the
+//!   engine persists before it sends, like the production driver) and restarts from its store.
+//!   A broken connection is noticed after the QUIC idle timeout, or at once by a peer that
+//!   restarted (its stateless reset).
+//! - The РЦОИ verifies and receipts sheets on ingest with [`giasync_shared::ingest`], as the
+//!   production node does.
+//!
+//! Time is simulated: nothing sleeps. The same plan gives the same run.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use giasync_shared::calendar::Timestamp;
+use giasync_shared::codes::{OrgCode, PersonId};
+use giasync_shared::content;
+use giasync_shared::ingest;
+use giasync_shared::participant::{FullName, IdentityDocument, Participant, SchoolClass};
+use giasync_shared::record::{
+    Attempt, Correction, FixedDirectory, RecordHash, SheetDraft, SheetSubject, SignedSheet,
+};
+use giasync_shared::room::{Attendance, Room};
+use giasync_shared::rules::Rules;
+use giasync_shared::sync::attest::actor_for;
+use giasync_shared::sync::{
+    CertCheck, CertVerifier, DocId, DocKind, Engine, Input, NodeIdentity, Output, PeerId, Persist,
+};
+use sha2::{Digest, Sha256};
+
+use crate::plan::{Entry, Fault, Kind, MINUTE_MS, Plan, SheetKind};
+use crate::rng::Rng;
+use crate::scenario::LinkProfile;
+
+/// QUIC and the hello both take a round trip before the engines see the connection.
+const HANDSHAKE_ROUND_TRIPS: i64 = 2;
+/// Bytes of a connection's handshake on the wire (both certificate chains, hello).
+const HANDSHAKE_BYTES: u64 = 3_000;
+/// Payload bytes a packet carries.
+const PACKET_PAYLOAD_BYTES: u64 = 1_200;
+/// Header, AEAD tag, UDP and IP bytes per packet.
+const PACKET_OVERHEAD_BYTES: u64 = 52;
+/// The wait before QUIC retransmits a lost packet, beyond one round trip.
+const RETRANSMIT_EXTRA_MS: i64 = 25;
+/// How often the run checks, once scripted events are over, whether the region converged.
+const CONVERGENCE_CHECK_MS: i64 = 10_000;
+/// Size of the simulated node certificates (about that of a real ed25519 node certificate).
+const CERT_BYTES: usize = 420;
+
+/// A node's certificate in the simulation: the identity URI and the key, padded to the size of
+/// a real one. The simulated CA knows every certificate it issued; nothing else verifies.
+type Issued = HashMap<Vec<u8>, (NodeIdentity, [u8; 32])>;
+
+#[derive(Clone, Default)]
+struct SimCa {
+    issued: Arc<Issued>,
+}
+
+impl CertVerifier for SimCa {
+    fn node_key(&self, cert_der: &[u8]) -> CertCheck {
+        self.issued
+            .get(cert_der)
+            .copied()
+            .ok_or_else(|| "not issued by the region's CA".to_owned())
+    }
+}
+
+fn sim_cert(identity: &NodeIdentity, key: &SigningKey) -> Vec<u8> {
+    let mut cert = b"SIMCERT ".to_vec();
+    cert.extend_from_slice(identity.to_uri().as_bytes());
+    cert.push(0);
+    cert.extend_from_slice(&key.verifying_key().to_bytes());
+    cert.resize(CERT_BYTES.max(cert.len()), 0);
+    cert
+}
+
+/// A key derived from the seed and a label: the same run signs the same bytes.
+fn derived_key(seed: u64, label: &str) -> SigningKey {
+    let digest = Sha256::new()
+        .chain_update(b"giasync-sim key")
+        .chain_update(seed.to_be_bytes())
+        .chain_update(label.as_bytes())
+        .finalize();
+    SigningKey::from_bytes(&digest.into())
+}
+
+/// What a node persisted: what it restarts from.
+#[derive(Debug, Default)]
+struct Store {
+    docs: BTreeMap<DocId, StoredDoc>,
+}
+
+#[derive(Debug, Default)]
+struct StoredDoc {
+    changes: Vec<u8>,
+    attestations: BTreeMap<[u8; 32], (Vec<u8>, Vec<u8>)>,
+}
+
+struct Node {
+    identity: NodeIdentity,
+    kind: Kind,
+    key: SigningKey,
+    cert: Vec<u8>,
+    engine: Option<Engine>,
+    store: Store,
+    /// Network cuts in force (a school offline).
+    offline: u32,
+    upstreams: Vec<usize>,
+    link: LinkProfile,
+    dial: Dialer,
+    /// The engine's peer ids and their connections.
+    peers: BTreeMap<PeerId, usize>,
+    tick_at: Option<i64>,
+    quarantined: u64,
+    /// Changes persisted for documents of another school (must stay 0).
+    foreign_docs: u64,
+}
+
+impl Node {
+    fn up(&self) -> bool {
+        self.engine.is_some()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Dialer {
+    generation: u64,
+    rank: usize,
+    backoff_ms: i64,
+}
+
+/// One direction of a connection.
+#[derive(Debug, Default, Clone, Copy)]
+struct Lane {
+    /// When the link is free to start serialising the next frame.
+    free_at_ms: i64,
+    /// When the previous frame was delivered: frames arrive in order.
+    delivered_at_ms: i64,
+}
+
+struct Conn {
+    /// `ends[0]` dialled `ends[1]`.
+    ends: [usize; 2],
+    peer: [PeerId; 2],
+    profile: LinkProfile,
+    /// Frames still flow.
+    alive: bool,
+    established: bool,
+    /// The engine at each end has been told the connection ended (or is gone).
+    closed: [bool; 2],
+    lanes: [Lane; 2],
+    /// The dialer's rank for this upstream (0: the preferred one).
+    rank: usize,
+    /// Frames sent and not yet delivered or dropped.
+    in_flight: u32,
+    /// From the handshake until the first moment no frame is in flight: the catch-up
+    /// exchange after a (re)connect.
+    catching_up: bool,
+}
+
+#[derive(Debug)]
+enum Event {
+    Entry {
+        school: usize,
+    },
+    Deliver {
+        conn: usize,
+        to: usize,
+        bytes: Vec<u8>,
+    },
+    Dial {
+        node: usize,
+        generation: u64,
+    },
+    Handshake {
+        conn: usize,
+    },
+    DialFailed {
+        node: usize,
+        generation: u64,
+    },
+    Lost {
+        conn: usize,
+        end: usize,
+    },
+    FallbackExpired {
+        conn: usize,
+    },
+    Tick {
+        node: usize,
+    },
+    FaultStart(usize),
+    FaultEnd(usize),
+    Check,
+}
+
+/// A sheet as the school entered it.
+#[derive(Debug, Clone)]
+pub struct EnteredSheet {
+    pub school: usize,
+    pub hash: RecordHash,
+    pub subject: SheetSubject,
+    pub at_ms: i64,
+}
+
+/// What the run observed, for the report.
+#[derive(Debug, Default)]
+pub struct Observed {
+    pub sheets: Vec<EnteredSheet>,
+    /// Subjects scored by two experts without supersession.
+    pub conflicts_entered: BTreeSet<SheetSubject>,
+    /// (time, sheets the РЦОИ verified and receipted in that batch).
+    pub receipted_at_rcoi: Vec<(i64, usize)>,
+    pub bytes_total: u64,
+    /// Bytes of the catch-up exchanges: on each connection, from the handshake to the first
+    /// moment nothing is in flight.
+    pub reconnect_bytes: u64,
+    /// What the catch-ups would take if each side re-sent, whole, every document the other
+    /// may read (the naive design), in packets like ours.
+    pub naive_reconnect_bytes: u64,
+    pub frames_total: u64,
+    pub connections: u64,
+    pub last_progress_ms: i64,
+    pub converged_at_ms: Option<i64>,
+    pub end_ms: i64,
+    pub trace: Sha256,
+    pub events: u64,
+    pub bytes_by_kind: BytesByKind,
+    /// The first messages quarantined and why.
+    pub quarantine_reasons: Vec<String>,
+    /// Entries that could not be made (an engine or domain error): must stay 0.
+    pub entry_errors: Vec<String>,
+}
+
+/// Bytes on the wire of a frame of `framed` bytes: packets with their overhead.
+fn wire_bytes(framed: u64) -> u64 {
+    framed + framed.div_ceil(PACKET_PAYLOAD_BYTES).max(1) * PACKET_OVERHEAD_BYTES
+}
+
+/// Where the bytes on the wire went, by frame kind.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct BytesByKind {
+    pub summaries: u64,
+    pub summary_frames: u64,
+    pub doc_lists: u64,
+    pub sync_changes: u64,
+    pub sync_attestations: u64,
+    pub fragments: u64,
+    pub handshakes: u64,
+}
+
+impl Observed {
+    fn count_frame(&mut self, frame: &[u8], wire: u64) {
+        use giasync_shared::sync::wire::Frame;
+        let b = &mut self.bytes_by_kind;
+        match Frame::decode(frame) {
+            Ok(Frame::Summary { .. }) => {
+                b.summaries += wire;
+                b.summary_frames += 1;
+            }
+            Ok(Frame::Buckets { .. } | Frame::DocList { .. }) => b.doc_lists += wire,
+            Ok(Frame::Sync { attestations, .. }) => {
+                let proofs: u64 = attestations
+                    .iter()
+                    .map(|(c, a)| (c.len() + a.len()) as u64)
+                    .sum();
+                b.sync_attestations += proofs;
+                b.sync_changes += wire.saturating_sub(proofs);
+            }
+            Ok(Frame::Fragment { .. }) | Err(_) => b.fragments += wire,
+        }
+    }
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Node({})", self.identity)
+    }
+}
+
+/// The region being simulated.
+pub struct Region {
+    plan: Plan,
+    rules: Rules,
+    directory: FixedDirectory,
+    expert_keys: BTreeMap<PersonId, SigningKey>,
+    expert_certs: BTreeMap<PersonId, Vec<u8>>,
+    nodes: Vec<Node>,
+    conns: Vec<Conn>,
+    queue: BinaryHeap<Reverse<(i64, u64)>>,
+    events: HashMap<u64, Event>,
+    next_event: u64,
+    next_peer: PeerId,
+    now_ms: i64,
+    rng: Rng,
+    ca: SimCa,
+    /// Per school: the next entry to make.
+    cursor: Vec<usize>,
+    /// Per school and participant: the hash of the latest sheet entered.
+    latest_sheet: Vec<BTreeMap<usize, RecordHash>>,
+    /// Actor id → the identity of the node key behind it.
+    actors: HashMap<Vec<u8>, NodeIdentity>,
+    observed: Observed,
+}
+
+impl std::fmt::Debug for Region {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Region({}, {} nodes)", self.plan.name, self.nodes.len())
+    }
+}
+
+impl Region {
+    /// Sets up the region of `plan`: keys, certificates, experts, engines.
+    pub fn new(plan: Plan, rules: Rules) -> Region {
+        let mut issued = HashMap::new();
+        let mut actors = HashMap::new();
+        let mut nodes = Vec::new();
+        for p in &plan.nodes {
+            let key = derived_key(plan.seed, &p.identity.to_uri());
+            let cert = sim_cert(&p.identity, &key);
+            issued.insert(cert.clone(), (p.identity, key.verifying_key().to_bytes()));
+            actors.insert(
+                actor_for(&key.verifying_key().to_bytes())
+                    .to_bytes()
+                    .to_vec(),
+                p.identity,
+            );
+            nodes.push(Node {
+                identity: p.identity,
+                kind: p.kind,
+                key,
+                cert,
+                engine: None,
+                store: Store::default(),
+                offline: 0,
+                upstreams: p.upstreams.clone(),
+                link: p.link,
+                dial: Dialer::default(),
+                peers: BTreeMap::new(),
+                tick_at: None,
+                quarantined: 0,
+                foreign_docs: 0,
+            });
+        }
+        let ca = SimCa {
+            issued: Arc::new(issued),
+        };
+        let mut directory = FixedDirectory::default();
+        let mut expert_keys = BTreeMap::new();
+        let mut expert_certs = BTreeMap::new();
+        for school in &plan.schools {
+            for expert in &school.experts {
+                let key = derived_key(plan.seed, expert.as_str());
+                directory.add(*expert, key.verifying_key(), &[school.code]);
+                let mut cert = format!("SIMCERT person {expert} {}", school.code).into_bytes();
+                cert.extend_from_slice(&key.verifying_key().to_bytes());
+                cert.resize(CERT_BYTES.max(cert.len()), 0);
+                expert_certs.insert(*expert, cert);
+                expert_keys.insert(*expert, key);
+            }
+        }
+        let schools = plan.schools.len();
+        let rng = Rng::new(plan.seed).fork(99);
+        let mut region = Region {
+            rules,
+            directory,
+            expert_keys,
+            expert_certs,
+            nodes,
+            conns: Vec::new(),
+            queue: BinaryHeap::new(),
+            events: HashMap::new(),
+            next_event: 0,
+            next_peer: 1,
+            now_ms: 0,
+            rng,
+            ca,
+            cursor: vec![0; schools],
+            latest_sheet: vec![BTreeMap::new(); schools],
+            actors,
+            observed: Observed {
+                trace: Sha256::new(),
+                ..Observed::default()
+            },
+            plan,
+        };
+        // Nodes start a while before the first scripted event.
+        region.now_ms = region.plan.starts_at();
+        for i in 0..region.nodes.len() {
+            region.start_node(i);
+        }
+        for s in 0..schools {
+            if let Some(&(at, _)) = region.plan.schools[s].entries.first() {
+                region.schedule(at, Event::Entry { school: s });
+            }
+        }
+        for (i, f) in region.plan.faults.clone().iter().enumerate() {
+            let (from, to) = match *f {
+                Fault::Offline { from, to, .. } | Fault::Down { from, to, .. } => (from, to),
+            };
+            region.schedule(from, Event::FaultStart(i));
+            region.schedule(to, Event::FaultEnd(i));
+        }
+        let quiet = region.plan.quiet_from();
+        region.schedule(quiet, Event::Check);
+        region
+    }
+
+    #[must_use]
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Runs to convergence (or the settle deadline); `progress` is called now and then with
+    /// the simulated time and the time the scripted day ends.
+    pub fn run(&mut self, mut progress: impl FnMut(i64, i64)) {
+        let deadline = self.plan.quiet_from() + self.plan.settle_ms;
+        let quiet = self.plan.quiet_from();
+        while let Some(Reverse((at, id))) = self.queue.pop() {
+            let Some(event) = self.events.remove(&id) else {
+                continue;
+            };
+            debug_assert!(at >= self.now_ms, "time never goes back");
+            self.now_ms = at;
+            if at > deadline {
+                break;
+            }
+            self.observed.events += 1;
+            if self.observed.events.is_multiple_of(4096) {
+                progress(at, quiet);
+            }
+            if self.handle(event) {
+                break;
+            }
+        }
+        self.observed.end_ms = self.now_ms;
+        progress(self.now_ms, quiet);
+    }
+
+    fn schedule(&mut self, at: i64, event: Event) {
+        let id = self.next_event;
+        self.next_event += 1;
+        self.events.insert(id, event);
+        self.queue.push(Reverse((at.max(self.now_ms), id)));
+    }
+
+    /// Handles one event; true when the run is over.
+    fn handle(&mut self, event: Event) -> bool {
+        match event {
+            Event::Entry { school } => self.entry(school),
+            Event::Deliver { conn, to, bytes } => self.deliver(conn, to, &bytes),
+            Event::Dial { node, generation } => self.dial(node, generation),
+            Event::Handshake { conn } => self.handshake(conn),
+            Event::DialFailed { node, generation } => self.dial_failed(node, generation),
+            Event::Lost { conn, end } => self.lost(conn, end),
+            Event::FallbackExpired { conn } => {
+                if self.conns[conn].alive {
+                    self.close(conn);
+                }
+            }
+            Event::Tick { node } => self.tick(node),
+            Event::FaultStart(i) => self.fault(i, true),
+            Event::FaultEnd(i) => self.fault(i, false),
+            Event::Check => return self.check(),
+        }
+        false
+    }
+
+    // ---- nodes -------------------------------------------------------------------------
+
+    /// Starts (or restarts) a node's engine from its store and starts dialling.
+    fn start_node(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        let mut engine = Engine::new(
+            node.identity,
+            node.key.clone(),
+            node.cert.clone(),
+            Box::new(self.ca.clone()),
+        );
+        for (doc, stored) in &mut node.store.docs {
+            let endorsements: Vec<(Vec<u8>, Vec<u8>)> =
+                stored.attestations.values().cloned().collect();
+            if let Err(e) = engine.load_doc(*doc, &stored.changes, &endorsements) {
+                self.observed
+                    .entry_errors
+                    .push(format!("{} cannot load {doc}: {e}", node.identity));
+                continue;
+            }
+            // Compacted, as the production store does on start.
+            if let Some(am) = engine.doc(doc) {
+                stored.changes = am.save();
+            }
+        }
+        node.engine = Some(engine);
+        node.dial = Dialer {
+            generation: node.dial.generation + 1,
+            rank: 0,
+            backoff_ms: giasync_node::run::RETRY_BACKOFF_MS_MIN as i64,
+        };
+        node.tick_at = None;
+        let generation = node.dial.generation;
+        if !node.upstreams.is_empty() {
+            self.schedule(
+                self.now_ms,
+                Event::Dial {
+                    node: i,
+                    generation,
+                },
+            );
+        }
+        // Peers still holding a connection to the old process learn at their next packet
+        // (keep-alive) that it is gone: the stateless reset.
+        for c in 0..self.conns.len() {
+            if let Some(end) = self.conns[c].ends.iter().position(|&e| e == i) {
+                let other = 1 - end;
+                if !self.conns[c].closed[other] {
+                    let latency = i64::from(self.conns[c].profile.latency_ms);
+                    let keep_alive = giasync_node::transport::KEEP_ALIVE_MS;
+                    let at = self.now_ms + latency + self.rng.below(keep_alive) as i64;
+                    self.schedule(
+                        at,
+                        Event::Lost {
+                            conn: c,
+                            end: other,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn stop_node(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        node.engine = None;
+        node.peers.clear();
+        node.dial.generation += 1;
+        node.tick_at = None;
+        self.break_links_of(i);
+        for conn in &mut self.conns {
+            if let Some(end) = conn.ends.iter().position(|&e| e == i) {
+                conn.closed[end] = true;
+            }
+        }
+    }
+
+    /// Every live connection of node `i` stops carrying frames; both ends notice after the
+    /// idle timeout.
+    fn break_links_of(&mut self, i: usize) {
+        let idle = giasync_node::transport::IDLE_TIMEOUT_MS as i64;
+        for c in 0..self.conns.len() {
+            let conn = &mut self.conns[c];
+            if !conn.ends.contains(&i) || !conn.alive {
+                continue;
+            }
+            conn.alive = false;
+            let closed = conn.closed;
+            for end in (0..2).filter(|&end| !closed[end]) {
+                self.schedule(self.now_ms + idle, Event::Lost { conn: c, end });
+            }
+        }
+    }
+
+    fn reachable(&self, a: usize, b: usize) -> bool {
+        let (na, nb) = (&self.nodes[a], &self.nodes[b]);
+        na.up() && nb.up() && na.offline == 0 && nb.offline == 0
+    }
+
+    fn fault(&mut self, i: usize, start: bool) {
+        match self.plan.faults[i] {
+            Fault::Offline { node, .. } => {
+                if start {
+                    self.nodes[node].offline += 1;
+                    self.break_links_of(node);
+                } else {
+                    self.nodes[node].offline = self.nodes[node].offline.saturating_sub(1);
+                }
+            }
+            Fault::Down { node, .. } => {
+                if start && self.nodes[node].up() {
+                    self.stop_node(node);
+                } else if !start && !self.nodes[node].up() {
+                    self.start_node(node);
+                    if self.nodes[node].kind == Kind::School {
+                        // Staff go on from where they had to stop.
+                        if let Some(s) = self.school_of(node) {
+                            self.schedule(self.now_ms, Event::Entry { school: s });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn school_of(&self, node: usize) -> Option<usize> {
+        self.plan.schools.iter().position(|s| s.node == node)
+    }
+
+    // ---- connections -------------------------------------------------------------------
+
+    fn dial(&mut self, node: usize, generation: u64) {
+        let n = &self.nodes[node];
+        if !n.up() || n.dial.generation != generation {
+            return;
+        }
+        let Some(&target) = n.upstreams.get(n.dial.rank) else {
+            return;
+        };
+        if self.reachable(node, target) {
+            let profile = n.link;
+            let rank = n.dial.rank;
+            let conn = self.conns.len();
+            self.conns.push(Conn {
+                ends: [node, target],
+                peer: [0, 0],
+                profile,
+                alive: true,
+                established: false,
+                closed: [false, false],
+                lanes: [Lane::default(); 2],
+                rank,
+                in_flight: 0,
+                catching_up: true,
+            });
+            let rtt = 2 * i64::from(profile.latency_ms);
+            self.schedule(
+                self.now_ms + HANDSHAKE_ROUND_TRIPS * rtt + 1,
+                Event::Handshake { conn },
+            );
+        } else {
+            let timeout = giasync_node::run::CONNECT_TIMEOUT_MS as i64;
+            self.schedule(
+                self.now_ms + timeout,
+                Event::DialFailed { node, generation },
+            );
+        }
+    }
+
+    fn handshake(&mut self, c: usize) {
+        let [a, b] = self.conns[c].ends;
+        let generation = self.nodes[a].dial.generation;
+        if !self.conns[c].alive || !self.reachable(a, b) {
+            // The handshake never completes: the dialer gives up at its timeout.
+            self.conns[c].alive = false;
+            self.conns[c].closed = [true, true];
+            let rtt = 2 * i64::from(self.conns[c].profile.latency_ms);
+            let timeout = giasync_node::run::CONNECT_TIMEOUT_MS as i64;
+            self.schedule(
+                self.now_ms + timeout - HANDSHAKE_ROUND_TRIPS * rtt,
+                Event::DialFailed {
+                    node: a,
+                    generation,
+                },
+            );
+            return;
+        }
+        let (pa, pb) = (self.next_peer, self.next_peer + 1);
+        self.next_peer += 2;
+        let conn = &mut self.conns[c];
+        conn.peer = [pa, pb];
+        conn.established = true;
+        self.observed.connections += 1;
+        self.observed.bytes_total += HANDSHAKE_BYTES;
+        self.observed.bytes_by_kind.handshakes += HANDSHAKE_BYTES;
+        self.nodes[a].peers.insert(pa, c);
+        self.nodes[b].peers.insert(pb, c);
+        self.nodes[a].dial.backoff_ms = giasync_node::run::RETRY_BACKOFF_MS_MIN as i64;
+        if self.conns[c].rank > 0 {
+            let hold = giasync_node::run::FALLBACK_HOLD_MS as i64;
+            self.schedule(self.now_ms + hold, Event::FallbackExpired { conn: c });
+        }
+        // The naive design's catch-up: each side re-sends every document the other may read,
+        // whole, in packets like ours.
+        for (me, other) in [(a, b), (b, a)] {
+            let peer = self.nodes[other].identity;
+            if let Some(engine) = &self.nodes[me].engine {
+                for doc in engine.doc_ids() {
+                    if doc.readable_by(&peer)
+                        && let Some(am) = engine.doc(doc)
+                    {
+                        self.observed.naive_reconnect_bytes += wire_bytes(am.save().len() as u64);
+                    }
+                }
+            }
+        }
+        let (ia, ib) = (self.nodes[a].identity, self.nodes[b].identity);
+        for (node, peer, identity) in [(a, pa, ib), (b, pb, ia)] {
+            if let Some(engine) = self.nodes[node].engine.as_mut() {
+                engine.handle(self.now_ms, Input::Connected { peer, identity });
+            }
+            self.drain(node);
+        }
+    }
+
+    fn dial_failed(&mut self, node: usize, generation: u64) {
+        let n = &mut self.nodes[node];
+        if !n.up() || n.dial.generation != generation {
+            return;
+        }
+        n.dial.rank += 1;
+        if n.dial.rank < n.upstreams.len() {
+            self.schedule(self.now_ms, Event::Dial { node, generation });
+            return;
+        }
+        n.dial.rank = 0;
+        let backoff = n.dial.backoff_ms;
+        n.dial.backoff_ms = (backoff * 2).min(giasync_node::run::RETRY_BACKOFF_MS_MAX as i64);
+        let jitter = self.rng.below(backoff as u64 / 2 + 1) as i64;
+        self.schedule(
+            self.now_ms + backoff + jitter,
+            Event::Dial { node, generation },
+        );
+    }
+
+    /// One end learns its connection is gone.
+    fn lost(&mut self, c: usize, end: usize) {
+        if self.conns[c].closed[end] {
+            return;
+        }
+        self.conns[c].alive = false;
+        self.conns[c].closed[end] = true;
+        let node = self.conns[c].ends[end];
+        let peer = self.conns[c].peer[end];
+        if !self.conns[c].established {
+            return;
+        }
+        if let Some(engine) = self.nodes[node].engine.as_mut() {
+            engine.handle(self.now_ms, Input::Disconnected { peer });
+            self.nodes[node].peers.remove(&peer);
+            self.drain(node);
+            if end == 0 {
+                // The dialer's loop goes round again at once, from its preferred upstream.
+                let n = &mut self.nodes[node];
+                n.dial.generation += 1;
+                n.dial.rank = 0;
+                let generation = n.dial.generation;
+                self.schedule(self.now_ms, Event::Dial { node, generation });
+            }
+        }
+    }
+
+    /// Closes a connection deliberately: both ends know at once (one latency for the other).
+    fn close(&mut self, c: usize) {
+        self.conns[c].alive = false;
+        let latency = i64::from(self.conns[c].profile.latency_ms);
+        self.schedule(self.now_ms, Event::Lost { conn: c, end: 0 });
+        self.schedule(self.now_ms + latency, Event::Lost { conn: c, end: 1 });
+    }
+
+    /// Puts a frame on the wire from `from` (an end of `c`).
+    fn send(&mut self, c: usize, from: usize, bytes: Vec<u8>) {
+        let conn = &mut self.conns[c];
+        let p = conn.profile;
+        let framed = bytes.len() as u64 + 4;
+        let packets = framed.div_ceil(PACKET_PAYLOAD_BYTES);
+        let mut wire = wire_bytes(framed);
+        let packet_bytes = PACKET_PAYLOAD_BYTES + PACKET_OVERHEAD_BYTES;
+        let latency = i64::from(p.latency_ms);
+        let mut extra_ms = 0i64;
+        for _ in 0..packets {
+            let mut delay = 0;
+            while self.rng.chance(p.loss) {
+                wire += packet_bytes;
+                delay += 2 * latency + RETRANSMIT_EXTRA_MS;
+            }
+            if self.rng.chance(p.duplication) {
+                wire += packet_bytes;
+            }
+            if self.rng.chance(p.reordering) {
+                delay += self.rng.below(latency as u64 + 1) as i64;
+            }
+            extra_ms = extra_ms.max(delay);
+        }
+        self.observed.bytes_total += wire;
+        self.observed.frames_total += 1;
+        self.observed.count_frame(&bytes, wire);
+        if conn.catching_up {
+            self.observed.reconnect_bytes += wire;
+        }
+        if !conn.alive {
+            return;
+        }
+        conn.in_flight += 1;
+        let lane = &mut conn.lanes[from];
+        let serialise_ms = (wire * 8).div_ceil(u64::from(p.bandwidth_kbit_s)) as i64;
+        lane.free_at_ms = lane.free_at_ms.max(self.now_ms) + serialise_ms;
+        let arrive = (lane.free_at_ms + latency + extra_ms).max(lane.delivered_at_ms);
+        lane.delivered_at_ms = arrive;
+        self.schedule(
+            arrive,
+            Event::Deliver {
+                conn: c,
+                to: 1 - from,
+                bytes,
+            },
+        );
+    }
+
+    fn deliver(&mut self, c: usize, to: usize, bytes: &[u8]) {
+        if !self.conns[c].alive {
+            return;
+        }
+        self.conns[c].in_flight = self.conns[c].in_flight.saturating_sub(1);
+        let node = self.conns[c].ends[to];
+        let peer = self.conns[c].peer[to];
+        self.observed.trace.update(self.now_ms.to_be_bytes());
+        self.observed.trace.update((c as u64).to_be_bytes());
+        self.observed.trace.update(bytes);
+        if let Some(engine) = self.nodes[node].engine.as_mut() {
+            engine.handle(self.now_ms, Input::Received { peer, bytes });
+            self.drain(node);
+        }
+        if self.conns[c].in_flight == 0 {
+            self.conns[c].catching_up = false;
+        }
+    }
+
+    fn tick(&mut self, node: usize) {
+        if self.nodes[node].tick_at != Some(self.now_ms) {
+            return;
+        }
+        self.nodes[node].tick_at = None;
+        if let Some(engine) = self.nodes[node].engine.as_mut() {
+            engine.handle(self.now_ms, Input::Tick);
+            self.drain(node);
+        }
+    }
+
+    /// Carries out a node's outputs: persist everything first, then send (as production does),
+    /// and at the РЦОИ verify and receipt the sheets that arrived.
+    fn drain(&mut self, node: usize) {
+        let mut sends = Vec::new();
+        let mut protocols = BTreeSet::new();
+        loop {
+            let outputs: Vec<Output> = match self.nodes[node].engine.as_mut() {
+                Some(engine) => std::iter::from_fn(|| engine.poll_output()).collect(),
+                None => return,
+            };
+            if outputs.is_empty() {
+                if self.nodes[node].kind == Kind::Rcoi && !protocols.is_empty() {
+                    self.receipt(node, std::mem::take(&mut protocols));
+                    continue;
+                }
+                break;
+            }
+            for output in outputs {
+                match output {
+                    Output::Send { peer, bytes } => sends.push((peer, Some(bytes))),
+                    Output::Close { peer, .. } => sends.push((peer, None)),
+                    Output::Persist(record) => {
+                        if let Persist::Changes {
+                            doc:
+                                doc @ DocId::School {
+                                    kind: DocKind::Protocol,
+                                    ..
+                                },
+                            ..
+                        } = &record
+                        {
+                            protocols.insert(*doc);
+                        }
+                        self.persist(node, record);
+                    }
+                }
+            }
+        }
+        for (peer, bytes) in sends {
+            let Some(&c) = self.nodes[node].peers.get(&peer) else {
+                continue;
+            };
+            let end = usize::from(self.conns[c].ends[1] == node);
+            match bytes {
+                Some(bytes) => self.send(c, end, bytes),
+                // The engine closed the connection: the peer broke the protocol.
+                None => self.close(c),
+            }
+        }
+        if let Some(t) = self.nodes[node]
+            .engine
+            .as_ref()
+            .and_then(Engine::poll_timeout)
+            && self.nodes[node].tick_at.is_none_or(|at| t < at)
+        {
+            self.nodes[node].tick_at = Some(t.max(self.now_ms));
+            self.schedule(t, Event::Tick { node });
+        }
+    }
+
+    /// The РЦОИ verifies the sheets new in `protocols` and receipts them.
+    fn receipt(&mut self, node: usize, protocols: BTreeSet<DocId>) {
+        let mut verified = 0;
+        for doc in protocols {
+            let Some(engine) = self.nodes[node].engine.as_mut() else {
+                break;
+            };
+            let directory = &self.directory;
+            match ingest::receipt_new_sheets(
+                engine,
+                doc,
+                &self.rules,
+                |_| directory.clone(),
+                self.now_ms,
+            ) {
+                Ok(n) => verified += n,
+                Err(e) => self
+                    .observed
+                    .entry_errors
+                    .push(format!("receipts for {doc}: {e}")),
+            }
+        }
+        if verified > 0 {
+            self.observed
+                .receipted_at_rcoi
+                .push((self.now_ms, verified));
+        }
+    }
+
+    fn persist(&mut self, node: usize, record: Persist) {
+        let n = &mut self.nodes[node];
+        match record {
+            Persist::Changes { doc, bytes } => {
+                if n.kind == Kind::School
+                    && doc
+                        .school()
+                        .is_some_and(|s| OrgCode::School(s) != n.identity.org)
+                {
+                    n.foreign_docs += 1;
+                }
+                self.observed.last_progress_ms = self.now_ms;
+                n.store
+                    .docs
+                    .entry(doc)
+                    .or_default()
+                    .changes
+                    .extend_from_slice(&bytes);
+            }
+            Persist::Attestation {
+                doc,
+                author,
+                cert,
+                bytes,
+            } => {
+                n.store
+                    .docs
+                    .entry(doc)
+                    .or_default()
+                    .attestations
+                    .insert(author, (cert, bytes));
+            }
+            Persist::Quarantine {
+                doc, peer, reason, ..
+            } => {
+                n.quarantined += 1;
+                if self.observed.quarantine_reasons.len() < 5 {
+                    self.observed.quarantine_reasons.push(format!(
+                        "{} refused {doc} from {peer}: {reason}",
+                        n.identity
+                    ));
+                }
+            }
+            Persist::Audit { .. } => {}
+        }
+    }
+
+    // ---- data entry --------------------------------------------------------------------
+
+    fn entry(&mut self, s: usize) {
+        let node = self.plan.schools[s].node;
+        if !self.nodes[node].up() {
+            // Resumed when the node restarts.
+            return;
+        }
+        let Some(&(at, entry)) = self.plan.schools[s].entries.get(self.cursor[s]) else {
+            return;
+        };
+        if at > self.now_ms {
+            // A duplicate wake-up (after a restart): the entry's own event is still queued.
+            return;
+        }
+        self.cursor[s] += 1;
+        if let Err(e) = self.make_entry(s, entry) {
+            self.observed.entry_errors.push(format!(
+                "school {}: {entry:?}: {e}",
+                self.plan.schools[s].code
+            ));
+        }
+        self.drain(node);
+        if let Some(&(next, _)) = self.plan.schools[s].entries.get(self.cursor[s]) {
+            self.schedule(next.max(self.now_ms), Event::Entry { school: s });
+        }
+    }
+
+    fn doc(&self, s: usize, kind: DocKind) -> DocId {
+        DocId::School {
+            kind,
+            municipality: self.plan.schools[s].municipality,
+            school: self.plan.schools[s].code,
+            exam: self.plan.exam,
+        }
+    }
+
+    fn make_entry(&mut self, s: usize, entry: Entry) -> Result<(), Box<dyn std::error::Error>> {
+        let now = self.now_ms;
+        let at = Timestamp::from_unix_ms(self.plan.midnight_ms + now)?;
+        let roster = self.doc(s, DocKind::Roster);
+        let protocol = self.doc(s, DocKind::Protocol);
+        let school = &self.plan.schools[s];
+        let node = school.node;
+        let engine = self.nodes[node].engine.as_mut().ok_or("the node is down")?;
+        match entry {
+            Entry::Roster => {
+                let mut people = Vec::new();
+                for (i, p) in school.participants.iter().enumerate() {
+                    people.push(Participant {
+                        id: p.id,
+                        name: FullName::new("Иванова", "Анна", "Сергеевна")?,
+                        document: IdentityDocument::new("3204", &format!("{:06}", i + 1))?,
+                        class: SchoolClass::new("9А")?,
+                        category: p.category,
+                    });
+                }
+                let rooms = school
+                    .rooms
+                    .iter()
+                    .map(|r| Room::new(*r, 30))
+                    .collect::<Result<Vec<_>, _>>()?;
+                engine.change(now, roster, |tx| {
+                    for r in &rooms {
+                        content::put_room(tx, *r)?;
+                    }
+                    for (p, plan) in people.iter().zip(&school.participants) {
+                        content::put_participant(tx, p)?;
+                        content::assign(tx, p.id, school.rooms[plan.room])?;
+                    }
+                    Ok(())
+                })?;
+            }
+            Entry::Present(i) | Entry::Absent(i) => {
+                let mark = if matches!(entry, Entry::Present(_)) {
+                    Attendance::Present
+                } else {
+                    Attendance::Absent
+                };
+                let id = school.participants[i].id;
+                engine.change(now, roster, |tx| content::mark(tx, id, &mark))?;
+            }
+            Entry::Start(i) | Entry::End(i) => {
+                let p = &school.participants[i];
+                let interviewer = school.interviewers[p.room];
+                let end = matches!(entry, Entry::End(_));
+                engine.change(now, protocol, |tx| {
+                    content::log_time(tx, p.id, Some(interviewer), at, end)
+                })?;
+            }
+            Entry::Sheet {
+                participant,
+                expert,
+                variant,
+                kind,
+            } => {
+                let p = &school.participants[participant];
+                let expert_id = school.experts[expert];
+                let category = self.rules.category(p.category)?;
+                let points = category
+                    .criteria(&self.rules)
+                    .enumerate()
+                    .map(|(k, c)| {
+                        let max = i64::from(c.max);
+                        let base = (participant + k) as i64 % (max + 1);
+                        (c.id, (base + i64::from(variant)) % (max + 1))
+                    })
+                    .collect();
+                let correction = match kind {
+                    SheetKind::Correction => Some(Correction {
+                        supersedes: self.latest_sheet[s]
+                            .get(&participant)
+                            .copied()
+                            .into_iter()
+                            .collect(),
+                        reason: "ошибка при вводе баллов".into(),
+                    }),
+                    SheetKind::First | SheetKind::Conflicting => None,
+                };
+                let subject = SheetSubject {
+                    exam: self.plan.exam,
+                    school: school.code,
+                    participant: p.id,
+                    attempt: Attempt::new(1)?,
+                };
+                let draft = SheetDraft {
+                    subject,
+                    room: school.rooms[p.room],
+                    category: p.category,
+                    points,
+                    expert: expert_id,
+                    signed_at: at,
+                    correction,
+                };
+                let key = self
+                    .expert_keys
+                    .get(&expert_id)
+                    .ok_or("the expert has no key")?;
+                let sheet = SignedSheet::sign(draft, &self.rules, key)?;
+                let cert = self
+                    .expert_certs
+                    .get(&expert_id)
+                    .ok_or("the expert has no certificate")?;
+                engine.change(now, protocol, |tx| {
+                    content::put_sheet(tx, &sheet, expert_id, cert)
+                })?;
+                let hash = sheet.hash();
+                if kind == SheetKind::Conflicting {
+                    self.observed.conflicts_entered.insert(subject);
+                } else {
+                    self.latest_sheet[s].insert(participant, hash);
+                }
+                self.observed.sheets.push(EnteredSheet {
+                    school: s,
+                    hash,
+                    subject,
+                    at_ms: now,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    // ---- the end -----------------------------------------------------------------------
+
+    /// Once the scripted day is over: stop when nothing changed for a while and every replica
+    /// agrees.
+    fn check(&mut self) -> bool {
+        let quiet_since = self.now_ms - self.observed.last_progress_ms;
+        if quiet_since >= CONVERGENCE_CHECK_MS && self.converged().is_ok() {
+            self.observed.converged_at_ms = Some(self.observed.last_progress_ms);
+            return true;
+        }
+        self.schedule(self.now_ms + CONVERGENCE_CHECK_MS, Event::Check);
+        false
+    }
+
+    /// The nodes that should hold `doc`: every node that may read it (a school's documents:
+    /// the school, its МОУО and the РЦОИ).
+    fn holders(&self, doc: &DocId) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| doc.readable_by(&self.nodes[i].identity))
+            .collect()
+    }
+
+    /// Ok when every document is held at the same heads by every node that should hold it;
+    /// otherwise the first that is not.
+    pub fn converged(&self) -> Result<(), String> {
+        let mut docs = BTreeSet::new();
+        for n in &self.nodes {
+            if let Some(e) = &n.engine {
+                docs.extend(e.doc_ids().copied());
+            }
+        }
+        for doc in &docs {
+            let mut heads = None;
+            for i in self.holders(doc) {
+                let h = self.nodes[i]
+                    .engine
+                    .as_ref()
+                    .and_then(|e| e.doc(doc))
+                    .map(|d| {
+                        let mut h = d.get_heads();
+                        h.sort();
+                        h
+                    });
+                let Some(h) = h else {
+                    return Err(format!("{} does not hold {doc}", self.nodes[i].identity));
+                };
+                match &heads {
+                    None => heads = Some(h),
+                    Some(first) if *first != h => {
+                        return Err(format!("{doc} differs at {}", self.nodes[i].identity));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Changes held anywhere whose author may not write their document.
+    pub fn unauthorised_applied(&self) -> (u64, Vec<String>) {
+        let mut count = 0;
+        let mut examples = Vec::new();
+        for n in &self.nodes {
+            let Some(engine) = &n.engine else { continue };
+            for doc in engine.doc_ids() {
+                let Some(am) = engine.doc(doc) else { continue };
+                for change in am.get_changes(&[]) {
+                    let author = self.actors.get(change.actor_id().to_bytes());
+                    if !author.is_some_and(|a| doc.writable_by(a)) {
+                        count += 1;
+                        if examples.len() < 5 {
+                            examples.push(format!(
+                                "{} holds a change to {doc} by {}",
+                                n.identity,
+                                author.map_or("an unknown actor".to_owned(), ToString::to_string)
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        (count, examples)
+    }
+
+    /// Documents of other schools held or ever persisted at schools.
+    pub fn foreign_data_at_schools(&self) -> u64 {
+        self.nodes
+            .iter()
+            .filter(|n| n.kind == Kind::School)
+            .map(|n| {
+                let held = n.engine.as_ref().map_or(0, |e| {
+                    e.doc_ids()
+                        .filter(|d| {
+                            d.school()
+                                .is_some_and(|s| OrgCode::School(s) != n.identity.org)
+                        })
+                        .count() as u64
+                });
+                held + n.foreign_docs
+            })
+            .sum()
+    }
+
+    /// The РЦОИ's engine (None if it is down at the end).
+    #[must_use]
+    pub fn rcoi(&self) -> Option<&Engine> {
+        self.nodes.first().and_then(|n| n.engine.as_ref())
+    }
+
+    #[must_use]
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    #[must_use]
+    pub fn directory(&self) -> &FixedDirectory {
+        &self.directory
+    }
+
+    #[must_use]
+    pub fn observed(&self) -> &Observed {
+        &self.observed
+    }
+
+    #[must_use]
+    pub fn quarantined(&self) -> u64 {
+        self.nodes.iter().map(|n| n.quarantined).sum()
+    }
+
+    /// The protocol document of school `s`.
+    #[must_use]
+    pub fn protocol_of(&self, s: usize) -> DocId {
+        self.doc(s, DocKind::Protocol)
+    }
+
+    #[must_use]
+    pub fn minute_ms() -> i64 {
+        MINUTE_MS
+    }
+}

@@ -1,0 +1,549 @@
+//! What a run found: the invariants, the figures operators asked for, a human summary, JSON and
+//! an SVG plot of the day.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use giasync_shared::content;
+use giasync_shared::ingest::{self, RECEIPT_VERIFIED};
+use giasync_shared::resolve::resolve_all;
+use serde::Serialize;
+use sha2::Digest;
+
+use crate::plan::{Fault, Kind, MINUTE_MS};
+use crate::region::Region;
+
+/// One invariant checked at the end of a run.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Invariant {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// A point of the day's progress: local time (minutes since midnight), sheets entered so far,
+/// sheets verified at the РЦОИ so far.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Point {
+    pub minute: i64,
+    pub entered: usize,
+    pub safe_at_rcoi: usize,
+}
+
+/// The report of one run. Everything but `wall_s` and `peak_memory_mib` (measurements of this
+/// machine) is the same for the same scenario and seed, byte for byte.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub scenario: String,
+    pub seed: u64,
+    pub random_faults: bool,
+    pub municipalities: usize,
+    pub schools: usize,
+    pub participants: usize,
+    pub sheets_entered: usize,
+    pub sheets_verified_at_rcoi: usize,
+    pub sheets_invalid_at_rcoi: usize,
+    pub lost: usize,
+    pub unauthorised_applied: u64,
+    pub foreign_data_at_schools: u64,
+    pub messages_quarantined: u64,
+    pub conflicts_entered: usize,
+    pub conflicts_surfaced: usize,
+    pub converged: bool,
+    /// Simulated seconds from the last fault healing (or the last entry, if later) to the last
+    /// change any node applied before every replica agreed.
+    pub convergence_s: Option<f64>,
+    /// Bytes on the wire: frames with QUIC/UDP/IP overhead, retransmissions, duplicates and
+    /// handshakes.
+    pub bytes_total: u64,
+    /// Of `bytes_total`, the catch-up exchanges after each (re)connect.
+    pub reconnect_bytes: u64,
+    /// What a naive design would send in all: the same live traffic, but every catch-up
+    /// re-sending every document whole (`bytes_total - reconnect_bytes + naive_reconnect_bytes`).
+    pub naive_bytes_total: u64,
+    pub naive_reconnect_bytes: u64,
+    pub bytes_by_kind: crate::region::BytesByKind,
+    pub frames_total: u64,
+    pub connections: u64,
+    pub faults: usize,
+    /// Local time the run ended.
+    pub simulated_end: String,
+    pub events: u64,
+    /// SHA-256 over every frame delivered, with its time and connection: equal digests, equal
+    /// runs.
+    pub trace_digest: String,
+    pub invariants: Vec<Invariant>,
+    pub timeline: Vec<Point>,
+    pub wall_s: f64,
+    pub peak_memory_mib: Option<u64>,
+}
+
+impl Report {
+    /// Checks the invariants of a finished run and gathers its figures.
+    #[must_use]
+    pub fn of(region: &Region, wall_s: f64, peak_memory_mib: Option<u64>) -> Report {
+        let plan = region.plan();
+        let observed = region.observed();
+        let mut invariants = Vec::new();
+
+        // Every sheet entered is at the РЦОИ exactly once and verifies.
+        let mut at_rcoi: BTreeSet<String> = BTreeSet::new();
+        let mut receipts: BTreeMap<String, String> = BTreeMap::new();
+        let mut surfaced = BTreeSet::new();
+        if let Some(rcoi) = region.rcoi() {
+            for s in 0..plan.schools.len() {
+                let protocol = region.protocol_of(s);
+                let Some(doc) = rcoi.doc(&protocol) else {
+                    continue;
+                };
+                let sheets = content::sheets(doc);
+                at_rcoi.extend(sheets.iter().map(|s| s.hash().to_string()));
+                if let Some(results) = ingest::results_of(protocol).and_then(|r| rcoi.doc(&r)) {
+                    receipts.extend(content::receipts(results));
+                }
+                let resolution = resolve_all(&sheets, region.rules(), region.directory());
+                surfaced.extend(resolution.conflicts().map(|(subject, _)| *subject));
+            }
+        }
+        let entered: BTreeSet<String> =
+            observed.sheets.iter().map(|s| s.hash.to_string()).collect();
+        let lost = entered.iter().filter(|h| !at_rcoi.contains(*h)).count();
+        let verified = entered
+            .iter()
+            .filter(|h| receipts.get(*h).is_some_and(|v| v == RECEIPT_VERIFIED))
+            .count();
+        let invalid = receipts.values().filter(|v| *v != RECEIPT_VERIFIED).count();
+        let unexpected = at_rcoi.difference(&entered).count();
+        invariants.push(Invariant {
+            name: "every sheet entered is at the РЦОИ exactly once and verifies",
+            ok: lost == 0
+                && unexpected == 0
+                && verified == entered.len()
+                && entered.len() == observed.sheets.len(),
+            detail: format!(
+                "{} entered ({} distinct), {} at the РЦОИ, {lost} lost, {unexpected} not entered \
+                 by any school, {verified} verified, {invalid} invalid",
+                observed.sheets.len(),
+                entered.len(),
+                at_rcoi.len()
+            ),
+        });
+
+        let converged = region.converged();
+        invariants.push(Invariant {
+            name: "all replicas of each document converge",
+            ok: converged.is_ok() && observed.converged_at_ms.is_some(),
+            detail: match (&converged, observed.converged_at_ms) {
+                (Ok(()), Some(_)) => "every holder of every document has the same heads".into(),
+                (Ok(()), None) => "the replicas agree, but changes were still arriving".into(),
+                (Err(e), _) => e.clone(),
+            },
+        });
+
+        let (unauthorised, examples) = region.unauthorised_applied();
+        invariants.push(Invariant {
+            name: "no unauthorised change was applied anywhere",
+            ok: unauthorised == 0,
+            detail: if examples.is_empty() {
+                format!(
+                    "every change is by a node that may write its document; {} messages \
+                     quarantined{}",
+                    region.quarantined(),
+                    observed
+                        .quarantine_reasons
+                        .first()
+                        .map(|r| format!(", the first: {r}"))
+                        .unwrap_or_default()
+                )
+            } else {
+                examples.join("; ")
+            },
+        });
+
+        let foreign = region.foreign_data_at_schools();
+        invariants.push(Invariant {
+            name: "no school received another school's personal data",
+            ok: foreign == 0,
+            detail: format!("{foreign} documents of other schools seen at schools"),
+        });
+
+        let missed: Vec<String> = observed
+            .conflicts_entered
+            .difference(&surfaced)
+            .map(ToString::to_string)
+            .collect();
+        invariants.push(Invariant {
+            name: "every conflict entered was surfaced",
+            ok: missed.is_empty(),
+            detail: if missed.is_empty() {
+                format!(
+                    "{} entered, {} surfaced at the РЦОИ",
+                    observed.conflicts_entered.len(),
+                    surfaced.len()
+                )
+            } else {
+                format!("not surfaced: {}", missed.join(", "))
+            },
+        });
+
+        invariants.push(Invariant {
+            name: "every entry could be made",
+            ok: observed.entry_errors.is_empty(),
+            detail: observed
+                .entry_errors
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "no errors".into()),
+        });
+
+        let last_entry = observed.sheets.iter().map(|s| s.at_ms).max().unwrap_or(0);
+        let reference = plan.last_heal().max(last_entry);
+        let convergence_s = observed
+            .converged_at_ms
+            .map(|at| (at - reference).max(0) as f64 / 1000.0);
+
+        Report {
+            scenario: plan.name.clone(),
+            seed: plan.seed,
+            random_faults: plan.random_faults,
+            municipalities: plan.nodes.iter().filter(|n| n.kind == Kind::Moyo).count(),
+            schools: plan.schools.len(),
+            participants: plan.participants,
+            sheets_entered: observed.sheets.len(),
+            sheets_verified_at_rcoi: verified,
+            sheets_invalid_at_rcoi: invalid,
+            lost,
+            unauthorised_applied: unauthorised,
+            foreign_data_at_schools: foreign,
+            messages_quarantined: region.quarantined(),
+            conflicts_entered: observed.conflicts_entered.len(),
+            conflicts_surfaced: surfaced.len(),
+            converged: converged.is_ok() && observed.converged_at_ms.is_some(),
+            convergence_s,
+            bytes_total: observed.bytes_total,
+            reconnect_bytes: observed.reconnect_bytes,
+            naive_bytes_total: observed.bytes_total - observed.reconnect_bytes
+                + observed.naive_reconnect_bytes,
+            naive_reconnect_bytes: observed.naive_reconnect_bytes,
+            bytes_by_kind: observed.bytes_by_kind,
+            frames_total: observed.frames_total,
+            connections: observed.connections,
+            faults: plan.faults.len(),
+            simulated_end: clock(observed.end_ms),
+            events: observed.events,
+            trace_digest: hex(&observed.trace.clone().finalize()),
+            invariants,
+            timeline: timeline(region),
+            wall_s,
+            peak_memory_mib,
+        }
+    }
+
+    /// True when every invariant holds.
+    #[must_use]
+    pub fn ok(&self) -> bool {
+        self.invariants.iter().all(|i| i.ok)
+    }
+
+    /// The invariants that failed.
+    pub fn failures(&self) -> impl Iterator<Item = &Invariant> {
+        self.invariants.iter().filter(|i| !i.ok)
+    }
+
+    /// The summary for a person.
+    #[must_use]
+    pub fn human(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "scenario {} seed {}{}: {} municipalities, {} schools, {} participants, {} faults",
+            self.scenario,
+            self.seed,
+            if self.random_faults {
+                " (random faults)"
+            } else {
+                ""
+            },
+            self.municipalities,
+            self.schools,
+            self.participants,
+            self.faults
+        );
+        let _ = writeln!(
+            out,
+            "sheets entered: {}, verified at the РЦОИ: {}, invalid: {}, lost: {}",
+            self.sheets_entered,
+            self.sheets_verified_at_rcoi,
+            self.sheets_invalid_at_rcoi,
+            self.lost
+        );
+        let _ = writeln!(
+            out,
+            "conflicts entered: {}, surfaced: {}; unauthorised changes applied: {}; messages \
+             quarantined: {}",
+            self.conflicts_entered,
+            self.conflicts_surfaced,
+            self.unauthorised_applied,
+            self.messages_quarantined
+        );
+        let _ = writeln!(
+            out,
+            "converged: {}{}; simulated day ended {}",
+            if self.converged { "yes" } else { "NO" },
+            self.convergence_s
+                .map(|s| format!(", {s:.1} s after the last fault healed"))
+                .unwrap_or_default(),
+            self.simulated_end
+        );
+        let _ = writeln!(
+            out,
+            "bytes on the wire: {} ({} frames, {} connections), of which catch-up after \
+             (re)connects {}; re-sending whole documents at every reconnect instead: {} for the \
+             catch-ups ({:.1}×), {} in all",
+            mib(self.bytes_total),
+            self.frames_total,
+            self.connections,
+            mib(self.reconnect_bytes),
+            mib(self.naive_reconnect_bytes),
+            self.naive_reconnect_bytes as f64 / self.reconnect_bytes.max(1) as f64,
+            mib(self.naive_bytes_total),
+        );
+        for i in &self.invariants {
+            let _ = writeln!(
+                out,
+                "{} {}: {}",
+                if i.ok { "ok  " } else { "FAIL" },
+                i.name,
+                i.detail
+            );
+        }
+        let _ = write!(
+            out,
+            "wall time {:.1} s{}",
+            self.wall_s,
+            self.peak_memory_mib
+                .map(|m| format!(", peak memory {m} MiB"))
+                .unwrap_or_default()
+        );
+        out
+    }
+
+    /// The JSON report (pretty, one field a line).
+    pub fn json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string_pretty(self)
+    }
+
+    /// An SVG plot of sheets entered and sheets verified at the РЦОИ over the day, with the
+    /// faults' windows shaded. No external assets.
+    #[must_use]
+    pub fn svg(&self, faults: &[FaultWindow]) -> String {
+        let (w, h) = (900.0f64, 420.0f64);
+        let (left, right, top, bottom) = (70.0, 20.0, 40.0, 60.0);
+        let first = self.timeline.first().map_or(0, |p| p.minute);
+        let last = self
+            .timeline
+            .last()
+            .map_or(60, |p| p.minute)
+            .max(first + 60);
+        let max = self
+            .timeline
+            .iter()
+            .map(|p| p.entered.max(p.safe_at_rcoi))
+            .max()
+            .unwrap_or(1)
+            .max(1) as f64;
+        let x = |minute: i64| {
+            left + (minute - first) as f64 / (last - first) as f64 * (w - left - right)
+        };
+        let y = |count: usize| top + (1.0 - count as f64 / max) * (h - top - bottom);
+        let mut svg = String::new();
+        let _ = writeln!(
+            svg,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#
+        );
+        let _ = writeln!(
+            svg,
+            r#"<title>{}: листы, введённые в ОО и проверенные в РЦОИ</title><rect width="100%" height="100%" fill="white"/>"#,
+            escape(&self.scenario)
+        );
+        for (label, from, to) in faults {
+            let (fx, tx) = (
+                x(from / MINUTE_MS).max(left),
+                x(to / MINUTE_MS).min(w - right),
+            );
+            if tx > fx {
+                let _ = writeln!(
+                    svg,
+                    r##"<rect x="{fx:.1}" y="{top}" width="{:.1}" height="{:.1}" fill="#f4d6d6" opacity="0.5"><title>{}</title></rect>"##,
+                    tx - fx,
+                    h - top - bottom,
+                    escape(label)
+                );
+            }
+        }
+        let _ = writeln!(
+            svg,
+            r#"<line x1="{left}" y1="{0}" x2="{1}" y2="{0}" stroke="black"/><line x1="{left}" y1="{top}" x2="{left}" y2="{0}" stroke="black"/>"#,
+            h - bottom,
+            w - right
+        );
+        let mut hour = (first / 60 + 1) * 60;
+        while hour <= last {
+            let hx = x(hour);
+            let _ = writeln!(
+                svg,
+                r#"<line x1="{hx:.1}" y1="{0}" x2="{hx:.1}" y2="{1}" stroke="black"/><text x="{hx:.1}" y="{2}" text-anchor="middle">{3:02}:00</text>"#,
+                h - bottom,
+                h - bottom + 5.0,
+                h - bottom + 20.0,
+                hour / 60
+            );
+            hour += 60;
+        }
+        for frac in [0.0, 0.25, 0.5, 0.75, 1.0] {
+            let count = (max * frac).round() as usize;
+            let _ = writeln!(
+                svg,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{count}</text>"#,
+                left - 6.0,
+                y(count) + 4.0
+            );
+        }
+        for (series, colour, label, dy) in [
+            (0usize, "#1f5fbf", "введено листов в ОО", 0.0),
+            (1, "#2e9e44", "проверено в РЦОИ", 16.0),
+        ] {
+            let points: Vec<String> = self
+                .timeline
+                .iter()
+                .map(|p| {
+                    let count = if series == 0 {
+                        p.entered
+                    } else {
+                        p.safe_at_rcoi
+                    };
+                    format!("{:.1},{:.1}", x(p.minute), y(count))
+                })
+                .collect();
+            let _ = writeln!(
+                svg,
+                r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#,
+                points.join(" ")
+            );
+            let _ = writeln!(
+                svg,
+                r#"<rect x="{0}" y="{1}" width="14" height="4" fill="{colour}"/><text x="{2}" y="{3}">{label}</text>"#,
+                left + 10.0,
+                12.0 + dy,
+                left + 30.0,
+                17.0 + dy
+            );
+        }
+        let _ = writeln!(
+            svg,
+            r#"<text x="{0}" y="{1}" text-anchor="end">{2} · seed {3} · сходимость: {4}</text>"#,
+            w - right,
+            17.0,
+            escape(&self.scenario),
+            self.seed,
+            if self.converged { "да" } else { "НЕТ" }
+        );
+        svg.push_str("</svg>\n");
+        svg
+    }
+}
+
+/// A labelled window of time (ms since local midnight) to shade on the plot.
+pub type FaultWindow = (String, i64, i64);
+
+/// The faults of a plan as labelled windows for the plot (hubs and the РЦОИ only; school
+/// outages would cover the plot).
+#[must_use]
+pub fn fault_windows(region: &Region) -> Vec<FaultWindow> {
+    let plan = region.plan();
+    plan.faults
+        .iter()
+        .filter_map(|f| match *f {
+            Fault::Down { node, from, to } if plan.nodes[node].kind != Kind::School => Some((
+                format!("{} недоступен", plan.nodes[node].identity),
+                from,
+                to,
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Sheets entered and verified at the РЦОИ, every 10 simulated minutes.
+fn timeline(region: &Region) -> Vec<Point> {
+    const STEP_MIN: i64 = 10;
+    let observed = region.observed();
+    let mut entered: Vec<i64> = observed.sheets.iter().map(|s| s.at_ms).collect();
+    entered.sort_unstable();
+    let safe = &observed.receipted_at_rcoi;
+    let start = entered.first().copied().unwrap_or(0) / MINUTE_MS / STEP_MIN * STEP_MIN;
+    let end = observed.end_ms / MINUTE_MS + STEP_MIN;
+    let mut points = Vec::new();
+    let (mut e, mut s, mut safe_count) = (0usize, 0usize, 0usize);
+    let mut minute = start;
+    while minute <= end {
+        let t = minute * MINUTE_MS;
+        while e < entered.len() && entered[e] <= t {
+            e += 1;
+        }
+        while s < safe.len() && safe[s].0 <= t {
+            safe_count += safe[s].1;
+            s += 1;
+        }
+        points.push(Point {
+            minute,
+            entered: e,
+            safe_at_rcoi: safe_count,
+        });
+        minute += STEP_MIN;
+    }
+    points
+}
+
+fn clock(ms: i64) -> String {
+    let minutes = ms.div_euclid(MINUTE_MS);
+    let (days, minute_of_day) = (minutes.div_euclid(1440), minutes.rem_euclid(1440));
+    let text = format!("{:02}:{:02}", minute_of_day / 60, minute_of_day % 60);
+    if days == 0 {
+        text
+    } else {
+        format!("{text} (+{days} d)")
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / 1_048_576.0)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The process's peak resident memory, from Linux's `/proc/self/status` (None elsewhere).
+#[must_use]
+pub fn peak_memory_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kib / 1024)
+}
