@@ -219,16 +219,25 @@ pub fn sheets(doc: &impl ReadDoc) -> Vec<SignedSheet> {
         .collect()
 }
 
-/// The score sheets of a protocol not in `skip` (by hash, hex; e.g. sheets already receipted),
-/// without decoding those whose key already names a skipped hash.
-pub fn sheets_except(doc: &impl ReadDoc, skip: &BTreeMap<String, String>) -> Vec<SignedSheet> {
-    doc.keys(ROOT)
-        .filter(|k| {
-            k.strip_prefix("sheet/")
-                .is_some_and(|h| !skip.contains_key(h))
-        })
-        .filter_map(|k| SignedSheet::from_bytes(bytes(doc, &k)?).ok())
-        .filter(|s| !skip.contains_key(&s.hash().to_string()))
+/// The score sheets of a protocol that have no receipt in `results` yet; a sheet whose key
+/// names a receipted hash is not even decoded (this runs at the РЦОИ after every change).
+pub fn sheets_not_receipted(
+    protocol: &impl ReadDoc,
+    results: Option<&impl ReadDoc>,
+) -> Vec<SignedSheet> {
+    let receipted = |hash: &str| {
+        results.is_some_and(|r| matches!(r.get(ROOT, format!("receipt/{hash}")), Ok(Some(_))))
+    };
+    // Keys are ordered: "sheet/" up to "sheet0" ('0' follows '/') are exactly the sheets.
+    let sheet_keys: Vec<String> = protocol
+        .map_range(ROOT, "sheet/".to_owned().."sheet0".to_owned())
+        .map(|item| item.key.into_owned())
+        .collect();
+    sheet_keys
+        .into_iter()
+        .filter(|k| k.strip_prefix("sheet/").is_some_and(|h| !receipted(h)))
+        .filter_map(|k| SignedSheet::from_bytes(bytes(protocol, &k)?).ok())
+        .filter(|s| !receipted(&s.hash().to_string()))
         .collect()
 }
 

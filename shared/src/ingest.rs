@@ -56,11 +56,8 @@ pub fn receipt_new_sheets<D: SignerDirectory>(
     let Some(doc) = engine.doc(&protocol) else {
         return Ok(0);
     };
-    let done = engine
-        .doc(&results)
-        .map(content::receipts)
-        .unwrap_or_default();
-    let fresh = content::sheets_except(doc, &done);
+    let results_doc = engine.doc(&results);
+    let fresh = content::sheets_not_receipted(doc, results_doc);
     if fresh.is_empty() {
         return Ok(0);
     }

@@ -113,6 +113,8 @@ struct Node {
     store: Store,
     /// Network cuts in force (a school offline).
     offline: u32,
+    /// Down windows in force.
+    down: u32,
     upstreams: Vec<usize>,
     link: LinkProfile,
     dial: Dialer,
@@ -341,6 +343,7 @@ impl Region {
                 engine: None,
                 store: Store::default(),
                 offline: 0,
+                down: 0,
                 upstreams: p.upstreams.clone(),
                 link: p.link,
                 dial: Dialer::default(),
@@ -584,13 +587,19 @@ impl Region {
                 }
             }
             Fault::Down { node, .. } => {
-                if start && self.nodes[node].up() {
-                    self.stop_node(node);
-                } else if !start && !self.nodes[node].up() {
-                    self.start_node(node);
-                    if self.nodes[node].kind == Kind::School {
-                        // Staff go on from where they had to stop.
+                // Windows may overlap: the node is back when the last of them ends.
+                let n = &mut self.nodes[node];
+                if start {
+                    n.down += 1;
+                    if n.down == 1 {
+                        self.stop_node(node);
+                    }
+                } else {
+                    n.down = n.down.saturating_sub(1);
+                    if n.down == 0 {
+                        self.start_node(node);
                         if let Some(s) = self.school_of(node) {
+                            // Staff go on from where they had to stop.
                             self.schedule(self.now_ms, Event::Entry { school: s });
                         }
                     }

@@ -20,7 +20,7 @@ pub mod attest;
 pub mod doc_id;
 pub mod wire;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use automerge::sync::{self, SyncDoc};
@@ -241,6 +241,146 @@ fn chunks_parse(message: &sync::Message) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Checks changes a message would apply against the authors' attestations, without applying
+/// them: each new change is by an author who may write `id` and is an ancestor of that author's
+/// attested heads. `None` when a new change depends on a change neither in the document nor in
+/// the message (automerge would queue it), or when changes of earlier messages wait in the
+/// document's queue: then only applying to a copy tells what applies.
+fn check_in_place(
+    doc: &Automerge,
+    id: DocId,
+    by_actor: &HashMap<automerge::ActorId, &Endorsement>,
+    changes: &[automerge::Change],
+) -> Option<Result<u64, String>> {
+    // Changes queued by an earlier message (their dependencies were missing) would apply
+    // together with this one: only a copy shows what that adds up to.
+    if !doc.get_missing_deps(&[]).is_empty() {
+        return None;
+    }
+    let known = |h: &ChangeHash| doc.get_change_by_hash(h).is_some();
+    let new: HashMap<ChangeHash, &automerge::Change> = changes
+        .iter()
+        .filter(|c| !known(&c.hash()))
+        .map(|c| (c.hash(), c))
+        .collect();
+    let deps_known = new
+        .values()
+        .all(|c| c.deps().iter().all(|d| new.contains_key(d) || known(d)));
+    if !deps_known {
+        return None;
+    }
+    let mut covered: HashMap<[u8; 32], HashSet<ChangeHash>> = HashMap::new();
+    for change in changes.iter().filter(|c| new.contains_key(&c.hash())) {
+        let e = match author_of(change, id, by_actor) {
+            Ok(e) => e,
+            Err(reason) => return Some(Err(reason)),
+        };
+        let author = e.attestation.author;
+        if let std::collections::hash_map::Entry::Vacant(slot) = covered.entry(author) {
+            let heads = &e.attestation.heads;
+            if let Some(missing) = heads.iter().find(|h| !new.contains_key(h) && !known(h)) {
+                return Some(Err(missing_head(e, missing)));
+            }
+            // The new changes in the attested history: walk back from the heads.
+            let mut seen = HashSet::new();
+            let mut stack: Vec<ChangeHash> = heads
+                .iter()
+                .filter(|h| new.contains_key(h))
+                .copied()
+                .collect();
+            while let Some(h) = stack.pop() {
+                if seen.insert(h)
+                    && let Some(c) = new.get(&h)
+                {
+                    stack.extend(c.deps().iter().filter(|d| new.contains_key(d)).copied());
+                }
+            }
+            slot.insert(seen);
+        }
+        if !covered
+            .get(&author)
+            .is_some_and(|set| set.contains(&change.hash()))
+        {
+            return Some(Err(not_covered(change, e)));
+        }
+    }
+    Some(Ok(new.len() as u64))
+}
+
+/// The same checks over the changes a copy of the document applied.
+fn check_applied(
+    copy: &Automerge,
+    id: DocId,
+    by_actor: &HashMap<automerge::ActorId, &Endorsement>,
+    new_changes: &[automerge::Change],
+) -> Result<(), String> {
+    let mut uncovered: HashMap<[u8; 32], BTreeSet<ChangeHash>> = HashMap::new();
+    for change in new_changes {
+        let e = author_of(change, id, by_actor)?;
+        let author = e.attestation.author;
+        if let std::collections::hash_map::Entry::Vacant(slot) = uncovered.entry(author) {
+            if let Some(missing) = e
+                .attestation
+                .heads
+                .iter()
+                .find(|h| copy.get_change_by_hash(h).is_none())
+            {
+                return Err(missing_head(e, missing));
+            }
+            slot.insert(
+                copy.get_changes(&e.attestation.heads)
+                    .iter()
+                    .map(automerge::Change::hash)
+                    .collect(),
+            );
+        }
+        if uncovered
+            .get(&author)
+            .is_some_and(|set| set.contains(&change.hash()))
+        {
+            return Err(not_covered(change, e));
+        }
+    }
+    Ok(())
+}
+
+/// The endorsement of a change's author, if that author may write `id`.
+fn author_of<'e>(
+    change: &automerge::Change,
+    id: DocId,
+    by_actor: &HashMap<automerge::ActorId, &'e Endorsement>,
+) -> Result<&'e Endorsement, String> {
+    let Some(e) = by_actor.get(change.actor_id()) else {
+        return Err(format!(
+            "change {} has no attestation by its author",
+            change.hash()
+        ));
+    };
+    if !id.writable_by(&e.identity) {
+        return Err(format!(
+            "change {} is by {}, who may not write {id}",
+            change.hash(),
+            e.identity
+        ));
+    }
+    Ok(e)
+}
+
+fn missing_head(e: &Endorsement, missing: &ChangeHash) -> String {
+    format!(
+        "{}'s attestation names head {missing}, which is not in the document",
+        e.identity
+    )
+}
+
+fn not_covered(change: &automerge::Change, e: &Endorsement) -> String {
+    format!(
+        "change {} is not covered by {}'s attestation",
+        change.hash(),
+        e.identity
+    )
 }
 
 impl Engine {
@@ -964,11 +1104,15 @@ impl Engine {
         if pd.blocked {
             return Ok(0);
         }
-        let mut copy = state.doc.clone();
-        let mut session = pd.state.clone();
-        copy.receive_sync_message(&mut session, message)
-            .map_err(|e| e.to_string())?;
-        let new_changes = copy.get_changes(&state.doc.get_heads());
+        if message.changes.is_empty() {
+            // Heads, needs and bloom filters only: nothing to check, nothing can be applied,
+            // so no copy of the document is needed.
+            state
+                .doc
+                .receive_sync_message(&mut pd.state, message)
+                .map_err(|e| e.to_string())?;
+            return Ok(0);
+        }
         // The latest attestation per author, among those stored and those offered.
         let mut endorsements = state.endorsements.clone();
         for (author, e) in offered {
@@ -983,57 +1127,41 @@ impl Engine {
             .values()
             .map(|e| (actor_for(&e.attestation.author), e))
             .collect();
-        let mut uncovered: HashMap<[u8; 32], BTreeSet<ChangeHash>> = HashMap::new();
-        for change in &new_changes {
-            let Some(e) = by_actor.get(change.actor_id()) else {
-                return Err(format!(
-                    "change {} has no attestation by its author",
-                    change.hash()
-                ));
-            };
-            if !doc.writable_by(&e.identity) {
-                return Err(format!(
-                    "change {} is by {}, who may not write {doc}",
-                    change.hash(),
-                    e.identity
-                ));
+        // A chunk holding more than one change (a large catch-up) does not parse as one
+        // change: such messages take the copy below.
+        let parsed: Option<Vec<automerge::Change>> = message
+            .changes
+            .iter()
+            .map(|chunk| automerge::Change::try_from(chunk).ok())
+            .collect();
+        let applied = match parsed.and_then(|c| check_in_place(&state.doc, doc, &by_actor, &c)) {
+            // Every change's dependencies are known: checked without a copy, applied directly.
+            Some(checked) => {
+                let applied = checked?;
+                state
+                    .doc
+                    .receive_sync_message(&mut pd.state, message)
+                    .map_err(|e| e.to_string())?;
+                applied
             }
-            let author = e.attestation.author;
-            if let std::collections::hash_map::Entry::Vacant(slot) = uncovered.entry(author) {
-                if let Some(missing) = e
-                    .attestation
-                    .heads
-                    .iter()
-                    .find(|h| copy.get_change_by_hash(h).is_none())
-                {
-                    return Err(format!(
-                        "{}'s attestation names head {missing}, which is not in the document",
-                        e.identity
-                    ));
-                }
-                slot.insert(
-                    copy.get_changes(&e.attestation.heads)
-                        .iter()
-                        .map(automerge::Change::hash)
-                        .collect(),
-                );
+            None => {
+                // Some dependencies are missing (automerge would queue those changes): apply to
+                // a copy and check what the copy actually applied.
+                let mut copy = state.doc.clone();
+                let mut session = pd.state.clone();
+                copy.receive_sync_message(&mut session, message)
+                    .map_err(|e| e.to_string())?;
+                let new_changes = copy.get_changes(&state.doc.get_heads());
+                check_applied(&copy, doc, &by_actor, &new_changes)?;
+                let applied = new_changes.len() as u64;
+                // Every check passed: keep the copy.
+                copy.set_actor(state.doc.get_actor().clone());
+                state.doc = copy;
+                pd.state = session;
+                applied
             }
-            if uncovered
-                .get(&author)
-                .is_some_and(|set| set.contains(&change.hash()))
-            {
-                return Err(format!(
-                    "change {} is not covered by {}'s attestation",
-                    change.hash(),
-                    e.identity
-                ));
-            }
-        }
-        let applied = new_changes.len() as u64;
-        // Every check passed: keep the copy, and the endorsements that vouched for it.
-        copy.set_actor(state.doc.get_actor().clone());
-        state.doc = copy;
-        pd.state = session;
+        };
+        drop(by_actor);
         for (author, e) in endorsements {
             let changed = state
                 .endorsements

@@ -777,3 +777,53 @@ fn changes_within_one_millisecond_each_travel_with_their_proof() {
         Some("absent")
     );
 }
+
+/// Found by a sweep of the region simulator: a sync message can carry a change whose parent is
+/// missing (automerge's bloom filter made the sender think the peer had it); automerge queues it
+/// and applies it when the parent arrives in a later message. That later message must be
+/// checked together with what waits in the queue, not refused because the attestation names a
+/// head only the queued change provides.
+#[test]
+fn a_change_queued_for_its_missing_parent_is_applied_when_the_parent_arrives() {
+    let mut net = region_net();
+    let roster = doc("roster", "4201", "420101");
+    net.write(2, roster, "p1/attendance", "present");
+    let (_, at_hub) = net.connect(2, 1);
+    let school_key = net.keys[2].clone();
+    let cert = net.ca.issue(school("4201", "420101"), &school_key);
+    let b = forge(
+        net.nodes[1].doc(&roster).unwrap(),
+        &school_key,
+        "p2/attendance",
+        "present",
+    );
+    let c = forge(&b, &school_key, "p3/attendance", "absent");
+    let attestation = Attestation::sign(roster, c.get_heads(), net.now_ms + 10, &school_key);
+    let deliver = |net: &mut Net, message: Vec<u8>| {
+        let frame = Frame::Sync {
+            doc: roster,
+            message,
+            attestations: vec![(cert.clone(), attestation.as_bytes().to_vec())],
+        };
+        net.nodes[1].handle(
+            net.now_ms,
+            Input::Received {
+                peer: at_hub,
+                bytes: &frame.encode(),
+            },
+        );
+        net.run();
+    };
+    // The child first: queued, nothing applied, nothing refused.
+    deliver(&mut net, message_with_last_change(&c));
+    assert_eq!(net.read(1, &roster, "p3/attendance"), None);
+    assert!(net.quarantined(1).is_empty(), "{:?}", net.quarantined(1));
+    // Then the parent: both apply.
+    deliver(&mut net, message_with_last_change(&b));
+    assert!(net.quarantined(1).is_empty(), "{:?}", net.quarantined(1));
+    assert_eq!(
+        net.read(1, &roster, "p3/attendance").as_deref(),
+        Some("absent")
+    );
+    assert_eq!(net.heads(1, &roster), c.get_heads());
+}

@@ -1,0 +1,161 @@
+//! The region simulator as operators run it: `giasync-sim run` on the shipped small scenario,
+//! determinism, invariants that fail when they should, bad scenarios, and a sweep of 500 seeds
+//! with random faults.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name)
+}
+
+fn sim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_giasync-sim"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The report without the two measurements of this machine.
+fn deterministic_part(json: &str) -> serde_json::Value {
+    let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
+    let map = v.as_object_mut().unwrap();
+    assert!(map.remove("wall_s").is_some());
+    assert!(map.remove("peak_memory_mib").is_some());
+    v
+}
+
+#[test]
+fn the_small_scenario_keeps_every_invariant_and_reports_the_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, svg) = (dir.path().join("r.json"), dir.path().join("r.svg"));
+    let small = scenario("small.toml");
+    let out = sim(&[
+        "run",
+        small.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for field in [
+        "sheets_entered",
+        "sheets_verified_at_rcoi",
+        "lost",
+        "unauthorised_applied",
+        "conflicts_entered",
+        "conflicts_surfaced",
+        "converged",
+        "convergence_s",
+        "bytes_total",
+        "wall_s",
+    ] {
+        assert!(report.get(field).is_some(), "no {field} in {report}");
+    }
+    let entered = report["sheets_entered"].as_u64().unwrap();
+    assert!(entered > 100, "{report}");
+    assert_eq!(report["sheets_verified_at_rcoi"].as_u64(), Some(entered));
+    assert_eq!(report["lost"].as_u64(), Some(0));
+    assert_eq!(report["unauthorised_applied"].as_u64(), Some(0));
+    assert!(
+        report["conflicts_entered"].as_u64().unwrap() > 0,
+        "{report}"
+    );
+    assert_eq!(report["conflicts_surfaced"], report["conflicts_entered"]);
+    assert_eq!(report["converged"].as_bool(), Some(true));
+    assert!(report["bytes_total"].as_u64().unwrap() > 0);
+    // The faults of the scenario really happened: schools fell back or reconnected.
+    assert!(report["connections"].as_u64().unwrap() > 7, "{report}");
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("<polyline"),
+        "{svg}"
+    );
+    assert!(
+        !svg.contains("http://") || !svg.contains("href"),
+        "no external assets"
+    );
+}
+
+#[test]
+fn the_same_seed_gives_the_same_report_and_another_seed_another_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = scenario("small.toml");
+    let mut reports = Vec::new();
+    for (i, seed) in ["7", "7", "8"].iter().enumerate() {
+        let json = dir.path().join(format!("{i}.json"));
+        let out = sim(&[
+            "run",
+            small.to_str().unwrap(),
+            "--seed",
+            seed,
+            "--random-faults",
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+        reports.push(deterministic_part(&std::fs::read_to_string(&json).unwrap()));
+    }
+    assert_eq!(reports[0], reports[1]);
+    assert_ne!(reports[0]["trace_digest"], reports[2]["trace_digest"]);
+}
+
+#[test]
+fn a_run_that_cannot_converge_fails_and_says_which_invariants_broke() {
+    let dir = tempfile::tempdir().unwrap();
+    // The РЦОИ goes down before the last sheets and is back only when the run must be over.
+    let text_in = std::fs::read_to_string(scenario("small.toml"))
+        .unwrap()
+        .replace("settle_minutes = 240", "settle_minutes = 0")
+        + "\n[[outages]]\nwhat = \"rcoi\"\nfrom = \"10:30\"\nto = \"23:59\"\n";
+    let path = dir.path().join("cut.toml");
+    std::fs::write(&path, text_in).unwrap();
+    let out = sim(&["run", path.to_str().unwrap()]);
+    let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    assert!(
+        all.contains("FAIL all replicas of each document converge"),
+        "{all}"
+    );
+    assert!(
+        all.contains("FAIL every sheet entered is at the РЦОИ exactly once"),
+        "{all}"
+    );
+}
+
+#[test]
+fn a_bad_scenario_is_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    let bad = std::fs::read_to_string(scenario("small.toml"))
+        .unwrap()
+        .replace("share = 0.4", "share = 1.4");
+    std::fs::write(&path, bad).unwrap();
+    let out = sim(&["run", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("outages[0].share"), "{}", text(&out));
+}
+
+#[test]
+fn a_sweep_of_500_seeds_with_random_faults_finds_no_broken_invariant() {
+    let small = scenario("small.toml");
+    let out = sim(&["sweep", small.to_str().unwrap(), "--seeds", "500"]);
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    assert!(all.contains("500 seeds (1..500)"), "{all}");
+    assert!(all.contains(": 0 failed"), "{all}");
+}
