@@ -79,3 +79,157 @@ pub fn receipt_new_sheets<D: SignerDirectory>(
     })?;
     Ok(verdicts.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use ed25519_dalek::SigningKey;
+
+    use super::*;
+    use crate::codes::{MunicipalityCode, RegionCode};
+    use crate::record::fixtures::{at, directory, draft, expert, rules, school, sign};
+    use crate::record::{FixedDirectory, SignedSheet};
+    use crate::sync::{CertCheck, CertVerifier, Input, NodeIdentity, Output};
+
+    #[derive(Clone, Default)]
+    struct Ca(Arc<HashMap<Vec<u8>, (NodeIdentity, [u8; 32])>>);
+
+    impl CertVerifier for Ca {
+        fn node_key(&self, cert_der: &[u8]) -> CertCheck {
+            self.0
+                .get(cert_der)
+                .copied()
+                .ok_or_else(|| "unknown".into())
+        }
+    }
+
+    fn tampered(sheet: &SignedSheet) -> SignedSheet {
+        let mut bytes = sheet.as_bytes().to_vec();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        SignedSheet::from_bytes(bytes).unwrap()
+    }
+
+    /// A school node enters `sheets` into its protocol and syncs with the РЦОИ, which receipts
+    /// them against `directory`; returns the receipts as the school sees them.
+    fn ingest(sheets: &[SignedSheet], directory: &FixedDirectory) -> BTreeMap<String, String> {
+        let region = RegionCode::new("42").unwrap();
+        let municipality = MunicipalityCode::new("4201").unwrap();
+        let identities = [
+            NodeIdentity {
+                region,
+                org: OrgCode::School(school()),
+                municipality: Some(municipality),
+            },
+            NodeIdentity {
+                region,
+                org: OrgCode::Rcoi(region),
+                municipality: None,
+            },
+        ];
+        let keys = [
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+        ];
+        let certs: Vec<Vec<u8>> = identities.iter().map(|i| i.to_uri().into_bytes()).collect();
+        let ca = Ca(Arc::new(
+            (0..2)
+                .map(|i| {
+                    (
+                        certs[i].clone(),
+                        (identities[i], keys[i].verifying_key().to_bytes()),
+                    )
+                })
+                .collect(),
+        ));
+        let mut nodes: Vec<Engine> = (0..2)
+            .map(|i| {
+                Engine::new(
+                    identities[i],
+                    keys[i].clone(),
+                    certs[i].clone(),
+                    Box::new(ca.clone()),
+                )
+            })
+            .collect();
+        let protocol = DocId::School {
+            kind: DocKind::Protocol,
+            municipality,
+            school: school(),
+            exam: crate::record::fixtures::subject("p1").exam,
+        };
+        let now = at(30).unix_ms();
+        nodes[0]
+            .change(now, protocol, |tx| {
+                sheets
+                    .iter()
+                    .try_for_each(|s| content::put_sheet(tx, s, expert(1), b"cert"))
+            })
+            .unwrap();
+        for (i, other) in [(0, 1), (1, 0)] {
+            nodes[i].handle(
+                now,
+                Input::Connected {
+                    peer: 1,
+                    identity: identities[other],
+                },
+            );
+        }
+        // Deliver until quiet; the РЦОИ receipts after every delivery, as the drivers do.
+        for _ in 0..100 {
+            let mut quiet = true;
+            for from in 0..2 {
+                let frames: Vec<Vec<u8>> = std::iter::from_fn(|| nodes[from].poll_output())
+                    .filter_map(|o| match o {
+                        Output::Send { bytes, .. } => Some(bytes),
+                        _ => None,
+                    })
+                    .collect();
+                for bytes in frames {
+                    quiet = false;
+                    nodes[1 - from].handle(
+                        now,
+                        Input::Received {
+                            peer: 1,
+                            bytes: &bytes,
+                        },
+                    );
+                    if 1 - from == 1 {
+                        receipt_new_sheets(&mut nodes[1], protocol, &rules(), |_| directory, now)
+                            .unwrap();
+                    }
+                }
+            }
+            if quiet {
+                break;
+            }
+        }
+        nodes[0]
+            .doc(&results_of(protocol).unwrap())
+            .map(content::receipts)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn every_sheet_is_receipted_once_with_the_reason_when_invalid() {
+        let good = sign(draft("p1", 12, 1), 1);
+        let forged = tampered(&sign(draft("p2", 14, 1), 1));
+        let late = {
+            let mut d = draft("p3", 10, 2);
+            d.signed_at = at(20);
+            sign(d, 2)
+        };
+        let mut directory = directory();
+        directory.revoke(expert(2), at(10));
+        let receipts = ingest(&[good.clone(), forged.clone(), late.clone()], &directory);
+        assert_eq!(receipts.len(), 3, "{receipts:?}");
+        assert_eq!(receipts[&good.hash().to_string()], RECEIPT_VERIFIED);
+        let bad_signature = &receipts[&forged.hash().to_string()];
+        assert!(bad_signature.starts_with("invalid: "), "{bad_signature}");
+        assert!(bad_signature.contains("signature"), "{bad_signature}");
+        let revoked = &receipts[&late.hash().to_string()];
+        assert!(revoked.contains("revoked"), "{revoked}");
+    }
+}

@@ -197,6 +197,18 @@ pub trait SignerDirectory {
     ) -> Result<VerifyingKey, SignerError>;
 }
 
+/// A borrowed directory is a directory (a region-wide one need not be copied per check).
+impl<T: SignerDirectory + ?Sized> SignerDirectory for &T {
+    fn expert_key(
+        &self,
+        expert: PersonId,
+        school: SchoolCode,
+        at: Timestamp,
+    ) -> Result<VerifyingKey, SignerError> {
+        (**self).expert_key(expert, school, at)
+    }
+}
+
 /// A sheet whose encoding, score, signer and signature have been checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedSheet {

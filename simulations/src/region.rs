@@ -910,13 +910,7 @@ impl Region {
                 break;
             };
             let directory = &self.directory;
-            match ingest::receipt_new_sheets(
-                engine,
-                doc,
-                &self.rules,
-                |_| directory.clone(),
-                self.now_ms,
-            ) {
+            match ingest::receipt_new_sheets(engine, doc, &self.rules, |_| directory, self.now_ms) {
                 Ok(n) => verified += n,
                 Err(e) => self
                     .observed

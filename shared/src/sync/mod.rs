@@ -234,6 +234,11 @@ fn short(digest: [u8; 32]) -> [u8; 8] {
 /// parses and only warns about the rest (DESIGN.md §3).
 fn chunks_parse(message: &sync::Message) -> Result<(), String> {
     for (i, chunk) in message.changes.iter().enumerate() {
+        // Most chunks are one change, which parses whole on its own (ops and all) far cheaper
+        // than loading a document; anything else is loaded strictly as a document to decide.
+        if automerge::Change::try_from(chunk).is_ok() {
+            continue;
+        }
         let options = LoadOptions::new().on_partial_load(OnPartialLoad::Error);
         match Automerge::load_with_options(chunk, options) {
             Ok(_) | Err(AutomergeError::MissingDeps) => {}
