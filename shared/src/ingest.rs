@@ -93,8 +93,10 @@ mod tests {
     use crate::record::{FixedDirectory, SignedSheet};
     use crate::sync::{CertCheck, CertVerifier, Input, NodeIdentity, Output};
 
+    type Issued = HashMap<Vec<u8>, (NodeIdentity, [u8; 32])>;
+
     #[derive(Clone, Default)]
-    struct Ca(Arc<HashMap<Vec<u8>, (NodeIdentity, [u8; 32])>>);
+    struct Ca(Arc<Issued>);
 
     impl CertVerifier for Ca {
         fn node_key(&self, cert_der: &[u8]) -> CertCheck {
