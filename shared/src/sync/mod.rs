@@ -151,6 +151,11 @@ struct PeerState {
     last_summary_ms: i64,
     /// Documents the peer is known to hold at the heads with this digest.
     confirmed: BTreeMap<DocId, [u8; 32]>,
+    /// Authors whose certificate was sent to the peer in this session: later attestations by
+    /// them travel without it.
+    certs_sent: BTreeSet<[u8; 32]>,
+    /// Certificates the peer sent in this session (checked against the CA), by author key.
+    certs_received: BTreeMap<[u8; 32], Arc<Vec<u8>>>,
 }
 
 /// What the engine knows of a peer, connected now or before.
@@ -439,7 +444,9 @@ impl Engine {
             endorsements: BTreeMap::new(),
         };
         for (cert, bytes) in endorsements {
-            let e = self.endorsement(doc, cert, bytes).map_err(load_error)?;
+            let e = self
+                .endorsement(doc, cert, bytes, None)
+                .map_err(load_error)?;
             state.endorsements.insert(e.attestation.author, e);
         }
         self.docs.insert(doc, state);
@@ -605,6 +612,8 @@ impl Engine {
                 next_fragment_id: 0,
                 last_summary_ms: self.now_ms,
                 confirmed: BTreeMap::new(),
+                certs_sent: BTreeSet::new(),
+                certs_received: BTreeMap::new(),
             },
         );
         self.audit(format!("connected {identity}"));
@@ -945,10 +954,25 @@ impl Engine {
         if !message.changes.is_empty() {
             for e in state.endorsements.values() {
                 if pd.sent.insert((e.attestation.author, e.attestation.at_ms)) {
-                    attestations.push((e.cert.to_vec(), e.attestation.as_bytes().to_vec()));
+                    attestations.push((
+                        e.attestation.author,
+                        e.cert.to_vec(),
+                        e.attestation.as_bytes().to_vec(),
+                    ));
                 }
             }
         }
+        // A certificate goes once per session and author; the peer keeps it for the session.
+        let attestations = attestations
+            .into_iter()
+            .map(|(author, cert, bytes)| {
+                if p.certs_sent.insert(author) {
+                    (cert, bytes)
+                } else {
+                    (Vec::new(), bytes)
+                }
+            })
+            .collect();
         let frame = Frame::Sync {
             doc,
             message: message.encode(),
@@ -984,11 +1008,14 @@ impl Engine {
             .push_back(Output::Persist(Persist::Changes { doc, bytes }));
     }
 
+    /// Checks an attestation and its author's certificate. An empty `cert` means "the one I sent
+    /// you earlier in this session": looked up among `peer`'s.
     fn endorsement(
         &mut self,
         doc: DocId,
         cert: &[u8],
         bytes: &[u8],
+        peer: Option<PeerId>,
     ) -> Result<Endorsement, String> {
         let attestation = Attestation::decode_verified(bytes).map_err(|e| e.to_string())?;
         if attestation.doc != doc {
@@ -997,24 +1024,36 @@ impl Engine {
                 attestation.doc
             ));
         }
-        let cert_hash: [u8; 32] = Sha256::digest(cert).into();
-        let checked = match self.certs_checked.get(&cert_hash) {
-            Some(result) => result.clone(),
-            None => {
-                let result = self.verifier.node_key(cert);
-                self.certs_checked.insert(cert_hash, result.clone());
-                result
-            }
+        let cert = if cert.is_empty() {
+            peer.and_then(|p| self.peers.get(&p))
+                .and_then(|p| p.certs_received.get(&attestation.author))
+                .cloned()
+                .ok_or("an attestation without its certificate, none sent before in this session")?
+        } else {
+            Arc::new(cert.to_vec())
         };
-        let (identity, key) = checked.map_err(|e| format!("author certificate: {e}"))?;
+        let (identity, key) = self
+            .check_cert(&cert)
+            .map_err(|e| format!("author certificate: {e}"))?;
         if key != attestation.author {
             return Err("the attestation's key is not the certificate's".into());
         }
         Ok(Endorsement {
             attestation,
-            cert: Arc::new(cert.to_vec()),
+            cert,
             identity,
         })
+    }
+
+    /// The identity and key a certificate vouches for (each certificate checked once).
+    fn check_cert(&mut self, cert: &[u8]) -> CertCheck {
+        let cert_hash: [u8; 32] = Sha256::digest(cert).into();
+        if let Some(result) = self.certs_checked.get(&cert_hash) {
+            return result.clone();
+        }
+        let result = self.verifier.node_key(cert);
+        self.certs_checked.insert(cert_hash, result.clone());
+        result
     }
 
     fn sync(
@@ -1034,6 +1073,17 @@ impl Engine {
                 format!("{doc} is not shared between {identity} and {}", self.me),
             );
             return;
+        }
+        // Certificates are kept for the session whatever becomes of the message: later
+        // attestations by the same authors come without them.
+        for (cert, _) in attestations.iter().filter(|(c, _)| !c.is_empty()) {
+            if let Ok((_, key)) = self.check_cert(cert)
+                && let Some(p) = self.peers.get_mut(&peer)
+            {
+                p.certs_received
+                    .entry(key)
+                    .or_insert_with(|| Arc::new(cert.clone()));
+            }
         }
         let message = match sync::Message::decode(bytes) {
             Ok(m) => m,
@@ -1099,7 +1149,7 @@ impl Engine {
         chunks_parse(&message)?;
         let mut offered = BTreeMap::new();
         for (cert, bytes) in attestations {
-            let e = self.endorsement(doc, cert, bytes)?;
+            let e = self.endorsement(doc, cert, bytes, Some(peer))?;
             offered.insert(e.attestation.author, e);
         }
         let (Some(state), Some(p)) = (self.docs.get_mut(&doc), self.peers.get_mut(&peer)) else {

@@ -110,6 +110,8 @@ struct Net {
     now_ms: i64,
     /// Frames delivered: (to node, doc of a sync frame or None, bytes).
     delivered: Vec<(usize, Option<DocId>, usize)>,
+    /// Attestations delivered: (to node, whether the certificate came with it).
+    certs_carried: Vec<(usize, bool)>,
 }
 
 impl Net {
@@ -124,6 +126,7 @@ impl Net {
             next_peer: 1,
             now_ms: 1_707_876_000_000,
             delivered: Vec::new(),
+            certs_carried: Vec::new(),
         }
     }
 
@@ -201,7 +204,13 @@ impl Net {
                 return;
             };
             let doc = match Frame::decode(&bytes) {
-                Ok(Frame::Sync { doc, .. }) => Some(doc),
+                Ok(Frame::Sync {
+                    doc, attestations, ..
+                }) => {
+                    self.certs_carried
+                        .extend(attestations.iter().map(|(cert, _)| (to, !cert.is_empty())));
+                    Some(doc)
+                }
                 _ => None,
             };
             self.delivered.push((to, doc, bytes.len()));
@@ -826,4 +835,38 @@ fn a_change_queued_for_its_missing_parent_is_applied_when_the_parent_arrives() {
         Some("absent")
     );
     assert_eq!(net.heads(1, &roster), c.get_heads());
+}
+
+/// A node certificate (~420 bytes in production) crosses a link once per session and author;
+/// later attestations name only the key, and the receiver uses the certificate it kept.
+#[test]
+fn an_authors_certificate_crosses_a_link_once_per_session() {
+    let mut net = region_net();
+    let protocol = doc("protocol", "4201", "420101");
+    let (school_end, _) = net.connect(2, 1);
+    for i in 0..5 {
+        net.write(2, protocol, &format!("sheet-{i}"), "12 зачёт");
+    }
+    let to_hub: Vec<bool> = net
+        .certs_carried
+        .iter()
+        .filter(|(to, _)| *to == 1)
+        .map(|(_, with)| *with)
+        .collect();
+    assert_eq!(to_hub.iter().filter(|with| **with).count(), 1, "{to_hub:?}");
+    assert!(to_hub.len() >= 5, "{to_hub:?}");
+    assert!(net.quarantined(1).is_empty(), "{:?}", net.quarantined(1));
+    assert_eq!(net.heads(1, &protocol), net.heads(2, &protocol));
+    // A new session starts without certificates: the first attestation carries it again.
+    net.disconnect(2, school_end);
+    net.write(2, protocol, "sheet-5", "9 незачёт");
+    net.connect(2, 1);
+    let with: usize = net
+        .certs_carried
+        .iter()
+        .filter(|(to, with)| *to == 1 && *with)
+        .count();
+    assert_eq!(with, 2);
+    assert!(net.quarantined(1).is_empty(), "{:?}", net.quarantined(1));
+    assert_eq!(net.heads(1, &protocol), net.heads(2, &protocol));
 }
