@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 use giasync_shared::participant::Category;
 use giasync_shared::rules::{Rules, parse_points};
 
+use giasync_node::export;
+
 /// The МОУО and РЦОИ hub of giasync: runs the hub, checks its readiness, and the operators'
 /// checks of scoring rules files.
 #[derive(Debug, Parser)]
@@ -36,6 +38,10 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Exports for the federal system and offices: write an exam's results and score sheets
+    /// with a signed manifest, or check a copy of one anywhere.
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// The readiness check: store, certificate and key, expiry, CA and revocation list, each
     /// upstream reachable and proving its identity, clock skew. One line per check; exits
     /// non-zero if any fails.
@@ -46,6 +52,36 @@ enum Command {
         /// How long to wait for each upstream, in milliseconds.
         #[arg(long, default_value_t = giasync_node::doctor::UPSTREAM_TIMEOUT_MS)]
         timeout_ms: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ExportCommand {
+    /// At the РЦОИ: write `results.csv`, `sheets.csv`, `manifest.txt` (file hashes and row
+    /// counts), `manifest.sig` (the РЦОИ node key's signature) and `signer.crt` into DIR
+    /// (docs/exports.md). Works with the hub running or stopped.
+    Write {
+        /// The РЦОИ hub's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// The exam, e.g. is-2025-02-12 (default: this school year's first ИС date).
+        #[arg(long)]
+        exam: Option<String>,
+        /// The folder to write (created; must not hold an export already).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check a copy of an export: the signature over the manifest and every file's size, hash
+    /// and rows, and no file unlisted. With --ca (and --crl), also that `signer.crt` is the
+    /// region's РЦОИ certificate for the key that signed. Exits non-zero naming what failed.
+    Verify {
+        dir: PathBuf,
+        /// The region's CA certificate.
+        #[arg(long)]
+        ca: Option<PathBuf>,
+        /// The region's revocation list (default: crl.pem beside the CA certificate).
+        #[arg(long, requires = "ca")]
+        crl: Option<PathBuf>,
     },
 }
 
@@ -112,6 +148,12 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         }
         Command::Run { config } => {
             giasync_node::run::run_until_stopped(&config, true).map(|()| true)
+        }
+        Command::Export(ExportCommand::Write { config, exam, out }) => {
+            export::write(&config, exam, &out).map(|()| true)
+        }
+        Command::Export(ExportCommand::Verify { dir, ca, crl }) => {
+            export::verify(&dir, ca.as_deref(), crl.as_deref())
         }
         Command::Doctor { config, timeout_ms } => Ok(giasync_node::doctor::report(
             &config,

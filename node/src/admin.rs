@@ -65,6 +65,17 @@ pub enum Request {
     },
     /// What the node holds and whom it talks to.
     Status,
+    /// At the РЦОИ: an exam's results and score sheets as export files (unsigned: the caller
+    /// signs the manifest with the node key).
+    Export { exam: String },
+}
+
+/// An export file as the node built it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportedFile {
+    pub name: String,
+    pub text: String,
+    pub rows: usize,
 }
 
 /// A participant row on the wire (the fields the roster keeps).
@@ -107,6 +118,8 @@ pub struct Response {
     pub fields: BTreeMap<String, String>,
     #[serde(default)]
     pub status: Option<Status>,
+    #[serde(default)]
+    pub export: Vec<ExportedFile>,
 }
 
 /// Per school: documents held and score sheets verified here.
@@ -363,6 +376,7 @@ pub fn apply(engine: &mut Engine, context: &Context, now_ms: i64, request: Reque
                 message: participant,
                 fields: row.fields.clone(),
                 status: None,
+                export: Vec::new(),
             })
         }
         Request::Roster { exam } => {
@@ -389,6 +403,7 @@ pub fn apply(engine: &mut Engine, context: &Context, now_ms: i64, request: Reque
                 message: format!("{} participants", roster.len()),
                 fields,
                 status: None,
+                export: Vec::new(),
             })
         }
         Request::Score {
@@ -423,7 +438,38 @@ pub fn apply(engine: &mut Engine, context: &Context, now_ms: i64, request: Reque
             message: String::new(),
             fields: BTreeMap::new(),
             status: Some(status(engine, context)),
+            export: Vec::new(),
         }),
+        Request::Export { exam } => {
+            if !matches!(me.org, OrgCode::Rcoi(_)) {
+                return Err(format!("{me} is not the РЦОИ: exports are made there"));
+            }
+            let exam: ExamId = exam
+                .parse()
+                .map_err(|e: giasync_shared::DomainError| e.to_string())?;
+            let docs: Vec<(DocId, &automerge::Automerge)> = engine
+                .doc_ids()
+                .filter_map(|id| Some((*id, engine.doc(id)?)))
+                .collect();
+            let files = giasync_shared::export::build(docs, exam, &context.rules, |certs| {
+                context.verifier.experts(certs)
+            });
+            let mut export = Vec::new();
+            for f in files {
+                export.push(ExportedFile {
+                    text: String::from_utf8(f.bytes).map_err(|e| e.to_string())?,
+                    name: f.name,
+                    rows: f.rows,
+                });
+            }
+            Ok(Response {
+                ok: true,
+                message: format!("{} files for {exam}", export.len()),
+                fields: BTreeMap::new(),
+                status: None,
+                export,
+            })
+        }
     })();
     result.unwrap_or_else(fail)
 }

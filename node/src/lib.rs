@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod doctor;
+pub mod export;
 pub mod run;
 pub mod store;
 pub mod transport;

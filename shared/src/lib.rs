@@ -10,6 +10,7 @@ pub mod config;
 pub mod content;
 pub mod error;
 pub mod exam;
+pub mod export;
 pub mod identity;
 pub mod import;
 pub mod ingest;

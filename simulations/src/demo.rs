@@ -391,12 +391,34 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     timeline.say(&format!(
         "receipts back at the schools: {back} of {verified} sheets are known to be safe at the РЦОИ"
     ));
+    // The РЦОИ exports the exam (results and sheets, signed manifest); a copy is checked as an
+    // office would check it, against the region's CA.
+    let export_dir = args.out.join("export");
+    giasync_node::export::write(
+        &args.out.join(region.region.as_str()).join("node.toml"),
+        Some(exam.to_string()),
+        &export_dir,
+    )?;
+    let exported = giasync_node::export::verify(
+        &export_dir,
+        Some(&rcoi_config.tls.ca),
+        Some(&rcoi_config.tls.crl),
+    )?;
+    timeline.say(&format!(
+        "export written to {} and {}",
+        export_dir.display(),
+        if exported { "verified" } else { "NOT verified" }
+    ));
     let lost = entered.saturating_sub(verified);
     println!(
         "signed sheets entered: {entered}, verified at the РЦОИ: {verified}, invalid: {invalid}, conflicts surfaced: {conflicts}, lost: {lost}"
     );
-    let ok =
-        lost == 0 && invalid == 0 && conflicts == 1 && status.quarantined == 0 && back == verified;
+    let ok = lost == 0
+        && invalid == 0
+        && conflicts == 1
+        && status.quarantined == 0
+        && back == verified
+        && exported;
     if args.keep {
         println!("the region keeps running (Ctrl-C stops it):");
         for node in &region.nodes {

@@ -29,4 +29,26 @@ fn the_demo_region_loses_no_sheet_and_surfaces_the_conflict() {
         stdout.contains("offline, МОУО hub 4202 down (kill -9)"),
         "{stdout}"
     );
+    // The РЦОИ's export verifies against the region's CA, and any changed byte breaks it.
+    assert!(stdout.contains("/export and verified"), "{stdout}");
+    let export = dir.path().join("region").join("export");
+    let ca = dir.path().join("region").join("42").join("ca.crt");
+    assert!(giasync_node::export::verify(&export, Some(&ca), None).unwrap());
+    let results = std::fs::read_to_string(export.join("results.csv")).unwrap();
+    assert!(results.lines().count() > 40, "{results}");
+    assert!(results.contains(",conflict,"), "{results}");
+    for name in ["results.csv", "sheets.csv", "manifest.txt"] {
+        let path = export.join(name);
+        let original = std::fs::read(&path).unwrap();
+        let mut changed = original.clone();
+        let middle = changed.len() / 2;
+        changed[middle] ^= 0x04;
+        std::fs::write(&path, &changed).unwrap();
+        assert!(
+            !giasync_node::export::verify(&export, Some(&ca), None).unwrap(),
+            "a changed byte in {name} went unnoticed"
+        );
+        std::fs::write(&path, &original).unwrap();
+    }
+    assert!(giasync_node::export::verify(&export, Some(&ca), None).unwrap());
 }

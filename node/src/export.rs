@@ -1,0 +1,178 @@
+//! Exports at the РЦОИ (`giasync-hub export write|verify`, and the demo region): build through
+//! the running hub or on its store, sign the manifest with the node key, check a copy anywhere.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use giasync_shared::codes::OrgCode;
+use giasync_shared::export::{ExportFile, MANIFEST_FILE, SIGNATURE_FILE};
+
+/// The signer's certificate (PEM) beside the manifest.
+pub const SIGNER_CERT_FILE: &str = "signer.crt";
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0))
+}
+
+/// Builds the export at the РЦОИ (through the running hub, or on its store) and writes it signed.
+pub fn write(config_path: &Path, exam: Option<String>, out: &Path) -> anyhow::Result<()> {
+    let config = giasync_shared::config::NodeConfig::load(config_path)?;
+    let context = crate::admin::Context::load(&config)?;
+    let now = now_ms();
+    let exam = match exam {
+        Some(e) => e,
+        None => crate::admin::default_exam(
+            giasync_shared::calendar::Timestamp::from_unix_ms(now)?.date_utc(),
+        ),
+    };
+    if out.join(MANIFEST_FILE).exists() {
+        bail!(
+            "{} already holds an export; choose another folder",
+            out.display()
+        );
+    }
+    let response = crate::admin::execute(
+        &config,
+        &context,
+        &crate::admin::Request::Export { exam: exam.clone() },
+        now,
+    )?;
+    if !response.ok {
+        bail!("{}", response.message);
+    }
+    let key = crate::run::load_key(&config.tls.key)?;
+    let material = crate::transport::TlsMaterial::from_config(&config.tls)?;
+    if !matches!(material.identity.org, OrgCode::Rcoi(_)) {
+        bail!(
+            "{} is not the РЦОИ: exports are signed there",
+            material.identity
+        );
+    }
+    let files: Vec<ExportFile> = response
+        .export
+        .into_iter()
+        .map(|f| ExportFile {
+            name: f.name,
+            bytes: f.text.into_bytes(),
+            rows: f.rows,
+        })
+        .collect();
+    let exam_id: giasync_shared::exam::ExamId = exam.parse()?;
+    let created = giasync_shared::calendar::Timestamp::from_unix_ms(now)?.to_string();
+    let (manifest, signature) = giasync_shared::export::sign_manifest(
+        &files,
+        material.identity.region.as_str(),
+        exam_id,
+        &created,
+        &material.identity.to_uri(),
+        &key,
+    );
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let cert = std::fs::read(&config.tls.cert)
+        .with_context(|| format!("reading {}", config.tls.cert.display()))?;
+    // The data first, the manifest and its signature last: a folder with a signature is whole.
+    for f in &files {
+        giasync_certs::pki::write_atomic(&out.join(&f.name), &f.bytes, false)?;
+    }
+    giasync_certs::pki::write_atomic(&out.join(SIGNER_CERT_FILE), &cert, false)?;
+    giasync_certs::pki::write_atomic(&out.join(MANIFEST_FILE), &manifest, false)?;
+    giasync_certs::pki::write_atomic(&out.join(SIGNATURE_FILE), &signature, false)?;
+    for f in &files {
+        println!("{}: {} rows", out.join(&f.name).display(), f.rows);
+    }
+    println!(
+        "{}: signed by {}",
+        out.join(MANIFEST_FILE).display(),
+        material.identity
+    );
+    Ok(())
+}
+
+/// Checks a copy of an export; `Ok(false)` when it does not verify.
+pub fn verify(dir: &Path, ca: Option<&Path>, crl: Option<&Path>) -> anyhow::Result<bool> {
+    let read = |name: &str| {
+        std::fs::read(dir.join(name))
+            .with_context(|| format!("reading {}", dir.join(name).display()))
+    };
+    let manifest = read(MANIFEST_FILE)?;
+    let signature = read(SIGNATURE_FILE)?;
+    let mut files = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if [MANIFEST_FILE, SIGNATURE_FILE, SIGNER_CERT_FILE].contains(&name.as_str()) {
+            continue;
+        }
+        if entry.file_type()?.is_file() {
+            files.insert(name.clone(), read(&name)?);
+        }
+    }
+    let checked = match giasync_shared::export::verify(&manifest, &signature, &files) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("{}: does NOT verify: {e}", dir.display());
+            return Ok(false);
+        }
+    };
+    for (name, rows) in &checked.files {
+        println!("{name}: {rows} rows, hash matches the manifest");
+    }
+    let signer = match ca {
+        None => format!(
+            "signed by the key named in the manifest ({}; certificate not checked: pass --ca)",
+            checked.signer
+        ),
+        Some(ca) => {
+            let ca_pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+            // Revocations matter: without --crl, the list beside the CA certificate.
+            let crl = match crl {
+                Some(p) => p.to_owned(),
+                None => ca.with_file_name("crl.pem"),
+            };
+            let crl_pem = std::fs::read(&crl).with_context(|| {
+                format!(
+                    "reading {} (pass the region's list with --crl)",
+                    crl.display()
+                )
+            })?;
+            let region = giasync_shared::codes::RegionCode::new(&checked.region)?;
+            let verifier = giasync_certs::verify::CaVerifier::from_pem(&ca_pem, &crl_pem, region)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", ca.display()))?;
+            let cert_pem = read(SIGNER_CERT_FILE)?;
+            let der = giasync_certs::show::certs_from_pem(&cert_pem)?
+                .into_iter()
+                .next()
+                .context("signer.crt holds no certificate")?;
+            use giasync_shared::sync::CertVerifier as _;
+            match verifier.node_key(&der) {
+                Ok((identity, key))
+                    if key == checked.key && matches!(identity.org, OrgCode::Rcoi(_)) =>
+                {
+                    format!("signed by {identity}, certified by the region's CA")
+                }
+                Ok((identity, _)) => {
+                    println!(
+                        "{}: does NOT verify: signer.crt is {identity}'s, not the РЦОИ key that signed",
+                        dir.display()
+                    );
+                    return Ok(false);
+                }
+                Err(e) => {
+                    println!("{}: does NOT verify: signer.crt: {e}", dir.display());
+                    return Ok(false);
+                }
+            }
+        }
+    };
+    println!(
+        "{}: export of {} (region {}, made {}) verifies; {signer}",
+        dir.display(),
+        checked.exam,
+        checked.region,
+        checked.created
+    );
+    Ok(true)
+}
