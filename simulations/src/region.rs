@@ -236,6 +236,9 @@ pub struct Observed {
     pub trace: Sha256,
     pub events: u64,
     pub bytes_by_kind: BytesByKind,
+    /// Real time the РЦОИ spent verifying and receipting sheets on ingest (a measurement of
+    /// this machine, not part of the deterministic report).
+    pub ingest_wall: std::time::Duration,
     /// The first messages quarantined and why.
     pub quarantine_reasons: Vec<String>,
     /// Entries that could not be made (an engine or domain error): must stay 0.
@@ -904,6 +907,7 @@ impl Region {
 
     /// The РЦОИ verifies the sheets new in `protocols` and receipts them.
     fn receipt(&mut self, node: usize, protocols: BTreeSet<DocId>) {
+        let started = std::time::Instant::now();
         let mut verified = 0;
         for doc in protocols {
             let Some(engine) = self.nodes[node].engine.as_mut() else {
@@ -923,6 +927,7 @@ impl Region {
                 .receipted_at_rcoi
                 .push((self.now_ms, verified));
         }
+        self.observed.ingest_wall += started.elapsed();
     }
 
     fn persist(&mut self, node: usize, record: Persist) {

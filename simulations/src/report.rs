@@ -30,8 +30,8 @@ pub struct Point {
     pub safe_at_rcoi: usize,
 }
 
-/// The report of one run. Everything but `wall_s` and `peak_memory_mib` (measurements of this
-/// machine) is the same for the same scenario and seed, byte for byte.
+/// The report of one run. Everything but `wall_s`, `peak_memory_mib` and `ingest_sheets_per_s`
+/// (measurements of this machine) is the same for the same scenario and seed, byte for byte.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub scenario: String,
@@ -76,6 +76,9 @@ pub struct Report {
     pub timeline: Vec<Point>,
     pub wall_s: f64,
     pub peak_memory_mib: Option<u64>,
+    /// Sheets the РЦОИ verified and receipted per second of the real time it spent doing so
+    /// (signature, signer, rules, receipt change), measured on this machine.
+    pub ingest_sheets_per_s: Option<f64>,
 }
 
 impl Report {
@@ -236,6 +239,11 @@ impl Report {
             timeline: timeline(region),
             wall_s,
             peak_memory_mib,
+            ingest_sheets_per_s: {
+                let receipted: usize = observed.receipted_at_rcoi.iter().map(|r| r.1).sum();
+                let secs = observed.ingest_wall.as_secs_f64();
+                (receipted > 0 && secs > 0.0).then(|| (receipted as f64 / secs).round())
+            },
         }
     }
 
@@ -319,10 +327,13 @@ impl Report {
         }
         let _ = write!(
             out,
-            "wall time {:.1} s{}",
+            "wall time {:.1} s{}{}",
             self.wall_s,
             self.peak_memory_mib
                 .map(|m| format!(", peak memory {m} MiB"))
+                .unwrap_or_default(),
+            self.ingest_sheets_per_s
+                .map(|r| format!(", РЦОИ ingest {r:.0} sheets/s"))
                 .unwrap_or_default()
         );
         out

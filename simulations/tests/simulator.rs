@@ -33,6 +33,7 @@ fn deterministic_part(json: &str) -> serde_json::Value {
     let map = v.as_object_mut().unwrap();
     assert!(map.remove("wall_s").is_some());
     assert!(map.remove("peak_memory_mib").is_some());
+    assert!(map.remove("ingest_sheets_per_s").is_some());
     v
 }
 
