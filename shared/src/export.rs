@@ -149,44 +149,41 @@ pub fn build<'a, D: SignerDirectory>(
                     "verified".into()
                 }
             };
-            match &r.verdict {
-                Verdict::Current(v) => {
-                    let (total, hash) = (v.sheet.total.to_string(), v.hash.to_string());
-                    csv_line(
-                        &mut results,
-                        &[
-                            &municipality,
-                            &school,
-                            &exam_text,
-                            &participant,
-                            &attempt,
-                            "current",
-                            &total,
-                            v.sheet.outcome.id(),
-                            &hash,
-                        ],
-                    );
-                    result_rows += 1;
-                }
-                Verdict::Conflict(heads) => {
-                    let hashes: Vec<String> = heads.iter().map(|v| v.hash.to_string()).collect();
-                    csv_line(
-                        &mut results,
-                        &[
-                            &municipality,
-                            &school,
-                            &exam_text,
-                            &participant,
-                            &attempt,
-                            "conflict",
-                            "",
-                            "",
-                            &hashes.join(" "),
-                        ],
-                    );
-                    result_rows += 1;
-                }
-                Verdict::Unscored => {}
+            let row = match &r.verdict {
+                Verdict::Current(v) => Some((
+                    "current",
+                    v.sheet.total.to_string(),
+                    v.sheet.outcome.id(),
+                    v.hash.to_string(),
+                )),
+                Verdict::Conflict(heads) => Some((
+                    "conflict",
+                    String::new(),
+                    "",
+                    heads
+                        .iter()
+                        .map(|v| v.hash.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                )),
+                Verdict::Unscored => None,
+            };
+            if let Some((status, total, result, sheet)) = row {
+                csv_line(
+                    &mut results,
+                    &[
+                        &municipality,
+                        &school,
+                        &exam_text,
+                        &participant,
+                        &attempt,
+                        status,
+                        &total,
+                        result,
+                        &sheet,
+                    ],
+                );
+                result_rows += 1;
             }
             // Valid sheets: the current one, the superseded and the conflicting.
             let mut valid: Vec<&crate::record::VerifiedSheet> = match &r.verdict {

@@ -399,6 +399,10 @@ fn school_plan(
     }
     let mut entries = vec![(roster_at, Entry::Roster)];
     let minute = |m: u64| m as i64 * MINUTE_MS;
+    // Minutes drawn from an inclusive range, as ms.
+    let draw = |rng: &mut Rng, range: [u32; 2]| {
+        minute(rng.between(u64::from(range[0]), u64::from(range[1])))
+    };
     for room in 0..room_count as usize {
         let mut at = first_slot;
         for (i, person) in participants.iter().enumerate() {
@@ -411,17 +415,12 @@ fn school_plan(
             }
             entries.push((at, Entry::Present(i)));
             entries.push((at, Entry::Start(i)));
-            let mut slot = rng.between(u64::from(d.slot_minutes[0]), u64::from(d.slot_minutes[1]));
+            at += draw(rng, d.slot_minutes);
             if person.category.is_ovz() {
-                slot += u64::from(d.ovz_extra_minutes);
+                at += minute(u64::from(d.ovz_extra_minutes));
             }
-            at += minute(slot);
             entries.push((at, Entry::End(i)));
-            let scored = at
-                + minute(rng.between(
-                    u64::from(d.scoring_minutes[0]),
-                    u64::from(d.scoring_minutes[1]),
-                ));
+            let scored = at + draw(rng, d.scoring_minutes);
             entries.push((
                 scored,
                 Entry::Sheet {
@@ -433,11 +432,7 @@ fn school_plan(
             ));
             let roll = rng.unit();
             if roll < p.correction_share {
-                let later = scored
-                    + minute(rng.between(
-                        u64::from(d.correction_minutes[0]),
-                        u64::from(d.correction_minutes[1]),
-                    ));
+                let later = scored + draw(rng, d.correction_minutes);
                 entries.push((
                     later,
                     Entry::Sheet {
