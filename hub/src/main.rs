@@ -57,7 +57,7 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum ExportCommand {
-    /// At the РЦОИ: write `results.csv`, `sheets.csv`, `manifest.txt` (file hashes and row
+    /// At the РЦОИ: write `results.csv`, `sheets.csv` with XLSX copies, `manifest.txt` (file hashes and row
     /// counts), `manifest.sig` (the РЦОИ node key's signature) and `signer.crt` into DIR
     /// (docs/exports.md). Works with the hub running or stopped.
     Write {

@@ -51,15 +51,21 @@ pub fn write(config_path: &Path, exam: Option<String>, out: &Path) -> anyhow::Re
             material.identity
         );
     }
-    let files: Vec<ExportFile> = response
-        .export
-        .into_iter()
-        .map(|f| ExportFile {
+    let mut files: Vec<ExportFile> = Vec::new();
+    for f in response.export {
+        // An XLSX copy of every table, for offices that open it in a spreadsheet.
+        let xlsx = ExportFile {
+            name: f.name.replace(".csv", ".xlsx"),
+            bytes: xlsx_of(&f.text, f.name.trim_end_matches(".csv"))?,
+            rows: f.rows,
+        };
+        files.push(ExportFile {
             name: f.name,
             bytes: f.text.into_bytes(),
             rows: f.rows,
-        })
-        .collect();
+        });
+        files.push(xlsx);
+    }
     let exam_id: giasync_shared::exam::ExamId = exam.parse()?;
     let created = giasync_shared::calendar::Timestamp::from_unix_ms(now)?.to_string();
     let (manifest, signature) = giasync_shared::export::sign_manifest(
@@ -89,6 +95,31 @@ pub fn write(config_path: &Path, exam: Option<String>, out: &Path) -> anyhow::Re
         material.identity
     );
     Ok(())
+}
+
+/// The same table as an XLSX workbook of one sheet, every cell text (ids and hashes must not
+/// turn into numbers).
+fn xlsx_of(csv_text: &str, sheet_name: &str) -> anyhow::Result<Vec<u8>> {
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    sheet.set_name(sheet_name)?;
+    let bold = rust_xlsxwriter::Format::new().set_bold();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(csv_text.as_bytes());
+    for (r, record) in reader.records().enumerate() {
+        let record = record.context("reading the table back")?;
+        let row = u32::try_from(r).context("too many rows for XLSX")?;
+        for (c, field) in record.iter().enumerate() {
+            let col = u16::try_from(c).context("too many columns for XLSX")?;
+            if row == 0 {
+                sheet.write_string_with_format(row, col, field, &bold)?;
+            } else {
+                sheet.write_string(row, col, field)?;
+            }
+        }
+    }
+    Ok(workbook.save_to_buffer()?)
 }
 
 /// Checks a copy of an export; `Ok(false)` when it does not verify.

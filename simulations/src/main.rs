@@ -36,6 +36,7 @@ enum Command {
     /// sync engine over a simulated network and clock. Prints a summary, checks the invariants
     /// and exits non-zero if any fails.
     Run {
+        /// The scenario file (format: simulations/scenarios/README.md).
         scenario: PathBuf,
         /// The seed (default: the scenario's).
         #[arg(long)]
@@ -53,6 +54,7 @@ enum Command {
     /// Run a scenario under many seeds with faults drawn from each seed; print every failing
     /// seed with the invariant it broke and the command that replays it.
     Sweep {
+        /// The scenario file (format: simulations/scenarios/README.md).
         scenario: PathBuf,
         /// How many seeds.
         #[arg(long)]

@@ -37,7 +37,13 @@ fn the_demo_region_loses_no_sheet_and_surfaces_the_conflict() {
     let results = std::fs::read_to_string(export.join("results.csv")).unwrap();
     assert!(results.lines().count() > 40, "{results}");
     assert!(results.contains(",conflict,"), "{results}");
-    for name in ["results.csv", "sheets.csv", "manifest.txt"] {
+    for name in [
+        "results.csv",
+        "sheets.csv",
+        "results.xlsx",
+        "sheets.xlsx",
+        "manifest.txt",
+    ] {
         let path = export.join(name);
         let original = std::fs::read(&path).unwrap();
         let mut changed = original.clone();
