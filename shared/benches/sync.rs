@@ -6,8 +6,7 @@
 //! 2. a hub holding 600 schools reconnecting to the РЦОИ when none, 10 and all of them changed;
 //! 3. the hub's peak memory (VmHWM) holding those 600 schools' documents.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use automerge::ReadDoc;
@@ -20,36 +19,7 @@ use giasync_shared::content;
 use giasync_shared::participant::{Category, FullName, IdentityDocument, Participant, SchoolClass};
 use giasync_shared::record::{Attempt, SheetDraft, SheetSubject, SignedSheet};
 use giasync_shared::rules::Rules;
-use giasync_shared::sync::{
-    CertCheck, CertVerifier, DocId, DocKind, Engine, Input, NodeIdentity, Output, PeerId,
-};
-
-type Issued = HashMap<Vec<u8>, (NodeIdentity, [u8; 32])>;
-
-#[derive(Clone, Default)]
-struct Ca(Arc<Mutex<Issued>>);
-
-impl Ca {
-    fn issue(&self, identity: NodeIdentity, key: &SigningKey) -> Vec<u8> {
-        let mut cert = identity.to_uri().into_bytes();
-        cert.extend_from_slice(&key.verifying_key().to_bytes());
-        cert.resize(420, 0); // about the size of a real node certificate
-        if let Ok(mut m) = self.0.lock() {
-            m.insert(cert.clone(), (identity, key.verifying_key().to_bytes()));
-        }
-        cert
-    }
-}
-
-impl CertVerifier for Ca {
-    fn node_key(&self, cert_der: &[u8]) -> CertCheck {
-        self.0
-            .lock()
-            .ok()
-            .and_then(|m| m.get(cert_der).copied())
-            .ok_or_else(|| "unknown".to_owned())
-    }
-}
+use giasync_shared::sync::{DocId, DocKind, Engine, FixedCa, Input, NodeIdentity, Output, PeerId};
 
 const REGION: &str = "42";
 const EXAM: &str = "is-2024-02-14";
@@ -62,7 +32,7 @@ fn school_identity(m: &str, s: &str) -> NodeIdentity {
     }
 }
 
-fn engine(ca: &Ca, identity: NodeIdentity, seed: u64) -> Engine {
+fn engine(ca: &FixedCa, identity: NodeIdentity, seed: u64) -> Engine {
     let mut bytes = [0u8; 32];
     bytes[..8].copy_from_slice(&seed.to_be_bytes());
     bytes[8] = 1;
@@ -250,7 +220,7 @@ fn peak_rss_kib() -> u64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let ca = Ca::default();
+    let ca = FixedCa::default();
     let rules = Rules::is_2024()?;
     let expert = SigningKey::from_bytes(&[9; 32]);
     let region = RegionCode::new(REGION)?;

@@ -206,6 +206,23 @@ pub fn build<'a, D: SignerDirectory>(
             valid.extend(superseded.iter());
             valid.sort_by_key(|v| v.hash);
             valid.dedup_by_key(|v| v.hash);
+            // One row: who, then the sheet's hash, its fields (empty for an invalid record) and
+            // the verdict.
+            let mut sheet_row = |hash: String, fields: [String; 6], verdict: String| {
+                let mut row = vec![
+                    municipality.clone(),
+                    school.clone(),
+                    exam_text.clone(),
+                    participant.clone(),
+                    attempt.clone(),
+                    hash,
+                ];
+                row.extend(fields);
+                row.push(verdict);
+                let row: Vec<&str> = row.iter().map(String::as_str).collect();
+                csv_line(&mut sheets, &row);
+                sheet_rows += 1;
+            };
             for v in valid {
                 let hash = v.hash.to_string();
                 let supersedes: Vec<String> = v
@@ -214,46 +231,26 @@ pub fn build<'a, D: SignerDirectory>(
                     .iter()
                     .flat_map(|c| c.supersedes.iter().map(ToString::to_string))
                     .collect();
-                csv_line(
-                    &mut sheets,
-                    &[
-                        &municipality,
-                        &school,
-                        &exam_text,
-                        &participant,
-                        &attempt,
-                        &hash,
-                        v.sheet.expert.as_str(),
-                        &v.sheet.signed_at.to_string(),
-                        v.sheet.category.id(),
-                        &v.sheet.total.to_string(),
-                        v.sheet.outcome.id(),
-                        &supersedes.join(" "),
-                        &verdict_of(&hash),
+                let verdict = verdict_of(&hash);
+                sheet_row(
+                    hash,
+                    [
+                        v.sheet.expert.to_string(),
+                        v.sheet.signed_at.to_string(),
+                        v.sheet.category.id().to_owned(),
+                        v.sheet.total.to_string(),
+                        v.sheet.outcome.id().to_owned(),
+                        supersedes.join(" "),
                     ],
+                    verdict,
                 );
-                sheet_rows += 1;
             }
             for (hash, error) in &r.invalid {
-                csv_line(
-                    &mut sheets,
-                    &[
-                        &municipality,
-                        &school,
-                        &exam_text,
-                        &participant,
-                        &attempt,
-                        &hash.to_string(),
-                        "",
-                        "",
-                        "",
-                        "",
-                        "",
-                        "",
-                        &format!("invalid: {error}"),
-                    ],
+                sheet_row(
+                    hash.to_string(),
+                    Default::default(),
+                    format!("invalid: {error}"),
                 );
-                sheet_rows += 1;
             }
         }
     }

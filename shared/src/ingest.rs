@@ -82,30 +82,13 @@ pub fn receipt_new_sheets<D: SignerDirectory>(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-    use std::sync::Arc;
-
     use ed25519_dalek::SigningKey;
 
     use super::*;
     use crate::codes::{MunicipalityCode, RegionCode};
     use crate::record::fixtures::{at, directory, draft, expert, rules, school, sign};
     use crate::record::{FixedDirectory, SignedSheet};
-    use crate::sync::{CertCheck, CertVerifier, Input, NodeIdentity, Output};
-
-    type Issued = HashMap<Vec<u8>, (NodeIdentity, [u8; 32])>;
-
-    #[derive(Clone, Default)]
-    struct Ca(Arc<Issued>);
-
-    impl CertVerifier for Ca {
-        fn node_key(&self, cert_der: &[u8]) -> CertCheck {
-            self.0
-                .get(cert_der)
-                .copied()
-                .ok_or_else(|| "unknown".into())
-        }
-    }
+    use crate::sync::{FixedCa, Input, NodeIdentity, Output};
 
     fn tampered(sheet: &SignedSheet) -> SignedSheet {
         let mut bytes = sheet.as_bytes().to_vec();
@@ -135,17 +118,8 @@ mod tests {
             SigningKey::from_bytes(&[1; 32]),
             SigningKey::from_bytes(&[2; 32]),
         ];
-        let certs: Vec<Vec<u8>> = identities.iter().map(|i| i.to_uri().into_bytes()).collect();
-        let ca = Ca(Arc::new(
-            (0..2)
-                .map(|i| {
-                    (
-                        certs[i].clone(),
-                        (identities[i], keys[i].verifying_key().to_bytes()),
-                    )
-                })
-                .collect(),
-        ));
+        let ca = FixedCa::default();
+        let certs: Vec<Vec<u8>> = (0..2).map(|i| ca.issue(identities[i], &keys[i])).collect();
         let mut nodes: Vec<Engine> = (0..2)
             .map(|i| {
                 Engine::new(
@@ -208,6 +182,11 @@ mod tests {
                 break;
             }
         }
+        // Everything was receipted once: another pass finds nothing new.
+        assert_eq!(
+            receipt_new_sheets(&mut nodes[1], protocol, &rules(), |_| directory, now).unwrap(),
+            0
+        );
         nodes[0]
             .doc(&results_of(protocol).unwrap())
             .map(content::receipts)

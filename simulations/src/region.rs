@@ -17,7 +17,6 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
-use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
 use giasync_shared::calendar::Timestamp;
@@ -32,11 +31,11 @@ use giasync_shared::room::{Attendance, Room};
 use giasync_shared::rules::Rules;
 use giasync_shared::sync::attest::actor_for;
 use giasync_shared::sync::{
-    CertCheck, CertVerifier, DocId, DocKind, Engine, Input, NodeIdentity, Output, PeerId, Persist,
+    DocId, DocKind, Engine, FIXED_CERT_BYTES, FixedCa, Input, NodeIdentity, Output, PeerId, Persist,
 };
 use sha2::{Digest, Sha256};
 
-use crate::plan::{Entry, Fault, Kind, MINUTE_MS, Plan, SheetKind};
+use crate::plan::{Entry, Fault, Kind, Plan, SheetKind};
 use crate::rng::Rng;
 use crate::scenario::LinkProfile;
 
@@ -52,36 +51,9 @@ const PACKET_OVERHEAD_BYTES: u64 = 52;
 const RETRANSMIT_EXTRA_MS: i64 = 25;
 /// How often the run checks, once scripted events are over, whether the region converged.
 const CONVERGENCE_CHECK_MS: i64 = 10_000;
-/// Size of the simulated node certificates (about that of a real ed25519 node certificate).
-const CERT_BYTES: usize = 420;
 
 /// A node's certificate in the simulation: the identity URI and the key, padded to the size of
 /// a real one. The simulated CA knows every certificate it issued; nothing else verifies.
-type Issued = HashMap<Vec<u8>, (NodeIdentity, [u8; 32])>;
-
-#[derive(Clone, Default)]
-struct SimCa {
-    issued: Arc<Issued>,
-}
-
-impl CertVerifier for SimCa {
-    fn node_key(&self, cert_der: &[u8]) -> CertCheck {
-        self.issued
-            .get(cert_der)
-            .copied()
-            .ok_or_else(|| "not issued by the region's CA".to_owned())
-    }
-}
-
-fn sim_cert(identity: &NodeIdentity, key: &SigningKey) -> Vec<u8> {
-    let mut cert = b"SIMCERT ".to_vec();
-    cert.extend_from_slice(identity.to_uri().as_bytes());
-    cert.push(0);
-    cert.extend_from_slice(&key.verifying_key().to_bytes());
-    cert.resize(CERT_BYTES.max(cert.len()), 0);
-    cert
-}
-
 /// A key derived from the seed and a label: the same run signs the same bytes.
 fn derived_key(seed: u64, label: &str) -> SigningKey {
     let digest = Sha256::new()
@@ -306,7 +278,7 @@ pub struct Region {
     next_peer: PeerId,
     now_ms: i64,
     rng: Rng,
-    ca: SimCa,
+    ca: FixedCa,
     /// Per school: the next entry to make.
     cursor: Vec<usize>,
     /// Per school and participant: the hash of the latest sheet entered.
@@ -325,13 +297,12 @@ impl std::fmt::Debug for Region {
 impl Region {
     /// Sets up the region of `plan`: keys, certificates, experts, engines.
     pub fn new(plan: Plan, rules: Rules) -> Region {
-        let mut issued = HashMap::new();
+        let ca = FixedCa::default();
         let mut actors = HashMap::new();
         let mut nodes = Vec::new();
         for p in &plan.nodes {
             let key = derived_key(plan.seed, &p.identity.to_uri());
-            let cert = sim_cert(&p.identity, &key);
-            issued.insert(cert.clone(), (p.identity, key.verifying_key().to_bytes()));
+            let cert = ca.issue(p.identity, &key);
             actors.insert(
                 actor_for(&key.verifying_key().to_bytes())
                     .to_bytes()
@@ -356,9 +327,6 @@ impl Region {
                 foreign_docs: 0,
             });
         }
-        let ca = SimCa {
-            issued: Arc::new(issued),
-        };
         let mut directory = FixedDirectory::default();
         let mut expert_keys = BTreeMap::new();
         let mut expert_certs = BTreeMap::new();
@@ -368,7 +336,7 @@ impl Region {
                 directory.add(*expert, key.verifying_key(), &[school.code]);
                 let mut cert = format!("SIMCERT person {expert} {}", school.code).into_bytes();
                 cert.extend_from_slice(&key.verifying_key().to_bytes());
-                cert.resize(CERT_BYTES.max(cert.len()), 0);
+                cert.resize(FIXED_CERT_BYTES.max(cert.len()), 0);
                 expert_certs.insert(*expert, cert);
                 expert_keys.insert(*expert, key);
             }
@@ -1273,10 +1241,5 @@ impl Region {
     #[must_use]
     pub fn protocol_of(&self, s: usize) -> DocId {
         self.doc(s, DocKind::Protocol)
-    }
-
-    #[must_use]
-    pub fn minute_ms() -> i64 {
-        MINUTE_MS
     }
 }

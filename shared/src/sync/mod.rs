@@ -18,6 +18,7 @@
 
 pub mod attest;
 pub mod doc_id;
+mod fixed_ca;
 pub mod wire;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -32,6 +33,7 @@ use sha2::{Digest, Sha256};
 pub use crate::identity::NodeIdentity;
 use attest::{Attestation, actor_for};
 pub use doc_id::{DocId, DocKind};
+pub use fixed_ca::{FIXED_CERT_BYTES, FixedCa};
 use wire::{FRAME_BYTES_MAX, Frame};
 
 /// How often connected peers re-compare their summaries, in case a session stalled.
@@ -236,21 +238,27 @@ fn short(digest: [u8; 32]) -> [u8; 8] {
 }
 
 /// Does every chunk of an automerge message parse completely? automerge itself applies what
-/// parses and only warns about the rest (DESIGN.md §3).
-fn chunks_parse(message: &sync::Message) -> Result<(), String> {
+/// parses and only warns about the rest (DESIGN.md §3). Returns the changes when every chunk is
+/// one change (what sync sends), `None` when some chunk held more (a large catch-up).
+fn chunks_parse(message: &sync::Message) -> Result<Option<Vec<automerge::Change>>, String> {
+    let mut changes = Some(Vec::with_capacity(message.changes.len()));
     for (i, chunk) in message.changes.iter().enumerate() {
-        // Most chunks are one change, which parses whole on its own (ops and all) far cheaper
-        // than loading a document; anything else is loaded strictly as a document to decide.
-        if automerge::Change::try_from(chunk).is_ok() {
+        // A single change parses whole on its own (ops and all) far cheaper than loading a
+        // document; anything else is loaded strictly as a document to decide.
+        if let Ok(change) = automerge::Change::try_from(chunk) {
+            if let Some(c) = changes.as_mut() {
+                c.push(change);
+            }
             continue;
         }
+        changes = None;
         let options = LoadOptions::new().on_partial_load(OnPartialLoad::Error);
         match Automerge::load_with_options(chunk, options) {
             Ok(_) | Err(AutomergeError::MissingDeps) => {}
             Err(e) => return Err(format!("chunk {i} does not parse: {e}")),
         }
     }
-    Ok(())
+    Ok(changes)
 }
 
 /// Checks changes a message would apply against the authors' attestations, without applying
@@ -1146,7 +1154,7 @@ impl Engine {
         message: sync::Message,
         attestations: &[(Vec<u8>, Vec<u8>)],
     ) -> Result<u64, String> {
-        chunks_parse(&message)?;
+        let parsed = chunks_parse(&message)?;
         let mut offered = BTreeMap::new();
         for (cert, bytes) in attestations {
             let e = self.endorsement(doc, cert, bytes, Some(peer))?;
@@ -1184,11 +1192,6 @@ impl Engine {
             .collect();
         // A chunk holding more than one change (a large catch-up) does not parse as one
         // change: such messages take the copy below.
-        let parsed: Option<Vec<automerge::Change>> = message
-            .changes
-            .iter()
-            .map(|chunk| automerge::Change::try_from(chunk).ok())
-            .collect();
         let applied = match parsed.and_then(|c| check_in_place(&state.doc, doc, &by_actor, &c)) {
             // Every change's dependencies are known: checked without a copy, applied directly.
             Some(checked) => {

@@ -9,41 +9,6 @@ use automerge::{ROOT, ReadDoc};
 use super::*;
 use crate::codes::{MunicipalityCode, NodeRole, OrgCode, RegionCode};
 
-/// Test certificates: `TESTCERT` + identity URI + `\0` + key. The test CA vouches for those it
-/// registered.
-type Issued = HashMap<Vec<u8>, (NodeIdentity, [u8; 32])>;
-
-#[derive(Clone, Default)]
-struct TestCa {
-    issued: Arc<std::sync::Mutex<Issued>>,
-}
-
-impl TestCa {
-    fn issue(&self, identity: NodeIdentity, key: &SigningKey) -> Vec<u8> {
-        let public = key.verifying_key().to_bytes();
-        let mut cert = b"TESTCERT".to_vec();
-        cert.extend_from_slice(identity.to_uri().as_bytes());
-        cert.push(0);
-        cert.extend_from_slice(&public);
-        self.issued
-            .lock()
-            .unwrap()
-            .insert(cert.clone(), (identity, public));
-        cert
-    }
-}
-
-impl CertVerifier for TestCa {
-    fn node_key(&self, cert_der: &[u8]) -> CertCheck {
-        self.issued
-            .lock()
-            .unwrap()
-            .get(cert_der)
-            .copied()
-            .ok_or_else(|| "not issued by the region's CA".to_owned())
-    }
-}
-
 /// A sync message that carries `doc`'s last local change outright, as a relay could send it.
 fn message_with_last_change(doc: &Automerge) -> Vec<u8> {
     let change = doc.get_last_local_change().unwrap();
@@ -99,7 +64,7 @@ fn doc(kind: &str, municipality: &str, code: &str) -> DocId {
 }
 
 struct Net {
-    ca: TestCa,
+    ca: FixedCa,
     nodes: Vec<Engine>,
     keys: Vec<SigningKey>,
     /// (node, peer id there) → (other node, peer id there)
@@ -117,7 +82,7 @@ struct Net {
 impl Net {
     fn new() -> Self {
         Net {
-            ca: TestCa::default(),
+            ca: FixedCa::default(),
             nodes: Vec::new(),
             keys: Vec::new(),
             links: HashMap::new(),
