@@ -89,10 +89,7 @@ impl CaVerifier {
                 let Ok(Identity::Person(person)) = summary.identity else {
                     return Err("not a person's certificate".to_owned());
                 };
-                if person.id != id
-                    || person.role != PersonRole::Expert
-                    || person.region != self.region
-                {
+                if person.id != id || person.region != self.region {
                     return Err(format!("the certificate is for {person}"));
                 }
                 let key = VerifyingKey::from_bytes(&summary.ed25519_key.ok_or("not ed25519")?)
@@ -102,6 +99,7 @@ impl CaVerifier {
                 }
                 Ok(CertifiedExpert {
                     key,
+                    role: person.role,
                     org: person.org,
                     not_before: summary.not_before,
                     not_after: summary.not_after,
@@ -117,6 +115,7 @@ impl CaVerifier {
 #[derive(Debug, Clone)]
 struct CertifiedExpert {
     key: VerifyingKey,
+    role: PersonRole,
     org: OrgCode,
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
@@ -154,19 +153,44 @@ impl SignerDirectory for ExpertDirectory {
             .get(&expert)
             .ok_or(SignerError::Unknown(expert))?;
         let certified = entry.as_ref().map_err(|_| SignerError::Unknown(expert))?;
-        if certified.org != OrgCode::School(school) {
+        if certified.role != PersonRole::Expert || certified.org != OrgCode::School(school) {
             return Err(SignerError::NotExpertOf { expert, school });
         }
-        let when = to_time(at);
-        if when < certified.not_before || when > certified.not_after {
-            return Err(SignerError::NotValidAt { expert, at });
+        certified.key_at(expert, at)
+    }
+
+    fn person_key(
+        &self,
+        role: PersonRole,
+        person: PersonId,
+        org: OrgCode,
+        at: Timestamp,
+    ) -> Result<VerifyingKey, SignerError> {
+        let entry = self
+            .experts
+            .get(&person)
+            .ok_or(SignerError::Unknown(person))?;
+        let certified = entry.as_ref().map_err(|_| SignerError::Unknown(person))?;
+        if certified.role != role || certified.org != org {
+            return Err(SignerError::NotCertifiedAs { person, role, org });
         }
-        if let Some(revoked) = certified.revoked_at.filter(|r| *r <= when) {
+        certified.key_at(person, at)
+    }
+}
+
+impl CertifiedExpert {
+    /// The key, if the certificate was valid and not yet revoked at `at`.
+    fn key_at(&self, person: PersonId, at: Timestamp) -> Result<VerifyingKey, SignerError> {
+        let when = to_time(at);
+        if when < self.not_before || when > self.not_after {
+            return Err(SignerError::NotValidAt { expert: person, at });
+        }
+        if let Some(revoked) = self.revoked_at.filter(|r| *r <= when) {
             return Err(SignerError::Revoked {
-                expert,
+                expert: person,
                 revoked_at: to_timestamp(revoked, at),
             });
         }
-        Ok(certified.key)
+        Ok(self.key)
     }
 }

@@ -8,7 +8,13 @@ use clap::{Parser, Subcommand};
 use giasync_shared::participant::Category;
 use giasync_shared::rules::{Rules, parse_points};
 
+use giasync_node::admin::{Request, Response};
 use giasync_node::export;
+use giasync_shared::calendar::Timestamp;
+use giasync_shared::codes::{OrgCode, ParticipantId, PersonRole, SchoolCode};
+use giasync_shared::config::NodeConfig;
+use giasync_shared::record::{Attempt, RecordHash, SheetSubject};
+use giasync_shared::settlement::Settlement;
 
 /// The МОУО and РЦОИ hub of giasync: runs the hub, checks its readiness, and the operators'
 /// checks of scoring rules files.
@@ -42,6 +48,50 @@ enum Command {
     /// with a signed manifest, or check a copy of one anywhere.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// At the РЦОИ: an exam's open conflicts, one participant a line with the conflicting sheets
+    /// (hash, expert, total).
+    Conflicts {
+        /// The РЦОИ hub's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// The exam, e.g. is-2025-02-12 (default: this school year's first ИС date).
+        #[arg(long)]
+        exam: Option<String>,
+    },
+    /// At the РЦОИ: settle a participant's conflict with a record signed by an operator (the
+    /// operator's PIN from the terminal or GIASYNC_PIN). The record names every conflicting sheet
+    /// and the one that counts; it replicates to the school and its МОУО, and exports show the
+    /// participant as `settled`.
+    Settle {
+        /// The РЦОИ hub's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// The exam, e.g. is-2025-02-12 (default: this school year's first ИС date).
+        #[arg(long)]
+        exam: Option<String>,
+        /// The school's code.
+        #[arg(long)]
+        school: String,
+        /// The participant's id.
+        #[arg(long)]
+        participant: String,
+        /// The attempt (1 on the main date, 2 or 3 on additional dates).
+        #[arg(long, default_value_t = 1)]
+        attempt: u8,
+        /// The hash of the sheet that counts (from `giasync-hub conflicts`; a unique prefix of
+        /// at least 8 hex digits will do).
+        #[arg(long)]
+        choose: String,
+        /// Why: the operator's reason, kept in the signed record.
+        #[arg(long)]
+        reason: String,
+        /// The operator's key file (ID.key); the certificate is ID.crt beside it unless --cert.
+        #[arg(long)]
+        key: PathBuf,
+        /// The operator's certificate.
+        #[arg(long)]
+        cert: Option<PathBuf>,
+    },
     /// The readiness check: store, certificate and key, expiry, CA and revocation list, each
     /// upstream reachable and proving its identity, clock skew. One line per check; exits
     /// non-zero if any fails.
@@ -130,17 +180,8 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             points,
         }) => rules_score(&file, &category, &points).map(|()| true),
         Command::Status { config } => {
-            let config = giasync_shared::config::NodeConfig::load(&config)?;
-            let context = giasync_node::admin::Context::load(&config)?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
-            let response = giasync_node::admin::execute(
-                &config,
-                &context,
-                &giasync_node::admin::Request::Status,
-                now,
-            )?;
+            let (config, context) = load(&config)?;
+            let response = execute(&config, &context, &Request::Status)?;
             if let Some(status) = &response.status {
                 print!("{}", giasync_node::admin::format_status(status));
             }
@@ -155,11 +196,127 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Export(ExportCommand::Verify { dir, ca, crl }) => {
             export::verify(&dir, ca.as_deref(), crl.as_deref())
         }
+        Command::Conflicts { config, exam } => {
+            let (config, context) = load(&config)?;
+            let exam = exam_or_default(exam)?;
+            let response = execute(&config, &context, &Request::Conflicts { exam })?;
+            for (who, heads) in &response.fields {
+                println!("{who}: {heads}");
+            }
+            report(&response)
+        }
+        Command::Settle {
+            config,
+            exam,
+            school,
+            participant,
+            attempt,
+            choose,
+            reason,
+            key,
+            cert,
+        } => {
+            let (config, context) = load(&config)?;
+            let exam = exam_or_default(exam)?;
+            let open = execute(
+                &config,
+                &context,
+                &Request::Conflicts { exam: exam.clone() },
+            )?;
+            let who = format!("{school}/{participant}/{attempt}");
+            let heads: Vec<RecordHash> = open
+                .fields
+                .get(&who)
+                .with_context(|| format!("{who} has no open conflict in {exam}"))?
+                .split_whitespace()
+                .filter_map(|h| h.split(':').next())
+                .map(str::parse)
+                .collect::<Result<_, _>>()?;
+            let chosen: Vec<RecordHash> = heads
+                .iter()
+                .filter(|h| choose.len() >= 8 && h.to_string().starts_with(&choose.to_lowercase()))
+                .copied()
+                .collect();
+            let [chosen] = chosen[..] else {
+                anyhow::bail!(
+                    "--choose {choose:?} must name exactly one of the conflicting sheets: {}",
+                    heads
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            };
+            let operator = giasync_node::person::unlock(&key, cert, PersonRole::Operator)?;
+            let OrgCode::Rcoi(rcoi) = operator.person.org else {
+                anyhow::bail!("{} is not an operator of the РЦОИ", operator.person);
+            };
+            let settlement = Settlement {
+                subject: SheetSubject {
+                    exam: exam.parse()?,
+                    school: SchoolCode::new(&school)?,
+                    participant: ParticipantId::new(&participant)?,
+                    attempt: Attempt::new(attempt)?,
+                },
+                chosen,
+                settles: heads,
+                reason,
+                operator: operator.person.id,
+                rcoi,
+                at: Timestamp::from_unix_ms(now_ms())?,
+            };
+            let statement = settlement.sign(&operator.key)?;
+            report(&execute(
+                &config,
+                &context,
+                &Request::Settle {
+                    statement: statement.as_bytes().to_vec(),
+                    operator_cert: operator.cert_der,
+                },
+            )?)
+        }
         Command::Doctor { config, timeout_ms } => Ok(giasync_node::doctor::report(
             &config,
             std::time::Duration::from_millis(timeout_ms),
         )?),
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0))
+}
+
+fn load(config: &std::path::Path) -> anyhow::Result<(NodeConfig, giasync_node::admin::Context)> {
+    let config = NodeConfig::load(config)?;
+    let context = giasync_node::admin::Context::load(&config)?;
+    Ok((config, context))
+}
+
+fn exam_or_default(exam: Option<String>) -> anyhow::Result<String> {
+    let today = Timestamp::from_unix_ms(now_ms())?.date_utc();
+    Ok(exam.unwrap_or_else(|| giasync_node::admin::default_exam(today)))
+}
+
+fn execute(
+    config: &NodeConfig,
+    context: &giasync_node::admin::Context,
+    request: &Request,
+) -> anyhow::Result<Response> {
+    giasync_node::admin::execute(config, context, request, now_ms())
+}
+
+/// Prints the answer; `Ok(false)` when the node refused.
+fn report(response: &Response) -> anyhow::Result<bool> {
+    if response.ok {
+        if !response.message.is_empty() {
+            println!("{}", response.message);
+        }
+    } else {
+        eprintln!("error: {}", response.message);
+    }
+    Ok(response.ok)
 }
 
 fn rules_check(file: &std::path::Path) -> anyhow::Result<()> {

@@ -14,8 +14,7 @@ use giasync_shared::config::NodeConfig;
 use giasync_shared::content;
 use giasync_shared::exam::ExamId;
 use giasync_shared::import::ImportedRow;
-use giasync_shared::record::{SignedSheet, verify_many};
-use giasync_shared::resolve::{Verdict, resolve};
+use giasync_shared::record::SignedSheet;
 use giasync_shared::room::{ActNumber, Attendance, Room};
 use giasync_shared::rules::Rules;
 use giasync_shared::sync::{DocId, DocKind, Engine, NodeIdentity, Output, Persist};
@@ -68,6 +67,15 @@ pub enum Request {
     /// At the РЦОИ: an exam's results and score sheets as export files (unsigned: the caller
     /// signs the manifest with the node key).
     Export { exam: String },
+    /// An exam's open conflicts: `fields` maps `SCHOOL/PARTICIPANT/ATTEMPT` to the conflicting
+    /// sheets, `HASH:EXPERT:TOTAL` separated by spaces.
+    Conflicts { exam: String },
+    /// At the РЦОИ: stores an operator's signed settlement (`giasync_shared::settlement`) in the
+    /// school's results document, after checking it settles an open conflict.
+    Settle {
+        statement: Vec<u8>,
+        operator_cert: Vec<u8>,
+    },
 }
 
 /// An export file as the node built it.
@@ -440,6 +448,98 @@ pub fn apply(engine: &mut Engine, context: &Context, now_ms: i64, request: Reque
             status: Some(status(engine, context)),
             export: Vec::new(),
         }),
+        Request::Conflicts { exam } => {
+            let exam: ExamId = exam
+                .parse()
+                .map_err(|e: giasync_shared::DomainError| e.to_string())?;
+            let mut fields = BTreeMap::new();
+            for protocol in protocols_of(engine, exam) {
+                let settled = settled_protocol(engine, context, protocol);
+                for (subject, heads) in settled.resolution.conflicts() {
+                    let heads: Vec<String> = heads
+                        .iter()
+                        .map(|h| format!("{}:{}:{}", h.hash, h.sheet.expert, h.sheet.total))
+                        .collect();
+                    fields.insert(
+                        format!(
+                            "{}/{}/{}",
+                            subject.school,
+                            subject.participant,
+                            subject.attempt.get()
+                        ),
+                        heads.join(" "),
+                    );
+                }
+            }
+            Ok(Response {
+                ok: true,
+                message: format!("{} open conflicts in {exam}", fields.len()),
+                fields,
+                ..Response::default()
+            })
+        }
+        Request::Settle {
+            statement,
+            operator_cert,
+        } => {
+            if !matches!(me.org, OrgCode::Rcoi(_)) {
+                return Err(format!("{me} is not the РЦОИ: conflicts are settled there"));
+            }
+            let statement = giasync_shared::statement::Statement::from_bytes(statement)
+                .map_err(|e| e.to_string())?;
+            let claimed = statement
+                .fields_unverified(giasync_shared::statement::StatementKind::Settlement)
+                .map_err(|e| e.to_string())?;
+            let operator = claimed
+                .get("operator")
+                .map_err(|e| e.to_string())?
+                .to_owned();
+            let directory = context
+                .verifier
+                .experts(&BTreeMap::from([(operator.clone(), operator_cert.clone())]));
+            let settlement = giasync_shared::settlement::Settlement::verify(&statement, &directory)
+                .map_err(|e| format!("the settlement is refused: {e}"))?;
+            let subject = settlement.subject;
+            let protocol = protocols_of(engine, subject.exam)
+                .into_iter()
+                .find(|d| d.school() == Some(subject.school))
+                .ok_or_else(|| {
+                    format!(
+                        "no protocol of school {} for {}",
+                        subject.school, subject.exam
+                    )
+                })?;
+            let mut settled = settled_protocol(engine, context, protocol);
+            let stale = giasync_shared::settlement::apply(
+                &mut settled.resolution,
+                &[(statement.hash(), settlement.clone())],
+            );
+            if !stale.is_empty() {
+                return Err(format!(
+                    "{subject}: no open conflict whose every sheet the settlement names (see the exam's conflicts)"
+                ));
+            }
+            let DocId::School { municipality, .. } = protocol else {
+                return Err("not a school's document".into());
+            };
+            let results = DocId::School {
+                kind: DocKind::Results,
+                municipality,
+                school: subject.school,
+                exam: subject.exam,
+            };
+            let operator = settlement.operator;
+            engine
+                .change(now_ms, results, |tx| {
+                    content::put_settlement(tx, &statement, operator, &operator_cert)
+                })
+                .map_err(|e| e.to_string())?;
+            Ok(done(format!(
+                "{subject}: settled, sheet {} counts (settlement {})",
+                settlement.chosen,
+                statement.hash()
+            )))
+        }
         Request::Export { exam } => {
             if !matches!(me.org, OrgCode::Rcoi(_)) {
                 return Err(format!("{me} is not the РЦОИ: exports are made there"));
@@ -472,6 +572,46 @@ pub fn apply(engine: &mut Engine, context: &Context, now_ms: i64, request: Reque
         }
     })();
     result.unwrap_or_else(fail)
+}
+
+/// The protocols of `exam` this node holds.
+fn protocols_of(engine: &Engine, exam: ExamId) -> Vec<DocId> {
+    engine
+        .doc_ids()
+        .filter(
+            |d| matches!(d, DocId::School { kind: DocKind::Protocol, exam: e, .. } if *e == exam),
+        )
+        .copied()
+        .collect()
+}
+
+/// A protocol's verdicts with the settlements of its school's results document applied.
+fn settled_protocol(
+    engine: &Engine,
+    context: &Context,
+    protocol: DocId,
+) -> giasync_shared::settlement::SettledProtocol {
+    let results = match protocol {
+        DocId::School {
+            municipality,
+            school,
+            exam,
+            ..
+        } => engine.doc(&DocId::School {
+            kind: DocKind::Results,
+            municipality,
+            school,
+            exam,
+        }),
+        DocId::Directory => None,
+    };
+    let empty = automerge::Automerge::new();
+    giasync_shared::settlement::resolve_protocol(
+        engine.doc(&protocol).unwrap_or(&empty),
+        results,
+        &context.rules,
+        |certs| context.verifier.experts(certs),
+    )
 }
 
 /// What this node holds, per school, with sheets verified against the rules and the CA.
@@ -527,21 +667,14 @@ pub fn status(engine: &Engine, context: &Context) -> Status {
                         });
                     }
                 }
-                let directory = context.verifier.experts(&content::expert_certs(doc));
-                let results = verify_many(&sheets, &context.rules, &directory);
+                let settled = settled_protocol(engine, context, *id);
+                let r = &settled.resolution;
+                let invalid = r.unattributed.len()
+                    + r.subjects.values().map(|s| s.invalid.len()).sum::<usize>();
                 entry.sheets += sheets.len();
-                entry.sheets_verified += results.iter().filter(|r| r.is_ok()).count();
-                entry.sheets_invalid += results.iter().filter(|r| r.is_err()).count();
-                let subjects: std::collections::BTreeSet<_> =
-                    results.iter().flatten().map(|v| v.sheet.subject).collect();
-                for subject in subjects {
-                    if matches!(
-                        resolve(subject, &sheets, &context.rules, &directory).verdict,
-                        Verdict::Conflict(_)
-                    ) {
-                        entry.conflicts += 1;
-                    }
-                }
+                entry.sheets_invalid += invalid;
+                entry.sheets_verified += sheets.len().saturating_sub(invalid);
+                entry.conflicts += r.conflicts().count();
             }
             DocKind::Results => {
                 entry.sheets_at_rcoi += content::receipts(doc)

@@ -6,10 +6,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
-use giasync_certs::keyfile::{self, Pin};
 use giasync_node::admin::{self, Context, ImportRow, Request, Response};
 use giasync_shared::calendar::Timestamp;
-use giasync_shared::codes::{ParticipantId, PersonId, RoomCode, SchoolCode};
+use giasync_shared::codes::{ParticipantId, PersonId, PersonRole, RoomCode, SchoolCode};
 use giasync_shared::config::NodeConfig;
 use giasync_shared::record::{
     Attempt, Correction, RecordHash, SheetDraft, SheetSubject, SignedSheet,
@@ -352,23 +351,11 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 .parse()?;
             let room = RoomCode::new(row.fields.get("room").map_or("", String::as_str))
                 .context("the participant has no room")?;
-            let cert_path = cert.unwrap_or_else(|| key.with_extension("crt"));
-            let cert_der = giasync_certs::show::certs_from_pem(
-                &std::fs::read(&cert_path).with_context(|| cert_path.display().to_string())?,
-            )?
-            .into_iter()
-            .next()
-            .context("no certificate")?;
-            let Ok(giasync_shared::identity::Identity::Person(expert)) =
-                giasync_certs::identity::from_cert_der(&cert_der)
-            else {
-                bail!("{} is not a person's certificate", cert_path.display());
-            };
-            let pin = Pin::read(&format!("PIN for {}: ", expert.id), false)?;
-            let signing_key = keyfile::open(
-                &std::fs::read(&key).with_context(|| key.display().to_string())?,
-                &pin,
-            )?;
+            let giasync_node::person::Credentials {
+                person: expert,
+                key: signing_key,
+                cert_der,
+            } = giasync_node::person::unlock(&key, cert, PersonRole::Expert)?;
             let (municipality_school, exam) = (
                 s.config.org()?.school().context("not a school")?,
                 s.exam.parse()?,
@@ -421,13 +408,5 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
 }
 
 fn parse_hash(text: &str) -> anyhow::Result<RecordHash> {
-    if text.len() != 64 || !text.is_ascii() {
-        bail!("{text:?} is not a record hash (64 hex digits)");
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16)
-            .with_context(|| format!("{text:?} is not hex"))?;
-    }
-    Ok(RecordHash(out))
+    Ok(text.parse()?)
 }

@@ -14,6 +14,11 @@
 //! | protocol | `expert/ID` | the expert's certificate (DER), so any node can check the signature |
 //! | protocol | `log/ID/start`, `log/ID/end` | times (ms), `log/ID/interviewer` the interviewer's id |
 //! | results | `receipt/HASH` | the РЦОИ's receipt for a sheet: `verified` or `invalid: REASON` |
+//! | results | `settlement/HASH` | a РЦОИ operator's signed settlement of a conflict (`crate::settlement`) |
+//! | results | `operator/ID` | the operator's certificate (DER) |
+//! | results | `published` | the РЦОИ's signed results of the school (`crate::publish`), `rcoi_cert` its certificate |
+//! | results | `delivered` | when the school's node first verified the published results (ms) |
+//! | results | `ack/ID` | the organiser's signed record that participant ID has seen the result; `organiser/ID` their certificate |
 
 use std::collections::BTreeMap;
 
@@ -168,6 +173,109 @@ pub fn receipts(doc: &impl ReadDoc) -> BTreeMap<String, String> {
     doc.keys(ROOT)
         .filter_map(|k| Some((k.strip_prefix("receipt/")?.to_owned(), text(doc, &k)?)))
         .collect()
+}
+
+/// Adds a settlement (and its operator's certificate) to a results document.
+pub fn put_settlement(
+    tx: &mut impl Transactable,
+    statement: &crate::statement::Statement,
+    operator: PersonId,
+    operator_cert: &[u8],
+) -> Result<(), AutomergeError> {
+    tx.put(
+        ROOT,
+        format!("settlement/{}", statement.hash()),
+        ScalarValue::Bytes(statement.as_bytes().to_vec()),
+    )?;
+    tx.put(
+        ROOT,
+        format!("operator/{operator}"),
+        ScalarValue::Bytes(operator_cert.to_vec()),
+    )?;
+    Ok(())
+}
+
+/// Every signed statement under `prefix` (`settlement/`, `ack/`), undecodable ones skipped.
+fn statements(doc: &impl ReadDoc, prefix: &str) -> Vec<crate::statement::Statement> {
+    doc.keys(ROOT)
+        .filter(|k| k.starts_with(prefix))
+        .filter_map(|k| crate::statement::Statement::from_bytes(bytes(doc, &k)?).ok())
+        .collect()
+}
+
+/// The settlements in a results document.
+pub fn settlements(doc: &impl ReadDoc) -> Vec<crate::statement::Statement> {
+    statements(doc, "settlement/")
+}
+
+/// The people's certificates a results document carries (operators and organisers), by id.
+pub fn person_certs(doc: &impl ReadDoc) -> BTreeMap<String, Vec<u8>> {
+    doc.keys(ROOT)
+        .filter_map(|k| {
+            let id = k
+                .strip_prefix("operator/")
+                .or_else(|| k.strip_prefix("organiser/"))?;
+            Some((id.to_owned(), bytes(doc, &k)?))
+        })
+        .collect()
+}
+
+/// The published results and the certificate of the РЦОИ node that signed them.
+pub fn published(doc: &impl ReadDoc) -> Option<(crate::statement::Statement, Vec<u8>)> {
+    let statement = crate::statement::Statement::from_bytes(bytes(doc, "published")?).ok()?;
+    Some((statement, bytes(doc, "rcoi_cert")?))
+}
+
+/// Publishes a school's results (signed by the РЦОИ node) with the node's certificate.
+pub fn put_published(
+    tx: &mut impl Transactable,
+    statement: &crate::statement::Statement,
+    rcoi_cert: &[u8],
+) -> Result<(), AutomergeError> {
+    tx.put(
+        ROOT,
+        "published",
+        ScalarValue::Bytes(statement.as_bytes().to_vec()),
+    )?;
+    tx.put(ROOT, "rcoi_cert", ScalarValue::Bytes(rcoi_cert.to_vec()))?;
+    Ok(())
+}
+
+/// When the school's node first verified the published results.
+pub fn delivered(doc: &impl ReadDoc) -> Option<Timestamp> {
+    Timestamp::from_unix_ms(int(doc, "delivered")?).ok()
+}
+
+/// Records when the school's node verified the published results.
+pub fn put_delivered(tx: &mut impl Transactable, at: Timestamp) -> Result<(), AutomergeError> {
+    tx.put(ROOT, "delivered", at.unix_ms())?;
+    Ok(())
+}
+
+/// Adds a familiarisation record (and the organiser's certificate).
+pub fn put_ack(
+    tx: &mut impl Transactable,
+    participant: ParticipantId,
+    statement: &crate::statement::Statement,
+    organiser: PersonId,
+    organiser_cert: &[u8],
+) -> Result<(), AutomergeError> {
+    tx.put(
+        ROOT,
+        format!("ack/{participant}"),
+        ScalarValue::Bytes(statement.as_bytes().to_vec()),
+    )?;
+    tx.put(
+        ROOT,
+        format!("organiser/{organiser}"),
+        ScalarValue::Bytes(organiser_cert.to_vec()),
+    )?;
+    Ok(())
+}
+
+/// The familiarisation records of a results document.
+pub fn acks(doc: &impl ReadDoc) -> Vec<crate::statement::Statement> {
+    statements(doc, "ack/")
 }
 
 /// A participant as the roster shows them: the raw fields, so a damaged field never hides the row.

@@ -56,6 +56,8 @@ pub enum Field {
     Reason,
     /// The id of a replicated document.
     DocId,
+    /// The SHA-256 naming a signed record.
+    RecordHash,
 }
 
 impl fmt::Display for Field {
@@ -86,6 +88,7 @@ impl fmt::Display for Field {
             Field::Attempt => "attempt",
             Field::Reason => "reason",
             Field::DocId => "document id",
+            Field::RecordHash => "record hash",
         })
     }
 }

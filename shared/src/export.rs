@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::content;
 use crate::exam::ExamId;
 use crate::record::SignerDirectory;
-use crate::resolve::{Verdict, resolve_all};
+use crate::resolve::Verdict;
 use crate::rules::Rules;
 use crate::sync::{DocId, DocKind};
 
@@ -120,21 +120,33 @@ pub fn build<'a, D: SignerDirectory>(
         ],
     );
     let (mut result_rows, mut sheet_rows) = (0, 0);
-    let mut protocols: Vec<(DocId, &Automerge)> = docs
+    let docs: BTreeMap<DocId, &Automerge> = docs
         .into_iter()
-        .filter(|(id, _)| {
-            matches!(id, DocId::School { kind: DocKind::Protocol, exam: e, .. } if *e == exam)
-        })
+        .filter(|(id, _)| matches!(id, DocId::School { exam: e, .. } if *e == exam))
         .collect();
-    protocols.sort_by_key(|(id, _)| *id);
-    for (id, doc) in protocols {
-        let DocId::School { municipality, .. } = id else {
+    for (id, doc) in &docs {
+        let DocId::School {
+            kind: DocKind::Protocol,
+            municipality,
+            school,
+            ..
+        } = *id
+        else {
             continue;
         };
+        let results_doc = docs
+            .get(&DocId::School {
+                kind: DocKind::Results,
+                municipality,
+                school,
+                exam,
+            })
+            .copied();
         let municipality = municipality.to_string();
-        let records = content::sheets(doc);
-        let directory = directory_for(&content::expert_certs(doc));
-        let resolution = resolve_all(&records, rules, &directory);
+        let records = content::sheets(*doc);
+        let resolution =
+            crate::settlement::resolve_protocol(*doc, results_doc, rules, &directory_for)
+                .resolution;
         for (subject, r) in &resolution.subjects {
             let (school, participant, attempt) = (
                 subject.school.to_string(),
@@ -142,9 +154,15 @@ pub fn build<'a, D: SignerDirectory>(
                 subject.attempt.get().to_string(),
             );
             let exam_text = subject.exam.to_string();
+            let set_aside: &[crate::record::RecordHash] = match &r.verdict {
+                Verdict::Settled { set_aside, .. } => set_aside,
+                _ => &[],
+            };
             let verdict_of = |hash: &str| -> String {
                 if r.superseded.iter().any(|h| h.to_string() == hash) {
                     "superseded".into()
+                } else if set_aside.iter().any(|h| h.to_string() == hash) {
+                    "set aside by settlement".into()
                 } else {
                     "verified".into()
                 }
@@ -155,6 +173,16 @@ pub fn build<'a, D: SignerDirectory>(
                     v.sheet.total.to_string(),
                     v.sheet.outcome.id(),
                     v.hash.to_string(),
+                )),
+                Verdict::Settled {
+                    current,
+                    settlement,
+                    ..
+                } => Some((
+                    "settled",
+                    current.sheet.total.to_string(),
+                    current.sheet.outcome.id(),
+                    format!("{} settlement {settlement}", current.hash),
                 )),
                 Verdict::Conflict(heads) => Some((
                     "conflict",
@@ -189,11 +217,12 @@ pub fn build<'a, D: SignerDirectory>(
             let mut valid: Vec<&crate::record::VerifiedSheet> = match &r.verdict {
                 Verdict::Current(v) => vec![v.as_ref()],
                 Verdict::Conflict(heads) => heads.iter().collect(),
+                Verdict::Settled { current, .. } => vec![current.as_ref()],
                 Verdict::Unscored => Vec::new(),
             };
             let superseded: Vec<crate::record::VerifiedSheet> = records
                 .iter()
-                .filter(|s| r.superseded.contains(&s.hash()))
+                .filter(|s| r.superseded.contains(&s.hash()) || set_aside.contains(&s.hash()))
                 .filter_map(|s| {
                     s.decode_unverified()
                         .ok()

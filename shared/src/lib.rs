@@ -15,10 +15,13 @@ pub mod identity;
 pub mod import;
 pub mod ingest;
 pub mod participant;
+pub mod publish;
 pub mod record;
 pub mod resolve;
 pub mod room;
 pub mod rules;
+pub mod settlement;
+pub mod statement;
 pub mod sync;
 mod text;
 

@@ -58,6 +58,22 @@ impl fmt::Display for RecordHash {
     }
 }
 
+impl std::str::FromStr for RecordHash {
+    type Err = DomainError;
+    /// 64 lowercase or uppercase hex digits.
+    fn from_str(text: &str) -> Result<Self, DomainError> {
+        let bad = || DomainError::invalid(Field::RecordHash, text, "must be 64 hex digits");
+        if text.len() != 64 || !text.is_ascii() {
+            return Err(bad());
+        }
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+        }
+        Ok(RecordHash(out))
+    }
+}
+
 impl fmt::Debug for RecordHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "RecordHash({self})")
@@ -176,6 +192,13 @@ pub enum SignerError {
     /// The sheet was signed outside the certificate's validity.
     #[error("the certificate of {expert} was not valid at {at}")]
     NotValidAt { expert: PersonId, at: Timestamp },
+    /// The person is not certified in that role for that organisation.
+    #[error("{person} is not certified as {role} of {org}")]
+    NotCertifiedAs {
+        person: PersonId,
+        role: crate::codes::PersonRole,
+        org: crate::codes::OrgCode,
+    },
     /// The key in the sheet is not the key certified for the person.
     #[error("the key in the sheet is not the key certified for {0}")]
     KeyMismatch(PersonId),
@@ -195,6 +218,20 @@ pub trait SignerDirectory {
         school: SchoolCode,
         at: Timestamp,
     ) -> Result<VerifyingKey, SignerError>;
+
+    /// The key certified for `person` in `role` at `org` (an organiser of a school, an operator
+    /// of the РЦОИ) at `at`, for signed statements (`crate::statement`). Directories that know
+    /// only experts know nobody else.
+    fn person_key(
+        &self,
+        role: crate::codes::PersonRole,
+        person: PersonId,
+        org: crate::codes::OrgCode,
+        at: Timestamp,
+    ) -> Result<VerifyingKey, SignerError> {
+        let _ = (role, org, at);
+        Err(SignerError::Unknown(person))
+    }
 }
 
 /// A borrowed directory is a directory (a region-wide one need not be copied per check).
@@ -206,6 +243,16 @@ impl<T: SignerDirectory + ?Sized> SignerDirectory for &T {
         at: Timestamp,
     ) -> Result<VerifyingKey, SignerError> {
         (**self).expert_key(expert, school, at)
+    }
+
+    fn person_key(
+        &self,
+        role: crate::codes::PersonRole,
+        person: PersonId,
+        org: crate::codes::OrgCode,
+        at: Timestamp,
+    ) -> Result<VerifyingKey, SignerError> {
+        (**self).person_key(role, person, org, at)
     }
 }
 
@@ -679,6 +726,14 @@ impl fmt::Display for SheetSubject {
 #[derive(Clone, Debug, Default)]
 pub struct FixedDirectory {
     experts: std::collections::HashMap<PersonId, FixedExpert>,
+    people: std::collections::HashMap<
+        PersonId,
+        (
+            crate::codes::PersonRole,
+            crate::codes::OrgCode,
+            VerifyingKey,
+        ),
+    >,
 }
 
 #[derive(Clone, Debug)]
@@ -701,6 +756,17 @@ impl FixedDirectory {
                 revoked_at: None,
             },
         );
+    }
+
+    /// Certifies `person` in `role` at `org` (organisers, operators) with `key`.
+    pub fn add_person(
+        &mut self,
+        person: PersonId,
+        role: crate::codes::PersonRole,
+        org: crate::codes::OrgCode,
+        key: VerifyingKey,
+    ) {
+        self.people.insert(person, (role, org, key));
     }
 
     /// Revokes `expert` from `at` on: sheets they signed before stay valid.
@@ -732,6 +798,20 @@ impl SignerDirectory for FixedDirectory {
             return Err(SignerError::WeakKey(expert));
         }
         Ok(entry.key)
+    }
+
+    fn person_key(
+        &self,
+        role: crate::codes::PersonRole,
+        person: PersonId,
+        org: crate::codes::OrgCode,
+        _at: Timestamp,
+    ) -> Result<VerifyingKey, SignerError> {
+        match self.people.get(&person) {
+            None => Err(SignerError::Unknown(person)),
+            Some((r, o, key)) if *r == role && *o == org && !key.is_weak() => Ok(*key),
+            Some(_) => Err(SignerError::NotCertifiedAs { person, role, org }),
+        }
     }
 }
 

@@ -22,6 +22,24 @@ pub enum Verdict {
     Current(Box<VerifiedSheet>),
     /// Two or more valid sheets with no supersession between them, ascending by hash.
     Conflict(Vec<VerifiedSheet>),
+    /// A conflict a РЦОИ operator settled with a signed record (`crate::settlement`): the sheet
+    /// that counts, the settlement's hash, and the heads it set aside (kept, not dropped).
+    Settled {
+        current: Box<VerifiedSheet>,
+        settlement: RecordHash,
+        set_aside: Vec<RecordHash>,
+    },
+}
+
+impl Verdict {
+    /// The sheet that counts, if one does.
+    #[must_use]
+    pub fn current(&self) -> Option<&VerifiedSheet> {
+        match self {
+            Verdict::Current(v) | Verdict::Settled { current: v, .. } => Some(v),
+            Verdict::Unscored | Verdict::Conflict(_) => None,
+        }
+    }
 }
 
 /// The verdict, and every record that was not counted with the reason.

@@ -425,6 +425,21 @@ impl Engine {
         }
     }
 
+    /// Signs a statement with this node's key (the РЦОИ publishing results).
+    pub fn node_statement(
+        &self,
+        kind: crate::statement::StatementKind,
+        fields: &crate::statement::Fields,
+    ) -> Result<crate::statement::Statement, crate::statement::StatementError> {
+        crate::statement::Statement::sign(kind, fields, &self.key)
+    }
+
+    /// This node's certificate (DER), as attestations carry it.
+    #[must_use]
+    pub fn node_cert(&self) -> &[u8] {
+        &self.cert
+    }
+
     #[must_use]
     pub fn identity(&self) -> NodeIdentity {
         self.me

@@ -1,0 +1,333 @@
+//! Results down and familiarisation back up.
+//!
+//! When the РЦОИ closes an exam's processing it signs each school's results — participant,
+//! attempt, total, зачёт/незачёт — with its node key into that school's results document
+//! (`published`, the РЦОИ certificate beside it as `rcoi_cert`). The document flows down through
+//! the МОУО hub. A school's node shows nothing until the signature verifies under a certificate
+//! the region's CA issued to the РЦОИ; anything else signed is refused.
+//!
+//! The school's organiser then records each participant's familiarisation (seed 002 §74: under
+//! signature, within 5 days of the exam) as a statement signed with their person key under
+//! `ack/PARTICIPANT`, which flows back up.
+
+use ed25519_dalek::VerifyingKey;
+
+use crate::calendar::Timestamp;
+use crate::codes::{NodeRole, OrgCode, ParticipantId, PersonId, PersonRole, SchoolCode};
+use crate::exam::ExamId;
+use crate::record::{Attempt, SignerDirectory};
+use crate::resolve::Verdict;
+use crate::rules::Outcome;
+use crate::settlement::SettledProtocol;
+use crate::statement::{Fields, Statement, StatementError, StatementKind};
+use crate::sync::CertVerifier;
+
+/// One participant's published result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResultRow {
+    pub participant: ParticipantId,
+    pub attempt: u8,
+    pub total: u16,
+    pub outcome: Outcome,
+}
+
+/// A school's results for an exam, as the РЦОИ publishes them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Published {
+    pub exam: ExamId,
+    pub school: SchoolCode,
+    pub at: Timestamp,
+    /// Ascending by participant and attempt.
+    pub rows: Vec<ResultRow>,
+}
+
+/// Why results cannot be published or are refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    #[error("{0} open conflicts: settle them before publishing")]
+    OpenConflicts(usize),
+    #[error("the results are signed by {0}, not by the region's РЦОИ")]
+    NotRcoi(String),
+    #[error("the signer's certificate is refused: {0}")]
+    Certificate(String),
+    #[error("the results are for {found}, not {expected}")]
+    WrongDocument { expected: String, found: String },
+    #[error(transparent)]
+    Statement(#[from] StatementError),
+}
+
+fn invalid(message: impl Into<String>) -> StatementError {
+    StatementError::Invalid(message.into())
+}
+
+impl Published {
+    /// The results of a protocol whose conflicts are all settled.
+    pub fn from_protocol(
+        settled: &SettledProtocol,
+        exam: ExamId,
+        school: SchoolCode,
+        at: Timestamp,
+    ) -> Result<Self, PublishError> {
+        let open = settled.resolution.conflicts().count();
+        if open > 0 {
+            return Err(PublishError::OpenConflicts(open));
+        }
+        let rows = settled
+            .resolution
+            .subjects
+            .iter()
+            .filter_map(|(subject, r)| {
+                let v = r.verdict.current()?;
+                Some(ResultRow {
+                    participant: subject.participant,
+                    attempt: subject.attempt.get(),
+                    total: v.sheet.total,
+                    outcome: v.sheet.outcome,
+                })
+            })
+            .collect();
+        debug_assert!(
+            settled
+                .resolution
+                .subjects
+                .values()
+                .all(|r| !matches!(r.verdict, Verdict::Conflict(_)))
+        );
+        Ok(Published {
+            exam,
+            school,
+            at,
+            rows,
+        })
+    }
+
+    /// The fields signed.
+    #[must_use]
+    pub fn fields(&self) -> Fields {
+        let mut fields = Fields::new()
+            .with("exam", self.exam)
+            .with("school", self.school)
+            .with("at", self.at);
+        for r in &self.rows {
+            fields = fields.with(
+                "row",
+                format!(
+                    "{} {} {} {}",
+                    r.participant,
+                    r.attempt,
+                    r.total,
+                    r.outcome.id()
+                ),
+            );
+        }
+        fields
+    }
+
+    /// Checks published results: signed under `rcoi_cert`, a certificate the region's CA issued
+    /// to the РЦОИ (by `verifier`), and about `exam` at `school`.
+    pub fn verify(
+        statement: &Statement,
+        rcoi_cert: &[u8],
+        verifier: &dyn CertVerifier,
+        exam: ExamId,
+        school: SchoolCode,
+    ) -> Result<Published, PublishError> {
+        let (identity, key) = verifier
+            .node_key(rcoi_cert)
+            .map_err(PublishError::Certificate)?;
+        if identity.org.role() != NodeRole::Rcoi {
+            return Err(PublishError::NotRcoi(identity.to_string()));
+        }
+        let key =
+            VerifyingKey::from_bytes(&key).map_err(|e| PublishError::Certificate(e.to_string()))?;
+        let fields = statement.verify(StatementKind::Results, &key)?;
+        let published = Published::parse(&fields)?;
+        if published.exam != exam || published.school != school {
+            return Err(PublishError::WrongDocument {
+                expected: format!("{school} {exam}"),
+                found: format!("{} {}", published.school, published.exam),
+            });
+        }
+        Ok(published)
+    }
+
+    fn parse(fields: &Fields) -> Result<Published, StatementError> {
+        let rows = fields
+            .all("row")
+            .map(|row| {
+                let parts: Vec<&str> = row.split(' ').collect();
+                let [participant, attempt, total, outcome] = parts[..] else {
+                    return Err(invalid(format!("row {row:?}")));
+                };
+                Ok(ResultRow {
+                    participant: ParticipantId::new(participant)
+                        .map_err(|e| invalid(e.to_string()))?,
+                    attempt: Attempt::new(
+                        attempt
+                            .parse()
+                            .map_err(|_| invalid(format!("attempt {attempt:?}")))?,
+                    )
+                    .map_err(|e| invalid(e.to_string()))?
+                    .get(),
+                    total: total
+                        .parse()
+                        .map_err(|_| invalid(format!("total {total:?}")))?,
+                    outcome: outcome
+                        .parse()
+                        .map_err(|e: crate::DomainError| invalid(e.to_string()))?,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Published {
+            exam: fields.parse("exam")?,
+            school: SchoolCode::new(fields.get("school")?).map_err(|e| invalid(e.to_string()))?,
+            at: fields.parse("at")?,
+            rows,
+        })
+    }
+}
+
+/// An organiser's record that a participant has seen their result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Familiarisation {
+    pub exam: ExamId,
+    pub school: SchoolCode,
+    pub participant: ParticipantId,
+    pub organiser: PersonId,
+    pub at: Timestamp,
+}
+
+impl Familiarisation {
+    pub fn sign(&self, key: &ed25519_dalek::SigningKey) -> Result<Statement, StatementError> {
+        let fields = Fields::new()
+            .with("exam", self.exam)
+            .with("school", self.school)
+            .with("participant", self.participant)
+            .with("organiser", self.organiser)
+            .with("at", self.at);
+        Statement::sign(StatementKind::Familiarisation, &fields, key)
+    }
+
+    /// Checks the record: signed by an organiser the directory certifies for the school.
+    pub fn verify(
+        statement: &Statement,
+        directory: &dyn SignerDirectory,
+    ) -> Result<Familiarisation, StatementError> {
+        let fields = statement.fields_unverified(StatementKind::Familiarisation)?;
+        let f = Familiarisation {
+            exam: fields.parse("exam")?,
+            school: SchoolCode::new(fields.get("school")?).map_err(|e| invalid(e.to_string()))?,
+            participant: ParticipantId::new(fields.get("participant")?)
+                .map_err(|e| invalid(e.to_string()))?,
+            organiser: PersonId::new(fields.get("organiser")?)
+                .map_err(|e| invalid(e.to_string()))?,
+            at: fields.parse("at")?,
+        };
+        let key = directory
+            .person_key(
+                PersonRole::Organiser,
+                f.organiser,
+                OrgCode::School(f.school),
+                f.at,
+            )
+            .map_err(|e| invalid(e.to_string()))?;
+        statement.verify(StatementKind::Familiarisation, &key)?;
+        Ok(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codes::RegionCode;
+    use crate::identity::NodeIdentity;
+    use crate::record::fixtures::*;
+    use crate::sync::FixedCa;
+    use ed25519_dalek::SigningKey;
+
+    fn published() -> Published {
+        Published {
+            exam: subject("p1").exam,
+            school: school(),
+            at: at(600),
+            rows: vec![ResultRow {
+                participant: ParticipantId::new("p1").unwrap(),
+                attempt: 1,
+                total: 14,
+                outcome: Outcome::Pass,
+            }],
+        }
+    }
+
+    fn node(role: NodeRole, code: &str) -> NodeIdentity {
+        let org = OrgCode::parse(role, code).unwrap();
+        NodeIdentity {
+            region: RegionCode::new("42").unwrap(),
+            org,
+            municipality: None,
+        }
+    }
+
+    #[test]
+    fn results_signed_by_the_rcoi_verify_and_by_anyone_else_are_refused() {
+        let ca = FixedCa::default();
+        let rcoi_key = SigningKey::from_bytes(&[50; 32]);
+        let rcoi_cert = ca.issue(node(NodeRole::Rcoi, "42"), &rcoi_key);
+        let p = published();
+        let statement = Statement::sign(StatementKind::Results, &p.fields(), &rcoi_key).unwrap();
+        assert_eq!(
+            Published::verify(&statement, &rcoi_cert, &ca, p.exam, p.school).unwrap(),
+            p
+        );
+        // A МОУО hub signs "results" with its own certified key: refused.
+        let hub_key = SigningKey::from_bytes(&[51; 32]);
+        let hub_cert = ca.issue(node(NodeRole::Municipality, "4201"), &hub_key);
+        let forged = Statement::sign(StatementKind::Results, &p.fields(), &hub_key).unwrap();
+        assert!(matches!(
+            Published::verify(&forged, &hub_cert, &ca, p.exam, p.school),
+            Err(PublishError::NotRcoi(_))
+        ));
+        // The РЦОИ's certificate beside a signature by another key: refused.
+        assert!(matches!(
+            Published::verify(&forged, &rcoi_cert, &ca, p.exam, p.school),
+            Err(PublishError::Statement(StatementError::BadSignature))
+        ));
+        // A certificate the CA never issued: refused.
+        let stranger = FixedCa::default().issue(node(NodeRole::Rcoi, "42"), &hub_key);
+        assert!(matches!(
+            Published::verify(&forged, &stranger, &ca, p.exam, p.school),
+            Err(PublishError::Certificate(_))
+        ));
+        // Genuine results of another school are not this school's.
+        let other = SchoolCode::new("420102").unwrap();
+        assert!(matches!(
+            Published::verify(&statement, &rcoi_cert, &ca, p.exam, other),
+            Err(PublishError::WrongDocument { .. })
+        ));
+    }
+
+    #[test]
+    fn a_familiarisation_verifies_only_under_the_schools_organiser() {
+        let mut d = directory();
+        let organiser_key = SigningKey::from_bytes(&[60; 32]);
+        let organiser = PersonId::new("org-420101").unwrap();
+        d.add_person(
+            organiser,
+            PersonRole::Organiser,
+            OrgCode::School(school()),
+            organiser_key.verifying_key(),
+        );
+        let f = Familiarisation {
+            exam: subject("p1").exam,
+            school: school(),
+            participant: ParticipantId::new("p1").unwrap(),
+            organiser,
+            at: at(900),
+        };
+        let statement = f.sign(&organiser_key).unwrap();
+        assert_eq!(Familiarisation::verify(&statement, &d).unwrap(), f);
+        let by_expert = f.sign(&key(1)).unwrap();
+        assert!(Familiarisation::verify(&by_expert, &d).is_err());
+    }
+}

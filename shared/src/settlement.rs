@@ -1,0 +1,294 @@
+//! A РЦОИ operator's settlement of a conflict: a signed statement naming the participant's
+//! attempt, every conflicting sheet it settles and the one that counts. Stored in the school's
+//! results document (`settlement/HASH`, the operator's certificate beside it under
+//! `operator/ID`), so it replicates like everything else and every node reaches the same verdict.
+//!
+//! A settlement applies only when it names every head of the conflict and chooses one of them: a
+//! sheet that arrives later and conflicts again reopens the conflict, and nothing is dropped —
+//! the set-aside sheets stay in the protocol and in the exports, marked as such.
+
+use ed25519_dalek::SigningKey;
+
+use crate::calendar::Timestamp;
+use crate::codes::{OrgCode, ParticipantId, PersonId, PersonRole, RegionCode, SchoolCode};
+use crate::exam::ExamId;
+use crate::record::{Attempt, RecordHash, SheetSubject, SignerDirectory};
+use crate::resolve::{ProtocolResolution, Verdict};
+use crate::statement::{Fields, Statement, StatementError, StatementKind};
+
+/// The longest reason an operator may give, in bytes.
+pub const SETTLEMENT_REASON_BYTES_MAX: usize = 1024;
+
+/// What an operator decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settlement {
+    pub subject: SheetSubject,
+    /// The sheet that counts.
+    pub chosen: RecordHash,
+    /// Every sheet the settlement covers, the chosen one included, ascending.
+    pub settles: Vec<RecordHash>,
+    pub reason: String,
+    pub operator: PersonId,
+    pub rcoi: RegionCode,
+    pub at: Timestamp,
+}
+
+fn invalid(message: impl Into<String>) -> StatementError {
+    StatementError::Invalid(message.into())
+}
+
+impl Settlement {
+    /// Signs the settlement with the operator's key.
+    pub fn sign(&self, key: &SigningKey) -> Result<Statement, StatementError> {
+        if !self.settles.contains(&self.chosen) {
+            return Err(invalid("the chosen sheet is not among those settled"));
+        }
+        if self.settles.len() < 2 {
+            return Err(invalid("a settlement covers at least two sheets"));
+        }
+        if self.reason.trim().is_empty() || self.reason.len() > SETTLEMENT_REASON_BYTES_MAX {
+            return Err(invalid(format!(
+                "the reason must be 1..={SETTLEMENT_REASON_BYTES_MAX} bytes"
+            )));
+        }
+        let mut settles = self.settles.clone();
+        settles.sort();
+        settles.dedup();
+        let mut fields = Fields::new()
+            .with("exam", self.subject.exam)
+            .with("school", self.subject.school)
+            .with("participant", self.subject.participant)
+            .with("attempt", self.subject.attempt.get())
+            .with("chosen", self.chosen);
+        for h in &settles {
+            fields = fields.with("settles", h);
+        }
+        fields = fields
+            .with("reason", &self.reason)
+            .with("operator", self.operator)
+            .with("rcoi", self.rcoi)
+            .with("at", self.at);
+        Statement::sign(StatementKind::Settlement, &fields, key)
+    }
+
+    /// Checks a stored settlement: its fields, and its signature by an operator the directory
+    /// certifies for the РЦОИ at the time it names.
+    pub fn verify(
+        statement: &Statement,
+        directory: &dyn SignerDirectory,
+    ) -> Result<Settlement, StatementError> {
+        let fields = statement.fields_unverified(StatementKind::Settlement)?;
+        let attempt: u8 = fields.parse("attempt")?;
+        let settlement = Settlement {
+            subject: SheetSubject {
+                exam: fields.parse::<ExamId>("exam")?,
+                school: SchoolCode::new(fields.get("school")?)
+                    .map_err(|e| invalid(e.to_string()))?,
+                participant: ParticipantId::new(fields.get("participant")?)
+                    .map_err(|e| invalid(e.to_string()))?,
+                attempt: Attempt::new(attempt).map_err(|e| invalid(e.to_string()))?,
+            },
+            chosen: fields.parse("chosen")?,
+            settles: fields
+                .all("settles")
+                .map(|h| {
+                    h.parse()
+                        .map_err(|e: crate::DomainError| invalid(e.to_string()))
+                })
+                .collect::<Result<_, _>>()?,
+            reason: fields.get("reason")?.to_owned(),
+            operator: PersonId::new(fields.get("operator")?).map_err(|e| invalid(e.to_string()))?,
+            rcoi: RegionCode::new(fields.get("rcoi")?).map_err(|e| invalid(e.to_string()))?,
+            at: fields.parse("at")?,
+        };
+        if !settlement.settles.contains(&settlement.chosen) {
+            return Err(invalid("the chosen sheet is not among those settled"));
+        }
+        let key = directory
+            .person_key(
+                PersonRole::Operator,
+                settlement.operator,
+                OrgCode::Rcoi(settlement.rcoi),
+                settlement.at,
+            )
+            .map_err(|e| invalid(e.to_string()))?;
+        statement.verify(StatementKind::Settlement, &key)?;
+        Ok(settlement)
+    }
+}
+
+/// Applies verified settlements to a protocol's resolution: a conflict whose every head a
+/// settlement names, choosing one of them, becomes [`Verdict::Settled`]. Settlements that do not
+/// cover the conflict as it stands now are returned, so the operator sees that a conflict
+/// reopened.
+pub fn apply(
+    resolution: &mut ProtocolResolution,
+    settlements: &[(RecordHash, Settlement)],
+) -> Vec<RecordHash> {
+    let mut stale = Vec::new();
+    for (hash, s) in settlements {
+        let Some(r) = resolution.subjects.get_mut(&s.subject) else {
+            stale.push(*hash);
+            continue;
+        };
+        let Verdict::Conflict(heads) = &r.verdict else {
+            stale.push(*hash);
+            continue;
+        };
+        let covers = heads.iter().all(|h| s.settles.contains(&h.hash));
+        let Some(chosen) = heads.iter().find(|h| h.hash == s.chosen) else {
+            stale.push(*hash);
+            continue;
+        };
+        if !covers {
+            stale.push(*hash);
+            continue;
+        }
+        let set_aside = heads
+            .iter()
+            .filter(|h| h.hash != s.chosen)
+            .map(|h| h.hash)
+            .collect();
+        r.verdict = Verdict::Settled {
+            current: Box::new(chosen.clone()),
+            settlement: *hash,
+            set_aside,
+        };
+    }
+    stale
+}
+
+/// Settlements that do not verify, by hash, with the reason.
+pub type Refused = Vec<(RecordHash, StatementError)>;
+
+/// Every settlement stored in a results document, verified; a settlement that fails is returned
+/// with the reason (it is shown, never silently ignored).
+pub fn stored(
+    results: &impl automerge::ReadDoc,
+    directory: &dyn SignerDirectory,
+) -> (Vec<(RecordHash, Settlement)>, Refused) {
+    let (mut ok, mut bad) = (Vec::new(), Vec::new());
+    for statement in crate::content::settlements(results) {
+        match Settlement::verify(&statement, directory) {
+            Ok(s) => ok.push((statement.hash(), s)),
+            Err(e) => bad.push((statement.hash(), e)),
+        }
+    }
+    (ok, bad)
+}
+
+/// A protocol's verdicts with the settlements of its results document applied.
+#[derive(Debug)]
+pub struct SettledProtocol {
+    pub resolution: ProtocolResolution,
+    /// Settlements that verify but no longer cover their conflict (a new sheet reopened it).
+    pub stale: Vec<RecordHash>,
+    /// Settlements that do not verify, with the reason.
+    pub refused: Refused,
+}
+
+/// Resolves a protocol's sheets and applies the settlements stored in its school's results
+/// document. `directory_for` makes a directory from certificates by person id (experts from the
+/// protocol, operators from the results document).
+pub fn resolve_protocol<D: SignerDirectory>(
+    protocol: &impl automerge::ReadDoc,
+    results: Option<&impl automerge::ReadDoc>,
+    rules: &crate::rules::Rules,
+    directory_for: impl Fn(&std::collections::BTreeMap<String, Vec<u8>>) -> D,
+) -> SettledProtocol {
+    let mut certs = crate::content::expert_certs(protocol);
+    if let Some(results) = results {
+        for (id, der) in crate::content::person_certs(results) {
+            certs.entry(id).or_insert(der);
+        }
+    }
+    let directory = directory_for(&certs);
+    let sheets = crate::content::sheets(protocol);
+    let mut resolution = crate::resolve::resolve_all(&sheets, rules, &directory);
+    let (settlements, refused) = match results {
+        Some(results) => stored(results, &directory),
+        None => (Vec::new(), Vec::new()),
+    };
+    let stale = apply(&mut resolution, &settlements);
+    SettledProtocol {
+        resolution,
+        stale,
+        refused,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::fixtures::*;
+    use crate::record::{FixedDirectory, SignedSheet};
+    use crate::resolve::resolve_all;
+
+    fn operator_directory() -> (FixedDirectory, SigningKey) {
+        let mut d = directory();
+        let key = SigningKey::from_bytes(&[42; 32]);
+        d.add_person(
+            PersonId::new("op-1").unwrap(),
+            PersonRole::Operator,
+            OrgCode::Rcoi(RegionCode::new("42").unwrap()),
+            key.verifying_key(),
+        );
+        (d, key)
+    }
+
+    fn settle(of: &[&SignedSheet], chosen: &SignedSheet) -> Settlement {
+        Settlement {
+            subject: subject("p1"),
+            chosen: chosen.hash(),
+            settles: of.iter().map(|s| s.hash()).collect(),
+            reason: "протокол перепроверен".into(),
+            operator: PersonId::new("op-1").unwrap(),
+            rcoi: RegionCode::new("42").unwrap(),
+            at: at(90),
+        }
+    }
+
+    #[test]
+    fn a_settlement_naming_every_head_settles_the_conflict() {
+        let (d, key) = operator_directory();
+        let a = sign(draft("p1", 8, 1), 1);
+        let b = sign(draft("p1", 12, 2), 2);
+        let statement = settle(&[&a, &b], &b).sign(&key).unwrap();
+        let verified = Settlement::verify(&statement, &d).unwrap();
+        let mut r = resolve_all(&[a.clone(), b.clone()], &rules(), &d);
+        assert_eq!(r.conflicts().count(), 1);
+        let stale = apply(&mut r, &[(statement.hash(), verified.clone())]);
+        assert!(stale.is_empty());
+        assert_eq!(r.conflicts().count(), 0);
+        match &r.subjects[&subject("p1")].verdict {
+            Verdict::Settled {
+                current, set_aside, ..
+            } => {
+                assert_eq!(current.sheet.total, 12);
+                assert_eq!(set_aside, &vec![a.hash()]);
+            }
+            other => panic!("not settled: {other:?}"),
+        }
+
+        // A third concurrent sheet reopens the conflict; the settlement is reported stale.
+        let c = sign(draft("p1", 15, 3), 3);
+        let mut r = resolve_all(&[a, b, c], &rules(), &d);
+        let stale = apply(&mut r, &[(statement.hash(), verified)]);
+        assert_eq!(stale, vec![statement.hash()]);
+        assert_eq!(r.conflicts().count(), 1);
+    }
+
+    #[test]
+    fn only_a_certified_operator_can_settle() {
+        let (d, _) = operator_directory();
+        let a = sign(draft("p1", 8, 1), 1);
+        let b = sign(draft("p1", 12, 2), 2);
+        // An expert's key is not an operator's.
+        let by_expert = settle(&[&a, &b], &a).sign(&key(1)).unwrap();
+        assert!(Settlement::verify(&by_expert, &d).is_err());
+        // The chosen sheet must be among the settled ones.
+        let mut wrong = settle(&[&a, &b], &a);
+        wrong.chosen = RecordHash([9; 32]);
+        assert!(wrong.sign(&SigningKey::from_bytes(&[42; 32])).is_err());
+    }
+}
