@@ -92,6 +92,17 @@ enum Command {
         #[arg(long)]
         cert: Option<PathBuf>,
     },
+    /// At the РЦОИ: close an exam's processing — sign each school's results (participant,
+    /// total, зачёт/незачёт) with the РЦОИ key into its results document, to flow down through
+    /// the МОУО hubs. Schools with open conflicts are named and left out (exit 1).
+    Publish {
+        /// The РЦОИ hub's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// The exam, e.g. is-2025-02-12 (default: this school year's first ИС date).
+        #[arg(long)]
+        exam: Option<String>,
+    },
     /// The readiness check: store, certificate and key, expiry, CA and revocation list, each
     /// upstream reachable and proving its identity, clock skew. One line per check; exits
     /// non-zero if any fails.
@@ -274,6 +285,11 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     operator_cert: operator.cert_der,
                 },
             )?)
+        }
+        Command::Publish { config, exam } => {
+            let (config, context) = load(&config)?;
+            let exam = exam_or_default(exam)?;
+            report(&execute(&config, &context, &Request::Publish { exam })?)
         }
         Command::Doctor { config, timeout_ms } => Ok(giasync_node::doctor::report(
             &config,

@@ -76,6 +76,19 @@ pub enum Request {
         statement: Vec<u8>,
         operator_cert: Vec<u8>,
     },
+    /// At the РЦОИ: closes an exam's processing by signing each school's results into its
+    /// results document (`giasync_shared::publish`). A school with open conflicts is not
+    /// published, and the answer names it.
+    Publish { exam: String },
+    /// At a school: the published results, once their РЦОИ signature verifies; `fields` maps
+    /// `PARTICIPANT/ATTEMPT` to `TOTAL OUTCOME` and, once familiarised, `; familiarised AT`.
+    Results { exam: String },
+    /// At a school: stores an organiser's signed familiarisation record.
+    Familiarise {
+        exam: String,
+        statement: Vec<u8>,
+        organiser_cert: Vec<u8>,
+    },
 }
 
 /// An export file as the node built it.
@@ -142,6 +155,15 @@ pub struct SchoolStatus {
     pub conflicts: usize,
     /// Sheets the РЦОИ has receipted as verified (the results document carries its receipts).
     pub sheets_at_rcoi: usize,
+    /// Results the РЦОИ published for the school (rows), once their signature verifies here.
+    #[serde(default)]
+    pub results_published: usize,
+    /// When the school's node first verified the published results (RFC 3339).
+    #[serde(default)]
+    pub results_delivered: Option<String>,
+    /// Participants whose familiarisation with their result is signed by the organiser.
+    #[serde(default)]
+    pub familiarised: usize,
     /// On a school's own node: every sheet and whether the РЦОИ holds it.
     #[serde(default)]
     pub sheet_lines: Vec<SheetLine>,
@@ -540,6 +562,152 @@ pub fn apply(engine: &mut Engine, context: &Context, now_ms: i64, request: Reque
                 statement.hash()
             )))
         }
+        Request::Publish { exam } => {
+            if !matches!(me.org, OrgCode::Rcoi(_)) {
+                return Err(format!("{me} is not the РЦОИ: results are published there"));
+            }
+            let exam: ExamId = exam
+                .parse()
+                .map_err(|e: giasync_shared::DomainError| e.to_string())?;
+            let at = giasync_shared::calendar::Timestamp::from_unix_ms(now_ms)
+                .map_err(|e| e.to_string())?;
+            let (mut published, mut refused) = (Vec::new(), Vec::new());
+            for protocol in protocols_of(engine, exam) {
+                let DocId::School {
+                    municipality,
+                    school,
+                    ..
+                } = protocol
+                else {
+                    continue;
+                };
+                let settled = settled_protocol(engine, context, protocol);
+                let results = match giasync_shared::publish::Published::from_protocol(
+                    &settled, exam, school, at,
+                ) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        refused.push(format!("school {school}: {e}"));
+                        continue;
+                    }
+                };
+                let statement = engine
+                    .node_statement(
+                        giasync_shared::statement::StatementKind::Results,
+                        &results.fields(),
+                    )
+                    .map_err(|e| e.to_string())?;
+                let cert = engine.node_cert().to_vec();
+                let doc = DocId::School {
+                    kind: DocKind::Results,
+                    municipality,
+                    school,
+                    exam,
+                };
+                engine
+                    .change(now_ms, doc, |tx| {
+                        content::put_published(tx, &statement, &cert)
+                    })
+                    .map_err(|e| e.to_string())?;
+                published.push(format!("school {school}: {} results", results.rows.len()));
+            }
+            let mut message = format!("{exam}: published for {} schools", published.len());
+            for line in published.iter().chain(&refused) {
+                message.push_str("\n  ");
+                message.push_str(line);
+            }
+            Ok(Response {
+                ok: refused.is_empty(),
+                message,
+                ..Response::default()
+            })
+        }
+        Request::Results { exam } => {
+            let doc = school_doc(&me, DocKind::Results, &exam)?;
+            let DocId::School { school, exam, .. } = doc else {
+                return Err("not a school's document".into());
+            };
+            let results = engine
+                .doc(&doc)
+                .ok_or_else(|| format!("no results for {exam} yet"))?;
+            let published = verified_results(results, context, exam, school)?;
+            let acks = familiarised(results, context);
+            let mut fields = BTreeMap::new();
+            for row in &published.rows {
+                let mut text = format!("{} {}", row.total, row.outcome.display_name());
+                if let Some(at) = acks.get(&row.participant.to_string()) {
+                    text.push_str(&format!("; familiarised {at}"));
+                }
+                fields.insert(format!("{}/{}", row.participant, row.attempt), text);
+            }
+            Ok(Response {
+                ok: true,
+                message: format!(
+                    "{exam}: {} results published by the РЦОИ at {}, signature verified",
+                    published.rows.len(),
+                    published.at
+                ),
+                fields,
+                ..Response::default()
+            })
+        }
+        Request::Familiarise {
+            exam,
+            statement,
+            organiser_cert,
+        } => {
+            let doc = school_doc(&me, DocKind::Results, &exam)?;
+            let DocId::School { school, exam, .. } = doc else {
+                return Err("not a school's document".into());
+            };
+            let statement = giasync_shared::statement::Statement::from_bytes(statement)
+                .map_err(|e| e.to_string())?;
+            let claimed = statement
+                .fields_unverified(giasync_shared::statement::StatementKind::Familiarisation)
+                .map_err(|e| e.to_string())?;
+            let organiser = claimed.get("organiser").map_err(|e| e.to_string())?;
+            let directory = context.verifier.experts(&BTreeMap::from([(
+                organiser.to_owned(),
+                organiser_cert.clone(),
+            )]));
+            let record = giasync_shared::publish::Familiarisation::verify(&statement, &directory)
+                .map_err(|e| format!("the record is refused: {e}"))?;
+            if record.exam != exam || record.school != school {
+                return Err(format!(
+                    "the record is for {} {}",
+                    record.school, record.exam
+                ));
+            }
+            let results = engine
+                .doc(&doc)
+                .ok_or_else(|| format!("no results for {exam} yet"))?;
+            let published = verified_results(results, context, exam, school)?;
+            if !published
+                .rows
+                .iter()
+                .any(|r| r.participant == record.participant)
+            {
+                return Err(format!(
+                    "participant {} has no published result",
+                    record.participant
+                ));
+            }
+            engine
+                .change(now_ms, doc, |tx| {
+                    content::put_ack(
+                        tx,
+                        record.participant,
+                        &statement,
+                        record.organiser,
+                        &organiser_cert,
+                    )
+                })
+                .map_err(|e| e.to_string())?;
+            Ok(done(format!(
+                "{}: familiarised, signed by {}",
+                record.participant, record.organiser
+            )))
+        }
         Request::Export { exam } => {
             if !matches!(me.org, OrgCode::Rcoi(_)) {
                 return Err(format!("{me} is not the РЦОИ: exports are made there"));
@@ -572,6 +740,60 @@ pub fn apply(engine: &mut Engine, context: &Context, now_ms: i64, request: Reque
         }
     })();
     result.unwrap_or_else(fail)
+}
+
+/// The published results in a results document, if their signature verifies as the РЦОИ's.
+fn verified_results(
+    results: &automerge::Automerge,
+    context: &Context,
+    exam: ExamId,
+    school: giasync_shared::codes::SchoolCode,
+) -> Result<giasync_shared::publish::Published, String> {
+    let (statement, cert) =
+        content::published(results).ok_or_else(|| format!("no results for {exam} yet"))?;
+    giasync_shared::publish::Published::verify(&statement, &cert, &context.verifier, exam, school)
+        .map_err(|e| format!("the published results are refused: {e}"))
+}
+
+/// Participants familiarised with their results (verified records), with when.
+fn familiarised(results: &automerge::Automerge, context: &Context) -> BTreeMap<String, String> {
+    let directory = context.verifier.experts(&content::person_certs(results));
+    content::acks(results)
+        .iter()
+        .filter_map(|s| giasync_shared::publish::Familiarisation::verify(s, &directory).ok())
+        .map(|f| (f.participant.to_string(), f.at.to_string()))
+        .collect()
+}
+
+/// At a school: notes in the results document when the node first verified published results
+/// (the МОУО and РЦОИ see when results reached the school). Returns whether it wrote.
+pub fn note_delivery(engine: &mut Engine, context: &Context, doc: DocId, now_ms: i64) -> bool {
+    let DocId::School {
+        kind: DocKind::Results,
+        school,
+        exam,
+        ..
+    } = doc
+    else {
+        return false;
+    };
+    if engine.identity().org != OrgCode::School(school) {
+        return false;
+    }
+    let Some(results) = engine.doc(&doc) else {
+        return false;
+    };
+    if content::delivered(results).is_some()
+        || verified_results(results, context, exam, school).is_err()
+    {
+        return false;
+    }
+    let Ok(at) = giasync_shared::calendar::Timestamp::from_unix_ms(now_ms) else {
+        return false;
+    };
+    engine
+        .change(now_ms, doc, |tx| content::put_delivered(tx, at))
+        .is_ok()
 }
 
 /// The protocols of `exam` this node holds.
@@ -680,7 +902,12 @@ pub fn status(engine: &Engine, context: &Context) -> Status {
                 entry.sheets_at_rcoi += content::receipts(doc)
                     .values()
                     .filter(|v| *v == "verified")
-                    .count()
+                    .count();
+                if let Ok(published) = verified_results(doc, context, *exam, *school) {
+                    entry.results_published += published.rows.len();
+                }
+                entry.results_delivered = content::delivered(doc).map(|t| t.to_string());
+                entry.familiarised += familiarised(doc, context).len();
             }
         }
     }
@@ -829,6 +1056,14 @@ pub fn format_status(status: &Status) -> String {
             "school {}: {} documents, {} participants, {} sheets ({} verified, {} invalid, {} conflicts), {} receipted by the РЦОИ\n",
             s.school, s.docs, s.participants, s.sheets, s.sheets_verified, s.sheets_invalid, s.conflicts, s.sheets_at_rcoi
         ));
+        if s.results_published > 0 {
+            out.push_str(&format!(
+                "  results: {} published, at the school since {}, {} participants familiarised\n",
+                s.results_published,
+                s.results_delivered.as_deref().unwrap_or("(not yet)"),
+                s.familiarised
+            ));
+        }
         for line in &s.sheet_lines {
             out.push_str(&format!(
                 "  sheet {} participant {}: {}; at the РЦОИ: {}\n",

@@ -57,6 +57,10 @@ enum Command {
     /// The participant list: import, rooms, assignment, attendance.
     #[command(subcommand)]
     Roster(RosterCommand),
+    /// The results the РЦОИ published for this school (shown only once their signature
+    /// verifies) and participants' familiarisation with them.
+    #[command(subcommand)]
+    Results(ResultsCommand),
     /// The room log: a participant's start or end time (now, unless --at).
     Log {
         /// start or end.
@@ -112,6 +116,30 @@ enum RosterCommand {
         /// The act's number, for early and removed.
         #[arg(long, default_value = "")]
         act: String,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ResultsCommand {
+    /// The published results, one participant a line, with familiarisation.
+    Show {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Record that a participant has seen their result, signed with the responsible
+    /// organiser's key (PIN from the terminal or GIASYNC_PIN).
+    Familiarise {
+        /// The participant's id.
+        #[arg(long)]
+        participant: String,
+        /// The organiser's key file (ID.key); the certificate is ID.crt beside it unless --cert.
+        #[arg(long)]
+        key: PathBuf,
+        /// The organiser's certificate.
+        #[arg(long)]
+        cert: Option<PathBuf>,
         #[command(flatten)]
         target: Target,
     },
@@ -393,6 +421,44 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     sheet: sheet.as_bytes().to_vec(),
                     expert: expert.id.to_string(),
                     expert_cert: cert_der,
+                },
+            )?))
+        }
+        Command::Results(ResultsCommand::Show { target }) => {
+            let s = session(&target)?;
+            let response = send(
+                &s,
+                &Request::Results {
+                    exam: s.exam.clone(),
+                },
+            )?;
+            for (who, result) in &response.fields {
+                println!("{who}: {result}");
+            }
+            Ok(report(&response))
+        }
+        Command::Results(ResultsCommand::Familiarise {
+            participant,
+            key,
+            cert,
+            target,
+        }) => {
+            let s = session(&target)?;
+            let organiser = giasync_node::person::unlock(&key, cert, PersonRole::Organiser)?;
+            let record = giasync_shared::publish::Familiarisation {
+                exam: s.exam.parse()?,
+                school: s.config.org()?.school().context("not a school")?,
+                participant: ParticipantId::new(&participant)?,
+                organiser: organiser.person.id,
+                at: Timestamp::from_unix_ms(now_ms())?,
+            };
+            let statement = record.sign(&organiser.key)?;
+            Ok(report(&send(
+                &s,
+                &Request::Familiarise {
+                    exam: s.exam.clone(),
+                    statement: statement.as_bytes().to_vec(),
+                    organiser_cert: organiser.cert_der,
                 },
             )?))
         }

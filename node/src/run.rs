@@ -502,6 +502,33 @@ fn serve_admin(store: &std::path::Path, events: std_mpsc::Sender<Event>) -> Resu
     Ok(())
 }
 
+/// The school documents of `kind` that `records` change.
+fn changed(
+    records: &[Persist],
+    kind: giasync_shared::sync::DocKind,
+) -> std::collections::BTreeSet<DocId> {
+    records
+        .iter()
+        .filter_map(|r| match r {
+            Persist::Changes {
+                doc: doc @ DocId::School { kind: k, .. },
+                ..
+            } if *k == kind => Some(*doc),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Moves the engine's outputs into records to persist and actions to take after.
+fn drain(engine: &mut Engine, records: &mut Vec<Persist>, actions: &mut Vec<Output>) {
+    while let Some(output) = engine.poll_output() {
+        match output {
+            Output::Persist(p) => records.push(p),
+            other => actions.push(other),
+        }
+    }
+}
+
 fn engine_loop(
     mut engine: Engine,
     store: Store,
@@ -585,35 +612,19 @@ fn engine_loop(
         // Persist first, in one durable transaction; only then send and acknowledge.
         let mut records: Vec<Persist> = Vec::new();
         let mut actions: Vec<Output> = Vec::new();
-        while let Some(output) = engine.poll_output() {
-            match output {
-                Output::Persist(p) => records.push(p),
-                other => actions.push(other),
+        drain(&mut engine, &mut records, &mut actions);
+        // The РЦОИ receipts every new sheet in the school's results document, in the same batch.
+        let protocols = changed(&records, giasync_shared::sync::DocKind::Protocol);
+        // A school notes when published results first verify at its node.
+        let results_docs = changed(&records, giasync_shared::sync::DocKind::Results);
+        for doc in results_docs {
+            if crate::admin::note_delivery(&mut engine, context, doc, now_ms()) {
+                drain(&mut engine, &mut records, &mut actions);
             }
         }
-        // The РЦОИ receipts every new sheet in the school's results document, in the same batch.
-        let protocols: std::collections::BTreeSet<DocId> = records
-            .iter()
-            .filter_map(|r| match r {
-                Persist::Changes {
-                    doc:
-                        doc @ DocId::School {
-                            kind: giasync_shared::sync::DocKind::Protocol,
-                            ..
-                        },
-                    ..
-                } => Some(*doc),
-                _ => None,
-            })
-            .collect();
         for doc in protocols {
             if crate::admin::write_receipts(&mut engine, context, doc, now_ms()) > 0 {
-                while let Some(output) = engine.poll_output() {
-                    match output {
-                        Output::Persist(p) => records.push(p),
-                        other => actions.push(other),
-                    }
-                }
+                drain(&mut engine, &mut records, &mut actions);
             }
         }
         let stored = store.apply(&records);

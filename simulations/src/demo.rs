@@ -15,11 +15,13 @@ use giasync_certs::demo::{DemoOptions, Region, RegionPerson, demo};
 use giasync_certs::keyfile::{self, KdfParams, Pin};
 use giasync_node::admin::{self, Context, ImportRow, Request, Status};
 use giasync_shared::calendar::{Timestamp, is_dates};
-use giasync_shared::codes::{NodeRole, ParticipantId, PersonId, RoomCode, SchoolCode};
+use giasync_shared::codes::{NodeRole, ParticipantId, PersonId, PersonRole, RoomCode, SchoolCode};
 use giasync_shared::config::NodeConfig;
 use giasync_shared::exam::{ExamId, ExamKind};
 use giasync_shared::participant::Category;
-use giasync_shared::record::{Attempt, SheetDraft, SheetSubject, SignedSheet};
+use giasync_shared::publish::Familiarisation;
+use giasync_shared::record::{Attempt, RecordHash, SheetDraft, SheetSubject, SignedSheet};
+use giasync_shared::settlement::Settlement;
 
 /// Participants per demo school.
 pub const PARTICIPANTS_PER_SCHOOL: usize = 12;
@@ -171,13 +173,7 @@ fn enter_score(
 ) -> anyhow::Result<()> {
     let (participant, category, room) = school.participants[index];
     let expert = &school.experts[expert_index % school.experts.len()];
-    let key_file = std::fs::read(region_dir.join(&expert.key))?;
-    let key = keyfile::open(&key_file, &Pin::new(expert.pin.clone())?)?;
-    let cert_pem = std::fs::read(region_dir.join(&expert.cert))?;
-    let cert = giasync_certs::show::certs_from_pem(&cert_pem)?
-        .into_iter()
-        .next()
-        .context("no certificate")?;
+    let (key, cert) = credentials(region_dir, expert)?;
     let draft = SheetDraft {
         subject: SheetSubject {
             exam,
@@ -204,6 +200,139 @@ fn enter_score(
         bail!("school {}: {}", school.code, response.message);
     }
     Ok(())
+}
+
+/// A demo person's unlocked key (with the PIN the demo wrote down) and certificate (DER).
+fn credentials(
+    region_dir: &Path,
+    person: &RegionPerson,
+) -> anyhow::Result<(ed25519_dalek::SigningKey, Vec<u8>)> {
+    let key_file = std::fs::read(region_dir.join(&person.key))?;
+    let key = keyfile::open(&key_file, &Pin::new(person.pin.clone())?)?;
+    let cert_pem = std::fs::read(region_dir.join(&person.cert))?;
+    let cert = giasync_certs::show::certs_from_pem(&cert_pem)?
+        .into_iter()
+        .next()
+        .context("no certificate")?;
+    Ok((key, cert))
+}
+
+/// The РЦОИ's operator settles the demo's conflict: the first sheet counts.
+fn settle_conflicts(
+    region: &Region,
+    region_dir: &Path,
+    rcoi: &NodeConfig,
+    context: &Context,
+    exam: ExamId,
+) -> anyhow::Result<usize> {
+    let operator = region
+        .people
+        .iter()
+        .find(|p| p.role == PersonRole::Operator)
+        .context("the demo region has no operator")?;
+    let (key, cert) = credentials(region_dir, operator)?;
+    let open = admin::execute(
+        rcoi,
+        context,
+        &Request::Conflicts {
+            exam: exam.to_string(),
+        },
+        now_ms(),
+    )?;
+    let mut settled = 0;
+    for (who, heads) in &open.fields {
+        let parts: Vec<&str> = who.split('/').collect();
+        let [school, participant, attempt] = parts[..] else {
+            bail!("conflict {who:?} is not SCHOOL/PARTICIPANT/ATTEMPT");
+        };
+        let heads: Vec<RecordHash> = heads
+            .split_whitespace()
+            .filter_map(|h| h.split(':').next())
+            .map(str::parse)
+            .collect::<Result<_, _>>()?;
+        let settlement = Settlement {
+            subject: SheetSubject {
+                exam,
+                school: SchoolCode::new(school)?,
+                participant: ParticipantId::new(participant)?,
+                attempt: Attempt::new(attempt.parse()?)?,
+            },
+            chosen: *heads.first().context("a conflict without sheets")?,
+            settles: heads,
+            reason: "протокол прослушан повторно, засчитан первый бланк".into(),
+            operator: operator.id,
+            rcoi: region.region,
+            at: Timestamp::from_unix_ms(now_ms())?,
+        };
+        let statement = settlement.sign(&key)?;
+        let response = admin::execute(
+            rcoi,
+            context,
+            &Request::Settle {
+                statement: statement.as_bytes().to_vec(),
+                operator_cert: cert.clone(),
+            },
+            now_ms(),
+        )?;
+        if !response.ok {
+            bail!("settling {who}: {}", response.message);
+        }
+        settled += 1;
+    }
+    Ok(settled)
+}
+
+/// Each school's organiser signs that its first participant has seen their result; returns how
+/// many schools showed verified results.
+fn familiarise_first(
+    region: &Region,
+    region_dir: &Path,
+    schools: &[SchoolData],
+    context: &Context,
+    exam: ExamId,
+) -> anyhow::Result<usize> {
+    let mut done = 0;
+    for school in schools {
+        let results = admin::execute(
+            &school.config,
+            context,
+            &Request::Results {
+                exam: exam.to_string(),
+            },
+            now_ms(),
+        )?;
+        if !results.ok {
+            continue;
+        }
+        let organiser = region
+            .people
+            .iter()
+            .find(|p| p.role == PersonRole::Organiser && p.org == school.code.to_string())
+            .context("the demo school has no organiser")?;
+        let (key, cert) = credentials(region_dir, organiser)?;
+        let record = Familiarisation {
+            exam,
+            school: school.code,
+            participant: school.participants[0].0,
+            organiser: organiser.id,
+            at: Timestamp::from_unix_ms(now_ms())?,
+        };
+        let response = admin::execute(
+            &school.config,
+            context,
+            &Request::Familiarise {
+                exam: exam.to_string(),
+                statement: record.sign(&key)?.as_bytes().to_vec(),
+                organiser_cert: cert,
+            },
+            now_ms(),
+        )?;
+        if !response.ok {
+            bail!("school {}: {}", school.code, response.message);
+        }
+        done += 1;
+    }
+    Ok(done)
 }
 
 fn rcoi_status(config: &NodeConfig, context: &Context) -> anyhow::Result<Status> {
@@ -391,6 +520,40 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     timeline.say(&format!(
         "receipts back at the schools: {back} of {verified} sheets are known to be safe at the РЦОИ"
     ));
+    // An operator settles the conflict with a signed record; the РЦОИ closes processing and
+    // publishes each school's results, signed; they flow down, each school verifies the
+    // signature, its organiser signs each participant's familiarisation, which flows back up.
+    let settled = settle_conflicts(&region, &args.out, &rcoi_config, &context, exam)?;
+    timeline.say(&format!(
+        "{settled} conflict settled by the РЦОИ operator's signed record"
+    ));
+    let published = admin::execute(
+        &rcoi_config,
+        &context,
+        &Request::Publish {
+            exam: exam.to_string(),
+        },
+        now_ms(),
+    )?;
+    timeline.say(&published.message);
+    let mut familiarised_schools = 0;
+    while familiarised_schools < schools.len() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(250));
+        familiarised_schools = familiarise_first(&region, &args.out, &schools, &context, exam)?;
+    }
+    let acks_at_rcoi =
+        |status: &Status| -> usize { status.schools.iter().map(|s| s.familiarised).sum() };
+    let mut status_after = rcoi_status(&rcoi_config, &context)?;
+    while acks_at_rcoi(&status_after) < schools.len() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(250));
+        status_after = rcoi_status(&rcoi_config, &context)?;
+    }
+    let acks = acks_at_rcoi(&status_after);
+    let conflicts_open: usize = status_after.schools.iter().map(|s| s.conflicts).sum();
+    timeline.say(&format!(
+        "results verified at {familiarised_schools} of {} schools; familiarisation records back at the РЦОИ: {acks}",
+        schools.len()
+    ));
     // The РЦОИ exports the exam (results and sheets, signed manifest); a copy is checked as an
     // office would check it, against the region's CA.
     let export_dir = args.out.join("export");
@@ -416,6 +579,11 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     let ok = lost == 0
         && invalid == 0
         && conflicts == 1
+        && settled == 1
+        && conflicts_open == 0
+        && published.ok
+        && familiarised_schools == schools.len()
+        && acks == schools.len()
         && status.quarantined == 0
         && back == verified
         && exported;
