@@ -189,6 +189,15 @@ pub fn demo(options: &DemoOptions, now: OffsetDateTime) -> Result<Region, DemoEr
         nodes: Vec::new(),
         people: Vec::new(),
     };
+    // Every node's web pages listen on TCP at the number of its QUIC (UDP) port; the РЦОИ's
+    // public result look-up on the TCP port after the last node's.
+    let lookup = options
+        .schools_per_municipality
+        .checked_add(1)
+        .and_then(|n| n.checked_mul(options.municipalities))
+        .and_then(|n| n.checked_add(1))
+        .and_then(|n| options.base_port.checked_add(n))
+        .map(|p| SocketAddr::new(LOOPBACK, p));
     let mut port = options.base_port;
     let mut next_addr = || {
         let addr = SocketAddr::new(LOOPBACK, port);
@@ -204,7 +213,15 @@ pub fn demo(options: &DemoOptions, now: OffsetDateTime) -> Result<Region, DemoEr
         addr: rcoi_addr,
         host: LOOPBACK.to_string(),
     };
-    write_node(&mut pki, out, rcoi, rcoi_addr, vec![], node_validity)?;
+    write_node(
+        &mut pki,
+        out,
+        rcoi,
+        rcoi_addr,
+        vec![],
+        node_validity,
+        lookup,
+    )?;
     region_file.nodes.push(RegionNode {
         role: NodeRole::Rcoi,
         code: region.to_string(),
@@ -236,6 +253,7 @@ pub fn demo(options: &DemoOptions, now: OffsetDateTime) -> Result<Region, DemoEr
             addr,
             vec![rcoi_upstream.clone()],
             node_validity,
+            None,
         )?;
         region_file.nodes.push(RegionNode {
             role: NodeRole::Municipality,
@@ -259,7 +277,15 @@ pub fn demo(options: &DemoOptions, now: OffsetDateTime) -> Result<Region, DemoEr
                 },
                 rcoi_upstream.clone(),
             ];
-            write_node(&mut pki, out, identity, addr, upstreams, node_validity)?;
+            write_node(
+                &mut pki,
+                out,
+                identity,
+                addr,
+                upstreams,
+                node_validity,
+                None,
+            )?;
             region_file.nodes.push(RegionNode {
                 role: NodeRole::School,
                 code: code.to_string(),
@@ -300,6 +326,7 @@ fn write_node(
     listen: SocketAddr,
     upstreams: Vec<Upstream>,
     validity: Validity,
+    lookup: Option<SocketAddr>,
 ) -> Result<(), DemoError> {
     let code = match identity.org {
         OrgCode::Rcoi(c) => c.to_string(),
@@ -316,6 +343,8 @@ fn write_node(
             municipality: identity.municipality,
             listen,
             store: "store.redb".into(),
+            web: Some(listen),
+            lookup,
         },
         tls: TlsSection {
             cert: "node.crt".into(),

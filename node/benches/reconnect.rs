@@ -42,6 +42,8 @@ fn node_config(
             municipality: identity.municipality,
             listen: listen.parse()?,
             store: dir.join("store.redb"),
+            web: None,
+            lookup: None,
         },
         tls: TlsSection {
             cert: dir.join("node.crt"),

@@ -83,6 +83,8 @@ pub enum Request {
     /// At a school: the published results, once their РЦОИ signature verifies; `fields` maps
     /// `PARTICIPANT/ATTEMPT` to `TOTAL OUTCOME` and, once familiarised, `; familiarised AT`.
     Results { exam: String },
+    /// On a hub: the oversight view of its schools (`giasync_shared::oversight`).
+    Oversight,
     /// At a school: stores an organiser's signed familiarisation record.
     Familiarise {
         exam: String,
@@ -141,6 +143,8 @@ pub struct Response {
     pub status: Option<Status>,
     #[serde(default)]
     pub export: Vec<ExportedFile>,
+    #[serde(default)]
+    pub oversight: Option<Box<giasync_shared::oversight::Oversight>>,
 }
 
 /// Per school: documents held and score sheets verified here.
@@ -406,7 +410,7 @@ pub fn apply(engine: &mut Engine, context: &Context, now_ms: i64, request: Reque
                 message: participant,
                 fields: row.fields.clone(),
                 status: None,
-                export: Vec::new(),
+                ..Response::default()
             })
         }
         Request::Roster { exam } => {
@@ -433,7 +437,7 @@ pub fn apply(engine: &mut Engine, context: &Context, now_ms: i64, request: Reque
                 message: format!("{} participants", roster.len()),
                 fields,
                 status: None,
-                export: Vec::new(),
+                ..Response::default()
             })
         }
         Request::Score {
@@ -468,7 +472,7 @@ pub fn apply(engine: &mut Engine, context: &Context, now_ms: i64, request: Reque
             message: String::new(),
             fields: BTreeMap::new(),
             status: Some(status(engine, context)),
-            export: Vec::new(),
+            ..Response::default()
         }),
         Request::Conflicts { exam } => {
             let exam: ExamId = exam
@@ -562,6 +566,11 @@ pub fn apply(engine: &mut Engine, context: &Context, now_ms: i64, request: Reque
                 statement.hash()
             )))
         }
+        Request::Oversight => Ok(Response {
+            ok: true,
+            oversight: Some(Box::new(oversight(engine, context, now_ms)?)),
+            ..Response::default()
+        }),
         Request::Publish { exam } => {
             if !matches!(me.org, OrgCode::Rcoi(_)) {
                 return Err(format!("{me} is not the РЦОИ: results are published there"));
@@ -736,10 +745,60 @@ pub fn apply(engine: &mut Engine, context: &Context, now_ms: i64, request: Reque
                 fields: BTreeMap::new(),
                 status: None,
                 export,
+                ..Response::default()
             })
         }
     })();
     result.unwrap_or_else(fail)
+}
+
+/// The oversight view of a hub's schools (a МОУО hub: only its municipality).
+pub fn oversight(
+    engine: &Engine,
+    context: &Context,
+    now_ms: i64,
+) -> Result<giasync_shared::oversight::Oversight, String> {
+    let me = engine.identity();
+    let municipality = match me.org {
+        OrgCode::Municipality(m) => Some(m),
+        OrgCode::Rcoi(_) => None,
+        OrgCode::School(_) => {
+            return Err(format!("{me} is a school: oversight is served by hubs"));
+        }
+    };
+    let contacts = engine
+        .peer_reports()
+        .into_iter()
+        .filter_map(|r| {
+            let school = r.identity.org.school()?;
+            Some((
+                school,
+                giasync_shared::oversight::Contact {
+                    connected: r.connected,
+                    last_contact_ms: r.last_contact_ms,
+                    docs_pending: r.docs_pending,
+                },
+            ))
+        })
+        .collect();
+    Ok(giasync_shared::oversight::build(
+        giasync_shared::oversight::Inputs {
+            node: me.to_string(),
+            municipality,
+            region: me.region.to_string(),
+            docs: engine
+                .doc_ids()
+                .filter_map(|id| Some((*id, engine.doc(id)?)))
+                .collect(),
+            contacts,
+            quarantined: engine.stats().messages_quarantined,
+            now: giasync_shared::calendar::Timestamp::from_unix_ms(now_ms)
+                .map_err(|e| e.to_string())?,
+            rules: &context.rules,
+            directory_for: |certs: &BTreeMap<String, Vec<u8>>| context.verifier.experts(certs),
+            verifier: &context.verifier,
+        },
+    ))
 }
 
 /// The published results in a results document, if their signature verifies as the РЦОИ's.

@@ -9,6 +9,7 @@ pub mod person;
 pub mod run;
 pub mod store;
 pub mod transport;
+pub mod web;
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `warn` for the operators' commands).
 pub fn init_logging() {

@@ -61,6 +61,8 @@ pub enum RunError {
     Ca(String),
     #[error("the engine thread has stopped")]
     Stopped,
+    #[error("the web server cannot listen on {0}")]
+    Web(String),
 }
 
 type ChangeFn = Box<dyn FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError> + Send>;
@@ -114,6 +116,8 @@ pub struct NodeHandle {
     events: std_mpsc::Sender<Event>,
     /// The address hubs listen on.
     pub listen: Option<SocketAddr>,
+    /// The address of the web pages, when served.
+    pub web: Option<SocketAddr>,
     pub identity: NodeIdentity,
 }
 
@@ -192,6 +196,9 @@ pub fn run_until_stopped(config_path: &std::path::Path, hub: bool) -> anyhow::Re
         match handle.listen {
             Some(addr) => println!("running {} on {addr}", handle.identity),
             None => println!("running {}", handle.identity),
+        }
+        if let Some(addr) = handle.web {
+            println!("web pages at http://{addr}/");
         }
         if !upstreams.is_empty() {
             println!("upstreams: {}", upstreams.join(", "));
@@ -296,6 +303,17 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
         .spawn(move || engine_loop(engine, store, &context, inbox))
         .map_err(|_| RunError::Stopped)?;
     serve_admin(&config.node.store, events.clone())?;
+    let web = match config.node.web {
+        Some(addr) if matches!(identity.role(), NodeRole::Municipality | NodeRole::Rcoi) => {
+            let router = crate::web::hub_router(asker(events.clone()));
+            Some(
+                crate::web::serve(addr, router)
+                    .await
+                    .map_err(|e| RunError::Web(format!("{addr}: {e}")))?,
+            )
+        }
+        _ => None,
+    };
 
     let is_hub = matches!(identity.role(), NodeRole::Municipality | NodeRole::Rcoi);
     let server = if is_hub {
@@ -340,6 +358,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
     Ok(NodeHandle {
         events,
         listen,
+        web,
         identity,
     })
 }
@@ -455,6 +474,15 @@ async fn serve_peer(peer: transport::Peer, id: PeerId, events: std_mpsc::Sender<
         _ = connection.closed() => {}
     }
     let _ = events.send(Event::Disconnected { peer: id });
+}
+
+/// Asks the engine thread admin requests, for the web pages.
+fn asker(events: std_mpsc::Sender<Event>) -> crate::web::Ask {
+    std::sync::Arc::new(move |request| {
+        let (reply, answer) = oneshot::channel();
+        events.send(Event::Admin { request, reply }).ok()?;
+        Some(answer)
+    })
 }
 
 /// Listens on the admin socket beside the store (see [`crate::admin`]).

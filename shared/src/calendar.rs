@@ -140,6 +140,32 @@ impl Date {
         }
     }
 
+    /// A working day: Monday to Friday and not a federal non-working holiday (Labour Code
+    /// art. 112: 1–8 January, 23 February, 8 March, 1 and 9 May, 12 June, 4 November). The
+    /// government's yearly transfers of days off are not known here: a transferred working
+    /// Saturday counts as a day off, a bridged Monday as a working day.
+    #[must_use]
+    pub fn is_working_day(self) -> bool {
+        let holiday = matches!(
+            (self.month, self.day),
+            (1, 1..=8) | (2, 23) | (3, 8) | (5, 1) | (5, 9) | (6, 12) | (11, 4)
+        );
+        !holiday && !matches!(self.weekday(), Weekday::Saturday | Weekday::Sunday)
+    }
+
+    /// The `n`-th working day after this date (deadlines «в течение N рабочих дней»).
+    pub fn plus_working_days(self, n: u32) -> Result<Self, DomainError> {
+        let mut date = self;
+        let mut left = n;
+        while left > 0 {
+            date = date.add_days(1)?;
+            if date.is_working_day() {
+                left -= 1;
+            }
+        }
+        Ok(date)
+    }
+
     /// The `n`-th (1-based) `weekday` of a month, skipping the days `skip` accepts.
     fn nth_weekday(
         year: i32,
@@ -340,6 +366,27 @@ impl FromStr for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn working_days_skip_weekends_and_holidays() {
+        let d = |t: &str| t.parse::<Date>().unwrap();
+        // Friday → Monday.
+        assert_eq!(
+            d("2027-02-12").plus_working_days(1).unwrap(),
+            d("2027-02-15")
+        );
+        // Monday 22 February 2027 → Wednesday 24 (23 February is a holiday).
+        assert_eq!(
+            d("2027-02-22").plus_working_days(1).unwrap(),
+            d("2027-02-24")
+        );
+        assert_eq!(
+            d("2027-12-30").plus_working_days(2).unwrap(),
+            d("2028-01-10")
+        );
+        assert!(!d("2027-11-04").is_working_day());
+        assert!(d("2027-02-10").is_working_day());
+    }
 
     #[test]
     fn dates_validate_and_round_trip() {

@@ -9,6 +9,8 @@
 //! municipality = "4201"      # schools only
 //! listen = "127.0.0.1:7404"  # QUIC (UDP) address this node accepts peers on
 //! store = "store.redb"
+//! web = "127.0.0.1:7480"     # optional: web pages (TCP); a school's interface, a hub's oversight
+//! lookup = "0.0.0.0:8080"    # optional, РЦОИ only: the public result look-up (TCP)
 //!
 //! [tls]
 //! cert = "node.crt"
@@ -54,6 +56,14 @@ pub struct NodeSection {
     pub municipality: Option<MunicipalityCode>,
     pub listen: SocketAddr,
     pub store: PathBuf,
+    /// The TCP address of the node's web pages: a school's interface, a hub's oversight (HTML
+    /// in Russian and the JSON API). None: no web server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web: Option<SocketAddr>,
+    /// The РЦОИ only: the TCP address of the public result look-up (participants look up their
+    /// results by identity document). None: not served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup: Option<SocketAddr>,
 }
 
 /// The node's certificate, key, and the region's CA and revocation list.
@@ -139,6 +149,11 @@ impl NodeConfig {
                 return Err(invalid("[node] only a school names a municipality".into()));
             }
             _ => {}
+        }
+        if config.node.lookup.is_some() && config.node.role != NodeRole::Rcoi {
+            return Err(invalid(
+                "[node] lookup: only the РЦОИ serves the result look-up".into(),
+            ));
         }
         if config.upstreams.len() > UPSTREAMS_MAX {
             return Err(invalid(format!("at most {UPSTREAMS_MAX} upstreams")));

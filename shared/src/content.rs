@@ -311,6 +311,36 @@ pub fn participants(doc: &impl ReadDoc) -> BTreeMap<String, RosterRow> {
     out
 }
 
+/// A participant's room log entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogEntry {
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    pub interviewer: Option<String>,
+}
+
+/// The room log of a protocol, by participant id.
+pub fn logs(doc: &impl ReadDoc) -> BTreeMap<String, LogEntry> {
+    let mut out: BTreeMap<String, LogEntry> = BTreeMap::new();
+    let keys: Vec<String> = doc
+        .map_range(ROOT, "log/".to_owned().."log0".to_owned())
+        .map(|item| item.key.into_owned())
+        .collect();
+    for key in keys {
+        let Some((id, field)) = key.strip_prefix("log/").and_then(|r| r.split_once('/')) else {
+            continue;
+        };
+        let entry = out.entry(id.to_owned()).or_default();
+        match field {
+            "start" => entry.start_ms = int(doc, &key),
+            "end" => entry.end_ms = int(doc, &key),
+            "interviewer" => entry.interviewer = text(doc, &key),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Every room and its capacity.
 pub fn rooms(doc: &impl ReadDoc) -> BTreeMap<String, i64> {
     doc.keys(ROOT)

@@ -14,6 +14,7 @@ pub mod export;
 pub mod identity;
 pub mod import;
 pub mod ingest;
+pub mod oversight;
 pub mod participant;
 pub mod publish;
 pub mod record;

@@ -189,6 +189,23 @@ fn enter_score(
         correction: None,
     };
     let sheet = SignedSheet::sign(draft, &context.rules, &key)?;
+    // The interviewer's room log: the participant's answer started a quarter of an hour ago and
+    // has just ended (a second sheet for the same participant leaves the log as it is).
+    if expert_index == index {
+        for (at_ms, end) in [(now_ms() - 15 * 60_000, false), (now_ms(), true)] {
+            let log = Request::Log {
+                exam: exam.to_string(),
+                participant: participant.to_string(),
+                interviewer: None,
+                at_ms,
+                end,
+            };
+            let response = admin::execute(&school.config, context, &log, now_ms())?;
+            if !response.ok {
+                bail!("school {}: {}", school.code, response.message);
+            }
+        }
+    }
     let request = Request::Score {
         exam: exam.to_string(),
         sheet: sheet.as_bytes().to_vec(),
@@ -590,8 +607,13 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     if args.keep {
         println!("the region keeps running (Ctrl-C stops it):");
         for node in &region.nodes {
+            let web = if node.role == NodeRole::School {
+                String::new()
+            } else {
+                format!(", oversight http://{}/", node.addr)
+            };
             println!(
-                "  {} {} at {} — {}",
+                "  {} {} at {}{web} — {}",
                 node.role,
                 node.code,
                 node.addr,

@@ -188,3 +188,100 @@ pub fn node_config(
     }
     config
 }
+
+/// A demo region (fast key derivation) in `dir`, as `region.json` lists it: nodes and people
+/// with their key files and PINs.
+pub fn demo_region_listed(
+    dir: &Path,
+    base_port: u16,
+    schools_per_municipality: u16,
+) -> giasync_certs::demo::Region {
+    demo_region(dir, base_port, schools_per_municipality);
+    let text = std::fs::read_to_string(dir.join("region.json")).expect("region.json");
+    serde_json::from_str(&text).expect("region.json parses")
+}
+
+/// `GET path` from a local web server; the status code and body.
+pub fn http_get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    // Bodies are small here; a chunked body is de-chunked naively.
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Ok((status, body))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(rest.get(..n).unwrap_or(""));
+        body = rest.get(n + 2..).unwrap_or("");
+    }
+    out
+}
+
+/// Headless Chromium (Debian's `chromium`, which `.ci/test` installs), started as the
+/// workplace requires: no sandbox as root, no background networking, and every host name
+/// resolving to nothing but loopback, so a page that needed the internet would fail to load.
+pub fn chromium(args: &[&str]) -> std::process::Output {
+    let profile = tempfile::tempdir().expect("a Chromium profile folder");
+    let output = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+            "--window-size=1400,2000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .output()
+        .expect("chromium runs (bash .ci/test installs Debian's chromium)");
+    assert!(
+        output.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Where tests keep screenshots for CI artefacts: `target/screenshots/`.
+pub fn screenshot_dir() -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("target")
+        .join("screenshots");
+    std::fs::create_dir_all(&dir).expect("target/screenshots");
+    dir
+}

@@ -1,0 +1,117 @@
+//! The node's web pages, served on `[node] web` (TCP): a hub's oversight of its schools — HTML in
+//! Russian, a JSON API and an SVG chart — and, at the РЦОИ, the public result look-up on
+//! `[node] lookup`. Every asset is in the binary: the pages load with no network at all.
+//!
+//! Handlers ask the engine thread through the same requests as the admin socket
+//! ([`crate::admin::Request`]), so the pages show exactly what `status` and the CLIs show.
+
+pub mod oversight;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use tokio::sync::oneshot;
+
+use crate::admin::{Request, Response as AdminResponse};
+
+/// Sends a request to the engine thread; the answer arrives on the receiver.
+pub type Ask = Arc<dyn Fn(Request) -> Option<oneshot::Receiver<AdminResponse>> + Send + Sync>;
+
+/// Asks the engine and waits for the answer.
+pub(crate) async fn ask(ask: &Ask, request: Request) -> Result<AdminResponse, WebError> {
+    let answer = ask(request).ok_or(WebError::Stopped)?;
+    answer.await.map_err(|_| WebError::Stopped)
+}
+
+/// What a page cannot show.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("the node is stopping")]
+    Stopped,
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            WebError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::Refused(_) => StatusCode::BAD_REQUEST,
+        };
+        (status, self.to_string()).into_response()
+    }
+}
+
+async fn oversight_of(ask_engine: &Ask) -> Result<giasync_shared::oversight::Oversight, WebError> {
+    let response = ask(ask_engine, Request::Oversight).await?;
+    match response.oversight {
+        Some(o) if response.ok => Ok(*o),
+        _ => Err(WebError::Refused(response.message)),
+    }
+}
+
+async fn oversight_page(State(engine): State<Ask>) -> Result<Html<String>, WebError> {
+    Ok(Html(oversight::page(&oversight_of(&engine).await?)))
+}
+
+async fn oversight_json(State(engine): State<Ask>) -> Result<Response, WebError> {
+    let view = oversight_of(&engine).await?;
+    let body = serde_json::to_string(&view).map_err(|e| WebError::Refused(e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+async fn oversight_chart(State(engine): State<Ask>) -> Result<Response, WebError> {
+    let view = oversight_of(&engine).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "image/svg+xml")],
+        oversight::chart(&view),
+    )
+        .into_response())
+}
+
+/// A hub's oversight routes.
+pub fn hub_router(engine: Ask) -> Router {
+    Router::new()
+        .route("/", get(oversight_page))
+        .route("/api/oversight", get(oversight_json))
+        .route("/chart.svg", get(oversight_chart))
+        .with_state(engine)
+}
+
+/// Serves `router` on `addr` until the runtime stops; returns the bound address.
+pub async fn serve(addr: SocketAddr, router: Router) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        {
+            tracing::warn!(error = %e, "the web server stopped");
+        }
+    });
+    Ok(bound)
+}
+
+/// Escapes text for HTML and SVG.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

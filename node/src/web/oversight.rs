@@ -1,0 +1,343 @@
+//! The oversight page (HTML in Russian, no scripts, no external assets) and its progress chart
+//! (SVG), rendered from [`Oversight`].
+
+use std::fmt::Write as _;
+
+use giasync_shared::oversight::{DeadlineState, Oversight, Progress};
+
+use super::escape;
+
+/// Seconds between the page's automatic reloads.
+pub const REFRESH_S: u32 = 30;
+
+const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222}
+h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}
+table{border-collapse:collapse;margin:.5em 0}
+td,th{border:1px solid #bbb;padding:.25em .5em;text-align:left;vertical-align:top}
+th{background:#eee}.num{text-align:right}
+.overdue{background:#fdd}.done{background:#dfd}.pending{background:#ffd}
+.offline{color:#a00}.online{color:#070}.muted{color:#666}
+.summary span{display:inline-block;margin-right:1.5em}
+code{font-size:.85em}";
+
+fn lag(seconds: Option<i64>) -> String {
+    match seconds {
+        None => "—".into(),
+        Some(s) if s < 60 => format!("{s} с"),
+        Some(s) if s < 3600 => format!("{} мин", s / 60),
+        Some(s) if s < 86_400 => format!("{} ч {} мин", s / 3600, s % 3600 / 60),
+        Some(s) => format!("{} дн", s / 86_400),
+    }
+}
+
+fn progress_cells(out: &mut String, p: &Progress) {
+    for n in [p.registered, p.present, p.absent, p.finished, p.scored] {
+        let _ = write!(out, "<td class=\"num\">{n}</td>");
+    }
+}
+
+const PROGRESS_HEAD: &str = "<th>Зарегистрировано</th><th>Явились</th><th>Не явились («Н»)</th><th>Завершили</th><th>Оценено</th>";
+
+fn state_name(state: DeadlineState) -> (&'static str, &'static str) {
+    match state {
+        DeadlineState::Done => ("done", "выполнено"),
+        DeadlineState::Pending => ("pending", "в работе"),
+        DeadlineState::Overdue => ("overdue", "просрочено"),
+    }
+}
+
+/// The whole page.
+#[must_use]
+pub fn page(o: &Oversight) -> String {
+    let mut h = String::new();
+    let scope = escape(
+        &o.scope
+            .replace("municipality", "МОУО")
+            .replace("region", "регион"),
+    );
+    let _ = write!(
+        h,
+        "<!DOCTYPE html><html lang=\"ru\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"refresh\" content=\"{REFRESH_S}\">\
+         <title>Мониторинг ГИА — {scope}</title><style>{STYLE}</style></head><body>\
+         <h1>Мониторинг ГИА — {scope}</h1>\
+         <p class=\"muted\">Узел {} · данные на {} (UTC) · страница обновляется каждые {REFRESH_S} с · \
+         <a href=\"/api/oversight\">JSON</a></p>",
+        escape(&o.node),
+        escape(&o.generated_at)
+    );
+    let open = o
+        .conflicts
+        .iter()
+        .filter(|c| c.settled_by.is_none())
+        .count();
+    let _ = write!(
+        h,
+        "<p class=\"summary\"><span>Школ: <b>{}</b></span><span>Просроченных сроков: <b id=\"overdue-count\">{}</b></span>\
+         <span>Открытых конфликтов: <b id=\"conflict-count\">{open}</b></span>\
+         <span>Недействительных записей: <b>{}</b></span><span>Отклонённых сообщений синхронизации: <b>{}</b></span></p>",
+        o.schools.len(),
+        o.overdue,
+        o.invalid.len(),
+        o.quarantined
+    );
+
+    // Deadlines: overdue first.
+    h.push_str("<h2 id=\"deadlines\">Сроки по приказам</h2>");
+    if o.deadlines.is_empty() {
+        h.push_str("<p class=\"muted\">Нет данных об экзаменах.</p>");
+    } else {
+        h.push_str("<table><tr><th>Экзамен</th><th>ОО</th><th>Этап</th><th>Срок (включительно)</th><th>Состояние</th><th>Подробности</th></tr>");
+        let mut rows: Vec<_> = o.deadlines.iter().collect();
+        rows.sort_by_key(|d| (d.state != DeadlineState::Overdue, d.due, d.school.clone()));
+        for d in rows {
+            let (class, name) = state_name(d.state);
+            let _ = write!(
+                h,
+                "<tr class=\"{class}\" data-step=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{name}</td><td>{}</td></tr>",
+                escape(&d.step),
+                escape(&d.exam),
+                escape(&d.school),
+                escape(&d.title),
+                d.due,
+                escape(&d.detail)
+            );
+        }
+        h.push_str("</table>");
+    }
+
+    // Schools.
+    h.push_str("<h2 id=\"schools\">Школы</h2>");
+    if o.schools.is_empty() {
+        h.push_str("<p class=\"muted\">Пока нет данных ни от одной школы.</p>");
+    } else {
+        let _ = write!(
+            h,
+            "<table><tr><th>ОО</th><th>МОУО</th><th>Связь</th><th>Последний контакт</th><th>Задержка</th>\
+             <th>Документов не синхронизировано</th>{PROGRESS_HEAD}<th>Конфликты</th><th>Недействительные</th>\
+             <th>Результаты</th><th>Ознакомлено</th></tr>"
+        );
+        for s in &o.schools {
+            let link = if s.connected {
+                "<span class=\"online\">на связи</span>"
+            } else if s.last_contact.is_some() {
+                "<span class=\"offline\">нет связи</span>"
+            } else {
+                "<span class=\"muted\">через МОУО</span>"
+            };
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{link}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td>",
+                escape(&s.school),
+                escape(&s.municipality),
+                escape(
+                    s.last_contact
+                        .as_deref()
+                        .or(s.last_activity.as_deref())
+                        .unwrap_or("—")
+                ),
+                lag(s.lag_s),
+                s.docs_pending
+            );
+            progress_cells(&mut h, &s.progress);
+            let results = match (&s.results_delivered, s.results_published) {
+                (Some(at), _) => format!("получены школой {}", escape(at)),
+                (None, true) => "опубликованы РЦОИ".into(),
+                (None, false) => "—".into(),
+            };
+            let _ = write!(
+                h,
+                "<td class=\"num\">{} (урегулировано {})</td><td class=\"num\">{}</td><td>{results}</td><td class=\"num\">{}</td></tr>",
+                s.conflicts_open, s.conflicts_settled, s.sheets_invalid, s.familiarised
+            );
+        }
+        h.push_str("</table>");
+        h.push_str("<h2 id=\"rooms\">Аудитории</h2><table><tr><th>ОО</th><th>Экзамен</th><th>Аудитория</th>");
+        h.push_str(PROGRESS_HEAD);
+        h.push_str("</tr>");
+        for s in &o.schools {
+            for r in &s.rooms {
+                let _ = write!(
+                    h,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td>",
+                    escape(&s.school),
+                    escape(&r.exam),
+                    escape(&r.room)
+                );
+                progress_cells(&mut h, &r.progress);
+                h.push_str("</tr>");
+            }
+        }
+        h.push_str("</table>");
+    }
+
+    // Conflicts.
+    h.push_str("<h2 id=\"conflicts\">Конфликты бланков</h2>");
+    if o.conflicts.is_empty() {
+        h.push_str("<p class=\"muted\">Конфликтов нет.</p>");
+    } else {
+        h.push_str("<p class=\"muted\">Два и более подписанных бланка одного участника без исправления между ними. Урегулирует оператор РЦОИ подписанной записью: <code>giasync-hub settle</code>.</p>");
+        h.push_str("<table><tr><th>Экзамен</th><th>ОО</th><th>Участник</th><th>Попытка</th><th>Бланки (эксперт: балл, результат, подписан)</th><th>Состояние</th></tr>");
+        for c in &o.conflicts {
+            let sheets: Vec<String> = c
+                .sheets
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{}: {} ({}), {} <code>{}</code>",
+                        escape(&s.expert),
+                        s.total,
+                        escape(&s.result),
+                        escape(&s.signed_at),
+                        escape(s.hash.get(..12).unwrap_or(&s.hash))
+                    )
+                })
+                .collect();
+            let state = match &c.settled_by {
+                Some(h) => format!(
+                    "урегулирован <code>{}</code>",
+                    escape(h.get(..12).unwrap_or(h))
+                ),
+                None => "<b>открыт</b>".into(),
+            };
+            let _ = write!(
+                h,
+                "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{state}</td></tr>",
+                if c.settled_by.is_some() {
+                    "done"
+                } else {
+                    "overdue"
+                },
+                escape(&c.exam),
+                escape(&c.school),
+                escape(&c.participant),
+                c.attempt,
+                sheets.join("<br>")
+            );
+        }
+        h.push_str("</table>");
+    }
+
+    // Invalid data.
+    h.push_str("<h2 id=\"invalid\">Недействительные и отклонённые данные</h2>");
+    let _ = write!(
+        h,
+        "<p>Сообщений синхронизации отклонено (карантин): <b>{}</b></p>",
+        o.quarantined
+    );
+    if o.invalid.is_empty() {
+        h.push_str("<p class=\"muted\">Недействительных записей нет.</p>");
+    } else {
+        h.push_str("<table><tr><th>Экзамен</th><th>ОО</th><th>Запись</th><th>Причина</th></tr>");
+        for i in &o.invalid {
+            let _ = write!(
+                h,
+                "<tr class=\"overdue\"><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+                escape(&i.exam),
+                escape(&i.school),
+                escape(&i.record),
+                escape(&i.reason)
+            );
+        }
+        h.push_str("</table>");
+    }
+
+    // Chart.
+    h.push_str("<h2 id=\"progress\">Ход дня</h2>");
+    h.push_str(&chart(o));
+    h.push_str("</body></html>");
+    h
+}
+
+/// A line of the chart: its name, colour and value at a point.
+type Series = (
+    &'static str,
+    &'static str,
+    fn(&giasync_shared::oversight::TimelinePoint) -> usize,
+);
+
+const CHART_W: i64 = 720;
+const CHART_H: i64 = 260;
+const MARGIN: i64 = 40;
+
+/// The day's progress of the latest exam: participants started, finished and scored, cumulative.
+#[must_use]
+pub fn chart(o: &Oversight) -> String {
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{CHART_W}\" height=\"{CHART_H}\" viewBox=\"0 0 {CHART_W} {CHART_H}\" role=\"img\" aria-label=\"Ход дня\">\
+         <rect width=\"{CHART_W}\" height=\"{CHART_H}\" fill=\"#fff\"/>"
+    );
+    let points = &o.timeline;
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        let _ = write!(
+            s,
+            "<text x=\"20\" y=\"40\" font-family=\"sans-serif\" font-size=\"14\">Нет данных за день</text></svg>"
+        );
+        return s;
+    };
+    let max = points
+        .iter()
+        .map(|p| p.started.max(p.finished).max(p.scored))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let span = (last.at_ms - first.at_ms).max(1);
+    let (w, h) = (CHART_W - 2 * MARGIN, CHART_H - 2 * MARGIN);
+    let x = |at: i64| MARGIN + (at - first.at_ms) * w / span;
+    let y =
+        |n: usize| MARGIN + h - i64::try_from(n).unwrap_or(0) * h / i64::try_from(max).unwrap_or(1);
+    let _ = write!(
+        s,
+        "<line x1=\"{MARGIN}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#999\"/>\
+         <line x1=\"{MARGIN}\" y1=\"{MARGIN}\" x2=\"{MARGIN}\" y2=\"{}\" stroke=\"#999\"/>\
+         <text x=\"4\" y=\"{}\" font-family=\"sans-serif\" font-size=\"11\">{max}</text>\
+         <text x=\"4\" y=\"{}\" font-family=\"sans-serif\" font-size=\"11\">0</text>",
+        MARGIN + h,
+        MARGIN + w,
+        MARGIN + h,
+        MARGIN + h,
+        MARGIN + 4,
+        MARGIN + h
+    );
+    for (at, anchor) in [(first.at_ms, "start"), (last.at_ms, "end")] {
+        let label = giasync_shared::calendar::Timestamp::from_unix_ms(at)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        let _ = write!(
+            s,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"{anchor}\" font-family=\"sans-serif\" font-size=\"11\">{}</text>",
+            x(at),
+            MARGIN + h + 16,
+            escape(label.get(11..16).unwrap_or(&label))
+        );
+    }
+    let series: [Series; 3] = [
+        ("начали", "#1f77b4", |p| p.started),
+        ("завершили", "#ff7f0e", |p| p.finished),
+        ("оценено", "#2ca02c", |p| p.scored),
+    ];
+    for (i, (name, colour, value)) in series.iter().enumerate() {
+        let path: Vec<String> = points
+            .iter()
+            .map(|p| format!("{},{}", x(p.at_ms), y(value(p))))
+            .collect();
+        let _ = write!(
+            s,
+            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>\
+             <rect x=\"{}\" y=\"12\" width=\"12\" height=\"12\" fill=\"{colour}\"/>\
+             <text x=\"{}\" y=\"22\" font-family=\"sans-serif\" font-size=\"12\">{name}: {}</text>",
+            path.join(" "),
+            MARGIN + i64::try_from(i).unwrap_or(0) * 160,
+            MARGIN + 16 + i64::try_from(i).unwrap_or(0) * 160,
+            value(last)
+        );
+    }
+    let _ = write!(
+        s,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" font-family=\"sans-serif\" font-size=\"11\">{} (UTC)</text></svg>",
+        MARGIN + w,
+        CHART_H - 4,
+        escape(o.timeline_exam.as_deref().unwrap_or(""))
+    );
+    s
+}

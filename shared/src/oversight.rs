@@ -1,0 +1,756 @@
+//! What a hub shows its coordinators: per school the last contact and what is still to sync,
+//! exam-day progress per room, conflicts, invalid data, and the deadlines of the regional orders
+//! with what is overdue. Computed from the replicated documents alone (plus the engine's peer
+//! reports), so a МОУО hub and the РЦОИ show the same facts for the same data.
+//!
+//! Deadlines (DESIGN.md §1, seeds 002 and 003):
+//! - scoring: within 5 calendar days of the exam (seed 002);
+//! - results РЦОИ → МОУО: within one working day after processing ends (seed 003 §2.2);
+//! - results МОУО → school: within one working day after the МОУО receives them (seed 003 §2.3);
+//! - participants informed under signature: within 5 days of the exam (seed 002 §74).
+//!
+//! A deadline's day ends at 24:00 UTC here; the region's own time zone is not configured yet.
+
+use std::collections::BTreeMap;
+
+use automerge::Automerge;
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::{Date, Timestamp};
+use crate::codes::{MunicipalityCode, SchoolCode};
+use crate::content;
+use crate::exam::ExamId;
+use crate::record::SignerDirectory;
+use crate::resolve::Verdict;
+use crate::rules::Rules;
+use crate::sync::{CertVerifier, DocId, DocKind};
+
+/// Calendar days after the exam by which sheets must be scored (seed 002).
+pub const SCORING_DAYS: i64 = 5;
+/// Working days the РЦОИ has to send results to the МОУО after processing ends (seed 003 §2.2).
+pub const RESULTS_TO_MUNICIPALITY_WORKING_DAYS: u32 = 1;
+/// Working days the МОУО has to bring results to its schools (seed 003 §2.3).
+pub const RESULTS_TO_SCHOOL_WORKING_DAYS: u32 = 1;
+/// Days after the exam by which participants have seen their results (seed 002 §74).
+pub const FAMILIARISATION_DAYS: i64 = 5;
+/// Width of one step of the progress chart, in minutes.
+pub const TIMELINE_STEP_MIN: i64 = 15;
+
+/// Counts of participants by where they are in the day.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub registered: usize,
+    pub present: usize,
+    pub absent: usize,
+    pub finished: usize,
+    pub scored: usize,
+}
+
+impl Progress {
+    fn add(&mut self, other: Progress) {
+        self.registered += other.registered;
+        self.present += other.present;
+        self.absent += other.absent;
+        self.finished += other.finished;
+        self.scored += other.scored;
+    }
+}
+
+/// A room's progress.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomProgress {
+    pub exam: String,
+    pub room: String,
+    pub progress: Progress,
+}
+
+/// A school as the hub sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchoolView {
+    pub school: String,
+    pub municipality: String,
+    /// Connected to this hub now (schools reach the РЦОИ through their МОУО hub).
+    pub connected: bool,
+    /// When this hub last heard from the school's node directly (RFC 3339).
+    pub last_contact: Option<String>,
+    /// The latest time in the school's data (a room log entry or a signed sheet), RFC 3339.
+    pub last_activity: Option<String>,
+    /// Seconds since the last contact (or, when never direct, the last activity).
+    pub lag_s: Option<i64>,
+    /// Documents the school's node has not confirmed holding (direct peers only).
+    pub docs_pending: usize,
+    pub progress: Progress,
+    pub rooms: Vec<RoomProgress>,
+    pub sheets_invalid: usize,
+    pub conflicts_open: usize,
+    pub conflicts_settled: usize,
+    pub results_published: bool,
+    pub results_delivered: Option<String>,
+    pub familiarised: usize,
+}
+
+/// One sheet of a conflict.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictSheet {
+    pub hash: String,
+    pub expert: String,
+    pub total: u16,
+    pub result: String,
+    pub signed_at: String,
+}
+
+/// A conflict between score sheets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictView {
+    pub exam: String,
+    pub school: String,
+    pub participant: String,
+    pub attempt: u8,
+    pub sheets: Vec<ConflictSheet>,
+    /// The settlement's hash, when an operator settled it.
+    pub settled_by: Option<String>,
+}
+
+/// A record the hub refuses, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvalidView {
+    pub exam: String,
+    pub school: String,
+    pub record: String,
+    pub reason: String,
+}
+
+/// Where a deadline stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadlineState {
+    Done,
+    Pending,
+    Overdue,
+}
+
+/// A deadline of the orders for one school and exam.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadlineView {
+    pub exam: String,
+    pub school: String,
+    /// `scoring`, `results_to_municipality`, `results_to_school`, `familiarisation`.
+    pub step: String,
+    /// What the orders require, in Russian.
+    pub title: String,
+    /// The last day (inclusive).
+    pub due: Date,
+    pub state: DeadlineState,
+    /// What is missing or when it was done.
+    pub detail: String,
+}
+
+/// One step of the day's progress, cumulative.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelinePoint {
+    pub at_ms: i64,
+    pub started: usize,
+    pub finished: usize,
+    pub scored: usize,
+}
+
+/// The whole view.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Oversight {
+    pub node: String,
+    /// `municipality 4201` at a МОУО hub, `region 42` at the РЦОИ.
+    pub scope: String,
+    pub generated_at: String,
+    pub schools: Vec<SchoolView>,
+    pub conflicts: Vec<ConflictView>,
+    pub invalid: Vec<InvalidView>,
+    pub quarantined: u64,
+    pub deadlines: Vec<DeadlineView>,
+    pub overdue: usize,
+    /// The progress of the latest exam day this hub holds data for.
+    pub timeline_exam: Option<String>,
+    pub timeline: Vec<TimelinePoint>,
+}
+
+/// A directly connected school, as the engine reports it.
+#[derive(Clone, Debug, Default)]
+pub struct Contact {
+    pub connected: bool,
+    pub last_contact_ms: Option<i64>,
+    pub docs_pending: usize,
+}
+
+/// What [`build`] reads.
+pub struct Inputs<'a, D, F: Fn(&BTreeMap<String, Vec<u8>>) -> D> {
+    pub node: String,
+    /// A МОУО hub shows only its municipality.
+    pub municipality: Option<MunicipalityCode>,
+    pub region: String,
+    pub docs: Vec<(DocId, &'a Automerge)>,
+    pub contacts: BTreeMap<SchoolCode, Contact>,
+    pub quarantined: u64,
+    pub now: Timestamp,
+    pub rules: &'a Rules,
+    pub directory_for: F,
+    pub verifier: &'a dyn CertVerifier,
+}
+
+impl<D, F: Fn(&BTreeMap<String, Vec<u8>>) -> D> std::fmt::Debug for Inputs<'_, D, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Inputs({}, {} docs)", self.node, self.docs.len())
+    }
+}
+
+fn rfc3339(ms: i64) -> Option<String> {
+    Timestamp::from_unix_ms(ms).ok().map(|t| t.to_string())
+}
+
+/// The documents of one school and exam.
+#[derive(Default)]
+struct SchoolExam<'a> {
+    roster: Option<&'a Automerge>,
+    protocol: Option<&'a Automerge>,
+    results: Option<&'a Automerge>,
+}
+
+/// Builds the view.
+pub fn build<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
+    inputs: Inputs<'_, D, F>,
+) -> Oversight {
+    let now_ms = inputs.now.unix_ms();
+    let mut grouped: BTreeMap<(SchoolCode, ExamId), (MunicipalityCode, SchoolExam<'_>)> =
+        BTreeMap::new();
+    for (id, doc) in &inputs.docs {
+        let DocId::School {
+            kind,
+            municipality,
+            school,
+            exam,
+        } = *id
+        else {
+            continue;
+        };
+        if inputs.municipality.is_some_and(|m| m != municipality) {
+            continue;
+        }
+        let entry = grouped
+            .entry((school, exam))
+            .or_insert_with(|| (municipality, SchoolExam::default()));
+        match kind {
+            DocKind::Roster => entry.1.roster = Some(doc),
+            DocKind::Protocol => entry.1.protocol = Some(doc),
+            DocKind::Results => entry.1.results = Some(doc),
+        }
+    }
+    let mut out = Oversight {
+        node: inputs.node.clone(),
+        scope: match inputs.municipality {
+            Some(m) => format!("municipality {m}"),
+            None => format!("region {}", inputs.region),
+        },
+        generated_at: inputs.now.to_string(),
+        quarantined: inputs.quarantined,
+        ..Oversight::default()
+    };
+    let mut schools: BTreeMap<SchoolCode, SchoolView> = BTreeMap::new();
+    let latest_exam = grouped.keys().map(|(_, e)| *e).max();
+    let mut events: Vec<(i64, u8)> = Vec::new(); // (time, 0 started / 1 finished / 2 scored)
+    for ((school, exam), (municipality, docs)) in &grouped {
+        let view = schools.entry(*school).or_insert_with(|| SchoolView {
+            school: school.to_string(),
+            municipality: municipality.to_string(),
+            ..SchoolView::default()
+        });
+        let roster = docs.roster.map(content::participants).unwrap_or_default();
+        let logs = docs.protocol.map(content::logs).unwrap_or_default();
+        let settled = docs.protocol.map(|p| {
+            crate::settlement::resolve_protocol(
+                p,
+                docs.results,
+                inputs.rules,
+                &inputs.directory_for,
+            )
+        });
+        // Participants with a counting sheet, and when it was signed.
+        let mut scored: BTreeMap<String, i64> = BTreeMap::new();
+        // Participants with any valid sheet (counting or in conflict): they came and finished.
+        let mut with_sheets: std::collections::BTreeSet<String> = Default::default();
+        if let Some(settled) = &settled {
+            for (subject, r) in &settled.resolution.subjects {
+                if !matches!(r.verdict, Verdict::Unscored) {
+                    with_sheets.insert(subject.participant.to_string());
+                }
+                if let Some(v) = r.verdict.current() {
+                    scored.insert(subject.participant.to_string(), v.sheet.signed_at.unix_ms());
+                }
+                for (hash, e) in &r.invalid {
+                    out.invalid.push(InvalidView {
+                        exam: exam.to_string(),
+                        school: school.to_string(),
+                        record: hash.to_string(),
+                        reason: e.to_string(),
+                    });
+                }
+                let (heads, settled_by) = match &r.verdict {
+                    Verdict::Conflict(heads) => (heads.iter().collect::<Vec<_>>(), None),
+                    Verdict::Settled {
+                        current,
+                        settlement,
+                        set_aside,
+                    } => {
+                        let mut all = vec![current.as_ref()];
+                        let decoded: Vec<_> = docs
+                            .protocol
+                            .map(content::sheets)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .filter(|s| set_aside.contains(&s.hash()))
+                            .filter_map(|s| {
+                                Some(crate::record::VerifiedSheet {
+                                    hash: s.hash(),
+                                    sheet: s.decode_unverified().ok()?,
+                                })
+                            })
+                            .collect();
+                        view.conflicts_settled += 1;
+                        let views = conflict_sheets(all.drain(..).chain(decoded.iter()));
+                        out.conflicts.push(ConflictView {
+                            exam: exam.to_string(),
+                            school: school.to_string(),
+                            participant: subject.participant.to_string(),
+                            attempt: subject.attempt.get(),
+                            sheets: views,
+                            settled_by: Some(settlement.to_string()),
+                        });
+                        continue;
+                    }
+                    _ => continue,
+                };
+                view.conflicts_open += 1;
+                out.conflicts.push(ConflictView {
+                    exam: exam.to_string(),
+                    school: school.to_string(),
+                    participant: subject.participant.to_string(),
+                    attempt: subject.attempt.get(),
+                    sheets: conflict_sheets(heads.into_iter()),
+                    settled_by,
+                });
+            }
+            for (hash, e) in &settled.resolution.unattributed {
+                out.invalid.push(InvalidView {
+                    exam: exam.to_string(),
+                    school: school.to_string(),
+                    record: hash.to_string(),
+                    reason: e.to_string(),
+                });
+            }
+            for (hash, e) in &settled.refused {
+                out.invalid.push(InvalidView {
+                    exam: exam.to_string(),
+                    school: school.to_string(),
+                    record: format!("settlement {hash}"),
+                    reason: e.to_string(),
+                });
+            }
+            view.sheets_invalid += settled.resolution.unattributed.len()
+                + settled
+                    .resolution
+                    .subjects
+                    .values()
+                    .map(|r| r.invalid.len())
+                    .sum::<usize>();
+        }
+        // Progress per room.
+        let mut rooms: BTreeMap<String, Progress> = BTreeMap::new();
+        let mut exam_progress = Progress::default();
+        for (id, row) in &roster {
+            let log = logs.get(id);
+            let attendance = row.get("attendance");
+            let started = log.and_then(|l| l.start_ms);
+            let ended = log.and_then(|l| l.end_ms);
+            let mut p = Progress {
+                registered: 1,
+                ..Progress::default()
+            };
+            match attendance {
+                "absent" => p.absent = 1,
+                "early" | "removed" => {
+                    p.present = 1;
+                    p.finished = 1;
+                }
+                "present" => p.present = 1,
+                _ if started.is_some() => p.present = 1,
+                _ => {}
+            }
+            if ended.is_some() && p.absent == 0 {
+                p.finished = 1;
+            }
+            // A participant with a sheet came and finished, whether or not the log says so.
+            if with_sheets.contains(id) && p.absent == 0 {
+                p.present = 1;
+                p.finished = 1;
+            }
+            if let Some(&at) = scored.get(id) {
+                p.scored = 1;
+                if Some(*exam) == latest_exam {
+                    events.push((at, 2));
+                }
+            }
+            if Some(*exam) == latest_exam {
+                events.extend(started.map(|t| (t, 0)));
+                events.extend(ended.map(|t| (t, 1)));
+            }
+            let room = row.get("room");
+            rooms
+                .entry(if room.is_empty() { "—" } else { room }.to_owned())
+                .or_default()
+                .add(p);
+            exam_progress.add(p);
+        }
+        view.progress.add(exam_progress);
+        view.rooms
+            .extend(rooms.into_iter().map(|(room, progress)| RoomProgress {
+                exam: exam.to_string(),
+                room,
+                progress,
+            }));
+        let activity = logs
+            .values()
+            .flat_map(|l| [l.start_ms, l.end_ms])
+            .flatten()
+            .chain(scored.values().copied())
+            .max();
+        if let Some(a) = activity {
+            let known = view
+                .last_activity
+                .as_deref()
+                .and_then(|t| t.parse::<Timestamp>().ok())
+                .map(Timestamp::unix_ms);
+            if known.is_none_or(|k| a > k) {
+                view.last_activity = rfc3339(a);
+            }
+        }
+        // Results and familiarisation.
+        let published = docs.results.and_then(|r| {
+            let (statement, cert) = content::published(r)?;
+            crate::publish::Published::verify(&statement, &cert, inputs.verifier, *exam, *school)
+                .ok()
+        });
+        let delivered = docs.results.and_then(content::delivered);
+        let familiarised = docs
+            .results
+            .map(|r| {
+                let directory = (inputs.directory_for)(&content::person_certs(r));
+                content::acks(r)
+                    .iter()
+                    .filter(|s| crate::publish::Familiarisation::verify(s, &directory).is_ok())
+                    .count()
+            })
+            .unwrap_or(0);
+        view.results_published |= published.is_some();
+        if let Some(d) = delivered {
+            view.results_delivered = Some(d.to_string());
+        }
+        view.familiarised += familiarised;
+        // Deadlines.
+        let attended = exam_progress.present;
+        let open = view.conflicts_open;
+        let scoring_done_ms = (exam_progress.scored >= attended && attended > 0 && open == 0)
+            .then(|| scored.values().copied().max())
+            .flatten();
+        out.deadlines.extend(deadlines(
+            *exam,
+            *school,
+            inputs.now,
+            Facts {
+                attended,
+                scored: exam_progress.scored,
+                conflicts_open: open,
+                scoring_done_ms,
+                published_ms: published.as_ref().map(|p| p.at.unix_ms()),
+                delivered_ms: delivered.map(Timestamp::unix_ms),
+                familiarised,
+            },
+        ));
+    }
+    for (school, contact) in &inputs.contacts {
+        if let Some(view) = schools.get_mut(school) {
+            view.connected = contact.connected;
+            view.last_contact = contact.last_contact_ms.and_then(rfc3339);
+            view.docs_pending = contact.docs_pending;
+        }
+    }
+    for view in schools.values_mut() {
+        let since = view
+            .last_contact
+            .as_deref()
+            .or(view.last_activity.as_deref())
+            .and_then(|t| t.parse::<Timestamp>().ok());
+        view.lag_s = since.map(|t| (now_ms - t.unix_ms()).max(0) / 1000);
+    }
+    out.schools = schools.into_values().collect();
+    out.overdue = out
+        .deadlines
+        .iter()
+        .filter(|d| d.state == DeadlineState::Overdue)
+        .count();
+    out.timeline_exam = latest_exam.map(|e| e.to_string());
+    out.timeline = timeline(events);
+    out
+}
+
+fn conflict_sheets<'a>(
+    sheets: impl Iterator<Item = &'a crate::record::VerifiedSheet>,
+) -> Vec<ConflictSheet> {
+    sheets
+        .map(|v| ConflictSheet {
+            hash: v.hash.to_string(),
+            expert: v.sheet.expert.to_string(),
+            total: v.sheet.total,
+            result: v.sheet.outcome.display_name().to_owned(),
+            signed_at: v.sheet.signed_at.to_string(),
+        })
+        .collect()
+}
+
+/// What the deadlines are judged on.
+#[derive(Clone, Copy, Debug, Default)]
+struct Facts {
+    attended: usize,
+    scored: usize,
+    conflicts_open: usize,
+    scoring_done_ms: Option<i64>,
+    published_ms: Option<i64>,
+    delivered_ms: Option<i64>,
+    familiarised: usize,
+}
+
+fn date_of(ms: i64) -> Option<Date> {
+    Timestamp::from_unix_ms(ms).ok().map(Timestamp::date_utc)
+}
+
+fn deadlines(exam: ExamId, school: SchoolCode, now: Timestamp, f: Facts) -> Vec<DeadlineView> {
+    let today = now.date_utc();
+    let exam_day = exam.date();
+    let plus_days = |d: Date, n: i64| d.add_days(n).unwrap_or(d);
+    let plus_working = |d: Date, n: u32| d.plus_working_days(n).unwrap_or(d);
+    let state = |done: Option<i64>, due: Date| match done {
+        Some(_) => DeadlineState::Done,
+        None if today > due => DeadlineState::Overdue,
+        None => DeadlineState::Pending,
+    };
+    let view =
+        |step: &str, title: &str, due: Date, done: Option<i64>, missing: String| DeadlineView {
+            exam: exam.to_string(),
+            school: school.to_string(),
+            step: step.to_owned(),
+            title: title.to_owned(),
+            due,
+            state: state(done, due),
+            detail: match done.and_then(rfc3339) {
+                Some(at) => format!("выполнено {at}"),
+                None => missing,
+            },
+        };
+    let scoring_due = plus_days(exam_day, SCORING_DAYS);
+    // Processing ends when scoring does; until then the РЦОИ's clock runs from the scoring
+    // deadline.
+    let processed = f.scoring_done_ms.and_then(date_of).unwrap_or(scoring_due);
+    let to_municipality_due = plus_working(processed, RESULTS_TO_MUNICIPALITY_WORKING_DAYS);
+    let received = f
+        .published_ms
+        .and_then(date_of)
+        .unwrap_or(to_municipality_due);
+    let to_school_due = plus_working(received, RESULTS_TO_SCHOOL_WORKING_DAYS);
+    let familiarisation_due = plus_days(exam_day, FAMILIARISATION_DAYS);
+    let familiarised_all = (f.scored > 0 && f.familiarised >= f.scored)
+        .then_some(f.delivered_ms.unwrap_or(now.unix_ms()));
+    vec![
+        view(
+            "scoring",
+            "Проверка и оценивание (не позднее 5 календарных дней)",
+            scoring_due,
+            f.scoring_done_ms,
+            format!(
+                "оценено {} из {} участников{}",
+                f.scored,
+                f.attended,
+                if f.conflicts_open > 0 {
+                    format!(", конфликтов: {}", f.conflicts_open)
+                } else {
+                    String::new()
+                }
+            ),
+        ),
+        view(
+            "results_to_municipality",
+            "Результаты из РЦОИ в МОУО (в течение 1 рабочего дня)",
+            to_municipality_due,
+            f.published_ms,
+            "результаты не опубликованы".into(),
+        ),
+        view(
+            "results_to_school",
+            "Результаты из МОУО в ОО (в течение 1 рабочего дня)",
+            to_school_due,
+            f.delivered_ms,
+            "результаты не получены школой".into(),
+        ),
+        view(
+            "familiarisation",
+            "Ознакомление участников с результатами под подпись (не позднее 5 дней)",
+            familiarisation_due,
+            familiarised_all,
+            format!("ознакомлено {} из {}", f.familiarised, f.scored),
+        ),
+    ]
+}
+
+/// Cumulative counts per [`TIMELINE_STEP_MIN`] from the first event to the last.
+fn timeline(mut events: Vec<(i64, u8)>) -> Vec<TimelinePoint> {
+    events.sort_unstable();
+    let (Some(&(first, _)), Some(&(last, _))) = (events.first(), events.last()) else {
+        return Vec::new();
+    };
+    let step = TIMELINE_STEP_MIN * 60_000;
+    let start = first - first.rem_euclid(step);
+    let mut points = Vec::new();
+    let mut counts = [0usize; 3];
+    let mut next = 0;
+    let mut at = start;
+    loop {
+        at += step;
+        while next < events.len() && events[next].0 < at {
+            counts[usize::from(events[next].1)] += 1;
+            next += 1;
+        }
+        points.push(TimelinePoint {
+            at_ms: at,
+            started: counts[0],
+            finished: counts[1],
+            scored: counts[2],
+        });
+        if at > last {
+            break;
+        }
+    }
+    points
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts() -> Facts {
+        Facts {
+            attended: 10,
+            scored: 10,
+            ..Facts::default()
+        }
+    }
+
+    fn exam() -> ExamId {
+        "is-2027-02-10".parse().unwrap()
+    }
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn school() -> SchoolCode {
+        SchoolCode::new("420101").unwrap()
+    }
+
+    #[test]
+    fn unscored_sheets_after_five_days_are_overdue() {
+        let mut f = facts();
+        f.scored = 7;
+        let on_time = deadlines(exam(), school(), at("2027-02-15T23:00:00Z"), f);
+        assert_eq!(on_time[0].state, DeadlineState::Pending);
+        assert_eq!(on_time[0].due.to_string(), "2027-02-15");
+        let late = deadlines(exam(), school(), at("2027-02-16T01:00:00Z"), f);
+        assert_eq!(late[0].state, DeadlineState::Overdue);
+        assert!(late[0].detail.contains("7 из 10"), "{}", late[0].detail);
+    }
+
+    #[test]
+    fn results_are_due_a_working_day_after_processing_then_a_working_day_at_the_school() {
+        let mut f = facts();
+        // Scored on Friday 12 February 2027: due at the МОУО on Monday 15th.
+        f.scoring_done_ms = Some(at("2027-02-12T10:00:00Z").unix_ms());
+        let d = deadlines(exam(), school(), at("2027-02-16T10:00:00Z"), f);
+        assert_eq!(d[0].state, DeadlineState::Done);
+        assert_eq!(d[1].due.to_string(), "2027-02-15");
+        assert_eq!(d[1].state, DeadlineState::Overdue);
+        // Published Monday 22nd: due at the school on Wednesday 24th (23 February is a holiday).
+        f.published_ms = Some(at("2027-02-22T10:00:00Z").unix_ms());
+        let d = deadlines(exam(), school(), at("2027-02-24T10:00:00Z"), f);
+        assert_eq!(d[1].state, DeadlineState::Done);
+        assert_eq!(d[2].due.to_string(), "2027-02-24");
+        assert_eq!(d[2].state, DeadlineState::Pending);
+    }
+
+    #[test]
+    fn a_municipality_sees_only_its_own_schools() {
+        let mut roster = Automerge::new();
+        let mut tx = roster.transaction();
+        automerge::transaction::Transactable::put(&mut tx, automerge::ROOT, "p/x/surname", "Ф")
+            .unwrap();
+        tx.commit();
+        let doc = |m: &str, s: &str| -> DocId {
+            format!("roster/{m}/{s}/is-2027-02-10").parse().unwrap()
+        };
+        let rules = Rules::is_2024().unwrap();
+        let ca = crate::sync::FixedCa::default();
+        let view = |municipality: Option<&str>| {
+            build(Inputs {
+                node: "test".into(),
+                municipality: municipality.map(|m| MunicipalityCode::new(m).unwrap()),
+                region: "42".into(),
+                docs: vec![
+                    (doc("4201", "420101"), &roster),
+                    (doc("4202", "420201"), &roster),
+                ],
+                contacts: BTreeMap::new(),
+                quarantined: 0,
+                now: at("2027-02-10T12:00:00Z"),
+                rules: &rules,
+                directory_for: |_: &BTreeMap<String, Vec<u8>>| {
+                    crate::record::FixedDirectory::default()
+                },
+                verifier: &ca,
+            })
+        };
+        let schools = |o: &Oversight| {
+            o.schools
+                .iter()
+                .map(|s| s.school.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(schools(&view(Some("4201"))), vec!["420101"]);
+        assert_eq!(schools(&view(None)), vec!["420101", "420201"]);
+        assert_eq!(view(Some("4201")).deadlines.len(), 4);
+        assert!(
+            view(Some("4201"))
+                .deadlines
+                .iter()
+                .all(|d| d.school == "420101")
+        );
+    }
+
+    #[test]
+    fn the_timeline_is_cumulative_per_step() {
+        let t0 = at("2027-02-10T09:00:00Z").unix_ms();
+        let points = timeline(vec![
+            (t0 + 60_000, 0),
+            (t0 + 16 * 60_000, 1),
+            (t0 + 20 * 60_000, 0),
+            (t0 + 40 * 60_000, 2),
+        ]);
+        let last = points.last().unwrap();
+        assert_eq!((last.started, last.finished, last.scored), (2, 1, 1));
+        assert_eq!(points[0].started, 1);
+        assert_eq!(points[0].finished, 0);
+        assert!(points.windows(2).all(|w| w[0].at_ms < w[1].at_ms));
+    }
+}
