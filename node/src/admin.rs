@@ -85,6 +85,9 @@ pub enum Request {
     Results { exam: String },
     /// On a hub: the oversight view of its schools (`giasync_shared::oversight`).
     Oversight,
+    /// At the РЦОИ: a participant's published results by identity document; `fields` maps
+    /// `EXAM/ATTEMPT` to `TOTAL OUTCOME`. Unknown and not yet published answer alike: empty.
+    Lookup { series: String, number: String },
     /// At a school: stores an organiser's signed familiarisation record.
     Familiarise {
         exam: String,
@@ -571,6 +574,72 @@ pub fn apply(engine: &mut Engine, context: &Context, now_ms: i64, request: Reque
             oversight: Some(Box::new(oversight(engine, context, now_ms)?)),
             ..Response::default()
         }),
+        Request::Lookup { series, number } => {
+            if !matches!(me.org, OrgCode::Rcoi(_)) {
+                return Err(format!("{me} is not the РЦОИ: results are looked up there"));
+            }
+            let document = giasync_shared::participant::IdentityDocument::new(&series, &number)
+                .map_err(|e| e.to_string())?;
+            let mut fields = BTreeMap::new();
+            let rosters: Vec<DocId> = engine
+                .doc_ids()
+                .filter(|d| {
+                    matches!(
+                        d,
+                        DocId::School {
+                            kind: DocKind::Roster,
+                            ..
+                        }
+                    )
+                })
+                .copied()
+                .collect();
+            for roster in rosters {
+                let DocId::School {
+                    municipality,
+                    school,
+                    exam,
+                    ..
+                } = roster
+                else {
+                    continue;
+                };
+                let Some(doc) = engine.doc(&roster) else {
+                    continue;
+                };
+                let ids = content::find_by_document(doc, document.series(), document.number());
+                if ids.is_empty() {
+                    continue;
+                }
+                let results = DocId::School {
+                    kind: DocKind::Results,
+                    municipality,
+                    school,
+                    exam,
+                };
+                let Some(published) = engine
+                    .doc(&results)
+                    .and_then(|r| verified_results(r, context, exam, school).ok())
+                else {
+                    continue;
+                };
+                for row in published
+                    .rows
+                    .iter()
+                    .filter(|r| ids.iter().any(|id| id == r.participant.as_str()))
+                {
+                    fields.insert(
+                        format!("{exam}/{}", row.attempt),
+                        format!("{} {}", row.total, row.outcome.id()),
+                    );
+                }
+            }
+            Ok(Response {
+                ok: true,
+                fields,
+                ..Response::default()
+            })
+        }
         Request::Publish { exam } => {
             if !matches!(me.org, OrgCode::Rcoi(_)) {
                 return Err(format!("{me} is not the РЦОИ: results are published there"));

@@ -118,6 +118,8 @@ pub struct NodeHandle {
     pub listen: Option<SocketAddr>,
     /// The address of the web pages, when served.
     pub web: Option<SocketAddr>,
+    /// The address of the public result look-up (РЦОИ), when served.
+    pub lookup: Option<SocketAddr>,
     pub identity: NodeIdentity,
 }
 
@@ -199,6 +201,9 @@ pub fn run_until_stopped(config_path: &std::path::Path, hub: bool) -> anyhow::Re
         }
         if let Some(addr) = handle.web {
             println!("web pages at http://{addr}/");
+        }
+        if let Some(addr) = handle.lookup {
+            println!("result look-up at http://{addr}/");
         }
         if !upstreams.is_empty() {
             println!("upstreams: {}", upstreams.join(", "));
@@ -314,6 +319,14 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
         }
         _ => None,
     };
+    let lookup = match config.node.lookup {
+        Some(addr) if identity.role() == NodeRole::Rcoi => Some(
+            crate::web::serve(addr, crate::web::lookup::router(asker(events.clone())))
+                .await
+                .map_err(|e| RunError::Web(format!("{addr}: {e}")))?,
+        ),
+        _ => None,
+    };
 
     let is_hub = matches!(identity.role(), NodeRole::Municipality | NodeRole::Rcoi);
     let server = if is_hub {
@@ -359,6 +372,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
         events,
         listen,
         web,
+        lookup,
         identity,
     })
 }

@@ -341,6 +341,32 @@ pub fn logs(doc: &impl ReadDoc) -> BTreeMap<String, LogEntry> {
     out
 }
 
+/// The participants of a roster whose identity document is `series` `number` (normalised as
+/// [`crate::participant::IdentityDocument`] stores them). Reads every participant's document
+/// fields whether or not one matches.
+pub fn find_by_document(doc: &impl ReadDoc, series: &str, number: &str) -> Vec<String> {
+    let keys: Vec<String> = doc
+        .map_range(ROOT, "p/".to_owned().."p0".to_owned())
+        .map(|item| item.key.into_owned())
+        .filter(|k| k.ends_with("/doc_number"))
+        .collect();
+    let mut found = Vec::new();
+    for key in keys {
+        let Some(id) = key
+            .strip_prefix("p/")
+            .and_then(|r| r.strip_suffix("/doc_number"))
+        else {
+            continue;
+        };
+        let number_matches = text(doc, &key).is_some_and(|n| n == number);
+        let series_matches = text(doc, &format!("p/{id}/doc_series")).is_some_and(|s| s == series);
+        if number_matches & series_matches {
+            found.push(id.to_owned());
+        }
+    }
+    found
+}
+
 /// Every room and its capacity.
 pub fn rooms(doc: &impl ReadDoc) -> BTreeMap<String, i64> {
     doc.keys(ROOT)

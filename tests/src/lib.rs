@@ -172,7 +172,7 @@ pub fn demo_region(dir: &Path, base_port: u16, schools_per_municipality: u16) {
     giasync_certs::demo::demo(&options, now()).expect("demo region");
 }
 
-/// A demo node's configuration with its listen address on a free port and its upstreams at
+/// A demo node's configuration with its listen address (and web pages) on free ports and its upstreams at
 /// `upstreams` (the rest dropped).
 pub fn node_config(
     dir: &Path,
@@ -182,6 +182,10 @@ pub fn node_config(
     let mut config = giasync_shared::config::NodeConfig::load(&dir.join(code).join("node.toml"))
         .expect("node.toml");
     config.node.listen = "127.0.0.1:0".parse().expect("address");
+    // Web pages and the look-up, where configured, on free ports too (the handle tells which).
+    let any_port: std::net::SocketAddr = "127.0.0.1:0".parse().expect("address");
+    config.node.web = config.node.web.map(|_| any_port);
+    config.node.lookup = config.node.lookup.map(|_| any_port);
     config.upstreams.truncate(upstreams.len());
     for (u, addr) in config.upstreams.iter_mut().zip(upstreams) {
         u.addr = *addr;
@@ -203,13 +207,39 @@ pub fn demo_region_listed(
 
 /// `GET path` from a local web server; the status code and body.
 pub fn http_get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    http(addr, "GET", path, "", "")
+}
+
+/// `POST path` of a JSON body to a local web server; the status code and body.
+pub fn http_post_json(
+    addr: std::net::SocketAddr,
+    path: &str,
+    json: &str,
+) -> std::io::Result<(u16, String)> {
+    http(addr, "POST", path, "application/json", json)
+}
+
+/// One HTTP/1.1 request (a test client: no TLS, whole answers read to the end).
+pub fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if !content_type.is_empty() {
+        request.push_str(&format!(
+            "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes())?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw).into_owned();
@@ -284,4 +314,107 @@ pub fn screenshot_dir() -> std::path::PathBuf {
         .join("screenshots");
     std::fs::create_dir_all(&dir).expect("target/screenshots");
     dir
+}
+
+/// Full marks for the standard category (20, зачёт).
+pub const POINTS_FULL: &str =
+    "Ч1=1,Ч2=1,Ч3=1,П1=2,П2=1,П3=1,М1=2,М2=1,Д1=2,Р1=2,Р2=2,Р3=2,Р4=1,Р5=1";
+/// Low marks for the standard category (9, незачёт).
+pub const POINTS_LOW: &str =
+    "Ч1=0,Ч2=0,Ч3=0,П1=1,П2=1,П3=1,М1=1,М2=1,Д1=1,Р1=1,Р2=1,Р3=1,Р4=0,Р5=0";
+
+/// A roster row of the standard category in room 101, document series 3204.
+pub fn roster_row(id: &str, surname: &str, number: &str) -> giasync_node::admin::ImportRow {
+    giasync_node::admin::ImportRow {
+        id: id.into(),
+        surname: surname.into(),
+        name: "Анна".into(),
+        patronymic: String::new(),
+        series: "3204".into(),
+        number: number.into(),
+        class: "9А".into(),
+        category: "standard".into(),
+        room: Some("101".into()),
+    }
+}
+
+pub fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("the clock is after 1970")
+            .as_millis(),
+    )
+    .expect("ms fit i64")
+}
+
+/// A score request: a sheet for `participant` of `school` in `exam`, signed now by the demo
+/// `expert` (key unlocked with the PIN the demo wrote down).
+pub fn score_request(
+    dir: &Path,
+    rules: &giasync_shared::rules::Rules,
+    expert: &giasync_certs::demo::RegionPerson,
+    exam: &str,
+    school: &str,
+    participant: &str,
+    points: &str,
+) -> giasync_node::admin::Request {
+    use giasync_shared::record::{Attempt, SheetDraft, SheetSubject, SignedSheet};
+    let key = giasync_certs::keyfile::open(
+        &std::fs::read(dir.join(&expert.key)).expect("key file"),
+        &giasync_certs::keyfile::Pin::new(expert.pin.clone()).expect("PIN"),
+    )
+    .expect("the demo PIN opens the key");
+    let cert = giasync_certs::show::certs_from_pem(
+        &std::fs::read(dir.join(&expert.cert)).expect("certificate"),
+    )
+    .expect("PEM")
+    .remove(0);
+    let draft = SheetDraft {
+        subject: SheetSubject {
+            exam: exam.parse().expect("exam"),
+            school: giasync_shared::codes::SchoolCode::new(school).expect("school"),
+            participant: giasync_shared::codes::ParticipantId::new(participant)
+                .expect("participant"),
+            attempt: Attempt::new(1).expect("attempt"),
+        },
+        room: giasync_shared::codes::RoomCode::new("101").expect("room"),
+        category: giasync_shared::participant::Category::Standard,
+        points: giasync_shared::rules::parse_points(points).expect("points"),
+        expert: giasync_shared::codes::PersonId::new(expert.id.as_str()).expect("expert"),
+        signed_at: giasync_shared::calendar::Timestamp::from_unix_ms(now_ms()).expect("now"),
+        correction: None,
+    };
+    let sheet = SignedSheet::sign(draft, rules, &key).expect("the sheet signs");
+    giasync_node::admin::Request::Score {
+        exam: exam.into(),
+        sheet: sheet.as_bytes().to_vec(),
+        expert: expert.id.to_string(),
+        expert_cert: cert,
+    }
+}
+
+/// The demo experts of `school`.
+pub fn experts_of<'a>(
+    region: &'a giasync_certs::demo::Region,
+    school: &str,
+) -> Vec<&'a giasync_certs::demo::RegionPerson> {
+    region
+        .people
+        .iter()
+        .filter(|p| p.role == giasync_shared::codes::PersonRole::Expert && p.org == school)
+        .collect()
+}
+
+/// Applies requests to a node's store (or the running node), each of which must succeed.
+pub fn apply_all(
+    config: &giasync_shared::config::NodeConfig,
+    requests: Vec<giasync_node::admin::Request>,
+) {
+    let context = giasync_node::admin::Context::load(config).expect("CA and rules");
+    for request in requests {
+        let response = giasync_node::admin::execute(config, &context, &request, now_ms())
+            .expect("the node answers");
+        assert!(response.ok, "{request:?}: {}", response.message);
+    }
 }

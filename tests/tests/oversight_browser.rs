@@ -5,125 +5,48 @@
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use giasync_certs::demo::{Region, RegionPerson};
-use giasync_certs::keyfile::{self, Pin};
-use giasync_node::admin::{self, Context, ImportRow, Request};
+use giasync_certs::demo::Region;
+use giasync_node::admin::Request;
 use giasync_node::run;
-use giasync_shared::calendar::Timestamp;
-use giasync_shared::codes::{ParticipantId, PersonId, PersonRole, RoomCode, SchoolCode};
 use giasync_shared::config::NodeConfig;
-use giasync_shared::participant::Category;
-use giasync_shared::record::{Attempt, SheetDraft, SheetSubject, SignedSheet};
-use giasync_shared::rules::parse_points;
+use giasync_tests::roster_row;
 
 /// A past exam day: its scoring deadline (5 days) is long over.
 const EXAM: &str = "is-2024-02-14";
 
-fn now_ms() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
-}
-
-fn row(id: &str, surname: &str, number: &str) -> ImportRow {
-    ImportRow {
-        id: id.into(),
-        surname: surname.into(),
-        name: "Анна".into(),
-        patronymic: String::new(),
-        series: "3204".into(),
-        number: number.into(),
-        class: "9А".into(),
-        category: Category::Standard.id().into(),
-        room: Some("101".into()),
-    }
-}
-
-fn sign(dir: &Path, context: &Context, expert: &RegionPerson, points: &str) -> Request {
-    let key = keyfile::open(
-        &std::fs::read(dir.join(&expert.key)).unwrap(),
-        &Pin::new(expert.pin.clone()).unwrap(),
-    )
-    .unwrap();
-    let cert = giasync_certs::show::certs_from_pem(&std::fs::read(dir.join(&expert.cert)).unwrap())
-        .unwrap()
-        .remove(0);
-    let draft = SheetDraft {
-        subject: SheetSubject {
-            exam: EXAM.parse().unwrap(),
-            school: SchoolCode::new("420101").unwrap(),
-            participant: ParticipantId::new("p-conflict").unwrap(),
-            attempt: Attempt::new(1).unwrap(),
-        },
-        room: RoomCode::new("101").unwrap(),
-        category: Category::Standard,
-        points: parse_points(points).unwrap(),
-        expert: PersonId::new(expert.id.as_str()).unwrap(),
-        signed_at: Timestamp::from_unix_ms(now_ms()).unwrap(),
-        correction: None,
-    };
-    let sheet = SignedSheet::sign(draft, &context.rules, &key).unwrap();
-    Request::Score {
-        exam: EXAM.into(),
-        sheet: sheet.as_bytes().to_vec(),
-        expert: expert.id.to_string(),
-        expert_cert: cert,
-    }
-}
-
 /// The school's exam day, written to its store before it starts.
 fn school_day(dir: &Path, region: &Region, config: &NodeConfig) {
-    let context = Context::load(config).unwrap();
-    let mut requests = vec![
-        Request::RosterImport {
-            exam: EXAM.into(),
-            rows: vec![
-                row("p-conflict", "Конфликтова", "000001"),
-                row("p-waiting", "Ожидаева", "000002"),
-                row("p-absent", "Неявкина", "000003"),
-            ],
-        },
-        Request::Mark {
-            exam: EXAM.into(),
-            participant: "p-absent".into(),
-            status: "absent".into(),
-            act: String::new(),
-        },
-        Request::Mark {
-            exam: EXAM.into(),
-            participant: "p-waiting".into(),
-            status: "present".into(),
-            act: String::new(),
-        },
-    ];
-    let experts: Vec<&RegionPerson> = region
-        .people
-        .iter()
-        .filter(|p| p.role == PersonRole::Expert && p.org == "420101")
-        .collect();
+    let rules = giasync_shared::rules::Rules::is_2024().unwrap();
+    let experts = giasync_tests::experts_of(region, "420101");
     assert!(experts.len() >= 2, "the demo school has two experts");
-    requests.push(sign(
-        dir,
-        &context,
-        experts[0],
-        "Ч1=1,Ч2=1,Ч3=1,П1=2,П2=1,П3=1,М1=2,М2=1,Д1=2,Р1=2,Р2=2,Р3=2,Р4=1,Р5=1",
-    ));
-    requests.push(sign(
-        dir,
-        &context,
-        experts[1],
-        "Ч1=0,Ч2=0,Ч3=0,П1=1,П2=1,П3=1,М1=1,М2=1,Д1=1,Р1=1,Р2=1,Р3=1,Р4=0,Р5=0",
-    ));
-    for request in requests {
-        let response = admin::execute(config, &context, &request, now_ms()).unwrap();
-        assert!(response.ok, "{request:?}: {}", response.message);
-    }
+    let mark = |participant: &str, status: &str| Request::Mark {
+        exam: EXAM.into(),
+        participant: participant.into(),
+        status: status.into(),
+        act: String::new(),
+    };
+    let score = |expert, points| {
+        giasync_tests::score_request(dir, &rules, expert, EXAM, "420101", "p-conflict", points)
+    };
+    giasync_tests::apply_all(
+        config,
+        vec![
+            Request::RosterImport {
+                exam: EXAM.into(),
+                rows: vec![
+                    roster_row("p-conflict", "Конфликтова", "000001"),
+                    roster_row("p-waiting", "Ожидаева", "000002"),
+                    roster_row("p-absent", "Неявкина", "000003"),
+                ],
+            },
+            mark("p-absent", "absent"),
+            mark("p-waiting", "present"),
+            score(experts[0], giasync_tests::POINTS_FULL),
+            score(experts[1], giasync_tests::POINTS_LOW),
+        ],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

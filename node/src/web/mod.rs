@@ -5,6 +5,7 @@
 //! Handlers ask the engine thread through the same requests as the admin socket
 //! ([`crate::admin::Request`]), so the pages show exactly what `status` and the CLIs show.
 
+pub mod lookup;
 pub mod oversight;
 
 use std::net::SocketAddr;

@@ -1,0 +1,312 @@
+//! The public result look-up at the РЦОИ (seed 003: participants look up their results by the
+//! series and number of their identity document), served on `[node] lookup`.
+//!
+//! - `GET /` a form in Russian; `POST /` (form fields `series`, `number`) the answer as HTML;
+//!   `POST /api/lookup` (JSON `{"series", "number"}`) the answer as JSON.
+//! - Only results the РЦОИ has published and signed are shown, and only the asking document's.
+//! - A participant unknown to the region and one whose results are not published yet get the
+//!   same answer, byte for byte, and every answer leaves at [`LOOKUP_RESPONSE_MS`] after the
+//!   request arrived, so neither the body nor the timing tells them apart.
+//! - Each client address may ask [`LOOKUP_BURST`] times at once and then one more time every
+//!   [`LOOKUP_REFILL_MS`]; beyond that, `429 Too Many Requests` with `Retry-After`. With about
+//!   10^10 possible documents, enumeration at that rate is hopeless. Behind a reverse proxy the
+//!   client address is the proxy's: run the look-up directly or rate-limit at the proxy.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+
+use super::{Ask, ask, escape};
+use crate::admin::Request;
+
+/// Every answer about a document leaves this long after its request arrived.
+pub const LOOKUP_RESPONSE_MS: u64 = 300;
+/// Requests a client may make at once.
+pub const LOOKUP_BURST: u32 = 5;
+/// One more request is allowed this often.
+pub const LOOKUP_REFILL_MS: u64 = 12_000;
+/// Clients remembered at once; when full, idle ones are forgotten, and if none is idle new
+/// clients are refused until some are.
+pub const LOOKUP_CLIENTS_MAX: usize = 10_000;
+/// Look-ups in flight at once: the rest wait (the engine thread also serves sync).
+pub const LOOKUP_CONCURRENT_MAX: usize = 4;
+/// The longest series or number accepted, in bytes.
+const FIELD_BYTES_MAX: usize = 64;
+
+/// A client's token bucket.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: u32,
+    refilled: Instant,
+}
+
+/// Per-client rate limits.
+#[derive(Debug, Default)]
+pub struct Limiter {
+    clients: Mutex<HashMap<IpAddr, Bucket>>,
+}
+
+impl Limiter {
+    /// Takes a token for `client`, or says how long until one is free.
+    pub fn take(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
+        let refill = Duration::from_millis(LOOKUP_REFILL_MS);
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        let refresh = |b: &mut Bucket| {
+            let periods =
+                now.saturating_duration_since(b.refilled).as_millis() / refill.as_millis().max(1);
+            let periods = u32::try_from(periods).unwrap_or(u32::MAX);
+            if periods > 0 {
+                b.tokens = b.tokens.saturating_add(periods).min(LOOKUP_BURST);
+                b.refilled = if b.tokens == LOOKUP_BURST {
+                    now
+                } else {
+                    b.refilled + refill * periods
+                };
+            }
+        };
+        if !clients.contains_key(&client) && clients.len() >= LOOKUP_CLIENTS_MAX {
+            clients.retain(|_, b| {
+                refresh(b);
+                b.tokens < LOOKUP_BURST
+            });
+            if clients.len() >= LOOKUP_CLIENTS_MAX {
+                return Err(refill);
+            }
+        }
+        let bucket = clients.entry(client).or_insert(Bucket {
+            tokens: LOOKUP_BURST,
+            refilled: now,
+        });
+        refresh(bucket);
+        if bucket.tokens == 0 {
+            return Err((bucket.refilled + refill).saturating_duration_since(now));
+        }
+        bucket.tokens -= 1;
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
+struct LookupState {
+    engine: Ask,
+    limiter: Arc<Limiter>,
+    in_flight: Arc<tokio::sync::Semaphore>,
+}
+
+/// A query.
+#[derive(Debug, Deserialize)]
+pub struct Query {
+    #[serde(default)]
+    pub series: String,
+    pub number: String,
+}
+
+/// One published result.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Found {
+    pub exam: String,
+    pub attempt: u8,
+    pub total: u16,
+    /// `pass` (зачёт) or `fail` (незачёт).
+    pub result: String,
+}
+
+/// The answer: the document's published results (empty when none are published for it, or it
+/// is unknown), or why the query itself is wrong.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Answer {
+    pub results: Vec<Found>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+async fn answer(state: &LookupState, query: Query) -> Answer {
+    if query.series.len() > FIELD_BYTES_MAX || query.number.len() > FIELD_BYTES_MAX {
+        return Answer {
+            results: Vec::new(),
+            error: Some("слишком длинные серия или номер".into()),
+        };
+    }
+    let Ok(_permit) = state.in_flight.acquire().await else {
+        return Answer {
+            results: Vec::new(),
+            error: Some("сервис остановлен".into()),
+        };
+    };
+    let response = ask(
+        &state.engine,
+        Request::Lookup {
+            series: query.series,
+            number: query.number,
+        },
+    )
+    .await;
+    match response {
+        Ok(r) if r.ok => Answer {
+            results: r
+                .fields
+                .iter()
+                .filter_map(|(key, value)| {
+                    let (exam, attempt) = key.split_once('/')?;
+                    let (total, result) = value.split_once(' ')?;
+                    Some(Found {
+                        exam: exam.to_owned(),
+                        attempt: attempt.parse().ok()?,
+                        total: total.parse().ok()?,
+                        result: result.to_owned(),
+                    })
+                })
+                .collect(),
+            error: None,
+        },
+        Ok(_) => Answer {
+            results: Vec::new(),
+            error: Some("проверьте серию и номер документа".into()),
+        },
+        Err(e) => Answer {
+            results: Vec::new(),
+            error: Some(e.to_string()),
+        },
+    }
+}
+
+/// Rate-limits, answers, and holds the answer until [`LOOKUP_RESPONSE_MS`] after arrival.
+async fn limited(
+    state: &LookupState,
+    client: SocketAddr,
+    query: Query,
+) -> Result<Answer, Response> {
+    let arrived = Instant::now();
+    if let Err(wait) = state.limiter.take(client.ip(), arrived) {
+        let seconds = wait.as_secs().max(1).to_string();
+        return Err((
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, seconds)],
+            "Слишком много запросов: повторите позже.",
+        )
+            .into_response());
+    }
+    let result = answer(state, query).await;
+    tokio::time::sleep_until((arrived + Duration::from_millis(LOOKUP_RESPONSE_MS)).into()).await;
+    Ok(result)
+}
+
+async fn api(
+    State(state): State<LookupState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    axum::Json(query): axum::Json<Query>,
+) -> Response {
+    match limited(&state, client, query).await {
+        Ok(answer) => axum::Json(answer).into_response(),
+        Err(refused) => refused,
+    }
+}
+
+const STYLE: &str = "body{font-family:sans-serif;margin:2em;max-width:40em;color:#222}
+label{display:block;margin:.6em 0}input{font-size:1.1em;padding:.2em}
+table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:.3em .6em}";
+
+fn page(body: &str) -> Html<String> {
+    Html(format!(
+        "<!DOCTYPE html><html lang=\"ru\"><head><meta charset=\"utf-8\">\
+         <title>Результаты итогового собеседования</title><style>{STYLE}</style></head><body>\
+         <h1>Результаты итогового собеседования</h1>{body}\
+         <form method=\"post\" action=\"/\">\
+         <label>Серия документа, удостоверяющего личность <input name=\"series\" maxlength=\"10\" autocomplete=\"off\"></label>\
+         <label>Номер документа <input name=\"number\" maxlength=\"20\" required autocomplete=\"off\"></label>\
+         <button type=\"submit\">Узнать результат</button></form></body></html>"
+    ))
+}
+
+async fn form() -> Html<String> {
+    page("")
+}
+
+async fn form_answer(
+    State(state): State<LookupState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    axum::Form(query): axum::Form<Query>,
+) -> Response {
+    let answer = match limited(&state, client, query).await {
+        Ok(answer) => answer,
+        Err(refused) => return refused,
+    };
+    let body = if let Some(error) = &answer.error {
+        format!("<p><b>{}</b></p>", escape(error))
+    } else if answer.results.is_empty() {
+        "<p id=\"none\">Результаты по этому документу не найдены или ещё не опубликованы.</p>"
+            .into()
+    } else {
+        let rows: String = answer
+            .results
+            .iter()
+            .map(|f| {
+                format!(
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    escape(&f.exam),
+                    f.attempt,
+                    f.total,
+                    if f.result == "pass" {
+                        "зачёт"
+                    } else {
+                        "незачёт"
+                    }
+                )
+            })
+            .collect();
+        format!(
+            "<table id=\"results\"><tr><th>Экзамен</th><th>Попытка</th><th>Баллы</th><th>Результат</th></tr>{rows}</table>"
+        )
+    };
+    page(&body).into_response()
+}
+
+/// The look-up routes.
+pub fn router(engine: Ask) -> Router {
+    let state = LookupState {
+        engine,
+        limiter: Arc::new(Limiter::default()),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(LOOKUP_CONCURRENT_MAX)),
+    };
+    Router::new()
+        .route("/", get(form).post(form_answer))
+        .route("/api/lookup", post(api))
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_gets_its_burst_then_one_request_per_refill() {
+        let limiter = Limiter::default();
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let t0 = Instant::now();
+        for _ in 0..LOOKUP_BURST {
+            assert!(limiter.take(a, t0).is_ok());
+        }
+        let wait = limiter.take(a, t0).unwrap_err();
+        assert!(wait <= Duration::from_millis(LOOKUP_REFILL_MS));
+        // Another client is not affected.
+        assert!(limiter.take(b, t0).is_ok());
+        // One refill period later, exactly one more.
+        let t1 = t0 + Duration::from_millis(LOOKUP_REFILL_MS);
+        assert!(limiter.take(a, t1).is_ok());
+        assert!(limiter.take(a, t1).is_err());
+        // Long idle: back to a full burst, not more.
+        let t2 = t1 + Duration::from_millis(LOOKUP_REFILL_MS * 100);
+        for _ in 0..LOOKUP_BURST {
+            assert!(limiter.take(a, t2).is_ok());
+        }
+        assert!(limiter.take(a, t2).is_err());
+    }
+}
