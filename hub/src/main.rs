@@ -92,6 +92,19 @@ enum Command {
         #[arg(long)]
         cert: Option<PathBuf>,
     },
+    /// At the РЦОИ: import a region-wide participant list (CSV, UTF-8, ';' or ','; or XLSX,
+    /// first sheet) into each school's roster by its код ОО (and код МОУО, needed for schools
+    /// the РЦОИ holds nothing of yet). Any bad row imports nothing; every bad row is named.
+    Import {
+        /// The РЦОИ hub's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// The exam, e.g. is-2025-02-12 (default: this school year's first ИС date).
+        #[arg(long)]
+        exam: Option<String>,
+        /// The list: .csv or .xlsx.
+        file: PathBuf,
+    },
     /// At the РЦОИ: close an exam's processing — sign each school's results (participant,
     /// total, зачёт/незачёт) with the РЦОИ key into its results document, to flow down through
     /// the МОУО hubs. Schools with open conflicts are named and left out (exit 1).
@@ -284,6 +297,33 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     statement: statement.as_bytes().to_vec(),
                     operator_cert: operator.cert_der,
                 },
+            )?)
+        }
+        Command::Import { config, exam, file } => {
+            let (config, context) = load(&config)?;
+            let exam = exam_or_default(exam)?;
+            let rows = match giasync_node::import::read_list(&file)? {
+                Ok(rows) => rows,
+                Err(errors) => {
+                    for e in &errors {
+                        eprintln!("{}: {e}", file.display());
+                    }
+                    anyhow::bail!("{} bad rows: nothing was imported", errors.len());
+                }
+            };
+            let rows = rows
+                .iter()
+                .map(|r| giasync_node::admin::RegionRow {
+                    row: r.row,
+                    school: r.school.map(|s| s.to_string()),
+                    municipality: r.municipality.map(|m| m.to_string()),
+                    participant: r.into(),
+                })
+                .collect();
+            report(&execute(
+                &config,
+                &context,
+                &Request::RegionImport { exam, rows },
             )?)
         }
         Command::Publish { config, exam } => {

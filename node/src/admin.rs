@@ -28,6 +28,9 @@ use crate::store::Store;
 pub enum Request {
     /// Adds participants (already validated) to the roster, with their rooms.
     RosterImport { exam: String, rows: Vec<ImportRow> },
+    /// At the РЦОИ: a region-wide participant list into each school's roster. Rows carry their
+    /// row number in the file; any row whose school cannot be placed fails the whole import.
+    RegionImport { exam: String, rows: Vec<RegionRow> },
     /// Declares rooms and capacities.
     Rooms {
         exam: String,
@@ -102,6 +105,16 @@ pub struct ExportedFile {
     pub name: String,
     pub text: String,
     pub rows: usize,
+}
+
+/// A row of a region-wide list: where it came from in the file, the school (and its МОУО when
+/// the list names it) and the participant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegionRow {
+    pub row: usize,
+    pub school: Option<String>,
+    pub municipality: Option<String>,
+    pub participant: ImportRow,
 }
 
 /// A participant row on the wire (the fields the roster keeps).
@@ -255,33 +268,8 @@ pub fn apply(engine: &mut Engine, context: &Context, now_ms: i64, request: Reque
             let doc = school_doc(&me, DocKind::Roster, &exam)?;
             let count = rows.len();
             let mut parsed = Vec::with_capacity(count);
-            for r in rows {
-                let participant = giasync_shared::participant::Participant {
-                    id: ParticipantId::new(&r.id).map_err(|e| e.to_string())?,
-                    name: giasync_shared::participant::FullName::new(
-                        &r.surname,
-                        &r.name,
-                        &r.patronymic,
-                    )
-                    .map_err(|e| e.to_string())?,
-                    document: giasync_shared::participant::IdentityDocument::new(
-                        &r.series, &r.number,
-                    )
-                    .map_err(|e| e.to_string())?,
-                    class: giasync_shared::participant::SchoolClass::new(&r.class)
-                        .map_err(|e| e.to_string())?,
-                    category: r
-                        .category
-                        .parse()
-                        .map_err(|e: giasync_shared::DomainError| e.to_string())?,
-                };
-                let room = r
-                    .room
-                    .as_deref()
-                    .map(RoomCode::new)
-                    .transpose()
-                    .map_err(|e| e.to_string())?;
-                parsed.push((participant, room));
+            for r in &rows {
+                parsed.push(roster_entry(r)?);
             }
             engine
                 .change(now_ms, doc, move |tx| {
@@ -296,6 +284,7 @@ pub fn apply(engine: &mut Engine, context: &Context, now_ms: i64, request: Reque
                 .map_err(|e| e.to_string())?;
             Ok(done(format!("imported {count} participants into {doc}")))
         }
+        Request::RegionImport { exam, rows } => region_import(engine, now_ms, &exam, rows),
         Request::Rooms { exam, rooms } => {
             let doc = school_doc(&me, DocKind::Roster, &exam)?;
             let rooms: Vec<Room> = rooms
@@ -819,6 +808,133 @@ pub fn apply(engine: &mut Engine, context: &Context, now_ms: i64, request: Reque
         }
     })();
     result.unwrap_or_else(fail)
+}
+
+/// A participant and their room from a wire row.
+fn roster_entry(
+    r: &ImportRow,
+) -> Result<(giasync_shared::participant::Participant, Option<RoomCode>), String> {
+    let participant = giasync_shared::participant::Participant {
+        id: ParticipantId::new(&r.id).map_err(|e| e.to_string())?,
+        name: giasync_shared::participant::FullName::new(&r.surname, &r.name, &r.patronymic)
+            .map_err(|e| e.to_string())?,
+        document: giasync_shared::participant::IdentityDocument::new(&r.series, &r.number)
+            .map_err(|e| e.to_string())?,
+        class: giasync_shared::participant::SchoolClass::new(&r.class)
+            .map_err(|e| e.to_string())?,
+        category: r
+            .category
+            .parse()
+            .map_err(|e: giasync_shared::DomainError| e.to_string())?,
+    };
+    let room = r
+        .room
+        .as_deref()
+        .map(RoomCode::new)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    Ok((participant, room))
+}
+
+/// The most row errors a refused import lists (the count says how many there were).
+pub const IMPORT_ERRORS_SHOWN_MAX: usize = 100;
+
+/// At the РЦОИ: places each row in its school's roster (the school's МОУО from the row, or from
+/// documents the РЦОИ already holds for the school); any row that cannot be placed refuses the
+/// whole list, naming every such row.
+fn region_import(
+    engine: &mut Engine,
+    now_ms: i64,
+    exam: &str,
+    rows: Vec<RegionRow>,
+) -> Result<Response, String> {
+    let me = engine.identity();
+    if !matches!(me.org, OrgCode::Rcoi(_)) {
+        return Err(format!(
+            "{me} is not the РЦОИ: region-wide lists are imported there (a school imports its own)"
+        ));
+    }
+    let exam: ExamId = exam
+        .parse()
+        .map_err(|e: giasync_shared::DomainError| e.to_string())?;
+    let known: BTreeMap<
+        giasync_shared::codes::SchoolCode,
+        giasync_shared::codes::MunicipalityCode,
+    > = engine
+        .doc_ids()
+        .filter_map(|d| match d {
+            DocId::School {
+                municipality,
+                school,
+                ..
+            } => Some((*school, *municipality)),
+            DocId::Directory => None,
+        })
+        .collect();
+    let mut errors = Vec::new();
+    type Entries = Vec<(giasync_shared::participant::Participant, Option<RoomCode>)>;
+    let mut by_roster: BTreeMap<DocId, Entries> = BTreeMap::new();
+    for r in &rows {
+        let placed = (|| -> Result<(DocId, _), String> {
+            let school = r.school.as_deref().ok_or("no school code (код ОО)")?;
+            let school =
+                giasync_shared::codes::SchoolCode::new(school).map_err(|e| e.to_string())?;
+            let municipality = match r.municipality.as_deref() {
+                Some(m) => {
+                    let m = giasync_shared::codes::MunicipalityCode::new(m)
+                        .map_err(|e| e.to_string())?;
+                    if let Some(k) = known.get(&school).filter(|k| **k != m) {
+                        return Err(format!(
+                            "school {school} belongs to МОУО {k}, the list says {m}"
+                        ));
+                    }
+                    m
+                }
+                None => *known.get(&school).ok_or_else(|| {
+                    format!(
+                        "school {school} is not known to the РЦОИ yet: add its МОУО (код МОУО column)"
+                    )
+                })?,
+            };
+            let doc = DocId::School {
+                kind: DocKind::Roster,
+                municipality,
+                school,
+                exam,
+            };
+            Ok((doc, roster_entry(&r.participant)?))
+        })();
+        match placed {
+            Ok((doc, entry)) => by_roster.entry(doc).or_default().push(entry),
+            Err(e) => errors.push(format!("row {}: {e}", r.row)),
+        }
+    }
+    if !errors.is_empty() {
+        let mut message = format!("{} bad rows: nothing was imported", errors.len());
+        for e in errors.iter().take(IMPORT_ERRORS_SHOWN_MAX) {
+            message.push_str("\n  ");
+            message.push_str(e);
+        }
+        return Err(message);
+    }
+    let schools = by_roster.len();
+    for (doc, entries) in by_roster {
+        engine
+            .change(now_ms, doc, move |tx| {
+                for (p, room) in &entries {
+                    content::put_participant(tx, p)?;
+                    if let Some(room) = room {
+                        content::assign(tx, p.id, *room)?;
+                    }
+                }
+                Ok(())
+            })
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(done(format!(
+        "imported {} participants into the rosters of {schools} schools for {exam}",
+        rows.len()
+    )))
 }
 
 /// The oversight view of a hub's schools (a МОУО hub: only its municipality).

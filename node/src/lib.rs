@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod doctor;
 pub mod export;
+pub mod import;
 pub mod person;
 pub mod run;
 pub mod store;

@@ -88,7 +88,8 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum RosterCommand {
-    /// Import a participant list (CSV, UTF-8, ';' or ','); any bad row imports nothing.
+    /// Import a participant list (CSV, UTF-8, ';' or ','; or XLSX, first sheet); any bad row
+    /// imports nothing.
     Import {
         /// The CSV file.
         file: PathBuf,
@@ -241,9 +242,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         )?),
         Command::Roster(RosterCommand::Import { file, target }) => {
             let s = session(&target)?;
-            let text =
-                std::fs::read_to_string(&file).with_context(|| file.display().to_string())?;
-            let rows = match giasync_shared::import::parse_csv(&text) {
+            let rows = match giasync_node::import::read_list(&file)? {
                 Ok(rows) => rows,
                 Err(errors) => {
                     for e in &errors {

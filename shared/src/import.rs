@@ -3,13 +3,14 @@
 //!
 //! Columns are found by their header, in Russian or English, in any order: фамилия/surname,
 //! имя/name, отчество/patronymic, серия/series, номер/number, класс/class, категория/category,
-//! and optionally аудитория/room and код ОО/school. The category is a contract id (`standard`,
-//! `deaf`, …) or its Russian name. A participant's id is derived from their identity document, so
+//! and optionally аудитория/room, код ОО/school and код МОУО/municipality. The category is a
+//! contract id (`standard`, `deaf`, …) or its Russian name. Spreadsheets (XLSX) are read into
+//! the same table by the node (`giasync_node::import`) and checked by [`parse_table`]. A participant's id is derived from their identity document, so
 //! importing the same list twice changes nothing.
 
 use sha2::{Digest, Sha256};
 
-use crate::codes::{ParticipantId, RoomCode, SchoolCode};
+use crate::codes::{MunicipalityCode, ParticipantId, RoomCode, SchoolCode};
 use crate::participant::{Category, FullName, IdentityDocument, Participant, SchoolClass};
 
 /// The most rows one import may hold.
@@ -18,9 +19,13 @@ pub const IMPORT_ROWS_MAX: usize = 100_000;
 /// One imported row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImportedRow {
+    /// The row in the file (1-based, the header is row 1).
+    pub row: usize,
     pub participant: Participant,
     pub room: Option<RoomCode>,
     pub school: Option<SchoolCode>,
+    /// The school's municipality (МОУО), for lists that span a region.
+    pub municipality: Option<MunicipalityCode>,
 }
 
 /// A row (1-based, the header is row 1) and what is wrong with it.
@@ -31,7 +36,7 @@ pub struct RowError {
     pub message: String,
 }
 
-const COLUMNS: [(&str, &[&str]); 9] = [
+const COLUMNS: [(&str, &[&str]); 10] = [
     ("surname", &["фамилия", "surname"]),
     ("name", &["имя", "name", "given_name"]),
     ("patronymic", &["отчество", "patronymic"]),
@@ -47,6 +52,10 @@ const COLUMNS: [(&str, &[&str]); 9] = [
     ("category", &["категория", "category"]),
     ("room", &["аудитория", "room"]),
     ("school", &["код оо", "school", "school_code", "оо"]),
+    (
+        "municipality",
+        &["код моуо", "моуо", "municipality", "municipality_code"],
+    ),
 ];
 
 /// The participant id derived from an identity document.
@@ -83,11 +92,31 @@ pub fn parse_csv(text: &str) -> Result<Vec<ImportedRow>, Vec<RowError>> {
         .delimiter(delimiter)
         .flexible(true)
         .from_reader(text.as_bytes());
-    let header_error = |message: String| vec![RowError { row: 1, message }];
-    let headers = reader
+    let headers: Vec<String> = reader
         .headers()
-        .map_err(|e| header_error(e.to_string()))?
-        .clone();
+        .map_err(|e| {
+            vec![RowError {
+                row: 1,
+                message: e.to_string(),
+            }]
+        })?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let records = reader.records().map(|r| {
+        r.map(|r| r.iter().map(str::to_owned).collect())
+            .map_err(|e| e.to_string())
+    });
+    parse_table(&headers, records)
+}
+
+/// Parses a participant list given as a header row and records (as read from CSV or from a
+/// spreadsheet's first sheet): each record is its cells or why it could not be read.
+pub fn parse_table(
+    headers: &[String],
+    records: impl IntoIterator<Item = Result<Vec<String>, String>>,
+) -> Result<Vec<ImportedRow>, Vec<RowError>> {
+    let header_error = |message: String| vec![RowError { row: 1, message }];
     let mut index = std::collections::BTreeMap::new();
     for (i, h) in headers.iter().enumerate() {
         let h = h.trim().to_lowercase();
@@ -102,14 +131,14 @@ pub fn parse_csv(text: &str) -> Result<Vec<ImportedRow>, Vec<RowError>> {
         if !index.contains_key(required) {
             return Err(header_error(format!(
                 "no {required} column (headers: {})",
-                headers.iter().collect::<Vec<_>>().join(", ")
+                headers.join(", ")
             )));
         }
     }
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     let mut seen = std::collections::BTreeMap::new();
-    for (i, record) in reader.records().enumerate() {
+    for (i, record) in records.into_iter().enumerate() {
         let row = i + 2;
         if row > IMPORT_ROWS_MAX + 1 {
             errors.push(RowError {
@@ -120,20 +149,19 @@ pub fn parse_csv(text: &str) -> Result<Vec<ImportedRow>, Vec<RowError>> {
         }
         let record = match record {
             Ok(r) => r,
-            Err(e) => {
-                errors.push(RowError {
-                    row,
-                    message: e.to_string(),
-                });
+            Err(message) => {
+                errors.push(RowError { row, message });
                 continue;
             }
         };
+        if record.iter().all(|cell| cell.trim().is_empty()) {
+            continue; // spreadsheets often end with empty rows
+        }
         let field = |name: &str| {
             index
                 .get(name)
                 .and_then(|&i| record.get(i))
-                .unwrap_or("")
-                .trim()
+                .map_or("", |cell| cell.trim())
         };
         let parsed = (|| -> Result<ImportedRow, String> {
             let name = FullName::new(field("surname"), field("name"), field("patronymic"))
@@ -150,7 +178,12 @@ pub fn parse_csv(text: &str) -> Result<Vec<ImportedRow>, Vec<RowError>> {
                 "" => None,
                 s => Some(SchoolCode::new(s).map_err(|e| e.to_string())?),
             };
+            let municipality = match field("municipality") {
+                "" => None,
+                m => Some(MunicipalityCode::new(m).map_err(|e| e.to_string())?),
+            };
             Ok(ImportedRow {
+                row,
                 participant: Participant {
                     id: participant_id(&document),
                     name,
@@ -160,6 +193,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<ImportedRow>, Vec<RowError>> {
                 },
                 room,
                 school,
+                municipality,
             })
         })();
         match parsed {

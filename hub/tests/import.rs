@@ -1,0 +1,110 @@
+//! `giasync-hub import` at the РЦОИ: a region-wide list goes into each school's roster; a list
+//! with a bad row imports nothing and names the row, whether the row is malformed or names a
+//! school the РЦОИ cannot place.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::path::Path;
+use std::process::Command;
+
+const HEADER: &str = "Код МОУО;Код ОО;Фамилия;Имя;Отчество;Серия;Номер;Класс;Категория;Аудитория";
+
+/// Runs `giasync-hub ARGS --config 42/node.toml` (the РЦОИ; not running, so on its store).
+fn hub(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_giasync-hub"))
+        .args(args)
+        .args(["--config", &dir.join("42/node.toml").display().to_string()])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn import(dir: &Path, name: &str, lines: &[&str]) -> (bool, String, String) {
+    let file = dir.join(name);
+    std::fs::write(&file, format!("{HEADER}\n{}\n", lines.join("\n"))).unwrap();
+    let file = file.display().to_string();
+    hub(dir, &["import", &file, "--exam", "is-2024-02-14"])
+}
+
+fn participants(dir: &Path) -> String {
+    let (ok, out, err) = hub(dir, &["status"]);
+    assert!(ok, "{err}");
+    out
+}
+
+#[test]
+fn a_region_list_fills_each_schools_roster_and_a_bad_row_imports_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    giasync_tests::demo_region(dir.path(), 46_600, 2);
+    let good_a = "4201;420101;Иванова;Анна;Петровна;3204;111111;9А;standard;101";
+    let good_b = "4201;420102;Петров;Пётр;;3204;222222;9Б;autism;";
+
+    // A malformed row (unknown category): refused before anything reaches the store.
+    let (ok, _, err) = import(
+        dir.path(),
+        "bad-category.csv",
+        &[
+            good_a,
+            "4201;420102;Сидоров;Иван;;3204;333333;9В;blind;",
+            good_b,
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("row 3: unknown category \"blind\""), "{err}");
+    assert!(err.contains("nothing was imported"), "{err}");
+
+    // A school the РЦОИ cannot place (no МОУО given, never seen): refused, all rows.
+    let (ok, _, err) = import(
+        dir.path(),
+        "unknown-school.csv",
+        &[
+            good_a,
+            good_b,
+            ";429999;Кузнецова;Ольга;;3204;444444;9А;standard;",
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("row 4: school 429999 is not known to the РЦОИ yet"),
+        "{err}"
+    );
+    assert!(
+        !participants(dir.path()).contains("school 4201"),
+        "nothing was imported"
+    );
+
+    // The good list: each school's roster gets its participants.
+    let (ok, out, err) = import(dir.path(), "good.csv", &[good_a, good_b]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("imported 2 participants into the rosters of 2 schools"),
+        "{out}"
+    );
+    let status = participants(dir.path());
+    assert!(
+        status.contains("school 420101: 1 documents, 1 participants"),
+        "{status}"
+    );
+    assert!(
+        status.contains("school 420102: 1 documents, 1 participants"),
+        "{status}"
+    );
+
+    // Now the РЦОИ knows 420101's МОУО, so a later list may leave it out; a wrong one is refused.
+    let (ok, _, err) = import(
+        dir.path(),
+        "later.csv",
+        &[
+            ";420101;Смирнова;Мария;;3204;555555;9А;standard;",
+            "4202;420102;Орлов;Олег;;3204;666666;9Б;standard;",
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("row 3: school 420102 belongs to МОУО 4201, the list says 4202"),
+        "{err}"
+    );
+}
