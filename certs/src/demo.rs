@@ -345,6 +345,7 @@ fn write_node(
             store: "store.redb".into(),
             web: Some(listen),
             lookup,
+            people: None,
         },
         tls: TlsSection {
             cert: "node.crt".into(),

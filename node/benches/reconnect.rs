@@ -44,6 +44,7 @@ fn node_config(
             store: dir.join("store.redb"),
             web: None,
             lookup: None,
+            people: None,
         },
         tls: TlsSection {
             cert: dir.join("node.crt"),

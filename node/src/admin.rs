@@ -88,6 +88,9 @@ pub enum Request {
     Results { exam: String },
     /// On a hub: the oversight view of its schools (`giasync_shared::oversight`).
     Oversight,
+    /// At a school: the exam day as its web interface shows it ([`crate::school_day`]); without
+    /// an exam, the latest one the school has a roster for (or this year's main ИС date).
+    SchoolDay { exam: Option<String> },
     /// At the РЦОИ: a participant's published results by identity document; `fields` maps
     /// `EXAM/ATTEMPT` to `TOTAL OUTCOME`. Unknown and not yet published answer alike: empty.
     Lookup { series: String, number: String },
@@ -161,6 +164,8 @@ pub struct Response {
     pub export: Vec<ExportedFile>,
     #[serde(default)]
     pub oversight: Option<Box<giasync_shared::oversight::Oversight>>,
+    #[serde(default)]
+    pub school_day: Option<Box<crate::school_day::SchoolDay>>,
 }
 
 /// Per school: documents held and score sheets verified here.
@@ -563,6 +568,25 @@ pub fn apply(engine: &mut Engine, context: &Context, now_ms: i64, request: Reque
             oversight: Some(Box::new(oversight(engine, context, now_ms)?)),
             ..Response::default()
         }),
+        Request::SchoolDay { exam } => {
+            let exam: ExamId = match exam {
+                Some(e) => e
+                    .parse()
+                    .map_err(|e: giasync_shared::DomainError| e.to_string())?,
+                None => match latest_roster_exam(engine) {
+                    Some(exam) => exam,
+                    None => giasync_shared::calendar::Timestamp::from_unix_ms(now_ms)
+                        .ok()
+                        .and_then(|t| default_exam(t.date_utc()).parse().ok())
+                        .ok_or("no exam yet: name one")?,
+                },
+            };
+            Ok(Response {
+                ok: true,
+                school_day: Some(Box::new(crate::school_day::read(engine, context, exam)?)),
+                ..Response::default()
+            })
+        }
         Request::Lookup { series, number } => {
             if !matches!(me.org, OrgCode::Rcoi(_)) {
                 return Err(format!("{me} is not the РЦОИ: results are looked up there"));
@@ -808,6 +832,21 @@ pub fn apply(engine: &mut Engine, context: &Context, now_ms: i64, request: Reque
         }
     })();
     result.unwrap_or_else(fail)
+}
+
+/// The latest exam this node holds a roster for.
+fn latest_roster_exam(engine: &Engine) -> Option<ExamId> {
+    engine
+        .doc_ids()
+        .filter_map(|d| match d {
+            DocId::School {
+                kind: DocKind::Roster,
+                exam,
+                ..
+            } => Some(*exam),
+            _ => None,
+        })
+        .max()
 }
 
 /// A participant and their room from a wire row.

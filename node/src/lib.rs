@@ -8,6 +8,7 @@ pub mod export;
 pub mod import;
 pub mod person;
 pub mod run;
+pub mod school_day;
 pub mod store;
 pub mod transport;
 pub mod web;

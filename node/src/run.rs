@@ -309,8 +309,24 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
         .map_err(|_| RunError::Stopped)?;
     serve_admin(&config.node.store, events.clone())?;
     let web = match config.node.web {
-        Some(addr) if matches!(identity.role(), NodeRole::Municipality | NodeRole::Rcoi) => {
-            let router = crate::web::hub_router(asker(events.clone()));
+        Some(addr) => {
+            let router = if matches!(identity.role(), NodeRole::Municipality | NodeRole::Rcoi) {
+                crate::web::hub_router(asker(events.clone()))
+            } else {
+                let people = config
+                    .node
+                    .people
+                    .as_deref()
+                    .map(|dir| crate::web::school::load_people(dir, identity.org))
+                    .unwrap_or_default();
+                info!(node = %identity, people = people.len(), "school web interface");
+                crate::web::school::router(
+                    asker(events.clone()),
+                    people,
+                    giasync_shared::rules::Rules::is_2024()
+                        .map_err(|e| RunError::Ca(e.to_string()))?,
+                )
+            };
             Some(
                 crate::web::serve(addr, router)
                     .await

@@ -11,6 +11,7 @@
 //! store = "store.redb"
 //! web = "127.0.0.1:7480"     # optional: web pages (TCP); a school's interface, a hub's oversight
 //! lookup = "0.0.0.0:8080"    # optional, РЦОИ only: the public result look-up (TCP)
+//! people = "people"          # optional, schools: people's certificates and sealed keys
 //!
 //! [tls]
 //! cert = "node.crt"
@@ -64,6 +65,11 @@ pub struct NodeSection {
     /// results by identity document). None: not served.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lookup: Option<SocketAddr>,
+    /// A school: the folder of its people's certificates (`ID.crt`) and PIN-sealed keys
+    /// (`ID.key`), offered at sign-in on the web interface. Default: `people` beside this file,
+    /// when it exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub people: Option<PathBuf>,
 }
 
 /// The node's certificate, key, and the region's CA and revocation list.
@@ -114,6 +120,16 @@ impl NodeConfig {
         })?;
         let mut config = NodeConfig::parse(&text, &file)?;
         let base = path.parent().unwrap_or(Path::new("."));
+        match &mut config.node.people {
+            Some(p) if p.is_relative() => *p = base.join(&*p),
+            Some(_) => {}
+            None => {
+                let default = base.join("people");
+                if default.is_dir() {
+                    config.node.people = Some(default);
+                }
+            }
+        }
         for p in [
             &mut config.node.store,
             &mut config.tls.cert,

@@ -608,7 +608,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
         println!("the region keeps running (Ctrl-C stops it):");
         for node in &region.nodes {
             let web = if node.role == NodeRole::School {
-                String::new()
+                format!(", web interface http://{}/", node.addr)
             } else {
                 format!(", oversight http://{}/", node.addr)
             };

@@ -1,6 +1,7 @@
 //! The main job as a multi-process test: a demo region of separate processes on loopback QUIC,
 //! a school offline and a МОУО hub killed with `kill -9` while scores are entered, both
-//! restored; every signed sheet must reach the РЦОИ verified and the conflict must surface.
+//! restored; every signed sheet must reach the РЦОИ verified and the conflict must surface, be
+//! settled, and the published results reach every school.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use std::process::Command;
@@ -36,7 +37,21 @@ fn the_demo_region_loses_no_sheet_and_surfaces_the_conflict() {
     assert!(giasync_node::export::verify(&export, Some(&ca), None).unwrap());
     let results = std::fs::read_to_string(export.join("results.csv")).unwrap();
     assert!(results.lines().count() > 40, "{results}");
-    assert!(results.contains(",conflict,"), "{results}");
+    // The conflict was settled by the operator's signed record, and results went down and
+    // familiarisation came back up.
+    assert!(results.contains(",settled,"), "{results}");
+    assert!(!results.contains(",conflict,"), "{results}");
+    assert!(
+        stdout.contains("1 conflict settled by the РЦОИ operator's signed record"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("published for 4 schools"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "results verified at 4 of 4 schools; familiarisation records back at the РЦОИ: 4"
+        ),
+        "{stdout}"
+    );
     for name in [
         "results.csv",
         "sheets.csv",

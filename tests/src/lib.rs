@@ -1,6 +1,8 @@
 //! Helpers for the cross-crate tests in `tests/tests/`: throwaway regions (a CA in a temporary
 //! folder and node credentials written to disk as a node would have them) and log capture.
 
+pub mod webdriver;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -240,38 +242,68 @@ pub fn http(
     request.push_str("\r\n");
     request.push_str(body);
     stream.write_all(request.as_bytes())?;
+    // Read the head, then exactly the body (servers may keep the connection open).
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut buf = [0u8; 64 * 1024];
+    let head_end = loop {
+        if let Some(at) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break raw.len();
+        }
+        raw.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    // Bodies are small here; a chunked body is de-chunked naively.
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    let chunked = head.contains("transfer-encoding: chunked");
+    loop {
+        let body = &raw[head_end..];
+        let complete = match length {
+            Some(n) => body.len() >= n,
+            None if chunked => body.ends_with(b"0\r\n\r\n"),
+            None => false,
+        };
+        if complete {
+            break;
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
+    let body = &raw[head_end..];
+    let body = if chunked {
         dechunk(body)
     } else {
-        body.to_owned()
+        body[..length.unwrap_or(body.len()).min(body.len())].to_vec()
     };
-    Ok((status, body))
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(line_end) = body.windows(2).position(|w| w == b"\r\n") {
+        let size = String::from_utf8_lossy(&body[..line_end]);
         let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
             break;
         };
+        let rest = &body[line_end + 2..];
         if n == 0 || rest.len() < n {
             break;
         }
-        out.push_str(rest.get(..n).unwrap_or(""));
-        body = rest.get(n + 2..).unwrap_or("");
+        out.extend_from_slice(&rest[..n]);
+        body = rest.get(n + 2..).unwrap_or(&[]);
     }
     out
 }

@@ -7,6 +7,7 @@
 
 pub mod lookup;
 pub mod oversight;
+pub mod school;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

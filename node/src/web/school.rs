@@ -1,0 +1,1186 @@
+//! The school's web interface for exam day, in Russian, served by `giasync-node run` on
+//! `[node] web`. Every page is rendered here and every asset (the style and one small script)
+//! is in the binary: it works with no internet at all.
+//!
+//! A person signs in by choosing themselves among the school's people (certificates in
+//! `[node] people`) and entering their PIN, which unlocks their PIN-sealed signing key for the
+//! session; the key never leaves the node's memory and is dropped at sign-out or after
+//! [`SESSION_IDLE_MS`]. Pages and actions follow the person's role (seed 002 §8):
+//!
+//! | role | pages |
+//! |---|---|
+//! | ответственный организатор | `/roster` rooms, assignment, attendance «Н», acts; `/print/ROOM` |
+//! | собеседник | `/log` the room log: next participant, start and end, «Н» and early completion |
+//! | эксперт | `/score` and `/score/ID`: the category's criteria, live total, signing; corrections |
+//! | everyone | `/sync`: online or not, what the hub has not confirmed, sheets the РЦОИ holds |
+//!
+//! Two people on one node see each other's changes: each page asks `/api/version` every few
+//! seconds and reloads when the day changed and nothing is being typed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Form, Path as UrlPath, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use ed25519_dalek::SigningKey;
+use giasync_shared::calendar::Timestamp;
+use giasync_shared::codes::{OrgCode, ParticipantId, PersonId, PersonRole, RoomCode};
+use giasync_shared::identity::{Identity, PersonIdentity};
+use giasync_shared::record::{
+    Attempt, Correction, RecordHash, SheetDraft, SheetSubject, SignedSheet,
+};
+use giasync_shared::rules::Rules;
+
+use super::{Ask, ask, escape};
+use crate::admin::Request;
+use crate::school_day::{DayParticipant, SchoolDay};
+
+/// A session ends after this long without a request.
+pub const SESSION_IDLE_MS: u64 = 2 * 60 * 60 * 1000;
+/// Wrong PINs in a row before a person's sign-in is locked for [`PIN_LOCK_MS`].
+pub const PIN_FAILURES_MAX: u32 = 5;
+pub const PIN_LOCK_MS: u64 = 60_000;
+/// How often pages ask whether the day changed.
+pub const POLL_MS: u32 = 3000;
+const COOKIE: &str = "giasync_session";
+
+/// A person who may sign in here.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub identity: PersonIdentity,
+    pub cert_der: Vec<u8>,
+    pub key_file: PathBuf,
+}
+
+/// The school's people, from `[node] people`: every certificate of a person of this school with
+/// a key file beside it.
+pub fn load_people(dir: &Path, school: OrgCode) -> Vec<Person> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut people: Vec<Person> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "crt"))
+        .filter_map(|path| {
+            let pem = std::fs::read(&path).ok()?;
+            let der = giasync_certs::show::certs_from_pem(&pem)
+                .ok()?
+                .into_iter()
+                .next()?;
+            let Ok(Identity::Person(identity)) = giasync_certs::identity::from_cert_der(&der)
+            else {
+                return None;
+            };
+            let key_file = path.with_extension("key");
+            (identity.org == school && key_file.exists()).then_some(Person {
+                identity,
+                cert_der: der,
+                key_file,
+            })
+        })
+        .collect();
+    people.sort_by(|a, b| a.identity.id.as_str().cmp(b.identity.id.as_str()));
+    people
+}
+
+struct Session {
+    person: Person,
+    key: SigningKey,
+    last_seen: Instant,
+}
+
+#[derive(Default)]
+struct Failures {
+    count: u32,
+    locked_until: Option<Instant>,
+}
+
+struct Inner {
+    engine: Ask,
+    people: Vec<Person>,
+    rules: Rules,
+    sessions: Mutex<HashMap<String, Session>>,
+    failures: Mutex<HashMap<PersonId, Failures>>,
+}
+
+/// The interface's state, shared by every request.
+#[derive(Clone)]
+pub struct SchoolWeb(Arc<Inner>);
+
+impl std::fmt::Debug for SchoolWeb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SchoolWeb({} people)", self.0.people.len())
+    }
+}
+
+/// Who is asking: the signed-in person, their role and their key.
+struct Who {
+    person: PersonIdentity,
+    cert_der: Vec<u8>,
+    key: SigningKey,
+}
+
+fn token_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_owned())
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl SchoolWeb {
+    fn who(&self, headers: &HeaderMap) -> Option<Who> {
+        let token = token_of(headers)?;
+        let mut sessions = self
+            .0
+            .sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        sessions.retain(|_, s| {
+            now.duration_since(s.last_seen) < Duration::from_millis(SESSION_IDLE_MS)
+        });
+        let session = sessions.get_mut(&token)?;
+        session.last_seen = now;
+        Some(Who {
+            person: session.person.identity.clone(),
+            cert_der: session.person.cert_der.clone(),
+            key: session.key.clone(),
+        })
+    }
+
+    async fn day(&self, exam: Option<String>) -> Result<SchoolDay, String> {
+        let response = ask(&self.0.engine, Request::SchoolDay { exam })
+            .await
+            .map_err(|e| e.to_string())?;
+        match response.school_day {
+            Some(day) if response.ok => Ok(*day),
+            _ => Err(response.message),
+        }
+    }
+
+    async fn apply(&self, request: Request) -> Result<String, String> {
+        let response = ask(&self.0.engine, request)
+            .await
+            .map_err(|e| e.to_string())?;
+        if response.ok {
+            Ok(response.message)
+        } else {
+            Err(response.message)
+        }
+    }
+}
+
+/// What a page may do for a role.
+fn allowed(role: PersonRole, page: &str) -> bool {
+    match page {
+        "roster" | "assign" | "rooms" | "print" => role == PersonRole::Organiser,
+        "mark" => matches!(role, PersonRole::Organiser | PersonRole::Interviewer),
+        "log" => role == PersonRole::Interviewer,
+        "score" => role == PersonRole::Expert,
+        _ => true,
+    }
+}
+
+const STYLE: &str = "body{font-family:sans-serif;margin:0;color:#222}
+header{background:#234;color:#fff;padding:.5em 1em;display:flex;flex-wrap:wrap;gap:1em;align-items:center}
+header a{color:#fff}main{padding:1em}
+.sync{padding:.2em .6em;border-radius:4px}.online{background:#2a2}.offline{background:#c33}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #bbb;padding:.25em .5em;vertical-align:top}
+th{background:#eee}.next{background:#ffd}.conflict{background:#fdd}.done{background:#dfd}
+.msg{padding:.5em;background:#def;border:1px solid #9bd}.err{padding:.5em;background:#fdd;border:1px solid #d99}
+form.inline{display:inline}input[type=number]{width:4em}
+#total{font-size:1.4em;font-weight:bold}
+@media print{header,nav,form,.noprint{display:none}}";
+
+/// Reloads the page when the day changed and nobody is typing.
+const SCRIPT: &str = "(function(){var v=document.body.dataset.version;var typing=false;
+document.addEventListener('input',function(){typing=true});
+setInterval(function(){if(typing||!v)return;fetch('/api/version'+location.search).then(function(r){return r.text()}).then(function(t){if(t&&t!==v)location.reload()}).catch(function(){})},POLL);
+var f=document.getElementById('score');if(f){var upd=function(){var t=0;f.querySelectorAll('input[data-max]').forEach(function(i){var n=parseInt(i.value,10);if(!isNaN(n))t+=n});
+document.getElementById('total').textContent=t;var pass=t>=parseInt(f.dataset.pass,10);var o=document.getElementById('outcome');o.textContent=pass?'зачёт':'незачёт'};
+f.addEventListener('input',upd);upd()}})();";
+
+fn version_of(day: &SchoolDay) -> String {
+    use sha2::Digest;
+    let json = serde_json::to_vec(day).unwrap_or_default();
+    sha2::Sha256::digest(&json)
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn page(title: &str, who: Option<&Who>, day: Option<&SchoolDay>, body: &str) -> Html<String> {
+    let mut h = format!(
+        "<!DOCTYPE html><html lang=\"ru\"><head><meta charset=\"utf-8\"><title>{} — giasync</title><style>{STYLE}</style></head><body data-version=\"{}\">",
+        escape(title),
+        day.map(version_of).unwrap_or_default()
+    );
+    h.push_str("<header>");
+    if let Some(day) = day {
+        h.push_str(&format!(
+            "<b>ОО {}</b><span>ИС {}</span>",
+            escape(&day.school),
+            escape(&day.exam)
+        ));
+        let s = &day.sync;
+        h.push_str(&format!(
+            "<span id=\"sync\" class=\"sync {}\">{}</span><span id=\"pending\">не передано документов: {}</span><span id=\"at-rcoi\">в РЦОИ: {} из {} бланков</span>",
+            if s.online { "online" } else { "offline" },
+            if s.online {
+                format!("на связи ({})", escape(&russian_node(&s.upstream)))
+            } else {
+                "нет связи — данные сохраняются на узле".to_owned()
+            },
+            s.docs_pending,
+            s.sheets_at_rcoi,
+            s.sheets
+        ));
+    }
+    if let Some(who) = who {
+        let role = who.person.role;
+        let mut links = Vec::new();
+        if allowed(role, "roster") {
+            links.push("<a href=\"/roster\">Список и аудитории</a>");
+        }
+        if allowed(role, "log") {
+            links.push("<a href=\"/log\">Журнал аудитории</a>");
+        }
+        if allowed(role, "score") {
+            links.push("<a href=\"/score\">Оценивание</a>");
+        }
+        links.push("<a href=\"/sync\">Синхронизация</a>");
+        h.push_str(&format!(
+            "<nav>{}</nav><span id=\"who\">{} ({})</span><form class=\"inline\" method=\"post\" action=\"/logout\"><button>Выйти</button></form>",
+            links.join(" · "),
+            escape(who.person.id.as_str()),
+            escape(role.display_name())
+        ));
+    }
+    h.push_str("</header><main>");
+    h.push_str(&format!("<h1>{}</h1>", escape(title)));
+    h.push_str(body);
+    h.push_str(&format!(
+        "</main><script>{}</script></body></html>",
+        SCRIPT.replace("POLL", &POLL_MS.to_string())
+    ));
+    Html(h)
+}
+
+/// A node's identity as people read it: «МОУО 4201», «РЦОИ 42».
+fn russian_node(identity: &str) -> String {
+    identity
+        .replace("municipality", "МОУО")
+        .replace("rcoi", "РЦОИ")
+}
+
+fn error_page(status: StatusCode, who: Option<&Who>, message: &str) -> Response {
+    (
+        status,
+        page(
+            "Ошибка",
+            who,
+            None,
+            &format!(
+                "<p class=\"err\">{}</p><p><a href=\"/\">На главную</a></p>",
+                escape(message)
+            ),
+        ),
+    )
+        .into_response()
+}
+
+fn forbidden(who: &Who) -> Response {
+    error_page(
+        StatusCode::FORBIDDEN,
+        Some(who),
+        &format!(
+            "Недостаточно прав: {} не может выполнять это действие.",
+            who.person.role.display_name()
+        ),
+    )
+}
+
+fn message_block(query: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    if let Some(m) = query.get("ok") {
+        out.push_str(&format!(
+            "<p class=\"msg\" id=\"message\">{}</p>",
+            escape(m)
+        ));
+    }
+    if let Some(e) = query.get("error") {
+        out.push_str(&format!("<p class=\"err\" id=\"error\">{}</p>", escape(e)));
+    }
+    out
+}
+
+/// Back to `to` with a message: `ok` or `error` in the query.
+fn back(to: &str, result: Result<String, String>) -> Response {
+    let (key, text) = match result {
+        Ok(m) => ("ok", m),
+        Err(e) => ("error", e),
+    };
+    let sep = if to.contains('?') { '&' } else { '?' };
+    Redirect::to(&format!("{to}{sep}{key}={}", url_encode(&text))).into_response()
+}
+
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn full_name(p: &DayParticipant) -> String {
+    format!("{} {} {}", p.surname, p.given_name, p.patronymic)
+        .trim()
+        .to_owned()
+}
+
+fn attendance_name(p: &DayParticipant) -> String {
+    match p.attendance.as_str() {
+        "present" => "явился".into(),
+        "absent" => "Н (не явился)".into(),
+        "early" => format!("досрочно завершил, акт {}", p.act),
+        "removed" => format!("удалён, акт {}", p.act),
+        _ => "—".into(),
+    }
+}
+
+fn time_of(ms: Option<i64>) -> String {
+    ms.and_then(|ms| Timestamp::from_unix_ms(ms).ok())
+        .map(|t| {
+            let text = t.to_string();
+            text.get(11..16).unwrap_or(&text).to_owned()
+        })
+        .unwrap_or_else(|| "—".into())
+}
+
+// ----- sign-in ---------------------------------------------------------------------------
+
+async fn login_form(
+    State(web): State<SchoolWeb>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Html<String> {
+    let options: String = web
+        .0
+        .people
+        .iter()
+        .map(|p| {
+            format!(
+                "<option value=\"{id}\">{id} — {}</option>",
+                escape(p.identity.role.display_name()),
+                id = escape(p.identity.id.as_str())
+            )
+        })
+        .collect();
+    let body = format!(
+        "{}<form method=\"post\" action=\"/login\" id=\"login\">\
+         <p><label>Кто вы <select name=\"person\">{options}</select></label></p>\
+         <p><label>PIN <input type=\"password\" name=\"pin\" autocomplete=\"off\" required></label></p>\
+         <p><button type=\"submit\">Войти</button></p></form>\
+         <p class=\"muted\">PIN открывает вашу ключевую пару для подписи на время сеанса.</p>",
+        message_block(&query)
+    );
+    page("Вход", None, None, &body)
+}
+
+async fn login(
+    State(web): State<SchoolWeb>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    let wanted = form.get("person").map(String::as_str).unwrap_or("");
+    let Some(person) = web
+        .0
+        .people
+        .iter()
+        .find(|p| p.identity.id.as_str() == wanted)
+        .cloned()
+    else {
+        return back("/login", Err("Нет такого сотрудника".into()));
+    };
+    let id = person.identity.id;
+    let now = Instant::now();
+    {
+        let failures = web
+            .0
+            .failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(until) = failures.get(&id).and_then(|f| f.locked_until)
+            && until > now
+        {
+            return back(
+                "/login",
+                Err(format!(
+                    "Слишком много неверных PIN: попробуйте через {} с",
+                    until.duration_since(now).as_secs().max(1)
+                )),
+            );
+        }
+    }
+    let pin = form.get("pin").cloned().unwrap_or_default();
+    let key_file = person.key_file.clone();
+    // Argon2 is deliberately slow: off the async threads.
+    let opened = tokio::task::spawn_blocking(move || {
+        let pin = giasync_certs::keyfile::Pin::new(pin).map_err(|e| e.to_string())?;
+        let bytes = std::fs::read(&key_file).map_err(|e| e.to_string())?;
+        giasync_certs::keyfile::open(&bytes, &pin).map_err(|e| e.to_string())
+    })
+    .await;
+    let key = match opened {
+        Ok(Ok(key)) => key,
+        _ => {
+            let mut failures = web
+                .0
+                .failures
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let f = failures.entry(id).or_default();
+            f.count += 1;
+            if f.count >= PIN_FAILURES_MAX {
+                f.count = 0;
+                f.locked_until = Some(now + Duration::from_millis(PIN_LOCK_MS));
+            }
+            return back("/login", Err("Неверный PIN".into()));
+        }
+    };
+    web.0
+        .failures
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(&id);
+    let token = new_token();
+    web.0
+        .sessions
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(
+            token.clone(),
+            Session {
+                person,
+                key,
+                last_seen: now,
+            },
+        );
+    (
+        [(
+            header::SET_COOKIE,
+            format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"),
+        )],
+        Redirect::to("/"),
+    )
+        .into_response()
+}
+
+async fn logout(State(web): State<SchoolWeb>, headers: HeaderMap) -> Response {
+    if let Some(token) = token_of(&headers) {
+        web.0
+            .sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&token);
+    }
+    (
+        [(
+            header::SET_COOKIE,
+            format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+        )],
+        Redirect::to("/login"),
+    )
+        .into_response()
+}
+
+async fn home(State(web): State<SchoolWeb>, headers: HeaderMap) -> Response {
+    let Some(who) = web.who(&headers) else {
+        return Redirect::to("/login").into_response();
+    };
+    let to = match who.person.role {
+        PersonRole::Organiser => "/roster",
+        PersonRole::Interviewer => "/log",
+        PersonRole::Expert => "/score",
+        _ => "/sync",
+    };
+    Redirect::to(to).into_response()
+}
+
+/// The signed-in person allowed on `page`, or the response to send instead.
+fn gate(web: &SchoolWeb, headers: &HeaderMap, page_name: &str) -> Result<Who, Box<Response>> {
+    let who = web
+        .who(headers)
+        .ok_or_else(|| Box::new(Redirect::to("/login").into_response()))?;
+    if !allowed(who.person.role, page_name) {
+        return Err(Box::new(forbidden(&who)));
+    }
+    Ok(who)
+}
+
+// ----- organiser ---------------------------------------------------------------------------
+
+async fn roster(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let who = match gate(&web, &headers, "roster") {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
+    let day = match web.day(query.get("exam").cloned()).await {
+        Ok(d) => d,
+        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, Some(&who), &e),
+    };
+    let mut b = message_block(&query);
+    b.push_str("<h2>Аудитории</h2><table id=\"rooms\"><tr><th>Аудитория</th><th>Мест</th><th>Назначено</th><th></th></tr>");
+    for r in &day.rooms {
+        b.push_str(&format!(
+            "<tr><td>{code}</td><td>{}</td><td>{}</td><td><a href=\"/print/{code}\">Печать списка</a></td></tr>",
+            r.capacity,
+            r.assigned,
+            code = escape(&r.code)
+        ));
+    }
+    b.push_str("</table><form method=\"post\" action=\"/rooms\" id=\"add-room\">Аудитория <input name=\"room\" size=\"6\" required> мест <input type=\"number\" name=\"capacity\" min=\"1\" max=\"500\" required> <button>Добавить</button></form>");
+    b.push_str("<h2>Участники</h2><table id=\"participants\"><tr><th>Участник</th><th>Класс</th><th>Категория</th><th>Аудитория</th><th>Явка</th><th>Отметить</th></tr>");
+    let room_options = |current: &str| -> String {
+        day.rooms
+            .iter()
+            .map(|r| {
+                format!(
+                    "<option value=\"{c}\"{}>{c} ({}/{})</option>",
+                    if r.code == current { " selected" } else { "" },
+                    r.assigned,
+                    r.capacity,
+                    c = escape(&r.code)
+                )
+            })
+            .collect()
+    };
+    for p in &day.participants {
+        let id = escape(&p.id);
+        b.push_str(&format!(
+            "<tr id=\"p-{id}\"><td>{}</td><td>{}</td><td>{}</td>\
+             <td><form class=\"inline\" method=\"post\" action=\"/assign\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><select name=\"room\">{}</select> <button name=\"do\" value=\"assign\">Назначить</button></form></td>\
+             <td>{}</td>\
+             <td><form class=\"inline\" method=\"post\" action=\"/mark\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><input type=\"hidden\" name=\"back\" value=\"/roster\">\
+             <button name=\"status\" value=\"present\">Явился</button> <button name=\"status\" value=\"absent\">Н</button> \
+             акт <input name=\"act\" size=\"5\"> <button name=\"status\" value=\"early\">Досрочно</button> <button name=\"status\" value=\"removed\">Удалён</button></form></td></tr>",
+            escape(&full_name(p)),
+            escape(&p.class),
+            escape(&p.category),
+            room_options(&p.room),
+            escape(&attendance_name(p)),
+        ));
+    }
+    b.push_str("</table>");
+    page("Список участников и аудитории", Some(&who), Some(&day), &b).into_response()
+}
+
+async fn print_room(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    UrlPath(room): UrlPath<String>,
+) -> Response {
+    let who = match gate(&web, &headers, "print") {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
+    let day = match web.day(None).await {
+        Ok(d) => d,
+        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, Some(&who), &e),
+    };
+    let mut b = format!(
+        "<p>ОО {}, итоговое собеседование {}, аудитория {}</p><table><tr><th>№</th><th>ФИО</th><th>Класс</th><th>Подпись</th></tr>",
+        escape(&day.school),
+        escape(&day.exam),
+        escape(&room)
+    );
+    for (n, p) in day
+        .participants
+        .iter()
+        .filter(|p| p.room == room)
+        .enumerate()
+    {
+        b.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td style=\"width:10em\"></td></tr>",
+            n + 1,
+            escape(&full_name(p)),
+            escape(&p.class)
+        ));
+    }
+    b.push_str(
+        "</table><p class=\"noprint\"><button onclick=\"window.print()\">Печать</button></p>",
+    );
+    page(&format!("Список аудитории {room}"), Some(&who), None, &b).into_response()
+}
+
+async fn add_room(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if let Err(r) = gate(&web, &headers, "rooms") {
+        return *r;
+    }
+    let day = web.day(None).await;
+    let result = match (
+        day,
+        form.get("capacity")
+            .and_then(|c| c.trim().parse::<u16>().ok()),
+    ) {
+        (Ok(day), Some(capacity)) => {
+            web.apply(Request::Rooms {
+                exam: day.exam,
+                rooms: vec![(form.get("room").cloned().unwrap_or_default(), capacity)],
+            })
+            .await
+        }
+        (Err(e), _) => Err(e),
+        (_, None) => Err("Число мест — целое число".into()),
+    };
+    back("/roster", result)
+}
+
+async fn assign(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if let Err(r) = gate(&web, &headers, "assign") {
+        return *r;
+    }
+    let result = match web.day(None).await {
+        Ok(day) => {
+            web.apply(Request::Assign {
+                exam: day.exam,
+                participant: form.get("participant").cloned().unwrap_or_default(),
+                room: form.get("room").cloned().unwrap_or_default(),
+            })
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    back("/roster", result)
+}
+
+async fn mark(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if let Err(r) = gate(&web, &headers, "mark") {
+        return *r;
+    }
+    let to = match form.get("back").map(String::as_str) {
+        Some(to @ ("/roster" | "/log")) => to.to_owned(),
+        Some(to) if to.starts_with("/log?room=") && !to.contains(['\r', '\n']) => to.to_owned(),
+        _ => "/".to_owned(),
+    };
+    let result = match web.day(None).await {
+        Ok(day) => {
+            web.apply(Request::Mark {
+                exam: day.exam,
+                participant: form.get("participant").cloned().unwrap_or_default(),
+                status: form.get("status").cloned().unwrap_or_default(),
+                act: form.get("act").cloned().unwrap_or_default(),
+            })
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    back(&to, result)
+}
+
+// ----- interviewer -------------------------------------------------------------------------
+
+async fn room_log(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let who = match gate(&web, &headers, "log") {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
+    let day = match web.day(None).await {
+        Ok(d) => d,
+        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, Some(&who), &e),
+    };
+    let room = query
+        .get("room")
+        .cloned()
+        .or_else(|| day.rooms.first().map(|r| r.code.clone()))
+        .unwrap_or_default();
+    let mut b = message_block(&query);
+    b.push_str("<form method=\"get\" action=\"/log\">Аудитория <select name=\"room\">");
+    for r in &day.rooms {
+        b.push_str(&format!(
+            "<option value=\"{c}\"{}>{c}</option>",
+            if r.code == room { " selected" } else { "" },
+            c = escape(&r.code)
+        ));
+    }
+    b.push_str("</select> <button>Открыть</button></form>");
+    let in_room: Vec<&DayParticipant> =
+        day.participants.iter().filter(|p| p.room == room).collect();
+    let next = in_room
+        .iter()
+        .find(|p| p.start_ms.is_none() && p.attendance.is_empty())
+        .map(|p| p.id.clone());
+    if let Some(next) = &next
+        && let Some(p) = in_room.iter().find(|p| &p.id == next)
+    {
+        b.push_str(&format!(
+            "<p id=\"next\" class=\"msg\">Следующий участник: <b>{}</b></p>",
+            escape(&full_name(p))
+        ));
+    }
+    let back_to = format!("/log?room={}", url_encode(&room));
+    b.push_str("<table id=\"log\"><tr><th>Участник</th><th>Начало</th><th>Окончание</th><th>Явка</th><th></th></tr>");
+    for p in &in_room {
+        let id = escape(&p.id);
+        let class = if Some(&p.id) == next.as_ref() {
+            " class=\"next\""
+        } else {
+            ""
+        };
+        let action = match (p.start_ms, p.end_ms) {
+            (None, _) if p.attendance != "absent" => format!(
+                "<form class=\"inline\" method=\"post\" action=\"/log\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><input type=\"hidden\" name=\"room\" value=\"{r}\"><button name=\"at\" value=\"start\">Начало ответа</button></form>",
+                r = escape(&room)
+            ),
+            (Some(_), None) => format!(
+                "<form class=\"inline\" method=\"post\" action=\"/log\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><input type=\"hidden\" name=\"room\" value=\"{r}\"><button name=\"at\" value=\"end\">Окончание ответа</button></form>",
+                r = escape(&room)
+            ),
+            _ => String::new(),
+        };
+        b.push_str(&format!(
+            "<tr id=\"log-{id}\"{class}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{action} \
+             <form class=\"inline\" method=\"post\" action=\"/mark\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><input type=\"hidden\" name=\"back\" value=\"{bt}\">\
+             <button name=\"status\" value=\"absent\">Н</button> акт <input name=\"act\" size=\"5\"> <button name=\"status\" value=\"early\">Досрочно</button></form></td></tr>",
+            escape(&full_name(p)),
+            time_of(p.start_ms),
+            time_of(p.end_ms),
+            escape(&attendance_name(p)),
+            bt = escape(&back_to),
+        ));
+    }
+    b.push_str("</table>");
+    page("Журнал аудитории", Some(&who), Some(&day), &b).into_response()
+}
+
+async fn log_entry(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    let who = match gate(&web, &headers, "log") {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
+    let room = form.get("room").cloned().unwrap_or_default();
+    let result = match web.day(None).await {
+        Ok(day) => {
+            let now = now_ms();
+            web.apply(Request::Log {
+                exam: day.exam,
+                participant: form.get("participant").cloned().unwrap_or_default(),
+                interviewer: Some(who.person.id.to_string()),
+                at_ms: now,
+                end: form.get("at").map(String::as_str) == Some("end"),
+            })
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    back(&format!("/log?room={}", url_encode(&room)), result)
+}
+
+// ----- expert ------------------------------------------------------------------------------
+
+async fn score_list(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let who = match gate(&web, &headers, "score") {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
+    let day = match web.day(None).await {
+        Ok(d) => d,
+        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, Some(&who), &e),
+    };
+    let mut b = message_block(&query);
+    b.push_str("<table id=\"to-score\"><tr><th>Участник</th><th>Аудитория</th><th>Ответ</th><th>Результат</th><th></th></tr>");
+    for p in day.participants.iter().filter(|p| p.attendance != "absent") {
+        let (class, state) = match p.verdict.as_str() {
+            "conflict" => (" class=\"conflict\"", "конфликт бланков".to_owned()),
+            "current" | "settled" => (" class=\"done\"", p.result.clone()),
+            _ => ("", "не оценён".to_owned()),
+        };
+        b.push_str(&format!(
+            "<tr{class}><td>{}</td><td>{}</td><td>{}–{}</td><td>{}</td><td><a href=\"/score/{id}\">Оценить</a></td></tr>",
+            escape(&full_name(p)),
+            escape(&p.room),
+            time_of(p.start_ms),
+            time_of(p.end_ms),
+            escape(&state),
+            id = escape(&p.id)
+        ));
+    }
+    b.push_str("</table>");
+    page("Оценивание", Some(&who), Some(&day), &b).into_response()
+}
+
+async fn score_form(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    UrlPath(pid): UrlPath<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let who = match gate(&web, &headers, "score") {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
+    let day = match web.day(None).await {
+        Ok(d) => d,
+        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, Some(&who), &e),
+    };
+    let Some(p) = day.participants.iter().find(|p| p.id == pid) else {
+        return error_page(StatusCode::NOT_FOUND, Some(&who), "Нет такого участника");
+    };
+    let Ok(category) = p.category.parse::<giasync_shared::participant::Category>() else {
+        return error_page(
+            StatusCode::CONFLICT,
+            Some(&who),
+            "У участника нет категории",
+        );
+    };
+    let Ok(rules) = web.0.rules.category(category) else {
+        return error_page(StatusCode::CONFLICT, Some(&who), "Категории нет в правилах");
+    };
+    let mut b = message_block(&query);
+    b.push_str(&format!(
+        "<p>{} — {}, аудитория {}</p><p>Категория: <b>{}</b>; максимум {} баллов, зачёт от {}.</p>",
+        escape(&full_name(p)),
+        escape(&p.class),
+        escape(&p.room),
+        escape(&rules.name),
+        rules.max,
+        rules.pass_from
+    ));
+    if !p.sheets.is_empty() {
+        b.push_str("<h2>Бланки</h2><table id=\"sheets\"><tr><th>Эксперт</th><th>Баллы</th><th>Подписан</th><th>Состояние</th><th>В РЦОИ</th></tr>");
+        for s in &p.sheets {
+            let class = if s.state == "conflict" {
+                " class=\"conflict\""
+            } else {
+                ""
+            };
+            b.push_str(&format!(
+                "<tr{class}><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&s.expert),
+                s.total,
+                escape(&s.outcome),
+                escape(&s.signed_at),
+                escape(&state_name(&s.state)),
+                if s.at_rcoi.is_empty() {
+                    "ещё нет".to_owned()
+                } else {
+                    escape(&s.at_rcoi)
+                }
+            ));
+        }
+        b.push_str("</table>");
+        if p.verdict == "conflict" {
+            b.push_str("<p class=\"err\" id=\"conflict\">Конфликт: два бланка без исправления между ними. Исправление ниже заменит оба; иначе конфликт урегулирует оператор РЦОИ.</p>");
+        }
+    }
+    let correcting = matches!(p.verdict.as_str(), "current" | "conflict" | "settled");
+    b.push_str(&format!(
+        "<form method=\"post\" action=\"/score/{}\" id=\"score\" data-pass=\"{}\"><table><tr><th>Критерий</th><th>Задание</th><th>Баллы</th></tr>",
+        escape(&p.id),
+        rules.pass_from
+    ));
+    for c in rules.criteria(&web.0.rules) {
+        let id = c.id.to_string();
+        b.push_str(&format!(
+            "<tr><td>{id}</td><td>{}</td><td><input type=\"number\" name=\"c_{id}\" data-max=\"{max}\" min=\"0\" max=\"{max}\" required> из {max}</td></tr>",
+            escape(&c.task),
+            max = c.max,
+            id = escape(&id)
+        ));
+    }
+    b.push_str(&format!(
+        "</table><p>Итого: <span id=\"total\">0</span> из {} — <span id=\"outcome\"></span></p>",
+        rules.max
+    ));
+    if correcting {
+        b.push_str("<p><label>Причина исправления <input name=\"reason\" size=\"50\" required></label></p>");
+    }
+    b.push_str(&format!(
+        "<p><button type=\"submit\">{}</button></p></form>",
+        if correcting {
+            "Подписать исправление"
+        } else {
+            "Подписать бланк"
+        }
+    ));
+    page("Оценивание участника", Some(&who), Some(&day), &b).into_response()
+}
+
+fn state_name(state: &str) -> String {
+    match state {
+        "current" => "действующий".into(),
+        "conflict" => "конфликт".into(),
+        "settled" => "действующий (урегулирован РЦОИ)".into(),
+        "set aside" => "отклонён при урегулировании".into(),
+        "superseded" => "заменён исправлением".into(),
+        other => other.replacen("invalid", "недействителен", 1),
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+async fn score_submit(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    UrlPath(pid): UrlPath<String>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    let who = match gate(&web, &headers, "score") {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
+    let result = async {
+        let day = web.day(None).await?;
+        let p = day
+            .participants
+            .iter()
+            .find(|p| p.id == pid)
+            .ok_or("Нет такого участника")?;
+        let category: giasync_shared::participant::Category = p
+            .category
+            .parse()
+            .map_err(|e: giasync_shared::DomainError| e.to_string())?;
+        let points = form
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("c_")?, v)))
+            .map(|(id, v)| -> Result<_, String> {
+                Ok((
+                    id.parse()
+                        .map_err(|e: giasync_shared::DomainError| e.to_string())?,
+                    v.trim()
+                        .parse::<i64>()
+                        .map_err(|_| format!("{id}: не число"))?,
+                ))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        // A correction replaces every sheet that counts now (or every sheet of a conflict).
+        let heads: Vec<RecordHash> = p
+            .sheets
+            .iter()
+            .filter(|s| matches!(s.state.as_str(), "current" | "conflict" | "settled"))
+            .filter_map(|s| s.hash.parse().ok())
+            .collect();
+        let correction = if heads.is_empty() {
+            None
+        } else {
+            let reason = form
+                .get("reason")
+                .map(|r| r.trim().to_owned())
+                .unwrap_or_default();
+            if reason.is_empty() {
+                return Err("Исправление требует причины".to_owned());
+            }
+            Some(Correction {
+                supersedes: heads,
+                reason,
+            })
+        };
+        let exam: giasync_shared::exam::ExamId = day
+            .exam
+            .parse()
+            .map_err(|e: giasync_shared::DomainError| e.to_string())?;
+        let draft = SheetDraft {
+            subject: SheetSubject {
+                exam,
+                school: giasync_shared::codes::SchoolCode::new(&day.school)
+                    .map_err(|e| e.to_string())?,
+                participant: ParticipantId::new(&p.id).map_err(|e| e.to_string())?,
+                attempt: Attempt::new(attempt_of(exam)).map_err(|e| e.to_string())?,
+            },
+            room: RoomCode::new(&p.room)
+                .map_err(|_| "Участник не назначен в аудиторию".to_owned())?,
+            category,
+            points,
+            expert: who.person.id,
+            signed_at: Timestamp::from_unix_ms(now_ms()).map_err(|e| e.to_string())?,
+            correction,
+        };
+        let sheet = SignedSheet::sign(draft, &web.0.rules, &who.key).map_err(|e| e.to_string())?;
+        web.apply(Request::Score {
+            exam: day.exam.clone(),
+            sheet: sheet.as_bytes().to_vec(),
+            expert: who.person.id.to_string(),
+            expert_cert: who.cert_der.clone(),
+        })
+        .await
+    }
+    .await;
+    match result {
+        Ok(m) => back("/score", Ok(m)),
+        Err(e) => back(&format!("/score/{}", url_encode(&pid)), Err(e)),
+    }
+}
+
+/// The attempt an exam date is: 1 on the main date, 2 and 3 on the additional dates.
+fn attempt_of(exam: giasync_shared::exam::ExamId) -> u8 {
+    match giasync_shared::calendar::is_dates(
+        exam.date().year() + i32::from(exam.date().month() >= 9),
+    ) {
+        Some([_, march, _]) if exam.date() == march => 2,
+        Some([_, _, april]) if exam.date() == april => 3,
+        _ => 1,
+    }
+}
+
+// ----- everyone ----------------------------------------------------------------------------
+
+async fn sync_page(State(web): State<SchoolWeb>, headers: HeaderMap) -> Response {
+    let Some(who) = web.who(&headers) else {
+        return Redirect::to("/login").into_response();
+    };
+    let day = match web.day(None).await {
+        Ok(d) => d,
+        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, Some(&who), &e),
+    };
+    let s = &day.sync;
+    let safe = s.online && s.docs_pending == 0 && s.sheets_at_rcoi == s.sheets;
+    let mut b = format!(
+        "<p id=\"safe\" class=\"{}\">{}</p><p>Связь: {}; последний контакт: {}; документов не подтверждено: {}.</p>",
+        if safe { "msg" } else { "err" },
+        if safe {
+            "Все бланки в РЦОИ: день можно закрывать."
+        } else {
+            "Не все данные переданы: не закрывайте день."
+        },
+        if s.online {
+            escape(&russian_node(&s.upstream))
+        } else {
+            "нет".into()
+        },
+        escape(s.last_contact.as_deref().unwrap_or("никогда")),
+        s.docs_pending
+    );
+    b.push_str("<table id=\"sheet-sync\"><tr><th>Участник</th><th>Эксперт</th><th>Баллы</th><th>Состояние</th><th>В РЦОИ</th></tr>");
+    for p in &day.participants {
+        for sh in &p.sheets {
+            b.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&full_name(p)),
+                escape(&sh.expert),
+                sh.total,
+                escape(&state_name(&sh.state)),
+                if sh.at_rcoi.is_empty() {
+                    "ещё нет".to_owned()
+                } else {
+                    escape(&sh.at_rcoi)
+                }
+            ));
+        }
+    }
+    b.push_str("</table>");
+    page("Синхронизация", Some(&who), Some(&day), &b).into_response()
+}
+
+async fn version(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    if web.who(&headers).is_none() {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    match web.day(query.get("exam").cloned()).await {
+        Ok(day) => version_of(&day).into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e).into_response(),
+    }
+}
+
+/// The school's interface.
+pub fn router(engine: Ask, people: Vec<Person>, rules: Rules) -> Router {
+    let state = SchoolWeb(Arc::new(Inner {
+        engine,
+        people,
+        rules,
+        sessions: Mutex::new(HashMap::new()),
+        failures: Mutex::new(HashMap::new()),
+    }));
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+        .route("/roster", get(roster))
+        .route("/rooms", post(add_room))
+        .route("/assign", post(assign))
+        .route("/mark", post(mark))
+        .route("/print/{room}", get(print_room))
+        .route("/log", get(room_log).post(log_entry))
+        .route("/score", get(score_list))
+        .route("/score/{participant}", get(score_form).post(score_submit))
+        .route("/sync", get(sync_page))
+        .route("/api/version", get(version))
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_reach_only_their_pages() {
+        assert!(allowed(PersonRole::Organiser, "assign"));
+        assert!(!allowed(PersonRole::Expert, "assign"));
+        assert!(!allowed(PersonRole::Expert, "roster"));
+        assert!(!allowed(PersonRole::Organiser, "score"));
+        assert!(allowed(PersonRole::Interviewer, "mark"));
+        assert!(!allowed(PersonRole::Interviewer, "score"));
+        assert!(allowed(PersonRole::Technician, "sync"));
+    }
+
+    #[test]
+    fn the_attempt_follows_the_date() {
+        let exam = |d: &str| -> giasync_shared::exam::ExamId { d.parse().unwrap() };
+        assert_eq!(attempt_of(exam("is-2024-02-14")), 1);
+        assert_eq!(attempt_of(exam("is-2024-03-13")), 2);
+        assert_eq!(attempt_of(exam("is-2024-04-15")), 3);
+    }
+}

@@ -1,0 +1,254 @@
+//! A minimal W3C WebDriver client for the browser tests: Debian's `chromedriver` driving headless
+//! `chromium` (both installed by `.ci/test`). Only what the tests use: open a page, find
+//! elements by CSS selector, type, click, read the page, take a screenshot.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A browser session; the driver and browser end when it is dropped.
+#[derive(Debug)]
+pub struct Browser {
+    driver: Child,
+    addr: SocketAddr,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+fn call(addr: SocketAddr, method: &str, path: &str, body: &Value) -> Value {
+    let text = if method == "GET" || method == "DELETE" {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    let (status, answer) = crate::http(addr, method, path, "application/json", &text)
+        .unwrap_or_else(|e| panic!("chromedriver {method} {path}: {e}"));
+    let value: Value = serde_json::from_str(&answer)
+        .unwrap_or_else(|e| panic!("chromedriver {method} {path}: {e}: {answer}"));
+    assert!(
+        status == 200,
+        "chromedriver {method} {path} answered {status}: {answer}"
+    );
+    value["value"].clone()
+}
+
+impl Browser {
+    /// Starts chromedriver on `port` and a headless Chromium with every host name but loopback
+    /// resolving to nothing.
+    pub fn start(port: u16) -> Browser {
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver runs (bash .ci/test installs Debian's chromium-driver)");
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while crate::http_get(addr, "/status").is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profile = tempfile::tempdir().expect("a profile folder");
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+                    "--window-size=1300,1400",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            },
+        }}});
+        let value = call(addr, "POST", "/session", &capabilities);
+        let session = value["sessionId"]
+            .as_str()
+            .expect("a session id")
+            .to_owned();
+        Browser {
+            driver,
+            addr,
+            session,
+            _profile: profile,
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, body: &Value) -> Value {
+        call(
+            self.addr,
+            method,
+            &format!("/session/{}{path}", self.session),
+            body,
+        )
+    }
+
+    pub fn open(&self, url: &str) {
+        self.call("POST", "/url", &json!({ "url": url }));
+    }
+
+    /// The element `css` selects; panics naming the selector and the page when there is none.
+    pub fn find(&self, css: &str) -> String {
+        let (status, answer) = crate::http(
+            self.addr,
+            "POST",
+            &format!("/session/{}/element", self.session),
+            "application/json",
+            &json!({"using": "css selector", "value": css}).to_string(),
+        )
+        .expect("chromedriver answers");
+        assert_eq!(
+            status,
+            200,
+            "no element {css} on {}:\n{}",
+            self.url(),
+            self.source()
+        );
+        let value: Value = serde_json::from_str(&answer).expect("JSON");
+        value["value"][ELEMENT]
+            .as_str()
+            .expect("an element id")
+            .to_owned()
+    }
+
+    /// Whether `css` selects anything.
+    pub fn has(&self, css: &str) -> bool {
+        let found = self.call(
+            "POST",
+            "/elements",
+            &json!({"using": "css selector", "value": css}),
+        );
+        found.as_array().is_some_and(|a| !a.is_empty())
+    }
+
+    /// Runs `action` on the element `css` selects, finding it again when the page replaced it
+    /// in between (pages reload themselves when the day changes).
+    fn on_element(&self, css: &str, action: &str, body: &Value) {
+        for attempt in 0.. {
+            let element = self.find(css);
+            let (status, answer) = crate::http(
+                self.addr,
+                "POST",
+                &format!("/session/{}/element/{element}/{action}", self.session),
+                "application/json",
+                &body.to_string(),
+            )
+            .expect("chromedriver answers");
+            if status == 200 {
+                return;
+            }
+            assert!(
+                attempt < 5 && answer.contains("stale element"),
+                "{action} on {css}: {status} {answer}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn type_into(&self, css: &str, text: &str) {
+        self.on_element(css, "clear", &json!({}));
+        self.on_element(css, "value", &json!({ "text": text }));
+    }
+
+    pub fn click(&self, css: &str) {
+        self.on_element(css, "click", &json!({}));
+    }
+
+    /// The text of what `css` selects, or None when nothing does (or the page was just
+    /// replaced, as pages reloading themselves are).
+    pub fn try_text(&self, css: &str) -> Option<String> {
+        let (status, answer) = crate::http(
+            self.addr,
+            "POST",
+            &format!("/session/{}/element", self.session),
+            "application/json",
+            &json!({"using": "css selector", "value": css}).to_string(),
+        )
+        .ok()?;
+        if status != 200 {
+            return None;
+        }
+        let value: Value = serde_json::from_str(&answer).ok()?;
+        let element = value["value"][ELEMENT].as_str()?;
+        let (status, answer) = crate::http(
+            self.addr,
+            "GET",
+            &format!("/session/{}/element/{element}/text", self.session),
+            "",
+            "",
+        )
+        .ok()?;
+        if status != 200 {
+            return None;
+        }
+        let value: Value = serde_json::from_str(&answer).ok()?;
+        value["value"].as_str().map(str::to_owned)
+    }
+
+    /// Waits up to `seconds` for `done`, panicking with `what` and the page if it never is.
+    pub fn wait_for(&self, seconds: u64, what: &str, done: impl Fn(&Browser) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        while !done(self) {
+            assert!(
+                Instant::now() < deadline,
+                "never {what} (at {}):\n{}",
+                self.url(),
+                self.source()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn text(&self, css: &str) -> String {
+        let element = self.find(css);
+        self.call("GET", &format!("/element/{element}/text"), &json!({}))
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    pub fn source(&self) -> String {
+        self.call("GET", "/source", &json!({}))
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    pub fn url(&self) -> String {
+        self.call("GET", "/url", &json!({}))
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    /// Saves a PNG screenshot of the page to `target/screenshots/NAME.png`.
+    pub fn screenshot(&self, name: &str) {
+        let data = self.call("GET", "/screenshot", &json!({}));
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(data.as_str().unwrap_or(""))
+            .expect("base64 PNG");
+        std::fs::write(crate::screenshot_dir().join(format!("{name}.png")), png)
+            .expect("the screenshot is written");
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = crate::http(
+            self.addr,
+            "DELETE",
+            &format!("/session/{}", self.session),
+            "",
+            "",
+        );
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}

@@ -1,0 +1,212 @@
+//! The school's web interface end to end, in headless Chromium driven by chromedriver, against a
+//! school node and its МОУО hub running over QUIC: the organiser adds a room and assigns
+//! participants, the interviewer logs a participant, the expert scores and signs, and the sheet
+//! reaches the hub. A wrong PIN signs nobody in; an expert cannot open the organiser's page;
+//! two browsers on one node see each other's changes. Screenshots: `target/screenshots/`.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::time::{Duration, Instant};
+
+use giasync_certs::demo::Region;
+use giasync_node::admin::Request;
+use giasync_node::run;
+use giasync_shared::sync::DocId;
+use giasync_tests::roster_row;
+use giasync_tests::webdriver::Browser;
+
+const EXAM: &str = "is-2024-02-14";
+
+fn pin(region: &Region, id: &str) -> String {
+    region
+        .people
+        .iter()
+        .find(|p| p.id.as_str() == id)
+        .unwrap()
+        .pin
+        .clone()
+}
+
+/// Signs in; returns once the browser has left the sign-in form (or shows its error).
+fn sign_in(browser: &Browser, base: &str, person: &str, pin: &str) {
+    browser.open(&format!("{base}/login"));
+    browser.click(&format!("select[name=person] option[value='{person}']"));
+    browser.type_into("input[name=pin]", pin);
+    browser.click("#login button");
+    browser.wait_for(15, "past the sign-in form", |b| {
+        !b.url().ends_with("/login") || b.has("#error")
+    });
+}
+
+/// Signs out; returns once the browser is back at the sign-in form.
+fn sign_out(browser: &Browser) {
+    browser.click("header form button");
+    browser.wait_for(15, "signed out", |b| b.url().ends_with("/login"));
+}
+
+/// Waits until the page (reloading itself) shows `text` where `css` selects.
+fn eventually_shows(browser: &Browser, css: &str, text: &str) {
+    browser.wait_for(15, &format!("showing {text:?} in {css}"), |b| {
+        b.try_text(css).is_some_and(|t| t.contains(text))
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exam_day_in_the_browser_reaches_the_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let region = giasync_tests::demo_region_listed(dir.path(), 46_700, 1);
+    let school_config = giasync_tests::node_config(dir.path(), "420101", &[]);
+    giasync_tests::apply_all(
+        &school_config,
+        vec![Request::RosterImport {
+            exam: EXAM.into(),
+            rows: vec![
+                giasync_node::admin::ImportRow {
+                    room: None,
+                    ..roster_row("p1", "Андреева", "000001")
+                },
+                giasync_node::admin::ImportRow {
+                    room: None,
+                    ..roster_row("p2", "Борисов", "000002")
+                },
+            ],
+        }],
+    );
+    let hub = run::start(giasync_tests::node_config(dir.path(), "4201", &[]))
+        .await
+        .unwrap();
+    let school = run::start(giasync_tests::node_config(
+        dir.path(),
+        "420101",
+        &[hub.listen.unwrap()],
+    ))
+    .await
+    .unwrap();
+    let base = format!("http://{}", school.web.unwrap());
+    let protocol: DocId = format!("protocol/4201/420101/{EXAM}").parse().unwrap();
+
+    let region_ = region.clone();
+    tokio::task::spawn_blocking(move || {
+        let region = region_;
+        let browser = Browser::start(46_790);
+        browser.open(&format!("{base}/login"));
+        browser.screenshot("school-login");
+
+        // The organiser: a room, both participants in it.
+        sign_in(&browser, &base, "org-420101", &pin(&region, "org-420101"));
+        assert!(browser.url().ends_with("/roster"), "{}", browser.url());
+        browser.type_into("#add-room input[name=room]", "101");
+        browser.type_into("#add-room input[name=capacity]", "10");
+        browser.click("#add-room button");
+        eventually_shows(&browser, "#rooms", "101");
+        for p in ["p1", "p2"] {
+            browser.click(&format!("#p-{p} select[name=room] option[value='101']"));
+            browser.click(&format!("#p-{p} button[value=assign]"));
+            eventually_shows(&browser, "#message", "room 101");
+        }
+        assert!(
+            browser.text("#rooms").contains("10 2"),
+            "{}",
+            browser.text("#rooms")
+        );
+        browser.screenshot("school-organiser");
+        sign_out(&browser);
+
+        // The interviewer: the next participant is p1; start and end of the answer.
+        sign_in(
+            &browser,
+            &base,
+            "int-420101-1",
+            &pin(&region, "int-420101-1"),
+        );
+        browser.open(&format!("{base}/log?room=101"));
+        eventually_shows(&browser, "#next", "Андреева");
+        browser.click("#log-p1 button[value=start]");
+        eventually_shows(&browser, "#message", "start");
+        browser.click("#log-p1 button[value=end]");
+        eventually_shows(&browser, "#message", "end");
+        eventually_shows(&browser, "#next", "Борисов");
+        browser.screenshot("school-interviewer");
+        sign_out(&browser);
+
+        // A wrong PIN signs nobody in, so nobody can sign.
+        sign_in(&browser, &base, "exp-420101-1", "000000");
+        eventually_shows(&browser, "#error", "Неверный PIN");
+        browser.open(&format!("{base}/score/p1"));
+        assert!(browser.url().ends_with("/login"), "{}", browser.url());
+        assert!(!browser.source().contains("Подписать"));
+
+        // The expert: not the organiser's page; the category's criteria, a live total, signing.
+        sign_in(
+            &browser,
+            &base,
+            "exp-420101-1",
+            &pin(&region, "exp-420101-1"),
+        );
+        browser.open(&format!("{base}/roster"));
+        assert!(browser.source().contains("Недостаточно прав"));
+        browser.open(&format!("{base}/score/p1"));
+        // Once everything is at the hub the page stops reloading itself under the typing.
+        eventually_shows(&browser, "#pending", ": 0");
+        let points = [
+            ("Ч1", "1"),
+            ("Ч2", "1"),
+            ("Ч3", "1"),
+            ("П1", "2"),
+            ("П2", "1"),
+            ("П3", "1"),
+            ("М1", "2"),
+            ("М2", "1"),
+            ("Д1", "2"),
+            ("Р1", "2"),
+            ("Р2", "1"),
+            ("Р3", "1"),
+            ("Р4", "0"),
+            ("Р5", "0"),
+        ];
+        for (criterion, value) in points {
+            browser.type_into(&format!("input[name='c_{criterion}']"), value);
+        }
+        assert_eq!(browser.text("#total"), "16");
+        assert_eq!(browser.text("#outcome"), "зачёт");
+        browser.screenshot("school-expert");
+        browser.click("#score button[type=submit]");
+        eventually_shows(&browser, "#message", "16 зачёт");
+        browser.open(&format!("{base}/sync"));
+        eventually_shows(&browser, "#sheet-sync", "exp-420101-1");
+        browser.screenshot("school-sync");
+
+        // Two browsers on one node: the organiser's page shows the interviewer's «Н».
+        let second = Browser::start(46_791);
+        sign_in(&second, &base, "org-420101", &pin(&region, "org-420101"));
+        sign_out(&browser);
+        sign_in(
+            &browser,
+            &base,
+            "int-420101-1",
+            &pin(&region, "int-420101-1"),
+        );
+        browser.open(&format!("{base}/log?room=101"));
+        browser.click("#log-p2 button[value=absent]");
+        eventually_shows(&browser, "#message", "absent");
+        eventually_shows(&second, "#p-p2", "Н (не явился)");
+    })
+    .await
+    .unwrap();
+
+    // The signed sheet reached the МОУО hub.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let sheets = hub
+            .read(protocol)
+            .await
+            .map(|d| giasync_shared::content::sheets(&d).len())
+            .unwrap_or(0);
+        if sheets == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the sheet never reached the hub");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    school.stop();
+    hub.stop();
+}
