@@ -46,6 +46,9 @@ pub struct DayParticipant {
     pub patronymic: String,
     pub class: String,
     pub category: String,
+    /// The identity document (series may be empty).
+    pub series: String,
+    pub number: String,
     pub room: String,
     /// `present`, `absent`, `early`, `removed` or empty.
     pub attendance: String,
@@ -209,6 +212,8 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
             patronymic: row.get("patronymic").into(),
             class: row.get("class").into(),
             category: row.get("category").into(),
+            series: row.get("doc_series").into(),
+            number: row.get("doc_number").into(),
             room,
             attendance: row.get("attendance").into(),
             act: row.get("act").into(),

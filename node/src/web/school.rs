@@ -189,7 +189,7 @@ impl SchoolWeb {
 /// What a page may do for a role.
 fn allowed(role: PersonRole, page: &str) -> bool {
     match page {
-        "roster" | "assign" | "rooms" | "print" => role == PersonRole::Organiser,
+        "roster" | "assign" | "rooms" | "print" | "edit" => role == PersonRole::Organiser,
         "mark" => matches!(role, PersonRole::Organiser | PersonRole::Interviewer),
         "log" => role == PersonRole::Interviewer,
         "score" => role == PersonRole::Expert,
@@ -580,7 +580,7 @@ async fn roster(
     for p in &day.participants {
         let id = escape(&p.id);
         b.push_str(&format!(
-            "<tr id=\"p-{id}\"><td>{}</td><td>{}</td><td>{}</td>\
+            "<tr id=\"p-{id}\"><td><a href=\"/roster/{id}\">{}</a></td><td>{}</td><td>{}</td>\
              <td><form class=\"inline\" method=\"post\" action=\"/assign\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><select name=\"room\">{}</select> <button name=\"do\" value=\"assign\">Назначить</button></form></td>\
              <td>{}</td>\
              <td><form class=\"inline\" method=\"post\" action=\"/mark\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><input type=\"hidden\" name=\"back\" value=\"/roster\">\
@@ -595,6 +595,98 @@ async fn roster(
     }
     b.push_str("</table>");
     page("Список участников и аудитории", Some(&who), Some(&day), &b).into_response()
+}
+
+async fn edit_form(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    UrlPath(pid): UrlPath<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let who = match gate(&web, &headers, "edit") {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
+    let day = match web.day(None).await {
+        Ok(d) => d,
+        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, Some(&who), &e),
+    };
+    let Some(p) = day.participants.iter().find(|p| p.id == pid) else {
+        return error_page(StatusCode::NOT_FOUND, Some(&who), "Нет такого участника");
+    };
+    let categories: String = web
+        .0
+        .rules
+        .categories()
+        .map(|c| {
+            let id = c.category.id();
+            format!(
+                "<option value=\"{id}\"{}>{}</option>",
+                if id == p.category { " selected" } else { "" },
+                escape(&c.name)
+            )
+        })
+        .collect();
+    let field = |label: &str, name: &str, value: &str| {
+        format!(
+            "<p><label>{label} <input name=\"{name}\" value=\"{}\"></label></p>",
+            escape(value)
+        )
+    };
+    let mut b = message_block(&query);
+    b.push_str(&format!(
+        "<form method=\"post\" action=\"/roster/{}\" id=\"edit\">",
+        escape(&p.id)
+    ));
+    b.push_str(&field("Фамилия", "surname", &p.surname));
+    b.push_str(&field("Имя", "name", &p.given_name));
+    b.push_str(&field("Отчество", "patronymic", &p.patronymic));
+    b.push_str(&field("Серия документа", "series", &p.series));
+    b.push_str(&field("Номер документа", "number", &p.number));
+    b.push_str(&field("Класс", "class", &p.class));
+    b.push_str(&format!(
+        "<p><label>Категория <select name=\"category\">{categories}</select></label></p><p><button>Сохранить</button> <a href=\"/roster\">Отмена</a></p></form>"
+    ));
+    page("Данные участника", Some(&who), Some(&day), &b).into_response()
+}
+
+async fn edit_submit(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    UrlPath(pid): UrlPath<String>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if let Err(r) = gate(&web, &headers, "edit") {
+        return *r;
+    }
+    let field = |name: &str| form.get(name).cloned().unwrap_or_default();
+    let result = match web.day(None).await {
+        Ok(day) => match day.participants.iter().find(|p| p.id == pid) {
+            Some(p) => {
+                web.apply(Request::RosterImport {
+                    exam: day.exam.clone(),
+                    rows: vec![crate::admin::ImportRow {
+                        id: p.id.clone(),
+                        surname: field("surname"),
+                        name: field("name"),
+                        patronymic: field("patronymic"),
+                        series: field("series"),
+                        number: field("number"),
+                        class: field("class"),
+                        category: field("category"),
+                        room: None,
+                    }],
+                })
+                .await
+            }
+            None => Err("Нет такого участника".into()),
+        },
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => back("/roster", Ok(format!("Данные участника {pid} сохранены"))),
+        Err(e) => back(&format!("/roster/{}", url_encode(&pid)), Err(e)),
+    }
 }
 
 async fn print_room(
@@ -1149,6 +1241,7 @@ pub fn router(engine: Ask, people: Vec<Person>, rules: Rules) -> Router {
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
         .route("/roster", get(roster))
+        .route("/roster/{participant}", get(edit_form).post(edit_submit))
         .route("/rooms", post(add_room))
         .route("/assign", post(assign))
         .route("/mark", post(mark))
