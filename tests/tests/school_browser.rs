@@ -101,7 +101,7 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         for p in ["p1", "p2"] {
             browser.click(&format!("#p-{p} select[name=room] option[value='101']"));
             browser.click(&format!("#p-{p} button[value=assign]"));
-            eventually_shows(&browser, "#message", "room 101");
+            eventually_shows(&browser, "#message", "назначен в аудиторию 101");
         }
         assert!(
             browser.text("#rooms").contains("10 2"),
@@ -121,9 +121,9 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         browser.open(&format!("{base}/log?room=101"));
         eventually_shows(&browser, "#next", "Андреева");
         browser.click("#log-p1 button[value=start]");
-        eventually_shows(&browser, "#message", "start");
+        eventually_shows(&browser, "#message", "Начало ответа записано");
         browser.click("#log-p1 button[value=end]");
-        eventually_shows(&browser, "#message", "end");
+        eventually_shows(&browser, "#message", "Окончание ответа записано");
         eventually_shows(&browser, "#next", "Борисов");
         browser.screenshot("school-interviewer");
         sign_out(&browser);
@@ -170,7 +170,7 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         assert_eq!(browser.text("#outcome"), "зачёт");
         browser.screenshot("school-expert");
         browser.click("#score button[type=submit]");
-        eventually_shows(&browser, "#message", "16 зачёт");
+        eventually_shows(&browser, "#message", "16 баллов, зачёт");
         browser.open(&format!("{base}/sync"));
         eventually_shows(&browser, "#sheet-sync", "exp-420101-1");
         browser.screenshot("school-sync");
@@ -187,7 +187,7 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         );
         browser.open(&format!("{base}/log?room=101"));
         browser.click("#log-p2 button[value=absent]");
-        eventually_shows(&browser, "#message", "absent");
+        eventually_shows(&browser, "#message", "Отметка сохранена");
         eventually_shows(&second, "#p-p2", "Н (не явился)");
     })
     .await

@@ -751,7 +751,7 @@ async fn add_room(
         (Err(e), _) => Err(e),
         (_, None) => Err("Число мест — целое число".into()),
     };
-    back("/roster", result)
+    back("/roster", result.map(|_| "Аудитория добавлена".to_owned()))
 }
 
 async fn assign(
@@ -773,7 +773,16 @@ async fn assign(
         }
         Err(e) => Err(e),
     };
-    back("/roster", result)
+    back(
+        "/roster",
+        result.map(|_| {
+            format!(
+                "Участник {} назначен в аудиторию {}",
+                form.get("participant").map_or("", String::as_str),
+                form.get("room").map_or("", String::as_str)
+            )
+        }),
+    )
 }
 
 async fn mark(
@@ -801,7 +810,7 @@ async fn mark(
         }
         Err(e) => Err(e),
     };
-    back(&to, result)
+    back(&to, result.map(|_| "Отметка сохранена".to_owned()))
 }
 
 // ----- interviewer -------------------------------------------------------------------------
@@ -893,6 +902,7 @@ async fn log_entry(
         Err(r) => return *r,
     };
     let room = form.get("room").cloned().unwrap_or_default();
+    let end = form.get("at").map(String::as_str) == Some("end");
     let result = match web.day(None).await {
         Ok(day) => {
             let now = now_ms();
@@ -901,13 +911,22 @@ async fn log_entry(
                 participant: form.get("participant").cloned().unwrap_or_default(),
                 interviewer: Some(who.person.id.to_string()),
                 at_ms: now,
-                end: form.get("at").map(String::as_str) == Some("end"),
+                end,
             })
             .await
         }
         Err(e) => Err(e),
     };
-    back(&format!("/log?room={}", url_encode(&room)), result)
+    back(
+        &format!("/log?room={}", url_encode(&room)),
+        result.map(|_| {
+            if end {
+                "Окончание ответа записано".to_owned()
+            } else {
+                "Начало ответа записано".to_owned()
+            }
+        }),
+    )
 }
 
 // ----- expert ------------------------------------------------------------------------------
@@ -1138,6 +1157,13 @@ async fn score_submit(
             correction,
         };
         let sheet = SignedSheet::sign(draft, &web.0.rules, &who.key).map_err(|e| e.to_string())?;
+        let signed = sheet.decode_unverified().map_err(|e| e.to_string())?;
+        let done = format!(
+            "Бланк подписан и сохранён: {} — {} баллов, {}",
+            full_name(p),
+            signed.total,
+            signed.outcome.display_name()
+        );
         web.apply(Request::Score {
             exam: day.exam.clone(),
             sheet: sheet.as_bytes().to_vec(),
@@ -1145,6 +1171,7 @@ async fn score_submit(
             expert_cert: who.cert_der.clone(),
         })
         .await
+        .map(|_| done)
     }
     .await;
     match result {
