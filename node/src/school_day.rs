@@ -85,6 +85,10 @@ pub struct SchoolDay {
     pub rooms: Vec<DayRoom>,
     pub participants: Vec<DayParticipant>,
     pub sync: SyncState,
+    /// The РЦОИ has published this school's results and their signature verifies here.
+    pub results_published: bool,
+    /// Familiarisation records held (signed by the organiser).
+    pub familiarised: usize,
 }
 
 /// Reads the day of `exam` at this school's node.
@@ -248,7 +252,21 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
         sheets: sheets_total,
         sheets_at_rcoi: receipts.values().filter(|v| *v == "verified").count(),
     };
+    let results_published = results.is_some_and(|r| {
+        content::published(r).is_some_and(|(statement, cert)| {
+            giasync_shared::publish::Published::verify(
+                &statement,
+                &cert,
+                &context.verifier,
+                exam,
+                school,
+            )
+            .is_ok()
+        })
+    });
     Ok(SchoolDay {
+        results_published,
+        familiarised: results.map_or(0, |r| content::acks(r).len()),
         school: school.to_string(),
         exam: exam.to_string(),
         rooms: rooms.into_values().collect(),

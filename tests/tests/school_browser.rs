@@ -71,9 +71,15 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
             ],
         }],
     );
-    let hub = run::start(giasync_tests::node_config(dir.path(), "4201", &[]))
-        .await
-        .unwrap();
+    let rcoi_config = giasync_tests::node_config(dir.path(), "42", &[]);
+    let rcoi = run::start(rcoi_config.clone()).await.unwrap();
+    let hub = run::start(giasync_tests::node_config(
+        dir.path(),
+        "4201",
+        &[rcoi.listen.unwrap()],
+    ))
+    .await
+    .unwrap();
     let school = run::start(giasync_tests::node_config(
         dir.path(),
         "420101",
@@ -189,6 +195,29 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         browser.click("#log-p2 button[value=absent]");
         eventually_shows(&browser, "#message", "Отметка сохранена");
         eventually_shows(&second, "#p-p2", "Н (не явился)");
+
+        // Once the РЦОИ holds the sheet the day is safe to close; it publishes, the school
+        // verifies the РЦОИ's signature, the organiser records familiarisation.
+        browser.open(&format!("{base}/sync"));
+        eventually_shows(&browser, "#safe", "день можно закрывать");
+        second.open(&format!("{base}/results"));
+        eventually_shows(&second, "#not-published", "Результатов пока нет");
+        let context = giasync_node::admin::Context::load(&rcoi_config).unwrap();
+        let published = giasync_node::admin::execute(
+            &rcoi_config,
+            &context,
+            &Request::Publish { exam: EXAM.into() },
+            giasync_tests::now_ms(),
+        )
+        .unwrap();
+        assert!(published.ok, "{}", published.message);
+        // The page reloads itself when the results arrive.
+        eventually_shows(&second, "#published", "подпись РЦОИ проверена");
+        eventually_shows(&second, "#r-p1", "16 зачёт");
+        second.screenshot("school-results");
+        second.click("#r-p1 button");
+        eventually_shows(&second, "#message", "Ознакомление подписано");
+        eventually_shows(&second, "#r-p1", "ознакомлен");
     })
     .await
     .unwrap();
@@ -209,4 +238,5 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
     }
     school.stop();
     hub.stop();
+    rcoi.stop();
 }

@@ -189,7 +189,9 @@ impl SchoolWeb {
 /// What a page may do for a role.
 fn allowed(role: PersonRole, page: &str) -> bool {
     match page {
-        "roster" | "assign" | "rooms" | "print" | "edit" => role == PersonRole::Organiser,
+        "roster" | "assign" | "rooms" | "print" | "edit" | "results" => {
+            role == PersonRole::Organiser
+        }
         "mark" => matches!(role, PersonRole::Organiser | PersonRole::Interviewer),
         "log" => role == PersonRole::Interviewer,
         "score" => role == PersonRole::Expert,
@@ -258,6 +260,9 @@ fn page(title: &str, who: Option<&Who>, day: Option<&SchoolDay>, body: &str) -> 
         let mut links = Vec::new();
         if allowed(role, "roster") {
             links.push("<a href=\"/roster\">Список и аудитории</a>");
+        }
+        if allowed(role, "results") {
+            links.push("<a href=\"/results\">Результаты</a>");
         }
         if allowed(role, "log") {
             links.push("<a href=\"/log\">Журнал аудитории</a>");
@@ -813,6 +818,109 @@ async fn mark(
     back(&to, result.map(|_| "Отметка сохранена".to_owned()))
 }
 
+/// The results the РЦОИ published, shown only once their signature verifies at this node, and
+/// each participant's familiarisation, signed by the organiser.
+async fn results_page(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let who = match gate(&web, &headers, "results") {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
+    let day = match web.day(None).await {
+        Ok(d) => d,
+        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, Some(&who), &e),
+    };
+    let mut b = message_block(&query);
+    let results = ask(
+        &web.0.engine,
+        Request::Results {
+            exam: day.exam.clone(),
+        },
+    )
+    .await;
+    match results {
+        Ok(r) if r.ok => {
+            b.push_str(&format!(
+                "<p class=\"msg\" id=\"published\">Результаты опубликованы РЦОИ, подпись РЦОИ проверена ({})</p>",
+                escape(&r.message)
+            ));
+            b.push_str("<table id=\"results\"><tr><th>Участник</th><th>Попытка</th><th>Результат</th><th>Ознакомление</th></tr>");
+            for (key, value) in &r.fields {
+                let (pid, attempt) = key.split_once('/').unwrap_or((key, ""));
+                let name = day
+                    .participants
+                    .iter()
+                    .find(|p| p.id == pid)
+                    .map(full_name)
+                    .unwrap_or_else(|| pid.to_owned());
+                let (result, familiarised) =
+                    value.split_once("; familiarised ").unwrap_or((value, ""));
+                let action = if familiarised.is_empty() {
+                    format!(
+                        "<form class=\"inline\" method=\"post\" action=\"/results\"><input type=\"hidden\" name=\"participant\" value=\"{}\"><button>Ознакомлен под подпись</button></form>",
+                        escape(pid)
+                    )
+                } else {
+                    format!("ознакомлен {}", escape(familiarised))
+                };
+                b.push_str(&format!(
+                    "<tr id=\"r-{}\"><td>{}</td><td>{}</td><td>{}</td><td>{action}</td></tr>",
+                    escape(pid),
+                    escape(&name),
+                    escape(attempt),
+                    escape(result)
+                ));
+            }
+            b.push_str("</table>");
+        }
+        Ok(r) => b.push_str(&format!(
+            "<p class=\"err\" id=\"not-published\">Результатов пока нет: {}</p>",
+            escape(&r.message)
+        )),
+        Err(e) => b.push_str(&format!("<p class=\"err\">{}</p>", escape(&e.to_string()))),
+    }
+    page("Результаты", Some(&who), Some(&day), &b).into_response()
+}
+
+async fn familiarise(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    let who = match gate(&web, &headers, "results") {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
+    let result = async {
+        let day = web.day(None).await?;
+        let record = giasync_shared::publish::Familiarisation {
+            exam: day
+                .exam
+                .parse()
+                .map_err(|e: giasync_shared::DomainError| e.to_string())?,
+            school: giasync_shared::codes::SchoolCode::new(&day.school)
+                .map_err(|e| e.to_string())?,
+            participant: ParticipantId::new(form.get("participant").map_or("", String::as_str))
+                .map_err(|e| e.to_string())?,
+            organiser: who.person.id,
+            at: Timestamp::from_unix_ms(now_ms()).map_err(|e| e.to_string())?,
+        };
+        let statement = record.sign(&who.key).map_err(|e| e.to_string())?;
+        web.apply(Request::Familiarise {
+            exam: day.exam,
+            statement: statement.as_bytes().to_vec(),
+            organiser_cert: who.cert_der.clone(),
+        })
+        .await
+        .map(|_| "Ознакомление подписано".to_owned())
+    }
+    .await;
+    back("/results", result)
+}
+
 // ----- interviewer -------------------------------------------------------------------------
 
 async fn room_log(
@@ -1270,6 +1378,7 @@ pub fn router(engine: Ask, people: Vec<Person>, rules: Rules) -> Router {
         .route("/roster", get(roster))
         .route("/roster/{participant}", get(edit_form).post(edit_submit))
         .route("/rooms", post(add_room))
+        .route("/results", get(results_page).post(familiarise))
         .route("/assign", post(assign))
         .route("/mark", post(mark))
         .route("/print/{room}", get(print_room))
