@@ -94,8 +94,8 @@ impl Browser {
         self.call("POST", "/url", &json!({ "url": url }));
     }
 
-    /// The element `css` selects; panics naming the selector and the page when there is none.
-    pub fn find(&self, css: &str) -> String {
+    /// The id of the element `css` selects, if any.
+    fn element(&self, css: &str) -> Option<String> {
         let (status, answer) = crate::http(
             self.addr,
             "POST",
@@ -103,19 +103,18 @@ impl Browser {
             "application/json",
             &json!({"using": "css selector", "value": css}).to_string(),
         )
-        .expect("chromedriver answers");
-        assert_eq!(
-            status,
-            200,
-            "no element {css} on {}:\n{}",
-            self.url(),
-            self.source()
-        );
-        let value: Value = serde_json::from_str(&answer).expect("JSON");
-        value["value"][ELEMENT]
-            .as_str()
-            .expect("an element id")
-            .to_owned()
+        .ok()?;
+        if status != 200 {
+            return None;
+        }
+        let value: Value = serde_json::from_str(&answer).ok()?;
+        value["value"][ELEMENT].as_str().map(str::to_owned)
+    }
+
+    /// The element `css` selects; panics naming the selector and the page when there is none.
+    pub fn find(&self, css: &str) -> String {
+        self.element(css)
+            .unwrap_or_else(|| panic!("no element {css} on {}:\n{}", self.url(), self.source()))
     }
 
     /// Whether `css` selects anything.
@@ -164,19 +163,7 @@ impl Browser {
     /// The text of what `css` selects, or None when nothing does (or the page was just
     /// replaced, as pages reloading themselves are).
     pub fn try_text(&self, css: &str) -> Option<String> {
-        let (status, answer) = crate::http(
-            self.addr,
-            "POST",
-            &format!("/session/{}/element", self.session),
-            "application/json",
-            &json!({"using": "css selector", "value": css}).to_string(),
-        )
-        .ok()?;
-        if status != 200 {
-            return None;
-        }
-        let value: Value = serde_json::from_str(&answer).ok()?;
-        let element = value["value"][ELEMENT].as_str()?;
+        let element = self.element(css)?;
         let (status, answer) = crate::http(
             self.addr,
             "GET",

@@ -174,6 +174,25 @@ impl SchoolWeb {
         }
     }
 
+    /// The signed-in person allowed on `page_name` and the day, or the response to send
+    /// instead (sign-in, «Недостаточно прав», or the node's error).
+    async fn open(
+        &self,
+        headers: &HeaderMap,
+        page_name: &str,
+        exam: Option<String>,
+    ) -> Result<(Who, SchoolDay), Box<Response>> {
+        let who = gate(self, headers, page_name)?;
+        match self.day(exam).await {
+            Ok(day) => Ok((who, day)),
+            Err(e) => Err(Box::new(error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(&who),
+                &e,
+            ))),
+        }
+    }
+
     async fn apply(&self, request: Request) -> Result<String, String> {
         let response = ask(&self.0.engine, request)
             .await
@@ -548,13 +567,12 @@ async fn roster(
     headers: HeaderMap,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
-    let who = match gate(&web, &headers, "roster") {
-        Ok(w) => w,
+    let (who, day) = match web
+        .open(&headers, "roster", query.get("exam").cloned())
+        .await
+    {
+        Ok(x) => x,
         Err(r) => return *r,
-    };
-    let day = match web.day(query.get("exam").cloned()).await {
-        Ok(d) => d,
-        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, Some(&who), &e),
     };
     let mut b = message_block(&query);
     b.push_str("<h2>Аудитории</h2><table id=\"rooms\"><tr><th>Аудитория</th><th>Мест</th><th>Назначено</th><th></th></tr>");
@@ -608,13 +626,9 @@ async fn edit_form(
     UrlPath(pid): UrlPath<String>,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
-    let who = match gate(&web, &headers, "edit") {
-        Ok(w) => w,
+    let (who, day) = match web.open(&headers, "edit", None).await {
+        Ok(x) => x,
         Err(r) => return *r,
-    };
-    let day = match web.day(None).await {
-        Ok(d) => d,
-        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, Some(&who), &e),
     };
     let Some(p) = day.participants.iter().find(|p| p.id == pid) else {
         return error_page(StatusCode::NOT_FOUND, Some(&who), "Нет такого участника");
@@ -699,13 +713,9 @@ async fn print_room(
     headers: HeaderMap,
     UrlPath(room): UrlPath<String>,
 ) -> Response {
-    let who = match gate(&web, &headers, "print") {
-        Ok(w) => w,
+    let (who, day) = match web.open(&headers, "print", None).await {
+        Ok(x) => x,
         Err(r) => return *r,
-    };
-    let day = match web.day(None).await {
-        Ok(d) => d,
-        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, Some(&who), &e),
     };
     let mut b = format!(
         "<p>ОО {}, итоговое собеседование {}, аудитория {}</p><table><tr><th>№</th><th>ФИО</th><th>Класс</th><th>Подпись</th></tr>",
@@ -825,13 +835,9 @@ async fn results_page(
     headers: HeaderMap,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
-    let who = match gate(&web, &headers, "results") {
-        Ok(w) => w,
+    let (who, day) = match web.open(&headers, "results", None).await {
+        Ok(x) => x,
         Err(r) => return *r,
-    };
-    let day = match web.day(None).await {
-        Ok(d) => d,
-        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, Some(&who), &e),
     };
     let mut b = message_block(&query);
     let results = ask(
@@ -928,13 +934,9 @@ async fn room_log(
     headers: HeaderMap,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
-    let who = match gate(&web, &headers, "log") {
-        Ok(w) => w,
+    let (who, day) = match web.open(&headers, "log", None).await {
+        Ok(x) => x,
         Err(r) => return *r,
-    };
-    let day = match web.day(None).await {
-        Ok(d) => d,
-        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, Some(&who), &e),
     };
     let room = query
         .get("room")
@@ -1044,13 +1046,9 @@ async fn score_list(
     headers: HeaderMap,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
-    let who = match gate(&web, &headers, "score") {
-        Ok(w) => w,
+    let (who, day) = match web.open(&headers, "score", None).await {
+        Ok(x) => x,
         Err(r) => return *r,
-    };
-    let day = match web.day(None).await {
-        Ok(d) => d,
-        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, Some(&who), &e),
     };
     let mut b = message_block(&query);
     b.push_str("<table id=\"to-score\"><tr><th>Участник</th><th>Аудитория</th><th>Ответ</th><th>Результат</th><th></th></tr>");
@@ -1080,13 +1078,9 @@ async fn score_form(
     UrlPath(pid): UrlPath<String>,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
-    let who = match gate(&web, &headers, "score") {
-        Ok(w) => w,
+    let (who, day) = match web.open(&headers, "score", None).await {
+        Ok(x) => x,
         Err(r) => return *r,
-    };
-    let day = match web.day(None).await {
-        Ok(d) => d,
-        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, Some(&who), &e),
     };
     let Some(p) = day.participants.iter().find(|p| p.id == pid) else {
         return error_page(StatusCode::NOT_FOUND, Some(&who), "Нет такого участника");
@@ -1302,12 +1296,9 @@ fn attempt_of(exam: giasync_shared::exam::ExamId) -> u8 {
 // ----- everyone ----------------------------------------------------------------------------
 
 async fn sync_page(State(web): State<SchoolWeb>, headers: HeaderMap) -> Response {
-    let Some(who) = web.who(&headers) else {
-        return Redirect::to("/login").into_response();
-    };
-    let day = match web.day(None).await {
-        Ok(d) => d,
-        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, Some(&who), &e),
+    let (who, day) = match web.open(&headers, "sync", None).await {
+        Ok(x) => x,
+        Err(r) => return *r,
     };
     let s = &day.sync;
     let safe = s.online && s.docs_pending == 0 && s.sheets_at_rcoi == s.sheets;
