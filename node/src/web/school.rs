@@ -1353,6 +1353,31 @@ async fn version(
     }
 }
 
+/// Refuses a state-changing request that a page of another site sent: a browser names the page's
+/// origin on every POST, and it must be this interface's own host. (The session cookie is also
+/// `SameSite=Strict`; this is the second lock.)
+async fn same_origin(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if request.method() == axum::http::Method::POST {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok());
+        let origin = request
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|o| o.to_str().ok());
+        if let Some(origin) = origin {
+            let origin_host = origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"));
+            if origin_host.is_none() || origin_host != host {
+                return (StatusCode::FORBIDDEN, "Запрос с чужой страницы отклонён").into_response();
+            }
+        }
+    }
+    next.run(request).await
+}
+
 /// The school's interface.
 pub fn router(engine: Ask, people: Vec<Person>, rules: Rules) -> Router {
     let state = SchoolWeb(Arc::new(Inner {
@@ -1378,6 +1403,7 @@ pub fn router(engine: Ask, people: Vec<Person>, rules: Rules) -> Router {
         .route("/score/{participant}", get(score_form).post(score_submit))
         .route("/sync", get(sync_page))
         .route("/api/version", get(version))
+        .layer(axum::middleware::from_fn(same_origin))
         .with_state(state)
 }
 
@@ -1394,6 +1420,35 @@ mod tests {
         assert!(allowed(PersonRole::Interviewer, "mark"));
         assert!(!allowed(PersonRole::Interviewer, "score"));
         assert!(allowed(PersonRole::Technician, "sync"));
+    }
+
+    #[tokio::test]
+    async fn a_post_from_another_sites_page_is_refused() {
+        use tower::ServiceExt as _;
+        let engine: Ask = Arc::new(|_| None);
+        let app = router(engine, Vec::new(), Rules::is_2024().unwrap());
+        let post = |origin: Option<&str>| {
+            let mut r = axum::http::Request::post("/logout").header(header::HOST, "127.0.0.1:7480");
+            if let Some(o) = origin {
+                r = r.header(header::ORIGIN, o);
+            }
+            r.body(axum::body::Body::empty()).unwrap()
+        };
+        let status = |r: Response| r.status();
+        let foreign = app
+            .clone()
+            .oneshot(post(Some("http://evil.example")))
+            .await
+            .unwrap();
+        assert_eq!(status(foreign), StatusCode::FORBIDDEN);
+        let own = app
+            .clone()
+            .oneshot(post(Some("http://127.0.0.1:7480")))
+            .await
+            .unwrap();
+        assert_eq!(status(own), StatusCode::SEE_OTHER);
+        let none = app.oneshot(post(None)).await.unwrap();
+        assert_eq!(status(none), StatusCode::SEE_OTHER);
     }
 
     #[test]
