@@ -1227,6 +1227,12 @@ impl Region {
         &self.directory
     }
 
+    /// The CA that vouches for the simulated nodes' certificates.
+    #[must_use]
+    pub fn ca(&self) -> &FixedCa {
+        &self.ca
+    }
+
     #[must_use]
     pub fn observed(&self) -> &Observed {
         &self.observed

@@ -30,8 +30,9 @@ pub struct Point {
     pub safe_at_rcoi: usize,
 }
 
-/// The report of one run. Everything but `wall_s`, `peak_memory_mib` and `ingest_sheets_per_s`
-/// (measurements of this machine) is the same for the same scenario and seed, byte for byte.
+/// The report of one run. Everything but `wall_s`, `peak_memory_mib`, `ingest_sheets_per_s` and
+/// `oversight_build_ms` (measurements of this machine) is the same for the same scenario and
+/// seed, byte for byte.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub scenario: String,
@@ -79,6 +80,10 @@ pub struct Report {
     /// Sheets the РЦОИ verified and receipted per second of the real time it spent doing so
     /// (signature, signer, rules, receipt change), measured on this machine.
     pub ingest_sheets_per_s: Option<f64>,
+    /// Real time to build the РЦОИ's oversight view (`giasync_shared::oversight`) of the whole
+    /// region at the end of the day, in ms: what one page load of the РЦОИ dashboard costs its
+    /// engine thread.
+    pub oversight_build_ms: Option<f64>,
 }
 
 impl Report {
@@ -239,6 +244,30 @@ impl Report {
             timeline: timeline(region),
             wall_s,
             peak_memory_mib,
+            oversight_build_ms: region
+                .rcoi()
+                .zip(giasync_shared::calendar::Timestamp::from_unix_ms(observed.end_ms).ok())
+                .map(|(rcoi, now)| {
+                    let started = std::time::Instant::now();
+                    let view =
+                        giasync_shared::oversight::build(giasync_shared::oversight::Inputs {
+                            node: rcoi.identity().to_string(),
+                            municipality: None,
+                            region: rcoi.identity().region.to_string(),
+                            docs: rcoi
+                                .doc_ids()
+                                .filter_map(|id| Some((*id, rcoi.doc(id)?)))
+                                .collect(),
+                            contacts: BTreeMap::new(),
+                            quarantined: 0,
+                            now,
+                            rules: region.rules(),
+                            directory_for: |_: &BTreeMap<String, Vec<u8>>| region.directory(),
+                            verifier: region.ca(),
+                        });
+                    std::hint::black_box(view);
+                    (started.elapsed().as_secs_f64() * 1000.0).round()
+                }),
             ingest_sheets_per_s: {
                 let receipted: usize = observed.receipted_at_rcoi.iter().map(|r| r.1).sum();
                 let secs = observed.ingest_wall.as_secs_f64();
@@ -336,6 +365,9 @@ impl Report {
                 .map(|r| format!(", РЦОИ ingest {r:.0} sheets/s"))
                 .unwrap_or_default()
         );
+        if let Some(ms) = self.oversight_build_ms {
+            let _ = write!(out, ", РЦОИ oversight view {ms:.0} ms");
+        }
         out
     }
 
