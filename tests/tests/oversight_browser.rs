@@ -27,6 +27,18 @@ fn school_day(dir: &Path, region: &Region, config: &NodeConfig) {
         status: status.into(),
         act: String::new(),
     };
+    // The room log of the morning: two participants answered 09:00–09:15 and 09:16–09:31
+    // (Kemerovo, UTC+7), so the chart of the day has points to draw.
+    let log = |participant: &str, at: &str, end| Request::Log {
+        exam: EXAM.into(),
+        participant: participant.into(),
+        interviewer: None,
+        at_ms: at
+            .parse::<giasync_shared::calendar::Timestamp>()
+            .unwrap()
+            .unix_ms(),
+        end,
+    };
     let score = |expert, points| {
         giasync_tests::score_request(dir, &rules, expert, EXAM, "420101", "p-conflict", points)
     };
@@ -43,6 +55,10 @@ fn school_day(dir: &Path, region: &Region, config: &NodeConfig) {
             },
             mark("p-absent", "absent"),
             mark("p-waiting", "present"),
+            log("p-conflict", "2024-02-14T02:00:00Z", false),
+            log("p-conflict", "2024-02-14T02:15:00Z", true),
+            log("p-waiting", "2024-02-14T02:16:00Z", false),
+            log("p-waiting", "2024-02-14T02:31:00Z", true),
             score(experts[0], giasync_tests::POINTS_FULL),
             score(experts[1], giasync_tests::POINTS_LOW),
         ],
@@ -100,6 +116,18 @@ async fn the_oversight_page_shows_a_conflict_and_an_overdue_deadline_with_no_net
         (&3.into(), &1.into(), &2.into())
     );
 
+    // The chart of the day: both participants started and finished, none scored (the one with
+    // sheets is in conflict).
+    let (status, svg) =
+        tokio::task::spawn_blocking(move || giasync_tests::http_get(web, "/chart.svg").unwrap())
+            .await
+            .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(svg.matches("<polyline").count(), 3, "{svg}");
+    for legend in ["начали: 2", "завершили: 2", "оценено: 0"] {
+        assert!(svg.contains(legend), "{legend} not in {svg}");
+    }
+
     // The page in Chromium, with every host name but loopback resolving to nothing.
     let url = format!("http://{web}/");
     let shot = giasync_tests::screenshot_dir().join("oversight-hub.png");
@@ -112,6 +140,7 @@ async fn the_oversight_page_shows_a_conflict_and_an_overdue_deadline_with_no_net
     .await
     .unwrap();
     assert!(dom.contains("Мониторинг ГИА — МОУО 4201"), "{dom}");
+    assert!(dom.contains("Узел МОУО 4201"), "{dom}");
     // The conflict, open, with both experts' totals.
     let conflicts = dom.split("id=\"conflicts\"").nth(1).unwrap();
     assert!(conflicts.contains("p-conflict"), "{conflicts}");

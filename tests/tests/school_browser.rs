@@ -114,6 +114,12 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
             "{}",
             browser.text("#rooms")
         );
+        // Categories as the rules name them, not their ids.
+        assert!(
+            browser.text("#p-p1").contains("Участники без ОВЗ"),
+            "{}",
+            browser.text("#p-p1")
+        );
         browser.screenshot("school-organiser");
         sign_out(&browser);
 
@@ -200,6 +206,7 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         // verifies the РЦОИ's signature, the organiser records familiarisation.
         browser.open(&format!("{base}/sync"));
         eventually_shows(&browser, "#safe", "день можно закрывать");
+        eventually_shows(&browser, "#sheet-sync", "получен, подпись проверена");
         second.open(&format!("{base}/results"));
         eventually_shows(&second, "#not-published", "Результатов пока нет");
         let context = giasync_node::admin::Context::load(&rcoi_config).unwrap();

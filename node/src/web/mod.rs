@@ -21,6 +21,15 @@ use tokio::sync::oneshot;
 
 use crate::admin::{Request, Response as AdminResponse};
 
+/// A node's identity or a scope as people read it: «МОУО 4201», «РЦОИ 42», «ОО 420101».
+pub(crate) fn russian_node(identity: &str) -> String {
+    identity
+        .replace("municipality", "МОУО")
+        .replace("rcoi", "РЦОИ")
+        .replace("school", "ОО")
+        .replace("region", "регион")
+}
+
 /// Sends a request to the engine thread; the answer arrives on the receiver.
 pub type Ask = Arc<dyn Fn(Request) -> Option<oneshot::Receiver<AdminResponse>> + Send + Sync>;
 

@@ -50,11 +50,7 @@ fn state_name(state: DeadlineState) -> (&'static str, &'static str) {
 #[must_use]
 pub fn page(o: &Oversight) -> String {
     let mut h = String::new();
-    let scope = escape(
-        &o.scope
-            .replace("municipality", "МОУО")
-            .replace("region", "регион"),
-    );
+    let scope = escape(&super::russian_node(&o.scope));
     let _ = write!(
         h,
         "<!DOCTYPE html><html lang=\"ru\"><head><meta charset=\"utf-8\">\
@@ -63,7 +59,7 @@ pub fn page(o: &Oversight) -> String {
          <h1>Мониторинг ГИА — {scope}</h1>\
          <p class=\"muted\">Узел {} · данные на {} (UTC) · страница обновляется каждые {REFRESH_S} с · \
          <a href=\"/api/oversight\">JSON</a></p>",
-        escape(&o.node),
+        escape(&super::russian_node(&o.node)),
         escape(&o.generated_at)
     );
     let open = o

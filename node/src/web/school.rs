@@ -265,7 +265,7 @@ fn page(title: &str, who: Option<&Who>, day: Option<&SchoolDay>, body: &str) -> 
             "<span id=\"sync\" class=\"sync {}\">{}</span><span id=\"pending\">не передано документов: {}</span><span id=\"at-rcoi\">в РЦОИ: {} из {} бланков</span>",
             if s.online { "online" } else { "offline" },
             if s.online {
-                format!("на связи ({})", escape(&russian_node(&s.upstream)))
+                format!("на связи ({})", escape(&super::russian_node(&s.upstream)))
             } else {
                 "нет связи — данные сохраняются на узле".to_owned()
             },
@@ -305,13 +305,6 @@ fn page(title: &str, who: Option<&Who>, day: Option<&SchoolDay>, body: &str) -> 
         SCRIPT.replace("POLL", &POLL_MS.to_string())
     ));
     Html(h)
-}
-
-/// A node's identity as people read it: «МОУО 4201», «РЦОИ 42».
-fn russian_node(identity: &str) -> String {
-    identity
-        .replace("municipality", "МОУО")
-        .replace("rcoi", "РЦОИ")
 }
 
 fn error_page(status: StatusCode, who: Option<&Who>, message: &str) -> Response {
@@ -611,7 +604,7 @@ async fn roster(
              акт <input name=\"act\" size=\"5\"> <button name=\"status\" value=\"early\">Досрочно</button> <button name=\"status\" value=\"removed\">Удалён</button></form></td></tr>",
             escape(&full_name(p)),
             escape(&p.class),
-            escape(&p.category),
+            escape(&category_name(&web.0.rules, &p.category)),
             room_options(&p.room),
             escape(&attendance_name(p)),
         ));
@@ -1120,11 +1113,7 @@ async fn score_form(
                 escape(&s.outcome),
                 escape(&s.signed_at),
                 escape(&state_name(&s.state)),
-                if s.at_rcoi.is_empty() {
-                    "ещё нет".to_owned()
-                } else {
-                    escape(&s.at_rcoi)
-                }
+                escape(&receipt_name(&s.at_rcoi))
             ));
         }
         b.push_str("</table>");
@@ -1173,6 +1162,25 @@ fn state_name(state: &str) -> String {
         "set aside" => "отклонён при урегулировании".into(),
         "superseded" => "заменён исправлением".into(),
         other => other.replacen("invalid", "недействителен", 1),
+    }
+}
+
+/// A category as the rules name it («Участники без ОВЗ»), or its id if the rules lack it.
+fn category_name(rules: &Rules, id: &str) -> String {
+    rules
+        .categories()
+        .find(|c| c.category.id() == id)
+        .map_or_else(|| id.to_owned(), |c| c.name.clone())
+}
+
+/// The РЦОИ's receipt of a sheet as staff read it (empty: not at the РЦОИ yet).
+fn receipt_name(receipt: &str) -> String {
+    if receipt.is_empty() {
+        "ещё нет".to_owned()
+    } else if receipt == giasync_shared::ingest::RECEIPT_VERIFIED {
+        "получен, подпись проверена".to_owned()
+    } else {
+        receipt.replacen("invalid", "недействителен", 1)
     }
 }
 
@@ -1311,7 +1319,7 @@ async fn sync_page(State(web): State<SchoolWeb>, headers: HeaderMap) -> Response
             "Не все данные переданы: не закрывайте день."
         },
         if s.online {
-            escape(&russian_node(&s.upstream))
+            escape(&super::russian_node(&s.upstream))
         } else {
             "нет".into()
         },
@@ -1327,11 +1335,7 @@ async fn sync_page(State(web): State<SchoolWeb>, headers: HeaderMap) -> Response
                 escape(&sh.expert),
                 sh.total,
                 escape(&state_name(&sh.state)),
-                if sh.at_rcoi.is_empty() {
-                    "ещё нет".to_owned()
-                } else {
-                    escape(&sh.at_rcoi)
-                }
+                escape(&receipt_name(&sh.at_rcoi))
             ));
         }
     }
