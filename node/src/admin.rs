@@ -258,10 +258,13 @@ fn school_doc(me: &NodeIdentity, kind: DocKind, exam: &str) -> Result<DocId, Str
 }
 
 /// What a node needs besides its engine to answer requests.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Context {
     pub verifier: CaVerifier,
     pub rules: Rules,
+    /// The oversight sections of the schools whose documents did not change since the last
+    /// page load (they depend only on the documents, the rules and the verifier above).
+    pub oversight: std::sync::Mutex<giasync_shared::oversight::Cache>,
 }
 
 /// Applies `request` to the engine (records go to the engine's outputs, for the caller to
@@ -1005,7 +1008,11 @@ pub fn oversight(
             ))
         })
         .collect();
-    Ok(giasync_shared::oversight::build(
+    let mut cache = context
+        .oversight
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    Ok(giasync_shared::oversight::build_cached(
         giasync_shared::oversight::Inputs {
             node: me.to_string(),
             municipality,
@@ -1022,6 +1029,7 @@ pub fn oversight(
             directory_for: |certs: &BTreeMap<String, Vec<u8>>| context.verifier.experts(certs),
             verifier: &context.verifier,
         },
+        &mut cache,
     ))
 }
 
@@ -1290,6 +1298,7 @@ impl Context {
             )
             .map_err(|e| anyhow::anyhow!("CA: {e}"))?,
             rules: Rules::is_2024()?,
+            oversight: std::sync::Mutex::default(),
         })
     }
 }

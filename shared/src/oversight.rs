@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use automerge::Automerge;
+use automerge::{Automerge, ChangeHash};
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::{Date, Timestamp};
@@ -213,9 +213,64 @@ struct SchoolExam<'a> {
     results: Option<&'a Automerge>,
 }
 
-/// Builds the view.
+/// What one school's documents for one exam contribute to the view: a pure function of those
+/// documents (and of the node's rules and certificates), so it is kept between builds while the
+/// documents' heads stay the same. Deadlines depend on the time and are judged at every build.
+#[derive(Clone, Debug, Default)]
+struct Section {
+    progress: Progress,
+    rooms: Vec<RoomProgress>,
+    sheets_invalid: usize,
+    conflicts_open: usize,
+    conflicts_settled: usize,
+    results_published: bool,
+    delivered: Option<Timestamp>,
+    familiarised: usize,
+    last_activity_ms: Option<i64>,
+    conflicts: Vec<ConflictView>,
+    invalid: Vec<InvalidView>,
+    facts: Facts,
+    /// (time, 0 started / 1 finished / 2 scored), for the chart of the latest exam.
+    events: Vec<(i64, u8)>,
+}
+
+/// The heads of a school's roster, protocol and results documents for an exam.
+type SectionKey = [Vec<ChangeHash>; 3];
+
+/// The sections of earlier builds, by school and exam. A hub keeps one for its lifetime, with
+/// the same rules and certificate checks, so that a page load re-reads only the schools whose
+/// documents changed since the last one (at the РЦОИ a whole region's sheets would otherwise be
+/// verified again at every load).
+#[derive(Debug, Default)]
+pub struct Cache {
+    sections: BTreeMap<(SchoolCode, ExamId), (SectionKey, Section)>,
+}
+
+impl Cache {
+    /// How many school-and-exam sections it holds.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.sections.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.sections.is_empty()
+    }
+}
+
+/// Builds the view from nothing.
 pub fn build<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
     inputs: Inputs<'_, D, F>,
+) -> Oversight {
+    build_cached(inputs, &mut Cache::default())
+}
+
+/// Builds the view, reading again only the schools whose documents changed since `cache` saw
+/// them. The result is the same as [`build`]'s.
+pub fn build_cached<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
+    inputs: Inputs<'_, D, F>,
+    cache: &mut Cache,
 ) -> Oversight {
     let now_ms = inputs.now.unix_ms();
     let mut grouped: BTreeMap<(SchoolCode, ExamId), (MunicipalityCode, SchoolExam<'_>)> =
@@ -242,6 +297,8 @@ pub fn build<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
             DocKind::Results => entry.1.results = Some(doc),
         }
     }
+    // Sections of documents no longer held (or out of scope) go.
+    cache.sections.retain(|k, _| grouped.contains_key(k));
     let mut out = Oversight {
         node: inputs.node.clone(),
         scope: match inputs.municipality {
@@ -254,173 +311,42 @@ pub fn build<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
     };
     let mut schools: BTreeMap<SchoolCode, SchoolView> = BTreeMap::new();
     let latest_exam = grouped.keys().map(|(_, e)| *e).max();
-    let mut events: Vec<(i64, u8)> = Vec::new(); // (time, 0 started / 1 finished / 2 scored)
-    for ((school, exam), (municipality, docs)) in &grouped {
-        let view = schools.entry(*school).or_insert_with(|| SchoolView {
+    let mut events: Vec<(i64, u8)> = Vec::new();
+    for (&(school, exam), (municipality, docs)) in &grouped {
+        let heads = |d: Option<&Automerge>| d.map(Automerge::get_heads).unwrap_or_default();
+        let key: SectionKey = [
+            heads(docs.roster),
+            heads(docs.protocol),
+            heads(docs.results),
+        ];
+        let section = match cache.sections.get(&(school, exam)) {
+            Some((k, s)) if *k == key => s,
+            _ => {
+                let fresh = section(&inputs, school, exam, docs);
+                &cache
+                    .sections
+                    .entry((school, exam))
+                    .insert_entry((key, fresh))
+                    .into_mut()
+                    .1
+            }
+        };
+        let view = schools.entry(school).or_insert_with(|| SchoolView {
             school: school.to_string(),
             municipality: municipality.to_string(),
             ..SchoolView::default()
         });
-        let roster = docs.roster.map(content::participants).unwrap_or_default();
-        let logs = docs.protocol.map(content::logs).unwrap_or_default();
-        let settled = docs.protocol.map(|p| {
-            crate::settlement::resolve_protocol(
-                p,
-                docs.results,
-                inputs.rules,
-                &inputs.directory_for,
-            )
-        });
-        // Participants with a counting sheet, and when it was signed.
-        let mut scored: BTreeMap<String, i64> = BTreeMap::new();
-        // Participants with any valid sheet (counting or in conflict): they came and finished.
-        let mut with_sheets: std::collections::BTreeSet<String> = Default::default();
-        if let Some(settled) = &settled {
-            for (subject, r) in &settled.resolution.subjects {
-                if !matches!(r.verdict, Verdict::Unscored) {
-                    with_sheets.insert(subject.participant.to_string());
-                }
-                if let Some(v) = r.verdict.current() {
-                    scored.insert(subject.participant.to_string(), v.sheet.signed_at.unix_ms());
-                }
-                for (hash, e) in &r.invalid {
-                    out.invalid.push(InvalidView {
-                        exam: exam.to_string(),
-                        school: school.to_string(),
-                        record: hash.to_string(),
-                        reason: e.to_string(),
-                    });
-                }
-                let (heads, settled_by) = match &r.verdict {
-                    Verdict::Conflict(heads) => (heads.iter().collect::<Vec<_>>(), None),
-                    Verdict::Settled {
-                        current,
-                        settlement,
-                        set_aside,
-                    } => {
-                        let mut all = vec![current.as_ref()];
-                        let decoded: Vec<_> = docs
-                            .protocol
-                            .map(content::sheets)
-                            .unwrap_or_default()
-                            .into_iter()
-                            .filter(|s| set_aside.contains(&s.hash()))
-                            .filter_map(|s| {
-                                Some(crate::record::VerifiedSheet {
-                                    hash: s.hash(),
-                                    sheet: s.decode_unverified().ok()?,
-                                })
-                            })
-                            .collect();
-                        view.conflicts_settled += 1;
-                        let views = conflict_sheets(all.drain(..).chain(decoded.iter()));
-                        out.conflicts.push(ConflictView {
-                            exam: exam.to_string(),
-                            school: school.to_string(),
-                            participant: subject.participant.to_string(),
-                            attempt: subject.attempt.get(),
-                            sheets: views,
-                            settled_by: Some(settlement.to_string()),
-                        });
-                        continue;
-                    }
-                    _ => continue,
-                };
-                view.conflicts_open += 1;
-                out.conflicts.push(ConflictView {
-                    exam: exam.to_string(),
-                    school: school.to_string(),
-                    participant: subject.participant.to_string(),
-                    attempt: subject.attempt.get(),
-                    sheets: conflict_sheets(heads.into_iter()),
-                    settled_by,
-                });
-            }
-            for (hash, e) in &settled.resolution.unattributed {
-                out.invalid.push(InvalidView {
-                    exam: exam.to_string(),
-                    school: school.to_string(),
-                    record: hash.to_string(),
-                    reason: e.to_string(),
-                });
-            }
-            for (hash, e) in &settled.refused {
-                out.invalid.push(InvalidView {
-                    exam: exam.to_string(),
-                    school: school.to_string(),
-                    record: format!("settlement {hash}"),
-                    reason: e.to_string(),
-                });
-            }
-            view.sheets_invalid += settled.resolution.unattributed.len()
-                + settled
-                    .resolution
-                    .subjects
-                    .values()
-                    .map(|r| r.invalid.len())
-                    .sum::<usize>();
+        view.progress.add(section.progress);
+        view.rooms.extend(section.rooms.iter().cloned());
+        view.sheets_invalid += section.sheets_invalid;
+        view.conflicts_open += section.conflicts_open;
+        view.conflicts_settled += section.conflicts_settled;
+        view.results_published |= section.results_published;
+        if let Some(d) = section.delivered {
+            view.results_delivered = Some(d.to_string());
         }
-        // Progress per room.
-        let mut rooms: BTreeMap<String, Progress> = BTreeMap::new();
-        let mut exam_progress = Progress::default();
-        for (id, row) in &roster {
-            let log = logs.get(id);
-            let attendance = row.get("attendance");
-            let started = log.and_then(|l| l.start_ms);
-            let ended = log.and_then(|l| l.end_ms);
-            let mut p = Progress {
-                registered: 1,
-                ..Progress::default()
-            };
-            match attendance {
-                "absent" => p.absent = 1,
-                "early" | "removed" => {
-                    p.present = 1;
-                    p.finished = 1;
-                }
-                "present" => p.present = 1,
-                _ if started.is_some() => p.present = 1,
-                _ => {}
-            }
-            if ended.is_some() && p.absent == 0 {
-                p.finished = 1;
-            }
-            // A participant with a sheet came and finished, whether or not the log says so.
-            if with_sheets.contains(id) && p.absent == 0 {
-                p.present = 1;
-                p.finished = 1;
-            }
-            if let Some(&at) = scored.get(id) {
-                p.scored = 1;
-                if Some(*exam) == latest_exam {
-                    events.push((at, 2));
-                }
-            }
-            if Some(*exam) == latest_exam {
-                events.extend(started.map(|t| (t, 0)));
-                events.extend(ended.map(|t| (t, 1)));
-            }
-            let room = row.get("room");
-            rooms
-                .entry(if room.is_empty() { "—" } else { room }.to_owned())
-                .or_default()
-                .add(p);
-            exam_progress.add(p);
-        }
-        view.progress.add(exam_progress);
-        view.rooms
-            .extend(rooms.into_iter().map(|(room, progress)| RoomProgress {
-                exam: exam.to_string(),
-                room,
-                progress,
-            }));
-        let activity = logs
-            .values()
-            .flat_map(|l| [l.start_ms, l.end_ms])
-            .flatten()
-            .chain(scored.values().copied())
-            .max();
-        if let Some(a) = activity {
+        view.familiarised += section.familiarised;
+        if let Some(a) = section.last_activity_ms {
             let known = view
                 .last_activity
                 .as_deref()
@@ -430,49 +356,15 @@ pub fn build<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
                 view.last_activity = rfc3339(a);
             }
         }
-        // Results and familiarisation.
-        let published = docs.results.and_then(|r| {
-            let (statement, cert) = content::published(r)?;
-            crate::publish::Published::verify(&statement, &cert, inputs.verifier, *exam, *school)
-                .ok()
-        });
-        let delivered = docs.results.and_then(content::delivered);
-        let familiarised = docs
-            .results
-            .map(|r| {
-                let directory = (inputs.directory_for)(&content::person_certs(r));
-                content::acks(r)
-                    .iter()
-                    .filter(|s| crate::publish::Familiarisation::verify(s, &directory).is_ok())
-                    .count()
-            })
-            .unwrap_or(0);
-        view.results_published |= published.is_some();
-        if let Some(d) = delivered {
-            view.results_delivered = Some(d.to_string());
+        out.conflicts.extend(section.conflicts.iter().cloned());
+        out.invalid.extend(section.invalid.iter().cloned());
+        out.deadlines
+            .extend(deadlines(exam, school, inputs.now, section.facts));
+        if Some(exam) == latest_exam {
+            events.extend_from_slice(&section.events);
         }
-        view.familiarised += familiarised;
-        // Deadlines.
-        let attended = exam_progress.present;
-        let open = view.conflicts_open;
-        let scoring_done_ms = (exam_progress.scored >= attended && attended > 0 && open == 0)
-            .then(|| scored.values().copied().max())
-            .flatten();
-        out.deadlines.extend(deadlines(
-            *exam,
-            *school,
-            inputs.now,
-            Facts {
-                attended,
-                scored: exam_progress.scored,
-                conflicts_open: open,
-                scoring_done_ms,
-                published_ms: published.as_ref().map(|p| p.at.unix_ms()),
-                delivered_ms: delivered.map(Timestamp::unix_ms),
-                familiarised,
-            },
-        ));
     }
+    debug_assert_eq!(cache.sections.len(), grouped.len());
     for (school, contact) in &inputs.contacts {
         if let Some(view) = schools.get_mut(school) {
             view.connected = contact.connected;
@@ -496,6 +388,186 @@ pub fn build<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
         .count();
     out.timeline_exam = latest_exam.map(|e| e.to_string());
     out.timeline = timeline(events);
+    out
+}
+
+/// Reads one school's documents for one exam.
+fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
+    inputs: &Inputs<'_, D, F>,
+    school: SchoolCode,
+    exam: ExamId,
+    docs: &SchoolExam<'_>,
+) -> Section {
+    let mut out = Section::default();
+    let roster = docs.roster.map(content::participants).unwrap_or_default();
+    let logs = docs.protocol.map(content::logs).unwrap_or_default();
+    let settled = docs.protocol.map(|p| {
+        crate::settlement::resolve_protocol(p, docs.results, inputs.rules, &inputs.directory_for)
+    });
+    let invalid = |record: String, reason: String| InvalidView {
+        exam: exam.to_string(),
+        school: school.to_string(),
+        record,
+        reason,
+    };
+    // Participants with a counting sheet, and when it was signed.
+    let mut scored: BTreeMap<String, i64> = BTreeMap::new();
+    // Participants with any valid sheet (counting or in conflict): they came and finished.
+    let mut with_sheets: std::collections::BTreeSet<String> = Default::default();
+    if let Some(settled) = &settled {
+        for (subject, r) in &settled.resolution.subjects {
+            if !matches!(r.verdict, Verdict::Unscored) {
+                with_sheets.insert(subject.participant.to_string());
+            }
+            if let Some(v) = r.verdict.current() {
+                scored.insert(subject.participant.to_string(), v.sheet.signed_at.unix_ms());
+            }
+            for (hash, e) in &r.invalid {
+                out.invalid.push(invalid(hash.to_string(), e.to_string()));
+            }
+            let conflict = |sheets, settled_by| ConflictView {
+                exam: exam.to_string(),
+                school: school.to_string(),
+                participant: subject.participant.to_string(),
+                attempt: subject.attempt.get(),
+                sheets,
+                settled_by,
+            };
+            match &r.verdict {
+                Verdict::Conflict(heads) => {
+                    out.conflicts_open += 1;
+                    out.conflicts
+                        .push(conflict(conflict_sheets(heads.iter()), None));
+                }
+                Verdict::Settled {
+                    current,
+                    settlement,
+                    set_aside,
+                } => {
+                    let decoded: Vec<_> = docs
+                        .protocol
+                        .map(content::sheets)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|s| set_aside.contains(&s.hash()))
+                        .filter_map(|s| {
+                            Some(crate::record::VerifiedSheet {
+                                hash: s.hash(),
+                                sheet: s.decode_unverified().ok()?,
+                            })
+                        })
+                        .collect();
+                    out.conflicts_settled += 1;
+                    let views = conflict_sheets(std::iter::once(current.as_ref()).chain(&decoded));
+                    out.conflicts
+                        .push(conflict(views, Some(settlement.to_string())));
+                }
+                _ => {}
+            }
+        }
+        for (hash, e) in &settled.resolution.unattributed {
+            out.invalid.push(invalid(hash.to_string(), e.to_string()));
+        }
+        for (hash, e) in &settled.refused {
+            out.invalid
+                .push(invalid(format!("settlement {hash}"), e.to_string()));
+        }
+        out.sheets_invalid += settled.resolution.unattributed.len()
+            + settled
+                .resolution
+                .subjects
+                .values()
+                .map(|r| r.invalid.len())
+                .sum::<usize>();
+    }
+    // Progress per room.
+    let mut rooms: BTreeMap<String, Progress> = BTreeMap::new();
+    for (id, row) in &roster {
+        let log = logs.get(id);
+        let attendance = row.get("attendance");
+        let started = log.and_then(|l| l.start_ms);
+        let ended = log.and_then(|l| l.end_ms);
+        let mut p = Progress {
+            registered: 1,
+            ..Progress::default()
+        };
+        match attendance {
+            "absent" => p.absent = 1,
+            "early" | "removed" => {
+                p.present = 1;
+                p.finished = 1;
+            }
+            "present" => p.present = 1,
+            _ if started.is_some() => p.present = 1,
+            _ => {}
+        }
+        if ended.is_some() && p.absent == 0 {
+            p.finished = 1;
+        }
+        // A participant with a sheet came and finished, whether or not the log says so.
+        if with_sheets.contains(id) && p.absent == 0 {
+            p.present = 1;
+            p.finished = 1;
+        }
+        if let Some(&at) = scored.get(id) {
+            p.scored = 1;
+            out.events.push((at, 2));
+        }
+        out.events.extend(started.map(|t| (t, 0)));
+        out.events.extend(ended.map(|t| (t, 1)));
+        let room = row.get("room");
+        rooms
+            .entry(if room.is_empty() { "—" } else { room }.to_owned())
+            .or_default()
+            .add(p);
+        out.progress.add(p);
+    }
+    out.rooms = rooms
+        .into_iter()
+        .map(|(room, progress)| RoomProgress {
+            exam: exam.to_string(),
+            room,
+            progress,
+        })
+        .collect();
+    out.last_activity_ms = logs
+        .values()
+        .flat_map(|l| [l.start_ms, l.end_ms])
+        .flatten()
+        .chain(scored.values().copied())
+        .max();
+    // Results and familiarisation.
+    let published = docs.results.and_then(|r| {
+        let (statement, cert) = content::published(r)?;
+        crate::publish::Published::verify(&statement, &cert, inputs.verifier, exam, school).ok()
+    });
+    out.delivered = docs.results.and_then(content::delivered);
+    out.familiarised = docs
+        .results
+        .map(|r| {
+            let directory = (inputs.directory_for)(&content::person_certs(r));
+            content::acks(r)
+                .iter()
+                .filter(|s| crate::publish::Familiarisation::verify(s, &directory).is_ok())
+                .count()
+        })
+        .unwrap_or(0);
+    out.results_published = published.is_some();
+    // Deadlines are judged on these.
+    let attended = out.progress.present;
+    out.facts = Facts {
+        attended,
+        scored: out.progress.scored,
+        conflicts_open: out.conflicts_open,
+        scoring_done_ms: (out.progress.scored >= attended
+            && attended > 0
+            && out.conflicts_open == 0)
+            .then(|| scored.values().copied().max())
+            .flatten(),
+        published_ms: published.as_ref().map(|p| p.at.unix_ms()),
+        delivered_ms: out.delivered.map(Timestamp::unix_ms),
+        familiarised: out.familiarised,
+    };
     out
 }
 
@@ -736,6 +808,94 @@ mod tests {
                 .iter()
                 .all(|d| d.school == "420101")
         );
+    }
+
+    #[test]
+    fn a_cached_build_equals_a_fresh_one_and_follows_every_change() {
+        let participant = |doc: &mut Automerge, id: &str| {
+            let mut tx = doc.transaction();
+            let key = format!("p/{id}/surname");
+            automerge::transaction::Transactable::put(&mut tx, automerge::ROOT, key, "Ф").unwrap();
+            tx.commit();
+        };
+        let (mut a, mut b) = (Automerge::new(), Automerge::new());
+        participant(&mut a, "x");
+        participant(&mut b, "y");
+        let doc = |s: &str| -> DocId { format!("roster/4201/{s}/is-2027-02-10").parse().unwrap() };
+        let rules = Rules::is_2024().unwrap();
+        let ca = crate::sync::FixedCa::default();
+        fn inputs<'a>(
+            docs: Vec<(DocId, &'a Automerge)>,
+            rules: &'a Rules,
+            ca: &'a crate::sync::FixedCa,
+        ) -> Inputs<
+            'a,
+            crate::record::FixedDirectory,
+            impl Fn(&BTreeMap<String, Vec<u8>>) -> crate::record::FixedDirectory,
+        > {
+            Inputs {
+                node: "test".into(),
+                municipality: None,
+                region: "42".into(),
+                docs,
+                contacts: BTreeMap::new(),
+                quarantined: 0,
+                now: at("2027-02-10T12:00:00Z"),
+                rules,
+                directory_for: |_: &BTreeMap<String, Vec<u8>>| {
+                    crate::record::FixedDirectory::default()
+                },
+                verifier: ca,
+            }
+        }
+        let registered = |o: &Oversight| {
+            o.schools
+                .iter()
+                .map(|s| (s.school.clone(), s.progress.registered))
+                .collect::<Vec<_>>()
+        };
+        let mut cache = Cache::default();
+        let first = build_cached(
+            inputs(vec![(doc("420101"), &a), (doc("420102"), &b)], &rules, &ca),
+            &mut cache,
+        );
+        assert_eq!(
+            first,
+            build(inputs(
+                vec![(doc("420101"), &a), (doc("420102"), &b)],
+                &rules,
+                &ca
+            ))
+        );
+        assert_eq!(cache.len(), 2);
+        // Nothing changed: the same view from the cache.
+        let again = build_cached(
+            inputs(vec![(doc("420101"), &a), (doc("420102"), &b)], &rules, &ca),
+            &mut cache,
+        );
+        assert_eq!(again, first);
+        // A school's roster grows: its section is read again, the other's is kept.
+        participant(&mut a, "z");
+        let changed = build_cached(
+            inputs(vec![(doc("420101"), &a), (doc("420102"), &b)], &rules, &ca),
+            &mut cache,
+        );
+        assert_eq!(
+            changed,
+            build(inputs(
+                vec![(doc("420101"), &a), (doc("420102"), &b)],
+                &rules,
+                &ca
+            ))
+        );
+        assert_eq!(
+            registered(&changed),
+            vec![("420101".into(), 2), ("420102".into(), 1)]
+        );
+        // A document no longer held leaves the view and the cache.
+        let fewer = build_cached(inputs(vec![(doc("420101"), &a)], &rules, &ca), &mut cache);
+        assert_eq!(registered(&fewer), vec![("420101".into(), 2)]);
+        assert_eq!(cache.len(), 1);
     }
 
     #[test]

@@ -35,6 +35,7 @@ fn deterministic_part(json: &str) -> serde_json::Value {
     assert!(map.remove("peak_memory_mib").is_some());
     assert!(map.remove("ingest_sheets_per_s").is_some());
     assert!(map.remove("oversight_build_ms").is_some());
+    assert!(map.remove("oversight_rebuild_ms").is_some());
     v
 }
 
@@ -80,6 +81,14 @@ fn the_small_scenario_keeps_every_invariant_and_reports_the_fields() {
     assert_eq!(report["conflicts_surfaced"], report["conflicts_entered"]);
     assert_eq!(report["converged"].as_bool(), Some(true));
     assert!(report["bytes_total"].as_u64().unwrap() > 0);
+    // The machine's measurements are there, as numbers.
+    for field in [
+        "ingest_sheets_per_s",
+        "oversight_build_ms",
+        "oversight_rebuild_ms",
+    ] {
+        assert!(report[field].as_f64().is_some(), "{field} in {report}");
+    }
     // The faults of the scenario really happened: schools fell back or reconnected.
     assert!(report["connections"].as_u64().unwrap() > 7, "{report}");
     let svg = std::fs::read_to_string(&svg).unwrap();
