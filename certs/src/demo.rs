@@ -5,6 +5,7 @@ use std::fs;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use giasync_shared::calendar::UtcOffset;
 use giasync_shared::codes::{
     MunicipalityCode, NodeRole, OrgCode, PersonId, PersonRole, RegionCode, SchoolCode,
 };
@@ -346,6 +347,8 @@ fn write_node(
             web: Some(listen),
             lookup,
             people: None,
+            // The demo region is Кузбасс (42): Кемерово keeps UTC+7.
+            utc_offset: UtcOffset::from_minutes(7 * 60).ok(),
         },
         tls: TlsSection {
             cert: "node.crt".into(),

@@ -222,7 +222,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         }
         Command::Conflicts { config, exam } => {
             let (config, context) = load(&config)?;
-            let exam = exam_or_default(exam)?;
+            let exam = exam_or_default(exam, &context)?;
             let response = execute(&config, &context, &Request::Conflicts { exam })?;
             for (who, heads) in &response.fields {
                 println!("{who}: {heads}");
@@ -241,7 +241,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             cert,
         } => {
             let (config, context) = load(&config)?;
-            let exam = exam_or_default(exam)?;
+            let exam = exam_or_default(exam, &context)?;
             let open = execute(
                 &config,
                 &context,
@@ -301,7 +301,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         }
         Command::Import { config, exam, file } => {
             let (config, context) = load(&config)?;
-            let exam = exam_or_default(exam)?;
+            let exam = exam_or_default(exam, &context)?;
             let rows = match giasync_node::import::read_list(&file)? {
                 Ok(rows) => rows,
                 Err(errors) => {
@@ -328,7 +328,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         }
         Command::Publish { config, exam } => {
             let (config, context) = load(&config)?;
-            let exam = exam_or_default(exam)?;
+            let exam = exam_or_default(exam, &context)?;
             report(&execute(&config, &context, &Request::Publish { exam })?)
         }
         Command::Doctor { config, timeout_ms } => Ok(giasync_node::doctor::report(
@@ -350,8 +350,12 @@ fn load(config: &std::path::Path) -> anyhow::Result<(NodeConfig, giasync_node::a
     Ok((config, context))
 }
 
-fn exam_or_default(exam: Option<String>) -> anyhow::Result<String> {
-    let today = Timestamp::from_unix_ms(now_ms())?.date_utc();
+/// The exam named, or the one of today (or next) on the region's clock.
+fn exam_or_default(
+    exam: Option<String>,
+    context: &giasync_node::admin::Context,
+) -> anyhow::Result<String> {
+    let today = Timestamp::from_unix_ms(now_ms())?.date_at(context.clock);
     Ok(exam.unwrap_or_else(|| giasync_node::admin::default_exam(today)))
 }
 

@@ -45,6 +45,7 @@ fn node_config(
             web: None,
             lookup: None,
             people: None,
+            utc_offset: None,
         },
         tls: TlsSection {
             cert: dir.join("node.crt"),

@@ -262,6 +262,8 @@ fn school_doc(me: &NodeIdentity, kind: DocKind, exam: &str) -> Result<DocId, Str
 pub struct Context {
     pub verifier: CaVerifier,
     pub rules: Rules,
+    /// The region's clock (`[node] utc_offset`).
+    pub clock: giasync_shared::calendar::UtcOffset,
     /// The oversight sections of the schools whose documents did not change since the last
     /// page load (they depend only on the documents, the rules and the verifier above).
     pub oversight: std::sync::Mutex<giasync_shared::oversight::Cache>,
@@ -580,7 +582,7 @@ pub fn apply(engine: &mut Engine, context: &Context, now_ms: i64, request: Reque
                     Some(exam) => exam,
                     None => giasync_shared::calendar::Timestamp::from_unix_ms(now_ms)
                         .ok()
-                        .and_then(|t| default_exam(t.date_utc()).parse().ok())
+                        .and_then(|t| default_exam(t.date_at(context.clock)).parse().ok())
                         .ok_or("no exam yet: name one")?,
                 },
             };
@@ -1025,6 +1027,7 @@ pub fn oversight(
             quarantined: engine.stats().messages_quarantined,
             now: giasync_shared::calendar::Timestamp::from_unix_ms(now_ms)
                 .map_err(|e| e.to_string())?,
+            utc_offset: context.clock,
             rules: &context.rules,
             directory_for: |certs: &BTreeMap<String, Vec<u8>>| context.verifier.experts(certs),
             verifier: &context.verifier,
@@ -1298,6 +1301,7 @@ impl Context {
             )
             .map_err(|e| anyhow::anyhow!("CA: {e}"))?,
             rules: Rules::is_2024()?,
+            clock: config.node.clock(),
             oversight: std::sync::Mutex::default(),
         })
     }

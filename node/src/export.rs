@@ -25,7 +25,7 @@ pub fn write(config_path: &Path, exam: Option<String>, out: &Path) -> anyhow::Re
     let exam = match exam {
         Some(e) => e,
         None => crate::admin::default_exam(
-            giasync_shared::calendar::Timestamp::from_unix_ms(now)?.date_utc(),
+            giasync_shared::calendar::Timestamp::from_unix_ms(now)?.date_at(context.clock),
         ),
     };
     if out.join(MANIFEST_FILE).exists() {

@@ -204,7 +204,7 @@ struct Session {
 fn session(target: &Target) -> anyhow::Result<Session> {
     let config = NodeConfig::load(&target.config)?;
     let context = Context::load(&config)?;
-    let today = Timestamp::from_unix_ms(now_ms())?.date_utc();
+    let today = Timestamp::from_unix_ms(now_ms())?.date_at(context.clock);
     let exam = target
         .exam
         .clone()

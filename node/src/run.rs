@@ -296,6 +296,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
     let context = crate::admin::Context {
         verifier: verifier.clone(),
         rules: giasync_shared::rules::Rules::is_2024().map_err(|e| RunError::Ca(e.to_string()))?,
+        clock: config.node.clock(),
         oversight: std::sync::Mutex::default(),
     };
     let mut engine = Engine::new(identity, key, cert_der, Box::new(verifier));

@@ -89,6 +89,8 @@ pub struct SchoolDay {
     pub results_published: bool,
     /// Familiarisation records held (signed by the organiser).
     pub familiarised: usize,
+    /// The region's clock, on which the pages show times.
+    pub utc_offset: giasync_shared::calendar::UtcOffset,
 }
 
 /// Reads the day of `exam` at this school's node.
@@ -166,7 +168,7 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
                     expert: sheet.expert.to_string(),
                     total: sheet.total,
                     outcome: sheet.outcome.display_name().to_owned(),
-                    signed_at: sheet.signed_at.to_string(),
+                    signed_at: sheet.signed_at.at_offset(context.clock).to_string(),
                     state,
                     at_rcoi: receipts.get(&hash.to_string()).cloned().unwrap_or_default(),
                 });
@@ -247,7 +249,7 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
             .as_ref()
             .and_then(|u| u.last_contact_ms)
             .and_then(|ms| giasync_shared::calendar::Timestamp::from_unix_ms(ms).ok())
-            .map(|t| t.to_string()),
+            .map(|t| t.at_offset(context.clock).to_string()),
         docs_pending: upstream.as_ref().map_or(0, |u| u.docs_pending),
         sheets: sheets_total,
         sheets_at_rcoi: receipts.values().filter(|v| *v == "verified").count(),
@@ -272,5 +274,6 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
         rooms: rooms.into_values().collect(),
         participants,
         sync,
+        utc_offset: context.clock,
     })
 }

@@ -241,6 +241,135 @@ pub fn is_dates(year: i32) -> Option<[Date; 3]> {
     Some([main, march, april])
 }
 
+/// The most a region's clocks may be ahead of UTC (UTC+14) and behind it (UTC−12), in minutes.
+pub const UTC_OFFSET_MIN_MAX: i32 = 14 * 60;
+pub const UTC_OFFSET_MIN_MIN: i32 = -12 * 60;
+
+/// A region's offset from UTC, `+07:00` for Кузбасс. Russia keeps no summer time (since 2014),
+/// so one offset per region serves all year. Deadlines of the orders count the region's own
+/// calendar days, and its people read its own clock.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct UtcOffset {
+    minutes: i16,
+}
+
+impl UtcOffset {
+    pub const UTC: UtcOffset = UtcOffset { minutes: 0 };
+
+    /// An offset of `minutes` east of Greenwich, within UTC−12..=UTC+14.
+    pub fn from_minutes(minutes: i32) -> Result<Self, DomainError> {
+        if !(UTC_OFFSET_MIN_MIN..=UTC_OFFSET_MIN_MAX).contains(&minutes) {
+            return Err(DomainError::invalid(
+                Field::UtcOffset,
+                minutes,
+                "must be between -12:00 and +14:00",
+            ));
+        }
+        let minutes = i16::try_from(minutes)
+            .map_err(|_| DomainError::invalid(Field::UtcOffset, minutes, "is out of range"))?;
+        Ok(UtcOffset { minutes })
+    }
+
+    #[must_use]
+    pub fn minutes(self) -> i32 {
+        i32::from(self.minutes)
+    }
+
+    fn ms(self) -> i64 {
+        i64::from(self.minutes) * 60_000
+    }
+}
+
+impl fmt::Display for UtcOffset {
+    /// `+07:00`, `-03:30`, `+00:00`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.minutes < 0 { '-' } else { '+' };
+        let m = self.minutes.unsigned_abs();
+        write!(f, "{sign}{:02}:{:02}", m / 60, m % 60)
+    }
+}
+
+impl FromStr for UtcOffset {
+    type Err = DomainError;
+    /// `±HH:MM`, as in RFC 3339.
+    fn from_str(text: &str) -> Result<Self, DomainError> {
+        let bad = || DomainError::invalid(Field::UtcOffset, text, "must be ±HH:MM, e.g. +07:00");
+        let (sign, rest) = match text.split_at_checked(1) {
+            Some(("+", rest)) => (1, rest),
+            Some(("-", rest)) => (-1, rest),
+            _ => return Err(bad()),
+        };
+        let (h, m) = rest.split_once(':').ok_or_else(bad)?;
+        let two = |t: &str| {
+            (t.len() == 2 && t.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| t.parse::<i32>().ok())
+                .flatten()
+                .ok_or_else(bad)
+        };
+        let (h, m) = (two(h)?, two(m)?);
+        if m > 59 {
+            return Err(bad());
+        }
+        UtcOffset::from_minutes(sign * (h * 60 + m))
+    }
+}
+
+impl Serialize for UtcOffset {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for UtcOffset {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// An instant as read on a clock at some offset: RFC 3339 with that offset,
+/// `2024-02-14T09:00:00+07:00`.
+#[derive(Clone, Copy, Debug)]
+pub struct LocalTime {
+    at: Timestamp,
+    offset: UtcOffset,
+}
+
+impl LocalTime {
+    /// `HH:MM` on that clock.
+    #[must_use]
+    pub fn hh_mm(self) -> String {
+        let ms_of_day = (self.at.0 + self.offset.ms()).rem_euclid(Timestamp::MS_PER_DAY);
+        format!(
+            "{:02}:{:02}",
+            ms_of_day / 3_600_000,
+            ms_of_day / 60_000 % 60
+        )
+    }
+}
+
+impl fmt::Display for LocalTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let local = self.at.0 + self.offset.ms();
+        let ms_of_day = local.rem_euclid(Timestamp::MS_PER_DAY);
+        let (h, m, s, ms) = (
+            ms_of_day / 3_600_000,
+            ms_of_day / 60_000 % 60,
+            ms_of_day / 1000 % 60,
+            ms_of_day % 1000,
+        );
+        write!(f, "{}T{h:02}:{m:02}:{s:02}", self.at.date_at(self.offset))?;
+        if ms != 0 {
+            write!(f, ".{ms:03}")?;
+        }
+        if self.offset == UtcOffset::UTC {
+            f.write_str("Z")
+        } else {
+            write!(f, "{}", self.offset)
+        }
+    }
+}
+
 /// An instant: milliseconds since 1970-01-01T00:00:00Z.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -270,6 +399,18 @@ impl Timestamp {
             month: 1,
             day: 1,
         })
+    }
+
+    /// The date of this instant on a clock at `offset` (the region's calendar day).
+    #[must_use]
+    pub fn date_at(self, offset: UtcOffset) -> Date {
+        Timestamp(self.0.saturating_add(offset.ms())).date_utc()
+    }
+
+    /// This instant as read on a clock at `offset`.
+    #[must_use]
+    pub fn at_offset(self, offset: UtcOffset) -> LocalTime {
+        LocalTime { at: self, offset }
     }
 
     /// The instant `ms` later, saturating at the ends of the supported range.
@@ -366,6 +507,29 @@ impl FromStr for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_regions_clock_has_its_own_date_and_reads_back_as_the_same_instant() {
+        let kuzbass: UtcOffset = "+07:00".parse().unwrap();
+        assert_eq!(kuzbass.minutes(), 420);
+        assert_eq!(kuzbass.to_string(), "+07:00");
+        // 18:30 UTC on the 15th is 01:30 on the 16th in Кемерово.
+        let t: Timestamp = "2027-02-15T18:30:00Z".parse().unwrap();
+        assert_eq!(t.date_utc().to_string(), "2027-02-15");
+        assert_eq!(t.date_at(kuzbass).to_string(), "2027-02-16");
+        let local = t.at_offset(kuzbass).to_string();
+        assert_eq!(local, "2027-02-16T01:30:00+07:00");
+        assert_eq!(local.parse::<Timestamp>().unwrap(), t);
+        assert_eq!(t.at_offset(kuzbass).hh_mm(), "01:30");
+        assert_eq!(t.at_offset(UtcOffset::UTC).to_string(), t.to_string());
+        let west: UtcOffset = "-03:30".parse().unwrap();
+        assert_eq!(t.at_offset(west).to_string(), "2027-02-15T15:00:00-03:30");
+        for bad in [
+            "07:00", "+7:00", "+15:00", "-12:30", "+07:60", "+07", "", "+0a:00",
+        ] {
+            assert!(bad.parse::<UtcOffset>().is_err(), "{bad} accepted");
+        }
+    }
 
     #[test]
     fn working_days_skip_weekends_and_holidays() {

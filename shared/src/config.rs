@@ -12,6 +12,7 @@
 //! web = "127.0.0.1:7480"     # optional: web pages (TCP); a school's interface, a hub's oversight
 //! lookup = "0.0.0.0:8080"    # optional, РЦОИ only: the public result look-up (TCP)
 //! people = "people"          # optional, schools: people's certificates and sealed keys
+//! utc_offset = "+07:00"      # optional, default +00:00: the region's clock (Кузбасс: +07:00)
 //!
 //! [tls]
 //! cert = "node.crt"
@@ -31,6 +32,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::calendar::UtcOffset;
 use crate::codes::{MunicipalityCode, NodeRole, OrgCode, RegionCode};
 
 /// The most upstreams a node may list.
@@ -70,6 +72,18 @@ pub struct NodeSection {
     /// when it exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub people: Option<PathBuf>,
+    /// The region's offset from UTC: deadlines of the orders count its calendar days and the
+    /// pages show its time. None: UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utc_offset: Option<UtcOffset>,
+}
+
+impl NodeSection {
+    /// The region's clock (UTC when the file names none).
+    #[must_use]
+    pub fn clock(&self) -> UtcOffset {
+        self.utc_offset.unwrap_or(UtcOffset::UTC)
+    }
 }
 
 /// The node's certificate, key, and the region's CA and revocation list.
@@ -233,6 +247,12 @@ host = "127.0.0.1"
         );
         let again = NodeConfig::parse(&toml::to_string(&config).unwrap(), "x").unwrap();
         assert_eq!(again, config);
+        assert_eq!(config.node.clock(), UtcOffset::UTC);
+        let kuzbass = SCHOOL.replace("store.redb\"", "store.redb\"\nutc_offset = \"+07:00\"");
+        let config = NodeConfig::parse(&kuzbass, "node.toml").unwrap();
+        assert_eq!(config.node.clock().minutes(), 420);
+        let again = NodeConfig::parse(&toml::to_string(&config).unwrap(), "x").unwrap();
+        assert_eq!(again, config);
     }
 
     #[test]
@@ -256,6 +276,10 @@ host = "127.0.0.1"
             ),
             (SCHOOL.replace("127.0.0.1:7401", "nowhere"), "addr"),
             (SCHOOL.replace("[tls]", "[tls]\nextra = 1"), "extra"),
+            (
+                SCHOOL.replace("store.redb\"", "store.redb\"\nutc_offset = \"UTC+7\""),
+                "must be ±HH:MM",
+            ),
         ];
         for (text, expected) in cases {
             let err = NodeConfig::parse(&text, "node.toml")

@@ -40,6 +40,8 @@ pub enum Field {
     Date,
     /// A point in time.
     Timestamp,
+    /// A region's offset from UTC.
+    UtcOffset,
     /// The code of a room (аудитория).
     RoomCode,
     /// The number of seats in a room.
@@ -80,6 +82,7 @@ impl fmt::Display for Field {
             Field::ExamDate => "exam date",
             Field::Date => "date",
             Field::Timestamp => "time",
+            Field::UtcOffset => "UTC offset",
             Field::RoomCode => "room code",
             Field::RoomCapacity => "room capacity",
             Field::ActNumber => "act number",

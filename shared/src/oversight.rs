@@ -9,14 +9,15 @@
 //! - results МОУО → school: within one working day after the МОУО receives them (seed 003 §2.3);
 //! - participants informed under signature: within 5 days of the exam (seed 002 §74).
 //!
-//! A deadline's day ends at 24:00 UTC here; the region's own time zone is not configured yet.
+//! A deadline's day ends at 24:00 on the region's clock (`[node] utc_offset`), and times are
+//! shown on that clock, as RFC 3339 with its offset.
 
 use std::collections::BTreeMap;
 
 use automerge::{Automerge, ChangeHash};
 use serde::{Deserialize, Serialize};
 
-use crate::calendar::{Date, Timestamp};
+use crate::calendar::{Date, Timestamp, UtcOffset};
 use crate::codes::{MunicipalityCode, SchoolCode};
 use crate::content;
 use crate::exam::ExamId;
@@ -160,6 +161,8 @@ pub struct Oversight {
     pub node: String,
     /// `municipality 4201` at a МОУО hub, `region 42` at the РЦОИ.
     pub scope: String,
+    /// The region's clock, on which the times below read.
+    pub utc_offset: UtcOffset,
     pub generated_at: String,
     pub schools: Vec<SchoolView>,
     pub conflicts: Vec<ConflictView>,
@@ -190,6 +193,8 @@ pub struct Inputs<'a, D, F: Fn(&BTreeMap<String, Vec<u8>>) -> D> {
     pub contacts: BTreeMap<SchoolCode, Contact>,
     pub quarantined: u64,
     pub now: Timestamp,
+    /// The region's clock: deadlines count its calendar days, times are shown on it.
+    pub utc_offset: UtcOffset,
     pub rules: &'a Rules,
     pub directory_for: F,
     pub verifier: &'a dyn CertVerifier,
@@ -201,8 +206,11 @@ impl<D, F: Fn(&BTreeMap<String, Vec<u8>>) -> D> std::fmt::Debug for Inputs<'_, D
     }
 }
 
-fn rfc3339(ms: i64) -> Option<String> {
-    Timestamp::from_unix_ms(ms).ok().map(|t| t.to_string())
+/// RFC 3339 on the region's clock: `2024-02-14T09:00:00+07:00`.
+fn rfc3339(ms: i64, offset: UtcOffset) -> Option<String> {
+    Timestamp::from_unix_ms(ms)
+        .ok()
+        .map(|t| t.at_offset(offset).to_string())
 }
 
 /// The documents of one school and exam.
@@ -238,7 +246,7 @@ struct Section {
 type SectionKey = [Vec<ChangeHash>; 3];
 
 /// The sections of earlier builds, by school and exam. A hub keeps one for its lifetime, with
-/// the same rules and certificate checks, so that a page load re-reads only the schools whose
+/// the same rules, certificate checks and clock, so that a page load re-reads only the schools whose
 /// documents changed since the last one (at the РЦОИ a whole region's sheets would otherwise be
 /// verified again at every load).
 #[derive(Debug, Default)]
@@ -305,7 +313,8 @@ pub fn build_cached<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
             Some(m) => format!("municipality {m}"),
             None => format!("region {}", inputs.region),
         },
-        generated_at: inputs.now.to_string(),
+        utc_offset: inputs.utc_offset,
+        generated_at: inputs.now.at_offset(inputs.utc_offset).to_string(),
         quarantined: inputs.quarantined,
         ..Oversight::default()
     };
@@ -343,7 +352,7 @@ pub fn build_cached<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
         view.conflicts_settled += section.conflicts_settled;
         view.results_published |= section.results_published;
         if let Some(d) = section.delivered {
-            view.results_delivered = Some(d.to_string());
+            view.results_delivered = Some(d.at_offset(inputs.utc_offset).to_string());
         }
         view.familiarised += section.familiarised;
         if let Some(a) = section.last_activity_ms {
@@ -353,13 +362,18 @@ pub fn build_cached<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
                 .and_then(|t| t.parse::<Timestamp>().ok())
                 .map(Timestamp::unix_ms);
             if known.is_none_or(|k| a > k) {
-                view.last_activity = rfc3339(a);
+                view.last_activity = rfc3339(a, inputs.utc_offset);
             }
         }
         out.conflicts.extend(section.conflicts.iter().cloned());
         out.invalid.extend(section.invalid.iter().cloned());
-        out.deadlines
-            .extend(deadlines(exam, school, inputs.now, section.facts));
+        out.deadlines.extend(deadlines(
+            exam,
+            school,
+            inputs.now,
+            inputs.utc_offset,
+            section.facts,
+        ));
         if Some(exam) == latest_exam {
             events.extend_from_slice(&section.events);
         }
@@ -368,7 +382,9 @@ pub fn build_cached<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
     for (school, contact) in &inputs.contacts {
         if let Some(view) = schools.get_mut(school) {
             view.connected = contact.connected;
-            view.last_contact = contact.last_contact_ms.and_then(rfc3339);
+            view.last_contact = contact
+                .last_contact_ms
+                .and_then(|ms| rfc3339(ms, inputs.utc_offset));
             view.docs_pending = contact.docs_pending;
         }
     }
@@ -436,8 +452,10 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
             match &r.verdict {
                 Verdict::Conflict(heads) => {
                     out.conflicts_open += 1;
-                    out.conflicts
-                        .push(conflict(conflict_sheets(heads.iter()), None));
+                    out.conflicts.push(conflict(
+                        conflict_sheets(heads.iter(), inputs.utc_offset),
+                        None,
+                    ));
                 }
                 Verdict::Settled {
                     current,
@@ -458,7 +476,10 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
                         })
                         .collect();
                     out.conflicts_settled += 1;
-                    let views = conflict_sheets(std::iter::once(current.as_ref()).chain(&decoded));
+                    let views = conflict_sheets(
+                        std::iter::once(current.as_ref()).chain(&decoded),
+                        inputs.utc_offset,
+                    );
                     out.conflicts
                         .push(conflict(views, Some(settlement.to_string())));
                 }
@@ -573,6 +594,7 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
 
 fn conflict_sheets<'a>(
     sheets: impl Iterator<Item = &'a crate::record::VerifiedSheet>,
+    offset: UtcOffset,
 ) -> Vec<ConflictSheet> {
     sheets
         .map(|v| ConflictSheet {
@@ -580,7 +602,7 @@ fn conflict_sheets<'a>(
             expert: v.sheet.expert.to_string(),
             total: v.sheet.total,
             result: v.sheet.outcome.display_name().to_owned(),
-            signed_at: v.sheet.signed_at.to_string(),
+            signed_at: v.sheet.signed_at.at_offset(offset).to_string(),
         })
         .collect()
 }
@@ -597,12 +619,18 @@ struct Facts {
     familiarised: usize,
 }
 
-fn date_of(ms: i64) -> Option<Date> {
-    Timestamp::from_unix_ms(ms).ok().map(Timestamp::date_utc)
+fn date_of(ms: i64, offset: UtcOffset) -> Option<Date> {
+    Timestamp::from_unix_ms(ms).ok().map(|t| t.date_at(offset))
 }
 
-fn deadlines(exam: ExamId, school: SchoolCode, now: Timestamp, f: Facts) -> Vec<DeadlineView> {
-    let today = now.date_utc();
+fn deadlines(
+    exam: ExamId,
+    school: SchoolCode,
+    now: Timestamp,
+    offset: UtcOffset,
+    f: Facts,
+) -> Vec<DeadlineView> {
+    let today = now.date_at(offset);
     let exam_day = exam.date();
     let plus_days = |d: Date, n: i64| d.add_days(n).unwrap_or(d);
     let plus_working = |d: Date, n: u32| d.plus_working_days(n).unwrap_or(d);
@@ -619,7 +647,7 @@ fn deadlines(exam: ExamId, school: SchoolCode, now: Timestamp, f: Facts) -> Vec<
             title: title.to_owned(),
             due,
             state: state(done, due),
-            detail: match done.and_then(rfc3339) {
+            detail: match done.and_then(|ms| rfc3339(ms, offset)) {
                 Some(at) => format!("выполнено {at}"),
                 None => missing,
             },
@@ -627,11 +655,14 @@ fn deadlines(exam: ExamId, school: SchoolCode, now: Timestamp, f: Facts) -> Vec<
     let scoring_due = plus_days(exam_day, SCORING_DAYS);
     // Processing ends when scoring does; until then the РЦОИ's clock runs from the scoring
     // deadline.
-    let processed = f.scoring_done_ms.and_then(date_of).unwrap_or(scoring_due);
+    let processed = f
+        .scoring_done_ms
+        .and_then(|ms| date_of(ms, offset))
+        .unwrap_or(scoring_due);
     let to_municipality_due = plus_working(processed, RESULTS_TO_MUNICIPALITY_WORKING_DAYS);
     let received = f
         .published_ms
-        .and_then(date_of)
+        .and_then(|ms| date_of(ms, offset))
         .unwrap_or(to_municipality_due);
     let to_school_due = plus_working(received, RESULTS_TO_SCHOOL_WORKING_DAYS);
     let familiarisation_due = plus_days(exam_day, FAMILIARISATION_DAYS);
@@ -737,12 +768,48 @@ mod tests {
     fn unscored_sheets_after_five_days_are_overdue() {
         let mut f = facts();
         f.scored = 7;
-        let on_time = deadlines(exam(), school(), at("2027-02-15T23:00:00Z"), f);
+        let on_time = deadlines(
+            exam(),
+            school(),
+            at("2027-02-15T23:00:00Z"),
+            UtcOffset::UTC,
+            f,
+        );
         assert_eq!(on_time[0].state, DeadlineState::Pending);
         assert_eq!(on_time[0].due.to_string(), "2027-02-15");
-        let late = deadlines(exam(), school(), at("2027-02-16T01:00:00Z"), f);
+        let late = deadlines(
+            exam(),
+            school(),
+            at("2027-02-16T01:00:00Z"),
+            UtcOffset::UTC,
+            f,
+        );
         assert_eq!(late[0].state, DeadlineState::Overdue);
         assert!(late[0].detail.contains("7 из 10"), "{}", late[0].detail);
+    }
+
+    #[test]
+    fn a_deadline_day_ends_at_midnight_on_the_regions_clock() {
+        let mut f = facts();
+        f.scored = 7;
+        let kuzbass: UtcOffset = "+07:00".parse().unwrap();
+        // 18:00 UTC on the 15th, the last day, is already 01:00 on the 16th in Кемерово.
+        let now = at("2027-02-15T18:00:00Z");
+        assert_eq!(
+            deadlines(exam(), school(), now, UtcOffset::UTC, f)[0].state,
+            DeadlineState::Pending
+        );
+        let local = deadlines(exam(), school(), now, kuzbass, f);
+        assert_eq!(local[0].due.to_string(), "2027-02-15");
+        assert_eq!(local[0].state, DeadlineState::Overdue);
+        // Scored at 00:30 local on Saturday 13th (17:30 UTC Friday 12th): processing ended on
+        // Saturday, so results are due at the МОУО on Monday 15th, and when done the time reads
+        // on the region's clock.
+        f.scored = 10;
+        f.scoring_done_ms = Some(at("2027-02-12T17:30:00Z").unix_ms());
+        let d = deadlines(exam(), school(), at("2027-02-13T10:00:00Z"), kuzbass, f);
+        assert_eq!(d[0].detail, "выполнено 2027-02-13T00:30:00+07:00");
+        assert_eq!(d[1].due.to_string(), "2027-02-15");
     }
 
     #[test]
@@ -750,13 +817,25 @@ mod tests {
         let mut f = facts();
         // Scored on Friday 12 February 2027: due at the МОУО on Monday 15th.
         f.scoring_done_ms = Some(at("2027-02-12T10:00:00Z").unix_ms());
-        let d = deadlines(exam(), school(), at("2027-02-16T10:00:00Z"), f);
+        let d = deadlines(
+            exam(),
+            school(),
+            at("2027-02-16T10:00:00Z"),
+            UtcOffset::UTC,
+            f,
+        );
         assert_eq!(d[0].state, DeadlineState::Done);
         assert_eq!(d[1].due.to_string(), "2027-02-15");
         assert_eq!(d[1].state, DeadlineState::Overdue);
         // Published Monday 22nd: due at the school on Wednesday 24th (23 February is a holiday).
         f.published_ms = Some(at("2027-02-22T10:00:00Z").unix_ms());
-        let d = deadlines(exam(), school(), at("2027-02-24T10:00:00Z"), f);
+        let d = deadlines(
+            exam(),
+            school(),
+            at("2027-02-24T10:00:00Z"),
+            UtcOffset::UTC,
+            f,
+        );
         assert_eq!(d[1].state, DeadlineState::Done);
         assert_eq!(d[2].due.to_string(), "2027-02-24");
         assert_eq!(d[2].state, DeadlineState::Pending);
@@ -786,6 +865,7 @@ mod tests {
                 contacts: BTreeMap::new(),
                 quarantined: 0,
                 now: at("2027-02-10T12:00:00Z"),
+                utc_offset: UtcOffset::UTC,
                 rules: &rules,
                 directory_for: |_: &BTreeMap<String, Vec<u8>>| {
                     crate::record::FixedDirectory::default()
@@ -841,6 +921,7 @@ mod tests {
                 contacts: BTreeMap::new(),
                 quarantined: 0,
                 now: at("2027-02-10T12:00:00Z"),
+                utc_offset: UtcOffset::UTC,
                 rules,
                 directory_for: |_: &BTreeMap<String, Vec<u8>>| {
                     crate::record::FixedDirectory::default()

@@ -1,6 +1,7 @@
 //! From a scenario and a seed to a concrete plan: the region's nodes, each school's participants,
 //! rooms and experts, the timeline of every data entry, and the faults with their times.
 
+use giasync_shared::calendar::UtcOffset;
 use giasync_shared::codes::{
     MunicipalityCode, OrgCode, ParticipantId, PersonId, RegionCode, RoomCode, SchoolCode,
 };
@@ -123,6 +124,8 @@ pub struct Plan {
     pub exam: ExamId,
     /// Unix ms of the exam day's local midnight.
     pub midnight_ms: i64,
+    /// The region's clock.
+    pub clock: UtcOffset,
     pub nodes: Vec<NodePlan>,
     pub schools: Vec<SchoolPlan>,
     pub faults: Vec<Fault>,
@@ -280,6 +283,8 @@ impl Plan {
             region,
             exam,
             midnight_ms,
+            clock: UtcOffset::from_minutes(i32::from(scenario.utc_offset_hours) * 60)
+                .map_err(|e| invalid("utc_offset_hours", e.to_string()))?,
             nodes,
             schools,
             faults,

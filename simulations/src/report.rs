@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use giasync_shared::calendar::Timestamp;
+use giasync_shared::calendar::{Timestamp, UtcOffset};
 use giasync_shared::content;
 use giasync_shared::ingest::{self, RECEIPT_VERIFIED};
 use giasync_shared::resolve::resolve_all;
@@ -33,7 +33,7 @@ pub struct Point {
 
 /// The real time (ms) to build the РЦОИ's oversight view of the whole region at `at_ms` from
 /// nothing, then again from the first build's cache; `None` if the РЦОИ is down at the end.
-fn oversight_build_ms(region: &Region, at_ms: i64) -> [Option<f64>; 2] {
+fn oversight_build_ms(region: &Region, at_ms: i64, clock: UtcOffset) -> [Option<f64>; 2] {
     let (Some(rcoi), Ok(now)) = (region.rcoi(), Timestamp::from_unix_ms(at_ms)) else {
         return [None, None];
     };
@@ -52,6 +52,7 @@ fn oversight_build_ms(region: &Region, at_ms: i64) -> [Option<f64>; 2] {
                 contacts: BTreeMap::new(),
                 quarantined: 0,
                 now,
+                utc_offset: clock,
                 rules: region.rules(),
                 directory_for: |_: &BTreeMap<String, Vec<u8>>| region.directory(),
                 verifier: region.ca(),
@@ -251,7 +252,8 @@ impl Report {
             .converged_at_ms
             .map(|at| (at - reference).max(0) as f64 / 1000.0);
 
-        let oversight_ms = oversight_build_ms(region, plan.midnight_ms + observed.end_ms);
+        let oversight_ms =
+            oversight_build_ms(region, plan.midnight_ms + observed.end_ms, plan.clock);
         Report {
             scenario: plan.name.clone(),
             seed: plan.seed,

@@ -27,8 +27,8 @@ fn school_day(dir: &Path, region: &Region, config: &NodeConfig) {
         status: status.into(),
         act: String::new(),
     };
-    // The room log of the morning: two participants answered 09:00–09:15 and 09:16–09:31
-    // (Kemerovo, UTC+7), so the chart of the day has points to draw.
+    // The room log of the morning: two participants answered 09:00–09:15 and 09:16–09:31 on
+    // the demo region's clock (Кемерово, UTC+7), so the chart of the day has points to draw.
     let log = |participant: &str, at: &str, end| Request::Log {
         exam: EXAM.into(),
         participant: participant.into(),
@@ -124,7 +124,14 @@ async fn the_oversight_page_shows_a_conflict_and_an_overdue_deadline_with_no_net
             .unwrap();
     assert_eq!(status, 200);
     assert_eq!(svg.matches("<polyline").count(), 3, "{svg}");
-    for legend in ["начали: 2", "завершили: 2", "оценено: 0"] {
+    // On the region's clock (Кузбасс, UTC+7): the first step ends at 09:15 local.
+    for legend in [
+        "начали: 2",
+        "завершили: 2",
+        "оценено: 0",
+        ">09:15<",
+        "(UTC+07:00)",
+    ] {
         assert!(svg.contains(legend), "{legend} not in {svg}");
     }
 

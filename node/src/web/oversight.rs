@@ -57,10 +57,11 @@ pub fn page(o: &Oversight) -> String {
          <meta http-equiv=\"refresh\" content=\"{REFRESH_S}\">\
          <title>Мониторинг ГИА — {scope}</title><style>{STYLE}</style></head><body>\
          <h1>Мониторинг ГИА — {scope}</h1>\
-         <p class=\"muted\">Узел {} · данные на {} (UTC) · страница обновляется каждые {REFRESH_S} с · \
+         <p class=\"muted\">Узел {} · данные на {} (время региона: UTC{}) · страница обновляется каждые {REFRESH_S} с · \
          <a href=\"/api/oversight\">JSON</a></p>",
         escape(&super::russian_node(&o.node)),
-        escape(&o.generated_at)
+        escape(&o.generated_at),
+        o.utc_offset
     );
     let open = o
         .conflicts
@@ -297,14 +298,14 @@ pub fn chart(o: &Oversight) -> String {
     );
     for (at, anchor) in [(first.at_ms, "start"), (last.at_ms, "end")] {
         let label = giasync_shared::calendar::Timestamp::from_unix_ms(at)
-            .map(|t| t.to_string())
+            .map(|t| t.at_offset(o.utc_offset).hh_mm())
             .unwrap_or_default();
         let _ = write!(
             s,
             "<text x=\"{}\" y=\"{}\" text-anchor=\"{anchor}\" font-family=\"sans-serif\" font-size=\"11\">{}</text>",
             x(at),
             MARGIN + h + 16,
-            escape(label.get(11..16).unwrap_or(&label))
+            escape(&label)
         );
     }
     let series: [Series; 3] = [
@@ -330,10 +331,11 @@ pub fn chart(o: &Oversight) -> String {
     }
     let _ = write!(
         s,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" font-family=\"sans-serif\" font-size=\"11\">{} (UTC)</text></svg>",
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" font-family=\"sans-serif\" font-size=\"11\">{} (UTC{})</text></svg>",
         MARGIN + w,
         CHART_H - 4,
-        escape(o.timeline_exam.as_deref().unwrap_or(""))
+        escape(o.timeline_exam.as_deref().unwrap_or("")),
+        o.utc_offset
     );
     s
 }

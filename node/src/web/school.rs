@@ -28,7 +28,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use ed25519_dalek::SigningKey;
-use giasync_shared::calendar::Timestamp;
+use giasync_shared::calendar::{Timestamp, UtcOffset};
 use giasync_shared::codes::{OrgCode, ParticipantId, PersonId, PersonRole, RoomCode};
 use giasync_shared::identity::{Identity, PersonIdentity};
 use giasync_shared::record::{
@@ -385,13 +385,10 @@ fn attendance_name(p: &DayParticipant) -> String {
     }
 }
 
-fn time_of(ms: Option<i64>) -> String {
+/// `HH:MM` on the region's clock, or «—».
+fn time_of(ms: Option<i64>, clock: UtcOffset) -> String {
     ms.and_then(|ms| Timestamp::from_unix_ms(ms).ok())
-        .map(|t| {
-            let text = t.to_string();
-            text.get(11..16).unwrap_or(&text).to_owned()
-        })
-        .unwrap_or_else(|| "—".into())
+        .map_or_else(|| "—".into(), |t| t.at_offset(clock).hh_mm())
 }
 
 // ----- sign-in ---------------------------------------------------------------------------
@@ -985,8 +982,8 @@ async fn room_log(
              <form class=\"inline\" method=\"post\" action=\"/mark\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><input type=\"hidden\" name=\"back\" value=\"{bt}\">\
              <button name=\"status\" value=\"absent\">Н</button> акт <input name=\"act\" size=\"5\"> <button name=\"status\" value=\"early\">Досрочно</button></form></td></tr>",
             escape(&full_name(p)),
-            time_of(p.start_ms),
-            time_of(p.end_ms),
+            time_of(p.start_ms, day.utc_offset),
+            time_of(p.end_ms, day.utc_offset),
             escape(&attendance_name(p)),
             bt = escape(&back_to),
         ));
@@ -1055,8 +1052,8 @@ async fn score_list(
             "<tr{class}><td>{}</td><td>{}</td><td>{}–{}</td><td>{}</td><td><a href=\"/score/{id}\">Оценить</a></td></tr>",
             escape(&full_name(p)),
             escape(&p.room),
-            time_of(p.start_ms),
-            time_of(p.end_ms),
+            time_of(p.start_ms, day.utc_offset),
+            time_of(p.end_ms, day.utc_offset),
             escape(&state),
             id = escape(&p.id)
         ));
