@@ -423,18 +423,7 @@ impl Timestamp {
 impl fmt::Display for Timestamp {
     /// RFC 3339 in UTC, with milliseconds when there are any: `2024-02-14T02:00:00Z`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms_of_day = self.0.rem_euclid(Self::MS_PER_DAY);
-        let (h, m, s, ms) = (
-            ms_of_day / 3_600_000,
-            ms_of_day / 60_000 % 60,
-            ms_of_day / 1000 % 60,
-            ms_of_day % 1000,
-        );
-        write!(f, "{}T{h:02}:{m:02}:{s:02}", self.date_utc())?;
-        if ms != 0 {
-            write!(f, ".{ms:03}")?;
-        }
-        f.write_str("Z")
+        fmt::Display::fmt(&self.at_offset(UtcOffset::UTC), f)
     }
 }
 
