@@ -8,11 +8,14 @@ use clap::{Parser, Subcommand};
 use giasync_shared::participant::Category;
 use giasync_shared::rules::{Rules, parse_points};
 
-use giasync_node::admin::{Request, Response};
+use giasync_node::admin::Response;
+use giasync_node::app::command::RegionRow;
+use giasync_node::app::{Answer, Command as Request, Context as AppContext};
 use giasync_node::export;
 use giasync_shared::calendar::Timestamp;
 use giasync_shared::codes::{OrgCode, ParticipantId, PersonRole, SchoolCode};
 use giasync_shared::config::NodeConfig;
+use giasync_shared::exam::ExamId;
 use giasync_shared::record::{Attempt, RecordHash, SheetSubject};
 use giasync_shared::settlement::Settlement;
 
@@ -212,7 +215,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             Ok(response.ok)
         }
         Command::Run { config } => {
-            giasync_node::run::run_until_stopped(&config, true).map(|()| true)
+            giasync_node::service::run_until_stopped(&config, true).map(|()| true)
         }
         Command::Export(ExportCommand::Write { config, exam, out }) => {
             export::write(&config, exam, &out).map(|()| true)
@@ -242,20 +245,27 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         } => {
             let (config, context) = load(&config)?;
             let exam = exam_or_default(exam, &context)?;
-            let open = execute(
-                &config,
-                &context,
-                &Request::Conflicts { exam: exam.clone() },
-            )?;
-            let who = format!("{school}/{participant}/{attempt}");
-            let heads: Vec<RecordHash> = open
-                .fields
-                .get(&who)
-                .with_context(|| format!("{who} has no open conflict in {exam}"))?
-                .split_whitespace()
-                .filter_map(|h| h.split(':').next())
-                .map(str::parse)
-                .collect::<Result<_, _>>()?;
+            let subject = SheetSubject {
+                exam,
+                school: SchoolCode::new(&school)?,
+                participant: ParticipantId::new(&participant)?,
+                attempt: Attempt::new(attempt)?,
+            };
+            let open = execute(&config, &context, &Request::Conflicts { exam })?;
+            let Some(Answer::Conflicts(conflicts)) = open.answer else {
+                anyhow::bail!("{}", open.message);
+            };
+            let heads: Vec<RecordHash> = conflicts
+                .open
+                .iter()
+                .find(|c| c.subject == subject)
+                .with_context(|| {
+                    format!("{school}/{participant}/{attempt} has no open conflict in {exam}")
+                })?
+                .heads
+                .iter()
+                .map(|h| h.hash)
+                .collect();
             let chosen: Vec<RecordHash> = heads
                 .iter()
                 .filter(|h| choose.len() >= 8 && h.to_string().starts_with(&choose.to_lowercase()))
@@ -276,12 +286,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 anyhow::bail!("{} is not an operator of the РЦОИ", operator.person);
             };
             let settlement = Settlement {
-                subject: SheetSubject {
-                    exam: exam.parse()?,
-                    school: SchoolCode::new(&school)?,
-                    participant: ParticipantId::new(&participant)?,
-                    attempt: Attempt::new(attempt)?,
-                },
+                subject,
                 chosen,
                 settles: heads,
                 reason,
@@ -313,10 +318,10 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             };
             let rows = rows
                 .iter()
-                .map(|r| giasync_node::admin::RegionRow {
+                .map(|r| RegionRow {
                     row: r.row,
-                    school: r.school.map(|s| s.to_string()),
-                    municipality: r.municipality.map(|m| m.to_string()),
+                    school: r.school,
+                    municipality: r.municipality,
                     participant: r.into(),
                 })
                 .collect();
@@ -344,24 +349,24 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0))
 }
 
-fn load(config: &std::path::Path) -> anyhow::Result<(NodeConfig, giasync_node::admin::Context)> {
+fn load(config: &std::path::Path) -> anyhow::Result<(NodeConfig, AppContext)> {
     let config = NodeConfig::load(config)?;
-    let context = giasync_node::admin::Context::load(&config)?;
+    let context = AppContext::load(&config)?;
     Ok((config, context))
 }
 
 /// The exam named, or the one of today (or next) on the region's clock.
-fn exam_or_default(
-    exam: Option<String>,
-    context: &giasync_node::admin::Context,
-) -> anyhow::Result<String> {
+fn exam_or_default(exam: Option<String>, context: &AppContext) -> anyhow::Result<ExamId> {
     let today = Timestamp::from_unix_ms(now_ms())?.date_at(context.clock);
-    Ok(exam.unwrap_or_else(|| giasync_node::admin::default_exam(today)))
+    match exam {
+        Some(exam) => Ok(exam.parse()?),
+        None => Ok(giasync_node::app::default_exam(today)?),
+    }
 }
 
 fn execute(
     config: &NodeConfig,
-    context: &giasync_node::admin::Context,
+    context: &AppContext,
     request: &Request,
 ) -> anyhow::Result<Response> {
     giasync_node::admin::execute(config, context, request, now_ms())

@@ -11,7 +11,6 @@ use automerge::ROOT;
 use automerge::transaction::Transactable;
 use giasync_certs::identity::NodeIdentity;
 use giasync_certs::pki::{Pki, Validity};
-use giasync_node::run;
 use giasync_shared::codes::{MunicipalityCode, NodeRole, OrgCode, RegionCode};
 use giasync_shared::config::{NodeConfig, NodeSection, TlsSection, Upstream};
 use giasync_shared::sync::DocId;
@@ -101,7 +100,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let code = format!("4201{i:03}");
             let identity = NodeIdentity::new(region, OrgCode::parse(NodeRole::School, &code)?, Some(municipality))?;
             let config = node_config(&mut pki, &dir.path().join(&code), identity, "127.0.0.1:0", Some(("42", rcoi_addr)))?;
-            let handle = run::start(config).await?;
+            let handle = giasync_node::service::start(config).await?;
             let doc: DocId = format!("protocol/4201/{code}/is-2024-02-14").parse()?;
             handle.change(doc, |tx| tx.put(ROOT, "sheet", "15 зачёт").map(|_| ())).await?;
             handles.push(handle);
@@ -109,7 +108,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{schools} school nodes up with a change each, the РЦОИ down ({:.1} s to set up)", t.elapsed().as_secs_f64());
         tokio::time::sleep(Duration::from_secs(2)).await;
         let t = Instant::now();
-        let rcoi = run::start(rcoi_config).await?;
+        let rcoi = giasync_node::service::start(rcoi_config).await?;
         let mut first = None;
         loop {
             let held = rcoi.status().await.map_or(0, |s| s.docs.len());

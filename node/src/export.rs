@@ -20,13 +20,13 @@ fn now_ms() -> i64 {
 /// Builds the export at the РЦОИ (through the running hub, or on its store) and writes it signed.
 pub fn write(config_path: &Path, exam: Option<String>, out: &Path) -> anyhow::Result<()> {
     let config = giasync_shared::config::NodeConfig::load(config_path)?;
-    let context = crate::admin::Context::load(&config)?;
+    let context = crate::app::Context::load(&config)?;
     let now = now_ms();
     let exam = match exam {
-        Some(e) => e,
-        None => crate::admin::default_exam(
+        Some(e) => e.parse()?,
+        None => crate::app::default_exam(
             giasync_shared::calendar::Timestamp::from_unix_ms(now)?.date_at(context.clock),
-        ),
+        )?,
     };
     if out.join(MANIFEST_FILE).exists() {
         bail!(
@@ -37,13 +37,13 @@ pub fn write(config_path: &Path, exam: Option<String>, out: &Path) -> anyhow::Re
     let response = crate::admin::execute(
         &config,
         &context,
-        &crate::admin::Request::Export { exam: exam.clone() },
+        &crate::app::Command::Export { exam },
         now,
     )?;
     if !response.ok {
         bail!("{}", response.message);
     }
-    let key = crate::run::load_key(&config.tls.key)?;
+    let key = crate::person::load_node_key(&config.tls.key)?;
     let material = crate::transport::TlsMaterial::from_config(&config.tls)?;
     if !matches!(material.identity.org, OrgCode::Rcoi(_)) {
         bail!(
@@ -66,7 +66,7 @@ pub fn write(config_path: &Path, exam: Option<String>, out: &Path) -> anyhow::Re
         });
         files.push(xlsx);
     }
-    let exam_id: giasync_shared::exam::ExamId = exam.parse()?;
+    let exam_id = exam;
     let created = giasync_shared::calendar::Timestamp::from_unix_ms(now)?.to_string();
     let (manifest, signature) = giasync_shared::export::sign_manifest(
         &files,

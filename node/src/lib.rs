@@ -1,14 +1,24 @@
-//! The school node: mutually authenticated QUIC between nodes (`transport`) and the readiness
-//! check (`doctor`). The store (redb), the sync drivers and `giasync-node run` arrive with the
-//! sync issue; the web UI with the school UI issue. Hubs reuse all of it.
+//! The node of every organisation (school, МОУО hub, РЦОИ), in three layers:
+//!
+//! - **driver**: [`run`] (the engine thread, quinn, the clock), [`transport`] (mutually
+//!   authenticated QUIC), [`store`] (redb). Knows documents, not rosters or sheets.
+//! - **application**: [`app`], one module per area of the exam day; typed commands over the
+//!   engine, the rights of each role, typed answers and errors.
+//! - **skins**: [`admin`] (the admin socket and the console), [`web`] (the pages), the CLIs in
+//!   `main.rs` and `giasync-hub`, with [`import`] and [`export`] for their files and [`doctor`]
+//!   for the readiness check.
+//!
+//! [`service`] puts them together for `giasync-node run` and `giasync-hub run`; [`person`] owns
+//! key loading. `docs/design.md` ("The node's layers") says where a new command goes.
 
 pub mod admin;
+pub mod app;
 pub mod doctor;
 pub mod export;
 pub mod import;
 pub mod person;
 pub mod run;
-pub mod school_day;
+pub mod service;
 pub mod store;
 pub mod transport;
 pub mod web;

@@ -6,13 +6,17 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
-use giasync_node::admin::{self, Context, ImportRow, Request, Response};
+use giasync_node::admin::{self, Response};
+use giasync_node::app::command::{Marking, RosterEntry};
+use giasync_node::app::{Answer, Command as Request, Context};
 use giasync_shared::calendar::Timestamp;
 use giasync_shared::codes::{ParticipantId, PersonId, PersonRole, RoomCode, SchoolCode};
 use giasync_shared::config::NodeConfig;
+use giasync_shared::exam::ExamId;
 use giasync_shared::record::{
     Attempt, Correction, RecordHash, SheetDraft, SheetSubject, SignedSheet,
 };
+use giasync_shared::room::Attendance;
 use giasync_shared::rules::parse_points;
 
 /// The school's node of giasync: runs the node, checks its readiness, and takes exam-day data
@@ -198,17 +202,17 @@ fn main() -> ExitCode {
 struct Session {
     config: NodeConfig,
     context: Context,
-    exam: String,
+    exam: ExamId,
 }
 
 fn session(target: &Target) -> anyhow::Result<Session> {
     let config = NodeConfig::load(&target.config)?;
     let context = Context::load(&config)?;
     let today = Timestamp::from_unix_ms(now_ms())?.date_at(context.clock);
-    let exam = target
-        .exam
-        .clone()
-        .unwrap_or_else(|| admin::default_exam(today));
+    let exam = match &target.exam {
+        Some(exam) => exam.parse()?,
+        None => giasync_node::app::default_exam(today)?,
+    };
     Ok(Session {
         config,
         context,
@@ -234,7 +238,7 @@ fn report(response: &Response) -> bool {
 fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
         Command::Run { config } => {
-            giasync_node::run::run_until_stopped(&config, false).map(|()| true)
+            giasync_node::service::run_until_stopped(&config, false).map(|()| true)
         }
         Command::Doctor { config, timeout_ms } => Ok(giasync_node::doctor::report(
             &config,
@@ -260,13 +264,10 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     own
                 );
             }
-            let rows: Vec<ImportRow> = rows.iter().map(ImportRow::from).collect();
+            let rows: Vec<RosterEntry> = rows.iter().map(RosterEntry::from).collect();
             Ok(report(&send(
                 &s,
-                &Request::RosterImport {
-                    exam: s.exam.clone(),
-                    rows,
-                },
+                &Request::RosterImport { exam: s.exam, rows },
             )?))
         }
         Command::Roster(RosterCommand::Rooms { rooms, target }) => {
@@ -277,7 +278,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 .map(|r| {
                     let (code, capacity) = r.split_once('=').context("rooms are ROOM=CAPACITY")?;
                     Ok((
-                        code.trim().to_owned(),
+                        RoomCode::new(code.trim())?,
                         capacity.trim().parse::<u16>().context("capacity")?,
                     ))
                 })
@@ -285,7 +286,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             Ok(report(&send(
                 &s,
                 &Request::Rooms {
-                    exam: s.exam.clone(),
+                    exam: s.exam,
                     rooms,
                 },
             )?))
@@ -299,9 +300,9 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             Ok(report(&send(
                 &s,
                 &Request::Assign {
-                    exam: s.exam.clone(),
-                    participant,
-                    room,
+                    exam: s.exam,
+                    participant: ParticipantId::new(&participant)?,
+                    room: RoomCode::new(&room)?,
                 },
             )?))
         }
@@ -314,12 +315,11 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             let s = session(&target)?;
             Ok(report(&send(
                 &s,
-                &Request::Mark {
-                    exam: s.exam.clone(),
-                    participant,
-                    status,
-                    act,
-                },
+                &Request::Mark(Marking {
+                    exam: s.exam,
+                    participant: ParticipantId::new(&participant)?,
+                    attendance: Attendance::from_words(&status, &act)?,
+                }),
             )?))
         }
         Command::Log {
@@ -335,17 +335,17 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 "end" => true,
                 other => bail!("{other:?}: say start or end"),
             };
-            let at_ms = match at {
-                Some(text) => text.parse::<Timestamp>()?.unix_ms(),
-                None => now_ms(),
+            let at = match at {
+                Some(text) => text.parse::<Timestamp>()?,
+                None => Timestamp::from_unix_ms(now_ms())?,
             };
             Ok(report(&send(
                 &s,
                 &Request::Log {
-                    exam: s.exam.clone(),
-                    participant,
-                    interviewer,
-                    at_ms,
+                    exam: s.exam,
+                    participant: ParticipantId::new(&participant)?,
+                    interviewer: interviewer.as_deref().map(PersonId::new).transpose()?,
+                    at,
                     end,
                 },
             )?))
@@ -361,32 +361,26 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             target,
         }) => {
             let s = session(&target)?;
+            let participant = ParticipantId::new(&participant)?;
             let row = send(
                 &s,
                 &Request::Participant {
-                    exam: s.exam.clone(),
-                    participant: participant.clone(),
+                    exam: s.exam,
+                    participant,
                 },
             )?;
-            if !row.ok {
+            let Some(Answer::Participant(entry)) = row.answer else {
                 bail!("{}", row.message);
-            }
-            let category = row
-                .fields
-                .get("category")
-                .context("the participant has no category")?
-                .parse()?;
-            let room = RoomCode::new(row.fields.get("room").map_or("", String::as_str))
-                .context("the participant has no room")?;
+            };
+            let category = entry.category.context("the participant has no category")?;
+            let room = entry.room.context("the participant has no room")?;
             let giasync_node::person::Credentials {
                 person: expert,
                 key: signing_key,
                 cert_der,
             } = giasync_node::person::unlock(&key, cert, PersonRole::Expert)?;
-            let (municipality_school, exam) = (
-                s.config.org()?.school().context("not a school")?,
-                s.exam.parse()?,
-            );
+            let (municipality_school, exam) =
+                (s.config.org()?.school().context("not a school")?, s.exam);
             let correction = match (corrects, reason) {
                 (None, None) => None,
                 (Some(hashes), Some(reason)) => Some(Correction {
@@ -402,7 +396,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 subject: SheetSubject {
                     exam,
                     school: municipality_school,
-                    participant: ParticipantId::new(&participant)?,
+                    participant,
                     attempt: Attempt::new(attempt)?,
                 },
                 room,
@@ -416,21 +410,16 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             Ok(report(&send(
                 &s,
                 &Request::Score {
-                    exam: s.exam.clone(),
+                    exam: s.exam,
                     sheet: sheet.as_bytes().to_vec(),
-                    expert: expert.id.to_string(),
+                    expert: expert.id,
                     expert_cert: cert_der,
                 },
             )?))
         }
         Command::Results(ResultsCommand::Show { target }) => {
             let s = session(&target)?;
-            let response = send(
-                &s,
-                &Request::Results {
-                    exam: s.exam.clone(),
-                },
-            )?;
+            let response = send(&s, &Request::Results { exam: s.exam })?;
             for (who, result) in &response.fields {
                 println!("{who}: {result}");
             }
@@ -445,7 +434,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             let s = session(&target)?;
             let organiser = giasync_node::person::unlock(&key, cert, PersonRole::Organiser)?;
             let record = giasync_shared::publish::Familiarisation {
-                exam: s.exam.parse()?,
+                exam: s.exam,
                 school: s.config.org()?.school().context("not a school")?,
                 participant: ParticipantId::new(&participant)?,
                 organiser: organiser.person.id,
@@ -455,7 +444,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             Ok(report(&send(
                 &s,
                 &Request::Familiarise {
-                    exam: s.exam.clone(),
+                    exam: s.exam,
                     statement: statement.as_bytes().to_vec(),
                     organiser_cert: organiser.cert_der,
                 },

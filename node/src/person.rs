@@ -1,11 +1,13 @@
-//! A person's signing credentials on the operators' command line: their certificate and their
-//! PIN-sealed key (as `giasync-certs` issues them), unlocked with the PIN from the terminal or
-//! `GIASYNC_PIN`.
+//! Keys: the node's own key (which signs its attestations and statements and derives its QUIC
+//! endpoint keys), and a person's signing credentials on the operators' command line: their
+//! certificate and their PIN-sealed key (as `giasync-certs` issues them), unlocked with the PIN
+//! from the terminal or `GIASYNC_PIN`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::DecodePrivateKey;
 use giasync_certs::keyfile::{self, Pin};
 use giasync_shared::codes::PersonRole;
 use giasync_shared::identity::{Identity, PersonIdentity};
@@ -48,4 +50,22 @@ pub fn unlock(key: &Path, cert: Option<PathBuf>, role: PersonRole) -> anyhow::Re
         key,
         cert_der,
     })
+}
+
+/// A node key that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct KeyError {
+    pub path: String,
+    pub message: String,
+}
+
+/// Reads a node's ed25519 key (PKCS#8 PEM, as `giasync-certs` writes it).
+pub fn load_node_key(path: &Path) -> Result<SigningKey, KeyError> {
+    let fail = |message: String| KeyError {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    SigningKey::from_pkcs8_pem(&text).map_err(|e| fail(e.to_string()))
 }

@@ -10,6 +10,11 @@
 //!   school's МОУО hub, then the РЦОИ), backs off exponentially with jitter up to
 //!   [`RETRY_BACKOFF_MS_MAX`], and leaves a fallback upstream after [`FALLBACK_HOLD_MS`] to try the
 //!   preferred one again.
+//! - What the node does with documents is not the driver's: a [`Reactor`] given at start runs
+//!   after each batch of changes (the application's receipts and delivery notes), and
+//!   [`NodeHandle::call`] runs a job on the engine thread (the application's commands), answering
+//!   only once what it wrote is durable. The skins (socket, pages) are started by
+//!   [`crate::service`].
 //! - Hubs **listen**; UDP buffers are enlarged ([`UDP_BUFFER_BYTES`]) so hundreds of nodes
 //!   reconnecting at once do not overflow the socket.
 
@@ -22,7 +27,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use automerge::AutomergeError;
 use automerge::transaction::Transaction;
 use ed25519_dalek::SigningKey;
-use ed25519_dalek::pkcs8::DecodePrivateKey;
 use giasync_certs::verify::CaVerifier;
 use giasync_shared::codes::NodeRole;
 use giasync_shared::config::NodeConfig;
@@ -31,6 +35,7 @@ use rand_core::RngCore;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
+use crate::person::KeyError;
 use crate::store::{Store, StoreError};
 use crate::transport::{self, TlsMaterial, TransportError};
 
@@ -55,8 +60,10 @@ pub enum RunError {
     Transport(#[from] TransportError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{path}: {message}")]
-    Key { path: String, message: String },
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("the admin socket {path}: {message}")]
+    Socket { path: String, message: String },
     #[error("the revocation list or CA: {0}")]
     Ca(String),
     #[error("the engine thread has stopped")]
@@ -66,6 +73,25 @@ pub enum RunError {
 }
 
 type ChangeFn = Box<dyn FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError> + Send>;
+
+/// What a job answers once the batch it wrote was persisted (or refused by the store).
+type Reply = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
+/// A job for the engine thread: runs on the engine at `now_ms` and hands back its reply.
+type Job = Box<dyn FnOnce(&mut Engine, i64) -> Reply + Send>;
+
+/// What the node does by itself after documents changed, before the batch is persisted (the
+/// application's reactions: receipts at the РЦОИ, delivery notes at a school). It gets the
+/// documents the batch changed and returns whether it wrote more.
+pub type Reactor = Box<dyn FnMut(&mut Engine, &[DocId], i64) -> bool + Send>;
+
+/// The batch a job wrote could not be persisted: nothing of it was sent or acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    #[error("the node is stopping")]
+    Stopped,
+    #[error("not saved: {0}")]
+    NotSaved(String),
+}
 
 enum Event {
     Connected {
@@ -92,10 +118,7 @@ enum Event {
     Status {
         reply: oneshot::Sender<NodeStatus>,
     },
-    Admin {
-        request: crate::admin::Request,
-        reply: oneshot::Sender<crate::admin::Response>,
-    },
+    Call(Job),
     Stop,
 }
 
@@ -161,74 +184,31 @@ impl NodeHandle {
         answer.await.ok()
     }
 
+    /// Runs `job` on the engine thread; its value arrives once what it wrote is durable.
+    pub fn call<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Engine, i64) -> T + Send + 'static,
+    ) -> oneshot::Receiver<Result<T, CallError>> {
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |engine, now_ms| {
+            let value = job(engine, now_ms);
+            Box::new(move |stored: Result<(), &StoreError>| {
+                let _ = reply.send(
+                    stored
+                        .map(|()| value)
+                        .map_err(|e| CallError::NotSaved(e.to_string())),
+                );
+            })
+        });
+        // A stopped engine drops the job and with it the sender: the receiver reads `Stopped`.
+        let _ = self.events.send(Event::Call(job));
+        answer
+    }
+
     /// Stops the engine thread (connections end with the runtime).
     pub fn stop(&self) {
         let _ = self.events.send(Event::Stop);
     }
-}
-
-/// Runs the node of `config_path` until Ctrl-C or SIGTERM: the body of `giasync-node run` and
-/// `giasync-hub run`. `hub` says which binary asks, so each refuses the other's configuration.
-pub fn run_until_stopped(config_path: &std::path::Path, hub: bool) -> anyhow::Result<()> {
-    let config = NodeConfig::load(config_path)?;
-    let is_hub = matches!(config.node.role, NodeRole::Municipality | NodeRole::Rcoi);
-    if is_hub != hub {
-        anyhow::bail!(
-            "{} is the configuration of a {}; run it with {}",
-            config_path.display(),
-            config.node.role,
-            if is_hub {
-                "giasync-hub run"
-            } else {
-                "giasync-node run"
-            }
-        );
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let upstreams: Vec<String> = config
-            .upstreams
-            .iter()
-            .map(|u| format!("{} {} at {}", u.role, u.code, u.addr))
-            .collect();
-        let handle = start(config).await?;
-        match handle.listen {
-            Some(addr) => println!("running {} on {addr}", handle.identity),
-            None => println!("running {}", handle.identity),
-        }
-        if let Some(addr) = handle.web {
-            println!("web pages at http://{addr}/");
-        }
-        if let Some(addr) = handle.lookup {
-            println!("result look-up at http://{addr}/");
-        }
-        if !upstreams.is_empty() {
-            println!("upstreams: {}", upstreams.join(", "));
-        }
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        handle.stop();
-        println!("stopped {}", handle.identity);
-        Ok(())
-    })
-}
-
-/// Reads a node's ed25519 key (PKCS#8 PEM, as `giasync-certs` writes it).
-pub fn load_key(path: &std::path::Path) -> Result<SigningKey, RunError> {
-    let text = std::fs::read_to_string(path).map_err(|e| RunError::Key {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
-    SigningKey::from_pkcs8_pem(&text).map_err(|e| RunError::Key {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })
 }
 
 /// The endpoint's stateless-reset key and connection-id key are derived from the node's key, so
@@ -273,11 +253,12 @@ fn socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     Ok(socket.into())
 }
 
-/// Starts the node configured by `config` on the current tokio runtime.
-pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
+/// Starts the engine, store and network of the node configured by `config` on the current tokio
+/// runtime, with `reactor` run after each batch of changes.
+pub async fn start(config: NodeConfig, reactor: Reactor) -> Result<NodeHandle, RunError> {
     let material = Arc::new(TlsMaterial::from_config(&config.tls)?);
     let identity = material.identity;
-    let key = load_key(&config.tls.key)?;
+    let key = crate::person::load_node_key(&config.tls.key)?;
     let endpoint_config = endpoint_config(&key);
     let read = |p: &std::path::Path| {
         std::fs::read(p).map_err(|e| RunError::Ca(format!("{}: {e}", p.display())))
@@ -293,12 +274,6 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
         .first()
         .map(|c| c.to_vec())
         .unwrap_or_default();
-    let context = crate::admin::Context {
-        verifier: verifier.clone(),
-        rules: giasync_shared::rules::Rules::is_2024().map_err(|e| RunError::Ca(e.to_string()))?,
-        clock: config.node.clock(),
-        oversight: std::sync::Mutex::default(),
-    };
     let mut engine = Engine::new(identity, key, cert_der, Box::new(verifier));
     let store = Store::open(&config.node.store)?;
     let report = store.load_into(&mut engine)?;
@@ -307,44 +282,8 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
     let (events, inbox) = std_mpsc::channel::<Event>();
     std::thread::Builder::new()
         .name(format!("engine {identity}"))
-        .spawn(move || engine_loop(engine, store, &context, inbox))
+        .spawn(move || engine_loop(engine, store, reactor, inbox))
         .map_err(|_| RunError::Stopped)?;
-    serve_admin(&config.node.store, events.clone())?;
-    let web = match config.node.web {
-        Some(addr) => {
-            let router = if matches!(identity.role(), NodeRole::Municipality | NodeRole::Rcoi) {
-                crate::web::hub_router(asker(events.clone()))
-            } else {
-                let people = config
-                    .node
-                    .people
-                    .as_deref()
-                    .map(|dir| crate::web::school::load_people(dir, identity.org))
-                    .unwrap_or_default();
-                info!(node = %identity, people = people.len(), "school web interface");
-                crate::web::school::router(
-                    asker(events.clone()),
-                    people,
-                    giasync_shared::rules::Rules::is_2024()
-                        .map_err(|e| RunError::Ca(e.to_string()))?,
-                )
-            };
-            Some(
-                crate::web::serve(addr, router)
-                    .await
-                    .map_err(|e| RunError::Web(format!("{addr}: {e}")))?,
-            )
-        }
-        _ => None,
-    };
-    let lookup = match config.node.lookup {
-        Some(addr) if identity.role() == NodeRole::Rcoi => Some(
-            crate::web::serve(addr, crate::web::lookup::router(asker(events.clone())))
-                .await
-                .map_err(|e| RunError::Web(format!("{addr}: {e}")))?,
-        ),
-        _ => None,
-    };
 
     let is_hub = matches!(identity.role(), NodeRole::Municipality | NodeRole::Rcoi);
     let server = if is_hub {
@@ -389,8 +328,8 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
     Ok(NodeHandle {
         events,
         listen,
-        web,
-        lookup,
+        web: None,
+        lookup: None,
         identity,
     })
 }
@@ -508,75 +447,16 @@ async fn serve_peer(peer: transport::Peer, id: PeerId, events: std_mpsc::Sender<
     let _ = events.send(Event::Disconnected { peer: id });
 }
 
-/// Asks the engine thread admin requests, for the web pages.
-fn asker(events: std_mpsc::Sender<Event>) -> crate::web::Ask {
-    std::sync::Arc::new(move |request| {
-        let (reply, answer) = oneshot::channel();
-        events.send(Event::Admin { request, reply }).ok()?;
-        Some(answer)
-    })
-}
-
-/// Listens on the admin socket beside the store (see [`crate::admin`]).
-fn serve_admin(store: &std::path::Path, events: std_mpsc::Sender<Event>) -> Result<(), RunError> {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-    let path = crate::admin::socket_path(store);
-    // A socket file left by a node that died; the store lock already proved no node runs.
-    let _ = std::fs::remove_file(&path);
-    let listener = tokio::net::UnixListener::bind(&path).map_err(|e| RunError::Key {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let events = events.clone();
-            tokio::spawn(async move {
-                let (read, mut write) = stream.into_split();
-                let mut lines = tokio::io::BufReader::new(read).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let response = match serde_json::from_str::<crate::admin::Request>(&line) {
-                        Ok(request) => {
-                            let (reply, answer) = oneshot::channel();
-                            if events.send(Event::Admin { request, reply }).is_err() {
-                                break;
-                            }
-                            answer.await.unwrap_or_default()
-                        }
-                        Err(e) => crate::admin::Response {
-                            ok: false,
-                            message: format!("bad request: {e}"),
-                            ..Default::default()
-                        },
-                    };
-                    let Ok(mut text) = serde_json::to_string(&response) else {
-                        break;
-                    };
-                    text.push('\n');
-                    if write.write_all(text.as_bytes()).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    Ok(())
-}
-
-/// The school documents of `kind` that `records` change.
-fn changed(
-    records: &[Persist],
-    kind: giasync_shared::sync::DocKind,
-) -> std::collections::BTreeSet<DocId> {
-    records
+/// The documents `records` change, each once.
+fn changed(records: &[Persist]) -> Vec<DocId> {
+    let docs: std::collections::BTreeSet<DocId> = records
         .iter()
         .filter_map(|r| match r {
-            Persist::Changes {
-                doc: doc @ DocId::School { kind: k, .. },
-                ..
-            } if *k == kind => Some(*doc),
+            Persist::Changes { doc, .. } => Some(*doc),
             _ => None,
         })
-        .collect()
+        .collect();
+    docs.into_iter().collect()
 }
 
 /// Moves the engine's outputs into records to persist and actions to take after.
@@ -592,7 +472,7 @@ fn drain(engine: &mut Engine, records: &mut Vec<Persist>, actions: &mut Vec<Outp
 fn engine_loop(
     mut engine: Engine,
     store: Store,
-    context: &crate::admin::Context,
+    mut reactor: Reactor,
     inbox: std_mpsc::Receiver<Event>,
 ) {
     let mut writers: std::collections::HashMap<PeerId, mpsc::UnboundedSender<Vec<u8>>> =
@@ -609,7 +489,7 @@ fn engine_loop(
             Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
         };
         let mut reply_change = None;
-        let mut reply_admin = None;
+        let mut reply_call: Option<Reply> = None;
         match event {
             None => engine.handle(now_ms(), Input::Tick),
             Some(Event::Stop) => return,
@@ -640,12 +520,7 @@ fn engine_loop(
                     }
                 }
             }
-            Some(Event::Admin { request, reply }) => {
-                reply_admin = Some((
-                    reply,
-                    crate::admin::apply(&mut engine, context, now_ms(), request),
-                ));
-            }
+            Some(Event::Call(job)) => reply_call = Some(job(&mut engine, now_ms())),
             Some(Event::Read { doc, reply }) => {
                 let _ = reply.send(engine.doc(&doc).map(automerge::Automerge::save));
             }
@@ -673,19 +548,10 @@ fn engine_loop(
         let mut records: Vec<Persist> = Vec::new();
         let mut actions: Vec<Output> = Vec::new();
         drain(&mut engine, &mut records, &mut actions);
-        // The РЦОИ receipts every new sheet in the school's results document, in the same batch.
-        let protocols = changed(&records, giasync_shared::sync::DocKind::Protocol);
-        // A school notes when published results first verify at its node.
-        let results_docs = changed(&records, giasync_shared::sync::DocKind::Results);
-        for doc in results_docs {
-            if crate::admin::note_delivery(&mut engine, context, doc, now_ms()) {
-                drain(&mut engine, &mut records, &mut actions);
-            }
-        }
-        for doc in protocols {
-            if crate::admin::write_receipts(&mut engine, context, doc, now_ms()) > 0 {
-                drain(&mut engine, &mut records, &mut actions);
-            }
+        // What the application does by itself goes into the same batch.
+        let docs = changed(&records);
+        if !docs.is_empty() && reactor(&mut engine, &docs, now_ms()) {
+            drain(&mut engine, &mut records, &mut actions);
         }
         let stored = store.apply(&records);
         if let Err(e) = &stored {
@@ -694,16 +560,8 @@ fn engine_loop(
         if let Some(reply) = reply_change {
             let _ = reply.send(stored.as_ref().map(|_| ()).map_err(ToString::to_string));
         }
-        if let Some((reply, response)) = reply_admin {
-            let response = match &stored {
-                Ok(()) => response,
-                Err(e) => crate::admin::Response {
-                    ok: false,
-                    message: format!("not saved: {e}"),
-                    ..Default::default()
-                },
-            };
-            let _ = reply.send(response);
+        if let Some(reply) = reply_call {
+            reply(stored.as_ref().map(|_| ()));
         }
         if stored.is_err() {
             continue;

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use giasync_certs::demo::{DemoOptions, demo};
 use giasync_certs::keyfile::KdfParams;
-use giasync_node::admin::{self, Context, ImportRow, Request};
+use giasync_node::admin;
+use giasync_node::app::command::{RosterEntry, RosterEntryWire};
+use giasync_node::app::{Command as Request, Context};
 use giasync_shared::config::NodeConfig;
 
 fn start(config: &Path) -> Child {
@@ -28,8 +30,8 @@ fn start(config: &Path) -> Child {
     child
 }
 
-fn row(i: usize) -> ImportRow {
-    ImportRow {
+fn row(i: usize) -> RosterEntry {
+    RosterEntryWire {
         id: format!("p{i:05}"),
         surname: "Иванова".into(),
         name: "Анна".into(),
@@ -40,6 +42,8 @@ fn row(i: usize) -> ImportRow {
         category: "standard".into(),
         room: Some("101".into()),
     }
+    .try_into()
+    .unwrap()
 }
 
 #[test]
@@ -60,7 +64,7 @@ fn what_a_node_acknowledged_survives_kill_9() {
     let config_path = options.out.join("420101").join("node.toml");
     let config = NodeConfig::load(&config_path).unwrap();
     let context = Context::load(&config).unwrap();
-    let exam = "is-2025-02-12".to_owned();
+    let exam: giasync_shared::exam::ExamId = "is-2025-02-12".parse().unwrap();
     let now = || {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -74,7 +78,7 @@ fn what_a_node_acknowledged_survives_kill_9() {
         let mut node = start(&config_path);
         // Enter participants one request at a time from another thread, and kill the node
         // while requests are in flight.
-        let (cfg, ex) = (config.clone(), exam.clone());
+        let (cfg, ex) = (config.clone(), exam);
         let first = next;
         let writer = std::thread::spawn(move || {
             let mut done = Vec::new();
@@ -82,7 +86,7 @@ fn what_a_node_acknowledged_survives_kill_9() {
                 match admin::send_to_running(
                     &cfg,
                     &Request::RosterImport {
-                        exam: ex.clone(),
+                        exam: ex,
                         rows: vec![row(i)],
                     },
                 ) {

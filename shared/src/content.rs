@@ -29,7 +29,7 @@ use crate::calendar::Timestamp;
 use crate::codes::{ParticipantId, PersonId, RoomCode};
 use crate::participant::Participant;
 use crate::record::SignedSheet;
-use crate::room::{Attendance, Room};
+use crate::room::{ActNumber, Attendance, Room};
 
 fn text(doc: &impl ReadDoc, key: &str) -> Option<String> {
     match doc.get(ROOT, key).ok().flatten()? {
@@ -105,13 +105,12 @@ pub fn mark(
     participant: ParticipantId,
     attendance: &Attendance,
 ) -> Result<(), AutomergeError> {
-    let (status, act) = match attendance {
-        Attendance::Present => ("present", ""),
-        Attendance::Absent => ("absent", ""),
-        Attendance::FinishedEarly { act } => ("early", act.as_str()),
-        Attendance::Removed { act } => ("removed", act.as_str()),
-    };
-    tx.put(ROOT, format!("p/{participant}/attendance"), status)?;
+    let act = attendance.act().map_or("", ActNumber::as_str);
+    tx.put(
+        ROOT,
+        format!("p/{participant}/attendance"),
+        attendance.word(),
+    )?;
     tx.put(ROOT, format!("p/{participant}/act"), act)?;
     Ok(())
 }

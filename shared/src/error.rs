@@ -48,6 +48,8 @@ pub enum Field {
     RoomCapacity,
     /// The number of an act (акт).
     ActNumber,
+    /// Whether a participant took part (present, absent, early, removed).
+    Attendance,
     /// A room-log entry.
     RoomLogEntry,
     /// The id of a scoring criterion such as «Ч1».
@@ -86,6 +88,7 @@ impl fmt::Display for Field {
             Field::RoomCode => "room code",
             Field::RoomCapacity => "room capacity",
             Field::ActNumber => "act number",
+            Field::Attendance => "attendance status",
             Field::RoomLogEntry => "room log entry",
             Field::Criterion => "criterion",
             Field::Attempt => "attempt",

@@ -74,15 +74,46 @@ impl std::str::FromStr for RecordHash {
     }
 }
 
+/// On the wire and in views: the 64 hex digits.
+impl serde::Serialize for RecordHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RecordHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Debug for RecordHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "RecordHash({self})")
     }
 }
 
-/// Which attempt at an exam a sheet scores: 1 (main date) to [`ATTEMPT_MAX`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Which attempt at an exam a sheet scores: 1 (main date) to [`ATTEMPT_MAX`]. On the wire, the
+/// number, checked again when read.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "u8", into = "u8")]
 pub struct Attempt(u8);
+
+impl TryFrom<u8> for Attempt {
+    type Error = DomainError;
+    fn try_from(n: u8) -> Result<Self, DomainError> {
+        Attempt::new(n)
+    }
+}
+
+impl From<Attempt> for u8 {
+    fn from(a: Attempt) -> u8 {
+        a.0
+    }
+}
 
 impl Attempt {
     pub fn new(n: u8) -> Result<Self, DomainError> {
@@ -106,7 +137,9 @@ pub struct Correction {
 }
 
 /// What a sheet is about: one participant's attempt at one exam at one school.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct SheetSubject {
     pub exam: ExamId,
     pub school: SchoolCode,

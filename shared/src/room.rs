@@ -110,9 +110,24 @@ impl RoomPlan {
     }
 }
 
-/// The number of an act (акт) as written on the paper form.
+/// The number of an act (акт) as written on the paper form. Read from the wire through
+/// [`ActNumber::new`], so a stored or sent number is always a valid one.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct ActNumber(String);
+
+impl TryFrom<String> for ActNumber {
+    type Error = DomainError;
+    fn try_from(text: String) -> Result<Self, DomainError> {
+        ActNumber::new(&text)
+    }
+}
+
+impl From<ActNumber> for String {
+    fn from(a: ActNumber) -> String {
+        a.0
+    }
+}
 
 impl ActNumber {
     pub fn new(text: &str) -> Result<Self, DomainError> {
@@ -160,6 +175,48 @@ pub enum Attendance {
 }
 
 impl Attendance {
+    /// The attendance a status word (`present`, `absent`, `early`, `removed`: the words of the
+    /// CLI and the admin socket) and an act number name; the act is read only for the last two.
+    pub fn from_words(status: &str, act: &str) -> Result<Self, DomainError> {
+        Ok(match status {
+            "present" => Attendance::Present,
+            "absent" => Attendance::Absent,
+            "early" => Attendance::FinishedEarly {
+                act: ActNumber::new(act)?,
+            },
+            "removed" => Attendance::Removed {
+                act: ActNumber::new(act)?,
+            },
+            other => {
+                return Err(DomainError::invalid(
+                    Field::Attendance,
+                    other,
+                    "must be present, absent, early or removed",
+                ));
+            }
+        })
+    }
+
+    /// The status word of [`Attendance::from_words`].
+    #[must_use]
+    pub fn word(&self) -> &'static str {
+        match self {
+            Attendance::Present => "present",
+            Attendance::Absent => "absent",
+            Attendance::FinishedEarly { .. } => "early",
+            Attendance::Removed { .. } => "removed",
+        }
+    }
+
+    /// The act that ended the attempt, if one did.
+    #[must_use]
+    pub fn act(&self) -> Option<&ActNumber> {
+        match self {
+            Attendance::FinishedEarly { act } | Attendance::Removed { act } => Some(act),
+            Attendance::Present | Attendance::Absent => None,
+        }
+    }
+
     /// The mark written in the participant list and the room log.
     #[must_use]
     pub fn mark(&self) -> &'static str {

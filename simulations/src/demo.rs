@@ -13,7 +13,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, bail};
 use giasync_certs::demo::{DemoOptions, Region, RegionPerson, demo};
 use giasync_certs::keyfile::{self, KdfParams, Pin};
-use giasync_node::admin::{self, Context, ImportRow, Request, Status};
+use giasync_node::admin;
+use giasync_node::app::command::{RosterEntry, RosterEntryWire};
+use giasync_node::app::status::Status;
+use giasync_node::app::{Answer, Command as Request, Context};
 use giasync_shared::calendar::{Timestamp, is_dates};
 use giasync_shared::codes::{NodeRole, ParticipantId, PersonId, PersonRole, RoomCode, SchoolCode};
 use giasync_shared::config::NodeConfig;
@@ -132,9 +135,9 @@ const CATEGORIES: [Category; 4] = [
     Category::DelayedDevelopment,
 ];
 
-fn roster_rows(school: usize) -> Vec<ImportRow> {
+fn roster_rows(school: usize) -> anyhow::Result<Vec<RosterEntry>> {
     (0..PARTICIPANTS_PER_SCHOOL)
-        .map(|i| ImportRow {
+        .map(|i| RosterEntryWire {
             id: format!("{school:02}{i:04}"),
             surname: ["Иванова", "Петров", "Смирнова", "Кузнецов"][i % 4].into(),
             name: ["Анна", "Иван", "Мария", "Пётр"][i % 4].into(),
@@ -145,6 +148,7 @@ fn roster_rows(school: usize) -> Vec<ImportRow> {
             category: CATEGORIES[i % 4].id().into(),
             room: Some(if i % 2 == 0 { "101" } else { "102" }.into()),
         })
+        .map(|w| Ok(RosterEntry::try_from(w)?))
         .collect()
 }
 
@@ -194,10 +198,10 @@ fn enter_score(
     if expert_index == index {
         for (at_ms, end) in [(now_ms() - 15 * 60_000, false), (now_ms(), true)] {
             let log = Request::Log {
-                exam: exam.to_string(),
-                participant: participant.to_string(),
+                exam,
+                participant,
                 interviewer: None,
-                at_ms,
+                at: Timestamp::from_unix_ms(at_ms)?,
                 end,
             };
             let response = admin::execute(&school.config, context, &log, now_ms())?;
@@ -207,9 +211,9 @@ fn enter_score(
         }
     }
     let request = Request::Score {
-        exam: exam.to_string(),
+        exam,
         sheet: sheet.as_bytes().to_vec(),
-        expert: expert.id.to_string(),
+        expert: expert.id,
         expert_cert: cert,
     };
     let response = admin::execute(&school.config, context, &request, now_ms())?;
@@ -248,32 +252,16 @@ fn settle_conflicts(
         .find(|p| p.role == PersonRole::Operator)
         .context("the demo region has no operator")?;
     let (key, cert) = credentials(region_dir, operator)?;
-    let open = admin::execute(
-        rcoi,
-        context,
-        &Request::Conflicts {
-            exam: exam.to_string(),
-        },
-        now_ms(),
-    )?;
+    let open = admin::execute(rcoi, context, &Request::Conflicts { exam }, now_ms())?;
+    let Some(Answer::Conflicts(conflicts)) = open.answer else {
+        bail!("conflicts: {}", open.message);
+    };
     let mut settled = 0;
-    for (who, heads) in &open.fields {
-        let parts: Vec<&str> = who.split('/').collect();
-        let [school, participant, attempt] = parts[..] else {
-            bail!("conflict {who:?} is not SCHOOL/PARTICIPANT/ATTEMPT");
-        };
-        let heads: Vec<RecordHash> = heads
-            .split_whitespace()
-            .filter_map(|h| h.split(':').next())
-            .map(str::parse)
-            .collect::<Result<_, _>>()?;
+    for conflict in conflicts.open {
+        let who = conflict.subject;
+        let heads: Vec<RecordHash> = conflict.heads.iter().map(|h| h.hash).collect();
         let settlement = Settlement {
-            subject: SheetSubject {
-                exam,
-                school: SchoolCode::new(school)?,
-                participant: ParticipantId::new(participant)?,
-                attempt: Attempt::new(attempt.parse()?)?,
-            },
+            subject: conflict.subject,
             chosen: *heads.first().context("a conflict without sheets")?,
             settles: heads,
             reason: "протокол прослушан повторно, засчитан первый бланк".into(),
@@ -313,9 +301,7 @@ fn familiarise_first(
         let results = admin::execute(
             &school.config,
             context,
-            &Request::Results {
-                exam: exam.to_string(),
-            },
+            &Request::Results { exam },
             now_ms(),
         )?;
         if !results.ok {
@@ -338,7 +324,7 @@ fn familiarise_first(
             &school.config,
             context,
             &Request::Familiarise {
-                exam: exam.to_string(),
+                exam,
                 statement: record.sign(&key)?.as_bytes().to_vec(),
                 organiser_cert: cert,
             },
@@ -396,17 +382,17 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
         .enumerate()
     {
         let config = NodeConfig::load(&args.out.join(&node.dir).join("node.toml"))?;
-        let rows = roster_rows(n + 1);
+        let rows = roster_rows(n + 1)?;
         let rooms = Request::Rooms {
-            exam: exam.to_string(),
-            rooms: vec![("101".into(), 15), ("102".into(), 15)],
+            exam,
+            rooms: vec![(RoomCode::new("101")?, 15), (RoomCode::new("102")?, 15)],
         };
         admin::execute(&config, &context, &rooms, now_ms())?;
         let response = admin::execute(
             &config,
             &context,
             &Request::RosterImport {
-                exam: exam.to_string(),
+                exam,
                 rows: rows.clone(),
             },
             now_ms(),
@@ -418,9 +404,9 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
             .iter()
             .map(|r| {
                 Ok((
-                    ParticipantId::new(&r.id)?,
-                    r.category.parse()?,
-                    RoomCode::new(r.room.as_deref().unwrap_or("101"))?,
+                    r.participant.id,
+                    r.participant.category,
+                    r.room.map_or_else(|| RoomCode::new("101"), Ok)?,
                 ))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -544,14 +530,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     timeline.say(&format!(
         "{settled} conflict settled by the РЦОИ operator's signed record"
     ));
-    let published = admin::execute(
-        &rcoi_config,
-        &context,
-        &Request::Publish {
-            exam: exam.to_string(),
-        },
-        now_ms(),
-    )?;
+    let published = admin::execute(&rcoi_config, &context, &Request::Publish { exam }, now_ms())?;
     timeline.say(&published.message);
     let mut familiarised_schools = 0;
     while familiarised_schools < schools.len() && Instant::now() < deadline {

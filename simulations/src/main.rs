@@ -109,7 +109,7 @@ fn main() -> ExitCode {
             let hub = giasync_shared::config::NodeConfig::load(&config)
                 .map(|c| c.node.role != giasync_shared::codes::NodeRole::School)
                 .unwrap_or(false);
-            giasync_node::run::run_until_stopped(&config, hub).map(|()| true)
+            giasync_node::service::run_until_stopped(&config, hub).map(|()| true)
         }
     };
     match result {

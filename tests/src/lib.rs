@@ -356,8 +356,13 @@ pub const POINTS_LOW: &str =
     "Ч1=0,Ч2=0,Ч3=0,П1=1,П2=1,П3=1,М1=1,М2=1,Д1=1,Р1=1,Р2=1,Р3=1,Р4=0,Р5=0";
 
 /// A roster row of the standard category in room 101, document series 3204.
-pub fn roster_row(id: &str, surname: &str, number: &str) -> giasync_node::admin::ImportRow {
-    giasync_node::admin::ImportRow {
+/// (The wire form, so a test can change a field with `..roster_row(…)`; [`entry`] checks it.)
+pub fn roster_row(
+    id: &str,
+    surname: &str,
+    number: &str,
+) -> giasync_node::app::command::RosterEntryWire {
+    giasync_node::app::command::RosterEntryWire {
         id: id.into(),
         surname: surname.into(),
         name: "Анна".into(),
@@ -367,6 +372,24 @@ pub fn roster_row(id: &str, surname: &str, number: &str) -> giasync_node::admin:
         class: "9А".into(),
         category: "standard".into(),
         room: Some("101".into()),
+    }
+}
+
+/// A roster entry from its wire form (which must be valid).
+pub fn entry(
+    wire: giasync_node::app::command::RosterEntryWire,
+) -> giasync_node::app::command::RosterEntry {
+    wire.try_into().expect("a valid roster row")
+}
+
+/// A roster import of rows in their wire form.
+pub fn import(
+    exam: &str,
+    rows: Vec<giasync_node::app::command::RosterEntryWire>,
+) -> giasync_node::app::Command {
+    giasync_node::app::Command::RosterImport {
+        exam: exam.parse().expect("exam"),
+        rows: rows.into_iter().map(entry).collect(),
     }
 }
 
@@ -390,7 +413,7 @@ pub fn score_request(
     school: &str,
     participant: &str,
     points: &str,
-) -> giasync_node::admin::Request {
+) -> giasync_node::app::Command {
     use giasync_shared::record::{Attempt, SheetDraft, SheetSubject, SignedSheet};
     let key = giasync_certs::keyfile::open(
         &std::fs::read(dir.join(&expert.key)).expect("key file"),
@@ -418,10 +441,10 @@ pub fn score_request(
         correction: None,
     };
     let sheet = SignedSheet::sign(draft, rules, &key).expect("the sheet signs");
-    giasync_node::admin::Request::Score {
-        exam: exam.into(),
+    giasync_node::app::Command::Score {
+        exam: exam.parse().expect("exam"),
         sheet: sheet.as_bytes().to_vec(),
-        expert: expert.id.to_string(),
+        expert: expert.id,
         expert_cert: cert,
     }
 }
@@ -441,9 +464,9 @@ pub fn experts_of<'a>(
 /// Applies requests to a node's store (or the running node), each of which must succeed.
 pub fn apply_all(
     config: &giasync_shared::config::NodeConfig,
-    requests: Vec<giasync_node::admin::Request>,
+    requests: Vec<giasync_node::app::Command>,
 ) {
-    let context = giasync_node::admin::Context::load(config).expect("CA and rules");
+    let context = giasync_node::app::Context::load(config).expect("CA and rules");
     for request in requests {
         let response = giasync_node::admin::execute(config, &context, &request, now_ms())
             .expect("the node answers");

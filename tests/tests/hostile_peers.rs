@@ -9,7 +9,7 @@ use automerge::sync::SyncDoc;
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ROOT, ReadDoc};
 use giasync_certs::verify::CaVerifier;
-use giasync_node::run::{self, load_key};
+use giasync_node::person::load_node_key as load_key;
 use giasync_node::transport::{self, TlsMaterial};
 use giasync_shared::config::NodeConfig;
 use giasync_shared::sync::attest::actor_for;
@@ -79,7 +79,9 @@ async fn frames_for(recv: &mut quinn::RecvStream, wait: Duration) -> Vec<Frame> 
 async fn a_hub_forging_a_schools_change_is_quarantined_at_the_rcoi() {
     let dir = tempfile::tempdir().unwrap();
     region(dir.path());
-    let rcoi = run::start(config(dir.path(), "42")).await.unwrap();
+    let rcoi = giasync_node::service::start(config(dir.path(), "42"))
+        .await
+        .unwrap();
     let addr = rcoi.listen.unwrap();
 
     // The school's genuine change and attestation, made by an engine holding the school's key.
@@ -156,7 +158,9 @@ async fn a_hub_forging_a_schools_change_is_quarantined_at_the_rcoi() {
 async fn a_school_asking_for_another_schools_roster_gets_nothing() {
     let dir = tempfile::tempdir().unwrap();
     region(dir.path());
-    let rcoi = run::start(config(dir.path(), "42")).await.unwrap();
+    let rcoi = giasync_node::service::start(config(dir.path(), "42"))
+        .await
+        .unwrap();
     let addr = rcoi.listen.unwrap();
     let roster: DocId = "roster/4201/420102/is-2025-02-12".parse().unwrap();
     rcoi.change(roster, |tx| {

@@ -6,8 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use giasync_node::admin::{self, Request};
-use giasync_node::run;
+use giasync_node::admin;
+use giasync_node::app::Command as Request;
 use giasync_node::web::lookup::{Answer, Found, LOOKUP_BURST, LOOKUP_RESPONSE_MS};
 use giasync_tests::{POINTS_FULL, POINTS_LOW, roster_row};
 
@@ -48,13 +48,13 @@ async fn the_lookup_shows_only_ones_own_published_results_and_holds_its_rate_lim
     giasync_tests::apply_all(
         &school_a,
         vec![
-            Request::RosterImport {
-                exam: EXAM.into(),
-                rows: vec![
+            giasync_tests::import(
+                EXAM,
+                vec![
                     roster_row("p-mine", "Иванова", "111111"),
                     roster_row("p-other", "Петрова", "222222"),
                 ],
-            },
+            ),
             score(a[0], "420101", "p-mine", POINTS_FULL),
             score(a[0], "420101", "p-other", POINTS_LOW),
         ],
@@ -63,10 +63,7 @@ async fn the_lookup_shows_only_ones_own_published_results_and_holds_its_rate_lim
     giasync_tests::apply_all(
         &school_b,
         vec![
-            Request::RosterImport {
-                exam: EXAM.into(),
-                rows: vec![roster_row("p-waiting", "Сидорова", "333333")],
-            },
+            giasync_tests::import(EXAM, vec![roster_row("p-waiting", "Сидорова", "333333")]),
             score(b[0], "420102", "p-waiting", POINTS_FULL),
             score(b[1], "420102", "p-waiting", POINTS_LOW),
         ],
@@ -75,21 +72,23 @@ async fn the_lookup_shows_only_ones_own_published_results_and_holds_its_rate_lim
     let mut rcoi_config = giasync_tests::node_config(dir.path(), "42", &[]);
     rcoi_config.node.web = None;
     rcoi_config.node.lookup = Some("127.0.0.1:0".parse().unwrap());
-    let rcoi = run::start(rcoi_config.clone()).await.unwrap();
+    let rcoi = giasync_node::service::start(rcoi_config.clone())
+        .await
+        .unwrap();
     let lookup = rcoi.lookup.unwrap();
     let rcoi_addr = rcoi.listen.unwrap();
     let mut hub_config = giasync_tests::node_config(dir.path(), "4201", &[rcoi_addr]);
     hub_config.node.web = None;
-    let hub = run::start(hub_config).await.unwrap();
+    let hub = giasync_node::service::start(hub_config).await.unwrap();
     let hub_addr = hub.listen.unwrap();
-    let _a = run::start(giasync_tests::node_config(
+    let _a = giasync_node::service::start(giasync_tests::node_config(
         dir.path(),
         "420101",
         &[hub_addr],
     ))
     .await
     .unwrap();
-    let _b = run::start(giasync_tests::node_config(
+    let _b = giasync_node::service::start(giasync_tests::node_config(
         dir.path(),
         "420102",
         &[hub_addr],
@@ -98,7 +97,7 @@ async fn the_lookup_shows_only_ones_own_published_results_and_holds_its_rate_lim
     .unwrap();
 
     // Wait for the four sheets at the РЦОИ, then publish: 420101 is, 420102 (conflict) is not.
-    let context = admin::Context::load(&rcoi_config).unwrap();
+    let context = giasync_node::app::Context::load(&rcoi_config).unwrap();
     let rcoi_config_ = rcoi_config.clone();
     let published = tokio::task::spawn_blocking(move || {
         for _ in 0..200 {
@@ -120,7 +119,9 @@ async fn the_lookup_shows_only_ones_own_published_results_and_holds_its_rate_lim
         admin::execute(
             &rcoi_config_,
             &context,
-            &Request::Publish { exam: EXAM.into() },
+            &Request::Publish {
+                exam: EXAM.parse().unwrap(),
+            },
             giasync_tests::now_ms(),
         )
         .unwrap()

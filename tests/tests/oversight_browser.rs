@@ -8,8 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use giasync_certs::demo::Region;
-use giasync_node::admin::Request;
-use giasync_node::run;
+use giasync_node::app::Command as Request;
 use giasync_shared::config::NodeConfig;
 use giasync_tests::roster_row;
 
@@ -21,22 +20,20 @@ fn school_day(dir: &Path, region: &Region, config: &NodeConfig) {
     let rules = giasync_shared::rules::Rules::is_2024().unwrap();
     let experts = giasync_tests::experts_of(region, "420101");
     assert!(experts.len() >= 2, "the demo school has two experts");
-    let mark = |participant: &str, status: &str| Request::Mark {
-        exam: EXAM.into(),
-        participant: participant.into(),
-        status: status.into(),
-        act: String::new(),
+    let mark = |participant: &str, status: &str| {
+        Request::Mark(giasync_node::app::command::Marking {
+            exam: EXAM.parse().unwrap(),
+            participant: giasync_shared::codes::ParticipantId::new(participant).unwrap(),
+            attendance: giasync_shared::room::Attendance::from_words(status, "").unwrap(),
+        })
     };
     // The room log of the morning: two participants answered 09:00–09:15 and 09:16–09:31 on
     // the demo region's clock (Кемерово, UTC+7), so the chart of the day has points to draw.
     let log = |participant: &str, at: &str, end| Request::Log {
-        exam: EXAM.into(),
-        participant: participant.into(),
+        exam: EXAM.parse().unwrap(),
+        participant: giasync_shared::codes::ParticipantId::new(participant).unwrap(),
         interviewer: None,
-        at_ms: at
-            .parse::<giasync_shared::calendar::Timestamp>()
-            .unwrap()
-            .unix_ms(),
+        at: at.parse().unwrap(),
         end,
     };
     let score = |expert, points| {
@@ -45,14 +42,14 @@ fn school_day(dir: &Path, region: &Region, config: &NodeConfig) {
     giasync_tests::apply_all(
         config,
         vec![
-            Request::RosterImport {
-                exam: EXAM.into(),
-                rows: vec![
+            giasync_tests::import(
+                EXAM,
+                vec![
                     roster_row("p-conflict", "Конфликтова", "000001"),
                     roster_row("p-waiting", "Ожидаева", "000002"),
                     roster_row("p-absent", "Неявкина", "000003"),
                 ],
-            },
+            ),
             mark("p-absent", "absent"),
             mark("p-waiting", "present"),
             log("p-conflict", "2024-02-14T02:00:00Z", false),
@@ -74,9 +71,9 @@ async fn the_oversight_page_shows_a_conflict_and_an_overdue_deadline_with_no_net
 
     let mut hub_config = giasync_tests::node_config(dir.path(), "4201", &[]);
     hub_config.node.web = Some("127.0.0.1:0".parse().unwrap());
-    let hub = run::start(hub_config).await.unwrap();
+    let hub = giasync_node::service::start(hub_config).await.unwrap();
     let web = hub.web.unwrap();
-    let school = run::start(giasync_tests::node_config(
+    let school = giasync_node::service::start(giasync_tests::node_config(
         dir.path(),
         "420101",
         &[hub.listen.unwrap()],

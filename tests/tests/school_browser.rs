@@ -8,8 +8,7 @@
 use std::time::{Duration, Instant};
 
 use giasync_certs::demo::Region;
-use giasync_node::admin::Request;
-use giasync_node::run;
+use giasync_node::app::Command as Request;
 use giasync_shared::sync::DocId;
 use giasync_tests::roster_row;
 use giasync_tests::webdriver::Browser;
@@ -57,30 +56,32 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
     let school_config = giasync_tests::node_config(dir.path(), "420101", &[]);
     giasync_tests::apply_all(
         &school_config,
-        vec![Request::RosterImport {
-            exam: EXAM.into(),
-            rows: vec![
-                giasync_node::admin::ImportRow {
+        vec![giasync_tests::import(
+            EXAM,
+            vec![
+                giasync_node::app::command::RosterEntryWire {
                     room: None,
                     ..roster_row("p1", "Андреева", "000001")
                 },
-                giasync_node::admin::ImportRow {
+                giasync_node::app::command::RosterEntryWire {
                     room: None,
                     ..roster_row("p2", "Борисов", "000002")
                 },
             ],
-        }],
+        )],
     );
     let rcoi_config = giasync_tests::node_config(dir.path(), "42", &[]);
-    let rcoi = run::start(rcoi_config.clone()).await.unwrap();
-    let hub = run::start(giasync_tests::node_config(
+    let rcoi = giasync_node::service::start(rcoi_config.clone())
+        .await
+        .unwrap();
+    let hub = giasync_node::service::start(giasync_tests::node_config(
         dir.path(),
         "4201",
         &[rcoi.listen.unwrap()],
     ))
     .await
     .unwrap();
-    let school = run::start(giasync_tests::node_config(
+    let school = giasync_node::service::start(giasync_tests::node_config(
         dir.path(),
         "420101",
         &[hub.listen.unwrap()],
@@ -209,11 +210,13 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         eventually_shows(&browser, "#sheet-sync", "получен, подпись проверена");
         second.open(&format!("{base}/results"));
         eventually_shows(&second, "#not-published", "Результатов пока нет");
-        let context = giasync_node::admin::Context::load(&rcoi_config).unwrap();
+        let context = giasync_node::app::Context::load(&rcoi_config).unwrap();
         let published = giasync_node::admin::execute(
             &rcoi_config,
             &context,
-            &Request::Publish { exam: EXAM.into() },
+            &Request::Publish {
+                exam: EXAM.parse().unwrap(),
+            },
             giasync_tests::now_ms(),
         )
         .unwrap();

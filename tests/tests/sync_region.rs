@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use automerge::transaction::Transactable;
 use automerge::{ROOT, ReadDoc};
-use giasync_node::run::{self, NodeHandle};
+use giasync_node::run::NodeHandle;
 use giasync_shared::config::NodeConfig;
 use giasync_shared::sync::DocId;
 
@@ -45,13 +45,15 @@ async fn eventually_reads(node: &NodeHandle, doc: DocId, key: &str, expected: &s
 async fn a_schools_sheet_reaches_the_rcoi_through_its_hub_and_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     region(dir.path());
-    let rcoi = run::start(config(dir.path(), "42", &[])).await.unwrap();
+    let rcoi = giasync_node::service::start(config(dir.path(), "42", &[]))
+        .await
+        .unwrap();
     let rcoi_addr = rcoi.listen.unwrap();
-    let hub = run::start(config(dir.path(), "4201", &[rcoi_addr]))
+    let hub = giasync_node::service::start(config(dir.path(), "4201", &[rcoi_addr]))
         .await
         .unwrap();
     let hub_addr = hub.listen.unwrap();
-    let school = run::start(config(dir.path(), "420101", &[hub_addr, rcoi_addr]))
+    let school = giasync_node::service::start(config(dir.path(), "420101", &[hub_addr, rcoi_addr]))
         .await
         .unwrap();
     school
@@ -63,7 +65,7 @@ async fn a_schools_sheet_reaches_the_rcoi_through_its_hub_and_survives_a_restart
     eventually_reads(&hub, protocol(), "sheet-1", "14 зачёт").await;
     eventually_reads(&rcoi, protocol(), "sheet-1", "14 зачёт").await;
     // The other school never receives it.
-    let other = run::start(config(dir.path(), "420102", &[hub_addr]))
+    let other = giasync_node::service::start(config(dir.path(), "420102", &[hub_addr]))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -73,7 +75,9 @@ async fn a_schools_sheet_reaches_the_rcoi_through_its_hub_and_survives_a_restart
     // Restart the РЦОИ from its store on a new address: the sheet is there.
     rcoi.stop();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let restarted = run::start(config(dir.path(), "42", &[])).await.unwrap();
+    let restarted = giasync_node::service::start(config(dir.path(), "42", &[]))
+        .await
+        .unwrap();
     eventually_reads(&restarted, protocol(), "sheet-1", "14 зачёт").await;
 }
 
@@ -81,11 +85,13 @@ async fn a_schools_sheet_reaches_the_rcoi_through_its_hub_and_survives_a_restart
 async fn a_school_falls_back_to_the_rcoi_when_its_hub_is_down() {
     let dir = tempfile::tempdir().unwrap();
     region(dir.path());
-    let rcoi = run::start(config(dir.path(), "42", &[])).await.unwrap();
+    let rcoi = giasync_node::service::start(config(dir.path(), "42", &[]))
+        .await
+        .unwrap();
     let rcoi_addr = rcoi.listen.unwrap();
     // Nothing answers at the hub's address.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let school = run::start(config(
+    let school = giasync_node::service::start(config(
         dir.path(),
         "420101",
         &[silent.local_addr().unwrap(), rcoi_addr],

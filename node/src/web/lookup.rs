@@ -25,7 +25,8 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 use super::{Ask, ask, escape};
-use crate::admin::Request;
+use crate::app::command::LookupQuery;
+use crate::app::{Actor, Command};
 
 /// Every answer about a document leaves this long after its request arrived.
 pub const LOOKUP_RESPONSE_MS: u64 = 300;
@@ -141,28 +142,24 @@ async fn answer(state: &LookupState, query: Query) -> Answer {
             error: Some("сервис остановлен".into()),
         };
     };
-    let response = ask(
-        &state.engine,
-        Request::Lookup {
-            series: query.series,
-            number: query.number,
-        },
-    )
-    .await;
-    match response {
-        Ok(r) if r.ok => Answer {
-            results: r
-                .fields
-                .iter()
-                .filter_map(|(key, value)| {
-                    let (exam, attempt) = key.split_once('/')?;
-                    let (total, result) = value.split_once(' ')?;
-                    Some(Found {
-                        exam: exam.to_owned(),
-                        attempt: attempt.parse().ok()?,
-                        total: total.parse().ok()?,
-                        result: result.to_owned(),
-                    })
+    let Ok(document) =
+        giasync_shared::participant::IdentityDocument::new(&query.series, &query.number)
+    else {
+        return Answer {
+            results: Vec::new(),
+            error: Some("проверьте серию и номер документа".into()),
+        };
+    };
+    let command = Command::Lookup(LookupQuery { document });
+    match ask(&state.engine, Actor::Visitor, command).await {
+        Ok(crate::app::Answer::Lookup { found }) => Answer {
+            results: found
+                .into_iter()
+                .map(|f| Found {
+                    exam: f.exam.to_string(),
+                    attempt: f.attempt,
+                    total: f.total,
+                    result: f.outcome.id().to_owned(),
                 })
                 .collect(),
             error: None,

@@ -2,8 +2,9 @@
 //! Russian, a JSON API and an SVG chart — and, at the РЦОИ, the public result look-up on
 //! `[node] lookup`. Every asset is in the binary: the pages load with no network at all.
 //!
-//! Handlers ask the engine thread through the same requests as the admin socket
-//! ([`crate::admin::Request`]), so the pages show exactly what `status` and the CLIs show.
+//! Handlers hand the engine thread the application's typed commands ([`crate::app::Command`]),
+//! as the person signed in or as a visitor, and render the typed answers: the pages show exactly
+//! what the CLIs show, with the same rights checked in one place.
 
 pub mod lookup;
 pub mod oversight;
@@ -19,7 +20,8 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::oneshot;
 
-use crate::admin::{Request, Response as AdminResponse};
+use crate::app::{Actor, Answer, Command};
+use crate::run::CallError;
 
 /// A node's identity or a scope as people read it: «МОУО 4201», «РЦОИ 42», «ОО 420101».
 pub(crate) fn russian_node(identity: &str) -> String {
@@ -30,39 +32,48 @@ pub(crate) fn russian_node(identity: &str) -> String {
         .replace("region", "регион")
 }
 
-/// Sends a request to the engine thread; the answer arrives on the receiver.
-pub type Ask = Arc<dyn Fn(Request) -> Option<oneshot::Receiver<AdminResponse>> + Send + Sync>;
+/// What the engine thread answers a command: the application's answer, once durable.
+pub type Answered = Result<Result<Answer, crate::app::Error>, CallError>;
+
+/// Hands a command, asked by an actor, to the engine thread; the answer arrives on the receiver.
+pub type Ask = Arc<dyn Fn(Actor, Command) -> oneshot::Receiver<Answered> + Send + Sync>;
 
 /// Asks the engine and waits for the answer.
-pub(crate) async fn ask(ask: &Ask, request: Request) -> Result<AdminResponse, WebError> {
-    let answer = ask(request).ok_or(WebError::Stopped)?;
-    answer.await.map_err(|_| WebError::Stopped)
+pub(crate) async fn ask(ask: &Ask, actor: Actor, command: Command) -> Result<Answer, WebError> {
+    match ask(actor, command).await {
+        Ok(Ok(Ok(answer))) => Ok(answer),
+        Ok(Ok(Err(e))) => Err(WebError::App(e)),
+        Ok(Err(e)) => Err(WebError::Call(e)),
+        Err(_) => Err(WebError::Call(CallError::Stopped)),
+    }
 }
 
 /// What a page cannot show.
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
-    #[error("the node is stopping")]
-    Stopped,
-    #[error("{0}")]
-    Refused(String),
+    #[error(transparent)]
+    Call(#[from] CallError),
+    #[error(transparent)]
+    App(#[from] crate::app::Error),
+    /// The engine answered with something the page did not ask for.
+    #[error("unexpected answer")]
+    Unexpected,
 }
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let status = match self {
-            WebError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
-            WebError::Refused(_) => StatusCode::BAD_REQUEST,
+            WebError::Call(_) | WebError::Unexpected => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::App(_) => StatusCode::BAD_REQUEST,
         };
         (status, self.to_string()).into_response()
     }
 }
 
 async fn oversight_of(ask_engine: &Ask) -> Result<giasync_shared::oversight::Oversight, WebError> {
-    let response = ask(ask_engine, Request::Oversight).await?;
-    match response.oversight {
-        Some(o) if response.ok => Ok(*o),
-        _ => Err(WebError::Refused(response.message)),
+    match ask(ask_engine, Actor::Visitor, Command::Oversight).await? {
+        Answer::Oversight(o) => Ok(*o),
+        _ => Err(WebError::Unexpected),
     }
 }
 
@@ -72,7 +83,7 @@ async fn oversight_page(State(engine): State<Ask>) -> Result<Html<String>, WebEr
 
 async fn oversight_json(State(engine): State<Ask>) -> Result<Response, WebError> {
     let view = oversight_of(&engine).await?;
-    let body = serde_json::to_string(&view).map_err(|e| WebError::Refused(e.to_string()))?;
+    let body = serde_json::to_string(&view).map_err(|_| WebError::Unexpected)?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 

@@ -31,14 +31,17 @@ use ed25519_dalek::SigningKey;
 use giasync_shared::calendar::{Timestamp, UtcOffset};
 use giasync_shared::codes::{OrgCode, ParticipantId, PersonId, PersonRole, RoomCode};
 use giasync_shared::identity::{Identity, PersonIdentity};
+use giasync_shared::participant::{Category, FullName, IdentityDocument, Participant, SchoolClass};
 use giasync_shared::record::{
     Attempt, Correction, RecordHash, SheetDraft, SheetSubject, SignedSheet,
 };
+use giasync_shared::room::Attendance;
 use giasync_shared::rules::Rules;
 
-use super::{Ask, ask, escape};
-use crate::admin::Request;
-use crate::school_day::{DayParticipant, SchoolDay};
+use super::{Ask, WebError, ask, escape};
+use crate::app::command::{Marking, RosterEntry};
+use crate::app::day::{DayParticipant, DayVerdict, Receipt, SchoolDay, SheetState};
+use crate::app::{Action, Actor, Answer, Command};
 
 /// A session ends after this long without a request.
 pub const SESSION_IDLE_MS: u64 = 2 * 60 * 60 * 1000;
@@ -164,13 +167,18 @@ impl SchoolWeb {
         })
     }
 
-    async fn day(&self, exam: Option<String>) -> Result<SchoolDay, String> {
-        let response = ask(&self.0.engine, Request::SchoolDay { exam })
+    /// The day of `exam` (text from the page's query), or of the school's latest exam.
+    async fn day(&self, who: &Who, exam: Option<&str>) -> Result<SchoolDay, String> {
+        let exam = exam
+            .map(str::parse)
+            .transpose()
+            .map_err(|e: giasync_shared::DomainError| e.to_string())?;
+        match ask(&self.0.engine, who.actor(), Command::SchoolDay { exam })
             .await
-            .map_err(|e| e.to_string())?;
-        match response.school_day {
-            Some(day) if response.ok => Ok(*day),
-            _ => Err(response.message),
+            .map_err(|e| russian(&e))?
+        {
+            Answer::SchoolDay(day) => Ok(*day),
+            _ => Err(russian(&WebError::Unexpected)),
         }
     }
 
@@ -180,10 +188,10 @@ impl SchoolWeb {
         &self,
         headers: &HeaderMap,
         page_name: &str,
-        exam: Option<String>,
+        exam: Option<&str>,
     ) -> Result<(Who, SchoolDay), Box<Response>> {
         let who = gate(self, headers, page_name)?;
-        match self.day(exam).await {
+        match self.day(&who, exam).await {
             Ok(day) => Ok((who, day)),
             Err(e) => Err(Box::new(error_page(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -193,29 +201,68 @@ impl SchoolWeb {
         }
     }
 
-    async fn apply(&self, request: Request) -> Result<String, String> {
-        let response = ask(&self.0.engine, request)
+    /// Runs `command` as the signed-in person; the refusal in Russian.
+    async fn apply(&self, who: &Who, command: Command) -> Result<Answer, String> {
+        ask(&self.0.engine, who.actor(), command)
             .await
-            .map_err(|e| e.to_string())?;
-        if response.ok {
-            Ok(response.message)
-        } else {
-            Err(response.message)
+            .map_err(|e| russian(&e))
+    }
+}
+
+impl Who {
+    fn actor(&self) -> Actor {
+        Actor::Person(self.person.clone())
+    }
+}
+
+/// A refusal as the school's staff read it.
+fn russian(e: &WebError) -> String {
+    use crate::app::Error;
+    match e {
+        WebError::Call(crate::run::CallError::Stopped) => "Узел останавливается".into(),
+        WebError::Call(crate::run::CallError::NotSaved(why)) => {
+            format!("Не сохранено: {why}")
         }
+        WebError::Unexpected => "Узел ответил не на тот запрос".into(),
+        WebError::App(e) => match e {
+            Error::Forbidden { .. } => "Недостаточно прав для этого действия".into(),
+            Error::NotTheSigner { .. } => "Можно сдать только подписанное вами".into(),
+            Error::UnknownParticipant { participant, .. } => {
+                format!("Нет такого участника: {participant}")
+            }
+            Error::RoomFull { room, capacity } => {
+                format!("Аудитория {room} заполнена: {capacity} мест")
+            }
+            Error::Invalid(e) => format!("Неверное значение: {e}"),
+            Error::SheetRefused(e) => format!("Бланк не принят: {e}"),
+            Error::NoResults { .. } => "Результатов пока нет".into(),
+            Error::ResultsRefused(e) => {
+                format!("Подпись РЦОИ под результатами не подтверждена: {e}")
+            }
+            Error::NoPublishedResult(p) => {
+                format!("У участника {p} нет опубликованного результата")
+            }
+            Error::NotASchool { .. } => "Этот узел — не узел ОО".into(),
+            other => other.to_string(),
+        },
+    }
+}
+
+/// The right a page needs (the application's table: [`Action::allowed`]).
+fn page_action(page: &str) -> Action {
+    match page {
+        "roster" | "assign" | "rooms" | "print" | "edit" => Action::EditRoster,
+        "results" => Action::Familiarise,
+        "mark" => Action::Mark,
+        "log" => Action::Log,
+        "score" => Action::Score,
+        _ => Action::Read,
     }
 }
 
 /// What a page may do for a role.
 fn allowed(role: PersonRole, page: &str) -> bool {
-    match page {
-        "roster" | "assign" | "rooms" | "print" | "edit" | "results" => {
-            role == PersonRole::Organiser
-        }
-        "mark" => matches!(role, PersonRole::Organiser | PersonRole::Interviewer),
-        "log" => role == PersonRole::Interviewer,
-        "score" => role == PersonRole::Expert,
-        _ => true,
-    }
+    page_action(page).allowed(role)
 }
 
 const STYLE: &str = "body{font-family:sans-serif;margin:0;color:#222}
@@ -257,8 +304,7 @@ fn page(title: &str, who: Option<&Who>, day: Option<&SchoolDay>, body: &str) -> 
     if let Some(day) = day {
         h.push_str(&format!(
             "<b>ОО {}</b><span>ИС {}</span>",
-            escape(&day.school),
-            escape(&day.exam)
+            day.school, day.exam
         ));
         let s = &day.sync;
         h.push_str(&format!(
@@ -370,25 +416,33 @@ fn url_encode(text: &str) -> String {
 }
 
 fn full_name(p: &DayParticipant) -> String {
-    format!("{} {} {}", p.surname, p.given_name, p.patronymic)
-        .trim()
-        .to_owned()
+    p.entry.full_name()
 }
 
 fn attendance_name(p: &DayParticipant) -> String {
-    match p.attendance.as_str() {
-        "present" => "явился".into(),
-        "absent" => "Н (не явился)".into(),
-        "early" => format!("досрочно завершил, акт {}", p.act),
-        "removed" => format!("удалён, акт {}", p.act),
-        _ => "—".into(),
+    match &p.entry.attendance {
+        Some(Attendance::Present) => "явился".into(),
+        Some(Attendance::Absent) => "Н (не явился)".into(),
+        Some(Attendance::FinishedEarly { act }) => {
+            format!("досрочно завершил, акт {}", act.as_str())
+        }
+        Some(Attendance::Removed { act }) => format!("удалён, акт {}", act.as_str()),
+        None => "—".into(),
     }
 }
 
+fn absent(p: &DayParticipant) -> bool {
+    p.entry.attendance == Some(Attendance::Absent)
+}
+
+/// A room as a page writes it («—» when none).
+fn room_text(room: Option<RoomCode>) -> String {
+    room.map_or_else(|| "—".to_owned(), |r| r.to_string())
+}
+
 /// `HH:MM` on the region's clock, or «—».
-fn time_of(ms: Option<i64>, clock: UtcOffset) -> String {
-    ms.and_then(|ms| Timestamp::from_unix_ms(ms).ok())
-        .map_or_else(|| "—".into(), |t| t.at_offset(clock).hh_mm())
+fn time_of(at: Option<Timestamp>, clock: UtcOffset) -> String {
+    at.map_or_else(|| "—".into(), |t| t.at_offset(clock).hh_mm())
 }
 
 // ----- sign-in ---------------------------------------------------------------------------
@@ -558,7 +612,7 @@ async fn roster(
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
     let (who, day) = match web
-        .open(&headers, "roster", query.get("exam").cloned())
+        .open(&headers, "roster", query.get("exam").map(String::as_str))
         .await
     {
         Ok(x) => x,
@@ -571,27 +625,31 @@ async fn roster(
             "<tr><td>{code}</td><td>{}</td><td>{}</td><td><a href=\"/print/{code}\">Печать списка</a></td></tr>",
             r.capacity,
             r.assigned,
-            code = escape(&r.code)
+            code = escape(r.code.as_str())
         ));
     }
     b.push_str("</table><form method=\"post\" action=\"/rooms\" id=\"add-room\">Аудитория <input name=\"room\" size=\"6\" required> мест <input type=\"number\" name=\"capacity\" min=\"1\" max=\"500\" required> <button>Добавить</button></form>");
     b.push_str("<h2>Участники</h2><table id=\"participants\"><tr><th>Участник</th><th>Класс</th><th>Категория</th><th>Аудитория</th><th>Явка</th><th>Отметить</th></tr>");
-    let room_options = |current: &str| -> String {
+    let room_options = |current: Option<RoomCode>| -> String {
         day.rooms
             .iter()
             .map(|r| {
                 format!(
                     "<option value=\"{c}\"{}>{c} ({}/{})</option>",
-                    if r.code == current { " selected" } else { "" },
+                    if Some(r.code) == current {
+                        " selected"
+                    } else {
+                        ""
+                    },
                     r.assigned,
                     r.capacity,
-                    c = escape(&r.code)
+                    c = escape(r.code.as_str())
                 )
             })
             .collect()
     };
     for p in &day.participants {
-        let id = escape(&p.id);
+        let id = escape(&p.entry.id);
         b.push_str(&format!(
             "<tr id=\"p-{id}\"><td><a href=\"/roster/{id}\">{}</a></td><td>{}</td><td>{}</td>\
              <td><form class=\"inline\" method=\"post\" action=\"/assign\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><select name=\"room\">{}</select> <button name=\"do\" value=\"assign\">Назначить</button></form></td>\
@@ -600,9 +658,9 @@ async fn roster(
              <button name=\"status\" value=\"present\">Явился</button> <button name=\"status\" value=\"absent\">Н</button> \
              акт <input name=\"act\" size=\"5\"> <button name=\"status\" value=\"early\">Досрочно</button> <button name=\"status\" value=\"removed\">Удалён</button></form></td></tr>",
             escape(&full_name(p)),
-            escape(&p.class),
-            escape(&category_name(&web.0.rules, &p.category)),
-            room_options(&p.room),
+            escape(&p.entry.class),
+            escape(&category_name(&web.0.rules, p.entry.category)),
+            room_options(p.entry.room),
             escape(&attendance_name(p)),
         ));
     }
@@ -620,7 +678,7 @@ async fn edit_form(
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let Some(p) = day.participants.iter().find(|p| p.id == pid) else {
+    let Some(p) = day.participant(&pid).map(|p| &p.entry) else {
         return error_page(StatusCode::NOT_FOUND, Some(&who), "Нет такого участника");
     };
     let categories: String = web
@@ -631,7 +689,11 @@ async fn edit_form(
             let id = c.category.id();
             format!(
                 "<option value=\"{id}\"{}>{}</option>",
-                if id == p.category { " selected" } else { "" },
+                if Some(c.category) == p.category {
+                    " selected"
+                } else {
+                    ""
+                },
                 escape(&c.name)
             )
         })
@@ -665,33 +727,37 @@ async fn edit_submit(
     UrlPath(pid): UrlPath<String>,
     Form(form): Form<BTreeMap<String, String>>,
 ) -> Response {
-    if let Err(r) = gate(&web, &headers, "edit") {
-        return *r;
-    }
-    let field = |name: &str| form.get(name).cloned().unwrap_or_default();
-    let result = match web.day(None).await {
-        Ok(day) => match day.participants.iter().find(|p| p.id == pid) {
-            Some(p) => {
-                web.apply(Request::RosterImport {
-                    exam: day.exam.clone(),
-                    rows: vec![crate::admin::ImportRow {
-                        id: p.id.clone(),
-                        surname: field("surname"),
-                        name: field("name"),
-                        patronymic: field("patronymic"),
-                        series: field("series"),
-                        number: field("number"),
-                        class: field("class"),
-                        category: field("category"),
-                        room: None,
-                    }],
-                })
-                .await
-            }
-            None => Err("Нет такого участника".into()),
-        },
-        Err(e) => Err(e),
+    let who = match gate(&web, &headers, "edit") {
+        Ok(w) => w,
+        Err(r) => return *r,
     };
+    let field = |name: &str| form.get(name).map_or("", String::as_str);
+    let result = async {
+        let day = web.day(&who, None).await?;
+        let p = day.participant(&pid).ok_or("Нет такого участника")?;
+        let checked = |e: giasync_shared::DomainError| format!("Неверное значение: {e}");
+        let participant = Participant {
+            id: ParticipantId::new(&p.entry.id).map_err(checked)?,
+            name: FullName::new(field("surname"), field("name"), field("patronymic"))
+                .map_err(checked)?,
+            document: IdentityDocument::new(field("series"), field("number")).map_err(checked)?,
+            class: SchoolClass::new(field("class")).map_err(checked)?,
+            category: field("category").parse().map_err(checked)?,
+        };
+        let rows = vec![RosterEntry {
+            participant,
+            room: None,
+        }];
+        web.apply(
+            &who,
+            Command::RosterImport {
+                exam: day.exam,
+                rows,
+            },
+        )
+        .await
+    }
+    .await;
     match result {
         Ok(_) => back("/roster", Ok(format!("Данные участника {pid} сохранены"))),
         Err(e) => back(&format!("/roster/{}", url_encode(&pid)), Err(e)),
@@ -709,21 +775,21 @@ async fn print_room(
     };
     let mut b = format!(
         "<p>ОО {}, итоговое собеседование {}, аудитория {}</p><table><tr><th>№</th><th>ФИО</th><th>Класс</th><th>Подпись</th></tr>",
-        escape(&day.school),
-        escape(&day.exam),
+        day.school,
+        day.exam,
         escape(&room)
     );
     for (n, p) in day
         .participants
         .iter()
-        .filter(|p| p.room == room)
+        .filter(|p| p.entry.room.is_some_and(|r| r.as_str() == room))
         .enumerate()
     {
         b.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td style=\"width:10em\"></td></tr>",
             n + 1,
             escape(&full_name(p)),
-            escape(&p.class)
+            escape(&p.entry.class)
         ));
     }
     b.push_str(
@@ -737,25 +803,29 @@ async fn add_room(
     headers: HeaderMap,
     Form(form): Form<BTreeMap<String, String>>,
 ) -> Response {
-    if let Err(r) = gate(&web, &headers, "rooms") {
-        return *r;
-    }
-    let day = web.day(None).await;
-    let result = match (
-        day,
-        form.get("capacity")
-            .and_then(|c| c.trim().parse::<u16>().ok()),
-    ) {
-        (Ok(day), Some(capacity)) => {
-            web.apply(Request::Rooms {
-                exam: day.exam,
-                rooms: vec![(form.get("room").cloned().unwrap_or_default(), capacity)],
-            })
-            .await
-        }
-        (Err(e), _) => Err(e),
-        (_, None) => Err("Число мест — целое число".into()),
+    let who = match gate(&web, &headers, "rooms") {
+        Ok(w) => w,
+        Err(r) => return *r,
     };
+    let result = async {
+        let capacity = form
+            .get("capacity")
+            .and_then(|c| c.trim().parse::<u16>().ok())
+            .ok_or("Число мест — целое число")?;
+        let room = RoomCode::new(form.get("room").map_or("", |r| r.trim()))
+            .map_err(|e| format!("Неверное значение: {e}"))?;
+        let day = web.day(&who, None).await?;
+        let rooms = vec![(room, capacity)];
+        web.apply(
+            &who,
+            Command::Rooms {
+                exam: day.exam,
+                rooms,
+            },
+        )
+        .await
+    }
+    .await;
     back("/roster", result.map(|_| "Аудитория добавлена".to_owned()))
 }
 
@@ -764,30 +834,31 @@ async fn assign(
     headers: HeaderMap,
     Form(form): Form<BTreeMap<String, String>>,
 ) -> Response {
-    if let Err(r) = gate(&web, &headers, "assign") {
-        return *r;
-    }
-    let result = match web.day(None).await {
-        Ok(day) => {
-            web.apply(Request::Assign {
-                exam: day.exam,
-                participant: form.get("participant").cloned().unwrap_or_default(),
-                room: form.get("room").cloned().unwrap_or_default(),
-            })
-            .await
-        }
-        Err(e) => Err(e),
+    let who = match gate(&web, &headers, "assign") {
+        Ok(w) => w,
+        Err(r) => return *r,
     };
-    back(
-        "/roster",
-        result.map(|_| {
-            format!(
+    let result = async {
+        let checked = |e: giasync_shared::DomainError| format!("Неверное значение: {e}");
+        let participant = ParticipantId::new(form.get("participant").map_or("", String::as_str))
+            .map_err(checked)?;
+        let room = RoomCode::new(form.get("room").map_or("", String::as_str)).map_err(checked)?;
+        let day = web.day(&who, None).await?;
+        let command = Command::Assign {
+            exam: day.exam,
+            participant,
+            room,
+        };
+        match web.apply(&who, command).await? {
+            Answer::Assigned(a) => Ok(format!(
                 "Участник {} назначен в аудиторию {}",
-                form.get("participant").map_or("", String::as_str),
-                form.get("room").map_or("", String::as_str)
-            )
-        }),
-    )
+                a.participant, a.room
+            )),
+            _ => Err(russian(&WebError::Unexpected)),
+        }
+    }
+    .await;
+    back("/roster", result)
 }
 
 async fn mark(
@@ -795,26 +866,29 @@ async fn mark(
     headers: HeaderMap,
     Form(form): Form<BTreeMap<String, String>>,
 ) -> Response {
-    if let Err(r) = gate(&web, &headers, "mark") {
-        return *r;
-    }
+    let who = match gate(&web, &headers, "mark") {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
     let to = match form.get("back").map(String::as_str) {
         Some(to @ ("/roster" | "/log")) => to.to_owned(),
         Some(to) if to.starts_with("/log?room=") && !to.contains(['\r', '\n']) => to.to_owned(),
         _ => "/".to_owned(),
     };
-    let result = match web.day(None).await {
-        Ok(day) => {
-            web.apply(Request::Mark {
-                exam: day.exam,
-                participant: form.get("participant").cloned().unwrap_or_default(),
-                status: form.get("status").cloned().unwrap_or_default(),
-                act: form.get("act").cloned().unwrap_or_default(),
-            })
-            .await
-        }
-        Err(e) => Err(e),
-    };
+    let result = async {
+        let checked = |e: giasync_shared::DomainError| format!("Неверное значение: {e}");
+        let field = |name: &str| form.get(name).map_or("", String::as_str);
+        let participant = ParticipantId::new(field("participant")).map_err(checked)?;
+        let attendance = Attendance::from_words(field("status"), field("act")).map_err(checked)?;
+        let day = web.day(&who, None).await?;
+        let marking = Marking {
+            exam: day.exam,
+            participant,
+            attendance,
+        };
+        web.apply(&who, Command::Mark(marking)).await
+    }
+    .await;
     back(&to, result.map(|_| "Отметка сохранена".to_owned()))
 }
 
@@ -830,53 +904,46 @@ async fn results_page(
         Err(r) => return *r,
     };
     let mut b = message_block(&query);
-    let results = ask(
-        &web.0.engine,
-        Request::Results {
-            exam: day.exam.clone(),
-        },
-    )
-    .await;
-    match results {
-        Ok(r) if r.ok => {
+    let exam = day.exam;
+    match web.apply(&who, Command::Results { exam }).await {
+        Ok(Answer::Results(r)) => {
             b.push_str(&format!(
-                "<p class=\"msg\" id=\"published\">Результаты опубликованы РЦОИ, подпись РЦОИ проверена ({})</p>",
-                escape(&r.message)
+                "<p class=\"msg\" id=\"published\">Результаты опубликованы РЦОИ, подпись РЦОИ проверена ({} результатов, подписаны {})</p>",
+                r.rows.len(),
+                r.at.at_offset(day.utc_offset)
             ));
             b.push_str("<table id=\"results\"><tr><th>Участник</th><th>Попытка</th><th>Результат</th><th>Ознакомление</th></tr>");
-            for (key, value) in &r.fields {
-                let (pid, attempt) = key.split_once('/').unwrap_or((key, ""));
+            for row in &r.rows {
+                let pid = row.participant.as_str();
                 let name = day
-                    .participants
-                    .iter()
-                    .find(|p| p.id == pid)
-                    .map(full_name)
-                    .unwrap_or_else(|| pid.to_owned());
-                let (result, familiarised) =
-                    value.split_once("; familiarised ").unwrap_or((value, ""));
-                let action = if familiarised.is_empty() {
-                    format!(
+                    .participant(pid)
+                    .map_or_else(|| pid.to_owned(), full_name);
+                let action = match row.familiarised {
+                    None => format!(
                         "<form class=\"inline\" method=\"post\" action=\"/results\"><input type=\"hidden\" name=\"participant\" value=\"{}\"><button>Ознакомлен под подпись</button></form>",
                         escape(pid)
-                    )
-                } else {
-                    format!("ознакомлен {}", escape(familiarised))
+                    ),
+                    Some(at) => format!("ознакомлен {}", at.at_offset(day.utc_offset)),
                 };
                 b.push_str(&format!(
-                    "<tr id=\"r-{}\"><td>{}</td><td>{}</td><td>{}</td><td>{action}</td></tr>",
+                    "<tr id=\"r-{}\"><td>{}</td><td>{}</td><td>{} {}</td><td>{action}</td></tr>",
                     escape(pid),
                     escape(&name),
-                    escape(attempt),
-                    escape(result)
+                    row.attempt,
+                    row.total,
+                    row.outcome.display_name()
                 ));
             }
             b.push_str("</table>");
         }
-        Ok(r) => b.push_str(&format!(
-            "<p class=\"err\" id=\"not-published\">Результатов пока нет: {}</p>",
-            escape(&r.message)
+        Ok(_) => b.push_str(&format!(
+            "<p class=\"err\">{}</p>",
+            russian(&WebError::Unexpected)
         )),
-        Err(e) => b.push_str(&format!("<p class=\"err\">{}</p>", escape(&e.to_string()))),
+        Err(e) => b.push_str(&format!(
+            "<p class=\"err\" id=\"not-published\">Результатов пока нет: {}</p>",
+            escape(&e)
+        )),
     }
     page("Результаты", Some(&who), Some(&day), &b).into_response()
 }
@@ -891,27 +958,25 @@ async fn familiarise(
         Err(r) => return *r,
     };
     let result = async {
-        let day = web.day(None).await?;
+        let participant = ParticipantId::new(form.get("participant").map_or("", String::as_str))
+            .map_err(|e| format!("Неверное значение: {e}"))?;
+        let day = web.day(&who, None).await?;
         let record = giasync_shared::publish::Familiarisation {
-            exam: day
-                .exam
-                .parse()
-                .map_err(|e: giasync_shared::DomainError| e.to_string())?,
-            school: giasync_shared::codes::SchoolCode::new(&day.school)
-                .map_err(|e| e.to_string())?,
-            participant: ParticipantId::new(form.get("participant").map_or("", String::as_str))
-                .map_err(|e| e.to_string())?,
+            exam: day.exam,
+            school: day.school,
+            participant,
             organiser: who.person.id,
             at: Timestamp::from_unix_ms(now_ms()).map_err(|e| e.to_string())?,
         };
         let statement = record.sign(&who.key).map_err(|e| e.to_string())?;
-        web.apply(Request::Familiarise {
+        let command = Command::Familiarise {
             exam: day.exam,
             statement: statement.as_bytes().to_vec(),
             organiser_cert: who.cert_der.clone(),
-        })
-        .await
-        .map(|_| "Ознакомление подписано".to_owned())
+        };
+        web.apply(&who, command)
+            .await
+            .map(|_| "Ознакомление подписано".to_owned())
     }
     .await;
     back("/results", result)
@@ -930,44 +995,51 @@ async fn room_log(
     };
     let room = query
         .get("room")
-        .cloned()
-        .or_else(|| day.rooms.first().map(|r| r.code.clone()))
-        .unwrap_or_default();
+        .and_then(|r| RoomCode::new(r).ok())
+        .or_else(|| day.rooms.first().map(|r| r.code));
     let mut b = message_block(&query);
     b.push_str("<form method=\"get\" action=\"/log\">Аудитория <select name=\"room\">");
     for r in &day.rooms {
         b.push_str(&format!(
             "<option value=\"{c}\"{}>{c}</option>",
-            if r.code == room { " selected" } else { "" },
-            c = escape(&r.code)
+            if Some(r.code) == room {
+                " selected"
+            } else {
+                ""
+            },
+            c = escape(r.code.as_str())
         ));
     }
     b.push_str("</select> <button>Открыть</button></form>");
-    let in_room: Vec<&DayParticipant> =
-        day.participants.iter().filter(|p| p.room == room).collect();
+    let in_room: Vec<&DayParticipant> = day
+        .participants
+        .iter()
+        .filter(|p| room.is_some() && p.entry.room == room)
+        .collect();
     let next = in_room
         .iter()
-        .find(|p| p.start_ms.is_none() && p.attendance.is_empty())
-        .map(|p| p.id.clone());
+        .find(|p| p.start.is_none() && p.entry.attendance.is_none())
+        .map(|p| p.entry.id.clone());
     if let Some(next) = &next
-        && let Some(p) = in_room.iter().find(|p| &p.id == next)
+        && let Some(p) = in_room.iter().find(|p| &p.entry.id == next)
     {
         b.push_str(&format!(
             "<p id=\"next\" class=\"msg\">Следующий участник: <b>{}</b></p>",
             escape(&full_name(p))
         ));
     }
+    let room = room.map(|r| r.to_string()).unwrap_or_default();
     let back_to = format!("/log?room={}", url_encode(&room));
     b.push_str("<table id=\"log\"><tr><th>Участник</th><th>Начало</th><th>Окончание</th><th>Явка</th><th></th></tr>");
     for p in &in_room {
-        let id = escape(&p.id);
-        let class = if Some(&p.id) == next.as_ref() {
+        let id = escape(&p.entry.id);
+        let class = if Some(&p.entry.id) == next.as_ref() {
             " class=\"next\""
         } else {
             ""
         };
-        let action = match (p.start_ms, p.end_ms) {
-            (None, _) if p.attendance != "absent" => format!(
+        let action = match (p.start, p.end) {
+            (None, _) if !absent(p) => format!(
                 "<form class=\"inline\" method=\"post\" action=\"/log\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><input type=\"hidden\" name=\"room\" value=\"{r}\"><button name=\"at\" value=\"start\">Начало ответа</button></form>",
                 r = escape(&room)
             ),
@@ -982,8 +1054,8 @@ async fn room_log(
              <form class=\"inline\" method=\"post\" action=\"/mark\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><input type=\"hidden\" name=\"back\" value=\"{bt}\">\
              <button name=\"status\" value=\"absent\">Н</button> акт <input name=\"act\" size=\"5\"> <button name=\"status\" value=\"early\">Досрочно</button></form></td></tr>",
             escape(&full_name(p)),
-            time_of(p.start_ms, day.utc_offset),
-            time_of(p.end_ms, day.utc_offset),
+            time_of(p.start, day.utc_offset),
+            time_of(p.end, day.utc_offset),
             escape(&attendance_name(p)),
             bt = escape(&back_to),
         ));
@@ -1003,20 +1075,21 @@ async fn log_entry(
     };
     let room = form.get("room").cloned().unwrap_or_default();
     let end = form.get("at").map(String::as_str) == Some("end");
-    let result = match web.day(None).await {
-        Ok(day) => {
-            let now = now_ms();
-            web.apply(Request::Log {
-                exam: day.exam,
-                participant: form.get("participant").cloned().unwrap_or_default(),
-                interviewer: Some(who.person.id.to_string()),
-                at_ms: now,
-                end,
-            })
-            .await
-        }
-        Err(e) => Err(e),
-    };
+    let result = async {
+        let participant = ParticipantId::new(form.get("participant").map_or("", String::as_str))
+            .map_err(|e| format!("Неверное значение: {e}"))?;
+        let at = Timestamp::from_unix_ms(now_ms()).map_err(|e| e.to_string())?;
+        let day = web.day(&who, None).await?;
+        let command = Command::Log {
+            exam: day.exam,
+            participant,
+            interviewer: Some(who.person.id),
+            at,
+            end,
+        };
+        web.apply(&who, command).await
+    }
+    .await;
     back(
         &format!("/log?room={}", url_encode(&room)),
         result.map(|_| {
@@ -1042,20 +1115,23 @@ async fn score_list(
     };
     let mut b = message_block(&query);
     b.push_str("<table id=\"to-score\"><tr><th>Участник</th><th>Аудитория</th><th>Ответ</th><th>Результат</th><th></th></tr>");
-    for p in day.participants.iter().filter(|p| p.attendance != "absent") {
-        let (class, state) = match p.verdict.as_str() {
-            "conflict" => (" class=\"conflict\"", "конфликт бланков".to_owned()),
-            "current" | "settled" => (" class=\"done\"", p.result.clone()),
+    for p in day.participants.iter().filter(|p| !absent(p)) {
+        let (class, state) = match (p.verdict, p.result) {
+            (DayVerdict::Conflict, _) => (" class=\"conflict\"", "конфликт бланков".to_owned()),
+            (DayVerdict::Current | DayVerdict::Settled, Some((total, outcome))) => (
+                " class=\"done\"",
+                format!("{total} {}", outcome.display_name()),
+            ),
             _ => ("", "не оценён".to_owned()),
         };
         b.push_str(&format!(
             "<tr{class}><td>{}</td><td>{}</td><td>{}–{}</td><td>{}</td><td><a href=\"/score/{id}\">Оценить</a></td></tr>",
             escape(&full_name(p)),
-            escape(&p.room),
-            time_of(p.start_ms, day.utc_offset),
-            time_of(p.end_ms, day.utc_offset),
+            escape(&room_text(p.entry.room)),
+            time_of(p.start, day.utc_offset),
+            time_of(p.end, day.utc_offset),
             escape(&state),
-            id = escape(&p.id)
+            id = escape(&p.entry.id)
         ));
     }
     b.push_str("</table>");
@@ -1072,10 +1148,10 @@ async fn score_form(
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let Some(p) = day.participants.iter().find(|p| p.id == pid) else {
+    let Some(p) = day.participant(&pid) else {
         return error_page(StatusCode::NOT_FOUND, Some(&who), "Нет такого участника");
     };
-    let Ok(category) = p.category.parse::<giasync_shared::participant::Category>() else {
+    let Some(category) = p.entry.category else {
         return error_page(
             StatusCode::CONFLICT,
             Some(&who),
@@ -1089,8 +1165,8 @@ async fn score_form(
     b.push_str(&format!(
         "<p>{} — {}, аудитория {}</p><p>Категория: <b>{}</b>; максимум {} баллов, зачёт от {}.</p>",
         escape(&full_name(p)),
-        escape(&p.class),
-        escape(&p.room),
+        escape(&p.entry.class),
+        escape(&room_text(p.entry.room)),
         escape(&rules.name),
         rules.max,
         rules.pass_from
@@ -1098,30 +1174,30 @@ async fn score_form(
     if !p.sheets.is_empty() {
         b.push_str("<h2>Бланки</h2><table id=\"sheets\"><tr><th>Эксперт</th><th>Баллы</th><th>Подписан</th><th>Состояние</th><th>В РЦОИ</th></tr>");
         for s in &p.sheets {
-            let class = if s.state == "conflict" {
+            let class = if s.state == SheetState::Conflict {
                 " class=\"conflict\""
             } else {
                 ""
             };
             b.push_str(&format!(
                 "<tr{class}><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&s.expert),
+                escape(s.expert.as_str()),
                 s.total,
-                escape(&s.outcome),
-                escape(&s.signed_at),
+                s.outcome.display_name(),
+                s.signed_at.at_offset(day.utc_offset),
                 escape(&state_name(&s.state)),
                 escape(&receipt_name(&s.at_rcoi))
             ));
         }
         b.push_str("</table>");
-        if p.verdict == "conflict" {
+        if p.verdict == DayVerdict::Conflict {
             b.push_str("<p class=\"err\" id=\"conflict\">Конфликт: два бланка без исправления между ними. Исправление ниже заменит оба; иначе конфликт урегулирует оператор РЦОИ.</p>");
         }
     }
-    let correcting = matches!(p.verdict.as_str(), "current" | "conflict" | "settled");
+    let correcting = p.verdict.scored();
     b.push_str(&format!(
         "<form method=\"post\" action=\"/score/{}\" id=\"score\" data-pass=\"{}\"><table><tr><th>Критерий</th><th>Задание</th><th>Баллы</th></tr>",
-        escape(&p.id),
+        escape(&p.entry.id),
         rules.pass_from
     ));
     for c in rules.criteria(&web.0.rules) {
@@ -1151,33 +1227,34 @@ async fn score_form(
     page("Оценивание участника", Some(&who), Some(&day), &b).into_response()
 }
 
-fn state_name(state: &str) -> String {
+fn state_name(state: &SheetState) -> String {
     match state {
-        "current" => "действующий".into(),
-        "conflict" => "конфликт".into(),
-        "settled" => "действующий (урегулирован РЦОИ)".into(),
-        "set aside" => "отклонён при урегулировании".into(),
-        "superseded" => "заменён исправлением".into(),
-        other => other.replacen("invalid", "недействителен", 1),
+        SheetState::Current => "действующий".into(),
+        SheetState::Conflict => "конфликт".into(),
+        SheetState::Settled => "действующий (урегулирован РЦОИ)".into(),
+        SheetState::SetAside => "отклонён при урегулировании".into(),
+        SheetState::Superseded => "заменён исправлением".into(),
+        SheetState::Invalid(why) => format!("недействителен: {why}"),
     }
 }
 
-/// A category as the rules name it («Участники без ОВЗ»), or its id if the rules lack it.
-fn category_name(rules: &Rules, id: &str) -> String {
+/// A category as the rules name it («Участники без ОВЗ»), or «—» when the roster has none.
+fn category_name(rules: &Rules, category: Option<Category>) -> String {
+    let Some(category) = category else {
+        return "—".to_owned();
+    };
     rules
         .categories()
-        .find(|c| c.category.id() == id)
-        .map_or_else(|| id.to_owned(), |c| c.name.clone())
+        .find(|c| c.category == category)
+        .map_or_else(|| category.id().to_owned(), |c| c.name.clone())
 }
 
-/// The РЦОИ's receipt of a sheet as staff read it (empty: not at the РЦОИ yet).
-fn receipt_name(receipt: &str) -> String {
-    if receipt.is_empty() {
-        "ещё нет".to_owned()
-    } else if receipt == giasync_shared::ingest::RECEIPT_VERIFIED {
-        "получен, подпись проверена".to_owned()
-    } else {
-        receipt.replacen("invalid", "недействителен", 1)
+/// The РЦОИ's receipt of a sheet as staff read it.
+fn receipt_name(receipt: &Receipt) -> String {
+    match receipt {
+        Receipt::NotYet => "ещё нет".to_owned(),
+        Receipt::Verified => "получен, подпись проверена".to_owned(),
+        Receipt::Invalid(why) => format!("недействителен: {why}"),
     }
 }
 
@@ -1198,16 +1275,9 @@ async fn score_submit(
         Err(r) => return *r,
     };
     let result = async {
-        let day = web.day(None).await?;
-        let p = day
-            .participants
-            .iter()
-            .find(|p| p.id == pid)
-            .ok_or("Нет такого участника")?;
-        let category: giasync_shared::participant::Category = p
-            .category
-            .parse()
-            .map_err(|e: giasync_shared::DomainError| e.to_string())?;
+        let day = web.day(&who, None).await?;
+        let p = day.participant(&pid).ok_or("Нет такого участника")?;
+        let category = p.entry.category.ok_or("У участника нет категории")?;
         let points = form
             .iter()
             .filter_map(|(k, v)| Some((k.strip_prefix("c_")?, v)))
@@ -1225,8 +1295,13 @@ async fn score_submit(
         let heads: Vec<RecordHash> = p
             .sheets
             .iter()
-            .filter(|s| matches!(s.state.as_str(), "current" | "conflict" | "settled"))
-            .filter_map(|s| s.hash.parse().ok())
+            .filter(|s| {
+                matches!(
+                    s.state,
+                    SheetState::Current | SheetState::Conflict | SheetState::Settled
+                )
+            })
+            .map(|s| s.hash)
             .collect();
         let correction = if heads.is_empty() {
             None
@@ -1243,20 +1318,14 @@ async fn score_submit(
                 reason,
             })
         };
-        let exam: giasync_shared::exam::ExamId = day
-            .exam
-            .parse()
-            .map_err(|e: giasync_shared::DomainError| e.to_string())?;
         let draft = SheetDraft {
             subject: SheetSubject {
-                exam,
-                school: giasync_shared::codes::SchoolCode::new(&day.school)
-                    .map_err(|e| e.to_string())?,
-                participant: ParticipantId::new(&p.id).map_err(|e| e.to_string())?,
-                attempt: Attempt::new(attempt_of(exam)).map_err(|e| e.to_string())?,
+                exam: day.exam,
+                school: day.school,
+                participant: ParticipantId::new(&p.entry.id).map_err(|e| e.to_string())?,
+                attempt: Attempt::new(attempt_of(day.exam)).map_err(|e| e.to_string())?,
             },
-            room: RoomCode::new(&p.room)
-                .map_err(|_| "Участник не назначен в аудиторию".to_owned())?,
+            room: p.entry.room.ok_or("Участник не назначен в аудиторию")?,
             category,
             points,
             expert: who.person.id,
@@ -1264,21 +1333,21 @@ async fn score_submit(
             correction,
         };
         let sheet = SignedSheet::sign(draft, &web.0.rules, &who.key).map_err(|e| e.to_string())?;
-        let signed = sheet.decode_unverified().map_err(|e| e.to_string())?;
-        let done = format!(
-            "Бланк подписан и сохранён: {} — {} баллов, {}",
-            full_name(p),
-            signed.total,
-            signed.outcome.display_name()
-        );
-        web.apply(Request::Score {
-            exam: day.exam.clone(),
+        let command = Command::Score {
+            exam: day.exam,
             sheet: sheet.as_bytes().to_vec(),
-            expert: who.person.id.to_string(),
+            expert: who.person.id,
             expert_cert: who.cert_der.clone(),
-        })
-        .await
-        .map(|_| done)
+        };
+        match web.apply(&who, command).await? {
+            Answer::Scored(s) => Ok(format!(
+                "Бланк подписан и сохранён: {} — {} баллов, {}",
+                full_name(p),
+                s.total,
+                s.outcome.display_name()
+            )),
+            _ => Err(russian(&WebError::Unexpected)),
+        }
     }
     .await;
     match result {
@@ -1306,7 +1375,7 @@ async fn sync_page(State(web): State<SchoolWeb>, headers: HeaderMap) -> Response
         Err(r) => return *r,
     };
     let s = &day.sync;
-    let safe = s.online && s.docs_pending == 0 && s.sheets_at_rcoi == s.sheets;
+    let safe = s.safe_to_close();
     let mut b = format!(
         "<p id=\"safe\" class=\"{}\">{}</p><p>Связь: {}; последний контакт: {}; документов не подтверждено: {}.</p>",
         if safe { "msg" } else { "err" },
@@ -1320,7 +1389,10 @@ async fn sync_page(State(web): State<SchoolWeb>, headers: HeaderMap) -> Response
         } else {
             "нет".into()
         },
-        escape(s.last_contact.as_deref().unwrap_or("никогда")),
+        s.last_contact.map_or_else(
+            || "никогда".to_owned(),
+            |t| t.at_offset(day.utc_offset).to_string()
+        ),
         s.docs_pending
     );
     b.push_str("<table id=\"sheet-sync\"><tr><th>Участник</th><th>Эксперт</th><th>Баллы</th><th>Состояние</th><th>В РЦОИ</th></tr>");
@@ -1329,7 +1401,7 @@ async fn sync_page(State(web): State<SchoolWeb>, headers: HeaderMap) -> Response
             b.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 escape(&full_name(p)),
-                escape(&sh.expert),
+                escape(sh.expert.as_str()),
                 sh.total,
                 escape(&state_name(&sh.state)),
                 escape(&receipt_name(&sh.at_rcoi))
@@ -1345,10 +1417,10 @@ async fn version(
     headers: HeaderMap,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
-    if web.who(&headers).is_none() {
+    let Some(who) = web.who(&headers) else {
         return StatusCode::UNAUTHORIZED.into_response();
-    }
-    match web.day(query.get("exam").cloned()).await {
+    };
+    match web.day(&who, query.get("exam").map(String::as_str)).await {
         Ok(day) => version_of(&day).into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e).into_response(),
     }
@@ -1426,7 +1498,7 @@ mod tests {
     #[tokio::test]
     async fn a_post_from_another_sites_page_is_refused() {
         use tower::ServiceExt as _;
-        let engine: Ask = Arc::new(|_| None);
+        let engine: Ask = Arc::new(|_, _| tokio::sync::oneshot::channel().1);
         let app = router(engine, Vec::new(), Rules::is_2024().unwrap());
         let post = |origin: Option<&str>| {
             let mut r = axum::http::Request::post("/logout").header(header::HOST, "127.0.0.1:7480");

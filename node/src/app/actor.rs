@@ -1,0 +1,100 @@
+//! Who asks, and what each role may do: the one table of rights for the pages and the CLI.
+//!
+//! Seed 002 §8 gives the roles at a school: the responsible organiser keeps the roster, rooms and
+//! acts; the interviewer keeps the room log and marks who did not come or finished early; the
+//! expert scores and signs. Hub operations (region-wide imports, settlements, publication,
+//! exports) are the РЦОИ operator's. The console (the CLI on the node's own machine, through the
+//! admin socket or the store) is the node's administrator and may do everything the node may.
+
+use giasync_shared::codes::{PersonId, PersonRole};
+use giasync_shared::identity::PersonIdentity;
+
+use super::Error;
+
+/// Who asks for a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// The node's administrator at its console: the CLI through the admin socket or the store.
+    Console,
+    /// A person signed in on the node's pages with their PIN.
+    Person(PersonIdentity),
+    /// Somebody not signed in: a hub's oversight pages, the public result look-up. Reads only.
+    Visitor,
+}
+
+/// What a command does, as rights are given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Reading the day, results, status.
+    Read,
+    /// The roster: importing, correcting a participant, rooms, assignments.
+    EditRoster,
+    /// Attendance: «Н», finished early, removed.
+    Mark,
+    /// The room log: start and end of an answer.
+    Log,
+    /// Signing and handing in a score sheet.
+    Score,
+    /// Signing a participant's familiarisation with their result.
+    Familiarise,
+    /// The hubs' work: region-wide imports, settlements, publication, exports.
+    Operate,
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Action::Read => "read the day",
+            Action::EditRoster => "change the roster",
+            Action::Mark => "mark attendance",
+            Action::Log => "keep the room log",
+            Action::Score => "score",
+            Action::Familiarise => "sign familiarisation",
+            Action::Operate => "operate the hub",
+        })
+    }
+}
+
+impl Action {
+    /// Whether a person of `role` may do this.
+    #[must_use]
+    pub fn allowed(self, role: PersonRole) -> bool {
+        use PersonRole::{Expert, Interviewer, Operator, Organiser};
+        match self {
+            Action::Read => true,
+            Action::EditRoster | Action::Familiarise => role == Organiser,
+            Action::Mark => matches!(role, Organiser | Interviewer),
+            Action::Log => role == Interviewer,
+            Action::Score => role == Expert,
+            Action::Operate => role == Operator,
+        }
+    }
+}
+
+impl Actor {
+    /// `Ok` when this actor may do `action`, else the typed refusal.
+    pub fn may(&self, action: Action) -> Result<(), Error> {
+        match self {
+            Actor::Console => Ok(()),
+            Actor::Person(p) if action.allowed(p.role) => Ok(()),
+            Actor::Person(p) => Err(Error::Forbidden {
+                role: Some(p.role),
+                action,
+            }),
+            Actor::Visitor if action == Action::Read => Ok(()),
+            Actor::Visitor => Err(Error::Forbidden { role: None, action }),
+        }
+    }
+
+    /// `Ok` when this actor may hand in a record signed by `signer`: the console hands in what
+    /// anyone signed on its machine; a person only what they signed themselves.
+    pub fn may_hand_in(&self, signer: PersonId) -> Result<(), Error> {
+        match self {
+            Actor::Person(p) if p.id != signer => Err(Error::NotTheSigner {
+                person: p.id,
+                signer,
+            }),
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,431 @@
+//! Every command as data, its typed answer, and the dispatch. The admin socket carries these as
+//! JSON (the wire keeps the field names and string forms the socket always had; values are
+//! checked by the domain types as they are read) and the pages hand them to the engine thread.
+
+use std::collections::BTreeMap;
+
+use giasync_shared::calendar::Timestamp;
+use giasync_shared::codes::{MunicipalityCode, ParticipantId, PersonId, RoomCode, SchoolCode};
+use giasync_shared::exam::ExamId;
+use giasync_shared::participant::{Category, FullName, IdentityDocument, Participant, SchoolClass};
+use giasync_shared::room::Attendance;
+use giasync_shared::sync::Engine;
+use serde::{Deserialize, Serialize};
+
+use super::{Actor, Context, Error, day, hub, results, room_log, roster, scoring, status};
+
+/// A participant and the room they are assigned to, as a roster import carries them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RosterEntryWire", into = "RosterEntryWire")]
+pub struct RosterEntry {
+    pub participant: Participant,
+    pub room: Option<RoomCode>,
+}
+
+/// A roster entry on the wire: the participant's fields as text, each checked when read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RosterEntryWire {
+    pub id: String,
+    pub surname: String,
+    pub name: String,
+    pub patronymic: String,
+    pub series: String,
+    pub number: String,
+    pub class: String,
+    pub category: String,
+    pub room: Option<String>,
+}
+
+impl TryFrom<RosterEntryWire> for RosterEntry {
+    type Error = giasync_shared::DomainError;
+    fn try_from(r: RosterEntryWire) -> Result<Self, Self::Error> {
+        Ok(RosterEntry {
+            participant: Participant {
+                id: ParticipantId::new(&r.id)?,
+                name: FullName::new(&r.surname, &r.name, &r.patronymic)?,
+                document: IdentityDocument::new(&r.series, &r.number)?,
+                class: SchoolClass::new(&r.class)?,
+                category: r.category.parse::<Category>()?,
+            },
+            room: r.room.as_deref().map(RoomCode::new).transpose()?,
+        })
+    }
+}
+
+impl From<RosterEntry> for RosterEntryWire {
+    fn from(e: RosterEntry) -> Self {
+        let p = &e.participant;
+        RosterEntryWire {
+            id: p.id.to_string(),
+            surname: p.name.surname().into(),
+            name: p.name.given_name().into(),
+            patronymic: p.name.patronymic().unwrap_or("").into(),
+            series: p.document.series().into(),
+            number: p.document.number().into(),
+            class: p.class.to_string(),
+            category: p.category.id().into(),
+            room: e.room.map(|r| r.to_string()),
+        }
+    }
+}
+
+impl From<&giasync_shared::import::ImportedRow> for RosterEntry {
+    fn from(r: &giasync_shared::import::ImportedRow) -> Self {
+        RosterEntry {
+            participant: r.participant.clone(),
+            room: r.room,
+        }
+    }
+}
+
+/// A row of a region-wide list: where it came from in the file, the school (and its МОУО when
+/// the list names it) and the participant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionRow {
+    pub row: usize,
+    pub school: Option<SchoolCode>,
+    pub municipality: Option<MunicipalityCode>,
+    pub participant: RosterEntry,
+}
+
+/// A participant's attendance as marked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "MarkingWire", into = "MarkingWire")]
+pub struct Marking {
+    pub exam: ExamId,
+    pub participant: ParticipantId,
+    pub attendance: Attendance,
+}
+
+/// A marking on the wire: `status` is `present`, `absent`, `early` or `removed`; `act` is the
+/// act's number for the last two.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MarkingWire {
+    pub exam: ExamId,
+    pub participant: ParticipantId,
+    pub status: String,
+    #[serde(default)]
+    pub act: String,
+}
+
+impl TryFrom<MarkingWire> for Marking {
+    type Error = giasync_shared::DomainError;
+    fn try_from(w: MarkingWire) -> Result<Self, Self::Error> {
+        Ok(Marking {
+            exam: w.exam,
+            participant: w.participant,
+            attendance: Attendance::from_words(&w.status, &w.act)?,
+        })
+    }
+}
+
+impl From<Marking> for MarkingWire {
+    fn from(m: Marking) -> Self {
+        MarkingWire {
+            exam: m.exam,
+            participant: m.participant,
+            status: m.attendance.word().into(),
+            act: m
+                .attendance
+                .act()
+                .map(|a| a.as_str().to_owned())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// An identity document to look results up by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "LookupWire", into = "LookupWire")]
+pub struct LookupQuery {
+    pub document: IdentityDocument,
+}
+
+/// A look-up on the wire.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LookupWire {
+    pub series: String,
+    pub number: String,
+}
+
+impl TryFrom<LookupWire> for LookupQuery {
+    type Error = giasync_shared::DomainError;
+    fn try_from(w: LookupWire) -> Result<Self, Self::Error> {
+        Ok(LookupQuery {
+            document: IdentityDocument::new(&w.series, &w.number)?,
+        })
+    }
+}
+
+impl From<LookupQuery> for LookupWire {
+    fn from(q: LookupQuery) -> Self {
+        LookupWire {
+            series: q.document.series().into(),
+            number: q.document.number().into(),
+        }
+    }
+}
+
+/// A command to a node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Command {
+    /// Adds participants to the school's roster (or corrects them), with their rooms.
+    RosterImport {
+        exam: ExamId,
+        rows: Vec<RosterEntry>,
+    },
+    /// At the РЦОИ: a region-wide participant list into each school's roster. Any row whose
+    /// school cannot be placed refuses the whole list.
+    RegionImport {
+        exam: ExamId,
+        rows: Vec<RegionRow>,
+    },
+    /// Declares rooms and their capacities.
+    Rooms {
+        exam: ExamId,
+        rooms: Vec<(RoomCode, u16)>,
+    },
+    Assign {
+        exam: ExamId,
+        participant: ParticipantId,
+        room: RoomCode,
+    },
+    Mark(Marking),
+    Log {
+        exam: ExamId,
+        participant: ParticipantId,
+        interviewer: Option<PersonId>,
+        #[serde(rename = "at_ms")]
+        at: Timestamp,
+        end: bool,
+    },
+    /// One participant's roster entry.
+    Participant {
+        exam: ExamId,
+        participant: ParticipantId,
+    },
+    /// Every participant of the roster.
+    Roster {
+        exam: ExamId,
+    },
+    /// Adds a signed score sheet, checked first.
+    Score {
+        exam: ExamId,
+        sheet: Vec<u8>,
+        expert: PersonId,
+        expert_cert: Vec<u8>,
+    },
+    /// What the node holds and whom it talks to.
+    Status,
+    /// At the РЦОИ: an exam's results and score sheets as export files (unsigned: the caller
+    /// signs the manifest with the node key).
+    Export {
+        exam: ExamId,
+    },
+    /// An exam's open conflicts.
+    Conflicts {
+        exam: ExamId,
+    },
+    /// At the РЦОИ: stores an operator's signed settlement in the school's results document,
+    /// after checking it settles an open conflict.
+    Settle {
+        statement: Vec<u8>,
+        operator_cert: Vec<u8>,
+    },
+    /// At the РЦОИ: signs each school's results into its results document. A school with open
+    /// conflicts is not published, and the answer names it.
+    Publish {
+        exam: ExamId,
+    },
+    /// At a school: the published results, once their РЦОИ signature verifies.
+    Results {
+        exam: ExamId,
+    },
+    /// On a hub: the oversight view of its schools.
+    Oversight,
+    /// At a school: the exam day as its pages show it; without an exam, the latest one the
+    /// school has a roster for (or this year's main ИС date).
+    SchoolDay {
+        exam: Option<ExamId>,
+    },
+    /// At the РЦОИ: a participant's published results by identity document. Unknown and not
+    /// yet published answer alike: nothing.
+    Lookup(LookupQuery),
+    /// At a school: stores an organiser's signed familiarisation record.
+    Familiarise {
+        exam: ExamId,
+        statement: Vec<u8>,
+        organiser_cert: Vec<u8>,
+    },
+}
+
+/// What a command answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "answer", rename_all = "snake_case")]
+pub enum Answer {
+    Imported(roster::Imported),
+    RegionImported(roster::RegionImported),
+    Rooms { count: usize },
+    Assigned(roster::Assigned),
+    Marked(Marking),
+    Logged(room_log::Logged),
+    Participant(roster::Entry),
+    Roster { entries: Vec<roster::Entry> },
+    Scored(scoring::Scored),
+    Status(Box<status::Status>),
+    Export(hub::Export),
+    Conflicts(scoring::Conflicts),
+    Settled(hub::Settled),
+    Published(hub::Publication),
+    Results(results::PublishedResults),
+    Oversight(Box<giasync_shared::oversight::Oversight>),
+    SchoolDay(Box<day::SchoolDay>),
+    Lookup { found: Vec<results::Found> },
+    Familiarised(results::Familiarised),
+}
+
+impl Command {
+    /// The right a command needs.
+    #[must_use]
+    pub fn action(&self) -> super::Action {
+        use super::Action;
+        match self {
+            Command::RosterImport { .. } | Command::Rooms { .. } | Command::Assign { .. } => {
+                Action::EditRoster
+            }
+            Command::Mark(_) => Action::Mark,
+            Command::Log { .. } => Action::Log,
+            Command::Score { .. } => Action::Score,
+            Command::Familiarise { .. } => Action::Familiarise,
+            Command::RegionImport { .. }
+            | Command::Export { .. }
+            | Command::Settle { .. }
+            | Command::Publish { .. } => Action::Operate,
+            Command::Participant { .. }
+            | Command::Roster { .. }
+            | Command::Status
+            | Command::Conflicts { .. }
+            | Command::Results { .. }
+            | Command::Oversight
+            | Command::SchoolDay { .. }
+            | Command::Lookup(_) => Action::Read,
+        }
+    }
+}
+
+/// Applies `command`, asked by `actor`, to the engine (records go to the engine's outputs, for
+/// the caller to persist before it answers).
+pub fn apply(
+    engine: &mut Engine,
+    context: &Context,
+    actor: &Actor,
+    now_ms: i64,
+    command: Command,
+) -> Result<Answer, Error> {
+    actor.may(command.action())?;
+    Ok(match command {
+        Command::RosterImport { exam, rows } => {
+            Answer::Imported(roster::import(engine, now_ms, exam, rows)?)
+        }
+        Command::RegionImport { exam, rows } => {
+            Answer::RegionImported(roster::region_import(engine, now_ms, exam, rows)?)
+        }
+        Command::Rooms { exam, rooms } => Answer::Rooms {
+            count: roster::rooms(engine, now_ms, exam, &rooms)?,
+        },
+        Command::Assign {
+            exam,
+            participant,
+            room,
+        } => Answer::Assigned(roster::assign(engine, now_ms, exam, participant, room)?),
+        Command::Mark(marking) => {
+            roster::mark(engine, now_ms, &marking)?;
+            Answer::Marked(marking)
+        }
+        Command::Log {
+            exam,
+            participant,
+            interviewer,
+            at,
+            end,
+        } => {
+            let interviewer = match actor {
+                Actor::Person(p) => Some(p.id),
+                Actor::Console | Actor::Visitor => interviewer,
+            };
+            let entry = room_log::Logged {
+                participant,
+                interviewer,
+                at,
+                end,
+            };
+            room_log::log(engine, now_ms, exam, &entry)?;
+            Answer::Logged(entry)
+        }
+        Command::Participant { exam, participant } => {
+            Answer::Participant(roster::entry(engine, exam, participant)?)
+        }
+        Command::Roster { exam } => Answer::Roster {
+            entries: roster::entries(engine, exam)?,
+        },
+        Command::Score {
+            exam,
+            sheet,
+            expert,
+            expert_cert,
+        } => Answer::Scored(scoring::score(
+            engine,
+            context,
+            actor,
+            now_ms,
+            exam,
+            sheet,
+            expert,
+            &expert_cert,
+        )?),
+        Command::Status => Answer::Status(Box::new(status::status(engine, context))),
+        Command::Export { exam } => Answer::Export(hub::export(engine, context, exam)?),
+        Command::Conflicts { exam } => Answer::Conflicts(scoring::conflicts(engine, context, exam)),
+        Command::Settle {
+            statement,
+            operator_cert,
+        } => Answer::Settled(hub::settle(
+            engine,
+            context,
+            actor,
+            now_ms,
+            statement,
+            &operator_cert,
+        )?),
+        Command::Publish { exam } => {
+            Answer::Published(hub::publish(engine, context, now_ms, exam)?)
+        }
+        Command::Results { exam } => Answer::Results(results::published(engine, context, exam)?),
+        Command::Oversight => {
+            Answer::Oversight(Box::new(status::oversight(engine, context, now_ms)?))
+        }
+        Command::SchoolDay { exam } => Answer::SchoolDay(Box::new(day::read_or_latest(
+            engine, context, exam, now_ms,
+        )?)),
+        Command::Lookup(query) => Answer::Lookup {
+            found: results::lookup(engine, context, &query.document)?,
+        },
+        Command::Familiarise {
+            exam,
+            statement,
+            organiser_cert,
+        } => Answer::Familiarised(results::familiarise(
+            engine,
+            context,
+            actor,
+            now_ms,
+            exam,
+            statement,
+            &organiser_cert,
+        )?),
+    })
+}
+
+/// Participant ids by their text, for answers keyed by id.
+pub type ById<T> = BTreeMap<ParticipantId, T>;

@@ -1,0 +1,373 @@
+//! A school's exam day as its pages show it: the roster with rooms, attendance and the room log,
+//! every participant's score sheets with their state and whether the РЦОИ holds them, and the
+//! node's sync state. Read from the engine in one pass, as typed values the pages render.
+
+use std::collections::BTreeMap;
+
+use giasync_shared::calendar::{Timestamp, UtcOffset};
+use giasync_shared::codes::{OrgCode, PersonId, RoomCode, SchoolCode};
+use giasync_shared::content;
+use giasync_shared::exam::ExamId;
+use giasync_shared::record::{RecordHash, SheetSubject, SignedSheet};
+use giasync_shared::resolve::{Resolution, Verdict};
+use giasync_shared::rules::Outcome;
+use giasync_shared::sync::{DocId, DocKind, Engine};
+use serde::{Deserialize, Serialize};
+
+use super::roster::Entry;
+use super::{Context, Error, default_exam, timestamp};
+
+/// A room and how many participants it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayRoom {
+    pub code: RoomCode,
+    /// Seats, as declared (0 for a room only named by an assignment).
+    pub capacity: i64,
+    pub assigned: usize,
+}
+
+/// Where a sheet stands among the participant's sheets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SheetState {
+    /// The sheet that counts.
+    Current,
+    /// One of two or more sheets that count with nothing between them.
+    Conflict,
+    /// The sheet a settlement chose.
+    Settled,
+    /// A sheet a settlement set aside.
+    SetAside,
+    /// Replaced by a correction.
+    Superseded,
+    /// Refused by the checks, with why.
+    Invalid(String),
+}
+
+/// What the РЦОИ said of a sheet (its receipt comes back down in the results document).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Receipt {
+    /// The РЦОИ does not hold it yet.
+    NotYet,
+    /// Held and verified.
+    Verified,
+    /// Held and refused, with why.
+    Invalid(String),
+}
+
+impl Receipt {
+    /// Reads a receipt as the results document stores it (`verified` or `invalid: REASON`).
+    #[must_use]
+    pub fn read(stored: Option<&str>) -> Self {
+        match stored {
+            None => Receipt::NotYet,
+            Some(giasync_shared::ingest::RECEIPT_VERIFIED) => Receipt::Verified,
+            Some(other) => {
+                Receipt::Invalid(other.strip_prefix("invalid: ").unwrap_or(other).to_owned())
+            }
+        }
+    }
+}
+
+/// One score sheet of a participant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaySheet {
+    pub hash: RecordHash,
+    pub expert: PersonId,
+    pub total: u16,
+    pub outcome: Outcome,
+    pub signed_at: Timestamp,
+    pub state: SheetState,
+    pub at_rcoi: Receipt,
+}
+
+/// Where a participant's scoring stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DayVerdict {
+    Unscored,
+    Current,
+    Conflict,
+    Settled,
+}
+
+impl DayVerdict {
+    /// Whether a sheet counts now, so a new sheet must be a correction.
+    #[must_use]
+    pub fn scored(self) -> bool {
+        self != DayVerdict::Unscored
+    }
+}
+
+/// A participant's day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayParticipant {
+    pub entry: Entry,
+    pub start: Option<Timestamp>,
+    pub end: Option<Timestamp>,
+    pub interviewer: Option<PersonId>,
+    pub verdict: DayVerdict,
+    /// The counting total and outcome, when one counts.
+    pub result: Option<(u16, Outcome)>,
+    pub sheets: Vec<DaySheet>,
+}
+
+/// Whether it is safe to close the day: what the node has not yet handed upstream.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncState {
+    /// Connected to an upstream (the МОУО hub or, as a fallback, the РЦОИ) now.
+    pub online: bool,
+    pub upstream: String,
+    pub last_contact: Option<Timestamp>,
+    /// Documents the upstream has not confirmed holding.
+    pub docs_pending: usize,
+    pub sheets: usize,
+    /// Sheets the РЦОИ has receipted as verified.
+    pub sheets_at_rcoi: usize,
+}
+
+impl SyncState {
+    /// Everything is at the РЦОИ: the day can be closed.
+    #[must_use]
+    pub fn safe_to_close(&self) -> bool {
+        self.online && self.docs_pending == 0 && self.sheets_at_rcoi == self.sheets
+    }
+}
+
+/// The whole day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchoolDay {
+    pub school: SchoolCode,
+    pub exam: ExamId,
+    pub rooms: Vec<DayRoom>,
+    pub participants: Vec<DayParticipant>,
+    pub sync: SyncState,
+    /// The РЦОИ has published this school's results and their signature verifies here.
+    pub results_published: bool,
+    /// Familiarisation records held (signed by the organiser).
+    pub familiarised: usize,
+    /// The region's clock, on which the pages show times.
+    pub utc_offset: UtcOffset,
+}
+
+impl SchoolDay {
+    /// The participant with this id.
+    #[must_use]
+    pub fn participant(&self, id: &str) -> Option<&DayParticipant> {
+        self.participants.iter().find(|p| p.entry.id == id)
+    }
+}
+
+/// The day of `exam`, or of the latest exam this school has a roster for (or this year's main
+/// ИС date on the region's clock).
+pub fn read_or_latest(
+    engine: &Engine,
+    context: &Context,
+    exam: Option<ExamId>,
+    now_ms: i64,
+) -> Result<SchoolDay, Error> {
+    let exam = match exam.or_else(|| latest_roster_exam(engine)) {
+        Some(exam) => exam,
+        None => default_exam(timestamp(now_ms)?.date_at(context.clock))?,
+    };
+    read(engine, context, exam)
+}
+
+/// The latest exam this node holds a roster for.
+fn latest_roster_exam(engine: &Engine) -> Option<ExamId> {
+    engine
+        .doc_ids()
+        .filter_map(|d| match d {
+            DocId::School {
+                kind: DocKind::Roster,
+                exam,
+                ..
+            } => Some(*exam),
+            DocId::School { .. } | DocId::Directory => None,
+        })
+        .max()
+}
+
+/// A participant's scoring: verdict, counting result, and each sheet with its state.
+struct Scoring {
+    verdict: DayVerdict,
+    result: Option<(u16, Outcome)>,
+    sheets: Vec<DaySheet>,
+}
+
+fn scoring_of(
+    subject: &SheetSubject,
+    r: &Resolution,
+    all: &[SignedSheet],
+    receipts: &BTreeMap<String, String>,
+) -> Scoring {
+    let total = |v: &giasync_shared::record::VerifiedSheet| Some((v.sheet.total, v.sheet.outcome));
+    let (verdict, result) = match &r.verdict {
+        Verdict::Unscored => (DayVerdict::Unscored, None),
+        Verdict::Current(v) => (DayVerdict::Current, total(v)),
+        Verdict::Conflict(_) => (DayVerdict::Conflict, None),
+        Verdict::Settled { current, .. } => (DayVerdict::Settled, total(current)),
+    };
+    let state_of = |hash: &RecordHash| match &r.verdict {
+        Verdict::Current(v) if v.hash == *hash => SheetState::Current,
+        Verdict::Conflict(heads) if heads.iter().any(|h| h.hash == *hash) => SheetState::Conflict,
+        Verdict::Settled { current, .. } if current.hash == *hash => SheetState::Settled,
+        Verdict::Settled { set_aside, .. } if set_aside.contains(hash) => SheetState::SetAside,
+        _ => SheetState::Superseded,
+    };
+    let mut sheets = Vec::new();
+    for s in all {
+        let Ok(sheet) = s.decode_unverified() else {
+            continue;
+        };
+        if sheet.subject != *subject {
+            continue;
+        }
+        let hash = s.hash();
+        let whole = RecordHash::of(s.as_bytes());
+        let state = match r.invalid.iter().find(|(h, _)| *h == whole) {
+            Some((_, e)) => SheetState::Invalid(e.to_string()),
+            None => state_of(&hash),
+        };
+        sheets.push(DaySheet {
+            hash,
+            expert: sheet.expert,
+            total: sheet.total,
+            outcome: sheet.outcome,
+            signed_at: sheet.signed_at,
+            state,
+            at_rcoi: Receipt::read(receipts.get(&hash.to_string()).map(String::as_str)),
+        });
+    }
+    sheets.sort_by_key(|s| s.signed_at);
+    Scoring {
+        verdict,
+        result,
+        sheets,
+    }
+}
+
+/// Reads the day of `exam` at this school's node.
+pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDay, Error> {
+    let me = engine.identity();
+    let (OrgCode::School(school), Some(municipality)) = (me.org, me.municipality) else {
+        return Err(Error::NotASchool { node: me });
+    };
+    let id = |kind| DocId::School {
+        kind,
+        municipality,
+        school,
+        exam,
+    };
+    let roster = engine.doc(&id(DocKind::Roster));
+    let protocol = engine.doc(&id(DocKind::Protocol));
+    let results = engine.doc(&id(DocKind::Results));
+    let logs = protocol.map(content::logs).unwrap_or_default();
+    let receipts = results.map(content::receipts).unwrap_or_default();
+    let mut scoring: BTreeMap<String, Scoring> = BTreeMap::new();
+    let mut sheets_total = 0;
+    if let Some(protocol) = protocol {
+        let settled = giasync_shared::settlement::resolve_protocol(
+            protocol,
+            results,
+            &context.rules,
+            |certs| context.verifier.experts(certs),
+        );
+        let all = content::sheets(protocol);
+        sheets_total = all.len();
+        for (subject, r) in &settled.resolution.subjects {
+            scoring.insert(
+                subject.participant.to_string(),
+                scoring_of(subject, r, &all, &receipts),
+            );
+        }
+    }
+    let mut rooms: BTreeMap<RoomCode, DayRoom> = roster
+        .map(content::rooms)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(code, capacity)| {
+            let code = RoomCode::new(&code).ok()?;
+            Some((
+                code,
+                DayRoom {
+                    code,
+                    capacity,
+                    assigned: 0,
+                },
+            ))
+        })
+        .collect();
+    let rows = roster.map(content::participants).unwrap_or_default();
+    let mut participants = Vec::with_capacity(rows.len());
+    for (pid, row) in &rows {
+        let entry = Entry::read(pid, row);
+        if let Some(room) = entry.room {
+            rooms
+                .entry(room)
+                .or_insert(DayRoom {
+                    code: room,
+                    capacity: 0,
+                    assigned: 0,
+                })
+                .assigned += 1;
+        }
+        let log = logs.get(pid).cloned().unwrap_or_default();
+        let s = scoring.remove(pid).unwrap_or(Scoring {
+            verdict: DayVerdict::Unscored,
+            result: None,
+            sheets: Vec::new(),
+        });
+        participants.push(DayParticipant {
+            entry,
+            start: log.start_ms.and_then(|ms| Timestamp::from_unix_ms(ms).ok()),
+            end: log.end_ms.and_then(|ms| Timestamp::from_unix_ms(ms).ok()),
+            interviewer: log.interviewer.and_then(|i| PersonId::new(&i).ok()),
+            verdict: s.verdict,
+            result: s.result,
+            sheets: s.sheets,
+        });
+    }
+    participants.sort_by(|a, b| {
+        (&a.entry.surname, &a.entry.given_name, &a.entry.id).cmp(&(
+            &b.entry.surname,
+            &b.entry.given_name,
+            &b.entry.id,
+        ))
+    });
+    let upstream = engine
+        .peer_reports()
+        .into_iter()
+        .filter(|r| !matches!(r.identity.org, OrgCode::School(_)))
+        .max_by_key(|r| (r.connected, r.last_contact_ms));
+    let sync = SyncState {
+        online: upstream.as_ref().is_some_and(|u| u.connected),
+        upstream: upstream
+            .as_ref()
+            .map(|u| u.identity.to_string())
+            .unwrap_or_default(),
+        last_contact: upstream
+            .as_ref()
+            .and_then(|u| u.last_contact_ms)
+            .and_then(|ms| Timestamp::from_unix_ms(ms).ok()),
+        docs_pending: upstream.as_ref().map_or(0, |u| u.docs_pending),
+        sheets: sheets_total,
+        sheets_at_rcoi: receipts
+            .values()
+            .filter(|v| *v == giasync_shared::ingest::RECEIPT_VERIFIED)
+            .count(),
+    };
+    let results_published =
+        results.is_some_and(|r| super::results::verified_results(r, context, exam, school).is_ok());
+    Ok(SchoolDay {
+        results_published,
+        familiarised: results.map_or(0, |r| content::acks(r).len()),
+        school,
+        exam,
+        rooms: rooms.into_values().collect(),
+        participants,
+        sync,
+        utc_offset: context.clock,
+    })
+}

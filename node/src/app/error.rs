@@ -1,0 +1,131 @@
+//! The one error of the application layer. Its `Display` is the English an operator reads at
+//! the console; the pages put their own Russian on the variants they expect
+//! ([`crate::web::school`]).
+
+use giasync_shared::DomainError;
+use giasync_shared::codes::{ParticipantId, PersonId, PersonRole, RoomCode, SchoolCode};
+use giasync_shared::exam::ExamId;
+use giasync_shared::identity::NodeIdentity;
+use giasync_shared::publish::PublishError;
+use giasync_shared::record::{SheetError, SheetSubject};
+use giasync_shared::statement::StatementError;
+use giasync_shared::sync::{DocId, EngineError};
+
+use super::actor::Action;
+
+/// Where an operation belongs when it is asked of the wrong node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RcoiDuty {
+    Import,
+    Settle,
+    Publish,
+    Export,
+    Lookup,
+}
+
+impl std::fmt::Display for RcoiDuty {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RcoiDuty::Import => "region-wide lists are imported there (a school imports its own)",
+            RcoiDuty::Settle => "conflicts are settled there",
+            RcoiDuty::Publish => "results are published there",
+            RcoiDuty::Export => "exports are made there",
+            RcoiDuty::Lookup => "results are looked up there",
+        })
+    }
+}
+
+/// A row of a region-wide list that cannot be placed, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowProblem {
+    /// The row in the file (1-based, the header is row 1).
+    pub row: usize,
+    pub problem: RowFault,
+}
+
+/// Why a row of a region-wide list cannot be placed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RowFault {
+    #[error("no school code (код ОО)")]
+    NoSchool,
+    #[error("school {school} belongs to МОУО {known}, the list says {listed}")]
+    OtherMunicipality {
+        school: SchoolCode,
+        known: giasync_shared::codes::MunicipalityCode,
+        listed: giasync_shared::codes::MunicipalityCode,
+    },
+    #[error("school {0} is not known to the РЦОИ yet: add its МОУО (код МОУО column)")]
+    UnknownSchool(SchoolCode),
+}
+
+/// The most row problems a refused import lists (the count says how many there were).
+pub const IMPORT_ERRORS_SHOWN_MAX: usize = 100;
+
+/// Why a command was refused. Nothing was written when a command answers with one.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("{node} is not a school: data entry happens on a school's node")]
+    NotASchool { node: NodeIdentity },
+    #[error("{node} is a school: oversight is served by hubs")]
+    NotAHub { node: NodeIdentity },
+    #[error("{node} is not the РЦОИ: {duty}")]
+    NotTheRcoi { node: NodeIdentity, duty: RcoiDuty },
+    /// The signed-in person's role (or somebody not signed in: `None`) may not do this
+    /// (seed 002 §8).
+    #[error("{} may not {action}", role.map_or("somebody not signed in".to_owned(), |r| format!("a {}", r.id())))]
+    Forbidden {
+        role: Option<PersonRole>,
+        action: Action,
+    },
+    /// A person handed in a record signed by somebody else.
+    #[error("{person} may not hand in a record signed by {signer}")]
+    NotTheSigner { person: PersonId, signer: PersonId },
+    #[error(transparent)]
+    Invalid(#[from] DomainError),
+    #[error("no participant {participant} in {doc}")]
+    UnknownParticipant {
+        participant: ParticipantId,
+        doc: DocId,
+    },
+    #[error("room {room} is full: {capacity} seats")]
+    RoomFull { room: RoomCode, capacity: i64 },
+    #[error("the sheet is refused: {0}")]
+    SheetRefused(SheetError),
+    #[error("no results for {exam} yet")]
+    NoResults { exam: ExamId },
+    #[error("the published results are refused: {0}")]
+    ResultsRefused(PublishError),
+    #[error("the record is refused: {0}")]
+    RecordRefused(StatementError),
+    #[error("the record is for {school} {exam}")]
+    RecordForOther { school: SchoolCode, exam: ExamId },
+    #[error("participant {0} has no published result")]
+    NoPublishedResult(ParticipantId),
+    #[error("the settlement is refused: {0}")]
+    SettlementRefused(StatementError),
+    #[error("no protocol of school {school} for {exam}")]
+    NoProtocol { school: SchoolCode, exam: ExamId },
+    #[error(
+        "{0}: no open conflict whose every sheet the settlement names (see the exam's conflicts)"
+    )]
+    NoSuchConflict(SheetSubject),
+    #[error("{}", rows_refused(.0))]
+    RowsRefused(Vec<RowProblem>),
+    #[error("no exam yet: name one")]
+    NoExam,
+    #[error(transparent)]
+    Statement(#[from] StatementError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("an export file is not UTF-8: {0}")]
+    Export(String),
+}
+
+fn rows_refused(rows: &[RowProblem]) -> String {
+    let mut message = format!("{} bad rows: nothing was imported", rows.len());
+    for r in rows.iter().take(IMPORT_ERRORS_SHOWN_MAX) {
+        message.push_str(&format!("\n  row {}: {}", r.row, r.problem));
+    }
+    message
+}

@@ -1,0 +1,168 @@
+//! The application layer: what a node does for the people and operators of exam day, as typed
+//! commands over the engine. It knows rosters, room logs, sheets, results and the hubs' work;
+//! it does not know sockets, pages, redb or quinn.
+//!
+//! Each area has one module; each command is a function `fn(&mut Engine, &Context, ..., now)`
+//! with typed arguments (the domain types of `giasync-shared`) and a typed answer or an
+//! [`Error`]. [`Command`] names every command as data, so the skins (the admin socket and CLI in
+//! [`crate::admin`], the pages in [`crate::web`]) hand the engine thread one value and get one
+//! [`Answer`] back; [`apply`] is the short dispatch. Who asks ([`Actor`]) is checked against the
+//! rights of their role in one place ([`actor`]), for pages and the CLI alike.
+//!
+//! Writes go to the engine's outputs; the driver persists them before it answers.
+
+pub mod actor;
+pub mod command;
+pub mod day;
+mod error;
+pub mod hub;
+pub mod results;
+pub mod room_log;
+pub mod roster;
+pub mod scoring;
+pub mod status;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+use giasync_certs::verify::CaVerifier;
+use giasync_shared::calendar::{Date, Timestamp, UtcOffset};
+use giasync_shared::codes::OrgCode;
+use giasync_shared::config::NodeConfig;
+use giasync_shared::exam::{ExamId, ExamKind};
+use giasync_shared::rules::Rules;
+use giasync_shared::sync::{DocId, DocKind, Engine};
+
+pub use actor::{Action, Actor};
+pub use command::{Answer, Command, apply};
+pub use error::{Error, IMPORT_ERRORS_SHOWN_MAX, RcoiDuty, RowFault, RowProblem};
+
+/// What a node needs besides its engine to answer commands.
+#[derive(Debug)]
+pub struct Context {
+    pub verifier: CaVerifier,
+    pub rules: Rules,
+    /// The region's clock (`[node] utc_offset`).
+    pub clock: UtcOffset,
+    /// The oversight sections of the schools whose documents did not change since the last
+    /// page load (they depend only on the documents, the rules and the verifier above).
+    pub oversight: std::sync::Mutex<giasync_shared::oversight::Cache>,
+}
+
+/// Why the context of a node cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+    #[error("CA: {0}")]
+    Ca(String),
+    #[error("rules: {0}")]
+    Rules(#[from] giasync_shared::rules::RulesError),
+    #[error(transparent)]
+    Tls(#[from] crate::transport::TransportError),
+}
+
+impl Context {
+    /// A context over `verifier` with this year's rules.
+    pub fn new(verifier: CaVerifier, clock: UtcOffset) -> Result<Self, LoadError> {
+        Ok(Context {
+            verifier,
+            rules: Rules::is_2024()?,
+            clock,
+            oversight: std::sync::Mutex::default(),
+        })
+    }
+
+    /// The CA, revocation list and rules a node of `config` checks data with.
+    pub fn load(config: &NodeConfig) -> Result<Self, LoadError> {
+        let read = |p: &Path| {
+            std::fs::read(p).map_err(|e| LoadError::File {
+                path: p.display().to_string(),
+                message: e.to_string(),
+            })
+        };
+        let region = crate::transport::TlsMaterial::from_config(&config.tls)?
+            .identity
+            .region;
+        let verifier =
+            CaVerifier::from_pem(&read(&config.tls.ca)?, &read(&config.tls.crl)?, region)
+                .map_err(LoadError::Ca)?;
+        Context::new(verifier, config.node.clock())
+    }
+}
+
+/// The school document of `kind` for `exam` on this node, which must be a school's.
+pub fn school_doc(engine: &Engine, kind: DocKind, exam: ExamId) -> Result<DocId, Error> {
+    let me = engine.identity();
+    let (OrgCode::School(school), Some(municipality)) = (me.org, me.municipality) else {
+        return Err(Error::NotASchool { node: me });
+    };
+    Ok(DocId::School {
+        kind,
+        municipality,
+        school,
+        exam,
+    })
+}
+
+/// `Ok` on the РЦОИ's node; else the refusal saying where `duty` is done.
+pub fn require_rcoi(engine: &Engine, duty: error::RcoiDuty) -> Result<(), Error> {
+    let me = engine.identity();
+    match me.org {
+        OrgCode::Rcoi(_) => Ok(()),
+        _ => Err(Error::NotTheRcoi { node: me, duty }),
+    }
+}
+
+/// The region's time at `now_ms`.
+pub fn timestamp(now_ms: i64) -> Result<Timestamp, Error> {
+    Ok(Timestamp::from_unix_ms(now_ms)?)
+}
+
+/// The exam commands apply to when none is named: `GIASYNC_EXAM`, or the main date of
+/// итоговое собеседование of the current school year.
+pub fn default_exam(today: Date) -> Result<ExamId, Error> {
+    if let Ok(exam) = std::env::var("GIASYNC_EXAM") {
+        return Ok(exam.parse()?);
+    }
+    let year = if today.month() >= 9 {
+        today.year() + 1
+    } else {
+        today.year()
+    };
+    giasync_shared::calendar::is_dates(year)
+        .map(|[main, _, _]| ExamId::new(ExamKind::Is, main))
+        .ok_or(Error::NoExam)
+}
+
+/// What the node does by itself after documents changed, before the batch is persisted: a
+/// school notes when published results first verify here; the РЦОИ receipts every new sheet in
+/// the school's results document. Returns whether it wrote.
+pub fn react(engine: &mut Engine, context: &Context, changed: &[DocId], now_ms: i64) -> bool {
+    let mut wrote = false;
+    for doc in changed {
+        if matches!(
+            doc,
+            DocId::School {
+                kind: DocKind::Results,
+                ..
+            }
+        ) {
+            wrote |= results::note_delivery(engine, context, *doc, now_ms);
+        }
+    }
+    for doc in changed {
+        if matches!(
+            doc,
+            DocId::School {
+                kind: DocKind::Protocol,
+                ..
+            }
+        ) {
+            wrote |= hub::write_receipts(engine, context, *doc, now_ms) > 0;
+        }
+    }
+    wrote
+}

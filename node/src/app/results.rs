@@ -1,0 +1,247 @@
+//! Results and familiarisation (seed 002 §66–68): the results the РЦОИ publishes, shown at a
+//! school only once their signature verifies as the РЦОИ's; the organiser's signed record that a
+//! participant saw their result; and the public look-up at the РЦОИ.
+
+use std::collections::BTreeMap;
+
+use giasync_shared::calendar::Timestamp;
+use giasync_shared::codes::{OrgCode, ParticipantId, PersonId, SchoolCode};
+use giasync_shared::content;
+use giasync_shared::exam::ExamId;
+use giasync_shared::participant::IdentityDocument;
+use giasync_shared::publish::{Familiarisation, Published};
+use giasync_shared::rules::Outcome;
+use giasync_shared::statement::{Statement, StatementKind};
+use giasync_shared::sync::{DocId, DocKind, Engine};
+use serde::{Deserialize, Serialize};
+
+use super::{Actor, Context, Error, RcoiDuty, require_rcoi, school_doc, timestamp};
+
+/// One published result as a school shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultLine {
+    pub participant: ParticipantId,
+    pub attempt: u8,
+    pub total: u16,
+    pub outcome: Outcome,
+    /// When the organiser signed the participant's familiarisation, if they did.
+    pub familiarised: Option<Timestamp>,
+}
+
+/// A school's published results, their signature verified as the РЦОИ's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedResults {
+    pub exam: ExamId,
+    /// When the РЦОИ signed them.
+    pub at: Timestamp,
+    pub rows: Vec<ResultLine>,
+}
+
+/// A familiarisation record stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Familiarised {
+    pub participant: ParticipantId,
+    pub organiser: PersonId,
+}
+
+/// One result found by the look-up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Found {
+    pub exam: ExamId,
+    pub attempt: u8,
+    pub total: u16,
+    pub outcome: Outcome,
+}
+
+/// The published results in a results document, if their signature verifies as the РЦОИ's.
+pub(crate) fn verified_results(
+    results: &automerge::Automerge,
+    context: &Context,
+    exam: ExamId,
+    school: SchoolCode,
+) -> Result<Published, Error> {
+    let (statement, cert) = content::published(results).ok_or(Error::NoResults { exam })?;
+    Published::verify(&statement, &cert, &context.verifier, exam, school)
+        .map_err(Error::ResultsRefused)
+}
+
+/// Participants familiarised with their results (verified records), with when.
+pub(crate) fn familiarised(
+    results: &automerge::Automerge,
+    context: &Context,
+) -> BTreeMap<ParticipantId, Timestamp> {
+    let directory = context.verifier.experts(&content::person_certs(results));
+    content::acks(results)
+        .iter()
+        .filter_map(|s| Familiarisation::verify(s, &directory).ok())
+        .map(|f| (f.participant, f.at))
+        .collect()
+}
+
+/// At a school: the published results, once their РЦОИ signature verifies, with each
+/// participant's familiarisation.
+pub fn published(
+    engine: &Engine,
+    context: &Context,
+    exam: ExamId,
+) -> Result<PublishedResults, Error> {
+    let doc = school_doc(engine, DocKind::Results, exam)?;
+    let school = doc.school().ok_or(Error::NoResults { exam })?;
+    let results = engine.doc(&doc).ok_or(Error::NoResults { exam })?;
+    let published = verified_results(results, context, exam, school)?;
+    let acks = familiarised(results, context);
+    Ok(PublishedResults {
+        exam,
+        at: published.at,
+        rows: published
+            .rows
+            .iter()
+            .map(|r| ResultLine {
+                participant: r.participant,
+                attempt: r.attempt,
+                total: r.total,
+                outcome: r.outcome,
+                familiarised: acks.get(&r.participant).copied(),
+            })
+            .collect(),
+    })
+}
+
+/// At a school: stores an organiser's signed familiarisation record, after checking its
+/// signature, that it is for this school and exam, and that the participant has a published
+/// result. A person may hand in only a record they signed.
+#[allow(clippy::too_many_arguments)]
+pub fn familiarise(
+    engine: &mut Engine,
+    context: &Context,
+    actor: &Actor,
+    now_ms: i64,
+    exam: ExamId,
+    statement: Vec<u8>,
+    organiser_cert: &[u8],
+) -> Result<Familiarised, Error> {
+    let doc = school_doc(engine, DocKind::Results, exam)?;
+    let school = doc.school().ok_or(Error::NoResults { exam })?;
+    let statement = Statement::from_bytes(statement)?;
+    let claimed = statement.fields_unverified(StatementKind::Familiarisation)?;
+    let organiser = claimed.get("organiser")?.to_owned();
+    let directory = context
+        .verifier
+        .experts(&BTreeMap::from([(organiser, organiser_cert.to_vec())]));
+    let record = Familiarisation::verify(&statement, &directory).map_err(Error::RecordRefused)?;
+    actor.may_hand_in(record.organiser)?;
+    if record.exam != exam || record.school != school {
+        return Err(Error::RecordForOther {
+            school: record.school,
+            exam: record.exam,
+        });
+    }
+    let results = engine.doc(&doc).ok_or(Error::NoResults { exam })?;
+    let published = verified_results(results, context, exam, school)?;
+    if !published
+        .rows
+        .iter()
+        .any(|r| r.participant == record.participant)
+    {
+        return Err(Error::NoPublishedResult(record.participant));
+    }
+    engine.change(now_ms, doc, |tx| {
+        content::put_ack(
+            tx,
+            record.participant,
+            &statement,
+            record.organiser,
+            organiser_cert,
+        )
+    })?;
+    Ok(Familiarised {
+        participant: record.participant,
+        organiser: record.organiser,
+    })
+}
+
+/// At a school: notes in the results document when the node first verified published results
+/// (the МОУО and РЦОИ see when results reached the school). Returns whether it wrote.
+pub fn note_delivery(engine: &mut Engine, context: &Context, doc: DocId, now_ms: i64) -> bool {
+    let DocId::School {
+        kind: DocKind::Results,
+        school,
+        exam,
+        ..
+    } = doc
+    else {
+        return false;
+    };
+    if engine.identity().org != OrgCode::School(school) {
+        return false;
+    }
+    let Some(results) = engine.doc(&doc) else {
+        return false;
+    };
+    if content::delivered(results).is_some()
+        || verified_results(results, context, exam, school).is_err()
+    {
+        return false;
+    }
+    let Ok(at) = timestamp(now_ms) else {
+        return false;
+    };
+    engine
+        .change(now_ms, doc, |tx| content::put_delivered(tx, at))
+        .is_ok()
+}
+
+/// At the РЦОИ: a participant's published results by identity document. Unknown and not yet
+/// published answer alike: nothing.
+pub fn lookup(
+    engine: &Engine,
+    context: &Context,
+    document: &IdentityDocument,
+) -> Result<Vec<Found>, Error> {
+    require_rcoi(engine, RcoiDuty::Lookup)?;
+    let mut found = Vec::new();
+    for roster in engine.doc_ids() {
+        let DocId::School {
+            kind: DocKind::Roster,
+            municipality,
+            school,
+            exam,
+        } = *roster
+        else {
+            continue;
+        };
+        let Some(doc) = engine.doc(roster) else {
+            continue;
+        };
+        let ids = content::find_by_document(doc, document.series(), document.number());
+        if ids.is_empty() {
+            continue;
+        }
+        let results = DocId::School {
+            kind: DocKind::Results,
+            municipality,
+            school,
+            exam,
+        };
+        let Some(published) = engine
+            .doc(&results)
+            .and_then(|r| verified_results(r, context, exam, school).ok())
+        else {
+            continue;
+        };
+        found.extend(
+            published
+                .rows
+                .iter()
+                .filter(|r| ids.iter().any(|id| id == r.participant.as_str()))
+                .map(|r| Found {
+                    exam,
+                    attempt: r.attempt,
+                    total: r.total,
+                    outcome: r.outcome,
+                }),
+        );
+    }
+    found.sort_by_key(|f| (f.exam, f.attempt));
+    Ok(found)
+}

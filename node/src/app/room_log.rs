@@ -1,0 +1,47 @@
+//! The room log (ведомость учёта проведения ИС в аудитории, seed 002 §8): when each
+//! participant's answer started and ended, and the interviewer who kept it.
+
+use giasync_shared::calendar::Timestamp;
+use giasync_shared::codes::{ParticipantId, PersonId};
+use giasync_shared::content;
+use giasync_shared::exam::ExamId;
+use giasync_shared::sync::{DocKind, Engine};
+use serde::{Deserialize, Serialize};
+
+use super::{Error, school_doc};
+
+/// A start or end written in the room log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Logged {
+    pub participant: ParticipantId,
+    /// The interviewer who kept the log (a signed-in interviewer always names themselves).
+    pub interviewer: Option<PersonId>,
+    pub at: Timestamp,
+    /// `false` for the start of the answer, `true` for its end.
+    pub end: bool,
+}
+
+/// Writes a start or end of a participant of the roster into the room log.
+pub fn log(engine: &mut Engine, now_ms: i64, exam: ExamId, entry: &Logged) -> Result<(), Error> {
+    let roster = school_doc(engine, DocKind::Roster, exam)?;
+    let known = engine
+        .doc(&roster)
+        .is_some_and(|d| content::participants(d).contains_key(entry.participant.as_str()));
+    if !known {
+        return Err(Error::UnknownParticipant {
+            participant: entry.participant,
+            doc: roster,
+        });
+    }
+    let protocol = school_doc(engine, DocKind::Protocol, exam)?;
+    engine.change(now_ms, protocol, |tx| {
+        content::log_time(
+            tx,
+            entry.participant,
+            entry.interviewer,
+            entry.at,
+            entry.end,
+        )
+    })?;
+    Ok(())
+}

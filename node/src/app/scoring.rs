@@ -1,0 +1,142 @@
+//! Scoring (seed 002 §8, §22): experts' signed score sheets, checked before they are stored, and
+//! the conflicts between sheets that nobody has settled yet.
+
+use std::collections::BTreeMap;
+
+use giasync_shared::codes::PersonId;
+use giasync_shared::content;
+use giasync_shared::exam::ExamId;
+use giasync_shared::record::{RecordHash, SheetSubject, SignedSheet};
+use giasync_shared::rules::Outcome;
+use giasync_shared::settlement::SettledProtocol;
+use giasync_shared::sync::{DocId, DocKind, Engine};
+use serde::{Deserialize, Serialize};
+
+use super::{Actor, Context, Error, school_doc};
+
+/// A sheet stored in the protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scored {
+    pub hash: RecordHash,
+    pub total: u16,
+    pub outcome: Outcome,
+}
+
+/// One sheet of a conflict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictHead {
+    pub hash: RecordHash,
+    pub expert: PersonId,
+    pub total: u16,
+}
+
+/// An attempt with two or more sheets that count and nothing settling them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenConflict {
+    pub subject: SheetSubject,
+    pub heads: Vec<ConflictHead>,
+}
+
+/// An exam's open conflicts at this node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflicts {
+    pub exam: ExamId,
+    pub open: Vec<OpenConflict>,
+}
+
+/// Checks a signed sheet (signature, the expert's certificate, the total against the rules) and
+/// stores it in the school's protocol. A person may hand in only a sheet they signed.
+#[allow(clippy::too_many_arguments)]
+pub fn score(
+    engine: &mut Engine,
+    context: &Context,
+    actor: &Actor,
+    now_ms: i64,
+    exam: ExamId,
+    sheet: Vec<u8>,
+    expert: PersonId,
+    expert_cert: &[u8],
+) -> Result<Scored, Error> {
+    let doc = school_doc(engine, DocKind::Protocol, exam)?;
+    let sheet = SignedSheet::from_bytes(sheet).map_err(Error::SheetRefused)?;
+    let directory = context.verifier.experts(&BTreeMap::from([(
+        expert.to_string(),
+        expert_cert.to_vec(),
+    )]));
+    let verified = sheet
+        .verify(&context.rules, &directory)
+        .map_err(Error::SheetRefused)?;
+    actor.may_hand_in(verified.sheet.expert)?;
+    engine.change(now_ms, doc, |tx| {
+        content::put_sheet(tx, &sheet, expert, expert_cert)
+    })?;
+    Ok(Scored {
+        hash: verified.hash,
+        total: verified.sheet.total,
+        outcome: verified.sheet.outcome,
+    })
+}
+
+/// The protocols of `exam` this node holds.
+pub(crate) fn protocols_of(engine: &Engine, exam: ExamId) -> Vec<DocId> {
+    engine
+        .doc_ids()
+        .filter(
+            |d| matches!(d, DocId::School { kind: DocKind::Protocol, exam: e, .. } if *e == exam),
+        )
+        .copied()
+        .collect()
+}
+
+/// A protocol's verdicts with the settlements of its school's results document applied.
+pub(crate) fn settled_protocol(
+    engine: &Engine,
+    context: &Context,
+    protocol: DocId,
+) -> SettledProtocol {
+    let results = match protocol {
+        DocId::School {
+            municipality,
+            school,
+            exam,
+            ..
+        } => engine.doc(&DocId::School {
+            kind: DocKind::Results,
+            municipality,
+            school,
+            exam,
+        }),
+        DocId::Directory => None,
+    };
+    let empty = automerge::Automerge::new();
+    giasync_shared::settlement::resolve_protocol(
+        engine.doc(&protocol).unwrap_or(&empty),
+        results,
+        &context.rules,
+        |certs| context.verifier.experts(certs),
+    )
+}
+
+/// The open conflicts of `exam` in every protocol this node holds.
+#[must_use]
+pub fn conflicts(engine: &Engine, context: &Context, exam: ExamId) -> Conflicts {
+    let mut open = Vec::new();
+    for protocol in protocols_of(engine, exam) {
+        let settled = settled_protocol(engine, context, protocol);
+        for (subject, heads) in settled.resolution.conflicts() {
+            open.push(OpenConflict {
+                subject: *subject,
+                heads: heads
+                    .iter()
+                    .map(|h| ConflictHead {
+                        hash: h.hash,
+                        expert: h.sheet.expert,
+                        total: h.sheet.total,
+                    })
+                    .collect(),
+            });
+        }
+    }
+    open.sort_by_key(|c| c.subject);
+    Conflicts { exam, open }
+}

@@ -1,0 +1,215 @@
+//! What a node holds and whom it talks to (`status`, for the console), and a hub's oversight of
+//! its schools (`giasync_shared::oversight`, for its pages).
+
+use std::collections::BTreeMap;
+
+use giasync_shared::calendar::Timestamp;
+use giasync_shared::codes::OrgCode;
+use giasync_shared::content;
+use giasync_shared::oversight::{Contact, Inputs, Oversight};
+use giasync_shared::sync::{DocId, DocKind, Engine};
+use serde::{Deserialize, Serialize};
+
+use super::results::{familiarised, verified_results};
+use super::scoring::settled_protocol;
+use super::{Context, Error, timestamp};
+
+/// Per school: documents held and score sheets verified here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchoolStatus {
+    pub school: String,
+    pub docs: usize,
+    pub participants: usize,
+    pub sheets: usize,
+    pub sheets_verified: usize,
+    pub sheets_invalid: usize,
+    pub conflicts: usize,
+    /// Sheets the РЦОИ has receipted as verified (the results document carries its receipts).
+    pub sheets_at_rcoi: usize,
+    /// Results the РЦОИ published for the school (rows), once their signature verifies here.
+    #[serde(default)]
+    pub results_published: usize,
+    /// When the school's node first verified the published results (RFC 3339).
+    #[serde(default)]
+    pub results_delivered: Option<String>,
+    /// Participants whose familiarisation with their result is signed by the organiser.
+    #[serde(default)]
+    pub familiarised: usize,
+    /// On a school's own node: every sheet and whether the РЦОИ holds it.
+    #[serde(default)]
+    pub sheet_lines: Vec<SheetLine>,
+}
+
+/// One score sheet as a school sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SheetLine {
+    pub hash: String,
+    pub participant: String,
+    pub result: String,
+    /// The РЦОИ's receipt (`verified`, `invalid: …`) or `not yet`.
+    pub at_rcoi: String,
+}
+
+/// A peer as status shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerLine {
+    pub peer: String,
+    pub connected: bool,
+    /// RFC 3339, if ever heard from.
+    pub last_contact: Option<String>,
+    pub docs_pending: usize,
+}
+
+/// A node's status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub node: String,
+    pub peers: Vec<PeerLine>,
+    pub docs: usize,
+    pub quarantined: u64,
+    pub schools: Vec<SchoolStatus>,
+}
+
+/// The oversight view of a hub's schools (a МОУО hub: only its municipality).
+pub fn oversight(engine: &Engine, context: &Context, now_ms: i64) -> Result<Oversight, Error> {
+    let me = engine.identity();
+    let municipality = match me.org {
+        OrgCode::Municipality(m) => Some(m),
+        OrgCode::Rcoi(_) => None,
+        OrgCode::School(_) => return Err(Error::NotAHub { node: me }),
+    };
+    let contacts = engine
+        .peer_reports()
+        .into_iter()
+        .filter_map(|r| {
+            let school = r.identity.org.school()?;
+            Some((
+                school,
+                Contact {
+                    connected: r.connected,
+                    last_contact_ms: r.last_contact_ms,
+                    docs_pending: r.docs_pending,
+                },
+            ))
+        })
+        .collect();
+    let mut cache = context
+        .oversight
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    Ok(giasync_shared::oversight::build_cached(
+        Inputs {
+            node: me.to_string(),
+            municipality,
+            region: me.region.to_string(),
+            docs: engine
+                .doc_ids()
+                .filter_map(|id| Some((*id, engine.doc(id)?)))
+                .collect(),
+            contacts,
+            quarantined: engine.stats().messages_quarantined,
+            now: timestamp(now_ms)?,
+            utc_offset: context.clock,
+            rules: &context.rules,
+            directory_for: |certs: &BTreeMap<String, Vec<u8>>| context.verifier.experts(certs),
+            verifier: &context.verifier,
+        },
+        &mut cache,
+    ))
+}
+
+/// What this node holds, per school, with sheets verified against the rules and the CA.
+#[must_use]
+pub fn status(engine: &Engine, context: &Context) -> Status {
+    let mut schools: BTreeMap<String, SchoolStatus> = BTreeMap::new();
+    for id in engine.doc_ids() {
+        let DocId::School {
+            kind,
+            municipality,
+            school,
+            exam,
+        } = id
+        else {
+            continue;
+        };
+        let entry = schools
+            .entry(school.to_string())
+            .or_insert_with(|| SchoolStatus {
+                school: school.to_string(),
+                ..SchoolStatus::default()
+            });
+        entry.docs += 1;
+        let Some(doc) = engine.doc(id) else { continue };
+        match kind {
+            DocKind::Roster => entry.participants += content::participants(doc).len(),
+            DocKind::Protocol => {
+                let sheets = content::sheets(doc);
+                if engine.identity().org == OrgCode::School(*school) {
+                    let results = DocId::School {
+                        kind: DocKind::Results,
+                        municipality: *municipality,
+                        school: *school,
+                        exam: *exam,
+                    };
+                    let receipts = engine
+                        .doc(&results)
+                        .map(content::receipts)
+                        .unwrap_or_default();
+                    for sheet in &sheets {
+                        let Ok(decoded) = sheet.decode_unverified() else {
+                            continue;
+                        };
+                        let hash = sheet.hash().to_string();
+                        entry.sheet_lines.push(SheetLine {
+                            at_rcoi: receipts
+                                .get(&hash)
+                                .cloned()
+                                .unwrap_or_else(|| "not yet".into()),
+                            hash,
+                            participant: decoded.subject.participant.to_string(),
+                            result: format!("{} {}", decoded.total, decoded.outcome.display_name()),
+                        });
+                    }
+                }
+                let settled = settled_protocol(engine, context, *id);
+                let r = &settled.resolution;
+                let invalid = r.unattributed.len()
+                    + r.subjects.values().map(|s| s.invalid.len()).sum::<usize>();
+                entry.sheets += sheets.len();
+                entry.sheets_invalid += invalid;
+                entry.sheets_verified += sheets.len().saturating_sub(invalid);
+                entry.conflicts += r.conflicts().count();
+            }
+            DocKind::Results => {
+                entry.sheets_at_rcoi += content::receipts(doc)
+                    .values()
+                    .filter(|v| *v == "verified")
+                    .count();
+                if let Ok(published) = verified_results(doc, context, *exam, *school) {
+                    entry.results_published += published.rows.len();
+                }
+                entry.results_delivered = content::delivered(doc).map(|t| t.to_string());
+                entry.familiarised += familiarised(doc, context).len();
+            }
+        }
+    }
+    Status {
+        node: engine.identity().to_string(),
+        peers: engine
+            .peer_reports()
+            .into_iter()
+            .map(|r| PeerLine {
+                peer: r.identity.to_string(),
+                connected: r.connected,
+                last_contact: r
+                    .last_contact_ms
+                    .and_then(|ms| Timestamp::from_unix_ms(ms).ok())
+                    .map(|t| t.to_string()),
+                docs_pending: r.docs_pending,
+            })
+            .collect(),
+        docs: engine.doc_ids().count(),
+        quarantined: engine.stats().messages_quarantined,
+        schools: schools.into_values().collect(),
+    }
+}

@@ -1,0 +1,807 @@
+//! The application layer's commands on an in-memory engine: no socket, no store, no browser.
+//! Identities, certificates and person keys come from a demo region made once (the production
+//! X.509 path, with a fast key-derivation setting); expectations are written out here, not
+//! computed with the code under test.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use ed25519_dalek::SigningKey;
+use giasync_certs::demo::{DemoOptions, Region, demo};
+use giasync_certs::keyfile::{KdfParams, Pin};
+use giasync_shared::calendar::Timestamp;
+use giasync_shared::codes::{ParticipantId, PersonId, PersonRole, RoomCode, SchoolCode};
+use giasync_shared::config::NodeConfig;
+use giasync_shared::exam::ExamId;
+use giasync_shared::identity::{Identity, PersonIdentity};
+use giasync_shared::participant::Category;
+use giasync_shared::record::{Attempt, SheetDraft, SheetSubject, SignedSheet};
+use giasync_shared::room::{ActNumber, Attendance};
+use giasync_shared::rules::Outcome;
+use giasync_shared::sync::{DocKind, Engine};
+
+use super::command::{LookupQuery, Marking, RegionRow, RosterEntry, RosterEntryWire};
+use super::day::{DayVerdict, Receipt, SheetState};
+use super::{Action, Actor, Answer, Command, Context, Error, RcoiDuty, RowFault, apply};
+
+const EXAM: &str = "is-2025-02-12";
+
+/// Now: the demo region's certificates are valid from when the fixture made them.
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(since.as_millis()).unwrap()
+}
+const SCHOOL: &str = "420101";
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    out: PathBuf,
+    region: Region,
+}
+
+fn fixture() -> &'static Fixture {
+    static REGION: OnceLock<Fixture> = OnceLock::new();
+    REGION.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("region");
+        let options = DemoOptions {
+            out: out.clone(),
+            municipalities: 1,
+            schools_per_municipality: 2,
+            base_port: 47_900,
+            kdf: KdfParams {
+                memory_kib: 256,
+                iterations: 1,
+                parallelism: 1,
+            },
+        };
+        let region = demo(&options, time::OffsetDateTime::now_utc()).unwrap();
+        Fixture {
+            _dir: dir,
+            out,
+            region,
+        }
+    })
+}
+
+/// The engine (nothing stored yet) and context of the demo node with `code`.
+fn node(code: &str) -> (Engine, Context) {
+    let f = fixture();
+    let n = f.region.nodes.iter().find(|n| n.code == code).unwrap();
+    let config = NodeConfig::load(&f.out.join(&n.dir).join("node.toml")).unwrap();
+    let context = Context::load(&config).unwrap();
+    let material = crate::transport::TlsMaterial::from_config(&config.tls).unwrap();
+    let key = crate::person::load_node_key(&config.tls.key).unwrap();
+    let cert = material.cert_chain[0].to_vec();
+    let engine = Engine::new(
+        material.identity,
+        key,
+        cert,
+        Box::new(context.verifier.clone()),
+    );
+    (engine, context)
+}
+
+/// A demo person of `org` with `role`, the `n`th: identity, unlocked key, certificate.
+fn person(org: &str, role: PersonRole, n: usize) -> (PersonIdentity, SigningKey, Vec<u8>) {
+    let f = fixture();
+    let p = f
+        .region
+        .people
+        .iter()
+        .filter(|p| p.org == org && p.role == role)
+        .nth(n)
+        .unwrap();
+    let key = giasync_certs::keyfile::open(
+        &std::fs::read(f.out.join(&p.key)).unwrap(),
+        &Pin::new(p.pin.clone()).unwrap(),
+    )
+    .unwrap();
+    let cert = giasync_certs::show::certs_from_pem(&std::fs::read(f.out.join(&p.cert)).unwrap())
+        .unwrap()
+        .remove(0);
+    let Identity::Person(identity) = giasync_certs::identity::from_cert_der(&cert).unwrap() else {
+        panic!("not a person's certificate");
+    };
+    (identity, key, cert)
+}
+
+fn exam() -> ExamId {
+    EXAM.parse().unwrap()
+}
+
+fn pid(id: &str) -> ParticipantId {
+    ParticipantId::new(id).unwrap()
+}
+
+fn room(code: &str) -> RoomCode {
+    RoomCode::new(code).unwrap()
+}
+
+fn row(id: &str, room: Option<&str>) -> RosterEntry {
+    RosterEntryWire {
+        id: id.into(),
+        surname: "Иванова".into(),
+        name: "Анна".into(),
+        patronymic: String::new(),
+        series: "3204".into(),
+        number: format!("{id}0"),
+        class: "9А".into(),
+        category: "standard".into(),
+        room: room.map(Into::into),
+    }
+    .try_into()
+    .unwrap()
+}
+
+fn run(
+    engine: &mut Engine,
+    context: &Context,
+    actor: &Actor,
+    command: Command,
+) -> Result<Answer, Error> {
+    apply(engine, context, actor, now_ms(), command)
+}
+
+fn console(engine: &mut Engine, context: &Context, command: Command) -> Answer {
+    run(engine, context, &Actor::Console, command).unwrap()
+}
+
+/// A school with rooms 101 (2 seats) and 102, and participants p1, p2 in 101 and p3 unplaced.
+fn school_with_roster() -> (Engine, Context) {
+    let (mut e, c) = node(SCHOOL);
+    console(
+        &mut e,
+        &c,
+        Command::Rooms {
+            exam: exam(),
+            rooms: vec![(room("101"), 2), (room("102"), 30)],
+        },
+    );
+    console(
+        &mut e,
+        &c,
+        Command::RosterImport {
+            exam: exam(),
+            rows: vec![
+                row("p1", Some("101")),
+                row("p2", Some("101")),
+                row("p3", None),
+            ],
+        },
+    );
+    (e, c)
+}
+
+/// A sheet for `participant` signed by `key` of `expert` with every criterion at its maximum
+/// but `low` of them at 0.
+fn sheet(
+    expert: &PersonIdentity,
+    key: &SigningKey,
+    context: &Context,
+    participant: &str,
+    low: usize,
+) -> Vec<u8> {
+    let rules = context.rules.category(Category::Standard).unwrap();
+    let points = rules
+        .criteria(&context.rules)
+        .enumerate()
+        .map(|(i, c)| (c.id, if i < low { 0 } else { i64::from(c.max) }))
+        .collect();
+    let draft = SheetDraft {
+        subject: SheetSubject {
+            exam: exam(),
+            school: SchoolCode::new(SCHOOL).unwrap(),
+            participant: pid(participant),
+            attempt: Attempt::new(1).unwrap(),
+        },
+        room: room("101"),
+        category: Category::Standard,
+        points,
+        expert: expert.id,
+        signed_at: Timestamp::from_unix_ms(now_ms()).unwrap(),
+        correction: None,
+    };
+    SignedSheet::sign(draft, &context.rules, key)
+        .unwrap()
+        .as_bytes()
+        .to_vec()
+}
+
+fn score(
+    expert: &PersonIdentity,
+    key: &SigningKey,
+    cert: &[u8],
+    context: &Context,
+    participant: &str,
+    low: usize,
+) -> Command {
+    Command::Score {
+        exam: exam(),
+        sheet: sheet(expert, key, context, participant, low),
+        expert: expert.id,
+        expert_cert: cert.to_vec(),
+    }
+}
+
+#[test]
+fn the_rights_of_each_role_are_the_orders_table() {
+    // Seed 002 §8, written out: (action, organiser, interviewer, expert, technician, operator).
+    let table = [
+        (Action::Read, [true, true, true, true, true]),
+        (Action::EditRoster, [true, false, false, false, false]),
+        (Action::Mark, [true, true, false, false, false]),
+        (Action::Log, [false, true, false, false, false]),
+        (Action::Score, [false, false, true, false, false]),
+        (Action::Familiarise, [true, false, false, false, false]),
+        (Action::Operate, [false, false, false, false, true]),
+    ];
+    let roles = [
+        PersonRole::Organiser,
+        PersonRole::Interviewer,
+        PersonRole::Expert,
+        PersonRole::Technician,
+        PersonRole::Operator,
+    ];
+    for (action, allowed) in table {
+        for (role, expected) in roles.iter().zip(allowed) {
+            assert_eq!(action.allowed(*role), expected, "{role:?} {action:?}");
+        }
+    }
+}
+
+#[test]
+fn roster_import_writes_the_school_roster_and_a_hub_refuses_it() {
+    let (mut e, c) = node(SCHOOL);
+    let Answer::Imported(i) = console(
+        &mut e,
+        &c,
+        Command::RosterImport {
+            exam: exam(),
+            rows: vec![row("p1", Some("101"))],
+        },
+    ) else {
+        panic!("not an import");
+    };
+    assert_eq!(i.count, 1);
+    assert_eq!(i.doc.to_string(), format!("roster/4201/{SCHOOL}/{EXAM}"));
+    let (mut rcoi, rc) = node("42");
+    let refused = run(
+        &mut rcoi,
+        &rc,
+        &Actor::Console,
+        Command::RosterImport {
+            exam: exam(),
+            rows: vec![row("p1", None)],
+        },
+    );
+    assert!(
+        matches!(refused, Err(Error::NotASchool { .. })),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn a_roster_entry_reads_back_typed_and_an_unknown_participant_is_refused() {
+    let (mut e, c) = school_with_roster();
+    let Answer::Participant(p) = console(
+        &mut e,
+        &c,
+        Command::Participant {
+            exam: exam(),
+            participant: pid("p1"),
+        },
+    ) else {
+        panic!("not an entry");
+    };
+    assert_eq!(p.category, Some(Category::Standard));
+    assert_eq!(p.room, Some(room("101")));
+    assert_eq!(p.attendance, None);
+    let Answer::Roster { entries } = console(&mut e, &c, Command::Roster { exam: exam() }) else {
+        panic!("not a roster");
+    };
+    assert_eq!(
+        entries.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["p1", "p2", "p3"]
+    );
+    let unknown = run(
+        &mut e,
+        &c,
+        &Actor::Console,
+        Command::Participant {
+            exam: exam(),
+            participant: pid("p9"),
+        },
+    );
+    assert!(
+        matches!(unknown, Err(Error::UnknownParticipant { .. })),
+        "{unknown:?}"
+    );
+}
+
+#[test]
+fn assignment_keeps_to_capacity_and_to_the_roster() {
+    let (mut e, c) = school_with_roster();
+    let assign = |p: &str, r: &str| Command::Assign {
+        exam: exam(),
+        participant: pid(p),
+        room: room(r),
+    };
+    // Room 101 has two seats, both taken.
+    let full = run(&mut e, &c, &Actor::Console, assign("p3", "101"));
+    assert!(
+        matches!(full, Err(Error::RoomFull { capacity: 2, .. })),
+        "{full:?}"
+    );
+    let Answer::Assigned(a) = console(&mut e, &c, assign("p3", "102")) else {
+        panic!("not an assignment");
+    };
+    assert_eq!((a.participant, a.room), (pid("p3"), room("102")));
+    let unknown = run(&mut e, &c, &Actor::Console, assign("p9", "102"));
+    assert!(
+        matches!(unknown, Err(Error::UnknownParticipant { .. })),
+        "{unknown:?}"
+    );
+    let (expert, _, _) = person(SCHOOL, PersonRole::Expert, 0);
+    let forbidden = run(&mut e, &c, &Actor::Person(expert), assign("p3", "102"));
+    assert!(
+        matches!(
+            forbidden,
+            Err(Error::Forbidden {
+                role: Some(PersonRole::Expert),
+                action: Action::EditRoster
+            })
+        ),
+        "{forbidden:?}"
+    );
+    // A bad capacity is refused by the domain type.
+    let zero = run(
+        &mut e,
+        &c,
+        &Actor::Console,
+        Command::Rooms {
+            exam: exam(),
+            rooms: vec![(room("103"), 0)],
+        },
+    );
+    assert!(matches!(zero, Err(Error::Invalid(_))), "{zero:?}");
+}
+
+#[test]
+fn attendance_is_marked_by_organiser_or_interviewer_only() {
+    let (mut e, c) = school_with_roster();
+    let mark = |p: &str, a: Attendance| {
+        Command::Mark(Marking {
+            exam: exam(),
+            participant: pid(p),
+            attendance: a,
+        })
+    };
+    let (interviewer, _, _) = person(SCHOOL, PersonRole::Interviewer, 0);
+    let early = Attendance::FinishedEarly {
+        act: ActNumber::new("7").unwrap(),
+    };
+    run(
+        &mut e,
+        &c,
+        &Actor::Person(interviewer),
+        mark("p1", early.clone()),
+    )
+    .unwrap();
+    let Answer::Participant(p) = console(
+        &mut e,
+        &c,
+        Command::Participant {
+            exam: exam(),
+            participant: pid("p1"),
+        },
+    ) else {
+        panic!("not an entry");
+    };
+    assert_eq!(p.attendance, Some(early));
+    let unknown = run(&mut e, &c, &Actor::Console, mark("p9", Attendance::Absent));
+    assert!(
+        matches!(unknown, Err(Error::UnknownParticipant { .. })),
+        "{unknown:?}"
+    );
+    let (expert, _, _) = person(SCHOOL, PersonRole::Expert, 0);
+    let forbidden = run(
+        &mut e,
+        &c,
+        &Actor::Person(expert),
+        mark("p2", Attendance::Absent),
+    );
+    assert!(
+        matches!(forbidden, Err(Error::Forbidden { .. })),
+        "{forbidden:?}"
+    );
+    // Nobody signed in writes nothing.
+    let visitor = run(&mut e, &c, &Actor::Visitor, mark("p2", Attendance::Absent));
+    assert!(
+        matches!(visitor, Err(Error::Forbidden { role: None, .. })),
+        "{visitor:?}"
+    );
+}
+
+#[test]
+fn the_room_log_names_the_signed_in_interviewer() {
+    let (mut e, c) = school_with_roster();
+    let (interviewer, _, _) = person(SCHOOL, PersonRole::Interviewer, 0);
+    let at = Timestamp::from_unix_ms(now_ms()).unwrap();
+    let log = |p: &str, claimed: Option<PersonId>| Command::Log {
+        exam: exam(),
+        participant: pid(p),
+        interviewer: claimed,
+        at,
+        end: false,
+    };
+    // Claiming to be someone else does not work: the page's person is written.
+    let other = PersonId::new("somebody-else").unwrap();
+    let Answer::Logged(l) = run(
+        &mut e,
+        &c,
+        &Actor::Person(interviewer.clone()),
+        log("p1", Some(other)),
+    )
+    .unwrap() else {
+        panic!("not a log entry");
+    };
+    assert_eq!(l.interviewer, Some(interviewer.id));
+    let day = super::day::read(&e, &c, exam()).unwrap();
+    let p1 = day.participant("p1").unwrap();
+    assert_eq!(p1.start, Some(at));
+    assert_eq!(p1.interviewer, Some(interviewer.id));
+    let unknown = run(&mut e, &c, &Actor::Console, log("p9", None));
+    assert!(
+        matches!(unknown, Err(Error::UnknownParticipant { .. })),
+        "{unknown:?}"
+    );
+    let (organiser, _, _) = person(SCHOOL, PersonRole::Organiser, 0);
+    let forbidden = run(&mut e, &c, &Actor::Person(organiser), log("p1", None));
+    assert!(
+        matches!(
+            forbidden,
+            Err(Error::Forbidden {
+                action: Action::Log,
+                ..
+            })
+        ),
+        "{forbidden:?}"
+    );
+}
+
+#[test]
+fn a_sheet_is_checked_before_it_is_stored_and_only_its_signer_hands_it_in() {
+    let (mut e, c) = school_with_roster();
+    let (a, a_key, a_cert) = person(SCHOOL, PersonRole::Expert, 0);
+    let (b, _, _) = person(SCHOOL, PersonRole::Expert, 1);
+    // All 14 criteria of the standard category at their maximum: 20 of 20, зачёт.
+    let Answer::Scored(s) = run(
+        &mut e,
+        &c,
+        &Actor::Person(a.clone()),
+        score(&a, &a_key, &a_cert, &c, "p1", 0),
+    )
+    .unwrap() else {
+        panic!("not a score");
+    };
+    assert_eq!((s.total, s.outcome), (20, Outcome::Pass));
+    // Expert b hands in a's sheet.
+    let other = run(
+        &mut e,
+        &c,
+        &Actor::Person(b),
+        score(&a, &a_key, &a_cert, &c, "p2", 0),
+    );
+    assert!(
+        matches!(other, Err(Error::NotTheSigner { .. })),
+        "{other:?}"
+    );
+    // One changed byte of the content.
+    let mut bytes = sheet(&a, &a_key, &c, "p2", 0);
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    let tampered = run(
+        &mut e,
+        &c,
+        &Actor::Console,
+        Command::Score {
+            exam: exam(),
+            sheet: bytes,
+            expert: a.id,
+            expert_cert: a_cert.clone(),
+        },
+    );
+    assert!(
+        matches!(tampered, Err(Error::SheetRefused(_))),
+        "{tampered:?}"
+    );
+    let (organiser, _, _) = person(SCHOOL, PersonRole::Organiser, 0);
+    let forbidden = run(
+        &mut e,
+        &c,
+        &Actor::Person(organiser),
+        score(&a, &a_key, &a_cert, &c, "p2", 0),
+    );
+    assert!(
+        matches!(
+            forbidden,
+            Err(Error::Forbidden {
+                action: Action::Score,
+                ..
+            })
+        ),
+        "{forbidden:?}"
+    );
+    // The day shows the one sheet that counts, not yet at the РЦОИ.
+    let day = super::day::read(&e, &c, exam()).unwrap();
+    let p1 = day.participant("p1").unwrap();
+    assert_eq!(p1.verdict, DayVerdict::Current);
+    assert_eq!(p1.result, Some((20, Outcome::Pass)));
+    assert_eq!(p1.sheets.len(), 1);
+    assert_eq!(p1.sheets[0].state, SheetState::Current);
+    assert_eq!(p1.sheets[0].at_rcoi, Receipt::NotYet);
+    assert_eq!(day.participant("p2").unwrap().verdict, DayVerdict::Unscored);
+}
+
+#[test]
+fn two_experts_sheets_for_one_attempt_are_an_open_conflict() {
+    let (mut e, c) = school_with_roster();
+    let (a, a_key, a_cert) = person(SCHOOL, PersonRole::Expert, 0);
+    let (b, b_key, b_cert) = person(SCHOOL, PersonRole::Expert, 1);
+    console(&mut e, &c, score(&a, &a_key, &a_cert, &c, "p1", 0));
+    console(&mut e, &c, score(&b, &b_key, &b_cert, &c, "p1", 3));
+    let Answer::Conflicts(conflicts) = console(&mut e, &c, Command::Conflicts { exam: exam() })
+    else {
+        panic!("not conflicts");
+    };
+    assert_eq!(conflicts.open.len(), 1);
+    assert_eq!(conflicts.open[0].subject.participant, pid("p1"));
+    let mut experts: Vec<PersonId> = conflicts.open[0].heads.iter().map(|h| h.expert).collect();
+    experts.sort();
+    let mut expected = vec![a.id, b.id];
+    expected.sort();
+    assert_eq!(experts, expected);
+    let day = super::day::read(&e, &c, exam()).unwrap();
+    assert_eq!(day.participant("p1").unwrap().verdict, DayVerdict::Conflict);
+}
+
+#[test]
+fn the_rcoi_alone_imports_settles_publishes_exports_and_looks_up() {
+    let (mut school, sc) = school_with_roster();
+    let rcoi_duties = [
+        (
+            Command::RegionImport {
+                exam: exam(),
+                rows: Vec::new(),
+            },
+            RcoiDuty::Import,
+        ),
+        (
+            Command::Settle {
+                statement: Vec::new(),
+                operator_cert: Vec::new(),
+            },
+            RcoiDuty::Settle,
+        ),
+        (Command::Publish { exam: exam() }, RcoiDuty::Publish),
+        (Command::Export { exam: exam() }, RcoiDuty::Export),
+        (
+            Command::Lookup(LookupQuery {
+                document: giasync_shared::participant::IdentityDocument::new("3204", "p10")
+                    .unwrap(),
+            }),
+            RcoiDuty::Lookup,
+        ),
+    ];
+    for (command, duty) in rcoi_duties {
+        let refused = run(&mut school, &sc, &Actor::Console, command);
+        assert!(
+            matches!(refused, Err(Error::NotTheRcoi { duty: d, .. }) if d == duty),
+            "{duty:?}: {refused:?}"
+        );
+    }
+    let oversight = run(&mut school, &sc, &Actor::Console, Command::Oversight);
+    assert!(
+        matches!(oversight, Err(Error::NotAHub { .. })),
+        "{oversight:?}"
+    );
+    // At the РЦОИ, with nothing held: nothing to publish, two empty tables, nobody found.
+    let (mut rcoi, rc) = node("42");
+    let Answer::Published(p) = console(&mut rcoi, &rc, Command::Publish { exam: exam() }) else {
+        panic!("not a publication");
+    };
+    assert!(p.published.is_empty() && p.refused.is_empty());
+    let Answer::Export(x) = console(&mut rcoi, &rc, Command::Export { exam: exam() }) else {
+        panic!("not an export");
+    };
+    assert_eq!(x.files.iter().map(|f| f.rows).sum::<usize>(), 0);
+    let Answer::Lookup { found } = console(
+        &mut rcoi,
+        &rc,
+        Command::Lookup(LookupQuery {
+            document: giasync_shared::participant::IdentityDocument::new("3204", "p10").unwrap(),
+        }),
+    ) else {
+        panic!("not a look-up");
+    };
+    assert!(found.is_empty());
+    // A school's person cannot operate the hub.
+    let (organiser, _, _) = person(SCHOOL, PersonRole::Organiser, 0);
+    let forbidden = run(
+        &mut rcoi,
+        &rc,
+        &Actor::Person(organiser),
+        Command::Publish { exam: exam() },
+    );
+    assert!(
+        matches!(
+            forbidden,
+            Err(Error::Forbidden {
+                action: Action::Operate,
+                ..
+            })
+        ),
+        "{forbidden:?}"
+    );
+    assert!(matches!(
+        console(&mut rcoi, &rc, Command::Oversight),
+        Answer::Oversight(_)
+    ));
+}
+
+#[test]
+fn a_region_wide_list_places_rows_by_their_school_or_names_every_bad_row() {
+    let (mut rcoi, rc) = node("42");
+    let school = |code: &str| Some(SchoolCode::new(code).unwrap());
+    let municipality = Some(giasync_shared::codes::MunicipalityCode::new("4201").unwrap());
+    let bad = vec![
+        RegionRow {
+            row: 2,
+            school: school("420101"),
+            municipality,
+            participant: row("p1", None),
+        },
+        RegionRow {
+            row: 3,
+            school: None,
+            municipality,
+            participant: row("p2", None),
+        },
+        RegionRow {
+            row: 4,
+            school: school("420199"),
+            municipality: None,
+            participant: row("p3", None),
+        },
+    ];
+    let refused = run(
+        &mut rcoi,
+        &rc,
+        &Actor::Console,
+        Command::RegionImport {
+            exam: exam(),
+            rows: bad,
+        },
+    );
+    let Err(Error::RowsRefused(problems)) = refused else {
+        panic!("{refused:?}");
+    };
+    assert_eq!(problems.len(), 2);
+    assert_eq!(
+        (problems[0].row, &problems[0].problem),
+        (3, &RowFault::NoSchool)
+    );
+    assert_eq!(problems[1].row, 4);
+    assert!(matches!(problems[1].problem, RowFault::UnknownSchool(_)));
+    // Nothing was written.
+    assert_eq!(rcoi.doc_ids().count(), 0);
+    let good = vec![RegionRow {
+        row: 2,
+        school: school("420101"),
+        municipality,
+        participant: row("p1", None),
+    }];
+    let Answer::RegionImported(i) = console(
+        &mut rcoi,
+        &rc,
+        Command::RegionImport {
+            exam: exam(),
+            rows: good,
+        },
+    ) else {
+        panic!("not an import");
+    };
+    assert_eq!((i.participants, i.schools), (1, 1));
+}
+
+#[test]
+fn results_and_familiarisation_wait_for_the_rcoi_signature() {
+    let (mut e, c) = school_with_roster();
+    let none = run(
+        &mut e,
+        &c,
+        &Actor::Console,
+        Command::Results { exam: exam() },
+    );
+    assert!(matches!(none, Err(Error::NoResults { .. })), "{none:?}");
+    let (organiser, key, cert) = person(SCHOOL, PersonRole::Organiser, 0);
+    let record = giasync_shared::publish::Familiarisation {
+        exam: exam(),
+        school: SchoolCode::new(SCHOOL).unwrap(),
+        participant: pid("p1"),
+        organiser: organiser.id,
+        at: Timestamp::from_unix_ms(now_ms()).unwrap(),
+    };
+    let statement = record.sign(&key).unwrap().as_bytes().to_vec();
+    let familiarise = Command::Familiarise {
+        exam: exam(),
+        statement,
+        organiser_cert: cert,
+    };
+    let early = run(&mut e, &c, &Actor::Person(organiser), familiarise.clone());
+    assert!(matches!(early, Err(Error::NoResults { .. })), "{early:?}");
+    let (other, _, _) = person(SCHOOL, PersonRole::Organiser, 0);
+    let _ = other;
+    let (interviewer, _, _) = person(SCHOOL, PersonRole::Interviewer, 0);
+    let forbidden = run(&mut e, &c, &Actor::Person(interviewer), familiarise);
+    assert!(
+        matches!(
+            forbidden,
+            Err(Error::Forbidden {
+                action: Action::Familiarise,
+                ..
+            })
+        ),
+        "{forbidden:?}"
+    );
+}
+
+#[test]
+fn status_counts_what_the_school_holds() {
+    let (mut e, c) = school_with_roster();
+    let (a, a_key, a_cert) = person(SCHOOL, PersonRole::Expert, 0);
+    console(&mut e, &c, score(&a, &a_key, &a_cert, &c, "p1", 0));
+    let Answer::Status(s) = console(&mut e, &c, Command::Status) else {
+        panic!("not a status");
+    };
+    assert_eq!(s.schools.len(), 1);
+    let school = &s.schools[0];
+    assert_eq!(
+        (school.participants, school.sheets, school.sheets_verified),
+        (3, 1, 1)
+    );
+    assert_eq!(school.sheet_lines.len(), 1);
+    assert_eq!(school.sheet_lines[0].at_rcoi, "not yet");
+}
+
+#[test]
+fn the_school_day_defaults_to_the_latest_roster() {
+    let (mut e, c) = school_with_roster();
+    let Answer::SchoolDay(day) = console(&mut e, &c, Command::SchoolDay { exam: None }) else {
+        panic!("not a day");
+    };
+    assert_eq!(day.exam, exam());
+    assert_eq!(day.participants.len(), 3);
+    let rooms: Vec<(String, i64, usize)> = day
+        .rooms
+        .iter()
+        .map(|r| (r.code.to_string(), r.capacity, r.assigned))
+        .collect();
+    assert_eq!(rooms, [("101".to_owned(), 2, 2), ("102".to_owned(), 30, 0)]);
+    let (mut hub, hc) = node("4201");
+    let refused = run(
+        &mut hub,
+        &hc,
+        &Actor::Console,
+        Command::SchoolDay { exam: Some(exam()) },
+    );
+    assert!(
+        matches!(refused, Err(Error::NotASchool { .. })),
+        "{refused:?}"
+    );
+    let _ = DocKind::Roster;
+}

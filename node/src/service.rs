@@ -1,0 +1,166 @@
+//! The node as it runs: the driver ([`crate::run`]) with the application ([`crate::app`]) as its
+//! reactor, and the skins over it: the admin socket ([`crate::admin`]) and the web pages
+//! ([`crate::web`]). The one place that knows all three layers.
+
+use std::sync::Arc;
+
+use giasync_shared::codes::NodeRole;
+use giasync_shared::config::NodeConfig;
+use tracing::info;
+
+use crate::app::{self, Actor, Command, Context};
+use crate::run::{self, NodeHandle, RunError};
+
+/// Starts the node configured by `config` on the current tokio runtime: engine, store, network,
+/// admin socket and, when configured, its pages.
+pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
+    let context = Arc::new(Context::load(&config).map_err(|e| RunError::Ca(e.to_string()))?);
+    let reactor_context = context.clone();
+    let reactor: run::Reactor =
+        Box::new(move |engine, docs, now_ms| app::react(engine, &reactor_context, docs, now_ms));
+    let mut handle = run::start(config.clone(), reactor).await?;
+    let identity = handle.identity;
+    serve_admin(&config.node.store, handle.clone(), context.clone())?;
+    if let Some(addr) = config.node.web {
+        let ask = asker(handle.clone(), context.clone());
+        let router = if matches!(identity.role(), NodeRole::Municipality | NodeRole::Rcoi) {
+            crate::web::hub_router(ask)
+        } else {
+            let people = config
+                .node
+                .people
+                .as_deref()
+                .map(|dir| crate::web::school::load_people(dir, identity.org))
+                .unwrap_or_default();
+            info!(node = %identity, people = people.len(), "school web interface");
+            crate::web::school::router(ask, people, context.rules.clone())
+        };
+        handle.web = Some(
+            crate::web::serve(addr, router)
+                .await
+                .map_err(|e| RunError::Web(format!("{addr}: {e}")))?,
+        );
+    }
+    if let Some(addr) = config.node.lookup
+        && identity.role() == NodeRole::Rcoi
+    {
+        let router = crate::web::lookup::router(asker(handle.clone(), context.clone()));
+        handle.lookup = Some(
+            crate::web::serve(addr, router)
+                .await
+                .map_err(|e| RunError::Web(format!("{addr}: {e}")))?,
+        );
+    }
+    Ok(handle)
+}
+
+/// The pages' way to the application: a command as the signed-in person (or a visitor),
+/// answered once durable.
+fn asker(handle: NodeHandle, context: Arc<Context>) -> crate::web::Ask {
+    Arc::new(move |actor: Actor, command: Command| {
+        let context = context.clone();
+        handle.call(move |engine, now_ms| app::apply(engine, &context, &actor, now_ms, command))
+    })
+}
+
+/// Listens on the admin socket beside the store (see [`crate::admin`]): every command as the
+/// console.
+fn serve_admin(
+    store: &std::path::Path,
+    handle: NodeHandle,
+    context: Arc<Context>,
+) -> Result<(), RunError> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let path = crate::admin::socket_path(store);
+    // A socket file left by a node that died; the store lock already proved no node runs.
+    let _ = std::fs::remove_file(&path);
+    let listener = tokio::net::UnixListener::bind(&path).map_err(|e| RunError::Socket {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (handle, context) = (handle.clone(), context.clone());
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = tokio::io::BufReader::new(read).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let response = match crate::admin::parse_request(&line) {
+                        Ok(command) => {
+                            let context = context.clone();
+                            let answer = handle.call(move |engine, now_ms| {
+                                app::apply(engine, &context, &Actor::Console, now_ms, command)
+                            });
+                            match answer.await {
+                                Ok(Ok(outcome)) => crate::admin::respond(outcome),
+                                Ok(Err(e)) => crate::admin::Response::refused(e.to_string()),
+                                Err(_) => break,
+                            }
+                        }
+                        Err(refusal) => *refusal,
+                    };
+                    let Ok(mut text) = serde_json::to_string(&response) else {
+                        break;
+                    };
+                    text.push('\n');
+                    if write.write_all(text.as_bytes()).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    Ok(())
+}
+
+/// Runs the node of `config_path` until Ctrl-C or SIGTERM: the body of `giasync-node run` and
+/// `giasync-hub run`. `hub` says which binary asks, so each refuses the other's configuration.
+pub fn run_until_stopped(config_path: &std::path::Path, hub: bool) -> anyhow::Result<()> {
+    let config = NodeConfig::load(config_path)?;
+    let is_hub = matches!(config.node.role, NodeRole::Municipality | NodeRole::Rcoi);
+    if is_hub != hub {
+        anyhow::bail!(
+            "{} is the configuration of a {}; run it with {}",
+            config_path.display(),
+            config.node.role,
+            if is_hub {
+                "giasync-hub run"
+            } else {
+                "giasync-node run"
+            }
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let upstreams: Vec<String> = config
+            .upstreams
+            .iter()
+            .map(|u| format!("{} {} at {}", u.role, u.code, u.addr))
+            .collect();
+        let handle = start(config).await?;
+        match handle.listen {
+            Some(addr) => println!("running {} on {addr}", handle.identity),
+            None => println!("running {}", handle.identity),
+        }
+        if let Some(addr) = handle.web {
+            println!("web pages at http://{addr}/");
+        }
+        if let Some(addr) = handle.lookup {
+            println!("result look-up at http://{addr}/");
+        }
+        if !upstreams.is_empty() {
+            println!("upstreams: {}", upstreams.join(", "));
+        }
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        handle.stop();
+        println!("stopped {}", handle.identity);
+        Ok(())
+    })
+}
