@@ -14,7 +14,7 @@
 //!   after each batch of changes (the application's receipts and delivery notes), and
 //!   [`NodeHandle::call`] runs a job on the engine thread (the application's commands), answering
 //!   only once what it wrote is durable. The skins (socket, pages) are started by
-//!   [`crate::service`].
+//!   `service`.
 //! - Hubs **listen**; UDP buffers are enlarged ([`UDP_BUFFER_BYTES`]) so hundreds of nodes
 //!   reconnecting at once do not overflow the socket.
 

@@ -1,6 +1,6 @@
 //! The one error of the application layer. Its `Display` is the English an operator reads at
 //! the console; the pages put their own Russian on the variants they expect
-//! ([`crate::web::school`]).
+//! (`web::school`).
 
 use giasync_shared::DomainError;
 use giasync_shared::codes::{ParticipantId, PersonId, PersonRole, RoomCode, SchoolCode};

@@ -5,7 +5,7 @@
 //! Each area has one module; each command is a function `fn(&mut Engine, &Context, ..., now)`
 //! with typed arguments (the domain types of `giasync-shared`) and a typed answer or an
 //! [`Error`]. [`Command`] names every command as data, so the skins (the admin socket and CLI in
-//! [`crate::admin`], the pages in [`crate::web`]) hand the engine thread one value and get one
+//! `admin`, the pages in `web`) hand the engine thread one value and get one
 //! [`Answer`] back; [`apply`] is the short dispatch. Who asks ([`Actor`]) is checked against the
 //! rights of their role in one place ([`actor`]), for pages and the CLI alike.
 //!
