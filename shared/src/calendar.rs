@@ -217,18 +217,7 @@ impl FromStr for Date {
     }
 }
 
-impl Serialize for Date {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Date {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
+crate::text::serde_via_text!(Date);
 
 /// The dates of итоговое собеседование in the school year that ends in `year` (DESIGN.md §1,
 /// seed 002 §15): main — the second Wednesday of February; additional — the second working
@@ -314,18 +303,7 @@ impl FromStr for UtcOffset {
     }
 }
 
-impl Serialize for UtcOffset {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for UtcOffset {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
+crate::text::serde_via_text!(UtcOffset);
 
 /// An instant as read on a clock at some offset: RFC 3339 with that offset,
 /// `2024-02-14T09:00:00+07:00`.

@@ -137,18 +137,7 @@ impl FromStr for ExamId {
     }
 }
 
-impl Serialize for ExamId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for ExamId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
+crate::text::serde_via_text!(ExamId);
 
 #[cfg(test)]
 mod tests {

@@ -74,19 +74,8 @@ impl std::str::FromStr for RecordHash {
     }
 }
 
-/// On the wire and in views: the 64 hex digits.
-impl serde::Serialize for RecordHash {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for RecordHash {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
+// On the wire and in views: the 64 hex digits.
+crate::text::serde_via_text!(RecordHash);
 
 impl fmt::Debug for RecordHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

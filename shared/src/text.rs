@@ -174,6 +174,25 @@ macro_rules! inline_id {
 }
 pub(crate) use inline_id;
 
+/// Serde through a type's text form: `Display` to write, `FromStr` (which validates) to read.
+macro_rules! serde_via_text {
+    ($name:ty) => {
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+pub(crate) use serde_via_text;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,8 +2,6 @@
 //! JSON (the wire keeps the field names and string forms the socket always had; values are
 //! checked by the domain types as they are read) and the pages hand them to the engine thread.
 
-use std::collections::BTreeMap;
-
 use giasync_shared::calendar::Timestamp;
 use giasync_shared::codes::{MunicipalityCode, ParticipantId, PersonId, RoomCode, SchoolCode};
 use giasync_shared::exam::ExamId;
@@ -426,6 +424,3 @@ pub fn apply(
         )?),
     })
 }
-
-/// Participant ids by their text, for answers keyed by id.
-pub type ById<T> = BTreeMap<ParticipantId, T>;

@@ -1,19 +1,17 @@
 //! The hubs' work at the РЦОИ: settling a conflict by an operator's signed record, publishing
 //! results signed by the РЦОИ, exports, and the receipts written on ingest.
 
-use std::collections::BTreeMap;
-
 use giasync_shared::codes::SchoolCode;
 use giasync_shared::content;
 use giasync_shared::exam::ExamId;
 use giasync_shared::record::{RecordHash, SheetSubject};
 use giasync_shared::settlement::Settlement;
-use giasync_shared::statement::{Statement, StatementKind};
+use giasync_shared::statement::StatementKind;
 use giasync_shared::sync::{DocId, DocKind, Engine};
 use serde::{Deserialize, Serialize};
 
 use super::scoring::{protocols_of, settled_protocol};
-use super::{Actor, Context, Error, RcoiDuty, require_rcoi, timestamp};
+use super::{Actor, Context, Error, RcoiDuty, require_rcoi, statement_claiming, timestamp};
 
 /// An export file as the node built it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,12 +79,9 @@ pub fn settle(
     operator_cert: &[u8],
 ) -> Result<Settled, Error> {
     require_rcoi(engine, RcoiDuty::Settle)?;
-    let statement = Statement::from_bytes(statement)?;
-    let claimed = statement.fields_unverified(StatementKind::Settlement)?;
-    let operator = claimed.get("operator")?.to_owned();
-    let directory = context
-        .verifier
-        .experts(&BTreeMap::from([(operator, operator_cert.to_vec())]));
+    let (statement, operator) =
+        statement_claiming(statement, StatementKind::Settlement, "operator")?;
+    let directory = context.one_signer(&operator, operator_cert);
     let settlement =
         Settlement::verify(&statement, &directory).map_err(Error::SettlementRefused)?;
     actor.may_hand_in(settlement.operator)?;

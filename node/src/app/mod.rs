@@ -27,12 +27,13 @@ mod tests;
 
 use std::path::Path;
 
-use giasync_certs::verify::CaVerifier;
+use giasync_certs::verify::{CaVerifier, ExpertDirectory};
 use giasync_shared::calendar::{Date, Timestamp, UtcOffset};
 use giasync_shared::codes::OrgCode;
 use giasync_shared::config::NodeConfig;
 use giasync_shared::exam::{ExamId, ExamKind};
 use giasync_shared::rules::Rules;
+use giasync_shared::statement::{Statement, StatementKind};
 use giasync_shared::sync::{DocId, DocKind, Engine};
 
 pub use actor::{Action, Actor};
@@ -91,6 +92,30 @@ impl Context {
                 .map_err(LoadError::Ca)?;
         Context::new(verifier, config.node.clock())
     }
+}
+
+impl Context {
+    /// The directory of one signer: `id` as certified by `cert`, checked against the CA and the
+    /// revocation list when a record is verified with it.
+    #[must_use]
+    pub fn one_signer(&self, id: &str, cert: &[u8]) -> ExpertDirectory {
+        self.verifier.experts(&std::collections::BTreeMap::from([(
+            id.to_owned(),
+            cert.to_vec(),
+        )]))
+    }
+}
+
+/// A signed record as it arrives, and the signer it claims in `field` (only a claim until the
+/// record is verified against that signer's certificate).
+pub fn statement_claiming(
+    bytes: Vec<u8>,
+    kind: StatementKind,
+    field: &str,
+) -> Result<(Statement, String), Error> {
+    let statement = Statement::from_bytes(bytes)?;
+    let signer = statement.fields_unverified(kind)?.get(field)?.to_owned();
+    Ok((statement, signer))
 }
 
 /// The school document of `kind` for `exam` on this node, which must be a school's.

@@ -11,11 +11,13 @@ use giasync_shared::exam::ExamId;
 use giasync_shared::participant::IdentityDocument;
 use giasync_shared::publish::{Familiarisation, Published};
 use giasync_shared::rules::Outcome;
-use giasync_shared::statement::{Statement, StatementKind};
+use giasync_shared::statement::StatementKind;
 use giasync_shared::sync::{DocId, DocKind, Engine};
 use serde::{Deserialize, Serialize};
 
-use super::{Actor, Context, Error, RcoiDuty, require_rcoi, school_doc, timestamp};
+use super::{
+    Actor, Context, Error, RcoiDuty, require_rcoi, school_doc, statement_claiming, timestamp,
+};
 
 /// One published result as a school shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,12 +124,9 @@ pub fn familiarise(
 ) -> Result<Familiarised, Error> {
     let doc = school_doc(engine, DocKind::Results, exam)?;
     let school = doc.school().ok_or(Error::NoResults { exam })?;
-    let statement = Statement::from_bytes(statement)?;
-    let claimed = statement.fields_unverified(StatementKind::Familiarisation)?;
-    let organiser = claimed.get("organiser")?.to_owned();
-    let directory = context
-        .verifier
-        .experts(&BTreeMap::from([(organiser, organiser_cert.to_vec())]));
+    let (statement, organiser) =
+        statement_claiming(statement, StatementKind::Familiarisation, "organiser")?;
+    let directory = context.one_signer(&organiser, organiser_cert);
     let record = Familiarisation::verify(&statement, &directory).map_err(Error::RecordRefused)?;
     actor.may_hand_in(record.organiser)?;
     if record.exam != exam || record.school != school {

@@ -23,16 +23,7 @@ pub struct Logged {
 
 /// Writes a start or end of a participant of the roster into the room log.
 pub fn log(engine: &mut Engine, now_ms: i64, exam: ExamId, entry: &Logged) -> Result<(), Error> {
-    let roster = school_doc(engine, DocKind::Roster, exam)?;
-    let known = engine
-        .doc(&roster)
-        .is_some_and(|d| content::participants(d).contains_key(entry.participant.as_str()));
-    if !known {
-        return Err(Error::UnknownParticipant {
-            participant: entry.participant,
-            doc: roster,
-        });
-    }
+    super::roster::require_participant(engine, exam, entry.participant)?;
     let protocol = school_doc(engine, DocKind::Protocol, exam)?;
     engine.change(now_ms, protocol, |tx| {
         content::log_time(

@@ -170,20 +170,28 @@ pub fn assign(
 
 /// Records a participant's attendance.
 pub fn mark(engine: &mut Engine, now_ms: i64, marking: &Marking) -> Result<(), Error> {
-    let doc = school_doc(engine, DocKind::Roster, marking.exam)?;
-    let known = engine
-        .doc(&doc)
-        .is_some_and(|d| content::participants(d).contains_key(marking.participant.as_str()));
-    if !known {
-        return Err(Error::UnknownParticipant {
-            participant: marking.participant,
-            doc,
-        });
-    }
+    let doc = require_participant(engine, marking.exam, marking.participant)?;
     engine.change(now_ms, doc, |tx| {
         content::mark(tx, marking.participant, &marking.attendance)
     })?;
     Ok(())
+}
+
+/// `Ok` when `participant` is in the school's roster of `exam`; the roster's id either way.
+pub fn require_participant(
+    engine: &Engine,
+    exam: ExamId,
+    participant: ParticipantId,
+) -> Result<DocId, Error> {
+    let doc = school_doc(engine, DocKind::Roster, exam)?;
+    let known = engine
+        .doc(&doc)
+        .is_some_and(|d| content::participants(d).contains_key(participant.as_str()));
+    if known {
+        Ok(doc)
+    } else {
+        Err(Error::UnknownParticipant { participant, doc })
+    }
 }
 
 /// One participant's roster entry.

@@ -1,8 +1,6 @@
 //! Scoring (seed 002 §8, §22): experts' signed score sheets, checked before they are stored, and
 //! the conflicts between sheets that nobody has settled yet.
 
-use std::collections::BTreeMap;
-
 use giasync_shared::codes::PersonId;
 use giasync_shared::content;
 use giasync_shared::exam::ExamId;
@@ -59,10 +57,7 @@ pub fn score(
 ) -> Result<Scored, Error> {
     let doc = school_doc(engine, DocKind::Protocol, exam)?;
     let sheet = SignedSheet::from_bytes(sheet).map_err(Error::SheetRefused)?;
-    let directory = context.verifier.experts(&BTreeMap::from([(
-        expert.to_string(),
-        expert_cert.to_vec(),
-    )]));
+    let directory = context.one_signer(expert.as_str(), expert_cert);
     let verified = sheet
         .verify(&context.rules, &directory)
         .map_err(Error::SheetRefused)?;

@@ -19,11 +19,19 @@ use giasync_shared::participant::Category;
 use giasync_shared::record::{Attempt, SheetDraft, SheetSubject, SignedSheet};
 use giasync_shared::room::{ActNumber, Attendance};
 use giasync_shared::rules::Outcome;
-use giasync_shared::sync::{DocKind, Engine};
+use giasync_shared::sync::Engine;
 
 use super::command::{LookupQuery, Marking, RegionRow, RosterEntry, RosterEntryWire};
 use super::day::{DayVerdict, Receipt, SheetState};
 use super::{Action, Actor, Answer, Command, Context, Error, RcoiDuty, RowFault, apply};
+
+/// Asserts that `outcome` is the refusal `pattern`, showing what it was otherwise.
+macro_rules! assert_refused {
+    ($outcome:expr, $pattern:pat) => {{
+        let outcome = &$outcome;
+        assert!(matches!(outcome, Err($pattern)), "{outcome:?}");
+    }};
+}
 
 const EXAM: &str = "is-2025-02-12";
 
@@ -278,10 +286,7 @@ fn roster_import_writes_the_school_roster_and_a_hub_refuses_it() {
             rows: vec![row("p1", None)],
         },
     );
-    assert!(
-        matches!(refused, Err(Error::NotASchool { .. })),
-        "{refused:?}"
-    );
+    assert_refused!(refused, Error::NotASchool { .. });
 }
 
 #[test]
@@ -316,10 +321,7 @@ fn a_roster_entry_reads_back_typed_and_an_unknown_participant_is_refused() {
             participant: pid("p9"),
         },
     );
-    assert!(
-        matches!(unknown, Err(Error::UnknownParticipant { .. })),
-        "{unknown:?}"
-    );
+    assert_refused!(unknown, Error::UnknownParticipant { .. });
 }
 
 #[test]
@@ -332,30 +334,21 @@ fn assignment_keeps_to_capacity_and_to_the_roster() {
     };
     // Room 101 has two seats, both taken.
     let full = run(&mut e, &c, &Actor::Console, assign("p3", "101"));
-    assert!(
-        matches!(full, Err(Error::RoomFull { capacity: 2, .. })),
-        "{full:?}"
-    );
+    assert_refused!(full, Error::RoomFull { capacity: 2, .. });
     let Answer::Assigned(a) = console(&mut e, &c, assign("p3", "102")) else {
         panic!("not an assignment");
     };
     assert_eq!((a.participant, a.room), (pid("p3"), room("102")));
     let unknown = run(&mut e, &c, &Actor::Console, assign("p9", "102"));
-    assert!(
-        matches!(unknown, Err(Error::UnknownParticipant { .. })),
-        "{unknown:?}"
-    );
+    assert_refused!(unknown, Error::UnknownParticipant { .. });
     let (expert, _, _) = person(SCHOOL, PersonRole::Expert, 0);
     let forbidden = run(&mut e, &c, &Actor::Person(expert), assign("p3", "102"));
-    assert!(
-        matches!(
-            forbidden,
-            Err(Error::Forbidden {
-                role: Some(PersonRole::Expert),
-                action: Action::EditRoster
-            })
-        ),
-        "{forbidden:?}"
+    assert_refused!(
+        forbidden,
+        Error::Forbidden {
+            role: Some(PersonRole::Expert),
+            action: Action::EditRoster
+        }
     );
     // A bad capacity is refused by the domain type.
     let zero = run(
@@ -367,7 +360,7 @@ fn assignment_keeps_to_capacity_and_to_the_roster() {
             rooms: vec![(room("103"), 0)],
         },
     );
-    assert!(matches!(zero, Err(Error::Invalid(_))), "{zero:?}");
+    assert_refused!(zero, Error::Invalid(_));
 }
 
 #[test]
@@ -403,10 +396,7 @@ fn attendance_is_marked_by_organiser_or_interviewer_only() {
     };
     assert_eq!(p.attendance, Some(early));
     let unknown = run(&mut e, &c, &Actor::Console, mark("p9", Attendance::Absent));
-    assert!(
-        matches!(unknown, Err(Error::UnknownParticipant { .. })),
-        "{unknown:?}"
-    );
+    assert_refused!(unknown, Error::UnknownParticipant { .. });
     let (expert, _, _) = person(SCHOOL, PersonRole::Expert, 0);
     let forbidden = run(
         &mut e,
@@ -414,16 +404,10 @@ fn attendance_is_marked_by_organiser_or_interviewer_only() {
         &Actor::Person(expert),
         mark("p2", Attendance::Absent),
     );
-    assert!(
-        matches!(forbidden, Err(Error::Forbidden { .. })),
-        "{forbidden:?}"
-    );
+    assert_refused!(forbidden, Error::Forbidden { .. });
     // Nobody signed in writes nothing.
     let visitor = run(&mut e, &c, &Actor::Visitor, mark("p2", Attendance::Absent));
-    assert!(
-        matches!(visitor, Err(Error::Forbidden { role: None, .. })),
-        "{visitor:?}"
-    );
+    assert_refused!(visitor, Error::Forbidden { role: None, .. });
 }
 
 #[test]
@@ -455,21 +439,15 @@ fn the_room_log_names_the_signed_in_interviewer() {
     assert_eq!(p1.start, Some(at));
     assert_eq!(p1.interviewer, Some(interviewer.id));
     let unknown = run(&mut e, &c, &Actor::Console, log("p9", None));
-    assert!(
-        matches!(unknown, Err(Error::UnknownParticipant { .. })),
-        "{unknown:?}"
-    );
+    assert_refused!(unknown, Error::UnknownParticipant { .. });
     let (organiser, _, _) = person(SCHOOL, PersonRole::Organiser, 0);
     let forbidden = run(&mut e, &c, &Actor::Person(organiser), log("p1", None));
-    assert!(
-        matches!(
-            forbidden,
-            Err(Error::Forbidden {
-                action: Action::Log,
-                ..
-            })
-        ),
-        "{forbidden:?}"
+    assert_refused!(
+        forbidden,
+        Error::Forbidden {
+            action: Action::Log,
+            ..
+        }
     );
 }
 
@@ -496,10 +474,7 @@ fn a_sheet_is_checked_before_it_is_stored_and_only_its_signer_hands_it_in() {
         &Actor::Person(b),
         score(&a, &a_key, &a_cert, &c, "p2", 0),
     );
-    assert!(
-        matches!(other, Err(Error::NotTheSigner { .. })),
-        "{other:?}"
-    );
+    assert_refused!(other, Error::NotTheSigner { .. });
     // One changed byte of the content.
     let mut bytes = sheet(&a, &a_key, &c, "p2", 0);
     let middle = bytes.len() / 2;
@@ -515,10 +490,7 @@ fn a_sheet_is_checked_before_it_is_stored_and_only_its_signer_hands_it_in() {
             expert_cert: a_cert.clone(),
         },
     );
-    assert!(
-        matches!(tampered, Err(Error::SheetRefused(_))),
-        "{tampered:?}"
-    );
+    assert_refused!(tampered, Error::SheetRefused(_));
     let (organiser, _, _) = person(SCHOOL, PersonRole::Organiser, 0);
     let forbidden = run(
         &mut e,
@@ -526,15 +498,12 @@ fn a_sheet_is_checked_before_it_is_stored_and_only_its_signer_hands_it_in() {
         &Actor::Person(organiser),
         score(&a, &a_key, &a_cert, &c, "p2", 0),
     );
-    assert!(
-        matches!(
-            forbidden,
-            Err(Error::Forbidden {
-                action: Action::Score,
-                ..
-            })
-        ),
-        "{forbidden:?}"
+    assert_refused!(
+        forbidden,
+        Error::Forbidden {
+            action: Action::Score,
+            ..
+        }
     );
     // The day shows the one sheet that counts, not yet at the РЦОИ.
     let day = super::day::read(&e, &c, exam()).unwrap();
@@ -605,10 +574,7 @@ fn the_rcoi_alone_imports_settles_publishes_exports_and_looks_up() {
         );
     }
     let oversight = run(&mut school, &sc, &Actor::Console, Command::Oversight);
-    assert!(
-        matches!(oversight, Err(Error::NotAHub { .. })),
-        "{oversight:?}"
-    );
+    assert_refused!(oversight, Error::NotAHub { .. });
     // At the РЦОИ, with nothing held: nothing to publish, two empty tables, nobody found.
     let (mut rcoi, rc) = node("42");
     let Answer::Published(p) = console(&mut rcoi, &rc, Command::Publish { exam: exam() }) else {
@@ -637,15 +603,12 @@ fn the_rcoi_alone_imports_settles_publishes_exports_and_looks_up() {
         &Actor::Person(organiser),
         Command::Publish { exam: exam() },
     );
-    assert!(
-        matches!(
-            forbidden,
-            Err(Error::Forbidden {
-                action: Action::Operate,
-                ..
-            })
-        ),
-        "{forbidden:?}"
+    assert_refused!(
+        forbidden,
+        Error::Forbidden {
+            action: Action::Operate,
+            ..
+        }
     );
     assert!(matches!(
         console(&mut rcoi, &rc, Command::Oversight),
@@ -727,7 +690,7 @@ fn results_and_familiarisation_wait_for_the_rcoi_signature() {
         &Actor::Console,
         Command::Results { exam: exam() },
     );
-    assert!(matches!(none, Err(Error::NoResults { .. })), "{none:?}");
+    assert_refused!(none, Error::NoResults { .. });
     let (organiser, key, cert) = person(SCHOOL, PersonRole::Organiser, 0);
     let record = giasync_shared::publish::Familiarisation {
         exam: exam(),
@@ -743,20 +706,15 @@ fn results_and_familiarisation_wait_for_the_rcoi_signature() {
         organiser_cert: cert,
     };
     let early = run(&mut e, &c, &Actor::Person(organiser), familiarise.clone());
-    assert!(matches!(early, Err(Error::NoResults { .. })), "{early:?}");
-    let (other, _, _) = person(SCHOOL, PersonRole::Organiser, 0);
-    let _ = other;
+    assert_refused!(early, Error::NoResults { .. });
     let (interviewer, _, _) = person(SCHOOL, PersonRole::Interviewer, 0);
     let forbidden = run(&mut e, &c, &Actor::Person(interviewer), familiarise);
-    assert!(
-        matches!(
-            forbidden,
-            Err(Error::Forbidden {
-                action: Action::Familiarise,
-                ..
-            })
-        ),
-        "{forbidden:?}"
+    assert_refused!(
+        forbidden,
+        Error::Forbidden {
+            action: Action::Familiarise,
+            ..
+        }
     );
 }
 
@@ -799,9 +757,5 @@ fn the_school_day_defaults_to_the_latest_roster() {
         &Actor::Console,
         Command::SchoolDay { exam: Some(exam()) },
     );
-    assert!(
-        matches!(refused, Err(Error::NotASchool { .. })),
-        "{refused:?}"
-    );
-    let _ = DocKind::Roster;
+    assert_refused!(refused, Error::NotASchool { .. });
 }
