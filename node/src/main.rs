@@ -244,84 +244,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             &config,
             std::time::Duration::from_millis(timeout_ms),
         )?),
-        Command::Roster(RosterCommand::Import { file, target }) => {
-            let s = session(&target)?;
-            let rows = match giasync_node::import::read_list(&file)? {
-                Ok(rows) => rows,
-                Err(errors) => {
-                    for e in &errors {
-                        eprintln!("{}: {e}", file.display());
-                    }
-                    bail!("{} bad rows: nothing was imported", errors.len());
-                }
-            };
-            let own: Option<SchoolCode> = s.config.org()?.school();
-            if let Some(bad) = rows.iter().find(|r| r.school.is_some() && r.school != own) {
-                bail!(
-                    "{} lists school {:?}, this node is {:?}: nothing was imported",
-                    file.display(),
-                    bad.school,
-                    own
-                );
-            }
-            let rows: Vec<RosterEntry> = rows.iter().map(RosterEntry::from).collect();
-            Ok(report(&send(
-                &s,
-                &Request::RosterImport { exam: s.exam, rows },
-            )?))
-        }
-        Command::Roster(RosterCommand::Rooms { rooms, target }) => {
-            let s = session(&target)?;
-            let rooms = rooms
-                .split(',')
-                .filter(|r| !r.trim().is_empty())
-                .map(|r| {
-                    let (code, capacity) = r.split_once('=').context("rooms are ROOM=CAPACITY")?;
-                    Ok((
-                        RoomCode::new(code.trim())?,
-                        capacity.trim().parse::<u16>().context("capacity")?,
-                    ))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            Ok(report(&send(
-                &s,
-                &Request::Rooms {
-                    exam: s.exam,
-                    rooms,
-                },
-            )?))
-        }
-        Command::Roster(RosterCommand::Assign {
-            participant,
-            room,
-            target,
-        }) => {
-            let s = session(&target)?;
-            Ok(report(&send(
-                &s,
-                &Request::Assign {
-                    exam: s.exam,
-                    participant: ParticipantId::new(&participant)?,
-                    room: RoomCode::new(&room)?,
-                },
-            )?))
-        }
-        Command::Roster(RosterCommand::Mark {
-            participant,
-            status,
-            act,
-            target,
-        }) => {
-            let s = session(&target)?;
-            Ok(report(&send(
-                &s,
-                &Request::Mark(Marking {
-                    exam: s.exam,
-                    participant: ParticipantId::new(&participant)?,
-                    attendance: Attendance::from_words(&status, &act)?,
-                }),
-            )?))
-        }
+        Command::Roster(command) => roster(command),
         Command::Log {
             which,
             participant,
@@ -350,7 +273,107 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 },
             )?))
         }
-        Command::Score(ScoreCommand::Enter {
+        Command::Score(command) => score(command),
+        Command::Results(command) => results(command),
+        Command::Status { target } => {
+            let s = session(&target)?;
+            let response = send(&s, &Request::Status)?;
+            if let Some(status) = &response.status {
+                print!("{}", admin::format_status(status));
+            }
+            Ok(report(&response))
+        }
+    }
+}
+
+/// `roster import|rooms|assign|mark`.
+fn roster(command: RosterCommand) -> anyhow::Result<bool> {
+    match command {
+        RosterCommand::Import { file, target } => {
+            let s = session(&target)?;
+            let rows = match giasync_node::import::read_list(&file)? {
+                Ok(rows) => rows,
+                Err(errors) => {
+                    for e in &errors {
+                        eprintln!("{}: {e}", file.display());
+                    }
+                    bail!("{} bad rows: nothing was imported", errors.len());
+                }
+            };
+            let own: Option<SchoolCode> = s.config.org()?.school();
+            if let Some(bad) = rows.iter().find(|r| r.school.is_some() && r.school != own) {
+                bail!(
+                    "{} lists school {:?}, this node is {:?}: nothing was imported",
+                    file.display(),
+                    bad.school,
+                    own
+                );
+            }
+            let rows: Vec<RosterEntry> = rows.iter().map(RosterEntry::from).collect();
+            Ok(report(&send(
+                &s,
+                &Request::RosterImport { exam: s.exam, rows },
+            )?))
+        }
+        RosterCommand::Rooms { rooms, target } => {
+            let s = session(&target)?;
+            let rooms = rooms
+                .split(',')
+                .filter(|r| !r.trim().is_empty())
+                .map(|r| {
+                    let (code, capacity) = r.split_once('=').context("rooms are ROOM=CAPACITY")?;
+                    Ok((
+                        RoomCode::new(code.trim())?,
+                        capacity.trim().parse::<u16>().context("capacity")?,
+                    ))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            Ok(report(&send(
+                &s,
+                &Request::Rooms {
+                    exam: s.exam,
+                    rooms,
+                },
+            )?))
+        }
+        RosterCommand::Assign {
+            participant,
+            room,
+            target,
+        } => {
+            let s = session(&target)?;
+            Ok(report(&send(
+                &s,
+                &Request::Assign {
+                    exam: s.exam,
+                    participant: ParticipantId::new(&participant)?,
+                    room: RoomCode::new(&room)?,
+                },
+            )?))
+        }
+        RosterCommand::Mark {
+            participant,
+            status,
+            act,
+            target,
+        } => {
+            let s = session(&target)?;
+            Ok(report(&send(
+                &s,
+                &Request::Mark(Marking {
+                    exam: s.exam,
+                    participant: ParticipantId::new(&participant)?,
+                    attendance: Attendance::from_words(&status, &act)?,
+                }),
+            )?))
+        }
+    }
+}
+
+/// `score enter`: signs a sheet with the expert's key (PIN from the terminal) and hands it in.
+fn score(command: ScoreCommand) -> anyhow::Result<bool> {
+    match command {
+        ScoreCommand::Enter {
             participant,
             points,
             key,
@@ -359,7 +382,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             corrects,
             reason,
             target,
-        }) => {
+        } => {
             let s = session(&target)?;
             let participant = ParticipantId::new(&participant)?;
             let row = send(
@@ -417,7 +440,13 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 },
             )?))
         }
-        Command::Results(ResultsCommand::Show { target }) => {
+    }
+}
+
+/// `results show|familiarise`.
+fn results(command: ResultsCommand) -> anyhow::Result<bool> {
+    match command {
+        ResultsCommand::Show { target } => {
             let s = session(&target)?;
             let response = send(&s, &Request::Results { exam: s.exam })?;
             for (who, result) in &response.fields {
@@ -425,12 +454,12 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             }
             Ok(report(&response))
         }
-        Command::Results(ResultsCommand::Familiarise {
+        ResultsCommand::Familiarise {
             participant,
             key,
             cert,
             target,
-        }) => {
+        } => {
             let s = session(&target)?;
             let organiser = giasync_node::person::unlock(&key, cert, PersonRole::Organiser)?;
             let record = giasync_shared::publish::Familiarisation {
@@ -449,14 +478,6 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     organiser_cert: organiser.cert_der,
                 },
             )?))
-        }
-        Command::Status { target } => {
-            let s = session(&target)?;
-            let response = send(&s, &Request::Status)?;
-            if let Some(status) = &response.status {
-                print!("{}", admin::format_status(status));
-            }
-            Ok(report(&response))
         }
     }
 }

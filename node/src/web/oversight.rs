@@ -79,7 +79,19 @@ pub fn page(o: &Oversight) -> String {
         o.quarantined
     );
 
-    // Deadlines: overdue first.
+    deadlines(&mut h, o);
+    schools(&mut h, o);
+    conflicts(&mut h, o);
+    invalid(&mut h, o);
+    // Chart.
+    h.push_str("<h2 id=\"progress\">Ход дня</h2>");
+    h.push_str(&chart(o));
+    h.push_str("</body></html>");
+    h
+}
+
+/// The orders' deadlines, overdue first.
+fn deadlines(h: &mut String, o: &Oversight) {
     h.push_str("<h2 id=\"deadlines\">Сроки по приказам</h2>");
     if o.deadlines.is_empty() {
         h.push_str("<p class=\"muted\">Нет данных об экзаменах.</p>");
@@ -102,8 +114,10 @@ pub fn page(o: &Oversight) -> String {
         }
         h.push_str("</table>");
     }
+}
 
-    // Schools.
+/// Each school: contact, documents, progress; then each room.
+fn schools(h: &mut String, o: &Oversight) {
     h.push_str("<h2 id=\"schools\">Школы</h2>");
     if o.schools.is_empty() {
         h.push_str("<p class=\"muted\">Пока нет данных ни от одной школы.</p>");
@@ -136,7 +150,7 @@ pub fn page(o: &Oversight) -> String {
                 lag(s.lag_s),
                 s.docs_pending
             );
-            progress_cells(&mut h, &s.progress);
+            progress_cells(h, &s.progress);
             let results = match (&s.results_delivered, s.results_published) {
                 (Some(at), _) => format!("получены школой {}", escape(at)),
                 (None, true) => "опубликованы РЦОИ".into(),
@@ -161,14 +175,16 @@ pub fn page(o: &Oversight) -> String {
                     escape(&r.exam),
                     escape(&r.room)
                 );
-                progress_cells(&mut h, &r.progress);
+                progress_cells(h, &r.progress);
                 h.push_str("</tr>");
             }
         }
         h.push_str("</table>");
     }
+}
 
-    // Conflicts.
+/// Conflicting sheets, open and settled.
+fn conflicts(h: &mut String, o: &Oversight) {
     h.push_str("<h2 id=\"conflicts\">Конфликты бланков</h2>");
     if o.conflicts.is_empty() {
         h.push_str("<p class=\"muted\">Конфликтов нет.</p>");
@@ -214,8 +230,10 @@ pub fn page(o: &Oversight) -> String {
         }
         h.push_str("</table>");
     }
+}
 
-    // Invalid data.
+/// Records refused by the checks.
+fn invalid(h: &mut String, o: &Oversight) {
     h.push_str("<h2 id=\"invalid\">Недействительные и отклонённые данные</h2>");
     let _ = write!(
         h,
@@ -238,12 +256,6 @@ pub fn page(o: &Oversight) -> String {
         }
         h.push_str("</table>");
     }
-
-    // Chart.
-    h.push_str("<h2 id=\"progress\">Ход дня</h2>");
-    h.push_str(&chart(o));
-    h.push_str("</body></html>");
-    h
 }
 
 /// A line of the chart: its name, colour and value at a point.

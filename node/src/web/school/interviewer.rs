@@ -1,0 +1,136 @@
+//! The interviewer's page: the room log, the next participant, start and end of each answer.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Form, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use giasync_shared::calendar::Timestamp;
+use giasync_shared::codes::{ParticipantId, RoomCode};
+
+use super::SchoolWeb;
+use super::layout::{
+    absent, attendance_name, back, full_name, message_block, now_ms, page, time_of, url_encode,
+};
+use super::sign_in::gate;
+use crate::app::Command;
+use crate::app::day::DayParticipant;
+use crate::web::escape;
+
+pub(super) async fn room_log(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let (who, day) = match web.open(&headers, "log", None).await {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let room = query
+        .get("room")
+        .and_then(|r| RoomCode::new(r).ok())
+        .or_else(|| day.rooms.first().map(|r| r.code));
+    let mut b = message_block(&query);
+    b.push_str("<form method=\"get\" action=\"/log\">Аудитория <select name=\"room\">");
+    for r in &day.rooms {
+        b.push_str(&format!(
+            "<option value=\"{c}\"{}>{c}</option>",
+            if Some(r.code) == room {
+                " selected"
+            } else {
+                ""
+            },
+            c = escape(r.code.as_str())
+        ));
+    }
+    b.push_str("</select> <button>Открыть</button></form>");
+    let in_room: Vec<&DayParticipant> = day
+        .participants
+        .iter()
+        .filter(|p| room.is_some() && p.entry.room == room)
+        .collect();
+    let next = in_room
+        .iter()
+        .find(|p| p.start.is_none() && p.entry.attendance.is_none())
+        .map(|p| p.entry.id.clone());
+    if let Some(next) = &next
+        && let Some(p) = in_room.iter().find(|p| &p.entry.id == next)
+    {
+        b.push_str(&format!(
+            "<p id=\"next\" class=\"msg\">Следующий участник: <b>{}</b></p>",
+            escape(&full_name(p))
+        ));
+    }
+    let room = room.map(|r| r.to_string()).unwrap_or_default();
+    let back_to = format!("/log?room={}", url_encode(&room));
+    b.push_str("<table id=\"log\"><tr><th>Участник</th><th>Начало</th><th>Окончание</th><th>Явка</th><th></th></tr>");
+    for p in &in_room {
+        let id = escape(&p.entry.id);
+        let class = if Some(&p.entry.id) == next.as_ref() {
+            " class=\"next\""
+        } else {
+            ""
+        };
+        let action = match (p.start, p.end) {
+            (None, _) if !absent(p) => format!(
+                "<form class=\"inline\" method=\"post\" action=\"/log\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><input type=\"hidden\" name=\"room\" value=\"{r}\"><button name=\"at\" value=\"start\">Начало ответа</button></form>",
+                r = escape(&room)
+            ),
+            (Some(_), None) => format!(
+                "<form class=\"inline\" method=\"post\" action=\"/log\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><input type=\"hidden\" name=\"room\" value=\"{r}\"><button name=\"at\" value=\"end\">Окончание ответа</button></form>",
+                r = escape(&room)
+            ),
+            _ => String::new(),
+        };
+        b.push_str(&format!(
+            "<tr id=\"log-{id}\"{class}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{action} \
+             <form class=\"inline\" method=\"post\" action=\"/mark\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><input type=\"hidden\" name=\"back\" value=\"{bt}\">\
+             <button name=\"status\" value=\"absent\">Н</button> акт <input name=\"act\" size=\"5\"> <button name=\"status\" value=\"early\">Досрочно</button></form></td></tr>",
+            escape(&full_name(p)),
+            time_of(p.start, day.utc_offset),
+            time_of(p.end, day.utc_offset),
+            escape(&attendance_name(p)),
+            bt = escape(&back_to),
+        ));
+    }
+    b.push_str("</table>");
+    page("Журнал аудитории", Some(&who), Some(&day), &b).into_response()
+}
+
+pub(super) async fn log_entry(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    let who = match gate(&web, &headers, "log") {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
+    let room = form.get("room").cloned().unwrap_or_default();
+    let end = form.get("at").map(String::as_str) == Some("end");
+    let result = async {
+        let participant = ParticipantId::new(form.get("participant").map_or("", String::as_str))
+            .map_err(|e| format!("Неверное значение: {e}"))?;
+        let at = Timestamp::from_unix_ms(now_ms()).map_err(|e| e.to_string())?;
+        let day = web.day(&who, None).await?;
+        let command = Command::Log {
+            exam: day.exam,
+            participant,
+            interviewer: Some(who.person.id),
+            at,
+            end,
+        };
+        web.apply(&who, command).await
+    }
+    .await;
+    back(
+        &format!("/log?room={}", url_encode(&room)),
+        result.map(|_| {
+            if end {
+                "Окончание ответа записано".to_owned()
+            } else {
+                "Начало ответа записано".to_owned()
+            }
+        }),
+    )
+}

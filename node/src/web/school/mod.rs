@@ -1,0 +1,379 @@
+//! The school's web interface for exam day, in Russian, served by `giasync-node run` on
+//! `[node] web`. Every page is rendered here and every asset (the style and one small script)
+//! is in the binary: it works with no internet at all.
+//!
+//! A person signs in by choosing themselves among the school's people (certificates in
+//! `[node] people`) and entering their PIN, which unlocks their PIN-sealed signing key for the
+//! session; the key never leaves the node's memory and is dropped at sign-out or after
+//! [`SESSION_IDLE_MS`]. Pages and actions follow the person's role (seed 002 §8):
+//!
+//! | role | pages |
+//! |---|---|
+//! | ответственный организатор | `/roster` rooms, assignment, attendance «Н», acts; `/print/ROOM` |
+//! | собеседник | `/log` the room log: next participant, start and end, «Н» and early completion |
+//! | эксперт | `/score` and `/score/ID`: the category's criteria, live total, signing; corrections |
+//! | everyone | `/sync`: online or not, what the hub has not confirmed, sheets the РЦОИ holds |
+//!
+//! Two people on one node see each other's changes: each page asks `/api/version` every few
+//! seconds and reloads when the day changed and nothing is being typed.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use ed25519_dalek::SigningKey;
+use giasync_shared::codes::{OrgCode, PersonId, PersonRole};
+use giasync_shared::identity::{Identity, PersonIdentity};
+use giasync_shared::rules::Rules;
+
+use super::{Ask, WebError, ask};
+use crate::app::day::SchoolDay;
+use crate::app::{Action, Actor, Answer, Command};
+
+mod everyone;
+mod expert;
+mod interviewer;
+mod layout;
+mod organiser;
+mod sign_in;
+
+use self::layout::error_page;
+use self::sign_in::gate;
+
+/// A session ends after this long without a request.
+pub const SESSION_IDLE_MS: u64 = 2 * 60 * 60 * 1000;
+/// Wrong PINs in a row before a person's sign-in is locked for [`PIN_LOCK_MS`].
+pub const PIN_FAILURES_MAX: u32 = 5;
+pub const PIN_LOCK_MS: u64 = 60_000;
+/// How often pages ask whether the day changed.
+pub const POLL_MS: u32 = 3000;
+const COOKIE: &str = "giasync_session";
+
+/// A person who may sign in here.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub identity: PersonIdentity,
+    pub cert_der: Vec<u8>,
+    pub key_file: PathBuf,
+}
+
+/// The school's people, from `[node] people`: every certificate of a person of this school with
+/// a key file beside it.
+pub fn load_people(dir: &Path, school: OrgCode) -> Vec<Person> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut people: Vec<Person> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "crt"))
+        .filter_map(|path| {
+            let pem = std::fs::read(&path).ok()?;
+            let der = giasync_certs::show::certs_from_pem(&pem)
+                .ok()?
+                .into_iter()
+                .next()?;
+            let Ok(Identity::Person(identity)) = giasync_certs::identity::from_cert_der(&der)
+            else {
+                return None;
+            };
+            let key_file = path.with_extension("key");
+            (identity.org == school && key_file.exists()).then_some(Person {
+                identity,
+                cert_der: der,
+                key_file,
+            })
+        })
+        .collect();
+    people.sort_by(|a, b| a.identity.id.as_str().cmp(b.identity.id.as_str()));
+    people
+}
+
+struct Session {
+    person: Person,
+    key: SigningKey,
+    last_seen: Instant,
+}
+
+#[derive(Default)]
+struct Failures {
+    count: u32,
+    locked_until: Option<Instant>,
+}
+
+struct Inner {
+    engine: Ask,
+    people: Vec<Person>,
+    rules: Rules,
+    sessions: Mutex<HashMap<String, Session>>,
+    failures: Mutex<HashMap<PersonId, Failures>>,
+}
+
+/// The interface's state, shared by every request.
+#[derive(Clone)]
+pub struct SchoolWeb(Arc<Inner>);
+
+impl std::fmt::Debug for SchoolWeb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SchoolWeb({} people)", self.0.people.len())
+    }
+}
+
+/// Who is asking: the signed-in person, their role and their key.
+struct Who {
+    person: PersonIdentity,
+    cert_der: Vec<u8>,
+    key: SigningKey,
+}
+
+fn token_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_owned())
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl SchoolWeb {
+    fn who(&self, headers: &HeaderMap) -> Option<Who> {
+        let token = token_of(headers)?;
+        let mut sessions = self
+            .0
+            .sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        sessions.retain(|_, s| {
+            now.duration_since(s.last_seen) < Duration::from_millis(SESSION_IDLE_MS)
+        });
+        let session = sessions.get_mut(&token)?;
+        session.last_seen = now;
+        Some(Who {
+            person: session.person.identity.clone(),
+            cert_der: session.person.cert_der.clone(),
+            key: session.key.clone(),
+        })
+    }
+
+    /// The day of `exam` (text from the page's query), or of the school's latest exam.
+    async fn day(&self, who: &Who, exam: Option<&str>) -> Result<SchoolDay, String> {
+        let exam = exam
+            .map(str::parse)
+            .transpose()
+            .map_err(|e: giasync_shared::DomainError| e.to_string())?;
+        match ask(&self.0.engine, who.actor(), Command::SchoolDay { exam })
+            .await
+            .map_err(|e| russian(&e))?
+        {
+            Answer::SchoolDay(day) => Ok(*day),
+            _ => Err(russian(&WebError::Unexpected)),
+        }
+    }
+
+    /// The signed-in person allowed on `page_name` and the day, or the response to send
+    /// instead (sign-in, «Недостаточно прав», or the node's error).
+    async fn open(
+        &self,
+        headers: &HeaderMap,
+        page_name: &str,
+        exam: Option<&str>,
+    ) -> Result<(Who, SchoolDay), Box<Response>> {
+        let who = gate(self, headers, page_name)?;
+        match self.day(&who, exam).await {
+            Ok(day) => Ok((who, day)),
+            Err(e) => Err(Box::new(error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(&who),
+                &e,
+            ))),
+        }
+    }
+
+    /// Runs `command` as the signed-in person; the refusal in Russian.
+    async fn apply(&self, who: &Who, command: Command) -> Result<Answer, String> {
+        ask(&self.0.engine, who.actor(), command)
+            .await
+            .map_err(|e| russian(&e))
+    }
+}
+
+impl Who {
+    fn actor(&self) -> Actor {
+        Actor::Person(self.person.clone())
+    }
+}
+
+/// A refusal as the school's staff read it.
+fn russian(e: &WebError) -> String {
+    use crate::app::Error;
+    match e {
+        WebError::Call(crate::run::CallError::Stopped) => "Узел останавливается".into(),
+        WebError::Call(crate::run::CallError::NotSaved(why)) => {
+            format!("Не сохранено: {why}")
+        }
+        WebError::Unexpected => "Узел ответил не на тот запрос".into(),
+        WebError::App(e) => match e {
+            Error::Forbidden { .. } => "Недостаточно прав для этого действия".into(),
+            Error::NotTheSigner { .. } => "Можно сдать только подписанное вами".into(),
+            Error::UnknownParticipant { participant, .. } => {
+                format!("Нет такого участника: {participant}")
+            }
+            Error::RoomFull { room, capacity } => {
+                format!("Аудитория {room} заполнена: {capacity} мест")
+            }
+            Error::Invalid(e) => format!("Неверное значение: {e}"),
+            Error::SheetRefused(e) => format!("Бланк не принят: {e}"),
+            Error::NoResults { .. } => "Результатов пока нет".into(),
+            Error::ResultsRefused(e) => {
+                format!("Подпись РЦОИ под результатами не подтверждена: {e}")
+            }
+            Error::NoPublishedResult(p) => {
+                format!("У участника {p} нет опубликованного результата")
+            }
+            Error::NotASchool { .. } => "Этот узел — не узел ОО".into(),
+            other => other.to_string(),
+        },
+    }
+}
+
+/// The right a page needs (the application's table: [`Action::allowed`]).
+fn page_action(page: &str) -> Action {
+    match page {
+        "roster" | "assign" | "rooms" | "print" | "edit" => Action::EditRoster,
+        "results" => Action::Familiarise,
+        "mark" => Action::Mark,
+        "log" => Action::Log,
+        "score" => Action::Score,
+        _ => Action::Read,
+    }
+}
+
+/// What a page may do for a role.
+fn allowed(role: PersonRole, page: &str) -> bool {
+    page_action(page).allowed(role)
+}
+
+/// Refuses a state-changing request that a page of another site sent: a browser names the page's
+/// origin on every POST, and it must be this interface's own host. (The session cookie is also
+/// `SameSite=Strict`; this is the second lock.)
+async fn same_origin(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if request.method() == axum::http::Method::POST {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok());
+        let origin = request
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|o| o.to_str().ok());
+        if let Some(origin) = origin {
+            let origin_host = origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"));
+            if origin_host.is_none() || origin_host != host {
+                return (StatusCode::FORBIDDEN, "Запрос с чужой страницы отклонён").into_response();
+            }
+        }
+    }
+    next.run(request).await
+}
+
+/// The school's interface.
+pub fn router(engine: Ask, people: Vec<Person>, rules: Rules) -> Router {
+    let state = SchoolWeb(Arc::new(Inner {
+        engine,
+        people,
+        rules,
+        sessions: Mutex::new(HashMap::new()),
+        failures: Mutex::new(HashMap::new()),
+    }));
+    Router::new()
+        .route("/", get(sign_in::home))
+        .route("/login", get(sign_in::login_form).post(sign_in::login))
+        .route("/logout", post(sign_in::logout))
+        .route("/roster", get(organiser::roster))
+        .route(
+            "/roster/{participant}",
+            get(organiser::edit_form).post(organiser::edit_submit),
+        )
+        .route("/rooms", post(organiser::add_room))
+        .route(
+            "/results",
+            get(organiser::results_page).post(organiser::familiarise),
+        )
+        .route("/assign", post(organiser::assign))
+        .route("/mark", post(organiser::mark))
+        .route("/print/{room}", get(organiser::print_room))
+        .route(
+            "/log",
+            get(interviewer::room_log).post(interviewer::log_entry),
+        )
+        .route("/score", get(expert::score_list))
+        .route(
+            "/score/{participant}",
+            get(expert::score_form).post(expert::score_submit),
+        )
+        .route("/sync", get(everyone::sync_page))
+        .route("/api/version", get(everyone::version))
+        .layer(axum::middleware::from_fn(same_origin))
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_reach_only_their_pages() {
+        assert!(allowed(PersonRole::Organiser, "assign"));
+        assert!(!allowed(PersonRole::Expert, "assign"));
+        assert!(!allowed(PersonRole::Expert, "roster"));
+        assert!(!allowed(PersonRole::Organiser, "score"));
+        assert!(allowed(PersonRole::Interviewer, "mark"));
+        assert!(!allowed(PersonRole::Interviewer, "score"));
+        assert!(allowed(PersonRole::Technician, "sync"));
+    }
+
+    #[tokio::test]
+    async fn a_post_from_another_sites_page_is_refused() {
+        use tower::ServiceExt as _;
+        let engine: Ask = Arc::new(|_, _| tokio::sync::oneshot::channel().1);
+        let app = router(engine, Vec::new(), Rules::is_2024().unwrap());
+        let post = |origin: Option<&str>| {
+            let mut r = axum::http::Request::post("/logout").header(header::HOST, "127.0.0.1:7480");
+            if let Some(o) = origin {
+                r = r.header(header::ORIGIN, o);
+            }
+            r.body(axum::body::Body::empty()).unwrap()
+        };
+        let status = |r: Response| r.status();
+        let foreign = app
+            .clone()
+            .oneshot(post(Some("http://evil.example")))
+            .await
+            .unwrap();
+        assert_eq!(status(foreign), StatusCode::FORBIDDEN);
+        let own = app
+            .clone()
+            .oneshot(post(Some("http://127.0.0.1:7480")))
+            .await
+            .unwrap();
+        assert_eq!(status(own), StatusCode::SEE_OTHER);
+        let none = app.oneshot(post(None)).await.unwrap();
+        assert_eq!(status(none), StatusCode::SEE_OTHER);
+    }
+}

@@ -1,0 +1,398 @@
+//! The responsible organiser's pages: roster and rooms, corrections, the printed room list,
+//! attendance, published results and familiarisation.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Form, Path as UrlPath, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use giasync_shared::calendar::Timestamp;
+use giasync_shared::codes::{ParticipantId, RoomCode};
+use giasync_shared::participant::{FullName, IdentityDocument, Participant, SchoolClass};
+use giasync_shared::room::Attendance;
+
+use super::layout::{
+    attendance_name, back, category_name, error_page, full_name, message_block, now_ms, page,
+    url_encode,
+};
+use super::sign_in::gate;
+use super::{SchoolWeb, russian};
+use crate::app::command::{Marking, RosterEntry};
+use crate::app::{Answer, Command};
+use crate::web::{WebError, escape};
+
+pub(super) async fn roster(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let (who, day) = match web
+        .open(&headers, "roster", query.get("exam").map(String::as_str))
+        .await
+    {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let mut b = message_block(&query);
+    b.push_str("<h2>Аудитории</h2><table id=\"rooms\"><tr><th>Аудитория</th><th>Мест</th><th>Назначено</th><th></th></tr>");
+    for r in &day.rooms {
+        b.push_str(&format!(
+            "<tr><td>{code}</td><td>{}</td><td>{}</td><td><a href=\"/print/{code}\">Печать списка</a></td></tr>",
+            r.capacity,
+            r.assigned,
+            code = escape(r.code.as_str())
+        ));
+    }
+    b.push_str("</table><form method=\"post\" action=\"/rooms\" id=\"add-room\">Аудитория <input name=\"room\" size=\"6\" required> мест <input type=\"number\" name=\"capacity\" min=\"1\" max=\"500\" required> <button>Добавить</button></form>");
+    b.push_str("<h2>Участники</h2><table id=\"participants\"><tr><th>Участник</th><th>Класс</th><th>Категория</th><th>Аудитория</th><th>Явка</th><th>Отметить</th></tr>");
+    let room_options = |current: Option<RoomCode>| -> String {
+        day.rooms
+            .iter()
+            .map(|r| {
+                format!(
+                    "<option value=\"{c}\"{}>{c} ({}/{})</option>",
+                    if Some(r.code) == current {
+                        " selected"
+                    } else {
+                        ""
+                    },
+                    r.assigned,
+                    r.capacity,
+                    c = escape(r.code.as_str())
+                )
+            })
+            .collect()
+    };
+    for p in &day.participants {
+        let id = escape(&p.entry.id);
+        b.push_str(&format!(
+            "<tr id=\"p-{id}\"><td><a href=\"/roster/{id}\">{}</a></td><td>{}</td><td>{}</td>\
+             <td><form class=\"inline\" method=\"post\" action=\"/assign\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><select name=\"room\">{}</select> <button name=\"do\" value=\"assign\">Назначить</button></form></td>\
+             <td>{}</td>\
+             <td><form class=\"inline\" method=\"post\" action=\"/mark\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><input type=\"hidden\" name=\"back\" value=\"/roster\">\
+             <button name=\"status\" value=\"present\">Явился</button> <button name=\"status\" value=\"absent\">Н</button> \
+             акт <input name=\"act\" size=\"5\"> <button name=\"status\" value=\"early\">Досрочно</button> <button name=\"status\" value=\"removed\">Удалён</button></form></td></tr>",
+            escape(&full_name(p)),
+            escape(&p.entry.class),
+            escape(&category_name(&web.0.rules, p.entry.category)),
+            room_options(p.entry.room),
+            escape(&attendance_name(p)),
+        ));
+    }
+    b.push_str("</table>");
+    page("Список участников и аудитории", Some(&who), Some(&day), &b).into_response()
+}
+
+pub(super) async fn edit_form(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    UrlPath(pid): UrlPath<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let (who, day) = match web.open(&headers, "edit", None).await {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let Some(p) = day.participant(&pid).map(|p| &p.entry) else {
+        return error_page(StatusCode::NOT_FOUND, Some(&who), "Нет такого участника");
+    };
+    let categories: String = web
+        .0
+        .rules
+        .categories()
+        .map(|c| {
+            let id = c.category.id();
+            format!(
+                "<option value=\"{id}\"{}>{}</option>",
+                if Some(c.category) == p.category {
+                    " selected"
+                } else {
+                    ""
+                },
+                escape(&c.name)
+            )
+        })
+        .collect();
+    let field = |label: &str, name: &str, value: &str| {
+        format!(
+            "<p><label>{label} <input name=\"{name}\" value=\"{}\"></label></p>",
+            escape(value)
+        )
+    };
+    let mut b = message_block(&query);
+    b.push_str(&format!(
+        "<form method=\"post\" action=\"/roster/{}\" id=\"edit\">",
+        escape(&p.id)
+    ));
+    b.push_str(&field("Фамилия", "surname", &p.surname));
+    b.push_str(&field("Имя", "name", &p.given_name));
+    b.push_str(&field("Отчество", "patronymic", &p.patronymic));
+    b.push_str(&field("Серия документа", "series", &p.series));
+    b.push_str(&field("Номер документа", "number", &p.number));
+    b.push_str(&field("Класс", "class", &p.class));
+    b.push_str(&format!(
+        "<p><label>Категория <select name=\"category\">{categories}</select></label></p><p><button>Сохранить</button> <a href=\"/roster\">Отмена</a></p></form>"
+    ));
+    page("Данные участника", Some(&who), Some(&day), &b).into_response()
+}
+
+pub(super) async fn edit_submit(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    UrlPath(pid): UrlPath<String>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    let who = match gate(&web, &headers, "edit") {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
+    let field = |name: &str| form.get(name).map_or("", String::as_str);
+    let result = async {
+        let day = web.day(&who, None).await?;
+        let p = day.participant(&pid).ok_or("Нет такого участника")?;
+        let checked = |e: giasync_shared::DomainError| format!("Неверное значение: {e}");
+        let participant = Participant {
+            id: ParticipantId::new(&p.entry.id).map_err(checked)?,
+            name: FullName::new(field("surname"), field("name"), field("patronymic"))
+                .map_err(checked)?,
+            document: IdentityDocument::new(field("series"), field("number")).map_err(checked)?,
+            class: SchoolClass::new(field("class")).map_err(checked)?,
+            category: field("category").parse().map_err(checked)?,
+        };
+        let rows = vec![RosterEntry {
+            participant,
+            room: None,
+        }];
+        web.apply(
+            &who,
+            Command::RosterImport {
+                exam: day.exam,
+                rows,
+            },
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(_) => back("/roster", Ok(format!("Данные участника {pid} сохранены"))),
+        Err(e) => back(&format!("/roster/{}", url_encode(&pid)), Err(e)),
+    }
+}
+
+pub(super) async fn print_room(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    UrlPath(room): UrlPath<String>,
+) -> Response {
+    let (who, day) = match web.open(&headers, "print", None).await {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let mut b = format!(
+        "<p>ОО {}, итоговое собеседование {}, аудитория {}</p><table><tr><th>№</th><th>ФИО</th><th>Класс</th><th>Подпись</th></tr>",
+        day.school,
+        day.exam,
+        escape(&room)
+    );
+    for (n, p) in day
+        .participants
+        .iter()
+        .filter(|p| p.entry.room.is_some_and(|r| r.as_str() == room))
+        .enumerate()
+    {
+        b.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td style=\"width:10em\"></td></tr>",
+            n + 1,
+            escape(&full_name(p)),
+            escape(&p.entry.class)
+        ));
+    }
+    b.push_str(
+        "</table><p class=\"noprint\"><button onclick=\"window.print()\">Печать</button></p>",
+    );
+    page(&format!("Список аудитории {room}"), Some(&who), None, &b).into_response()
+}
+
+pub(super) async fn add_room(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    let who = match gate(&web, &headers, "rooms") {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
+    let result = async {
+        let capacity = form
+            .get("capacity")
+            .and_then(|c| c.trim().parse::<u16>().ok())
+            .ok_or("Число мест — целое число")?;
+        let room = RoomCode::new(form.get("room").map_or("", |r| r.trim()))
+            .map_err(|e| format!("Неверное значение: {e}"))?;
+        let day = web.day(&who, None).await?;
+        let rooms = vec![(room, capacity)];
+        web.apply(
+            &who,
+            Command::Rooms {
+                exam: day.exam,
+                rooms,
+            },
+        )
+        .await
+    }
+    .await;
+    back("/roster", result.map(|_| "Аудитория добавлена".to_owned()))
+}
+
+pub(super) async fn assign(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    let who = match gate(&web, &headers, "assign") {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
+    let result = async {
+        let checked = |e: giasync_shared::DomainError| format!("Неверное значение: {e}");
+        let participant = ParticipantId::new(form.get("participant").map_or("", String::as_str))
+            .map_err(checked)?;
+        let room = RoomCode::new(form.get("room").map_or("", String::as_str)).map_err(checked)?;
+        let day = web.day(&who, None).await?;
+        let command = Command::Assign {
+            exam: day.exam,
+            participant,
+            room,
+        };
+        match web.apply(&who, command).await? {
+            Answer::Assigned(a) => Ok(format!(
+                "Участник {} назначен в аудиторию {}",
+                a.participant, a.room
+            )),
+            _ => Err(russian(&WebError::Unexpected)),
+        }
+    }
+    .await;
+    back("/roster", result)
+}
+
+pub(super) async fn mark(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    let who = match gate(&web, &headers, "mark") {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
+    let to = match form.get("back").map(String::as_str) {
+        Some(to @ ("/roster" | "/log")) => to.to_owned(),
+        Some(to) if to.starts_with("/log?room=") && !to.contains(['\r', '\n']) => to.to_owned(),
+        _ => "/".to_owned(),
+    };
+    let result = async {
+        let checked = |e: giasync_shared::DomainError| format!("Неверное значение: {e}");
+        let field = |name: &str| form.get(name).map_or("", String::as_str);
+        let participant = ParticipantId::new(field("participant")).map_err(checked)?;
+        let attendance = Attendance::from_words(field("status"), field("act")).map_err(checked)?;
+        let day = web.day(&who, None).await?;
+        let marking = Marking {
+            exam: day.exam,
+            participant,
+            attendance,
+        };
+        web.apply(&who, Command::Mark(marking)).await
+    }
+    .await;
+    back(&to, result.map(|_| "Отметка сохранена".to_owned()))
+}
+
+/// The results the РЦОИ published, shown only once their signature verifies at this node, and
+/// each participant's familiarisation, signed by the organiser.
+pub(super) async fn results_page(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let (who, day) = match web.open(&headers, "results", None).await {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let mut b = message_block(&query);
+    let exam = day.exam;
+    match web.apply(&who, Command::Results { exam }).await {
+        Ok(Answer::Results(r)) => {
+            b.push_str(&format!(
+                "<p class=\"msg\" id=\"published\">Результаты опубликованы РЦОИ, подпись РЦОИ проверена ({} результатов, подписаны {})</p>",
+                r.rows.len(),
+                r.at.at_offset(day.utc_offset)
+            ));
+            b.push_str("<table id=\"results\"><tr><th>Участник</th><th>Попытка</th><th>Результат</th><th>Ознакомление</th></tr>");
+            for row in &r.rows {
+                let pid = row.participant.as_str();
+                let name = day
+                    .participant(pid)
+                    .map_or_else(|| pid.to_owned(), full_name);
+                let action = match row.familiarised {
+                    None => format!(
+                        "<form class=\"inline\" method=\"post\" action=\"/results\"><input type=\"hidden\" name=\"participant\" value=\"{}\"><button>Ознакомлен под подпись</button></form>",
+                        escape(pid)
+                    ),
+                    Some(at) => format!("ознакомлен {}", at.at_offset(day.utc_offset)),
+                };
+                b.push_str(&format!(
+                    "<tr id=\"r-{}\"><td>{}</td><td>{}</td><td>{} {}</td><td>{action}</td></tr>",
+                    escape(pid),
+                    escape(&name),
+                    row.attempt,
+                    row.total,
+                    row.outcome.display_name()
+                ));
+            }
+            b.push_str("</table>");
+        }
+        Ok(_) => b.push_str(&format!(
+            "<p class=\"err\">{}</p>",
+            russian(&WebError::Unexpected)
+        )),
+        Err(e) => b.push_str(&format!(
+            "<p class=\"err\" id=\"not-published\">Результатов пока нет: {}</p>",
+            escape(&e)
+        )),
+    }
+    page("Результаты", Some(&who), Some(&day), &b).into_response()
+}
+
+pub(super) async fn familiarise(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    let who = match gate(&web, &headers, "results") {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
+    let result = async {
+        let participant = ParticipantId::new(form.get("participant").map_or("", String::as_str))
+            .map_err(|e| format!("Неверное значение: {e}"))?;
+        let day = web.day(&who, None).await?;
+        let record = giasync_shared::publish::Familiarisation {
+            exam: day.exam,
+            school: day.school,
+            participant,
+            organiser: who.person.id,
+            at: Timestamp::from_unix_ms(now_ms()).map_err(|e| e.to_string())?,
+        };
+        let statement = record.sign(&who.key).map_err(|e| e.to_string())?;
+        let command = Command::Familiarise {
+            exam: day.exam,
+            statement: statement.as_bytes().to_vec(),
+            organiser_cert: who.cert_der.clone(),
+        };
+        web.apply(&who, command)
+            .await
+            .map(|_| "Ознакомление подписано".to_owned())
+    }
+    .await;
+    back("/results", result)
+}
