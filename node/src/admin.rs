@@ -419,4 +419,19 @@ mod tests {
         .unwrap_err();
         assert!(act.message.contains("act number"), "{}", act.message);
     }
+
+    #[test]
+    fn a_commands_audit_name_is_its_op_on_the_wire() {
+        for line in [
+            r#"{"op":"status","v":2}"#,
+            r#"{"op":"rooms","v":2,"exam":"is-2025-02-12","rooms":[["101",30]]}"#,
+            r#"{"op":"mark","v":2,"exam":"is-2025-02-12","participant":"p1","status":"absent"}"#,
+            r#"{"op":"lookup","v":2,"series":"3204","number":"123456"}"#,
+            r#"{"op":"school_day","v":2,"exam":null}"#,
+        ] {
+            let command = parse_request(line).unwrap();
+            let wire: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(Some(command.op()), wire["op"].as_str());
+        }
+    }
 }

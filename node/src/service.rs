@@ -6,10 +6,15 @@ use std::sync::Arc;
 
 use giasync_shared::codes::NodeRole;
 use giasync_shared::config::NodeConfig;
-use tracing::info;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+use tracing::{info, warn};
 
 use crate::app::{self, Actor, Command, Context};
 use crate::run::{self, NodeHandle, RunError};
+
+/// The admin socket's file mode: the node's user only.
+pub const ADMIN_SOCKET_MODE: u32 = 0o600;
 
 /// Starts the node configured by `config` on the current tokio runtime: engine, store, network,
 /// admin socket and, when configured, its pages.
@@ -64,7 +69,9 @@ fn asker(handle: NodeHandle, context: Arc<Context>) -> crate::web::Ask {
 }
 
 /// Listens on the admin socket beside the store (see [`crate::admin`]): every command as the
-/// console.
+/// console. The socket is `0600` whatever the umask, and a peer is served only when it runs as
+/// the node's own user (the socket's owner) or as root; every command that writes, and every
+/// look-up, is written to the audit log with the peer's uid.
 fn serve_admin(
     store: &std::path::Path,
     handle: NodeHandle,
@@ -74,14 +81,34 @@ fn serve_admin(
     let path = crate::admin::socket_path(store);
     // A socket file left by a node that died; the store lock already proved no node runs.
     let _ = std::fs::remove_file(&path);
-    let listener = tokio::net::UnixListener::bind(&path).map_err(|e| RunError::Socket {
+    let socket_error = |e: std::io::Error| RunError::Socket {
         path: path.display().to_string(),
         message: e.to_string(),
-    })?;
+    };
+    let listener = tokio::net::UnixListener::bind(&path).map_err(socket_error)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(ADMIN_SOCKET_MODE))
+        .map_err(socket_error)?;
+    let owner = std::fs::metadata(&path).map_err(socket_error)?.uid();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let (handle, context) = (handle.clone(), context.clone());
             tokio::spawn(async move {
+                let uid = match stream.peer_cred() {
+                    Ok(cred) if cred.uid() == owner || cred.uid() == 0 => cred.uid(),
+                    other => {
+                        let uid = other.map(|c| c.uid()).ok();
+                        warn!(?uid, owner, "admin socket: a peer of another user refused");
+                        let (_, mut write) = stream.into_split();
+                        let refusal = crate::admin::Response::refused(
+                            "the admin socket serves only the node's own user and root",
+                        );
+                        if let Ok(mut text) = serde_json::to_string(&refusal) {
+                            text.push('\n');
+                            let _ = write.write_all(text.as_bytes()).await;
+                        }
+                        return;
+                    }
+                };
                 let (read, mut write) = stream.into_split();
                 let mut lines = tokio::io::BufReader::new(read).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
@@ -89,6 +116,12 @@ fn serve_admin(
                         Ok(command) => {
                             let context = context.clone();
                             let answer = handle.call(move |engine, now_ms| {
+                                if command.audited() {
+                                    engine.note(
+                                        now_ms,
+                                        format!("admin socket, uid {uid}: {}", command.op()),
+                                    );
+                                }
                                 app::apply(engine, &context, &Actor::Console, now_ms, command)
                             });
                             match answer.await {

@@ -284,6 +284,39 @@ pub enum Answer {
 }
 
 impl Command {
+    /// The command's name on the wire (`"op"`).
+    #[must_use]
+    pub fn op(&self) -> &'static str {
+        match self {
+            Command::RosterImport { .. } => "roster_import",
+            Command::RegionImport { .. } => "region_import",
+            Command::Rooms { .. } => "rooms",
+            Command::Assign { .. } => "assign",
+            Command::Mark(_) => "mark",
+            Command::Log { .. } => "log",
+            Command::Participant { .. } => "participant",
+            Command::Roster { .. } => "roster",
+            Command::Score { .. } => "score",
+            Command::Status => "status",
+            Command::Export { .. } => "export",
+            Command::Conflicts { .. } => "conflicts",
+            Command::Settle { .. } => "settle",
+            Command::Publish { .. } => "publish",
+            Command::Results { .. } => "results",
+            Command::Oversight => "oversight",
+            Command::SchoolDay { .. } => "school_day",
+            Command::Lookup(_) => "lookup",
+            Command::Familiarise { .. } => "familiarise",
+        }
+    }
+
+    /// Whether the audit log keeps who asked for it: every write, and the look-up of a
+    /// person's results.
+    #[must_use]
+    pub fn audited(&self) -> bool {
+        self.action() != super::Action::Read || matches!(self, Command::Lookup(_))
+    }
+
     /// The right a command needs.
     #[must_use]
     pub fn action(&self) -> super::Action {

@@ -603,8 +603,13 @@ impl Engine {
     }
 
     fn audit(&mut self, text: String) {
+        self.note(self.now_ms, text);
+    }
+
+    /// Appends a line to the audit log at `now_ms` (who asked a node for what, from its skins).
+    pub fn note(&mut self, now_ms: i64, text: String) {
         self.out.push_back(Output::Persist(Persist::Audit {
-            at_ms: self.now_ms,
+            at_ms: now_ms,
             text,
         }));
     }
