@@ -149,8 +149,9 @@ enum ExportCommand {
         out: PathBuf,
     },
     /// Check a copy of an export: the signature over the manifest and every file's size, hash
-    /// and rows, and no file unlisted. With --ca (and --crl), also that `signer.crt` is the
-    /// region's РЦОИ certificate for the key that signed. Exits non-zero naming what failed.
+    /// and rows, no file unlisted, and that `signer.crt` is the region's РЦОИ certificate (from
+    /// --ca, --crl) for the key that signed. Exits non-zero naming what failed.
+    #[command(group = clap::ArgGroup::new("trust").required(true).args(["ca", "trust_any_signer"]))]
     Verify {
         dir: PathBuf,
         /// The region's CA certificate.
@@ -159,6 +160,10 @@ enum ExportCommand {
         /// The region's revocation list (default: crl.pem beside the CA certificate).
         #[arg(long, requires = "ca")]
         crl: Option<PathBuf>,
+        /// Check only that the files match what the manifest's own key signed, not who that is
+        /// (says so loudly).
+        #[arg(long)]
+        trust_any_signer: bool,
     },
 }
 
@@ -220,8 +225,20 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Export(ExportCommand::Write { config, exam, out }) => {
             export::write(&config, exam, &out).map(|()| true)
         }
-        Command::Export(ExportCommand::Verify { dir, ca, crl }) => {
-            export::verify(&dir, ca.as_deref(), crl.as_deref())
+        Command::Export(ExportCommand::Verify {
+            dir,
+            ca,
+            crl,
+            trust_any_signer: _,
+        }) => {
+            let trust = match &ca {
+                Some(ca) => export::Trust::Region {
+                    ca,
+                    crl: crl.as_deref(),
+                },
+                None => export::Trust::AnySigner,
+            };
+            export::verify(&dir, trust)
         }
         Command::Conflicts { config, exam } => {
             let (config, context) = load(&config)?;
@@ -426,4 +443,25 @@ fn rules_score(file: &std::path::Path, category: &str, points: &str) -> anyhow::
         category_rules.pass_from
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::Cli;
+
+    #[test]
+    fn export_verify_names_whom_to_trust() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(["giasync-hub", "export", "verify", "dir"].iter().chain(args))
+        };
+        // Without the CA, nothing says the signer is the РЦОИ: refused, naming both ways.
+        let refused = parse(&[]).expect_err("a verify without --ca must be refused");
+        let text = refused.to_string();
+        assert!(text.contains("--ca") && text.contains("--trust-any-signer"), "{text}");
+        assert!(parse(&["--ca", "ca.crt"]).is_ok());
+        assert!(parse(&["--trust-any-signer"]).is_ok());
+        assert!(parse(&["--ca", "ca.crt", "--trust-any-signer"]).is_err());
+    }
 }

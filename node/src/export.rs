@@ -122,8 +122,19 @@ fn xlsx_of(csv_text: &str, sheet_name: &str) -> anyhow::Result<Vec<u8>> {
     Ok(workbook.save_to_buffer()?)
 }
 
+/// Whom an export's signer must be.
+#[derive(Debug, Clone, Copy)]
+pub enum Trust<'a> {
+    /// The region's РЦОИ, certified by this CA and not on the revocation list (by default
+    /// `crl.pem` beside the CA certificate).
+    Region { ca: &'a Path, crl: Option<&'a Path> },
+    /// Whatever key the manifest names: the files match what it signed, nothing more. Anyone
+    /// with a key of their own can make an export that passes this.
+    AnySigner,
+}
+
 /// Checks a copy of an export; `Ok(false)` when it does not verify.
-pub fn verify(dir: &Path, ca: Option<&Path>, crl: Option<&Path>) -> anyhow::Result<bool> {
+pub fn verify(dir: &Path, trust: Trust<'_>) -> anyhow::Result<bool> {
     let read = |name: &str| {
         std::fs::read(dir.join(name))
             .with_context(|| format!("reading {}", dir.join(name).display()))
@@ -151,12 +162,14 @@ pub fn verify(dir: &Path, ca: Option<&Path>, crl: Option<&Path>) -> anyhow::Resu
     for (name, rows) in &checked.files {
         println!("{name}: {rows} rows, hash matches the manifest");
     }
-    let signer = match ca {
-        None => format!(
-            "signed by the key named in the manifest ({}; certificate not checked: pass --ca)",
+    let signer = match trust {
+        Trust::AnySigner => format!(
+            "signed by the key named in the manifest ({}). WARNING: the signer was NOT checked \
+             against the region's CA: anyone with a key of their own can make an export that \
+             passes this check (pass --ca to check it is the РЦОИ's)",
             checked.signer
         ),
-        Some(ca) => {
+        Trust::Region { ca, crl } => {
             let ca_pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
             // Revocations matter: without --crl, the list beside the CA certificate.
             let crl = match crl {

@@ -560,8 +560,10 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     )?;
     let exported = giasync_node::export::verify(
         &export_dir,
-        Some(&rcoi_config.tls.ca),
-        Some(&rcoi_config.tls.crl),
+        giasync_node::export::Trust::Region {
+            ca: &rcoi_config.tls.ca,
+            crl: Some(&rcoi_config.tls.crl),
+        },
     )?;
     timeline.say(&format!(
         "export written to {} and {}",

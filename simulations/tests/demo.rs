@@ -34,7 +34,7 @@ fn the_demo_region_loses_no_sheet_and_surfaces_the_conflict() {
     assert!(stdout.contains("/export and verified"), "{stdout}");
     let export = dir.path().join("region").join("export");
     let ca = dir.path().join("region").join("42").join("ca.crt");
-    assert!(giasync_node::export::verify(&export, Some(&ca), None).unwrap());
+    assert!(giasync_node::export::verify(&export, region_trust(&ca)).unwrap());
     let results = std::fs::read_to_string(export.join("results.csv")).unwrap();
     assert!(results.lines().count() > 40, "{results}");
     // The conflict was settled by the operator's signed record, and results went down and
@@ -66,10 +66,15 @@ fn the_demo_region_loses_no_sheet_and_surfaces_the_conflict() {
         changed[middle] ^= 0x04;
         std::fs::write(&path, &changed).unwrap();
         assert!(
-            !giasync_node::export::verify(&export, Some(&ca), None).unwrap(),
+            !giasync_node::export::verify(&export, region_trust(&ca)).unwrap(),
             "a changed byte in {name} went unnoticed"
         );
         std::fs::write(&path, &original).unwrap();
     }
-    assert!(giasync_node::export::verify(&export, Some(&ca), None).unwrap());
+    assert!(giasync_node::export::verify(&export, region_trust(&ca)).unwrap());
+}
+
+/// The region's CA (its revocation list beside it).
+fn region_trust(ca: &std::path::Path) -> giasync_node::export::Trust<'_> {
+    giasync_node::export::Trust::Region { ca, crl: None }
 }
