@@ -454,12 +454,19 @@ mod tests {
     #[test]
     fn export_verify_names_whom_to_trust() {
         let parse = |args: &[&str]| {
-            Cli::try_parse_from(["giasync-hub", "export", "verify", "dir"].iter().chain(args))
+            Cli::try_parse_from(
+                ["giasync-hub", "export", "verify", "dir"]
+                    .iter()
+                    .chain(args),
+            )
         };
         // Without the CA, nothing says the signer is the РЦОИ: refused, naming both ways.
         let refused = parse(&[]).expect_err("a verify without --ca must be refused");
         let text = refused.to_string();
-        assert!(text.contains("--ca") && text.contains("--trust-any-signer"), "{text}");
+        assert!(
+            text.contains("--ca") && text.contains("--trust-any-signer"),
+            "{text}"
+        );
         assert!(parse(&["--ca", "ca.crt"]).is_ok());
         assert!(parse(&["--trust-any-signer"]).is_ok());
         assert!(parse(&["--ca", "ca.crt", "--trust-any-signer"]).is_err());

@@ -102,6 +102,15 @@ impl Date {
         era * 146_097 + doe - 719_468
     }
 
+    /// The instants (ms since 1970, UTC) of this whole day on a clock at `offset`: from its
+    /// 00:00 to the next day's 00:00, excluded.
+    #[must_use]
+    pub fn day_window_ms(self, offset: UtcOffset) -> std::ops::Range<i64> {
+        const DAY_MS: i64 = 86_400_000;
+        let start = self.days_since_epoch() * DAY_MS - i64::from(offset.minutes()) * 60_000;
+        start..start + DAY_MS
+    }
+
     /// The date `days` days since 1970-01-01; an error outside the supported years.
     pub fn from_days_since_epoch(days: i64) -> Result<Self, DomainError> {
         let z = days + 719_468;
@@ -579,5 +588,15 @@ mod tests {
         ] {
             assert!(bad.parse::<Timestamp>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_exam_day_on_the_regions_clock_runs_from_its_local_midnight() {
+        let day: Date = "2024-02-14".parse().unwrap();
+        let kemerovo: UtcOffset = "+07:00".parse().unwrap();
+        let window = day.day_window_ms(kemerovo);
+        let start: Timestamp = "2024-02-13T17:00:00Z".parse().unwrap();
+        let end: Timestamp = "2024-02-14T17:00:00Z".parse().unwrap();
+        assert_eq!(window, start.unix_ms()..end.unix_ms());
     }
 }

@@ -36,6 +36,8 @@ pub const RESULTS_TO_SCHOOL_WORKING_DAYS: u32 = 1;
 pub const FAMILIARISATION_DAYS: i64 = 5;
 /// Width of one step of the progress chart, in minutes.
 pub const TIMELINE_STEP_MIN: i64 = 15;
+/// The most points of the timeline: one exam day of steps, and one more.
+pub const TIMELINE_POINTS_MAX: usize = (24 * 60 / TIMELINE_STEP_MIN) as usize + 2;
 
 /// Counts of participants by where they are in the day.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -417,6 +419,10 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
     let mut out = Section::default();
     let roster = docs.roster.map(content::participants).unwrap_or_default();
     let logs = docs.protocol.map(content::logs).unwrap_or_default();
+    // Times in a school's documents are what the school wrote: the chart and the lag count
+    // them within the exam day on the region's clock, so no school can stretch the timeline.
+    let day = exam.date().day_window_ms(inputs.utc_offset);
+    let within = |t: i64| t.clamp(day.start, day.end - 1);
     let settled = docs.protocol.map(|p| {
         crate::settlement::resolve_protocol(p, docs.results, inputs.rules, &inputs.directory_for)
     });
@@ -532,10 +538,10 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
         }
         if let Some(&at) = scored.get(id) {
             p.scored = 1;
-            out.events.push((at, 2));
+            out.events.push((within(at), 2));
         }
-        out.events.extend(started.map(|t| (t, 0)));
-        out.events.extend(ended.map(|t| (t, 1)));
+        out.events.extend(started.map(|t| (within(t), 0)));
+        out.events.extend(ended.map(|t| (within(t), 1)));
         let room = row.get("room");
         rooms
             .entry(if room.is_empty() { "—" } else { room }.to_owned())
@@ -556,7 +562,8 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
         .flat_map(|l| [l.start_ms, l.end_ms])
         .flatten()
         .chain(scored.values().copied())
-        .max();
+        .max()
+        .map(within);
     // Results and familiarisation.
     let published = docs.results.and_then(|r| {
         let (statement, cert) = content::published(r)?;
@@ -709,7 +716,8 @@ fn deadlines(
     ]
 }
 
-/// Cumulative counts per [`TIMELINE_STEP_MIN`] from the first event to the last.
+/// Cumulative counts per [`TIMELINE_STEP_MIN`] from the first event to the last, at most
+/// [`TIMELINE_POINTS_MAX`] points (the last one counts everything after).
 fn timeline(mut events: Vec<(i64, u8)>) -> Vec<TimelinePoint> {
     events.sort_unstable();
     let (Some(&(first, _)), Some(&(last, _))) = (events.first(), events.last()) else {
@@ -733,9 +741,20 @@ fn timeline(mut events: Vec<(i64, u8)>) -> Vec<TimelinePoint> {
             finished: counts[1],
             scored: counts[2],
         });
-        if at > last {
+        if at > last || points.len() == TIMELINE_POINTS_MAX - 1 {
             break;
         }
+    }
+    if next < events.len() {
+        for &(_, kind) in &events[next..] {
+            counts[usize::from(kind)] += 1;
+        }
+        points.push(TimelinePoint {
+            at_ms: at + step,
+            started: counts[0],
+            finished: counts[1],
+            scored: counts[2],
+        });
     }
     points
 }
@@ -749,6 +768,30 @@ mod tests {
             attended: 10,
             scored: 10,
             ..Facts::default()
+        }
+    }
+
+    fn inputs<'a>(
+        docs: Vec<(DocId, &'a Automerge)>,
+        rules: &'a Rules,
+        ca: &'a crate::sync::FixedCa,
+    ) -> Inputs<
+        'a,
+        crate::record::FixedDirectory,
+        impl Fn(&BTreeMap<String, Vec<u8>>) -> crate::record::FixedDirectory,
+    > {
+        Inputs {
+            node: "test".into(),
+            municipality: None,
+            region: "42".into(),
+            docs,
+            contacts: BTreeMap::new(),
+            quarantined: 0,
+            now: at("2027-02-10T12:00:00Z"),
+            utc_offset: UtcOffset::UTC,
+            rules,
+            directory_for: |_: &BTreeMap<String, Vec<u8>>| crate::record::FixedDirectory::default(),
+            verifier: ca,
         }
     }
 
@@ -904,31 +947,6 @@ mod tests {
         let doc = |s: &str| -> DocId { format!("roster/4201/{s}/is-2027-02-10").parse().unwrap() };
         let rules = Rules::is_2024().unwrap();
         let ca = crate::sync::FixedCa::default();
-        fn inputs<'a>(
-            docs: Vec<(DocId, &'a Automerge)>,
-            rules: &'a Rules,
-            ca: &'a crate::sync::FixedCa,
-        ) -> Inputs<
-            'a,
-            crate::record::FixedDirectory,
-            impl Fn(&BTreeMap<String, Vec<u8>>) -> crate::record::FixedDirectory,
-        > {
-            Inputs {
-                node: "test".into(),
-                municipality: None,
-                region: "42".into(),
-                docs,
-                contacts: BTreeMap::new(),
-                quarantined: 0,
-                now: at("2027-02-10T12:00:00Z"),
-                utc_offset: UtcOffset::UTC,
-                rules,
-                directory_for: |_: &BTreeMap<String, Vec<u8>>| {
-                    crate::record::FixedDirectory::default()
-                },
-                verifier: ca,
-            }
-        }
         let registered = |o: &Oversight| {
             o.schools
                 .iter()
@@ -993,5 +1011,63 @@ mod tests {
         assert_eq!(points[0].started, 1);
         assert_eq!(points[0].finished, 0);
         assert!(points.windows(2).all(|w| w[0].at_ms < w[1].at_ms));
+    }
+
+    #[test]
+    fn times_a_school_wrote_outside_the_exam_day_are_counted_within_it() {
+        // A protocol whose room log starts near the beginning of time and ends near its end
+        // (raw integers: what a modified node can write).
+        let mut protocol = Automerge::new();
+        let mut tx = protocol.transaction();
+        for (key, ms) in [
+            ("log/p1/start", -(1_i64 << 62)),
+            ("log/p1/end", 1_i64 << 62),
+        ] {
+            automerge::transaction::Transactable::put(&mut tx, automerge::ROOT, key, ms).unwrap();
+        }
+        tx.commit();
+        let mut roster = Automerge::new();
+        let mut tx = roster.transaction();
+        automerge::transaction::Transactable::put(&mut tx, automerge::ROOT, "p/p1/surname", "Ф")
+            .unwrap();
+        tx.commit();
+        let doc =
+            |kind: &str| -> DocId { format!("{kind}/4201/420101/is-2027-02-10").parse().unwrap() };
+        let rules = Rules::is_2024().unwrap();
+        let ca = crate::sync::FixedCa::default();
+        let view = build(inputs(
+            vec![(doc("roster"), &roster), (doc("protocol"), &protocol)],
+            &rules,
+            &ca,
+        ));
+        assert!(
+            view.timeline.len() <= TIMELINE_POINTS_MAX,
+            "{}",
+            view.timeline.len()
+        );
+        // 2027-02-10 on the test's clock (UTC): every point within that day and the next 00:00.
+        let (first, last) = (
+            at("2027-02-10T00:00:00Z").unix_ms(),
+            at("2027-02-11T00:15:00Z").unix_ms(),
+        );
+        assert!(
+            view.timeline
+                .iter()
+                .all(|p| (first..=last).contains(&p.at_ms)),
+            "{:?}",
+            view.timeline.first()
+        );
+        let end = view.timeline.last().unwrap();
+        assert_eq!((end.started, end.finished), (1, 1));
+    }
+
+    #[test]
+    fn the_timeline_has_at_most_its_points_and_the_last_counts_the_rest() {
+        let t0 = at("2027-02-10T09:00:00Z").unix_ms();
+        let year_ms = 365 * 86_400_000;
+        let points = timeline(vec![(t0, 0), (t0 + year_ms, 1), (t0 + 2 * year_ms, 2)]);
+        assert_eq!(points.len(), TIMELINE_POINTS_MAX);
+        let last = points.last().unwrap();
+        assert_eq!((last.started, last.finished, last.scored), (1, 1, 1));
     }
 }

@@ -166,6 +166,13 @@ fn points(
         .collect())
 }
 
+/// The demo room log's first answer: 09:00 on the region's clock.
+const ROOM_LOG_FROM_MS: i64 = 9 * 3_600_000;
+/// One participant's answer in the demo (seed 002: about 15 minutes).
+const ANSWER_MS: i64 = 15 * 60_000;
+/// From one participant's start to the next one's in a room.
+const ANSWER_SLOT_MS: i64 = 16 * 60_000;
+
 fn enter_score(
     context: &Context,
     school: &SchoolData,
@@ -193,10 +200,14 @@ fn enter_score(
         correction: None,
     };
     let sheet = SignedSheet::sign(draft, &context.rules, &key)?;
-    // The interviewer's room log: the participant's answer started a quarter of an hour ago and
-    // has just ended (a second sheet for the same participant leaves the log as it is).
+    // The interviewer's room log on the exam's day (the demo's exam is the next ИС date): the
+    // participants of a room answer one after another from 09:00, 16 minutes each (a second sheet
+    // for the same participant leaves the log as it is).
     if expert_index == index {
-        for (at_ms, end) in [(now_ms() - 15 * 60_000, false), (now_ms(), true)] {
+        let start_ms = exam.date().day_window_ms(context.clock).start
+            + ROOM_LOG_FROM_MS
+            + i64::try_from(index / 2)? * ANSWER_SLOT_MS;
+        for (at_ms, end) in [(start_ms, false), (start_ms + ANSWER_MS, true)] {
             let log = Request::Log {
                 exam,
                 participant,

@@ -393,6 +393,16 @@ pub fn import(
     }
 }
 
+/// An ИС exam on today's date in the demo region's calendar (UTC+07:00): room-log times are
+/// accepted only on the exam's day, and pages stamp them with the time now.
+pub fn todays_exam() -> String {
+    let offset: giasync_shared::calendar::UtcOffset = "+07:00".parse().expect("offset");
+    let today = giasync_shared::calendar::Timestamp::from_unix_ms(now_ms())
+        .expect("now")
+        .date_at(offset);
+    format!("is-{today}")
+}
+
 pub fn now_ms() -> i64 {
     i64::try_from(
         std::time::SystemTime::now()

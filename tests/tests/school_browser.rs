@@ -13,8 +13,6 @@ use giasync_shared::sync::DocId;
 use giasync_tests::roster_row;
 use giasync_tests::webdriver::Browser;
 
-const EXAM: &str = "is-2024-02-14";
-
 fn pin(region: &Region, id: &str) -> String {
     region
         .people
@@ -51,13 +49,16 @@ fn eventually_shows(browser: &Browser, css: &str, text: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exam_day_in_the_browser_reaches_the_hub() {
+    // Today's exam: the interviewer's clicks stamp the time now, and the room log takes only
+    // times on the exam's day.
+    let exam = giasync_tests::todays_exam();
     let dir = tempfile::tempdir().unwrap();
     let region = giasync_tests::demo_region_listed(dir.path(), 46_700, 1);
     let school_config = giasync_tests::node_config(dir.path(), "420101", &[]);
     giasync_tests::apply_all(
         &school_config,
         vec![giasync_tests::import(
-            EXAM,
+            &exam,
             vec![
                 giasync_node::app::command::RosterEntryWire {
                     room: None,
@@ -89,7 +90,7 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
     .await
     .unwrap();
     let base = format!("http://{}", school.web.unwrap());
-    let protocol: DocId = format!("protocol/4201/420101/{EXAM}").parse().unwrap();
+    let protocol: DocId = format!("protocol/4201/420101/{exam}").parse().unwrap();
 
     let region_ = region.clone();
     tokio::task::spawn_blocking(move || {
@@ -215,7 +216,7 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
             &rcoi_config,
             &context,
             &Request::Publish {
-                exam: EXAM.parse().unwrap(),
+                exam: exam.parse().unwrap(),
             },
             giasync_tests::now_ms(),
         )

@@ -391,7 +391,7 @@ pub fn apply(
                 at,
                 end,
             };
-            room_log::log(engine, now_ms, exam, &entry)?;
+            room_log::log(engine, context, now_ms, exam, &entry)?;
             Answer::Logged(entry)
         }
         Command::Participant { exam, participant } => {

@@ -88,6 +88,13 @@ pub enum Error {
         participant: ParticipantId,
         doc: DocId,
     },
+    /// A room-log time that is not on the exam's day in the region's calendar.
+    #[error("{} is not on the day of {exam} (the region's clock is UTC{clock})", at.at_offset(*clock))]
+    OutsideExamDay {
+        at: giasync_shared::calendar::Timestamp,
+        exam: ExamId,
+        clock: giasync_shared::calendar::UtcOffset,
+    },
     #[error("room {room} is full: {capacity} seats")]
     RoomFull { room: RoomCode, capacity: i64 },
     #[error("the sheet is refused: {0}")]

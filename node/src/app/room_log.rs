@@ -8,7 +8,7 @@ use giasync_shared::exam::ExamId;
 use giasync_shared::sync::{DocKind, Engine};
 use serde::{Deserialize, Serialize};
 
-use super::{Error, school_doc};
+use super::{Context, Error, school_doc};
 
 /// A start or end written in the room log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,9 +21,23 @@ pub struct Logged {
     pub end: bool,
 }
 
-/// Writes a start or end of a participant of the roster into the room log.
-pub fn log(engine: &mut Engine, now_ms: i64, exam: ExamId, entry: &Logged) -> Result<(), Error> {
+/// Writes a start or end of a participant of the roster into the room log, at a time within the
+/// exam day on the region's clock.
+pub fn log(
+    engine: &mut Engine,
+    context: &Context,
+    now_ms: i64,
+    exam: ExamId,
+    entry: &Logged,
+) -> Result<(), Error> {
     super::roster::require_participant(engine, exam, entry.participant)?;
+    if entry.at.date_at(context.clock) != exam.date() {
+        return Err(Error::OutsideExamDay {
+            at: entry.at,
+            exam,
+            clock: context.clock,
+        });
+    }
     let protocol = school_doc(engine, DocKind::Protocol, exam)?;
     engine.change(now_ms, protocol, |tx| {
         content::log_time(

@@ -414,7 +414,8 @@ fn attendance_is_marked_by_organiser_or_interviewer_only() {
 fn the_room_log_names_the_signed_in_interviewer() {
     let (mut e, c) = school_with_roster();
     let (interviewer, _, _) = person(SCHOOL, PersonRole::Interviewer, 0);
-    let at = Timestamp::from_unix_ms(now_ms()).unwrap();
+    // 09:00 on the exam's day in Кемерово (the demo region's clock, UTC+07:00).
+    let at: Timestamp = "2025-02-12T02:00:00Z".parse().unwrap();
     let log = |p: &str, claimed: Option<PersonId>| Command::Log {
         exam: exam(),
         participant: pid(p),
@@ -438,6 +439,24 @@ fn the_room_log_names_the_signed_in_interviewer() {
     let p1 = day.participant("p1").unwrap();
     assert_eq!(p1.start, Some(at));
     assert_eq!(p1.interviewer, Some(interviewer.id));
+    // The CLI's `--at 2000-01-01…` and the last minute of the day before are both refused; the
+    // day's own last minute is not.
+    for (when, refused) in [
+        ("2000-01-01T00:00:00Z", true),
+        ("2025-02-11T16:59:00Z", true),
+        ("2025-02-12T16:59:00Z", false),
+    ] {
+        let mut entry = log("p2", None);
+        if let Command::Log { at, .. } = &mut entry {
+            *at = when.parse().unwrap();
+        }
+        let outcome = run(&mut e, &c, &Actor::Console, entry);
+        assert_eq!(
+            matches!(outcome, Err(Error::OutsideExamDay { .. })),
+            refused,
+            "{when}: {outcome:?}"
+        );
+    }
     let unknown = run(&mut e, &c, &Actor::Console, log("p9", None));
     assert_refused!(unknown, Error::UnknownParticipant { .. });
     let (organiser, _, _) = person(SCHOOL, PersonRole::Organiser, 0);
