@@ -229,6 +229,17 @@ pub fn http(
     content_type: &str,
     body: &str,
 ) -> std::io::Result<(u16, String)> {
+    http_with_head(addr, method, path, content_type, body).map(|(status, _, body)| (status, body))
+}
+
+/// One HTTP/1.1 request; the status code, the head (lower-cased) and the body.
+pub fn http_with_head(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> std::io::Result<(u16, String, String)> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
@@ -288,7 +299,7 @@ pub fn http(
     } else {
         body[..length.unwrap_or(body.len()).min(body.len())].to_vec()
     };
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    Ok((status, head, String::from_utf8_lossy(&body).into_owned()))
 }
 
 fn dechunk(mut body: &[u8]) -> Vec<u8> {
@@ -482,4 +493,28 @@ pub fn apply_all(
             .expect("the node answers");
         assert!(response.ok, "{request:?}: {}", response.message);
     }
+}
+
+/// Decodes `%XX` escapes (a redirect's query, as the pages write it).
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -27,7 +27,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ed25519_dalek::SigningKey;
-use giasync_shared::codes::{OrgCode, PersonId, PersonRole};
+use giasync_shared::codes::{OrgCode, PersonRole};
 use giasync_shared::identity::{Identity, PersonIdentity};
 use giasync_shared::rules::Rules;
 
@@ -40,6 +40,7 @@ mod expert;
 mod interviewer;
 mod layout;
 mod organiser;
+pub mod pin_guard;
 mod sign_in;
 
 use self::layout::error_page;
@@ -47,9 +48,7 @@ use self::sign_in::gate;
 
 /// A session ends after this long without a request.
 pub const SESSION_IDLE_MS: u64 = 2 * 60 * 60 * 1000;
-/// Wrong PINs in a row before a person's sign-in is locked for [`PIN_LOCK_MS`].
-pub const PIN_FAILURES_MAX: u32 = 5;
-pub const PIN_LOCK_MS: u64 = 60_000;
+pub use pin_guard::{PIN_FAILURES_MAX, PIN_LOCK_MS};
 /// How often pages ask whether the day changed.
 pub const POLL_MS: u32 = 3000;
 const COOKIE: &str = "giasync_session";
@@ -100,18 +99,12 @@ struct Session {
     last_seen: Instant,
 }
 
-#[derive(Default)]
-struct Failures {
-    count: u32,
-    locked_until: Option<Instant>,
-}
-
 struct Inner {
     engine: Ask,
     people: Vec<Person>,
     rules: Rules,
     sessions: Mutex<HashMap<String, Session>>,
-    failures: Mutex<HashMap<PersonId, Failures>>,
+    attempts: Arc<Mutex<pin_guard::PinGuard>>,
 }
 
 /// The interface's state, shared by every request.
@@ -299,7 +292,7 @@ pub fn router(engine: Ask, people: Vec<Person>, rules: Rules) -> Router {
         people,
         rules,
         sessions: Mutex::new(HashMap::new()),
-        failures: Mutex::new(HashMap::new()),
+        attempts: Arc::default(),
     }));
     Router::new()
         .route("/", get(sign_in::home))

@@ -2,18 +2,18 @@
 //! gate every page passes: signed in, and the role may open it.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::PoisonError;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use axum::extract::{Form, Query, State};
+use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use giasync_shared::codes::PersonRole;
 
 use super::layout::{back, forbidden, message_block, page};
-use super::{
-    COOKIE, PIN_FAILURES_MAX, PIN_LOCK_MS, SchoolWeb, Session, Who, allowed, new_token, token_of,
-};
+use super::pin_guard::{Refusal, Reservation};
+use super::{COOKIE, SchoolWeb, Session, Who, allowed, new_token, token_of};
 use crate::web::escape;
 
 pub(super) async fn login_form(
@@ -45,6 +45,7 @@ pub(super) async fn login_form(
 
 pub(super) async fn login(
     State(web): State<SchoolWeb>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     Form(form): Form<BTreeMap<String, String>>,
 ) -> Response {
     let wanted = form.get("person").map(String::as_str).unwrap_or("");
@@ -57,57 +58,28 @@ pub(super) async fn login(
     else {
         return back("/login", Err("Нет такого сотрудника".into()));
     };
-    let id = person.identity.id;
-    let now = Instant::now();
-    {
-        let failures = web
-            .0
-            .failures
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(until) = failures.get(&id).and_then(|f| f.locked_until)
-            && until > now
-        {
-            return back(
-                "/login",
-                Err(format!(
-                    "Слишком много неверных PIN: попробуйте через {} с",
-                    until.duration_since(now).as_secs().max(1)
-                )),
-            );
-        }
-    }
+    // Reserve the attempt before the slow derivation (see `pin_guard`).
+    let reservation = match Reservation::take(&web.0.attempts, client.ip(), person.identity.id) {
+        Ok(r) => r,
+        Err(refusal) => return back("/login", Err(refusal_text(refusal))),
+    };
     let pin = form.get("pin").cloned().unwrap_or_default();
     let key_file = person.key_file.clone();
-    // Argon2 is deliberately slow: off the async threads.
+    // Argon2 is deliberately slow: off the async threads. The attempt is settled there, so a
+    // client that hangs up does not free its reservation before the derivation ends.
     let opened = tokio::task::spawn_blocking(move || {
-        let pin = giasync_certs::keyfile::Pin::new(pin).map_err(|e| e.to_string())?;
-        let bytes = std::fs::read(&key_file).map_err(|e| e.to_string())?;
-        giasync_certs::keyfile::open(&bytes, &pin).map_err(|e| e.to_string())
+        let opened = (|| {
+            let pin = giasync_certs::keyfile::Pin::new(pin).map_err(|e| e.to_string())?;
+            let bytes = std::fs::read(&key_file).map_err(|e| e.to_string())?;
+            giasync_certs::keyfile::open(&bytes, &pin).map_err(|e| e.to_string())
+        })();
+        reservation.finish(opened.is_ok());
+        opened
     })
     .await;
-    let key = match opened {
-        Ok(Ok(key)) => key,
-        _ => {
-            let mut failures = web
-                .0
-                .failures
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let f = failures.entry(id).or_default();
-            f.count += 1;
-            if f.count >= PIN_FAILURES_MAX {
-                f.count = 0;
-                f.locked_until = Some(now + Duration::from_millis(PIN_LOCK_MS));
-            }
-            return back("/login", Err("Неверный PIN".into()));
-        }
+    let Ok(Ok(key)) = opened else {
+        return back("/login", Err("Неверный PIN".into()));
     };
-    web.0
-        .failures
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .remove(&id);
     let token = new_token();
     web.0
         .sessions
@@ -118,7 +90,7 @@ pub(super) async fn login(
             Session {
                 person,
                 key,
-                last_seen: now,
+                last_seen: Instant::now(),
             },
         );
     (
@@ -129,6 +101,18 @@ pub(super) async fn login(
         Redirect::to("/"),
     )
         .into_response()
+}
+
+/// Why an attempt was not evaluated, as staff read it.
+fn refusal_text(refusal: Refusal) -> String {
+    match refusal {
+        Refusal::Locked(wait) => format!(
+            "Слишком много неверных PIN: попробуйте через {} с",
+            wait.as_secs().max(1)
+        ),
+        Refusal::InFlight => "PIN этого сотрудника уже проверяется: подождите".into(),
+        Refusal::Busy => "Узел проверяет другие входы: повторите через несколько секунд".into(),
+    }
 }
 
 pub(super) async fn logout(State(web): State<SchoolWeb>, headers: HeaderMap) -> Response {
