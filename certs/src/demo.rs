@@ -349,6 +349,8 @@ fn write_node(
             people: None,
             // The demo region is Кузбасс (42): Кемерово keeps UTC+7.
             utc_offset: UtcOffset::from_minutes(7 * 60).ok(),
+            // On loopback: browsers reach the demo by its address.
+            web_names: Vec::new(),
         },
         tls: TlsSection {
             cert: "node.crt".into(),

@@ -45,6 +45,7 @@ fn node_config(
             lookup: None,
             people: None,
             utc_offset: None,
+            web_names: Vec::new(),
         },
         tls: TlsSection {
             cert: dir.join("node.crt"),

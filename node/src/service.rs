@@ -29,7 +29,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
     if let Some(addr) = config.node.web {
         let ask = asker(handle.clone(), context.clone());
         let router = if matches!(identity.role(), NodeRole::Municipality | NodeRole::Rcoi) {
-            crate::web::hub_router(ask)
+            crate::web::hub_router(ask, config.node.web_names.clone())
         } else {
             let people = config
                 .node
@@ -38,7 +38,12 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
                 .map(|dir| crate::web::school::load_people(dir, identity.org))
                 .unwrap_or_default();
             info!(node = %identity, people = people.len(), "school web interface");
-            crate::web::school::router(ask, people, context.rules.clone())
+            crate::web::school::router(
+                ask,
+                people,
+                context.rules.clone(),
+                config.node.web_names.clone(),
+            )
         };
         handle.web = Some(
             crate::web::serve(addr, router)

@@ -76,6 +76,50 @@ pub struct NodeSection {
     /// pages show its time. None: UTC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub utc_offset: Option<UtcOffset>,
+    /// The names browsers reach the web pages by (`ou-420101.local`), besides IP addresses and
+    /// `localhost`: a request naming any other host is refused (DNS rebinding).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub web_names: Vec<HostName>,
+}
+
+/// A host name as browsers send it in `Host`: 1 to 253 bytes of letters, digits, `-` and `.`,
+/// kept in lower case.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct HostName(String);
+
+/// The longest host name (RFC 1035).
+pub const HOST_NAME_BYTES_MAX: usize = 253;
+
+impl TryFrom<String> for HostName {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        let ok = !text.is_empty()
+            && text.len() <= HOST_NAME_BYTES_MAX
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if ok {
+            Ok(HostName(text.to_ascii_lowercase()))
+        } else {
+            Err(format!(
+                "web name {text:?}: a host name is 1 to {HOST_NAME_BYTES_MAX} letters, digits, '-' and '.'"
+            ))
+        }
+    }
+}
+
+impl From<HostName> for String {
+    fn from(h: HostName) -> String {
+        h.0
+    }
+}
+
+impl HostName {
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 impl NodeSection {

@@ -1,6 +1,7 @@
-//! Sign-in on a school's pages under attack (issue 17, item 7): 64 wrong PINs for one expert
+//! A node's pages under attack (issue 17, items 7 and 8). Sign-in: 64 wrong PINs for one expert
 //! sent at once are not all evaluated; at most five wrong PINs are ever evaluated before the
-//! client is locked out of that person, and then even the right PIN waits.
+//! client is locked out of that person, and then even the right PIN waits. Host: a request naming
+//! another host (DNS rebinding) is refused by the school's pages and the hub's.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use giasync_node::web::school::PIN_FAILURES_MAX;
@@ -96,4 +97,71 @@ async fn parallel_wrong_pins_are_evaluated_one_at_a_time_and_lock_after_five() {
         "the right PIN got {locked:?}"
     );
     node.stop();
+}
+
+/// The status of a request to `addr` that names `host` (and, for a POST, `origin`).
+fn status_naming(
+    addr: std::net::SocketAddr,
+    method: &str,
+    host: &str,
+    origin: Option<&str>,
+) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let body = "person=nobody&pin=000000";
+    let mut request = format!("{method} /login HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    if let Some(origin) = origin {
+        request.push_str(&format!("Origin: {origin}\r\n"));
+    }
+    if method == "POST" {
+        request.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    request.push_str("\r\n");
+    if method == "POST" {
+        request.push_str(body);
+    }
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_refuse_a_request_naming_another_host() {
+    // Issue 17, item 8: DNS rebinding. A page of evil.example whose name now points at the node
+    // sends `Host: evil.example` and `Origin: http://evil.example`; both match each other, so
+    // only the host check stops it.
+    let dir = tempfile::tempdir().unwrap();
+    giasync_tests::demo_region(dir.path(), 47_500, 1);
+    let hub = giasync_node::service::start(giasync_tests::node_config(dir.path(), "4201", &[]))
+        .await
+        .unwrap();
+    let school =
+        giasync_node::service::start(giasync_tests::node_config(dir.path(), "420101", &[]))
+            .await
+            .unwrap();
+    let (school_web, hub_web) = (school.web.unwrap(), hub.web.unwrap());
+    let statuses = tokio::task::spawn_blocking(move || {
+        let own = school_web.to_string();
+        [
+            status_naming(school_web, "GET", &own, None),
+            status_naming(school_web, "GET", "localhost", None),
+            status_naming(school_web, "GET", "evil.example", None),
+            status_naming(
+                school_web,
+                "POST",
+                "evil.example",
+                Some("http://evil.example"),
+            ),
+            status_naming(hub_web, "GET", "evil.example:80", None),
+        ]
+    })
+    .await
+    .unwrap();
+    assert_eq!(statuses, [200, 200, 421, 421, 421]);
+    school.stop();
+    hub.stop();
 }

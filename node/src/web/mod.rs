@@ -6,6 +6,7 @@
 //! as the person signed in or as a visitor, and render the typed answers: the pages show exactly
 //! what the CLIs show, with the same rights checked in one place.
 
+pub mod guard;
 pub mod lookup;
 pub mod oversight;
 pub mod school;
@@ -96,13 +97,14 @@ async fn oversight_chart(State(engine): State<Ask>) -> Result<Response, WebError
         .into_response())
 }
 
-/// A hub's oversight routes.
-pub fn hub_router(engine: Ask) -> Router {
-    Router::new()
+/// A hub's oversight routes, answering only requests that name the node (see [`guard`]).
+pub fn hub_router(engine: Ask, names: Vec<giasync_shared::config::HostName>) -> Router {
+    let router = Router::new()
         .route("/", get(oversight_page))
         .route("/api/oversight", get(oversight_json))
         .route("/chart.svg", get(oversight_chart))
-        .with_state(engine)
+        .with_state(engine);
+    guard::apply(router, names)
 }
 
 /// Serves `router` on `addr` until the runtime stops; returns the bound address.

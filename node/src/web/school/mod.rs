@@ -24,10 +24,11 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use ed25519_dalek::SigningKey;
 use giasync_shared::codes::{OrgCode, PersonRole};
+use giasync_shared::config::HostName;
 use giasync_shared::identity::{Identity, PersonIdentity};
 use giasync_shared::rules::Rules;
 
@@ -260,33 +261,8 @@ fn allowed(role: PersonRole, page: &str) -> bool {
     page_action(page).allowed(role)
 }
 
-/// Refuses a state-changing request that a page of another site sent: a browser names the page's
-/// origin on every POST, and it must be this interface's own host. (The session cookie is also
-/// `SameSite=Strict`; this is the second lock.)
-async fn same_origin(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    if request.method() == axum::http::Method::POST {
-        let host = request
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok());
-        let origin = request
-            .headers()
-            .get(header::ORIGIN)
-            .and_then(|o| o.to_str().ok());
-        if let Some(origin) = origin {
-            let origin_host = origin
-                .strip_prefix("http://")
-                .or_else(|| origin.strip_prefix("https://"));
-            if origin_host.is_none() || origin_host != host {
-                return (StatusCode::FORBIDDEN, "Запрос с чужой страницы отклонён").into_response();
-            }
-        }
-    }
-    next.run(request).await
-}
-
 /// The school's interface.
-pub fn router(engine: Ask, people: Vec<Person>, rules: Rules) -> Router {
+pub fn router(engine: Ask, people: Vec<Person>, rules: Rules, names: Vec<HostName>) -> Router {
     let state = SchoolWeb(Arc::new(Inner {
         engine,
         people,
@@ -294,7 +270,7 @@ pub fn router(engine: Ask, people: Vec<Person>, rules: Rules) -> Router {
         sessions: Mutex::new(HashMap::new()),
         attempts: Arc::default(),
     }));
-    Router::new()
+    let router = Router::new()
         .route("/", get(sign_in::home))
         .route("/login", get(sign_in::login_form).post(sign_in::login))
         .route("/logout", post(sign_in::logout))
@@ -322,8 +298,8 @@ pub fn router(engine: Ask, people: Vec<Person>, rules: Rules) -> Router {
         )
         .route("/sync", get(everyone::sync_page))
         .route("/api/version", get(everyone::version))
-        .layer(axum::middleware::from_fn(same_origin))
-        .with_state(state)
+        .with_state(state);
+    super::guard::apply(router, names)
 }
 
 #[cfg(test)]
@@ -345,7 +321,7 @@ mod tests {
     async fn a_post_from_another_sites_page_is_refused() {
         use tower::ServiceExt as _;
         let engine: Ask = Arc::new(|_, _| tokio::sync::oneshot::channel().1);
-        let app = router(engine, Vec::new(), Rules::is_2024().unwrap());
+        let app = router(engine, Vec::new(), Rules::is_2024().unwrap(), Vec::new());
         let post = |origin: Option<&str>| {
             let mut r = axum::http::Request::post("/logout").header(header::HOST, "127.0.0.1:7480");
             if let Some(o) = origin {
