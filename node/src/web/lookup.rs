@@ -9,8 +9,11 @@
 //!   request arrived, so neither the body nor the timing tells them apart.
 //! - Each client address may ask [`LOOKUP_BURST`] times at once and then one more time every
 //!   [`LOOKUP_REFILL_MS`]; beyond that, `429 Too Many Requests` with `Retry-After`. With about
-//!   10^10 possible documents, enumeration at that rate is hopeless. Behind a reverse proxy the
-//!   client address is the proxy's: run the look-up directly or rate-limit at the proxy.
+//!   10^10 possible documents, enumeration at that rate is hopeless. An IPv6 client is its /64;
+//!   all clients together get [`LOOKUP_GLOBAL_BURST`] and one more every
+//!   [`LOOKUP_GLOBAL_REFILL_MS`]; when [`LOOKUP_CLIENTS_MAX`] clients are remembered, the one idle
+//!   longest is forgotten (nobody is refused for the table being full). Behind a reverse proxy
+//!   the client address is the proxy's: run the look-up directly or rate-limit at the proxy.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -34,64 +37,122 @@ pub const LOOKUP_RESPONSE_MS: u64 = 300;
 pub const LOOKUP_BURST: u32 = 5;
 /// One more request is allowed this often.
 pub const LOOKUP_REFILL_MS: u64 = 12_000;
-/// Clients remembered at once; when full, idle ones are forgotten, and if none is idle new
-/// clients are refused until some are.
+/// Clients remembered at once; when full, the one idle longest is forgotten.
 pub const LOOKUP_CLIENTS_MAX: usize = 10_000;
+/// Requests all clients together may make at once …
+pub const LOOKUP_GLOBAL_BURST: u32 = 200;
+/// … and one more of them this often (20 a second): enumeration from many addresses stays as
+/// hopeless as from one.
+pub const LOOKUP_GLOBAL_REFILL_MS: u64 = 50;
 /// Look-ups in flight at once: the rest wait (the engine thread also serves sync).
 pub const LOOKUP_CONCURRENT_MAX: usize = 4;
 /// The longest series or number accepted, in bytes.
 const FIELD_BYTES_MAX: usize = 64;
 
-/// A client's token bucket.
+/// A token bucket: `burst` tokens, one more every `refill`.
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
     tokens: u32,
     refilled: Instant,
+    used: Instant,
 }
 
-/// Per-client rate limits.
-#[derive(Debug, Default)]
+impl Bucket {
+    fn full(burst: u32, now: Instant) -> Self {
+        Bucket {
+            tokens: burst,
+            refilled: now,
+            used: now,
+        }
+    }
+
+    /// Takes a token at `now`, or says how long until one is free.
+    fn take(&mut self, burst: u32, refill: Duration, now: Instant) -> Result<(), Duration> {
+        let periods =
+            now.saturating_duration_since(self.refilled).as_millis() / refill.as_millis().max(1);
+        let periods = u32::try_from(periods).unwrap_or(u32::MAX);
+        if periods > 0 {
+            self.tokens = self.tokens.saturating_add(periods).min(burst);
+            self.refilled = if self.tokens == burst {
+                now
+            } else {
+                self.refilled + refill * periods
+            };
+        }
+        if self.tokens == 0 {
+            return Err((self.refilled + refill).saturating_duration_since(now));
+        }
+        self.tokens -= 1;
+        self.used = now;
+        Ok(())
+    }
+}
+
+/// Whom a rate limit counts: an IPv4 address, or an IPv6 address's /64 (one subscriber's
+/// network hands out as many addresses as they like).
+#[must_use]
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1_u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(prefix))
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Buckets {
+    clients: HashMap<IpAddr, Bucket>,
+    all: Bucket,
+}
+
+/// Per-client and region-wide rate limits.
+#[derive(Debug)]
 pub struct Limiter {
-    clients: Mutex<HashMap<IpAddr, Bucket>>,
+    buckets: Mutex<Buckets>,
+}
+
+impl Default for Limiter {
+    fn default() -> Self {
+        Limiter {
+            buckets: Mutex::new(Buckets {
+                clients: HashMap::new(),
+                all: Bucket::full(LOOKUP_GLOBAL_BURST, Instant::now()),
+            }),
+        }
+    }
 }
 
 impl Limiter {
-    /// Takes a token for `client`, or says how long until one is free.
+    /// Takes a token for `client` (and one of everyone's), or says how long until one is free.
     pub fn take(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
+        let mut b = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = client_key(client);
+        if !b.clients.contains_key(&key) && b.clients.len() >= LOOKUP_CLIENTS_MAX {
+            let idlest = b
+                .clients
+                .iter()
+                .min_by_key(|(_, c)| c.used)
+                .map(|(k, _)| *k);
+            if let Some(idlest) = idlest {
+                b.clients.remove(&idlest);
+            }
+        }
         let refill = Duration::from_millis(LOOKUP_REFILL_MS);
-        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        let refresh = |b: &mut Bucket| {
-            let periods =
-                now.saturating_duration_since(b.refilled).as_millis() / refill.as_millis().max(1);
-            let periods = u32::try_from(periods).unwrap_or(u32::MAX);
-            if periods > 0 {
-                b.tokens = b.tokens.saturating_add(periods).min(LOOKUP_BURST);
-                b.refilled = if b.tokens == LOOKUP_BURST {
-                    now
-                } else {
-                    b.refilled + refill * periods
-                };
-            }
-        };
-        if !clients.contains_key(&client) && clients.len() >= LOOKUP_CLIENTS_MAX {
-            clients.retain(|_, b| {
-                refresh(b);
-                b.tokens < LOOKUP_BURST
-            });
-            if clients.len() >= LOOKUP_CLIENTS_MAX {
-                return Err(refill);
-            }
-        }
-        let bucket = clients.entry(client).or_insert(Bucket {
-            tokens: LOOKUP_BURST,
-            refilled: now,
-        });
-        refresh(bucket);
-        if bucket.tokens == 0 {
-            return Err((bucket.refilled + refill).saturating_duration_since(now));
-        }
-        bucket.tokens -= 1;
-        Ok(())
+        let mut bucket = b
+            .clients
+            .get(&key)
+            .copied()
+            .unwrap_or_else(|| Bucket::full(LOOKUP_BURST, now));
+        let mine = bucket.take(LOOKUP_BURST, refill, now);
+        b.clients.insert(key, bucket);
+        mine?;
+        b.all.take(
+            LOOKUP_GLOBAL_BURST,
+            Duration::from_millis(LOOKUP_GLOBAL_REFILL_MS),
+            now,
+        )
     }
 }
 
@@ -305,5 +366,53 @@ mod tests {
             assert!(limiter.take(a, t2).is_ok());
         }
         assert!(limiter.take(a, t2).is_err());
+    }
+
+    fn v4(n: u32) -> IpAddr {
+        IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + n))
+    }
+
+    #[test]
+    fn an_ipv6_network_is_one_client() {
+        let limiter = Limiter::default();
+        let t0 = Instant::now();
+        let address = |low: u16| -> IpAddr { format!("2001:db8:1:2::{low:x}").parse().unwrap() };
+        for low in 0..LOOKUP_BURST {
+            assert!(
+                limiter
+                    .take(address(u16::try_from(low).unwrap() + 1), t0)
+                    .is_ok()
+            );
+        }
+        // A sixth address of the same /64 finds the burst spent; another /64 does not.
+        assert!(limiter.take(address(999), t0).is_err());
+        assert!(limiter.take("2001:db8:1:3::1".parse().unwrap(), t0).is_ok());
+    }
+
+    #[test]
+    fn a_full_table_forgets_the_idlest_client_instead_of_refusing_everyone() {
+        let limiter = Limiter::default();
+        let t0 = Instant::now();
+        // Clients enough to fill the table at once (the region-wide cap refuses most of them,
+        // but each is remembered).
+        for n in 0..u32::try_from(LOOKUP_CLIENTS_MAX).unwrap() {
+            let _ = limiter.take(v4(n), t0);
+        }
+        // A second later a new client is served.
+        let later = t0 + Duration::from_secs(1);
+        assert!(limiter.take(v4(1_000_000), later).is_ok());
+    }
+
+    #[test]
+    fn all_clients_together_are_capped() {
+        let limiter = Limiter::default();
+        let t0 = Instant::now();
+        let served = (0..300)
+            .filter(|n| limiter.take(v4(*n), t0).is_ok())
+            .count();
+        assert_eq!(served, usize::try_from(LOOKUP_GLOBAL_BURST).unwrap());
+        let later = t0 + Duration::from_millis(LOOKUP_GLOBAL_REFILL_MS);
+        assert!(limiter.take(v4(5000), later).is_ok());
+        assert!(limiter.take(v4(5001), later).is_err());
     }
 }
