@@ -50,13 +50,32 @@ impl CaVerifier {
 
 impl CertVerifier for CaVerifier {
     fn node_key(&self, cert_der: &[u8]) -> CertCheck {
+        self.node_key_when(cert_der, OffsetDateTime::now_utc())
+    }
+
+    fn node_key_at(&self, cert_der: &[u8], at_ms: i64) -> CertCheck {
+        let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
+            .map_err(|e| format!("time {at_ms} ms: {e}"))?;
+        self.node_key_when(cert_der, at)
+    }
+}
+
+impl CaVerifier {
+    /// The identity and key of a node certificate valid at `when` and not revoked by then.
+    fn node_key_when(&self, cert_der: &[u8], when: OffsetDateTime) -> CertCheck {
         verify_issued_by(cert_der, &self.ca_der)?;
         let summary = summarize_der(cert_der).map_err(|e| e.to_string())?;
-        let now = OffsetDateTime::now_utc();
-        if now < summary.not_before || now > summary.not_after {
-            return Err(format!("certificate {} is not valid now", summary.serial));
+        if when < summary.not_before || when > summary.not_after {
+            return Err(format!(
+                "certificate {} is not valid at {when}",
+                summary.serial
+            ));
         }
-        if self.revoked.contains_key(&summary.serial) {
+        if self
+            .revoked
+            .get(&summary.serial)
+            .is_some_and(|revoked| *revoked <= when)
+        {
             return Err(format!("certificate {} is revoked", summary.serial));
         }
         let identity = match summary.identity {

@@ -339,6 +339,12 @@ pub fn format_status(status: &Status) -> String {
         "node {}: {} documents, {} quarantined\n",
         status.node, status.docs, status.quarantined
     );
+    if status.refused_on_load > 0 {
+        out.push_str(&format!(
+            "{} stored records set aside at start (certificate no longer valid, or unreadable): see the audit log\n",
+            status.refused_on_load
+        ));
+    }
     if status.peers.is_empty() {
         out.push_str("peers: none yet\n");
     }

@@ -67,6 +67,10 @@ pub struct Status {
     pub peers: Vec<PeerLine>,
     pub docs: usize,
     pub quarantined: u64,
+    /// Stored records set aside when the node started: attestations whose certificate no
+    /// longer vouched for them, documents whose bytes did not load (see the audit log).
+    #[serde(default)]
+    pub refused_on_load: u64,
     pub schools: Vec<SchoolStatus>,
 }
 
@@ -210,6 +214,8 @@ pub fn status(engine: &Engine, context: &Context) -> Status {
             .collect(),
         docs: engine.doc_ids().count(),
         quarantined: engine.stats().messages_quarantined,
+        refused_on_load: engine.stats().attestations_refused_on_load
+            + engine.stats().docs_refused_on_load,
         schools: schools.into_values().collect(),
     }
 }

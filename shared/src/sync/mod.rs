@@ -52,6 +52,13 @@ pub trait CertVerifier {
     /// The identity and ed25519 key of `cert_der`, if it is a node certificate of the region's
     /// CA, valid and not revoked; otherwise why not.
     fn node_key(&self, cert_der: &[u8]) -> CertCheck;
+
+    /// As [`CertVerifier::node_key`], judged at `at_ms` (valid then, not revoked by then): how
+    /// an attestation already accepted is judged again when the store is loaded.
+    fn node_key_at(&self, cert_der: &[u8], at_ms: i64) -> CertCheck {
+        let _ = at_ms;
+        self.node_key(cert_der)
+    }
 }
 
 /// Something that happened to the engine.
@@ -178,6 +185,11 @@ pub struct Stats {
     pub bytes_sent: u64,
     pub changes_applied: u64,
     pub messages_quarantined: u64,
+    /// Stored attestations whose certificate no longer vouched for them when the store was
+    /// loaded (each set aside, in the audit log, and the node started anyway).
+    pub attestations_refused_on_load: u64,
+    /// Stored documents whose bytes did not load (left in the store, not held).
+    pub docs_refused_on_load: u64,
 }
 
 /// The sync engine of one node.
@@ -451,7 +463,12 @@ impl Engine {
     }
 
     /// Restores a document from the store: its saved bytes and the stored attestations
-    /// (certificate, attestation). Stored data is checked like anything received.
+    /// (certificate, attestation). Stored data is checked like anything received, except that a
+    /// certificate is judged at its attestation's own time (a node certificate that expired or
+    /// was revoked since still vouches for what it attested before). An attestation that does
+    /// not pass is set aside with an audit line and counted in
+    /// [`Stats::attestations_refused_on_load`], and the document loads: one bad record never stops
+    /// a node from starting. Only bytes that are not a document are an error.
     pub fn load_doc(
         &mut self,
         doc: DocId,
@@ -459,7 +476,13 @@ impl Engine {
         endorsements: &[(Vec<u8>, Vec<u8>)],
     ) -> Result<(), EngineError> {
         let load_error = |reason: String| EngineError::Load { doc, reason };
-        let mut am = Automerge::load(saved).map_err(|e| load_error(e.to_string()))?;
+        let mut am = match Automerge::load(saved) {
+            Ok(am) => am,
+            Err(e) => {
+                self.stats.docs_refused_on_load += 1;
+                return Err(load_error(e.to_string()));
+            }
+        };
         am.set_actor(actor_for(&self.key.verifying_key().to_bytes()));
         let mut state = DocState {
             saved_heads: am.get_heads(),
@@ -467,10 +490,17 @@ impl Engine {
             endorsements: BTreeMap::new(),
         };
         for (cert, bytes) in endorsements {
-            let e = self
-                .endorsement(doc, cert, bytes, None)
-                .map_err(load_error)?;
-            state.endorsements.insert(e.attestation.author, e);
+            match self.stored_endorsement(doc, cert, bytes) {
+                Ok(e) => {
+                    state.endorsements.insert(e.attestation.author, e);
+                }
+                Err(reason) => {
+                    self.stats.attestations_refused_on_load += 1;
+                    self.audit(format!(
+                        "stored attestation of {doc} set aside on load: {reason}"
+                    ));
+                }
+            }
         }
         self.docs.insert(doc, state);
         Ok(())
@@ -1071,6 +1101,37 @@ impl Engine {
             cert,
             identity,
         })
+    }
+
+    /// A stored attestation, its certificate judged now (cached) or, failing that, at the
+    /// attestation's own time.
+    fn stored_endorsement(
+        &mut self,
+        doc: DocId,
+        cert: &[u8],
+        bytes: &[u8],
+    ) -> Result<Endorsement, String> {
+        match self.endorsement(doc, cert, bytes, None) {
+            Ok(e) => Ok(e),
+            Err(now_reason) => {
+                let attestation = Attestation::decode_verified(bytes).map_err(|e| e.to_string())?;
+                if attestation.doc != doc {
+                    return Err(now_reason);
+                }
+                let (identity, key) = self
+                    .verifier
+                    .node_key_at(cert, attestation.at_ms)
+                    .map_err(|e| format!("author certificate at the attestation's time: {e}"))?;
+                if key != attestation.author {
+                    return Err(now_reason);
+                }
+                Ok(Endorsement {
+                    attestation,
+                    cert: Arc::new(cert.to_vec()),
+                    identity,
+                })
+            }
+        }
     }
 
     /// The identity and key a certificate vouches for (each certificate checked once).
