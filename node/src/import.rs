@@ -9,6 +9,29 @@ use giasync_shared::import::{ImportedRow, RowError};
 
 /// The largest list file accepted, in bytes.
 pub const IMPORT_FILE_BYTES_MAX: u64 = 64 << 20;
+/// The most bytes an XLSX workbook's parts may declare once decompressed (a zip bomb is a
+/// small file that declares, or hides, far more).
+pub const IMPORT_XLSX_UNCOMPRESSED_BYTES_MAX: u64 = 256 << 20;
+/// The most sheet rows read: the header, the rows a list may have
+/// ([`giasync_shared::import::IMPORT_ROWS_MAX`]) and one more, so an over-long list is refused
+/// by the table's own rule, naming the row.
+const XLSX_ROWS_MAX: u32 = giasync_shared::import::IMPORT_ROWS_MAX as u32 + 2;
+/// The most columns a list may use.
+pub const IMPORT_COLUMNS_MAX: u32 = 64;
+
+/// The bounds an XLSX workbook is read within.
+#[derive(Debug, Clone, Copy)]
+struct XlsxBounds {
+    uncompressed_bytes: u64,
+    rows: u32,
+    columns: u32,
+}
+
+const XLSX_BOUNDS: XlsxBounds = XlsxBounds {
+    uncompressed_bytes: IMPORT_XLSX_UNCOMPRESSED_BYTES_MAX,
+    rows: XLSX_ROWS_MAX,
+    columns: IMPORT_COLUMNS_MAX,
+};
 
 /// Why a list cannot be read at all (as opposed to rows that are wrong).
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +47,22 @@ pub enum ReadError {
     NotUtf8 { file: String },
     #[error("{file}: not a readable XLSX workbook: {message}")]
     Xlsx { file: String, message: String },
+    #[error("{file}: the workbook declares {declared} bytes once decompressed, more than {max}")]
+    XlsxTooLarge {
+        file: String,
+        declared: u64,
+        max: u64,
+    },
+    #[error(
+        "{file}: a cell at row {row}, column {column} is beyond the {max_rows} rows and {max_columns} columns a list may use"
+    )]
+    XlsxCellOutOfBounds {
+        file: String,
+        row: u32,
+        column: u32,
+        max_rows: u32,
+        max_columns: u32,
+    },
 }
 
 /// A spreadsheet cell as text: numbers without a fraction print as integers (document numbers
@@ -37,19 +76,73 @@ fn cell(data: &Data) -> String {
     }
 }
 
-/// Reads an XLSX workbook's first sheet as a header and records.
-fn xlsx_table(bytes: Vec<u8>, file: &str) -> Result<(Vec<String>, Vec<Vec<String>>), ReadError> {
+/// Reads an XLSX workbook's first sheet as a header and records, within `bounds`: the parts'
+/// declared decompressed sizes are summed from the central directory before anything is
+/// decompressed, and cells are read one by one (never as one dense range from A1 to the
+/// farthest cell), each refused beyond the rows and columns a list may use.
+fn xlsx_table(
+    bytes: Vec<u8>,
+    file: &str,
+    bounds: XlsxBounds,
+) -> Result<(Vec<String>, Vec<Vec<String>>), ReadError> {
     let bad = |message: String| ReadError::Xlsx {
         file: file.to_owned(),
         message,
     };
+    let mut archive =
+        zip::ZipArchive::new(std::io::Cursor::new(&bytes[..])).map_err(|e| bad(e.to_string()))?;
+    let mut declared: u64 = 0;
+    for i in 0..archive.len() {
+        let part = archive.by_index_raw(i).map_err(|e| bad(e.to_string()))?;
+        declared = declared.saturating_add(part.size());
+    }
+    if declared > bounds.uncompressed_bytes {
+        return Err(ReadError::XlsxTooLarge {
+            file: file.to_owned(),
+            declared,
+            max: bounds.uncompressed_bytes,
+        });
+    }
     let mut workbook: Xlsx<_> =
         Xlsx::new(std::io::Cursor::new(bytes)).map_err(|e| bad(e.to_string()))?;
-    let range = workbook
-        .worksheet_range_at(0)
-        .ok_or_else(|| bad("the workbook has no sheet".into()))?
+    let first = workbook
+        .sheet_names()
+        .into_iter()
+        .next()
+        .ok_or_else(|| bad("the workbook has no sheet".into()))?;
+    let mut cells = workbook
+        .worksheet_cells_reader(&first)
         .map_err(|e| bad(e.to_string()))?;
-    let mut rows = range.rows().map(|r| r.iter().map(cell).collect::<Vec<_>>());
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    // The table starts at its first used row and column, wherever that is on the sheet.
+    let mut first_column = u32::MAX;
+    while let Some(c) = cells.next_cell().map_err(|e| bad(e.to_string()))? {
+        let (row, column) = c.get_position();
+        if row >= bounds.rows || column >= bounds.columns {
+            return Err(ReadError::XlsxCellOutOfBounds {
+                file: file.to_owned(),
+                row: row.saturating_add(1),
+                column: column.saturating_add(1),
+                max_rows: bounds.rows,
+                max_columns: bounds.columns,
+            });
+        }
+        first_column = first_column.min(column);
+        let (r, col) = (row as usize, column as usize);
+        if rows.len() <= r {
+            rows.resize_with(r + 1, Vec::new);
+        }
+        let line = &mut rows[r];
+        if line.len() <= col {
+            line.resize(col + 1, String::new());
+        }
+        line[col] = cell(&Data::from(c.get_value().clone()));
+    }
+    let skip = first_column.min(bounds.columns) as usize;
+    let mut rows = rows.into_iter().skip_while(Vec::is_empty).map(|mut line| {
+        line.drain(..skip.min(line.len()));
+        line
+    });
     let headers = rows.next().unwrap_or_default();
     Ok((headers, rows.collect()))
 }
@@ -69,7 +162,7 @@ pub fn read_list(path: &Path) -> Result<Result<Vec<ImportedRow>, Vec<RowError>>,
     let bytes = std::fs::read(path).map_err(io)?;
     // An XLSX file is a zip archive.
     if bytes.starts_with(b"PK\x03\x04") {
-        let (headers, records) = xlsx_table(bytes, &file)?;
+        let (headers, records) = xlsx_table(bytes, &file, XLSX_BOUNDS)?;
         return Ok(giasync_shared::import::parse_table(
             &headers,
             records.into_iter().map(Ok),
@@ -186,5 +279,70 @@ mod tests {
         assert_eq!(errors[0].row, 3, "{}", errors[0]);
         std::fs::write(&path, b"PK\x03\x04 not really a zip").unwrap();
         assert!(matches!(read_list(&path), Err(ReadError::Xlsx { .. })));
+    }
+
+    #[test]
+    fn a_cell_far_out_on_the_sheet_is_refused_before_anything_is_allocated_for_it() {
+        // A1 and XFD1048576: read as one dense range, 17 billion cells.
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.write_string(0, 0, "Фамилия").unwrap();
+        sheet.write_string(1_048_575, 16_383, "x").unwrap();
+        let refused = xlsx_table(book.save_to_buffer().unwrap(), "far.xlsx", XLSX_BOUNDS);
+        assert!(
+            matches!(
+                refused,
+                Err(ReadError::XlsxCellOutOfBounds {
+                    row: 1_048_576,
+                    column: 16_384,
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_workbook_declaring_more_than_its_bound_is_refused_before_decompressing() {
+        let book = xlsx(&[&["Фамилия", "Имя"], &["Иванова", "Анна"]]);
+        let declared = {
+            let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&book[..])).unwrap();
+            (0..archive.len())
+                .map(|i| archive.by_index_raw(i).unwrap().size())
+                .sum::<u64>()
+        };
+        let tight = XlsxBounds {
+            uncompressed_bytes: declared - 1,
+            ..XLSX_BOUNDS
+        };
+        let refused = xlsx_table(book.clone(), "bomb.xlsx", tight);
+        assert!(
+            matches!(refused, Err(ReadError::XlsxTooLarge { .. })),
+            "{refused:?}"
+        );
+        let exact = XlsxBounds {
+            uncompressed_bytes: declared,
+            ..XLSX_BOUNDS
+        };
+        let (headers, rows) = xlsx_table(book, "ok.xlsx", exact).unwrap();
+        assert_eq!(headers, ["Фамилия", "Имя"]);
+        assert_eq!(rows, [["Иванова", "Анна"]]);
+    }
+
+    #[test]
+    fn a_table_starts_at_its_first_used_row_and_column() {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        for (c, text) in ["Фамилия", "Имя"].iter().enumerate() {
+            sheet
+                .write_string(2, 1 + u16::try_from(c).unwrap(), *text)
+                .unwrap();
+        }
+        sheet.write_string(3, 1, "Иванова").unwrap();
+        sheet.write_string(3, 2, "Анна").unwrap();
+        let (headers, rows) =
+            xlsx_table(book.save_to_buffer().unwrap(), "offset.xlsx", XLSX_BOUNDS).unwrap();
+        assert_eq!(headers, ["Фамилия", "Имя"]);
+        assert_eq!(rows, [["Иванова", "Анна"]]);
     }
 }
