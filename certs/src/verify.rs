@@ -161,6 +161,14 @@ fn to_timestamp(t: OffsetDateTime, fallback: Timestamp) -> Timestamp {
 }
 
 impl SignerDirectory for ExpertDirectory {
+    fn revoked_at(&self, person: PersonId) -> Option<Timestamp> {
+        let certified = self.experts.get(&person)?.as_ref().ok()?;
+        // A revocation dated before the supported years counts from their start.
+        const YEAR_2000_MS: i64 = 946_684_800_000;
+        let ms = i64::try_from(certified.revoked_at?.unix_timestamp_nanos() / 1_000_000).ok()?;
+        Timestamp::from_unix_ms(ms.max(YEAR_2000_MS)).ok()
+    }
+
     fn expert_key(
         &self,
         expert: PersonId,

@@ -20,7 +20,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -32,7 +32,7 @@ use giasync_shared::codes::NodeRole;
 use giasync_shared::config::NodeConfig;
 use giasync_shared::sync::{DocId, Engine, Input, NodeIdentity, Output, PeerId, Persist};
 use rand_core::RngCore;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tracing::{info, warn};
 
 use crate::person::KeyError;
@@ -41,6 +41,14 @@ use crate::transport::{self, TlsMaterial, TransportError};
 
 /// The largest frame accepted from a peer (a fragment plus its header).
 pub const PEER_FRAME_BYTES_MAX: usize = giasync_shared::sync::wire::FRAGMENT_BYTES + 1024;
+/// Bytes of one peer's frames read but not yet handled by the engine; its reader waits beyond
+/// this, and QUIC's flow control holds the sender back.
+pub const PEER_INBOX_BYTES_MAX: usize = 16 * PEER_FRAME_BYTES_MAX;
+/// Bytes of all peers' frames read but not yet handled by the engine.
+pub const INBOX_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Bytes queued for one peer and not yet written to it; a peer that reads slower than this is
+/// disconnected (it catches up when it reconnects). Room for the largest frame, twice.
+pub const PEER_OUTBOX_BYTES_MAX: usize = 2 * giasync_shared::sync::wire::FRAME_BYTES_MAX;
 /// The first retry delay after every upstream failed.
 pub const RETRY_BACKOFF_MS_MIN: u64 = 500;
 /// The longest retry delay.
@@ -97,11 +105,13 @@ enum Event {
     Connected {
         peer: PeerId,
         identity: NodeIdentity,
-        writer: mpsc::UnboundedSender<Vec<u8>>,
+        writer: Outbox,
     },
     Frame {
         peer: PeerId,
         bytes: Vec<u8>,
+        /// Its share of the peer's and of all peers' inbox budgets, given back once handled.
+        _budget: (OwnedSemaphorePermit, OwnedSemaphorePermit),
     },
     Disconnected {
         peer: PeerId,
@@ -309,21 +319,25 @@ pub async fn start(config: NodeConfig, reactor: Reactor) -> Result<NodeHandle, R
         None
     };
     let peer_ids = Arc::new(AtomicU64::new(1));
+    let inbox = Inbox {
+        events: events.clone(),
+        bytes: Arc::new(Semaphore::new(INBOX_BYTES_MAX)),
+    };
     if is_hub {
-        let (endpoint, events, peer_ids) = (endpoint.clone(), events.clone(), peer_ids.clone());
+        let (endpoint, inbox, peer_ids) = (endpoint.clone(), inbox.clone(), peer_ids.clone());
         tokio::spawn(async move {
             while let Some(incoming) = endpoint.accept().await {
-                let (events, peer_ids) = (events.clone(), peer_ids.clone());
+                let (inbox, peer_ids) = (inbox.clone(), peer_ids.clone());
                 tokio::spawn(async move {
                     if let Ok(peer) = transport::accept(incoming).await {
-                        serve_peer(peer, peer_ids.fetch_add(1, Ordering::Relaxed), events).await;
+                        serve_peer(peer, peer_ids.fetch_add(1, Ordering::Relaxed), inbox).await;
                     }
                 });
             }
         });
     }
     if !config.upstreams.is_empty() {
-        tokio::spawn(dial(config, endpoint, material, events.clone(), peer_ids));
+        tokio::spawn(dial(config, endpoint, material, inbox, peer_ids));
     }
     Ok(NodeHandle {
         events,
@@ -339,7 +353,7 @@ async fn dial(
     config: NodeConfig,
     endpoint: quinn::Endpoint,
     material: Arc<TlsMaterial>,
-    events: std_mpsc::Sender<Event>,
+    inbox: Inbox,
     peer_ids: Arc<AtomicU64>,
 ) {
     let mut backoff_ms = RETRY_BACKOFF_MS_MIN;
@@ -367,7 +381,7 @@ async fn dial(
             let serving = serve_peer(
                 peer,
                 peer_ids.fetch_add(1, Ordering::Relaxed),
-                events.clone(),
+                inbox.clone(),
             );
             if rank == 0 {
                 serving.await;
@@ -390,18 +404,61 @@ async fn dial(
     }
 }
 
+/// The way to the engine thread, with the budget of frames read and not yet handled.
+#[derive(Clone)]
+struct Inbox {
+    events: std_mpsc::Sender<Event>,
+    bytes: Arc<Semaphore>,
+}
+
+/// Frames for one peer, and how many bytes of them are queued and not yet written.
+struct Outbox {
+    frames: mpsc::UnboundedSender<Vec<u8>>,
+    queued_bytes: Arc<AtomicUsize>,
+}
+
+impl Outbox {
+    /// Queues `frame`, or says the peer is too far behind (more than [`PEER_OUTBOX_BYTES_MAX`]).
+    fn send(&self, frame: Vec<u8>) -> Result<(), ()> {
+        let len = frame.len();
+        if self.queued_bytes.load(Ordering::Relaxed) + len > PEER_OUTBOX_BYTES_MAX {
+            return Err(());
+        }
+        self.queued_bytes.fetch_add(len, Ordering::Relaxed);
+        self.frames.send(frame).map_err(|_| ())
+    }
+}
+
+/// Takes `len` bytes (at least one) from the peer's budget and then from everyone's, waiting
+/// while either is spent.
+async fn reserve(
+    peer: &Arc<Semaphore>,
+    all: &Arc<Semaphore>,
+    len: usize,
+) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
+    let n = u32::try_from(len.clamp(1, PEER_INBOX_BYTES_MAX)).ok()?;
+    let mine = peer.clone().acquire_many_owned(n).await.ok()?;
+    let shared = all.clone().acquire_many_owned(n).await.ok()?;
+    Some((mine, shared))
+}
+
 /// Runs one authenticated connection until it ends.
-async fn serve_peer(peer: transport::Peer, id: PeerId, events: std_mpsc::Sender<Event>) {
+async fn serve_peer(peer: transport::Peer, id: PeerId, inbox: Inbox) {
     let connection = peer.connection;
     let Ok(mut send) = connection.open_uni().await else {
         return;
     };
+    let events = inbox.events;
     let (writer, mut frames) = mpsc::unbounded_channel::<Vec<u8>>();
+    let queued_bytes = Arc::new(AtomicUsize::new(0));
     if events
         .send(Event::Connected {
             peer: id,
             identity: peer.identity,
-            writer,
+            writer: Outbox {
+                frames: writer,
+                queued_bytes: queued_bytes.clone(),
+            },
         })
         .is_err()
     {
@@ -413,8 +470,10 @@ async fn serve_peer(peer: transport::Peer, id: PeerId, events: std_mpsc::Sender<
             if send.write_all(&len).await.is_err() || send.write_all(&frame).await.is_err() {
                 break;
             }
+            queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
         }
     };
+    let peer_budget = Arc::new(Semaphore::new(PEER_INBOX_BYTES_MAX));
     let reading = async {
         let Ok(mut recv) = connection.accept_uni().await else {
             return;
@@ -430,11 +489,19 @@ async fn serve_peer(peer: transport::Peer, id: PeerId, events: std_mpsc::Sender<
                 connection.close(1u32.into(), b"frame too large");
                 break;
             }
+            let Some(budget) = reserve(&peer_budget, &inbox.bytes, len).await else {
+                break;
+            };
             let mut bytes = vec![0u8; len];
             if recv.read_exact(&mut bytes).await.is_err() {
                 break;
             }
-            if events.send(Event::Frame { peer: id, bytes }).is_err() {
+            let frame = Event::Frame {
+                peer: id,
+                bytes,
+                _budget: budget,
+            };
+            if events.send(frame).is_err() {
                 break;
             }
         }
@@ -475,8 +542,7 @@ fn engine_loop(
     mut reactor: Reactor,
     inbox: std_mpsc::Receiver<Event>,
 ) {
-    let mut writers: std::collections::HashMap<PeerId, mpsc::UnboundedSender<Vec<u8>>> =
-        Default::default();
+    let mut writers: std::collections::HashMap<PeerId, Outbox> = Default::default();
     loop {
         let wait = engine
             .poll_timeout()
@@ -501,7 +567,7 @@ fn engine_loop(
                 writers.insert(peer, writer);
                 engine.handle(now_ms(), Input::Connected { peer, identity });
             }
-            Some(Event::Frame { peer, bytes }) => engine.handle(
+            Some(Event::Frame { peer, bytes, .. }) => engine.handle(
                 now_ms(),
                 Input::Received {
                     peer,
@@ -569,8 +635,11 @@ fn engine_loop(
         for action in actions {
             match action {
                 Output::Send { peer, bytes } => {
-                    if let Some(w) = writers.get(&peer) {
-                        let _ = w.send(bytes);
+                    if writers.get(&peer).is_some_and(|w| w.send(bytes).is_err()) {
+                        // Dropping its outbox ends the connection.
+                        warn!(peer, "a peer reads too slowly; disconnecting it");
+                        writers.remove(&peer);
+                        engine.handle(now_ms(), Input::Disconnected { peer });
                     }
                 }
                 Output::Close { peer, reason } => {

@@ -13,6 +13,27 @@ use tracing::{info, warn};
 use crate::app::{self, Actor, Command, Context};
 use crate::run::{self, NodeHandle, RunError};
 
+/// At the РЦОИ: brings a store of layout 1 to layout 2 before anything else is asked of it
+/// (`app::hub::carry_over_layout_1`), and logs what it carried. A failure is logged and the node
+/// runs on: what was not carried is carried at the next start.
+async fn carry_over(handle: &NodeHandle, context: &Arc<Context>) {
+    let context = context.clone();
+    let answer =
+        handle.call(move |engine, now_ms| app::hub::carry_over_layout_1(engine, &context, now_ms));
+    match answer.await {
+        Ok(Ok(Ok(c))) if c == app::hub::CarriedOver::default() => {}
+        Ok(Ok(Ok(c))) => info!(
+            settlements = c.settlements,
+            publications = c.publications,
+            receipts = c.receipts,
+            "carried the РЦОИ's records over from layout 1"
+        ),
+        Ok(Ok(Err(e))) => warn!(error = %e, "carrying over from layout 1"),
+        Ok(Err(e)) => warn!(error = %e, "carrying over from layout 1"),
+        Err(_) => warn!("carrying over from layout 1: the engine stopped"),
+    }
+}
+
 /// The admin socket's file mode: the node's user only.
 pub const ADMIN_SOCKET_MODE: u32 = 0o600;
 
@@ -25,6 +46,9 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
         Box::new(move |engine, docs, now_ms| app::react(engine, &reactor_context, docs, now_ms));
     let mut handle = run::start(config.clone(), reactor).await?;
     let identity = handle.identity;
+    if identity.role() == NodeRole::Rcoi {
+        carry_over(&handle, &context).await;
+    }
     serve_admin(&config.node.store, handle.clone(), context.clone())?;
     if let Some(addr) = config.node.web {
         let ask = asker(handle.clone(), context.clone());

@@ -18,9 +18,21 @@ const CHANGES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("chang
 /// (document id, author key) → u32 certificate length, certificate, attestation.
 const ATTESTATIONS: TableDefinition<(&str, &[u8; 32]), &[u8]> =
     TableDefinition::new("attestations");
-/// sequence → (document id, peer identity URI, reason, refused bytes).
+/// Layout 1, read only: sequence → (document id, peer identity URI, reason, refused bytes).
 const QUARANTINE: TableDefinition<u64, (&str, &str, &str, &[u8])> =
     TableDefinition::new("quarantine");
+/// sequence → (document id, peer identity URI, reason, length of the refused message, its
+/// SHA-256, its first bytes up to `QUARANTINE_KEPT_BYTES_MAX`).
+const QUARANTINE_V2: TableDefinition<u64, QuarantineRow> = TableDefinition::new("quarantine_v2");
+/// A row of [`QUARANTINE_V2`].
+type QuarantineRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    u64,
+    &'static [u8; 32],
+    &'static [u8],
+);
 /// sequence → (time ms, text). Append-only.
 const AUDIT: TableDefinition<u64, (i64, &str)> = TableDefinition::new("audit");
 /// name → value: the next sequence number.
@@ -120,6 +132,7 @@ impl Store {
             tx.open_table(CHANGES).map_err(db_err)?;
             tx.open_table(ATTESTATIONS).map_err(db_err)?;
             tx.open_table(QUARANTINE).map_err(db_err)?;
+            tx.open_table(QUARANTINE_V2).map_err(db_err)?;
             tx.open_table(AUDIT).map_err(db_err)?;
             tx.open_table(META).map_err(db_err)?;
         }
@@ -138,7 +151,7 @@ impl Store {
             let mut seq = meta.get("seq").map_err(db_err)?.map_or(0, |v| v.value());
             let mut changes = tx.open_table(CHANGES).map_err(db_err)?;
             let mut attestations = tx.open_table(ATTESTATIONS).map_err(db_err)?;
-            let mut quarantine = tx.open_table(QUARANTINE).map_err(db_err)?;
+            let mut quarantine = tx.open_table(QUARANTINE_V2).map_err(db_err)?;
             let mut audit = tx.open_table(AUDIT).map_err(db_err)?;
             for record in records {
                 seq += 1;
@@ -168,6 +181,8 @@ impl Store {
                         doc,
                         peer,
                         reason,
+                        sha256,
+                        len,
                         bytes,
                     } => {
                         let (doc, peer) = (doc.to_string(), peer.to_uri());
@@ -178,6 +193,8 @@ impl Store {
                                     doc.as_str(),
                                     peer.as_str(),
                                     reason.as_str(),
+                                    u64::try_from(*len).unwrap_or(u64::MAX),
+                                    sha256,
                                     bytes.as_slice(),
                                 ),
                             )
@@ -306,8 +323,9 @@ impl Store {
     /// How many messages were quarantined.
     pub fn quarantined(&self) -> Result<u64, StoreError> {
         let rx = self.db.begin_read().map_err(db_err)?;
-        let table = rx.open_table(QUARANTINE).map_err(db_err)?;
-        table.len().map_err(db_err)
+        let before = rx.open_table(QUARANTINE).map_err(db_err)?;
+        let now = rx.open_table(QUARANTINE_V2).map_err(db_err)?;
+        Ok(before.len().map_err(db_err)? + now.len().map_err(db_err)?)
     }
 }
 

@@ -16,12 +16,12 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use ed25519_dalek::SigningKey;
-use giasync_shared::calendar::Timestamp;
+use giasync_shared::calendar::{Timestamp, UtcOffset};
 use giasync_shared::codes::{
     MunicipalityCode, NodeRole, OrgCode, ParticipantId, PersonId, RegionCode, RoomCode, SchoolCode,
 };
 use giasync_shared::content;
-use giasync_shared::ingest::{RECEIPT_VERIFIED, receipt_new_sheets, results_of};
+use giasync_shared::ingest::{RECEIPT_VERIFIED, receipt_new_sheets, receipts_of};
 use giasync_shared::participant::Category;
 use giasync_shared::record::{
     Attempt, FixedDirectory, SheetDraft, SheetSubject, SignedSheet, verify_many,
@@ -215,13 +215,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let mut receipted = 0usize;
     for p in &protocols {
-        receipted += receipt_new_sheets(&mut rcoi, p.doc, &rules, |_| &directory, now_ms)?;
+        receipted += receipt_new_sheets(
+            &mut rcoi,
+            p.doc,
+            &rules,
+            |_| &directory,
+            UtcOffset::UTC,
+            now_ms,
+        )?;
     }
     let ingest_s = t.elapsed().as_secs_f64();
     assert_eq!(receipted, sheets_total, "every sheet receipted once");
     let verdicts_ok = protocols
         .iter()
-        .filter_map(|p| rcoi.doc(&results_of(p.doc)?))
+        .filter_map(|p| rcoi.doc(&receipts_of(p.doc)?))
         .flat_map(|d| content::receipts(d).into_values())
         .filter(|v| v == RECEIPT_VERIFIED)
         .count();
@@ -229,7 +236,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A second pass finds nothing new.
     let again: usize = protocols
         .iter()
-        .map(|p| receipt_new_sheets(&mut rcoi, p.doc, &rules, |_| &directory, now_ms))
+        .map(|p| {
+            receipt_new_sheets(
+                &mut rcoi,
+                p.doc,
+                &rules,
+                |_| &directory,
+                UtcOffset::UTC,
+                now_ms,
+            )
+        })
         .sum::<Result<_, _>>()?;
     assert_eq!(again, 0);
 

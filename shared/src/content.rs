@@ -13,12 +13,16 @@
 //! | protocol | `sheet/HASH` | a signed score sheet (bytes), keyed by its record hash: never overwritten |
 //! | protocol | `expert/ID` | the expert's certificate (DER), so any node can check the signature |
 //! | protocol | `log/ID/start`, `log/ID/end` | times (ms), `log/ID/interviewer` the interviewer's id |
-//! | results | `receipt/HASH` | the РЦОИ's receipt for a sheet: `verified` or `invalid: REASON` |
-//! | results | `settlement/HASH` | a РЦОИ operator's signed settlement of a conflict (`crate::settlement`) |
-//! | results | `operator/ID` | the operator's certificate (DER) |
-//! | results | `published` | the РЦОИ's signed results of the school (`crate::publish`), `rcoi_cert` its certificate |
+//! | rcoi | `receipt/HASH` | the РЦОИ's receipt for a sheet: `verified` or `invalid: REASON` |
+//! | rcoi | `settlement/HASH` | a РЦОИ operator's signed settlement of a conflict (`crate::settlement`) |
+//! | rcoi | `operator/ID` | the operator's certificate (DER) |
+//! | rcoi | `published/N` | the РЦОИ's signed results of the school, edition N (`crate::publish`); `rcoi_cert/N` the certificate it was signed under |
 //! | results | `delivered` | when the school's node first verified the published results (ms) |
 //! | results | `ack/ID` | the organiser's signed record that participant ID has seen the result; `organiser/ID` their certificate |
+//!
+//! Layout 1 kept the РЦОИ's keys (`receipt/`, `settlement/`, `operator/`, `published`,
+//! `rcoi_cert`) in the results document, which the school may write too. Nothing reads them
+//! there any more; the РЦОИ carries what is still worth keeping over once (`legacy_*`).
 
 use std::collections::BTreeMap;
 
@@ -156,7 +160,7 @@ pub fn put_sheet(
     Ok(())
 }
 
-/// Records in a school's results document that the РЦОИ holds a sheet and what it found:
+/// Records in a school's РЦОИ document that the РЦОИ holds a sheet and what it found:
 /// `receipt/HASH` → `verified` or `invalid: REASON`.
 pub fn put_receipt(
     tx: &mut impl Transactable,
@@ -167,14 +171,14 @@ pub fn put_receipt(
     Ok(())
 }
 
-/// The РЦОИ's receipts in a results document, by sheet hash (hex).
-pub fn receipts(doc: &impl ReadDoc) -> BTreeMap<String, String> {
-    doc.keys(ROOT)
-        .filter_map(|k| Some((k.strip_prefix("receipt/")?.to_owned(), text(doc, &k)?)))
+/// The РЦОИ's receipts in its document for a school, by sheet hash (hex).
+pub fn receipts(rcoi: &impl ReadDoc) -> BTreeMap<String, String> {
+    rcoi.keys(ROOT)
+        .filter_map(|k| Some((k.strip_prefix("receipt/")?.to_owned(), text(rcoi, &k)?)))
         .collect()
 }
 
-/// Adds a settlement (and its operator's certificate) to a results document.
+/// Adds a settlement (and its operator's certificate) to a school's РЦОИ document.
 pub fn put_settlement(
     tx: &mut impl Transactable,
     statement: &crate::statement::Statement,
@@ -202,42 +206,98 @@ fn statements(doc: &impl ReadDoc, prefix: &str) -> Vec<crate::statement::Stateme
         .collect()
 }
 
-/// The settlements in a results document.
-pub fn settlements(doc: &impl ReadDoc) -> Vec<crate::statement::Statement> {
-    statements(doc, "settlement/")
+/// The settlements in a school's РЦОИ document.
+pub fn settlements(rcoi: &impl ReadDoc) -> Vec<crate::statement::Statement> {
+    statements(rcoi, "settlement/")
 }
 
-/// The people's certificates a results document carries (operators and organisers), by id.
-pub fn person_certs(doc: &impl ReadDoc) -> BTreeMap<String, Vec<u8>> {
+/// The certificates of the people under `prefix` (`operator/`, `organiser/`), by id.
+fn certs(doc: &impl ReadDoc, prefix: &str) -> BTreeMap<String, Vec<u8>> {
     doc.keys(ROOT)
-        .filter_map(|k| {
-            let id = k
-                .strip_prefix("operator/")
-                .or_else(|| k.strip_prefix("organiser/"))?;
-            Some((id.to_owned(), bytes(doc, &k)?))
-        })
+        .filter_map(|k| Some((k.strip_prefix(prefix)?.to_owned(), bytes(doc, &k)?)))
         .collect()
 }
 
-/// The published results and the certificate of the РЦОИ node that signed them.
-pub fn published(doc: &impl ReadDoc) -> Option<(crate::statement::Statement, Vec<u8>)> {
-    let statement = crate::statement::Statement::from_bytes(bytes(doc, "published")?).ok()?;
-    Some((statement, bytes(doc, "rcoi_cert")?))
+/// The operators' certificates in a school's РЦОИ document, by id.
+pub fn operator_certs(rcoi: &impl ReadDoc) -> BTreeMap<String, Vec<u8>> {
+    certs(rcoi, "operator/")
 }
 
-/// Publishes a school's results (signed by the РЦОИ node) with the node's certificate.
+/// The organisers' certificates in a school's results document, by id.
+pub fn organiser_certs(results: &impl ReadDoc) -> BTreeMap<String, Vec<u8>> {
+    certs(results, "organiser/")
+}
+
+/// One publication of a school's results as stored: its edition (from the key), the РЦОИ's
+/// signed statement and the certificate it was signed under.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredPublication {
+    pub edition: u32,
+    pub statement: crate::statement::Statement,
+    pub rcoi_cert: Vec<u8>,
+}
+
+/// Every publication in a school's РЦОИ document, newest edition first; undecodable ones
+/// skipped (verification judges the rest).
+pub fn publications(rcoi: &impl ReadDoc) -> Vec<StoredPublication> {
+    let mut out: Vec<StoredPublication> = rcoi
+        .keys(ROOT)
+        .filter_map(|k| {
+            let edition: u32 = k.strip_prefix("published/")?.parse().ok()?;
+            Some(StoredPublication {
+                edition,
+                statement: crate::statement::Statement::from_bytes(bytes(rcoi, &k)?).ok()?,
+                rcoi_cert: bytes(rcoi, &format!("rcoi_cert/{edition}"))?,
+            })
+        })
+        .collect();
+    out.sort_by_key(|p| std::cmp::Reverse(p.edition));
+    out
+}
+
+/// The next edition to publish: one past the highest stored (1 when none is).
+pub fn next_edition(rcoi: &impl ReadDoc) -> u32 {
+    rcoi.keys(ROOT)
+        .filter_map(|k| k.strip_prefix("published/")?.parse::<u32>().ok())
+        .max()
+        .map_or(1, |n| n.saturating_add(1))
+}
+
+/// Publishes edition `edition` of a school's results (signed by the РЦОИ node) with the node's
+/// certificate. Editions are never overwritten: a reader takes the newest that verifies.
 pub fn put_published(
     tx: &mut impl Transactable,
+    edition: u32,
     statement: &crate::statement::Statement,
     rcoi_cert: &[u8],
 ) -> Result<(), AutomergeError> {
     tx.put(
         ROOT,
-        "published",
+        format!("published/{edition}"),
         ScalarValue::Bytes(statement.as_bytes().to_vec()),
     )?;
-    tx.put(ROOT, "rcoi_cert", ScalarValue::Bytes(rcoi_cert.to_vec()))?;
+    tx.put(
+        ROOT,
+        format!("rcoi_cert/{edition}"),
+        ScalarValue::Bytes(rcoi_cert.to_vec()),
+    )?;
     Ok(())
+}
+
+/// Layout 1: the settlements and operators' certificates a results document held.
+pub fn legacy_settlements(
+    results: &impl ReadDoc,
+) -> (Vec<crate::statement::Statement>, BTreeMap<String, Vec<u8>>) {
+    (
+        statements(results, "settlement/"),
+        certs(results, "operator/"),
+    )
+}
+
+/// Layout 1: the publication a results document held under `published`, with `rcoi_cert`.
+pub fn legacy_published(results: &impl ReadDoc) -> Option<(crate::statement::Statement, Vec<u8>)> {
+    let statement = crate::statement::Statement::from_bytes(bytes(results, "published")?).ok()?;
+    Some((statement, bytes(results, "rcoi_cert")?))
 }
 
 /// When the school's node first verified the published results.
@@ -382,14 +442,15 @@ pub fn sheets(doc: &impl ReadDoc) -> Vec<SignedSheet> {
         .collect()
 }
 
-/// The score sheets of a protocol that have no receipt in `results` yet; a sheet whose key
-/// names a receipted hash is not even decoded (this runs at the РЦОИ after every change).
+/// The score sheets of a protocol that have no receipt in the school's РЦОИ document yet; a
+/// sheet whose key names a receipted hash is not even decoded (this runs at the РЦОИ after every
+/// change).
 pub fn sheets_not_receipted(
     protocol: &impl ReadDoc,
-    results: Option<&impl ReadDoc>,
+    rcoi: Option<&impl ReadDoc>,
 ) -> Vec<SignedSheet> {
     let receipted = |hash: &str| {
-        results.is_some_and(|r| matches!(r.get(ROOT, format!("receipt/{hash}")), Ok(Some(_))))
+        rcoi.is_some_and(|r| matches!(r.get(ROOT, format!("receipt/{hash}")), Ok(Some(_))))
     };
     // Keys are ordered: "sheet/" up to "sheet0" ('0' follows '/') are exactly the sheets.
     let sheet_keys: Vec<String> = protocol
@@ -455,5 +516,33 @@ mod tests {
             ("Иванова", "101", "absent", "autism")
         );
         assert_eq!(rooms(&a)["101"], 10);
+    }
+
+    #[test]
+    fn publications_are_numbered_and_never_overwritten() {
+        let mut doc = Automerge::new();
+        assert_eq!(next_edition(&doc), 1);
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let statement = |n: &str| {
+            crate::statement::Statement::sign(
+                crate::statement::StatementKind::Results,
+                &crate::statement::Fields::new().with("n", n),
+                &key,
+            )
+            .unwrap()
+        };
+        for (edition, text) in [(1, "first"), (2, "second")] {
+            let mut tx = doc.transaction();
+            put_published(&mut tx, edition, &statement(text), b"cert").unwrap();
+            tx.commit();
+        }
+        assert_eq!(next_edition(&doc), 3);
+        let held = publications(&doc);
+        assert_eq!(
+            held.iter().map(|p| p.edition).collect::<Vec<_>>(),
+            vec![2, 1],
+            "newest first, both kept"
+        );
+        assert_eq!(held[1].statement, statement("first"));
     }
 }

@@ -134,9 +134,9 @@ pub fn build<'a, D: SignerDirectory>(
         else {
             continue;
         };
-        let results_doc = docs
+        let rcoi_doc = docs
             .get(&DocId::School {
-                kind: DocKind::Results,
+                kind: DocKind::Rcoi,
                 municipality,
                 school,
                 exam,
@@ -145,8 +145,7 @@ pub fn build<'a, D: SignerDirectory>(
         let municipality = municipality.to_string();
         let records = content::sheets(*doc);
         let resolution =
-            crate::settlement::resolve_protocol(*doc, results_doc, rules, &directory_for)
-                .resolution;
+            crate::settlement::resolve_protocol(*doc, rcoi_doc, rules, &directory_for).resolution;
         for (subject, r) in &resolution.subjects {
             let (school, participant, attempt) = (
                 subject.school.to_string(),

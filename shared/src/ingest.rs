@@ -1,53 +1,146 @@
 //! Verification on ingest at the РЦОИ: every score sheet that arrives in a school's protocol is
 //! checked (signature, the expert certified for that school and not revoked when signing, total
 //! and result recomputed from the year's rules) in batches, and the verdict is written as a
-//! receipt into the school's results document, which flows back down to the school.
+//! receipt into the school's РЦОИ document (only the РЦОИ may write it), which flows back down to
+//! the school.
 //!
 //! The production node and the simulator both call [`receipt_new_sheets`] after every batch of
 //! changes they apply, so a sheet is verified once, when it first arrives.
+//!
+//! A sheet's `signed_at` is what its signer claims. What depends on time is judged on receipt
+//! against the РЦОИ's own clock, which no signer controls ([`Refusal`]): the sheet must be signed
+//! on the exam's day in the region's calendar and not after it arrived, and its expert's
+//! certificate must not have been revoked before it arrived, whatever `signed_at` says. So a
+//! revoked expert's key, or one cracked from a copied key file, signs nothing that counts by
+//! dating it earlier. Every node that holds the receipt counts such a sheet invalid
+//! (`crate::settlement::resolve_protocol`).
 
 use std::collections::BTreeMap;
 
-use crate::codes::OrgCode;
+use crate::calendar::{Date, Timestamp, UtcOffset};
+use crate::codes::{OrgCode, PersonId};
 use crate::content;
-use crate::record::{SignerDirectory, verify_many};
+use crate::record::{SignerDirectory, VerifiedSheet, verify_many};
 use crate::rules::Rules;
 use crate::sync::{DocId, DocKind, Engine, EngineError};
 
 /// The verdict a receipt records for a sheet that verifies.
 pub const RECEIPT_VERIFIED: &str = "verified";
 
-/// The results document that belongs with `protocol`, if it is a protocol.
-#[must_use]
-pub fn results_of(protocol: DocId) -> Option<DocId> {
-    match protocol {
-        DocId::School {
-            kind: DocKind::Protocol,
-            municipality,
-            school,
-            exam,
-        } => Some(DocId::School {
-            kind: DocKind::Results,
-            municipality,
-            school,
-            exam,
+/// How far ahead of the РЦОИ's clock a sheet may be signed (clocks differ by minutes); further
+/// ahead is refused.
+pub const SIGNED_AHEAD_MS_MAX: i64 = 5 * 60_000;
+
+/// Why the РЦОИ refuses on receipt a sheet whose signature and score verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("signed at {signed_at}, not on the exam's day {day} in the region's calendar")]
+    OutsideExamDay { signed_at: Timestamp, day: Date },
+    #[error("signed at {signed_at}, after the РЦОИ received it at {received}")]
+    SignedAfterReceipt {
+        signed_at: Timestamp,
+        received: Timestamp,
+    },
+    #[error(
+        "expert {expert}'s certificate was revoked at {revoked_at}, before the РЦОИ received the sheet at {received}"
+    )]
+    RevokedBeforeReceipt {
+        expert: PersonId,
+        revoked_at: Timestamp,
+        received: Timestamp,
+    },
+}
+
+/// A receipt as the РЦОИ's document stores it, by its text form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Receipt {
+    /// `verified`
+    Verified,
+    /// `invalid: REASON`: the sheet itself does not verify.
+    Invalid(String),
+    /// `invalid on receipt: REASON`: it verifies, but not at the time it arrived ([`Refusal`]).
+    RefusedOnReceipt(String),
+}
+
+impl Receipt {
+    const INVALID: &'static str = "invalid: ";
+    const ON_RECEIPT: &'static str = "invalid on receipt: ";
+
+    /// Its stored text.
+    #[must_use]
+    pub fn text(&self) -> String {
+        match self {
+            Receipt::Verified => RECEIPT_VERIFIED.to_owned(),
+            Receipt::Invalid(reason) => format!("{}{reason}", Self::INVALID),
+            Receipt::RefusedOnReceipt(reason) => format!("{}{reason}", Self::ON_RECEIPT),
+        }
+    }
+
+    /// Reads a stored text. Anything else than the three forms reads as invalid, with the text
+    /// as the reason.
+    #[must_use]
+    pub fn read(text: &str) -> Self {
+        if text == RECEIPT_VERIFIED {
+            Receipt::Verified
+        } else if let Some(reason) = text.strip_prefix(Self::ON_RECEIPT) {
+            Receipt::RefusedOnReceipt(reason.to_owned())
+        } else {
+            Receipt::Invalid(text.strip_prefix(Self::INVALID).unwrap_or(text).to_owned())
+        }
+    }
+}
+
+/// Judges a verified sheet against the time the РЦОИ received it, `received`.
+fn judge_on_receipt(
+    v: &VerifiedSheet,
+    directory: &dyn SignerDirectory,
+    clock: UtcOffset,
+    received: Timestamp,
+) -> Result<(), Refusal> {
+    let signed_at = v.sheet.signed_at;
+    let day = v.sheet.subject.exam.date();
+    if !day.day_window_ms(clock).contains(&signed_at.unix_ms()) {
+        return Err(Refusal::OutsideExamDay { signed_at, day });
+    }
+    if signed_at.unix_ms() > received.unix_ms().saturating_add(SIGNED_AHEAD_MS_MAX) {
+        return Err(Refusal::SignedAfterReceipt {
+            signed_at,
+            received,
+        });
+    }
+    match directory.revoked_at(v.sheet.expert) {
+        Some(revoked_at) if revoked_at <= received => Err(Refusal::RevokedBeforeReceipt {
+            expert: v.sheet.expert,
+            revoked_at,
+            received,
         }),
+        _ => Ok(()),
+    }
+}
+
+/// The РЦОИ document that belongs with `protocol`, if it is a protocol.
+#[must_use]
+pub fn receipts_of(protocol: DocId) -> Option<DocId> {
+    match protocol.kind() {
+        Some(DocKind::Protocol) => protocol.sibling(DocKind::Rcoi),
         _ => None,
     }
 }
 
-/// Verifies the sheets of `protocol` that have no receipt yet and receipts them in its results
-/// document (`verified` or `invalid: REASON`), in one change. `directory_for` builds the signer
-/// directory from the experts' certificates the protocol carries. Returns how many sheets were
-/// receipted; 0 on a node other than the РЦОИ or a document other than a protocol.
+/// Verifies the sheets of `protocol` that have no receipt yet and receipts them in the school's
+/// РЦОИ document ([`Receipt`]), in one change, judging time against `now_ms` on the region's
+/// `clock` ([`Refusal`]). `directory_for` builds the signer directory from the experts'
+/// certificates the protocol carries. Returns how many sheets were receipted; 0 on a node other
+/// than the РЦОИ or a document other than a protocol.
 pub fn receipt_new_sheets<D: SignerDirectory>(
     engine: &mut Engine,
     protocol: DocId,
     rules: &Rules,
     directory_for: impl FnOnce(&BTreeMap<String, Vec<u8>>) -> D,
+    clock: UtcOffset,
     now_ms: i64,
 ) -> Result<usize, EngineError> {
-    let Some(results) = results_of(protocol) else {
+    let Some(receipts) = receipts_of(protocol) else {
         return Ok(0);
     };
     if !matches!(engine.identity().org, OrgCode::Rcoi(_)) {
@@ -56,23 +149,29 @@ pub fn receipt_new_sheets<D: SignerDirectory>(
     let Some(doc) = engine.doc(&protocol) else {
         return Ok(0);
     };
-    let results_doc = engine.doc(&results);
-    let fresh = content::sheets_not_receipted(doc, results_doc);
+    let fresh = content::sheets_not_receipted(doc, engine.doc(&receipts));
     if fresh.is_empty() {
         return Ok(0);
     }
+    let Ok(received) = Timestamp::from_unix_ms(now_ms) else {
+        return Ok(0);
+    };
     let directory = directory_for(&content::expert_certs(doc));
     let verdicts: Vec<_> = fresh
         .iter()
         .zip(verify_many(&fresh, rules, &directory))
         .map(|(s, r)| {
-            (
-                s.hash(),
-                r.map_or_else(|e| format!("invalid: {e}"), |_| RECEIPT_VERIFIED.to_owned()),
-            )
+            let receipt = match r {
+                Err(e) => Receipt::Invalid(e.to_string()),
+                Ok(v) => match judge_on_receipt(&v, &directory, clock, received) {
+                    Ok(()) => Receipt::Verified,
+                    Err(refusal) => Receipt::RefusedOnReceipt(refusal.to_string()),
+                },
+            };
+            (s.hash(), receipt.text())
         })
         .collect();
-    engine.change(now_ms, results, |tx| {
+    engine.change(now_ms, receipts, |tx| {
         verdicts
             .iter()
             .try_for_each(|(h, v)| content::put_receipt(tx, h, v))
@@ -97,9 +196,13 @@ mod tests {
         SignedSheet::from_bytes(bytes).unwrap()
     }
 
-    /// A school node enters `sheets` into its protocol and syncs with the РЦОИ, which receipts
-    /// them against `directory`; returns the receipts as the school sees them.
-    fn ingest(sheets: &[SignedSheet], directory: &FixedDirectory) -> BTreeMap<String, String> {
+    /// A school node enters `sheets` into its protocol and syncs with the РЦОИ at `at(30)`, which
+    /// receipts them against `directory`; returns the receipts as the school sees them, and the
+    /// school's resolution of its protocol with them.
+    fn ingest(
+        sheets: &[SignedSheet],
+        directory: &FixedDirectory,
+    ) -> (BTreeMap<String, String>, crate::resolve::ProtocolResolution) {
         let region = RegionCode::new("42").unwrap();
         let municipality = MunicipalityCode::new("4201").unwrap();
         let identities = [
@@ -173,8 +276,15 @@ mod tests {
                         },
                     );
                     if 1 - from == 1 {
-                        receipt_new_sheets(&mut nodes[1], protocol, &rules(), |_| directory, now)
-                            .unwrap();
+                        receipt_new_sheets(
+                            &mut nodes[1],
+                            protocol,
+                            &rules(),
+                            |_| directory,
+                            UtcOffset::UTC,
+                            now,
+                        )
+                        .unwrap();
                     }
                 }
             }
@@ -184,13 +294,29 @@ mod tests {
         }
         // Everything was receipted once: another pass finds nothing new.
         assert_eq!(
-            receipt_new_sheets(&mut nodes[1], protocol, &rules(), |_| directory, now).unwrap(),
+            receipt_new_sheets(
+                &mut nodes[1],
+                protocol,
+                &rules(),
+                |_| directory,
+                UtcOffset::UTC,
+                now
+            )
+            .unwrap(),
             0
         );
-        nodes[0]
-            .doc(&results_of(protocol).unwrap())
-            .map(content::receipts)
-            .unwrap_or_default()
+        let at_school = nodes[0].doc(&receipts_of(protocol).unwrap());
+        let resolution = crate::settlement::resolve_protocol(
+            nodes[0].doc(&protocol).unwrap(),
+            at_school,
+            &rules(),
+            |_| directory,
+        )
+        .resolution;
+        (
+            at_school.map(content::receipts).unwrap_or_default(),
+            resolution,
+        )
     }
 
     #[test]
@@ -204,7 +330,7 @@ mod tests {
         };
         let mut directory = directory();
         directory.revoke(expert(2), at(10));
-        let receipts = ingest(&[good.clone(), forged.clone(), late.clone()], &directory);
+        let (receipts, _) = ingest(&[good.clone(), forged.clone(), late.clone()], &directory);
         assert_eq!(receipts.len(), 3, "{receipts:?}");
         assert_eq!(receipts[&good.hash().to_string()], RECEIPT_VERIFIED);
         let bad_signature = &receipts[&forged.hash().to_string()];
@@ -212,5 +338,76 @@ mod tests {
         assert!(bad_signature.contains("signature"), "{bad_signature}");
         let revoked = &receipts[&late.hash().to_string()];
         assert!(revoked.contains("revoked"), "{revoked}");
+    }
+
+    /// Hardening item 2: what depends on time is judged at receipt (here `at(30)`), not at the
+    /// `signed_at` the signer chose. Expectations written out: which sheet, which verdict.
+    #[test]
+    fn a_sheet_dated_before_its_experts_revocation_is_judged_when_it_arrived() {
+        let signed = |participant: &str, expert: u8, minute: i64| {
+            let mut d = draft(participant, 12, expert);
+            d.signed_at = at(minute);
+            sign(d, expert)
+        };
+        // Expert 2 is revoked at minute 25; their key still signs, dated minute 5.
+        let backdated = signed("p1", 2, 5);
+        // Expert 1 is revoked only at minute 100, after the РЦОИ received their sheet.
+        let honest = signed("p2", 1, 5);
+        // The exam's day is 2024-02-14 (UTC here); minute -180 is 23:00 the day before.
+        let day_before = signed("p3", 1, -180);
+        // Signed 10 minutes after it arrived: more than clocks differ.
+        let from_the_future = signed("p4", 1, 40);
+        let mut directory = directory();
+        directory.revoke(expert(2), at(25));
+        directory.revoke(expert(1), at(100));
+        let all = [
+            backdated.clone(),
+            honest.clone(),
+            day_before.clone(),
+            from_the_future.clone(),
+        ];
+        let (receipts, resolution) = ingest(&all, &directory);
+        let receipt = |s: &SignedSheet| Receipt::read(&receipts[&s.hash().to_string()]);
+        assert_eq!(receipt(&honest), Receipt::Verified);
+        for (sheet, words) in [
+            (&backdated, "revoked"),
+            (&day_before, "not on the exam's day"),
+            (&from_the_future, "after the РЦОИ received it"),
+        ] {
+            match receipt(sheet) {
+                Receipt::RefusedOnReceipt(reason) => assert!(reason.contains(words), "{reason}"),
+                other => panic!("{words}: {other:?}"),
+            }
+        }
+        // The school, holding the receipts, counts only the honest sheet.
+        let counted: Vec<&str> = resolution
+            .subjects
+            .iter()
+            .filter(|(_, r)| r.verdict.current().is_some())
+            .map(|(s, _)| s.participant.as_str())
+            .collect();
+        assert_eq!(counted, vec!["p2"]);
+        let refused: usize = resolution
+            .subjects
+            .values()
+            .flat_map(|r| &r.invalid)
+            .filter(|(_, e)| matches!(e, crate::record::SheetError::RefusedOnReceipt(_)))
+            .count();
+        assert_eq!(refused, 3);
+    }
+
+    #[test]
+    fn receipts_read_back_from_their_text() {
+        for receipt in [
+            Receipt::Verified,
+            Receipt::Invalid("the signature does not verify".into()),
+            Receipt::RefusedOnReceipt("signed at 2024-02-13T23:00:00Z".into()),
+        ] {
+            assert_eq!(Receipt::read(&receipt.text()), receipt);
+        }
+        assert_eq!(
+            Receipt::Invalid("no such form".into()),
+            Receipt::read("no such form")
+        );
     }
 }

@@ -221,6 +221,7 @@ struct SchoolExam<'a> {
     roster: Option<&'a Automerge>,
     protocol: Option<&'a Automerge>,
     results: Option<&'a Automerge>,
+    rcoi: Option<&'a Automerge>,
 }
 
 /// What one school's documents for one exam contribute to the view: a pure function of those
@@ -244,8 +245,8 @@ struct Section {
     events: Vec<(i64, u8)>,
 }
 
-/// The heads of a school's roster, protocol and results documents for an exam.
-type SectionKey = [Vec<ChangeHash>; 3];
+/// The heads of a school's roster, protocol, results and РЦОИ documents for an exam.
+type SectionKey = [Vec<ChangeHash>; 4];
 
 /// The sections of earlier builds, by school and exam. A hub keeps one for its lifetime, with
 /// the same rules, certificate checks and clock, so that a page load re-reads only the schools whose
@@ -305,6 +306,7 @@ pub fn build_cached<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
             DocKind::Roster => entry.1.roster = Some(doc),
             DocKind::Protocol => entry.1.protocol = Some(doc),
             DocKind::Results => entry.1.results = Some(doc),
+            DocKind::Rcoi => entry.1.rcoi = Some(doc),
         }
     }
     // Sections of documents no longer held (or out of scope) go.
@@ -329,6 +331,7 @@ pub fn build_cached<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
             heads(docs.roster),
             heads(docs.protocol),
             heads(docs.results),
+            heads(docs.rcoi),
         ];
         let section = match cache.sections.get(&(school, exam)) {
             Some((k, s)) if *k == key => s,
@@ -424,7 +427,7 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
     let day = exam.date().day_window_ms(inputs.utc_offset);
     let within = |t: i64| t.clamp(day.start, day.end - 1);
     let settled = docs.protocol.map(|p| {
-        crate::settlement::resolve_protocol(p, docs.results, inputs.rules, &inputs.directory_for)
+        crate::settlement::resolve_protocol(p, docs.rcoi, inputs.rules, &inputs.directory_for)
     });
     let invalid = |record: String, reason: String| InvalidView {
         exam: exam.to_string(),
@@ -565,15 +568,14 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
         .max()
         .map(within);
     // Results and familiarisation.
-    let published = docs.results.and_then(|r| {
-        let (statement, cert) = content::published(r)?;
-        crate::publish::Published::verify(&statement, &cert, inputs.verifier, exam, school).ok()
+    let published = docs.rcoi.and_then(|r| {
+        crate::publish::latest(&content::publications(r), inputs.verifier, exam, school).ok()
     });
     out.delivered = docs.results.and_then(content::delivered);
     out.familiarised = docs
         .results
         .map(|r| {
-            let directory = (inputs.directory_for)(&content::person_certs(r));
+            let directory = (inputs.directory_for)(&content::organiser_certs(r));
             content::acks(r)
                 .iter()
                 .filter(|s| crate::publish::Familiarisation::verify(s, &directory).is_ok())

@@ -1,10 +1,13 @@
 //! Results down and familiarisation back up.
 //!
 //! When the РЦОИ closes an exam's processing it signs each school's results — participant,
-//! attempt, total, зачёт/незачёт — with its node key into that school's results document
-//! (`published`, the РЦОИ certificate beside it as `rcoi_cert`). The document flows down through
-//! the МОУО hub. A school's node shows nothing until the signature verifies under a certificate
-//! the region's CA issued to the РЦОИ; anything else signed is refused.
+//! attempt, total, зачёт/незачёт — with its node key into that school's РЦОИ document, a
+//! document only the РЦОИ may write (`published/N`, the РЦОИ certificate beside it as
+//! `rcoi_cert/N`). Each publication has an edition number, signed with it; a new one never
+//! overwrites an old one, and a reader takes the newest edition that verifies ([`latest`]), so
+//! nobody can bring an older publication back in place of a newer one. The document flows down
+//! through the МОУО hub. A school's node shows nothing until the signature verifies under a
+//! certificate the region's CA issued to the РЦОИ; anything else signed is refused.
 //!
 //! The school's organiser then records each participant's familiarisation (seed 002 §74: under
 //! signature, within 5 days of the exam) as a statement signed with their person key under
@@ -14,6 +17,7 @@ use ed25519_dalek::VerifyingKey;
 
 use crate::calendar::Timestamp;
 use crate::codes::{NodeRole, OrgCode, ParticipantId, PersonId, PersonRole, SchoolCode};
+use crate::content::StoredPublication;
 use crate::exam::ExamId;
 use crate::record::{Attempt, SignerDirectory};
 use crate::resolve::Verdict;
@@ -36,6 +40,9 @@ pub struct ResultRow {
 pub struct Published {
     pub exam: ExamId,
     pub school: SchoolCode,
+    /// 1 for the first publication of a school's results for an exam, one more for each after.
+    /// Publications of layout 1 carry none and read as 1.
+    pub edition: u32,
     pub at: Timestamp,
     /// Ascending by participant and attempt.
     pub rows: Vec<ResultRow>,
@@ -53,6 +60,10 @@ pub enum PublishError {
     Certificate(String),
     #[error("the results are for {found}, not {expected}")]
     WrongDocument { expected: String, found: String },
+    #[error("the publication is stored as edition {stored} but signed as edition {signed}")]
+    WrongEdition { stored: u32, signed: u32 },
+    #[error("no results are published")]
+    NonePublished,
     #[error(transparent)]
     Statement(#[from] StatementError),
 }
@@ -62,11 +73,12 @@ fn invalid(message: impl Into<String>) -> StatementError {
 }
 
 impl Published {
-    /// The results of a protocol whose conflicts are all settled.
+    /// Edition `edition` of the results of a protocol whose conflicts are all settled.
     pub fn from_protocol(
         settled: &SettledProtocol,
         exam: ExamId,
         school: SchoolCode,
+        edition: u32,
         at: Timestamp,
     ) -> Result<Self, PublishError> {
         let open = settled.resolution.conflicts().count();
@@ -97,6 +109,7 @@ impl Published {
         Ok(Published {
             exam,
             school,
+            edition,
             at,
             rows,
         })
@@ -108,6 +121,7 @@ impl Published {
         let mut fields = Fields::new()
             .with("exam", self.exam)
             .with("school", self.school)
+            .with("edition", self.edition)
             .with("at", self.at);
         for r in &self.rows {
             fields = fields.with(
@@ -179,13 +193,52 @@ impl Published {
                 })
             })
             .collect::<Result<_, _>>()?;
+        let edition = match fields.get("edition") {
+            Ok(_) => fields.parse("edition")?,
+            Err(_) => 1,
+        };
         Ok(Published {
             exam: fields.parse("exam")?,
             school: SchoolCode::new(fields.get("school")?).map_err(|e| invalid(e.to_string()))?,
+            edition,
             at: fields.parse("at")?,
             rows,
         })
     }
+}
+
+/// The newest publication that verifies (by [`Published::verify`], and signed as the edition it
+/// is stored under). An edition that does not verify is passed over for an older one that does;
+/// with none, the error of the newest.
+pub fn latest(
+    stored: &[StoredPublication],
+    verifier: &dyn CertVerifier,
+    exam: ExamId,
+    school: SchoolCode,
+) -> Result<Published, PublishError> {
+    let mut newest_error = None;
+    let mut by_edition: Vec<&StoredPublication> = stored.iter().collect();
+    by_edition.sort_by_key(|p| std::cmp::Reverse(p.edition));
+    for p in by_edition {
+        let checked = Published::verify(&p.statement, &p.rcoi_cert, verifier, exam, school)
+            .and_then(|published| {
+                if published.edition == p.edition {
+                    Ok(published)
+                } else {
+                    Err(PublishError::WrongEdition {
+                        stored: p.edition,
+                        signed: published.edition,
+                    })
+                }
+            });
+        match checked {
+            Ok(published) => return Ok(published),
+            Err(e) => {
+                newest_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(newest_error.unwrap_or(PublishError::NonePublished))
 }
 
 /// An organiser's record that a participant has seen their result.
@@ -250,6 +303,7 @@ mod tests {
         Published {
             exam: subject("p1").exam,
             school: school(),
+            edition: 1,
             at: at(600),
             rows: vec![ResultRow {
                 participant: ParticipantId::new("p1").unwrap(),
@@ -305,6 +359,74 @@ mod tests {
             Published::verify(&statement, &rcoi_cert, &ca, p.exam, other),
             Err(PublishError::WrongDocument { .. })
         ));
+    }
+
+    #[test]
+    fn the_newest_edition_that_verifies_counts_and_an_older_one_never_replaces_it() {
+        let ca = FixedCa::default();
+        let rcoi_key = SigningKey::from_bytes(&[50; 32]);
+        let rcoi_cert = ca.issue(node(NodeRole::Rcoi, "42"), &rcoi_key);
+        let edition = |n: u32, total: u16| {
+            let mut p = published();
+            p.edition = n;
+            p.rows[0].total = total;
+            p
+        };
+        let stored = |key: u32, p: &Published| StoredPublication {
+            edition: key,
+            statement: Statement::sign(StatementKind::Results, &p.fields(), &rcoi_key).unwrap(),
+            rcoi_cert: rcoi_cert.clone(),
+        };
+        let (first, second) = (edition(1, 14), edition(2, 9));
+        let (exam, school) = (first.exam, first.school);
+        // In any order of storage, edition 2 is what counts.
+        for held in [
+            vec![stored(1, &first), stored(2, &second)],
+            vec![stored(2, &second), stored(1, &first)],
+        ] {
+            assert_eq!(latest(&held, &ca, exam, school).unwrap(), second);
+        }
+        // Edition 1 stored again under a higher number is refused: the newest genuine one counts.
+        let replayed = vec![stored(1, &first), stored(2, &second), stored(3, &first)];
+        assert_eq!(latest(&replayed, &ca, exam, school).unwrap(), second);
+        assert!(matches!(
+            latest(&replayed[2..], &ca, exam, school),
+            Err(PublishError::WrongEdition {
+                stored: 3,
+                signed: 1
+            })
+        ));
+        // A newer edition signed by someone else does not hide the genuine one.
+        let hub_key = SigningKey::from_bytes(&[51; 32]);
+        let mut forged = stored(4, &edition(4, 0));
+        forged.statement =
+            Statement::sign(StatementKind::Results, &edition(4, 0).fields(), &hub_key).unwrap();
+        let held = vec![stored(2, &second), forged];
+        assert_eq!(latest(&held, &ca, exam, school).unwrap(), second);
+        assert!(matches!(
+            latest(&[], &ca, exam, school),
+            Err(PublishError::NonePublished)
+        ));
+    }
+
+    #[test]
+    fn a_publication_of_layout_1_reads_as_edition_1() {
+        let rcoi_key = SigningKey::from_bytes(&[50; 32]);
+        let p = published();
+        // Layout 1 signed the same fields without the edition.
+        let mut fields = Fields::new()
+            .with("exam", p.exam)
+            .with("school", p.school)
+            .with("at", p.at);
+        fields = fields.with("row", "p1 1 14 pass");
+        let statement = Statement::sign(StatementKind::Results, &fields, &rcoi_key).unwrap();
+        let parsed = Published::parse(
+            &statement
+                .verify(StatementKind::Results, &rcoi_key.verifying_key())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(parsed, p);
     }
 
     #[test]

@@ -190,6 +190,10 @@ pub enum SheetError {
     /// The sheet is about another participant, attempt, exam or school than expected.
     #[error("the sheet is for {found}, not {expected}")]
     WrongSubject { expected: String, found: String },
+    /// The РЦОИ refused the sheet when it received it (`crate::ingest::Refusal`), for a reason
+    /// that depends on when that was: every node that holds its receipt counts it invalid.
+    #[error("refused by the РЦОИ on receipt: {0}")]
+    RefusedOnReceipt(String),
 }
 
 /// Why an expert's key is not accepted for a sheet.
@@ -254,6 +258,14 @@ pub trait SignerDirectory {
         let _ = (role, org, at);
         Err(SignerError::Unknown(person))
     }
+
+    /// When `person`'s certificate was revoked, if it was. A signer chooses the `signed_at` its
+    /// sheet claims; the РЦОИ judges revocation against when it received the sheet instead
+    /// (`crate::ingest`).
+    fn revoked_at(&self, person: PersonId) -> Option<Timestamp> {
+        let _ = person;
+        None
+    }
 }
 
 /// A borrowed directory is a directory (a region-wide one need not be copied per check).
@@ -265,6 +277,10 @@ impl<T: SignerDirectory + ?Sized> SignerDirectory for &T {
         at: Timestamp,
     ) -> Result<VerifyingKey, SignerError> {
         (**self).expert_key(expert, school, at)
+    }
+
+    fn revoked_at(&self, person: PersonId) -> Option<Timestamp> {
+        (**self).revoked_at(person)
     }
 
     fn person_key(
@@ -800,6 +816,10 @@ impl FixedDirectory {
 }
 
 impl SignerDirectory for FixedDirectory {
+    fn revoked_at(&self, person: PersonId) -> Option<Timestamp> {
+        self.experts.get(&person)?.revoked_at
+    }
+
     fn expert_key(
         &self,
         expert: PersonId,

@@ -89,10 +89,32 @@ pub fn resolve_all(
     rules: &Rules,
     directory: &dyn SignerDirectory,
 ) -> ProtocolResolution {
+    resolve_all_receipted(records, rules, directory, &BTreeMap::new())
+}
+
+/// As [`resolve_all`], with the sheets the РЦОИ refused on receipt counted invalid:
+/// `refused_on_receipt` maps a sheet's hash (as its receipt names it) to the reason
+/// (`crate::ingest::Receipt::RefusedOnReceipt`).
+#[must_use]
+pub fn resolve_all_receipted(
+    records: &[SignedSheet],
+    rules: &Rules,
+    directory: &dyn SignerDirectory,
+    refused_on_receipt: &BTreeMap<String, String>,
+) -> ProtocolResolution {
     type Checked = Vec<(RecordHash, Result<VerifiedSheet, SheetError>)>;
     let mut by_subject: BTreeMap<SheetSubject, Checked> = BTreeMap::new();
     let mut unattributed = BTreeMap::new();
     for (record, result) in records.iter().zip(verify_many(records, rules, directory)) {
+        let result = match result {
+            Ok(_) if !refused_on_receipt.is_empty() => {
+                match refused_on_receipt.get(&record.hash().to_string()) {
+                    Some(reason) => Err(SheetError::RefusedOnReceipt(reason.clone())),
+                    None => result,
+                }
+            }
+            other => other,
+        };
         let whole = RecordHash::of(record.as_bytes());
         let subject = match &result {
             Ok(v) => Some(v.sheet.subject),

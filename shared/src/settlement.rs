@@ -1,7 +1,8 @@
 //! A РЦОИ operator's settlement of a conflict: a signed statement naming the participant's
 //! attempt, every conflicting sheet it settles and the one that counts. Stored in the school's
-//! results document (`settlement/HASH`, the operator's certificate beside it under
-//! `operator/ID`), so it replicates like everything else and every node reaches the same verdict.
+//! РЦОИ document (`settlement/HASH`, the operator's certificate beside it under `operator/ID`),
+//! which only the РЦОИ may write, so a school can neither forge nor delete one; it replicates
+//! like everything else and every node reaches the same verdict.
 //!
 //! A settlement applies only when it names every head of the conflict and chooses one of them: a
 //! sheet that arrives later and conflicts again reopens the conflict, and nothing is dropped —
@@ -161,14 +162,14 @@ pub fn apply(
 /// Settlements that do not verify, by hash, with the reason.
 pub type Refused = Vec<(RecordHash, StatementError)>;
 
-/// Every settlement stored in a results document, verified; a settlement that fails is returned
+/// Every settlement stored in a school's РЦОИ document, verified; a settlement that fails is returned
 /// with the reason (it is shown, never silently ignored).
 pub fn stored(
-    results: &impl automerge::ReadDoc,
+    rcoi: &impl automerge::ReadDoc,
     directory: &dyn SignerDirectory,
 ) -> (Vec<(RecordHash, Settlement)>, Refused) {
     let (mut ok, mut bad) = (Vec::new(), Vec::new());
-    for statement in crate::content::settlements(results) {
+    for statement in crate::content::settlements(rcoi) {
         match Settlement::verify(&statement, directory) {
             Ok(s) => ok.push((statement.hash(), s)),
             Err(e) => bad.push((statement.hash(), e)),
@@ -177,7 +178,7 @@ pub fn stored(
     (ok, bad)
 }
 
-/// A protocol's verdicts with the settlements of its results document applied.
+/// A protocol's verdicts with the settlements of the school's РЦОИ document applied.
 #[derive(Debug)]
 pub struct SettledProtocol {
     pub resolution: ProtocolResolution,
@@ -187,26 +188,36 @@ pub struct SettledProtocol {
     pub refused: Refused,
 }
 
-/// Resolves a protocol's sheets and applies the settlements stored in its school's results
+/// Resolves a protocol's sheets and applies the settlements stored in the school's РЦОИ
 /// document. `directory_for` makes a directory from certificates by person id (experts from the
-/// protocol, operators from the results document).
+/// protocol, operators from the РЦОИ document).
 pub fn resolve_protocol<D: SignerDirectory>(
     protocol: &impl automerge::ReadDoc,
-    results: Option<&impl automerge::ReadDoc>,
+    rcoi: Option<&impl automerge::ReadDoc>,
     rules: &crate::rules::Rules,
     directory_for: impl Fn(&std::collections::BTreeMap<String, Vec<u8>>) -> D,
 ) -> SettledProtocol {
     let mut certs = crate::content::expert_certs(protocol);
-    if let Some(results) = results {
-        for (id, der) in crate::content::person_certs(results) {
+    if let Some(rcoi) = rcoi {
+        for (id, der) in crate::content::operator_certs(rcoi) {
             certs.entry(id).or_insert(der);
         }
     }
     let directory = directory_for(&certs);
     let sheets = crate::content::sheets(protocol);
-    let mut resolution = crate::resolve::resolve_all(&sheets, rules, &directory);
-    let (settlements, refused) = match results {
-        Some(results) => stored(results, &directory),
+    let refused_on_receipt: std::collections::BTreeMap<String, String> = rcoi
+        .map(crate::content::receipts)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(hash, text)| match crate::ingest::Receipt::read(&text) {
+            crate::ingest::Receipt::RefusedOnReceipt(reason) => Some((hash, reason)),
+            _ => None,
+        })
+        .collect();
+    let mut resolution =
+        crate::resolve::resolve_all_receipted(&sheets, rules, &directory, &refused_on_receipt);
+    let (settlements, refused) = match rcoi {
+        Some(rcoi) => stored(rcoi, &directory),
         None => (Vec::new(), Vec::new()),
     };
     let stale = apply(&mut resolution, &settlements);

@@ -17,7 +17,7 @@ use giasync_node::admin;
 use giasync_node::app::command::{RosterEntry, RosterEntryWire};
 use giasync_node::app::status::Status;
 use giasync_node::app::{Answer, Command as Request, Context};
-use giasync_shared::calendar::{Timestamp, is_dates};
+use giasync_shared::calendar::{Timestamp, UtcOffset};
 use giasync_shared::codes::{NodeRole, ParticipantId, PersonId, PersonRole, RoomCode, SchoolCode};
 use giasync_shared::config::NodeConfig;
 use giasync_shared::exam::{ExamId, ExamKind};
@@ -117,15 +117,11 @@ struct SchoolData {
     experts: Vec<RegionPerson>,
 }
 
-fn exam() -> anyhow::Result<ExamId> {
-    let today = Timestamp::from_unix_ms(now_ms())?.date_utc();
-    let year = if today.month() >= 9 {
-        today.year() + 1
-    } else {
-        today.year()
-    };
-    let [main, _, _] = is_dates(year).context("no ИС dates")?;
-    Ok(ExamId::new(ExamKind::Is, main))
+/// The demo rehearses exam day today, in the region's calendar: the РЦОИ accepts only sheets
+/// signed on their exam's day, and judges that against its own clock (`ingest::Refusal`).
+fn exam(clock: UtcOffset) -> anyhow::Result<ExamId> {
+    let today = Timestamp::from_unix_ms(now_ms())?.date_at(clock);
+    Ok(ExamId::new(ExamKind::Is, today))
 }
 
 const CATEGORIES: [Category; 4] = [
@@ -200,7 +196,7 @@ fn enter_score(
         correction: None,
     };
     let sheet = SignedSheet::sign(draft, &context.rules, &key)?;
-    // The interviewer's room log on the exam's day (the demo's exam is the next ИС date): the
+    // The interviewer's room log on the exam's day (the demo's exam is today): the
     // participants of a room answer one after another from 09:00, 16 minutes each (a second sheet
     // for the same participant leaves the log as it is).
     if expert_index == index {
@@ -381,9 +377,9 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
         region.people.len(),
         args.out.display()
     ));
-    let exam = exam()?;
     let rcoi_config = NodeConfig::load(&args.out.join(region.region.as_str()).join("node.toml"))?;
     let context = Context::load(&rcoi_config)?;
+    let exam = exam(context.clock)?;
 
     let mut schools: Vec<SchoolData> = Vec::new();
     for (n, node) in region

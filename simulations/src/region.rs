@@ -882,7 +882,16 @@ impl Region {
                 break;
             };
             let directory = &self.directory;
-            match ingest::receipt_new_sheets(engine, doc, &self.rules, |_| directory, self.now_ms) {
+            // The РЦОИ judges time on the region's clock: the simulated day starts at midnight.
+            let received_ms = self.plan.midnight_ms + self.now_ms;
+            match ingest::receipt_new_sheets(
+                engine,
+                doc,
+                &self.rules,
+                |_| directory,
+                self.plan.clock,
+                received_ms,
+            ) {
                 Ok(n) => verified += n,
                 Err(e) => self
                     .observed

@@ -148,8 +148,8 @@ impl Report {
                 };
                 let sheets = content::sheets(doc);
                 at_rcoi.extend(sheets.iter().map(|s| s.hash().to_string()));
-                if let Some(results) = ingest::results_of(protocol).and_then(|r| rcoi.doc(&r)) {
-                    receipts.extend(content::receipts(results));
+                if let Some(vouched) = ingest::receipts_of(protocol).and_then(|r| rcoi.doc(&r)) {
+                    receipts.extend(content::receipts(vouched));
                 }
                 let resolution = resolve_all(&sheets, region.rules(), region.directory());
                 surfaced.extend(resolution.conflicts().map(|(subject, _)| *subject));

@@ -11,8 +11,6 @@ use giasync_node::app::Command as Request;
 use giasync_node::web::lookup::{Answer, Found, LOOKUP_BURST, LOOKUP_RESPONSE_MS};
 use giasync_tests::{POINTS_FULL, POINTS_LOW, roster_row};
 
-const EXAM: &str = "is-2024-02-14";
-
 fn ask(addr: std::net::SocketAddr, series: &str, number: &str) -> (u16, String, Duration) {
     let started = Instant::now();
     let (status, body) = giasync_tests::http_post_json(
@@ -28,6 +26,8 @@ fn ask(addr: std::net::SocketAddr, series: &str, number: &str) -> (u16, String, 
 async fn the_lookup_shows_only_ones_own_published_results_and_holds_its_rate_limit() {
     let dir = tempfile::tempdir().unwrap();
     let region = giasync_tests::demo_region_listed(dir.path(), 46_500, 2);
+    // Today: the РЦОИ accepts sheets signed on their exam's day only.
+    let exam: &'static str = Box::leak(giasync_tests::todays_exam().into_boxed_str());
     let rules = giasync_shared::rules::Rules::is_2024().unwrap();
     // School 420101: two participants scored. School 420102: a participant with two conflicting
     // sheets, so its results cannot be published yet.
@@ -38,7 +38,7 @@ async fn the_lookup_shows_only_ones_own_published_results_and_holds_its_rate_lim
             dir.path(),
             &rules,
             expert,
-            EXAM,
+            exam,
             school,
             participant,
             points,
@@ -49,7 +49,7 @@ async fn the_lookup_shows_only_ones_own_published_results_and_holds_its_rate_lim
         &school_a,
         vec![
             giasync_tests::import(
-                EXAM,
+                exam,
                 vec![
                     roster_row("p-mine", "Иванова", "111111"),
                     roster_row("p-other", "Петрова", "222222"),
@@ -63,7 +63,7 @@ async fn the_lookup_shows_only_ones_own_published_results_and_holds_its_rate_lim
     giasync_tests::apply_all(
         &school_b,
         vec![
-            giasync_tests::import(EXAM, vec![roster_row("p-waiting", "Сидорова", "333333")]),
+            giasync_tests::import(exam, vec![roster_row("p-waiting", "Сидорова", "333333")]),
             score(b[0], "420102", "p-waiting", POINTS_FULL),
             score(b[1], "420102", "p-waiting", POINTS_LOW),
         ],
@@ -120,7 +120,7 @@ async fn the_lookup_shows_only_ones_own_published_results_and_holds_its_rate_lim
             &rcoi_config_,
             &context,
             &Request::Publish {
-                exam: EXAM.parse().unwrap(),
+                exam: exam.parse().unwrap(),
             },
             giasync_tests::now_ms(),
         )
@@ -160,7 +160,7 @@ async fn the_lookup_shows_only_ones_own_published_results_and_holds_its_rate_lim
     assert_eq!(
         mine.results,
         vec![Found {
-            exam: EXAM.into(),
+            exam: exam.into(),
             attempt: 1,
             total: 20,
             result: "pass".into(),

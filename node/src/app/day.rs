@@ -264,7 +264,10 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
     let protocol = engine.doc(&id(DocKind::Protocol));
     let results = engine.doc(&id(DocKind::Results));
     let logs = protocol.map(content::logs).unwrap_or_default();
-    let receipts = results.map(content::receipts).unwrap_or_default();
+    let receipts = engine
+        .doc(&id(DocKind::Rcoi))
+        .map(content::receipts)
+        .unwrap_or_default();
     let mut scoring: BTreeMap<String, Scoring> = BTreeMap::new();
     let mut sheets_total = 0;
     if let Some(protocol) = protocol {

@@ -68,7 +68,7 @@ pub fn export(engine: &Engine, context: &Context, exam: ExamId) -> Result<Export
     Ok(Export { exam, files })
 }
 
-/// At the РЦОИ: stores an operator's signed settlement in the school's results document, after
+/// At the РЦОИ: stores an operator's signed settlement in the school's РЦОИ document, after
 /// checking the signature and that it settles an open conflict whose every sheet it names.
 pub fn settle(
     engine: &mut Engine,
@@ -101,19 +101,13 @@ pub fn settle(
     if !stale.is_empty() {
         return Err(Error::NoSuchConflict(subject));
     }
-    let DocId::School { municipality, .. } = protocol else {
+    let Some(rcoi) = protocol.sibling(DocKind::Rcoi) else {
         return Err(Error::NoProtocol {
             school: subject.school,
             exam: subject.exam,
         });
     };
-    let results = DocId::School {
-        kind: DocKind::Results,
-        municipality,
-        school: subject.school,
-        exam: subject.exam,
-    };
-    engine.change(now_ms, results, |tx| {
+    engine.change(now_ms, rcoi, |tx| {
         content::put_settlement(tx, &statement, settlement.operator, operator_cert)
     })?;
     Ok(Settled {
@@ -123,8 +117,9 @@ pub fn settle(
     })
 }
 
-/// At the РЦОИ: closes an exam's processing by signing each school's results into its results
-/// document. A school with open conflicts is not published; the answer names it.
+/// At the РЦОИ: closes an exam's processing by signing each school's results into its РЦОИ
+/// document, as the next edition after any published before. A school with open conflicts is
+/// not published; the answer names it.
 pub fn publish(
     engine: &mut Engine,
     context: &Context,
@@ -139,33 +134,24 @@ pub fn publish(
         refused: Vec::new(),
     };
     for protocol in protocols_of(engine, exam) {
-        let DocId::School {
-            municipality,
-            school,
-            ..
-        } = protocol
-        else {
+        let (Some(school), Some(doc)) = (protocol.school(), protocol.sibling(DocKind::Rcoi)) else {
             continue;
         };
         let settled = settled_protocol(engine, context, protocol);
-        let results =
-            match giasync_shared::publish::Published::from_protocol(&settled, exam, school, at) {
-                Ok(r) => r,
-                Err(e) => {
-                    publication.refused.push((school, e.to_string()));
-                    continue;
-                }
-            };
+        let edition = engine.doc(&doc).map_or(1, content::next_edition);
+        let results = match giasync_shared::publish::Published::from_protocol(
+            &settled, exam, school, edition, at,
+        ) {
+            Ok(r) => r,
+            Err(e) => {
+                publication.refused.push((school, e.to_string()));
+                continue;
+            }
+        };
         let statement = engine.node_statement(StatementKind::Results, &results.fields())?;
         let cert = engine.node_cert().to_vec();
-        let doc = DocId::School {
-            kind: DocKind::Results,
-            municipality,
-            school,
-            exam,
-        };
         engine.change(now_ms, doc, |tx| {
-            content::put_published(tx, &statement, &cert)
+            content::put_published(tx, edition, &statement, &cert)
         })?;
         publication.published.push((school, results.rows.len()));
     }
@@ -173,7 +159,7 @@ pub fn publish(
 }
 
 /// At the РЦОИ: verifies the sheets of a school's protocol and writes a receipt for each one not
-/// yet receipted into that school's results document, so the school sees what the РЦОИ holds.
+/// yet receipted into that school's РЦОИ document, so the school sees what the РЦОИ holds.
 /// Returns how many receipts were written.
 pub fn write_receipts(
     engine: &mut Engine,
@@ -186,7 +172,91 @@ pub fn write_receipts(
         protocol,
         &context.rules,
         |certs| context.verifier.experts(certs),
+        context.clock,
         now_ms,
     )
     .unwrap_or(0)
+}
+
+/// What the РЦОИ carried over from layout 1 at start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CarriedOver {
+    /// Settlements copied from schools' results documents into their РЦОИ documents.
+    pub settlements: usize,
+    /// Publications copied (as edition 1) where the РЦОИ document held none.
+    pub publications: usize,
+    /// Sheets receipted in the РЦОИ documents (verified again).
+    pub receipts: usize,
+}
+
+/// At the РЦОИ, at every start: brings stores of layout 1 to layout 2. Layout 1 kept the
+/// РЦОИ's settlements, publication and receipts in the school's results document, which the
+/// school may write too; layout 2 reads them only from the school's РЦОИ document. Settlements
+/// and the publication are signed, so those that verify are copied over as they are (a school
+/// cannot forge one, only keep back or restore an older one: publishing again makes a newer
+/// edition); receipts are not signed, so every sheet without a receipt in the РЦОИ document is
+/// verified again. On a store already at layout 2 this writes nothing. Returns what it wrote.
+pub fn carry_over_layout_1(
+    engine: &mut Engine,
+    context: &Context,
+    now_ms: i64,
+) -> Result<CarriedOver, Error> {
+    let mut carried = CarriedOver::default();
+    if require_rcoi(engine, RcoiDuty::Publish).is_err() {
+        return Ok(carried);
+    }
+    let held: Vec<DocId> = engine.doc_ids().copied().collect();
+    for results in held.iter().filter(|d| d.kind() == Some(DocKind::Results)) {
+        let (Some(rcoi), DocId::School { school, exam, .. }) =
+            (results.sibling(DocKind::Rcoi), *results)
+        else {
+            continue;
+        };
+        let Some(old) = engine.doc(results) else {
+            continue;
+        };
+        let (statements, certs) = content::legacy_settlements(old);
+        let directory = context.verifier.experts(&certs);
+        let present = engine
+            .doc(&rcoi)
+            .map(content::settlements)
+            .unwrap_or_default();
+        let settlements: Vec<_> = statements
+            .into_iter()
+            .filter(|s| !present.contains(s))
+            .filter_map(|s| {
+                let verified = Settlement::verify(&s, &directory).ok()?;
+                let cert = certs.get(verified.operator.as_str())?.clone();
+                Some((s, verified.operator, cert))
+            })
+            .collect();
+        let publication = content::legacy_published(old)
+            .filter(|_| {
+                engine
+                    .doc(&rcoi)
+                    .is_none_or(|r| content::publications(r).is_empty())
+            })
+            .filter(|(s, cert)| {
+                giasync_shared::publish::Published::verify(s, cert, &context.verifier, exam, school)
+                    .is_ok_and(|p| p.edition == 1)
+            });
+        if settlements.is_empty() && publication.is_none() {
+            continue;
+        }
+        engine.change(now_ms, rcoi, |tx| {
+            for (s, operator, cert) in &settlements {
+                content::put_settlement(tx, s, *operator, cert)?;
+            }
+            if let Some((s, cert)) = &publication {
+                content::put_published(tx, 1, s, cert)?;
+            }
+            Ok(())
+        })?;
+        carried.settlements += settlements.len();
+        carried.publications += usize::from(publication.is_some());
+    }
+    for protocol in held.iter().filter(|d| d.kind() == Some(DocKind::Protocol)) {
+        carried.receipts += write_receipts(engine, context, *protocol, now_ms);
+    }
+    Ok(carried)
 }

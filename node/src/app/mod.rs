@@ -164,28 +164,16 @@ pub fn default_exam(today: Date) -> Result<ExamId, Error> {
 
 /// What the node does by itself after documents changed, before the batch is persisted: a
 /// school notes when published results first verify here; the РЦОИ receipts every new sheet in
-/// the school's results document. Returns whether it wrote.
+/// the school's РЦОИ document. Returns whether it wrote.
 pub fn react(engine: &mut Engine, context: &Context, changed: &[DocId], now_ms: i64) -> bool {
     let mut wrote = false;
     for doc in changed {
-        if matches!(
-            doc,
-            DocId::School {
-                kind: DocKind::Results,
-                ..
-            }
-        ) {
+        if doc.kind() == Some(DocKind::Rcoi) {
             wrote |= results::note_delivery(engine, context, *doc, now_ms);
         }
     }
     for doc in changed {
-        if matches!(
-            doc,
-            DocId::School {
-                kind: DocKind::Protocol,
-                ..
-            }
-        ) {
+        if doc.kind() == Some(DocKind::Protocol) {
             wrote |= hub::write_receipts(engine, context, *doc, now_ms) > 0;
         }
     }

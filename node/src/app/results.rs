@@ -55,16 +55,31 @@ pub struct Found {
     pub outcome: Outcome,
 }
 
-/// The published results in a results document, if their signature verifies as the РЦОИ's.
+/// The newest published results in a school's РЦОИ document whose signature verifies as the
+/// РЦОИ's.
 pub(crate) fn verified_results(
-    results: &automerge::Automerge,
+    rcoi: &automerge::Automerge,
     context: &Context,
     exam: ExamId,
     school: SchoolCode,
 ) -> Result<Published, Error> {
-    let (statement, cert) = content::published(results).ok_or(Error::NoResults { exam })?;
-    Published::verify(&statement, &cert, &context.verifier, exam, school)
+    let stored = content::publications(rcoi);
+    if stored.is_empty() {
+        return Err(Error::NoResults { exam });
+    }
+    giasync_shared::publish::latest(&stored, &context.verifier, exam, school)
         .map_err(Error::ResultsRefused)
+}
+
+/// The newest verified publication of `doc`'s school and exam, from its РЦОИ document.
+fn published_for(engine: &Engine, context: &Context, doc: DocId) -> Result<Published, Error> {
+    let (DocId::School { school, exam, .. }, Some(rcoi)) = (doc, doc.sibling(DocKind::Rcoi)) else {
+        return Err(Error::NotASchool {
+            node: engine.identity(),
+        });
+    };
+    let rcoi = engine.doc(&rcoi).ok_or(Error::NoResults { exam })?;
+    verified_results(rcoi, context, exam, school)
 }
 
 /// Participants familiarised with their results (verified records), with when.
@@ -72,7 +87,7 @@ pub(crate) fn familiarised(
     results: &automerge::Automerge,
     context: &Context,
 ) -> BTreeMap<ParticipantId, Timestamp> {
-    let directory = context.verifier.experts(&content::person_certs(results));
+    let directory = context.verifier.experts(&content::organiser_certs(results));
     content::acks(results)
         .iter()
         .filter_map(|s| Familiarisation::verify(s, &directory).ok())
@@ -88,10 +103,11 @@ pub fn published(
     exam: ExamId,
 ) -> Result<PublishedResults, Error> {
     let doc = school_doc(engine, DocKind::Results, exam)?;
-    let school = doc.school().ok_or(Error::NoResults { exam })?;
-    let results = engine.doc(&doc).ok_or(Error::NoResults { exam })?;
-    let published = verified_results(results, context, exam, school)?;
-    let acks = familiarised(results, context);
+    let published = published_for(engine, context, doc)?;
+    let acks = engine
+        .doc(&doc)
+        .map(|results| familiarised(results, context))
+        .unwrap_or_default();
     Ok(PublishedResults {
         exam,
         at: published.at,
@@ -135,8 +151,7 @@ pub fn familiarise(
             exam: record.exam,
         });
     }
-    let results = engine.doc(&doc).ok_or(Error::NoResults { exam })?;
-    let published = verified_results(results, context, exam, school)?;
+    let published = published_for(engine, context, doc)?;
     if !published
         .rows
         .iter()
@@ -160,25 +175,19 @@ pub fn familiarise(
 }
 
 /// At a school: notes in the results document when the node first verified published results
-/// (the МОУО and РЦОИ see when results reached the school). Returns whether it wrote.
+/// (the МОУО and РЦОИ see when results reached the school). `doc` is any of the school's
+/// documents for the exam. Returns whether it wrote.
 pub fn note_delivery(engine: &mut Engine, context: &Context, doc: DocId, now_ms: i64) -> bool {
-    let DocId::School {
-        kind: DocKind::Results,
-        school,
-        exam,
-        ..
-    } = doc
-    else {
+    let (Some(school), Some(results)) = (doc.school(), doc.sibling(DocKind::Results)) else {
         return false;
     };
     if engine.identity().org != OrgCode::School(school) {
         return false;
     }
-    let Some(results) = engine.doc(&doc) else {
-        return false;
-    };
-    if content::delivered(results).is_some()
-        || verified_results(results, context, exam, school).is_err()
+    if engine
+        .doc(&results)
+        .is_some_and(|r| content::delivered(r).is_some())
+        || published_for(engine, context, results).is_err()
     {
         return false;
     }
@@ -186,7 +195,7 @@ pub fn note_delivery(engine: &mut Engine, context: &Context, doc: DocId, now_ms:
         return false;
     };
     engine
-        .change(now_ms, doc, |tx| content::put_delivered(tx, at))
+        .change(now_ms, results, |tx| content::put_delivered(tx, at))
         .is_ok()
 }
 
@@ -216,14 +225,14 @@ pub fn lookup(
         if ids.is_empty() {
             continue;
         }
-        let results = DocId::School {
-            kind: DocKind::Results,
+        let rcoi = DocId::School {
+            kind: DocKind::Rcoi,
             municipality,
             school,
             exam,
         };
         let Some(published) = engine
-            .doc(&results)
+            .doc(&rcoi)
             .and_then(|r| verified_results(r, context, exam, school).ok())
         else {
             continue;

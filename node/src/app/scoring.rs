@@ -83,30 +83,19 @@ pub(crate) fn protocols_of(engine: &Engine, exam: ExamId) -> Vec<DocId> {
         .collect()
 }
 
-/// A protocol's verdicts with the settlements of its school's results document applied.
+/// A protocol's verdicts with the settlements of its school's РЦОИ document applied.
 pub(crate) fn settled_protocol(
     engine: &Engine,
     context: &Context,
     protocol: DocId,
 ) -> SettledProtocol {
-    let results = match protocol {
-        DocId::School {
-            municipality,
-            school,
-            exam,
-            ..
-        } => engine.doc(&DocId::School {
-            kind: DocKind::Results,
-            municipality,
-            school,
-            exam,
-        }),
-        DocId::Directory => None,
-    };
+    let rcoi = protocol
+        .sibling(DocKind::Rcoi)
+        .and_then(|id| engine.doc(&id));
     let empty = automerge::Automerge::new();
     giasync_shared::settlement::resolve_protocol(
         engine.doc(&protocol).unwrap_or(&empty),
-        results,
+        rcoi,
         &context.rules,
         |certs| context.verifier.experts(certs),
     )

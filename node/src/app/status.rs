@@ -128,10 +128,7 @@ pub fn status(engine: &Engine, context: &Context) -> Status {
     let mut schools: BTreeMap<String, SchoolStatus> = BTreeMap::new();
     for id in engine.doc_ids() {
         let DocId::School {
-            kind,
-            municipality,
-            school,
-            exam,
+            kind, school, exam, ..
         } = id
         else {
             continue;
@@ -149,14 +146,9 @@ pub fn status(engine: &Engine, context: &Context) -> Status {
             DocKind::Protocol => {
                 let sheets = content::sheets(doc);
                 if engine.identity().org == OrgCode::School(*school) {
-                    let results = DocId::School {
-                        kind: DocKind::Results,
-                        municipality: *municipality,
-                        school: *school,
-                        exam: *exam,
-                    };
-                    let receipts = engine
-                        .doc(&results)
+                    let receipts = id
+                        .sibling(DocKind::Rcoi)
+                        .and_then(|rcoi| engine.doc(&rcoi))
                         .map(content::receipts)
                         .unwrap_or_default();
                     for sheet in &sheets {
@@ -184,14 +176,16 @@ pub fn status(engine: &Engine, context: &Context) -> Status {
                 entry.sheets_verified += sheets.len().saturating_sub(invalid);
                 entry.conflicts += r.conflicts().count();
             }
-            DocKind::Results => {
+            DocKind::Rcoi => {
                 entry.sheets_at_rcoi += content::receipts(doc)
                     .values()
-                    .filter(|v| *v == "verified")
+                    .filter(|v| *v == giasync_shared::ingest::RECEIPT_VERIFIED)
                     .count();
                 if let Ok(published) = verified_results(doc, context, *exam, *school) {
                     entry.results_published += published.rows.len();
                 }
+            }
+            DocKind::Results => {
                 entry.results_delivered = content::delivered(doc).map(|t| t.to_string());
                 entry.familiarised += familiarised(doc, context).len();
             }

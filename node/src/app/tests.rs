@@ -778,3 +778,84 @@ fn the_school_day_defaults_to_the_latest_roster() {
     );
     assert_refused!(refused, Error::NotASchool { .. });
 }
+
+#[test]
+fn a_receipt_the_school_writes_in_its_results_document_counts_for_nothing() {
+    let (mut e, c) = school_with_roster();
+    let (a, a_key, a_cert) = person(SCHOOL, PersonRole::Expert, 0);
+    console(&mut e, &c, score(&a, &a_key, &a_cert, &c, "p1", 0));
+    let Answer::Status(s) = console(&mut e, &c, Command::Status) else {
+        panic!("not a status");
+    };
+    let hash = s.schools[0].sheet_lines[0].hash.clone();
+    // The school may write its results document, and writes the РЦОИ's receipt there itself.
+    let results: giasync_shared::sync::DocId =
+        format!("results/4201/{SCHOOL}/{EXAM}").parse().unwrap();
+    e.change(now_ms(), results, |tx| {
+        use automerge::transaction::Transactable;
+        tx.put(automerge::ROOT, format!("receipt/{hash}"), "verified")
+            .map(|_| ())
+    })
+    .unwrap();
+    let Answer::Status(s) = console(&mut e, &c, Command::Status) else {
+        panic!("not a status");
+    };
+    assert_eq!(s.schools[0].sheet_lines[0].at_rcoi, "not yet");
+    assert_eq!(s.schools[0].sheets_at_rcoi, 0);
+}
+
+#[test]
+fn the_rcoi_carries_a_layout_1_publication_over_once() {
+    let (mut rcoi, rc) = node("42");
+    let results: giasync_shared::sync::DocId =
+        format!("results/4201/{SCHOOL}/{EXAM}").parse().unwrap();
+    let rcoi_doc = results
+        .sibling(giasync_shared::sync::DocKind::Rcoi)
+        .unwrap();
+    // Layout 1: the publication under `published` in the results document, signed without an
+    // edition.
+    let fields = giasync_shared::statement::Fields::new()
+        .with("exam", exam())
+        .with("school", SCHOOL)
+        .with("at", Timestamp::from_unix_ms(now_ms()).unwrap())
+        .with("row", "p1 1 14 pass");
+    let statement = rcoi
+        .node_statement(giasync_shared::statement::StatementKind::Results, &fields)
+        .unwrap();
+    let cert = rcoi.node_cert().to_vec();
+    rcoi.change(now_ms(), results, |tx| {
+        use automerge::transaction::Transactable;
+        tx.put(
+            automerge::ROOT,
+            "published",
+            automerge::ScalarValue::Bytes(statement.as_bytes().to_vec()),
+        )?;
+        tx.put(
+            automerge::ROOT,
+            "rcoi_cert",
+            automerge::ScalarValue::Bytes(cert.clone()),
+        )
+        .map(|_| ())
+    })
+    .unwrap();
+    assert!(rcoi.doc(&rcoi_doc).is_none());
+    let carried = super::hub::carry_over_layout_1(&mut rcoi, &rc, now_ms()).unwrap();
+    assert_eq!((carried.publications, carried.settlements), (1, 0));
+    let published = super::results::verified_results(
+        rcoi.doc(&rcoi_doc).unwrap(),
+        &rc,
+        exam(),
+        SchoolCode::new(SCHOOL).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (published.edition, published.rows[0].total),
+        (1, 14),
+        "{published:?}"
+    );
+    // Once is enough: a second start carries nothing.
+    assert_eq!(
+        super::hub::carry_over_layout_1(&mut rcoi, &rc, now_ms()).unwrap(),
+        super::hub::CarriedOver::default()
+    );
+}

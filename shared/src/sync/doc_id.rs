@@ -24,8 +24,15 @@ pub enum DocKind {
     Roster,
     /// Room logs, acts, signed score sheets: written by the school only.
     Protocol,
-    /// Results signed by the РЦОИ, and the school's acknowledgements.
+    /// The school's side of its results: when they reached it, familiarisation records. Written
+    /// by the school. Before layout 2 the РЦОИ also wrote its receipts, settlements and
+    /// publication here; those keys are no longer read (see [`DocKind::Rcoi`]), and the РЦОИ may
+    /// still author changes here only so that stores made before then keep loading.
     Results,
+    /// What the РЦОИ vouches for about a school: receipts for its sheets, settlements,
+    /// numbered publications of its results. Written by the РЦОИ only, so a school can neither
+    /// receipt its own sheets nor roll its results back (layout 2).
+    Rcoi,
 }
 
 impl DocKind {
@@ -34,6 +41,7 @@ impl DocKind {
             DocKind::Roster => "roster",
             DocKind::Protocol => "protocol",
             DocKind::Results => "results",
+            DocKind::Rcoi => "rcoi",
         }
     }
 }
@@ -84,13 +92,41 @@ impl DocId {
             } => {
                 let is_the_school =
                     who.org == OrgCode::School(*school) && who.municipality == Some(*municipality);
+                let is_the_rcoi = matches!(who.org, OrgCode::Rcoi(_));
                 match kind {
                     DocKind::Protocol => is_the_school,
-                    DocKind::Roster | DocKind::Results => {
-                        is_the_school || matches!(who.org, OrgCode::Rcoi(_))
-                    }
+                    DocKind::Roster | DocKind::Results => is_the_school || is_the_rcoi,
+                    DocKind::Rcoi => is_the_rcoi,
                 }
             }
+        }
+    }
+
+    /// The school's document of `kind` for the same exam as this one; `None` for the directory.
+    #[must_use]
+    pub fn sibling(&self, kind: DocKind) -> Option<DocId> {
+        match *self {
+            DocId::Directory => None,
+            DocId::School {
+                municipality,
+                school,
+                exam,
+                ..
+            } => Some(DocId::School {
+                kind,
+                municipality,
+                school,
+                exam,
+            }),
+        }
+    }
+
+    /// The kind of a school's document; `None` for the directory.
+    #[must_use]
+    pub fn kind(&self) -> Option<DocKind> {
+        match self {
+            DocId::Directory => None,
+            DocId::School { kind, .. } => Some(*kind),
         }
     }
 
@@ -147,6 +183,7 @@ impl FromStr for DocId {
             "roster" => DocKind::Roster,
             "protocol" => DocKind::Protocol,
             "results" => DocKind::Results,
+            "rcoi" => DocKind::Rcoi,
             _ => return Err(bad()),
         };
         Ok(DocId::School {
@@ -181,6 +218,7 @@ mod tests {
             "directory",
             "roster/4201/420101/is-2024-02-14",
             "results/01/1/is-2024-04-15",
+            "rcoi/4201/420101/is-2024-02-14",
         ] {
             assert_eq!(text.parse::<DocId>().unwrap().to_string(), text);
         }
@@ -203,7 +241,7 @@ mod tests {
         let school = node(NodeRole::School, "420101", Some("4201"));
         let other_school = node(NodeRole::School, "420102", Some("4201"));
         let misfiled = node(NodeRole::School, "420101", Some("4202"));
-        for kind in ["roster", "protocol", "results"] {
+        for kind in ["roster", "protocol", "results", "rcoi"] {
             let d = doc(kind);
             assert!(
                 d.readable_by(&rcoi) && d.readable_by(&own_moyo) && d.readable_by(&school),
@@ -215,7 +253,6 @@ mod tests {
                     && !d.readable_by(&misfiled),
                 "{kind}"
             );
-            assert!(d.writable_by(&school), "{kind}");
             assert!(
                 !d.writable_by(&own_moyo)
                     && !d.writable_by(&other_school)
@@ -223,8 +260,20 @@ mod tests {
                 "a hub never writes a school's document"
             );
         }
-        assert!(doc("roster").writable_by(&rcoi) && doc("results").writable_by(&rcoi));
-        assert!(!doc("protocol").writable_by(&rcoi));
+        // Written out from the design table, not from the rule: (kind, school, РЦОИ).
+        for (kind, by_school, by_rcoi) in [
+            ("roster", true, true),
+            ("protocol", true, false),
+            ("results", true, true),
+            ("rcoi", false, true),
+        ] {
+            assert_eq!(
+                doc(kind).writable_by(&school),
+                by_school,
+                "{kind} by the school"
+            );
+            assert_eq!(doc(kind).writable_by(&rcoi), by_rcoi, "{kind} by the РЦОИ");
+        }
         assert!(DocId::Directory.readable_by(&other_school) && DocId::Directory.writable_by(&rcoi));
         assert!(!DocId::Directory.writable_by(&own_moyo) && !DocId::Directory.writable_by(&school));
     }

@@ -40,6 +40,22 @@ use wire::{FRAME_BYTES_MAX, Frame};
 pub const SUMMARY_INTERVAL_MS: i64 = 60_000;
 /// The most bytes of unfinished fragments held per peer.
 pub const PEER_FRAGMENT_BYTES_MAX: usize = 2 * FRAME_BYTES_MAX;
+/// What one fragment counts against [`PEER_FRAGMENT_BYTES_MAX`] at the least, whatever its
+/// length: empty fragments are not free.
+pub const FRAGMENT_COST_BYTES_MIN: usize = 1024;
+/// The most unfinished fragmented frames held per peer (a sender finishes one before the next).
+pub const PEER_FRAGMENTED_FRAMES_MAX: usize = 8;
+/// Refused messages stored in the quarantine per peer node and hour; beyond, they are refused
+/// all the same and counted, but not stored.
+pub const QUARANTINES_STORED_PER_HOUR_MAX: u32 = 32;
+/// The bytes of a refused message kept in the quarantine; the whole is named by its SHA-256 and
+/// length.
+pub const QUARANTINE_KEPT_BYTES_MAX: usize = 64 * 1024;
+/// Documents one peer's doc lists may make this node start holding per summary interval; more
+/// wait for the next interval.
+pub const LISTED_NEW_DOCS_MAX: usize = 4096;
+/// Certificate checks remembered (by the certificate's hash); the memory is cleared when full.
+pub const CERTS_CHECKED_MAX: usize = 4096;
 
 /// A connection, as numbered by the driver.
 pub type PeerId = u64;
@@ -100,11 +116,14 @@ pub enum Persist {
         cert: Vec<u8>,
         bytes: Vec<u8>,
     },
-    /// A refused message, kept for the audit.
+    /// A refused message, kept for the audit: its first [`QUARANTINE_KEPT_BYTES_MAX`] bytes,
+    /// and the SHA-256 and length of the whole.
     Quarantine {
         doc: DocId,
         peer: NodeIdentity,
         reason: String,
+        sha256: [u8; 32],
+        len: usize,
         bytes: Vec<u8>,
     },
     /// A line of the append-only audit log.
@@ -154,8 +173,11 @@ struct PeerDoc {
 struct PeerState {
     identity: NodeIdentity,
     docs: BTreeMap<DocId, PeerDoc>,
-    fragments: BTreeMap<u32, (u32, BTreeMap<u32, Vec<u8>>)>,
+    fragments: BTreeMap<u32, Unfinished>,
+    /// What the unfinished fragments count against [`PEER_FRAGMENT_BYTES_MAX`].
     fragment_bytes: usize,
+    /// Documents this peer's doc lists made this node start holding: (since, how many).
+    listed_new_docs: (i64, usize),
     next_fragment_id: u32,
     last_summary_ms: i64,
     /// Documents the peer is known to hold at the heads with this digest.
@@ -165,6 +187,15 @@ struct PeerState {
     certs_sent: BTreeSet<[u8; 32]>,
     /// Certificates the peer sent in this session (checked against the CA), by author key.
     certs_received: BTreeMap<[u8; 32], Arc<Vec<u8>>>,
+}
+
+/// A frame arriving in fragments.
+#[derive(Debug)]
+struct Unfinished {
+    total: u32,
+    parts: BTreeMap<u32, Vec<u8>>,
+    /// What its parts count against the peer's fragment budget.
+    cost_bytes: usize,
 }
 
 /// What the engine knows of a peer, connected now or before.
@@ -206,6 +237,8 @@ pub struct Engine {
     stats: Stats,
     /// The last time each node was heard from, kept after it disconnects.
     last_contact: BTreeMap<String, (NodeIdentity, i64)>,
+    /// Refused messages stored per peer node in the current hour: (hour started, how many).
+    quarantined_by: BTreeMap<String, (i64, u32)>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -434,6 +467,7 @@ impl Engine {
             certs_checked: HashMap::new(),
             stats: Stats::default(),
             last_contact: BTreeMap::new(),
+            quarantined_by: BTreeMap::new(),
         }
     }
 
@@ -660,6 +694,24 @@ impl Engine {
     }
 
     fn connected(&mut self, peer: PeerId, identity: NodeIdentity) {
+        // One connection per node: a newer one replaces the older (a node that reconnects
+        // before its old connection timed out), so no node holds several fragment budgets.
+        let older: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.identity == identity)
+            .map(|(id, _)| *id)
+            .collect();
+        for old in older {
+            self.peers.remove(&old);
+            self.audit(format!(
+                "{identity} connected again: its older connection is closed"
+            ));
+            self.out.push_back(Output::Close {
+                peer: old,
+                reason: "replaced by a newer connection from the same node".into(),
+            });
+        }
         self.peers.insert(
             peer,
             PeerState {
@@ -667,6 +719,7 @@ impl Engine {
                 docs: BTreeMap::new(),
                 fragments: BTreeMap::new(),
                 fragment_bytes: 0,
+                listed_new_docs: (self.now_ms, 0),
                 next_fragment_id: 0,
                 last_summary_ms: self.now_ms,
                 confirmed: BTreeMap::new(),
@@ -828,46 +881,54 @@ impl Engine {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        p.fragment_bytes += bytes.len();
-        if p.fragment_bytes > PEER_FRAGMENT_BYTES_MAX {
+        let cost = bytes.len().max(FRAGMENT_COST_BYTES_MIN);
+        let parts_max = FRAME_BYTES_MAX.div_ceil(wire::FRAGMENT_BYTES);
+        let refusal = if usize::try_from(total).map_or(true, |t| t > parts_max) {
+            Some("a frame in more fragments than the largest frame needs")
+        } else if p.fragment_bytes + cost > PEER_FRAGMENT_BYTES_MAX {
+            Some("more unfinished fragments than allowed")
+        } else if !p.fragments.contains_key(&id) && p.fragments.len() >= PEER_FRAGMENTED_FRAMES_MAX
+        {
+            Some("more unfinished fragmented frames than allowed")
+        } else if p.fragments.get(&id).is_some_and(|u| u.total != total) {
+            Some("inconsistent fragments")
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
             p.fragments.clear();
             p.fragment_bytes = 0;
-            self.audit(format!(
-                "{identity} sent more unfinished fragments than allowed"
-            ));
+            self.audit(format!("{identity} sent {reason}; closing"));
             self.out.push_back(Output::Close {
                 peer,
-                reason: "too many fragments".into(),
+                reason: reason.into(),
             });
             return;
         }
-        let entry = p
-            .fragments
-            .entry(id)
-            .or_insert_with(|| (total, BTreeMap::new()));
-        if entry.0 != total {
+        p.fragment_bytes += cost;
+        let unfinished = p.fragments.entry(id).or_insert_with(|| Unfinished {
+            total,
+            parts: BTreeMap::new(),
+            cost_bytes: 0,
+        });
+        unfinished.cost_bytes += cost;
+        unfinished.parts.insert(index, bytes);
+        if unfinished.parts.len() < usize::try_from(total).unwrap_or(usize::MAX) {
+            return;
+        }
+        let Some(done) = p.fragments.remove(&id) else {
+            return;
+        };
+        p.fragment_bytes = p.fragment_bytes.saturating_sub(done.cost_bytes);
+        let whole: Vec<u8> = done.parts.into_values().flatten().collect();
+        if matches!(Frame::decode(&whole), Ok(Frame::Fragment { .. })) {
             self.out.push_back(Output::Close {
                 peer,
-                reason: "inconsistent fragments".into(),
+                reason: "nested fragments".into(),
             });
             return;
         }
-        entry.1.insert(index, bytes);
-        if entry.1.len() == usize::try_from(total).unwrap_or(usize::MAX) {
-            let Some((_, parts)) = p.fragments.remove(&id) else {
-                return;
-            };
-            let whole: Vec<u8> = parts.into_values().flatten().collect();
-            p.fragment_bytes = p.fragment_bytes.saturating_sub(whole.len());
-            if matches!(Frame::decode(&whole), Ok(Frame::Fragment { .. })) {
-                self.out.push_back(Output::Close {
-                    peer,
-                    reason: "nested fragments".into(),
-                });
-                return;
-            }
-            self.received(peer, &whole);
-        }
+        self.received(peer, &whole);
     }
 
     /// Shared documents in `buckets` of `bucket_count` (all when `buckets` is empty).
@@ -928,17 +989,45 @@ impl Engine {
             .into_iter()
             .filter(|d| theirs.get(d) != Some(&short(self.doc_digest(d))))
             .collect();
+        // Documents this node does not hold yet: at most `LISTED_NEW_DOCS_MAX` per peer and
+        // summary interval (the rest come at the next), and one audit line per list for those
+        // not shared, however many it names.
+        let (mut not_shared, mut deferred) = (Vec::new(), 0usize);
+        let now_ms = self.now_ms;
+        let mut allowance = self.peers.get_mut(&peer).map_or(0, |p| {
+            if now_ms - p.listed_new_docs.0 >= SUMMARY_INTERVAL_MS {
+                p.listed_new_docs = (now_ms, 0);
+            }
+            LISTED_NEW_DOCS_MAX.saturating_sub(p.listed_new_docs.1)
+        });
+        let mut started = 0usize;
         for doc in theirs.keys() {
             if self.docs.contains_key(doc) {
                 continue;
             }
-            if doc.readable_by(&self.me) && doc.readable_by(&identity) {
-                to_sync.push(*doc);
+            if !(doc.readable_by(&self.me) && doc.readable_by(&identity)) {
+                not_shared.push(*doc);
+            } else if allowance == 0 {
+                deferred += 1;
             } else {
-                self.audit(format!(
-                    "{identity} listed {doc}, which is not shared with it"
-                ));
+                allowance -= 1;
+                started += 1;
+                to_sync.push(*doc);
             }
+        }
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.listed_new_docs.1 += started;
+        }
+        if let Some(first) = not_shared.first() {
+            self.audit(format!(
+                "{identity} listed {} documents not shared with it, first {first}",
+                not_shared.len()
+            ));
+        }
+        if deferred > 0 {
+            self.audit(format!(
+                "{identity} listed {deferred} more new documents than taken at once; they wait"
+            ));
         }
         // Both sides compute the same set; only one of them opens automerge's exchange for each
         // document. When both open it at once, each answers the other's opening as well as its
@@ -1141,6 +1230,9 @@ impl Engine {
             return result.clone();
         }
         let result = self.verifier.node_key(cert);
+        if self.certs_checked.len() >= CERTS_CHECKED_MAX {
+            self.certs_checked.clear();
+        }
         self.certs_checked.insert(cert_hash, result.clone());
         result
     }
@@ -1333,14 +1425,36 @@ impl Engine {
             pd.state = sync::State::new();
             pd.blocked = true;
         }
+        // Stored (with a durable commit) at most so many per node and hour: a peer sending
+        // refused messages in a loop is refused all the same, counted, and costs no disk.
+        let now_ms = self.now_ms;
+        let hour = self
+            .quarantined_by
+            .entry(identity.to_uri())
+            .or_insert((now_ms, 0));
+        if now_ms - hour.0 >= 3_600_000 {
+            *hour = (now_ms, 0);
+        }
+        hour.1 += 1;
+        let stored = hour.1;
+        if stored > QUARANTINES_STORED_PER_HOUR_MAX {
+            return;
+        }
         self.audit(format!(
             "quarantined a message for {doc} from {identity}: {reason}"
         ));
+        if stored == QUARANTINES_STORED_PER_HOUR_MAX {
+            self.audit(format!(
+                "{identity}: further refused messages this hour are counted, not stored"
+            ));
+        }
         self.out.push_back(Output::Persist(Persist::Quarantine {
             doc,
             peer: identity,
             reason,
-            bytes: bytes.to_vec(),
+            sha256: Sha256::digest(bytes).into(),
+            len: bytes.len(),
+            bytes: bytes[..bytes.len().min(QUARANTINE_KEPT_BYTES_MAX)].to_vec(),
         }));
     }
 }

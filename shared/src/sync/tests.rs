@@ -835,3 +835,196 @@ fn an_authors_certificate_crosses_a_link_once_per_session() {
     assert!(net.quarantined(1).is_empty(), "{:?}", net.quarantined(1));
     assert_eq!(net.heads(1, &protocol), net.heads(2, &protocol));
 }
+
+/// A МОУО hub engine with one school connected as peer 1; its outputs so far drained.
+fn hub_with_school() -> (Engine, NodeIdentity) {
+    let ca = FixedCa::default();
+    let key = SigningKey::from_bytes(&[9; 32]);
+    let mut hub = Engine::new(
+        moyo("4201"),
+        key.clone(),
+        ca.issue(moyo("4201"), &key),
+        Box::new(ca),
+    );
+    let peer = school("4201", "420101");
+    hub.handle(
+        1_000,
+        Input::Connected {
+            peer: 1,
+            identity: peer,
+        },
+    );
+    while hub.poll_output().is_some() {}
+    (hub, peer)
+}
+
+/// Feeds `frame` from peer `peer` and returns what the engine put out.
+fn feed(engine: &mut Engine, peer: PeerId, now_ms: i64, frame: &Frame) -> Vec<Output> {
+    engine.handle(
+        now_ms,
+        Input::Received {
+            peer,
+            bytes: &frame.encode(),
+        },
+    );
+    std::iter::from_fn(|| engine.poll_output()).collect()
+}
+
+fn closes(outputs: &[Output]) -> Vec<String> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Close { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Hardening item 5: empty fragments of fresh frames, and a fragment claiming a frame of 4
+/// billion parts, are bounded: the peer is closed, not remembered without end.
+#[test]
+fn unfinished_fragments_are_bounded_by_count_as_well_as_bytes() {
+    let (mut hub, _) = hub_with_school();
+    let empty = |id: u32| Frame::Fragment {
+        id,
+        index: 0,
+        total: 2,
+        bytes: Vec::new(),
+    };
+    for id in 0..u32::try_from(PEER_FRAGMENTED_FRAMES_MAX).unwrap() {
+        assert!(
+            closes(&feed(&mut hub, 1, 2_000, &empty(id))).is_empty(),
+            "{id}"
+        );
+    }
+    let closed = closes(&feed(&mut hub, 1, 2_000, &empty(999)));
+    assert_eq!(
+        closed,
+        vec!["more unfinished fragmented frames than allowed".to_owned()]
+    );
+    let (mut hub, _) = hub_with_school();
+    let huge = Frame::Fragment {
+        id: 1,
+        index: 0,
+        total: u32::MAX,
+        bytes: vec![0; 16],
+    };
+    assert_eq!(
+        closes(&feed(&mut hub, 1, 2_000, &huge)),
+        vec!["a frame in more fragments than the largest frame needs".to_owned()]
+    );
+}
+
+/// Hardening item 5: a node connecting again replaces its older connection, so it never holds
+/// two sessions (and two fragment budgets) at once.
+#[test]
+fn a_second_connection_from_the_same_node_replaces_the_first() {
+    let (mut hub, school) = hub_with_school();
+    hub.handle(
+        2_000,
+        Input::Connected {
+            peer: 2,
+            identity: school,
+        },
+    );
+    let out: Vec<Output> = std::iter::from_fn(|| hub.poll_output()).collect();
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Close { peer: 1, .. })),
+        "the older connection is closed"
+    );
+    let connected: Vec<_> = hub.peers().collect();
+    assert_eq!(connected.len(), 1, "{connected:?}");
+}
+
+/// Hardening item 5: refused messages are all refused and counted, but stored (a durable
+/// write each) at most `QUARANTINES_STORED_PER_HOUR_MAX` times an hour per node, each with its
+/// hash and length and no more than `QUARANTINE_KEPT_BYTES_MAX` of its bytes.
+#[test]
+fn refused_messages_are_stored_within_a_cap_and_named_by_their_hash() {
+    let (mut hub, _) = hub_with_school();
+    let roster = doc("roster", "4201", "420102");
+    let refused = Frame::Sync {
+        doc: roster,
+        message: vec![7; 200_000],
+        attestations: vec![],
+    };
+    let mut stored = Vec::new();
+    let sent = QUARANTINES_STORED_PER_HOUR_MAX + 10;
+    for i in 0..sent {
+        for o in feed(&mut hub, 1, 2_000 + i64::from(i), &refused) {
+            if let Output::Persist(Persist::Quarantine {
+                sha256, len, bytes, ..
+            }) = o
+            {
+                stored.push((sha256, len, bytes.len()));
+            }
+        }
+    }
+    assert_eq!(hub.stats().messages_quarantined, u64::from(sent));
+    assert_eq!(
+        stored.len(),
+        usize::try_from(QUARANTINES_STORED_PER_HOUR_MAX).unwrap()
+    );
+    let whole = vec![7; 200_000];
+    let expected: [u8; 32] = Sha256::digest(&whole).into();
+    assert!(
+        stored
+            .iter()
+            .all(|s| *s == (expected, whole.len(), QUARANTINE_KEPT_BYTES_MAX)),
+        "{:?}",
+        stored.first().map(|s| (s.1, s.2))
+    );
+    // An hour later they are stored again.
+    let later = feed(&mut hub, 1, 2_000 + 3_600_000, &refused);
+    assert!(
+        later
+            .iter()
+            .any(|o| matches!(o, Output::Persist(Persist::Quarantine { .. })))
+    );
+}
+
+/// Hardening item 5: a doc list naming the most documents a list may costs one audit line for
+/// those not shared, and starts at most `LISTED_NEW_DOCS_MAX` new ones per summary interval.
+#[test]
+fn a_long_doc_list_costs_bounded_audit_and_bounded_new_documents() {
+    let (mut hub, _) = hub_with_school();
+    let exam_days = |n: usize| -> Vec<DocId> {
+        (0..n)
+            .map(|i| {
+                let day = 1 + (i % 28);
+                let month = 1 + (i / 28) % 12;
+                let year = 2001 + i / (28 * 12);
+                format!("protocol/4201/420101/is-{year}-{month:02}-{day:02}")
+                    .parse()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let own = exam_days(LISTED_NEW_DOCS_MAX + 500);
+    let others: Vec<DocId> = (0..wire::DOC_LIST_ENTRIES_MAX - own.len())
+        .map(|i| {
+            format!("roster/4201/{}/is-2024-02-14", 430_000 + i)
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    let entries: Vec<(DocId, [u8; 8])> = own.iter().chain(&others).map(|d| (*d, [1; 8])).collect();
+    let out = feed(
+        &mut hub,
+        1,
+        2_000,
+        &Frame::DocList {
+            bucket_count: 1,
+            buckets: vec![],
+            entries,
+        },
+    );
+    let audit_lines = out
+        .iter()
+        .filter(|o| matches!(o, Output::Persist(Persist::Audit { .. })))
+        .count();
+    assert!(audit_lines <= 2, "{audit_lines} audit lines");
+    assert!(closes(&out).is_empty(), "{:?}", closes(&out));
+    assert_eq!(hub.doc_ids().count(), LISTED_NEW_DOCS_MAX);
+}
