@@ -1,6 +1,7 @@
 //! Helpers for the cross-crate tests in `tests/tests/`: throwaway regions (a CA in a temporary
 //! folder and node credentials written to disk as a node would have them) and log capture.
 
+pub mod fuzz;
 pub mod webdriver;
 
 use std::io::Write;
