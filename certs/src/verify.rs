@@ -19,13 +19,25 @@ use crate::show::{
 };
 
 /// The region's CA certificate and the serials its revocation list names.
+///
+/// A revocation list is only as good as its date: past its `next_update` a revocation made since
+/// may be missing. So a certificate judged at a time after the list's next update is refused,
+/// here as in TLS (`enforce_revocation_expiration` in `giasync-node`'s transport). `doctor`
+/// and `status` warn [`CRL_WARN_DAYS`] ahead; the РЦОИ re-issues the list
+/// (`giasync-certs crl`), valid for 180 days, and schools copy the new `crl.pem`. What was
+/// judged earlier (stored attestations, at their own time) stays as it was judged.
 #[derive(Debug, Clone)]
 pub struct CaVerifier {
     ca_der: Vec<u8>,
     region: RegionCode,
     /// Revoked serials and when.
     revoked: BTreeMap<u64, OffsetDateTime>,
+    /// The earliest next update of the lists read.
+    crl_next_update: Option<OffsetDateTime>,
 }
+
+/// Days before a revocation list's next update from which `doctor` and `status` warn.
+pub const CRL_WARN_DAYS: i64 = 30;
 
 impl CaVerifier {
     /// From the PEM texts of the CA certificate and its revocation list.
@@ -36,15 +48,45 @@ impl CaVerifier {
             .next()
             .ok_or("no CA certificate")?;
         let mut revoked = BTreeMap::new();
+        let mut crl_next_update: Option<OffsetDateTime> = None;
         for crl in crls_from_pem(crl_pem).map_err(|e| e.to_string())? {
             verify_crl_issued_by(&crl, &ca_der)?;
-            revoked.extend(summarize_crl_der(&crl).map_err(|e| e.to_string())?.revoked);
+            let summary = summarize_crl_der(&crl).map_err(|e| e.to_string())?;
+            revoked.extend(summary.revoked);
+            if let Some(next) = summary.next_update {
+                crl_next_update = Some(crl_next_update.map_or(next, |n| n.min(next)));
+            }
         }
         Ok(CaVerifier {
             ca_der,
             region,
             revoked,
+            crl_next_update,
         })
+    }
+
+    /// When the revocation list runs out (its next update), if it says.
+    #[must_use]
+    pub fn crl_next_update(&self) -> Option<OffsetDateTime> {
+        self.crl_next_update
+    }
+
+    /// A warning when the revocation list runs out within [`CRL_WARN_DAYS`] of `now`, or ran out.
+    #[must_use]
+    pub fn crl_warning(&self, now: OffsetDateTime) -> Option<String> {
+        let next = self.crl_next_update?;
+        let when = crate::show::rfc3339(next);
+        if next < now {
+            Some(format!(
+                "the revocation list ran out at {when}: connections and new attestations are refused until a fresh crl.pem from the РЦОИ is installed"
+            ))
+        } else if next - now < time::Duration::days(CRL_WARN_DAYS) {
+            Some(format!(
+                "the revocation list runs out at {when}: install a fresh crl.pem from the РЦОИ before then"
+            ))
+        } else {
+            None
+        }
     }
 }
 
@@ -63,6 +105,12 @@ impl CertVerifier for CaVerifier {
 impl CaVerifier {
     /// The identity and key of a node certificate valid at `when` and not revoked by then.
     fn node_key_when(&self, cert_der: &[u8], when: OffsetDateTime) -> CertCheck {
+        if let Some(next) = self.crl_next_update.filter(|n| *n < when) {
+            return Err(format!(
+                "the revocation list is out of date since {}",
+                crate::show::rfc3339(next)
+            ));
+        }
         verify_issued_by(cert_der, &self.ca_der)?;
         let summary = summarize_der(cert_der).map_err(|e| e.to_string())?;
         if when < summary.not_before || when > summary.not_after {

@@ -339,6 +339,9 @@ pub fn format_status(status: &Status) -> String {
         "node {}: {} documents, {} quarantined\n",
         status.node, status.docs, status.quarantined
     );
+    if let Some(warning) = &status.revocation_list {
+        out.push_str(&format!("WARNING: {warning}\n"));
+    }
     if status.refused_on_load > 0 {
         out.push_str(&format!(
             "{} stored records set aside at start (certificate no longer valid, or unreadable): see the audit log\n",

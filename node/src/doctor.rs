@@ -222,8 +222,17 @@ fn check_certificates(config: &NodeConfig, now: OffsetDateTime) -> Vec<Check> {
                 && next < now
             {
                 return Err(format!(
-                    "out of date since {}: get a fresh crl.pem",
+                    "out of date since {}: connections are refused; get a fresh crl.pem",
                     giasync_certs::show::rfc3339(next)
+                ));
+            }
+            if let Some(next) = crl.next_update
+                && next - now < time::Duration::days(giasync_certs::verify::CRL_WARN_DAYS)
+            {
+                return Err(format!(
+                    "runs out at {}, within {} days: get a fresh crl.pem from the РЦОИ",
+                    giasync_certs::show::rfc3339(next),
+                    giasync_certs::verify::CRL_WARN_DAYS
                 ));
             }
             Ok(format!(

@@ -160,6 +160,7 @@ fn transport_config() -> Arc<quinn::TransportConfig> {
 pub fn server_config(material: &TlsMaterial) -> Result<quinn::ServerConfig, TransportError> {
     let verifier = WebPkiClientVerifier::builder_with_provider(material.roots.clone(), provider())
         .with_crls(material.crls.clone())
+        .enforce_revocation_expiration()
         .build()
         .map_err(config_error)?;
     let mut tls = rustls::ServerConfig::builder_with_provider(provider())
@@ -294,6 +295,7 @@ fn client_config_recording(
         provider(),
     )
     .with_crls(material.crls.clone())
+    .enforce_revocation_expiration()
     .build()
     .map_err(config_error)?;
     let verifier = Arc::new(ExpectedServer {

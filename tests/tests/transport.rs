@@ -258,3 +258,52 @@ async fn a_client_without_a_certificate_is_refused() {
         logs.text()
     );
 }
+
+/// Hardening item 11: a revocation list past its next update may be missing a revocation made
+/// since, so each side refuses to judge the other with it: the hub holding it refuses every
+/// client, a client holding it refuses the hub. The certificate checker of attestations refuses
+/// alike at any time after the next update, and judges times before it as before.
+#[tokio::test]
+async fn a_revocation_list_past_its_next_update_is_refused() {
+    use giasync_shared::sync::CertVerifier;
+    let mut region = TestRegion::new("42");
+    let hub = region.node(rcoi("42"));
+    let pupil = region.node(school("42", "4201", "420101"));
+    // Issued 181 days ago with the 180 days a list is valid: it ran out yesterday.
+    let issued = now() - Duration::days(181);
+    region.pki.reissue_crl(issued).unwrap();
+    std::fs::write(hub.crl(), region.pki.crl_pem().unwrap()).unwrap();
+    let (server, _) = attempt(&material(&hub), &material(&pupil), hub.identity.org).await;
+    let server_err = server.expect_err("the hub with a stale list refuses");
+    assert!(format!("{server_err}").contains("expired"), "{server_err}");
+
+    let mut region = TestRegion::new("42");
+    // The hub's certificate is valid from 10 days ago, before the list ran out.
+    let hub = region.node_with(
+        rcoi("42"),
+        Validity::days_from(now() - Duration::days(10), 365).unwrap(),
+    );
+    let pupil = region.node(school("42", "4201", "420101"));
+    region.pki.reissue_crl(issued).unwrap();
+    std::fs::write(pupil.crl(), region.pki.crl_pem().unwrap()).unwrap();
+    let (_, client) = attempt(&material(&hub), &material(&pupil), hub.identity.org).await;
+    let client_err = client.expect_err("the school with a stale list refuses");
+    assert!(format!("{client_err}").contains("expired"), "{client_err}");
+
+    let verifier = giasync_certs::verify::CaVerifier::from_pem(
+        &std::fs::read(pupil.ca()).unwrap(),
+        &std::fs::read(pupil.crl()).unwrap(),
+        "42".parse().unwrap(),
+    )
+    .unwrap();
+    let cert = std::fs::read(hub.cert()).unwrap();
+    let der = giasync_certs::show::certs_from_pem(&cert)
+        .unwrap()
+        .remove(0);
+    let refused = verifier.node_key(&der).expect_err("stale list");
+    assert!(refused.contains("out of date"), "{refused}");
+    let two_days_ago = (now() - Duration::days(2)).unix_timestamp() * 1000;
+    assert!(verifier.node_key_at(&der, two_days_ago).is_ok());
+    let warning = verifier.crl_warning(now()).expect("a warning");
+    assert!(warning.contains("ran out"), "{warning}");
+}

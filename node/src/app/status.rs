@@ -71,6 +71,10 @@ pub struct Status {
     /// longer vouched for them, documents whose bytes did not load (see the audit log).
     #[serde(default)]
     pub refused_on_load: u64,
+    /// Set when the revocation list runs out within 30 days, or ran out (then connections and
+    /// new attestations are refused): what to do about it.
+    #[serde(default)]
+    pub revocation_list: Option<String>,
     pub schools: Vec<SchoolStatus>,
 }
 
@@ -210,6 +214,9 @@ pub fn status(engine: &Engine, context: &Context) -> Status {
         quarantined: engine.stats().messages_quarantined,
         refused_on_load: engine.stats().attestations_refused_on_load
             + engine.stats().docs_refused_on_load,
+        revocation_list: context
+            .verifier
+            .crl_warning(time::OffsetDateTime::now_utc()),
         schools: schools.into_values().collect(),
     }
 }
