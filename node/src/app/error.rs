@@ -56,6 +56,13 @@ pub enum RowFault {
     },
     #[error("school {0} is not known to the РЦОИ yet: add its МОУО (код МОУО column)")]
     UnknownSchool(SchoolCode),
+    /// One identity document may stand for one participant of one school per exam: the
+    /// look-up shows the results of whoever holds it.
+    #[error("identity document {} {} is already in the list of school {school} for this exam", document.series(), document.number())]
+    DocumentInAnotherSchool {
+        document: giasync_shared::participant::IdentityDocument,
+        school: SchoolCode,
+    },
 }
 
 /// The most row problems a refused import lists (the count says how many there were).

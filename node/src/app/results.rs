@@ -200,13 +200,18 @@ pub fn note_delivery(engine: &mut Engine, context: &Context, doc: DocId, now_ms:
 }
 
 /// At the РЦОИ: a participant's published results by identity document. Unknown and not yet
-/// published answer alike: nothing.
+/// published answer alike: nothing. A document that two schools list for the same exam answers
+/// nothing for that exam: a school could otherwise list another school's participant and have
+/// its results shown to them (the РЦОИ's region import refuses such a list; a school's own
+/// import cannot see the other school's roster).
 pub fn lookup(
     engine: &Engine,
     context: &Context,
     document: &IdentityDocument,
 ) -> Result<Vec<Found>, Error> {
     require_rcoi(engine, RcoiDuty::Lookup)?;
+    let mut schools_listing: BTreeMap<ExamId, std::collections::BTreeSet<SchoolCode>> =
+        BTreeMap::new();
     let mut found = Vec::new();
     for roster in engine.doc_ids() {
         let DocId::School {
@@ -225,6 +230,7 @@ pub fn lookup(
         if ids.is_empty() {
             continue;
         }
+        schools_listing.entry(exam).or_default().insert(school);
         let rcoi = DocId::School {
             kind: DocKind::Rcoi,
             municipality,
@@ -250,6 +256,7 @@ pub fn lookup(
                 }),
         );
     }
+    found.retain(|f| schools_listing.get(&f.exam).is_some_and(|s| s.len() == 1));
     found.sort_by_key(|f| (f.exam, f.attempt));
     Ok(found)
 }

@@ -243,8 +243,22 @@ pub fn region_import(
     let mut problems = Vec::new();
     let mut by_roster: BTreeMap<DocId, Vec<RosterEntry>> = BTreeMap::new();
     let participants = rows.len();
+    let mut listed = documents_listed(engine, exam);
     for r in rows {
-        match place(&known, &r) {
+        let placed = place(&known, &r).and_then(|(school, municipality)| {
+            let document = r.participant.participant.document.clone();
+            match listed.get(&document) {
+                Some(&other) if other != school => Err(RowFault::DocumentInAnotherSchool {
+                    document,
+                    school: other,
+                }),
+                _ => {
+                    listed.insert(document, school);
+                    Ok((school, municipality))
+                }
+            }
+        });
+        match placed {
             Ok((school, municipality)) => {
                 let doc = DocId::School {
                     kind: DocKind::Roster,
@@ -272,6 +286,39 @@ pub fn region_import(
         participants,
         schools,
     })
+}
+
+/// The identity documents in the rosters of `exam` this node holds, with the school listing
+/// each.
+fn documents_listed(
+    engine: &Engine,
+    exam: ExamId,
+) -> BTreeMap<giasync_shared::participant::IdentityDocument, SchoolCode> {
+    let mut listed = BTreeMap::new();
+    for id in engine.doc_ids() {
+        let DocId::School {
+            kind: DocKind::Roster,
+            school,
+            exam: e,
+            ..
+        } = *id
+        else {
+            continue;
+        };
+        if e != exam {
+            continue;
+        }
+        let Some(doc) = engine.doc(id) else { continue };
+        for row in content::participants(doc).values() {
+            if let Ok(document) = giasync_shared::participant::IdentityDocument::new(
+                row.get("doc_series"),
+                row.get("doc_number"),
+            ) {
+                listed.entry(document).or_insert(school);
+            }
+        }
+    }
+    listed
 }
 
 /// The school of a region-wide row and its МОУО.

@@ -859,3 +859,101 @@ fn the_rcoi_carries_a_layout_1_publication_over_once() {
         super::hub::CarriedOver::default()
     );
 }
+
+/// Hardening item 10: one identity document, one school per exam. The РЦОИ's region import
+/// refuses a second school listing it; a look-up for a document two schools list (a school's
+/// own import, which cannot see the other roster) shows neither school's result.
+#[test]
+fn one_identity_document_belongs_to_one_school_per_exam() {
+    let (mut rcoi, rc) = node("42");
+    let municipality = Some(giasync_shared::codes::MunicipalityCode::new("4201").unwrap());
+    let at = |school: &str, id: &str, n: usize| RegionRow {
+        row: n,
+        school: Some(SchoolCode::new(school).unwrap()),
+        municipality,
+        participant: row(id, None),
+    };
+    console(
+        &mut rcoi,
+        &rc,
+        Command::RegionImport {
+            exam: exam(),
+            rows: vec![at(SCHOOL, "p1", 2)],
+        },
+    );
+    // Row 3 gives school 420102 a participant whose document (3204 p10) 420101 already lists.
+    let refused = run(
+        &mut rcoi,
+        &rc,
+        &Actor::Console,
+        Command::RegionImport {
+            exam: exam(),
+            rows: vec![at("420102", "p2", 2), at("420102", "p1", 3)],
+        },
+    );
+    let Err(Error::RowsRefused(problems)) = refused else {
+        panic!("{refused:?}");
+    };
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].row, 3);
+    assert!(matches!(
+        &problems[0].problem,
+        RowFault::DocumentInAnotherSchool { school, .. } if school.as_str() == SCHOOL
+    ));
+    // Results for 420101's p1, published by the РЦОИ.
+    let rcoi_doc: giasync_shared::sync::DocId =
+        format!("rcoi/4201/{SCHOOL}/{EXAM}").parse().unwrap();
+    let published = giasync_shared::publish::Published {
+        exam: exam(),
+        school: SchoolCode::new(SCHOOL).unwrap(),
+        edition: 1,
+        at: Timestamp::from_unix_ms(now_ms()).unwrap(),
+        rows: vec![giasync_shared::publish::ResultRow {
+            participant: pid("p1"),
+            attempt: 1,
+            total: 14,
+            outcome: Outcome::Pass,
+        }],
+    };
+    let statement = rcoi
+        .node_statement(
+            giasync_shared::statement::StatementKind::Results,
+            &published.fields(),
+        )
+        .unwrap();
+    let cert = rcoi.node_cert().to_vec();
+    rcoi.change(now_ms(), rcoi_doc, |tx| {
+        giasync_shared::content::put_published(tx, 1, &statement, &cert)
+    })
+    .unwrap();
+    let look = |rcoi: &mut Engine| {
+        let Answer::Lookup { found } = console(
+            rcoi,
+            &rc,
+            Command::Lookup(LookupQuery {
+                document: giasync_shared::participant::IdentityDocument::new("3204", "p10")
+                    .unwrap(),
+            }),
+        ) else {
+            panic!("not a look-up");
+        };
+        found.len()
+    };
+    assert_eq!(look(&mut rcoi), 1);
+    // School 420102 lists the same document in its own roster (as its own import would).
+    let other: giasync_shared::sync::DocId = format!("roster/4201/420102/{EXAM}").parse().unwrap();
+    let participant = row("p9", None).participant;
+    let participant = giasync_shared::participant::Participant {
+        document: giasync_shared::participant::IdentityDocument::new("3204", "p10").unwrap(),
+        ..participant
+    };
+    rcoi.change(now_ms(), other, |tx| {
+        giasync_shared::content::put_participant(tx, &participant)
+    })
+    .unwrap();
+    assert_eq!(
+        look(&mut rcoi),
+        0,
+        "two schools list it: neither result is shown"
+    );
+}
