@@ -149,8 +149,23 @@ fn demo_name(n: usize) -> String {
     )
 }
 
-fn pin() -> String {
-    format!("{:06}", rand_core::OsRng.next_u32() % 1_000_000)
+/// A 6-digit PIN, or for those who sign what counts (experts, operators) a passphrase of four
+/// groups of four letters and digits (`keyfile::check_strength`).
+fn pin(role: PersonRole) -> String {
+    if matches!(role, PersonRole::Expert | PersonRole::Operator) {
+        const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+        let group = || -> String {
+            (0..4)
+                .map(|_| {
+                    let i = rand_core::OsRng.next_u32() as usize % ALPHABET.len();
+                    char::from(ALPHABET[i])
+                })
+                .collect()
+        };
+        format!("{}-{}-{}-{}", group(), group(), group(), group())
+    } else {
+        format!("{:06}", rand_core::OsRng.next_u32() % 1_000_000)
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -392,7 +407,7 @@ fn add_person(
         org,
     };
     let name = demo_name(region.people.len());
-    let pin_text = pin();
+    let pin_text = pin(role);
     let pin = Pin::new(pin_text.clone()).map_err(PkiError::from)?;
     let credentials = pki.issue_person(&identity, &name, validity, &pin, options.kdf)?;
     let folder = format!("{org_code}/people");

@@ -28,6 +28,11 @@ pub const KEY_FILE_BYTES: usize = HEADER_BYTES + SEALED_BYTES;
 pub const PIN_CHARS_MIN: usize = 6;
 /// The longest PIN accepted, in characters.
 pub const PIN_CHARS_MAX: usize = 128;
+/// The shortest secret of a person who signs what counts (an expert's score sheets, an
+/// operator's settlements), in characters: a passphrase, not a PIN. A 6-digit PIN on a copied
+/// key file falls to an offline search in tens of core-hours even at the default cost; 12
+/// characters do not (`docs/transport.md`).
+pub const PASSPHRASE_CHARS_MIN: usize = 12;
 /// The environment variable a PIN may come from instead of the terminal.
 pub const PIN_ENV: &str = "GIASYNC_PIN";
 /// The most Argon2 memory a key file may ask for, in KiB: bounds what opening a hostile file costs.
@@ -44,12 +49,29 @@ pub struct KdfParams {
 }
 
 impl KdfParams {
-    /// OWASP's recommended minimum for Argon2id: 19 MiB, 2 iterations, 1 lane (~50 ms here).
+    /// 64 MiB, 3 passes, 1 lane: about 150 ms per sign-in on this project's 2-core machines
+    /// (`cargo bench -p giasync-certs --bench keyfile`), four times OWASP's minimum (19 MiB, 2
+    /// passes, which files made before keep and still open with). A school node derives at most
+    /// two at once (the sign-in guard), so 128 MiB at most.
     pub const DEFAULT: KdfParams = KdfParams {
-        memory_kib: 19_456,
-        iterations: 2,
+        memory_kib: 65_536,
+        iterations: 3,
         parallelism: 1,
     };
+}
+
+/// Whether `pin` is a strong enough secret for a person in `role`: experts and operators need
+/// a passphrase of [`PASSPHRASE_CHARS_MIN`] characters; the others a PIN.
+pub fn check_strength(
+    role: giasync_shared::codes::PersonRole,
+    pin: &Pin,
+) -> Result<(), KeyFileError> {
+    use giasync_shared::codes::PersonRole;
+    let signs_what_counts = matches!(role, PersonRole::Expert | PersonRole::Operator);
+    if signs_what_counts && pin.0.chars().count() < PASSPHRASE_CHARS_MIN {
+        return Err(KeyFileError::PassphraseTooShort(role));
+    }
+    Ok(())
 }
 
 /// A PIN or passphrase that unlocks a person's key.
@@ -98,6 +120,9 @@ pub enum KeyFileError {
     /// The PIN is too short or too long.
     #[error("a PIN has {PIN_CHARS_MIN} to {PIN_CHARS_MAX} characters")]
     PinLength,
+    /// An expert's or operator's secret shorter than a passphrase.
+    #[error("{} signs what counts: choose a passphrase of at least {PASSPHRASE_CHARS_MIN} characters, not a PIN", .0.display_name())]
+    PassphraseTooShort(giasync_shared::codes::PersonRole),
     /// The two PINs typed differ.
     #[error("the PINs do not match")]
     PinMismatch,

@@ -286,7 +286,15 @@ fn person(
     let org = OrgCode::parse(org_role, org).context("--org")?;
     let files = [out.join(format!("{id}.key")), out.join(format!("{id}.crt"))];
     refuse_existing(&files)?;
-    let pin = Pin::read(&format!("PIN for {id}: "), true)?;
+    let prompt = if matches!(role, PersonRole::Expert | PersonRole::Operator) {
+        format!(
+            "Passphrase for {id} (at least {} characters): ",
+            giasync_certs::keyfile::PASSPHRASE_CHARS_MIN
+        )
+    } else {
+        format!("PIN for {id}: ")
+    };
+    let pin = Pin::read(&prompt, true)?;
     std::fs::create_dir_all(out).with_context(|| format!("{}", out.display()))?;
     let identity = PersonIdentity {
         region: pki.region(),

@@ -468,6 +468,7 @@ impl Pki {
                 message: "a person's name is empty".into(),
             });
         }
+        keyfile::check_strength(identity.role, pin)?;
         let key = SigningKey::generate(&mut rand_core::OsRng);
         let key_file = keyfile::seal(&key, pin, kdf)?;
         let serial = self.take_serial();
@@ -667,7 +668,25 @@ mod tests {
             id: PersonId::new("exp-1").unwrap(),
             org: OrgCode::parse(NodeRole::School, "420101").unwrap(),
         };
-        let pin = Pin::new("135790".into()).unwrap();
+        // An expert's 6-digit PIN is refused: experts sign what counts.
+        let short = Pin::new("135790".into()).unwrap();
+        let refused = pki.issue_person(
+            &person,
+            "Иванова Анна Петровна",
+            Validity::days_from(now(), 10).unwrap(),
+            &short,
+            FAST,
+        );
+        assert!(
+            matches!(
+                refused,
+                Err(PkiError::KeyFile(
+                    keyfile::KeyFileError::PassphraseTooShort(PersonRole::Expert)
+                ))
+            ),
+            "{refused:?}"
+        );
+        let pin = Pin::new("свет-ручей-1357".into()).unwrap();
         let creds = pki
             .issue_person(
                 &person,
@@ -683,7 +702,7 @@ mod tests {
         assert_eq!(summary.ed25519_key, Some(key.verifying_key().to_bytes()));
         assert_eq!(summary.subject, "Иванова Анна Петровна");
         assert_eq!(summary.identity, Ok(Identity::Person(person)));
-        let wrong = Pin::new("135791".into()).unwrap();
+        let wrong = Pin::new("свет-ручей-1358".into()).unwrap();
         let err = keyfile::open(&creds.key_file, &wrong).unwrap_err();
         assert_eq!(err.to_string(), "wrong PIN (or the key file was altered)");
     }

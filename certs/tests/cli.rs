@@ -135,24 +135,34 @@ fn init_issue_show_revoke() {
         "{}",
         text(&short.stderr)
     );
-    let out = certs(
-        &[
-            "person",
-            "--dir",
-            s(&pki),
-            "--role",
-            "expert",
-            "--id",
-            "exp-1",
-            "--name",
-            "Иванова Анна Петровна",
-            "--org",
-            "420101",
-            "--out",
-            s(&people),
-        ],
-        Some("314159"),
+    let expert = |secret: &str| {
+        certs(
+            &[
+                "person",
+                "--dir",
+                s(&pki),
+                "--role",
+                "expert",
+                "--id",
+                "exp-1",
+                "--name",
+                "Иванова Анна Петровна",
+                "--org",
+                "420101",
+                "--out",
+                s(&people),
+            ],
+            Some(secret),
+        )
+    };
+    // An expert signs what counts: a 6-digit PIN is refused, a passphrase is not.
+    let pin_only = expert("314159");
+    assert!(
+        text(&pin_only.stderr).contains("passphrase of at least 12 characters"),
+        "{}",
+        text(&pin_only.stderr)
     );
+    let out = expert("тёплый-март-2024");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         std::fs::metadata(people.join("exp-1.key")).unwrap().len(),

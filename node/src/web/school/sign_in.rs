@@ -35,9 +35,9 @@ pub(super) async fn login_form(
     let body = format!(
         "{}<form method=\"post\" action=\"/login\" id=\"login\">\
          <p><label>Кто вы <select name=\"person\">{options}</select></label></p>\
-         <p><label>PIN <input type=\"password\" name=\"pin\" autocomplete=\"off\" required></label></p>\
+         <p><label>PIN или пароль <input type=\"password\" name=\"pin\" autocomplete=\"off\" required></label></p>\
          <p><button type=\"submit\">Войти</button></p></form>\
-         <p class=\"muted\">PIN открывает вашу ключевую пару для подписи на время сеанса.</p>",
+         <p class=\"muted\">PIN (у экспертов — пароль не короче 12 знаков) открывает вашу ключевую пару для подписи на время сеанса.</p>",
         message_block(&query)
     );
     page("Вход", None, None, &body)
