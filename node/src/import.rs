@@ -53,6 +53,12 @@ pub enum ReadError {
         declared: u64,
         max: u64,
     },
+    #[error("{file}: part {part} decompresses to more than the {declared} bytes it declares")]
+    XlsxPartLies {
+        file: String,
+        part: String,
+        declared: u64,
+    },
     #[error(
         "{file}: a cell at row {row}, column {column} is beyond the {max_rows} rows and {max_columns} columns a list may use"
     )]
@@ -102,6 +108,27 @@ fn xlsx_table(
             declared,
             max: bounds.uncompressed_bytes,
         });
+    }
+    // A declared size is only a claim: decompress each part once, counting, and stop at one
+    // byte past what it declares (so at most the bound above in all, and nothing kept). zip 9
+    // itself fails a part that inflates past its declared size; this count holds whatever
+    // reader the workbook library uses.
+    for i in 0..archive.len() {
+        let part = archive.by_index(i).map_err(|e| bad(e.to_string()))?;
+        let name = part
+            .name()
+            .map_or_else(|_| format!("#{i}"), |n| n.into_owned());
+        let size = part.size();
+        let mut limited = std::io::Read::take(part, size.saturating_add(1));
+        let actual = std::io::copy(&mut limited, &mut std::io::sink())
+            .map_err(|e| bad(format!("{name}: {e}")))?;
+        if actual > size {
+            return Err(ReadError::XlsxPartLies {
+                file: file.to_owned(),
+                part: name,
+                declared: size,
+            });
+        }
     }
     let mut workbook: Xlsx<_> =
         Xlsx::new(std::io::Cursor::new(bytes)).map_err(|e| bad(e.to_string()))?;
@@ -327,6 +354,48 @@ mod tests {
         let (headers, rows) = xlsx_table(book, "ok.xlsx", exact).unwrap();
         assert_eq!(headers, ["Фамилия", "Имя"]);
         assert_eq!(rows, [["Иванова", "Анна"]]);
+    }
+
+    /// A part whose headers declare 100 bytes but whose data inflates to 8 MiB: refused, naming
+    /// the part, after reading 101 bytes of it and before the workbook reader sees it (the
+    /// refusal is zip 9's own when the reader stops at the declared size, or ours).
+    #[test]
+    fn a_part_that_decompresses_to_more_than_it_declares_is_refused() {
+        let mut buffer = std::io::Cursor::new(Vec::new());
+        {
+            let mut writer = zip::ZipWriter::new(&mut buffer);
+            let options = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated);
+            writer
+                .start_file("xl/worksheets/sheet1.xml", options)
+                .unwrap();
+            std::io::Write::write_all(&mut writer, &vec![b' '; 8 << 20]).unwrap();
+            writer.finish().unwrap();
+        }
+        let mut book = buffer.into_inner();
+        // Rewrite the uncompressed size (to 100) in the local header and the central directory.
+        let patch = |book: &mut Vec<u8>, signature: &[u8], offset: usize| {
+            let at = book
+                .windows(4)
+                .position(|w| w == signature)
+                .expect("header present");
+            book[at + offset..at + offset + 4].copy_from_slice(&100u32.to_le_bytes());
+        };
+        patch(&mut book, b"PK\x03\x04", 22);
+        patch(&mut book, b"PK\x01\x02", 24);
+        let refused = xlsx_table(book, "liar.xlsx", XLSX_BOUNDS);
+        let part = "xl/worksheets/sheet1.xml";
+        assert!(
+            match &refused {
+                Err(ReadError::XlsxPartLies {
+                    declared, part: p, ..
+                }) => *declared == 100 && p == part,
+                Err(ReadError::Xlsx { message, .. }) =>
+                    message.starts_with(part) && message.contains("declared uncompressed size"),
+                _ => false,
+            },
+            "{refused:?}"
+        );
     }
 
     #[test]
