@@ -278,6 +278,16 @@ pub fn demo(options: &DemoOptions, now: OffsetDateTime) -> Result<Region, DemoEr
             dir: code.to_string(),
             addr,
         });
+        // The МОУО's coordinator signs in to its hub's oversight pages.
+        add_person(
+            &mut pki,
+            options,
+            &mut region_file,
+            PersonRole::Coordinator,
+            PersonId::new(&format!("coord-{code}"))?,
+            OrgCode::Municipality(code),
+            person_validity,
+        )?;
     }
     for (municipality, municipality_addr) in municipality_addrs {
         for s in 1..=s_count {
@@ -366,6 +376,7 @@ fn write_node(
             utc_offset: UtcOffset::from_minutes(7 * 60).ok(),
             // On loopback: browsers reach the demo by its address.
             web_names: Vec::new(),
+            oversight: giasync_shared::config::OversightAccess::SignIn,
         },
         tls: TlsSection {
             cert: "node.crt".into(),

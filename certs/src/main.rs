@@ -281,6 +281,7 @@ fn person(
     let org_role: NodeRole = match org_role {
         Some(text) => text.parse().context("--org-role")?,
         None if role == PersonRole::Operator => NodeRole::Rcoi,
+        None if role == PersonRole::Coordinator => NodeRole::Municipality,
         None => NodeRole::School,
     };
     let org = OrgCode::parse(org_role, org).context("--org")?;

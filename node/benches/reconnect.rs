@@ -46,6 +46,7 @@ fn node_config(
             people: None,
             utc_offset: None,
             web_names: Vec::new(),
+            oversight: giasync_shared::config::OversightAccess::SignIn,
         },
         tls: TlsSection {
             cert: dir.join("node.crt"),

@@ -52,15 +52,25 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
     serve_admin(&config.node.store, handle.clone(), context.clone())?;
     if let Some(addr) = config.node.web {
         let ask = asker(handle.clone(), context.clone());
+        let people = config
+            .node
+            .people
+            .as_deref()
+            .map(|dir| crate::web::school::load_people(dir, identity.org))
+            .unwrap_or_default();
         let router = if matches!(identity.role(), NodeRole::Municipality | NodeRole::Rcoi) {
-            crate::web::hub_router(ask, config.node.web_names.clone())
+            let sign_in = match config.node.oversight {
+                giasync_shared::config::OversightAccess::SignIn => {
+                    info!(node = %identity, people = people.len(), "oversight pages behind sign-in");
+                    Some((identity.role(), people))
+                }
+                giasync_shared::config::OversightAccess::Open => {
+                    warn!(node = %identity, "oversight pages open to anyone who reaches them ([node] oversight = \"open\")");
+                    None
+                }
+            };
+            crate::web::hub_router(ask, config.node.web_names.clone(), sign_in)
         } else {
-            let people = config
-                .node
-                .people
-                .as_deref()
-                .map(|dir| crate::web::school::load_people(dir, identity.org))
-                .unwrap_or_default();
             info!(node = %identity, people = people.len(), "school web interface");
             crate::web::school::router(
                 ask,

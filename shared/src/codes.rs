@@ -176,6 +176,8 @@ id_enum!(
         Technician = "technician", "технический специалист";
         /// An operator of the РЦОИ: verifies, settles conflicts, publishes results.
         Operator = "operator", "оператор РЦОИ";
+        /// A coordinator of a МОУО: watches the municipality's schools on its hub's pages.
+        Coordinator = "coordinator", "координатор МОУО";
     }
 );
 

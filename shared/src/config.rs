@@ -11,7 +11,8 @@
 //! store = "store.redb"
 //! web = "127.0.0.1:7480"     # optional: web pages (TCP); a school's interface, a hub's oversight
 //! lookup = "0.0.0.0:8080"    # optional, РЦОИ only: the public result look-up (TCP)
-//! people = "people"          # optional, schools: people's certificates and sealed keys
+//! people = "people"          # optional: people's certificates and sealed keys (sign-in)
+//! oversight = "sign-in"      # hubs: "sign-in" (default) or "open" (behind your own proxy)
 //! utc_offset = "+07:00"      # optional, default +00:00: the region's clock (Кузбасс: +07:00)
 //!
 //! [tls]
@@ -80,6 +81,21 @@ pub struct NodeSection {
     /// `localhost`: a request naming any other host is refused (DNS rebinding).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub web_names: Vec<HostName>,
+    /// A hub: who may see its oversight pages and JSON (they name schools, counts, conflicts).
+    #[serde(default)]
+    pub oversight: OversightAccess,
+}
+
+/// Who may see a hub's oversight pages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OversightAccess {
+    /// A person of the hub's organisation signs in with their PIN: a РЦОИ operator, a МОУО
+    /// coordinator (`[node] people`).
+    #[default]
+    SignIn,
+    /// Anyone who reaches the address: for a hub behind a proxy that signs people in itself.
+    Open,
 }
 
 /// A host name as browsers send it in `Host`: 1 to 253 bytes of letters, digits, `-` and `.`,

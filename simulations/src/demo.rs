@@ -598,7 +598,10 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
             let web = if node.role == NodeRole::School {
                 format!(", web interface http://{}/", node.addr)
             } else {
-                format!(", oversight http://{}/", node.addr)
+                format!(
+                    ", oversight http://{}/ (sign in: see region.json)",
+                    node.addr
+                )
             };
             println!(
                 "  {} {} at {}{web} — {}",

@@ -71,6 +71,9 @@ async fn the_oversight_page_shows_a_conflict_and_an_overdue_deadline_with_no_net
 
     let mut hub_config = giasync_tests::node_config(dir.path(), "4201", &[]);
     hub_config.node.web = Some("127.0.0.1:0".parse().unwrap());
+    // What the page shows, read by a headless browser that cannot sign in: this hub is set up
+    // as one behind a proxy that signs people in (sign-in itself: `tests/tests/sign_in.rs`).
+    hub_config.node.oversight = giasync_shared::config::OversightAccess::Open;
     let hub = giasync_node::service::start(hub_config).await.unwrap();
     let web = hub.web.unwrap();
     let school = giasync_node::service::start(giasync_tests::node_config(

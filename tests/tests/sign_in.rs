@@ -1,7 +1,8 @@
 //! A node's pages under attack (issue 17, items 7 and 8). Sign-in: 64 wrong PINs for one expert
 //! sent at once are not all evaluated; at most five wrong PINs are ever evaluated before the
 //! client is locked out of that person, and then even the right PIN waits. Host: a request naming
-//! another host (DNS rebinding) is refused by the school's pages and the hub's.
+//! another host (DNS rebinding) is refused by the school's pages and the hub's. A hub's
+//! oversight (item 14): only a person of the hub signs in.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use giasync_node::web::school::PIN_FAILURES_MAX;
@@ -163,5 +164,86 @@ async fn pages_refuse_a_request_naming_another_host() {
     .unwrap();
     assert_eq!(statuses, [200, 200, 421, 421, 421]);
     school.stop();
+    hub.stop();
+}
+
+/// Hardening item 14: a МОУО hub's oversight pages, JSON and chart answer nobody until its
+/// coordinator signs in; a school's organiser of the same municipality cannot sign in there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hubs_oversight_needs_a_person_of_the_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let region = giasync_tests::demo_region_listed(dir.path(), 47_700, 1);
+    let hub = giasync_node::service::start(giasync_tests::node_config(dir.path(), "4201", &[]))
+        .await
+        .unwrap();
+    let web = hub.web.unwrap();
+    let person = |role: PersonRole, org: &str| {
+        region
+            .people
+            .iter()
+            .find(|p| p.role == role && p.org == org)
+            .unwrap()
+            .clone()
+    };
+    let coordinator = person(PersonRole::Coordinator, "4201");
+    let organiser = person(PersonRole::Organiser, "420101");
+    let outcome = tokio::task::spawn_blocking(move || {
+        let get = |path: &str, cookie: Option<&str>| {
+            use std::io::{Read, Write};
+            let mut stream = std::net::TcpStream::connect(web).unwrap();
+            let mut request =
+                format!("GET {path} HTTP/1.1\r\nHost: {web}\r\nConnection: close\r\n");
+            if let Some(c) = cookie {
+                request.push_str(&format!("Cookie: {c}\r\n"));
+            }
+            request.push_str("\r\n");
+            stream.write_all(request.as_bytes()).unwrap();
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).unwrap();
+            answer
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
+                .parse::<u16>()
+                .unwrap()
+        };
+        let before = [
+            get("/", None),
+            get("/api/oversight", None),
+            get("/chart.svg", None),
+        ];
+        let stranger = sign_in(web, organiser.id.as_str(), &organiser.pin);
+        let wrong = sign_in(web, coordinator.id.as_str(), "000000-wrong");
+        let (status, head, _) = giasync_tests::http_with_head(
+            web,
+            "POST",
+            "/login",
+            "application/x-www-form-urlencoded",
+            &format!("person={}&pin={}", coordinator.id, coordinator.pin),
+        )
+        .unwrap();
+        assert_eq!(status, 303, "{head}");
+        let cookie = head
+            .lines()
+            .find_map(|l| l.strip_prefix("set-cookie:"))
+            .and_then(|c| c.trim().split(';').next())
+            .unwrap()
+            .to_owned();
+        let after = [
+            get("/", Some(&cookie)),
+            get("/api/oversight", Some(&cookie)),
+            get("/chart.svg", Some(&cookie)),
+        ];
+        let forged = get("/api/oversight", Some("giasync_hub_session=00ff"));
+        (before, stranger, wrong, after, forged)
+    })
+    .await
+    .unwrap();
+    let (before, stranger, wrong, after, forged) = outcome;
+    assert_eq!(before, [303, 401, 401], "nothing before sign-in");
+    assert!(stranger.contains("Нет такого сотрудника"), "{stranger}");
+    assert!(wrong.contains("Неверный pin"), "{wrong}");
+    assert_eq!(after, [200, 200, 200], "the coordinator sees the oversight");
+    assert_eq!(forged, 401);
     hub.stop();
 }

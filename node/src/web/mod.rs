@@ -7,8 +7,10 @@
 //! what the CLIs show, with the same rights checked in one place.
 
 pub mod guard;
+pub mod hub_sign_in;
 pub mod lookup;
 pub mod oversight;
+pub mod pin_guard;
 pub mod school;
 
 use std::net::SocketAddr;
@@ -98,13 +100,21 @@ async fn oversight_chart(State(engine): State<Ask>) -> Result<Response, WebError
 }
 
 /// A hub's oversight routes, answering only requests that name the node (see [`guard`]).
-pub fn hub_router(engine: Ask, names: Vec<giasync_shared::config::HostName>) -> Router {
-    let router = Router::new()
+pub fn hub_router(
+    engine: Ask,
+    names: Vec<giasync_shared::config::HostName>,
+    sign_in: Option<(giasync_shared::codes::NodeRole, Vec<school::Person>)>,
+) -> Router {
+    let pages = Router::new()
         .route("/", get(oversight_page))
         .route("/api/oversight", get(oversight_json))
         .route("/chart.svg", get(oversight_chart))
         .with_state(engine);
-    guard::apply(router, names)
+    let pages = match sign_in {
+        Some((hub, people)) => hub_sign_in::protect(pages, hub, people),
+        None => pages,
+    };
+    guard::apply(pages, names)
 }
 
 /// Serves `router` on `addr` until the runtime stops; returns the bound address.

@@ -41,7 +41,7 @@ mod expert;
 mod interviewer;
 mod layout;
 mod organiser;
-pub mod pin_guard;
+pub use super::pin_guard;
 mod sign_in;
 
 use self::layout::error_page;

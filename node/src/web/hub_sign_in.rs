@@ -1,0 +1,238 @@
+//! Sign-in to a hub's oversight pages (`[node] oversight = "sign-in"`, the default). The pages
+//! and the JSON name schools, counts and conflicts, so only a person of the hub's own
+//! organisation sees them: a РЦОИ operator at the РЦОИ, a МОУО coordinator at a МОУО hub
+//! (certificates and PIN-sealed keys in `[node] people`). The PIN opens the person's key file,
+//! as at a school, with the same guard against guessing ([`crate::web::pin_guard`]); the key is
+//! dropped at once (the pages sign nothing), and the session is a random token in an
+//! `HttpOnly; SameSite=Strict` cookie that ends after [`SESSION_IDLE_MS`] without a request.
+//! Without a session a page answers with the sign-in form, the JSON and the chart with 401.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Form, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use giasync_shared::codes::{NodeRole, PersonRole};
+use giasync_shared::identity::PersonIdentity;
+
+use super::escape;
+use super::pin_guard::{PinGuard, Refusal, Reservation};
+use super::school::Person;
+
+/// A session ends after this long without a request.
+pub const SESSION_IDLE_MS: u64 = 2 * 60 * 60 * 1000;
+const COOKIE: &str = "giasync_hub_session";
+
+/// The role whose people may see the oversight of a hub of `hub` role.
+#[must_use]
+pub fn overseer(hub: NodeRole) -> Option<PersonRole> {
+    match hub {
+        NodeRole::Rcoi => Some(PersonRole::Operator),
+        NodeRole::Municipality => Some(PersonRole::Coordinator),
+        NodeRole::School => None,
+    }
+}
+
+struct Inner {
+    people: Vec<Person>,
+    sessions: Mutex<HashMap<String, (PersonIdentity, Instant)>>,
+    attempts: Arc<Mutex<PinGuard>>,
+}
+
+#[derive(Clone)]
+struct HubPeople(Arc<Inner>);
+
+/// `pages` behind sign-in by `people` (only those of `hub`'s overseeing role are offered).
+pub fn protect(pages: Router, hub: NodeRole, people: Vec<Person>) -> Router {
+    let role = overseer(hub);
+    let people = people
+        .into_iter()
+        .filter(|p| Some(p.identity.role) == role)
+        .collect();
+    let state = HubPeople(Arc::new(Inner {
+        people,
+        sessions: Mutex::default(),
+        attempts: Arc::default(),
+    }));
+    let sign_in = Router::new()
+        .route("/login", get(form).post(login))
+        .route("/logout", post(logout))
+        .with_state(state.clone());
+    pages
+        .route_layer(axum::middleware::from_fn_with_state(state, require))
+        .merge(sign_in)
+}
+
+fn token_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_owned())
+}
+
+impl HubPeople {
+    /// The person whose session `headers` carry, if it is live.
+    fn who(&self, headers: &HeaderMap) -> Option<PersonIdentity> {
+        let token = token_of(headers)?;
+        let mut sessions = self
+            .0
+            .sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        sessions.retain(|_, (_, seen)| {
+            now.duration_since(*seen) < Duration::from_millis(SESSION_IDLE_MS)
+        });
+        let (person, seen) = sessions.get_mut(&token)?;
+        *seen = now;
+        Some(person.clone())
+    }
+}
+
+async fn require(State(hub): State<HubPeople>, request: Request, next: Next) -> Response {
+    if hub.who(request.headers()).is_some() {
+        return next.run(request).await;
+    }
+    if request.uri().path() == "/" {
+        return Redirect::to("/login").into_response();
+    }
+    (
+        StatusCode::UNAUTHORIZED,
+        "sign in at /login as a person of this hub",
+    )
+        .into_response()
+}
+
+fn page(body: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=\"ru\"><head><meta charset=\"utf-8\">\
+         <title>Вход — мониторинг</title></head><body><h1>Вход в мониторинг</h1>{body}</body></html>"
+    ))
+}
+
+async fn form(
+    State(hub): State<HubPeople>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Html<String> {
+    let options: String = hub
+        .0
+        .people
+        .iter()
+        .map(|p| {
+            format!(
+                "<option value=\"{id}\">{id} — {}</option>",
+                escape(p.identity.role.display_name()),
+                id = escape(p.identity.id.as_str())
+            )
+        })
+        .collect();
+    let message = query
+        .get("error")
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
+        .unwrap_or_default();
+    page(&format!(
+        "{message}<form method=\"post\" action=\"/login\" id=\"login\">\
+         <p><label>Кто вы <select name=\"person\">{options}</select></label></p>\
+         <p><label>PIN или пароль <input type=\"password\" name=\"pin\" autocomplete=\"off\" required></label></p>\
+         <p><button type=\"submit\">Войти</button></p></form>"
+    ))
+}
+
+fn back(error: &str) -> Response {
+    let mut to = String::from("/login?error=");
+    for b in error.bytes() {
+        if b.is_ascii_alphanumeric() {
+            to.push(char::from(b));
+        } else {
+            to.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Redirect::to(&to).into_response()
+}
+
+async fn login(
+    State(hub): State<HubPeople>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    let wanted = form.get("person").map(String::as_str).unwrap_or("");
+    let Some(person) = hub
+        .0
+        .people
+        .iter()
+        .find(|p| p.identity.id.as_str() == wanted)
+        .cloned()
+    else {
+        return back("Нет такого сотрудника");
+    };
+    let reservation = match Reservation::take(&hub.0.attempts, client.ip(), person.identity.id) {
+        Ok(r) => r,
+        Err(Refusal::Locked(wait)) => {
+            return back(&format!(
+                "Слишком много неверных PIN: попробуйте через {} с",
+                wait.as_secs().max(1)
+            ));
+        }
+        Err(_) => return back("Вход уже проверяется: повторите через несколько секунд"),
+    };
+    let pin = form.get("pin").cloned().unwrap_or_default();
+    let key_file = person.key_file.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        let right = (|| {
+            let pin = giasync_certs::keyfile::Pin::new(pin).ok()?;
+            let bytes = std::fs::read(&key_file).ok()?;
+            giasync_certs::keyfile::open(&bytes, &pin).ok()
+        })()
+        .is_some();
+        reservation.finish(right);
+        right
+    })
+    .await;
+    if !matches!(opened, Ok(true)) {
+        return back("Неверный PIN");
+    }
+    let mut bytes = [0u8; 32];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    hub.0
+        .sessions
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(token.clone(), (person.identity, Instant::now()));
+    (
+        [(
+            header::SET_COOKIE,
+            format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"),
+        )],
+        Redirect::to("/"),
+    )
+        .into_response()
+}
+
+async fn logout(State(hub): State<HubPeople>, headers: HeaderMap) -> Response {
+    if let Some(token) = token_of(&headers) {
+        hub.0
+            .sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&token);
+    }
+    (
+        [(
+            header::SET_COOKIE,
+            format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+        )],
+        Redirect::to("/login"),
+    )
+        .into_response()
+}
