@@ -652,3 +652,32 @@ fn engine_loop(
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // test code: a panic is the failure report
+mod tests {
+    use super::*;
+
+    /// Hardening item 5: frames for a peer that reads nothing pile up only to
+    /// `PEER_OUTBOX_BYTES_MAX`; the next is refused (and the engine loop then disconnects the
+    /// peer). Once the writer has written some, there is room again.
+    #[test]
+    fn a_peer_that_does_not_read_is_queued_for_only_so_much() {
+        let (frames, mut written) = mpsc::unbounded_channel::<Vec<u8>>();
+        let outbox = Outbox {
+            frames,
+            queued_bytes: Arc::new(AtomicUsize::new(0)),
+        };
+        let frame_bytes = giasync_shared::sync::wire::FRAGMENT_BYTES;
+        let mut accepted = 0usize;
+        while outbox.send(vec![0; frame_bytes]).is_ok() {
+            accepted += frame_bytes;
+            assert!(accepted <= 64 * 1024 * 1024, "queued past 64 MiB");
+        }
+        assert!(accepted + frame_bytes > 64 * 1024 * 1024, "refused early: {accepted}");
+        // The writer task writes one frame and gives its bytes back.
+        let frame = written.try_recv().unwrap();
+        outbox.queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
+        assert!(outbox.send(vec![0; frame_bytes]).is_ok());
+    }
+}
