@@ -674,10 +674,15 @@ mod tests {
             accepted += frame_bytes;
             assert!(accepted <= 64 * 1024 * 1024, "queued past 64 MiB");
         }
-        assert!(accepted + frame_bytes > 64 * 1024 * 1024, "refused early: {accepted}");
+        assert!(
+            accepted + frame_bytes > 64 * 1024 * 1024,
+            "refused early: {accepted}"
+        );
         // The writer task writes one frame and gives its bytes back.
         let frame = written.try_recv().unwrap();
-        outbox.queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
+        outbox
+            .queued_bytes
+            .fetch_sub(frame.len(), Ordering::Relaxed);
         assert!(outbox.send(vec![0; frame_bytes]).is_ok());
     }
 }

@@ -103,8 +103,52 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
 fn asker(handle: NodeHandle, context: Arc<Context>) -> crate::web::Ask {
     Arc::new(move |actor: Actor, command: Command| {
         let context = context.clone();
+        if matches!(command, Command::Oversight) {
+            return oversight_off_the_engine_thread(handle.clone(), context, &actor);
+        }
         handle.call(move |engine, now_ms| app::apply(engine, &context, &actor, now_ms, command))
     })
+}
+
+/// The oversight view for the pages: the cache held throughout, a snapshot taken on the engine
+/// thread (copies of only the documents whose sections changed), the view built on a blocking
+/// thread, so verifying a region's sheets never holds up sync.
+fn oversight_off_the_engine_thread(
+    handle: NodeHandle,
+    context: Arc<Context>,
+    actor: &Actor,
+) -> tokio::sync::oneshot::Receiver<crate::web::Answered> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    if let Err(refused) = actor.may(Command::Oversight.action()) {
+        let _ = reply.send(Ok(Err(refused)));
+        return answer;
+    }
+    tokio::spawn(async move {
+        let cache = context.oversight.clone().lock_owned().await;
+        let snapshot = handle
+            .call(move |engine, now_ms| {
+                let taken = app::status::oversight_snapshot(engine, &cache, now_ms);
+                (taken, cache)
+            })
+            .await;
+        let answered = match snapshot {
+            Err(_) => Err(run::CallError::Stopped),
+            Ok(Err(e)) => Err(e),
+            Ok(Ok((Err(refused), _))) => Ok(Err(refused)),
+            Ok(Ok((Ok(snapshot), mut cache))) => {
+                let built = tokio::task::spawn_blocking(move || {
+                    app::status::build_oversight(&snapshot, &context, &mut cache)
+                })
+                .await;
+                match built {
+                    Ok(view) => Ok(Ok(app::Answer::Oversight(Box::new(view)))),
+                    Err(_) => Err(run::CallError::Stopped),
+                }
+            }
+        };
+        let _ = reply.send(answered);
+    });
+    answer
 }
 
 /// Listens on the admin socket beside the store (see [`crate::admin`]): every command as the
@@ -152,6 +196,18 @@ fn serve_admin(
                 let mut lines = tokio::io::BufReader::new(read).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     let response = match crate::admin::parse_request(&line) {
+                        Ok(Command::Oversight) => {
+                            let answer = oversight_off_the_engine_thread(
+                                handle.clone(),
+                                context.clone(),
+                                &Actor::Console,
+                            );
+                            match answer.await {
+                                Ok(Ok(outcome)) => crate::admin::respond(outcome),
+                                Ok(Err(e)) => crate::admin::Response::refused(e.to_string()),
+                                Err(_) => break,
+                            }
+                        }
                         Ok(command) => {
                             let context = context.clone();
                             let answer = handle.call(move |engine, now_ms| {

@@ -192,6 +192,10 @@ pub struct Inputs<'a, D, F: Fn(&BTreeMap<String, Vec<u8>>) -> D> {
     pub municipality: Option<MunicipalityCode>,
     pub region: String,
     pub docs: Vec<(DocId, &'a Automerge)>,
+    /// Documents held but not given in `docs`, at these heads, because `cache` holds their
+    /// schools' sections at those heads ([`docs_to_read`]): the view is built without reading
+    /// them. Empty when `docs` holds everything.
+    pub unread: Vec<(DocId, Vec<ChangeHash>)>,
     pub contacts: BTreeMap<SchoolCode, Contact>,
     pub quarantined: u64,
     pub now: Timestamp,
@@ -270,6 +274,64 @@ impl Cache {
     }
 }
 
+/// The section of each school and exam among `held` (documents by id, at their heads) within
+/// `municipality`: its МОУО, its documents and its key.
+fn sections_of<'d>(
+    held: impl Iterator<Item = (DocId, &'d [ChangeHash])>,
+    municipality: Option<MunicipalityCode>,
+) -> BTreeMap<(SchoolCode, ExamId), (MunicipalityCode, Vec<DocId>, SectionKey)> {
+    let mut out: BTreeMap<(SchoolCode, ExamId), (MunicipalityCode, Vec<DocId>, SectionKey)> =
+        BTreeMap::new();
+    for (id, heads) in held {
+        let DocId::School {
+            kind,
+            municipality: m,
+            school,
+            exam,
+        } = id
+        else {
+            continue;
+        };
+        if municipality.is_some_and(|wanted| wanted != m) {
+            continue;
+        }
+        let entry = out
+            .entry((school, exam))
+            .or_insert_with(|| (m, Vec::new(), SectionKey::default()));
+        entry.1.push(id);
+        let slot = match kind {
+            DocKind::Roster => 0,
+            DocKind::Protocol => 1,
+            DocKind::Results => 2,
+            DocKind::Rcoi => 3,
+        };
+        entry.2[slot] = heads.to_vec();
+    }
+    out
+}
+
+/// Of the documents `held` (by id, at their heads), those a build must read: the documents of
+/// every school and exam whose section `cache` does not hold at those heads. A hub runs this
+/// where the documents live (the engine thread), hands copies of just these to
+/// [`build_cached`] elsewhere, and names the rest in [`Inputs::unread`].
+#[must_use]
+pub fn docs_to_read(
+    cache: &Cache,
+    held: &[(DocId, Vec<ChangeHash>)],
+    municipality: Option<MunicipalityCode>,
+) -> Vec<DocId> {
+    sections_of(held.iter().map(|(d, h)| (*d, h.as_slice())), municipality)
+        .into_iter()
+        .filter(|(k, (_, _, key))| {
+            cache
+                .sections
+                .get(k)
+                .is_none_or(|(cached, _)| cached != key)
+        })
+        .flat_map(|(_, (_, docs, _))| docs)
+        .collect()
+}
+
 /// Builds the view from nothing.
 pub fn build<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
     inputs: Inputs<'_, D, F>,
@@ -284,30 +346,47 @@ pub fn build_cached<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
     cache: &mut Cache,
 ) -> Oversight {
     let now_ms = inputs.now.unix_ms();
-    let mut grouped: BTreeMap<(SchoolCode, ExamId), (MunicipalityCode, SchoolExam<'_>)> =
-        BTreeMap::new();
-    for (id, doc) in &inputs.docs {
-        let DocId::School {
-            kind,
-            municipality,
-            school,
-            exam,
-        } = *id
-        else {
-            continue;
-        };
-        if inputs.municipality.is_some_and(|m| m != municipality) {
-            continue;
+    let given: BTreeMap<DocId, &Automerge> = inputs.docs.iter().map(|(id, d)| (*id, *d)).collect();
+    let heads_given: Vec<(DocId, Vec<ChangeHash>)> = inputs
+        .docs
+        .iter()
+        .map(|(id, d)| (*id, d.get_heads()))
+        .collect();
+    let held = heads_given
+        .iter()
+        .chain(&inputs.unread)
+        .map(|(d, h)| (*d, h.as_slice()));
+    // (МОУО, documents, key, whether every document of the section was given)
+    let mut grouped: BTreeMap<
+        (SchoolCode, ExamId),
+        (MunicipalityCode, SchoolExam<'_>, SectionKey, bool),
+    > = BTreeMap::new();
+    for (k, (municipality, ids, key)) in sections_of(held, inputs.municipality) {
+        let complete = ids.iter().all(|id| given.contains_key(id));
+        let mut docs = SchoolExam::default();
+        for id in ids {
+            let doc = given.get(&id).copied();
+            match id {
+                DocId::School {
+                    kind: DocKind::Roster,
+                    ..
+                } => docs.roster = doc,
+                DocId::School {
+                    kind: DocKind::Protocol,
+                    ..
+                } => docs.protocol = doc,
+                DocId::School {
+                    kind: DocKind::Results,
+                    ..
+                } => docs.results = doc,
+                DocId::School {
+                    kind: DocKind::Rcoi,
+                    ..
+                } => docs.rcoi = doc,
+                DocId::Directory => {}
+            }
         }
-        let entry = grouped
-            .entry((school, exam))
-            .or_insert_with(|| (municipality, SchoolExam::default()));
-        match kind {
-            DocKind::Roster => entry.1.roster = Some(doc),
-            DocKind::Protocol => entry.1.protocol = Some(doc),
-            DocKind::Results => entry.1.results = Some(doc),
-            DocKind::Rcoi => entry.1.rcoi = Some(doc),
-        }
+        grouped.insert(k, (municipality, docs, key, complete));
     }
     // Sections of documents no longer held (or out of scope) go.
     cache.sections.retain(|k, _| grouped.contains_key(k));
@@ -325,16 +404,17 @@ pub fn build_cached<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
     let mut schools: BTreeMap<SchoolCode, SchoolView> = BTreeMap::new();
     let latest_exam = grouped.keys().map(|(_, e)| *e).max();
     let mut events: Vec<(i64, u8)> = Vec::new();
-    for (&(school, exam), (municipality, docs)) in &grouped {
-        let heads = |d: Option<&Automerge>| d.map(Automerge::get_heads).unwrap_or_default();
-        let key: SectionKey = [
-            heads(docs.roster),
-            heads(docs.protocol),
-            heads(docs.results),
-            heads(docs.rcoi),
-        ];
+    for (&(school, exam), (municipality, docs, key, complete)) in &grouped {
+        let key = key.clone();
+        let uncached;
         let section = match cache.sections.get(&(school, exam)) {
             Some((k, s)) if *k == key => s,
+            // A section changed since the caller chose what to read (it did not hold the cache
+            // throughout): built from what was given, and not kept.
+            _ if !complete => {
+                uncached = section(&inputs, school, exam, docs);
+                &uncached
+            }
             _ => {
                 let fresh = section(&inputs, school, exam, docs);
                 &cache
@@ -787,6 +867,7 @@ mod tests {
             municipality: None,
             region: "42".into(),
             docs,
+            unread: Vec::new(),
             contacts: BTreeMap::new(),
             quarantined: 0,
             now: at("2027-02-10T12:00:00Z"),
@@ -907,6 +988,7 @@ mod tests {
                     (doc("4201", "420101"), &roster),
                     (doc("4202", "420201"), &roster),
                 ],
+                unread: Vec::new(),
                 contacts: BTreeMap::new(),
                 quarantined: 0,
                 now: at("2027-02-10T12:00:00Z"),
@@ -992,6 +1074,29 @@ mod tests {
         assert_eq!(
             registered(&changed),
             vec![("420101".into(), 2), ("420102".into(), 1)]
+        );
+        // As a hub builds off its engine thread: only the documents of changed sections are
+        // read (copied), the others named by their heads; the view is the same as from all.
+        participant(&mut b, "w");
+        let held = vec![
+            (doc("420101"), a.get_heads()),
+            (doc("420102"), b.get_heads()),
+        ];
+        assert_eq!(docs_to_read(&cache, &held, None), vec![doc("420102")]);
+        let mut partial = inputs(vec![(doc("420102"), &b)], &rules, &ca);
+        partial.unread = vec![(doc("420101"), a.get_heads())];
+        let from_snapshot = build_cached(partial, &mut cache);
+        assert_eq!(
+            from_snapshot,
+            build(inputs(
+                vec![(doc("420101"), &a), (doc("420102"), &b)],
+                &rules,
+                &ca
+            ))
+        );
+        assert_eq!(
+            registered(&from_snapshot),
+            vec![("420101".into(), 2), ("420102".into(), 2)]
         );
         // A document no longer held leaves the view and the cache.
         let fewer = build_cached(inputs(vec![(doc("420101"), &a)], &rules, &ca), &mut cache);

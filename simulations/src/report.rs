@@ -49,6 +49,7 @@ fn oversight_build_ms(region: &Region, at_ms: i64, clock: UtcOffset) -> [Option<
                     .doc_ids()
                     .filter_map(|id| Some((*id, rcoi.doc(id)?)))
                     .collect(),
+                unread: Vec::new(),
                 contacts: BTreeMap::new(),
                 quarantined: 0,
                 now,

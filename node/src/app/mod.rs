@@ -26,6 +26,7 @@ pub mod status;
 mod tests;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use giasync_certs::verify::{CaVerifier, ExpertDirectory};
 use giasync_shared::calendar::{Date, Timestamp, UtcOffset};
@@ -49,7 +50,9 @@ pub struct Context {
     pub clock: UtcOffset,
     /// The oversight sections of the schools whose documents did not change since the last
     /// page load (they depend only on the documents, the rules and the verifier above).
-    pub oversight: std::sync::Mutex<giasync_shared::oversight::Cache>,
+    /// Held from a snapshot on the engine thread until the build elsewhere is done, so two
+    /// page loads never build against a cache the other changed in between.
+    pub oversight: Arc<tokio::sync::Mutex<giasync_shared::oversight::Cache>>,
 }
 
 /// Why the context of a node cannot be loaded.
@@ -72,7 +75,7 @@ impl Context {
             verifier,
             rules: Rules::is_2024()?,
             clock,
-            oversight: std::sync::Mutex::default(),
+            oversight: Arc::default(),
         })
     }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use giasync_shared::calendar::Timestamp;
 use giasync_shared::codes::OrgCode;
 use giasync_shared::content;
-use giasync_shared::oversight::{Contact, Inputs, Oversight};
+use giasync_shared::oversight::{Cache, Contact, Inputs, Oversight};
 use giasync_shared::sync::{DocId, DocKind, Engine};
 use serde::{Deserialize, Serialize};
 
@@ -78,8 +78,29 @@ pub struct Status {
     pub schools: Vec<SchoolStatus>,
 }
 
-/// The oversight view of a hub's schools (a МОУО hub: only its municipality).
-pub fn oversight(engine: &Engine, context: &Context, now_ms: i64) -> Result<Oversight, Error> {
+/// What a hub's oversight is built from, taken where the documents live (the engine thread):
+/// copies of only the documents whose schools' sections the cache does not hold at their
+/// present heads, the heads of the rest, and the peers. Building from it
+/// ([`build_oversight`]) reads no engine state, so the page work (verifying a region's sheets
+/// on the first load) runs off the engine thread.
+#[derive(Debug)]
+pub struct OversightSnapshot {
+    me: giasync_shared::identity::NodeIdentity,
+    municipality: Option<giasync_shared::codes::MunicipalityCode>,
+    contacts: BTreeMap<giasync_shared::codes::SchoolCode, Contact>,
+    quarantined: u64,
+    now: Timestamp,
+    docs: Vec<(DocId, automerge::Automerge)>,
+    unread: Vec<(DocId, Vec<automerge::ChangeHash>)>,
+}
+
+/// Takes what the oversight of this hub is built from, against `cache` (which the caller holds
+/// until it builds).
+pub fn oversight_snapshot(
+    engine: &Engine,
+    cache: &Cache,
+    now_ms: i64,
+) -> Result<OversightSnapshot, Error> {
     let me = engine.identity();
     let municipality = match me.org {
         OrgCode::Municipality(m) => Some(m),
@@ -101,29 +122,62 @@ pub fn oversight(engine: &Engine, context: &Context, now_ms: i64) -> Result<Over
             ))
         })
         .collect();
-    let mut cache = context
-        .oversight
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    Ok(giasync_shared::oversight::build_cached(
+    let held: Vec<(DocId, Vec<automerge::ChangeHash>)> = engine
+        .doc_ids()
+        .filter_map(|id| Some((*id, engine.doc(id)?.get_heads())))
+        .collect();
+    let read: std::collections::BTreeSet<DocId> =
+        giasync_shared::oversight::docs_to_read(cache, &held, municipality)
+            .into_iter()
+            .collect();
+    let (to_copy, unread): (Vec<_>, Vec<_>) =
+        held.into_iter().partition(|(id, _)| read.contains(id));
+    Ok(OversightSnapshot {
+        me,
+        municipality,
+        contacts,
+        quarantined: engine.stats().messages_quarantined,
+        now: timestamp(now_ms)?,
+        docs: to_copy
+            .into_iter()
+            .filter_map(|(id, _)| Some((id, engine.doc(&id)?.clone())))
+            .collect(),
+        unread,
+    })
+}
+
+/// Builds the oversight view from a snapshot, reading again only what `cache` does not hold.
+pub fn build_oversight(
+    snapshot: &OversightSnapshot,
+    context: &Context,
+    cache: &mut Cache,
+) -> Oversight {
+    giasync_shared::oversight::build_cached(
         Inputs {
-            node: me.to_string(),
-            municipality,
-            region: me.region.to_string(),
-            docs: engine
-                .doc_ids()
-                .filter_map(|id| Some((*id, engine.doc(id)?)))
-                .collect(),
-            contacts,
-            quarantined: engine.stats().messages_quarantined,
-            now: timestamp(now_ms)?,
+            node: snapshot.me.to_string(),
+            municipality: snapshot.municipality,
+            region: snapshot.me.region.to_string(),
+            docs: snapshot.docs.iter().map(|(id, d)| (*id, d)).collect(),
+            unread: snapshot.unread.clone(),
+            contacts: snapshot.contacts.clone(),
+            quarantined: snapshot.quarantined,
+            now: snapshot.now,
             utc_offset: context.clock,
             rules: &context.rules,
             directory_for: |certs: &BTreeMap<String, Vec<u8>>| context.verifier.experts(certs),
             verifier: &context.verifier,
         },
-        &mut cache,
-    ))
+        cache,
+    )
+}
+
+/// The oversight view of a hub's schools (a МОУО hub: only its municipality), built here and
+/// now: the admin socket's path. The pages take a snapshot on the engine thread and build
+/// elsewhere (`service`).
+pub fn oversight(engine: &Engine, context: &Context, now_ms: i64) -> Result<Oversight, Error> {
+    let mut cache = context.oversight.blocking_lock();
+    let snapshot = oversight_snapshot(engine, &cache, now_ms)?;
+    Ok(build_oversight(&snapshot, context, &mut cache))
 }
 
 /// What this node holds, per school, with sheets verified against the rules and the CA.
