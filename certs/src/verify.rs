@@ -32,7 +32,8 @@ pub struct CaVerifier {
     region: RegionCode,
     /// Revoked serials and when.
     revoked: BTreeMap<u64, OffsetDateTime>,
-    /// The earliest next update of the lists read.
+    /// The latest next update of the lists read (a `crl.pem` that still holds an older list
+    /// beside the new one is as fresh as the new one; revocations of both count).
     crl_next_update: Option<OffsetDateTime>,
 }
 
@@ -54,7 +55,7 @@ impl CaVerifier {
             let summary = summarize_crl_der(&crl).map_err(|e| e.to_string())?;
             revoked.extend(summary.revoked);
             if let Some(next) = summary.next_update {
-                crl_next_update = Some(crl_next_update.map_or(next, |n| n.min(next)));
+                crl_next_update = Some(crl_next_update.map_or(next, |n| n.max(next)));
             }
         }
         Ok(CaVerifier {

@@ -411,10 +411,22 @@ struct Inbox {
     bytes: Arc<Semaphore>,
 }
 
-/// Frames for one peer, and how many bytes of them are queued and not yet written.
+/// Frames for one peer, how many bytes of them are queued and not yet written, and the
+/// connection, closed when the engine drops the peer (a writer stuck on a peer that reads
+/// nothing would otherwise keep it, and its queue, alive).
 struct Outbox {
     frames: mpsc::UnboundedSender<Vec<u8>>,
     queued_bytes: Arc<AtomicUsize>,
+    connection: Option<quinn::Connection>,
+}
+
+impl Outbox {
+    /// Ends the connection, saying why.
+    fn close(&self, reason: &str) {
+        if let Some(c) = &self.connection {
+            c.close(0u32.into(), reason.as_bytes());
+        }
+    }
 }
 
 impl Outbox {
@@ -458,6 +470,7 @@ async fn serve_peer(peer: transport::Peer, id: PeerId, inbox: Inbox) {
             writer: Outbox {
                 frames: writer,
                 queued_bytes: queued_bytes.clone(),
+                connection: Some(connection.clone()),
             },
         })
         .is_err()
@@ -636,15 +649,18 @@ fn engine_loop(
             match action {
                 Output::Send { peer, bytes } => {
                     if writers.get(&peer).is_some_and(|w| w.send(bytes).is_err()) {
-                        // Dropping its outbox ends the connection.
                         warn!(peer, "a peer reads too slowly; disconnecting it");
-                        writers.remove(&peer);
+                        if let Some(w) = writers.remove(&peer) {
+                            w.close("reads too slowly");
+                        }
                         engine.handle(now_ms(), Input::Disconnected { peer });
                     }
                 }
                 Output::Close { peer, reason } => {
                     warn!(peer, %reason, "closing a connection");
-                    writers.remove(&peer);
+                    if let Some(w) = writers.remove(&peer) {
+                        w.close(&reason);
+                    }
                     engine.handle(now_ms(), Input::Disconnected { peer });
                 }
                 Output::Persist(_) => {}
@@ -667,6 +683,7 @@ mod tests {
         let outbox = Outbox {
             frames,
             queued_bytes: Arc::new(AtomicUsize::new(0)),
+            connection: None,
         };
         let frame_bytes = giasync_shared::sync::wire::FRAGMENT_BYTES;
         let mut accepted = 0usize;

@@ -435,11 +435,21 @@ pub fn rooms(doc: &impl ReadDoc) -> BTreeMap<String, i64> {
 
 /// Every score sheet in a protocol (undecodable entries are skipped here; verification reports
 /// them).
+/// A sheet counts only under its own key (`sheet/` and its hash): one written under another
+/// sheet's key would otherwise borrow that sheet's receipt.
 pub fn sheets(doc: &impl ReadDoc) -> Vec<SignedSheet> {
     doc.keys(ROOT)
         .filter(|k| k.starts_with("sheet/"))
-        .filter_map(|k| SignedSheet::from_bytes(bytes(doc, &k)?).ok())
+        .filter_map(|k| {
+            let sheet = SignedSheet::from_bytes(bytes(doc, &k)?).ok()?;
+            under_own_key(&k, &sheet).then_some(sheet)
+        })
         .collect()
+}
+
+/// Whether `key` is `sheet/` and the sheet's own hash.
+fn under_own_key(key: &str, sheet: &SignedSheet) -> bool {
+    key.strip_prefix("sheet/") == Some(sheet.hash().to_string().as_str())
 }
 
 /// The score sheets of a protocol that have no receipt in the school's РЦОИ document yet; a
@@ -460,7 +470,10 @@ pub fn sheets_not_receipted(
     sheet_keys
         .into_iter()
         .filter(|k| k.strip_prefix("sheet/").is_some_and(|h| !receipted(h)))
-        .filter_map(|k| SignedSheet::from_bytes(bytes(protocol, &k)?).ok())
+        .filter_map(|k| {
+            let sheet = SignedSheet::from_bytes(bytes(protocol, &k)?).ok()?;
+            under_own_key(&k, &sheet).then_some(sheet)
+        })
         .filter(|s| !receipted(&s.hash().to_string()))
         .collect()
 }
@@ -544,5 +557,31 @@ mod tests {
             "newest first, both kept"
         );
         assert_eq!(held[1].statement, statement("first"));
+    }
+
+    /// A sheet written under another sheet's key (one the РЦОИ already receipted) is neither
+    /// judged again nor counted: it would otherwise borrow that receipt.
+    #[test]
+    fn a_sheet_under_another_sheets_key_is_not_a_sheet() {
+        use crate::record::fixtures::{draft, sign};
+        let receipted = sign(draft("p1", 12, 1), 1);
+        let smuggled = sign(draft("p2", 20, 2), 2);
+        let mut protocol = Automerge::new();
+        let mut tx = protocol.transaction();
+        tx.put(
+            ROOT,
+            format!("sheet/{}", receipted.hash()),
+            ScalarValue::Bytes(smuggled.as_bytes().to_vec()),
+        )
+        .unwrap();
+        tx.commit();
+        assert!(sheets(&protocol).is_empty());
+        let none: Option<&Automerge> = None;
+        assert!(sheets_not_receipted(&protocol, none).is_empty());
+        // Under its own key it is a sheet.
+        let mut tx = protocol.transaction();
+        put_sheet(&mut tx, &smuggled, PersonId::new("e-2").unwrap(), b"cert").unwrap();
+        tx.commit();
+        assert_eq!(sheets(&protocol), vec![smuggled]);
     }
 }

@@ -140,6 +140,32 @@ pub fn receipt_new_sheets<D: SignerDirectory>(
     clock: UtcOffset,
     now_ms: i64,
 ) -> Result<usize, EngineError> {
+    receipt(engine, protocol, rules, directory_for, Some(clock), now_ms)
+}
+
+/// As [`receipt_new_sheets`] for sheets whose arrival time is not known: those a store of
+/// layout 1 holds (it kept its receipts where a school could write them, so they are written
+/// again). They are judged as layout 1 judged them, at their `signed_at`: judging them at the
+/// time of the upgrade would refuse every sheet of an expert revoked since the exam.
+pub fn receipt_carried_over<D: SignerDirectory>(
+    engine: &mut Engine,
+    protocol: DocId,
+    rules: &Rules,
+    directory_for: impl FnOnce(&BTreeMap<String, Vec<u8>>) -> D,
+    now_ms: i64,
+) -> Result<usize, EngineError> {
+    receipt(engine, protocol, rules, directory_for, None, now_ms)
+}
+
+/// Receipts the new sheets of `protocol`; judges time on receipt on `clock` when given.
+fn receipt<D: SignerDirectory>(
+    engine: &mut Engine,
+    protocol: DocId,
+    rules: &Rules,
+    directory_for: impl FnOnce(&BTreeMap<String, Vec<u8>>) -> D,
+    clock: Option<UtcOffset>,
+    now_ms: i64,
+) -> Result<usize, EngineError> {
     let Some(receipts) = receipts_of(protocol) else {
         return Ok(0);
     };
@@ -163,9 +189,9 @@ pub fn receipt_new_sheets<D: SignerDirectory>(
         .map(|(s, r)| {
             let receipt = match r {
                 Err(e) => Receipt::Invalid(e.to_string()),
-                Ok(v) => match judge_on_receipt(&v, &directory, clock, received) {
-                    Ok(()) => Receipt::Verified,
-                    Err(refusal) => Receipt::RefusedOnReceipt(refusal.to_string()),
+                Ok(v) => match clock.map(|c| judge_on_receipt(&v, &directory, c, received)) {
+                    None | Some(Ok(())) => Receipt::Verified,
+                    Some(Err(refusal)) => Receipt::RefusedOnReceipt(refusal.to_string()),
                 },
             };
             (s.hash(), receipt.text())
@@ -202,6 +228,7 @@ mod tests {
     fn ingest(
         sheets: &[SignedSheet],
         directory: &FixedDirectory,
+        carried_over: bool,
     ) -> (BTreeMap<String, String>, crate::resolve::ProtocolResolution) {
         let region = RegionCode::new("42").unwrap();
         let municipality = MunicipalityCode::new("4201").unwrap();
@@ -276,14 +303,24 @@ mod tests {
                         },
                     );
                     if 1 - from == 1 {
-                        receipt_new_sheets(
-                            &mut nodes[1],
-                            protocol,
-                            &rules(),
-                            |_| directory,
-                            UtcOffset::UTC,
-                            now,
-                        )
+                        if carried_over {
+                            receipt_carried_over(
+                                &mut nodes[1],
+                                protocol,
+                                &rules(),
+                                |_| directory,
+                                now,
+                            )
+                        } else {
+                            receipt_new_sheets(
+                                &mut nodes[1],
+                                protocol,
+                                &rules(),
+                                |_| directory,
+                                UtcOffset::UTC,
+                                now,
+                            )
+                        }
                         .unwrap();
                     }
                 }
@@ -330,7 +367,11 @@ mod tests {
         };
         let mut directory = directory();
         directory.revoke(expert(2), at(10));
-        let (receipts, _) = ingest(&[good.clone(), forged.clone(), late.clone()], &directory);
+        let (receipts, _) = ingest(
+            &[good.clone(), forged.clone(), late.clone()],
+            &directory,
+            false,
+        );
         assert_eq!(receipts.len(), 3, "{receipts:?}");
         assert_eq!(receipts[&good.hash().to_string()], RECEIPT_VERIFIED);
         let bad_signature = &receipts[&forged.hash().to_string()];
@@ -366,7 +407,7 @@ mod tests {
             day_before.clone(),
             from_the_future.clone(),
         ];
-        let (receipts, resolution) = ingest(&all, &directory);
+        let (receipts, resolution) = ingest(&all, &directory, false);
         let receipt = |s: &SignedSheet| Receipt::read(&receipts[&s.hash().to_string()]);
         assert_eq!(receipt(&honest), Receipt::Verified);
         for (sheet, words) in [
@@ -409,5 +450,27 @@ mod tests {
             Receipt::Invalid("no such form".into()),
             Receipt::read("no such form")
         );
+    }
+
+    /// Sheets a store of layout 1 holds arrived at a time nobody knows: carried over, they are
+    /// judged at their `signed_at` as layout 1 judged them, not refused for a revocation made
+    /// since the exam.
+    #[test]
+    fn sheets_carried_over_from_layout_1_are_judged_at_their_signed_at() {
+        let mut d = draft("p1", 12, 2);
+        d.signed_at = at(5);
+        let sheet = sign(d, 2);
+        let mut directory = directory();
+        directory.revoke(expert(2), at(25));
+        let (carried, _) = ingest(std::slice::from_ref(&sheet), &directory, true);
+        assert_eq!(
+            Receipt::read(&carried[&sheet.hash().to_string()]),
+            Receipt::Verified
+        );
+        let (arrived, _) = ingest(std::slice::from_ref(&sheet), &directory, false);
+        assert!(matches!(
+            Receipt::read(&arrived[&sheet.hash().to_string()]),
+            Receipt::RefusedOnReceipt(_)
+        ));
     }
 }

@@ -256,7 +256,14 @@ pub fn carry_over_layout_1(
         carried.publications += usize::from(publication.is_some());
     }
     for protocol in held.iter().filter(|d| d.kind() == Some(DocKind::Protocol)) {
-        carried.receipts += write_receipts(engine, context, *protocol, now_ms);
+        carried.receipts += giasync_shared::ingest::receipt_carried_over(
+            engine,
+            *protocol,
+            &context.rules,
+            |certs| context.verifier.experts(certs),
+            now_ms,
+        )
+        .unwrap_or(0);
     }
     Ok(carried)
 }

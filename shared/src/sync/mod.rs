@@ -56,6 +56,9 @@ pub const QUARANTINE_KEPT_BYTES_MAX: usize = 64 * 1024;
 pub const LISTED_NEW_DOCS_MAX: usize = 4096;
 /// Certificate checks remembered (by the certificate's hash); the memory is cleared when full.
 pub const CERTS_CHECKED_MAX: usize = 4096;
+/// How long a certificate check is remembered: a certificate that expires, or a revocation list
+/// that runs out, is judged again within this.
+pub const CERT_CHECK_KEPT_MS: i64 = 10 * 60_000;
 
 /// A connection, as numbered by the driver.
 pub type PeerId = u64;
@@ -176,8 +179,6 @@ struct PeerState {
     fragments: BTreeMap<u32, Unfinished>,
     /// What the unfinished fragments count against [`PEER_FRAGMENT_BYTES_MAX`].
     fragment_bytes: usize,
-    /// Documents this peer's doc lists made this node start holding: (since, how many).
-    listed_new_docs: (i64, usize),
     next_fragment_id: u32,
     last_summary_ms: i64,
     /// Documents the peer is known to hold at the heads with this digest.
@@ -233,12 +234,17 @@ pub struct Engine {
     peers: BTreeMap<PeerId, PeerState>,
     out: VecDeque<Output>,
     now_ms: i64,
-    certs_checked: HashMap<[u8; 32], CertCheck>,
+    /// Certificate checks by the certificate's hash, with when they were made.
+    certs_checked: HashMap<[u8; 32], (CertCheck, i64)>,
     stats: Stats,
     /// The last time each node was heard from, kept after it disconnects.
     last_contact: BTreeMap<String, (NodeIdentity, i64)>,
     /// Refused messages stored per peer node in the current hour: (hour started, how many).
     quarantined_by: BTreeMap<String, (i64, u32)>,
+    /// Documents each peer node made this node start holding in the current summary interval:
+    /// (interval started, how many). By node, not connection, so reconnecting starts no new
+    /// allowance.
+    new_docs_by: BTreeMap<String, (i64, usize)>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -468,6 +474,7 @@ impl Engine {
             stats: Stats::default(),
             last_contact: BTreeMap::new(),
             quarantined_by: BTreeMap::new(),
+            new_docs_by: BTreeMap::new(),
         }
     }
 
@@ -719,7 +726,6 @@ impl Engine {
                 docs: BTreeMap::new(),
                 fragments: BTreeMap::new(),
                 fragment_bytes: 0,
-                listed_new_docs: (self.now_ms, 0),
                 next_fragment_id: 0,
                 last_summary_ms: self.now_ms,
                 confirmed: BTreeMap::new(),
@@ -993,30 +999,17 @@ impl Engine {
         // summary interval (the rest come at the next), and one audit line per list for those
         // not shared, however many it names.
         let (mut not_shared, mut deferred) = (Vec::new(), 0usize);
-        let now_ms = self.now_ms;
-        let mut allowance = self.peers.get_mut(&peer).map_or(0, |p| {
-            if now_ms - p.listed_new_docs.0 >= SUMMARY_INTERVAL_MS {
-                p.listed_new_docs = (now_ms, 0);
-            }
-            LISTED_NEW_DOCS_MAX.saturating_sub(p.listed_new_docs.1)
-        });
-        let mut started = 0usize;
         for doc in theirs.keys() {
             if self.docs.contains_key(doc) {
                 continue;
             }
             if !(doc.readable_by(&self.me) && doc.readable_by(&identity)) {
                 not_shared.push(*doc);
-            } else if allowance == 0 {
-                deferred += 1;
-            } else {
-                allowance -= 1;
-                started += 1;
+            } else if self.take_new_doc(&identity) {
                 to_sync.push(*doc);
+            } else {
+                deferred += 1;
             }
-        }
-        if let Some(p) = self.peers.get_mut(&peer) {
-            p.listed_new_docs.1 += started;
         }
         if let Some(first) = not_shared.first() {
             self.audit(format!(
@@ -1039,6 +1032,24 @@ impl Engine {
                 self.send_sync(peer, doc);
             }
         }
+    }
+
+    /// Whether `identity` may make this node start holding one more document now
+    /// ([`LISTED_NEW_DOCS_MAX`] per summary interval), counting it if so.
+    fn take_new_doc(&mut self, identity: &NodeIdentity) -> bool {
+        let now_ms = self.now_ms;
+        let window = self
+            .new_docs_by
+            .entry(identity.to_uri())
+            .or_insert((now_ms, 0));
+        if now_ms - window.0 >= SUMMARY_INTERVAL_MS {
+            *window = (now_ms, 0);
+        }
+        if window.1 >= LISTED_NEW_DOCS_MAX {
+            return false;
+        }
+        window.1 += 1;
+        true
     }
 
     fn ensure_doc(&mut self, doc: DocId) {
@@ -1226,14 +1237,17 @@ impl Engine {
     /// The identity and key a certificate vouches for (each certificate checked once).
     fn check_cert(&mut self, cert: &[u8]) -> CertCheck {
         let cert_hash: [u8; 32] = Sha256::digest(cert).into();
-        if let Some(result) = self.certs_checked.get(&cert_hash) {
+        if let Some((result, checked_ms)) = self.certs_checked.get(&cert_hash)
+            && self.now_ms - checked_ms < CERT_CHECK_KEPT_MS
+        {
             return result.clone();
         }
         let result = self.verifier.node_key(cert);
         if self.certs_checked.len() >= CERTS_CHECKED_MAX {
             self.certs_checked.clear();
         }
-        self.certs_checked.insert(cert_hash, result.clone());
+        self.certs_checked
+            .insert(cert_hash, (result.clone(), self.now_ms));
         result
     }
 
@@ -1279,6 +1293,12 @@ impl Engine {
                 return;
             }
         };
+        // A document this node does not hold yet counts against the peer's allowance, as
+        // if listed; beyond it the message is dropped, and the document comes at a later
+        // interval.
+        if !self.docs.contains_key(&doc) && !self.take_new_doc(&identity) {
+            return;
+        }
         self.ensure_doc(doc);
         let verdict = if message.changes.is_empty() {
             self.receive_without_changes(peer, doc, message)

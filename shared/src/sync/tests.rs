@@ -1028,3 +1028,54 @@ fn a_long_doc_list_costs_bounded_audit_and_bounded_new_documents() {
     assert!(closes(&out).is_empty(), "{:?}", closes(&out));
     assert_eq!(hub.doc_ids().count(), LISTED_NEW_DOCS_MAX);
 }
+
+/// Hardening item 5: sync messages naming documents this node does not hold count against the
+/// same allowance as doc lists, by node: reconnecting does not renew it.
+#[test]
+fn sync_messages_for_new_documents_share_the_allowance_across_reconnects() {
+    let (mut hub, school) = hub_with_school();
+    let opening = automerge::sync::SyncDoc::generate_sync_message(
+        &Automerge::new(),
+        &mut automerge::sync::State::new(),
+    )
+    .unwrap()
+    .encode();
+    let exam_day = |i: usize| -> DocId {
+        let (day, month, year) = (1 + i % 28, 1 + (i / 28) % 12, 2001 + i / (28 * 12));
+        format!("roster/4201/420101/is-{year}-{month:02}-{day:02}")
+            .parse()
+            .unwrap()
+    };
+    for i in 0..LISTED_NEW_DOCS_MAX + 300 {
+        if i == LISTED_NEW_DOCS_MAX / 2 {
+            // The school reconnects halfway.
+            hub.handle(
+                2_000,
+                Input::Connected {
+                    peer: 2,
+                    identity: school,
+                },
+            );
+        }
+        let peer = if i < LISTED_NEW_DOCS_MAX / 2 { 1 } else { 2 };
+        let frame = Frame::Sync {
+            doc: exam_day(i),
+            message: opening.clone(),
+            attestations: vec![],
+        };
+        feed(&mut hub, peer, 2_000, &frame);
+    }
+    assert_eq!(hub.doc_ids().count(), LISTED_NEW_DOCS_MAX);
+    // The next interval takes more.
+    feed(
+        &mut hub,
+        2,
+        2_000 + SUMMARY_INTERVAL_MS,
+        &Frame::Sync {
+            doc: exam_day(LISTED_NEW_DOCS_MAX + 1),
+            message: opening,
+            attestations: vec![],
+        },
+    );
+    assert_eq!(hub.doc_ids().count(), LISTED_NEW_DOCS_MAX + 1);
+}
