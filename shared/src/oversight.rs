@@ -366,24 +366,12 @@ pub fn build_cached<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
         let mut docs = SchoolExam::default();
         for id in ids {
             let doc = given.get(&id).copied();
-            match id {
-                DocId::School {
-                    kind: DocKind::Roster,
-                    ..
-                } => docs.roster = doc,
-                DocId::School {
-                    kind: DocKind::Protocol,
-                    ..
-                } => docs.protocol = doc,
-                DocId::School {
-                    kind: DocKind::Results,
-                    ..
-                } => docs.results = doc,
-                DocId::School {
-                    kind: DocKind::Rcoi,
-                    ..
-                } => docs.rcoi = doc,
-                DocId::Directory => {}
+            match id.kind() {
+                Some(DocKind::Roster) => docs.roster = doc,
+                Some(DocKind::Protocol) => docs.protocol = doc,
+                Some(DocKind::Results) => docs.results = doc,
+                Some(DocKind::Rcoi) => docs.rcoi = doc,
+                None => {}
             }
         }
         grouped.insert(k, (municipality, docs, key, complete));

@@ -59,6 +59,25 @@ async fn send_frame(send: &mut quinn::SendStream, frame: &Frame) {
     send.write_all(&bytes).await.unwrap();
 }
 
+/// An automerge sync message carrying every change of `doc` outright, as a peer (or a relay
+/// forging one) could send it.
+fn message_with_all_changes(doc: &automerge::Automerge) -> Vec<u8> {
+    automerge::sync::Message {
+        heads: doc.get_heads(),
+        need: vec![],
+        have: vec![],
+        changes: doc
+            .get_changes(&[])
+            .iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect::<Vec<_>>()
+            .into(),
+        flags: None,
+        version: automerge::sync::MessageVersion::V1,
+    }
+    .encode()
+}
+
 /// Frames the РЦОИ sends within `wait`.
 async fn frames_for(recv: &mut quinn::RecvStream, wait: Duration) -> Vec<Frame> {
     let mut out = Vec::new();
@@ -122,25 +141,13 @@ async fn a_hub_forging_a_schools_change_is_quarantined_at_the_rcoi() {
     let mut tx = forged.transaction();
     tx.put(ROOT, "sheet-1", "18 зачёт").unwrap();
     tx.commit_with(CommitOptions::default().with_time(0));
-    let message = automerge::sync::Message {
-        heads: forged.get_heads(),
-        need: vec![],
-        have: vec![],
-        changes: forged
-            .get_changes(&[])
-            .iter()
-            .map(|c| c.raw_bytes().to_vec())
-            .collect::<Vec<_>>()
-            .into(),
-        flags: None,
-        version: automerge::sync::MessageVersion::V1,
-    };
+
     let (_connection, mut send, mut recv) = connect_as(dir.path(), "4201", addr).await;
     send_frame(
         &mut send,
         &Frame::Sync {
             doc: protocol,
-            message: message.encode(),
+            message: message_with_all_changes(&forged),
             attestations: vec![attestation],
         },
     )
@@ -274,28 +281,12 @@ async fn a_school_writing_what_the_rcoi_vouches_for_is_refused_or_ignored() {
     tx.put(ROOT, format!("receipt/{hash}"), "verified").unwrap();
     tx.commit_with(CommitOptions::default().with_time(0));
     let forged_attestation = Attestation::sign(rcoi_doc, forged.get_heads(), now, &key);
-    let message = |doc: &automerge::Automerge| {
-        automerge::sync::Message {
-            heads: doc.get_heads(),
-            need: vec![],
-            have: vec![],
-            changes: doc
-                .get_changes(&[])
-                .iter()
-                .map(|c| c.raw_bytes().to_vec())
-                .collect::<Vec<_>>()
-                .into(),
-            flags: None,
-            version: automerge::sync::MessageVersion::V1,
-        }
-        .encode()
-    };
     let (_connection, mut send, mut recv) = connect_as(dir.path(), "420101", addr).await;
     send_frame(
         &mut send,
         &Frame::Sync {
             doc: results,
-            message: message(school.doc(&results).unwrap()),
+            message: message_with_all_changes(school.doc(&results).unwrap()),
             attestations: vec![results_attestation],
         },
     )
@@ -304,7 +295,7 @@ async fn a_school_writing_what_the_rcoi_vouches_for_is_refused_or_ignored() {
         &mut send,
         &Frame::Sync {
             doc: rcoi_doc,
-            message: message(&forged),
+            message: message_with_all_changes(&forged),
             attestations: vec![(cert, forged_attestation.as_bytes().to_vec())],
         },
     )

@@ -22,8 +22,8 @@ use giasync_shared::codes::{NodeRole, PersonRole};
 use giasync_shared::identity::PersonIdentity;
 
 use super::escape;
-use super::pin_guard::{PinGuard, Refusal, Reservation};
-use super::school::Person;
+use super::people::{Locked, Person, cookie_token, new_token, options, unlock};
+use super::pin_guard::{PinGuard, Refusal};
 
 /// A session ends after this long without a request.
 pub const SESSION_IDLE_MS: u64 = 2 * 60 * 60 * 1000;
@@ -70,14 +70,7 @@ pub fn protect(pages: Router, hub: NodeRole, people: Vec<Person>) -> Router {
 }
 
 fn token_of(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.to_owned())
+    cookie_token(headers, COOKIE)
 }
 
 impl HubPeople {
@@ -124,18 +117,7 @@ async fn form(
     State(hub): State<HubPeople>,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Html<String> {
-    let options: String = hub
-        .0
-        .people
-        .iter()
-        .map(|p| {
-            format!(
-                "<option value=\"{id}\">{id} — {}</option>",
-                escape(p.identity.role.display_name()),
-                id = escape(p.identity.id.as_str())
-            )
-        })
-        .collect();
+    let options = options(&hub.0.people);
     let message = query
         .get("error")
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
@@ -175,35 +157,22 @@ async fn login(
     else {
         return back("Нет такого сотрудника");
     };
-    let reservation = match Reservation::take(&hub.0.attempts, client.ip(), person.identity.id) {
-        Ok(r) => r,
-        Err(Refusal::Locked(wait)) => {
+    let pin = form.get("pin").cloned().unwrap_or_default();
+    match unlock(&hub.0.attempts, client.ip(), &person, pin).await {
+        // The pages sign nothing: the key is dropped at once.
+        Ok(_) => {}
+        Err(Locked::Refused(Refusal::Locked(wait))) => {
             return back(&format!(
                 "Слишком много неверных PIN: попробуйте через {} с",
                 wait.as_secs().max(1)
             ));
         }
-        Err(_) => return back("Вход уже проверяется: повторите через несколько секунд"),
-    };
-    let pin = form.get("pin").cloned().unwrap_or_default();
-    let key_file = person.key_file.clone();
-    let opened = tokio::task::spawn_blocking(move || {
-        let right = (|| {
-            let pin = giasync_certs::keyfile::Pin::new(pin).ok()?;
-            let bytes = std::fs::read(&key_file).ok()?;
-            giasync_certs::keyfile::open(&bytes, &pin).ok()
-        })()
-        .is_some();
-        reservation.finish(right);
-        right
-    })
-    .await;
-    if !matches!(opened, Ok(true)) {
-        return back("Неверный PIN");
+        Err(Locked::Refused(_)) => {
+            return back("Вход уже проверяется: повторите через несколько секунд");
+        }
+        Err(Locked::WrongPin) => return back("Неверный PIN"),
     }
-    let mut bytes = [0u8; 32];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let token = new_token();
     hub.0
         .sessions
         .lock()

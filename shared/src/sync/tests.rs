@@ -870,6 +870,12 @@ fn feed(engine: &mut Engine, peer: PeerId, now_ms: i64, frame: &Frame) -> Vec<Ou
     std::iter::from_fn(|| engine.poll_output()).collect()
 }
 
+/// The bounds of the design (`docs/design.md`), written out: unfinished fragmented frames per
+/// peer, refused messages stored per node and hour, new documents per node and interval.
+const UNFINISHED_FRAMES: u32 = 8;
+const STORED_PER_HOUR: u32 = 32;
+const NEW_DOCS_PER_INTERVAL: usize = 4096;
+
 fn closes(outputs: &[Output]) -> Vec<String> {
     outputs
         .iter()
@@ -891,7 +897,7 @@ fn unfinished_fragments_are_bounded_by_count_as_well_as_bytes() {
         total: 2,
         bytes: Vec::new(),
     };
-    for id in 0..u32::try_from(PEER_FRAGMENTED_FRAMES_MAX).unwrap() {
+    for id in 0..UNFINISHED_FRAMES {
         assert!(
             closes(&feed(&mut hub, 1, 2_000, &empty(id))).is_empty(),
             "{id}"
@@ -950,7 +956,7 @@ fn refused_messages_are_stored_within_a_cap_and_named_by_their_hash() {
         attestations: vec![],
     };
     let mut stored = Vec::new();
-    let sent = QUARANTINES_STORED_PER_HOUR_MAX + 10;
+    let sent = STORED_PER_HOUR + 10;
     for i in 0..sent {
         for o in feed(&mut hub, 1, 2_000 + i64::from(i), &refused) {
             if let Output::Persist(Persist::Quarantine {
@@ -962,16 +968,13 @@ fn refused_messages_are_stored_within_a_cap_and_named_by_their_hash() {
         }
     }
     assert_eq!(hub.stats().messages_quarantined, u64::from(sent));
-    assert_eq!(
-        stored.len(),
-        usize::try_from(QUARANTINES_STORED_PER_HOUR_MAX).unwrap()
-    );
+    assert_eq!(stored.len(), usize::try_from(STORED_PER_HOUR).unwrap());
     let whole = vec![7; 200_000];
     let expected: [u8; 32] = Sha256::digest(&whole).into();
     assert!(
         stored
             .iter()
-            .all(|s| *s == (expected, whole.len(), QUARANTINE_KEPT_BYTES_MAX)),
+            .all(|s| *s == (expected, whole.len(), 64 * 1024)),
         "{:?}",
         stored.first().map(|s| (s.1, s.2))
     );
@@ -985,7 +988,7 @@ fn refused_messages_are_stored_within_a_cap_and_named_by_their_hash() {
 }
 
 /// Hardening item 5: a doc list naming the most documents a list may costs one audit line for
-/// those not shared, and starts at most `LISTED_NEW_DOCS_MAX` new ones per summary interval.
+/// those not shared, and starts at most `NEW_DOCS_PER_INTERVAL` new ones per summary interval.
 #[test]
 fn a_long_doc_list_costs_bounded_audit_and_bounded_new_documents() {
     let (mut hub, _) = hub_with_school();
@@ -1001,7 +1004,7 @@ fn a_long_doc_list_costs_bounded_audit_and_bounded_new_documents() {
             })
             .collect()
     };
-    let own = exam_days(LISTED_NEW_DOCS_MAX + 500);
+    let own = exam_days(NEW_DOCS_PER_INTERVAL + 500);
     let others: Vec<DocId> = (0..wire::DOC_LIST_ENTRIES_MAX - own.len())
         .map(|i| {
             format!("roster/4201/{}/is-2024-02-14", 430_000 + i)
@@ -1026,7 +1029,7 @@ fn a_long_doc_list_costs_bounded_audit_and_bounded_new_documents() {
         .count();
     assert!(audit_lines <= 2, "{audit_lines} audit lines");
     assert!(closes(&out).is_empty(), "{:?}", closes(&out));
-    assert_eq!(hub.doc_ids().count(), LISTED_NEW_DOCS_MAX);
+    assert_eq!(hub.doc_ids().count(), NEW_DOCS_PER_INTERVAL);
 }
 
 /// Hardening item 5: sync messages naming documents this node does not hold count against the
@@ -1046,8 +1049,8 @@ fn sync_messages_for_new_documents_share_the_allowance_across_reconnects() {
             .parse()
             .unwrap()
     };
-    for i in 0..LISTED_NEW_DOCS_MAX + 300 {
-        if i == LISTED_NEW_DOCS_MAX / 2 {
+    for i in 0..NEW_DOCS_PER_INTERVAL + 300 {
+        if i == NEW_DOCS_PER_INTERVAL / 2 {
             // The school reconnects halfway.
             hub.handle(
                 2_000,
@@ -1057,7 +1060,7 @@ fn sync_messages_for_new_documents_share_the_allowance_across_reconnects() {
                 },
             );
         }
-        let peer = if i < LISTED_NEW_DOCS_MAX / 2 { 1 } else { 2 };
+        let peer = if i < NEW_DOCS_PER_INTERVAL / 2 { 1 } else { 2 };
         let frame = Frame::Sync {
             doc: exam_day(i),
             message: opening.clone(),
@@ -1065,17 +1068,17 @@ fn sync_messages_for_new_documents_share_the_allowance_across_reconnects() {
         };
         feed(&mut hub, peer, 2_000, &frame);
     }
-    assert_eq!(hub.doc_ids().count(), LISTED_NEW_DOCS_MAX);
+    assert_eq!(hub.doc_ids().count(), NEW_DOCS_PER_INTERVAL);
     // The next interval takes more.
     feed(
         &mut hub,
         2,
         2_000 + SUMMARY_INTERVAL_MS,
         &Frame::Sync {
-            doc: exam_day(LISTED_NEW_DOCS_MAX + 1),
+            doc: exam_day(NEW_DOCS_PER_INTERVAL + 1),
             message: opening,
             attestations: vec![],
         },
     );
-    assert_eq!(hub.doc_ids().count(), LISTED_NEW_DOCS_MAX + 1);
+    assert_eq!(hub.doc_ids().count(), NEW_DOCS_PER_INTERVAL + 1);
 }

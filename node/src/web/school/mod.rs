@@ -18,18 +18,17 @@
 //! seconds and reloads when the day changed and nothing is being typed.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use ed25519_dalek::SigningKey;
-use giasync_shared::codes::{OrgCode, PersonRole};
+use giasync_shared::codes::PersonRole;
 use giasync_shared::config::HostName;
-use giasync_shared::identity::{Identity, PersonIdentity};
+use giasync_shared::identity::PersonIdentity;
 use giasync_shared::rules::Rules;
 
 use super::{Ask, WebError, ask};
@@ -54,45 +53,7 @@ pub use pin_guard::{PIN_FAILURES_MAX, PIN_LOCK_MS};
 pub const POLL_MS: u32 = 3000;
 const COOKIE: &str = "giasync_session";
 
-/// A person who may sign in here.
-#[derive(Debug, Clone)]
-pub struct Person {
-    pub identity: PersonIdentity,
-    pub cert_der: Vec<u8>,
-    pub key_file: PathBuf,
-}
-
-/// The school's people, from `[node] people`: every certificate of a person of this school with
-/// a key file beside it.
-pub fn load_people(dir: &Path, school: OrgCode) -> Vec<Person> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut people: Vec<Person> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "crt"))
-        .filter_map(|path| {
-            let pem = std::fs::read(&path).ok()?;
-            let der = giasync_certs::show::certs_from_pem(&pem)
-                .ok()?
-                .into_iter()
-                .next()?;
-            let Ok(Identity::Person(identity)) = giasync_certs::identity::from_cert_der(&der)
-            else {
-                return None;
-            };
-            let key_file = path.with_extension("key");
-            (identity.org == school && key_file.exists()).then_some(Person {
-                identity,
-                cert_der: der,
-                key_file,
-            })
-        })
-        .collect();
-    people.sort_by(|a, b| a.identity.id.as_str().cmp(b.identity.id.as_str()));
-    people
-}
+pub use crate::web::people::{Person, load_people};
 
 struct Session {
     person: Person,
@@ -126,20 +87,7 @@ struct Who {
 }
 
 fn token_of(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.to_owned())
-}
-
-fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::web::people::cookie_token(headers, COOKIE)
 }
 
 impl SchoolWeb {
@@ -323,9 +271,10 @@ mod tests {
         let engine: Ask = Arc::new(|_, _| tokio::sync::oneshot::channel().1);
         let app = router(engine, Vec::new(), Rules::is_2024().unwrap(), Vec::new());
         let post = |origin: Option<&str>| {
-            let mut r = axum::http::Request::post("/logout").header(header::HOST, "127.0.0.1:7480");
+            let mut r = axum::http::Request::post("/logout")
+                .header(axum::http::header::HOST, "127.0.0.1:7480");
             if let Some(o) = origin {
-                r = r.header(header::ORIGIN, o);
+                r = r.header(axum::http::header::ORIGIN, o);
             }
             r.body(axum::body::Body::empty()).unwrap()
         };

@@ -12,26 +12,15 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use giasync_shared::codes::PersonRole;
 
 use super::layout::{back, forbidden, message_block, page};
-use super::pin_guard::{Refusal, Reservation};
-use super::{COOKIE, SchoolWeb, Session, Who, allowed, new_token, token_of};
-use crate::web::escape;
+use super::pin_guard::Refusal;
+use super::{COOKIE, SchoolWeb, Session, Who, allowed, token_of};
+use crate::web::people::{Locked, new_token, unlock};
 
 pub(super) async fn login_form(
     State(web): State<SchoolWeb>,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Html<String> {
-    let options: String = web
-        .0
-        .people
-        .iter()
-        .map(|p| {
-            format!(
-                "<option value=\"{id}\">{id} — {}</option>",
-                escape(p.identity.role.display_name()),
-                id = escape(p.identity.id.as_str())
-            )
-        })
-        .collect();
+    let options = crate::web::people::options(&web.0.people);
     let body = format!(
         "{}<form method=\"post\" action=\"/login\" id=\"login\">\
          <p><label>Кто вы <select name=\"person\">{options}</select></label></p>\
@@ -58,27 +47,11 @@ pub(super) async fn login(
     else {
         return back("/login", Err("Нет такого сотрудника".into()));
     };
-    // Reserve the attempt before the slow derivation (see `pin_guard`).
-    let reservation = match Reservation::take(&web.0.attempts, client.ip(), person.identity.id) {
-        Ok(r) => r,
-        Err(refusal) => return back("/login", Err(refusal_text(refusal))),
-    };
     let pin = form.get("pin").cloned().unwrap_or_default();
-    let key_file = person.key_file.clone();
-    // Argon2 is deliberately slow: off the async threads. The attempt is settled there, so a
-    // client that hangs up does not free its reservation before the derivation ends.
-    let opened = tokio::task::spawn_blocking(move || {
-        let opened = (|| {
-            let pin = giasync_certs::keyfile::Pin::new(pin).map_err(|e| e.to_string())?;
-            let bytes = std::fs::read(&key_file).map_err(|e| e.to_string())?;
-            giasync_certs::keyfile::open(&bytes, &pin).map_err(|e| e.to_string())
-        })();
-        reservation.finish(opened.is_ok());
-        opened
-    })
-    .await;
-    let Ok(Ok(key)) = opened else {
-        return back("/login", Err("Неверный PIN".into()));
+    let key = match unlock(&web.0.attempts, client.ip(), &person, pin).await {
+        Ok(key) => key,
+        Err(Locked::Refused(refusal)) => return back("/login", Err(refusal_text(refusal))),
+        Err(Locked::WrongPin) => return back("/login", Err("Неверный PIN".into())),
     };
     let token = new_token();
     web.0

@@ -1,0 +1,126 @@
+//! The people who sign in to a node's pages (a school's staff, a hub's operators or
+//! coordinators) and what their sign-in shares: the certificates and PIN-sealed keys in
+//! `[node] people`, the list they choose themselves from, unlocking a key under the guard
+//! against guessing ([`super::pin_guard`]), and session tokens in a cookie.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use axum::http::{HeaderMap, header};
+use ed25519_dalek::SigningKey;
+use giasync_shared::codes::OrgCode;
+use giasync_shared::identity::{Identity, PersonIdentity};
+
+use super::escape;
+use super::pin_guard::{PinGuard, Refusal, Reservation};
+
+/// A person who may sign in here.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub identity: PersonIdentity,
+    pub cert_der: Vec<u8>,
+    pub key_file: PathBuf,
+}
+
+/// The people of `org` in `dir` (`[node] people`): every certificate of a person of `org` with a
+/// key file beside it, by id.
+pub fn load_people(dir: &Path, org: OrgCode) -> Vec<Person> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut people: Vec<Person> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "crt"))
+        .filter_map(|path| {
+            let pem = std::fs::read(&path).ok()?;
+            let der = giasync_certs::show::certs_from_pem(&pem)
+                .ok()?
+                .into_iter()
+                .next()?;
+            let Ok(Identity::Person(identity)) = giasync_certs::identity::from_cert_der(&der)
+            else {
+                return None;
+            };
+            let key_file = path.with_extension("key");
+            (identity.org == org && key_file.exists()).then_some(Person {
+                identity,
+                cert_der: der,
+                key_file,
+            })
+        })
+        .collect();
+    people.sort_by(|a, b| a.identity.id.as_str().cmp(b.identity.id.as_str()));
+    people
+}
+
+/// The `<option>`s of the sign-in form: each person by id and role.
+pub fn options(people: &[Person]) -> String {
+    people
+        .iter()
+        .map(|p| {
+            format!(
+                "<option value=\"{id}\">{id} — {}</option>",
+                escape(p.identity.role.display_name()),
+                id = escape(p.identity.id.as_str())
+            )
+        })
+        .collect()
+}
+
+/// Why a key was not unlocked.
+#[derive(Debug)]
+pub enum Locked {
+    /// The attempt was not evaluated (see [`Refusal`]).
+    Refused(Refusal),
+    /// The PIN does not open the key (or the key file could not be read).
+    WrongPin,
+}
+
+/// Unlocks `person`'s key with `pin` for `client`: the attempt reserved before the slow key
+/// derivation, the derivation off the async threads and settled there (a client that hangs up
+/// does not free its reservation before the derivation ends).
+pub async fn unlock(
+    attempts: &Arc<Mutex<PinGuard>>,
+    client: IpAddr,
+    person: &Person,
+    pin: String,
+) -> Result<SigningKey, Locked> {
+    let reservation =
+        Reservation::take(attempts, client, person.identity.id).map_err(Locked::Refused)?;
+    let key_file = person.key_file.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        let opened = (|| {
+            let pin = giasync_certs::keyfile::Pin::new(pin).ok()?;
+            let bytes = std::fs::read(&key_file).ok()?;
+            giasync_certs::keyfile::open(&bytes, &pin).ok()
+        })();
+        reservation.finish(opened.is_some());
+        opened
+    })
+    .await;
+    match opened {
+        Ok(Some(key)) => Ok(key),
+        _ => Err(Locked::WrongPin),
+    }
+}
+
+/// The session token in cookie `name`, if the request carries one.
+pub fn cookie_token(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// A fresh session token: 32 random bytes, hex.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
