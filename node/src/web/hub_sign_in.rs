@@ -7,10 +7,10 @@
 //! `HttpOnly; SameSite=Strict` cookie that ends after [`SESSION_IDLE_MS`] without a request.
 //! Without a session a page answers with the sign-in form, the JSON and the chart with 401.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Form, Query, Request, State};
@@ -22,7 +22,7 @@ use giasync_shared::codes::{NodeRole, PersonRole};
 use giasync_shared::identity::PersonIdentity;
 
 use super::escape;
-use super::people::{Locked, Person, cookie_token, new_token, options, unlock};
+use super::people::{Locked, Person, Sessions, options, unlock};
 use super::pin_guard::{PinGuard, Refusal};
 
 /// A session ends after this long without a request.
@@ -41,7 +41,7 @@ pub fn overseer(hub: NodeRole) -> Option<PersonRole> {
 
 struct Inner {
     people: Vec<Person>,
-    sessions: Mutex<HashMap<String, (PersonIdentity, Instant)>>,
+    sessions: Sessions<PersonIdentity>,
     attempts: Arc<Mutex<PinGuard>>,
 }
 
@@ -57,7 +57,7 @@ pub fn protect(pages: Router, hub: NodeRole, people: Vec<Person>) -> Router {
         .collect();
     let state = HubPeople(Arc::new(Inner {
         people,
-        sessions: Mutex::default(),
+        sessions: Sessions::new(COOKIE, Duration::from_millis(SESSION_IDLE_MS)),
         attempts: Arc::default(),
     }));
     let sign_in = Router::new()
@@ -69,31 +69,8 @@ pub fn protect(pages: Router, hub: NodeRole, people: Vec<Person>) -> Router {
         .merge(sign_in)
 }
 
-fn token_of(headers: &HeaderMap) -> Option<String> {
-    cookie_token(headers, COOKIE)
-}
-
-impl HubPeople {
-    /// The person whose session `headers` carry, if it is live.
-    fn who(&self, headers: &HeaderMap) -> Option<PersonIdentity> {
-        let token = token_of(headers)?;
-        let mut sessions = self
-            .0
-            .sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let now = Instant::now();
-        sessions.retain(|_, (_, seen)| {
-            now.duration_since(*seen) < Duration::from_millis(SESSION_IDLE_MS)
-        });
-        let (person, seen) = sessions.get_mut(&token)?;
-        *seen = now;
-        Some(person.clone())
-    }
-}
-
 async fn require(State(hub): State<HubPeople>, request: Request, next: Next) -> Response {
-    if hub.who(request.headers()).is_some() {
+    if hub.0.sessions.get(request.headers()).is_some() {
         return next.run(request).await;
     }
     if request.uri().path() == "/" {
@@ -172,36 +149,11 @@ async fn login(
         }
         Err(Locked::WrongPin) => return back("Неверный PIN"),
     }
-    let token = new_token();
-    hub.0
-        .sessions
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .insert(token.clone(), (person.identity, Instant::now()));
-    (
-        [(
-            header::SET_COOKIE,
-            format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"),
-        )],
-        Redirect::to("/"),
-    )
-        .into_response()
+    let cookie = hub.0.sessions.start(person.identity);
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
 }
 
 async fn logout(State(hub): State<HubPeople>, headers: HeaderMap) -> Response {
-    if let Some(token) = token_of(&headers) {
-        hub.0
-            .sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&token);
-    }
-    (
-        [(
-            header::SET_COOKIE,
-            format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
-        )],
-        Redirect::to("/login"),
-    )
-        .into_response()
+    let cookie = hub.0.sessions.end(&headers);
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response()
 }

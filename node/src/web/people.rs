@@ -124,3 +124,59 @@ pub fn new_token() -> String {
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Signed-in sessions by token, each ended after `idle` without a request, named by a cookie.
+#[derive(Debug)]
+pub struct Sessions<T> {
+    cookie: &'static str,
+    idle: std::time::Duration,
+    live: Mutex<std::collections::HashMap<String, (T, std::time::Instant)>>,
+}
+
+impl<T: Clone> Sessions<T> {
+    pub fn new(cookie: &'static str, idle: std::time::Duration) -> Self {
+        Sessions {
+            cookie,
+            idle,
+            live: Mutex::default(),
+        }
+    }
+
+    /// The session the request's cookie names, if it is live; its idle time starts again.
+    pub fn get(&self, headers: &HeaderMap) -> Option<T> {
+        let token = cookie_token(headers, self.cookie)?;
+        let mut live = self
+            .live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        live.retain(|_, (_, seen)| now.duration_since(*seen) < self.idle);
+        let (value, seen) = live.get_mut(&token)?;
+        *seen = now;
+        Some(value.clone())
+    }
+
+    /// Starts a session; the `Set-Cookie` value that carries it.
+    pub fn start(&self, value: T) -> String {
+        let token = new_token();
+        self.live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(token.clone(), (value, std::time::Instant::now()));
+        format!("{}={token}; HttpOnly; SameSite=Strict; Path=/", self.cookie)
+    }
+
+    /// Ends the request's session, if any; the `Set-Cookie` value that clears it.
+    pub fn end(&self, headers: &HeaderMap) -> String {
+        if let Some(token) = cookie_token(headers, self.cookie) {
+            self.live
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&token);
+        }
+        format!(
+            "{}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
+            self.cookie
+        )
+    }
+}

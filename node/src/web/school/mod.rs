@@ -17,9 +17,8 @@
 //! Two people on one node see each other's changes: each page asks `/api/version` every few
 //! seconds and reloads when the day changed and nothing is being typed.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
@@ -53,19 +52,15 @@ pub use pin_guard::{PIN_FAILURES_MAX, PIN_LOCK_MS};
 pub const POLL_MS: u32 = 3000;
 const COOKIE: &str = "giasync_session";
 
+use crate::web::people::Sessions;
 pub use crate::web::people::{Person, load_people};
-
-struct Session {
-    person: Person,
-    key: SigningKey,
-    last_seen: Instant,
-}
 
 struct Inner {
     engine: Ask,
     people: Vec<Person>,
     rules: Rules,
-    sessions: Mutex<HashMap<String, Session>>,
+    /// The signed-in person and their unlocked key.
+    sessions: Sessions<(Person, SigningKey)>,
     attempts: Arc<Mutex<pin_guard::PinGuard>>,
 }
 
@@ -86,28 +81,13 @@ struct Who {
     key: SigningKey,
 }
 
-fn token_of(headers: &HeaderMap) -> Option<String> {
-    crate::web::people::cookie_token(headers, COOKIE)
-}
-
 impl SchoolWeb {
     fn who(&self, headers: &HeaderMap) -> Option<Who> {
-        let token = token_of(headers)?;
-        let mut sessions = self
-            .0
-            .sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let now = Instant::now();
-        sessions.retain(|_, s| {
-            now.duration_since(s.last_seen) < Duration::from_millis(SESSION_IDLE_MS)
-        });
-        let session = sessions.get_mut(&token)?;
-        session.last_seen = now;
+        let (person, key) = self.0.sessions.get(headers)?;
         Some(Who {
-            person: session.person.identity.clone(),
-            cert_der: session.person.cert_der.clone(),
-            key: session.key.clone(),
+            person: person.identity,
+            cert_der: person.cert_der,
+            key,
         })
     }
 
@@ -215,7 +195,7 @@ pub fn router(engine: Ask, people: Vec<Person>, rules: Rules, names: Vec<HostNam
         engine,
         people,
         rules,
-        sessions: Mutex::new(HashMap::new()),
+        sessions: Sessions::new(COOKIE, Duration::from_millis(SESSION_IDLE_MS)),
         attempts: Arc::default(),
     }));
     let router = Router::new()

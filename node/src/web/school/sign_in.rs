@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::PoisonError;
-use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::http::{HeaderMap, header};
@@ -13,8 +11,8 @@ use giasync_shared::codes::PersonRole;
 
 use super::layout::{back, forbidden, message_block, page};
 use super::pin_guard::Refusal;
-use super::{COOKIE, SchoolWeb, Session, Who, allowed, token_of};
-use crate::web::people::{Locked, new_token, unlock};
+use super::{SchoolWeb, Who, allowed};
+use crate::web::people::{Locked, unlock};
 
 pub(super) async fn login_form(
     State(web): State<SchoolWeb>,
@@ -53,27 +51,8 @@ pub(super) async fn login(
         Err(Locked::Refused(refusal)) => return back("/login", Err(refusal_text(refusal))),
         Err(Locked::WrongPin) => return back("/login", Err("Неверный PIN".into())),
     };
-    let token = new_token();
-    web.0
-        .sessions
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .insert(
-            token.clone(),
-            Session {
-                person,
-                key,
-                last_seen: Instant::now(),
-            },
-        );
-    (
-        [(
-            header::SET_COOKIE,
-            format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"),
-        )],
-        Redirect::to("/"),
-    )
-        .into_response()
+    let cookie = web.0.sessions.start((person, key));
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
 }
 
 /// Why an attempt was not evaluated, as staff read it.
@@ -89,21 +68,8 @@ fn refusal_text(refusal: Refusal) -> String {
 }
 
 pub(super) async fn logout(State(web): State<SchoolWeb>, headers: HeaderMap) -> Response {
-    if let Some(token) = token_of(&headers) {
-        web.0
-            .sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&token);
-    }
-    (
-        [(
-            header::SET_COOKIE,
-            format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
-        )],
-        Redirect::to("/login"),
-    )
-        .into_response()
+    let cookie = web.0.sessions.end(&headers);
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response()
 }
 
 pub(super) async fn home(State(web): State<SchoolWeb>, headers: HeaderMap) -> Response {
