@@ -3,13 +3,13 @@
 
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use giasync_shared::calendar::UtcOffset;
 use giasync_shared::codes::{
     MunicipalityCode, NodeRole, OrgCode, PersonId, PersonRole, RegionCode, SchoolCode,
 };
-use giasync_shared::config::{NodeConfig, NodeSection, TlsSection, Upstream};
+use giasync_shared::config::{NodeConfig, NodeSection, TlsSection, Upstream, WebTlsSection};
 use rand_core::RngCore;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 use crate::identity::{NodeIdentity, PersonIdentity};
 use crate::keyfile::{KdfParams, Pin};
 use crate::pki::{NODE_VALIDITY_DAYS, PERSON_VALIDITY_DAYS, Pki, PkiError, Validity, write_atomic};
+use crate::web::{WEB_VALIDITY_DAYS, WebName, write_web_files};
 
 /// The most municipalities a demo may have.
 pub const MUNICIPALITIES_MAX: u16 = 99;
@@ -32,6 +33,9 @@ pub struct DemoOptions {
     /// The РЦОИ listens on this UDP port, the МОУО and schools on the ones after it.
     pub base_port: u16,
     pub kdf: KdfParams,
+    /// Serve every node's pages over HTTPS (`[web_tls]`, a page certificate for `localhost`
+    /// and 127.0.0.1 from the region's pages CA, `pki/web-ca.crt`).
+    pub https: bool,
 }
 
 /// `region.json`.
@@ -231,7 +235,7 @@ pub fn demo(options: &DemoOptions, now: OffsetDateTime) -> Result<Region, DemoEr
     };
     write_node(
         &mut pki,
-        out,
+        options,
         rcoi,
         rcoi_addr,
         vec![],
@@ -264,7 +268,7 @@ pub fn demo(options: &DemoOptions, now: OffsetDateTime) -> Result<Region, DemoEr
         let identity = NodeIdentity::new(region, OrgCode::Municipality(code), None)?;
         write_node(
             &mut pki,
-            out,
+            options,
             identity,
             addr,
             vec![rcoi_upstream.clone()],
@@ -305,7 +309,7 @@ pub fn demo(options: &DemoOptions, now: OffsetDateTime) -> Result<Region, DemoEr
             ];
             write_node(
                 &mut pki,
-                out,
+                options,
                 identity,
                 addr,
                 upstreams,
@@ -347,7 +351,7 @@ pub fn demo(options: &DemoOptions, now: OffsetDateTime) -> Result<Region, DemoEr
 
 fn write_node(
     pki: &mut Pki,
-    out: &Path,
+    options: &DemoOptions,
     identity: NodeIdentity,
     listen: SocketAddr,
     upstreams: Vec<Upstream>,
@@ -359,8 +363,21 @@ fn write_node(
         OrgCode::Municipality(c) => c.to_string(),
         OrgCode::School(c) => c.to_string(),
     };
-    let dir = out.join(&code);
+    let dir = options.out.join(&code);
     pki.write_node_files(&dir, identity, &LOOPBACK.to_string(), validity)?;
+    let web_tls = if options.https {
+        let names = [WebName::Dns("localhost".into()), WebName::Ip(LOOPBACK)];
+        let days = (validity.not_after - validity.not_before)
+            .whole_days()
+            .min(WEB_VALIDITY_DAYS);
+        write_web_files(pki, &dir, &names, days, validity.not_before)?;
+        Some(WebTlsSection {
+            cert: "web.crt".into(),
+            key: "web.key".into(),
+        })
+    } else {
+        None
+    };
     let config = NodeConfig {
         node: NodeSection {
             region: identity.region,
@@ -384,6 +401,7 @@ fn write_node(
             ca: "ca.crt".into(),
             crl: "crl.pem".into(),
         },
+        web_tls,
         upstreams,
     };
     let text = format!(

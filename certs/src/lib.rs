@@ -1,6 +1,6 @@
 //! The region's PKI: the CA (`pki`), the identities certificates carry (`identity`), people's
-//! PIN-encrypted signing keys (`keyfile`), certificate inspection (`show`) and the demo region
-//! (`demo`). The `giasync-certs` binary is the operators' front end.
+//! PIN-encrypted signing keys (`keyfile`), certificate inspection (`show`), the pages' HTTPS
+//! certificates (`web`) and the demo region (`demo`). The `giasync-certs` binary is the operators' front end.
 
 pub mod demo;
 pub mod identity;
@@ -8,5 +8,6 @@ pub mod keyfile;
 pub mod pki;
 pub mod show;
 pub mod verify;
+pub mod web;
 
 pub use identity::{Identity, IdentityError, NodeIdentity, PersonIdentity};

@@ -10,6 +10,7 @@ use giasync_certs::identity::{NodeIdentity, PersonIdentity};
 use giasync_certs::keyfile::{KdfParams, Pin};
 use giasync_certs::pki::{NODE_VALIDITY_DAYS, PERSON_VALIDITY_DAYS, Pki, Validity, write_atomic};
 use giasync_certs::show::describe;
+use giasync_certs::web::{WEB_VALIDITY_DAYS, WebName, write_web_files};
 use giasync_shared::codes::{
     MunicipalityCode, NodeRole, OrgCode, PersonId, PersonRole, RegionCode,
 };
@@ -89,6 +90,25 @@ enum Command {
         #[arg(long, default_value_t = PERSON_VALIDITY_DAYS)]
         days: i64,
     },
+    /// Issue a node's certificate for its web pages (HTTPS) into --out (web.crt, web.key,
+    /// web-ca.crt). The pages have their own P-256 CA, made in the CA folder the first time
+    /// (web-ca.crt, web-ca.key): browsers do not accept the region CA's ed25519. A school's
+    /// browsers trust web-ca.crt; see docs/school-ui.md.
+    Web {
+        /// The CA folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// A host name or IP address browsers reach the pages by; repeat for more (the first
+        /// is the certificate's common name). List the same names in `[node] web_names`.
+        #[arg(long = "name", required = true)]
+        names: Vec<String>,
+        /// The node's folder to write into; an existing web.key is never overwritten.
+        #[arg(long)]
+        out: PathBuf,
+        /// Validity in days (at most 397: page certificates are not revoked, they expire).
+        #[arg(long, default_value_t = WEB_VALIDITY_DAYS)]
+        days: i64,
+    },
     /// Revoke a certificate by serial and re-issue the signed revocation list (crl.pem).
     Revoke {
         /// The CA folder.
@@ -127,6 +147,10 @@ enum Command {
         /// The РЦОИ's UDP port; the other nodes take the ports after it.
         #[arg(long, default_value_t = 7400)]
         base_port: u16,
+        /// Serve every node's pages over HTTPS, with page certificates from the region's pages
+        /// CA (trust pki/web-ca.crt in the browser).
+        #[arg(long)]
+        https: bool,
     },
 }
 
@@ -186,6 +210,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             &out,
             days,
         )?,
+        Command::Web {
+            dir,
+            names,
+            out,
+            days,
+        } => {
+            let pki = Pki::open(&dir)?;
+            let parsed = names
+                .iter()
+                .map(|n| WebName::parse(n))
+                .collect::<Result<Vec<_>, _>>()
+                .context("--name")?;
+            write_web_files(&pki, &out, &parsed, days, now())?;
+            println!(
+                "issued the page certificate for {} into {}; browsers trust {}",
+                names.join(", "),
+                out.display(),
+                out.join("web-ca.crt").display()
+            );
+        }
         Command::Revoke {
             dir,
             serial,
@@ -215,6 +259,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             municipalities,
             schools_per_municipality,
             base_port,
+            https,
         } => {
             let options = DemoOptions {
                 out: out.clone(),
@@ -222,6 +267,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 schools_per_municipality,
                 base_port,
                 kdf: KdfParams::DEFAULT,
+                https,
             };
             let region = demo(&options, now())?;
             println!(

@@ -6,6 +6,7 @@
 //! | `ca.key` | the CA's ed25519 key (PKCS#8 PEM, mode 0600): keep it offline |
 //! | `index.json` | the region, serial counters and every certificate issued, with revocations |
 //! | `crl.pem` | the signed revocation list, re-issued on every revocation; nodes load it |
+//! | `web-ca.crt`, `web-ca.key` | the pages' HTTPS CA (P-256), made by the first `web` ([`crate::web`]) |
 //!
 //! Serial numbers are sequential from 1 (the CA). Files are replaced atomically (write, then
 //! rename), so an interrupted command leaves the previous state.
@@ -80,6 +81,21 @@ pub enum PkiError {
     /// A validity period that ends before it starts or lasts too long.
     #[error("validity of {0} days is out of range 1..=3650")]
     Validity(i64),
+    /// A key file is already there.
+    #[error("{0} already exists; refusing to overwrite it")]
+    Exists(String),
+    /// A page certificate's name is neither a host name nor an IP address.
+    #[error("{0:?} is neither a host name (letters, digits, '-', '.') nor an IP address")]
+    WebName(String),
+    /// A page certificate names none, or too many.
+    #[error("a page certificate names 1 to {max} hosts, not {0}", max = crate::web::WEB_NAMES_MAX)]
+    WebNames(usize),
+    /// A page certificate's validity is out of range.
+    #[error("a page certificate lasts 1 to {max} days, not {0}", max = crate::web::WEB_VALIDITY_DAYS_MAX)]
+    WebValidity(i64),
+    /// The system's random generator failed.
+    #[error("the system's random number generator failed")]
+    Random,
     /// The person key could not be sealed.
     #[error("person key: {0}")]
     KeyFile(#[from] keyfile::KeyFileError),
@@ -317,6 +333,18 @@ impl Pki {
             ca_cert_pem,
             issuer,
         })
+    }
+
+    /// The CA's folder.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The name of the institution the CA belongs to.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.index.name
     }
 
     #[must_use]

@@ -34,6 +34,8 @@ pub struct CertSummary {
     pub identity: Result<Identity, String>,
     /// The raw 32-byte ed25519 public key, when the key is ed25519.
     pub ed25519_key: Option<[u8; 32]>,
+    /// The host names and IP addresses it names (a node's host; a page certificate's names).
+    pub host_names: Vec<String>,
 }
 
 /// A file that is not what it should be.
@@ -90,7 +92,33 @@ pub fn summarize_der(der: &[u8]) -> Result<CertSummary, ShowError> {
         is_ca: cert.is_ca(),
         identity: crate::identity::from_cert_der(der).map_err(|e| e.to_string()),
         ed25519_key,
+        host_names: host_names(&cert),
     })
+}
+
+/// The DNS names and IP addresses among a certificate's subject alternative names.
+fn host_names(cert: &x509_parser::certificate::X509Certificate<'_>) -> Vec<String> {
+    use x509_parser::extensions::GeneralName;
+    let Ok(Some(san)) = cert.subject_alternative_name() else {
+        return Vec::new();
+    };
+    san.value
+        .general_names
+        .iter()
+        .filter_map(|name| match name {
+            GeneralName::DNSName(dns) => Some((*dns).to_owned()),
+            GeneralName::IPAddress(bytes) => match bytes.len() {
+                4 => <[u8; 4]>::try_from(*bytes)
+                    .ok()
+                    .map(|b| std::net::IpAddr::from(b).to_string()),
+                16 => <[u8; 16]>::try_from(*bytes)
+                    .ok()
+                    .map(|b| std::net::IpAddr::from(b).to_string()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
 }
 
 /// The DER contents of the PEM blocks labelled `label` in `text`, in order; an error when
@@ -179,6 +207,9 @@ pub fn describe(text: &[u8], now: OffsetDateTime) -> Result<String, ShowError> {
                     Err(e) => format!("none ({e})"),
                 }
             );
+            if !c.host_names.is_empty() {
+                let _ = writeln!(out, "  hosts      {}", c.host_names.join(", "));
+            }
             let _ = writeln!(out, "  issuer     {}", c.issuer);
             let _ = writeln!(out, "  serial     {}", c.serial);
             let _ = writeln!(

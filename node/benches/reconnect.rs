@@ -54,6 +54,7 @@ fn node_config(
             ca: dir.join("ca.crt"),
             crl: dir.join("crl.pem"),
         },
+        web_tls: None,
         upstreams: upstream
             .map(|(code, addr)| Upstream {
                 role: NodeRole::Rcoi,

@@ -77,6 +77,12 @@ pub async fn run(
     )];
     checks.push(Check::new("store", check_store(&config.node.store)));
     checks.extend(check_certificates(&config, now));
+    if let Some(web_tls) = &config.web_tls {
+        checks.push(Check::new(
+            "pages certificate (HTTPS)",
+            check_page_certificate(web_tls, &config.node.web_names, now),
+        ));
+    }
     match TlsMaterial::from_config(&config.tls) {
         Ok(material) => checks.extend(check_upstreams(&config, &material, upstream_timeout).await),
         Err(e) => {
@@ -243,6 +249,55 @@ fn check_certificates(config: &NodeConfig, now: OffsetDateTime) -> Vec<Check> {
         }),
     ));
     checks
+}
+
+/// The pages' certificate: it loads with its key, its CA signed it, it is valid for a while
+/// yet, and it names every host in `[node] web_names` (a browser reaching the pages by a name
+/// the certificate lacks shows a warning, and staff learn to click through warnings).
+fn check_page_certificate(
+    web_tls: &giasync_shared::config::WebTlsSection,
+    web_names: &[giasync_shared::config::HostName],
+    now: OffsetDateTime,
+) -> Result<String, String> {
+    crate::web::tls::server_config(&web_tls.cert, &web_tls.key).map_err(|e| e.to_string())?;
+    let chain = certs_from_pem(&read(&web_tls.cert)?)
+        .map_err(|e| format!("{}: {e}", web_tls.cert.display()))?;
+    let (Some(leaf), Some(ca)) = (chain.first(), chain.get(1)) else {
+        return Err(format!(
+            "{}: the certificate and then the pages' CA (web-ca.crt), as `giasync-certs web` writes it",
+            web_tls.cert.display()
+        ));
+    };
+    verify_issued_by(leaf, ca)?;
+    let leaf = summarize_der(leaf).map_err(|e| e.to_string())?;
+    let missing: Vec<&str> = web_names
+        .iter()
+        .map(giasync_shared::config::HostName::as_str)
+        .filter(|name| !leaf.host_names.iter().any(|h| h.eq_ignore_ascii_case(name)))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "does not name {} from [node] web_names: browsers would warn; issue it again with every name",
+            missing.join(", ")
+        ));
+    }
+    let days = (leaf.not_after - now).whole_days();
+    if now < leaf.not_before || now > leaf.not_after {
+        return Err(format!(
+            "not valid now (valid {} – {})",
+            giasync_certs::show::rfc3339(leaf.not_before),
+            giasync_certs::show::rfc3339(leaf.not_after)
+        ));
+    }
+    if days < CERT_EXPIRY_DAYS_MIN {
+        return Err(format!(
+            "expires in {days} days: issue a new one (`giasync-certs web`)"
+        ));
+    }
+    Ok(format!(
+        "for {}, {days} days left",
+        leaf.host_names.join(", ")
+    ))
 }
 
 async fn check_upstreams(

@@ -76,7 +76,7 @@ pub enum RunError {
     Ca(String),
     #[error("the engine thread has stopped")]
     Stopped,
-    #[error("the web server cannot listen on {0}")]
+    #[error("the web server cannot serve on {0}")]
     Web(String),
 }
 

@@ -79,11 +79,16 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
                 config.node.web_names.clone(),
             )
         };
-        handle.web = Some(
-            crate::web::serve(addr, router)
-                .await
-                .map_err(|e| RunError::Web(format!("{addr}: {e}")))?,
-        );
+        let served = match &config.web_tls {
+            Some(tls) => {
+                let tls = crate::web::tls::server_config(&tls.cert, &tls.key)
+                    .map_err(|e| RunError::Web(format!("{addr}: {e}")))?;
+                info!(node = %identity, %addr, "web pages over HTTPS");
+                crate::web::tls::serve(addr, router, tls).await
+            }
+            None => crate::web::serve(addr, router).await,
+        };
+        handle.web = Some(served.map_err(|e| RunError::Web(format!("{addr}: {e}")))?);
     }
     if let Some(addr) = config.node.lookup
         && identity.role() == NodeRole::Rcoi

@@ -59,6 +59,7 @@ fn what_a_node_acknowledged_survives_kill_9() {
             iterations: 1,
             parallelism: 1,
         },
+        https: false,
     };
     demo(&options, time::OffsetDateTime::now_utc()).unwrap();
     let config_path = options.out.join("420101").join("node.toml");

@@ -18,6 +18,10 @@ const FAST: KdfParams = KdfParams {
 };
 
 fn demo_region() -> tempfile::TempDir {
+    demo_region_serving(false)
+}
+
+fn demo_region_serving(https: bool) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let options = DemoOptions {
         out: dir.path().join("region"),
@@ -25,6 +29,7 @@ fn demo_region() -> tempfile::TempDir {
         schools_per_municipality: 1,
         base_port: 47_000,
         kdf: FAST,
+        https,
     };
     demo(&options, time::OffsetDateTime::now_utc()).unwrap();
     dir
@@ -178,6 +183,46 @@ async fn the_wrong_node_and_a_silent_one_fail_their_upstream_lines() {
         "no clock without a hello: {report}"
     );
     assert!(line(&report, "store").starts_with("ok"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_certificate_must_go_with_its_key_and_name_every_web_name() {
+    let dir = demo_region_serving(true);
+    let region = dir.path().join("region");
+    let school_dir = region.join("420101");
+    let school = school_dir.join("node.toml");
+    let (_, report) = doctor(school.clone()).await;
+    assert!(
+        line(&report, "pages certificate (HTTPS)")
+            .starts_with("ok    pages certificate (HTTPS): for localhost, 127.0.0.1, 39"),
+        "{report}"
+    );
+
+    // A name browsers will use that the certificate does not carry.
+    let text = std::fs::read_to_string(&school).unwrap();
+    let mut config = NodeConfig::parse(&text, "node.toml").unwrap();
+    config.node.web_names = vec!["ou-420101.local".to_owned().try_into().unwrap()];
+    std::fs::write(&school, toml::to_string(&config).unwrap()).unwrap();
+    let (ok, report) = doctor(school.clone()).await;
+    assert!(!ok, "{report}");
+    assert!(
+        line(&report, "pages certificate").starts_with("FAIL")
+            && line(&report, "pages certificate").contains("does not name ou-420101.local"),
+        "{report}"
+    );
+
+    // Another node's key.
+    std::fs::copy(
+        region.join("420201").join("web.key"),
+        school_dir.join("web.key"),
+    )
+    .unwrap();
+    let (ok, report) = doctor(school).await;
+    assert!(!ok, "{report}");
+    assert!(
+        line(&report, "pages certificate").contains("do not go together"),
+        "{report}"
+    );
 }
 
 #[tokio::test]

@@ -21,6 +21,10 @@
 //! ca = "ca.crt"
 //! crl = "crl.pem"
 //!
+//! [web_tls]                  # optional: serve [node] web over HTTPS (`giasync-certs web`)
+//! cert = "web.crt"
+//! key = "web.key"
+//!
 //! [[upstream]]               # in priority order: the МОУО hub first, then the РЦОИ
 //! role = "municipality"
 //! code = "4201"
@@ -45,6 +49,10 @@ pub const UPSTREAMS_MAX: usize = 8;
 pub struct NodeConfig {
     pub node: NodeSection,
     pub tls: TlsSection,
+    /// The web pages' HTTPS certificate and key. None: the pages are served over plain HTTP
+    /// (loopback, or behind the region's own TLS proxy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_tls: Option<WebTlsSection>,
     #[serde(default, rename = "upstream", skip_serializing_if = "Vec::is_empty")]
     pub upstreams: Vec<Upstream>,
 }
@@ -156,6 +164,17 @@ pub struct TlsSection {
     pub crl: PathBuf,
 }
 
+/// The certificate the web pages are served with: a P-256 certificate from the region's pages
+/// CA (`giasync-certs web`), since browsers do not take the ed25519 of `[tls]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebTlsSection {
+    /// The certificate, then its CA (PEM).
+    pub cert: PathBuf,
+    /// Its private key (PKCS#8 PEM).
+    pub key: PathBuf,
+}
+
 /// A node this one syncs with, and who it must prove to be.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -204,13 +223,20 @@ impl NodeConfig {
                 }
             }
         }
+        let web_tls = config
+            .web_tls
+            .iter_mut()
+            .flat_map(|w| [&mut w.cert, &mut w.key]);
         for p in [
             &mut config.node.store,
             &mut config.tls.cert,
             &mut config.tls.key,
             &mut config.tls.ca,
             &mut config.tls.crl,
-        ] {
+        ]
+        .into_iter()
+        .chain(web_tls)
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -243,6 +269,11 @@ impl NodeConfig {
         if config.node.lookup.is_some() && config.node.role != NodeRole::Rcoi {
             return Err(invalid(
                 "[node] lookup: only the РЦОИ serves the result look-up".into(),
+            ));
+        }
+        if config.web_tls.is_some() && config.node.web.is_none() {
+            return Err(invalid(
+                "[web_tls] is the certificate of the pages on [node] web, which is not set".into(),
             ));
         }
         if config.upstreams.len() > UPSTREAMS_MAX {
@@ -316,6 +347,19 @@ host = "127.0.0.1"
     }
 
     #[test]
+    fn web_tls_paths_resolve_beside_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = SCHOOL.replace("store.redb\"", "store.redb\"\nweb = \"127.0.0.1:7480\"")
+            + "\n[web_tls]\ncert = \"web.crt\"\nkey = \"/etc/giasync/web.key\"\n";
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, text).unwrap();
+        let config = NodeConfig::load(&path).unwrap();
+        let web_tls = config.web_tls.unwrap();
+        assert_eq!(web_tls.cert, dir.path().join("web.crt"));
+        assert_eq!(web_tls.key, Path::new("/etc/giasync/web.key"));
+    }
+
+    #[test]
     fn bad_configs_name_the_problem() {
         let cases = [
             (
@@ -339,6 +383,10 @@ host = "127.0.0.1"
             (
                 SCHOOL.replace("store.redb\"", "store.redb\"\nutc_offset = \"UTC+7\""),
                 "must be ±HH:MM",
+            ),
+            (
+                format!("{SCHOOL}\n[web_tls]\ncert = \"web.crt\"\nkey = \"web.key\"\n"),
+                "[node] web, which is not set",
             ),
         ];
         for (text, expected) in cases {

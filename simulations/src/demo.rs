@@ -367,6 +367,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
             schools_per_municipality: 2,
             base_port: args.base_port,
             kdf: KdfParams::DEFAULT,
+            https: false,
         },
         time::OffsetDateTime::now_utc(),
     )?;

@@ -161,6 +161,11 @@ impl Write for Logs {
 
 /// A demo region (fast key derivation) in `dir`, its nodes on ports from `base_port`.
 pub fn demo_region(dir: &Path, base_port: u16, schools_per_municipality: u16) {
+    demo_region_serving(dir, base_port, schools_per_municipality, false);
+}
+
+/// [`demo_region`], its pages over HTTPS when `https`.
+pub fn demo_region_serving(dir: &Path, base_port: u16, schools_per_municipality: u16, https: bool) {
     let options = giasync_certs::demo::DemoOptions {
         out: dir.to_path_buf(),
         municipalities: 1,
@@ -171,6 +176,7 @@ pub fn demo_region(dir: &Path, base_port: u16, schools_per_municipality: u16) {
             iterations: 1,
             parallelism: 1,
         },
+        https,
     };
     giasync_certs::demo::demo(&options, now()).expect("demo region");
 }
@@ -203,7 +209,17 @@ pub fn demo_region_listed(
     base_port: u16,
     schools_per_municipality: u16,
 ) -> giasync_certs::demo::Region {
-    demo_region(dir, base_port, schools_per_municipality);
+    demo_region_listed_serving(dir, base_port, schools_per_municipality, false)
+}
+
+/// [`demo_region_listed`], its pages over HTTPS when `https`.
+pub fn demo_region_listed_serving(
+    dir: &Path,
+    base_port: u16,
+    schools_per_municipality: u16,
+    https: bool,
+) -> giasync_certs::demo::Region {
+    demo_region_serving(dir, base_port, schools_per_municipality, https);
     let text = std::fs::read_to_string(dir.join("region.json")).expect("region.json");
     serde_json::from_str(&text).expect("region.json parses")
 }
@@ -241,10 +257,60 @@ pub fn http_with_head(
     content_type: &str,
     body: &str,
 ) -> std::io::Result<(u16, String, String)> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr)?;
+    let stream = std::net::TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    exchange(stream, &addr.to_string(), method, path, content_type, body)
+}
+
+/// One HTTPS request to `addr`, trusting only the CA certificates in `ca` (PEM) and expecting
+/// the server to prove `name`; the status code, the head (lower-cased) and the body.
+#[allow(clippy::too_many_arguments)]
+pub fn https_with_head(
+    addr: std::net::SocketAddr,
+    ca: &Path,
+    name: &str,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> std::io::Result<(u16, String, String)> {
+    use rustls::pki_types::pem::PemObject;
+    let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in
+        rustls::pki_types::CertificateDer::pem_file_iter(ca).map_err(|e| invalid(e.to_string()))?
+    {
+        roots
+            .add(cert.map_err(|e| invalid(e.to_string()))?)
+            .map_err(|e| invalid(e.to_string()))?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let server_name = rustls::pki_types::ServerName::try_from(name.to_owned())
+        .map_err(|e| invalid(e.to_string()))?;
+    let connection = rustls::ClientConnection::new(std::sync::Arc::new(config), server_name)
+        .map_err(|e| invalid(e.to_string()))?;
+    let tcp = std::net::TcpStream::connect(addr)?;
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    let stream = rustls::StreamOwned::new(connection, tcp);
+    let host = format!("{name}:{}", addr.port());
+    exchange(stream, &host, method, path, content_type, body)
+}
+
+/// Writes one request naming `host` on `stream` and reads the whole answer.
+fn exchange<S: std::io::Read + std::io::Write>(
+    mut stream: S,
+    host: &str,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> std::io::Result<(u16, String, String)> {
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     if !content_type.is_empty() {
         request.push_str(&format!(
             "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
@@ -324,8 +390,18 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
 /// workplace requires: no sandbox as root, no background networking, and every host name
 /// resolving to nothing but loopback, so a page that needed the internet would fail to load.
 pub fn chromium(args: &[&str]) -> std::process::Output {
+    chromium_at_home(None, args)
+}
+
+/// [`chromium`] run with `HOME` at `home`, when given: Chromium on Linux reads the certificate
+/// authorities its user trusts from `$HOME/.pki/nssdb`.
+pub fn chromium_at_home(home: Option<&Path>, args: &[&str]) -> std::process::Output {
     let profile = tempfile::tempdir().expect("a Chromium profile folder");
-    let output = std::process::Command::new("chromium")
+    let mut command = std::process::Command::new("chromium");
+    if let Some(home) = home {
+        command.env("HOME", home);
+    }
+    let output = command
         .args([
             "--headless",
             "--no-sandbox",

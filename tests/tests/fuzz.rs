@@ -51,6 +51,7 @@ fn region() -> &'static (tempfile::TempDir, Region) {
                 iterations: 1,
                 parallelism: 1,
             },
+            https: false,
         };
         let region = demo(&options, giasync_tests::now()).unwrap();
         (dir, region)

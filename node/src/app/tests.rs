@@ -65,6 +65,7 @@ fn fixture() -> &'static Fixture {
                 iterations: 1,
                 parallelism: 1,
             },
+            https: false,
         };
         let region = demo(&options, time::OffsetDateTime::now_utc()).unwrap();
         Fixture {

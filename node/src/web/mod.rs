@@ -1,6 +1,6 @@
-//! The node's web pages, served on `[node] web` (TCP): a hub's oversight of its schools — HTML in
-//! Russian, a JSON API and an SVG chart — and, at the РЦОИ, the public result look-up on
-//! `[node] lookup`. Every asset is in the binary: the pages load with no network at all.
+//! The node's web pages, served on `[node] web` (TCP; HTTPS with `[web_tls]`, see [`tls`]): a
+//! school's interface, a hub's oversight of its schools — HTML in Russian, a JSON API and an SVG
+//! chart — and, at the РЦОИ, the public result look-up on `[node] lookup`. Every asset is in the binary: the pages load with no network at all.
 //!
 //! Handlers hand the engine thread the application's typed commands ([`crate::app::Command`]),
 //! as the person signed in or as a visitor, and render the typed answers: the pages show exactly
@@ -13,6 +13,7 @@ pub mod oversight;
 pub mod people;
 pub mod pin_guard;
 pub mod school;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
