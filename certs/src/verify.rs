@@ -270,3 +270,54 @@ impl CertifiedExpert {
         Ok(self.key)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::NodeIdentity;
+    use crate::pki::{Pki, Validity};
+    use giasync_shared::codes::{MunicipalityCode, OrgCode};
+    use time::Duration;
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap()
+    }
+
+    fn ms(t: OffsetDateTime) -> i64 {
+        i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap()
+    }
+
+    /// A `crl.pem` that still holds last term's list beside the new one is as fresh as the new
+    /// one, in whichever order; the old list alone is out of date (180 days from its making).
+    #[test]
+    fn a_list_file_holding_an_old_and_a_new_list_is_as_fresh_as_the_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let region = RegionCode::new("42").unwrap();
+        let made = now() - Duration::days(200);
+        let mut pki = Pki::init(dir.path(), region, "Тест", made).unwrap();
+        let school = NodeIdentity::new(
+            region,
+            OrgCode::parse(giasync_shared::codes::NodeRole::School, "420101").unwrap(),
+            Some(MunicipalityCode::new("4201").unwrap()),
+        )
+        .unwrap();
+        let cert = pki
+            .issue_node(school, "127.0.0.1", Validity::days_from(made, 730).unwrap())
+            .unwrap();
+        let cert_der = certs_from_pem(cert.cert_pem.as_bytes()).unwrap().remove(0);
+        let old = pki.crl_pem().unwrap();
+        pki.reissue_crl(now()).unwrap();
+        let new = pki.crl_pem().unwrap();
+        let ca = pki.ca_cert_pem().as_bytes().to_vec();
+        let judge = |crl: String| {
+            CaVerifier::from_pem(&ca, crl.as_bytes(), region)
+                .unwrap()
+                .node_key_at(&cert_der, ms(now()))
+        };
+        let stale = judge(old.clone()).unwrap_err();
+        assert!(stale.contains("out of date"), "{stale}");
+        assert!(judge(new.clone()).is_ok());
+        assert!(judge(format!("{old}{new}")).is_ok());
+        assert!(judge(format!("{new}{old}")).is_ok());
+    }
+}

@@ -127,6 +127,18 @@ impl TlsMaterial {
         if crls.is_empty() {
             return Err(load_error(crl, "no revocation list in the file"));
         }
+        // TLS judges a certificate by the first list its CA issued (webpki), and refuses one past
+        // its next update: put the freshest first, so a `crl.pem` still holding last term's
+        // list beside this term's is as fresh as this term's, as it is for attestations
+        // (`CaVerifier`). The CA writes every revocation into each new list.
+        let mut crls = crls;
+        crls.sort_by_cached_key(|der| {
+            std::cmp::Reverse(
+                giasync_certs::show::summarize_crl_der(der)
+                    .ok()
+                    .and_then(|summary| summary.next_update),
+            )
+        });
         Ok(TlsMaterial {
             identity,
             cert_chain,

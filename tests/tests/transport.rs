@@ -263,6 +263,31 @@ async fn a_client_without_a_certificate_is_refused() {
 /// since, so each side refuses to judge the other with it: the hub holding it refuses every
 /// client, a client holding it refuses the hub. The certificate checker of attestations refuses
 /// alike at any time after the next update, and judges times before it as before.
+/// A `crl.pem` holding last term's list (run out) and then this term's is as fresh as this
+/// term's for TLS as for the attestation checker: TLS judges with the freshest list.
+#[tokio::test]
+async fn a_list_file_holding_a_stale_list_before_a_fresh_one_connects() {
+    let mut region = TestRegion::new("42");
+    let hub = region.node_with(
+        rcoi("42"),
+        Validity::days_from(now() - Duration::days(200), 365).unwrap(),
+    );
+    let pupil = region.node_with(
+        school("42", "4201", "420101"),
+        Validity::days_from(now() - Duration::days(200), 365).unwrap(),
+    );
+    region.pki.reissue_crl(now() - Duration::days(181)).unwrap();
+    let stale = region.pki.crl_pem().unwrap();
+    region.pki.reissue_crl(now()).unwrap();
+    let fresh = region.pki.crl_pem().unwrap();
+    for node in [&hub, &pupil] {
+        std::fs::write(node.crl(), format!("{stale}{fresh}")).unwrap();
+    }
+    let (server, client) = attempt(&material(&hub), &material(&pupil), hub.identity.org).await;
+    server.expect("the hub accepts");
+    client.expect("the school accepts");
+}
+
 #[tokio::test]
 async fn a_revocation_list_past_its_next_update_is_refused() {
     use giasync_shared::sync::CertVerifier;

@@ -36,6 +36,14 @@ impl FixedCa {
             .insert(cert.clone(), (identity, public));
         cert
     }
+
+    /// Stops vouching for `cert`, as a revocation would.
+    pub fn withdraw(&self, cert: &[u8]) {
+        self.issued
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(cert);
+    }
 }
 
 impl CertVerifier for FixedCa {

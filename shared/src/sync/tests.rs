@@ -513,6 +513,45 @@ fn a_certificate_the_ca_did_not_issue_does_not_vouch() {
     );
 }
 
+/// A certificate check is remembered for a while (each is an X.509 verification), but not
+/// for ever: a hub that keeps running judges a certificate again at most 10 minutes after it
+/// last did, so a revocation (or a list running out) reaches sessions already open.
+#[test]
+fn a_certificate_check_is_remembered_for_at_most_ten_minutes() {
+    const MINUTE_MS: i64 = 60_000;
+    let mut net = region_net();
+    let protocol = doc("protocol", "4201", "420101");
+    net.connect(2, 1);
+    net.write(2, protocol, "sheet-1", "8 незачёт");
+    assert_eq!(
+        net.read(1, &protocol, "sheet-1").as_deref(),
+        Some("8 незачёт")
+    );
+    let school_cert = net.ca.issue(school("4201", "420101"), &net.keys[2].clone());
+    net.ca.withdraw(&school_cert);
+
+    // Within the 10 minutes the hub still goes by its earlier check.
+    net.now_ms += 5 * MINUTE_MS;
+    net.write(2, protocol, "sheet-2", "9 незачёт");
+    assert_eq!(
+        net.read(1, &protocol, "sheet-2").as_deref(),
+        Some("9 незачёт")
+    );
+    assert!(net.quarantined(1).is_empty(), "{:?}", net.quarantined(1));
+
+    // Past them, it asks the CA again, which no longer vouches for the school.
+    net.now_ms += 6 * MINUTE_MS;
+    net.write(2, protocol, "sheet-3", "20 зачёт");
+    assert_eq!(net.read(1, &protocol, "sheet-3"), None);
+    assert!(
+        net.quarantined(1)
+            .iter()
+            .any(|r| r.contains("not issued by the region's CA")),
+        "{:?}",
+        net.quarantined(1)
+    );
+}
+
 #[test]
 fn a_message_with_a_corrupt_chunk_is_refused_whole() {
     let mut net = region_net();
