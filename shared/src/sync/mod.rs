@@ -767,7 +767,27 @@ impl Engine {
         };
         let id = p.next_fragment_id;
         p.next_fragment_id = p.next_fragment_id.wrapping_add(1);
-        for bytes in frame.encode_fragmented(id) {
+        let parts = match frame.encode_fragmented(id) {
+            Ok(parts) => parts,
+            Err(len) => {
+                // No peer reassembles it: sending it would only get this link closed, again
+                // at every reconnect. The document stays behind for this peer, said once in the
+                // audit log; the link and every other document go on.
+                let identity = p.identity;
+                if let Frame::Sync { doc, .. } = frame {
+                    p.docs.entry(*doc).or_default().blocked = true;
+                    self.audit(format!(
+                        "{doc}: {len} bytes of changes for {identity}, more than a frame carries ({FRAME_BYTES_MAX}); not sent"
+                    ));
+                } else {
+                    self.audit(format!(
+                        "a frame of {len} bytes for {identity}, more than a frame carries ({FRAME_BYTES_MAX}); not sent"
+                    ));
+                }
+                return;
+            }
+        };
+        for bytes in parts {
             self.stats.frames_sent += 1;
             self.stats.bytes_sent += bytes.len() as u64;
             self.out.push_back(Output::Send { peer, bytes });
@@ -1452,11 +1472,19 @@ impl Engine {
             .quarantined_by
             .entry(identity.to_uri())
             .or_insert((now_ms, 0));
+        let mut unstored_last_hour = 0;
         if now_ms - hour.0 >= 3_600_000 {
+            unstored_last_hour = hour.1.saturating_sub(QUARANTINES_STORED_PER_HOUR_MAX);
             *hour = (now_ms, 0);
         }
         hour.1 += 1;
         let stored = hour.1;
+        if unstored_last_hour > 0 {
+            // The durable trace of what the cap kept off the disk: one line per node and hour.
+            self.audit(format!(
+                "{identity}: {unstored_last_hour} more refused messages in the hour before were counted, not stored"
+            ));
+        }
         if stored > QUARANTINES_STORED_PER_HOUR_MAX {
             return;
         }

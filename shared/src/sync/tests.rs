@@ -513,6 +513,55 @@ fn a_certificate_the_ca_did_not_issue_does_not_vouch() {
     );
 }
 
+/// A document whose changes would make a frame larger than any peer reassembles (32 MiB) is
+/// not sent: sending it would get the link closed at every reconnect. The link and the other
+/// documents go on (`Net` fails the test on any close), and the audit log says what stayed.
+#[test]
+fn a_document_too_large_for_a_frame_stays_behind_and_the_link_goes_on() {
+    let mut net = region_net();
+    let big = doc("protocol", "4201", "420101");
+    let small = doc("roster", "4201", "420101");
+    // 33 MiB that do not compress (automerge deflates its columns).
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let noise: Vec<u8> = (0..33 * 1024 * 1024)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect();
+    net.now_ms += 1;
+    net.nodes[2]
+        .change(net.now_ms, big, |tx| {
+            tx.put(ROOT, "audio", automerge::ScalarValue::Bytes(noise))
+                .map(|_| ())
+        })
+        .unwrap();
+    net.write(2, small, "participant-1", "Иванова");
+    net.connect(2, 1);
+    assert_eq!(
+        net.read(1, &small, "participant-1").as_deref(),
+        Some("Иванова")
+    );
+    assert!(
+        net.heads(1, &big).is_empty(),
+        "the large document stayed behind"
+    );
+    let audit: Vec<&String> = net.persisted[2]
+        .iter()
+        .filter_map(|p| match p {
+            Persist::Audit { text, .. } => Some(text),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        audit.iter().any(|t| t.contains(&big.to_string())
+            && t.contains("more than a frame carries (33554432); not sent")),
+        "{audit:?}"
+    );
+}
+
 /// A certificate check is remembered for a while (each is an X.509 verification), but not
 /// for ever: a hub that keeps running judges a certificate again at most 10 minutes after it
 /// last did, so a revocation (or a list running out) reaches sessions already open.
@@ -1017,12 +1066,24 @@ fn refused_messages_are_stored_within_a_cap_and_named_by_their_hash() {
         "{:?}",
         stored.first().map(|s| (s.1, s.2))
     );
-    // An hour later they are stored again.
+    // An hour later they are stored again, and the audit log says how many were not.
     let later = feed(&mut hub, 1, 2_000 + 3_600_000, &refused);
     assert!(
         later
             .iter()
             .any(|o| matches!(o, Output::Persist(Persist::Quarantine { .. })))
+    );
+    let audit: Vec<&str> = later
+        .iter()
+        .filter_map(|o| match o {
+            Output::Persist(Persist::Audit { text, .. }) => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        audit.iter().any(|t| t
+            .contains(": 10 more refused messages in the hour before were counted, not stored")),
+        "{audit:?}"
     );
 }
 

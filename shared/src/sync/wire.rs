@@ -238,16 +238,19 @@ impl Frame {
         Ok(frame)
     }
 
-    /// The encoded frame, split into fragment frames when it is longer than [`FRAGMENT_BYTES`].
-    #[must_use]
-    pub fn encode_fragmented(&self, id: u32) -> Vec<Vec<u8>> {
+    /// The encoded frame, split into fragment frames when it is longer than [`FRAGMENT_BYTES`];
+    /// `Err(length)` when it is longer than [`FRAME_BYTES_MAX`], which no peer reassembles.
+    pub fn encode_fragmented(&self, id: u32) -> Result<Vec<Vec<u8>>, usize> {
         let bytes = self.encode();
+        if bytes.len() > FRAME_BYTES_MAX {
+            return Err(bytes.len());
+        }
         if bytes.len() <= FRAGMENT_BYTES {
-            return vec![bytes];
+            return Ok(vec![bytes]);
         }
         let chunks: Vec<&[u8]> = bytes.chunks(FRAGMENT_BYTES).collect();
         let total = u32::try_from(chunks.len()).unwrap_or(u32::MAX);
-        chunks
+        Ok(chunks
             .into_iter()
             .zip(0u32..)
             .map(|(chunk, index)| {
@@ -259,7 +262,7 @@ impl Frame {
                 }
                 .encode()
             })
-            .collect()
+            .collect())
     }
 }
 
@@ -367,7 +370,7 @@ mod tests {
             message: vec![3; FRAGMENT_BYTES * 2 + 10],
             attestations: vec![],
         };
-        let parts = frame.encode_fragmented(5);
+        let parts = frame.encode_fragmented(5).unwrap();
         assert_eq!(parts.len(), 3);
         let mut joined = Vec::new();
         for part in &parts {
