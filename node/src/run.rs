@@ -156,7 +156,8 @@ pub struct NodeHandle {
     pub identity: NodeIdentity,
 }
 
-fn now_ms() -> i64 {
+/// The wall clock in Unix milliseconds, as the engine is given it.
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

@@ -58,6 +58,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
             .as_deref()
             .map(|dir| crate::web::school::load_people(dir, identity.org))
             .unwrap_or_default();
+        let people = certified(people, &context);
         let router = if matches!(identity.role(), NodeRole::Municipality | NodeRole::Rcoi) {
             let sign_in = match config.node.oversight {
                 giasync_shared::config::OversightAccess::SignIn => {
@@ -101,6 +102,28 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
         );
     }
     Ok(handle)
+}
+
+/// The people whose certificate the region's CA vouches for today; the others are left out of
+/// sign-in, each with a warning in the log (a revoked or expired person cannot sign in, even
+/// with their key file and PIN).
+fn certified(
+    people: Vec<crate::web::people::Person>,
+    context: &Context,
+) -> Vec<crate::web::people::Person> {
+    let now_ms = run::now_ms();
+    people
+        .into_iter()
+        .filter(
+            |p| match context.certifies(&p.identity, &p.cert_der, now_ms) {
+                Ok(()) => true,
+                Err(e) => {
+                    warn!(person = %p.identity, error = %e, "not offered at sign-in");
+                    false
+                }
+            },
+        )
+        .collect()
 }
 
 /// The pages' way to the application: a command as the signed-in person (or a visitor),

@@ -247,3 +247,59 @@ async fn a_hubs_oversight_needs_a_person_of_the_hub() {
     assert_eq!(forged, 401);
     hub.stop();
 }
+
+/// A person whose certificate the region revoked is neither offered at sign-in nor signed in
+/// with their key file and PIN; their colleagues are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_person_cannot_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let region = giasync_tests::demo_region_listed(dir.path(), 47_800, 1);
+    let expert = |n: usize| {
+        region
+            .people
+            .iter()
+            .filter(|p| p.role == PersonRole::Expert && p.org == "420101")
+            .nth(n)
+            .unwrap()
+            .clone()
+    };
+    let (revoked, colleague) = (expert(0), expert(1));
+    let mut pki = giasync_certs::pki::Pki::open(&dir.path().join("pki")).unwrap();
+    let serial = pki
+        .issued()
+        .iter()
+        .find(|i| i.identity.contains(&format!("/{}?", revoked.id)))
+        .unwrap()
+        .serial;
+    pki.revoke(serial, "left the school", giasync_tests::now())
+        .unwrap();
+    std::fs::write(
+        dir.path().join("420101").join("crl.pem"),
+        pki.crl_pem().unwrap(),
+    )
+    .unwrap();
+    let config = giasync_tests::node_config(dir.path(), "420101", &[]);
+    let node = giasync_node::service::start(config).await.unwrap();
+    let web = node.web.unwrap();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let (_, form) = giasync_tests::http_get(web, "/login").unwrap();
+        let offered = |id: &str| form.contains(&format!("value=\"{id}\""));
+        let answers = (
+            offered(revoked.id.as_str()),
+            offered(colleague.id.as_str()),
+            sign_in(web, revoked.id.as_str(), &revoked.pin),
+            sign_in(web, colleague.id.as_str(), &colleague.pin),
+        );
+        answers
+    })
+    .await;
+    node.stop();
+    let (revoked_offered, colleague_offered, revoked_answer, colleague_answer) = outcome.unwrap();
+    assert!(!revoked_offered, "the revoked expert is offered");
+    assert!(colleague_offered, "the colleague is not offered");
+    assert!(
+        revoked_answer.contains("Нет такого сотрудника"),
+        "{revoked_answer}"
+    );
+    assert_eq!(colleague_answer, "/", "the colleague signs in");
+}

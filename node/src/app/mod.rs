@@ -98,6 +98,22 @@ impl Context {
 }
 
 impl Context {
+    /// Whether `cert` certifies `person` now: issued by the region's CA, valid at `now_ms`, not
+    /// revoked by then. The pages offer sign-in only to people it certifies.
+    pub fn certifies(
+        &self,
+        person: &giasync_shared::identity::PersonIdentity,
+        cert: &[u8],
+        now_ms: i64,
+    ) -> Result<(), String> {
+        use giasync_shared::record::SignerDirectory as _;
+        let at = Timestamp::from_unix_ms(now_ms).map_err(|e| e.to_string())?;
+        self.one_signer(person.id.as_str(), cert)
+            .person_key(person.role, person.id, person.org, at)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
     /// The directory of one signer: `id` as certified by `cert`, checked against the CA and the
     /// revocation list when a record is verified with it.
     #[must_use]
