@@ -166,6 +166,18 @@ pub fn demo_region(dir: &Path, base_port: u16, schools_per_municipality: u16) {
 
 /// [`demo_region`], its pages over HTTPS when `https`.
 pub fn demo_region_serving(dir: &Path, base_port: u16, schools_per_municipality: u16, https: bool) {
+    demo_region_made(dir, base_port, schools_per_municipality, https, now());
+}
+
+/// [`demo_region_serving`] as if made at `made`: its certificates and revocation list date
+/// from then (for a past exam day whose sheets were signed on that day).
+pub fn demo_region_made(
+    dir: &Path,
+    base_port: u16,
+    schools_per_municipality: u16,
+    https: bool,
+    made: OffsetDateTime,
+) {
     let options = giasync_certs::demo::DemoOptions {
         out: dir.to_path_buf(),
         municipalities: 1,
@@ -178,7 +190,7 @@ pub fn demo_region_serving(dir: &Path, base_port: u16, schools_per_municipality:
         },
         https,
     };
-    giasync_certs::demo::demo(&options, now()).expect("demo region");
+    giasync_certs::demo::demo(&options, made).expect("demo region");
 }
 
 /// A demo node's configuration with its listen address (and web pages) on free ports and its upstreams at
@@ -220,6 +232,11 @@ pub fn demo_region_listed_serving(
     https: bool,
 ) -> giasync_certs::demo::Region {
     demo_region_serving(dir, base_port, schools_per_municipality, https);
+    region_listed(dir)
+}
+
+/// The demo region in `dir` as `region.json` lists it.
+pub fn region_listed(dir: &Path) -> giasync_certs::demo::Region {
     let text = std::fs::read_to_string(dir.join("region.json")).expect("region.json");
     serde_json::from_str(&text).expect("region.json parses")
 }
@@ -512,6 +529,19 @@ pub fn score_request(
     participant: &str,
     points: &str,
 ) -> giasync_node::app::Command {
+    let now = giasync_shared::calendar::Timestamp::from_unix_ms(now_ms()).expect("now");
+    score_request_signed(dir, rules, expert, (exam, school, participant), points, now)
+}
+
+/// [`score_request`] for (exam, school, participant), signed at `signed_at`.
+pub fn score_request_signed(
+    dir: &Path,
+    rules: &giasync_shared::rules::Rules,
+    expert: &giasync_certs::demo::RegionPerson,
+    (exam, school, participant): (&str, &str, &str),
+    points: &str,
+    signed_at: giasync_shared::calendar::Timestamp,
+) -> giasync_node::app::Command {
     use giasync_shared::record::{Attempt, SheetDraft, SheetSubject, SignedSheet};
     let key = giasync_certs::keyfile::open(
         &std::fs::read(dir.join(&expert.key)).expect("key file"),
@@ -535,7 +565,7 @@ pub fn score_request(
         category: giasync_shared::participant::Category::Standard,
         points: giasync_shared::rules::parse_points(points).expect("points"),
         expert: giasync_shared::codes::PersonId::new(expert.id.as_str()).expect("expert"),
-        signed_at: giasync_shared::calendar::Timestamp::from_unix_ms(now_ms()).expect("now"),
+        signed_at,
         correction: None,
     };
     let sheet = SignedSheet::sign(draft, rules, &key).expect("the sheet signs");

@@ -9,41 +9,67 @@ use std::time::Duration;
 
 use giasync_certs::demo::Region;
 use giasync_node::app::Command as Request;
+use giasync_shared::calendar::{Date, Timestamp, UtcOffset};
 use giasync_shared::config::NodeConfig;
 use giasync_tests::roster_row;
 
-/// A past exam day: its scoring deadline (5 days) is long over.
-const EXAM: &str = "is-2024-02-14";
+/// Days between the exam and today: its scoring deadline (5 days) is over.
+const DAYS_AGO: i64 = 7;
+const HOUR_MS: i64 = 3_600_000;
+const MINUTE_MS: i64 = 60_000;
 
-/// The school's exam day, written to its store before it starts.
+/// The exam of `DAYS_AGO` days ago on the demo region's clock (Кемерово, UTC+7), and the
+/// start of its day.
+fn past_exam() -> (String, Date, i64) {
+    let clock: UtcOffset = "+07:00".parse().unwrap();
+    let today = Timestamp::from_unix_ms(giasync_tests::now_ms())
+        .unwrap()
+        .date_at(clock);
+    let day = today.add_days(-DAYS_AGO).unwrap();
+    (format!("is-{day}"), day, day.day_window_ms(clock).start)
+}
+
+/// The school's exam day, written to its store before it starts: the roster, marks, the room
+/// log of the morning and two experts' sheets, signed that day.
 fn school_day(dir: &Path, region: &Region, config: &NodeConfig) {
+    let (exam, _, day_start) = past_exam();
+    let exam = exam.as_str();
+    let at = |local_ms: i64| Timestamp::from_unix_ms(day_start + local_ms).unwrap();
     let rules = giasync_shared::rules::Rules::is_2024().unwrap();
     let experts = giasync_tests::experts_of(region, "420101");
     assert!(experts.len() >= 2, "the demo school has two experts");
     let mark = |participant: &str, status: &str| {
         Request::Mark(giasync_node::app::command::Marking {
-            exam: EXAM.parse().unwrap(),
+            exam: exam.parse().unwrap(),
             participant: giasync_shared::codes::ParticipantId::new(participant).unwrap(),
             attendance: giasync_shared::room::Attendance::from_words(status, "").unwrap(),
         })
     };
     // The room log of the morning: two participants answered 09:00–09:15 and 09:16–09:31 on
     // the demo region's clock (Кемерово, UTC+7), so the chart of the day has points to draw.
-    let log = |participant: &str, at: &str, end| Request::Log {
-        exam: EXAM.parse().unwrap(),
+    let log = |participant: &str, at: Timestamp, end| Request::Log {
+        exam: exam.parse().unwrap(),
         participant: giasync_shared::codes::ParticipantId::new(participant).unwrap(),
         interviewer: None,
-        at: at.parse().unwrap(),
+        at,
         end,
     };
-    let score = |expert, points| {
-        giasync_tests::score_request(dir, &rules, expert, EXAM, "420101", "p-conflict", points)
+    // Scored at 10:00 and 10:05 that day.
+    let score = |expert, points, signed_at| {
+        giasync_tests::score_request_signed(
+            dir,
+            &rules,
+            expert,
+            (exam, "420101", "p-conflict"),
+            points,
+            signed_at,
+        )
     };
     giasync_tests::apply_all(
         config,
         vec![
             giasync_tests::import(
-                EXAM,
+                exam,
                 vec![
                     roster_row("p-conflict", "Конфликтова", "000001"),
                     roster_row("p-waiting", "Ожидаева", "000002"),
@@ -52,12 +78,16 @@ fn school_day(dir: &Path, region: &Region, config: &NodeConfig) {
             ),
             mark("p-absent", "absent"),
             mark("p-waiting", "present"),
-            log("p-conflict", "2024-02-14T02:00:00Z", false),
-            log("p-conflict", "2024-02-14T02:15:00Z", true),
-            log("p-waiting", "2024-02-14T02:16:00Z", false),
-            log("p-waiting", "2024-02-14T02:31:00Z", true),
-            score(experts[0], giasync_tests::POINTS_FULL),
-            score(experts[1], giasync_tests::POINTS_LOW),
+            log("p-conflict", at(9 * HOUR_MS), false),
+            log("p-conflict", at(9 * HOUR_MS + 15 * MINUTE_MS), true),
+            log("p-waiting", at(9 * HOUR_MS + 16 * MINUTE_MS), false),
+            log("p-waiting", at(9 * HOUR_MS + 31 * MINUTE_MS), true),
+            score(experts[0], giasync_tests::POINTS_FULL, at(10 * HOUR_MS)),
+            score(
+                experts[1],
+                giasync_tests::POINTS_LOW,
+                at(10 * HOUR_MS + 5 * MINUTE_MS),
+            ),
         ],
     );
 }
@@ -65,7 +95,12 @@ fn school_day(dir: &Path, region: &Region, config: &NodeConfig) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_oversight_page_shows_a_conflict_and_an_overdue_deadline_with_no_network() {
     let dir = tempfile::tempdir().unwrap();
-    let region = giasync_tests::demo_region_listed(dir.path(), 46_400, 1);
+    // The region's certificates date from the day before the exam.
+    let made = giasync_tests::now() - time::Duration::days(DAYS_AGO + 1);
+    giasync_tests::demo_region_made(dir.path(), 46_400, 1, false, made);
+    let region = giasync_tests::region_listed(dir.path());
+    let (_, day, _) = past_exam();
+    let due = day.add_days(5).unwrap().to_string();
     let school_config = giasync_tests::node_config(dir.path(), "420101", &[]);
     school_day(dir.path(), &region, &school_config);
 
@@ -109,7 +144,7 @@ async fn the_oversight_page_shows_a_conflict_and_an_overdue_deadline_with_no_net
         .find(|d| d["step"] == "scoring")
         .unwrap();
     assert_eq!(scoring["state"], "overdue");
-    assert_eq!(scoring["due"], "2024-02-19");
+    assert_eq!(scoring["due"], due.as_str());
     let rooms = &view["schools"][0]["rooms"][0]["progress"];
     assert_eq!(
         (&rooms["registered"], &rooms["absent"], &rooms["present"]),
@@ -162,7 +197,7 @@ async fn the_oversight_page_shows_a_conflict_and_an_overdue_deadline_with_no_net
         overdue_row.contains("class=\"overdue\"") && overdue_row.contains("просрочено"),
         "{overdue_row}"
     );
-    assert!(overdue_row.contains("2024-02-19"));
+    assert!(overdue_row.contains(&due));
     // Nothing outside the page: no scripts, no stylesheets or images from elsewhere.
     for external in ["src=\"http", "href=\"http", "<script", "@import", "url("] {
         assert!(!dom.contains(external), "the page refers to {external}");

@@ -284,13 +284,12 @@ async fn a_revoked_person_cannot_sign_in() {
     let outcome = tokio::task::spawn_blocking(move || {
         let (_, form) = giasync_tests::http_get(web, "/login").unwrap();
         let offered = |id: &str| form.contains(&format!("value=\"{id}\""));
-        let answers = (
+        (
             offered(revoked.id.as_str()),
             offered(colleague.id.as_str()),
             sign_in(web, revoked.id.as_str(), &revoked.pin),
             sign_in(web, colleague.id.as_str(), &colleague.pin),
-        );
-        answers
+        )
     })
     .await;
     node.stop();

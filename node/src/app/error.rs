@@ -102,6 +102,25 @@ pub enum Error {
         exam: ExamId,
         clock: giasync_shared::calendar::UtcOffset,
     },
+    /// A score sheet for another exam or school than the protocol it is handed in to.
+    #[error("the sheet is for {subject:?}, not for {doc}")]
+    SheetForAnotherProtocol {
+        subject: giasync_shared::record::SheetSubject,
+        doc: DocId,
+    },
+    /// A score sheet signed at a time that is not on the exam's day in the region's calendar.
+    #[error("the sheet is signed at {}, not on the day of {exam} (the region's clock is UTC{clock})", signed_at.at_offset(*clock))]
+    SheetOutsideExamDay {
+        signed_at: giasync_shared::calendar::Timestamp,
+        exam: ExamId,
+        clock: giasync_shared::calendar::UtcOffset,
+    },
+    /// A score sheet signed later than now, by more than clocks differ.
+    #[error("the sheet is signed at {signed_at}, later than now ({now}); check the clock")]
+    SheetSignedAhead {
+        signed_at: giasync_shared::calendar::Timestamp,
+        now: giasync_shared::calendar::Timestamp,
+    },
     #[error("room {room} is full: {capacity} seats")]
     RoomFull { room: RoomCode, capacity: i64 },
     #[error("the sheet is refused: {0}")]

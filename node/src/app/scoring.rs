@@ -4,6 +4,7 @@
 use giasync_shared::codes::PersonId;
 use giasync_shared::content;
 use giasync_shared::exam::ExamId;
+use giasync_shared::ingest::SIGNED_AHEAD_MS_MAX;
 use giasync_shared::record::{RecordHash, SheetSubject, SignedSheet};
 use giasync_shared::rules::Outcome;
 use giasync_shared::settlement::SettledProtocol;
@@ -62,6 +63,27 @@ pub fn score(
         .verify(&context.rules, &directory)
         .map_err(Error::SheetRefused)?;
     actor.may_hand_in(verified.sheet.expert)?;
+    // The РЦОИ judges the time again when it receives the sheet (`ingest`); refusing here
+    // tells the expert now, not after the day.
+    let subject = verified.sheet.subject;
+    if !matches!(doc, DocId::School { school, exam: e, .. } if school == subject.school && e == subject.exam)
+    {
+        return Err(Error::SheetForAnotherProtocol { subject, doc });
+    }
+    let signed_at = verified.sheet.signed_at;
+    if signed_at.date_at(context.clock) != exam.date() {
+        return Err(Error::SheetOutsideExamDay {
+            signed_at,
+            exam,
+            clock: context.clock,
+        });
+    }
+    if signed_at.unix_ms() > now_ms.saturating_add(SIGNED_AHEAD_MS_MAX) {
+        return Err(Error::SheetSignedAhead {
+            signed_at,
+            now: super::timestamp(now_ms)?,
+        });
+    }
     engine.change(now_ms, doc, |tx| {
         content::put_sheet(tx, &sheet, expert, expert_cert)
     })?;

@@ -33,7 +33,9 @@ macro_rules! assert_refused {
     }};
 }
 
-const EXAM: &str = "is-2025-02-12";
+/// The demo region's clock (Кемерово, UTC+07:00): the exam is today on it, so sheets signed now
+/// are signed on the exam's day.
+const CLOCK: &str = "+07:00";
 
 /// Now: the demo region's certificates are valid from when the fixture made them.
 fn now_ms() -> i64 {
@@ -119,7 +121,16 @@ fn person(org: &str, role: PersonRole, n: usize) -> (PersonIdentity, SigningKey,
 }
 
 fn exam() -> ExamId {
-    EXAM.parse().unwrap()
+    let today = Timestamp::from_unix_ms(now_ms())
+        .unwrap()
+        .date_at(CLOCK.parse().unwrap());
+    format!("is-{today}").parse().unwrap()
+}
+
+/// `local_ms` after the start of the exam's day on the region's clock.
+fn on_exam_day(local_ms: i64) -> Timestamp {
+    let start = exam().date().day_window_ms(CLOCK.parse().unwrap()).start;
+    Timestamp::from_unix_ms(start + local_ms).unwrap()
 }
 
 fn pid(id: &str) -> ParticipantId {
@@ -194,6 +205,19 @@ fn sheet(
     participant: &str,
     low: usize,
 ) -> Vec<u8> {
+    let now = Timestamp::from_unix_ms(now_ms()).unwrap();
+    sheet_signed(expert, key, context, (exam(), participant), low, now)
+}
+
+/// [`sheet`] for `participant` of `exam`, claiming to be signed at `signed_at`.
+fn sheet_signed(
+    expert: &PersonIdentity,
+    key: &SigningKey,
+    context: &Context,
+    (exam, participant): (ExamId, &str),
+    low: usize,
+    signed_at: Timestamp,
+) -> Vec<u8> {
     let rules = context.rules.category(Category::Standard).unwrap();
     let points = rules
         .criteria(&context.rules)
@@ -202,7 +226,7 @@ fn sheet(
         .collect();
     let draft = SheetDraft {
         subject: SheetSubject {
-            exam: exam(),
+            exam,
             school: SchoolCode::new(SCHOOL).unwrap(),
             participant: pid(participant),
             attempt: Attempt::new(1).unwrap(),
@@ -211,7 +235,7 @@ fn sheet(
         category: Category::Standard,
         points,
         expert: expert.id,
-        signed_at: Timestamp::from_unix_ms(now_ms()).unwrap(),
+        signed_at,
         correction: None,
     };
     SignedSheet::sign(draft, &context.rules, key)
@@ -276,7 +300,10 @@ fn roster_import_writes_the_school_roster_and_a_hub_refuses_it() {
         panic!("not an import");
     };
     assert_eq!(i.count, 1);
-    assert_eq!(i.doc.to_string(), format!("roster/4201/{SCHOOL}/{EXAM}"));
+    assert_eq!(
+        i.doc.to_string(),
+        format!("roster/4201/{SCHOOL}/{}", exam())
+    );
     let (mut rcoi, rc) = node("42");
     let refused = run(
         &mut rcoi,
@@ -416,7 +443,8 @@ fn the_room_log_names_the_signed_in_interviewer() {
     let (mut e, c) = school_with_roster();
     let (interviewer, _, _) = person(SCHOOL, PersonRole::Interviewer, 0);
     // 09:00 on the exam's day in Кемерово (the demo region's clock, UTC+07:00).
-    let at: Timestamp = "2025-02-12T02:00:00Z".parse().unwrap();
+    const HOUR_MS: i64 = 3_600_000;
+    let at = on_exam_day(9 * HOUR_MS);
     let log = |p: &str, claimed: Option<PersonId>| Command::Log {
         exam: exam(),
         participant: pid(p),
@@ -442,14 +470,16 @@ fn the_room_log_names_the_signed_in_interviewer() {
     assert_eq!(p1.interviewer, Some(interviewer.id));
     // The CLI's `--at 2000-01-01…` and the last minute of the day before are both refused; the
     // day's own last minute is not.
+    let last_minute_before = on_exam_day(-60_000);
+    let last_minute = on_exam_day(24 * HOUR_MS - 60_000);
     for (when, refused) in [
-        ("2000-01-01T00:00:00Z", true),
-        ("2025-02-11T16:59:00Z", true),
-        ("2025-02-12T16:59:00Z", false),
+        ("2000-01-01T00:00:00Z".parse().unwrap(), true),
+        (last_minute_before, true),
+        (last_minute, false),
     ] {
         let mut entry = log("p2", None);
         if let Command::Log { at, .. } = &mut entry {
-            *at = when.parse().unwrap();
+            *at = when;
         }
         let outcome = run(&mut e, &c, &Actor::Console, entry);
         assert_eq!(
@@ -534,6 +564,52 @@ fn a_sheet_is_checked_before_it_is_stored_and_only_its_signer_hands_it_in() {
     assert_eq!(p1.sheets[0].state, SheetState::Current);
     assert_eq!(p1.sheets[0].at_rcoi, Receipt::NotYet);
     assert_eq!(day.participant("p2").unwrap().verdict, DayVerdict::Unscored);
+}
+
+/// The school refuses a sheet whose `signed_at` is not on the exam's day (the РЦОИ would refuse
+/// it on receipt), one signed ahead of the school's clock by more than clocks differ, and one
+/// for another exam than the protocol it is handed in to.
+#[test]
+fn a_sheet_signed_outside_the_exam_day_or_ahead_of_now_is_refused_at_the_school() {
+    const MINUTE_MS: i64 = 60_000;
+    let (mut e, c) = school_with_roster();
+    let (a, a_key, a_cert) = person(SCHOOL, PersonRole::Expert, 0);
+    let hand_in = |e: &mut Engine, exam: ExamId, sheet: Vec<u8>| {
+        run(
+            e,
+            &c,
+            &Actor::Person(a.clone()),
+            Command::Score {
+                exam,
+                sheet,
+                expert: a.id,
+                expert_cert: a_cert.clone(),
+            },
+        )
+    };
+    let now = now_ms();
+    let signed = |participant: &str, at_ms: i64| {
+        // Ahead of now only: the demo's certificates are valid from an hour ago.
+        let at = Timestamp::from_unix_ms(at_ms).unwrap();
+        sheet_signed(&a, &a_key, &c, (exam(), participant), 0, at)
+    };
+    let exam_on = |days: i64| -> ExamId {
+        let date = exam().date().add_days(days).unwrap();
+        format!("is-{date}").parse().unwrap()
+    };
+    let now_ts = Timestamp::from_unix_ms(now).unwrap();
+    // Signed now (today) for tomorrow's exam, handed in to tomorrow's protocol.
+    let early = sheet_signed(&a, &a_key, &c, (exam_on(1), "p1"), 0, now_ts);
+    let early = hand_in(&mut e, exam_on(1), early);
+    assert_refused!(early, Error::SheetOutsideExamDay { .. });
+    let ahead = hand_in(&mut e, exam(), signed("p1", now + 6 * MINUTE_MS));
+    assert_refused!(ahead, Error::SheetSignedAhead { .. });
+    let slightly_ahead = hand_in(&mut e, exam(), signed("p1", now + 4 * MINUTE_MS));
+    assert!(slightly_ahead.is_ok(), "{slightly_ahead:?}");
+    // A sheet of yesterday's exam, handed in to today's protocol.
+    let other = sheet_signed(&a, &a_key, &c, (exam_on(-1), "p2"), 0, now_ts);
+    let misplaced = hand_in(&mut e, exam(), other);
+    assert_refused!(misplaced, Error::SheetForAnotherProtocol { .. });
 }
 
 #[test]
@@ -791,7 +867,7 @@ fn a_receipt_the_school_writes_in_its_results_document_counts_for_nothing() {
     let hash = s.schools[0].sheet_lines[0].hash.clone();
     // The school may write its results document, and writes the РЦОИ's receipt there itself.
     let results: giasync_shared::sync::DocId =
-        format!("results/4201/{SCHOOL}/{EXAM}").parse().unwrap();
+        format!("results/4201/{SCHOOL}/{}", exam()).parse().unwrap();
     e.change(now_ms(), results, |tx| {
         use automerge::transaction::Transactable;
         tx.put(automerge::ROOT, format!("receipt/{hash}"), "verified")
@@ -809,7 +885,7 @@ fn a_receipt_the_school_writes_in_its_results_document_counts_for_nothing() {
 fn the_rcoi_carries_a_layout_1_publication_over_once() {
     let (mut rcoi, rc) = node("42");
     let results: giasync_shared::sync::DocId =
-        format!("results/4201/{SCHOOL}/{EXAM}").parse().unwrap();
+        format!("results/4201/{SCHOOL}/{}", exam()).parse().unwrap();
     let rcoi_doc = results
         .sibling(giasync_shared::sync::DocKind::Rcoi)
         .unwrap();
@@ -903,7 +979,7 @@ fn one_identity_document_belongs_to_one_school_per_exam() {
     ));
     // Results for 420101's p1, published by the РЦОИ.
     let rcoi_doc: giasync_shared::sync::DocId =
-        format!("rcoi/4201/{SCHOOL}/{EXAM}").parse().unwrap();
+        format!("rcoi/4201/{SCHOOL}/{}", exam()).parse().unwrap();
     let published = giasync_shared::publish::Published {
         exam: exam(),
         school: SchoolCode::new(SCHOOL).unwrap(),
@@ -942,7 +1018,8 @@ fn one_identity_document_belongs_to_one_school_per_exam() {
     };
     assert_eq!(look(&mut rcoi), 1);
     // School 420102 lists the same document in its own roster (as its own import would).
-    let other: giasync_shared::sync::DocId = format!("roster/4201/420102/{EXAM}").parse().unwrap();
+    let other: giasync_shared::sync::DocId =
+        format!("roster/4201/420102/{}", exam()).parse().unwrap();
     let participant = row("p9", None).participant;
     let participant = giasync_shared::participant::Participant {
         document: giasync_shared::participant::IdentityDocument::new("3204", "p10").unwrap(),
