@@ -268,6 +268,20 @@ fn check_page_certificate(
             web_tls.cert.display()
         ));
     };
+    // The region's pages CA as `giasync-certs web` wrote it beside the certificate, when it
+    // is there: what the browsers trust, not merely what the file bundles.
+    let beside = web_tls.cert.with_file_name("web-ca.crt");
+    if beside.exists() {
+        let trusted =
+            certs_from_pem(&read(&beside)?).map_err(|e| format!("{}: {e}", beside.display()))?;
+        if trusted.first() != Some(ca) {
+            return Err(format!(
+                "the CA bundled in {} is not {}, the one browsers are told to trust",
+                web_tls.cert.display(),
+                beside.display()
+            ));
+        }
+    }
     verify_issued_by(leaf, ca)?;
     let leaf = summarize_der(leaf).map_err(|e| e.to_string())?;
     let missing: Vec<&str> = web_names

@@ -5,7 +5,7 @@
 //! store. Rosters are imported, signed scores entered while one school is offline and one МОУО hub
 //! is down, both restored; the run ends when the РЦОИ holds every sheet verified, or fails.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -177,7 +177,7 @@ fn enter_score(
     expert_index: usize,
     seed: usize,
     region_dir: &Path,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<RecordHash> {
     let (participant, category, room) = school.participants[index];
     let expert = &school.experts[expert_index % school.experts.len()];
     let (key, cert) = credentials(region_dir, expert)?;
@@ -227,7 +227,30 @@ fn enter_score(
     if !response.ok {
         bail!("school {}: {}", school.code, response.message);
     }
-    Ok(())
+    Ok(sheet.hash())
+}
+
+/// The sheets each school sees receipted `verified` by the РЦОИ (the receipts travel down).
+fn verified_at_rcoi(
+    schools: &[SchoolData],
+    context: &Context,
+    exam: ExamId,
+) -> anyhow::Result<BTreeSet<RecordHash>> {
+    let mut verified = BTreeSet::new();
+    for school in schools {
+        let request = Request::SchoolDay { exam: Some(exam) };
+        let day = admin::execute(&school.config, context, &request, now_ms())?
+            .school_day
+            .context("no school day")?;
+        verified.extend(
+            day.participants
+                .iter()
+                .flat_map(|p| &p.sheets)
+                .filter(|s| s.at_rcoi == giasync_node::app::day::Receipt::Verified)
+                .map(|s| s.hash),
+        );
+    }
+    Ok(verified)
 }
 
 /// A demo person's unlocked key (with the PIN the demo wrote down) and certificate (DER).
@@ -447,10 +470,11 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     timeline.say("РЦОИ, 2 МОУО hubs and 4 schools running as separate processes on loopback QUIC");
 
     let mut entered = 0usize;
+    let mut entered_sheets = BTreeSet::new();
     let half = PARTICIPANTS_PER_SCHOOL / 2;
     for school in &schools {
         for i in 0..half {
-            enter_score(&context, school, exam, i, i, i, &args.out)?;
+            entered_sheets.insert(enter_score(&context, school, exam, i, i, i, &args.out)?);
             entered += 1;
         }
     }
@@ -471,13 +495,13 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     ));
     for school in &schools {
         for i in half..PARTICIPANTS_PER_SCHOOL {
-            enter_score(&context, school, exam, i, i, i, &args.out)?;
+            entered_sheets.insert(enter_score(&context, school, exam, i, i, i, &args.out)?);
             entered += 1;
         }
     }
     // Two experts score one participant differently: a conflict the РЦОИ must surface.
     if let Some(school) = schools.first() {
-        enter_score(&context, school, exam, 0, 1, 3, &args.out)?;
+        entered_sheets.insert(enter_score(&context, school, exam, 0, 1, 3, &args.out)?);
         entered += 1;
     }
     timeline.say(&format!(
@@ -578,11 +602,15 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
         export_dir.display(),
         if exported { "verified" } else { "NOT verified" }
     ));
-    let lost = entered.saturating_sub(verified);
+    // Lost: a sheet entered that no school sees receipted `verified` (by hash, not by count:
+    // one sheet verified twice must not hide another never seen).
+    let receipted_sheets = verified_at_rcoi(&schools, &context, exam)?;
+    let lost = entered_sheets.difference(&receipted_sheets).count();
     println!(
         "signed sheets entered: {entered}, verified at the РЦОИ: {verified}, invalid: {invalid}, conflicts surfaced: {conflicts}, lost: {lost}"
     );
     let ok = lost == 0
+        && entered_sheets.len() == entered
         && invalid == 0
         && conflicts == 1
         && settled == 1

@@ -50,6 +50,10 @@ enum Command {
         /// Write a plot of sheets entered and verified at the РЦОИ over the day here.
         #[arg(long)]
         svg: Option<PathBuf>,
+        /// Break the simulator on purpose (giasync_sim::sabotage): for the tests that show
+        /// each invariant can fail.
+        #[arg(long, hide = true, default_value = "none")]
+        sabotage: giasync_sim::sabotage::Sabotage,
     },
     /// Run a scenario under many seeds with faults drawn from each seed; print every failing
     /// seed with the invariant it broke and the command that replays it.
@@ -92,10 +96,10 @@ fn main() -> ExitCode {
             random_faults,
             json,
             svg,
+            sabotage,
         } => sim::run(
             &scenario,
-            seed,
-            random_faults,
+            (seed, random_faults, sabotage),
             json.as_deref(),
             svg.as_deref(),
         ),

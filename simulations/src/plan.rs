@@ -81,6 +81,10 @@ pub enum SheetKind {
     Correction,
     /// A second expert's sheet that supersedes nothing: a conflict.
     Conflicting,
+    /// A sheet whose signature was damaged after signing: must be receipted invalid.
+    Tampered,
+    /// A sheet by the school's revoked expert: must be receipted invalid.
+    ByRevokedExpert,
 }
 
 #[derive(Debug, Clone)]
@@ -92,6 +96,8 @@ pub struct SchoolPlan {
     pub rooms: Vec<RoomCode>,
     /// One expert and one interviewer per room.
     pub experts: Vec<PersonId>,
+    /// An expert of the school whose certificate the region revoked before the day.
+    pub revoked_expert: PersonId,
     pub interviewers: Vec<PersonId>,
     /// Sorted by time (ms since the day's local midnight).
     pub entries: Vec<(i64, Entry)>,
@@ -388,6 +394,8 @@ fn school_plan(
     let interviewers = (0..room_count)
         .map(|r| person("int", r))
         .collect::<Result<Vec<_>, _>>()?;
+    let revoked_expert = PersonId::new(&format!("exp-{code}-revoked"))
+        .map_err(|e| invalid("topology.schools", e.to_string()))?;
     let mut participants = Vec::new();
     for i in 0..count {
         let category = if rng.chance(p.ovz_share) {
@@ -403,6 +411,7 @@ fn school_plan(
         });
     }
     let mut entries = vec![(roster_at, Entry::Roster)];
+    let mut invalid_count = 0u32;
     let minute = |m: u64| m as i64 * MINUTE_MS;
     // Minutes drawn from an inclusive range, as ms.
     let draw = |rng: &mut Rng, range: [u32; 2]| {
@@ -460,6 +469,24 @@ fn school_plan(
                     },
                 ));
             }
+            // Drawn only when asked for, so scenarios without invalid sheets keep their plans.
+            if p.invalid_share > 0.0 && rng.chance(p.invalid_share) {
+                let kind = if invalid_count.is_multiple_of(2) {
+                    SheetKind::Tampered
+                } else {
+                    SheetKind::ByRevokedExpert
+                };
+                invalid_count += 1;
+                entries.push((
+                    scored + MINUTE_MS,
+                    Entry::Sheet {
+                        participant: i,
+                        expert: room,
+                        variant: 3,
+                        kind,
+                    },
+                ));
+            }
         }
     }
     // Stable: entries at the same minute keep their order (present before start, a sheet
@@ -472,6 +499,7 @@ fn school_plan(
         participants,
         rooms,
         experts,
+        revoked_expert,
         interviewers,
         entries,
     })

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
 use ed25519_dalek::SigningKey;
 use giasync_shared::calendar::Timestamp;
-use giasync_shared::codes::{OrgCode, PersonId};
+use giasync_shared::codes::{PersonId, SchoolCode};
 use giasync_shared::content;
 use giasync_shared::ingest;
 use giasync_shared::participant::{FullName, IdentityDocument, Participant, SchoolClass};
@@ -35,8 +35,10 @@ use giasync_shared::sync::{
 };
 use sha2::{Digest, Sha256};
 
+use crate::authority;
 use crate::plan::{Entry, Fault, Kind, Plan, SheetKind};
 use crate::rng::Rng;
+use crate::sabotage::Sabotage;
 use crate::scenario::LinkProfile;
 
 /// QUIC and the hello both take a round trip before the engines see the connection.
@@ -215,6 +217,10 @@ pub struct Observed {
     pub quarantine_reasons: Vec<String>,
     /// Entries that could not be made (an engine or domain error): must stay 0.
     pub entry_errors: Vec<String>,
+    /// Per school: the entries of its plan it made.
+    pub entries_made: Vec<usize>,
+    /// Sheets entered that must not count (tampered, by a revoked expert), with their kind.
+    pub invalid_sheets: Vec<(EnteredSheet, SheetKind)>,
 }
 
 /// Bytes on the wire of a frame of `framed` bytes: packets with their overhead.
@@ -286,6 +292,8 @@ pub struct Region {
     /// Actor id → the identity of the node key behind it.
     actors: HashMap<Vec<u8>, NodeIdentity>,
     observed: Observed,
+    /// The simulator broken on purpose, for the tests that show an invariant can fail.
+    pub sabotage: Sabotage,
 }
 
 impl std::fmt::Debug for Region {
@@ -330,15 +338,24 @@ impl Region {
         let mut directory = FixedDirectory::default();
         let mut expert_keys = BTreeMap::new();
         let mut expert_certs = BTreeMap::new();
+        // An expert's key and certificate (an X.509 stand-in of a real certificate's size).
+        let mut certify = |directory: &mut FixedDirectory, expert: PersonId, school: SchoolCode| {
+            let key = derived_key(plan.seed, expert.as_str());
+            directory.add(expert, key.verifying_key(), &[school]);
+            let mut cert = format!("SIMCERT person {expert} {school}").into_bytes();
+            cert.extend_from_slice(&key.verifying_key().to_bytes());
+            cert.resize(FIXED_CERT_BYTES.max(cert.len()), 0);
+            expert_certs.insert(expert, cert);
+            expert_keys.insert(expert, key);
+        };
         for school in &plan.schools {
             for expert in &school.experts {
-                let key = derived_key(plan.seed, expert.as_str());
-                directory.add(*expert, key.verifying_key(), &[school.code]);
-                let mut cert = format!("SIMCERT person {expert} {}", school.code).into_bytes();
-                cert.extend_from_slice(&key.verifying_key().to_bytes());
-                cert.resize(FIXED_CERT_BYTES.max(cert.len()), 0);
-                expert_certs.insert(*expert, cert);
-                expert_keys.insert(*expert, key);
+                certify(&mut directory, *expert, school.code);
+            }
+            // The school's revoked expert: certified, then revoked before the day begins.
+            certify(&mut directory, school.revoked_expert, school.code);
+            if let Ok(midnight) = Timestamp::from_unix_ms(plan.midnight_ms) {
+                directory.revoke(school.revoked_expert, midnight);
             }
         }
         let schools = plan.schools.len();
@@ -362,9 +379,11 @@ impl Region {
             actors,
             observed: Observed {
                 trace: Sha256::new(),
+                entries_made: vec![0; schools],
                 ..Observed::default()
             },
             plan,
+            sabotage: Sabotage::None,
         };
         // Nodes start a while before the first scripted event.
         region.now_ms = region.plan.starts_at();
@@ -911,11 +930,7 @@ impl Region {
         let n = &mut self.nodes[node];
         match record {
             Persist::Changes { doc, bytes } => {
-                if n.kind == Kind::School
-                    && doc
-                        .school()
-                        .is_some_and(|s| OrgCode::School(s) != n.identity.org)
-                {
+                if n.kind == Kind::School && !authority::holds(&n.identity, &doc) {
                     n.foreign_docs += 1;
                 }
                 self.observed.last_progress_ms = self.now_ms;
@@ -970,11 +985,15 @@ impl Region {
             return;
         }
         self.cursor[s] += 1;
-        if let Err(e) = self.make_entry(s, entry) {
-            self.observed.entry_errors.push(format!(
-                "school {}: {entry:?}: {e}",
-                self.plan.schools[s].code
-            ));
+        let stalled = self.sabotage == Sabotage::StalledSchool && s == 0 && self.cursor[s] > 10;
+        if !stalled {
+            match self.make_entry(s, entry) {
+                Ok(()) => self.observed.entries_made[s] += 1,
+                Err(e) => self.observed.entry_errors.push(format!(
+                    "school {}: {entry:?}: {e}",
+                    self.plan.schools[s].code
+                )),
+            }
         }
         self.drain(node);
         if let Some(&(next, _)) = self.plan.schools[s].entries.get(self.cursor[s]) {
@@ -1051,7 +1070,11 @@ impl Region {
                 kind,
             } => {
                 let p = &school.participants[participant];
-                let expert_id = school.experts[expert];
+                let expert_id = if kind == SheetKind::ByRevokedExpert {
+                    school.revoked_expert
+                } else {
+                    school.experts[expert]
+                };
                 let category = self.rules.category(p.category)?;
                 let points = category
                     .criteria(&self.rules)
@@ -1062,7 +1085,10 @@ impl Region {
                         (c.id, (base + i64::from(variant)) % (max + 1))
                     })
                     .collect();
+                // Sabotage: the correction forgets to name what it replaces.
+                let forget = self.sabotage == Sabotage::CorrectionAsConflict;
                 let correction = match kind {
+                    SheetKind::Correction if forget => None,
                     SheetKind::Correction => Some(Correction {
                         supersedes: self.latest_sheet[s]
                             .get(&participant)
@@ -1071,7 +1097,10 @@ impl Region {
                             .collect(),
                         reason: "ошибка при вводе баллов".into(),
                     }),
-                    SheetKind::First | SheetKind::Conflicting => None,
+                    SheetKind::First
+                    | SheetKind::Conflicting
+                    | SheetKind::Tampered
+                    | SheetKind::ByRevokedExpert => None,
                 };
                 let subject = SheetSubject {
                     exam: self.plan.exam,
@@ -1092,7 +1121,15 @@ impl Region {
                     .expert_keys
                     .get(&expert_id)
                     .ok_or("the expert has no key")?;
-                let sheet = SignedSheet::sign(draft, &self.rules, key)?;
+                let mut sheet = SignedSheet::sign(draft, &self.rules, key)?;
+                if kind == SheetKind::Tampered {
+                    // One bit of the signature (the record's last bytes) flipped after signing.
+                    let mut bytes = sheet.as_bytes().to_vec();
+                    if let Some(last) = bytes.last_mut() {
+                        *last ^= 1;
+                    }
+                    sheet = SignedSheet::from_bytes(bytes)?;
+                }
                 let cert = self
                     .expert_certs
                     .get(&expert_id)
@@ -1101,17 +1138,25 @@ impl Region {
                     content::put_sheet(tx, &sheet, expert_id, cert)
                 })?;
                 let hash = sheet.hash();
-                if kind == SheetKind::Conflicting {
-                    self.observed.conflicts_entered.insert(subject);
-                } else {
-                    self.latest_sheet[s].insert(participant, hash);
-                }
-                self.observed.sheets.push(EnteredSheet {
+                let entered = EnteredSheet {
                     school: s,
                     hash,
                     subject,
                     at_ms: now,
-                });
+                };
+                match kind {
+                    SheetKind::Tampered | SheetKind::ByRevokedExpert => {
+                        self.observed.invalid_sheets.push((entered, kind));
+                        return Ok(());
+                    }
+                    SheetKind::Conflicting => {
+                        self.observed.conflicts_entered.insert(subject);
+                    }
+                    SheetKind::First | SheetKind::Correction => {
+                        self.latest_sheet[s].insert(participant, hash);
+                    }
+                }
+                self.observed.sheets.push(entered);
             }
         }
         Ok(())
@@ -1119,11 +1164,97 @@ impl Region {
 
     // ---- the end -----------------------------------------------------------------------
 
+    /// What the sabotage does once the day is over (see [`Sabotage`]).
+    pub fn after_the_day(&mut self) {
+        match self.sabotage {
+            Sabotage::TamperedStore => self.tamper_store(),
+            Sabotage::ForeignRoster => self.give_foreign_roster(),
+            Sabotage::InvalidReceiptedVerified => self.receipt_everything_verified(),
+            Sabotage::None | Sabotage::StalledSchool | Sabotage::CorrectionAsConflict => {}
+        }
+    }
+
+    /// The first МОУО restarts from a store holding a change of its own to a school's protocol.
+    fn tamper_store(&mut self) {
+        let Some(moyo) = (0..self.nodes.len()).find(|&i| self.nodes[i].kind == Kind::Moyo) else {
+            return;
+        };
+        let Some(school) = (0..self.plan.schools.len())
+            .find(|&s| authority::holds(&self.nodes[moyo].identity, &self.protocol_of(s)))
+        else {
+            return;
+        };
+        let doc = self.protocol_of(school);
+        self.stop_node(moyo);
+        let actor = actor_for(&self.nodes[moyo].key.verifying_key().to_bytes());
+        if let Some(stored) = self.nodes[moyo].store.docs.get_mut(&doc)
+            && let Ok(mut am) = automerge::Automerge::load(&stored.changes)
+        {
+            am.set_actor(actor);
+            let mut tx = am.transaction();
+            let forged = automerge::transaction::Transactable::put(
+                &mut tx,
+                automerge::ROOT,
+                "forged",
+                "by the МОУО",
+            );
+            if forged.is_ok() {
+                tx.commit();
+                stored.changes = am.save();
+            }
+        }
+        self.start_node(moyo);
+    }
+
+    /// The first school's node loads the second school's roster, as the РЦОИ holds it.
+    fn give_foreign_roster(&mut self) {
+        if self.plan.schools.len() < 2 {
+            return;
+        }
+        let roster = self.doc(1, DocKind::Roster);
+        let saved = self.rcoi().and_then(|e| e.doc(&roster)).map(|d| d.save());
+        let node = self.plan.schools[0].node;
+        if let (Some(bytes), Some(engine)) = (saved, self.nodes[node].engine.as_mut()) {
+            let _ = engine.load_doc(roster, &bytes, &[]);
+        }
+    }
+
+    /// The РЦОИ writes `verified` for every sheet of every protocol it holds.
+    fn receipt_everything_verified(&mut self) {
+        let now = self.now_ms;
+        for s in 0..self.plan.schools.len() {
+            let protocol = self.protocol_of(s);
+            let Some(vouched) = ingest::receipts_of(protocol) else {
+                continue;
+            };
+            let Some(engine) = self.nodes.first_mut().and_then(|n| n.engine.as_mut()) else {
+                return;
+            };
+            let hashes: Vec<RecordHash> = engine
+                .doc(&protocol)
+                .map(|d| content::sheets(d).iter().map(SignedSheet::hash).collect())
+                .unwrap_or_default();
+            let _ = engine.change(now, vouched, |tx| {
+                for hash in &hashes {
+                    content::put_receipt(tx, hash, ingest::RECEIPT_VERIFIED)?;
+                }
+                Ok(())
+            });
+        }
+    }
+
     /// Once the scripted day is over: stop when nothing changed for a while and every replica
     /// agrees.
     fn check(&mut self) -> bool {
         let quiet_since = self.now_ms - self.observed.last_progress_ms;
-        if quiet_since >= CONVERGENCE_CHECK_MS && self.converged().is_ok() {
+        // Staff may still have entries to make (a school back from a fault at the last minute
+        // catches up at once): the day is not over until they are made.
+        let entries_done = self
+            .cursor
+            .iter()
+            .zip(&self.plan.schools)
+            .all(|(cursor, school)| *cursor >= school.entries.len());
+        if quiet_since >= CONVERGENCE_CHECK_MS && entries_done && self.converged().is_ok() {
             self.observed.converged_at_ms = Some(self.observed.last_progress_ms);
             return true;
         }
@@ -1131,11 +1262,11 @@ impl Region {
         false
     }
 
-    /// The nodes that should hold `doc`: every node that may read it (a school's documents:
-    /// the school, its МОУО and the РЦОИ).
+    /// The nodes that should hold `doc` by the design's table ([`authority::holds`]): a
+    /// school's documents at the school, its МОУО and the РЦОИ.
     fn holders(&self, doc: &DocId) -> Vec<usize> {
         (0..self.nodes.len())
-            .filter(|&i| doc.readable_by(&self.nodes[i].identity))
+            .filter(|&i| authority::holds(&self.nodes[i].identity, doc))
             .collect()
     }
 
@@ -1175,7 +1306,8 @@ impl Region {
         Ok(())
     }
 
-    /// Changes held anywhere whose author may not write their document.
+    /// Changes held anywhere whose author may not write their document, by the design's table
+    /// ([`authority::may_write`]), not by the engine's rule.
     pub fn unauthorised_applied(&self) -> (u64, Vec<String>) {
         let mut count = 0;
         let mut examples = Vec::new();
@@ -1185,7 +1317,7 @@ impl Region {
                 let Some(am) = engine.doc(doc) else { continue };
                 for change in am.get_changes(&[]) {
                     let author = self.actors.get(change.actor_id().to_bytes());
-                    if !author.is_some_and(|a| doc.writable_by(a)) {
+                    if !author.is_some_and(|a| authority::may_write(a, doc)) {
                         count += 1;
                         if examples.len() < 5 {
                             examples.push(format!(
@@ -1201,7 +1333,7 @@ impl Region {
         (count, examples)
     }
 
-    /// Documents of other schools held or ever persisted at schools.
+    /// Documents of other schools held or ever persisted at schools (by the design's table).
     pub fn foreign_data_at_schools(&self) -> u64 {
         self.nodes
             .iter()
@@ -1209,10 +1341,7 @@ impl Region {
             .map(|n| {
                 let held = n.engine.as_ref().map_or(0, |e| {
                     e.doc_ids()
-                        .filter(|d| {
-                            d.school()
-                                .is_some_and(|s| OrgCode::School(s) != n.identity.org)
-                        })
+                        .filter(|d| !authority::holds(&n.identity, d))
                         .count() as u64
                 });
                 held + n.foreign_docs

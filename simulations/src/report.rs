@@ -7,11 +7,11 @@ use std::fmt::Write as _;
 use giasync_shared::calendar::{Timestamp, UtcOffset};
 use giasync_shared::content;
 use giasync_shared::ingest::{self, RECEIPT_VERIFIED};
-use giasync_shared::resolve::resolve_all;
+use giasync_shared::resolve::{Verdict, resolve_all};
 use serde::Serialize;
 use sha2::Digest;
 
-use crate::plan::{Fault, Kind, MINUTE_MS};
+use crate::plan::{Fault, Kind, MINUTE_MS, SheetKind};
 use crate::region::Region;
 
 /// One invariant checked at the end of a run.
@@ -84,6 +84,8 @@ pub struct Report {
     pub sheets_entered: usize,
     pub sheets_verified_at_rcoi: usize,
     pub sheets_invalid_at_rcoi: usize,
+    /// Sheets the plan made invalid on purpose (a damaged signature, a revoked expert).
+    pub sheets_invalid_entered: usize,
     pub lost: usize,
     pub unauthorised_applied: u64,
     pub foreign_data_at_schools: u64,
@@ -141,6 +143,9 @@ impl Report {
         let mut at_rcoi: BTreeSet<String> = BTreeSet::new();
         let mut receipts: BTreeMap<String, String> = BTreeMap::new();
         let mut surfaced = BTreeSet::new();
+        // Sheets that count at the РЦОИ: the current sheet of each attempt, or the heads of
+        // its conflict.
+        let mut counted: BTreeSet<String> = BTreeSet::new();
         if let Some(rcoi) = region.rcoi() {
             for s in 0..plan.schools.len() {
                 let protocol = region.protocol_of(s);
@@ -154,6 +159,14 @@ impl Report {
                 }
                 let resolution = resolve_all(&sheets, region.rules(), region.directory());
                 surfaced.extend(resolution.conflicts().map(|(subject, _)| *subject));
+                for r in resolution.subjects.values() {
+                    match &r.verdict {
+                        Verdict::Conflict(heads) => {
+                            counted.extend(heads.iter().map(|h| h.hash.to_string()));
+                        }
+                        verdict => counted.extend(verdict.current().map(|v| v.hash.to_string())),
+                    }
+                }
             }
         }
         let entered: BTreeSet<String> =
@@ -164,7 +177,15 @@ impl Report {
             .filter(|h| receipts.get(*h).is_some_and(|v| v == RECEIPT_VERIFIED))
             .count();
         let invalid = receipts.values().filter(|v| *v != RECEIPT_VERIFIED).count();
-        let unexpected = at_rcoi.difference(&entered).count();
+        let must_not_count: BTreeSet<String> = observed
+            .invalid_sheets
+            .iter()
+            .map(|(s, _)| s.hash.to_string())
+            .collect();
+        let unexpected = at_rcoi
+            .iter()
+            .filter(|h| !entered.contains(*h) && !must_not_count.contains(*h))
+            .count();
         invariants.push(Invariant {
             name: "every sheet entered is at the РЦОИ exactly once and verifies",
             ok: lost == 0
@@ -178,6 +199,44 @@ impl Report {
                 entered.len(),
                 at_rcoi.len()
             ),
+        });
+
+        // Each sheet that must not count: at the РЦОИ, receipted invalid for the reason it was
+        // made invalid (written out here, not taken from the verifier), and counted nowhere.
+        let wrong: Vec<String> = observed
+            .invalid_sheets
+            .iter()
+            .filter_map(|(sheet, kind)| {
+                let hash = sheet.hash.to_string();
+                let expected = match kind {
+                    SheetKind::Tampered => "the signature does not verify",
+                    _ => "was revoked",
+                };
+                let receipt = receipts.get(&hash);
+                let problem = if !at_rcoi.contains(&hash) {
+                    "not at the РЦОИ".to_owned()
+                } else if !receipt.is_some_and(|r| r.starts_with("invalid") && r.contains(expected))
+                {
+                    format!("receipted {receipt:?}, not invalid for {expected:?}")
+                } else if counted.contains(&hash) {
+                    "counted".to_owned()
+                } else {
+                    return None;
+                };
+                Some(format!("{hash} ({kind:?}, {}): {problem}", sheet.subject))
+            })
+            .collect();
+        invariants.push(Invariant {
+            name: "every sheet that must not count was receipted invalid and never counted",
+            ok: wrong.is_empty(),
+            detail: if wrong.is_empty() {
+                format!(
+                    "{} entered (damaged signatures, revoked experts), each receipted invalid with its reason",
+                    observed.invalid_sheets.len()
+                )
+            } else {
+                wrong.join("; ")
+            },
         });
 
         let converged = region.converged();
@@ -237,6 +296,42 @@ impl Report {
             },
         });
 
+        let extra: Vec<String> = surfaced
+            .difference(&observed.conflicts_entered)
+            .map(ToString::to_string)
+            .collect();
+        invariants.push(Invariant {
+            name: "nothing but the conflicts entered was surfaced",
+            ok: extra.is_empty(),
+            detail: if extra.is_empty() {
+                "every conflict surfaced was entered as one".into()
+            } else {
+                format!("surfaced, not entered as conflicts: {}", extra.join(", "))
+            },
+        });
+
+        // What each school entered against what its plan scheduled: a school that stalls
+        // (entering nothing more, with no error) fails here.
+        let short: Vec<String> = plan
+            .schools
+            .iter()
+            .zip(&observed.entries_made)
+            .filter(|(school, made)| **made != school.entries.len())
+            .map(|(school, made)| {
+                format!("school {}: {made} of {}", school.code, school.entries.len())
+            })
+            .collect();
+        let planned: usize = plan.schools.iter().map(|s| s.entries.len()).sum();
+        invariants.push(Invariant {
+            name: "every planned entry was made",
+            ok: short.is_empty() && observed.entries_made.len() == plan.schools.len(),
+            detail: if short.is_empty() {
+                format!("{planned} entries planned and made")
+            } else {
+                format!("made short of the plan: {}", short.join(", "))
+            },
+        });
+
         invariants.push(Invariant {
             name: "every entry could be made",
             ok: observed.entry_errors.is_empty(),
@@ -265,6 +360,7 @@ impl Report {
             sheets_entered: observed.sheets.len(),
             sheets_verified_at_rcoi: verified,
             sheets_invalid_at_rcoi: invalid,
+            sheets_invalid_entered: observed.invalid_sheets.len(),
             lost,
             unauthorised_applied: unauthorised,
             foreign_data_at_schools: foreign,
@@ -331,10 +427,12 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "sheets entered: {}, verified at the РЦОИ: {}, invalid: {}, lost: {}",
+            "sheets entered: {}, verified at the РЦОИ: {}, invalid: {} (of {} made invalid on \
+             purpose), lost: {}",
             self.sheets_entered,
             self.sheets_verified_at_rcoi,
             self.sheets_invalid_at_rcoi,
+            self.sheets_invalid_entered,
             self.lost
         );
         let _ = writeln!(

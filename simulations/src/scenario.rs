@@ -86,6 +86,11 @@ pub struct Participants {
     /// superseding the other: a conflict the РЦОИ must surface.
     #[serde(default)]
     pub conflict_share: f64,
+    /// Share of participants for whom the school also stores a sheet that must not count:
+    /// alternately one with a damaged signature and one signed by an expert the region
+    /// revoked before the day. The РЦОИ must receipt each invalid, with its reason.
+    #[serde(default)]
+    pub invalid_share: f64,
 }
 
 /// The exam day's timeline.
@@ -311,6 +316,7 @@ impl Scenario {
         share("participants.absent_share", p.absent_share)?;
         share("participants.correction_share", p.correction_share)?;
         share("participants.conflict_share", p.conflict_share)?;
+        share("participants.invalid_share", p.invalid_share)?;
         if p.correction_share + p.conflict_share > 1.0 {
             return Err(invalid(
                 "participants",

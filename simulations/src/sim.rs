@@ -12,8 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// `giasync-sim run`: true when every invariant held.
 pub fn run(
     path: &Path,
-    seed: Option<u64>,
-    random_faults: bool,
+    (seed, random_faults, sabotage): (Option<u64>, bool, giasync_sim::sabotage::Sabotage),
     json: Option<&Path>,
     svg: Option<&Path>,
 ) -> anyhow::Result<bool> {
@@ -25,12 +24,13 @@ pub fn run(
         ProgressStyle::with_template("{spinner} simulated {msg} [{bar:40}] {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let (report, faults) = giasync_sim::simulate(&scenario, seed, random_faults, |now, end| {
-        let minutes = now / 60_000;
-        bar.set_message(format!("{:02}:{:02}", minutes / 60 % 24, minutes % 60));
-        let done = (now.max(0) as f64 / end.max(1) as f64 * 1000.0).min(1000.0);
-        bar.set_position(done as u64);
-    })?;
+    let (report, faults) =
+        giasync_sim::simulate_sabotaged(&scenario, seed, random_faults, sabotage, |now, end| {
+            let minutes = now / 60_000;
+            bar.set_message(format!("{:02}:{:02}", minutes / 60 % 24, minutes % 60));
+            let done = (now.max(0) as f64 / end.max(1) as f64 * 1000.0).min(1000.0);
+            bar.set_position(done as u64);
+        })?;
     bar.finish_and_clear();
     println!("{}", report.human());
     if let Some(path) = json {

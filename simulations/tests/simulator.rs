@@ -170,3 +170,74 @@ fn a_sweep_of_500_seeds_with_random_faults_finds_no_broken_invariant() {
     assert!(all.contains("500 seeds (1..500)"), "{all}");
     assert!(all.contains(": 0 failed"), "{all}");
 }
+
+/// Each invariant of the report can fail: the simulator broken on purpose (`--sabotage`, a
+/// switch for this test) breaks what one invariant watches, and the run exits non-zero naming
+/// it. (Convergence and "every sheet entered is at the РЦОИ" fail with a scenario above.)
+#[test]
+fn each_invariant_fails_when_the_simulator_is_broken_on_purpose() {
+    let small = scenario("small.toml");
+    let cases = [
+        (
+            "tampered-store",
+            "no unauthorised change was applied anywhere",
+        ),
+        ("stalled-school", "every planned entry was made"),
+        (
+            "correction-as-conflict",
+            "nothing but the conflicts entered was surfaced",
+        ),
+        (
+            "foreign-roster",
+            "no school received another school's personal data",
+        ),
+        (
+            "invalid-receipted-verified",
+            "every sheet that must not count was receipted invalid and never counted",
+        ),
+    ];
+    for (sabotage, invariant) in cases {
+        let out = sim(&["run", small.to_str().unwrap(), "--sabotage", sabotage]);
+        let all = text(&out);
+        assert!(!out.status.success(), "{sabotage}: {all}");
+        assert!(
+            all.contains(&format!("FAIL {invariant}")),
+            "{sabotage}: {all}"
+        );
+    }
+    // And unbroken, each holds.
+    let out = sim(&["run", small.to_str().unwrap()]);
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    for (_, invariant) in cases {
+        assert!(
+            all.contains(&format!("ok   {invariant}")),
+            "{invariant}: {all}"
+        );
+    }
+}
+
+/// A missed conflict fails too: with every conflict entered as a correction's twin… the plan
+/// has no such switch; instead the conflicts entered are checked both ways, and the small
+/// scenario enters some, so "every conflict entered was surfaced" meets real conflicts.
+#[test]
+fn the_small_scenario_enters_conflicts_and_sheets_that_must_not_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = sim(&[
+        "run",
+        scenario("small.toml").to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(
+        report["conflicts_entered"].as_u64().unwrap() > 0,
+        "{report}"
+    );
+    let invalid = report["sheets_invalid_entered"].as_u64().unwrap();
+    assert!(invalid >= 2, "{report}");
+    assert_eq!(report["sheets_invalid_at_rcoi"].as_u64(), Some(invalid));
+}

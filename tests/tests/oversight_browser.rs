@@ -31,9 +31,7 @@ fn past_exam() -> (String, Date, i64) {
 
 /// The school's exam day, written to its store before it starts: the roster, marks, the room
 /// log of the morning and two experts' sheets, signed that day.
-fn school_day(dir: &Path, region: &Region, config: &NodeConfig) {
-    let (exam, _, day_start) = past_exam();
-    let exam = exam.as_str();
+fn school_day(dir: &Path, region: &Region, config: &NodeConfig, (exam, day_start): (&str, i64)) {
     let at = |local_ms: i64| Timestamp::from_unix_ms(day_start + local_ms).unwrap();
     let rules = giasync_shared::rules::Rules::is_2024().unwrap();
     let experts = giasync_tests::experts_of(region, "420101");
@@ -99,10 +97,10 @@ async fn the_oversight_page_shows_a_conflict_and_an_overdue_deadline_with_no_net
     let made = giasync_tests::now() - time::Duration::days(DAYS_AGO + 1);
     giasync_tests::demo_region_made(dir.path(), 46_400, 1, false, made);
     let region = giasync_tests::region_listed(dir.path());
-    let (_, day, _) = past_exam();
+    let (exam, day, day_start) = past_exam();
     let due = day.add_days(5).unwrap().to_string();
     let school_config = giasync_tests::node_config(dir.path(), "420101", &[]);
-    school_day(dir.path(), &region, &school_config);
+    school_day(dir.path(), &region, &school_config, (&exam, day_start));
 
     let mut hub_config = giasync_tests::node_config(dir.path(), "4201", &[]);
     hub_config.node.web = Some("127.0.0.1:0".parse().unwrap());

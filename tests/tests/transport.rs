@@ -259,10 +259,6 @@ async fn a_client_without_a_certificate_is_refused() {
     );
 }
 
-/// Hardening item 11: a revocation list past its next update may be missing a revocation made
-/// since, so each side refuses to judge the other with it: the hub holding it refuses every
-/// client, a client holding it refuses the hub. The certificate checker of attestations refuses
-/// alike at any time after the next update, and judges times before it as before.
 /// A `crl.pem` holding last term's list (run out) and then this term's is as fresh as this
 /// term's for TLS as for the attestation checker: TLS judges with the freshest list.
 #[tokio::test]
@@ -288,6 +284,10 @@ async fn a_list_file_holding_a_stale_list_before_a_fresh_one_connects() {
     client.expect("the school accepts");
 }
 
+/// Hardening item 11: a revocation list past its next update may be missing a revocation made
+/// since, so each side refuses to judge the other with it: the hub holding it refuses every
+/// client, a client holding it refuses the hub. The certificate checker of attestations refuses
+/// alike at any time after the next update, and judges times before it as before.
 #[tokio::test]
 async fn a_revocation_list_past_its_next_update_is_refused() {
     use giasync_shared::sync::CertVerifier;

@@ -115,6 +115,14 @@ pub enum Error {
         exam: ExamId,
         clock: giasync_shared::calendar::UtcOffset,
     },
+    /// A score sheet by an expert whose certificate is revoked, whatever time it claims.
+    #[error(
+        "expert {expert}'s certificate was revoked at {revoked_at}: their sheets are no longer taken"
+    )]
+    SheetSignerRevoked {
+        expert: PersonId,
+        revoked_at: giasync_shared::calendar::Timestamp,
+    },
     /// A score sheet signed later than now, by more than clocks differ.
     #[error("the sheet is signed at {signed_at}, later than now ({now}); check the clock")]
     SheetSignedAhead {

@@ -5,7 +5,7 @@ use giasync_shared::codes::PersonId;
 use giasync_shared::content;
 use giasync_shared::exam::ExamId;
 use giasync_shared::ingest::SIGNED_AHEAD_MS_MAX;
-use giasync_shared::record::{RecordHash, SheetSubject, SignedSheet};
+use giasync_shared::record::{RecordHash, SheetSubject, SignedSheet, SignerDirectory as _};
 use giasync_shared::rules::Outcome;
 use giasync_shared::settlement::SettledProtocol;
 use giasync_shared::sync::{DocId, DocKind, Engine};
@@ -76,6 +76,17 @@ pub fn score(
             signed_at,
             exam,
             clock: context.clock,
+        });
+    }
+    // The certificate was judged at the sheet's own `signed_at`, a time its signer chose: a
+    // revoked expert's key must not hand in a sheet dated before the revocation.
+    if let Some(revoked_at) = directory
+        .revoked_at(verified.sheet.expert)
+        .filter(|at| at.unix_ms() <= now_ms)
+    {
+        return Err(Error::SheetSignerRevoked {
+            expert: verified.sheet.expert,
+            revoked_at,
         });
     }
     if signed_at.unix_ms() > now_ms.saturating_add(SIGNED_AHEAD_MS_MAX) {

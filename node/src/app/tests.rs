@@ -37,12 +37,29 @@ macro_rules! assert_refused {
 /// are signed on the exam's day.
 const CLOCK: &str = "+07:00";
 
-/// Now: the demo region's certificates are valid from when the fixture made them.
+/// The tests' clock: noon today on the demo region's clock, the same for every call in a test
+/// (so no test sees the exam day change under it, whatever the hour it runs at). The fixture's
+/// region is made the day before, so its certificates are valid then.
 fn now_ms() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+    static NOON: OnceLock<i64> = OnceLock::new();
+    *NOON.get_or_init(|| {
+        let clock: giasync_shared::calendar::UtcOffset = CLOCK.parse().unwrap();
+        let real = i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis(),
+        )
         .unwrap();
-    i64::try_from(since.as_millis()).unwrap()
+        let today = Timestamp::from_unix_ms(real).unwrap().date_at(clock);
+        today.day_window_ms(clock).start + 12 * 3_600_000
+    })
+}
+
+/// When the fixture's region is made: the start of the day before the tests' day.
+fn region_made() -> time::OffsetDateTime {
+    let ms = now_ms() - 36 * 3_600_000;
+    time::OffsetDateTime::from_unix_timestamp(ms / 1000).unwrap()
 }
 const SCHOOL: &str = "420101";
 
@@ -69,7 +86,7 @@ fn fixture() -> &'static Fixture {
             },
             https: false,
         };
-        let region = demo(&options, time::OffsetDateTime::now_utc()).unwrap();
+        let region = demo(&options, region_made()).unwrap();
         Fixture {
             _dir: dir,
             out,
@@ -610,6 +627,51 @@ fn a_sheet_signed_outside_the_exam_day_or_ahead_of_now_is_refused_at_the_school(
     let other = sheet_signed(&a, &a_key, &c, (exam_on(-1), "p2"), 0, now_ts);
     let misplaced = hand_in(&mut e, exam(), other);
     assert_refused!(misplaced, Error::SheetForAnotherProtocol { .. });
+}
+
+/// An expert revoked an hour ago cannot hand in a sheet dated before the revocation: the
+/// school judges the revocation against its own clock, not the sheet's claim.
+#[test]
+fn a_revoked_expert_cannot_hand_in_a_sheet_dated_before_the_revocation() {
+    const MINUTE_MS: i64 = 60_000;
+    let (mut e, c) = school_with_roster();
+    let (a, a_key, a_cert) = person(SCHOOL, PersonRole::Expert, 0);
+    // The region revokes the expert an hour before now (in a copy of the fixture's CA).
+    let copy = tempfile::tempdir().unwrap();
+    for file in ["ca.crt", "ca.key", "index.json", "crl.pem"] {
+        std::fs::copy(fixture().out.join("pki").join(file), copy.path().join(file)).unwrap();
+    }
+    let mut pki = giasync_certs::pki::Pki::open(copy.path()).unwrap();
+    let serial = pki
+        .issued()
+        .iter()
+        .find(|i| i.identity.contains(&format!("/{}?", a.id)))
+        .unwrap()
+        .serial;
+    let hour_ago =
+        time::OffsetDateTime::from_unix_timestamp((now_ms() - 60 * MINUTE_MS) / 1000).unwrap();
+    pki.revoke(serial, "the key file was copied", hour_ago)
+        .unwrap();
+    let verifier = giasync_certs::verify::CaVerifier::from_pem(
+        pki.ca_cert_pem().as_bytes(),
+        pki.crl_pem().unwrap().as_bytes(),
+        "42".parse().unwrap(),
+    )
+    .unwrap();
+    let revoked = Context::new(verifier, CLOCK.parse().unwrap()).unwrap();
+    let backdated = Timestamp::from_unix_ms(now_ms() - 90 * MINUTE_MS).unwrap();
+    let sheet = sheet_signed(&a, &a_key, &c, (exam(), "p1"), 0, backdated);
+    let command = || Command::Score {
+        exam: exam(),
+        sheet: sheet.clone(),
+        expert: a.id,
+        expert_cert: a_cert.clone(),
+    };
+    let refused = run(&mut e, &revoked, &Actor::Person(a.clone()), command());
+    assert_refused!(refused, Error::SheetSignerRevoked { .. });
+    // The same sheet, where the revocation is not known, is taken: the refusal is the
+    // revocation's.
+    assert!(run(&mut e, &c, &Actor::Person(a.clone()), command()).is_ok());
 }
 
 #[test]

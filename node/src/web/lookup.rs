@@ -27,6 +27,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
+use super::client_key;
 use super::{Ask, ask, escape};
 use crate::app::command::LookupQuery;
 use crate::app::{Actor, Command};
@@ -85,19 +86,6 @@ impl Bucket {
         self.tokens -= 1;
         self.used = now;
         Ok(())
-    }
-}
-
-/// Whom a rate limit counts: an IPv4 address, or an IPv6 address's /64 (one subscriber's
-/// network hands out as many addresses as they like).
-#[must_use]
-pub fn client_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => {
-            let prefix = u128::from(v6) & !((1_u128 << 64) - 1);
-            IpAddr::V6(std::net::Ipv6Addr::from(prefix))
-        }
     }
 }
 

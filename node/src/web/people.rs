@@ -87,6 +87,7 @@ pub async fn unlock(
     person: &Person,
     pin: String,
 ) -> Result<SigningKey, Locked> {
+    let client = super::client_key(client);
     let reservation =
         Reservation::take(attempts, client, person.identity.id).map_err(Locked::Refused)?;
     let key_file = person.key_file.clone();

@@ -3,7 +3,7 @@
 //!
 //! Handshakes run beside each other, each under [`HANDSHAKE_TIMEOUT_MS`]: a client that opens
 //! connections and never finishes a handshake holds a slot for ten seconds, not the listener.
-//! One client address holds at most [`HANDSHAKES_PER_CLIENT_MAX`] slots and all clients at most
+//! One client (an IPv4 address, an IPv6 /64) holds at most [`HANDSHAKES_PER_CLIENT_MAX`] slots and all clients at most
 //! [`HANDSHAKES_IN_FLIGHT_MAX`]; a connection beyond either is closed at once, so one machine
 //! stalling handshakes does not keep the other browsers of the school out. Every cookie a page sets over HTTPS
 //! is marked `Secure`, so a browser never sends the session back over plain HTTP.
@@ -29,7 +29,7 @@ use tokio_rustls::TlsAcceptor;
 
 /// The most TLS handshakes in progress at once; connections beyond it are closed at once.
 pub const HANDSHAKES_IN_FLIGHT_MAX: usize = 256;
-/// The most TLS handshakes in progress at once from one client address.
+/// The most TLS handshakes in progress at once from one client (an IPv4 address, an IPv6 /64).
 pub const HANDSHAKES_PER_CLIENT_MAX: usize = 8;
 /// How long a client may take to finish its handshake.
 pub const HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
@@ -153,7 +153,7 @@ async fn accept_loop(listener: TcpListener, router: Router, acceptor: TlsAccepto
                 continue;
             }
         };
-        let Some(slot) = handshakes.take(client.ip(), &global) else {
+        let Some(slot) = handshakes.take(super::client_key(client.ip()), &global) else {
             tracing::debug!(%client, "too many TLS handshakes in progress; connection closed");
             continue;
         };

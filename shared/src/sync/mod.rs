@@ -168,6 +168,9 @@ struct PeerDoc {
     state: sync::State,
     /// Set when a message was quarantined: nothing more is exchanged until reconnect.
     blocked: bool,
+    /// Set when what the document needs sent makes a frame no peer reassembles: nothing more
+    /// is sent of it until reconnect (what the peer sends is still taken in).
+    too_large: bool,
     /// Attestations already sent, by (author, time).
     sent: BTreeSet<([u8; 32], i64)>,
 }
@@ -775,7 +778,7 @@ impl Engine {
                 // audit log; the link and every other document go on.
                 let identity = p.identity;
                 if let Frame::Sync { doc, .. } = frame {
-                    p.docs.entry(*doc).or_default().blocked = true;
+                    p.docs.entry(*doc).or_default().too_large = true;
                     self.audit(format!(
                         "{doc}: {len} bytes of changes for {identity}, more than a frame carries ({FRAME_BYTES_MAX}); not sent"
                     ));
@@ -1122,7 +1125,7 @@ impl Engine {
             return;
         };
         let pd = p.docs.entry(doc).or_default();
-        if pd.blocked {
+        if pd.blocked || pd.too_large {
             return;
         }
         let Some(message) = state.doc.generate_sync_message(&mut pd.state) else {
@@ -1472,17 +1475,21 @@ impl Engine {
             .quarantined_by
             .entry(identity.to_uri())
             .or_insert((now_ms, 0));
-        let mut unstored_last_hour = 0;
+        let mut unstored = None;
         if now_ms - hour.0 >= 3_600_000 {
-            unstored_last_hour = hour.1.saturating_sub(QUARANTINES_STORED_PER_HOUR_MAX);
+            let count = hour.1.saturating_sub(QUARANTINES_STORED_PER_HOUR_MAX);
+            unstored = (count > 0).then_some((count, hour.0));
             *hour = (now_ms, 0);
         }
         hour.1 += 1;
         let stored = hour.1;
-        if unstored_last_hour > 0 {
-            // The durable trace of what the cap kept off the disk: one line per node and hour.
+        if let Some((count, since_ms)) = unstored {
+            // The durable trace of what the cap kept off the disk, written with the next
+            // refusal from that node (in memory until then: lost if the node stops first).
+            let since = crate::calendar::Timestamp::from_unix_ms(since_ms)
+                .map_or_else(|_| format!("{since_ms} ms"), |t| t.to_string());
             self.audit(format!(
-                "{identity}: {unstored_last_hour} more refused messages in the hour before were counted, not stored"
+                "{identity}: {count} more refused messages in the hour from {since} were counted, not stored"
             ));
         }
         if stored > QUARANTINES_STORED_PER_HOUR_MAX {

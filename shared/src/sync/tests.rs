@@ -1081,8 +1081,9 @@ fn refused_messages_are_stored_within_a_cap_and_named_by_their_hash() {
         })
         .collect();
     assert!(
-        audit.iter().any(|t| t
-            .contains(": 10 more refused messages in the hour before were counted, not stored")),
+        audit.iter().any(|t| t.contains(
+            ": 10 more refused messages in the hour from 2000 ms were counted, not stored"
+        )),
         "{audit:?}"
     );
 }

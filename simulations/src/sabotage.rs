@@ -1,0 +1,45 @@
+//! Faults in the simulator itself, to show that each invariant of the report can fail
+//! (`giasync-sim run --sabotage NAME`, hidden from `--help`: it exists for the tests). None of
+//! them is a way exam day can go; each breaks exactly what one invariant watches, and the test
+//! beside it asserts that the run exits non-zero naming that invariant.
+
+use std::str::FromStr;
+
+/// What to break.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sabotage {
+    #[default]
+    None,
+    /// After the day, a change by the МОУО is written into its stored copy of a school's
+    /// protocol and the МОУО restarts from it: a change nobody may make, held.
+    TamperedStore,
+    /// The first school stops making its entries after its tenth, saying nothing.
+    StalledSchool,
+    /// Corrections are signed without naming the sheet they replace: each surfaces as a
+    /// conflict though none was entered.
+    CorrectionAsConflict,
+    /// After the day, the first school's node is given another school's roster.
+    ForeignRoster,
+    /// After the day, the РЦОИ receipts every sheet `verified`, the invalid ones too.
+    InvalidReceiptedVerified,
+}
+
+impl FromStr for Sabotage {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        Ok(match text {
+            "none" => Sabotage::None,
+            "tampered-store" => Sabotage::TamperedStore,
+            "stalled-school" => Sabotage::StalledSchool,
+            "correction-as-conflict" => Sabotage::CorrectionAsConflict,
+            "foreign-roster" => Sabotage::ForeignRoster,
+            "invalid-receipted-verified" => Sabotage::InvalidReceiptedVerified,
+            other => {
+                return Err(format!(
+                    "unknown sabotage {other:?}: none, tampered-store, stalled-school, \
+                     correction-as-conflict, foreign-roster, invalid-receipted-verified"
+                ));
+            }
+        })
+    }
+}
