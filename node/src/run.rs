@@ -442,6 +442,31 @@ impl Outbox {
     }
 }
 
+/// What became of a frame the engine sent.
+#[derive(Debug, PartialEq, Eq)]
+enum Routed {
+    Queued,
+    /// The connection it was made for has ended: dropped. Peer ids are never reused (each
+    /// connection takes the next), so a frame made for an earlier connection of a node never
+    /// reaches its successor, which starts its own sessions.
+    Ended,
+    /// The peer's outbox is full.
+    TooSlow,
+}
+
+/// Queues `bytes` for the connection `peer`, and that connection only.
+fn route(
+    writers: &std::collections::HashMap<PeerId, Outbox>,
+    peer: PeerId,
+    bytes: Vec<u8>,
+) -> Routed {
+    match writers.get(&peer) {
+        None => Routed::Ended,
+        Some(w) if w.send(bytes).is_err() => Routed::TooSlow,
+        Some(_) => Routed::Queued,
+    }
+}
+
 /// Takes `len` bytes (at least one) from the peer's budget and then from everyone's, waiting
 /// while either is spent.
 async fn reserve(
@@ -649,7 +674,7 @@ fn engine_loop(
         for action in actions {
             match action {
                 Output::Send { peer, bytes } => {
-                    if writers.get(&peer).is_some_and(|w| w.send(bytes).is_err()) {
+                    if route(&writers, peer, bytes) == Routed::TooSlow {
                         warn!(peer, "a peer reads too slowly; disconnecting it");
                         if let Some(w) = writers.remove(&peer) {
                             w.close("reads too slowly");
@@ -674,6 +699,47 @@ fn engine_loop(
 #[allow(clippy::unwrap_used)] // test code: a panic is the failure report
 mod tests {
     use super::*;
+
+    fn outbox() -> (Outbox, mpsc::UnboundedReceiver<Vec<u8>>) {
+        let (frames, written) = mpsc::unbounded_channel::<Vec<u8>>();
+        let outbox = Outbox {
+            frames,
+            queued_bytes: Arc::new(AtomicUsize::new(0)),
+            connection: None,
+        };
+        (outbox, written)
+    }
+
+    /// A frame the engine made for a connection that has since ended is dropped; the node's
+    /// next connection (a new peer id) gets only what is made for it.
+    #[test]
+    fn a_frame_made_for_a_closed_connection_never_reaches_its_successor() {
+        let mut writers = std::collections::HashMap::new();
+        let (first, mut first_written) = outbox();
+        writers.insert(7, first);
+        assert_eq!(
+            route(&writers, 7, b"for the first".to_vec()),
+            Routed::Queued
+        );
+        // The connection ends; the same node connects again, as peer 8.
+        writers.remove(&7);
+        let (second, mut second_written) = outbox();
+        writers.insert(8, second);
+        assert_eq!(
+            route(&writers, 7, b"late, for the first".to_vec()),
+            Routed::Ended
+        );
+        assert_eq!(
+            route(&writers, 8, b"for the second".to_vec()),
+            Routed::Queued
+        );
+        assert_eq!(first_written.try_recv().unwrap(), b"for the first");
+        assert_eq!(second_written.try_recv().unwrap(), b"for the second");
+        assert!(
+            second_written.try_recv().is_err(),
+            "nothing else reached the second"
+        );
+    }
 
     /// Hardening item 5: frames for a peer that reads nothing pile up only to
     /// `PEER_OUTBOX_BYTES_MAX`; the next is refused (and the engine loop then disconnects the

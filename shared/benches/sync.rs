@@ -49,94 +49,154 @@ struct Link {
     round_trips: usize,
 }
 
-fn sync_pair(a: &mut Engine, b: &mut Engine, connect: bool, now: &mut i64) -> Link {
-    let (pa, pb): (PeerId, PeerId) = (1, 2);
+/// One connection between two engines, with peer ids of its own: a frame an engine made for an
+/// earlier connection (to a peer id that has ended) is dropped, as the node's driver drops it,
+/// never delivered into a later one.
+struct Session {
+    /// `b` as `a` knows it, and `a` as `b` knows it.
+    at_a: PeerId,
+    at_b: PeerId,
+}
+
+/// Peer ids are never reused: each session takes two new ones.
+static NEXT_PEER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Opens a session between `a` and `b`; frames either engine made before it are dropped.
+fn connect(a: &mut Engine, b: &mut Engine, now: i64) -> Session {
+    while a.poll_output().is_some() {}
+    while b.poll_output().is_some() {}
+    let next = NEXT_PEER.fetch_add(2, std::sync::atomic::Ordering::Relaxed);
+    let session = Session {
+        at_a: next,
+        at_b: next + 1,
+    };
+    a.handle(
+        now,
+        Input::Connected {
+            peer: session.at_a,
+            identity: b.identity(),
+        },
+    );
+    b.handle(
+        now,
+        Input::Connected {
+            peer: session.at_b,
+            identity: a.identity(),
+        },
+    );
+    session
+}
+
+fn disconnect(a: &mut Engine, b: &mut Engine, session: &Session, now: i64) {
+    a.handle(now, Input::Disconnected { peer: session.at_a });
+    b.handle(now, Input::Disconnected { peer: session.at_b });
+}
+
+/// The frames `engine` sends to `peer`; frames for any other peer are dropped.
+fn sent_to(engine: &mut Engine, peer: PeerId) -> VecDeque<Vec<u8>> {
+    std::iter::from_fn(|| engine.poll_output())
+        .filter_map(|o| match o {
+            Output::Send { peer: to, bytes } if to == peer => Some(bytes),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Delivers frames both ways within `session` until both sides are quiet.
+fn exchange(a: &mut Engine, b: &mut Engine, session: &Session, now: &mut i64) -> Link {
     let mut link = Link {
         bytes: 0,
         frames: 0,
         round_trips: 0,
     };
-    if connect {
-        a.handle(
-            *now,
-            Input::Connected {
-                peer: pa,
-                identity: b.identity(),
-            },
-        );
-        b.handle(
-            *now,
-            Input::Connected {
-                peer: pb,
-                identity: a.identity(),
-            },
-        );
-    }
-    let mut to_b: VecDeque<Vec<u8>> = VecDeque::new();
-    let mut to_a: VecDeque<Vec<u8>> = VecDeque::new();
     loop {
-        while let Some(o) = a.poll_output() {
-            if let Output::Send { bytes, .. } = o {
-                to_b.push_back(bytes);
-            }
-        }
-        while let Some(o) = b.poll_output() {
-            if let Output::Send { bytes, .. } = o {
-                to_a.push_back(bytes);
-            }
-        }
+        let to_b = sent_to(a, session.at_a);
+        let to_a = sent_to(b, session.at_b);
         if to_a.is_empty() && to_b.is_empty() {
             return link;
         }
         link.round_trips += 1;
         *now += 1;
-        for bytes in to_b.drain(..) {
-            if std::env::var("SYNC_BENCH_TRACE").is_ok() {
-                if let Ok(giasync_shared::sync::wire::Frame::Sync {
-                    doc,
-                    message,
-                    attestations,
-                }) = giasync_shared::sync::wire::Frame::decode(&bytes)
-                {
-                    let m = automerge::sync::Message::decode(&message)
-                        .map(|m| (m.changes.len(), m.version))
-                        .ok();
-                    eprintln!(
-                        "→ sync {doc}: {} bytes, message {} bytes {m:?}, {} attestations",
-                        bytes.len(),
-                        message.len(),
-                        attestations.len()
-                    );
-                } else {
-                    eprintln!(
-                        "→ frame {} bytes type {}",
-                        bytes.len(),
-                        bytes.get(1).copied().unwrap_or(0)
-                    );
-                }
-            }
+        for bytes in &to_b {
+            trace(bytes);
             link.bytes += bytes.len();
             link.frames += 1;
             b.handle(
                 *now,
                 Input::Received {
-                    peer: pb,
-                    bytes: &bytes,
+                    peer: session.at_b,
+                    bytes,
                 },
             );
         }
-        for bytes in to_a.drain(..) {
+        for bytes in &to_a {
             link.bytes += bytes.len();
             link.frames += 1;
             a.handle(
                 *now,
                 Input::Received {
-                    peer: pa,
-                    bytes: &bytes,
+                    peer: session.at_a,
+                    bytes,
                 },
             );
         }
     }
+}
+
+/// With `SYNC_BENCH_TRACE` set: what each frame carries.
+fn trace(bytes: &[u8]) {
+    if std::env::var("SYNC_BENCH_TRACE").is_err() {
+        return;
+    }
+    if let Ok(giasync_shared::sync::wire::Frame::Sync {
+        doc,
+        message,
+        attestations,
+    }) = giasync_shared::sync::wire::Frame::decode(bytes)
+    {
+        let m = automerge::sync::Message::decode(&message)
+            .map(|m| (m.changes.len(), m.version))
+            .ok();
+        eprintln!(
+            "→ sync {doc}: {} bytes, message {} bytes {m:?}, {} attestations",
+            bytes.len(),
+            message.len(),
+            attestations.len()
+        );
+    } else {
+        eprintln!(
+            "→ frame {} bytes type {}",
+            bytes.len(),
+            bytes.get(1).copied().unwrap_or(0)
+        );
+    }
+}
+
+/// A whole session: connect, exchange until quiet, disconnect.
+fn sync_session(a: &mut Engine, b: &mut Engine, now: &mut i64) -> Link {
+    let session = connect(a, b, *now);
+    let link = exchange(a, b, &session, now);
+    disconnect(a, b, &session, *now);
+    link
+}
+
+/// Asserts that `to` holds every document of `from` it may read, at the same heads.
+fn assert_holds_all(from: &Engine, to: &Engine, what: &str) {
+    let mut checked = 0;
+    for id in from.doc_ids() {
+        if !id.readable_by(&to.identity()) {
+            continue;
+        }
+        let (Some(ours), Some(theirs)) = (from.doc(id), to.doc(id)) else {
+            panic!("{what}: {id} did not arrive");
+        };
+        let (mut a, mut b) = (ours.get_heads(), theirs.get_heads());
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "{what}: {id} differs");
+        checked += 1;
+    }
+    assert!(checked > 0, "{what}: nothing to compare");
 }
 
 fn exam_day(
@@ -220,6 +280,9 @@ fn peak_rss_kib() -> u64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // `GIASYNC_BENCH_SHORT=1` (CI): 30 schools instead of 600, the same checks.
+    let short = std::env::var("GIASYNC_BENCH_SHORT").is_ok();
+    let (hub_schools, participants): (usize, usize) = if short { (30, 40) } else { (600, 200) };
     let ca = FixedCa::default();
     let rules = Rules::is_2024()?;
     let expert = SigningKey::from_bytes(&[9; 32]);
@@ -237,12 +300,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &mut school,
         "4201",
         "420101",
-        200,
+        participants,
         &rules,
         &expert,
         &mut now,
     )?;
-    while school.poll_output().is_some() {}
     let saved: usize = school
         .doc_ids()
         .filter_map(|d| school.doc(d))
@@ -255,9 +317,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .sum();
     let mut hub = engine(&ca, moyo, 2);
     let t = Instant::now();
-    let link = sync_pair(&mut school, &mut hub, true, &mut now);
+    let link = sync_session(&mut school, &mut hub, &mut now);
+    assert_holds_all(&school, &hub, "one school's day at its hub");
     println!(
-        "one school's exam day (200 participants, {changes} changes) to its hub from nothing: {} bytes in {} frames, {} round trips, {:.0} ms; saved documents {} bytes: {:.2}×",
+        "one school's exam day ({participants} participants, {changes} changes) to its hub from nothing: {} bytes in {} frames, {} round trips, {:.0} ms; saved documents {} bytes: {:.2}×",
         link.bytes,
         link.frames,
         link.round_trips,
@@ -266,7 +329,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         link.bytes as f64 / saved as f64
     );
 
-    // 2. A hub holding 600 schools' documents, reconnecting to the РЦОИ.
+    // 2. A hub holding the documents of many schools, reconnecting to the РЦОИ.
     let rcoi_id = NodeIdentity {
         region,
         org: OrgCode::Rcoi(region),
@@ -275,26 +338,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut hub = engine(&ca, moyo, 3);
     let mut rcoi = engine(&ca, rcoi_id, 4);
     let mut schools: Vec<(String, Engine)> = Vec::new();
-    for i in 0..600u64 {
+    for i in 0..hub_schools as u64 {
         let code = format!("4201{i:03}");
         let mut s = engine(&ca, school_identity("4201", &code), 100 + i);
         exam_day(&mut s, "4201", &code, 10, &rules, &expert, &mut now)?;
-        sync_pair(&mut s, &mut hub, true, &mut now);
+        sync_session(&mut s, &mut hub, &mut now);
         schools.push((code, s));
     }
     let held: usize = hub.doc_ids().count();
+    assert_eq!(held, 2 * hub_schools, "a roster and a protocol per school");
     println!(
-        "hub holds {held} documents of 600 schools; peak memory so far {} MiB",
+        "hub holds {held} documents of {hub_schools} schools; peak memory so far {} MiB",
         peak_rss_kib() / 1024
     );
-    let first = sync_pair(&mut hub, &mut rcoi, true, &mut now);
+    let first = sync_session(&mut hub, &mut rcoi, &mut now);
+    assert_holds_all(&hub, &rcoi, "the hub's schools at the РЦОИ");
     println!(
-        "hub → РЦОИ first sync of 600 schools: {} bytes, {} frames, {} round trips",
+        "hub → РЦОИ first sync of {hub_schools} schools: {} bytes, {} frames, {} round trips",
         first.bytes, first.frames, first.round_trips
     );
-    for changed in [0usize, 10, 600] {
-        hub.handle(now, Input::Disconnected { peer: 1 });
-        rcoi.handle(now, Input::Disconnected { peer: 2 });
+    for changed in [0, 10, hub_schools] {
+        // The schools change while the hub is away from the РЦОИ, and reach the hub.
         for (code, s) in schools.iter_mut().take(changed) {
             let protocol: DocId = format!("protocol/4201/{code}/{EXAM}").parse()?;
             now += 1;
@@ -303,19 +367,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     tx,
                     automerge::ROOT,
                     "note",
-                    "late change",
+                    format!("late change {now}"),
                 )
                 .map(|_| ())
             })?;
-            // The school syncs with its hub (already connected as peer 1 of the pair harness).
-            s.handle(now, Input::Disconnected { peer: 1 });
-            hub.handle(now, Input::Disconnected { peer: 2 });
-            sync_pair(s, &mut hub, true, &mut now);
+            sync_session(s, &mut hub, &mut now);
         }
         let t = Instant::now();
-        let link = sync_pair(&mut hub, &mut rcoi, true, &mut now);
+        let link = sync_session(&mut hub, &mut rcoi, &mut now);
+        assert_holds_all(&hub, &rcoi, "after the reconnect");
+        for (_, s) in schools.iter().take(changed) {
+            assert_holds_all(s, &rcoi, "each changed school's documents at the РЦОИ");
+        }
         println!(
-            "hub of 600 schools reconnects to the РЦОИ, {changed:>3} changed: {:>8} bytes, {:>5} frames, {:>2} round trips, {:.0} ms",
+            "hub of {hub_schools} schools reconnects to the РЦОИ, {changed:>3} changed: {:>8} bytes, {:>5} frames, {:>2} round trips, {:.0} ms",
             link.bytes,
             link.frames,
             link.round_trips,
@@ -331,7 +396,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .map(|d| d.length(automerge::ROOT));
     println!(
-        "peak memory (VmHWM) with the hub, the РЦОИ and 600 school engines in one process: {} MiB",
+        "peak memory (VmHWM) with the hub, the РЦОИ and {hub_schools} school engines in one process: {} MiB",
         peak_rss_kib() / 1024
     );
     Ok(())

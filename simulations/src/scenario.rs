@@ -93,9 +93,10 @@ pub struct Participants {
     pub invalid_share: f64,
 }
 
-/// The exam day's timeline.
+/// The exam day's timeline. Every field is optional: what a `[day]` table leaves out is the
+/// default's.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Day {
     /// When each school imports its roster (participants, rooms, assignments).
     pub roster_at: String,
@@ -414,6 +415,17 @@ mod tests {
             Err(ScenarioError::Invalid { field, .. }) => field,
             other => panic!("expected an invalid field, got {other:?}"),
         }
+    }
+
+    /// A `[day]` table that gives some fields takes the defaults for the rest.
+    #[test]
+    fn a_day_table_with_some_fields_takes_the_defaults_for_the_others() {
+        let text = format!("{MINIMAL}\n        [day]\n        first_slot = \"10:00\"\n");
+        let s = Scenario::parse(&text, "t.toml").unwrap();
+        assert_eq!(s.day.first_slot, "10:00");
+        assert_eq!(s.day.roster_at, "07:30");
+        assert_eq!(s.day.slot_minutes, [15, 16]);
+        assert_eq!(s.day.settle_minutes, 240);
     }
 
     #[test]

@@ -173,6 +173,20 @@ async fn the_lookup_shows_only_ones_own_published_results_and_holds_its_rate_lim
     assert_eq!(waiting.1, unknown.1);
     assert_eq!(waiting.1, r#"{"results":[]}"#);
     assert!(waiting.2 >= floor && unknown.2 >= floor);
+    // And no later than the floor by more than a loaded machine's jitter: an answer that took
+    // longer for some documents than for others would tell them apart. (Written out: every
+    // answer about a document leaves 300 ms after its request; 500 ms of slack for a busy CI.)
+    assert_eq!(floor, Duration::from_millis(300));
+    let ceiling = floor + Duration::from_millis(500);
+    for (i, (_, _, took)) in answers[..5].iter().enumerate() {
+        assert!(*took < ceiling, "answer {i} took {took:?}");
+    }
+    assert!(
+        waiting.2.abs_diff(unknown.2) < Duration::from_millis(250),
+        "not published {:?}, unknown {:?}",
+        waiting.2,
+        unknown.2
+    );
     let other: Answer = serde_json::from_str(&answers[4].1).unwrap();
     assert_eq!(other.results[0].total, 9);
     // The client has used its burst: the next request is refused, and says when to retry.

@@ -173,8 +173,15 @@ async fn the_oversight_page_shows_a_conflict_and_an_overdue_deadline_with_no_net
     let shot = giasync_tests::screenshot_dir().join("oversight-hub.png");
     let dom = tokio::task::spawn_blocking(move || {
         let dom = giasync_tests::chromium(&["--dump-dom", &url]);
+        // A screenshot an earlier run left must not pass for this one's.
+        let _ = std::fs::remove_file(&shot);
         giasync_tests::chromium(&[&format!("--screenshot={}", shot.display()), &url]);
-        assert!(shot.exists(), "no screenshot at {}", shot.display());
+        let png = std::fs::read(&shot).unwrap_or_default();
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 1000,
+            "no screenshot at {}",
+            shot.display()
+        );
         String::from_utf8(dom.stdout).unwrap()
     })
     .await

@@ -64,11 +64,27 @@ async fn a_schools_sheet_reaches_the_rcoi_through_its_hub_and_survives_a_restart
         .unwrap();
     eventually_reads(&hub, protocol(), "sheet-1", "14 зачёт").await;
     eventually_reads(&rcoi, protocol(), "sheet-1", "14 зачёт").await;
-    // The other school never receives it.
+    // The other school never receives it, though it syncs through the same hub: the РЦОИ
+    // writes into the other school's roster, which reaches it through the hub that holds the
+    // first school's protocol, and the other school's own sheet reaches the hub.
     let other = giasync_node::service::start(config(dir.path(), "420102", &[hub_addr]))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let other_roster: DocId = "roster/4201/420102/is-2024-02-14".parse().unwrap();
+    let other_protocol: DocId = "protocol/4201/420102/is-2024-02-14".parse().unwrap();
+    rcoi.change(other_roster, |tx| {
+        tx.put(ROOT, "note", "из РЦОИ").map(|_| ())
+    })
+    .await
+    .unwrap();
+    other
+        .change(other_protocol, |tx| {
+            tx.put(ROOT, "sheet-2", "11 зачёт").map(|_| ())
+        })
+        .await
+        .unwrap();
+    eventually_reads(&other, other_roster, "note", "из РЦОИ").await;
+    eventually_reads(&hub, other_protocol, "sheet-2", "11 зачёт").await;
     assert!(other.read(protocol()).await.is_none());
     assert_eq!(rcoi.status().await.unwrap().quarantined, 0);
 
