@@ -10,7 +10,9 @@ use giasync_shared::identity::NodeIdentity;
 use giasync_shared::participant::Category;
 
 use crate::rng::Rng;
-use crate::scenario::{LinkProfile, Scenario, ScenarioError, Target, minutes_of_day};
+use crate::scenario::{
+    AdversaryKind, LinkProfile, Scenario, ScenarioError, Target, minutes_of_day,
+};
 
 pub const MINUTE_MS: i64 = 60_000;
 /// Nodes start this long before the first scripted event.
@@ -121,6 +123,14 @@ impl Fault {
     }
 }
 
+/// One attempt by a hostile node (see [`AdversaryKind`]), at a time since local midnight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attack {
+    pub node: usize,
+    pub kind: AdversaryKind,
+    pub at: i64,
+}
+
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub name: String,
@@ -135,6 +145,8 @@ pub struct Plan {
     pub nodes: Vec<NodePlan>,
     pub schools: Vec<SchoolPlan>,
     pub faults: Vec<Fault>,
+    /// Attempts by hostile nodes, by time.
+    pub attacks: Vec<Attack>,
     pub settle_ms: i64,
     pub participants: usize,
 }
@@ -281,6 +293,39 @@ impl Plan {
         if random_faults {
             faults.extend(random_faults_for(&mut rng.fork(4), &nodes, first_slot));
         }
+        // Attacks repeat until the last entry of the day.
+        let day_ends = schools
+            .iter()
+            .filter_map(|s| s.entries.last().map(|e| e.0))
+            .max()
+            .unwrap_or(0);
+        let mut attacks = Vec::new();
+        let mut hostile = rng.fork(5);
+        for (i, a) in scenario.adversaries.iter().enumerate() {
+            let at = minutes(&format!("adversaries[{i}].at"), &a.at)?;
+            let what = if a.kind == AdversaryKind::HubForgery {
+                Target::Moyo
+            } else {
+                Target::Schools
+            };
+            for node in chosen(&mut hostile, what, None, Some(a.count)) {
+                let mut t = at;
+                loop {
+                    attacks.push(Attack {
+                        node,
+                        kind: a.kind,
+                        at: t,
+                    });
+                    match a.every_minutes {
+                        Some(every) if t + i64::from(every) * MINUTE_MS <= day_ends => {
+                            t += i64::from(every) * MINUTE_MS;
+                        }
+                        _ => break,
+                    }
+                }
+            }
+        }
+        attacks.sort_by_key(|a| (a.at, a.node));
         let participants = schools.iter().map(|s| s.participants.len()).sum();
         Ok(Plan {
             name: scenario.name.clone(),
@@ -294,6 +339,7 @@ impl Plan {
             nodes,
             schools,
             faults,
+            attacks,
             settle_ms: i64::from(d.settle_minutes) * MINUTE_MS,
             participants,
         })

@@ -29,16 +29,18 @@ use giasync_shared::record::{
 };
 use giasync_shared::room::{Attendance, Room};
 use giasync_shared::rules::Rules;
-use giasync_shared::sync::attest::actor_for;
+use giasync_shared::sync::attest::{Attestation, actor_for};
+use giasync_shared::sync::wire::Frame;
 use giasync_shared::sync::{
     DocId, DocKind, Engine, FIXED_CERT_BYTES, FixedCa, Input, NodeIdentity, Output, PeerId, Persist,
 };
 use sha2::{Digest, Sha256};
 
 use crate::authority;
-use crate::plan::{Entry, Fault, Kind, Plan, SheetKind};
+use crate::plan::{Attack, Entry, Fault, Kind, Plan, SheetKind};
 use crate::rng::Rng;
 use crate::sabotage::Sabotage;
+use crate::scenario::AdversaryKind;
 use crate::scenario::LinkProfile;
 
 /// QUIC and the hello both take a round trip before the engines see the connection.
@@ -175,6 +177,8 @@ enum Event {
     },
     FaultStart(usize),
     FaultEnd(usize),
+    /// A hostile node's attempt (`Plan::attacks`).
+    Attack(usize),
     Check,
 }
 
@@ -221,6 +225,9 @@ pub struct Observed {
     pub entries_made: Vec<usize>,
     /// Sheets entered that must not count (tampered, by a revoked expert), with their kind.
     pub invalid_sheets: Vec<(EnteredSheet, SheetKind)>,
+    /// Attempts hostile nodes made (sent on a live connection) and refused messages from them.
+    pub attacks_made: u64,
+    pub attacks_refused: u64,
 }
 
 /// Bytes on the wire of a frame of `framed` bytes: packets with their overhead.
@@ -402,6 +409,9 @@ impl Region {
             region.schedule(from, Event::FaultStart(i));
             region.schedule(to, Event::FaultEnd(i));
         }
+        for i in 0..region.plan.attacks.len() {
+            region.schedule(region.plan.attacks[i].at, Event::Attack(i));
+        }
         let quiet = region.plan.quiet_from();
         region.schedule(quiet, Event::Check);
         region
@@ -462,6 +472,7 @@ impl Region {
             Event::Tick { node } => self.tick(node),
             Event::FaultStart(i) => self.fault(i, true),
             Event::FaultEnd(i) => self.fault(i, false),
+            Event::Attack(i) => self.attack(i),
             Event::Check => return self.check(),
         }
         false
@@ -958,6 +969,14 @@ impl Region {
                 doc, peer, reason, ..
             } => {
                 n.quarantined += 1;
+                if self
+                    .plan
+                    .attacks
+                    .iter()
+                    .any(|a| self.plan.nodes[a.node].identity == peer)
+                {
+                    self.observed.attacks_refused += 1;
+                }
                 if self.observed.quarantine_reasons.len() < 5 {
                     self.observed.quarantine_reasons.push(format!(
                         "{} refused {doc} from {peer}: {reason}",
@@ -1162,6 +1181,100 @@ impl Region {
         Ok(())
     }
 
+    // ---- adversaries ---------------------------------------------------------------------
+
+    /// A hostile node sends a change it may not make, under its own key and with its own valid
+    /// attestation, on its live connection (none: no attempt).
+    fn attack(&mut self, i: usize) {
+        let attack = self.plan.attacks[i];
+        let node = attack.node;
+        let Some(&c) = self.nodes[node].peers.values().next() else {
+            return;
+        };
+        let Some((doc, base, key, value)) = self.target_of(attack) else {
+            return;
+        };
+        let n = &self.nodes[node];
+        let mut forged = base;
+        forged.set_actor(actor_for(&n.key.verifying_key().to_bytes()));
+        let mut tx = forged.transaction();
+        if automerge::transaction::Transactable::put(&mut tx, automerge::ROOT, key, value).is_err()
+        {
+            return;
+        }
+        tx.commit();
+        let Some(change) = forged.get_last_local_change() else {
+            return;
+        };
+        let message = automerge::sync::Message {
+            heads: forged.get_heads(),
+            need: vec![],
+            have: vec![],
+            changes: vec![change.raw_bytes().to_vec()].into(),
+            flags: None,
+            version: automerge::sync::MessageVersion::V1,
+        }
+        .encode();
+        let at_ms = self.plan.midnight_ms + self.now_ms;
+        let attestation = Attestation::sign(doc, forged.get_heads(), at_ms, &n.key);
+        let frame = Frame::Sync {
+            doc,
+            message,
+            attestations: vec![(n.cert.clone(), attestation.as_bytes().to_vec())],
+        }
+        .encode();
+        self.observed.attacks_made += 1;
+        let end = usize::from(self.conns[c].ends[1] == node);
+        self.send(c, end, frame);
+    }
+
+    /// What `attack` writes into: the document, what the attacker starts from, key and value.
+    fn target_of(&self, attack: Attack) -> Option<(DocId, automerge::Automerge, String, String)> {
+        let own = self.school_of(attack.node);
+        let engine = self.nodes[attack.node].engine.as_ref()?;
+        match attack.kind {
+            AdversaryKind::ForeignWrite => {
+                let own = own?;
+                let other = (0..self.plan.schools.len()).find(|&s| {
+                    s != own
+                        && self.plan.schools[s].municipality == self.plan.schools[own].municipality
+                })?;
+                let doc = self.doc(other, DocKind::Roster);
+                Some((
+                    doc,
+                    automerge::Automerge::new(),
+                    "forged".into(),
+                    "by another school".into(),
+                ))
+            }
+            AdversaryKind::ForgedReceipt => {
+                let own = own?;
+                let doc = self.doc(own, DocKind::Rcoi);
+                let base = engine.doc(&doc).cloned().unwrap_or_default();
+                let hash = self.latest_sheet[own]
+                    .values()
+                    .next()
+                    .map_or_else(|| "0".repeat(64), ToString::to_string);
+                Some((
+                    doc,
+                    base,
+                    format!("receipt/{hash}"),
+                    ingest::RECEIPT_VERIFIED.into(),
+                ))
+            }
+            AdversaryKind::HubForgery => {
+                let identity = self.nodes[attack.node].identity;
+                let school = (0..self.plan.schools.len()).find(|&s| {
+                    authority::holds(&identity, &self.protocol_of(s))
+                        && engine.doc(&self.protocol_of(s)).is_some()
+                })?;
+                let doc = self.protocol_of(school);
+                let base = engine.doc(&doc)?.clone();
+                Some((doc, base, "forged".into(), "by the МОУО".into()))
+            }
+        }
+    }
+
     // ---- the end -----------------------------------------------------------------------
 
     /// What the sabotage does once the day is over (see [`Sabotage`]).
@@ -1309,6 +1422,23 @@ impl Region {
     /// Changes held anywhere whose author may not write their document, by the design's table
     /// ([`authority::may_write`]), not by the engine's rule.
     pub fn unauthorised_applied(&self) -> (u64, Vec<String>) {
+        self.unauthorised_by(|_| true)
+    }
+
+    /// Changes held anywhere that hostile nodes made and may not have made.
+    #[must_use]
+    pub fn attacks_applied(&self) -> u64 {
+        let hostile: Vec<NodeIdentity> = self
+            .plan
+            .attacks
+            .iter()
+            .map(|a| self.plan.nodes[a.node].identity)
+            .collect();
+        self.unauthorised_by(|author| hostile.contains(author)).0
+    }
+
+    /// Unauthorised changes (by the table) whose author `counts`.
+    fn unauthorised_by(&self, counts: impl Fn(&NodeIdentity) -> bool) -> (u64, Vec<String>) {
         let mut count = 0;
         let mut examples = Vec::new();
         for n in &self.nodes {
@@ -1317,7 +1447,9 @@ impl Region {
                 let Some(am) = engine.doc(doc) else { continue };
                 for change in am.get_changes(&[]) {
                     let author = self.actors.get(change.actor_id().to_bytes());
-                    if !author.is_some_and(|a| authority::may_write(a, doc)) {
+                    if !author.is_some_and(|a| authority::may_write(a, doc))
+                        && author.is_none_or(&counts)
+                    {
                         count += 1;
                         if examples.len() < 5 {
                             examples.push(format!(

@@ -88,6 +88,11 @@ pub struct Report {
     pub sheets_invalid_entered: usize,
     pub lost: usize,
     pub unauthorised_applied: u64,
+    /// Attempts hostile nodes made (`[[adversaries]]`, and a sweep's random ones), messages
+    /// refused from them, and their changes held anywhere (must stay 0).
+    pub attacks_made: u64,
+    pub attacks_refused: u64,
+    pub attacks_applied: u64,
     pub foreign_data_at_schools: u64,
     pub messages_quarantined: u64,
     pub conflicts_entered: usize,
@@ -363,6 +368,9 @@ impl Report {
             sheets_invalid_entered: observed.invalid_sheets.len(),
             lost,
             unauthorised_applied: unauthorised,
+            attacks_made: observed.attacks_made,
+            attacks_refused: observed.attacks_refused,
+            attacks_applied: region.attacks_applied(),
             foreign_data_at_schools: foreign,
             messages_quarantined: region.quarantined(),
             conflicts_entered: observed.conflicts_entered.len(),
@@ -438,11 +446,14 @@ impl Report {
         let _ = writeln!(
             out,
             "conflicts entered: {}, surfaced: {}; unauthorised changes applied: {}; messages \
-             quarantined: {}",
+             quarantined: {}; attacks made: {}, refused: {}, applied: {}",
             self.conflicts_entered,
             self.conflicts_surfaced,
             self.unauthorised_applied,
-            self.messages_quarantined
+            self.messages_quarantined,
+            self.attacks_made,
+            self.attacks_refused,
+            self.attacks_applied
         );
         let _ = writeln!(
             out,

@@ -41,6 +41,39 @@ pub struct Scenario {
     pub outages: Vec<Outage>,
     #[serde(default)]
     pub crashes: Vec<Crash>,
+    #[serde(default)]
+    pub adversaries: Vec<AdversarySpec>,
+}
+
+/// What a hostile node in the region tries. Each attempt is a sync frame carrying a change the
+/// node made under its own key, with its own valid attestation: only the rights of who may write
+/// what stand in its way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AdversaryKind {
+    /// A school writes into another school's roster (of its municipality).
+    ForeignWrite,
+    /// A school writes `receipt/HASH = verified` into its own РЦОИ document, vouching for itself.
+    ForgedReceipt,
+    /// A МОУО hub rewrites a school's protocol it relays, and sends it on to the РЦОИ.
+    HubForgery,
+}
+
+/// Hostile nodes: `count` of them (schools, or МОУО hubs for `hub-forgery`) try `kind` at `at`,
+/// and again every `every_minutes` if given, until the day ends.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdversarySpec {
+    pub kind: AdversaryKind,
+    #[serde(default = "one")]
+    pub count: u32,
+    pub at: String,
+    #[serde(default)]
+    pub every_minutes: Option<u32>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 fn default_region() -> String {
@@ -370,6 +403,19 @@ impl Scenario {
             check_target(&field, c.what, c.share, c.count)?;
             minutes_of_day(&format!("{field}.at"), &c.at)?;
         }
+        for (i, a) in self.adversaries.iter().enumerate() {
+            let field = format!("adversaries[{i}]");
+            minutes_of_day(&format!("{field}.at"), &a.at)?;
+            if a.count == 0 {
+                return Err(invalid(format!("{field}.count"), "must be at least 1"));
+            }
+            if a.every_minutes == Some(0) {
+                return Err(invalid(
+                    format!("{field}.every_minutes"),
+                    "must be at least 1",
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -455,6 +501,28 @@ mod tests {
             "{MINIMAL}\n[[crashes]]\nwhat = \"moyo\"\nshare = 0.5\nat = \"10:00\"\ndown_minutes = 5\n"
         );
         assert_eq!(field_of(&crash), "crashes[0]");
+        let adversary = |fields: &str| format!("{MINIMAL}\n[[adversaries]]\n{fields}\n");
+        assert_eq!(
+            field_of(&adversary("kind = \"foreign-write\"\nat = \"25:00\"")),
+            "adversaries[0].at"
+        );
+        assert_eq!(
+            field_of(&adversary(
+                "kind = \"foreign-write\"\nat = \"10:00\"\ncount = 0"
+            )),
+            "adversaries[0].count"
+        );
+        assert!(matches!(
+            Scenario::parse(&adversary("kind = \"burglary\"\nat = \"10:00\""), "t.toml"),
+            Err(ScenarioError::Parse { .. })
+        ));
+        let parsed = Scenario::parse(
+            &adversary("kind = \"hub-forgery\"\nat = \"10:00\"\nevery_minutes = 30"),
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(parsed.adversaries[0].kind, AdversaryKind::HubForgery);
+        assert_eq!(parsed.adversaries[0].count, 1);
         assert!(matches!(
             Scenario::parse(&format!("{MINIMAL}\nsurprise = 1\n"), "t.toml"),
             Err(ScenarioError::Parse { .. })

@@ -217,11 +217,10 @@ fn each_invariant_fails_when_the_simulator_is_broken_on_purpose() {
     }
 }
 
-/// A missed conflict fails too: with every conflict entered as a correction's twin… the plan
-/// has no such switch; instead the conflicts entered are checked both ways, and the small
-/// scenario enters some, so "every conflict entered was surfaced" meets real conflicts.
+/// The small scenario gives the invariants real cases to judge: conflicts, sheets that must not
+/// count, and hostile nodes' attempts.
 #[test]
-fn the_small_scenario_enters_conflicts_and_sheets_that_must_not_count() {
+fn the_small_scenario_meets_conflicts_invalid_sheets_and_attacks() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
     let out = sim(&[
@@ -240,4 +239,44 @@ fn the_small_scenario_enters_conflicts_and_sheets_that_must_not_count() {
     let invalid = report["sheets_invalid_entered"].as_u64().unwrap();
     assert!(invalid >= 2, "{report}");
     assert_eq!(report["sheets_invalid_at_rcoi"].as_u64(), Some(invalid));
+    // The scenario's hostile schools (one writing another's roster, one vouching for itself)
+    // tried, were refused, and nothing of theirs is held anywhere.
+    let made = report["attacks_made"].as_u64().unwrap();
+    assert!(made >= 2, "{report}");
+    assert_eq!(report["attacks_refused"].as_u64(), Some(made), "{report}");
+    assert_eq!(report["attacks_applied"].as_u64(), Some(0), "{report}");
+}
+
+/// A МОУО hub rewriting a school's protocol on its way to the РЦОИ is refused there, and
+/// nothing of it is held anywhere.
+#[test]
+fn a_hub_rewriting_a_schools_protocol_is_refused_at_the_rcoi() {
+    let dir = tempfile::tempdir().unwrap();
+    let report_of = |scenario_text: String, name: &str| -> serde_json::Value {
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, scenario_text).unwrap();
+        let json = dir.path().join(format!("{name}.json"));
+        let out = sim(&[
+            "run",
+            path.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{name}: {}", text(&out));
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap()
+    };
+    let small = std::fs::read_to_string(scenario("small.toml")).unwrap();
+    let without = report_of(small.clone(), "without");
+    let with = report_of(
+        small + "\n[[adversaries]]\nkind = \"hub-forgery\"\nat = \"11:45\"\n",
+        "with",
+    );
+    let made = with["attacks_made"].as_u64().unwrap();
+    assert_eq!(
+        made,
+        without["attacks_made"].as_u64().unwrap() + 1,
+        "{with}"
+    );
+    assert_eq!(with["attacks_refused"].as_u64(), Some(made), "{with}");
+    assert_eq!(with["attacks_applied"].as_u64(), Some(0), "{with}");
 }
