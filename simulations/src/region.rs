@@ -225,9 +225,12 @@ pub struct Observed {
     pub entries_made: Vec<usize>,
     /// Sheets entered that must not count (tampered, by a revoked expert), with their kind.
     pub invalid_sheets: Vec<(EnteredSheet, SheetKind)>,
-    /// Attempts hostile nodes made (sent on a live connection) and refused messages from them.
+    /// Attempts hostile nodes made (sent on a live connection upstream) and the refusals of
+    /// them stored by the receivers (the engine stores at most 32 per sender and hour).
     pub attacks_made: u64,
     pub attacks_refused: u64,
+    /// (hostile node's identity URI, document) of each attempt made: what a refusal is matched against.
+    pub attacked: BTreeSet<(String, DocId)>,
 }
 
 /// Bytes on the wire of a frame of `framed` bytes: packets with their overhead.
@@ -969,12 +972,7 @@ impl Region {
                 doc, peer, reason, ..
             } => {
                 n.quarantined += 1;
-                if self
-                    .plan
-                    .attacks
-                    .iter()
-                    .any(|a| self.plan.nodes[a.node].identity == peer)
-                {
+                if self.observed.attacked.contains(&(peer.to_uri(), doc)) {
                     self.observed.attacks_refused += 1;
                 }
                 if self.observed.quarantine_reasons.len() < 5 {
@@ -1005,7 +1003,12 @@ impl Region {
         }
         self.cursor[s] += 1;
         let stalled = self.sabotage == Sabotage::StalledSchool && s == 0 && self.cursor[s] > 10;
-        if !stalled {
+        if self.sabotage == Sabotage::BrokenEntry && s == 0 && self.cursor[s] == 6 {
+            self.observed.entry_errors.push(format!(
+                "school {}: {entry:?}: broken on purpose",
+                self.plan.schools[s].code
+            ));
+        } else if !stalled {
             match self.make_entry(s, entry) {
                 Ok(()) => self.observed.entries_made[s] += 1,
                 Err(e) => self.observed.entry_errors.push(format!(
@@ -1108,6 +1111,20 @@ impl Region {
                 let forget = self.sabotage == Sabotage::CorrectionAsConflict;
                 let correction = match kind {
                     SheetKind::Correction if forget => None,
+                    // Sabotage: the conflicting sheet replaces the first.
+                    SheetKind::Conflicting
+                        if self.sabotage == Sabotage::ConflictAsCorrection
+                            && self.latest_sheet[s].contains_key(&participant) =>
+                    {
+                        Some(Correction {
+                            supersedes: self.latest_sheet[s]
+                                .get(&participant)
+                                .copied()
+                                .into_iter()
+                                .collect(),
+                            reason: "ошибка при вводе баллов".into(),
+                        })
+                    }
                     SheetKind::Correction => Some(Correction {
                         supersedes: self.latest_sheet[s]
                             .get(&participant)
@@ -1188,7 +1205,19 @@ impl Region {
     fn attack(&mut self, i: usize) {
         let attack = self.plan.attacks[i];
         let node = attack.node;
-        let Some(&c) = self.nodes[node].peers.values().next() else {
+        // Sent upstream: a hub's forgery to the РЦОИ (which judges it), a school's to the hub
+        // or РЦОИ it is connected to; on a connection whose frames still flow.
+        let wanted = |other: usize| match attack.kind {
+            AdversaryKind::HubForgery => other == 0,
+            AdversaryKind::ForeignWrite | AdversaryKind::ForgedReceipt => {
+                self.nodes[node].upstreams.contains(&other)
+            }
+        };
+        let Some(c) = self.nodes[node].peers.values().copied().find(|&c| {
+            let conn = &self.conns[c];
+            let other = conn.ends[usize::from(conn.ends[0] == node)];
+            conn.alive && wanted(other)
+        }) else {
             return;
         };
         let Some((doc, base, key, value)) = self.target_of(attack) else {
@@ -1224,6 +1253,7 @@ impl Region {
         }
         .encode();
         self.observed.attacks_made += 1;
+        self.observed.attacked.insert((n.identity.to_uri(), doc));
         let end = usize::from(self.conns[c].ends[1] == node);
         self.send(c, end, frame);
     }
@@ -1283,7 +1313,11 @@ impl Region {
             Sabotage::TamperedStore => self.tamper_store(),
             Sabotage::ForeignRoster => self.give_foreign_roster(),
             Sabotage::InvalidReceiptedVerified => self.receipt_everything_verified(),
-            Sabotage::None | Sabotage::StalledSchool | Sabotage::CorrectionAsConflict => {}
+            Sabotage::None
+            | Sabotage::StalledSchool
+            | Sabotage::CorrectionAsConflict
+            | Sabotage::ConflictAsCorrection
+            | Sabotage::BrokenEntry => {}
         }
     }
 
@@ -1422,7 +1456,7 @@ impl Region {
     /// Changes held anywhere whose author may not write their document, by the design's table
     /// ([`authority::may_write`]), not by the engine's rule.
     pub fn unauthorised_applied(&self) -> (u64, Vec<String>) {
-        self.unauthorised_by(|_| true)
+        self.unauthorised_by(|_| true, true)
     }
 
     /// Changes held anywhere that hostile nodes made and may not have made.
@@ -1434,11 +1468,17 @@ impl Region {
             .iter()
             .map(|a| self.plan.nodes[a.node].identity)
             .collect();
-        self.unauthorised_by(|author| hostile.contains(author)).0
+        self.unauthorised_by(|author| hostile.contains(author), false)
+            .0
     }
 
-    /// Unauthorised changes (by the table) whose author `counts`.
-    fn unauthorised_by(&self, counts: impl Fn(&NodeIdentity) -> bool) -> (u64, Vec<String>) {
+    /// Unauthorised changes (by the table) whose author `counts`; by an unknown actor when
+    /// `unknown_counts`.
+    fn unauthorised_by(
+        &self,
+        counts: impl Fn(&NodeIdentity) -> bool,
+        unknown_counts: bool,
+    ) -> (u64, Vec<String>) {
         let mut count = 0;
         let mut examples = Vec::new();
         for n in &self.nodes {
@@ -1448,7 +1488,7 @@ impl Region {
                 for change in am.get_changes(&[]) {
                     let author = self.actors.get(change.actor_id().to_bytes());
                     if !author.is_some_and(|a| authority::may_write(a, doc))
-                        && author.is_none_or(&counts)
+                        && author.map_or(unknown_counts, &counts)
                     {
                         count += 1;
                         if examples.len() < 5 {

@@ -1,7 +1,8 @@
 //! Faults in the simulator itself, to show that each invariant of the report can fail
 //! (`giasync-sim run --sabotage NAME`, hidden from `--help`: it exists for the tests). None of
-//! them is a way exam day can go; each breaks exactly what one invariant watches, and the test
-//! beside it asserts that the run exits non-zero naming that invariant.
+//! them is a way exam day can go; each breaks what one invariant watches (others may fail with
+//! it: a tampered replica also stops converging), and the test asserts that the run exits
+//! non-zero naming that invariant.
 
 use std::str::FromStr;
 
@@ -22,6 +23,11 @@ pub enum Sabotage {
     ForeignRoster,
     /// After the day, the РЦОИ receipts every sheet `verified`, the invalid ones too.
     InvalidReceiptedVerified,
+    /// A second expert's conflicting sheet is signed as a correction of the first: the
+    /// conflict entered never surfaces.
+    ConflictAsCorrection,
+    /// The first school's sixth entry fails with an error.
+    BrokenEntry,
 }
 
 impl FromStr for Sabotage {
@@ -34,10 +40,13 @@ impl FromStr for Sabotage {
             "correction-as-conflict" => Sabotage::CorrectionAsConflict,
             "foreign-roster" => Sabotage::ForeignRoster,
             "invalid-receipted-verified" => Sabotage::InvalidReceiptedVerified,
+            "conflict-as-correction" => Sabotage::ConflictAsCorrection,
+            "broken-entry" => Sabotage::BrokenEntry,
             other => {
                 return Err(format!(
                     "unknown sabotage {other:?}: none, tampered-store, stalled-school, \
-                     correction-as-conflict, foreign-roster, invalid-receipted-verified"
+                     correction-as-conflict, foreign-roster, invalid-receipted-verified, \
+                     conflict-as-correction, broken-entry"
                 ));
             }
         })

@@ -46,12 +46,13 @@ pub struct Scenario {
 }
 
 /// What a hostile node in the region tries. Each attempt is a sync frame carrying a change the
-/// node made under its own key, with its own valid attestation: only the rights of who may write
-/// what stand in its way.
+/// node made under its own key, with its own valid attestation, sent upstream: only the rights
+/// of who may hold and write what stand in its way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AdversaryKind {
-    /// A school writes into another school's roster (of its municipality).
+    /// A school writes into another school's roster (of its municipality): refused as a
+    /// document not shared with it.
     ForeignWrite,
     /// A school writes `receipt/HASH = verified` into its own РЦОИ document, vouching for itself.
     ForgedReceipt,

@@ -195,6 +195,11 @@ fn each_invariant_fails_when_the_simulator_is_broken_on_purpose() {
             "invalid-receipted-verified",
             "every sheet that must not count was receipted invalid and never counted",
         ),
+        (
+            "conflict-as-correction",
+            "every conflict entered was surfaced",
+        ),
+        ("broken-entry", "every entry could be made"),
     ];
     for (sabotage, invariant) in cases {
         let out = sim(&["run", small.to_str().unwrap(), "--sabotage", sabotage]);
