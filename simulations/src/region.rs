@@ -1107,32 +1107,24 @@ impl Region {
                         (c.id, (base + i64::from(variant)) % (max + 1))
                     })
                     .collect();
-                // Sabotage: the correction forgets to name what it replaces.
-                let forget = self.sabotage == Sabotage::CorrectionAsConflict;
+                let latest = &self.latest_sheet[s];
+                let replacing_latest = || Correction {
+                    supersedes: latest.get(&participant).copied().into_iter().collect(),
+                    reason: "ошибка при вводе баллов".into(),
+                };
                 let correction = match kind {
-                    SheetKind::Correction if forget => None,
+                    // Sabotage: the correction forgets to name what it replaces.
+                    SheetKind::Correction if self.sabotage == Sabotage::CorrectionAsConflict => {
+                        None
+                    }
+                    SheetKind::Correction => Some(replacing_latest()),
                     // Sabotage: the conflicting sheet replaces the first.
                     SheetKind::Conflicting
                         if self.sabotage == Sabotage::ConflictAsCorrection
-                            && self.latest_sheet[s].contains_key(&participant) =>
+                            && latest.contains_key(&participant) =>
                     {
-                        Some(Correction {
-                            supersedes: self.latest_sheet[s]
-                                .get(&participant)
-                                .copied()
-                                .into_iter()
-                                .collect(),
-                            reason: "ошибка при вводе баллов".into(),
-                        })
+                        Some(replacing_latest())
                     }
-                    SheetKind::Correction => Some(Correction {
-                        supersedes: self.latest_sheet[s]
-                            .get(&participant)
-                            .copied()
-                            .into_iter()
-                            .collect(),
-                        reason: "ошибка при вводе баллов".into(),
-                    }),
                     SheetKind::First
                     | SheetKind::Conflicting
                     | SheetKind::Tampered
