@@ -101,7 +101,8 @@ pub enum PkiError {
     KeyFile(#[from] keyfile::KeyFileError),
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError + '_ {
+/// Names `path` in an IO error.
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError + '_ {
     move |source| PkiError::Io {
         path: path.display().to_string(),
         source,

@@ -27,7 +27,7 @@ use rcgen::{
 use ring::rand::{SecureRandom, SystemRandom};
 use time::OffsetDateTime;
 
-use crate::pki::{CA_VALIDITY_DAYS, Pki, PkiError, Validity, write_atomic};
+use crate::pki::{CA_VALIDITY_DAYS, Pki, PkiError, Validity, io, write_atomic};
 
 /// The default validity of a page certificate.
 pub const WEB_VALIDITY_DAYS: i64 = 397;
@@ -91,13 +91,6 @@ pub struct WebCa {
 impl std::fmt::Debug for WebCa {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("WebCa")
-    }
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError + '_ {
-    move |source| PkiError::Io {
-        path: path.display().to_string(),
-        source,
     }
 }
 

@@ -26,15 +26,42 @@ fn https(
     giasync_tests::https_with_head(addr, ca, name, method, path, content_type, body)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_pages_are_served_over_https_to_clients_that_trust_the_pages_ca() {
+/// A demo region (ports from `base_port`) whose school 420101 serves its pages over HTTPS:
+/// the region's folder, the region, the running school, its pages' address, the pages' CA.
+struct HttpsSchool {
+    dir: tempfile::TempDir,
+    region: giasync_certs::demo::Region,
+    node: giasync_node::run::NodeHandle,
+    web: SocketAddr,
+    web_ca: std::path::PathBuf,
+}
+
+async fn https_school(base_port: u16) -> HttpsSchool {
     let dir = tempfile::tempdir().unwrap();
-    let region = giasync_tests::demo_region_listed_serving(dir.path(), 48_100, 1, true);
+    let region = giasync_tests::demo_region_listed_serving(dir.path(), base_port, 1, true);
     let config = giasync_tests::node_config(dir.path(), "420101", &[]);
     assert!(config.web_tls.is_some(), "the demo asked for HTTPS");
     let node = giasync_node::service::start(config).await.unwrap();
     let web = node.web.unwrap();
     let web_ca = dir.path().join("pki").join("web-ca.crt");
+    HttpsSchool {
+        dir,
+        region,
+        node,
+        web,
+        web_ca,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_are_served_over_https_to_clients_that_trust_the_pages_ca() {
+    let HttpsSchool {
+        dir,
+        region,
+        node,
+        web,
+        web_ca,
+    } = https_school(48_100).await;
     let region_ca = dir.path().join("420101").join("ca.crt");
     let organiser = region
         .people
@@ -82,12 +109,13 @@ async fn the_pages_are_served_over_https_to_clients_that_trust_the_pages_ca() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_stalling_handshakes_keeps_no_one_else_out() {
     use giasync_node::web::tls::{HANDSHAKE_TIMEOUT_MS, HANDSHAKES_PER_CLIENT_MAX};
-    let dir = tempfile::tempdir().unwrap();
-    giasync_tests::demo_region_listed_serving(dir.path(), 48_200, 1, true);
-    let config = giasync_tests::node_config(dir.path(), "420101", &[]);
-    let node = giasync_node::service::start(config).await.unwrap();
-    let web = node.web.unwrap();
-    let web_ca = dir.path().join("pki").join("web-ca.crt");
+    let HttpsSchool {
+        dir: _dir,
+        node,
+        web,
+        web_ca,
+        ..
+    } = https_school(48_200).await;
     let outcome = tokio::task::spawn_blocking(move || {
         // Another machine (127.0.0.2) opens connections and never says hello.
         let stall = || {
@@ -179,12 +207,13 @@ fn home_trusting(ca: &Path) -> tempfile::TempDir {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_opens_the_pages_once_it_trusts_the_pages_ca_and_not_before() {
-    let dir = tempfile::tempdir().unwrap();
-    giasync_tests::demo_region_listed_serving(dir.path(), 48_300, 1, true);
-    let config = giasync_tests::node_config(dir.path(), "420101", &[]);
-    let node = giasync_node::service::start(config).await.unwrap();
-    let web = node.web.unwrap();
-    let web_ca = dir.path().join("pki").join("web-ca.crt");
+    let HttpsSchool {
+        dir: _dir,
+        node,
+        web,
+        web_ca,
+        ..
+    } = https_school(48_300).await;
     let outcome = tokio::task::spawn_blocking(move || {
         let url = format!("https://{web}/login");
         let trusting = home_trusting(&web_ca);
