@@ -112,13 +112,27 @@ pub enum Fault {
     Offline { node: usize, from: i64, to: i64 },
     /// A node's process is down, restarting from its persisted state.
     Down { node: usize, from: i64, to: i64 },
+    /// A node dies while committing its first batch from `at` on (at a school, the first
+    /// holding a score sheet): the batch is lost, and the node restarts `down` ms later.
+    CrashInCommit { node: usize, at: i64, down: i64 },
 }
 
 impl Fault {
+    /// When the fault starts (an in-commit crash: when it is armed).
+    #[must_use]
+    pub fn start(self) -> i64 {
+        match self {
+            Fault::Offline { from, .. } | Fault::Down { from, .. } => from,
+            Fault::CrashInCommit { at, .. } => at,
+        }
+    }
+
+    /// When the fault ends (an in-commit crash: at the earliest).
     #[must_use]
     pub fn end(self) -> i64 {
         match self {
             Fault::Offline { to, .. } | Fault::Down { to, .. } => to,
+            Fault::CrashInCommit { at, down, .. } => at + down,
         }
     }
 }
@@ -287,7 +301,15 @@ impl Plan {
             let from = minutes(&format!("crashes[{i}].at"), &c.at)?;
             let to = from + i64::from(c.down_minutes) * MINUTE_MS;
             for node in chosen(&mut pick, c.what, c.share, c.count) {
-                faults.push(Fault::Down { node, from, to });
+                faults.push(if c.in_commit {
+                    Fault::CrashInCommit {
+                        node,
+                        at: from,
+                        down: to - from,
+                    }
+                } else {
+                    Fault::Down { node, from, to }
+                });
             }
         }
         if random_faults {
@@ -324,6 +346,19 @@ impl Plan {
                     }
                 }
             }
+        }
+        if random_faults {
+            faults.extend(random_commit_crashes_for(
+                &mut rng.fork(7),
+                &nodes,
+                first_slot,
+            ));
+            attacks.extend(random_attacks_for(
+                &mut rng.fork(6),
+                &nodes,
+                first_slot,
+                day_ends,
+            ));
         }
         attacks.sort_by_key(|a| (a.at, a.node));
         let participants = schools.iter().map(|s| s.participants.len()).sum();
@@ -364,9 +399,7 @@ impl Plan {
             .schools
             .iter()
             .filter_map(|s| s.entries.first().map(|e| e.0));
-        let faults = self.faults.iter().map(|f| match *f {
-            Fault::Offline { from, .. } | Fault::Down { from, .. } => from,
-        });
+        let faults = self.faults.iter().map(|f| f.start());
         entries.chain(faults).min().unwrap_or(0) - NODES_START_BEFORE_MS
     }
 
@@ -411,6 +444,60 @@ fn random_faults_for(rng: &mut Rng, nodes: &[NodePlan], first_slot: i64) -> Vec<
         faults.push(Fault::Down { node, from, to });
     }
     faults
+}
+
+/// In-commit crashes a sweep adds: perhaps one at a school, perhaps one at a hub or the РЦОИ.
+fn random_commit_crashes_for(rng: &mut Rng, nodes: &[NodePlan], first_slot: i64) -> Vec<Fault> {
+    let mut faults = Vec::new();
+    for schools in [true, false] {
+        let among: Vec<usize> = (0..nodes.len())
+            .filter(|&i| (nodes[i].kind == Kind::School) == schools)
+            .collect();
+        if among.is_empty() || !rng.chance(0.5) {
+            continue;
+        }
+        faults.push(Fault::CrashInCommit {
+            node: among[rng.below(among.len() as u64) as usize],
+            at: first_slot + rng.below(240) as i64 * MINUTE_MS,
+            down: rng.between(1, 20) as i64 * MINUTE_MS,
+        });
+    }
+    faults
+}
+
+/// Attacks a sweep adds: perhaps a МОУО hub forging in a school's protocol, perhaps a school
+/// writing another's roster or vouching for its own sheets, each from a time in the morning and
+/// again every 30 to 120 minutes until the day's last entry.
+fn random_attacks_for(
+    rng: &mut Rng,
+    nodes: &[NodePlan],
+    first_slot: i64,
+    day_ends: i64,
+) -> Vec<Attack> {
+    let of_kind = |kind: Kind| -> Vec<usize> {
+        (0..nodes.len())
+            .filter(|&i| nodes[i].kind == kind)
+            .collect()
+    };
+    let (schools, hubs) = (of_kind(Kind::School), of_kind(Kind::Moyo));
+    let mut attacks = Vec::new();
+    for (kind, among, chance) in [
+        (AdversaryKind::HubForgery, &hubs, 0.5),
+        (AdversaryKind::ForeignWrite, &schools, 0.3),
+        (AdversaryKind::ForgedReceipt, &schools, 0.3),
+    ] {
+        if among.is_empty() || !rng.chance(chance) {
+            continue;
+        }
+        let node = among[rng.below(among.len() as u64) as usize];
+        let every = rng.between(30, 120) as i64 * MINUTE_MS;
+        let mut at = first_slot - 30 * MINUTE_MS + rng.below(240) as i64 * MINUTE_MS;
+        while at <= day_ends {
+            attacks.push(Attack { node, kind, at });
+            at += every;
+        }
+    }
+    attacks
 }
 
 fn school_plan(
@@ -554,6 +641,7 @@ fn school_plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     fn scenario() -> Scenario {
         Scenario::parse(
@@ -632,5 +720,38 @@ mod tests {
         assert_eq!(a.faults, b.faults);
         assert_eq!(a.schools[0].entries, b.schools[0].entries);
         assert!(a.faults != c.faults || a.schools[0].entries != c.schools[0].entries);
+    }
+
+    /// A sweep meets every kind of adversary and in-commit crashes at schools and elsewhere,
+    /// each by the kind of node it concerns; a plain run adds none.
+    #[test]
+    fn a_sweep_draws_adversaries_and_crashes_in_a_commit() {
+        let mut kinds = BTreeSet::new();
+        let (mut at_schools, mut elsewhere) = (0, 0);
+        for seed in 1..=40 {
+            let plan = Plan::new(&scenario(), seed, true).unwrap();
+            for a in &plan.attacks {
+                let expected = if a.kind == AdversaryKind::HubForgery {
+                    Kind::Moyo
+                } else {
+                    Kind::School
+                };
+                assert_eq!(plan.nodes[a.node].kind, expected, "{a:?}");
+                kinds.insert(format!("{:?}", a.kind));
+            }
+            for f in &plan.faults {
+                if let Fault::CrashInCommit { node, .. } = *f {
+                    if plan.nodes[node].kind == Kind::School {
+                        at_schools += 1;
+                    } else {
+                        elsewhere += 1;
+                    }
+                }
+            }
+            let plain = Plan::new(&scenario(), seed, false).unwrap();
+            assert!(plain.attacks.is_empty() && plain.faults.len() < plan.faults.len());
+        }
+        assert_eq!(kinds.len(), 3, "{kinds:?}");
+        assert!(at_schools > 5 && elsewhere > 5, "{at_schools} {elsewhere}");
     }
 }

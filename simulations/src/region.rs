@@ -8,6 +8,8 @@
 //!   them from the application); bandwidth queues frames behind each other.
 //! - **Faults**: a school offline keeps working; a node down loses everything not persisted (the
 //!   engine persists before it sends, like the production driver) and restarts from its store.
+//!   An in-commit crash strikes inside a batch's commit: the batch is lost whole, unsent and
+//!   unacknowledged, and an entry in it is made again after the restart.
 //!   A broken connection is noticed after the QUIC idle timeout, or at once by a peer that
 //!   restarted (its stateless reset).
 //! - The РЦОИ verifies and receipts sheets on ingest with [`giasync_shared::ingest`], as the
@@ -68,6 +70,19 @@ fn derived_key(seed: u64, label: &str) -> SigningKey {
     SigningKey::from_bytes(&digest.into())
 }
 
+/// What an entry made, recorded by the run once its batch is durable.
+#[derive(Debug)]
+enum Made {
+    /// A roster, mark or room-log time.
+    Other,
+    /// A score sheet, of the plan's participant.
+    Sheet {
+        participant: usize,
+        entered: EnteredSheet,
+        kind: SheetKind,
+    },
+}
+
 /// What a node persisted: what it restarts from.
 #[derive(Debug, Default)]
 struct Store {
@@ -100,6 +115,9 @@ struct Node {
     quarantined: u64,
     /// Changes persisted for documents of another school (must stay 0).
     foreign_docs: u64,
+    /// An in-commit crash armed: the node dies while committing its next batch (at a school,
+    /// the next holding a score sheet) and is down this long.
+    crash_in_commit: Option<i64>,
 }
 
 impl Node {
@@ -177,6 +195,10 @@ enum Event {
     },
     FaultStart(usize),
     FaultEnd(usize),
+    /// A node that crashed in a commit starts again.
+    Restart {
+        node: usize,
+    },
     /// A hostile node's attempt (`Plan::attacks`).
     Attack(usize),
     Check,
@@ -231,6 +253,8 @@ pub struct Observed {
     pub attacks_refused: u64,
     /// (hostile node's identity URI, document) of each attempt made: what a refusal is matched against.
     pub attacked: BTreeSet<(String, DocId)>,
+    /// Batches an in-commit crash lost (`[[crashes]] in_commit`).
+    pub batches_lost_in_commit: u64,
 }
 
 /// Bytes on the wire of a frame of `framed` bytes: packets with their overhead.
@@ -342,6 +366,7 @@ impl Region {
                 peers: BTreeMap::new(),
                 tick_at: None,
                 quarantined: 0,
+                crash_in_commit: None,
                 foreign_docs: 0,
             });
         }
@@ -406,11 +431,11 @@ impl Region {
             }
         }
         for (i, f) in region.plan.faults.clone().iter().enumerate() {
-            let (from, to) = match *f {
-                Fault::Offline { from, to, .. } | Fault::Down { from, to, .. } => (from, to),
-            };
-            region.schedule(from, Event::FaultStart(i));
-            region.schedule(to, Event::FaultEnd(i));
+            region.schedule(f.start(), Event::FaultStart(i));
+            // An in-commit crash restarts its node by itself (`Event::Restart`).
+            if !matches!(f, Fault::CrashInCommit { .. }) {
+                region.schedule(f.end(), Event::FaultEnd(i));
+            }
         }
         for i in 0..region.plan.attacks.len() {
             region.schedule(region.plan.attacks[i].at, Event::Attack(i));
@@ -475,6 +500,7 @@ impl Region {
             Event::Tick { node } => self.tick(node),
             Event::FaultStart(i) => self.fault(i, true),
             Event::FaultEnd(i) => self.fault(i, false),
+            Event::Restart { node } => self.up_again(node),
             Event::Attack(i) => self.attack(i),
             Event::Check => return self.check(),
         }
@@ -592,22 +618,30 @@ impl Region {
             }
             Fault::Down { node, .. } => {
                 // Windows may overlap: the node is back when the last of them ends.
-                let n = &mut self.nodes[node];
                 if start {
-                    n.down += 1;
-                    if n.down == 1 {
+                    self.nodes[node].down += 1;
+                    if self.nodes[node].down == 1 {
                         self.stop_node(node);
                     }
                 } else {
-                    n.down = n.down.saturating_sub(1);
-                    if n.down == 0 {
-                        self.start_node(node);
-                        if let Some(s) = self.school_of(node) {
-                            // Staff go on from where they had to stop.
-                            self.schedule(self.now_ms, Event::Entry { school: s });
-                        }
-                    }
+                    self.up_again(node);
                 }
+            }
+            Fault::CrashInCommit { node, down, .. } => {
+                self.nodes[node].crash_in_commit = Some(down);
+            }
+        }
+    }
+
+    /// The end of one down window of a node: it restarts from its store when it was the last.
+    fn up_again(&mut self, node: usize) {
+        let n = &mut self.nodes[node];
+        n.down = n.down.saturating_sub(1);
+        if n.down == 0 {
+            self.start_node(node);
+            if let Some(s) = self.school_of(node) {
+                // Staff go on from where they had to stop.
+                self.schedule(self.now_ms, Event::Entry { school: s });
             }
         }
     }
@@ -849,12 +883,21 @@ impl Region {
     /// Carries out a node's outputs: persist everything first, then send (as production does),
     /// and at the РЦОИ verify and receipt the sheets that arrived.
     fn drain(&mut self, node: usize) {
+        self.commit(node, false);
+    }
+
+    /// [`Region::drain`], as one batch committed to the store; `sheet` when the batch holds a
+    /// score sheet staff entered. True when the batch became durable; false when an armed
+    /// in-commit crash struck it (or the node is down): then nothing of it was persisted, sent
+    /// or may be acknowledged.
+    fn commit(&mut self, node: usize, sheet: bool) -> bool {
         let mut sends = Vec::new();
+        let mut records = Vec::new();
         let mut protocols = BTreeSet::new();
         loop {
             let outputs: Vec<Output> = match self.nodes[node].engine.as_mut() {
                 Some(engine) => std::iter::from_fn(|| engine.poll_output()).collect(),
-                None => return,
+                None => return false,
             };
             if outputs.is_empty() {
                 if self.nodes[node].kind == Kind::Rcoi && !protocols.is_empty() {
@@ -879,10 +922,29 @@ impl Region {
                         {
                             protocols.insert(*doc);
                         }
-                        self.persist(node, record);
+                        records.push(record);
                     }
                 }
             }
+        }
+        let n = &self.nodes[node];
+        let strikes = n.crash_in_commit.is_some()
+            && if n.kind == Kind::School {
+                sheet
+            } else {
+                records.iter().any(|r| matches!(r, Persist::Changes { .. }))
+            };
+        if let Some(down) = n.crash_in_commit.filter(|_| strikes) {
+            // `kill -9` before `commit` returns: the batch is lost whole, nothing of it sent.
+            self.nodes[node].crash_in_commit = None;
+            self.nodes[node].down += 1;
+            self.observed.batches_lost_in_commit += 1;
+            self.stop_node(node);
+            self.schedule(self.now_ms + down, Event::Restart { node });
+            return false;
+        }
+        for record in records {
+            self.persist(node, record);
         }
         for (peer, bytes) in sends {
             let Some(&c) = self.nodes[node].peers.get(&peer) else {
@@ -904,6 +966,7 @@ impl Region {
             self.nodes[node].tick_at = Some(t.max(self.now_ms));
             self.schedule(t, Event::Tick { node });
         }
+        true
     }
 
     /// The РЦОИ verifies the sheets new in `protocols` and receipts them.
@@ -1001,25 +1064,72 @@ impl Region {
             // A duplicate wake-up (after a restart): the entry's own event is still queued.
             return;
         }
-        self.cursor[s] += 1;
-        let stalled = self.sabotage == Sabotage::StalledSchool && s == 0 && self.cursor[s] > 10;
-        if self.sabotage == Sabotage::BrokenEntry && s == 0 && self.cursor[s] == 6 {
-            self.observed.entry_errors.push(format!(
-                "school {}: {entry:?}: broken on purpose",
-                self.plan.schools[s].code
-            ));
-        } else if !stalled {
-            match self.make_entry(s, entry) {
-                Ok(()) => self.observed.entries_made[s] += 1,
-                Err(e) => self.observed.entry_errors.push(format!(
-                    "school {}: {entry:?}: {e}",
-                    self.plan.schools[s].code
-                )),
+        // The entry is acknowledged to the staff (and counted by the run) once its batch is
+        // durable; a batch lost in a crash is entered again after the restart.
+        let index = self.cursor[s];
+        let stalled = self.sabotage == Sabotage::StalledSchool && s == 0 && index >= 10;
+        let made = if self.sabotage == Sabotage::BrokenEntry && s == 0 && index == 5 {
+            Err("broken on purpose".to_owned())
+        } else if stalled {
+            Ok(None)
+        } else {
+            self.make_entry(s, entry)
+                .map(Some)
+                .map_err(|e| e.to_string())
+        };
+        let sheet = matches!(made, Ok(Some(Made::Sheet { .. })));
+        if self.sabotage == Sabotage::AckBeforeDurable {
+            self.cursor[s] += 1;
+            self.acknowledge(s, entry, made);
+            if !self.commit(node, sheet) {
+                return;
             }
+        } else {
+            if !self.commit(node, sheet) {
+                return;
+            }
+            self.cursor[s] += 1;
+            self.acknowledge(s, entry, made);
         }
-        self.drain(node);
         if let Some(&(next, _)) = self.plan.schools[s].entries.get(self.cursor[s]) {
             self.schedule(next.max(self.now_ms), Event::Entry { school: s });
+        }
+    }
+
+    /// Records what an entry made, as the staff are told it is saved.
+    fn acknowledge(&mut self, s: usize, entry: Entry, made: Result<Option<Made>, String>) {
+        let made = match made {
+            Ok(Some(made)) => made,
+            // Not made (the stalled school): nothing to record.
+            Ok(None) => return,
+            Err(e) => {
+                let code = self.plan.schools[s].code;
+                self.observed
+                    .entry_errors
+                    .push(format!("school {code}: {entry:?}: {e}"));
+                return;
+            }
+        };
+        self.observed.entries_made[s] += 1;
+        if let Made::Sheet {
+            participant,
+            entered,
+            kind,
+        } = made
+        {
+            match kind {
+                SheetKind::Tampered | SheetKind::ByRevokedExpert => {
+                    self.observed.invalid_sheets.push((entered, kind));
+                    return;
+                }
+                SheetKind::Conflicting => {
+                    self.observed.conflicts_entered.insert(entered.subject);
+                }
+                SheetKind::First | SheetKind::Correction => {
+                    self.latest_sheet[s].insert(participant, entered.hash);
+                }
+            }
+            self.observed.sheets.push(entered);
         }
     }
 
@@ -1032,7 +1142,7 @@ impl Region {
         }
     }
 
-    fn make_entry(&mut self, s: usize, entry: Entry) -> Result<(), Box<dyn std::error::Error>> {
+    fn make_entry(&mut self, s: usize, entry: Entry) -> Result<Made, Box<dyn std::error::Error>> {
         let now = self.now_ms;
         let at = Timestamp::from_unix_ms(self.plan.midnight_ms + now)?;
         let roster = self.doc(s, DocKind::Roster);
@@ -1165,29 +1275,20 @@ impl Region {
                 engine.change(now, protocol, |tx| {
                     content::put_sheet(tx, &sheet, expert_id, cert)
                 })?;
-                let hash = sheet.hash();
                 let entered = EnteredSheet {
                     school: s,
-                    hash,
+                    hash: sheet.hash(),
                     subject,
                     at_ms: now,
                 };
-                match kind {
-                    SheetKind::Tampered | SheetKind::ByRevokedExpert => {
-                        self.observed.invalid_sheets.push((entered, kind));
-                        return Ok(());
-                    }
-                    SheetKind::Conflicting => {
-                        self.observed.conflicts_entered.insert(subject);
-                    }
-                    SheetKind::First | SheetKind::Correction => {
-                        self.latest_sheet[s].insert(participant, hash);
-                    }
-                }
-                self.observed.sheets.push(entered);
+                return Ok(Made::Sheet {
+                    participant,
+                    entered,
+                    kind,
+                });
             }
         }
-        Ok(())
+        Ok(Made::Other)
     }
 
     // ---- adversaries ---------------------------------------------------------------------
@@ -1309,7 +1410,8 @@ impl Region {
             | Sabotage::StalledSchool
             | Sabotage::CorrectionAsConflict
             | Sabotage::ConflictAsCorrection
-            | Sabotage::BrokenEntry => {}
+            | Sabotage::BrokenEntry
+            | Sabotage::AckBeforeDurable => {}
         }
     }
 

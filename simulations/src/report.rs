@@ -93,6 +93,9 @@ pub struct Report {
     pub attacks_made: u64,
     pub attacks_refused: u64,
     pub attacks_applied: u64,
+    /// Batches lost whole to in-commit crashes (`[[crashes]] in_commit`): never sent nor
+    /// acknowledged, entered again after the restart.
+    pub batches_lost_in_commit: u64,
     pub foreign_data_at_schools: u64,
     pub messages_quarantined: u64,
     pub conflicts_entered: usize,
@@ -371,6 +374,7 @@ impl Report {
             attacks_made: observed.attacks_made,
             attacks_refused: observed.attacks_refused,
             attacks_applied: region.attacks_applied(),
+            batches_lost_in_commit: observed.batches_lost_in_commit,
             foreign_data_at_schools: foreign,
             messages_quarantined: region.quarantined(),
             conflicts_entered: observed.conflicts_entered.len(),
@@ -446,14 +450,16 @@ impl Report {
         let _ = writeln!(
             out,
             "conflicts entered: {}, surfaced: {}; unauthorised changes applied: {}; messages \
-             quarantined: {}; attacks made: {}, refused: {}, applied: {}",
+             quarantined: {}; attacks made: {}, refused: {}, applied: {}; batches lost in a \
+             commit: {}",
             self.conflicts_entered,
             self.conflicts_surfaced,
             self.unauthorised_applied,
             self.messages_quarantined,
             self.attacks_made,
             self.attacks_refused,
-            self.attacks_applied
+            self.attacks_applied,
+            self.batches_lost_in_commit
         );
         let _ = writeln!(
             out,

@@ -28,6 +28,9 @@ pub enum Sabotage {
     ConflictAsCorrection,
     /// The first school's sixth entry fails with an error.
     BrokenEntry,
+    /// Entries are acknowledged to the staff before their batch is durable: a sheet lost in an
+    /// in-commit crash is never entered again.
+    AckBeforeDurable,
 }
 
 impl FromStr for Sabotage {
@@ -42,11 +45,12 @@ impl FromStr for Sabotage {
             "invalid-receipted-verified" => Sabotage::InvalidReceiptedVerified,
             "conflict-as-correction" => Sabotage::ConflictAsCorrection,
             "broken-entry" => Sabotage::BrokenEntry,
+            "ack-before-durable" => Sabotage::AckBeforeDurable,
             other => {
                 return Err(format!(
                     "unknown sabotage {other:?}: none, tampered-store, stalled-school, \
                      correction-as-conflict, foreign-roster, invalid-receipted-verified, \
-                     conflict-as-correction, broken-entry"
+                     conflict-as-correction, broken-entry, ack-before-durable"
                 ));
             }
         })

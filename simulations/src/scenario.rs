@@ -220,6 +220,12 @@ pub struct Outage {
 
 /// Nodes that crash at `at` and restart from their persisted state `down_minutes` later.
 /// Nothing can be entered at a crashed school until it restarts.
+///
+/// With `in_commit = true` the crash strikes at the store's durability point instead: the node
+/// dies while committing its first batch from `at` on (at a school, the first holding a score
+/// sheet staff entered), so that batch is lost whole, as `kill -9` before `commit` returns loses
+/// it in production: nothing of it was sent, nor acknowledged to the staff, who enter it again
+/// after the restart.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Crash {
@@ -230,6 +236,8 @@ pub struct Crash {
     pub count: Option<u32>,
     pub at: String,
     pub down_minutes: u32,
+    #[serde(default)]
+    pub in_commit: bool,
 }
 
 /// A scenario that cannot run, naming the field.

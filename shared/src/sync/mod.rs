@@ -8,9 +8,14 @@
 //! - **Authorisation** per document from the peer's certified identity ([`DocId::readable_by`],
 //!   [`DocId::writable_by`]): a peer is offered and served only documents it may read.
 //! - **Authorship** end to end ([`attest`]): every change arriving is checked against an
-//!   attestation by its author's node key *before* it is applied; a message with any change that
-//!   fails is quarantined whole, audited, never applied nor forwarded, and that peer's session for
-//!   the document is reset and held until it reconnects.
+//!   attestation by its author's node key *before* it is applied. A change that fails, and every
+//!   change built on it, is refused: never applied nor forwarded, the message kept in the
+//!   quarantine and audited. The message's other changes apply, so a relay holding one bad change
+//!   (forged, or stored by a bug) cannot hold back the honest ones it carries; the refused
+//!   changes are left out of the peer's heads for the rest of the session, so the two sides do
+//!   not ask each other for them in a loop. A message that does not parse, or for a document
+//!   not shared, is refused whole and that peer's session for the document held until it
+//!   reconnects.
 //! - **Cheap reconnects**: on connect each side sends one digest over the heads of every
 //!   document both may hold; only when the digests differ do they exchange per-document head
 //!   digests, and only documents that differ run automerge's sync protocol.
@@ -54,6 +59,9 @@ pub const QUARANTINE_KEPT_BYTES_MAX: usize = 64 * 1024;
 /// Documents one peer's doc lists may make this node start holding per summary interval; more
 /// wait for the next interval.
 pub const LISTED_NEW_DOCS_MAX: usize = 4096;
+/// Changes refused from one peer for one document in a session (remembered to leave them out of
+/// the peer's heads); beyond, the document is held on that link until reconnect.
+pub const REFUSED_CHANGES_PER_PEER_DOC_MAX: usize = 1024;
 /// Certificate checks remembered (by the certificate's hash); the memory is cleared when full.
 pub const CERTS_CHECKED_MAX: usize = 4096;
 /// How long a certificate check is remembered: a certificate that expires, or a revocation list
@@ -166,13 +174,37 @@ struct DocState {
 #[derive(Debug, Default)]
 struct PeerDoc {
     state: sync::State,
-    /// Set when a message was quarantined: nothing more is exchanged until reconnect.
+    /// Set when a message was refused whole: nothing more is exchanged until reconnect.
     blocked: bool,
+    /// Changes refused from this peer in this session, with their dependencies: left out of the
+    /// heads the peer advertises (see [`heads_without`]).
+    refused: HashMap<ChangeHash, Vec<ChangeHash>>,
     /// Set when what the document needs sent makes a frame no peer reassembles: nothing more
     /// is sent of it until reconnect (what the peer sends is still taken in).
     too_large: bool,
     /// Attestations already sent, by (author, time).
     sent: BTreeSet<([u8; 32], i64)>,
+}
+
+impl PeerDoc {
+    /// Leaves the changes refused from this peer out of the heads it advertised.
+    fn leave_out_refused(&mut self, doc: &Automerge) {
+        if self.refused.is_empty() {
+            return;
+        }
+        if let Some(heads) = self.state.their_heads.as_mut() {
+            *heads = heads_without(heads, &self.refused, doc);
+        }
+    }
+}
+
+/// What a sync message with changes did.
+#[derive(Debug, Default)]
+struct Received {
+    /// Changes applied.
+    applied: u64,
+    /// Why some of its changes or attestations were refused, if any were.
+    refused: Option<String>,
 }
 
 #[derive(Debug)]
@@ -315,17 +347,21 @@ fn chunks_parse(message: &sync::Message) -> Result<Option<Vec<automerge::Change>
     Ok(changes)
 }
 
-/// Checks changes a message would apply against the authors' attestations, without applying
-/// them: each new change is by an author who may write `id` and is an ancestor of that author's
-/// attested heads. `None` when a new change depends on a change neither in the document nor in
-/// the message (automerge would queue it), or when changes of earlier messages wait in the
-/// document's queue: then only applying to a copy tells what applies.
-fn check_in_place(
+/// Why each refused change was refused, by hash.
+type Refusals = BTreeMap<ChangeHash, String>;
+
+/// Judges the changes a message would apply against the authors' attestations, without
+/// applying them: each new change must be by an author who may write `id` and an ancestor of
+/// that author's attested heads. Returns the number of new changes and the refused ones; `None`
+/// when a new change depends on a change neither in the document nor in the message (automerge
+/// would queue it), or when changes of earlier messages wait in the document's queue: then only
+/// applying to a copy tells what applies.
+fn judge_in_place(
     doc: &Automerge,
     id: DocId,
     by_actor: &HashMap<automerge::ActorId, &Endorsement>,
     changes: &[automerge::Change],
-) -> Option<Result<u64, String>> {
+) -> Option<(u64, Refusals)> {
     // Changes queued by an earlier message (their dependencies were missing) would apply
     // together with this one: only a copy shows what that adds up to.
     if !doc.get_missing_deps(&[]).is_empty() {
@@ -343,17 +379,21 @@ fn check_in_place(
     if !deps_known {
         return None;
     }
-    let mut covered: HashMap<[u8; 32], HashSet<ChangeHash>> = HashMap::new();
+    // Per author: the new changes its attested heads cover, or why the attestation covers none.
+    let mut covered: HashMap<[u8; 32], Result<HashSet<ChangeHash>, String>> = HashMap::new();
+    let mut refused = Refusals::new();
     for change in changes.iter().filter(|c| new.contains_key(&c.hash())) {
         let e = match author_of(change, id, by_actor) {
             Ok(e) => e,
-            Err(reason) => return Some(Err(reason)),
+            Err(reason) => {
+                refused.insert(change.hash(), reason);
+                continue;
+            }
         };
-        let author = e.attestation.author;
-        if let std::collections::hash_map::Entry::Vacant(slot) = covered.entry(author) {
+        let cover = covered.entry(e.attestation.author).or_insert_with(|| {
             let heads = &e.attestation.heads;
             if let Some(missing) = heads.iter().find(|h| !new.contains_key(h) && !known(h)) {
-                return Some(Err(missing_head(e, missing)));
+                return Err(missing_head(e, missing));
             }
             // The new changes in the attested history: walk back from the heads.
             let mut seen = HashSet::new();
@@ -369,53 +409,144 @@ fn check_in_place(
                     stack.extend(c.deps().iter().filter(|d| new.contains_key(d)).copied());
                 }
             }
-            slot.insert(seen);
-        }
-        if !covered
-            .get(&author)
-            .is_some_and(|set| set.contains(&change.hash()))
-        {
-            return Some(Err(not_covered(change, e)));
+            Ok(seen)
+        });
+        match cover {
+            Err(reason) => {
+                refused.insert(change.hash(), reason.clone());
+            }
+            Ok(set) if !set.contains(&change.hash()) => {
+                refused.insert(change.hash(), not_covered(change, e));
+            }
+            Ok(_) => {}
         }
     }
-    Some(Ok(new.len() as u64))
+    Some((new.len() as u64, refused))
 }
 
-/// The same checks over the changes a copy of the document applied.
-fn check_applied(
+/// The same judgement over the changes a copy of the document applied.
+fn judge_applied(
     copy: &Automerge,
     id: DocId,
     by_actor: &HashMap<automerge::ActorId, &Endorsement>,
     new_changes: &[automerge::Change],
-) -> Result<(), String> {
-    let mut uncovered: HashMap<[u8; 32], BTreeSet<ChangeHash>> = HashMap::new();
+) -> Refusals {
+    // Per author: the changes its attested heads do not cover, or why they cover none.
+    let mut uncovered: HashMap<[u8; 32], Result<HashSet<ChangeHash>, String>> = HashMap::new();
+    let mut refused = Refusals::new();
     for change in new_changes {
-        let e = author_of(change, id, by_actor)?;
-        let author = e.attestation.author;
-        if let std::collections::hash_map::Entry::Vacant(slot) = uncovered.entry(author) {
-            if let Some(missing) = e
-                .attestation
-                .heads
-                .iter()
-                .find(|h| copy.get_change_by_hash(h).is_none())
-            {
+        let e = match author_of(change, id, by_actor) {
+            Ok(e) => e,
+            Err(reason) => {
+                refused.insert(change.hash(), reason);
+                continue;
+            }
+        };
+        let outside = uncovered.entry(e.attestation.author).or_insert_with(|| {
+            let heads = &e.attestation.heads;
+            if let Some(missing) = heads.iter().find(|h| copy.get_change_by_hash(h).is_none()) {
                 return Err(missing_head(e, missing));
             }
-            slot.insert(
-                copy.get_changes(&e.attestation.heads)
-                    .iter()
-                    .map(automerge::Change::hash)
-                    .collect(),
-            );
-        }
-        if uncovered
-            .get(&author)
-            .is_some_and(|set| set.contains(&change.hash()))
-        {
-            return Err(not_covered(change, e));
+            Ok(copy
+                .get_changes(heads)
+                .iter()
+                .map(automerge::Change::hash)
+                .collect())
+        });
+        match outside {
+            Err(reason) => {
+                refused.insert(change.hash(), reason.clone());
+            }
+            Ok(set) if set.contains(&change.hash()) => {
+                refused.insert(change.hash(), not_covered(change, e));
+            }
+            Ok(_) => {}
         }
     }
-    Ok(())
+    refused
+}
+
+/// Every change a message carries, one by one: a chunk is one change, or a document (a large
+/// catch-up) whose changes are all taken.
+fn message_changes(message: &sync::Message) -> Result<Vec<automerge::Change>, String> {
+    let mut changes = Vec::with_capacity(message.changes.len());
+    for (i, chunk) in message.changes.iter().enumerate() {
+        if let Ok(change) = automerge::Change::try_from(chunk) {
+            changes.push(change);
+            continue;
+        }
+        let options = LoadOptions::new().on_partial_load(OnPartialLoad::Error);
+        let doc = Automerge::load_with_options(chunk, options)
+            .map_err(|e| format!("chunk {i} does not parse: {e}"))?;
+        changes.extend(doc.get_changes(&[]));
+    }
+    Ok(changes)
+}
+
+/// `refused` and every change of `changes` built on one of them, with why.
+fn with_dependents(changes: &[automerge::Change], mut refused: Refusals) -> Refusals {
+    let mut children: HashMap<ChangeHash, Vec<ChangeHash>> = HashMap::new();
+    for change in changes {
+        for dep in change.deps() {
+            children.entry(*dep).or_default().push(change.hash());
+        }
+    }
+    let mut stack: Vec<ChangeHash> = refused.keys().copied().collect();
+    while let Some(parent) = stack.pop() {
+        for child in children.get(&parent).into_iter().flatten() {
+            if !refused.contains_key(child) {
+                refused.insert(
+                    *child,
+                    format!("change {child} is built on refused change {parent}"),
+                );
+                stack.push(*child);
+            }
+        }
+    }
+    refused
+}
+
+/// A peer's advertised heads with its refused changes left out: each refused head is replaced
+/// by its dependencies (themselves, if refused, by theirs), and a replacement that `doc` shows
+/// to be an ancestor of another head is dropped. Once the peer's other changes are applied,
+/// the heads equal this node's and automerge's exchange ends instead of asking for the refused
+/// changes in a loop.
+fn heads_without(
+    heads: &[ChangeHash],
+    refused: &HashMap<ChangeHash, Vec<ChangeHash>>,
+    doc: &Automerge,
+) -> Vec<ChangeHash> {
+    if !heads.iter().any(|h| refused.contains_key(h)) {
+        return heads.to_vec();
+    }
+    let mut out = BTreeSet::new();
+    let (mut stack, mut seen) = (heads.to_vec(), HashSet::new());
+    while let Some(h) = stack.pop() {
+        if !seen.insert(h) {
+            continue;
+        }
+        match refused.get(&h) {
+            Some(deps) => stack.extend(deps.iter().copied()),
+            None => {
+                out.insert(h);
+            }
+        }
+    }
+    // Strict ancestors of the candidates, as far as this node holds them.
+    let mut ancestors = HashSet::new();
+    let mut stack: Vec<ChangeHash> = out
+        .iter()
+        .filter_map(|h| doc.get_change_meta_by_hash(h))
+        .flat_map(|m| m.deps)
+        .collect();
+    while let Some(h) = stack.pop() {
+        if ancestors.insert(h)
+            && let Some(meta) = doc.get_change_meta_by_hash(&h)
+        {
+            stack.extend(meta.deps);
+        }
+    }
+    out.into_iter().filter(|h| !ancestors.contains(h)).collect()
 }
 
 /// The endorsement of a change's author, if that author may write `id`.
@@ -1325,14 +1456,18 @@ impl Engine {
         self.ensure_doc(doc);
         let verdict = if message.changes.is_empty() {
             self.receive_without_changes(peer, doc, message)
+                .map(|()| Received::default())
         } else {
             self.receive_changes(peer, doc, message, attestations)
         };
         match verdict {
             Err(reason) => self.quarantine(peer, identity, doc, bytes, reason),
-            Ok(applied) => {
-                if applied > 0 {
-                    self.stats.changes_applied += applied;
+            Ok(received) => {
+                if let Some(reason) = received.refused {
+                    self.keep_refused(identity, doc, bytes, reason);
+                }
+                if received.applied > 0 {
+                    self.stats.changes_applied += received.applied;
                     self.persist_changes(doc);
                     self.offer(doc, Some(peer));
                 }
@@ -1346,51 +1481,49 @@ impl Engine {
         peer: PeerId,
         doc: DocId,
         message: sync::Message,
-    ) -> Result<u64, String> {
+    ) -> Result<(), String> {
         let (Some(state), Some(p)) = (self.docs.get_mut(&doc), self.peers.get_mut(&peer)) else {
-            return Ok(0);
+            return Ok(());
         };
         let pd = p.docs.entry(doc).or_default();
         if pd.blocked {
-            return Ok(0);
+            return Ok(());
         }
         state
             .doc
             .receive_sync_message(&mut pd.state, message)
             .map_err(|e| e.to_string())?;
-        Ok(0)
+        pd.leave_out_refused(&state.doc);
+        Ok(())
     }
 
-    /// Applies a message's changes on a copy, checks every new change's authorship and write
-    /// right, and only then keeps the copy.
+    /// Judges every new change of a message against its author's attestation and write right,
+    /// applies those that pass, and refuses the others and every change built on them.
     fn receive_changes(
         &mut self,
         peer: PeerId,
         doc: DocId,
-        message: sync::Message,
+        mut message: sync::Message,
         attestations: &[(Vec<u8>, Vec<u8>)],
-    ) -> Result<u64, String> {
+    ) -> Result<Received, String> {
         let parsed = chunks_parse(&message)?;
-        let mut offered = BTreeMap::new();
+        // An attestation that does not check is not used; the changes that needed it are
+        // refused below, for want of one.
+        let (mut offered, mut unusable) = (BTreeMap::new(), Vec::new());
         for (cert, bytes) in attestations {
-            let e = self.endorsement(doc, cert, bytes, Some(peer))?;
-            offered.insert(e.attestation.author, e);
+            match self.endorsement(doc, cert, bytes, Some(peer)) {
+                Ok(e) => {
+                    offered.insert(e.attestation.author, e);
+                }
+                Err(reason) => unusable.push(reason),
+            }
         }
         let (Some(state), Some(p)) = (self.docs.get_mut(&doc), self.peers.get_mut(&peer)) else {
-            return Ok(0);
+            return Ok(Received::default());
         };
         let pd = p.docs.entry(doc).or_default();
         if pd.blocked {
-            return Ok(0);
-        }
-        if message.changes.is_empty() {
-            // Heads, needs and bloom filters only: nothing to check, nothing can be applied,
-            // so no copy of the document is needed.
-            state
-                .doc
-                .receive_sync_message(&mut pd.state, message)
-                .map_err(|e| e.to_string())?;
-            return Ok(0);
+            return Ok(Received::default());
         }
         // The latest attestation per author, among those stored and those offered.
         let mut endorsements = state.endorsements.clone();
@@ -1408,40 +1541,85 @@ impl Engine {
             .collect();
         // A chunk holding more than one change (a large catch-up) does not parse as one
         // change: such messages take the copy below.
-        let applied = match parsed.and_then(|c| check_in_place(&state.doc, doc, &by_actor, &c)) {
-            // Every change's dependencies are known: checked without a copy, applied directly.
-            Some(checked) => {
-                let applied = checked?;
+        let judged = parsed
+            .as_deref()
+            .and_then(|c| judge_in_place(&state.doc, doc, &by_actor, c));
+        let (applied, refused) = match judged {
+            // Every change's dependencies are known and every change passes: applied directly.
+            Some((new, refused)) if refused.is_empty() => {
                 state
                     .doc
                     .receive_sync_message(&mut pd.state, message)
                     .map_err(|e| e.to_string())?;
-                applied
+                (new, refused)
             }
-            None => {
-                // Some dependencies are missing (automerge would queue those changes): apply to
-                // a copy and check what the copy actually applied.
+            _ => {
+                // Some dependencies are missing (automerge would queue those changes) or some
+                // change is refused: apply to a copy and judge what the copy actually applied.
+                let before = state.doc.get_heads();
                 let mut copy = state.doc.clone();
                 let mut session = pd.state.clone();
-                copy.receive_sync_message(&mut session, message)
+                copy.receive_sync_message(&mut session, message.clone())
                     .map_err(|e| e.to_string())?;
-                let new_changes = copy.get_changes(&state.doc.get_heads());
-                check_applied(&copy, doc, &by_actor, &new_changes)?;
-                let applied = new_changes.len() as u64;
+                let mut new_changes = copy.get_changes(&before);
+                let mut refused = judge_applied(&copy, doc, &by_actor, &new_changes);
+                if !refused.is_empty() {
+                    // Again, on a fresh copy, without the refused changes and those built on
+                    // them (among the message's and those the copy took from the queue).
+                    let carried = message_changes(&message)?;
+                    let mut all = new_changes;
+                    all.extend(carried.iter().cloned());
+                    refused = with_dependents(&all, refused);
+                    if pd.refused.len() + refused.len() > REFUSED_CHANGES_PER_PEER_DOC_MAX {
+                        return Err(format!(
+                            "more than {REFUSED_CHANGES_PER_PEER_DOC_MAX} refused changes in a session; first: {}",
+                            refused.values().next().map_or("", String::as_str)
+                        ));
+                    }
+                    for change in all.iter().filter(|c| refused.contains_key(&c.hash())) {
+                        pd.refused.insert(change.hash(), change.deps().to_vec());
+                    }
+                    // What the fresh copy took from the queue it takes again by itself.
+                    let kept: Vec<Vec<u8>> = carried
+                        .iter()
+                        .filter(|c| !refused.contains_key(&c.hash()))
+                        .map(|c| c.raw_bytes().to_vec())
+                        .collect();
+                    message.changes = kept.into();
+                    copy = state.doc.clone();
+                    session = pd.state.clone();
+                    copy.receive_sync_message(&mut session, message)
+                        .map_err(|e| e.to_string())?;
+                    new_changes = copy.get_changes(&before);
+                    let left = judge_applied(&copy, doc, &by_actor, &new_changes);
+                    if let Some((_, reason)) = left.into_iter().next() {
+                        return Err(reason);
+                    }
+                }
                 // Every check passed: keep the copy.
                 copy.set_actor(state.doc.get_actor().clone());
                 state.doc = copy;
                 pd.state = session;
-                applied
+                (new_changes.len() as u64, refused)
             }
         };
+        pd.leave_out_refused(&state.doc);
         drop(by_actor);
+        // Attestations are kept only of authors who may write the document, and only when the
+        // document holds everything they attest (a refused change may be the reason it does not).
         for (author, e) in endorsements {
             let changed = state
                 .endorsements
                 .get(&author)
                 .is_none_or(|old| old.attestation != e.attestation);
-            if changed {
+            let holds = || {
+                refused.is_empty()
+                    || e.attestation
+                        .heads
+                        .iter()
+                        .all(|h| state.doc.get_change_meta_by_hash(h).is_some())
+            };
+            if changed && doc.writable_by(&e.identity) && holds() {
                 self.out.push_back(Output::Persist(Persist::Attestation {
                     doc,
                     author,
@@ -1451,9 +1629,21 @@ impl Engine {
                 state.endorsements.insert(author, e);
             }
         }
-        Ok(applied)
+        let mut why: Vec<String> = Vec::new();
+        if let Some(first) = refused.values().next() {
+            why.push(format!("refused {} changes: {first}", refused.len()));
+        }
+        if let Some(first) = unusable.first() {
+            why.push(format!("{} attestations not used: {first}", unusable.len()));
+        }
+        Ok(Received {
+            applied,
+            refused: (!why.is_empty()).then(|| why.join("; ")),
+        })
     }
 
+    /// Refuses a message whole: kept in the quarantine, and the peer's session for the document
+    /// held until it reconnects.
     fn quarantine(
         &mut self,
         peer: PeerId,
@@ -1462,12 +1652,17 @@ impl Engine {
         bytes: &[u8],
         reason: String,
     ) {
-        self.stats.messages_quarantined += 1;
         if let Some(p) = self.peers.get_mut(&peer) {
             let pd = p.docs.entry(doc).or_default();
             pd.state = sync::State::new();
             pd.blocked = true;
         }
+        self.keep_refused(identity, doc, bytes, reason);
+    }
+
+    /// Counts a refused message (whole or in part) and keeps it in the quarantine.
+    fn keep_refused(&mut self, identity: NodeIdentity, doc: DocId, bytes: &[u8], reason: String) {
+        self.stats.messages_quarantined += 1;
         // Stored (with a durable commit) at most so many per node and hour: a peer sending
         // refused messages in a loop is refused all the same, counted, and costs no disk.
         let now_ms = self.now_ms;

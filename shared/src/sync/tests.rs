@@ -470,6 +470,70 @@ fn a_hub_that_invents_a_change_is_caught_at_the_rcoi() {
     );
 }
 
+/// A hub whose store holds a change it may not have written (forged, or written by a bug) still
+/// relays the school's honest changes: the forged change is refused at the school and at the
+/// РЦОИ, every honest change arrives, nothing is blocked, and the exchange ends (`Net::run`
+/// fails the test if it loops).
+#[test]
+fn a_forged_change_in_a_relays_store_does_not_hold_back_the_honest_ones() {
+    let mut net = region_net();
+    let protocol = doc("protocol", "4201", "420101");
+    net.write(2, protocol, "sheet-1", "8 незачёт");
+    let (school_link, _) = net.connect(2, 1);
+    net.disconnect(2, school_link);
+
+    // The hub's store gains a change under its own key; the school's attestation is kept.
+    let hub_key = net.keys[1].clone();
+    let forged = forge(
+        net.nodes[1].doc(&protocol).unwrap(),
+        &hub_key,
+        "sheet-2",
+        "20 зачёт",
+    );
+    let kept: Vec<(Vec<u8>, Vec<u8>)> = net.persisted[1]
+        .iter()
+        .filter_map(|p| match p {
+            Persist::Attestation {
+                doc, cert, bytes, ..
+            } if *doc == protocol => Some((cert.clone(), bytes.clone())),
+            _ => None,
+        })
+        .collect();
+    net.nodes[1]
+        .load_doc(protocol, &forged.save(), &kept)
+        .unwrap();
+    let forged_hash = forged.get_heads()[0];
+
+    // The school goes on offline, then meets the hub, then the hub meets the РЦОИ.
+    net.write(2, protocol, "sheet-3", "15 зачёт");
+    net.connect(2, 1);
+    net.connect(1, 0);
+    net.write(2, protocol, "sheet-4", "17 зачёт");
+
+    for node in [0, 2] {
+        assert_eq!(net.read(node, &protocol, "sheet-2"), None, "node {node}");
+        for (sheet, score) in [
+            ("sheet-1", "8 незачёт"),
+            ("sheet-3", "15 зачёт"),
+            ("sheet-4", "17 зачёт"),
+        ] {
+            assert_eq!(
+                net.read(node, &protocol, sheet).as_deref(),
+                Some(score),
+                "{sheet} at node {node}"
+            );
+        }
+        let reasons = net.quarantined(node);
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.contains(&format!("change {forged_hash} has no attestation"))),
+            "node {node}: {reasons:?}"
+        );
+    }
+    assert_eq!(net.heads(0, &protocol), net.heads(2, &protocol));
+}
+
 #[test]
 fn a_certificate_the_ca_did_not_issue_does_not_vouch() {
     let mut net = region_net();
