@@ -154,13 +154,14 @@ async fn a_hub_forging_a_schools_change_is_quarantined_at_the_rcoi() {
     .await;
     let _ = frames_for(&mut recv, Duration::from_millis(500)).await;
 
+    // The forged change is refused and the message quarantined; the school's genuine change,
+    // which the attestation covers, is applied (a change is refused, not the message).
     let status = rcoi.status().await.unwrap();
     assert_eq!(status.quarantined, 1, "{status:?}");
-    let held = rcoi.read(protocol).await;
-    assert!(
-        held.is_none_or(|d| d.get(ROOT, "sheet-1").ok().flatten().is_none()),
-        "nothing of the forged message is applied"
-    );
+    let held = rcoi.read(protocol).await.unwrap();
+    let value = held.get(ROOT, "sheet-1").unwrap().unwrap().0;
+    assert_eq!(value.as_str(), Some("8 незачёт"));
+    assert_eq!(held.get_changes(&[]).len(), 1, "only the genuine change");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
