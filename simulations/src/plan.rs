@@ -466,8 +466,9 @@ fn random_commit_crashes_for(rng: &mut Rng, nodes: &[NodePlan], first_slot: i64)
 }
 
 /// Attacks a sweep adds: perhaps a МОУО hub forging in a school's protocol, perhaps a school
-/// writing another's roster or vouching for its own sheets, each from a time in the morning and
-/// again every 30 to 120 minutes until the day's last entry.
+/// writing another's roster, vouching for its own sheets, replaying an old frame or flooding
+/// its hub with unfinished fragments, each from a time in the morning and again every 30 to 120
+/// minutes until the day's last entry.
 fn random_attacks_for(
     rng: &mut Rng,
     nodes: &[NodePlan],
@@ -485,6 +486,8 @@ fn random_attacks_for(
         (AdversaryKind::HubForgery, &hubs, 0.5),
         (AdversaryKind::ForeignWrite, &schools, 0.3),
         (AdversaryKind::ForgedReceipt, &schools, 0.3),
+        (AdversaryKind::Replay, &schools, 0.3),
+        (AdversaryKind::FragmentFlood, &schools, 0.2),
     ] {
         if among.is_empty() || !rng.chance(chance) {
             continue;
@@ -751,7 +754,7 @@ mod tests {
             let plain = Plan::new(&scenario(), seed, false).unwrap();
             assert!(plain.attacks.is_empty() && plain.faults.len() < plan.faults.len());
         }
-        assert_eq!(kinds.len(), 3, "{kinds:?}");
+        assert_eq!(kinds.len(), 5, "{kinds:?}");
         assert!(at_schools > 5 && elsewhere > 5, "{at_schools} {elsewhere}");
     }
 }

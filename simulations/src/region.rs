@@ -34,7 +34,8 @@ use giasync_shared::rules::Rules;
 use giasync_shared::sync::attest::{Attestation, actor_for};
 use giasync_shared::sync::wire::Frame;
 use giasync_shared::sync::{
-    DocId, DocKind, Engine, FIXED_CERT_BYTES, FixedCa, Input, NodeIdentity, Output, PeerId, Persist,
+    DocId, DocKind, Engine, FIXED_CERT_BYTES, FixedCa, Input, NodeIdentity, Output,
+    PEER_FRAGMENTED_FRAMES_MAX, PeerId, Persist,
 };
 use sha2::{Digest, Sha256};
 
@@ -118,6 +119,8 @@ struct Node {
     /// An in-commit crash armed: the node dies while committing its next batch (at a school,
     /// the next holding a score sheet) and is down this long.
     crash_in_commit: Option<i64>,
+    /// The first sync frame with changes the node sent: what a replay sends again.
+    first_sync_sent: Option<Vec<u8>>,
 }
 
 impl Node {
@@ -255,6 +258,12 @@ pub struct Observed {
     pub attacked: BTreeSet<(String, DocId)>,
     /// Batches an in-commit crash lost (`[[crashes]] in_commit`).
     pub batches_lost_in_commit: u64,
+    /// Replays and fragment floods sent (`replay`, `fragment-flood`): not forgeries, so not in
+    /// `attacks_made`.
+    pub replays_made: u64,
+    pub floods_made: u64,
+    /// Connections an engine closed because the peer broke the protocol.
+    pub closed_for_protocol: u64,
 }
 
 /// Bytes on the wire of a frame of `framed` bytes: packets with their overhead.
@@ -367,6 +376,7 @@ impl Region {
                 tick_at: None,
                 quarantined: 0,
                 crash_in_commit: None,
+                first_sync_sent: None,
                 foreign_docs: 0,
             });
         }
@@ -952,9 +962,22 @@ impl Region {
             };
             let end = usize::from(self.conns[c].ends[1] == node);
             match bytes {
-                Some(bytes) => self.send(c, end, bytes),
+                Some(bytes) => {
+                    if self.nodes[node].first_sync_sent.is_none()
+                        && matches!(
+                            Frame::decode(&bytes),
+                            Ok(Frame::Sync { ref attestations, .. }) if !attestations.is_empty()
+                        )
+                    {
+                        self.nodes[node].first_sync_sent = Some(bytes.clone());
+                    }
+                    self.send(c, end, bytes);
+                }
                 // The engine closed the connection: the peer broke the protocol.
-                None => self.close(c),
+                None => {
+                    self.observed.closed_for_protocol += 1;
+                    self.close(c);
+                }
             }
         }
         if let Some(t) = self.nodes[node]
@@ -1302,9 +1325,10 @@ impl Region {
         // or РЦОИ it is connected to; on a connection whose frames still flow.
         let wanted = |other: usize| match attack.kind {
             AdversaryKind::HubForgery => other == 0,
-            AdversaryKind::ForeignWrite | AdversaryKind::ForgedReceipt => {
-                self.nodes[node].upstreams.contains(&other)
-            }
+            AdversaryKind::ForeignWrite
+            | AdversaryKind::ForgedReceipt
+            | AdversaryKind::Replay
+            | AdversaryKind::FragmentFlood => self.nodes[node].upstreams.contains(&other),
         };
         let Some(c) = self.nodes[node].peers.values().copied().find(|&c| {
             let conn = &self.conns[c];
@@ -1313,6 +1337,33 @@ impl Region {
         }) else {
             return;
         };
+        let end = usize::from(self.conns[c].ends[1] == node);
+        match attack.kind {
+            AdversaryKind::Replay => {
+                if let Some(frame) = self.nodes[node].first_sync_sent.clone() {
+                    self.observed.replays_made += 1;
+                    self.send(c, end, frame);
+                }
+                return;
+            }
+            AdversaryKind::FragmentFlood => {
+                self.observed.floods_made += 1;
+                let opened = u32::try_from(PEER_FRAGMENTED_FRAMES_MAX).unwrap_or(u32::MAX);
+                for id in 0..=opened {
+                    let fragment = Frame::Fragment {
+                        id: u32::MAX - id,
+                        index: 0,
+                        total: 2,
+                        bytes: vec![0; 16],
+                    };
+                    self.send(c, end, fragment.encode());
+                }
+                return;
+            }
+            AdversaryKind::ForeignWrite
+            | AdversaryKind::ForgedReceipt
+            | AdversaryKind::HubForgery => {}
+        }
         let Some((doc, base, key, value)) = self.target_of(attack) else {
             return;
         };
@@ -1347,7 +1398,6 @@ impl Region {
         .encode();
         self.observed.attacks_made += 1;
         self.observed.attacked.insert((n.identity.to_uri(), doc));
-        let end = usize::from(self.conns[c].ends[1] == node);
         self.send(c, end, frame);
     }
 
@@ -1395,6 +1445,8 @@ impl Region {
                 let base = engine.doc(&doc)?.clone();
                 Some((doc, base, "forged".into(), "by the МОУО".into()))
             }
+            // Not forgeries: sent as they are by `attack`.
+            AdversaryKind::Replay | AdversaryKind::FragmentFlood => None,
         }
     }
 

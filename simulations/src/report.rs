@@ -96,6 +96,11 @@ pub struct Report {
     /// Batches lost whole to in-commit crashes (`[[crashes]] in_commit`): never sent nor
     /// acknowledged, entered again after the restart.
     pub batches_lost_in_commit: u64,
+    /// Old frames sent again and floods of unfinished fragments (`replay`, `fragment-flood`
+    /// adversaries), and connections engines closed for a broken protocol.
+    pub replays_made: u64,
+    pub floods_made: u64,
+    pub closed_for_protocol: u64,
     pub foreign_data_at_schools: u64,
     pub messages_quarantined: u64,
     pub conflicts_entered: usize,
@@ -375,6 +380,9 @@ impl Report {
             attacks_refused: observed.attacks_refused,
             attacks_applied: region.attacks_applied(),
             batches_lost_in_commit: observed.batches_lost_in_commit,
+            replays_made: observed.replays_made,
+            floods_made: observed.floods_made,
+            closed_for_protocol: observed.closed_for_protocol,
             foreign_data_at_schools: foreign,
             messages_quarantined: region.quarantined(),
             conflicts_entered: observed.conflicts_entered.len(),
@@ -450,7 +458,8 @@ impl Report {
         let _ = writeln!(
             out,
             "conflicts entered: {}, surfaced: {}; unauthorised changes applied: {}; messages \
-             quarantined: {}; attacks made: {}, refused: {}, applied: {}; batches lost in a \
+             quarantined: {}; attacks made: {}, refused: {}, applied: {}; replays: {}, \
+             fragment floods: {}, links closed for a broken protocol: {}; batches lost in a \
              commit: {}",
             self.conflicts_entered,
             self.conflicts_surfaced,
@@ -459,6 +468,9 @@ impl Report {
             self.attacks_made,
             self.attacks_refused,
             self.attacks_applied,
+            self.replays_made,
+            self.floods_made,
+            self.closed_for_protocol,
             self.batches_lost_in_commit
         );
         let _ = writeln!(

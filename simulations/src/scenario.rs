@@ -58,6 +58,13 @@ pub enum AdversaryKind {
     ForgedReceipt,
     /// A МОУО hub rewrites a school's protocol it relays, and sends it on to the РЦОИ.
     HubForgery,
+    /// A school sends again, on its current connection, the first sync frame with changes it
+    /// ever sent (what an eavesdropper or an old backup holds): it must change nothing.
+    Replay,
+    /// A school opens more fragmented frames than a peer holds unfinished and never finishes
+    /// them: the receiver closes the connection, and the school's traffic resumes when it
+    /// reconnects.
+    FragmentFlood,
 }
 
 /// Hostile nodes: `count` of them (schools, or МОУО hubs for `hub-forgery`) try `kind` at `at`,

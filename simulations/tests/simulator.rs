@@ -332,3 +332,48 @@ fn hubs_forging_all_day_do_not_hold_back_their_schools_sheets() {
         "{report}"
     );
 }
+
+/// A school replaying the first frame it sent, and one flooding its hub with fragments it never
+/// finishes: the replay changes nothing (no refusal, nothing lost or counted twice), the flood
+/// gets the connection closed, and both schools' sheets still arrive.
+#[test]
+fn replays_and_fragment_floods_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |extra: &str, name: &str| -> serde_json::Value {
+        let small = std::fs::read_to_string(scenario("small.toml")).unwrap();
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, small + extra).unwrap();
+        let json = dir.path().join(format!("{name}.json"));
+        let out = sim(&[
+            "run",
+            path.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{name}: {}", text(&out));
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap()
+    };
+    let plain = run("", "plain");
+    let hostile = run(
+        "\n[[adversaries]]\nkind = \"replay\"\ncount = 2\nat = \"11:05\"\nevery_minutes = 20\n\
+         \n[[adversaries]]\nkind = \"fragment-flood\"\nat = \"11:10\"\nevery_minutes = 30\n",
+        "hostile",
+    );
+    assert!(hostile["replays_made"].as_u64().unwrap() >= 2, "{hostile}");
+    let floods = hostile["floods_made"].as_u64().unwrap();
+    assert!(floods >= 1, "{hostile}");
+    assert_eq!(
+        hostile["closed_for_protocol"].as_u64().unwrap(),
+        plain["closed_for_protocol"].as_u64().unwrap() + floods,
+        "every flood closed its connection: {hostile}"
+    );
+    assert_eq!(
+        hostile["messages_quarantined"], plain["messages_quarantined"],
+        "a replay is not refused, it is a no-op: {hostile}"
+    );
+    assert_eq!(hostile["lost"].as_u64(), Some(0), "{hostile}");
+    assert_eq!(
+        hostile["sheets_verified_at_rcoi"], hostile["sheets_entered"],
+        "{hostile}"
+    );
+}
