@@ -62,6 +62,9 @@ pub const LISTED_NEW_DOCS_MAX: usize = 4096;
 /// Changes refused from one peer for one document in a session (remembered to leave them out of
 /// the peer's heads); beyond, the document is held on that link until reconnect.
 pub const REFUSED_CHANGES_PER_PEER_DOC_MAX: usize = 1024;
+/// Times a message is applied again on a fresh copy without what was refused, before it is
+/// refused whole (each round can only refuse more: the bound keeps a hostile message's cost).
+pub const REJUDGE_ROUNDS_MAX: usize = 4;
 /// Certificate checks remembered (by the certificate's hash); the memory is cleared when full.
 pub const CERTS_CHECKED_MAX: usize = 4096;
 /// How long a certificate check is remembered: a certificate that expires, or a revocation list
@@ -186,7 +189,35 @@ struct PeerDoc {
     sent: BTreeSet<([u8; 32], i64)>,
 }
 
+/// The raw bytes of `changes` but the `refused`, as a message's chunks.
+fn kept(changes: &[automerge::Change], refused: &Refusals) -> Vec<Vec<u8>> {
+    changes
+        .iter()
+        .filter(|c| !refused.contains_key(&c.hash()))
+        .map(|c| c.raw_bytes().to_vec())
+        .collect()
+}
+
 impl PeerDoc {
+    /// Remembers the refused among `changes` (with their dependencies) for the session; more
+    /// than [`REFUSED_CHANGES_PER_PEER_DOC_MAX`] refuse the message whole.
+    fn remember_refused(
+        &mut self,
+        changes: &[automerge::Change],
+        refused: &Refusals,
+    ) -> Result<(), String> {
+        for change in changes.iter().filter(|c| refused.contains_key(&c.hash())) {
+            if self.refused.len() >= REFUSED_CHANGES_PER_PEER_DOC_MAX {
+                return Err(format!(
+                    "more than {REFUSED_CHANGES_PER_PEER_DOC_MAX} refused changes in a session; first: {}",
+                    refused.values().next().map_or("", String::as_str)
+                ));
+            }
+            self.refused.insert(change.hash(), change.deps().to_vec());
+        }
+        Ok(())
+    }
+
     /// Leaves the changes refused from this peer out of the heads it advertised.
     fn leave_out_refused(&mut self, doc: &Automerge) {
         if self.refused.is_empty() {
@@ -323,17 +354,73 @@ fn short(digest: [u8; 32]) -> [u8; 8] {
     out
 }
 
+/// The change chunks laid back to back in `bytes`, as a v2 sync message carries several changes
+/// in one chunk, split by automerge's container format: magic, checksum, type (1 a change, 2 a
+/// compressed change), uLEB128 length, contents. `None` when `bytes` is anything else (a
+/// document, or not a whole sequence of chunks).
+fn change_chunks(bytes: &[u8]) -> Option<Vec<&[u8]>> {
+    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+    const HEADER_BYTES: usize = 9;
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let header = rest.get(..HEADER_BYTES)?;
+        if header[..4] != MAGIC || !matches!(header[8], 1 | 2) {
+            return None;
+        }
+        let (len, used) = uleb128(&rest[HEADER_BYTES..])?;
+        let end = HEADER_BYTES
+            .checked_add(used)?
+            .checked_add(usize::try_from(len).ok()?)?;
+        out.push(rest.get(..end)?);
+        rest = &rest[end..];
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// An unsigned LEB128 number and the bytes it took.
+fn uleb128(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    for (i, b) in bytes.iter().enumerate().take(10) {
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+/// The changes of one chunk of a message when it holds changes only (one, or several back to
+/// back); `None` for a document chunk; an error when a change does not parse whole.
+fn chunk_changes(i: usize, chunk: &[u8]) -> Result<Option<Vec<automerge::Change>>, String> {
+    // A single change parses whole on its own (ops and all) far cheaper than loading a
+    // document.
+    if let Ok(change) = automerge::Change::try_from(chunk) {
+        return Ok(Some(vec![change]));
+    }
+    let Some(pieces) = change_chunks(chunk) else {
+        return Ok(None);
+    };
+    pieces
+        .into_iter()
+        .map(|piece| {
+            automerge::Change::try_from(piece)
+                .map_err(|e| format!("chunk {i} does not parse: a change in it: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
 /// Does every chunk of an automerge message parse completely? automerge itself applies what
-/// parses and only warns about the rest (DESIGN.md §3). Returns the changes when every chunk is
-/// one change (what sync sends), `None` when some chunk held more (a large catch-up).
+/// parses and only warns about the rest (DESIGN.md §3). Returns the changes when every chunk
+/// holds changes only (what sync sends), `None` when some chunk is a document (a large
+/// catch-up), which is loaded strictly to decide.
 fn chunks_parse(message: &sync::Message) -> Result<Option<Vec<automerge::Change>>, String> {
     let mut changes = Some(Vec::with_capacity(message.changes.len()));
     for (i, chunk) in message.changes.iter().enumerate() {
-        // A single change parses whole on its own (ops and all) far cheaper than loading a
-        // document; anything else is loaded strictly as a document to decide.
-        if let Ok(change) = automerge::Change::try_from(chunk) {
+        if let Some(mut these) = chunk_changes(i, chunk)? {
             if let Some(c) = changes.as_mut() {
-                c.push(change);
+                c.append(&mut these);
             }
             continue;
         }
@@ -471,13 +558,13 @@ fn judge_applied(
     refused
 }
 
-/// Every change a message carries, one by one: a chunk is one change, or a document (a large
+/// Every change a message carries, one by one: a chunk holds changes, or is a document (a large
 /// catch-up) whose changes are all taken.
 fn message_changes(message: &sync::Message) -> Result<Vec<automerge::Change>, String> {
     let mut changes = Vec::with_capacity(message.changes.len());
     for (i, chunk) in message.changes.iter().enumerate() {
-        if let Ok(change) = automerge::Change::try_from(chunk) {
-            changes.push(change);
+        if let Some(mut these) = chunk_changes(i, chunk)? {
+            changes.append(&mut these);
             continue;
         }
         let options = LoadOptions::new().on_partial_load(OnPartialLoad::Error);
@@ -1511,7 +1598,6 @@ impl Engine {
         mut message: sync::Message,
         attestations: &[(Vec<u8>, Vec<u8>)],
     ) -> Result<Received, String> {
-        let parsed = chunks_parse(&message)?;
         // An attestation that does not check is not used; the changes that needed it are
         // refused below, for want of one.
         let (mut offered, mut unusable) = (BTreeMap::new(), Vec::new());
@@ -1530,6 +1616,7 @@ impl Engine {
         if pd.blocked {
             return Ok(Received::default());
         }
+        let mut parsed = chunks_parse(&message)?;
         // The latest attestation per author, among those stored and those offered.
         let mut endorsements = state.endorsements.clone();
         for (author, e) in offered {
@@ -1544,19 +1631,67 @@ impl Engine {
             .values()
             .map(|e| (actor_for(&e.attestation.author), e))
             .collect();
+        // Before automerge sees anything, refuse the changes that cannot pass whatever their
+        // parents: by no author who may write the document with a usable attestation, refused
+        // before in this session, or built on one refused before. A change whose parents are
+        // missing would otherwise wait unjudged in automerge's queue; one built on a refused
+        // change would wait there for a parent that never comes, and the two sides would ask
+        // each other for it in a loop.
+        let mut refused = Refusals::new();
+        let from_chunks = parsed.is_some();
+        let carried = match parsed.take() {
+            Some(changes) => Some(changes),
+            None if !pd.refused.is_empty() => Some(message_changes(&message)?),
+            None => None,
+        };
+        if let Some(changes) = &carried {
+            let mut seeds = Refusals::new();
+            for c in changes {
+                let hash = c.hash();
+                if pd.refused.contains_key(&hash) {
+                    seeds.insert(hash, format!("change {hash} was refused before"));
+                } else if let Some(d) = c.deps().iter().find(|d| pd.refused.contains_key(d)) {
+                    seeds.insert(
+                        hash,
+                        format!("change {hash} is built on refused change {d}"),
+                    );
+                } else if state.doc.get_change_meta_by_hash(&hash).is_none()
+                    && let Err(reason) = author_of(c, doc, &by_actor)
+                {
+                    seeds.insert(hash, reason);
+                }
+            }
+            if !seeds.is_empty() {
+                refused = with_dependents(changes, seeds);
+                pd.remember_refused(changes, &refused)?;
+                message.changes = kept(changes, &refused).into();
+            }
+        }
+        // What is left, one change per chunk; `None` for a large catch-up (a document chunk)
+        // left as it came.
+        parsed = match carried {
+            Some(changes) if !refused.is_empty() => Some(
+                changes
+                    .into_iter()
+                    .filter(|c| !refused.contains_key(&c.hash()))
+                    .collect(),
+            ),
+            Some(changes) if from_chunks => Some(changes),
+            _ => None,
+        };
         // A chunk holding more than one change (a large catch-up) does not parse as one
         // change: such messages take the copy below.
         let judged = parsed
             .as_deref()
             .and_then(|c| judge_in_place(&state.doc, doc, &by_actor, c));
-        let (applied, refused) = match judged {
+        let applied = match judged {
             // Every change's dependencies are known and every change passes: applied directly.
-            Some((new, refused)) if refused.is_empty() => {
+            Some((new, none)) if none.is_empty() => {
                 state
                     .doc
                     .receive_sync_message(&mut pd.state, message)
                     .map_err(|e| e.to_string())?;
-                (new, refused)
+                new
             }
             _ => {
                 // Some dependencies are missing (automerge would queue those changes) or some
@@ -1567,64 +1702,64 @@ impl Engine {
                 copy.receive_sync_message(&mut session, message.clone())
                     .map_err(|e| e.to_string())?;
                 let mut new_changes = copy.get_changes(&before);
-                let mut refused = judge_applied(&copy, doc, &by_actor, &new_changes);
-                if !refused.is_empty() {
-                    // Again, on a fresh copy, without the refused changes and those built on
-                    // them (among the message's and those the copy took from the queue).
-                    let carried = message_changes(&message)?;
-                    let mut all = new_changes;
-                    all.extend(carried.iter().cloned());
-                    refused = with_dependents(&all, refused);
-                    if pd.refused.len() + refused.len() > REFUSED_CHANGES_PER_PEER_DOC_MAX {
+                let mut left = judge_applied(&copy, doc, &by_actor, &new_changes);
+                // Again, on a fresh copy, without the refused changes and those built on them,
+                // until nothing more is refused: leaving a change out can leave another
+                // author's attested head missing.
+                let carried = if left.is_empty() {
+                    Vec::new()
+                } else {
+                    message_changes(&message)?
+                };
+                for round in 0.. {
+                    if left.is_empty() {
+                        break;
+                    }
+                    if round == REJUDGE_ROUNDS_MAX {
                         return Err(format!(
-                            "more than {REFUSED_CHANGES_PER_PEER_DOC_MAX} refused changes in a session; first: {}",
-                            refused.values().next().map_or("", String::as_str)
+                            "still refusing changes after {REJUDGE_ROUNDS_MAX} rounds; first: {}",
+                            left.values().next().map_or("", String::as_str)
                         ));
                     }
-                    for change in all.iter().filter(|c| refused.contains_key(&c.hash())) {
-                        pd.refused.insert(change.hash(), change.deps().to_vec());
-                    }
+                    let mut all = new_changes;
+                    all.extend(carried.iter().cloned());
+                    let dropped = with_dependents(&all, left);
+                    pd.remember_refused(&all, &dropped)?;
+                    refused.extend(dropped);
                     // What the fresh copy took from the queue it takes again by itself.
-                    let kept: Vec<Vec<u8>> = carried
-                        .iter()
-                        .filter(|c| !refused.contains_key(&c.hash()))
-                        .map(|c| c.raw_bytes().to_vec())
-                        .collect();
-                    message.changes = kept.into();
+                    message.changes = kept(&carried, &refused).into();
                     copy = state.doc.clone();
                     session = pd.state.clone();
-                    copy.receive_sync_message(&mut session, message)
+                    copy.receive_sync_message(&mut session, message.clone())
                         .map_err(|e| e.to_string())?;
                     new_changes = copy.get_changes(&before);
-                    let left = judge_applied(&copy, doc, &by_actor, &new_changes);
-                    if let Some((_, reason)) = left.into_iter().next() {
-                        return Err(reason);
-                    }
+                    left = judge_applied(&copy, doc, &by_actor, &new_changes);
                 }
                 // Every check passed: keep the copy.
                 copy.set_actor(state.doc.get_actor().clone());
                 state.doc = copy;
                 pd.state = session;
-                (new_changes.len() as u64, refused)
+                new_changes.len() as u64
             }
         };
         pd.leave_out_refused(&state.doc);
         drop(by_actor);
-        // Attestations are kept only of authors who may write the document, and only when the
-        // document holds everything they attest (a refused change may be the reason it does not).
+        // Attestations are kept only of authors who may write the document, and not when they
+        // name a refused change (the author's later changes would fail against it). One naming
+        // a change not held yet is kept: changes waiting in automerge's queue for a parent are
+        // judged against it when the parent comes.
         for (author, e) in endorsements {
             let changed = state
                 .endorsements
                 .get(&author)
                 .is_none_or(|old| old.attestation != e.attestation);
-            let holds = || {
-                refused.is_empty()
-                    || e.attestation
-                        .heads
-                        .iter()
-                        .all(|h| state.doc.get_change_meta_by_hash(h).is_some())
+            let names_refused = || {
+                e.attestation
+                    .heads
+                    .iter()
+                    .any(|h| refused.contains_key(h) || pd.refused.contains_key(h))
             };
-            if changed && doc.writable_by(&e.identity) && holds() {
+            if changed && doc.writable_by(&e.identity) && !names_refused() {
                 self.out.push_back(Output::Persist(Persist::Attestation {
                     doc,
                     author,
@@ -1634,16 +1769,21 @@ impl Engine {
                 state.endorsements.insert(author, e);
             }
         }
-        let mut why: Vec<String> = Vec::new();
-        if let Some(first) = refused.values().next() {
-            why.push(format!("refused {} changes: {first}", refused.len()));
-        }
-        if let Some(first) = unusable.first() {
-            why.push(format!("{} attestations not used: {first}", unusable.len()));
-        }
+        // A refused message is quarantined; an attestation that did not check but was needed
+        // by no change (a relay forwarding one whose certificate has since expired) is not.
+        let why = refused.values().next().map(|first| {
+            let mut why = format!("refused {} changes: {first}", refused.len());
+            if let Some(first) = unusable.first() {
+                why.push_str(&format!(
+                    "; {} attestations not used: {first}",
+                    unusable.len()
+                ));
+            }
+            why
+        });
         Ok(Received {
             applied,
-            refused: (!why.is_empty()).then(|| why.join("; ")),
+            refused: why,
         })
     }
 

@@ -532,6 +532,77 @@ fn a_forged_change_in_a_relays_store_does_not_hold_back_the_honest_ones() {
         );
     }
     assert_eq!(net.heads(0, &protocol), net.heads(2, &protocol));
+
+    // In the same sessions, the hub's store gains a change built on its forged one; it travels
+    // with the school's next sheet. It is refused as built on a refused change (not queued for
+    // a parent that never comes: the two sides would ask each other for it in a loop, and
+    // `Net::run` would fail), and the sheet arrives.
+    let on_forged = forge(
+        net.nodes[1].doc(&protocol).unwrap(),
+        &hub_key,
+        "sheet-6",
+        "19 зачёт",
+    );
+    let kept: Vec<(Vec<u8>, Vec<u8>)> = net.persisted[1]
+        .iter()
+        .filter_map(|p| match p {
+            Persist::Attestation {
+                doc, cert, bytes, ..
+            } if *doc == protocol => Some((cert.clone(), bytes.clone())),
+            _ => None,
+        })
+        .collect();
+    net.nodes[1]
+        .load_doc(protocol, &on_forged.save(), &kept)
+        .unwrap();
+    net.write(2, protocol, "sheet-5", "16 зачёт");
+    assert_eq!(
+        net.read(0, &protocol, "sheet-5").as_deref(),
+        Some("16 зачёт")
+    );
+    assert_eq!(net.read(0, &protocol, "sheet-6"), None);
+    let built_on = format!("built on refused change {forged_hash}");
+    assert!(
+        net.quarantined(0).iter().any(|r| r.contains(&built_on)),
+        "{:?}",
+        net.quarantined(0)
+    );
+    assert_eq!(net.heads(0, &protocol), net.heads(2, &protocol));
+}
+
+/// A v2 sync message carries several changes back to back in one chunk: they are split by the
+/// container format and each parsed whole; a truncated sequence or a document is not taken for
+/// changes.
+#[test]
+fn changes_back_to_back_in_one_chunk_are_split_and_anything_else_is_not() {
+    let mut doc = Automerge::new();
+    for i in 0..3 {
+        let mut tx = doc.transaction();
+        tx.put(ROOT, format!("k{i}"), "v").unwrap();
+        tx.commit();
+    }
+    let changes = doc.get_changes(&[]);
+    let joined: Vec<u8> = changes
+        .iter()
+        .flat_map(|c| c.raw_bytes().to_vec())
+        .collect();
+    let pieces = change_chunks(&joined).unwrap();
+    assert_eq!(pieces.len(), 3);
+    for (piece, change) in pieces.iter().zip(&changes) {
+        assert_eq!(*piece, change.raw_bytes());
+    }
+    let parsed = chunk_changes(0, &joined).unwrap().unwrap();
+    let hashes: Vec<ChangeHash> = parsed.iter().map(automerge::Change::hash).collect();
+    let expected: Vec<ChangeHash> = changes.iter().map(automerge::Change::hash).collect();
+    assert_eq!(hashes, expected);
+    assert!(change_chunks(&joined[..joined.len() - 1]).is_none());
+    assert!(change_chunks(&doc.save()).is_none());
+    assert!(change_chunks(&[]).is_none());
+    // A change whose bytes are damaged inside a well-formed container does not parse.
+    let mut damaged = joined.clone();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 0xff;
+    assert!(chunk_changes(0, &damaged).is_err());
 }
 
 #[test]
