@@ -491,4 +491,200 @@ mod tests {
             );
         }
     }
+
+    /// A school's node and its protocol, with the in-memory CA that vouches for it.
+    fn school_engine(ca: &giasync_shared::sync::FixedCa) -> (Engine, DocId) {
+        use giasync_shared::codes::{MunicipalityCode, OrgCode, RegionCode, SchoolCode};
+        let identity = giasync_shared::sync::NodeIdentity {
+            region: RegionCode::new("42").unwrap(),
+            org: OrgCode::School(SchoolCode::new("420101").unwrap()),
+            municipality: Some(MunicipalityCode::new("4201").unwrap()),
+        };
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let cert = ca.issue(identity, &key);
+        let engine = Engine::new(identity, key, cert, Box::new(ca.clone()));
+        (
+            engine,
+            "protocol/4201/420101/is-2024-02-14".parse().unwrap(),
+        )
+    }
+
+    /// Batches as the engine makes them: batch `i` is one change putting `sheet-i` into the
+    /// protocol (the engine's `Changes` and `Attestation` records), and an audit line naming it.
+    fn engine_batches(count: usize) -> Vec<Vec<Persist>> {
+        let ca = giasync_shared::sync::FixedCa::default();
+        let (mut engine, protocol) = school_engine(&ca);
+        (0..count)
+            .map(|i| {
+                engine
+                    .change(1_707_876_000_000 + i as i64, protocol, |tx| {
+                        automerge::transaction::Transactable::put(
+                            tx,
+                            automerge::ROOT,
+                            format!("sheet-{i}"),
+                            "15 зачёт",
+                        )
+                        .map(|_| ())
+                    })
+                    .unwrap();
+                let mut batch: Vec<Persist> = std::iter::from_fn(|| engine.poll_output())
+                    .filter_map(|o| match o {
+                        giasync_shared::sync::Output::Persist(p) => Some(p),
+                        _ => None,
+                    })
+                    .collect();
+                assert!(
+                    batch.iter().any(|p| matches!(p, Persist::Changes { .. }))
+                        && batch
+                            .iter()
+                            .any(|p| matches!(p, Persist::Attestation { .. })),
+                    "{batch:?}"
+                );
+                batch.push(Persist::Audit {
+                    at_ms: i as i64,
+                    text: format!("batch {i}"),
+                });
+                batch
+            })
+            .collect()
+    }
+
+    /// The engine's own batches (changes, attestations, audit) on a disk that crashes at every
+    /// write in turn: after a restart every acknowledged batch is held, each batch is there
+    /// whole or not at all (its change iff its audit line), the attestation checks again, and a
+    /// document of many chunks is compacted into one without changing it.
+    #[test]
+    fn a_crash_at_any_write_keeps_every_acknowledged_change_whole_and_compacts_after() {
+        let batches = engine_batches(COMPACT_CHUNKS_MIN + 2);
+        let run = |crash_at: Option<usize>| {
+            let disk = Disk::default();
+            disk.0.lock().unwrap().writes_left = crash_at;
+            let mut acknowledged = 0;
+            if let Ok(store) = Store::open_with_backend(disk.clone()) {
+                for batch in &batches {
+                    if store.apply(batch).is_err() {
+                        break;
+                    }
+                    acknowledged += 1;
+                }
+            }
+            let d = disk.0.lock().unwrap();
+            (acknowledged, d.durable.clone(), d.writes)
+        };
+        let (all, _, writes_total) = run(None);
+        assert_eq!(all, batches.len());
+        let reopen = |durable: &[u8]| {
+            let disk = Disk::default();
+            {
+                let mut d = disk.0.lock().unwrap();
+                d.volatile = durable.to_vec();
+                d.durable = durable.to_vec();
+            }
+            Store::open_with_backend(disk)
+        };
+        let mut compacted_checked = false;
+        for crash_at in 0..writes_total {
+            let (acknowledged, durable, _) = run(Some(crash_at));
+            let Ok(store) = reopen(&durable) else {
+                assert!(
+                    acknowledged == 0 && is_interrupted_creation(&durable),
+                    "crash at write {crash_at}: the store does not open again"
+                );
+                continue;
+            };
+            let ca = giasync_shared::sync::FixedCa::default();
+            let (mut engine, protocol) = school_engine(&ca);
+            let report = store.load_into(&mut engine).unwrap();
+            assert!(report.docs_refused.is_empty(), "{report:?}");
+            assert_eq!(engine.stats().attestations_refused_on_load, 0);
+            let audit: Vec<String> = store
+                .audit_tail(1000)
+                .unwrap()
+                .into_iter()
+                .map(|(_, t)| t)
+                .collect();
+            let held = |i: usize| {
+                engine.doc(&protocol).is_some_and(|d| {
+                    automerge::ReadDoc::get(d, automerge::ROOT, format!("sheet-{i}"))
+                        .ok()
+                        .flatten()
+                        .is_some()
+                })
+            };
+            let mut present = 0;
+            let logged_any = audit.iter().any(|t| t.starts_with("batch "));
+            assert_eq!(
+                report.attestations,
+                usize::from(logged_any),
+                "crash at write {crash_at}: the author's attestation"
+            );
+            for i in 0..batches.len() {
+                let logged = audit.contains(&format!("batch {i}"));
+                assert_eq!(
+                    held(i),
+                    logged,
+                    "crash at write {crash_at}: batch {i} half there"
+                );
+                assert!(
+                    i >= acknowledged || logged,
+                    "crash at write {crash_at}: acknowledged batch {i} is lost"
+                );
+                present += usize::from(logged);
+            }
+            // What is there is the acknowledged batches and perhaps the one in flight.
+            assert!(present == acknowledged || present == acknowledged + 1);
+            if present >= COMPACT_CHUNKS_MIN {
+                assert_eq!(report.compacted, 1, "crash at write {crash_at}");
+                let heads = engine.doc(&protocol).unwrap().get_heads();
+                let (mut again, _) = school_engine(&ca);
+                let second = store.load_into(&mut again).unwrap();
+                assert_eq!((second.chunks, second.compacted), (1, 0));
+                assert_eq!(again.doc(&protocol).unwrap().get_heads(), heads);
+                compacted_checked = true;
+            }
+        }
+        assert!(compacted_checked);
+    }
+
+    /// A crash during the very first creation leaves a file without redb's magic number:
+    /// `Store::open` moves it aside and creates the store again, and the node goes on.
+    #[test]
+    fn a_store_whose_creation_was_interrupted_is_moved_aside_and_made_again() {
+        // The crash points of the first creation that leave a file redb will not open.
+        let (_, _, writes_total) = run_until_crash(None);
+        let durable = (0..writes_total)
+            .map(|crash_at| run_until_crash(Some(crash_at)).1)
+            .find(|durable| {
+                let disk = Disk::default();
+                {
+                    let mut d = disk.0.lock().unwrap();
+                    d.volatile = durable.clone();
+                    d.durable = durable.clone();
+                }
+                is_interrupted_creation(durable) && Store::open_with_backend(disk).is_err()
+            })
+            .expect("some crash during creation leaves a file redb does not open");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.redb");
+        std::fs::write(&path, &durable).unwrap();
+        let store = Store::open(&path).unwrap();
+        store.apply(&batch(0)).unwrap();
+        assert!(
+            store
+                .audit_tail(10)
+                .unwrap()
+                .iter()
+                .any(|(_, t)| t == "batch 0")
+        );
+        let aside: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "node.redb")
+            .collect();
+        assert_eq!(
+            aside.len(),
+            1,
+            "the interrupted file is kept aside: {aside:?}"
+        );
+    }
 }
