@@ -223,6 +223,8 @@ impl PeerDoc {
         if self.refused.is_empty() {
             return;
         }
+        self.refused
+            .retain(|h, _| doc.get_change_meta_by_hash(h).is_none());
         if let Some(heads) = self.state.their_heads.as_mut() {
             *heads = heads_without(heads, &self.refused, doc);
         }
@@ -393,10 +395,23 @@ fn uleb128(bytes: &[u8]) -> Option<(u64, usize)> {
 /// The changes of one chunk of a message when it holds changes only (one, or several back to
 /// back); `None` for a document chunk; an error when a change does not parse whole.
 fn chunk_changes(i: usize, chunk: &[u8]) -> Result<Option<Vec<automerge::Change>>, String> {
+    // A change's checksum is the first 4 bytes of its hash, which `Change::try_from` does not
+    // check; automerge's loader stops at the first that does not match, silently dropping the
+    // rest of the message.
+    let checked = |piece: &[u8], change: automerge::Change| {
+        if piece.get(4..8) == Some(&change.hash().0[..4]) {
+            Ok(change)
+        } else {
+            Err(format!(
+                "chunk {i}: change {} has a wrong checksum",
+                change.hash()
+            ))
+        }
+    };
     // A single change parses whole on its own (ops and all) far cheaper than loading a
     // document.
     if let Ok(change) = automerge::Change::try_from(chunk) {
-        return Ok(Some(vec![change]));
+        return checked(chunk, change).map(|c| Some(vec![c]));
     }
     let Some(pieces) = change_chunks(chunk) else {
         return Ok(None);
@@ -404,8 +419,9 @@ fn chunk_changes(i: usize, chunk: &[u8]) -> Result<Option<Vec<automerge::Change>
     pieces
         .into_iter()
         .map(|piece| {
-            automerge::Change::try_from(piece)
-                .map_err(|e| format!("chunk {i} does not parse: a change in it: {e}"))
+            let change = automerge::Change::try_from(piece)
+                .map_err(|e| format!("chunk {i} does not parse: a change in it: {e}"))?;
+            checked(piece, change)
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
@@ -1638,10 +1654,18 @@ impl Engine {
         // change would wait there for a parent that never comes, and the two sides would ask
         // each other for it in a loop.
         let mut refused = Refusals::new();
+        // A change refused from this peer that this node came to hold by another way (it was
+        // refused for a reason that passed, such as an attestation not yet there) is forgotten.
+        pd.refused
+            .retain(|h, _| state.doc.get_change_meta_by_hash(h).is_none());
         let from_chunks = parsed.is_some();
+        // One document chunk is what a large catch-up sends; a document beside other chunks (after
+        // which automerge would queue their changes unjudged) is taken apart too.
         let carried = match parsed.take() {
             Some(changes) => Some(changes),
-            None if !pd.refused.is_empty() => Some(message_changes(&message)?),
+            None if !pd.refused.is_empty() || message.changes.len() > 1 => {
+                Some(message_changes(&message)?)
+            }
             None => None,
         };
         if let Some(changes) = &carried {
@@ -1721,14 +1745,26 @@ impl Engine {
                             left.values().next().map_or("", String::as_str)
                         ));
                     }
+                    // A refused change the message does not carry came from automerge's queue
+                    // (an earlier message's, waiting for its parent): a clone would take it
+                    // again, so the fresh copy is loaded from a save without the queue (other
+                    // changes waiting there are asked for again when their parents come).
+                    let from_queue = left.keys().any(|h| !carried.iter().any(|c| c.hash() == *h));
                     let mut all = new_changes;
                     all.extend(carried.iter().cloned());
                     let dropped = with_dependents(&all, left);
                     pd.remember_refused(&all, &dropped)?;
                     refused.extend(dropped);
-                    // What the fresh copy took from the queue it takes again by itself.
                     message.changes = kept(&carried, &refused).into();
-                    copy = state.doc.clone();
+                    copy = if from_queue {
+                        let saved = state.doc.save_with_options(automerge::SaveOptions {
+                            deflate: false,
+                            retain_orphans: false,
+                        });
+                        Automerge::load(&saved).map_err(|e| e.to_string())?
+                    } else {
+                        state.doc.clone()
+                    };
                     session = pd.state.clone();
                     copy.receive_sync_message(&mut session, message.clone())
                         .map_err(|e| e.to_string())?;

@@ -603,6 +603,82 @@ fn changes_back_to_back_in_one_chunk_are_split_and_anything_else_is_not() {
     let last = damaged.len() - 1;
     damaged[last] ^= 0xff;
     assert!(chunk_changes(0, &damaged).is_err());
+    // Nor does one whose checksum is wrong (automerge's loader would stop there and drop the
+    // rest unseen), alone or among others.
+    let first_len = changes[0].raw_bytes().len();
+    let mut bad_sum = joined.clone();
+    bad_sum[first_len + 4] ^= 0x01;
+    let err = chunk_changes(0, &bad_sum).unwrap_err();
+    assert!(err.contains("wrong checksum"), "{err}");
+    let mut alone = changes[0].raw_bytes().to_vec();
+    alone[4] ^= 0x01;
+    assert!(chunk_changes(0, &alone).is_err());
+}
+
+/// A change under a writer's actor, built on a change this node does not hold yet, waits in
+/// automerge's queue; when the parent arrives from an honest peer, the queued change is refused
+/// (no attestation covers it) and the parent is applied, not the honest message refused whole.
+#[test]
+fn a_forged_change_waiting_in_the_queue_does_not_block_its_parent() {
+    let mut net = region_net();
+    let protocol = doc("protocol", "4201", "420101");
+    net.write(2, protocol, "sheet-0", "8 незачёт");
+    let (school_link, _) = net.connect(2, 1);
+    net.connect(1, 0);
+    assert_eq!(
+        net.read(0, &protocol, "sheet-0").as_deref(),
+        Some("8 незачёт")
+    );
+    net.disconnect(2, school_link);
+    // Offline, the school writes its next sheet; a change under its actor is forged on top.
+    net.write(2, protocol, "sheet-1", "15 зачёт");
+    let school_key = net.keys[2].clone();
+    let forged = forge(
+        net.nodes[2].doc(&protocol).unwrap(),
+        &school_key,
+        "sheet-1",
+        "20 зачёт",
+    );
+    let at_rcoi = net
+        .links
+        .iter()
+        .find(|((n, _), (m, _))| *n == 0 && *m == 1)
+        .map(|((_, p), _)| *p)
+        .unwrap();
+    let frame = Frame::Sync {
+        doc: protocol,
+        message: message_with_last_change(&forged),
+        attestations: vec![],
+    };
+    net.nodes[0].handle(
+        net.now_ms,
+        Input::Received {
+            peer: at_rcoi,
+            bytes: &frame.encode(),
+        },
+    );
+    net.run();
+    assert_eq!(
+        net.read(0, &protocol, "sheet-1"),
+        None,
+        "queued, not applied"
+    );
+    // The school comes back: its sheet reaches the РЦОИ through the hub.
+    net.connect(2, 1);
+    assert_eq!(
+        net.read(0, &protocol, "sheet-1").as_deref(),
+        Some("15 зачёт"),
+        "{:?}",
+        net.quarantined(0)
+    );
+    assert!(
+        net.quarantined(0)
+            .iter()
+            .any(|r| r.contains(&format!("change {} is not covered", forged.get_heads()[0]))),
+        "{:?}",
+        net.quarantined(0)
+    );
+    assert_eq!(net.heads(0, &protocol), net.heads(2, &protocol));
 }
 
 #[test]
