@@ -264,6 +264,9 @@ pub struct Observed {
     pub floods_made: u64,
     /// Connections an engine closed because the peer broke the protocol.
     pub closed_for_protocol: u64,
+    /// For each sheet signed while its school was connected upstream: simulated ms from the
+    /// expert's signature to the school holding the РЦОИ's receipt of it.
+    pub receipt_latency_ms: Vec<i64>,
 }
 
 /// Bytes on the wire of a frame of `framed` bytes: packets with their overhead.
@@ -332,6 +335,9 @@ pub struct Region {
     cursor: Vec<usize>,
     /// Per school and participant: the hash of the latest sheet entered.
     latest_sheet: Vec<BTreeMap<usize, RecordHash>>,
+    /// Per school: sheets acknowledged whose receipt the school does not hold yet, with when
+    /// they were signed and whether the school was connected upstream then.
+    awaiting_receipt: Vec<BTreeMap<RecordHash, (i64, bool)>>,
     /// Actor id → the identity of the node key behind it.
     actors: HashMap<Vec<u8>, NodeIdentity>,
     observed: Observed,
@@ -421,6 +427,7 @@ impl Region {
             ca,
             cursor: vec![0; schools],
             latest_sheet: vec![BTreeMap::new(); schools],
+            awaiting_receipt: vec![BTreeMap::new(); schools],
             actors,
             observed: Observed {
                 trace: Sha256::new(),
@@ -953,8 +960,23 @@ impl Region {
             self.schedule(self.now_ms + down, Event::Restart { node });
             return false;
         }
+        let receipts_changed = records.iter().any(|r| {
+            matches!(
+                r,
+                Persist::Changes {
+                    doc: DocId::School {
+                        kind: DocKind::Rcoi,
+                        ..
+                    },
+                    ..
+                }
+            )
+        });
         for record in records {
             self.persist(node, record);
+        }
+        if receipts_changed && let Some(s) = self.school_of(node) {
+            self.receipts_seen(s);
         }
         for (peer, bytes) in sends {
             let Some(&c) = self.nodes[node].peers.get(&peer) else {
@@ -1119,6 +1141,35 @@ impl Region {
         }
     }
 
+    /// The sheets of school `s` whose receipt its node now holds: their latency is recorded.
+    fn receipts_seen(&mut self, s: usize) {
+        if self.awaiting_receipt[s].is_empty() {
+            return;
+        }
+        let rcoi = self.doc(s, DocKind::Rcoi);
+        let node = self.plan.schools[s].node;
+        let Some(doc) = self.nodes[node].engine.as_ref().and_then(|e| e.doc(&rcoi)) else {
+            return;
+        };
+        let seen: Vec<RecordHash> = self.awaiting_receipt[s]
+            .keys()
+            .filter(|h| {
+                matches!(
+                    automerge::ReadDoc::get(doc, automerge::ROOT, format!("receipt/{h}")),
+                    Ok(Some(_))
+                )
+            })
+            .copied()
+            .collect();
+        for hash in seen {
+            if let Some((signed_ms, true)) = self.awaiting_receipt[s].remove(&hash) {
+                self.observed
+                    .receipt_latency_ms
+                    .push(self.now_ms - signed_ms);
+            }
+        }
+    }
+
     /// Records what an entry made, as the staff are told it is saved.
     fn acknowledge(&mut self, s: usize, entry: Entry, made: Result<Option<Made>, String>) {
         let made = match made {
@@ -1140,6 +1191,12 @@ impl Region {
             kind,
         } = made
         {
+            let node = self.plan.schools[s].node;
+            let connected = self.nodes[node].peers.values().any(|&c| {
+                let conn = &self.conns[c];
+                conn.alive && conn.established
+            });
+            self.awaiting_receipt[s].insert(entered.hash, (entered.at_ms, connected));
             match kind {
                 SheetKind::Tampered | SheetKind::ByRevokedExpert => {
                     self.observed.invalid_sheets.push((entered, kind));

@@ -101,6 +101,12 @@ pub struct Report {
     pub replays_made: u64,
     pub floods_made: u64,
     pub closed_for_protocol: u64,
+    /// Sheet latency as the school feels it: from the expert's signature to the school holding
+    /// the РЦОИ's receipt, for sheets signed while the school was connected upstream (simulated
+    /// ms; `receipts_timed` of them).
+    pub receipts_timed: usize,
+    pub receipt_latency_p50_ms: Option<i64>,
+    pub receipt_latency_p99_ms: Option<i64>,
     pub foreign_data_at_schools: u64,
     pub messages_quarantined: u64,
     pub conflicts_entered: usize,
@@ -383,6 +389,9 @@ impl Report {
             replays_made: observed.replays_made,
             floods_made: observed.floods_made,
             closed_for_protocol: observed.closed_for_protocol,
+            receipts_timed: observed.receipt_latency_ms.len(),
+            receipt_latency_p50_ms: percentile(&observed.receipt_latency_ms, 50),
+            receipt_latency_p99_ms: percentile(&observed.receipt_latency_ms, 99),
             foreign_data_at_schools: foreign,
             messages_quarantined: region.quarantined(),
             conflicts_entered: observed.conflicts_entered.len(),
@@ -473,6 +482,16 @@ impl Report {
             self.closed_for_protocol,
             self.batches_lost_in_commit
         );
+        if let (Some(p50), Some(p99)) = (self.receipt_latency_p50_ms, self.receipt_latency_p99_ms) {
+            let _ = writeln!(
+                out,
+                "sheet to receipt at the school, signed while connected: p50 {:.2} s, p99 {:.2} s \
+                 ({} sheets)",
+                p50 as f64 / 1000.0,
+                p99 as f64 / 1000.0,
+                self.receipts_timed
+            );
+        }
         let _ = writeln!(
             out,
             "converged: {}{}; simulated day ended {}",
@@ -701,6 +720,14 @@ fn timeline(region: &Region) -> Vec<Point> {
     points
 }
 
+/// The nearest-rank `p`th percentile of `values` (`None` when there are none).
+fn percentile(values: &[i64], p: usize) -> Option<i64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let rank = (sorted.len() * p).div_ceil(100).max(1);
+    sorted.get(rank - 1).copied()
+}
+
 fn clock(ms: i64) -> String {
     let minutes = ms.div_euclid(MINUTE_MS);
     let (days, minute_of_day) = (minutes.div_euclid(1440), minutes.rem_euclid(1440));
@@ -742,4 +769,17 @@ pub fn peak_memory_mib() -> Option<u64> {
         .parse()
         .ok()?;
     Some(kib / 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let values: Vec<i64> = (1..=100).rev().collect();
+        assert_eq!(super::percentile(&values, 50), Some(50));
+        assert_eq!(super::percentile(&values, 99), Some(99));
+        assert_eq!(super::percentile(&[7], 99), Some(7));
+        assert_eq!(super::percentile(&[], 50), None);
+        assert_eq!(super::percentile(&[5, 1, 3], 50), Some(3));
+    }
 }

@@ -254,6 +254,12 @@ fn the_small_scenario_meets_conflicts_invalid_sheets_and_attacks() {
     assert!(made >= 2, "{report}");
     assert_eq!(report["attacks_refused"].as_u64(), Some(made), "{report}");
     assert_eq!(report["attacks_applied"].as_u64(), Some(0), "{report}");
+    // Sheet latency is measured for the sheets signed while connected (most of the day).
+    let timed = report["receipts_timed"].as_u64().unwrap();
+    assert!(timed > 0, "{report}");
+    let p50 = report["receipt_latency_p50_ms"].as_i64().unwrap();
+    let p99 = report["receipt_latency_p99_ms"].as_i64().unwrap();
+    assert!(0 < p50 && p50 <= p99, "{report}");
 }
 
 /// A МОУО hub rewriting a school's protocol on its way to the РЦОИ is refused there, and
