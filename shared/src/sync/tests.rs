@@ -615,6 +615,63 @@ fn changes_back_to_back_in_one_chunk_are_split_and_anything_else_is_not() {
     assert!(chunk_changes(0, &alone).is_err());
 }
 
+/// A change refused from one peer for a reason that later passes (here: it came before its
+/// author's attestation had reached this node) is forgotten once this node holds it by another
+/// way: that peer's later changes built on it are not refused as built on a refused change.
+#[test]
+fn a_refusal_is_forgotten_once_the_change_is_held() {
+    let mut net = region_net();
+    let protocol = doc("protocol", "4201", "420101");
+    net.write(2, protocol, "sheet-1", "8 незачёт");
+    // A copy of the school's change reaches the РЦОИ from the hub without any attestation
+    // (the hub never held it): refused, as nothing proves who wrote it.
+    let (_, at_rcoi) = net.connect(1, 0);
+    let first = net.nodes[2].doc(&protocol).unwrap().clone();
+    let frame = Frame::Sync {
+        doc: protocol,
+        message: message_with_last_change(&first),
+        attestations: vec![],
+    };
+    net.nodes[0].handle(
+        net.now_ms,
+        Input::Received {
+            peer: at_rcoi,
+            bytes: &frame.encode(),
+        },
+    );
+    net.run();
+    assert_eq!(net.read(0, &protocol, "sheet-1"), None);
+    assert!(
+        net.quarantined(0)
+            .iter()
+            .any(|r| r.contains("has no attestation by its author")),
+        "{:?}",
+        net.quarantined(0)
+    );
+    // The school reaches the РЦОИ directly (a fallback), then goes back to its hub and writes
+    // on: the new change reaches the РЦОИ through the hub, built on the one refused there.
+    let (direct, _) = net.connect(2, 0);
+    assert_eq!(
+        net.read(0, &protocol, "sheet-1").as_deref(),
+        Some("8 незачёт")
+    );
+    net.disconnect(2, direct);
+    net.connect(2, 1);
+    net.write(2, protocol, "sheet-2", "15 зачёт");
+    assert_eq!(
+        net.read(0, &protocol, "sheet-2").as_deref(),
+        Some("15 зачёт")
+    );
+    assert!(
+        !net.quarantined(0)
+            .iter()
+            .any(|r| r.contains("built on refused change")),
+        "{:?}",
+        net.quarantined(0)
+    );
+    assert_eq!(net.heads(0, &protocol), net.heads(2, &protocol));
+}
+
 /// A change under a writer's actor, built on a change this node does not hold yet, waits in
 /// automerge's queue; when the parent arrives from an honest peer, the queued change is refused
 /// (no attestation covers it) and the parent is applied, not the honest message refused whole.
