@@ -672,6 +672,82 @@ fn a_refusal_is_forgotten_once_the_change_is_held() {
     assert_eq!(net.heads(0, &protocol), net.heads(2, &protocol));
 }
 
+/// A sync message for a document the receiver does not hold yet is dropped when the sender's
+/// allowance of new documents for the interval is spent. Nothing is lost with it: automerge's
+/// opening message carries no changes, so no attestation is marked as sent with it (a review
+/// feared attestations marked sent and never sent again). When the document comes at the next
+/// interval, its changes and their attestations travel together and apply.
+#[test]
+fn attestations_go_again_when_a_dropped_new_document_comes_later() {
+    let mut net = region_net();
+    let protocol = doc("protocol", "4201", "420101");
+    net.write(2, protocol, "sheet-1", "8 незачёт");
+    // Connect the school to its hub by hand: before anything is delivered, the school's
+    // allowance of new documents at the hub is spent on empty ones.
+    let (pa, pb) = (net.next_peer, net.next_peer + 1);
+    net.next_peer += 2;
+    net.links.insert((2, pa), (1, pb));
+    net.links.insert((1, pb), (2, pa));
+    let (school_id, hub_id) = (net.nodes[2].identity(), net.nodes[1].identity());
+    net.nodes[2].handle(
+        net.now_ms,
+        Input::Connected {
+            peer: pa,
+            identity: hub_id,
+        },
+    );
+    net.nodes[1].handle(
+        net.now_ms,
+        Input::Connected {
+            peer: pb,
+            identity: school_id,
+        },
+    );
+    let opening = automerge::sync::SyncDoc::generate_sync_message(
+        &Automerge::new(),
+        &mut automerge::sync::State::new(),
+    )
+    .unwrap()
+    .encode();
+    for i in 0..NEW_DOCS_PER_INTERVAL {
+        let (day, month, year) = (1 + i % 28, 1 + (i / 28) % 12, 2001 + i / (28 * 12));
+        let empty: DocId = format!("roster/4201/420101/is-{year}-{month:02}-{day:02}")
+            .parse()
+            .unwrap();
+        let frame = Frame::Sync {
+            doc: empty,
+            message: opening.clone(),
+            attestations: vec![],
+        };
+        net.nodes[1].handle(
+            net.now_ms,
+            Input::Received {
+                peer: pb,
+                bytes: &frame.encode(),
+            },
+        );
+    }
+    net.run();
+    assert_eq!(
+        net.read(1, &protocol, "sheet-1"),
+        None,
+        "dropped this interval"
+    );
+    // The next interval: summaries, doc lists, and the document comes.
+    net.now_ms += SUMMARY_INTERVAL_MS;
+    for node in [1, 2] {
+        net.nodes[node].handle(net.now_ms, Input::Tick);
+    }
+    net.run();
+    assert_eq!(
+        net.read(1, &protocol, "sheet-1").as_deref(),
+        Some("8 незачёт"),
+        "{:?}",
+        net.quarantined(1)
+    );
+    assert!(net.quarantined(1).is_empty(), "{:?}", net.quarantined(1));
+}
+
 /// A change under a writer's actor, built on a change this node does not hold yet, waits in
 /// automerge's queue; when the parent arrives from an honest peer, the queued change is refused
 /// (no attestation covers it) and the parent is applied, not the honest message refused whole.
