@@ -267,6 +267,9 @@ pub struct Observed {
     /// For each sheet signed while its school was connected upstream: simulated ms from the
     /// expert's signature to the school holding the РЦОИ's receipt of it.
     pub receipt_latency_ms: Vec<i64>,
+    /// For each time a school came back (network or process) with sheets not receipted back:
+    /// simulated ms until every one of them was.
+    pub catchup_ms: Vec<i64>,
 }
 
 /// Bytes on the wire of a frame of `framed` bytes: packets with their overhead.
@@ -338,6 +341,8 @@ pub struct Region {
     /// Per school: sheets acknowledged whose receipt the school does not hold yet, with when
     /// they were signed and whether the school was connected upstream then.
     awaiting_receipt: Vec<BTreeMap<RecordHash, (i64, bool)>>,
+    /// Per school: since when it is back online with sheets not yet receipted back.
+    catching_up_since: Vec<Option<i64>>,
     /// Actor id → the identity of the node key behind it.
     actors: HashMap<Vec<u8>, NodeIdentity>,
     observed: Observed,
@@ -428,6 +433,7 @@ impl Region {
             cursor: vec![0; schools],
             latest_sheet: vec![BTreeMap::new(); schools],
             awaiting_receipt: vec![BTreeMap::new(); schools],
+            catching_up_since: vec![None; schools],
             actors,
             observed: Observed {
                 trace: Sha256::new(),
@@ -631,6 +637,9 @@ impl Region {
                     self.break_links_of(node);
                 } else {
                     self.nodes[node].offline = self.nodes[node].offline.saturating_sub(1);
+                    if self.nodes[node].offline == 0 {
+                        self.back_online(node);
+                    }
                 }
             }
             Fault::Down { node, .. } => {
@@ -656,6 +665,7 @@ impl Region {
         n.down = n.down.saturating_sub(1);
         if n.down == 0 {
             self.start_node(node);
+            self.back_online(node);
             if let Some(s) = self.school_of(node) {
                 // Staff go on from where they had to stop.
                 self.schedule(self.now_ms, Event::Entry { school: s });
@@ -1141,6 +1151,16 @@ impl Region {
         }
     }
 
+    /// A school's network or process is back: the time until every sheet it acknowledged is
+    /// receipted back at it is its catch-up.
+    fn back_online(&mut self, node: usize) {
+        if let Some(s) = self.school_of(node)
+            && !self.awaiting_receipt[s].is_empty()
+        {
+            self.catching_up_since[s] = Some(self.now_ms);
+        }
+    }
+
     /// The sheets of school `s` whose receipt its node now holds: their latency is recorded.
     fn receipts_seen(&mut self, s: usize) {
         if self.awaiting_receipt[s].is_empty() {
@@ -1167,6 +1187,11 @@ impl Region {
                     .receipt_latency_ms
                     .push(self.now_ms - signed_ms);
             }
+        }
+        if self.awaiting_receipt[s].is_empty()
+            && let Some(since) = self.catching_up_since[s].take()
+        {
+            self.observed.catchup_ms.push(self.now_ms - since);
         }
     }
 

@@ -107,6 +107,11 @@ pub struct Report {
     pub receipts_timed: usize,
     pub receipt_latency_p50_ms: Option<i64>,
     pub receipt_latency_p99_ms: Option<i64>,
+    /// After a school's network or process came back with sheets not receipted back: simulated
+    /// ms until all were (`catchups_timed` of them; the median and the longest).
+    pub catchups_timed: usize,
+    pub catchup_p50_ms: Option<i64>,
+    pub catchup_max_ms: Option<i64>,
     pub foreign_data_at_schools: u64,
     pub messages_quarantined: u64,
     pub conflicts_entered: usize,
@@ -392,6 +397,9 @@ impl Report {
             receipts_timed: observed.receipt_latency_ms.len(),
             receipt_latency_p50_ms: percentile(&observed.receipt_latency_ms, 50),
             receipt_latency_p99_ms: percentile(&observed.receipt_latency_ms, 99),
+            catchups_timed: observed.catchup_ms.len(),
+            catchup_p50_ms: percentile(&observed.catchup_ms, 50),
+            catchup_max_ms: observed.catchup_ms.iter().copied().max(),
             foreign_data_at_schools: foreign,
             messages_quarantined: region.quarantined(),
             conflicts_entered: observed.conflicts_entered.len(),
@@ -490,6 +498,16 @@ impl Report {
                 p50 as f64 / 1000.0,
                 p99 as f64 / 1000.0,
                 self.receipts_timed
+            );
+        }
+        if let (Some(p50), Some(max)) = (self.catchup_p50_ms, self.catchup_max_ms) {
+            let _ = writeln!(
+                out,
+                "a school back online until all its sheets are receipted back: median {:.1} s, \
+                 longest {:.1} s ({} times)",
+                p50 as f64 / 1000.0,
+                max as f64 / 1000.0,
+                self.catchups_timed
             );
         }
         let _ = writeln!(

@@ -260,6 +260,12 @@ fn the_small_scenario_meets_conflicts_invalid_sheets_and_attacks() {
     let p50 = report["receipt_latency_p50_ms"].as_i64().unwrap();
     let p99 = report["receipt_latency_p99_ms"].as_i64().unwrap();
     assert!(0 < p50 && p50 <= p99, "{report}");
+    // And the catch-up of the schools that were offline with sheets waiting.
+    assert!(report["catchups_timed"].as_u64().unwrap() > 0, "{report}");
+    assert!(
+        report["catchup_p50_ms"].as_i64().unwrap() <= report["catchup_max_ms"].as_i64().unwrap(),
+        "{report}"
+    );
 }
 
 /// A МОУО hub rewriting a school's protocol on its way to the РЦОИ is refused there, and
