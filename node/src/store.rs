@@ -413,6 +413,17 @@ mod tests {
         }
     }
 
+    /// A disk holding `durable` bytes, as a machine finds it after a crash.
+    fn disk_holding(durable: &[u8]) -> Disk {
+        let disk = Disk::default();
+        {
+            let mut d = disk.0.lock().unwrap();
+            d.volatile = durable.to_vec();
+            d.durable = durable.to_vec();
+        }
+        disk
+    }
+
     fn batch(i: usize) -> Vec<Persist> {
         vec![
             Persist::Audit {
@@ -451,13 +462,7 @@ mod tests {
         for crash_at in 0..writes_total {
             let (acknowledged, durable, _) = run_until_crash(Some(crash_at));
             let durable_copy = durable.clone();
-            let restarted = Disk::default();
-            {
-                let mut d = restarted.0.lock().unwrap();
-                d.volatile = durable.clone();
-                d.durable = durable;
-            }
-            let store = match Store::open_with_backend(restarted) {
+            let store = match Store::open_with_backend(disk_holding(&durable)) {
                 Ok(store) => store,
                 // A crash during the very first creation: nothing was committed, and
                 // `Store::open` creates such a file again.
@@ -573,15 +578,7 @@ mod tests {
         };
         let (all, _, writes_total) = run(None);
         assert_eq!(all, batches.len());
-        let reopen = |durable: &[u8]| {
-            let disk = Disk::default();
-            {
-                let mut d = disk.0.lock().unwrap();
-                d.volatile = durable.to_vec();
-                d.durable = durable.to_vec();
-            }
-            Store::open_with_backend(disk)
-        };
+        let reopen = |durable: &[u8]| Store::open_with_backend(disk_holding(durable));
         let mut compacted_checked = false;
         for crash_at in 0..writes_total {
             let (acknowledged, durable, _) = run(Some(crash_at));
@@ -655,13 +652,8 @@ mod tests {
         let durable = (0..writes_total)
             .map(|crash_at| run_until_crash(Some(crash_at)).1)
             .find(|durable| {
-                let disk = Disk::default();
-                {
-                    let mut d = disk.0.lock().unwrap();
-                    d.volatile = durable.clone();
-                    d.durable = durable.clone();
-                }
-                is_interrupted_creation(durable) && Store::open_with_backend(disk).is_err()
+                is_interrupted_creation(durable)
+                    && Store::open_with_backend(disk_holding(durable)).is_err()
             })
             .expect("some crash during creation leaves a file redb does not open");
         let dir = tempfile::tempdir().unwrap();
