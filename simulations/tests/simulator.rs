@@ -19,6 +19,22 @@ fn sim(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs the scenario `scenario_text` (written to `dir` as NAME.toml), asserts it passes, and
+/// returns its JSON report.
+fn report_of(dir: &Path, scenario_text: &str, name: &str) -> serde_json::Value {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, scenario_text).unwrap();
+    let json = dir.join(format!("{name}.json"));
+    let out = sim(&[
+        "run",
+        path.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{name}: {}", text(&out));
+    serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap()
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}\n{}",
@@ -273,23 +289,11 @@ fn the_small_scenario_meets_conflicts_invalid_sheets_and_attacks() {
 #[test]
 fn a_hub_rewriting_a_schools_protocol_is_refused_at_the_rcoi() {
     let dir = tempfile::tempdir().unwrap();
-    let report_of = |scenario_text: String, name: &str| -> serde_json::Value {
-        let path = dir.path().join(format!("{name}.toml"));
-        std::fs::write(&path, scenario_text).unwrap();
-        let json = dir.path().join(format!("{name}.json"));
-        let out = sim(&[
-            "run",
-            path.to_str().unwrap(),
-            "--json",
-            json.to_str().unwrap(),
-        ]);
-        assert!(out.status.success(), "{name}: {}", text(&out));
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap()
-    };
     let small = std::fs::read_to_string(scenario("small.toml")).unwrap();
-    let without = report_of(small.clone(), "without");
+    let without = report_of(dir.path(), &small, "without");
     let with = report_of(
-        small + "\n[[adversaries]]\nkind = \"hub-forgery\"\nat = \"11:45\"\n",
+        dir.path(),
+        &(small + "\n[[adversaries]]\nkind = \"hub-forgery\"\nat = \"11:45\"\n"),
         "with",
     );
     let made = with["attacks_made"].as_u64().unwrap();
@@ -321,19 +325,7 @@ fn hubs_forging_all_day_do_not_hold_back_their_schools_sheets() {
         "\n[[adversaries]]\nkind = \"hub-forgery\"\ncount = 2\nat = \"09:20\"\nevery_minutes = 20\n",
     );
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("forging-hubs.toml");
-    std::fs::write(&path, text_of).unwrap();
-    let json = dir.path().join("r.json");
-    let out = sim(&[
-        "run",
-        path.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    let all = text(&out);
-    assert!(out.status.success(), "{all}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let report = report_of(dir.path(), &text_of, "forging-hubs");
     let made = report["attacks_made"].as_u64().unwrap();
     assert!(made >= 10, "{report}");
     assert_eq!(report["attacks_refused"].as_u64(), Some(made), "{report}");
@@ -351,20 +343,8 @@ fn hubs_forging_all_day_do_not_hold_back_their_schools_sheets() {
 #[test]
 fn replays_and_fragment_floods_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |extra: &str, name: &str| -> serde_json::Value {
-        let small = std::fs::read_to_string(scenario("small.toml")).unwrap();
-        let path = dir.path().join(format!("{name}.toml"));
-        std::fs::write(&path, small + extra).unwrap();
-        let json = dir.path().join(format!("{name}.json"));
-        let out = sim(&[
-            "run",
-            path.to_str().unwrap(),
-            "--json",
-            json.to_str().unwrap(),
-        ]);
-        assert!(out.status.success(), "{name}: {}", text(&out));
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap()
-    };
+    let small = std::fs::read_to_string(scenario("small.toml")).unwrap();
+    let run = |extra: &str, name: &str| report_of(dir.path(), &(small.clone() + extra), name);
     let plain = run("", "plain");
     let hostile = run(
         "\n[[adversaries]]\nkind = \"replay\"\ncount = 2\nat = \"11:05\"\nevery_minutes = 20\n\
