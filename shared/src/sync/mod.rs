@@ -24,6 +24,7 @@
 pub mod attest;
 pub mod doc_id;
 mod fixed_ca;
+mod judge;
 pub mod wire;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -31,7 +32,7 @@ use std::sync::Arc;
 
 use automerge::sync::{self, SyncDoc};
 use automerge::transaction::{CommitOptions, Transaction};
-use automerge::{Automerge, AutomergeError, ChangeHash, LoadOptions, OnPartialLoad, ReadDoc};
+use automerge::{Automerge, AutomergeError, ChangeHash, ReadDoc};
 use ed25519_dalek::SigningKey;
 use sha2::{Digest, Sha256};
 
@@ -39,6 +40,7 @@ pub use crate::identity::NodeIdentity;
 use attest::{Attestation, actor_for};
 pub use doc_id::{DocId, DocKind};
 pub use fixed_ca::{FIXED_CERT_BYTES, FixedCa};
+use judge::{Carried, Refused, heads_without, judge};
 use wire::{FRAME_BYTES_MAX, Frame};
 
 /// How often connected peers re-compare their summaries, in case a session stalled.
@@ -62,9 +64,11 @@ pub const LISTED_NEW_DOCS_MAX: usize = 4096;
 /// Changes refused from one peer for one document in a session (remembered to leave them out of
 /// the peer's heads); beyond, the document is held on that link until reconnect.
 pub const REFUSED_CHANGES_PER_PEER_DOC_MAX: usize = 1024;
-/// Times a message is applied again on a fresh copy without what was refused, before it is
-/// refused whole (each round can only refuse more: the bound keeps a hostile message's cost).
-pub const REJUDGE_ROUNDS_MAX: usize = 4;
+/// Changes from one peer for one document that wait for a parent, or for part of their author's
+/// attested history, to arrive; beyond, the document is held on that link until reconnect.
+pub const WAITING_CHANGES_PER_PEER_DOC_MAX: usize = 1024;
+/// The bytes the changes waiting from one peer may hold, over all documents.
+pub const WAITING_BYTES_PER_PEER_MAX: usize = 2 * FRAME_BYTES_MAX;
 /// Certificate checks remembered (by the certificate's hash); the memory is cleared when full.
 pub const CERTS_CHECKED_MAX: usize = 4096;
 /// How long a certificate check is remembered: a certificate that expires, or a revocation list
@@ -182,6 +186,9 @@ struct PeerDoc {
     /// Changes refused from this peer in this session, with their dependencies: left out of the
     /// heads the peer advertises (see [`heads_without`]).
     refused: HashMap<ChangeHash, Vec<ChangeHash>>,
+    /// Changes from this peer that cannot be judged yet (see [`judge`]): judged again with its
+    /// next message, dropped when the session ends.
+    waiting: Vec<automerge::Change>,
     /// Set when what the document needs sent makes a frame no peer reassembles: nothing more
     /// is sent of it until reconnect (what the peer sends is still taken in).
     too_large: bool,
@@ -189,44 +196,69 @@ struct PeerDoc {
     sent: BTreeSet<([u8; 32], i64)>,
 }
 
-/// The raw bytes of `changes` but the `refused`, as a message's chunks.
-fn kept(changes: &[automerge::Change], refused: &Refusals) -> Vec<Vec<u8>> {
-    changes
-        .iter()
-        .filter(|c| !refused.contains_key(&c.hash()))
-        .map(|c| c.raw_bytes().to_vec())
-        .collect()
+fn bytes_of(changes: &[automerge::Change]) -> usize {
+    changes.iter().map(|c| c.raw_bytes().len()).sum()
 }
 
 impl PeerDoc {
-    /// Remembers the refused among `changes` (with their dependencies) for the session; more
-    /// than [`REFUSED_CHANGES_PER_PEER_DOC_MAX`] refuse the message whole.
-    fn remember_refused(
-        &mut self,
-        changes: &[automerge::Change],
-        refused: &Refusals,
-    ) -> Result<(), String> {
-        for change in changes.iter().filter(|c| refused.contains_key(&c.hash())) {
+    /// Remembers `refused` for the session; more than [`REFUSED_CHANGES_PER_PEER_DOC_MAX`]
+    /// refuse the message whole.
+    fn remember_refused(&mut self, refused: &[Refused]) -> Result<(), String> {
+        for r in refused {
             if self.refused.len() >= REFUSED_CHANGES_PER_PEER_DOC_MAX {
                 return Err(format!(
                     "more than {REFUSED_CHANGES_PER_PEER_DOC_MAX} refused changes in a session; first: {}",
-                    refused.values().next().map_or("", String::as_str)
+                    refused.first().map_or("", |r| r.why.as_str())
                 ));
             }
-            self.refused.insert(change.hash(), change.deps().to_vec());
+            self.refused.insert(r.hash, r.deps.clone());
         }
         Ok(())
     }
 
-    /// Leaves the changes refused from this peer out of the heads it advertised.
-    fn leave_out_refused(&mut self, doc: &Automerge) {
-        if self.refused.is_empty() {
-            return;
+    /// Takes the changes waiting, for judging again; `peer_bytes` counts what waits from the
+    /// peer over all documents.
+    fn take_waiting(&mut self, peer_bytes: &mut usize) -> Vec<automerge::Change> {
+        let waiting = std::mem::take(&mut self.waiting);
+        *peer_bytes = peer_bytes.saturating_sub(bytes_of(&waiting));
+        waiting
+    }
+
+    /// Holds `changes` until what they wait for arrives; beyond the bounds the message is
+    /// refused whole.
+    fn wait_for(
+        &mut self,
+        changes: Vec<automerge::Change>,
+        peer_bytes: &mut usize,
+    ) -> Result<(), String> {
+        let bytes = bytes_of(&changes);
+        if changes.len() > WAITING_CHANGES_PER_PEER_DOC_MAX
+            || *peer_bytes + bytes > WAITING_BYTES_PER_PEER_MAX
+        {
+            return Err(format!(
+                "{} changes ({bytes} bytes) wait for parents or attested history that has not \
+                 arrived; at most {WAITING_CHANGES_PER_PEER_DOC_MAX} changes per document and \
+                 {WAITING_BYTES_PER_PEER_MAX} bytes per peer wait",
+                changes.len()
+            ));
         }
+        *peer_bytes += bytes;
+        self.waiting = changes;
+        Ok(())
+    }
+
+    /// Leaves the changes refused from this peer, and those waiting, out of the heads it
+    /// advertised.
+    fn leave_out_unapplied(&mut self, doc: &Automerge) {
         self.refused
             .retain(|h, _| doc.get_change_meta_by_hash(h).is_none());
+        if self.refused.is_empty() && self.waiting.is_empty() {
+            return;
+        }
+        let mut left_out = self.refused.clone();
+        left_out.extend(self.waiting.iter().map(|c| (c.hash(), c.deps().to_vec())));
         if let Some(heads) = self.state.their_heads.as_mut() {
-            *heads = heads_without(heads, &self.refused, doc);
+            *heads = heads_without(heads, &left_out, doc);
         }
     }
 }
@@ -256,6 +288,8 @@ struct PeerState {
     certs_sent: BTreeSet<[u8; 32]>,
     /// Certificates the peer sent in this session (checked against the CA), by author key.
     certs_received: BTreeMap<[u8; 32], Arc<Vec<u8>>>,
+    /// What the changes waiting from the peer hold, over all documents.
+    waiting_bytes: usize,
 }
 
 /// A frame arriving in fragments.
@@ -356,344 +390,6 @@ fn short(digest: [u8; 32]) -> [u8; 8] {
     out
 }
 
-/// The change chunks laid back to back in `bytes`, as a v2 sync message carries several changes
-/// in one chunk, split by automerge's container format: magic, checksum, type (1 a change, 2 a
-/// compressed change), uLEB128 length, contents. `None` when `bytes` is anything else (a
-/// document, or not a whole sequence of chunks).
-fn change_chunks(bytes: &[u8]) -> Option<Vec<&[u8]>> {
-    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
-    const HEADER_BYTES: usize = 9;
-    let mut out = Vec::new();
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let header = rest.get(..HEADER_BYTES)?;
-        if header[..4] != MAGIC || !matches!(header[8], 1 | 2) {
-            return None;
-        }
-        let (len, used) = uleb128(&rest[HEADER_BYTES..])?;
-        let end = HEADER_BYTES
-            .checked_add(used)?
-            .checked_add(usize::try_from(len).ok()?)?;
-        out.push(rest.get(..end)?);
-        rest = &rest[end..];
-    }
-    (!out.is_empty()).then_some(out)
-}
-
-/// An unsigned LEB128 number and the bytes it took.
-fn uleb128(bytes: &[u8]) -> Option<(u64, usize)> {
-    let mut value = 0u64;
-    for (i, b) in bytes.iter().enumerate().take(10) {
-        value |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return Some((value, i + 1));
-        }
-    }
-    None
-}
-
-/// The changes of one chunk of a message when it holds changes only (one, or several back to
-/// back); `None` for a document chunk; an error when a change does not parse whole.
-fn chunk_changes(i: usize, chunk: &[u8]) -> Result<Option<Vec<automerge::Change>>, String> {
-    // A change's checksum is the first 4 bytes of its hash, which `Change::try_from` does not
-    // check; automerge's loader stops at the first that does not match, silently dropping the
-    // rest of the message.
-    let checked = |piece: &[u8], change: automerge::Change| {
-        if piece.get(4..8) == Some(&change.hash().0[..4]) {
-            Ok(change)
-        } else {
-            Err(format!(
-                "chunk {i}: change {} has a wrong checksum",
-                change.hash()
-            ))
-        }
-    };
-    // A single change parses whole on its own (ops and all) far cheaper than loading a
-    // document.
-    if let Ok(change) = automerge::Change::try_from(chunk) {
-        return checked(chunk, change).map(|c| Some(vec![c]));
-    }
-    let Some(pieces) = change_chunks(chunk) else {
-        return Ok(None);
-    };
-    pieces
-        .into_iter()
-        .map(|piece| {
-            let change = automerge::Change::try_from(piece)
-                .map_err(|e| format!("chunk {i} does not parse: a change in it: {e}"))?;
-            checked(piece, change)
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
-}
-
-/// Does every chunk of an automerge message parse completely? automerge itself applies what
-/// parses and only warns about the rest (DESIGN.md §3). Returns the changes when every chunk
-/// holds changes only (what sync sends), `None` when some chunk is a document (a large
-/// catch-up), which is loaded strictly to decide.
-fn chunks_parse(message: &sync::Message) -> Result<Option<Vec<automerge::Change>>, String> {
-    let mut changes = Some(Vec::with_capacity(message.changes.len()));
-    for (i, chunk) in message.changes.iter().enumerate() {
-        if let Some(mut these) = chunk_changes(i, chunk)? {
-            if let Some(c) = changes.as_mut() {
-                c.append(&mut these);
-            }
-            continue;
-        }
-        changes = None;
-        let options = LoadOptions::new().on_partial_load(OnPartialLoad::Error);
-        match Automerge::load_with_options(chunk, options) {
-            Ok(_) | Err(AutomergeError::MissingDeps) => {}
-            Err(e) => return Err(format!("chunk {i} does not parse: {e}")),
-        }
-    }
-    Ok(changes)
-}
-
-/// Why each refused change was refused, by hash.
-type Refusals = BTreeMap<ChangeHash, String>;
-
-/// Judges the changes a message would apply against the authors' attestations, without
-/// applying them: each new change must be by an author who may write `id` and an ancestor of
-/// that author's attested heads. Returns the number of new changes and the refused ones; `None`
-/// when a new change depends on a change neither in the document nor in the message (automerge
-/// would queue it), or when changes of earlier messages wait in the document's queue: then only
-/// applying to a copy tells what applies.
-fn judge_in_place(
-    doc: &Automerge,
-    id: DocId,
-    by_actor: &HashMap<automerge::ActorId, &Endorsement>,
-    changes: &[automerge::Change],
-) -> Option<(u64, Refusals)> {
-    // Changes queued by an earlier message (their dependencies were missing) would apply
-    // together with this one: only a copy shows what that adds up to.
-    if !doc.get_missing_deps(&[]).is_empty() {
-        return None;
-    }
-    // The change graph's metadata, not `get_change_by_hash`, which rebuilds the whole change
-    // from the op set (a tenth of a region's simulated day went there).
-    let known = |h: &ChangeHash| doc.get_change_meta_by_hash(h).is_some();
-    let new: HashMap<ChangeHash, &automerge::Change> = changes
-        .iter()
-        .filter(|c| !known(&c.hash()))
-        .map(|c| (c.hash(), c))
-        .collect();
-    let deps_known = new
-        .values()
-        .all(|c| c.deps().iter().all(|d| new.contains_key(d) || known(d)));
-    if !deps_known {
-        return None;
-    }
-    // Per author: the new changes its attested heads cover, or why the attestation covers none.
-    let mut covered: HashMap<[u8; 32], Result<HashSet<ChangeHash>, String>> = HashMap::new();
-    let mut refused = Refusals::new();
-    for change in changes.iter().filter(|c| new.contains_key(&c.hash())) {
-        let e = match author_of(change, id, by_actor) {
-            Ok(e) => e,
-            Err(reason) => {
-                refused.insert(change.hash(), reason);
-                continue;
-            }
-        };
-        let cover = covered.entry(e.attestation.author).or_insert_with(|| {
-            let heads = &e.attestation.heads;
-            if let Some(missing) = heads.iter().find(|h| !new.contains_key(h) && !known(h)) {
-                return Err(missing_head(e, missing));
-            }
-            // The new changes in the attested history: walk back from the heads.
-            let mut seen = HashSet::new();
-            let mut stack: Vec<ChangeHash> = heads
-                .iter()
-                .filter(|h| new.contains_key(h))
-                .copied()
-                .collect();
-            while let Some(h) = stack.pop() {
-                if seen.insert(h)
-                    && let Some(c) = new.get(&h)
-                {
-                    stack.extend(c.deps().iter().filter(|d| new.contains_key(d)).copied());
-                }
-            }
-            Ok(seen)
-        });
-        match cover {
-            Err(reason) => {
-                refused.insert(change.hash(), reason.clone());
-            }
-            Ok(set) if !set.contains(&change.hash()) => {
-                refused.insert(change.hash(), not_covered(change, e));
-            }
-            Ok(_) => {}
-        }
-    }
-    Some((new.len() as u64, refused))
-}
-
-/// The same judgement over the changes a copy of the document applied.
-fn judge_applied(
-    copy: &Automerge,
-    id: DocId,
-    by_actor: &HashMap<automerge::ActorId, &Endorsement>,
-    new_changes: &[automerge::Change],
-) -> Refusals {
-    // Per author: the changes its attested heads do not cover, or why they cover none.
-    let mut uncovered: HashMap<[u8; 32], Result<HashSet<ChangeHash>, String>> = HashMap::new();
-    let mut refused = Refusals::new();
-    for change in new_changes {
-        let e = match author_of(change, id, by_actor) {
-            Ok(e) => e,
-            Err(reason) => {
-                refused.insert(change.hash(), reason);
-                continue;
-            }
-        };
-        let outside = uncovered.entry(e.attestation.author).or_insert_with(|| {
-            let heads = &e.attestation.heads;
-            if let Some(missing) = heads
-                .iter()
-                .find(|h| copy.get_change_meta_by_hash(h).is_none())
-            {
-                return Err(missing_head(e, missing));
-            }
-            Ok(copy
-                .get_changes(heads)
-                .iter()
-                .map(automerge::Change::hash)
-                .collect())
-        });
-        match outside {
-            Err(reason) => {
-                refused.insert(change.hash(), reason.clone());
-            }
-            Ok(set) if set.contains(&change.hash()) => {
-                refused.insert(change.hash(), not_covered(change, e));
-            }
-            Ok(_) => {}
-        }
-    }
-    refused
-}
-
-/// Every change a message carries, one by one: a chunk holds changes, or is a document (a large
-/// catch-up) whose changes are all taken.
-fn message_changes(message: &sync::Message) -> Result<Vec<automerge::Change>, String> {
-    let mut changes = Vec::with_capacity(message.changes.len());
-    for (i, chunk) in message.changes.iter().enumerate() {
-        if let Some(mut these) = chunk_changes(i, chunk)? {
-            changes.append(&mut these);
-            continue;
-        }
-        let options = LoadOptions::new().on_partial_load(OnPartialLoad::Error);
-        let doc = Automerge::load_with_options(chunk, options)
-            .map_err(|e| format!("chunk {i} does not parse: {e}"))?;
-        changes.extend(doc.get_changes(&[]));
-    }
-    Ok(changes)
-}
-
-/// `refused` and every change of `changes` built on one of them, with why.
-fn with_dependents(changes: &[automerge::Change], mut refused: Refusals) -> Refusals {
-    let mut children: HashMap<ChangeHash, Vec<ChangeHash>> = HashMap::new();
-    for change in changes {
-        for dep in change.deps() {
-            children.entry(*dep).or_default().push(change.hash());
-        }
-    }
-    let mut stack: Vec<ChangeHash> = refused.keys().copied().collect();
-    while let Some(parent) = stack.pop() {
-        for child in children.get(&parent).into_iter().flatten() {
-            if !refused.contains_key(child) {
-                refused.insert(
-                    *child,
-                    format!("change {child} is built on refused change {parent}"),
-                );
-                stack.push(*child);
-            }
-        }
-    }
-    refused
-}
-
-/// A peer's advertised heads with its refused changes left out: each refused head is replaced
-/// by its dependencies (themselves, if refused, by theirs), and a replacement that `doc` shows
-/// to be an ancestor of another head is dropped. Once the peer's other changes are applied,
-/// the heads equal this node's and automerge's exchange ends instead of asking for the refused
-/// changes in a loop.
-fn heads_without(
-    heads: &[ChangeHash],
-    refused: &HashMap<ChangeHash, Vec<ChangeHash>>,
-    doc: &Automerge,
-) -> Vec<ChangeHash> {
-    if !heads.iter().any(|h| refused.contains_key(h)) {
-        return heads.to_vec();
-    }
-    let mut out = BTreeSet::new();
-    let (mut stack, mut seen) = (heads.to_vec(), HashSet::new());
-    while let Some(h) = stack.pop() {
-        if !seen.insert(h) {
-            continue;
-        }
-        match refused.get(&h) {
-            Some(deps) => stack.extend(deps.iter().copied()),
-            None => {
-                out.insert(h);
-            }
-        }
-    }
-    // Strict ancestors of the candidates, as far as this node holds them.
-    let mut ancestors = HashSet::new();
-    let mut stack: Vec<ChangeHash> = out
-        .iter()
-        .filter_map(|h| doc.get_change_meta_by_hash(h))
-        .flat_map(|m| m.deps)
-        .collect();
-    while let Some(h) = stack.pop() {
-        if ancestors.insert(h)
-            && let Some(meta) = doc.get_change_meta_by_hash(&h)
-        {
-            stack.extend(meta.deps);
-        }
-    }
-    out.into_iter().filter(|h| !ancestors.contains(h)).collect()
-}
-
-/// The endorsement of a change's author, if that author may write `id`.
-fn author_of<'e>(
-    change: &automerge::Change,
-    id: DocId,
-    by_actor: &HashMap<automerge::ActorId, &'e Endorsement>,
-) -> Result<&'e Endorsement, String> {
-    let Some(e) = by_actor.get(change.actor_id()) else {
-        return Err(format!(
-            "change {} has no attestation by its author",
-            change.hash()
-        ));
-    };
-    if !id.writable_by(&e.identity) {
-        return Err(format!(
-            "change {} is by {}, who may not write {id}",
-            change.hash(),
-            e.identity
-        ));
-    }
-    Ok(e)
-}
-
-fn missing_head(e: &Endorsement, missing: &ChangeHash) -> String {
-    format!(
-        "{}'s attestation names head {missing}, which is not in the document",
-        e.identity
-    )
-}
-
-fn not_covered(change: &automerge::Change, e: &Endorsement) -> String {
-    format!(
-        "change {} is not covered by {}'s attestation",
-        change.hash(),
-        e.identity
-    )
-}
-
 impl Engine {
     /// An engine for node `me`, signing its attestations with `key` (its node key, whose
     /// certificate is `cert_der`).
@@ -766,6 +462,16 @@ impl Engine {
                 return Err(load_error(e.to_string()));
             }
         };
+        // Changes whose parents are missing would wait in automerge's queue and apply unjudged
+        // when a parent came: a stored document holds none (only judged changes are applied and
+        // saved), and any there are left out.
+        if !am.get_missing_deps(&[]).is_empty() {
+            let whole = am.save_with_options(automerge::SaveOptions {
+                deflate: false,
+                retain_orphans: false,
+            });
+            am = Automerge::load(&whole).map_err(|e| load_error(e.to_string()))?;
+        }
         am.set_actor(actor_for(&self.key.verifying_key().to_bytes()));
         let mut state = DocState {
             saved_heads: am.get_heads(),
@@ -973,6 +679,7 @@ impl Engine {
                 confirmed: BTreeMap::new(),
                 certs_sent: BTreeSet::new(),
                 certs_received: BTreeMap::new(),
+                waiting_bytes: 0,
             },
         );
         self.audit(format!("connected {identity}"));
@@ -1562,7 +1269,12 @@ impl Engine {
             return;
         }
         self.ensure_doc(doc);
-        let verdict = if message.changes.is_empty() {
+        let waiting = self
+            .peers
+            .get(&peer)
+            .and_then(|p| p.docs.get(&doc))
+            .is_some_and(|pd| !pd.waiting.is_empty());
+        let verdict = if message.changes.is_empty() && !waiting {
             self.receive_without_changes(peer, doc, message)
                 .map(|()| Received::default())
         } else {
@@ -1601,12 +1313,14 @@ impl Engine {
             .doc
             .receive_sync_message(&mut pd.state, message)
             .map_err(|e| e.to_string())?;
-        pd.leave_out_refused(&state.doc);
+        pd.leave_out_unapplied(&state.doc);
         Ok(())
     }
 
-    /// Judges every new change of a message against its author's attestation and write right,
-    /// applies those that pass, and refuses the others and every change built on them.
+    /// Judges every new change of a message (with those waiting from the peer's earlier
+    /// messages) against its author's write right and attestation ([`judge`]), applies those
+    /// that pass, refuses the others and every change built on them, and holds those that
+    /// cannot be judged yet.
     fn receive_changes(
         &mut self,
         peer: PeerId,
@@ -1615,7 +1329,7 @@ impl Engine {
         attestations: &[(Vec<u8>, Vec<u8>)],
     ) -> Result<Received, String> {
         // An attestation that does not check is not used; the changes that needed it are
-        // refused below, for want of one.
+        // refused for want of one.
         let (mut offered, mut unusable) = (BTreeMap::new(), Vec::new());
         for (cert, bytes) in attestations {
             match self.endorsement(doc, cert, bytes, Some(peer)) {
@@ -1632,7 +1346,8 @@ impl Engine {
         if pd.blocked {
             return Ok(Received::default());
         }
-        let mut parsed = chunks_parse(&message)?;
+        let mut carried = Carried::parse(&message)?;
+        carried.add(pd.take_waiting(&mut p.waiting_bytes));
         // The latest attestation per author, among those stored and those offered.
         let mut endorsements = state.endorsements.clone();
         for (author, e) in offered {
@@ -1647,143 +1362,37 @@ impl Engine {
             .values()
             .map(|e| (actor_for(&e.attestation.author), e))
             .collect();
-        // Before automerge sees anything, refuse the changes that cannot pass whatever their
-        // parents: by no author who may write the document with a usable attestation, refused
-        // before in this session, or built on one refused before. A change whose parents are
-        // missing would otherwise wait unjudged in automerge's queue; one built on a refused
-        // change would wait there for a parent that never comes, and the two sides would ask
-        // each other for it in a loop.
-        let mut refused = Refusals::new();
-        // A change refused from this peer that this node came to hold by another way (it was
-        // refused for a reason that passed, such as an attestation not yet there) is forgotten.
+        // A change refused from this peer that this node came to hold by another way is
+        // forgotten.
         pd.refused
             .retain(|h, _| state.doc.get_change_meta_by_hash(h).is_none());
-        let from_chunks = parsed.is_some();
-        // One document chunk is what a large catch-up sends; a document beside other chunks (after
-        // which automerge would queue their changes unjudged) is taken apart too.
-        let carried = match parsed.take() {
-            Some(changes) => Some(changes),
-            None if !pd.refused.is_empty() || message.changes.len() > 1 => {
-                Some(message_changes(&message)?)
-            }
-            None => None,
-        };
-        if let Some(changes) = &carried {
-            let mut seeds = Refusals::new();
-            for c in changes {
-                let hash = c.hash();
-                if pd.refused.contains_key(&hash) {
-                    seeds.insert(hash, format!("change {hash} was refused before"));
-                } else if let Some(d) = c.deps().iter().find(|d| pd.refused.contains_key(d)) {
-                    seeds.insert(
-                        hash,
-                        format!("change {hash} is built on refused change {d}"),
-                    );
-                } else if state.doc.get_change_meta_by_hash(&hash).is_none()
-                    && let Err(reason) = author_of(c, doc, &by_actor)
-                {
-                    seeds.insert(hash, reason);
-                }
-            }
-            if !seeds.is_empty() {
-                refused = with_dependents(changes, seeds);
-                pd.remember_refused(changes, &refused)?;
-                message.changes = kept(changes, &refused).into();
-            }
-        }
-        // What is left, one change per chunk; `None` for a large catch-up (a document chunk)
-        // left as it came.
-        parsed = match carried {
-            Some(changes) if !refused.is_empty() => Some(
-                changes
-                    .into_iter()
-                    .filter(|c| !refused.contains_key(&c.hash()))
-                    .collect(),
-            ),
-            Some(changes) if from_chunks => Some(changes),
-            _ => None,
-        };
-        // A chunk holding more than one change (a large catch-up) does not parse as one
-        // change: such messages take the copy below.
-        let judged = parsed
-            .as_deref()
-            .and_then(|c| judge_in_place(&state.doc, doc, &by_actor, c));
-        let applied = match judged {
-            // Every change's dependencies are known and every change passes: applied directly.
-            Some((new, none)) if none.is_empty() => {
-                state
-                    .doc
-                    .receive_sync_message(&mut pd.state, message)
-                    .map_err(|e| e.to_string())?;
-                new
-            }
-            _ => {
-                // Some dependencies are missing (automerge would queue those changes) or some
-                // change is refused: apply to a copy and judge what the copy actually applied.
-                let before = state.doc.get_heads();
-                let mut copy = state.doc.clone();
-                let mut session = pd.state.clone();
-                copy.receive_sync_message(&mut session, message.clone())
-                    .map_err(|e| e.to_string())?;
-                let mut new_changes = copy.get_changes(&before);
-                let mut left = judge_applied(&copy, doc, &by_actor, &new_changes);
-                // Again, on a fresh copy, without the refused changes and those built on them,
-                // until nothing more is refused: leaving a change out can leave another
-                // author's attested head missing.
-                let carried = if left.is_empty() {
-                    Vec::new()
-                } else {
-                    message_changes(&message)?
-                };
-                for round in 0.. {
-                    if left.is_empty() {
-                        break;
-                    }
-                    if round == REJUDGE_ROUNDS_MAX {
-                        return Err(format!(
-                            "still refusing changes after {REJUDGE_ROUNDS_MAX} rounds; first: {}",
-                            left.values().next().map_or("", String::as_str)
-                        ));
-                    }
-                    // A refused change the message does not carry came from automerge's queue
-                    // (an earlier message's, waiting for its parent): a clone would take it
-                    // again, so the fresh copy is loaded from a save without the queue (other
-                    // changes waiting there are asked for again when their parents come).
-                    let from_queue = left.keys().any(|h| !carried.iter().any(|c| c.hash() == *h));
-                    let mut all = new_changes;
-                    all.extend(carried.iter().cloned());
-                    let dropped = with_dependents(&all, left);
-                    pd.remember_refused(&all, &dropped)?;
-                    refused.extend(dropped);
-                    message.changes = kept(&carried, &refused).into();
-                    copy = if from_queue {
-                        let saved = state.doc.save_with_options(automerge::SaveOptions {
-                            deflate: false,
-                            retain_orphans: false,
-                        });
-                        Automerge::load(&saved).map_err(|e| e.to_string())?
-                    } else {
-                        state.doc.clone()
-                    };
-                    session = pd.state.clone();
-                    copy.receive_sync_message(&mut session, message.clone())
-                        .map_err(|e| e.to_string())?;
-                    new_changes = copy.get_changes(&before);
-                    left = judge_applied(&copy, doc, &by_actor, &new_changes);
-                }
-                // Every check passed: keep the copy.
-                copy.set_actor(state.doc.get_actor().clone());
-                state.doc = copy;
-                pd.state = session;
-                new_changes.len() as u64
-            }
-        };
-        pd.leave_out_refused(&state.doc);
+        let verdict = judge(&state.doc, doc, &by_actor, &carried.metas, &pd.refused);
         drop(by_actor);
+        pd.remember_refused(&verdict.refused)?;
+        let wait = verdict.wait.iter().filter_map(|h| carried.change(h));
+        pd.wait_for(wait.collect(), &mut p.waiting_bytes)?;
+        // Only changes whose parents are all held reach automerge, so nothing waits in its
+        // queue to apply unjudged when a parent comes. A message whose every change passes
+        // goes as it came (a large catch-up stays one document).
+        let applied = verdict.pass.len() as u64;
+        if !(carried.as_sent && verdict.pass.len() == verdict.new) {
+            message.changes = verdict
+                .pass
+                .iter()
+                .filter_map(|h| carried.change(h).map(|c| c.raw_bytes().to_vec()))
+                .collect::<Vec<_>>()
+                .into();
+        }
+        state
+            .doc
+            .receive_sync_message(&mut pd.state, message)
+            .map_err(|e| e.to_string())?;
+        pd.leave_out_unapplied(&state.doc);
         // Attestations are kept only of authors who may write the document, and not when they
         // name a refused change (the author's later changes would fail against it). One naming
-        // a change not held yet is kept: changes waiting in automerge's queue for a parent are
-        // judged against it when the parent comes.
+        // a change not held yet is kept: changes waiting for it are judged against it when it
+        // comes.
+        let refused_now: HashSet<ChangeHash> = verdict.refused.iter().map(|r| r.hash).collect();
         for (author, e) in endorsements {
             let changed = state
                 .endorsements
@@ -1793,7 +1402,7 @@ impl Engine {
                 e.attestation
                     .heads
                     .iter()
-                    .any(|h| refused.contains_key(h) || pd.refused.contains_key(h))
+                    .any(|h| refused_now.contains(h) || pd.refused.contains_key(h))
             };
             if changed && doc.writable_by(&e.identity) && !names_refused() {
                 self.out.push_back(Output::Persist(Persist::Attestation {
@@ -1807,8 +1416,8 @@ impl Engine {
         }
         // A refused message is quarantined; an attestation that did not check but was needed
         // by no change (a relay forwarding one whose certificate has since expired) is not.
-        let why = refused.values().next().map(|first| {
-            let mut why = format!("refused {} changes: {first}", refused.len());
+        let why = verdict.refused.first().map(|first| {
+            let mut why = format!("refused {} changes: {}", verdict.refused.len(), first.why);
             if let Some(first) = unusable.first() {
                 why.push_str(&format!(
                     "; {} attestations not used: {first}",
@@ -1837,6 +1446,7 @@ impl Engine {
             let pd = p.docs.entry(doc).or_default();
             pd.state = sync::State::new();
             pd.blocked = true;
+            pd.take_waiting(&mut p.waiting_bytes);
         }
         self.keep_refused(identity, doc, bytes, reason);
     }

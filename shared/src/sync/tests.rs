@@ -6,6 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use automerge::transaction::Transactable;
 use automerge::{ROOT, ReadDoc};
 
+use super::judge::{change_chunks, chunk_changes};
 use super::*;
 use crate::codes::{MunicipalityCode, NodeRole, OrgCode, RegionCode};
 
@@ -1225,6 +1226,151 @@ fn a_change_queued_for_its_missing_parent_is_applied_when_the_parent_arrives() {
         Some("absent")
     );
     assert_eq!(net.heads(1, &roster), c.get_heads());
+}
+
+/// Seed 3106 of the region sweep: a message carries a change whose parents are held, and the
+/// rest of its author's attested history behind a change that has not arrived yet (a bloom
+/// filter's false positive, or a change still in flight). Nothing can be judged yet, so all of
+/// it waits, unapplied and unrefused; when the missing change comes, all of it passes. (Refused
+/// as "the attestation names a head not in the document", the first change was remembered as
+/// refused and everything built on it refused for the rest of the session: 18 sheets lost.)
+#[test]
+fn changes_behind_a_missing_one_wait_for_it_and_then_pass() {
+    let mut net = region_net();
+    let roster = doc("roster", "4201", "420101");
+    net.write(2, roster, "p0/attendance", "present");
+    let (_, at_hub) = net.connect(2, 1);
+    // Five more changes under the school's key, one on another.
+    let school_key = net.keys[2].clone();
+    let mut at_school = net.nodes[1].doc(&roster).unwrap().clone();
+    for p in 1..=5 {
+        at_school = forge(
+            &at_school,
+            &school_key,
+            &format!("p{p}/attendance"),
+            "present",
+        );
+    }
+    let chain = at_school.get_changes(&net.heads(1, &roster));
+    assert_eq!(chain.len(), 5);
+    let cert = net.ca.issue(school("4201", "420101"), &net.keys[2]);
+    let attestation =
+        Attestation::sign(roster, at_school.get_heads(), net.now_ms + 10, &net.keys[2]);
+    let deliver = |net: &mut Net, changes: Vec<&automerge::Change>| {
+        let message = sync::Message {
+            heads: at_school.get_heads(),
+            need: vec![],
+            have: vec![],
+            changes: changes
+                .iter()
+                .map(|c| c.raw_bytes().to_vec())
+                .collect::<Vec<_>>()
+                .into(),
+            flags: None,
+            version: sync::MessageVersion::V1,
+        };
+        let frame = Frame::Sync {
+            doc: roster,
+            message: message.encode(),
+            attestations: vec![(cert.clone(), attestation.as_bytes().to_vec())],
+        };
+        net.nodes[1].handle(
+            net.now_ms,
+            Input::Received {
+                peer: at_hub,
+                bytes: &frame.encode(),
+            },
+        );
+    };
+    // The first change (its parent held) and the last three; the second is missing.
+    deliver(&mut net, vec![&chain[0], &chain[2], &chain[3], &chain[4]]);
+    // The hub's answer asks the school for the missing change: the school's heads, with the
+    // waiting changes left out, end at it.
+    net.pump();
+    let asked: Vec<ChangeHash> = net
+        .queue
+        .iter()
+        .filter(|(to, _, _)| *to == 2)
+        .filter_map(|(_, _, bytes)| match Frame::decode(bytes) {
+            Ok(Frame::Sync { doc, message, .. }) if doc == roster => {
+                sync::Message::decode(&message).ok()
+            }
+            _ => None,
+        })
+        .flat_map(|m| m.need)
+        .collect();
+    assert_eq!(asked, vec![chain[1].hash()]);
+    net.run();
+    assert_eq!(
+        net.read(1, &roster, "p1/attendance"),
+        None,
+        "waits, not applied"
+    );
+    assert!(net.quarantined(1).is_empty(), "{:?}", net.quarantined(1));
+    deliver(&mut net, vec![&chain[1]]);
+    net.run();
+    assert!(net.quarantined(1).is_empty(), "{:?}", net.quarantined(1));
+    assert_eq!(net.heads(1, &roster), at_school.get_heads());
+}
+
+/// Changes that wait are bounded: a peer sending more changes whose parent never comes than a
+/// document may hold waiting has the message refused whole.
+#[test]
+fn changes_waiting_for_a_parent_are_bounded() {
+    let mut net = region_net();
+    let roster = doc("roster", "4201", "420101");
+    net.write(2, roster, "p0/attendance", "present");
+    let (_, at_hub) = net.connect(2, 1);
+    let school_key = net.keys[2].clone();
+    let base = net.nodes[1].doc(&roster).unwrap().clone();
+    let mut chain = base.clone();
+    chain.set_actor(actor_for(&school_key.verifying_key().to_bytes()));
+    for i in 0..=WAITING_CHANGES_PER_PEER_DOC_MAX + 1 {
+        let mut tx = chain.transaction();
+        tx.put(ROOT, "n", i as i64).unwrap();
+        tx.commit_with(CommitOptions::default().with_time(0));
+    }
+    let changes = chain.get_changes(&base.get_heads());
+    let cert = net.ca.issue(school("4201", "420101"), &school_key);
+    let attestation = Attestation::sign(roster, chain.get_heads(), net.now_ms + 10, &school_key);
+    let send = |net: &mut Net, these: &[automerge::Change]| {
+        let message = sync::Message {
+            heads: chain.get_heads(),
+            need: vec![],
+            have: vec![],
+            changes: these
+                .iter()
+                .map(|c| c.raw_bytes().to_vec())
+                .collect::<Vec<_>>()
+                .into(),
+            flags: None,
+            version: sync::MessageVersion::V1,
+        };
+        let frame = Frame::Sync {
+            doc: roster,
+            message: message.encode(),
+            attestations: vec![(cert.clone(), attestation.as_bytes().to_vec())],
+        };
+        net.nodes[1].handle(
+            net.now_ms,
+            Input::Received {
+                peer: at_hub,
+                bytes: &frame.encode(),
+            },
+        );
+        net.run();
+    };
+    // As many as may wait (the first change, their root, held back): no refusal.
+    send(&mut net, &changes[2..]);
+    assert!(net.quarantined(1).is_empty(), "{:?}", net.quarantined(1));
+    // One more waits: refused whole.
+    send(&mut net, &changes[1..2]);
+    let refused = net.quarantined(1);
+    assert!(
+        refused.iter().any(|r| r.contains("wait for parents")),
+        "{refused:?}"
+    );
+    assert_eq!(net.heads(1, &roster), base.get_heads());
 }
 
 /// A node certificate (~420 bytes in production) crosses a link once per session and author;
