@@ -1,7 +1,8 @@
 //! Checking node certificates carried inside replicated data (attestations) against the region's
 //! CA and revocation list — the sync engine's [`CertVerifier`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use ed25519_dalek::VerifyingKey;
 use giasync_shared::calendar::Timestamp;
@@ -12,7 +13,7 @@ use giasync_shared::codes::RegionCode;
 use giasync_shared::sync::{CertCheck, CertVerifier};
 use time::OffsetDateTime;
 
-use crate::identity::Identity;
+use crate::identity::{Identity, PersonIdentity};
 use crate::show::{
     certs_from_pem, crls_from_pem, summarize_crl_der, summarize_der, verify_crl_issued_by,
     verify_issued_by,
@@ -35,7 +36,19 @@ pub struct CaVerifier {
     /// The latest next update of the lists read (a `crl.pem` that still holds an older list
     /// beside the new one is as fresh as the new one; revocations of both count).
     crl_next_update: Option<OffsetDateTime>,
+    /// Expert certificates already checked against this CA and list, by the SHA-256 of their
+    /// DER: every protocol carries its experts' certificates, and the РЦОИ receipts a protocol
+    /// at every sheet that arrives, so each is checked once, not at every pass. Shared by the
+    /// clones; a verifier for a new list starts empty.
+    experts_checked: Arc<Mutex<HashMap<[u8; 32], ExpertCheck>>>,
 }
+
+/// An expert certificate checked: whom it certifies and what, or why it does not.
+type ExpertCheck = Result<(PersonIdentity, CertifiedExpert), String>;
+
+/// Expert certificates remembered as checked; the memory is cleared when full (a region has a
+/// few thousand experts).
+pub const EXPERT_CERTS_CHECKED_MAX: usize = 65_536;
 
 /// Days before a revocation list's next update from which `doctor` and `status` warn.
 pub const CRL_WARN_DAYS: i64 = 30;
@@ -63,6 +76,7 @@ impl CaVerifier {
             region,
             revoked,
             crl_next_update,
+            experts_checked: Arc::default(),
         })
     }
 
@@ -145,38 +159,65 @@ impl CaVerifier {
 
 impl CaVerifier {
     /// A signer directory over experts' certificates (as a protocol document carries them, by
-    /// person id): each is checked against the CA once, here.
+    /// person id): each certificate is checked against the CA once per verifier (remembered by
+    /// its hash), and against the id it is listed under every time.
     #[must_use]
     pub fn experts(&self, certs: &BTreeMap<String, Vec<u8>>) -> ExpertDirectory {
         let mut experts = BTreeMap::new();
         for (id, der) in certs {
             let Ok(id) = PersonId::new(id) else { continue };
-            let entry = (|| {
-                verify_issued_by(der, &self.ca_der)?;
-                let summary = summarize_der(der).map_err(|e| e.to_string())?;
-                let Ok(Identity::Person(person)) = summary.identity else {
-                    return Err("not a person's certificate".to_owned());
-                };
+            let entry = self.expert_check(der).and_then(|(person, certified)| {
                 if person.id != id || person.region != self.region {
                     return Err(format!("the certificate is for {person}"));
                 }
-                let key = VerifyingKey::from_bytes(&summary.ed25519_key.ok_or("not ed25519")?)
-                    .map_err(|e| e.to_string())?;
-                if key.is_weak() {
-                    return Err("weak key".to_owned());
-                }
-                Ok(CertifiedExpert {
-                    key,
-                    role: person.role,
-                    org: person.org,
-                    not_before: summary.not_before,
-                    not_after: summary.not_after,
-                    revoked_at: self.revoked.get(&summary.serial).copied(),
-                })
-            })();
+                Ok(certified)
+            });
             experts.insert(id, entry);
         }
         ExpertDirectory { experts }
+    }
+
+    fn expert_check(&self, der: &[u8]) -> ExpertCheck {
+        let hash: [u8; 32] = ring::digest::digest(&ring::digest::SHA256, der)
+            .as_ref()
+            .try_into()
+            .unwrap_or([0; 32]);
+        let mut checked = self
+            .experts_checked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(check) = checked.get(&hash) {
+            return check.clone();
+        }
+        let check = self.check_expert(der);
+        if checked.len() >= EXPERT_CERTS_CHECKED_MAX {
+            checked.clear();
+        }
+        checked.insert(hash, check.clone());
+        check
+    }
+
+    /// Checks an expert certificate against the CA and the revocation list.
+    fn check_expert(&self, der: &[u8]) -> ExpertCheck {
+        verify_issued_by(der, &self.ca_der)?;
+        let summary = summarize_der(der).map_err(|e| e.to_string())?;
+        let Ok(Identity::Person(person)) = summary.identity else {
+            return Err("not a person's certificate".to_owned());
+        };
+        let key = VerifyingKey::from_bytes(&summary.ed25519_key.ok_or("not ed25519")?)
+            .map_err(|e| e.to_string())?;
+        if key.is_weak() {
+            return Err("weak key".to_owned());
+        }
+        let certified = CertifiedExpert {
+            key,
+            role: person.role,
+            org: person.org,
+            not_before: summary.not_before,
+            not_after: summary.not_after,
+            revoked_at: self.revoked.get(&summary.serial).copied(),
+        };
+        Ok((person, certified))
     }
 }
 
@@ -319,5 +360,70 @@ mod tests {
         assert!(judge(new.clone()).is_ok());
         assert!(judge(format!("{old}{new}")).is_ok());
         assert!(judge(format!("{new}{old}")).is_ok());
+    }
+
+    /// The РЦОИ receipts a protocol at every sheet that arrives, and each pass lists the
+    /// protocol's expert certificates: each is checked against the CA once per verifier, while
+    /// the id it is listed under is checked every time.
+    #[test]
+    fn an_expert_certificate_is_checked_once_and_its_listing_every_time() {
+        use crate::keyfile::{KdfParams, Pin};
+        use giasync_shared::codes::{NodeRole, PersonRole};
+        let dir = tempfile::tempdir().unwrap();
+        let region = RegionCode::new("42").unwrap();
+        let mut pki = Pki::init(dir.path(), region, "Тест", now() - Duration::days(1)).unwrap();
+        let school = SchoolCode::new("420101").unwrap();
+        let expert = PersonIdentity {
+            region,
+            role: PersonRole::Expert,
+            id: PersonId::new("exp-1").unwrap(),
+            org: OrgCode::parse(NodeRole::School, "420101").unwrap(),
+        };
+        let fast = KdfParams {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let creds = pki
+            .issue_person(
+                &expert,
+                "Иванова Анна Петровна",
+                Validity::days_from(now() - Duration::days(1), 10).unwrap(),
+                &Pin::new("свет-ручей-1357".into()).unwrap(),
+                fast,
+            )
+            .unwrap();
+        let der = certs_from_pem(creds.cert_pem.as_bytes()).unwrap().remove(0);
+        let verifier = CaVerifier::from_pem(
+            pki.ca_cert_pem().as_bytes(),
+            pki.crl_pem().unwrap().as_bytes(),
+            region,
+        )
+        .unwrap();
+        let at = Timestamp::from_unix_ms(ms(now())).unwrap();
+        let listed = |id: &str| BTreeMap::from([(id.to_owned(), der.clone())]);
+        for _ in 0..3 {
+            let key = verifier
+                .experts(&listed("exp-1"))
+                .expert_key(expert.id, school, at)
+                .unwrap();
+            assert_eq!(key.to_bytes(), creds.verifying_key);
+        }
+        assert_eq!(verifier.experts_checked.lock().unwrap().len(), 1);
+        // The same certificate listed under another expert's id vouches for nobody.
+        let other = PersonId::new("exp-2").unwrap();
+        let err = verifier
+            .experts(&listed("exp-2"))
+            .expert_key(other, school, at)
+            .unwrap_err();
+        assert_eq!(err, SignerError::Unknown(other));
+        // A verifier for a new list checks again (its memory starts empty).
+        let fresh = CaVerifier::from_pem(
+            pki.ca_cert_pem().as_bytes(),
+            pki.crl_pem().unwrap().as_bytes(),
+            region,
+        )
+        .unwrap();
+        assert!(fresh.experts_checked.lock().unwrap().is_empty());
     }
 }
