@@ -57,17 +57,38 @@ impl Carried {
                 }
                 continue;
             }
-            let options = LoadOptions::new().on_partial_load(OnPartialLoad::Error);
-            let doc = Automerge::load_with_options(chunk, options)
-                .map_err(|e| format!("chunk {i} does not parse: {e}"))?;
-            carried
-                .metas
-                .extend(doc.get_changes_meta(&[]).into_iter().map(|m| Meta {
-                    hash: m.hash,
-                    deps: m.deps,
-                    actor: m.actor.into_owned(),
-                }));
-            carried.docs.push(doc);
+            // A document (a large catch-up), possibly with changes after it in the same chunk,
+            // as automerge saves a document whose queue holds changes: each piece is taken
+            // apart, so the changes after the document are judged like any other (automerge
+            // would apply them, or queue them, with the document).
+            let pieces = chunk_pieces(chunk)
+                .ok_or_else(|| format!("chunk {i} is not a sequence of automerge chunks"))?;
+            for (kind, piece) in pieces {
+                if kind != 0 {
+                    let change = automerge::Change::try_from(piece)
+                        .map_err(|e| format!("chunk {i} does not parse: a change in it: {e}"))?;
+                    let change = checked(i, piece, change)?;
+                    carried.metas.push(Meta::of(&change));
+                    carried.changes.insert(change.hash(), change);
+                    continue;
+                }
+                let options = LoadOptions::new().on_partial_load(OnPartialLoad::Error);
+                let doc = Automerge::load_with_options(piece, options)
+                    .map_err(|e| format!("chunk {i} does not parse: {e}"))?;
+                if !doc.get_missing_deps(&[]).is_empty() {
+                    return Err(format!(
+                        "chunk {i}: a document whose changes name parents it does not hold"
+                    ));
+                }
+                carried
+                    .metas
+                    .extend(doc.get_changes_meta(&[]).into_iter().map(|m| Meta {
+                        hash: m.hash,
+                        deps: m.deps,
+                        actor: m.actor.into_owned(),
+                    }));
+                carried.docs.push(doc);
+            }
         }
         Ok(carried)
     }
@@ -271,28 +292,38 @@ pub(super) fn judge(
     verdict
 }
 
-/// The change chunks laid back to back in `bytes`, as a v2 sync message carries several changes
-/// in one chunk, split by automerge's container format: magic, checksum, type (1 a change, 2 a
-/// compressed change), uLEB128 length, contents. `None` when `bytes` is anything else (a
-/// document, or not a whole sequence of chunks).
-pub(super) fn change_chunks(bytes: &[u8]) -> Option<Vec<&[u8]>> {
+/// The automerge chunks laid back to back in `bytes`, with their types (0 a document, 1 a
+/// change, 2 a compressed change), split by automerge's container format: magic, checksum, type,
+/// uLEB128 length, contents. `None` when `bytes` is not a whole sequence of chunks.
+fn chunk_pieces(bytes: &[u8]) -> Option<Vec<(u8, &[u8])>> {
     const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
     const HEADER_BYTES: usize = 9;
     let mut out = Vec::new();
     let mut rest = bytes;
     while !rest.is_empty() {
         let header = rest.get(..HEADER_BYTES)?;
-        if header[..4] != MAGIC || !matches!(header[8], 1 | 2) {
+        if header[..4] != MAGIC || !matches!(header[8], 0..=2) {
             return None;
         }
         let (len, used) = uleb128(&rest[HEADER_BYTES..])?;
         let end = HEADER_BYTES
             .checked_add(used)?
             .checked_add(usize::try_from(len).ok()?)?;
-        out.push(rest.get(..end)?);
+        out.push((header[8], rest.get(..end)?));
         rest = &rest[end..];
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// The change chunks laid back to back in `bytes`, as a v2 sync message carries several changes
+/// in one chunk. `None` when `bytes` is anything else (a document, or not a whole sequence of
+/// chunks).
+pub(super) fn change_chunks(bytes: &[u8]) -> Option<Vec<&[u8]>> {
+    let pieces = chunk_pieces(bytes)?;
+    pieces
+        .iter()
+        .all(|(kind, _)| *kind != 0)
+        .then(|| pieces.into_iter().map(|(_, piece)| piece).collect())
 }
 
 /// An unsigned LEB128 number and the bytes it took.
@@ -313,23 +344,10 @@ pub(super) fn chunk_changes(
     i: usize,
     chunk: &[u8],
 ) -> Result<Option<Vec<automerge::Change>>, String> {
-    // A change's checksum is the first 4 bytes of its hash, which `Change::try_from` does not
-    // check; automerge's loader stops at the first that does not match, silently dropping the
-    // rest of the message.
-    let checked = |piece: &[u8], change: automerge::Change| {
-        if piece.get(4..8) == Some(&change.hash().0[..4]) {
-            Ok(change)
-        } else {
-            Err(format!(
-                "chunk {i}: change {} has a wrong checksum",
-                change.hash()
-            ))
-        }
-    };
     // A single change parses whole on its own (ops and all) far cheaper than loading a
     // document.
     if let Ok(change) = automerge::Change::try_from(chunk) {
-        return checked(chunk, change).map(|c| Some(vec![c]));
+        return checked(i, chunk, change).map(|c| Some(vec![c]));
     }
     let Some(pieces) = change_chunks(chunk) else {
         return Ok(None);
@@ -339,10 +357,24 @@ pub(super) fn chunk_changes(
         .map(|piece| {
             let change = automerge::Change::try_from(piece)
                 .map_err(|e| format!("chunk {i} does not parse: a change in it: {e}"))?;
-            checked(piece, change)
+            checked(i, piece, change)
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
+}
+
+/// `change`, parsed from `piece`, if its checksum (the first 4 bytes of its hash, which
+/// `Change::try_from` does not check) matches; automerge's loader stops at the first that does
+/// not, silently dropping the rest of the message.
+fn checked(i: usize, piece: &[u8], change: automerge::Change) -> Result<automerge::Change, String> {
+    if piece.get(4..8) == Some(&change.hash().0[..4]) {
+        Ok(change)
+    } else {
+        Err(format!(
+            "chunk {i}: change {} has a wrong checksum",
+            change.hash()
+        ))
+    }
 }
 
 /// A peer's advertised heads with its refused changes left out: each refused head is replaced

@@ -486,6 +486,56 @@ fn a_hub_that_invents_a_change_is_caught_at_the_rcoi() {
     );
 }
 
+/// The same invented change, hidden behind an empty document in one chunk (automerge loads a
+/// document chunk and queues the changes after it whose parents it lacks, so judging the
+/// document's own change graph alone would never see it): refused all the same.
+#[test]
+fn a_change_hidden_behind_a_document_in_one_chunk_is_judged() {
+    let mut net = region_net();
+    let protocol = doc("protocol", "4201", "420101");
+    net.write(2, protocol, "sheet-1", "8 незачёт");
+    net.connect(2, 1);
+    let hub_key = net.keys[1].clone();
+    let forged = forge(
+        net.nodes[1].doc(&protocol).unwrap(),
+        &hub_key,
+        "sheet-2",
+        "20 зачёт",
+    );
+    let mut chunk = Automerge::new().save();
+    chunk.extend_from_slice(forged.get_last_local_change().unwrap().raw_bytes());
+    let message = sync::Message {
+        heads: forged.get_heads(),
+        need: vec![],
+        have: vec![],
+        changes: vec![chunk].into(),
+        flags: None,
+        version: sync::MessageVersion::V1,
+    };
+    let (_, at_rcoi) = net.connect(1, 0);
+    let frame = Frame::Sync {
+        doc: protocol,
+        message: message.encode(),
+        attestations: vec![],
+    };
+    net.nodes[0].handle(
+        net.now_ms,
+        Input::Received {
+            peer: at_rcoi,
+            bytes: &frame.encode(),
+        },
+    );
+    net.run();
+    assert_eq!(net.read(0, &protocol, "sheet-2"), None);
+    let reasons = net.quarantined(0);
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("has no attestation by its author")),
+        "{reasons:?}"
+    );
+}
+
 /// A hub whose store holds a change it may not have written (forged, or written by a bug) still
 /// relays the school's honest changes: the forged change is refused at the school and at the
 /// РЦОИ, every honest change arrives, nothing is blocked, and the exchange ends (`Net::run`
@@ -539,8 +589,8 @@ fn a_forged_change_in_a_relays_store_does_not_hold_back_the_honest_ones() {
     assert_eq!(net.heads(0, &protocol), net.heads(2, &protocol));
 
     // In the same sessions, the hub's store gains a change built on its forged one; it travels
-    // with the school's next sheet. It is refused as built on a refused change (not queued for
-    // a parent that never comes: the two sides would ask each other for it in a loop, and
+    // with the school's next sheet. It is refused as built on a refused change (rather than
+    // waiting for a parent that never comes: the two sides would ask each other for it in a loop, and
     // `Net::run` would fail), and the sheet arrives.
     let on_forged = forge(
         net.nodes[1].doc(&protocol).unwrap(),
@@ -742,9 +792,10 @@ fn attestations_go_again_when_a_dropped_new_document_comes_later() {
     assert!(net.quarantined(1).is_empty(), "{:?}", net.quarantined(1));
 }
 
-/// A change under a writer's actor, built on a change this node does not hold yet, waits in
-/// automerge's queue; when the parent arrives from an honest peer, the queued change is refused
-/// (no attestation covers it) and the parent is applied, not the honest message refused whole.
+/// A change under a writer's actor, built on a change this node does not hold yet, waits
+/// (unjudged, held by the engine, not by automerge); when the parent arrives from an honest
+/// peer, the waiting change is refused (no attestation covers it) and the parent is applied, not
+/// the honest message refused whole.
 #[test]
 fn a_forged_change_waiting_in_the_queue_does_not_block_its_parent() {
     let mut net = region_net();
@@ -788,7 +839,7 @@ fn a_forged_change_waiting_in_the_queue_does_not_block_its_parent() {
     assert_eq!(
         net.read(0, &protocol, "sheet-1"),
         None,
-        "queued, not applied"
+        "waits, not applied"
     );
     // The school comes back: its sheet reaches the РЦОИ through the hub.
     net.connect(2, 1);
@@ -1179,10 +1230,9 @@ fn changes_within_one_millisecond_each_travel_with_their_proof() {
 }
 
 /// Found by a sweep of the region simulator: a sync message can carry a change whose parent is
-/// missing (automerge's bloom filter made the sender think the peer had it); automerge queues it
-/// and applies it when the parent arrives in a later message. That later message must be
-/// checked together with what waits in the queue, not refused because the attestation names a
-/// head only the queued change provides.
+/// missing (automerge's bloom filter made the sender think the peer had it); the change waits
+/// until the parent arrives in a later message, which is judged together with what waits, not
+/// refused because the attestation names a head only the waiting change provides.
 #[test]
 fn a_change_queued_for_its_missing_parent_is_applied_when_the_parent_arrives() {
     let mut net = region_net();
@@ -1214,7 +1264,7 @@ fn a_change_queued_for_its_missing_parent_is_applied_when_the_parent_arrives() {
         );
         net.run();
     };
-    // The child first: queued, nothing applied, nothing refused.
+    // The child first: it waits, nothing applied, nothing refused.
     deliver(&mut net, message_with_last_change(&c));
     assert_eq!(net.read(1, &roster, "p3/attendance"), None);
     assert!(net.quarantined(1).is_empty(), "{:?}", net.quarantined(1));
