@@ -9,16 +9,30 @@
 //! alone (`verify_many` on the same sheets), so the cost of the receipt changes shows.
 //! `INGEST_BENCH_SHEETS` changes the sheet count.
 //!
+//! Then the same pass on the production certificate path: every protocol carries its experts'
+//! real X.509 certificates (issued by a region CA made for the run, `giasync_certs::pki`), and
+//! the directory is the РЦОИ's `CaVerifier` over them, as `giasync-node` builds it (each
+//! certificate checked against the CA once and remembered). The node attestations of the
+//! documents are checked by the stand-in CA (`FixedCa`) in both: they are judged when a
+//! document arrives, not at ingest.
+//!
 //! The simulator's `ingest_sheets_per_s` is the other figure: the same function as sheets trickle
 //! in one or a few at a time through the day, where each pass pays for a receipt change.
 
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Instant;
 
 use ed25519_dalek::SigningKey;
+use giasync_certs::PersonIdentity;
+use giasync_certs::keyfile::{self, KdfParams, Pin};
+use giasync_certs::pki::{Pki, Validity};
+use giasync_certs::show::certs_from_pem;
+use giasync_certs::verify::CaVerifier;
 use giasync_shared::calendar::{Timestamp, UtcOffset};
 use giasync_shared::codes::{
-    MunicipalityCode, NodeRole, OrgCode, ParticipantId, PersonId, RegionCode, RoomCode, SchoolCode,
+    MunicipalityCode, NodeRole, OrgCode, ParticipantId, PersonId, PersonRole, RegionCode, RoomCode,
+    SchoolCode,
 };
 use giasync_shared::content;
 use giasync_shared::ingest::{RECEIPT_VERIFIED, receipt_new_sheets, receipts_of};
@@ -28,14 +42,16 @@ use giasync_shared::record::{
 };
 use giasync_shared::rules::Rules;
 use giasync_shared::sync::{DocId, DocKind, Engine, FixedCa, NodeIdentity, Output, Persist};
+use time::OffsetDateTime;
 
 const REGION: &str = "42";
 const EXAM: &str = "is-2024-02-14";
 const MUNICIPALITIES: usize = 34;
 const SCHOOLS: usize = 610;
 const EXPERTS_PER_SCHOOL: usize = 3;
-/// What an expert's certificate costs in a protocol (the simulator's size of a real one).
-const EXPERT_CERT_BYTES: usize = 420;
+
+/// An expert of a school: id, signing key and certificate (DER).
+type Expert = (PersonId, SigningKey, Vec<u8>);
 
 fn key(seed: u64, salt: u8) -> SigningKey {
     let mut bytes = [salt; 32];
@@ -49,6 +65,8 @@ struct Protocol {
     saved: Vec<u8>,
     endorsement: (Vec<u8>, Vec<u8>),
     sheets: Vec<SignedSheet>,
+    /// The experts' certificates the protocol lists, by person id.
+    expert_certs: BTreeMap<String, Vec<u8>>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -60,7 +78,7 @@ fn school_protocol(
     sheets: usize,
     first_participant: usize,
     rules: &Rules,
-    experts: &[(PersonId, SigningKey)],
+    experts: &[Expert],
     seed: u64,
 ) -> Result<Protocol, Box<dyn std::error::Error>> {
     let identity = NodeIdentity {
@@ -78,11 +96,10 @@ fn school_protocol(
         exam: EXAM.parse()?,
     };
     let standard = rules.category(Category::Standard)?;
-    let expert_cert = vec![7u8; EXPERT_CERT_BYTES];
     let start: Timestamp = "2024-02-14T02:15:00Z".parse()?;
     let mut signed = Vec::with_capacity(sheets);
     for i in 0..sheets {
-        let (expert, expert_key) = &experts[i % experts.len()];
+        let (expert, expert_key, expert_cert) = &experts[i % experts.len()];
         let n = first_participant + i;
         let signed_at = start.plus_ms(i64::try_from(i)? * 60_000);
         let draft = SheetDraft {
@@ -110,7 +127,7 @@ fn school_protocol(
         };
         let sheet = SignedSheet::sign(draft, rules, expert_key)?;
         engine.change(signed_at.unix_ms(), doc, |tx| {
-            content::put_sheet(tx, &sheet, *expert, &expert_cert)
+            content::put_sheet(tx, &sheet, *expert, expert_cert)
         })?;
         signed.push(sheet);
     }
@@ -133,6 +150,10 @@ fn school_protocol(
         saved,
         endorsement: endorsement.ok_or("the school attested nothing")?,
         sheets: signed,
+        expert_certs: experts
+            .iter()
+            .map(|(id, _, cert)| (id.to_string(), cert.clone()))
+            .collect(),
     })
 }
 
@@ -146,17 +167,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let region = RegionCode::new(REGION)?;
 
     let t = Instant::now();
+    let pki_dir = tempfile::tempdir()?;
+    let made = OffsetDateTime::from_unix_timestamp(1_704_067_200)?; // 2024-01-01
+    let mut pki = Pki::init(pki_dir.path(), region, "Бенч", made)?;
+    let pin = Pin::new("свет-ручей-1357".into())?;
     let mut directory = FixedDirectory::default();
     let mut protocols = Vec::with_capacity(SCHOOLS);
     for school in 0..SCHOOLS {
         let m = MunicipalityCode::new(&format!("42{:02}", school % MUNICIPALITIES + 1))?;
         let s = SchoolCode::new(&format!("{m}{:02}", school / MUNICIPALITIES + 1))?;
-        let experts: Vec<(PersonId, SigningKey)> = (0..EXPERTS_PER_SCHOOL)
+        let experts: Vec<Expert> = (0..EXPERTS_PER_SCHOOL)
             .map(|e| {
                 let id = PersonId::new(&format!("exp-{s}-{e}"))?;
-                let k = key(u64::try_from(school * EXPERTS_PER_SCHOOL + e)?, 2);
+                let (k, cert) = issue_expert(&mut pki, &pin, id, s, made)?;
                 directory.add(id, k.verifying_key(), &[s]);
-                Ok((id, k))
+                Ok((id, k, cert))
             })
             .collect::<Result<_, Box<dyn std::error::Error>>>()?;
         // Spread the sheets evenly: the first schools take the remainder.
@@ -175,8 +200,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let saved_bytes: usize = protocols.iter().map(|p| p.saved.len()).sum();
     println!(
-        "{sheets_total} sheets in {SCHOOLS} schools' protocols ({:.1} MiB saved), built in {:.1} s",
+        "{sheets_total} sheets in {SCHOOLS} schools' protocols ({:.1} MiB saved), built with {} expert certificates in {:.1} s",
         saved_bytes as f64 / (1024.0 * 1024.0),
+        SCHOOLS * EXPERTS_PER_SCHOOL,
         t.elapsed().as_secs_f64()
     );
 
@@ -249,6 +275,63 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .sum::<Result<_, _>>()?;
     assert_eq!(again, 0);
 
+    // The production certificate path: a fresh РЦОИ, the directory its `CaVerifier` builds from
+    // the certificates each protocol lists.
+    let verifier = CaVerifier::from_pem(
+        pki.ca_cert_pem().as_bytes(),
+        pki.crl_pem()?.as_bytes(),
+        region,
+    )?;
+    let mut rcoi = Engine::new(
+        rcoi_identity,
+        key(u64::MAX, 3),
+        ca.issue(rcoi_identity, &key(u64::MAX, 3)),
+        Box::new(ca.clone()),
+    );
+    for p in &protocols {
+        rcoi.load_doc(p.doc, &p.saved, std::slice::from_ref(&p.endorsement))?;
+    }
+    let t = Instant::now();
+    let mut receipted = 0usize;
+    for p in &protocols {
+        receipted += receipt_new_sheets(
+            &mut rcoi,
+            p.doc,
+            &rules,
+            |certs| verifier.experts(certs),
+            UtcOffset::UTC,
+            now_ms,
+        )?;
+    }
+    let production_s = t.elapsed().as_secs_f64();
+    assert_eq!(
+        receipted, sheets_total,
+        "every sheet receipted once (X.509 path)"
+    );
+    let verdicts_ok = protocols
+        .iter()
+        .filter_map(|p| rcoi.doc(&receipts_of(p.doc)?))
+        .flat_map(|d| content::receipts(d).into_values())
+        .filter(|v| v == RECEIPT_VERIFIED)
+        .count();
+    assert_eq!(
+        verdicts_ok, sheets_total,
+        "every receipt says verified (X.509 path)"
+    );
+    // The checks alone on that path, the directory built per protocol as ingest builds it.
+    let t = Instant::now();
+    let verified: usize = protocols
+        .iter()
+        .map(|p| {
+            verify_many(&p.sheets, &rules, &verifier.experts(&p.expert_certs))
+                .iter()
+                .filter(|r| r.is_ok())
+                .count()
+        })
+        .sum();
+    let production_checks_s = t.elapsed().as_secs_f64();
+    assert_eq!(verified, sheets_total, "every sheet verifies (X.509 path)");
+
     println!(
         "checks alone (verify_many per protocol): {:.0} sheets/s ({:.2} s)",
         sheets_total as f64 / checks_s,
@@ -259,5 +342,47 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         sheets_total as f64 / ingest_s,
         ingest_s
     );
+    println!(
+        "production certificate path (CaVerifier over X.509): checks alone {:.0} sheets/s ({:.2} s), ingest pass {:.0} sheets/s ({:.2} s)",
+        sheets_total as f64 / production_checks_s,
+        production_checks_s,
+        sheets_total as f64 / production_s,
+        production_s
+    );
     Ok(())
+}
+
+/// An expert's certificate from the region CA (its key file sealed at a low cost: the bench
+/// times verification, not sign-in), valid through the exam day.
+fn issue_expert(
+    pki: &mut Pki,
+    pin: &Pin,
+    id: PersonId,
+    school: SchoolCode,
+    made: OffsetDateTime,
+) -> Result<(SigningKey, Vec<u8>), Box<dyn std::error::Error>> {
+    let identity = PersonIdentity {
+        region: pki.region(),
+        role: PersonRole::Expert,
+        id,
+        org: OrgCode::School(school),
+    };
+    let fast = KdfParams {
+        memory_kib: 256,
+        iterations: 1,
+        parallelism: 1,
+    };
+    let credentials = pki.issue_person(
+        &identity,
+        "Эксперт",
+        Validity::days_from(made, 365)?,
+        pin,
+        fast,
+    )?;
+    let key = keyfile::open(&credentials.key_file, pin)?;
+    let cert = certs_from_pem(credentials.cert_pem.as_bytes())?
+        .into_iter()
+        .next()
+        .ok_or("no certificate issued")?;
+    Ok((key, cert))
 }
