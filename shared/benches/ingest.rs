@@ -38,7 +38,7 @@ use giasync_shared::content;
 use giasync_shared::ingest::{RECEIPT_VERIFIED, receipt_new_sheets, receipts_of};
 use giasync_shared::participant::Category;
 use giasync_shared::record::{
-    Attempt, FixedDirectory, SheetDraft, SheetSubject, SignedSheet, verify_many,
+    Attempt, FixedDirectory, SheetDraft, SheetSubject, SignedSheet, SignerDirectory, verify_many,
 };
 use giasync_shared::rules::Rules;
 use giasync_shared::sync::{DocId, DocKind, Engine, FixedCa, NodeIdentity, Output, Persist};
@@ -211,13 +211,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         org: OrgCode::parse(NodeRole::Rcoi, REGION)?,
         municipality: None,
     };
-    let rcoi_key = key(u64::MAX, 3);
-    let rcoi_cert = ca.issue(rcoi_identity, &rcoi_key);
-    let mut rcoi = Engine::new(rcoi_identity, rcoi_key, rcoi_cert, Box::new(ca.clone()));
     let t = Instant::now();
-    for p in &protocols {
-        rcoi.load_doc(p.doc, &p.saved, std::slice::from_ref(&p.endorsement))?;
-    }
+    let mut rcoi = rcoi_holding(&ca, rcoi_identity, &protocols)?;
     println!(
         "loaded at the РЦОИ (attestations checked) in {:.2} s",
         t.elapsed().as_secs_f64()
@@ -239,40 +234,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The whole ingest pass: decode from the documents, check, receipt.
     let now_ms = "2024-02-14T10:00:00Z".parse::<Timestamp>()?.unix_ms();
     let t = Instant::now();
-    let mut receipted = 0usize;
-    for p in &protocols {
-        receipted += receipt_new_sheets(
-            &mut rcoi,
-            p.doc,
-            &rules,
-            |_| &directory,
-            UtcOffset::UTC,
-            now_ms,
-        )?;
-    }
+    let receipted = receipt_all(&mut rcoi, &protocols, &rules, |_| &directory, now_ms)?;
     let ingest_s = t.elapsed().as_secs_f64();
     assert_eq!(receipted, sheets_total, "every sheet receipted once");
-    let verdicts_ok = protocols
-        .iter()
-        .filter_map(|p| rcoi.doc(&receipts_of(p.doc)?))
-        .flat_map(|d| content::receipts(d).into_values())
-        .filter(|v| v == RECEIPT_VERIFIED)
-        .count();
+    let verdicts_ok = receipts_verified(&rcoi, &protocols);
     assert_eq!(verdicts_ok, sheets_total, "every receipt says verified");
     // A second pass finds nothing new.
-    let again: usize = protocols
-        .iter()
-        .map(|p| {
-            receipt_new_sheets(
-                &mut rcoi,
-                p.doc,
-                &rules,
-                |_| &directory,
-                UtcOffset::UTC,
-                now_ms,
-            )
-        })
-        .sum::<Result<_, _>>()?;
+    let again = receipt_all(&mut rcoi, &protocols, &rules, |_| &directory, now_ms)?;
     assert_eq!(again, 0);
 
     // The production certificate path: a fresh РЦОИ, the directory its `CaVerifier` builds from
@@ -282,38 +250,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pki.crl_pem()?.as_bytes(),
         region,
     )?;
-    let mut rcoi = Engine::new(
-        rcoi_identity,
-        key(u64::MAX, 3),
-        ca.issue(rcoi_identity, &key(u64::MAX, 3)),
-        Box::new(ca.clone()),
-    );
-    for p in &protocols {
-        rcoi.load_doc(p.doc, &p.saved, std::slice::from_ref(&p.endorsement))?;
-    }
+    let mut rcoi = rcoi_holding(&ca, rcoi_identity, &protocols)?;
     let t = Instant::now();
-    let mut receipted = 0usize;
-    for p in &protocols {
-        receipted += receipt_new_sheets(
-            &mut rcoi,
-            p.doc,
-            &rules,
-            |certs| verifier.experts(certs),
-            UtcOffset::UTC,
-            now_ms,
-        )?;
-    }
+    let receipted = receipt_all(
+        &mut rcoi,
+        &protocols,
+        &rules,
+        |certs| verifier.experts(certs),
+        now_ms,
+    )?;
     let production_s = t.elapsed().as_secs_f64();
     assert_eq!(
         receipted, sheets_total,
         "every sheet receipted once (X.509 path)"
     );
-    let verdicts_ok = protocols
-        .iter()
-        .filter_map(|p| rcoi.doc(&receipts_of(p.doc)?))
-        .flat_map(|d| content::receipts(d).into_values())
-        .filter(|v| v == RECEIPT_VERIFIED)
-        .count();
+    let verdicts_ok = receipts_verified(&rcoi, &protocols);
     assert_eq!(
         verdicts_ok, sheets_total,
         "every receipt says verified (X.509 path)"
@@ -350,6 +301,48 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         production_s
     );
     Ok(())
+}
+
+/// A РЦОИ engine holding every protocol as it stands after a catch-up (attestations checked).
+fn rcoi_holding(
+    ca: &FixedCa,
+    identity: NodeIdentity,
+    protocols: &[Protocol],
+) -> Result<Engine, Box<dyn std::error::Error>> {
+    let rcoi_key = key(u64::MAX, 3);
+    let rcoi_cert = ca.issue(identity, &rcoi_key);
+    let mut rcoi = Engine::new(identity, rcoi_key, rcoi_cert, Box::new(ca.clone()));
+    for p in protocols {
+        rcoi.load_doc(p.doc, &p.saved, std::slice::from_ref(&p.endorsement))?;
+    }
+    Ok(rcoi)
+}
+
+/// One ingest pass over every protocol, the directory built for each from the certificates it
+/// lists; how many sheets it receipted.
+fn receipt_all<D: SignerDirectory>(
+    rcoi: &mut Engine,
+    protocols: &[Protocol],
+    rules: &Rules,
+    directory_for: impl Fn(&BTreeMap<String, Vec<u8>>) -> D,
+    now_ms: i64,
+) -> Result<usize, Box<dyn std::error::Error>> {
+    let mut receipted = 0;
+    for p in protocols {
+        receipted +=
+            receipt_new_sheets(rcoi, p.doc, rules, &directory_for, UtcOffset::UTC, now_ms)?;
+    }
+    Ok(receipted)
+}
+
+/// The receipts at the РЦОИ that say verified.
+fn receipts_verified(rcoi: &Engine, protocols: &[Protocol]) -> usize {
+    protocols
+        .iter()
+        .filter_map(|p| rcoi.doc(&receipts_of(p.doc)?))
+        .flat_map(|d| content::receipts(d).into_values())
+        .filter(|v| v == RECEIPT_VERIFIED)
+        .count()
 }
 
 /// An expert's certificate from the region CA (its key file sealed at a low cost: the bench

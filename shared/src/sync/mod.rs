@@ -27,7 +27,7 @@ mod fixed_ca;
 mod judge;
 pub mod wire;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use automerge::sync::{self, SyncDoc};
@@ -1392,7 +1392,6 @@ impl Engine {
         // name a refused change (the author's later changes would fail against it). One naming
         // a change not held yet is kept: changes waiting for it are judged against it when it
         // comes.
-        let refused_now: HashSet<ChangeHash> = verdict.refused.iter().map(|r| r.hash).collect();
         for (author, e) in endorsements {
             let changed = state
                 .endorsements
@@ -1402,7 +1401,7 @@ impl Engine {
                 e.attestation
                     .heads
                     .iter()
-                    .any(|h| refused_now.contains(h) || pd.refused.contains_key(h))
+                    .any(|h| pd.refused.contains_key(h))
             };
             if changed && doc.writable_by(&e.identity) && !names_refused() {
                 self.out.push_back(Output::Persist(Persist::Attestation {

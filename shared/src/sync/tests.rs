@@ -13,15 +13,25 @@ use crate::codes::{MunicipalityCode, NodeRole, OrgCode, RegionCode};
 /// A sync message that carries `doc`'s last local change outright, as a relay could send it.
 fn message_with_last_change(doc: &Automerge) -> Vec<u8> {
     let change = doc.get_last_local_change().unwrap();
+    message_of(doc.get_heads(), chunks_of(&[&change]))
+}
+
+/// A sync message advertising `heads` and carrying `chunks` as they are.
+fn message_of(heads: Vec<ChangeHash>, chunks: Vec<Vec<u8>>) -> Vec<u8> {
     sync::Message {
-        heads: doc.get_heads(),
+        heads,
         need: vec![],
         have: vec![],
-        changes: vec![change.raw_bytes().to_vec()].into(),
+        changes: chunks.into(),
         flags: None,
         version: sync::MessageVersion::V1,
     }
     .encode()
+}
+
+/// The raw bytes of `changes`, a chunk each.
+fn chunks_of(changes: &[&automerge::Change]) -> Vec<Vec<u8>> {
+    changes.iter().map(|c| c.raw_bytes().to_vec()).collect()
 }
 
 /// `base` with one more change putting `key` = `value`, written under the actor of `author`.
@@ -232,6 +242,29 @@ impl Net {
             })
             .collect();
         self.nodes[node].load_doc(d, &doc.save(), &kept).unwrap();
+    }
+
+    /// Hands `node` a sync frame from its peer `peer`, as if it had arrived (the net is not run).
+    fn hand(
+        &mut self,
+        node: usize,
+        peer: PeerId,
+        doc: DocId,
+        message: Vec<u8>,
+        attestations: Vec<(Vec<u8>, Vec<u8>)>,
+    ) {
+        let frame = Frame::Sync {
+            doc,
+            message,
+            attestations,
+        };
+        self.nodes[node].handle(
+            self.now_ms,
+            Input::Received {
+                peer,
+                bytes: &frame.encode(),
+            },
+        );
     }
 
     fn quarantined(&self, node: usize) -> Vec<String> {
@@ -504,26 +537,13 @@ fn a_change_hidden_behind_a_document_in_one_chunk_is_judged() {
     );
     let mut chunk = Automerge::new().save();
     chunk.extend_from_slice(forged.get_last_local_change().unwrap().raw_bytes());
-    let message = sync::Message {
-        heads: forged.get_heads(),
-        need: vec![],
-        have: vec![],
-        changes: vec![chunk].into(),
-        flags: None,
-        version: sync::MessageVersion::V1,
-    };
     let (_, at_rcoi) = net.connect(1, 0);
-    let frame = Frame::Sync {
-        doc: protocol,
-        message: message.encode(),
-        attestations: vec![],
-    };
-    net.nodes[0].handle(
-        net.now_ms,
-        Input::Received {
-            peer: at_rcoi,
-            bytes: &frame.encode(),
-        },
+    net.hand(
+        0,
+        at_rcoi,
+        protocol,
+        message_of(forged.get_heads(), vec![chunk]),
+        vec![],
     );
     net.run();
     assert_eq!(net.read(0, &protocol, "sheet-2"), None);
@@ -1306,34 +1326,13 @@ fn changes_behind_a_missing_one_wait_for_it_and_then_pass() {
     let cert = net.ca.issue(school("4201", "420101"), &net.keys[2]);
     let attestation =
         Attestation::sign(roster, at_school.get_heads(), net.now_ms + 10, &net.keys[2]);
-    let deliver = |net: &mut Net, changes: Vec<&automerge::Change>| {
-        let message = sync::Message {
-            heads: at_school.get_heads(),
-            need: vec![],
-            have: vec![],
-            changes: changes
-                .iter()
-                .map(|c| c.raw_bytes().to_vec())
-                .collect::<Vec<_>>()
-                .into(),
-            flags: None,
-            version: sync::MessageVersion::V1,
-        };
-        let frame = Frame::Sync {
-            doc: roster,
-            message: message.encode(),
-            attestations: vec![(cert.clone(), attestation.as_bytes().to_vec())],
-        };
-        net.nodes[1].handle(
-            net.now_ms,
-            Input::Received {
-                peer: at_hub,
-                bytes: &frame.encode(),
-            },
-        );
+    let deliver = |net: &mut Net, changes: &[&automerge::Change]| {
+        let message = message_of(at_school.get_heads(), chunks_of(changes));
+        let attestations = vec![(cert.clone(), attestation.as_bytes().to_vec())];
+        net.hand(1, at_hub, roster, message, attestations);
     };
     // The first change (its parent held) and the last three; the second is missing.
-    deliver(&mut net, vec![&chain[0], &chain[2], &chain[3], &chain[4]]);
+    deliver(&mut net, &[&chain[0], &chain[2], &chain[3], &chain[4]]);
     // The hub's answer asks the school for the missing change: the school's heads, with the
     // waiting changes left out, end at it.
     net.pump();
@@ -1357,7 +1356,7 @@ fn changes_behind_a_missing_one_wait_for_it_and_then_pass() {
         "waits, not applied"
     );
     assert!(net.quarantined(1).is_empty(), "{:?}", net.quarantined(1));
-    deliver(&mut net, vec![&chain[1]]);
+    deliver(&mut net, &[&chain[1]]);
     net.run();
     assert!(net.quarantined(1).is_empty(), "{:?}", net.quarantined(1));
     assert_eq!(net.heads(1, &roster), at_school.get_heads());
@@ -1384,30 +1383,12 @@ fn changes_waiting_for_a_parent_are_bounded() {
     let cert = net.ca.issue(school("4201", "420101"), &school_key);
     let attestation = Attestation::sign(roster, chain.get_heads(), net.now_ms + 10, &school_key);
     let send = |net: &mut Net, these: &[automerge::Change]| {
-        let message = sync::Message {
-            heads: chain.get_heads(),
-            need: vec![],
-            have: vec![],
-            changes: these
-                .iter()
-                .map(|c| c.raw_bytes().to_vec())
-                .collect::<Vec<_>>()
-                .into(),
-            flags: None,
-            version: sync::MessageVersion::V1,
-        };
-        let frame = Frame::Sync {
-            doc: roster,
-            message: message.encode(),
-            attestations: vec![(cert.clone(), attestation.as_bytes().to_vec())],
-        };
-        net.nodes[1].handle(
-            net.now_ms,
-            Input::Received {
-                peer: at_hub,
-                bytes: &frame.encode(),
-            },
+        let message = message_of(
+            chain.get_heads(),
+            these.iter().map(|c| c.raw_bytes().to_vec()).collect(),
         );
+        let attestations = vec![(cert.clone(), attestation.as_bytes().to_vec())];
+        net.hand(1, at_hub, roster, message, attestations);
         net.run();
     };
     // As many as may wait (the first change, their root, held back): no refusal.
