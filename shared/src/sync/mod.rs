@@ -189,6 +189,10 @@ struct PeerDoc {
     /// Changes from this peer that cannot be judged yet (see [`judge`]): judged again with its
     /// next message, dropped when the session ends.
     waiting: Vec<automerge::Change>,
+    /// Attestations from this peer naming a change this node does not hold yet, by author:
+    /// used to judge its later messages, and stored (and forwarded) only once every head they
+    /// name is held, so that what this node forwards it can prove (see [`Engine::receive_changes`]).
+    unproven: BTreeMap<[u8; 32], Endorsement>,
     /// Set when what the document needs sent makes a frame no peer reassembles: nothing more
     /// is sent of it until reconnect (what the peer sends is still taken in).
     too_large: bool,
@@ -1348,9 +1352,10 @@ impl Engine {
         }
         let mut carried = Carried::parse(&message)?;
         carried.add(pd.take_waiting(&mut p.waiting_bytes));
-        // The latest attestation per author, among those stored and those offered.
+        // The latest attestation per author, among those stored, those this peer offered
+        // earlier naming changes not held then, and those offered now.
         let mut endorsements = state.endorsements.clone();
-        for (author, e) in offered {
+        for (author, e) in std::mem::take(&mut pd.unproven).into_iter().chain(offered) {
             let newer = endorsements
                 .get(&author)
                 .is_none_or(|old| old.attestation.at_ms < e.attestation.at_ms);
@@ -1390,8 +1395,11 @@ impl Engine {
         pd.leave_out_unapplied(&state.doc);
         // Attestations are kept only of authors who may write the document, and not when they
         // name a refused change (the author's later changes would fail against it). One naming
-        // a change not held yet is kept: changes waiting for it are judged against it when it
-        // comes.
+        // a change not held yet is kept for this peer's session, and changes waiting for it are
+        // judged against it when that change comes; it replaces the stored one only then. Were
+        // it stored at once, this node would forward it in place of the one it replaced, and a
+        // node behind it, unable to walk from its heads to the changes this node holds, would
+        // have them wait for a change this node cannot send.
         for (author, e) in endorsements {
             let changed = state
                 .endorsements
@@ -1403,7 +1411,18 @@ impl Engine {
                     .iter()
                     .any(|h| pd.refused.contains_key(h))
             };
-            if changed && doc.writable_by(&e.identity) && !names_refused() {
+            let all_held = || {
+                e.attestation
+                    .heads
+                    .iter()
+                    .all(|h| state.doc.get_change_meta_by_hash(h).is_some())
+            };
+            if !changed || !doc.writable_by(&e.identity) || names_refused() {
+                continue;
+            }
+            if !all_held() {
+                pd.unproven.insert(author, e);
+            } else {
                 self.out.push_back(Output::Persist(Persist::Attestation {
                     doc,
                     author,

@@ -1404,6 +1404,61 @@ fn changes_waiting_for_a_parent_are_bounded() {
     assert_eq!(net.heads(1, &roster), base.get_heads());
 }
 
+/// A relay that took in an attestation naming a change it does not hold yet keeps forwarding
+/// the attestation it can prove: a node behind it gets the changes the relay holds, instead of
+/// having them wait for a change the relay cannot send.
+#[test]
+fn a_relay_forwards_the_attestation_whose_history_it_holds() {
+    let mut net = region_net();
+    let roster = doc("roster", "4201", "420101");
+    net.write(2, roster, "p0/attendance", "present");
+    let (_, at_hub) = net.connect(2, 1);
+    let school_key = net.keys[2].clone();
+    let cert = net.ca.issue(school("4201", "420101"), &school_key);
+    let base = net.nodes[1].doc(&roster).unwrap().clone();
+    let first = forge(&base, &school_key, "p1/attendance", "present");
+    let second = forge(&first, &school_key, "p2/attendance", "present");
+    let third = forge(&second, &school_key, "p3/attendance", "present");
+    let tail = third.get_changes(&first.get_heads());
+    let deliver = |net: &mut Net, at: &Automerge, changes: &[&automerge::Change]| {
+        let attestation = Attestation::sign(roster, at.get_heads(), net.now_ms + 10, &school_key);
+        net.now_ms += 10;
+        let message = message_of(at.get_heads(), chunks_of(changes));
+        net.hand(
+            1,
+            at_hub,
+            roster,
+            message,
+            vec![(cert.clone(), attestation.as_bytes().to_vec())],
+        );
+        net.run();
+    };
+    // The hub takes in the first change, attested; then only the last of two more, whose
+    // parent it does not hold, with an attestation naming it.
+    let one = first.get_changes(&base.get_heads());
+    deliver(&mut net, &first, &[&one[0]]);
+    deliver(&mut net, &third, &[&tail[1]]);
+    assert_eq!(net.heads(1, &roster), first.get_heads());
+    // The РЦОИ, behind the hub, gets what the hub holds, and nothing waits there for the
+    // change the hub cannot send.
+    net.connect(1, 0);
+    assert_eq!(
+        net.read(0, &roster, "p1/attendance").as_deref(),
+        Some("present")
+    );
+    assert_eq!(net.heads(0, &roster), first.get_heads());
+    // When the missing change reaches the hub, the rest follows to the РЦОИ.
+    deliver(&mut net, &third, &[&tail[0]]);
+    assert_eq!(net.heads(0, &roster), third.get_heads());
+    for node in [0, 1] {
+        assert!(
+            net.quarantined(node).is_empty(),
+            "{:?}",
+            net.quarantined(node)
+        );
+    }
+}
+
 /// A node certificate (~420 bytes in production) crosses a link once per session and author;
 /// later attestations name only the key, and the receiver uses the certificate it kept.
 #[test]
