@@ -6,10 +6,11 @@
 //! 2. a hub holding 600 schools reconnecting to the РЦОИ when none, 10 and all of them changed;
 //! 3. the hub's peak memory (VmHWM) holding those 600 schools' documents.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
-use automerge::ReadDoc;
+use automerge::sync::{self, SyncDoc};
+use automerge::{Automerge, ReadDoc};
 use ed25519_dalek::SigningKey;
 use giasync_shared::calendar::Timestamp;
 use giasync_shared::codes::{
@@ -180,6 +181,95 @@ fn sync_session(a: &mut Engine, b: &mut Engine, now: &mut i64) -> Link {
     link
 }
 
+/// The same documents under plain automerge sync, as automerge-repo runs it: one sync state per
+/// document, fresh after every reconnect, every document's messages exchanged side by side. The
+/// bytes are the sync messages and the id of the document each is for; nothing proves who
+/// wrote a change (no attestation, certificate or frame), so this is the floor giasync's
+/// authorship costs are measured against.
+type Docs = BTreeMap<DocId, Automerge>;
+
+/// The documents `engine` holds, copied.
+fn docs_of(engine: &Engine) -> Docs {
+    engine
+        .doc_ids()
+        .filter_map(|id| Some((*id, engine.doc(id)?.clone())))
+        .collect()
+}
+
+/// A side of a plain session: its documents and its sync state per document.
+struct Side<'d> {
+    docs: &'d mut Docs,
+    states: BTreeMap<DocId, sync::State>,
+}
+
+/// Sends, for each document, the message automerge has from `from` to `to`; a document `to`
+/// lacks is started empty, as a repo answering a request does. False when nothing was sent.
+fn plain_step(
+    from: &mut Side,
+    to: &mut Side,
+    link: &mut Link,
+) -> Result<bool, Box<dyn std::error::Error>> {
+    let mut sent = false;
+    for (id, doc) in from.docs.iter_mut() {
+        let state = from.states.entry(*id).or_default();
+        let Some(message) = doc.generate_sync_message(state) else {
+            continue;
+        };
+        let bytes = message.encode();
+        link.bytes += bytes.len() + id.to_string().len();
+        link.frames += 1;
+        sent = true;
+        to.docs.entry(*id).or_default().receive_sync_message(
+            to.states.entry(*id).or_default(),
+            sync::Message::decode(&bytes)?,
+        )?;
+    }
+    Ok(sent)
+}
+
+/// One plain session between `a` and `b` over every document either holds, from fresh sync
+/// states, until both are quiet.
+fn plain_session(a: &mut Docs, b: &mut Docs) -> Result<Link, Box<dyn std::error::Error>> {
+    let mut link = Link {
+        bytes: 0,
+        frames: 0,
+        round_trips: 0,
+    };
+    for id in b.keys() {
+        a.entry(*id).or_default();
+    }
+    let mut a = Side {
+        docs: a,
+        states: BTreeMap::new(),
+    };
+    let mut b = Side {
+        docs: b,
+        states: BTreeMap::new(),
+    };
+    loop {
+        let from_a = plain_step(&mut a, &mut b, &mut link)?;
+        let from_b = plain_step(&mut b, &mut a, &mut link)?;
+        if !from_a && !from_b {
+            return Ok(link);
+        }
+        link.round_trips += 1;
+    }
+}
+
+/// Asserts that `to` holds every document of `from`, at the same heads.
+fn assert_plain_holds_all(from: &Docs, to: &Docs, what: &str) {
+    assert!(!from.is_empty(), "{what}: nothing to compare");
+    for (id, ours) in from {
+        let Some(theirs) = to.get(id) else {
+            panic!("{what}: {id} did not arrive");
+        };
+        let (mut a, mut b) = (ours.get_heads(), theirs.get_heads());
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "{what}: {id} differs");
+    }
+}
+
 /// Asserts that `to` holds every document of `from` it may read, at the same heads.
 fn assert_holds_all(from: &Engine, to: &Engine, what: &str) {
     let mut checked = 0;
@@ -318,16 +408,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut hub = engine(&ca, moyo, 2);
     let t = Instant::now();
     let link = sync_session(&mut school, &mut hub, &mut now);
+    let day_ms = t.elapsed().as_secs_f64() * 1e3;
     assert_holds_all(&school, &hub, "one school's day at its hub");
     println!(
         "one school's exam day ({participants} participants, {changes} changes) to its hub from nothing: {} bytes in {} frames, {} round trips, {:.0} ms; saved documents {} bytes: {:.2}×",
         link.bytes,
         link.frames,
         link.round_trips,
-        t.elapsed().as_secs_f64() * 1e3,
+        day_ms,
         saved,
         link.bytes as f64 / saved as f64
     );
+
+    let mut rows = vec![Row {
+        what: format!("one school's day ({participants} participants) from nothing"),
+        giasync: link,
+        giasync_ms: day_ms,
+        plain: None,
+    }];
+    let mut plain_school = docs_of(&school);
+    let mut plain_hub = Docs::new();
+    let t = Instant::now();
+    let plain = plain_session(&mut plain_school, &mut plain_hub)?;
+    rows[0].plain = Some((plain, t.elapsed().as_secs_f64() * 1e3));
+    assert_plain_holds_all(
+        &plain_school,
+        &plain_hub,
+        "plain: one school's day at its hub",
+    );
+    drop((plain_school, plain_hub));
 
     // 2. A hub holding the documents of many schools, reconnecting to the РЦОИ.
     let rcoi_id = NodeIdentity {
@@ -351,12 +460,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "hub holds {held} documents of {hub_schools} schools; peak memory so far {} MiB",
         peak_rss_kib() / 1024
     );
+    let t = Instant::now();
     let first = sync_session(&mut hub, &mut rcoi, &mut now);
+    let first_ms = t.elapsed().as_secs_f64() * 1e3;
     assert_holds_all(&hub, &rcoi, "the hub's schools at the РЦОИ");
     println!(
         "hub → РЦОИ first sync of {hub_schools} schools: {} bytes, {} frames, {} round trips",
         first.bytes, first.frames, first.round_trips
     );
+    // The hub's heads at each reconnect, for the plain side, which runs after the memory
+    // figure below so that its copies of the documents do not count in it.
+    let mut stages = vec![(
+        format!("hub → РЦОИ first sync, {} documents", held),
+        heads_of(&hub),
+    )];
+    rows.push(Row {
+        what: stages[0].0.clone(),
+        giasync: first,
+        giasync_ms: first_ms,
+        plain: None,
+    });
     for changed in [0, 10, hub_schools] {
         // The schools change while the hub is away from the РЦОИ, and reach the hub.
         for (code, s) in schools.iter_mut().take(changed) {
@@ -373,19 +496,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             })?;
             sync_session(s, &mut hub, &mut now);
         }
+        stages.push((
+            format!("hub reconnects to the РЦОИ, {changed} schools changed"),
+            heads_of(&hub),
+        ));
         let t = Instant::now();
         let link = sync_session(&mut hub, &mut rcoi, &mut now);
+        let ms = t.elapsed().as_secs_f64() * 1e3;
         assert_holds_all(&hub, &rcoi, "after the reconnect");
         for (_, s) in schools.iter().take(changed) {
             assert_holds_all(s, &rcoi, "each changed school's documents at the РЦОИ");
         }
         println!(
             "hub of {hub_schools} schools reconnects to the РЦОИ, {changed:>3} changed: {:>8} bytes, {:>5} frames, {:>2} round trips, {:.0} ms",
-            link.bytes,
-            link.frames,
-            link.round_trips,
-            t.elapsed().as_secs_f64() * 1e3
+            link.bytes, link.frames, link.round_trips, ms
         );
+        rows.push(Row {
+            what: stages.last().map(|s| s.0.clone()).unwrap_or_default(),
+            giasync: link,
+            giasync_ms: ms,
+            plain: None,
+        });
     }
     let _ = hub
         .doc(&DocId::School {
@@ -399,5 +530,66 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "peak memory (VmHWM) with the hub, the РЦОИ and {hub_schools} school engines in one process: {} MiB",
         peak_rss_kib() / 1024
     );
+
+    // 3. Side by side: plain automerge sync of the same documents at the same moments.
+    let mut plain_rcoi = Docs::new();
+    for (i, (_, heads)) in stages.iter().enumerate() {
+        let mut plain_hub = Docs::new();
+        for (id, at) in heads {
+            let Some(doc) = hub.doc(id) else {
+                panic!("{id} left the hub");
+            };
+            plain_hub.insert(*id, doc.fork_at(at)?);
+        }
+        let t = Instant::now();
+        let plain = plain_session(&mut plain_hub, &mut plain_rcoi)?;
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        assert_plain_holds_all(
+            &plain_hub,
+            &plain_rcoi,
+            "plain: the hub's schools at the РЦОИ",
+        );
+        rows[i + 1].plain = Some((plain, ms));
+    }
+    println!(
+        "\nside by side: giasync's engine (frames: messages, attestations, certificates) and plain \
+         automerge sync (one fresh sync state per document, as automerge-repo after a reconnect; \
+         bytes: messages and document ids)"
+    );
+    println!(
+        "{:<58} {:>10} {:>4} {:>8}   {:>10} {:>4} {:>8}",
+        "", "giasync B", "RTs", "ms", "plain B", "RTs", "ms"
+    );
+    for row in &rows {
+        let Some((plain, plain_ms)) = &row.plain else {
+            panic!("{}: no plain figure", row.what);
+        };
+        println!(
+            "{:<58} {:>10} {:>4} {:>8.0}   {:>10} {:>4} {:>8.0}",
+            row.what,
+            row.giasync.bytes,
+            row.giasync.round_trips,
+            row.giasync_ms,
+            plain.bytes,
+            plain.round_trips,
+            plain_ms
+        );
+    }
     Ok(())
+}
+
+/// One line of the side-by-side table.
+struct Row {
+    what: String,
+    giasync: Link,
+    giasync_ms: f64,
+    plain: Option<(Link, f64)>,
+}
+
+/// The heads of every document `engine` holds.
+fn heads_of(engine: &Engine) -> BTreeMap<DocId, Vec<automerge::ChangeHash>> {
+    engine
+        .doc_ids()
+        .filter_map(|id| Some((*id, engine.doc(id)?.get_heads())))
+        .collect()
 }
