@@ -211,12 +211,56 @@ fn parents_first(new: &HashMap<ChangeHash, &Meta>, arrival: &[ChangeHash]) -> Ve
 /// (`refused_before`), built on a refused change, by no such author, or outside the heads of an
 /// attestation whose history is all here; it waits when a parent or part of the attested
 /// history has not arrived.
+///
+/// An author's changes pass only together with every head its attestation names that is not
+/// held or refused: were one to pass while another head waits, this node would hold (and
+/// forward, under the attestation it stores) a change that no stored attestation covers, and a
+/// node behind it would refuse it. So while a head waits, the author's changes wait with it.
 pub(super) fn judge(
     doc: &Automerge,
     id: DocId,
     by_actor: &HashMap<automerge::ActorId, &Endorsement>,
     metas: &[Meta],
     refused_before: &HashMap<ChangeHash, Vec<ChangeHash>>,
+) -> Verdict {
+    let known = |h: &ChangeHash| doc.get_change_meta_by_hash(h).is_some();
+    let mut held_back: HashSet<[u8; 32]> = HashSet::new();
+    loop {
+        let verdict = judge_once(doc, id, by_actor, metas, refused_before, &held_back);
+        let pass: HashSet<&ChangeHash> = verdict.pass.iter().collect();
+        let refused: HashSet<&ChangeHash> = verdict.refused.iter().map(|r| &r.hash).collect();
+        let authors_passing: HashSet<&automerge::ActorId> = metas
+            .iter()
+            .filter(|m| pass.contains(&m.hash))
+            .map(|m| &m.actor)
+            .collect();
+        let more: Vec<[u8; 32]> = by_actor
+            .iter()
+            .filter(|(actor, e)| {
+                authors_passing.contains(actor)
+                    && !held_back.contains(&e.attestation.author)
+                    && e.attestation
+                        .heads
+                        .iter()
+                        .any(|h| !known(h) && !pass.contains(h) && !refused.contains(h))
+            })
+            .map(|(_, e)| e.attestation.author)
+            .collect();
+        if more.is_empty() {
+            return verdict;
+        }
+        held_back.extend(more);
+    }
+}
+
+/// One judging pass; the changes of authors in `held_back` wait.
+fn judge_once(
+    doc: &Automerge,
+    id: DocId,
+    by_actor: &HashMap<automerge::ActorId, &Endorsement>,
+    metas: &[Meta],
+    refused_before: &HashMap<ChangeHash, Vec<ChangeHash>>,
+    held_back: &HashSet<[u8; 32]>,
 ) -> Verdict {
     // The change graph's metadata, not `get_change_by_hash`, which rebuilds the whole change
     // from the op set (a tenth of a region's simulated day went there).
@@ -257,6 +301,7 @@ pub(super) fn judge(
                 {
                     Ok(Status::Wait)
                 }
+                Ok(e) if held_back.contains(&e.attestation.author) => Ok(Status::Wait),
                 Ok(e) => {
                     let cover = covers
                         .entry(e.attestation.author)

@@ -1043,14 +1043,21 @@ impl Engine {
         };
         // An author's attestations of a document are strictly increasing in time, so "the
         // latest" is always well defined for senders and receivers: two changes within one
-        // millisecond, or a clock set back, must not leave a change without its proof.
+        // millisecond, or a clock set back, must not leave a change without its proof. Later
+        // also than one of this node's own a peer offered and this node does not store yet (a
+        // node restored from an older store): peers keep the later of two.
         let author = self.key.verifying_key().to_bytes();
+        let offered = self
+            .peers
+            .values()
+            .filter_map(|p| p.docs.get(&doc)?.unproven.get(&author));
         let at_ms = state
             .endorsements
             .get(&author)
-            .map_or(self.now_ms, |previous| {
-                self.now_ms.max(previous.attestation.at_ms + 1)
-            });
+            .into_iter()
+            .chain(offered)
+            .map(|previous| previous.attestation.at_ms + 1)
+            .fold(self.now_ms, i64::max);
         let attestation = Attestation::sign(doc, state.doc.get_heads(), at_ms, &self.key);
         debug_assert_eq!(attestation.author, author);
         self.out.push_back(Output::Persist(Persist::Attestation {

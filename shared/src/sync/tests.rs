@@ -1420,24 +1420,24 @@ fn a_relay_forwards_the_attestation_whose_history_it_holds() {
     let second = forge(&first, &school_key, "p2/attendance", "present");
     let third = forge(&second, &school_key, "p3/attendance", "present");
     let tail = third.get_changes(&first.get_heads());
-    let deliver = |net: &mut Net, at: &Automerge, changes: &[&automerge::Change]| {
-        let attestation = Attestation::sign(roster, at.get_heads(), net.now_ms + 10, &school_key);
+    // `attested`: with an attestation of `at`'s heads; without, the hub judges by those it has.
+    let deliver = |net: &mut Net, at: &Automerge, changes: &[&automerge::Change], attested| {
         net.now_ms += 10;
+        let attestation = Attestation::sign(roster, at.get_heads(), net.now_ms, &school_key);
         let message = message_of(at.get_heads(), chunks_of(changes));
-        net.hand(
-            1,
-            at_hub,
-            roster,
-            message,
-            vec![(cert.clone(), attestation.as_bytes().to_vec())],
-        );
+        let attestations = if attested {
+            vec![(cert.clone(), attestation.as_bytes().to_vec())]
+        } else {
+            vec![]
+        };
+        net.hand(1, at_hub, roster, message, attestations);
         net.run();
     };
     // The hub takes in the first change, attested; then only the last of two more, whose
     // parent it does not hold, with an attestation naming it.
     let one = first.get_changes(&base.get_heads());
-    deliver(&mut net, &first, &[&one[0]]);
-    deliver(&mut net, &third, &[&tail[1]]);
+    deliver(&mut net, &first, &[&one[0]], true);
+    deliver(&mut net, &third, &[&tail[1]], true);
     assert_eq!(net.heads(1, &roster), first.get_heads());
     // The РЦОИ, behind the hub, gets what the hub holds, and nothing waits there for the
     // change the hub cannot send.
@@ -1447,10 +1447,61 @@ fn a_relay_forwards_the_attestation_whose_history_it_holds() {
         Some("present")
     );
     assert_eq!(net.heads(0, &roster), first.get_heads());
-    // When the missing change reaches the hub, the rest follows to the РЦОИ.
-    deliver(&mut net, &third, &[&tail[0]]);
+    // When the missing change reaches the hub (with no attestation of its own: the one the
+    // hub kept for the session covers it), the rest follows to the РЦОИ.
+    deliver(&mut net, &third, &[&tail[0]], false);
     assert_eq!(net.heads(0, &roster), third.get_heads());
     for node in [0, 1] {
+        assert!(
+            net.quarantined(node).is_empty(),
+            "{:?}",
+            net.quarantined(node)
+        );
+    }
+}
+
+/// An author's changes pass only together with every head its attestation names: a change
+/// passing while another attested head waits would be held, and forwarded, under no stored
+/// attestation, and the node behind the relay would refuse it.
+#[test]
+fn a_change_passes_only_with_the_heads_its_attestation_names() {
+    let mut net = region_net();
+    let roster = doc("roster", "4201", "420101");
+    net.write(2, roster, "p0/attendance", "present");
+    let (_, at_hub) = net.connect(2, 1);
+    let (school_key, rcoi_key) = (net.keys[2].clone(), net.keys[0].clone());
+    let school_cert = net.ca.issue(school("4201", "420101"), &school_key);
+    let rcoi_cert = net.ca.issue(rcoi(), &rcoi_key);
+    // The school writes x1; an РЦОИ change r1 reaches the school by another way (its fallback
+    // link), and the school's x2 builds on both. The school attests x2.
+    let base = net.nodes[1].doc(&roster).unwrap().clone();
+    let x1 = forge(&base, &school_key, "x", "1");
+    let r1 = forge(&base, &rcoi_key, "r", "1");
+    let mut merged = x1.clone();
+    merged.merge(&mut r1.clone()).unwrap();
+    let x2 = forge(&merged, &school_key, "x", "2");
+    let last = |d: &Automerge| d.get_changes(&base.get_heads()).last().unwrap().clone();
+    let (cx1, cr1) = (last(&x1), last(&r1));
+    let cx2 = x2.get_changes(&merged.get_heads())[0].clone();
+    net.now_ms += 10;
+    let by_school = Attestation::sign(roster, x2.get_heads(), net.now_ms, &school_key);
+    let by_rcoi = Attestation::sign(roster, r1.get_heads(), net.now_ms, &rcoi_key);
+    // The message leaves r1 out (a bloom filter's false positive): x2 waits for it, x1 with it.
+    let message = message_of(x2.get_heads(), chunks_of(&[&cx1, &cx2]));
+    let attestation = (school_cert.clone(), by_school.as_bytes().to_vec());
+    net.hand(1, at_hub, roster, message, vec![attestation]);
+    net.run();
+    assert_eq!(net.heads(1, &roster), base.get_heads());
+    // The РЦОИ behind the hub is offered nothing it would have to refuse.
+    net.connect(1, 0);
+    assert!(net.quarantined(0).is_empty(), "{:?}", net.quarantined(0));
+    // r1 comes, with the РЦОИ's attestation: all pass, and go on to the РЦОИ.
+    let message = message_of(x2.get_heads(), chunks_of(&[&cr1]));
+    let attestation = (rcoi_cert.clone(), by_rcoi.as_bytes().to_vec());
+    net.hand(1, at_hub, roster, message, vec![attestation]);
+    net.run();
+    for node in [0, 1] {
+        assert_eq!(net.heads(node, &roster), x2.get_heads(), "node {node}");
         assert!(
             net.quarantined(node).is_empty(),
             "{:?}",
