@@ -51,19 +51,24 @@ pub const INBOX_BYTES_MAX: usize = 64 * 1024 * 1024;
 pub const PEER_OUTBOX_BYTES_MAX: usize = 2 * giasync_shared::sync::wire::FRAME_BYTES_MAX;
 /// The first retry delay after every upstream failed.
 pub const RETRY_BACKOFF_MS_MIN: u64 = 500;
-/// The longest retry delay (plus up to half of it as jitter). Short enough that a school whose
-/// network comes back after a long cut is connected again within seconds: with 30 s the
-/// simulator measured a median of 16 s (kuzbass) from the network's return until every sheet the
-/// school had entered was receipted back. The cost: a school that reaches nothing dials every
-/// 3–4.5 s, which 600 schools make about 160 handshakes a second at a returning РЦОИ (~0.5 ms
-/// each).
-pub const RETRY_BACKOFF_MS_MAX: u64 = 3_000;
+/// The longest retry delay (plus up to half of it as jitter) after every upstream failed.
+/// Together with [`CONNECT_TIMEOUT_MS`] it bounds how long a school whose network comes back
+/// waits before it is connected again: within an attempt QUIC sends its first packet again at
+/// 1 s and 3 s (`transport::first_packet_sends_ms`), so a link back at any moment is noticed
+/// within 2.5 s at worst. With 30 s here the simulator measured a median of 16 s (kuzbass) from
+/// the network's return until every sheet the school had entered was receipted back. The cost:
+/// a school that reaches nothing tries every 4.5–5.5 s, three packets each time, so 600 schools
+/// make about 120 attempts a second at a returning РЦОИ (~0.5 ms each).
+pub const RETRY_BACKOFF_MS_MAX: u64 = 1_000;
 /// How long to stay on a fallback upstream before trying the preferred one again.
 pub const FALLBACK_HOLD_MS: u64 = 300_000;
 /// The UDP receive and send buffer asked of the kernel.
 pub const UDP_BUFFER_BYTES: usize = 8 * 1024 * 1024;
-/// How long one upstream connection attempt may take.
-pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
+/// How long one upstream connection attempt may take: long enough for a handshake over a
+/// satellite link (two round trips of ~0.6 s, after a first packet sent again at 1 s), short
+/// enough that a new attempt starts soon after the last send of the one before (at 3 s).
+/// With 10 s, the longest wait after a link came back was 7.5 s (the sends at 7 s and 14.5 s).
+pub const CONNECT_TIMEOUT_MS: u64 = 4_000;
 
 /// What stopped the node from starting.
 #[derive(Debug, thiserror::Error)]

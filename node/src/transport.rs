@@ -41,6 +41,24 @@ pub const KEEP_ALIVE_MS: u64 = 5_000;
 pub const IDLE_TIMEOUT_MS: u64 = 20_000;
 /// How long the hello exchange after the TLS handshake may take.
 pub const HELLO_TIMEOUT_MS: u64 = 10_000;
+/// The round trip QUIC assumes before it has measured one (RFC 9002's 333 ms, set explicitly):
+/// it times the resending of a connection's first packet (see [`first_packet_sends_ms`]).
+pub const INITIAL_RTT_MS: u64 = 333;
+
+/// When, from the start of a connection attempt, QUIC sends its first packet while nothing
+/// answers: at once, then after each probe timeout, which starts at the initial round trip
+/// plus four times half of it (quinn's `pto_base`, about 1 s) and doubles each time: 0, 1.0,
+/// 3.0, 7.0 s, … A link that comes back during an attempt is so noticed at the next send; the
+/// simulator times reconnects by this.
+pub fn first_packet_sends_ms() -> impl Iterator<Item = u64> {
+    // rtt + 4 × (rtt / 2)
+    let probe_ms = 3 * INITIAL_RTT_MS;
+    (0..u32::BITS).scan(0u64, move |at, k| {
+        let this = *at;
+        *at = at.saturating_add(probe_ms << k);
+        Some(this)
+    })
+}
 /// The size of a hello message.
 const HELLO_BYTES: usize = 4 + 1 + 8;
 const HELLO_MAGIC: &[u8; 4] = b"GIAH";
@@ -160,6 +178,7 @@ fn config_error(error: impl std::fmt::Display) -> TransportError {
 
 fn transport_config() -> Arc<quinn::TransportConfig> {
     let mut config = quinn::TransportConfig::default();
+    config.initial_rtt(Duration::from_millis(INITIAL_RTT_MS));
     config.keep_alive_interval(Some(Duration::from_millis(KEEP_ALIVE_MS)));
     config.max_idle_timeout(Some(
         quinn::IdleTimeout::try_from(Duration::from_millis(IDLE_TIMEOUT_MS))

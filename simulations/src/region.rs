@@ -134,6 +134,9 @@ struct Dialer {
     generation: u64,
     rank: usize,
     backoff_ms: i64,
+    /// When the current connection attempt began: it fails [`giasync_node::run::CONNECT_TIMEOUT_MS`]
+    /// after.
+    attempt_from_ms: i64,
 }
 
 /// One direction of a connection.
@@ -178,6 +181,13 @@ enum Event {
     Dial {
         node: usize,
         generation: u64,
+    },
+    /// The `send`th time a connection attempt sends its first packet (QUIC resends it with
+    /// backoff until it is answered): the handshake goes on if the upstream is reachable now.
+    Probe {
+        node: usize,
+        generation: u64,
+        send: usize,
     },
     Handshake {
         conn: usize,
@@ -512,6 +522,11 @@ impl Region {
             Event::Entry { school } => self.entry(school),
             Event::Deliver { conn, to, bytes } => self.deliver(conn, to, &bytes),
             Event::Dial { node, generation } => self.dial(node, generation),
+            Event::Probe {
+                node,
+                generation,
+                send,
+            } => self.probe(node, generation, send),
             Event::Handshake { conn } => self.handshake(conn),
             Event::DialFailed { node, generation } => self.dial_failed(node, generation),
             Event::Lost { conn, end } => self.lost(conn, end),
@@ -560,6 +575,7 @@ impl Region {
             generation: node.dial.generation + 1,
             rank: 0,
             backoff_ms: giasync_node::run::RETRY_BACKOFF_MS_MIN as i64,
+            attempt_from_ms: self.now_ms,
         };
         node.tick_at = None;
         let generation = node.dial.generation;
@@ -679,7 +695,21 @@ impl Region {
 
     // ---- connections -------------------------------------------------------------------
 
+    /// Starts a connection attempt to the node's current upstream.
     fn dial(&mut self, node: usize, generation: u64) {
+        let n = &mut self.nodes[node];
+        if !n.up() || n.dial.generation != generation {
+            return;
+        }
+        n.dial.attempt_from_ms = self.now_ms;
+        self.probe(node, generation, 0);
+    }
+
+    /// The attempt's `send`th first packet: when the upstream is reachable the handshake
+    /// completes; otherwise QUIC sends it again at its next probe time, and the attempt fails
+    /// at the connect timeout. A link that returns during an attempt is so noticed at the next
+    /// send, as on a real network, not at the attempt's end.
+    fn probe(&mut self, node: usize, generation: u64, send: usize) {
         let n = &self.nodes[node];
         if !n.up() || n.dial.generation != generation {
             return;
@@ -687,7 +717,11 @@ impl Region {
         let Some(&target) = n.upstreams.get(n.dial.rank) else {
             return;
         };
-        if self.reachable(node, target) {
+        let from = n.dial.attempt_from_ms;
+        let timeout = giasync_node::run::CONNECT_TIMEOUT_MS as i64;
+        let rtt = 2 * i64::from(n.link.latency_ms);
+        let sent_at = self.now_ms - from;
+        if self.reachable(node, target) && sent_at + HANDSHAKE_ROUND_TRIPS * rtt < timeout {
             let profile = n.link;
             let rank = n.dial.rank;
             let conn = self.conns.len();
@@ -703,17 +737,26 @@ impl Region {
                 in_flight: 0,
                 catching_up: true,
             });
-            let rtt = 2 * i64::from(profile.latency_ms);
             self.schedule(
                 self.now_ms + HANDSHAKE_ROUND_TRIPS * rtt + 1,
                 Event::Handshake { conn },
             );
-        } else {
-            let timeout = giasync_node::run::CONNECT_TIMEOUT_MS as i64;
-            self.schedule(
-                self.now_ms + timeout,
-                Event::DialFailed { node, generation },
-            );
+            return;
+        }
+        match giasync_node::transport::first_packet_sends_ms()
+            .nth(send + 1)
+            .map(|at| at as i64)
+            .filter(|&at| at < timeout)
+        {
+            Some(at) => self.schedule(
+                from + at,
+                Event::Probe {
+                    node,
+                    generation,
+                    send: send + 1,
+                },
+            ),
+            None => self.schedule(from + timeout, Event::DialFailed { node, generation }),
         }
     }
 
@@ -724,10 +767,9 @@ impl Region {
             // The handshake never completes: the dialer gives up at its timeout.
             self.conns[c].alive = false;
             self.conns[c].closed = [true, true];
-            let rtt = 2 * i64::from(self.conns[c].profile.latency_ms);
             let timeout = giasync_node::run::CONNECT_TIMEOUT_MS as i64;
             self.schedule(
-                self.now_ms + timeout - HANDSHAKE_ROUND_TRIPS * rtt,
+                self.nodes[a].dial.attempt_from_ms + timeout,
                 Event::DialFailed {
                     node: a,
                     generation,

@@ -332,3 +332,70 @@ async fn a_revocation_list_past_its_next_update_is_refused() {
     let warning = verifier.crl_warning(now()).expect("a warning");
     assert!(warning.contains("ran out"), "{warning}");
 }
+
+/// The simulator times a reconnect by when QUIC sends a connection's first packet again while
+/// nothing answers (`transport::first_packet_sends_ms`): this dials an address that never
+/// answers and checks the real sends against that schedule.
+#[tokio::test]
+async fn an_unanswered_first_packet_is_sent_again_when_the_simulator_assumes() {
+    const SENDS: usize = 3;
+    const GROUP_MS: u128 = 100;
+    const TOLERANCE_MS: i128 = 250;
+    let mut region = TestRegion::new("42");
+    let hub = region.node(municipality("42", "4201"));
+    let pupil = region.node(school("42", "4201", "420101"));
+    let hole = std::net::UdpSocket::bind(LOOPBACK).unwrap();
+    let addr = hole.local_addr().unwrap();
+    let listening = std::thread::spawn(move || {
+        // Datagrams sent together (a probe may be two packets) count as one send.
+        let mut sends: Vec<std::time::Instant> = Vec::new();
+        let mut buffer = [0u8; 2048];
+        hole.set_read_timeout(Some(std::time::Duration::from_secs(6)))
+            .unwrap();
+        while sends.len() < SENDS {
+            let Ok(_) = hole.recv(&mut buffer) else {
+                break;
+            };
+            let at = std::time::Instant::now();
+            if sends
+                .last()
+                .is_none_or(|last| at.duration_since(*last).as_millis() > GROUP_MS)
+            {
+                sends.push(at);
+            }
+        }
+        sends
+    });
+    let endpoint = transport::endpoint(LOOPBACK.parse().unwrap(), None).unwrap();
+    let client = material(&pupil);
+    let dialing = tokio::spawn(async move {
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            transport::connect(&endpoint, &client, addr, "127.0.0.1", hub.identity.org),
+        )
+        .await;
+    });
+    let sends = tokio::task::spawn_blocking(move || listening.join().unwrap())
+        .await
+        .unwrap();
+    dialing.abort();
+    assert_eq!(
+        sends.len(),
+        SENDS,
+        "the first packet was sent {} times",
+        sends.len()
+    );
+    let expected: Vec<u64> = transport::first_packet_sends_ms().take(SENDS).collect();
+    for (i, at) in sends.iter().enumerate() {
+        let measured = at.duration_since(sends[0]).as_millis() as i128;
+        assert!(
+            (measured - i128::from(expected[i])).abs() <= TOLERANCE_MS,
+            "send {i} at {measured} ms, expected {} ms (all: {:?})",
+            expected[i],
+            sends
+                .iter()
+                .map(|s| s.duration_since(sends[0]).as_millis())
+                .collect::<Vec<_>>()
+        );
+    }
+}
