@@ -52,23 +52,25 @@ pub const PEER_OUTBOX_BYTES_MAX: usize = 2 * giasync_shared::sync::wire::FRAME_B
 /// The first retry delay after every upstream failed.
 pub const RETRY_BACKOFF_MS_MIN: u64 = 500;
 /// The longest retry delay (plus up to half of it as jitter) after every upstream failed.
-/// Together with [`CONNECT_TIMEOUT_MS`] it bounds how long a school whose network comes back
+/// Together with [`CONNECT_TIMEOUT_MS`] it bounds how long a node whose network comes back
 /// waits before it is connected again: within an attempt QUIC sends its first packet again at
 /// 1 s and 3 s (`transport::first_packet_sends_ms`), so a link back at any moment is noticed
-/// within 2.5 s at worst. With 30 s here the simulator measured a median of 16 s (kuzbass) from
-/// the network's return until every sheet the school had entered was receipted back. The cost:
-/// a school that reaches nothing tries every 4.5–5.5 s, three packets each time, so 600 schools
-/// make about 120 attempts a second at a returning РЦОИ (~0.5 ms each).
+/// within 3.5 s at worst (the send at 3 s, then the next attempt at 5–6.5 s). With 30 s here the
+/// simulator measured a median of 16 s (kuzbass) from the network's return until every sheet the
+/// school had entered was receipted back. The cost: a node that reaches nothing tries each
+/// upstream once per round of 5 s per upstream plus the backoff (a school with a hub and the
+/// РЦОИ: every 11–11.5 s), five datagrams an attempt (quinn resends two at a time).
 pub const RETRY_BACKOFF_MS_MAX: u64 = 1_000;
 /// How long to stay on a fallback upstream before trying the preferred one again.
 pub const FALLBACK_HOLD_MS: u64 = 300_000;
 /// The UDP receive and send buffer asked of the kernel.
 pub const UDP_BUFFER_BYTES: usize = 8 * 1024 * 1024;
-/// How long one upstream connection attempt may take: long enough for a handshake over a
-/// satellite link (two round trips of ~0.6 s, after a first packet sent again at 1 s), short
-/// enough that a new attempt starts soon after the last send of the one before (at 3 s).
-/// With 10 s, the longest wait after a link came back was 7.5 s (the sends at 7 s and 14.5 s).
-pub const CONNECT_TIMEOUT_MS: u64 = 4_000;
+/// How long one upstream connection attempt may take, the TLS handshake and the hello both:
+/// long enough for both over a satellite link (two round trips of ~0.6 s) after the first
+/// packet's last resend (at 3 s), or after a resend at 1 s with a packet lost on the way (quinn
+/// then waits ~1.8 s), short enough that a new attempt follows that last resend closely. With
+/// 10 s, the longest wait after a link came back was 7.5 s (the sends at 7 s and 14.5 s).
+pub const CONNECT_TIMEOUT_MS: u64 = 5_000;
 
 /// What stopped the node from starting.
 #[derive(Debug, thiserror::Error)]
@@ -585,6 +587,118 @@ fn drain(engine: &mut Engine, records: &mut Vec<Persist>, actions: &mut Vec<Outp
     }
 }
 
+/// The most events the engine thread handles before one durable transaction: under load (a
+/// РЦОИ taking in hundreds of schools' catch-ups) one commit and one pass of the reactor (the
+/// receipts) serve many frames, instead of one each; at rest a batch is the one event that came.
+pub const EVENTS_PER_BATCH_MAX: usize = 256;
+
+/// The next events to handle together: the first waited for (`None`, the engine's timeout,
+/// when none comes within `wait`), then those already queued, at most [`EVENTS_PER_BATCH_MAX`].
+/// `None` when every sender is gone.
+fn next_batch<E>(inbox: &std_mpsc::Receiver<E>, wait: Duration) -> Option<Vec<Option<E>>> {
+    let first = match inbox.recv_timeout(wait) {
+        Ok(event) => Some(event),
+        Err(std_mpsc::RecvTimeoutError::Timeout) => None,
+        Err(std_mpsc::RecvTimeoutError::Disconnected) => return None,
+    };
+    let mut batch = vec![first];
+    while batch.len() < EVENTS_PER_BATCH_MAX {
+        match inbox.try_recv() {
+            Ok(event) => batch.push(Some(event)),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+/// What the engine thread owes a caller once the batch it came in is stored.
+enum Answer {
+    Change(oneshot::Sender<Result<(), String>>),
+    Call(Reply),
+    Read(oneshot::Sender<Option<Vec<u8>>>, Option<Vec<u8>>),
+    Status(oneshot::Sender<NodeStatus>, NodeStatus),
+}
+
+impl Answer {
+    /// Answers; a write is acknowledged only when `stored`.
+    fn give(self, stored: Result<(), &StoreError>) {
+        match self {
+            Answer::Change(reply) => {
+                let _ = reply.send(stored.map_err(ToString::to_string));
+            }
+            Answer::Call(reply) => reply(stored),
+            Answer::Read(reply, doc) => {
+                let _ = reply.send(doc);
+            }
+            Answer::Status(reply, status) => {
+                let _ = reply.send(status);
+            }
+        }
+    }
+}
+
+/// Hands one event to the engine; what is owed the caller goes to `answers`.
+fn handle(
+    engine: &mut Engine,
+    writers: &mut std::collections::HashMap<PeerId, Outbox>,
+    answers: &mut Vec<Answer>,
+    event: Event,
+) {
+    match event {
+        Event::Stop => {}
+        Event::Connected {
+            peer,
+            identity,
+            writer,
+        } => {
+            writers.insert(peer, writer);
+            engine.handle(now_ms(), Input::Connected { peer, identity });
+        }
+        Event::Frame { peer, bytes, .. } => engine.handle(
+            now_ms(),
+            Input::Received {
+                peer,
+                bytes: &bytes,
+            },
+        ),
+        Event::Disconnected { peer } => {
+            writers.remove(&peer);
+            engine.handle(now_ms(), Input::Disconnected { peer });
+        }
+        Event::Change { doc, change, reply } => match engine.change(now_ms(), doc, change) {
+            Ok(()) => answers.push(Answer::Change(reply)),
+            Err(e) => {
+                let _ = reply.send(Err(e.to_string()));
+            }
+        },
+        Event::Call(job) => answers.push(Answer::Call(job(engine, now_ms()))),
+        Event::Read { doc, reply } => {
+            let saved = engine.doc(&doc).map(automerge::Automerge::save);
+            answers.push(Answer::Read(reply, saved));
+        }
+        Event::Status { reply } => {
+            let stats = engine.stats();
+            let status = NodeStatus {
+                identity: engine.identity().to_string(),
+                peers: engine.peers().map(ToString::to_string).collect(),
+                docs: engine
+                    .doc_ids()
+                    .map(|d| {
+                        (
+                            d.to_string(),
+                            engine.doc(d).map_or(0, |x| x.get_heads().len()),
+                        )
+                    })
+                    .collect(),
+                quarantined: stats.messages_quarantined,
+                frames_sent: stats.frames_sent,
+                bytes_sent: stats.bytes_sent,
+            };
+            answers.push(Answer::Status(reply, status));
+        }
+    }
+}
+
 fn engine_loop(
     mut engine: Engine,
     store: Store,
@@ -598,65 +712,16 @@ fn engine_loop(
             .map_or(Duration::from_secs(3600), |t| {
                 Duration::from_millis(u64::try_from((t - now_ms()).max(0)).unwrap_or(0))
             });
-        let event = match inbox.recv_timeout(wait) {
-            Ok(event) => Some(event),
-            Err(std_mpsc::RecvTimeoutError::Timeout) => None,
-            Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+        let Some(batch) = next_batch(&inbox, wait) else {
+            return;
         };
-        let mut reply_change = None;
-        let mut reply_call: Option<Reply> = None;
-        match event {
-            None => engine.handle(now_ms(), Input::Tick),
-            Some(Event::Stop) => return,
-            Some(Event::Connected {
-                peer,
-                identity,
-                writer,
-            }) => {
-                writers.insert(peer, writer);
-                engine.handle(now_ms(), Input::Connected { peer, identity });
-            }
-            Some(Event::Frame { peer, bytes, .. }) => engine.handle(
-                now_ms(),
-                Input::Received {
-                    peer,
-                    bytes: &bytes,
-                },
-            ),
-            Some(Event::Disconnected { peer }) => {
-                writers.remove(&peer);
-                engine.handle(now_ms(), Input::Disconnected { peer });
-            }
-            Some(Event::Change { doc, change, reply }) => {
-                match engine.change(now_ms(), doc, change) {
-                    Ok(()) => reply_change = Some(reply),
-                    Err(e) => {
-                        let _ = reply.send(Err(e.to_string()));
-                    }
-                }
-            }
-            Some(Event::Call(job)) => reply_call = Some(job(&mut engine, now_ms())),
-            Some(Event::Read { doc, reply }) => {
-                let _ = reply.send(engine.doc(&doc).map(automerge::Automerge::save));
-            }
-            Some(Event::Status { reply }) => {
-                let stats = engine.stats();
-                let _ = reply.send(NodeStatus {
-                    identity: engine.identity().to_string(),
-                    peers: engine.peers().map(ToString::to_string).collect(),
-                    docs: engine
-                        .doc_ids()
-                        .map(|d| {
-                            (
-                                d.to_string(),
-                                engine.doc(d).map_or(0, |x| x.get_heads().len()),
-                            )
-                        })
-                        .collect(),
-                    quarantined: stats.messages_quarantined,
-                    frames_sent: stats.frames_sent,
-                    bytes_sent: stats.bytes_sent,
-                });
+        let mut answers: Vec<Answer> = Vec::new();
+        let mut stop = false;
+        for event in batch {
+            match event {
+                None => engine.handle(now_ms(), Input::Tick),
+                Some(Event::Stop) => stop = true,
+                Some(event) => handle(&mut engine, &mut writers, &mut answers, event),
             }
         }
         // Persist first, in one durable transaction; only then send and acknowledge.
@@ -672,11 +737,11 @@ fn engine_loop(
         if let Err(e) = &stored {
             warn!(error = %e, "the store refused a write; nothing is sent or acknowledged");
         }
-        if let Some(reply) = reply_change {
-            let _ = reply.send(stored.as_ref().map(|_| ()).map_err(ToString::to_string));
+        for answer in answers {
+            answer.give(stored.as_ref().map(|_| ()));
         }
-        if let Some(reply) = reply_call {
-            reply(stored.as_ref().map(|_| ()));
+        if stop {
+            return;
         }
         if stored.is_err() {
             continue;
@@ -718,6 +783,26 @@ mod tests {
             connection: None,
         };
         (outbox, written)
+    }
+
+    /// Events queued together are handled together, up to the bound; the next batch takes the
+    /// rest; with nothing queued, the wait ends in the engine's timeout.
+    #[test]
+    fn queued_events_are_handled_in_batches_of_at_most_the_bound() {
+        let (send, inbox) = std_mpsc::channel::<u32>();
+        for i in 0..300 {
+            send.send(i).unwrap();
+        }
+        let wait = Duration::from_millis(10);
+        let first = next_batch(&inbox, wait).unwrap();
+        assert_eq!(first.len(), 256);
+        assert_eq!(first.first(), Some(&Some(0)));
+        assert_eq!(first.last(), Some(&Some(255)));
+        let second = next_batch(&inbox, wait).unwrap();
+        assert_eq!(second, (256..300).map(Some).collect::<Vec<_>>());
+        assert_eq!(next_batch(&inbox, wait), Some(vec![None]));
+        drop(send);
+        assert_eq!(next_batch(&inbox, wait), None);
     }
 
     /// A frame the engine made for a connection that has since ended is dropped; the node's
