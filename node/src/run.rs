@@ -587,118 +587,6 @@ fn drain(engine: &mut Engine, records: &mut Vec<Persist>, actions: &mut Vec<Outp
     }
 }
 
-/// The most events the engine thread handles before one durable transaction: under load (a
-/// РЦОИ taking in hundreds of schools' catch-ups) one commit and one pass of the reactor (the
-/// receipts) serve many frames, instead of one each; at rest a batch is the one event that came.
-pub const EVENTS_PER_BATCH_MAX: usize = 256;
-
-/// The next events to handle together: the first waited for (`None`, the engine's timeout,
-/// when none comes within `wait`), then those already queued, at most [`EVENTS_PER_BATCH_MAX`].
-/// `None` when every sender is gone.
-fn next_batch<E>(inbox: &std_mpsc::Receiver<E>, wait: Duration) -> Option<Vec<Option<E>>> {
-    let first = match inbox.recv_timeout(wait) {
-        Ok(event) => Some(event),
-        Err(std_mpsc::RecvTimeoutError::Timeout) => None,
-        Err(std_mpsc::RecvTimeoutError::Disconnected) => return None,
-    };
-    let mut batch = vec![first];
-    while batch.len() < EVENTS_PER_BATCH_MAX {
-        match inbox.try_recv() {
-            Ok(event) => batch.push(Some(event)),
-            Err(_) => break,
-        }
-    }
-    Some(batch)
-}
-
-/// What the engine thread owes a caller once the batch it came in is stored.
-enum Answer {
-    Change(oneshot::Sender<Result<(), String>>),
-    Call(Reply),
-    Read(oneshot::Sender<Option<Vec<u8>>>, Option<Vec<u8>>),
-    Status(oneshot::Sender<NodeStatus>, NodeStatus),
-}
-
-impl Answer {
-    /// Answers; a write is acknowledged only when `stored`.
-    fn give(self, stored: Result<(), &StoreError>) {
-        match self {
-            Answer::Change(reply) => {
-                let _ = reply.send(stored.map_err(ToString::to_string));
-            }
-            Answer::Call(reply) => reply(stored),
-            Answer::Read(reply, doc) => {
-                let _ = reply.send(doc);
-            }
-            Answer::Status(reply, status) => {
-                let _ = reply.send(status);
-            }
-        }
-    }
-}
-
-/// Hands one event to the engine; what is owed the caller goes to `answers`.
-fn handle(
-    engine: &mut Engine,
-    writers: &mut std::collections::HashMap<PeerId, Outbox>,
-    answers: &mut Vec<Answer>,
-    event: Event,
-) {
-    match event {
-        Event::Stop => {}
-        Event::Connected {
-            peer,
-            identity,
-            writer,
-        } => {
-            writers.insert(peer, writer);
-            engine.handle(now_ms(), Input::Connected { peer, identity });
-        }
-        Event::Frame { peer, bytes, .. } => engine.handle(
-            now_ms(),
-            Input::Received {
-                peer,
-                bytes: &bytes,
-            },
-        ),
-        Event::Disconnected { peer } => {
-            writers.remove(&peer);
-            engine.handle(now_ms(), Input::Disconnected { peer });
-        }
-        Event::Change { doc, change, reply } => match engine.change(now_ms(), doc, change) {
-            Ok(()) => answers.push(Answer::Change(reply)),
-            Err(e) => {
-                let _ = reply.send(Err(e.to_string()));
-            }
-        },
-        Event::Call(job) => answers.push(Answer::Call(job(engine, now_ms()))),
-        Event::Read { doc, reply } => {
-            let saved = engine.doc(&doc).map(automerge::Automerge::save);
-            answers.push(Answer::Read(reply, saved));
-        }
-        Event::Status { reply } => {
-            let stats = engine.stats();
-            let status = NodeStatus {
-                identity: engine.identity().to_string(),
-                peers: engine.peers().map(ToString::to_string).collect(),
-                docs: engine
-                    .doc_ids()
-                    .map(|d| {
-                        (
-                            d.to_string(),
-                            engine.doc(d).map_or(0, |x| x.get_heads().len()),
-                        )
-                    })
-                    .collect(),
-                quarantined: stats.messages_quarantined,
-                frames_sent: stats.frames_sent,
-                bytes_sent: stats.bytes_sent,
-            };
-            answers.push(Answer::Status(reply, status));
-        }
-    }
-}
-
 fn engine_loop(
     mut engine: Engine,
     store: Store,
@@ -712,16 +600,65 @@ fn engine_loop(
             .map_or(Duration::from_secs(3600), |t| {
                 Duration::from_millis(u64::try_from((t - now_ms()).max(0)).unwrap_or(0))
             });
-        let Some(batch) = next_batch(&inbox, wait) else {
-            return;
+        let event = match inbox.recv_timeout(wait) {
+            Ok(event) => Some(event),
+            Err(std_mpsc::RecvTimeoutError::Timeout) => None,
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
         };
-        let mut answers: Vec<Answer> = Vec::new();
-        let mut stop = false;
-        for event in batch {
-            match event {
-                None => engine.handle(now_ms(), Input::Tick),
-                Some(Event::Stop) => stop = true,
-                Some(event) => handle(&mut engine, &mut writers, &mut answers, event),
+        let mut reply_change = None;
+        let mut reply_call: Option<Reply> = None;
+        match event {
+            None => engine.handle(now_ms(), Input::Tick),
+            Some(Event::Stop) => return,
+            Some(Event::Connected {
+                peer,
+                identity,
+                writer,
+            }) => {
+                writers.insert(peer, writer);
+                engine.handle(now_ms(), Input::Connected { peer, identity });
+            }
+            Some(Event::Frame { peer, bytes, .. }) => engine.handle(
+                now_ms(),
+                Input::Received {
+                    peer,
+                    bytes: &bytes,
+                },
+            ),
+            Some(Event::Disconnected { peer }) => {
+                writers.remove(&peer);
+                engine.handle(now_ms(), Input::Disconnected { peer });
+            }
+            Some(Event::Change { doc, change, reply }) => {
+                match engine.change(now_ms(), doc, change) {
+                    Ok(()) => reply_change = Some(reply),
+                    Err(e) => {
+                        let _ = reply.send(Err(e.to_string()));
+                    }
+                }
+            }
+            Some(Event::Call(job)) => reply_call = Some(job(&mut engine, now_ms())),
+            Some(Event::Read { doc, reply }) => {
+                let _ = reply.send(engine.doc(&doc).map(automerge::Automerge::save));
+            }
+            Some(Event::Status { reply }) => {
+                let stats = engine.stats();
+                let _ = reply.send(NodeStatus {
+                    identity: engine.identity().to_string(),
+                    peers: engine.peers().map(ToString::to_string).collect(),
+                    docs: engine
+                        .doc_ids()
+                        .map(|d| {
+                            (
+                                d.to_string(),
+                                engine.doc(d).map_or(0, |x| x.get_heads().len()),
+                            )
+                        })
+                        .collect(),
+                    quarantined: stats.messages_quarantined,
+                    frames_sent: stats.frames_sent,
+                    bytes_sent: stats.bytes_sent,
+                });
             }
         }
         // Persist first, in one durable transaction; only then send and acknowledge.
@@ -737,11 +674,11 @@ fn engine_loop(
         if let Err(e) = &stored {
             warn!(error = %e, "the store refused a write; nothing is sent or acknowledged");
         }
-        for answer in answers {
-            answer.give(stored.as_ref().map(|_| ()));
+        if let Some(reply) = reply_change {
+            let _ = reply.send(stored.as_ref().map(|_| ()).map_err(ToString::to_string));
         }
-        if stop {
-            return;
+        if let Some(reply) = reply_call {
+            reply(stored.as_ref().map(|_| ()));
         }
         if stored.is_err() {
             continue;
@@ -783,26 +720,6 @@ mod tests {
             connection: None,
         };
         (outbox, written)
-    }
-
-    /// Events queued together are handled together, up to the bound; the next batch takes the
-    /// rest; with nothing queued, the wait ends in the engine's timeout.
-    #[test]
-    fn queued_events_are_handled_in_batches_of_at_most_the_bound() {
-        let (send, inbox) = std_mpsc::channel::<u32>();
-        for i in 0..300 {
-            send.send(i).unwrap();
-        }
-        let wait = Duration::from_millis(10);
-        let first = next_batch(&inbox, wait).unwrap();
-        assert_eq!(first.len(), 256);
-        assert_eq!(first.first(), Some(&Some(0)));
-        assert_eq!(first.last(), Some(&Some(255)));
-        let second = next_batch(&inbox, wait).unwrap();
-        assert_eq!(second, (256..300).map(Some).collect::<Vec<_>>());
-        assert_eq!(next_batch(&inbox, wait), Some(vec![None]));
-        drop(send);
-        assert_eq!(next_batch(&inbox, wait), None);
     }
 
     /// A frame the engine made for a connection that has since ended is dropped; the node's
