@@ -9,7 +9,7 @@ use giasync_shared::participant::Category;
 use giasync_shared::rules::{Rules, parse_points};
 
 use giasync_node::admin::Response;
-use giasync_node::app::command::RegionRow;
+use giasync_node::app::command::{CategoryApproval, RegionRow};
 use giasync_node::app::{Answer, Command as Request, Context as AppContext};
 use giasync_node::export;
 use giasync_shared::calendar::Timestamp;
@@ -107,6 +107,27 @@ enum Command {
         exam: Option<String>,
         /// The list: .csv or .xlsx.
         file: PathBuf,
+    },
+    /// At the РЦОИ: set a participant's category of record in the regional register, approving
+    /// the change a school asked for (its roster shows another category; the school's own
+    /// change is not used for scoring until this). The category decides the criteria and the
+    /// pass mark.
+    ApproveCategory {
+        /// The РЦОИ hub's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// The exam, e.g. is-2025-02-12 (default: this school year's first ИС date).
+        #[arg(long)]
+        exam: Option<String>,
+        /// The school's код ОО.
+        #[arg(long)]
+        school: String,
+        /// The participant's id.
+        #[arg(long)]
+        participant: String,
+        /// The category of record from now on, e.g. standard, deaf, autism.
+        #[arg(long)]
+        category: String,
     },
     /// At the РЦОИ: close an exam's processing — sign each school's results (participant,
     /// total, зачёт/незачёт) with the РЦОИ key into its results document, to flow down through
@@ -346,6 +367,26 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 &config,
                 &context,
                 &Request::RegionImport { exam, rows },
+            )?)
+        }
+        Command::ApproveCategory {
+            config,
+            exam,
+            school,
+            participant,
+            category,
+        } => {
+            let (config, context) = load(&config)?;
+            let approval = CategoryApproval {
+                exam: exam_or_default(exam, &context)?,
+                school: SchoolCode::new(&school).context("--school")?,
+                participant: ParticipantId::new(&participant).context("--participant")?,
+                category: category.parse().context("--category")?,
+            };
+            report(&execute(
+                &config,
+                &context,
+                &Request::ApproveCategory(approval),
             )?)
         }
         Command::Publish { config, exam } => {

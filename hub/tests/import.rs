@@ -76,7 +76,8 @@ fn a_region_list_fills_each_schools_roster_and_a_bad_row_imports_nothing() {
         "nothing was imported"
     );
 
-    // The good list: each school's roster gets its participants.
+    // The good list: each school's roster gets its participants, and the register (the РЦОИ's
+    // document for the school) their category of record: two documents a school.
     let (ok, out, err) = import(dir.path(), "good.csv", &[good_a, good_b]);
     assert!(ok, "{err}");
     assert!(
@@ -85,11 +86,11 @@ fn a_region_list_fills_each_schools_roster_and_a_bad_row_imports_nothing() {
     );
     let status = participants(dir.path());
     assert!(
-        status.contains("school 420101: 1 documents, 1 participants"),
+        status.contains("school 420101: 2 documents, 1 participants"),
         "{status}"
     );
     assert!(
-        status.contains("school 420102: 1 documents, 1 participants"),
+        status.contains("school 420102: 2 documents, 1 participants"),
         "{status}"
     );
 

@@ -106,6 +106,12 @@ fn message(answer: &Answer) -> String {
             "imported {} participants into the rosters of {} schools for {}",
             i.participants, i.schools, i.exam
         ),
+        Answer::CategoryApproved(a) => format!(
+            "{}: category of record {} (was {})",
+            a.participant,
+            a.category.id(),
+            a.before.id()
+        ),
         Answer::Rooms { count } => format!("{count} rooms"),
         Answer::Assigned(a) => format!("{} → room {}", a.participant, a.room),
         Answer::Marked(m) => format!("{}: {}", m.participant, m.attendance.word()),
@@ -170,6 +176,10 @@ fn fields(answer: &Answer) -> BTreeMap<String, String> {
                 (
                     "category",
                     e.category.map(|c| c.id().to_owned()).unwrap_or_default(),
+                ),
+                (
+                    "category_requested",
+                    e.requested.map(|c| c.id().to_owned()).unwrap_or_default(),
                 ),
                 ("room", e.room.map(|r| r.to_string()).unwrap_or_default()),
                 (

@@ -314,7 +314,19 @@ fn rcoi_holding(
     let mut rcoi = Engine::new(identity, rcoi_key, rcoi_cert, Box::new(ca.clone()));
     for p in protocols {
         rcoi.load_doc(p.doc, &p.saved, std::slice::from_ref(&p.endorsement))?;
+        // The register the РЦОИ imported before the day: each participant's category of
+        // record, which the ingest checks every sheet against.
+        let register = receipts_of(p.doc).ok_or("not a protocol")?;
+        rcoi.change(0, register, |tx| {
+            p.sheets.iter().try_for_each(|s| match s.decode_unverified() {
+                Ok(sheet) => {
+                    content::put_registered_category(tx, sheet.subject.participant, Category::Standard)
+                }
+                Err(_) => Ok(()),
+            })
+        })?;
     }
+    while rcoi.poll_output().is_some() {}
     Ok(rcoi)
 }
 

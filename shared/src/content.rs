@@ -16,6 +16,7 @@
 //! | rcoi | `receipt/HASH` | the РЦОИ's receipt for a sheet: `verified` or `invalid: REASON` |
 //! | rcoi | `settlement/HASH` | a РЦОИ operator's signed settlement of a conflict (`crate::settlement`) |
 //! | rcoi | `operator/ID` | the operator's certificate (DER) |
+//! | rcoi | `reg/ID/category`, `reg/ID/doc_series`, `reg/ID/doc_number` | the regional register's entry for participant ID: the category of record and the identity document the look-up uses (text) |
 //! | rcoi | `published/N` | the РЦОИ's signed results of the school, edition N (`crate::publish`); `rcoi_cert/N` the certificate it was signed under |
 //! | results | `delivered` | when the school's node first verified the published results (ms) |
 //! | results | `ack/ID` | the organiser's signed record that participant ID has seen the result; `organiser/ID` their certificate |
@@ -169,6 +170,45 @@ pub fn put_receipt(
 ) -> Result<(), AutomergeError> {
     tx.put(ROOT, format!("receipt/{sheet}"), verdict)?;
     Ok(())
+}
+
+/// Writes a participant's entry in the regional register (the school's РЦОИ document): the
+/// category of record, which sets the criteria and the pass mark, and the identity document the
+/// results look-up goes by. Only the РЦОИ writes that document, so a school cannot change them;
+/// what a school writes in its roster is a request until the РЦОИ approves it.
+pub fn put_registered(tx: &mut impl Transactable, p: &Participant) -> Result<(), AutomergeError> {
+    let id = p.id;
+    tx.put(ROOT, format!("reg/{id}/category"), p.category.id())?;
+    tx.put(ROOT, format!("reg/{id}/doc_series"), p.document.series())?;
+    tx.put(ROOT, format!("reg/{id}/doc_number"), p.document.number())?;
+    Ok(())
+}
+
+/// Sets the category of record of a participant already in the register (an approved change).
+pub fn put_registered_category(
+    tx: &mut impl Transactable,
+    participant: ParticipantId,
+    category: crate::participant::Category,
+) -> Result<(), AutomergeError> {
+    tx.put(ROOT, format!("reg/{participant}/category"), category.id())?;
+    Ok(())
+}
+
+/// The category of record of `participant` in a school's РЦОИ document; `None` when the register
+/// holds no valid one.
+pub fn registered_category(
+    rcoi: &impl ReadDoc,
+    participant: &str,
+) -> Option<crate::participant::Category> {
+    text(rcoi, &format!("reg/{participant}/category"))?
+        .parse()
+        .ok()
+}
+
+/// Every participant of the register in a school's РЦОИ document, by id, as raw fields
+/// (`category`, `doc_series`, `doc_number`).
+pub fn registered(rcoi: &impl ReadDoc) -> BTreeMap<String, RosterRow> {
+    rows_under(rcoi, "reg/", "reg0")
 }
 
 /// The РЦОИ's receipts in its document for a school, by sheet hash (hex).
@@ -352,9 +392,19 @@ impl RosterRow {
 
 /// Every participant of a roster, by id.
 pub fn participants(doc: &impl ReadDoc) -> BTreeMap<String, RosterRow> {
+    rows_under(doc, "p/", "p0")
+}
+
+/// The rows under `prefix` (`p/`, `reg/`): keys `PREFIXID/FIELD`, by id. `end` is the prefix
+/// with its '/' replaced by '0', the next character, so the range holds exactly the prefix.
+fn rows_under(doc: &impl ReadDoc, prefix: &str, end: &str) -> BTreeMap<String, RosterRow> {
     let mut out: BTreeMap<String, RosterRow> = BTreeMap::new();
-    for key in doc.keys(ROOT) {
-        let Some(rest) = key.strip_prefix("p/") else {
+    let keys: Vec<String> = doc
+        .map_range(ROOT, prefix.to_owned()..end.to_owned())
+        .map(|item| item.key.into_owned())
+        .collect();
+    for key in keys {
+        let Some(rest) = key.strip_prefix(prefix) else {
             continue;
         };
         let Some((id, field)) = rest.split_once('/') else {
@@ -400,25 +450,28 @@ pub fn logs(doc: &impl ReadDoc) -> BTreeMap<String, LogEntry> {
     out
 }
 
-/// The participants of a roster whose identity document is `series` `number` (normalised as
-/// [`crate::participant::IdentityDocument`] stores them). Reads every participant's document
-/// fields whether or not one matches.
-pub fn find_by_document(doc: &impl ReadDoc, series: &str, number: &str) -> Vec<String> {
-    let keys: Vec<String> = doc
-        .map_range(ROOT, "p/".to_owned().."p0".to_owned())
+/// The participants of the register in a school's РЦОИ document whose identity document is
+/// `series` `number` (normalised as [`crate::participant::IdentityDocument`] stores them). Reads
+/// every participant's document fields whether or not one matches. The roster is not read: a
+/// school may write it, and must not be able to point a document at another participant's
+/// results.
+pub fn find_by_document(rcoi: &impl ReadDoc, series: &str, number: &str) -> Vec<String> {
+    let keys: Vec<String> = rcoi
+        .map_range(ROOT, "reg/".to_owned().."reg0".to_owned())
         .map(|item| item.key.into_owned())
         .filter(|k| k.ends_with("/doc_number"))
         .collect();
     let mut found = Vec::new();
     for key in keys {
         let Some(id) = key
-            .strip_prefix("p/")
+            .strip_prefix("reg/")
             .and_then(|r| r.strip_suffix("/doc_number"))
         else {
             continue;
         };
-        let number_matches = text(doc, &key).is_some_and(|n| n == number);
-        let series_matches = text(doc, &format!("p/{id}/doc_series")).is_some_and(|s| s == series);
+        let number_matches = text(rcoi, &key).is_some_and(|n| n == number);
+        let series_matches =
+            text(rcoi, &format!("reg/{id}/doc_series")).is_some_and(|s| s == series);
         if number_matches & series_matches {
             found.push(id.to_owned());
         }

@@ -14,12 +14,18 @@
 //! revoked expert's key, or one cracked from a copied key file, signs nothing that counts by
 //! dating it earlier. Every node that holds the receipt counts such a sheet invalid
 //! (`crate::settlement::resolve_protocol`).
+//!
+//! The category a sheet scores by is judged the same way, against the regional register in the
+//! school's РЦОИ document (`content::put_registered`): the category decides the criteria and the
+//! pass mark, and a school may write its roster, so only the category of record counts. A sheet
+//! for a participant the register does not hold, or by another category, is refused on receipt.
 
 use std::collections::BTreeMap;
 
 use crate::calendar::{Date, Timestamp, UtcOffset};
-use crate::codes::{OrgCode, PersonId};
+use crate::codes::{OrgCode, ParticipantId, PersonId};
 use crate::content;
+use crate::participant::Category;
 use crate::record::{SignerDirectory, VerifiedSheet, verify_many};
 use crate::rules::Rules;
 use crate::sync::{DocId, DocKind, Engine, EngineError};
@@ -48,6 +54,20 @@ pub enum Refusal {
         expert: PersonId,
         revoked_at: Timestamp,
         received: Timestamp,
+    },
+    /// The participant is not in the regional register of the school (the РЦОИ's document), so
+    /// nothing vouches for the category the sheet was scored by.
+    #[error("participant {participant} is not in the regional register of the school")]
+    NotRegistered { participant: ParticipantId },
+    /// The sheet scores the participant by another category than the category of record, so by
+    /// other criteria and another pass mark than the register's.
+    #[error(
+        "the sheet scores participant {participant} as {sheet}, but the category of record is {of_record}"
+    )]
+    CategoryNotOfRecord {
+        participant: ParticipantId,
+        sheet: Category,
+        of_record: Category,
     },
 }
 
@@ -90,13 +110,26 @@ impl Receipt {
     }
 }
 
-/// Judges a verified sheet against the time the РЦОИ received it, `received`.
+/// Judges a verified sheet against the time the РЦОИ received it, `received`, and against the
+/// regional register in the school's РЦОИ document, `register`.
 fn judge_on_receipt(
     v: &VerifiedSheet,
     directory: &dyn SignerDirectory,
+    register: Option<&automerge::Automerge>,
     clock: UtcOffset,
     received: Timestamp,
 ) -> Result<(), Refusal> {
+    let participant = v.sheet.subject.participant;
+    let of_record = register
+        .and_then(|r| content::registered_category(r, participant.as_str()))
+        .ok_or(Refusal::NotRegistered { participant })?;
+    if of_record != v.sheet.category {
+        return Err(Refusal::CategoryNotOfRecord {
+            participant,
+            sheet: v.sheet.category,
+            of_record,
+        });
+    }
     let signed_at = v.sheet.signed_at;
     let day = v.sheet.subject.exam.date();
     if !day.day_window_ms(clock).contains(&signed_at.unix_ms()) {
@@ -183,16 +216,19 @@ fn receipt<D: SignerDirectory>(
         return Ok(0);
     };
     let directory = directory_for(&content::expert_certs(doc));
+    let register = engine.doc(&receipts);
     let verdicts: Vec<_> = fresh
         .iter()
         .zip(verify_many(&fresh, rules, &directory))
         .map(|(s, r)| {
             let receipt = match r {
                 Err(e) => Receipt::Invalid(e.to_string()),
-                Ok(v) => match clock.map(|c| judge_on_receipt(&v, &directory, c, received)) {
-                    None | Some(Ok(())) => Receipt::Verified,
-                    Some(Err(refusal)) => Receipt::RefusedOnReceipt(refusal.to_string()),
-                },
+                Ok(v) => {
+                    match clock.map(|c| judge_on_receipt(&v, &directory, register, c, received)) {
+                        None | Some(Ok(())) => Receipt::Verified,
+                        Some(Err(refusal)) => Receipt::RefusedOnReceipt(refusal.to_string()),
+                    }
+                }
             };
             (s.hash(), receipt.text())
         })
@@ -222,11 +258,25 @@ mod tests {
         SignedSheet::from_bytes(bytes).unwrap()
     }
 
-    /// A school node enters `sheets` into its protocol and syncs with the РЦОИ at `at(30)`, which
+    /// The regional register that lists every participant of `sheets` by the category their
+    /// sheet scores.
+    fn as_scored(sheets: &[SignedSheet]) -> Vec<(String, Category)> {
+        sheets
+            .iter()
+            .map(|s| {
+                let sheet = s.decode_unverified().unwrap();
+                (sheet.subject.participant.to_string(), sheet.category)
+            })
+            .collect()
+    }
+
+    /// The РЦОИ registers `register` (participant, category of record) for the school; the
+    /// school enters `sheets` into its protocol and syncs with the РЦОИ at `at(30)`, which
     /// receipts them against `directory`; returns the receipts as the school sees them, and the
     /// school's resolution of its protocol with them.
-    fn ingest(
+    fn ingest_registered(
         sheets: &[SignedSheet],
+        register: &[(String, Category)],
         directory: &FixedDirectory,
         carried_over: bool,
     ) -> (BTreeMap<String, String>, crate::resolve::ProtocolResolution) {
@@ -267,6 +317,20 @@ mod tests {
             exam: crate::record::fixtures::subject("p1").exam,
         };
         let now = at(30).unix_ms();
+        nodes[1]
+            .change(now, receipts_of(protocol).unwrap(), |tx| {
+                register.iter().try_for_each(|(id, category)| {
+                    let participant = crate::participant::Participant {
+                        id: ParticipantId::new(id).unwrap(),
+                        name: crate::participant::FullName::new("Иванова", "Анна", "").unwrap(),
+                        document: crate::participant::IdentityDocument::new("3204", id).unwrap(),
+                        class: crate::participant::SchoolClass::new("9А").unwrap(),
+                        category: *category,
+                    };
+                    content::put_registered(tx, &participant)
+                })
+            })
+            .unwrap();
         nodes[0]
             .change(now, protocol, |tx| {
                 sheets
@@ -354,6 +418,78 @@ mod tests {
             at_school.map(content::receipts).unwrap_or_default(),
             resolution,
         )
+    }
+
+    /// As [`ingest_registered`] with every participant registered by the category their sheet
+    /// scores.
+    fn ingest(
+        sheets: &[SignedSheet],
+        directory: &FixedDirectory,
+        carried_over: bool,
+    ) -> (BTreeMap<String, String>, crate::resolve::ProtocolResolution) {
+        ingest_registered(sheets, &as_scored(sheets), directory, carried_over)
+    }
+
+    /// The demo's finding: the РЦОИ registered a participant as standard, the school changed her
+    /// to autism in its roster, and a 3-point sheet by autism's criteria (pass from 3) was
+    /// receipted verified, so «3 зачёт» where the standard pass mark is 10 of 20. Now only the
+    /// category of record counts. Expectations written out per participant.
+    #[test]
+    fn a_sheet_by_another_category_than_the_registers_is_refused_on_receipt() {
+        let autism = |participant: &str| {
+            let mut d = draft(participant, 0, 1);
+            d.category = Category::Autism;
+            d.points = crate::rules::parse_points("Ч1=1,М1=2,М2=0,Д1=0").unwrap();
+            sign(d, 1)
+        };
+        // Registered standard, scored as autism: the demo's case.
+        let changed_by_the_school = autism("p1");
+        // Registered autism, scored as autism.
+        let of_record = autism("p2");
+        // Not in the register at all.
+        let unregistered = autism("p3");
+        assert_eq!(
+            of_record
+                .verify(&rules(), &directory())
+                .unwrap()
+                .sheet
+                .outcome,
+            crate::rules::Outcome::Pass,
+            "3 of 6 passes by autism's rules"
+        );
+        let register = [
+            ("p1".to_owned(), Category::Standard),
+            ("p2".to_owned(), Category::Autism),
+        ];
+        let sheets = [
+            changed_by_the_school.clone(),
+            of_record.clone(),
+            unregistered.clone(),
+        ];
+        let (receipts, resolution) = ingest_registered(&sheets, &register, &directory(), false);
+        let receipt = |s: &SignedSheet| Receipt::read(&receipts[&s.hash().to_string()]);
+        assert_eq!(receipt(&of_record), Receipt::Verified);
+        assert_eq!(
+            receipt(&changed_by_the_school),
+            Receipt::RefusedOnReceipt(
+                "the sheet scores participant p1 as autism, but the category of record is standard"
+                    .into()
+            )
+        );
+        assert_eq!(
+            receipt(&unregistered),
+            Receipt::RefusedOnReceipt(
+                "participant p3 is not in the regional register of the school".into()
+            )
+        );
+        // The school, holding the receipts, counts only p2's sheet.
+        let counted: Vec<&str> = resolution
+            .subjects
+            .iter()
+            .filter(|(_, r)| r.verdict.current().is_some())
+            .map(|(s, _)| s.participant.as_str())
+            .collect();
+        assert_eq!(counted, vec!["p2"]);
     }
 
     #[test]

@@ -406,6 +406,9 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     let exam = exam(context.clock)?;
 
     let mut schools: Vec<SchoolData> = Vec::new();
+    // The РЦОИ's region-wide list of the same participants: the register, which gives each
+    // their category of record (a sheet by another category is refused on receipt).
+    let mut listed: Vec<giasync_node::app::command::RegionRow> = Vec::new();
     for (n, node) in region
         .nodes
         .iter()
@@ -414,6 +417,20 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     {
         let config = NodeConfig::load(&args.out.join(&node.dir).join("node.toml"))?;
         let rows = roster_rows(n + 1)?;
+        let municipality = node
+            .parent
+            .as_deref()
+            .map(giasync_shared::codes::MunicipalityCode::new)
+            .transpose()?;
+        let first_row = listed.len() + 2;
+        listed.extend(rows.iter().enumerate().map(|(i, r)| {
+            giasync_node::app::command::RegionRow {
+                row: first_row + i,
+                school: SchoolCode::new(&node.code).ok(),
+                municipality,
+                participant: r.clone(),
+            }
+        }));
         let rooms = Request::Rooms {
             exam,
             rooms: vec![(RoomCode::new("101")?, 15), (RoomCode::new("102")?, 15)],
@@ -454,8 +471,17 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
             experts,
         });
     }
+    let response = admin::execute(
+        &rcoi_config,
+        &context,
+        &Request::RegionImport { exam, rows: listed },
+        now_ms(),
+    )?;
+    if !response.ok {
+        bail!("the РЦОИ's list: {}", response.message);
+    }
     timeline.say(&format!(
-        "rosters imported: {} schools × {PARTICIPANTS_PER_SCHOOL} participants for {exam}",
+        "rosters imported: {} schools × {PARTICIPANTS_PER_SCHOOL} participants for {exam}, and the РЦОИ's register of them",
         schools.len()
     ));
 

@@ -87,6 +87,9 @@ pub enum SheetKind {
     Tampered,
     /// A sheet by the school's revoked expert: must be receipted invalid.
     ByRevokedExpert,
+    /// A sheet by another category than the participant's of record, entered by a hostile
+    /// school ([`AdversaryKind::CategoryChange`]): must be refused on receipt.
+    OtherCategory,
 }
 
 #[derive(Debug, Clone)]
@@ -488,6 +491,7 @@ fn random_attacks_for(
         (AdversaryKind::ForgedReceipt, &schools, 0.3),
         (AdversaryKind::Replay, &schools, 0.3),
         (AdversaryKind::FragmentFlood, &schools, 0.2),
+        (AdversaryKind::CategoryChange, &schools, 0.3),
     ] {
         if among.is_empty() || !rng.chance(chance) {
             continue;
@@ -754,7 +758,7 @@ mod tests {
             let plain = Plan::new(&scenario(), seed, false).unwrap();
             assert!(plain.attacks.is_empty() && plain.faults.len() < plan.faults.len());
         }
-        assert_eq!(kinds.len(), 5, "{kinds:?}");
+        assert_eq!(kinds.len(), 6, "{kinds:?}");
         assert!(at_schools > 5 && elsewhere > 5, "{at_schools} {elsewhere}");
     }
 }

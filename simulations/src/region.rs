@@ -258,7 +258,8 @@ pub struct Observed {
     pub entry_errors: Vec<String>,
     /// Per school: the entries of its plan it made.
     pub entries_made: Vec<usize>,
-    /// Sheets entered that must not count (tampered, by a revoked expert), with their kind.
+    /// Sheets entered that must not count (tampered, by a revoked expert, by a category a
+    /// hostile school gave its participant), with their kind.
     pub invalid_sheets: Vec<(EnteredSheet, SheetKind)>,
     /// Attempts hostile nodes made (sent on a live connection upstream) and the refusals of
     /// them stored by the receivers (the engine stores at most 32 per sender and hour).
@@ -458,6 +459,7 @@ impl Region {
         for i in 0..region.nodes.len() {
             region.start_node(i);
         }
+        region.register();
         for s in 0..schools {
             if let Some(&(at, _)) = region.plan.schools[s].entries.first() {
                 region.schedule(at, Event::Entry { school: s });
@@ -1074,6 +1076,9 @@ impl Region {
             let Some(engine) = self.nodes[node].engine.as_mut() else {
                 break;
             };
+            if self.sabotage == Sabotage::ApproveEveryRequest {
+                approve_every_request(engine, doc, self.now_ms);
+            }
             let directory = &self.directory;
             // The РЦОИ judges time on the region's clock: the simulated day starts at midnight.
             let received_ms = self.plan.midnight_ms + self.now_ms;
@@ -1265,7 +1270,7 @@ impl Region {
             });
             self.awaiting_receipt[s].insert(entered.hash, (entered.at_ms, connected));
             match kind {
-                SheetKind::Tampered | SheetKind::ByRevokedExpert => {
+                SheetKind::Tampered | SheetKind::ByRevokedExpert | SheetKind::OtherCategory => {
                     self.observed.invalid_sheets.push((entered, kind));
                     return;
                 }
@@ -1289,6 +1294,35 @@ impl Region {
         }
     }
 
+    /// The РЦОИ's register, written before the day from the region's list (the plan): each
+    /// school's participants with their category of record, in the school's РЦОИ document.
+    fn register(&mut self) {
+        let now = self.now_ms;
+        for s in 0..self.plan.schools.len() {
+            let doc = self.doc(s, DocKind::Rcoi);
+            let Some(engine) = self.nodes[0].engine.as_mut() else {
+                return;
+            };
+            let written = people_of(&self.plan.schools[s])
+                .map_err(|e| e.to_string())
+                .and_then(|people| {
+                    engine
+                        .change(now, doc, |tx| {
+                            people
+                                .iter()
+                                .try_for_each(|p| content::put_registered(tx, p))
+                        })
+                        .map_err(|e| e.to_string())
+                });
+            if let Err(e) = written {
+                self.observed
+                    .entry_errors
+                    .push(format!("the register of {doc}: {e}"));
+            }
+        }
+        self.commit(0, false);
+    }
+
     fn make_entry(&mut self, s: usize, entry: Entry) -> Result<Made, Box<dyn std::error::Error>> {
         let now = self.now_ms;
         let at = Timestamp::from_unix_ms(self.plan.midnight_ms + now)?;
@@ -1299,16 +1333,7 @@ impl Region {
         let engine = self.nodes[node].engine.as_mut().ok_or("the node is down")?;
         match entry {
             Entry::Roster => {
-                let mut people = Vec::new();
-                for (i, p) in school.participants.iter().enumerate() {
-                    people.push(Participant {
-                        id: p.id,
-                        name: FullName::new("Иванова", "Анна", "Сергеевна")?,
-                        document: IdentityDocument::new("3204", &format!("{:06}", i + 1))?,
-                        class: SchoolClass::new("9А")?,
-                        category: p.category,
-                    });
-                }
+                let people = people_of(school)?;
                 let rooms = school
                     .rooms
                     .iter()
@@ -1385,7 +1410,8 @@ impl Region {
                     SheetKind::First
                     | SheetKind::Conflicting
                     | SheetKind::Tampered
-                    | SheetKind::ByRevokedExpert => None,
+                    | SheetKind::ByRevokedExpert
+                    | SheetKind::OtherCategory => None,
                 };
                 let subject = SheetSubject {
                     exam: self.plan.exam,
@@ -1445,10 +1471,15 @@ impl Region {
     fn attack(&mut self, i: usize) {
         let attack = self.plan.attacks[i];
         let node = attack.node;
+        if attack.kind == AdversaryKind::CategoryChange {
+            self.change_category(node);
+            return;
+        }
         // Sent upstream: a hub's forgery to the РЦОИ (which judges it), a school's to the hub
         // or РЦОИ it is connected to; on a connection whose frames still flow.
         let wanted = |other: usize| match attack.kind {
             AdversaryKind::HubForgery => other == 0,
+            AdversaryKind::CategoryChange => false,
             AdversaryKind::ForeignWrite
             | AdversaryKind::ForgedReceipt
             | AdversaryKind::Replay
@@ -1486,7 +1517,8 @@ impl Region {
             }
             AdversaryKind::ForeignWrite
             | AdversaryKind::ForgedReceipt
-            | AdversaryKind::HubForgery => {}
+            | AdversaryKind::HubForgery
+            | AdversaryKind::CategoryChange => {}
         }
         let Some((doc, base, key, value)) = self.target_of(attack) else {
             return;
@@ -1523,6 +1555,106 @@ impl Region {
         self.observed.attacks_made += 1;
         self.observed.attacked.insert((n.identity.to_uri(), doc));
         self.send(c, end, frame);
+    }
+
+    /// A hostile school (`node`) changes its first participant's category in its roster, to
+    /// autism (pass from 3 of 6; the sheet scores 3) or, for a participant of record with
+    /// autism, to the standard category, and its expert signs a sheet by it. Both are changes
+    /// the school may write; the sheet must be refused on receipt.
+    fn change_category(&mut self, node: usize) {
+        let Some(s) = self.school_of(node) else {
+            return;
+        };
+        if !self.nodes[node].up() {
+            return;
+        }
+        match self.sign_by_another_category(s) {
+            // Not a sheet staff entered: an armed in-commit crash waits for one of those.
+            Ok(entered) if self.commit(node, false) => {
+                self.observed
+                    .invalid_sheets
+                    .push((entered, SheetKind::OtherCategory));
+            }
+            Ok(_) => {}
+            Err(e) => self
+                .observed
+                .entry_errors
+                .push(format!("the category change at school {s}: {e}")),
+        }
+    }
+
+    /// The writes of [`Region::change_category`]: the roster's category and a sheet by it.
+    fn sign_by_another_category(
+        &mut self,
+        s: usize,
+    ) -> Result<EnteredSheet, Box<dyn std::error::Error>> {
+        let now = self.now_ms;
+        let at = Timestamp::from_unix_ms(self.plan.midnight_ms + now)?;
+        let roster = self.doc(s, DocKind::Roster);
+        let protocol = self.doc(s, DocKind::Protocol);
+        let school = &self.plan.schools[s];
+        let p = school
+            .participants
+            .first()
+            .ok_or("the school has no participants")?;
+        let (category, points) = if p.category == giasync_shared::participant::Category::Autism {
+            (
+                giasync_shared::participant::Category::Standard,
+                "Ч1=1,Ч2=1,Ч3=1,П1=2,П2=1,П3=1,М1=2,М2=1,Д1=0,Р1=0,Р2=0,Р3=0,Р4=0,Р5=0",
+            )
+        } else {
+            (
+                giasync_shared::participant::Category::Autism,
+                "Ч1=1,М1=2,М2=0,Д1=0",
+            )
+        };
+        let expert = *school.experts.first().ok_or("the school has no expert")?;
+        let subject = SheetSubject {
+            exam: self.plan.exam,
+            school: school.code,
+            participant: p.id,
+            attempt: Attempt::new(1)?,
+        };
+        let draft = SheetDraft {
+            subject,
+            room: school.rooms[p.room],
+            category,
+            points: giasync_shared::rules::parse_points(points)?,
+            expert,
+            signed_at: at,
+            correction: None,
+        };
+        let key = self
+            .expert_keys
+            .get(&expert)
+            .ok_or("the expert has no key")?;
+        let sheet = SignedSheet::sign(draft, &self.rules, key)?;
+        let cert = self
+            .expert_certs
+            .get(&expert)
+            .ok_or("the expert has no certificate")?;
+        let participant = p.id;
+        let engine = self.nodes[school.node]
+            .engine
+            .as_mut()
+            .ok_or("the node is down")?;
+        engine.change(now, roster, |tx| {
+            automerge::transaction::Transactable::put(
+                tx,
+                automerge::ROOT,
+                format!("p/{participant}/category"),
+                category.id(),
+            )
+        })?;
+        engine.change(now, protocol, |tx| {
+            content::put_sheet(tx, &sheet, expert, cert)
+        })?;
+        Ok(EnteredSheet {
+            school: s,
+            hash: sheet.hash(),
+            subject,
+            at_ms: now,
+        })
     }
 
     /// What `attack` writes into: the document, what the attacker starts from, key and value.
@@ -1569,8 +1701,11 @@ impl Region {
                 let base = engine.doc(&doc)?.clone();
                 Some((doc, base, "forged".into(), "by the МОУО".into()))
             }
-            // Not forgeries: sent as they are by `attack`.
-            AdversaryKind::Replay | AdversaryKind::FragmentFlood => None,
+            // Not forgeries: sent as they are by `attack`, or written by the school's own
+            // engine (`change_category`).
+            AdversaryKind::Replay
+            | AdversaryKind::FragmentFlood
+            | AdversaryKind::CategoryChange => None,
         }
     }
 
@@ -1587,7 +1722,8 @@ impl Region {
             | Sabotage::CorrectionAsConflict
             | Sabotage::ConflictAsCorrection
             | Sabotage::BrokenEntry
-            | Sabotage::AckBeforeDurable => {}
+            | Sabotage::AckBeforeDurable
+            | Sabotage::ApproveEveryRequest => {}
         }
     }
 
@@ -1828,4 +1964,55 @@ impl Region {
     pub fn protocol_of(&self, s: usize) -> DocId {
         self.doc(s, DocKind::Protocol)
     }
+}
+
+/// Sabotage: the РЦОИ copies the categories of the school's roster into its register.
+fn approve_every_request(engine: &mut Engine, protocol: DocId, now_ms: i64) {
+    let (Some(roster), Some(register)) = (
+        protocol.sibling(DocKind::Roster),
+        protocol.sibling(DocKind::Rcoi),
+    ) else {
+        return;
+    };
+    let asked: Vec<(
+        giasync_shared::codes::ParticipantId,
+        giasync_shared::participant::Category,
+    )> = engine
+        .doc(&roster)
+        .map(content::participants)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|(id, row)| {
+            Some((
+                giasync_shared::codes::ParticipantId::new(id).ok()?,
+                row.get("category").parse().ok()?,
+            ))
+        })
+        .collect();
+    let _ = engine.change(now_ms, register, |tx| {
+        asked
+            .iter()
+            .try_for_each(|(id, category)| content::put_registered_category(tx, *id, *category))
+    });
+}
+
+/// A school's participants as the region's list has them (every one named alike; documents
+/// numbered in the school's order).
+fn people_of(
+    school: &crate::plan::SchoolPlan,
+) -> Result<Vec<Participant>, giasync_shared::DomainError> {
+    school
+        .participants
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            Ok(Participant {
+                id: p.id,
+                name: FullName::new("Иванова", "Анна", "Сергеевна")?,
+                document: IdentityDocument::new("3204", &format!("{:06}", i + 1))?,
+                class: SchoolClass::new("9А")?,
+                category: p.category,
+            })
+        })
+        .collect()
 }

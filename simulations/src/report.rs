@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 use giasync_shared::calendar::{Timestamp, UtcOffset};
 use giasync_shared::content;
 use giasync_shared::ingest::{self, RECEIPT_VERIFIED};
-use giasync_shared::resolve::{Verdict, resolve_all};
+use giasync_shared::participant::Category;
+use giasync_shared::resolve::{Verdict, resolve_all_receipted};
 use serde::Serialize;
 use sha2::Digest;
 
@@ -84,7 +85,8 @@ pub struct Report {
     pub sheets_entered: usize,
     pub sheets_verified_at_rcoi: usize,
     pub sheets_invalid_at_rcoi: usize,
-    /// Sheets the plan made invalid on purpose (a damaged signature, a revoked expert).
+    /// Sheets made invalid on purpose (a damaged signature, a revoked expert, a category a
+    /// hostile school gave its participant).
     pub sheets_invalid_entered: usize,
     pub lost: usize,
     pub unauthorised_applied: u64,
@@ -170,6 +172,8 @@ impl Report {
         // Sheets that count at the РЦОИ: the current sheet of each attempt, or the heads of
         // its conflict.
         let mut counted: BTreeSet<String> = BTreeSet::new();
+        // Each verified sheet's category and participant, for the category of record below.
+        let mut verified_categories: Vec<(usize, String, Category)> = Vec::new();
         if let Some(rcoi) = region.rcoi() {
             for s in 0..plan.schools.len() {
                 let protocol = region.protocol_of(s);
@@ -178,10 +182,37 @@ impl Report {
                 };
                 let sheets = content::sheets(doc);
                 at_rcoi.extend(sheets.iter().map(|s| s.hash().to_string()));
-                if let Some(vouched) = ingest::receipts_of(protocol).and_then(|r| rcoi.doc(&r)) {
-                    receipts.extend(content::receipts(vouched));
+                let school_receipts = ingest::receipts_of(protocol)
+                    .and_then(|r| rcoi.doc(&r))
+                    .map(content::receipts)
+                    .unwrap_or_default();
+                for sheet in &sheets {
+                    let verified = school_receipts
+                        .get(&sheet.hash().to_string())
+                        .is_some_and(|v| v == RECEIPT_VERIFIED);
+                    if let (true, Ok(decoded)) = (verified, sheet.decode_unverified()) {
+                        verified_categories.push((
+                            s,
+                            decoded.subject.participant.to_string(),
+                            decoded.category,
+                        ));
+                    }
                 }
-                let resolution = resolve_all(&sheets, region.rules(), region.directory());
+                // What counts at the РЦОИ: sheets it refused on receipt do not.
+                let refused_on_receipt: BTreeMap<String, String> = school_receipts
+                    .iter()
+                    .filter_map(|(h, v)| match ingest::Receipt::read(v) {
+                        ingest::Receipt::RefusedOnReceipt(reason) => Some((h.clone(), reason)),
+                        _ => None,
+                    })
+                    .collect();
+                receipts.extend(school_receipts);
+                let resolution = resolve_all_receipted(
+                    &sheets,
+                    region.rules(),
+                    region.directory(),
+                    &refused_on_receipt,
+                );
                 surfaced.extend(resolution.conflicts().map(|(subject, _)| *subject));
                 for r in resolution.subjects.values() {
                     match &r.verdict {
@@ -234,6 +265,7 @@ impl Report {
                 let hash = sheet.hash.to_string();
                 let expected = match kind {
                     SheetKind::Tampered => "the signature does not verify",
+                    SheetKind::OtherCategory => "but the category of record is",
                     _ => "was revoked",
                 };
                 let receipt = receipts.get(&hash);
@@ -255,11 +287,46 @@ impl Report {
             ok: wrong.is_empty(),
             detail: if wrong.is_empty() {
                 format!(
-                    "{} entered (damaged signatures, revoked experts), each receipted invalid with its reason",
+                    "{} entered (damaged signatures, revoked experts, categories not of record), each receipted invalid with its reason",
                     observed.invalid_sheets.len()
                 )
             } else {
                 wrong.join("; ")
+            },
+        });
+
+        // Every sheet the РЦОИ verified scores its participant by the category the region's list
+        // gives them (the plan, which the РЦОИ's register was written from): compared here
+        // with the plan, not with the register the engine judged by.
+        let of_the_list = |s: usize, participant: &str| {
+            plan.schools[s]
+                .participants
+                .iter()
+                .find(|p| p.id.as_str() == participant)
+                .map(|p| p.category)
+        };
+        let other_category: Vec<String> = verified_categories
+            .iter()
+            .filter(|(s, participant, category)| of_the_list(*s, participant) != Some(*category))
+            .map(|(s, participant, category)| {
+                format!(
+                    "school {} participant {participant}: verified as {}, listed as {}",
+                    plan.schools[*s].code,
+                    category.id(),
+                    of_the_list(*s, participant).map_or("nothing", |c| c.id())
+                )
+            })
+            .collect();
+        invariants.push(Invariant {
+            name: "every sheet verified scores by the category of record",
+            ok: other_category.is_empty(),
+            detail: if other_category.is_empty() {
+                format!(
+                    "{} verified sheets, each by its participant's listed category",
+                    verified_categories.len()
+                )
+            } else {
+                other_category.join("; ")
             },
         });
 

@@ -31,6 +31,9 @@ pub enum Sabotage {
     /// Entries are acknowledged to the staff before their batch is durable: a sheet lost in an
     /// in-commit crash is never entered again.
     AckBeforeDurable,
+    /// The РЦОИ approves every category a school writes in its roster, as soon as it sees it:
+    /// before receipting a protocol it copies the roster's categories into the register.
+    ApproveEveryRequest,
 }
 
 impl FromStr for Sabotage {
@@ -46,11 +49,12 @@ impl FromStr for Sabotage {
             "conflict-as-correction" => Sabotage::ConflictAsCorrection,
             "broken-entry" => Sabotage::BrokenEntry,
             "ack-before-durable" => Sabotage::AckBeforeDurable,
+            "approve-every-request" => Sabotage::ApproveEveryRequest,
             other => {
                 return Err(format!(
                     "unknown sabotage {other:?}: none, tampered-store, stalled-school, \
                      correction-as-conflict, foreign-roster, invalid-receipted-verified, \
-                     conflict-as-correction, broken-entry, ack-before-durable"
+                     conflict-as-correction, broken-entry, ack-before-durable, approve-every-request"
                 ));
             }
         })

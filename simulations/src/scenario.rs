@@ -65,6 +65,11 @@ pub enum AdversaryKind {
     /// them: the receiver closes the connection, and the school's traffic resumes when it
     /// reconnects.
     FragmentFlood,
+    /// A school changes a participant's category in its roster on its own, to one with a lower
+    /// pass mark, and enters a sheet scored by it that passes only by that category. Unlike the
+    /// others, every change it makes is one the school may write: what stops it is that only the
+    /// category of record (the РЦОИ's register) counts, so the РЦОИ refuses the sheet on receipt.
+    CategoryChange,
 }
 
 /// Hostile nodes: `count` of them (schools, or МОУО hubs for `hub-forgery`) try `kind` at `at`,

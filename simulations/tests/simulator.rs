@@ -220,6 +220,10 @@ fn each_invariant_fails_when_the_simulator_is_broken_on_purpose() {
             "ack-before-durable",
             "every sheet entered is at the РЦОИ exactly once and verifies",
         ),
+        (
+            "approve-every-request",
+            "every sheet verified scores by the category of record",
+        ),
     ];
     for (sabotage, invariant) in cases {
         let out = sim(&["run", small.to_str().unwrap(), "--sabotage", sabotage]);

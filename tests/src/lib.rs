@@ -498,6 +498,33 @@ pub fn import(
     }
 }
 
+/// The РЦОИ's region import of `rows` into school `school` of МОУО `municipality`: their
+/// roster entries and the regional register's (the category of record, without which the РЦОИ
+/// refuses a sheet on receipt).
+pub fn register(
+    exam: &str,
+    school: &str,
+    municipality: &str,
+    rows: Vec<giasync_node::app::command::RosterEntryWire>,
+) -> giasync_node::app::Command {
+    giasync_node::app::Command::RegionImport {
+        exam: exam.parse().expect("exam"),
+        rows: rows
+            .into_iter()
+            .enumerate()
+            .map(|(i, wire)| giasync_node::app::command::RegionRow {
+                row: i + 2,
+                school: Some(giasync_shared::codes::SchoolCode::new(school).expect("school")),
+                municipality: Some(
+                    giasync_shared::codes::MunicipalityCode::new(municipality)
+                        .expect("municipality"),
+                ),
+                participant: entry(wire),
+            })
+            .collect(),
+    }
+}
+
 /// An ИС exam on today's date in the demo region's calendar (UTC+07:00): room-log times are
 /// accepted only on the exam's day, and pages stamp them with the time now.
 pub fn todays_exam() -> String {

@@ -70,6 +70,27 @@ async fn the_lookup_shows_only_ones_own_published_results_and_holds_its_rate_lim
     );
 
     let mut rcoi_config = giasync_tests::node_config(dir.path(), "42", &[]);
+    // The РЦОИ's list: the register the look-up goes by, and each category of record.
+    giasync_tests::apply_all(
+        &rcoi_config,
+        vec![
+            giasync_tests::register(
+                exam,
+                "420101",
+                "4201",
+                vec![
+                    roster_row("p-mine", "Иванова", "111111"),
+                    roster_row("p-other", "Петрова", "222222"),
+                ],
+            ),
+            giasync_tests::register(
+                exam,
+                "420102",
+                "4201",
+                vec![roster_row("p-waiting", "Сидорова", "333333")],
+            ),
+        ],
+    );
     rcoi_config.node.web = None;
     rcoi_config.node.lookup = Some("127.0.0.1:0".parse().unwrap());
     let rcoi = giasync_node::service::start(rcoi_config.clone())

@@ -55,23 +55,26 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
     let dir = tempfile::tempdir().unwrap();
     let region = giasync_tests::demo_region_listed(dir.path(), 46_700, 1);
     let school_config = giasync_tests::node_config(dir.path(), "420101", &[]);
+    let rows = vec![
+        giasync_node::app::command::RosterEntryWire {
+            room: None,
+            ..roster_row("p1", "Андреева", "000001")
+        },
+        giasync_node::app::command::RosterEntryWire {
+            room: None,
+            ..roster_row("p2", "Борисов", "000002")
+        },
+    ];
     giasync_tests::apply_all(
         &school_config,
-        vec![giasync_tests::import(
-            &exam,
-            vec![
-                giasync_node::app::command::RosterEntryWire {
-                    room: None,
-                    ..roster_row("p1", "Андреева", "000001")
-                },
-                giasync_node::app::command::RosterEntryWire {
-                    room: None,
-                    ..roster_row("p2", "Борисов", "000002")
-                },
-            ],
-        )],
+        vec![giasync_tests::import(&exam, rows.clone())],
     );
+    // The РЦОИ lists them too: the register gives their category of record.
     let rcoi_config = giasync_tests::node_config(dir.path(), "42", &[]);
+    giasync_tests::apply_all(
+        &rcoi_config,
+        vec![giasync_tests::register(&exam, "420101", "4201", rows)],
+    );
     let rcoi = giasync_node::service::start(rcoi_config.clone())
         .await
         .unwrap();

@@ -86,6 +86,15 @@ pub struct RegionRow {
     pub participant: RosterEntry,
 }
 
+/// At the РЦОИ: a participant's new category of record (a change the school asked for, approved).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategoryApproval {
+    pub exam: ExamId,
+    pub school: SchoolCode,
+    pub participant: ParticipantId,
+    pub category: Category,
+}
+
 /// A participant's attendance as marked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "MarkingWire", into = "MarkingWire")]
@@ -179,6 +188,9 @@ pub enum Command {
         exam: ExamId,
         rows: Vec<RegionRow>,
     },
+    /// At the РЦОИ: sets a participant's category of record, approving a change the school
+    /// asked for.
+    ApproveCategory(CategoryApproval),
     /// Declares rooms and their capacities.
     Rooms {
         exam: ExamId,
@@ -264,6 +276,7 @@ pub enum Command {
 pub enum Answer {
     Imported(roster::Imported),
     RegionImported(roster::RegionImported),
+    CategoryApproved(roster::CategoryApproved),
     Rooms { count: usize },
     Assigned(roster::Assigned),
     Marked(Marking),
@@ -290,6 +303,7 @@ impl Command {
         match self {
             Command::RosterImport { .. } => "roster_import",
             Command::RegionImport { .. } => "region_import",
+            Command::ApproveCategory(_) => "approve_category",
             Command::Rooms { .. } => "rooms",
             Command::Assign { .. } => "assign",
             Command::Mark(_) => "mark",
@@ -330,6 +344,7 @@ impl Command {
             Command::Score { .. } => Action::Score,
             Command::Familiarise { .. } => Action::Familiarise,
             Command::RegionImport { .. }
+            | Command::ApproveCategory(_)
             | Command::Export { .. }
             | Command::Settle { .. }
             | Command::Publish { .. } => Action::Operate,
@@ -361,6 +376,9 @@ pub fn apply(
         }
         Command::RegionImport { exam, rows } => {
             Answer::RegionImported(roster::region_import(engine, now_ms, exam, rows)?)
+        }
+        Command::ApproveCategory(approval) => {
+            Answer::CategoryApproved(roster::approve_category(engine, now_ms, &approval)?)
         }
         Command::Rooms { exam, rooms } => Answer::Rooms {
             count: roster::rooms(engine, now_ms, exam, &rooms)?,

@@ -264,19 +264,15 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
     let protocol = engine.doc(&id(DocKind::Protocol));
     let results = engine.doc(&id(DocKind::Results));
     let logs = protocol.map(content::logs).unwrap_or_default();
-    let receipts = engine
-        .doc(&id(DocKind::Rcoi))
-        .map(content::receipts)
-        .unwrap_or_default();
+    let rcoi = engine.doc(&id(DocKind::Rcoi));
+    let receipts = rcoi.map(content::receipts).unwrap_or_default();
     let mut scoring: BTreeMap<String, Scoring> = BTreeMap::new();
     let mut sheets_total = 0;
     if let Some(protocol) = protocol {
-        let settled = giasync_shared::settlement::resolve_protocol(
-            protocol,
-            results,
-            &context.rules,
-            |certs| context.verifier.experts(certs),
-        );
+        let settled =
+            giasync_shared::settlement::resolve_protocol(protocol, rcoi, &context.rules, |certs| {
+                context.verifier.experts(certs)
+            });
         let all = content::sheets(protocol);
         sheets_total = all.len();
         for (subject, r) in &settled.resolution.subjects {
@@ -305,7 +301,8 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
     let rows = roster.map(content::participants).unwrap_or_default();
     let mut participants = Vec::with_capacity(rows.len());
     for (pid, row) in &rows {
-        let entry = Entry::read(pid, row);
+        let of_record = rcoi.and_then(|r| content::registered_category(r, pid));
+        let entry = Entry::read(pid, row, of_record);
         if let Some(room) = entry.room {
             rooms
                 .entry(room)
@@ -362,7 +359,7 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
             .count(),
     };
     let results_published =
-        results.is_some_and(|r| super::results::verified_results(r, context, exam, school).is_ok());
+        rcoi.is_some_and(|r| super::results::verified_results(r, context, exam, school).is_ok());
     Ok(SchoolDay {
         results_published,
         familiarised: results.map_or(0, |r| content::acks(r).len()),

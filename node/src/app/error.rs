@@ -21,6 +21,7 @@ pub enum RcoiDuty {
     Publish,
     Export,
     Lookup,
+    ApproveCategory,
 }
 
 impl std::fmt::Display for RcoiDuty {
@@ -31,6 +32,9 @@ impl std::fmt::Display for RcoiDuty {
             RcoiDuty::Publish => "results are published there",
             RcoiDuty::Export => "exports are made there",
             RcoiDuty::Lookup => "results are looked up there",
+            RcoiDuty::ApproveCategory => {
+                "the regional register, and so a participant's category, is kept there"
+            }
         })
     }
 }
@@ -128,6 +132,27 @@ pub enum Error {
     SheetSignedAhead {
         signed_at: giasync_shared::calendar::Timestamp,
         now: giasync_shared::calendar::Timestamp,
+    },
+    /// A score sheet whose category is not the participant's category of record: the criteria
+    /// and the pass mark would not be the register's.
+    #[error(
+        "the sheet scores participant {participant} as {sheet}, but their category of record is {of_record}: a change of category needs the РЦОИ's approval first"
+    )]
+    SheetCategoryNotOfRecord {
+        participant: ParticipantId,
+        sheet: giasync_shared::participant::Category,
+        of_record: giasync_shared::participant::Category,
+    },
+    /// The РЦОИ holds no document of the school for the exam.
+    #[error("the РЦОИ holds nothing of school {school} for {exam}")]
+    SchoolNotHeld { school: SchoolCode, exam: ExamId },
+    /// The participant is not in the regional register of the school.
+    #[error(
+        "participant {participant} is not in the register of school {school}: import them with the region's list first"
+    )]
+    NotRegistered {
+        participant: ParticipantId,
+        school: SchoolCode,
     },
     #[error("room {room} is full: {capacity} seats")]
     RoomFull { room: RoomCode, capacity: i64 },

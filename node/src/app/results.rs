@@ -199,11 +199,11 @@ pub fn note_delivery(engine: &mut Engine, context: &Context, doc: DocId, now_ms:
         .is_ok()
 }
 
-/// At the РЦОИ: a participant's published results by identity document. Unknown and not yet
-/// published answer alike: nothing. A document that two schools list for the same exam answers
-/// nothing for that exam: a school could otherwise list another school's participant and have
-/// its results shown to them (the РЦОИ's region import refuses such a list; a school's own
-/// import cannot see the other school's roster).
+/// At the РЦОИ: a participant's published results by identity document, as the regional
+/// register (the РЦОИ's document for each school) records it; what a school writes in its roster
+/// is not read, so a school cannot point a document at another participant's results. Unknown and
+/// not yet published answer alike: nothing. A document that two schools' registers list for the
+/// same exam answers nothing for that exam (the РЦОИ's region import refuses such a list).
 pub fn lookup(
     engine: &Engine,
     context: &Context,
@@ -213,17 +213,17 @@ pub fn lookup(
     let mut schools_listing: BTreeMap<ExamId, std::collections::BTreeSet<SchoolCode>> =
         BTreeMap::new();
     let mut found = Vec::new();
-    for roster in engine.doc_ids() {
+    for rcoi in engine.doc_ids() {
         let DocId::School {
-            kind: DocKind::Roster,
-            municipality,
+            kind: DocKind::Rcoi,
             school,
             exam,
-        } = *roster
+            ..
+        } = *rcoi
         else {
             continue;
         };
-        let Some(doc) = engine.doc(roster) else {
+        let Some(doc) = engine.doc(rcoi) else {
             continue;
         };
         let ids = content::find_by_document(doc, document.series(), document.number());
@@ -231,16 +231,7 @@ pub fn lookup(
             continue;
         }
         schools_listing.entry(exam).or_default().insert(school);
-        let rcoi = DocId::School {
-            kind: DocKind::Rcoi,
-            municipality,
-            school,
-            exam,
-        };
-        let Some(published) = engine
-            .doc(&rcoi)
-            .and_then(|r| verified_results(r, context, exam, school).ok())
-        else {
+        let Ok(published) = verified_results(doc, context, exam, school) else {
             continue;
         };
         found.extend(

@@ -12,7 +12,7 @@ use giasync_shared::room::{Attendance, Room};
 use giasync_shared::sync::{DocId, DocKind, Engine};
 use serde::{Deserialize, Serialize};
 
-use super::command::{Marking, RegionRow, RosterEntry};
+use super::command::{CategoryApproval, Marking, RegionRow, RosterEntry};
 use super::error::{RcoiDuty, RowFault, RowProblem};
 use super::{Error, require_rcoi, school_doc};
 
@@ -29,6 +29,15 @@ pub struct RegionImported {
     pub exam: ExamId,
     pub participants: usize,
     pub schools: usize,
+}
+
+/// A participant's category of record set at the РЦОИ.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategoryApproved {
+    pub participant: ParticipantId,
+    /// The category of record before.
+    pub before: Category,
+    pub category: Category,
 }
 
 /// A participant placed in a room.
@@ -48,7 +57,15 @@ pub struct Entry {
     pub given_name: String,
     pub patronymic: String,
     pub class: String,
+    /// The category scoring uses: the category of record when the regional register (the
+    /// РЦОИ's document for the school) holds one; otherwise the roster's, which the РЦОИ will
+    /// refuse on ingest unless the register agrees by then.
     pub category: Option<Category>,
+    /// Whether [`Entry::category`] is the category of record.
+    pub registered: bool,
+    /// The roster's category when it differs from the category of record: a change the school
+    /// asked for that the РЦОИ has not approved, so not used for scoring.
+    pub requested: Option<Category>,
     /// The identity document (the series may be empty).
     pub series: String,
     pub number: String,
@@ -57,20 +74,24 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Reads a roster row.
+    /// Reads a roster row, with the participant's category of record when the register holds
+    /// one.
     #[must_use]
-    pub fn read(id: &str, row: &RosterRow) -> Self {
+    pub fn read(id: &str, row: &RosterRow, of_record: Option<Category>) -> Self {
         let attendance = match row.get("attendance") {
             "" => None,
             word => Attendance::from_words(word, row.get("act")).ok(),
         };
+        let in_roster: Option<Category> = row.get("category").parse().ok();
         Entry {
             id: id.to_owned(),
             surname: row.get("surname").into(),
             given_name: row.get("given_name").into(),
             patronymic: row.get("patronymic").into(),
             class: row.get("class").into(),
-            category: row.get("category").parse().ok(),
+            category: of_record.or(in_roster),
+            registered: of_record.is_some(),
+            requested: in_roster.filter(|_| of_record.is_some() && in_roster != of_record),
             series: row.get("doc_series").into(),
             number: row.get("doc_number").into(),
             room: RoomCode::new(row.get("room")).ok(),
@@ -204,7 +225,8 @@ pub fn entry(engine: &Engine, exam: ExamId, participant: ParticipantId) -> Resul
     let row = roster
         .get(participant.as_str())
         .ok_or(Error::UnknownParticipant { participant, doc })?;
-    Ok(Entry::read(participant.as_str(), row))
+    let of_record = category_of_record(engine, doc, participant.as_str());
+    Ok(Entry::read(participant.as_str(), row, of_record))
 }
 
 /// Every participant of the roster, by id.
@@ -215,8 +237,57 @@ pub fn entries(engine: &Engine, exam: ExamId) -> Result<Vec<Entry>, Error> {
         .map(content::participants)
         .unwrap_or_default()
         .iter()
-        .map(|(id, row)| Entry::read(id, row))
+        .map(|(id, row)| Entry::read(id, row, category_of_record(engine, doc, id)))
         .collect())
+}
+
+/// The category of record of a participant of the school document `doc`'s exam: what the
+/// regional register in the school's РЦОИ document says, if this node holds it.
+pub(crate) fn category_of_record(
+    engine: &Engine,
+    doc: DocId,
+    participant: &str,
+) -> Option<Category> {
+    let register = doc.sibling(DocKind::Rcoi)?;
+    content::registered_category(engine.doc(&register)?, participant)
+}
+
+/// At the РЦОИ: sets a participant's category of record, approving a change the school asked
+/// for (or correcting the register). The participant must be in the register already: the
+/// register's entries come from the region's list ([`region_import`]).
+pub fn approve_category(
+    engine: &mut Engine,
+    now_ms: i64,
+    approval: &CategoryApproval,
+) -> Result<CategoryApproved, Error> {
+    require_rcoi(engine, RcoiDuty::ApproveCategory)?;
+    let register = engine
+        .doc_ids()
+        .find(|d| {
+            matches!(d, DocId::School { kind: DocKind::Rcoi, school, exam, .. }
+                if *school == approval.school && *exam == approval.exam)
+        })
+        .copied()
+        .ok_or(Error::SchoolNotHeld {
+            school: approval.school,
+            exam: approval.exam,
+        })?;
+    let participant = approval.participant;
+    let before = engine
+        .doc(&register)
+        .and_then(|d| content::registered_category(d, participant.as_str()))
+        .ok_or(Error::NotRegistered {
+            participant,
+            school: approval.school,
+        })?;
+    engine.change(now_ms, register, |tx| {
+        content::put_registered_category(tx, participant, approval.category)
+    })?;
+    Ok(CategoryApproved {
+        participant,
+        before,
+        category: approval.category,
+    })
 }
 
 /// At the РЦОИ: places each row in its school's roster (the school's МОУО from the row, or from
@@ -280,6 +351,12 @@ pub fn region_import(
     let schools = by_roster.len();
     for (doc, entries) in by_roster {
         write_entries(engine, now_ms, doc, &entries)?;
+        let register = doc.sibling(DocKind::Rcoi).unwrap_or(doc);
+        engine.change(now_ms, register, |tx| {
+            entries
+                .iter()
+                .try_for_each(|e| content::put_registered(tx, &e.participant))
+        })?;
     }
     Ok(RegionImported {
         exam,
@@ -288,8 +365,8 @@ pub fn region_import(
     })
 }
 
-/// The identity documents in the rosters of `exam` this node holds, with the school listing
-/// each.
+/// The identity documents in the registers of `exam` this node holds (the РЦОИ's documents for
+/// its schools), with the school listing each.
 fn documents_listed(
     engine: &Engine,
     exam: ExamId,
@@ -297,7 +374,7 @@ fn documents_listed(
     let mut listed = BTreeMap::new();
     for id in engine.doc_ids() {
         let DocId::School {
-            kind: DocKind::Roster,
+            kind: DocKind::Rcoi,
             school,
             exam: e,
             ..
@@ -309,7 +386,7 @@ fn documents_listed(
             continue;
         }
         let Some(doc) = engine.doc(id) else { continue };
-        for row in content::participants(doc).values() {
+        for row in content::registered(doc).values() {
             if let Ok(document) = giasync_shared::participant::IdentityDocument::new(
                 row.get("doc_series"),
                 row.get("doc_number"),

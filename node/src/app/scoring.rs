@@ -70,6 +70,19 @@ pub fn score(
     {
         return Err(Error::SheetForAnotherProtocol { subject, doc });
     }
+    // A school may write its roster, so the category a sheet scores by must be the register's
+    // (the РЦОИ refuses any other on receipt). A school that does not hold the register yet takes
+    // the sheet and the РЦОИ judges it.
+    let participant = subject.participant;
+    if let Some(of_record) = super::roster::category_of_record(engine, doc, participant.as_str())
+        .filter(|c| *c != verified.sheet.category)
+    {
+        return Err(Error::SheetCategoryNotOfRecord {
+            participant,
+            sheet: verified.sheet.category,
+            of_record,
+        });
+    }
     let signed_at = verified.sheet.signed_at;
     if signed_at.date_at(context.clock) != exam.date() {
         return Err(Error::SheetOutsideExamDay {

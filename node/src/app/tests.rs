@@ -1079,16 +1079,30 @@ fn one_identity_document_belongs_to_one_school_per_exam() {
         found.len()
     };
     assert_eq!(look(&mut rcoi), 1);
-    // School 420102 lists the same document in its own roster (as its own import would).
-    let other: giasync_shared::sync::DocId =
-        format!("roster/4201/420102/{}", exam()).parse().unwrap();
+    // School 420102 lists the same document in its own roster (as its own import would): the
+    // look-up goes by the register, which only the РЦОИ writes, so nothing changes.
     let participant = row("p9", None).participant;
     let participant = giasync_shared::participant::Participant {
         document: giasync_shared::participant::IdentityDocument::new("3204", "p10").unwrap(),
         ..participant
     };
-    rcoi.change(now_ms(), other, |tx| {
+    let other_roster: giasync_shared::sync::DocId =
+        format!("roster/4201/420102/{}", exam()).parse().unwrap();
+    rcoi.change(now_ms(), other_roster, |tx| {
         giasync_shared::content::put_participant(tx, &participant)
+    })
+    .unwrap();
+    assert_eq!(
+        look(&mut rcoi),
+        1,
+        "a school's roster does not move a look-up"
+    );
+    // Two registers listing one document (made before the import refused it): neither result
+    // is shown.
+    let other_register: giasync_shared::sync::DocId =
+        format!("rcoi/4201/420102/{}", exam()).parse().unwrap();
+    rcoi.change(now_ms(), other_register, |tx| {
+        giasync_shared::content::put_registered(tx, &participant)
     })
     .unwrap();
     assert_eq!(
@@ -1096,4 +1110,193 @@ fn one_identity_document_belongs_to_one_school_per_exam() {
         0,
         "two schools list it: neither result is shown"
     );
+}
+
+/// Connects two engines and delivers their frames to each other until both are quiet.
+fn sync(a: &mut Engine, b: &mut Engine) {
+    use giasync_shared::sync::{Input, Output};
+    let identities = [a.identity(), b.identity()];
+    let mut nodes = [a, b];
+    for (i, other) in [(0, 1), (1, 0)] {
+        nodes[i].handle(
+            now_ms(),
+            Input::Connected {
+                peer: 1,
+                identity: identities[other],
+            },
+        );
+    }
+    for _ in 0..100 {
+        let mut quiet = true;
+        for from in 0..2 {
+            let frames: Vec<Vec<u8>> = std::iter::from_fn(|| nodes[from].poll_output())
+                .filter_map(|o| match o {
+                    Output::Send { bytes, .. } => Some(bytes),
+                    _ => None,
+                })
+                .collect();
+            for bytes in frames {
+                quiet = false;
+                nodes[1 - from].handle(
+                    now_ms(),
+                    Input::Received {
+                        peer: 1,
+                        bytes: &bytes,
+                    },
+                );
+            }
+        }
+        if quiet {
+            for node in nodes {
+                node.handle(now_ms(), Input::Disconnected { peer: 1 });
+            }
+            return;
+        }
+    }
+    panic!("the two engines never went quiet");
+}
+
+/// Issue 14, the category of record: the demo's finding was a participant the РЦОИ imported as
+/// standard, re-imported by her school as autism and scored 3 (pass from 3 by autism's rules,
+/// from 10 by the standard ones). The school's change is a request: the school's pages show it,
+/// sheets go by the register until the РЦОИ approves.
+#[test]
+fn a_school_cannot_change_the_category_of_record_alone() {
+    let (mut rcoi, rc) = node("42");
+    let (mut school, sc) = node(SCHOOL);
+    let (expert, key, cert) = person(SCHOOL, PersonRole::Expert, 0);
+    console(
+        &mut rcoi,
+        &rc,
+        Command::RegionImport {
+            exam: exam(),
+            rows: vec![RegionRow {
+                row: 2,
+                school: Some(SchoolCode::new(SCHOOL).unwrap()),
+                municipality: Some(giasync_shared::codes::MunicipalityCode::new("4201").unwrap()),
+                participant: row("p1", Some("101")),
+            }],
+        },
+    );
+    sync(&mut rcoi, &mut school);
+    // The school re-imports her as autism.
+    let mut autism_row = row("p1", Some("101"));
+    autism_row.participant.category = Category::Autism;
+    console(
+        &mut school,
+        &sc,
+        Command::RosterImport {
+            exam: exam(),
+            rows: vec![autism_row],
+        },
+    );
+    let category_at = |school: &mut Engine| {
+        let Answer::Participant(p) = console(
+            school,
+            &sc,
+            Command::Participant {
+                exam: exam(),
+                participant: pid("p1"),
+            },
+        ) else {
+            panic!("not a participant");
+        };
+        (p.category, p.registered, p.requested)
+    };
+    assert_eq!(
+        category_at(&mut school),
+        (Some(Category::Standard), true, Some(Category::Autism))
+    );
+    // Ч1 1, М1 2: the demo's 3 points, by autism's criteria.
+    let autism_sheet = || {
+        let draft = SheetDraft {
+            subject: SheetSubject {
+                exam: exam(),
+                school: SchoolCode::new(SCHOOL).unwrap(),
+                participant: pid("p1"),
+                attempt: Attempt::new(1).unwrap(),
+            },
+            room: room("101"),
+            category: Category::Autism,
+            points: giasync_shared::rules::parse_points("Ч1=1,М1=2,М2=0,Д1=0").unwrap(),
+            expert: expert.id,
+            signed_at: Timestamp::from_unix_ms(now_ms()).unwrap(),
+            correction: None,
+        };
+        Command::Score {
+            exam: exam(),
+            sheet: SignedSheet::sign(draft, &sc.rules, &key)
+                .unwrap()
+                .as_bytes()
+                .to_vec(),
+            expert: expert.id,
+            expert_cert: cert.clone(),
+        }
+    };
+    let as_expert = Actor::Person(expert.clone());
+    let refused = run(&mut school, &sc, &as_expert, autism_sheet());
+    assert_refused!(
+        refused,
+        Error::SheetCategoryNotOfRecord {
+            sheet: Category::Autism,
+            of_record: Category::Standard,
+            ..
+        }
+    );
+    // Only the РЦОИ approves, and only a registered participant.
+    let by_school = run(
+        &mut school,
+        &sc,
+        &Actor::Console,
+        Command::ApproveCategory(super::command::CategoryApproval {
+            exam: exam(),
+            school: SchoolCode::new(SCHOOL).unwrap(),
+            participant: pid("p1"),
+            category: Category::Autism,
+        }),
+    );
+    assert_refused!(
+        by_school,
+        Error::NotTheRcoi {
+            duty: RcoiDuty::ApproveCategory,
+            ..
+        }
+    );
+    let unknown = run(
+        &mut rcoi,
+        &rc,
+        &Actor::Console,
+        Command::ApproveCategory(super::command::CategoryApproval {
+            exam: exam(),
+            school: SchoolCode::new(SCHOOL).unwrap(),
+            participant: pid("p7"),
+            category: Category::Autism,
+        }),
+    );
+    assert_refused!(unknown, Error::NotRegistered { .. });
+    let Answer::CategoryApproved(approved) = console(
+        &mut rcoi,
+        &rc,
+        Command::ApproveCategory(super::command::CategoryApproval {
+            exam: exam(),
+            school: SchoolCode::new(SCHOOL).unwrap(),
+            participant: pid("p1"),
+            category: Category::Autism,
+        }),
+    ) else {
+        panic!("not an approval");
+    };
+    assert_eq!(
+        (approved.before, approved.category),
+        (Category::Standard, Category::Autism)
+    );
+    sync(&mut rcoi, &mut school);
+    assert_eq!(
+        category_at(&mut school),
+        (Some(Category::Autism), true, None)
+    );
+    let Answer::Scored(scored) = run(&mut school, &sc, &as_expert, autism_sheet()).unwrap() else {
+        panic!("not a score");
+    };
+    assert_eq!((scored.total, scored.outcome), (3, Outcome::Pass));
 }

@@ -81,11 +81,16 @@ pub(super) async fn score_form(
     };
     let mut b = message_block(&query);
     b.push_str(&format!(
-        "<p>{} — {}, аудитория {}</p><p>Категория: <b>{}</b>; максимум {} баллов, зачёт от {}.</p>",
+        "<p>{} — {}, аудитория {}</p><p>Категория: <b>{}</b>{}; максимум {} баллов, зачёт от {}.</p>",
         escape(&full_name(p)),
         escape(&p.entry.class),
         escape(&room_text(p.entry.room)),
         escape(&rules.name),
+        if p.entry.registered {
+            ""
+        } else {
+            " (не подтверждена региональным реестром: РЦОИ не примет бланк, пока реестр её не подтвердит)"
+        },
         rules.max,
         rules.pass_from
     ));

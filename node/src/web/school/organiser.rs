@@ -74,13 +74,30 @@ pub(super) async fn roster(
              акт <input name=\"act\" size=\"5\"> <button name=\"status\" value=\"early\">Досрочно</button> <button name=\"status\" value=\"removed\">Удалён</button></form></td></tr>",
             escape(&full_name(p)),
             escape(&p.entry.class),
-            escape(&category_name(&web.0.rules, p.entry.category)),
+            escape(&category_text(&web.0.rules, &p.entry)),
             room_options(p.entry.room),
             escape(&attendance_name(p)),
         ));
     }
     b.push_str("</table>");
     page("Список участников и аудитории", Some(&who), Some(&day), &b).into_response()
+}
+
+/// A participant's category for the roster table: the category of record, and the change the
+/// school asked for while the РЦОИ has not approved it.
+fn category_text(
+    rules: &giasync_shared::rules::Rules,
+    entry: &crate::app::roster::Entry,
+) -> String {
+    let name = category_name(rules, entry.category);
+    match (entry.registered, entry.requested) {
+        (false, _) => format!("{name} (нет в реестре)"),
+        (true, Some(asked)) => format!(
+            "{name} (запрошено: {}, ждёт утверждения РЦОИ)",
+            category_name(rules, Some(asked))
+        ),
+        (true, None) => name,
+    }
 }
 
 pub(super) async fn edit_form(
@@ -104,7 +121,7 @@ pub(super) async fn edit_form(
             let id = c.category.id();
             format!(
                 "<option value=\"{id}\"{}>{}</option>",
-                if Some(c.category) == p.category {
+                if Some(c.category) == p.requested.or(p.category) {
                     " selected"
                 } else {
                     ""
@@ -131,7 +148,15 @@ pub(super) async fn edit_form(
     b.push_str(&field("Номер документа", "number", &p.number));
     b.push_str(&field("Класс", "class", &p.class));
     b.push_str(&format!(
-        "<p><label>Категория <select name=\"category\">{categories}</select></label></p><p><button>Сохранить</button> <a href=\"/roster\">Отмена</a></p></form>"
+        "<p><label>Категория <select name=\"category\">{categories}</select></label></p>\
+         <p class=\"note\">Категория из регионального реестра: {}. Другая категория здесь — запрос: \
+         по ней не оценивают, пока её не утвердит РЦОИ.</p>\
+         <p><button>Сохранить</button> <a href=\"/roster\">Отмена</a></p></form>",
+        escape(&if p.registered {
+            category_name(&web.0.rules, p.category)
+        } else {
+            "в реестре участника нет".to_owned()
+        })
     ));
     page("Данные участника", Some(&who), Some(&day), &b).into_response()
 }
