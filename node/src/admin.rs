@@ -112,6 +112,14 @@ fn message(answer: &Answer) -> String {
             a.category.id(),
             a.before.id()
         ),
+        Answer::ActWritten(a) => format!(
+            "{} attempt {}: act № {} ({}), signed by {}",
+            a.participant,
+            a.attempt,
+            a.number.as_str(),
+            a.kind,
+            a.organiser
+        ),
         Answer::Rooms { count } => format!("{count} rooms"),
         Answer::Assigned(a) => format!("{} → room {}", a.participant, a.room),
         Answer::Marked(m) => format!("{}: {}", m.participant, m.attendance.word()),

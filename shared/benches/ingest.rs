@@ -318,12 +318,16 @@ fn rcoi_holding(
         // record, which the ingest checks every sheet against.
         let register = receipts_of(p.doc).ok_or("not a protocol")?;
         rcoi.change(0, register, |tx| {
-            p.sheets.iter().try_for_each(|s| match s.decode_unverified() {
-                Ok(sheet) => {
-                    content::put_registered_category(tx, sheet.subject.participant, Category::Standard)
-                }
-                Err(_) => Ok(()),
-            })
+            p.sheets
+                .iter()
+                .try_for_each(|s| match s.decode_unverified() {
+                    Ok(sheet) => content::put_registered_category(
+                        tx,
+                        sheet.subject.participant,
+                        Category::Standard,
+                    ),
+                    Err(_) => Ok(()),
+                })
         })?;
     }
     while rcoi.poll_output().is_some() {}

@@ -13,6 +13,7 @@
 //! | protocol | `sheet/HASH` | a signed score sheet (bytes), keyed by its record hash: never overwritten |
 //! | protocol | `expert/ID` | the expert's certificate (DER), so any node can check the signature |
 //! | protocol | `log/ID/start`, `log/ID/end` | times (ms), `log/ID/interviewer` the interviewer's id |
+//! | protocol | `act/ID/ATTEMPT` | the organiser's signed act ending that attempt (`crate::act`); `organiser/ID` their certificate (DER) |
 //! | rcoi | `receipt/HASH` | the РЦОИ's receipt for a sheet: `verified` or `invalid: REASON` |
 //! | rcoi | `settlement/HASH` | a РЦОИ operator's signed settlement of a conflict (`crate::settlement`) |
 //! | rcoi | `operator/ID` | the operator's certificate (DER) |
@@ -161,6 +162,34 @@ pub fn put_sheet(
     Ok(())
 }
 
+/// Adds an organiser's signed act (and their certificate) to a protocol, under the attempt it
+/// ends. A second act for one attempt replaces the first (the organiser corrects it).
+pub fn put_act(
+    tx: &mut impl Transactable,
+    participant: ParticipantId,
+    attempt: crate::record::Attempt,
+    statement: &crate::statement::Statement,
+    organiser: PersonId,
+    organiser_cert: &[u8],
+) -> Result<(), AutomergeError> {
+    tx.put(
+        ROOT,
+        format!("act/{participant}/{}", attempt.get()),
+        ScalarValue::Bytes(statement.as_bytes().to_vec()),
+    )?;
+    tx.put(
+        ROOT,
+        format!("organiser/{organiser}"),
+        ScalarValue::Bytes(organiser_cert.to_vec()),
+    )?;
+    Ok(())
+}
+
+/// The acts of a protocol, undecodable ones skipped (verification judges the rest).
+pub fn acts(protocol: &impl ReadDoc) -> Vec<crate::statement::Statement> {
+    statements(protocol, "act/")
+}
+
 /// Records in a school's РЦОИ document that the РЦОИ holds a sheet and what it found:
 /// `receipt/HASH` → `verified` or `invalid: REASON`.
 pub fn put_receipt(
@@ -263,9 +292,9 @@ pub fn operator_certs(rcoi: &impl ReadDoc) -> BTreeMap<String, Vec<u8>> {
     certs(rcoi, "operator/")
 }
 
-/// The organisers' certificates in a school's results document, by id.
-pub fn organiser_certs(results: &impl ReadDoc) -> BTreeMap<String, Vec<u8>> {
-    certs(results, "organiser/")
+/// The organisers' certificates in a school's results document or protocol, by id.
+pub fn organiser_certs(doc: &impl ReadDoc) -> BTreeMap<String, Vec<u8>> {
+    certs(doc, "organiser/")
 }
 
 /// One publication of a school's results as stored: its edition (from the key), the РЦОИ's

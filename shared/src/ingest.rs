@@ -69,6 +69,14 @@ pub enum Refusal {
         sheet: Category,
         of_record: Category,
     },
+    /// The organiser ended the attempt with an act (`crate::act`): it is not scored.
+    #[error("attempt {attempt} of participant {participant} was ended by act № {number}: {kind}")]
+    EndedByAct {
+        participant: ParticipantId,
+        attempt: u8,
+        number: String,
+        kind: crate::act::ActKind,
+    },
 }
 
 /// A receipt as the РЦОИ's document stores it, by its text form.
@@ -110,16 +118,32 @@ impl Receipt {
     }
 }
 
-/// Judges a verified sheet against the time the РЦОИ received it, `received`, and against the
-/// regional register in the school's РЦОИ document, `register`.
+/// What a sheet is judged against on receipt besides itself: the regional register in the
+/// school's РЦОИ document and the attempts the protocol's acts ended.
+struct Judged<'a> {
+    register: Option<&'a automerge::Automerge>,
+    ended: &'a BTreeMap<crate::record::SheetSubject, crate::act::Act>,
+}
+
+/// Judges a verified sheet against the time the РЦОИ received it, `received`, the register and
+/// the acts.
 fn judge_on_receipt(
     v: &VerifiedSheet,
     directory: &dyn SignerDirectory,
-    register: Option<&automerge::Automerge>,
+    against: &Judged<'_>,
     clock: UtcOffset,
     received: Timestamp,
 ) -> Result<(), Refusal> {
     let participant = v.sheet.subject.participant;
+    if let Some(act) = against.ended.get(&v.sheet.subject) {
+        return Err(Refusal::EndedByAct {
+            participant,
+            attempt: act.attempt.get(),
+            number: act.number.as_str().to_owned(),
+            kind: act.kind,
+        });
+    }
+    let register = against.register;
     let of_record = register
         .and_then(|r| content::registered_category(r, participant.as_str()))
         .ok_or(Refusal::NotRegistered { participant })?;
@@ -215,8 +239,20 @@ fn receipt<D: SignerDirectory>(
     let Ok(received) = Timestamp::from_unix_ms(now_ms) else {
         return Ok(0);
     };
-    let directory = directory_for(&content::expert_certs(doc));
-    let register = engine.doc(&receipts);
+    // The experts' certificates, and the organisers' who signed acts.
+    let mut certs = content::expert_certs(doc);
+    for (id, der) in content::organiser_certs(doc) {
+        certs.entry(id).or_insert(der);
+    }
+    let directory = directory_for(&certs);
+    let ended = match clock {
+        Some(_) => crate::act::ended_attempts(doc, &directory),
+        None => BTreeMap::new(),
+    };
+    let against = Judged {
+        register: engine.doc(&receipts),
+        ended: &ended,
+    };
     let verdicts: Vec<_> = fresh
         .iter()
         .zip(verify_many(&fresh, rules, &directory))
@@ -224,7 +260,7 @@ fn receipt<D: SignerDirectory>(
             let receipt = match r {
                 Err(e) => Receipt::Invalid(e.to_string()),
                 Ok(v) => {
-                    match clock.map(|c| judge_on_receipt(&v, &directory, register, c, received)) {
+                    match clock.map(|c| judge_on_receipt(&v, &directory, &against, c, received)) {
                         None | Some(Ok(())) => Receipt::Verified,
                         Some(Err(refusal)) => Receipt::RefusedOnReceipt(refusal.to_string()),
                     }
@@ -277,6 +313,17 @@ mod tests {
     fn ingest_registered(
         sheets: &[SignedSheet],
         register: &[(String, Category)],
+        directory: &FixedDirectory,
+        carried_over: bool,
+    ) -> (BTreeMap<String, String>, crate::resolve::ProtocolResolution) {
+        ingest_with_acts(sheets, register, &[], directory, carried_over)
+    }
+
+    /// As [`ingest_registered`], the school also holding `acts` (signed) in its protocol.
+    fn ingest_with_acts(
+        sheets: &[SignedSheet],
+        register: &[(String, Category)],
+        acts: &[(crate::act::Act, crate::statement::Statement)],
         directory: &FixedDirectory,
         carried_over: bool,
     ) -> (BTreeMap<String, String>, crate::resolve::ProtocolResolution) {
@@ -333,6 +380,16 @@ mod tests {
             .unwrap();
         nodes[0]
             .change(now, protocol, |tx| {
+                for (act, statement) in acts {
+                    content::put_act(
+                        tx,
+                        act.participant,
+                        act.attempt,
+                        statement,
+                        act.organiser,
+                        b"organiser cert",
+                    )?;
+                }
                 sheets
                     .iter()
                     .try_for_each(|s| content::put_sheet(tx, s, expert(1), b"cert"))
@@ -490,6 +547,69 @@ mod tests {
             .map(|(s, _)| s.participant.as_str())
             .collect();
         assert_eq!(counted, vec!["p2"]);
+    }
+
+    /// Seed 002 §45, §49: an attempt ended by an act is not scored. Expectations per participant:
+    /// p1's attempt ended by a signed act, p2's by an act its organiser did not sign (a forged
+    /// key), p3 has no act.
+    #[test]
+    fn a_sheet_for_an_attempt_an_act_ended_is_refused_on_receipt() {
+        use crate::act::{Act, ActKind, EarlyReason};
+        use crate::codes::{PersonRole, RoomCode};
+        let organiser = PersonId::new("org-1").unwrap();
+        let organiser_key = SigningKey::from_bytes(&[77; 32]);
+        let mut directory = directory();
+        directory.add_person(
+            organiser,
+            PersonRole::Organiser,
+            OrgCode::School(school()),
+            organiser_key.verifying_key(),
+        );
+        let act = |participant: &str, key: &SigningKey| {
+            let s = crate::record::fixtures::subject(participant);
+            let act = Act {
+                exam: s.exam,
+                school: s.school,
+                participant: s.participant,
+                attempt: s.attempt,
+                room: RoomCode::new("101").unwrap(),
+                kind: ActKind::Early(EarlyReason::BadRecording),
+                text: String::new(),
+                number: crate::room::ActNumber::new("3").unwrap(),
+                organiser,
+                at: at(10),
+            };
+            let signed = act.sign(key).unwrap();
+            (act, signed)
+        };
+        let sheets = [
+            sign(draft("p1", 12, 1), 1),
+            sign(draft("p2", 12, 1), 1),
+            sign(draft("p3", 12, 1), 1),
+        ];
+        let acts = [
+            act("p1", &organiser_key),
+            act("p2", &SigningKey::from_bytes(&[78; 32])),
+        ];
+        let (receipts, resolution) =
+            ingest_with_acts(&sheets, &as_scored(&sheets), &acts, &directory, false);
+        let receipt = |s: &SignedSheet| Receipt::read(&receipts[&s.hash().to_string()]);
+        assert_eq!(
+            receipt(&sheets[0]),
+            Receipt::RefusedOnReceipt(
+                "attempt 1 of participant p1 was ended by act № 3: early completion (bad-recording)"
+                    .into()
+            )
+        );
+        assert_eq!(receipt(&sheets[1]), Receipt::Verified);
+        assert_eq!(receipt(&sheets[2]), Receipt::Verified);
+        let counted: Vec<&str> = resolution
+            .subjects
+            .iter()
+            .filter(|(_, r)| r.verdict.current().is_some())
+            .map(|(s, _)| s.participant.as_str())
+            .collect();
+        assert_eq!(counted, vec!["p2", "p3"]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Nothing here does IO or reads the clock; callers pass `now`. quinn and redb in `node`/`hub`
 //! and the simulator are the drivers.
 
+pub mod act;
 pub mod calendar;
 pub mod codes;
 pub mod config;

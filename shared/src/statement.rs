@@ -26,6 +26,8 @@ pub enum StatementKind {
     Results,
     /// A school's organiser records that a participant has seen their result.
     Familiarisation,
+    /// A school's organiser ends an attempt with an act (`crate::act`).
+    Act,
 }
 
 impl StatementKind {
@@ -34,6 +36,7 @@ impl StatementKind {
             StatementKind::Settlement => "settlement",
             StatementKind::Results => "results",
             StatementKind::Familiarisation => "familiarisation",
+            StatementKind::Act => "act",
         }
     }
 

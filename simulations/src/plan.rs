@@ -90,6 +90,9 @@ pub enum SheetKind {
     /// A sheet by another category than the participant's of record, entered by a hostile
     /// school ([`AdversaryKind::CategoryChange`]): must be refused on receipt.
     OtherCategory,
+    /// A sheet for an attempt an act ended ([`AdversaryKind::SheetAfterAct`]): must be refused
+    /// on receipt.
+    AfterAct,
 }
 
 #[derive(Debug, Clone)]
@@ -492,6 +495,7 @@ fn random_attacks_for(
         (AdversaryKind::Replay, &schools, 0.3),
         (AdversaryKind::FragmentFlood, &schools, 0.2),
         (AdversaryKind::CategoryChange, &schools, 0.3),
+        (AdversaryKind::SheetAfterAct, &schools, 0.3),
     ] {
         if among.is_empty() || !rng.chance(chance) {
             continue;
@@ -758,7 +762,7 @@ mod tests {
             let plain = Plan::new(&scenario(), seed, false).unwrap();
             assert!(plain.attacks.is_empty() && plain.faults.len() < plan.faults.len());
         }
-        assert_eq!(kinds.len(), 6, "{kinds:?}");
+        assert_eq!(kinds.len(), 7, "{kinds:?}");
         assert!(at_schools > 5 && elsewhere > 5, "{at_schools} {elsewhere}");
     }
 }

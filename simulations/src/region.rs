@@ -259,8 +259,10 @@ pub struct Observed {
     /// Per school: the entries of its plan it made.
     pub entries_made: Vec<usize>,
     /// Sheets entered that must not count (tampered, by a revoked expert, by a category a
-    /// hostile school gave its participant), with their kind.
+    /// hostile school gave its participant, for an attempt an act ended), with their kind.
     pub invalid_sheets: Vec<(EnteredSheet, SheetKind)>,
+    /// The attempts hostile schools' organisers ended with an act.
+    pub acts_made: BTreeSet<SheetSubject>,
     /// Attempts hostile nodes made (sent on a live connection upstream) and the refusals of
     /// them stored by the receivers (the engine stores at most 32 per sender and hour).
     pub attacks_made: u64,
@@ -416,6 +418,15 @@ impl Region {
             expert_keys.insert(expert, key);
         };
         for school in &plan.schools {
+            if let Ok(organiser) = organiser_of(school) {
+                let key = derived_key(plan.seed, organiser.as_str());
+                directory.add_person(
+                    organiser,
+                    giasync_shared::codes::PersonRole::Organiser,
+                    giasync_shared::codes::OrgCode::School(school.code),
+                    key.verifying_key(),
+                );
+            }
             for expert in &school.experts {
                 certify(&mut directory, *expert, school.code);
             }
@@ -1270,7 +1281,10 @@ impl Region {
             });
             self.awaiting_receipt[s].insert(entered.hash, (entered.at_ms, connected));
             match kind {
-                SheetKind::Tampered | SheetKind::ByRevokedExpert | SheetKind::OtherCategory => {
+                SheetKind::Tampered
+                | SheetKind::ByRevokedExpert
+                | SheetKind::OtherCategory
+                | SheetKind::AfterAct => {
                     self.observed.invalid_sheets.push((entered, kind));
                     return;
                 }
@@ -1411,7 +1425,8 @@ impl Region {
                     | SheetKind::Conflicting
                     | SheetKind::Tampered
                     | SheetKind::ByRevokedExpert
-                    | SheetKind::OtherCategory => None,
+                    | SheetKind::OtherCategory
+                    | SheetKind::AfterAct => None,
                 };
                 let subject = SheetSubject {
                     exam: self.plan.exam,
@@ -1471,15 +1486,18 @@ impl Region {
     fn attack(&mut self, i: usize) {
         let attack = self.plan.attacks[i];
         let node = attack.node;
-        if attack.kind == AdversaryKind::CategoryChange {
-            self.change_category(node);
+        if matches!(
+            attack.kind,
+            AdversaryKind::CategoryChange | AdversaryKind::SheetAfterAct
+        ) {
+            self.write_wrongly(node, attack.kind);
             return;
         }
         // Sent upstream: a hub's forgery to the РЦОИ (which judges it), a school's to the hub
         // or РЦОИ it is connected to; on a connection whose frames still flow.
         let wanted = |other: usize| match attack.kind {
             AdversaryKind::HubForgery => other == 0,
-            AdversaryKind::CategoryChange => false,
+            AdversaryKind::CategoryChange | AdversaryKind::SheetAfterAct => false,
             AdversaryKind::ForeignWrite
             | AdversaryKind::ForgedReceipt
             | AdversaryKind::Replay
@@ -1518,7 +1536,8 @@ impl Region {
             AdversaryKind::ForeignWrite
             | AdversaryKind::ForgedReceipt
             | AdversaryKind::HubForgery
-            | AdversaryKind::CategoryChange => {}
+            | AdversaryKind::CategoryChange
+            | AdversaryKind::SheetAfterAct => {}
         }
         let Some((doc, base, key, value)) = self.target_of(attack) else {
             return;
@@ -1557,30 +1576,121 @@ impl Region {
         self.send(c, end, frame);
     }
 
-    /// A hostile school (`node`) changes its first participant's category in its roster, to
-    /// autism (pass from 3 of 6; the sheet scores 3) or, for a participant of record with
-    /// autism, to the standard category, and its expert signs a sheet by it. Both are changes
-    /// the school may write; the sheet must be refused on receipt.
-    fn change_category(&mut self, node: usize) {
+    /// A hostile school (`node`) writes what it may write but must not count: a sheet by a
+    /// category it gave its participant ([`Region::sign_by_another_category`]) or for an
+    /// attempt its organiser ended with an act ([`Region::sign_after_act`]).
+    fn write_wrongly(&mut self, node: usize, kind: AdversaryKind) {
         let Some(s) = self.school_of(node) else {
             return;
         };
         if !self.nodes[node].up() {
             return;
         }
-        match self.sign_by_another_category(s) {
+        let (written, sheet_kind) = if kind == AdversaryKind::SheetAfterAct {
+            (self.sign_after_act(s), SheetKind::AfterAct)
+        } else {
+            (self.sign_by_another_category(s), SheetKind::OtherCategory)
+        };
+        match written {
             // Not a sheet staff entered: an armed in-commit crash waits for one of those.
             Ok(entered) if self.commit(node, false) => {
-                self.observed
-                    .invalid_sheets
-                    .push((entered, SheetKind::OtherCategory));
+                if sheet_kind == SheetKind::AfterAct {
+                    self.observed.acts_made.insert(entered.subject);
+                }
+                self.observed.invalid_sheets.push((entered, sheet_kind));
             }
             Ok(_) => {}
             Err(e) => self
                 .observed
                 .entry_errors
-                .push(format!("the category change at school {s}: {e}")),
+                .push(format!("the {kind:?} at school {s}: {e}")),
         }
+    }
+
+    /// The writes of [`AdversaryKind::SheetAfterAct`]: the organiser's act ending the first
+    /// participant's attempt 2 (a bad recording), then the expert's sheet for that attempt.
+    fn sign_after_act(&mut self, s: usize) -> Result<EnteredSheet, Box<dyn std::error::Error>> {
+        use giasync_shared::act::{Act, ActKind, EarlyReason};
+        let now = self.now_ms;
+        let at = Timestamp::from_unix_ms(self.plan.midnight_ms + now)?;
+        let protocol = self.doc(s, DocKind::Protocol);
+        let school = &self.plan.schools[s];
+        let p = school
+            .participants
+            .first()
+            .ok_or("the school has no participants")?;
+        let organiser = organiser_of(school)?;
+        let subject = SheetSubject {
+            exam: self.plan.exam,
+            school: school.code,
+            participant: p.id,
+            attempt: Attempt::new(2)?,
+        };
+        let act = Act {
+            exam: subject.exam,
+            school: subject.school,
+            participant: subject.participant,
+            attempt: subject.attempt,
+            room: school.rooms[p.room],
+            kind: ActKind::Early(EarlyReason::BadRecording),
+            text: String::new(),
+            number: giasync_shared::room::ActNumber::new("A-1")?,
+            organiser,
+            at,
+        };
+        // Sabotage: a key nobody certified, so the act verifies nowhere.
+        let salt = if self.sabotage == Sabotage::UncertifiedOrganisers {
+            "uncertified "
+        } else {
+            ""
+        };
+        let organiser_key = derived_key(self.plan.seed, &format!("{salt}{organiser}"));
+        let signed_act = act.sign(&organiser_key)?;
+        let category = self.rules.category(p.category)?;
+        let points = category
+            .criteria(&self.rules)
+            .map(|c| (c.id, i64::from(c.max)))
+            .collect();
+        let expert = *school.experts.first().ok_or("the school has no expert")?;
+        let draft = SheetDraft {
+            subject,
+            room: school.rooms[p.room],
+            category: p.category,
+            points,
+            expert,
+            signed_at: at,
+            correction: None,
+        };
+        let key = self
+            .expert_keys
+            .get(&expert)
+            .ok_or("the expert has no key")?;
+        let sheet = SignedSheet::sign(draft, &self.rules, key)?;
+        let cert = self
+            .expert_certs
+            .get(&expert)
+            .ok_or("the expert has no certificate")?;
+        let engine = self.nodes[school.node]
+            .engine
+            .as_mut()
+            .ok_or("the node is down")?;
+        engine.change(now, protocol, |tx| {
+            content::put_act(
+                tx,
+                subject.participant,
+                subject.attempt,
+                &signed_act,
+                organiser,
+                b"SIMCERT organiser",
+            )?;
+            content::put_sheet(tx, &sheet, expert, cert)
+        })?;
+        Ok(EnteredSheet {
+            school: s,
+            hash: sheet.hash(),
+            subject,
+            at_ms: now,
+        })
     }
 
     /// The writes of [`Region::change_category`]: the roster's category and a sheet by it.
@@ -1705,7 +1815,8 @@ impl Region {
             // engine (`change_category`).
             AdversaryKind::Replay
             | AdversaryKind::FragmentFlood
-            | AdversaryKind::CategoryChange => None,
+            | AdversaryKind::CategoryChange
+            | AdversaryKind::SheetAfterAct => None,
         }
     }
 
@@ -1723,7 +1834,8 @@ impl Region {
             | Sabotage::ConflictAsCorrection
             | Sabotage::BrokenEntry
             | Sabotage::AckBeforeDurable
-            | Sabotage::ApproveEveryRequest => {}
+            | Sabotage::ApproveEveryRequest
+            | Sabotage::UncertifiedOrganisers => {}
         }
     }
 
@@ -1994,6 +2106,11 @@ fn approve_every_request(engine: &mut Engine, protocol: DocId, now_ms: i64) {
             .iter()
             .try_for_each(|(id, category)| content::put_registered_category(tx, *id, *category))
     });
+}
+
+/// The responsible organiser of a school.
+fn organiser_of(school: &crate::plan::SchoolPlan) -> Result<PersonId, giasync_shared::DomainError> {
+    PersonId::new(&format!("org-{}", school.code))
 }
 
 /// A school's participants as the region's list has them (every one named alike; documents

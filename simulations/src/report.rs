@@ -8,6 +8,7 @@ use giasync_shared::calendar::{Timestamp, UtcOffset};
 use giasync_shared::content;
 use giasync_shared::ingest::{self, RECEIPT_VERIFIED};
 use giasync_shared::participant::Category;
+use giasync_shared::record::SheetSubject;
 use giasync_shared::resolve::{Verdict, resolve_all_receipted};
 use serde::Serialize;
 use sha2::Digest;
@@ -174,6 +175,8 @@ impl Report {
         let mut counted: BTreeSet<String> = BTreeSet::new();
         // Each verified sheet's category and participant, for the category of record below.
         let mut verified_categories: Vec<(usize, String, Category)> = Vec::new();
+        // Each verified sheet's attempt, for the acts below.
+        let mut verified_subjects: BTreeSet<SheetSubject> = BTreeSet::new();
         if let Some(rcoi) = region.rcoi() {
             for s in 0..plan.schools.len() {
                 let protocol = region.protocol_of(s);
@@ -191,6 +194,7 @@ impl Report {
                         .get(&sheet.hash().to_string())
                         .is_some_and(|v| v == RECEIPT_VERIFIED);
                     if let (true, Ok(decoded)) = (verified, sheet.decode_unverified()) {
+                        verified_subjects.insert(decoded.subject);
                         verified_categories.push((
                             s,
                             decoded.subject.participant.to_string(),
@@ -266,6 +270,7 @@ impl Report {
                 let expected = match kind {
                     SheetKind::Tampered => "the signature does not verify",
                     SheetKind::OtherCategory => "but the category of record is",
+                    SheetKind::AfterAct => "was ended by act",
                     _ => "was revoked",
                 };
                 let receipt = receipts.get(&hash);
@@ -287,7 +292,7 @@ impl Report {
             ok: wrong.is_empty(),
             detail: if wrong.is_empty() {
                 format!(
-                    "{} entered (damaged signatures, revoked experts, categories not of record), each receipted invalid with its reason",
+                    "{} entered (damaged signatures, revoked experts, categories not of record, attempts ended by acts), each receipted invalid with its reason",
                     observed.invalid_sheets.len()
                 )
             } else {
@@ -327,6 +332,26 @@ impl Report {
                 )
             } else {
                 other_category.join("; ")
+            },
+        });
+
+        // No attempt a hostile school's organiser ended with an act (what the run wrote, not
+        // what the engine read back) has a sheet the РЦОИ verified.
+        let scored_after_act: Vec<String> = observed
+            .acts_made
+            .intersection(&verified_subjects)
+            .map(ToString::to_string)
+            .collect();
+        invariants.push(Invariant {
+            name: "no sheet counted for an attempt with an act",
+            ok: scored_after_act.is_empty(),
+            detail: if scored_after_act.is_empty() {
+                format!(
+                    "{} attempts ended by an act, none with a verified sheet",
+                    observed.acts_made.len()
+                )
+            } else {
+                format!("verified after an act: {}", scored_after_act.join(", "))
             },
         });
 

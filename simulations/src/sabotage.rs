@@ -34,6 +34,8 @@ pub enum Sabotage {
     /// The РЦОИ approves every category a school writes in its roster, as soon as it sees it:
     /// before receipting a protocol it copies the roster's categories into the register.
     ApproveEveryRequest,
+    /// Organisers sign acts with a key the region never certified, so no act verifies.
+    UncertifiedOrganisers,
 }
 
 impl FromStr for Sabotage {
@@ -50,11 +52,12 @@ impl FromStr for Sabotage {
             "broken-entry" => Sabotage::BrokenEntry,
             "ack-before-durable" => Sabotage::AckBeforeDurable,
             "approve-every-request" => Sabotage::ApproveEveryRequest,
+            "uncertified-organisers" => Sabotage::UncertifiedOrganisers,
             other => {
                 return Err(format!(
                     "unknown sabotage {other:?}: none, tampered-store, stalled-school, \
                      correction-as-conflict, foreign-roster, invalid-receipted-verified, \
-                     conflict-as-correction, broken-entry, ack-before-durable, approve-every-request"
+                     conflict-as-correction, broken-entry, ack-before-durable, approve-every-request, uncertified-organisers"
                 ));
             }
         })

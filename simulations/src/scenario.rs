@@ -70,6 +70,11 @@ pub enum AdversaryKind {
     /// others, every change it makes is one the school may write: what stops it is that only the
     /// category of record (the РЦОИ's register) counts, so the РЦОИ refuses the sheet on receipt.
     CategoryChange,
+    /// A school's organiser ends an attempt with a signed act, and the school still enters a
+    /// sheet for that attempt (its own first participant's attempt 2, which no plan scores):
+    /// writes it may make, but an attempt an act ended is not scored, so the РЦОИ refuses the
+    /// sheet on receipt.
+    SheetAfterAct,
 }
 
 /// Hostile nodes: `count` of them (schools, or МОУО hubs for `hub-forgery`) try `kind` at `at`,

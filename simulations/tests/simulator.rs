@@ -224,6 +224,10 @@ fn each_invariant_fails_when_the_simulator_is_broken_on_purpose() {
             "approve-every-request",
             "every sheet verified scores by the category of record",
         ),
+        (
+            "uncertified-organisers",
+            "no sheet counted for an attempt with an act",
+        ),
     ];
     for (sabotage, invariant) in cases {
         let out = sim(&["run", small.to_str().unwrap(), "--sabotage", sabotage]);

@@ -64,6 +64,10 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
             room: None,
             ..roster_row("p2", "Борисов", "000002")
         },
+        giasync_node::app::command::RosterEntryWire {
+            room: None,
+            ..roster_row("p3", "Власова", "000003")
+        },
     ];
     giasync_tests::apply_all(
         &school_config,
@@ -109,13 +113,13 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         browser.type_into("#add-room input[name=capacity]", "10");
         browser.click("#add-room button");
         eventually_shows(&browser, "#rooms", "101");
-        for p in ["p1", "p2"] {
+        for p in ["p1", "p2", "p3"] {
             browser.click(&format!("#p-{p} select[name=room] option[value='101']"));
             browser.click(&format!("#p-{p} button[value=assign]"));
             eventually_shows(&browser, "#message", "назначен в аудиторию 101");
         }
         assert!(
-            browser.text("#rooms").contains("10 2"),
+            browser.text("#rooms").contains("10 3"),
             "{}",
             browser.text("#rooms")
         );
@@ -206,6 +210,30 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         browser.click("#log-p2 button[value=absent]");
         eventually_shows(&browser, "#message", "Отметка сохранена");
         eventually_shows(&second, "#p-p2", "Н (не явился)");
+
+        // The organiser ends p3's attempt with a signed act (a bad recording, §45); the
+        // expert's sheet for that attempt is then refused.
+        second.open(&format!("{base}/act/p3"));
+        second.click("#act input[value=bad-recording]");
+        second.type_into("#act input[name=number]", "5");
+        second.screenshot("school-act");
+        second.click("#act button");
+        eventually_shows(&second, "#message", "Акт по участнику p3 подписан");
+        eventually_shows(&second, "#p-p3", "досрочно завершил, акт 5");
+        sign_out(&browser);
+        sign_in(
+            &browser,
+            &base,
+            "exp-420101-1",
+            &pin(&region, "exp-420101-1"),
+        );
+        browser.open(&format!("{base}/score/p3"));
+        eventually_shows(&browser, "#pending", ": 0");
+        for (criterion, value) in points {
+            browser.type_into(&format!("input[name='c_{criterion}']"), value);
+        }
+        browser.click("#score button[type=submit]");
+        eventually_shows(&browser, "#error", "попытка завершена актом № 5");
 
         // Once the РЦОИ holds the sheet the day is safe to close; it publishes, the school
         // verifies the РЦОИ's signature, the organiser records familiarisation.

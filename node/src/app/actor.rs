@@ -37,6 +37,8 @@ pub enum Action {
     Score,
     /// Signing a participant's familiarisation with their result.
     Familiarise,
+    /// Signing an act that ends an attempt (early completion, removal).
+    WriteAct,
     /// The hubs' work: region-wide imports, settlements, publication, exports.
     Operate,
 }
@@ -50,6 +52,7 @@ impl std::fmt::Display for Action {
             Action::Log => "keep the room log",
             Action::Score => "score",
             Action::Familiarise => "sign familiarisation",
+            Action::WriteAct => "sign an act",
             Action::Operate => "operate the hub",
         })
     }
@@ -62,7 +65,7 @@ impl Action {
         use PersonRole::{Expert, Interviewer, Operator, Organiser};
         match self {
             Action::Read => true,
-            Action::EditRoster | Action::Familiarise => role == Organiser,
+            Action::EditRoster | Action::Familiarise | Action::WriteAct => role == Organiser,
             Action::Mark => matches!(role, Organiser | Interviewer),
             Action::Log => role == Interviewer,
             Action::Score => role == Expert,

@@ -10,7 +10,7 @@ use giasync_shared::room::Attendance;
 use giasync_shared::sync::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::{Actor, Context, Error, day, hub, results, room_log, roster, scoring, status};
+use super::{Actor, Context, Error, acts, day, hub, results, room_log, roster, scoring, status};
 
 /// A participant and the room they are assigned to, as a roster import carries them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,6 +191,13 @@ pub enum Command {
     /// At the РЦОИ: sets a participant's category of record, approving a change the school
     /// asked for.
     ApproveCategory(CategoryApproval),
+    /// An organiser's signed act ending an attempt (`giasync_shared::act`), with their
+    /// certificate.
+    Act {
+        exam: ExamId,
+        statement: Vec<u8>,
+        organiser_cert: Vec<u8>,
+    },
     /// Declares rooms and their capacities.
     Rooms {
         exam: ExamId,
@@ -277,6 +284,7 @@ pub enum Answer {
     Imported(roster::Imported),
     RegionImported(roster::RegionImported),
     CategoryApproved(roster::CategoryApproved),
+    ActWritten(acts::ActWritten),
     Rooms { count: usize },
     Assigned(roster::Assigned),
     Marked(Marking),
@@ -304,6 +312,7 @@ impl Command {
             Command::RosterImport { .. } => "roster_import",
             Command::RegionImport { .. } => "region_import",
             Command::ApproveCategory(_) => "approve_category",
+            Command::Act { .. } => "act",
             Command::Rooms { .. } => "rooms",
             Command::Assign { .. } => "assign",
             Command::Mark(_) => "mark",
@@ -343,6 +352,7 @@ impl Command {
             Command::Log { .. } => Action::Log,
             Command::Score { .. } => Action::Score,
             Command::Familiarise { .. } => Action::Familiarise,
+            Command::Act { .. } => Action::WriteAct,
             Command::RegionImport { .. }
             | Command::ApproveCategory(_)
             | Command::Export { .. }
@@ -380,6 +390,19 @@ pub fn apply(
         Command::ApproveCategory(approval) => {
             Answer::CategoryApproved(roster::approve_category(engine, now_ms, &approval)?)
         }
+        Command::Act {
+            exam,
+            statement,
+            organiser_cert,
+        } => Answer::ActWritten(acts::write(
+            engine,
+            context,
+            actor,
+            now_ms,
+            exam,
+            statement,
+            &organiser_cert,
+        )?),
         Command::Rooms { exam, rooms } => Answer::Rooms {
             count: roster::rooms(engine, now_ms, exam, &rooms)?,
         },

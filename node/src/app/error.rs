@@ -143,6 +143,12 @@ pub enum Error {
         sheet: giasync_shared::participant::Category,
         of_record: giasync_shared::participant::Category,
     },
+    /// A score sheet for an attempt an act ended.
+    #[error("{subject}: the attempt was ended by act № {}: it is not scored", number.as_str())]
+    SheetForEndedAttempt {
+        subject: SheetSubject,
+        number: giasync_shared::room::ActNumber,
+    },
     /// The РЦОИ holds no document of the school for the exam.
     #[error("the РЦОИ holds nothing of school {school} for {exam}")]
     SchoolNotHeld { school: SchoolCode, exam: ExamId },

@@ -12,6 +12,7 @@
 //! Writes go to the engine's outputs; the driver persists them before it answers.
 
 pub mod actor;
+pub mod acts;
 pub mod command;
 pub mod day;
 mod error;

@@ -70,6 +70,13 @@ pub fn score(
     {
         return Err(Error::SheetForAnotherProtocol { subject, doc });
     }
+    // An attempt an act ended is not scored (seed 002 §45, §49).
+    if let Some(act) = super::acts::ending(engine, context, doc, &subject) {
+        return Err(Error::SheetForEndedAttempt {
+            subject,
+            number: act.number,
+        });
+    }
     // A school may write its roster, so the category a sheet scores by must be the register's
     // (the РЦОИ refuses any other on receipt). A school that does not hold the register yet takes
     // the sheet and the РЦОИ judges it.

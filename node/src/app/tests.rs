@@ -287,6 +287,7 @@ fn the_rights_of_each_role_are_the_orders_table() {
         (Action::Log, [false, true, false, false, false]),
         (Action::Score, [false, false, true, false, false]),
         (Action::Familiarise, [true, false, false, false, false]),
+        (Action::WriteAct, [true, false, false, false, false]),
         (Action::Operate, [false, false, false, false, true]),
     ];
     let roles = [
@@ -1299,4 +1300,98 @@ fn a_school_cannot_change_the_category_of_record_alone() {
         panic!("not a score");
     };
     assert_eq!((scored.total, scored.outcome), (3, Outcome::Pass));
+}
+
+/// Seed 002 §45, §49: the organiser's signed act ends an attempt, the roster shows it, and the
+/// attempt is not scored. Only an organiser signs acts, and only their own.
+#[test]
+fn an_act_ends_an_attempt_and_its_sheet_is_refused() {
+    use giasync_shared::act::{Act, ActKind, EarlyReason};
+    let (mut e, c) = school_with_roster();
+    let (organiser, organiser_key, organiser_cert) = person(SCHOOL, PersonRole::Organiser, 0);
+    let (expert, expert_key, expert_cert) = person(SCHOOL, PersonRole::Expert, 0);
+    let act = |kind, text: &str| Act {
+        exam: exam(),
+        school: SchoolCode::new(SCHOOL).unwrap(),
+        participant: pid("p1"),
+        attempt: Attempt::new(1).unwrap(),
+        room: room("101"),
+        kind,
+        text: text.into(),
+        number: ActNumber::new("1").unwrap(),
+        organiser: organiser.id,
+        at: Timestamp::from_unix_ms(now_ms()).unwrap(),
+    };
+    let command = |act: &Act, key: &SigningKey, cert: &[u8]| Command::Act {
+        exam: exam(),
+        statement: act.sign(key).unwrap().as_bytes().to_vec(),
+        organiser_cert: cert.to_vec(),
+    };
+    let bad_recording = act(ActKind::Early(EarlyReason::BadRecording), "");
+    // The expert may not write acts at all; nor sign one as the organiser.
+    let by_expert = run(
+        &mut e,
+        &c,
+        &Actor::Person(expert.clone()),
+        command(&bad_recording, &organiser_key, &organiser_cert),
+    );
+    assert_refused!(
+        by_expert,
+        Error::Forbidden {
+            action: Action::WriteAct,
+            ..
+        }
+    );
+    let forged = run(
+        &mut e,
+        &c,
+        &Actor::Console,
+        command(&bad_recording, &expert_key, &organiser_cert),
+    );
+    assert_refused!(forged, Error::RecordRefused(_));
+    let Answer::ActWritten(written) = run(
+        &mut e,
+        &c,
+        &Actor::Person(organiser.clone()),
+        command(&bad_recording, &organiser_key, &organiser_cert),
+    )
+    .unwrap() else {
+        panic!("not an act");
+    };
+    assert_eq!(
+        (written.participant, written.attempt, written.kind),
+        (pid("p1"), 1, ActKind::Early(EarlyReason::BadRecording))
+    );
+    let Answer::Participant(p1) = console(
+        &mut e,
+        &c,
+        Command::Participant {
+            exam: exam(),
+            participant: pid("p1"),
+        },
+    ) else {
+        panic!("not a participant");
+    };
+    assert_eq!(
+        p1.attendance,
+        Some(Attendance::FinishedEarly {
+            act: ActNumber::new("1").unwrap()
+        })
+    );
+    let as_expert = Actor::Person(expert.clone());
+    let refused = run(
+        &mut e,
+        &c,
+        &as_expert,
+        score(&expert, &expert_key, &expert_cert, &c, "p1", 0),
+    );
+    assert_refused!(refused, Error::SheetForEndedAttempt { .. });
+    // p2 has no act: scored.
+    run(
+        &mut e,
+        &c,
+        &as_expert,
+        score(&expert, &expert_key, &expert_cert, &c, "p2", 0),
+    )
+    .unwrap();
 }

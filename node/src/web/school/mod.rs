@@ -9,7 +9,7 @@
 //!
 //! | role | pages |
 //! |---|---|
-//! | ответственный организатор | `/roster` rooms, assignment, attendance «Н», acts; `/print/ROOM` |
+//! | ответственный организатор | `/roster` rooms, assignment, attendance «Н»; `/act/ID` a signed act ending an attempt; `/print/ROOM` |
 //! | собеседник | `/log` the room log: next participant, start and end, «Н» and early completion |
 //! | эксперт | `/score` and `/score/ID`: the category's criteria, live total, signing; corrections |
 //! | everyone | `/sync`: online or not, what the hub has not confirmed, sheets the РЦОИ holds |
@@ -167,6 +167,15 @@ fn russian(e: &WebError) -> String {
                 format!("У участника {p} нет опубликованного результата")
             }
             Error::NotASchool { .. } => "Этот узел — не узел ОО".into(),
+            Error::SheetForEndedAttempt { number, .. } => format!(
+                "Бланк не принят: попытка завершена актом № {}, её не оценивают",
+                number.as_str()
+            ),
+            Error::SheetCategoryNotOfRecord { of_record, .. } => format!(
+                "Бланк не принят: категория участника в региональном реестре — {}; другую категорию должен утвердить РЦОИ",
+                of_record.display_name()
+            ),
+            Error::RecordRefused(e) => format!("Запись не принята: {e}"),
             other => other.to_string(),
         },
     }
@@ -177,6 +186,7 @@ fn page_action(page: &str) -> Action {
     match page {
         "roster" | "assign" | "rooms" | "print" | "edit" => Action::EditRoster,
         "results" => Action::Familiarise,
+        "act" => Action::WriteAct,
         "mark" => Action::Mark,
         "log" => Action::Log,
         "score" => Action::Score,
@@ -215,6 +225,10 @@ pub fn router(engine: Ask, people: Vec<Person>, rules: Rules, names: Vec<HostNam
         .route("/assign", post(organiser::assign))
         .route("/mark", post(organiser::mark))
         .route("/print/{room}", get(organiser::print_room))
+        .route(
+            "/act/{participant}",
+            get(organiser::act_form).post(organiser::act_submit),
+        )
         .route(
             "/log",
             get(interviewer::room_log).post(interviewer::log_entry),

@@ -66,7 +66,7 @@ pub(super) async fn roster(
     for p in &day.participants {
         let id = escape(&p.entry.id);
         b.push_str(&format!(
-            "<tr id=\"p-{id}\"><td><a href=\"/roster/{id}\">{}</a></td><td>{}</td><td>{}</td>\
+            "<tr id=\"p-{id}\"><td><a href=\"/roster/{id}\">{}</a> <a class=\"act\" href=\"/act/{id}\">акт</a></td><td>{}</td><td>{}</td>\
              <td><form class=\"inline\" method=\"post\" action=\"/assign\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><select name=\"room\">{}</select> <button name=\"do\" value=\"assign\">Назначить</button></form></td>\
              <td>{}</td>\
              <td><form class=\"inline\" method=\"post\" action=\"/mark\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><input type=\"hidden\" name=\"back\" value=\"/roster\">\
@@ -201,6 +201,102 @@ pub(super) async fn edit_submit(
     match result {
         Ok(_) => back("/roster", Ok(format!("Данные участника {pid} сохранены"))),
         Err(e) => back(&format!("/roster/{}", url_encode(&pid)), Err(e)),
+    }
+}
+
+/// The form of an act ending a participant's attempt: which act, the reason, what happened,
+/// its number. Signed with the organiser's key on submit.
+pub(super) async fn act_form(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    UrlPath(pid): UrlPath<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let (who, day) = match web.open(&headers, "act", None).await {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let Some(p) = day.participant(&pid) else {
+        return error_page(StatusCode::NOT_FOUND, Some(&who), "Нет такого участника");
+    };
+    let reasons: String = giasync_shared::act::EarlyReason::ALL
+        .iter()
+        .map(|r| {
+            format!(
+                "<p><label><input type=\"radio\" name=\"kind\" value=\"{}\"> {}: {}</label></p>",
+                r.id(),
+                escape(giasync_shared::act::ActKind::Early(*r).title()),
+                escape(r.name())
+            )
+        })
+        .collect();
+    let mut b = message_block(&query);
+    b.push_str(&format!(
+        "<p>{} — {}, аудитория {}</p><form method=\"post\" action=\"/act/{}\" id=\"act\">{reasons}\
+         <p><label><input type=\"radio\" name=\"kind\" value=\"removal\"> {}</label></p>\
+         <p><label>Что произошло (для удаления — что нарушено; для иной причины — какая) <input name=\"text\" size=\"60\"></label></p>\
+         <p><label>Номер акта <input name=\"number\" size=\"8\"></label></p>\
+         <p><button>Подписать акт</button> <a href=\"/roster\">Отмена</a></p></form>\
+         <p class=\"note\">Акт подписывается вашим ключом. Попытку с актом не оценивают: бланк по ней не примут.</p>",
+        escape(&full_name(p)),
+        escape(&p.entry.class),
+        escape(&p.entry.room.map_or_else(|| "не назначена".to_owned(), |r| r.to_string())),
+        escape(&p.entry.id),
+        escape(giasync_shared::act::ActKind::Removal.title()),
+    ));
+    page("Акт", Some(&who), Some(&day), &b).into_response()
+}
+
+pub(super) async fn act_submit(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    UrlPath(pid): UrlPath<String>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    use giasync_shared::act::{Act, ActKind};
+    let who = match gate(&web, &headers, "act") {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
+    let field = |name: &str| form.get(name).map_or("", String::as_str);
+    let result = async {
+        let day = web.day(&who, None).await?;
+        let p = day.participant(&pid).ok_or("Нет такого участника")?;
+        let kind = match field("kind") {
+            "removal" => ActKind::Removal,
+            "" => return Err("Выберите акт и причину".to_owned()),
+            reason => ActKind::Early(reason.parse().map_err(|e: String| e)?),
+        };
+        let checked = |e: giasync_shared::DomainError| format!("Неверное значение: {e}");
+        let act = Act {
+            exam: day.exam,
+            school: day.school,
+            participant: ParticipantId::new(&p.entry.id).map_err(checked)?,
+            attempt: giasync_shared::record::Attempt::new(1).map_err(checked)?,
+            room: p.entry.room.ok_or("Участник не назначен в аудиторию")?,
+            kind,
+            text: field("text").trim().to_owned(),
+            number: giasync_shared::room::ActNumber::new(field("number")).map_err(checked)?,
+            organiser: who.person.id,
+            at: Timestamp::from_unix_ms(now_ms()).map_err(|e| e.to_string())?,
+        };
+        let statement = act
+            .sign(&who.key)
+            .map_err(|e| format!("Акт не подписан: {e}"))?;
+        web.apply(
+            &who,
+            Command::Act {
+                exam: day.exam,
+                statement: statement.as_bytes().to_vec(),
+                organiser_cert: who.cert_der.clone(),
+            },
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(_) => back("/roster", Ok(format!("Акт по участнику {pid} подписан"))),
+        Err(e) => back(&format!("/act/{}", url_encode(&pid)), Err(e)),
     }
 }
 

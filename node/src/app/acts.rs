@@ -1,0 +1,92 @@
+//! Acts that end an attempt (seed 002 §45, §48, §49): the responsible organiser signs an act of
+//! early completion for a valid reason, or of removal for a violation; it is stored in the
+//! protocol and the attempt is no longer scored (`scoring::score` refuses a sheet for it, the
+//! РЦОИ refuses one on receipt). The roster's attendance is marked with the act's number, as
+//! the interviewer's «досрочно» or «удалён» would be.
+
+use giasync_shared::act::{Act, ActKind};
+use giasync_shared::codes::{ParticipantId, PersonId};
+use giasync_shared::content;
+use giasync_shared::exam::ExamId;
+use giasync_shared::room::{ActNumber, Attendance};
+use giasync_shared::statement::StatementKind;
+use giasync_shared::sync::{DocKind, Engine};
+use serde::{Deserialize, Serialize};
+
+use super::{Actor, Context, Error, school_doc, statement_claiming};
+
+/// An act stored in the protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActWritten {
+    pub participant: ParticipantId,
+    pub attempt: u8,
+    pub kind: ActKind,
+    pub number: ActNumber,
+    pub organiser: PersonId,
+}
+
+/// Checks an organiser's signed act (signature, certificate, this school and exam, a
+/// participant of the roster) and stores it in the protocol, marking the roster's attendance.
+pub fn write(
+    engine: &mut Engine,
+    context: &Context,
+    actor: &Actor,
+    now_ms: i64,
+    exam: ExamId,
+    statement: Vec<u8>,
+    organiser_cert: &[u8],
+) -> Result<ActWritten, Error> {
+    let protocol = school_doc(engine, DocKind::Protocol, exam)?;
+    let school = protocol.school().ok_or(Error::NoExam)?;
+    let (statement, organiser) = statement_claiming(statement, StatementKind::Act, "organiser")?;
+    let directory = context.one_signer(&organiser, organiser_cert);
+    let act = Act::verify(&statement, &directory).map_err(Error::RecordRefused)?;
+    actor.may_hand_in(act.organiser)?;
+    if act.exam != exam || act.school != school {
+        return Err(Error::RecordForOther {
+            school: act.school,
+            exam: act.exam,
+        });
+    }
+    let roster = super::roster::require_participant(engine, exam, act.participant)?;
+    let attendance = match act.kind {
+        ActKind::Early(_) => Attendance::FinishedEarly {
+            act: act.number.clone(),
+        },
+        ActKind::Removal => Attendance::Removed {
+            act: act.number.clone(),
+        },
+    };
+    engine.change(now_ms, protocol, |tx| {
+        content::put_act(
+            tx,
+            act.participant,
+            act.attempt,
+            &statement,
+            act.organiser,
+            organiser_cert,
+        )
+    })?;
+    engine.change(now_ms, roster, |tx| {
+        content::mark(tx, act.participant, &attendance)
+    })?;
+    Ok(ActWritten {
+        participant: act.participant,
+        attempt: act.attempt.get(),
+        kind: act.kind,
+        number: act.number,
+        organiser: act.organiser,
+    })
+}
+
+/// The act ending `subject`'s attempt in the school's protocol, if one verifies here.
+pub(crate) fn ending(
+    engine: &Engine,
+    context: &Context,
+    protocol: giasync_shared::sync::DocId,
+    subject: &giasync_shared::record::SheetSubject,
+) -> Option<Act> {
+    let doc = engine.doc(&protocol)?;
+    let directory = context.verifier.experts(&content::organiser_certs(doc));
+    giasync_shared::act::ended_attempts(doc, &directory).remove(subject)
+}
