@@ -102,10 +102,28 @@ pub fn respond(outcome: Result<Answer, Error>) -> Response {
 fn message(answer: &Answer) -> String {
     match answer {
         Answer::Imported(i) => format!("imported {} participants into {}", i.count, i.doc),
-        Answer::RegionImported(i) => format!(
-            "imported {} participants into the rosters of {} schools for {}",
-            i.participants, i.schools, i.exam
-        ),
+        Answer::RegionImported(i) => {
+            let mut text = format!(
+                "imported {} participants into the rosters of {} schools for {}",
+                i.participants, i.schools, i.exam
+            );
+            if !i.categories_changed.is_empty() {
+                text.push_str(&format!(
+                    "; the list changed {} categories of record:",
+                    i.categories_changed.len()
+                ));
+                for c in &i.categories_changed {
+                    text.push_str(&format!(
+                        "\n  school {} participant {}: {} → {}",
+                        c.school,
+                        c.participant,
+                        c.before.id(),
+                        c.after.id()
+                    ));
+                }
+            }
+            text
+        }
         Answer::CategoryApproved(a) => format!(
             "{}: category of record {} (was {})",
             a.participant,

@@ -118,41 +118,56 @@ impl Receipt {
     }
 }
 
-/// What a sheet is judged against on receipt besides itself: the regional register in the
-/// school's РЦОИ document and the attempts the protocol's acts ended.
-struct Judged<'a> {
-    register: Option<&'a automerge::Automerge>,
-    ended: &'a BTreeMap<crate::record::SheetSubject, crate::act::Act>,
+/// What a sheet is judged against besides itself: the regional register in the school's РЦОИ
+/// document and the attempts the protocol's acts ended.
+#[derive(Debug)]
+pub struct Standing<'a, R> {
+    pub register: Option<&'a R>,
+    pub ended: &'a BTreeMap<crate::record::SheetSubject, crate::act::Act>,
+}
+
+impl<R: automerge::ReadDoc> Standing<'_, R> {
+    /// Why `sheet` does not count as things stand: its attempt was ended by an act, or it scores
+    /// by another category than the register's. A participant the register does not list is
+    /// refused only when `listed_only` (on receipt: the register must vouch for every sheet;
+    /// when resolving, sheets receipted before the register existed keep their receipt).
+    pub fn refusal(&self, sheet: &crate::record::ScoreSheet, listed_only: bool) -> Option<Refusal> {
+        let participant = sheet.subject.participant;
+        if let Some(act) = self.ended.get(&sheet.subject) {
+            return Some(Refusal::EndedByAct {
+                participant,
+                attempt: act.attempt.get(),
+                number: act.number.as_str().to_owned(),
+                kind: act.kind,
+            });
+        }
+        match self
+            .register
+            .and_then(|r| content::registered_category(r, participant.as_str()))
+        {
+            None if listed_only => Some(Refusal::NotRegistered { participant }),
+            None => None,
+            Some(of_record) if of_record != sheet.category => Some(Refusal::CategoryNotOfRecord {
+                participant,
+                sheet: sheet.category,
+                of_record,
+            }),
+            Some(_) => None,
+        }
+    }
 }
 
 /// Judges a verified sheet against the time the РЦОИ received it, `received`, the register and
 /// the acts.
-fn judge_on_receipt(
+fn judge_on_receipt<R: automerge::ReadDoc>(
     v: &VerifiedSheet,
     directory: &dyn SignerDirectory,
-    against: &Judged<'_>,
+    standing: &Standing<'_, R>,
     clock: UtcOffset,
     received: Timestamp,
 ) -> Result<(), Refusal> {
-    let participant = v.sheet.subject.participant;
-    if let Some(act) = against.ended.get(&v.sheet.subject) {
-        return Err(Refusal::EndedByAct {
-            participant,
-            attempt: act.attempt.get(),
-            number: act.number.as_str().to_owned(),
-            kind: act.kind,
-        });
-    }
-    let register = against.register;
-    let of_record = register
-        .and_then(|r| content::registered_category(r, participant.as_str()))
-        .ok_or(Refusal::NotRegistered { participant })?;
-    if of_record != v.sheet.category {
-        return Err(Refusal::CategoryNotOfRecord {
-            participant,
-            sheet: v.sheet.category,
-            of_record,
-        });
+    if let Some(refusal) = standing.refusal(&v.sheet, true) {
+        return Err(refusal);
     }
     let signed_at = v.sheet.signed_at;
     let day = v.sheet.subject.exam.date();
@@ -201,9 +216,13 @@ pub fn receipt_new_sheets<D: SignerDirectory>(
 }
 
 /// As [`receipt_new_sheets`] for sheets whose arrival time is not known: those a store of
-/// layout 1 holds (it kept its receipts where a school could write them, so they are written
-/// again). They are judged as layout 1 judged them, at their `signed_at`: judging them at the
-/// time of the upgrade would refuse every sheet of an expert revoked since the exam.
+/// layout 1 receipted (it kept its receipts in the school's results document, where a school
+/// could write them, so they are written again). Only sheets with such a receipt are taken; the
+/// rest wait for [`receipt_new_sheets`]. They are judged as layout 1 judged them, at their
+/// `signed_at`: judging them at the time of the upgrade would refuse every sheet of an expert
+/// revoked since the exam. Acts and the register are judged as they stand
+/// ([`Standing::refusal`]); a participant the register does not list is not refused (layout 1
+/// had no register).
 pub fn receipt_carried_over<D: SignerDirectory>(
     engine: &mut Engine,
     protocol: DocId,
@@ -232,7 +251,15 @@ fn receipt<D: SignerDirectory>(
     let Some(doc) = engine.doc(&protocol) else {
         return Ok(0);
     };
-    let fresh = content::sheets_not_receipted(doc, engine.doc(&receipts));
+    let mut fresh = content::sheets_not_receipted(doc, engine.doc(&receipts));
+    if clock.is_none() {
+        let layout_1: BTreeMap<String, String> = protocol
+            .sibling(DocKind::Results)
+            .and_then(|r| engine.doc(&r))
+            .map(content::receipts)
+            .unwrap_or_default();
+        fresh.retain(|s| layout_1.contains_key(&s.hash().to_string()));
+    }
     if fresh.is_empty() {
         return Ok(0);
     }
@@ -245,11 +272,8 @@ fn receipt<D: SignerDirectory>(
         certs.entry(id).or_insert(der);
     }
     let directory = directory_for(&certs);
-    let ended = match clock {
-        Some(_) => crate::act::ended_attempts(doc, &directory),
-        None => BTreeMap::new(),
-    };
-    let against = Judged {
+    let ended = crate::act::ended_attempts(doc, &directory);
+    let against = Standing {
         register: engine.doc(&receipts),
         ended: &ended,
     };
@@ -260,9 +284,13 @@ fn receipt<D: SignerDirectory>(
             let receipt = match r {
                 Err(e) => Receipt::Invalid(e.to_string()),
                 Ok(v) => {
-                    match clock.map(|c| judge_on_receipt(&v, &directory, &against, c, received)) {
-                        None | Some(Ok(())) => Receipt::Verified,
-                        Some(Err(refusal)) => Receipt::RefusedOnReceipt(refusal.to_string()),
+                    let judged = match clock {
+                        Some(c) => judge_on_receipt(&v, &directory, &against, c, received),
+                        None => against.refusal(&v.sheet, false).map_or(Ok(()), Err),
+                    };
+                    match judged {
+                        Ok(()) => Receipt::Verified,
+                        Err(refusal) => Receipt::RefusedOnReceipt(refusal.to_string()),
                     }
                 }
             };
@@ -378,6 +406,16 @@ mod tests {
                 })
             })
             .unwrap();
+        if carried_over {
+            // Layout 1 kept the РЦОИ's receipts in the school's results document.
+            nodes[0]
+                .change(now, protocol.sibling(DocKind::Results).unwrap(), |tx| {
+                    sheets
+                        .iter()
+                        .try_for_each(|s| content::put_receipt(tx, &s.hash(), RECEIPT_VERIFIED))
+                })
+                .unwrap();
+        }
         nodes[0]
             .change(now, protocol, |tx| {
                 for (act, statement) in acts {

@@ -189,8 +189,13 @@ pub struct SettledProtocol {
 }
 
 /// Resolves a protocol's sheets and applies the settlements stored in the school's РЦОИ
-/// document. `directory_for` makes a directory from certificates by person id (experts from the
-/// protocol, operators from the РЦОИ document).
+/// document. `directory_for` makes a directory from certificates by person id (experts and the
+/// organisers who signed acts from the protocol, operators from the РЦОИ document).
+///
+/// Besides the РЦОИ's refusals on receipt, a sheet does not count when, as things stand now, an
+/// act ended its attempt or the register gives its participant another category
+/// (`crate::ingest::Standing`): an act or an approved category that comes after a sheet was
+/// receipted still decides.
 pub fn resolve_protocol<D: SignerDirectory>(
     protocol: &impl automerge::ReadDoc,
     rcoi: Option<&impl automerge::ReadDoc>,
@@ -198,6 +203,9 @@ pub fn resolve_protocol<D: SignerDirectory>(
     directory_for: impl Fn(&std::collections::BTreeMap<String, Vec<u8>>) -> D,
 ) -> SettledProtocol {
     let mut certs = crate::content::expert_certs(protocol);
+    for (id, der) in crate::content::organiser_certs(protocol) {
+        certs.entry(id).or_insert(der);
+    }
     if let Some(rcoi) = rcoi {
         for (id, der) in crate::content::operator_certs(rcoi) {
             certs.entry(id).or_insert(der);
@@ -205,7 +213,7 @@ pub fn resolve_protocol<D: SignerDirectory>(
     }
     let directory = directory_for(&certs);
     let sheets = crate::content::sheets(protocol);
-    let refused_on_receipt: std::collections::BTreeMap<String, String> = rcoi
+    let mut refused_on_receipt: std::collections::BTreeMap<String, String> = rcoi
         .map(crate::content::receipts)
         .unwrap_or_default()
         .into_iter()
@@ -214,6 +222,20 @@ pub fn resolve_protocol<D: SignerDirectory>(
             _ => None,
         })
         .collect();
+    let ended = crate::act::ended_attempts(protocol, &directory);
+    let standing = crate::ingest::Standing {
+        register: rcoi,
+        ended: &ended,
+    };
+    for sheet in &sheets {
+        if let Ok(decoded) = sheet.decode_unverified()
+            && let Some(refusal) = standing.refusal(&decoded, false)
+        {
+            refused_on_receipt
+                .entry(sheet.hash().to_string())
+                .or_insert_with(|| refusal.to_string());
+        }
+    }
     let mut resolution =
         crate::resolve::resolve_all_receipted(&sheets, rules, &directory, &refused_on_receipt);
     let (settlements, refused) = match rcoi {
@@ -301,5 +323,117 @@ mod tests {
         let mut wrong = settle(&[&a, &b], &a);
         wrong.chosen = RecordHash([9; 32]);
         assert!(wrong.sign(&SigningKey::from_bytes(&[42; 32])).is_err());
+    }
+}
+
+#[cfg(test)]
+mod standing_tests {
+    use automerge::transaction::Transactable as _;
+
+    use super::*;
+    use crate::act::{Act, ActKind, EarlyReason};
+    use crate::codes::{OrgCode, PersonId, PersonRole, RoomCode};
+    use crate::participant::Category;
+    use crate::record::FixedDirectory;
+    use crate::record::fixtures::*;
+
+    /// A protocol holding `sheets` (and `acts`), and a РЦОИ document that receipted every sheet
+    /// verified and registers `register`.
+    fn docs(
+        sheets: &[crate::record::SignedSheet],
+        acts: &[(Act, crate::statement::Statement)],
+        register: &[(&str, Category)],
+    ) -> (automerge::Automerge, automerge::Automerge) {
+        let mut protocol = automerge::Automerge::new();
+        let mut tx = protocol.transaction();
+        for s in sheets {
+            crate::content::put_sheet(&mut tx, s, expert(1), b"cert").unwrap();
+        }
+        for (act, statement) in acts {
+            crate::content::put_act(
+                &mut tx,
+                act.participant,
+                act.attempt,
+                statement,
+                act.organiser,
+                b"c",
+            )
+            .unwrap();
+        }
+        tx.commit();
+        let mut rcoi = automerge::Automerge::new();
+        let mut tx = rcoi.transaction();
+        for s in sheets {
+            crate::content::put_receipt(&mut tx, &s.hash(), crate::ingest::RECEIPT_VERIFIED)
+                .unwrap();
+        }
+        for (id, category) in register {
+            crate::content::put_registered_category(
+                &mut tx,
+                ParticipantId::new(id).unwrap(),
+                *category,
+            )
+            .unwrap();
+        }
+        tx.put(automerge::ROOT, "x", 1).unwrap();
+        tx.commit();
+        (protocol, rcoi)
+    }
+
+    fn counted(
+        protocol: &automerge::Automerge,
+        rcoi: &automerge::Automerge,
+        d: &FixedDirectory,
+    ) -> Vec<String> {
+        resolve_protocol(protocol, Some(rcoi), &rules(), |_| d)
+            .resolution
+            .subjects
+            .iter()
+            .filter(|(_, r)| r.verdict.current().is_some())
+            .map(|(s, _)| s.participant.to_string())
+            .collect()
+    }
+
+    /// Receipted verified, then the register changes (an approval) or an act ends the attempt:
+    /// as things stand the sheet no longer counts, at every node that holds both documents.
+    /// Expectations written out per participant: p1 standard of record, scored standard; p2
+    /// scored standard, now autism of record; p3 scored, then its attempt ended by an act; p4
+    /// not in the register (receipted before it existed): its receipt stands.
+    #[test]
+    fn what_stands_now_decides_after_the_receipt() {
+        let organiser = PersonId::new("org-1").unwrap();
+        let organiser_key = ed25519_dalek::SigningKey::from_bytes(&[77; 32]);
+        let mut d = directory();
+        d.add_person(
+            organiser,
+            PersonRole::Organiser,
+            OrgCode::School(school()),
+            organiser_key.verifying_key(),
+        );
+        let sheets: Vec<_> = ["p1", "p2", "p3", "p4"]
+            .iter()
+            .map(|p| sign(draft(p, 12, 1), 1))
+            .collect();
+        let s = subject("p3");
+        let act = Act {
+            exam: s.exam,
+            school: s.school,
+            participant: s.participant,
+            attempt: s.attempt,
+            room: RoomCode::new("101").unwrap(),
+            kind: ActKind::Early(EarlyReason::Health),
+            text: String::new(),
+            number: crate::room::ActNumber::new("2").unwrap(),
+            organiser,
+            at: at(40),
+        };
+        let signed = act.sign(&organiser_key).unwrap();
+        let register = [
+            ("p1", Category::Standard),
+            ("p2", Category::Autism),
+            ("p3", Category::Standard),
+        ];
+        let (protocol, rcoi) = docs(&sheets, &[(act, signed)], &register);
+        assert_eq!(counted(&protocol, &rcoi, &d), vec!["p1", "p4"]);
     }
 }

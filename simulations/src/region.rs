@@ -2078,28 +2078,22 @@ impl Region {
     }
 }
 
-/// Sabotage: the РЦОИ copies the categories of the school's roster into its register.
+/// Sabotage: the РЦОИ approves whatever category a school scores by: before receipting a
+/// protocol it sets each new sheet's participant's category of record to the sheet's.
 fn approve_every_request(engine: &mut Engine, protocol: DocId, now_ms: i64) {
-    let (Some(roster), Some(register)) = (
-        protocol.sibling(DocKind::Roster),
-        protocol.sibling(DocKind::Rcoi),
-    ) else {
+    let Some(register) = protocol.sibling(DocKind::Rcoi) else {
+        return;
+    };
+    let Some(doc) = engine.doc(&protocol) else {
         return;
     };
     let asked: Vec<(
         giasync_shared::codes::ParticipantId,
         giasync_shared::participant::Category,
-    )> = engine
-        .doc(&roster)
-        .map(content::participants)
-        .unwrap_or_default()
+    )> = content::sheets_not_receipted(doc, engine.doc(&register))
         .iter()
-        .filter_map(|(id, row)| {
-            Some((
-                giasync_shared::codes::ParticipantId::new(id).ok()?,
-                row.get("category").parse().ok()?,
-            ))
-        })
+        .filter_map(|s| s.decode_unverified().ok())
+        .map(|s| (s.subject.participant, s.category))
         .collect();
     let _ = engine.change(now_ms, register, |tx| {
         asked

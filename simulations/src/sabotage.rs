@@ -31,8 +31,8 @@ pub enum Sabotage {
     /// Entries are acknowledged to the staff before their batch is durable: a sheet lost in an
     /// in-commit crash is never entered again.
     AckBeforeDurable,
-    /// The РЦОИ approves every category a school writes in its roster, as soon as it sees it:
-    /// before receipting a protocol it copies the roster's categories into the register.
+    /// The РЦОИ approves whatever category a school scores by: before receipting a protocol it
+    /// sets each new sheet's participant's category of record to the sheet's.
     ApproveEveryRequest,
     /// Organisers sign acts with a key the region never certified, so no act verifies.
     UncertifiedOrganisers,

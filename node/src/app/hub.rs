@@ -194,8 +194,10 @@ pub struct CarriedOver {
 /// school may write too; layout 2 reads them only from the school's РЦОИ document. Settlements
 /// and the publication are signed, so those that verify are copied over as they are (a school
 /// cannot forge one, only keep back or restore an older one: publishing again makes a newer
-/// edition); receipts are not signed, so every sheet without a receipt in the РЦОИ document is
-/// verified again. On a store already at layout 2 this writes nothing. Returns what it wrote.
+/// edition); receipts are not signed, so every sheet layout 1 receipted is verified again. A
+/// sheet with no receipt at all (stored, then the node stopped before receipting it) is judged
+/// as arriving now. On a store already at layout 2 and fully receipted this writes nothing.
+/// Returns what it wrote.
 pub fn carry_over_layout_1(
     engine: &mut Engine,
     context: &Context,
@@ -261,6 +263,16 @@ pub fn carry_over_layout_1(
             *protocol,
             &context.rules,
             |certs| context.verifier.experts(certs),
+            now_ms,
+        )
+        .unwrap_or(0);
+        // A sheet stored but not receipted before the node stopped: judged as arriving now.
+        carried.receipts += giasync_shared::ingest::receipt_new_sheets(
+            engine,
+            *protocol,
+            &context.rules,
+            |certs| context.verifier.experts(certs),
+            context.clock,
             now_ms,
         )
         .unwrap_or(0);

@@ -29,6 +29,19 @@ pub struct RegionImported {
     pub exam: ExamId,
     pub participants: usize,
     pub schools: usize,
+    /// Participants the register already held whose category of record the list changed
+    /// (a list made before an approval puts the old category back: the operator must see it).
+    #[serde(default)]
+    pub categories_changed: Vec<CategoryChanged>,
+}
+
+/// A category of record a region-wide list changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategoryChanged {
+    pub school: SchoolCode,
+    pub participant: ParticipantId,
+    pub before: Category,
+    pub after: Category,
 }
 
 /// A participant's category of record set at the РЦОИ.
@@ -349,9 +362,22 @@ pub fn region_import(
         return Err(Error::RowsRefused(problems));
     }
     let schools = by_roster.len();
+    let mut categories_changed = Vec::new();
     for (doc, entries) in by_roster {
         write_entries(engine, now_ms, doc, &entries)?;
         let register = doc.sibling(DocKind::Rcoi).unwrap_or(doc);
+        if let (Some(held), Some(school)) = (engine.doc(&register), doc.school()) {
+            categories_changed.extend(entries.iter().filter_map(|e| {
+                let p = &e.participant;
+                let before = content::registered_category(held, p.id.as_str())?;
+                (before != p.category).then_some(CategoryChanged {
+                    school,
+                    participant: p.id,
+                    before,
+                    after: p.category,
+                })
+            }));
+        }
         engine.change(now_ms, register, |tx| {
             entries
                 .iter()
@@ -362,6 +388,7 @@ pub fn region_import(
         exam,
         participants,
         schools,
+        categories_changed,
     })
 }
 

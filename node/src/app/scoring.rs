@@ -78,17 +78,28 @@ pub fn score(
         });
     }
     // A school may write its roster, so the category a sheet scores by must be the register's
-    // (the РЦОИ refuses any other on receipt). A school that does not hold the register yet takes
-    // the sheet and the РЦОИ judges it.
+    // (the РЦОИ refuses any other on receipt), and a participant the register held here does not
+    // list cannot be scored. A school that holds no register yet takes the sheet and the РЦОИ
+    // judges it.
     let participant = subject.participant;
-    if let Some(of_record) = super::roster::category_of_record(engine, doc, participant.as_str())
-        .filter(|c| *c != verified.sheet.category)
-    {
-        return Err(Error::SheetCategoryNotOfRecord {
-            participant,
-            sheet: verified.sheet.category,
-            of_record,
-        });
+    let register = doc.sibling(DocKind::Rcoi).and_then(|r| engine.doc(&r));
+    if let Some(register) = register.filter(|r| !content::registered(*r).is_empty()) {
+        match content::registered_category(register, participant.as_str()) {
+            None => {
+                return Err(Error::NotRegistered {
+                    participant,
+                    school: subject.school,
+                });
+            }
+            Some(of_record) if of_record != verified.sheet.category => {
+                return Err(Error::SheetCategoryNotOfRecord {
+                    participant,
+                    sheet: verified.sheet.category,
+                    of_record,
+                });
+            }
+            Some(_) => {}
+        }
     }
     let signed_at = verified.sheet.signed_at;
     if signed_at.date_at(context.clock) != exam.date() {

@@ -1180,7 +1180,7 @@ fn a_school_cannot_change_the_category_of_record_alone() {
         },
     );
     sync(&mut rcoi, &mut school);
-    // The school re-imports her as autism.
+    // The school re-imports her as autism, and adds p2 the region's list does not have.
     let mut autism_row = row("p1", Some("101"));
     autism_row.participant.category = Category::Autism;
     console(
@@ -1188,9 +1188,16 @@ fn a_school_cannot_change_the_category_of_record_alone() {
         &sc,
         Command::RosterImport {
             exam: exam(),
-            rows: vec![autism_row],
+            rows: vec![autism_row, row("p2", Some("101"))],
         },
     );
+    let unlisted = run(
+        &mut school,
+        &sc,
+        &Actor::Person(expert.clone()),
+        score(&expert, &key, &cert, &sc, "p2", 0),
+    );
+    assert_refused!(unlisted, Error::NotRegistered { .. });
     let category_at = |school: &mut Engine| {
         let Answer::Participant(p) = console(
             school,
@@ -1300,6 +1307,32 @@ fn a_school_cannot_change_the_category_of_record_alone() {
         panic!("not a score");
     };
     assert_eq!((scored.total, scored.outcome), (3, Outcome::Pass));
+    // The region's list made before the approval, imported again, puts standard back: the
+    // answer names the change.
+    let Answer::RegionImported(again) = console(
+        &mut rcoi,
+        &rc,
+        Command::RegionImport {
+            exam: exam(),
+            rows: vec![RegionRow {
+                row: 2,
+                school: Some(SchoolCode::new(SCHOOL).unwrap()),
+                municipality: Some(giasync_shared::codes::MunicipalityCode::new("4201").unwrap()),
+                participant: row("p1", Some("101")),
+            }],
+        },
+    ) else {
+        panic!("not an import");
+    };
+    assert_eq!(
+        again.categories_changed,
+        vec![super::roster::CategoryChanged {
+            school: SchoolCode::new(SCHOOL).unwrap(),
+            participant: pid("p1"),
+            before: Category::Autism,
+            after: Category::Standard,
+        }]
+    );
 }
 
 /// Seed 002 §45, §49: the organiser's signed act ends an attempt, the roster shows it, and the
