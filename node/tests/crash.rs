@@ -40,6 +40,7 @@ fn row(i: usize) -> RosterEntry {
         number: format!("{i:06}"),
         class: "9А".into(),
         category: "standard".into(),
+        disabled: false,
         room: Some("101".into()),
     }
     .try_into()

@@ -7,6 +7,7 @@
 //! | document | key | value |
 //! |---|---|---|
 //! | roster | `p/ID/surname`, `p/ID/given_name`, `p/ID/patronymic`, `p/ID/doc_series`, `p/ID/doc_number`, `p/ID/class`, `p/ID/category` | text |
+//! | roster | `p/ID/disabled` | `yes` for a disabled participant (инвалид), else `no` |
 //! | roster | `p/ID/room` | room code |
 //! | roster | `p/ID/attendance` | `present`, `absent`, `early` or `removed`; `p/ID/act` the act's number |
 //! | roster | `room/CODE` | capacity (integer) |
@@ -17,7 +18,7 @@
 //! | rcoi | `receipt/HASH` | the РЦОИ's receipt for a sheet: `verified` or `invalid: REASON` |
 //! | rcoi | `settlement/HASH` | a РЦОИ operator's signed settlement of a conflict (`crate::settlement`) |
 //! | rcoi | `operator/ID` | the operator's certificate (DER) |
-//! | rcoi | `reg/ID/category`, `reg/ID/doc_series`, `reg/ID/doc_number` | the regional register's entry for participant ID: the category of record and the identity document the look-up uses (text) |
+//! | rcoi | `reg/ID/category`, `reg/ID/doc_series`, `reg/ID/doc_number`, `reg/ID/disabled` | the regional register's entry for participant ID: the category of record, the identity document the look-up uses, a disability (`yes`/`no`) (text) |
 //! | rcoi | `published/N` | the РЦОИ's signed results of the school, edition N (`crate::publish`); `rcoi_cert/N` the certificate it was signed under |
 //! | results | `delivered` | when the school's node first verified the published results (ms) |
 //! | results | `ack/ID` | the organiser's signed record that participant ID has seen the result; `organiser/ID` their certificate |
@@ -83,6 +84,43 @@ pub fn put_participant(tx: &mut impl Transactable, p: &Participant) -> Result<()
     tx.put(ROOT, format!("p/{id}/class"), p.class.to_string())?;
     tx.put(ROOT, format!("p/{id}/category"), p.category.id())?;
     Ok(())
+}
+
+fn yes_no(yes: bool) -> &'static str {
+    if yes { "yes" } else { "no" }
+}
+
+/// Records whether a participant is disabled (инвалид): +30 minutes whatever their category.
+pub fn put_disabled(
+    tx: &mut impl Transactable,
+    participant: ParticipantId,
+    disabled: bool,
+) -> Result<(), AutomergeError> {
+    tx.put(ROOT, format!("p/{participant}/disabled"), yes_no(disabled))?;
+    Ok(())
+}
+
+/// Records in the register whether a participant is disabled (from the МСЭ papers).
+pub fn put_registered_disabled(
+    tx: &mut impl Transactable,
+    participant: ParticipantId,
+    disabled: bool,
+) -> Result<(), AutomergeError> {
+    tx.put(
+        ROOT,
+        format!("reg/{participant}/disabled"),
+        yes_no(disabled),
+    )?;
+    Ok(())
+}
+
+/// Whether the register says `participant` is disabled; `None` when it says nothing.
+pub fn registered_disabled(rcoi: &impl ReadDoc, participant: &str) -> Option<bool> {
+    match text(rcoi, &format!("reg/{participant}/disabled"))?.as_str() {
+        "yes" => Some(true),
+        "no" => Some(false),
+        _ => None,
+    }
 }
 
 /// Declares a room and its capacity.

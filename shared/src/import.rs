@@ -3,7 +3,8 @@
 //!
 //! Columns are found by their header, in Russian or English, in any order: фамилия/surname,
 //! имя/name, отчество/patronymic, серия/series, номер/number, класс/class, категория/category,
-//! and optionally аудитория/room, код ОО/school and код МОУО/municipality. The category is a
+//! and optionally аудитория/room, инвалидность/disabled (да/нет), код ОО/school and код
+//! МОУО/municipality. The category is a
 //! contract id (`standard`, `deaf`, …) or its Russian name. Spreadsheets (XLSX) are read into
 //! the same table by the node (`giasync_node::import`) and checked by [`parse_table`]. A participant's id is derived from their identity document, so
 //! importing the same list twice changes nothing.
@@ -22,6 +23,9 @@ pub struct ImportedRow {
     /// The row in the file (1-based, the header is row 1).
     pub row: usize,
     pub participant: Participant,
+    /// A disabled participant (инвалид, ребёнок-инвалид): +30 minutes whatever the category
+    /// (seed 002 §14, §59).
+    pub disabled: bool,
     pub room: Option<RoomCode>,
     pub school: Option<SchoolCode>,
     /// The school's municipality (МОУО), for lists that span a region.
@@ -36,7 +40,7 @@ pub struct RowError {
     pub message: String,
 }
 
-const COLUMNS: [(&str, &[&str]); 10] = [
+const COLUMNS: [(&str, &[&str]); 11] = [
     ("surname", &["фамилия", "surname"]),
     ("name", &["имя", "name", "given_name"]),
     ("patronymic", &["отчество", "patronymic"]),
@@ -51,6 +55,16 @@ const COLUMNS: [(&str, &[&str]); 10] = [
     ("class", &["класс", "class"]),
     ("category", &["категория", "category"]),
     ("room", &["аудитория", "room"]),
+    (
+        "disabled",
+        &[
+            "инвалидность",
+            "инвалид",
+            "disabled",
+            "ребёнок-инвалид",
+            "ребенок-инвалид",
+        ],
+    ),
     ("school", &["код оо", "school", "school_code", "оо"]),
     (
         "municipality",
@@ -68,6 +82,15 @@ pub fn participant_id(document: &IdentityDocument) -> ParticipantId {
         .finalize();
     let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
     ParticipantId::new(&hex).expect("16 hex digits are a valid participant id")
+}
+
+/// A yes/no cell: «да», «нет», yes, no, 1, 0, or empty for no.
+fn yes_no(text: &str) -> Result<bool, String> {
+    match text.trim().to_lowercase().as_str() {
+        "" | "нет" | "no" | "0" | "false" | "-" => Ok(false),
+        "да" | "yes" | "1" | "true" | "+" => Ok(true),
+        other => Err(format!("disability: {other:?} is neither «да» nor «нет»")),
+    }
 }
 
 fn category(text: &str) -> Result<Category, String> {
@@ -170,6 +193,7 @@ pub fn parse_table(
                 .map_err(|e| e.to_string())?;
             let class = SchoolClass::new(field("class")).map_err(|e| e.to_string())?;
             let category = category(field("category"))?;
+            let disabled = yes_no(field("disabled"))?;
             let room = match field("room") {
                 "" => None,
                 r => Some(RoomCode::new(r).map_err(|e| e.to_string())?),
@@ -191,6 +215,7 @@ pub fn parse_table(
                     class,
                     category,
                 },
+                disabled,
                 room,
                 school,
                 municipality,
@@ -220,6 +245,25 @@ pub fn parse_table(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_disability_column_is_read_as_yes_or_no() {
+        let list = "Фамилия;Имя;Номер;Класс;Категория;Инвалидность\n\
+                    Иванова;Анна;111111;9А;standard;да\n\
+                    Петров;Пётр;222222;9А;standard;\n\
+                    Сидоров;Иван;333333;9А;standard;нет\n";
+        let rows = parse_csv(list).unwrap();
+        let disabled: Vec<bool> = rows.iter().map(|r| r.disabled).collect();
+        assert_eq!(disabled, vec![true, false, false]);
+        let errors = parse_csv("Фамилия;Имя;Номер;Класс;Категория;Инвалидность\nИванова;Анна;111111;9А;standard;возможно\n")
+            .unwrap_err();
+        assert_eq!(errors[0].row, 2);
+        assert!(
+            errors[0].message.contains("возможно"),
+            "{}",
+            errors[0].message
+        );
+    }
 
     #[test]
     fn a_good_list_imports_with_either_delimiter() {

@@ -12,6 +12,23 @@ use crate::error::{DomainError, Field};
 pub const ROOM_CAPACITY_MAX: u16 = 500;
 /// The longest act number, in characters.
 pub const ACT_NUMBER_CHARS_MAX: usize = 32;
+/// The time a participant's answer at ИС may take (seed 002 §14: 15–16 minutes).
+pub const ANSWER_MS: i64 = 16 * 60_000;
+/// The time added for a participant with ОВЗ, and for a disabled participant (инвалид,
+/// ребёнок-инвалид) whatever their category (seed 002 §14, §59).
+pub const EXTRA_TIME_MS: i64 = 30 * 60_000;
+
+/// The time a participant's answer may take: [`ANSWER_MS`], plus [`EXTRA_TIME_MS`] for ОВЗ or a
+/// disability.
+#[must_use]
+pub fn allowed_ms(category: crate::participant::Category, disabled: bool) -> i64 {
+    if category.is_ovz() || disabled {
+        ANSWER_MS + EXTRA_TIME_MS
+    } else {
+        ANSWER_MS
+    }
+}
+
 /// The longest a participant may spend in the room at ИС: 16 minutes, +30 for ОВЗ, with generous
 /// slack for pauses. A log entry longer than this is a typing error.
 pub const ROOM_LOG_ENTRY_MS_MAX: i64 = 3 * 60 * 60 * 1000;
@@ -296,6 +313,18 @@ impl RoomLogEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Seed 002 §14, §59, written out: 16 minutes; 46 for ОВЗ, and for a disabled participant of
+    /// any category.
+    #[test]
+    fn the_time_allowed_follows_the_category_and_a_disability() {
+        use crate::participant::Category;
+        let minutes = |c, d| allowed_ms(c, d) / 60_000;
+        assert_eq!(minutes(Category::Standard, false), 16);
+        assert_eq!(minutes(Category::Standard, true), 46);
+        assert_eq!(minutes(Category::Autism, false), 46);
+        assert_eq!(minutes(Category::Musculoskeletal, true), 46);
+    }
 
     fn room(code: &str, capacity: u16) -> Room {
         Room::new(RoomCode::new(code).unwrap(), capacity).unwrap()

@@ -476,6 +476,7 @@ pub fn roster_row(
         number: number.into(),
         class: "9А".into(),
         category: "standard".into(),
+        disabled: false,
         room: Some("101".into()),
     }
 }

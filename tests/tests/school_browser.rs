@@ -56,8 +56,10 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
     let region = giasync_tests::demo_region_listed(dir.path(), 46_700, 1);
     let school_config = giasync_tests::node_config(dir.path(), "420101", &[]);
     let rows = vec![
+        // Disabled (инвалид), of the standard category: 46 minutes, not 16.
         giasync_node::app::command::RosterEntryWire {
             room: None,
+            disabled: true,
             ..roster_row("p1", "Андреева", "000001")
         },
         giasync_node::app::command::RosterEntryWire {
@@ -143,6 +145,10 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         eventually_shows(&browser, "#next", "Андреева");
         browser.click("#log-p1 button[value=start]");
         eventually_shows(&browser, "#message", "Начало ответа записано");
+        // A +30 minutes participant: her time and a running clock.
+        eventually_shows(&browser, "#log-p1 .allowed", "46 мин (+30");
+        eventually_shows(&browser, "#log-p1 .clock", "осталось 4");
+        browser.screenshot("school-interviewer-clock");
         browser.click("#log-p1 button[value=end]");
         eventually_shows(&browser, "#message", "Окончание ответа записано");
         eventually_shows(&browser, "#next", "Борисов");

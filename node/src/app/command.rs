@@ -17,6 +17,8 @@ use super::{Actor, Context, Error, acts, day, hub, results, room_log, roster, sc
 #[serde(try_from = "RosterEntryWire", into = "RosterEntryWire")]
 pub struct RosterEntry {
     pub participant: Participant,
+    /// A disabled participant (инвалид): +30 minutes whatever the category.
+    pub disabled: bool,
     pub room: Option<RoomCode>,
 }
 
@@ -31,6 +33,9 @@ pub struct RosterEntryWire {
     pub number: String,
     pub class: String,
     pub category: String,
+    /// Absent in scripts of version 1: not disabled.
+    #[serde(default)]
+    pub disabled: bool,
     pub room: Option<String>,
 }
 
@@ -45,6 +50,7 @@ impl TryFrom<RosterEntryWire> for RosterEntry {
                 class: SchoolClass::new(&r.class)?,
                 category: r.category.parse::<Category>()?,
             },
+            disabled: r.disabled,
             room: r.room.as_deref().map(RoomCode::new).transpose()?,
         })
     }
@@ -62,6 +68,7 @@ impl From<RosterEntry> for RosterEntryWire {
             number: p.document.number().into(),
             class: p.class.to_string(),
             category: p.category.id().into(),
+            disabled: e.disabled,
             room: e.room.map(|r| r.to_string()),
         }
     }
@@ -71,6 +78,7 @@ impl From<&giasync_shared::import::ImportedRow> for RosterEntry {
     fn from(r: &giasync_shared::import::ImportedRow) -> Self {
         RosterEntry {
             participant: r.participant.clone(),
+            disabled: r.disabled,
             room: r.room,
         }
     }

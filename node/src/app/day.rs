@@ -113,6 +113,17 @@ pub struct DayParticipant {
     pub sheets: Vec<DaySheet>,
 }
 
+impl DayParticipant {
+    /// How long the answer took longer than allowed (seed 002 §14, §59), when it ended past its
+    /// time: the room log flags it.
+    #[must_use]
+    pub fn overrun_ms(&self) -> Option<i64> {
+        let took = self.end?.unix_ms() - self.start?.unix_ms();
+        let over = took - self.entry.allowed_ms();
+        (over > 0).then_some(over)
+    }
+}
+
 /// Whether it is safe to close the day: what the node has not yet handed upstream.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncState {
@@ -302,7 +313,8 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
     let mut participants = Vec::with_capacity(rows.len());
     for (pid, row) in &rows {
         let of_record = rcoi.and_then(|r| content::registered_category(r, pid));
-        let entry = Entry::read(pid, row, of_record);
+        let disabled = rcoi.and_then(|r| content::registered_disabled(r, pid));
+        let entry = Entry::read(pid, row, of_record, disabled);
         if let Some(room) = entry.room {
             rooms
                 .entry(room)

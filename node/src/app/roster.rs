@@ -79,6 +79,8 @@ pub struct Entry {
     /// The roster's category when it differs from the category of record: a change the school
     /// asked for that the РЦОИ has not approved, so not used for scoring.
     pub requested: Option<Category>,
+    /// A disabled participant (инвалид): as the register says when it says, else the roster.
+    pub disabled: bool,
     /// The identity document (the series may be empty).
     pub series: String,
     pub number: String,
@@ -90,7 +92,12 @@ impl Entry {
     /// Reads a roster row, with the participant's category of record when the register holds
     /// one.
     #[must_use]
-    pub fn read(id: &str, row: &RosterRow, of_record: Option<Category>) -> Self {
+    pub fn read(
+        id: &str,
+        row: &RosterRow,
+        of_record: Option<Category>,
+        disabled: Option<bool>,
+    ) -> Self {
         let attendance = match row.get("attendance") {
             "" => None,
             word => Attendance::from_words(word, row.get("act")).ok(),
@@ -105,11 +112,19 @@ impl Entry {
             category: of_record.or(in_roster),
             registered: of_record.is_some(),
             requested: in_roster.filter(|_| of_record.is_some() && in_roster != of_record),
+            disabled: disabled.unwrap_or(row.get("disabled") == "yes"),
             series: row.get("doc_series").into(),
             number: row.get("doc_number").into(),
             room: RoomCode::new(row.get("room")).ok(),
             attendance,
         }
+    }
+
+    /// The time the participant's answer may take (seed 002 §14, §59); the standard time when
+    /// the category is not known.
+    #[must_use]
+    pub fn allowed_ms(&self) -> i64 {
+        giasync_shared::room::allowed_ms(self.category.unwrap_or(Category::Standard), self.disabled)
     }
 
     /// «Фамилия Имя Отчество».
@@ -130,6 +145,7 @@ fn write_entries(
     engine.change(now_ms, doc, |tx| {
         for e in entries {
             content::put_participant(tx, &e.participant)?;
+            content::put_disabled(tx, e.participant.id, e.disabled)?;
             if let Some(room) = e.room {
                 content::assign(tx, e.participant.id, room)?;
             }
@@ -238,8 +254,8 @@ pub fn entry(engine: &Engine, exam: ExamId, participant: ParticipantId) -> Resul
     let row = roster
         .get(participant.as_str())
         .ok_or(Error::UnknownParticipant { participant, doc })?;
-    let of_record = category_of_record(engine, doc, participant.as_str());
-    Ok(Entry::read(participant.as_str(), row, of_record))
+    let (of_record, disabled) = of_record(engine, doc, participant.as_str());
+    Ok(Entry::read(participant.as_str(), row, of_record, disabled))
 }
 
 /// Every participant of the roster, by id.
@@ -250,19 +266,23 @@ pub fn entries(engine: &Engine, exam: ExamId) -> Result<Vec<Entry>, Error> {
         .map(content::participants)
         .unwrap_or_default()
         .iter()
-        .map(|(id, row)| Entry::read(id, row, category_of_record(engine, doc, id)))
+        .map(|(id, row)| {
+            let (category, disabled) = of_record(engine, doc, id);
+            Entry::read(id, row, category, disabled)
+        })
         .collect())
 }
 
-/// The category of record of a participant of the school document `doc`'s exam: what the
-/// regional register in the school's РЦОИ document says, if this node holds it.
-pub(crate) fn category_of_record(
-    engine: &Engine,
-    doc: DocId,
-    participant: &str,
-) -> Option<Category> {
-    let register = doc.sibling(DocKind::Rcoi)?;
-    content::registered_category(engine.doc(&register)?, participant)
+/// What the regional register in the school's РЦОИ document says of a participant of the school
+/// document `doc`'s exam, if this node holds it: the category of record and the disability.
+fn of_record(engine: &Engine, doc: DocId, participant: &str) -> (Option<Category>, Option<bool>) {
+    let Some(register) = doc.sibling(DocKind::Rcoi).and_then(|r| engine.doc(&r)) else {
+        return (None, None);
+    };
+    (
+        content::registered_category(register, participant),
+        content::registered_disabled(register, participant),
+    )
 }
 
 /// At the РЦОИ: sets a participant's category of record, approving a change the school asked
@@ -379,9 +399,10 @@ pub fn region_import(
             }));
         }
         engine.change(now_ms, register, |tx| {
-            entries
-                .iter()
-                .try_for_each(|e| content::put_registered(tx, &e.participant))
+            entries.iter().try_for_each(|e| {
+                content::put_registered(tx, &e.participant)?;
+                content::put_registered_disabled(tx, e.participant.id, e.disabled)
+            })
         })?;
     }
     Ok(RegionImported {

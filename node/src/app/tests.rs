@@ -168,6 +168,7 @@ fn row(id: &str, room: Option<&str>) -> RosterEntry {
         number: format!("{id}0"),
         class: "9А".into(),
         category: "standard".into(),
+        disabled: false,
         room: room.map(Into::into),
     }
     .try_into()
@@ -1427,4 +1428,72 @@ fn an_act_ends_an_attempt_and_its_sheet_is_refused() {
         score(&expert, &expert_key, &expert_cert, &c, "p2", 0),
     )
     .unwrap();
+}
+
+/// Seed 002 §14, §59: 16 minutes, +30 for ОВЗ and for a disabled participant whatever the
+/// category; the room log flags an answer that went past its time. The register's word on a
+/// disability wins over the roster's.
+#[test]
+fn the_time_allowed_follows_the_register_and_an_overrun_is_flagged() {
+    let (mut rcoi, rc) = node("42");
+    let (mut school, sc) = node(SCHOOL);
+    let mut disabled = row("p1", Some("101"));
+    disabled.disabled = true;
+    let listed = |participant: RosterEntry| RegionRow {
+        row: 2,
+        school: Some(SchoolCode::new(SCHOOL).unwrap()),
+        municipality: Some(giasync_shared::codes::MunicipalityCode::new("4201").unwrap()),
+        participant,
+    };
+    console(
+        &mut rcoi,
+        &rc,
+        Command::RegionImport {
+            exam: exam(),
+            rows: vec![listed(disabled), listed(row("p2", Some("101")))],
+        },
+    );
+    sync(&mut rcoi, &mut school);
+    // The school says p2 is disabled too: the register does not, so 16 minutes.
+    let mut claimed = row("p2", Some("101"));
+    claimed.disabled = true;
+    console(
+        &mut school,
+        &sc,
+        Command::RosterImport {
+            exam: exam(),
+            rows: vec![claimed],
+        },
+    );
+    const MINUTE_MS: i64 = 60_000;
+    let nine = 9 * 60 * MINUTE_MS;
+    for (p, start, end) in [
+        ("p1", nine, nine + 40 * MINUTE_MS),
+        ("p2", nine, nine + 20 * MINUTE_MS),
+    ] {
+        for (at, end) in [(start, false), (end, true)] {
+            console(
+                &mut school,
+                &sc,
+                Command::Log {
+                    exam: exam(),
+                    participant: pid(p),
+                    interviewer: None,
+                    at: on_exam_day(at),
+                    end,
+                },
+            );
+        }
+    }
+    let day = super::day::read(&school, &sc, exam()).unwrap();
+    let p1 = day.participant("p1").unwrap();
+    let p2 = day.participant("p2").unwrap();
+    assert_eq!(
+        (p1.entry.allowed_ms() / MINUTE_MS, p1.overrun_ms()),
+        (46, None)
+    );
+    assert_eq!(
+        (p2.entry.allowed_ms() / MINUTE_MS, p2.overrun_ms()),
+        (16, Some(4 * MINUTE_MS))
+    );
 }

@@ -63,7 +63,7 @@ pub(super) async fn room_log(
     }
     let room = room.map(|r| r.to_string()).unwrap_or_default();
     let back_to = format!("/log?room={}", url_encode(&room));
-    b.push_str("<table id=\"log\"><tr><th>Участник</th><th>Начало</th><th>Окончание</th><th>Явка</th><th></th></tr>");
+    b.push_str("<table id=\"log\"><tr><th>Участник</th><th>Время на ответ</th><th>Начало</th><th>Окончание</th><th>Явка</th><th></th></tr>");
     for p in &in_room {
         let id = escape(&p.entry.id);
         let class = if Some(&p.entry.id) == next.as_ref() {
@@ -82,8 +82,31 @@ pub(super) async fn room_log(
             ),
             _ => String::new(),
         };
+        let allowed_ms = p.entry.allowed_ms();
+        // A running clock while the answer goes on (the page's script counts it down); an
+        // overrun once it ended past its time.
+        let clock = match (p.start, p.end, p.overrun_ms()) {
+            (Some(start), None, _) => format!(
+                " <span class=\"clock\" data-start=\"{}\" data-allowed=\"{allowed_ms}\"></span>",
+                start.unix_ms()
+            ),
+            (_, _, Some(over)) => format!(
+                " <span class=\"overrun\">превышение на {} мин</span>",
+                (over + 59_999) / 60_000
+            ),
+            _ => String::new(),
+        };
+        let allowed = format!(
+            "{} мин{}{clock}",
+            allowed_ms / 60_000,
+            if allowed_ms > giasync_shared::room::ANSWER_MS {
+                " (+30: ОВЗ или инвалидность)"
+            } else {
+                ""
+            }
+        );
         b.push_str(&format!(
-            "<tr id=\"log-{id}\"{class}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{action} \
+            "<tr id=\"log-{id}\"{class}><td>{}</td><td class=\"allowed\">{allowed}</td><td>{}</td><td>{}</td><td>{}</td><td>{action} \
              <form class=\"inline\" method=\"post\" action=\"/mark\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><input type=\"hidden\" name=\"back\" value=\"{bt}\">\
              <button name=\"status\" value=\"absent\">Н</button> акт <input name=\"act\" size=\"5\"> <button name=\"status\" value=\"early\">Досрочно</button></form></td></tr>",
             escape(&full_name(p)),

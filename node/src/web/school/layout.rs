@@ -24,15 +24,20 @@ th{background:#eee}.next{background:#ffd}.conflict{background:#fdd}.done{backgro
 .msg{padding:.5em;background:#def;border:1px solid #9bd}.err{padding:.5em;background:#fdd;border:1px solid #d99}
 form.inline{display:inline}input[type=number]{width:4em}
 #total{font-size:1.4em;font-weight:bold}
+.clock{font-weight:bold}.overrun{color:#c00;font-weight:bold}
 @media print{header,nav,form,.noprint{display:none}}";
 
-/// Reloads the page when the day changed and nobody is typing.
+/// Reloads the page when the day changed and nobody is typing; keeps the score form's total and
+/// the room log's clocks (time gone and left of each answer going on) up to date.
 pub(super) const SCRIPT: &str = "(function(){var v=document.body.dataset.version;var typing=false;
 document.addEventListener('input',function(){typing=true});
 setInterval(function(){if(typing||!v)return;fetch('/api/version'+location.search).then(function(r){return r.text()}).then(function(t){if(t&&t!==v)location.reload()}).catch(function(){})},POLL);
 var f=document.getElementById('score');if(f){var upd=function(){var t=0;f.querySelectorAll('input[data-max]').forEach(function(i){var n=parseInt(i.value,10);if(!isNaN(n))t+=n});
 document.getElementById('total').textContent=t;var pass=t>=parseInt(f.dataset.pass,10);var o=document.getElementById('outcome');o.textContent=pass?'зачёт':'незачёт'};
-f.addEventListener('input',upd);upd()}})();";
+f.addEventListener('input',upd);upd()}
+var mmss=function(ms){var s=Math.floor(ms/1000);return Math.floor(s/60)+':'+('0'+s%60).slice(-2)};
+var tick=function(){document.querySelectorAll('.clock[data-start]').forEach(function(c){var gone=Date.now()-parseInt(c.dataset.start,10);var left=parseInt(c.dataset.allowed,10)-gone;
+c.textContent=left>=0?'идёт '+mmss(gone)+', осталось '+mmss(left):'превышение '+mmss(-left);c.className=left>=0?'clock':'clock overrun'})};tick();setInterval(tick,1000)})();";
 
 pub(super) fn version_of(day: &SchoolDay) -> String {
     use sha2::Digest;

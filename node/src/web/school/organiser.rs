@@ -148,6 +148,10 @@ pub(super) async fn edit_form(
     b.push_str(&field("Номер документа", "number", &p.number));
     b.push_str(&field("Класс", "class", &p.class));
     b.push_str(&format!(
+        "<p><label><input type=\"checkbox\" name=\"disabled\" value=\"yes\"{}> Инвалидность (+30 минут на ответ при любой категории)</label></p>",
+        if p.disabled { " checked" } else { "" }
+    ));
+    b.push_str(&format!(
         "<p><label>Категория <select name=\"category\">{categories}</select></label></p>\
          <p class=\"note\">Категория из регионального реестра: {}. Другая категория здесь — запрос: \
          по ней не оценивают, пока её не утвердит РЦОИ.</p>\
@@ -186,6 +190,7 @@ pub(super) async fn edit_submit(
         };
         let rows = vec![RosterEntry {
             participant,
+            disabled: form.contains_key("disabled"),
             room: None,
         }];
         web.apply(
