@@ -114,6 +114,17 @@ pub struct ConflictView {
     pub settled_by: Option<String>,
 }
 
+/// A category a school wrote in its roster that is not the participant's category of record: a
+/// request the РЦОИ approves (`giasync-hub approve-category`) or leaves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategoryRequestView {
+    pub exam: String,
+    pub school: String,
+    pub participant: String,
+    pub of_record: String,
+    pub requested: String,
+}
+
 /// A record the hub refuses, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvalidView {
@@ -169,6 +180,9 @@ pub struct Oversight {
     pub schools: Vec<SchoolView>,
     pub conflicts: Vec<ConflictView>,
     pub invalid: Vec<InvalidView>,
+    /// Categories schools asked for that the register does not hold yet.
+    #[serde(default)]
+    pub category_requests: Vec<CategoryRequestView>,
     pub quarantined: u64,
     pub deadlines: Vec<DeadlineView>,
     pub overdue: usize,
@@ -244,6 +258,7 @@ struct Section {
     last_activity_ms: Option<i64>,
     conflicts: Vec<ConflictView>,
     invalid: Vec<InvalidView>,
+    category_requests: Vec<CategoryRequestView>,
     facts: Facts,
     /// (time, 0 started / 1 finished / 2 scored), for the chart of the latest exam.
     events: Vec<(i64, u8)>,
@@ -440,6 +455,8 @@ pub fn build_cached<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
         }
         out.conflicts.extend(section.conflicts.iter().cloned());
         out.invalid.extend(section.invalid.iter().cloned());
+        out.category_requests
+            .extend(section.category_requests.iter().cloned());
         out.deadlines.extend(deadlines(
             exam,
             school,
@@ -489,6 +506,23 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
 ) -> Section {
     let mut out = Section::default();
     let roster = docs.roster.map(content::participants).unwrap_or_default();
+    if let Some(rcoi) = docs.rcoi {
+        for (id, row) in &roster {
+            let Some(of_record) = content::registered_category(rcoi, id) else {
+                continue;
+            };
+            let requested = row.get("category");
+            if !requested.is_empty() && requested != of_record.id() {
+                out.category_requests.push(CategoryRequestView {
+                    exam: exam.to_string(),
+                    school: school.to_string(),
+                    participant: id.clone(),
+                    of_record: of_record.id().to_owned(),
+                    requested: requested.to_owned(),
+                });
+            }
+        }
+    }
     let logs = docs.protocol.map(content::logs).unwrap_or_default();
     // Times in a school's documents are what the school wrote: the chart and the lag count
     // them within the exam day on the region's clock, so no school can stretch the timeline.
@@ -953,6 +987,62 @@ mod tests {
         assert_eq!(d[1].state, DeadlineState::Done);
         assert_eq!(d[2].due.to_string(), "2027-02-24");
         assert_eq!(d[2].state, DeadlineState::Pending);
+    }
+
+    /// A school wrote autism for p1 and standard for p2; the register says standard for both:
+    /// p1's is a request the hubs list, p2's is not.
+    #[test]
+    fn a_category_the_register_does_not_hold_is_listed_as_a_request() {
+        use automerge::transaction::Transactable as _;
+        let mut roster = Automerge::new();
+        let mut tx = roster.transaction();
+        for (id, category) in [("p1", "autism"), ("p2", "standard")] {
+            tx.put(automerge::ROOT, format!("p/{id}/surname"), "Ф")
+                .unwrap();
+            tx.put(automerge::ROOT, format!("p/{id}/category"), category)
+                .unwrap();
+        }
+        tx.commit();
+        let mut rcoi = Automerge::new();
+        let mut tx = rcoi.transaction();
+        for id in ["p1", "p2"] {
+            content::put_registered_category(
+                &mut tx,
+                crate::codes::ParticipantId::new(id).unwrap(),
+                crate::participant::Category::Standard,
+            )
+            .unwrap();
+        }
+        tx.commit();
+        let rules = Rules::is_2024().unwrap();
+        let ca = crate::sync::FixedCa::default();
+        let o = build(Inputs {
+            node: "test".into(),
+            municipality: None,
+            region: "42".into(),
+            docs: vec![
+                ("roster/4201/420101/is-2027-02-10".parse().unwrap(), &roster),
+                ("rcoi/4201/420101/is-2027-02-10".parse().unwrap(), &rcoi),
+            ],
+            unread: Vec::new(),
+            contacts: BTreeMap::new(),
+            quarantined: 0,
+            now: at("2027-02-10T12:00:00Z"),
+            utc_offset: UtcOffset::UTC,
+            rules: &rules,
+            directory_for: |_: &BTreeMap<String, Vec<u8>>| crate::record::FixedDirectory::default(),
+            verifier: &ca,
+        });
+        assert_eq!(
+            o.category_requests,
+            vec![CategoryRequestView {
+                exam: "is-2027-02-10".into(),
+                school: "420101".into(),
+                participant: "p1".into(),
+                of_record: "standard".into(),
+                requested: "autism".into(),
+            }]
+        );
     }
 
     #[test]

@@ -82,6 +82,7 @@ pub fn page(o: &Oversight) -> String {
     deadlines(&mut h, o);
     schools(&mut h, o);
     conflicts(&mut h, o);
+    category_requests(&mut h, o);
     invalid(&mut h, o);
     // Chart.
     h.push_str("<h2 id=\"progress\">Ход дня</h2>");
@@ -233,6 +234,31 @@ fn conflicts(h: &mut String, o: &Oversight) {
 }
 
 /// Records refused by the checks.
+fn category_requests(h: &mut String, o: &Oversight) {
+    h.push_str("<h2 id=\"category-requests\">Запросы на изменение категории участника</h2>");
+    if o.category_requests.is_empty() {
+        h.push_str("<p class=\"muted\">Запросов нет.</p>");
+        return;
+    }
+    h.push_str(
+        "<p>Категория из регионального реестра действует, пока РЦОИ не утвердит другую \
+         (<code>giasync-hub approve-category</code>).</p>\
+         <table><tr><th>Экзамен</th><th>ОО</th><th>Участник</th><th>В реестре</th><th>Запрошено</th></tr>",
+    );
+    for r in &o.category_requests {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+            escape(&r.exam),
+            escape(&r.school),
+            escape(&r.participant),
+            escape(&r.of_record),
+            escape(&r.requested)
+        );
+    }
+    h.push_str("</table>");
+}
+
 fn invalid(h: &mut String, o: &Oversight) {
     h.push_str("<h2 id=\"invalid\">Недействительные и отклонённые данные</h2>");
     let _ = write!(
