@@ -107,6 +107,12 @@ fn message(answer: &Answer) -> String {
                 "imported {} participants into the rosters of {} schools for {}",
                 i.participants, i.schools, i.exam
             );
+            if i.sheets_by_another_category > 0 {
+                text.push_str(&format!(
+                    "; {} sheets already held score by another category than the list's and no longer count",
+                    i.sheets_by_another_category
+                ));
+            }
             if !i.categories_changed.is_empty() {
                 text.push_str(&format!(
                     "; the list changed {} categories of record:",

@@ -157,8 +157,9 @@ impl<R: automerge::ReadDoc> Standing<'_, R> {
     }
 }
 
-/// Judges a verified sheet against the time the РЦОИ received it, `received`, the register and
-/// the acts.
+/// Judges a verified sheet against the time the РЦОИ received it, `received`, then the register
+/// and the acts. Time comes first: a sheet refused for its category or an act passed every check
+/// of time, so a later approval can lift that refusal ([`lift_category_refusals`]).
 fn judge_on_receipt<R: automerge::ReadDoc>(
     v: &VerifiedSheet,
     directory: &dyn SignerDirectory,
@@ -166,9 +167,17 @@ fn judge_on_receipt<R: automerge::ReadDoc>(
     clock: UtcOffset,
     received: Timestamp,
 ) -> Result<(), Refusal> {
-    if let Some(refusal) = standing.refusal(&v.sheet, true) {
-        return Err(refusal);
-    }
+    judge_time(v, directory, clock, received)?;
+    standing.refusal(&v.sheet, true).map_or(Ok(()), Err)
+}
+
+/// The checks of time on receipt ([`Refusal`]'s first three).
+fn judge_time(
+    v: &VerifiedSheet,
+    directory: &dyn SignerDirectory,
+    clock: UtcOffset,
+    received: Timestamp,
+) -> Result<(), Refusal> {
     let signed_at = v.sheet.signed_at;
     let day = v.sheet.subject.exam.date();
     if !day.day_window_ms(clock).contains(&signed_at.unix_ms()) {
@@ -190,6 +199,61 @@ fn judge_on_receipt<R: automerge::ReadDoc>(
     }
 }
 
+/// At the РЦОИ, after the register changed (an approval, a list imported again): the sheets of
+/// `protocol` it refused on receipt only because their participant was not registered or was
+/// registered by another category, and whose category is now the category of record, are
+/// receipted verified. Such a refusal was written only after every check of time passed
+/// ([`judge_on_receipt`]); the receipt is compared with the refusal's own text, made again
+/// here, not parsed. Returns how many receipts it rewrote.
+pub fn lift_category_refusals(
+    engine: &mut Engine,
+    protocol: DocId,
+    now_ms: i64,
+) -> Result<usize, EngineError> {
+    let Some(receipts) = receipts_of(protocol) else {
+        return Ok(0);
+    };
+    let (Some(doc), Some(rcoi)) = (engine.doc(&protocol), engine.doc(&receipts)) else {
+        return Ok(0);
+    };
+    let held = content::receipts(rcoi);
+    let lifted: Vec<crate::record::RecordHash> = content::sheets(doc)
+        .iter()
+        .filter_map(|s| {
+            let sheet = s.decode_unverified().ok()?;
+            let participant = sheet.subject.participant;
+            let of_record = content::registered_category(rcoi, participant.as_str())?;
+            if of_record != sheet.category {
+                return None;
+            }
+            let stored = Receipt::read(held.get(&s.hash().to_string())?);
+            let Receipt::RefusedOnReceipt(reason) = stored else {
+                return None;
+            };
+            let by_category = Category::ALL.iter().any(|other| {
+                Refusal::CategoryNotOfRecord {
+                    participant,
+                    sheet: sheet.category,
+                    of_record: *other,
+                }
+                .to_string()
+                    == reason
+            });
+            let unregistered = Refusal::NotRegistered { participant }.to_string() == reason;
+            (by_category || unregistered).then(|| s.hash())
+        })
+        .collect();
+    if lifted.is_empty() {
+        return Ok(0);
+    }
+    engine.change(now_ms, receipts, |tx| {
+        lifted
+            .iter()
+            .try_for_each(|h| content::put_receipt(tx, h, RECEIPT_VERIFIED))
+    })?;
+    Ok(lifted.len())
+}
+
 /// The РЦОИ document that belongs with `protocol`, if it is a protocol.
 #[must_use]
 pub fn receipts_of(protocol: DocId) -> Option<DocId> {
@@ -208,7 +272,7 @@ pub fn receipt_new_sheets<D: SignerDirectory>(
     engine: &mut Engine,
     protocol: DocId,
     rules: &Rules,
-    directory_for: impl FnOnce(&BTreeMap<String, Vec<u8>>) -> D,
+    directory_for: impl Fn(&BTreeMap<String, Vec<u8>>) -> D,
     clock: UtcOffset,
     now_ms: i64,
 ) -> Result<usize, EngineError> {
@@ -227,7 +291,7 @@ pub fn receipt_carried_over<D: SignerDirectory>(
     engine: &mut Engine,
     protocol: DocId,
     rules: &Rules,
-    directory_for: impl FnOnce(&BTreeMap<String, Vec<u8>>) -> D,
+    directory_for: impl Fn(&BTreeMap<String, Vec<u8>>) -> D,
     now_ms: i64,
 ) -> Result<usize, EngineError> {
     receipt(engine, protocol, rules, directory_for, None, now_ms)
@@ -238,7 +302,7 @@ fn receipt<D: SignerDirectory>(
     engine: &mut Engine,
     protocol: DocId,
     rules: &Rules,
-    directory_for: impl FnOnce(&BTreeMap<String, Vec<u8>>) -> D,
+    directory_for: impl Fn(&BTreeMap<String, Vec<u8>>) -> D,
     clock: Option<UtcOffset>,
     now_ms: i64,
 ) -> Result<usize, EngineError> {
@@ -266,13 +330,10 @@ fn receipt<D: SignerDirectory>(
     let Ok(received) = Timestamp::from_unix_ms(now_ms) else {
         return Ok(0);
     };
-    // The experts' certificates, and the organisers' who signed acts.
-    let mut certs = content::expert_certs(doc);
-    for (id, der) in content::organiser_certs(doc) {
-        certs.entry(id).or_insert(der);
-    }
-    let directory = directory_for(&certs);
-    let ended = crate::act::ended_attempts(doc, &directory);
+    let directory = directory_for(&content::expert_certs(doc));
+    // Acts by the organisers' certificates alone: an expert's listed under the same id must not
+    // stand in for them.
+    let ended = crate::act::ended_attempts(doc, &directory_for(&content::organiser_certs(doc)));
     let against = Standing {
         register: engine.doc(&receipts),
         ended: &ended,
@@ -354,6 +415,26 @@ mod tests {
         acts: &[(crate::act::Act, crate::statement::Statement)],
         directory: &FixedDirectory,
         carried_over: bool,
+    ) -> (BTreeMap<String, String>, crate::resolve::ProtocolResolution) {
+        ingest_then(
+            sheets,
+            register,
+            acts,
+            directory,
+            carried_over,
+            |_, _, _| {},
+        )
+    }
+
+    /// As [`ingest_with_acts`]; once everything is delivered, `then` acts at the РЦОИ (its
+    /// engine, the protocol, now), and what it wrote is delivered too.
+    fn ingest_then(
+        sheets: &[SignedSheet],
+        register: &[(String, Category)],
+        acts: &[(crate::act::Act, crate::statement::Statement)],
+        directory: &FixedDirectory,
+        carried_over: bool,
+        then: impl FnOnce(&mut Engine, DocId, i64),
     ) -> (BTreeMap<String, String>, crate::resolve::ProtocolResolution) {
         let region = RegionCode::new("42").unwrap();
         let municipality = MunicipalityCode::new("4201").unwrap();
@@ -443,51 +524,57 @@ mod tests {
             );
         }
         // Deliver until quiet; the РЦОИ receipts after every delivery, as the drivers do.
-        for _ in 0..100 {
-            let mut quiet = true;
-            for from in 0..2 {
-                let frames: Vec<Vec<u8>> = std::iter::from_fn(|| nodes[from].poll_output())
-                    .filter_map(|o| match o {
-                        Output::Send { bytes, .. } => Some(bytes),
-                        _ => None,
-                    })
-                    .collect();
-                for bytes in frames {
-                    quiet = false;
-                    nodes[1 - from].handle(
-                        now,
-                        Input::Received {
-                            peer: 1,
-                            bytes: &bytes,
-                        },
-                    );
-                    if 1 - from == 1 {
-                        if carried_over {
-                            receipt_carried_over(
-                                &mut nodes[1],
-                                protocol,
-                                &rules(),
-                                |_| directory,
-                                now,
-                            )
-                        } else {
-                            receipt_new_sheets(
-                                &mut nodes[1],
-                                protocol,
-                                &rules(),
-                                |_| directory,
-                                UtcOffset::UTC,
-                                now,
-                            )
+        let deliver = |nodes: &mut Vec<Engine>| {
+            for _ in 0..100 {
+                let mut quiet = true;
+                for from in 0..2 {
+                    let frames: Vec<Vec<u8>> = std::iter::from_fn(|| nodes[from].poll_output())
+                        .filter_map(|o| match o {
+                            Output::Send { bytes, .. } => Some(bytes),
+                            _ => None,
+                        })
+                        .collect();
+                    for bytes in frames {
+                        quiet = false;
+                        nodes[1 - from].handle(
+                            now,
+                            Input::Received {
+                                peer: 1,
+                                bytes: &bytes,
+                            },
+                        );
+                        if 1 - from == 1 {
+                            if carried_over {
+                                receipt_carried_over(
+                                    &mut nodes[1],
+                                    protocol,
+                                    &rules(),
+                                    |_| directory,
+                                    now,
+                                )
+                            } else {
+                                receipt_new_sheets(
+                                    &mut nodes[1],
+                                    protocol,
+                                    &rules(),
+                                    |_| directory,
+                                    UtcOffset::UTC,
+                                    now,
+                                )
+                            }
+                            .unwrap();
                         }
-                        .unwrap();
                     }
                 }
+                if quiet {
+                    break;
+                }
             }
-            if quiet {
-                break;
-            }
-        }
+        };
+        deliver(&mut nodes);
+        // What the РЦОИ does next (an approval), delivered down to the school in turn.
+        then(&mut nodes[1], protocol, now);
+        deliver(&mut nodes);
         // Everything was receipted once: another pass finds nothing new.
         assert_eq!(
             receipt_new_sheets(
@@ -585,6 +672,69 @@ mod tests {
             .map(|(s, _)| s.participant.as_str())
             .collect();
         assert_eq!(counted, vec!["p2"]);
+    }
+
+    /// An approval that makes a refused sheet's category the category of record lifts that
+    /// refusal, and only that one. Per participant: p1 registered standard, scored as autism,
+    /// then approved autism: verified. p2 the same but its expert was revoked before the sheet
+    /// arrived: still refused (for time, which came first). p3 scored standard, registered
+    /// standard, then changed to autism: its receipt stays verified, but it no longer counts.
+    #[test]
+    fn an_approval_lifts_a_refusal_for_the_category_and_nothing_else() {
+        let autism = |participant: &str, expert_n: u8| {
+            let mut d = draft(participant, 0, expert_n);
+            d.category = Category::Autism;
+            d.points = crate::rules::parse_points("Ч1=1,М1=2,М2=0,Д1=0").unwrap();
+            d.signed_at = at(5);
+            sign(d, expert_n)
+        };
+        let sheets = [
+            autism("p1", 1),
+            autism("p2", 2),
+            sign(draft("p3", 12, 1), 1),
+        ];
+        let mut directory = directory();
+        directory.revoke(expert(2), at(25));
+        let register: Vec<(String, Category)> = ["p1", "p2", "p3"]
+            .iter()
+            .map(|p| ((*p).to_owned(), Category::Standard))
+            .collect();
+        let (receipts, resolution) = ingest_then(
+            &sheets,
+            &register,
+            &[],
+            &directory,
+            false,
+            |rcoi, protocol, now| {
+                rcoi.change(now, receipts_of(protocol).unwrap(), |tx| {
+                    for (p, c) in [
+                        ("p1", Category::Autism),
+                        ("p2", Category::Autism),
+                        ("p3", Category::Autism),
+                    ] {
+                        content::put_registered_category(tx, ParticipantId::new(p).unwrap(), c)?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+                assert_eq!(lift_category_refusals(rcoi, protocol, now).unwrap(), 1);
+            },
+        );
+        let receipt = |s: &SignedSheet| Receipt::read(&receipts[&s.hash().to_string()]);
+        assert_eq!(receipt(&sheets[0]), Receipt::Verified);
+        assert!(
+            matches!(receipt(&sheets[1]), Receipt::RefusedOnReceipt(ref r) if r.contains("revoked")),
+            "{:?}",
+            receipt(&sheets[1])
+        );
+        assert_eq!(receipt(&sheets[2]), Receipt::Verified);
+        let counted: Vec<&str> = resolution
+            .subjects
+            .iter()
+            .filter(|(_, r)| r.verdict.current().is_some())
+            .map(|(s, _)| s.participant.as_str())
+            .collect();
+        assert_eq!(counted, vec!["p1"]);
     }
 
     /// Seed 002 §45, §49: an attempt ended by an act is not scored. Expectations per participant:

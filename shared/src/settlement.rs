@@ -189,8 +189,9 @@ pub struct SettledProtocol {
 }
 
 /// Resolves a protocol's sheets and applies the settlements stored in the school's РЦОИ
-/// document. `directory_for` makes a directory from certificates by person id (experts and the
-/// organisers who signed acts from the protocol, operators from the РЦОИ document).
+/// document. `directory_for` makes a directory from certificates by person id (experts from the
+/// protocol, operators from the РЦОИ document; the organisers who signed acts, from the
+/// protocol, in a directory of their own).
 ///
 /// Besides the РЦОИ's refusals on receipt, a sheet does not count when, as things stand now, an
 /// act ended its attempt or the register gives its participant another category
@@ -203,9 +204,6 @@ pub fn resolve_protocol<D: SignerDirectory>(
     directory_for: impl Fn(&std::collections::BTreeMap<String, Vec<u8>>) -> D,
 ) -> SettledProtocol {
     let mut certs = crate::content::expert_certs(protocol);
-    for (id, der) in crate::content::organiser_certs(protocol) {
-        certs.entry(id).or_insert(der);
-    }
     if let Some(rcoi) = rcoi {
         for (id, der) in crate::content::operator_certs(rcoi) {
             certs.entry(id).or_insert(der);
@@ -222,7 +220,11 @@ pub fn resolve_protocol<D: SignerDirectory>(
             _ => None,
         })
         .collect();
-    let ended = crate::act::ended_attempts(protocol, &directory);
+    // Acts by the organisers' certificates alone.
+    let ended = crate::act::ended_attempts(
+        protocol,
+        &directory_for(&crate::content::organiser_certs(protocol)),
+    );
     let standing = crate::ingest::Standing {
         register: rcoi,
         ended: &ended,

@@ -9,7 +9,7 @@ use giasync_shared::content;
 use giasync_shared::ingest::{self, RECEIPT_VERIFIED};
 use giasync_shared::participant::Category;
 use giasync_shared::record::SheetSubject;
-use giasync_shared::resolve::{Verdict, resolve_all_receipted};
+use giasync_shared::resolve::Verdict;
 use serde::Serialize;
 use sha2::Digest;
 
@@ -189,11 +189,38 @@ impl Report {
                     .and_then(|r| rcoi.doc(&r))
                     .map(content::receipts)
                     .unwrap_or_default();
+                receipts.extend(school_receipts);
+                // What counts at the РЦОИ: its refusals on receipt and, as things stand, acts
+                // and the register decide (the same resolution its publication uses).
+                let rcoi_doc = ingest::receipts_of(protocol).and_then(|r| rcoi.doc(&r));
+                let resolution = giasync_shared::settlement::resolve_protocol(
+                    doc,
+                    rcoi_doc,
+                    region.rules(),
+                    |_| region.directory(),
+                )
+                .resolution;
+                surfaced.extend(resolution.conflicts().map(|(subject, _)| *subject));
+                let mut counted_here = BTreeSet::new();
+                for r in resolution.subjects.values() {
+                    match &r.verdict {
+                        Verdict::Conflict(heads) => {
+                            counted_here.extend(heads.iter().map(|h| h.hash.to_string()));
+                        }
+                        verdict => {
+                            counted_here.extend(verdict.current().map(|v| v.hash.to_string()));
+                        }
+                    }
+                }
+                // Sheets the РЦОИ receipted verified or counts: each must score by the category
+                // of record and not be for an attempt an act ended.
                 for sheet in &sheets {
-                    let verified = school_receipts
-                        .get(&sheet.hash().to_string())
-                        .is_some_and(|v| v == RECEIPT_VERIFIED);
-                    if let (true, Ok(decoded)) = (verified, sheet.decode_unverified()) {
+                    let hash = sheet.hash().to_string();
+                    let verified = receipts.get(&hash).is_some_and(|v| v == RECEIPT_VERIFIED);
+                    if let (true, Ok(decoded)) = (
+                        verified || counted_here.contains(&hash),
+                        sheet.decode_unverified(),
+                    ) {
                         verified_subjects.insert(decoded.subject);
                         verified_categories.push((
                             s,
@@ -202,30 +229,7 @@ impl Report {
                         ));
                     }
                 }
-                // What counts at the РЦОИ: sheets it refused on receipt do not.
-                let refused_on_receipt: BTreeMap<String, String> = school_receipts
-                    .iter()
-                    .filter_map(|(h, v)| match ingest::Receipt::read(v) {
-                        ingest::Receipt::RefusedOnReceipt(reason) => Some((h.clone(), reason)),
-                        _ => None,
-                    })
-                    .collect();
-                receipts.extend(school_receipts);
-                let resolution = resolve_all_receipted(
-                    &sheets,
-                    region.rules(),
-                    region.directory(),
-                    &refused_on_receipt,
-                );
-                surfaced.extend(resolution.conflicts().map(|(subject, _)| *subject));
-                for r in resolution.subjects.values() {
-                    match &r.verdict {
-                        Verdict::Conflict(heads) => {
-                            counted.extend(heads.iter().map(|h| h.hash.to_string()));
-                        }
-                        verdict => counted.extend(verdict.current().map(|v| v.hash.to_string())),
-                    }
-                }
+                counted.extend(counted_here);
             }
         }
         let entered: BTreeSet<String> =
@@ -327,7 +331,7 @@ impl Report {
             ok: other_category.is_empty(),
             detail: if other_category.is_empty() {
                 format!(
-                    "{} verified sheets, each by its participant's listed category",
+                    "{} sheets verified or counted at the РЦОИ, each by its participant's listed category",
                     verified_categories.len()
                 )
             } else {
@@ -336,7 +340,7 @@ impl Report {
         });
 
         // No attempt a hostile school's organiser ended with an act (what the run wrote, not
-        // what the engine read back) has a sheet the РЦОИ verified.
+        // what the engine read back) has a sheet the РЦОИ verified or counts.
         let scored_after_act: Vec<String> = observed
             .acts_made
             .intersection(&verified_subjects)
@@ -347,7 +351,7 @@ impl Report {
             ok: scored_after_act.is_empty(),
             detail: if scored_after_act.is_empty() {
                 format!(
-                    "{} attempts ended by an act, none with a verified sheet",
+                    "{} attempts ended by an act, none with a sheet verified or counted",
                     observed.acts_made.len()
                 )
             } else {

@@ -33,6 +33,10 @@ pub struct RegionImported {
     /// (a list made before an approval puts the old category back: the operator must see it).
     #[serde(default)]
     pub categories_changed: Vec<CategoryChanged>,
+    /// Sheets the РЦОИ already holds that score a listed participant by another category than
+    /// the list's: as things stand they no longer count (a list imported after the day).
+    #[serde(default)]
+    pub sheets_by_another_category: usize,
 }
 
 /// A category of record a region-wide list changed.
@@ -316,6 +320,9 @@ pub fn approve_category(
     engine.change(now_ms, register, |tx| {
         content::put_registered_category(tx, participant, approval.category)
     })?;
+    if let Some(protocol) = register.sibling(DocKind::Protocol) {
+        giasync_shared::ingest::lift_category_refusals(engine, protocol, now_ms)?;
+    }
     Ok(CategoryApproved {
         participant,
         before,
@@ -383,6 +390,7 @@ pub fn region_import(
     }
     let schools = by_roster.len();
     let mut categories_changed = Vec::new();
+    let mut sheets_by_another_category = 0;
     for (doc, entries) in by_roster {
         write_entries(engine, now_ms, doc, &entries)?;
         let register = doc.sibling(DocKind::Rcoi).unwrap_or(doc);
@@ -404,12 +412,32 @@ pub fn region_import(
                 content::put_registered_disabled(tx, e.participant.id, e.disabled)
             })
         })?;
+        if let Some(protocol) = doc.sibling(DocKind::Protocol) {
+            giasync_shared::ingest::lift_category_refusals(engine, protocol, now_ms)?;
+            let listed: BTreeMap<ParticipantId, Category> = entries
+                .iter()
+                .map(|e| (e.participant.id, e.participant.category))
+                .collect();
+            sheets_by_another_category += engine
+                .doc(&protocol)
+                .map(content::sheets)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|s| s.decode_unverified().ok())
+                .filter(|s| {
+                    listed
+                        .get(&s.subject.participant)
+                        .is_some_and(|c| *c != s.category)
+                })
+                .count();
+        }
     }
     Ok(RegionImported {
         exam,
         participants,
         schools,
         categories_changed,
+        sheets_by_another_category,
     })
 }
 

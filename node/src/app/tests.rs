@@ -1309,7 +1309,8 @@ fn a_school_cannot_change_the_category_of_record_alone() {
     };
     assert_eq!((scored.total, scored.outcome), (3, Outcome::Pass));
     // The region's list made before the approval, imported again, puts standard back: the
-    // answer names the change.
+    // answer names the change, and the autism sheet the РЦОИ now holds that no longer counts.
+    sync(&mut rcoi, &mut school);
     let Answer::RegionImported(again) = console(
         &mut rcoi,
         &rc,
@@ -1334,6 +1335,7 @@ fn a_school_cannot_change_the_category_of_record_alone() {
             after: Category::Standard,
         }]
     );
+    assert_eq!(again.sheets_by_another_category, 1);
 }
 
 /// Seed 002 §45, §49: the organiser's signed act ends an attempt, the roster shows it, and the

@@ -277,7 +277,9 @@ pub(super) async fn act_submit(
             exam: day.exam,
             school: day.school,
             participant: ParticipantId::new(&p.entry.id).map_err(checked)?,
-            attempt: giasync_shared::record::Attempt::new(1).map_err(checked)?,
+            // The attempt the expert's page scores on this date (`expert::attempt_of`).
+            attempt: giasync_shared::record::Attempt::new(super::expert::attempt_of(day.exam))
+                .map_err(checked)?,
             room: p.entry.room.ok_or("Участник не назначен в аудиторию")?,
             kind,
             text: field("text").trim().to_owned(),
