@@ -225,6 +225,17 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         second.screenshot("school-act");
         second.click("#act button");
         eventually_shows(&second, "#message", "Акт по участнику p3 подписан");
+        // The act prints with what the system holds.
+        eventually_shows(&second, "#act-form", "Власова Анна");
+        assert!(
+            second
+                .text("#act-form")
+                .contains("некачественная аудиозапись ответа"),
+            "{}",
+            second.text("#act-form")
+        );
+        second.screenshot("school-act-print");
+        second.open(&format!("{base}/roster"));
         eventually_shows(&second, "#p-p3", "досрочно завершил, акт 5");
         sign_out(&browser);
         sign_in(

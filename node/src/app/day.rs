@@ -111,6 +111,21 @@ pub struct DayParticipant {
     /// The counting total and outcome, when one counts.
     pub result: Option<(u16, Outcome)>,
     pub sheets: Vec<DaySheet>,
+    /// The signed act that ended one of the participant's attempts, if one verifies here.
+    #[serde(default)]
+    pub act: Option<DayAct>,
+}
+
+/// An act as the pages show and print it (`giasync_shared::act::Act`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayAct {
+    pub attempt: u8,
+    pub room: RoomCode,
+    pub kind: giasync_shared::act::ActKind,
+    pub text: String,
+    pub number: giasync_shared::room::ActNumber,
+    pub organiser: PersonId,
+    pub at: Timestamp,
 }
 
 impl DayParticipant {
@@ -310,6 +325,26 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
         })
         .collect();
     let rows = roster.map(content::participants).unwrap_or_default();
+    let mut acts: BTreeMap<String, DayAct> = BTreeMap::new();
+    if let Some(protocol) = protocol {
+        let organisers = context
+            .verifier
+            .experts(&content::organiser_certs(protocol));
+        for (subject, act) in giasync_shared::act::ended_attempts(protocol, &organisers) {
+            acts.insert(
+                subject.participant.to_string(),
+                DayAct {
+                    attempt: act.attempt.get(),
+                    room: act.room,
+                    kind: act.kind,
+                    text: act.text,
+                    number: act.number,
+                    organiser: act.organiser,
+                    at: act.at,
+                },
+            );
+        }
+    }
     let mut participants = Vec::with_capacity(rows.len());
     for (pid, row) in &rows {
         let of_record = rcoi.and_then(|r| content::registered_category(r, pid));
@@ -339,6 +374,7 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
             verdict: s.verdict,
             result: s.result,
             sheets: s.sheets,
+            act: acts.remove(pid),
         });
     }
     participants.sort_by(|a, b| {

@@ -25,7 +25,9 @@ th{background:#eee}.next{background:#ffd}.conflict{background:#fdd}.done{backgro
 form.inline{display:inline}input[type=number]{width:4em}
 #total{font-size:1.4em;font-weight:bold}
 .clock{font-weight:bold}.overrun{color:#c00;font-weight:bold}
-@media print{header,nav,form,.noprint{display:none}}";
+@media print{header,nav,form,.noprint{display:none}}
+@page{size:A4;margin:15mm}.form .title{font-weight:bold;text-align:center;font-size:1.1em}
+.form table{width:100%}.form th{text-align:left;width:40%;background:none}.signatures td.line{width:30%;border-bottom:1px solid #000}";
 
 /// Reloads the page when the day changed and nobody is typing; keeps the score form's total and
 /// the room log's clocks (time gone and left of each answer going on) up to date.

@@ -225,6 +225,7 @@ pub fn router(engine: Ask, people: Vec<Person>, rules: Rules, names: Vec<HostNam
         .route("/assign", post(organiser::assign))
         .route("/mark", post(organiser::mark))
         .route("/print/{room}", get(organiser::print_room))
+        .route("/print/act/{participant}", get(organiser::print_act))
         .route(
             "/act/{participant}",
             get(organiser::act_form).post(organiser::act_submit),

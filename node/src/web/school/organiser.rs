@@ -302,9 +302,63 @@ pub(super) async fn act_submit(
     }
     .await;
     match result {
-        Ok(_) => back("/roster", Ok(format!("Акт по участнику {pid} подписан"))),
+        Ok(_) => back(
+            &format!("/print/act/{}", url_encode(&pid)),
+            Ok(format!("Акт по участнику {pid} подписан")),
+        ),
         Err(e) => back(&format!("/act/{}", url_encode(&pid)), Err(e)),
     }
+}
+
+/// The act as signed, on A4 for the signatures on paper: what the system holds, filled in.
+/// Its fields and where each comes from: `docs/school-ui.md`.
+pub(super) async fn print_act(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    UrlPath(pid): UrlPath<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let (who, day) = match web.open(&headers, "print", None).await {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let Some(p) = day.participant(&pid) else {
+        return error_page(StatusCode::NOT_FOUND, Some(&who), "Нет такого участника");
+    };
+    let Some(act) = &p.act else {
+        return error_page(StatusCode::NOT_FOUND, Some(&who), "У участника нет акта");
+    };
+    let reason = match act.kind {
+        giasync_shared::act::ActKind::Early(r) => format!("Причина: {}.", r.name()),
+        giasync_shared::act::ActKind::Removal => {
+            "Нарушение порядка проведения итогового собеседования.".to_owned()
+        }
+    };
+    let at = act.at.at_offset(day.utc_offset);
+    let mut b = message_block(&query);
+    b.push_str(&format!(
+        "<div class=\"form\" id=\"act-form\"><p class=\"title\">{title} № {number}</p>\
+         <table class=\"fields\"><tr><th>Образовательная организация (код)</th><td>{school}</td></tr>\
+         <tr><th>Дата проведения</th><td>{date}</td></tr><tr><th>Аудитория</th><td>{room}</td></tr>\
+         <tr><th>Участник (ФИО)</th><td>{name}</td></tr><tr><th>Класс</th><td>{class}</td></tr>\
+         <tr><th>Попытка</th><td>{attempt}</td></tr><tr><th>Время составления акта</th><td>{at}</td></tr></table>\
+         <p>{reason}</p><p>{text}</p>\
+         <table class=\"signatures\"><tr><th>Ответственный организатор</th><td>{organiser} (подписано электронной подписью)</td><td class=\"line\"></td></tr>\
+         <tr><th>Собеседник</th><td></td><td class=\"line\"></td></tr>\
+         <tr><th>Участник итогового собеседования</th><td></td><td class=\"line\"></td></tr></table></div>\
+         <p class=\"noprint\"><button onclick=\"window.print()\">Печать</button></p>",
+        title = escape(act.kind.title()),
+        number = escape(act.number.as_str()),
+        school = day.school,
+        date = day.exam.date(),
+        room = escape(act.room.as_str()),
+        name = escape(&full_name(p)),
+        class = escape(&p.entry.class),
+        attempt = act.attempt,
+        text = escape(&act.text),
+        organiser = escape(act.organiser.as_str()),
+    ));
+    page("Акт", Some(&who), None, &b).into_response()
 }
 
 pub(super) async fn print_room(
