@@ -210,16 +210,25 @@ pub fn put_act(
     organiser: PersonId,
     organiser_cert: &[u8],
 ) -> Result<(), AutomergeError> {
-    tx.put(
-        ROOT,
+    put_signed(
+        tx,
         format!("act/{participant}/{}", attempt.get()),
-        ScalarValue::Bytes(statement.as_bytes().to_vec()),
-    )?;
-    tx.put(
-        ROOT,
+        statement,
         format!("organiser/{organiser}"),
-        ScalarValue::Bytes(organiser_cert.to_vec()),
-    )?;
+        organiser_cert,
+    )
+}
+
+/// Writes a signed statement under `key` and its signer's certificate under `cert_key`.
+fn put_signed(
+    tx: &mut impl Transactable,
+    key: String,
+    statement: &crate::statement::Statement,
+    cert_key: String,
+    cert: &[u8],
+) -> Result<(), AutomergeError> {
+    tx.put(ROOT, key, ScalarValue::Bytes(statement.as_bytes().to_vec()))?;
+    tx.put(ROOT, cert_key, ScalarValue::Bytes(cert.to_vec()))?;
     Ok(())
 }
 
@@ -272,6 +281,13 @@ pub fn registered_category(
         .ok()
 }
 
+/// Whether a school's РЦОИ document holds any entry of the register (reads one key at most).
+pub fn has_register(rcoi: &impl ReadDoc) -> bool {
+    rcoi.map_range(ROOT, "reg/".to_owned().."reg0".to_owned())
+        .next()
+        .is_some()
+}
+
 /// Every participant of the register in a school's РЦОИ document, by id, as raw fields
 /// (`category`, `doc_series`, `doc_number`).
 pub fn registered(rcoi: &impl ReadDoc) -> BTreeMap<String, RosterRow> {
@@ -292,17 +308,13 @@ pub fn put_settlement(
     operator: PersonId,
     operator_cert: &[u8],
 ) -> Result<(), AutomergeError> {
-    tx.put(
-        ROOT,
+    put_signed(
+        tx,
         format!("settlement/{}", statement.hash()),
-        ScalarValue::Bytes(statement.as_bytes().to_vec()),
-    )?;
-    tx.put(
-        ROOT,
+        statement,
         format!("operator/{operator}"),
-        ScalarValue::Bytes(operator_cert.to_vec()),
-    )?;
-    Ok(())
+        operator_cert,
+    )
 }
 
 /// Every signed statement under `prefix` (`settlement/`, `ack/`), undecodable ones skipped.
@@ -426,17 +438,13 @@ pub fn put_ack(
     organiser: PersonId,
     organiser_cert: &[u8],
 ) -> Result<(), AutomergeError> {
-    tx.put(
-        ROOT,
+    put_signed(
+        tx,
         format!("ack/{participant}"),
-        ScalarValue::Bytes(statement.as_bytes().to_vec()),
-    )?;
-    tx.put(
-        ROOT,
+        statement,
         format!("organiser/{organiser}"),
-        ScalarValue::Bytes(organiser_cert.to_vec()),
-    )?;
-    Ok(())
+        organiser_cert,
+    )
 }
 
 /// The familiarisation records of a results document.

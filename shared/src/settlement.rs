@@ -186,6 +186,8 @@ pub struct SettledProtocol {
     pub stale: Vec<RecordHash>,
     /// Settlements that do not verify, with the reason.
     pub refused: Refused,
+    /// The protocol's acts that verify, by the attempt each ends (`crate::act`).
+    pub acts: std::collections::BTreeMap<crate::record::SheetSubject, crate::act::Act>,
 }
 
 /// Resolves a protocol's sheets and applies the settlements stored in the school's РЦОИ
@@ -249,6 +251,7 @@ pub fn resolve_protocol<D: SignerDirectory>(
         resolution,
         stale,
         refused,
+        acts: ended,
     }
 }
 

@@ -294,6 +294,7 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
     let receipts = rcoi.map(content::receipts).unwrap_or_default();
     let mut scoring: BTreeMap<String, Scoring> = BTreeMap::new();
     let mut sheets_total = 0;
+    let mut acts: BTreeMap<String, DayAct> = BTreeMap::new();
     if let Some(protocol) = protocol {
         let settled =
             giasync_shared::settlement::resolve_protocol(protocol, rcoi, &context.rules, |certs| {
@@ -305,6 +306,20 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
             scoring.insert(
                 subject.participant.to_string(),
                 scoring_of(subject, r, &all, &receipts),
+            );
+        }
+        for (subject, act) in settled.acts {
+            acts.insert(
+                subject.participant.to_string(),
+                DayAct {
+                    attempt: act.attempt.get(),
+                    room: act.room,
+                    kind: act.kind,
+                    text: act.text,
+                    number: act.number,
+                    organiser: act.organiser,
+                    at: act.at,
+                },
             );
         }
     }
@@ -325,26 +340,6 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
         })
         .collect();
     let rows = roster.map(content::participants).unwrap_or_default();
-    let mut acts: BTreeMap<String, DayAct> = BTreeMap::new();
-    if let Some(protocol) = protocol {
-        let organisers = context
-            .verifier
-            .experts(&content::organiser_certs(protocol));
-        for (subject, act) in giasync_shared::act::ended_attempts(protocol, &organisers) {
-            acts.insert(
-                subject.participant.to_string(),
-                DayAct {
-                    attempt: act.attempt.get(),
-                    room: act.room,
-                    kind: act.kind,
-                    text: act.text,
-                    number: act.number,
-                    organiser: act.organiser,
-                    at: act.at,
-                },
-            );
-        }
-    }
     let mut participants = Vec::with_capacity(rows.len());
     for (pid, row) in &rows {
         let of_record = rcoi.and_then(|r| content::registered_category(r, pid));

@@ -83,7 +83,7 @@ pub fn score(
     // judges it.
     let participant = subject.participant;
     let register = doc.sibling(DocKind::Rcoi).and_then(|r| engine.doc(&r));
-    if let Some(register) = register.filter(|r| !content::registered(*r).is_empty()) {
+    if let Some(register) = register.filter(|r| content::has_register(*r)) {
         match content::registered_category(register, participant.as_str()) {
             None => {
                 return Err(Error::NotRegistered {
