@@ -129,6 +129,22 @@ enum Command {
         #[arg(long)]
         category: String,
     },
+    /// On a hub: who must be registered for an additional date (seed 002 §70: «незачёт»,
+    /// removed, finished early or absent for a valid reason), with the reason and their first
+    /// attempt there, from the schools' documents of the year's earlier dates; and who waits
+    /// for an absence's reason or a result. `--out` writes the admitted as a CSV that
+    /// `giasync-hub import` reads back.
+    Retakes {
+        /// The hub's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// The additional date, e.g. is-2025-03-12.
+        #[arg(long)]
+        exam: String,
+        /// Write the list here (CSV, UTF-8).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// At the РЦОИ: close an exam's processing — sign each school's results (participant,
     /// total, зачёт/незачёт) with the РЦОИ key into its results document, to flow down through
     /// the МОУО hubs. Schools with open conflicts are named and left out (exit 1).
@@ -388,6 +404,18 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 &context,
                 &Request::ApproveCategory(approval),
             )?)
+        }
+        Command::Retakes { config, exam, out } => {
+            let (config, context) = load(&config)?;
+            let exam = exam.parse().context("--exam")?;
+            let response = execute(&config, &context, &Request::Retakes { exam })?;
+            if let (Some(out), Some(giasync_node::app::Answer::Retakes(list))) =
+                (&out, &response.answer)
+            {
+                std::fs::write(out, giasync_node::app::retakes::csv(list))
+                    .with_context(|| format!("writing {}", out.display()))?;
+            }
+            report(&response)
         }
         Command::Publish { config, exam } => {
             let (config, context) = load(&config)?;

@@ -186,6 +186,38 @@ fn message(answer: &Answer) -> String {
         Answer::Familiarised(f) => {
             format!("{}: familiarised, signed by {}", f.participant, f.organiser)
         }
+        Answer::AbsenceRecorded(a) => match &a.reason {
+            giasync_shared::retake::AbsenceReason::Valid { document } => {
+                format!("{}: absent for a valid reason: {document}", a.participant)
+            }
+            giasync_shared::retake::AbsenceReason::NotValid => {
+                format!("{}: absent without a valid reason", a.participant)
+            }
+        },
+        Answer::Retakes(r) => {
+            let admitted = r.rows.iter().filter(|row| row.admission.is_some()).count();
+            let mut m = format!(
+                "{}: {admitted} participants must be registered, {} wait for a reason or a result",
+                r.exam,
+                r.rows.len() - admitted
+            );
+            for row in &r.rows {
+                let why = match (&row.admission, &row.refused) {
+                    (Some(a), _) => format!(
+                        "attempt {}: {}",
+                        row.attempt.unwrap_or_default(),
+                        a.describe()
+                    ),
+                    (None, Some(refused)) => format!("not admitted yet: {refused}"),
+                    (None, None) => String::new(),
+                };
+                m.push_str(&format!(
+                    "\n  school {} participant {}: {why}",
+                    row.school, row.participant
+                ));
+            }
+            m
+        }
         Answer::Status(_) | Answer::Oversight(_) | Answer::SchoolDay(_) | Answer::Lookup { .. } => {
             String::new()
         }

@@ -124,6 +124,23 @@ enum RosterCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// Record why an absent participant («Н») was absent: a valid reason names the document
+    /// that confirms it (it admits them to an additional date, seed 002 §70).
+    Absence {
+        participant: String,
+        /// The document confirming a valid reason, e.g. "справка ГБУЗ № 12 от 14.02.2024".
+        #[arg(
+            long,
+            conflicts_with = "not_valid",
+            required_unless_present = "not_valid"
+        )]
+        valid: Option<String>,
+        /// The absence had no valid reason.
+        #[arg(long)]
+        not_valid: bool,
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -286,7 +303,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
     }
 }
 
-/// `roster import|rooms|assign|mark`.
+/// `roster import|rooms|assign|mark|absence`.
 fn roster(command: RosterCommand) -> anyhow::Result<bool> {
     match command {
         RosterCommand::Import { file, target } => {
@@ -365,6 +382,26 @@ fn roster(command: RosterCommand) -> anyhow::Result<bool> {
                     participant: ParticipantId::new(&participant)?,
                     attendance: Attendance::from_words(&status, &act)?,
                 }),
+            )?))
+        }
+        RosterCommand::Absence {
+            participant,
+            valid,
+            not_valid: _,
+            target,
+        } => {
+            let s = session(&target)?;
+            let reason = match valid {
+                Some(document) => giasync_shared::retake::AbsenceReason::valid(&document)?,
+                None => giasync_shared::retake::AbsenceReason::NotValid,
+            };
+            Ok(report(&send(
+                &s,
+                &Request::Absence {
+                    exam: s.exam,
+                    participant: ParticipantId::new(&participant)?,
+                    reason,
+                },
             )?))
         }
     }

@@ -10,6 +10,7 @@
 //! | roster | `p/ID/disabled` | `yes` for a disabled participant (инвалид), else `no` |
 //! | roster | `p/ID/room` | room code |
 //! | roster | `p/ID/attendance` | `present`, `absent`, `early` or `removed`; `p/ID/act` the act's number |
+//! | roster | `p/ID/absence` | why an absent participant was absent: `valid` (with `p/ID/absence_document`, the document that confirms it) or `not-valid` |
 //! | roster | `room/CODE` | capacity (integer) |
 //! | protocol | `sheet/HASH` | a signed score sheet (bytes), keyed by its record hash: never overwritten |
 //! | protocol | `expert/ID` | the expert's certificate (DER), so any node can check the signature |
@@ -19,6 +20,7 @@
 //! | rcoi | `settlement/HASH` | a РЦОИ operator's signed settlement of a conflict (`crate::settlement`) |
 //! | rcoi | `operator/ID` | the operator's certificate (DER) |
 //! | rcoi | `reg/ID/category`, `reg/ID/doc_series`, `reg/ID/doc_number`, `reg/ID/disabled` | the regional register's entry for participant ID: the category of record, the identity document the look-up uses, a disability (`yes`/`no`) (text) |
+//! | rcoi | `reg/ID/attempt`, `reg/ID/admitted` | on an additional date: the participant's first attempt there and why they are admitted (`crate::retake`), as the РЦОИ found them from the earlier dates (text) |
 //! | rcoi | `published/N` | the РЦОИ's signed results of the school, edition N (`crate::publish`); `rcoi_cert/N` the certificate it was signed under |
 //! | results | `delivered` | when the school's node first verified the published results (ms) |
 //! | results | `ack/ID` | the organiser's signed record that participant ID has seen the result; `organiser/ID` their certificate |
@@ -246,6 +248,62 @@ pub fn put_receipt(
 ) -> Result<(), AutomergeError> {
     tx.put(ROOT, format!("receipt/{sheet}"), verdict)?;
     Ok(())
+}
+
+/// Records why an absent participant was absent (seed 002 §70: a valid reason admits them to
+/// an additional date).
+pub fn put_absence(
+    tx: &mut impl Transactable,
+    participant: ParticipantId,
+    reason: &crate::retake::AbsenceReason,
+) -> Result<(), AutomergeError> {
+    let (word, document) = match reason {
+        crate::retake::AbsenceReason::Valid { document } => ("valid", document.as_str()),
+        crate::retake::AbsenceReason::NotValid => ("not-valid", ""),
+    };
+    tx.put(ROOT, format!("p/{participant}/absence"), word)?;
+    tx.put(ROOT, format!("p/{participant}/absence_document"), document)?;
+    Ok(())
+}
+
+/// The reason a roster row gives for an absence ([`put_absence`]); `None` when it gives none
+/// (or one that does not read).
+#[must_use]
+pub fn absence(row: &RosterRow) -> Option<crate::retake::AbsenceReason> {
+    match row.get("absence") {
+        "valid" => crate::retake::AbsenceReason::valid(row.get("absence_document")).ok(),
+        "not-valid" => Some(crate::retake::AbsenceReason::NotValid),
+        _ => None,
+    }
+}
+
+/// Records in the register of an additional date why a participant is admitted and their first
+/// attempt there.
+pub fn put_registered_admission(
+    tx: &mut impl Transactable,
+    participant: ParticipantId,
+    first_attempt: crate::record::Attempt,
+    admitted: &str,
+) -> Result<(), AutomergeError> {
+    tx.put(
+        ROOT,
+        format!("reg/{participant}/attempt"),
+        first_attempt.get().to_string(),
+    )?;
+    tx.put(ROOT, format!("reg/{participant}/admitted"), admitted)?;
+    Ok(())
+}
+
+/// The first attempt of `participant` on the register's date, when the register says one.
+#[must_use]
+pub fn registered_attempt(
+    rcoi: &impl ReadDoc,
+    participant: &str,
+) -> Option<crate::record::Attempt> {
+    let n: u8 = text(rcoi, &format!("reg/{participant}/attempt"))?
+        .parse()
+        .ok()?;
+    crate::record::Attempt::new(n).ok()
 }
 
 /// Writes a participant's entry in the regional register (the school's РЦОИ document): the

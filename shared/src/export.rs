@@ -65,7 +65,8 @@ fn csv_field(out: &mut String, text: &str) {
     }
 }
 
-fn csv_line(out: &mut String, fields: &[&str]) {
+/// Appends one CSV line (`,`-separated, CRLF-ended, quoted where a field needs it).
+pub fn csv_line(out: &mut String, fields: &[&str]) {
     for (i, f) in fields.iter().enumerate() {
         if i > 0 {
             out.push(',');

@@ -77,6 +77,17 @@ pub enum Refusal {
         number: String,
         kind: crate::act::ActKind,
     },
+    /// The attempt is not one of this date's for the participant: before their first attempt
+    /// here (an earlier date's), or after it without an act for a bad recording opening it
+    /// (`crate::retake`).
+    #[error(
+        "attempt {attempt} of participant {participant} is not an attempt of this date: it opens with attempt {first}, and only an act for a bad recording opens the next"
+    )]
+    AttemptNotOfTheDate {
+        participant: ParticipantId,
+        attempt: u8,
+        first: u8,
+    },
 }
 
 /// A receipt as the РЦОИ's document stores it, by its text form.
@@ -127,8 +138,8 @@ pub struct Standing<'a, R> {
 }
 
 impl<R: automerge::ReadDoc> Standing<'_, R> {
-    /// Why `sheet` does not count as things stand: its attempt was ended by an act, or it scores
-    /// by another category than the register's. A participant the register does not list is
+    /// Why `sheet` does not count as things stand: its attempt was ended by an act, is not one
+    /// of this date's (`crate::retake`), or it scores by another category than the register's. A participant the register does not list is
     /// refused only when `listed_only` (on receipt: the register must vouch for every sheet;
     /// when resolving, sheets receipted before the register existed keep their receipt).
     pub fn refusal(&self, sheet: &crate::record::ScoreSheet, listed_only: bool) -> Option<Refusal> {
@@ -139,6 +150,15 @@ impl<R: automerge::ReadDoc> Standing<'_, R> {
                 attempt: act.attempt.get(),
                 number: act.number.as_str().to_owned(),
                 kind: act.kind,
+            });
+        }
+        let first = crate::retake::first_attempt(self.register, participant, sheet.subject.exam);
+        let acts = crate::retake::acts_of(self.ended, participant);
+        if !crate::retake::attempt_belongs(sheet.subject.attempt, first, &acts) {
+            return Some(Refusal::AttemptNotOfTheDate {
+                participant,
+                attempt: sheet.subject.attempt.get(),
+                first: first.get(),
             });
         }
         match self
@@ -737,39 +757,52 @@ mod tests {
         assert_eq!(counted, vec!["p1"]);
     }
 
+    /// The experts' directory with the school's organiser `org-1` in it, and the organiser's key.
+    fn directory_with_organiser() -> (FixedDirectory, SigningKey) {
+        let key = SigningKey::from_bytes(&[77; 32]);
+        let mut directory = directory();
+        directory.add_person(
+            PersonId::new("org-1").unwrap(),
+            crate::codes::PersonRole::Organiser,
+            OrgCode::School(school()),
+            key.verifying_key(),
+        );
+        (directory, key)
+    }
+
+    /// `org-1`'s act № `number` of `kind` ending `participant`'s attempt 1, signed with `key`.
+    fn act_on(
+        participant: &str,
+        kind: crate::act::ActKind,
+        number: &str,
+        key: &SigningKey,
+    ) -> (crate::act::Act, crate::statement::Statement) {
+        let s = crate::record::fixtures::subject(participant);
+        let act = crate::act::Act {
+            exam: s.exam,
+            school: s.school,
+            participant: s.participant,
+            attempt: s.attempt,
+            room: crate::codes::RoomCode::new("101").unwrap(),
+            kind,
+            text: String::new(),
+            number: crate::room::ActNumber::new(number).unwrap(),
+            organiser: PersonId::new("org-1").unwrap(),
+            at: at(10),
+        };
+        let signed = act.sign(key).unwrap();
+        (act, signed)
+    }
+
     /// Seed 002 §45, §49: an attempt ended by an act is not scored. Expectations per participant:
     /// p1's attempt ended by a signed act, p2's by an act its organiser did not sign (a forged
     /// key), p3 has no act.
     #[test]
     fn a_sheet_for_an_attempt_an_act_ended_is_refused_on_receipt() {
-        use crate::act::{Act, ActKind, EarlyReason};
-        use crate::codes::{PersonRole, RoomCode};
-        let organiser = PersonId::new("org-1").unwrap();
-        let organiser_key = SigningKey::from_bytes(&[77; 32]);
-        let mut directory = directory();
-        directory.add_person(
-            organiser,
-            PersonRole::Organiser,
-            OrgCode::School(school()),
-            organiser_key.verifying_key(),
-        );
-        let act = |participant: &str, key: &SigningKey| {
-            let s = crate::record::fixtures::subject(participant);
-            let act = Act {
-                exam: s.exam,
-                school: s.school,
-                participant: s.participant,
-                attempt: s.attempt,
-                room: RoomCode::new("101").unwrap(),
-                kind: ActKind::Early(EarlyReason::BadRecording),
-                text: String::new(),
-                number: crate::room::ActNumber::new("3").unwrap(),
-                organiser,
-                at: at(10),
-            };
-            let signed = act.sign(key).unwrap();
-            (act, signed)
-        };
+        use crate::act::{ActKind, EarlyReason};
+        let (directory, organiser_key) = directory_with_organiser();
+        let bad = ActKind::Early(EarlyReason::BadRecording);
+        let act = |participant: &str, key: &SigningKey| act_on(participant, bad, "3", key);
         let sheets = [
             sign(draft("p1", 12, 1), 1),
             sign(draft("p2", 12, 1), 1),
@@ -798,6 +831,45 @@ mod tests {
             .map(|(s, _)| s.participant.as_str())
             .collect();
         assert_eq!(counted, vec!["p2", "p3"]);
+    }
+
+    /// Seed 002 §45: after an act for a bad recording the participant may sit again the same
+    /// day, as the next attempt; nothing else opens a second attempt on a date. Expectations:
+    /// p1's attempt 2 after a bad recording counts; p2's attempt 2 with no act, and p3's after
+    /// an act for health (no same-day retake), are refused with the reason.
+    #[test]
+    fn only_a_bad_recording_opens_a_second_attempt_the_same_day() {
+        use crate::act::{ActKind, EarlyReason};
+        let (directory, organiser_key) = directory_with_organiser();
+        let act = |participant: &str, kind| act_on(participant, kind, participant, &organiser_key);
+        let second = |participant: &str| {
+            let mut d = draft(participant, 12, 1);
+            d.subject.attempt = crate::record::Attempt::new(2).unwrap();
+            sign(d, 1)
+        };
+        let sheets = [second("p1"), second("p2"), second("p3")];
+        let acts = [
+            act("p1", ActKind::Early(EarlyReason::BadRecording)),
+            act("p3", ActKind::Early(EarlyReason::Health)),
+        ];
+        let (receipts, resolution) =
+            ingest_with_acts(&sheets, &as_scored(&sheets), &acts, &directory, false);
+        let receipt = |s: &SignedSheet| Receipt::read(&receipts[&s.hash().to_string()]);
+        assert_eq!(receipt(&sheets[0]), Receipt::Verified);
+        let not_of_the_date = |p: &str| {
+            Receipt::RefusedOnReceipt(format!(
+                "attempt 2 of participant {p} is not an attempt of this date: it opens with attempt 1, and only an act for a bad recording opens the next"
+            ))
+        };
+        assert_eq!(receipt(&sheets[1]), not_of_the_date("p2"));
+        assert_eq!(receipt(&sheets[2]), not_of_the_date("p3"));
+        let counted: Vec<(&str, u8)> = resolution
+            .subjects
+            .iter()
+            .filter(|(_, r)| r.verdict.current().is_some())
+            .map(|(s, _)| (s.participant.as_str(), s.attempt.get()))
+            .collect();
+        assert_eq!(counted, vec![("p1", 2)]);
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod participant;
 pub mod publish;
 pub mod record;
 pub mod resolve;
+pub mod retake;
 pub mod room;
 pub mod rules;
 pub mod settlement;

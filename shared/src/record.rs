@@ -21,8 +21,10 @@ use crate::rules::{CriterionId, Outcome, Rules, RulesId, ScoreError};
 pub const SHEET_MAGIC: &[u8; 8] = b"GIASHEET";
 /// The encoding version this build writes and reads.
 pub const SHEET_VERSION: u8 = 1;
-/// The most attempts a participant has at one exam in a year: the main date and two additional.
-pub const ATTEMPT_MAX: u8 = 3;
+/// The most attempts a participant has at one exam in a year: the main date and two additional
+/// ones (§15), each with up to two same-day retakes after a bad recording (§45). Attempts follow
+/// the participant's history (`crate::retake`), not the date.
+pub const ATTEMPT_MAX: u8 = 9;
 /// The most records one correction may supersede.
 pub const SUPERSEDES_MAX: usize = 8;
 /// The longest reason for a correction, in bytes.
@@ -105,11 +107,14 @@ impl From<Attempt> for u8 {
 }
 
 impl Attempt {
+    /// A participant's first attempt.
+    pub const FIRST: Attempt = Attempt(1);
+
     pub fn new(n: u8) -> Result<Self, DomainError> {
         if (1..=ATTEMPT_MAX).contains(&n) {
             Ok(Attempt(n))
         } else {
-            Err(DomainError::invalid(Field::Attempt, n, "must be 1..=3"))
+            Err(DomainError::invalid(Field::Attempt, n, "must be 1..=9"))
         }
     }
     #[must_use]

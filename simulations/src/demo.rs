@@ -171,11 +171,67 @@ const ANSWER_MS: i64 = 15 * 60_000;
 /// From one participant's start to the next one's in a room.
 const ANSWER_SLOT_MS: i64 = 16 * 60_000;
 
+/// The participant of the first school whose first recording is bad: the organiser writes an act
+/// of early completion and they sit again the same day as attempt 2 (seed 002 §45).
+const RETAKE_INDEX: usize = 1;
+
+/// The attempt the demo scores participant `index` of school `n` on: 2 for the same-day retake.
+fn attempt_of(n: usize, index: usize) -> u8 {
+    if n == 0 && index == RETAKE_INDEX {
+        2
+    } else {
+        1
+    }
+}
+
+/// The organiser of `school` ends participant `index`'s attempt 1 with a signed act for a bad
+/// recording (seed 002 §45, appendix 3), as the organiser's page would.
+fn write_bad_recording_act(
+    context: &Context,
+    region: &Region,
+    school: &SchoolData,
+    exam: ExamId,
+    index: usize,
+    region_dir: &Path,
+) -> anyhow::Result<()> {
+    use giasync_shared::act::{Act, ActKind, EarlyReason};
+    let (participant, _, room) = school.participants[index];
+    let organiser = region
+        .people
+        .iter()
+        .find(|p| p.org == school.code.as_str() && p.role == PersonRole::Organiser)
+        .context("the school has no organiser")?;
+    let (key, cert) = credentials(region_dir, organiser)?;
+    let act = Act {
+        exam,
+        school: school.code,
+        participant,
+        attempt: Attempt::new(1)?,
+        room,
+        kind: ActKind::Early(EarlyReason::BadRecording),
+        text: String::new(),
+        number: giasync_shared::room::ActNumber::new("1")?,
+        organiser: PersonId::new(organiser.id.as_str())?,
+        at: Timestamp::from_unix_ms(now_ms())?,
+    };
+    let request = Request::Act {
+        exam,
+        statement: act.sign(&key)?.as_bytes().to_vec(),
+        organiser_cert: cert,
+    };
+    let response = admin::execute(&school.config, context, &request, now_ms())?;
+    if !response.ok {
+        bail!("school {}: {}", school.code, response.message);
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
 fn enter_score(
     context: &Context,
     school: &SchoolData,
     exam: ExamId,
-    index: usize,
+    (index, attempt): (usize, u8),
     expert_index: usize,
     seed: usize,
     region_dir: &Path,
@@ -188,7 +244,7 @@ fn enter_score(
             exam,
             school: school.code,
             participant,
-            attempt: Attempt::new(1)?,
+            attempt: Attempt::new(attempt)?,
         },
         room,
         category,
@@ -500,9 +556,19 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     let mut entered = 0usize;
     let mut entered_sheets = BTreeSet::new();
     let half = PARTICIPANTS_PER_SCHOOL / 2;
-    for school in &schools {
+    if let Some(first) = schools.first() {
+        write_bad_recording_act(&context, &region, first, exam, RETAKE_INDEX, &args.out)?;
+        timeline.say(&format!(
+            "school {}: act № 1 ends participant {}'s attempt 1 (bad recording); they sit again today as attempt 2",
+            first.code, first.participants[RETAKE_INDEX].0
+        ));
+    }
+    for (n, school) in schools.iter().enumerate() {
         for i in 0..half {
-            entered_sheets.insert(enter_score(&context, school, exam, i, i, i, &args.out)?);
+            let subject = (i, attempt_of(n, i));
+            entered_sheets.insert(enter_score(
+                &context, school, exam, subject, i, i, &args.out,
+            )?);
             entered += 1;
         }
     }
@@ -521,15 +587,21 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     timeline.say(&format!(
         "school {offline_school} offline, МОУО hub 4202 down (kill -9)"
     ));
-    for school in &schools {
+    for (n, school) in schools.iter().enumerate() {
         for i in half..PARTICIPANTS_PER_SCHOOL {
-            entered_sheets.insert(enter_score(&context, school, exam, i, i, i, &args.out)?);
+            let subject = (i, attempt_of(n, i));
+            entered_sheets.insert(enter_score(
+                &context, school, exam, subject, i, i, &args.out,
+            )?);
             entered += 1;
         }
     }
     // Two experts score one participant differently: a conflict the РЦОИ must surface.
     if let Some(school) = schools.first() {
-        entered_sheets.insert(enter_score(&context, school, exam, 0, 1, 3, &args.out)?);
+        let subject = (0, attempt_of(0, 0));
+        entered_sheets.insert(enter_score(
+            &context, school, exam, subject, 1, 3, &args.out,
+        )?);
         entered += 1;
     }
     timeline.say(&format!(

@@ -111,6 +111,28 @@ pub struct SchoolPlan {
     pub entries: Vec<(i64, Entry)>,
 }
 
+impl SchoolPlan {
+    /// Has participant `i` absent: their entries give way to an «Н» when they were due.
+    fn make_absent(&mut self, i: usize) {
+        let about = |e: &Entry| match *e {
+            Entry::Present(p) | Entry::Absent(p) | Entry::Start(p) | Entry::End(p) => p == i,
+            Entry::Sheet { participant, .. } => participant == i,
+            Entry::Roster => false,
+        };
+        let Some(at) = self
+            .entries
+            .iter()
+            .find(|(_, e)| about(e))
+            .map(|(at, _)| *at)
+        else {
+            return;
+        };
+        self.entries.retain(|(_, e)| !about(e));
+        let place = self.entries.partition_point(|(t, _)| *t <= at);
+        self.entries.insert(place, (at, Entry::Absent(i)));
+    }
+}
+
 /// A fault at a node, as times since local midnight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -367,6 +389,17 @@ impl Plan {
             ));
         }
         attacks.sort_by_key(|a| (a.at, a.node));
+        // A school that scores an attempt an act ended does it for its last participant, whom
+        // the plan then has absent: an honest sheet for them would meet the act too. (A school
+        // changing a category does it to its first participant.)
+        for a in attacks
+            .iter()
+            .filter(|a| a.kind == AdversaryKind::SheetAfterAct)
+        {
+            if let Some(school) = schools.iter_mut().find(|s| s.node == a.node) {
+                school.make_absent(school.participants.len().saturating_sub(1));
+            }
+        }
         let participants = schools.iter().map(|s| s.participants.len()).sum();
         Ok(Plan {
             name: scenario.name.clone(),

@@ -1607,8 +1607,10 @@ impl Region {
         }
     }
 
-    /// The writes of [`AdversaryKind::SheetAfterAct`]: the organiser's act ending the first
-    /// participant's attempt 2 (a bad recording), then the expert's sheet for that attempt.
+    /// The writes of [`AdversaryKind::SheetAfterAct`]: the organiser's act ending the last
+    /// participant's attempt 1 (a bad recording; the plan has that participant absent, so no
+    /// honest sheet meets the act), then the expert's sheet for that attempt. Attempt 2 would
+    /// be refused whatever the act, as no act opened it (`giasync_shared::retake`).
     fn sign_after_act(&mut self, s: usize) -> Result<EnteredSheet, Box<dyn std::error::Error>> {
         use giasync_shared::act::{Act, ActKind, EarlyReason};
         let now = self.now_ms;
@@ -1617,14 +1619,14 @@ impl Region {
         let school = &self.plan.schools[s];
         let p = school
             .participants
-            .first()
+            .last()
             .ok_or("the school has no participants")?;
         let organiser = organiser_of(school)?;
         let subject = SheetSubject {
             exam: self.plan.exam,
             school: school.code,
             participant: p.id,
-            attempt: Attempt::new(2)?,
+            attempt: Attempt::FIRST,
         };
         let act = Act {
             exam: subject.exam,

@@ -37,6 +37,17 @@ fn the_demo_region_loses_no_sheet_and_surfaces_the_conflict() {
     assert!(giasync_node::export::verify(&export, region_trust(&ca)).unwrap());
     let results = std::fs::read_to_string(export.join("results.csv")).unwrap();
     assert!(results.lines().count() > 40, "{results}");
+    // One act for a bad recording, and that participant's same-day retake counts as attempt 2.
+    assert!(
+        stdout.contains("act № 1 ends participant 010001's attempt 1 (bad recording)"),
+        "{stdout}"
+    );
+    let retake: Vec<&str> = results
+        .lines()
+        .filter(|l| l.split(',').nth(3) == Some("010001"))
+        .collect();
+    assert_eq!(retake.len(), 1, "{results}");
+    assert_eq!(retake[0].split(',').nth(4), Some("2"), "{results}");
     // The conflict was settled by the operator's signed record, and results went down and
     // familiarisation came back up.
     assert!(results.contains(",settled,"), "{results}");

@@ -216,9 +216,14 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         browser.click("#log-p2 button[value=absent]");
         eventually_shows(&browser, "#message", "Отметка сохранена");
         eventually_shows(&second, "#p-p2", "Н (не явился)");
+        // The «Н» gains its reason (§70: a valid one admits p2 to an additional date).
+        second.type_into("#p-p2 .absence input[name=document]", "справка № 7");
+        second.click("#p-p2 .absence button[value=yes]");
+        eventually_shows(&second, "#message", "Причина отсутствия сохранена");
+        eventually_shows(&second, "#p-p2", "уважительная причина: справка № 7");
 
-        // The organiser ends p3's attempt with a signed act (a bad recording, §45); the
-        // expert's sheet for that attempt is then refused.
+        // The organiser ends p3's attempt with a signed act (a bad recording, §45); p3 sits
+        // again the same day with another variant, and the expert scores that attempt, 2.
         second.open(&format!("{base}/act/p3"));
         second.click("#act input[value=bad-recording]");
         second.type_into("#act input[name=number]", "5");
@@ -245,12 +250,14 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
             &pin(&region, "exp-420101-1"),
         );
         browser.open(&format!("{base}/score/p3"));
+        eventually_shows(&browser, "#retake", "Попытка 2: повторное прохождение");
         eventually_shows(&browser, "#pending", ": 0");
         for (criterion, value) in points {
             browser.type_into(&format!("input[name='c_{criterion}']"), value);
         }
+        browser.screenshot("school-expert-retake");
         browser.click("#score button[type=submit]");
-        eventually_shows(&browser, "#error", "попытка завершена актом № 5");
+        eventually_shows(&browser, "#message", "Власова Анна — 16 баллов, зачёт");
 
         // Once the РЦОИ holds the sheet the day is safe to close; it publishes, the school
         // verifies the РЦОИ's signature, the organiser records familiarisation.
@@ -273,6 +280,7 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         // The page reloads itself when the results arrive.
         eventually_shows(&second, "#published", "подпись РЦОИ проверена");
         eventually_shows(&second, "#r-p1", "16 зачёт");
+        eventually_shows(&second, "#r-p3", "16 зачёт");
         second.screenshot("school-results");
         second.click("#r-p1 button");
         eventually_shows(&second, "#message", "Ознакомление подписано");
@@ -281,7 +289,7 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
     .await
     .unwrap();
 
-    // The signed sheet reached the МОУО hub.
+    // The signed sheets (p1's, p3's retake) reached the МОУО hub.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let sheets = hub
@@ -289,10 +297,13 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
             .await
             .map(|d| giasync_shared::content::sheets(&d).len())
             .unwrap_or(0);
-        if sheets == 1 {
+        if sheets == 2 {
             break;
         }
-        assert!(Instant::now() < deadline, "the sheet never reached the hub");
+        assert!(
+            Instant::now() < deadline,
+            "the sheets never reached the hub"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     school.stop();

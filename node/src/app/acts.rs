@@ -8,6 +8,7 @@ use giasync_shared::act::{Act, ActKind};
 use giasync_shared::codes::{ParticipantId, PersonId};
 use giasync_shared::content;
 use giasync_shared::exam::ExamId;
+use giasync_shared::retake;
 use giasync_shared::room::{ActNumber, Attendance};
 use giasync_shared::statement::StatementKind;
 use giasync_shared::sync::{DocKind, Engine};
@@ -49,6 +50,18 @@ pub fn write(
         });
     }
     let roster = super::roster::require_participant(engine, exam, act.participant)?;
+    // An act ends the attempt open now: not one an act already ended, nor one not begun.
+    let register = protocol.sibling(DocKind::Rcoi).and_then(|r| engine.doc(&r));
+    let first = retake::first_attempt(register, act.participant, exam);
+    let ended = retake::acts_of(&ended(engine, context, protocol), act.participant);
+    let open = retake::open_attempt(first, &ended);
+    if open != Some(act.attempt) {
+        return Err(Error::ActForAttemptNotOpen {
+            participant: act.participant,
+            attempt: act.attempt.get(),
+            open: open.map(giasync_shared::record::Attempt::get),
+        });
+    }
     let attendance = match act.kind {
         ActKind::Early(_) => Attendance::FinishedEarly {
             act: act.number.clone(),
@@ -79,14 +92,15 @@ pub fn write(
     })
 }
 
-/// The act ending `subject`'s attempt in the school's protocol, if one verifies here.
-pub(crate) fn ending(
+/// The attempts the acts of the school's protocol end, by attempt: those that verify here.
+pub(crate) fn ended(
     engine: &Engine,
     context: &Context,
     protocol: giasync_shared::sync::DocId,
-    subject: &giasync_shared::record::SheetSubject,
-) -> Option<Act> {
-    let doc = engine.doc(&protocol)?;
+) -> std::collections::BTreeMap<giasync_shared::record::SheetSubject, Act> {
+    let Some(doc) = engine.doc(&protocol) else {
+        return std::collections::BTreeMap::new();
+    };
     let directory = context.verifier.experts(&content::organiser_certs(doc));
-    giasync_shared::act::ended_attempts(doc, &directory).remove(subject)
+    giasync_shared::act::ended_attempts(doc, &directory)
 }

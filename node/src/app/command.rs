@@ -10,7 +10,9 @@ use giasync_shared::room::Attendance;
 use giasync_shared::sync::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::{Actor, Context, Error, acts, day, hub, results, room_log, roster, scoring, status};
+use super::{
+    Actor, Context, Error, acts, day, hub, results, retakes, room_log, roster, scoring, status,
+};
 
 /// A participant and the room they are assigned to, as a roster import carries them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -277,6 +279,16 @@ pub enum Command {
     /// At the РЦОИ: a participant's published results by identity document. Unknown and not
     /// yet published answer alike: nothing.
     Lookup(LookupQuery),
+    /// At a school: why an absent participant («Н») was absent (seed 002 §70).
+    Absence {
+        exam: ExamId,
+        participant: ParticipantId,
+        reason: giasync_shared::retake::AbsenceReason,
+    },
+    /// On a hub: who must be registered for an additional date, with the reason (§70).
+    Retakes {
+        exam: ExamId,
+    },
     /// At a school: stores an organiser's signed familiarisation record.
     Familiarise {
         exam: ExamId,
@@ -310,6 +322,8 @@ pub enum Answer {
     SchoolDay(Box<day::SchoolDay>),
     Lookup { found: Vec<results::Found> },
     Familiarised(results::Familiarised),
+    AbsenceRecorded(retakes::AbsenceRecorded),
+    Retakes(retakes::Retakes),
 }
 
 impl Command {
@@ -338,6 +352,8 @@ impl Command {
             Command::SchoolDay { .. } => "school_day",
             Command::Lookup(_) => "lookup",
             Command::Familiarise { .. } => "familiarise",
+            Command::Absence { .. } => "absence",
+            Command::Retakes { .. } => "retakes",
         }
     }
 
@@ -353,9 +369,10 @@ impl Command {
     pub fn action(&self) -> super::Action {
         use super::Action;
         match self {
-            Command::RosterImport { .. } | Command::Rooms { .. } | Command::Assign { .. } => {
-                Action::EditRoster
-            }
+            Command::RosterImport { .. }
+            | Command::Rooms { .. }
+            | Command::Assign { .. }
+            | Command::Absence { .. } => Action::EditRoster,
             Command::Mark(_) => Action::Mark,
             Command::Log { .. } => Action::Log,
             Command::Score { .. } => Action::Score,
@@ -373,7 +390,8 @@ impl Command {
             | Command::Results { .. }
             | Command::Oversight
             | Command::SchoolDay { .. }
-            | Command::Lookup(_) => Action::Read,
+            | Command::Lookup(_)
+            | Command::Retakes { .. } => Action::Read,
         }
     }
 }
@@ -393,7 +411,7 @@ pub fn apply(
             Answer::Imported(roster::import(engine, now_ms, exam, rows)?)
         }
         Command::RegionImport { exam, rows } => {
-            Answer::RegionImported(roster::region_import(engine, now_ms, exam, rows)?)
+            Answer::RegionImported(roster::region_import(engine, context, now_ms, exam, rows)?)
         }
         Command::ApproveCategory(approval) => {
             Answer::CategoryApproved(roster::approve_category(engine, now_ms, &approval)?)
@@ -491,6 +509,18 @@ pub fn apply(
         Command::Lookup(query) => Answer::Lookup {
             found: results::lookup(engine, context, &query.document)?,
         },
+        Command::Absence {
+            exam,
+            participant,
+            reason,
+        } => Answer::AbsenceRecorded(retakes::record_absence(
+            engine,
+            now_ms,
+            exam,
+            participant,
+            reason,
+        )?),
+        Command::Retakes { exam } => Answer::Retakes(retakes::list(engine, context, exam)?),
         Command::Familiarise {
             exam,
             statement,

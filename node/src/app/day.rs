@@ -5,11 +5,12 @@
 use std::collections::BTreeMap;
 
 use giasync_shared::calendar::{Timestamp, UtcOffset};
-use giasync_shared::codes::{OrgCode, PersonId, RoomCode, SchoolCode};
+use giasync_shared::codes::{OrgCode, ParticipantId, PersonId, RoomCode, SchoolCode};
 use giasync_shared::content;
 use giasync_shared::exam::ExamId;
 use giasync_shared::record::{RecordHash, SheetSubject, SignedSheet};
 use giasync_shared::resolve::{Resolution, Verdict};
+use giasync_shared::retake;
 use giasync_shared::rules::Outcome;
 use giasync_shared::sync::{DocId, DocKind, Engine};
 use serde::{Deserialize, Serialize};
@@ -111,9 +112,14 @@ pub struct DayParticipant {
     /// The counting total and outcome, when one counts.
     pub result: Option<(u16, Outcome)>,
     pub sheets: Vec<DaySheet>,
-    /// The signed act that ended one of the participant's attempts, if one verifies here.
+    /// The signed act that ended the participant's latest ended attempt, if one verifies here.
     #[serde(default)]
     pub act: Option<DayAct>,
+    /// The attempt open on this date (`giasync_shared::retake`): the first of the date, or the
+    /// next after an act for a bad recording; `None` when another act ended the day's attempt.
+    /// What the expert scores and an act ends.
+    #[serde(default)]
+    pub attempt: Option<u8>,
 }
 
 /// An act as the pages show and print it (`giasync_shared::act::Act`).
@@ -292,9 +298,10 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
     let logs = protocol.map(content::logs).unwrap_or_default();
     let rcoi = engine.doc(&id(DocKind::Rcoi));
     let receipts = rcoi.map(content::receipts).unwrap_or_default();
-    let mut scoring: BTreeMap<String, Scoring> = BTreeMap::new();
+    let mut scoring: BTreeMap<SheetSubject, Scoring> = BTreeMap::new();
     let mut sheets_total = 0;
     let mut acts: BTreeMap<String, DayAct> = BTreeMap::new();
+    let mut ended = BTreeMap::new();
     if let Some(protocol) = protocol {
         let settled =
             giasync_shared::settlement::resolve_protocol(protocol, rcoi, &context.rules, |certs| {
@@ -303,11 +310,9 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
         let all = content::sheets(protocol);
         sheets_total = all.len();
         for (subject, r) in &settled.resolution.subjects {
-            scoring.insert(
-                subject.participant.to_string(),
-                scoring_of(subject, r, &all, &receipts),
-            );
+            scoring.insert(*subject, scoring_of(subject, r, &all, &receipts));
         }
+        ended.clone_from(&settled.acts);
         for (subject, act) in settled.acts {
             acts.insert(
                 subject.participant.to_string(),
@@ -356,11 +361,21 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
                 .assigned += 1;
         }
         let log = logs.get(pid).cloned().unwrap_or_default();
-        let s = scoring.remove(pid).unwrap_or(Scoring {
-            verdict: DayVerdict::Unscored,
-            result: None,
-            sheets: Vec::new(),
+        let attempt = ParticipantId::new(pid).ok().and_then(|participant| {
+            let first = retake::first_attempt(rcoi, participant, exam);
+            retake::open_attempt(first, &retake::acts_of(&ended, participant))
         });
+        // The open attempt's sheets; when the day is closed, the latest attempt's that has any.
+        let s = scoring
+            .keys()
+            .rfind(|k| k.participant.as_str() == pid && attempt.is_none_or(|a| k.attempt == a))
+            .copied()
+            .and_then(|k| scoring.remove(&k))
+            .unwrap_or(Scoring {
+                verdict: DayVerdict::Unscored,
+                result: None,
+                sheets: Vec::new(),
+            });
         participants.push(DayParticipant {
             entry,
             start: log.start_ms.and_then(|ms| Timestamp::from_unix_ms(ms).ok()),
@@ -370,6 +385,7 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
             result: s.result,
             sheets: s.sheets,
             act: acts.remove(pid),
+            attempt: attempt.map(giasync_shared::record::Attempt::get),
         });
     }
     participants.sort_by(|a, b| {

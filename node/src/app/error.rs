@@ -67,6 +67,9 @@ pub enum RowFault {
         document: giasync_shared::participant::IdentityDocument,
         school: SchoolCode,
     },
+    /// On an additional date only the participants §70 admits may be registered.
+    #[error("not admitted to an additional date: {0}")]
+    NotAdmitted(giasync_shared::retake::NotAdmitted),
 }
 
 /// The most row problems a refused import lists (the count says how many there were).
@@ -149,6 +152,28 @@ pub enum Error {
         subject: SheetSubject,
         number: giasync_shared::room::ActNumber,
     },
+    /// A score sheet for an attempt that is not the participant's on this date.
+    #[error(
+        "{subject}: not an attempt of this date: the participant's attempts here open with {first}, and only an act for a bad recording opens the next"
+    )]
+    SheetAttemptNotOfTheDate { subject: SheetSubject, first: u8 },
+    /// An act for an attempt that is not the participant's open one.
+    #[error("participant {participant}: an act ends the attempt open now, {}, not attempt {attempt}", open.map_or("and none is (an act ended the day's attempt)".to_owned(), |a| format!("attempt {a}")))]
+    ActForAttemptNotOpen {
+        participant: ParticipantId,
+        attempt: u8,
+        open: Option<u8>,
+    },
+    /// A reason for an absence, for a participant not marked absent.
+    #[error(
+        "participant {participant} is not marked absent («Н»): there is no absence to give a reason for"
+    )]
+    NotAbsent { participant: ParticipantId },
+    /// Retakes are listed for an additional date only.
+    #[error(
+        "{exam} is not an additional date of итоговое собеседование: retakes are for the second working Wednesday of March and the third Monday of April"
+    )]
+    NotAnAdditionalDate { exam: ExamId },
     /// The РЦОИ holds no document of the school for the exam.
     #[error("the РЦОИ holds nothing of school {school} for {exam}")]
     SchoolNotHeld { school: SchoolCode, exam: ExamId },

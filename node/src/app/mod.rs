@@ -18,6 +18,7 @@ pub mod day;
 mod error;
 pub mod hub;
 pub mod results;
+pub mod retakes;
 pub mod room_log;
 pub mod roster;
 pub mod scoring;

@@ -90,6 +90,9 @@ pub struct Entry {
     pub number: String,
     pub room: Option<RoomCode>,
     pub attendance: Option<Attendance>,
+    /// Why an absent participant was absent, once the organiser recorded it (§70).
+    #[serde(default)]
+    pub absence: Option<giasync_shared::retake::AbsenceReason>,
 }
 
 impl Entry {
@@ -120,6 +123,9 @@ impl Entry {
             series: row.get("doc_series").into(),
             number: row.get("doc_number").into(),
             room: RoomCode::new(row.get("room")).ok(),
+            absence: (attendance == Some(Attendance::Absent))
+                .then(|| content::absence(row))
+                .flatten(),
             attendance,
         }
     }
@@ -335,6 +341,7 @@ pub fn approve_category(
 /// whole list, naming every such row.
 pub fn region_import(
     engine: &mut Engine,
+    context: &super::Context,
     now_ms: i64,
     exam: ExamId,
     rows: Vec<RegionRow>,
@@ -352,7 +359,7 @@ pub fn region_import(
         })
         .collect();
     let mut problems = Vec::new();
-    let mut by_roster: BTreeMap<DocId, Vec<RosterEntry>> = BTreeMap::new();
+    let mut by_roster: BTreeMap<DocId, Vec<(usize, RosterEntry)>> = BTreeMap::new();
     let participants = rows.len();
     let mut listed = documents_listed(engine, exam);
     for r in rows {
@@ -377,7 +384,10 @@ pub fn region_import(
                     school,
                     exam,
                 };
-                by_roster.entry(doc).or_default().push(r.participant);
+                by_roster
+                    .entry(doc)
+                    .or_default()
+                    .push((r.row, r.participant));
             }
             Err(problem) => problems.push(RowProblem {
                 row: r.row,
@@ -385,13 +395,20 @@ pub fn region_import(
             }),
         }
     }
+    let admitted = if super::retakes::is_additional(exam) {
+        admit(engine, context, exam, &by_roster, &mut problems)
+    } else {
+        BTreeMap::new()
+    };
     if !problems.is_empty() {
+        problems.sort_by_key(|p| p.row);
         return Err(Error::RowsRefused(problems));
     }
     let schools = by_roster.len();
     let mut categories_changed = Vec::new();
     let mut sheets_by_another_category = 0;
-    for (doc, entries) in by_roster {
+    for (doc, rows) in by_roster {
+        let entries: Vec<RosterEntry> = rows.into_iter().map(|(_, e)| e).collect();
         write_entries(engine, now_ms, doc, &entries)?;
         let register = doc.sibling(DocKind::Rcoi).unwrap_or(doc);
         if let (Some(held), Some(school)) = (engine.doc(&register), doc.school()) {
@@ -409,7 +426,18 @@ pub fn region_import(
         engine.change(now_ms, register, |tx| {
             entries.iter().try_for_each(|e| {
                 content::put_registered(tx, &e.participant)?;
-                content::put_registered_disabled(tx, e.participant.id, e.disabled)
+                content::put_registered_disabled(tx, e.participant.id, e.disabled)?;
+                match admitted.get(&e.participant.id) {
+                    Some(a) => content::put_registered_admission(
+                        tx,
+                        e.participant.id,
+                        a.first_attempt,
+                        &a.admission
+                            .as_ref()
+                            .map_or_else(String::new, |a| a.describe()),
+                    ),
+                    None => Ok(()),
+                }
             })
         })?;
         if let Some(protocol) = doc.sibling(DocKind::Protocol) {
@@ -439,6 +467,44 @@ pub fn region_import(
         categories_changed,
         sheets_by_another_category,
     })
+}
+
+/// On an additional date: whether each listed participant is admitted (§70), from their
+/// school's documents of the earlier dates. A participant not admitted is a row problem; the
+/// admitted are answered by id, for the register.
+fn admit(
+    engine: &Engine,
+    context: &super::Context,
+    exam: ExamId,
+    by_roster: &BTreeMap<DocId, Vec<(usize, RosterEntry)>>,
+    problems: &mut Vec<RowProblem>,
+) -> BTreeMap<ParticipantId, giasync_shared::retake::Admitted> {
+    let mut admitted = BTreeMap::new();
+    for (doc, rows) in by_roster {
+        let DocId::School {
+            municipality,
+            school,
+            ..
+        } = *doc
+        else {
+            continue;
+        };
+        let ids = rows.iter().map(|(_, e)| e.participant.id);
+        let found = super::retakes::admissions(engine, context, municipality, school, exam, ids);
+        for (row, entry) in rows {
+            match found.get(&entry.participant.id) {
+                Some(Ok(a)) => {
+                    admitted.insert(entry.participant.id, a.clone());
+                }
+                Some(Err(why)) => problems.push(RowProblem {
+                    row: *row,
+                    problem: RowFault::NotAdmitted(why.clone()),
+                }),
+                None => {}
+            }
+        }
+    }
+    admitted
 }
 
 /// The identity documents in the registers of `exam` this node holds (the РЦОИ's documents for

@@ -6,6 +6,7 @@ use giasync_shared::content;
 use giasync_shared::exam::ExamId;
 use giasync_shared::ingest::SIGNED_AHEAD_MS_MAX;
 use giasync_shared::record::{RecordHash, SheetSubject, SignedSheet, SignerDirectory as _};
+use giasync_shared::retake;
 use giasync_shared::rules::Outcome;
 use giasync_shared::settlement::SettledProtocol;
 use giasync_shared::sync::{DocId, DocKind, Engine};
@@ -71,18 +72,32 @@ pub fn score(
         return Err(Error::SheetForAnotherProtocol { subject, doc });
     }
     // An attempt an act ended is not scored (seed 002 §45, §49).
-    if let Some(act) = super::acts::ending(engine, context, doc, &subject) {
+    let ended = super::acts::ended(engine, context, doc);
+    if let Some(act) = ended.get(&subject) {
         return Err(Error::SheetForEndedAttempt {
             subject,
-            number: act.number,
+            number: act.number.clone(),
+        });
+    }
+    // The attempt must be this date's: from the participant's first attempt here to the one a
+    // same-day retake after a bad recording opened (`retake`).
+    let participant = subject.participant;
+    let register = doc.sibling(DocKind::Rcoi).and_then(|r| engine.doc(&r));
+    let first = retake::first_attempt(register, participant, exam);
+    if !retake::attempt_belongs(
+        subject.attempt,
+        first,
+        &retake::acts_of(&ended, participant),
+    ) {
+        return Err(Error::SheetAttemptNotOfTheDate {
+            subject,
+            first: first.get(),
         });
     }
     // A school may write its roster, so the category a sheet scores by must be the register's
     // (the РЦОИ refuses any other on receipt), and a participant the register held here does not
     // list cannot be scored. A school that holds no register yet takes the sheet and the РЦОИ
     // judges it.
-    let participant = subject.participant;
-    let register = doc.sibling(DocKind::Rcoi).and_then(|r| engine.doc(&r));
     if let Some(register) = register.filter(|r| content::has_register(*r)) {
         match content::registered_category(register, participant.as_str()) {
             None => {

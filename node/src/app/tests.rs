@@ -236,6 +236,18 @@ fn sheet_signed(
     low: usize,
     signed_at: Timestamp,
 ) -> Vec<u8> {
+    sheet_for_attempt(expert, key, context, (exam, participant, 1), low, signed_at)
+}
+
+/// [`sheet_signed`] for `attempt`.
+fn sheet_for_attempt(
+    expert: &PersonIdentity,
+    key: &SigningKey,
+    context: &Context,
+    (exam, participant, attempt): (ExamId, &str, u8),
+    low: usize,
+    signed_at: Timestamp,
+) -> Vec<u8> {
     let rules = context.rules.category(Category::Standard).unwrap();
     let points = rules
         .criteria(&context.rules)
@@ -247,7 +259,7 @@ fn sheet_signed(
             exam,
             school: SchoolCode::new(SCHOOL).unwrap(),
             participant: pid(participant),
-            attempt: Attempt::new(1).unwrap(),
+            attempt: Attempt::new(attempt).unwrap(),
         },
         room: room("101"),
         category: Category::Standard,
@@ -1042,31 +1054,7 @@ fn one_identity_document_belongs_to_one_school_per_exam() {
         RowFault::DocumentInAnotherSchool { school, .. } if school.as_str() == SCHOOL
     ));
     // Results for 420101's p1, published by the РЦОИ.
-    let rcoi_doc: giasync_shared::sync::DocId =
-        format!("rcoi/4201/{SCHOOL}/{}", exam()).parse().unwrap();
-    let published = giasync_shared::publish::Published {
-        exam: exam(),
-        school: SchoolCode::new(SCHOOL).unwrap(),
-        edition: 1,
-        at: Timestamp::from_unix_ms(now_ms()).unwrap(),
-        rows: vec![giasync_shared::publish::ResultRow {
-            participant: pid("p1"),
-            attempt: 1,
-            total: 14,
-            outcome: Outcome::Pass,
-        }],
-    };
-    let statement = rcoi
-        .node_statement(
-            giasync_shared::statement::StatementKind::Results,
-            &published.fields(),
-        )
-        .unwrap();
-    let cert = rcoi.node_cert().to_vec();
-    rcoi.change(now_ms(), rcoi_doc, |tx| {
-        giasync_shared::content::put_published(tx, 1, &statement, &cert)
-    })
-    .unwrap();
+    publish_by_hand(&mut rcoi, exam(), &[("p1", 14, Outcome::Pass)]);
     let look = |rcoi: &mut Engine| {
         let Answer::Lookup { found } = console(
             rcoi,
@@ -1156,6 +1144,38 @@ fn sync(a: &mut Engine, b: &mut Engine) {
         }
     }
     panic!("the two engines never went quiet");
+}
+
+/// The РЦОИ's edition 1 of school 420101's results of `exam`, attempt 1 each (participant,
+/// total, outcome), signed by its node key as `publish` signs them.
+fn publish_by_hand(rcoi: &mut Engine, exam: ExamId, rows: &[(&str, u16, Outcome)]) {
+    let published = giasync_shared::publish::Published {
+        exam,
+        school: SchoolCode::new(SCHOOL).unwrap(),
+        edition: 1,
+        at: Timestamp::from_unix_ms(now_ms()).unwrap(),
+        rows: rows
+            .iter()
+            .map(|&(p, total, outcome)| giasync_shared::publish::ResultRow {
+                participant: pid(p),
+                attempt: 1,
+                total,
+                outcome,
+            })
+            .collect(),
+    };
+    let statement = rcoi
+        .node_statement(
+            giasync_shared::statement::StatementKind::Results,
+            &published.fields(),
+        )
+        .unwrap();
+    let cert = rcoi.node_cert().to_vec();
+    let doc: giasync_shared::sync::DocId = format!("rcoi/4201/{SCHOOL}/{exam}").parse().unwrap();
+    rcoi.change(now_ms(), doc, |tx| {
+        giasync_shared::content::put_published(tx, 1, &statement, &cert)
+    })
+    .unwrap();
 }
 
 /// Issue 14, the category of record: the demo's finding was a participant the РЦОИ imported as
@@ -1430,6 +1450,38 @@ fn an_act_ends_an_attempt_and_its_sheet_is_refused() {
         score(&expert, &expert_key, &expert_cert, &c, "p2", 0),
     )
     .unwrap();
+    // §45: after the bad recording p1 sits again the same day, as attempt 2; p2, with no such
+    // act, has no attempt 2 today, and neither has p1 an attempt 3.
+    let second = |participant: &str, attempt: u8| Command::Score {
+        exam: exam(),
+        sheet: sheet_for_attempt(
+            &expert,
+            &expert_key,
+            &c,
+            (exam(), participant, attempt),
+            0,
+            Timestamp::from_unix_ms(now_ms()).unwrap(),
+        ),
+        expert: expert.id,
+        expert_cert: expert_cert.clone(),
+    };
+    run(&mut e, &c, &as_expert, second("p1", 2)).unwrap();
+    // An act ends the attempt open now: attempt 1 is ended already, attempt 2 is open.
+    let again = run(
+        &mut e,
+        &c,
+        &Actor::Person(organiser.clone()),
+        command(&bad_recording, &organiser_key, &organiser_cert),
+    );
+    assert_refused!(again, Error::ActForAttemptNotOpen { open: Some(2), .. });
+    assert_refused!(
+        run(&mut e, &c, &as_expert, second("p2", 2)),
+        Error::SheetAttemptNotOfTheDate { first: 1, .. }
+    );
+    assert_refused!(
+        run(&mut e, &c, &as_expert, second("p1", 3)),
+        Error::SheetAttemptNotOfTheDate { first: 1, .. }
+    );
 }
 
 /// Seed 002 §14, §59: 16 minutes, +30 for ОВЗ and for a disabled participant whatever the
@@ -1498,4 +1550,245 @@ fn the_time_allowed_follows_the_register_and_an_overrun_is_flagged() {
         (p2.entry.allowed_ms() / MINUTE_MS, p2.overrun_ms()),
         (16, Some(4 * MINUTE_MS))
     );
+}
+
+/// Seed 002 §15, §70: who may come on an additional date, from the earlier dates' documents.
+/// February: p1 «незачёт», p7 «зачёт» (published by the РЦОИ); p2 removed, p6 finished early
+/// for health (acts); p3 absent with a valid reason, p4 absent with none given, p5 absent
+/// without a valid reason. The expectations are written out from §70, not computed.
+#[test]
+fn the_additional_date_admits_by_section_70_and_numbers_attempts_by_history() {
+    use giasync_shared::act::{Act, ActKind, EarlyReason};
+    use giasync_shared::retake::{AbsenceReason, Admission, NotAdmitted};
+    let feb: ExamId = "is-2024-02-14".parse().unwrap();
+    let march: ExamId = "is-2024-03-13".parse().unwrap();
+    let (mut rcoi, rc) = node("42");
+    let (mut school, sc) = node(SCHOOL);
+    let (organiser, organiser_key, organiser_cert) = person(SCHOOL, PersonRole::Organiser, 0);
+    let as_organiser = Actor::Person(organiser.clone());
+    let listed = |ids: &[&str]| -> Vec<RegionRow> {
+        ids.iter()
+            .enumerate()
+            .map(|(i, id)| RegionRow {
+                row: i + 2,
+                school: Some(SchoolCode::new(SCHOOL).unwrap()),
+                municipality: Some(giasync_shared::codes::MunicipalityCode::new("4201").unwrap()),
+                participant: row(id, Some("101")),
+            })
+            .collect()
+    };
+    console(
+        &mut rcoi,
+        &rc,
+        Command::RegionImport {
+            exam: feb,
+            rows: listed(&["p1", "p2", "p3", "p4", "p5", "p6", "p7"]),
+        },
+    );
+    sync(&mut rcoi, &mut school);
+    for id in ["p3", "p4", "p5"] {
+        run(
+            &mut school,
+            &sc,
+            &as_organiser,
+            Command::Mark(Marking {
+                exam: feb,
+                participant: pid(id),
+                attendance: Attendance::Absent,
+            }),
+        )
+        .unwrap();
+    }
+    let absence = |id: &str, reason: AbsenceReason| Command::Absence {
+        exam: feb,
+        participant: pid(id),
+        reason,
+    };
+    // A reason for a participant who was not absent is refused.
+    assert_refused!(
+        run(
+            &mut school,
+            &sc,
+            &as_organiser,
+            absence("p1", AbsenceReason::NotValid)
+        ),
+        Error::NotAbsent { .. }
+    );
+    let valid = AbsenceReason::valid("справка № 7 от 14.02.2024").unwrap();
+    run(&mut school, &sc, &as_organiser, absence("p3", valid)).unwrap();
+    run(
+        &mut school,
+        &sc,
+        &as_organiser,
+        absence("p5", AbsenceReason::NotValid),
+    )
+    .unwrap();
+    for (id, kind, text) in [
+        ("p2", ActKind::Removal, "мобильный телефон"),
+        ("p6", ActKind::Early(EarlyReason::Health), ""),
+    ] {
+        let act = Act {
+            exam: feb,
+            school: SchoolCode::new(SCHOOL).unwrap(),
+            participant: pid(id),
+            attempt: Attempt::new(1).unwrap(),
+            room: room("101"),
+            kind,
+            text: text.into(),
+            number: ActNumber::new(id).unwrap(),
+            organiser: organiser.id,
+            at: Timestamp::from_unix_ms(now_ms()).unwrap(),
+        };
+        run(
+            &mut school,
+            &sc,
+            &as_organiser,
+            Command::Act {
+                exam: feb,
+                statement: act.sign(&organiser_key).unwrap().as_bytes().to_vec(),
+                organiser_cert: organiser_cert.clone(),
+            },
+        )
+        .unwrap();
+    }
+    sync(&mut rcoi, &mut school);
+    // The РЦОИ's results of February.
+    publish_by_hand(
+        &mut rcoi,
+        feb,
+        &[("p1", 6, Outcome::Fail), ("p7", 15, Outcome::Pass)],
+    );
+
+    // Retakes are listed for additional dates only.
+    assert_refused!(
+        run(
+            &mut rcoi,
+            &rc,
+            &Actor::Console,
+            Command::Retakes { exam: feb }
+        ),
+        Error::NotAnAdditionalDate { .. }
+    );
+    let Answer::Retakes(list) = console(&mut rcoi, &rc, Command::Retakes { exam: march }) else {
+        panic!("not the retakes");
+    };
+    let date = feb.date();
+    let rows: Vec<(&str, Option<Admission>, Option<u8>, bool)> = list
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r.participant.as_str(),
+                r.admission.clone(),
+                r.attempt,
+                r.refused.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("p1", Some(Admission::Failed { date }), Some(2), false),
+            ("p2", Some(Admission::Removed { date }), Some(2), false),
+            (
+                "p3",
+                Some(Admission::AbsentWithReason {
+                    date,
+                    document: "справка № 7 от 14.02.2024".into()
+                }),
+                Some(1),
+                false
+            ),
+            ("p4", None, None, true),
+            ("p5", None, None, true),
+            (
+                "p6",
+                Some(Admission::FinishedEarly {
+                    date,
+                    reason: EarlyReason::Health
+                }),
+                Some(2),
+                false
+            ),
+        ]
+    );
+    // The CSV reads back as a region-wide list of the four admitted (documents read upper-case).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("retakes.csv");
+    std::fs::write(&path, super::retakes::csv(&list)).unwrap();
+    let read = crate::import::read_list(&path).unwrap().unwrap();
+    let numbers: Vec<(&str, Option<String>)> = read
+        .iter()
+        .map(|r| {
+            (
+                r.participant.document.number(),
+                r.school.map(|s| s.to_string()),
+            )
+        })
+        .collect();
+    let school_code = Some(SCHOOL.to_owned());
+    assert_eq!(
+        numbers,
+        vec![
+            ("P10", school_code.clone()),
+            ("P20", school_code.clone()),
+            ("P30", school_code.clone()),
+            ("P60", school_code.clone())
+        ]
+    );
+
+    // A March list with p7, who passed, and p4, with no reason, is refused naming both rows.
+    let refused = run(
+        &mut rcoi,
+        &rc,
+        &Actor::Console,
+        Command::RegionImport {
+            exam: march,
+            rows: listed(&["p1", "p4", "p7"]),
+        },
+    );
+    let Err(Error::RowsRefused(problems)) = refused else {
+        panic!("{refused:?}");
+    };
+    let problems: Vec<(usize, RowFault)> =
+        problems.into_iter().map(|p| (p.row, p.problem)).collect();
+    assert_eq!(
+        problems,
+        vec![
+            (
+                3,
+                RowFault::NotAdmitted(NotAdmitted::AbsentWithoutReason {
+                    participant: pid("p4"),
+                    date
+                })
+            ),
+            (
+                4,
+                RowFault::NotAdmitted(NotAdmitted::Passed {
+                    participant: pid("p7"),
+                    date
+                })
+            ),
+        ]
+    );
+    // The admitted are registered with their first attempt of the date.
+    console(
+        &mut rcoi,
+        &rc,
+        Command::RegionImport {
+            exam: march,
+            rows: listed(&["p1", "p3"]),
+        },
+    );
+    let register = rcoi
+        .doc(&giasync_shared::sync::DocId::School {
+            kind: giasync_shared::sync::DocKind::Rcoi,
+            municipality: giasync_shared::codes::MunicipalityCode::new("4201").unwrap(),
+            school: SchoolCode::new(SCHOOL).unwrap(),
+            exam: march,
+        })
+        .unwrap();
+    let attempt =
+        |id: &str| giasync_shared::content::registered_attempt(register, id).map(Attempt::get);
+    assert_eq!((attempt("p1"), attempt("p3")), (Some(2), Some(1)));
 }

@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -27,6 +27,7 @@ use tokio::sync::oneshot;
 
 use crate::app::{Actor, Answer, Command};
 use crate::run::CallError;
+use giasync_shared::exam::ExamId;
 
 /// A node's identity or a scope as people read it: «МОУО 4201», «РЦОИ 42», «ОО 420101».
 pub(crate) fn russian_node(identity: &str) -> String {
@@ -101,6 +102,72 @@ async fn oversight_chart(State(engine): State<Ask>) -> Result<Response, WebError
         .into_response())
 }
 
+/// The additional date a retakes page is for: `?exam=`, or the next additional ИС date from
+/// today (the March date of the school year once both have passed).
+fn retakes_exam(query: &std::collections::BTreeMap<String, String>) -> Result<ExamId, String> {
+    if let Some(exam) = query.get("exam") {
+        return exam
+            .parse()
+            .map_err(|e: giasync_shared::DomainError| e.to_string());
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let today = giasync_shared::calendar::Timestamp::from_unix_ms(now_ms)
+        .map_err(|e| e.to_string())?
+        .date_at(giasync_shared::calendar::UtcOffset::UTC);
+    let year = today.year() + i32::from(today.month() >= 9);
+    let [_, march, april] =
+        giasync_shared::calendar::is_dates(year).ok_or("no ИС dates for this year")?;
+    let date = [march, april]
+        .into_iter()
+        .find(|d| *d >= today)
+        .unwrap_or(march);
+    Ok(ExamId::new(giasync_shared::exam::ExamKind::Is, date))
+}
+
+async fn retakes_of(
+    engine: &Ask,
+    query: &std::collections::BTreeMap<String, String>,
+) -> Result<crate::app::retakes::Retakes, Response> {
+    let exam = retakes_exam(query).map_err(|e| (StatusCode::BAD_REQUEST, e).into_response())?;
+    match ask(engine, Actor::Visitor, Command::Retakes { exam }).await {
+        Ok(Answer::Retakes(list)) => Ok(list),
+        Ok(_) => Err(WebError::Unexpected.into_response()),
+        Err(e) => Err(e.into_response()),
+    }
+}
+
+async fn retakes_page(
+    State(engine): State<Ask>,
+    Query(query): Query<std::collections::BTreeMap<String, String>>,
+) -> Response {
+    match retakes_of(&engine, &query).await {
+        Ok(list) => Html(oversight::retakes_page(&list)).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn retakes_csv(
+    State(engine): State<Ask>,
+    Query(query): Query<std::collections::BTreeMap<String, String>>,
+) -> Response {
+    match retakes_of(&engine, &query).await {
+        Ok(list) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"retakes-{}.csv\"", list.exam),
+                ),
+            ],
+            crate::app::retakes::csv(&list),
+        )
+            .into_response(),
+        Err(r) => r,
+    }
+}
+
 /// A hub's oversight routes, answering only requests that name the node (see [`guard`]).
 pub fn hub_router(
     engine: Ask,
@@ -111,6 +178,8 @@ pub fn hub_router(
         .route("/", get(oversight_page))
         .route("/api/oversight", get(oversight_json))
         .route("/chart.svg", get(oversight_chart))
+        .route("/retakes", get(retakes_page))
+        .route("/retakes.csv", get(retakes_csv))
         .with_state(engine);
     let pages = match sign_in {
         Some((hub, people)) => hub_sign_in::protect(pages, hub, people),

@@ -58,7 +58,7 @@ pub fn page(o: &Oversight) -> String {
          <title>Мониторинг ГИА — {scope}</title><style>{STYLE}</style></head><body>\
          <h1>Мониторинг ГИА — {scope}</h1>\
          <p class=\"muted\">Узел {} · данные на {} (время региона: UTC{}) · страница обновляется каждые {REFRESH_S} с · \
-         <a href=\"/api/oversight\">JSON</a></p>",
+         <a href=\"/api/oversight\">JSON</a> · <a href=\"/retakes\">Пересдачи</a></p>",
         escape(&super::russian_node(&o.node)),
         escape(&o.generated_at),
         o.utc_offset
@@ -376,4 +376,70 @@ pub fn chart(o: &Oversight) -> String {
         o.utc_offset
     );
     s
+}
+
+/// Who must be registered for an additional date, with the reason (seed 002 §70), and who waits
+/// for an absence's reason or a result; the admitted download as CSV for `giasync-hub import`.
+pub fn retakes_page(list: &crate::app::retakes::Retakes) -> String {
+    let mut h = String::new();
+    let exam = list.exam.to_string();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html><html lang=\"ru\"><head><meta charset=\"utf-8\">\
+         <title>Пересдачи {e}</title><style>{STYLE}</style></head><body>\
+         <h1>Допуск к дополнительной дате {e}</h1>\
+         <p class=\"muted\"><a href=\"/\">Мониторинг</a> · <a id=\"csv\" href=\"/retakes.csv?exam={e}\">Скачать список (CSV)</a> — \
+         его читает <code>giasync-hub import</code></p>",
+        e = escape(&exam)
+    );
+    let admitted: Vec<_> = list.rows.iter().filter(|r| r.admission.is_some()).collect();
+    let waiting: Vec<_> = list.rows.iter().filter(|r| r.refused.is_some()).collect();
+    let name = |r: &crate::app::retakes::RetakeRow| {
+        let f = |k: &str| r.fields.get(k).map_or("", String::as_str);
+        format!("{} {} {}", f("surname"), f("given_name"), f("patronymic"))
+            .trim()
+            .to_owned()
+    };
+    let _ = write!(
+        h,
+        "<h2>Должны быть зарегистрированы: {}</h2>",
+        admitted.len()
+    );
+    h.push_str("<table id=\"admitted\"><tr><th>МОУО</th><th>ОО</th><th>Участник</th><th>Класс</th><th>Основание</th><th>Попытка</th></tr>");
+    for r in &admitted {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            r.municipality,
+            r.school,
+            escape(&name(r)),
+            escape(r.fields.get("class").map_or("", String::as_str)),
+            escape(
+                &r.admission
+                    .as_ref()
+                    .map(|a| a.describe())
+                    .unwrap_or_default()
+            ),
+            r.attempt.unwrap_or_default()
+        );
+    }
+    h.push_str("</table>");
+    let _ = write!(
+        h,
+        "<h2>Ждут причины отсутствия или результата: {}</h2>",
+        waiting.len()
+    );
+    h.push_str("<table id=\"waiting\"><tr><th>МОУО</th><th>ОО</th><th>Участник</th><th>Почему пока не допущен</th></tr>");
+    for r in &waiting {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            r.municipality,
+            r.school,
+            escape(&name(r)),
+            escape(r.refused.as_deref().unwrap_or(""))
+        );
+    }
+    h.push_str("</table></body></html>");
+    h
 }

@@ -80,6 +80,24 @@ pub(super) async fn score_form(
         return error_page(StatusCode::CONFLICT, Some(&who), "Категории нет в правилах");
     };
     let mut b = message_block(&query);
+    // The attempt open today (seed 002 §45): none after an act other than for a bad recording.
+    let Some(attempt) = p.attempt else {
+        let number = p.act.as_ref().map_or("", |a| a.number.as_str());
+        b.push_str(&format!(
+            "<p class=\"err\" id=\"closed\">{}: попытка завершена актом № {}, её не оценивают.</p>",
+            escape(&full_name(p)),
+            escape(number)
+        ));
+        return page("Оценивание участника", Some(&who), Some(&day), &b).into_response();
+    };
+    let retake = match &p.act {
+        Some(act) if act.attempt < attempt => format!(
+            "<p id=\"retake\">Попытка {attempt}: повторное прохождение в день экзамена после акта № {} (некачественная аудиозапись) — с другим вариантом КИМ.</p>",
+            escape(act.number.as_str())
+        ),
+        _ => String::new(),
+    };
+    b.push_str(&retake);
     b.push_str(&format!(
         "<p>{} — {}, аудитория {}</p><p>Категория: <b>{}</b>{}; максимум {} баллов, зачёт от {}.</p>",
         escape(&full_name(p)),
@@ -209,7 +227,11 @@ pub(super) async fn score_submit(
                 exam: day.exam,
                 school: day.school,
                 participant: ParticipantId::new(&p.entry.id).map_err(|e| e.to_string())?,
-                attempt: Attempt::new(attempt_of(day.exam)).map_err(|e| e.to_string())?,
+                attempt: Attempt::new(
+                    p.attempt
+                        .ok_or("Попытка участника завершена актом: её не оценивают")?,
+                )
+                .map_err(|e| e.to_string())?,
             },
             room: p.entry.room.ok_or("Участник не назначен в аудиторию")?,
             category,
@@ -239,30 +261,5 @@ pub(super) async fn score_submit(
     match result {
         Ok(m) => back("/score", Ok(m)),
         Err(e) => back(&format!("/score/{}", url_encode(&pid)), Err(e)),
-    }
-}
-
-/// The attempt an exam date is: 1 on the main date, 2 and 3 on the additional dates.
-pub(super) fn attempt_of(exam: giasync_shared::exam::ExamId) -> u8 {
-    match giasync_shared::calendar::is_dates(
-        exam.date().year() + i32::from(exam.date().month() >= 9),
-    ) {
-        Some([_, march, _]) if exam.date() == march => 2,
-        Some([_, _, april]) if exam.date() == april => 3,
-        _ => 1,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
-    use super::*;
-
-    #[test]
-    fn the_attempt_follows_the_date() {
-        let exam = |d: &str| -> giasync_shared::exam::ExamId { d.parse().unwrap() };
-        assert_eq!(attempt_of(exam("is-2024-02-14")), 1);
-        assert_eq!(attempt_of(exam("is-2024-03-13")), 2);
-        assert_eq!(attempt_of(exam("is-2024-04-15")), 3);
     }
 }

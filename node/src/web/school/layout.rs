@@ -184,7 +184,15 @@ pub(super) fn full_name(p: &DayParticipant) -> String {
 pub(super) fn attendance_name(p: &DayParticipant) -> String {
     match &p.entry.attendance {
         Some(Attendance::Present) => "явился".into(),
-        Some(Attendance::Absent) => "Н (не явился)".into(),
+        Some(Attendance::Absent) => match &p.entry.absence {
+            None => "Н (не явился)".into(),
+            Some(giasync_shared::retake::AbsenceReason::Valid { document }) => {
+                format!("Н (не явился), уважительная причина: {document}")
+            }
+            Some(giasync_shared::retake::AbsenceReason::NotValid) => {
+                "Н (не явился), без уважительной причины".into()
+            }
+        },
         Some(Attendance::FinishedEarly { act }) => {
             format!("досрочно завершил, акт {}", act.as_str())
         }

@@ -171,11 +171,28 @@ fn russian(e: &WebError) -> String {
                 "Бланк не принят: попытка завершена актом № {}, её не оценивают",
                 number.as_str()
             ),
+            Error::SheetAttemptNotOfTheDate { subject, first } => format!(
+                "Бланк не принят: попытка {} — не попытка этого дня; здесь у участника первая попытка {first}, следующую открывает только акт о некачественной аудиозаписи",
+                subject.attempt.get()
+            ),
             Error::SheetCategoryNotOfRecord { of_record, .. } => format!(
                 "Бланк не принят: категория участника в региональном реестре — {}; другую категорию должен утвердить РЦОИ",
                 of_record.display_name()
             ),
             Error::RecordRefused(e) => format!("Запись не принята: {e}"),
+            Error::NotAbsent { participant } => {
+                format!(
+                    "Участник {participant} не отмечен «Н»: причину отсутствия указывают только для неявки"
+                )
+            }
+            Error::ActForAttemptNotOpen { open: None, .. } => {
+                "Акт не принят: попытка участника на этот день уже завершена актом".into()
+            }
+            Error::ActForAttemptNotOpen {
+                attempt,
+                open: Some(open),
+                ..
+            } => format!("Акт не принят: открыта попытка {open}, а не {attempt}"),
             other => other.to_string(),
         },
     }
@@ -224,6 +241,7 @@ pub fn router(engine: Ask, people: Vec<Person>, rules: Rules, names: Vec<HostNam
         )
         .route("/assign", post(organiser::assign))
         .route("/mark", post(organiser::mark))
+        .route("/absence", post(organiser::absence))
         .route("/print/{room}", get(organiser::print_room))
         .route("/print/act/{participant}", get(organiser::print_act))
         .route(

@@ -65,10 +65,20 @@ pub(super) async fn roster(
     };
     for p in &day.participants {
         let id = escape(&p.entry.id);
+        // A «Н» gains its reason later (§70: a valid one admits to an additional date).
+        let absence = if super::layout::absent(p) {
+            format!(
+                "<form class=\"inline absence\" method=\"post\" action=\"/absence\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><input type=\"hidden\" name=\"exam\" value=\"{}\">\
+                 документ <input name=\"document\" size=\"18\"> <button name=\"valid\" value=\"yes\">Уважительная</button> <button name=\"valid\" value=\"no\">Неуважительная</button></form>",
+                day.exam
+            )
+        } else {
+            String::new()
+        };
         b.push_str(&format!(
             "<tr id=\"p-{id}\"><td><a href=\"/roster/{id}\">{}</a> <a class=\"act\" href=\"/act/{id}\">акт</a></td><td>{}</td><td>{}</td>\
              <td><form class=\"inline\" method=\"post\" action=\"/assign\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><select name=\"room\">{}</select> <button name=\"do\" value=\"assign\">Назначить</button></form></td>\
-             <td>{}</td>\
+             <td>{}{absence}</td>\
              <td><form class=\"inline\" method=\"post\" action=\"/mark\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><input type=\"hidden\" name=\"back\" value=\"/roster\">\
              <button name=\"status\" value=\"present\">Явился</button> <button name=\"status\" value=\"absent\">Н</button> \
              акт <input name=\"act\" size=\"5\"> <button name=\"status\" value=\"early\">Досрочно</button> <button name=\"status\" value=\"removed\">Удалён</button></form></td></tr>",
@@ -277,9 +287,12 @@ pub(super) async fn act_submit(
             exam: day.exam,
             school: day.school,
             participant: ParticipantId::new(&p.entry.id).map_err(checked)?,
-            // The attempt the expert's page scores on this date (`expert::attempt_of`).
-            attempt: giasync_shared::record::Attempt::new(super::expert::attempt_of(day.exam))
-                .map_err(checked)?,
+            // The attempt open now: the one the expert's page scores.
+            attempt: giasync_shared::record::Attempt::new(
+                p.attempt
+                    .ok_or("Попытка участника на этот день уже завершена актом")?,
+            )
+            .map_err(checked)?,
             room: p.entry.room.ok_or("Участник не назначен в аудиторию")?,
             kind,
             text: field("text").trim().to_owned(),
@@ -487,6 +500,46 @@ pub(super) async fn mark(
     }
     .await;
     back(&to, result.map(|_| "Отметка сохранена".to_owned()))
+}
+
+/// Records why an absent participant was absent: a valid reason names its document.
+pub(super) async fn absence(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    use giasync_shared::retake::AbsenceReason;
+    let who = match gate(&web, &headers, "roster") {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
+    let field = |name: &str| form.get(name).map_or("", String::as_str);
+    let exam: Option<giasync_shared::exam::ExamId> = field("exam").parse().ok();
+    let result = async {
+        let checked = |e: giasync_shared::DomainError| format!("Неверное значение: {e}");
+        let participant = ParticipantId::new(field("participant")).map_err(checked)?;
+        let reason = match field("valid") {
+            "yes" => AbsenceReason::valid(field("document")).map_err(checked)?,
+            "no" => AbsenceReason::NotValid,
+            _ => return Err("Выберите: уважительная или нет".to_owned()),
+        };
+        let exam = exam.ok_or("Не указан экзамен")?;
+        web.apply(
+            &who,
+            Command::Absence {
+                exam,
+                participant,
+                reason,
+            },
+        )
+        .await
+    }
+    .await;
+    let to = exam.map_or_else(|| "/roster".to_owned(), |e| format!("/roster?exam={e}"));
+    back(
+        &to,
+        result.map(|_| "Причина отсутствия сохранена".to_owned()),
+    )
 }
 
 /// The results the РЦОИ published, shown only once their signature verifies at this node, and
