@@ -323,7 +323,8 @@ pub fn demo(options: &DemoOptions, now: OffsetDateTime) -> Result<Region, DemoEr
                 dir: code.to_string(),
                 addr,
             });
-            let staff: [(PersonRole, String); 6] = [
+            let staff: [(PersonRole, String); 7] = [
+                (PersonRole::Head, format!("head-{code}")),
                 (PersonRole::Organiser, format!("org-{code}")),
                 (PersonRole::Interviewer, format!("int-{code}-1")),
                 (PersonRole::Interviewer, format!("int-{code}-2")),

@@ -194,6 +194,10 @@ fn message(answer: &Answer) -> String {
                 format!("{}: absent without a valid reason", a.participant)
             }
         },
+        Answer::CommissionSigned(c) => format!(
+            "commission order edition {}: {} rooms, signed by {}",
+            c.edition, c.rooms, c.head
+        ),
         Answer::Retakes(r) => {
             let admitted = r.rows.iter().filter(|row| row.admission.is_some()).count();
             let mut m = format!(

@@ -174,6 +174,8 @@ id_enum!(
         Expert = "expert", "эксперт";
         /// Технический специалист: receives materials, runs the audio recording.
         Technician = "technician", "технический специалист";
+        /// Руководитель ОО: signs the commission order (who interviews and scores in which room).
+        Head = "head", "руководитель ОО";
         /// An operator of the РЦОИ: verifies, settles conflicts, publishes results.
         Operator = "operator", "оператор РЦОИ";
         /// A coordinator of a МОУО: watches the municipality's schools on its hub's pages.

@@ -16,6 +16,7 @@
 //! | protocol | `expert/ID` | the expert's certificate (DER), so any node can check the signature |
 //! | protocol | `log/ID/start`, `log/ID/end` | times (ms), `log/ID/interviewer` the interviewer's id |
 //! | protocol | `act/ID/ATTEMPT` | the organiser's signed act ending that attempt (`crate::act`); `organiser/ID` their certificate (DER) |
+//! | protocol | `commission/N` | the head of the school's signed commission order, edition N (`crate::commission`); `head/ID` their certificate (DER) |
 //! | rcoi | `receipt/HASH` | the РЦОИ's receipt for a sheet: `verified` or `invalid: REASON` |
 //! | rcoi | `settlement/HASH` | a РЦОИ operator's signed settlement of a conflict (`crate::settlement`) |
 //! | rcoi | `operator/ID` | the operator's certificate (DER) |
@@ -219,6 +220,41 @@ pub fn put_act(
         format!("organiser/{organiser}"),
         organiser_cert,
     )
+}
+
+/// Adds an edition of the head's signed commission order (and their certificate) to a protocol.
+pub fn put_commission(
+    tx: &mut impl Transactable,
+    edition: u32,
+    statement: &crate::statement::Statement,
+    head: PersonId,
+    head_cert: &[u8],
+) -> Result<(), AutomergeError> {
+    put_signed(
+        tx,
+        format!("commission/{edition}"),
+        statement,
+        format!("head/{head}"),
+        head_cert,
+    )
+}
+
+/// The commission orders of a protocol with the edition each is stored under; undecodable ones
+/// skipped (verification judges the rest).
+pub fn commissions(protocol: &impl ReadDoc) -> Vec<(u32, crate::statement::Statement)> {
+    protocol
+        .keys(ROOT)
+        .filter_map(|k| {
+            let edition = k.strip_prefix("commission/")?.parse().ok()?;
+            let statement = crate::statement::Statement::from_bytes(bytes(protocol, &k)?).ok()?;
+            Some((edition, statement))
+        })
+        .collect()
+}
+
+/// The certificates of the heads of the school who signed commission orders, by id.
+pub fn head_certs(protocol: &impl ReadDoc) -> BTreeMap<String, Vec<u8>> {
+    certs(protocol, "head/")
 }
 
 /// Writes a signed statement under `key` and its signer's certificate under `cert_key`.

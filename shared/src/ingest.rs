@@ -88,6 +88,12 @@ pub enum Refusal {
         attempt: u8,
         first: u8,
     },
+    /// The school's commission order names the expert for no such room (`crate::commission`).
+    #[error("expert {expert} is not an expert of room {room} in the school's commission order")]
+    ExpertNotOfRoom {
+        expert: PersonId,
+        room: crate::codes::RoomCode,
+    },
 }
 
 /// A receipt as the РЦОИ's document stores it, by its text form.
@@ -135,11 +141,14 @@ impl Receipt {
 pub struct Standing<'a, R> {
     pub register: Option<&'a R>,
     pub ended: &'a BTreeMap<crate::record::SheetSubject, crate::act::Act>,
+    /// The school's commission orders that verify (`crate::commission`).
+    pub orders: &'a crate::commission::Orders,
 }
 
 impl<R: automerge::ReadDoc> Standing<'_, R> {
     /// Why `sheet` does not count as things stand: its attempt was ended by an act, is not one
-    /// of this date's (`crate::retake`), or it scores by another category than the register's. A participant the register does not list is
+    /// of this date's (`crate::retake`), its expert is not of its room by the commission order
+    /// (`crate::commission`), or it scores by another category than the register's. A participant the register does not list is
     /// refused only when `listed_only` (on receipt: the register must vouch for every sheet;
     /// when resolving, sheets receipted before the register existed keep their receipt).
     pub fn refusal(&self, sheet: &crate::record::ScoreSheet, listed_only: bool) -> Option<Refusal> {
@@ -159,6 +168,16 @@ impl<R: automerge::ReadDoc> Standing<'_, R> {
                 participant,
                 attempt: sheet.subject.attempt.get(),
                 first: first.get(),
+            });
+        }
+        let subject = &sheet.subject;
+        if !self
+            .orders
+            .may_score((subject.exam, subject.school), sheet.expert, sheet.room)
+        {
+            return Some(Refusal::ExpertNotOfRoom {
+                expert: sheet.expert,
+                room: sheet.room,
             });
         }
         match self
@@ -354,9 +373,11 @@ fn receipt<D: SignerDirectory>(
     // Acts by the organisers' certificates alone: an expert's listed under the same id must not
     // stand in for them.
     let ended = crate::act::ended_attempts(doc, &directory_for(&content::organiser_certs(doc)));
+    let orders = crate::commission::Orders::read(doc, &directory_for(&content::head_certs(doc)));
     let against = Standing {
         register: engine.doc(&receipts),
         ended: &ended,
+        orders: &orders,
     };
     let verdicts: Vec<_> = fresh
         .iter()
@@ -439,19 +460,25 @@ mod tests {
         ingest_then(
             sheets,
             register,
-            acts,
+            (acts, &[]),
             directory,
             carried_over,
             |_, _, _| {},
         )
     }
 
+    /// The signed records a protocol holds besides sheets: acts, commission orders.
+    type Records<'a> = (
+        &'a [(crate::act::Act, crate::statement::Statement)],
+        &'a [(crate::commission::Commission, crate::statement::Statement)],
+    );
+
     /// As [`ingest_with_acts`]; once everything is delivered, `then` acts at the РЦОИ (its
     /// engine, the protocol, now), and what it wrote is delivered too.
     fn ingest_then(
         sheets: &[SignedSheet],
         register: &[(String, Category)],
-        acts: &[(crate::act::Act, crate::statement::Statement)],
+        (acts, orders): Records<'_>,
         directory: &FixedDirectory,
         carried_over: bool,
         then: impl FnOnce(&mut Engine, DocId, i64),
@@ -519,6 +546,15 @@ mod tests {
         }
         nodes[0]
             .change(now, protocol, |tx| {
+                for (order, statement) in orders {
+                    content::put_commission(
+                        tx,
+                        order.edition,
+                        statement,
+                        order.head,
+                        b"head cert",
+                    )?;
+                }
                 for (act, statement) in acts {
                     content::put_act(
                         tx,
@@ -722,7 +758,7 @@ mod tests {
         let (receipts, resolution) = ingest_then(
             &sheets,
             &register,
-            &[],
+            (&[], &[]),
             &directory,
             false,
             |rcoi, protocol, now| {
@@ -870,6 +906,71 @@ mod tests {
             .map(|(s, _)| (s.participant.as_str(), s.attempt.get()))
             .collect();
         assert_eq!(counted, vec![("p1", 2)]);
+    }
+
+    /// Seed 002 §22, §37: an expert scores only in the rooms the head's commission order names
+    /// them for. Expectations: expert 1 is named for room 101 (the fixtures' room) and their
+    /// sheet counts; expert 2 is named for room 102 only, and their sheet for a participant in
+    /// 101 is refused with the reason. An order signed by a key the directory does not certify
+    /// as the head's judges nobody.
+    #[test]
+    fn an_expert_outside_their_rooms_is_refused_on_receipt() {
+        use crate::commission::{Commission, RoomCommission};
+        let head = PersonId::new("head-1").unwrap();
+        let head_key = SigningKey::from_bytes(&[88; 32]);
+        let mut directory = directory();
+        directory.add_person(
+            head,
+            crate::codes::PersonRole::Head,
+            OrgCode::School(school()),
+            head_key.verifying_key(),
+        );
+        let order = Commission {
+            exam: crate::record::fixtures::subject("p1").exam,
+            school: school(),
+            edition: 1,
+            head,
+            at: at(1),
+            rooms: ["101", "102"]
+                .iter()
+                .zip([expert(1), expert(2)])
+                .map(|(room, e)| RoomCommission {
+                    room: crate::codes::RoomCode::new(room).unwrap(),
+                    interviewers: vec![PersonId::new("int-1").unwrap()],
+                    experts: vec![e],
+                })
+                .collect(),
+        };
+        let sheets = [sign(draft("p1", 12, 1), 1), sign(draft("p2", 12, 2), 2)];
+        assert_eq!(sheets[0].decode_unverified().unwrap().room.as_str(), "101");
+        let receipt_of = |key: &SigningKey| {
+            let orders = [(order.clone(), order.sign(key).unwrap())];
+            let (receipts, resolution) = ingest_then(
+                &sheets,
+                &as_scored(&sheets),
+                (&[], &orders),
+                &directory,
+                false,
+                |_, _, _| {},
+            );
+            let read = |s: &SignedSheet| Receipt::read(&receipts[&s.hash().to_string()]);
+            let counted = resolution
+                .subjects
+                .values()
+                .filter(|r| r.verdict.current().is_some())
+                .count();
+            (read(&sheets[0]), read(&sheets[1]), counted)
+        };
+        let not_of_101 = Receipt::RefusedOnReceipt(format!(
+            "expert {} is not an expert of room 101 in the school's commission order",
+            expert(2)
+        ));
+        assert_eq!(receipt_of(&head_key), (Receipt::Verified, not_of_101, 1));
+        let forged = SigningKey::from_bytes(&[89; 32]);
+        assert_eq!(
+            receipt_of(&forged),
+            (Receipt::Verified, Receipt::Verified, 2)
+        );
     }
 
     #[test]

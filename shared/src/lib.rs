@@ -7,6 +7,7 @@
 pub mod act;
 pub mod calendar;
 pub mod codes;
+pub mod commission;
 pub mod config;
 pub mod content;
 pub mod error;

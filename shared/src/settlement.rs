@@ -227,9 +227,14 @@ pub fn resolve_protocol<D: SignerDirectory>(
         protocol,
         &directory_for(&crate::content::organiser_certs(protocol)),
     );
+    let orders = crate::commission::Orders::read(
+        protocol,
+        &directory_for(&crate::content::head_certs(protocol)),
+    );
     let standing = crate::ingest::Standing {
         register: rcoi,
         ended: &ended,
+        orders: &orders,
     };
     for sheet in &sheets {
         if let Ok(decoded) = sheet.decode_unverified()

@@ -28,6 +28,8 @@ pub enum StatementKind {
     Familiarisation,
     /// A school's organiser ends an attempt with an act (`crate::act`).
     Act,
+    /// The head of a school signs its commission order (`crate::commission`).
+    Commission,
 }
 
 impl StatementKind {
@@ -37,6 +39,7 @@ impl StatementKind {
             StatementKind::Results => "results",
             StatementKind::Familiarisation => "familiarisation",
             StatementKind::Act => "act",
+            StatementKind::Commission => "commission",
         }
     }
 

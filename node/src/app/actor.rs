@@ -41,6 +41,8 @@ pub enum Action {
     WriteAct,
     /// The hubs' work: region-wide imports, settlements, publication, exports.
     Operate,
+    /// Signing the school's commission order (the head of the school).
+    SignCommission,
 }
 
 impl std::fmt::Display for Action {
@@ -54,6 +56,7 @@ impl std::fmt::Display for Action {
             Action::Familiarise => "sign familiarisation",
             Action::WriteAct => "sign an act",
             Action::Operate => "operate the hub",
+            Action::SignCommission => "sign the commission order",
         })
     }
 }
@@ -62,7 +65,7 @@ impl Action {
     /// Whether a person of `role` may do this.
     #[must_use]
     pub fn allowed(self, role: PersonRole) -> bool {
-        use PersonRole::{Expert, Interviewer, Operator, Organiser};
+        use PersonRole::{Expert, Head, Interviewer, Operator, Organiser};
         match self {
             Action::Read => true,
             Action::EditRoster | Action::Familiarise | Action::WriteAct => role == Organiser,
@@ -70,6 +73,7 @@ impl Action {
             Action::Log => role == Interviewer,
             Action::Score => role == Expert,
             Action::Operate => role == Operator,
+            Action::SignCommission => role == Head,
         }
     }
 }

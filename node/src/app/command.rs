@@ -11,7 +11,8 @@ use giasync_shared::sync::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Actor, Context, Error, acts, day, hub, results, retakes, room_log, roster, scoring, status,
+    Actor, Context, Error, acts, commission, day, hub, results, retakes, room_log, roster, scoring,
+    status,
 };
 
 /// A participant and the room they are assigned to, as a roster import carries them.
@@ -279,6 +280,13 @@ pub enum Command {
     /// At the РЦОИ: a participant's published results by identity document. Unknown and not
     /// yet published answer alike: nothing.
     Lookup(LookupQuery),
+    /// At a school: the head's signed commission order (`giasync_shared::commission`), with
+    /// their certificate.
+    Commission {
+        exam: ExamId,
+        statement: Vec<u8>,
+        head_cert: Vec<u8>,
+    },
     /// At a school: why an absent participant («Н») was absent (seed 002 §70).
     Absence {
         exam: ExamId,
@@ -323,6 +331,7 @@ pub enum Answer {
     Lookup { found: Vec<results::Found> },
     Familiarised(results::Familiarised),
     AbsenceRecorded(retakes::AbsenceRecorded),
+    CommissionSigned(commission::CommissionSigned),
     Retakes(retakes::Retakes),
 }
 
@@ -353,6 +362,7 @@ impl Command {
             Command::Lookup(_) => "lookup",
             Command::Familiarise { .. } => "familiarise",
             Command::Absence { .. } => "absence",
+            Command::Commission { .. } => "commission",
             Command::Retakes { .. } => "retakes",
         }
     }
@@ -378,6 +388,7 @@ impl Command {
             Command::Score { .. } => Action::Score,
             Command::Familiarise { .. } => Action::Familiarise,
             Command::Act { .. } => Action::WriteAct,
+            Command::Commission { .. } => Action::SignCommission,
             Command::RegionImport { .. }
             | Command::ApproveCategory(_)
             | Command::Export { .. }
@@ -521,6 +532,13 @@ pub fn apply(
             reason,
         )?),
         Command::Retakes { exam } => Answer::Retakes(retakes::list(engine, context, exam)?),
+        Command::Commission {
+            exam,
+            statement,
+            head_cert,
+        } => Answer::CommissionSigned(commission::sign(
+            engine, context, actor, now_ms, exam, statement, &head_cert,
+        )?),
         Command::Familiarise {
             exam,
             statement,

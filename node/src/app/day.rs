@@ -181,6 +181,34 @@ pub struct SchoolDay {
     pub familiarised: usize,
     /// The region's clock, on which the pages show times.
     pub utc_offset: UtcOffset,
+    /// The newest edition of the head's commission order that verifies here, if any.
+    #[serde(default)]
+    pub commission: Option<DayCommission>,
+}
+
+/// The commission order as the pages show it (`giasync_shared::commission`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayCommission {
+    pub edition: u32,
+    pub head: PersonId,
+    pub at: Timestamp,
+    pub rooms: Vec<giasync_shared::commission::RoomCommission>,
+}
+
+impl SchoolDay {
+    /// The rooms the current order names `expert` for; `None` when no order is in force.
+    #[must_use]
+    pub fn rooms_of_expert(&self, expert: PersonId) -> Option<Vec<RoomCode>> {
+        let order = self.commission.as_ref()?;
+        Some(
+            order
+                .rooms
+                .iter()
+                .filter(|r| r.experts.contains(&expert))
+                .map(|r| r.room)
+                .collect(),
+        )
+    }
 }
 
 impl SchoolDay {
@@ -428,5 +456,13 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
         participants,
         sync,
         utc_offset: context.clock,
+        commission: super::commission::orders(engine, context, id(DocKind::Protocol))
+            .current()
+            .map(|o| DayCommission {
+                edition: o.edition,
+                head: o.head,
+                at: o.at,
+                rooms: o.rooms.clone(),
+            }),
     })
 }

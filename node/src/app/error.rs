@@ -2,6 +2,8 @@
 //! the console; the pages put their own Russian on the variants they expect
 //! (`web::school`).
 
+use std::fmt;
+
 use giasync_shared::DomainError;
 use giasync_shared::codes::{ParticipantId, PersonId, PersonRole, RoomCode, SchoolCode};
 use giasync_shared::exam::ExamId;
@@ -70,6 +72,24 @@ pub enum RowFault {
     /// On an additional date only the participants §70 admits may be registered.
     #[error("not admitted to an additional date: {0}")]
     NotAdmitted(giasync_shared::retake::NotAdmitted),
+}
+
+/// Why an expert may not score a participant in a room (seed 002 §22, §37).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotOfRoom {
+    /// No edition of the commission order names the expert for the room.
+    NotNamed,
+    /// The roster places the participant in another room than the sheet's.
+    ParticipantElsewhere,
+}
+
+impl fmt::Display for NotOfRoom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NotOfRoom::NotNamed => "the commission order does not name them for that room",
+            NotOfRoom::ParticipantElsewhere => "the roster places the participant in another room",
+        })
+    }
 }
 
 /// The most row problems a refused import lists (the count says how many there were).
@@ -157,6 +177,21 @@ pub enum Error {
         "{subject}: not an attempt of this date: the participant's attempts here open with {first}, and only an act for a bad recording opens the next"
     )]
     SheetAttemptNotOfTheDate { subject: SheetSubject, first: u8 },
+    /// A commission order signed as another edition than the next.
+    #[error("the order is signed as edition {signed}; the next edition is {next}")]
+    CommissionEdition { signed: u32, next: u32 },
+    /// A commission order naming a room the roster does not declare.
+    #[error("room {room} is not declared in the roster: declare it before the order names it")]
+    CommissionRoomUnknown { room: RoomCode },
+    /// A sheet by an expert the commission order does not name for the sheet's room, or for a
+    /// participant the roster places in another room.
+    #[error("{expert} may not score {participant} in room {room}: {why}")]
+    ExpertNotOfRoom {
+        expert: PersonId,
+        participant: ParticipantId,
+        room: RoomCode,
+        why: NotOfRoom,
+    },
     /// An act for an attempt that is not the participant's open one.
     #[error("participant {participant}: an act ends the attempt open now, {}, not attempt {attempt}", open.map_or("and none is (an act ended the day's attempt)".to_owned(), |a| format!("attempt {a}")))]
     ActForAttemptNotOpen {

@@ -14,6 +14,7 @@
 pub mod actor;
 pub mod acts;
 pub mod command;
+pub mod commission;
 pub mod day;
 mod error;
 pub mod hub;
@@ -41,7 +42,7 @@ use giasync_shared::sync::{DocId, DocKind, Engine};
 
 pub use actor::{Action, Actor};
 pub use command::{Answer, Command, apply};
-pub use error::{Error, IMPORT_ERRORS_SHOWN_MAX, RcoiDuty, RowFault, RowProblem};
+pub use error::{Error, IMPORT_ERRORS_SHOWN_MAX, NotOfRoom, RcoiDuty, RowFault, RowProblem};
 
 /// What a node needs besides its engine to answer commands.
 #[derive(Debug)]

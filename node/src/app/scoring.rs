@@ -12,6 +12,7 @@ use giasync_shared::settlement::SettledProtocol;
 use giasync_shared::sync::{DocId, DocKind, Engine};
 use serde::{Deserialize, Serialize};
 
+use super::error::NotOfRoom;
 use super::{Actor, Context, Error, school_doc};
 
 /// A sheet stored in the protocol.
@@ -93,6 +94,31 @@ pub fn score(
             subject,
             first: first.get(),
         });
+    }
+    // An expert scores only in the rooms the head's commission order names them for, and only
+    // the participants the roster places there (seed 002 §22, §37).
+    let orders = super::commission::orders(engine, context, doc);
+    if orders.any() {
+        let expert = verified.sheet.expert;
+        let room = verified.sheet.room;
+        let placed = super::roster::entry(engine, exam, participant)
+            .ok()
+            .and_then(|e| e.room);
+        let why = if !orders.may_score((exam, subject.school), expert, room) {
+            Some(NotOfRoom::NotNamed)
+        } else if placed != Some(room) {
+            Some(NotOfRoom::ParticipantElsewhere)
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(Error::ExpertNotOfRoom {
+                expert,
+                participant,
+                room,
+                why,
+            });
+        }
     }
     // A school may write its roster, so the category a sheet scores by must be the register's
     // (the РЦОИ refuses any other on receipt), and a participant the register held here does not

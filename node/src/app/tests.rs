@@ -1792,3 +1792,116 @@ fn the_additional_date_admits_by_section_70_and_numbers_attempts_by_history() {
         |id: &str| giasync_shared::content::registered_attempt(register, id).map(Attempt::get);
     assert_eq!((attempt("p1"), attempt("p3")), (Some(2), Some(1)));
 }
+
+/// Seed 002 §22, §37: the head of the school signs who scores in which room; an expert's sheet
+/// for a participant outside their rooms is then refused when handed in. Expectations: exp-1
+/// is named for 101 (where p1 is), exp-2 for 102 only.
+#[test]
+fn the_heads_commission_order_keeps_experts_to_their_rooms() {
+    use giasync_shared::commission::{Commission, RoomCommission};
+    let (mut e, c) = school_with_roster();
+    let (head, head_key, head_cert) = person(SCHOOL, PersonRole::Head, 0);
+    let (exp1, key1, cert1) = person(SCHOOL, PersonRole::Expert, 0);
+    let (exp2, key2, cert2) = person(SCHOOL, PersonRole::Expert, 1);
+    let (int1, _, _) = person(SCHOOL, PersonRole::Interviewer, 0);
+    let order = |edition: u32, rooms: &[(&str, &PersonIdentity)]| Commission {
+        exam: exam(),
+        school: SchoolCode::new(SCHOOL).unwrap(),
+        edition,
+        head: head.id,
+        at: Timestamp::from_unix_ms(now_ms()).unwrap(),
+        rooms: rooms
+            .iter()
+            .map(|(r, expert)| RoomCommission {
+                room: room(r),
+                interviewers: vec![int1.id],
+                experts: vec![expert.id],
+            })
+            .collect(),
+    };
+    let command = |o: &Commission, key: &SigningKey| Command::Commission {
+        exam: exam(),
+        statement: o.sign(key).unwrap().as_bytes().to_vec(),
+        head_cert: head_cert.clone(),
+    };
+    let as_head = Actor::Person(head.clone());
+    let first = order(1, &[("101", &exp1), ("102", &exp2)]);
+    // Only the head signs it: an expert may not, nor may anybody with another key.
+    assert_refused!(
+        run(
+            &mut e,
+            &c,
+            &Actor::Person(exp1.clone()),
+            command(&first, &head_key)
+        ),
+        Error::Forbidden {
+            action: Action::SignCommission,
+            ..
+        }
+    );
+    assert_refused!(
+        run(&mut e, &c, &as_head, command(&first, &key1)),
+        Error::RecordRefused(_)
+    );
+    // The first edition is 1; a room the roster does not declare is refused.
+    assert_refused!(
+        run(
+            &mut e,
+            &c,
+            &as_head,
+            command(&order(2, &[("101", &exp1)]), &head_key)
+        ),
+        Error::CommissionEdition { signed: 2, next: 1 }
+    );
+    assert_refused!(
+        run(
+            &mut e,
+            &c,
+            &as_head,
+            command(&order(1, &[("909", &exp1)]), &head_key)
+        ),
+        Error::CommissionRoomUnknown { .. }
+    );
+    run(&mut e, &c, &as_head, command(&first, &head_key)).unwrap();
+    let Answer::SchoolDay(day) = console(&mut e, &c, Command::SchoolDay { exam: Some(exam()) })
+    else {
+        panic!("not the day");
+    };
+    assert_eq!(day.rooms_of_expert(exp2.id), Some(vec![room("102")]));
+
+    // exp-2 is not an expert of 101: their sheet for p1 is refused; exp-1's is taken.
+    let refused = run(
+        &mut e,
+        &c,
+        &Actor::Person(exp2.clone()),
+        score(&exp2, &key2, &cert2, &c, "p1", 0),
+    );
+    assert_refused!(
+        refused,
+        Error::ExpertNotOfRoom {
+            why: crate::app::NotOfRoom::NotNamed,
+            ..
+        }
+    );
+    run(
+        &mut e,
+        &c,
+        &Actor::Person(exp1.clone()),
+        score(&exp1, &key1, &cert1, &c, "p1", 0),
+    )
+    .unwrap();
+    // p3 is in no room: a sheet naming room 101 for p3 is outside the roster's placing.
+    let elsewhere = run(
+        &mut e,
+        &c,
+        &Actor::Person(exp1.clone()),
+        score(&exp1, &key1, &cert1, &c, "p3", 0),
+    );
+    assert_refused!(
+        elsewhere,
+        Error::ExpertNotOfRoom {
+            why: crate::app::NotOfRoom::ParticipantElsewhere,
+            ..
+        }
+    );
+}

@@ -7,7 +7,7 @@ use axum::extract::{Form, Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use giasync_shared::calendar::Timestamp;
-use giasync_shared::codes::ParticipantId;
+use giasync_shared::codes::{ParticipantId, RoomCode};
 use giasync_shared::record::{
     Attempt, Correction, RecordHash, SheetDraft, SheetSubject, SignedSheet,
 };
@@ -32,8 +32,30 @@ pub(super) async fn score_list(
         Err(r) => return *r,
     };
     let mut b = message_block(&query);
+    // With a commission order in force, an expert scores the participants of their rooms only.
+    let mine = day.rooms_of_expert(who.person.id);
+    if let Some(rooms) = &mine {
+        let list: Vec<&str> = rooms.iter().map(RoomCode::as_str).collect();
+        b.push_str(&format!(
+            "<p id=\"my-rooms\">Ваши аудитории по приказу о составе комиссии: {}</p>",
+            escape(&if list.is_empty() {
+                "нет".to_owned()
+            } else {
+                list.join(", ")
+            })
+        ));
+    }
     b.push_str("<table id=\"to-score\"><tr><th>Участник</th><th>Аудитория</th><th>Ответ</th><th>Результат</th><th></th></tr>");
-    for p in day.participants.iter().filter(|p| !absent(p)) {
+    let in_my_rooms = |p: &&crate::app::day::DayParticipant| {
+        mine.as_ref()
+            .is_none_or(|rooms| p.entry.room.is_some_and(|r| rooms.contains(&r)))
+    };
+    for p in day
+        .participants
+        .iter()
+        .filter(|p| !absent(p))
+        .filter(in_my_rooms)
+    {
         let (class, state) = match (p.verdict, p.result) {
             (DayVerdict::Conflict, _) => (" class=\"conflict\"", "конфликт бланков".to_owned()),
             (DayVerdict::Current | DayVerdict::Settled, Some((total, outcome))) => (

@@ -97,6 +97,9 @@ pub(super) fn page(
         if allowed(role, "score") {
             links.push("<a href=\"/score\">Оценивание</a>");
         }
+        if allowed(role, "commission") {
+            links.push("<a href=\"/commission\">Состав комиссии</a>");
+        }
         links.push("<a href=\"/sync\">Синхронизация</a>");
         h.push_str(&format!(
             "<nav>{}</nav><span id=\"who\">{} ({})</span><form class=\"inline\" method=\"post\" action=\"/logout\"><button>Выйти</button></form>",

@@ -36,6 +36,7 @@ use crate::app::{Action, Actor, Answer, Command};
 
 mod everyone;
 mod expert;
+mod head;
 mod interviewer;
 mod layout;
 mod organiser;
@@ -180,6 +181,17 @@ fn russian(e: &WebError) -> String {
                 of_record.display_name()
             ),
             Error::RecordRefused(e) => format!("Запись не принята: {e}"),
+            Error::ExpertNotOfRoom {
+                participant,
+                room,
+                why: crate::app::NotOfRoom::NotNamed,
+                ..
+            } => format!(
+                "Бланк не принят: по приказу о составе комиссии вы не эксперт аудитории {room} (участник {participant})"
+            ),
+            Error::ExpertNotOfRoom {
+                participant, room, ..
+            } => format!("Бланк не принят: участник {participant} по списку не в аудитории {room}"),
             Error::NotAbsent { participant } => {
                 format!(
                     "Участник {participant} не отмечен «Н»: причину отсутствия указывают только для неявки"
@@ -207,6 +219,7 @@ fn page_action(page: &str) -> Action {
         "mark" => Action::Mark,
         "log" => Action::Log,
         "score" => Action::Score,
+        "commission" => Action::SignCommission,
         _ => Action::Read,
     }
 }
@@ -242,6 +255,10 @@ pub fn router(engine: Ask, people: Vec<Person>, rules: Rules, names: Vec<HostNam
         .route("/assign", post(organiser::assign))
         .route("/mark", post(organiser::mark))
         .route("/absence", post(organiser::absence))
+        .route(
+            "/commission",
+            get(head::commission).post(head::commission_submit),
+        )
         .route("/print/{room}", get(organiser::print_room))
         .route("/print/act/{participant}", get(organiser::print_act))
         .route(

@@ -80,6 +80,7 @@ pub(super) async fn home(State(web): State<SchoolWeb>, headers: HeaderMap) -> Re
         PersonRole::Organiser => "/roster",
         PersonRole::Interviewer => "/log",
         PersonRole::Expert => "/score",
+        PersonRole::Head => "/commission",
         _ => "/sync",
     };
     Redirect::to(to).into_response()
