@@ -162,7 +162,11 @@ impl<R: automerge::ReadDoc> Standing<'_, R> {
             });
         }
         let first = crate::retake::first_attempt(self.register, participant, sheet.subject.exam);
-        let acts = crate::retake::acts_of(self.ended, participant);
+        let acts = crate::retake::acts_of(
+            self.ended,
+            (sheet.subject.exam, sheet.subject.school),
+            participant,
+        );
         if !crate::retake::attempt_belongs(sheet.subject.attempt, first, &acts) {
             return Some(Refusal::AttemptNotOfTheDate {
                 participant,
@@ -241,12 +245,13 @@ fn judge_time(
 /// At the РЦОИ, after the register changed (an approval, a list imported again): the sheets of
 /// `protocol` it refused on receipt only because their participant was not registered or was
 /// registered by another category, and whose category is now the category of record, are
-/// receipted verified. Such a refusal was written only after every check of time passed
-/// ([`judge_on_receipt`]); the receipt is compared with the refusal's own text, made again
-/// here, not parsed. Returns how many receipts it rewrote.
-pub fn lift_category_refusals(
+/// receipted verified, when nothing else stands against them now ([`Standing::refusal`]). Such
+/// a refusal was written only after every check of time passed ([`judge_on_receipt`]); the
+/// receipt is compared with the refusal's own text, made again here, not parsed. Returns how many receipts it rewrote.
+pub fn lift_category_refusals<D: SignerDirectory>(
     engine: &mut Engine,
     protocol: DocId,
+    directory_for: impl Fn(&BTreeMap<String, Vec<u8>>) -> D,
     now_ms: i64,
 ) -> Result<usize, EngineError> {
     let Some(receipts) = receipts_of(protocol) else {
@@ -254,6 +259,15 @@ pub fn lift_category_refusals(
     };
     let (Some(doc), Some(rcoi)) = (engine.doc(&protocol), engine.doc(&receipts)) else {
         return Ok(0);
+    };
+    // A lifted sheet must pass every other check as things stand too (its attempt, its room),
+    // or its receipt would say verified while no node counts it.
+    let ended = crate::act::ended_attempts(doc, &directory_for(&content::organiser_certs(doc)));
+    let orders = crate::commission::Orders::read(doc, &directory_for(&content::head_certs(doc)));
+    let standing = Standing {
+        register: Some(rcoi),
+        ended: &ended,
+        orders: &orders,
     };
     let held = content::receipts(rcoi);
     let lifted: Vec<crate::record::RecordHash> = content::sheets(doc)
@@ -279,7 +293,8 @@ pub fn lift_category_refusals(
                     == reason
             });
             let unregistered = Refusal::NotRegistered { participant }.to_string() == reason;
-            (by_category || unregistered).then(|| s.hash())
+            let stands = standing.refusal(&sheet, true).is_none();
+            ((by_category || unregistered) && stands).then(|| s.hash())
         })
         .collect();
     if lifted.is_empty() {
@@ -773,7 +788,10 @@ mod tests {
                     Ok(())
                 })
                 .unwrap();
-                assert_eq!(lift_category_refusals(rcoi, protocol, now).unwrap(), 1);
+                assert_eq!(
+                    lift_category_refusals(rcoi, protocol, |_| &directory, now).unwrap(),
+                    1
+                );
             },
         );
         let receipt = |s: &SignedSheet| Receipt::read(&receipts[&s.hash().to_string()]);

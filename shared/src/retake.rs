@@ -72,18 +72,30 @@ pub struct DayRecord {
     pub registered: bool,
     /// Marked «Н», with the reason when the organiser gave one.
     pub absent: Option<Option<AbsenceReason>>,
-    /// The attempts that date's acts ended, and how.
+    /// The attempts that date's acts ended, and how (only acts on that date's chain of
+    /// attempts: its first, and each one after an act for a bad recording).
     pub acts: BTreeMap<Attempt, ActKind>,
+    /// The attempts that date's protocol holds a score sheet for: sat, whatever the sheet's
+    /// fate (a same-day retake waiting for its result is an attempt made).
+    pub sat: std::collections::BTreeSet<Attempt>,
     /// The published result: its attempt and outcome.
     pub result: Option<(Attempt, Outcome)>,
 }
 
 impl DayRecord {
-    /// The last attempt made that day, from the result and the acts.
+    /// The last attempt made that day, from the acts, the sheets and the result.
     fn last_attempt(&self) -> Option<Attempt> {
         let by_act = self.acts.keys().next_back().copied();
+        let by_sheet = self.sat.iter().next_back().copied();
         let by_result = self.result.map(|(a, _)| a);
-        by_act.max(by_result)
+        by_act.max(by_sheet).max(by_result)
+    }
+
+    /// «Н» with no valid reason and no attempt: the date decides nothing by itself (§15: a
+    /// no-show is not a retake, and leaves an earlier «незачёт» standing).
+    fn no_show(&self) -> bool {
+        self.last_attempt().is_none()
+            && matches!(self.absent, Some(None | Some(AbsenceReason::NotValid)))
     }
 }
 
@@ -171,27 +183,41 @@ pub fn admission(
 ) -> Result<Admitted, NotAdmitted> {
     let registered: Vec<(&Date, &DayRecord)> =
         earlier.iter().filter(|(_, day)| day.registered).collect();
-    let Some(&(&date, last)) = registered.last() else {
+    let Some(&(&latest, _)) = registered.last() else {
         return Err(NotAdmitted::NeverRegistered(participant));
     };
+    // A retake is an additional date the participant sat on.
     let retaken = registered
         .iter()
-        .filter(|(d, _)| additional.contains(d))
+        .filter(|(d, day)| additional.contains(d) && day.last_attempt().is_some())
         .count();
     if retaken >= RETAKES_MAX {
         return Err(NotAdmitted::RetakesUsed { participant });
     }
-    let admission = match (last.last_attempt(), last.result) {
-        (Some(attempt), Some((counted, outcome))) if attempt == counted => match outcome {
-            Outcome::Pass => return Err(NotAdmitted::Passed { participant, date }),
-            Outcome::Fail => Admission::Failed { date },
+    // The latest date that decided something: a no-show leaves the date before it standing.
+    let Some(&(&date, last)) = registered.iter().rev().find(|(_, day)| !day.no_show()) else {
+        return Err(NotAdmitted::AbsentWithoutReason {
+            participant,
+            date: latest,
+        });
+    };
+    let admission = match last.last_attempt() {
+        // An act decides its attempt, whatever was published for it (the act ends it: §48).
+        Some(attempt) => match (last.acts.get(&attempt), last.result) {
+            (Some(ActKind::Removal), _) => Admission::Removed { date },
+            (Some(ActKind::Early(reason)), _) => Admission::FinishedEarly {
+                date,
+                reason: *reason,
+            },
+            (None, Some((counted, Outcome::Pass))) if counted == attempt => {
+                return Err(NotAdmitted::Passed { participant, date });
+            }
+            (None, Some((counted, Outcome::Fail))) if counted == attempt => {
+                Admission::Failed { date }
+            }
+            (None, _) => return Err(NotAdmitted::NoResult { participant, date }),
         },
-        (Some(attempt), _) if last.acts.contains_key(&attempt) => match last.acts[&attempt] {
-            ActKind::Removal => Admission::Removed { date },
-            ActKind::Early(reason) => Admission::FinishedEarly { date, reason },
-        },
-        (Some(_), _) => return Err(NotAdmitted::NoResult { participant, date }),
-        (None, _) => match &last.absent {
+        None => match &last.absent {
             Some(Some(AbsenceReason::Valid { document })) => Admission::AbsentWithReason {
                 date,
                 document: document.clone(),
@@ -285,62 +311,101 @@ pub fn first_attempt(
         .unwrap_or_else(|| attempt_by_date(exam))
 }
 
-/// The acts of one participant from a protocol's ended attempts ([`crate::act::ended_attempts`]).
+/// The acts of one participant at one exam and school, from a protocol's ended attempts
+/// ([`crate::act::ended_attempts`]), by attempt.
 #[must_use]
 pub fn acts_of(
     ended: &BTreeMap<crate::record::SheetSubject, crate::act::Act>,
+    (exam, school): (crate::exam::ExamId, crate::codes::SchoolCode),
     participant: ParticipantId,
 ) -> BTreeMap<Attempt, ActKind> {
     ended
         .iter()
-        .filter(|(s, _)| s.participant == participant)
+        .filter(|(s, _)| s.participant == participant && s.exam == exam && s.school == school)
         .map(|(s, act)| (s.attempt, act.kind))
         .collect()
+}
+
+/// The acts of `acts` on the date's chain of attempts from `first`: the first attempt, and
+/// each one an act for a bad recording opened. An act for any other attempt ends nothing a
+/// sheet could be for, and decides nothing.
+#[must_use]
+pub fn on_chain(first: Attempt, acts: &BTreeMap<Attempt, ActKind>) -> BTreeMap<Attempt, ActKind> {
+    let mut out = BTreeMap::new();
+    let mut attempt = first;
+    while let Some(kind) = acts.get(&attempt) {
+        out.insert(attempt, *kind);
+        if *kind != ActKind::Early(EarlyReason::BadRecording) {
+            break;
+        }
+        match attempt.get().checked_add(1).map(Attempt::new) {
+            Some(Ok(next)) => attempt = next,
+            _ => break,
+        }
+    }
+    out
 }
 
 /// One earlier date's documents of a school, to read its [`DayRecord`]s from.
 #[derive(Debug)]
 pub struct DayDocs<'a, R> {
-    /// The school's РЦОИ document of that date (the register).
+    pub exam: crate::exam::ExamId,
+    pub school: crate::codes::SchoolCode,
+    /// The school's РЦОИ document of that date (the register: only it says who was registered).
     pub register: Option<&'a R>,
     /// The school's roster of that date (attendance, absence reasons).
     pub roster: Option<&'a R>,
+    /// The school's protocol of that date (the attempts sheets were signed for).
+    pub protocol: Option<&'a R>,
     /// The attempts that date's acts ended (verified).
     pub ended: &'a BTreeMap<crate::record::SheetSubject, crate::act::Act>,
-    /// That date's results as the РЦОИ published them (verified).
+    /// That date's results as the РЦОИ published them (verified, for this exam and school).
     pub published: Option<&'a crate::publish::Published>,
 }
 
 impl<R: automerge::ReadDoc> DayDocs<'_, R> {
-    /// Every participant the documents mention, by id. A register that holds nobody (made
-    /// before there was one) leaves the roster to say who was registered.
+    /// Every participant the documents mention, by id.
     #[must_use]
     pub fn records(&self) -> BTreeMap<ParticipantId, DayRecord> {
         let mut out: BTreeMap<ParticipantId, DayRecord> = BTreeMap::new();
-        let register = self.register.filter(|r| crate::content::has_register(*r));
-        let listed = register.map_or_else(BTreeMap::new, |r| crate::content::registered(r));
-        let roster = self
-            .roster
-            .map_or_else(BTreeMap::new, |r| crate::content::participants(r));
         let id = |text: &str| ParticipantId::new(text).ok();
-        for (text, row) in &roster {
-            let Some(p) = id(text) else { continue };
-            let record = out.entry(p).or_default();
-            record.registered = register.is_none();
-            if row.get("attendance") == "absent" {
-                record.absent = Some(crate::content::absence(row));
+        if let Some(register) = self.register {
+            for text in crate::content::registered(register).keys() {
+                if let Some(p) = id(text) {
+                    out.entry(p).or_default().registered = true;
+                }
             }
         }
-        for text in listed.keys() {
-            if let Some(p) = id(text) {
-                out.entry(p).or_default().registered = true;
+        if let Some(roster) = self.roster {
+            for (text, row) in &crate::content::participants(roster) {
+                let Some(p) = id(text) else { continue };
+                if row.get("attendance") == "absent" {
+                    out.entry(p).or_default().absent = Some(crate::content::absence(row));
+                }
             }
         }
-        for (subject, act) in self.ended {
-            out.entry(subject.participant)
-                .or_default()
-                .acts
-                .insert(subject.attempt, act.kind);
+        for sheet in self
+            .protocol
+            .map(crate::content::sheets)
+            .unwrap_or_default()
+        {
+            let Ok(sheet) = sheet.decode_unverified() else {
+                continue;
+            };
+            let s = sheet.subject;
+            if s.exam == self.exam && s.school == self.school {
+                out.entry(s.participant).or_default().sat.insert(s.attempt);
+            }
+        }
+        let with_acts: std::collections::BTreeSet<ParticipantId> =
+            self.ended.keys().map(|s| s.participant).collect();
+        for p in with_acts {
+            let acts = acts_of(self.ended, (self.exam, self.school), p);
+            let first = first_attempt(self.register, p, self.exam);
+            let chain = on_chain(first, &acts);
+            if !chain.is_empty() {
+                out.entry(p).or_default().acts = chain;
+            }
         }
         for row in self.published.map_or(&[][..], |p| &p.rows[..]) {
             if let Ok(attempt) = Attempt::new(row.attempt) {
@@ -518,6 +583,66 @@ mod tests {
     }
 
     #[test]
+    fn a_retake_waiting_for_its_result_an_act_over_a_result_and_a_no_show_decide_rightly() {
+        let bad = ActKind::Early(EarlyReason::BadRecording);
+        // A bad recording, a same-day retake signed but not published yet: not known, and the
+        // retake's number is used.
+        let mut feb = ended(1, bad);
+        feb.sat.insert(a(2));
+        assert_eq!(
+            admit(&[(FEB, feb.clone())]),
+            Err(NotAdmitted::NoResult {
+                participant: p(),
+                date: d(FEB)
+            })
+        );
+        feb.result = Some((a(2), Outcome::Fail));
+        assert_eq!(admit(&[(FEB, feb)]).unwrap().first_attempt, a(3));
+        // An act for health on an attempt with a published «зачёт»: the act decides (§48).
+        let mut ill = ended(1, ActKind::Early(EarlyReason::Health));
+        ill.result = Some((a(1), Outcome::Pass));
+        assert_eq!(
+            admit(&[(FEB, ill)]).unwrap().admission,
+            Some(Admission::FinishedEarly {
+                date: d(FEB),
+                reason: EarlyReason::Health
+            })
+        );
+        // «незачёт» in February, a no-show in March: the February result still admits to April,
+        // and March used no attempt and no retake.
+        for reason in [None, Some(AbsenceReason::NotValid)] {
+            let no_show = DayRecord {
+                absent: Some(reason),
+                ..day()
+            };
+            let april = admit(&[(FEB, sat(1, Outcome::Fail)), (MARCH, no_show)]).unwrap();
+            assert_eq!(april.admission, Some(Admission::Failed { date: d(FEB) }));
+            assert_eq!(april.first_attempt, a(2));
+        }
+    }
+
+    #[test]
+    fn only_acts_on_the_dates_chain_of_attempts_count() {
+        let bad = ActKind::Early(EarlyReason::BadRecording);
+        let acts: BTreeMap<Attempt, ActKind> = [
+            (a(1), bad),
+            (a(2), ActKind::Removal),
+            (a(5), ActKind::Removal),
+        ]
+        .into();
+        assert_eq!(
+            on_chain(a(1), &acts),
+            [(a(1), bad), (a(2), ActKind::Removal)].into()
+        );
+        // A removal for attempt 2 with no bad recording before it ends nothing.
+        let stray: BTreeMap<Attempt, ActKind> = [(a(2), ActKind::Removal)].into();
+        assert!(on_chain(a(1), &stray).is_empty());
+    }
+
+    /// The calendar has two additional dates, so a participant admitted to the later one has
+    /// sat on one at most; the bound is checked here on the rule alone, for a year whose data
+    /// would give more dates.
+    #[test]
     fn two_retakes_a_year_at_most() {
         // Failed on both additional dates already: a third retake is refused whatever happened.
         let days = [
@@ -531,6 +656,12 @@ mod tests {
         );
         // One additional date used: the second is allowed.
         assert!(admit(&days[..2]).is_ok());
+        // Registered on both but sat on one (a valid absence in April): one retake made.
+        let excused = DayRecord {
+            absent: Some(Some(AbsenceReason::valid("справка").unwrap())),
+            ..day()
+        };
+        assert!(admit(&[days[0].clone(), days[1].clone(), (APRIL, excused)]).is_ok());
     }
 
     #[test]

@@ -50,12 +50,31 @@ pub fn write(
         });
     }
     let roster = super::roster::require_participant(engine, exam, act.participant)?;
-    // An act ends the attempt open now: not one an act already ended, nor one not begun.
-    let register = protocol.sibling(DocKind::Rcoi).and_then(|r| engine.doc(&r));
-    let first = retake::first_attempt(register, act.participant, exam);
-    let ended = retake::acts_of(&ended(engine, context, protocol), act.participant);
-    let open = retake::open_attempt(first, &ended);
-    if open != Some(act.attempt) {
+    // An act ends the attempt open now, or corrects the act of the last attempt an act ended
+    // while nothing came after it; not an attempt not begun.
+    let all = ended(engine, context, protocol);
+    if let Some((_, taken)) = all
+        .iter()
+        .find(|(s, a)| a.number == act.number && **s != act.subject())
+    {
+        return Err(Error::ActNumberTaken {
+            number: act.number.clone(),
+            participant: taken.participant,
+        });
+    }
+    let first = super::retakes::first_attempt_here(engine, protocol, act.participant, exam)?;
+    let acts = retake::acts_of(&all, (exam, school), act.participant);
+    let open = retake::open_attempt(first, &acts);
+    let last_ended = retake::on_chain(first, &acts).keys().next_back().copied();
+    let correcting = last_ended == Some(act.attempt)
+        && !engine.doc(&protocol).is_some_and(|doc| {
+            content::sheets(doc).iter().any(|s| {
+                s.decode_unverified().is_ok_and(|s| {
+                    s.subject.participant == act.participant && s.subject.attempt > act.attempt
+                })
+            })
+        });
+    if open != Some(act.attempt) && !correcting {
         return Err(Error::ActForAttemptNotOpen {
             participant: act.participant,
             attempt: act.attempt.get(),

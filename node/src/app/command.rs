@@ -424,9 +424,9 @@ pub fn apply(
         Command::RegionImport { exam, rows } => {
             Answer::RegionImported(roster::region_import(engine, context, now_ms, exam, rows)?)
         }
-        Command::ApproveCategory(approval) => {
-            Answer::CategoryApproved(roster::approve_category(engine, now_ms, &approval)?)
-        }
+        Command::ApproveCategory(approval) => Answer::CategoryApproved(roster::approve_category(
+            engine, context, now_ms, &approval,
+        )?),
         Command::Act {
             exam,
             statement,

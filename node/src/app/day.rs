@@ -390,8 +390,14 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
         }
         let log = logs.get(pid).cloned().unwrap_or_default();
         let attempt = ParticipantId::new(pid).ok().and_then(|participant| {
-            let first = retake::first_attempt(rcoi, participant, exam);
-            retake::open_attempt(first, &retake::acts_of(&ended, participant))
+            let first = super::retakes::first_attempt_here(
+                engine,
+                id(DocKind::Protocol),
+                participant,
+                exam,
+            )
+            .ok()?;
+            retake::open_attempt(first, &retake::acts_of(&ended, (exam, school), participant))
         });
         // The open attempt's sheets; when the day is closed, the latest attempt's that has any.
         let s = scoring

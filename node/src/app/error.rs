@@ -199,6 +199,18 @@ pub enum Error {
         attempt: u8,
         open: Option<u8>,
     },
+    /// On an additional date the attempt comes from the РЦОИ's register, which has not reached
+    /// this school yet.
+    #[error(
+        "the regional register of {exam} has not reached this school yet: on an additional date it gives each participant's attempt"
+    )]
+    NoRegisterYet { exam: ExamId },
+    /// An act numbered as another attempt's act.
+    #[error("act № {} is already the act of participant {participant}'s attempt", number.as_str())]
+    ActNumberTaken {
+        number: giasync_shared::room::ActNumber,
+        participant: ParticipantId,
+    },
     /// A reason for an absence, for a participant not marked absent.
     #[error(
         "participant {participant} is not marked absent («Н»): there is no absence to give a reason for"

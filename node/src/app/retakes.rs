@@ -35,27 +35,60 @@ pub fn is_additional(exam: ExamId) -> bool {
     year_dates(exam).is_some_and(|[_, march, april]| exam.date() == march || exam.date() == april)
 }
 
-/// What one school's documents of the dates before `exam` hold, by participant and date.
-fn history(
+/// The first attempt of `participant` on `exam`'s date at the school of `protocol`
+/// (`retake::first_attempt`). On an additional date it comes from the РЦОИ's register, so a
+/// school whose copy of the register has not arrived cannot know it: nothing is scored or
+/// ended there until it does.
+pub(crate) fn first_attempt_here(
     engine: &Engine,
-    context: &Context,
-    municipality: MunicipalityCode,
-    school: SchoolCode,
+    protocol: DocId,
+    participant: ParticipantId,
     exam: ExamId,
-) -> BTreeMap<ParticipantId, BTreeMap<Date, DayRecord>> {
-    let mut out: BTreeMap<ParticipantId, BTreeMap<Date, DayRecord>> = BTreeMap::new();
+) -> Result<giasync_shared::record::Attempt, Error> {
+    let register = protocol
+        .sibling(DocKind::Rcoi)
+        .and_then(|r| engine.doc(&r))
+        .filter(|r| content::has_register(*r));
+    if register.is_none() && is_additional(exam) {
+        return Err(Error::NoRegisterYet { exam });
+    }
+    Ok(retake::first_attempt(register, participant, exam))
+}
+
+/// A participant's earlier dates, each with the school that held them (a participant may move
+/// between dates; their id follows their identity document).
+type History = BTreeMap<ParticipantId, BTreeMap<Date, (MunicipalityCode, SchoolCode, DayRecord)>>;
+
+/// What every school's documents this node holds say of the dates before `exam`.
+fn history(engine: &Engine, context: &Context, exam: ExamId) -> History {
+    let mut out: History = BTreeMap::new();
     let Some(dates) = year_dates(exam) else {
         return out;
     };
-    for date in dates.into_iter().filter(|d| *d < exam.date()) {
-        let earlier = ExamId::new(exam.kind(), date);
-        let doc = |kind| DocId::School {
-            kind,
+    let earlier: Vec<ExamId> = dates
+        .into_iter()
+        .filter(|d| *d < exam.date())
+        .map(|d| ExamId::new(exam.kind(), d))
+        .collect();
+    let registers: Vec<DocId> = engine
+        .doc_ids()
+        .filter(|d| {
+            matches!(d, DocId::School { kind: DocKind::Rcoi, exam: e, .. } if earlier.contains(e))
+        })
+        .copied()
+        .collect();
+    for register_id in registers {
+        let DocId::School {
             municipality,
             school,
             exam: earlier,
+            ..
+        } = register_id
+        else {
+            continue;
         };
-        let register = engine.doc(&doc(DocKind::Rcoi));
+        let sibling = |kind| register_id.sibling(kind).and_then(|id| engine.doc(&id));
+        let register = engine.doc(&register_id);
         let published = register.and_then(|r| {
             giasync_shared::publish::latest(
                 &content::publications(r),
@@ -65,37 +98,56 @@ fn history(
             )
             .ok()
         });
-        let ended = super::acts::ended(engine, context, doc(DocKind::Protocol));
+        let ended = register_id
+            .sibling(DocKind::Protocol)
+            .map(|p| super::acts::ended(engine, context, p))
+            .unwrap_or_default();
         let day = DayDocs {
+            exam: earlier,
+            school,
             register,
-            roster: engine.doc(&doc(DocKind::Roster)),
+            roster: sibling(DocKind::Roster),
+            protocol: sibling(DocKind::Protocol),
             ended: &ended,
             published: published.as_ref(),
         };
         for (participant, record) in day.records() {
-            out.entry(participant).or_default().insert(date, record);
+            let dates = out.entry(participant).or_default();
+            // One identity document is in one school's list per exam; should two schools still
+            // both hold the participant, the one that registered them is kept.
+            match dates.get(&earlier.date()) {
+                Some((_, _, held)) if held.registered && !record.registered => {}
+                _ => {
+                    dates.insert(earlier.date(), (municipality, school, record));
+                }
+            }
         }
     }
     out
 }
 
-/// Whether each of `participants` of `school` is admitted to `exam` (an additional date).
+/// The records alone, by date.
+fn records_of(
+    dates: &BTreeMap<Date, (MunicipalityCode, SchoolCode, DayRecord)>,
+) -> BTreeMap<Date, DayRecord> {
+    dates.iter().map(|(d, (_, _, r))| (*d, r.clone())).collect()
+}
+
+/// Whether each of `participants` is admitted to `exam` (an additional date), from every
+/// school's earlier dates this node holds.
 pub(crate) fn admissions(
     engine: &Engine,
     context: &Context,
-    municipality: MunicipalityCode,
-    school: SchoolCode,
     exam: ExamId,
     participants: impl IntoIterator<Item = ParticipantId>,
 ) -> BTreeMap<ParticipantId, Result<Admitted, NotAdmitted>> {
-    let history = history(engine, context, municipality, school, exam);
+    let history = history(engine, context, exam);
     let additional: Vec<Date> = year_dates(exam).map_or_else(Vec::new, |[_, m, a]| vec![m, a]);
-    let none = BTreeMap::new();
     participants
         .into_iter()
         .map(|p| {
-            let earlier = history.get(&p).unwrap_or(&none);
-            (p, retake::admission(p, earlier, &additional))
+            let earlier = history.get(&p).map(records_of).unwrap_or_default();
+            (p, retake::admission(p, &earlier, &additional))
         })
         .collect()
 }
@@ -171,43 +223,39 @@ pub fn list(engine: &Engine, context: &Context, exam: ExamId) -> Result<Retakes,
     if !is_additional(exam) {
         return Err(Error::NotAnAdditionalDate { exam });
     }
-    let schools: std::collections::BTreeSet<(MunicipalityCode, SchoolCode)> = engine
-        .doc_ids()
-        .filter_map(|d| match d {
-            DocId::School {
-                municipality,
-                school,
-                ..
-            } => Some((*municipality, *school)),
-            DocId::Directory => None,
-        })
-        .collect();
+    let history = history(engine, context, exam);
+    let additional: Vec<Date> = year_dates(exam).map_or_else(Vec::new, |[_, m, a]| vec![m, a]);
+    let mut fields: BTreeMap<(MunicipalityCode, SchoolCode), _> = BTreeMap::new();
     let mut rows = Vec::new();
-    for (municipality, school) in schools {
-        let history = history(engine, context, municipality, school, exam);
-        let fields = fields_of(engine, municipality, school, exam);
-        let additional: Vec<Date> = year_dates(exam).map_or_else(Vec::new, |[_, m, a]| vec![m, a]);
-        for (participant, earlier) in &history {
-            let (admission, attempt, refused) =
-                match retake::admission(*participant, earlier, &additional) {
-                    Ok(a) => (a.admission, Some(a.first_attempt.get()), None),
-                    Err(
-                        e
-                        @ (NotAdmitted::AbsentWithoutReason { .. } | NotAdmitted::NoResult { .. }),
-                    ) => (None, None, Some(e.to_string())),
-                    Err(_) => continue,
-                };
-            rows.push(RetakeRow {
-                municipality,
-                school,
-                participant: *participant,
-                fields: fields.get(participant).cloned().unwrap_or_default(),
-                admission,
-                attempt,
-                refused,
-            });
-        }
+    for (participant, dates) in &history {
+        // Listed under the school of their latest registered date.
+        let Some((municipality, school, _)) =
+            dates.values().rev().find(|(_, _, r)| r.registered).cloned()
+        else {
+            continue;
+        };
+        let (admission, attempt, refused) =
+            match retake::admission(*participant, &records_of(dates), &additional) {
+                Ok(a) => (a.admission, Some(a.first_attempt.get()), None),
+                Err(
+                    e @ (NotAdmitted::AbsentWithoutReason { .. } | NotAdmitted::NoResult { .. }),
+                ) => (None, None, Some(e.to_string())),
+                Err(_) => continue,
+            };
+        let of_school = fields
+            .entry((municipality, school))
+            .or_insert_with(|| fields_of(engine, municipality, school, exam));
+        rows.push(RetakeRow {
+            municipality,
+            school,
+            participant: *participant,
+            fields: of_school.get(participant).cloned().unwrap_or_default(),
+            admission,
+            attempt,
+            refused,
+        });
     }
+    rows.sort_by_key(|r| (r.municipality, r.school, r.participant));
     Ok(Retakes { exam, rows })
 }
 

@@ -300,6 +300,7 @@ fn of_record(engine: &Engine, doc: DocId, participant: &str) -> (Option<Category
 /// register's entries come from the region's list ([`region_import`]).
 pub fn approve_category(
     engine: &mut Engine,
+    context: &super::Context,
     now_ms: i64,
     approval: &CategoryApproval,
 ) -> Result<CategoryApproved, Error> {
@@ -327,7 +328,12 @@ pub fn approve_category(
         content::put_registered_category(tx, participant, approval.category)
     })?;
     if let Some(protocol) = register.sibling(DocKind::Protocol) {
-        giasync_shared::ingest::lift_category_refusals(engine, protocol, now_ms)?;
+        giasync_shared::ingest::lift_category_refusals(
+            engine,
+            protocol,
+            |certs| context.verifier.experts(certs),
+            now_ms,
+        )?;
     }
     Ok(CategoryApproved {
         participant,
@@ -441,7 +447,12 @@ pub fn region_import(
             })
         })?;
         if let Some(protocol) = doc.sibling(DocKind::Protocol) {
-            giasync_shared::ingest::lift_category_refusals(engine, protocol, now_ms)?;
+            giasync_shared::ingest::lift_category_refusals(
+                engine,
+                protocol,
+                |certs| context.verifier.experts(certs),
+                now_ms,
+            )?;
             let listed: BTreeMap<ParticipantId, Category> = entries
                 .iter()
                 .map(|e| (e.participant.id, e.participant.category))
@@ -479,29 +490,34 @@ fn admit(
     by_roster: &BTreeMap<DocId, Vec<(usize, RosterEntry)>>,
     problems: &mut Vec<RowProblem>,
 ) -> BTreeMap<ParticipantId, giasync_shared::retake::Admitted> {
-    let mut admitted = BTreeMap::new();
+    // A participant the date's register already holds was admitted when first listed:
+    // importing the list again neither judges nor renumbers them.
+    let mut new_rows: Vec<(usize, ParticipantId)> = Vec::new();
     for (doc, rows) in by_roster {
-        let DocId::School {
-            municipality,
-            school,
-            ..
-        } = *doc
-        else {
-            continue;
-        };
-        let ids = rows.iter().map(|(_, e)| e.participant.id);
-        let found = super::retakes::admissions(engine, context, municipality, school, exam, ids);
-        for (row, entry) in rows {
-            match found.get(&entry.participant.id) {
-                Some(Ok(a)) => {
-                    admitted.insert(entry.participant.id, a.clone());
-                }
-                Some(Err(why)) => problems.push(RowProblem {
-                    row: *row,
-                    problem: RowFault::NotAdmitted(why.clone()),
-                }),
-                None => {}
+        let held = doc
+            .sibling(DocKind::Rcoi)
+            .and_then(|r| engine.doc(&r))
+            .map(content::registered)
+            .unwrap_or_default();
+        new_rows.extend(
+            rows.iter()
+                .filter(|(_, e)| !held.contains_key(e.participant.id.as_str()))
+                .map(|(row, e)| (*row, e.participant.id)),
+        );
+    }
+    // The history of every school is read once for the whole list.
+    let found = super::retakes::admissions(engine, context, exam, new_rows.iter().map(|(_, p)| *p));
+    let mut admitted = BTreeMap::new();
+    for (row, participant) in new_rows {
+        match found.get(&participant) {
+            Some(Ok(a)) => {
+                admitted.insert(participant, a.clone());
             }
+            Some(Err(why)) => problems.push(RowProblem {
+                row,
+                problem: RowFault::NotAdmitted(why.clone()),
+            }),
+            None => {}
         }
     }
     admitted

@@ -84,11 +84,11 @@ pub fn score(
     // same-day retake after a bad recording opened (`retake`).
     let participant = subject.participant;
     let register = doc.sibling(DocKind::Rcoi).and_then(|r| engine.doc(&r));
-    let first = retake::first_attempt(register, participant, exam);
+    let first = super::retakes::first_attempt_here(engine, doc, participant, exam)?;
     if !retake::attempt_belongs(
         subject.attempt,
         first,
-        &retake::acts_of(&ended, participant),
+        &retake::acts_of(&ended, (exam, subject.school), participant),
     ) {
         return Err(Error::SheetAttemptNotOfTheDate {
             subject,

@@ -1146,13 +1146,17 @@ fn sync(a: &mut Engine, b: &mut Engine) {
     panic!("the two engines never went quiet");
 }
 
-/// The РЦОИ's edition 1 of school 420101's results of `exam`, attempt 1 each (participant,
+/// The РЦОИ's next edition of school 420101's results of `exam`, attempt 1 each (participant,
 /// total, outcome), signed by its node key as `publish` signs them.
 fn publish_by_hand(rcoi: &mut Engine, exam: ExamId, rows: &[(&str, u16, Outcome)]) {
+    let doc: giasync_shared::sync::DocId = format!("rcoi/4201/{SCHOOL}/{exam}").parse().unwrap();
+    let edition = rcoi
+        .doc(&doc)
+        .map_or(1, giasync_shared::content::next_edition);
     let published = giasync_shared::publish::Published {
         exam,
         school: SchoolCode::new(SCHOOL).unwrap(),
-        edition: 1,
+        edition,
         at: Timestamp::from_unix_ms(now_ms()).unwrap(),
         rows: rows
             .iter()
@@ -1171,9 +1175,8 @@ fn publish_by_hand(rcoi: &mut Engine, exam: ExamId, rows: &[(&str, u16, Outcome)
         )
         .unwrap();
     let cert = rcoi.node_cert().to_vec();
-    let doc: giasync_shared::sync::DocId = format!("rcoi/4201/{SCHOOL}/{exam}").parse().unwrap();
     rcoi.change(now_ms(), doc, |tx| {
-        giasync_shared::content::put_published(tx, 1, &statement, &cert)
+        giasync_shared::content::put_published(tx, edition, &statement, &cert)
     })
     .unwrap();
 }
@@ -1466,7 +1469,8 @@ fn an_act_ends_an_attempt_and_its_sheet_is_refused() {
         expert_cert: expert_cert.clone(),
     };
     run(&mut e, &c, &as_expert, second("p1", 2)).unwrap();
-    // An act ends the attempt open now: attempt 1 is ended already, attempt 2 is open.
+    // An act ends the attempt open now: attempt 1 is ended already and attempt 2 was sat, so
+    // attempt 1's act can no longer be corrected.
     let again = run(
         &mut e,
         &c,
@@ -1474,6 +1478,33 @@ fn an_act_ends_an_attempt_and_its_sheet_is_refused() {
         command(&bad_recording, &organiser_key, &organiser_cert),
     );
     assert_refused!(again, Error::ActForAttemptNotOpen { open: Some(2), .. });
+    // An act nothing came after may be corrected (signed again for its attempt); a number
+    // belongs to one act.
+    let for_p3 = |kind, number: &str| Act {
+        participant: pid("p3"),
+        number: ActNumber::new(number).unwrap(),
+        ..act(kind, "")
+    };
+    let as_organiser = Actor::Person(organiser.clone());
+    let health = ActKind::Early(EarlyReason::Health);
+    assert_refused!(
+        run(
+            &mut e,
+            &c,
+            &as_organiser,
+            command(&for_p3(health, "1"), &organiser_key, &organiser_cert)
+        ),
+        Error::ActNumberTaken { .. }
+    );
+    for kind in [ActKind::Early(EarlyReason::BadRecording), health] {
+        run(
+            &mut e,
+            &c,
+            &as_organiser,
+            command(&for_p3(kind, "2"), &organiser_key, &organiser_cert),
+        )
+        .unwrap();
+    }
     assert_refused!(
         run(&mut e, &c, &as_expert, second("p2", 2)),
         Error::SheetAttemptNotOfTheDate { first: 1, .. }
@@ -1791,6 +1822,33 @@ fn the_additional_date_admits_by_section_70_and_numbers_attempts_by_history() {
     let attempt =
         |id: &str| giasync_shared::content::registered_attempt(register, id).map(Attempt::get);
     assert_eq!((attempt("p1"), attempt("p3")), (Some(2), Some(1)));
+    // A corrected February (p1 passes after all) does not unregister or renumber p1: the list
+    // imported again takes those it already holds as they are.
+    publish_by_hand(
+        &mut rcoi,
+        feb,
+        &[("p1", 12, Outcome::Pass), ("p7", 15, Outcome::Pass)],
+    );
+    console(
+        &mut rcoi,
+        &rc,
+        Command::RegionImport {
+            exam: march,
+            rows: listed(&["p1", "p3"]),
+        },
+    );
+    let register = rcoi
+        .doc(&giasync_shared::sync::DocId::School {
+            kind: giasync_shared::sync::DocKind::Rcoi,
+            municipality: giasync_shared::codes::MunicipalityCode::new("4201").unwrap(),
+            school: SchoolCode::new(SCHOOL).unwrap(),
+            exam: march,
+        })
+        .unwrap();
+    assert_eq!(
+        giasync_shared::content::registered_attempt(register, "p1").map(Attempt::get),
+        Some(2)
+    );
 }
 
 /// Seed 002 §22, §37: the head of the school signs who scores in which room; an expert's sheet

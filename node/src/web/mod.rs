@@ -168,6 +168,14 @@ async fn retakes_csv(
     }
 }
 
+async fn retakes_need_sign_in() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "Список пересдач содержит персональные данные: он доступен только при входе по сертификату (oversight = \"sign-in\" в node.toml); без входа — giasync-hub retakes",
+    )
+        .into_response()
+}
+
 /// A hub's oversight routes, answering only requests that name the node (see [`guard`]).
 pub fn hub_router(
     engine: Ask,
@@ -177,13 +185,22 @@ pub fn hub_router(
     let pages = Router::new()
         .route("/", get(oversight_page))
         .route("/api/oversight", get(oversight_json))
-        .route("/chart.svg", get(oversight_chart))
-        .route("/retakes", get(retakes_page))
-        .route("/retakes.csv", get(retakes_csv))
-        .with_state(engine);
+        .route("/chart.svg", get(oversight_chart));
+    // The list of retakes carries names and the documents that excuse an absence: served only
+    // behind sign-in.
     let pages = match sign_in {
-        Some((hub, people)) => hub_sign_in::protect(pages, hub, people),
-        None => pages,
+        Some((hub, people)) => hub_sign_in::protect(
+            pages
+                .route("/retakes", get(retakes_page))
+                .route("/retakes.csv", get(retakes_csv))
+                .with_state(engine),
+            hub,
+            people,
+        ),
+        None => pages
+            .route("/retakes", get(retakes_need_sign_in))
+            .route("/retakes.csv", get(retakes_need_sign_in))
+            .with_state(engine),
     };
     guard::apply(pages, names)
 }

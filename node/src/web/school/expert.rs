@@ -104,12 +104,14 @@ pub(super) async fn score_form(
     let mut b = message_block(&query);
     // The attempt open today (seed 002 §45): none after an act other than for a bad recording.
     let Some(attempt) = p.attempt else {
-        let number = p.act.as_ref().map_or("", |a| a.number.as_str());
-        b.push_str(&format!(
-            "<p class=\"err\" id=\"closed\">{}: попытка завершена актом № {}, её не оценивают.</p>",
-            escape(&full_name(p)),
-            escape(number)
-        ));
+        b.push_str(&match &p.act {
+            Some(act) => format!(
+                "<p class=\"err\" id=\"closed\">{}: попытка завершена актом № {}, её не оценивают.</p>",
+                escape(&full_name(p)),
+                escape(act.number.as_str())
+            ),
+            None => "<p class=\"err\" id=\"closed\">Региональный реестр этой даты ещё не получен школой: номер попытки участника неизвестен, бланк пока не подписать.</p>".to_owned(),
+        });
         return page("Оценивание участника", Some(&who), Some(&day), &b).into_response();
     };
     let retake = match &p.act {
@@ -159,7 +161,7 @@ pub(super) async fn score_form(
     }
     let correcting = p.verdict.scored();
     b.push_str(&format!(
-        "<form method=\"post\" action=\"/score/{}\" id=\"score\" data-pass=\"{}\"><table><tr><th>Критерий</th><th>Задание</th><th>Баллы</th></tr>",
+        "<form method=\"post\" action=\"/score/{}\" id=\"score\" data-pass=\"{}\"><input type=\"hidden\" name=\"attempt\" value=\"{attempt}\"><table><tr><th>Критерий</th><th>Задание</th><th>Баллы</th></tr>",
         escape(&p.entry.id),
         rules.pass_from
     ));
@@ -249,11 +251,8 @@ pub(super) async fn score_submit(
                 exam: day.exam,
                 school: day.school,
                 participant: ParticipantId::new(&p.entry.id).map_err(|e| e.to_string())?,
-                attempt: Attempt::new(
-                    p.attempt
-                        .ok_or("Попытка участника завершена актом: её не оценивают")?,
-                )
-                .map_err(|e| e.to_string())?,
+                attempt: Attempt::new(same_attempt(p.attempt, &form)?)
+                    .map_err(|e| e.to_string())?,
             },
             room: p.entry.room.ok_or("Участник не назначен в аудиторию")?,
             category,
@@ -283,5 +282,22 @@ pub(super) async fn score_submit(
     match result {
         Ok(m) => back("/score", Ok(m)),
         Err(e) => back(&format!("/score/{}", url_encode(&pid)), Err(e)),
+    }
+}
+
+/// The attempt a form was shown for, when it is still the participant's open attempt: an act
+/// between showing and submitting (a bad recording ends it, another act closes the day) must
+/// not move a sheet or an act onto another attempt.
+pub(super) fn same_attempt(
+    open: Option<u8>,
+    form: &BTreeMap<String, String>,
+) -> Result<u8, String> {
+    let open = open.ok_or("Попытка участника завершена актом: её не оценивают")?;
+    match form.get("attempt").map(|a| a.parse::<u8>()) {
+        Some(Ok(shown)) if shown == open => Ok(open),
+        Some(_) => Err(format!(
+            "Попытка участника изменилась (теперь открыта попытка {open}): откройте страницу заново"
+        )),
+        None => Ok(open),
     }
 }

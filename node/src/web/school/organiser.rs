@@ -77,9 +77,9 @@ pub(super) async fn roster(
         };
         b.push_str(&format!(
             "<tr id=\"p-{id}\"><td><a href=\"/roster/{id}\">{}</a> <a class=\"act\" href=\"/act/{id}\">акт</a></td><td>{}</td><td>{}</td>\
-             <td><form class=\"inline\" method=\"post\" action=\"/assign\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><select name=\"room\">{}</select> <button name=\"do\" value=\"assign\">Назначить</button></form></td>\
+             <td><form class=\"inline\" method=\"post\" action=\"/assign\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><input type=\"hidden\" name=\"exam\" value=\"{exam}\"><select name=\"room\">{}</select> <button name=\"do\" value=\"assign\">Назначить</button></form></td>\
              <td>{}{absence}</td>\
-             <td><form class=\"inline\" method=\"post\" action=\"/mark\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><input type=\"hidden\" name=\"back\" value=\"/roster\">\
+             <td><form class=\"inline\" method=\"post\" action=\"/mark\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><input type=\"hidden\" name=\"exam\" value=\"{exam}\"><input type=\"hidden\" name=\"back\" value=\"/roster\">\
              <button name=\"status\" value=\"present\">Явился</button> <button name=\"status\" value=\"absent\">Н</button> \
              акт <input name=\"act\" size=\"5\"> <button name=\"status\" value=\"early\">Досрочно</button> <button name=\"status\" value=\"removed\">Удалён</button></form></td></tr>",
             escape(&full_name(p)),
@@ -87,6 +87,7 @@ pub(super) async fn roster(
             escape(&category_text(&web.0.rules, &p.entry)),
             room_options(p.entry.room),
             escape(&attendance_name(p)),
+            exam = day.exam,
         ));
     }
     b.push_str("</table>");
@@ -247,7 +248,7 @@ pub(super) async fn act_form(
         .collect();
     let mut b = message_block(&query);
     b.push_str(&format!(
-        "<p>{} — {}, аудитория {}</p><form method=\"post\" action=\"/act/{}\" id=\"act\">{reasons}\
+        "<p>{} — {}, аудитория {}</p><form method=\"post\" action=\"/act/{}\" id=\"act\"><input type=\"hidden\" name=\"attempt\" value=\"{}\">{reasons}\
          <p><label><input type=\"radio\" name=\"kind\" value=\"removal\"> {}</label></p>\
          <p><label>Что произошло (для удаления — что нарушено; для иной причины — какая) <input name=\"text\" size=\"60\"></label></p>\
          <p><label>Номер акта <input name=\"number\" size=\"8\"></label></p>\
@@ -257,6 +258,7 @@ pub(super) async fn act_form(
         escape(&p.entry.class),
         escape(&p.entry.room.map_or_else(|| "не назначена".to_owned(), |r| r.to_string())),
         escape(&p.entry.id),
+        p.attempt.unwrap_or_default(),
         escape(giasync_shared::act::ActKind::Removal.title()),
     ));
     page("Акт", Some(&who), Some(&day), &b).into_response()
@@ -288,10 +290,9 @@ pub(super) async fn act_submit(
             school: day.school,
             participant: ParticipantId::new(&p.entry.id).map_err(checked)?,
             // The attempt open now: the one the expert's page scores.
-            attempt: giasync_shared::record::Attempt::new(
-                p.attempt
-                    .ok_or("Попытка участника на этот день уже завершена актом")?,
-            )
+            attempt: giasync_shared::record::Attempt::new(super::expert::same_attempt(
+                p.attempt, &form,
+            )?)
             .map_err(checked)?,
             room: p.entry.room.ok_or("Участник не назначен в аудиторию")?,
             kind,
@@ -453,7 +454,7 @@ pub(super) async fn assign(
         let participant = ParticipantId::new(form.get("participant").map_or("", String::as_str))
             .map_err(checked)?;
         let room = RoomCode::new(form.get("room").map_or("", String::as_str)).map_err(checked)?;
-        let day = web.day(&who, None).await?;
+        let day = web.day(&who, form.get("exam").map(String::as_str)).await?;
         let command = Command::Assign {
             exam: day.exam,
             participant,
@@ -490,7 +491,8 @@ pub(super) async fn mark(
         let field = |name: &str| form.get(name).map_or("", String::as_str);
         let participant = ParticipantId::new(field("participant")).map_err(checked)?;
         let attendance = Attendance::from_words(field("status"), field("act")).map_err(checked)?;
-        let day = web.day(&who, None).await?;
+        let exam = Some(field("exam")).filter(|e| !e.is_empty());
+        let day = web.day(&who, exam).await?;
         let marking = Marking {
             exam: day.exam,
             participant,
