@@ -323,9 +323,10 @@ pub fn demo(options: &DemoOptions, now: OffsetDateTime) -> Result<Region, DemoEr
                 dir: code.to_string(),
                 addr,
             });
-            let staff: [(PersonRole, String); 7] = [
+            let staff: [(PersonRole, String); 8] = [
                 (PersonRole::Head, format!("head-{code}")),
                 (PersonRole::Organiser, format!("org-{code}")),
+                (PersonRole::Corridor, format!("corr-{code}")),
                 (PersonRole::Interviewer, format!("int-{code}-1")),
                 (PersonRole::Interviewer, format!("int-{code}-2")),
                 (PersonRole::Expert, format!("exp-{code}-1")),

@@ -229,9 +229,9 @@ fn demo_builds_a_region_whose_nodes_load() {
             .unwrap();
     let nodes = region["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 1 + 2 + 6);
-    // An operator, a coordinator per МОУО, seven people per school (the head, an organiser,
-    // two interviewers, two experts, a technician).
-    assert_eq!(region["people"].as_array().unwrap().len(), 1 + 2 + 6 * 7);
+    // An operator, a coordinator per МОУО, eight people per school (the head, the responsible
+    // organiser, an organiser in the corridor, two interviewers, two experts, a technician).
+    assert_eq!(region["people"].as_array().unwrap().len(), 1 + 2 + 6 * 8);
     for node in nodes {
         for field in ["role", "code", "dir", "addr"] {
             assert!(node.get(field).is_some(), "{field} in {node}");

@@ -176,6 +176,9 @@ id_enum!(
         Technician = "technician", "технический специалист";
         /// Руководитель ОО: signs the commission order (who interviews and scores in which room).
         Head = "head", "руководитель ОО";
+        /// Организатор проведения (in the corridor): calls the next participant into each room
+        /// and marks «Н» for the absent.
+        Corridor = "corridor", "организатор проведения";
         /// An operator of the РЦОИ: verifies, settles conflicts, publishes results.
         Operator = "operator", "оператор РЦОИ";
         /// A coordinator of a МОУО: watches the municipality's schools on its hub's pages.

@@ -134,6 +134,17 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         browser.screenshot("school-organiser");
         sign_out(&browser);
 
+        // The head of the school signs the commission order: room 101's interviewer and expert.
+        sign_in(&browser, &base, "head-420101", &pin(&region, "head-420101"));
+        assert!(browser.url().ends_with("/commission"), "{}", browser.url());
+        browser.click("#room-101 input[name='i:101'][value='int-420101-1']");
+        browser.click("#room-101 input[name='e:101'][value='exp-420101-1']");
+        browser.screenshot("school-commission");
+        browser.click("#commission button");
+        eventually_shows(&browser, "#message", "Приказ подписан: редакция 1");
+        eventually_shows(&browser, "#order", "редакция 1");
+        sign_out(&browser);
+
         // The interviewer: the next participant is p1; start and end of the answer.
         sign_in(
             &browser,
@@ -149,10 +160,19 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         eventually_shows(&browser, "#log-p1 .allowed", "46 мин (+30");
         eventually_shows(&browser, "#log-p1 .clock", "осталось 4");
         browser.screenshot("school-interviewer-clock");
+        // The corridor's queue follows the room log.
+        browser.open(&format!("{base}/queue"));
+        eventually_shows(&browser, "#queue-101 .answering", "Андреева");
+        eventually_shows(&browser, "#queue-101 .next", "Борисов");
+        browser.open(&format!("{base}/log?room=101"));
         browser.click("#log-p1 button[value=end]");
         eventually_shows(&browser, "#message", "Окончание ответа записано");
         eventually_shows(&browser, "#next", "Борисов");
         browser.screenshot("school-interviewer");
+        browser.open(&format!("{base}/queue"));
+        eventually_shows(&browser, "#queue-101 .next", "Борисов");
+        browser.screenshot("school-queue");
+        browser.open(&format!("{base}/log?room=101"));
         sign_out(&browser);
 
         // A wrong PIN signs nobody in, so nobody can sign.
@@ -171,6 +191,8 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         );
         browser.open(&format!("{base}/roster"));
         assert!(browser.source().contains("Недостаточно прав"));
+        browser.open(&format!("{base}/score"));
+        eventually_shows(&browser, "#my-rooms", "по приказу о составе комиссии: 101");
         browser.open(&format!("{base}/score/p1"));
         // Once everything is at the hub the page stops reloading itself under the typing.
         eventually_shows(&browser, "#pending", ": 0");
@@ -242,6 +264,9 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         second.screenshot("school-act-print");
         second.open(&format!("{base}/roster"));
         eventually_shows(&second, "#p-p3", "досрочно завершил, акт 5");
+        // p3 is back in the corridor's queue for the retake.
+        second.open(&format!("{base}/queue"));
+        eventually_shows(&second, "#queue-101 .next", "Власова Анна — повторно");
         sign_out(&browser);
         sign_in(
             &browser,
@@ -258,6 +283,20 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         browser.screenshot("school-expert-retake");
         browser.click("#score button[type=submit]");
         eventually_shows(&browser, "#message", "Власова Анна — 16 баллов, зачёт");
+
+        // The room's forms print with what the node holds.
+        second.open(&format!("{base}/print/log/101"));
+        eventually_shows(&second, "#log-form", "Андреева Анна");
+        let log_form = second.text("#log-form");
+        assert!(log_form.contains("int-420101-1"), "{log_form}");
+        assert!(log_form.contains("Борисов Анна"), "{log_form}");
+        second.screenshot("school-print-log");
+        browser.open(&format!("{base}/print/protocol/101"));
+        eventually_shows(&browser, "#protocol-form", "exp-420101-1");
+        let protocol_form = browser.text("#protocol-form");
+        assert!(protocol_form.contains("16"), "{protocol_form}");
+        assert!(protocol_form.contains("зачёт"), "{protocol_form}");
+        browser.screenshot("school-print-protocol");
 
         // Once the РЦОИ holds the sheet the day is safe to close; it publishes, the school
         // verifies the РЦОИ's signature, the organiser records familiarisation.

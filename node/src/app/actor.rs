@@ -65,11 +65,11 @@ impl Action {
     /// Whether a person of `role` may do this.
     #[must_use]
     pub fn allowed(self, role: PersonRole) -> bool {
-        use PersonRole::{Expert, Head, Interviewer, Operator, Organiser};
+        use PersonRole::{Corridor, Expert, Head, Interviewer, Operator, Organiser};
         match self {
             Action::Read => true,
             Action::EditRoster | Action::Familiarise | Action::WriteAct => role == Organiser,
-            Action::Mark => matches!(role, Organiser | Interviewer),
+            Action::Mark => matches!(role, Organiser | Interviewer | Corridor),
             Action::Log => role == Interviewer,
             Action::Score => role == Expert,
             Action::Operate => role == Operator,

@@ -81,6 +81,9 @@ pub struct DaySheet {
     pub signed_at: Timestamp,
     pub state: SheetState,
     pub at_rcoi: Receipt,
+    /// Points by criterion, as signed (the expert's protocol prints them).
+    #[serde(default)]
+    pub points: Vec<(String, u8)>,
 }
 
 /// Where a participant's scoring stands.
@@ -298,6 +301,11 @@ fn scoring_of(
             signed_at: sheet.signed_at,
             state,
             at_rcoi: Receipt::read(receipts.get(&hash.to_string()).map(String::as_str)),
+            points: sheet
+                .points
+                .iter()
+                .map(|(id, p)| (id.to_string(), *p))
+                .collect(),
         });
     }
     sheets.sort_by_key(|s| s.signed_at);

@@ -292,16 +292,39 @@ fn score(
 
 #[test]
 fn the_rights_of_each_role_are_the_orders_table() {
-    // Seed 002 §8, written out: (action, organiser, interviewer, expert, technician, operator).
+    // Seed 002 §8, §22, written out: (action, organiser, interviewer, expert, technician,
+    // operator, head, corridor).
     let table = [
-        (Action::Read, [true, true, true, true, true]),
-        (Action::EditRoster, [true, false, false, false, false]),
-        (Action::Mark, [true, true, false, false, false]),
-        (Action::Log, [false, true, false, false, false]),
-        (Action::Score, [false, false, true, false, false]),
-        (Action::Familiarise, [true, false, false, false, false]),
-        (Action::WriteAct, [true, false, false, false, false]),
-        (Action::Operate, [false, false, false, false, true]),
+        (Action::Read, [true, true, true, true, true, true, true]),
+        (
+            Action::EditRoster,
+            [true, false, false, false, false, false, false],
+        ),
+        (Action::Mark, [true, true, false, false, false, false, true]),
+        (
+            Action::Log,
+            [false, true, false, false, false, false, false],
+        ),
+        (
+            Action::Score,
+            [false, false, true, false, false, false, false],
+        ),
+        (
+            Action::Familiarise,
+            [true, false, false, false, false, false, false],
+        ),
+        (
+            Action::WriteAct,
+            [true, false, false, false, false, false, false],
+        ),
+        (
+            Action::Operate,
+            [false, false, false, false, true, false, false],
+        ),
+        (
+            Action::SignCommission,
+            [false, false, false, false, false, true, false],
+        ),
     ];
     let roles = [
         PersonRole::Organiser,
@@ -309,6 +332,8 @@ fn the_rights_of_each_role_are_the_orders_table() {
         PersonRole::Expert,
         PersonRole::Technician,
         PersonRole::Operator,
+        PersonRole::Head,
+        PersonRole::Corridor,
     ];
     for (action, allowed) in table {
         for (role, expected) in roles.iter().zip(allowed) {

@@ -7,7 +7,7 @@ use axum::extract::{Form, Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use giasync_shared::calendar::Timestamp;
-use giasync_shared::codes::{ParticipantId, RoomCode};
+use giasync_shared::codes::ParticipantId;
 use giasync_shared::record::{
     Attempt, Correction, RecordHash, SheetDraft, SheetSubject, SignedSheet,
 };
@@ -34,17 +34,26 @@ pub(super) async fn score_list(
     let mut b = message_block(&query);
     // With a commission order in force, an expert scores the participants of their rooms only.
     let mine = day.rooms_of_expert(who.person.id);
-    if let Some(rooms) = &mine {
-        let list: Vec<&str> = rooms.iter().map(RoomCode::as_str).collect();
-        b.push_str(&format!(
-            "<p id=\"my-rooms\">Ваши аудитории по приказу о составе комиссии: {}</p>",
-            escape(&if list.is_empty() {
-                "нет".to_owned()
-            } else {
-                list.join(", ")
-            })
-        ));
-    }
+    let protocol_link = |r: &giasync_shared::codes::RoomCode| {
+        format!(
+            "{r} (<a href=\"/print/protocol/{r}\">протокол</a>)",
+            r = escape(r.as_str())
+        )
+    };
+    let links: Vec<String> = match &mine {
+        Some(rooms) => rooms.iter().map(protocol_link).collect(),
+        None => day.rooms.iter().map(|r| protocol_link(&r.code)).collect(),
+    };
+    let links = if links.is_empty() {
+        "нет".to_owned()
+    } else {
+        links.join(", ")
+    };
+    b.push_str(&if mine.is_some() {
+        format!("<p id=\"my-rooms\">Ваши аудитории по приказу о составе комиссии: {links}</p>")
+    } else {
+        format!("<p id=\"my-rooms\">Аудитории: {links}</p>")
+    });
     b.push_str("<table id=\"to-score\"><tr><th>Участник</th><th>Аудитория</th><th>Ответ</th><th>Результат</th><th></th></tr>");
     let in_my_rooms = |p: &&crate::app::day::DayParticipant| {
         mine.as_ref()

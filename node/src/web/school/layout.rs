@@ -27,7 +27,8 @@ form.inline{display:inline}input[type=number]{width:4em}
 .clock{font-weight:bold}.overrun{color:#c00;font-weight:bold}
 @media print{header,nav,form,.noprint{display:none}}
 @page{size:A4;margin:15mm}.form .title{font-weight:bold;text-align:center;font-size:1.1em}
-.form table{width:100%}.form th{text-align:left;width:40%;background:none}.signatures td.line{width:30%;border-bottom:1px solid #000}";
+.form table{width:100%}.form th{text-align:left;width:40%;background:none}.signatures td.line{width:30%;border-bottom:1px solid #000}
+.form table.rows th{width:auto;text-align:center;font-size:.85em}.form table.rows td{font-size:.9em}.form table.rows td.line{width:8em}";
 
 /// Reloads the page when the day changed and nobody is typing; keeps the score form's total and
 /// the room log's clocks (time gone and left of each answer going on) up to date.
@@ -100,6 +101,7 @@ pub(super) fn page(
         if allowed(role, "commission") {
             links.push("<a href=\"/commission\">Состав комиссии</a>");
         }
+        links.push("<a href=\"/queue\">Очередь</a>");
         links.push("<a href=\"/sync\">Синхронизация</a>");
         h.push_str(&format!(
             "<nav>{}</nav><span id=\"who\">{} ({})</span><form class=\"inline\" method=\"post\" action=\"/logout\"><button>Выйти</button></form>",

@@ -34,8 +34,10 @@ use super::{Ask, WebError, ask};
 use crate::app::day::SchoolDay;
 use crate::app::{Action, Actor, Answer, Command};
 
+mod corridor;
 mod everyone;
 mod expert;
+mod forms;
 mod head;
 mod interviewer;
 mod layout;
@@ -220,6 +222,7 @@ fn page_action(page: &str) -> Action {
         "log" => Action::Log,
         "score" => Action::Score,
         "commission" => Action::SignCommission,
+        "protocol" | "queue" => Action::Read,
         _ => Action::Read,
     }
 }
@@ -255,12 +258,15 @@ pub fn router(engine: Ask, people: Vec<Person>, rules: Rules, names: Vec<HostNam
         .route("/assign", post(organiser::assign))
         .route("/mark", post(organiser::mark))
         .route("/absence", post(organiser::absence))
+        .route("/queue", get(corridor::queue))
         .route(
             "/commission",
             get(head::commission).post(head::commission_submit),
         )
         .route("/print/{room}", get(organiser::print_room))
         .route("/print/act/{participant}", get(organiser::print_act))
+        .route("/print/log/{room}", get(forms::print_log))
+        .route("/print/protocol/{room}", get(forms::print_protocol))
         .route(
             "/act/{participant}",
             get(organiser::act_form).post(organiser::act_submit),

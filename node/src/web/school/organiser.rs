@@ -37,7 +37,7 @@ pub(super) async fn roster(
     b.push_str("<h2>Аудитории</h2><table id=\"rooms\"><tr><th>Аудитория</th><th>Мест</th><th>Назначено</th><th></th></tr>");
     for r in &day.rooms {
         b.push_str(&format!(
-            "<tr><td>{code}</td><td>{}</td><td>{}</td><td><a href=\"/print/{code}\">Печать списка</a></td></tr>",
+            "<tr><td>{code}</td><td>{}</td><td>{}</td><td><a href=\"/print/{code}\">Печать списка</a> · <a href=\"/print/log/{code}\">Ведомость</a> · <a href=\"/print/protocol/{code}\">Протокол эксперта</a></td></tr>",
             r.capacity,
             r.assigned,
             code = escape(r.code.as_str())
@@ -482,7 +482,7 @@ pub(super) async fn mark(
         Err(r) => return *r,
     };
     let to = match form.get("back").map(String::as_str) {
-        Some(to @ ("/roster" | "/log")) => to.to_owned(),
+        Some(to @ ("/roster" | "/log" | "/queue")) => to.to_owned(),
         Some(to) if to.starts_with("/log?room=") && !to.contains(['\r', '\n']) => to.to_owned(),
         _ => "/".to_owned(),
     };

@@ -81,6 +81,7 @@ pub(super) async fn home(State(web): State<SchoolWeb>, headers: HeaderMap) -> Re
         PersonRole::Interviewer => "/log",
         PersonRole::Expert => "/score",
         PersonRole::Head => "/commission",
+        PersonRole::Corridor => "/queue",
         _ => "/sync",
     };
     Redirect::to(to).into_response()

@@ -1,0 +1,246 @@
+//! The printable forms of the room (seed 002 §8, §43, §54): the room log («ведомость учёта
+//! проведения итогового собеседования в аудитории») and the expert's protocol («протокол
+//! эксперта по оцениванию ответов участников итогового собеседования»), on A4 with what the
+//! node holds filled in; the lines for handwritten signatures are left blank. `docs/school-ui.md`
+//! says where each field comes from.
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use giasync_shared::codes::RoomCode;
+
+use super::SchoolWeb;
+use super::layout::{full_name, page, time_of};
+use crate::app::day::{DayParticipant, SchoolDay, SheetState};
+use crate::web::escape;
+
+/// The participants the roster places in `room`, in the roster's order.
+fn in_room<'d>(day: &'d SchoolDay, room: &str) -> Vec<&'d DayParticipant> {
+    day.participants
+        .iter()
+        .filter(|p| p.entry.room.is_some_and(|r| r.as_str() == room))
+        .collect()
+}
+
+/// The people the current commission order names for `room` in one role, or those the room's
+/// data names (the interviewers of its log, the experts of its sheets) when there is no order.
+fn people(
+    day: &SchoolDay,
+    room: &str,
+    expert: bool,
+    from_data: impl Iterator<Item = String>,
+) -> String {
+    let named = day.commission.as_ref().and_then(|o| {
+        o.rooms.iter().find(|r| r.room.as_str() == room).map(|r| {
+            let list = if expert { &r.experts } else { &r.interviewers };
+            list.iter().map(ToString::to_string).collect::<Vec<_>>()
+        })
+    });
+    let mut list = named.unwrap_or_else(|| from_data.collect());
+    list.sort();
+    list.dedup();
+    list.join(", ")
+}
+
+/// The mark the room log carries for a participant: «Н», early completion or removal with the
+/// act's number.
+fn mark(p: &DayParticipant) -> String {
+    use giasync_shared::room::Attendance;
+    match &p.entry.attendance {
+        Some(Attendance::Absent) => "Н".to_owned(),
+        Some(Attendance::FinishedEarly { act }) => format!("досрочно, акт № {}", act.as_str()),
+        Some(Attendance::Removed { act }) => format!("удалён, акт № {}", act.as_str()),
+        Some(Attendance::Present) | None => String::new(),
+    }
+}
+
+/// Form header: the school, the date, the room.
+fn header(title: &str, day: &SchoolDay, room: &str, role: &str, names: &str) -> String {
+    format!(
+        "<p class=\"title\">{title}</p>\
+         <table class=\"fields\"><tr><th>Образовательная организация (код)</th><td>{}</td></tr>\
+         <tr><th>Дата проведения</th><td>{}</td></tr><tr><th>Аудитория</th><td>{}</td></tr>\
+         <tr><th>{role}</th><td>{}</td></tr></table>",
+        day.school,
+        day.exam.date(),
+        escape(room),
+        escape(names)
+    )
+}
+
+pub(super) async fn print_log(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    UrlPath(room): UrlPath<String>,
+) -> Response {
+    let (who, day) = match web.open(&headers, "print", None).await {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let Ok(room) = RoomCode::new(&room) else {
+        return super::layout::error_page(
+            axum::http::StatusCode::NOT_FOUND,
+            Some(&who),
+            "Нет такой аудитории",
+        );
+    };
+    let room = room.as_str();
+    let participants = in_room(&day, room);
+    let interviewers = people(
+        &day,
+        room,
+        false,
+        participants
+            .iter()
+            .filter_map(|p| p.interviewer.map(|i| i.to_string())),
+    );
+    let mut b = format!(
+        "<div class=\"form\" id=\"log-form\">{}",
+        header(
+            "Ведомость учёта проведения итогового собеседования в аудитории",
+            &day,
+            room,
+            "Собеседник",
+            &interviewers
+        )
+    );
+    b.push_str("<table class=\"rows\"><tr><th>№</th><th>Участник (ФИО)</th><th>Класс</th><th>Попытка</th><th>Начало ответа</th><th>Окончание ответа</th><th>Отметка</th><th>Подпись участника</th></tr>");
+    for (n, p) in participants.iter().enumerate() {
+        let row = |attempt: String, times: (String, String), mark: String| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{attempt}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"line\"></td></tr>",
+                n + 1,
+                escape(&full_name(p)),
+                escape(&p.entry.class),
+                times.0,
+                times.1,
+                escape(&mark),
+            )
+        };
+        let times = (
+            time_of(p.start, day.utc_offset),
+            time_of(p.end, day.utc_offset),
+        );
+        let open = p
+            .attempt
+            .or(p.act.as_ref().map(|a| a.attempt))
+            .map_or_else(String::new, |a| a.to_string());
+        match (&p.act, p.attempt) {
+            // A same-day retake after a bad recording: the ended attempt on its own line, with
+            // its act; the log's times are the retake's.
+            (Some(act), Some(retake)) if act.attempt < retake => {
+                let none = ("—".to_owned(), "—".to_owned());
+                b.push_str(&row(act.attempt.to_string(), none, mark(p)));
+                b.push_str(&row(open, times, "повторно, другой вариант КИМ".to_owned()));
+            }
+            _ => b.push_str(&row(open, times, mark(p))),
+        }
+    }
+    b.push_str("</table><table class=\"signatures\"><tr><th>Собеседник</th><td></td><td class=\"line\"></td></tr>\
+        <tr><th>Ответственный организатор</th><td></td><td class=\"line\"></td></tr></table></div>\
+        <p class=\"noprint\"><button onclick=\"window.print()\">Печать</button></p>");
+    page(&format!("Ведомость аудитории {room}"), Some(&who), None, &b).into_response()
+}
+
+pub(super) async fn print_protocol(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    UrlPath(room): UrlPath<String>,
+) -> Response {
+    let (who, day) = match web.open(&headers, "protocol", None).await {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let Ok(room) = RoomCode::new(&room) else {
+        return super::layout::error_page(
+            axum::http::StatusCode::NOT_FOUND,
+            Some(&who),
+            "Нет такой аудитории",
+        );
+    };
+    let room = room.as_str();
+    let participants = in_room(&day, room);
+    let counting = |p: &DayParticipant| {
+        p.sheets
+            .iter()
+            .rfind(|s| matches!(s.state, SheetState::Current | SheetState::Settled))
+            .cloned()
+    };
+    let experts = people(
+        &day,
+        room,
+        true,
+        participants
+            .iter()
+            .filter_map(|p| counting(p).map(|s| s.expert.to_string())),
+    );
+    let criteria: Vec<String> = web
+        .0
+        .rules
+        .criteria()
+        .iter()
+        .map(|c| c.id.to_string())
+        .collect();
+    let mut b = format!(
+        "<div class=\"form\" id=\"protocol-form\">{}",
+        header(
+            "Протокол эксперта по оцениванию ответов участников итогового собеседования",
+            &day,
+            room,
+            "Эксперт",
+            &experts
+        )
+    );
+    b.push_str(
+        "<table class=\"rows\"><tr><th>№</th><th>Участник (ФИО)</th><th>Класс</th><th>Попытка</th>",
+    );
+    for c in &criteria {
+        b.push_str(&format!("<th>{}</th>", escape(c)));
+    }
+    b.push_str("<th>Итого</th><th>Результат</th><th>Эксперт</th></tr>");
+    for (n, p) in participants.iter().enumerate() {
+        let sheet = counting(p);
+        b.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
+            n + 1,
+            escape(&full_name(p)),
+            escape(&p.entry.class),
+            p.attempt.map_or_else(String::new, |a| a.to_string()),
+        ));
+        for c in &criteria {
+            let points = sheet.as_ref().and_then(|s| {
+                s.points
+                    .iter()
+                    .find(|(id, _)| id == c)
+                    .map(|(_, v)| v.to_string())
+            });
+            b.push_str(&format!(
+                "<td>{}</td>",
+                points.unwrap_or_else(|| "—".to_owned())
+            ));
+        }
+        let (total, outcome, expert) = match &sheet {
+            Some(s) => (
+                s.total.to_string(),
+                s.outcome.display_name().to_owned(),
+                s.expert.to_string(),
+            ),
+            None => (String::new(), mark(p), String::new()),
+        };
+        b.push_str(&format!(
+            "<td>{total}</td><td>{}</td><td>{}</td></tr>",
+            escape(&outcome),
+            escape(&expert)
+        ));
+    }
+    b.push_str("</table><p class=\"note\">Баллы — из бланков, подписанных электронной подписью эксперта («—»: критерий не оценивается для категории участника или бланка нет).</p>\
+        <table class=\"signatures\"><tr><th>Эксперт</th><td></td><td class=\"line\"></td></tr></table></div>\
+        <p class=\"noprint\"><button onclick=\"window.print()\">Печать</button></p>");
+    page(
+        &format!("Протокол эксперта, аудитория {room}"),
+        Some(&who),
+        None,
+        &b,
+    )
+    .into_response()
+}
