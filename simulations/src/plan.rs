@@ -93,6 +93,9 @@ pub enum SheetKind {
     /// A sheet for an attempt an act ended ([`AdversaryKind::SheetAfterAct`]): must be refused
     /// on receipt.
     AfterAct,
+    /// A sheet by an expert the commission order names for no room
+    /// ([`AdversaryKind::ExpertOutsideRoom`]): must be refused on receipt.
+    OutsideRoom,
 }
 
 #[derive(Debug, Clone)]
@@ -106,12 +109,32 @@ pub struct SchoolPlan {
     pub experts: Vec<PersonId>,
     /// An expert of the school whose certificate the region revoked before the day.
     pub revoked_expert: PersonId,
+    /// An expert certified for the school whom the commission order names for no room.
+    pub unassigned_expert: PersonId,
     pub interviewers: Vec<PersonId>,
     /// Sorted by time (ms since the day's local midnight).
     pub entries: Vec<(i64, Entry)>,
 }
 
 impl SchoolPlan {
+    /// The head of the school's commission order, room by room: room `r`'s interviewer, and
+    /// its expert with the next room's, who scores the conflicting second sheets.
+    #[must_use]
+    pub fn commission(&self) -> Vec<giasync_shared::commission::RoomCommission> {
+        let n = self.rooms.len();
+        (0..n)
+            .map(|r| {
+                let mut experts = vec![self.experts[r], self.experts[(r + 1) % n]];
+                experts.dedup();
+                giasync_shared::commission::RoomCommission {
+                    room: self.rooms[r],
+                    interviewers: vec![self.interviewers[r]],
+                    experts,
+                }
+            })
+            .collect()
+    }
+
     /// Has participant `i` absent: their entries give way to an «Н» when they were due.
     fn make_absent(&mut self, i: usize) {
         let about = |e: &Entry| match *e {
@@ -529,6 +552,7 @@ fn random_attacks_for(
         (AdversaryKind::FragmentFlood, &schools, 0.2),
         (AdversaryKind::CategoryChange, &schools, 0.3),
         (AdversaryKind::SheetAfterAct, &schools, 0.3),
+        (AdversaryKind::ExpertOutsideRoom, &schools, 0.3),
     ] {
         if among.is_empty() || !rng.chance(chance) {
             continue;
@@ -572,6 +596,8 @@ fn school_plan(
         .map(|r| person("int", r))
         .collect::<Result<Vec<_>, _>>()?;
     let revoked_expert = PersonId::new(&format!("exp-{code}-revoked"))
+        .map_err(|e| invalid("topology.schools", e.to_string()))?;
+    let unassigned_expert = PersonId::new(&format!("exp-{code}-unassigned"))
         .map_err(|e| invalid("topology.schools", e.to_string()))?;
     let mut participants = Vec::new();
     for i in 0..count {
@@ -677,6 +703,7 @@ fn school_plan(
         rooms,
         experts,
         revoked_expert,
+        unassigned_expert,
         interviewers,
         entries,
     })
@@ -795,7 +822,7 @@ mod tests {
             let plain = Plan::new(&scenario(), seed, false).unwrap();
             assert!(plain.attacks.is_empty() && plain.faults.len() < plan.faults.len());
         }
-        assert_eq!(kinds.len(), 7, "{kinds:?}");
+        assert_eq!(kinds.len(), 8, "{kinds:?}");
         assert!(at_schools > 5 && elsewhere > 5, "{at_schools} {elsewhere}");
     }
 }

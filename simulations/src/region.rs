@@ -430,6 +430,17 @@ impl Region {
             for expert in &school.experts {
                 certify(&mut directory, *expert, school.code);
             }
+            // The school's expert whom its commission order names for no room.
+            certify(&mut directory, school.unassigned_expert, school.code);
+            if let Ok(head) = head_of(school) {
+                let key = derived_key(plan.seed, head.as_str());
+                directory.add_person(
+                    head,
+                    giasync_shared::codes::PersonRole::Head,
+                    giasync_shared::codes::OrgCode::School(school.code),
+                    key.verifying_key(),
+                );
+            }
             // The school's revoked expert: certified, then revoked before the day begins.
             certify(&mut directory, school.revoked_expert, school.code);
             if let Ok(midnight) = Timestamp::from_unix_ms(plan.midnight_ms) {
@@ -1284,7 +1295,8 @@ impl Region {
                 SheetKind::Tampered
                 | SheetKind::ByRevokedExpert
                 | SheetKind::OtherCategory
-                | SheetKind::AfterAct => {
+                | SheetKind::AfterAct
+                | SheetKind::OutsideRoom => {
                     self.observed.invalid_sheets.push((entered, kind));
                     return;
                 }
@@ -1363,6 +1375,26 @@ impl Region {
                     }
                     Ok(())
                 })?;
+                // The head signs the commission order with the roster (seed 002 §22).
+                let head = head_of(school)?;
+                let order = giasync_shared::commission::Commission {
+                    exam: self.plan.exam,
+                    school: school.code,
+                    edition: 1,
+                    head,
+                    at,
+                    rooms: school.commission(),
+                };
+                // Sabotage: a key nobody certified, so the order verifies nowhere.
+                let salt = if self.sabotage == Sabotage::UncertifiedHeads {
+                    "uncertified "
+                } else {
+                    ""
+                };
+                let signed = order.sign(&derived_key(self.plan.seed, &format!("{salt}{head}")))?;
+                engine.change(now, protocol, |tx| {
+                    content::put_commission(tx, 1, &signed, head, b"SIMCERT head")
+                })?;
             }
             Entry::Present(i) | Entry::Absent(i) => {
                 let mark = if matches!(entry, Entry::Present(_)) {
@@ -1426,7 +1458,8 @@ impl Region {
                     | SheetKind::Tampered
                     | SheetKind::ByRevokedExpert
                     | SheetKind::OtherCategory
-                    | SheetKind::AfterAct => None,
+                    | SheetKind::AfterAct
+                    | SheetKind::OutsideRoom => None,
                 };
                 let subject = SheetSubject {
                     exam: self.plan.exam,
@@ -1488,7 +1521,9 @@ impl Region {
         let node = attack.node;
         if matches!(
             attack.kind,
-            AdversaryKind::CategoryChange | AdversaryKind::SheetAfterAct
+            AdversaryKind::CategoryChange
+                | AdversaryKind::SheetAfterAct
+                | AdversaryKind::ExpertOutsideRoom
         ) {
             self.write_wrongly(node, attack.kind);
             return;
@@ -1497,7 +1532,9 @@ impl Region {
         // or РЦОИ it is connected to; on a connection whose frames still flow.
         let wanted = |other: usize| match attack.kind {
             AdversaryKind::HubForgery => other == 0,
-            AdversaryKind::CategoryChange | AdversaryKind::SheetAfterAct => false,
+            AdversaryKind::CategoryChange
+            | AdversaryKind::SheetAfterAct
+            | AdversaryKind::ExpertOutsideRoom => false,
             AdversaryKind::ForeignWrite
             | AdversaryKind::ForgedReceipt
             | AdversaryKind::Replay
@@ -1537,7 +1574,8 @@ impl Region {
             | AdversaryKind::ForgedReceipt
             | AdversaryKind::HubForgery
             | AdversaryKind::CategoryChange
-            | AdversaryKind::SheetAfterAct => {}
+            | AdversaryKind::SheetAfterAct
+            | AdversaryKind::ExpertOutsideRoom => {}
         }
         let Some((doc, base, key, value)) = self.target_of(attack) else {
             return;
@@ -1586,10 +1624,10 @@ impl Region {
         if !self.nodes[node].up() {
             return;
         }
-        let (written, sheet_kind) = if kind == AdversaryKind::SheetAfterAct {
-            (self.sign_after_act(s), SheetKind::AfterAct)
-        } else {
-            (self.sign_by_another_category(s), SheetKind::OtherCategory)
+        let (written, sheet_kind) = match kind {
+            AdversaryKind::SheetAfterAct => (self.sign_after_act(s), SheetKind::AfterAct),
+            AdversaryKind::ExpertOutsideRoom => (self.sign_outside_room(s), SheetKind::OutsideRoom),
+            _ => (self.sign_by_another_category(s), SheetKind::OtherCategory),
         };
         match written {
             // Not a sheet staff entered: an armed in-commit crash waits for one of those.
@@ -1685,6 +1723,63 @@ impl Region {
                 organiser,
                 b"SIMCERT organiser",
             )?;
+            content::put_sheet(tx, &sheet, expert, cert)
+        })?;
+        Ok(EnteredSheet {
+            school: s,
+            hash: sheet.hash(),
+            subject,
+            at_ms: now,
+        })
+    }
+
+    /// The writes of [`AdversaryKind::ExpertOutsideRoom`]: a sheet for the first participant, in
+    /// their room and by their category of record, by the school's expert whom the commission
+    /// order names for no room.
+    fn sign_outside_room(&mut self, s: usize) -> Result<EnteredSheet, Box<dyn std::error::Error>> {
+        let now = self.now_ms;
+        let at = Timestamp::from_unix_ms(self.plan.midnight_ms + now)?;
+        let protocol = self.doc(s, DocKind::Protocol);
+        let school = &self.plan.schools[s];
+        let p = school
+            .participants
+            .first()
+            .ok_or("the school has no participants")?;
+        let subject = SheetSubject {
+            exam: self.plan.exam,
+            school: school.code,
+            participant: p.id,
+            attempt: Attempt::FIRST,
+        };
+        let category = self.rules.category(p.category)?;
+        let points = category
+            .criteria(&self.rules)
+            .map(|c| (c.id, i64::from(c.max)))
+            .collect();
+        let expert = school.unassigned_expert;
+        let draft = SheetDraft {
+            subject,
+            room: school.rooms[p.room],
+            category: p.category,
+            points,
+            expert,
+            signed_at: at,
+            correction: None,
+        };
+        let key = self
+            .expert_keys
+            .get(&expert)
+            .ok_or("the expert has no key")?;
+        let sheet = SignedSheet::sign(draft, &self.rules, key)?;
+        let cert = self
+            .expert_certs
+            .get(&expert)
+            .ok_or("the expert has no certificate")?;
+        let engine = self.nodes[school.node]
+            .engine
+            .as_mut()
+            .ok_or("the node is down")?;
+        engine.change(now, protocol, |tx| {
             content::put_sheet(tx, &sheet, expert, cert)
         })?;
         Ok(EnteredSheet {
@@ -1818,7 +1913,8 @@ impl Region {
             AdversaryKind::Replay
             | AdversaryKind::FragmentFlood
             | AdversaryKind::CategoryChange
-            | AdversaryKind::SheetAfterAct => None,
+            | AdversaryKind::SheetAfterAct
+            | AdversaryKind::ExpertOutsideRoom => None,
         }
     }
 
@@ -1837,7 +1933,8 @@ impl Region {
             | Sabotage::BrokenEntry
             | Sabotage::AckBeforeDurable
             | Sabotage::ApproveEveryRequest
-            | Sabotage::UncertifiedOrganisers => {}
+            | Sabotage::UncertifiedOrganisers
+            | Sabotage::UncertifiedHeads => {}
         }
     }
 
@@ -2102,6 +2199,11 @@ fn approve_every_request(engine: &mut Engine, protocol: DocId, now_ms: i64) {
             .iter()
             .try_for_each(|(id, category)| content::put_registered_category(tx, *id, *category))
     });
+}
+
+/// The head of a school.
+fn head_of(school: &crate::plan::SchoolPlan) -> Result<PersonId, giasync_shared::DomainError> {
+    PersonId::new(&format!("head-{}", school.code))
 }
 
 /// The responsible organiser of a school.

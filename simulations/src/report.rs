@@ -177,6 +177,12 @@ impl Report {
         let mut verified_categories: Vec<(usize, String, Category)> = Vec::new();
         // Each verified sheet's attempt, for the acts below.
         let mut verified_subjects: BTreeSet<SheetSubject> = BTreeSet::new();
+        // Each verified sheet's expert and room, for the commission below.
+        let mut verified_rooms: Vec<(
+            usize,
+            giasync_shared::codes::PersonId,
+            giasync_shared::codes::RoomCode,
+        )> = Vec::new();
         if let Some(rcoi) = region.rcoi() {
             for s in 0..plan.schools.len() {
                 let protocol = region.protocol_of(s);
@@ -222,6 +228,7 @@ impl Report {
                         sheet.decode_unverified(),
                     ) {
                         verified_subjects.insert(decoded.subject);
+                        verified_rooms.push((s, decoded.expert, decoded.room));
                         verified_categories.push((
                             s,
                             decoded.subject.participant.to_string(),
@@ -275,6 +282,7 @@ impl Report {
                     SheetKind::Tampered => "the signature does not verify",
                     SheetKind::OtherCategory => "but the category of record is",
                     SheetKind::AfterAct => "was ended by act",
+                    SheetKind::OutsideRoom => "is not an expert of room",
                     _ => "was revoked",
                 };
                 let receipt = receipts.get(&hash);
@@ -296,7 +304,7 @@ impl Report {
             ok: wrong.is_empty(),
             detail: if wrong.is_empty() {
                 format!(
-                    "{} entered (damaged signatures, revoked experts, categories not of record, attempts ended by acts), each receipted invalid with its reason",
+                    "{} entered (damaged signatures, revoked experts, categories not of record, attempts ended by acts, experts outside their rooms), each receipted invalid with its reason",
                     observed.invalid_sheets.len()
                 )
             } else {
@@ -336,6 +344,42 @@ impl Report {
                 )
             } else {
                 other_category.join("; ")
+            },
+        });
+
+        // Every sheet verified or counted is by an expert of its room, as the plan's heads
+        // ordered it (written out here: a room's own expert, and the next room's, who scores the
+        // conflicting second sheets), not as the engine reads the orders.
+        let outside_room: Vec<String> = verified_rooms
+            .iter()
+            .filter(|(s, expert, room)| {
+                let school = &plan.schools[*s];
+                let n = school.rooms.len();
+                !school
+                    .rooms
+                    .iter()
+                    .position(|r| r == room)
+                    .is_some_and(|r| {
+                        *expert == school.experts[r] || *expert == school.experts[(r + 1) % n]
+                    })
+            })
+            .map(|(s, expert, room)| {
+                format!(
+                    "school {} room {room}: a sheet by {expert}",
+                    plan.schools[*s].code
+                )
+            })
+            .collect();
+        invariants.push(Invariant {
+            name: "every sheet counted is by an expert of its room",
+            ok: outside_room.is_empty(),
+            detail: if outside_room.is_empty() {
+                format!(
+                    "{} sheets verified or counted at the РЦОИ, each by an expert the school's commission order names for its room",
+                    verified_rooms.len()
+                )
+            } else {
+                outside_room.join("; ")
             },
         });
 

@@ -36,6 +36,9 @@ pub enum Sabotage {
     ApproveEveryRequest,
     /// Organisers sign acts with a key the region never certified, so no act verifies.
     UncertifiedOrganisers,
+    /// Heads of school sign commission orders with a key the region never certified, so no
+    /// order verifies and every expert may score anywhere.
+    UncertifiedHeads,
 }
 
 impl FromStr for Sabotage {
@@ -53,11 +56,13 @@ impl FromStr for Sabotage {
             "ack-before-durable" => Sabotage::AckBeforeDurable,
             "approve-every-request" => Sabotage::ApproveEveryRequest,
             "uncertified-organisers" => Sabotage::UncertifiedOrganisers,
+            "uncertified-heads" => Sabotage::UncertifiedHeads,
             other => {
                 return Err(format!(
                     "unknown sabotage {other:?}: none, tampered-store, stalled-school, \
                      correction-as-conflict, foreign-roster, invalid-receipted-verified, \
-                     conflict-as-correction, broken-entry, ack-before-durable, approve-every-request, uncertified-organisers"
+                     conflict-as-correction, broken-entry, ack-before-durable, approve-every-request, uncertified-organisers, \
+                     uncertified-heads"
                 ));
             }
         })

@@ -71,10 +71,14 @@ pub enum AdversaryKind {
     /// category of record (the РЦОИ's register) counts, so the РЦОИ refuses the sheet on receipt.
     CategoryChange,
     /// A school's organiser ends an attempt with a signed act, and the school still enters a
-    /// sheet for that attempt (its own first participant's attempt 2, which no plan scores):
-    /// writes it may make, but an attempt an act ended is not scored, so the РЦОИ refuses the
-    /// sheet on receipt.
+    /// sheet for that attempt (its last participant's attempt 1; the plan then has them
+    /// absent): writes it may make, but an attempt an act ended is not scored, so the РЦОИ
+    /// refuses the sheet on receipt.
     SheetAfterAct,
+    /// A school's expert whom the head's commission order names for no room scores a
+    /// participant: the expert is certified for the school, but scores only in the rooms the
+    /// order names, so the РЦОИ refuses the sheet on receipt.
+    ExpertOutsideRoom,
 }
 
 /// Hostile nodes: `count` of them (schools, or МОУО hubs for `hub-forgery`) try `kind` at `at`,

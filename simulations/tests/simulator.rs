@@ -228,6 +228,10 @@ fn each_invariant_fails_when_the_simulator_is_broken_on_purpose() {
             "uncertified-organisers",
             "no sheet counted for an attempt with an act",
         ),
+        (
+            "uncertified-heads",
+            "every sheet counted is by an expert of its room",
+        ),
     ];
     for (sabotage, invariant) in cases {
         let out = sim(&["run", small.to_str().unwrap(), "--sabotage", sabotage]);
