@@ -41,6 +41,7 @@ fn row(i: usize) -> RosterEntry {
         class: "9А".into(),
         category: "standard".into(),
         disabled: false,
+        written: false,
         room: Some("101".into()),
     }
     .try_into()

@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | roster | `p/ID/surname`, `p/ID/given_name`, `p/ID/patronymic`, `p/ID/doc_series`, `p/ID/doc_number`, `p/ID/class`, `p/ID/category` | text |
 //! | roster | `p/ID/disabled` | `yes` for a disabled participant (инвалид), else `no` |
+//! | roster | `p/ID/written` | `yes` for a participant who answers in writing (§61), else `no`; the register's `reg/ID/written` wins |
 //! | roster | `p/ID/room` | room code |
 //! | roster | `p/ID/attendance` | `present`, `absent`, `early` or `removed`; `p/ID/act` the act's number |
 //! | roster | `p/ID/absence` | why an absent participant was absent: `valid` (with `p/ID/absence_document`, the document that confirms it) or `not-valid` |
@@ -101,6 +102,32 @@ pub fn put_disabled(
 ) -> Result<(), AutomergeError> {
     tx.put(ROOT, format!("p/{participant}/disabled"), yes_no(disabled))?;
     Ok(())
+}
+
+/// Records whether a participant answers in writing (seed 002 §61, on the ПМПК's
+/// recommendation): `p/ID/written` in the roster, `reg/ID/written` in the register (`reg`).
+pub fn put_written(
+    tx: &mut impl Transactable,
+    participant: ParticipantId,
+    written: bool,
+    register: bool,
+) -> Result<(), AutomergeError> {
+    let prefix = if register { "reg" } else { "p" };
+    tx.put(
+        ROOT,
+        format!("{prefix}/{participant}/written"),
+        yes_no(written),
+    )?;
+    Ok(())
+}
+
+/// Whether the register says `participant` answers in writing; `None` when it says nothing.
+pub fn registered_written(rcoi: &impl ReadDoc, participant: &str) -> Option<bool> {
+    match text(rcoi, &format!("reg/{participant}/written"))?.as_str() {
+        "yes" => Some(true),
+        "no" => Some(false),
+        _ => None,
+    }
 }
 
 /// Records in the register whether a participant is disabled (from the МСЭ papers).

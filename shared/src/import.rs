@@ -3,7 +3,8 @@
 //!
 //! Columns are found by their header, in Russian or English, in any order: фамилия/surname,
 //! имя/name, отчество/patronymic, серия/series, номер/number, класс/class, категория/category,
-//! and optionally аудитория/room, инвалидность/disabled (да/нет), код ОО/school and код
+//! and optionally аудитория/room, инвалидность/disabled (да/нет), письменная форма/written
+//! (да/нет), код ОО/school and код
 //! МОУО/municipality. The category is a
 //! contract id (`standard`, `deaf`, …) or its Russian name. Spreadsheets (XLSX) are read into
 //! the same table by the node (`giasync_node::import`) and checked by [`parse_table`]. A participant's id is derived from their identity document, so
@@ -26,6 +27,8 @@ pub struct ImportedRow {
     /// A disabled participant (инвалид, ребёнок-инвалид): +30 minutes whatever the category
     /// (seed 002 §14, §59).
     pub disabled: bool,
+    /// Answers in writing (seed 002 §61, on the ПМПК's recommendation).
+    pub written: bool,
     pub room: Option<RoomCode>,
     pub school: Option<SchoolCode>,
     /// The school's municipality (МОУО), for lists that span a region.
@@ -40,7 +43,7 @@ pub struct RowError {
     pub message: String,
 }
 
-const COLUMNS: [(&str, &[&str]); 11] = [
+const COLUMNS: [(&str, &[&str]); 12] = [
     ("surname", &["фамилия", "surname"]),
     ("name", &["имя", "name", "given_name"]),
     ("patronymic", &["отчество", "patronymic"]),
@@ -65,6 +68,7 @@ const COLUMNS: [(&str, &[&str]); 11] = [
             "ребенок-инвалид",
         ],
     ),
+    ("written", &["письменная форма", "письменно", "written"]),
     ("school", &["код оо", "school", "school_code", "оо"]),
     (
         "municipality",
@@ -194,6 +198,7 @@ pub fn parse_table(
             let class = SchoolClass::new(field("class")).map_err(|e| e.to_string())?;
             let category = category(field("category"))?;
             let disabled = yes_no(field("disabled"))?;
+            let written = yes_no(field("written"))?;
             let room = match field("room") {
                 "" => None,
                 r => Some(RoomCode::new(r).map_err(|e| e.to_string())?),
@@ -216,6 +221,7 @@ pub fn parse_table(
                     category,
                 },
                 disabled,
+                written,
                 room,
                 school,
                 municipality,
@@ -263,6 +269,16 @@ mod tests {
             "{}",
             errors[0].message
         );
+    }
+
+    #[test]
+    fn a_written_form_column_is_read_as_yes_or_no() {
+        let list = "Фамилия;Имя;Номер;Класс;Категория;Письменная форма\n\
+                    Иванова;Анна;111111;9А;deaf;да\n\
+                    Петров;Пётр;222222;9А;standard;\n";
+        let rows = parse_csv(list).unwrap();
+        let written: Vec<bool> = rows.iter().map(|r| r.written).collect();
+        assert_eq!(written, vec![true, false]);
     }
 
     #[test]

@@ -144,6 +144,7 @@ fn roster_rows(school: usize) -> anyhow::Result<Vec<RosterEntry>> {
             category: CATEGORIES[i % 4].id().into(),
             // One disabled participant of the standard category per school: +30 minutes.
             disabled: i == 4,
+            written: false,
             room: Some(if i % 2 == 0 { "101" } else { "102" }.into()),
         })
         .map(|w| Ok(RosterEntry::try_from(w)?))

@@ -477,6 +477,7 @@ pub fn roster_row(
         class: "9А".into(),
         category: "standard".into(),
         disabled: false,
+        written: false,
         room: Some("101".into()),
     }
 }

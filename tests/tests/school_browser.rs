@@ -66,8 +66,10 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
             room: None,
             ..roster_row("p2", "Борисов", "000002")
         },
+        // Answers in writing, on the ПМПК's recommendation (§61).
         giasync_node::app::command::RosterEntryWire {
             room: None,
+            written: true,
             ..roster_row("p3", "Власова", "000003")
         },
     ];
@@ -276,6 +278,7 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         );
         browser.open(&format!("{base}/score/p3"));
         eventually_shows(&browser, "#retake", "Попытка 2: повторное прохождение");
+        eventually_shows(&browser, "#conditions", "письменная форма (§61)");
         eventually_shows(&browser, "#pending", ": 0");
         for (criterion, value) in points {
             browser.type_into(&format!("input[name='c_{criterion}']"), value);

@@ -22,6 +22,8 @@ pub struct RosterEntry {
     pub participant: Participant,
     /// A disabled participant (инвалид): +30 minutes whatever the category.
     pub disabled: bool,
+    /// Answers in writing (seed 002 §61).
+    pub written: bool,
     pub room: Option<RoomCode>,
 }
 
@@ -39,6 +41,9 @@ pub struct RosterEntryWire {
     /// Absent in scripts of version 1: not disabled.
     #[serde(default)]
     pub disabled: bool,
+    /// Absent before the written form: answers orally.
+    #[serde(default)]
+    pub written: bool,
     pub room: Option<String>,
 }
 
@@ -54,6 +59,7 @@ impl TryFrom<RosterEntryWire> for RosterEntry {
                 category: r.category.parse::<Category>()?,
             },
             disabled: r.disabled,
+            written: r.written,
             room: r.room.as_deref().map(RoomCode::new).transpose()?,
         })
     }
@@ -72,6 +78,7 @@ impl From<RosterEntry> for RosterEntryWire {
             class: p.class.to_string(),
             category: p.category.id().into(),
             disabled: e.disabled,
+            written: e.written,
             room: e.room.map(|r| r.to_string()),
         }
     }
@@ -82,6 +89,7 @@ impl From<&giasync_shared::import::ImportedRow> for RosterEntry {
         RosterEntry {
             participant: r.participant.clone(),
             disabled: r.disabled,
+            written: r.written,
             room: r.room,
         }
     }

@@ -383,9 +383,7 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
     let rows = roster.map(content::participants).unwrap_or_default();
     let mut participants = Vec::with_capacity(rows.len());
     for (pid, row) in &rows {
-        let of_record = rcoi.and_then(|r| content::registered_category(r, pid));
-        let disabled = rcoi.and_then(|r| content::registered_disabled(r, pid));
-        let entry = Entry::read(pid, row, of_record, disabled);
+        let entry = Entry::read(pid, row, rcoi);
         if let Some(room) = entry.room {
             rooms
                 .entry(room)

@@ -85,6 +85,9 @@ pub struct Entry {
     pub requested: Option<Category>,
     /// A disabled participant (инвалид): as the register says when it says, else the roster.
     pub disabled: bool,
+    /// Answers in writing (seed 002 §61): as the register says when it says, else the roster.
+    #[serde(default)]
+    pub written: bool,
     /// The identity document (the series may be empty).
     pub series: String,
     pub number: String,
@@ -96,15 +99,14 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Reads a roster row, with the participant's category of record when the register holds
-    /// one.
+    /// Reads a roster row; what the regional register (the school's РЦОИ document, when this
+    /// node holds it) says of the participant wins: the category of record, a disability, the
+    /// written form.
     #[must_use]
-    pub fn read(
-        id: &str,
-        row: &RosterRow,
-        of_record: Option<Category>,
-        disabled: Option<bool>,
-    ) -> Self {
+    pub fn read(id: &str, row: &RosterRow, register: Option<&impl automerge::ReadDoc>) -> Self {
+        let of_record = register.and_then(|r| content::registered_category(r, id));
+        let disabled = register.and_then(|r| content::registered_disabled(r, id));
+        let written = register.and_then(|r| content::registered_written(r, id));
         let attendance = match row.get("attendance") {
             "" => None,
             word => Attendance::from_words(word, row.get("act")).ok(),
@@ -120,6 +122,7 @@ impl Entry {
             registered: of_record.is_some(),
             requested: in_roster.filter(|_| of_record.is_some() && in_roster != of_record),
             disabled: disabled.unwrap_or(row.get("disabled") == "yes"),
+            written: written.unwrap_or(row.get("written") == "yes"),
             series: row.get("doc_series").into(),
             number: row.get("doc_number").into(),
             room: RoomCode::new(row.get("room")).ok(),
@@ -156,6 +159,7 @@ fn write_entries(
         for e in entries {
             content::put_participant(tx, &e.participant)?;
             content::put_disabled(tx, e.participant.id, e.disabled)?;
+            content::put_written(tx, e.participant.id, e.written, false)?;
             if let Some(room) = e.room {
                 content::assign(tx, e.participant.id, room)?;
             }
@@ -264,8 +268,8 @@ pub fn entry(engine: &Engine, exam: ExamId, participant: ParticipantId) -> Resul
     let row = roster
         .get(participant.as_str())
         .ok_or(Error::UnknownParticipant { participant, doc })?;
-    let (of_record, disabled) = of_record(engine, doc, participant.as_str());
-    Ok(Entry::read(participant.as_str(), row, of_record, disabled))
+    let register = doc.sibling(DocKind::Rcoi).and_then(|r| engine.doc(&r));
+    Ok(Entry::read(participant.as_str(), row, register))
 }
 
 /// Every participant of the roster, by id.
@@ -277,22 +281,10 @@ pub fn entries(engine: &Engine, exam: ExamId) -> Result<Vec<Entry>, Error> {
         .unwrap_or_default()
         .iter()
         .map(|(id, row)| {
-            let (category, disabled) = of_record(engine, doc, id);
-            Entry::read(id, row, category, disabled)
+            let register = doc.sibling(DocKind::Rcoi).and_then(|r| engine.doc(&r));
+            Entry::read(id, row, register)
         })
         .collect())
-}
-
-/// What the regional register in the school's РЦОИ document says of a participant of the school
-/// document `doc`'s exam, if this node holds it: the category of record and the disability.
-fn of_record(engine: &Engine, doc: DocId, participant: &str) -> (Option<Category>, Option<bool>) {
-    let Some(register) = doc.sibling(DocKind::Rcoi).and_then(|r| engine.doc(&r)) else {
-        return (None, None);
-    };
-    (
-        content::registered_category(register, participant),
-        content::registered_disabled(register, participant),
-    )
 }
 
 /// At the РЦОИ: sets a participant's category of record, approving a change the school asked
@@ -433,6 +425,7 @@ pub fn region_import(
             entries.iter().try_for_each(|e| {
                 content::put_registered(tx, &e.participant)?;
                 content::put_registered_disabled(tx, e.participant.id, e.disabled)?;
+                content::put_written(tx, e.participant.id, e.written, true)?;
                 match admitted.get(&e.participant.id) {
                     Some(a) => content::put_registered_admission(
                         tx,

@@ -169,6 +169,7 @@ fn row(id: &str, room: Option<&str>) -> RosterEntry {
         class: "9А".into(),
         category: "standard".into(),
         disabled: false,
+        written: false,
         room: room.map(Into::into),
     }
     .try_into()
@@ -1549,6 +1550,7 @@ fn the_time_allowed_follows_the_register_and_an_overrun_is_flagged() {
     let (mut school, sc) = node(SCHOOL);
     let mut disabled = row("p1", Some("101"));
     disabled.disabled = true;
+    disabled.written = true;
     let listed = |participant: RosterEntry| RegionRow {
         row: 2,
         school: Some(SchoolCode::new(SCHOOL).unwrap()),
@@ -1564,9 +1566,11 @@ fn the_time_allowed_follows_the_register_and_an_overrun_is_flagged() {
         },
     );
     sync(&mut rcoi, &mut school);
-    // The school says p2 is disabled too: the register does not, so 16 minutes.
+    // The school says p2 is disabled too, and answers in writing: the register does not, so 16
+    // minutes, orally.
     let mut claimed = row("p2", Some("101"));
     claimed.disabled = true;
+    claimed.written = true;
     console(
         &mut school,
         &sc,
@@ -1606,6 +1610,8 @@ fn the_time_allowed_follows_the_register_and_an_overrun_is_flagged() {
         (p2.entry.allowed_ms() / MINUTE_MS, p2.overrun_ms()),
         (16, Some(4 * MINUTE_MS))
     );
+    // The written form (§61) is the register's word too.
+    assert_eq!((p1.entry.written, p2.entry.written), (true, false));
 }
 
 /// Seed 002 §15, §70: who may come on an additional date, from the earlier dates' documents.

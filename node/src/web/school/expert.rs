@@ -74,8 +74,9 @@ pub(super) async fn score_list(
             _ => ("", "не оценён".to_owned()),
         };
         b.push_str(&format!(
-            "<tr{class}><td>{}</td><td>{}</td><td>{}–{}</td><td>{}</td><td><a href=\"/score/{id}\">Оценить</a></td></tr>",
+            "<tr{class}><td>{}<div class=\"conditions\">{}</div></td><td>{}</td><td>{}–{}</td><td>{}</td><td><a href=\"/score/{id}\">Оценить</a></td></tr>",
             escape(&full_name(p)),
+            escape(&super::layout::conditions(p)),
             escape(&room_text(p.entry.room)),
             time_of(p.start, day.utc_offset),
             time_of(p.end, day.utc_offset),
@@ -131,6 +132,13 @@ pub(super) async fn score_form(
         _ => String::new(),
     };
     b.push_str(&retake);
+    let conditions = super::layout::conditions(p);
+    if !conditions.is_empty() {
+        b.push_str(&format!(
+            "<p id=\"conditions\" class=\"msg\">Особые условия: {}</p>",
+            escape(&conditions)
+        ));
+    }
     b.push_str(&format!(
         "<p>{} — {}, аудитория {}</p><p>Категория: <b>{}</b>{}; максимум {} баллов, зачёт от {}.</p>",
         escape(&full_name(p)),

@@ -106,10 +106,11 @@ pub(super) async fn room_log(
             }
         );
         b.push_str(&format!(
-            "<tr id=\"log-{id}\"{class}><td>{}</td><td class=\"allowed\">{allowed}</td><td>{}</td><td>{}</td><td>{}</td><td>{action} \
+            "<tr id=\"log-{id}\"{class}><td>{}<div class=\"conditions\">{}</div></td><td class=\"allowed\">{allowed}</td><td>{}</td><td>{}</td><td>{}</td><td>{action} \
              <form class=\"inline\" method=\"post\" action=\"/mark\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><input type=\"hidden\" name=\"back\" value=\"{bt}\">\
              <button name=\"status\" value=\"absent\">Н</button> акт <input name=\"act\" size=\"5\"> <button name=\"status\" value=\"early\">Досрочно</button></form></td></tr>",
             escape(&full_name(p)),
+            escape(&super::layout::conditions(p)),
             time_of(p.start, day.utc_offset),
             time_of(p.end, day.utc_offset),
             escape(&attendance_name(p)),

@@ -24,7 +24,7 @@ th{background:#eee}.next{background:#ffd}.conflict{background:#fdd}.done{backgro
 .msg{padding:.5em;background:#def;border:1px solid #9bd}.err{padding:.5em;background:#fdd;border:1px solid #d99}
 form.inline{display:inline}input[type=number]{width:4em}
 #total{font-size:1.4em;font-weight:bold}
-.clock{font-weight:bold}.overrun{color:#c00;font-weight:bold}
+.clock{font-weight:bold}.overrun{color:#c00;font-weight:bold}.conditions{font-size:.85em;color:#555}
 @media print{header,nav,form,.noprint{display:none}}
 @page{size:A4;margin:15mm}.form .title{font-weight:bold;text-align:center;font-size:1.1em}
 .form table{width:100%}.form th{text-align:left;width:40%;background:none}.signatures td.line{width:30%;border-bottom:1px solid #000}
@@ -204,6 +204,19 @@ pub(super) fn attendance_name(p: &DayParticipant) -> String {
         Some(Attendance::Removed { act }) => format!("удалён, акт {}", act.as_str()),
         None => "—".into(),
     }
+}
+
+/// The special conditions the pages show beside a participant (seed 002 §60 «д», §61): the
+/// written form, and for РАС no expert in the room, scoring afterwards from the recording.
+pub(super) fn conditions(p: &DayParticipant) -> String {
+    let mut out = Vec::new();
+    if p.entry.written {
+        out.push("письменная форма (§61)");
+    }
+    if p.entry.category == Some(Category::Autism) {
+        out.push("РАС: эксперта в аудитории нет, оценивание после — по аудиозаписи (§60 «д»)");
+    }
+    out.join("; ")
 }
 
 pub(super) fn absent(p: &DayParticipant) -> bool {

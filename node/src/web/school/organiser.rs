@@ -159,8 +159,10 @@ pub(super) async fn edit_form(
     b.push_str(&field("Номер документа", "number", &p.number));
     b.push_str(&field("Класс", "class", &p.class));
     b.push_str(&format!(
-        "<p><label><input type=\"checkbox\" name=\"disabled\" value=\"yes\"{}> Инвалидность (+30 минут на ответ при любой категории)</label></p>",
-        if p.disabled { " checked" } else { "" }
+        "<p><label><input type=\"checkbox\" name=\"disabled\" value=\"yes\"{}> Инвалидность (+30 минут на ответ при любой категории)</label></p>\
+         <p><label><input type=\"checkbox\" name=\"written\" value=\"yes\"{}> Письменная форма (по рекомендации ПМПК, §61)</label></p>",
+        if p.disabled { " checked" } else { "" },
+        if p.written { " checked" } else { "" }
     ));
     b.push_str(&format!(
         "<p><label>Категория <select name=\"category\">{categories}</select></label></p>\
@@ -202,6 +204,7 @@ pub(super) async fn edit_submit(
         let rows = vec![RosterEntry {
             participant,
             disabled: form.contains_key("disabled"),
+            written: form.contains_key("written"),
             room: None,
         }];
         web.apply(
