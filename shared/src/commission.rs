@@ -177,14 +177,30 @@ pub struct Orders {
 }
 
 impl Orders {
-    /// The orders stored in `protocol` that verify against `directory` and are stored under the
-    /// edition they were signed as. (A protocol is one school's for one exam; an order for
+    /// The orders stored in `protocol` that verify and are stored under the edition they were
+    /// signed as. Each edition is judged by the head's certificate stored with it
+    /// (`commission_cert/N`; before that key existed, `head/ID`), so a head whose certificate
+    /// was re-issued between editions keeps the earlier ones. `directory_for` makes a directory
+    /// of certificates by person id. (A protocol is one school's for one exam; an order for
     /// another is judged by [`Orders::may_score`], which reads only the sheet's own.)
-    pub fn read(protocol: &impl automerge::ReadDoc, directory: &dyn SignerDirectory) -> Orders {
+    pub fn read<D: SignerDirectory>(
+        protocol: &impl automerge::ReadDoc,
+        directory_for: impl Fn(&BTreeMap<String, Vec<u8>>) -> D,
+    ) -> Orders {
+        let heads = crate::content::head_certs(protocol);
         let mut editions: Vec<Commission> = crate::content::commissions(protocol)
             .into_iter()
             .filter_map(|(edition, statement)| {
-                let order = Commission::verify(&statement, directory).ok()?;
+                let claimed = statement
+                    .fields_unverified(StatementKind::Commission)
+                    .ok()?
+                    .get("head")
+                    .ok()?
+                    .to_owned();
+                let cert = crate::content::commission_cert(protocol, edition)
+                    .or_else(|| heads.get(&claimed).cloned())?;
+                let directory = directory_for(&BTreeMap::from([(claimed, cert)]));
+                let order = Commission::verify(&statement, &directory).ok()?;
                 (order.edition == edition).then_some(order)
             })
             .collect();
@@ -238,6 +254,30 @@ impl Orders {
                     .iter()
                     .any(|r| r.room == room && r.experts.contains(&expert))
             })
+    }
+
+    /// Whether the newest edition for `exam` at `school` names `expert` for `room`: what a
+    /// new sheet is held to when handed in (an expert taken off a room scores there no more;
+    /// the sheets they signed before keep counting by [`Orders::may_score`]). True when no
+    /// order is in force.
+    #[must_use]
+    pub fn names_now(
+        &self,
+        (exam, school): (ExamId, SchoolCode),
+        expert: PersonId,
+        room: RoomCode,
+    ) -> bool {
+        match self
+            .editions
+            .iter()
+            .rfind(|o| o.exam == exam && o.school == school)
+        {
+            None => true,
+            Some(o) => o
+                .rooms
+                .iter()
+                .any(|r| r.room == room && r.experts.contains(&expert)),
+        }
     }
 
     /// The next edition's number.
@@ -345,5 +385,9 @@ mod tests {
         assert!(Orders::default().may_score(here, person("exp-9"), room("999")));
         let another = ("is-2024-03-13".parse().unwrap(), school());
         assert!(orders.may_score(another, person("exp-9"), room("999")));
+        // A new sheet is held to the newest edition: exp-1 no longer scores in 101.
+        assert!(!orders.names_now(here, person("exp-1"), room("101")));
+        assert!(orders.names_now(here, person("exp-3"), room("101")));
+        assert!(orders.names_now(another, person("exp-9"), room("999")));
     }
 }

@@ -17,7 +17,7 @@
 //! | protocol | `expert/ID` | the expert's certificate (DER), so any node can check the signature |
 //! | protocol | `log/ID/start`, `log/ID/end` | times (ms), `log/ID/interviewer` the interviewer's id |
 //! | protocol | `act/ID/ATTEMPT` | the organiser's signed act ending that attempt (`crate::act`); `organiser/ID` their certificate (DER) |
-//! | protocol | `commission/N` | the head of the school's signed commission order, edition N (`crate::commission`); `head/ID` their certificate (DER) |
+//! | protocol | `commission/N` | the head of the school's signed commission order, edition N (`crate::commission`); `commission_cert/N` the certificate it was signed under, `head/ID` the head's latest (DER) |
 //! | rcoi | `receipt/HASH` | the РЦОИ's receipt for a sheet: `verified` or `invalid: REASON` |
 //! | rcoi | `settlement/HASH` | a РЦОИ operator's signed settlement of a conflict (`crate::settlement`) |
 //! | rcoi | `operator/ID` | the operator's certificate (DER) |
@@ -263,7 +263,19 @@ pub fn put_commission(
         statement,
         format!("head/{head}"),
         head_cert,
-    )
+    )?;
+    tx.put(
+        ROOT,
+        format!("commission_cert/{edition}"),
+        ScalarValue::Bytes(head_cert.to_vec()),
+    )?;
+    Ok(())
+}
+
+/// The head's certificate stored with edition `edition` of the commission order.
+#[must_use]
+pub fn commission_cert(protocol: &impl ReadDoc, edition: u32) -> Option<Vec<u8>> {
+    bytes(protocol, &format!("commission_cert/{edition}"))
 }
 
 /// The commission orders of a protocol with the edition each is stored under; undecodable ones

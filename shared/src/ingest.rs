@@ -263,7 +263,7 @@ pub fn lift_category_refusals<D: SignerDirectory>(
     // A lifted sheet must pass every other check as things stand too (its attempt, its room),
     // or its receipt would say verified while no node counts it.
     let ended = crate::act::ended_attempts(doc, &directory_for(&content::organiser_certs(doc)));
-    let orders = crate::commission::Orders::read(doc, &directory_for(&content::head_certs(doc)));
+    let orders = crate::commission::Orders::read(doc, &directory_for);
     let standing = Standing {
         register: Some(rcoi),
         ended: &ended,
@@ -388,7 +388,7 @@ fn receipt<D: SignerDirectory>(
     // Acts by the organisers' certificates alone: an expert's listed under the same id must not
     // stand in for them.
     let ended = crate::act::ended_attempts(doc, &directory_for(&content::organiser_certs(doc)));
-    let orders = crate::commission::Orders::read(doc, &directory_for(&content::head_certs(doc)));
+    let orders = crate::commission::Orders::read(doc, &directory_for);
     let against = Standing {
         register: engine.doc(&receipts),
         ended: &ended,

@@ -227,10 +227,7 @@ pub fn resolve_protocol<D: SignerDirectory>(
         protocol,
         &directory_for(&crate::content::organiser_certs(protocol)),
     );
-    let orders = crate::commission::Orders::read(
-        protocol,
-        &directory_for(&crate::content::head_certs(protocol)),
-    );
+    let orders = crate::commission::Orders::read(protocol, &directory_for);
     let standing = crate::ingest::Standing {
         register: rcoi,
         ended: &ended,

@@ -55,6 +55,16 @@ pub struct ParticipantPlan {
     pub id: ParticipantId,
     pub category: Category,
     pub room: usize,
+    /// Sits again the same day after an act for a bad recording: scored as attempt 2.
+    pub retake: bool,
+}
+
+impl ParticipantPlan {
+    /// The attempt the participant's sheets are for.
+    #[must_use]
+    pub fn attempt(&self) -> u8 {
+        if self.retake { 2 } else { 1 }
+    }
 }
 
 /// One thing staff enter at a school.
@@ -66,6 +76,8 @@ pub enum Entry {
     Absent(usize),
     Start(usize),
     End(usize),
+    /// The organiser's act ending the participant's attempt 1 for a bad recording (§45).
+    Act(usize),
     /// A signed sheet by the expert of room `expert`; `variant` shifts the points so two
     /// experts' sheets differ.
     Sheet {
@@ -138,7 +150,11 @@ impl SchoolPlan {
     /// Has participant `i` absent: their entries give way to an «Н» when they were due.
     fn make_absent(&mut self, i: usize) {
         let about = |e: &Entry| match *e {
-            Entry::Present(p) | Entry::Absent(p) | Entry::Start(p) | Entry::End(p) => p == i,
+            Entry::Present(p)
+            | Entry::Absent(p)
+            | Entry::Start(p)
+            | Entry::End(p)
+            | Entry::Act(p) => p == i,
             Entry::Sheet { participant, .. } => participant == i,
             Entry::Roster => false,
         };
@@ -611,9 +627,11 @@ fn school_plan(
                 .map_err(|e| invalid("participants.total", e.to_string()))?,
             category,
             room: (i % room_count) as usize,
+            retake: false,
         });
     }
     let mut entries = vec![(roster_at, Entry::Roster)];
+    let mut retakes = Vec::new();
     let mut invalid_count = 0u32;
     let minute = |m: u64| m as i64 * MINUTE_MS;
     // Minutes drawn from an inclusive range, as ms.
@@ -637,6 +655,20 @@ fn school_plan(
                 at += minute(u64::from(d.ovz_extra_minutes));
             }
             entries.push((at, Entry::End(i)));
+            // Listened back, the recording is bad: an act, and the participant answers again
+            // with another variant (§45); the room log's times become the second answer's.
+            // Not the first and last participants, whom hostile schools' sheets name.
+            let targeted = i == 0 || i + 1 == participants.len();
+            if !targeted && p.retake_share > 0.0 && rng.chance(p.retake_share) {
+                entries.push((at, Entry::Act(i)));
+                entries.push((at, Entry::Start(i)));
+                at += draw(rng, d.slot_minutes);
+                if person.category.is_ovz() {
+                    at += minute(u64::from(d.ovz_extra_minutes));
+                }
+                entries.push((at, Entry::End(i)));
+                retakes.push(i);
+            }
             let scored = at + draw(rng, d.scoring_minutes);
             entries.push((
                 scored,
@@ -694,6 +726,9 @@ fn school_plan(
     }
     // Stable: entries at the same minute keep their order (present before start, a sheet
     // before its conflicting twin).
+    for i in retakes {
+        participants[i].retake = true;
+    }
     entries.sort_by_key(|e| e.0);
     Ok(SchoolPlan {
         node,

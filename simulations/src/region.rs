@@ -261,7 +261,8 @@ pub struct Observed {
     /// Sheets entered that must not count (tampered, by a revoked expert, by a category a
     /// hostile school gave its participant, for an attempt an act ended), with their kind.
     pub invalid_sheets: Vec<(EnteredSheet, SheetKind)>,
-    /// The attempts hostile schools' organisers ended with an act.
+    /// The attempts organisers ended with an act (the plan's same-day retakes, hostile
+    /// schools' sheets after an act).
     pub acts_made: BTreeSet<SheetSubject>,
     /// Attempts hostile nodes made (sent on a live connection upstream) and the refusals of
     /// them stored by the receivers (the engine stores at most 32 per sender and hour).
@@ -1413,6 +1414,36 @@ impl Region {
                     content::log_time(tx, p.id, Some(interviewer), at, end)
                 })?;
             }
+            Entry::Act(i) => {
+                let p = &school.participants[i];
+                let organiser = organiser_of(school)?;
+                let act = giasync_shared::act::Act {
+                    exam: self.plan.exam,
+                    school: school.code,
+                    participant: p.id,
+                    attempt: Attempt::FIRST,
+                    room: school.rooms[p.room],
+                    kind: giasync_shared::act::ActKind::Early(
+                        giasync_shared::act::EarlyReason::BadRecording,
+                    ),
+                    text: String::new(),
+                    number: giasync_shared::room::ActNumber::new(&format!("R-{}", i + 1))?,
+                    organiser,
+                    at,
+                };
+                let signed = act.sign(&derived_key(self.plan.seed, organiser.as_str()))?;
+                engine.change(now, protocol, |tx| {
+                    content::put_act(
+                        tx,
+                        act.participant,
+                        act.attempt,
+                        &signed,
+                        organiser,
+                        b"SIMCERT organiser",
+                    )
+                })?;
+                self.observed.acts_made.insert(act.subject());
+            }
             Entry::Sheet {
                 participant,
                 expert,
@@ -1465,7 +1496,7 @@ impl Region {
                     exam: self.plan.exam,
                     school: school.code,
                     participant: p.id,
-                    attempt: Attempt::new(1)?,
+                    attempt: Attempt::new(p.attempt())?,
                 };
                 let draft = SheetDraft {
                     subject,
@@ -1622,6 +1653,16 @@ impl Region {
             return;
         };
         if !self.nodes[node].up() {
+            return;
+        }
+        // An expert outside the order needs an order: none is written before the roster.
+        if kind == AdversaryKind::ExpertOutsideRoom
+            && self.nodes[node]
+                .engine
+                .as_ref()
+                .and_then(|e| e.doc(&self.protocol_of(s)))
+                .is_none_or(|d| content::commissions(d).is_empty())
+        {
             return;
         }
         let (written, sheet_kind) = match kind {

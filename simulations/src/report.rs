@@ -177,11 +177,11 @@ impl Report {
         let mut verified_categories: Vec<(usize, String, Category)> = Vec::new();
         // Each verified sheet's attempt, for the acts below.
         let mut verified_subjects: BTreeSet<SheetSubject> = BTreeSet::new();
-        // Each verified sheet's expert and room, for the commission below.
+        // Each verified sheet's expert and participant, for the commission below.
         let mut verified_rooms: Vec<(
             usize,
             giasync_shared::codes::PersonId,
-            giasync_shared::codes::RoomCode,
+            giasync_shared::codes::ParticipantId,
         )> = Vec::new();
         if let Some(rcoi) = region.rcoi() {
             for s in 0..plan.schools.len() {
@@ -228,7 +228,7 @@ impl Report {
                         sheet.decode_unverified(),
                     ) {
                         verified_subjects.insert(decoded.subject);
-                        verified_rooms.push((s, decoded.expert, decoded.room));
+                        verified_rooms.push((s, decoded.expert, decoded.subject.participant));
                         verified_categories.push((
                             s,
                             decoded.subject.participant.to_string(),
@@ -347,25 +347,27 @@ impl Report {
             },
         });
 
-        // Every sheet verified or counted is by an expert of its room, as the plan's heads
-        // ordered it (written out here: a room's own expert, and the next room's, who scores the
-        // conflicting second sheets), not as the engine reads the orders.
+        // Every sheet verified or counted is by an expert of its participant's room as the plan
+        // places them and as the plan's heads ordered it (written out here: a room's own expert,
+        // and the next room's, who scores the conflicting second sheets), not as the engine
+        // reads the orders or the room a sheet names.
         let outside_room: Vec<String> = verified_rooms
             .iter()
-            .filter(|(s, expert, room)| {
+            .filter(|(s, expert, participant)| {
                 let school = &plan.schools[*s];
                 let n = school.rooms.len();
                 !school
-                    .rooms
+                    .participants
                     .iter()
-                    .position(|r| r == room)
-                    .is_some_and(|r| {
-                        *expert == school.experts[r] || *expert == school.experts[(r + 1) % n]
+                    .find(|p| p.id == *participant)
+                    .is_some_and(|p| {
+                        *expert == school.experts[p.room]
+                            || *expert == school.experts[(p.room + 1) % n]
                     })
             })
-            .map(|(s, expert, room)| {
+            .map(|(s, expert, participant)| {
                 format!(
-                    "school {} room {room}: a sheet by {expert}",
+                    "school {} participant {participant}: a sheet by {expert}",
                     plan.schools[*s].code
                 )
             })

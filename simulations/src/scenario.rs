@@ -134,6 +134,10 @@ pub struct Participants {
     /// Share absent («Н»).
     #[serde(default)]
     pub absent_share: f64,
+    /// Share whose recording is bad on listening back (seed 002 §45): the organiser writes an
+    /// act, and the participant sits again the same day as attempt 2, which is scored.
+    #[serde(default)]
+    pub retake_share: f64,
     /// Share of sheets corrected later by a new signed sheet that supersedes the first.
     #[serde(default)]
     pub correction_share: f64,
@@ -378,6 +382,7 @@ impl Scenario {
         }
         share("participants.ovz_share", p.ovz_share)?;
         share("participants.absent_share", p.absent_share)?;
+        share("participants.retake_share", p.retake_share)?;
         share("participants.correction_share", p.correction_share)?;
         share("participants.conflict_share", p.conflict_share)?;
         share("participants.invalid_share", p.invalid_share)?;

@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{Actor, Context, Error, school_doc, statement_claiming};
 
+/// How far from when it is handed in an order may be dated, in ms.
+pub const ORDER_AT_MS_MAX: i64 = 10 * 60_000;
+
 /// An edition of the order stored in the protocol.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommissionSigned {
@@ -26,7 +29,7 @@ pub(crate) fn orders(engine: &Engine, context: &Context, protocol: DocId) -> Ord
     let Some(doc) = engine.doc(&protocol) else {
         return Orders::default();
     };
-    Orders::read(doc, &context.verifier.experts(&content::head_certs(doc)))
+    Orders::read(doc, |certs| context.verifier.experts(certs))
 }
 
 /// Checks the head's signed order (signature, certificate, this school and exam, the next
@@ -58,6 +61,33 @@ pub fn sign(
             signed: order.edition,
             next,
         });
+    }
+    // The head signs now: an order dated hours away from when it is handed in is refused (a
+    // revoked head's key cannot backdate one).
+    if (order.at.unix_ms() - now_ms).abs() > ORDER_AT_MS_MAX {
+        return Err(Error::CommissionOutOfTime { at: order.at });
+    }
+    // Every edition counts for the sheets already signed, so a new one must not take away a
+    // sheet that counts now: the first order of a day already scored, or one leaving out an
+    // expert who scored, would.
+    let mut after = orders(engine, context, protocol);
+    after.editions.push(order.clone());
+    let settled = super::scoring::settled_protocol(engine, context, protocol);
+    let unscored: Vec<String> = settled
+        .resolution
+        .subjects
+        .values()
+        .filter_map(|r| r.verdict.current())
+        .filter(|v| !after.may_score((exam, school), v.sheet.expert, v.sheet.room))
+        .map(|v| {
+            format!(
+                "{} by {} in room {}",
+                v.sheet.subject, v.sheet.expert, v.sheet.room
+            )
+        })
+        .collect();
+    if !unscored.is_empty() {
+        return Err(Error::CommissionUnscores { sheets: unscored });
     }
     let roster = school_doc(engine, DocKind::Roster, exam)?;
     let declared = engine.doc(&roster).map(content::rooms).unwrap_or_default();

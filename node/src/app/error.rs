@@ -180,6 +180,14 @@ pub enum Error {
     /// A commission order signed as another edition than the next.
     #[error("the order is signed as edition {signed}; the next edition is {next}")]
     CommissionEdition { signed: u32, next: u32 },
+    /// A commission order dated too far from when it was handed in.
+    #[error("the order is dated {at}, more than 10 minutes from now: sign it again")]
+    CommissionOutOfTime {
+        at: giasync_shared::calendar::Timestamp,
+    },
+    /// A commission order under which sheets that count now would no longer count.
+    #[error("the order would stop {} sheets that count from counting (name their experts for their rooms): {}", sheets.len(), sheets.join("; "))]
+    CommissionUnscores { sheets: Vec<String> },
     /// A commission order naming a room the roster does not declare.
     #[error("room {room} is not declared in the roster: declare it before the order names it")]
     CommissionRoomUnknown { room: RoomCode },

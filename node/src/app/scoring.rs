@@ -104,7 +104,9 @@ pub fn score(
         let placed = super::roster::entry(engine, exam, participant)
             .ok()
             .and_then(|e| e.room);
-        let why = if !orders.may_score((exam, subject.school), expert, room) {
+        // A new sheet is held to the newest edition: an expert taken off a room scores there
+        // no more (what they signed before keeps counting everywhere).
+        let why = if !orders.names_now((exam, subject.school), expert, room) {
             Some(NotOfRoom::NotNamed)
         } else if placed != Some(room) {
             Some(NotOfRoom::ParticipantElsewhere)

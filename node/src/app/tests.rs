@@ -1993,4 +1993,61 @@ fn the_heads_commission_order_keeps_experts_to_their_rooms() {
             ..
         }
     );
+
+    // Edition 2 moves exp-1 to 102 and exp-2 to 101: exp-1's sheet for p1 keeps counting (edition
+    // 1 named them), but a new sheet of theirs in 101 is refused; exp-2 now scores there.
+    run(
+        &mut e,
+        &c,
+        &as_head,
+        command(&order(2, &[("101", &exp2), ("102", &exp1)]), &head_key),
+    )
+    .unwrap();
+    assert_refused!(
+        run(
+            &mut e,
+            &c,
+            &Actor::Person(exp1.clone()),
+            score(&exp1, &key1, &cert1, &c, "p2", 0),
+        ),
+        Error::ExpertNotOfRoom {
+            why: crate::app::NotOfRoom::NotNamed,
+            ..
+        }
+    );
+    run(
+        &mut e,
+        &c,
+        &Actor::Person(exp2.clone()),
+        score(&exp2, &key2, &cert2, &c, "p2", 0),
+    )
+    .unwrap();
+    let Answer::SchoolDay(day) = console(&mut e, &c, Command::SchoolDay { exam: Some(exam()) })
+    else {
+        panic!("not the day");
+    };
+    assert_eq!(
+        day.participant("p1").unwrap().verdict,
+        DayVerdict::Current,
+        "exp-1's sheet signed under edition 1 still counts"
+    );
+
+    // A first order signed after the day was scored must not take a counting sheet away.
+    let (mut fresh, fc) = school_with_roster();
+    run(
+        &mut fresh,
+        &fc,
+        &Actor::Person(exp2.clone()),
+        score(&exp2, &key2, &cert2, &fc, "p1", 0),
+    )
+    .unwrap();
+    assert_refused!(
+        run(
+            &mut fresh,
+            &fc,
+            &as_head,
+            command(&order(1, &[("101", &exp1)]), &head_key)
+        ),
+        Error::CommissionUnscores { .. }
+    );
 }

@@ -30,19 +30,22 @@ enum Place {
 }
 
 fn place(p: &DayParticipant) -> Place {
-    let retake = p
-        .act
-        .as_ref()
-        .zip(p.attempt)
-        .is_some_and(|(act, open)| act.attempt < open)
-        && !p.sheets.iter().any(|s| {
-            matches!(
-                s.state,
-                crate::app::day::SheetState::Current
-                    | crate::app::day::SheetState::Conflict
-                    | crate::app::day::SheetState::Settled
-            )
-        });
+    // Back for a same-day retake: an act for a bad recording opened the next attempt, and the
+    // room log has no answer begun after the act (the log keeps one start and end, the
+    // latest).
+    let retake = match (&p.act, p.attempt) {
+        (Some(act), Some(open)) if act.attempt < open => {
+            let after_act = |t: Option<giasync_shared::calendar::Timestamp>| {
+                t.is_some_and(|t| t.unix_ms() > act.at.unix_ms())
+            };
+            match (after_act(p.start), p.end) {
+                (true, None) => return Place::Answering,
+                (true, Some(_)) => return Place::Done,
+                (false, _) => true,
+            }
+        }
+        _ => false,
+    };
     match (&p.entry.attendance, p.start, p.end) {
         _ if retake => Place::Retake,
         (Some(Attendance::Absent | Attendance::Removed { .. }), _, _) => Place::Done,
@@ -106,9 +109,9 @@ pub(super) async fn queue(
             )),
             None => b.push_str("<p class=\"next\">Все участники аудитории прошли.</p>"),
         }
-        if next.len() > 1 {
+        if !next.is_empty() {
             b.push_str("<table class=\"waiting\"><tr><th>Ждут</th><th></th></tr>");
-            for p in &next[1..] {
+            for p in &next {
                 let id = escape(&p.entry.id);
                 let mark = if may_mark && place(p) == Place::Waiting {
                     format!(

@@ -129,9 +129,21 @@ pub(super) async fn print_log(
             // A same-day retake after a bad recording: the ended attempt on its own line, with
             // its act; the log's times are the retake's.
             (Some(act), Some(retake)) if act.attempt < retake => {
-                let none = ("—".to_owned(), "—".to_owned());
-                b.push_str(&row(act.attempt.to_string(), none, mark(p)));
-                b.push_str(&row(open, times, "повторно, другой вариант КИМ".to_owned()));
+                // The log keeps the latest answer: the retake's once it began after the act.
+                let none = || ("—".to_owned(), "—".to_owned());
+                let retake_began = p.start.is_some_and(|t| t.unix_ms() > act.at.unix_ms());
+                let (first, second) = if retake_began {
+                    (none(), times)
+                } else {
+                    (times, none())
+                };
+                let ended = format!("досрочно, акт № {}", act.number.as_str());
+                b.push_str(&row(act.attempt.to_string(), first, ended));
+                b.push_str(&row(
+                    open,
+                    second,
+                    "повторно, другой вариант КИМ".to_owned(),
+                ));
             }
             _ => b.push_str(&row(open, times, mark(p))),
         }
