@@ -1727,30 +1727,10 @@ impl Region {
         };
         let organiser_key = derived_key(self.plan.seed, &format!("{salt}{organiser}"));
         let signed_act = act.sign(&organiser_key)?;
-        let category = self.rules.category(p.category)?;
-        let points = category
-            .criteria(&self.rules)
-            .map(|c| (c.id, i64::from(c.max)))
-            .collect();
         let expert = *school.experts.first().ok_or("the school has no expert")?;
-        let draft = SheetDraft {
-            subject,
-            room: school.rooms[p.room],
-            category: p.category,
-            points,
-            expert,
-            signed_at: at,
-            correction: None,
-        };
-        let key = self
-            .expert_keys
-            .get(&expert)
-            .ok_or("the expert has no key")?;
-        let sheet = SignedSheet::sign(draft, &self.rules, key)?;
-        let cert = self
-            .expert_certs
-            .get(&expert)
-            .ok_or("the expert has no certificate")?;
+        let (sheet, cert) =
+            self.sign_hostile_sheet(s, school.participants.len() - 1, expert, None)?;
+        let school = &self.plan.schools[s];
         let engine = self.nodes[school.node]
             .engine
             .as_mut()
@@ -1764,7 +1744,7 @@ impl Region {
                 organiser,
                 b"SIMCERT organiser",
             )?;
-            content::put_sheet(tx, &sheet, expert, cert)
+            content::put_sheet(tx, &sheet, expert, &cert)
         })?;
         Ok(EnteredSheet {
             school: s,
@@ -1779,49 +1759,16 @@ impl Region {
     /// order names for no room.
     fn sign_outside_room(&mut self, s: usize) -> Result<EnteredSheet, Box<dyn std::error::Error>> {
         let now = self.now_ms;
-        let at = Timestamp::from_unix_ms(self.plan.midnight_ms + now)?;
         let protocol = self.doc(s, DocKind::Protocol);
         let school = &self.plan.schools[s];
-        let p = school
-            .participants
-            .first()
-            .ok_or("the school has no participants")?;
-        let subject = SheetSubject {
-            exam: self.plan.exam,
-            school: school.code,
-            participant: p.id,
-            attempt: Attempt::FIRST,
-        };
-        let category = self.rules.category(p.category)?;
-        let points = category
-            .criteria(&self.rules)
-            .map(|c| (c.id, i64::from(c.max)))
-            .collect();
-        let expert = school.unassigned_expert;
-        let draft = SheetDraft {
-            subject,
-            room: school.rooms[p.room],
-            category: p.category,
-            points,
-            expert,
-            signed_at: at,
-            correction: None,
-        };
-        let key = self
-            .expert_keys
-            .get(&expert)
-            .ok_or("the expert has no key")?;
-        let sheet = SignedSheet::sign(draft, &self.rules, key)?;
-        let cert = self
-            .expert_certs
-            .get(&expert)
-            .ok_or("the expert has no certificate")?;
+        let (sheet, cert) = self.sign_hostile_sheet(s, 0, school.unassigned_expert, None)?;
+        let (expert, subject) = (school.unassigned_expert, sheet.decode_unverified()?.subject);
         let engine = self.nodes[school.node]
             .engine
             .as_mut()
             .ok_or("the node is down")?;
         engine.change(now, protocol, |tx| {
-            content::put_sheet(tx, &sheet, expert, cert)
+            content::put_sheet(tx, &sheet, expert, &cert)
         })?;
         Ok(EnteredSheet {
             school: s,
@@ -1831,13 +1778,61 @@ impl Region {
         })
     }
 
+    /// A sheet by `expert` for participant `p` of school `s`, attempt 1, signed now: by the
+    /// participant's category of record with every criterion at its maximum, or by `scored`
+    /// (another category and its points); with the expert's certificate. What hostile
+    /// schools hand in.
+    fn sign_hostile_sheet(
+        &self,
+        s: usize,
+        p: usize,
+        expert: PersonId,
+        scored: Option<(giasync_shared::participant::Category, &str)>,
+    ) -> Result<(SignedSheet, Vec<u8>), Box<dyn std::error::Error>> {
+        let school = &self.plan.schools[s];
+        let participant = school.participants.get(p).ok_or("no such participant")?;
+        let (category, points) = match scored {
+            Some((category, points)) => (category, giasync_shared::rules::parse_points(points)?),
+            None => (
+                participant.category,
+                self.rules
+                    .category(participant.category)?
+                    .criteria(&self.rules)
+                    .map(|c| (c.id, i64::from(c.max)))
+                    .collect(),
+            ),
+        };
+        let draft = SheetDraft {
+            subject: SheetSubject {
+                exam: self.plan.exam,
+                school: school.code,
+                participant: participant.id,
+                attempt: Attempt::FIRST,
+            },
+            room: school.rooms[participant.room],
+            category,
+            points,
+            expert,
+            signed_at: Timestamp::from_unix_ms(self.plan.midnight_ms + self.now_ms)?,
+            correction: None,
+        };
+        let key = self
+            .expert_keys
+            .get(&expert)
+            .ok_or("the expert has no key")?;
+        let cert = self
+            .expert_certs
+            .get(&expert)
+            .ok_or("the expert has no certificate")?;
+        Ok((SignedSheet::sign(draft, &self.rules, key)?, cert.clone()))
+    }
+
     /// The writes of [`Region::change_category`]: the roster's category and a sheet by it.
     fn sign_by_another_category(
         &mut self,
         s: usize,
     ) -> Result<EnteredSheet, Box<dyn std::error::Error>> {
         let now = self.now_ms;
-        let at = Timestamp::from_unix_ms(self.plan.midnight_ms + now)?;
         let roster = self.doc(s, DocKind::Roster);
         let protocol = self.doc(s, DocKind::Protocol);
         let school = &self.plan.schools[s];
@@ -1857,31 +1852,10 @@ impl Region {
             )
         };
         let expert = *school.experts.first().ok_or("the school has no expert")?;
-        let subject = SheetSubject {
-            exam: self.plan.exam,
-            school: school.code,
-            participant: p.id,
-            attempt: Attempt::new(1)?,
-        };
-        let draft = SheetDraft {
-            subject,
-            room: school.rooms[p.room],
-            category,
-            points: giasync_shared::rules::parse_points(points)?,
-            expert,
-            signed_at: at,
-            correction: None,
-        };
-        let key = self
-            .expert_keys
-            .get(&expert)
-            .ok_or("the expert has no key")?;
-        let sheet = SignedSheet::sign(draft, &self.rules, key)?;
-        let cert = self
-            .expert_certs
-            .get(&expert)
-            .ok_or("the expert has no certificate")?;
         let participant = p.id;
+        let (sheet, cert) = self.sign_hostile_sheet(s, 0, expert, Some((category, points)))?;
+        let subject = sheet.decode_unverified()?.subject;
+        let school = &self.plan.schools[s];
         let engine = self.nodes[school.node]
             .engine
             .as_mut()
@@ -1895,7 +1869,7 @@ impl Region {
             )
         })?;
         engine.change(now, protocol, |tx| {
-            content::put_sheet(tx, &sheet, expert, cert)
+            content::put_sheet(tx, &sheet, expert, &cert)
         })?;
         Ok(EnteredSheet {
             school: s,

@@ -14,7 +14,7 @@ use giasync_shared::statement::StatementKind;
 use giasync_shared::sync::{DocKind, Engine};
 use serde::{Deserialize, Serialize};
 
-use super::{Actor, Context, Error, school_doc, statement_claiming};
+use super::{Actor, Context, Error, handed_in, school_doc};
 
 /// An act stored in the protocol.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,16 +39,16 @@ pub fn write(
 ) -> Result<ActWritten, Error> {
     let protocol = school_doc(engine, DocKind::Protocol, exam)?;
     let school = protocol.school().ok_or(Error::NoExam)?;
-    let (statement, organiser) = statement_claiming(statement, StatementKind::Act, "organiser")?;
-    let directory = context.one_signer(&organiser, organiser_cert);
-    let act = Act::verify(&statement, &directory).map_err(Error::RecordRefused)?;
-    actor.may_hand_in(act.organiser)?;
-    if act.exam != exam || act.school != school {
-        return Err(Error::RecordForOther {
-            school: act.school,
-            exam: act.exam,
-        });
-    }
+    let (statement, act) = handed_in(
+        context,
+        actor,
+        statement,
+        (StatementKind::Act, "organiser"),
+        organiser_cert,
+        |s, d| Act::verify(s, d),
+        |a: &Act| (a.organiser, a.exam, a.school),
+        (exam, school),
+    )?;
     let roster = super::roster::require_participant(engine, exam, act.participant)?;
     // An act ends the attempt open now, or corrects the act of the last attempt an act ended
     // while nothing came after it; not an attempt not begun.

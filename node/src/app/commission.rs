@@ -11,7 +11,7 @@ use giasync_shared::statement::StatementKind;
 use giasync_shared::sync::{DocId, DocKind, Engine};
 use serde::{Deserialize, Serialize};
 
-use super::{Actor, Context, Error, school_doc, statement_claiming};
+use super::{Actor, Context, Error, handed_in, school_doc};
 
 /// How far from when it is handed in an order may be dated, in ms.
 pub const ORDER_AT_MS_MAX: i64 = 10 * 60_000;
@@ -45,16 +45,16 @@ pub fn sign(
 ) -> Result<CommissionSigned, Error> {
     let protocol = school_doc(engine, DocKind::Protocol, exam)?;
     let school = protocol.school().ok_or(Error::NoExam)?;
-    let (statement, head) = statement_claiming(statement, StatementKind::Commission, "head")?;
-    let directory = context.one_signer(&head, head_cert);
-    let order = Commission::verify(&statement, &directory).map_err(Error::RecordRefused)?;
-    actor.may_hand_in(order.head)?;
-    if order.exam != exam || order.school != school {
-        return Err(Error::RecordForOther {
-            school: order.school,
-            exam: order.exam,
-        });
-    }
+    let (statement, order) = handed_in(
+        context,
+        actor,
+        statement,
+        (StatementKind::Commission, "head"),
+        head_cert,
+        |s, d| Commission::verify(s, d),
+        |o: &Commission| (o.head, o.exam, o.school),
+        (exam, school),
+    )?;
     let next = orders(engine, context, protocol).next_edition();
     if order.edition != next {
         return Err(Error::CommissionEdition {

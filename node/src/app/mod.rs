@@ -33,11 +33,11 @@ use std::sync::Arc;
 
 use giasync_certs::verify::{CaVerifier, ExpertDirectory};
 use giasync_shared::calendar::{Date, Timestamp, UtcOffset};
-use giasync_shared::codes::OrgCode;
+use giasync_shared::codes::{OrgCode, PersonId, SchoolCode};
 use giasync_shared::config::NodeConfig;
 use giasync_shared::exam::{ExamId, ExamKind};
 use giasync_shared::rules::Rules;
-use giasync_shared::statement::{Statement, StatementKind};
+use giasync_shared::statement::{Statement, StatementError, StatementKind};
 use giasync_shared::sync::{DocId, DocKind, Engine};
 
 pub use actor::{Action, Actor};
@@ -138,6 +138,34 @@ pub fn statement_claiming(
     let statement = Statement::from_bytes(bytes)?;
     let signer = statement.fields_unverified(kind)?.get(field)?.to_owned();
     Ok((statement, signer))
+}
+
+/// A person's signed record handed in at a school (an act, an order, a familiarisation): the
+/// signer it claims in `field` is checked by `verify` against `cert`; only that signer may hand
+/// it in, and it must be for `exam` at `school` (`about` says whose and for what it is).
+#[allow(clippy::too_many_arguments)]
+pub fn handed_in<T>(
+    context: &Context,
+    actor: &Actor,
+    bytes: Vec<u8>,
+    (kind, field): (StatementKind, &str),
+    cert: &[u8],
+    verify: impl Fn(&Statement, &ExpertDirectory) -> Result<T, StatementError>,
+    about: impl Fn(&T) -> (PersonId, ExamId, SchoolCode),
+    (exam, school): (ExamId, SchoolCode),
+) -> Result<(Statement, T), Error> {
+    let (statement, signer) = statement_claiming(bytes, kind, field)?;
+    let record =
+        verify(&statement, &context.one_signer(&signer, cert)).map_err(Error::RecordRefused)?;
+    let (person, for_exam, for_school) = about(&record);
+    actor.may_hand_in(person)?;
+    if for_exam != exam || for_school != school {
+        return Err(Error::RecordForOther {
+            school: for_school,
+            exam: for_exam,
+        });
+    }
+    Ok((statement, record))
 }
 
 /// The school document of `kind` for `exam` on this node, which must be a school's.

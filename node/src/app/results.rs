@@ -15,9 +15,7 @@ use giasync_shared::statement::StatementKind;
 use giasync_shared::sync::{DocId, DocKind, Engine};
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Actor, Context, Error, RcoiDuty, require_rcoi, school_doc, statement_claiming, timestamp,
-};
+use super::{Actor, Context, Error, RcoiDuty, handed_in, require_rcoi, school_doc, timestamp};
 
 /// One published result as a school shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,17 +138,16 @@ pub fn familiarise(
 ) -> Result<Familiarised, Error> {
     let doc = school_doc(engine, DocKind::Results, exam)?;
     let school = doc.school().ok_or(Error::NoResults { exam })?;
-    let (statement, organiser) =
-        statement_claiming(statement, StatementKind::Familiarisation, "organiser")?;
-    let directory = context.one_signer(&organiser, organiser_cert);
-    let record = Familiarisation::verify(&statement, &directory).map_err(Error::RecordRefused)?;
-    actor.may_hand_in(record.organiser)?;
-    if record.exam != exam || record.school != school {
-        return Err(Error::RecordForOther {
-            school: record.school,
-            exam: record.exam,
-        });
-    }
+    let (statement, record) = handed_in(
+        context,
+        actor,
+        statement,
+        (StatementKind::Familiarisation, "organiser"),
+        organiser_cert,
+        |s, d| Familiarisation::verify(s, d),
+        |r: &Familiarisation| (r.organiser, r.exam, r.school),
+        (exam, school),
+    )?;
     let published = published_for(engine, context, doc)?;
     if !published
         .rows

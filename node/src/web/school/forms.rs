@@ -68,21 +68,32 @@ fn header(title: &str, day: &SchoolDay, room: &str, role: &str, names: &str) -> 
     )
 }
 
+/// The signed-in person allowed on `page`, the day, and the room the URL names.
+async fn open_room(
+    web: &SchoolWeb,
+    headers: &HeaderMap,
+    page: &str,
+    room: &str,
+) -> Result<(super::Who, SchoolDay, RoomCode), Box<Response>> {
+    let (who, day) = web.open(headers, page, None).await?;
+    match RoomCode::new(room) {
+        Ok(room) => Ok((who, day, room)),
+        Err(_) => Err(Box::new(super::layout::error_page(
+            axum::http::StatusCode::NOT_FOUND,
+            Some(&who),
+            "Нет такой аудитории",
+        ))),
+    }
+}
+
 pub(super) async fn print_log(
     State(web): State<SchoolWeb>,
     headers: HeaderMap,
     UrlPath(room): UrlPath<String>,
 ) -> Response {
-    let (who, day) = match web.open(&headers, "print", None).await {
+    let (who, day, room) = match open_room(&web, &headers, "print", &room).await {
         Ok(x) => x,
         Err(r) => return *r,
-    };
-    let Ok(room) = RoomCode::new(&room) else {
-        return super::layout::error_page(
-            axum::http::StatusCode::NOT_FOUND,
-            Some(&who),
-            "Нет такой аудитории",
-        );
     };
     let room = room.as_str();
     let participants = in_room(&day, room);
@@ -149,8 +160,8 @@ pub(super) async fn print_log(
         }
     }
     b.push_str("</table><table class=\"signatures\"><tr><th>Собеседник</th><td></td><td class=\"line\"></td></tr>\
-        <tr><th>Ответственный организатор</th><td></td><td class=\"line\"></td></tr></table></div>\
-        <p class=\"noprint\"><button onclick=\"window.print()\">Печать</button></p>");
+        <tr><th>Ответственный организатор</th><td></td><td class=\"line\"></td></tr></table></div>");
+    b.push_str(super::layout::PRINT_BUTTON);
     page(&format!("Ведомость аудитории {room}"), Some(&who), None, &b).into_response()
 }
 
@@ -159,16 +170,9 @@ pub(super) async fn print_protocol(
     headers: HeaderMap,
     UrlPath(room): UrlPath<String>,
 ) -> Response {
-    let (who, day) = match web.open(&headers, "protocol", None).await {
+    let (who, day, room) = match open_room(&web, &headers, "protocol", &room).await {
         Ok(x) => x,
         Err(r) => return *r,
-    };
-    let Ok(room) = RoomCode::new(&room) else {
-        return super::layout::error_page(
-            axum::http::StatusCode::NOT_FOUND,
-            Some(&who),
-            "Нет такой аудитории",
-        );
     };
     let room = room.as_str();
     let participants = in_room(&day, room);
@@ -246,8 +250,8 @@ pub(super) async fn print_protocol(
         ));
     }
     b.push_str("</table><p class=\"note\">Баллы — из бланков, подписанных электронной подписью эксперта («—»: критерий не оценивается для категории участника или бланка нет).</p>\
-        <table class=\"signatures\"><tr><th>Эксперт</th><td></td><td class=\"line\"></td></tr></table></div>\
-        <p class=\"noprint\"><button onclick=\"window.print()\">Печать</button></p>");
+        <table class=\"signatures\"><tr><th>Эксперт</th><td></td><td class=\"line\"></td></tr></table></div>");
+    b.push_str(super::layout::PRINT_BUTTON);
     page(
         &format!("Протокол эксперта, аудитория {room}"),
         Some(&who),

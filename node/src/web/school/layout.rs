@@ -219,6 +219,10 @@ pub(super) fn conditions(p: &DayParticipant) -> String {
     out.join("; ")
 }
 
+/// The button a printable form offers (hidden when printed).
+pub(super) const PRINT_BUTTON: &str =
+    "<p class=\"noprint\"><button onclick=\"window.print()\">Печать</button></p>";
+
 pub(super) fn absent(p: &DayParticipant) -> bool {
     p.entry.attendance == Some(Attendance::Absent)
 }

@@ -362,8 +362,7 @@ pub(super) async fn print_act(
          <p>{reason}</p><p>{text}</p>\
          <table class=\"signatures\"><tr><th>Ответственный организатор</th><td>{organiser} (подписано электронной подписью)</td><td class=\"line\"></td></tr>\
          <tr><th>Собеседник</th><td></td><td class=\"line\"></td></tr>\
-         <tr><th>Участник итогового собеседования</th><td></td><td class=\"line\"></td></tr></table></div>\
-         <p class=\"noprint\"><button onclick=\"window.print()\">Печать</button></p>",
+         <tr><th>Участник итогового собеседования</th><td></td><td class=\"line\"></td></tr></table></div>",
         title = escape(act.kind.title()),
         number = escape(act.number.as_str()),
         school = day.school,
@@ -375,6 +374,7 @@ pub(super) async fn print_act(
         text = escape(&act.text),
         organiser = escape(act.organiser.as_str()),
     ));
+    b.push_str(super::layout::PRINT_BUTTON);
     page("Акт", Some(&who), None, &b).into_response()
 }
 
@@ -406,9 +406,8 @@ pub(super) async fn print_room(
             escape(&p.entry.class)
         ));
     }
-    b.push_str(
-        "</table><p class=\"noprint\"><button onclick=\"window.print()\">Печать</button></p>",
-    );
+    b.push_str("</table>");
+    b.push_str(super::layout::PRINT_BUTTON);
     page(&format!("Список аудитории {room}"), Some(&who), None, &b).into_response()
 }
 
