@@ -5,6 +5,8 @@
 //! and the simulator are the drivers.
 
 pub mod act;
+pub mod audio;
+pub mod blob;
 pub mod calendar;
 pub mod codes;
 pub mod commission;
