@@ -396,6 +396,7 @@ fn write_node(
             // On loopback: browsers reach the demo by its address.
             web_names: Vec::new(),
             oversight: giasync_shared::config::OversightAccess::SignIn,
+            audio_kbit_s: None,
         },
         tls: TlsSection {
             cert: "node.crt".into(),

@@ -47,6 +47,7 @@ fn node_config(
             utc_offset: None,
             web_names: Vec::new(),
             oversight: giasync_shared::config::OversightAccess::SignIn,
+            audio_kbit_s: None,
         },
         tls: TlsSection {
             cert: dir.join("node.crt"),

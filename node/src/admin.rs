@@ -194,6 +194,21 @@ fn message(answer: &Answer) -> String {
                 format!("{}: absent without a valid reason", a.participant)
             }
         },
+        Answer::RecordingNamed(r) => {
+            let whose = match (&r.participant, r.attempt) {
+                (Some(p), Some(a)) => format!("participant {p}, attempt {a}"),
+                _ => "the room's stream".to_owned(),
+            };
+            format!(
+                "recording {} ({}, {:.1} s, {} bytes): {whose}, room {}{}",
+                r.hash,
+                r.format,
+                r.duration_ms as f64 / 1000.0,
+                r.bytes,
+                r.room,
+                if r.again { " (named before)" } else { "" }
+            )
+        }
         Answer::CommissionSigned(c) => format!(
             "commission order edition {}: {} rooms, signed by {}",
             c.edition, c.rooms, c.head
@@ -393,13 +408,43 @@ pub fn execute(
         Box::new(context.verifier.clone()),
     );
     store.load_into(&mut engine)?;
-    let outcome = crate::app::apply(
-        &mut engine,
-        context,
-        &Actor::Console,
-        now_ms,
-        command.clone(),
-    );
+    let outcome = match command {
+        Command::AddRecording {
+            exam,
+            file,
+            room,
+            participant,
+            attempt,
+            stream,
+        } => {
+            let (blobs, _) = crate::blobs::BlobStore::open(
+                store.database(),
+                &crate::blobs::dir_beside(&config.node.store),
+                now_ms,
+            )?;
+            match blobs.intake(file, now_ms) {
+                Err(e) => Err(crate::app::Error::RecordingRefused(e.to_string())),
+                Ok((blob, info)) => crate::app::recordings::name(
+                    &mut engine,
+                    context,
+                    &Actor::Console,
+                    now_ms,
+                    crate::app::recordings::TakenIn {
+                        exam: *exam,
+                        blob,
+                        info,
+                        file_name: crate::service::file_name(file),
+                        room: *room,
+                        participant: *participant,
+                        attempt: *attempt,
+                        stream: *stream,
+                    },
+                )
+                .map(Answer::RecordingNamed),
+            }
+        }
+        other => crate::app::apply(&mut engine, context, &Actor::Console, now_ms, other.clone()),
+    };
     let mut records: Vec<Persist> = Vec::new();
     while let Some(output) = engine.poll_output() {
         if let Output::Persist(p) = output {
@@ -464,8 +509,35 @@ pub fn format_status(status: &Status) -> String {
                 line.at_rcoi
             ));
         }
+        if s.recordings > 0 {
+            out.push_str(&format!(
+                "  recordings: {} ({}), {} receipted by the РЦОИ\n",
+                s.recordings,
+                mib(s.recording_bytes),
+                s.recordings_at_rcoi
+            ));
+        }
+    }
+    if let Some(b) = &status.blobs {
+        out.push_str(&format!(
+            "recordings held here: {} ({}); fetching {} ({} left{})\n",
+            b.held,
+            mib(b.held_bytes),
+            b.fetching,
+            mib(b.bytes_left),
+            match b.eta_s {
+                Some(s) => format!(", about {s} s at {}/s", mib(b.rate_bytes_s)),
+                None if b.bytes_left > 0 => ", nothing arriving now".to_owned(),
+                None => String::new(),
+            }
+        ));
     }
     out
+}
+
+/// Bytes as MiB with one decimal.
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 #[cfg(test)]

@@ -13,11 +13,13 @@
 
 pub mod admin;
 pub mod app;
+pub mod blobs;
 pub mod doctor;
 pub mod export;
 pub mod import;
 pub mod person;
 pub mod run;
+pub mod run_blobs;
 pub mod service;
 pub mod store;
 pub mod transport;

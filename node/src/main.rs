@@ -61,6 +61,9 @@ enum Command {
     /// The participant list: import, rooms, assignment, attendance.
     #[command(subcommand)]
     Roster(RosterCommand),
+    /// Recordings of answers: take the files the recording software wrote in (seed 002 §52).
+    #[command(subcommand)]
+    Audio(AudioCommand),
     /// The results the РЦОИ published for this school (shown only once their signature
     /// verifies) and participants' familiarisation with them.
     #[command(subcommand)]
@@ -85,6 +88,33 @@ enum Command {
     Score(ScoreCommand),
     /// What the node holds: documents, participants, score sheets verified, peers.
     Status {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AudioCommand {
+    /// Take in a recording file: its container (WAV, MP3, OGG, MP4) and duration are checked,
+    /// it is copied into the node's store under its hash and named in the protocol; hubs then
+    /// fetch it up to the РЦОИ. The room and participant come from the flags, else from the
+    /// file's name: DATE_ROOM_SCHOOL.EXT (a room's stream) or
+    /// DATE_ROOM_SCHOOL_PARTICIPANT[_ATTEMPT].EXT (one answer).
+    Add {
+        /// The recording file.
+        file: PathBuf,
+        /// The room (default: from the file's name).
+        #[arg(long)]
+        room: Option<String>,
+        /// Whose answer it is (default: from the file's name, if it names one).
+        #[arg(long, conflicts_with = "stream")]
+        participant: Option<String>,
+        /// The attempt (default: from the file's name, else the one open now).
+        #[arg(long)]
+        attempt: Option<u8>,
+        /// The room's stream for the whole day.
+        #[arg(long)]
+        stream: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -262,6 +292,29 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             std::time::Duration::from_millis(timeout_ms),
         )?),
         Command::Roster(command) => roster(command),
+        Command::Audio(AudioCommand::Add {
+            file,
+            room,
+            participant,
+            attempt,
+            stream,
+            target,
+        }) => {
+            let s = session(&target)?;
+            // The running node reads the file from its own working directory.
+            let file = std::path::absolute(&file).with_context(|| format!("{}", file.display()))?;
+            Ok(report(&send(
+                &s,
+                &Request::AddRecording {
+                    exam: s.exam,
+                    file,
+                    room: room.as_deref().map(RoomCode::new).transpose()?,
+                    participant: participant.as_deref().map(ParticipantId::new).transpose()?,
+                    attempt: attempt.map(Attempt::new).transpose()?,
+                    stream,
+                },
+            )?))
+        }
         Command::Log {
             which,
             participant,

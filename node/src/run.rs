@@ -35,9 +35,15 @@ use rand_core::RngCore;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tracing::{info, warn};
 
+use crate::blobs::{BlobFiles, BlobStore, BlobStoreError, Prepared};
 use crate::person::KeyError;
+use crate::run_blobs::{
+    BLOB_STREAM_MAGIC, BLOB_STREAM_PRIORITY, BlobEvent, BlobPlan, BlobRate, BlobStatus, OnComplete,
+};
 use crate::store::{Store, StoreError};
 use crate::transport::{self, TlsMaterial, TransportError};
+use giasync_shared::blob::BlobRef;
+use giasync_shared::blob::wire::BLOB_FRAME_BYTES_MAX;
 
 /// The largest frame accepted from a peer (a fragment plus its header).
 pub const PEER_FRAME_BYTES_MAX: usize = giasync_shared::sync::wire::FRAGMENT_BYTES + 1024;
@@ -90,6 +96,8 @@ pub enum RunError {
     Stopped,
     #[error("the web server cannot serve on {0}")]
     Web(String),
+    #[error(transparent)]
+    Blobs(#[from] BlobStoreError),
 }
 
 type ChangeFn = Box<dyn FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError> + Send>;
@@ -103,6 +111,10 @@ type Job = Box<dyn FnOnce(&mut Engine, i64) -> Reply + Send>;
 /// application's reactions: receipts at the РЦОИ, delivery notes at a school). It gets the
 /// documents the batch changed and returns whether it wrote more.
 pub type Reactor = Box<dyn FnMut(&mut Engine, &[DocId], i64) -> bool + Send>;
+
+/// What the application says of the blobs the given documents name (which to fetch): asked
+/// after each persisted batch, and at start of every document.
+pub type BlobPlanner = Box<dyn FnMut(&Engine, &[DocId]) -> Vec<BlobPlan> + Send>;
 
 /// The batch a job wrote could not be persisted: nothing of it was sent or acknowledged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -159,6 +171,8 @@ pub struct NodeStatus {
 #[derive(Debug, Clone)]
 pub struct NodeHandle {
     events: std_mpsc::Sender<Event>,
+    blobs: std_mpsc::Sender<BlobEvent>,
+    blob_files: BlobFiles,
     /// The address hubs listen on.
     pub listen: Option<SocketAddr>,
     /// The address of the web pages, when served.
@@ -228,8 +242,31 @@ impl NodeHandle {
         answer
     }
 
-    /// Stops the engine thread (connections end with the runtime).
+    /// What the blob thread stands at.
+    pub async fn blob_status(&self) -> Option<BlobStatus> {
+        let (reply, answer) = oneshot::channel();
+        self.blobs.send(BlobEvent::Status(reply)).ok()?;
+        answer.await.ok()
+    }
+
+    /// The node's blob files (to take a recording in, or to read one held).
+    #[must_use]
+    pub fn blob_files(&self) -> &BlobFiles {
+        &self.blob_files
+    }
+
+    /// Makes a prepared blob visible in the node's store and tells the transfers it is held.
+    pub async fn keep_blob(&self, prepared: Prepared) -> Result<BlobRef, String> {
+        let (reply, answer) = oneshot::channel();
+        self.blobs
+            .send(BlobEvent::Keep { prepared, reply })
+            .map_err(|_| "the node stopped".to_owned())?;
+        answer.await.map_err(|_| "the node stopped".to_owned())?
+    }
+
+    /// Stops the engine and blob threads (connections end with the runtime).
     pub fn stop(&self) {
+        let _ = self.blobs.send(BlobEvent::Stop);
         let _ = self.events.send(Event::Stop);
     }
 }
@@ -277,8 +314,14 @@ fn socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
 }
 
 /// Starts the engine, store and network of the node configured by `config` on the current tokio
-/// runtime, with `reactor` run after each batch of changes.
-pub async fn start(config: NodeConfig, reactor: Reactor) -> Result<NodeHandle, RunError> {
+/// runtime, with `reactor` run after each batch of changes, `planner` saying which blobs to
+/// fetch, and `on_complete` told of each blob fetched whole.
+pub async fn start(
+    config: NodeConfig,
+    reactor: Reactor,
+    mut planner: BlobPlanner,
+    on_complete: OnComplete,
+) -> Result<NodeHandle, RunError> {
     let material = Arc::new(TlsMaterial::from_config(&config.tls)?);
     let identity = material.identity;
     let key = crate::person::load_node_key(&config.tls.key)?;
@@ -301,11 +344,23 @@ pub async fn start(config: NodeConfig, reactor: Reactor) -> Result<NodeHandle, R
     let store = Store::open(&config.node.store)?;
     let report = store.load_into(&mut engine)?;
     info!(node = %identity, docs = report.docs, chunks = report.chunks, compacted = report.compacted, "store loaded");
+    let (blob_store, opened) = BlobStore::open(
+        store.database(),
+        &crate::blobs::dir_beside(&config.node.store),
+        now_ms(),
+    )?;
+    let rate = BlobRate(config.node.audio_kbit_s.map(|k| u64::from(k) * 1000 / 8));
+    let blob_files = blob_store.files();
+    let blobs = crate::run_blobs::start(blob_store, opened, rate, on_complete)
+        .map_err(|_| RunError::Stopped)?;
+    let all: Vec<DocId> = engine.doc_ids().copied().collect();
+    let _ = blobs.send(BlobEvent::Plan(planner(&engine, &all)));
 
     let (events, inbox) = std_mpsc::channel::<Event>();
+    let engine_blobs = blobs.clone();
     std::thread::Builder::new()
         .name(format!("engine {identity}"))
-        .spawn(move || engine_loop(engine, store, reactor, inbox))
+        .spawn(move || engine_loop(engine, store, reactor, planner, engine_blobs, inbox))
         .map_err(|_| RunError::Stopped)?;
 
     let is_hub = matches!(identity.role(), NodeRole::Municipality | NodeRole::Rcoi);
@@ -334,6 +389,7 @@ pub async fn start(config: NodeConfig, reactor: Reactor) -> Result<NodeHandle, R
     let peer_ids = Arc::new(AtomicU64::new(1));
     let inbox = Inbox {
         events: events.clone(),
+        blobs: blobs.clone(),
         bytes: Arc::new(Semaphore::new(INBOX_BYTES_MAX)),
     };
     if is_hub {
@@ -354,6 +410,8 @@ pub async fn start(config: NodeConfig, reactor: Reactor) -> Result<NodeHandle, R
     }
     Ok(NodeHandle {
         events,
+        blobs,
+        blob_files,
         listen,
         web: None,
         lookup: None,
@@ -421,13 +479,14 @@ async fn dial(
 #[derive(Clone)]
 struct Inbox {
     events: std_mpsc::Sender<Event>,
+    blobs: std_mpsc::Sender<BlobEvent>,
     bytes: Arc<Semaphore>,
 }
 
 /// Frames for one peer, how many bytes of them are queued and not yet written, and the
 /// connection, closed when the engine drops the peer (a writer stuck on a peer that reads
 /// nothing would otherwise keep it, and its queue, alive).
-struct Outbox {
+pub(crate) struct Outbox {
     frames: mpsc::UnboundedSender<Vec<u8>>,
     queued_bytes: Arc<AtomicUsize>,
     connection: Option<quinn::Connection>,
@@ -443,8 +502,13 @@ impl Outbox {
 }
 
 impl Outbox {
+    /// The bytes queued and not yet written.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued_bytes.load(Ordering::Relaxed)
+    }
+
     /// Queues `frame`, or says the peer is too far behind (more than [`PEER_OUTBOX_BYTES_MAX`]).
-    fn send(&self, frame: Vec<u8>) -> Result<(), ()> {
+    pub(crate) fn send(&self, frame: Vec<u8>) -> Result<(), ()> {
         let len = frame.len();
         if self.queued_bytes.load(Ordering::Relaxed) + len > PEER_OUTBOX_BYTES_MAX {
             return Err(());
@@ -492,12 +556,92 @@ async fn reserve(
     Some((mine, shared))
 }
 
+/// Bytes of one peer's blob frames read but not yet handled by the blob thread.
+pub const PEER_BLOB_INBOX_BYTES_MAX: usize = 4 * BLOB_FRAME_BYTES_MAX;
+
+/// Writes length-prefixed frames from `frames` to `send` until either ends.
+async fn write_frames(
+    send: &mut quinn::SendStream,
+    frames: &mut mpsc::UnboundedReceiver<Vec<u8>>,
+    queued_bytes: &AtomicUsize,
+) {
+    while let Some(frame) = frames.recv().await {
+        let len = u32::try_from(frame.len()).unwrap_or(u32::MAX).to_be_bytes();
+        if send.write_all(&len).await.is_err() || send.write_all(&frame).await.is_err() {
+            break;
+        }
+        queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
+    }
+}
+
+/// Reads the peer's blob stream (its second unidirectional stream, which starts with
+/// [`BLOB_STREAM_MAGIC`]) and hands its frames to the blob thread. A peer of an earlier version
+/// opens none; this then waits until the connection ends.
+async fn read_blobs(
+    connection: &quinn::Connection,
+    id: PeerId,
+    blobs: &std_mpsc::Sender<BlobEvent>,
+) {
+    let Ok(mut recv) = connection.accept_uni().await else {
+        return;
+    };
+    let mut magic = [0u8; 4];
+    if recv.read_exact(&mut magic).await.is_err() || &magic != BLOB_STREAM_MAGIC {
+        connection.close(1u32.into(), b"not a blob stream");
+        return;
+    }
+    let budget = Arc::new(Semaphore::new(PEER_BLOB_INBOX_BYTES_MAX));
+    loop {
+        let mut len = [0u8; 4];
+        if recv.read_exact(&mut len).await.is_err() {
+            return;
+        }
+        let len = u32::from_be_bytes(len) as usize;
+        if len > BLOB_FRAME_BYTES_MAX {
+            connection.close(1u32.into(), b"blob frame too large");
+            return;
+        }
+        let Ok(permit) = budget
+            .clone()
+            .acquire_many_owned(u32::try_from(len.max(1)).unwrap_or(u32::MAX))
+            .await
+        else {
+            return;
+        };
+        let mut bytes = vec![0u8; len];
+        if recv.read_exact(&mut bytes).await.is_err() {
+            return;
+        }
+        let frame = BlobEvent::Frame {
+            peer: id,
+            bytes,
+            _budget: permit,
+        };
+        if blobs.send(frame).is_err() {
+            return;
+        }
+    }
+}
+
 /// Runs one authenticated connection until it ends.
 async fn serve_peer(peer: transport::Peer, id: PeerId, inbox: Inbox) {
     let connection = peer.connection;
     let Ok(mut send) = connection.open_uni().await else {
         return;
     };
+    let Ok(mut blob_send) = connection.open_uni().await else {
+        return;
+    };
+    // quinn sends what is queued on a stream of higher priority first.
+    let _ = blob_send.set_priority(BLOB_STREAM_PRIORITY);
+    let (blob_writer, mut blob_frames) = mpsc::unbounded_channel::<Vec<u8>>();
+    let blob_queued = Arc::new(AtomicUsize::new(0));
+    let blob_outbox = Outbox {
+        frames: blob_writer,
+        queued_bytes: blob_queued.clone(),
+        connection: None,
+    };
+    let blobs = inbox.blobs.clone();
     let events = inbox.events;
     let (writer, mut frames) = mpsc::unbounded_channel::<Vec<u8>>();
     let queued_bytes = Arc::new(AtomicUsize::new(0));
@@ -515,23 +659,46 @@ async fn serve_peer(peer: transport::Peer, id: PeerId, inbox: Inbox) {
     {
         return;
     }
-    let writing = async {
-        while let Some(frame) = frames.recv().await {
-            let len = u32::try_from(frame.len()).unwrap_or(u32::MAX).to_be_bytes();
-            if send.write_all(&len).await.is_err() || send.write_all(&frame).await.is_err() {
-                break;
-            }
-            queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
+    if blobs
+        .send(BlobEvent::Connected {
+            peer: id,
+            identity: peer.identity,
+            writer: blob_outbox,
+        })
+        .is_err()
+    {
+        return;
+    }
+    let writing = write_frames(&mut send, &mut frames, &queued_bytes);
+    let blob_writing = async {
+        if blob_send.write_all(BLOB_STREAM_MAGIC).await.is_ok() {
+            write_frames(&mut blob_send, &mut blob_frames, &blob_queued).await;
         }
+        // The blob stream ended (the peer stopped reading it): documents go on.
+        std::future::pending::<()>().await;
     };
     let peer_budget = Arc::new(Semaphore::new(PEER_INBOX_BYTES_MAX));
     let reading = async {
         let Ok(mut recv) = connection.accept_uni().await else {
             return;
         };
+        let blob_reading = read_blobs(&connection, id, &blobs);
+        tokio::pin!(blob_reading);
+        let mut blob_reading_done = false;
         loop {
             let mut len = [0u8; 4];
-            if recv.read_exact(&mut len).await.is_err() {
+            let read = if blob_reading_done {
+                recv.read_exact(&mut len).await
+            } else {
+                tokio::select! {
+                    r = recv.read_exact(&mut len) => r,
+                    () = &mut blob_reading => {
+                        blob_reading_done = true;
+                        continue;
+                    }
+                }
+            };
+            if read.is_err() {
                 break;
             }
             let len = u32::from_be_bytes(len) as usize;
@@ -559,9 +726,11 @@ async fn serve_peer(peer: transport::Peer, id: PeerId, inbox: Inbox) {
     };
     tokio::select! {
         () = writing => {}
+        () = blob_writing => {}
         () = reading => {}
         _ = connection.closed() => {}
     }
+    let _ = blobs.send(BlobEvent::Disconnected { peer: id });
     let _ = events.send(Event::Disconnected { peer: id });
 }
 
@@ -591,6 +760,8 @@ fn engine_loop(
     mut engine: Engine,
     store: Store,
     mut reactor: Reactor,
+    mut planner: BlobPlanner,
+    blobs: std_mpsc::Sender<BlobEvent>,
     inbox: std_mpsc::Receiver<Event>,
 ) {
     let mut writers: std::collections::HashMap<PeerId, Outbox> = Default::default();
@@ -682,6 +853,13 @@ fn engine_loop(
         }
         if stored.is_err() {
             continue;
+        }
+        let changed_now = changed(&records);
+        if !changed_now.is_empty() {
+            let plans = planner(&engine, &changed_now);
+            if !plans.is_empty() {
+                let _ = blobs.send(BlobEvent::Plan(plans));
+            }
         }
         for action in actions {
             match action {

@@ -12,6 +12,8 @@ use tracing::{info, warn};
 
 use crate::app::{self, Actor, Command, Context};
 use crate::run::{self, NodeHandle, RunError};
+use giasync_shared::blob::BlobRef;
+use giasync_shared::sync::DocId;
 
 /// At the РЦОИ: brings a store of layout 1 to layout 2 before anything else is asked of it
 /// (`app::hub::carry_over_layout_1`), and logs what it carried. A failure is logged and the node
@@ -44,7 +46,26 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
     let reactor_context = context.clone();
     let reactor: run::Reactor =
         Box::new(move |engine, docs, now_ms| app::react(engine, &reactor_context, docs, now_ms));
-    let mut handle = run::start(config.clone(), reactor).await?;
+    let planner: run::BlobPlanner = Box::new(app::recordings::plan);
+    // A blob made whole here: the РЦОИ receipts it (through the engine thread, once the node runs).
+    let (completed, mut completions) =
+        tokio::sync::mpsc::unbounded_channel::<(BlobRef, Vec<DocId>)>();
+    let on_complete: crate::run_blobs::OnComplete = Box::new(move |blob, docs| {
+        let _ = completed.send((blob, docs));
+    });
+    let mut handle = run::start(config.clone(), reactor, planner, on_complete).await?;
+    let receipts = handle.clone();
+    tokio::spawn(async move {
+        while let Some((blob, docs)) = completions.recv().await {
+            let answer = receipts
+                .call(move |engine, now_ms| app::recordings::receipt(engine, now_ms, blob, &docs));
+            match answer.await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => warn!(blob = %blob.hash, error = %e, "the blob's receipt"),
+                Err(e) => warn!(blob = %blob.hash, error = %e, "the blob's receipt"),
+            }
+        }
+    });
     let identity = handle.identity;
     if identity.role() == NodeRole::Rcoi {
         carry_over(&handle, &context).await;
@@ -134,6 +155,14 @@ fn asker(handle: NodeHandle, context: Arc<Context>) -> crate::web::Ask {
         if matches!(command, Command::Oversight) {
             return oversight_off_the_engine_thread(handle.clone(), context, &actor);
         }
+        if matches!(command, Command::AddRecording { .. }) {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let _ = reply.send(add_recording(&handle, context, actor, command).await);
+            });
+            return answer;
+        }
         handle.call(move |engine, now_ms| app::apply(engine, &context, &actor, now_ms, command))
     })
 }
@@ -177,6 +206,87 @@ fn oversight_off_the_engine_thread(
         let _ = reply.send(answered);
     });
     answer
+}
+
+/// Takes a recording file in through the node's blob store (off the engine thread: the copy
+/// and the hash take time in proportion to the file), tells the blob thread it is held, then
+/// names it in the protocol.
+async fn add_recording(
+    handle: &NodeHandle,
+    context: Arc<Context>,
+    actor: Actor,
+    command: Command,
+) -> crate::web::Answered {
+    let Command::AddRecording {
+        exam,
+        file,
+        room,
+        participant,
+        attempt,
+        stream,
+    } = command
+    else {
+        return Ok(Err(app::Error::RecordingNotTakenIn));
+    };
+    if let Err(refused) = actor.may(app::Action::AddRecording) {
+        return Ok(Err(refused));
+    }
+    let files = handle.blob_files().clone();
+    let path = file.clone();
+    let prepared = tokio::task::spawn_blocking(move || files.prepare(&path)).await;
+    let prepared = match prepared {
+        Err(_) => return Err(run::CallError::Stopped),
+        Ok(Err(e)) => return Ok(Err(app::Error::RecordingRefused(e.to_string()))),
+        Ok(Ok(prepared)) => prepared,
+    };
+    let info = prepared.info;
+    let blob = match handle.keep_blob(prepared).await {
+        Ok(blob) => blob,
+        Err(e) => return Ok(Err(app::Error::RecordingRefused(e))),
+    };
+    let taken = app::recordings::TakenIn {
+        exam,
+        blob,
+        info,
+        file_name: file_name(&file),
+        room,
+        participant,
+        attempt,
+        stream,
+    };
+    let answer = handle.call(move |engine, now_ms| {
+        app::recordings::name(engine, &context, &actor, now_ms, taken)
+            .map(app::Answer::RecordingNamed)
+    });
+    answer.await.map_err(|_| run::CallError::Stopped)?
+}
+
+/// A status answer with the running node's blobs filled in.
+async fn with_blobs(
+    handle: &NodeHandle,
+    outcome: Result<app::Answer, app::Error>,
+) -> Result<app::Answer, app::Error> {
+    let Ok(app::Answer::Status(mut status)) = outcome else {
+        return outcome;
+    };
+    if let Some(b) = handle.blob_status().await {
+        status.blobs = Some(app::status::BlobsLine {
+            held: b.held,
+            held_bytes: b.held_bytes,
+            fetching: b.wanted,
+            bytes_left: b.wanted_bytes_left,
+            rate_bytes_s: b.rate_bytes_s,
+            eta_s: (b.rate_bytes_s > 0).then(|| b.wanted_bytes_left / b.rate_bytes_s),
+        });
+    }
+    Ok(app::Answer::Status(status))
+}
+
+/// A path's file name, as the recording's record keeps it.
+pub(crate) fn file_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Listens on the admin socket beside the store (see [`crate::admin`]): every command as the
@@ -224,6 +334,20 @@ fn serve_admin(
                 let mut lines = tokio::io::BufReader::new(read).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     let response = match crate::admin::parse_request(&line) {
+                        Ok(command @ Command::AddRecording { .. }) => {
+                            let op = command.op();
+                            let _ = handle
+                                .call(move |engine, now_ms| {
+                                    engine.note(now_ms, format!("admin socket, uid {uid}: {op}"));
+                                })
+                                .await;
+                            match add_recording(&handle, context.clone(), Actor::Console, command)
+                                .await
+                            {
+                                Ok(outcome) => crate::admin::respond(outcome),
+                                Err(e) => crate::admin::Response::refused(e.to_string()),
+                            }
+                        }
                         Ok(Command::Oversight) => {
                             let answer = oversight_off_the_engine_thread(
                                 handle.clone(),
@@ -248,7 +372,9 @@ fn serve_admin(
                                 app::apply(engine, &context, &Actor::Console, now_ms, command)
                             });
                             match answer.await {
-                                Ok(Ok(outcome)) => crate::admin::respond(outcome),
+                                Ok(Ok(outcome)) => {
+                                    crate::admin::respond(with_blobs(&handle, outcome).await)
+                                }
                                 Ok(Err(e)) => crate::admin::Response::refused(e.to_string()),
                                 Err(_) => break,
                             }

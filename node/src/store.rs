@@ -72,7 +72,7 @@ type Endorsed = (Vec<u8>, Vec<u8>);
 /// The open store.
 #[derive(Debug)]
 pub struct Store {
-    db: Database,
+    db: std::sync::Arc<Database>,
 }
 
 /// What loading found.
@@ -137,7 +137,16 @@ impl Store {
             tx.open_table(META).map_err(db_err)?;
         }
         tx.commit().map_err(db_err)?;
-        Ok(Store { db })
+        Ok(Store {
+            db: std::sync::Arc::new(db),
+        })
+    }
+
+    /// The database, for the tables of the blob store (`crate::blobs`), which keeps its index
+    /// here beside the documents.
+    #[must_use]
+    pub fn database(&self) -> std::sync::Arc<Database> {
+        self.db.clone()
     }
 
     /// Writes `records` in one durable transaction.

@@ -92,6 +92,10 @@ pub struct NodeSection {
     /// A hub: who may see its oversight pages and JSON (they name schools, counts, conflicts).
     #[serde(default)]
     pub oversight: OversightAccess,
+    /// The most this node sends of recordings, in kbit/s, so a thin link keeps room for the
+    /// rest (documents go first whatever this says). None: as fast as the link goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_kbit_s: Option<u32>,
 }
 
 /// Who may see a hub's oversight pages.

@@ -22,6 +22,7 @@ pub mod oversight;
 pub mod participant;
 pub mod publish;
 pub mod record;
+pub mod recording;
 pub mod resolve;
 pub mod retake;
 pub mod room;

@@ -43,6 +43,8 @@ pub enum Action {
     Operate,
     /// Signing the school's commission order (the head of the school).
     SignCommission,
+    /// Taking in the recordings of answers (the technical specialist, seed 002 §52).
+    AddRecording,
 }
 
 impl std::fmt::Display for Action {
@@ -57,6 +59,7 @@ impl std::fmt::Display for Action {
             Action::WriteAct => "sign an act",
             Action::Operate => "operate the hub",
             Action::SignCommission => "sign the commission order",
+            Action::AddRecording => "take in recordings",
         })
     }
 }
@@ -65,7 +68,7 @@ impl Action {
     /// Whether a person of `role` may do this.
     #[must_use]
     pub fn allowed(self, role: PersonRole) -> bool {
-        use PersonRole::{Corridor, Expert, Head, Interviewer, Operator, Organiser};
+        use PersonRole::{Corridor, Expert, Head, Interviewer, Operator, Organiser, Technician};
         match self {
             Action::Read => true,
             Action::EditRoster | Action::Familiarise | Action::WriteAct => role == Organiser,
@@ -74,6 +77,7 @@ impl Action {
             Action::Score => role == Expert,
             Action::Operate => role == Operator,
             Action::SignCommission => role == Head,
+            Action::AddRecording => matches!(role, Technician | Organiser),
         }
     }
 }

@@ -11,8 +11,8 @@ use giasync_shared::sync::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Actor, Context, Error, acts, commission, day, hub, results, retakes, room_log, roster, scoring,
-    status,
+    Actor, Context, Error, acts, commission, day, hub, recordings, results, retakes, room_log,
+    roster, scoring, status,
 };
 
 /// A participant and the room they are assigned to, as a roster import carries them.
@@ -311,6 +311,19 @@ pub enum Command {
         statement: Vec<u8>,
         organiser_cert: Vec<u8>,
     },
+    /// At a school: takes in a recording file of the node's machine and names it in the
+    /// protocol (seed 002 §52). The node's driver takes the file in (`service`, `admin`); the
+    /// room and participant are given, or read from the file's name
+    /// (`giasync_shared::recording::FileName`).
+    AddRecording {
+        exam: ExamId,
+        file: std::path::PathBuf,
+        room: Option<RoomCode>,
+        participant: Option<ParticipantId>,
+        attempt: Option<giasync_shared::record::Attempt>,
+        /// The room's stream for the day, whatever the name says.
+        stream: bool,
+    },
 }
 
 /// What a command answers.
@@ -341,6 +354,7 @@ pub enum Answer {
     AbsenceRecorded(retakes::AbsenceRecorded),
     CommissionSigned(commission::CommissionSigned),
     Retakes(retakes::Retakes),
+    RecordingNamed(recordings::Named),
 }
 
 impl Command {
@@ -372,6 +386,7 @@ impl Command {
             Command::Absence { .. } => "absence",
             Command::Commission { .. } => "commission",
             Command::Retakes { .. } => "retakes",
+            Command::AddRecording { .. } => "add_recording",
         }
     }
 
@@ -397,6 +412,7 @@ impl Command {
             Command::Familiarise { .. } => Action::Familiarise,
             Command::Act { .. } => Action::WriteAct,
             Command::Commission { .. } => Action::SignCommission,
+            Command::AddRecording { .. } => Action::AddRecording,
             Command::RegionImport { .. }
             | Command::ApproveCategory(_)
             | Command::Export { .. }
@@ -547,6 +563,7 @@ pub fn apply(
         } => Answer::CommissionSigned(commission::sign(
             engine, context, actor, now_ms, exam, statement, &head_cert,
         )?),
+        Command::AddRecording { .. } => return Err(Error::RecordingNotTakenIn),
         Command::Familiarise {
             exam,
             statement,

@@ -266,6 +266,22 @@ pub enum Error {
     RowsRefused(Vec<RowProblem>),
     #[error("no exam yet: name one")]
     NoExam,
+    /// A recording for a room the roster does not declare.
+    #[error("room {room} is not declared in the roster: a recording names a room of the exam")]
+    RecordingRoomUnknown { room: RoomCode },
+    /// A participant's recording named for another room than the roster's.
+    #[error("participant {participant} is placed in room {}, the recording names room {room}", placed.as_deref().unwrap_or("(none)"))]
+    RecordingRoomNotTheParticipants {
+        participant: ParticipantId,
+        room: RoomCode,
+        placed: Option<String>,
+    },
+    /// A recording file that is not taken in, and why (its container, its name).
+    #[error("the recording is refused: {0}")]
+    RecordingRefused(String),
+    /// A file to take in reached the application without passing the node's blob store.
+    #[error("a recording file is taken in by the node itself (giasync-node audio add)")]
+    RecordingNotTakenIn,
     #[error(transparent)]
     Statement(#[from] StatementError),
     #[error(transparent)]

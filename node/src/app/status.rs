@@ -38,6 +38,29 @@ pub struct SchoolStatus {
     /// On a school's own node: every sheet and whether the РЦОИ holds it.
     #[serde(default)]
     pub sheet_lines: Vec<SheetLine>,
+    /// Recordings the school's protocols name, their bytes, and how many the РЦОИ has
+    /// receipted (held whole, checked against their hash).
+    #[serde(default)]
+    pub recordings: usize,
+    #[serde(default)]
+    pub recording_bytes: u64,
+    #[serde(default)]
+    pub recordings_at_rcoi: usize,
+}
+
+/// The node's own blob store and transfers (filled in by the running node).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobsLine {
+    /// Blobs held whole here, and their bytes.
+    pub held: usize,
+    pub held_bytes: u64,
+    /// Blobs this node fetches, and the bytes of them still to come.
+    pub fetching: usize,
+    pub bytes_left: u64,
+    /// Bytes received a second over the last minute.
+    pub rate_bytes_s: u64,
+    /// At that rate, seconds until what is fetched is here (none while nothing arrives).
+    pub eta_s: Option<u64>,
 }
 
 /// One score sheet as a school sees it.
@@ -76,6 +99,9 @@ pub struct Status {
     #[serde(default)]
     pub revocation_list: Option<String>,
     pub schools: Vec<SchoolStatus>,
+    /// The running node's blobs (none when the store was read without the node).
+    #[serde(default)]
+    pub blobs: Option<BlobsLine>,
 }
 
 /// What a hub's oversight is built from, taken where the documents live (the engine thread):
@@ -229,6 +255,9 @@ pub fn status(engine: &Engine, context: &Context) -> Status {
                 let r = &settled.resolution;
                 let invalid = r.unattributed.len()
                     + r.subjects.values().map(|s| s.invalid.len()).sum::<usize>();
+                let named = giasync_shared::recording::recordings(doc);
+                entry.recordings += named.len();
+                entry.recording_bytes += named.values().map(|r| r.blob.bytes).sum::<u64>();
                 entry.sheets += sheets.len();
                 entry.sheets_invalid += invalid;
                 entry.sheets_verified += sheets.len().saturating_sub(invalid);
@@ -239,6 +268,7 @@ pub fn status(engine: &Engine, context: &Context) -> Status {
                     .values()
                     .filter(|v| *v == giasync_shared::ingest::RECEIPT_VERIFIED)
                     .count();
+                entry.recordings_at_rcoi += giasync_shared::recording::blob_receipts(doc).len();
                 if let Ok(published) = verified_results(doc, context, *exam, *school) {
                     entry.results_published += published.rows.len();
                 }
@@ -272,5 +302,6 @@ pub fn status(engine: &Engine, context: &Context) -> Status {
             .verifier
             .crl_warning(time::OffsetDateTime::now_utc()),
         schools: schools.into_values().collect(),
+        blobs: None,
     }
 }

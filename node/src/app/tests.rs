@@ -326,6 +326,10 @@ fn the_rights_of_each_role_are_the_orders_table() {
             Action::SignCommission,
             [false, false, false, false, false, true, false],
         ),
+        (
+            Action::AddRecording,
+            [true, false, false, true, false, false, false],
+        ),
     ];
     let roles = [
         PersonRole::Organiser,

@@ -1,0 +1,262 @@
+//! Recordings of answers (seed 002 §39, §42, §52): the school names each recording it took in
+//! in its protocol; hubs fetch what their documents name until the РЦОИ receipts it; the РЦОИ
+//! receipts each recording once it holds it whole and checked against its hash.
+//!
+//! The bytes are the driver's (`crate::blobs`, `crate::run_blobs`): a file is taken in there
+//! (container and duration checked, copied, hashed) and then named here with
+//! [`name`]. What a node fetches is [`plan`]'s answer, asked after each batch of changes.
+
+use giasync_shared::audio::AudioInfo;
+use giasync_shared::blob::BlobRef;
+use giasync_shared::codes::{NodeRole, ParticipantId, RoomCode};
+use giasync_shared::content;
+use giasync_shared::exam::ExamId;
+use giasync_shared::record::Attempt;
+use giasync_shared::recording::{self, FileName, Recording, Subject};
+use giasync_shared::retake;
+use giasync_shared::sync::{DocId, DocKind, Engine};
+use serde::{Deserialize, Serialize};
+
+use super::{Actor, Context, Error, school_doc};
+use crate::run_blobs::BlobPlan;
+
+/// A recording taken in by the node, to name in the protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakenIn {
+    pub exam: ExamId,
+    pub blob: BlobRef,
+    pub info: AudioInfo,
+    pub file_name: String,
+    /// `None`: the room the file's name gives.
+    pub room: Option<RoomCode>,
+    /// `None`: the participant the file's name gives, if any.
+    pub participant: Option<ParticipantId>,
+    /// `None`: the attempt the file's name gives, else the one the participant is on now.
+    pub attempt: Option<Attempt>,
+    /// The room's stream for the day, whatever the name says.
+    pub stream: bool,
+}
+
+/// The room, participant and attempt of a recording: as given, else as its file's name says
+/// (a name that gives another school or date is refused).
+fn resolve(
+    engine: &Engine,
+    taken: &TakenIn,
+) -> Result<(RoomCode, Option<ParticipantId>, Option<Attempt>), Error> {
+    let given_enough = taken.room.is_some() && (taken.stream || taken.participant.is_some());
+    let parsed = match FileName::parse(&taken.file_name) {
+        Ok(parsed) => {
+            let me = engine.identity().org.school();
+            if me.is_some_and(|s| s != parsed.school) || parsed.date != taken.exam.date() {
+                return Err(Error::RecordingRefused(format!(
+                    "{:?} names school {} on {}; this is {} on {}",
+                    taken.file_name,
+                    parsed.school,
+                    parsed.date,
+                    me.map_or_else(String::new, |s| s.to_string()),
+                    taken.exam.date()
+                )));
+            }
+            Some(parsed)
+        }
+        Err(_) if given_enough => None,
+        Err(e) => return Err(Error::RecordingRefused(e.to_string())),
+    };
+    let room = taken
+        .room
+        .or(parsed.as_ref().map(|p| p.room))
+        .ok_or_else(|| Error::RecordingRefused("no room given".into()))?;
+    let from_name = parsed.and_then(|p| p.participant);
+    let participant = if taken.stream {
+        None
+    } else {
+        taken.participant.or(from_name.map(|(id, _)| id))
+    };
+    let attempt = taken.attempt.or(from_name.and_then(|(_, a)| a));
+    Ok((room, participant, attempt))
+}
+
+/// A recording named in the protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Named {
+    pub hash: String,
+    pub bytes: u64,
+    pub room: RoomCode,
+    pub participant: Option<ParticipantId>,
+    pub attempt: Option<u8>,
+    pub format: String,
+    pub duration_ms: u64,
+    /// It was named before (the same file taken in again).
+    pub again: bool,
+}
+
+/// Names a recording the node took in: a room the roster declares, and for a participant's
+/// answer a participant the roster places in that room, on the attempt given or the one open
+/// now.
+pub fn name(
+    engine: &mut Engine,
+    context: &Context,
+    actor: &Actor,
+    now_ms: i64,
+    taken: TakenIn,
+) -> Result<Named, Error> {
+    let protocol = school_doc(engine, DocKind::Protocol, taken.exam)?;
+    let roster = school_doc(engine, DocKind::Roster, taken.exam)?;
+    let (room, participant, attempt) = resolve(engine, &taken)?;
+    let rooms = engine.doc(&roster).map(content::rooms).unwrap_or_default();
+    if !rooms.contains_key(room.as_str()) {
+        return Err(Error::RecordingRoomUnknown { room });
+    }
+    let subject = match participant {
+        None => Subject::Room,
+        Some(id) => {
+            super::roster::require_participant(engine, taken.exam, id)?;
+            let placed = engine
+                .doc(&roster)
+                .and_then(|d| content::participants(d).remove(id.as_str()))
+                .map(|row| row.get("room").to_owned())
+                .filter(|room| !room.is_empty());
+            if placed.as_deref() != Some(room.as_str()) {
+                return Err(Error::RecordingRoomNotTheParticipants {
+                    participant: id,
+                    room,
+                    placed,
+                });
+            }
+            let attempt = match attempt {
+                Some(a) => a,
+                None => open_attempt(engine, context, protocol, id, taken.exam)?,
+            };
+            Subject::Participant { id, attempt }
+        }
+    };
+    let again = engine
+        .doc(&protocol)
+        .is_some_and(|d| recording::names(d, &taken.blob.hash));
+    if !again {
+        let r = Recording {
+            blob: taken.blob,
+            room,
+            subject,
+            format: taken.info.format,
+            duration_ms: taken.info.duration_ms,
+            file_name: taken
+                .file_name
+                .chars()
+                .take(recording::FILE_NAME_BYTES_MAX)
+                .collect(),
+            added_by: match actor {
+                Actor::Person(p) => Some(p.id),
+                _ => None,
+            },
+            added_at_ms: now_ms,
+        };
+        engine.change(now_ms, protocol, |tx| recording::put_recording(tx, &r))?;
+    }
+    let (participant, attempt) = match subject {
+        Subject::Room => (None, None),
+        Subject::Participant { id, attempt } => (Some(id), Some(attempt.get())),
+    };
+    Ok(Named {
+        hash: taken.blob.hash.to_string(),
+        bytes: taken.blob.bytes,
+        room,
+        participant,
+        attempt,
+        format: taken.info.format.to_string(),
+        duration_ms: taken.info.duration_ms,
+        again,
+    })
+}
+
+/// The attempt a participant is on now: the one open, else the last the day's chain reached.
+fn open_attempt(
+    engine: &Engine,
+    context: &Context,
+    protocol: DocId,
+    participant: ParticipantId,
+    exam: ExamId,
+) -> Result<Attempt, Error> {
+    let first = super::retakes::first_attempt_here(engine, protocol, participant, exam)?;
+    let school = protocol.school().ok_or(Error::NoExam)?;
+    let ended = super::acts::ended(engine, context, protocol);
+    let acts = retake::acts_of(&ended, (exam, school), participant);
+    Ok(retake::open_attempt(first, &acts)
+        .or_else(|| retake::on_chain(first, &acts).keys().next_back().copied())
+        .unwrap_or(first))
+}
+
+/// Which blobs the documents `docs` name and whether this node fetches them: a hub fetches
+/// every recording its schools' protocols name, a МОУО only until the РЦОИ has receipted it; a
+/// school fetches none (its recordings are its own).
+#[must_use]
+pub fn plan(engine: &Engine, docs: &[DocId]) -> Vec<BlobPlan> {
+    let role = engine.identity().role();
+    let mut protocols: Vec<DocId> = docs
+        .iter()
+        .filter_map(|d| match d.kind() {
+            Some(DocKind::Protocol) => Some(*d),
+            Some(DocKind::Rcoi) => d.sibling(DocKind::Protocol),
+            _ => None,
+        })
+        .collect();
+    protocols.sort();
+    protocols.dedup();
+    let mut plans = Vec::new();
+    for doc in protocols {
+        let Some(protocol) = engine.doc(&doc) else {
+            continue;
+        };
+        let receipts = doc
+            .sibling(DocKind::Rcoi)
+            .and_then(|r| engine.doc(&r))
+            .map(recording::blob_receipts)
+            .unwrap_or_default();
+        for (hash, r) in recording::recordings(protocol) {
+            let fetch = match role {
+                NodeRole::Rcoi => true,
+                NodeRole::Municipality => !receipts.contains_key(&hash),
+                NodeRole::School => false,
+            };
+            plans.push(BlobPlan {
+                blob: r.blob,
+                doc,
+                fetch,
+            });
+        }
+    }
+    plans
+}
+
+/// At the РЦОИ: receipts a blob it now holds whole, in its document for each school whose
+/// protocol names it. Returns how many receipts it wrote.
+pub fn receipt(
+    engine: &mut Engine,
+    now_ms: i64,
+    blob: BlobRef,
+    docs: &[DocId],
+) -> Result<usize, Error> {
+    if engine.identity().role() != NodeRole::Rcoi {
+        return Ok(0);
+    }
+    let mut written = 0;
+    for doc in docs {
+        let names = engine
+            .doc(doc)
+            .and_then(|d| recording::recordings(d).remove(&blob.hash))
+            .is_some_and(|r| r.blob == blob);
+        let Some(rcoi) = doc.sibling(DocKind::Rcoi) else {
+            continue;
+        };
+        let receipted = engine
+            .doc(&rcoi)
+            .is_some_and(|d| recording::blob_receipts(d).contains_key(&blob.hash));
+        if names && !receipted {
+            engine.change(now_ms, rcoi, |tx| {
+                recording::put_blob_receipt(tx, &blob.hash, now_ms)
+            })?;
+            written += 1;
+        }
+    }
+    Ok(written)
+}

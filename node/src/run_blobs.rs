@@ -1,0 +1,389 @@
+//! The blob thread: runs the sans-IO blob transfers ([`giasync_shared::blob::transfer`]) with
+//! the node's blob store ([`crate::blobs`]) and each connection's blob stream, beside the engine
+//! thread, so reading, checking and syncing recordings to disk never holds up a document.
+//!
+//! - Each connection carries a second unidirectional stream each way for blobs, at a lower QUIC
+//!   priority than the documents' stream ([`BLOB_STREAM_PRIORITY`]): quinn sends what is queued
+//!   on the documents' stream first, so a sheet signed while audio is queued leaves at once.
+//! - What to fetch comes from the application ([`BlobPlan`], made after each batch of changes).
+//! - Pieces are written as they arrive and committed (file synced, then the bits) once per turn
+//!   of the loop; a blob whose pieces are all committed is finished, made visible, and reported
+//!   ([`OnComplete`]: the РЦОИ receipts it).
+//! - A node may cap what it sends of blobs ([`BlobRate`], `[node] audio_kbit_s`), so a school's
+//!   thin link keeps room for everything else.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+
+use giasync_shared::blob::transfer::{BlobOutput, Transfers};
+use giasync_shared::blob::wire::BlobFrame;
+use giasync_shared::blob::{BlobHash, BlobRef};
+use giasync_shared::sync::{DocId, NodeIdentity, PeerId};
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+use crate::blobs::{BlobStore, Opened, Partials, Prepared};
+use crate::run::{Outbox, now_ms};
+
+/// The blob stream's QUIC priority; the documents' stream has quinn's default, 0.
+pub const BLOB_STREAM_PRIORITY: i32 = -8;
+/// The first bytes a blob stream carries, so it is never taken for the documents' stream.
+pub const BLOB_STREAM_MAGIC: &[u8; 4] = b"GSB1";
+/// Events handled before the pieces written are committed.
+const EVENTS_PER_TURN_MAX: usize = 256;
+/// Encoded pieces queued for one peer and not yet written; more asked of it wait.
+const PEER_QUEUED_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// What the application says about a blob a document names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobPlan {
+    pub blob: BlobRef,
+    /// A document that names it: peers that may read it may be given the blob.
+    pub doc: DocId,
+    /// Whether this node should fetch it (a hub, until the РЦОИ receipts it).
+    pub fetch: bool,
+}
+
+/// Reports a blob made whole here, with the documents naming it.
+pub type OnComplete = Box<dyn Fn(BlobRef, Vec<DocId>) + Send>;
+
+/// The most bytes a second this node sends of blobs; `None`: as fast as the link goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobRate(pub Option<u64>);
+
+/// What the blob thread stands at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BlobStatus {
+    pub held: usize,
+    pub held_bytes: u64,
+    pub wanted: usize,
+    pub wanted_bytes_left: u64,
+    pub pieces_received: u64,
+    pub pieces_refused: u64,
+    pub pieces_served: u64,
+    /// Bytes received in the last minute, a second.
+    pub rate_bytes_s: u64,
+}
+
+pub(crate) enum BlobEvent {
+    Connected {
+        peer: PeerId,
+        identity: NodeIdentity,
+        writer: Outbox,
+    },
+    Frame {
+        peer: PeerId,
+        bytes: Vec<u8>,
+        /// Its share of the peer's blob inbox, given back once handled.
+        _budget: tokio::sync::OwnedSemaphorePermit,
+    },
+    Disconnected {
+        peer: PeerId,
+    },
+    Plan(Vec<BlobPlan>),
+    Keep {
+        prepared: Prepared,
+        reply: oneshot::Sender<Result<BlobRef, String>>,
+    },
+    Status(oneshot::Sender<BlobStatus>),
+    Stop,
+}
+
+/// Sends and paces what the transfers ask to send.
+struct Pacer {
+    rate: Option<u64>,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Pacer {
+    fn refill(&mut self) {
+        if let Some(rate) = self.rate {
+            let now = Instant::now();
+            let gained = now.duration_since(self.last).as_secs_f64() * rate as f64;
+            // At most a second's worth saved up.
+            self.tokens = (self.tokens + gained).min(rate as f64);
+            self.last = now;
+        }
+    }
+
+    /// Whether `bytes` may go now; if so they are counted.
+    fn take(&mut self, bytes: usize) -> bool {
+        if self.rate.is_none() {
+            return true;
+        }
+        self.refill();
+        if self.tokens >= 0.0 {
+            self.tokens -= bytes as f64;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// How long until something may go.
+    fn wait(&self) -> Option<Duration> {
+        let rate = self.rate?;
+        (self.tokens < 0.0).then(|| Duration::from_secs_f64(-self.tokens / rate.max(1) as f64))
+    }
+}
+
+struct BlobLoop {
+    store: BlobStore,
+    transfers: Transfers,
+    partials: Partials,
+    writers: HashMap<PeerId, Outbox>,
+    /// The documents naming each blob, for the completion report.
+    named_in: HashMap<BlobHash, Vec<DocId>>,
+    serves: VecDeque<(PeerId, BlobRef, u32)>,
+    pacer: Pacer,
+    completed: Vec<BlobRef>,
+    on_complete: OnComplete,
+    received: VecDeque<(Instant, u64)>,
+}
+
+/// Starts the blob thread over `store` (with what opening it found).
+pub(crate) fn start(
+    store: BlobStore,
+    opened: Opened,
+    rate: BlobRate,
+    on_complete: OnComplete,
+) -> std::io::Result<std_mpsc::Sender<BlobEvent>> {
+    let (events, inbox) = std_mpsc::channel();
+    let mut transfers = Transfers::new();
+    let now = now_ms();
+    info!(
+        held = opened.held.len(),
+        partial = opened.partial.len(),
+        "blob store opened"
+    );
+    for blob in opened.held {
+        transfers.hold(now, blob);
+    }
+    let partial = opened.partial;
+    let mut state = BlobLoop {
+        store,
+        transfers,
+        partials: Partials::default(),
+        writers: HashMap::new(),
+        named_in: HashMap::new(),
+        serves: VecDeque::new(),
+        pacer: Pacer {
+            rate: rate.0,
+            tokens: 0.0,
+            last: Instant::now(),
+        },
+        completed: Vec::new(),
+        on_complete,
+        received: VecDeque::new(),
+    };
+    std::thread::Builder::new()
+        .name("blobs".into())
+        .spawn(move || {
+            // Partial blobs resume once a document names them again (the first plan).
+            let mut partial: HashMap<BlobHash, (BlobRef, Vec<u64>)> = partial
+                .into_iter()
+                .map(|(b, bits)| (b.hash, (b, bits)))
+                .collect();
+            state.run(&inbox, &mut partial);
+        })?;
+    Ok(events)
+}
+
+impl BlobLoop {
+    fn run(
+        &mut self,
+        inbox: &std_mpsc::Receiver<BlobEvent>,
+        partial: &mut HashMap<BlobHash, (BlobRef, Vec<u64>)>,
+    ) {
+        loop {
+            let mut wait = Duration::from_secs(3600);
+            if let Some(t) = self.transfers.poll_timeout() {
+                wait = wait.min(Duration::from_millis(
+                    u64::try_from((t - now_ms()).max(0)).unwrap_or(0),
+                ));
+            }
+            if !self.serves.is_empty() {
+                wait = wait.min(self.pacer.wait().unwrap_or(Duration::ZERO));
+            }
+            match inbox.recv_timeout(wait) {
+                Ok(BlobEvent::Stop) | Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+                Ok(event) => self.handle(event, partial),
+                Err(std_mpsc::RecvTimeoutError::Timeout) => self.transfers.tick(now_ms()),
+            }
+            for _ in 0..EVENTS_PER_TURN_MAX {
+                match inbox.try_recv() {
+                    Ok(BlobEvent::Stop) => return,
+                    Ok(event) => self.handle(event, partial),
+                    Err(_) => break,
+                }
+            }
+            self.outputs();
+            self.serve();
+            self.commit();
+        }
+    }
+
+    fn handle(&mut self, event: BlobEvent, partial: &mut HashMap<BlobHash, (BlobRef, Vec<u64>)>) {
+        let now = now_ms();
+        match event {
+            BlobEvent::Connected {
+                peer,
+                identity,
+                writer,
+            } => {
+                self.writers.insert(peer, writer);
+                self.transfers.connected(now, peer, identity);
+            }
+            BlobEvent::Frame { peer, bytes, .. } => {
+                self.received
+                    .push_back((Instant::now(), bytes.len() as u64));
+                self.transfers.received(now, peer, &bytes);
+            }
+            BlobEvent::Disconnected { peer } => {
+                self.writers.remove(&peer);
+                self.serves.retain(|(p, _, _)| *p != peer);
+                self.transfers.disconnected(now, peer);
+            }
+            BlobEvent::Plan(plans) => {
+                for plan in plans {
+                    let docs = self.named_in.entry(plan.blob.hash).or_default();
+                    if !docs.contains(&plan.doc) {
+                        docs.push(plan.doc);
+                    }
+                    self.transfers.named(now, plan.blob, plan.doc);
+                    if plan.fetch {
+                        let have = partial
+                            .remove(&plan.blob.hash)
+                            .filter(|(b, _)| *b == plan.blob)
+                            .map_or_else(
+                                || giasync_shared::blob::transfer::no_pieces(&plan.blob),
+                                |(_, bits)| bits,
+                            );
+                        self.transfers.want(now, plan.blob, have);
+                    } else if self.transfers.wants(&plan.blob.hash) {
+                        self.transfers.unwant(now, &plan.blob.hash);
+                    }
+                }
+            }
+            BlobEvent::Keep { prepared, reply } => {
+                let kept = self.store.keep(prepared, now).map_err(|e| e.to_string());
+                if let Ok(blob) = kept {
+                    self.transfers.hold(now, blob);
+                }
+                let _ = reply.send(kept);
+            }
+            BlobEvent::Stop => {}
+            BlobEvent::Status(reply) => {
+                let s = self.transfers.stats();
+                let minute = Instant::now().checked_sub(Duration::from_secs(60));
+                while let Some((at, _)) = self.received.front() {
+                    if minute.is_some_and(|m| *at < m) {
+                        self.received.pop_front();
+                    } else {
+                        break;
+                    }
+                }
+                let bytes: u64 = self.received.iter().map(|(_, b)| b).sum();
+                let _ = reply.send(BlobStatus {
+                    held: s.held,
+                    held_bytes: s.held_bytes,
+                    wanted: s.wanted,
+                    wanted_bytes_left: s.wanted_bytes_left,
+                    pieces_received: s.pieces_received,
+                    pieces_refused: s.pieces_refused,
+                    pieces_served: s.pieces_served,
+                    rate_bytes_s: bytes / 60,
+                });
+            }
+        }
+    }
+
+    fn send(&mut self, peer: PeerId, frame: &BlobFrame) {
+        if let Some(w) = self.writers.get(&peer) {
+            let _ = w.send(frame.encode());
+        }
+    }
+
+    fn outputs(&mut self) {
+        let now = now_ms();
+        while let Some(output) = self.transfers.poll_output() {
+            match output {
+                BlobOutput::Send { peer, frame } => self.send(peer, &frame),
+                BlobOutput::Serve { peer, blob, index } => {
+                    self.serves.push_back((peer, blob, index));
+                }
+                BlobOutput::Store { blob, index, bytes } => {
+                    if let Err(e) = self
+                        .store
+                        .write_piece(&mut self.partials, &blob, index, &bytes)
+                    {
+                        warn!(blob = %blob.hash, index, error = %e, "a piece was not written; asking again");
+                        self.transfers.store_failed(now, &blob.hash, index);
+                    }
+                }
+                BlobOutput::Complete { blob } => self.completed.push(blob),
+                BlobOutput::Refused { peer, hash, reason } => {
+                    warn!(peer, blob = %hash, %reason, "blob frame refused");
+                }
+            }
+        }
+    }
+
+    /// Serves what was asked, as the pace allows and as the peer reads.
+    fn serve(&mut self) {
+        while let Some(&(peer, blob, index)) = self.serves.front() {
+            let Some(writer) = self.writers.get(&peer) else {
+                self.serves.pop_front();
+                continue;
+            };
+            if writer.queued() > PEER_QUEUED_BYTES_MAX {
+                // This peer reads slowly: its pieces wait, and so do the others' behind them;
+                // the writer frees room as it writes, and the next event comes with it.
+                return;
+            }
+            let len = blob.piece(index).map_or(0, |(_, l)| l);
+            if !self.pacer.take(len) {
+                return;
+            }
+            self.serves.pop_front();
+            let frame = match self.store.encode_piece(&blob, index) {
+                Ok(encoded) => BlobFrame::Piece {
+                    hash: blob.hash,
+                    index,
+                    encoded,
+                },
+                Err(e) => {
+                    warn!(blob = %blob.hash, index, error = %e, "a held blob cannot be served");
+                    BlobFrame::NotHeld { hash: blob.hash }
+                }
+            };
+            self.send(peer, &frame);
+        }
+    }
+
+    /// Commits the pieces written, then finishes the blobs now whole.
+    fn commit(&mut self) {
+        let now = now_ms();
+        if let Err(e) = self.store.commit_pieces(&mut self.partials) {
+            warn!(error = %e, "pieces not committed; they are asked for again after a restart");
+        }
+        for blob in std::mem::take(&mut self.completed) {
+            self.partials.close(&blob.hash);
+            match self.store.finish(&blob, now) {
+                Ok(()) => {
+                    info!(blob = %blob.hash, bytes = blob.bytes, "blob held whole");
+                    self.transfers.hold(now, blob);
+                    let docs = self.named_in.get(&blob.hash).cloned().unwrap_or_default();
+                    (self.on_complete)(blob, docs);
+                }
+                Err(e) => {
+                    warn!(blob = %blob.hash, error = %e, "a fetched blob did not finish");
+                    self.transfers.store_failed(now, &blob.hash, 0);
+                }
+            }
+        }
+        self.outputs();
+    }
+}

@@ -1,0 +1,320 @@
+//! A recording as the school's protocol names it, and the file names recording software writes.
+//!
+//! Seed 002 §39: each room records one stream for the whole day and, with the specialised
+//! software, one recording per participant; §52: the file's name holds the date, the room and
+//! the school's code. The bytes are a blob ([`crate::blob`]); the protocol holds what the
+//! recording is, under its hash, written once in one change (the node's attestation covers it
+//! like any change):
+//!
+//! | key | value |
+//! |---|---|
+//! | `rec/HASH/bytes` | the blob's length (integer) |
+//! | `rec/HASH/room` | room code |
+//! | `rec/HASH/participant`, `rec/HASH/attempt` | whose answer, which attempt; absent for the room's stream |
+//! | `rec/HASH/format`, `rec/HASH/duration_ms` | `wav`, `mp3`, `ogg` or `mp4`; the duration read from the file |
+//! | `rec/HASH/file` | the file's name as it was taken in |
+//! | `rec/HASH/by`, `rec/HASH/at` | who took it in (a person's id, or `console`) and when (ms) |
+//!
+//! The РЦОИ's receipt, once it holds the blob whole and checked, is `blob/HASH` → when (ms) in
+//! its document for the school, which only it writes.
+
+use std::collections::BTreeMap;
+
+use automerge::transaction::Transactable;
+use automerge::{AutomergeError, ROOT, ReadDoc, ScalarValue, Value};
+
+use crate::audio::AudioFormat;
+use crate::blob::{BlobHash, BlobRef};
+use crate::calendar::Date;
+use crate::codes::{ParticipantId, PersonId, RoomCode, SchoolCode};
+use crate::record::Attempt;
+
+/// Whose answer a recording holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Subject {
+    /// The room's stream for the whole day (§39).
+    Room,
+    /// One participant's answer in one attempt.
+    Participant { id: ParticipantId, attempt: Attempt },
+}
+
+/// A recording named in a school's protocol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recording {
+    pub blob: BlobRef,
+    pub room: RoomCode,
+    pub subject: Subject,
+    pub format: AudioFormat,
+    pub duration_ms: u64,
+    pub file_name: String,
+    /// The person who took it in; `None` for the node's console or its watched folder.
+    pub added_by: Option<PersonId>,
+    pub added_at_ms: i64,
+}
+
+/// The longest file name kept (bytes).
+pub const FILE_NAME_BYTES_MAX: usize = 255;
+
+/// What a file's name says, by the convention `DATE_ROOM_SCHOOL[_PARTICIPANT[_ATTEMPT]].EXT`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileName {
+    pub date: Date,
+    pub room: RoomCode,
+    pub school: SchoolCode,
+    /// The participant (and attempt, when the name gives one) for a participant's recording.
+    pub participant: Option<(ParticipantId, Option<Attempt>)>,
+}
+
+/// A file name that does not follow the convention.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{name:?}: {reason}; a recording's file is named DATE_ROOM_SCHOOL.EXT for a room's stream or DATE_ROOM_SCHOOL_PARTICIPANT[_ATTEMPT].EXT for one answer (DATE as 2024-02-14 or 14.02.2024)"
+)]
+pub struct BadFileName {
+    pub name: String,
+    pub reason: String,
+}
+
+impl FileName {
+    /// Reads a file's name (without its folder).
+    pub fn parse(name: &str) -> Result<Self, BadFileName> {
+        let bad = |reason: &str| BadFileName {
+            name: name.chars().take(120).collect(),
+            reason: reason.to_owned(),
+        };
+        let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+        let parts: Vec<&str> = stem.split('_').collect();
+        if !(3..=5).contains(&parts.len()) {
+            return Err(bad("it does not have 3 to 5 parts separated by '_'"));
+        }
+        let date = parse_date(parts[0]).ok_or_else(|| bad("it does not start with a date"))?;
+        let room = RoomCode::new(parts[1]).map_err(|e| bad(&format!("room: {e}")))?;
+        let school = SchoolCode::new(parts[2]).map_err(|e| bad(&format!("school: {e}")))?;
+        let participant = match parts.get(3) {
+            None => None,
+            Some(id) => {
+                let id = ParticipantId::new(id).map_err(|e| bad(&format!("participant: {e}")))?;
+                let attempt = match parts.get(4) {
+                    None => None,
+                    Some(n) => Some(
+                        n.parse::<u8>()
+                            .ok()
+                            .and_then(|n| Attempt::new(n).ok())
+                            .ok_or_else(|| bad("the attempt is not a number from 1"))?,
+                    ),
+                };
+                Some((id, attempt))
+            }
+        };
+        Ok(Self {
+            date,
+            room,
+            school,
+            participant,
+        })
+    }
+}
+
+/// `2024-02-14` or `14.02.2024`.
+fn parse_date(text: &str) -> Option<Date> {
+    if let Ok(date) = text.parse() {
+        return Some(date);
+    }
+    let mut it = text.split('.');
+    let (d, m, y) = (it.next()?, it.next()?, it.next()?);
+    if it.next().is_some() || d.len() != 2 || m.len() != 2 || y.len() != 4 {
+        return None;
+    }
+    Date::new(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?).ok()
+}
+
+fn key(hash: &BlobHash, field: &str) -> String {
+    format!("rec/{hash}/{field}")
+}
+
+/// Names a recording in a protocol.
+pub fn put_recording(tx: &mut impl Transactable, r: &Recording) -> Result<(), AutomergeError> {
+    let h = &r.blob.hash;
+    let int = |n: u64| ScalarValue::Int(i64::try_from(n).unwrap_or(i64::MAX));
+    tx.put(ROOT, key(h, "bytes"), int(r.blob.bytes))?;
+    tx.put(ROOT, key(h, "room"), r.room.as_str())?;
+    if let Subject::Participant { id, attempt } = r.subject {
+        tx.put(ROOT, key(h, "participant"), id.as_str())?;
+        tx.put(
+            ROOT,
+            key(h, "attempt"),
+            ScalarValue::Int(i64::from(attempt.get())),
+        )?;
+    }
+    tx.put(ROOT, key(h, "format"), r.format.as_str())?;
+    tx.put(ROOT, key(h, "duration_ms"), int(r.duration_ms))?;
+    tx.put(ROOT, key(h, "file"), r.file_name.as_str())?;
+    let by = r.added_by.as_ref().map_or("console", PersonId::as_str);
+    tx.put(ROOT, key(h, "by"), by)?;
+    tx.put(ROOT, key(h, "at"), ScalarValue::Int(r.added_at_ms))?;
+    Ok(())
+}
+
+/// The recordings a protocol names, by hash; entries that do not read as one are left out.
+pub fn recordings(protocol: &impl ReadDoc) -> BTreeMap<BlobHash, Recording> {
+    let hashes: std::collections::BTreeSet<BlobHash> = protocol
+        .keys(ROOT)
+        .filter_map(|k| k.strip_prefix("rec/")?.split('/').next()?.parse().ok())
+        .collect();
+    hashes
+        .into_iter()
+        .filter_map(|h| Some((h, read_one(protocol, &h)?)))
+        .collect()
+}
+
+/// Whether the protocol names the blob as a recording.
+#[must_use]
+pub fn names(protocol: &impl ReadDoc, hash: &BlobHash) -> bool {
+    protocol
+        .get(ROOT, key(hash, "bytes"))
+        .ok()
+        .flatten()
+        .is_some()
+}
+
+fn read_one(doc: &impl ReadDoc, h: &BlobHash) -> Option<Recording> {
+    let text = |field: &str| -> Option<String> {
+        match doc.get(ROOT, key(h, field)).ok().flatten()? {
+            (Value::Scalar(s), _) => match s.as_ref() {
+                ScalarValue::Str(t) => Some(t.to_string()),
+                _ => None,
+            },
+            _ => None,
+        }
+    };
+    let int = |field: &str| -> Option<i64> {
+        match doc.get(ROOT, key(h, field)).ok().flatten()? {
+            (Value::Scalar(s), _) => match s.as_ref() {
+                ScalarValue::Int(n) => Some(*n),
+                _ => None,
+            },
+            _ => None,
+        }
+    };
+    let blob = BlobRef::new(*h, u64::try_from(int("bytes")?).ok()?).ok()?;
+    let subject = match text("participant") {
+        None => Subject::Room,
+        Some(id) => Subject::Participant {
+            id: ParticipantId::new(&id).ok()?,
+            attempt: Attempt::new(u8::try_from(int("attempt")?).ok()?).ok()?,
+        },
+    };
+    let by = text("by")?;
+    Some(Recording {
+        blob,
+        room: RoomCode::new(&text("room")?).ok()?,
+        subject,
+        format: AudioFormat::parse(&text("format")?)?,
+        duration_ms: u64::try_from(int("duration_ms")?).ok()?,
+        file_name: text("file")?,
+        added_by: if by == "console" {
+            None
+        } else {
+            Some(PersonId::new(&by).ok()?)
+        },
+        added_at_ms: int("at")?,
+    })
+}
+
+/// The РЦОИ's receipt: it holds the blob whole and checked against its name.
+pub fn put_blob_receipt(
+    tx: &mut impl Transactable,
+    hash: &BlobHash,
+    at_ms: i64,
+) -> Result<(), AutomergeError> {
+    tx.put(ROOT, format!("blob/{hash}"), ScalarValue::Int(at_ms))?;
+    Ok(())
+}
+
+/// The blobs the РЦОИ has receipted in its document for a school, with when.
+pub fn blob_receipts(rcoi: &impl ReadDoc) -> BTreeMap<BlobHash, i64> {
+    rcoi.keys(ROOT)
+        .filter_map(|k| {
+            let hash: BlobHash = k.strip_prefix("blob/")?.parse().ok()?;
+            match rcoi.get(ROOT, k.as_str()).ok().flatten()? {
+                (Value::Scalar(s), _) => match s.as_ref() {
+                    ScalarValue::Int(n) => Some((hash, *n)),
+                    _ => None,
+                },
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // test code: a panic is the failure report
+mod tests {
+    use super::*;
+    use automerge::AutoCommit;
+
+    #[test]
+    fn file_names_by_the_convention_are_read() {
+        let room_stream = FileName::parse("2024-02-14_101_420101.wav").unwrap();
+        assert_eq!(room_stream.date.to_string(), "2024-02-14");
+        assert_eq!(room_stream.room.as_str(), "101");
+        assert_eq!(room_stream.school.as_str(), "420101");
+        assert_eq!(room_stream.participant, None);
+        let answer = FileName::parse("14.02.2024_2Б_420101_P-0007_2.mp3").unwrap();
+        assert_eq!(answer.room.as_str(), "2Б");
+        let (id, attempt) = answer.participant.unwrap();
+        assert_eq!(
+            (id.as_str(), attempt.map(Attempt::get)),
+            ("P-0007", Some(2))
+        );
+        for bad in [
+            "recording.wav",
+            "2024-02-30_101_420101.wav",
+            "2024-02-14_101.wav",
+            "2024-02-14_101_42O101.wav",
+            "2024-02-14_101_420101_P1_0.wav",
+            "2024-02-14_101_420101_P1_2_x.wav",
+        ] {
+            let err = FileName::parse(bad).unwrap_err();
+            assert!(err.to_string().contains("DATE_ROOM_SCHOOL"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_recording_is_read_back_as_written() {
+        let mut doc = AutoCommit::new();
+        let r = Recording {
+            blob: BlobRef::new(BlobHash([9; 32]), 1_234_567).unwrap(),
+            room: RoomCode::new("101").unwrap(),
+            subject: Subject::Participant {
+                id: ParticipantId::new("P1").unwrap(),
+                attempt: Attempt::new(2).unwrap(),
+            },
+            format: AudioFormat::Mp3,
+            duration_ms: 900_000,
+            file_name: "2024-02-14_101_420101_P1.mp3".into(),
+            added_by: Some(PersonId::new("tech-420101").unwrap()),
+            added_at_ms: 1_707_900_000_000,
+        };
+        let stream = Recording {
+            blob: BlobRef::new(BlobHash([8; 32]), 99).unwrap(),
+            subject: Subject::Room,
+            added_by: None,
+            ..r.clone()
+        };
+        put_recording(&mut doc, &r).unwrap();
+        put_recording(&mut doc, &stream).unwrap();
+        let read = recordings(&doc);
+        assert_eq!(read.len(), 2);
+        assert_eq!(read[&r.blob.hash], r);
+        assert_eq!(read[&stream.blob.hash], stream);
+        assert!(names(&doc, &r.blob.hash));
+        assert!(!names(&doc, &BlobHash([1; 32])));
+        let mut rcoi = AutoCommit::new();
+        put_blob_receipt(&mut rcoi, &r.blob.hash, 5).unwrap();
+        assert_eq!(
+            blob_receipts(&rcoi).into_iter().collect::<Vec<_>>(),
+            vec![(r.blob.hash, 5)]
+        );
+    }
+}
