@@ -62,6 +62,8 @@ pub struct BlobStatus {
     pub pieces_received: u64,
     pub pieces_refused: u64,
     pub pieces_served: u64,
+    /// Pieces this node sent (asked for and read from its store).
+    pub pieces_sent: u64,
     /// Bytes received in the last minute, a second.
     pub rate_bytes_s: u64,
 }
@@ -141,6 +143,7 @@ struct BlobLoop {
     completed: Vec<BlobRef>,
     on_complete: OnComplete,
     received: VecDeque<(Instant, u64)>,
+    pieces_sent: u64,
 }
 
 /// Starts the blob thread over `store` (with what opening it found).
@@ -177,6 +180,7 @@ pub(crate) fn start(
         completed: Vec::new(),
         on_complete,
         received: VecDeque::new(),
+        pieces_sent: 0,
     };
     std::thread::Builder::new()
         .name("blobs".into())
@@ -294,6 +298,7 @@ impl BlobLoop {
                     pieces_received: s.pieces_received,
                     pieces_refused: s.pieces_refused,
                     pieces_served: s.pieces_served,
+                    pieces_sent: self.pieces_sent,
                     rate_bytes_s: bytes / 60,
                 });
             }
@@ -349,11 +354,14 @@ impl BlobLoop {
             }
             self.serves.pop_front();
             let frame = match self.store.encode_piece(&blob, index) {
-                Ok(encoded) => BlobFrame::Piece {
-                    hash: blob.hash,
-                    index,
-                    encoded,
-                },
+                Ok(encoded) => {
+                    self.pieces_sent += 1;
+                    BlobFrame::Piece {
+                        hash: blob.hash,
+                        index,
+                        encoded,
+                    }
+                }
                 Err(e) => {
                     warn!(blob = %blob.hash, index, error = %e, "a held blob cannot be served");
                     BlobFrame::NotHeld { hash: blob.hash }

@@ -99,6 +99,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
                 people,
                 context.rules.clone(),
                 config.node.web_names.clone(),
+                Some(handle.blob_files().clone()),
             )
         };
         let served = match &config.web_tls {

@@ -18,7 +18,9 @@
 //! | protocol | `log/ID/start`, `log/ID/end` | times (ms), `log/ID/interviewer` the interviewer's id |
 //! | protocol | `act/ID/ATTEMPT` | the organiser's signed act ending that attempt (`crate::act`); `organiser/ID` their certificate (DER) |
 //! | protocol | `commission/N` | the head of the school's signed commission order, edition N (`crate::commission`); `commission_cert/N` the certificate it was signed under, `head/ID` the head's latest (DER) |
+//! | protocol | `rec/HASH/…` | a recording the school took in, named by its blob's hash (`crate::recording`) |
 //! | rcoi | `receipt/HASH` | the РЦОИ's receipt for a sheet: `verified` or `invalid: REASON` |
+//! | rcoi | `blob/HASH` | the РЦОИ's receipt for a recording: when it held it whole and checked (ms) |
 //! | rcoi | `settlement/HASH` | a РЦОИ operator's signed settlement of a conflict (`crate::settlement`) |
 //! | rcoi | `operator/ID` | the operator's certificate (DER) |
 //! | rcoi | `reg/ID/category`, `reg/ID/doc_series`, `reg/ID/doc_number`, `reg/ID/disabled` | the regional register's entry for participant ID: the category of record, the identity document the look-up uses, a disability (`yes`/`no`) (text) |

@@ -654,3 +654,116 @@ pub fn percent_decode(text: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// A WAV file of silence (16 kHz mono 16-bit) of `bytes` of sound, written sparse: a large
+/// recording that costs no disk until it is copied.
+pub fn silent_wav(path: &Path, bytes: u32) {
+    use std::io::Write as _;
+    let mut file = std::fs::File::create(path).expect("wav");
+    let mut header = b"RIFF".to_vec();
+    header.extend_from_slice(&(36 + bytes).to_le_bytes());
+    header.extend_from_slice(b"WAVEfmt ");
+    header.extend_from_slice(&16u32.to_le_bytes());
+    header.extend_from_slice(&[1, 0, 1, 0]);
+    header.extend_from_slice(&16_000u32.to_le_bytes());
+    header.extend_from_slice(&32_000u32.to_le_bytes());
+    header.extend_from_slice(&[2, 0, 16, 0]);
+    header.extend_from_slice(b"data");
+    header.extend_from_slice(&bytes.to_le_bytes());
+    file.write_all(&header).expect("wav header");
+    file.set_len(44 + u64::from(bytes)).expect("wav length");
+}
+
+/// A link that carries at most `bytes_per_s` from the node that sends to `front` on to `back`
+/// (and everything back unthrottled), holding at most `queue_bytes` and dropping what does not
+/// fit, as a thin school line with a small router buffer does. Returns the address to give the
+/// sending node as its upstream.
+pub async fn throttled_link(
+    back: std::net::SocketAddr,
+    bytes_per_s: u64,
+    queue_bytes: usize,
+) -> std::net::SocketAddr {
+    use std::collections::VecDeque;
+    let front = std::sync::Arc::new(
+        tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind"),
+    );
+    let toward = std::sync::Arc::new(
+        tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind"),
+    );
+    toward.connect(back).await.expect("connect");
+    let addr = front.local_addr().expect("addr");
+    let client: std::sync::Arc<std::sync::Mutex<Option<std::net::SocketAddr>>> =
+        std::sync::Arc::default();
+    // Back to the sender, unthrottled.
+    {
+        let (front, toward, client) = (front.clone(), toward.clone(), client.clone());
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 65_536];
+            while let Ok(n) = toward.recv(&mut buf).await {
+                let to = *client.lock().expect("client");
+                if let Some(to) = to {
+                    let _ = front.send_to(&buf[..n], to).await;
+                }
+            }
+        });
+    }
+    // Toward `back`, paced, drop-tail.
+    tokio::spawn(async move {
+        let mut queue: VecDeque<Vec<u8>> = VecDeque::new();
+        let mut queued = 0usize;
+        let mut buf = vec![0u8; 65_536];
+        let mut next_send = tokio::time::Instant::now();
+        loop {
+            let sleep = tokio::time::sleep_until(next_send);
+            tokio::select! {
+                received = front.recv_from(&mut buf) => {
+                    let Ok((n, from)) = received else { return };
+                    *client.lock().expect("client") = Some(from);
+                    if queued + n <= queue_bytes {
+                        queued += n;
+                        queue.push_back(buf[..n].to_vec());
+                    }
+                }
+                () = sleep, if !queue.is_empty() => {
+                    if let Some(packet) = queue.pop_front() {
+                        queued -= packet.len();
+                        let _ = toward.send(&packet).await;
+                        let gap = std::time::Duration::from_secs_f64(packet.len() as f64 / bytes_per_s as f64);
+                        next_send = tokio::time::Instant::now().max(next_send) + gap;
+                    }
+                }
+            }
+            if queue.is_empty() {
+                next_send = next_send.max(tokio::time::Instant::now());
+            }
+        }
+    });
+    addr
+}
+
+/// A spoken answer in Russian as WAV (espeak-ng), made longer and resampled as a recorder's
+/// file would be (sox): what the technician's software writes.
+pub fn spoken_answer(dir: &Path, name: &str, repeats: usize) -> PathBuf {
+    let text = "Иванова Анна Викторовна, вариант пять, код работы сто один. ".repeat(repeats);
+    let raw = dir.join(format!("{name}.raw.wav"));
+    let out = dir.join(name);
+    let spoke = std::process::Command::new("espeak-ng")
+        .args(["-v", "ru", "-w"])
+        .arg(&raw)
+        .arg(&text)
+        .status()
+        .expect("espeak-ng (the test command installs it)");
+    assert!(spoke.success());
+    let converted = std::process::Command::new("sox")
+        .arg(&raw)
+        .args(["-r", "16000", "-c", "1", "-b", "16"])
+        .arg(&out)
+        .status()
+        .expect("sox (the test command installs it)");
+    assert!(converted.success());
+    out
+}

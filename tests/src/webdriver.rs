@@ -94,6 +94,15 @@ impl Browser {
         self.call("POST", "/url", &json!({ "url": url }));
     }
 
+    /// Runs `script` in the page (a function body; `return` gives its value).
+    pub fn script(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            "/execute/sync",
+            &json!({ "script": script, "args": [] }),
+        )
+    }
+
     /// The id of the element `css` selects, if any.
     fn element(&self, css: &str) -> Option<String> {
         let (status, answer) = crate::http(

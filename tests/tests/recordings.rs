@@ -3,7 +3,7 @@
 //! hash and receipts it back down; another school of the same hub never receives it.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use giasync_node::admin;
@@ -16,29 +16,6 @@ use giasync_shared::recording;
 use giasync_shared::sync::DocId;
 
 const EXAM: &str = "is-2024-02-14";
-
-/// A spoken answer in Russian as WAV (espeak-ng), made longer and resampled as a recorder's
-/// file would be (sox): what the technician's software writes.
-pub fn spoken_answer(dir: &Path, name: &str, repeats: usize) -> PathBuf {
-    let text = "Иванова Анна Викторовна, вариант пять, код работы сто один. ".repeat(repeats);
-    let raw = dir.join(format!("{name}.raw.wav"));
-    let out = dir.join(name);
-    let spoke = std::process::Command::new("espeak-ng")
-        .args(["-v", "ru", "-w"])
-        .arg(&raw)
-        .arg(&text)
-        .status()
-        .expect("espeak-ng (the test command installs it)");
-    assert!(spoke.success());
-    let converted = std::process::Command::new("sox")
-        .arg(&raw)
-        .args(["-r", "16000", "-c", "1", "-b", "16"])
-        .arg(&out)
-        .status()
-        .expect("sox (the test command installs it)");
-    assert!(converted.success());
-    out
-}
 
 fn config(dir: &Path, code: &str, upstreams: &[std::net::SocketAddr]) -> NodeConfig {
     giasync_tests::node_config(dir, code, upstreams)
@@ -91,7 +68,7 @@ async fn a_recording_reaches_the_rcoi_is_receipted_and_no_other_school_gets_it()
     );
     assert!(ask(&school_config, roster).await.ok);
 
-    let answer = spoken_answer(dir.path(), "2024-02-14_101_420101_P1.wav", 20);
+    let answer = giasync_tests::spoken_answer(dir.path(), "2024-02-14_101_420101_P1.wav", 20);
     let source = std::fs::read(&answer).unwrap();
     let added = ask(
         &school_config,
@@ -181,4 +158,119 @@ async fn a_recording_reaches_the_rcoi_is_receipted_and_no_other_school_gets_it()
     let protocol: DocId = "protocol/4201/420101/is-2024-02-14".parse().unwrap();
     let named = recording::recordings(&school.read(protocol).await.unwrap());
     assert_eq!(named.len(), 1);
+}
+
+/// Seed 002's day on a thin line: a school has 500 MB of audio queued for the РЦОИ over a link
+/// of 1 MB/s (a router buffer of 64 KB, the rest dropped), and an expert signs a sheet. The
+/// sheet's receipt is back within seconds, while nearly all the audio is still to cross: the
+/// documents' stream goes before the blob stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sheet_signed_while_audio_is_queued_on_a_thin_link_goes_first() {
+    const AUDIO_BYTES: u32 = 500 * 1024 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let region = giasync_tests::demo_region_listed(dir.path(), 47_950, 1);
+    let exam: &'static str = Box::leak(giasync_tests::todays_exam().into_boxed_str());
+    let rules = giasync_shared::rules::Rules::is_2024().unwrap();
+    let rcoi_config = config(dir.path(), "42", &[]);
+    let row = || giasync_tests::roster_row("P1", "Иванова", "100001");
+    giasync_tests::apply_all(
+        &rcoi_config,
+        vec![giasync_tests::register(exam, "420101", "4201", vec![row()])],
+    );
+    let rcoi = giasync_node::service::start(rcoi_config.clone())
+        .await
+        .unwrap();
+    let link = giasync_tests::throttled_link(rcoi.listen.unwrap(), 1024 * 1024, 64 * 1024).await;
+    // The school reaches the РЦОИ (its second upstream; no МОУО runs) only over the thin link.
+    let mut school_config = config(dir.path(), "420101", &[link, link]);
+    school_config.upstreams.remove(0);
+    let school = giasync_node::service::start(school_config.clone())
+        .await
+        .unwrap();
+    let rooms = Command::Rooms {
+        exam: exam.parse().unwrap(),
+        rooms: vec![(RoomCode::new("101").unwrap(), 30)],
+    };
+    assert!(ask(&school_config, rooms).await.ok);
+    assert!(
+        ask(&school_config, giasync_tests::import(exam, vec![row()]))
+            .await
+            .ok
+    );
+
+    let audio = dir.path().join("room-101-stream.wav");
+    giasync_tests::silent_wav(&audio, AUDIO_BYTES);
+    let added = ask(
+        &school_config,
+        Command::AddRecording {
+            exam: exam.parse().unwrap(),
+            file: audio,
+            room: Some(RoomCode::new("101").unwrap()),
+            participant: None,
+            attempt: None,
+            stream: true,
+        },
+    )
+    .await;
+    assert!(added.ok, "{}", added.message);
+    // The link is busy with audio.
+    let mut busy = false;
+    for _ in 0..400 {
+        if rcoi.blob_status().await.unwrap().pieces_received >= 8 {
+            busy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let protocol: DocId = format!("protocol/4201/420101/{exam}").parse().unwrap();
+    assert!(
+        busy,
+        "no audio crossed: {:?}; the РЦОИ holds the protocol: {}; peers {:?}",
+        rcoi.blob_status().await,
+        rcoi.read(protocol).await.is_some(),
+        rcoi.status().await.map(|s| s.peers)
+    );
+
+    let expert = giasync_tests::experts_of(&region, "420101")[0];
+    let sheet = giasync_tests::score_request(
+        dir.path(),
+        &rules,
+        expert,
+        exam,
+        "420101",
+        "P1",
+        giasync_tests::POINTS_FULL,
+    );
+    let signed = std::time::Instant::now();
+    let scored = ask(&school_config, sheet).await;
+    assert!(scored.ok, "{}", scored.message);
+    let rcoi_doc: DocId = format!("rcoi/4201/420101/{exam}").parse().unwrap();
+    let mut receipt_after = None;
+    for _ in 0..600 {
+        if rcoi
+            .read(rcoi_doc)
+            .await
+            .is_some_and(|d| !giasync_shared::content::receipts(&d).is_empty())
+        {
+            receipt_after = Some(signed.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let receipt_after = receipt_after.expect("the sheet reached the РЦОИ");
+    let audio_left = rcoi.blob_status().await.unwrap().wanted_bytes_left;
+    eprintln!(
+        "sheet receipted at the РЦОИ {} ms after signing, with {} MiB of audio still to cross",
+        receipt_after.as_millis(),
+        audio_left / (1024 * 1024)
+    );
+    assert!(
+        receipt_after < Duration::from_secs(5),
+        "the sheet took {receipt_after:?} behind the audio"
+    );
+    assert!(
+        audio_left > u64::from(AUDIO_BYTES) * 9 / 10,
+        "the audio crossed first: {audio_left} bytes left"
+    );
+    drop(school);
 }

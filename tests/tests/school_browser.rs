@@ -177,6 +177,38 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         browser.open(&format!("{base}/log?room=101"));
         sign_out(&browser);
 
+        // The technician takes p1's recording in (the file the recorder wrote, named by the
+        // convention) and plays it on the recordings page: the audio element reads its duration.
+        let date = exam.trim_start_matches("is-");
+        let answer =
+            giasync_tests::spoken_answer(dir.path(), &format!("{date}_101_420101_p1.wav"), 3);
+        let added = giasync_node::admin::execute(
+            &school_config,
+            &giasync_node::app::Context::load(&school_config).unwrap(),
+            &Request::AddRecording {
+                exam: exam.parse().unwrap(),
+                file: answer,
+                room: None,
+                participant: None,
+                attempt: None,
+                stream: false,
+            },
+            giasync_tests::now_ms(),
+        )
+        .unwrap();
+        assert!(added.ok, "{}", added.message);
+        sign_in(&browser, &base, "tech-420101", &pin(&region, "tech-420101"));
+        browser.open(&format!("{base}/recordings"));
+        eventually_shows(&browser, ".recording", "Андреева");
+        eventually_shows(&browser, ".missing", "общая запись аудитории");
+        browser.wait_for(10, "the recording's duration", |b| {
+            b.script("return document.querySelector('.recording audio').duration")
+                .as_f64()
+                .is_some_and(|d| d > 1.0)
+        });
+        browser.screenshot("school-recordings");
+        sign_out(&browser);
+
         // A wrong PIN signs nobody in, so nobody can sign.
         sign_in(&browser, &base, "exp-420101-1", "000000");
         eventually_shows(&browser, "#error", "Неверный PIN");

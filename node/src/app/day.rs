@@ -187,6 +187,26 @@ pub struct SchoolDay {
     /// The newest edition of the head's commission order that verifies here, if any.
     #[serde(default)]
     pub commission: Option<DayCommission>,
+    /// The recordings the protocol names, by room, each with whether the РЦОИ holds it.
+    #[serde(default)]
+    pub recordings: Vec<DayRecording>,
+}
+
+/// A recording as the pages show it (`giasync_shared::recording`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayRecording {
+    pub hash: String,
+    pub room: RoomCode,
+    /// `None`: the room's stream for the day.
+    pub participant: Option<ParticipantId>,
+    pub attempt: Option<u8>,
+    pub format: String,
+    pub mime: String,
+    pub duration_ms: u64,
+    pub bytes: u64,
+    pub file_name: String,
+    /// The РЦОИ's receipt: it holds the recording whole and checked.
+    pub at_rcoi: bool,
 }
 
 /// The commission order as the pages show it (`giasync_shared::commission`).
@@ -459,6 +479,42 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
     };
     let results_published =
         rcoi.is_some_and(|r| super::results::verified_results(r, context, exam, school).is_ok());
+    let at_rcoi = rcoi
+        .map(giasync_shared::recording::blob_receipts)
+        .unwrap_or_default();
+    let mut recordings: Vec<DayRecording> = protocol
+        .map(giasync_shared::recording::recordings)
+        .unwrap_or_default()
+        .into_values()
+        .map(|r| {
+            let (participant, attempt) = match r.subject {
+                giasync_shared::recording::Subject::Room => (None, None),
+                giasync_shared::recording::Subject::Participant { id, attempt } => {
+                    (Some(id), Some(attempt.get()))
+                }
+            };
+            DayRecording {
+                hash: r.blob.hash.to_string(),
+                room: r.room,
+                participant,
+                attempt,
+                format: r.format.to_string(),
+                mime: r.format.mime().to_owned(),
+                duration_ms: r.duration_ms,
+                bytes: r.blob.bytes,
+                file_name: r.file_name,
+                at_rcoi: at_rcoi.contains_key(&r.blob.hash),
+            }
+        })
+        .collect();
+    recordings.sort_by(|a, b| {
+        (a.room, a.participant, a.attempt, &a.file_name).cmp(&(
+            b.room,
+            b.participant,
+            b.attempt,
+            &b.file_name,
+        ))
+    });
     Ok(SchoolDay {
         results_published,
         familiarised: results.map_or(0, |r| content::acks(r).len()),
@@ -476,5 +532,6 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
                 at: o.at,
                 rooms: o.rooms.clone(),
             }),
+        recordings,
     })
 }

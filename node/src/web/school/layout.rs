@@ -101,6 +101,9 @@ pub(super) fn page(
         if allowed(role, "commission") {
             links.push("<a href=\"/commission\">Состав комиссии</a>");
         }
+        if allowed(role, "recordings") {
+            links.push("<a href=\"/recordings\">Аудиозаписи</a>");
+        }
         links.push("<a href=\"/queue\">Очередь</a>");
         links.push("<a href=\"/sync\">Синхронизация</a>");
         h.push_str(&format!(

@@ -42,6 +42,7 @@ mod head;
 mod interviewer;
 mod layout;
 mod organiser;
+mod recordings;
 pub use super::pin_guard;
 mod sign_in;
 
@@ -65,6 +66,8 @@ struct Inner {
     /// The signed-in person and their unlocked key.
     sessions: Sessions<(Person, SigningKey)>,
     attempts: Arc<Mutex<pin_guard::PinGuard>>,
+    /// The node's recordings, to play them (none in tests of the pages alone).
+    blobs: Option<crate::blobs::BlobFiles>,
 }
 
 /// The interface's state, shared by every request.
@@ -222,6 +225,7 @@ fn page_action(page: &str) -> Action {
         "log" => Action::Log,
         "score" => Action::Score,
         "commission" => Action::SignCommission,
+        "recordings" => Action::AddRecording,
         "protocol" | "queue" => Action::Read,
         _ => Action::Read,
     }
@@ -233,13 +237,20 @@ fn allowed(role: PersonRole, page: &str) -> bool {
 }
 
 /// The school's interface.
-pub fn router(engine: Ask, people: Vec<Person>, rules: Rules, names: Vec<HostName>) -> Router {
+pub fn router(
+    engine: Ask,
+    people: Vec<Person>,
+    rules: Rules,
+    names: Vec<HostName>,
+    blobs: Option<crate::blobs::BlobFiles>,
+) -> Router {
     let state = SchoolWeb(Arc::new(Inner {
         engine,
         people,
         rules,
         sessions: Sessions::new(COOKIE, Duration::from_millis(SESSION_IDLE_MS)),
         attempts: Arc::default(),
+        blobs,
     }));
     let router = Router::new()
         .route("/", get(sign_in::home))
@@ -280,6 +291,8 @@ pub fn router(engine: Ask, people: Vec<Person>, rules: Rules, names: Vec<HostNam
             "/score/{participant}",
             get(expert::score_form).post(expert::score_submit),
         )
+        .route("/recordings", get(recordings::page_of_recordings))
+        .route("/recording/{hash}", get(recordings::recording))
         .route("/sync", get(everyone::sync_page))
         .route("/api/version", get(everyone::version))
         .with_state(state);
@@ -305,7 +318,13 @@ mod tests {
     async fn a_post_from_another_sites_page_is_refused() {
         use tower::ServiceExt as _;
         let engine: Ask = Arc::new(|_, _| tokio::sync::oneshot::channel().1);
-        let app = router(engine, Vec::new(), Rules::is_2024().unwrap(), Vec::new());
+        let app = router(
+            engine,
+            Vec::new(),
+            Rules::is_2024().unwrap(),
+            Vec::new(),
+            None,
+        );
         let post = |origin: Option<&str>| {
             let mut r = axum::http::Request::post("/logout")
                 .header(axum::http::header::HOST, "127.0.0.1:7480");
