@@ -397,6 +397,7 @@ fn write_node(
             web_names: Vec::new(),
             oversight: giasync_shared::config::OversightAccess::SignIn,
             audio_kbit_s: None,
+            audio_watch: None,
         },
         tls: TlsSection {
             cert: "node.crt".into(),

@@ -48,6 +48,7 @@ fn node_config(
             web_names: Vec::new(),
             oversight: giasync_shared::config::OversightAccess::SignIn,
             audio_kbit_s: None,
+            audio_watch: None,
         },
         tls: TlsSection {
             cert: dir.join("node.crt"),

@@ -23,6 +23,7 @@ pub mod run_blobs;
 pub mod service;
 pub mod store;
 pub mod transport;
+pub mod watch;
 pub mod web;
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `warn` for the operators' commands).

@@ -71,6 +71,9 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
         carry_over(&handle, &context).await;
     }
     serve_admin(&config.node.store, handle.clone(), context.clone())?;
+    if let Some(dir) = &config.node.audio_watch {
+        crate::watch::spawn(dir.clone(), handle.clone(), context.clone());
+    }
     if let Some(addr) = config.node.web {
         let ask = asker(handle.clone(), context.clone());
         let people = config
@@ -212,7 +215,7 @@ fn oversight_off_the_engine_thread(
 /// Takes a recording file in through the node's blob store (off the engine thread: the copy
 /// and the hash take time in proportion to the file), tells the blob thread it is held, then
 /// names it in the protocol.
-async fn add_recording(
+pub(crate) async fn add_recording(
     handle: &NodeHandle,
     context: Arc<Context>,
     actor: Actor,

@@ -274,3 +274,80 @@ async fn a_sheet_signed_while_audio_is_queued_on_a_thin_link_goes_first() {
     );
     drop(school);
 }
+
+/// The recording software writes into the watched folder: a finished answer is taken in and
+/// named; a file not named by the convention, and one cut short, are refused with the reason
+/// beside them; nothing is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watched_folder_takes_finished_recordings_in_and_sets_bad_ones_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    giasync_tests::demo_region(dir.path(), 47_980, 1);
+    let watched = dir.path().join("recorder");
+    std::fs::create_dir_all(&watched).unwrap();
+    let mut school_config = config(dir.path(), "420101", &[]);
+    school_config.node.audio_watch = Some(watched.clone());
+    let school = giasync_node::service::start(school_config.clone())
+        .await
+        .unwrap();
+    let rooms = Command::Rooms {
+        exam: EXAM.parse().unwrap(),
+        rooms: vec![(RoomCode::new("101").unwrap(), 30)],
+    };
+    assert!(ask(&school_config, rooms).await.ok);
+    let roster = giasync_tests::import(
+        EXAM,
+        vec![giasync_tests::roster_row("P1", "Иванова", "100001")],
+    );
+    assert!(ask(&school_config, roster).await.ok);
+
+    let made = giasync_tests::spoken_answer(dir.path(), "2024-02-14_101_420101_P1.wav", 2);
+    let whole = std::fs::read(&made).unwrap();
+    std::fs::rename(&made, watched.join("2024-02-14_101_420101_P1.wav")).unwrap();
+    std::fs::write(watched.join("notes.txt"), "не запись").unwrap();
+    std::fs::write(
+        watched.join("2024-02-14_101_420101.wav"),
+        &whole[..whole.len() / 3],
+    )
+    .unwrap();
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let protocol: DocId = "protocol/4201/420101/is-2024-02-14".parse().unwrap();
+    loop {
+        let named = school
+            .read(protocol)
+            .await
+            .map(|d| recording::recordings(&d))
+            .unwrap_or_default();
+        let refused = std::fs::read_dir(watched.join("refused")).map_or(0, Iterator::count);
+        if named.len() == 1 && refused == 4 {
+            let r = named.values().next().unwrap();
+            assert!(matches!(
+                r.subject,
+                recording::Subject::Participant { id, .. } if id.as_str() == "P1"
+            ));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "named {}, refused {refused}",
+            named.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        std::fs::read(watched.join("taken").join("2024-02-14_101_420101_P1.wav")).unwrap(),
+        whole
+    );
+    let why = |name: &str| std::fs::read_to_string(watched.join("refused").join(name)).unwrap();
+    assert!(
+        why("notes.txt.txt").contains("DATE_ROOM_SCHOOL"),
+        "{}",
+        why("notes.txt.txt")
+    );
+    assert!(
+        why("2024-02-14_101_420101.wav.txt").contains("cut short"),
+        "{}",
+        why("2024-02-14_101_420101.wav.txt")
+    );
+    assert!(watched.join("refused").join("notes.txt").exists());
+}

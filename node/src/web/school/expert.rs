@@ -139,6 +139,16 @@ pub(super) async fn score_form(
             escape(&conditions)
         ));
     }
+    // The answer's recording, for scoring afterwards (РАС, §60 «д») or checking a score.
+    if let Some(r) = day.recordings.iter().find(|r| {
+        r.participant.as_ref().map(|x| x.as_str()) == Some(p.entry.id.as_str())
+            && r.attempt == Some(attempt)
+    }) {
+        b.push_str(&format!(
+            "<p id=\"recording\">Аудиозапись ответа: <audio controls preload=\"metadata\" src=\"/recording/{}\"></audio></p>",
+            escape(&r.hash)
+        ));
+    }
     b.push_str(&format!(
         "<p>{} — {}, аудитория {}</p><p>Категория: <b>{}</b>{}; максимум {} баллов, зачёт от {}.</p>",
         escape(&full_name(p)),

@@ -231,9 +231,13 @@ fn page_action(page: &str) -> Action {
     }
 }
 
-/// What a page may do for a role.
+/// What a page may do for a role. A recording is heard by those who take recordings in and by
+/// the experts, who score from it afterwards.
 fn allowed(role: PersonRole, page: &str) -> bool {
-    page_action(page).allowed(role)
+    match page {
+        "recording" => Action::AddRecording.allowed(role) || Action::Score.allowed(role),
+        _ => page_action(page).allowed(role),
+    }
 }
 
 /// The school's interface.
@@ -312,6 +316,11 @@ mod tests {
         assert!(allowed(PersonRole::Interviewer, "mark"));
         assert!(!allowed(PersonRole::Interviewer, "score"));
         assert!(allowed(PersonRole::Technician, "sync"));
+        assert!(allowed(PersonRole::Technician, "recordings"));
+        assert!(!allowed(PersonRole::Expert, "recordings"));
+        assert!(allowed(PersonRole::Expert, "recording"));
+        assert!(!allowed(PersonRole::Interviewer, "recording"));
+        assert!(!allowed(PersonRole::Corridor, "recording"));
     }
 
     #[tokio::test]

@@ -112,13 +112,14 @@ pub(super) async fn page_of_recordings(
     page("Аудиозаписи", Some(&who), Some(&day), &b).into_response()
 }
 
-/// Serves a recording the school's protocol names, to a person allowed on the recordings page.
+/// Serves a recording the school's protocol names, to a person allowed on the recordings page
+/// or the expert's (who scores from it afterwards).
 pub(super) async fn recording(
     State(web): State<SchoolWeb>,
     headers: HeaderMap,
     Path(hash): Path<String>,
 ) -> Response {
-    let (who, day) = match web.open(&headers, "recordings", None).await {
+    let (who, day) = match web.open(&headers, "recording", None).await {
         Ok(x) => x,
         Err(r) => return *r,
     };
