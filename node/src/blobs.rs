@@ -242,29 +242,40 @@ impl BlobStore {
         files: &mut Partials,
         blob: &BlobRef,
         index: u32,
-        bytes: &[u8],
+        piece: &blob::Piece,
     ) -> Result<(), BlobStoreError> {
         let (start, _) = blob.piece(index)?;
         let path = self.partial_path(&blob.hash);
-        let file = match files.open.entry(blob.hash) {
-            std::collections::hash_map::Entry::Occupied(open) => open.into_mut(),
-            std::collections::hash_map::Entry::Vacant(slot) => slot.insert(
-                OpenOptions::new()
-                    .create(true)
-                    .truncate(false)
-                    .read(true)
-                    .write(true)
-                    .open(&path)
-                    .map_err(io_err(&path))?,
-            ),
+        let ob_path = path.with_extension("obao");
+        let open = |path: &Path| {
+            OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .open(path)
+                .map_err(io_err(path))
         };
-        file.write_all_at(bytes, start).map_err(io_err(&path))?;
+        let (file, outboard) = match files.open.entry(blob.hash) {
+            std::collections::hash_map::Entry::Occupied(open) => open.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert((open(&path)?, open(&ob_path)?))
+            }
+        };
+        file.write_all_at(&piece.bytes, start)
+            .map_err(io_err(&path))?;
+        for (at, pair) in &piece.hashes {
+            outboard.write_all_at(pair, *at).map_err(io_err(&ob_path))?;
+        }
         files
             .pending
             .entry(blob.hash)
             .or_insert((*blob, Vec::new()))
             .1
             .push(index);
+        files
+            .pending_since
+            .get_or_insert_with(std::time::Instant::now);
         Ok(())
     }
 
@@ -275,10 +286,15 @@ impl BlobStore {
             return Ok(());
         }
         for hash in files.pending.keys() {
-            if let Some(f) = files.open.get(hash) {
-                f.sync_data().map_err(io_err(&self.partial_path(hash)))?;
+            if let Some((data, outboard)) = files.open.get(hash) {
+                let path = self.partial_path(hash);
+                data.sync_data().map_err(io_err(&path))?;
+                outboard
+                    .sync_data()
+                    .map_err(io_err(&path.with_extension("obao")))?;
             }
         }
+        files.pending_since = None;
         let tx = self.db.begin_write().map_err(index_err)?;
         {
             let mut table = tx.open_table(PIECES).map_err(index_err)?;
@@ -302,8 +318,11 @@ impl BlobStore {
         Ok(())
     }
 
-    /// Makes a fetched blob whole: hashes the partial file again (it must give the blob's
-    /// name), writes its outboard and makes it visible.
+    /// Makes a fetched blob whole and visible. Every piece was checked against the blob's name
+    /// as it arrived, and the hash pairs that proved it were written at their places in the
+    /// partial outboard: with every piece committed, file and outboard are the blob's, and are
+    /// moved into place without hashing the blob again. (A partial left by an earlier version,
+    /// with no outboard, is hashed whole here.)
     pub fn finish(&self, blob: &BlobRef, now_ms: i64) -> Result<(), BlobStoreError> {
         if self.holds(&blob.hash)? {
             return Ok(());
@@ -317,7 +336,14 @@ impl BlobStore {
                 blob.bytes
             )));
         }
-        let (kept, outboard) = outboard_beside(&path, len)?;
+        let outboard = path.with_extension("obao");
+        let ob_len = std::fs::metadata(&outboard).map_or(0, |m| m.len());
+        let kept = if ob_len == blob.outboard_bytes() {
+            *blob
+        } else {
+            let (kept, _) = outboard_beside(&path, len)?;
+            kept
+        };
         if kept != *blob {
             let _ = std::fs::remove_file(&outboard);
             return Err(BlobStoreError::Index(format!(
@@ -343,7 +369,9 @@ impl BlobStore {
 
     /// Forgets a partial blob's pieces (to fetch it again from nothing).
     fn restart(&self, blob: &BlobRef) -> Result<(), BlobStoreError> {
-        let _ = std::fs::remove_file(self.partial_path(&blob.hash));
+        let path = self.partial_path(&blob.hash);
+        let _ = std::fs::remove_file(path.with_extension("obao"));
+        let _ = std::fs::remove_file(path);
         let tx = self.db.begin_write().map_err(index_err)?;
         tx.open_table(PIECES)
             .map_err(index_err)?
@@ -470,11 +498,25 @@ impl BlobFiles {
 /// The partial files open for writing and the pieces written but not yet committed.
 #[derive(Debug, Default)]
 pub struct Partials {
-    open: HashMap<BlobHash, File>,
+    /// Each blob's partial data file and outboard.
+    open: HashMap<BlobHash, (File, File)>,
     pending: BTreeMap<BlobHash, (BlobRef, Vec<u32>)>,
+    pending_since: Option<std::time::Instant>,
 }
 
 impl Partials {
+    /// Pieces written and not yet committed.
+    #[must_use]
+    pub fn pending(&self) -> usize {
+        self.pending.values().map(|(_, p)| p.len()).sum()
+    }
+
+    /// When the oldest piece not yet committed was written.
+    #[must_use]
+    pub fn pending_since(&self) -> Option<std::time::Instant> {
+        self.pending_since
+    }
+
     /// Closes a blob's partial file (it is finished or given up).
     pub fn close(&mut self, hash: &BlobHash) {
         self.open.remove(hash);
@@ -561,7 +603,7 @@ mod tests {
         let mut ob = Vec::new();
         let blob = blob::outboard(&data[..], data.len() as u64, &mut ob).unwrap();
         let piece = |i: u32| {
-            blob::verify_piece(
+            blob::verify_piece_with_hashes(
                 blob,
                 i,
                 &blob::encode_piece(blob, &data[..], &ob[..], i).unwrap(),
@@ -598,6 +640,9 @@ mod tests {
         assert_eq!(held, data);
         // It is served, and what is served verifies.
         let encoded = store.encode_piece(&blob, 3).unwrap();
-        assert_eq!(blob::verify_piece(blob, 3, &encoded).unwrap(), piece(3));
+        assert_eq!(
+            blob::verify_piece(blob, 3, &encoded).unwrap(),
+            piece(3).bytes
+        );
     }
 }

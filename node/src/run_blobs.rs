@@ -32,6 +32,11 @@ pub const BLOB_STREAM_PRIORITY: i32 = -8;
 pub const BLOB_STREAM_MAGIC: &[u8; 4] = b"GSB1";
 /// Events handled before the pieces written are committed.
 const EVENTS_PER_TURN_MAX: usize = 256;
+/// Pieces written are committed (synced, then marked) once this many wait, or
+/// [`COMMIT_INTERVAL_MS`] after the first: a commit per piece would cap a fetch at the disk's
+/// syncs a second. A crash loses at most these, which are asked for again.
+const COMMIT_PIECES_MAX: usize = 64;
+const COMMIT_INTERVAL_MS: u64 = 50;
 /// Encoded pieces queued for one peer and not yet written; more asked of it wait.
 const PEER_QUEUED_BYTES_MAX: usize = 8 * 1024 * 1024;
 
@@ -211,6 +216,10 @@ impl BlobLoop {
             if !self.serves.is_empty() {
                 wait = wait.min(self.pacer.wait().unwrap_or(Duration::ZERO));
             }
+            if let Some(since) = self.partials.pending_since() {
+                let due = since + Duration::from_millis(COMMIT_INTERVAL_MS);
+                wait = wait.min(due.saturating_duration_since(Instant::now()));
+            }
             match inbox.recv_timeout(wait) {
                 Ok(BlobEvent::Stop) | Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
                 Ok(event) => self.handle(event, partial),
@@ -319,10 +328,10 @@ impl BlobLoop {
                 BlobOutput::Serve { peer, blob, index } => {
                     self.serves.push_back((peer, blob, index));
                 }
-                BlobOutput::Store { blob, index, bytes } => {
+                BlobOutput::Store { blob, index, piece } => {
                     if let Err(e) = self
                         .store
-                        .write_piece(&mut self.partials, &blob, index, &bytes)
+                        .write_piece(&mut self.partials, &blob, index, &piece)
                     {
                         warn!(blob = %blob.hash, index, error = %e, "a piece was not written; asking again");
                         self.transfers.store_failed(now, &blob.hash, index);
@@ -371,9 +380,17 @@ impl BlobLoop {
         }
     }
 
-    /// Commits the pieces written, then finishes the blobs now whole.
+    /// Commits the pieces written when enough wait, or long enough, or a blob is whole; then
+    /// finishes the blobs now whole.
     fn commit(&mut self) {
         let now = now_ms();
+        let due = self
+            .partials
+            .pending_since()
+            .is_some_and(|since| since.elapsed() >= Duration::from_millis(COMMIT_INTERVAL_MS));
+        if !due && self.completed.is_empty() && self.partials.pending() < COMMIT_PIECES_MAX {
+            return;
+        }
         if let Err(e) = self.store.commit_pieces(&mut self.partials) {
             warn!(error = %e, "pieces not committed; they are asked for again after a restart");
         }

@@ -180,18 +180,46 @@ pub fn encode_piece(
     Ok(out)
 }
 
+/// A piece checked against its blob's name: its bytes, and the hash pairs that proved them, each
+/// with its place in the blob's outboard. A receiver that writes every piece's pairs at their
+/// places has the blob's outboard once it has every piece, without hashing the blob again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Piece {
+    pub bytes: Vec<u8>,
+    /// (byte offset in the outboard, left and right hash).
+    pub hashes: Vec<(u64, [u8; 64])>,
+}
+
 /// Checks an encoded piece against the blob's name and gives back the piece's bytes, or why it
 /// is refused (a changed byte, a hash that does not lead to the root, too few or too many bytes).
 pub fn verify_piece(blob: BlobRef, index: u32, encoded: &[u8]) -> Result<Vec<u8>, BlobError> {
+    Ok(verify_piece_with_hashes(blob, index, encoded)?.bytes)
+}
+
+/// [`verify_piece`], with the hash pairs that proved the piece.
+pub fn verify_piece_with_hashes(
+    blob: BlobRef,
+    index: u32,
+    encoded: &[u8],
+) -> Result<Piece, BlobError> {
     let (start, len) = blob.piece(index)?;
     let ranges = blob.ranges(index)?;
     let mut reader = encoded;
     let root = bao_tree::blake3::Hash::from_bytes(blob.hash.0);
     let mut piece = Vec::with_capacity(len);
+    let mut hashes = Vec::new();
+    let tree = blob.tree();
     let mismatch = |reason: String| BlobError::Mismatch { index, reason };
-    for item in DecodeResponseIter::new(root, blob.tree(), &mut reader, &ranges) {
+    for item in DecodeResponseIter::new(root, tree, &mut reader, &ranges) {
         match item.map_err(|e| mismatch(e.to_string()))? {
-            BaoContentItem::Parent(_) => {}
+            BaoContentItem::Parent(parent) => {
+                if let Some(offset) = tree.post_order_offset(parent.node) {
+                    let mut pair = [0u8; 64];
+                    pair[..32].copy_from_slice(parent.pair.0.as_bytes());
+                    pair[32..].copy_from_slice(parent.pair.1.as_bytes());
+                    hashes.push((offset.value() * 64, pair));
+                }
+            }
             BaoContentItem::Leaf(Leaf { offset, data }) => {
                 if offset != start + piece.len() as u64 {
                     return Err(mismatch(format!("bytes at {offset} out of order")));
@@ -206,7 +234,10 @@ pub fn verify_piece(blob: BlobRef, index: u32, encoded: &[u8]) -> Result<Vec<u8>
     if piece.len() != len {
         return Err(mismatch(format!("{} bytes of {len}", piece.len())));
     }
-    Ok(piece)
+    Ok(Piece {
+        bytes: piece,
+        hashes,
+    })
 }
 
 #[cfg(test)]
@@ -241,11 +272,20 @@ mod tests {
             "the name is not BLAKE3 of the bytes"
         );
         let mut whole = Vec::new();
+        // The pairs that proved the pieces, each written at its place, are the outboard bao
+        // computes from the whole blob.
+        let mut rebuilt = vec![0u8; ob.len()];
         for index in 0..blob.pieces() {
             let encoded = encode_piece(blob, &data[..], &ob[..], index).unwrap();
-            whole.extend(verify_piece(blob, index, &encoded).unwrap());
+            let piece = verify_piece_with_hashes(blob, index, &encoded).unwrap();
+            for (at, pair) in &piece.hashes {
+                let at = usize::try_from(*at).unwrap();
+                rebuilt[at..at + 64].copy_from_slice(pair);
+            }
+            whole.extend(piece.bytes);
         }
         assert_eq!(whole, data);
+        assert_eq!(rebuilt, ob, "the outboard made of the pieces' hashes");
     }
 
     #[test]

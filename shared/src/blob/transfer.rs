@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::wire::{BlobFrame, WANT_PIECES_MAX};
-use super::{BlobHash, BlobRef, verify_piece};
+use super::{BlobHash, BlobRef, verify_piece_with_hashes};
 use crate::sync::{DocId, NodeIdentity, PeerId};
 
 /// Pieces asked of one peer and not yet arrived: 4 MiB, enough to keep a fast link busy; what
@@ -45,11 +45,12 @@ pub enum BlobOutput {
         blob: BlobRef,
         index: u32,
     },
-    /// Write a checked piece; report a failed write with [`Transfers::store_failed`].
+    /// Write a checked piece and the hash pairs that proved it (at their places in the blob's
+    /// outboard); report a failed write with [`Transfers::store_failed`].
     Store {
         blob: BlobRef,
         index: u32,
-        bytes: Vec<u8>,
+        piece: super::Piece,
     },
     /// Every piece of the blob was handed to the driver: make it whole (see the node's blob
     /// store), then call [`Transfers::hold`].
@@ -396,12 +397,12 @@ impl Transfers {
             p.last_piece_ms = now_ms;
         }
         let blob = w.blob;
-        match verify_piece(blob, index, encoded) {
-            Ok(bytes) => {
+        match verify_piece_with_hashes(blob, index, encoded) {
+            Ok(piece) => {
                 self.stats.pieces_received += 1;
                 w.set(index, true);
                 self.outputs
-                    .push_back(BlobOutput::Store { blob, index, bytes });
+                    .push_back(BlobOutput::Store { blob, index, piece });
                 if w.whole() {
                     self.complete(hash);
                 }

@@ -174,8 +174,8 @@ impl Net {
                 };
                 self.send(n, peer, &frame);
             }
-            BlobOutput::Store { blob, index, bytes } => {
-                self.nodes[n].stored.insert((blob.hash, index), bytes);
+            BlobOutput::Store { blob, index, piece } => {
+                self.nodes[n].stored.insert((blob.hash, index), piece.bytes);
             }
             BlobOutput::Complete { blob } => {
                 let node = &mut self.nodes[n];
