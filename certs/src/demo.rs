@@ -398,6 +398,7 @@ fn write_node(
             oversight: giasync_shared::config::OversightAccess::SignIn,
             audio_kbit_s: None,
             audio_watch: None,
+            audio_keep_months: None,
         },
         tls: TlsSection {
             cert: "node.crt".into(),

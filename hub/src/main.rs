@@ -29,6 +29,20 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+enum AudioCommand {
+    /// Delete this hub's copies of an exam's recordings after the keeping period; refused
+    /// before it ends.
+    Destroy {
+        /// The hub's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// The exam, e.g. is-2025-02-12.
+        #[arg(long)]
+        exam: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum Command {
     /// Run a МОУО or РЦОИ hub (by its certificate's role): accept its schools (and, at the
     /// РЦОИ, the МОУО hubs), store and forward their documents, until Ctrl-C or SIGTERM.
@@ -145,6 +159,11 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Recordings held by this hub: `audio destroy` deletes the copies of an exam's recordings
+    /// once the keeping period is over (seed 002 §55, §69; `[node] audio_keep_months`, at least
+    /// 4) and, at the РЦОИ, records the act in its document for each school.
+    #[command(subcommand)]
+    Audio(AudioCommand),
     /// At the РЦОИ: close an exam's processing — sign each school's results (participant,
     /// total, зачёт/незачёт) with the РЦОИ key into its results document, to flow down through
     /// the МОУО hubs. Schools with open conflicts are named and left out (exit 1).
@@ -416,6 +435,15 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     .with_context(|| format!("writing {}", out.display()))?;
             }
             report(&response)
+        }
+        Command::Audio(AudioCommand::Destroy { config, exam }) => {
+            let (config, context) = load(&config)?;
+            let exam = exam.parse().context("--exam")?;
+            report(&execute(
+                &config,
+                &context,
+                &Request::DestroyRecordings { exam },
+            )?)
         }
         Command::Publish { config, exam } => {
             let (config, context) = load(&config)?;

@@ -49,6 +49,7 @@ fn node_config(
             oversight: giasync_shared::config::OversightAccess::SignIn,
             audio_kbit_s: None,
             audio_watch: None,
+            audio_keep_months: None,
         },
         tls: TlsSection {
             cert: dir.join("node.crt"),

@@ -209,6 +209,21 @@ fn message(answer: &Answer) -> String {
                 if r.again { " (named before)" } else { "" }
             )
         }
+        Answer::RecordingsDestroyed(d) => {
+            let mut text = format!(
+                "{}: {} recordings destroyed ({:.1} MiB)",
+                d.exam,
+                d.recordings,
+                d.bytes as f64 / (1024.0 * 1024.0)
+            );
+            if d.kept_not_at_rcoi > 0 {
+                text.push_str(&format!(
+                    "; {} kept: the РЦОИ does not hold them yet",
+                    d.kept_not_at_rcoi
+                ));
+            }
+            text
+        }
         Answer::CommissionSigned(c) => format!(
             "commission order edition {}: {} rooms, signed by {}",
             c.edition, c.rooms, c.head
@@ -443,6 +458,29 @@ pub fn execute(
                 .map(Answer::RecordingNamed),
             }
         }
+        Command::DestroyRecordings { exam } => {
+            match crate::app::recordings::due(&engine, context, now_ms, *exam) {
+                Err(e) => Err(e),
+                Ok((due, kept)) => {
+                    let (blobs, _) = crate::blobs::BlobStore::open(
+                        store.database(),
+                        &crate::blobs::dir_beside(&config.node.store),
+                        now_ms,
+                    )?;
+                    for (_, b) in &due {
+                        blobs.remove(&b.hash)?;
+                    }
+                    crate::app::recordings::record_destruction(
+                        &mut engine,
+                        now_ms,
+                        *exam,
+                        &due,
+                        kept.len(),
+                    )
+                    .map(Answer::RecordingsDestroyed)
+                }
+            }
+        }
         other => crate::app::apply(&mut engine, context, &Actor::Console, now_ms, other.clone()),
     };
     let mut records: Vec<Persist> = Vec::new();
@@ -511,10 +549,11 @@ pub fn format_status(status: &Status) -> String {
         }
         if s.recordings > 0 {
             out.push_str(&format!(
-                "  recordings: {} ({}), {} receipted by the РЦОИ\n",
+                "  recordings: {} ({}), {} receipted by the РЦОИ, {} destroyed by the school\n",
                 s.recordings,
                 mib(s.recording_bytes),
-                s.recordings_at_rcoi
+                s.recordings_at_rcoi,
+                s.recordings_destroyed
             ));
         }
     }

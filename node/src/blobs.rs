@@ -367,6 +367,37 @@ impl BlobStore {
         Ok(())
     }
 
+    /// Deletes a blob held whole (its row first, so it is never visible without its bytes),
+    /// and any partial copy. Deleting a blob not held does nothing.
+    pub fn remove(&self, hash: &BlobHash) -> Result<(), BlobStoreError> {
+        let tx = self.db.begin_write().map_err(index_err)?;
+        {
+            tx.open_table(BLOBS)
+                .map_err(index_err)?
+                .remove(&hash.0)
+                .map_err(index_err)?;
+            tx.open_table(PIECES)
+                .map_err(index_err)?
+                .remove(&hash.0)
+                .map_err(index_err)?;
+        }
+        tx.commit().map_err(index_err)?;
+        let partial = self.partial_path(hash);
+        for path in [
+            self.data_path(hash),
+            self.outboard_path(hash),
+            partial.with_extension("obao"),
+            partial,
+        ] {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(&path)(e)),
+            }
+        }
+        sync_dir(&self.dir)
+    }
+
     /// Forgets a partial blob's pieces (to fetch it again from nothing).
     fn restart(&self, blob: &BlobRef) -> Result<(), BlobStoreError> {
         let path = self.partial_path(&blob.hash);

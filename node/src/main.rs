@@ -118,6 +118,14 @@ enum AudioCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// Delete the node's copies of an exam's recordings once the keeping period is over (seed
+    /// 002 §55, §69: at least 4 months after the exam; `[node] audio_keep_months`) and record
+    /// the act in the protocol. Recordings the РЦОИ does not hold yet are kept. Refused before
+    /// the period ends.
+    Destroy {
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -292,6 +300,13 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             std::time::Duration::from_millis(timeout_ms),
         )?),
         Command::Roster(command) => roster(command),
+        Command::Audio(AudioCommand::Destroy { target }) => {
+            let s = session(&target)?;
+            Ok(report(&send(
+                &s,
+                &Request::DestroyRecordings { exam: s.exam },
+            )?))
+        }
         Command::Audio(AudioCommand::Add {
             file,
             room,

@@ -264,6 +264,18 @@ impl NodeHandle {
         answer.await.map_err(|_| "the node stopped".to_owned())?
     }
 
+    /// Deletes blobs from the node's store (their keeping period is over).
+    pub async fn destroy_blobs(
+        &self,
+        hashes: Vec<giasync_shared::blob::BlobHash>,
+    ) -> Result<(), String> {
+        let (reply, answer) = oneshot::channel();
+        self.blobs
+            .send(BlobEvent::Destroy { hashes, reply })
+            .map_err(|_| "the node stopped".to_owned())?;
+        answer.await.map_err(|_| "the node stopped".to_owned())?
+    }
+
     /// Stops the engine and blob threads (connections end with the runtime).
     pub fn stop(&self) {
         let _ = self.blobs.send(BlobEvent::Stop);

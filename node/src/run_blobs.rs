@@ -48,6 +48,8 @@ pub struct BlobPlan {
     pub doc: DocId,
     /// Whether this node should fetch it (a hub, until the РЦОИ receipts it).
     pub fetch: bool,
+    /// Whether this node keeps its copy: a МОУО, a relay, drops it once the РЦОИ holds it.
+    pub keep: bool,
 }
 
 /// Reports a blob made whole here, with the documents naming it.
@@ -92,6 +94,11 @@ pub(crate) enum BlobEvent {
     Keep {
         prepared: Prepared,
         reply: oneshot::Sender<Result<BlobRef, String>>,
+    },
+    /// Delete these blobs (their keeping period is over).
+    Destroy {
+        hashes: Vec<BlobHash>,
+        reply: oneshot::Sender<Result<(), String>>,
     },
     Status(oneshot::Sender<BlobStatus>),
     Stop,
@@ -278,6 +285,18 @@ impl BlobLoop {
                     } else if self.transfers.wants(&plan.blob.hash) {
                         self.transfers.unwant(now, &plan.blob.hash);
                     }
+                    if !plan.keep && self.transfers.holds(&plan.blob.hash) {
+                        self.transfers.release(&plan.blob.hash);
+                        self.partials.close(&plan.blob.hash);
+                        match self.store.remove(&plan.blob.hash) {
+                            Ok(()) => {
+                                info!(blob = %plan.blob.hash, "the РЦОИ holds it: the relay's copy dropped")
+                            }
+                            Err(e) => {
+                                warn!(blob = %plan.blob.hash, error = %e, "the relay's copy not dropped")
+                            }
+                        }
+                    }
                 }
             }
             BlobEvent::Keep { prepared, reply } => {
@@ -286,6 +305,19 @@ impl BlobLoop {
                     self.transfers.hold(now, blob);
                 }
                 let _ = reply.send(kept);
+            }
+            BlobEvent::Destroy { hashes, reply } => {
+                let mut result = Ok(());
+                for hash in hashes {
+                    self.transfers.unwant(now, &hash);
+                    self.transfers.release(&hash);
+                    self.partials.close(&hash);
+                    if let Err(e) = self.store.remove(&hash) {
+                        result = Err(e.to_string());
+                        break;
+                    }
+                }
+                let _ = reply.send(result);
             }
             BlobEvent::Stop => {}
             BlobEvent::Status(reply) => {

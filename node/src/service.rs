@@ -159,6 +159,14 @@ fn asker(handle: NodeHandle, context: Arc<Context>) -> crate::web::Ask {
         if matches!(command, Command::Oversight) {
             return oversight_off_the_engine_thread(handle.clone(), context, &actor);
         }
+        if let Command::DestroyRecordings { exam } = command {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let _ = reply.send(destroy_recordings(&handle, context, actor, exam).await);
+            });
+            return answer;
+        }
         if matches!(command, Command::AddRecording { .. }) {
             let (reply, answer) = tokio::sync::oneshot::channel();
             let handle = handle.clone();
@@ -265,6 +273,41 @@ pub(crate) async fn add_recording(
     answer.await.map_err(|_| run::CallError::Stopped)?
 }
 
+/// Destroys an exam's recordings whose keeping period is over: the application says which
+/// (and refuses before the period ends), the blob thread deletes the bytes, then the application
+/// records the act.
+async fn destroy_recordings(
+    handle: &NodeHandle,
+    context: Arc<Context>,
+    actor: Actor,
+    exam: giasync_shared::exam::ExamId,
+) -> crate::web::Answered {
+    if let Err(refused) = actor.may(app::Action::AddRecording) {
+        return Ok(Err(refused));
+    }
+    let ctx = context.clone();
+    let found = handle
+        .call(move |engine, now_ms| app::recordings::due(engine, &ctx, now_ms, exam))
+        .await
+        .map_err(|_| run::CallError::Stopped)??;
+    let (due, kept) = match found {
+        Ok(found) => found,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    let hashes = due.iter().map(|(_, b)| b.hash).collect();
+    if let Err(e) = handle.destroy_blobs(hashes).await {
+        return Ok(Err(app::Error::RecordingRefused(e)));
+    }
+    let kept = kept.len();
+    handle
+        .call(move |engine, now_ms| {
+            app::recordings::record_destruction(engine, now_ms, exam, &due, kept)
+                .map(app::Answer::RecordingsDestroyed)
+        })
+        .await
+        .map_err(|_| run::CallError::Stopped)?
+}
+
 /// A status answer with the running node's blobs filled in.
 async fn with_blobs(
     handle: &NodeHandle,
@@ -338,6 +381,22 @@ fn serve_admin(
                 let mut lines = tokio::io::BufReader::new(read).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     let response = match crate::admin::parse_request(&line) {
+                        Ok(Command::DestroyRecordings { exam }) => {
+                            let _ = handle
+                                .call(move |engine, now_ms| {
+                                    engine.note(
+                                        now_ms,
+                                        format!("admin socket, uid {uid}: destroy_recordings"),
+                                    );
+                                })
+                                .await;
+                            match destroy_recordings(&handle, context.clone(), Actor::Console, exam)
+                                .await
+                            {
+                                Ok(outcome) => crate::admin::respond(outcome),
+                                Err(e) => crate::admin::Response::refused(e.to_string()),
+                            }
+                        }
                         Ok(command @ Command::AddRecording { .. }) => {
                             let op = command.op();
                             let _ = handle

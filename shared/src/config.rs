@@ -102,7 +102,16 @@ pub struct NodeSection {
     /// `refused/` with the reason in `NAME.txt`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio_watch: Option<PathBuf>,
+    /// How long recordings are kept after their exam, in months, before `audio destroy` may
+    /// delete them: at least [`AUDIO_KEEP_MONTHS_MIN`] (seed 002 §55, §69), which is the
+    /// default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_keep_months: Option<u32>,
 }
+
+/// The shortest time recordings are kept after their exam (seed 002 §55: «не менее 4-х
+/// месяцев со дня завершения итогового собеседования»).
+pub const AUDIO_KEEP_MONTHS_MIN: u32 = 4;
 
 /// Who may see a hub's oversight pages.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +170,12 @@ impl NodeSection {
     #[must_use]
     pub fn clock(&self) -> UtcOffset {
         self.utc_offset.unwrap_or(UtcOffset::UTC)
+    }
+
+    /// How many months recordings are kept after their exam.
+    #[must_use]
+    pub fn audio_keep_months(&self) -> u32 {
+        self.audio_keep_months.unwrap_or(AUDIO_KEEP_MONTHS_MIN)
     }
 }
 
@@ -233,6 +248,11 @@ impl NodeConfig {
                 }
             }
         }
+        if let Some(p) = &mut config.node.audio_watch
+            && p.is_relative()
+        {
+            *p = base.join(&*p);
+        }
         let web_tls = config
             .web_tls
             .iter_mut()
@@ -285,6 +305,13 @@ impl NodeConfig {
             return Err(invalid(
                 "[web_tls] is the certificate of the pages on [node] web, which is not set".into(),
             ));
+        }
+        if let Some(months) = config.node.audio_keep_months
+            && months < AUDIO_KEEP_MONTHS_MIN
+        {
+            return Err(invalid(format!(
+                "[node] audio_keep_months = {months}: recordings are kept at least {AUDIO_KEEP_MONTHS_MIN} months after the exam (seed 002 §55)"
+            )));
         }
         if config.upstreams.len() > UPSTREAMS_MAX {
             return Err(invalid(format!("at most {UPSTREAMS_MAX} upstreams")));
@@ -354,6 +381,23 @@ host = "127.0.0.1"
         assert_eq!(config.node.clock().minutes(), 420);
         let again = NodeConfig::parse(&toml::to_string(&config).unwrap(), "x").unwrap();
         assert_eq!(again, config);
+    }
+
+    #[test]
+    fn recordings_are_kept_at_least_the_orders_four_months() {
+        let config = NodeConfig::parse(SCHOOL, "node.toml").unwrap();
+        assert_eq!(config.node.audio_keep_months(), 4);
+        let longer = SCHOOL.replace("store.redb\"", "store.redb\"\naudio_keep_months = 6");
+        assert_eq!(
+            NodeConfig::parse(&longer, "node.toml")
+                .unwrap()
+                .node
+                .audio_keep_months(),
+            6
+        );
+        let shorter = SCHOOL.replace("store.redb\"", "store.redb\"\naudio_keep_months = 3");
+        let err = NodeConfig::parse(&shorter, "node.toml").unwrap_err();
+        assert!(err.to_string().contains("at least 4 months"), "{err}");
     }
 
     #[test]

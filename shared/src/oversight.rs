@@ -90,6 +90,25 @@ pub struct SchoolView {
     pub results_published: bool,
     pub results_delivered: Option<String>,
     pub familiarised: usize,
+    /// The school's recordings over its exams.
+    #[serde(default)]
+    pub recordings: RecordingsView,
+}
+
+/// A school's recordings (seed 002 §52, §55): named in its protocols, held by the РЦОИ, and
+/// destroyed once kept long enough.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingsView {
+    pub named: usize,
+    pub bytes: u64,
+    /// Receipted by the РЦОИ (held whole, checked against their hash).
+    pub at_rcoi: usize,
+    /// Destroyed by the school, and by the РЦОИ.
+    pub destroyed_by_school: usize,
+    pub destroyed_by_rcoi: usize,
+    /// Of exams whose 4 months (the order's minimum) are over: recordings the school still
+    /// keeps.
+    pub due_not_destroyed: usize,
 }
 
 /// One sheet of a conflict.
@@ -255,6 +274,7 @@ struct Section {
     results_published: bool,
     delivered: Option<Timestamp>,
     familiarised: usize,
+    recordings: RecordingsView,
     last_activity_ms: Option<i64>,
     conflicts: Vec<ConflictView>,
     invalid: Vec<InvalidView>,
@@ -443,6 +463,17 @@ pub fn build_cached<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
             view.results_delivered = Some(d.at_offset(inputs.utc_offset).to_string());
         }
         view.familiarised += section.familiarised;
+        let r = &section.recordings;
+        let kept_until = crate::recording::kept_until(exam, crate::config::AUDIO_KEEP_MONTHS_MIN);
+        let due = inputs.now.date_at(inputs.utc_offset) >= kept_until;
+        view.recordings.named += r.named;
+        view.recordings.bytes += r.bytes;
+        view.recordings.at_rcoi += r.at_rcoi;
+        view.recordings.destroyed_by_school += r.destroyed_by_school;
+        view.recordings.destroyed_by_rcoi += r.destroyed_by_rcoi;
+        if due {
+            view.recordings.due_not_destroyed += r.named.saturating_sub(r.destroyed_by_school);
+        }
         if let Some(a) = section.last_activity_ms {
             let known = view
                 .last_activity
@@ -685,6 +716,23 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
         })
         .unwrap_or(0);
     out.results_published = published.is_some();
+    if let Some(protocol) = docs.protocol {
+        let named = crate::recording::recordings(protocol);
+        let receipts = docs
+            .rcoi
+            .map(crate::recording::blob_receipts)
+            .unwrap_or_default();
+        out.recordings = RecordingsView {
+            named: named.len(),
+            bytes: named.values().map(|r| r.blob.bytes).sum(),
+            at_rcoi: named.keys().filter(|h| receipts.contains_key(h)).count(),
+            destroyed_by_school: crate::recording::destroyed(protocol).len(),
+            destroyed_by_rcoi: docs
+                .rcoi
+                .map_or(0, |r| crate::recording::destroyed(r).len()),
+            due_not_destroyed: 0,
+        };
+    }
     // Deadlines are judged on these.
     let attended = out.progress.present;
     out.facts = Facts {

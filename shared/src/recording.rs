@@ -16,7 +16,9 @@
 //! | `rec/HASH/by`, `rec/HASH/at` | who took it in (a person's id, or `console`) and when (ms) |
 //!
 //! The РЦОИ's receipt, once it holds the blob whole and checked, is `blob/HASH` → when (ms) in
-//! its document for the school, which only it writes.
+//! its document for the school, which only it writes. A node that destroyed its copy after the
+//! keeping period records it as `destroyed/HASH` → when (ms): the school in its protocol, the
+//! РЦОИ in its document for the school ([`put_destroyed`]).
 
 use std::collections::BTreeMap;
 
@@ -132,6 +134,22 @@ fn key(hash: &BlobHash, field: &str) -> String {
     format!("rec/{hash}/{field}")
 }
 
+/// The first day an exam's recordings may be destroyed: `months` after the exam's date (the
+/// same day of the month, or the month's last day; seed 002 §55 keeps them at least 4 months).
+#[must_use]
+pub fn kept_until(exam: crate::exam::ExamId, months: u32) -> Date {
+    let date = exam.date();
+    let total = date.year() * 12 + i32::from(date.month()) - 1 + i32::try_from(months).unwrap_or(0);
+    let (year, month) = (
+        total.div_euclid(12),
+        u8::try_from(total.rem_euclid(12) + 1).unwrap_or(12),
+    );
+    (1..=date.day())
+        .rev()
+        .find_map(|day| Date::new(year, month, day).ok())
+        .unwrap_or(date)
+}
+
 /// Names a recording in a protocol.
 pub fn put_recording(tx: &mut impl Transactable, r: &Recording) -> Result<(), AutomergeError> {
     let h = &r.blob.hash;
@@ -221,6 +239,39 @@ fn read_one(doc: &impl ReadDoc, h: &BlobHash) -> Option<Recording> {
     })
 }
 
+/// Records that this node destroyed its copy of a recording (seed 002 §55, §69: the act of
+/// destruction): `destroyed/HASH` → when (ms), in the school's protocol at the school, in the
+/// РЦОИ's document for the school at the РЦОИ. The entries one node writes at once are its act,
+/// signed by its attestation like every change.
+pub fn put_destroyed(
+    tx: &mut impl Transactable,
+    hash: &BlobHash,
+    at_ms: i64,
+) -> Result<(), AutomergeError> {
+    tx.put(ROOT, format!("destroyed/{hash}"), ScalarValue::Int(at_ms))?;
+    Ok(())
+}
+
+/// The recordings a document records as destroyed, with when.
+pub fn destroyed(doc: &impl ReadDoc) -> BTreeMap<BlobHash, i64> {
+    int_entries(doc, "destroyed/")
+}
+
+fn int_entries(doc: &impl ReadDoc, prefix: &str) -> BTreeMap<BlobHash, i64> {
+    doc.keys(ROOT)
+        .filter_map(|k| {
+            let hash: BlobHash = k.strip_prefix(prefix)?.parse().ok()?;
+            match doc.get(ROOT, k.as_str()).ok().flatten()? {
+                (Value::Scalar(s), _) => match s.as_ref() {
+                    ScalarValue::Int(n) => Some((hash, *n)),
+                    _ => None,
+                },
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 /// The РЦОИ's receipt: it holds the blob whole and checked against its name.
 pub fn put_blob_receipt(
     tx: &mut impl Transactable,
@@ -233,18 +284,7 @@ pub fn put_blob_receipt(
 
 /// The blobs the РЦОИ has receipted in its document for a school, with when.
 pub fn blob_receipts(rcoi: &impl ReadDoc) -> BTreeMap<BlobHash, i64> {
-    rcoi.keys(ROOT)
-        .filter_map(|k| {
-            let hash: BlobHash = k.strip_prefix("blob/")?.parse().ok()?;
-            match rcoi.get(ROOT, k.as_str()).ok().flatten()? {
-                (Value::Scalar(s), _) => match s.as_ref() {
-                    ScalarValue::Int(n) => Some((hash, *n)),
-                    _ => None,
-                },
-                _ => None,
-            }
-        })
-        .collect()
+    int_entries(rcoi, "blob/")
 }
 
 #[cfg(test)]
@@ -252,6 +292,15 @@ pub fn blob_receipts(rcoi: &impl ReadDoc) -> BTreeMap<BlobHash, i64> {
 mod tests {
     use super::*;
     use automerge::AutoCommit;
+
+    #[test]
+    fn recordings_are_kept_the_months_after_the_exam_to_the_day_or_the_months_end() {
+        let until = |exam: &str, months| kept_until(exam.parse().unwrap(), months).to_string();
+        assert_eq!(until("is-2024-02-14", 4), "2024-06-14");
+        assert_eq!(until("is-2024-10-31", 4), "2025-02-28");
+        assert_eq!(until("is-2023-10-31", 4), "2024-02-29");
+        assert_eq!(until("is-2024-04-15", 12), "2025-04-15");
+    }
 
     #[test]
     fn file_names_by_the_convention_are_read() {

@@ -127,10 +127,11 @@ async fn a_recording_reaches_the_rcoi_is_receipted_and_no_other_school_gets_it()
     let other_status = other.blob_status().await.unwrap();
     assert_eq!(other_status.held, 0);
     assert!(other.blob_files().held(&blob.hash).is_err());
-    // The hub relayed it and wants nothing more once the РЦОИ has receipted it.
+    // The hub relayed it, wants nothing more once the РЦОИ has receipted it, and drops its copy.
     let mut settled = false;
     for _ in 0..100 {
-        if hub.blob_status().await.unwrap().wanted == 0 {
+        let at_hub = hub.blob_status().await.unwrap();
+        if at_hub.wanted == 0 && at_hub.held == 0 && hub.blob_files().held(&hash).is_err() {
             settled = true;
             break;
         }
@@ -158,6 +159,86 @@ async fn a_recording_reaches_the_rcoi_is_receipted_and_no_other_school_gets_it()
     let protocol: DocId = "protocol/4201/420101/is-2024-02-14".parse().unwrap();
     let named = recording::recordings(&school.read(protocol).await.unwrap());
     assert_eq!(named.len(), 1);
+
+    // February 2024's recordings are past their 4 months: the РЦОИ's oversight shows the
+    // school's as due. The school destroys its copy (the РЦОИ holds one), and its act reaches
+    // the РЦОИ; the РЦОИ destroys its own and records it.
+    let rcoi_config = config(dir.path(), "42", &[]);
+    let recordings_at_rcoi = || async {
+        let oversight = ask(&rcoi_config, Command::Oversight)
+            .await
+            .oversight
+            .unwrap();
+        oversight
+            .schools
+            .iter()
+            .find(|s| s.school == "420101")
+            .unwrap()
+            .recordings
+            .clone()
+    };
+    let before = recordings_at_rcoi().await;
+    assert_eq!(
+        (
+            before.named,
+            before.at_rcoi,
+            before.destroyed_by_school,
+            before.due_not_destroyed
+        ),
+        (1, 1, 0, 1)
+    );
+    let destroyed = ask(
+        &school_config,
+        Command::DestroyRecordings {
+            exam: EXAM.parse().unwrap(),
+        },
+    )
+    .await;
+    assert!(destroyed.ok, "{}", destroyed.message);
+    assert!(
+        destroyed.message.contains("1 recordings destroyed"),
+        "{}",
+        destroyed.message
+    );
+    assert!(
+        school.blob_files().held(&hash).is_err(),
+        "the bytes are still there"
+    );
+    let mut acted = false;
+    for _ in 0..200 {
+        if rcoi
+            .read(protocol)
+            .await
+            .is_some_and(|d| recording::destroyed(&d).contains_key(&hash))
+        {
+            acted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(acted, "the school's act did not reach the РЦОИ");
+    let at_rcoi = ask(
+        &rcoi_config,
+        Command::DestroyRecordings {
+            exam: EXAM.parse().unwrap(),
+        },
+    )
+    .await;
+    assert!(at_rcoi.ok, "{}", at_rcoi.message);
+    assert!(rcoi.blob_files().held(&hash).is_err());
+    assert!(
+        recording::destroyed(&rcoi.read(rcoi_doc).await.unwrap()).contains_key(&hash),
+        "the РЦОИ's act"
+    );
+    let after = recordings_at_rcoi().await;
+    assert_eq!(
+        (
+            after.destroyed_by_school,
+            after.destroyed_by_rcoi,
+            after.due_not_destroyed
+        ),
+        (1, 1, 0)
+    );
 }
 
 /// Seed 002's day on a thin line: a school has 500 MB of audio queued for the РЦОИ over a link
@@ -272,6 +353,28 @@ async fn a_sheet_signed_while_audio_is_queued_on_a_thin_link_goes_first() {
         audio_left > u64::from(AUDIO_BYTES) * 9 / 10,
         "the audio crossed first: {audio_left} bytes left"
     );
+    // Today's recordings are kept: asking to destroy them is refused, and nothing is deleted.
+    let refused = ask(
+        &school_config,
+        Command::DestroyRecordings {
+            exam: exam.parse().unwrap(),
+        },
+    )
+    .await;
+    assert!(!refused.ok);
+    assert!(
+        refused.message.contains("kept until"),
+        "{}",
+        refused.message
+    );
+    let hash: BlobHash = added
+        .message
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(school.blob_files().held(&hash).is_ok());
     drop(school);
 }
 

@@ -324,6 +324,11 @@ pub enum Command {
         /// The room's stream for the day, whatever the name says.
         stream: bool,
     },
+    /// Deletes this node's copies of an exam's recordings once the keeping period is over
+    /// (seed 002 §55, §69) and records it; the node's driver deletes the bytes.
+    DestroyRecordings {
+        exam: ExamId,
+    },
 }
 
 /// What a command answers.
@@ -355,6 +360,7 @@ pub enum Answer {
     CommissionSigned(commission::CommissionSigned),
     Retakes(retakes::Retakes),
     RecordingNamed(recordings::Named),
+    RecordingsDestroyed(recordings::Destroyed),
 }
 
 impl Command {
@@ -387,6 +393,7 @@ impl Command {
             Command::Commission { .. } => "commission",
             Command::Retakes { .. } => "retakes",
             Command::AddRecording { .. } => "add_recording",
+            Command::DestroyRecordings { .. } => "destroy_recordings",
         }
     }
 
@@ -412,7 +419,9 @@ impl Command {
             Command::Familiarise { .. } => Action::Familiarise,
             Command::Act { .. } => Action::WriteAct,
             Command::Commission { .. } => Action::SignCommission,
-            Command::AddRecording { .. } => Action::AddRecording,
+            Command::AddRecording { .. } | Command::DestroyRecordings { .. } => {
+                Action::AddRecording
+            }
             Command::RegionImport { .. }
             | Command::ApproveCategory(_)
             | Command::Export { .. }
@@ -563,7 +572,9 @@ pub fn apply(
         } => Answer::CommissionSigned(commission::sign(
             engine, context, actor, now_ms, exam, statement, &head_cert,
         )?),
-        Command::AddRecording { .. } => return Err(Error::RecordingNotTakenIn),
+        Command::AddRecording { .. } | Command::DestroyRecordings { .. } => {
+            return Err(Error::RecordingNotTakenIn);
+        }
         Command::Familiarise {
             exam,
             statement,

@@ -276,11 +276,21 @@ pub enum Error {
         room: RoomCode,
         placed: Option<String>,
     },
+    /// Recordings asked to be destroyed before their keeping period is over.
+    #[error(
+        "the recordings of {exam} are kept until {until} (seed 002 §55: at least 4 months after the exam; [node] audio_keep_months)"
+    )]
+    RecordingsKept {
+        exam: ExamId,
+        until: giasync_shared::calendar::Date,
+    },
     /// A recording file that is not taken in, and why (its container, its name).
     #[error("the recording is refused: {0}")]
     RecordingRefused(String),
-    /// A file to take in reached the application without passing the node's blob store.
-    #[error("a recording file is taken in by the node itself (giasync-node audio add)")]
+    /// A recording's bytes are taken in and deleted by the node's driver, not here.
+    #[error(
+        "recordings are taken in and destroyed by the node itself (giasync-node audio add|destroy)"
+    )]
     RecordingNotTakenIn,
     #[error(transparent)]
     Statement(#[from] StatementError),

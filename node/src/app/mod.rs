@@ -52,6 +52,8 @@ pub struct Context {
     pub rules: Rules,
     /// The region's clock (`[node] utc_offset`).
     pub clock: UtcOffset,
+    /// How many months recordings are kept after their exam (`[node] audio_keep_months`).
+    pub audio_keep_months: u32,
     /// The oversight sections of the schools whose documents did not change since the last
     /// page load (they depend only on the documents, the rules and the verifier above).
     /// Held from a snapshot on the engine thread until the build elsewhere is done, so two
@@ -79,6 +81,7 @@ impl Context {
             verifier,
             rules: Rules::is_2024()?,
             clock,
+            audio_keep_months: giasync_shared::config::AUDIO_KEEP_MONTHS_MIN,
             oversight: Arc::default(),
         })
     }
@@ -97,7 +100,9 @@ impl Context {
         let verifier =
             CaVerifier::from_pem(&read(&config.tls.ca)?, &read(&config.tls.crl)?, region)
                 .map_err(LoadError::Ca)?;
-        Context::new(verifier, config.node.clock())
+        let mut context = Context::new(verifier, config.node.clock())?;
+        context.audio_keep_months = config.node.audio_keep_months();
+        Ok(context)
     }
 }
 

@@ -186,9 +186,10 @@ fn open_attempt(
         .unwrap_or(first))
 }
 
-/// Which blobs the documents `docs` name and whether this node fetches them: a hub fetches
-/// every recording its schools' protocols name, a МОУО only until the РЦОИ has receipted it; a
-/// school fetches none (its recordings are its own).
+/// Which blobs the documents `docs` name and whether this node fetches and keeps them: the РЦОИ
+/// fetches and keeps every recording its schools' protocols name; a МОУО, a relay, fetches one
+/// only until the РЦОИ has receipted it and then drops its copy; a school fetches none (its
+/// recordings are its own) and keeps its own.
 #[must_use]
 pub fn plan(engine: &Engine, docs: &[DocId]) -> Vec<BlobPlan> {
     let role = engine.identity().role();
@@ -213,15 +214,17 @@ pub fn plan(engine: &Engine, docs: &[DocId]) -> Vec<BlobPlan> {
             .map(recording::blob_receipts)
             .unwrap_or_default();
         for (hash, r) in recording::recordings(protocol) {
-            let fetch = match role {
-                NodeRole::Rcoi => true,
-                NodeRole::Municipality => !receipts.contains_key(&hash),
-                NodeRole::School => false,
+            let at_rcoi = receipts.contains_key(&hash);
+            let (fetch, keep) = match role {
+                NodeRole::Rcoi => (true, true),
+                NodeRole::Municipality => (!at_rcoi, !at_rcoi),
+                NodeRole::School => (false, true),
             };
             plans.push(BlobPlan {
                 blob: r.blob,
                 doc,
                 fetch,
+                keep,
             });
         }
     }
@@ -259,4 +262,110 @@ pub fn receipt(
         }
     }
     Ok(written)
+}
+
+/// What `audio destroy` found and did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Destroyed {
+    pub exam: ExamId,
+    pub recordings: usize,
+    pub bytes: u64,
+    /// Recordings held here and due that a school keeps because the РЦОИ does not hold them
+    /// yet: destroying them would lose the only copy.
+    pub kept_not_at_rcoi: usize,
+}
+
+/// A recording and the document naming it.
+pub type NamedIn = (DocId, BlobRef);
+
+/// The recordings of `exam` this node may destroy now, each with the document naming it: the
+/// keeping period is over (else the refusal says until when), and at a school the РЦОИ holds
+/// them. The second list: those a school keeps because the РЦОИ does not hold them yet.
+pub fn due(
+    engine: &Engine,
+    context: &Context,
+    now_ms: i64,
+    exam: ExamId,
+) -> Result<(Vec<NamedIn>, Vec<BlobRef>), Error> {
+    let until = recording::kept_until(exam, context.audio_keep_months);
+    let today = giasync_shared::calendar::Timestamp::from_unix_ms(now_ms)?.date_at(context.clock);
+    if today < until {
+        return Err(Error::RecordingsKept { exam, until });
+    }
+    let school = engine.identity().role() == NodeRole::School;
+    let (mut due, mut kept) = (Vec::new(), Vec::new());
+    for doc in engine.doc_ids().copied().collect::<Vec<_>>() {
+        let DocId::School {
+            kind: DocKind::Protocol,
+            exam: of,
+            ..
+        } = doc
+        else {
+            continue;
+        };
+        if of != exam {
+            continue;
+        }
+        let Some(protocol) = engine.doc(&doc) else {
+            continue;
+        };
+        let rcoi = doc.sibling(DocKind::Rcoi).and_then(|r| engine.doc(&r));
+        let receipts = rcoi.map(recording::blob_receipts).unwrap_or_default();
+        for r in recording::recordings(protocol).into_values() {
+            if school && !receipts.contains_key(&r.blob.hash) {
+                kept.push(r.blob);
+            } else {
+                due.push((doc, r.blob));
+            }
+        }
+    }
+    Ok((due, kept))
+}
+
+/// Records the destruction of the recordings the driver deleted: at a school in its protocol,
+/// at the РЦОИ in its document for each school (a МОУО, a relay, records nothing).
+pub fn record_destruction(
+    engine: &mut Engine,
+    now_ms: i64,
+    exam: ExamId,
+    destroyed: &[(DocId, BlobRef)],
+    kept_not_at_rcoi: usize,
+) -> Result<Destroyed, Error> {
+    let role = engine.identity().role();
+    let mut by_doc: std::collections::BTreeMap<DocId, Vec<BlobRef>> = Default::default();
+    for (doc, blob) in destroyed {
+        let target = match role {
+            NodeRole::School => Some(*doc),
+            NodeRole::Rcoi => doc.sibling(DocKind::Rcoi),
+            NodeRole::Municipality => None,
+        };
+        if let Some(target) = target {
+            by_doc.entry(target).or_default().push(*blob);
+        }
+    }
+    for (doc, blobs) in &by_doc {
+        let already = engine
+            .doc(doc)
+            .map(recording::destroyed)
+            .unwrap_or_default();
+        let new: Vec<&BlobRef> = blobs
+            .iter()
+            .filter(|b| !already.contains_key(&b.hash))
+            .collect();
+        if new.is_empty() {
+            continue;
+        }
+        engine.change(now_ms, *doc, |tx| {
+            for b in &new {
+                recording::put_destroyed(tx, &b.hash, now_ms)?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(Destroyed {
+        exam,
+        recordings: destroyed.len(),
+        bytes: destroyed.iter().map(|(_, b)| b.bytes).sum(),
+        kept_not_at_rcoi,
+    })
 }

@@ -46,6 +46,9 @@ pub struct SchoolStatus {
     pub recording_bytes: u64,
     #[serde(default)]
     pub recordings_at_rcoi: usize,
+    /// Recordings the school recorded as destroyed after the keeping period.
+    #[serde(default)]
+    pub recordings_destroyed: usize,
 }
 
 /// The node's own blob store and transfers (filled in by the running node).
@@ -258,6 +261,7 @@ pub fn status(engine: &Engine, context: &Context) -> Status {
                 let named = giasync_shared::recording::recordings(doc);
                 entry.recordings += named.len();
                 entry.recording_bytes += named.values().map(|r| r.blob.bytes).sum::<u64>();
+                entry.recordings_destroyed += giasync_shared::recording::destroyed(doc).len();
                 entry.sheets += sheets.len();
                 entry.sheets_invalid += invalid;
                 entry.sheets_verified += sheets.len().saturating_sub(invalid);

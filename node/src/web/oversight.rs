@@ -164,6 +164,35 @@ fn schools(h: &mut String, o: &Oversight) {
             );
         }
         h.push_str("</table>");
+        let with_recordings: Vec<_> = o
+            .schools
+            .iter()
+            .filter(|s| s.recordings.named > 0)
+            .collect();
+        if !with_recordings.is_empty() {
+            h.push_str("<h2 id=\"recordings\">Аудиозаписи</h2><table><tr><th>ОО</th><th>Записей</th><th>Объём</th><th>В РЦОИ</th><th>Уничтожено ОО</th><th>Уничтожено РЦОИ</th><th>Срок хранения истёк, не уничтожено ОО</th></tr>");
+            for s in with_recordings {
+                let r = &s.recordings;
+                let _ = write!(
+                    h,
+                    "<tr id=\"rec-{}\"><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{:.1} МБ</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num{}\">{}</td></tr>",
+                    escape(&s.school),
+                    escape(&s.school),
+                    r.named,
+                    r.bytes as f64 / 1_000_000.0,
+                    r.at_rcoi,
+                    r.destroyed_by_school,
+                    r.destroyed_by_rcoi,
+                    if r.due_not_destroyed > 0 {
+                        " overdue"
+                    } else {
+                        ""
+                    },
+                    r.due_not_destroyed
+                );
+            }
+            h.push_str("</table>");
+        }
         h.push_str("<h2 id=\"rooms\">Аудитории</h2><table><tr><th>ОО</th><th>Экзамен</th><th>Аудитория</th>");
         h.push_str(PROGRESS_HEAD);
         h.push_str("</tr>");
