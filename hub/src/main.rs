@@ -29,6 +29,20 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+enum BundleCommand {
+    /// Check a school's bundle whole (the node's signature over the manifest, its certificate
+    /// from this region's CA and not revoked, every file's length and hash) and only then take
+    /// it in: documents judged as if the school had sent them, recordings into the store.
+    Read {
+        /// The bundle's folder.
+        dir: PathBuf,
+        /// The hub's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum AudioCommand {
     /// Delete this hub's copies of an exam's recordings after the keeping period; refused
     /// before it ends.
@@ -164,6 +178,9 @@ enum Command {
     /// 4) and, at the РЦОИ, records the act in its document for each school.
     #[command(subcommand)]
     Audio(AudioCommand),
+    /// Bundles from schools with no link (`giasync-node bundle write`).
+    #[command(subcommand)]
+    Bundle(BundleCommand),
     /// At the РЦОИ: close an exam's processing — sign each school's results (participant,
     /// total, зачёт/незачёт) with the РЦОИ key into its results document, to flow down through
     /// the МОУО hubs. Schools with open conflicts are named and left out (exit 1).
@@ -435,6 +452,11 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     .with_context(|| format!("writing {}", out.display()))?;
             }
             report(&response)
+        }
+        Command::Bundle(BundleCommand::Read { dir, config }) => {
+            let (config, context) = load(&config)?;
+            let from = std::path::absolute(&dir).with_context(|| format!("{}", dir.display()))?;
+            report(&execute(&config, &context, &Request::BundleRead { from })?)
         }
         Command::Audio(AudioCommand::Destroy { config, exam }) => {
             let (config, context) = load(&config)?;

@@ -209,6 +209,17 @@ fn message(answer: &Answer) -> String {
                 if r.again { " (named before)" } else { "" }
             )
         }
+        Answer::BundleWritten(b) => format!(
+            "bundle of {} written: {} recordings, {} documents, {:.1} MiB",
+            b.node,
+            b.recordings,
+            b.documents,
+            b.bytes as f64 / (1024.0 * 1024.0)
+        ),
+        Answer::BundleRead(b) => format!(
+            "bundle of {} checked and taken in: {} recordings, {} documents",
+            b.node, b.recordings, b.documents
+        ),
         Answer::RecordingsDestroyed(d) => {
             let mut text = format!(
                 "{}: {} recordings destroyed ({:.1} MiB)",
@@ -458,6 +469,14 @@ pub fn execute(
                 .map(Answer::RecordingNamed),
             }
         }
+        Command::BundleWrite { .. } | Command::BundleRead { .. } => {
+            let (blobs, _) = crate::blobs::BlobStore::open(
+                store.database(),
+                &crate::blobs::dir_beside(&config.node.store),
+                now_ms,
+            )?;
+            bundle_offline(&mut engine, context, &blobs, command, now_ms)
+        }
         Command::DestroyRecordings { exam } => {
             match crate::app::recordings::due(&engine, context, now_ms, *exam) {
                 Err(e) => Err(e),
@@ -491,6 +510,67 @@ pub fn execute(
     }
     store.apply(&records)?;
     Ok(respond(outcome))
+}
+
+/// A bundle written or read on the store of a node that does not run.
+fn bundle_offline(
+    engine: &mut Engine,
+    context: &Context,
+    blobs: &crate::blobs::BlobStore,
+    command: &Command,
+    now_ms: i64,
+) -> Result<Answer, crate::app::Error> {
+    Actor::Console.may(command.action())?;
+    match command {
+        Command::BundleWrite { to, documents } => {
+            let collected = crate::bundle::collect(engine, *documents);
+            let (manifest, bytes) =
+                crate::bundle::write_files(to, &blobs.files(), &collected, now_ms)?;
+            let signature = engine.sign_bundle(manifest.to_text().as_bytes());
+            crate::bundle::seal(to, &manifest, &signature, engine.node_cert())?;
+            Ok(Answer::BundleWritten(crate::bundle::BundleDone {
+                node: manifest.node.to_string(),
+                recordings: manifest.blobs.len(),
+                documents: manifest.docs.len(),
+                bytes,
+            }))
+        }
+        Command::BundleRead { from } => {
+            let checked = crate::bundle::open(from, &context.verifier)?;
+            let refused =
+                crate::bundle::take_documents(engine, now_ms, checked.node, &checked.docs);
+            if !refused.is_empty() {
+                return Err(giasync_shared::bundle::BundleError(format!(
+                    "{} documents not taken in whole (see the quarantine)",
+                    refused.len()
+                ))
+                .into());
+            }
+            for (blob, path) in &checked.blobs {
+                let prepared = blobs
+                    .files()
+                    .prepare(path)
+                    .map_err(|e| crate::app::Error::RecordingRefused(e.to_string()))?;
+                if prepared.blob != *blob {
+                    return Err(crate::app::Error::RecordingRefused(format!(
+                        "{}: changed while it was read",
+                        blob.hash
+                    )));
+                }
+                blobs
+                    .keep(prepared, now_ms)
+                    .map_err(|e| crate::app::Error::RecordingRefused(e.to_string()))?;
+                crate::app::recordings::receipt_held(engine, now_ms, *blob)?;
+            }
+            Ok(Answer::BundleRead(crate::bundle::BundleDone {
+                node: checked.node.to_string(),
+                recordings: checked.blobs.len(),
+                documents: checked.docs.len(),
+                bytes: checked.blobs.iter().map(|(b, _)| b.bytes).sum(),
+            }))
+        }
+        _ => Err(crate::app::Error::RecordingNotTakenIn),
+    }
 }
 
 /// Prints a status, one school a line.

@@ -14,6 +14,7 @@
 pub mod admin;
 pub mod app;
 pub mod blobs;
+pub mod bundle;
 pub mod doctor;
 pub mod export;
 pub mod import;

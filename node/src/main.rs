@@ -64,6 +64,10 @@ enum Command {
     /// Recordings of answers: take the files the recording software wrote in (seed 002 §52).
     #[command(subcommand)]
     Audio(AudioCommand),
+    /// Removable media for a school with no link: its recordings (and documents) in a signed
+    /// folder that a hub checks and takes in (`giasync-hub bundle read`).
+    #[command(subcommand)]
+    Bundle(BundleCommand),
     /// The results the РЦОИ published for this school (shown only once their signature
     /// verifies) and participants' familiarisation with them.
     #[command(subcommand)]
@@ -90,6 +94,23 @@ enum Command {
     Status {
         #[command(flatten)]
         target: Target,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BundleCommand {
+    /// Write the school's recordings, and with --documents its roster, protocol and results,
+    /// to a folder (a flash drive), with a manifest of every file's hash signed by the node key.
+    Write {
+        /// The folder to write (made if missing).
+        #[arg(long)]
+        to: PathBuf,
+        /// Also the school's documents (so the РЦОИ learns what the recordings are).
+        #[arg(long)]
+        documents: bool,
+        /// The node's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
     },
 }
 
@@ -300,6 +321,21 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             std::time::Duration::from_millis(timeout_ms),
         )?),
         Command::Roster(command) => roster(command),
+        Command::Bundle(BundleCommand::Write {
+            to,
+            documents,
+            config,
+        }) => {
+            let config = NodeConfig::load(&config)?;
+            let context = Context::load(&config)?;
+            let to = std::path::absolute(&to).with_context(|| format!("{}", to.display()))?;
+            Ok(report(&admin::execute(
+                &config,
+                &context,
+                &Request::BundleWrite { to, documents },
+                now_ms(),
+            )?))
+        }
         Command::Audio(AudioCommand::Destroy { target }) => {
             let s = session(&target)?;
             Ok(report(&send(

@@ -159,6 +159,17 @@ fn asker(handle: NodeHandle, context: Arc<Context>) -> crate::web::Ask {
         if matches!(command, Command::Oversight) {
             return oversight_off_the_engine_thread(handle.clone(), context, &actor);
         }
+        if matches!(
+            command,
+            Command::BundleWrite { .. } | Command::BundleRead { .. }
+        ) {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let _ = reply.send(bundle(&handle, context, actor, command).await);
+            });
+            return answer;
+        }
         if let Command::DestroyRecordings { exam } = command {
             let (reply, answer) = tokio::sync::oneshot::channel();
             let handle = handle.clone();
@@ -308,6 +319,127 @@ async fn destroy_recordings(
         .map_err(|_| run::CallError::Stopped)?
 }
 
+/// Writes or reads a bundle (`crate::bundle`): the files off the engine thread, the engine's
+/// part on it.
+async fn bundle(
+    handle: &NodeHandle,
+    context: Arc<Context>,
+    actor: Actor,
+    command: Command,
+) -> crate::web::Answered {
+    if let Err(refused) = actor.may(command.action()) {
+        return Ok(Err(refused));
+    }
+    let stopped = |_| run::CallError::Stopped;
+    match command {
+        Command::BundleWrite { to, documents } => {
+            let collected = handle
+                .call(move |engine, _| crate::bundle::collect(engine, documents))
+                .await
+                .map_err(stopped)??;
+            let files = handle.blob_files().clone();
+            let dir = to.clone();
+            let written = tokio::task::spawn_blocking(move || {
+                crate::bundle::write_files(&dir, &files, &collected, run::now_ms())
+            })
+            .await
+            .map_err(|_| run::CallError::Stopped)?;
+            let (manifest, bytes) = match written {
+                Ok(w) => w,
+                Err(e) => return Ok(Err(e.into())),
+            };
+            let text = manifest.to_text();
+            let (signature, cert) = handle
+                .call(move |engine, _| {
+                    (
+                        engine.sign_bundle(text.as_bytes()),
+                        engine.node_cert().to_vec(),
+                    )
+                })
+                .await
+                .map_err(stopped)??;
+            let done = crate::bundle::BundleDone {
+                node: manifest.node.to_string(),
+                recordings: manifest.blobs.len(),
+                documents: manifest.docs.len(),
+                bytes,
+            };
+            let sealed = tokio::task::spawn_blocking(move || {
+                crate::bundle::seal(&to, &manifest, &signature, &cert)
+            })
+            .await
+            .map_err(|_| run::CallError::Stopped)?;
+            Ok(sealed
+                .map(|()| app::Answer::BundleWritten(done))
+                .map_err(Into::into))
+        }
+        Command::BundleRead { from } => {
+            let verifier = context.verifier.clone();
+            let checked =
+                tokio::task::spawn_blocking(move || crate::bundle::open(&from, &verifier))
+                    .await
+                    .map_err(|_| run::CallError::Stopped)?;
+            let checked = match checked {
+                Ok(c) => c,
+                Err(e) => return Ok(Err(e.into())),
+            };
+            let node = checked.node;
+            let docs = checked.docs;
+            let documents = docs.len();
+            let refused = handle
+                .call(move |engine, now_ms| {
+                    crate::bundle::take_documents(engine, now_ms, node, &docs)
+                })
+                .await
+                .map_err(stopped)??;
+            if !refused.is_empty() {
+                let names: Vec<String> = refused.iter().map(ToString::to_string).collect();
+                return Ok(Err(giasync_shared::bundle::BundleError(format!(
+                    "documents not taken in whole (see the quarantine): {}",
+                    names.join(", ")
+                ))
+                .into()));
+            }
+            for (blob, path) in &checked.blobs {
+                let files = handle.blob_files().clone();
+                let path = path.clone();
+                let prepared = tokio::task::spawn_blocking(move || files.prepare(&path))
+                    .await
+                    .map_err(|_| run::CallError::Stopped)?;
+                let prepared = match prepared {
+                    Ok(p) if p.blob == *blob => p,
+                    Ok(_) => {
+                        return Ok(Err(app::Error::RecordingRefused(format!(
+                            "{}: changed while it was read",
+                            blob.hash
+                        ))));
+                    }
+                    Err(e) => return Ok(Err(app::Error::RecordingRefused(e.to_string()))),
+                };
+                if let Err(e) = handle.keep_blob(prepared).await {
+                    return Ok(Err(app::Error::RecordingRefused(e)));
+                }
+                let blob = *blob;
+                handle
+                    .call(move |engine, now_ms| app::recordings::receipt_held(engine, now_ms, blob))
+                    .await
+                    .map_err(stopped)??
+                    .map_or_else(
+                        |e| warn!(blob = %blob.hash, error = %e, "the bundled blob's receipt"),
+                        |_| {},
+                    );
+            }
+            Ok(Ok(app::Answer::BundleRead(crate::bundle::BundleDone {
+                node: node.to_string(),
+                recordings: checked.blobs.len(),
+                documents,
+                bytes: checked.blobs.iter().map(|(b, _)| b.bytes).sum(),
+            })))
+        }
+        _ => Ok(Err(app::Error::RecordingNotTakenIn)),
+    }
+}
+
 /// A status answer with the running node's blobs filled in.
 async fn with_blobs(
     handle: &NodeHandle,
@@ -381,6 +513,20 @@ fn serve_admin(
                 let mut lines = tokio::io::BufReader::new(read).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     let response = match crate::admin::parse_request(&line) {
+                        Ok(
+                            command @ (Command::BundleWrite { .. } | Command::BundleRead { .. }),
+                        ) => {
+                            let op = command.op();
+                            let _ = handle
+                                .call(move |engine, now_ms| {
+                                    engine.note(now_ms, format!("admin socket, uid {uid}: {op}"));
+                                })
+                                .await;
+                            match bundle(&handle, context.clone(), Actor::Console, command).await {
+                                Ok(outcome) => crate::admin::respond(outcome),
+                                Err(e) => crate::admin::Response::refused(e.to_string()),
+                            }
+                        }
                         Ok(Command::DestroyRecordings { exam }) => {
                             let _ = handle
                                 .call(move |engine, now_ms| {

@@ -7,6 +7,7 @@
 pub mod act;
 pub mod audio;
 pub mod blob;
+pub mod bundle;
 pub mod calendar;
 pub mod codes;
 pub mod commission;

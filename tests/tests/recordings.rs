@@ -454,3 +454,148 @@ async fn the_watched_folder_takes_finished_recordings_in_and_sets_bad_ones_aside
     );
     assert!(watched.join("refused").join("notes.txt").exists());
 }
+
+/// A school with no link at all: its recording and documents go on a flash drive, signed by its
+/// node key. The РЦОИ refuses the bundle with one byte flipped (in a recording, or in the
+/// manifest), and one signed under another region's CA; the intact one it checks and takes in:
+/// the protocol that names the recording, the recording under its hash, and its receipt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_carries_a_schools_recordings_to_the_rcoi_and_any_change_refuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    giasync_tests::demo_region(dir.path(), 47_990, 1);
+    // The school is not running and reaches nobody: everything goes through its store.
+    let school_config = config(dir.path(), "420101", &[]);
+    let rooms = Command::Rooms {
+        exam: EXAM.parse().unwrap(),
+        rooms: vec![(RoomCode::new("101").unwrap(), 30)],
+    };
+    assert!(ask(&school_config, rooms).await.ok);
+    let roster = giasync_tests::import(
+        EXAM,
+        vec![giasync_tests::roster_row("P1", "Иванова", "100001")],
+    );
+    assert!(ask(&school_config, roster).await.ok);
+    let answer = giasync_tests::spoken_answer(dir.path(), "2024-02-14_101_420101_P1.wav", 4);
+    let source = std::fs::read(&answer).unwrap();
+    let added = ask(
+        &school_config,
+        Command::AddRecording {
+            exam: EXAM.parse().unwrap(),
+            file: answer,
+            room: None,
+            participant: None,
+            attempt: None,
+            stream: false,
+        },
+    )
+    .await;
+    assert!(added.ok, "{}", added.message);
+    let hash: BlobHash = added
+        .message
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let drive = dir.path().join("flash");
+    let written = ask(
+        &school_config,
+        Command::BundleWrite {
+            to: drive.clone(),
+            documents: true,
+        },
+    )
+    .await;
+    assert!(written.ok, "{}", written.message);
+    assert!(
+        written.message.contains("1 recordings, 2 documents"),
+        "{}",
+        written.message
+    );
+
+    let rcoi = giasync_node::service::start(config(dir.path(), "42", &[]))
+        .await
+        .unwrap();
+    let rcoi_config = config(dir.path(), "42", &[]);
+    let copy = |name: &str| {
+        let to = dir.path().join(name);
+        std::fs::create_dir_all(to.join("blobs")).unwrap();
+        std::fs::create_dir_all(to.join("docs")).unwrap();
+        for entry in walk(&drive) {
+            let rel = entry.strip_prefix(&drive).unwrap();
+            std::fs::copy(&entry, to.join(rel)).unwrap();
+        }
+        to
+    };
+    let flip = |path: &Path, at: usize| {
+        let mut bytes = std::fs::read(path).unwrap();
+        bytes[at] ^= 0x01;
+        std::fs::write(path, bytes).unwrap();
+    };
+    let read = |from: std::path::PathBuf| ask(&rcoi_config, Command::BundleRead { from });
+    // One byte of the recording.
+    let spoiled = copy("spoiled-recording");
+    flip(
+        &spoiled.join("blobs").join(hash.to_string()),
+        source.len() / 2,
+    );
+    let refused = read(spoiled).await;
+    assert!(!refused.ok);
+    assert!(
+        refused.message.contains("do not hash to its name"),
+        "{}",
+        refused.message
+    );
+    // One byte of the manifest.
+    let spoiled = copy("spoiled-manifest");
+    flip(&spoiled.join("manifest"), 30);
+    let refused = read(spoiled).await;
+    assert!(!refused.ok);
+    assert!(refused.message.contains("signature"), "{}", refused.message);
+    // Signed by a node of another region's CA.
+    let elsewhere = tempfile::tempdir().unwrap();
+    giasync_tests::demo_region(elsewhere.path(), 47_995, 1);
+    let stranger = copy("stranger");
+    std::fs::copy(
+        elsewhere.path().join("420101").join("node.crt"),
+        stranger.join("node.crt.pem"),
+    )
+    .unwrap();
+    let pem = std::fs::read(stranger.join("node.crt.pem")).unwrap();
+    let der = giasync_certs::show::certs_from_pem(&pem).unwrap().remove(0);
+    std::fs::write(stranger.join("node.crt"), der).unwrap();
+    let refused = read(stranger).await;
+    assert!(!refused.ok);
+    assert!(
+        refused.message.contains("certificate"),
+        "{}",
+        refused.message
+    );
+    // Nothing of the refused bundles was taken in.
+    let protocol: DocId = "protocol/4201/420101/is-2024-02-14".parse().unwrap();
+    assert!(rcoi.read(protocol).await.is_none());
+    assert!(rcoi.blob_files().held(&hash).is_err());
+
+    let taken = read(drive).await;
+    assert!(taken.ok, "{}", taken.message);
+    let named = recording::recordings(&rcoi.read(protocol).await.unwrap());
+    assert!(named.contains_key(&hash));
+    let mut held = Vec::new();
+    std::io::Read::read_to_end(&mut rcoi.blob_files().held(&hash).unwrap(), &mut held).unwrap();
+    assert_eq!(held, source);
+    let rcoi_doc: DocId = "rcoi/4201/420101/is-2024-02-14".parse().unwrap();
+    assert!(receipted(&rcoi, rcoi_doc, hash).await, "the РЦОИ's receipt");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

@@ -329,6 +329,18 @@ pub enum Command {
     DestroyRecordings {
         exam: ExamId,
     },
+    /// At a school with no link: writes its recordings (and with `documents` its documents) to a
+    /// folder on removable media, signed by the node key (`giasync_shared::bundle`). Done by
+    /// the node's driver.
+    BundleWrite {
+        to: std::path::PathBuf,
+        documents: bool,
+    },
+    /// At a hub: checks a bundle whole (signature, certificate, every file) and takes it in.
+    /// Done by the node's driver.
+    BundleRead {
+        from: std::path::PathBuf,
+    },
 }
 
 /// What a command answers.
@@ -361,6 +373,8 @@ pub enum Answer {
     Retakes(retakes::Retakes),
     RecordingNamed(recordings::Named),
     RecordingsDestroyed(recordings::Destroyed),
+    BundleWritten(crate::bundle::BundleDone),
+    BundleRead(crate::bundle::BundleDone),
 }
 
 impl Command {
@@ -394,6 +408,8 @@ impl Command {
             Command::Retakes { .. } => "retakes",
             Command::AddRecording { .. } => "add_recording",
             Command::DestroyRecordings { .. } => "destroy_recordings",
+            Command::BundleWrite { .. } => "bundle_write",
+            Command::BundleRead { .. } => "bundle_read",
         }
     }
 
@@ -419,9 +435,10 @@ impl Command {
             Command::Familiarise { .. } => Action::Familiarise,
             Command::Act { .. } => Action::WriteAct,
             Command::Commission { .. } => Action::SignCommission,
-            Command::AddRecording { .. } | Command::DestroyRecordings { .. } => {
-                Action::AddRecording
-            }
+            Command::AddRecording { .. }
+            | Command::DestroyRecordings { .. }
+            | Command::BundleWrite { .. } => Action::AddRecording,
+            Command::BundleRead { .. } => Action::Operate,
             Command::RegionImport { .. }
             | Command::ApproveCategory(_)
             | Command::Export { .. }
@@ -572,7 +589,10 @@ pub fn apply(
         } => Answer::CommissionSigned(commission::sign(
             engine, context, actor, now_ms, exam, statement, &head_cert,
         )?),
-        Command::AddRecording { .. } | Command::DestroyRecordings { .. } => {
+        Command::AddRecording { .. }
+        | Command::DestroyRecordings { .. }
+        | Command::BundleWrite { .. }
+        | Command::BundleRead { .. } => {
             return Err(Error::RecordingNotTakenIn);
         }
         Command::Familiarise {

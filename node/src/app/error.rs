@@ -289,9 +289,12 @@ pub enum Error {
     RecordingRefused(String),
     /// A recording's bytes are taken in and deleted by the node's driver, not here.
     #[error(
-        "recordings are taken in and destroyed by the node itself (giasync-node audio add|destroy)"
+        "recordings and bundles are handled by the node itself (giasync-node audio add|destroy, bundle write; giasync-hub bundle read)"
     )]
     RecordingNotTakenIn,
+    /// A bundle refused, or one that could not be written.
+    #[error(transparent)]
+    Bundle(#[from] giasync_shared::bundle::BundleError),
     #[error(transparent)]
     Statement(#[from] StatementError),
     #[error(transparent)]

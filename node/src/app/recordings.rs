@@ -369,3 +369,19 @@ pub fn record_destruction(
         kept_not_at_rcoi,
     })
 }
+
+/// At the РЦОИ: receipts a blob it holds, in its document for every school whose protocol it
+/// holds names it (a blob taken in from a bundle, not fetched).
+pub fn receipt_held(engine: &mut Engine, now_ms: i64, blob: BlobRef) -> Result<usize, Error> {
+    let naming: Vec<DocId> = engine
+        .doc_ids()
+        .copied()
+        .filter(|d| d.kind() == Some(DocKind::Protocol))
+        .filter(|d| {
+            engine
+                .doc(d)
+                .is_some_and(|p| recording::names(p, &blob.hash))
+        })
+        .collect();
+    receipt(engine, now_ms, blob, &naming)
+}

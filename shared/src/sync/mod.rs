@@ -78,6 +78,13 @@ pub const CERT_CHECK_KEPT_MS: i64 = 10 * 60_000;
 /// A connection, as numbered by the driver.
 pub type PeerId = u64;
 
+/// The connection [`Engine::receive_bundled`] opens for a bundle's frame; drivers number
+/// theirs from 1 and never reach it.
+pub const BUNDLE_PEER: PeerId = u64::MAX;
+
+/// What a bundle's manifest signature is made over, before the manifest.
+pub const BUNDLE_SIGNATURE_LABEL: &[u8] = b"giasync bundle manifest v1\n";
+
 /// A certificate's identity and key, or why it does not vouch for anything.
 pub type CertCheck = Result<(NodeIdentity, [u8; 32]), String>;
 
@@ -497,6 +504,71 @@ impl Engine {
         }
         self.docs.insert(doc, state);
         Ok(())
+    }
+
+    /// A document as one sync frame for removable media (a bundle): the whole document as the
+    /// message's only chunk, with every author's latest attestation and certificate. A node
+    /// reading the bundle judges it like any frame received ([`Engine::receive_bundled`]).
+    #[must_use]
+    pub fn bundle_frame(&self, doc: &DocId) -> Option<Vec<u8>> {
+        let state = self.docs.get(doc)?;
+        let message = sync::Message {
+            heads: state.doc.get_heads(),
+            need: Vec::new(),
+            have: Vec::new(),
+            changes: vec![state.doc.save()].into(),
+            flags: None,
+            version: sync::MessageVersion::V2,
+        };
+        let attestations = state
+            .endorsements
+            .values()
+            .map(|e| (e.cert.to_vec(), e.attestation.as_bytes().to_vec()))
+            .collect();
+        Some(
+            Frame::Sync {
+                doc: *doc,
+                message: message.encode(),
+                attestations,
+            }
+            .encode(),
+        )
+    }
+
+    /// Signs a bundle's manifest with this node's key, under a label of its own so the
+    /// signature can stand for nothing else.
+    #[must_use]
+    pub fn sign_bundle(&self, manifest: &[u8]) -> [u8; 64] {
+        use ed25519_dalek::Signer as _;
+        let mut signed = BUNDLE_SIGNATURE_LABEL.to_vec();
+        signed.extend_from_slice(manifest);
+        self.key.sign(&signed).to_bytes()
+    }
+
+    /// Takes in a document frame from a bundle written by `identity` (its certificate checked by
+    /// the caller): judged exactly as if that node had sent it over a connection, so only
+    /// changes it or another node may be shown to have written pass. Returns whether this node
+    /// now holds every head the frame's document had.
+    pub fn receive_bundled(&mut self, now_ms: i64, identity: NodeIdentity, frame: &[u8]) -> bool {
+        let Ok(Frame::Sync { doc, message, .. }) = Frame::decode(frame) else {
+            return false;
+        };
+        let Ok(heads) = sync::Message::decode(&message).map(|m| m.heads) else {
+            return false;
+        };
+        // A connection of its own, opened and closed around the one frame; what the engine
+        // would send on it goes nowhere.
+        let peer = BUNDLE_PEER;
+        self.handle(now_ms, Input::Connected { peer, identity });
+        self.handle(now_ms, Input::Received { peer, bytes: frame });
+        self.handle(now_ms, Input::Disconnected { peer });
+        self.out.retain(|o| match o {
+            Output::Send { peer: p, .. } | Output::Close { peer: p, .. } => *p != peer,
+            Output::Persist(_) => true,
+        });
+        self.docs
+            .get(&doc)
+            .is_some_and(|d| heads.iter().all(|h| d.doc.get_change_by_hash(h).is_some()))
     }
 
     /// The document, for reading.

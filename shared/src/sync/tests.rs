@@ -1803,3 +1803,56 @@ fn sync_messages_for_new_documents_share_the_allowance_across_reconnects() {
     );
     assert_eq!(hub.doc_ids().count(), NEW_DOCS_PER_INTERVAL + 1);
 }
+
+/// A school with no link writes its protocol to removable media; the РЦОИ takes it in,
+/// judged as if the school had sent it. A bundle claimed for another school, or carrying a
+/// change its author cannot be shown to have written, is not taken in.
+#[test]
+fn a_bundled_document_is_judged_like_one_received() {
+    let mut net = region_net();
+    let protocol = doc("protocol", "4201", "420101");
+    net.write(2, protocol, "sheet-1", "14 зачёт");
+    net.write(2, protocol, "sheet-2", "9 незачёт");
+    let frame = net.nodes[2].bundle_frame(&protocol).unwrap();
+    let school_identity = net.nodes[2].identity();
+    assert!(net.nodes[0].receive_bundled(net.now_ms, school_identity, &frame));
+    assert_eq!(
+        net.read(0, &protocol, "sheet-2").as_deref(),
+        Some("9 незачёт")
+    );
+    // Read again: nothing new, still held.
+    assert!(net.nodes[0].receive_bundled(net.now_ms, school_identity, &frame));
+
+    // Another school's node may not hold this protocol: refused, nothing taken.
+    let mut fresh = region_net();
+    let other = fresh.nodes[3].identity();
+    assert!(!fresh.nodes[0].receive_bundled(fresh.now_ms, other, &frame));
+    assert_eq!(fresh.read(0, &protocol, "sheet-1"), None);
+
+    // A change the hub invented, bundled under the school's name: not taken in.
+    let hub_key = net.keys[1].clone();
+    let forged = forge(
+        net.nodes[2].doc(&protocol).unwrap(),
+        &hub_key,
+        "sheet-3",
+        "20 зачёт",
+    );
+    let message = message_of(forged.get_heads(), vec![forged.save()]);
+    let Ok(Frame::Sync { attestations, .. }) = Frame::decode(&frame) else {
+        panic!("the bundle's frame");
+    };
+    let bad = Frame::Sync {
+        doc: protocol,
+        message,
+        attestations,
+    }
+    .encode();
+    let mut fresh = region_net();
+    assert!(!fresh.nodes[0].receive_bundled(fresh.now_ms, school_identity, &bad));
+    assert_eq!(fresh.read(0, &protocol, "sheet-3"), None);
+    // What the school wrote and attested still comes in with it.
+    assert_eq!(
+        fresh.read(0, &protocol, "sheet-1").as_deref(),
+        Some("14 зачёт")
+    );
+}

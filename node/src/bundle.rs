@@ -1,0 +1,220 @@
+//! Bundles on removable media (`giasync_shared::bundle`): a school writes its recordings (and,
+//! with `--documents`, its documents) to a folder, signed by its node key; a hub checks the
+//! signature, the certificate and every file before taking anything in.
+//!
+//! The work is split so that a running node never copies gigabytes on its engine thread:
+//! [`collect`] and the signing read the engine; [`write_files`], [`seal`] and [`open`] do the
+//! files; [`take_documents`] hands the checked frames to the engine.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use giasync_shared::blob::BlobRef;
+use giasync_shared::bundle::{
+    BLOBS_DIR, BundleError, CERT_FILE, DOCS_DIR, MANIFEST_FILE, Manifest, SIGNATURE_FILE,
+    verify_signature,
+};
+use giasync_shared::identity::NodeIdentity;
+use giasync_shared::recording;
+use giasync_shared::sync::{CertVerifier, DocId, DocKind, Engine};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::blobs::BlobFiles;
+
+/// What a bundle is made of, read from the engine.
+#[derive(Debug, Clone)]
+pub struct Collected {
+    pub node: NodeIdentity,
+    pub blobs: Vec<BlobRef>,
+    pub docs: Vec<(DocId, Vec<u8>)>,
+}
+
+/// What was written or read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleDone {
+    pub node: String,
+    pub recordings: usize,
+    pub documents: usize,
+    pub bytes: u64,
+}
+
+fn err(path: &Path, e: impl std::fmt::Display) -> BundleError {
+    BundleError(format!("{}: {e}", path.display()))
+}
+
+/// The recordings this node's protocols name, and with `documents` the documents it writes
+/// (a school's roster, protocol and results), each as one frame.
+#[must_use]
+pub fn collect(engine: &Engine, documents: bool) -> Collected {
+    let me = engine.identity();
+    let mut blobs = Vec::new();
+    let mut docs = Vec::new();
+    for id in engine.doc_ids().copied().collect::<Vec<_>>() {
+        if !id.writable_by(&me) || id.kind() == Some(DocKind::Rcoi) {
+            continue;
+        }
+        if id.kind() == Some(DocKind::Protocol)
+            && let Some(doc) = engine.doc(&id)
+        {
+            blobs.extend(recording::recordings(doc).values().map(|r| r.blob));
+        }
+        if documents && let Some(frame) = engine.bundle_frame(&id) {
+            docs.push((id, frame));
+        }
+    }
+    blobs.sort();
+    blobs.dedup();
+    Collected {
+        node: me,
+        blobs,
+        docs,
+    }
+}
+
+/// Copies the recordings held here and writes the documents into `dir` (made if missing);
+/// gives the manifest to sign. Recordings not held here (destroyed) are left out.
+pub fn write_files(
+    dir: &Path,
+    files: &BlobFiles,
+    collected: &Collected,
+    now_ms: i64,
+) -> Result<(Manifest, u64), BundleError> {
+    for sub in [dir.join(BLOBS_DIR), dir.join(DOCS_DIR)] {
+        std::fs::create_dir_all(&sub).map_err(|e| err(&sub, e))?;
+    }
+    let mut manifest = Manifest {
+        node: collected.node,
+        made_ms: now_ms,
+        blobs: Vec::new(),
+        docs: Vec::new(),
+    };
+    let mut bytes = 0;
+    for blob in &collected.blobs {
+        let Ok(mut from) = files.held(&blob.hash) else {
+            continue;
+        };
+        let path = dir.join(BLOBS_DIR).join(blob.hash.to_string());
+        let mut to = std::fs::File::create(&path).map_err(|e| err(&path, e))?;
+        std::io::copy(&mut from, &mut to).map_err(|e| err(&path, e))?;
+        to.sync_all().map_err(|e| err(&path, e))?;
+        manifest.blobs.push(*blob);
+        bytes += blob.bytes;
+    }
+    for (n, (doc, frame)) in collected.docs.iter().enumerate() {
+        let path = dir.join(DOCS_DIR).join(n.to_string());
+        std::fs::write(&path, frame).map_err(|e| err(&path, e))?;
+        manifest
+            .docs
+            .push((n, *doc, Sha256::digest(frame).into(), frame.len() as u64));
+        bytes += frame.len() as u64;
+    }
+    Ok((manifest, bytes))
+}
+
+/// Writes the manifest, its signature and the node's certificate: the bundle is complete.
+pub fn seal(
+    dir: &Path,
+    manifest: &Manifest,
+    signature: &[u8; 64],
+    cert: &[u8],
+) -> Result<(), BundleError> {
+    for (name, bytes) in [
+        (MANIFEST_FILE, manifest.to_text().into_bytes()),
+        (SIGNATURE_FILE, signature.to_vec()),
+        (CERT_FILE, cert.to_vec()),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).map_err(|e| err(&path, e))?;
+    }
+    Ok(())
+}
+
+/// A bundle whose signature, certificate and every file were checked.
+#[derive(Debug)]
+pub struct Checked {
+    pub node: NodeIdentity,
+    pub blobs: Vec<(BlobRef, PathBuf)>,
+    pub docs: Vec<(DocId, Vec<u8>)>,
+}
+
+/// Checks a bundle before anything of it is taken in: the certificate is a node's of this
+/// region's CA and not revoked, it is the node the manifest names, the manifest's signature is
+/// its key's, and every file listed is there with its length and hash.
+pub fn open(dir: &Path, verifier: &dyn CertVerifier) -> Result<Checked, BundleError> {
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read(&path).map_err(|e| err(&path, e))
+    };
+    let (text, signature, cert) = (
+        read(MANIFEST_FILE)?,
+        read(SIGNATURE_FILE)?,
+        read(CERT_FILE)?,
+    );
+    let (identity, key) = verifier
+        .node_key(&cert)
+        .map_err(|why| BundleError(format!("the node's certificate: {why}")))?;
+    verify_signature(&text, &signature, &key)?;
+    let text =
+        String::from_utf8(text).map_err(|_| BundleError("the manifest is not UTF-8".into()))?;
+    let manifest = Manifest::parse(&text)?;
+    if manifest.node != identity {
+        return Err(BundleError(format!(
+            "the manifest names {}, the certificate is {identity}",
+            manifest.node
+        )));
+    }
+    let mut blobs = Vec::new();
+    for blob in &manifest.blobs {
+        let path = dir.join(BLOBS_DIR).join(blob.hash.to_string());
+        let mut file = std::fs::File::open(&path).map_err(|e| err(&path, e))?;
+        let len = file.metadata().map_err(|e| err(&path, e))?.len();
+        if len != blob.bytes {
+            return Err(err(
+                &path,
+                format!("{len} bytes, the manifest says {}", blob.bytes),
+            ));
+        }
+        let mut hasher = bao_tree::blake3::Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = file.read(&mut buf).map_err(|e| err(&path, e))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        if hasher.finalize().as_bytes() != &blob.hash.0 {
+            return Err(err(&path, "its bytes do not hash to its name"));
+        }
+        blobs.push((*blob, path));
+    }
+    let mut docs = Vec::new();
+    for (n, doc, sha, len) in &manifest.docs {
+        let path = dir.join(DOCS_DIR).join(n.to_string());
+        let frame = std::fs::read(&path).map_err(|e| err(&path, e))?;
+        if frame.len() as u64 != *len || <[u8; 32]>::from(Sha256::digest(&frame)) != *sha {
+            return Err(err(&path, "not the document the manifest lists"));
+        }
+        docs.push((*doc, frame));
+    }
+    Ok(Checked {
+        node: identity,
+        blobs,
+        docs,
+    })
+}
+
+/// Hands a checked bundle's documents to the engine, judged as frames from its node; the
+/// documents not taken whole, by id.
+pub fn take_documents(
+    engine: &mut Engine,
+    now_ms: i64,
+    checked_node: NodeIdentity,
+    docs: &[(DocId, Vec<u8>)],
+) -> Vec<DocId> {
+    docs.iter()
+        .filter(|(_, frame)| !engine.receive_bundled(now_ms, checked_node, frame))
+        .map(|(doc, _)| *doc)
+        .collect()
+}
