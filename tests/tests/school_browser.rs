@@ -207,6 +207,8 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
                 .is_some_and(|d| d > 1.0)
         });
         browser.screenshot("school-recordings");
+        browser.open(&format!("{base}/sync"));
+        eventually_shows(&browser, "#recordings-sync", "в РЦОИ: 1");
         sign_out(&browser);
 
         // A wrong PIN signs nobody in, so nobody can sign.

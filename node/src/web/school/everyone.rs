@@ -37,6 +37,18 @@ pub(super) async fn sync_page(State(web): State<SchoolWeb>, headers: HeaderMap) 
         ),
         s.docs_pending
     );
+    if !day.recordings.is_empty() {
+        let waiting: Vec<_> = day.recordings.iter().filter(|r| !r.at_rcoi).collect();
+        let mb = |bytes: u64| format!("{:.1} МБ", bytes as f64 / 1_000_000.0);
+        b.push_str(&format!(
+            "<p id=\"recordings-sync\">Аудиозаписи: {} ({}), в РЦОИ: {}; ещё не в РЦОИ: {} ({}).</p>",
+            day.recordings.len(),
+            mb(day.recordings.iter().map(|r| r.bytes).sum()),
+            day.recordings.len() - waiting.len(),
+            waiting.len(),
+            mb(waiting.iter().map(|r| r.bytes).sum())
+        ));
+    }
     b.push_str("<table id=\"sheet-sync\"><tr><th>Участник</th><th>Эксперт</th><th>Баллы</th><th>Состояние</th><th>В РЦОИ</th></tr>");
     for p in &day.participants {
         for sh in &p.sheets {
