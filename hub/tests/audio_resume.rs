@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use giasync_node::admin;
 use giasync_node::app::{Command as Request, Context};
 use giasync_shared::blob::PIECE_BYTES;
-use giasync_shared::codes::RoomCode;
 use giasync_shared::config::NodeConfig;
 
 const EXAM: &str = "is-2024-02-14";
@@ -60,16 +59,12 @@ async fn a_hub_killed_mid_recording_fetches_only_what_it_lacks() {
                 .unwrap()
         }
     };
-    let rooms = Request::Rooms {
-        exam: EXAM.parse().unwrap(),
-        rooms: vec![(RoomCode::new("101").unwrap(), 30)],
-    };
-    assert!(asked(rooms).await.ok);
-    let roster = giasync_tests::import(
+    for command in giasync_tests::room_101_with(
         EXAM,
         vec![giasync_tests::roster_row("P1", "Иванова", "100001")],
-    );
-    assert!(asked(roster).await.ok);
+    ) {
+        assert!(asked(command).await.ok);
+    }
     let audio = dir.path().join("2024-02-14_101_420101.wav");
     giasync_tests::silent_wav(&audio, AUDIO_BYTES);
     let added = asked(Request::AddRecording {

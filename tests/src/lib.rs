@@ -767,3 +767,20 @@ pub fn spoken_answer(dir: &Path, name: &str, repeats: usize) -> PathBuf {
     assert!(converted.success());
     out
 }
+
+/// Room 101 (30 seats) and `rows` in a school's roster for `exam`.
+pub fn room_101_with(
+    exam: &str,
+    rows: Vec<giasync_node::app::command::RosterEntryWire>,
+) -> Vec<giasync_node::app::Command> {
+    vec![
+        giasync_node::app::Command::Rooms {
+            exam: exam.parse().expect("exam"),
+            rooms: vec![(
+                giasync_shared::codes::RoomCode::new("101").expect("room"),
+                30,
+            )],
+        },
+        import(exam, rows),
+    ]
+}

@@ -31,6 +31,29 @@ async fn ask(config: &NodeConfig, command: Command) -> admin::Response {
     .unwrap()
 }
 
+/// Room 101 and participant P1 at the school of `config`: what a recording is named against.
+async fn room_and_participant(config: &NodeConfig, exam: &str) {
+    for command in giasync_tests::room_101_with(
+        exam,
+        vec![giasync_tests::roster_row("P1", "Иванова", "100001")],
+    ) {
+        let answer = ask(config, command).await;
+        assert!(answer.ok, "{}", answer.message);
+    }
+}
+
+/// A recording file taken in by what its name says.
+fn add_by_name(exam: &str, file: std::path::PathBuf) -> Command {
+    Command::AddRecording {
+        exam: exam.parse().unwrap(),
+        file,
+        room: None,
+        participant: None,
+        attempt: None,
+        stream: false,
+    }
+}
+
 async fn receipted(node: &NodeHandle, rcoi_doc: DocId, hash: BlobHash) -> bool {
     node.read(rcoi_doc)
         .await
@@ -57,31 +80,11 @@ async fn a_recording_reaches_the_rcoi_is_receipted_and_no_other_school_gets_it()
         .await
         .unwrap();
 
-    let rooms = Command::Rooms {
-        exam: EXAM.parse().unwrap(),
-        rooms: vec![(RoomCode::new("101").unwrap(), 30)],
-    };
-    assert!(ask(&school_config, rooms).await.ok);
-    let roster = giasync_tests::import(
-        EXAM,
-        vec![giasync_tests::roster_row("P1", "Иванова", "100001")],
-    );
-    assert!(ask(&school_config, roster).await.ok);
+    room_and_participant(&school_config, EXAM).await;
 
     let answer = giasync_tests::spoken_answer(dir.path(), "2024-02-14_101_420101_P1.wav", 20);
     let source = std::fs::read(&answer).unwrap();
-    let added = ask(
-        &school_config,
-        Command::AddRecording {
-            exam: EXAM.parse().unwrap(),
-            file: answer.clone(),
-            room: None,
-            participant: None,
-            attempt: None,
-            stream: false,
-        },
-    )
-    .await;
+    let added = ask(&school_config, add_by_name(EXAM, answer.clone())).await;
     assert!(added.ok, "{}", added.message);
     assert!(
         added
@@ -142,18 +145,7 @@ async fn a_recording_reaches_the_rcoi_is_receipted_and_no_other_school_gets_it()
     // A file cut short is refused with the reason, and nothing is named.
     let short = dir.path().join("2024-02-14_101_420101_P1_2.wav");
     std::fs::write(&short, &source[..source.len() / 2]).unwrap();
-    let refused = ask(
-        &school_config,
-        Command::AddRecording {
-            exam: EXAM.parse().unwrap(),
-            file: short,
-            room: None,
-            participant: None,
-            attempt: None,
-            stream: false,
-        },
-    )
-    .await;
+    let refused = ask(&school_config, add_by_name(EXAM, short)).await;
     assert!(!refused.ok);
     assert!(refused.message.contains("cut short"), "{}", refused.message);
     let protocol: DocId = "protocol/4201/420101/is-2024-02-14".parse().unwrap();
@@ -268,16 +260,7 @@ async fn a_sheet_signed_while_audio_is_queued_on_a_thin_link_goes_first() {
     let school = giasync_node::service::start(school_config.clone())
         .await
         .unwrap();
-    let rooms = Command::Rooms {
-        exam: exam.parse().unwrap(),
-        rooms: vec![(RoomCode::new("101").unwrap(), 30)],
-    };
-    assert!(ask(&school_config, rooms).await.ok);
-    assert!(
-        ask(&school_config, giasync_tests::import(exam, vec![row()]))
-            .await
-            .ok
-    );
+    room_and_participant(&school_config, exam).await;
 
     let audio = dir.path().join("room-101-stream.wav");
     giasync_tests::silent_wav(&audio, AUDIO_BYTES);
@@ -392,16 +375,7 @@ async fn the_watched_folder_takes_finished_recordings_in_and_sets_bad_ones_aside
     let school = giasync_node::service::start(school_config.clone())
         .await
         .unwrap();
-    let rooms = Command::Rooms {
-        exam: EXAM.parse().unwrap(),
-        rooms: vec![(RoomCode::new("101").unwrap(), 30)],
-    };
-    assert!(ask(&school_config, rooms).await.ok);
-    let roster = giasync_tests::import(
-        EXAM,
-        vec![giasync_tests::roster_row("P1", "Иванова", "100001")],
-    );
-    assert!(ask(&school_config, roster).await.ok);
+    room_and_participant(&school_config, EXAM).await;
 
     let made = giasync_tests::spoken_answer(dir.path(), "2024-02-14_101_420101_P1.wav", 2);
     let whole = std::fs::read(&made).unwrap();
@@ -465,30 +439,10 @@ async fn a_bundle_carries_a_schools_recordings_to_the_rcoi_and_any_change_refuse
     giasync_tests::demo_region(dir.path(), 47_990, 1);
     // The school is not running and reaches nobody: everything goes through its store.
     let school_config = config(dir.path(), "420101", &[]);
-    let rooms = Command::Rooms {
-        exam: EXAM.parse().unwrap(),
-        rooms: vec![(RoomCode::new("101").unwrap(), 30)],
-    };
-    assert!(ask(&school_config, rooms).await.ok);
-    let roster = giasync_tests::import(
-        EXAM,
-        vec![giasync_tests::roster_row("P1", "Иванова", "100001")],
-    );
-    assert!(ask(&school_config, roster).await.ok);
+    room_and_participant(&school_config, EXAM).await;
     let answer = giasync_tests::spoken_answer(dir.path(), "2024-02-14_101_420101_P1.wav", 4);
     let source = std::fs::read(&answer).unwrap();
-    let added = ask(
-        &school_config,
-        Command::AddRecording {
-            exam: EXAM.parse().unwrap(),
-            file: answer,
-            room: None,
-            participant: None,
-            attempt: None,
-            stream: false,
-        },
-    )
-    .await;
+    let added = ask(&school_config, add_by_name(EXAM, answer)).await;
     assert!(added.ok, "{}", added.message);
     let hash: BlobHash = added
         .message
