@@ -66,7 +66,8 @@ async fn a_hub_killed_mid_recording_fetches_only_what_it_lacks() {
         assert!(asked(command).await.ok);
     }
     let audio = dir.path().join("2024-02-14_101_420101.wav");
-    giasync_tests::silent_wav(&audio, AUDIO_BYTES);
+    giasync_tests::patterned_wav(&audio, AUDIO_BYTES);
+    let source = std::fs::read(&audio).unwrap();
     let added = asked(Request::AddRecording {
         exam: EXAM.parse().unwrap(),
         file: audio,
@@ -119,4 +120,17 @@ async fn a_hub_killed_mid_recording_fetches_only_what_it_lacks() {
     assert!(sent - pieces <= 2, "{} pieces sent twice", sent - pieces);
     hub.kill().unwrap();
     hub.wait().unwrap();
+    // What the hub holds is the recording, byte for byte.
+    let hash: giasync_shared::blob::BlobHash = added
+        .message
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let held = std::fs::read(
+        giasync_node::blobs::dir_beside(&hub_config.node.store).join(format!("{hash}.data")),
+    )
+    .unwrap();
+    assert!(held == source, "the hub's copy differs from the recording");
 }

@@ -318,11 +318,9 @@ impl BlobStore {
         Ok(())
     }
 
-    /// Makes a fetched blob whole and visible. Every piece was checked against the blob's name
-    /// as it arrived, and the hash pairs that proved it were written at their places in the
-    /// partial outboard: with every piece committed, file and outboard are the blob's, and are
-    /// moved into place without hashing the blob again. (A partial left by an earlier version,
-    /// with no outboard, is hashed whole here.)
+    /// Makes a fetched blob whole and visible: the partial file is hashed again whole (it must
+    /// give the blob's name: a failed write or a disk that lost a piece is caught here, not at
+    /// the next node), its outboard written, both moved into place, the row committed.
     pub fn finish(&self, blob: &BlobRef, now_ms: i64) -> Result<(), BlobStoreError> {
         if self.holds(&blob.hash)? {
             return Ok(());
@@ -336,14 +334,9 @@ impl BlobStore {
                 blob.bytes
             )));
         }
-        let outboard = path.with_extension("obao");
-        let ob_len = std::fs::metadata(&outboard).map_or(0, |m| m.len());
-        let kept = if ob_len == blob.outboard_bytes() {
-            *blob
-        } else {
-            let (kept, _) = outboard_beside(&path, len)?;
-            kept
-        };
+        // Hashed again whole: a piece whose write failed, or a disk that lost one, must not
+        // become a blob held (and receipted) under a name its bytes do not give.
+        let (kept, outboard) = outboard_beside(&path, len)?;
         if kept != *blob {
             let _ = std::fs::remove_file(&outboard);
             return Err(BlobStoreError::Index(format!(
@@ -399,7 +392,7 @@ impl BlobStore {
     }
 
     /// Forgets a partial blob's pieces (to fetch it again from nothing).
-    fn restart(&self, blob: &BlobRef) -> Result<(), BlobStoreError> {
+    pub fn restart(&self, blob: &BlobRef) -> Result<(), BlobStoreError> {
         let path = self.partial_path(&blob.hash);
         let _ = std::fs::remove_file(path.with_extension("obao"));
         let _ = std::fs::remove_file(path);

@@ -37,6 +37,10 @@ const EVENTS_PER_TURN_MAX: usize = 256;
 /// syncs a second. A crash loses at most these, which are asked for again.
 const COMMIT_PIECES_MAX: usize = 64;
 const COMMIT_INTERVAL_MS: u64 = 50;
+/// Pieces asked by one peer and not yet served; beyond, its asks are dropped.
+const SERVES_PER_PEER_MAX: usize = 2 * giasync_shared::blob::transfer::PIECES_IN_FLIGHT_PER_PEER;
+/// How long the loop waits before trying again a peer whose queue to the network is full.
+const BLOCKED_RETRY_MS: u64 = 20;
 /// Encoded pieces queued for one peer and not yet written; more asked of it wait.
 const PEER_QUEUED_BYTES_MAX: usize = 8 * 1024 * 1024;
 
@@ -156,6 +160,13 @@ struct BlobLoop {
     on_complete: OnComplete,
     received: VecDeque<(Instant, u64)>,
     pieces_sent: u64,
+    /// Blobs a piece of which failed to be written in this turn: not whole, whatever follows.
+    failed: Vec<BlobHash>,
+    /// Set when a peer's queue to the network was full at the last serve.
+    blocked: bool,
+    /// Blobs held whose completion was reported this session (the РЦОИ receipts what it holds
+    /// once per session, also what it held before a restart or took from a bundle).
+    reported: std::collections::HashSet<BlobHash>,
 }
 
 /// Starts the blob thread over `store` (with what opening it found).
@@ -193,6 +204,9 @@ pub(crate) fn start(
         on_complete,
         received: VecDeque::new(),
         pieces_sent: 0,
+        failed: Vec::new(),
+        blocked: false,
+        reported: std::collections::HashSet::new(),
     };
     std::thread::Builder::new()
         .name("blobs".into())
@@ -221,7 +235,12 @@ impl BlobLoop {
                 ));
             }
             if !self.serves.is_empty() {
-                wait = wait.min(self.pacer.wait().unwrap_or(Duration::ZERO));
+                let retry = if self.blocked {
+                    Duration::from_millis(BLOCKED_RETRY_MS)
+                } else {
+                    Duration::ZERO
+                };
+                wait = wait.min(self.pacer.wait().unwrap_or(retry));
             }
             if let Some(since) = self.partials.pending_since() {
                 let due = since + Duration::from_millis(COMMIT_INTERVAL_MS);
@@ -230,7 +249,7 @@ impl BlobLoop {
             match inbox.recv_timeout(wait) {
                 Ok(BlobEvent::Stop) | Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
                 Ok(event) => self.handle(event, partial),
-                Err(std_mpsc::RecvTimeoutError::Timeout) => self.transfers.tick(now_ms()),
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {}
             }
             for _ in 0..EVENTS_PER_TURN_MAX {
                 match inbox.try_recv() {
@@ -238,6 +257,9 @@ impl BlobLoop {
                     Ok(event) => self.handle(event, partial),
                     Err(_) => break,
                 }
+            }
+            if self.transfers.poll_timeout().is_some_and(|t| t <= now_ms()) {
+                self.transfers.tick(now_ms());
             }
             self.outputs();
             self.serve();
@@ -273,6 +295,14 @@ impl BlobLoop {
                         docs.push(plan.doc);
                     }
                     self.transfers.named(now, plan.blob, plan.doc);
+                    if plan.fetch
+                        && self.transfers.holds(&plan.blob.hash)
+                        && self.reported.insert(plan.blob.hash)
+                    {
+                        // Held already (before a restart, from a bundle, or before a
+                        // document named it): reported as if just completed.
+                        (self.on_complete)(plan.blob, vec![plan.doc]);
+                    }
                     if plan.fetch {
                         let have = partial
                             .remove(&plan.blob.hash)
@@ -354,11 +384,17 @@ impl BlobLoop {
 
     fn outputs(&mut self) {
         let now = now_ms();
+        self.failed.clear();
         while let Some(output) = self.transfers.poll_output() {
             match output {
                 BlobOutput::Send { peer, frame } => self.send(peer, &frame),
                 BlobOutput::Serve { peer, blob, index } => {
-                    self.serves.push_back((peer, blob, index));
+                    // An honest peer asks for at most PIECES_IN_FLIGHT_PER_PEER at a time; more
+                    // is dropped (it asks again after its silence).
+                    let queued = self.serves.iter().filter(|(p, _, _)| *p == peer).count();
+                    if queued < SERVES_PER_PEER_MAX && !self.serves.contains(&(peer, blob, index)) {
+                        self.serves.push_back((peer, blob, index));
+                    }
                 }
                 BlobOutput::Store { blob, index, piece } => {
                     if let Err(e) = self
@@ -367,9 +403,16 @@ impl BlobLoop {
                     {
                         warn!(blob = %blob.hash, index, error = %e, "a piece was not written; asking again");
                         self.transfers.store_failed(now, &blob.hash, index);
+                        // Not whole after all, whatever was queued after this piece.
+                        self.completed.retain(|b| b.hash != blob.hash);
+                        self.failed.push(blob.hash);
                     }
                 }
-                BlobOutput::Complete { blob } => self.completed.push(blob),
+                BlobOutput::Complete { blob } => {
+                    if !self.failed.contains(&blob.hash) {
+                        self.completed.push(blob);
+                    }
+                }
                 BlobOutput::Refused { peer, hash, reason } => {
                     warn!(peer, blob = %hash, %reason, "blob frame refused");
                 }
@@ -379,21 +422,26 @@ impl BlobLoop {
 
     /// Serves what was asked, as the pace allows and as the peer reads.
     fn serve(&mut self) {
-        while let Some(&(peer, blob, index)) = self.serves.front() {
+        self.blocked = false;
+        // One pass over the queue: a peer that reads slowly keeps its pieces waiting, not the
+        // other peers'.
+        for _ in 0..self.serves.len() {
+            let Some((peer, blob, index)) = self.serves.pop_front() else {
+                return;
+            };
             let Some(writer) = self.writers.get(&peer) else {
-                self.serves.pop_front();
                 continue;
             };
             if writer.queued() > PEER_QUEUED_BYTES_MAX {
-                // This peer reads slowly: its pieces wait, and so do the others' behind them;
-                // the writer frees room as it writes, and the next event comes with it.
-                return;
+                self.serves.push_back((peer, blob, index));
+                self.blocked = true;
+                continue;
             }
             let len = blob.piece(index).map_or(0, |(_, l)| l);
             if !self.pacer.take(len) {
+                self.serves.push_front((peer, blob, index));
                 return;
             }
-            self.serves.pop_front();
             let frame = match self.store.encode_piece(&blob, index) {
                 Ok(encoded) => {
                     self.pieces_sent += 1;
@@ -432,12 +480,21 @@ impl BlobLoop {
                 Ok(()) => {
                     info!(blob = %blob.hash, bytes = blob.bytes, "blob held whole");
                     self.transfers.hold(now, blob);
+                    self.reported.insert(blob.hash);
                     let docs = self.named_in.get(&blob.hash).cloned().unwrap_or_default();
                     (self.on_complete)(blob, docs);
                 }
                 Err(e) => {
-                    warn!(blob = %blob.hash, error = %e, "a fetched blob did not finish");
-                    self.transfers.store_failed(now, &blob.hash, 0);
+                    warn!(blob = %blob.hash, error = %e, "a fetched blob did not finish; fetching it again");
+                    if let Err(e) = self.store.restart(&blob) {
+                        warn!(blob = %blob.hash, error = %e, "the partial blob not cleared");
+                    }
+                    self.transfers.unwant(now, &blob.hash);
+                    self.transfers.want(
+                        now,
+                        blob,
+                        giasync_shared::blob::transfer::no_pieces(&blob),
+                    );
                 }
             }
         }

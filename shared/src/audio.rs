@@ -355,7 +355,7 @@ fn ogg(file: &mut (impl Read + Seek), len: u64) -> Result<AudioInfo, AudioError>
     }
     Ok(AudioInfo {
         format: F,
-        duration_ms: last_granule.saturating_sub(pre_skip) * 1000 / rate,
+        duration_ms: last_granule.saturating_sub(pre_skip).saturating_mul(1000) / rate,
     })
 }
 
@@ -378,7 +378,7 @@ fn mp4(file: &mut (impl Read + Seek), len: u64) -> Result<AudioInfo, AudioError>
         if size < header_len {
             return Err(unreadable(F, format!("a box of {size} bytes at byte {at}")));
         }
-        if at + size > len {
+        if at.checked_add(size).is_none_or(|end| end > len) {
             return Err(truncated(
                 F,
                 format!(

@@ -185,3 +185,20 @@ fn the_error_says_what_is_wrong_in_words() {
         "a wav file cut short: its header says 64044 bytes, the file has 63944"
     );
 }
+
+#[test]
+fn a_box_claiming_more_than_any_file_is_refused_not_looped_over() {
+    // ftyp, then a box whose 64-bit size would wrap the position back to 0.
+    let mut file = mp4_box(b"ftyp", b"M4A \x00\x00\x00\x00M4A isom");
+    let at = file.len() as u64;
+    file.extend_from_slice(&1u32.to_be_bytes());
+    file.extend_from_slice(b"free");
+    file.extend_from_slice(&(u64::MAX - at + 1).to_be_bytes());
+    assert!(matches!(
+        probe_bytes(&file),
+        Err(AudioError::Truncated {
+            format: AudioFormat::Mp4,
+            ..
+        })
+    ));
+}

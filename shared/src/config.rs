@@ -109,6 +109,10 @@ pub struct NodeSection {
     pub audio_keep_months: Option<u32>,
 }
 
+/// The least `audio_kbit_s` a node may set: one piece of 256 KiB in 32 s, well within the
+/// time a fetching hub waits for a piece before it asks elsewhere (2 minutes).
+pub const AUDIO_KBIT_S_MIN: u32 = 64;
+
 /// The shortest time recordings are kept after their exam (seed 002 §55: «не менее 4-х
 /// месяцев со дня завершения итогового собеседования»).
 pub const AUDIO_KEEP_MONTHS_MIN: u32 = 4;
@@ -306,6 +310,13 @@ impl NodeConfig {
                 "[web_tls] is the certificate of the pages on [node] web, which is not set".into(),
             ));
         }
+        if let Some(kbit) = config.node.audio_kbit_s
+            && kbit < AUDIO_KBIT_S_MIN
+        {
+            return Err(invalid(format!(
+                "[node] audio_kbit_s = {kbit}: at least {AUDIO_KBIT_S_MIN}, or a hub gives up waiting for a piece"
+            )));
+        }
         if let Some(months) = config.node.audio_keep_months
             && months < AUDIO_KEEP_MONTHS_MIN
         {
@@ -395,6 +406,9 @@ host = "127.0.0.1"
                 .audio_keep_months(),
             6
         );
+        let slow = SCHOOL.replace("store.redb\"", "store.redb\"\naudio_kbit_s = 16");
+        let err = NodeConfig::parse(&slow, "node.toml").unwrap_err();
+        assert!(err.to_string().contains("at least 64"), "{err}");
         let shorter = SCHOOL.replace("store.redb\"", "store.redb\"\naudio_keep_months = 3");
         let err = NodeConfig::parse(&shorter, "node.toml").unwrap_err();
         assert!(err.to_string().contains("at least 4 months"), "{err}");

@@ -784,3 +784,26 @@ pub fn room_101_with(
         import(exam, rows),
     ]
 }
+
+/// [`silent_wav`] filled with bytes that differ from piece to piece, written for real: a piece
+/// lost or misplaced on the way changes what the file hashes to.
+pub fn patterned_wav(path: &Path, bytes: u32) {
+    use std::io::{Seek as _, SeekFrom};
+    silent_wav(path, bytes);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("wav");
+    file.seek(SeekFrom::Start(44)).expect("seek");
+    let mut left = bytes as usize;
+    let mut block = 0u32;
+    while left > 0 {
+        let n = left.min(1 << 16);
+        let chunk: Vec<u8> = (0..n as u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) ^ block.wrapping_mul(40_503)) as u8)
+            .collect();
+        file.write_all(&chunk).expect("wav data");
+        left -= n;
+        block += 1;
+    }
+}

@@ -208,14 +208,19 @@ pub fn plan(engine: &Engine, docs: &[DocId]) -> Vec<BlobPlan> {
         let Some(protocol) = engine.doc(&doc) else {
             continue;
         };
-        let receipts = doc
-            .sibling(DocKind::Rcoi)
-            .and_then(|r| engine.doc(&r))
-            .map(recording::blob_receipts)
-            .unwrap_or_default();
+        let rcoi = doc.sibling(DocKind::Rcoi).and_then(|r| engine.doc(&r));
+        let receipts = rcoi.map(recording::blob_receipts).unwrap_or_default();
+        // What this node destroyed it neither fetches again nor keeps: its act is in its own
+        // document (the РЦОИ's for the school; the school's protocol).
+        let destroyed = match role {
+            NodeRole::Rcoi => rcoi.map(recording::destroyed).unwrap_or_default(),
+            NodeRole::School => recording::destroyed(protocol),
+            NodeRole::Municipality => Default::default(),
+        };
         for (hash, r) in recording::recordings(protocol) {
             let at_rcoi = receipts.contains_key(&hash);
             let (fetch, keep) = match role {
+                _ if destroyed.contains_key(&hash) => (false, false),
                 NodeRole::Rcoi => (true, true),
                 NodeRole::Municipality => (!at_rcoi, !at_rcoi),
                 NodeRole::School => (false, true),

@@ -351,11 +351,14 @@ impl Transfers {
         self.schedule_all(now_ms);
     }
 
-    /// Whether `identity` may be given `hash`: a document naming it is one it may read.
+    /// Whether `identity` may be given `hash`: a document naming it is one it may read and
+    /// did not write. A school writes its own protocol, so naming another school's recording
+    /// there gives it nothing; schools fetch no recordings.
     fn may_give(&self, hash: &BlobHash, identity: &NodeIdentity) -> bool {
-        self.named_in
-            .get(hash)
-            .is_some_and(|docs| docs.iter().any(|d| d.readable_by(identity)))
+        self.named_in.get(hash).is_some_and(|docs| {
+            docs.iter()
+                .any(|d| d.readable_by(identity) && !d.writable_by(identity))
+        })
     }
 
     fn asked(&mut self, peer: PeerId, blob: BlobRef, pieces: &[u32]) {

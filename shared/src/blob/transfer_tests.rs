@@ -231,8 +231,9 @@ fn a_school_is_never_given_another_schools_recording() {
     let doc = protocol("4201", "420101");
     let (blob, held) = recording(PIECE_BYTES as usize * 2, 2);
     net.add(hub, blob, held, doc);
-    // The other school names the blob in its own document (a school writes its protocol) and
-    // asks for it.
+    // The other school names the blob in its own document (a school writes its protocol), the
+    // hub learns so from that document, and the school asks for it.
+    net.nodes[hub].t.named(0, blob, protocol("4201", "420102"));
     net.nodes[other]
         .t
         .named(0, blob, protocol("4201", "420102"));
