@@ -1,5 +1,5 @@
 //! The watched folder (`[node] audio_watch`): the recording software writes each room's stream
-//! and each answer there, and the node takes every file in once it has stopped growing, as
+//! and each answer there, and the node takes every file in once it has not changed for 30 s, as
 //! `giasync-node audio add` would, by the name's convention. A file taken in moves to `taken/`
 //! beside it; a refused one to `refused/` with the reason in `NAME.txt`. Nothing is deleted: the
 //! technician keeps the files (seed 002 §52 has them copied to removable media too).
@@ -16,9 +16,12 @@ use tracing::{info, warn};
 use crate::app::{Actor, Command, Context};
 use crate::run::NodeHandle;
 
-/// How often the folder is looked at; a file is taken once its size and time stayed the same
-/// over one interval.
+/// How often the folder is looked at.
 pub const WATCH_INTERVAL_MS: u64 = 2_000;
+/// How long a file's size and time must stay the same before it is taken: recorders at a low
+/// bit rate write their buffer out every 15 s or so, and an MP3 cut between frames reads as
+/// whole.
+pub const WATCH_SETTLE_MS: u64 = 30_000;
 
 /// A file's size and modification time: unchanged over an interval, it is finished.
 type Seen = (u64, Option<SystemTime>);
@@ -33,15 +36,20 @@ pub fn spawn(dir: PathBuf, handle: NodeHandle, context: Arc<Context>) {
             }
         }
         info!(dir = %dir.display(), "watching for recordings");
-        let mut seen: HashMap<PathBuf, Seen> = HashMap::new();
+        // Each file as last seen, and since when it has looked so.
+        let mut seen: HashMap<PathBuf, (Seen, std::time::Instant)> = HashMap::new();
         loop {
             tokio::time::sleep(Duration::from_millis(WATCH_INTERVAL_MS)).await;
             let mut now_seen = HashMap::new();
             for (path, state) in files(&dir) {
-                if seen.get(&path) == Some(&state) {
+                let since = match seen.get(&path) {
+                    Some((before, since)) if *before == state => *since,
+                    _ => std::time::Instant::now(),
+                };
+                if since.elapsed() >= Duration::from_millis(WATCH_SETTLE_MS) {
                     take(&dir, &path, &handle, &context).await;
                 } else {
-                    now_seen.insert(path, state);
+                    now_seen.insert(path, (state, since));
                 }
             }
             seen = now_seen;

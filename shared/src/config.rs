@@ -97,7 +97,7 @@ pub struct NodeSection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio_kbit_s: Option<u32>,
     /// A school: the folder the recording software writes to. The node takes in each file once
-    /// it has stopped growing, named by the convention DATE_ROOM_SCHOOL[_PARTICIPANT[_ATTEMPT]]
+    /// it has not changed for 30 s, named by the convention DATE_ROOM_SCHOOL[_PARTICIPANT[_ATTEMPT]]
     /// (`giasync_shared::recording::FileName`), then moves it to `taken/` beside it, or to
     /// `refused/` with the reason in `NAME.txt`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -387,7 +387,8 @@ async fn the_watched_folder_takes_finished_recordings_in_and_sets_bad_ones_aside
     )
     .unwrap();
 
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    // A file is taken once it has not changed for 30 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let protocol: DocId = "protocol/4201/420101/is-2024-02-14".parse().unwrap();
     loop {
         let named = school
