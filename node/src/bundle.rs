@@ -144,6 +144,13 @@ pub struct Checked {
 pub fn open(dir: &Path, verifier: &dyn CertVerifier) -> Result<Checked, BundleError> {
     let read = |name: &str| {
         let path = dir.join(name);
+        let len = std::fs::metadata(&path).map_err(|e| err(&path, e))?.len();
+        if len > giasync_shared::bundle::MANIFEST_BYTES_MAX {
+            return Err(err(
+                &path,
+                format!("{len} bytes: too large for a bundle's file"),
+            ));
+        }
         std::fs::read(&path).map_err(|e| err(&path, e))
     };
     let (text, signature, cert) = (

@@ -27,6 +27,9 @@ pub const DOCS_DIR: &str = "docs";
 const HEADER: &str = "giasync bundle 1";
 /// The most entries a manifest may list.
 pub const ENTRIES_MAX: usize = 1_000_000;
+/// The largest manifest read (a million entries of about 100 bytes); a larger file is refused
+/// before it is read.
+pub const MANIFEST_BYTES_MAX: u64 = 128 * 1024 * 1024;
 
 /// What a bundle holds, as its manifest lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]

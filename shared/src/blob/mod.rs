@@ -69,7 +69,7 @@ impl FromStr for BlobHash {
     type Err = BadBlobHash;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let bad = || BadBlobHash(text.chars().take(80).collect());
-        if text.len() != 64 || !text.is_ascii() {
+        if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad());
         }
         let mut out = [0u8; 32];
@@ -363,6 +363,8 @@ mod tests {
         assert_eq!(text.len(), 64);
         assert_eq!(text.parse::<BlobHash>().unwrap(), blob.hash);
         assert!("xyz".parse::<BlobHash>().is_err());
+        let signed = format!("+{}", &text[1..]);
+        assert!(signed.parse::<BlobHash>().is_err(), "a sign is not a digit");
         assert!(text[..63].parse::<BlobHash>().is_err());
         assert!(BlobRef::new(blob.hash, 0).is_err(), "an empty blob");
     }
