@@ -31,6 +31,8 @@ pub mod rules;
 pub mod settlement;
 pub mod statement;
 pub mod sync;
+#[cfg(test)]
+mod test_ids;
 mod text;
 
 pub use error::{DomainError, Field};

@@ -6,32 +6,8 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::blob::{PIECE_BYTES, encode_piece, outboard};
-use crate::codes::{MunicipalityCode, NodeRole, OrgCode, RegionCode};
+use crate::test_ids::{moyo, rcoi, school};
 
-fn region() -> RegionCode {
-    RegionCode::new("42").unwrap()
-}
-fn rcoi() -> NodeIdentity {
-    NodeIdentity {
-        region: region(),
-        org: OrgCode::Rcoi(region()),
-        municipality: None,
-    }
-}
-fn moyo(code: &str) -> NodeIdentity {
-    NodeIdentity {
-        region: region(),
-        org: OrgCode::Municipality(MunicipalityCode::new(code).unwrap()),
-        municipality: None,
-    }
-}
-fn school(municipality: &str, code: &str) -> NodeIdentity {
-    NodeIdentity {
-        region: region(),
-        org: OrgCode::parse(NodeRole::School, code).unwrap(),
-        municipality: Some(MunicipalityCode::new(municipality).unwrap()),
-    }
-}
 fn protocol(municipality: &str, code: &str) -> DocId {
     format!("protocol/{municipality}/{code}/is-2024-02-14")
         .parse()

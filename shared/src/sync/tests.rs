@@ -8,7 +8,6 @@ use automerge::{ROOT, ReadDoc};
 
 use super::judge::{change_chunks, chunk_changes};
 use super::*;
-use crate::codes::{MunicipalityCode, NodeRole, OrgCode, RegionCode};
 
 /// A sync message that carries `doc`'s last local change outright, as a relay could send it.
 fn message_with_last_change(doc: &Automerge) -> Vec<u8> {
@@ -44,30 +43,7 @@ fn forge(base: &Automerge, author: &SigningKey, key: &str, value: &str) -> Autom
     forged
 }
 
-fn region() -> RegionCode {
-    RegionCode::new("42").unwrap()
-}
-fn rcoi() -> NodeIdentity {
-    NodeIdentity {
-        region: region(),
-        org: OrgCode::Rcoi(region()),
-        municipality: None,
-    }
-}
-fn moyo(code: &str) -> NodeIdentity {
-    NodeIdentity {
-        region: region(),
-        org: OrgCode::Municipality(MunicipalityCode::new(code).unwrap()),
-        municipality: None,
-    }
-}
-fn school(municipality: &str, code: &str) -> NodeIdentity {
-    NodeIdentity {
-        region: region(),
-        org: OrgCode::parse(NodeRole::School, code).unwrap(),
-        municipality: Some(MunicipalityCode::new(municipality).unwrap()),
-    }
-}
+use crate::test_ids::{moyo, rcoi, school};
 fn doc(kind: &str, municipality: &str, code: &str) -> DocId {
     format!("{kind}/{municipality}/{code}/is-2024-02-14")
         .parse()
