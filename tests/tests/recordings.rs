@@ -42,6 +42,13 @@ async fn room_and_participant(config: &NodeConfig, exam: &str) {
     }
 }
 
+/// Destroy this node's copies of `exam`'s recordings.
+fn destroy(exam: &str) -> Command {
+    Command::DestroyRecordings {
+        exam: exam.parse().unwrap(),
+    }
+}
+
 /// A recording file taken in by what its name says.
 fn add_by_name(exam: &str, file: std::path::PathBuf) -> Command {
     Command::AddRecording {
@@ -179,13 +186,7 @@ async fn a_recording_reaches_the_rcoi_is_receipted_and_no_other_school_gets_it()
         ),
         (1, 1, 0, 1)
     );
-    let destroyed = ask(
-        &school_config,
-        Command::DestroyRecordings {
-            exam: EXAM.parse().unwrap(),
-        },
-    )
-    .await;
+    let destroyed = ask(&school_config, destroy(EXAM)).await;
     assert!(destroyed.ok, "{}", destroyed.message);
     assert!(
         destroyed.message.contains("1 recordings destroyed"),
@@ -209,13 +210,7 @@ async fn a_recording_reaches_the_rcoi_is_receipted_and_no_other_school_gets_it()
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(acted, "the school's act did not reach the РЦОИ");
-    let at_rcoi = ask(
-        &rcoi_config,
-        Command::DestroyRecordings {
-            exam: EXAM.parse().unwrap(),
-        },
-    )
-    .await;
+    let at_rcoi = ask(&rcoi_config, destroy(EXAM)).await;
     assert!(at_rcoi.ok, "{}", at_rcoi.message);
     assert!(rcoi.blob_files().held(&hash).is_err());
     assert!(
@@ -337,13 +332,7 @@ async fn a_sheet_signed_while_audio_is_queued_on_a_thin_link_goes_first() {
         "the audio crossed first: {audio_left} bytes left"
     );
     // Today's recordings are kept: asking to destroy them is refused, and nothing is deleted.
-    let refused = ask(
-        &school_config,
-        Command::DestroyRecordings {
-            exam: exam.parse().unwrap(),
-        },
-    )
-    .await;
+    let refused = ask(&school_config, destroy(exam)).await;
     assert!(!refused.ok);
     assert!(
         refused.message.contains("kept until"),
