@@ -173,15 +173,6 @@ impl BlobStore {
         self.dir.join("partial").join(format!("{hash}.data"))
     }
 
-    /// The file of a blob held whole, to play or copy.
-    pub fn file(&self, blob: &BlobRef) -> Result<File, BlobStoreError> {
-        if !self.holds(&blob.hash)? {
-            return Err(BlobStoreError::NotHeld(blob.hash));
-        }
-        let path = self.data_path(&blob.hash);
-        File::open(&path).map_err(io_err(&path))
-    }
-
     /// Whether the blob is held whole.
     pub fn holds(&self, hash: &BlobHash) -> Result<bool, BlobStoreError> {
         let rx = self.db.begin_read().map_err(index_err)?;
@@ -599,7 +590,12 @@ mod tests {
         assert_eq!(info.duration_ms, 10_000);
         assert_eq!(blob.hash.0, *bao_tree::blake3::hash(&wav(10)).as_bytes());
         let mut held = Vec::new();
-        store.file(&blob).unwrap().read_to_end(&mut held).unwrap();
+        store
+            .files()
+            .held(&blob.hash)
+            .unwrap()
+            .read_to_end(&mut held)
+            .unwrap();
         assert_eq!(held, wav(10));
         // Cut short: refused, and nothing of it is held or left in intake.
         let short = dir.path().join("short.wav");
@@ -660,7 +656,12 @@ mod tests {
         assert_eq!(opened.held, vec![blob]);
         assert!(opened.partial.is_empty());
         let mut held = Vec::new();
-        store.file(&blob).unwrap().read_to_end(&mut held).unwrap();
+        store
+            .files()
+            .held(&blob.hash)
+            .unwrap()
+            .read_to_end(&mut held)
+            .unwrap();
         assert_eq!(held, data);
         // It is served, and what is served verifies.
         let encoded = store.encode_piece(&blob, 3).unwrap();
