@@ -23,7 +23,7 @@
 use std::collections::BTreeMap;
 
 use automerge::transaction::Transactable;
-use automerge::{AutomergeError, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{AutomergeError, ROOT, ReadDoc, ScalarValue, ScalarValueRef, ValueRef};
 
 use crate::audio::AudioFormat;
 use crate::blob::{BlobHash, BlobRef};
@@ -174,15 +174,44 @@ pub fn put_recording(tx: &mut impl Transactable, r: &Recording) -> Result<(), Au
 }
 
 /// The recordings a protocol names, by hash; entries that do not read as one are left out.
+/// Read in one ordered pass over the `rec/` keys, a recording's fields one after another (a
+/// node plans its fetches from this after every batch, and a protocol holds many other keys).
 pub fn recordings(protocol: &impl ReadDoc) -> BTreeMap<BlobHash, Recording> {
-    let hashes: std::collections::BTreeSet<BlobHash> = protocol
-        .keys(ROOT)
-        .filter_map(|k| k.strip_prefix("rec/")?.split('/').next()?.parse().ok())
-        .collect();
-    hashes
-        .into_iter()
-        .filter_map(|h| Some((h, read_one(protocol, &h)?)))
-        .collect()
+    let mut out = BTreeMap::new();
+    let mut current: Option<(BlobHash, Fields)> = None;
+    let mut current_text = String::new();
+    for item in protocol.map_range(ROOT, range_of("rec/")) {
+        let Some((hash, field)) = item
+            .key
+            .strip_prefix("rec/")
+            .and_then(|k| k.split_once('/'))
+        else {
+            continue;
+        };
+        if hash != current_text {
+            if let Some((h, fields)) = current.take()
+                && let Some(r) = fields.recording(h)
+            {
+                out.insert(h, r);
+            }
+            hash.clone_into(&mut current_text);
+            // Only the key a recording is written under (lower-case hex), as `names` reads.
+            current = hash
+                .parse::<BlobHash>()
+                .ok()
+                .filter(|h| h.to_string() == hash)
+                .map(|h| (h, Fields::default()));
+        }
+        if let Some((_, fields)) = current.as_mut() {
+            fields.set(field, &item.value);
+        }
+    }
+    if let Some((h, fields)) = current
+        && let Some(r) = fields.recording(h)
+    {
+        out.insert(h, r);
+    }
+    out
 }
 
 /// Whether the protocol names the blob as a recording.
@@ -195,48 +224,76 @@ pub fn names(protocol: &impl ReadDoc, hash: &BlobHash) -> bool {
         .is_some()
 }
 
-fn read_one(doc: &impl ReadDoc, h: &BlobHash) -> Option<Recording> {
-    let text = |field: &str| -> Option<String> {
-        match doc.get(ROOT, key(h, field)).ok().flatten()? {
-            (Value::Scalar(s), _) => match s.as_ref() {
-                ScalarValue::Str(t) => Some(t.to_string()),
-                _ => None,
-            },
+/// The root keys that start with `prefix` (which ends in '/'): from it to the first string
+/// after all of them, '/' + 1 being '0'.
+fn range_of(prefix: &str) -> std::ops::Range<String> {
+    let stem = prefix.strip_suffix('/').unwrap_or(prefix);
+    prefix.to_owned()..format!("{stem}0")
+}
+
+/// A recording's fields as read.
+#[derive(Debug, Default)]
+struct Fields {
+    bytes: Option<i64>,
+    room: Option<String>,
+    participant: Option<String>,
+    attempt: Option<i64>,
+    format: Option<String>,
+    duration_ms: Option<i64>,
+    file: Option<String>,
+    by: Option<String>,
+    at: Option<i64>,
+}
+
+impl Fields {
+    fn set(&mut self, field: &str, value: &ValueRef<'_>) {
+        let text = || match value {
+            ValueRef::Scalar(ScalarValueRef::Str(t)) => Some(t.to_string()),
             _ => None,
-        }
-    };
-    let int = |field: &str| -> Option<i64> {
-        match doc.get(ROOT, key(h, field)).ok().flatten()? {
-            (Value::Scalar(s), _) => match s.as_ref() {
-                ScalarValue::Int(n) => Some(*n),
-                _ => None,
-            },
+        };
+        let int = || match value {
+            ValueRef::Scalar(ScalarValueRef::Int(n)) => Some(*n),
             _ => None,
+        };
+        match field {
+            "bytes" => self.bytes = int(),
+            "room" => self.room = text(),
+            "participant" => self.participant = text(),
+            "attempt" => self.attempt = int(),
+            "format" => self.format = text(),
+            "duration_ms" => self.duration_ms = int(),
+            "file" => self.file = text(),
+            "by" => self.by = text(),
+            "at" => self.at = int(),
+            _ => {}
         }
-    };
-    let blob = BlobRef::new(*h, u64::try_from(int("bytes")?).ok()?).ok()?;
-    let subject = match text("participant") {
-        None => Subject::Room,
-        Some(id) => Subject::Participant {
-            id: ParticipantId::new(&id).ok()?,
-            attempt: Attempt::new(u8::try_from(int("attempt")?).ok()?).ok()?,
-        },
-    };
-    let by = text("by")?;
-    Some(Recording {
-        blob,
-        room: RoomCode::new(&text("room")?).ok()?,
-        subject,
-        format: AudioFormat::parse(&text("format")?)?,
-        duration_ms: u64::try_from(int("duration_ms")?).ok()?,
-        file_name: text("file")?,
-        added_by: if by == "console" {
-            None
-        } else {
-            Some(PersonId::new(&by).ok()?)
-        },
-        added_at_ms: int("at")?,
-    })
+    }
+
+    fn recording(self, h: BlobHash) -> Option<Recording> {
+        let blob = BlobRef::new(h, u64::try_from(self.bytes?).ok()?).ok()?;
+        let subject = match self.participant {
+            None => Subject::Room,
+            Some(id) => Subject::Participant {
+                id: ParticipantId::new(&id).ok()?,
+                attempt: Attempt::new(u8::try_from(self.attempt?).ok()?).ok()?,
+            },
+        };
+        let by = self.by?;
+        Some(Recording {
+            blob,
+            room: RoomCode::new(&self.room?).ok()?,
+            subject,
+            format: AudioFormat::parse(&self.format?)?,
+            duration_ms: u64::try_from(self.duration_ms?).ok()?,
+            file_name: self.file?,
+            added_by: if by == "console" {
+                None
+            } else {
+                Some(PersonId::new(&by).ok()?)
+            },
+            added_at_ms: self.at?,
+        })
+    }
 }
 
 /// Records that this node destroyed its copy of a recording (seed 002 §55, §69: the act of
@@ -258,14 +315,11 @@ pub fn destroyed(doc: &impl ReadDoc) -> BTreeMap<BlobHash, i64> {
 }
 
 fn int_entries(doc: &impl ReadDoc, prefix: &str) -> BTreeMap<BlobHash, i64> {
-    doc.keys(ROOT)
-        .filter_map(|k| {
-            let hash: BlobHash = k.strip_prefix(prefix)?.parse().ok()?;
-            match doc.get(ROOT, k.as_str()).ok().flatten()? {
-                (Value::Scalar(s), _) => match s.as_ref() {
-                    ScalarValue::Int(n) => Some((hash, *n)),
-                    _ => None,
-                },
+    doc.map_range(ROOT, range_of(prefix))
+        .filter_map(|item| {
+            let hash: BlobHash = item.key.strip_prefix(prefix)?.parse().ok()?;
+            match item.value {
+                ValueRef::Scalar(ScalarValueRef::Int(n)) => Some((hash, n)),
                 _ => None,
             }
         })
@@ -351,6 +405,12 @@ mod tests {
             added_by: None,
             ..r.clone()
         };
+        // Keys beside the range read, which must not be taken for recordings.
+        doc.put(ROOT, "rec", 1).unwrap();
+        doc.put(ROOT, "rec0", 1).unwrap();
+        doc.put(ROOT, "receipt/abc", "verified").unwrap();
+        doc.put(ROOT, format!("rec/{}/", BlobHash([7; 32])), 3)
+            .unwrap();
         put_recording(&mut doc, &r).unwrap();
         put_recording(&mut doc, &stream).unwrap();
         let read = recordings(&doc);
@@ -360,10 +420,18 @@ mod tests {
         assert!(names(&doc, &r.blob.hash));
         assert!(!names(&doc, &BlobHash([1; 32])));
         let mut rcoi = AutoCommit::new();
+        rcoi.put(ROOT, "blob", 1).unwrap();
+        rcoi.put(ROOT, "blob0", 1).unwrap();
+        rcoi.put(ROOT, "blob/not-a-hash", 1).unwrap();
         put_blob_receipt(&mut rcoi, &r.blob.hash, 5).unwrap();
+        put_destroyed(&mut rcoi, &stream.blob.hash, 6).unwrap();
         assert_eq!(
             blob_receipts(&rcoi).into_iter().collect::<Vec<_>>(),
             vec![(r.blob.hash, 5)]
+        );
+        assert_eq!(
+            destroyed(&rcoi).into_iter().collect::<Vec<_>>(),
+            vec![(stream.blob.hash, 6)]
         );
     }
 }

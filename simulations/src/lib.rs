@@ -26,18 +26,28 @@ use crate::sabotage::Sabotage;
 use crate::scenario::{Scenario, ScenarioError};
 
 /// Runs `scenario` under `seed` (with faults drawn from the seed too when `random_faults`);
-/// `progress(simulated_ms, scripted_end_ms)` is called now and then.
+/// `progress(simulated_ms, scripted_end_ms)` is called now and then. What `sweep` runs: one
+/// region, no run without recordings beside it.
 pub fn simulate(
     scenario: &Scenario,
     seed: u64,
     random_faults: bool,
     progress: impl FnMut(i64, i64),
 ) -> Result<(Report, Vec<report::FaultWindow>), ScenarioError> {
-    simulate_sabotaged(scenario, seed, random_faults, Sabotage::None, progress)
+    simulate_with(
+        scenario,
+        seed,
+        random_faults,
+        Sabotage::None,
+        false,
+        progress,
+    )
 }
 
-/// [`simulate`] with the simulator itself broken as `sabotage` says (for the tests that show
-/// each invariant can fail).
+/// What `run` runs: [`simulate`] with, for a scenario with recordings, the same scenario and
+/// seed run again without them beside it (`receipt_latency_p99_ms_without_audio`); and the
+/// simulator itself broken as `sabotage` says (for the tests that show each invariant can
+/// fail).
 pub fn simulate_sabotaged(
     scenario: &Scenario,
     seed: u64,
@@ -45,17 +55,64 @@ pub fn simulate_sabotaged(
     sabotage: Sabotage,
     progress: impl FnMut(i64, i64),
 ) -> Result<(Report, Vec<report::FaultWindow>), ScenarioError> {
+    simulate_with(scenario, seed, random_faults, sabotage, true, progress)
+}
+
+fn simulate_with(
+    scenario: &Scenario,
+    seed: u64,
+    random_faults: bool,
+    sabotage: Sabotage,
+    baseline: bool,
+    progress: impl FnMut(i64, i64),
+) -> Result<(Report, Vec<report::FaultWindow>), ScenarioError> {
     let started = Instant::now();
-    let plan = Plan::new(scenario, seed, random_faults)?;
-    let rules = Rules::is_2024().map_err(|e| ScenarioError::Invalid {
+    // The same scenario and seed without recordings, beside (the two regions share nothing):
+    // the delay the recordings add to sheets.
+    let without_audio = scenario.audio.filter(|_| baseline).map(|_| Scenario {
+        audio: None,
+        ..scenario.clone()
+    });
+    let (region, baseline) = std::thread::scope(|scope| {
+        let baseline = without_audio.as_ref().map(|quiet| {
+            scope.spawn(move || {
+                let plan = Plan::new(quiet, seed, random_faults)?;
+                let mut region = Region::new(plan, rules()?);
+                region.sabotage = sabotage;
+                region.run(|_, _| {});
+                Ok::<_, ScenarioError>(region.observed().receipt_latency_ms.clone())
+            })
+        });
+        let region = (|| {
+            let plan = Plan::new(scenario, seed, random_faults)?;
+            let mut region = Region::new(plan, rules()?);
+            region.sabotage = sabotage;
+            region.run(progress);
+            region.after_the_day();
+            Ok::<_, ScenarioError>(region)
+        })();
+        let baseline = baseline.map(|handle| {
+            handle.join().unwrap_or_else(|_| {
+                Err(ScenarioError::Invalid {
+                    field: "audio".into(),
+                    message: "the run without recordings failed".into(),
+                })
+            })
+        });
+        (region, baseline.transpose())
+    });
+    let (region, baseline) = (region?, baseline?);
+    let wall_s = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+    let mut report = Report::of(&region, wall_s, report::peak_memory_mib());
+    report.receipt_latency_p99_ms_without_audio =
+        baseline.and_then(|latencies| report::percentile(&latencies, 99));
+    Ok((report, report::fault_windows(&region)))
+}
+
+/// The year's scoring rules the simulated region judges by.
+fn rules() -> Result<Rules, ScenarioError> {
+    Rules::is_2024().map_err(|e| ScenarioError::Invalid {
         field: "rules".into(),
         message: e.to_string(),
-    })?;
-    let mut region = Region::new(plan, rules);
-    region.sabotage = sabotage;
-    region.run(progress);
-    region.after_the_day();
-    let wall_s = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
-    let report = Report::of(&region, wall_s, report::peak_memory_mib());
-    Ok((report, report::fault_windows(&region)))
+    })
 }

@@ -86,7 +86,22 @@ pub enum Entry {
         variant: u8,
         kind: SheetKind,
     },
+    /// The recording of the participant's answer in `attempt`, taken in ([`Plan::audio`]).
+    Recording {
+        participant: usize,
+        attempt: u8,
+        duration_ms: i64,
+    },
+    /// Room `room`'s stream for the day, taken in after its last participant.
+    RoomStream {
+        room: usize,
+        duration_ms: i64,
+    },
 }
+
+/// From the end of an answer to its recording being taken in: the watched folder waits 30 s
+/// for the file to settle, then copies and hashes it.
+pub const RECORDING_TAKEN_IN_MS: i64 = 60_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SheetKind {
@@ -154,9 +169,10 @@ impl SchoolPlan {
             | Entry::Absent(p)
             | Entry::Start(p)
             | Entry::End(p)
-            | Entry::Act(p) => p == i,
+            | Entry::Act(p)
+            | Entry::Recording { participant: p, .. } => p == i,
             Entry::Sheet { participant, .. } => participant == i,
-            Entry::Roster => false,
+            Entry::Roster | Entry::RoomStream { .. } => false,
         };
         let Some(at) = self
             .entries
@@ -230,6 +246,8 @@ pub struct Plan {
     pub attacks: Vec<Attack>,
     pub settle_ms: i64,
     pub participants: usize,
+    /// The recordings made, if the scenario has them.
+    pub audio: Option<crate::scenario::Audio>,
 }
 
 fn minutes(field: &str, text: &str) -> Result<i64, ScenarioError> {
@@ -455,6 +473,7 @@ impl Plan {
             attacks,
             settle_ms: i64::from(d.settle_minutes) * MINUTE_MS,
             participants,
+            audio: scenario.audio,
         })
     }
 
@@ -638,6 +657,8 @@ fn school_plan(
     let draw = |rng: &mut Rng, range: [u32; 2]| {
         minute(rng.between(u64::from(range[0]), u64::from(range[1])))
     };
+    let audio = scenario.audio.is_some();
+    let streams = scenario.audio.is_some_and(|a| a.room_streams);
     for room in 0..room_count as usize {
         let mut at = first_slot;
         for (i, person) in participants.iter().enumerate() {
@@ -650,11 +671,22 @@ fn school_plan(
             }
             entries.push((at, Entry::Present(i)));
             entries.push((at, Entry::Start(i)));
+            let started = at;
             at += draw(rng, d.slot_minutes);
             if person.category.is_ovz() {
                 at += minute(u64::from(d.ovz_extra_minutes));
             }
             entries.push((at, Entry::End(i)));
+            if audio {
+                entries.push((
+                    at + RECORDING_TAKEN_IN_MS,
+                    Entry::Recording {
+                        participant: i,
+                        attempt: 1,
+                        duration_ms: at - started,
+                    },
+                ));
+            }
             // Listened back, the recording is bad: an act, and the participant answers again
             // with another variant (§45); the room log's times become the second answer's.
             // Not the first and last participants, whom hostile schools' sheets name.
@@ -662,11 +694,22 @@ fn school_plan(
             if !targeted && p.retake_share > 0.0 && rng.chance(p.retake_share) {
                 entries.push((at, Entry::Act(i)));
                 entries.push((at, Entry::Start(i)));
+                let started = at;
                 at += draw(rng, d.slot_minutes);
                 if person.category.is_ovz() {
                     at += minute(u64::from(d.ovz_extra_minutes));
                 }
                 entries.push((at, Entry::End(i)));
+                if audio {
+                    entries.push((
+                        at + RECORDING_TAKEN_IN_MS,
+                        Entry::Recording {
+                            participant: i,
+                            attempt: 2,
+                            duration_ms: at - started,
+                        },
+                    ));
+                }
                 retakes.push(i);
             }
             let scored = at + draw(rng, d.scoring_minutes);
@@ -722,6 +765,15 @@ fn school_plan(
                     },
                 ));
             }
+        }
+        if streams {
+            entries.push((
+                at + RECORDING_TAKEN_IN_MS,
+                Entry::RoomStream {
+                    room,
+                    duration_ms: at - first_slot,
+                },
+            ));
         }
     }
     // Stable: entries at the same minute keep their order (present before start, a sheet

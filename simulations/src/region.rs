@@ -21,6 +21,8 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
 use ed25519_dalek::SigningKey;
+use giasync_shared::blob::transfer::Transfers;
+use giasync_shared::blob::{BlobHash, BlobRef};
 use giasync_shared::calendar::Timestamp;
 use giasync_shared::codes::{PersonId, SchoolCode};
 use giasync_shared::content;
@@ -45,6 +47,8 @@ use crate::rng::Rng;
 use crate::sabotage::Sabotage;
 use crate::scenario::AdversaryKind;
 use crate::scenario::LinkProfile;
+
+mod blobs;
 
 /// QUIC and the hello both take a round trip before the engines see the connection.
 const HANDSHAKE_ROUND_TRIPS: i64 = 2;
@@ -82,12 +86,17 @@ enum Made {
         entered: EnteredSheet,
         kind: SheetKind,
     },
+    /// A recording taken in and named.
+    Recording { blob: BlobRef },
 }
 
 /// What a node persisted: what it restarts from.
 #[derive(Debug, Default)]
 struct Store {
     docs: BTreeMap<DocId, StoredDoc>,
+    /// Its blob store: blobs held whole, and the pieces stored of those being fetched.
+    blobs: BTreeMap<BlobHash, BlobRef>,
+    partial: BTreeMap<BlobHash, Vec<u64>>,
 }
 
 #[derive(Debug, Default)]
@@ -121,6 +130,12 @@ struct Node {
     crash_in_commit: Option<i64>,
     /// The first sync frame with changes the node sent: what a replay sends again.
     first_sync_sent: Option<Vec<u8>>,
+    /// Its blob transfers, the documents naming each blob, the blobs reported whole, and when
+    /// the transfers' next tick is due.
+    transfers: Transfers,
+    named_in: BTreeMap<BlobHash, Vec<DocId>>,
+    reported: BTreeSet<BlobHash>,
+    blob_tick_at: Option<i64>,
 }
 
 impl Node {
@@ -159,6 +174,8 @@ struct Conn {
     /// The engine at each end has been told the connection ended (or is gone).
     closed: [bool; 2],
     lanes: [Lane; 2],
+    /// Each direction's lane for blobs, below the documents' (`blobs`).
+    blob_lanes: [Lane; 2],
     /// The dialer's rank for this upstream (0: the preferred one).
     rank: usize,
     /// Frames sent and not yet delivered or dropped.
@@ -204,6 +221,15 @@ enum Event {
         conn: usize,
     },
     Tick {
+        node: usize,
+    },
+    /// A frame of the blob stream arrives.
+    DeliverBlob {
+        conn: usize,
+        to: usize,
+        bytes: Vec<u8>,
+    },
+    BlobTick {
         node: usize,
     },
     FaultStart(usize),
@@ -284,6 +310,21 @@ pub struct Observed {
     /// For each time a school came back (network or process) with sheets not receipted back:
     /// simulated ms until every one of them was.
     pub catchup_ms: Vec<i64>,
+    /// Recordings the schools took in (school, blob, when), as the run made them.
+    pub recordings: Vec<(usize, BlobRef, i64)>,
+    /// When the РЦОИ first held each recording whole.
+    pub recordings_at_rcoi_ms: BTreeMap<BlobHash, i64>,
+    /// When a node last stored a piece of a recording of each school.
+    pub last_piece_ms_by_school: BTreeMap<usize, i64>,
+    /// The school and blob of each recording taken in, by hash.
+    pub recording_blobs: BTreeMap<BlobHash, (usize, BlobRef)>,
+    /// The pieces of each recording that reached the РЦОИ as the school sent them (judged by
+    /// the simulator's own token, not the transfer machine's check), one bit each.
+    pub pieces_at_rcoi: BTreeMap<BlobHash, Vec<u64>>,
+    /// Bytes of the blob streams on the wire (not in `bytes_total`, which is the documents').
+    pub audio_bytes_on_wire: u64,
+    /// Pieces refused by the transfers' check.
+    pub blob_pieces_refused: u64,
 }
 
 /// Bytes on the wire of a frame of `framed` bytes: packets with their overhead.
@@ -403,6 +444,10 @@ impl Region {
                 crash_in_commit: None,
                 first_sync_sent: None,
                 foreign_docs: 0,
+                transfers: Transfers::new(),
+                named_in: BTreeMap::new(),
+                reported: BTreeSet::new(),
+                blob_tick_at: None,
             });
         }
         let mut directory = FixedDirectory::default();
@@ -561,6 +606,8 @@ impl Region {
                 }
             }
             Event::Tick { node } => self.tick(node),
+            Event::DeliverBlob { conn, to, bytes } => self.deliver_blob(conn, to, &bytes),
+            Event::BlobTick { node } => self.blob_tick(node),
             Event::FaultStart(i) => self.fault(i, true),
             Event::FaultEnd(i) => self.fault(i, false),
             Event::Restart { node } => self.up_again(node),
@@ -596,6 +643,8 @@ impl Region {
             }
         }
         node.engine = Some(engine);
+        self.start_blobs(i);
+        let node = &mut self.nodes[i];
         node.dial = Dialer {
             generation: node.dial.generation + 1,
             rank: 0,
@@ -637,6 +686,8 @@ impl Region {
     fn stop_node(&mut self, i: usize) {
         let node = &mut self.nodes[i];
         node.engine = None;
+        // What its transfers had yet to do dies with the process.
+        node.transfers = Transfers::new();
         node.peers.clear();
         node.dial.generation += 1;
         node.tick_at = None;
@@ -758,6 +809,7 @@ impl Region {
                 established: false,
                 closed: [false, false],
                 lanes: [Lane::default(); 2],
+                blob_lanes: [Lane::default(); 2],
                 rank,
                 in_flight: 0,
                 catching_up: true,
@@ -837,6 +889,12 @@ impl Region {
                 engine.handle(self.now_ms, Input::Connected { peer, identity });
             }
             self.drain(node);
+            if self.plan.audio.is_some() {
+                self.nodes[node]
+                    .transfers
+                    .connected(self.now_ms, peer, identity);
+                self.drain_blobs(node);
+            }
         }
     }
 
@@ -876,6 +934,8 @@ impl Region {
             engine.handle(self.now_ms, Input::Disconnected { peer });
             self.nodes[node].peers.remove(&peer);
             self.drain(node);
+            self.nodes[node].transfers.disconnected(self.now_ms, peer);
+            self.drain_blobs(node);
             if end == 0 {
                 // The dialer's loop goes round again at once, from its preferred upstream.
                 let n = &mut self.nodes[node];
@@ -919,6 +979,7 @@ impl Region {
             }
             extra_ms = extra_ms.max(delay);
         }
+        let serialise_ms = (wire * 8).div_ceil(u64::from(p.bandwidth_kbit_s)) as i64;
         self.observed.bytes_total += wire;
         self.observed.frames_total += 1;
         self.observed.count_frame(&bytes, wire);
@@ -929,9 +990,12 @@ impl Region {
             return;
         }
         conn.in_flight += 1;
+        // Recording bytes already in the network go first (frames queued before this one waited
+        // for them already); the recordings wait for this frame.
+        let behind_ms = self.behind_blobs_ms(c, from, serialise_ms);
+        let conn = &mut self.conns[c];
         let lane = &mut conn.lanes[from];
-        let serialise_ms = (wire * 8).div_ceil(u64::from(p.bandwidth_kbit_s)) as i64;
-        lane.free_at_ms = lane.free_at_ms.max(self.now_ms) + serialise_ms;
+        lane.free_at_ms = lane.free_at_ms.max(self.now_ms + behind_ms) + serialise_ms;
         let arrive = (lane.free_at_ms + latency + extra_ms).max(lane.delivered_at_ms);
         lane.delivered_at_ms = arrive;
         self.schedule(
@@ -1037,6 +1101,13 @@ impl Region {
             self.schedule(self.now_ms + down, Event::Restart { node });
             return false;
         }
+        let changed: Vec<DocId> = records
+            .iter()
+            .filter_map(|r| match r {
+                Persist::Changes { doc, .. } => Some(*doc),
+                _ => None,
+            })
+            .collect();
         let receipts_changed = records.iter().any(|r| {
             matches!(
                 r,
@@ -1079,6 +1150,8 @@ impl Region {
                 }
             }
         }
+        // What the batch changed may name recordings to fetch, or receipt them.
+        self.plan_blobs(node, &changed);
         if let Some(t) = self.nodes[node]
             .engine
             .as_ref()
@@ -1280,6 +1353,11 @@ impl Region {
             }
         };
         self.observed.entries_made[s] += 1;
+        if let Made::Recording { blob } = made {
+            self.observed.recordings.push((s, blob, self.now_ms));
+            self.observed.recording_blobs.insert(blob.hash, (s, blob));
+            return;
+        }
         if let Made::Sheet {
             participant,
             entered,
@@ -1357,6 +1435,9 @@ impl Region {
         let protocol = self.doc(s, DocKind::Protocol);
         let school = &self.plan.schools[s];
         let node = school.node;
+        if matches!(entry, Entry::Recording { .. } | Entry::RoomStream { .. }) {
+            return self.make_recording(s, entry);
+        }
         let engine = self.nodes[node].engine.as_mut().ok_or("the node is down")?;
         match entry {
             Entry::Roster => {
@@ -1444,6 +1525,8 @@ impl Region {
                 })?;
                 self.observed.acts_made.insert(act.subject());
             }
+            // Taken in above.
+            Entry::Recording { .. } | Entry::RoomStream { .. } => {}
             Entry::Sheet {
                 participant,
                 expert,
@@ -1949,7 +2032,9 @@ impl Region {
             | Sabotage::AckBeforeDurable
             | Sabotage::ApproveEveryRequest
             | Sabotage::UncertifiedOrganisers
-            | Sabotage::UncertifiedHeads => {}
+            | Sabotage::UncertifiedHeads
+            | Sabotage::LostRecording
+            | Sabotage::SpoiledPieces => {}
         }
     }
 
@@ -2035,7 +2120,13 @@ impl Region {
             .all(|(cursor, school)| *cursor >= school.entries.len());
         if quiet_since >= CONVERGENCE_CHECK_MS && entries_done && self.converged().is_ok() {
             self.observed.converged_at_ms = Some(self.observed.last_progress_ms);
-            return true;
+            // With recordings, the day is not over until the РЦОИ holds them all.
+            if self.recordings_pending() == 0 {
+                return true;
+            }
+        } else {
+            // Converged once, then changed again (a recording's receipt): not converged yet.
+            self.observed.converged_at_ms = None;
         }
         self.schedule(self.now_ms + CONVERGENCE_CHECK_MS, Event::Check);
         false

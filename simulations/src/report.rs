@@ -16,6 +16,115 @@ use sha2::Digest;
 use crate::plan::{Fault, Kind, MINUTE_MS, SheetKind};
 use crate::region::Region;
 
+/// What the recordings came to.
+struct Recordings {
+    invariant: Invariant,
+    at_rcoi: usize,
+    queued_bytes: u64,
+}
+
+/// How long before the end of a run a node (a МОУО, or the РЦОИ) must still have been storing
+/// pieces of recordings for those the РЦОИ lacks to count as on their way, not stuck.
+const RECORDINGS_MOVING_MS: i64 = 60_000;
+
+/// Every recording a school took in (as the run made it: its hash and length) reached the РЦОИ
+/// piece by piece as the school sent it (the run's own record, by the simulator's token, not
+/// the transfer machine's check), is held whole there and receipted in the РЦОИ's document for
+/// that school, unless the run's end came while its school's recordings were still moving:
+/// then the bytes still queued are said. Judged against what the schools made, not what the
+/// planner asked for.
+fn recordings_check(region: &Region) -> Recordings {
+    let observed = region.observed();
+    let held = region.recordings_held_at_rcoi();
+    let mut receipts: BTreeMap<usize, BTreeSet<giasync_shared::blob::BlobHash>> = BTreeMap::new();
+    if let Some(rcoi) = region.rcoi() {
+        for s in 0..region.plan().schools.len() {
+            let doc = ingest::receipts_of(region.protocol_of(s)).and_then(|r| rcoi.doc(&r));
+            receipts.insert(
+                s,
+                doc.map(giasync_shared::recording::blob_receipts)
+                    .unwrap_or_default()
+                    .into_keys()
+                    .collect(),
+            );
+        }
+    }
+    // Pieces of a blob of `bytes`, written out here: 256 KiB each, the last one shorter.
+    let pieces = |bytes: u64| bytes.div_ceil(256 * 1024);
+    let every_piece_arrived = |blob: &giasync_shared::blob::BlobRef| {
+        let bits = observed.pieces_at_rcoi.get(&blob.hash);
+        (0..pieces(blob.bytes)).all(|i| {
+            bits.and_then(|b| b.get((i / 64) as usize))
+                .is_some_and(|w| w & (1 << (i % 64)) != 0)
+        })
+    };
+    // A recording the РЦОИ lacks when the run ends (it ends early only once the РЦОИ holds
+    // them all) counts as on its way if pieces of its school's recordings were still being
+    // stored somewhere in the run's last minute; a school whose recordings stopped moving
+    // (a file lost, pieces spoiled) breaks the invariant.
+    let moving = |s: usize| {
+        observed
+            .last_piece_ms_by_school
+            .get(&s)
+            .is_some_and(|&at| observed.end_ms - at <= RECORDINGS_MOVING_MS)
+    };
+    let (mut missing, mut stuck) = (0, Vec::new());
+    let mut queued_bytes = 0;
+    for (s, blob, _) in &observed.recordings {
+        let whole = held.get(&blob.hash) == Some(blob);
+        let arrived = every_piece_arrived(blob);
+        let receipted = receipts.get(s).is_some_and(|r| r.contains(&blob.hash));
+        if whole && arrived && receipted {
+            continue;
+        }
+        missing += 1;
+        queued_bytes += blob.bytes;
+        if !moving(*s) {
+            stuck.push(format!(
+                "{} of school {} ({} bytes): {}",
+                blob.hash,
+                region.plan().schools[*s].code,
+                blob.bytes,
+                if !arrived {
+                    "not every piece reached the РЦОИ"
+                } else if !whole {
+                    "not held whole"
+                } else {
+                    "not receipted"
+                }
+            ));
+        }
+    }
+    let at_rcoi = observed.recordings.len() - missing;
+    let ok = stuck.is_empty();
+    let detail = if missing == 0 {
+        format!(
+            "{} recordings taken in, each at the РЦОИ piece by piece, held whole and receipted",
+            observed.recordings.len()
+        )
+    } else if ok {
+        format!(
+            "the run ended with {missing} recordings on their way, {queued_bytes} bytes still queued"
+        )
+    } else {
+        format!(
+            "{} of {} not at the РЦОИ, their school's recordings not moving at the end: {}",
+            stuck.len(),
+            observed.recordings.len(),
+            stuck.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+        )
+    };
+    Recordings {
+        invariant: Invariant {
+            name: "every recording made is at the РЦОИ and hash-verified",
+            ok,
+            detail,
+        },
+        at_rcoi,
+        queued_bytes,
+    }
+}
+
 /// One invariant checked at the end of a run.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Invariant {
@@ -156,6 +265,22 @@ pub struct Report {
     /// The same view built again with the sections the first build left in its cache and
     /// nothing changed since, in ms: what each further page load costs while the day is quiet.
     pub oversight_rebuild_ms: Option<f64>,
+    /// Recordings (scenario `[audio]`): their bit rate; how many the schools took in and their
+    /// bytes; how many the РЦОИ holds whole, every piece checked, and has receipted; the bytes
+    /// of those it does not hold when the run ends (still queued); the blob streams' bytes on
+    /// the wire (not in `bytes_total`); pieces refused; when the last recording reached the
+    /// РЦОИ (local time).
+    pub audio_kbit_s: Option<u32>,
+    pub recordings_entered: usize,
+    pub recordings_at_rcoi: usize,
+    pub audio_bytes: u64,
+    pub audio_bytes_queued: u64,
+    pub audio_bytes_on_wire: u64,
+    pub audio_pieces_refused: u64,
+    pub last_recording_at_rcoi: Option<String>,
+    /// `receipt_latency_p99_ms` of the same scenario and seed run without recordings: what
+    /// the recordings added to the sheets' delay is the difference.
+    pub receipt_latency_p99_ms_without_audio: Option<i64>,
 }
 
 impl Report {
@@ -508,6 +633,9 @@ impl Report {
                 .unwrap_or_else(|| "no errors".into()),
         });
 
+        let audio = recordings_check(region);
+        invariants.push(audio.invariant.clone());
+
         let last_entry = observed.sheets.iter().map(|s| s.at_ms).max().unwrap_or(0);
         let reference = plan.last_heal().max(last_entry);
         let convergence_s = observed
@@ -571,6 +699,19 @@ impl Report {
                 let secs = observed.ingest_wall.as_secs_f64();
                 (receipted > 0 && secs > 0.0).then(|| (receipted as f64 / secs).round())
             },
+            audio_kbit_s: plan.audio.map(|a| a.kbit_s),
+            recordings_entered: observed.recordings.len(),
+            recordings_at_rcoi: audio.at_rcoi,
+            audio_bytes: observed.recordings.iter().map(|r| r.1.bytes).sum(),
+            audio_bytes_queued: audio.queued_bytes,
+            audio_bytes_on_wire: observed.audio_bytes_on_wire,
+            audio_pieces_refused: observed.blob_pieces_refused,
+            last_recording_at_rcoi: observed
+                .recordings_at_rcoi_ms
+                .values()
+                .max()
+                .map(|&ms| clock(ms)),
+            receipt_latency_p99_ms_without_audio: None,
         }
     }
 
@@ -651,6 +792,32 @@ impl Report {
                 max as f64 / 1000.0,
                 self.catchups_timed
             );
+        }
+        if let Some(kbit_s) = self.audio_kbit_s {
+            let _ = writeln!(
+                out,
+                "recordings at {kbit_s} kbit/s: {} taken in ({}), {} at the РЦОИ, the last at {}; \
+                 {} still queued; {} on the wire, {} pieces refused",
+                self.recordings_entered,
+                mib(self.audio_bytes),
+                self.recordings_at_rcoi,
+                self.last_recording_at_rcoi.as_deref().unwrap_or("—"),
+                mib(self.audio_bytes_queued),
+                mib(self.audio_bytes_on_wire),
+                self.audio_pieces_refused
+            );
+            if let (Some(with), Some(without)) = (
+                self.receipt_latency_p99_ms,
+                self.receipt_latency_p99_ms_without_audio,
+            ) {
+                let _ = writeln!(
+                    out,
+                    "sheet to receipt p99 with recordings {:.2} s, without {:.2} s ({:+.1} %)",
+                    with as f64 / 1000.0,
+                    without as f64 / 1000.0,
+                    (with - without) as f64 * 100.0 / without.max(1) as f64
+                );
+            }
         }
         let _ = writeln!(
             out,
@@ -881,7 +1048,7 @@ fn timeline(region: &Region) -> Vec<Point> {
 }
 
 /// The nearest-rank `p`th percentile of `values` (`None` when there are none).
-fn percentile(values: &[i64], p: usize) -> Option<i64> {
+pub fn percentile(values: &[i64], p: usize) -> Option<i64> {
     let mut sorted = values.to_vec();
     sorted.sort_unstable();
     let rank = (sorted.len() * p).div_ceil(100).max(1);

@@ -39,6 +39,12 @@ pub enum Sabotage {
     /// Heads of school sign commission orders with a key the region never certified, so no
     /// order verifies and every expert may score anywhere.
     UncertifiedHeads,
+    /// The first school's blob store loses its first recording: asked for it, the school says
+    /// it does not hold it, so it never reaches the РЦОИ.
+    LostRecording,
+    /// The first school serves its first recording's pieces spoiled: each is refused, and the
+    /// recording never reaches the РЦОИ.
+    SpoiledPieces,
 }
 
 impl FromStr for Sabotage {
@@ -57,12 +63,14 @@ impl FromStr for Sabotage {
             "approve-every-request" => Sabotage::ApproveEveryRequest,
             "uncertified-organisers" => Sabotage::UncertifiedOrganisers,
             "uncertified-heads" => Sabotage::UncertifiedHeads,
+            "lost-recording" => Sabotage::LostRecording,
+            "spoiled-pieces" => Sabotage::SpoiledPieces,
             other => {
                 return Err(format!(
                     "unknown sabotage {other:?}: none, tampered-store, stalled-school, \
                      correction-as-conflict, foreign-roster, invalid-receipted-verified, \
                      conflict-as-correction, broken-entry, ack-before-durable, approve-every-request, uncertified-organisers, \
-                     uncertified-heads"
+                     uncertified-heads, lost-recording, spoiled-pieces"
                 ));
             }
         })

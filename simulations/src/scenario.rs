@@ -43,6 +43,34 @@ pub struct Scenario {
     pub crashes: Vec<Crash>,
     #[serde(default)]
     pub adversaries: Vec<AdversarySpec>,
+    /// Recordings of the answers; absent: none are made.
+    #[serde(default)]
+    pub audio: Option<Audio>,
+}
+
+/// The recordings of answers (seed 002 §39): one per participant's attempt, taken in at the
+/// school when the answer ends, and each room's stream for the day, taken in after its last
+/// participant. Their bytes travel below the documents, school → МОУО → РЦОИ, as blobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Audio {
+    /// The recordings' bit rate, kbit/s (64–128 in practice).
+    pub kbit_s: u32,
+    /// Whether rooms record a stream for the whole day (§39); default yes.
+    #[serde(default = "yes")]
+    pub room_streams: bool,
+    /// Every school's `[node] audio_kbit_s`: the most it sends of recordings, kbit/s, so its
+    /// thin link keeps room; absent: as fast as the link goes. (Hubs send as fast as theirs.)
+    #[serde(default)]
+    pub send_kbit_s: Option<u32>,
+}
+
+/// The bit rates a scenario's recordings may have, kbit/s: from a narrow-band voice codec to
+/// uncompressed CD audio.
+pub const AUDIO_KBIT_S: std::ops::RangeInclusive<u32> = 8..=1_411;
+
+fn yes() -> bool {
+    true
 }
 
 /// What a hostile node in the region tries. Each attempt is a sync frame carrying a change the
@@ -391,6 +419,26 @@ impl Scenario {
                 "participants",
                 "correction_share and conflict_share together exceed 1",
             ));
+        }
+        if let Some(a) = &self.audio {
+            if !AUDIO_KBIT_S.contains(&a.kbit_s) {
+                return Err(invalid(
+                    "audio.kbit_s",
+                    format!(
+                        "{} is not a bit rate recordings have: {} to {}",
+                        a.kbit_s,
+                        AUDIO_KBIT_S.start(),
+                        AUDIO_KBIT_S.end()
+                    ),
+                ));
+            }
+            let least = giasync_shared::config::AUDIO_KBIT_S_MIN;
+            if a.send_kbit_s.is_some_and(|k| k < least) {
+                return Err(invalid(
+                    "audio.send_kbit_s",
+                    format!("at least {least}, as a node's [node] audio_kbit_s"),
+                ));
+            }
         }
         let d = &self.day;
         minutes_of_day("day.roster_at", &d.roster_at)?;

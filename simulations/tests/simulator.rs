@@ -175,6 +175,15 @@ fn a_bad_scenario_is_refused_naming_the_field() {
     let out = sim(&["run", path.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(text(&out).contains("outages[0].share"), "{}", text(&out));
+    for (audio, field) in [
+        ("kbit_s = 0", "audio.kbit_s"),
+        ("kbit_s = 64\nsend_kbit_s = 16", "audio.send_kbit_s"),
+    ] {
+        std::fs::write(&path, small_with_audio(audio)).unwrap();
+        let out = sim(&["run", path.to_str().unwrap()]);
+        assert!(!out.status.success());
+        assert!(text(&out).contains(field), "{}", text(&out));
+    }
 }
 
 #[test]
@@ -379,5 +388,119 @@ fn replays_and_fragment_floods_change_nothing() {
     assert_eq!(
         hostile["sheets_verified_at_rcoi"], hostile["sheets_entered"],
         "{hostile}"
+    );
+}
+
+/// The small scenario with recordings (`[audio]`), its text.
+fn small_with_audio(audio: &str) -> String {
+    std::fs::read_to_string(scenario("small.toml")).unwrap() + "\n[audio]\n" + audio + "\n"
+}
+
+/// With recordings, every one the schools take in reaches the РЦОИ whole and receipted, sized
+/// by its bit rate, and the sheets' delay is reported with and without them.
+#[test]
+fn recordings_reach_the_rcoi_sized_by_their_bit_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let at_64 = report_of(dir.path(), &small_with_audio("kbit_s = 64"), "a64");
+    let entered = at_64["recordings_entered"].as_u64().unwrap();
+    assert!(entered > 100, "{at_64}");
+    assert_eq!(at_64["recordings_at_rcoi"].as_u64(), Some(entered));
+    assert_eq!(at_64["audio_bytes_queued"].as_u64(), Some(0));
+    assert_eq!(at_64["audio_pieces_refused"].as_u64(), Some(0));
+    assert!(at_64["last_recording_at_rcoi"].is_string(), "{at_64}");
+    assert!(
+        at_64["receipt_latency_p99_ms_without_audio"].is_i64(),
+        "{at_64}"
+    );
+    // Each recording crosses one hop (a school fallen back to the РЦОИ) or two (through its
+    // МОУО): the wire carries between one and two and a bit copies of the audio.
+    let (bytes, wire) = (
+        at_64["audio_bytes"].as_u64().unwrap(),
+        at_64["audio_bytes_on_wire"].as_u64().unwrap(),
+    );
+    assert!(
+        bytes > 0 && wire >= bytes && wire < bytes * 23 / 10,
+        "{at_64}"
+    );
+    // The scenario's schools have 24 participants each in rooms of 8: 3 rooms, 15 streams.
+    let no_streams = report_of(
+        dir.path(),
+        &small_with_audio("kbit_s = 64\nroom_streams = false"),
+        "streamless",
+    );
+    assert_eq!(
+        no_streams["recordings_entered"].as_u64(),
+        Some(entered - 15),
+        "{no_streams}"
+    );
+    // The same scenario and seed, the same run, recordings and all.
+    let again = report_of(dir.path(), &small_with_audio("kbit_s = 64"), "a64again");
+    assert_eq!(
+        deterministic_part(&again.to_string()),
+        deterministic_part(&at_64.to_string())
+    );
+    // The same answers at twice the bit rate are twice the bytes.
+    let at_128 = report_of(dir.path(), &small_with_audio("kbit_s = 128"), "a128");
+    assert_eq!(at_128["recordings_entered"].as_u64(), Some(entered));
+    assert_eq!(at_128["audio_bytes"].as_u64(), Some(2 * bytes));
+    // And without [audio], none.
+    let quiet = report_of(
+        dir.path(),
+        &std::fs::read_to_string(scenario("small.toml")).unwrap(),
+        "quiet",
+    );
+    assert_eq!(quiet["recordings_entered"].as_u64(), Some(0));
+    assert!(quiet["audio_kbit_s"].is_null(), "{quiet}");
+}
+
+/// The recordings' invariant fails when a recording does not arrive: a school that lost its
+/// file, or serves it spoiled (each piece refused by the transfers' check).
+#[test]
+fn a_lost_or_spoiled_recording_fails_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audio.toml");
+    std::fs::write(&path, small_with_audio("kbit_s = 64")).unwrap();
+    for sabotage in ["lost-recording", "spoiled-pieces"] {
+        let out = sim(&["run", path.to_str().unwrap(), "--sabotage", sabotage]);
+        let all = text(&out);
+        assert!(!out.status.success(), "{sabotage}: {all}");
+        assert!(
+            all.contains("FAIL every recording made is at the РЦОИ and hash-verified: 1 of"),
+            "{sabotage}: {all}"
+        );
+        let refused = all.contains(" 0 pieces refused");
+        assert_eq!(refused, sabotage == "lost-recording", "{sabotage}: {all}");
+    }
+}
+
+/// A day that ends before the recordings are all across says how many bytes were still queued,
+/// and that is not a broken invariant while they are still moving.
+#[test]
+fn recordings_still_moving_at_the_end_are_reported_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("thin.toml");
+    let thin =
+        small_with_audio("kbit_s = 320").replace("settle_minutes = 240", "settle_minutes = 20");
+    std::fs::write(&path, thin).unwrap();
+    let json = dir.path().join("thin.json");
+    let out = sim(&[
+        "run",
+        path.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let all = text(&out);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(report["audio_bytes_queued"].as_u64().unwrap() > 0, "{all}");
+    assert!(
+        report["recordings_at_rcoi"].as_u64() < report["recordings_entered"].as_u64(),
+        "{all}"
+    );
+    assert!(
+        all.contains(
+            "ok   every recording made is at the РЦОИ and hash-verified: the run ended with"
+        ),
+        "{all}"
     );
 }

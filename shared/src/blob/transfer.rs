@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::wire::{BlobFrame, WANT_PIECES_MAX};
-use super::{BlobHash, BlobRef, verify_piece_with_hashes};
+use super::{BlobError, BlobHash, BlobRef, Piece, verify_piece_with_hashes};
 use crate::sync::{DocId, NodeIdentity, PeerId};
 
 /// Pieces asked of one peer and not yet arrived: 4 MiB, enough to keep a fast link busy; what
@@ -141,8 +141,13 @@ pub struct TransferStats {
     pub pieces_served: u64,
 }
 
+/// How a piece is checked against its blob's name as it arrives: on a node,
+/// [`verify_piece_with_hashes`] (BLAKE3, the default). The simulator, which moves recordings by
+/// their size without making their bytes, gives a stand-in ([`Transfers::with_check`]).
+pub type PieceCheck = fn(BlobRef, u32, &[u8]) -> Result<Piece, BlobError>;
+
 /// The blob transfers of one node.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Transfers {
     peers: BTreeMap<PeerId, Peer>,
     /// The documents naming each blob: who may be given it.
@@ -153,12 +158,35 @@ pub struct Transfers {
     wanted: BTreeMap<BlobHash, Wanted>,
     outputs: VecDeque<BlobOutput>,
     stats: TransferStats,
+    check: PieceCheck,
+}
+
+impl Default for Transfers {
+    fn default() -> Self {
+        Self::with_check(verify_piece_with_hashes)
+    }
 }
 
 impl Transfers {
+    /// Transfers that check pieces against BLAKE3, as a node does.
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Transfers that check pieces with `check` (the simulator's stand-in).
+    #[must_use]
+    pub fn with_check(check: PieceCheck) -> Self {
+        Self {
+            peers: BTreeMap::new(),
+            named_in: BTreeMap::new(),
+            wanted_in: BTreeMap::new(),
+            held: BTreeMap::new(),
+            wanted: BTreeMap::new(),
+            outputs: VecDeque::new(),
+            stats: TransferStats::default(),
+            check,
+        }
     }
 
     pub fn poll_output(&mut self) -> Option<BlobOutput> {
@@ -199,8 +227,11 @@ impl Transfers {
     }
 
     /// `doc` names `blob`: a peer that may read `doc` may be given it, and asked for it.
+    /// Told again (the node plans after every batch), it does nothing.
     pub fn named(&mut self, now_ms: i64, blob: BlobRef, doc: DocId) {
-        self.named_in.entry(blob.hash).or_default().insert(doc);
+        if !self.named_in.entry(blob.hash).or_default().insert(doc) {
+            return;
+        }
         if self.wanted.contains_key(&blob.hash) {
             self.wanted_in.entry(doc).or_default().insert(blob.hash);
             self.schedule_all(now_ms);
@@ -318,11 +349,14 @@ impl Transfers {
         self.schedule_all(now_ms);
     }
 
-    /// A frame arrived on a peer's blob stream.
+    /// A frame arrived on a peer's blob stream. Only what this peer is asked for is scheduled
+    /// again, unless pieces it was asked for return to be asked of others: a hub's thousands
+    /// of wanted blobs are not looked over for every piece that arrives.
     pub fn received(&mut self, now_ms: i64, peer: PeerId, bytes: &[u8]) {
         if !self.peers.contains_key(&peer) {
             return;
         }
+        let mut returned = false;
         match BlobFrame::decode(bytes) {
             Err(e) => self.outputs.push_back(BlobOutput::Refused {
                 peer,
@@ -334,13 +368,14 @@ impl Transfers {
                 hash,
                 index,
                 encoded,
-            }) => self.piece(now_ms, peer, hash, index, &encoded),
+            }) => returned = self.piece(now_ms, peer, hash, index, &encoded),
             Ok(BlobFrame::NotHeld { hash }) => {
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.not_held.insert(hash);
                     p.active.remove(&hash);
                 }
                 self.drop_source(&hash, peer);
+                returned = true;
             }
             Ok(BlobFrame::Have { blob }) => {
                 if let Some(p) = self.peers.get_mut(&peer) {
@@ -348,7 +383,11 @@ impl Transfers {
                 }
             }
         }
-        self.schedule_all(now_ms);
+        if returned {
+            self.schedule_all(now_ms);
+        } else {
+            self.schedule(now_ms, peer);
+        }
     }
 
     /// Whether `identity` may be given `hash`: a document naming it is one it may read and
@@ -387,12 +426,21 @@ impl Transfers {
         }
     }
 
-    fn piece(&mut self, now_ms: i64, peer: PeerId, hash: BlobHash, index: u32, encoded: &[u8]) {
+    /// A piece arrived; true when the peer is not asked for its blob again (what was asked of
+    /// it returns to be asked of others).
+    fn piece(
+        &mut self,
+        now_ms: i64,
+        peer: PeerId,
+        hash: BlobHash,
+        index: u32,
+        encoded: &[u8],
+    ) -> bool {
         let Some(w) = self.wanted.get_mut(&hash) else {
-            return; // no longer wanted: a piece already on its way
+            return false; // no longer wanted: a piece already on its way
         };
         if w.asked.get(&index) != Some(&peer) {
-            return; // not asked of this peer (asked again elsewhere after a silence)
+            return false; // not asked of this peer (asked again elsewhere after a silence)
         }
         w.asked.remove(&index);
         if let Some(p) = self.peers.get_mut(&peer) {
@@ -400,7 +448,7 @@ impl Transfers {
             p.last_piece_ms = now_ms;
         }
         let blob = w.blob;
-        match verify_piece_with_hashes(blob, index, encoded) {
+        match (self.check)(blob, index, encoded) {
             Ok(piece) => {
                 self.stats.pieces_received += 1;
                 w.set(index, true);
@@ -409,6 +457,7 @@ impl Transfers {
                 if w.whole() {
                     self.complete(hash);
                 }
+                false
             }
             Err(e) => {
                 self.stats.pieces_refused += 1;
@@ -426,6 +475,7 @@ impl Transfers {
                     }
                     self.drop_source(&hash, peer);
                 }
+                give_up
             }
         }
     }
