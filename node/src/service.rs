@@ -221,7 +221,10 @@ fn oversight_off_the_engine_thread(
                 })
                 .await;
                 match built {
-                    Ok(view) => Ok(Ok(app::Answer::Oversight(Box::new(view)))),
+                    Ok(mut view) => {
+                        view.blobs = blobs_view(&handle).await;
+                        Ok(Ok(app::Answer::Oversight(Box::new(view))))
+                    }
                     Err(_) => Err(run::CallError::Stopped),
                 }
             }
@@ -448,17 +451,21 @@ async fn with_blobs(
     let Ok(app::Answer::Status(mut status)) = outcome else {
         return outcome;
     };
-    if let Some(b) = handle.blob_status().await {
-        status.blobs = Some(app::status::BlobsLine {
-            held: b.held,
-            held_bytes: b.held_bytes,
-            fetching: b.wanted,
-            bytes_left: b.wanted_bytes_left,
-            rate_bytes_s: b.rate_bytes_s,
-            eta_s: (b.rate_bytes_s > 0).then(|| b.wanted_bytes_left / b.rate_bytes_s),
-        });
-    }
+    status.blobs = blobs_view(handle).await;
     Ok(app::Answer::Status(status))
+}
+
+/// The running node's blob store and transfers, for status and the oversight pages.
+async fn blobs_view(handle: &NodeHandle) -> Option<app::status::BlobsLine> {
+    let b = handle.blob_status().await?;
+    Some(app::status::BlobsLine {
+        held: b.held,
+        held_bytes: b.held_bytes,
+        fetching: b.wanted,
+        bytes_left: b.wanted_bytes_left,
+        rate_bytes_s: b.rate_bytes_s,
+        eta_s: (b.rate_bytes_s > 0).then(|| b.wanted_bytes_left / b.rate_bytes_s),
+    })
 }
 
 /// A path's file name, as the recording's record keeps it.

@@ -208,6 +208,25 @@ pub struct Oversight {
     /// The progress of the latest exam day this hub holds data for.
     pub timeline_exam: Option<String>,
     pub timeline: Vec<TimelinePoint>,
+    /// The hub's own recordings: held, being fetched, bytes left and the time left at the
+    /// current rate (filled in by the running node; not part of what is built from documents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blobs: Option<BlobsView>,
+}
+
+/// A node's own blob store and transfers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobsView {
+    /// Blobs held whole here, and their bytes.
+    pub held: usize,
+    pub held_bytes: u64,
+    /// Blobs this node fetches, and the bytes of them still to come.
+    pub fetching: usize,
+    pub bytes_left: u64,
+    /// Bytes received a second over the last minute.
+    pub rate_bytes_s: u64,
+    /// At that rate, seconds until what is fetched is here (none while nothing arrives).
+    pub eta_s: Option<u64>,
 }
 
 /// A directly connected school, as the engine reports it.

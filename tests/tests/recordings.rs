@@ -176,6 +176,22 @@ async fn a_recording_reaches_the_rcoi_is_receipted_and_no_other_school_gets_it()
             .recordings
             .clone()
     };
+    // The РЦОИ's own blobs, as its oversight shows them: the one recording held, none to fetch.
+    let blobs = ask(&rcoi_config, Command::Oversight)
+        .await
+        .oversight
+        .unwrap()
+        .blobs
+        .unwrap();
+    assert_eq!(
+        (
+            blobs.held,
+            blobs.held_bytes,
+            blobs.fetching,
+            blobs.bytes_left
+        ),
+        (1, source.len() as u64, 0, 0)
+    );
     let before = recordings_at_rcoi().await;
     assert_eq!(
         (

@@ -51,20 +51,9 @@ pub struct SchoolStatus {
     pub recordings_destroyed: usize,
 }
 
-/// The node's own blob store and transfers (filled in by the running node).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BlobsLine {
-    /// Blobs held whole here, and their bytes.
-    pub held: usize,
-    pub held_bytes: u64,
-    /// Blobs this node fetches, and the bytes of them still to come.
-    pub fetching: usize,
-    pub bytes_left: u64,
-    /// Bytes received a second over the last minute.
-    pub rate_bytes_s: u64,
-    /// At that rate, seconds until what is fetched is here (none while nothing arrives).
-    pub eta_s: Option<u64>,
-}
+/// The node's own blob store and transfers (filled in by the running node), as the hubs'
+/// oversight shows them too.
+pub use giasync_shared::oversight::BlobsView as BlobsLine;
 
 /// One score sheet as a school sees it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

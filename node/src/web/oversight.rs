@@ -169,8 +169,29 @@ fn schools(h: &mut String, o: &Oversight) {
             .iter()
             .filter(|s| s.recordings.named > 0)
             .collect();
+        let moving = o.blobs.as_ref().filter(|b| b.held + b.fetching > 0);
+        if !with_recordings.is_empty() || moving.is_some() {
+            h.push_str("<h2 id=\"recordings\">Аудиозаписи</h2>");
+        }
+        if let Some(b) = moving {
+            let eta = match (b.fetching, b.eta_s) {
+                (0, _) => "всё получено".to_owned(),
+                (_, Some(s)) => format!("осталось примерно {}", lag(i64::try_from(s).ok())),
+                (_, None) => "сейчас ничего не поступает".to_owned(),
+            };
+            let _ = write!(
+                h,
+                "<p id=\"blobs\">На этом узле: {} записей ({:.1} МБ). Получается: {}, осталось {:.1} МБ, \
+                 скорость {:.1} КБ/с, {eta}.</p>",
+                b.held,
+                b.held_bytes as f64 / 1_000_000.0,
+                b.fetching,
+                b.bytes_left as f64 / 1_000_000.0,
+                b.rate_bytes_s as f64 / 1_000.0,
+            );
+        }
         if !with_recordings.is_empty() {
-            h.push_str("<h2 id=\"recordings\">Аудиозаписи</h2><table><tr><th>ОО</th><th>Записей</th><th>Объём</th><th>В РЦОИ</th><th>Уничтожено ОО</th><th>Уничтожено РЦОИ</th><th>Срок хранения истёк, не уничтожено ОО</th></tr>");
+            h.push_str("<table><tr><th>ОО</th><th>Записей</th><th>Объём</th><th>В РЦОИ</th><th>Уничтожено ОО</th><th>Уничтожено РЦОИ</th><th>Срок хранения истёк, не уничтожено ОО</th></tr>");
             for s in with_recordings {
                 let r = &s.recordings;
                 let _ = write!(
@@ -471,4 +492,58 @@ pub fn retakes_page(list: &crate::app::retakes::Retakes) -> String {
     }
     h.push_str("</table></body></html>");
     h
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // test code: a panic is the failure report
+mod tests {
+    use giasync_shared::oversight::{BlobsView, Oversight, SchoolView};
+
+    use super::page;
+
+    #[test]
+    fn the_page_says_what_the_hub_holds_and_fetches_and_when_it_will_be_done() {
+        let mut o = Oversight {
+            schools: vec![SchoolView {
+                school: "420101".into(),
+                ..SchoolView::default()
+            }],
+            ..Oversight::default()
+        };
+        assert!(!page(&o).contains("id=\"blobs\""), "nothing to say");
+        o.blobs = Some(BlobsView::default());
+        assert!(
+            !page(&o).contains("id=\"blobs\""),
+            "nothing held or fetched"
+        );
+        o.blobs = Some(BlobsView {
+            held: 12,
+            held_bytes: 90_000_000,
+            fetching: 3,
+            bytes_left: 21_000_000,
+            rate_bytes_s: 125_000,
+            eta_s: Some(168),
+        });
+        let fetching = page(&o);
+        assert!(fetching.contains("<h2 id=\"recordings\">"), "{fetching}");
+        assert!(
+            fetching.contains(
+                "На этом узле: 12 записей (90.0 МБ). Получается: 3, осталось 21.0 МБ, \
+                 скорость 125.0 КБ/с, осталось примерно 2 мин."
+            ),
+            "{fetching}"
+        );
+        o.blobs = Some(BlobsView {
+            eta_s: None,
+            rate_bytes_s: 0,
+            ..o.blobs.clone().unwrap()
+        });
+        assert!(page(&o).contains("сейчас ничего не поступает"));
+        o.blobs = Some(BlobsView {
+            held: 12,
+            held_bytes: 90_000_000,
+            ..BlobsView::default()
+        });
+        assert!(page(&o).contains("всё получено"));
+    }
 }
