@@ -121,13 +121,7 @@ async fn a_hub_killed_mid_recording_fetches_only_what_it_lacks() {
     hub.kill().unwrap();
     hub.wait().unwrap();
     // What the hub holds is the recording, byte for byte.
-    let hash: giasync_shared::blob::BlobHash = added
-        .message
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let hash = giasync_tests::named_hash(&added);
     let held = std::fs::read(
         giasync_node::blobs::dir_beside(&hub_config.node.store).join(format!("{hash}.data")),
     )

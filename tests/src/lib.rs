@@ -655,6 +655,14 @@ pub fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The hash of the recording an `audio add` answer named (its typed answer, not its message).
+pub fn named_hash(response: &giasync_node::admin::Response) -> giasync_shared::blob::BlobHash {
+    match &response.answer {
+        Some(giasync_node::app::Answer::RecordingNamed(named)) => named.hash,
+        other => panic!("not a recording named: {other:?} ({})", response.message),
+    }
+}
+
 /// A WAV file of silence (16 kHz mono 16-bit) of `bytes` of sound, written sparse: a large
 /// recording that costs no disk until it is copied.
 pub fn silent_wav(path: &Path, bytes: u32) {

@@ -100,13 +100,7 @@ async fn a_recording_reaches_the_rcoi_is_receipted_and_no_other_school_gets_it()
         "{}",
         added.message
     );
-    let hash: BlobHash = added
-        .message
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let hash = giasync_tests::named_hash(&added);
     assert_eq!(hash.0, *bao_tree::blake3::hash(&source).as_bytes());
 
     // The РЦОИ's receipt comes back down to the school.
@@ -355,13 +349,7 @@ async fn a_sheet_signed_while_audio_is_queued_on_a_thin_link_goes_first() {
         "{}",
         refused.message
     );
-    let hash: BlobHash = added
-        .message
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let hash = giasync_tests::named_hash(&added);
     assert!(school.blob_files().held(&hash).is_ok());
     drop(school);
 }
@@ -450,13 +438,7 @@ async fn a_bundle_carries_a_schools_recordings_to_the_rcoi_and_any_change_refuse
     let source = std::fs::read(&answer).unwrap();
     let added = ask(&school_config, add_by_name(EXAM, answer)).await;
     assert!(added.ok, "{}", added.message);
-    let hash: BlobHash = added
-        .message
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let hash = giasync_tests::named_hash(&added);
     let drive = dir.path().join("flash");
     let written = ask(
         &school_config,

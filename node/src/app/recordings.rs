@@ -7,7 +7,7 @@
 //! [`name`]. What a node fetches is [`plan`]'s answer, asked after each batch of changes.
 
 use giasync_shared::audio::AudioInfo;
-use giasync_shared::blob::BlobRef;
+use giasync_shared::blob::{BlobHash, BlobRef};
 use giasync_shared::codes::{NodeRole, ParticipantId, RoomCode};
 use giasync_shared::content;
 use giasync_shared::exam::ExamId;
@@ -79,7 +79,7 @@ fn resolve(
 /// A recording named in the protocol.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Named {
-    pub hash: String,
+    pub hash: BlobHash,
     pub bytes: u64,
     pub room: RoomCode,
     pub participant: Option<ParticipantId>,
@@ -158,7 +158,7 @@ pub fn name(
         Subject::Participant { id, attempt } => (Some(id), Some(attempt.get())),
     };
     Ok(Named {
-        hash: taken.blob.hash.to_string(),
+        hash: taken.blob.hash,
         bytes: taken.blob.bytes,
         room,
         participant,

@@ -60,6 +60,20 @@ impl fmt::Debug for BlobHash {
     }
 }
 
+/// As its hex digits, the way documents and file names spell it.
+impl serde::Serialize for BlobHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for BlobHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Text that is not a blob's name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0:?} is not a blob hash (64 hexadecimal digits)")]
@@ -244,6 +258,17 @@ pub fn verify_piece_with_hashes(
 #[allow(clippy::unwrap_used)] // test code: a panic is the failure report
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hash_travels_as_its_hex_digits_and_nothing_else_reads_as_one() {
+        let hash = BlobHash([0xab; 32]);
+        let json = serde_json::to_string(&hash).unwrap();
+        assert_eq!(json, format!("\"{}\"", "ab".repeat(32)));
+        assert_eq!(serde_json::from_str::<BlobHash>(&json).unwrap(), hash);
+        for bad in ["\"ab\"", "\"zz\"", "12", "null"] {
+            assert!(serde_json::from_str::<BlobHash>(bad).is_err(), "{bad}");
+        }
+    }
 
     /// Bytes that differ from piece to piece, so a piece put in another's place is noticed.
     fn bytes(len: usize) -> Vec<u8> {
