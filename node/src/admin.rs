@@ -148,10 +148,14 @@ fn message(answer: &Answer) -> String {
         Answer::Assigned(a) => format!("{} → room {}", a.participant, a.room),
         Answer::Marked(m) => format!("{}: {}", m.participant, m.attendance.word()),
         Answer::Logged(l) => format!(
-            "{}: {} at {}",
+            "{}: {} at {}{}{}",
             l.participant,
             if l.end { "end" } else { "start" },
-            l.at
+            l.at,
+            l.attempt
+                .map_or_else(String::new, |a| format!(", attempt {a}")),
+            l.variant
+                .map_or_else(String::new, |v| format!(", variant {v}")),
         ),
         Answer::Participant(e) => e.id.clone(),
         Answer::Roster { entries } => format!("{} participants", entries.len()),

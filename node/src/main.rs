@@ -16,7 +16,7 @@ use giasync_shared::exam::ExamId;
 use giasync_shared::record::{
     Attempt, Correction, RecordHash, SheetDraft, SheetSubject, SignedSheet,
 };
-use giasync_shared::room::Attendance;
+use giasync_shared::room::{Attendance, Variant};
 use giasync_shared::rules::parse_points;
 
 /// The school's node of giasync: runs the node, checks its readiness, and takes exam-day data
@@ -84,6 +84,10 @@ enum Command {
         /// The time, RFC 3339 (default: now).
         #[arg(long)]
         at: Option<String>,
+        /// The КИМ variant the participant answers (with start; a same-day retake needs
+        /// another one).
+        #[arg(long)]
+        variant: Option<u16>,
         #[command(flatten)]
         target: Target,
     },
@@ -371,6 +375,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             participant,
             interviewer,
             at,
+            variant,
             target,
         } => {
             let s = session(&target)?;
@@ -391,6 +396,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     interviewer: interviewer.as_deref().map(PersonId::new).transpose()?,
                     at,
                     end,
+                    variant: variant.map(Variant::new).transpose()?,
                 },
             )?))
         }

@@ -327,7 +327,7 @@ fn exam_day(
         school.change(*now, roster, |tx| content::assign(tx, p.id, room))?;
         let start = Timestamp::from_unix_ms(*now)?;
         school.change(*now, protocol, |tx| {
-            content::log_time(tx, p.id, Some(interviewer), start, false)
+            content::log_time(tx, p.id, Attempt::FIRST, Some(interviewer), start, false)
         })?;
         *now += 16 * 60_000;
         let end = Timestamp::from_unix_ms(*now)?;
@@ -351,7 +351,7 @@ fn exam_day(
         };
         let sheet = SignedSheet::sign(draft, rules, expert)?;
         school.change(*now, protocol, |tx| {
-            content::log_time(tx, p.id, Some(interviewer), end, true)?;
+            content::log_time(tx, p.id, Attempt::FIRST, Some(interviewer), end, true)?;
             content::put_sheet(tx, &sheet, expert_id, &cert)
         })?;
     }

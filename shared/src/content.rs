@@ -191,24 +191,38 @@ pub fn mark(
     Ok(())
 }
 
-/// Records the start (`end == false`) or end of a participant's time in the room, and the
-/// interviewer when given.
+/// Writes the start or end of a participant's answer in `attempt` into the room log, under
+/// `log/PARTICIPANT/ATTEMPT/…`: a same-day retake (seed 002 §45) is a second answer beside the
+/// first, not written over it.
 pub fn log_time(
     tx: &mut impl Transactable,
     participant: ParticipantId,
+    attempt: crate::record::Attempt,
     interviewer: Option<PersonId>,
     at: Timestamp,
     end: bool,
 ) -> Result<(), AutomergeError> {
     let which = if end { "end" } else { "start" };
-    tx.put(ROOT, format!("log/{participant}/{which}"), at.unix_ms())?;
+    let key = |field: &str| format!("log/{participant}/{}/{field}", attempt.get());
+    tx.put(ROOT, key(which), at.unix_ms())?;
     if let Some(interviewer) = interviewer {
-        tx.put(
-            ROOT,
-            format!("log/{participant}/interviewer"),
-            interviewer.as_str(),
-        )?;
+        tx.put(ROOT, key("interviewer"), interviewer.as_str())?;
     }
+    Ok(())
+}
+
+/// Writes the КИМ variant a participant answered in `attempt` into the room log.
+pub fn put_variant(
+    tx: &mut impl Transactable,
+    participant: ParticipantId,
+    attempt: crate::record::Attempt,
+    variant: crate::room::Variant,
+) -> Result<(), AutomergeError> {
+    tx.put(
+        ROOT,
+        format!("log/{participant}/{}/variant", attempt.get()),
+        i64::from(variant.get()),
+    )?;
     Ok(())
 }
 
@@ -630,30 +644,89 @@ fn rows_under(doc: &impl ReadDoc, prefix: &str, end: &str) -> BTreeMap<String, R
     out
 }
 
-/// A participant's room log entry.
+/// One answer in the room log: its start, end, interviewer and КИМ variant.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogEntry {
     pub start_ms: Option<i64>,
     pub end_ms: Option<i64>,
     pub interviewer: Option<String>,
+    pub variant: Option<crate::room::Variant>,
+}
+
+/// A participant's room log: an answer per attempt.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ParticipantLog {
+    /// The answers by attempt number.
+    pub attempts: BTreeMap<u8, LogEntry>,
+    /// An answer logged before the log kept attempts (`log/PARTICIPANT/start`): the date's first
+    /// attempt, the only one that log could hold.
+    pub unnumbered: Option<LogEntry>,
+}
+
+impl ParticipantLog {
+    /// The answer of `attempt`; `first` is the date's first attempt, which an unnumbered answer
+    /// belongs to.
+    #[must_use]
+    pub fn answer(&self, attempt: u8, first: u8) -> Option<&LogEntry> {
+        self.attempts
+            .get(&attempt)
+            .or_else(|| self.unnumbered.as_ref().filter(|_| attempt == first))
+    }
+
+    /// Every answer logged, unnumbered first.
+    pub fn entries(&self) -> impl Iterator<Item = &LogEntry> {
+        self.unnumbered.iter().chain(self.attempts.values())
+    }
+
+    /// The answer of the highest attempt logged.
+    #[must_use]
+    pub fn latest(&self) -> Option<&LogEntry> {
+        self.attempts
+            .values()
+            .next_back()
+            .or(self.unnumbered.as_ref())
+    }
 }
 
 /// The room log of a protocol, by participant id.
-pub fn logs(doc: &impl ReadDoc) -> BTreeMap<String, LogEntry> {
-    let mut out: BTreeMap<String, LogEntry> = BTreeMap::new();
+pub fn logs(doc: &impl ReadDoc) -> BTreeMap<String, ParticipantLog> {
+    let mut out: BTreeMap<String, ParticipantLog> = BTreeMap::new();
     let keys: Vec<String> = doc
         .map_range(ROOT, "log/".to_owned().."log0".to_owned())
         .map(|item| item.key.into_owned())
         .collect();
     for key in keys {
-        let Some((id, field)) = key.strip_prefix("log/").and_then(|r| r.split_once('/')) else {
+        let Some(rest) = key.strip_prefix("log/") else {
             continue;
         };
-        let entry = out.entry(id.to_owned()).or_default();
+        let mut parts = rest.split('/');
+        let (Some(id), Some(second), third, None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let attempt = match third {
+            None if matches!(second, "start" | "end" | "interviewer") => None,
+            Some(_) => match second.parse::<u8>() {
+                Ok(attempt) if attempt > 0 => Some(attempt),
+                _ => continue,
+            },
+            None => continue,
+        };
+        let log = out.entry(id.to_owned()).or_default();
+        let (entry, field) = match (attempt, third) {
+            (Some(attempt), Some(field)) => (log.attempts.entry(attempt).or_default(), field),
+            _ => (log.unnumbered.get_or_insert_with(LogEntry::default), second),
+        };
         match field {
             "start" => entry.start_ms = int(doc, &key),
             "end" => entry.end_ms = int(doc, &key),
             "interviewer" => entry.interviewer = text(doc, &key),
+            "variant" => {
+                entry.variant = int(doc, &key)
+                    .and_then(|v| u16::try_from(v).ok())
+                    .and_then(|v| crate::room::Variant::new(v).ok());
+            }
             _ => {}
         }
     }

@@ -52,6 +52,8 @@ pub enum Field {
     Attendance,
     /// A room-log entry.
     RoomLogEntry,
+    /// The number of the КИМ variant a participant answered.
+    Variant,
     /// The id of a scoring criterion such as «Ч1».
     Criterion,
     /// The attempt number of a participant at an exam.
@@ -90,6 +92,7 @@ impl fmt::Display for Field {
             Field::ActNumber => "act number",
             Field::Attendance => "attendance status",
             Field::RoomLogEntry => "room log entry",
+            Field::Variant => "variant",
             Field::Criterion => "criterion",
             Field::Attempt => "attempt",
             Field::Reason => "reason",

@@ -667,8 +667,10 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
     for (id, row) in &roster {
         let log = logs.get(id);
         let attendance = row.get("attendance");
-        let started = log.and_then(|l| l.start_ms);
-        let ended = log.and_then(|l| l.end_ms);
+        // The latest answer decides (a same-day retake's, once it began).
+        let latest = log.and_then(content::ParticipantLog::latest);
+        let started = latest.and_then(|l| l.start_ms);
+        let ended = latest.and_then(|l| l.end_ms);
         let mut p = Progress {
             registered: 1,
             ..Progress::default()
@@ -695,8 +697,10 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
             p.scored = 1;
             out.events.push((within(at), 2));
         }
-        out.events.extend(started.map(|t| (within(t), 0)));
-        out.events.extend(ended.map(|t| (within(t), 1)));
+        for answer in log.iter().flat_map(|l| l.entries()) {
+            out.events.extend(answer.start_ms.map(|t| (within(t), 0)));
+            out.events.extend(answer.end_ms.map(|t| (within(t), 1)));
+        }
         let room = row.get("room");
         rooms
             .entry(if room.is_empty() { "—" } else { room }.to_owned())
@@ -714,6 +718,7 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
         .collect();
     out.last_activity_ms = logs
         .values()
+        .flat_map(content::ParticipantLog::entries)
         .flat_map(|l| [l.start_ms, l.end_ms])
         .flatten()
         .chain(scored.values().copied())

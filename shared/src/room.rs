@@ -177,6 +177,64 @@ impl ActNumber {
     }
 }
 
+/// The highest variant number a КИМ may have. The materials of one date hold a few variants; the
+/// bound only stops a typing error.
+pub const VARIANT_MAX: u16 = 999;
+
+/// The number of the КИМ variant a participant answered (seed 002 §42: said into the recording
+/// before the answer). A same-day retake is with a variant the participant has not worked with
+/// (§45).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u16", into = "u16")]
+pub struct Variant(u16);
+
+impl Variant {
+    pub fn new(number: u16) -> Result<Self, DomainError> {
+        if number == 0 || number > VARIANT_MAX {
+            return Err(DomainError::invalid(
+                Field::Variant,
+                number,
+                "must be 1..=999",
+            ));
+        }
+        Ok(Variant(number))
+    }
+    #[must_use]
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl TryFrom<u16> for Variant {
+    type Error = DomainError;
+    fn try_from(number: u16) -> Result<Self, DomainError> {
+        Variant::new(number)
+    }
+}
+
+impl From<Variant> for u16 {
+    fn from(v: Variant) -> u16 {
+        v.0
+    }
+}
+
+impl std::str::FromStr for Variant {
+    type Err = DomainError;
+    fn from_str(text: &str) -> Result<Self, DomainError> {
+        let number = text
+            .trim()
+            .parse::<u16>()
+            .map_err(|_| DomainError::invalid(Field::Variant, text, "must be a number 1..=999"))?;
+        Variant::new(number)
+    }
+}
+
+impl std::fmt::Display for Variant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// Whether a participant took part (seed 002 §8: «Н» marks, acts).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "kebab-case")]

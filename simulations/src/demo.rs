@@ -24,6 +24,7 @@ use giasync_shared::exam::{ExamId, ExamKind};
 use giasync_shared::participant::Category;
 use giasync_shared::publish::Familiarisation;
 use giasync_shared::record::{Attempt, RecordHash, SheetDraft, SheetSubject, SignedSheet};
+use giasync_shared::room::Variant;
 use giasync_shared::settlement::Settlement;
 
 /// Participants per demo school.
@@ -269,6 +270,7 @@ fn enter_score(
                 interviewer: None,
                 at: Timestamp::from_unix_ms(at_ms)?,
                 end,
+                variant: if end { None } else { Some(Variant::new(1)?) },
             };
             let response = admin::execute(&school.config, context, &log, now_ms())?;
             if !response.ok {

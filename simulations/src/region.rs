@@ -31,7 +31,7 @@ use giasync_shared::participant::{FullName, IdentityDocument, Participant, Schoo
 use giasync_shared::record::{
     Attempt, Correction, FixedDirectory, RecordHash, SheetDraft, SheetSubject, SignedSheet,
 };
-use giasync_shared::room::{Attendance, Room};
+use giasync_shared::room::{Attendance, Room, Variant};
 use giasync_shared::rules::Rules;
 use giasync_shared::sync::attest::{Attestation, actor_for};
 use giasync_shared::sync::wire::Frame;
@@ -1491,8 +1491,28 @@ impl Region {
                 let p = &school.participants[i];
                 let interviewer = school.interviewers[p.room];
                 let end = matches!(entry, Entry::End(_));
+                // The answer after an act for a bad recording is attempt 2, with another
+                // variant (§45).
+                let first = SheetSubject {
+                    exam: self.plan.exam,
+                    school: school.code,
+                    participant: p.id,
+                    attempt: Attempt::FIRST,
+                };
+                let retake = self.observed.acts_made.contains(&first);
+                let attempt = if retake {
+                    Attempt::new(2)?
+                } else {
+                    Attempt::FIRST
+                };
+                let variant = Variant::new(1 + u16::try_from(i % 4)? + u16::from(retake))?;
                 engine.change(now, protocol, |tx| {
-                    content::log_time(tx, p.id, Some(interviewer), at, end)
+                    content::log_time(tx, p.id, attempt, Some(interviewer), at, end)?;
+                    if end {
+                        Ok(())
+                    } else {
+                        content::put_variant(tx, p.id, attempt, variant)
+                    }
                 })?;
             }
             Entry::Act(i) => {

@@ -51,6 +51,7 @@ fn school_day(dir: &Path, region: &Region, config: &NodeConfig, (exam, day_start
         interviewer: None,
         at,
         end,
+        variant: None,
     };
     // Scored at 10:00 and 10:05 that day.
     let score = |expert, points, signed_at| {

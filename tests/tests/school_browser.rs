@@ -156,6 +156,8 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         );
         browser.open(&format!("{base}/log?room=101"));
         eventually_shows(&browser, "#next", "Андреева");
+        // The start names the КИМ variant handed out (§42).
+        browser.type_into("#log-p1 input[name=variant]", "1");
         browser.click("#log-p1 button[value=start]");
         eventually_shows(&browser, "#message", "Начало ответа записано");
         // A +30 minutes participant: her time and a running clock.
@@ -279,6 +281,13 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         second.click("#p-p2 .absence button[value=yes]");
         eventually_shows(&second, "#message", "Причина отсутствия сохранена");
         eventually_shows(&second, "#p-p2", "уважительная причина: справка № 7");
+        // p3 answers with variant 2.
+        browser.open(&format!("{base}/log?room=101"));
+        browser.type_into("#log-p3 input[name=variant]", "2");
+        browser.click("#log-p3 button[value=start]");
+        eventually_shows(&browser, "#message", "Начало ответа записано");
+        browser.click("#log-p3 button[value=end]");
+        eventually_shows(&browser, "#message", "Окончание ответа записано");
 
         // The organiser ends p3's attempt with a signed act (a bad recording, §45); p3 sits
         // again the same day with another variant, and the expert scores that attempt, 2.
@@ -303,6 +312,24 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         // p3 is back in the corridor's queue for the retake.
         second.open(&format!("{base}/queue"));
         eventually_shows(&second, "#queue-101 .next", "Власова Анна — повторно");
+        // The interviewer starts her retake: attempt 2, and variant 2 again is refused.
+        browser.open(&format!("{base}/log?room=101"));
+        eventually_shows(&browser, "#log-p3 .attempt", "2 (повторно)");
+        browser.type_into("#log-p3 input[name=variant]", "2");
+        browser.click("#log-p3 button[value=start]");
+        eventually_shows(
+            &browser,
+            "#error",
+            "Вариант 2 участник уже выполнял сегодня",
+        );
+        browser.type_into("#log-p3 input[name=variant]", "3");
+        browser.click("#log-p3 button[value=start]");
+        eventually_shows(&browser, "#message", "Начало ответа записано");
+        eventually_shows(&browser, "#log-p3 .variant", "3");
+        browser.screenshot("school-interviewer-retake");
+        eventually_shows(&second, "#queue-101 .answering", "Власова");
+        browser.click("#log-p3 button[value=end]");
+        eventually_shows(&browser, "#message", "Окончание ответа записано");
         sign_out(&browser);
         sign_in(
             &browser,
@@ -326,7 +353,14 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         eventually_shows(&second, "#log-form", "Андреева Анна");
         let log_form = second.text("#log-form");
         assert!(log_form.contains("int-420101-1"), "{log_form}");
-        assert!(log_form.contains("Борисов Анна"), "{log_form}");
+        // p3's two answers, each on its line with its variant and mark.
+        assert_eq!(second.text("#line-p3-1 .variant"), "2");
+        assert_eq!(second.text("#line-p3-1 .mark"), "досрочно, акт № 5");
+        assert_eq!(second.text("#line-p3-2 .variant"), "3");
+        assert_eq!(
+            second.text("#line-p3-2 .mark"),
+            "повторно, другой вариант КИМ"
+        );
         second.screenshot("school-print-log");
         browser.open(&format!("{base}/print/protocol/101"));
         eventually_shows(&browser, "#protocol-form", "exp-420101-1");

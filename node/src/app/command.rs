@@ -235,6 +235,9 @@ pub enum Command {
         #[serde(rename = "at_ms")]
         at: Timestamp,
         end: bool,
+        /// The КИМ variant given at the start of the answer (seed 002 §42).
+        #[serde(default)]
+        variant: Option<giasync_shared::room::Variant>,
     },
     /// One participant's roster entry.
     Participant {
@@ -508,18 +511,22 @@ pub fn apply(
             interviewer,
             at,
             end,
+            variant,
         } => {
             let interviewer = match actor {
                 Actor::Person(p) => Some(p.id),
                 Actor::Console | Actor::Visitor => interviewer,
             };
-            let entry = room_log::Logged {
+            let mut entry = room_log::Logged {
                 participant,
                 interviewer,
                 at,
                 end,
+                variant,
+                attempt: None,
             };
-            room_log::log(engine, context, now_ms, exam, &entry)?;
+            let attempt = room_log::log(engine, context, now_ms, exam, &entry)?;
+            entry.attempt = Some(attempt.get());
             Answer::Logged(entry)
         }
         Command::Participant { exam, participant } => {

@@ -11,6 +11,7 @@ use giasync_shared::exam::ExamId;
 use giasync_shared::record::{RecordHash, SheetSubject, SignedSheet};
 use giasync_shared::resolve::{Resolution, Verdict};
 use giasync_shared::retake;
+use giasync_shared::room::Variant;
 use giasync_shared::rules::Outcome;
 use giasync_shared::sync::{DocId, DocKind, Engine};
 use serde::{Deserialize, Serialize};
@@ -108,9 +109,13 @@ impl DayVerdict {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DayParticipant {
     pub entry: Entry,
+    /// The start, end, interviewer and variant of the open attempt's answer; once the day's
+    /// attempt is closed, of the latest answer.
     pub start: Option<Timestamp>,
     pub end: Option<Timestamp>,
     pub interviewer: Option<PersonId>,
+    #[serde(default)]
+    pub variant: Option<Variant>,
     pub verdict: DayVerdict,
     /// The counting total and outcome, when one counts.
     pub result: Option<(u16, Outcome)>,
@@ -123,6 +128,44 @@ pub struct DayParticipant {
     /// What the expert scores and an act ends.
     #[serde(default)]
     pub attempt: Option<u8>,
+    /// Every answer of the room log on this date, in attempt order.
+    #[serde(default)]
+    pub answers: Vec<DayAnswer>,
+}
+
+/// One answer of the room log (seed 002 §42): a participant has one per attempt they began.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayAnswer {
+    /// `None` for an answer logged before the log kept attempts when the date's first attempt
+    /// is not known here.
+    pub attempt: Option<u8>,
+    pub start: Option<Timestamp>,
+    pub end: Option<Timestamp>,
+    pub interviewer: Option<PersonId>,
+    pub variant: Option<Variant>,
+}
+
+impl DayAnswer {
+    /// A participant's answers in attempt order; `first` is the date's first attempt, which an
+    /// answer logged before the log kept attempts belongs to.
+    fn all(log: &content::ParticipantLog, first: Option<u8>) -> Vec<DayAnswer> {
+        let read = |attempt: Option<u8>, l: &content::LogEntry| DayAnswer {
+            attempt,
+            start: l.start_ms.and_then(|ms| Timestamp::from_unix_ms(ms).ok()),
+            end: l.end_ms.and_then(|ms| Timestamp::from_unix_ms(ms).ok()),
+            interviewer: l.interviewer.as_deref().and_then(|i| PersonId::new(i).ok()),
+            variant: l.variant,
+        };
+        let unnumbered = log
+            .unnumbered
+            .as_ref()
+            .filter(|_| first.is_none_or(|f| !log.attempts.contains_key(&f)))
+            .map(|l| read(first, l));
+        let mut out: Vec<DayAnswer> = unnumbered.into_iter().collect();
+        out.extend(log.attempts.iter().map(|(a, l)| read(Some(*a), l)));
+        out.sort_by_key(|a| a.attempt);
+        out
+    }
 }
 
 /// An act as the pages show and print it (`giasync_shared::act::Act`).
@@ -415,16 +458,21 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
                 .assigned += 1;
         }
         let log = logs.get(pid).cloned().unwrap_or_default();
-        let attempt = ParticipantId::new(pid).ok().and_then(|participant| {
-            let first = super::retakes::first_attempt_here(
-                engine,
-                id(DocKind::Protocol),
-                participant,
-                exam,
-            )
-            .ok()?;
+        let first = ParticipantId::new(pid).ok().and_then(|participant| {
+            super::retakes::first_attempt_here(engine, id(DocKind::Protocol), participant, exam)
+                .ok()
+                .map(|first| (participant, first))
+        });
+        let attempt = first.and_then(|(participant, first)| {
             retake::open_attempt(first, &retake::acts_of(&ended, (exam, school), participant))
         });
+        let answers = DayAnswer::all(&log, first.map(|(_, f)| f.get()));
+        // The room log's columns show the open attempt's answer (none yet on a same-day retake
+        // before it starts); once the day's attempt is closed, the latest answer.
+        let shown = match attempt {
+            Some(open) => answers.iter().find(|a| a.attempt == Some(open.get())),
+            None => answers.last(),
+        };
         // The open attempt's sheets; when the day is closed, the latest attempt's that has any.
         let s = scoring
             .keys()
@@ -438,14 +486,16 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
             });
         participants.push(DayParticipant {
             entry,
-            start: log.start_ms.and_then(|ms| Timestamp::from_unix_ms(ms).ok()),
-            end: log.end_ms.and_then(|ms| Timestamp::from_unix_ms(ms).ok()),
-            interviewer: log.interviewer.and_then(|i| PersonId::new(&i).ok()),
+            start: shown.and_then(|a| a.start),
+            end: shown.and_then(|a| a.end),
+            interviewer: shown.and_then(|a| a.interviewer),
+            variant: shown.and_then(|a| a.variant),
             verdict: s.verdict,
             result: s.result,
             sheets: s.sheets,
             act: acts.remove(pid),
             attempt: attempt.map(giasync_shared::record::Attempt::get),
+            answers,
         });
     }
     participants.sort_by(|a, b| {

@@ -200,6 +200,21 @@ pub enum Error {
         room: RoomCode,
         why: NotOfRoom,
     },
+    /// A room log entry for a participant with no attempt open and no answer under way.
+    #[error(
+        "participant {participant}: no attempt is open (an act ended the day's attempt) and no answer is under way"
+    )]
+    NoAnswerOpen { participant: ParticipantId },
+    /// A variant the participant already answered on this date (seed 002 §45: a retake is with a
+    /// variant the participant has not worked with).
+    #[error(
+        "participant {participant} already answered variant {variant} on this date (attempt {attempt}): a retake is with another variant"
+    )]
+    VariantAnswered {
+        participant: ParticipantId,
+        variant: giasync_shared::room::Variant,
+        attempt: u8,
+    },
     /// An act for an attempt that is not the participant's open one.
     #[error("participant {participant}: an act ends the attempt open now, {}, not attempt {attempt}", open.map_or("and none is (an act ended the day's attempt)".to_owned(), |a| format!("attempt {a}")))]
     ActForAttemptNotOpen {

@@ -1,11 +1,16 @@
-//! The room log (ведомость учёта проведения ИС в аудитории, seed 002 §8): when each
-//! participant's answer started and ended, and the interviewer who kept it.
+//! The room log (ведомость учёта проведения ИС в аудитории, seed 002 §8, §42): when each
+//! participant's answer started and ended, the КИМ variant they answered and the interviewer
+//! who kept it. An answer belongs to the participant's open attempt, so a same-day retake after
+//! a bad recording (§45) is a second answer beside the first, with another variant.
 
 use giasync_shared::calendar::Timestamp;
 use giasync_shared::codes::{ParticipantId, PersonId};
 use giasync_shared::content;
 use giasync_shared::exam::ExamId;
-use giasync_shared::sync::{DocKind, Engine};
+use giasync_shared::record::Attempt;
+use giasync_shared::retake;
+use giasync_shared::room::Variant;
+use giasync_shared::sync::{DocId, DocKind, Engine};
 use serde::{Deserialize, Serialize};
 
 use super::{Context, Error, school_doc};
@@ -19,17 +24,29 @@ pub struct Logged {
     pub at: Timestamp,
     /// `false` for the start of the answer, `true` for its end.
     pub end: bool,
+    /// The КИМ variant given at the start (§42); absent in scripts written before variants.
+    #[serde(default)]
+    pub variant: Option<Variant>,
+    /// The attempt the answer belongs to, as the node decided it (ignored when asked).
+    #[serde(default)]
+    pub attempt: Option<u8>,
 }
 
 /// Writes a start or end of a participant of the roster into the room log, at a time within the
-/// exam day on the region's clock.
+/// exam day on the region's clock, and returns the attempt it was written for.
+///
+/// A start belongs to the attempt open now (`giasync_shared::retake`); none is open once an act
+/// other than for a bad recording ended the day's attempt. An end belongs to the answer under
+/// way: the open attempt's once it started, else the latest answer with a start and no end (an
+/// act may end an attempt while its answer goes on). A variant the participant already answered
+/// on this date is refused (§45).
 pub fn log(
     engine: &mut Engine,
     context: &Context,
     now_ms: i64,
     exam: ExamId,
     entry: &Logged,
-) -> Result<(), Error> {
+) -> Result<Attempt, Error> {
     super::roster::require_participant(engine, exam, entry.participant)?;
     if entry.at.date_at(context.clock) != exam.date() {
         return Err(Error::OutsideExamDay {
@@ -39,14 +56,82 @@ pub fn log(
         });
     }
     let protocol = school_doc(engine, DocKind::Protocol, exam)?;
+    let (first, open) = open_attempt(engine, context, protocol, exam, entry.participant)?;
+    let log = engine
+        .doc(&protocol)
+        .and_then(|doc| content::logs(doc).remove(entry.participant.as_str()))
+        .unwrap_or_default();
+    let under_way = |a: Attempt| {
+        log.answer(a.get(), first.get())
+            .is_some_and(|l| l.start_ms.is_some() && l.end_ms.is_none())
+    };
+    let started = |a: Attempt| {
+        log.answer(a.get(), first.get())
+            .is_some_and(|l| l.start_ms.is_some())
+    };
+    let attempt = if entry.end {
+        open.filter(|a| started(*a))
+            .or_else(|| {
+                log.attempts
+                    .keys()
+                    .rev()
+                    .filter_map(|a| Attempt::new(*a).ok())
+                    .chain(std::iter::once(first))
+                    .find(|a| under_way(*a))
+            })
+            .or(open)
+    } else {
+        open
+    }
+    .ok_or(Error::NoAnswerOpen {
+        participant: entry.participant,
+    })?;
+    if let Some(variant) = entry.variant {
+        let answered = log.attempts.iter().map(|(a, l)| (*a, l)).chain(
+            log.unnumbered
+                .as_ref()
+                .filter(|_| !log.attempts.contains_key(&first.get()))
+                .map(|l| (first.get(), l)),
+        );
+        for (earlier, l) in answered {
+            if earlier != attempt.get() && l.variant == Some(variant) {
+                return Err(Error::VariantAnswered {
+                    participant: entry.participant,
+                    variant,
+                    attempt: earlier,
+                });
+            }
+        }
+    }
     engine.change(now_ms, protocol, |tx| {
         content::log_time(
             tx,
             entry.participant,
+            attempt,
             entry.interviewer,
             entry.at,
             entry.end,
-        )
+        )?;
+        match entry.variant {
+            Some(variant) => content::put_variant(tx, entry.participant, attempt, variant),
+            None => Ok(()),
+        }
     })?;
-    Ok(())
+    Ok(attempt)
+}
+
+/// The date's first attempt of `participant` at this school and the attempt open now (none once
+/// an act other than for a bad recording ended the day's attempt).
+pub(crate) fn open_attempt(
+    engine: &Engine,
+    context: &Context,
+    protocol: DocId,
+    exam: ExamId,
+    participant: ParticipantId,
+) -> Result<(Attempt, Option<Attempt>), Error> {
+    let school = protocol.school().ok_or(Error::NoExam)?;
+    let ended = super::acts::ended(engine, context, protocol);
+    let first = super::retakes::first_attempt_here(engine, protocol, participant, exam)?;
+    let acts = retake::acts_of(&ended, (exam, school), participant);
+    Ok((first, retake::open_attempt(first, &acts)))
 }

@@ -512,6 +512,7 @@ fn the_room_log_names_the_signed_in_interviewer() {
         interviewer: claimed,
         at,
         end: false,
+        variant: None,
     };
     // Claiming to be someone else does not work: the page's person is written.
     let other = PersonId::new("somebody-else").unwrap();
@@ -1393,6 +1394,176 @@ fn a_school_cannot_change_the_category_of_record_alone() {
 
 /// Seed 002 §45, §49: the organiser's signed act ends an attempt, the roster shows it, and the
 /// attempt is not scored. Only an organiser signs acts, and only their own.
+/// Seed 002 §42, §45: the room log keeps an answer per attempt with its КИМ variant; after an
+/// act for a bad recording the participant answers again beside the first answer, and not with
+/// the variant they already had.
+#[test]
+fn a_same_day_retake_is_a_second_answer_with_another_variant() {
+    use giasync_shared::act::{Act, ActKind, EarlyReason};
+    use giasync_shared::room::Variant;
+    let (mut e, c) = school_with_roster();
+    let (organiser, organiser_key, organiser_cert) = person(SCHOOL, PersonRole::Organiser, 0);
+    const MINUTE_MS: i64 = 60_000;
+    let nine = 9 * 60 * MINUTE_MS;
+    let log = |at: i64, end: bool, variant: Option<u16>| Command::Log {
+        exam: exam(),
+        participant: pid("p1"),
+        interviewer: None,
+        at: on_exam_day(at),
+        end,
+        variant: variant.map(|v| Variant::new(v).unwrap()),
+    };
+    let logged_attempt = |answer: Answer| match answer {
+        Answer::Logged(l) => l.attempt,
+        other => panic!("not a log entry: {other:?}"),
+    };
+    assert_eq!(
+        logged_attempt(console(&mut e, &c, log(nine, false, Some(3)))),
+        Some(1)
+    );
+    assert_eq!(
+        logged_attempt(console(&mut e, &c, log(nine + 16 * MINUTE_MS, true, None))),
+        Some(1)
+    );
+    let act = |attempt: u8, kind, number: &str| {
+        let act = Act {
+            exam: exam(),
+            school: SchoolCode::new(SCHOOL).unwrap(),
+            participant: pid("p1"),
+            attempt: Attempt::new(attempt).unwrap(),
+            room: room("101"),
+            kind,
+            text: "шпаргалка".into(),
+            number: ActNumber::new(number).unwrap(),
+            organiser: organiser.id,
+            at: Timestamp::from_unix_ms(now_ms()).unwrap(),
+        };
+        Command::Act {
+            exam: exam(),
+            statement: act.sign(&organiser_key).unwrap().as_bytes().to_vec(),
+            organiser_cert: organiser_cert.clone(),
+        }
+    };
+    let as_organiser = Actor::Person(organiser.clone());
+    run(
+        &mut e,
+        &c,
+        &as_organiser,
+        act(1, ActKind::Early(EarlyReason::BadRecording), "1"),
+    )
+    .unwrap();
+    // The variant of the first answer is refused for the retake; another is taken.
+    assert_refused!(
+        run(
+            &mut e,
+            &c,
+            &Actor::Console,
+            log(nine + 30 * MINUTE_MS, false, Some(3))
+        ),
+        Error::VariantAnswered { attempt: 1, .. }
+    );
+    assert_eq!(
+        logged_attempt(console(
+            &mut e,
+            &c,
+            log(nine + 30 * MINUTE_MS, false, Some(4))
+        )),
+        Some(2)
+    );
+    // Correcting the retake's own variant is not a reuse.
+    console(&mut e, &c, log(nine + 30 * MINUTE_MS, false, Some(5)));
+    assert_eq!(
+        logged_attempt(console(&mut e, &c, log(nine + 45 * MINUTE_MS, true, None))),
+        Some(2)
+    );
+    let day = super::day::read(&e, &c, exam()).unwrap();
+    let p1 = day.participant("p1").unwrap();
+    let answers: Vec<_> = p1
+        .answers
+        .iter()
+        .map(|a| (a.attempt, a.start, a.end, a.variant.map(Variant::get)))
+        .collect();
+    assert_eq!(
+        answers,
+        vec![
+            (
+                Some(1),
+                Some(on_exam_day(nine)),
+                Some(on_exam_day(nine + 16 * MINUTE_MS)),
+                Some(3)
+            ),
+            (
+                Some(2),
+                Some(on_exam_day(nine + 30 * MINUTE_MS)),
+                Some(on_exam_day(nine + 45 * MINUTE_MS)),
+                Some(5)
+            ),
+        ]
+    );
+    // The room log's columns are the open attempt's: the retake's.
+    assert_eq!(
+        (p1.attempt, p1.start, p1.variant.map(Variant::get)),
+        (Some(2), Some(on_exam_day(nine + 30 * MINUTE_MS)), Some(5))
+    );
+    // A removal ends the day: no new answer begins, and the page shows the last one.
+    run(&mut e, &c, &as_organiser, act(2, ActKind::Removal, "2")).unwrap();
+    assert_refused!(
+        run(
+            &mut e,
+            &c,
+            &Actor::Console,
+            log(nine + 50 * MINUTE_MS, false, Some(6))
+        ),
+        Error::NoAnswerOpen { .. }
+    );
+    let day = super::day::read(&e, &c, exam()).unwrap();
+    let p1 = day.participant("p1").unwrap();
+    assert_eq!((p1.attempt, p1.variant.map(Variant::get)), (None, Some(5)));
+}
+
+/// A room log written before the log kept attempts (`log/P/start`) reads as the date's first
+/// attempt, and a later answer of that attempt takes its place.
+#[test]
+fn a_room_log_without_attempts_reads_as_the_first_attempt() {
+    let (mut e, c) = school_with_roster();
+    use automerge::transaction::Transactable;
+    let protocol = super::school_doc(&e, giasync_shared::sync::DocKind::Protocol, exam()).unwrap();
+    let nine = on_exam_day(9 * 3_600_000);
+    e.change(now_ms(), protocol, |tx| {
+        tx.put(automerge::ROOT, "log/p2/start", nine.unix_ms())?;
+        tx.put(automerge::ROOT, "log/p2/interviewer", "int-1")?;
+        Ok(())
+    })
+    .unwrap();
+    let day = super::day::read(&e, &c, exam()).unwrap();
+    let p2 = day.participant("p2").unwrap();
+    assert_eq!(p2.answers.len(), 1);
+    assert_eq!(
+        (
+            p2.answers[0].attempt,
+            p2.start,
+            p2.interviewer.map(|i| i.to_string())
+        ),
+        (Some(1), Some(nine), Some("int-1".to_owned()))
+    );
+    // The end is written for attempt 1, beside the old start.
+    let Answer::Logged(l) = console(
+        &mut e,
+        &c,
+        Command::Log {
+            exam: exam(),
+            participant: pid("p2"),
+            interviewer: None,
+            at: nine.plus_ms(16 * 60_000),
+            end: true,
+            variant: None,
+        },
+    ) else {
+        panic!("not a log entry");
+    };
+    assert_eq!(l.attempt, Some(1));
+}
+
 #[test]
 fn an_act_ends_an_attempt_and_its_sheet_is_refused() {
     use giasync_shared::act::{Act, ActKind, EarlyReason};
@@ -1599,6 +1770,7 @@ fn the_time_allowed_follows_the_register_and_an_overrun_is_flagged() {
                     interviewer: None,
                     at: on_exam_day(at),
                     end,
+                    variant: None,
                 },
             );
         }

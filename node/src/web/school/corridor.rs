@@ -30,24 +30,18 @@ enum Place {
 }
 
 fn place(p: &DayParticipant) -> Place {
-    // Back for a same-day retake: an act for a bad recording opened the next attempt, and the
-    // room log has no answer begun after the act (the log keeps one start and end, the
-    // latest).
-    let retake = match (&p.act, p.attempt) {
-        (Some(act), Some(open)) if act.attempt < open => {
-            let after_act = |t: Option<giasync_shared::calendar::Timestamp>| {
-                t.is_some_and(|t| t.unix_ms() > act.at.unix_ms())
-            };
-            match (after_act(p.start), p.end) {
-                (true, None) => return Place::Answering,
-                (true, Some(_)) => return Place::Done,
-                (false, _) => true,
-            }
-        }
-        _ => false,
-    };
+    // Back for a same-day retake: an act for a bad recording opened the next attempt; the room
+    // log's columns are that attempt's answer.
+    if let (Some(act), Some(open)) = (&p.act, p.attempt)
+        && act.attempt < open
+    {
+        return match (p.start, p.end) {
+            (None, _) => Place::Retake,
+            (Some(_), None) => Place::Answering,
+            (Some(_), Some(_)) => Place::Done,
+        };
+    }
     match (&p.entry.attendance, p.start, p.end) {
-        _ if retake => Place::Retake,
         (Some(Attendance::Absent | Attendance::Removed { .. }), _, _) => Place::Done,
         (Some(Attendance::FinishedEarly { .. }), _, _) => Place::Done,
         (_, Some(_), None) => Place::Answering,

@@ -54,6 +54,63 @@ fn mark(p: &DayParticipant) -> String {
     }
 }
 
+/// A line of the printed room log: an attempt, its answer if one was logged, and its mark.
+struct LogLine<'a> {
+    attempt: Option<u8>,
+    answer: Option<&'a crate::app::day::DayAnswer>,
+    mark: String,
+}
+
+/// A participant's lines in the printed room log: one per attempt they answered or an act
+/// ended on this date, so a same-day retake after a bad recording (§45) is a second line with
+/// its own variant; one line with the participant's mark when nothing was logged.
+fn log_lines(p: &DayParticipant) -> Vec<LogLine<'_>> {
+    let retake = p
+        .attempt
+        .filter(|open| p.act.as_ref().is_some_and(|act| act.attempt < *open));
+    let mut attempts: std::collections::BTreeSet<u8> = p
+        .answers
+        .iter()
+        .filter_map(|a| a.attempt.or(p.attempt))
+        .collect();
+    attempts.extend(p.act.as_ref().map(|a| a.attempt));
+    attempts.extend(retake);
+    let last = attempts.last().copied();
+    if attempts.is_empty() {
+        return vec![LogLine {
+            attempt: p.attempt,
+            answer: p.answers.last(),
+            mark: mark(p),
+        }];
+    }
+    attempts
+        .into_iter()
+        .map(|attempt| {
+            let mark = match &p.act {
+                Some(act) if act.attempt == attempt => match act.kind {
+                    giasync_shared::act::ActKind::Removal => {
+                        format!("удалён, акт № {}", act.number.as_str())
+                    }
+                    giasync_shared::act::ActKind::Early(_) => {
+                        format!("досрочно, акт № {}", act.number.as_str())
+                    }
+                },
+                Some(act) if act.attempt < attempt => "повторно, другой вариант КИМ".to_owned(),
+                _ if Some(attempt) == last => mark(p),
+                _ => String::new(),
+            };
+            LogLine {
+                attempt: Some(attempt),
+                answer: p
+                    .answers
+                    .iter()
+                    .find(|a| a.attempt.or(p.attempt) == Some(attempt)),
+                mark,
+            }
+        })
+        .collect()
+}
+
 /// Form header: the school, the date, the room.
 fn header(title: &str, day: &SchoolDay, room: &str, role: &str, names: &str) -> String {
     format!(
@@ -115,48 +172,25 @@ pub(super) async fn print_log(
             &interviewers
         )
     );
-    b.push_str("<table class=\"rows\"><tr><th>№</th><th>Участник (ФИО)</th><th>Класс</th><th>Попытка</th><th>Начало ответа</th><th>Окончание ответа</th><th>Отметка</th><th>Подпись участника</th></tr>");
+    b.push_str("<table class=\"rows\"><tr><th>№</th><th>Участник (ФИО)</th><th>Класс</th><th>Попытка</th><th>Вариант КИМ</th><th>Начало ответа</th><th>Окончание ответа</th><th>Отметка</th><th>Подпись участника</th></tr>");
     for (n, p) in participants.iter().enumerate() {
-        let row = |attempt: String, times: (String, String), mark: String| {
-            format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{attempt}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"line\"></td></tr>",
+        for line in log_lines(p) {
+            let answer = line.answer;
+            b.push_str(&format!(
+                "<tr id=\"line-{}-{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"variant\">{}</td><td>{}</td><td>{}</td><td class=\"mark\">{}</td><td class=\"line\"></td></tr>",
+                escape(&p.entry.id),
+                line.attempt.unwrap_or(0),
                 n + 1,
                 escape(&full_name(p)),
                 escape(&p.entry.class),
-                times.0,
-                times.1,
-                escape(&mark),
-            )
-        };
-        let times = (
-            time_of(p.start, day.utc_offset),
-            time_of(p.end, day.utc_offset),
-        );
-        let open = p
-            .attempt
-            .or(p.act.as_ref().map(|a| a.attempt))
-            .map_or_else(String::new, |a| a.to_string());
-        match (&p.act, p.attempt) {
-            // A same-day retake after a bad recording: the ended attempt on its own line, with
-            // its act; the log's times are the retake's.
-            (Some(act), Some(retake)) if act.attempt < retake => {
-                // The log keeps the latest answer: the retake's once it began after the act.
-                let none = || ("—".to_owned(), "—".to_owned());
-                let retake_began = p.start.is_some_and(|t| t.unix_ms() > act.at.unix_ms());
-                let (first, second) = if retake_began {
-                    (none(), times)
-                } else {
-                    (times, none())
-                };
-                let ended = format!("досрочно, акт № {}", act.number.as_str());
-                b.push_str(&row(act.attempt.to_string(), first, ended));
-                b.push_str(&row(
-                    open,
-                    second,
-                    "повторно, другой вариант КИМ".to_owned(),
-                ));
-            }
-            _ => b.push_str(&row(open, times, mark(p))),
+                line.attempt.map_or_else(String::new, |a| a.to_string()),
+                answer
+                    .and_then(|a| a.variant)
+                    .map_or_else(|| "—".to_owned(), |v| v.to_string()),
+                time_of(answer.and_then(|a| a.start), day.utc_offset),
+                time_of(answer.and_then(|a| a.end), day.utc_offset),
+                escape(&line.mark),
+            ));
         }
     }
     b.push_str("</table><table class=\"signatures\"><tr><th>Собеседник</th><td></td><td class=\"line\"></td></tr>\

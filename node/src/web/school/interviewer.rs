@@ -7,6 +7,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use giasync_shared::calendar::Timestamp;
 use giasync_shared::codes::{ParticipantId, RoomCode};
+use giasync_shared::room::Variant;
 
 use super::SchoolWeb;
 use super::layout::{
@@ -63,7 +64,7 @@ pub(super) async fn room_log(
     }
     let room = room.map(|r| r.to_string()).unwrap_or_default();
     let back_to = format!("/log?room={}", url_encode(&room));
-    b.push_str("<table id=\"log\"><tr><th>Участник</th><th>Время на ответ</th><th>Начало</th><th>Окончание</th><th>Явка</th><th></th></tr>");
+    b.push_str("<table id=\"log\"><tr><th>Участник</th><th>Попытка</th><th>Время на ответ</th><th>Вариант</th><th>Начало</th><th>Окончание</th><th>Явка</th><th></th></tr>");
     for p in &in_room {
         let id = escape(&p.entry.id);
         let class = if Some(&p.entry.id) == next.as_ref() {
@@ -73,8 +74,9 @@ pub(super) async fn room_log(
         };
         let action = match (p.start, p.end) {
             (None, _) if !absent(p) => format!(
-                "<form class=\"inline\" method=\"post\" action=\"/log\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><input type=\"hidden\" name=\"room\" value=\"{r}\"><button name=\"at\" value=\"start\">Начало ответа</button></form>",
-                r = escape(&room)
+                "<form class=\"inline start\" method=\"post\" action=\"/log\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><input type=\"hidden\" name=\"room\" value=\"{r}\">вариант КИМ <input name=\"variant\" type=\"number\" min=\"1\" max=\"{max}\" required size=\"3\"> <button name=\"at\" value=\"start\">Начало ответа</button></form>",
+                r = escape(&room),
+                max = giasync_shared::room::VARIANT_MAX,
             ),
             (Some(_), None) => format!(
                 "<form class=\"inline\" method=\"post\" action=\"/log\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><input type=\"hidden\" name=\"room\" value=\"{r}\"><button name=\"at\" value=\"end\">Окончание ответа</button></form>",
@@ -106,11 +108,13 @@ pub(super) async fn room_log(
             }
         );
         b.push_str(&format!(
-            "<tr id=\"log-{id}\"{class}><td>{}<div class=\"conditions\">{}</div></td><td class=\"allowed\">{allowed}</td><td>{}</td><td>{}</td><td>{}</td><td>{action} \
+            "<tr id=\"log-{id}\"{class}><td>{}<div class=\"conditions\">{}</div></td><td class=\"attempt\">{}</td><td class=\"allowed\">{allowed}</td><td class=\"variant\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{action} \
              <form class=\"inline\" method=\"post\" action=\"/mark\"><input type=\"hidden\" name=\"participant\" value=\"{id}\"><input type=\"hidden\" name=\"back\" value=\"{bt}\">\
              <button name=\"status\" value=\"absent\">Н</button> акт <input name=\"act\" size=\"5\"> <button name=\"status\" value=\"early\">Досрочно</button></form></td></tr>",
             escape(&full_name(p)),
             escape(&super::layout::conditions(p)),
+            attempt_text(p),
+            p.variant.map_or_else(|| "—".to_owned(), |v| v.to_string()),
             time_of(p.start, day.utc_offset),
             time_of(p.end, day.utc_offset),
             escape(&attendance_name(p)),
@@ -135,6 +139,20 @@ pub(super) async fn log_entry(
     let result = async {
         let participant = ParticipantId::new(form.get("participant").map_or("", String::as_str))
             .map_err(|e| format!("Неверное значение: {e}"))?;
+        // The variant is said into the recording at the start (§42); a same-day retake needs
+        // another one (§45), so the page asks for it.
+        let variant = if end {
+            None
+        } else {
+            let text = form.get("variant").map_or("", String::as_str);
+            if text.trim().is_empty() {
+                return Err("Укажите номер варианта КИМ, выданного участнику".to_owned());
+            }
+            Some(
+                text.parse::<Variant>()
+                    .map_err(|e| format!("Неверный номер варианта: {e}"))?,
+            )
+        };
         let at = Timestamp::from_unix_ms(now_ms()).map_err(|e| e.to_string())?;
         let day = web.day(&who, None).await?;
         let command = Command::Log {
@@ -143,6 +161,7 @@ pub(super) async fn log_entry(
             interviewer: Some(who.person.id),
             at,
             end,
+            variant,
         };
         web.apply(&who, command).await
     }
@@ -157,4 +176,17 @@ pub(super) async fn log_entry(
             }
         }),
     )
+}
+
+/// The attempt the row's columns are of: the open one, or the last answered once the day's
+/// attempt is closed; «2 (повторно)» for a same-day retake.
+fn attempt_text(p: &DayParticipant) -> String {
+    let attempt = p
+        .attempt
+        .or_else(|| p.answers.last().and_then(|a| a.attempt));
+    match attempt {
+        Some(a) if p.act.as_ref().is_some_and(|act| act.attempt < a) => format!("{a} (повторно)"),
+        Some(a) => a.to_string(),
+        None => "—".to_owned(),
+    }
 }

@@ -210,6 +210,14 @@ fn russian(e: &WebError) -> String {
                 open: Some(open),
                 ..
             } => format!("Акт не принят: открыта попытка {open}, а не {attempt}"),
+            Error::VariantAnswered {
+                variant, attempt, ..
+            } => format!(
+                "Вариант {variant} участник уже выполнял сегодня (попытка {attempt}): при повторном прохождении выдают другой вариант КИМ (п. 45)"
+            ),
+            Error::NoAnswerOpen { .. } => {
+                "Попытка участника на этот день завершена актом: новый ответ не начинают".into()
+            }
             other => other.to_string(),
         },
     }
