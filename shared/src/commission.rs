@@ -261,11 +261,30 @@ impl Orders {
     /// the sheets they signed before keep counting by [`Orders::may_score`]). True when no
     /// order is in force.
     #[must_use]
-    pub fn names_now(
+    pub fn names_now(&self, key: (ExamId, SchoolCode), expert: PersonId, room: RoomCode) -> bool {
+        self.newest_names(key, room, |r| &r.experts, expert)
+    }
+
+    /// Whether the newest edition for `exam` at `school` names `interviewer` for `room`: what a
+    /// room log entry is held to. True when no order is in force.
+    #[must_use]
+    pub fn interviews_now(
+        &self,
+        key: (ExamId, SchoolCode),
+        interviewer: PersonId,
+        room: RoomCode,
+    ) -> bool {
+        self.newest_names(key, room, |r| &r.interviewers, interviewer)
+    }
+
+    /// Whether the newest edition for `exam` at `school` lists `person` for `room` in the list
+    /// `of` picks; true when no order is in force.
+    fn newest_names(
         &self,
         (exam, school): (ExamId, SchoolCode),
-        expert: PersonId,
         room: RoomCode,
+        of: impl Fn(&RoomCommission) -> &Vec<PersonId>,
+        person: PersonId,
     ) -> bool {
         match self
             .editions
@@ -276,7 +295,7 @@ impl Orders {
             Some(o) => o
                 .rooms
                 .iter()
-                .any(|r| r.room == room && r.experts.contains(&expert)),
+                .any(|r| r.room == room && of(r).contains(&person)),
         }
     }
 

@@ -154,7 +154,8 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
             "int-420101-1",
             &pin(&region, "int-420101-1"),
         );
-        browser.open(&format!("{base}/log?room=101"));
+        browser.open(&format!("{base}/log"));
+        eventually_shows(&browser, "#my-rooms", "по приказу о составе комиссии: 101");
         eventually_shows(&browser, "#next", "Андреева");
         // The start names the КИМ variant handed out (§42).
         browser.type_into("#log-p1 input[name=variant]", "1");

@@ -265,12 +265,25 @@ impl SchoolDay {
     /// The rooms the current order names `expert` for; `None` when no order is in force.
     #[must_use]
     pub fn rooms_of_expert(&self, expert: PersonId) -> Option<Vec<RoomCode>> {
+        self.rooms_naming(|r| r.experts.contains(&expert))
+    }
+
+    /// The rooms the current order names `interviewer` for; `None` when no order is in force.
+    #[must_use]
+    pub fn rooms_of_interviewer(&self, interviewer: PersonId) -> Option<Vec<RoomCode>> {
+        self.rooms_naming(|r| r.interviewers.contains(&interviewer))
+    }
+
+    fn rooms_naming(
+        &self,
+        names: impl Fn(&giasync_shared::commission::RoomCommission) -> bool,
+    ) -> Option<Vec<RoomCode>> {
         let order = self.commission.as_ref()?;
         Some(
             order
                 .rooms
                 .iter()
-                .filter(|r| r.experts.contains(&expert))
+                .filter(|r| names(r))
                 .map(|r| r.room)
                 .collect(),
         )

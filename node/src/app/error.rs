@@ -205,6 +205,14 @@ pub enum Error {
         "participant {participant}: no attempt is open (an act ended the day's attempt) and no answer is under way"
     )]
     NoAnswerOpen { participant: ParticipantId },
+    /// A room log entry by an interviewer the newest commission order does not name for the
+    /// participant's room (seed 002 §22, §37).
+    #[error("{interviewer} is not an interviewer of {} in the school's commission order (participant {participant})", room.map_or("the participant's room (the roster places them in none)".to_owned(), |r| format!("room {r}")))]
+    InterviewerNotOfRoom {
+        interviewer: PersonId,
+        participant: ParticipantId,
+        room: Option<RoomCode>,
+    },
     /// A variant the participant already answered on this date (seed 002 §45: a retake is with a
     /// variant the participant has not worked with).
     #[error(

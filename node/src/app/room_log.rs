@@ -39,7 +39,8 @@ pub struct Logged {
 /// other than for a bad recording ended the day's attempt. An end belongs to the answer under
 /// way: the open attempt's once it started, else the latest answer with a start and no end (an
 /// act may end an attempt while its answer goes on). A variant the participant already answered
-/// on this date is refused (§45).
+/// on this date is refused (§45). Once the head signed a commission order, a named interviewer
+/// must be one the newest edition names for the participant's room.
 pub fn log(
     engine: &mut Engine,
     context: &Context,
@@ -56,6 +57,21 @@ pub fn log(
         });
     }
     let protocol = school_doc(engine, DocKind::Protocol, exam)?;
+    // The interviewers of a room are those the head's newest order names for it (§22, §37).
+    if let Some(interviewer) = entry.interviewer {
+        let school = protocol.school().ok_or(Error::NoExam)?;
+        let orders = super::commission::orders(engine, context, protocol);
+        if orders.any() {
+            let room = super::roster::entry(engine, exam, entry.participant)?.room;
+            if !room.is_some_and(|room| orders.interviews_now((exam, school), interviewer, room)) {
+                return Err(Error::InterviewerNotOfRoom {
+                    interviewer,
+                    participant: entry.participant,
+                    room,
+                });
+            }
+        }
+    }
     let (first, open) = open_attempt(engine, context, protocol, exam, entry.participant)?;
     let log = engine
         .doc(&protocol)

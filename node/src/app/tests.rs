@@ -2061,6 +2061,75 @@ fn the_additional_date_admits_by_section_70_and_numbers_attempts_by_history() {
 /// Seed 002 §22, §37: the head of the school signs who scores in which room; an expert's sheet
 /// for a participant outside their rooms is then refused when handed in. Expectations: exp-1
 /// is named for 101 (where p1 is), exp-2 for 102 only.
+/// Seed 002 §22, §37: once the head signed the commission order, only the interviewers it names
+/// for a participant's room keep that participant's room log.
+#[test]
+fn the_room_log_is_kept_by_the_interviewers_the_order_names_for_the_room() {
+    use giasync_shared::commission::{Commission, RoomCommission};
+    let (mut e, c) = school_with_roster();
+    let (head, head_key, head_cert) = person(SCHOOL, PersonRole::Head, 0);
+    let (expert, _, _) = person(SCHOOL, PersonRole::Expert, 0);
+    let (int1, _, _) = person(SCHOOL, PersonRole::Interviewer, 0);
+    let (int2, _, _) = person(SCHOOL, PersonRole::Interviewer, 1);
+    let nine = 9 * 3_600_000;
+    let log = |p: &str, at: i64| Command::Log {
+        exam: exam(),
+        participant: pid(p),
+        interviewer: None,
+        at: on_exam_day(at),
+        end: false,
+        variant: None,
+    };
+    // With no order, any interviewer keeps the log.
+    run(&mut e, &c, &Actor::Person(int2.clone()), log("p1", nine)).unwrap();
+    let order = Commission {
+        exam: exam(),
+        school: SchoolCode::new(SCHOOL).unwrap(),
+        edition: 1,
+        head: head.id,
+        at: Timestamp::from_unix_ms(now_ms()).unwrap(),
+        rooms: vec![RoomCommission {
+            room: room("101"),
+            interviewers: vec![int1.id],
+            experts: vec![expert.id],
+        }],
+    };
+    run(
+        &mut e,
+        &c,
+        &Actor::Person(head.clone()),
+        Command::Commission {
+            exam: exam(),
+            statement: order.sign(&head_key).unwrap().as_bytes().to_vec(),
+            head_cert: head_cert.clone(),
+        },
+    )
+    .unwrap();
+    assert_refused!(
+        run(
+            &mut e,
+            &c,
+            &Actor::Person(int2.clone()),
+            log("p1", nine + 60_000)
+        ),
+        Error::InterviewerNotOfRoom { room: Some(_), .. }
+    );
+    run(
+        &mut e,
+        &c,
+        &Actor::Person(int1.clone()),
+        log("p1", nine + 60_000),
+    )
+    .unwrap();
+    // p3 sits in no room: no interviewer of the order keeps her log.
+    assert_refused!(
+        run(&mut e, &c, &Actor::Person(int1.clone()), log("p3", nine)),
+        Error::InterviewerNotOfRoom { room: None, .. }
+    );
+    // The console names nobody and is not judged by the order.
+    console(&mut e, &c, log("p2", nine));
+}
+
 #[test]
 fn the_heads_commission_order_keeps_experts_to_their_rooms() {
     use giasync_shared::commission::{Commission, RoomCommission};

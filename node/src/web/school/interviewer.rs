@@ -27,11 +27,25 @@ pub(super) async fn room_log(
         Ok(x) => x,
         Err(r) => return *r,
     };
+    // The interviewer's own rooms by the head's order come first (§22, §37).
+    let mine = day.rooms_of_interviewer(who.person.id);
     let room = query
         .get("room")
         .and_then(|r| RoomCode::new(r).ok())
+        .or_else(|| mine.as_ref().and_then(|m| m.first().copied()))
         .or_else(|| day.rooms.first().map(|r| r.code));
     let mut b = message_block(&query);
+    if let Some(mine) = &mine {
+        let rooms: Vec<&str> = mine.iter().map(RoomCode::as_str).collect();
+        b.push_str(&format!(
+            "<p id=\"my-rooms\">Ваши аудитории по приказу о составе комиссии: {}</p>",
+            escape(&if rooms.is_empty() {
+                "нет".to_owned()
+            } else {
+                rooms.join(", ")
+            })
+        ));
+    }
     b.push_str("<form method=\"get\" action=\"/log\">Аудитория <select name=\"room\">");
     for r in &day.rooms {
         b.push_str(&format!(
