@@ -55,16 +55,78 @@ pub struct ParticipantPlan {
     pub id: ParticipantId,
     pub category: Category,
     pub room: usize,
-    /// Sits again the same day after an act for a bad recording: scored as attempt 2.
+    /// Sits again the same day after an act for a bad recording: scored as the attempt after
+    /// the first.
     pub retake: bool,
+    /// The participant's first attempt on the date: 1 on the main date; on an additional date
+    /// one more than the attempts their drawn history used ([`history`]).
+    pub first_attempt: u8,
+    /// On an additional date, why §70 admits them, as the register says it.
+    pub admitted: Option<String>,
 }
 
 impl ParticipantPlan {
     /// The attempt the participant's sheets are for.
     #[must_use]
     pub fn attempt(&self) -> u8 {
-        if self.retake { 2 } else { 1 }
+        self.first_attempt + u8::from(self.retake)
     }
+}
+
+/// What a participant brings to an additional date, drawn (the simulator runs one date; the
+/// year's earlier dates are this history): the attempts they used before and why seed 002 §70
+/// admits them. The shares are a plausible mix, not figures from a region. `None` on the main
+/// date, where the register alone admits and every first attempt is 1.
+fn history(rng: &mut Rng, exam: ExamId) -> Option<(u8, String)> {
+    use giasync_shared::act::EarlyReason;
+    use giasync_shared::retake::Admission;
+    let date = exam.date();
+    let [main, march, april] =
+        giasync_shared::calendar::is_dates(date.year() + i32::from(date.month() >= 9))?;
+    let document = "справка медицинской организации".to_owned();
+    let roll = rng.unit();
+    let (used, admission) = if date == march {
+        match roll {
+            r if r < 0.55 => (1, Admission::Failed { date: main }),
+            // A same-day retake after a bad recording, failed too.
+            r if r < 0.70 => (2, Admission::Failed { date: main }),
+            r if r < 0.85 => (
+                0,
+                Admission::AbsentWithReason {
+                    date: main,
+                    document,
+                },
+            ),
+            _ => (
+                1,
+                Admission::FinishedEarly {
+                    date: main,
+                    reason: EarlyReason::Health,
+                },
+            ),
+        }
+    } else if date == april {
+        match roll {
+            // Failed in February and in March.
+            r if r < 0.45 => (2, Admission::Failed { date: march }),
+            // Absent with a reason in February, failed in March.
+            r if r < 0.60 => (1, Admission::Failed { date: march }),
+            // Failed in February, absent with a reason in March.
+            r if r < 0.75 => (
+                1,
+                Admission::AbsentWithReason {
+                    date: march,
+                    document,
+                },
+            ),
+            r if r < 0.90 => (2, Admission::Removed { date: march }),
+            // Failed in February and did not come in March without a reason: February stands.
+            _ => (1, Admission::Failed { date: main }),
+        }
+    } else {
+        return None;
+    };
+    Some((used + 1, admission.describe()))
 }
 
 /// One thing staff enter at a school.
@@ -76,7 +138,7 @@ pub enum Entry {
     Absent(usize),
     Start(usize),
     End(usize),
-    /// The organiser's act ending the participant's attempt 1 for a bad recording (§45).
+    /// The organiser's act ending the participant's first attempt of the date for a bad recording (§45).
     Act(usize),
     /// A signed sheet by the expert of room `expert`; `variant` shifts the points so two
     /// experts' sheets differ.
@@ -346,6 +408,7 @@ impl Plan {
                     code,
                     count,
                     scenario,
+                    exam,
                     &mut people,
                 )?);
             }
@@ -609,6 +672,7 @@ fn school_plan(
     code: SchoolCode,
     count: u32,
     scenario: &Scenario,
+    exam: ExamId,
     rng: &mut Rng,
 ) -> Result<SchoolPlan, ScenarioError> {
     let p = &scenario.participants;
@@ -641,12 +705,18 @@ fn school_plan(
         } else {
             Category::Standard
         };
+        let (first_attempt, admitted) = match history(rng, exam) {
+            Some((first, admitted)) => (first, Some(admitted)),
+            None => (1, None),
+        };
         participants.push(ParticipantPlan {
             id: ParticipantId::new(&format!("{code}-{:04}", i + 1))
                 .map_err(|e| invalid("participants.total", e.to_string()))?,
             category,
             room: (i % room_count) as usize,
             retake: false,
+            first_attempt,
+            admitted,
         });
     }
     let mut entries = vec![(roster_at, Entry::Roster)];
@@ -682,7 +752,7 @@ fn school_plan(
                     at + RECORDING_TAKEN_IN_MS,
                     Entry::Recording {
                         participant: i,
-                        attempt: 1,
+                        attempt: person.first_attempt,
                         duration_ms: at - started,
                     },
                 ));
@@ -705,7 +775,7 @@ fn school_plan(
                         at + RECORDING_TAKEN_IN_MS,
                         Entry::Recording {
                             participant: i,
-                            attempt: 2,
+                            attempt: person.first_attempt + 1,
                             duration_ms: at - started,
                         },
                     ));
@@ -878,6 +948,26 @@ mod tests {
         assert_eq!(a.faults, b.faults);
         assert_eq!(a.schools[0].entries, b.schools[0].entries);
         assert!(a.faults != c.faults || a.schools[0].entries != c.schools[0].entries);
+    }
+
+    /// On the main date everyone sits attempt 1 with no admission; on the additional dates of
+    /// 2024 (13 March, 15 April) each participant comes with a reason and the attempt after
+    /// those their history used: March 1–3 (a same-day retake in February used two), April 2–3.
+    #[test]
+    fn an_additional_date_brings_each_participant_a_history() {
+        let firsts = |exam: &str| {
+            let mut s = scenario();
+            s.exam = exam.to_owned();
+            let plan = Plan::new(&s, 5, false).unwrap();
+            let people: Vec<&ParticipantPlan> =
+                plan.schools.iter().flat_map(|s| &s.participants).collect();
+            let admitted = people.iter().filter(|p| p.admitted.is_some()).count();
+            let firsts: BTreeSet<u8> = people.iter().map(|p| p.first_attempt).collect();
+            (admitted, firsts)
+        };
+        assert_eq!(firsts("is-2024-02-14"), (0, BTreeSet::from([1])));
+        assert_eq!(firsts("is-2024-03-13"), (100, BTreeSet::from([1, 2, 3])));
+        assert_eq!(firsts("is-2024-04-15"), (100, BTreeSet::from([2, 3])));
     }
 
     /// A sweep meets every kind of adversary and in-commit crashes at schools and elsewhere,

@@ -413,7 +413,7 @@ impl std::fmt::Debug for Region {
 
 impl Region {
     /// Sets up the region of `plan`: keys, certificates, experts, engines.
-    pub fn new(plan: Plan, rules: Rules) -> Region {
+    pub fn new(plan: Plan, rules: Rules, sabotage: Sabotage) -> Region {
         let ca = FixedCa::default();
         let mut actors = HashMap::new();
         let mut nodes = Vec::new();
@@ -520,7 +520,7 @@ impl Region {
                 ..Observed::default()
             },
             plan,
-            sabotage: Sabotage::None,
+            sabotage,
         };
         // Nodes start a while before the first scripted event.
         region.now_ms = region.plan.starts_at();
@@ -1408,14 +1408,32 @@ impl Region {
             let Some(engine) = self.nodes[0].engine.as_mut() else {
                 return;
             };
-            let written = people_of(&self.plan.schools[s])
+            let school = &self.plan.schools[s];
+            // On an additional date the register also gives each participant's first attempt
+            // and why they are admitted (§70), as the РЦОИ's list import writes them.
+            let admissions = school
+                .participants
+                .iter()
+                .map(|p| match &p.admitted {
+                    Some(why) if self.sabotage != Sabotage::AttemptsByDate => {
+                        Attempt::new(p.first_attempt).map(|first| Some((first, why.as_str())))
+                    }
+                    _ => Ok(None),
+                })
+                .collect::<Result<Vec<_>, _>>();
+            let written = people_of(school)
+                .and_then(|people| Ok((people, admissions?)))
                 .map_err(|e| e.to_string())
-                .and_then(|people| {
+                .and_then(|(people, admissions)| {
                     engine
                         .change(now, doc, |tx| {
-                            people
-                                .iter()
-                                .try_for_each(|p| content::put_registered(tx, p))
+                            for (person, admission) in people.iter().zip(&admissions) {
+                                content::put_registered(tx, person)?;
+                                if let Some((first, why)) = admission {
+                                    content::put_registered_admission(tx, person.id, *first, why)?;
+                                }
+                            }
+                            Ok(())
                         })
                         .map_err(|e| e.to_string())
                 });
@@ -1491,20 +1509,16 @@ impl Region {
                 let p = &school.participants[i];
                 let interviewer = school.interviewers[p.room];
                 let end = matches!(entry, Entry::End(_));
-                // The answer after an act for a bad recording is attempt 2, with another
+                // The answer after an act for a bad recording is the next attempt, with another
                 // variant (§45).
                 let first = SheetSubject {
                     exam: self.plan.exam,
                     school: school.code,
                     participant: p.id,
-                    attempt: Attempt::FIRST,
+                    attempt: Attempt::new(first_attempt(self.sabotage, self.plan.exam, p))?,
                 };
                 let retake = self.observed.acts_made.contains(&first);
-                let attempt = if retake {
-                    Attempt::new(2)?
-                } else {
-                    Attempt::FIRST
-                };
+                let attempt = Attempt::new(first.attempt.get() + u8::from(retake))?;
                 let variant = Variant::new(1 + u16::try_from(i % 4)? + u16::from(retake))?;
                 engine.change(now, protocol, |tx| {
                     content::log_time(tx, p.id, attempt, Some(interviewer), at, end)?;
@@ -1522,7 +1536,7 @@ impl Region {
                     exam: self.plan.exam,
                     school: school.code,
                     participant: p.id,
-                    attempt: Attempt::FIRST,
+                    attempt: Attempt::new(first_attempt(self.sabotage, self.plan.exam, p))?,
                     room: school.rooms[p.room],
                     kind: giasync_shared::act::ActKind::Early(
                         giasync_shared::act::EarlyReason::BadRecording,
@@ -1599,7 +1613,9 @@ impl Region {
                     exam: self.plan.exam,
                     school: school.code,
                     participant: p.id,
-                    attempt: Attempt::new(p.attempt())?,
+                    attempt: Attempt::new(
+                        first_attempt(self.sabotage, self.plan.exam, p) + u8::from(p.retake),
+                    )?,
                 };
                 let draft = SheetDraft {
                     subject,
@@ -1790,8 +1806,8 @@ impl Region {
     }
 
     /// The writes of [`AdversaryKind::SheetAfterAct`]: the organiser's act ending the last
-    /// participant's attempt 1 (a bad recording; the plan has that participant absent, so no
-    /// honest sheet meets the act), then the expert's sheet for that attempt. Attempt 2 would
+    /// participant's first attempt (a bad recording; the plan has that participant absent, so no
+    /// honest sheet meets the act), then the expert's sheet for that attempt. The attempt after it would
     /// be refused whatever the act, as no act opened it (`giasync_shared::retake`).
     fn sign_after_act(&mut self, s: usize) -> Result<EnteredSheet, Box<dyn std::error::Error>> {
         use giasync_shared::act::{Act, ActKind, EarlyReason};
@@ -1808,7 +1824,7 @@ impl Region {
             exam: self.plan.exam,
             school: school.code,
             participant: p.id,
-            attempt: Attempt::FIRST,
+            attempt: Attempt::new(first_attempt(self.sabotage, self.plan.exam, p))?,
         };
         let act = Act {
             exam: subject.exam,
@@ -1881,7 +1897,7 @@ impl Region {
         })
     }
 
-    /// A sheet by `expert` for participant `p` of school `s`, attempt 1, signed now: by the
+    /// A sheet by `expert` for participant `p` of school `s`, their first attempt of the date, signed now: by the
     /// participant's category of record with every criterion at its maximum, or by `scored`
     /// (another category and its points); with the expert's certificate. What hostile
     /// schools hand in.
@@ -1910,7 +1926,7 @@ impl Region {
                 exam: self.plan.exam,
                 school: school.code,
                 participant: participant.id,
-                attempt: Attempt::FIRST,
+                attempt: Attempt::new(first_attempt(self.sabotage, self.plan.exam, participant))?,
             },
             room: school.rooms[participant.room],
             category,
@@ -2054,7 +2070,8 @@ impl Region {
             | Sabotage::UncertifiedOrganisers
             | Sabotage::UncertifiedHeads
             | Sabotage::LostRecording
-            | Sabotage::SpoiledPieces => {}
+            | Sabotage::SpoiledPieces
+            | Sabotage::AttemptsByDate => {}
         }
     }
 
@@ -2339,6 +2356,20 @@ fn organiser_of(school: &crate::plan::SchoolPlan) -> Result<PersonId, giasync_sh
 
 /// A school's participants as the region's list has them (every one named alike; documents
 /// numbered in the school's order).
+/// The first attempt a school scores `p` by on `exam`'s date: the plan's (1, or on an additional
+/// date from their history), or under [`Sabotage::AttemptsByDate`] the date's old number.
+fn first_attempt(
+    sabotage: Sabotage,
+    exam: giasync_shared::exam::ExamId,
+    p: &crate::plan::ParticipantPlan,
+) -> u8 {
+    if sabotage == Sabotage::AttemptsByDate {
+        giasync_shared::retake::attempt_by_date(exam).get()
+    } else {
+        p.first_attempt
+    }
+}
+
 fn people_of(
     school: &crate::plan::SchoolPlan,
 ) -> Result<Vec<Participant>, giasync_shared::DomainError> {

@@ -510,6 +510,45 @@ impl Report {
             },
         });
 
+        // Every sheet verified or counted is for the attempt the participant's history gives
+        // (the plan's: 1 on the main date, one more than the attempts used before on an
+        // additional date, and one more again after a same-day retake), not the attempt the
+        // register says or the engine reads.
+        let planned_attempt = |subject: &SheetSubject| {
+            plan.schools
+                .iter()
+                .find(|s| s.code == subject.school)
+                .and_then(|s| s.participants.iter().find(|p| p.id == subject.participant))
+                .map(|p| p.first_attempt + u8::from(p.retake))
+        };
+        let other_attempt: Vec<String> = verified_subjects
+            .iter()
+            .filter(|subject| !observed.acts_made.contains(subject))
+            .filter(|subject| planned_attempt(subject) != Some(subject.attempt.get()))
+            .map(|subject| {
+                format!(
+                    "{subject}: the participant's history gives attempt {}",
+                    planned_attempt(subject).map_or("none".to_owned(), |a| a.to_string())
+                )
+            })
+            .collect();
+        let later_attempts = verified_subjects
+            .iter()
+            .filter(|subject| subject.attempt.get() > 1)
+            .count();
+        invariants.push(Invariant {
+            name: "every sheet counted is for the attempt the participant's history gives",
+            ok: other_attempt.is_empty(),
+            detail: if other_attempt.is_empty() {
+                format!(
+                    "{} attempts verified or counted at the РЦОИ, {later_attempts} of them past the first, each the attempt the plan's history gives",
+                    verified_subjects.len()
+                )
+            } else {
+                other_attempt.join("; ")
+            },
+        });
+
         // No attempt a hostile school's organiser ended with an act (what the run wrote, not
         // what the engine read back) has a sheet the РЦОИ verified or counts.
         let scored_after_act: Vec<String> = observed

@@ -45,6 +45,10 @@ pub enum Sabotage {
     /// The first school serves its first recording's pieces spoiled: each is refused, and the
     /// recording never reaches the РЦОИ.
     SpoiledPieces,
+    /// Attempts follow the date, as before they followed history: the РЦОИ's register of an
+    /// additional date gives no first attempt, and schools score everyone by the date's old
+    /// number (2 in March, 3 in April).
+    AttemptsByDate,
 }
 
 impl FromStr for Sabotage {
@@ -65,12 +69,13 @@ impl FromStr for Sabotage {
             "uncertified-heads" => Sabotage::UncertifiedHeads,
             "lost-recording" => Sabotage::LostRecording,
             "spoiled-pieces" => Sabotage::SpoiledPieces,
+            "attempts-by-date" => Sabotage::AttemptsByDate,
             other => {
                 return Err(format!(
                     "unknown sabotage {other:?}: none, tampered-store, stalled-school, \
                      correction-as-conflict, foreign-roster, invalid-receipted-verified, \
                      conflict-as-correction, broken-entry, ack-before-durable, approve-every-request, uncertified-organisers, \
-                     uncertified-heads, lost-recording, spoiled-pieces"
+                     uncertified-heads, lost-recording, spoiled-pieces, attempts-by-date"
                 ));
             }
         })

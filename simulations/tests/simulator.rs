@@ -199,6 +199,40 @@ fn a_sweep_of_500_seeds_with_random_faults_finds_no_broken_invariant() {
 /// Each invariant of the report can fail: the simulator broken on purpose (`--sabotage`, a
 /// switch for this test) breaks what one invariant watches, and the run exits non-zero naming
 /// it. (Convergence and "every sheet entered is at the РЦОИ" fail with a scenario above.)
+/// The first additional date (seed 002 §15, §70): only the admitted sit, each scored for the
+/// attempt their history gives (2 after a February «незачёт», 3 after a failed same-day retake, 1
+/// after an absence with a document), and the invariant that checks it against the plan fails
+/// when attempts follow the date instead.
+#[test]
+fn an_additional_date_scores_each_participant_by_the_attempt_their_history_gives() {
+    let march = scenario("small-march.toml");
+    let invariant = "every sheet counted is for the attempt the participant's history gives";
+    let out = sim(&["run", march.to_str().unwrap()]);
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    let line = all
+        .lines()
+        .find(|l| l.starts_with(&format!("ok   {invariant}")))
+        .unwrap_or_else(|| panic!("{all}"));
+    // Most attempts on an additional date are past the first.
+    let past_first: usize = line
+        .split(", ")
+        .nth(1)
+        .and_then(|part| part.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(past_first > 50, "{line}");
+    let out = sim(&[
+        "run",
+        march.to_str().unwrap(),
+        "--sabotage",
+        "attempts-by-date",
+    ]);
+    let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    assert!(all.contains(&format!("FAIL {invariant}")), "{all}");
+}
+
 #[test]
 fn each_invariant_fails_when_the_simulator_is_broken_on_purpose() {
     let small = scenario("small.toml");
