@@ -169,7 +169,7 @@ enum Command {
         /// The additional date, e.g. is-2025-03-12.
         #[arg(long)]
         exam: String,
-        /// Write the list here (CSV, UTF-8).
+        /// Write the list here: XLSX when the name ends in .xlsx, else CSV (UTF-8).
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -448,8 +448,15 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             if let (Some(out), Some(giasync_node::app::Answer::Retakes(list))) =
                 (&out, &response.answer)
             {
-                std::fs::write(out, giasync_node::app::retakes::csv(list))
-                    .with_context(|| format!("writing {}", out.display()))?;
+                let xlsx = out
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"));
+                let bytes = if xlsx {
+                    giasync_node::app::retakes::xlsx(list)?
+                } else {
+                    giasync_node::app::retakes::csv(list).into_bytes()
+                };
+                std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;
             }
             report(&response)
         }

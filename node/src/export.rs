@@ -100,18 +100,31 @@ pub fn write(config_path: &Path, exam: Option<String>, out: &Path) -> anyhow::Re
 /// The same table as an XLSX workbook of one sheet, every cell text (ids and hashes must not
 /// turn into numbers).
 fn xlsx_of(csv_text: &str, sheet_name: &str) -> anyhow::Result<Vec<u8>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(csv_text.as_bytes());
+    let rows = reader
+        .records()
+        .map(|record| Ok(record?.iter().map(str::to_owned).collect()))
+        .collect::<Result<Vec<Vec<String>>, csv::Error>>()
+        .context("reading the table back")?;
+    Ok(xlsx_table(&rows, sheet_name)?)
+}
+
+/// A table as an XLSX workbook of one sheet: the first row bold (the header), every cell text.
+pub fn xlsx_table(
+    rows: &[Vec<String>],
+    sheet_name: &str,
+) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    use rust_xlsxwriter::XlsxError;
     let mut workbook = rust_xlsxwriter::Workbook::new();
     let sheet = workbook.add_worksheet();
     sheet.set_name(sheet_name)?;
     let bold = rust_xlsxwriter::Format::new().set_bold();
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(csv_text.as_bytes());
-    for (r, record) in reader.records().enumerate() {
-        let record = record.context("reading the table back")?;
-        let row = u32::try_from(r).context("too many rows for XLSX")?;
+    for (r, record) in rows.iter().enumerate() {
+        let row = u32::try_from(r).map_err(|_| XlsxError::RowColumnLimitError)?;
         for (c, field) in record.iter().enumerate() {
-            let col = u16::try_from(c).context("too many columns for XLSX")?;
+            let col = u16::try_from(c).map_err(|_| XlsxError::RowColumnLimitError)?;
             if row == 0 {
                 sheet.write_string_with_format(row, col, field, &bold)?;
             } else {
@@ -119,7 +132,7 @@ fn xlsx_of(csv_text: &str, sheet_name: &str) -> anyhow::Result<Vec<u8>> {
             }
         }
     }
-    Ok(workbook.save_to_buffer()?)
+    workbook.save_to_buffer()
 }
 
 /// Whom an export's signer must be.

@@ -301,58 +301,66 @@ fn fields_of(
     out
 }
 
-/// The list as CSV in the columns of a region-wide participant list (`giasync-hub import`
-/// reads it back), with the reason and the attempt after them. Only admitted participants.
+/// The list as rows in the columns of a region-wide participant list (`giasync-hub import`
+/// reads it back), with the reason and the attempt after them, the header first. Only admitted
+/// participants.
 #[must_use]
-pub fn csv(retakes: &Retakes) -> String {
-    use giasync_shared::export::csv_line;
-    let mut out = String::new();
-    csv_line(
-        &mut out,
-        &[
-            "фамилия",
-            "имя",
-            "отчество",
-            "серия",
-            "номер",
-            "класс",
-            "категория",
-            "инвалидность",
-            "код МОУО",
-            "код ОО",
-            "основание",
-            "попытка",
-        ],
-    );
+pub fn table(retakes: &Retakes) -> Vec<Vec<String>> {
+    let header = [
+        "фамилия",
+        "имя",
+        "отчество",
+        "серия",
+        "номер",
+        "класс",
+        "категория",
+        "инвалидность",
+        "код МОУО",
+        "код ОО",
+        "основание",
+        "попытка",
+    ];
+    let mut out = vec![header.iter().map(|h| (*h).to_owned()).collect()];
     for row in &retakes.rows {
         let (Some(admission), Some(attempt)) = (&row.admission, row.attempt) else {
             continue;
         };
-        let f = |k: &str| row.fields.get(k).map_or("", String::as_str);
+        let f = |k: &str| row.fields.get(k).cloned().unwrap_or_default();
         let disabled = if f("disabled") == "yes" {
             "да"
         } else {
             "нет"
         };
-        let (municipality, school) = (row.municipality.to_string(), row.school.to_string());
-        let (reason, attempt) = (admission.describe(), attempt.to_string());
-        csv_line(
-            &mut out,
-            &[
-                f("surname"),
-                f("given_name"),
-                f("patronymic"),
-                f("doc_series"),
-                f("doc_number"),
-                f("class"),
-                f("category"),
-                disabled,
-                &municipality,
-                &school,
-                &reason,
-                &attempt,
-            ],
-        );
+        out.push(vec![
+            f("surname"),
+            f("given_name"),
+            f("patronymic"),
+            f("doc_series"),
+            f("doc_number"),
+            f("class"),
+            f("category"),
+            disabled.to_owned(),
+            row.municipality.to_string(),
+            row.school.to_string(),
+            admission.describe(),
+            attempt.to_string(),
+        ]);
     }
     out
+}
+
+/// The list as CSV ([`table`]).
+#[must_use]
+pub fn csv(retakes: &Retakes) -> String {
+    let mut out = String::new();
+    for row in table(retakes) {
+        let fields: Vec<&str> = row.iter().map(String::as_str).collect();
+        giasync_shared::export::csv_line(&mut out, &fields);
+    }
+    out
+}
+
+/// The list as an XLSX workbook of one sheet ([`table`]).
+pub fn xlsx(retakes: &Retakes) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    crate::export::xlsx_table(&table(retakes), "Пересдачи")
 }

@@ -1950,30 +1950,38 @@ fn the_additional_date_admits_by_section_70_and_numbers_attempts_by_history() {
             ),
         ]
     );
-    // The CSV reads back as a region-wide list of the four admitted (documents read upper-case).
+    // The CSV and the XLSX read back as a region-wide list of the four admitted (documents read
+    // upper-case).
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("retakes.csv");
-    std::fs::write(&path, super::retakes::csv(&list)).unwrap();
-    let read = crate::import::read_list(&path).unwrap().unwrap();
-    let numbers: Vec<(&str, Option<String>)> = read
-        .iter()
-        .map(|r| {
-            (
-                r.participant.document.number(),
-                r.school.map(|s| s.to_string()),
-            )
-        })
-        .collect();
-    let school_code = Some(SCHOOL.to_owned());
-    assert_eq!(
-        numbers,
-        vec![
-            ("P10", school_code.clone()),
-            ("P20", school_code.clone()),
-            ("P30", school_code.clone()),
-            ("P60", school_code.clone())
-        ]
-    );
+    let written: [(&str, Vec<u8>); 2] = [
+        ("retakes.csv", super::retakes::csv(&list).into_bytes()),
+        ("retakes.xlsx", super::retakes::xlsx(&list).unwrap()),
+    ];
+    for (name, bytes) in written {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let read = crate::import::read_list(&path).unwrap().unwrap();
+        let numbers: Vec<(&str, Option<String>)> = read
+            .iter()
+            .map(|r| {
+                (
+                    r.participant.document.number(),
+                    r.school.map(|s| s.to_string()),
+                )
+            })
+            .collect();
+        let school_code = Some(SCHOOL.to_owned());
+        assert_eq!(
+            numbers,
+            vec![
+                ("P10", school_code.clone()),
+                ("P20", school_code.clone()),
+                ("P30", school_code.clone()),
+                ("P60", school_code.clone())
+            ],
+            "{name}"
+        );
+    }
 
     // A March list with p7, who passed, and p4, with no reason, is refused naming both rows.
     let refused = run(

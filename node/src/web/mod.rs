@@ -168,6 +168,37 @@ async fn retakes_csv(
     }
 }
 
+async fn retakes_xlsx(
+    State(engine): State<Ask>,
+    Query(query): Query<std::collections::BTreeMap<String, String>>,
+) -> Response {
+    let list = match retakes_of(&engine, &query).await {
+        Ok(list) => list,
+        Err(r) => return r,
+    };
+    match crate::app::retakes::xlsx(&list) {
+        Ok(bytes) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_owned(),
+                ),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"retakes-{}.xlsx\"", list.exam),
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("Не удалось составить XLSX: {e}"),
+        )
+            .into_response(),
+    }
+}
+
 async fn retakes_need_sign_in() -> Response {
     (
         StatusCode::FORBIDDEN,
@@ -193,6 +224,7 @@ pub fn hub_router(
             pages
                 .route("/retakes", get(retakes_page))
                 .route("/retakes.csv", get(retakes_csv))
+                .route("/retakes.xlsx", get(retakes_xlsx))
                 .with_state(engine),
             hub,
             people,
@@ -200,6 +232,7 @@ pub fn hub_router(
         None => pages
             .route("/retakes", get(retakes_need_sign_in))
             .route("/retakes.csv", get(retakes_need_sign_in))
+            .route("/retakes.xlsx", get(retakes_need_sign_in))
             .with_state(engine),
     };
     guard::apply(pages, names)

@@ -438,7 +438,7 @@ pub fn retakes_page(list: &crate::app::retakes::Retakes) -> String {
         "<!DOCTYPE html><html lang=\"ru\"><head><meta charset=\"utf-8\">\
          <title>Пересдачи {e}</title><style>{STYLE}</style></head><body>\
          <h1>Допуск к дополнительной дате {e}</h1>\
-         <p class=\"muted\"><a href=\"/\">Мониторинг</a> · <a id=\"csv\" href=\"/retakes.csv?exam={e}\">Скачать список (CSV)</a> — \
+         <p class=\"muted\"><a href=\"/\">Мониторинг</a> · Скачать список: <a id=\"csv\" href=\"/retakes.csv?exam={e}\">CSV</a>, <a id=\"xlsx\" href=\"/retakes.xlsx?exam={e}\">XLSX</a> — \
          его читает <code>giasync-hub import</code></p>",
         e = escape(&exam)
     );
