@@ -139,7 +139,9 @@ enum Command {
     /// At the РЦОИ: set a participant's category of record in the regional register, approving
     /// the change a school asked for (its roster shows another category; the school's own
     /// change is not used for scoring until this). The category decides the criteria and the
-    /// pass mark.
+    /// pass mark. The operator signs the approval with their key (PIN from the terminal or
+    /// GIASYNC_PIN), naming the papers it rests on (seed 002 §4: the ПМПК's recommendations, the
+    /// МСЭ's certificate); the signed record is kept beside the register.
     ApproveCategory {
         /// The РЦОИ hub's configuration (node.toml).
         #[arg(long)]
@@ -156,6 +158,15 @@ enum Command {
         /// The category of record from now on, e.g. standard, deaf, autism.
         #[arg(long)]
         category: String,
+        /// The papers the approval rests on, e.g. "заключение ПМПК № 12 от 01.02.2024".
+        #[arg(long)]
+        basis: String,
+        /// The operator's key file (ID.key); the certificate is ID.crt beside it unless --cert.
+        #[arg(long)]
+        key: PathBuf,
+        /// The operator's certificate.
+        #[arg(long)]
+        cert: Option<PathBuf>,
     },
     /// On a hub: who must be registered for an additional date (seed 002 §70: «незачёт»,
     /// removed, finished early or absent for a valid reason), with the reason and their first
@@ -427,14 +438,36 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             school,
             participant,
             category,
+            basis,
+            key,
+            cert,
         } => {
             let (config, context) = load(&config)?;
-            let approval = CategoryApproval {
+            let mut approval = CategoryApproval {
                 exam: exam_or_default(exam, &context)?,
                 school: SchoolCode::new(&school).context("--school")?,
                 participant: ParticipantId::new(&participant).context("--participant")?,
                 category: category.parse().context("--category")?,
+                statement: Vec::new(),
+                operator_cert: Vec::new(),
             };
+            let operator = giasync_node::person::unlock(&key, cert, PersonRole::Operator)?;
+            let OrgCode::Rcoi(rcoi) = operator.person.org else {
+                anyhow::bail!("{} is not an operator of the РЦОИ", operator.person);
+            };
+            let signed = giasync_shared::approval::CategoryApproval {
+                exam: approval.exam,
+                school: approval.school,
+                participant: approval.participant,
+                category: approval.category,
+                basis,
+                operator: operator.person.id,
+                rcoi,
+                at: Timestamp::from_unix_ms(now_ms())?,
+            }
+            .sign(&operator.key)?;
+            approval.statement = signed.as_bytes().to_vec();
+            approval.operator_cert = operator.cert_der;
             report(&execute(
                 &config,
                 &context,

@@ -109,3 +109,74 @@ fn a_region_list_fills_each_schools_roster_and_a_bad_row_imports_nothing() {
         "{err}"
     );
 }
+
+/// `giasync-hub approve-category`: an operator of the РЦОИ signs the approval with their key and
+/// names the papers; without the key nothing is approved, and with another person's key the
+/// approval is refused.
+#[test]
+fn an_operator_approves_a_category_with_their_key_and_nobody_else_can() {
+    let dir = tempfile::tempdir().unwrap();
+    let region = giasync_tests::demo_region_listed(dir.path(), 46_640, 1);
+    let (ok, _, err) = import(
+        dir.path(),
+        "list.csv",
+        &["4201;420101;Иванова;Анна;Петровна;3204;111111;9А;standard;101"],
+    );
+    assert!(ok, "{err}");
+    let participant = giasync_shared::import::participant_id(
+        &giasync_shared::participant::IdentityDocument::new("3204", "111111").unwrap(),
+    )
+    .to_string();
+    let person = |role: giasync_shared::codes::PersonRole| {
+        let p = region.people.iter().find(|p| p.role == role).unwrap();
+        (p.key.clone(), p.pin.clone())
+    };
+    let approve = |(key, pin): (String, String)| {
+        let out = Command::new(env!("CARGO_BIN_EXE_giasync-hub"))
+            .args(["approve-category", "--exam", "is-2024-02-14"])
+            .args(["--school", "420101", "--participant", &participant])
+            .args(["--category", "autism", "--basis", "заключение ПМПК № 12"])
+            .args(["--key", &dir.path().join(&key).display().to_string()])
+            .args([
+                "--config",
+                &dir.path().join("42/node.toml").display().to_string(),
+            ])
+            .env("GIASYNC_PIN", &pin)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Without a key the command does not run at all.
+    let (ok, _, err) = hub(
+        dir.path(),
+        &[
+            "approve-category",
+            "--school",
+            "420101",
+            "--participant",
+            &participant,
+            "--category",
+            "autism",
+            "--basis",
+            "заключение ПМПК № 12",
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("--key"), "{err}");
+    // An expert's key is not an operator's.
+    let (ok, _, err) = approve(person(giasync_shared::codes::PersonRole::Expert));
+    assert!(!ok);
+    assert!(err.contains("not of a оператор РЦОИ"), "{err}");
+    let (ok, out, err) = approve(person(giasync_shared::codes::PersonRole::Operator));
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!(
+            "{participant}: category of record autism (was standard), approved by op-42-1 on «заключение ПМПК № 12»"
+        )),
+        "{out}"
+    );
+}

@@ -131,10 +131,14 @@ fn message(answer: &Answer) -> String {
             text
         }
         Answer::CategoryApproved(a) => format!(
-            "{}: category of record {} (was {})",
+            "{}: category of record {} (was {}){}",
             a.participant,
             a.category.id(),
-            a.before.id()
+            a.before.id(),
+            a.operator.map_or_else(String::new, |o| format!(
+                ", approved by {o} on «{}»",
+                a.basis
+            )),
         ),
         Answer::ActWritten(a) => format!(
             "{} attempt {}: act № {} ({}), signed by {}",

@@ -466,6 +466,28 @@ pub fn put_settlement(
     )
 }
 
+/// Adds an operator's signed approval of a category of record (and their certificate) to a
+/// school's РЦОИ document (`crate::approval`).
+pub fn put_approval(
+    tx: &mut impl Transactable,
+    statement: &crate::statement::Statement,
+    operator: PersonId,
+    operator_cert: &[u8],
+) -> Result<(), AutomergeError> {
+    put_signed(
+        tx,
+        format!("approval/{}", statement.hash()),
+        statement,
+        format!("operator/{operator}"),
+        operator_cert,
+    )
+}
+
+/// The operators' signed approvals of categories in a school's РЦОИ document.
+pub fn approvals(rcoi: &impl ReadDoc) -> Vec<crate::statement::Statement> {
+    statements(rcoi, "approval/")
+}
+
 /// Every signed statement under `prefix` (`settlement/`, `ack/`), undecodable ones skipped.
 fn statements(doc: &impl ReadDoc, prefix: &str) -> Vec<crate::statement::Statement> {
     doc.keys(ROOT)

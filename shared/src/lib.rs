@@ -5,6 +5,7 @@
 //! and the simulator are the drivers.
 
 pub mod act;
+pub mod approval;
 pub mod audio;
 pub mod blob;
 pub mod bundle;

@@ -30,6 +30,8 @@ pub enum StatementKind {
     Act,
     /// The head of a school signs its commission order (`crate::commission`).
     Commission,
+    /// A РЦОИ operator approves a participant's category of record (`crate::approval`).
+    CategoryApproval,
 }
 
 impl StatementKind {
@@ -40,6 +42,7 @@ impl StatementKind {
             StatementKind::Familiarisation => "familiarisation",
             StatementKind::Act => "act",
             StatementKind::Commission => "commission",
+            StatementKind::CategoryApproval => "category-approval",
         }
     }
 

@@ -105,13 +105,20 @@ pub struct RegionRow {
     pub participant: RosterEntry,
 }
 
-/// At the РЦОИ: a participant's new category of record (a change the school asked for, approved).
+/// At the РЦОИ: a participant's new category of record (a change the school asked for, approved),
+/// with the operator's signed approval (`giasync_shared::approval`) and their certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CategoryApproval {
     pub exam: ExamId,
     pub school: SchoolCode,
     pub participant: ParticipantId,
     pub category: Category,
+    /// The signed approval; absent from scripts written before approvals were signed, which
+    /// are refused with the reason.
+    #[serde(default)]
+    pub statement: Vec<u8>,
+    #[serde(default)]
+    pub operator_cert: Vec<u8>,
 }
 
 /// A participant's attendance as marked.
@@ -478,7 +485,7 @@ pub fn apply(
             Answer::RegionImported(roster::region_import(engine, context, now_ms, exam, rows)?)
         }
         Command::ApproveCategory(approval) => Answer::CategoryApproved(roster::approve_category(
-            engine, context, now_ms, &approval,
+            engine, actor, context, now_ms, &approval,
         )?),
         Command::Act {
             exam,

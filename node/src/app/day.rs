@@ -131,6 +131,19 @@ pub struct DayParticipant {
     /// Every answer of the room log on this date, in attempt order.
     #[serde(default)]
     pub answers: Vec<DayAnswer>,
+    /// The operator's signed approval that set the category of record, when one verifies here.
+    #[serde(default)]
+    pub approval: Option<DayApproval>,
+}
+
+/// An operator's approval of a category of record as the pages show it
+/// (`giasync_shared::approval`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayApproval {
+    pub category: giasync_shared::participant::Category,
+    pub basis: String,
+    pub operator: PersonId,
+    pub at: Timestamp,
 }
 
 /// One answer of the room log (seed 002 §42): a participant has one per attempt they began.
@@ -410,6 +423,9 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
     let logs = protocol.map(content::logs).unwrap_or_default();
     let rcoi = engine.doc(&id(DocKind::Rcoi));
     let receipts = rcoi.map(content::receipts).unwrap_or_default();
+    let mut approvals = rcoi
+        .map(|r| giasync_shared::approval::approvals(r, |certs| context.verifier.experts(certs)))
+        .unwrap_or_default();
     let mut scoring: BTreeMap<SheetSubject, Scoring> = BTreeMap::new();
     let mut sheets_total = 0;
     let mut acts: BTreeMap<String, DayAct> = BTreeMap::new();
@@ -509,6 +525,15 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
             act: acts.remove(pid),
             attempt: attempt.map(giasync_shared::record::Attempt::get),
             answers,
+            approval: ParticipantId::new(pid)
+                .ok()
+                .and_then(|p| approvals.remove(&p))
+                .map(|a| DayApproval {
+                    category: a.category,
+                    basis: a.basis,
+                    operator: a.operator,
+                    at: a.at,
+                }),
         });
     }
     participants.sort_by(|a, b| {

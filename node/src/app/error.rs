@@ -200,6 +200,27 @@ pub enum Error {
         room: RoomCode,
         why: NotOfRoom,
     },
+    /// A category approval without the operator's signed record.
+    #[error(
+        "an approval of a category is signed by the operator who makes it: give the operator's key (giasync-hub approve-category --key ID.key --basis …)"
+    )]
+    ApprovalUnsigned,
+    /// A signed approval that is not of what was asked (another participant or category, or
+    /// another РЦОИ's).
+    #[error(
+        "the signed approval is of participant {participant} as {category}, or of another РЦОИ, not what was asked"
+    )]
+    ApprovalForOther {
+        participant: ParticipantId,
+        category: giasync_shared::participant::Category,
+    },
+    /// A signed approval dated too far from when it was handed in.
+    #[error(
+        "the approval is dated {at}, more than 10 minutes from now: the operator signs it as it is handed in"
+    )]
+    ApprovalOutOfTime {
+        at: giasync_shared::calendar::Timestamp,
+    },
     /// A room log entry for a participant with no attempt open and no answer under way.
     #[error(
         "participant {participant}: no attempt is open (an act ended the day's attempt) and no answer is under way"

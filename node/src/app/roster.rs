@@ -48,6 +48,10 @@ pub struct CategoryChanged {
     pub after: Category,
 }
 
+/// How far from when it is handed in an approval may be dated, in ms: the operator signs it then
+/// (a revoked operator's key cannot backdate one).
+pub const APPROVAL_AT_MS_MAX: i64 = 10 * 60_000;
+
 /// A participant's category of record set at the РЦОИ.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CategoryApproved {
@@ -55,6 +59,11 @@ pub struct CategoryApproved {
     /// The category of record before.
     pub before: Category,
     pub category: Category,
+    /// The operator who signed the approval, and the papers it rests on.
+    #[serde(default)]
+    pub operator: Option<giasync_shared::codes::PersonId>,
+    #[serde(default)]
+    pub basis: String,
 }
 
 /// A participant placed in a room.
@@ -288,10 +297,14 @@ pub fn entries(engine: &Engine, exam: ExamId) -> Result<Vec<Entry>, Error> {
 }
 
 /// At the РЦОИ: sets a participant's category of record, approving a change the school asked
-/// for (or correcting the register). The participant must be in the register already: the
-/// register's entries come from the region's list ([`region_import`]).
+/// for (or correcting the register), on an operator's signed approval (seed 002 §4, §27): it must
+/// verify under the operator's certificate, name this РЦОИ, the participant, the exam, the school
+/// and the category asked for, and be signed now. The participant must be in the register
+/// already: the register's entries come from the region's list ([`region_import`]). The approval
+/// is stored beside the register's new category.
 pub fn approve_category(
     engine: &mut Engine,
+    actor: &super::Actor,
     context: &super::Context,
     now_ms: i64,
     approval: &CategoryApproval,
@@ -316,8 +329,37 @@ pub fn approve_category(
             participant,
             school: approval.school,
         })?;
+    if approval.statement.is_empty() {
+        return Err(Error::ApprovalUnsigned);
+    }
+    let (statement, signed) = super::handed_in(
+        context,
+        actor,
+        approval.statement.clone(),
+        (
+            giasync_shared::statement::StatementKind::CategoryApproval,
+            "operator",
+        ),
+        &approval.operator_cert,
+        |s, d| giasync_shared::approval::CategoryApproval::verify(s, d),
+        |a: &giasync_shared::approval::CategoryApproval| (a.operator, a.exam, a.school),
+        (approval.exam, approval.school),
+    )?;
+    if signed.participant != participant
+        || signed.category != approval.category
+        || engine.identity().org != giasync_shared::codes::OrgCode::Rcoi(signed.rcoi)
+    {
+        return Err(Error::ApprovalForOther {
+            participant: signed.participant,
+            category: signed.category,
+        });
+    }
+    if (signed.at.unix_ms() - now_ms).abs() > APPROVAL_AT_MS_MAX {
+        return Err(Error::ApprovalOutOfTime { at: signed.at });
+    }
     engine.change(now_ms, register, |tx| {
-        content::put_registered_category(tx, participant, approval.category)
+        content::put_registered_category(tx, participant, approval.category)?;
+        content::put_approval(tx, &statement, signed.operator, &approval.operator_cert)
     })?;
     if let Some(protocol) = register.sibling(DocKind::Protocol) {
         giasync_shared::ingest::lift_category_refusals(
@@ -331,6 +373,8 @@ pub fn approve_category(
         participant,
         before,
         category: approval.category,
+        operator: Some(signed.operator),
+        basis: signed.basis,
     })
 }
 

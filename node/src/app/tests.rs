@@ -1306,18 +1306,46 @@ fn a_school_cannot_change_the_category_of_record_alone() {
             ..
         }
     );
-    // Only the РЦОИ approves, and only a registered participant.
-    let by_school = run(
-        &mut school,
-        &sc,
-        &Actor::Console,
+    // Only the РЦОИ approves, only a registered participant, and only on an operator's signed
+    // approval of what is asked, signed now.
+    let (operator, operator_key, operator_cert) = person("42", PersonRole::Operator, 0);
+    let (organiser, organiser_key, organiser_cert) = person(SCHOOL, PersonRole::Organiser, 0);
+    let signed =
+        |p: &str, category: Category, at_ms: i64, who: &PersonIdentity, key: &SigningKey| {
+            giasync_shared::approval::CategoryApproval {
+                exam: exam(),
+                school: SchoolCode::new(SCHOOL).unwrap(),
+                participant: pid(p),
+                category,
+                basis: "заключение ПМПК № 12".into(),
+                operator: who.id,
+                rcoi: giasync_shared::codes::RegionCode::new("42").unwrap(),
+                at: Timestamp::from_unix_ms(at_ms).unwrap(),
+            }
+            .sign(key)
+            .unwrap()
+            .as_bytes()
+            .to_vec()
+        };
+    let approve = |p: &str, category: Category, statement: Vec<u8>, cert: &[u8]| {
         Command::ApproveCategory(super::command::CategoryApproval {
             exam: exam(),
             school: SchoolCode::new(SCHOOL).unwrap(),
-            participant: pid("p1"),
-            category: Category::Autism,
-        }),
-    );
+            participant: pid(p),
+            category,
+            statement,
+            operator_cert: cert.to_vec(),
+        })
+    };
+    let autism = |p: &str| {
+        approve(
+            p,
+            Category::Autism,
+            signed(p, Category::Autism, now_ms(), &operator, &operator_key),
+            &operator_cert,
+        )
+    };
+    let by_school = run(&mut school, &sc, &Actor::Console, autism("p1"));
     assert_refused!(
         by_school,
         Error::NotTheRcoi {
@@ -1325,33 +1353,88 @@ fn a_school_cannot_change_the_category_of_record_alone() {
             ..
         }
     );
-    let unknown = run(
-        &mut rcoi,
-        &rc,
-        &Actor::Console,
-        Command::ApproveCategory(super::command::CategoryApproval {
-            exam: exam(),
-            school: SchoolCode::new(SCHOOL).unwrap(),
-            participant: pid("p7"),
-            category: Category::Autism,
-        }),
-    );
+    let unknown = run(&mut rcoi, &rc, &Actor::Console, autism("p7"));
     assert_refused!(unknown, Error::NotRegistered { .. });
-    let Answer::CategoryApproved(approved) = console(
-        &mut rcoi,
-        &rc,
-        Command::ApproveCategory(super::command::CategoryApproval {
-            exam: exam(),
-            school: SchoolCode::new(SCHOOL).unwrap(),
-            participant: pid("p1"),
-            category: Category::Autism,
-        }),
-    ) else {
+    let refusals = [
+        // Unsigned, as scripts wrote it before approvals were signed.
+        approve("p1", Category::Autism, Vec::new(), &[]),
+        // Signed by an organiser, not an operator.
+        approve(
+            "p1",
+            Category::Autism,
+            signed("p1", Category::Autism, now_ms(), &organiser, &organiser_key),
+            &organiser_cert,
+        ),
+        // An approval of another category than asked.
+        approve(
+            "p1",
+            Category::Autism,
+            signed("p1", Category::Deaf, now_ms(), &operator, &operator_key),
+            &operator_cert,
+        ),
+        // Backdated by an hour.
+        approve(
+            "p1",
+            Category::Autism,
+            signed(
+                "p1",
+                Category::Autism,
+                now_ms() - 3_600_000,
+                &operator,
+                &operator_key,
+            ),
+            &operator_cert,
+        ),
+    ];
+    let outcomes: Vec<String> = refusals
+        .into_iter()
+        .map(
+            |command| match run(&mut rcoi, &rc, &Actor::Console, command) {
+                Err(Error::ApprovalUnsigned) => "unsigned".to_owned(),
+                Err(Error::RecordRefused(_)) => "not an operator's".to_owned(),
+                Err(Error::ApprovalForOther { .. }) => "another category".to_owned(),
+                Err(Error::ApprovalOutOfTime { .. }) => "backdated".to_owned(),
+                other => format!("{other:?}"),
+            },
+        )
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            "unsigned",
+            "not an operator's",
+            "another category",
+            "backdated"
+        ]
+    );
+    // Nothing refused changed the register.
+    sync(&mut rcoi, &mut school);
+    assert_eq!(category_at(&mut school).0, Some(Category::Standard));
+    let Answer::CategoryApproved(approved) = console(&mut rcoi, &rc, autism("p1")) else {
         panic!("not an approval");
     };
     assert_eq!(
-        (approved.before, approved.category),
-        (Category::Standard, Category::Autism)
+        (approved.before, approved.category, approved.operator),
+        (Category::Standard, Category::Autism, Some(operator.id))
+    );
+    // The signed approval is kept beside the register and verifies wherever it is read.
+    let register = super::school_doc(&school, giasync_shared::sync::DocKind::Rcoi, exam()).unwrap();
+    sync(&mut rcoi, &mut school);
+    let approvals = giasync_shared::approval::approvals(school.doc(&register).unwrap(), |certs| {
+        sc.verifier.experts(certs)
+    });
+    assert_eq!(
+        approvals
+            .get(&pid("p1"))
+            .map(|a| (a.operator, a.basis.as_str())),
+        Some((operator.id, "заключение ПМПК № 12"))
+    );
+    // The school's day shows who approved it and on which papers.
+    let day = super::day::read(&school, &sc, exam()).unwrap();
+    let shown = day.participant("p1").unwrap().approval.as_ref().unwrap();
+    assert_eq!(
+        (shown.category, shown.operator, shown.basis.as_str()),
+        (Category::Autism, operator.id, "заключение ПМПК № 12")
     );
     sync(&mut rcoi, &mut school);
     assert_eq!(

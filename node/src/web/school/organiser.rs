@@ -84,7 +84,7 @@ pub(super) async fn roster(
              акт <input name=\"act\" size=\"5\"> <button name=\"status\" value=\"early\">Досрочно</button> <button name=\"status\" value=\"removed\">Удалён</button></form></td></tr>",
             escape(&full_name(p)),
             escape(&p.entry.class),
-            escape(&category_text(&web.0.rules, &p.entry)),
+            escape(&category_text(&web.0.rules, p)),
             room_options(p.entry.room),
             escape(&attendance_name(p)),
             exam = day.exam,
@@ -98,16 +98,22 @@ pub(super) async fn roster(
 /// school asked for while the РЦОИ has not approved it.
 fn category_text(
     rules: &giasync_shared::rules::Rules,
-    entry: &crate::app::roster::Entry,
+    p: &crate::app::day::DayParticipant,
 ) -> String {
+    let entry = &p.entry;
     let name = category_name(rules, entry.category);
-    match (entry.registered, entry.requested) {
-        (false, _) => format!("{name} (нет в реестре)"),
-        (true, Some(asked)) => format!(
+    match (entry.registered, entry.requested, &p.approval) {
+        (false, _, _) => format!("{name} (нет в реестре)"),
+        (true, Some(asked), _) => format!(
             "{name} (запрошено: {}, ждёт утверждения РЦОИ)",
             category_name(rules, Some(asked))
         ),
-        (true, None) => name,
+        // The approval that set the category of record, while it still is the register's.
+        (true, None, Some(a)) if entry.category == Some(a.category) => format!(
+            "{name} (утверждена РЦОИ: {}, оператор {})",
+            a.basis, a.operator
+        ),
+        (true, None, _) => name,
     }
 }
 
