@@ -308,6 +308,11 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
             second.text("#act-form")
         );
         second.screenshot("school-act-print");
+        // The act page lists the signed act; its print link names the attempt.
+        second.open(&format!("{base}/act/p3"));
+        eventually_shows(&second, "#acts", "№ 5 (попытка 1)");
+        second.click("#acts a");
+        eventually_shows(&second, "#act-form", "Власова Анна");
         second.open(&format!("{base}/roster"));
         eventually_shows(&second, "#p-p3", "досрочно завершил, акт 5");
         // p3 is back in the corridor's queue for the retake.

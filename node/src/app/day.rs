@@ -123,6 +123,9 @@ pub struct DayParticipant {
     /// The signed act that ended the participant's latest ended attempt, if one verifies here.
     #[serde(default)]
     pub act: Option<DayAct>,
+    /// Every act on this date that verifies here, in attempt order (the last is [`Self::act`]).
+    #[serde(default)]
+    pub acts: Vec<DayAct>,
     /// The attempt open on this date (`giasync_shared::retake`): the first of the date, or the
     /// next after an act for a bad recording; `None` when another act ended the day's attempt.
     /// What the expert scores and an act ends.
@@ -428,7 +431,7 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
         .unwrap_or_default();
     let mut scoring: BTreeMap<SheetSubject, Scoring> = BTreeMap::new();
     let mut sheets_total = 0;
-    let mut acts: BTreeMap<String, DayAct> = BTreeMap::new();
+    let mut acts: BTreeMap<String, Vec<DayAct>> = BTreeMap::new();
     let mut ended = BTreeMap::new();
     if let Some(protocol) = protocol {
         let settled =
@@ -441,10 +444,11 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
             scoring.insert(*subject, scoring_of(subject, r, &all, &receipts));
         }
         ended.clone_from(&settled.acts);
+        // In attempt order: the acts map is ordered by subject.
         for (subject, act) in settled.acts {
-            acts.insert(
-                subject.participant.to_string(),
-                DayAct {
+            acts.entry(subject.participant.to_string())
+                .or_default()
+                .push(DayAct {
                     attempt: act.attempt.get(),
                     room: act.room,
                     kind: act.kind,
@@ -452,8 +456,7 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
                     number: act.number,
                     organiser: act.organiser,
                     at: act.at,
-                },
-            );
+                });
         }
     }
     let mut rooms: BTreeMap<RoomCode, DayRoom> = roster
@@ -522,7 +525,8 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
             verdict: s.verdict,
             result: s.result,
             sheets: s.sheets,
-            act: acts.remove(pid),
+            act: acts.get(pid).and_then(|a| a.last()).cloned(),
+            acts: acts.remove(pid).unwrap_or_default(),
             attempt: attempt.map(giasync_shared::record::Attempt::get),
             answers,
             approval: ParticipantId::new(pid)

@@ -1602,6 +1602,14 @@ fn a_same_day_retake_is_a_second_answer_with_another_variant() {
     let day = super::day::read(&e, &c, exam()).unwrap();
     let p1 = day.participant("p1").unwrap();
     assert_eq!((p1.attempt, p1.variant.map(Variant::get)), (None, Some(5)));
+    // Both acts stay on the day, in attempt order; the latest is the one shown first.
+    let acts: Vec<(u8, &str)> = p1
+        .acts
+        .iter()
+        .map(|a| (a.attempt, a.number.as_str()))
+        .collect();
+    assert_eq!(acts, vec![(1, "1"), (2, "2")]);
+    assert_eq!(p1.act.as_ref().map(|a| a.attempt), Some(2));
 }
 
 /// A room log written before the log kept attempts (`log/P/start`) reads as the date's first

@@ -73,7 +73,7 @@ fn log_lines(p: &DayParticipant) -> Vec<LogLine<'_>> {
         .iter()
         .filter_map(|a| a.attempt.or(p.attempt))
         .collect();
-    attempts.extend(p.act.as_ref().map(|a| a.attempt));
+    attempts.extend(p.acts.iter().map(|a| a.attempt));
     attempts.extend(retake);
     let last = attempts.last().copied();
     if attempts.is_empty() {
@@ -86,8 +86,9 @@ fn log_lines(p: &DayParticipant) -> Vec<LogLine<'_>> {
     attempts
         .into_iter()
         .map(|attempt| {
-            let mark = match &p.act {
-                Some(act) if act.attempt == attempt => match act.kind {
+            let ended = p.acts.iter().find(|a| a.attempt == attempt);
+            let mark = match ended {
+                Some(act) => match act.kind {
                     giasync_shared::act::ActKind::Removal => {
                         format!("удалён, акт № {}", act.number.as_str())
                     }
@@ -95,9 +96,11 @@ fn log_lines(p: &DayParticipant) -> Vec<LogLine<'_>> {
                         format!("досрочно, акт № {}", act.number.as_str())
                     }
                 },
-                Some(act) if act.attempt < attempt => "повторно, другой вариант КИМ".to_owned(),
-                _ if Some(attempt) == last => mark(p),
-                _ => String::new(),
+                None if p.acts.iter().any(|a| a.attempt < attempt) => {
+                    "повторно, другой вариант КИМ".to_owned()
+                }
+                None if Some(attempt) == last => mark(p),
+                None => String::new(),
             };
             LogLine {
                 attempt: Some(attempt),

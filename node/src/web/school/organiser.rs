@@ -270,6 +270,21 @@ pub(super) async fn act_form(
         p.attempt.unwrap_or_default(),
         escape(giasync_shared::act::ActKind::Removal.title()),
     ));
+    // The acts already signed on this date, each printable.
+    if !p.acts.is_empty() {
+        b.push_str("<ul id=\"acts\">");
+        for act in &p.acts {
+            b.push_str(&format!(
+                "<li>{} № {} (попытка {}) — <a href=\"/print/act/{}?attempt={}\">печать</a></li>",
+                escape(act.kind.title()),
+                escape(act.number.as_str()),
+                act.attempt,
+                url_encode(&p.entry.id),
+                act.attempt
+            ));
+        }
+        b.push_str("</ul>");
+    }
     page("Акт", Some(&who), Some(&day), &b).into_response()
 }
 
@@ -348,8 +363,18 @@ pub(super) async fn print_act(
     let Some(p) = day.participant(&pid) else {
         return error_page(StatusCode::NOT_FOUND, Some(&who), "Нет такого участника");
     };
-    let Some(act) = &p.act else {
-        return error_page(StatusCode::NOT_FOUND, Some(&who), "У участника нет акта");
+    // The act of `?attempt=N`, by default the latest.
+    let wanted = query.get("attempt").and_then(|a| a.parse::<u8>().ok());
+    let Some(act) = p
+        .acts
+        .iter()
+        .rfind(|a| wanted.is_none_or(|w| a.attempt == w))
+    else {
+        return error_page(
+            StatusCode::NOT_FOUND,
+            Some(&who),
+            "У участника нет такого акта",
+        );
     };
     let reason = match act.kind {
         giasync_shared::act::ActKind::Early(r) => format!("Причина: {}.", r.name()),
