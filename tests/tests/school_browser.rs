@@ -290,9 +290,28 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         browser.click("#log-p3 button[value=end]");
         eventually_shows(&browser, "#message", "Окончание ответа записано");
 
+        // p3's answer was recorded (attempt 1), and listening back finds it bad.
+        let p3_answer =
+            giasync_tests::spoken_answer(dir.path(), &format!("{date}_101_420101_p3_1.wav"), 2);
+        let added = giasync_node::admin::execute(
+            &school_config,
+            &giasync_node::app::Context::load(&school_config).unwrap(),
+            &Request::AddRecording {
+                exam: exam.parse().unwrap(),
+                file: p3_answer,
+                room: None,
+                participant: None,
+                attempt: None,
+                stream: false,
+            },
+            giasync_tests::now_ms(),
+        )
+        .unwrap();
+        assert!(added.ok, "{}", added.message);
         // The organiser ends p3's attempt with a signed act (a bad recording, §45); p3 sits
         // again the same day with another variant, and the expert scores that attempt, 2.
         second.open(&format!("{base}/act/p3"));
+        eventually_shows(&second, ".act-recording", "_p3_1.wav");
         second.click("#act input[value=bad-recording]");
         second.type_into("#act input[name=number]", "5");
         second.screenshot("school-act");
@@ -307,6 +326,7 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
             "{}",
             second.text("#act-form")
         );
+        eventually_shows(&second, "#act-recording", "_p3_1.wav (0 мин 0");
         second.screenshot("school-act-print");
         // The act page lists the signed act; its print link names the attempt.
         second.open(&format!("{base}/act/p3"));

@@ -270,6 +270,15 @@ pub(super) async fn act_form(
         p.attempt.unwrap_or_default(),
         escape(giasync_shared::act::ActKind::Removal.title()),
     ));
+    // The recordings of the attempt the act would end: heard before an act for a bad recording.
+    for r in recordings_of(&day, p, p.attempt) {
+        b.push_str(&format!(
+            "<p class=\"act-recording\">Запись ответа (попытка {}): {} <audio controls preload=\"metadata\" src=\"/recording/{}\"></audio></p>",
+            r.attempt.unwrap_or_default(),
+            escape(&r.file_name),
+            escape(&r.hash)
+        ));
+    }
     // The acts already signed on this date, each printable.
     if !p.acts.is_empty() {
         b.push_str("<ul id=\"acts\">");
@@ -348,6 +357,19 @@ pub(super) async fn act_submit(
     }
 }
 
+/// The recordings of `p`'s answer in `attempt` the school's protocol names.
+fn recordings_of<'a>(
+    day: &'a crate::app::day::SchoolDay,
+    p: &'a crate::app::day::DayParticipant,
+    attempt: Option<u8>,
+) -> impl Iterator<Item = &'a crate::app::day::DayRecording> {
+    day.recordings.iter().filter(move |r| {
+        attempt.is_some()
+            && r.attempt == attempt
+            && r.participant.is_some_and(|id| id.as_str() == p.entry.id)
+    })
+}
+
 /// The act as signed, on A4 for the signatures on paper: what the system holds, filled in.
 /// Its fields and where each comes from: `docs/school-ui.md`.
 pub(super) async fn print_act(
@@ -382,7 +404,37 @@ pub(super) async fn print_act(
             "Нарушение порядка проведения итогового собеседования.".to_owned()
         }
     };
-    let at = act.at.at_offset(day.utc_offset);
+    let at = format!(
+        "{} {}",
+        act.at.date_at(day.utc_offset),
+        act.at.at_offset(day.utc_offset).hh_mm()
+    );
+    // For a bad recording, the recordings of the attempt the act ended, named by their hash.
+    let recordings = if act.kind
+        == giasync_shared::act::ActKind::Early(giasync_shared::act::EarlyReason::BadRecording)
+    {
+        let named: Vec<String> = recordings_of(&day, p, Some(act.attempt))
+            .map(|r| {
+                format!(
+                    "{} ({} мин {:02} с), BLAKE3 {}",
+                    r.file_name,
+                    r.duration_ms / 60_000,
+                    r.duration_ms / 1000 % 60,
+                    r.hash
+                )
+            })
+            .collect();
+        format!(
+            "<p id=\"act-recording\">Аудиозапись ответа: {}</p>",
+            escape(&if named.is_empty() {
+                "в системе не зарегистрирована".to_owned()
+            } else {
+                named.join("; ")
+            })
+        )
+    } else {
+        String::new()
+    };
     let mut b = message_block(&query);
     b.push_str(&format!(
         "<div class=\"form\" id=\"act-form\"><p class=\"title\">{title} № {number}</p>\
@@ -390,7 +442,7 @@ pub(super) async fn print_act(
          <tr><th>Дата проведения</th><td>{date}</td></tr><tr><th>Аудитория</th><td>{room}</td></tr>\
          <tr><th>Участник (ФИО)</th><td>{name}</td></tr><tr><th>Класс</th><td>{class}</td></tr>\
          <tr><th>Попытка</th><td>{attempt}</td></tr><tr><th>Время составления акта</th><td>{at}</td></tr></table>\
-         <p>{reason}</p><p>{text}</p>\
+         <p>{reason}</p>{recordings}<p>{text}</p>\
          <table class=\"signatures\"><tr><th>Ответственный организатор</th><td>{organiser} (подписано электронной подписью)</td><td class=\"line\"></td></tr>\
          <tr><th>Собеседник</th><td></td><td class=\"line\"></td></tr>\
          <tr><th>Участник итогового собеседования</th><td></td><td class=\"line\"></td></tr></table></div>",
