@@ -199,6 +199,11 @@ pub enum SheetError {
     /// that depends on when that was: every node that holds its receipt counts it invalid.
     #[error("refused by the РЦОИ on receipt: {0}")]
     RefusedOnReceipt(String),
+    /// The sheet verified and was received, but as things stand now it does not count: an act
+    /// ended its attempt, or the register gives its participant another category
+    /// (`crate::ingest::Standing`), decided after the receipt.
+    #[error("does not count as things stand: {0}")]
+    DoesNotCount(String),
 }
 
 /// Why an expert's key is not accepted for a sheet.

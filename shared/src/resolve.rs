@@ -92,27 +92,26 @@ pub fn resolve_all(
     resolve_all_receipted(records, rules, directory, &BTreeMap::new())
 }
 
-/// As [`resolve_all`], with the sheets the РЦОИ refused on receipt counted invalid:
-/// `refused_on_receipt` maps a sheet's hash (as its receipt names it) to the reason
-/// (`crate::ingest::Receipt::RefusedOnReceipt`).
+/// As [`resolve_all`], with sheets that verify counted invalid all the same when `refused` maps
+/// their hash (as a receipt names it) to why: the РЦОИ refused them on receipt
+/// ([`SheetError::RefusedOnReceipt`]), or as things stand they do not count
+/// ([`SheetError::DoesNotCount`]).
 #[must_use]
 pub fn resolve_all_receipted(
     records: &[SignedSheet],
     rules: &Rules,
     directory: &dyn SignerDirectory,
-    refused_on_receipt: &BTreeMap<String, String>,
+    refused: &BTreeMap<String, SheetError>,
 ) -> ProtocolResolution {
     type Checked = Vec<(RecordHash, Result<VerifiedSheet, SheetError>)>;
     let mut by_subject: BTreeMap<SheetSubject, Checked> = BTreeMap::new();
     let mut unattributed = BTreeMap::new();
     for (record, result) in records.iter().zip(verify_many(records, rules, directory)) {
         let result = match result {
-            Ok(_) if !refused_on_receipt.is_empty() => {
-                match refused_on_receipt.get(&record.hash().to_string()) {
-                    Some(reason) => Err(SheetError::RefusedOnReceipt(reason.clone())),
-                    None => result,
-                }
-            }
+            Ok(_) if !refused.is_empty() => match refused.get(&record.hash().to_string()) {
+                Some(why) => Err(why.clone()),
+                None => result,
+            },
             other => other,
         };
         let whole = RecordHash::of(record.as_bytes());

@@ -213,12 +213,14 @@ pub fn resolve_protocol<D: SignerDirectory>(
     }
     let directory = directory_for(&certs);
     let sheets = crate::content::sheets(protocol);
-    let mut refused_on_receipt: std::collections::BTreeMap<String, String> = rcoi
+    let mut refused: std::collections::BTreeMap<String, crate::record::SheetError> = rcoi
         .map(crate::content::receipts)
         .unwrap_or_default()
         .into_iter()
         .filter_map(|(hash, text)| match crate::ingest::Receipt::read(&text) {
-            crate::ingest::Receipt::RefusedOnReceipt(reason) => Some((hash, reason)),
+            crate::ingest::Receipt::RefusedOnReceipt(reason) => {
+                Some((hash, crate::record::SheetError::RefusedOnReceipt(reason)))
+            }
             _ => None,
         })
         .collect();
@@ -237,13 +239,13 @@ pub fn resolve_protocol<D: SignerDirectory>(
         if let Ok(decoded) = sheet.decode_unverified()
             && let Some(refusal) = standing.refusal(&decoded, false)
         {
-            refused_on_receipt
+            refused
                 .entry(sheet.hash().to_string())
-                .or_insert_with(|| refusal.to_string());
+                .or_insert_with(|| crate::record::SheetError::DoesNotCount(refusal.to_string()));
         }
     }
     let mut resolution =
-        crate::resolve::resolve_all_receipted(&sheets, rules, &directory, &refused_on_receipt);
+        crate::resolve::resolve_all_receipted(&sheets, rules, &directory, &refused);
     let (settlements, refused) = match rcoi {
         Some(rcoi) => stored(rcoi, &directory),
         None => (Vec::new(), Vec::new()),
@@ -442,5 +444,25 @@ mod standing_tests {
         ];
         let (protocol, rcoi) = docs(&sheets, &[(act, signed)], &register);
         assert_eq!(counted(&protocol, &rcoi, &d), vec!["p1", "p4"]);
+        // Receipted verified, they do not count as things stand; they were not refused on
+        // receipt, and do not say so.
+        let settled = resolve_protocol(&protocol, Some(&rcoi), &rules(), |_| &d);
+        let why: Vec<(String, String)> = settled
+            .resolution
+            .subjects
+            .iter()
+            .flat_map(|(s, r)| {
+                r.invalid
+                    .iter()
+                    .map(move |(_, e)| (s.participant.to_string(), e.to_string()))
+            })
+            .collect();
+        assert_eq!(why.len(), 2, "{why:?}");
+        for (participant, reason) in &why {
+            assert!(
+                reason.starts_with("does not count as things stand: "),
+                "{participant}: {reason}"
+            );
+        }
     }
 }
