@@ -483,7 +483,16 @@ fn attendance_is_marked_by_organiser_or_interviewer_only() {
     ) else {
         panic!("not an entry");
     };
-    assert_eq!(p.attendance, Some(early));
+    assert_eq!(p.attendance, Some(early.clone()));
+    // Act № 7 is p1's: p2 cannot be marked by it; p1 may be marked by it again.
+    let removed_by_7 = Attendance::Removed {
+        act: ActNumber::new("7").unwrap(),
+    };
+    assert_refused!(
+        run(&mut e, &c, &Actor::Console, mark("p2", removed_by_7)),
+        Error::ActNumberTaken { .. }
+    );
+    console(&mut e, &c, mark("p1", early));
     let unknown = run(&mut e, &c, &Actor::Console, mark("p9", Attendance::Absent));
     assert_refused!(unknown, Error::UnknownParticipant { .. });
     let (expert, _, _) = person(SCHOOL, PersonRole::Expert, 0);

@@ -223,6 +223,13 @@ fn russian(e: &WebError) -> String {
             Error::InterviewerNotOfRoom { room: None, .. } => {
                 "Участник не распределён в аудиторию: по приказу о составе комиссии записать его ответ нельзя".into()
             }
+            Error::ActNumberTaken {
+                number,
+                participant,
+            } => format!(
+                "Акт № {} уже составлен на другого участника ({participant})",
+                number.as_str()
+            ),
             Error::NoAnswerOpen { .. } => {
                 "Попытка участника на этот день завершена актом: новый ответ не начинают".into()
             }
