@@ -390,6 +390,7 @@ fn write_node(
             store: "store.redb".into(),
             web: Some(listen),
             lookup,
+            metrics: None,
             people: None,
             // The demo region is Кузбасс (42): Кемерово keeps UTC+7.
             utc_offset: UtcOffset::from_minutes(7 * 60).ok(),

@@ -43,6 +43,7 @@ fn node_config(
             store: dir.join("store.redb"),
             web: None,
             lookup: None,
+            metrics: None,
             people: None,
             utc_offset: None,
             web_names: Vec::new(),

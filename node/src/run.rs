@@ -179,6 +179,8 @@ pub struct NodeHandle {
     pub web: Option<SocketAddr>,
     /// The address of the public result look-up (РЦОИ), when served.
     pub lookup: Option<SocketAddr>,
+    /// The address of the metrics endpoint, when served.
+    pub metrics: Option<SocketAddr>,
     pub identity: NodeIdentity,
 }
 
@@ -427,6 +429,7 @@ pub async fn start(
         listen,
         web: None,
         lookup: None,
+        metrics: None,
         identity,
     })
 }

@@ -126,6 +126,23 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
                 .map_err(|e| RunError::Web(format!("{addr}: {e}")))?,
         );
     }
+    if let Some(addr) = config.node.metrics {
+        let scraped = handle.clone();
+        let scrape: crate::web::metrics::Scrape = Arc::new(move || {
+            let handle = scraped.clone();
+            Box::pin(async move {
+                let metrics = handle.call(|engine, _| app::metrics::read(engine)).await;
+                let metrics = metrics.ok()?.ok()?;
+                Some((metrics, blobs_view(&handle).await))
+            })
+        });
+        let router = crate::web::metrics::router(scrape);
+        let served = crate::web::serve(addr, router)
+            .await
+            .map_err(|e| RunError::Web(format!("{addr}: {e}")))?;
+        info!(node = %identity, addr = %served, "metrics endpoint");
+        handle.metrics = Some(served);
+    }
     Ok(handle)
 }
 

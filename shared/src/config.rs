@@ -72,6 +72,11 @@ pub struct NodeSection {
     /// in Russian and the JSON API). None: no web server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web: Option<SocketAddr>,
+    /// The TCP address of the node's metrics endpoint (`GET /metrics`, the Prometheus text
+    /// format: peers, documents, sheets, blobs; codes and counts, no personal data). None: not
+    /// served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<SocketAddr>,
     /// The РЦОИ only: the TCP address of the public result look-up (participants look up their
     /// results by identity document). None: not served.
     #[serde(default, skip_serializing_if = "Option::is_none")]

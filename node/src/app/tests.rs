@@ -728,6 +728,37 @@ fn a_revoked_expert_cannot_hand_in_a_sheet_dated_before_the_revocation() {
     assert!(run(&mut e, &c, &Actor::Person(a.clone()), command()).is_ok());
 }
 
+/// The metrics count, per school, the sheets its protocols hold and the РЦОИ's receipts of
+/// them: two sheets for participants the register does not list are entered at the school and
+/// receipted invalid at the РЦОИ, and the school sees those receipts once they come back.
+#[test]
+fn the_metrics_count_each_schools_sheets_and_the_rcois_receipts() {
+    let (mut school, sc) = school_with_roster();
+    let (mut rcoi, rc) = node("42");
+    let (a, a_key, a_cert) = person(SCHOOL, PersonRole::Expert, 0);
+    console(&mut school, &sc, score(&a, &a_key, &a_cert, &sc, "p1", 0));
+    console(&mut school, &sc, score(&a, &a_key, &a_cert, &sc, "p2", 3));
+    let protocol =
+        super::school_doc(&school, giasync_shared::sync::DocKind::Protocol, exam()).unwrap();
+    let counts = |e: &Engine| {
+        super::metrics::read(e)
+            .schools
+            .into_iter()
+            .map(|(code, s)| (code.to_string(), s.entered, s.verified, s.invalid))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(counts(&school), vec![(SCHOOL.to_owned(), 2, 0, 0)]);
+    sync(&mut rcoi, &mut school);
+    // The РЦОИ receipts what arrived as its node does after each batch.
+    super::react(&mut rcoi, &rc, &[protocol], now_ms());
+    assert_eq!(counts(&rcoi), vec![(SCHOOL.to_owned(), 2, 0, 2)]);
+    sync(&mut rcoi, &mut school);
+    assert_eq!(counts(&school), vec![(SCHOOL.to_owned(), 2, 0, 2)]);
+    let metrics = super::metrics::read(&school);
+    assert_eq!(metrics.node, school.identity());
+    assert!(metrics.docs >= 2, "{metrics:?}");
+}
+
 #[test]
 fn two_experts_sheets_for_one_attempt_are_an_open_conflict() {
     let (mut e, c) = school_with_roster();

@@ -9,6 +9,7 @@
 pub mod guard;
 pub mod hub_sign_in;
 pub mod lookup;
+pub mod metrics;
 pub mod oversight;
 pub mod people;
 pub mod pin_guard;
