@@ -468,14 +468,30 @@ mod tests {
     fn a_crash_at_any_write_keeps_every_acknowledged_batch_and_a_readable_store() {
         let (all, _, writes_total) = run_until_crash(None);
         assert_eq!(all.len(), 12);
+        let (mut interrupted, mut moved_aside) = (0, 0);
         for crash_at in 0..writes_total {
             let (acknowledged, durable, _) = run_until_crash(Some(crash_at));
             let durable_copy = durable.clone();
             let store = match Store::open_with_backend(disk_holding(&durable)) {
                 Ok(store) => store,
-                // A crash during the very first creation: nothing was committed, and
-                // `Store::open` creates such a file again.
+                // A crash during the very first creation: nothing was committed. `Store::open`,
+                // the production path, opens such a file from disk: it moves it aside when redb
+                // cannot, and creates the store again.
                 Err(_) if is_interrupted_creation(&durable_copy) && acknowledged.is_empty() => {
+                    let dir = tempfile::tempdir().unwrap();
+                    let path = dir.path().join("store.redb");
+                    std::fs::write(&path, &durable_copy).unwrap();
+                    let reopened = Store::open(&path).unwrap_or_else(|e| {
+                        panic!(
+                            "crash at write {crash_at}: an interrupted creation does not open: {e}"
+                        )
+                    });
+                    assert!(
+                        reopened.audit_tail(10).unwrap().is_empty(),
+                        "crash at write {crash_at}: a store created again holds nothing"
+                    );
+                    interrupted += 1;
+                    moved_aside += usize::from(path.with_extension("redb.interrupted").exists());
                     continue;
                 }
                 Err(e) => panic!(
@@ -504,6 +520,12 @@ mod tests {
                 "crash at write {crash_at}: a half-written batch"
             );
         }
+        // The crashes during creation did happen, and went through `Store::open`.
+        assert!(interrupted > 0, "no crash interrupted the store's creation");
+        assert!(
+            moved_aside > 0,
+            "redb reopened every interrupted creation itself: the move-aside never ran"
+        );
     }
 
     /// A school's node and its protocol, with the in-memory CA that vouches for it.
