@@ -38,7 +38,13 @@ async fn a_schools_metrics_show_its_upstream_connected_and_its_documents() {
                 && l.contains("municipality 4201")
                 && l.ends_with(" 1")
         });
-        if up {
+        // Connected, and the hub's first frames counted as received.
+        let received = text
+            .lines()
+            .find_map(|l| l.strip_prefix("giasync_bytes_received_total "))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+        if up && received > 0 {
             break text;
         }
         assert!(

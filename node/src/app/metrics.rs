@@ -38,6 +38,8 @@ pub struct Metrics {
     pub docs: usize,
     pub frames_sent: u64,
     pub bytes_sent: u64,
+    pub frames_received: u64,
+    pub bytes_received: u64,
     pub changes_applied: u64,
     pub messages_quarantined: u64,
     /// By school code, ascending.
@@ -86,6 +88,8 @@ pub fn read(engine: &Engine) -> Metrics {
         docs: engine.doc_ids().count(),
         frames_sent: stats.frames_sent,
         bytes_sent: stats.bytes_sent,
+        frames_received: stats.frames_received,
+        bytes_received: stats.bytes_received,
         changes_applied: stats.changes_applied,
         messages_quarantined: stats.messages_quarantined,
         schools: schools.into_iter().collect(),

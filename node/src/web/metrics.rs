@@ -140,6 +140,16 @@ pub fn render(m: &Metrics, blobs: Option<&BlobsLine>) -> String {
             m.bytes_sent,
         ),
         (
+            "giasync_frames_received_total",
+            "Sync frames received from connected peers since the node started.",
+            m.frames_received,
+        ),
+        (
+            "giasync_bytes_received_total",
+            "Bytes of sync frames received since the node started.",
+            m.bytes_received,
+        ),
+        (
             "giasync_changes_applied_total",
             "Document changes applied since the node started.",
             m.changes_applied,
@@ -247,6 +257,8 @@ mod tests {
             docs: 8,
             frames_sent: 10,
             bytes_sent: 2048,
+            frames_received: 7,
+            bytes_received: 1024,
             changes_applied: 5,
             messages_quarantined: 1,
             schools: vec![(
@@ -271,6 +283,8 @@ mod tests {
             "giasync_documents 8".to_owned(),
             "# TYPE giasync_bytes_sent_total counter".to_owned(),
             "giasync_bytes_sent_total 2048".to_owned(),
+            "giasync_frames_received_total 7".to_owned(),
+            "giasync_bytes_received_total 1024".to_owned(),
             "giasync_messages_quarantined_total 1".to_owned(),
             "giasync_sheets{school=\"420101\",state=\"entered\"} 3".to_owned(),
             "giasync_sheets{school=\"420101\",state=\"verified\"} 2".to_owned(),

@@ -328,6 +328,9 @@ pub struct PeerReport {
 pub struct Stats {
     pub frames_sent: u64,
     pub bytes_sent: u64,
+    /// Frames (and their bytes) received from connected peers, whatever became of them.
+    pub frames_received: u64,
+    pub bytes_received: u64,
     pub changes_applied: u64,
     pub messages_quarantined: u64,
     /// Stored attestations whose certificate no longer vouched for them when the store was
@@ -823,6 +826,8 @@ impl Engine {
         let Some(identity) = self.peers.get(&peer).map(|p| p.identity) else {
             return;
         };
+        self.stats.frames_received += 1;
+        self.stats.bytes_received += bytes.len() as u64;
         self.last_contact
             .insert(identity.to_uri(), (identity, self.now_ms));
         let frame = match Frame::decode(bytes) {
