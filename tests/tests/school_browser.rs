@@ -183,23 +183,26 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         // The technician takes p1's recording in (the file the recorder wrote, named by the
         // convention) and plays it on the recordings page: the audio element reads its duration.
         let date = exam.trim_start_matches("is-");
-        let answer =
-            giasync_tests::spoken_answer(dir.path(), &format!("{date}_101_420101_p1.wav"), 3);
-        let added = giasync_node::admin::execute(
-            &school_config,
-            &giasync_node::app::Context::load(&school_config).unwrap(),
-            &Request::AddRecording {
-                exam: exam.parse().unwrap(),
-                file: answer,
-                room: None,
-                participant: None,
-                attempt: None,
-                stream: false,
-            },
-            giasync_tests::now_ms(),
-        )
-        .unwrap();
-        assert!(added.ok, "{}", added.message);
+        // Taken in at the node's console, as `giasync-node audio add FILE` does.
+        let take_in = |name: String, seconds| {
+            let file = giasync_tests::spoken_answer(dir.path(), &name, seconds);
+            let added = giasync_node::admin::execute(
+                &school_config,
+                &giasync_node::app::Context::load(&school_config).unwrap(),
+                &Request::AddRecording {
+                    exam: exam.parse().unwrap(),
+                    file,
+                    room: None,
+                    participant: None,
+                    attempt: None,
+                    stream: false,
+                },
+                giasync_tests::now_ms(),
+            )
+            .unwrap();
+            assert!(added.ok, "{}", added.message);
+        };
+        take_in(format!("{date}_101_420101_p1.wav"), 3);
         sign_in(&browser, &base, "tech-420101", &pin(&region, "tech-420101"));
         browser.open(&format!("{base}/recordings"));
         eventually_shows(&browser, ".recording", "Андреева");
@@ -291,23 +294,7 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         eventually_shows(&browser, "#message", "Окончание ответа записано");
 
         // p3's answer was recorded (attempt 1), and listening back finds it bad.
-        let p3_answer =
-            giasync_tests::spoken_answer(dir.path(), &format!("{date}_101_420101_p3_1.wav"), 2);
-        let added = giasync_node::admin::execute(
-            &school_config,
-            &giasync_node::app::Context::load(&school_config).unwrap(),
-            &Request::AddRecording {
-                exam: exam.parse().unwrap(),
-                file: p3_answer,
-                room: None,
-                participant: None,
-                attempt: None,
-                stream: false,
-            },
-            giasync_tests::now_ms(),
-        )
-        .unwrap();
-        assert!(added.ok, "{}", added.message);
+        take_in(format!("{date}_101_420101_p3_1.wav"), 2);
         // The organiser ends p3's attempt with a signed act (a bad recording, §45); p3 sits
         // again the same day with another variant, and the expert scores that attempt, 2.
         second.open(&format!("{base}/act/p3"));
