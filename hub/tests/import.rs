@@ -180,3 +180,52 @@ fn an_operator_approves_a_category_with_their_key_and_nobody_else_can() {
         "{out}"
     );
 }
+
+/// A list the regional systems exported in Windows-1251, codes printed with dashes, imports as
+/// the UTF-8 one does; a file that is not text is refused naming its row, and nothing imports.
+#[test]
+fn a_windows_1251_list_imports_and_a_file_that_is_not_text_names_its_row() {
+    let dir = tempfile::tempdir().unwrap();
+    giasync_tests::demo_region(dir.path(), 46_660, 2);
+    let list = format!(
+        "{HEADER}\n42-01;42-01-01;Иванова;Анна;Петровна;3204;111111;9А;standard;101\n\
+         42-01;42-01-02;Ёлкин;Пётр;;3204;222222;9Б;autism;\n"
+    );
+    let (bytes, _, unmappable) = encoding_rs::WINDOWS_1251.encode(&list);
+    assert!(!unmappable);
+    let bad = dir.path().join("binary.csv");
+    let mut broken = bytes.to_vec();
+    broken.extend_from_slice(b"\x00\x01\x02\n");
+    std::fs::write(&bad, &broken).unwrap();
+    let (ok, _, err) = hub(
+        dir.path(),
+        &[
+            "import",
+            &bad.display().to_string(),
+            "--exam",
+            "is-2024-02-14",
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("row 4: byte 0x00 is not text"), "{err}");
+    assert!(
+        !participants(dir.path()).contains("participants"),
+        "nothing imported"
+    );
+    let file = dir.path().join("cp1251.csv");
+    std::fs::write(&file, &bytes).unwrap();
+    let (ok, out, err) = hub(
+        dir.path(),
+        &[
+            "import",
+            &file.display().to_string(),
+            "--exam",
+            "is-2024-02-14",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("imported 2 participants into the rosters of 2 schools"),
+        "{out}"
+    );
+}

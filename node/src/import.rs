@@ -43,8 +43,11 @@ pub enum ReadError {
     },
     #[error("{file}: {size} bytes, more than {IMPORT_FILE_BYTES_MAX}")]
     TooLarge { file: String, size: u64 },
-    #[error("{file}: not UTF-8 text (save the CSV as UTF-8)")]
-    NotUtf8 { file: String },
+    #[error("{file}: {source}")]
+    NotText {
+        file: String,
+        source: giasync_shared::import::NotText,
+    },
     #[error("{file}: not a readable XLSX workbook: {message}")]
     Xlsx { file: String, message: String },
     #[error("{file}: the workbook declares {declared} bytes once decompressed, more than {max}")]
@@ -195,7 +198,8 @@ pub fn read_list(path: &Path) -> Result<Result<Vec<ImportedRow>, Vec<RowError>>,
             records.into_iter().map(Ok),
         ));
     }
-    let text = String::from_utf8(bytes).map_err(|_| ReadError::NotUtf8 { file })?;
+    let (text, _) = giasync_shared::import::decode_list(&bytes)
+        .map_err(|source| ReadError::NotText { file, source })?;
     Ok(giasync_shared::import::parse_csv(&text))
 }
 

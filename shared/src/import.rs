@@ -111,6 +111,53 @@ fn category(text: &str) -> Result<Category, String> {
 }
 
 /// Parses a CSV participant list.
+/// The text encoding a list file was read in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListEncoding {
+    /// UTF-8, with or without a byte order mark.
+    Utf8,
+    /// Windows-1251, as the regional systems («Планирование ГИА-9», РИС) often export.
+    Windows1251,
+}
+
+/// A list file that is neither UTF-8 nor Windows-1251 text.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "row {row}: byte 0x{byte:02x} is not text in UTF-8 or Windows-1251 (save the list as CSV in either)"
+)]
+pub struct NotText {
+    /// The row (1 is the header) of the first byte that is not text in either encoding.
+    pub row: usize,
+    pub byte: u8,
+}
+
+/// Decodes a CSV list: UTF-8 first (a byte order mark dropped), else Windows-1251, in which every
+/// byte but 0x98 is a character; a control character other than tab, CR and LF is not text in
+/// either, and the row holding the first such byte is named.
+pub fn decode_list(bytes: &[u8]) -> Result<(String, ListEncoding), NotText> {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    let controls = |b: u8| b < 0x20 && !matches!(b, b'\t' | b'\r' | b'\n') || b == 0x7f;
+    let not_text = |at: usize| NotText {
+        row: 1 + bytes[..at].iter().filter(|b| **b == b'\n').count(),
+        byte: bytes[at],
+    };
+    if let Some(at) = bytes.iter().position(|b| controls(*b)) {
+        return Err(not_text(at));
+    }
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return Ok((text.to_owned(), ListEncoding::Utf8));
+    }
+    // 0x98 is the one byte Windows-1251 leaves undefined.
+    if let Some(at) = bytes.iter().position(|b| *b == 0x98) {
+        return Err(not_text(at));
+    }
+    let (text, had_errors) = encoding_rs::WINDOWS_1251.decode_without_bom_handling(bytes);
+    match had_errors {
+        false => Ok((text.into_owned(), ListEncoding::Windows1251)),
+        true => Err(not_text(0)),
+    }
+}
+
 pub fn parse_csv(text: &str) -> Result<Vec<ImportedRow>, Vec<RowError>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let first_line = text.lines().next().unwrap_or("");
@@ -203,11 +250,17 @@ pub fn parse_table(
                 "" => None,
                 r => Some(RoomCode::new(r).map_err(|e| e.to_string())?),
             };
-            let school = match field("school") {
+            // Codes as the regional systems print them: «42-01-01», «420 101».
+            let code = |text: &str| -> String {
+                text.chars()
+                    .filter(|c| !matches!(c, '-' | ' ' | '\u{a0}'))
+                    .collect()
+            };
+            let school = match code(field("school")).as_str() {
                 "" => None,
                 s => Some(SchoolCode::new(s).map_err(|e| e.to_string())?),
             };
-            let municipality = match field("municipality") {
+            let municipality = match code(field("municipality")).as_str() {
                 "" => None,
                 m => Some(MunicipalityCode::new(m).map_err(|e| e.to_string())?),
             };
@@ -251,6 +304,72 @@ pub fn parse_table(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The same list saved by the regional systems in Windows-1251 and by a spreadsheet in UTF-8
+    /// with a byte order mark reads to the same rows; the codes as those systems print them
+    /// («42-01», «420 101») are the codes.
+    #[test]
+    fn a_windows_1251_list_and_a_utf8_one_read_the_same() {
+        let list = "Код МОУО;Код ОО;Фамилия;Имя;Отчество;Серия;Номер;Класс;Категория\r\n\
+                    42-01;420 101;Иванова;Анна;Сергеевна;3204;111111;9А;standard\r\n\
+                    4201;42-01-02;Ёлкин;Пётр;;3204;222222;9Б;autism\r\n";
+        let (cp1251, _, unmappable) = encoding_rs::WINDOWS_1251.encode(list);
+        assert!(!unmappable);
+        let mut with_bom = b"\xef\xbb\xbf".to_vec();
+        with_bom.extend_from_slice(list.as_bytes());
+        let (a, a_enc) = decode_list(&cp1251).unwrap();
+        let (b, b_enc) = decode_list(&with_bom).unwrap();
+        assert_eq!(
+            (a_enc, b_enc),
+            (ListEncoding::Windows1251, ListEncoding::Utf8)
+        );
+        assert_eq!(a, b);
+        let rows = parse_csv(&a).unwrap();
+        let read: Vec<(String, String, String, String)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.municipality.map(|m| m.to_string()).unwrap_or_default(),
+                    r.school.map(|s| s.to_string()).unwrap_or_default(),
+                    r.participant.name.surname().to_owned(),
+                    r.participant.category.id().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            read,
+            vec![
+                (
+                    "4201".into(),
+                    "420101".into(),
+                    "Иванова".into(),
+                    "standard".into()
+                ),
+                (
+                    "4201".into(),
+                    "420102".into(),
+                    "Ёлкин".into(),
+                    "autism".into()
+                ),
+            ]
+        );
+    }
+
+    /// A file that is text in neither encoding is refused naming the row of its first such byte.
+    #[test]
+    fn a_file_that_is_not_text_names_the_row() {
+        let refused = decode_list(b"\xd4\xe0\xec\xe8\xeb\xe8\xff\nrow two\nrow \x00three\n");
+        assert_eq!(refused, Err(NotText { row: 3, byte: 0 }));
+        // The one byte Windows-1251 leaves undefined, in a file that is not UTF-8.
+        assert_eq!(
+            decode_list(b"\xc8\xe2\xe0\xed\n\x98\n"),
+            Err(NotText { row: 2, byte: 0x98 })
+        );
+        assert_eq!(
+            decode_list(b"\xc8\xe2\xe0\xed"),
+            Ok(("Иван".to_owned(), ListEncoding::Windows1251))
+        );
+    }
 
     #[test]
     fn a_disability_column_is_read_as_yes_or_no() {
