@@ -211,6 +211,34 @@ pub fn log_time(
     Ok(())
 }
 
+/// Moves a participant's room log written before attempts were kept (`log/P/start`, `…/end`,
+/// `…/interviewer`) to the keys of the date's `first` attempt, where the numbered entry
+/// (`numbered`) does not already say them, and deletes the old keys: an answer is then in one
+/// form only.
+pub fn number_legacy_log(
+    tx: &mut impl Transactable,
+    participant: ParticipantId,
+    first: crate::record::Attempt,
+    legacy: &LogEntry,
+    numbered: Option<&LogEntry>,
+) -> Result<(), AutomergeError> {
+    let key = |field: &str| format!("log/{participant}/{}/{field}", first.get());
+    let held = numbered.cloned().unwrap_or_default();
+    if let (Some(ms), None) = (legacy.start_ms, held.start_ms) {
+        tx.put(ROOT, key("start"), ms)?;
+    }
+    if let (Some(ms), None) = (legacy.end_ms, held.end_ms) {
+        tx.put(ROOT, key("end"), ms)?;
+    }
+    if let (Some(who), None) = (&legacy.interviewer, &held.interviewer) {
+        tx.put(ROOT, key("interviewer"), who.as_str())?;
+    }
+    for field in ["start", "end", "interviewer"] {
+        tx.delete(ROOT, format!("log/{participant}/{field}"))?;
+    }
+    Ok(())
+}
+
 /// Writes the КИМ variant a participant answered in `attempt` into the room log.
 pub fn put_variant(
     tx: &mut impl Transactable,

@@ -50,6 +50,12 @@ pub fn write(
         (exam, school),
     )?;
     let roster = super::roster::require_participant(engine, exam, act.participant)?;
+    if let Some(participant) = number_holder(engine, context, exam, &act.number, act.participant)? {
+        return Err(Error::ActNumberTaken {
+            number: act.number.clone(),
+            participant,
+        });
+    }
     // An act ends the attempt open now, or corrects the act of the last attempt an act ended
     // while nothing came after it; not an attempt not begun.
     let all = ended(engine, context, protocol);
@@ -109,6 +115,36 @@ pub fn write(
         number: act.number,
         organiser: act.organiser,
     })
+}
+
+/// Another participant than `except` whose act on `exam`'s date carries `number` (§48, §49: a
+/// number is one act's): by a signed act that verifies here, or by a mark of the roster
+/// («досрочно» or «удалён» with the act's number, written before the act is signed).
+pub(crate) fn number_holder(
+    engine: &Engine,
+    context: &Context,
+    exam: ExamId,
+    number: &ActNumber,
+    except: ParticipantId,
+) -> Result<Option<ParticipantId>, Error> {
+    let protocol = school_doc(engine, DocKind::Protocol, exam)?;
+    if let Some(act) = ended(engine, context, protocol)
+        .into_values()
+        .find(|a| a.number == *number && a.participant != except)
+    {
+        return Ok(Some(act.participant));
+    }
+    let roster = school_doc(engine, DocKind::Roster, exam)?;
+    Ok(engine.doc(&roster).and_then(|roster| {
+        content::participants(roster)
+            .into_iter()
+            .filter(|(id, _)| id != except.as_str())
+            .find(|(_, row)| {
+                !row.get("act").is_empty()
+                    && ActNumber::new(row.get("act")).ok().as_ref() == Some(number)
+            })
+            .and_then(|(id, _)| ParticipantId::new(&id).ok())
+    }))
 }
 
 /// The attempts the acts of the school's protocol end, by attempt: those that verify here.

@@ -509,7 +509,7 @@ pub fn apply(
             room,
         } => Answer::Assigned(roster::assign(engine, now_ms, exam, participant, room)?),
         Command::Mark(marking) => {
-            roster::mark(engine, now_ms, &marking)?;
+            roster::mark(engine, context, now_ms, &marking)?;
             Answer::Marked(marking)
         }
         Command::Log {

@@ -221,11 +221,12 @@ pub enum Error {
     ApprovalOutOfTime {
         at: giasync_shared::calendar::Timestamp,
     },
-    /// A room log entry for a participant with no attempt open and no answer under way.
-    #[error(
-        "participant {participant}: no attempt is open (an act ended the day's attempt) and no answer is under way"
-    )]
-    NoAnswerOpen { participant: ParticipantId },
+    /// The start of an answer for a participant whose day an act closed.
+    #[error("participant {participant}: no attempt is open: an act ended the day's attempt")]
+    NoAttemptOpen { participant: ParticipantId },
+    /// The end of an answer for a participant with none begun and not ended.
+    #[error("participant {participant}: no answer is under way to end (log its start first)")]
+    NoAnswerUnderWay { participant: ParticipantId },
     /// A room log entry by an interviewer the newest commission order does not name for the
     /// participant's room (seed 002 §22, §37).
     #[error("{interviewer} is not an interviewer of {} in the school's commission order (participant {participant})", room.map_or("the participant's room (the roster places them in none)".to_owned(), |r| format!("room {r}")))]
@@ -257,8 +258,9 @@ pub enum Error {
         "the regional register of {exam} has not reached this school yet: on an additional date it gives each participant's attempt"
     )]
     NoRegisterYet { exam: ExamId },
-    /// An act numbered as another attempt's act.
-    #[error("act № {} is already the act of participant {participant}'s attempt", number.as_str())]
+    /// An act, or a mark naming an act, numbered as another attempt's act (signed, or marked in
+    /// the roster).
+    #[error("act № {} is already participant {participant}'s (a signed act or a mark in the roster)", number.as_str())]
     ActNumberTaken {
         number: giasync_shared::room::ActNumber,
         participant: ParticipantId,

@@ -38,7 +38,8 @@ pub struct Logged {
 /// A start belongs to the attempt open now (`giasync_shared::retake`); none is open once an act
 /// other than for a bad recording ended the day's attempt. An end belongs to the answer under
 /// way: the open attempt's once it started, else the latest answer with a start and no end (an
-/// act may end an attempt while its answer goes on). A variant the participant already answered
+/// act may end an attempt while its answer goes on); with none, it is refused. A log written
+/// before attempts were kept is moved to the first attempt's keys by the first write. A variant the participant already answered
 /// on this date is refused (§45). Once the head signed a commission order, a named interviewer
 /// must be one the newest edition names for the participant's room.
 pub fn log(
@@ -85,6 +86,7 @@ pub fn log(
         log.answer(a.get(), first.get())
             .is_some_and(|l| l.start_ms.is_some())
     };
+    let participant = entry.participant;
     let attempt = if entry.end {
         open.filter(|a| started(*a))
             .or_else(|| {
@@ -95,13 +97,10 @@ pub fn log(
                     .chain(std::iter::once(first))
                     .find(|a| under_way(*a))
             })
-            .or(open)
+            .ok_or(Error::NoAnswerUnderWay { participant })?
     } else {
-        open
-    }
-    .ok_or(Error::NoAnswerOpen {
-        participant: entry.participant,
-    })?;
+        open.ok_or(Error::NoAttemptOpen { participant })?
+    };
     if let Some(variant) = entry.variant {
         let answered = log.attempts.iter().map(|(a, l)| (*a, l)).chain(
             log.unnumbered
@@ -120,6 +119,16 @@ pub fn log(
         }
     }
     engine.change(now_ms, protocol, |tx| {
+        // A log written before attempts were kept becomes the first attempt's, in this change.
+        if let Some(legacy) = &log.unnumbered {
+            content::number_legacy_log(
+                tx,
+                entry.participant,
+                first,
+                legacy,
+                log.attempts.get(&first.get()),
+            )?;
+        }
         content::log_time(
             tx,
             entry.participant,

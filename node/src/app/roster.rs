@@ -8,7 +8,7 @@ use giasync_shared::codes::{MunicipalityCode, ParticipantId, RoomCode, SchoolCod
 use giasync_shared::content::{self, RosterRow};
 use giasync_shared::exam::ExamId;
 use giasync_shared::participant::Category;
-use giasync_shared::room::{ActNumber, Attendance, Room};
+use giasync_shared::room::{Attendance, Room};
 use giasync_shared::sync::{DocId, DocKind, Engine};
 use serde::{Deserialize, Serialize};
 
@@ -242,27 +242,23 @@ pub fn assign(
 }
 
 /// Records a participant's attendance.
-pub fn mark(engine: &mut Engine, now_ms: i64, marking: &Marking) -> Result<(), Error> {
+pub fn mark(
+    engine: &mut Engine,
+    context: &super::Context,
+    now_ms: i64,
+    marking: &Marking,
+) -> Result<(), Error> {
     let doc = require_participant(engine, marking.exam, marking.participant)?;
     // An act's number is one act's (§48, §49): the number a mark gives may not be another
-    // participant's act on this date.
-    if let Some(number) = marking.attendance.act() {
-        let taken = engine.doc(&doc).and_then(|roster| {
-            content::participants(roster)
-                .into_iter()
-                .find(|(id, row)| {
-                    id != marking.participant.as_str()
-                        && !row.get("act").is_empty()
-                        && ActNumber::new(row.get("act")).ok().as_ref() == Some(number)
-                })
-                .and_then(|(id, _)| ParticipantId::new(&id).ok())
+    // participant's act on this date, signed or marked.
+    if let Some(number) = marking.attendance.act()
+        && let Some(participant) =
+            super::acts::number_holder(engine, context, marking.exam, number, marking.participant)?
+    {
+        return Err(Error::ActNumberTaken {
+            number: number.clone(),
+            participant,
         });
-        if let Some(participant) = taken {
-            return Err(Error::ActNumberTaken {
-                number: number.clone(),
-                participant,
-            });
-        }
     }
     engine.change(now_ms, doc, |tx| {
         content::mark(tx, marking.participant, &marking.attendance)

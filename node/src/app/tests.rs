@@ -493,6 +493,34 @@ fn attendance_is_marked_by_organiser_or_interviewer_only() {
         Error::ActNumberTaken { .. }
     );
     console(&mut e, &c, mark("p1", early));
+    // The other way round: a signed act may not take a number another participant's mark
+    // carries.
+    let (organiser, organiser_key, organiser_cert) = person(SCHOOL, PersonRole::Organiser, 0);
+    let act = giasync_shared::act::Act {
+        exam: exam(),
+        school: SchoolCode::new(SCHOOL).unwrap(),
+        participant: pid("p2"),
+        attempt: Attempt::FIRST,
+        room: room("101"),
+        kind: giasync_shared::act::ActKind::Removal,
+        text: "телефон".into(),
+        number: ActNumber::new("7").unwrap(),
+        organiser: organiser.id,
+        at: Timestamp::from_unix_ms(now_ms()).unwrap(),
+    };
+    assert_refused!(
+        run(
+            &mut e,
+            &c,
+            &Actor::Person(organiser),
+            Command::Act {
+                exam: exam(),
+                statement: act.sign(&organiser_key).unwrap().as_bytes().to_vec(),
+                organiser_cert,
+            }
+        ),
+        Error::ActNumberTaken { .. }
+    );
     let unknown = run(&mut e, &c, &Actor::Console, mark("p9", Attendance::Absent));
     assert_refused!(unknown, Error::UnknownParticipant { .. });
     let (expert, _, _) = person(SCHOOL, PersonRole::Expert, 0);
@@ -1637,7 +1665,7 @@ fn a_same_day_retake_is_a_second_answer_with_another_variant() {
             &Actor::Console,
             log(nine + 50 * MINUTE_MS, false, Some(6))
         ),
-        Error::NoAnswerOpen { .. }
+        Error::NoAttemptOpen { .. }
     );
     let day = super::day::read(&e, &c, exam()).unwrap();
     let p1 = day.participant("p1").unwrap();
@@ -1650,6 +1678,23 @@ fn a_same_day_retake_is_a_second_answer_with_another_variant() {
         .collect();
     assert_eq!(acts, vec![(1, "1"), (2, "2")]);
     assert_eq!(p1.act.as_ref().map(|a| a.attempt), Some(2));
+    // p1's roster now carries act № 2, but № 1 is still p1's signed act: p2 cannot be marked
+    // with it.
+    assert_refused!(
+        run(
+            &mut e,
+            &c,
+            &Actor::Console,
+            Command::Mark(Marking {
+                exam: exam(),
+                participant: pid("p2"),
+                attendance: Attendance::FinishedEarly {
+                    act: ActNumber::new("1").unwrap()
+                },
+            })
+        ),
+        Error::ActNumberTaken { .. }
+    );
 }
 
 /// A room log written before the log kept attempts (`log/P/start`) reads as the date's first
@@ -1693,6 +1738,51 @@ fn a_room_log_without_attempts_reads_as_the_first_attempt() {
         panic!("not a log entry");
     };
     assert_eq!(l.attempt, Some(1));
+    // The old start moved to attempt 1 beside the end: one answer, whole, in one form.
+    let day = super::day::read(&e, &c, exam()).unwrap();
+    let p2 = day.participant("p2").unwrap();
+    let answers: Vec<_> = p2
+        .answers
+        .iter()
+        .map(|a| {
+            (
+                a.attempt,
+                a.start,
+                a.end,
+                a.interviewer.map(|i| i.to_string()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        vec![(
+            Some(1),
+            Some(nine),
+            Some(nine.plus_ms(16 * 60_000)),
+            Some("int-1".to_owned())
+        )]
+    );
+    let log = giasync_shared::content::logs(e.doc(&protocol).unwrap())
+        .remove("p2")
+        .unwrap();
+    assert!(log.unnumbered.is_none(), "{log:?}");
+    // An end with no answer under way is refused, not written to an attempt never begun.
+    assert_refused!(
+        run(
+            &mut e,
+            &c,
+            &Actor::Console,
+            Command::Log {
+                exam: exam(),
+                participant: pid("p1"),
+                interviewer: None,
+                at: nine,
+                end: true,
+                variant: None,
+            }
+        ),
+        Error::NoAnswerUnderWay { .. }
+    );
 }
 
 #[test]

@@ -230,8 +230,11 @@ fn russian(e: &WebError) -> String {
                 "Акт № {} уже составлен на другого участника ({participant})",
                 number.as_str()
             ),
-            Error::NoAnswerOpen { .. } => {
+            Error::NoAttemptOpen { .. } => {
                 "Попытка участника на этот день завершена актом: новый ответ не начинают".into()
+            }
+            Error::NoAnswerUnderWay { .. } => {
+                "У участника нет начатого ответа: сначала отметьте начало".into()
             }
             other => other.to_string(),
         },
