@@ -522,9 +522,9 @@ mod tests {
         }
         // The crashes during creation did happen, and went through `Store::open`.
         assert!(interrupted > 0, "no crash interrupted the store's creation");
-        assert!(
-            moved_aside > 0,
-            "redb reopened every interrupted creation itself: the move-aside never ran"
+        assert_eq!(
+            moved_aside, interrupted,
+            "redb reopened an interrupted creation itself: the move-aside did not run for it"
         );
     }
 

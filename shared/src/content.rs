@@ -833,6 +833,13 @@ pub fn sheets(doc: &impl ReadDoc) -> Vec<SignedSheet> {
         .collect()
 }
 
+/// How many sheets a protocol holds under `sheet/` keys, read from the keys alone (no sheet is
+/// parsed or hashed): what the metrics count on every scrape.
+pub fn sheet_count(doc: &impl ReadDoc) -> usize {
+    doc.map_range(ROOT, "sheet/".to_owned().."sheet0".to_owned())
+        .count()
+}
+
 /// Whether `key` is `sheet/` and the sheet's own hash.
 fn under_own_key(key: &str, sheet: &SignedSheet) -> bool {
     key.strip_prefix("sheet/") == Some(sheet.hash().to_string().as_str())

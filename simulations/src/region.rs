@@ -2354,8 +2354,6 @@ fn organiser_of(school: &crate::plan::SchoolPlan) -> Result<PersonId, giasync_sh
     PersonId::new(&format!("org-{}", school.code))
 }
 
-/// A school's participants as the region's list has them (every one named alike; documents
-/// numbered in the school's order).
 /// The first attempt a school scores `p` by on `exam`'s date: the plan's (1, or on an additional
 /// date from their history), or under [`Sabotage::AttemptsByDate`] the date's old number.
 fn first_attempt(
@@ -2370,6 +2368,8 @@ fn first_attempt(
     }
 }
 
+/// A school's participants as the region's list has them (every one named alike; documents
+/// numbered in the school's order).
 fn people_of(
     school: &crate::plan::SchoolPlan,
 ) -> Result<Vec<Participant>, giasync_shared::DomainError> {

@@ -196,9 +196,6 @@ fn a_sweep_of_500_seeds_with_random_faults_finds_no_broken_invariant() {
     assert!(all.contains(": 0 failed"), "{all}");
 }
 
-/// Each invariant of the report can fail: the simulator broken on purpose (`--sabotage`, a
-/// switch for this test) breaks what one invariant watches, and the run exits non-zero naming
-/// it. (Convergence and "every sheet entered is at the РЦОИ" fail with a scenario above.)
 /// The first additional date (seed 002 §15, §70): only the admitted sit, each scored for the
 /// attempt their history gives (2 after a February «незачёт», 3 after a failed same-day retake, 1
 /// after an absence with a document), and the invariant that checks it against the plan fails
@@ -233,6 +230,9 @@ fn an_additional_date_scores_each_participant_by_the_attempt_their_history_gives
     assert!(all.contains(&format!("FAIL {invariant}")), "{all}");
 }
 
+/// Each invariant of the report can fail: the simulator broken on purpose (`--sabotage`, a
+/// switch for this test) breaks what one invariant watches, and the run exits non-zero naming
+/// it. (Convergence and "every sheet entered is at the РЦОИ" fail with a scenario above.)
 #[test]
 fn each_invariant_fails_when_the_simulator_is_broken_on_purpose() {
     let small = scenario("small.toml");

@@ -205,14 +205,21 @@ pub enum Error {
         "an approval of a category is signed by the operator who makes it: give the operator's key (giasync-hub approve-category --key ID.key --basis …)"
     )]
     ApprovalUnsigned,
-    /// A signed approval that is not of what was asked (another participant or category, or
-    /// another РЦОИ's).
-    #[error(
-        "the signed approval is of participant {participant} as {category}, or of another РЦОИ, not what was asked"
-    )]
+    /// A signed approval of another participant or category than asked.
+    #[error("the signed approval is of participant {} as {}, but participant {} as {} was asked", signed.0, signed.1.id(), asked.0, asked.1.id())]
     ApprovalForOther {
-        participant: ParticipantId,
-        category: giasync_shared::participant::Category,
+        signed: (ParticipantId, giasync_shared::participant::Category),
+        asked: (ParticipantId, giasync_shared::participant::Category),
+    },
+    /// A signed approval naming another region's РЦОИ.
+    #[error("the signed approval is for the РЦОИ of region {rcoi}, not this one")]
+    ApprovalOfAnotherRcoi {
+        rcoi: giasync_shared::codes::RegionCode,
+    },
+    /// A signed approval no newer than the participant's latest stored one (handed in again).
+    #[error("the participant's latest approval is of {latest}; this one is not newer")]
+    ApprovalNotNewer {
+        latest: giasync_shared::calendar::Timestamp,
     },
     /// A signed approval dated too far from when it was handed in.
     #[error(

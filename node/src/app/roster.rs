@@ -361,17 +361,26 @@ pub fn approve_category(
         |a: &giasync_shared::approval::CategoryApproval| (a.operator, a.exam, a.school),
         (approval.exam, approval.school),
     )?;
-    if signed.participant != participant
-        || signed.category != approval.category
-        || engine.identity().org != giasync_shared::codes::OrgCode::Rcoi(signed.rcoi)
-    {
+    let asked = (participant, approval.category);
+    if (signed.participant, signed.category) != asked {
         return Err(Error::ApprovalForOther {
-            participant: signed.participant,
-            category: signed.category,
+            signed: (signed.participant, signed.category),
+            asked,
         });
+    }
+    if engine.identity().org != giasync_shared::codes::OrgCode::Rcoi(signed.rcoi) {
+        return Err(Error::ApprovalOfAnotherRcoi { rcoi: signed.rcoi });
     }
     if (signed.at.unix_ms() - now_ms).abs() > APPROVAL_AT_MS_MAX {
         return Err(Error::ApprovalOutOfTime { at: signed.at });
+    }
+    // An approval handed in again must not put back a category a later one replaced.
+    let latest = engine.doc(&register).and_then(|r| {
+        giasync_shared::approval::approvals(r, |certs| context.verifier.experts(certs))
+            .remove(&participant)
+    });
+    if let Some(latest) = latest.filter(|l| l.at >= signed.at) {
+        return Err(Error::ApprovalNotNewer { latest: latest.at });
     }
     engine.change(now_ms, register, |tx| {
         content::put_registered_category(tx, participant, approval.category)?;

@@ -1440,6 +1440,13 @@ fn a_school_cannot_change_the_category_of_record_alone() {
             signed("p1", Category::Deaf, now_ms(), &operator, &operator_key),
             &operator_cert,
         ),
+        // An approval of another participant than asked.
+        approve(
+            "p1",
+            Category::Autism,
+            signed("p2", Category::Autism, now_ms(), &operator, &operator_key),
+            &operator_cert,
+        ),
         // Backdated by an hour.
         approve(
             "p1",
@@ -1460,7 +1467,7 @@ fn a_school_cannot_change_the_category_of_record_alone() {
             |command| match run(&mut rcoi, &rc, &Actor::Console, command) {
                 Err(Error::ApprovalUnsigned) => "unsigned".to_owned(),
                 Err(Error::RecordRefused(_)) => "not an operator's".to_owned(),
-                Err(Error::ApprovalForOther { .. }) => "another category".to_owned(),
+                Err(Error::ApprovalForOther { .. }) => "not as asked".to_owned(),
                 Err(Error::ApprovalOutOfTime { .. }) => "backdated".to_owned(),
                 other => format!("{other:?}"),
             },
@@ -1471,16 +1478,37 @@ fn a_school_cannot_change_the_category_of_record_alone() {
         [
             "unsigned",
             "not an operator's",
-            "another category",
+            "not as asked",
+            "not as asked",
             "backdated"
         ]
     );
     // Nothing refused changed the register.
     sync(&mut rcoi, &mut school);
     assert_eq!(category_at(&mut school).0, Some(Category::Standard));
-    let Answer::CategoryApproved(approved) = console(&mut rcoi, &rc, autism("p1")) else {
+    let first_approval = signed("p1", Category::Autism, now_ms(), &operator, &operator_key);
+    let Answer::CategoryApproved(approved) = console(
+        &mut rcoi,
+        &rc,
+        approve(
+            "p1",
+            Category::Autism,
+            first_approval.clone(),
+            &operator_cert,
+        ),
+    ) else {
         panic!("not an approval");
     };
+    // The same signed approval handed in again is not newer than the one stored.
+    assert_refused!(
+        run(
+            &mut rcoi,
+            &rc,
+            &Actor::Console,
+            approve("p1", Category::Autism, first_approval, &operator_cert)
+        ),
+        Error::ApprovalNotNewer { .. }
+    );
     assert_eq!(
         (approved.before, approved.category, approved.operator),
         (Category::Standard, Category::Autism, Some(operator.id))
