@@ -185,6 +185,9 @@ pub enum SheetKind {
     /// A sheet by an expert the commission order names for no room
     /// ([`AdversaryKind::ExpertOutsideRoom`]): must be refused on receipt.
     OutsideRoom,
+    /// A sheet for an attempt the participant's history does not give on the date
+    /// ([`AdversaryKind::WrongAttempt`]): must be refused on receipt.
+    OtherAttempt,
 }
 
 #[derive(Debug, Clone)]
@@ -651,6 +654,7 @@ fn random_attacks_for(
         (AdversaryKind::CategoryChange, &schools, 0.3),
         (AdversaryKind::SheetAfterAct, &schools, 0.3),
         (AdversaryKind::ExpertOutsideRoom, &schools, 0.3),
+        (AdversaryKind::WrongAttempt, &schools, 0.3),
     ] {
         if among.is_empty() || !rng.chance(chance) {
             continue;
@@ -999,7 +1003,7 @@ mod tests {
             let plain = Plan::new(&scenario(), seed, false).unwrap();
             assert!(plain.attacks.is_empty() && plain.faults.len() < plan.faults.len());
         }
-        assert_eq!(kinds.len(), 8, "{kinds:?}");
+        assert_eq!(kinds.len(), 9, "{kinds:?}");
         assert!(at_schools > 5 && elsewhere > 5, "{at_schools} {elsewhere}");
     }
 }

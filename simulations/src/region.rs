@@ -1375,7 +1375,8 @@ impl Region {
                 | SheetKind::ByRevokedExpert
                 | SheetKind::OtherCategory
                 | SheetKind::AfterAct
-                | SheetKind::OutsideRoom => {
+                | SheetKind::OutsideRoom
+                | SheetKind::OtherAttempt => {
                     self.observed.invalid_sheets.push((entered, kind));
                     return;
                 }
@@ -1607,7 +1608,8 @@ impl Region {
                     | SheetKind::ByRevokedExpert
                     | SheetKind::OtherCategory
                     | SheetKind::AfterAct
-                    | SheetKind::OutsideRoom => None,
+                    | SheetKind::OutsideRoom
+                    | SheetKind::OtherAttempt => None,
                 };
                 let subject = SheetSubject {
                     exam: self.plan.exam,
@@ -1674,6 +1676,7 @@ impl Region {
             AdversaryKind::CategoryChange
                 | AdversaryKind::SheetAfterAct
                 | AdversaryKind::ExpertOutsideRoom
+                | AdversaryKind::WrongAttempt
         ) {
             self.write_wrongly(node, attack.kind);
             return;
@@ -1684,7 +1687,8 @@ impl Region {
             AdversaryKind::HubForgery => other == 0,
             AdversaryKind::CategoryChange
             | AdversaryKind::SheetAfterAct
-            | AdversaryKind::ExpertOutsideRoom => false,
+            | AdversaryKind::ExpertOutsideRoom
+            | AdversaryKind::WrongAttempt => false,
             AdversaryKind::ForeignWrite
             | AdversaryKind::ForgedReceipt
             | AdversaryKind::Replay
@@ -1725,7 +1729,8 @@ impl Region {
             | AdversaryKind::HubForgery
             | AdversaryKind::CategoryChange
             | AdversaryKind::SheetAfterAct
-            | AdversaryKind::ExpertOutsideRoom => {}
+            | AdversaryKind::ExpertOutsideRoom
+            | AdversaryKind::WrongAttempt => {}
         }
         let Some((doc, base, key, value)) = self.target_of(attack) else {
             return;
@@ -1787,6 +1792,7 @@ impl Region {
         let (written, sheet_kind) = match kind {
             AdversaryKind::SheetAfterAct => (self.sign_after_act(s), SheetKind::AfterAct),
             AdversaryKind::ExpertOutsideRoom => (self.sign_outside_room(s), SheetKind::OutsideRoom),
+            AdversaryKind::WrongAttempt => (self.sign_other_attempt(s), SheetKind::OtherAttempt),
             _ => (self.sign_by_another_category(s), SheetKind::OtherCategory),
         };
         match written {
@@ -1897,6 +1903,35 @@ impl Region {
         })
     }
 
+    /// The writes of [`AdversaryKind::WrongAttempt`]: a sheet for the school's second
+    /// participant (the first and last are other adversaries'), by their room's expert and
+    /// category of record, for the attempt after the last their plan gives on the date, which
+    /// no act opened.
+    fn sign_other_attempt(&mut self, s: usize) -> Result<EnteredSheet, Box<dyn std::error::Error>> {
+        let now = self.now_ms;
+        let protocol = self.doc(s, DocKind::Protocol);
+        let school = &self.plan.schools[s];
+        let p = usize::from(school.participants.len() > 2);
+        let participant = &school.participants[p];
+        let expert = school.experts[participant.room];
+        let attempt = participant.first_attempt + u8::from(participant.retake) + 1;
+        let (sheet, cert) = self.sign_hostile_sheet_for(s, p, expert, None, attempt)?;
+        let subject = sheet.decode_unverified()?.subject;
+        let engine = self.nodes[school.node]
+            .engine
+            .as_mut()
+            .ok_or("the node is down")?;
+        engine.change(now, protocol, |tx| {
+            content::put_sheet(tx, &sheet, expert, &cert)
+        })?;
+        Ok(EnteredSheet {
+            school: s,
+            hash: sheet.hash(),
+            subject,
+            at_ms: now,
+        })
+    }
+
     /// A sheet by `expert` for participant `p` of school `s`, their first attempt of the date, signed now: by the
     /// participant's category of record with every criterion at its maximum, or by `scored`
     /// (another category and its points); with the expert's certificate. What hostile
@@ -1907,6 +1942,23 @@ impl Region {
         p: usize,
         expert: PersonId,
         scored: Option<(giasync_shared::participant::Category, &str)>,
+    ) -> Result<(SignedSheet, Vec<u8>), Box<dyn std::error::Error>> {
+        let participant = self.plan.schools[s]
+            .participants
+            .get(p)
+            .ok_or("no such participant")?;
+        let attempt = first_attempt(self.sabotage, self.plan.exam, participant);
+        self.sign_hostile_sheet_for(s, p, expert, scored, attempt)
+    }
+
+    /// [`Region::sign_hostile_sheet`] for `attempt`.
+    fn sign_hostile_sheet_for(
+        &self,
+        s: usize,
+        p: usize,
+        expert: PersonId,
+        scored: Option<(giasync_shared::participant::Category, &str)>,
+        attempt: u8,
     ) -> Result<(SignedSheet, Vec<u8>), Box<dyn std::error::Error>> {
         let school = &self.plan.schools[s];
         let participant = school.participants.get(p).ok_or("no such participant")?;
@@ -1926,7 +1978,7 @@ impl Region {
                 exam: self.plan.exam,
                 school: school.code,
                 participant: participant.id,
-                attempt: Attempt::new(first_attempt(self.sabotage, self.plan.exam, participant))?,
+                attempt: Attempt::new(attempt)?,
             },
             room: school.rooms[participant.room],
             category,
@@ -2048,7 +2100,8 @@ impl Region {
             | AdversaryKind::FragmentFlood
             | AdversaryKind::CategoryChange
             | AdversaryKind::SheetAfterAct
-            | AdversaryKind::ExpertOutsideRoom => None,
+            | AdversaryKind::ExpertOutsideRoom
+            | AdversaryKind::WrongAttempt => None,
         }
     }
 

@@ -408,6 +408,7 @@ impl Report {
                     SheetKind::OtherCategory => "but the category of record is",
                     SheetKind::AfterAct => "was ended by act",
                     SheetKind::OutsideRoom => "is not an expert of room",
+                    SheetKind::OtherAttempt => "is not an attempt of this date",
                     _ => "was revoked",
                 };
                 let receipt = receipts.get(&hash);
@@ -429,7 +430,7 @@ impl Report {
             ok: wrong.is_empty(),
             detail: if wrong.is_empty() {
                 format!(
-                    "{} entered (damaged signatures, revoked experts, categories not of record, attempts ended by acts, experts outside their rooms), each receipted invalid with its reason",
+                    "{} entered (damaged signatures, revoked experts, categories not of record, attempts ended by acts, experts outside their rooms, attempts not of the date), each receipted invalid with its reason",
                     observed.invalid_sheets.len()
                 )
             } else {

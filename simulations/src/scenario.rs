@@ -107,6 +107,10 @@ pub enum AdversaryKind {
     /// participant: the expert is certified for the school, but scores only in the rooms the
     /// order names, so the РЦОИ refuses the sheet on receipt.
     ExpertOutsideRoom,
+    /// A school scores a participant for an attempt their history does not give on the date
+    /// (the one after their last, which no act opened): the room's own expert, the category of
+    /// record, but not an attempt of the date, so the РЦОИ refuses the sheet on receipt.
+    WrongAttempt,
 }
 
 /// Hostile nodes: `count` of them (schools, or МОУО hubs for `hub-forgery`) try `kind` at `at`,
