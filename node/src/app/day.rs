@@ -501,10 +501,16 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
         let answers = DayAnswer::all(&log, first.map(|(_, f)| f.get()));
         // The room log's columns show the open attempt's answer (none yet on a same-day retake
         // before it starts); once the day's attempt is closed, the latest answer.
-        let shown = match attempt {
+        // An answer still under way comes first (an act may end its attempt before the
+        // interviewer logs its end, and the end goes to it), then the open attempt's, and once
+        // the day's attempt is closed the latest.
+        let under_way = answers
+            .iter()
+            .rfind(|a| a.start.is_some() && a.end.is_none());
+        let shown = under_way.or(match attempt {
             Some(open) => answers.iter().find(|a| a.attempt == Some(open.get())),
             None => answers.last(),
-        };
+        });
         // The open attempt's sheets; when the day is closed, the latest attempt's that has any.
         let s = scoring
             .keys()

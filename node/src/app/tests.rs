@@ -1725,6 +1725,61 @@ fn a_same_day_retake_is_a_second_answer_with_another_variant() {
     );
 }
 
+/// An act for a bad recording signed while the answer still goes on: the room log's columns stay
+/// on that answer until its end is logged (the end goes to it), then show the retake's.
+#[test]
+fn an_answer_under_way_when_its_act_is_signed_is_ended_before_the_retake_begins() {
+    use giasync_shared::act::{Act, ActKind, EarlyReason};
+    let (mut e, c) = school_with_roster();
+    let (organiser, organiser_key, organiser_cert) = person(SCHOOL, PersonRole::Organiser, 0);
+    let nine = 9 * 3_600_000;
+    let log = |at: i64, end: bool| Command::Log {
+        exam: exam(),
+        participant: pid("p2"),
+        interviewer: None,
+        at: on_exam_day(at),
+        end,
+        variant: None,
+    };
+    console(&mut e, &c, log(nine, false));
+    let act = Act {
+        exam: exam(),
+        school: SchoolCode::new(SCHOOL).unwrap(),
+        participant: pid("p2"),
+        attempt: Attempt::FIRST,
+        room: room("101"),
+        kind: ActKind::Early(EarlyReason::BadRecording),
+        text: String::new(),
+        number: ActNumber::new("3").unwrap(),
+        organiser: organiser.id,
+        at: Timestamp::from_unix_ms(now_ms()).unwrap(),
+    };
+    run(
+        &mut e,
+        &c,
+        &Actor::Person(organiser),
+        Command::Act {
+            exam: exam(),
+            statement: act.sign(&organiser_key).unwrap().as_bytes().to_vec(),
+            organiser_cert,
+        },
+    )
+    .unwrap();
+    let shown = |e: &Engine| {
+        let day = super::day::read(e, &c, exam()).unwrap();
+        let p2 = day.participant("p2").unwrap();
+        (p2.attempt, p2.start.is_some(), p2.end.is_some())
+    };
+    // Attempt 2 is open, but attempt 1's answer is what the columns show, under way.
+    assert_eq!(shown(&e), (Some(2), true, false));
+    let Answer::Logged(l) = console(&mut e, &c, log(nine + 10 * 60_000, true)) else {
+        panic!("not a log entry");
+    };
+    assert_eq!(l.attempt, Some(1));
+    // Ended: the columns are the retake's, not begun.
+    assert_eq!(shown(&e), (Some(2), false, false));
+}
+
 /// A room log written before the log kept attempts (`log/P/start`) reads as the date's first
 /// attempt, and a later answer of that attempt takes its place.
 #[test]

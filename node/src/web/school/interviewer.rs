@@ -192,11 +192,16 @@ pub(super) async fn log_entry(
     )
 }
 
-/// The attempt the row's columns are of: the open one, or the last answered once the day's
-/// attempt is closed; «2 (повторно)» for a same-day retake.
+/// The attempt the row's columns are of: an answer under way, else the open one, else the last
+/// answered once the day's attempt is closed; «2 (повторно)» for a same-day retake.
 fn attempt_text(p: &DayParticipant) -> String {
-    let attempt = p
-        .attempt
+    let under_way = p
+        .answers
+        .iter()
+        .rfind(|a| a.start.is_some() && a.end.is_none())
+        .and_then(|a| a.attempt);
+    let attempt = under_way
+        .or(p.attempt)
         .or_else(|| p.answers.last().and_then(|a| a.attempt));
     match attempt {
         Some(a) if p.act.as_ref().is_some_and(|act| act.attempt < a) => format!("{a} (повторно)"),
