@@ -202,7 +202,15 @@ impl Browser {
         }
     }
 
+    /// The text of what `css` selects, read again when the page replaced the element in between
+    /// (pages reload themselves when the day changes); panics when nothing is selected.
     pub fn text(&self, css: &str) -> String {
+        for _ in 0..5 {
+            if let Some(text) = self.try_text(css) {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
         let element = self.find(css);
         self.call("GET", &format!("/element/{element}/text"), &json!({}))
             .as_str()

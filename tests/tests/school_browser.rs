@@ -204,6 +204,13 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         };
         take_in(format!("{date}_101_420101_p1.wav"), 3);
         sign_in(&browser, &base, "tech-420101", &pin(&region, "tech-420101"));
+        // The technician lands on their page: the link, the clock, the recordings per room
+        // (p1 answered once and is recorded; p2 and p3 have not answered yet).
+        assert!(browser.url().ends_with("/tech"), "{}", browser.url());
+        eventually_shows(&browser, "#tech-link", "на связи (МОУО 4201)");
+        eventually_shows(&browser, "#tech-clock", "сегодня день проведения");
+        eventually_shows(&browser, "#tech-room-101", "101 нет 1 1");
+        browser.screenshot("school-technician");
         browser.open(&format!("{base}/recordings"));
         eventually_shows(&browser, ".recording", "Андреева");
         eventually_shows(&browser, ".missing", "общая запись аудитории");

@@ -45,6 +45,7 @@ mod organiser;
 mod recordings;
 pub use super::pin_guard;
 mod sign_in;
+mod technician;
 
 use self::layout::error_page;
 use self::sign_in::gate;
@@ -251,7 +252,7 @@ fn page_action(page: &str) -> Action {
         "log" => Action::Log,
         "score" => Action::Score,
         "commission" => Action::SignCommission,
-        "recordings" => Action::AddRecording,
+        "recordings" | "tech" => Action::AddRecording,
         "protocol" | "queue" => Action::Read,
         _ => Action::Read,
     }
@@ -321,6 +322,7 @@ pub fn router(
             "/score/{participant}",
             get(expert::score_form).post(expert::score_submit),
         )
+        .route("/tech", get(technician::technician))
         .route("/recordings", get(recordings::page_of_recordings))
         .route("/recording/{hash}", get(recordings::recording))
         .route("/sync", get(everyone::sync_page))

@@ -82,6 +82,7 @@ pub(super) async fn home(State(web): State<SchoolWeb>, headers: HeaderMap) -> Re
         PersonRole::Expert => "/score",
         PersonRole::Head => "/commission",
         PersonRole::Corridor => "/queue",
+        PersonRole::Technician => "/tech",
         _ => "/sync",
     };
     Redirect::to(to).into_response()
