@@ -485,13 +485,7 @@ pub fn put_settlement(
     operator: PersonId,
     operator_cert: &[u8],
 ) -> Result<(), AutomergeError> {
-    put_signed(
-        tx,
-        format!("settlement/{}", statement.hash()),
-        statement,
-        format!("operator/{operator}"),
-        operator_cert,
-    )
+    put_by_operator(tx, "settlement", statement, operator, operator_cert)
 }
 
 /// Adds an operator's signed approval of a category of record (and their certificate) to a
@@ -502,9 +496,20 @@ pub fn put_approval(
     operator: PersonId,
     operator_cert: &[u8],
 ) -> Result<(), AutomergeError> {
+    put_by_operator(tx, "approval", statement, operator, operator_cert)
+}
+
+/// A РЦОИ operator's signed record under `PREFIX/HASH`, their certificate under `operator/ID`.
+fn put_by_operator(
+    tx: &mut impl Transactable,
+    prefix: &str,
+    statement: &crate::statement::Statement,
+    operator: PersonId,
+    operator_cert: &[u8],
+) -> Result<(), AutomergeError> {
     put_signed(
         tx,
-        format!("approval/{}", statement.hash()),
+        format!("{prefix}/{}", statement.hash()),
         statement,
         format!("operator/{operator}"),
         operator_cert,

@@ -1883,24 +1883,9 @@ impl Region {
     /// their room and by their category of record, by the school's expert whom the commission
     /// order names for no room.
     fn sign_outside_room(&mut self, s: usize) -> Result<EnteredSheet, Box<dyn std::error::Error>> {
-        let now = self.now_ms;
-        let protocol = self.doc(s, DocKind::Protocol);
-        let school = &self.plan.schools[s];
-        let (sheet, cert) = self.sign_hostile_sheet(s, 0, school.unassigned_expert, None)?;
-        let (expert, subject) = (school.unassigned_expert, sheet.decode_unverified()?.subject);
-        let engine = self.nodes[school.node]
-            .engine
-            .as_mut()
-            .ok_or("the node is down")?;
-        engine.change(now, protocol, |tx| {
-            content::put_sheet(tx, &sheet, expert, &cert)
-        })?;
-        Ok(EnteredSheet {
-            school: s,
-            hash: sheet.hash(),
-            subject,
-            at_ms: now,
-        })
+        let expert = self.plan.schools[s].unassigned_expert;
+        let (sheet, cert) = self.sign_hostile_sheet(s, 0, expert, None)?;
+        self.store_hostile_sheet(s, &sheet, expert, &cert)
     }
 
     /// The writes of [`AdversaryKind::WrongAttempt`]: a sheet for the school's second
@@ -1908,21 +1893,35 @@ impl Region {
     /// category of record, for the attempt after the last their plan gives on the date, which
     /// no act opened.
     fn sign_other_attempt(&mut self, s: usize) -> Result<EnteredSheet, Box<dyn std::error::Error>> {
-        let now = self.now_ms;
-        let protocol = self.doc(s, DocKind::Protocol);
         let school = &self.plan.schools[s];
         let p = usize::from(school.participants.len() > 2);
-        let participant = &school.participants[p];
-        let expert = school.experts[participant.room];
+        let participant = school.participants.get(p).ok_or("no such participant")?;
+        let expert = *school
+            .experts
+            .get(participant.room)
+            .ok_or("the room has no expert")?;
         let attempt = participant.first_attempt + u8::from(participant.retake) + 1;
         let (sheet, cert) = self.sign_hostile_sheet_for(s, p, expert, None, attempt)?;
+        self.store_hostile_sheet(s, &sheet, expert, &cert)
+    }
+
+    /// Stores a hostile school's `sheet` by `expert` in its protocol, as its node would.
+    fn store_hostile_sheet(
+        &mut self,
+        s: usize,
+        sheet: &SignedSheet,
+        expert: PersonId,
+        cert: &[u8],
+    ) -> Result<EnteredSheet, Box<dyn std::error::Error>> {
+        let now = self.now_ms;
+        let protocol = self.doc(s, DocKind::Protocol);
         let subject = sheet.decode_unverified()?.subject;
-        let engine = self.nodes[school.node]
+        let engine = self.nodes[self.plan.schools[s].node]
             .engine
             .as_mut()
             .ok_or("the node is down")?;
         engine.change(now, protocol, |tx| {
-            content::put_sheet(tx, &sheet, expert, &cert)
+            content::put_sheet(tx, sheet, expert, cert)
         })?;
         Ok(EnteredSheet {
             school: s,
