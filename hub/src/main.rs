@@ -57,6 +57,43 @@ enum AudioCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum MaterialsCommand {
+    /// Seal a file as the exam's materials (КИМ) with a new release code and name the package
+    /// in the region directory: every hub and school fetches it before the day, and none can
+    /// open it until this hub releases the code at 07:30 local time on the exam day.
+    Add {
+        /// The РЦОИ hub's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// The exam, e.g. is-2025-02-12.
+        #[arg(long)]
+        exam: String,
+        /// The materials file, e.g. kim.zip.
+        file: PathBuf,
+    },
+    /// The exam's release code, to read out by phone or send by e-mail to a school that is
+    /// offline at 07:30 (the reserve scheme); refused before the release time.
+    Code {
+        /// The РЦОИ hub's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// The exam, e.g. is-2025-02-12.
+        #[arg(long)]
+        exam: String,
+    },
+    /// The materials the region directory names; with --exam, which schools opened them and
+    /// when.
+    Status {
+        /// The hub's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// The exam, e.g. is-2025-02-12.
+        #[arg(long)]
+        exam: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum Command {
     /// Run a МОУО or РЦОИ hub (by its certificate's role): accept its schools (and, at the
     /// РЦОИ, the МОУО hubs), store and forward their documents, until Ctrl-C or SIGTERM.
@@ -189,6 +226,9 @@ enum Command {
     /// 4) and, at the РЦОИ, records the act in its document for each school.
     #[command(subcommand)]
     Audio(AudioCommand),
+    /// The exam materials (КИМ): seal and name a package, read out its code, see who opened it.
+    #[command(subcommand)]
+    Materials(MaterialsCommand),
     /// Bundles from schools with no link (`giasync-node bundle write`).
     #[command(subcommand)]
     Bundle(BundleCommand),
@@ -497,6 +537,35 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             let (config, context) = load(&config)?;
             let from = std::path::absolute(&dir).with_context(|| format!("{}", dir.display()))?;
             report(&execute(&config, &context, &Request::BundleRead { from })?)
+        }
+        Command::Materials(MaterialsCommand::Add { config, exam, file }) => {
+            let (config, context) = load(&config)?;
+            let exam = exam.parse().context("--exam")?;
+            let file = std::path::absolute(&file).with_context(|| format!("{}", file.display()))?;
+            report(&execute(
+                &config,
+                &context,
+                &Request::MaterialsAdd { exam, file },
+            )?)
+        }
+        Command::Materials(MaterialsCommand::Code { config, exam }) => {
+            let (config, context) = load(&config)?;
+            let exam = exam.parse().context("--exam")?;
+            report(&execute(
+                &config,
+                &context,
+                &Request::MaterialsCode { exam },
+            )?)
+        }
+        Command::Materials(MaterialsCommand::Status { config, exam }) => {
+            let (config, context) = load(&config)?;
+            let request = match exam {
+                Some(exam) => Request::MaterialsSchools {
+                    exam: exam.parse().context("--exam")?,
+                },
+                None => Request::Materials,
+            };
+            report(&execute(&config, &context, &request)?)
         }
         Command::Audio(AudioCommand::Destroy { config, exam }) => {
             let (config, context) = load(&config)?;

@@ -98,6 +98,47 @@ pub fn respond(outcome: Result<Answer, Error>) -> Response {
     r
 }
 
+/// The materials of each exam, a line each.
+fn materials_lines(exams: &[crate::app::materials::ExamMaterials]) -> String {
+    if exams.is_empty() {
+        return "the region directory names no materials yet".to_owned();
+    }
+    let mut lines = Vec::new();
+    for m in exams {
+        let Some(p) = &m.package else {
+            lines.push(format!(
+                "{}: the package does not verify: {}",
+                m.exam,
+                m.problem.as_deref().unwrap_or("?")
+            ));
+            continue;
+        };
+        let mut line = format!(
+            "{}: {} ({} bytes) {}; opens at {}",
+            m.exam,
+            p.name,
+            p.blob.bytes,
+            if m.held { "held" } else { "not held yet" },
+            p.release_at
+        );
+        match m.released {
+            Some(at) => line.push_str(&format!("; released at {at}")),
+            None => line.push_str("; not released"),
+        }
+        if let Some(at) = m.opened {
+            line.push_str(&format!(
+                "; opened here at {at} ({})",
+                m.opened_by.as_deref().unwrap_or("?")
+            ));
+        }
+        if m.wrong_codes > 0 {
+            line.push_str(&format!("; {} wrong codes typed", m.wrong_codes));
+        }
+        lines.push(line);
+    }
+    lines.join("\n")
+}
+
 /// The line an operator reads.
 fn message(answer: &Answer) -> String {
     match answer {
@@ -161,6 +202,43 @@ fn message(answer: &Answer) -> String {
             l.variant
                 .map_or_else(String::new, |v| format!(", variant {v}")),
         ),
+        Answer::MaterialsAdded(a) => format!(
+            "{}: package {} ({} bytes) named in the region directory; it opens at {} (07:30 local time); the release code is kept on this node",
+            a.exam, a.blob.hash, a.blob.bytes, a.release_at
+        ),
+        Answer::MaterialsCode {
+            exam,
+            code,
+            release_at,
+        } => format!("{exam}: release code {code} (released at {release_at} or later)"),
+        Answer::MaterialsOpened { exam, at, by, file } => {
+            format!("{exam}: materials opened at {at} ({by}) into {file}")
+        }
+        Answer::Materials { exams } => materials_lines(exams),
+        Answer::MaterialsSchools { exam, schools } => {
+            let opened = schools.iter().filter(|s| s.opened.is_some()).count();
+            let mut m = format!(
+                "{exam}: {opened} of {} schools opened the materials",
+                schools.len()
+            );
+            for s in schools {
+                m.push_str(&format!(
+                    "
+  school {}: {}{}",
+                    s.school,
+                    s.opened.map_or_else(
+                        || "not opened".to_owned(),
+                        |at| format!("opened at {at} ({})", s.opened_by.as_deref().unwrap_or("?"))
+                    ),
+                    if s.wrong_codes > 0 {
+                        format!(", {} wrong codes", s.wrong_codes)
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+            m
+        }
         Answer::Participant(e) => e.id.clone(),
         Answer::Roster { entries } => format!("{} participants", entries.len()),
         Answer::Scored(s) => format!(
@@ -555,7 +633,7 @@ fn bundle_offline(
                 .into());
             }
             for (blob, path) in &checked.blobs {
-                let prepared = blobs
+                let (prepared, _) = blobs
                     .files()
                     .prepare(path)
                     .map_err(|e| crate::app::Error::RecordingRefused(e.to_string()))?;

@@ -194,8 +194,7 @@ impl BlobStore {
         source: &Path,
         now_ms: i64,
     ) -> Result<(BlobRef, AudioInfo), BlobStoreError> {
-        let prepared = self.files().prepare(source)?;
-        let info = prepared.info;
+        let (prepared, info) = self.files().prepare(source)?;
         Ok((self.keep(prepared, now_ms)?, info))
     }
 
@@ -338,10 +337,6 @@ impl BlobStore {
         self.keep(
             Prepared {
                 blob: kept,
-                info: AudioInfo {
-                    format: giasync_shared::audio::AudioFormat::Wav,
-                    duration_ms: 0,
-                },
                 data: path,
                 outboard,
                 kept: false,
@@ -433,7 +428,6 @@ pub struct BlobFiles {
 #[derive(Debug)]
 pub struct Prepared {
     pub blob: BlobRef,
-    pub info: AudioInfo,
     data: PathBuf,
     outboard: PathBuf,
     kept: bool,
@@ -455,7 +449,33 @@ impl BlobFiles {
     /// Copies a recording file into the store's intake folder (through a fixed buffer), checks
     /// its container and duration, and hashes it. The file checked and hashed is the copy, so
     /// what is kept is what was checked.
-    pub fn prepare(&self, source: &Path) -> Result<Prepared, BlobStoreError> {
+    pub fn prepare(&self, source: &Path) -> Result<(Prepared, AudioInfo), BlobStoreError> {
+        let prepared = self.prepare_with(|to, tmp| {
+            let mut from = File::open(source).map_err(io_err(source))?;
+            let mut buffer = vec![0u8; COPY_BUFFER_BYTES];
+            loop {
+                let n = from.read(&mut buffer).map_err(io_err(source))?;
+                if n == 0 {
+                    return Ok(());
+                }
+                to.write_all(&buffer[..n]).map_err(io_err(tmp))?;
+            }
+        })?;
+        let mut check = BufReader::new(File::open(&prepared.data).map_err(io_err(&prepared.data))?);
+        let info =
+            audio::probe(&mut check, prepared.blob.bytes).map_err(|e| BlobStoreError::Audio {
+                path: source.display().to_string(),
+                source: e,
+            })?;
+        Ok((prepared, info))
+    }
+
+    /// Writes a file into the store's intake folder with `fill` (given the file and its path),
+    /// syncs and hashes it: a blob made here, such as a sealed materials package.
+    pub fn prepare_with(
+        &self,
+        fill: impl FnOnce(&mut File, &Path) -> Result<(), BlobStoreError>,
+    ) -> Result<Prepared, BlobStoreError> {
         let n = INTAKES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = self
             .dir
@@ -466,31 +486,14 @@ impl BlobFiles {
                 hash: BlobHash([0; 32]),
                 bytes: 0,
             },
-            info: AudioInfo {
-                format: giasync_shared::audio::AudioFormat::Wav,
-                duration_ms: 0,
-            },
             outboard: tmp.with_extension("obao"),
             data: tmp.clone(),
             kept: false,
         };
-        let mut from = File::open(source).map_err(io_err(source))?;
         let mut to = File::create(&tmp).map_err(io_err(&tmp))?;
-        let mut buffer = vec![0u8; COPY_BUFFER_BYTES];
-        loop {
-            let n = from.read(&mut buffer).map_err(io_err(source))?;
-            if n == 0 {
-                break;
-            }
-            to.write_all(&buffer[..n]).map_err(io_err(&tmp))?;
-        }
+        fill(&mut to, &tmp)?;
         to.sync_all().map_err(io_err(&tmp))?;
         let len = to.metadata().map_err(io_err(&tmp))?.len();
-        let mut check = BufReader::new(File::open(&tmp).map_err(io_err(&tmp))?);
-        prepared.info = audio::probe(&mut check, len).map_err(|e| BlobStoreError::Audio {
-            path: source.display().to_string(),
-            source: e,
-        })?;
         let (blob, outboard) = outboard_beside(&tmp, len)?;
         prepared.blob = blob;
         prepared.outboard = outboard;

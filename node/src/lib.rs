@@ -18,6 +18,7 @@ pub mod bundle;
 pub mod doctor;
 pub mod export;
 pub mod import;
+pub mod materials;
 pub mod person;
 pub mod run;
 pub mod run_blobs;

@@ -64,6 +64,17 @@ enum Command {
     /// Recordings of answers: take the files the recording software wrote in (seed 002 §52).
     #[command(subcommand)]
     Audio(AudioCommand),
+    /// The exam materials (КИМ): whether the package is held, the key released, and when this
+    /// school opened them (opened into STORE.materials/EXAM/). The node opens them by itself
+    /// when the РЦОИ releases the code at 07:30; offline, `--code` opens them with the reserve
+    /// code the РЦОИ reads out by phone (a wrong code is refused and counted).
+    Materials {
+        /// The release code read out by the РЦОИ, e.g. K7QM-2XHP-9RTA-W4NC.
+        #[arg(long)]
+        code: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Removable media for a school with no link: its recordings (and documents) in a signed
     /// folder that a hub checks and takes in (`giasync-hub bundle read`).
     #[command(subcommand)]
@@ -339,6 +350,17 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 &Request::BundleWrite { to, documents },
                 now_ms(),
             )?))
+        }
+        Command::Materials { code, target } => {
+            let s = session(&target)?;
+            let request = match code {
+                Some(code) => Request::MaterialsOpen {
+                    exam: s.exam,
+                    code: code.parse().context("--code")?,
+                },
+                None => Request::Materials,
+            };
+            Ok(report(&send(&s, &request)?))
         }
         Command::Audio(AudioCommand::Destroy { target }) => {
             let s = session(&target)?;

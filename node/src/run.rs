@@ -173,6 +173,9 @@ pub struct NodeHandle {
     events: std_mpsc::Sender<Event>,
     blobs: std_mpsc::Sender<BlobEvent>,
     blob_files: BlobFiles,
+    /// The folder of the exam materials (`crate::materials`): codes kept at the РЦОИ, packages
+    /// opened at a school.
+    pub materials_dir: std::path::PathBuf,
     /// The address hubs listen on.
     pub listen: Option<SocketAddr>,
     /// The address of the web pages, when served.
@@ -419,6 +422,7 @@ pub async fn start(
             }
         });
     }
+    let materials_dir = crate::materials::dir_beside(&config.node.store);
     if !config.upstreams.is_empty() {
         tokio::spawn(dial(config, endpoint, material, inbox, peer_ids));
     }
@@ -426,6 +430,7 @@ pub async fn start(
         events,
         blobs,
         blob_files,
+        materials_dir,
         listen,
         web: None,
         lookup: None,

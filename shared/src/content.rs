@@ -26,6 +26,10 @@
 //! | rcoi | `reg/ID/category`, `reg/ID/doc_series`, `reg/ID/doc_number`, `reg/ID/disabled` | the regional register's entry for participant ID: the category of record, the identity document the look-up uses, a disability (`yes`/`no`) (text) |
 //! | rcoi | `reg/ID/attempt`, `reg/ID/admitted` | on an additional date: the participant's first attempt there and why they are admitted (`crate::retake`), as the РЦОИ found them from the earlier dates (text) |
 //! | rcoi | `published/N` | the РЦОИ's signed results of the school, edition N (`crate::publish`); `rcoi_cert/N` the certificate it was signed under |
+//! | directory | `materials/EXAM/package` | the РЦОИ's signed statement naming the exam's materials package (`crate::materials`); `materials/EXAM/package_cert` the certificate it was signed under |
+//! | directory | `materials/EXAM/release` | the РЦОИ's signed release of the package's code; `materials/EXAM/release_cert` its certificate |
+//! | protocol | `materials/opened`, `materials/opened_by` | when the school opened the exam's materials (ms) and how: `release` or `code` (the reserve scheme) |
+//! | protocol | `materials/wrong_codes` | reserve codes typed at the school that did not match (integer) |
 //! | results | `delivered` | when the school's node first verified the published results (ms) |
 //! | results | `ack/ID` | the organiser's signed record that participant ID has seen the result; `organiser/ID` their certificate |
 //!
@@ -881,6 +885,106 @@ pub fn expert_certs(doc: &impl ReadDoc) -> BTreeMap<String, Vec<u8>> {
     doc.keys(ROOT)
         .filter_map(|k| Some((k.strip_prefix("expert/")?.to_owned(), bytes(doc, &k)?)))
         .collect()
+}
+
+/// One exam's materials as the region directory holds them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredMaterials {
+    pub package: crate::statement::Statement,
+    pub package_cert: Vec<u8>,
+    /// The release and its certificate, once the РЦОИ made it.
+    pub release: Option<(crate::statement::Statement, Vec<u8>)>,
+}
+
+/// Names an exam's materials package in the directory (replacing one not yet released).
+pub fn put_package(
+    tx: &mut impl Transactable,
+    exam: crate::exam::ExamId,
+    statement: &crate::statement::Statement,
+    rcoi_cert: &[u8],
+) -> Result<(), AutomergeError> {
+    put_signed(
+        tx,
+        format!("materials/{exam}/package"),
+        statement,
+        format!("materials/{exam}/package_cert"),
+        rcoi_cert,
+    )
+}
+
+/// Writes the release of an exam's materials into the directory.
+pub fn put_release(
+    tx: &mut impl Transactable,
+    exam: crate::exam::ExamId,
+    statement: &crate::statement::Statement,
+    rcoi_cert: &[u8],
+) -> Result<(), AutomergeError> {
+    put_signed(
+        tx,
+        format!("materials/{exam}/release"),
+        statement,
+        format!("materials/{exam}/release_cert"),
+        rcoi_cert,
+    )
+}
+
+/// Every exam's materials the directory names, by exam; undecodable entries are left out.
+pub fn materials(directory: &impl ReadDoc) -> BTreeMap<crate::exam::ExamId, StoredMaterials> {
+    let statement =
+        |key: &str| crate::statement::Statement::from_bytes(bytes(directory, key)?).ok();
+    directory
+        .keys(ROOT)
+        .filter_map(|k| {
+            let exam = k.strip_prefix("materials/")?.strip_suffix("/package")?;
+            let exam: crate::exam::ExamId = exam.parse().ok()?;
+            let release = statement(&format!("materials/{exam}/release")).and_then(|r| {
+                Some((
+                    r,
+                    bytes(directory, &format!("materials/{exam}/release_cert"))?,
+                ))
+            });
+            Some((
+                exam,
+                StoredMaterials {
+                    package: statement(&k)?,
+                    package_cert: bytes(directory, &format!("materials/{exam}/package_cert"))?,
+                    release,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Records in a school's protocol when and how it opened the exam's materials.
+pub fn put_opened(
+    tx: &mut impl Transactable,
+    at: Timestamp,
+    by: crate::materials::OpenedBy,
+) -> Result<(), AutomergeError> {
+    tx.put(ROOT, "materials/opened", at.unix_ms())?;
+    tx.put(ROOT, "materials/opened_by", by.id())?;
+    Ok(())
+}
+
+/// When and how the school opened the exam's materials.
+pub fn opened(protocol: &impl ReadDoc) -> Option<(Timestamp, Option<crate::materials::OpenedBy>)> {
+    let at = Timestamp::from_unix_ms(int(protocol, "materials/opened")?).ok()?;
+    let by =
+        text(protocol, "materials/opened_by").and_then(|t| crate::materials::OpenedBy::from_id(&t));
+    Some((at, by))
+}
+
+/// Records how many reserve codes typed at the school did not match.
+pub fn put_wrong_codes(tx: &mut impl Transactable, count: u32) -> Result<(), AutomergeError> {
+    tx.put(ROOT, "materials/wrong_codes", i64::from(count))?;
+    Ok(())
+}
+
+/// How many reserve codes typed at the school did not match.
+pub fn wrong_codes(protocol: &impl ReadDoc) -> u32 {
+    int(protocol, "materials/wrong_codes")
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

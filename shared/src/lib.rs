@@ -20,6 +20,7 @@ pub mod export;
 pub mod identity;
 pub mod import;
 pub mod ingest;
+pub mod materials;
 pub mod oversight;
 pub mod participant;
 pub mod publish;

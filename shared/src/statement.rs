@@ -32,6 +32,10 @@ pub enum StatementKind {
     Commission,
     /// A РЦОИ operator approves a participant's category of record (`crate::approval`).
     CategoryApproval,
+    /// The РЦОИ names an exam's materials package (`crate::materials`).
+    Materials,
+    /// The РЦОИ releases the code of an exam's materials (`crate::materials`).
+    MaterialsRelease,
 }
 
 impl StatementKind {
@@ -43,6 +47,8 @@ impl StatementKind {
             StatementKind::Act => "act",
             StatementKind::Commission => "commission",
             StatementKind::CategoryApproval => "category-approval",
+            StatementKind::Materials => "materials",
+            StatementKind::MaterialsRelease => "materials-release",
         }
     }
 

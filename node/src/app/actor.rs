@@ -45,6 +45,8 @@ pub enum Action {
     SignCommission,
     /// Taking in the recordings of answers (the technical specialist, seed 002 §52).
     AddRecording,
+    /// Opening the exam materials with a reserve code (the technical specialist, §30).
+    OpenMaterials,
 }
 
 impl std::fmt::Display for Action {
@@ -60,6 +62,7 @@ impl std::fmt::Display for Action {
             Action::Operate => "operate the hub",
             Action::SignCommission => "sign the commission order",
             Action::AddRecording => "take in recordings",
+            Action::OpenMaterials => "open the exam materials",
         })
     }
 }
@@ -78,6 +81,7 @@ impl Action {
             Action::Operate => role == Operator,
             Action::SignCommission => role == Head,
             Action::AddRecording => matches!(role, Technician | Organiser),
+            Action::OpenMaterials => role == Technician,
         }
     }
 }

@@ -351,6 +351,29 @@ pub enum Command {
     BundleRead {
         from: std::path::PathBuf,
     },
+    /// At the РЦОИ: seals a file of this machine as the exam's materials (КИМ) with a new
+    /// release code and names the package in the region directory. Done by the node's driver.
+    MaterialsAdd {
+        exam: ExamId,
+        file: std::path::PathBuf,
+    },
+    /// At the РЦОИ: the exam's release code, to read out to a school (the reserve scheme); only
+    /// from the release time on. Done by the node's driver.
+    MaterialsCode {
+        exam: ExamId,
+    },
+    /// At a school: opens the exam's materials with a reserve code typed in. Done by the
+    /// node's driver.
+    MaterialsOpen {
+        exam: ExamId,
+        code: giasync_shared::materials::ReleaseCode,
+    },
+    /// The materials of every exam the region directory names, as this node holds them.
+    Materials,
+    /// On a hub: whether and when each school opened the exam's materials.
+    MaterialsSchools {
+        exam: ExamId,
+    },
 }
 
 /// What a command answers.
@@ -361,12 +384,16 @@ pub enum Answer {
     RegionImported(roster::RegionImported),
     CategoryApproved(roster::CategoryApproved),
     ActWritten(acts::ActWritten),
-    Rooms { count: usize },
+    Rooms {
+        count: usize,
+    },
     Assigned(roster::Assigned),
     Marked(Marking),
     Logged(room_log::Logged),
     Participant(roster::Entry),
-    Roster { entries: Vec<roster::Entry> },
+    Roster {
+        entries: Vec<roster::Entry>,
+    },
     Scored(scoring::Scored),
     Status(Box<status::Status>),
     Export(hub::Export),
@@ -376,7 +403,9 @@ pub enum Answer {
     Results(results::PublishedResults),
     Oversight(Box<giasync_shared::oversight::Oversight>),
     SchoolDay(Box<day::SchoolDay>),
-    Lookup { found: Vec<results::Found> },
+    Lookup {
+        found: Vec<results::Found>,
+    },
     Familiarised(results::Familiarised),
     AbsenceRecorded(retakes::AbsenceRecorded),
     CommissionSigned(commission::CommissionSigned),
@@ -385,6 +414,25 @@ pub enum Answer {
     RecordingsDestroyed(recordings::Destroyed),
     BundleWritten(crate::bundle::BundleDone),
     BundleRead(crate::bundle::BundleDone),
+    MaterialsAdded(super::materials::Announced),
+    MaterialsCode {
+        exam: ExamId,
+        code: String,
+        release_at: Timestamp,
+    },
+    MaterialsOpened {
+        exam: ExamId,
+        at: Timestamp,
+        by: String,
+        file: String,
+    },
+    Materials {
+        exams: Vec<super::materials::ExamMaterials>,
+    },
+    MaterialsSchools {
+        exam: ExamId,
+        schools: Vec<super::materials::SchoolOpened>,
+    },
 }
 
 impl Command {
@@ -420,7 +468,25 @@ impl Command {
             Command::DestroyRecordings { .. } => "destroy_recordings",
             Command::BundleWrite { .. } => "bundle_write",
             Command::BundleRead { .. } => "bundle_read",
+            Command::MaterialsAdd { .. } => "materials_add",
+            Command::MaterialsCode { .. } => "materials_code",
+            Command::MaterialsOpen { .. } => "materials_open",
+            Command::Materials => "materials",
+            Command::MaterialsSchools { .. } => "materials_schools",
         }
+    }
+
+    /// Whether the node's driver does this command (files, blobs, a blocking thread), not the
+    /// engine thread alone (`crate::service`).
+    #[must_use]
+    pub fn by_materials_driver(&self) -> bool {
+        matches!(
+            self,
+            Command::MaterialsAdd { .. }
+                | Command::MaterialsCode { .. }
+                | Command::MaterialsOpen { .. }
+                | Command::Materials
+        )
     }
 
     /// Whether the audit log keeps who asked for it: every write, and the look-up of a
@@ -449,6 +515,9 @@ impl Command {
             | Command::DestroyRecordings { .. }
             | Command::BundleWrite { .. } => Action::AddRecording,
             Command::BundleRead { .. } => Action::Operate,
+            Command::MaterialsAdd { .. } | Command::MaterialsCode { .. } => Action::Operate,
+            Command::MaterialsOpen { .. } => Action::OpenMaterials,
+            Command::Materials | Command::MaterialsSchools { .. } => Action::Read,
             Command::RegionImport { .. }
             | Command::ApproveCategory(_)
             | Command::Export { .. }
@@ -606,9 +675,17 @@ pub fn apply(
         Command::AddRecording { .. }
         | Command::DestroyRecordings { .. }
         | Command::BundleWrite { .. }
-        | Command::BundleRead { .. } => {
+        | Command::BundleRead { .. }
+        | Command::MaterialsAdd { .. }
+        | Command::MaterialsCode { .. }
+        | Command::MaterialsOpen { .. }
+        | Command::Materials => {
             return Err(Error::RecordingNotTakenIn);
         }
+        Command::MaterialsSchools { exam } => Answer::MaterialsSchools {
+            exam,
+            schools: super::materials::opened_by_school(engine, exam),
+        },
         Command::Familiarise {
             exam,
             statement,

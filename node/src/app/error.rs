@@ -24,6 +24,7 @@ pub enum RcoiDuty {
     Export,
     Lookup,
     ApproveCategory,
+    Materials,
 }
 
 impl std::fmt::Display for RcoiDuty {
@@ -34,6 +35,7 @@ impl std::fmt::Display for RcoiDuty {
             RcoiDuty::Publish => "results are published there",
             RcoiDuty::Export => "exports are made there",
             RcoiDuty::Lookup => "results are looked up there",
+            RcoiDuty::Materials => "exam materials are named and released there",
             RcoiDuty::ApproveCategory => {
                 "the regional register, and so a participant's category, is kept there"
             }
@@ -228,6 +230,33 @@ pub enum Error {
     ApprovalOutOfTime {
         at: giasync_shared::calendar::Timestamp,
     },
+    /// No materials package of the exam in the region directory (yet, at this node).
+    #[error("the region directory names no materials package for {exam} (yet, at this node)")]
+    NoMaterials { exam: ExamId },
+    /// A released package is not replaced: schools may already have opened it.
+    #[error("the materials of {exam} are released: a released package is not replaced")]
+    MaterialsReleased { exam: ExamId },
+    /// The release time of the exam's materials has not come on the РЦОИ's clock.
+    #[error(
+        "the materials of {exam} open at {release_at} (07:30 local time on the exam day, seed 002 §30), not before"
+    )]
+    MaterialsNotYet {
+        exam: ExamId,
+        release_at: giasync_shared::calendar::Timestamp,
+    },
+    /// A reserve code that does not open the exam's package (counted in the protocol).
+    #[error(
+        "the code does not open the materials of {exam}: refused ({wrong_codes} wrong codes typed at this school so far); check it with the РЦОИ"
+    )]
+    WrongReleaseCode { exam: ExamId, wrong_codes: u32 },
+    /// The package has not reached this node yet.
+    #[error("the materials package of {exam} has not reached this node yet")]
+    MaterialsNotHeld { exam: ExamId },
+    /// A package that could not be sealed or opened (its file, its encryption).
+    #[error("the materials of {exam}: {message}")]
+    MaterialsFile { exam: ExamId, message: String },
+    #[error("the materials: {0}")]
+    Materials(#[from] giasync_shared::materials::MaterialsError),
     /// The start of an answer for a participant whose day an act closed.
     #[error("participant {participant}: no attempt is open: an act ended the day's attempt")]
     NoAttemptOpen { participant: ParticipantId },
@@ -342,7 +371,7 @@ pub enum Error {
     RecordingRefused(String),
     /// A recording's bytes are taken in and deleted by the node's driver, not here.
     #[error(
-        "recordings and bundles are handled by the node itself (giasync-node audio add|destroy, bundle write; giasync-hub bundle read)"
+        "recordings, bundles and materials are handled by the running node itself (giasync-node audio add|destroy, bundle write, materials; giasync-hub bundle read, materials)"
     )]
     RecordingNotTakenIn,
     /// A bundle refused, or one that could not be written.

@@ -18,6 +18,7 @@ pub mod commission;
 pub mod day;
 mod error;
 pub mod hub;
+pub mod materials;
 pub mod metrics;
 pub mod recordings;
 pub mod results;

@@ -95,7 +95,9 @@ impl FromStr for BlobHash {
 }
 
 /// A blob by name and size: all a node needs to fetch and check it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct BlobRef {
     pub hash: BlobHash,
     pub bytes: u64,

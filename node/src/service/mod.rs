@@ -10,6 +10,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use tracing::{info, warn};
 
+mod materials;
+
 use crate::app::{self, Actor, Command, Context};
 use crate::run::{self, NodeHandle, RunError};
 use giasync_shared::blob::BlobRef;
@@ -46,7 +48,11 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
     let reactor_context = context.clone();
     let reactor: run::Reactor =
         Box::new(move |engine, docs, now_ms| app::react(engine, &reactor_context, docs, now_ms));
-    let planner: run::BlobPlanner = Box::new(app::recordings::plan);
+    let planner: run::BlobPlanner = Box::new(|engine, docs| {
+        let mut plans = app::recordings::plan(engine, docs);
+        plans.extend(app::materials::plan(engine, docs));
+        plans
+    });
     // A blob made whole here: the РЦОИ receipts it (through the engine thread, once the node runs).
     let (completed, mut completions) =
         tokio::sync::mpsc::unbounded_channel::<(BlobRef, Vec<DocId>)>();
@@ -70,6 +76,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
     if identity.role() == NodeRole::Rcoi {
         carry_over(&handle, &context).await;
     }
+    materials::spawn_clock(handle.clone(), context.clone());
     serve_admin(&config.node.store, handle.clone(), context.clone())?;
     if let Some(dir) = &config.node.audio_watch {
         crate::watch::spawn(dir.clone(), handle.clone(), context.clone());
@@ -195,6 +202,14 @@ fn asker(handle: NodeHandle, context: Arc<Context>) -> crate::web::Ask {
             });
             return answer;
         }
+        if command.by_materials_driver() {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let _ = reply.send(materials::drive(&handle, context, actor, command).await);
+            });
+            return answer;
+        }
         if matches!(command, Command::AddRecording { .. }) {
             let (reply, answer) = tokio::sync::oneshot::channel();
             let handle = handle.clone();
@@ -282,7 +297,7 @@ pub(crate) async fn add_recording(
         Ok(Err(e)) => return Ok(Err(app::Error::RecordingRefused(e.to_string()))),
         Ok(Ok(prepared)) => prepared,
     };
-    let info = prepared.info;
+    let (prepared, info) = prepared;
     let blob = match handle.keep_blob(prepared).await {
         Ok(blob) => blob,
         Err(e) => return Ok(Err(app::Error::RecordingRefused(e))),
@@ -427,7 +442,7 @@ async fn bundle(
                     .await
                     .map_err(|_| run::CallError::Stopped)?;
                 let prepared = match prepared {
-                    Ok(p) if p.blob == *blob => p,
+                    Ok((p, _)) if p.blob == *blob => p,
                     Ok(_) => {
                         return Ok(Err(app::Error::RecordingRefused(format!(
                             "{}: changed while it was read",
@@ -562,6 +577,25 @@ fn serve_admin(
                                 .await;
                             match destroy_recordings(&handle, context.clone(), Actor::Console, exam)
                                 .await
+                            {
+                                Ok(outcome) => crate::admin::respond(outcome),
+                                Err(e) => crate::admin::Response::refused(e.to_string()),
+                            }
+                        }
+                        Ok(command) if command.by_materials_driver() => {
+                            let op = command.op();
+                            let _ = handle
+                                .call(move |engine, now_ms| {
+                                    engine.note(now_ms, format!("admin socket, uid {uid}: {op}"));
+                                })
+                                .await;
+                            match materials::drive(
+                                &handle,
+                                context.clone(),
+                                Actor::Console,
+                                command,
+                            )
+                            .await
                             {
                                 Ok(outcome) => crate::admin::respond(outcome),
                                 Err(e) => crate::admin::Response::refused(e.to_string()),
