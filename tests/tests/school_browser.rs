@@ -211,6 +211,80 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         eventually_shows(&browser, "#tech-clock", "сегодня день проведения");
         eventually_shows(&browser, "#tech-room-101", "101 нет 1 1");
         browser.screenshot("school-technician");
+
+        // The materials (seed 002 §30). The РЦОИ seals today's package (its 07:30 has passed
+        // on the demo region's clock unless the test runs before 07:30 there) and one for a
+        // date years ahead, whose 07:30 has not come.
+        let ask_rcoi = |command: Request| {
+            giasync_node::admin::execute(
+                &rcoi_config,
+                &giasync_node::app::Context::load(&rcoi_config).unwrap(),
+                &command,
+                giasync_tests::now_ms(),
+            )
+            .unwrap()
+        };
+        let future = "is-2099-02-11";
+        for (e, name, text) in [
+            (exam.as_str(), "kim.txt", "КИМ сегодня"),
+            (future, "kim-future.txt", "КИМ будущего"),
+        ] {
+            let file = dir.path().join(name);
+            std::fs::write(&file, text).unwrap();
+            let added = ask_rcoi(Request::MaterialsAdd {
+                exam: e.parse().unwrap(),
+                file,
+            });
+            assert!(added.ok, "{}", added.message);
+        }
+        // Before 07:30: the package is held, the key is not given, nothing is opened.
+        browser.open(&format!("{base}/tech?exam={future}"));
+        let row = format!("#materials-{future}");
+        eventually_shows(&browser, &format!("{row} .held"), "да");
+        assert_eq!(browser.text(&format!("{row} .released")), "не выдан");
+        assert_eq!(browser.text(&format!("{row} .opened")), "нет");
+        browser.screenshot("school-technician-materials-before");
+        // The reserve scheme: a wrong code is refused and counted.
+        browser.type_into("#reserve-code input[name=code]", "0000-0000-0000-0000");
+        browser.click("#reserve-code button");
+        eventually_shows(&browser, "#error", "Код не подходит");
+        assert_eq!(browser.text(&format!("{row} .wrong")), "1");
+        browser.screenshot("school-technician-wrong-code");
+        // The code the РЦОИ reads out by phone opens it (typed as heard: lower case, spaces).
+        let code =
+            std::fs::read_to_string(dir.path().join(format!("42/store.materials/{future}.code")))
+                .unwrap();
+        browser.type_into(
+            "#reserve-code input[name=code]",
+            &code.trim().to_lowercase().replace('-', " "),
+        );
+        browser.click("#reserve-code button");
+        eventually_shows(&browser, "#message", "Материалы открыты по резервному коду");
+        eventually_shows(&browser, &format!("{row} .opened"), "по резервному коду");
+        browser.screenshot("school-technician-reserve-code");
+        // Today's package: the РЦОИ's key released it and the node opened it by itself.
+        if giasync_tests::now_ms()
+            >= giasync_shared::materials::release_time(
+                exam.parse::<giasync_shared::exam::ExamId>().unwrap().date(),
+                "+07:00".parse().unwrap(),
+            )
+            .unwrap()
+            .unix_ms()
+        {
+            browser.open(&format!("{base}/tech"));
+            let row = format!("#materials-{exam}");
+            browser.wait_for(30, "today's materials opened", |b| {
+                b.open(&format!("{base}/tech"));
+                b.try_text(&format!("{row} .opened"))
+                    .is_some_and(|t| t.contains("по ключу РЦОИ"))
+            });
+            assert!(
+                browser
+                    .text(&format!("{row} .released"))
+                    .starts_with("выдан")
+            );
+            browser.screenshot("school-technician-materials-released");
+        }
         browser.open(&format!("{base}/recordings"));
         eventually_shows(&browser, ".recording", "Андреева");
         eventually_shows(&browser, ".missing", "общая запись аудитории");

@@ -234,6 +234,13 @@ fn russian(e: &WebError) -> String {
             Error::NoAttemptOpen { .. } => {
                 "Попытка участника на этот день завершена актом: новый ответ не начинают".into()
             }
+            Error::WrongReleaseCode { wrong_codes, .. } => format!(
+                "Код не подходит к материалам этого экзамена и отклонён (неверных кодов: {wrong_codes}); сверьте код с РЦОИ"
+            ),
+            Error::MaterialsNotHeld { .. } => {
+                "Пакет материалов ещё не получен узлом ОО: проверьте связь".into()
+            }
+            Error::NoMaterials { .. } => "РЦОИ ещё не направил материалы этого экзамена".into(),
             Error::NoAnswerUnderWay { .. } => {
                 "У участника нет начатого ответа: сначала отметьте начало".into()
             }
@@ -253,6 +260,7 @@ fn page_action(page: &str) -> Action {
         "score" => Action::Score,
         "commission" => Action::SignCommission,
         "recordings" | "tech" => Action::AddRecording,
+        "materials" => Action::OpenMaterials,
         "protocol" | "queue" => Action::Read,
         _ => Action::Read,
     }
@@ -323,6 +331,7 @@ pub fn router(
             get(expert::score_form).post(expert::score_submit),
         )
         .route("/tech", get(technician::technician))
+        .route("/tech/materials", post(technician::reserve_code))
         .route("/recordings", get(recordings::page_of_recordings))
         .route("/recording/{hash}", get(recordings::recording))
         .route("/sync", get(everyone::sync_page))

@@ -1,16 +1,25 @@
 //! The technical specialist's page (seed 002 §26, §30, §52): on one screen, what the technician
 //! answers for on the day and the day before — the node's link to its МОУО and the РЦОИ, the
-//! node's clock against the exam's date, and per room the recordings taken in against the
+//! node's clock against the exam's date, the exam materials (package held, key released,
+//! opened at, and the reserve code form), and per room the recordings taken in against the
 //! answers given and what of them the РЦОИ holds. The recordings themselves are heard and
 //! checked on `/recordings`.
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
+use std::collections::BTreeMap;
+
+use axum::Form;
+use giasync_shared::calendar::{Timestamp, UtcOffset};
+
 use super::SchoolWeb;
-use super::layout::{now_ms, page};
+use super::layout::{back, message_block, now_ms, page};
+use super::sign_in::gate;
 use crate::app::day::SchoolDay;
+use crate::app::materials::ExamMaterials;
+use crate::app::{Answer, Command};
 use crate::web::escape;
 
 /// A room's line: its stream, the answers given, those recorded and those at the РЦОИ.
@@ -50,12 +59,19 @@ fn room_line(day: &SchoolDay, room: giasync_shared::codes::RoomCode) -> RoomLine
     }
 }
 
-pub(super) async fn technician(State(web): State<SchoolWeb>, headers: HeaderMap) -> Response {
-    let (who, day) = match web.open(&headers, "tech", None).await {
+pub(super) async fn technician(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let (who, day) = match web
+        .open(&headers, "tech", query.get("exam").map(String::as_str))
+        .await
+    {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let mut b = String::new();
+    let mut b = message_block(&query);
     // The link.
     let s = &day.sync;
     let link = if s.online {
@@ -94,6 +110,12 @@ pub(super) async fn technician(State(web): State<SchoolWeb>, headers: HeaderMap)
             now.at_offset(day.utc_offset).hh_mm()
         ));
     }
+    // The materials.
+    let exams = match web.apply(&who, Command::Materials).await {
+        Ok(Answer::Materials { exams }) => exams,
+        _ => Vec::new(),
+    };
+    b.push_str(&materials_section(&day, &exams));
     // The recordings, per room.
     b.push_str("<h2>Аудиозаписи</h2><table id=\"tech-recordings\"><tr><th>Аудитория</th><th>Общая запись</th><th>Ответов</th><th>Записано ответов</th><th>В РЦОИ (записей)</th></tr>");
     for room in &day.rooms {
@@ -114,4 +136,92 @@ pub(super) async fn technician(State(web): State<SchoolWeb>, headers: HeaderMap)
     }
     b.push_str("</table><p><a href=\"/recordings\">Прослушать и проверить записи</a> · <a href=\"/sync\">Синхронизация</a></p>");
     page("Технический специалист", Some(&who), Some(&day), &b).into_response()
+}
+
+fn local(t: Timestamp, clock: UtcOffset) -> String {
+    format!("{} {}", t.date_at(clock), t.at_offset(clock).hh_mm())
+}
+
+/// The materials of each exam the region directory names, and the reserve code form for the
+/// day's exam while it is not opened (seed 002 §26, §30).
+fn materials_section(day: &SchoolDay, exams: &[ExamMaterials]) -> String {
+    let clock = day.utc_offset;
+    let mut b = String::from("<h2>Материалы (КИМ)</h2>");
+    if exams.is_empty() {
+        b.push_str("<p id=\"tech-materials\">РЦОИ ещё не направил материалы.</p>");
+    } else {
+        b.push_str("<table id=\"tech-materials\"><tr><th>Экзамен</th><th>Пакет</th><th>Получен</th><th>Открывается</th><th>Ключ РЦОИ</th><th>Открыт</th><th>Неверных кодов</th></tr>");
+        for m in exams {
+            let (package, opens) = m.package.as_ref().map_or_else(
+                || {
+                    (
+                        format!(
+                            "не подтверждён: {}",
+                            escape(m.problem.as_deref().unwrap_or(""))
+                        ),
+                        String::new(),
+                    )
+                },
+                |p| {
+                    (
+                        format!("{} ({} байт)", escape(&p.name), p.blob.bytes),
+                        local(p.release_at, clock),
+                    )
+                },
+            );
+            let opened = m.opened.map_or_else(
+                || "нет".to_owned(),
+                |at| {
+                    let how = match m.opened_by.as_deref() {
+                        Some("code") => "по резервному коду",
+                        _ => "по ключу РЦОИ",
+                    };
+                    format!("{} ({how})", local(at, clock))
+                },
+            );
+            b.push_str(&format!(
+                "<tr id=\"materials-{exam}\"><td>{exam}</td><td>{package}</td><td class=\"held\">{}</td><td>{opens}</td><td class=\"released\">{}</td><td class=\"opened\">{opened}</td><td class=\"wrong\">{}</td></tr>",
+                if m.held { "да" } else { "нет" },
+                m.released
+                    .map_or_else(|| "не выдан".to_owned(), |at| format!("выдан {}", local(at, clock))),
+                m.wrong_codes,
+                exam = m.exam,
+            ));
+        }
+        b.push_str("</table>");
+    }
+    let day_materials = exams.iter().find(|m| m.exam == day.exam);
+    if day_materials.is_some_and(|m| m.opened.is_none()) {
+        b.push_str(&format!(
+            "<form id=\"reserve-code\" method=\"post\" action=\"/tech/materials\"><input type=\"hidden\" name=\"exam\" value=\"{}\"><p>Нет связи в 07:30? Резервная схема: введите код, который РЦОИ сообщит по телефону или электронной почте.</p><label>Код <input name=\"code\" required size=\"22\" autocomplete=\"off\" placeholder=\"XXXX-XXXX-XXXX-XXXX\"></label> <button>Открыть материалы</button></form>",
+            day.exam
+        ));
+    }
+    b
+}
+
+/// The reserve code typed by the technician.
+pub(super) async fn reserve_code(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    let who = match gate(&web, &headers, "materials") {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
+    let field = |name: &str| form.get(name).map_or("", String::as_str);
+    let to = format!("/tech?exam={}", super::layout::url_encode(field("exam")));
+    let result = async {
+        let exam: giasync_shared::exam::ExamId =
+            field("exam").parse().map_err(|_| "Не указан экзамен".to_owned())?;
+        let code = field("code").parse().map_err(|_| {
+            "Код состоит из 16 букв и цифр, например K7QM-2XHP-9RTA-W4NC: проверьте, что введено".to_owned()
+        })?;
+        web.apply(&who, Command::MaterialsOpen { exam, code })
+            .await
+            .map(|_| "Материалы открыты по резервному коду".to_owned())
+    }
+    .await;
+    back(&to, result)
 }
