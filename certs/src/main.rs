@@ -268,6 +268,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 base_port,
                 kdf: KdfParams::DEFAULT,
                 https,
+                utc_offset: None,
             };
             let region = demo(&options, now())?;
             println!(

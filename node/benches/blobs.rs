@@ -94,6 +94,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 parallelism: 1,
             },
             https: false,
+            utc_offset: None,
         };
         giasync_certs::demo::demo(&options, time::OffsetDateTime::now_utc())?;
         let load = |code: &str| NodeConfig::load(&options.out.join(code).join("node.toml"));

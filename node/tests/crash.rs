@@ -62,6 +62,7 @@ fn what_a_node_acknowledged_survives_kill_9() {
             parallelism: 1,
         },
         https: false,
+        utc_offset: None,
     };
     demo(&options, time::OffsetDateTime::now_utc()).unwrap();
     let config_path = options.out.join("420101").join("node.toml");

@@ -30,6 +30,7 @@ fn demo_region_serving(https: bool) -> tempfile::TempDir {
         base_port: 47_000,
         kdf: FAST,
         https,
+        utc_offset: None,
     };
     demo(&options, time::OffsetDateTime::now_utc()).unwrap();
     dir

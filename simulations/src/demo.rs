@@ -118,6 +118,85 @@ struct SchoolData {
     experts: Vec<RegionPerson>,
 }
 
+/// The demo region's clock: Кузбасс's (UTC+7) when its day there has passed 07:30, when the
+/// exam materials open (seed 002 §30), and is not yet late; else the first whole-hour offset
+/// east of it where it has. The demo's clock is thus shifted by picking its region's time
+/// zone: every node runs on the real clock and the production rules.
+fn demo_clock() -> anyhow::Result<UtcOffset> {
+    const FROM_MIN: i64 = 7 * 60 + 35;
+    const UNTIL_MIN: i64 = 21 * 60;
+    let now = now_ms();
+    for hours in (7..=14).chain(-12..7) {
+        let offset = UtcOffset::from_minutes(hours * 60)?;
+        let minute = (now + i64::from(offset.minutes()) * 60_000).rem_euclid(86_400_000) / 60_000;
+        if (FROM_MIN..UNTIL_MIN).contains(&minute) {
+            return Ok(offset);
+        }
+    }
+    bail!("no time zone has passed 07:35 and not 21:00 now")
+}
+
+/// The РЦОИ seals the day's materials (КИМ) and names the package; at 07:30 of the region's day
+/// (already passed: [`demo_clock`]) it releases the code and every school's node opens its copy
+/// by itself. Prints when each school opened them; `Ok(false)` if one did not within a minute.
+fn open_materials(
+    timeline: &Timeline,
+    rcoi: &NodeConfig,
+    context: &Context,
+    schools: &[SchoolData],
+    exam: ExamId,
+    out: &Path,
+) -> anyhow::Result<bool> {
+    let file = out.join(format!("kim-{exam}.txt"));
+    std::fs::write(
+        &file,
+        "КИМ итогового собеседования (демонстрация). Вариант 1: задание 1 — чтение текста вслух; …\n",
+    )?;
+    let added = admin::execute(
+        rcoi,
+        context,
+        &Request::MaterialsAdd { exam, file },
+        now_ms(),
+    )?;
+    if !added.ok {
+        bail!("the materials: {}", added.message);
+    }
+    timeline.say(&format!("РЦОИ: {}", added.message));
+    let mut all = true;
+    for school in schools {
+        let mut opened = None;
+        for _ in 0..600 {
+            let view = admin::execute(&school.config, context, &Request::Materials, now_ms())?;
+            if let Some(Answer::Materials { exams }) = view.answer
+                && let Some(m) = exams
+                    .into_iter()
+                    .find(|m| m.exam == exam && m.opened.is_some())
+            {
+                opened = m.opened.map(|at| (at, m.opened_by));
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        match opened {
+            Some((at, by)) => timeline.say(&format!(
+                "school {}: materials opened at {} local time ({})",
+                school.code,
+                at.at_offset(context.clock),
+                if by.as_deref() == Some("code") {
+                    "reserve code"
+                } else {
+                    "the РЦОИ's release"
+                }
+            )),
+            None => {
+                all = false;
+                timeline.say(&format!("school {}: materials NOT opened", school.code));
+            }
+        }
+    }
+    Ok(all)
+}
+
 /// The demo rehearses exam day today, in the region's calendar: the РЦОИ accepts only sheets
 /// signed on their exam's day, and judges that against its own clock (`ingest::Refusal`).
 fn exam(clock: UtcOffset) -> anyhow::Result<ExamId> {
@@ -444,6 +523,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
         std::fs::remove_dir_all(&args.out)
             .with_context(|| format!("clearing {}", args.out.display()))?;
     }
+    let clock = demo_clock()?;
     let region: Region = demo(
         &DemoOptions {
             out: args.out.clone(),
@@ -452,6 +532,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
             base_port: args.base_port,
             kdf: KdfParams::DEFAULT,
             https: false,
+            utc_offset: Some(clock),
         },
         time::OffsetDateTime::now_utc(),
     )?;
@@ -555,6 +636,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
         nodes.start(&node.dir)?;
     }
     timeline.say("РЦОИ, 2 МОУО hubs and 4 schools running as separate processes on loopback QUIC");
+    let materials_opened =
+        open_materials(&timeline, &rcoi_config, &context, &schools, exam, &args.out)?;
 
     let mut entered = 0usize;
     let mut entered_sheets = BTreeSet::new();
@@ -713,6 +796,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
         "signed sheets entered: {entered}, verified at the РЦОИ: {verified}, invalid: {invalid}, conflicts surfaced: {conflicts}, lost: {lost}"
     );
     let ok = lost == 0
+        && materials_opened
         && entered_sheets.len() == entered
         && invalid == 0
         && conflicts == 1

@@ -189,6 +189,7 @@ pub fn demo_region_made(
             parallelism: 1,
         },
         https,
+        utc_offset: None,
     };
     giasync_certs::demo::demo(&options, made).expect("demo region");
 }

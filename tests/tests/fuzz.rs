@@ -52,6 +52,7 @@ fn region() -> &'static (tempfile::TempDir, Region) {
                 parallelism: 1,
             },
             https: false,
+            utc_offset: None,
         };
         let region = demo(&options, giasync_tests::now()).unwrap();
         (dir, region)

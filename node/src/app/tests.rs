@@ -85,6 +85,7 @@ fn fixture() -> &'static Fixture {
                 parallelism: 1,
             },
             https: false,
+            utc_offset: None,
         };
         let region = demo(&options, region_made()).unwrap();
         Fixture {
