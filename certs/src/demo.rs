@@ -406,6 +406,7 @@ fn write_node(
             audio_kbit_s: None,
             audio_watch: None,
             audio_keep_months: None,
+            readiness: None,
         },
         tls: TlsSection {
             cert: "node.crt".into(),

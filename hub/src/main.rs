@@ -57,6 +57,25 @@ enum AudioCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum ReadinessCommand {
+    /// Each school's readiness act for the exam: ready, not ready (which checks failed) or not
+    /// reported, and overdue once the deadline has passed (seed 002 §26).
+    Status {
+        /// The hub's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// The exam, e.g. is-2025-02-12.
+        #[arg(long)]
+        exam: String,
+    },
+    /// Check a readiness file (the year's checks per exam kind) and print what it holds.
+    Check {
+        /// The readiness file, e.g. shared/rules/readiness-2024.toml.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum MaterialsCommand {
     /// Seal a file as the exam's materials (КИМ) with a new release code and name the package
     /// in the region directory: every hub and school fetches it before the day, and none can
@@ -226,6 +245,9 @@ enum Command {
     /// 4) and, at the РЦОИ, records the act in its document for each school.
     #[command(subcommand)]
     Audio(AudioCommand),
+    /// Readiness of the exam points: the schools' signed readiness acts against the deadline.
+    #[command(subcommand)]
+    Readiness(ReadinessCommand),
     /// The exam materials (КИМ): seal and name a package, read out its code, see who opened it.
     #[command(subcommand)]
     Materials(MaterialsCommand),
@@ -537,6 +559,31 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             let (config, context) = load(&config)?;
             let from = std::path::absolute(&dir).with_context(|| format!("{}", dir.display()))?;
             report(&execute(&config, &context, &Request::BundleRead { from })?)
+        }
+        Command::Readiness(ReadinessCommand::Status { config, exam }) => {
+            let (config, context) = load(&config)?;
+            let exam = exam.parse().context("--exam")?;
+            report(&execute(
+                &config,
+                &context,
+                &Request::ReadinessSchools { exam },
+            )?)
+        }
+        Command::Readiness(ReadinessCommand::Check { file }) => {
+            let rules = giasync_shared::readiness::ReadinessRules::load(&file)?;
+            for e in rules.exams() {
+                println!(
+                    "{}: {} — {} checks ({} by the node), due {} day(s) before; {}",
+                    e.kind,
+                    e.title,
+                    e.checks.len(),
+                    e.checks.iter().filter(|c| c.auto.is_some()).count(),
+                    e.days_before,
+                    e.source
+                );
+            }
+            println!("{}: readiness checks {}: ok", file.display(), rules.id);
+            Ok(true)
         }
         Command::Materials(MaterialsCommand::Add { config, exam, file }) => {
             let (config, context) = load(&config)?;

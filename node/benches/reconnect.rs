@@ -51,6 +51,7 @@ fn node_config(
             audio_kbit_s: None,
             audio_watch: None,
             audio_keep_months: None,
+            readiness: None,
         },
         tls: TlsSection {
             cert: dir.join("node.crt"),

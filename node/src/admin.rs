@@ -98,6 +98,31 @@ pub fn respond(outcome: Result<Answer, Error>) -> Response {
     r
 }
 
+/// Each school's readiness against the deadline, a line each.
+fn readiness_lines(v: &crate::app::readiness::ReadinessView) -> String {
+    let ready = v.schools.iter().filter(|s| s.standing == "ready").count();
+    let mut m = format!(
+        "{}: {} — {ready} of {} schools ready; acts due by {}",
+        v.exam,
+        v.title,
+        v.schools.len(),
+        v.due
+    );
+    for s in &v.schools {
+        m.push_str(&format!("\n  school {}: {}", s.school, s.standing));
+        if let Some(at) = s.at {
+            m.push_str(&format!(" (act of {at})"));
+        }
+        if !s.failed.is_empty() {
+            m.push_str(&format!(", failed: {}", s.failed.join(", ")));
+        }
+        if s.overdue {
+            m.push_str(", OVERDUE");
+        }
+    }
+    m
+}
+
 /// The materials of each exam, a line each.
 fn materials_lines(exams: &[crate::app::materials::ExamMaterials]) -> String {
     if exams.is_empty() {
@@ -235,6 +260,30 @@ fn message(answer: &Answer) -> String {
                     } else {
                         String::new()
                     }
+                ));
+            }
+            m
+        }
+        Answer::ReadinessSigned(r) => format!(
+            "{} {}: readiness act signed by {}: {}",
+            r.school,
+            r.exam,
+            r.technician,
+            if r.ready {
+                "ready".to_owned()
+            } else {
+                format!("NOT ready ({})", r.failed.join(", "))
+            }
+        ),
+        Answer::Readiness(v) => readiness_lines(v),
+        Answer::ReadinessFindings { exam, findings } => {
+            let mut m = format!("{exam}: what this node checks by itself");
+            for f in findings {
+                m.push_str(&format!(
+                    "\n  {} {}: {}",
+                    if f.ok { "ok  " } else { "FAIL" },
+                    f.id,
+                    f.note
                 ));
             }
             m

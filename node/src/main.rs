@@ -75,6 +75,29 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// The readiness act of the day before (seed 002 §26): shows what the running node checks by
+    /// itself (link, clock, the materials package held, a test recording read back) and the
+    /// checks the technician confirms; with --key, signs the act with the technician's key (PIN
+    /// from the terminal or GIASYNC_PIN) and hands it in, to flow up to the МОУО and the РЦОИ.
+    Readiness {
+        /// A test recording made with the recording software on this computer.
+        #[arg(long)]
+        recording: Option<PathBuf>,
+        /// The checks the technician confirms, by id (e.g. internet,printer); the others fail.
+        #[arg(long, value_delimiter = ',')]
+        confirm: Vec<String>,
+        /// A note to a check: ID=TEXT (repeatable), e.g. printer="нет бумаги".
+        #[arg(long)]
+        note: Vec<String>,
+        /// The technician's key file (ID.key); the certificate is ID.crt beside it unless --cert.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// The technician's certificate.
+        #[arg(long)]
+        cert: Option<PathBuf>,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Removable media for a school with no link: its recordings (and documents) in a signed
     /// folder that a hub checks and takes in (`giasync-hub bundle read`).
     #[command(subcommand)]
@@ -362,6 +385,14 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             };
             Ok(report(&send(&s, &request)?))
         }
+        Command::Readiness {
+            recording,
+            confirm,
+            note,
+            key,
+            cert,
+            target,
+        } => readiness(&target, recording, &confirm, &note, key, cert),
         Command::Audio(AudioCommand::Destroy { target }) => {
             let s = session(&target)?;
             Ok(report(&send(
@@ -649,6 +680,104 @@ fn results(command: ResultsCommand) -> anyhow::Result<bool> {
             )?))
         }
     }
+}
+
+/// `readiness`: the node's findings and the checks; with a key, the signed act handed in.
+fn readiness(
+    target: &Target,
+    recording: Option<PathBuf>,
+    confirm: &[String],
+    notes: &[String],
+    key: Option<PathBuf>,
+    cert: Option<PathBuf>,
+) -> anyhow::Result<bool> {
+    let s = session(target)?;
+    let rules = s
+        .context
+        .readiness
+        .of(s.exam.kind())
+        .with_context(|| format!("the year's readiness checks have none for {}", s.exam))?
+        .clone();
+    let test_recording = recording
+        .map(|r| std::path::absolute(&r).with_context(|| format!("{}", r.display())))
+        .transpose()?;
+    let found = send(
+        &s,
+        &Request::ReadinessFindings {
+            exam: s.exam,
+            test_recording,
+        },
+    )?;
+    let Some(giasync_node::app::Answer::ReadinessFindings { findings, .. }) = &found.answer else {
+        return Ok(report(&found));
+    };
+    let mut notes_by_id = std::collections::BTreeMap::new();
+    for n in notes {
+        let (id, text) = n
+            .split_once('=')
+            .with_context(|| format!("--note {n:?}: ID=TEXT"))?;
+        notes_by_id.insert(id.to_owned(), text.to_owned());
+    }
+    for id in confirm.iter().chain(notes_by_id.keys()) {
+        if !rules.checks.iter().any(|c| &c.id == id && c.auto.is_none()) {
+            anyhow::bail!("{id}: not a check the technician confirms for {}", s.exam);
+        }
+    }
+    let mut checks = Vec::new();
+    println!("{}: {} ({})", s.exam, rules.title, rules.source);
+    for c in &rules.checks {
+        let outcome = match c.auto {
+            Some(_) => {
+                let f = findings
+                    .iter()
+                    .find(|f| f.id == c.id)
+                    .with_context(|| format!("the node did not check {}", c.id))?;
+                giasync_shared::readiness::CheckOutcome {
+                    id: c.id.clone(),
+                    ok: f.ok,
+                    note: f.note.clone(),
+                }
+            }
+            None => giasync_shared::readiness::CheckOutcome {
+                id: c.id.clone(),
+                ok: confirm.contains(&c.id),
+                note: notes_by_id.get(&c.id).cloned().unwrap_or_default(),
+            },
+        };
+        println!(
+            "  {} {} — {}{}",
+            if outcome.ok { "ok  " } else { "FAIL" },
+            c.id,
+            c.title,
+            if outcome.note.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", outcome.note)
+            }
+        );
+        checks.push(outcome);
+    }
+    let Some(key) = key else {
+        println!("(not signed: give the technician's --key to sign the act)");
+        return Ok(checks.iter().all(|c| c.ok));
+    };
+    let technician = giasync_node::person::unlock(&key, cert, PersonRole::Technician)?;
+    let act = giasync_shared::readiness::ReadinessAct {
+        exam: s.exam,
+        school: s.config.org()?.school().context("not a school")?,
+        technician: technician.person.id,
+        at: Timestamp::from_unix_ms(now_ms())?,
+        checks,
+    };
+    let statement = act.sign(&technician.key)?;
+    Ok(report(&send(
+        &s,
+        &Request::Readiness {
+            exam: s.exam,
+            statement: statement.as_bytes().to_vec(),
+            technician_cert: technician.cert_der,
+        },
+    )?))
 }
 
 fn parse_hash(text: &str) -> anyhow::Result<RecordHash> {

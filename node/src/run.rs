@@ -176,6 +176,8 @@ pub struct NodeHandle {
     /// The folder of the exam materials (`crate::materials`): codes kept at the РЦОИ, packages
     /// opened at a school.
     pub materials_dir: std::path::PathBuf,
+    /// The upstream's clock minus this node's, measured at the last connection's hello.
+    pub clock_skew_ms: Arc<std::sync::Mutex<Option<i64>>>,
     /// The address hubs listen on.
     pub listen: Option<SocketAddr>,
     /// The address of the web pages, when served.
@@ -423,14 +425,17 @@ pub async fn start(
         });
     }
     let materials_dir = crate::materials::dir_beside(&config.node.store);
+    let clock_skew_ms: Arc<std::sync::Mutex<Option<i64>>> = Arc::default();
     if !config.upstreams.is_empty() {
-        tokio::spawn(dial(config, endpoint, material, inbox, peer_ids));
+        let skew = clock_skew_ms.clone();
+        tokio::spawn(dial(config, endpoint, material, inbox, peer_ids, skew));
     }
     Ok(NodeHandle {
         events,
         blobs,
         blob_files,
         materials_dir,
+        clock_skew_ms,
         listen,
         web: None,
         lookup: None,
@@ -446,6 +451,7 @@ async fn dial(
     material: Arc<TlsMaterial>,
     inbox: Inbox,
     peer_ids: Arc<AtomicU64>,
+    clock_skew_ms: Arc<std::sync::Mutex<Option<i64>>>,
 ) {
     let mut backoff_ms = RETRY_BACKOFF_MS_MIN;
     loop {
@@ -468,6 +474,9 @@ async fn dial(
             };
             connected = true;
             backoff_ms = RETRY_BACKOFF_MS_MIN;
+            if let Ok(mut skew) = clock_skew_ms.lock() {
+                *skew = peer.clock_skew_ms;
+            }
             let connection = peer.connection.clone();
             let serving = serve_peer(
                 peer,

@@ -112,6 +112,10 @@ pub struct NodeSection {
     /// default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio_keep_months: Option<u32>,
+    /// The year's readiness checks per exam kind (`giasync-hub readiness check FILE`); none:
+    /// the ones shipped for 2024 (`shared/rules/readiness-2024.toml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<PathBuf>,
 }
 
 /// The least `audio_kbit_s` a node may set: one piece of 256 KiB in 32 s, well within the

@@ -29,6 +29,7 @@
 //! | directory | `materials/EXAM/package` | the РЦОИ's signed statement naming the exam's materials package (`crate::materials`); `materials/EXAM/package_cert` the certificate it was signed under |
 //! | directory | `materials/EXAM/release` | the РЦОИ's signed release of the package's code; `materials/EXAM/release_cert` its certificate |
 //! | protocol | `materials/opened`, `materials/opened_by` | when the school opened the exam's materials (ms) and how: `release` or `code` (the reserve scheme) |
+//! | protocol | `readiness/HASH` | the technician's signed readiness act (`crate::readiness`); `technician/ID` their certificate (DER) |
 //! | protocol | `materials/wrong_codes` | reserve codes typed at the school that did not match (integer) |
 //! | results | `delivered` | when the school's node first verified the published results (ms) |
 //! | results | `ack/ID` | the organiser's signed record that participant ID has seen the result; `organiser/ID` their certificate |
@@ -885,6 +886,32 @@ pub fn expert_certs(doc: &impl ReadDoc) -> BTreeMap<String, Vec<u8>> {
     doc.keys(ROOT)
         .filter_map(|k| Some((k.strip_prefix("expert/")?.to_owned(), bytes(doc, &k)?)))
         .collect()
+}
+
+/// Adds a technician's signed readiness act (and their certificate) to a school's protocol.
+pub fn put_readiness(
+    tx: &mut impl Transactable,
+    statement: &crate::statement::Statement,
+    technician: PersonId,
+    technician_cert: &[u8],
+) -> Result<(), AutomergeError> {
+    put_signed(
+        tx,
+        format!("readiness/{}", statement.hash()),
+        statement,
+        format!("technician/{technician}"),
+        technician_cert,
+    )
+}
+
+/// The readiness acts of a protocol, undecodable ones skipped.
+pub fn readiness_acts(protocol: &impl ReadDoc) -> Vec<crate::statement::Statement> {
+    statements(protocol, "readiness/")
+}
+
+/// The technicians' certificates in a school's protocol, by id.
+pub fn technician_certs(protocol: &impl ReadDoc) -> BTreeMap<String, Vec<u8>> {
+    certs(protocol, "technician/")
 }
 
 /// One exam's materials as the region directory holds them.

@@ -24,6 +24,7 @@ pub mod materials;
 pub mod oversight;
 pub mod participant;
 pub mod publish;
+pub mod readiness;
 pub mod record;
 pub mod recording;
 pub mod resolve;

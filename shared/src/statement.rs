@@ -36,6 +36,8 @@ pub enum StatementKind {
     Materials,
     /// The РЦОИ releases the code of an exam's materials (`crate::materials`).
     MaterialsRelease,
+    /// A school's technician signs its readiness act (`crate::readiness`).
+    Readiness,
 }
 
 impl StatementKind {
@@ -49,6 +51,7 @@ impl StatementKind {
             StatementKind::CategoryApproval => "category-approval",
             StatementKind::Materials => "materials",
             StatementKind::MaterialsRelease => "materials-release",
+            StatementKind::Readiness => "readiness",
         }
     }
 

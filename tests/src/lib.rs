@@ -548,6 +548,24 @@ pub fn now_ms() -> i64 {
     .expect("ms fit i64")
 }
 
+/// A demo person's signing key (unlocked with the PIN the demo wrote down) and certificate (DER).
+pub fn person_key(
+    dir: &Path,
+    person: &giasync_certs::demo::RegionPerson,
+) -> (ed25519_dalek::SigningKey, Vec<u8>) {
+    let key = giasync_certs::keyfile::open(
+        &std::fs::read(dir.join(&person.key)).expect("key file"),
+        &giasync_certs::keyfile::Pin::new(person.pin.clone()).expect("PIN"),
+    )
+    .expect("the demo PIN opens the key");
+    let cert = giasync_certs::show::certs_from_pem(
+        &std::fs::read(dir.join(&person.cert)).expect("certificate"),
+    )
+    .expect("PEM")
+    .remove(0);
+    (key, cert)
+}
+
 /// A score request: a sheet for `participant` of `school` in `exam`, signed now by the demo
 /// `expert` (key unlocked with the PIN the demo wrote down).
 pub fn score_request(
@@ -573,16 +591,7 @@ pub fn score_request_signed(
     signed_at: giasync_shared::calendar::Timestamp,
 ) -> giasync_node::app::Command {
     use giasync_shared::record::{Attempt, SheetDraft, SheetSubject, SignedSheet};
-    let key = giasync_certs::keyfile::open(
-        &std::fs::read(dir.join(&expert.key)).expect("key file"),
-        &giasync_certs::keyfile::Pin::new(expert.pin.clone()).expect("PIN"),
-    )
-    .expect("the demo PIN opens the key");
-    let cert = giasync_certs::show::certs_from_pem(
-        &std::fs::read(dir.join(&expert.cert)).expect("certificate"),
-    )
-    .expect("PEM")
-    .remove(0);
+    let (key, cert) = person_key(dir, expert);
     let draft = SheetDraft {
         subject: SheetSubject {
             exam: exam.parse().expect("exam"),

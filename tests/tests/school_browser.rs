@@ -285,6 +285,34 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
             );
             browser.screenshot("school-technician-materials-released");
         }
+
+        // The readiness act (seed 002 §26) for today's exam: the node's own checks, a test
+        // recording on this computer read back, and the technician's word for the printer and
+        // the internet; signed with the technician's key.
+        browser.open(&format!("{base}/tech"));
+        eventually_shows(&browser, "#check-link .auto", "проверено узлом: да");
+        eventually_shows(&browser, "#readiness-standing", "акт не подписан");
+        let test_recording = giasync_tests::spoken_answer(dir.path(), "test-recording.wav", 2);
+        browser.type_into(
+            "#readiness input[name=recording]",
+            &test_recording.display().to_string(),
+        );
+        browser.click("#readiness input[name=ok-internet]");
+        browser.type_into("#readiness input[name=note-printer]", "нет бумаги");
+        browser.screenshot("school-technician-readiness-form");
+        browser.click("#readiness button");
+        eventually_shows(&browser, "#error, #message", "НЕ ГОТОВА");
+        eventually_shows(&browser, "#readiness-standing", "не пройдены: printer");
+        browser.click("#readiness input[name=ok-internet]");
+        browser.click("#readiness input[name=ok-printer]");
+        browser.type_into(
+            "#readiness input[name=recording]",
+            &test_recording.display().to_string(),
+        );
+        browser.click("#readiness button");
+        eventually_shows(&browser, "#message", "все проверки пройдены");
+        eventually_shows(&browser, "#readiness-standing", "готовность подтверждена");
+        browser.screenshot("school-technician-readiness");
         browser.open(&format!("{base}/recordings"));
         eventually_shows(&browser, ".recording", "Андреева");
         eventually_shows(&browser, ".missing", "общая запись аудитории");

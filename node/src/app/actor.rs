@@ -47,6 +47,8 @@ pub enum Action {
     AddRecording,
     /// Opening the exam materials with a reserve code (the technical specialist, §30).
     OpenMaterials,
+    /// Signing the readiness act (the technical specialist, §26).
+    SignReadiness,
 }
 
 impl std::fmt::Display for Action {
@@ -63,6 +65,7 @@ impl std::fmt::Display for Action {
             Action::SignCommission => "sign the commission order",
             Action::AddRecording => "take in recordings",
             Action::OpenMaterials => "open the exam materials",
+            Action::SignReadiness => "sign the readiness act",
         })
     }
 }
@@ -81,7 +84,7 @@ impl Action {
             Action::Operate => role == Operator,
             Action::SignCommission => role == Head,
             Action::AddRecording => matches!(role, Technician | Organiser),
-            Action::OpenMaterials => role == Technician,
+            Action::OpenMaterials | Action::SignReadiness => role == Technician,
         }
     }
 }

@@ -374,6 +374,24 @@ pub enum Command {
     MaterialsSchools {
         exam: ExamId,
     },
+    /// At a school: the technician's signed readiness act (`giasync_shared::readiness`), with
+    /// their certificate.
+    Readiness {
+        exam: ExamId,
+        statement: Vec<u8>,
+        technician_cert: Vec<u8>,
+    },
+    /// At a school: what the node finds of the exam kind's automatic readiness checks (link,
+    /// clock, materials, a test recording file on this machine). Done by the node's driver.
+    ReadinessFindings {
+        exam: ExamId,
+        #[serde(default)]
+        test_recording: Option<std::path::PathBuf>,
+    },
+    /// The readiness of every school of the exam this node holds, against the deadline.
+    ReadinessSchools {
+        exam: ExamId,
+    },
 }
 
 /// What a command answers.
@@ -433,6 +451,12 @@ pub enum Answer {
         exam: ExamId,
         schools: Vec<super::materials::SchoolOpened>,
     },
+    ReadinessSigned(super::readiness::ReadinessSigned),
+    ReadinessFindings {
+        exam: ExamId,
+        findings: Vec<super::readiness::Finding>,
+    },
+    Readiness(super::readiness::ReadinessView),
 }
 
 impl Command {
@@ -473,16 +497,20 @@ impl Command {
             Command::MaterialsOpen { .. } => "materials_open",
             Command::Materials => "materials",
             Command::MaterialsSchools { .. } => "materials_schools",
+            Command::Readiness { .. } => "readiness",
+            Command::ReadinessFindings { .. } => "readiness_findings",
+            Command::ReadinessSchools { .. } => "readiness_schools",
         }
     }
 
     /// Whether the node's driver does this command (files, blobs, a blocking thread), not the
     /// engine thread alone (`crate::service`).
     #[must_use]
-    pub fn by_materials_driver(&self) -> bool {
+    pub fn by_node_driver(&self) -> bool {
         matches!(
             self,
-            Command::MaterialsAdd { .. }
+            Command::ReadinessFindings { .. }
+                | Command::MaterialsAdd { .. }
                 | Command::MaterialsCode { .. }
                 | Command::MaterialsOpen { .. }
                 | Command::Materials
@@ -517,7 +545,11 @@ impl Command {
             Command::BundleRead { .. } => Action::Operate,
             Command::MaterialsAdd { .. } | Command::MaterialsCode { .. } => Action::Operate,
             Command::MaterialsOpen { .. } => Action::OpenMaterials,
-            Command::Materials | Command::MaterialsSchools { .. } => Action::Read,
+            Command::Materials
+            | Command::MaterialsSchools { .. }
+            | Command::ReadinessSchools { .. }
+            | Command::ReadinessFindings { .. } => Action::Read,
+            Command::Readiness { .. } => Action::SignReadiness,
             Command::RegionImport { .. }
             | Command::ApproveCategory(_)
             | Command::Export { .. }
@@ -679,8 +711,25 @@ pub fn apply(
         | Command::MaterialsAdd { .. }
         | Command::MaterialsCode { .. }
         | Command::MaterialsOpen { .. }
-        | Command::Materials => {
+        | Command::Materials
+        | Command::ReadinessFindings { .. } => {
             return Err(Error::RecordingNotTakenIn);
+        }
+        Command::Readiness {
+            exam,
+            statement,
+            technician_cert,
+        } => Answer::ReadinessSigned(super::readiness::sign(
+            engine,
+            context,
+            actor,
+            now_ms,
+            exam,
+            statement,
+            &technician_cert,
+        )?),
+        Command::ReadinessSchools { exam } => {
+            Answer::Readiness(super::readiness::standings(engine, context, exam, now_ms)?)
         }
         Command::MaterialsSchools { exam } => Answer::MaterialsSchools {
             exam,

@@ -257,6 +257,11 @@ pub enum Error {
     MaterialsFile { exam: ExamId, message: String },
     #[error("the materials: {0}")]
     Materials(#[from] giasync_shared::materials::MaterialsError),
+    /// The year's readiness file has no checks for this exam kind.
+    #[error("the year's readiness checks have none for {}", kind.display_name())]
+    NoReadinessChecks {
+        kind: giasync_shared::exam::ExamKind,
+    },
     /// The start of an answer for a participant whose day an act closed.
     #[error("participant {participant}: no attempt is open: an act ended the day's attempt")]
     NoAttemptOpen { participant: ParticipantId },

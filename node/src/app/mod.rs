@@ -20,6 +20,7 @@ mod error;
 pub mod hub;
 pub mod materials;
 pub mod metrics;
+pub mod readiness;
 pub mod recordings;
 pub mod results;
 pub mod retakes;
@@ -52,6 +53,8 @@ pub use error::{Error, IMPORT_ERRORS_SHOWN_MAX, NotOfRoom, RcoiDuty, RowFault, R
 pub struct Context {
     pub verifier: CaVerifier,
     pub rules: Rules,
+    /// The year's readiness checks per exam kind (`shared/rules/readiness-2024.toml`).
+    pub readiness: giasync_shared::readiness::ReadinessRules,
     /// The region's clock (`[node] utc_offset`).
     pub clock: UtcOffset,
     /// How many months recordings are kept after their exam (`[node] audio_keep_months`).
@@ -72,6 +75,8 @@ pub enum LoadError {
     Ca(String),
     #[error("rules: {0}")]
     Rules(#[from] giasync_shared::rules::RulesError),
+    #[error("readiness checks: {0}")]
+    Readiness(#[from] giasync_shared::readiness::ReadinessError),
     #[error(transparent)]
     Tls(#[from] crate::transport::TransportError),
 }
@@ -82,6 +87,7 @@ impl Context {
         Ok(Context {
             verifier,
             rules: Rules::is_2024()?,
+            readiness: giasync_shared::readiness::ReadinessRules::year_2024()?,
             clock,
             audio_keep_months: giasync_shared::config::AUDIO_KEEP_MONTHS_MIN,
             oversight: Arc::default(),
@@ -104,6 +110,9 @@ impl Context {
                 .map_err(LoadError::Ca)?;
         let mut context = Context::new(verifier, config.node.clock())?;
         context.audio_keep_months = config.node.audio_keep_months();
+        if let Some(path) = &config.node.readiness {
+            context.readiness = giasync_shared::readiness::ReadinessRules::load(path)?;
+        }
         Ok(context)
     }
 }

@@ -11,6 +11,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use tracing::{info, warn};
 
 mod materials;
+mod readiness;
 
 use crate::app::{self, Actor, Command, Context};
 use crate::run::{self, NodeHandle, RunError};
@@ -202,11 +203,11 @@ fn asker(handle: NodeHandle, context: Arc<Context>) -> crate::web::Ask {
             });
             return answer;
         }
-        if command.by_materials_driver() {
+        if command.by_node_driver() {
             let (reply, answer) = tokio::sync::oneshot::channel();
             let handle = handle.clone();
             tokio::spawn(async move {
-                let _ = reply.send(materials::drive(&handle, context, actor, command).await);
+                let _ = reply.send(drive(&handle, context, actor, command).await);
             });
             return answer;
         }
@@ -475,6 +476,27 @@ async fn bundle(
     }
 }
 
+/// The commands the node's driver does (`Command::by_node_driver`).
+async fn drive(
+    handle: &NodeHandle,
+    context: Arc<Context>,
+    actor: Actor,
+    command: Command,
+) -> crate::web::Answered {
+    match command {
+        Command::ReadinessFindings {
+            exam,
+            test_recording,
+        } => {
+            if let Err(refused) = actor.may(app::Action::Read) {
+                return Ok(Err(refused));
+            }
+            readiness::findings(handle, context, exam, test_recording).await
+        }
+        other => materials::drive(handle, context, actor, other).await,
+    }
+}
+
 /// A status answer with the running node's blobs filled in.
 async fn with_blobs(
     handle: &NodeHandle,
@@ -582,21 +604,14 @@ fn serve_admin(
                                 Err(e) => crate::admin::Response::refused(e.to_string()),
                             }
                         }
-                        Ok(command) if command.by_materials_driver() => {
+                        Ok(command) if command.by_node_driver() => {
                             let op = command.op();
                             let _ = handle
                                 .call(move |engine, now_ms| {
                                     engine.note(now_ms, format!("admin socket, uid {uid}: {op}"));
                                 })
                                 .await;
-                            match materials::drive(
-                                &handle,
-                                context.clone(),
-                                Actor::Console,
-                                command,
-                            )
-                            .await
-                            {
+                            match drive(&handle, context.clone(), Actor::Console, command).await {
                                 Ok(outcome) => crate::admin::respond(outcome),
                                 Err(e) => crate::admin::Response::refused(e.to_string()),
                             }

@@ -139,6 +139,37 @@ async fn retakes_of(
     }
 }
 
+/// The exam's schools: readiness acts against their deadline and the materials opened
+/// (`?exam=`, else this school year's main ИС date).
+async fn readiness_page(
+    State(engine): State<Ask>,
+    Query(query): Query<std::collections::BTreeMap<String, String>>,
+) -> Response {
+    let exam = match query.get("exam") {
+        Some(e) => e
+            .parse()
+            .map_err(|e: giasync_shared::DomainError| e.to_string()),
+        None => giasync_shared::calendar::Timestamp::from_unix_ms(crate::run::now_ms())
+            .map_err(|e| e.to_string())
+            .and_then(|t| crate::app::default_exam(t.date_utc()).map_err(|e| e.to_string())),
+    };
+    let exam: ExamId = match exam {
+        Ok(e) => e,
+        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
+    };
+    let readiness = match ask(&engine, Actor::Visitor, Command::ReadinessSchools { exam }).await {
+        Ok(Answer::Readiness(v)) => v,
+        Ok(_) => return WebError::Unexpected.into_response(),
+        Err(e) => return e.into_response(),
+    };
+    let materials = match ask(&engine, Actor::Visitor, Command::MaterialsSchools { exam }).await {
+        Ok(Answer::MaterialsSchools { schools, .. }) => schools,
+        Ok(_) => return WebError::Unexpected.into_response(),
+        Err(e) => return e.into_response(),
+    };
+    Html(oversight::readiness_page(&readiness, &materials)).into_response()
+}
+
 async fn retakes_page(
     State(engine): State<Ask>,
     Query(query): Query<std::collections::BTreeMap<String, String>>,
@@ -217,7 +248,8 @@ pub fn hub_router(
     let pages = Router::new()
         .route("/", get(oversight_page))
         .route("/api/oversight", get(oversight_json))
-        .route("/chart.svg", get(oversight_chart));
+        .route("/chart.svg", get(oversight_chart))
+        .route("/readiness", get(readiness_page));
     // The list of retakes carries names and the documents that excuse an absence: served only
     // behind sign-in.
     let pages = match sign_in {

@@ -494,6 +494,68 @@ pub fn retakes_page(list: &crate::app::retakes::Retakes) -> String {
     h
 }
 
+/// The hub's page of an exam's schools: each one's readiness act against the deadline (seed 002
+/// §26) and when it opened the materials (§30).
+pub fn readiness_page(
+    r: &crate::app::readiness::ReadinessView,
+    materials: &[crate::app::materials::SchoolOpened],
+) -> String {
+    let mut h = String::new();
+    let exam = r.exam.to_string();
+    let count = |name: &str| r.schools.iter().filter(|s| s.standing == name).count();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html><html lang=\"ru\"><head><meta charset=\"utf-8\">\
+         <title>Готовность {e}</title><style>{STYLE}</style></head><body>\
+         <h1>Готовность ОО и материалы: {e}</h1>\
+         <p class=\"muted\"><a href=\"/\">Мониторинг</a> · {t} ({src}); акты — до {due}</p>\
+         <p id=\"readiness-summary\">Готовы: {ready} · не готовы: {not_ready} · не представили акт: {missing} · с истёкшим сроком: {overdue}</p>",
+        e = escape(&exam),
+        t = escape(&r.title),
+        src = escape(&r.source),
+        due = r.due,
+        ready = count("ready"),
+        not_ready = count("not-ready"),
+        missing = count("not-reported"),
+        overdue = r.schools.iter().filter(|s| s.overdue).count(),
+    );
+    h.push_str("<table id=\"readiness\"><tr><th>ОО</th><th>Готовность</th><th>Акт</th><th>Не пройдены</th><th>Материалы открыты</th><th>Неверных кодов</th></tr>");
+    for s in &r.schools {
+        let opened = materials.iter().find(|m| m.school == s.school);
+        let standing = match s.standing.as_str() {
+            "ready" => "готова",
+            "not-ready" => "не готова",
+            _ => "акт не представлен",
+        };
+        let _ = write!(
+            h,
+            "<tr id=\"school-{code}\" class=\"{class}\"><td>{code}</td><td class=\"standing\">{standing}{late}</td><td>{at}</td><td>{failed}</td><td class=\"opened\">{opened_at}</td><td>{wrong}</td></tr>",
+            code = s.school,
+            class = if s.overdue { "overdue" } else { "" },
+            late = if s.overdue {
+                " — срок прошёл"
+            } else {
+                ""
+            },
+            at = s.at.map_or_else(String::new, |t| t.to_string()),
+            failed = escape(&s.failed.join(", ")),
+            opened_at = opened
+                .and_then(|o| o.opened.map(|t| format!(
+                    "{t} ({})",
+                    if o.opened_by.as_deref() == Some("code") {
+                        "резервный код"
+                    } else {
+                        "ключ РЦОИ"
+                    }
+                )))
+                .unwrap_or_else(|| "нет".to_owned()),
+            wrong = opened.map_or(0, |o| o.wrong_codes),
+        );
+    }
+    h.push_str("</table></body></html>");
+    h
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // test code: a panic is the failure report
 mod tests {

@@ -261,6 +261,7 @@ fn page_action(page: &str) -> Action {
         "commission" => Action::SignCommission,
         "recordings" | "tech" => Action::AddRecording,
         "materials" => Action::OpenMaterials,
+        "readiness" => Action::SignReadiness,
         "protocol" | "queue" => Action::Read,
         _ => Action::Read,
     }
@@ -332,6 +333,7 @@ pub fn router(
         )
         .route("/tech", get(technician::technician))
         .route("/tech/materials", post(technician::reserve_code))
+        .route("/tech/readiness", post(technician::sign_readiness))
         .route("/recordings", get(recordings::page_of_recordings))
         .route("/recording/{hash}", get(recordings::recording))
         .route("/sync", get(everyone::sync_page))

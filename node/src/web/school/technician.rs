@@ -116,6 +116,8 @@ pub(super) async fn technician(
         _ => Vec::new(),
     };
     b.push_str(&materials_section(&day, &exams));
+    // The readiness act.
+    b.push_str(&readiness_section(&web, &who, &day).await);
     // The recordings, per room.
     b.push_str("<h2>Аудиозаписи</h2><table id=\"tech-recordings\"><tr><th>Аудитория</th><th>Общая запись</th><th>Ответов</th><th>Записано ответов</th><th>В РЦОИ (записей)</th></tr>");
     for room in &day.rooms {
@@ -221,6 +223,193 @@ pub(super) async fn reserve_code(
         web.apply(&who, Command::MaterialsOpen { exam, code })
             .await
             .map(|_| "Материалы открыты по резервному коду".to_owned())
+    }
+    .await;
+    back(&to, result)
+}
+
+/// The readiness checks of the day's exam kind: what the node finds by itself, the checks the
+/// technician confirms, the standing of the school's latest act against its deadline, and the
+/// form that signs a new act (seed 002 §26).
+async fn readiness_section(web: &SchoolWeb, who: &super::Who, day: &SchoolDay) -> String {
+    let clock = day.utc_offset;
+    let exam = day.exam;
+    let mut b = String::from("<h2>Готовность</h2>");
+    let view = match web.apply(who, Command::ReadinessSchools { exam }).await {
+        Ok(Answer::Readiness(v)) => v,
+        Ok(_) => return b,
+        Err(e) => {
+            b.push_str(&format!("<p id=\"readiness\">{}</p>", escape(&e)));
+            return b;
+        }
+    };
+    let findings = match web
+        .apply(
+            who,
+            Command::ReadinessFindings {
+                exam,
+                test_recording: None,
+            },
+        )
+        .await
+    {
+        Ok(Answer::ReadinessFindings { findings, .. }) => findings,
+        _ => Vec::new(),
+    };
+    let mine = view.schools.first();
+    let standing = match mine.map(|s| s.standing.as_str()) {
+        Some("ready") => "готовность подтверждена",
+        Some("not-ready") => "НЕ ГОТОВА",
+        _ => "акт не подписан",
+    };
+    let signed = mine
+        .and_then(|s| s.at)
+        .map_or_else(String::new, |at| format!(" (акт от {})", local(at, clock)));
+    let failed = mine
+        .filter(|s| !s.failed.is_empty())
+        .map_or_else(String::new, |s| {
+            format!("; не пройдены: {}", escape(&s.failed.join(", ")))
+        });
+    let overdue = if mine.is_some_and(|s| s.overdue) {
+        " <b class=\"err\">Срок прошёл.</b>"
+    } else {
+        ""
+    };
+    b.push_str(&format!(
+        "<p id=\"readiness-standing\">{}: <b>{standing}</b>{signed}{failed}. Срок: до {} ({}).{overdue}</p>",
+        escape(&view.title),
+        local(view.due, clock),
+        escape(&view.source)
+    ));
+    b.push_str(&format!(
+        "<form id=\"readiness\" method=\"post\" action=\"/tech/readiness\"><input type=\"hidden\" name=\"exam\" value=\"{exam}\"><table><tr><th>Проверка</th><th>Результат</th><th>Примечание</th></tr>"
+    ));
+    for check in &view.checks {
+        let row = match &check.auto {
+            Some(_) => {
+                let found = findings.iter().find(|f| f.id == check.id);
+                let (mark, note) = match found {
+                    Some(f) if f.ok => ("проверено узлом: да", escape(&f.note)),
+                    Some(f) => ("проверено узлом: НЕТ", escape(&f.note)),
+                    None => ("проверит узел", String::new()),
+                };
+                if check.auto.as_deref() == Some("recording") {
+                    // Read back when the act is signed, from the file given here.
+                    "<td class=\"auto\">проверит узел при подписании</td><td><label>файл тестовой записи на этом компьютере <input name=\"recording\" size=\"40\"></label></td>".to_owned()
+                } else {
+                    format!("<td class=\"auto\">{mark}</td><td>{note}</td>")
+                }
+            }
+            None => format!(
+                "<td><label><input type=\"checkbox\" name=\"ok-{id}\"> в порядке</label></td><td><input name=\"note-{id}\" size=\"30\"></td>",
+                id = escape(&check.id)
+            ),
+        };
+        b.push_str(&format!(
+            "<tr id=\"check-{}\"><td>{}</td>{row}</tr>",
+            escape(&check.id),
+            escape(&check.title)
+        ));
+    }
+    b.push_str("</table><button>Подписать акт готовности</button></form>");
+    b
+}
+
+/// Signs the readiness act: the node's findings (run again now, with the test recording
+/// given) for its checks, the technician's word for the others.
+pub(super) async fn sign_readiness(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    let who = match gate(&web, &headers, "readiness") {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
+    let field = |name: &str| form.get(name).map_or("", String::as_str);
+    let to = format!("/tech?exam={}", super::layout::url_encode(field("exam")));
+    let result = async {
+        let exam: giasync_shared::exam::ExamId = field("exam")
+            .parse()
+            .map_err(|_| "Не указан экзамен".to_owned())?;
+        let recording = field("recording").trim();
+        let test_recording = (!recording.is_empty()).then(|| std::path::PathBuf::from(recording));
+        let Answer::ReadinessFindings { findings, .. } = web
+            .apply(
+                &who,
+                Command::ReadinessFindings {
+                    exam,
+                    test_recording,
+                },
+            )
+            .await?
+        else {
+            return Err("Узел ответил не на тот запрос".to_owned());
+        };
+        let Answer::Readiness(view) = web.apply(&who, Command::ReadinessSchools { exam }).await?
+        else {
+            return Err("Узел ответил не на тот запрос".to_owned());
+        };
+        let school = view
+            .schools
+            .first()
+            .map(|s| s.school)
+            .ok_or("Этот узел не ведёт экзамен")?;
+        let checks = view
+            .checks
+            .iter()
+            .map(|c| match &c.auto {
+                Some(_) => findings
+                    .iter()
+                    .find(|f| f.id == c.id)
+                    .map(|f| giasync_shared::readiness::CheckOutcome {
+                        id: f.id.clone(),
+                        ok: f.ok,
+                        note: f
+                            .note
+                            .chars()
+                            .take(giasync_shared::readiness::NOTE_CHARS_MAX)
+                            .collect(),
+                    })
+                    .ok_or_else(|| format!("Узел не проверил: {}", c.title)),
+                None => Ok(giasync_shared::readiness::CheckOutcome {
+                    id: c.id.clone(),
+                    ok: form.contains_key(&format!("ok-{}", c.id)),
+                    note: field(&format!("note-{}", c.id)).trim().to_owned(),
+                }),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let at = Timestamp::from_unix_ms(now_ms()).map_err(|e| e.to_string())?;
+        let act = giasync_shared::readiness::ReadinessAct {
+            exam,
+            school,
+            technician: who.person.id,
+            at,
+            checks,
+        };
+        let statement = act
+            .sign(&who.key)
+            .map_err(|e| format!("Акт не подписан: {e}"))?;
+        match web
+            .apply(
+                &who,
+                Command::Readiness {
+                    exam,
+                    statement: statement.as_bytes().to_vec(),
+                    technician_cert: who.cert_der.clone(),
+                },
+            )
+            .await?
+        {
+            Answer::ReadinessSigned(r) if r.ready => {
+                Ok("Акт готовности подписан: все проверки пройдены".to_owned())
+            }
+            Answer::ReadinessSigned(r) => Ok(format!(
+                "Акт подписан: ОО НЕ ГОТОВА, не пройдены: {}",
+                r.failed.join(", ")
+            )),
+            _ => Ok("Акт подписан".to_owned()),
+        }
     }
     .await;
     back(&to, result)

@@ -1,0 +1,192 @@
+//! Readiness acts (`giasync_shared::readiness`, seed 002 §26): the technician signs the outcome
+//! of the year's checks for the exam kind into the school's protocol ([`sign`]); every node that
+//! holds the school's documents judges its standing against the act's deadline ([`standings`]):
+//! the school itself on the technician's page, the МОУО and the РЦОИ for all their schools.
+
+use giasync_shared::calendar::Timestamp;
+use giasync_shared::codes::{PersonId, SchoolCode};
+use giasync_shared::content;
+use giasync_shared::exam::ExamId;
+use giasync_shared::readiness::{ReadinessAct, Standing, standing};
+use giasync_shared::statement::StatementKind;
+use giasync_shared::sync::{DocId, DocKind, Engine};
+use serde::{Deserialize, Serialize};
+
+use super::{Actor, Context, Error, handed_in, school_doc, timestamp};
+
+/// A readiness act stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadinessSigned {
+    pub exam: ExamId,
+    pub school: SchoolCode,
+    pub technician: PersonId,
+    pub ready: bool,
+    /// The checks that failed.
+    pub failed: Vec<String>,
+}
+
+/// What the node found of one check it runs by itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub id: String,
+    pub ok: bool,
+    pub note: String,
+}
+
+/// One check of the exam kind, for the pages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckLine {
+    pub id: String,
+    pub title: String,
+    /// What the node checks by itself (`link`, `clock`, `materials`, `recording`), if anything.
+    pub auto: Option<String>,
+}
+
+/// A school's readiness as a node sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchoolReadiness {
+    pub school: SchoolCode,
+    /// `ready`, `not-ready` or `not-reported`.
+    pub standing: String,
+    /// When the deciding act was signed.
+    pub at: Option<Timestamp>,
+    pub failed: Vec<String>,
+    /// Not ready, or not reported, and the deadline has passed.
+    pub overdue: bool,
+}
+
+/// The readiness of an exam's schools.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadinessView {
+    pub exam: ExamId,
+    pub title: String,
+    pub source: String,
+    pub due: Timestamp,
+    pub checks: Vec<CheckLine>,
+    pub schools: Vec<SchoolReadiness>,
+}
+
+fn rules_of(
+    context: &Context,
+    exam: ExamId,
+) -> Result<&giasync_shared::readiness::ExamReadiness, Error> {
+    context
+        .readiness
+        .of(exam.kind())
+        .ok_or(Error::NoReadinessChecks { kind: exam.kind() })
+}
+
+/// At a school: stores the technician's signed readiness act, checked: signed by a technician of
+/// this school certified by the region's CA, handed in by them, for this exam, reporting every
+/// check of the exam kind and nothing else.
+pub fn sign(
+    engine: &mut Engine,
+    context: &Context,
+    actor: &Actor,
+    now_ms: i64,
+    exam: ExamId,
+    statement: Vec<u8>,
+    technician_cert: &[u8],
+) -> Result<ReadinessSigned, Error> {
+    let protocol = school_doc(engine, DocKind::Protocol, exam)?;
+    let school = protocol.school().ok_or(Error::NoExam)?;
+    let (statement, act) = handed_in(
+        context,
+        actor,
+        statement,
+        (StatementKind::Readiness, "technician"),
+        technician_cert,
+        |s, d| ReadinessAct::verify(s, d),
+        |a: &ReadinessAct| (a.technician, a.exam, a.school),
+        (exam, school),
+    )?;
+    rules_of(context, exam)?
+        .conforms(&act)
+        .map_err(Error::RecordRefused)?;
+    let _ = timestamp(now_ms)?;
+    engine.change(now_ms, protocol, |tx| {
+        content::put_readiness(tx, &statement, act.technician, technician_cert)
+    })?;
+    Ok(ReadinessSigned {
+        exam,
+        school,
+        technician: act.technician,
+        ready: act.ready(),
+        failed: act.failed(),
+    })
+}
+
+/// The protocols of `exam` this node holds, or would: one per school it holds a roster or a
+/// protocol of.
+fn protocols(engine: &Engine, exam: ExamId) -> Vec<DocId> {
+    let mut docs: Vec<DocId> = engine
+        .doc_ids()
+        .filter(|d| {
+            matches!(d.kind(), Some(DocKind::Protocol | DocKind::Roster))
+                && matches!(d, DocId::School { exam: e, .. } if *e == exam)
+        })
+        .filter_map(|d| d.sibling(DocKind::Protocol))
+        .collect();
+    docs.sort();
+    docs.dedup();
+    docs
+}
+
+/// Every school of `exam` this node holds, with its readiness against the deadline.
+pub fn standings(
+    engine: &Engine,
+    context: &Context,
+    exam: ExamId,
+    now_ms: i64,
+) -> Result<ReadinessView, Error> {
+    let rules = rules_of(context, exam)?;
+    let due = rules.due(exam, context.clock)?;
+    let now = timestamp(now_ms)?;
+    let schools = protocols(engine, exam)
+        .into_iter()
+        .filter_map(|doc| {
+            let school = doc.school()?;
+            let acts: Vec<ReadinessAct> = engine
+                .doc(&doc)
+                .map(|protocol| {
+                    let directory = context
+                        .verifier
+                        .experts(&content::technician_certs(protocol));
+                    content::readiness_acts(protocol)
+                        .iter()
+                        .filter_map(|s| ReadinessAct::verify(s, &directory).ok())
+                        .filter(|a| a.exam == exam && a.school == school)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let (name, at, failed) = match standing(&acts, rules) {
+                Standing::Ready { at } => ("ready", Some(at), Vec::new()),
+                Standing::NotReady { at, failed } => ("not-ready", Some(at), failed),
+                Standing::NotReported => ("not-reported", None, Vec::new()),
+            };
+            Some(SchoolReadiness {
+                school,
+                standing: name.to_owned(),
+                at,
+                failed,
+                overdue: name != "ready" && now >= due,
+            })
+        })
+        .collect();
+    Ok(ReadinessView {
+        exam,
+        title: rules.title.clone(),
+        source: rules.source.clone(),
+        due,
+        checks: rules
+            .checks
+            .iter()
+            .map(|c| CheckLine {
+                id: c.id.clone(),
+                title: c.title.clone(),
+                auto: c.auto.map(|a| a.id().to_owned()),
+            })
+            .collect(),
+        schools,
+    })
+}
