@@ -71,6 +71,7 @@ fn simulate_with(
     // the delay the recordings add to sheets.
     let without_audio = scenario.audio.filter(|_| baseline).map(|_| Scenario {
         audio: None,
+        materials: None,
         ..scenario.clone()
     });
     let (region, baseline) = std::thread::scope(|scope| {

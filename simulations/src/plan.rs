@@ -313,6 +313,8 @@ pub struct Plan {
     pub participants: usize,
     /// The recordings made, if the scenario has them.
     pub audio: Option<crate::scenario::Audio>,
+    /// The exam materials package, if the scenario names one.
+    pub materials: Option<crate::scenario::Materials>,
 }
 
 fn minutes(field: &str, text: &str) -> Result<i64, ScenarioError> {
@@ -540,6 +542,7 @@ impl Plan {
             settle_ms: i64::from(d.settle_minutes) * MINUTE_MS,
             participants,
             audio: scenario.audio,
+            materials: scenario.materials,
         })
     }
 

@@ -314,6 +314,10 @@ pub struct Observed {
     pub recordings: Vec<(usize, BlobRef, i64)>,
     /// When the РЦОИ first held each recording whole.
     pub recordings_at_rcoi_ms: BTreeMap<BlobHash, i64>,
+    /// The exam materials package the РЦОИ named, and when.
+    pub materials: Option<(BlobRef, i64)>,
+    /// When each school (by index in the plan) first held the materials package whole.
+    pub materials_at_school_ms: BTreeMap<usize, i64>,
     /// When a node last stored a piece of a recording of each school.
     pub last_piece_ms_by_school: BTreeMap<usize, i64>,
     /// The school and blob of each recording taken in, by hash.
@@ -644,6 +648,9 @@ impl Region {
         }
         node.engine = Some(engine);
         self.start_blobs(i);
+        if self.nodes[i].kind == Kind::Rcoi {
+            self.name_materials(i);
+        }
         let node = &mut self.nodes[i];
         node.dial = Dialer {
             generation: node.dial.generation + 1,
@@ -763,6 +770,11 @@ impl Region {
                 self.schedule(self.now_ms, Event::Entry { school: s });
             }
         }
+    }
+
+    /// Whether blobs move in this run: recordings, or the materials package.
+    fn blobs_on(&self) -> bool {
+        self.plan.audio.is_some() || self.plan.materials.is_some()
     }
 
     fn school_of(&self, node: usize) -> Option<usize> {
@@ -889,7 +901,7 @@ impl Region {
                 engine.handle(self.now_ms, Input::Connected { peer, identity });
             }
             self.drain(node);
-            if self.plan.audio.is_some() {
+            if self.blobs_on() {
                 self.nodes[node]
                     .transfers
                     .connected(self.now_ms, peer, identity);
@@ -2123,7 +2135,8 @@ impl Region {
             | Sabotage::UncertifiedHeads
             | Sabotage::LostRecording
             | Sabotage::SpoiledPieces
-            | Sabotage::AttemptsByDate => {}
+            | Sabotage::AttemptsByDate
+            | Sabotage::MaterialsWithheld => {}
         }
     }
 

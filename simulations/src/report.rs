@@ -33,6 +33,72 @@ const RECORDINGS_MOVING_MS: i64 = 60_000;
 /// that school, unless the run's end came while its school's recordings were still moving:
 /// then the bytes still queued are said. Judged against what the schools made, not what the
 /// planner asked for.
+/// What the materials check found.
+struct MaterialsFound {
+    invariant: Invariant,
+    holding: usize,
+    median_s: Option<f64>,
+    all_s: Option<f64>,
+}
+
+/// Every school holds the materials package the РЦОИ named: judged by what each school's blob
+/// transfers completed (the production machine's `Complete`, once every piece was checked),
+/// counted against the plan's schools.
+fn materials_check(region: &Region) -> MaterialsFound {
+    let observed = region.observed();
+    let schools = region.plan().schools.len();
+    let name = "every school holds the exam materials package before the day";
+    let Some((blob, named_ms)) = observed.materials else {
+        return MaterialsFound {
+            invariant: Invariant {
+                name,
+                ok: true,
+                detail: "no package named".into(),
+            },
+            holding: 0,
+            median_s: None,
+            all_s: None,
+        };
+    };
+    let mut waits: Vec<i64> = observed
+        .materials_at_school_ms
+        .values()
+        .map(|&at| at - named_ms)
+        .collect();
+    waits.sort_unstable();
+    let holding = waits.len();
+    let all_s = (holding == schools)
+        .then(|| waits.last().map(|&w| w as f64 / 1000.0))
+        .flatten();
+    let median_s = waits.get(holding / 2).map(|&w| w as f64 / 1000.0);
+    let missing: Vec<String> = (0..schools)
+        .filter(|s| !observed.materials_at_school_ms.contains_key(s))
+        .take(5)
+        .map(|s| region.plan().schools[s].code.to_string())
+        .collect();
+    MaterialsFound {
+        invariant: Invariant {
+            name,
+            ok: holding == schools,
+            detail: if holding == schools {
+                format!(
+                    "{holding} of {schools} schools, {} bytes, all within {:.1} s of the РЦОИ naming it",
+                    blob.bytes,
+                    all_s.unwrap_or(0.0)
+                )
+            } else {
+                format!(
+                    "{holding} of {schools} schools hold it; not: {}",
+                    missing.join(", ")
+                )
+            },
+        },
+        holding,
+        median_s,
+        all_s,
+    }
+}
+
 fn recordings_check(region: &Region) -> Recordings {
     let observed = region.observed();
     let held = region.recordings_held_at_rcoi();
@@ -281,6 +347,13 @@ pub struct Report {
     /// `receipt_latency_p99_ms` of the same scenario and seed run without recordings: what
     /// the recordings added to the sheets' delay is the difference.
     pub receipt_latency_p99_ms_without_audio: Option<i64>,
+    /// The exam materials package (scenario `[materials]`): its size; how many schools hold it
+    /// whole; the median and the longest time from the РЦОИ naming it to a school holding it
+    /// (the longest only once every school holds it).
+    pub materials_bytes: Option<u64>,
+    pub materials_schools: usize,
+    pub materials_median_s: Option<f64>,
+    pub materials_all_schools_s: Option<f64>,
 }
 
 impl Report {
@@ -675,6 +748,8 @@ impl Report {
 
         let audio = recordings_check(region);
         invariants.push(audio.invariant.clone());
+        let materials = materials_check(region);
+        invariants.push(materials.invariant.clone());
 
         let last_entry = observed.sheets.iter().map(|s| s.at_ms).max().unwrap_or(0);
         let reference = plan.last_heal().max(last_entry);
@@ -752,6 +827,10 @@ impl Report {
                 .max()
                 .map(|&ms| clock(ms)),
             receipt_latency_p99_ms_without_audio: None,
+            materials_bytes: plan.materials.map(|m| m.bytes),
+            materials_schools: materials.holding,
+            materials_median_s: materials.median_s,
+            materials_all_schools_s: materials.all_s,
         }
     }
 
@@ -831,6 +910,18 @@ impl Report {
                 p50 as f64 / 1000.0,
                 max as f64 / 1000.0,
                 self.catchups_timed
+            );
+        }
+        if let Some(bytes) = self.materials_bytes {
+            let _ = writeln!(
+                out,
+                "materials package of {}: at {} schools, median {} after the РЦОИ named it, the last {}",
+                mib(bytes),
+                self.materials_schools,
+                self.materials_median_s
+                    .map_or_else(|| "—".to_owned(), |s| format!("{s:.1} s")),
+                self.materials_all_schools_s
+                    .map_or_else(|| "never".to_owned(), |s| format!("{s:.1} s")),
             );
         }
         if let Some(kbit_s) = self.audio_kbit_s {

@@ -49,6 +49,8 @@ pub enum Sabotage {
     /// additional date gives no first attempt, and schools score everyone by the date's old
     /// number (2 in March, 3 in April).
     AttemptsByDate,
+    /// The РЦОИ names the materials package but never holds it: no school ever gets it.
+    MaterialsWithheld,
 }
 
 impl FromStr for Sabotage {
@@ -70,12 +72,13 @@ impl FromStr for Sabotage {
             "lost-recording" => Sabotage::LostRecording,
             "spoiled-pieces" => Sabotage::SpoiledPieces,
             "attempts-by-date" => Sabotage::AttemptsByDate,
+            "materials-withheld" => Sabotage::MaterialsWithheld,
             other => {
                 return Err(format!(
                     "unknown sabotage {other:?}: none, tampered-store, stalled-school, \
                      correction-as-conflict, foreign-roster, invalid-receipted-verified, \
                      conflict-as-correction, broken-entry, ack-before-durable, approve-every-request, uncertified-organisers, \
-                     uncertified-heads, lost-recording, spoiled-pieces, attempts-by-date"
+                     uncertified-heads, lost-recording, spoiled-pieces, attempts-by-date, materials-withheld"
                 ));
             }
         })

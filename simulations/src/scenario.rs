@@ -46,7 +46,22 @@ pub struct Scenario {
     /// Recordings of the answers; absent: none are made.
     #[serde(default)]
     pub audio: Option<Audio>,
+    /// The exam materials (КИМ) package the РЦОИ names before the day; absent: none.
+    #[serde(default)]
+    pub materials: Option<Materials>,
 }
+
+/// The exam materials package (seed 002 §30): named in the region directory by the РЦОИ when
+/// the run starts, fetched by every МОУО and school below the documents, as blobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Materials {
+    /// The package's size, bytes.
+    pub bytes: u64,
+}
+
+/// The largest package a scenario may name: 1 GiB (a day's КИМ is a few MB of PDF).
+pub const MATERIALS_BYTES_MAX: u64 = 1 << 30;
 
 /// The recordings of answers (seed 002 §39): one per participant's attempt, taken in at the
 /// school when the answer ends, and each room's stream for the day, taken in after its last
@@ -443,6 +458,14 @@ impl Scenario {
                     format!("at least {least}, as a node's [node] audio_kbit_s"),
                 ));
             }
+        }
+        if let Some(m) = &self.materials
+            && !(1..=MATERIALS_BYTES_MAX).contains(&m.bytes)
+        {
+            return Err(invalid(
+                "materials.bytes",
+                format!("1 to {MATERIALS_BYTES_MAX} bytes"),
+            ));
         }
         let d = &self.day;
         minutes_of_day("day.roster_at", &d.roster_at)?;

@@ -275,6 +275,10 @@ fn each_invariant_fails_when_the_simulator_is_broken_on_purpose() {
             "uncertified-heads",
             "every sheet counted is by an expert of its room",
         ),
+        (
+            "materials-withheld",
+            "every school holds the exam materials package before the day",
+        ),
     ];
     for (sabotage, invariant) in cases {
         let out = sim(&["run", small.to_str().unwrap(), "--sabotage", sabotage]);

@@ -149,15 +149,83 @@ impl Region {
         Ok(Made::Recording { blob })
     }
 
+    /// The РЦОИ names the exam's materials package in the region directory when it first starts
+    /// (`giasync-hub materials add`: the package sealed, held, and its signed statement), so
+    /// every МОУО and school fetches it before the day. The package is sized, not made, like a
+    /// recording; its statement and the directory entry are the production ones.
+    pub(super) fn name_materials(&mut self, node: usize) {
+        let Some(materials) = self.plan.materials else {
+            return;
+        };
+        if self.observed.materials.is_some() {
+            return;
+        }
+        let mut h = Sha256::new();
+        h.update(b"giasync-sim materials");
+        h.update(self.plan.seed.to_be_bytes());
+        h.update(self.plan.exam.to_string());
+        let Ok(blob) = BlobRef::new(BlobHash(h.finalize().into()), materials.bytes) else {
+            return;
+        };
+        let mut h = Sha256::new();
+        h.update(b"giasync-sim materials code");
+        h.update(self.plan.seed.to_be_bytes());
+        let mut entropy = [0u8; giasync_shared::materials::RELEASE_CODE_BYTES];
+        entropy.copy_from_slice(&h.finalize()[..giasync_shared::materials::RELEASE_CODE_BYTES]);
+        let code = giasync_shared::materials::ReleaseCode::from_entropy(entropy);
+        let exam = self.plan.exam;
+        let at_ms = self.plan.midnight_ms + self.now_ms;
+        let clock = self.plan.clock;
+        let now = self.now_ms;
+        let withheld = self.sabotage == Sabotage::MaterialsWithheld;
+        let n = &mut self.nodes[node];
+        let Some(engine) = n.engine.as_mut() else {
+            return;
+        };
+        let made = (|| -> Result<(), Box<dyn std::error::Error>> {
+            let package = giasync_shared::materials::Package::new(
+                exam,
+                blob,
+                "kim.zip",
+                &code,
+                [0; giasync_shared::materials::SALT_BYTES],
+                giasync_shared::materials::release_time(exam.date(), clock)?,
+                giasync_shared::calendar::Timestamp::from_unix_ms(at_ms)?,
+            )?;
+            let statement = engine.node_statement(
+                giasync_shared::statement::StatementKind::Materials,
+                &package.fields(),
+            )?;
+            let cert = engine.node_cert().to_vec();
+            engine.change(now, DocId::Directory, |tx| {
+                giasync_shared::content::put_package(tx, exam, &statement, &cert)
+            })?;
+            Ok(())
+        })();
+        if let Err(e) = made {
+            self.observed
+                .entry_errors
+                .push(format!("the РЦОИ cannot name the materials: {e}"));
+            return;
+        }
+        if !withheld {
+            n.store.blobs.insert(blob.hash, blob);
+            n.transfers.hold(now, blob);
+        }
+        self.observed.materials = Some((blob, now));
+        self.drain(node);
+    }
+
     /// A node (re)starts: its transfers hold what its blob store holds whole, and it plans
     /// from every document it holds, as the node does at start.
     pub(super) fn start_blobs(&mut self, node: usize) {
+        let on = self.blobs_on();
         let n = &mut self.nodes[node];
         n.transfers = Transfers::with_check(piece_check);
         n.named_in.clear();
         n.reported.clear();
         n.blob_tick_at = None;
-        if self.plan.audio.is_none() {
+        if !on {
             return;
         }
         for blob in n.store.blobs.values() {
@@ -174,14 +242,15 @@ impl Region {
     /// After a batch changed `docs`: what the node fetches and keeps, as `run_blobs` applies
     /// the planner's answer.
     pub(super) fn plan_blobs(&mut self, node: usize, docs: &[DocId]) {
-        if self.plan.audio.is_none() || docs.is_empty() {
+        if !self.blobs_on() || docs.is_empty() {
             return;
         }
         let now = self.now_ms;
         let Some(engine) = self.nodes[node].engine.as_ref() else {
             return;
         };
-        let plans = giasync_node::app::recordings::plan(engine, docs);
+        let mut plans = giasync_node::app::recordings::plan(engine, docs);
+        plans.extend(giasync_node::app::materials::plan(engine, docs));
         let mut completed = Vec::new();
         let n = &mut self.nodes[node];
         for plan in plans {
@@ -261,6 +330,14 @@ impl Region {
                     }
                 }
                 BlobOutput::Complete { blob } => {
+                    if self.observed.materials.is_some_and(|(m, _)| m == blob)
+                        && let Some(s) = self.school_of(node)
+                    {
+                        self.observed
+                            .materials_at_school_ms
+                            .entry(s)
+                            .or_insert(self.now_ms);
+                    }
                     let n = &mut self.nodes[node];
                     n.store.partial.remove(&blob.hash);
                     n.store.blobs.insert(blob.hash, blob);
