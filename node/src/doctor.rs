@@ -380,17 +380,78 @@ async fn check_upstreams(
     checks
 }
 
+/// The readiness part of the check (seed 002 §26): the exam, and a test recording made with the
+/// recording software on this computer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadinessCheck {
+    pub exam: giasync_shared::exam::ExamId,
+    pub recording: Option<std::path::PathBuf>,
+}
+
+/// What the running node finds of the exam kind's automatic readiness checks (its link, its
+/// clock against its upstream's, the materials package held, the test recording read back),
+/// a line each; one failing line when the node is not running.
+pub fn check_readiness(config_path: &Path, readiness: &ReadinessCheck) -> Vec<Check> {
+    let asked = (|| -> Result<crate::admin::Response, String> {
+        let config = NodeConfig::load(config_path).map_err(|e| e.to_string())?;
+        if std::os::unix::net::UnixStream::connect(crate::admin::socket_path(&config.node.store))
+            .is_err()
+        {
+            return Err(
+                "the node is not running (giasync-node run): the readiness checks are the running node's"
+                    .into(),
+            );
+        }
+        let context = crate::app::Context::load(&config).map_err(|e| e.to_string())?;
+        crate::admin::execute(
+            &config,
+            &context,
+            &crate::app::Command::ReadinessFindings {
+                exam: readiness.exam,
+                test_recording: readiness.recording.clone(),
+            },
+            crate::run::now_ms(),
+        )
+        .map_err(|e| e.to_string())
+    })();
+    let name = |id: &str| format!("readiness {}: {id}", readiness.exam);
+    match asked {
+        Ok(crate::admin::Response {
+            answer: Some(crate::app::Answer::ReadinessFindings { findings, .. }),
+            ..
+        }) => findings
+            .into_iter()
+            .map(|f| Check::new(name(&f.id), if f.ok { Ok(f.note) } else { Err(f.note) }))
+            .collect(),
+        Ok(other) => vec![Check::new(name("checks"), Err(other.message))],
+        Err(e) => vec![Check::new(name("checks"), Err(e))],
+    }
+}
+
 /// Runs the checks on a fresh runtime, prints one line per check and returns whether all
 /// passed: the body of `giasync-node doctor` and `giasync-hub doctor`.
 pub fn report(config_path: &Path, upstream_timeout: Duration) -> Result<bool, std::io::Error> {
+    report_with(config_path, upstream_timeout, None)
+}
+
+/// [`report`], with the readiness checks of an exam when `readiness` is given
+/// (`giasync-node doctor --exam E [--recording FILE]`).
+pub fn report_with(
+    config_path: &Path,
+    upstream_timeout: Duration,
+    readiness: Option<&ReadinessCheck>,
+) -> Result<bool, std::io::Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let checks = runtime.block_on(run(
+    let mut checks = runtime.block_on(run(
         config_path,
         OffsetDateTime::now_utc(),
         upstream_timeout,
     ));
+    if let Some(readiness) = readiness {
+        checks.extend(check_readiness(config_path, readiness));
+    }
     for check in &checks {
         println!("{}", check.line());
     }

@@ -57,6 +57,13 @@ enum Command {
         /// How long to wait for each upstream, in milliseconds.
         #[arg(long, default_value_t = giasync_node::doctor::UPSTREAM_TIMEOUT_MS)]
         timeout_ms: u64,
+        /// Also the readiness checks of this exam that the running node makes (seed 002 §26):
+        /// its link and clock, the materials package held, the test recording read back.
+        #[arg(long)]
+        exam: Option<String>,
+        /// A test recording made with the recording software on this computer (with --exam).
+        #[arg(long, requires = "exam")]
+        recording: Option<PathBuf>,
     },
     /// The participant list: import, rooms, assignment, attendance.
     #[command(subcommand)]
@@ -354,10 +361,26 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Run { config } => {
             giasync_node::service::run_until_stopped(&config, false).map(|()| true)
         }
-        Command::Doctor { config, timeout_ms } => Ok(giasync_node::doctor::report(
-            &config,
-            std::time::Duration::from_millis(timeout_ms),
-        )?),
+        Command::Doctor {
+            config,
+            timeout_ms,
+            exam,
+            recording,
+        } => {
+            let readiness = exam
+                .map(|exam| -> anyhow::Result<_> {
+                    Ok(giasync_node::doctor::ReadinessCheck {
+                        exam: exam.parse().context("--exam")?,
+                        recording: recording.map(|r| std::path::absolute(&r)).transpose()?,
+                    })
+                })
+                .transpose()?;
+            Ok(giasync_node::doctor::report_with(
+                &config,
+                std::time::Duration::from_millis(timeout_ms),
+                readiness.as_ref(),
+            )?)
+        }
         Command::Roster(command) => roster(command),
         Command::Bundle(BundleCommand::Write {
             to,

@@ -235,3 +235,24 @@ async fn a_missing_configuration_is_one_clear_failure() {
         "{report}"
     );
 }
+
+/// `doctor --exam E` asks the running node for the readiness checks; with no node running it
+/// says so in one failing line rather than passing what it could not check.
+#[test]
+fn the_readiness_checks_need_the_running_node() {
+    let dir = demo_region();
+    let config = dir.path().join("region").join("420101").join("node.toml");
+    let checks = giasync_node::doctor::check_readiness(
+        &config,
+        &giasync_node::doctor::ReadinessCheck {
+            exam: "is-2024-02-14".parse().unwrap(),
+            recording: None,
+        },
+    );
+    assert_eq!(checks.len(), 1, "{checks:?}");
+    let line = checks[0].line();
+    assert!(
+        line.starts_with("FAIL") && line.contains("the node is not running"),
+        "{line}"
+    );
+}

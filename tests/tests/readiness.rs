@@ -149,6 +149,28 @@ async fn a_readiness_act_reaches_the_rcoi_and_a_missing_one_is_overdue_after_its
     let ids: Vec<&str> = findings.iter().map(|f| f.id.as_str()).collect();
     assert_eq!(ids, ["link", "clock", "materials", "recording"]);
     assert!(findings.iter().all(|f| f.ok), "{findings:?}");
+    // `giasync-node doctor --exam E --recording FILE` prints the same findings, a line each.
+    let node_toml = dir.path().join("420101").join("node.toml");
+    let readiness = giasync_node::doctor::ReadinessCheck {
+        exam: FUTURE.parse().unwrap(),
+        recording: Some(recording.clone()),
+    };
+    let lines: Vec<String> = tokio::task::spawn_blocking(move || {
+        giasync_node::doctor::check_readiness(&node_toml, &readiness)
+            .iter()
+            .map(giasync_node::doctor::Check::line)
+            .collect()
+    })
+    .await
+    .unwrap();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert!(lines.iter().all(|l| l.starts_with("ok ")), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("readiness is-2099-02-11: materials: пакет получен")),
+        "{lines:?}"
+    );
     // A file that is not a recording fails its check, naming why.
     let not_audio = dir.path().join("not-audio.wav");
     std::fs::write(&not_audio, "this is text").unwrap();
