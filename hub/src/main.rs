@@ -89,6 +89,10 @@ enum MaterialsCommand {
         exam: String,
         /// The materials file, e.g. kim.zip.
         file: PathBuf,
+        /// How many КИМ variants the materials hold (numbered from 1): the room log gives each
+        /// participant one of them.
+        #[arg(long)]
+        variants: u16,
     },
     /// The exam's release code, to read out by phone or send by e-mail to a school that is
     /// offline at 07:30 (the reserve scheme); refused before the release time.
@@ -585,14 +589,23 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             println!("{}: readiness checks {}: ok", file.display(), rules.id);
             Ok(true)
         }
-        Command::Materials(MaterialsCommand::Add { config, exam, file }) => {
+        Command::Materials(MaterialsCommand::Add {
+            config,
+            exam,
+            file,
+            variants,
+        }) => {
             let (config, context) = load(&config)?;
             let exam = exam.parse().context("--exam")?;
             let file = std::path::absolute(&file).with_context(|| format!("{}", file.display()))?;
             report(&execute(
                 &config,
                 &context,
-                &Request::MaterialsAdd { exam, file },
+                &Request::MaterialsAdd {
+                    exam,
+                    file,
+                    variants,
+                },
             )?)
         }
         Command::Materials(MaterialsCommand::Code { config, exam }) => {

@@ -139,10 +139,11 @@ fn materials_lines(exams: &[crate::app::materials::ExamMaterials]) -> String {
             continue;
         };
         let mut line = format!(
-            "{}: {} ({} bytes) {}; opens at {}",
+            "{}: {} ({} bytes, {} variants) {}; opens at {}",
             m.exam,
             p.name,
             p.blob.bytes,
+            p.variants,
             if m.held { "held" } else { "not held yet" },
             p.release_at
         );

@@ -72,6 +72,8 @@ pub enum MaterialsError {
         "the package's file name must be 1..={PACKAGE_NAME_CHARS_MAX} characters, without / or a line break"
     )]
     BadName,
+    #[error("the materials hold 1..={max} variants, not {0}", max = crate::room::VARIANT_MAX)]
+    BadVariants(u16),
 }
 
 /// An exam's release code: what opens its package (the age passphrase).
@@ -237,6 +239,9 @@ pub struct Package {
     pub blob: BlobRef,
     /// The file the package opens into, e.g. `kim-2024-02-14.zip`.
     pub name: String,
+    /// How many КИМ variants the materials hold (numbered 1..=variants): the room log gives a
+    /// participant one of them (seed 002 §42).
+    pub variants: u16,
     pub salt: [u8; SALT_BYTES],
     pub commitment: [u8; 32],
     /// Not before this may the РЦОИ release the code (07:30 of the exam day, its clock).
@@ -246,20 +251,24 @@ pub struct Package {
 
 impl Package {
     /// A package for `exam` that `code` opens.
+    #[allow(clippy::too_many_arguments)] // each is one fact of the package
     pub fn new(
         exam: ExamId,
         blob: BlobRef,
         name: &str,
+        variants: u16,
         code: &ReleaseCode,
         salt: [u8; SALT_BYTES],
         release_at: Timestamp,
         at: Timestamp,
     ) -> Result<Self, MaterialsError> {
         check_name(name)?;
+        check_variants(variants)?;
         Ok(Package {
             exam,
             blob,
             name: name.to_owned(),
+            variants,
             salt,
             commitment: commitment(exam, &salt, code),
             release_at,
@@ -281,6 +290,7 @@ impl Package {
             .with("blob", self.blob.hash)
             .with("bytes", self.blob.bytes)
             .with("name", &self.name)
+            .with("variants", self.variants)
             .with("salt", hex(&self.salt))
             .with("commitment", hex(&self.commitment))
             .with("release_at", self.release_at)
@@ -304,12 +314,14 @@ impl Package {
                 bytes: fields.parse("bytes")?,
             },
             name: fields.get("name")?.to_owned(),
+            variants: fields.parse("variants")?,
             salt: unhex("salt", fields.get("salt")?)?,
             commitment: unhex("commitment", fields.get("commitment")?)?,
             release_at: fields.parse("release_at")?,
             at: fields.parse("at")?,
         };
         check_name(&package.name)?;
+        check_variants(package.variants)?;
         if package.exam != exam {
             return Err(MaterialsError::WrongExam {
                 expected: exam,
@@ -318,6 +330,13 @@ impl Package {
         }
         Ok(package)
     }
+}
+
+fn check_variants(variants: u16) -> Result<(), MaterialsError> {
+    if variants == 0 || variants > crate::room::VARIANT_MAX {
+        return Err(MaterialsError::BadVariants(variants));
+    }
+    Ok(())
 }
 
 fn check_name(name: &str) -> Result<(), MaterialsError> {
@@ -429,6 +448,7 @@ mod tests {
                 bytes: 1000,
             },
             "kim.zip",
+            4,
             code,
             [3; SALT_BYTES],
             release_time(exam.date(), UtcOffset::from_minutes(7 * 60).unwrap()).unwrap(),
@@ -583,6 +603,7 @@ mod tests {
                         bytes: 1
                     },
                     name,
+                    4,
                     &code(1),
                     [0; SALT_BYTES],
                     "2024-02-14T00:30:00Z".parse().unwrap(),

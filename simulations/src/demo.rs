@@ -155,7 +155,11 @@ fn open_materials(
     let added = admin::execute(
         rcoi,
         context,
-        &Request::MaterialsAdd { exam, file },
+        &Request::MaterialsAdd {
+            exam,
+            file,
+            variants: 4,
+        },
         now_ms(),
     )?;
     if !added.ok {

@@ -106,6 +106,7 @@ async fn materials_open_only_when_the_rcoi_releases_them_or_with_their_own_code(
         Command::MaterialsAdd {
             exam: PAST.parse().unwrap(),
             file: kim.clone(),
+            variants: 4,
         },
     )
     .await;
@@ -126,6 +127,7 @@ async fn materials_open_only_when_the_rcoi_releases_them_or_with_their_own_code(
             Command::MaterialsAdd {
                 exam: exam.parse().unwrap(),
                 file: path,
+                variants: 4,
             },
         )
         .await;
@@ -143,6 +145,24 @@ async fn materials_open_only_when_the_rcoi_releases_them_or_with_their_own_code(
             "Вариант 1. Текст для чтения вслух: …"
         );
     }
+
+    // The room log gives a participant one of the materials' variants (4 here), no other.
+    let log = |variant: u16| Command::Log {
+        exam: PAST.parse().unwrap(),
+        participant: giasync_shared::codes::ParticipantId::new("P1").unwrap(),
+        interviewer: None,
+        at: "2024-02-14T03:00:00Z".parse().unwrap(),
+        end: false,
+        variant: Some(giasync_shared::room::Variant::new(variant).unwrap()),
+    };
+    let refused = ask(&schools[0], log(5)).await;
+    assert!(
+        !refused.ok && refused.message.contains("hold variants 1 to 4, not 5"),
+        "{}",
+        refused.message
+    );
+    let logged = ask(&schools[0], log(4)).await;
+    assert!(logged.ok, "{}", logged.message);
 
     // The future exam: every school holds its package, and none has the key or opened it.
     for school in &schools {

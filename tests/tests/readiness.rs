@@ -121,6 +121,7 @@ async fn a_readiness_act_reaches_the_rcoi_and_a_missing_one_is_overdue_after_its
         Command::MaterialsAdd {
             exam: FUTURE.parse().unwrap(),
             file: kim,
+            variants: 4,
         },
     )
     .await;

@@ -234,13 +234,19 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
             let added = ask_rcoi(Request::MaterialsAdd {
                 exam: e.parse().unwrap(),
                 file,
+                variants: 4,
             });
             assert!(added.ok, "{}", added.message);
         }
         // Before 07:30: the package is held, the key is not given, nothing is opened.
-        browser.open(&format!("{base}/tech?exam={future}"));
         let row = format!("#materials-{future}");
-        eventually_shows(&browser, &format!("{row} .held"), "да");
+        // The page shows what the node holds when it is loaded: loaded again until the package
+        // has arrived.
+        browser.wait_for(30, "the future package held", |b| {
+            b.open(&format!("{base}/tech?exam={future}"));
+            b.try_text(&format!("{row} .held"))
+                .is_some_and(|t| t == "да")
+        });
         assert_eq!(browser.text(&format!("{row} .released")), "не выдан");
         assert_eq!(browser.text(&format!("{row} .opened")), "нет");
         browser.screenshot("school-technician-materials-before");

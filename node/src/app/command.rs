@@ -356,6 +356,8 @@ pub enum Command {
     MaterialsAdd {
         exam: ExamId,
         file: std::path::PathBuf,
+        /// How many КИМ variants the materials hold.
+        variants: u16,
     },
     /// At the РЦОИ: the exam's release code, to read out to a school (the reserve scheme); only
     /// from the release time on. Done by the node's driver.

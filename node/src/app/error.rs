@@ -286,6 +286,12 @@ pub enum Error {
         variant: giasync_shared::room::Variant,
         attempt: u8,
     },
+    /// A variant the exam's materials do not hold.
+    #[error("the materials of this exam hold variants 1 to {variants}, not {variant}")]
+    VariantNotInMaterials {
+        variant: giasync_shared::room::Variant,
+        variants: u16,
+    },
     /// An act for an attempt that is not the participant's open one.
     #[error("participant {participant}: an act ends the attempt open now, {}, not attempt {attempt}", open.map_or("and none is (an act ended the day's attempt)".to_owned(), |a| format!("attempt {a}")))]
     ActForAttemptNotOpen {

@@ -48,6 +48,7 @@ pub struct ExamMaterials {
 pub struct PackageLine {
     pub blob: BlobRef,
     pub name: String,
+    pub variants: u16,
     pub release_at: Timestamp,
     pub at: Timestamp,
 }
@@ -123,7 +124,7 @@ pub fn announce(
     now_ms: i64,
     exam: ExamId,
     blob: BlobRef,
-    name: &str,
+    (name, variants): (&str, u16),
     code: &ReleaseCode,
     salt: [u8; SALT_BYTES],
 ) -> Result<Announced, Error> {
@@ -132,7 +133,16 @@ pub fn announce(
         return Err(Error::MaterialsReleased { exam });
     }
     let release_at = release_time(exam.date(), context.clock)?;
-    let package = Package::new(exam, blob, name, code, salt, release_at, timestamp(now_ms)?)?;
+    let package = Package::new(
+        exam,
+        blob,
+        name,
+        variants,
+        code,
+        salt,
+        release_at,
+        timestamp(now_ms)?,
+    )?;
     let statement = engine.node_statement(StatementKind::Materials, &package.fields())?;
     let cert = engine.node_cert().to_vec();
     engine.change(now_ms, DocId::Directory, |tx| {
@@ -143,6 +153,15 @@ pub fn announce(
         blob,
         release_at,
     })
+}
+
+/// The number of КИМ variants of `exam`'s materials, once the directory names a package that
+/// verifies: the room log gives a participant one of them.
+#[must_use]
+pub fn variants(engine: &Engine, context: &Context, exam: ExamId) -> Option<u16> {
+    package_of(engine, context, exam)
+        .ok()
+        .map(|(p, _)| p.variants)
 }
 
 /// At the РЦОИ: the exams whose package is named, not released, and due by this node's clock.
@@ -241,6 +260,7 @@ pub fn view(engine: &Engine, context: &Context) -> Vec<ExamMaterials> {
                     line.package = Some(PackageLine {
                         blob: package.blob,
                         name: package.name,
+                        variants: package.variants,
                         release_at: package.release_at,
                         at: package.at,
                     });

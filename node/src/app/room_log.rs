@@ -101,6 +101,12 @@ pub fn log(
     } else {
         open.ok_or(Error::NoAttemptOpen { participant })?
     };
+    if let Some(variant) = entry.variant
+        && let Some(variants) = super::materials::variants(engine, context, exam)
+        && variant.get() > variants
+    {
+        return Err(Error::VariantNotInMaterials { variant, variants });
+    }
     if let Some(variant) = entry.variant {
         let answered = log.attempts.iter().map(|(a, l)| (*a, l)).chain(
             log.unnumbered

@@ -39,7 +39,7 @@ pub(crate) async fn add(
     context: Arc<Context>,
     actor: Actor,
     exam: ExamId,
-    file: PathBuf,
+    (file, variants): (PathBuf, u16),
 ) -> crate::web::Answered {
     if let Err(refused) = actor.may(app::Action::Operate) {
         return Ok(Err(refused));
@@ -82,8 +82,17 @@ pub(crate) async fn add(
     };
     handle
         .call(move |engine, now_ms| {
-            app::materials::announce(engine, &context, now_ms, exam, blob, &name, &code, salt)
-                .map(Answer::MaterialsAdded)
+            app::materials::announce(
+                engine,
+                &context,
+                now_ms,
+                exam,
+                blob,
+                (&name, variants),
+                &code,
+                salt,
+            )
+            .map(Answer::MaterialsAdded)
         })
         .await
         .map_err(|_| run::CallError::Stopped)?
@@ -156,7 +165,11 @@ pub(crate) async fn drive(
     command: app::Command,
 ) -> crate::web::Answered {
     match command {
-        app::Command::MaterialsAdd { exam, file } => add(handle, context, actor, exam, file).await,
+        app::Command::MaterialsAdd {
+            exam,
+            file,
+            variants,
+        } => add(handle, context, actor, exam, (file, variants)).await,
         app::Command::MaterialsCode { exam } => tell_code(handle, context, actor, exam).await,
         app::Command::MaterialsOpen { exam, code } => {
             open(handle, context, actor, exam, code).await

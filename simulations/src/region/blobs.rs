@@ -187,6 +187,7 @@ impl Region {
                 exam,
                 blob,
                 "kim.zip",
+                4,
                 &code,
                 [0; giasync_shared::materials::SALT_BYTES],
                 giasync_shared::materials::release_time(exam.date(), clock)?,

@@ -234,6 +234,9 @@ fn russian(e: &WebError) -> String {
             Error::NoAttemptOpen { .. } => {
                 "Попытка участника на этот день завершена актом: новый ответ не начинают".into()
             }
+            Error::VariantNotInMaterials { variant, variants } => format!(
+                "В материалах экзамена варианты с 1 по {variants}: варианта {variant} нет"
+            ),
             Error::WrongReleaseCode { wrong_codes, .. } => format!(
                 "Код не подходит к материалам этого экзамена и отклонён (неверных кодов: {wrong_codes}); сверьте код с РЦОИ"
             ),
