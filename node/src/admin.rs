@@ -118,6 +118,8 @@ fn readiness_lines(v: &crate::app::readiness::ReadinessView) -> String {
         }
         if s.overdue {
             m.push_str(", OVERDUE");
+        } else if s.late {
+            m.push_str(", signed after the deadline");
         }
     }
     m
@@ -260,6 +262,10 @@ fn message(answer: &Answer) -> String {
                         format!(", {} wrong codes", s.wrong_codes)
                     } else {
                         String::new()
+                    } + if s.early {
+                        ", BEFORE its release time"
+                    } else {
+                        ""
                     }
                 ));
             }

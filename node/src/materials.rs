@@ -16,6 +16,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use age::secrecy::Secret;
+use giasync_shared::blob::BlobHash;
 use giasync_shared::exam::ExamId;
 use giasync_shared::materials::ReleaseCode;
 
@@ -67,6 +68,9 @@ pub fn seal(source: &Path, code: &ReleaseCode, out: &mut File) -> Result<(), Mat
         .map_err(|e| MaterialsFileError::Seal(e.to_string()))
 }
 
+/// Tells temporary files written at once apart.
+static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Writes `bytes` to `path` through a synced temporary file and a rename, with `mode`.
 fn write_atomically(
     path: &Path,
@@ -74,8 +78,17 @@ fn write_atomically(
     mode: u32,
 ) -> Result<(), MaterialsFileError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let tmp = path.with_extension("partial");
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        if let Some(parent) = dir.parent() {
+            File::open(parent)
+                .and_then(|d| d.sync_all())
+                .map_err(io_err(parent))?;
+        }
+    }
+    // Unique to this write: the clock's opening and a reserve code typed at once never share it.
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("partial-{}-{n}", std::process::id()));
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
@@ -95,19 +108,34 @@ fn write_atomically(
         .map_err(io_err(dir))
 }
 
-fn code_path(dir: &Path, exam: ExamId) -> PathBuf {
-    dir.join(format!("{exam}.code"))
+fn code_path(dir: &Path, exam: ExamId, package: &BlobHash) -> PathBuf {
+    dir.join(format!("{exam}.{package}.code"))
 }
 
-/// At the РЦОИ: keeps `exam`'s code for the release (the node's user only may read it).
-pub fn keep_code(dir: &Path, exam: ExamId, code: &ReleaseCode) -> Result<(), MaterialsFileError> {
+/// At the РЦОИ: keeps the code of `exam`'s package `package` for its release (the node's user
+/// only may read it). One file per package, never overwritten: a package named again keeps the
+/// code of each.
+pub fn keep_code(
+    dir: &Path,
+    exam: ExamId,
+    package: &BlobHash,
+    code: &ReleaseCode,
+) -> Result<(), MaterialsFileError> {
     let text = format!("{code}\n");
-    write_atomically(&code_path(dir, exam), &mut text.as_bytes(), CODE_FILE_MODE)
+    write_atomically(
+        &code_path(dir, exam, package),
+        &mut text.as_bytes(),
+        CODE_FILE_MODE,
+    )
 }
 
-/// At the РЦОИ: the kept code of `exam`, if any.
-pub fn read_code(dir: &Path, exam: ExamId) -> Result<Option<ReleaseCode>, MaterialsFileError> {
-    let path = code_path(dir, exam);
+/// At the РЦОИ: the kept code of `exam`'s package `package`, if any.
+pub fn read_code(
+    dir: &Path,
+    exam: ExamId,
+    package: &BlobHash,
+) -> Result<Option<ReleaseCode>, MaterialsFileError> {
+    let path = code_path(dir, exam, package);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -187,16 +215,24 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let exam: ExamId = "is-2024-02-14".parse().unwrap();
-        assert_eq!(read_code(dir.path(), exam).unwrap(), None);
+        let (package, other) = (BlobHash([1; 32]), BlobHash([2; 32]));
+        assert_eq!(read_code(dir.path(), exam, &package).unwrap(), None);
         let code = ReleaseCode::from_entropy([1; RELEASE_CODE_BYTES]);
-        keep_code(dir.path(), exam, &code).unwrap();
-        assert_eq!(read_code(dir.path(), exam).unwrap(), Some(code));
-        let mode = std::fs::metadata(code_path(dir.path(), exam))
+        keep_code(dir.path(), exam, &package, &code).unwrap();
+        assert_eq!(
+            read_code(dir.path(), exam, &package).unwrap(),
+            Some(code.clone())
+        );
+        // Another package of the exam has its own code; the first keeps its own.
+        let second = ReleaseCode::from_entropy([2; RELEASE_CODE_BYTES]);
+        keep_code(dir.path(), exam, &other, &second).unwrap();
+        assert_eq!(read_code(dir.path(), exam, &package).unwrap(), Some(code));
+        let mode = std::fs::metadata(code_path(dir.path(), exam, &package))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, CODE_FILE_MODE);
-        std::fs::write(code_path(dir.path(), exam), "nonsense").unwrap();
-        assert!(read_code(dir.path(), exam).is_err());
+        std::fs::write(code_path(dir.path(), exam, &package), "nonsense").unwrap();
+        assert!(read_code(dir.path(), exam, &package).is_err());
     }
 }

@@ -28,7 +28,7 @@
 //! | rcoi | `published/N` | the РЦОИ's signed results of the school, edition N (`crate::publish`); `rcoi_cert/N` the certificate it was signed under |
 //! | directory | `materials/EXAM/package` | the РЦОИ's signed statement naming the exam's materials package (`crate::materials`); `materials/EXAM/package_cert` the certificate it was signed under |
 //! | directory | `materials/EXAM/release` | the РЦОИ's signed release of the package's code; `materials/EXAM/release_cert` its certificate |
-//! | protocol | `materials/opened`, `materials/opened_by` | when the school opened the exam's materials (ms) and how: `release` or `code` (the reserve scheme) |
+//! | protocol | `materials/opened`, `materials/opened_by`, `materials/opened_package` | when the school opened the exam's materials (ms), how (`release` or `code`, the reserve scheme) and which package (its blob hash) |
 //! | protocol | `readiness/HASH` | the technician's signed readiness act (`crate::readiness`); `technician/ID` their certificate (DER) |
 //! | protocol | `materials/wrong_codes` | reserve codes typed at the school that did not match (integer) |
 //! | results | `delivered` | when the school's node first verified the published results (ms) |
@@ -982,23 +982,35 @@ pub fn materials(directory: &impl ReadDoc) -> BTreeMap<crate::exam::ExamId, Stor
         .collect()
 }
 
-/// Records in a school's protocol when and how it opened the exam's materials.
+/// Records in a school's protocol when and how it opened the exam's materials package
+/// `package`.
 pub fn put_opened(
     tx: &mut impl Transactable,
     at: Timestamp,
     by: crate::materials::OpenedBy,
+    package: &crate::blob::BlobHash,
 ) -> Result<(), AutomergeError> {
     tx.put(ROOT, "materials/opened", at.unix_ms())?;
     tx.put(ROOT, "materials/opened_by", by.id())?;
+    tx.put(ROOT, "materials/opened_package", package.to_string())?;
     Ok(())
 }
 
-/// When and how the school opened the exam's materials.
-pub fn opened(protocol: &impl ReadDoc) -> Option<(Timestamp, Option<crate::materials::OpenedBy>)> {
+/// When and how the school opened the exam's materials, and which package.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Opened {
+    pub at: Timestamp,
+    pub by: Option<crate::materials::OpenedBy>,
+    pub package: Option<crate::blob::BlobHash>,
+}
+
+/// When, how and which package the school opened of the exam's materials.
+pub fn opened(protocol: &impl ReadDoc) -> Option<Opened> {
     let at = Timestamp::from_unix_ms(int(protocol, "materials/opened")?).ok()?;
     let by =
         text(protocol, "materials/opened_by").and_then(|t| crate::materials::OpenedBy::from_id(&t));
-    Some((at, by))
+    let package = text(protocol, "materials/opened_package").and_then(|t| t.parse().ok());
+    Some(Opened { at, by, package })
 }
 
 /// Records how many reserve codes typed at the school did not match.

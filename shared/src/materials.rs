@@ -332,6 +332,13 @@ impl Package {
     }
 }
 
+/// Whether a package may be named `name` and hold `variants` variants: what [`Package::new`]
+/// checks, to ask before anything is sealed.
+pub fn check_facts(name: &str, variants: u16) -> Result<(), MaterialsError> {
+    check_name(name)?;
+    check_variants(variants)
+}
+
 fn check_variants(variants: u16) -> Result<(), MaterialsError> {
     if variants == 0 || variants > crate::room::VARIANT_MAX {
         return Err(MaterialsError::BadVariants(variants));

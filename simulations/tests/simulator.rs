@@ -277,7 +277,7 @@ fn each_invariant_fails_when_the_simulator_is_broken_on_purpose() {
         ),
         (
             "materials-withheld",
-            "every school holds the exam materials package before the day",
+            "every school holds the exam materials package by 07:30",
         ),
     ];
     for (sabotage, invariant) in cases {
@@ -539,6 +539,30 @@ fn recordings_still_moving_at_the_end_are_reported_queued() {
         all.contains(
             "ok   every recording made is at the РЦОИ and hash-verified: the run ended with"
         ),
+        "{all}"
+    );
+}
+
+/// Invariant 15 judges time as well as holding: with every school offline from midnight to
+/// 08:00, the package reaches each one only after 07:30, when it opens, and the run fails naming
+/// the schools.
+#[test]
+fn materials_that_arrive_after_half_past_seven_fail_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = std::fs::read_to_string(scenario("small.toml")).unwrap();
+    let at = small.find("[[outages]]").unwrap();
+    let dark = format!(
+        "{}[[outages]]\nwhat = \"schools\"\nshare = 1.0\nfrom = \"00:00\"\nto = \"08:00\"\n\n{}",
+        &small[..at],
+        &small[at..]
+    );
+    let path = dir.path().join("dark.toml");
+    std::fs::write(&path, dark).unwrap();
+    let out = sim(&["run", path.to_str().unwrap()]);
+    let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    assert!(
+        all.contains("FAIL every school holds the exam materials package by 07:30: held only after 07:30 at: 420101"),
         "{all}"
     );
 }

@@ -825,3 +825,24 @@ pub fn patterned_wav(path: &Path, bytes: u32) {
         block += 1;
     }
 }
+
+/// The release code the РЦОИ of `dir` keeps for `exam`'s package (its one package in a test):
+/// what an operator reads out by phone, from `STORE.materials/EXAM.HASH.code` beside its store.
+pub fn kept_code(dir: &Path, exam: &str) -> String {
+    let folder = dir.join("42").join("store.materials");
+    let file = std::fs::read_dir(&folder)
+        .expect("the РЦОИ's materials folder")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.starts_with(&format!("{exam}.")) && n.ends_with(".code")
+            })
+        })
+        .expect("a kept code");
+    std::fs::read_to_string(file)
+        .expect("the code file")
+        .trim()
+        .to_owned()
+}

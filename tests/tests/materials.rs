@@ -59,11 +59,7 @@ async fn until(
 }
 
 fn code_kept(dir: &Path, exam: &str) -> String {
-    // What an operator reads out by phone: the code the РЦОИ's node keeps beside its store.
-    std::fs::read_to_string(dir.join("42").join(format!("store.materials/{exam}.code")))
-        .unwrap()
-        .trim()
-        .to_owned()
+    giasync_tests::kept_code(dir, exam)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,6 +141,22 @@ async fn materials_open_only_when_the_rcoi_releases_them_or_with_their_own_code(
             "Вариант 1. Текст для чтения вслух: …"
         );
     }
+
+    // A released package is not replaced: schools have opened it.
+    let again = ask(
+        &rcoi_config,
+        Command::MaterialsAdd {
+            exam: PAST.parse().unwrap(),
+            file: dir.path().join("kim-past.txt"),
+            variants: 4,
+        },
+    )
+    .await;
+    assert!(
+        !again.ok && again.message.contains("are released"),
+        "{}",
+        again.message
+    );
 
     // The room log gives a participant one of the materials' variants (4 here), no other.
     let log = |variant: u16| Command::Log {

@@ -211,8 +211,23 @@ async fn a_readiness_act_reaches_the_rcoi_and_a_missing_one_is_overdue_after_its
     );
     // Refused: an organiser signing as if a technician; the other school's technician; an act
     // that leaves a check out.
-    let refused = ask(&schools[0], hand_in(no_paper.clone(), "org-420101")).await;
-    assert!(!refused.ok, "{}", refused.message);
+    let mut by_organiser = no_paper.clone();
+    by_organiser.technician = PersonId::new("org-420101").unwrap();
+    let refused = ask(&schools[0], hand_in(by_organiser, "org-420101")).await;
+    assert!(
+        !refused.ok && refused.message.contains("technician"),
+        "{}",
+        refused.message
+    );
+    // Dated an hour ahead: it would stand above every act after it.
+    let mut ahead = no_paper.clone();
+    ahead.at = ahead.at.plus_ms(3_600_000);
+    let refused = ask(&schools[0], hand_in(ahead, "tech-420101")).await;
+    assert!(
+        !refused.ok && refused.message.contains("more than 10 minutes"),
+        "{}",
+        refused.message
+    );
     let mut other = no_paper.clone();
     other.technician = PersonId::new("tech-420102").unwrap();
     let refused = ask(&schools[0], hand_in(other, "tech-420102")).await;

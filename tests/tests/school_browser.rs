@@ -257,9 +257,7 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         assert_eq!(browser.text(&format!("{row} .wrong")), "1");
         browser.screenshot("school-technician-wrong-code");
         // The code the РЦОИ reads out by phone opens it (typed as heard: lower case, spaces).
-        let code =
-            std::fs::read_to_string(dir.path().join(format!("42/store.materials/{future}.code")))
-                .unwrap();
+        let code = giasync_tests::kept_code(dir.path(), future);
         browser.type_into(
             "#reserve-code input[name=code]",
             &code.trim().to_lowercase().replace('-', " "),

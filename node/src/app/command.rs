@@ -735,7 +735,7 @@ pub fn apply(
         }
         Command::MaterialsSchools { exam } => Answer::MaterialsSchools {
             exam,
-            schools: super::materials::opened_by_school(engine, exam),
+            schools: super::materials::opened_by_school(engine, context, exam),
         },
         Command::Familiarise {
             exam,

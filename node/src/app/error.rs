@@ -244,6 +244,15 @@ pub enum Error {
         exam: ExamId,
         release_at: giasync_shared::calendar::Timestamp,
     },
+    /// A package whose release time is not 07:30 of the exam day on this node's clock.
+    #[error(
+        "the materials of {exam} are named to open at {named}; 07:30 of the exam day on this region's clock is {expected} ([node] utc_offset of the РЦОИ and this node)"
+    )]
+    MaterialsReleaseTime {
+        exam: ExamId,
+        named: giasync_shared::calendar::Timestamp,
+        expected: giasync_shared::calendar::Timestamp,
+    },
     /// A reserve code that does not open the exam's package (counted in the protocol).
     #[error(
         "the code does not open the materials of {exam}: refused ({wrong_codes} wrong codes typed at this school so far); check it with the РЦОИ"
@@ -257,6 +266,13 @@ pub enum Error {
     MaterialsFile { exam: ExamId, message: String },
     #[error("the materials: {0}")]
     Materials(#[from] giasync_shared::materials::MaterialsError),
+    /// A readiness act dated too far from when it was handed in.
+    #[error(
+        "the readiness act is dated {at}, more than 10 minutes from now: the technician signs it as it is handed in"
+    )]
+    ReadinessOutOfTime {
+        at: giasync_shared::calendar::Timestamp,
+    },
     /// The year's readiness file has no checks for this exam kind.
     #[error("the year's readiness checks have none for {}", kind.display_name())]
     NoReadinessChecks {

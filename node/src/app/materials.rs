@@ -91,6 +91,16 @@ fn verified(
     entry: &StoredMaterials,
 ) -> Result<(Package, Option<Release>), Error> {
     let package = Package::verify(&entry.package, &entry.package_cert, &context.verifier, exam)?;
+    // 07:30 of the exam day on this node's clock, not only the РЦОИ's word for it: a РЦОИ
+    // with a wrong clock zone would otherwise release the region early.
+    let expected = release_time(exam.date(), context.clock)?;
+    if package.release_at != expected {
+        return Err(Error::MaterialsReleaseTime {
+            exam,
+            named: package.release_at,
+            expected,
+        });
+    }
     let release = match &entry.release {
         Some((statement, cert)) => Some(Release::verify(
             statement,
@@ -114,6 +124,19 @@ fn package_of(
     verified(context, exam, &entry)
 }
 
+/// At the РЦОИ: whether a package for `exam` may be named now: not once a release of the exam
+/// is in the directory (whether or not it still verifies: schools may have opened it).
+pub fn may_announce(engine: &Engine, exam: ExamId) -> Result<(), Error> {
+    require_rcoi(engine, RcoiDuty::Materials)?;
+    if stored(engine)
+        .get(&exam)
+        .is_some_and(|e| e.release.is_some())
+    {
+        return Err(Error::MaterialsReleased { exam });
+    }
+    Ok(())
+}
+
 /// At the РЦОИ: names `blob`, the package encrypted with `code`, as `exam`'s materials in the
 /// region directory, to open at 07:30 of the exam day on this node's clock. A package not yet
 /// released may be replaced; a released one may not.
@@ -128,10 +151,7 @@ pub fn announce(
     code: &ReleaseCode,
     salt: [u8; SALT_BYTES],
 ) -> Result<Announced, Error> {
-    require_rcoi(engine, RcoiDuty::Materials)?;
-    if let Ok((_, Some(_))) = package_of(engine, context, exam) {
-        return Err(Error::MaterialsReleased { exam });
-    }
+    may_announce(engine, exam)?;
     let release_at = release_time(exam.date(), context.clock)?;
     let package = Package::new(
         exam,
@@ -166,15 +186,17 @@ pub fn variants(engine: &Engine, context: &Context, exam: ExamId) -> Option<u16>
 
 /// At the РЦОИ: the exams whose package is named, not released, and due by this node's clock.
 #[must_use]
-pub fn due(engine: &Engine, context: &Context, now_ms: i64) -> Vec<ExamId> {
+pub fn due(engine: &Engine, context: &Context, now_ms: i64) -> Vec<(ExamId, BlobRef)> {
+    if engine.identity().role() != NodeRole::Rcoi {
+        return Vec::new();
+    }
     stored(engine)
         .into_iter()
-        .filter(|(exam, entry)| {
-            entry.release.is_none()
-                && verified(context, *exam, entry)
-                    .is_ok_and(|(p, _)| p.release_at.unix_ms() <= now_ms)
+        .filter(|(_, entry)| entry.release.is_none())
+        .filter_map(|(exam, entry)| {
+            let (package, _) = verified(context, exam, &entry).ok()?;
+            (package.release_at.unix_ms() <= now_ms).then_some((exam, package.blob))
         })
-        .map(|(exam, _)| exam)
         .collect()
 }
 
@@ -250,13 +272,18 @@ pub fn view(engine: &Engine, context: &Context) -> Vec<ExamMaterials> {
                 package: None,
                 problem: None,
                 released: None,
-                opened: opened.map(|(at, _)| at),
-                opened_by: opened.and_then(|(_, by)| by).map(|b| b.id().to_owned()),
+                opened: opened.map(|o| o.at),
+                opened_by: opened.and_then(|o| o.by).map(|b| b.id().to_owned()),
                 wrong_codes: protocol.map_or(0, content::wrong_codes),
                 held: false,
             };
             match verified(context, exam, &entry) {
                 Ok((package, release)) => {
+                    // An opening of a package named before this one is not this one's.
+                    if opened.is_some_and(|o| o.package.is_some_and(|h| h != package.blob.hash)) {
+                        line.opened = None;
+                        line.opened_by = None;
+                    }
                     line.package = Some(PackageLine {
                         blob: package.blob,
                         name: package.name,
@@ -288,10 +315,11 @@ pub fn to_open(engine: &Engine, context: &Context) -> Vec<Opening> {
             if engine.doc(&roster).is_none() && engine.doc(&protocol).is_none() {
                 return None;
             }
-            if engine.doc(&protocol).and_then(content::opened).is_some() {
+            let (package, release) = verified(context, exam, &entry).ok()?;
+            let opened = engine.doc(&protocol).and_then(content::opened);
+            if opened.is_some_and(|o| o.package.is_none_or(|h| h == package.blob.hash)) {
                 return None;
             }
-            let (package, release) = verified(context, exam, &entry).ok()?;
             Some(Opening {
                 exam,
                 package,
@@ -335,13 +363,18 @@ pub fn record_opened(
     now_ms: i64,
     exam: ExamId,
     by: OpenedBy,
+    package: &giasync_shared::blob::BlobHash,
 ) -> Result<Timestamp, Error> {
     let protocol = school_doc(engine, DocKind::Protocol, exam)?;
-    if let Some((at, _)) = engine.doc(&protocol).and_then(content::opened) {
-        return Ok(at);
+    if let Some(o) = engine.doc(&protocol).and_then(content::opened)
+        && o.package.is_none_or(|h| h == *package)
+    {
+        return Ok(o.at);
     }
     let at = timestamp(now_ms)?;
-    engine.change(now_ms, protocol, |tx| content::put_opened(tx, at, by))?;
+    engine.change(now_ms, protocol, |tx| {
+        content::put_opened(tx, at, by, package)
+    })?;
     Ok(at)
 }
 
@@ -383,12 +416,17 @@ pub struct SchoolOpened {
     pub opened: Option<Timestamp>,
     pub opened_by: Option<String>,
     pub wrong_codes: u32,
+    /// Opened before the package's release time (by a reserve code given out early).
+    pub early: bool,
 }
 
 /// On a hub: every school of `exam` it holds a roster or protocol of, and whether and when it
 /// opened the materials (a school that wrote nothing yet has no protocol, and has not).
 #[must_use]
-pub fn opened_by_school(engine: &Engine, exam: ExamId) -> Vec<SchoolOpened> {
+pub fn opened_by_school(engine: &Engine, context: &Context, exam: ExamId) -> Vec<SchoolOpened> {
+    let release_at = package_of(engine, context, exam)
+        .ok()
+        .map(|(p, _)| p.release_at);
     let mut protocols: Vec<DocId> = engine
         .doc_ids()
         .filter(|d| {
@@ -406,9 +444,10 @@ pub fn opened_by_school(engine: &Engine, exam: ExamId) -> Vec<SchoolOpened> {
             let opened = doc.and_then(content::opened);
             Some(SchoolOpened {
                 school: d.school()?,
-                opened: opened.map(|(at, _)| at),
-                opened_by: opened.and_then(|(_, by)| by).map(|b| b.id().to_owned()),
+                opened: opened.map(|o| o.at),
+                opened_by: opened.and_then(|o| o.by).map(|b| b.id().to_owned()),
                 wrong_codes: doc.map_or(0, content::wrong_codes),
+                early: opened.is_some_and(|o| release_at.is_some_and(|r| o.at < r)),
             })
         })
         .collect()

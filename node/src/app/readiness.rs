@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{Actor, Context, Error, handed_in, school_doc, timestamp};
 
+/// How far from the node's clock an act's time may be when it is handed in: 10 minutes.
+pub const ACT_SKEW_MS_MAX: i64 = 10 * 60_000;
+
 /// A readiness act stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadinessSigned {
@@ -53,6 +56,8 @@ pub struct SchoolReadiness {
     pub failed: Vec<String>,
     /// Not ready, or not reported, and the deadline has passed.
     pub overdue: bool,
+    /// The deciding act was signed after the deadline.
+    pub late: bool,
 }
 
 /// The readiness of an exam's schools.
@@ -103,7 +108,12 @@ pub fn sign(
     rules_of(context, exam)?
         .conforms(&act)
         .map_err(Error::RecordRefused)?;
-    let _ = timestamp(now_ms)?;
+    // Signed as it is handed in: a later date would stand above every act after it, an
+    // earlier one would dodge a revocation since.
+    let now = timestamp(now_ms)?;
+    if (act.at.unix_ms() - now.unix_ms()).abs() > ACT_SKEW_MS_MAX {
+        return Err(Error::ReadinessOutOfTime { at: act.at });
+    }
     engine.change(now_ms, protocol, |tx| {
         content::put_readiness(tx, &statement, act.technician, technician_cert)
     })?;
@@ -170,6 +180,7 @@ pub fn standings(
                 at,
                 failed,
                 overdue: name != "ready" && now >= due,
+                late: at.is_some_and(|at| at > due),
             })
         })
         .collect();

@@ -45,6 +45,17 @@ pub(crate) async fn add(
         return Ok(Err(refused));
     }
     let name = super::file_name(&file);
+    // What would refuse the package is asked before anything is sealed or kept.
+    if let Err(e) = giasync_shared::materials::check_facts(&name, variants) {
+        return Ok(Err(e.into()));
+    }
+    let refused = handle
+        .call(move |engine, _| app::materials::may_announce(engine, exam))
+        .await
+        .map_err(|_| run::CallError::Stopped)??;
+    if let Err(refused) = refused {
+        return Ok(Err(refused));
+    }
     let mut entropy = [0u8; RELEASE_CODE_BYTES];
     OsRng.fill_bytes(&mut entropy);
     let code = ReleaseCode::from_entropy(entropy);
@@ -69,10 +80,12 @@ pub(crate) async fn add(
     // could never open.
     let keeping = code.clone();
     let dir = handle.materials_dir.clone();
-    let kept =
-        tokio::task::spawn_blocking(move || crate::materials::keep_code(&dir, exam, &keeping))
-            .await
-            .map_err(|_| run::CallError::Stopped)?;
+    let package = prepared.blob.hash;
+    let kept = tokio::task::spawn_blocking(move || {
+        crate::materials::keep_code(&dir, exam, &package, &keeping)
+    })
+    .await
+    .map_err(|_| run::CallError::Stopped)?;
     if let Err(e) = kept {
         return Ok(Err(file_error(exam, e)));
     }
@@ -117,7 +130,7 @@ pub(crate) async fn tell_code(
         Err(refused) => return Ok(Err(refused)),
     };
     Ok(
-        match crate::materials::read_code(&handle.materials_dir, exam) {
+        match crate::materials::read_code(&handle.materials_dir, exam, &package.blob.hash) {
             Ok(Some(code)) if package.opens_with(&code) => Ok(Answer::MaterialsCode {
                 exam,
                 code: code.to_string(),
@@ -204,13 +217,14 @@ async fn open_held(handle: &NodeHandle, opening: app::materials::Opening) -> Res
     };
     let dir = handle.materials_dir.clone();
     let (code, name, by) = (opening.code, opening.package.name, opening.by);
+    let hash = opening.package.blob.hash;
     let opened =
         tokio::task::spawn_blocking(move || crate::materials::open(file, &code, &dir, exam, &name))
             .await
             .map_err(|_| file_error(exam, "the opening stopped"))?
             .map_err(|e| file_error(exam, e))?;
     let recorded = handle
-        .call(move |engine, now_ms| app::materials::record_opened(engine, now_ms, exam, by))
+        .call(move |engine, now_ms| app::materials::record_opened(engine, now_ms, exam, by, &hash))
         .await;
     match recorded {
         Ok(Ok(Ok(at))) => Ok(Answer::MaterialsOpened {
@@ -251,8 +265,8 @@ async fn tick(handle: &NodeHandle, context: &Arc<Context>) -> bool {
     else {
         return false;
     };
-    for exam in due {
-        let code = match crate::materials::read_code(&handle.materials_dir, exam) {
+    for (exam, package) in due {
+        let code = match crate::materials::read_code(&handle.materials_dir, exam, &package.hash) {
             Ok(Some(code)) => code,
             Ok(None) => {
                 warn!(%exam, "the materials are due but this node keeps no code for them");

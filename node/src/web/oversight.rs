@@ -534,6 +534,8 @@ pub fn readiness_page(
             class = if s.overdue { "overdue" } else { "" },
             late = if s.overdue {
                 " — срок прошёл"
+            } else if s.late {
+                " (акт после срока)"
             } else {
                 ""
             },
@@ -547,7 +549,11 @@ pub fn readiness_page(
                     } else {
                         "ключ РЦОИ"
                     }
-                )))
+                ) + if o.early {
+                    " — РАНЬШЕ 07:30"
+                } else {
+                    ""
+                }))
                 .unwrap_or_else(|| "нет".to_owned()),
             wrong = opened.map_or(0, |o| o.wrong_codes),
         );

@@ -295,7 +295,7 @@ async fn readiness_section(web: &SchoolWeb, who: &super::Who, day: &SchoolDay) -
                 };
                 if check.auto.as_deref() == Some("recording") {
                     // Read back when the act is signed, from the file given here.
-                    "<td class=\"auto\">проверит узел при подписании</td><td><label>файл тестовой записи на этом компьютере <input name=\"recording\" size=\"40\"></label></td>".to_owned()
+                    "<td class=\"auto\">проверит узел при подписании</td><td><label>путь к файлу тестовой записи на компьютере узла ОО <input name=\"recording\" size=\"40\"></label></td>".to_owned()
                 } else {
                     format!("<td class=\"auto\">{mark}</td><td>{note}</td>")
                 }
