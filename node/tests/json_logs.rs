@@ -68,7 +68,9 @@ fn a_node_asked_for_json_logs_writes_one_object_a_line() {
     assert_eq!(loaded["level"], "INFO", "{loaded}");
     assert!(loaded["timestamp"].is_string(), "{loaded}");
     assert!(
-        loaded["node"].as_str().is_some_and(|n| n.contains("420101")),
+        loaded["node"]
+            .as_str()
+            .is_some_and(|n| n.contains("420101")),
         "the node's identity as a field: {loaded}"
     );
 }

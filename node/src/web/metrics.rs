@@ -309,4 +309,75 @@ mod tests {
         assert!(!text.contains("giasync_blobs_"));
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
+
+    /// Every metric the РЦОИ's Grafana dashboard (`docs/grafana-rcoi.json`) queries is one the
+    /// endpoint serves: names read from the dashboard's queries, looked for among the samples
+    /// of a full reading (blobs included).
+    #[test]
+    fn the_dashboard_asks_only_for_metrics_the_endpoint_serves() {
+        let dashboard: serde_json::Value =
+            serde_json::from_str(include_str!("../../../docs/grafana-rcoi.json")).unwrap();
+        let region = RegionCode::new("42").unwrap();
+        let metrics = Metrics {
+            node: NodeIdentity {
+                region,
+                org: OrgCode::Rcoi(region),
+                municipality: None,
+            },
+            peers: vec![PeerMetrics {
+                peer: NodeIdentity {
+                    region,
+                    org: OrgCode::Municipality(MunicipalityCode::new("4201").unwrap()),
+                    municipality: Some(MunicipalityCode::new("4201").unwrap()),
+                },
+                connected: true,
+                last_contact_ms: Some(1_700_000_000_000),
+                docs_pending: 0,
+            }],
+            docs: 1,
+            frames_sent: 1,
+            bytes_sent: 1,
+            frames_received: 1,
+            bytes_received: 1,
+            changes_applied: 1,
+            messages_quarantined: 0,
+            schools: vec![(SchoolCode::new("420101").unwrap(), SchoolSheets::default())],
+        };
+        let blobs = BlobsLine {
+            held: 1,
+            held_bytes: 1,
+            fetching: 0,
+            bytes_left: 0,
+            rate_bytes_s: 0,
+            eta_s: None,
+        };
+        let text = render(&metrics, Some(&blobs)).unwrap();
+        let served: std::collections::BTreeSet<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .collect();
+        let mut asked = std::collections::BTreeSet::new();
+        for panel in dashboard["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().unwrap() {
+                let expr = target["expr"].as_str().unwrap();
+                let mut rest = expr;
+                while let Some(at) = rest.find("giasync_") {
+                    let name: String = rest[at..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    rest = &rest[at + name.len()..];
+                    asked.insert(name);
+                }
+            }
+        }
+        assert!(asked.len() >= 8, "{asked:?}");
+        for name in &asked {
+            assert!(
+                served.contains(name.as_str()),
+                "{name} is not served:\n{text}"
+            );
+        }
+    }
 }
