@@ -136,6 +136,118 @@ fn demo_clock() -> anyhow::Result<UtcOffset> {
     bail!("no time zone has passed 07:35 and not 21:00 now")
 }
 
+/// A test recording as the recording software would leave it: 1.5 s of silence, WAV (8 kHz,
+/// 8-bit, mono).
+fn test_recording(path: &Path) -> anyhow::Result<()> {
+    const RATE: u32 = 8_000;
+    let samples = RATE * 3 / 2;
+    let mut wav = Vec::with_capacity(44 + samples as usize);
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + samples).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&RATE.to_le_bytes());
+    wav.extend_from_slice(&RATE.to_le_bytes()); // bytes a second
+    wav.extend_from_slice(&1u16.to_le_bytes()); // block align
+    wav.extend_from_slice(&8u16.to_le_bytes()); // bits a sample
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&samples.to_le_bytes());
+    wav.resize(44 + samples as usize, 0x80);
+    std::fs::write(path, wav)?;
+    Ok(())
+}
+
+/// Each school's technician signs the readiness act (seed 002 §26): the node's own checks (link,
+/// clock, the materials package held, a test recording read back) and their word for the
+/// internet and the printer. Prints what the РЦОИ sees; `Ok(false)` unless every school is ready.
+fn sign_readiness(
+    timeline: &Timeline,
+    region: &Region,
+    rcoi: &NodeConfig,
+    context: &Context,
+    schools: &[SchoolData],
+    exam: ExamId,
+    region_dir: &Path,
+) -> anyhow::Result<bool> {
+    let recording = region_dir.join("test-recording.wav");
+    test_recording(&recording)?;
+    let rules = context
+        .readiness
+        .of(exam.kind())
+        .context("no readiness checks for the exam")?
+        .clone();
+    for school in schools {
+        let technician = region
+            .people
+            .iter()
+            .find(|p| p.org == school.code.as_str() && p.role == PersonRole::Technician)
+            .context("the school has no technician")?;
+        let found = admin::execute(
+            &school.config,
+            context,
+            &Request::ReadinessFindings {
+                exam,
+                test_recording: Some(recording.clone()),
+            },
+            now_ms(),
+        )?;
+        let Some(Answer::ReadinessFindings { findings, .. }) = found.answer else {
+            bail!("school {}: {}", school.code, found.message);
+        };
+        let checks = rules
+            .checks
+            .iter()
+            .map(|c| {
+                let found = findings.iter().find(|f| f.id == c.id);
+                giasync_shared::readiness::CheckOutcome {
+                    id: c.id.clone(),
+                    ok: found.is_none_or(|f| f.ok),
+                    note: found.map(|f| f.note.clone()).unwrap_or_default(),
+                }
+            })
+            .collect();
+        let (key, cert) = credentials(region_dir, technician)?;
+        let act = giasync_shared::readiness::ReadinessAct {
+            exam,
+            school: school.code,
+            technician: PersonId::new(technician.id.as_str())?,
+            at: Timestamp::from_unix_ms(now_ms())?,
+            checks,
+        };
+        let signed = admin::execute(
+            &school.config,
+            context,
+            &Request::Readiness {
+                exam,
+                statement: act.sign(&key)?.as_bytes().to_vec(),
+                technician_cert: cert,
+            },
+            now_ms(),
+        )?;
+        if !signed.ok {
+            bail!("school {}: {}", school.code, signed.message);
+        }
+    }
+    let mut ready = 0;
+    for _ in 0..300 {
+        let view = admin::execute(rcoi, context, &Request::ReadinessSchools { exam }, now_ms())?;
+        if let Some(Answer::Readiness(v)) = view.answer {
+            ready = v.schools.iter().filter(|s| s.standing == "ready").count();
+            if ready == schools.len() {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    timeline.say(&format!(
+        "readiness acts signed by each school's technician (link, clock, materials, a test recording, internet, printer): {ready} of {} schools ready at the РЦОИ",
+        schools.len()
+    ));
+    Ok(ready == schools.len())
+}
+
 /// The РЦОИ seals the day's materials (КИМ) and names the package; at 07:30 of the region's day
 /// (already passed: [`demo_clock`]) it releases the code and every school's node opens its copy
 /// by itself. Prints when each school opened them; `Ok(false)` if one did not within a minute.
@@ -642,6 +754,15 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     timeline.say("РЦОИ, 2 МОУО hubs and 4 schools running as separate processes on loopback QUIC");
     let materials_opened =
         open_materials(&timeline, &rcoi_config, &context, &schools, exam, &args.out)?;
+    let readiness_ok = sign_readiness(
+        &timeline,
+        &region,
+        &rcoi_config,
+        &context,
+        &schools,
+        exam,
+        &args.out,
+    )?;
 
     let mut entered = 0usize;
     let mut entered_sheets = BTreeSet::new();
@@ -801,6 +922,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     );
     let ok = lost == 0
         && materials_opened
+        && readiness_ok
         && entered_sheets.len() == entered
         && invalid == 0
         && conflicts == 1
