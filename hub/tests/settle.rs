@@ -106,23 +106,7 @@ async fn an_operator_settles_a_conflict_from_the_command_line() {
             vec![roster_row("p-conflict", "Конфликтова", "000001")],
         )],
     );
-    let rcoi = giasync_node::service::start(rcoi_config.clone())
-        .await
-        .unwrap();
-    let hub = giasync_node::service::start(giasync_tests::node_config(
-        dir.path(),
-        "4201",
-        &[rcoi.listen.unwrap()],
-    ))
-    .await
-    .unwrap();
-    let school_node = giasync_node::service::start(giasync_tests::node_config(
-        dir.path(),
-        "420101",
-        &[hub.listen.unwrap()],
-    ))
-    .await
-    .unwrap();
+    let (nodes, _) = giasync_tests::start_region(dir.path(), &["420101"], |_| {}).await;
     let mut heads = Vec::new();
     for _ in 0..300 {
         let config = rcoi_config.clone();
@@ -167,7 +151,7 @@ async fn an_operator_settles_a_conflict_from_the_command_line() {
     // Settled once: a second settlement finds no open conflict.
     let (ok, out) = run(chosen[..12].to_owned(), pin).await.unwrap();
     assert!(!ok && out.contains("no open conflict"), "{out}");
-    for node in [&school_node, &hub, &rcoi] {
+    for node in &nodes {
         node.stop();
     }
 }

@@ -846,3 +846,52 @@ pub fn kept_code(dir: &Path, exam: &str) -> String {
         .trim()
         .to_owned()
 }
+
+/// Asks the node of `config` `command` as its console (the running node through its admin
+/// socket, else its store), on a blocking thread so the test's runtime keeps serving its nodes.
+pub async fn ask(
+    config: &giasync_shared::config::NodeConfig,
+    command: giasync_node::app::Command,
+) -> giasync_node::admin::Response {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || {
+        let context = giasync_node::app::Context::load(&config).expect("the node's context");
+        giasync_node::admin::execute(&config, &context, &command, now_ms()).expect("an answer")
+    })
+    .await
+    .expect("the blocking task")
+}
+
+/// Starts `schools` of municipality 4201 of the demo region in `dir` under the РЦОИ "42" and
+/// the МОУО hub "4201" (all on free ports): the nodes and each school's configuration, the
+/// РЦОИ's and the hub's first.
+pub async fn start_region(
+    dir: &Path,
+    schools: &[&str],
+    hub_config: impl FnOnce(&mut giasync_shared::config::NodeConfig),
+) -> (
+    Vec<giasync_node::run::NodeHandle>,
+    Vec<giasync_shared::config::NodeConfig>,
+) {
+    let rcoi_config = node_config(dir, "42", &[]);
+    let rcoi = giasync_node::service::start(rcoi_config.clone())
+        .await
+        .expect("the РЦОИ starts");
+    let mut hub = node_config(dir, "4201", &[rcoi.listen.expect("the РЦОИ listens")]);
+    hub_config(&mut hub);
+    let hub_node = giasync_node::service::start(hub.clone())
+        .await
+        .expect("the hub starts");
+    let mut nodes = vec![rcoi, hub_node];
+    let mut configs = vec![rcoi_config, hub];
+    for code in schools {
+        let config = node_config(dir, code, &[nodes[1].listen.expect("the hub listens")]);
+        nodes.push(
+            giasync_node::service::start(config.clone())
+                .await
+                .expect("the school starts"),
+        );
+        configs.push(config);
+    }
+    (nodes, configs)
+}

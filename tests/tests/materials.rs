@@ -20,13 +20,7 @@ const PAST: &str = "is-2024-02-14";
 const FUTURE: &str = "is-2099-02-11";
 
 async fn ask(config: &NodeConfig, command: Command) -> admin::Response {
-    let config = config.clone();
-    tokio::task::spawn_blocking(move || {
-        let context = giasync_node::app::Context::load(&config).unwrap();
-        admin::execute(&config, &context, &command, giasync_tests::now_ms()).unwrap()
-    })
-    .await
-    .unwrap()
+    giasync_tests::ask(config, command).await
 }
 
 async fn materials(config: &NodeConfig) -> Vec<ExamMaterials> {
@@ -66,23 +60,10 @@ fn code_kept(dir: &Path, exam: &str) -> String {
 async fn materials_open_only_when_the_rcoi_releases_them_or_with_their_own_code() {
     let dir = tempfile::tempdir().unwrap();
     giasync_tests::demo_region(dir.path(), 48_300, 2);
-    let config =
-        |code: &str, up: &[std::net::SocketAddr]| giasync_tests::node_config(dir.path(), code, up);
-    let rcoi_config = config("42", &[]);
-    let rcoi = giasync_node::service::start(rcoi_config.clone())
-        .await
-        .unwrap();
-    let hub_config = config("4201", &[rcoi.listen.unwrap()]);
-    let hub = giasync_node::service::start(hub_config.clone())
-        .await
-        .unwrap();
-    let schools: Vec<NodeConfig> = ["420101", "420102"]
-        .iter()
-        .map(|c| config(c, &[hub.listen.unwrap()]))
-        .collect();
-    let mut running = Vec::new();
-    for school in &schools {
-        running.push(giasync_node::service::start(school.clone()).await.unwrap());
+    let (nodes, configs) =
+        giasync_tests::start_region(dir.path(), &["420101", "420102"], |_| {}).await;
+    let (rcoi_config, hub_config, schools) = (&configs[0], &configs[1], &configs[2..]);
+    for school in schools {
         for exam in [PAST, FUTURE] {
             for command in giasync_tests::room_101_with(
                 exam,
@@ -119,7 +100,7 @@ async fn materials_open_only_when_the_rcoi_releases_them_or_with_their_own_code(
         let path = dir.path().join(file);
         std::fs::write(&path, text).unwrap();
         let added = ask(
-            &rcoi_config,
+            rcoi_config,
             Command::MaterialsAdd {
                 exam: exam.parse().unwrap(),
                 file: path,
@@ -131,7 +112,7 @@ async fn materials_open_only_when_the_rcoi_releases_them_or_with_their_own_code(
     }
 
     // The past exam: released by the РЦОИ, opened by itself at each school, the file whole.
-    for school in &schools {
+    for school in schools {
         let m = until(school, PAST, |m| m.opened.is_some()).await;
         assert_eq!(m.opened_by.as_deref(), Some("release"));
         assert!(m.held && m.released.is_some());
@@ -144,7 +125,7 @@ async fn materials_open_only_when_the_rcoi_releases_them_or_with_their_own_code(
 
     // A released package is not replaced: schools have opened it.
     let again = ask(
-        &rcoi_config,
+        rcoi_config,
         Command::MaterialsAdd {
             exam: PAST.parse().unwrap(),
             file: dir.path().join("kim-past.txt"),
@@ -177,7 +158,7 @@ async fn materials_open_only_when_the_rcoi_releases_them_or_with_their_own_code(
     assert!(logged.ok, "{}", logged.message);
 
     // The future exam: every school holds its package, and none has the key or opened it.
-    for school in &schools {
+    for school in schools {
         let m = until(school, FUTURE, |m| m.held).await;
         assert_eq!((m.released, m.opened), (None, None), "{m:?}");
         let folder = school.node.store.with_extension("materials");
@@ -185,7 +166,7 @@ async fn materials_open_only_when_the_rcoi_releases_them_or_with_their_own_code(
     }
     // The РЦОИ does not tell the code before 07:30 of the exam day.
     let early = ask(
-        &rcoi_config,
+        rcoi_config,
         Command::MaterialsCode {
             exam: FUTURE.parse().unwrap(),
         },
@@ -198,7 +179,7 @@ async fn materials_open_only_when_the_rcoi_releases_them_or_with_their_own_code(
     );
     // ... and tells the past exam's.
     let told = ask(
-        &rcoi_config,
+        rcoi_config,
         Command::MaterialsCode {
             exam: PAST.parse().unwrap(),
         },
@@ -259,14 +240,14 @@ async fn materials_open_only_when_the_rcoi_releases_them_or_with_their_own_code(
     let mut seen = false;
     for _ in 0..300 {
         let future = ask(
-            &rcoi_config,
+            rcoi_config,
             Command::MaterialsSchools {
                 exam: FUTURE.parse().unwrap(),
             },
         )
         .await;
         let past = ask(
-            &hub_config,
+            hub_config,
             Command::MaterialsSchools {
                 exam: PAST.parse().unwrap(),
             },
@@ -292,7 +273,7 @@ async fn materials_open_only_when_the_rcoi_releases_them_or_with_their_own_code(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     if !seen {
-        for (c, e) in [(&rcoi_config, FUTURE), (&hub_config, PAST)] {
+        for (c, e) in [(rcoi_config, FUTURE), (hub_config, PAST)] {
             let a = ask(
                 c,
                 Command::MaterialsSchools {
@@ -304,7 +285,7 @@ async fn materials_open_only_when_the_rcoi_releases_them_or_with_their_own_code(
         }
     }
     assert!(seen, "the hubs never saw who opened the materials");
-    for node in running.iter().chain([&hub, &rcoi]) {
+    for node in &nodes {
         node.stop();
     }
 }

@@ -21,13 +21,7 @@ const PAST: &str = "is-2024-02-14";
 const FUTURE: &str = "is-2099-02-11";
 
 async fn ask(config: &NodeConfig, command: Command) -> admin::Response {
-    let config = config.clone();
-    tokio::task::spawn_blocking(move || {
-        let context = giasync_node::app::Context::load(&config).unwrap();
-        admin::execute(&config, &context, &command, giasync_tests::now_ms()).unwrap()
-    })
-    .await
-    .unwrap()
+    giasync_tests::ask(config, command).await
 }
 
 async fn standings(config: &NodeConfig, exam: &str) -> Vec<SchoolReadiness> {
@@ -87,23 +81,13 @@ fn act(findings: &[Finding], manual: &[(&str, bool, &str)], technician: &str) ->
 async fn a_readiness_act_reaches_the_rcoi_and_a_missing_one_is_overdue_after_its_deadline() {
     let dir = tempfile::tempdir().unwrap();
     let region = giasync_tests::demo_region_listed(dir.path(), 48_350, 2);
-    let config =
-        |code: &str, up: &[std::net::SocketAddr]| giasync_tests::node_config(dir.path(), code, up);
-    let rcoi_config = config("42", &[]);
-    let rcoi = giasync_node::service::start(rcoi_config.clone())
-        .await
-        .unwrap();
-    let mut hub_config = config("4201", &[rcoi.listen.unwrap()]);
-    // Its pages open to anyone here, to read them over plain HTTP.
-    hub_config.node.oversight = giasync_shared::config::OversightAccess::Open;
-    let hub = giasync_node::service::start(hub_config).await.unwrap();
-    let schools: Vec<NodeConfig> = ["420101", "420102"]
-        .iter()
-        .map(|c| config(c, &[hub.listen.unwrap()]))
-        .collect();
-    let mut running = Vec::new();
-    for school in &schools {
-        running.push(giasync_node::service::start(school.clone()).await.unwrap());
+    // The hub's pages open to anyone here, to read them over plain HTTP.
+    let (nodes, configs) = giasync_tests::start_region(dir.path(), &["420101", "420102"], |hub| {
+        hub.node.oversight = giasync_shared::config::OversightAccess::Open;
+    })
+    .await;
+    let (rcoi_config, schools) = (&configs[0], &configs[2..]);
+    for school in schools {
         for exam in [PAST, FUTURE] {
             for command in giasync_tests::room_101_with(
                 exam,
@@ -117,7 +101,7 @@ async fn a_readiness_act_reaches_the_rcoi_and_a_missing_one_is_overdue_after_its
     let kim = dir.path().join("kim.txt");
     std::fs::write(&kim, "КИМ").unwrap();
     let added = ask(
-        &rcoi_config,
+        rcoi_config,
         Command::MaterialsAdd {
             exam: FUTURE.parse().unwrap(),
             file: kim,
@@ -260,7 +244,7 @@ async fn a_readiness_act_reaches_the_rcoi_and_a_missing_one_is_overdue_after_its
     // At the РЦОИ: the first school ready, the second not reported, nobody overdue before 2099.
     let mut seen = Vec::new();
     for _ in 0..300 {
-        seen = standings(&rcoi_config, FUTURE).await;
+        seen = standings(rcoi_config, FUTURE).await;
         if seen
             .iter()
             .any(|s| s.school.as_str() == "420101" && s.standing == "ready")
@@ -279,7 +263,7 @@ async fn a_readiness_act_reaches_the_rcoi_and_a_missing_one_is_overdue_after_its
         ("not-reported", false)
     );
     // The past exam: nobody reported, and its deadline has passed.
-    let past = standings(&rcoi_config, PAST).await;
+    let past = standings(rcoi_config, PAST).await;
     assert_eq!(past.len(), 2, "{past:?}");
     assert!(
         past.iter()
@@ -288,7 +272,7 @@ async fn a_readiness_act_reaches_the_rcoi_and_a_missing_one_is_overdue_after_its
     );
     // The МОУО's page of the exam: the first school ready, the second with no act, and which
     // school opened the materials.
-    let web = hub.web.unwrap();
+    let web = nodes[1].web.unwrap();
     let (status, page) = tokio::task::spawn_blocking(move || {
         giasync_tests::http_get(web, &format!("/readiness?exam={FUTURE}"))
     })
@@ -310,7 +294,7 @@ async fn a_readiness_act_reaches_the_rcoi_and_a_missing_one_is_overdue_after_its
         page.contains("Готовы: 1 · не готовы: 0 · не представили акт: 1"),
         "{page}"
     );
-    for node in running.iter().chain([&hub, &rcoi]) {
+    for node in &nodes {
         node.stop();
     }
 }

@@ -22,13 +22,7 @@ fn config(dir: &Path, code: &str, upstreams: &[std::net::SocketAddr]) -> NodeCon
 }
 
 async fn ask(config: &NodeConfig, command: Command) -> admin::Response {
-    let config = config.clone();
-    tokio::task::spawn_blocking(move || {
-        let context = giasync_node::app::Context::load(&config).unwrap();
-        admin::execute(&config, &context, &command, giasync_tests::now_ms()).unwrap()
-    })
-    .await
-    .unwrap()
+    giasync_tests::ask(config, command).await
 }
 
 /// Room 101 and participant P1 at the school of `config`: what a recording is named against.
