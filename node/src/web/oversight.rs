@@ -58,7 +58,8 @@ pub fn page(o: &Oversight) -> String {
          <title>Мониторинг ГИА — {scope}</title><style>{STYLE}</style></head><body>\
          <h1>Мониторинг ГИА — {scope}</h1>\
          <p class=\"muted\">Узел {} · данные на {} (время региона: UTC{}) · страница обновляется каждые {REFRESH_S} с · \
-         <a href=\"/api/oversight\">JSON</a> · <a href=\"/retakes\">Пересдачи</a></p>",
+         <a href=\"/api/oversight\">JSON</a> · <a href=\"/retakes\">Пересдачи</a> · \
+         <a href=\"/readiness\">Готовность ОО и материалы</a></p>",
         escape(&super::russian_node(&o.node)),
         escape(&o.generated_at),
         o.utc_offset
