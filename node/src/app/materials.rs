@@ -427,17 +427,7 @@ pub fn opened_by_school(engine: &Engine, context: &Context, exam: ExamId) -> Vec
     let release_at = package_of(engine, context, exam)
         .ok()
         .map(|(p, _)| p.release_at);
-    let mut protocols: Vec<DocId> = engine
-        .doc_ids()
-        .filter(|d| {
-            matches!(d.kind(), Some(DocKind::Protocol | DocKind::Roster))
-                && matches!(d, DocId::School { exam: e, .. } if *e == exam)
-        })
-        .filter_map(|d| d.sibling(DocKind::Protocol))
-        .collect();
-    protocols.sort();
-    protocols.dedup();
-    protocols
+    super::scoring::schools_of(engine, exam)
         .into_iter()
         .filter_map(|d| {
             let doc = engine.doc(&d);

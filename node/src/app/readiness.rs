@@ -9,7 +9,7 @@ use giasync_shared::content;
 use giasync_shared::exam::ExamId;
 use giasync_shared::readiness::{ReadinessAct, Standing, standing};
 use giasync_shared::statement::StatementKind;
-use giasync_shared::sync::{DocId, DocKind, Engine};
+use giasync_shared::sync::{DocKind, Engine};
 use serde::{Deserialize, Serialize};
 
 use super::{Actor, Context, Error, handed_in, school_doc, timestamp};
@@ -126,22 +126,6 @@ pub fn sign(
     })
 }
 
-/// The protocols of `exam` this node holds, or would: one per school it holds a roster or a
-/// protocol of.
-fn protocols(engine: &Engine, exam: ExamId) -> Vec<DocId> {
-    let mut docs: Vec<DocId> = engine
-        .doc_ids()
-        .filter(|d| {
-            matches!(d.kind(), Some(DocKind::Protocol | DocKind::Roster))
-                && matches!(d, DocId::School { exam: e, .. } if *e == exam)
-        })
-        .filter_map(|d| d.sibling(DocKind::Protocol))
-        .collect();
-    docs.sort();
-    docs.dedup();
-    docs
-}
-
 /// Every school of `exam` this node holds, with its readiness against the deadline.
 pub fn standings(
     engine: &Engine,
@@ -152,7 +136,7 @@ pub fn standings(
     let rules = rules_of(context, exam)?;
     let due = rules.due(exam, context.clock)?;
     let now = timestamp(now_ms)?;
-    let schools = protocols(engine, exam)
+    let schools = super::scoring::schools_of(engine, exam)
         .into_iter()
         .filter_map(|doc| {
             let school = doc.school()?;

@@ -190,6 +190,22 @@ pub(crate) fn protocols_of(engine: &Engine, exam: ExamId) -> Vec<DocId> {
         .collect()
 }
 
+/// The protocols of `exam` this node holds, or would: one per school it holds a roster or a
+/// protocol of (a school that wrote nothing yet has a roster and no protocol).
+pub(crate) fn schools_of(engine: &Engine, exam: ExamId) -> Vec<DocId> {
+    let mut docs: Vec<DocId> = engine
+        .doc_ids()
+        .filter(|d| {
+            matches!(d.kind(), Some(DocKind::Protocol | DocKind::Roster))
+                && matches!(d, DocId::School { exam: e, .. } if *e == exam)
+        })
+        .filter_map(|d| d.sibling(DocKind::Protocol))
+        .collect();
+    docs.sort();
+    docs.dedup();
+    docs
+}
+
 /// A protocol's verdicts with the settlements of its school's РЦОИ document applied.
 pub(crate) fn settled_protocol(
     engine: &Engine,
