@@ -407,6 +407,8 @@ fn write_node(
             audio_watch: None,
             audio_keep_months: None,
             readiness: None,
+            year: None,
+            calendar: None,
         },
         tls: TlsSection {
             cert: "node.crt".into(),

@@ -57,6 +57,25 @@ enum AudioCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum YearCommand {
+    /// Check a year file (who settles conflicts, the chains of deadlines per exam kind) and print
+    /// what it holds.
+    Check {
+        /// The year file, e.g. shared/rules/year-2024.toml.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CalendarCommand {
+    /// Check a production calendar file and print the years it covers.
+    Check {
+        /// The calendar file, e.g. shared/rules/calendar.toml.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum ReadinessCommand {
     /// Each school's readiness act for the exam: ready, not ready (which checks failed) or not
     /// reported, and overdue once the deadline has passed (seed 002 §26).
@@ -252,6 +271,13 @@ enum Command {
     /// Readiness of the exam points: the schools' signed readiness acts against the deadline.
     #[command(subcommand)]
     Readiness(ReadinessCommand),
+    /// The school year's data (`[node] year`): who settles conflicts, the deadlines of each exam
+    /// kind.
+    #[command(subcommand)]
+    Year(YearCommand),
+    /// The production calendar (`[node] calendar`) working-day deadlines count by.
+    #[command(subcommand)]
+    Calendar(CalendarCommand),
     /// The exam materials (КИМ): seal and name a package, read out its code, see who opened it.
     #[command(subcommand)]
     Materials(MaterialsCommand),
@@ -587,6 +613,39 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 );
             }
             println!("{}: readiness checks {}: ok", file.display(), rules.id);
+            Ok(true)
+        }
+        Command::Year(YearCommand::Check { file }) => {
+            let year = giasync_shared::year::YearData::load(&file)?;
+            let settlers: Vec<&str> = year.settled_by.iter().map(|s| s.display_name()).collect();
+            println!(
+                "conflicts are settled at the school by: {}",
+                settlers.join(", ")
+            );
+            for chain in year.chains() {
+                let route = chain.route.map_or(String::new(), |r| format!(" ({r})"));
+                println!("{}{route}: {}", chain.kind, chain.source);
+                for step in &chain.steps {
+                    let after = match step.after {
+                        giasync_shared::year::Anchor::Exam => "exam".to_owned(),
+                        giasync_shared::year::Anchor::Processed => "processed".to_owned(),
+                        giasync_shared::year::Anchor::Step(s) => s.to_string(),
+                    };
+                    println!(
+                        "  {}: {} {} day(s) after {after} — {}",
+                        step.step, step.days, step.count, step.title
+                    );
+                }
+            }
+            println!("{}: year {}: ok", file.display(), year.id);
+            Ok(true)
+        }
+        Command::Calendar(CalendarCommand::Check { file }) => {
+            let calendar = giasync_shared::workdays::ProductionCalendar::load(&file)?;
+            for (year, source) in calendar.years() {
+                println!("{year}: {source}");
+            }
+            println!("{}: calendar {}: ok", file.display(), calendar.id);
             Ok(true)
         }
         Command::Materials(MaterialsCommand::Add {

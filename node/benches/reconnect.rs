@@ -52,6 +52,8 @@ fn node_config(
             audio_watch: None,
             audio_keep_months: None,
             readiness: None,
+            year: None,
+            calendar: None,
         },
         tls: TlsSection {
             cert: dir.join("node.crt"),

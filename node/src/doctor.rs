@@ -76,6 +76,10 @@ pub async fn run(
         )),
     )];
     checks.push(Check::new("store", check_store(&config.node.store)));
+    checks.push(Check::new(
+        "year data",
+        check_year_data(&config, now.year()),
+    ));
     checks.extend(check_certificates(&config, now));
     if let Some(web_tls) = &config.web_tls {
         checks.push(Check::new(
@@ -95,6 +99,40 @@ pub async fn run(
         }
     }
     checks
+}
+
+/// The year file and the production calendar load; a year the calendar does not list is said
+/// (its working days are counted by the Labour Code alone, without the government's moves),
+/// but does not fail the check: the shipped calendar ages, and a school does not count them.
+fn check_year_data(config: &NodeConfig, this_year: i32) -> Result<String, String> {
+    use giasync_shared::workdays::ProductionCalendar;
+    use giasync_shared::year::YearData;
+    let year = match &config.node.year {
+        Some(path) => YearData::load(path),
+        None => YearData::year_2024(),
+    }
+    .map_err(|e| e.to_string())?;
+    let calendar = match &config.node.calendar {
+        Some(path) => ProductionCalendar::load(path),
+        None => ProductionCalendar::shipped(),
+    }
+    .map_err(|e| e.to_string())?;
+    let years: Vec<i32> = calendar.years().map(|(y, _)| y).collect();
+    let listed = match (years.first(), years.last()) {
+        (Some(first), Some(last)) => format!("{first}–{last}"),
+        _ => "no year".to_owned(),
+    };
+    let warning = if calendar.covers(this_year) {
+        String::new()
+    } else {
+        format!(
+            "; WARNING: the production calendar does not list {this_year}, so working-day deadlines skip only the Labour Code's holidays — add the government's decree for {this_year} to a calendar file ([node] calendar)"
+        )
+    };
+    Ok(format!(
+        "{}, production calendar {} ({listed}){warning}",
+        year.id, calendar.id
+    ))
 }
 
 fn check_store(path: &Path) -> Result<String, String> {

@@ -124,7 +124,36 @@ async fn a_ready_school_passes_every_check() {
         line(&report, "certificate expiry").contains("days left"),
         "{report}"
     );
-    assert!(report.contains("all 11 checks passed"), "{report}");
+    assert!(
+        line(&report, "year data").starts_with("ok    year data: year-2024, production calendar"),
+        "{report}"
+    );
+    assert!(report.contains("all 12 checks passed"), "{report}");
+}
+
+/// A year file that does not load fails its line, naming the file and the problem; a node
+/// would not start with it either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_year_file_that_does_not_load_fails_its_line() {
+    let dir = demo_region();
+    let school = dir.path().join("region").join("420101").join("node.toml");
+    let year = dir.path().join("year.toml");
+    std::fs::write(
+        &year,
+        giasync_shared::year::YEAR_2024_TOML.replace("days = 5", "days = 0"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&school).unwrap();
+    let mut config = NodeConfig::parse(&text, "node.toml").unwrap();
+    config.node.year = Some(year.clone());
+    std::fs::write(&school, toml::to_string(&config).unwrap()).unwrap();
+    let (ok, report) = doctor(school).await;
+    assert!(!ok, "{report}");
+    let l = line(&report, "year data");
+    assert!(
+        l.starts_with("FAIL") && l.contains(&year.display().to_string()) && l.contains("days 0"),
+        "{report}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

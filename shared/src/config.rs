@@ -116,6 +116,15 @@ pub struct NodeSection {
     /// the ones shipped for 2024 (`shared/rules/readiness-2024.toml`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readiness: Option<PathBuf>,
+    /// The school year's deadlines and choices (`giasync-hub year check FILE`): who settles a
+    /// conflict at the school, the chains of deadlines per exam kind; none: the ones shipped
+    /// for 2023/24 (`shared/rules/year-2024.toml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub year: Option<PathBuf>,
+    /// The production calendar working-day deadlines count by (`giasync-hub calendar check
+    /// FILE`); none: the one shipped (`shared/rules/calendar.toml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<PathBuf>,
 }
 
 /// The least `audio_kbit_s` a node may set: one piece of 256 KiB in 32 s, well within the

@@ -64,6 +64,8 @@ pub enum Field {
     DocId,
     /// The SHA-256 naming a signed record.
     RecordHash,
+    /// A value of a per-year data file (`crate::year`).
+    YearData,
 }
 
 impl fmt::Display for Field {
@@ -98,6 +100,7 @@ impl fmt::Display for Field {
             Field::Reason => "reason",
             Field::DocId => "document id",
             Field::RecordHash => "record hash",
+            Field::YearData => "year data value",
         })
     }
 }

@@ -14,6 +14,7 @@ pub mod codes;
 pub mod commission;
 pub mod config;
 pub mod content;
+pub mod datafile;
 pub mod error;
 pub mod exam;
 pub mod export;
@@ -37,5 +38,7 @@ pub mod sync;
 #[cfg(test)]
 mod test_ids;
 mod text;
+pub mod workdays;
+pub mod year;
 
 pub use error::{DomainError, Field};

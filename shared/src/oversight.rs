@@ -3,11 +3,10 @@
 //! with what is overdue. Computed from the replicated documents alone (plus the engine's peer
 //! reports), so a МОУО hub and the РЦОИ show the same facts for the same data.
 //!
-//! Deadlines (DESIGN.md §1, seeds 002 and 003):
-//! - scoring: within 5 calendar days of the exam (seed 002);
-//! - results РЦОИ → МОУО: within one working day after processing ends (seed 003 §2.2);
-//! - results МОУО → school: within one working day after the МОУО receives them (seed 003 §2.3);
-//! - participants informed under signature: within 5 days of the exam (seed 002 §74).
+//! Deadlines are the steps of the year's chain for each exam kind (`crate::year`,
+//! `shared/rules/year-2024.toml`): for итоговое собеседование scoring and familiarisation within 5
+//! days of the exam (seed 002 §67, §74); for итоговое сочинение the 1-working-day steps РЦОИ →
+//! МОУО → school and familiarisation (seed 003 §2.2–2.7), counted by the production calendar.
 //!
 //! A deadline's day ends at 24:00 on the region's clock (`[node] utc_offset`), and times are
 //! shown on that clock, as RFC 3339 with its offset.
@@ -25,15 +24,9 @@ use crate::record::SignerDirectory;
 use crate::resolve::Verdict;
 use crate::rules::Rules;
 use crate::sync::{CertVerifier, DocId, DocKind};
+use crate::workdays::ProductionCalendar;
+use crate::year::{Anchor, Chain, ChainStep, Route, YearData};
 
-/// Calendar days after the exam by which sheets must be scored (seed 002).
-pub const SCORING_DAYS: i64 = 5;
-/// Working days the РЦОИ has to send results to the МОУО after processing ends (seed 003 §2.2).
-pub const RESULTS_TO_MUNICIPALITY_WORKING_DAYS: u32 = 1;
-/// Working days the МОУО has to bring results to its schools (seed 003 §2.3).
-pub const RESULTS_TO_SCHOOL_WORKING_DAYS: u32 = 1;
-/// Days after the exam by which participants have seen their results (seed 002 §74).
-pub const FAMILIARISATION_DAYS: i64 = 5;
 /// Width of one step of the progress chart, in minutes.
 pub const TIMELINE_STEP_MIN: i64 = 15;
 /// The most points of the timeline: one exam day of steps, and one more.
@@ -254,6 +247,10 @@ pub struct Inputs<'a, D, F: Fn(&BTreeMap<String, Vec<u8>>) -> D> {
     /// The region's clock: deadlines count its calendar days, times are shown on it.
     pub utc_offset: UtcOffset,
     pub rules: &'a Rules,
+    /// The year's chains of deadlines.
+    pub year: &'a YearData,
+    /// The working days those chains count.
+    pub calendar: &'a ProductionCalendar,
     pub directory_for: F,
     pub verifier: &'a dyn CertVerifier,
 }
@@ -510,9 +507,10 @@ pub fn build_cached<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
         out.deadlines.extend(deadlines(
             exam,
             school,
-            inputs.now,
-            inputs.utc_offset,
+            (inputs.now, inputs.utc_offset),
             section.facts,
+            inputs.year.chain(exam.kind(), Route::Municipal),
+            inputs.calendar,
         ));
         if Some(exam) == latest_exam {
             events.extend_from_slice(&section.events);
@@ -729,16 +727,19 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
         crate::publish::latest(&content::publications(r), inputs.verifier, exam, school).ok()
     });
     out.delivered = docs.results.and_then(content::delivered);
-    out.familiarised = docs
+    let informed: Vec<Timestamp> = docs
         .results
         .map(|r| {
             let directory = (inputs.directory_for)(&content::organiser_certs(r));
             content::acks(r)
                 .iter()
-                .filter(|s| crate::publish::Familiarisation::verify(s, &directory).is_ok())
-                .count()
+                .filter_map(|s| crate::publish::Familiarisation::verify(s, &directory).ok())
+                .map(|f| f.at)
+                .collect()
         })
-        .unwrap_or(0);
+        .unwrap_or_default();
+    out.familiarised = informed.len();
+    let familiarised_last_ms = informed.iter().map(|t| t.unix_ms()).max();
     out.results_published = published.is_some();
     if let Some(protocol) = docs.protocol {
         let named = crate::recording::recordings(protocol);
@@ -771,6 +772,7 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
         published_ms: published.as_ref().map(|p| p.at.unix_ms()),
         delivered_ms: out.delivered.map(Timestamp::unix_ms),
         familiarised: out.familiarised,
+        familiarised_last_ms,
     };
     out
 }
@@ -800,64 +802,60 @@ struct Facts {
     published_ms: Option<i64>,
     delivered_ms: Option<i64>,
     familiarised: usize,
+    /// When the last participant was informed.
+    familiarised_last_ms: Option<i64>,
 }
 
 fn date_of(ms: i64, offset: UtcOffset) -> Option<Date> {
     Timestamp::from_unix_ms(ms).ok().map(|t| t.date_at(offset))
 }
 
+/// The deadlines of `exam` at `school`: the steps of the year's chain for the exam's kind (a
+/// school on the municipal route; the state schools and colleges of the direct route are not
+/// told apart yet), each due `days` after its anchor. A step whose anchor has not happened yet
+/// (processing not finished) is not shown.
 fn deadlines(
     exam: ExamId,
     school: SchoolCode,
-    now: Timestamp,
-    offset: UtcOffset,
+    clock: (Timestamp, UtcOffset),
     f: Facts,
+    chain: Option<&Chain>,
+    calendar: &ProductionCalendar,
 ) -> Vec<DeadlineView> {
-    let today = now.date_at(offset);
-    let exam_day = exam.date();
-    let plus_days = |d: Date, n: i64| d.add_days(n).unwrap_or(d);
-    let plus_working = |d: Date, n: u32| d.plus_working_days(n).unwrap_or(d);
-    let state = |done: Option<i64>, due: Date| match done {
-        Some(_) => DeadlineState::Done,
-        None if today > due => DeadlineState::Overdue,
-        None => DeadlineState::Pending,
+    let (now, offset) = clock;
+    let Some(chain) = chain else {
+        return Vec::new();
     };
-    let view =
-        |step: &str, title: &str, due: Date, done: Option<i64>, missing: String| DeadlineView {
-            exam: exam.to_string(),
-            school: school.to_string(),
-            step: step.to_owned(),
-            title: title.to_owned(),
-            due,
-            state: state(done, due),
-            detail: match done.and_then(|ms| rfc3339(ms, offset)) {
-                Some(at) => format!("выполнено {at}"),
-                None => missing,
-            },
-        };
-    let scoring_due = plus_days(exam_day, SCORING_DAYS);
-    // Processing ends when scoring does; until then the РЦОИ's clock runs from the scoring
-    // deadline.
+    let today = now.date_at(offset);
     let processed = f
         .scoring_done_ms
-        .and_then(|ms| date_of(ms, offset))
-        .unwrap_or(scoring_due);
-    let to_municipality_due = plus_working(processed, RESULTS_TO_MUNICIPALITY_WORKING_DAYS);
-    let received = f
-        .published_ms
-        .and_then(|ms| date_of(ms, offset))
-        .unwrap_or(to_municipality_due);
-    let to_school_due = plus_working(received, RESULTS_TO_SCHOOL_WORKING_DAYS);
-    let familiarisation_due = plus_days(exam_day, FAMILIARISATION_DAYS);
-    let familiarised_all = (f.scored > 0 && f.familiarised >= f.scored)
-        .then_some(f.delivered_ms.unwrap_or(now.unix_ms()));
-    vec![
-        view(
-            "scoring",
-            "Проверка и оценивание (не позднее 5 календарных дней)",
-            scoring_due,
-            f.scoring_done_ms,
-            format!(
+        .or(f.published_ms)
+        .and_then(|ms| date_of(ms, offset));
+    // Each step's end: the day it was done, or its last day while it is not.
+    let mut ends: BTreeMap<ChainStep, Date> = BTreeMap::new();
+    let mut out = Vec::new();
+    for step in &chain.steps {
+        let anchor = match step.after {
+            Anchor::Exam => Some(exam.date()),
+            Anchor::Processed => processed,
+            Anchor::Step(s) => ends.get(&s).copied(),
+        };
+        let Some(anchor) = anchor else { continue };
+        let due = step.due(anchor, calendar);
+        let done = match step.step {
+            ChainStep::Scoring => f.scoring_done_ms,
+            ChainStep::ResultsToMunicipality => f.published_ms,
+            ChainStep::ResultsToSchool => f.delivered_ms,
+            ChainStep::Familiarisation => (f.scored > 0 && f.familiarised >= f.scored)
+                .then_some(f.familiarised_last_ms)
+                .flatten(),
+        };
+        ends.insert(
+            step.step,
+            done.and_then(|ms| date_of(ms, offset)).unwrap_or(due),
+        );
+        let missing = match step.step {
+            ChainStep::Scoring => format!(
                 "оценено {} из {} участников{}",
                 f.scored,
                 f.attended,
@@ -867,29 +865,33 @@ fn deadlines(
                     String::new()
                 }
             ),
-        ),
-        view(
-            "results_to_municipality",
-            "Результаты из РЦОИ в МОУО (в течение 1 рабочего дня)",
-            to_municipality_due,
-            f.published_ms,
-            "результаты не опубликованы".into(),
-        ),
-        view(
-            "results_to_school",
-            "Результаты из МОУО в ОО (в течение 1 рабочего дня)",
-            to_school_due,
-            f.delivered_ms,
-            "результаты не получены школой".into(),
-        ),
-        view(
-            "familiarisation",
-            "Ознакомление участников с результатами под подпись (не позднее 5 дней)",
-            familiarisation_due,
-            familiarised_all,
-            format!("ознакомлено {} из {}", f.familiarised, f.scored),
-        ),
-    ]
+            ChainStep::ResultsToMunicipality => "результаты не опубликованы".into(),
+            ChainStep::ResultsToSchool => "результаты не получены школой".into(),
+            ChainStep::Familiarisation => format!(
+                "ознакомлено {} из {}, осталось {}",
+                f.familiarised,
+                f.scored,
+                f.scored.saturating_sub(f.familiarised)
+            ),
+        };
+        out.push(DeadlineView {
+            exam: exam.to_string(),
+            school: school.to_string(),
+            step: step.step.id().to_owned(),
+            title: step.title.clone(),
+            due,
+            state: match done {
+                Some(_) => DeadlineState::Done,
+                None if today > due => DeadlineState::Overdue,
+                None => DeadlineState::Pending,
+            },
+            detail: match done.and_then(|ms| rfc3339(ms, offset)) {
+                Some(at) => format!("выполнено {at}"),
+                None => missing,
+            },
+        });
+    }
+    out
 }
 
 /// Cumulative counts per [`TIMELINE_STEP_MIN`] from the first event to the last, at most
@@ -967,6 +969,8 @@ mod tests {
             now: at("2027-02-10T12:00:00Z"),
             utc_offset: UtcOffset::UTC,
             rules,
+            year: year(),
+            calendar: calendar(),
             directory_for: |_: &BTreeMap<String, Vec<u8>>| crate::record::FixedDirectory::default(),
             verifier: ca,
         }
@@ -984,26 +988,34 @@ mod tests {
         SchoolCode::new("420101").unwrap()
     }
 
+    fn year() -> &'static YearData {
+        static YEAR: std::sync::OnceLock<YearData> = std::sync::OnceLock::new();
+        YEAR.get_or_init(|| YearData::year_2024().unwrap())
+    }
+
+    fn calendar() -> &'static ProductionCalendar {
+        static CALENDAR: std::sync::OnceLock<ProductionCalendar> = std::sync::OnceLock::new();
+        CALENDAR.get_or_init(|| ProductionCalendar::shipped().unwrap())
+    }
+
+    /// The deadlines of `exam` by the shipped year's chain.
+    fn of(exam: ExamId, now: Timestamp, offset: UtcOffset, f: Facts) -> Vec<DeadlineView> {
+        let chain = year().chain(exam.kind(), Route::Municipal);
+        deadlines(exam, school(), (now, offset), f, chain, calendar())
+    }
+
+    fn steps(d: &[DeadlineView]) -> Vec<&str> {
+        d.iter().map(|d| d.step.as_str()).collect()
+    }
+
     #[test]
     fn unscored_sheets_after_five_days_are_overdue() {
         let mut f = facts();
         f.scored = 7;
-        let on_time = deadlines(
-            exam(),
-            school(),
-            at("2027-02-15T23:00:00Z"),
-            UtcOffset::UTC,
-            f,
-        );
+        let on_time = of(exam(), at("2027-02-15T23:00:00Z"), UtcOffset::UTC, f);
         assert_eq!(on_time[0].state, DeadlineState::Pending);
         assert_eq!(on_time[0].due.to_string(), "2027-02-15");
-        let late = deadlines(
-            exam(),
-            school(),
-            at("2027-02-16T01:00:00Z"),
-            UtcOffset::UTC,
-            f,
-        );
+        let late = of(exam(), at("2027-02-16T01:00:00Z"), UtcOffset::UTC, f);
         assert_eq!(late[0].state, DeadlineState::Overdue);
         assert!(late[0].detail.contains("7 из 10"), "{}", late[0].detail);
     }
@@ -1016,49 +1028,103 @@ mod tests {
         // 18:00 UTC on the 15th, the last day, is already 01:00 on the 16th in Кемерово.
         let now = at("2027-02-15T18:00:00Z");
         assert_eq!(
-            deadlines(exam(), school(), now, UtcOffset::UTC, f)[0].state,
+            of(exam(), now, UtcOffset::UTC, f)[0].state,
             DeadlineState::Pending
         );
-        let local = deadlines(exam(), school(), now, kuzbass, f);
+        let local = of(exam(), now, kuzbass, f);
         assert_eq!(local[0].due.to_string(), "2027-02-15");
         assert_eq!(local[0].state, DeadlineState::Overdue);
-        // Scored at 00:30 local on Saturday 13th (17:30 UTC Friday 12th): processing ended on
-        // Saturday, so results are due at the МОУО on Monday 15th, and when done the time reads
-        // on the region's clock.
+        // Scored at 00:30 local on Saturday 13th (17:30 UTC Friday 12th): when done, the time
+        // reads on the region's clock.
         f.scored = 10;
         f.scoring_done_ms = Some(at("2027-02-12T17:30:00Z").unix_ms());
-        let d = deadlines(exam(), school(), at("2027-02-13T10:00:00Z"), kuzbass, f);
+        let d = of(exam(), at("2027-02-13T10:00:00Z"), kuzbass, f);
         assert_eq!(d[0].detail, "выполнено 2027-02-13T00:30:00+07:00");
-        assert_eq!(d[1].due.to_string(), "2027-02-15");
     }
 
+    /// ИС follows its own order (seed 002 §67, §74): scoring and familiarisation within 5 days
+    /// of the exam, and none of the сочинение's 1-working-day transfers.
     #[test]
-    fn results_are_due_a_working_day_after_processing_then_a_working_day_at_the_school() {
+    fn is_has_scoring_and_familiarisation_within_five_days_of_the_exam() {
         let mut f = facts();
-        // Scored on Friday 12 February 2027: due at the МОУО on Monday 15th.
         f.scoring_done_ms = Some(at("2027-02-12T10:00:00Z").unix_ms());
-        let d = deadlines(
-            exam(),
-            school(),
-            at("2027-02-16T10:00:00Z"),
-            UtcOffset::UTC,
-            f,
-        );
+        f.familiarised = 6;
+        let d = of(exam(), at("2027-02-16T10:00:00Z"), UtcOffset::UTC, f);
+        assert_eq!(steps(&d), ["scoring", "familiarisation"]);
         assert_eq!(d[0].state, DeadlineState::Done);
         assert_eq!(d[1].due.to_string(), "2027-02-15");
         assert_eq!(d[1].state, DeadlineState::Overdue);
-        // Published Monday 22nd: due at the school on Wednesday 24th (23 February is a holiday).
-        f.published_ms = Some(at("2027-02-22T10:00:00Z").unix_ms());
+        assert_eq!(d[1].detail, "ознакомлено 6 из 10, осталось 4");
+        // Everyone informed on the 14th: done then, not when the page was loaded.
+        f.familiarised = 10;
+        f.familiarised_last_ms = Some(at("2027-02-14T09:00:00Z").unix_ms());
+        let d = of(exam(), at("2027-02-16T10:00:00Z"), UtcOffset::UTC, f);
+        assert_eq!(d[1].state, DeadlineState::Done);
+        assert_eq!(d[1].detail, "выполнено 2027-02-14T09:00:00Z");
+    }
+
+    /// Итоговое сочинение (seed 003 §2.2, 2.3, 2.7): two 1-working-day steps from the end of
+    /// processing, counted by the production calendar over the 2024 May holidays.
+    #[test]
+    fn the_essay_chain_counts_two_working_day_steps_from_processing() {
+        let essay: ExamId = "essay-2024-04-17".parse().unwrap();
+        let mut f = facts();
+        // Nothing processed yet: no step can be dated.
+        assert!(of(essay, at("2024-04-20T10:00:00Z"), UtcOffset::UTC, f).is_empty());
+        // Processed on Saturday 27 April 2024, a working Saturday: due at the МОУО on Thursday
+        // 2 May (29 April – 1 May off), at the schools on Friday 3 May.
+        f.published_ms = Some(at("2024-04-27T10:00:00Z").unix_ms());
+        f.scoring_done_ms = None;
+        let now = at("2024-05-02T10:00:00Z");
+        let d = of(essay, now, UtcOffset::UTC, f);
+        assert_eq!(
+            steps(&d),
+            [
+                "results_to_municipality",
+                "results_to_school",
+                "familiarisation"
+            ]
+        );
+        // Published counts as at the МОУО: done on the 27th, so the schools' day is the next
+        // working day, Thursday 2 May, and familiarisation too.
+        assert_eq!(d[0].state, DeadlineState::Done);
+        assert_eq!(d[1].due.to_string(), "2024-05-02");
+        assert_eq!(d[2].due.to_string(), "2024-05-02");
+        assert_eq!(d[1].state, DeadlineState::Pending);
+        let d = of(essay, at("2024-05-03T01:00:00Z"), UtcOffset::UTC, f);
+        assert_eq!(d[1].state, DeadlineState::Overdue);
+        // Delivered on Wednesday 8 May: done; familiarisation still counts from the МОУО's day.
+        f.delivered_ms = Some(at("2024-05-08T10:00:00Z").unix_ms());
+        let d = of(essay, at("2024-05-08T12:00:00Z"), UtcOffset::UTC, f);
+        assert_eq!(d[1].state, DeadlineState::Done);
+        assert_eq!(d[2].due.to_string(), "2024-05-02");
+        assert_eq!(d[2].state, DeadlineState::Overdue);
+    }
+
+    /// A year file whose chains differ changes the deadlines: they are read from the data.
+    #[test]
+    fn deadlines_follow_the_year_file() {
+        let text = crate::year::YEAR_2024_TOML.replacen("days = 5", "days = 7", 1);
+        let other = YearData::parse(&text, "other.toml").unwrap();
+        let chain = other.chain(crate::exam::ExamKind::Is, Route::Municipal);
         let d = deadlines(
             exam(),
             school(),
-            at("2027-02-24T10:00:00Z"),
-            UtcOffset::UTC,
-            f,
+            (at("2027-02-10T10:00:00Z"), UtcOffset::UTC),
+            facts(),
+            chain,
+            calendar(),
         );
-        assert_eq!(d[1].state, DeadlineState::Done);
-        assert_eq!(d[2].due.to_string(), "2027-02-24");
-        assert_eq!(d[2].state, DeadlineState::Pending);
+        assert_eq!(d[0].due.to_string(), "2027-02-17");
+        let none = deadlines(
+            "oge-2027-05-20".parse().unwrap(),
+            school(),
+            (at("2027-05-20T10:00:00Z"), UtcOffset::UTC),
+            facts(),
+            other.chain(crate::exam::ExamKind::Oge, Route::Municipal),
+            calendar(),
+        );
+        assert!(none.is_empty(), "the year gives ОГЭ no chain");
     }
 
     /// A school wrote autism for p1 and standard for p2; the register says standard for both:
@@ -1102,6 +1168,8 @@ mod tests {
             now: at("2027-02-10T12:00:00Z"),
             utc_offset: UtcOffset::UTC,
             rules: &rules,
+            year: year(),
+            calendar: calendar(),
             directory_for: |_: &BTreeMap<String, Vec<u8>>| crate::record::FixedDirectory::default(),
             verifier: &ca,
         });
@@ -1144,6 +1212,8 @@ mod tests {
                 now: at("2027-02-10T12:00:00Z"),
                 utc_offset: UtcOffset::UTC,
                 rules: &rules,
+                year: year(),
+                calendar: calendar(),
                 directory_for: |_: &BTreeMap<String, Vec<u8>>| {
                     crate::record::FixedDirectory::default()
                 },
@@ -1158,7 +1228,7 @@ mod tests {
         };
         assert_eq!(schools(&view(Some("4201"))), vec!["420101"]);
         assert_eq!(schools(&view(None)), vec!["420101", "420201"]);
-        assert_eq!(view(Some("4201")).deadlines.len(), 4);
+        assert_eq!(view(Some("4201")).deadlines.len(), 2);
         assert!(
             view(Some("4201"))
                 .deadlines

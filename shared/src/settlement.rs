@@ -17,6 +17,18 @@ use crate::record::{Attempt, RecordHash, SheetSubject, SignerDirectory};
 use crate::resolve::{ProtocolResolution, Verdict};
 use crate::statement::{Fields, Statement, StatementError, StatementKind};
 
+crate::codes::id_enum!(
+    /// Who may sign a commission's settlement at the school (the year's data file says which,
+    /// `crate::year`).
+    Settler, crate::Field::YearData, {
+        /// The head of the school, who chairs its commission (seed 002 §22).
+        Chair = "chair", "председатель комиссии (руководитель ОО)";
+        /// An expert the school's commission order names for the room the sheets were signed
+        /// in (seed 002 §64).
+        RoomExpert = "room-expert", "эксперт аудитории";
+    }
+);
+
 /// The longest reason an operator may give, in bytes.
 pub const SETTLEMENT_REASON_BYTES_MAX: usize = 1024;
 

@@ -227,6 +227,12 @@ fn oversight_build_ms(region: &Region, at_ms: i64, clock: UtcOffset) -> [Option<
         return [None, None];
     };
     let mut cache = giasync_shared::oversight::Cache::default();
+    let (Ok(year), Ok(calendar)) = (
+        giasync_shared::year::YearData::year_2024(),
+        giasync_shared::workdays::ProductionCalendar::shipped(),
+    ) else {
+        return [None, None];
+    };
     let mut timed = || {
         let started = std::time::Instant::now();
         let view = giasync_shared::oversight::build_cached(
@@ -244,6 +250,8 @@ fn oversight_build_ms(region: &Region, at_ms: i64, clock: UtcOffset) -> [Option<
                 now,
                 utc_offset: clock,
                 rules: region.rules(),
+                year: &year,
+                calendar: &calendar,
                 directory_for: |_: &BTreeMap<String, Vec<u8>>| region.directory(),
                 verifier: region.ca(),
             },

@@ -55,6 +55,10 @@ pub struct Context {
     pub rules: Rules,
     /// The year's readiness checks per exam kind (`shared/rules/readiness-2024.toml`).
     pub readiness: giasync_shared::readiness::ReadinessRules,
+    /// The school year's deadlines and choices (`shared/rules/year-2024.toml`).
+    pub year: giasync_shared::year::YearData,
+    /// The production calendar (`shared/rules/calendar.toml`).
+    pub calendar: giasync_shared::workdays::ProductionCalendar,
     /// The region's clock (`[node] utc_offset`).
     pub clock: UtcOffset,
     /// How many months recordings are kept after their exam (`[node] audio_keep_months`).
@@ -78,6 +82,8 @@ pub enum LoadError {
     #[error("readiness checks: {0}")]
     Readiness(#[from] giasync_shared::readiness::ReadinessError),
     #[error(transparent)]
+    DataFile(#[from] giasync_shared::datafile::DataFileError),
+    #[error(transparent)]
     Tls(#[from] crate::transport::TransportError),
 }
 
@@ -88,6 +94,8 @@ impl Context {
             verifier,
             rules: Rules::is_2024()?,
             readiness: giasync_shared::readiness::ReadinessRules::year_2024()?,
+            year: giasync_shared::year::YearData::year_2024()?,
+            calendar: giasync_shared::workdays::ProductionCalendar::shipped()?,
             clock,
             audio_keep_months: giasync_shared::config::AUDIO_KEEP_MONTHS_MIN,
             oversight: Arc::default(),
@@ -112,6 +120,12 @@ impl Context {
         context.audio_keep_months = config.node.audio_keep_months();
         if let Some(path) = &config.node.readiness {
             context.readiness = giasync_shared::readiness::ReadinessRules::load(path)?;
+        }
+        if let Some(path) = &config.node.year {
+            context.year = giasync_shared::year::YearData::load(path)?;
+        }
+        if let Some(path) = &config.node.calendar {
+            context.calendar = giasync_shared::workdays::ProductionCalendar::load(path)?;
         }
         Ok(context)
     }

@@ -182,6 +182,8 @@ pub fn build_oversight(
             now: snapshot.now,
             utc_offset: context.clock,
             rules: &context.rules,
+            year: &context.year,
+            calendar: &context.calendar,
             directory_for: |certs: &BTreeMap<String, Vec<u8>>| context.verifier.experts(certs),
             verifier: &context.verifier,
         },
