@@ -10,14 +10,12 @@ use giasync_shared::rules::{Rules, parse_points};
 
 use giasync_node::admin::Response;
 use giasync_node::app::command::{CategoryApproval, RegionRow};
-use giasync_node::app::{Answer, Command as Request, Context as AppContext};
+use giasync_node::app::{Command as Request, Context as AppContext};
 use giasync_node::export;
 use giasync_shared::calendar::Timestamp;
 use giasync_shared::codes::{OrgCode, ParticipantId, PersonRole, SchoolCode};
 use giasync_shared::config::NodeConfig;
 use giasync_shared::exam::ExamId;
-use giasync_shared::record::{Attempt, RecordHash, SheetSubject};
-use giasync_shared::settlement::Settlement;
 
 /// The МОУО and РЦОИ hub of giasync: runs the hub, checks its readiness, and the operators'
 /// checks of scoring rules files.
@@ -168,10 +166,9 @@ enum Command {
         #[arg(long)]
         exam: Option<String>,
     },
-    /// At the РЦОИ: settle a participant's conflict with a record signed by an operator (the
-    /// operator's PIN from the terminal or GIASYNC_PIN). The record names every conflicting sheet
-    /// and the one that counts; it replicates to the school and its МОУО, and exports show the
-    /// participant as `settled`.
+    /// No longer done here: conflicts are settled at the school by its commission
+    /// (`giasync-node settle`, seed 002 §22, §64-67). Says so and exits non-zero; settlements an
+    /// operator made before keep counting.
     Settle {
         /// The РЦОИ hub's configuration (node.toml).
         #[arg(long)]
@@ -425,77 +422,11 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             }
             report(&response)
         }
-        Command::Settle {
-            config,
-            exam,
-            school,
-            participant,
-            attempt,
-            choose,
-            reason,
-            key,
-            cert,
-        } => {
-            let (config, context) = load(&config)?;
-            let exam = exam_or_default(exam, &context)?;
-            let subject = SheetSubject {
-                exam,
-                school: SchoolCode::new(&school)?,
-                participant: ParticipantId::new(&participant)?,
-                attempt: Attempt::new(attempt)?,
-            };
-            let open = execute(&config, &context, &Request::Conflicts { exam })?;
-            let Some(Answer::Conflicts(conflicts)) = open.answer else {
-                anyhow::bail!("{}", open.message);
-            };
-            let heads: Vec<RecordHash> = conflicts
-                .open
-                .iter()
-                .find(|c| c.subject == subject)
-                .with_context(|| {
-                    format!("{school}/{participant}/{attempt} has no open conflict in {exam}")
-                })?
-                .heads
-                .iter()
-                .map(|h| h.hash)
-                .collect();
-            let chosen: Vec<RecordHash> = heads
-                .iter()
-                .filter(|h| choose.len() >= 8 && h.to_string().starts_with(&choose.to_lowercase()))
-                .copied()
-                .collect();
-            let [chosen] = chosen[..] else {
-                anyhow::bail!(
-                    "--choose {choose:?} must name exactly one of the conflicting sheets: {}",
-                    heads
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            };
-            let operator = giasync_node::person::unlock(&key, cert, PersonRole::Operator)?;
-            let OrgCode::Rcoi(rcoi) = operator.person.org else {
-                anyhow::bail!("{} is not an operator of the РЦОИ", operator.person);
-            };
-            let settlement = Settlement {
-                subject,
-                chosen,
-                settles: heads,
-                reason,
-                operator: operator.person.id,
-                rcoi,
-                at: Timestamp::from_unix_ms(now_ms())?,
-            };
-            let statement = settlement.sign(&operator.key)?;
-            report(&execute(
-                &config,
-                &context,
-                &Request::Settle {
-                    statement: statement.as_bytes().to_vec(),
-                    operator_cert: operator.cert_der,
-                },
-            )?)
+        Command::Settle { .. } => {
+            // Conflicts are settled at the school now; the arguments stay so that a script
+            // written for the old command is told where settling happens instead of failing
+            // to parse.
+            anyhow::bail!("{}", giasync_node::app::Error::SettledAtSchool)
         }
         Command::Import { config, exam, file } => {
             let (config, context) = load(&config)?;

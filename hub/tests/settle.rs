@@ -1,7 +1,8 @@
-//! `giasync-hub settle` end to end: two experts' conflicting sheets reach the running РЦОИ over
-//! QUIC, the operator settles the conflict from the command line with their key (the sheet
-//! chosen by a hash prefix, the PIN from GIASYNC_PIN), the РЦОИ's conflicts list no longer holds
-//! it, and a second settlement, a wrong prefix or a wrong PIN are refused.
+//! Settling a conflict, end to end: two experts' conflicting sheets reach the running РЦОИ over
+//! QUIC; `giasync-hub settle` refuses, saying that conflicts are settled at the school now; the
+//! head of the school, as the commission's chair, settles at the school's node; the record flows
+//! up and the РЦОИ's conflicts list no longer holds it. An expert posing as the chair and a
+//! second settlement are refused.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use std::path::Path;
@@ -66,7 +67,7 @@ fn conflicts(config: &NodeConfig, exam: &str) -> Vec<giasync_shared::record::Rec
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_operator_settles_a_conflict_from_the_command_line() {
+async fn the_commission_settles_at_the_school_and_the_rcoi_refuses_to() {
     let dir = tempfile::tempdir().unwrap();
     let region = giasync_tests::demo_region_listed(dir.path(), 48_450, 1);
     let exam: &'static str = Box::leak(giasync_tests::todays_exam().into_boxed_str());
@@ -119,38 +120,87 @@ async fn an_operator_settles_a_conflict_from_the_command_line() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(heads.len(), 2, "the conflict never reached the РЦОИ");
+    // The РЦОИ no longer settles: the command says where it happens now.
+    let path = dir.path().to_path_buf();
     let operator = region
         .people
         .iter()
         .find(|p| p.id.as_str() == "op-42-1")
         .unwrap();
-    let pin = operator.pin.clone();
-    let key = operator.key.clone();
+    let (pin, key) = (operator.pin.clone(), operator.key.clone());
     let chosen = heads[0].to_string();
-    let path = dir.path().to_path_buf();
-    let run = move |choose: String, pin: String| {
-        let (path, key) = (path.clone(), key.clone());
-        tokio::task::spawn_blocking(move || settle(&path, Path::new(&key), exam, &choose, &pin))
+    let (ok, out) = tokio::task::spawn_blocking(move || {
+        settle(&path, Path::new(&key), exam, &chosen[..12], &pin)
+    })
+    .await
+    .unwrap();
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("settled at the school") && out.contains("giasync-node settle"),
+        "{out}"
+    );
+    // At the school, the commission's chair settles (the path `giasync-node settle` takes: the
+    // node's admin socket, the node running and syncing over QUIC).
+    let person = |id: &str| region.people.iter().find(|p| p.id.as_str() == id).unwrap();
+    let record = |who: &str, capacity| {
+        let who = person(who);
+        let (key, cert) = giasync_tests::person_key(dir.path(), who);
+        let statement = giasync_shared::settlement::commission::CommissionSettlement {
+            subject: giasync_shared::record::SheetSubject {
+                exam: exam.parse().unwrap(),
+                school: "420101".parse().unwrap(),
+                participant: giasync_shared::codes::ParticipantId::new("p-conflict").unwrap(),
+                attempt: giasync_shared::record::Attempt::new(1).unwrap(),
+            },
+            room: giasync_shared::codes::RoomCode::new("101").unwrap(),
+            chosen: heads[0],
+            settles: heads.clone(),
+            reason: "запись ответа прослушана комиссией".into(),
+            signer: who.id,
+            capacity,
+            at: giasync_shared::calendar::Timestamp::from_unix_ms(giasync_tests::now_ms()).unwrap(),
+        }
+        .sign(&key)
+        .unwrap();
+        Request::CommissionSettle {
+            exam: exam.parse().unwrap(),
+            statement: statement.as_bytes().to_vec(),
+            cert,
+        }
     };
-    // A prefix shorter than 8 digits, and a wrong PIN: refused, nothing settled.
-    let (ok, out) = run(chosen[..6].to_owned(), pin.clone()).await.unwrap();
-    assert!(!ok, "{out}");
-    let (ok, out) = run(chosen[..12].to_owned(), "wrong wrong wrong wrong".into())
-        .await
-        .unwrap();
-    assert!(!ok, "{out}");
-    // The operator's settlement, by a 12-digit prefix.
-    let (ok, out) = run(chosen[..12].to_owned(), pin.clone()).await.unwrap();
-    assert!(ok, "{out}");
-    assert!(out.contains("settled"), "{out}");
-    let config = rcoi_config.clone();
-    let open = tokio::task::spawn_blocking(move || conflicts(&config, exam))
-        .await
-        .unwrap();
-    assert!(open.is_empty(), "{open:?}");
+    use giasync_shared::settlement::Settler;
+    // An expert signing as the chair is refused; nothing is stored.
+    let posing = giasync_tests::ask(&school, record(experts[0].id.as_str(), Settler::Chair)).await;
+    assert!(
+        !posing.ok && posing.message.contains("settlement is refused"),
+        "{}",
+        posing.message
+    );
+    let settled = giasync_tests::ask(&school, record("head-420101", Settler::Chair)).await;
+    assert!(settled.ok, "{}", settled.message);
+    // The record flows up: the РЦОИ, verifying it itself, sees no open conflict.
+    let mut open = heads.clone();
+    for _ in 0..300 {
+        let config = rcoi_config.clone();
+        open = tokio::task::spawn_blocking(move || conflicts(&config, exam))
+            .await
+            .unwrap();
+        if open.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        open.is_empty(),
+        "the settlement never reached the РЦОИ: {open:?}"
+    );
     // Settled once: a second settlement finds no open conflict.
-    let (ok, out) = run(chosen[..12].to_owned(), pin).await.unwrap();
-    assert!(!ok && out.contains("no open conflict"), "{out}");
+    let again = giasync_tests::ask(&school, record("head-420101", Settler::Chair)).await;
+    assert!(
+        !again.ok && again.message.contains("no open conflict"),
+        "{}",
+        again.message
+    );
     for node in &nodes {
         node.stop();
     }

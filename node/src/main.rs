@@ -105,6 +105,39 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Settle a participant's conflict for the school's commission (seed 002 §22, §64-67): the
+    /// head as its chair, or an expert of the room, as the year's data allows, signs which of
+    /// the conflicting sheets counts (PIN from the terminal or GIASYNC_PIN). The record names
+    /// every conflicting sheet and the one chosen, and flows up to the МОУО and the РЦОИ.
+    Settle {
+        /// The participant whose attempt has a conflict.
+        #[arg(long)]
+        participant: String,
+        /// The attempt (1 unless a retake).
+        #[arg(long, default_value_t = 1)]
+        attempt: u8,
+        /// The sheet that counts: its hash or a prefix of at least 8 hex digits
+        /// (`giasync-node conflicts` lists them).
+        #[arg(long)]
+        choose: String,
+        /// Why, as the commission's protocol records it.
+        #[arg(long)]
+        reason: String,
+        /// The signer's key file (ID.key): the head's, or a room expert's.
+        #[arg(long)]
+        key: PathBuf,
+        /// The signer's certificate (default: ID.crt beside the key).
+        #[arg(long)]
+        cert: Option<PathBuf>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// The exam's open conflicts at this school: each attempt with its conflicting sheets
+    /// (hash, expert, total, room).
+    Conflicts {
+        #[command(flatten)]
+        target: Target,
+    },
     /// Removable media for a school with no link: its recordings (and documents) in a signed
     /// folder that a hub checks and takes in (`giasync-hub bundle read`).
     #[command(subcommand)]
@@ -416,6 +449,26 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             cert,
             target,
         } => readiness(&target, recording, &confirm, &note, key, cert),
+        Command::Settle {
+            participant,
+            attempt,
+            choose,
+            reason,
+            key,
+            cert,
+            target,
+        } => settle(
+            &target,
+            (&participant, attempt),
+            &choose,
+            reason,
+            &key,
+            cert,
+        ),
+        Command::Conflicts { target } => {
+            let s = session(&target)?;
+            Ok(report(&send(&s, &Request::Conflicts { exam: s.exam })?))
+        }
         Command::Audio(AudioCommand::Destroy { target }) => {
             let s = session(&target)?;
             Ok(report(&send(
@@ -799,6 +852,86 @@ fn readiness(
             exam: s.exam,
             statement: statement.as_bytes().to_vec(),
             technician_cert: technician.cert_der,
+        },
+    )?))
+}
+
+/// `settle`: finds the conflict, picks the sheet `choose` names, signs the commission's
+/// settlement with the signer's key and hands it in.
+fn settle(
+    target: &Target,
+    (participant, attempt): (&str, u8),
+    choose: &str,
+    reason: String,
+    key: &std::path::Path,
+    cert: Option<PathBuf>,
+) -> anyhow::Result<bool> {
+    use giasync_shared::settlement::Settler;
+    use giasync_shared::settlement::commission::CommissionSettlement;
+    let s = session(target)?;
+    let school = s
+        .config
+        .org()?
+        .school()
+        .context("settling is done at a school's node")?;
+    let subject = SheetSubject {
+        exam: s.exam,
+        school,
+        participant: ParticipantId::new(participant)?,
+        attempt: Attempt::new(attempt)?,
+    };
+    let open = send(&s, &Request::Conflicts { exam: s.exam })?;
+    let Some(Answer::Conflicts(conflicts)) = open.answer else {
+        bail!("{}", open.message);
+    };
+    let heads = &conflicts
+        .open
+        .iter()
+        .find(|c| c.subject == subject)
+        .with_context(|| {
+            format!(
+                "{participant} (attempt {attempt}) has no open conflict in {}",
+                s.exam
+            )
+        })?
+        .heads;
+    let chosen: Vec<_> = heads
+        .iter()
+        .filter(|h| choose.len() >= 8 && h.hash.to_string().starts_with(&choose.to_lowercase()))
+        .collect();
+    let [chosen] = chosen[..] else {
+        bail!(
+            "--choose {choose:?} must name exactly one of the conflicting sheets (8 hex digits at least): {}",
+            heads
+                .iter()
+                .map(|h| h.hash.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    let signer =
+        giasync_node::person::unlock_as(key, cert, &[PersonRole::Head, PersonRole::Expert])?;
+    let capacity = match signer.person.role {
+        PersonRole::Head => Settler::Chair,
+        _ => Settler::RoomExpert,
+    };
+    let settlement = CommissionSettlement {
+        subject,
+        room: chosen.room,
+        chosen: chosen.hash,
+        settles: heads.iter().map(|h| h.hash).collect(),
+        reason,
+        signer: signer.person.id,
+        capacity,
+        at: Timestamp::from_unix_ms(now_ms())?,
+    };
+    let statement = settlement.sign(&signer.key)?;
+    Ok(report(&send(
+        &s,
+        &Request::CommissionSettle {
+            exam: s.exam,
+            statement: statement.as_bytes().to_vec(),
+            cert: signer.cert_der,
         },
     )?))
 }

@@ -23,6 +23,15 @@ pub struct Credentials {
 /// Reads the certificate (`cert`, or `ID.crt` beside the key), checks it is for `role`, and
 /// unlocks the key with the PIN.
 pub fn unlock(key: &Path, cert: Option<PathBuf>, role: PersonRole) -> anyhow::Result<Credentials> {
+    unlock_as(key, cert, &[role])
+}
+
+/// [`unlock`] for a person of any of `roles`.
+pub fn unlock_as(
+    key: &Path,
+    cert: Option<PathBuf>,
+    roles: &[PersonRole],
+) -> anyhow::Result<Credentials> {
     let cert_path = cert.unwrap_or_else(|| key.with_extension("crt"));
     let cert_der = giasync_certs::show::certs_from_pem(
         &std::fs::read(&cert_path).with_context(|| cert_path.display().to_string())?,
@@ -33,11 +42,12 @@ pub fn unlock(key: &Path, cert: Option<PathBuf>, role: PersonRole) -> anyhow::Re
     let Ok(Identity::Person(person)) = giasync_certs::identity::from_cert_der(&cert_der) else {
         bail!("{} is not a person's certificate", cert_path.display());
     };
-    if person.role != role {
+    if !roles.contains(&person.role) {
+        let names: Vec<&str> = roles.iter().map(|r| r.display_name()).collect();
         bail!(
             "{} is the certificate of {person}, not of a {}",
             cert_path.display(),
-            role.display_name()
+            names.join(" or ")
         );
     }
     let pin = Pin::read(&format!("PIN for {}: ", person.id), false)?;

@@ -21,7 +21,7 @@
 //! | protocol | `rec/HASH/…` | a recording the school took in, named by its blob's hash (`crate::recording`) |
 //! | rcoi | `receipt/HASH` | the РЦОИ's receipt for a sheet: `verified` or `invalid: REASON` |
 //! | rcoi | `blob/HASH` | the РЦОИ's receipt for a recording: when it held it whole and checked (ms) |
-//! | rcoi | `settlement/HASH` | a РЦОИ operator's signed settlement of a conflict (`crate::settlement`) |
+//! | rcoi | `settlement/HASH` | a РЦОИ operator's signed settlement of a conflict, as made before the school's commission settled them (`crate::settlement`) |
 //! | rcoi | `operator/ID` | the operator's certificate (DER) |
 //! | rcoi | `reg/ID/category`, `reg/ID/doc_series`, `reg/ID/doc_number`, `reg/ID/disabled` | the regional register's entry for participant ID: the category of record, the identity document the look-up uses, a disability (`yes`/`no`) (text) |
 //! | rcoi | `reg/ID/attempt`, `reg/ID/admitted` | on an additional date: the participant's first attempt there and why they are admitted (`crate::retake`), as the РЦОИ found them from the earlier dates (text) |
@@ -356,6 +356,32 @@ fn put_signed(
     tx.put(ROOT, key, ScalarValue::Bytes(statement.as_bytes().to_vec()))?;
     tx.put(ROOT, cert_key, ScalarValue::Bytes(cert.to_vec()))?;
     Ok(())
+}
+
+/// Adds a commission's signed settlement to a school's protocol, with the signer's certificate
+/// under their capacity's prefix (`head/ID` for the chair, `expert/ID` for a room's expert).
+pub fn put_commission_settlement(
+    tx: &mut impl Transactable,
+    statement: &crate::statement::Statement,
+    signer: (PersonId, crate::settlement::Settler),
+    cert: &[u8],
+) -> Result<(), AutomergeError> {
+    let prefix = match signer.1 {
+        crate::settlement::Settler::Chair => "head",
+        crate::settlement::Settler::RoomExpert => "expert",
+    };
+    put_signed(
+        tx,
+        format!("settled/{}", statement.hash()),
+        statement,
+        format!("{prefix}/{}", signer.0),
+        cert,
+    )
+}
+
+/// The commission settlements of a protocol, undecodable ones skipped.
+pub fn commission_settlements(protocol: &impl ReadDoc) -> Vec<crate::statement::Statement> {
+    statements(protocol, "settled/")
 }
 
 /// The acts of a protocol, undecodable ones skipped (verification judges the rest).

@@ -83,7 +83,10 @@ pub fn csv_line(out: &mut String, fields: &[&str]) {
 pub fn build<'a, D: SignerDirectory>(
     docs: impl IntoIterator<Item = (DocId, &'a Automerge)>,
     exam: ExamId,
-    rules: &Rules,
+    rules: (
+        &Rules,
+        &std::collections::BTreeSet<crate::settlement::Settler>,
+    ),
     directory_for: impl Fn(&BTreeMap<String, Vec<u8>>) -> D,
 ) -> Vec<ExportFile> {
     let mut results = String::new();
@@ -497,7 +500,10 @@ mod tests {
 
     fn export() -> (Vec<ExportFile>, Vec<u8>, Vec<u8>) {
         let (id, doc) = protocol_doc();
-        let files = build([(id, &doc)], subject("p1").exam, &rules(), |_| directory());
+        let chair = std::collections::BTreeSet::from([crate::settlement::Settler::Chair]);
+        let files = build([(id, &doc)], subject("p1").exam, (&rules(), &chair), |_| {
+            directory()
+        });
         let key = SigningKey::from_bytes(&[7; 32]);
         let (manifest, sig) = sign_manifest(
             &files,

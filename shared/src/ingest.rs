@@ -663,7 +663,10 @@ mod tests {
         let resolution = crate::settlement::resolve_protocol(
             nodes[0].doc(&protocol).unwrap(),
             at_school,
-            &rules(),
+            (
+                &rules(),
+                &std::collections::BTreeSet::from([crate::settlement::Settler::Chair]),
+            ),
             |_| directory,
         )
         .resolution;

@@ -577,7 +577,12 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
     let day = exam.date().day_window_ms(inputs.utc_offset);
     let within = |t: i64| t.clamp(day.start, day.end - 1);
     let settled = docs.protocol.map(|p| {
-        crate::settlement::resolve_protocol(p, docs.rcoi, inputs.rules, &inputs.directory_for)
+        crate::settlement::resolve_protocol(
+            p,
+            docs.rcoi,
+            (inputs.rules, &inputs.year.settled_by),
+            &inputs.directory_for,
+        )
     });
     let invalid = |record: String, reason: String| InvalidView {
         exam: exam.to_string(),

@@ -38,6 +38,9 @@ pub enum StatementKind {
     MaterialsRelease,
     /// A school's technician signs its readiness act (`crate::readiness`).
     Readiness,
+    /// A school's commission settles a conflict between score sheets
+    /// (`crate::settlement::commission`).
+    CommissionSettlement,
 }
 
 impl StatementKind {
@@ -52,6 +55,7 @@ impl StatementKind {
             StatementKind::Materials => "materials",
             StatementKind::MaterialsRelease => "materials-release",
             StatementKind::Readiness => "readiness",
+            StatementKind::CommissionSettlement => "commission-settlement",
         }
     }
 

@@ -25,7 +25,8 @@ use giasync_shared::participant::Category;
 use giasync_shared::publish::Familiarisation;
 use giasync_shared::record::{Attempt, RecordHash, SheetDraft, SheetSubject, SignedSheet};
 use giasync_shared::room::Variant;
-use giasync_shared::settlement::Settlement;
+use giasync_shared::settlement::Settler;
+use giasync_shared::settlement::commission::CommissionSettlement;
 
 /// Participants per demo school.
 pub const PARTICIPANTS_PER_SCHOOL: usize = 12;
@@ -524,53 +525,89 @@ fn credentials(
     Ok((key, cert))
 }
 
-/// The РЦОИ's operator settles the demo's conflict: the first sheet counts.
+/// Each school's commission settles its conflicts (seed 002 §22, §64-67): the head of the
+/// school, as its chair, signs that the first sheet counts, at the school's node.
 fn settle_conflicts(
     region: &Region,
     region_dir: &Path,
-    rcoi: &NodeConfig,
+    schools: &[SchoolData],
     context: &Context,
     exam: ExamId,
 ) -> anyhow::Result<usize> {
-    let operator = region
-        .people
-        .iter()
-        .find(|p| p.role == PersonRole::Operator)
-        .context("the demo region has no operator")?;
-    let (key, cert) = credentials(region_dir, operator)?;
-    let open = admin::execute(rcoi, context, &Request::Conflicts { exam }, now_ms())?;
-    let Some(Answer::Conflicts(conflicts)) = open.answer else {
-        bail!("conflicts: {}", open.message);
-    };
     let mut settled = 0;
-    for conflict in conflicts.open {
-        let who = conflict.subject;
-        let heads: Vec<RecordHash> = conflict.heads.iter().map(|h| h.hash).collect();
-        let settlement = Settlement {
-            subject: conflict.subject,
-            chosen: *heads.first().context("a conflict without sheets")?,
-            settles: heads,
-            reason: "протокол прослушан повторно, засчитан первый бланк".into(),
-            operator: operator.id,
-            rcoi: region.region,
-            at: Timestamp::from_unix_ms(now_ms())?,
-        };
-        let statement = settlement.sign(&key)?;
-        let response = admin::execute(
-            rcoi,
+    for school in schools {
+        let open = admin::execute(
+            &school.config,
             context,
-            &Request::Settle {
-                statement: statement.as_bytes().to_vec(),
-                operator_cert: cert.clone(),
-            },
+            &Request::Conflicts { exam },
             now_ms(),
         )?;
-        if !response.ok {
-            bail!("settling {who}: {}", response.message);
+        let Some(Answer::Conflicts(conflicts)) = open.answer else {
+            bail!("conflicts at {}: {}", school.code, open.message);
+        };
+        if conflicts.open.is_empty() {
+            continue;
         }
-        settled += 1;
+        let head = region
+            .people
+            .iter()
+            .find(|p| p.role == PersonRole::Head && p.org == school.code.to_string())
+            .context("the demo school has no head")?;
+        let (key, cert) = credentials(region_dir, head)?;
+        for conflict in conflicts.open {
+            let who = conflict.subject;
+            let first = conflict
+                .heads
+                .first()
+                .context("a conflict without sheets")?;
+            let settlement = CommissionSettlement {
+                subject: conflict.subject,
+                room: first.room,
+                chosen: first.hash,
+                settles: conflict.heads.iter().map(|h| h.hash).collect(),
+                reason: "запись ответа прослушана комиссией, засчитан первый бланк".into(),
+                signer: head.id,
+                capacity: Settler::Chair,
+                at: Timestamp::from_unix_ms(now_ms())?,
+            };
+            let statement = settlement.sign(&key)?;
+            let response = admin::execute(
+                &school.config,
+                context,
+                &Request::CommissionSettle {
+                    exam,
+                    statement: statement.as_bytes().to_vec(),
+                    cert: cert.clone(),
+                },
+                now_ms(),
+            )?;
+            if !response.ok {
+                bail!("settling {who}: {}", response.message);
+            }
+            settled += 1;
+        }
     }
     Ok(settled)
+}
+
+/// Waits until the РЦОИ sees no open conflict in `exam` (the schools' settlements arrived), at
+/// most until `deadline`; the number still open.
+fn conflicts_cleared_at_rcoi(
+    rcoi: &NodeConfig,
+    context: &Context,
+    exam: ExamId,
+    deadline: Instant,
+) -> anyhow::Result<usize> {
+    loop {
+        let open = admin::execute(rcoi, context, &Request::Conflicts { exam }, now_ms())?;
+        let Some(Answer::Conflicts(conflicts)) = open.answer else {
+            bail!("conflicts at the РЦОИ: {}", open.message);
+        };
+        if conflicts.open.is_empty() || Instant::now() >= deadline {
+            return Ok(conflicts.open.len());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// Each school's organiser signs that its first participant has seen their result; returns how
@@ -866,12 +903,22 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     timeline.say(&format!(
         "receipts back at the schools: {back} of {verified} sheets are known to be safe at the РЦОИ"
     ));
-    // An operator settles the conflict with a signed record; the РЦОИ closes processing and
-    // publishes each school's results, signed; they flow down, each school verifies the
-    // signature, its organiser signs each participant's familiarisation, which flows back up.
-    let settled = settle_conflicts(&region, &args.out, &rcoi_config, &context, exam)?;
+    // The school's commission settles the conflict with a record its chair signs; it flows up;
+    // the РЦОИ closes processing and publishes each school's results, signed; they flow down,
+    // each school verifies the signature, its organiser signs each participant's
+    // familiarisation, which flows back up.
+    let settled = settle_conflicts(&region, &args.out, &schools, &context, exam)?;
+    let still_open = conflicts_cleared_at_rcoi(
+        &rcoi_config,
+        &context,
+        exam,
+        Instant::now() + Duration::from_secs(30),
+    )?;
+    if still_open > 0 {
+        bail!("{still_open} conflicts the schools settled are still open at the РЦОИ after 30 s");
+    }
     timeline.say(&format!(
-        "{settled} conflict settled by the РЦОИ operator's signed record"
+        "{settled} conflict settled at the school by the commission chair's signed record; the РЦОИ sees none open"
     ));
     let published = admin::execute(&rcoi_config, &context, &Request::Publish { exam }, now_ms())?;
     timeline.say(&published.message);

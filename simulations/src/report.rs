@@ -401,6 +401,10 @@ impl Report {
             giasync_shared::codes::PersonId,
             giasync_shared::codes::ParticipantId,
         )> = Vec::new();
+        // The region's nodes settle conflicts by the shipped year's data.
+        let settled_by = giasync_shared::year::YearData::year_2024()
+            .map(|y| y.settled_by)
+            .unwrap_or_default();
         if let Some(rcoi) = region.rcoi() {
             for s in 0..plan.schools.len() {
                 let protocol = region.protocol_of(s);
@@ -420,7 +424,7 @@ impl Report {
                 let resolution = giasync_shared::settlement::resolve_protocol(
                     doc,
                     rcoi_doc,
-                    region.rules(),
+                    (region.rules(), &settled_by),
                     |_| region.directory(),
                 )
                 .resolution;

@@ -48,12 +48,12 @@ fn the_demo_region_loses_no_sheet_and_surfaces_the_conflict() {
         .collect();
     assert_eq!(retake.len(), 1, "{results}");
     assert_eq!(retake[0].split(',').nth(4), Some("2"), "{results}");
-    // The conflict was settled by the operator's signed record, and results went down and
+    // The conflict was settled at the school by its commission's signed record, and results went down and
     // familiarisation came back up.
     assert!(results.contains(",settled,"), "{results}");
     assert!(!results.contains(",conflict,"), "{results}");
     assert!(
-        stdout.contains("1 conflict settled by the РЦОИ operator's signed record"),
+        stdout.contains("1 conflict settled at the school by the commission chair's signed record; the РЦОИ sees none open"),
         "{stdout}"
     );
     assert!(stdout.contains("published for 4 schools"), "{stdout}");

@@ -49,6 +49,9 @@ pub enum Action {
     OpenMaterials,
     /// Signing the readiness act (the technical specialist, §26).
     SignReadiness,
+    /// Settling a conflict for the school's commission (its chair, the head, or an expert; the
+    /// year's data and the record's verification narrow it further).
+    Settle,
 }
 
 impl std::fmt::Display for Action {
@@ -66,6 +69,7 @@ impl std::fmt::Display for Action {
             Action::AddRecording => "take in recordings",
             Action::OpenMaterials => "open the exam materials",
             Action::SignReadiness => "sign the readiness act",
+            Action::Settle => "settle a conflict for the commission",
         })
     }
 }
@@ -85,6 +89,7 @@ impl Action {
             Action::SignCommission => role == Head,
             Action::AddRecording => matches!(role, Technician | Organiser),
             Action::OpenMaterials | Action::SignReadiness => role == Technician,
+            Action::Settle => matches!(role, Head | Expert),
         }
     }
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Actor, Context, Error, acts, commission, day, hub, recordings, results, retakes, room_log,
-    roster, scoring, status,
+    roster, scoring, settlement, status,
 };
 
 /// A participant and the room they are assigned to, as a roster import carries them.
@@ -273,11 +273,18 @@ pub enum Command {
     Conflicts {
         exam: ExamId,
     },
-    /// At the РЦОИ: stores an operator's signed settlement in the school's results document,
-    /// after checking it settles an open conflict.
+    /// At the РЦОИ, once: an operator's signed settlement. Refused now, saying that conflicts
+    /// are settled at the school (`CommissionSettle`); kept so that an older tool is told so.
     Settle {
         statement: Vec<u8>,
         operator_cert: Vec<u8>,
+    },
+    /// At a school: a commission member's signed settlement of a conflict
+    /// (`giasync_shared::settlement::commission`), with their certificate.
+    CommissionSettle {
+        exam: ExamId,
+        statement: Vec<u8>,
+        cert: Vec<u8>,
     },
     /// At the РЦОИ: signs each school's results into its results document. A school with open
     /// conflicts is not published, and the answer names it.
@@ -481,6 +488,7 @@ impl Command {
             Command::Export { .. } => "export",
             Command::Conflicts { .. } => "conflicts",
             Command::Settle { .. } => "settle",
+            Command::CommissionSettle { .. } => "commission_settle",
             Command::Publish { .. } => "publish",
             Command::Results { .. } => "results",
             Command::Oversight => "oversight",
@@ -541,6 +549,7 @@ impl Command {
             Command::Familiarise { .. } => Action::Familiarise,
             Command::Act { .. } => Action::WriteAct,
             Command::Commission { .. } => Action::SignCommission,
+            Command::CommissionSettle { .. } => Action::Settle,
             Command::AddRecording { .. }
             | Command::DestroyRecordings { .. }
             | Command::BundleWrite { .. } => Action::AddRecording,
@@ -663,16 +672,13 @@ pub fn apply(
         Command::Status => Answer::Status(Box::new(status::status(engine, context))),
         Command::Export { exam } => Answer::Export(hub::export(engine, context, exam)?),
         Command::Conflicts { exam } => Answer::Conflicts(scoring::conflicts(engine, context, exam)),
-        Command::Settle {
+        Command::Settle { .. } => Answer::Settled(hub::settle(engine)?),
+        Command::CommissionSettle {
+            exam,
             statement,
-            operator_cert,
-        } => Answer::Settled(hub::settle(
-            engine,
-            context,
-            actor,
-            now_ms,
-            statement,
-            &operator_cert,
+            cert,
+        } => Answer::Settled(settlement::settle(
+            engine, context, actor, now_ms, exam, statement, &cert,
         )?),
         Command::Publish { exam } => {
             Answer::Published(hub::publish(engine, context, now_ms, exam)?)

@@ -434,10 +434,12 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
     let mut acts: BTreeMap<String, Vec<DayAct>> = BTreeMap::new();
     let mut ended = BTreeMap::new();
     if let Some(protocol) = protocol {
-        let settled =
-            giasync_shared::settlement::resolve_protocol(protocol, rcoi, &context.rules, |certs| {
-                context.verifier.experts(certs)
-            });
+        let settled = giasync_shared::settlement::resolve_protocol(
+            protocol,
+            rcoi,
+            context.resolving(),
+            |certs| context.verifier.experts(certs),
+        );
         let all = content::sheets(protocol);
         sheets_total = all.len();
         for (subject, r) in &settled.resolution.subjects {

@@ -365,6 +365,16 @@ pub enum Error {
     NoPublishedResult(ParticipantId),
     #[error("the settlement is refused: {0}")]
     SettlementRefused(StatementError),
+    /// A settlement dated too far from when it was handed in.
+    #[error("the settlement is dated {at}, more than 10 minutes from now: sign it again")]
+    SettlementOutOfTime {
+        at: giasync_shared::calendar::Timestamp,
+    },
+    /// The РЦОИ no longer settles conflicts: the school's commission does.
+    #[error(
+        "conflicts are settled at the school by its commission now (seed 002 §22, §64-67): the chair or a room's expert signs with `giasync-node settle` at the school; the hubs see open conflicts and flag them. Settlements an operator made before keep counting"
+    )]
+    SettledAtSchool,
     #[error("no protocol of school {school} for {exam}")]
     NoProtocol { school: SchoolCode, exam: ExamId },
     #[error(

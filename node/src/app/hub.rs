@@ -1,5 +1,5 @@
-//! The hubs' work at the РЦОИ: settling a conflict by an operator's signed record, publishing
-//! results signed by the РЦОИ, exports, and the receipts written on ingest.
+//! The hubs' work at the РЦОИ: publishing results signed by the РЦОИ, exports, and the receipts
+//! written on ingest. (Conflicts are settled at the school, `super::settlement`.)
 
 use giasync_shared::codes::SchoolCode;
 use giasync_shared::content;
@@ -11,7 +11,7 @@ use giasync_shared::sync::{DocId, DocKind, Engine};
 use serde::{Deserialize, Serialize};
 
 use super::scoring::{protocols_of, settled_protocol};
-use super::{Actor, Context, Error, RcoiDuty, require_rcoi, statement_claiming, timestamp};
+use super::{Context, Error, RcoiDuty, require_rcoi, timestamp};
 
 /// An export file as the node built it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,7 +54,7 @@ pub fn export(engine: &Engine, context: &Context, exam: ExamId) -> Result<Export
         .doc_ids()
         .filter_map(|id| Some((*id, engine.doc(id)?)))
         .collect();
-    let built = giasync_shared::export::build(docs, exam, &context.rules, |certs| {
+    let built = giasync_shared::export::build(docs, exam, context.resolving(), |certs| {
         context.verifier.experts(certs)
     });
     let mut files = Vec::with_capacity(built.len());
@@ -68,53 +68,11 @@ pub fn export(engine: &Engine, context: &Context, exam: ExamId) -> Result<Export
     Ok(Export { exam, files })
 }
 
-/// At the РЦОИ: stores an operator's signed settlement in the school's РЦОИ document, after
-/// checking the signature and that it settles an open conflict whose every sheet it names.
-pub fn settle(
-    engine: &mut Engine,
-    context: &Context,
-    actor: &Actor,
-    now_ms: i64,
-    statement: Vec<u8>,
-    operator_cert: &[u8],
-) -> Result<Settled, Error> {
+/// At the РЦОИ: an operator's settlement is no longer taken (the school's commission settles,
+/// `super::settlement`); the ones stored before keep verifying wherever they are read.
+pub fn settle(engine: &Engine) -> Result<Settled, Error> {
     require_rcoi(engine, RcoiDuty::Settle)?;
-    let (statement, operator) =
-        statement_claiming(statement, StatementKind::Settlement, "operator")?;
-    let directory = context.one_signer(&operator, operator_cert);
-    let settlement =
-        Settlement::verify(&statement, &directory).map_err(Error::SettlementRefused)?;
-    actor.may_hand_in(settlement.operator)?;
-    let subject = settlement.subject;
-    let protocol = protocols_of(engine, subject.exam)
-        .into_iter()
-        .find(|d| d.school() == Some(subject.school))
-        .ok_or(Error::NoProtocol {
-            school: subject.school,
-            exam: subject.exam,
-        })?;
-    let mut settled = settled_protocol(engine, context, protocol);
-    let stale = giasync_shared::settlement::apply(
-        &mut settled.resolution,
-        &[(statement.hash(), settlement.clone())],
-    );
-    if !stale.is_empty() {
-        return Err(Error::NoSuchConflict(subject));
-    }
-    let Some(rcoi) = protocol.sibling(DocKind::Rcoi) else {
-        return Err(Error::NoProtocol {
-            school: subject.school,
-            exam: subject.exam,
-        });
-    };
-    engine.change(now_ms, rcoi, |tx| {
-        content::put_settlement(tx, &statement, settlement.operator, operator_cert)
-    })?;
-    Ok(Settled {
-        subject,
-        chosen: settlement.chosen,
-        settlement: statement.hash(),
-    })
+    Err(Error::SettledAtSchool)
 }
 
 /// At the РЦОИ: closes an exam's processing by signing each school's results into its РЦОИ

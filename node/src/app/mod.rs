@@ -27,6 +27,7 @@ pub mod retakes;
 pub mod room_log;
 pub mod roster;
 pub mod scoring;
+pub mod settlement;
 pub mod status;
 
 #[cfg(test)]
@@ -132,6 +133,17 @@ impl Context {
 }
 
 impl Context {
+    /// What sheets resolve by: the scoring rules, and who may settle a conflict this year.
+    #[must_use]
+    pub fn resolving(
+        &self,
+    ) -> (
+        &Rules,
+        &std::collections::BTreeSet<giasync_shared::settlement::Settler>,
+    ) {
+        (&self.rules, &self.year.settled_by)
+    }
+
     /// Whether `cert` certifies `person` now: issued by the region's CA, valid at `now_ms`, not
     /// revoked by then. The pages offer sign-in only to people it certifies.
     pub fn certifies(

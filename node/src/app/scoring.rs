@@ -29,6 +29,8 @@ pub struct ConflictHead {
     pub hash: RecordHash,
     pub expert: PersonId,
     pub total: u16,
+    /// The room the sheet was signed in: a commission's settlement names it.
+    pub room: giasync_shared::codes::RoomCode,
 }
 
 /// An attempt with two or more sheets that count and nothing settling them.
@@ -219,7 +221,7 @@ pub(crate) fn settled_protocol(
     giasync_shared::settlement::resolve_protocol(
         engine.doc(&protocol).unwrap_or(&empty),
         rcoi,
-        &context.rules,
+        context.resolving(),
         |certs| context.verifier.experts(certs),
     )
 }
@@ -239,6 +241,7 @@ pub fn conflicts(engine: &Engine, context: &Context, exam: ExamId) -> Conflicts 
                         hash: h.hash,
                         expert: h.sheet.expert,
                         total: h.sheet.total,
+                        room: h.sheet.room,
                     })
                     .collect(),
             });

@@ -331,6 +331,10 @@ fn the_rights_of_each_role_are_the_orders_table() {
             Action::AddRecording,
             [true, false, false, true, false, false, false],
         ),
+        (
+            Action::Settle,
+            [false, false, true, false, false, true, false],
+        ),
     ];
     let roles = [
         PersonRole::Organiser,
@@ -808,6 +812,107 @@ fn two_experts_sheets_for_one_attempt_are_an_open_conflict() {
     assert_eq!(experts, expected);
     let day = super::day::read(&e, &c, exam()).unwrap();
     assert_eq!(day.participant("p1").unwrap().verdict, DayVerdict::Conflict);
+}
+
+/// Seed 002 §22, §64-67: the school's commission settles. The head, as its chair, signs which
+/// sheet counts; the record is stored in the protocol and the РЦОИ, which reads it from there,
+/// sees the conflict settled. An expert posing as the chair, an organiser, and the РЦОИ are
+/// refused.
+#[test]
+fn the_commission_settles_a_conflict_at_the_school() {
+    use giasync_shared::settlement::Settler;
+    use giasync_shared::settlement::commission::CommissionSettlement;
+    let (mut school, sc) = school_with_roster();
+    let (a, a_key, a_cert) = person(SCHOOL, PersonRole::Expert, 0);
+    let (b, b_key, b_cert) = person(SCHOOL, PersonRole::Expert, 1);
+    let (head, head_key, head_cert) = person(SCHOOL, PersonRole::Head, 0);
+    console(&mut school, &sc, score(&a, &a_key, &a_cert, &sc, "p1", 0));
+    console(&mut school, &sc, score(&b, &b_key, &b_cert, &sc, "p1", 3));
+    let Answer::Conflicts(open) = console(&mut school, &sc, Command::Conflicts { exam: exam() })
+    else {
+        panic!("not conflicts");
+    };
+    let conflict = open.open[0].clone();
+    let chosen = conflict.heads[0].hash;
+    let record = |signer: PersonId, key: &SigningKey| {
+        CommissionSettlement {
+            subject: conflict.subject,
+            room: conflict.heads[0].room,
+            chosen,
+            settles: conflict.heads.iter().map(|h| h.hash).collect(),
+            reason: "запись ответа прослушана комиссией".into(),
+            signer,
+            capacity: Settler::Chair,
+            at: Timestamp::from_unix_ms(now_ms()).unwrap(),
+        }
+        .sign(key)
+        .unwrap()
+        .as_bytes()
+        .to_vec()
+    };
+    let settle = |statement: Vec<u8>, cert: &[u8]| Command::CommissionSettle {
+        exam: exam(),
+        statement,
+        cert: cert.to_vec(),
+    };
+    // Expert a signs as the chair with their own key and certificate: not a head.
+    let posing = run(
+        &mut school,
+        &sc,
+        &Actor::Person(a.clone()),
+        settle(record(a.id, &a_key), &a_cert),
+    );
+    assert_refused!(posing, Error::SettlementRefused(_));
+    // An organiser may not hand one in at all.
+    let (organiser, _, _) = person(SCHOOL, PersonRole::Organiser, 0);
+    let forbidden = run(
+        &mut school,
+        &sc,
+        &Actor::Person(organiser),
+        settle(record(head.id, &head_key), &head_cert),
+    );
+    assert_refused!(
+        forbidden,
+        Error::Forbidden {
+            action: Action::Settle,
+            ..
+        }
+    );
+    // The head settles.
+    let Answer::Settled(settled) = run(
+        &mut school,
+        &sc,
+        &Actor::Person(head.clone()),
+        settle(record(head.id, &head_key), &head_cert),
+    )
+    .unwrap() else {
+        panic!("not settled");
+    };
+    assert_eq!(settled.chosen, chosen);
+    let Answer::Conflicts(open) = console(&mut school, &sc, Command::Conflicts { exam: exam() })
+    else {
+        panic!("not conflicts");
+    };
+    assert!(open.open.is_empty(), "{open:?}");
+    // The РЦОИ reads the record from the school's protocol and sees no open conflict; it may
+    // not settle itself.
+    let (mut rcoi, rc) = node("42");
+    sync(&mut rcoi, &mut school);
+    let Answer::Conflicts(at_rcoi) = console(&mut rcoi, &rc, Command::Conflicts { exam: exam() })
+    else {
+        panic!("not conflicts");
+    };
+    assert!(at_rcoi.open.is_empty(), "{at_rcoi:?}");
+    let refused = run(
+        &mut rcoi,
+        &rc,
+        &Actor::Console,
+        Command::Settle {
+            statement: Vec::new(),
+            operator_cert: Vec::new(),
+        },
+    );
+    assert_refused!(refused, Error::SettledAtSchool);
 }
 
 #[test]

@@ -241,7 +241,7 @@ fn conflicts(h: &mut String, o: &Oversight) {
     if o.conflicts.is_empty() {
         h.push_str("<p class=\"muted\">Конфликтов нет.</p>");
     } else {
-        h.push_str("<p class=\"muted\">Два и более подписанных бланка одного участника без исправления между ними. Урегулирует оператор РЦОИ подписанной записью: <code>giasync-hub settle</code>.</p>");
+        h.push_str("<p class=\"muted\">Два и более подписанных бланка одного участника без исправления между ними. Урегулирует комиссия школы подписанной записью председателя (или эксперта аудитории, если так установлено на год): <code>giasync-node settle</code> в школе; МОУО и РЦОИ видят открытые конфликты и сроки.</p>");
         h.push_str("<table><tr><th>Экзамен</th><th>ОО</th><th>Участник</th><th>Попытка</th><th>Бланки (эксперт: балл, результат, подписан)</th><th>Состояние</th></tr>");
         for c in &o.conflicts {
             let sheets: Vec<String> = c

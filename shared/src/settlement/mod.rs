@@ -1,12 +1,20 @@
-//! A РЦОИ operator's settlement of a conflict: a signed statement naming the participant's
-//! attempt, every conflicting sheet it settles and the one that counts. Stored in the school's
-//! РЦОИ document (`settlement/HASH`, the operator's certificate beside it under `operator/ID`),
-//! which only the РЦОИ may write, so a school can neither forge nor delete one; it replicates
-//! like everything else and every node reaches the same verdict.
+//! Settlements of conflicts: a signed statement naming the participant's attempt, every
+//! conflicting sheet it settles and the one that counts.
+//!
+//! Conflicts are settled at the school by its commission ([`commission`], seed 002 §22, §62–67),
+//! in the school's protocol. Before that, a РЦОИ operator settled them, in the school's РЦОИ
+//! document (`settlement/HASH`, the operator's certificate beside it under `operator/ID`), which
+//! only the РЦОИ may write; those records are kept and keep verifying ([`Settlement`]), and
+//! `giasync-hub settle` no longer makes new ones. Either replicates like everything else and
+//! every node reaches the same verdict.
 //!
 //! A settlement applies only when it names every head of the conflict and chooses one of them: a
 //! sheet that arrives later and conflicts again reopens the conflict, and nothing is dropped —
 //! the set-aside sheets stay in the protocol and in the exports, marked as such.
+
+pub mod commission;
+
+use std::collections::BTreeSet;
 
 use ed25519_dalek::SigningKey;
 
@@ -130,31 +138,57 @@ impl Settlement {
     }
 }
 
+impl Settlement {
+    /// What [`apply`] judges.
+    #[must_use]
+    pub fn decision(&self) -> Decision<'_> {
+        Decision {
+            subject: self.subject,
+            chosen: self.chosen,
+            settles: &self.settles,
+            room: None,
+        }
+    }
+}
+
+/// What a settlement decides, whoever signed it.
+#[derive(Clone, Copy, Debug)]
+pub struct Decision<'a> {
+    pub subject: SheetSubject,
+    pub chosen: RecordHash,
+    pub settles: &'a [RecordHash],
+    /// A commission's settlement covers only sheets signed in its room.
+    pub room: Option<crate::codes::RoomCode>,
+}
+
 /// Applies verified settlements to a protocol's resolution: a conflict whose every head a
-/// settlement names, choosing one of them, becomes [`Verdict::Settled`]. Settlements that do not
-/// cover the conflict as it stands now are returned, so the operator sees that a conflict
-/// reopened.
-pub fn apply(
+/// settlement names (and, for a commission's, was signed in its room), choosing one of them,
+/// becomes [`Verdict::Settled`]. Settlements that do not cover the conflict as it stands now are
+/// returned, so the commission sees that a conflict reopened.
+pub fn apply<'a>(
     resolution: &mut ProtocolResolution,
-    settlements: &[(RecordHash, Settlement)],
+    settlements: impl IntoIterator<Item = (RecordHash, Decision<'a>)>,
 ) -> Vec<RecordHash> {
     let mut stale = Vec::new();
     for (hash, s) in settlements {
         let Some(r) = resolution.subjects.get_mut(&s.subject) else {
-            stale.push(*hash);
+            stale.push(hash);
             continue;
         };
         let Verdict::Conflict(heads) = &r.verdict else {
-            stale.push(*hash);
+            stale.push(hash);
             continue;
         };
         let covers = heads.iter().all(|h| s.settles.contains(&h.hash));
         let Some(chosen) = heads.iter().find(|h| h.hash == s.chosen) else {
-            stale.push(*hash);
+            stale.push(hash);
             continue;
         };
-        if !covers {
-            stale.push(*hash);
+        let in_room = s
+            .room
+            .is_none_or(|room| heads.iter().all(|h| h.sheet.room == room));
+        if !covers || !in_room {
+            stale.push(hash);
             continue;
         }
         let set_aside = heads
@@ -164,7 +198,7 @@ pub fn apply(
             .collect();
         r.verdict = Verdict::Settled {
             current: Box::new(chosen.clone()),
-            settlement: *hash,
+            settlement: hash,
             set_aside,
         };
     }
@@ -214,7 +248,7 @@ pub struct SettledProtocol {
 pub fn resolve_protocol<D: SignerDirectory>(
     protocol: &impl automerge::ReadDoc,
     rcoi: Option<&impl automerge::ReadDoc>,
-    rules: &crate::rules::Rules,
+    (rules, settled_by): (&crate::rules::Rules, &BTreeSet<Settler>),
     directory_for: impl Fn(&std::collections::BTreeMap<String, Vec<u8>>) -> D,
 ) -> SettledProtocol {
     let mut certs = crate::content::expert_certs(protocol);
@@ -258,11 +292,19 @@ pub fn resolve_protocol<D: SignerDirectory>(
     }
     let mut resolution =
         crate::resolve::resolve_all_receipted(&sheets, rules, &directory, &refused);
-    let (settlements, refused) = match rcoi {
+    let (by_operators, mut refused) = match rcoi {
         Some(rcoi) => stored(rcoi, &directory),
         None => (Vec::new(), Vec::new()),
     };
-    let stale = apply(&mut resolution, &settlements);
+    let (by_commission, refused_here) =
+        commission::stored(protocol, &orders, settled_by, &directory_for);
+    refused.extend(refused_here);
+    // The operators' records first: they are older, and a conflict one settled stays so.
+    let decisions = by_operators
+        .iter()
+        .map(|(h, s)| (*h, s.decision()))
+        .chain(by_commission.iter().map(|(h, s)| (*h, s.decision())));
+    let stale = apply(&mut resolution, decisions);
     SettledProtocol {
         resolution,
         stale,
@@ -311,7 +353,7 @@ mod tests {
         let verified = Settlement::verify(&statement, &d).unwrap();
         let mut r = resolve_all(&[a.clone(), b.clone()], &rules(), &d);
         assert_eq!(r.conflicts().count(), 1);
-        let stale = apply(&mut r, &[(statement.hash(), verified.clone())]);
+        let stale = apply(&mut r, [(statement.hash(), verified.decision())]);
         assert!(stale.is_empty());
         assert_eq!(r.conflicts().count(), 0);
         match &r.subjects[&subject("p1")].verdict {
@@ -327,7 +369,7 @@ mod tests {
         // A third concurrent sheet reopens the conflict; the settlement is reported stale.
         let c = sign(draft("p1", 15, 3), 3);
         let mut r = resolve_all(&[a, b, c], &rules(), &d);
-        let stale = apply(&mut r, &[(statement.hash(), verified)]);
+        let stale = apply(&mut r, [(statement.hash(), verified.decision())]);
         assert_eq!(stale, vec![statement.hash()]);
         assert_eq!(r.conflicts().count(), 1);
     }
@@ -406,13 +448,18 @@ mod standing_tests {
         rcoi: &automerge::Automerge,
         d: &FixedDirectory,
     ) -> Vec<String> {
-        resolve_protocol(protocol, Some(rcoi), &rules(), |_| d)
-            .resolution
-            .subjects
-            .iter()
-            .filter(|(_, r)| r.verdict.current().is_some())
-            .map(|(s, _)| s.participant.to_string())
-            .collect()
+        resolve_protocol(
+            protocol,
+            Some(rcoi),
+            (&rules(), &BTreeSet::from([Settler::Chair])),
+            |_| d,
+        )
+        .resolution
+        .subjects
+        .iter()
+        .filter(|(_, r)| r.verdict.current().is_some())
+        .map(|(s, _)| s.participant.to_string())
+        .collect()
     }
 
     /// Receipted verified, then the register changes (an approval) or an act ends the attempt:
@@ -458,7 +505,12 @@ mod standing_tests {
         assert_eq!(counted(&protocol, &rcoi, &d), vec!["p1", "p4"]);
         // Receipted verified, they do not count as things stand; they were not refused on
         // receipt, and do not say so.
-        let settled = resolve_protocol(&protocol, Some(&rcoi), &rules(), |_| &d);
+        let settled = resolve_protocol(
+            &protocol,
+            Some(&rcoi),
+            (&rules(), &BTreeSet::from([Settler::Chair])),
+            |_| &d,
+        );
         let why: Vec<(String, String)> = settled
             .resolution
             .subjects
