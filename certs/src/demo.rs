@@ -157,10 +157,13 @@ fn demo_name(n: usize) -> String {
     )
 }
 
-/// A 6-digit PIN, or for those who sign what counts (experts, operators) a passphrase of four
+/// A 6-digit PIN, or for those who sign what counts (experts, operators, heads) a passphrase of four
 /// groups of four letters and digits (`keyfile::check_strength`).
 fn pin(role: PersonRole) -> String {
-    if matches!(role, PersonRole::Expert | PersonRole::Operator) {
+    if matches!(
+        role,
+        PersonRole::Expert | PersonRole::Operator | PersonRole::Head
+    ) {
         const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
         let group = || -> String {
             (0..4)

@@ -28,8 +28,8 @@ pub const KEY_FILE_BYTES: usize = HEADER_BYTES + SEALED_BYTES;
 pub const PIN_CHARS_MIN: usize = 6;
 /// The longest PIN accepted, in characters.
 pub const PIN_CHARS_MAX: usize = 128;
-/// The shortest secret of a person who signs what counts (an expert's score sheets, an
-/// operator's settlements), in characters: a passphrase, not a PIN. A 6-digit PIN on a copied
+/// The shortest secret of a person who signs what counts (an expert's score sheets, a head's
+/// commission order and settlements, an operator's approvals), in characters: a passphrase, not a PIN. A 6-digit PIN on a copied
 /// key file falls to an offline search in tens of core-hours even at the default cost; 12
 /// characters do not (`docs/transport.md`).
 pub const PASSPHRASE_CHARS_MIN: usize = 12;
@@ -60,14 +60,18 @@ impl KdfParams {
     };
 }
 
-/// Whether `pin` is a strong enough secret for a person in `role`: experts and operators need
-/// a passphrase of [`PASSPHRASE_CHARS_MIN`] characters; the others a PIN.
+/// Whether `pin` is a strong enough secret for a person in `role`: experts, operators and heads
+/// of schools (who sign the commission order and settle conflicts as its chair) need a
+/// passphrase of [`PASSPHRASE_CHARS_MIN`] characters; the others a PIN.
 pub fn check_strength(
     role: giasync_shared::codes::PersonRole,
     pin: &Pin,
 ) -> Result<(), KeyFileError> {
     use giasync_shared::codes::PersonRole;
-    let signs_what_counts = matches!(role, PersonRole::Expert | PersonRole::Operator);
+    let signs_what_counts = matches!(
+        role,
+        PersonRole::Expert | PersonRole::Operator | PersonRole::Head
+    );
     if signs_what_counts && pin.0.chars().count() < PASSPHRASE_CHARS_MIN {
         return Err(KeyFileError::PassphraseTooShort(role));
     }

@@ -170,34 +170,11 @@ enum Command {
     /// (`giasync-node settle`, seed 002 §22, §64-67). Says so and exits non-zero; settlements an
     /// operator made before keep counting.
     Settle {
-        /// The РЦОИ hub's configuration (node.toml).
-        #[arg(long)]
-        config: PathBuf,
-        /// The exam, e.g. is-2025-02-12 (default: this school year's first ИС date).
-        #[arg(long)]
-        exam: Option<String>,
-        /// The school's code.
-        #[arg(long)]
-        school: String,
-        /// The participant's id.
-        #[arg(long)]
-        participant: String,
-        /// The attempt (1 on the main date, 2 or 3 on additional dates).
-        #[arg(long, default_value_t = 1)]
-        attempt: u8,
-        /// The hash of the sheet that counts (from `giasync-hub conflicts`; a unique prefix of
-        /// at least 8 hex digits will do).
-        #[arg(long)]
-        choose: String,
-        /// Why: the operator's reason, kept in the signed record.
-        #[arg(long)]
-        reason: String,
-        /// The operator's key file (ID.key); the certificate is ID.crt beside it unless --cert.
-        #[arg(long)]
-        key: PathBuf,
-        /// The operator's certificate.
-        #[arg(long)]
-        cert: Option<PathBuf>,
+        /// The arguments the command took when the РЦОИ settled (--config, --exam, --school,
+        /// --participant, --attempt, --choose, --reason, --key, --cert), accepted and ignored
+        /// so that an old script is told where settling happens now.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        _old: Vec<String>,
     },
     /// At the РЦОИ: import a region-wide participant list (CSV, UTF-8, ';' or ','; or XLSX,
     /// first sheet) into each school's roster by its код ОО (and код МОУО, needed for schools

@@ -101,7 +101,7 @@ pub async fn run(
     checks
 }
 
-/// The year file and the production calendar load; a year the calendar does not list is said
+/// The year file and the production calendar load; this year or the next not listed is said
 /// (its working days are counted by the Labour Code alone, without the government's moves),
 /// but does not fail the check: the shipped calendar ages, and a school does not count them.
 fn check_year_data(config: &NodeConfig, this_year: i32) -> Result<String, String> {
@@ -122,11 +122,18 @@ fn check_year_data(config: &NodeConfig, this_year: i32) -> Result<String, String
         (Some(first), Some(last)) => format!("{first}–{last}"),
         _ => "no year".to_owned(),
     };
-    let warning = if calendar.covers(this_year) {
+    // This year, and the next: a December deadline counts into January.
+    let missing: Vec<String> = [this_year, this_year + 1]
+        .into_iter()
+        .filter(|y| !calendar.covers(*y))
+        .map(|y| y.to_string())
+        .collect();
+    let warning = if missing.is_empty() {
         String::new()
     } else {
+        let years = missing.join(" and ");
         format!(
-            "; WARNING: the production calendar does not list {this_year}, so working-day deadlines skip only the Labour Code's holidays — add the government's decree for {this_year} to a calendar file ([node] calendar)"
+            "; WARNING: the production calendar does not list {years}, so working-day deadlines there skip only the Labour Code's holidays — add the government's decree to a calendar file ([node] calendar)"
         )
     };
     Ok(format!(

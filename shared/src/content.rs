@@ -18,6 +18,7 @@
 //! | protocol | `log/ID/start`, `log/ID/end` | times (ms), `log/ID/interviewer` the interviewer's id |
 //! | protocol | `act/ID/ATTEMPT` | the organiser's signed act ending that attempt (`crate::act`); `organiser/ID` their certificate (DER) |
 //! | protocol | `commission/N` | the head of the school's signed commission order, edition N (`crate::commission`); `commission_cert/N` the certificate it was signed under, `head/ID` the head's latest (DER) |
+//! | protocol | `settled/HASH` | the commission's signed settlement of a conflict (`crate::settlement::commission`); `settled_cert/HASH` the certificate it was signed under, `head/ID` or `expert/ID` the signer's latest (DER) |
 //! | protocol | `rec/HASH/…` | a recording the school took in, named by its blob's hash (`crate::recording`) |
 //! | rcoi | `receipt/HASH` | the РЦОИ's receipt for a sheet: `verified` or `invalid: REASON` |
 //! | rcoi | `blob/HASH` | the РЦОИ's receipt for a recording: when it held it whole and checked (ms) |
@@ -376,7 +377,22 @@ pub fn put_commission_settlement(
         statement,
         format!("{prefix}/{}", signer.0),
         cert,
-    )
+    )?;
+    tx.put(
+        ROOT,
+        format!("settled_cert/{}", statement.hash()),
+        ScalarValue::Bytes(cert.to_vec()),
+    )?;
+    Ok(())
+}
+
+/// The certificate a commission settlement was signed under, kept with it.
+#[must_use]
+pub fn commission_settlement_cert(
+    protocol: &impl ReadDoc,
+    hash: crate::record::RecordHash,
+) -> Option<Vec<u8>> {
+    bytes(protocol, &format!("settled_cert/{hash}"))
 }
 
 /// The commission settlements of a protocol, undecodable ones skipped.

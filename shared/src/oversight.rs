@@ -818,7 +818,9 @@ fn date_of(ms: i64, offset: UtcOffset) -> Option<Date> {
 /// The deadlines of `exam` at `school`: the steps of the year's chain for the exam's kind (a
 /// school on the municipal route; the state schools and colleges of the direct route are not
 /// told apart yet), each due `days` after its anchor. A step whose anchor has not happened yet
-/// (processing not finished) is not shown.
+/// (processing not finished) is not shown. Processing ends when every participant who came is
+/// scored; for итоговое сочинение, whose results the РЦОИ's processing gives rather than school
+/// experts, nothing marks it yet, so its chain shows once that lands.
 fn deadlines(
     exam: ExamId,
     school: SchoolCode,
@@ -832,10 +834,8 @@ fn deadlines(
         return Vec::new();
     };
     let today = now.date_at(offset);
-    let processed = f
-        .scoring_done_ms
-        .or(f.published_ms)
-        .and_then(|ms| date_of(ms, offset));
+    // Processing ends when scoring is done; what marks a step done never anchors it.
+    let processed = f.scoring_done_ms.and_then(|ms| date_of(ms, offset));
     // Each step's end: the day it was done, or its last day while it is not.
     let mut ends: BTreeMap<ChainStep, Date> = BTreeMap::new();
     let mut out = Vec::new();
@@ -1076,10 +1076,18 @@ mod tests {
         let mut f = facts();
         // Nothing processed yet: no step can be dated.
         assert!(of(essay, at("2024-04-20T10:00:00Z"), UtcOffset::UTC, f).is_empty());
-        // Processed on Saturday 27 April 2024, a working Saturday: due at the МОУО on Thursday
-        // 2 May (29 April – 1 May off), at the schools on Friday 3 May.
+        // Publication alone does not date processing: nothing is shown against its own fact.
         f.published_ms = Some(at("2024-04-27T10:00:00Z").unix_ms());
-        f.scoring_done_ms = None;
+        assert!(of(essay, at("2024-04-28T10:00:00Z"), UtcOffset::UTC, f).is_empty());
+        // Processed on Friday 26 April 2024: due at the МОУО on Saturday 27, a working Saturday.
+        f.scoring_done_ms = Some(at("2024-04-26T10:00:00Z").unix_ms());
+        let d = of(essay, at("2024-04-26T12:00:00Z"), UtcOffset::UTC, f);
+        assert_eq!(d[0].due.to_string(), "2024-04-27");
+        // Processed on Saturday 27 April: due at the МОУО on Thursday 2 May (29 April – 1 May
+        // off).
+        f.scoring_done_ms = Some(at("2024-04-27T10:00:00Z").unix_ms());
+        let d = of(essay, at("2024-04-27T12:00:00Z"), UtcOffset::UTC, f);
+        assert_eq!(d[0].due.to_string(), "2024-05-02");
         let now = at("2024-05-02T10:00:00Z");
         let d = of(essay, now, UtcOffset::UTC, f);
         assert_eq!(
@@ -1090,8 +1098,8 @@ mod tests {
                 "familiarisation"
             ]
         );
-        // Published counts as at the МОУО: done on the 27th, so the schools' day is the next
-        // working day, Thursday 2 May, and familiarisation too.
+        // Published on the 27th counts as at the МОУО: done then, so the schools' day is the
+        // next working day, Thursday 2 May, and familiarisation's too.
         assert_eq!(d[0].state, DeadlineState::Done);
         assert_eq!(d[1].due.to_string(), "2024-05-02");
         assert_eq!(d[2].due.to_string(), "2024-05-02");

@@ -321,8 +321,8 @@ mod tests {
         let y = YearData::year_2024().unwrap();
         let calendar = ProductionCalendar::shipped().unwrap();
         let essay = y.chain(ExamKind::Essay, Route::Municipal).unwrap();
-        // Processing finished on Friday 23 February 2024 (a holiday): the МОУО has the results
-        // by Monday 26, the schools by Tuesday 27.
+        // Processing finished on Thursday 22 February 2024: Friday 23 is a holiday, so the МОУО
+        // has the results by Monday 26, the schools by Tuesday 27.
         let to_municipality = essay.steps[0].due(d("2024-02-22"), &calendar);
         assert_eq!(to_municipality, d("2024-02-26"));
         assert_eq!(

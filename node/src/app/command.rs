@@ -672,7 +672,7 @@ pub fn apply(
         Command::Status => Answer::Status(Box::new(status::status(engine, context))),
         Command::Export { exam } => Answer::Export(hub::export(engine, context, exam)?),
         Command::Conflicts { exam } => Answer::Conflicts(scoring::conflicts(engine, context, exam)),
-        Command::Settle { .. } => Answer::Settled(hub::settle(engine)?),
+        Command::Settle { .. } => Answer::Settled(hub::settle()?),
         Command::CommissionSettle {
             exam,
             statement,

@@ -19,7 +19,6 @@ use super::actor::Action;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RcoiDuty {
     Import,
-    Settle,
     Publish,
     Export,
     Lookup,
@@ -31,7 +30,6 @@ impl std::fmt::Display for RcoiDuty {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             RcoiDuty::Import => "region-wide lists are imported there (a school imports its own)",
-            RcoiDuty::Settle => "conflicts are settled there",
             RcoiDuty::Publish => "results are published there",
             RcoiDuty::Export => "exports are made there",
             RcoiDuty::Lookup => "results are looked up there",
@@ -370,6 +368,17 @@ pub enum Error {
     SettlementOutOfTime {
         at: giasync_shared::calendar::Timestamp,
     },
+    /// A commission member may not settle a conflict of their own sheets.
+    #[error(
+        "{signer} signed one of the conflicting sheets: another member of the commission settles it"
+    )]
+    SettlementByParty { signer: PersonId },
+    /// A room expert's settlement covers their room's sheets only.
+    #[error(
+        "the conflicting sheets were signed in rooms {}: a room's expert settles only their room's sheets; the chair settles a conflict across rooms",
+        rooms.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    SettlementRooms { rooms: Vec<RoomCode> },
     /// The РЦОИ no longer settles conflicts: the school's commission does.
     #[error(
         "conflicts are settled at the school by its commission now (seed 002 §22, §64-67): the chair or a room's expert signs with `giasync-node settle` at the school; the hubs see open conflicts and flag them. Settlements an operator made before keep counting"

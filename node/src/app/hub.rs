@@ -68,10 +68,9 @@ pub fn export(engine: &Engine, context: &Context, exam: ExamId) -> Result<Export
     Ok(Export { exam, files })
 }
 
-/// At the РЦОИ: an operator's settlement is no longer taken (the school's commission settles,
+/// An operator's settlement is no longer taken anywhere (the school's commission settles,
 /// `super::settlement`); the ones stored before keep verifying wherever they are read.
-pub fn settle(engine: &Engine) -> Result<Settled, Error> {
-    require_rcoi(engine, RcoiDuty::Settle)?;
+pub fn settle() -> Result<Settled, Error> {
     Err(Error::SettledAtSchool)
 }
 

@@ -55,6 +55,28 @@ pub fn settle(
         return Err(Error::SettlementOutOfTime { at: settlement.at });
     }
     let mut settled = super::scoring::settled_protocol(engine, context, protocol);
+    // What the record cannot settle, said plainly before `apply` finds it stale.
+    if let Some(heads) = settled
+        .resolution
+        .subjects
+        .get(&subject)
+        .and_then(|r| match &r.verdict {
+            giasync_shared::resolve::Verdict::Conflict(heads) => Some(heads),
+            _ => None,
+        })
+    {
+        if heads.iter().any(|h| h.sheet.expert == signer) {
+            return Err(Error::SettlementByParty { signer });
+        }
+        let rooms: std::collections::BTreeSet<_> = heads.iter().map(|h| h.sheet.room).collect();
+        if capacity == giasync_shared::settlement::Settler::RoomExpert
+            && rooms.iter().any(|r| *r != settlement.room)
+        {
+            return Err(Error::SettlementRooms {
+                rooms: rooms.into_iter().collect(),
+            });
+        }
+    }
     let stale = giasync_shared::settlement::apply(
         &mut settled.resolution,
         [(statement.hash(), settlement.decision())],

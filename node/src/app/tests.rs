@@ -916,7 +916,7 @@ fn the_commission_settles_a_conflict_at_the_school() {
 }
 
 #[test]
-fn the_rcoi_alone_imports_settles_publishes_exports_and_looks_up() {
+fn the_rcoi_alone_imports_publishes_exports_and_looks_up() {
     let (mut school, sc) = school_with_roster();
     let rcoi_duties = [
         (
@@ -925,13 +925,6 @@ fn the_rcoi_alone_imports_settles_publishes_exports_and_looks_up() {
                 rows: Vec::new(),
             },
             RcoiDuty::Import,
-        ),
-        (
-            Command::Settle {
-                statement: Vec::new(),
-                operator_cert: Vec::new(),
-            },
-            RcoiDuty::Settle,
         ),
         (Command::Publish { exam: exam() }, RcoiDuty::Publish),
         (Command::Export { exam: exam() }, RcoiDuty::Export),

@@ -4,8 +4,9 @@
 //! allows (`crate::year::YearData::settled_by`): the head of the school as its chair, or an
 //! expert the commission order names for the room the sheets were signed in.
 //!
-//! The record lives in the school's protocol (`settled/HASH`, the signer's certificate beside it
-//! under `head/ID` or `expert/ID`), which only the school may write; the hubs read it and can
+//! The record lives in the school's protocol (`settled/HASH`, the certificate it was signed under
+//! as `settled_cert/HASH`, and the signer's latest under `head/ID` or `expert/ID`), which only the
+//! school may write; the hubs read it and can
 //! only flag open conflicts. A record signed in a capacity the year does not allow, by someone
 //! who does not hold it, or for sheets of another room is refused wherever it is read.
 
@@ -162,32 +163,54 @@ impl CommissionSettlement {
             .person_key(role, signer, OrgCode::School(school), settlement.at)
             .map_err(|e| invalid(e.to_string()))?;
         statement.verify(StatementKind::CommissionSettlement, &key)?;
-        if capacity == Settler::RoomExpert {
-            let named = orders.editions.iter().any(|o| {
-                o.exam == settlement.subject.exam
-                    && o.school == school
-                    && o.rooms
+        // The order in force when the record was signed: the newest edition dated no later.
+        let in_force = orders
+            .editions
+            .iter()
+            .filter(|o| o.exam == settlement.subject.exam && o.school == school)
+            .filter(|o| o.at <= settlement.at)
+            .max_by_key(|o| o.edition);
+        match capacity {
+            // With an order in force, its head chairs the commission; with none, the head of
+            // the school by their certificate.
+            Settler::Chair => {
+                if let Some(order) = in_force
+                    && order.head != signer
+                {
+                    return Err(invalid(format!(
+                        "the commission order in force (edition {}) was signed by head {}, not {signer}",
+                        order.edition, order.head
+                    )));
+                }
+            }
+            Settler::RoomExpert => {
+                let named = in_force.is_some_and(|o| {
+                    o.rooms
                         .iter()
                         .any(|r| r.room == settlement.room && r.experts.contains(&signer))
-            });
-            if !named {
-                return Err(invalid(format!(
-                    "no commission order names {signer} an expert of room {}",
-                    settlement.room
-                )));
+                });
+                if !named {
+                    return Err(invalid(format!(
+                        "the commission order in force at {} does not name {signer} an expert of room {}",
+                        settlement.at, settlement.room
+                    )));
+                }
             }
         }
         Ok(settlement)
     }
 
-    /// What [`super::apply`] judges: the conflict's heads must all be of this room.
+    /// What [`super::apply`] judges: a room expert settles only their room's sheets (the chair,
+    /// any room's: a conflict across two rooms is the chair's), and nobody a conflict of their
+    /// own sheets.
     #[must_use]
     pub fn decision(&self) -> Decision<'_> {
         Decision {
             subject: self.subject,
             chosen: self.chosen,
             settles: &self.settles,
-            room: Some(self.room),
+            room: (self.capacity == Settler::RoomExpert).then_some(self.room),
+            signer: Some(self.signer),
         }
     }
 }
@@ -200,14 +223,27 @@ pub fn stored<D: SignerDirectory>(
     allowed: &BTreeSet<Settler>,
     directory_for: impl Fn(&BTreeMap<String, Vec<u8>>) -> D,
 ) -> (Vec<(RecordHash, CommissionSettlement)>, super::Refused) {
-    let heads = directory_for(&crate::content::head_certs(protocol));
-    let experts = directory_for(&crate::content::expert_certs(protocol));
-    let signers = Signers {
-        heads: &heads,
-        experts: &experts,
-    };
+    let heads = crate::content::head_certs(protocol);
+    let experts = crate::content::expert_certs(protocol);
     let (mut ok, mut bad) = (Vec::new(), Vec::new());
     for statement in crate::content::commission_settlements(protocol) {
+        // The certificate it was signed under, kept with it; else the signer's latest.
+        let own = crate::content::commission_settlement_cert(protocol, statement.hash());
+        let claimed = CommissionSettlement::claimed(&statement);
+        let certs = |of: &BTreeMap<String, Vec<u8>>| match (&own, &claimed) {
+            (Some(cert), Ok((signer, _))) => {
+                BTreeMap::from([(signer.as_str().to_owned(), cert.clone())])
+            }
+            _ => of.clone(),
+        };
+        let (heads, experts) = (
+            directory_for(&certs(&heads)),
+            directory_for(&certs(&experts)),
+        );
+        let signers = Signers {
+            heads: &heads,
+            experts: &experts,
+        };
         match CommissionSettlement::verify(&statement, &signers, orders, allowed) {
             Ok(s) => ok.push((statement.hash(), s)),
             Err(e) => bad.push((statement.hash(), e)),
@@ -234,7 +270,7 @@ mod tests {
         RoomCode::new(code).unwrap()
     }
 
-    /// The head (key 50) and experts 1 and 2 (keys 1, 2) of the school, as the CA would
+    /// The head (key 50) and experts 1 to 4 (keys 1 to 4) of the school, as the CA would
     /// certify them.
     fn signers() -> (FixedDirectory, FixedDirectory) {
         let mut heads = FixedDirectory::default();
@@ -245,7 +281,7 @@ mod tests {
             key(50).verifying_key(),
         );
         let mut experts = FixedDirectory::default();
-        for n in 1..=2 {
+        for n in 1..=4 {
             experts.add_person(
                 expert(n),
                 PersonRole::Expert,
@@ -374,22 +410,116 @@ mod tests {
             .unwrap();
         let err = verify(&by_expert_2, &both).unwrap_err().to_string();
         assert!(
-            err.contains("no commission order names exp-2 an expert of room 101"),
+            err.contains("does not name exp-2 an expert of room 101"),
             "{err}"
         );
     }
 
+    /// A room's expert settles their room's sheets only: expert 2, of room 102, names room 102
+    /// over a conflict signed in room 101, and the record does not apply.
     #[test]
     fn a_settlement_for_another_rooms_sheets_does_not_apply() {
-        let a = sign(draft("p1", 8, 1), 1);
-        let b = sign(draft("p1", 12, 2), 2);
-        let mut s = settle(&[&a, &b], &b, (head(), Settler::Chair));
+        let both = [Settler::Chair, Settler::RoomExpert];
+        let a = sheet_in("p1", 8, 3, "101");
+        let b = sheet_in("p1", 12, 4, "101");
+        let mut s = settle(&[&a, &b], &b, (expert(2), Settler::RoomExpert));
         s.room = room("102");
-        let statement = s.sign(&key(50)).unwrap();
-        let verified = verify(&statement, &[Settler::Chair]).unwrap();
+        let statement = s.sign(&key(2)).unwrap();
+        assert!(!applies(&statement, &both, &[a.clone(), b.clone()]));
         let mut r = resolve_all(&[a, b], &rules(), &directory());
+        let verified = verify(&statement, &both).unwrap();
         let stale = apply(&mut r, [(statement.hash(), verified.decision())]);
         assert_eq!(stale, vec![statement.hash()]);
         assert_eq!(r.conflicts().count(), 1, "the conflict stays open");
+    }
+
+    fn sheet_in(participant: &str, total: u16, expert_n: u8, room_code: &str) -> SignedSheet {
+        let mut d = draft(participant, total, expert_n);
+        d.room = room(room_code);
+        sign(d, expert_n)
+    }
+
+    fn applies(statement: &Statement, settlers: &[Settler], sheets: &[SignedSheet]) -> bool {
+        let verified = verify(statement, settlers).unwrap();
+        let mut r = resolve_all(sheets, &rules(), &directory());
+        apply(&mut r, [(statement.hash(), verified.decision())]).is_empty()
+    }
+
+    #[test]
+    fn a_member_never_settles_a_conflict_of_their_own_sheets() {
+        let both = [Settler::Chair, Settler::RoomExpert];
+        // Experts 3 and 4 disagree in room 101; expert 1, named for 101, settles.
+        let c = sheet_in("p1", 8, 3, "101");
+        let d = sheet_in("p1", 12, 4, "101");
+        let by_1 = settle(&[&c, &d], &d, (expert(1), Settler::RoomExpert))
+            .sign(&key(1))
+            .unwrap();
+        assert!(applies(&by_1, &both, &[c, d]));
+        // Expert 1's own sheet is in the conflict: their record does not apply.
+        let a = sheet_in("p1", 8, 1, "101");
+        let b = sheet_in("p1", 12, 3, "101");
+        let own = settle(&[&a, &b], &a, (expert(1), Settler::RoomExpert))
+            .sign(&key(1))
+            .unwrap();
+        assert!(!applies(&own, &both, &[a, b]));
+    }
+
+    #[test]
+    fn a_conflict_across_rooms_is_the_chairs() {
+        let both = [Settler::Chair, Settler::RoomExpert];
+        let a = sheet_in("p1", 8, 3, "101");
+        let b = sheet_in("p1", 12, 4, "102");
+        let chair = settle(&[&a, &b], &b, (head(), Settler::Chair))
+            .sign(&key(50))
+            .unwrap();
+        assert!(applies(&chair, &both, &[a.clone(), b.clone()]));
+        let room_expert = settle(&[&a, &b], &b, (expert(1), Settler::RoomExpert))
+            .sign(&key(1))
+            .unwrap();
+        assert!(!applies(&room_expert, &both, &[a, b]));
+    }
+
+    #[test]
+    fn the_order_in_force_when_signed_decides_who_settles() {
+        let both = [Settler::Chair, Settler::RoomExpert];
+        let (heads, experts) = signers();
+        let signers = Signers {
+            heads: &heads,
+            experts: &experts,
+        };
+        // Edition 2, dated minute 100, moves expert 1 out of room 101 and is signed by another
+        // head (head-2, not certified here).
+        let mut orders = orders();
+        let mut second = orders.editions[0].clone();
+        second.edition = 2;
+        second.at = at(100);
+        second.head = PersonId::new("head-2").unwrap();
+        second.rooms[0].experts = vec![expert(3)];
+        orders.editions.push(second);
+        let a = sheet_in("p1", 8, 3, "101");
+        let b = sheet_in("p1", 12, 4, "101");
+        let signed_at = |minute: i64, who: (PersonId, Settler), k: u8| {
+            let mut s = settle(&[&a, &b], &b, who);
+            s.at = at(minute);
+            s.sign(&key(k)).unwrap()
+        };
+        let check = |statement: &Statement| {
+            CommissionSettlement::verify(statement, &signers, &orders, &allowed(&both))
+        };
+        // Under edition 1 (minute 90), expert 1 is room 101's and head-1 chairs.
+        check(&signed_at(90, (expert(1), Settler::RoomExpert), 1)).unwrap();
+        check(&signed_at(90, (head(), Settler::Chair), 50)).unwrap();
+        // Under edition 2 (minute 110), neither is.
+        let err = check(&signed_at(110, (expert(1), Settler::RoomExpert), 1))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("does not name exp-1 an expert of room 101"),
+            "{err}"
+        );
+        let err = check(&signed_at(110, (head(), Settler::Chair), 50))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("signed by head head-2, not head-1"), "{err}");
     }
 }

@@ -37,6 +37,11 @@ crate::codes::id_enum!(
     }
 );
 
+/// From this instant on (2026-12-06 00:00 UTC, the release that moved settling to the school's
+/// commission) an operator's settlement does not count: the ones made before keep counting, and
+/// a record the РЦОИ writes later cannot override the commission.
+pub const OPERATOR_SETTLEMENTS_BEFORE_MS: i64 = 1_796_515_200_000;
+
 /// The longest reason an operator may give, in bytes.
 pub const SETTLEMENT_REASON_BYTES_MAX: usize = 1024;
 
@@ -125,6 +130,11 @@ impl Settlement {
         if !settlement.settles.contains(&settlement.chosen) {
             return Err(invalid("the chosen sheet is not among those settled"));
         }
+        if settlement.at.unix_ms() >= OPERATOR_SETTLEMENTS_BEFORE_MS {
+            return Err(invalid(
+                "an operator's settlement dated from 2026-12-06 on does not count: conflicts are settled at the school by its commission",
+            ));
+        }
         let key = directory
             .person_key(
                 PersonRole::Operator,
@@ -147,6 +157,7 @@ impl Settlement {
             chosen: self.chosen,
             settles: &self.settles,
             room: None,
+            signer: None,
         }
     }
 }
@@ -157,13 +168,15 @@ pub struct Decision<'a> {
     pub subject: SheetSubject,
     pub chosen: RecordHash,
     pub settles: &'a [RecordHash],
-    /// A commission's settlement covers only sheets signed in its room.
+    /// A room expert's settlement covers only sheets signed in their room.
     pub room: Option<crate::codes::RoomCode>,
+    /// A commission member's settlement does not apply to a conflict of their own sheets.
+    pub signer: Option<PersonId>,
 }
 
 /// Applies verified settlements to a protocol's resolution: a conflict whose every head a
-/// settlement names (and, for a commission's, was signed in its room), choosing one of them,
-/// becomes [`Verdict::Settled`]. Settlements that do not cover the conflict as it stands now are
+/// settlement names (for a room expert's, every head signed in their room; for a commission
+/// member's, none signed by them), choosing one of them, becomes [`Verdict::Settled`]. Settlements that do not cover the conflict as it stands now are
 /// returned, so the commission sees that a conflict reopened.
 pub fn apply<'a>(
     resolution: &mut ProtocolResolution,
@@ -187,7 +200,10 @@ pub fn apply<'a>(
         let in_room = s
             .room
             .is_none_or(|room| heads.iter().all(|h| h.sheet.room == room));
-        if !covers || !in_room {
+        let impartial = s
+            .signer
+            .is_none_or(|p| heads.iter().all(|h| h.sheet.expert != p));
+        if !covers || !in_room || !impartial {
             stale.push(hash);
             continue;
         }
@@ -372,6 +388,21 @@ mod tests {
         let stale = apply(&mut r, [(statement.hash(), verified.decision())]);
         assert_eq!(stale, vec![statement.hash()]);
         assert_eq!(r.conflicts().count(), 1);
+    }
+
+    /// The РЦОИ cannot override the school's commission with a new record of its own.
+    #[test]
+    fn an_operators_settlement_dated_after_the_move_to_the_school_does_not_count() {
+        let (d, key) = operator_directory();
+        let a = sign(draft("p1", 8, 1), 1);
+        let b = sign(draft("p1", 12, 2), 2);
+        let mut late = settle(&[&a, &b], &b);
+        late.at = Timestamp::from_unix_ms(OPERATOR_SETTLEMENTS_BEFORE_MS).unwrap();
+        let statement = late.sign(&key).unwrap();
+        let err = Settlement::verify(&statement, &d).unwrap_err().to_string();
+        assert!(err.contains("from 2026-12-06 on does not count"), "{err}");
+        late.at = Timestamp::from_unix_ms(OPERATOR_SETTLEMENTS_BEFORE_MS - 1).unwrap();
+        Settlement::verify(&late.sign(&key).unwrap(), &d).unwrap();
     }
 
     #[test]

@@ -183,7 +183,7 @@ pub(super) async fn score_form(
         }
         b.push_str("</table>");
         if p.verdict == DayVerdict::Conflict {
-            b.push_str("<p class=\"err\" id=\"conflict\">Конфликт: два бланка без исправления между ними. Исправление ниже заменит оба; иначе конфликт урегулирует оператор РЦОИ.</p>");
+            b.push_str("<p class=\"err\" id=\"conflict\">Конфликт: два бланка без исправления между ними. Исправление ниже заменит оба; иначе конфликт урегулирует комиссия школы (председатель подписывает решение: <code>giasync-node settle</code>).</p>");
         }
     }
     let correcting = p.verdict.scored();

@@ -247,7 +247,7 @@ pub(super) fn state_name(state: &SheetState) -> String {
     match state {
         SheetState::Current => "действующий".into(),
         SheetState::Conflict => "конфликт".into(),
-        SheetState::Settled => "действующий (урегулирован РЦОИ)".into(),
+        SheetState::Settled => "действующий (конфликт урегулирован)".into(),
         SheetState::SetAside => "отклонён при урегулировании".into(),
         SheetState::Superseded => "заменён исправлением".into(),
         SheetState::Invalid(why) => format!("недействителен: {why}"),
