@@ -229,3 +229,43 @@ fn a_windows_1251_list_imports_and_a_file_that_is_not_text_names_its_row() {
         "{out}"
     );
 }
+
+/// A list with one bad row in the middle leaves the РЦОИ's store byte-for-byte as it was,
+/// whether the row is malformed (refused while reading) or names a school the РЦОИ cannot place
+/// (refused by the import on the store); and so does reading the store's status.
+#[test]
+fn a_refused_list_leaves_the_store_byte_for_byte_as_it_was() {
+    use sha2::Digest as _;
+    let dir = tempfile::tempdir().unwrap();
+    giasync_tests::demo_region(dir.path(), 46_640, 1);
+    let good = |n: usize| {
+        format!(
+            "4201;420101;Иванова;Анна;;3204;{:06};9А;standard;",
+            100_000 + n
+        )
+    };
+    let lines: Vec<String> = (0..20).map(good).collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let (ok, _, err) = import(dir.path(), "good.csv", &refs);
+    assert!(ok, "{err}");
+    let store = dir.path().join("42/store.redb");
+    let hash = || sha2::Sha256::digest(std::fs::read(&store).unwrap());
+    let before = hash();
+    let (ok, _, err) = hub(dir.path(), &["status"]);
+    assert!(ok, "{err}");
+    assert_eq!(hash(), before, "reading the status changed the store");
+    for (bad, named) in [
+        (
+            "4201;420101;Сидоров;Иван;;3204;999999;9В;blind;",
+            "row 12: unknown category",
+        ),
+        (";777777;Сидоров;Иван;;3204;999998;9В;standard;", "row 12"),
+    ] {
+        let mut with_bad = refs.clone();
+        with_bad[10] = bad;
+        let (ok, _, err) = import(dir.path(), "bad.csv", &with_bad);
+        assert!(!ok);
+        assert!(err.contains(named), "{err}");
+        assert_eq!(hash(), before, "a refused list changed the store: {err}");
+    }
+}

@@ -561,7 +561,6 @@ pub fn execute(
     if std::os::unix::net::UnixStream::connect(socket_path(&config.node.store)).is_ok() {
         return send_to_running(config, command);
     }
-    let store = Store::open(&config.node.store)?;
     let material = crate::transport::TlsMaterial::from_config(&config.tls)?;
     let key = crate::person::load_node_key(&config.tls.key)?;
     let cert = material
@@ -575,6 +574,34 @@ pub fn execute(
         cert,
         Box::new(context.verifier.clone()),
     );
+    let blobs = matches!(
+        command,
+        Command::AddRecording { .. }
+            | Command::BundleWrite { .. }
+            | Command::BundleRead { .. }
+            | Command::DestroyRecordings { .. }
+    );
+    // A command on documents alone runs on a snapshot, and the store is opened for writing
+    // only if it wrote something: a refusal or a read leaves the file byte-for-byte as it was
+    // (redb rewrites its header whenever a database opened for writing closes). A store that
+    // cannot be read so (not made yet, or to be repaired) is opened for writing at once.
+    if !blobs && let Ok(snapshot) = Store::open_read_only(&config.node.store) {
+        snapshot.load_into(&mut engine)?;
+        drop(snapshot);
+        let outcome = crate::app::apply(
+            &mut engine,
+            context,
+            &Actor::Console,
+            now_ms,
+            command.clone(),
+        );
+        let records = persisted(&mut engine);
+        if !records.is_empty() {
+            Store::open(&config.node.store)?.apply(&records)?;
+        }
+        return Ok(respond(outcome));
+    }
+    let store = Store::open(&config.node.store)?;
     store.load_into(&mut engine)?;
     let outcome = match command {
         Command::AddRecording {
@@ -644,14 +671,19 @@ pub fn execute(
         }
         other => crate::app::apply(&mut engine, context, &Actor::Console, now_ms, other.clone()),
     };
-    let mut records: Vec<Persist> = Vec::new();
+    store.apply(&persisted(&mut engine))?;
+    Ok(respond(outcome))
+}
+
+/// What the engine asks to persist after a command.
+fn persisted(engine: &mut Engine) -> Vec<Persist> {
+    let mut records = Vec::new();
     while let Some(output) = engine.poll_output() {
         if let Output::Persist(p) = output {
             records.push(p);
         }
     }
-    store.apply(&records)?;
-    Ok(respond(outcome))
+    records
 }
 
 /// A bundle written or read on the store of a node that does not run.

@@ -11,7 +11,9 @@
 use std::path::Path;
 
 use giasync_shared::sync::{DocId, Engine, Persist};
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
+};
 
 /// (document id, sequence) → a chunk of changes (`Automerge::save_after` or a full save).
 const CHANGES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("changes");
@@ -127,6 +129,29 @@ impl Store {
     }
 
     fn init(db: Database) -> Result<Self, StoreError> {
+        // A write transaction commits a new file state even when it changes nothing, so the
+        // tables are created only when one is missing: a store opened for a command that is then
+        // refused (a list with a bad row) stays byte-for-byte as it was.
+        let present: std::collections::BTreeSet<String> = db
+            .begin_read()
+            .map_err(db_err)?
+            .list_tables()
+            .map_err(db_err)?
+            .map(|t| t.name().to_owned())
+            .collect();
+        let wanted = [
+            CHANGES.name(),
+            ATTESTATIONS.name(),
+            QUARANTINE.name(),
+            QUARANTINE_V2.name(),
+            AUDIT.name(),
+            META.name(),
+        ];
+        if wanted.iter().all(|name| present.contains(*name)) {
+            return Ok(Store {
+                db: std::sync::Arc::new(db),
+            });
+        }
         let tx = db.begin_write().map_err(db_err)?;
         {
             tx.open_table(CHANGES).map_err(db_err)?;
@@ -222,79 +247,125 @@ impl Store {
     /// Loads every document and its attestations into `engine`, compacting documents with many
     /// chunks first.
     pub fn load_into(&self, engine: &mut Engine) -> Result<LoadReport, StoreError> {
-        let mut report = LoadReport::default();
-        let rx = self.db.begin_read().map_err(db_err)?;
-        let changes = rx.open_table(CHANGES).map_err(db_err)?;
-        let attestations = rx.open_table(ATTESTATIONS).map_err(db_err)?;
-        let mut docs: Vec<(String, Vec<u8>, usize)> = Vec::new();
-        for row in changes.iter().map_err(db_err)? {
-            let (key, value) = row.map_err(db_err)?;
-            let (doc, _) = key.value();
-            match docs.last_mut() {
-                Some((last, bytes, count)) if last == doc => {
-                    bytes.extend_from_slice(value.value());
-                    *count += 1;
-                }
-                _ => docs.push((doc.to_owned(), value.value().to_vec(), 1)),
-            }
-        }
-        let mut endorsements: std::collections::BTreeMap<String, Vec<Endorsed>> =
-            Default::default();
-        for row in attestations.iter().map_err(db_err)? {
-            let (key, value) = row.map_err(db_err)?;
-            let (doc, _) = key.value();
-            let raw = value.value();
-            let corrupt = |message: &str| StoreError::Corrupt {
-                what: format!("attestation of {doc}"),
-                message: message.into(),
-            };
-            let len = raw
-                .get(..4)
-                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
-                .ok_or_else(|| corrupt("short"))?;
-            let cert = raw
-                .get(4..4 + len)
-                .ok_or_else(|| corrupt("short"))?
-                .to_vec();
-            let att = raw.get(4 + len..).ok_or_else(|| corrupt("short"))?.to_vec();
-            endorsements
-                .entry(doc.to_owned())
-                .or_default()
-                .push((cert, att));
-            report.attestations += 1;
-        }
-        drop((changes, attestations));
-        drop(rx);
-        for (doc_text, bytes, count) in docs {
-            let doc: DocId =
-                doc_text
-                    .parse()
-                    .map_err(|e: giasync_shared::DomainError| StoreError::Corrupt {
-                        what: format!("document id {doc_text:?}"),
-                        message: e.to_string(),
-                    })?;
-            let loaded = engine.load_doc(
-                doc,
-                &bytes,
-                endorsements.get(&doc_text).map_or(&[][..], Vec::as_slice),
-            );
-            if let Err(e) = loaded {
-                tracing::warn!(doc = %doc_text, error = %e, "a stored document does not load; the node starts without it");
-                report.docs_refused.push((doc_text, e.to_string()));
-                continue;
-            }
-            report.docs += 1;
-            report.chunks += count;
-            if count >= COMPACT_CHUNKS_MIN
-                && let Some(doc_state) = engine.doc(&doc)
-            {
-                self.compact(&doc_text, &doc_state.save())?;
-                report.compacted += 1;
-            }
-        }
-        Ok(report)
+        load(
+            &*self.db,
+            engine,
+            Some(&|doc, saved| self.compact(doc, saved)),
+        )
     }
 
+    /// Opens an existing store to read only: nothing on disk changes, not even the header redb
+    /// rewrites when a database opened for writing closes. A command whose outcome writes
+    /// nothing (a refusal, a read) leaves the store byte-for-byte as it was (`admin::execute`).
+    pub fn open_read_only(path: &Path) -> Result<Snapshot, StoreError> {
+        let db = redb::ReadOnlyDatabase::open(path).map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(Snapshot { db })
+    }
+}
+
+/// A store opened to read only ([`Store::open_read_only`]).
+pub struct Snapshot {
+    db: redb::ReadOnlyDatabase,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Snapshot")
+    }
+}
+
+impl Snapshot {
+    /// Loads every stored document into `engine`, as [`Store::load_into`] does.
+    pub fn load_into(&self, engine: &mut Engine) -> Result<LoadReport, StoreError> {
+        load(&self.db, engine, None)
+    }
+}
+
+/// Rewrites a document's chunks as one save: a store opened for writing does; a snapshot not.
+type Compact<'a> = Option<&'a dyn Fn(&str, &[u8]) -> Result<(), StoreError>>;
+
+/// Loads every document `db` holds into `engine`, compacting those of many chunks if `compact`.
+fn load(
+    db: &impl ReadableDatabase,
+    engine: &mut Engine,
+    compact: Compact<'_>,
+) -> Result<LoadReport, StoreError> {
+    let mut report = LoadReport::default();
+    let rx = db.begin_read().map_err(db_err)?;
+    let changes = rx.open_table(CHANGES).map_err(db_err)?;
+    let attestations = rx.open_table(ATTESTATIONS).map_err(db_err)?;
+    let mut docs: Vec<(String, Vec<u8>, usize)> = Vec::new();
+    for row in changes.iter().map_err(db_err)? {
+        let (key, value) = row.map_err(db_err)?;
+        let (doc, _) = key.value();
+        match docs.last_mut() {
+            Some((last, bytes, count)) if last == doc => {
+                bytes.extend_from_slice(value.value());
+                *count += 1;
+            }
+            _ => docs.push((doc.to_owned(), value.value().to_vec(), 1)),
+        }
+    }
+    let mut endorsements: std::collections::BTreeMap<String, Vec<Endorsed>> = Default::default();
+    for row in attestations.iter().map_err(db_err)? {
+        let (key, value) = row.map_err(db_err)?;
+        let (doc, _) = key.value();
+        let raw = value.value();
+        let corrupt = |message: &str| StoreError::Corrupt {
+            what: format!("attestation of {doc}"),
+            message: message.into(),
+        };
+        let len = raw
+            .get(..4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            .ok_or_else(|| corrupt("short"))?;
+        let cert = raw
+            .get(4..4 + len)
+            .ok_or_else(|| corrupt("short"))?
+            .to_vec();
+        let att = raw.get(4 + len..).ok_or_else(|| corrupt("short"))?.to_vec();
+        endorsements
+            .entry(doc.to_owned())
+            .or_default()
+            .push((cert, att));
+        report.attestations += 1;
+    }
+    drop((changes, attestations));
+    drop(rx);
+    for (doc_text, bytes, count) in docs {
+        let doc: DocId =
+            doc_text
+                .parse()
+                .map_err(|e: giasync_shared::DomainError| StoreError::Corrupt {
+                    what: format!("document id {doc_text:?}"),
+                    message: e.to_string(),
+                })?;
+        let loaded = engine.load_doc(
+            doc,
+            &bytes,
+            endorsements.get(&doc_text).map_or(&[][..], Vec::as_slice),
+        );
+        if let Err(e) = loaded {
+            tracing::warn!(doc = %doc_text, error = %e, "a stored document does not load; the node starts without it");
+            report.docs_refused.push((doc_text, e.to_string()));
+            continue;
+        }
+        report.docs += 1;
+        report.chunks += count;
+        if count >= COMPACT_CHUNKS_MIN
+            && let (Some(compact), Some(doc_state)) = (compact, engine.doc(&doc))
+        {
+            compact(&doc_text, &doc_state.save())?;
+            report.compacted += 1;
+        }
+    }
+    Ok(report)
+}
+
+impl Store {
     /// Replaces a document's chunks by one full save, atomically.
     fn compact(&self, doc: &str, saved: &[u8]) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(db_err)?;
