@@ -28,6 +28,8 @@ pub enum Field {
     DocumentSeries,
     /// The number of an identity document.
     DocumentNumber,
+    /// The kind of an identity document.
+    DocumentType,
     /// A school class such as «9А».
     SchoolClass,
     /// The participant category (ОВЗ categories included).
@@ -82,6 +84,7 @@ impl fmt::Display for Field {
             Field::Patronymic => "patronymic",
             Field::DocumentSeries => "identity document series",
             Field::DocumentNumber => "identity document number",
+            Field::DocumentType => "identity document type",
             Field::SchoolClass => "class",
             Field::Category => "participant category",
             Field::ExamKind => "exam kind",

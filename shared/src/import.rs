@@ -1,19 +1,23 @@
-//! Participant lists as offices keep them (CSV, UTF-8, `;` or `,`): every row is validated and a
-//! list with any bad row imports nothing, with an error per bad row.
+//! Participant lists as offices keep them (CSV, UTF-8 or Windows-1251, `;` or `,`): every row is
+//! validated and a list with any bad row imports nothing, with an error per bad row.
 //!
-//! Columns are found by their header, in Russian or English, in any order: фамилия/surname,
-//! имя/name, отчество/patronymic, серия/series, номер/number, класс/class, категория/category,
-//! and optionally аудитория/room, инвалидность/disabled (да/нет), письменная форма/written
-//! (да/нет), код ОО/school and код
-//! МОУО/municipality. The category is a
-//! contract id (`standard`, `deaf`, …) or its Russian name. Spreadsheets (XLSX) are read into
-//! the same table by the node (`giasync_node::import`) and checked by [`parse_table`]. A participant's id is derived from their identity document, so
-//! importing the same list twice changes nothing.
+//! Columns are found by their header, in any order, in Russian or English, or as the regional
+//! information system (РИС) and «Планирование ГИА-9» name them ([`COLUMNS`]): фамилия/surname,
+//! имя/name, отчество/patronymic/SecondName, серия/series, номер/number, класс/class,
+//! категория/category, and optionally аудитория/room, инвалидность/disabled (да/нет), письменная
+//! форма/written (да/нет), код ОО/school, код МОУО/код МСУ/municipality, тип документа (by name,
+//! [`DocumentType::from_name`]) and дата рождения (dd.MM.yyyy). Codes may be printed with dashes
+//! or spaces («42-01-01»). The category is a contract id (`standard`, `deaf`, …) or its Russian
+//! name. Spreadsheets (XLSX) are read into the same table by the node (`giasync_node::import`)
+//! and checked by [`parse_table`]. A participant's id is derived from their identity document,
+//! so importing the same list twice changes nothing.
 
 use sha2::{Digest, Sha256};
 
 use crate::codes::{MunicipalityCode, ParticipantId, RoomCode, SchoolCode};
-use crate::participant::{Category, FullName, IdentityDocument, Participant, SchoolClass};
+use crate::participant::{
+    Category, DocumentType, FullName, IdentityDocument, Participant, SchoolClass,
+};
 
 /// The most rows one import may hold.
 pub const IMPORT_ROWS_MAX: usize = 100_000;
@@ -33,6 +37,12 @@ pub struct ImportedRow {
     pub school: Option<SchoolCode>,
     /// The school's municipality (МОУО), for lists that span a region.
     pub municipality: Option<MunicipalityCode>,
+    /// The kind of identity document, when the list names it (checked; the roster keeps the
+    /// document's series and number, which is what the look-up needs).
+    pub document_type: Option<DocumentType>,
+    /// The date of birth, when the list gives it (`dd.MM.yyyy` as the regional systems print
+    /// it, or `yyyy-MM-dd`; checked, not kept).
+    pub birth_date: Option<crate::calendar::Date>,
 }
 
 /// A row (1-based, the header is row 1) and what is wrong with it.
@@ -43,21 +53,53 @@ pub struct RowError {
     pub message: String,
 }
 
-const COLUMNS: [(&str, &[&str]); 12] = [
-    ("surname", &["фамилия", "surname"]),
-    ("name", &["имя", "name", "given_name"]),
-    ("patronymic", &["отчество", "patronymic"]),
+/// Each column's name and the headers it goes by: ours, and those of the regional information
+/// system (РИС) and «Планирование ГИА-9» exports (`Surname`, `SecondName`, `DocumentSeries`, «Код
+/// МСУ», …), compared in lower case.
+const COLUMNS: [(&str, &[&str]); 14] = [
+    ("surname", &["фамилия", "surname", "фамилия участника"]),
+    (
+        "name",
+        &["имя", "name", "given_name", "firstname", "имя участника"],
+    ),
+    (
+        "patronymic",
+        &[
+            "отчество",
+            "patronymic",
+            "secondname",
+            "second_name",
+            "middlename",
+        ],
+    ),
     (
         "series",
-        &["серия", "series", "document_series", "серия документа"],
+        &[
+            "серия",
+            "series",
+            "document_series",
+            "documentseries",
+            "серия документа",
+            "серия паспорта",
+        ],
     ),
     (
         "number",
-        &["номер", "number", "document_number", "номер документа"],
+        &[
+            "номер",
+            "number",
+            "document_number",
+            "documentnumber",
+            "номер документа",
+            "номер паспорта",
+        ],
     ),
-    ("class", &["класс", "class"]),
-    ("category", &["категория", "category"]),
-    ("room", &["аудитория", "room"]),
+    ("class", &["класс", "class", "classname", "класс (группа)"]),
+    (
+        "category",
+        &["категория", "category", "категория участника"],
+    ),
+    ("room", &["аудитория", "room", "номер аудитории"]),
     (
         "disabled",
         &[
@@ -69,10 +111,43 @@ const COLUMNS: [(&str, &[&str]); 12] = [
         ],
     ),
     ("written", &["письменная форма", "письменно", "written"]),
-    ("school", &["код оо", "school", "school_code", "оо"]),
+    (
+        "school",
+        &[
+            "код оо",
+            "school",
+            "school_code",
+            "schoolcode",
+            "оо",
+            "код оу",
+        ],
+    ),
     (
         "municipality",
-        &["код моуо", "моуо", "municipality", "municipality_code"],
+        &[
+            "код моуо",
+            "моуо",
+            "municipality",
+            "municipality_code",
+            "код мсу",
+            "мсу",
+            "код ате",
+        ],
+    ),
+    (
+        "document_type",
+        &[
+            "тип документа",
+            "вид документа",
+            "document_type",
+            "documenttype",
+            "documenttypecode",
+            "документ",
+        ],
+    ),
+    (
+        "birth_date",
+        &["дата рождения", "birth_date", "birthday", "birthdate"],
     ),
 ];
 
@@ -108,6 +183,34 @@ fn category(text: &str) -> Result<Category, String> {
         .copied()
         .find(|c| c.display_name().to_lowercase() == lower)
         .ok_or_else(|| format!("unknown category {t:?}"))
+}
+
+/// A date as the regional systems print it, `dd.MM.yyyy` (`d.M.yyyy` too), or `yyyy-MM-dd`.
+fn list_date(text: &str) -> Result<crate::calendar::Date, String> {
+    let bad = || format!("date {text:?}: not dd.mm.yyyy");
+    if text.contains('-') {
+        return text.parse().map_err(|_| bad());
+    }
+    let parts: Vec<&str> = text.split('.').collect();
+    let [day, month, year] = parts[..] else {
+        return Err(bad());
+    };
+    let number = |p: &str| -> Result<u32, String> {
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        p.parse().map_err(|_| bad())
+    };
+    if year.len() != 4 {
+        return Err(bad());
+    }
+    let (day, month, year) = (number(day)?, number(month)?, number(year)?);
+    crate::calendar::Date::new(
+        i32::try_from(year).map_err(|_| bad())?,
+        u8::try_from(month).map_err(|_| bad())?,
+        u8::try_from(day).map_err(|_| bad())?,
+    )
+    .map_err(|e| format!("date {text:?}: {e}"))
 }
 
 /// Parses a CSV participant list.
@@ -264,6 +367,18 @@ pub fn parse_table(
                 "" => None,
                 m => Some(MunicipalityCode::new(m).map_err(|e| e.to_string())?),
             };
+            let document_type = match field("document_type") {
+                "" => None,
+                t => Some(
+                    t.parse::<DocumentType>()
+                        .or_else(|_| DocumentType::from_name(t))
+                        .map_err(|e| e.to_string())?,
+                ),
+            };
+            let birth_date = match field("birth_date") {
+                "" => None,
+                d => Some(list_date(d)?),
+            };
             Ok(ImportedRow {
                 row,
                 participant: Participant {
@@ -278,6 +393,8 @@ pub fn parse_table(
                 room,
                 school,
                 municipality,
+                document_type,
+                birth_date,
             })
         })();
         match parsed {
@@ -353,6 +470,60 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    /// A list with the headers of a РИС / «Планирование ГИА-9» export (`Surname`, `SecondName`,
+    /// `DocumentSeries`, «Код МСУ», «Тип документа», «Дата рождения») reads to the same
+    /// participants as one with ours; document types by name, dates as dd.MM.yyyy; a bad type
+    /// or date names its row.
+    #[test]
+    fn a_regional_systems_export_reads_like_our_own_list() {
+        let ours = "Код МОУО;Код ОО;Фамилия;Имя;Отчество;Серия;Номер;Класс;Категория\r\n\
+                    4201;420101;Иванова;Анна;Сергеевна;3204;111111;9А;standard\r\n";
+        let theirs = "Код МСУ;Код ОО;Surname;Name;SecondName;DocumentSeries;DocumentNumber;\
+                      Тип документа;Дата рождения;Класс;Категория участника\r\n\
+                      42-01;42-01-01;Иванова;Анна;Сергеевна;32 04;111111;\
+                      Паспорт гражданина Российской Федерации;05.03.2009;9А;standard\r\n";
+        let a = parse_csv(ours).unwrap();
+        let b = parse_csv(theirs).unwrap();
+        assert_eq!(a[0].participant, b[0].participant);
+        assert_eq!(
+            (a[0].school, a[0].municipality),
+            (b[0].school, b[0].municipality)
+        );
+        assert_eq!(b[0].document_type, Some(DocumentType::PassportRu));
+        assert_eq!(b[0].birth_date.unwrap().to_string(), "2009-03-05");
+        for (cell, other) in [
+            ("паспорт РФ", DocumentType::PassportRu),
+            ("Свидетельство о рождении", DocumentType::BirthCertificate),
+            ("ВИД НА ЖИТЕЛЬСТВО", DocumentType::ResidencePermit),
+            ("passport-ru", DocumentType::PassportRu),
+        ] {
+            let list = theirs.replace("Паспорт гражданина Российской Федерации", cell);
+            assert_eq!(
+                parse_csv(&list).unwrap()[0].document_type,
+                Some(other),
+                "{cell}"
+            );
+        }
+        for (bad, named) in [
+            (
+                "Паспорт гражданина Российской Федерации;31.02.2009",
+                "row 2: date \"31.02.2009\"",
+            ),
+            (
+                "Паспорт гражданина Российской Федерации;2009.03.05",
+                "row 2: date",
+            ),
+            (
+                "Водительское удостоверение;05.03.2009",
+                "row 2: invalid identity document type",
+            ),
+        ] {
+            let list = theirs.replace("Паспорт гражданина Российской Федерации;05.03.2009", bad);
+            let errors = parse_csv(&list).unwrap_err();
+            assert!(errors[0].to_string().starts_with(named), "{}", errors[0]);
+        }
     }
 
     /// A file that is text in neither encoding is refused naming the row of its first such byte.

@@ -137,6 +137,66 @@ pub struct IdentityDocument {
     number: String,
 }
 
+id_enum!(
+    /// The kind of an identity document, as the federal exchange's reference list names them.
+    DocumentType, Field::DocumentType, {
+        /// Паспорт гражданина Российской Федерации.
+        PassportRu = "passport-ru", "паспорт гражданина Российской Федерации";
+        /// Свидетельство о рождении.
+        BirthCertificate = "birth-certificate", "свидетельство о рождении";
+        /// Паспорт иностранного гражданина.
+        ForeignPassport = "foreign-passport", "паспорт иностранного гражданина";
+        /// Вид на жительство.
+        ResidencePermit = "residence-permit", "вид на жительство";
+        /// Временное удостоверение личности гражданина Российской Федерации.
+        TemporaryId = "temporary-id", "временное удостоверение личности";
+        /// Иной документ.
+        Other = "other", "иной документ";
+    }
+);
+
+impl DocumentType {
+    /// A document type by the name a list prints: the full name or a short one («паспорт»,
+    /// «паспорт РФ», «свид. о рождении»), in any case, «ё» or «е».
+    pub fn from_name(name: &str) -> Result<Self, DomainError> {
+        let key: String = name
+            .trim()
+            .to_lowercase()
+            .replace('ё', "е")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let short = match key.as_str() {
+            "паспорт" | "паспорт рф" | "паспорт гражданина рф" => {
+                Some(DocumentType::PassportRu)
+            }
+            "свид. о рождении" | "свидетельство о рождении рф" => {
+                Some(DocumentType::BirthCertificate)
+            }
+            "иностранный паспорт" => Some(DocumentType::ForeignPassport),
+            "временное удостоверение" => Some(DocumentType::TemporaryId),
+            "другой документ" | "иной" | "другое" => {
+                Some(DocumentType::Other)
+            }
+            _ => None,
+        };
+        short
+            .or_else(|| {
+                DocumentType::ALL
+                    .iter()
+                    .copied()
+                    .find(|t| t.display_name().to_lowercase().replace('ё', "е") == key)
+            })
+            .ok_or_else(|| {
+                DomainError::invalid(
+                    Field::DocumentType,
+                    name,
+                    "is not a document type the federal reference list names",
+                )
+            })
+    }
+}
+
 impl IdentityDocument {
     /// `series` may be empty (some documents have none); `number` may not.
     pub fn new(series: &str, number: &str) -> Result<Self, DomainError> {
