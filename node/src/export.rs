@@ -54,17 +54,20 @@ pub fn write(config_path: &Path, exam: Option<String>, out: &Path) -> anyhow::Re
     let mut files: Vec<ExportFile> = Vec::new();
     for f in response.export {
         // An XLSX copy of every table, for offices that open it in a spreadsheet.
-        let xlsx = ExportFile {
-            name: f.name.replace(".csv", ".xlsx"),
-            bytes: xlsx_of(&f.text, f.name.trim_end_matches(".csv"))?,
-            rows: f.rows,
+        let xlsx = match f.name.strip_suffix(".csv") {
+            Some(sheet) => Some(ExportFile {
+                name: format!("{sheet}.xlsx"),
+                bytes: xlsx_of(&f.text, sheet)?,
+                rows: f.rows,
+            }),
+            None => None,
         };
         files.push(ExportFile {
             name: f.name,
             bytes: f.text.into_bytes(),
             rows: f.rows,
         });
-        files.push(xlsx);
+        files.extend(xlsx);
     }
     let exam_id = exam;
     let created = giasync_shared::calendar::Timestamp::from_unix_ms(now)?.to_string();

@@ -2,7 +2,7 @@
 //! validated and a list with any bad row imports nothing, with an error per bad row.
 //!
 //! Columns are found by their header, in any order, in Russian or English, or as the regional
-//! information system (РИС) and «Планирование ГИА-9» name them ([`COLUMNS`]): фамилия/surname,
+//! information system (РИС) and «Планирование ГИА-9» name them (`COLUMNS`): фамилия/surname,
 //! имя/name, отчество/patronymic/SecondName, серия/series, номер/number, класс/class,
 //! категория/category, and optionally аудитория/room, инвалидность/disabled (да/нет), письменная
 //! форма/written (да/нет), код ОО/school, код МОУО/код МСУ/municipality, тип документа (by name,

@@ -18,6 +18,7 @@ pub mod datafile;
 pub mod error;
 pub mod exam;
 pub mod export;
+pub mod federal;
 pub mod identity;
 pub mod import;
 pub mod ingest;

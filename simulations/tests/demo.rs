@@ -63,11 +63,20 @@ fn the_demo_region_loses_no_sheet_and_surfaces_the_conflict() {
         ),
         "{stdout}"
     );
+    // The federal exchange's layout holds the region's results, the conflict settled.
+    let federal = std::fs::read_to_string(export.join("federal.xml")).unwrap();
+    assert!(
+        federal.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ResultsExchange format=\"giasync-federal-1\" region=\"42\"")
+            && federal.contains("conflicts=\"0\"")
+            && federal.contains("<Result>зачет</Result>"),
+        "{federal}"
+    );
     for name in [
         "results.csv",
         "sheets.csv",
         "results.xlsx",
         "sheets.xlsx",
+        "federal.xml",
         "manifest.txt",
     ] {
         let path = export.join(name);

@@ -54,8 +54,22 @@ pub fn export(engine: &Engine, context: &Context, exam: ExamId) -> Result<Export
         .doc_ids()
         .filter_map(|id| Some((*id, engine.doc(id)?)))
         .collect();
-    let built = giasync_shared::export::build(docs, exam, context.resolving(), |certs| {
-        context.verifier.experts(certs)
+    let mut built =
+        giasync_shared::export::build(docs.iter().copied(), exam, context.resolving(), |certs| {
+            context.verifier.experts(certs)
+        });
+    // The federal exchange's shape of the same results (`docs/exports.md`).
+    let region = engine.identity().region;
+    let (federal, participants) = giasync_shared::federal::build(
+        docs,
+        (region.as_str(), exam),
+        context.resolving(),
+        |certs| context.verifier.experts(certs),
+    );
+    built.push(giasync_shared::export::ExportFile {
+        name: "federal.xml".into(),
+        bytes: federal,
+        rows: participants,
     });
     let mut files = Vec::with_capacity(built.len());
     for f in built {
