@@ -162,6 +162,12 @@ impl Date {
         !holiday && !matches!(self.weekday(), Weekday::Saturday | Weekday::Sunday)
     }
 
+    /// The date as people read it in Russia and the regional systems print it: `dd.MM.yyyy`.
+    #[must_use]
+    pub fn ru(self) -> String {
+        format!("{:02}.{:02}.{:04}", self.day, self.month, self.year)
+    }
+
     /// The `n`-th working day after this date (deadlines «в течение N рабочих дней»).
     pub fn plus_working_days(self, n: u32) -> Result<Self, DomainError> {
         let mut date = self;

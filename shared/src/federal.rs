@@ -45,11 +45,6 @@ fn element(out: &mut String, indent: &str, name: &str, value: &str) {
     let _ = writeln!(out, "{indent}<{name}>{}</{name}>", escaped(value));
 }
 
-/// `dd.MM.yyyy`, as the regional systems print dates.
-fn ru_date(date: crate::calendar::Date) -> String {
-    format!("{:02}.{:02}.{:04}", date.day(), date.month(), date.year())
-}
-
 /// The exam's results as `federal.xml`, and how many participants it holds.
 pub fn build<'a, D: SignerDirectory>(
     docs: impl IntoIterator<Item = (DocId, &'a Automerge)>,
@@ -114,7 +109,7 @@ pub fn build<'a, D: SignerDirectory>(
             element(&mut body, i, "DocumentSeries", field("doc_series"));
             element(&mut body, i, "DocumentNumber", field("doc_number"));
             element(&mut body, i, "Category", sheet.category.id());
-            element(&mut body, i, "ExamDate", &ru_date(exam.date()));
+            element(&mut body, i, "ExamDate", &exam.date().ru());
             element(&mut body, i, "Attempt", &subject.attempt.get().to_string());
             element(
                 &mut body,
@@ -147,7 +142,7 @@ pub fn build<'a, D: SignerDirectory>(
         escaped(region),
         exam,
         exam.kind(),
-        ru_date(exam.date()),
+        exam.date().ru(),
     );
     out.push_str(&body);
     out.push_str("</ResultsExchange>\n");

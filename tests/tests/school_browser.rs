@@ -518,9 +518,32 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         eventually_shows(&second, "#r-p1", "16 зачёт");
         eventually_shows(&second, "#r-p3", "16 зачёт");
         second.screenshot("school-results");
+        eventually_shows(&second, "#to-inform", "ознакомлено 0 из 2, осталось 2");
         second.click("#r-p1 button");
         eventually_shows(&second, "#message", "Ознакомление подписано");
         eventually_shows(&second, "#r-p1", "ознакомлен");
+        eventually_shows(&second, "#r-p1", "удостоверил org-420101");
+        eventually_shows(&second, "#to-inform", "ознакомлено 1 из 2, осталось 1");
+        // The list the participants sign on paper: p1's familiarisation recorded, by whom;
+        // p3 still to sign.
+        second.open(&format!("{base}/print/familiarisation"));
+        eventually_shows(&second, "#familiarisation-form", "Ведомость ознакомления");
+        let p1 = second.text("#f-p1");
+        assert!(
+            p1.contains("зачёт (16)") && p1.contains("org-420101"),
+            "{p1}"
+        );
+        let p3 = second.text("#f-p3");
+        assert!(
+            p3.contains("зачёт (16)") && !p3.contains("org-420101"),
+            "{p3}"
+        );
+        assert!(
+            second.text("#informed").contains("Ознакомлено 1 из 2"),
+            "{}",
+            second.text("#informed")
+        );
+        second.screenshot("school-familiarisation-list");
     })
     .await
     .unwrap();

@@ -24,8 +24,12 @@ pub struct ResultLine {
     pub attempt: u8,
     pub total: u16,
     pub outcome: Outcome,
-    /// When the organiser signed the participant's familiarisation, if they did.
+    /// When the participant was informed under signature (on paper), as the organiser's
+    /// signed record attests, if they were.
     pub familiarised: Option<Timestamp>,
+    /// The organiser whose signature attests it.
+    #[serde(default)]
+    pub familiarised_by: Option<PersonId>,
 }
 
 /// A school's published results, their signature verified as the РЦОИ's.
@@ -35,6 +39,11 @@ pub struct PublishedResults {
     /// When the РЦОИ signed them.
     pub at: Timestamp,
     pub rows: Vec<ResultLine>,
+    /// The last day participants are to be informed by, from the year's chain for the exam's
+    /// kind (`[node] year`): for итоговое собеседование the exam day + 5 (seed 002 §74); a step
+    /// counted from the results' arrival counts from their publication.
+    #[serde(default)]
+    pub familiarise_by: Option<giasync_shared::calendar::Date>,
 }
 
 /// A familiarisation record stored.
@@ -80,17 +89,39 @@ fn published_for(engine: &Engine, context: &Context, doc: DocId) -> Result<Publi
     verified_results(rcoi, context, exam, school)
 }
 
-/// Participants familiarised with their results (verified records), with when.
+/// Participants familiarised with their results (verified records), with when and the
+/// organiser who attests it.
 pub(crate) fn familiarised(
     results: &automerge::Automerge,
     context: &Context,
-) -> BTreeMap<ParticipantId, Timestamp> {
+) -> BTreeMap<ParticipantId, (Timestamp, PersonId)> {
     let directory = context.verifier.experts(&content::organiser_certs(results));
     content::acks(results)
         .iter()
         .filter_map(|s| Familiarisation::verify(s, &directory).ok())
-        .map(|f| (f.participant, f.at))
+        .map(|f| (f.participant, (f.at, f.organiser)))
         .collect()
+}
+
+/// The last day of the familiarisation step of the year's chain for `exam`, counted from the
+/// exam day, or else from `published` (the results are here, so whatever step brought them is
+/// done).
+fn familiarise_by(
+    context: &Context,
+    exam: ExamId,
+    published: Timestamp,
+) -> Option<giasync_shared::calendar::Date> {
+    use giasync_shared::year::{Anchor, ChainStep, Route};
+    let chain = context.year.chain(exam.kind(), Route::Municipal)?;
+    let step = chain
+        .steps
+        .iter()
+        .find(|s| s.step == ChainStep::Familiarisation)?;
+    let anchor = match step.after {
+        Anchor::Exam => exam.date(),
+        Anchor::Processed | Anchor::Step(_) => published.date_at(context.clock),
+    };
+    Some(step.due(anchor, &context.calendar))
 }
 
 /// At a school: the published results, once their РЦОИ signature verifies, with each
@@ -109,6 +140,7 @@ pub fn published(
     Ok(PublishedResults {
         exam,
         at: published.at,
+        familiarise_by: familiarise_by(context, exam, published.at),
         rows: published
             .rows
             .iter()
@@ -117,7 +149,8 @@ pub fn published(
                 attempt: r.attempt,
                 total: r.total,
                 outcome: r.outcome,
-                familiarised: acks.get(&r.participant).copied(),
+                familiarised: acks.get(&r.participant).map(|(at, _)| *at),
+                familiarised_by: acks.get(&r.participant).map(|(_, by)| *by),
             })
             .collect(),
     })

@@ -297,3 +297,91 @@ pub(super) async fn print_protocol(
     )
     .into_response()
 }
+
+/// The familiarisation list for signatures (seed 002 §74, seed 003 §2.7): each participant
+/// with a published result, the result, and when and by whom their familiarisation was
+/// recorded; the participant signs on paper in the last column.
+pub(super) async fn print_familiarisation(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+) -> Response {
+    let (who, day) = match web.open(&headers, "results", None).await {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let results = match web
+        .apply(&who, crate::app::Command::Results { exam: day.exam })
+        .await
+    {
+        Ok(crate::app::Answer::Results(r)) => r,
+        Ok(_) => {
+            return super::layout::error_page(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                Some(&who),
+                &super::russian(&crate::web::WebError::Unexpected),
+            );
+        }
+        Err(e) => {
+            return super::layout::error_page(
+                axum::http::StatusCode::NOT_FOUND,
+                Some(&who),
+                &format!("Результатов пока нет: {e}"),
+            );
+        }
+    };
+    let signed_at = format!(
+        "{} {}",
+        results.at.date_at(day.utc_offset).ru(),
+        time_of(Some(results.at), day.utc_offset)
+    );
+    let mut b = format!(
+        "<div class=\"form\" id=\"familiarisation-form\"><p class=\"title\">Ведомость ознакомления участников итогового собеседования с результатами</p>\
+         <table class=\"fields\"><tr><th>Образовательная организация (код)</th><td>{}</td></tr>\
+         <tr><th>Дата проведения</th><td>{}</td></tr>\
+         <tr><th>Ознакомить не позднее</th><td>{}</td></tr>\
+         <tr><th>Результаты подписаны РЦОИ</th><td>{}</td></tr></table>",
+        day.school,
+        day.exam.date().ru(),
+        results.familiarise_by.map(|d| d.ru()).unwrap_or_default(),
+        signed_at
+    );
+    b.push_str("<table class=\"rows\"><tr><th>№</th><th>Участник (ФИО)</th><th>Класс</th><th>Документ</th><th>Попытка</th><th>Результат</th><th>Ознакомлен (дата, время)</th><th>Удостоверил</th><th>Подпись участника</th></tr>");
+    for (n, row) in results.rows.iter().enumerate() {
+        let pid = row.participant.as_str();
+        let p = day.participant(pid);
+        b.push_str(&format!(
+            "<tr id=\"f-{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td class=\"line\"></td></tr>",
+            escape(pid),
+            n + 1,
+            escape(&p.map_or_else(|| pid.to_owned(), full_name)),
+            escape(p.map_or("", |p| p.entry.class.as_str())),
+            escape(&p.map_or_else(String::new, |p| format!(
+                "{} {}",
+                p.entry.series, p.entry.number
+            ))),
+            row.attempt,
+            row.outcome.display_name(),
+            row.total,
+            row.familiarised
+                .map(|at| format!(
+                    "{} {}",
+                    at.date_at(day.utc_offset).ru(),
+                    time_of(Some(at), day.utc_offset)
+                ))
+                .unwrap_or_default(),
+            row.familiarised_by.map(|p| p.to_string()).unwrap_or_default(),
+        ));
+    }
+    let informed = results
+        .rows
+        .iter()
+        .filter(|r| r.familiarised.is_some())
+        .count();
+    b.push_str(&format!(
+        "</table><p class=\"note\" id=\"informed\">Ознакомлено {informed} из {}. Участник расписывается в ведомости; запись об ознакомлении подписывает электронной подписью ответственный организатор.</p>\
+         <table class=\"signatures\"><tr><th>Ответственный организатор</th><td></td><td class=\"line\"></td></tr></table></div>",
+        results.rows.len()
+    ));
+    b.push_str(super::layout::PRINT_BUTTON);
+    page("Ведомость ознакомления", Some(&who), None, &b).into_response()
+}

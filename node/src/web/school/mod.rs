@@ -321,6 +321,7 @@ pub fn router(
         .route("/print/act/{participant}", get(organiser::print_act))
         .route("/print/log/{room}", get(forms::print_log))
         .route("/print/protocol/{room}", get(forms::print_protocol))
+        .route("/print/familiarisation", get(forms::print_familiarisation))
         .route(
             "/act/{participant}",
             get(organiser::act_form).post(organiser::act_submit),

@@ -649,6 +649,19 @@ pub(super) async fn results_page(
                 r.rows.len(),
                 r.at.at_offset(day.utc_offset)
             ));
+            let informed = r
+                .rows
+                .iter()
+                .filter(|row| row.familiarised.is_some())
+                .count();
+            b.push_str(&format!(
+                "<p id=\"to-inform\">Ознакомление под подпись участника{}: ознакомлено {informed} из {}, осталось {}. <a href=\"/print/familiarisation\">Ведомость ознакомления для подписей</a></p>",
+                r.familiarise_by
+                    .map(|d| format!(" не позднее {}", d.ru()))
+                    .unwrap_or_default(),
+                r.rows.len(),
+                r.rows.len() - informed
+            ));
             b.push_str("<table id=\"results\"><tr><th>Участник</th><th>Попытка</th><th>Результат</th><th>Ознакомление</th></tr>");
             for row in &r.rows {
                 let pid = row.participant.as_str();
@@ -660,7 +673,13 @@ pub(super) async fn results_page(
                         "<form class=\"inline\" method=\"post\" action=\"/results\"><input type=\"hidden\" name=\"participant\" value=\"{}\"><button>Ознакомлен под подпись</button></form>",
                         escape(pid)
                     ),
-                    Some(at) => format!("ознакомлен {}", at.at_offset(day.utc_offset)),
+                    Some(at) => format!(
+                        "ознакомлен {}{}",
+                        at.at_offset(day.utc_offset),
+                        row.familiarised_by
+                            .map(|by| format!(" (удостоверил {by})"))
+                            .unwrap_or_default()
+                    ),
                 };
                 b.push_str(&format!(
                     "<tr id=\"r-{}\"><td>{}</td><td>{}</td><td>{} {}</td><td>{action}</td></tr>",
