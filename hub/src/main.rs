@@ -65,6 +65,16 @@ enum YearCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum EssayCommand {
+    /// Check a rules file of итоговое сочинение (изложение) (requirements, criteria per form,
+    /// the pass rule) and print what it holds.
+    Check {
+        /// The rules file, e.g. shared/rules/essay-2024.toml.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum CalendarCommand {
     /// Check a production calendar file and print the years it covers.
     Check {
@@ -252,6 +262,9 @@ enum Command {
     /// The production calendar (`[node] calendar`) working-day deadlines count by.
     #[command(subcommand)]
     Calendar(CalendarCommand),
+    /// Итоговое сочинение (изложение): its requirements and criteria as data.
+    #[command(subcommand)]
+    Essay(EssayCommand),
     /// The exam materials (КИМ): seal and name a package, read out its code, see who opened it.
     #[command(subcommand)]
     Materials(MaterialsCommand),
@@ -546,6 +559,33 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 }
             }
             println!("{}: year {}: ok", file.display(), year.id);
+            Ok(true)
+        }
+        Command::Essay(EssayCommand::Check { file }) => {
+            let rules = giasync_shared::essay::EssayRules::load(&file)?;
+            let requirements: Vec<&str> =
+                rules.requirements.iter().map(|m| m.id.as_str()).collect();
+            println!("{}: requirements {}", rules.title, requirements.join(", "));
+            for form in giasync_shared::essay::EssayForm::ALL {
+                if let Some(f) = rules.form(*form) {
+                    let ids = |mandatory: bool| -> Vec<&str> {
+                        f.criteria
+                            .iter()
+                            .filter(|c| c.mandatory == mandatory)
+                            .map(|c| c.id.as_str())
+                            .collect()
+                    };
+                    println!(
+                        "{}: зачёт with every requirement, {} and at least {} of {} (at least {} words)",
+                        f.title,
+                        ids(true).join(", "),
+                        f.others_min,
+                        ids(false).join(", "),
+                        f.words_min
+                    );
+                }
+            }
+            println!("{}: essay rules {}: ok", file.display(), rules.id);
             Ok(true)
         }
         Command::Calendar(CalendarCommand::Check { file }) => {

@@ -16,6 +16,7 @@ pub mod config;
 pub mod content;
 pub mod datafile;
 pub mod error;
+pub mod essay;
 pub mod exam;
 pub mod export;
 pub mod federal;
