@@ -585,9 +585,14 @@ pub fn execute(
     // only if it wrote something: a refusal or a read leaves the file byte-for-byte as it was
     // (redb rewrites its header whenever a database opened for writing closes). A store that
     // cannot be read so (not made yet, or to be repaired) is opened for writing at once.
+    // What loading itself asks to keep (audit lines of attestations set aside) is written
+    // only with what the command writes, so a read stays a read. The write is refused if the
+    // store changed since the snapshot (`Store::apply_after`).
     if !blobs && let Ok(snapshot) = Store::open_read_only(&config.node.store) {
         snapshot.load_into(&mut engine)?;
+        let seen = snapshot.seq()?;
         drop(snapshot);
+        let mut records = persisted(&mut engine);
         let outcome = crate::app::apply(
             &mut engine,
             context,
@@ -595,9 +600,10 @@ pub fn execute(
             now_ms,
             command.clone(),
         );
-        let records = persisted(&mut engine);
-        if !records.is_empty() {
-            Store::open(&config.node.store)?.apply(&records)?;
+        let written = persisted(&mut engine);
+        if !written.is_empty() {
+            records.extend(written);
+            Store::open(&config.node.store)?.apply_after(&records, seen)?;
         }
         return Ok(respond(outcome));
     }

@@ -56,6 +56,11 @@ pub enum StoreError {
     /// A stored record does not decode.
     #[error("stored {what} is damaged: {message}")]
     Corrupt { what: String, message: String },
+    /// The store changed while a command ran on a snapshot of it.
+    #[error(
+        "the store changed while the command ran (another command, or the node started): nothing was written; run it again"
+    )]
+    ChangedMeanwhile,
 }
 
 /// The length of redb's magic number at the start of its file.
@@ -176,6 +181,17 @@ impl Store {
 
     /// Writes `records` in one durable transaction.
     pub fn apply(&self, records: &[Persist]) -> Result<(), StoreError> {
+        self.apply_checked(records, None)
+    }
+
+    /// Writes `records` computed on a [`Snapshot`] that had seen records up to `seen` (its
+    /// [`Snapshot::seq`]); refuses, writing nothing, if anything was written since (another
+    /// command, or the node that ran in between): what was computed is out of date.
+    pub fn apply_after(&self, records: &[Persist], seen: u64) -> Result<(), StoreError> {
+        self.apply_checked(records, Some(seen))
+    }
+
+    fn apply_checked(&self, records: &[Persist], seen: Option<u64>) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());
         }
@@ -183,6 +199,11 @@ impl Store {
         {
             let mut meta = tx.open_table(META).map_err(db_err)?;
             let mut seq = meta.get("seq").map_err(db_err)?.map_or(0, |v| v.value());
+            if seen.is_some_and(|seen| seen != seq) {
+                drop(meta);
+                tx.abort().map_err(db_err)?;
+                return Err(StoreError::ChangedMeanwhile);
+            }
             let mut changes = tx.open_table(CHANGES).map_err(db_err)?;
             let mut attestations = tx.open_table(ATTESTATIONS).map_err(db_err)?;
             let mut quarantine = tx.open_table(QUARANTINE_V2).map_err(db_err)?;
@@ -281,6 +302,13 @@ impl Snapshot {
     /// Loads every stored document into `engine`, as [`Store::load_into`] does.
     pub fn load_into(&self, engine: &mut Engine) -> Result<LoadReport, StoreError> {
         load(&self.db, engine, None)
+    }
+
+    /// The number of the last record written, for [`Store::apply_after`].
+    pub fn seq(&self) -> Result<u64, StoreError> {
+        let rx = self.db.begin_read().map_err(db_err)?;
+        let meta = rx.open_table(META).map_err(db_err)?;
+        Ok(meta.get("seq").map_err(db_err)?.map_or(0, |v| v.value()))
     }
 }
 
@@ -780,5 +808,51 @@ mod tests {
             1,
             "the interrupted file is kept aside: {aside:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod snapshot_tests {
+    use super::*;
+
+    fn audit(text: &str) -> Persist {
+        Persist::Audit {
+            at_ms: 1,
+            text: text.to_owned(),
+        }
+    }
+
+    /// Records computed on a snapshot are refused, and nothing written, when the store changed
+    /// since (two offline commands at once, or the node ran in between); else written.
+    #[test]
+    fn a_write_computed_on_an_old_snapshot_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        Store::open(&path)
+            .unwrap()
+            .apply(&[audit("first")])
+            .unwrap();
+        let seen = Store::open_read_only(&path).unwrap().seq().unwrap();
+        assert_eq!(seen, 1);
+        // Another command writes in between.
+        Store::open(&path)
+            .unwrap()
+            .apply(&[audit("other")])
+            .unwrap();
+        let store = Store::open(&path).unwrap();
+        let refused = store.apply_after(&[audit("late")], seen);
+        assert!(
+            matches!(refused, Err(StoreError::ChangedMeanwhile)),
+            "{refused:?}"
+        );
+        let lines: Vec<String> = store
+            .audit_tail(10)
+            .unwrap()
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        assert_eq!(lines, ["first", "other"]);
+        store.apply_after(&[audit("fresh")], 2).unwrap();
+        assert_eq!(store.audit_tail(10).unwrap().len(), 3);
     }
 }

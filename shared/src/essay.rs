@@ -324,7 +324,23 @@ pub fn parse_results(
         .enumerate()
         .map(|(i, h)| (h.trim().to_lowercase(), i))
         .collect();
-    let column = |names: &[&str]| names.iter().find_map(|n| index.get(*n).copied());
+    // One column per field: a file with two headers for one (say «Номер» and «Номер
+    // документа») is refused rather than read from either.
+    let column = |key: &str, names: &[&str]| -> Result<Option<usize>, Vec<RowError>> {
+        let found: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| index.contains_key(*n))
+            .collect();
+        match found[..] {
+            [] => Ok(None),
+            [one] => Ok(index.get(one).copied()),
+            _ => Err(header_error(format!(
+                "columns {} all give the {key} column: keep one",
+                found.join(", ")
+            ))),
+        }
+    };
     let required = [
         ("school", &["код оо", "school"][..]),
         ("surname", &["фамилия", "surname"][..]),
@@ -337,7 +353,7 @@ pub fn parse_results(
     ];
     let mut at = BTreeMap::new();
     for (key, names) in required {
-        let i = column(names).ok_or_else(|| {
+        let i = column(key, names)?.ok_or_else(|| {
             header_error(format!("no {key} column (headers: {})", headers.join(", ")))
         })?;
         at.insert(key, i);
@@ -352,7 +368,7 @@ pub fn parse_results(
         ("result", &["результат", "result"][..]),
     ];
     for (key, names) in optional {
-        if let Some(i) = column(names) {
+        if let Some(i) = column(key, names)? {
             at.insert(key, i);
         }
     }
@@ -418,10 +434,27 @@ pub fn parse_results(
                 .form(form)
                 .ok_or_else(|| format!("the rules {} have no {}", rules.id, form.display_name()))?;
             let mut marks = BTreeMap::new();
-            for m in rules.requirements.iter().chain(&form_rules.criteria) {
+            for m in &rules.requirements {
                 let text = mark_at.get(&m.id).map_or("", |&i| cell(i));
                 let ok = pass_fail(text)
                     .ok_or_else(|| format!("{} {text:?} is neither «зачёт» nor «незачёт»", m.id))?;
+                marks.insert(m.id.clone(), ok);
+            }
+            // A work that fails a requirement is not checked against the criteria: blank cells
+            // there read as «незачёт».
+            let checked = marks.values().all(|ok| *ok);
+            for m in &form_rules.criteria {
+                let text = mark_at.get(&m.id).map_or("", |&i| cell(i));
+                let ok = match pass_fail(text) {
+                    Some(ok) => ok,
+                    None if !checked && text.is_empty() => false,
+                    None => {
+                        return Err(format!(
+                            "{} {text:?} is neither «зачёт» nor «незачёт»",
+                            m.id
+                        ));
+                    }
+                };
                 marks.insert(m.id.clone(), ok);
             }
             let outcome = rules.outcome(form, &marks)?;
@@ -631,6 +664,21 @@ mod tests {
         );
         assert!(errors[1].starts_with("row 3: form \"эссе\""), "{errors:?}");
         assert!(errors[2].starts_with("row 4: Т2 \"?\""), "{errors:?}");
+        // A work failing a requirement is not checked against the criteria: blanks there.
+        let unchecked = format!(
+            "{HEADER}\n4201;420101;Иванова;Анна;;3204;111111;сочинение;незачёт;зачёт;;;;;;незачёт\n"
+        );
+        let rows = parse_results_csv(&rules, &unchecked).unwrap();
+        assert_eq!(rows[0].outcome, Outcome::Fail);
+        let blank_but_checked = format!(
+            "{HEADER}\n4201;420101;Иванова;Анна;;3204;111111;сочинение;зачёт;зачёт;;зачёт;зачёт;зачёт;зачёт;\n"
+        );
+        let err = parse_results_csv(&rules, &blank_but_checked).unwrap_err()[0].to_string();
+        assert!(err.starts_with("row 2: К1 \"\""), "{err}");
+        // Two headers for one field: refused rather than read from either.
+        let twice = HEADER.replace("Номер;", "Номер;Номер документа;");
+        let err = parse_results_csv(&rules, &format!("{twice}\n")).unwrap_err()[0].to_string();
+        assert!(err.contains("all give the number column"), "{err}");
         let no_column =
             parse_results_csv(&rules, "Код ОО;Фамилия;Имя;Номер;Форма;Т1\n").unwrap_err();
         assert!(

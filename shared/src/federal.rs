@@ -1,8 +1,8 @@
 //! The exam's results in the shape of the federal exchange (`docs/exports.md`, "federal.xml"):
 //! one `Participant` element per attempt with a result that counts, with the fields the
 //! regional information system (РИС) passes on to the federal one for итоговое собеседование —
-//! the participant as the register knows them (name, identity document, category, school and
-//! МОУО codes), the exam's date as `dd.MM.yyyy`, the attempt, «зачет»/«незачет», the total and
+//! the participant as the school's roster holds them (name, identity document; the school and
+//! МОУО codes), the category the counting sheet was scored by, the exam's date as `dd.MM.yyyy`, the attempt, «зачет»/«незачет», the total and
 //! the points per criterion — modelled on the data set Рособрнадзор's order № 831 of 18.06.2018
 //! sets for replication between РИС and ФИС. Attempts in conflict are left out (they have no
 //! result yet) and counted in the root's `conflicts` attribute, so a reader knows the file is not
@@ -25,11 +25,15 @@ use crate::sync::{DocId, DocKind};
 /// The layout's name and version, in the root element.
 pub const FEDERAL_FORMAT: &str = "giasync-federal-1";
 
-/// `text` with the five characters XML reserves escaped.
+/// `text` with the five characters XML reserves escaped, and those XML 1.0 does not allow at
+/// all (control characters but tab and line ends, U+FFFE, U+FFFF) replaced by U+FFFD, so a
+/// damaged roster value cannot make the file ill-formed.
 fn escaped(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
+            '\t' | '\n' | '\r' => out.push(c),
+            c if c < ' ' || c == '\u{fffe}' || c == '\u{ffff}' => out.push('\u{fffd}'),
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -172,7 +176,7 @@ mod tests {
         tx.commit();
         let mut tx = roster.transaction();
         for (k, v) in [
-            ("p/p1/surname", "О'Нил <Анна>"),
+            ("p/p1/surname", "О'Нил <Анна>\u{1}"),
             ("p/p1/given_name", "Анна"),
             ("p/p1/patronymic", ""),
             ("p/p1/doc_series", "3204"),
@@ -206,7 +210,7 @@ mod tests {
              <MunicipalityCode>4201</MunicipalityCode>\n    \
              <SchoolCode>420101</SchoolCode>\n    \
              <ParticipantID>p1</ParticipantID>\n    \
-             <Surname>О&apos;Нил &lt;Анна&gt;</Surname>\n    \
+             <Surname>О&apos;Нил &lt;Анна&gt;\u{fffd}</Surname>\n    \
              <Name>Анна</Name>\n    \
              <SecondName></SecondName>\n    \
              <DocumentSeries>3204</DocumentSeries>\n    \

@@ -41,8 +41,8 @@ pub struct ImportedRow {
     /// document's series and number, which is what the look-up needs).
     pub document_type: Option<DocumentType>,
     /// The date of birth, when the list gives it (`dd.MM.yyyy` as the regional systems print
-    /// it, or `yyyy-MM-dd`; checked, not kept).
-    pub birth_date: Option<crate::calendar::Date>,
+    /// it, or `yyyy-MM-dd`; a real day of 1900-2199; checked, kept as `dd.MM.yyyy`).
+    pub birth_date: Option<String>,
 }
 
 /// A row (1-based, the header is row 1) and what is wrong with it.
@@ -141,8 +141,6 @@ const COLUMNS: [(&str, &[&str]); 14] = [
             "вид документа",
             "document_type",
             "documenttype",
-            "documenttypecode",
-            "документ",
         ],
     ),
     (
@@ -185,32 +183,38 @@ fn category(text: &str) -> Result<Category, String> {
         .ok_or_else(|| format!("unknown category {t:?}"))
 }
 
-/// A date as the regional systems print it, `dd.MM.yyyy` (`d.M.yyyy` too), or `yyyy-MM-dd`.
-fn list_date(text: &str) -> Result<crate::calendar::Date, String> {
-    let bad = || format!("date {text:?}: not dd.mm.yyyy");
-    if text.contains('-') {
-        return text.parse().map_err(|_| bad());
-    }
-    let parts: Vec<&str> = text.split('.').collect();
+/// A date of birth as the regional systems print it, `dd.MM.yyyy` (`d.M.yyyy` too), or
+/// `yyyy-MM-dd`: a real day of a year 1900-2199 (an adult external student may be born before
+/// 2000), as `dd.MM.yyyy`.
+fn birth_date(text: &str) -> Result<String, String> {
+    let bad = || format!("date {text:?}: not a date dd.mm.yyyy");
+    let parts: Vec<&str> = if text.contains('-') {
+        text.split('-').rev().collect()
+    } else {
+        text.split('.').collect()
+    };
     let [day, month, year] = parts[..] else {
         return Err(bad());
     };
     let number = |p: &str| -> Result<u32, String> {
-        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+        if p.is_empty() || p.len() > 4 || !p.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
         }
         p.parse().map_err(|_| bad())
     };
-    if year.len() != 4 {
+    let (day, month, year) = (number(day)?, number(month)?, number(year)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return Err(bad()),
+    };
+    if !(1900..=2199).contains(&year) || day == 0 || day > days {
         return Err(bad());
     }
-    let (day, month, year) = (number(day)?, number(month)?, number(year)?);
-    crate::calendar::Date::new(
-        i32::try_from(year).map_err(|_| bad())?,
-        u8::try_from(month).map_err(|_| bad())?,
-        u8::try_from(day).map_err(|_| bad())?,
-    )
-    .map_err(|e| format!("date {text:?}: {e}"))
+    Ok(format!("{day:02}.{month:02}.{year:04}"))
 }
 
 /// Parses a CSV participant list.
@@ -300,8 +304,13 @@ pub fn parse_table(
         if let Some((name, _)) = COLUMNS
             .iter()
             .find(|(_, aliases)| aliases.contains(&h.as_str()))
+            && let Some(first) = index.insert(*name, i)
         {
-            index.insert(*name, i);
+            return Err(header_error(format!(
+                "columns {:?} and {:?} both give the {name} column: keep one",
+                headers[first].trim(),
+                headers[i].trim()
+            )));
         }
     }
     for required in ["surname", "name", "number", "class", "category"] {
@@ -377,7 +386,7 @@ pub fn parse_table(
             };
             let birth_date = match field("birth_date") {
                 "" => None,
-                d => Some(list_date(d)?),
+                d => Some(birth_date(d)?),
             };
             Ok(ImportedRow {
                 row,
@@ -492,7 +501,21 @@ mod tests {
             (b[0].school, b[0].municipality)
         );
         assert_eq!(b[0].document_type, Some(DocumentType::PassportRu));
-        assert_eq!(b[0].birth_date.unwrap().to_string(), "2009-03-05");
+        assert_eq!(b[0].birth_date.as_deref(), Some("05.03.2009"));
+        // An external student born before 2000; a date in yyyy-mm-dd.
+        for (cell, read) in [("07.11.1987", "07.11.1987"), ("2009-03-05", "05.03.2009")] {
+            let list = theirs.replace("05.03.2009", cell);
+            assert_eq!(
+                parse_csv(&list).unwrap()[0].birth_date.as_deref(),
+                Some(read)
+            );
+        }
+        // Two headers for one column: refused, naming both.
+        let twice = theirs
+            .replace("Код МСУ", "Код МОУО;Код МСУ")
+            .replace("42-01;", "4201;42-01;");
+        let err = parse_csv(&twice).unwrap_err()[0].to_string();
+        assert!(err.contains("\"Код МОУО\" and \"Код МСУ\""), "{err}");
         for (cell, other) in [
             ("паспорт РФ", DocumentType::PassportRu),
             ("Свидетельство о рождении", DocumentType::BirthCertificate),
