@@ -430,15 +430,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     anyhow::bail!("{} bad rows: nothing was imported", errors.len());
                 }
             };
-            let rows = rows
-                .iter()
-                .map(|r| RegionRow {
-                    row: r.row,
-                    school: r.school,
-                    municipality: r.municipality,
-                    participant: r.into(),
-                })
-                .collect();
+            let rows = rows.iter().map(RegionRow::from).collect();
             report(&execute(
                 &config,
                 &context,

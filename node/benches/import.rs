@@ -82,15 +82,7 @@ fn import(config: &NodeConfig, context: &Context, path: &Path) -> Result<Answer,
     let rows = giasync_node::import::read_list(path)
         .map_err(|e| e.to_string())?
         .map_err(|errors| format!("{} bad rows, first {}", errors.len(), errors[0]))?;
-    let rows = rows
-        .iter()
-        .map(|r| RegionRow {
-            row: r.row,
-            school: r.school,
-            municipality: r.municipality,
-            participant: r.into(),
-        })
-        .collect();
+    let rows = rows.iter().map(RegionRow::from).collect();
     let command = Command::RegionImport {
         exam: EXAM.parse().map_err(|e| format!("{e}"))?,
         rows,

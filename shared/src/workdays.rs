@@ -231,6 +231,22 @@ mod tests {
         }
     }
 
+    /// The number of working days of each shipped year, as the published production calendars
+    /// give them (a five-day week): a date missing or misplaced in the file changes its count.
+    #[test]
+    fn each_shipped_year_has_its_published_number_of_working_days() {
+        let c = ProductionCalendar::shipped().unwrap();
+        for (year, published) in [(2023, 247), (2024, 248), (2025, 247), (2026, 247)] {
+            let first = Date::new(year, 1, 1).unwrap();
+            let days = (0..)
+                .map(|n| first.add_days(n).unwrap())
+                .take_while(|d| d.year() == year)
+                .filter(|d| c.is_working_day(*d))
+                .count();
+            assert_eq!(days, published, "{year}");
+        }
+    }
+
     #[test]
     fn working_day_deadlines_cross_holiday_weekends() {
         let c = ProductionCalendar::shipped().unwrap();

@@ -105,6 +105,17 @@ pub struct RegionRow {
     pub participant: RosterEntry,
 }
 
+impl From<&giasync_shared::import::ImportedRow> for RegionRow {
+    fn from(r: &giasync_shared::import::ImportedRow) -> Self {
+        RegionRow {
+            row: r.row,
+            school: r.school,
+            municipality: r.municipality,
+            participant: r.into(),
+        }
+    }
+}
+
 /// At the РЦОИ: a participant's new category of record (a change the school asked for, approved),
 /// with the operator's signed approval (`giasync_shared::approval`) and their certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,13 +14,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ed25519_dalek::SigningKey;
 
-use super::{Decision, SETTLEMENT_REASON_BYTES_MAX, Settler};
+use super::{Decision, Settler, checked_settles, decision_fields, invalid, read_decision};
 use crate::calendar::Timestamp;
-use crate::codes::{OrgCode, ParticipantId, PersonId, PersonRole, RoomCode, SchoolCode};
+use crate::codes::{OrgCode, PersonId, PersonRole, RoomCode};
 use crate::commission::Orders;
-use crate::exam::ExamId;
-use crate::record::{Attempt, RecordHash, SheetSubject, SignerDirectory};
-use crate::statement::{Fields, Statement, StatementError, StatementKind};
+use crate::record::{RecordHash, SheetSubject, SignerDirectory};
+use crate::statement::{Statement, StatementError, StatementKind};
 
 /// What a member of the school's commission decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,10 +36,6 @@ pub struct CommissionSettlement {
     pub signer: PersonId,
     pub capacity: Settler,
     pub at: Timestamp,
-}
-
-fn invalid(message: impl Into<String>) -> StatementError {
-    StatementError::Invalid(message.into())
 }
 
 /// The certificates a protocol's settlements are verified under, by capacity: the heads' and
@@ -61,17 +56,8 @@ impl CommissionSettlement {
     /// Signs the settlement with the signer's person key.
     pub fn sign(&self, key: &SigningKey) -> Result<Statement, StatementError> {
         let settles = self.check()?;
-        let mut fields = Fields::new()
-            .with("exam", self.subject.exam)
-            .with("school", self.subject.school)
-            .with("participant", self.subject.participant)
-            .with("attempt", self.subject.attempt.get())
-            .with("room", self.room)
-            .with("chosen", self.chosen);
-        for h in &settles {
-            fields = fields.with("settles", h);
-        }
-        fields = fields
+        let fields = decision_fields(self.subject, self.chosen, &settles).with("room", self.room);
+        let fields = fields
             .with("reason", &self.reason)
             .with("signer", self.signer)
             .with("capacity", self.capacity.id())
@@ -81,21 +67,7 @@ impl CommissionSettlement {
 
     /// What the record says by itself; the sheets it settles, ascending and each once.
     fn check(&self) -> Result<Vec<RecordHash>, StatementError> {
-        let mut settles = self.settles.clone();
-        settles.sort();
-        settles.dedup();
-        if !settles.contains(&self.chosen) {
-            return Err(invalid("the chosen sheet is not among those settled"));
-        }
-        if settles.len() < 2 {
-            return Err(invalid("a settlement covers at least two sheets"));
-        }
-        if self.reason.trim().is_empty() || self.reason.len() > SETTLEMENT_REASON_BYTES_MAX {
-            return Err(invalid(format!(
-                "the reason must be 1..={SETTLEMENT_REASON_BYTES_MAX} bytes"
-            )));
-        }
-        Ok(settles)
+        checked_settles(self.chosen, &self.settles, &self.reason)
     }
 
     /// The signer a stored record claims, and in which capacity, before anything is verified:
@@ -121,26 +93,13 @@ impl CommissionSettlement {
         allowed: &BTreeSet<Settler>,
     ) -> Result<CommissionSettlement, StatementError> {
         let fields = statement.fields_unverified(StatementKind::CommissionSettlement)?;
-        let attempt: u8 = fields.parse("attempt")?;
         let (signer, capacity) = Self::claimed(statement)?;
+        let (subject, chosen, settles) = read_decision(&fields)?;
         let settlement = CommissionSettlement {
-            subject: SheetSubject {
-                exam: fields.parse::<ExamId>("exam")?,
-                school: SchoolCode::new(fields.get("school")?)
-                    .map_err(|e| invalid(e.to_string()))?,
-                participant: ParticipantId::new(fields.get("participant")?)
-                    .map_err(|e| invalid(e.to_string()))?,
-                attempt: Attempt::new(attempt).map_err(|e| invalid(e.to_string()))?,
-            },
+            subject,
             room: RoomCode::new(fields.get("room")?).map_err(|e| invalid(e.to_string()))?,
-            chosen: fields.parse("chosen")?,
-            settles: fields
-                .all("settles")
-                .map(|h| {
-                    h.parse()
-                        .map_err(|e: crate::DomainError| invalid(e.to_string()))
-                })
-                .collect::<Result<_, _>>()?,
+            chosen,
+            settles,
             reason: fields.get("reason")?.to_owned(),
             signer,
             capacity,

@@ -63,33 +63,72 @@ fn invalid(message: impl Into<String>) -> StatementError {
     StatementError::Invalid(message.into())
 }
 
+/// What any settlement must say by itself, whoever signs it: the chosen sheet among at least two
+/// settled, and a reason of 1..=[`SETTLEMENT_REASON_BYTES_MAX`] bytes. The sheets, ascending and
+/// each once.
+fn checked_settles(
+    chosen: RecordHash,
+    settles: &[RecordHash],
+    reason: &str,
+) -> Result<Vec<RecordHash>, StatementError> {
+    let mut settles = settles.to_vec();
+    settles.sort();
+    settles.dedup();
+    if !settles.contains(&chosen) {
+        return Err(invalid("the chosen sheet is not among those settled"));
+    }
+    if settles.len() < 2 {
+        return Err(invalid("a settlement covers at least two sheets"));
+    }
+    if reason.trim().is_empty() || reason.len() > SETTLEMENT_REASON_BYTES_MAX {
+        return Err(invalid(format!(
+            "the reason must be 1..={SETTLEMENT_REASON_BYTES_MAX} bytes"
+        )));
+    }
+    Ok(settles)
+}
+
+/// The fields every settlement starts with: the attempt, the sheet chosen, every sheet settled.
+fn decision_fields(subject: SheetSubject, chosen: RecordHash, settles: &[RecordHash]) -> Fields {
+    let mut fields = Fields::new()
+        .with("exam", subject.exam)
+        .with("school", subject.school)
+        .with("participant", subject.participant)
+        .with("attempt", subject.attempt.get())
+        .with("chosen", chosen);
+    for h in settles {
+        fields = fields.with("settles", h);
+    }
+    fields
+}
+
+/// The attempt, the sheet chosen and every sheet settled, as a stored settlement names them.
+fn read_decision(
+    fields: &Fields,
+) -> Result<(SheetSubject, RecordHash, Vec<RecordHash>), StatementError> {
+    let attempt: u8 = fields.parse("attempt")?;
+    let subject = SheetSubject {
+        exam: fields.parse::<ExamId>("exam")?,
+        school: SchoolCode::new(fields.get("school")?).map_err(|e| invalid(e.to_string()))?,
+        participant: ParticipantId::new(fields.get("participant")?)
+            .map_err(|e| invalid(e.to_string()))?,
+        attempt: Attempt::new(attempt).map_err(|e| invalid(e.to_string()))?,
+    };
+    let settles = fields
+        .all("settles")
+        .map(|h| {
+            h.parse()
+                .map_err(|e: crate::DomainError| invalid(e.to_string()))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((subject, fields.parse("chosen")?, settles))
+}
+
 impl Settlement {
     /// Signs the settlement with the operator's key.
     pub fn sign(&self, key: &SigningKey) -> Result<Statement, StatementError> {
-        if !self.settles.contains(&self.chosen) {
-            return Err(invalid("the chosen sheet is not among those settled"));
-        }
-        if self.settles.len() < 2 {
-            return Err(invalid("a settlement covers at least two sheets"));
-        }
-        if self.reason.trim().is_empty() || self.reason.len() > SETTLEMENT_REASON_BYTES_MAX {
-            return Err(invalid(format!(
-                "the reason must be 1..={SETTLEMENT_REASON_BYTES_MAX} bytes"
-            )));
-        }
-        let mut settles = self.settles.clone();
-        settles.sort();
-        settles.dedup();
-        let mut fields = Fields::new()
-            .with("exam", self.subject.exam)
-            .with("school", self.subject.school)
-            .with("participant", self.subject.participant)
-            .with("attempt", self.subject.attempt.get())
-            .with("chosen", self.chosen);
-        for h in &settles {
-            fields = fields.with("settles", h);
-        }
-        fields = fields
+        let settles = checked_settles(self.chosen, &self.settles, &self.reason)?;
+        let fields = decision_fields(self.subject, self.chosen, &settles)
             .with("reason", &self.reason)
             .with("operator", self.operator)
             .with("rcoi", self.rcoi)
@@ -104,24 +143,11 @@ impl Settlement {
         directory: &dyn SignerDirectory,
     ) -> Result<Settlement, StatementError> {
         let fields = statement.fields_unverified(StatementKind::Settlement)?;
-        let attempt: u8 = fields.parse("attempt")?;
+        let (subject, chosen, settles) = read_decision(&fields)?;
         let settlement = Settlement {
-            subject: SheetSubject {
-                exam: fields.parse::<ExamId>("exam")?,
-                school: SchoolCode::new(fields.get("school")?)
-                    .map_err(|e| invalid(e.to_string()))?,
-                participant: ParticipantId::new(fields.get("participant")?)
-                    .map_err(|e| invalid(e.to_string()))?,
-                attempt: Attempt::new(attempt).map_err(|e| invalid(e.to_string()))?,
-            },
-            chosen: fields.parse("chosen")?,
-            settles: fields
-                .all("settles")
-                .map(|h| {
-                    h.parse()
-                        .map_err(|e: crate::DomainError| invalid(e.to_string()))
-                })
-                .collect::<Result<_, _>>()?,
+            subject,
+            chosen,
+            settles,
             reason: fields.get("reason")?.to_owned(),
             operator: PersonId::new(fields.get("operator")?).map_err(|e| invalid(e.to_string()))?,
             rcoi: RegionCode::new(fields.get("rcoi")?).map_err(|e| invalid(e.to_string()))?,
