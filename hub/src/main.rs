@@ -274,6 +274,10 @@ enum Command {
     /// At the РЦОИ: close an exam's processing — sign each school's results (participant,
     /// total, зачёт/незачёт) with the РЦОИ key into its results document, to flow down through
     /// the МОУО hubs. Schools with open conflicts are named and left out (exit 1).
+    /// Re-checks by another school's commission (seed 002 §71–73): the requests the reviewing
+    /// schools' heads filed, and the РЦОИ's answer to one.
+    #[command(subcommand)]
+    Recheck(RecheckCommand),
     Publish {
         /// The РЦОИ hub's configuration (node.toml).
         #[arg(long)]
@@ -635,6 +639,21 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 &Request::DestroyRecordings { exam },
             )?)
         }
+        Command::Recheck(RecheckCommand::List { config }) => {
+            let (config, context) = load(&config)?;
+            report(&execute(&config, &context, &Request::Rechecks)?)
+        }
+        Command::Recheck(RecheckCommand::Grant { request, config }) => {
+            let (config, context) = load(&config)?;
+            let request = request
+                .parse()
+                .with_context(|| format!("{request:?} is not a request's hash (64 hex digits)"))?;
+            report(&execute(
+                &config,
+                &context,
+                &Request::RecheckGrant { request },
+            )?)
+        }
         Command::Publish { config, exam } => {
             let (config, context) = load(&config)?;
             let exam = exam_or_default(exam, &context)?;
@@ -758,4 +777,28 @@ mod tests {
         assert!(parse(&["--trust-any-signer"]).is_ok());
         assert!(parse(&["--ca", "ca.crt", "--trust-any-signer"]).is_err());
     }
+}
+
+#[derive(Debug, Subcommand)]
+enum RecheckCommand {
+    /// The requests held here and where each stands (waiting, granted until, refused and why,
+    /// closed, re-checked with its result).
+    List {
+        /// The hub's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Grant a request: the participant's counted result of that attempt is «незачёт», it is
+    /// not their first attempt, the application is in time and the РЦОИ holds the recording of
+    /// their answer. The reviewing school may then read that recording and that participant's
+    /// sheets, and nothing else of their school, until it signs the re-check or the term of the
+    /// year's data passes. A request that does not meet this is refused, the reason written
+    /// where the reviewing school sees it.
+    Grant {
+        /// The request's hash (`giasync-hub recheck list`).
+        request: String,
+        /// The РЦОИ hub's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
 }

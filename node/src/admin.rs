@@ -167,6 +167,19 @@ fn materials_lines(exams: &[crate::app::materials::ExamMaterials]) -> String {
     lines.join("\n")
 }
 
+fn recheck_state(state: &crate::app::recheck::RequestState) -> String {
+    use crate::app::recheck::RequestState;
+    match state {
+        RequestState::Waiting => "waiting for the РЦОИ".to_owned(),
+        RequestState::Granted { until } => format!("granted until {until}"),
+        RequestState::Refused { reason } => format!("refused: {reason}"),
+        RequestState::Closed { at } => format!("grant closed at {at} without a re-check"),
+        RequestState::Rechecked { total, outcome } => {
+            format!("re-checked: {total} {}", outcome.display_name())
+        }
+    }
+}
+
 /// The line an operator reads.
 fn message(answer: &Answer) -> String {
     match answer {
@@ -309,6 +322,52 @@ fn message(answer: &Answer) -> String {
             "{}: settled, sheet {} counts (settlement {})",
             s.subject, s.chosen, s.settlement
         ),
+        Answer::RecheckFiled(f) => format!("{}: filed ({})", f.subject, f.record),
+        Answer::RecheckAnswered(a) => format!(
+            "request {} ({}, re-checked at school {}): {}",
+            a.request,
+            a.subject,
+            a.reviewer,
+            recheck_state(&a.state)
+        ),
+        Answer::Rechecks(rows) => {
+            let mut m = format!("{} re-check requests", rows.len());
+            for r in rows {
+                m.push_str(&format!(
+                    "\n  {} {} → school {} (applied {}, head {}): {}",
+                    r.request,
+                    r.subject,
+                    r.reviewer,
+                    r.applied,
+                    r.head,
+                    recheck_state(&r.state)
+                ));
+            }
+            m
+        }
+        Answer::RecheckGrants(grants) => {
+            let mut m = format!("{} grants", grants.len());
+            for g in grants {
+                m.push_str(&format!(
+                    "\n  {} {}: recording {} ({} s), {} sheets, {}{}",
+                    g.request,
+                    g.subject,
+                    g.recording.hash,
+                    g.duration_ms / 1000,
+                    g.sheets.len(),
+                    if g.open {
+                        format!("open until {}", g.until)
+                    } else {
+                        "closed".to_owned()
+                    },
+                    g.rechecked.map_or_else(String::new, |(t, o)| format!(
+                        ", re-checked: {t} {}",
+                        o.display_name()
+                    ))
+                ));
+            }
+            m
+        }
         Answer::Published(p) => {
             let mut m = format!("{}: published for {} schools", p.exam, p.published.len());
             for (school, rows) in &p.published {

@@ -71,6 +71,10 @@ enum Command {
     /// Recordings of answers: take the files the recording software wrote in (seed 002 §52).
     #[command(subcommand)]
     Audio(AudioCommand),
+    /// Re-check by this school's commission of another school's participant (seed 002 §71–73):
+    /// the head asks the РЦОИ for the recording, then signs the commission's re-check.
+    #[command(subcommand)]
+    Recheck(RecheckCommand),
     /// The exam materials (КИМ): whether the package is held, the key released, and when this
     /// school opened them (opened into STORE.materials/EXAM/). The node opens them by itself
     /// when the РЦОИ releases the code at 07:30; offline, `--code` opens them with the reserve
@@ -189,6 +193,63 @@ enum BundleCommand {
         /// The node's configuration (node.toml).
         #[arg(long)]
         config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RecheckCommand {
+    /// The head files a participant's application: a signed request for the recording of
+    /// their answer (PIN from the terminal or GIASYNC_PIN). The РЦОИ grants or refuses it.
+    Request {
+        /// The participant's own school.
+        #[arg(long)]
+        school: String,
+        #[arg(long)]
+        participant: String,
+        /// The attempt whose «незачёт» is to be re-checked (2 at least).
+        #[arg(long, default_value_t = 2)]
+        attempt: u8,
+        /// The day the participant filed the application here (YYYY-MM-DD).
+        #[arg(long)]
+        applied: String,
+        /// The head's key file (ID.key).
+        #[arg(long)]
+        key: PathBuf,
+        /// The head's certificate (default: ID.crt beside the key).
+        #[arg(long)]
+        cert: Option<PathBuf>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// What the РЦОИ granted this school: each recording and the original sheets' scores.
+    Grants {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// The head, as chair of the commission, signs its re-check from the recording: the points
+    /// per criterion and the experts who listened.
+    Sign {
+        /// The grant (the request's hash, or a prefix of at least 8 hex digits).
+        #[arg(long)]
+        grant: String,
+        /// The points as `К1=1,К2=0,…` (every criterion of the participant's category).
+        #[arg(long)]
+        points: String,
+        /// An expert of this school's commission who listened (repeat for each).
+        #[arg(long = "expert", required = true)]
+        experts: Vec<String>,
+        /// The head's key file (ID.key).
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        cert: Option<PathBuf>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// The requests this node holds and where each stands.
+    List {
+        #[command(flatten)]
+        target: Target,
     },
 }
 
@@ -465,6 +526,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             &key,
             cert,
         ),
+        Command::Recheck(command) => recheck(command),
         Command::Conflicts { target } => {
             let s = session(&target)?;
             Ok(report(&send(&s, &Request::Conflicts { exam: s.exam })?))
@@ -934,6 +996,123 @@ fn settle(
             cert: signer.cert_der,
         },
     )?))
+}
+
+/// `recheck`: signs with the head's key what the reviewing school files.
+fn recheck(command: RecheckCommand) -> anyhow::Result<bool> {
+    use giasync_shared::recheck::Request as RecheckRequest;
+    use giasync_shared::recheck::verdict::{Draft, Recheck};
+    match command {
+        RecheckCommand::Request {
+            school,
+            participant,
+            attempt,
+            applied,
+            key,
+            cert,
+            target,
+        } => {
+            let s = session(&target)?;
+            let reviewer = s
+                .config
+                .org()?
+                .school()
+                .context("a re-check is requested by the reviewing school's node")?;
+            let head = giasync_node::person::unlock_as(&key, cert, &[PersonRole::Head])?;
+            let request = RecheckRequest {
+                subject: SheetSubject {
+                    exam: s.exam,
+                    school: SchoolCode::new(&school)?,
+                    participant: ParticipantId::new(&participant)?,
+                    attempt: Attempt::new(attempt)?,
+                },
+                applied: applied
+                    .parse()
+                    .with_context(|| format!("--applied {applied:?}: a date as YYYY-MM-DD"))?,
+                reviewer,
+                head: head.person.id,
+                at: Timestamp::from_unix_ms(now_ms())?,
+            };
+            let statement = request.sign(&head.key)?;
+            Ok(report(&send(
+                &s,
+                &Request::RecheckRequest {
+                    statement: statement.as_bytes().to_vec(),
+                    cert: head.cert_der,
+                },
+            )?))
+        }
+        RecheckCommand::Grants { target } => {
+            let s = session(&target)?;
+            Ok(report(&send(&s, &Request::RecheckGrants { exam: s.exam })?))
+        }
+        RecheckCommand::List { target } => {
+            let s = session(&target)?;
+            Ok(report(&send(&s, &Request::Rechecks)?))
+        }
+        RecheckCommand::Sign {
+            grant,
+            points,
+            experts,
+            key,
+            cert,
+            target,
+        } => {
+            let s = session(&target)?;
+            let answer = send(&s, &Request::RecheckGrants { exam: s.exam })?;
+            let Some(Answer::RecheckGrants(grants)) = answer.answer else {
+                bail!("{}", answer.message);
+            };
+            let found: Vec<_> = grants
+                .iter()
+                .filter(|g| {
+                    grant.len() >= 8 && g.request.to_string().starts_with(&grant.to_lowercase())
+                })
+                .collect();
+            let [found] = found[..] else {
+                bail!(
+                    "--grant {grant:?} must name exactly one grant of {} (8 hex digits at least): {}",
+                    s.exam,
+                    grants
+                        .iter()
+                        .map(|g| g.request.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            };
+            let head = giasync_node::person::unlock_as(&key, cert, &[PersonRole::Head])?;
+            let reviewer = s
+                .config
+                .org()?
+                .school()
+                .context("a re-check is signed at the reviewing school's node")?;
+            let recheck = Recheck::score(
+                Draft {
+                    subject: found.subject,
+                    reviewer,
+                    grant: found.request,
+                    recording: found.recording.hash,
+                    category: found.category,
+                    points: giasync_shared::rules::parse_points(&points)?,
+                    experts: experts
+                        .iter()
+                        .map(|e| PersonId::new(e))
+                        .collect::<Result<_, _>>()?,
+                    chair: head.person.id,
+                    at: Timestamp::from_unix_ms(now_ms())?,
+                },
+                &s.context.rules,
+            )?;
+            let statement = recheck.sign(&head.key)?;
+            Ok(report(&send(
+                &s,
+                &Request::RecheckSign {
+                    statement: statement.as_bytes().to_vec(),
+                    cert: head.cert_der,
+                },
+            )?))
+        }
+    }
 }
 
 fn parse_hash(text: &str) -> anyhow::Result<RecordHash> {

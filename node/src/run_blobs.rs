@@ -54,6 +54,9 @@ pub struct BlobPlan {
     pub fetch: bool,
     /// Whether this node keeps its copy: a МОУО, a relay, drops it once the РЦОИ holds it.
     pub keep: bool,
+    /// Whether `doc` still names it: `false` once a re-check's grant ended
+    /// (`giasync_shared::recheck`), so peers that read only `doc` are given it no more.
+    pub named: bool,
 }
 
 /// Reports a blob made whole here, with the documents naming it.
@@ -291,10 +294,15 @@ impl BlobLoop {
             BlobEvent::Plan(plans) => {
                 for plan in plans {
                     let docs = self.named_in.entry(plan.blob.hash).or_default();
-                    if !docs.contains(&plan.doc) {
+                    if !plan.named {
+                        docs.retain(|d| *d != plan.doc);
+                        self.transfers.unnamed(now, &plan.blob.hash, plan.doc);
+                    } else if !docs.contains(&plan.doc) {
                         docs.push(plan.doc);
                     }
-                    self.transfers.named(now, plan.blob, plan.doc);
+                    if plan.named {
+                        self.transfers.named(now, plan.blob, plan.doc);
+                    }
                     if plan.fetch
                         && self.transfers.holds(&plan.blob.hash)
                         && self.reported.insert(plan.blob.hash)

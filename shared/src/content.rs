@@ -20,12 +20,16 @@
 //! | protocol | `commission/N` | the head of the school's signed commission order, edition N (`crate::commission`); `commission_cert/N` the certificate it was signed under, `head/ID` the head's latest (DER) |
 //! | protocol | `settled/HASH` | the commission's signed settlement of a conflict (`crate::settlement::commission`); `settled_cert/HASH` the certificate it was signed under, `head/ID` or `expert/ID` the signer's latest (DER) |
 //! | protocol | `rec/HASH/…` | a recording the school took in, named by its blob's hash (`crate::recording`) |
+//! | protocol | `recheck_request/HASH` | the head's signed request for another school's participant's recording, to re-check it (`crate::recheck`); `head/ID` the head's certificate |
+//! | protocol | `recheck/HASH` | the re-check protocol its commission's chair signed (`crate::recheck::verdict`); `head/ID` the chair's certificate |
 //! | rcoi | `receipt/HASH` | the РЦОИ's receipt for a sheet: `verified` or `invalid: REASON` |
 //! | rcoi | `blob/HASH` | the РЦОИ's receipt for a recording: when it held it whole and checked (ms) |
 //! | rcoi | `settlement/HASH` | a РЦОИ operator's signed settlement of a conflict, as made before the school's commission settled them (`crate::settlement`) |
 //! | rcoi | `operator/ID` | the operator's certificate (DER) |
 //! | rcoi | `reg/ID/category`, `reg/ID/doc_series`, `reg/ID/doc_number`, `reg/ID/disabled` | the regional register's entry for participant ID: the category of record, the identity document the look-up uses, a disability (`yes`/`no`) (text) |
 //! | rcoi | `reg/ID/attempt`, `reg/ID/admitted` | on an additional date: the participant's first attempt there and why they are admitted (`crate::retake`), as the РЦОИ found them from the earlier dates (text) |
+//! | rcoi | `grant/ID/…` | for a reviewing school: the РЦОИ's grant of one recording (`rec/HASH/…` beside it) and one participant's sheets for a re-check, or its refusal (`crate::recheck::grant`) |
+//! | rcoi | `recheck/HASH` | for the participant's school: a re-check protocol the РЦОИ checked, whose result counts; `recheck_cert/HASH` the certificate it was signed under |
 //! | rcoi | `published/N` | the РЦОИ's signed results of the school, edition N (`crate::publish`); `rcoi_cert/N` the certificate it was signed under |
 //! | directory | `materials/EXAM/package` | the РЦОИ's signed statement naming the exam's materials package (`crate::materials`); `materials/EXAM/package_cert` the certificate it was signed under |
 //! | directory | `materials/EXAM/release` | the РЦОИ's signed release of the package's code; `materials/EXAM/release_cert` its certificate |
@@ -50,7 +54,7 @@ use crate::participant::Participant;
 use crate::record::SignedSheet;
 use crate::room::{ActNumber, Attendance, Room};
 
-fn text(doc: &impl ReadDoc, key: &str) -> Option<String> {
+pub(crate) fn text(doc: &impl ReadDoc, key: &str) -> Option<String> {
     match doc.get(ROOT, key).ok().flatten()? {
         (Value::Scalar(s), _) => match s.as_ref() {
             ScalarValue::Str(t) => Some(t.to_string()),
@@ -60,7 +64,7 @@ fn text(doc: &impl ReadDoc, key: &str) -> Option<String> {
     }
 }
 
-fn bytes(doc: &impl ReadDoc, key: &str) -> Option<Vec<u8>> {
+pub(crate) fn bytes(doc: &impl ReadDoc, key: &str) -> Option<Vec<u8>> {
     match doc.get(ROOT, key).ok().flatten()? {
         (Value::Scalar(s), _) => match s.as_ref() {
             ScalarValue::Bytes(b) => Some(b.clone()),
@@ -70,7 +74,7 @@ fn bytes(doc: &impl ReadDoc, key: &str) -> Option<Vec<u8>> {
     }
 }
 
-fn int(doc: &impl ReadDoc, key: &str) -> Option<i64> {
+pub(crate) fn int(doc: &impl ReadDoc, key: &str) -> Option<i64> {
     match doc.get(ROOT, key).ok().flatten()? {
         (Value::Scalar(s), _) => match s.as_ref() {
             ScalarValue::Int(i) => Some(*i),
@@ -569,7 +573,7 @@ pub fn approvals(rcoi: &impl ReadDoc) -> Vec<crate::statement::Statement> {
 }
 
 /// Every signed statement under `prefix` (`settlement/`, `ack/`), undecodable ones skipped.
-fn statements(doc: &impl ReadDoc, prefix: &str) -> Vec<crate::statement::Statement> {
+pub(crate) fn statements(doc: &impl ReadDoc, prefix: &str) -> Vec<crate::statement::Statement> {
     doc.keys(ROOT)
         .filter(|k| k.starts_with(prefix))
         .filter_map(|k| crate::statement::Statement::from_bytes(bytes(doc, &k)?).ok())

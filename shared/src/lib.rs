@@ -28,6 +28,7 @@ pub mod oversight;
 pub mod participant;
 pub mod publish;
 pub mod readiness;
+pub mod recheck;
 pub mod record;
 pub mod recording;
 pub mod resolve;

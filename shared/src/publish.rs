@@ -88,14 +88,18 @@ impl Published {
         let rows = settled
             .resolution
             .subjects
-            .iter()
-            .filter_map(|(subject, r)| {
-                let v = r.verdict.current()?;
+            .keys()
+            .chain(settled.rechecks.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .filter_map(|subject| {
+                // A re-check's result counts over the sheets' (`crate::recheck`).
+                let (total, outcome) = settled.counted(subject)?;
                 Some(ResultRow {
                     participant: subject.participant,
                     attempt: subject.attempt.get(),
-                    total: v.sheet.total,
-                    outcome: v.sheet.outcome,
+                    total,
+                    outcome,
                 })
             })
             .collect();

@@ -226,7 +226,7 @@ pub fn names(protocol: &impl ReadDoc, hash: &BlobHash) -> bool {
 
 /// The root keys that start with `prefix` (which ends in '/'): from it to the first string
 /// after all of them, '/' + 1 being '0'.
-fn range_of(prefix: &str) -> std::ops::Range<String> {
+pub(crate) fn range_of(prefix: &str) -> std::ops::Range<String> {
     let stem = prefix.strip_suffix('/').unwrap_or(prefix);
     prefix.to_owned()..format!("{stem}0")
 }

@@ -41,6 +41,12 @@ pub enum StatementKind {
     /// A school's commission settles a conflict between score sheets
     /// (`crate::settlement::commission`).
     CommissionSettlement,
+    /// The head of a school asks the РЦОИ for a participant's recording to re-check
+    /// (`crate::recheck`).
+    RecheckRequest,
+    /// A school's commission re-checks another school's participant from the recording
+    /// (`crate::recheck::verdict`).
+    Recheck,
 }
 
 impl StatementKind {
@@ -56,6 +62,8 @@ impl StatementKind {
             StatementKind::MaterialsRelease => "materials-release",
             StatementKind::Readiness => "readiness",
             StatementKind::CommissionSettlement => "commission-settlement",
+            StatementKind::RecheckRequest => "recheck-request",
+            StatementKind::Recheck => "recheck",
         }
     }
 

@@ -111,7 +111,28 @@ struct RawFile {
     _format: i64,
     id: String,
     settled_by: Vec<Settler>,
+    recheck: Option<RawRecheck>,
     chain: Vec<RawChain>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecheck {
+    apply_by: String,
+    grant_days: u32,
+    familiarise_days: u32,
+}
+
+/// The terms of a re-check by another school's commission (seed 002 §71–73, `crate::recheck`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecheckTerms {
+    /// The last day a participant may apply (§71: 1 April 2024).
+    pub apply_by: Date,
+    /// How many calendar days the reviewing school may read the recording from the grant (the
+    /// region's choice: the orders set no term).
+    pub grant_days: u32,
+    /// Within how many calendar days of the re-check the applicant is informed (§73: 3).
+    pub familiarise_days: u32,
 }
 
 #[derive(Deserialize)]
@@ -139,6 +160,8 @@ pub struct YearData {
     pub id: String,
     /// Who may sign a commission's settlement, at least one.
     pub settled_by: BTreeSet<Settler>,
+    /// The re-check's terms; a year without them takes no re-check requests.
+    pub recheck: Option<RecheckTerms>,
     chains: BTreeMap<(ExamKind, Option<Route>), Chain>,
 }
 
@@ -172,6 +195,32 @@ impl YearData {
                 "settled_by names \"chair\", \"room-expert\" or both, each once".into(),
             ));
         }
+        let recheck = match raw.recheck {
+            None => None,
+            Some(r) => {
+                let apply_by: Date = r.apply_by.parse().map_err(|e| {
+                    bad(format!(
+                        "recheck: apply_by {:?} is not a date (YYYY-MM-DD): {e}",
+                        r.apply_by
+                    ))
+                })?;
+                for (name, days) in [
+                    ("grant_days", r.grant_days),
+                    ("familiarise_days", r.familiarise_days),
+                ] {
+                    if days == 0 || days > WORKING_DAYS_MAX {
+                        return Err(bad(format!(
+                            "recheck: {name} {days} (1..={WORKING_DAYS_MAX})"
+                        )));
+                    }
+                }
+                Some(RecheckTerms {
+                    apply_by,
+                    grant_days: r.grant_days,
+                    familiarise_days: r.familiarise_days,
+                })
+            }
+        };
         let mut chains = BTreeMap::new();
         for c in raw.chain {
             let name = match c.route {
@@ -255,6 +304,7 @@ impl YearData {
         Ok(YearData {
             id: raw.id,
             settled_by,
+            recheck,
             chains,
         })
     }

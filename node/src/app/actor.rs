@@ -52,6 +52,9 @@ pub enum Action {
     /// Settling a conflict for the school's commission (its chair, the head, or an expert; the
     /// year's data and the record's verification narrow it further).
     Settle,
+    /// Asking the РЦОИ for another school's participant's recording, and signing the re-check
+    /// protocol (the head of the reviewing school, chair of its commission, seed 002 §71–72).
+    Recheck,
 }
 
 impl std::fmt::Display for Action {
@@ -70,6 +73,7 @@ impl std::fmt::Display for Action {
             Action::OpenMaterials => "open the exam materials",
             Action::SignReadiness => "sign the readiness act",
             Action::Settle => "settle a conflict for the commission",
+            Action::Recheck => "request or sign a re-check",
         })
     }
 }
@@ -86,7 +90,7 @@ impl Action {
             Action::Log => role == Interviewer,
             Action::Score => role == Expert,
             Action::Operate => role == Operator,
-            Action::SignCommission => role == Head,
+            Action::SignCommission | Action::Recheck => role == Head,
             Action::AddRecording => matches!(role, Technician | Organiser),
             Action::OpenMaterials | Action::SignReadiness => role == Technician,
             Action::Settle => matches!(role, Head | Expert),

@@ -11,8 +11,8 @@ use giasync_shared::sync::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Actor, Context, Error, acts, commission, day, hub, recordings, results, retakes, room_log,
-    roster, scoring, settlement, status,
+    Actor, Context, Error, acts, commission, day, hub, recheck, recordings, results, retakes,
+    room_log, roster, scoring, settlement, status,
 };
 
 /// A participant and the room they are assigned to, as a roster import carries them.
@@ -297,6 +297,27 @@ pub enum Command {
         statement: Vec<u8>,
         cert: Vec<u8>,
     },
+    /// At the reviewing school: the head's signed request for another school's participant's
+    /// recording (`giasync_shared::recheck`), with their certificate.
+    RecheckRequest {
+        statement: Vec<u8>,
+        cert: Vec<u8>,
+    },
+    /// At the РЦОИ: grants a filed request, or refuses it with the reason.
+    RecheckGrant {
+        request: giasync_shared::record::RecordHash,
+    },
+    /// The re-check requests held here and where each stands.
+    Rechecks,
+    /// At the reviewing school: the grants the РЦОИ made it for `exam`.
+    RecheckGrants {
+        exam: ExamId,
+    },
+    /// At the reviewing school: the chair's signed re-check protocol, with their certificate.
+    RecheckSign {
+        statement: Vec<u8>,
+        cert: Vec<u8>,
+    },
     /// At the РЦОИ: signs each school's results into its results document. A school with open
     /// conflicts is not published, and the answer names it.
     Publish {
@@ -437,6 +458,10 @@ pub enum Answer {
     Export(hub::Export),
     Conflicts(scoring::Conflicts),
     Settled(hub::Settled),
+    RecheckFiled(recheck::Filed),
+    RecheckAnswered(recheck::Answered),
+    Rechecks(Vec<recheck::RequestRow>),
+    RecheckGrants(Vec<recheck::GrantView>),
     Published(hub::Publication),
     Results(results::PublishedResults),
     Oversight(Box<giasync_shared::oversight::Oversight>),
@@ -500,6 +525,11 @@ impl Command {
             Command::Conflicts { .. } => "conflicts",
             Command::Settle { .. } => "settle",
             Command::CommissionSettle { .. } => "commission_settle",
+            Command::RecheckRequest { .. } => "recheck_request",
+            Command::RecheckGrant { .. } => "recheck_grant",
+            Command::Rechecks => "rechecks",
+            Command::RecheckGrants { .. } => "recheck_grants",
+            Command::RecheckSign { .. } => "recheck_sign",
             Command::Publish { .. } => "publish",
             Command::Results { .. } => "results",
             Command::Oversight => "oversight",
@@ -561,6 +591,9 @@ impl Command {
             Command::Act { .. } => Action::WriteAct,
             Command::Commission { .. } => Action::SignCommission,
             Command::CommissionSettle { .. } => Action::Settle,
+            Command::RecheckRequest { .. } | Command::RecheckSign { .. } => Action::Recheck,
+            Command::RecheckGrant { .. } => Action::Operate,
+            Command::Rechecks | Command::RecheckGrants { .. } => Action::Read,
             Command::AddRecording { .. }
             | Command::DestroyRecordings { .. }
             | Command::BundleWrite { .. } => Action::AddRecording,
@@ -690,6 +723,19 @@ pub fn apply(
             cert,
         } => Answer::Settled(settlement::settle(
             engine, context, actor, now_ms, exam, statement, &cert,
+        )?),
+        Command::RecheckRequest { statement, cert } => Answer::RecheckFiled(recheck::request(
+            engine, context, actor, now_ms, statement, &cert,
+        )?),
+        Command::RecheckGrant { request } => {
+            Answer::RecheckAnswered(recheck::grant(engine, context, now_ms, request)?)
+        }
+        Command::Rechecks => Answer::Rechecks(recheck::list(engine, context, now_ms)?),
+        Command::RecheckGrants { exam } => {
+            Answer::RecheckGrants(recheck::grants(engine, context, now_ms, exam)?)
+        }
+        Command::RecheckSign { statement, cert } => Answer::RecheckFiled(recheck::sign(
+            engine, context, actor, now_ms, statement, &cert,
         )?),
         Command::Publish { exam } => {
             Answer::Published(hub::publish(engine, context, now_ms, exam)?)

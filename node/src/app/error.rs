@@ -386,6 +386,31 @@ pub enum Error {
     SettledAtSchool,
     #[error("no protocol of school {school} for {exam}")]
     NoProtocol { school: SchoolCode, exam: ExamId },
+    /// A re-check request or protocol that does not verify, or is not for this school and exam.
+    #[error("the re-check record is refused: {0}")]
+    RecheckRefused(StatementError),
+    /// The year's data has no re-check terms.
+    #[error(
+        "the year's data ({year}) sets no re-check terms ([recheck] in the year file): no re-check is taken"
+    )]
+    RecheckNoTerms { year: String },
+    /// The participant applied after the year's deadline.
+    #[error(
+        "the application is dated {applied}, after the year's last day to apply, {apply_by} (seed 002 §71)"
+    )]
+    RecheckLate {
+        applied: giasync_shared::calendar::Date,
+        apply_by: giasync_shared::calendar::Date,
+    },
+    #[error("no re-check request {0} is held here")]
+    NoSuchRequest(giasync_shared::record::RecordHash),
+    #[error("the request {0} is answered already (see giasync-hub recheck list)")]
+    RecheckAnswered(giasync_shared::record::RecordHash),
+    /// A re-check signed for an attempt this school holds no open grant for.
+    #[error(
+        "this school holds no open grant for {subject} with that recording: the РЦОИ grants it on the head's request, until the re-check is signed or the term passes"
+    )]
+    NoOpenGrant { subject: SheetSubject },
     #[error(
         "{0}: no open conflict whose every sheet the settlement names (see the exam's conflicts)"
     )]

@@ -98,35 +98,53 @@ pub fn publish(
     exam: ExamId,
 ) -> Result<Publication, Error> {
     require_rcoi(engine, RcoiDuty::Publish)?;
-    let at = timestamp(now_ms)?;
+    timestamp(now_ms)?;
     let mut publication = Publication {
         exam,
         published: Vec::new(),
         refused: Vec::new(),
     };
     for protocol in protocols_of(engine, exam) {
-        let (Some(school), Some(doc)) = (protocol.school(), protocol.sibling(DocKind::Rcoi)) else {
+        let Some(school) = protocol.school() else {
             continue;
         };
-        let settled = settled_protocol(engine, context, protocol);
-        let edition = engine.doc(&doc).map_or(1, content::next_edition);
-        let results = match giasync_shared::publish::Published::from_protocol(
-            &settled, exam, school, edition, at,
-        ) {
-            Ok(r) => r,
-            Err(e) => {
-                publication.refused.push((school, e.to_string()));
-                continue;
-            }
-        };
-        let statement = engine.node_statement(StatementKind::Results, &results.fields())?;
-        let cert = engine.node_cert().to_vec();
-        engine.change(now_ms, doc, |tx| {
-            content::put_published(tx, edition, &statement, &cert)
-        })?;
-        publication.published.push((school, results.rows.len()));
+        match publish_school(engine, context, now_ms, protocol)? {
+            Ok(rows) => publication.published.push((school, rows)),
+            Err(e) => publication.refused.push((school, e.to_string())),
+        }
     }
     Ok(publication)
+}
+
+/// At the РЦОИ: signs the results of the school of `protocol` into its РЦОИ document as the
+/// next edition. The inner error says why they are not published (open conflicts); the outer,
+/// that the document could not be written. Returns how many results were published.
+pub fn publish_school(
+    engine: &mut Engine,
+    context: &Context,
+    now_ms: i64,
+    protocol: DocId,
+) -> Result<Result<usize, giasync_shared::publish::PublishError>, Error> {
+    let at = timestamp(now_ms)?;
+    let (DocId::School { school, exam, .. }, Some(doc)) =
+        (protocol, protocol.sibling(DocKind::Rcoi))
+    else {
+        return Err(Error::NoExam);
+    };
+    let settled = settled_protocol(engine, context, protocol);
+    let edition = engine.doc(&doc).map_or(1, content::next_edition);
+    let results = match giasync_shared::publish::Published::from_protocol(
+        &settled, exam, school, edition, at,
+    ) {
+        Ok(r) => r,
+        Err(e) => return Ok(Err(e)),
+    };
+    let statement = engine.node_statement(StatementKind::Results, &results.fields())?;
+    let cert = engine.node_cert().to_vec();
+    engine.change(now_ms, doc, |tx| {
+        content::put_published(tx, edition, &statement, &cert)
+    })?;
+    Ok(Ok(results.rows.len()))
 }
 
 /// At the РЦОИ: verifies the sheets of a school's protocol and writes a receipt for each one not

@@ -404,6 +404,7 @@ pub fn plan(engine: &Engine, docs: &[DocId]) -> Vec<BlobPlan> {
                 doc: DocId::Directory,
                 fetch,
                 keep: true,
+                named: true,
             })
         })
         .collect()

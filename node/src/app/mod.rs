@@ -21,6 +21,7 @@ pub mod hub;
 pub mod materials;
 pub mod metrics;
 pub mod readiness;
+pub mod recheck;
 pub mod recordings;
 pub mod results;
 pub mod retakes;
@@ -268,6 +269,7 @@ pub fn react(engine: &mut Engine, context: &Context, changed: &[DocId], now_ms: 
     for doc in changed {
         if doc.kind() == Some(DocKind::Protocol) {
             wrote |= hub::write_receipts(engine, context, *doc, now_ms) > 0;
+            wrote |= recheck::ingest(engine, context, *doc, now_ms) > 0;
         }
     }
     wrote

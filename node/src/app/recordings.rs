@@ -11,6 +11,7 @@ use giasync_shared::blob::{BlobHash, BlobRef};
 use giasync_shared::codes::{NodeRole, ParticipantId, RoomCode};
 use giasync_shared::content;
 use giasync_shared::exam::ExamId;
+use giasync_shared::recheck;
 use giasync_shared::record::Attempt;
 use giasync_shared::recording::{self, FileName, Recording, Subject};
 use giasync_shared::retake;
@@ -188,11 +189,19 @@ fn open_attempt(
 
 /// Which blobs the documents `docs` name and whether this node fetches and keeps them: the РЦОИ
 /// fetches and keeps every recording its schools' protocols name; a МОУО, a relay, fetches one
-/// only until the РЦОИ has receipted it and then drops its copy; a school fetches none (its
-/// recordings are its own) and keeps its own.
+/// only until the РЦОИ has receipted it and then drops its copy; a school fetches none of its
+/// own (they are its own) and keeps them.
+///
+/// A re-check's grant (`giasync_shared::recheck`) names one recording in the РЦОИ's document
+/// for the reviewing school: while it is open the reviewing school and its МОУО fetch and keep
+/// it and the РЦОИ gives it; once closed, that document no longer names it, and they drop it.
 #[must_use]
 pub fn plan(engine: &Engine, docs: &[DocId]) -> Vec<BlobPlan> {
     let role = engine.identity().role();
+    // Recordings an open grant names anywhere here: a relay keeps them whichever document
+    // changed (the same МОУО may carry the participant's school too).
+    let granted = open_grants(engine);
+    let mut plans = grant_plans(engine, docs, role, &granted);
     let mut protocols: Vec<DocId> = docs
         .iter()
         .filter_map(|d| match d.kind() {
@@ -203,7 +212,6 @@ pub fn plan(engine: &Engine, docs: &[DocId]) -> Vec<BlobPlan> {
         .collect();
     protocols.sort();
     protocols.dedup();
-    let mut plans = Vec::new();
     for doc in protocols {
         let Some(protocol) = engine.doc(&doc) else {
             continue;
@@ -219,10 +227,11 @@ pub fn plan(engine: &Engine, docs: &[DocId]) -> Vec<BlobPlan> {
         };
         for (hash, r) in recording::recordings(protocol) {
             let at_rcoi = receipts.contains_key(&hash);
+            let carried = !at_rcoi || granted.contains(&hash);
             let (fetch, keep) = match role {
                 _ if destroyed.contains_key(&hash) => (false, false),
                 NodeRole::Rcoi => (true, true),
-                NodeRole::Municipality => (!at_rcoi, !at_rcoi),
+                NodeRole::Municipality => (carried, carried),
                 NodeRole::School => (false, true),
             };
             plans.push(BlobPlan {
@@ -230,6 +239,55 @@ pub fn plan(engine: &Engine, docs: &[DocId]) -> Vec<BlobPlan> {
                 doc,
                 fetch,
                 keep,
+                named: true,
+            });
+        }
+    }
+    plans
+}
+
+/// The recordings named by a grant not yet closed, in any РЦОИ document this node holds.
+fn open_grants(engine: &Engine) -> std::collections::BTreeSet<BlobHash> {
+    engine
+        .doc_ids()
+        .filter(|d| d.kind() == Some(DocKind::Rcoi))
+        .filter_map(|d| engine.doc(d))
+        .flat_map(recheck::grant::grants)
+        .filter(|(g, _)| g.closed.is_none())
+        .map(|(g, _)| g.recording.blob.hash)
+        .collect()
+}
+
+/// The plans for the recordings granted in the changed РЦОИ documents: fetched, kept and
+/// named while the grant is open (at the РЦОИ, fetched and kept as every recording); once it
+/// is closed, no longer named there, and dropped by a school or МОУО no open grant keeps it for.
+fn grant_plans(
+    engine: &Engine,
+    docs: &[DocId],
+    role: NodeRole,
+    granted: &std::collections::BTreeSet<BlobHash>,
+) -> Vec<BlobPlan> {
+    let mut plans = Vec::new();
+    for doc in docs.iter().filter(|d| d.kind() == Some(DocKind::Rcoi)) {
+        let Some(rcoi) = engine.doc(doc) else {
+            continue;
+        };
+        for (grant, _) in recheck::grant::grants(rcoi) {
+            let open = grant.closed.is_none();
+            let hash = grant.recording.blob.hash;
+            let (fetch, keep) = match role {
+                NodeRole::Rcoi => (true, true),
+                NodeRole::Municipality | NodeRole::School => {
+                    let wanted = open || granted.contains(&hash);
+                    (wanted, wanted)
+                }
+            };
+            plans.push(BlobPlan {
+                blob: grant.recording.blob,
+                doc: *doc,
+                fetch,
+                keep,
+                named: open,
             });
         }
     }
@@ -248,7 +306,8 @@ pub fn receipt(
         return Ok(0);
     }
     let mut written = 0;
-    for doc in docs {
+    // Only a protocol names a school's own recording; a grant names one of another school's.
+    for doc in docs.iter().filter(|d| d.kind() == Some(DocKind::Protocol)) {
         let names = engine
             .doc(doc)
             .and_then(|d| recording::recordings(d).remove(&blob.hash))

@@ -33,6 +33,8 @@ macro_rules! assert_refused {
     }};
 }
 
+mod recheck;
+
 /// The demo region's clock (Кемерово, UTC+07:00): the exam is today on it, so sheets signed now
 /// are signed on the exam's day.
 const CLOCK: &str = "+07:00";

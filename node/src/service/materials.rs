@@ -251,8 +251,14 @@ pub(crate) fn spawn_clock(handle: NodeHandle, context: Arc<Context>) {
     });
 }
 
-/// One look; `false` once the engine stopped.
+/// One look; `false` once the engine stopped. The РЦОИ also closes the re-check grants whose
+/// term has passed (`app::recheck::close_expired`).
 async fn tick(handle: &NodeHandle, context: &Arc<Context>) -> bool {
+    match handle.call(app::recheck::close_expired).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => warn!(error = %e, "closing the re-check grants whose term passed"),
+        Err(_) => return false,
+    }
     let ctx = context.clone();
     let Ok(Ok((due, to_open))) = handle
         .call(move |engine, now_ms| {

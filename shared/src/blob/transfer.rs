@@ -238,6 +238,24 @@ impl Transfers {
         }
     }
 
+    /// `doc` no longer names `blob` (a re-check's grant ended, `crate::recheck`): a peer that
+    /// could read only `doc` is given it no more, nor asked for it.
+    pub fn unnamed(&mut self, now_ms: i64, hash: &BlobHash, doc: DocId) {
+        if let Some(docs) = self.named_in.get_mut(hash) {
+            docs.remove(&doc);
+            if docs.is_empty() {
+                self.named_in.remove(hash);
+            }
+        }
+        if let Some(hashes) = self.wanted_in.get_mut(&doc) {
+            hashes.remove(hash);
+            if hashes.is_empty() {
+                self.wanted_in.remove(&doc);
+            }
+        }
+        self.schedule_all(now_ms);
+    }
+
     /// The blob is held here whole (found at start, added, or just completed).
     pub fn hold(&mut self, now_ms: i64, blob: BlobRef) {
         self.forget_wanted(&blob.hash);

@@ -227,6 +227,50 @@ fn a_school_is_never_given_another_schools_recording() {
 }
 
 #[test]
+fn a_grant_gives_a_reviewing_school_one_recording_until_it_ends() {
+    let (rcoi_node, reviewer) = (0, 1);
+    let mut net = Net::new(&[rcoi(), school("4202", "420202")]);
+    // The participant's school is 420101; its recording and another participant's are at the
+    // РЦОИ, named in that school's protocol.
+    let (granted, held) = recording(PIECE_BYTES as usize * 2 + 5, 3);
+    let (other, other_held) = recording(PIECE_BYTES as usize, 4);
+    net.add(rcoi_node, granted, held.clone(), protocol("4201", "420101"));
+    net.add(rcoi_node, other, other_held, protocol("4201", "420101"));
+    // The grant names the first in the РЦОИ's document for the reviewing school.
+    let grant_doc: DocId = "rcoi/4202/420202/is-2024-02-14".parse().unwrap();
+    net.nodes[rcoi_node].t.named(0, granted, grant_doc);
+    for blob in [granted, other] {
+        net.nodes[reviewer].t.named(0, blob, grant_doc);
+        net.nodes[reviewer].t.want(0, blob, no_pieces(&blob));
+    }
+    net.connect(reviewer, rcoi_node);
+    net.run(10_000);
+    assert_eq!(net.nodes[reviewer].completed, vec![granted]);
+    assert_eq!(net.nodes[reviewer].held[&granted.hash].data, held.data);
+    assert!(
+        !net.nodes[reviewer]
+            .stored
+            .keys()
+            .any(|(h, _)| *h == other.hash),
+        "a piece of a recording not granted reached the reviewing school"
+    );
+    // The grant ends: asked again (a copy lost), the РЦОИ gives nothing.
+    net.nodes[rcoi_node].t.unnamed(0, &granted.hash, grant_doc);
+    net.disconnect(reviewer, rcoi_node);
+    let fresh = school("4202", "420202");
+    net.nodes[reviewer] = Node::new(fresh);
+    net.nodes[reviewer].t.named(0, granted, grant_doc);
+    net.nodes[reviewer].t.want(0, granted, no_pieces(&granted));
+    net.connect(reviewer, rcoi_node);
+    net.run(10_000);
+    assert!(net.nodes[reviewer].completed.is_empty());
+    assert!(
+        net.nodes[reviewer].stored.is_empty(),
+        "a piece reached the reviewing school after the grant ended"
+    );
+}
+
+#[test]
 fn a_spoiled_piece_is_refused_and_fetched_again() {
     let (school_node, hub) = (0, 1);
     let mut net = Net::new(&[school("4201", "420101"), moyo("4201")]);

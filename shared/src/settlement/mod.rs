@@ -276,6 +276,21 @@ pub struct SettledProtocol {
     pub refused: Refused,
     /// The protocol's acts that verify, by the attempt each ends (`crate::act`).
     pub acts: std::collections::BTreeMap<crate::record::SheetSubject, crate::act::Act>,
+    /// Re-checks by another school's commission the РЦОИ counted for the school
+    /// (`crate::recheck`), by attempt: their result counts over the sheets'.
+    pub rechecks: std::collections::BTreeMap<SheetSubject, (RecordHash, crate::recheck::Recheck)>,
+}
+
+impl SettledProtocol {
+    /// The total and outcome that count for an attempt: a re-check's, else the current sheet's.
+    #[must_use]
+    pub fn counted(&self, subject: &SheetSubject) -> Option<(u16, crate::rules::Outcome)> {
+        if let Some((_, r)) = self.rechecks.get(subject) {
+            return Some((r.total, r.outcome));
+        }
+        let v = self.resolution.subjects.get(subject)?.verdict.current()?;
+        Some((v.sheet.total, v.sheet.outcome))
+    }
 }
 
 /// Resolves a protocol's sheets and applies the settlements stored in the school's РЦОИ
@@ -347,11 +362,20 @@ pub fn resolve_protocol<D: SignerDirectory>(
         .map(|(h, s)| (*h, s.decision()))
         .chain(by_commission.iter().map(|(h, s)| (*h, s.decision())));
     let stale = apply(&mut resolution, decisions);
+    let rechecks = match rcoi {
+        Some(rcoi) => {
+            let (counted, refused_here) = crate::recheck::counted(rcoi, rules, &directory_for);
+            refused.extend(refused_here);
+            counted
+        }
+        None => Default::default(),
+    };
     SettledProtocol {
         resolution,
         stale,
         refused,
         acts: ended,
+        rechecks,
     }
 }
 

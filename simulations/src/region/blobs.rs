@@ -257,10 +257,15 @@ impl Region {
         for plan in plans {
             let hash = plan.blob.hash;
             let named_in = n.named_in.entry(hash).or_default();
-            if !named_in.contains(&plan.doc) {
-                named_in.push(plan.doc);
+            if !plan.named {
+                named_in.retain(|d| *d != plan.doc);
+                n.transfers.unnamed(now, &hash, plan.doc);
+            } else {
+                if !named_in.contains(&plan.doc) {
+                    named_in.push(plan.doc);
+                }
+                n.transfers.named(now, plan.blob, plan.doc);
             }
-            n.transfers.named(now, plan.blob, plan.doc);
             if plan.fetch && n.transfers.holds(&hash) && n.reported.insert(hash) {
                 completed.push(plan.blob);
             }
