@@ -330,7 +330,7 @@ fn message(answer: &Answer) -> String {
             a.reviewer,
             recheck_state(&a.state)
         ),
-        Answer::Rechecks(rows) => {
+        Answer::Rechecks { requests: rows } => {
             let mut m = format!("{} re-check requests", rows.len());
             for r in rows {
                 m.push_str(&format!(
@@ -345,7 +345,7 @@ fn message(answer: &Answer) -> String {
             }
             m
         }
-        Answer::RecheckGrants(grants) => {
+        Answer::RecheckGrants { grants } => {
             let mut m = format!("{} grants", grants.len());
             for g in grants {
                 m.push_str(&format!(

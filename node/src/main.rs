@@ -1060,7 +1060,7 @@ fn recheck(command: RecheckCommand) -> anyhow::Result<bool> {
         } => {
             let s = session(&target)?;
             let answer = send(&s, &Request::RecheckGrants { exam: s.exam })?;
-            let Some(Answer::RecheckGrants(grants)) = answer.answer else {
+            let Some(Answer::RecheckGrants { grants }) = answer.answer else {
                 bail!("{}", answer.message);
             };
             let found: Vec<_> = grants

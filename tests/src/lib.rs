@@ -590,6 +590,25 @@ pub fn score_request_signed(
     points: &str,
     signed_at: giasync_shared::calendar::Timestamp,
 ) -> giasync_node::app::Command {
+    score_request_attempt(
+        dir,
+        rules,
+        expert,
+        (exam, school, participant, 1),
+        points,
+        signed_at,
+    )
+}
+
+/// [`score_request_signed`] for an attempt other than the first.
+pub fn score_request_attempt(
+    dir: &Path,
+    rules: &giasync_shared::rules::Rules,
+    expert: &giasync_certs::demo::RegionPerson,
+    (exam, school, participant, attempt): (&str, &str, &str, u8),
+    points: &str,
+    signed_at: giasync_shared::calendar::Timestamp,
+) -> giasync_node::app::Command {
     use giasync_shared::record::{Attempt, SheetDraft, SheetSubject, SignedSheet};
     let (key, cert) = person_key(dir, expert);
     let draft = SheetDraft {
@@ -598,7 +617,7 @@ pub fn score_request_signed(
             school: giasync_shared::codes::SchoolCode::new(school).expect("school"),
             participant: giasync_shared::codes::ParticipantId::new(participant)
                 .expect("participant"),
-            attempt: Attempt::new(1).expect("attempt"),
+            attempt: Attempt::new(attempt).expect("attempt"),
         },
         room: giasync_shared::codes::RoomCode::new("101").expect("room"),
         category: giasync_shared::participant::Category::Standard,

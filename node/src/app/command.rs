@@ -460,8 +460,12 @@ pub enum Answer {
     Settled(hub::Settled),
     RecheckFiled(recheck::Filed),
     RecheckAnswered(recheck::Answered),
-    Rechecks(Vec<recheck::RequestRow>),
-    RecheckGrants(Vec<recheck::GrantView>),
+    Rechecks {
+        requests: Vec<recheck::RequestRow>,
+    },
+    RecheckGrants {
+        grants: Vec<recheck::GrantView>,
+    },
     Published(hub::Publication),
     Results(results::PublishedResults),
     Oversight(Box<giasync_shared::oversight::Oversight>),
@@ -730,10 +734,12 @@ pub fn apply(
         Command::RecheckGrant { request } => {
             Answer::RecheckAnswered(recheck::grant(engine, context, now_ms, request)?)
         }
-        Command::Rechecks => Answer::Rechecks(recheck::list(engine, context, now_ms)?),
-        Command::RecheckGrants { exam } => {
-            Answer::RecheckGrants(recheck::grants(engine, context, now_ms, exam)?)
-        }
+        Command::Rechecks => Answer::Rechecks {
+            requests: recheck::list(engine, context, now_ms)?,
+        },
+        Command::RecheckGrants { exam } => Answer::RecheckGrants {
+            grants: recheck::grants(engine, context, now_ms, exam)?,
+        },
         Command::RecheckSign { statement, cert } => Answer::RecheckFiled(recheck::sign(
             engine, context, actor, now_ms, statement, &cert,
         )?),

@@ -223,7 +223,7 @@ fn a_grant_gives_one_recording_and_one_participants_sheets_and_the_recheck_count
 
     // What the reviewing school may read: exactly p1's recording and p1's sheet, and no
     // document of the first school.
-    let Answer::RecheckGrants(grants) =
+    let Answer::RecheckGrants { grants } =
         console(&mut reviewer, &rv, Command::RecheckGrants { exam: exam() })
     else {
         panic!("not grants");
@@ -333,7 +333,7 @@ fn a_grant_gives_one_recording_and_one_participants_sheets_and_the_recheck_count
         &[doc("protocol", REVIEWER)],
         now_ms()
     ));
-    let Answer::Rechecks(rows) = console(&mut rcoi, &rc, Command::Rechecks) else {
+    let Answer::Rechecks { requests: rows } = console(&mut rcoi, &rc, Command::Rechecks) else {
         panic!("not rechecks");
     };
     let states: Vec<(String, RequestState)> = rows
