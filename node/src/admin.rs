@@ -174,6 +174,10 @@ fn recheck_state(state: &crate::app::recheck::RequestState) -> String {
         RequestState::Granted { until } => format!("granted until {until}"),
         RequestState::Refused { reason } => format!("refused: {reason}"),
         RequestState::Closed { at } => format!("grant closed at {at} without a re-check"),
+        RequestState::Signed { total, outcome } => format!(
+            "re-check signed ({total} {}), not yet counted by the РЦОИ",
+            outcome.display_name()
+        ),
         RequestState::Rechecked { total, outcome } => {
             format!("re-checked: {total} {}", outcome.display_name())
         }

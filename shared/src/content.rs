@@ -27,7 +27,7 @@
 //! | rcoi | `settlement/HASH` | a РЦОИ operator's signed settlement of a conflict, as made before the school's commission settled them (`crate::settlement`) |
 //! | rcoi | `operator/ID` | the operator's certificate (DER) |
 //! | rcoi | `reg/ID/category`, `reg/ID/doc_series`, `reg/ID/doc_number`, `reg/ID/disabled` | the regional register's entry for participant ID: the category of record, the identity document the look-up uses, a disability (`yes`/`no`) (text) |
-//! | rcoi | `reg/ID/attempt`, `reg/ID/admitted` | on an additional date: the participant's first attempt there and why they are admitted (`crate::retake`), as the РЦОИ found them from the earlier dates (text) |
+//! | rcoi | `reg/ID/attempt`, `reg/ID/admitted`, `reg/ID/admitted_kind` | on an additional date: the participant's first attempt there and why they are admitted (`crate::retake`: the description, and its kind, `failed` after a «незачёт»), as the РЦОИ found them from the earlier dates (text) |
 //! | rcoi | `grant/ID/…` | for a reviewing school: the РЦОИ's grant of one recording (`rec/HASH/…` beside it) and one participant's sheets for a re-check, or its refusal (`crate::recheck::grant`) |
 //! | rcoi | `recheck/HASH` | for the participant's school: a re-check protocol the РЦОИ checked, whose result counts; `recheck_cert/HASH` the certificate it was signed under |
 //! | rcoi | `published/N` | the РЦОИ's signed results of the school, edition N (`crate::publish`); `rcoi_cert/N` the certificate it was signed under |
@@ -462,6 +462,30 @@ pub fn put_registered_admission(
     )?;
     tx.put(ROOT, format!("reg/{participant}/admitted"), admitted)?;
     Ok(())
+}
+
+/// Records in the register of an additional date the kind of a participant's admission
+/// (`reg/ID/admitted_kind`, [`crate::retake::Admission::kind_id`]), which the re-check of a
+/// second «незачёт» is judged on (`crate::recheck`).
+pub fn put_registered_admission_kind(
+    tx: &mut impl Transactable,
+    participant: ParticipantId,
+    admission: &crate::retake::Admission,
+) -> Result<(), AutomergeError> {
+    tx.put(
+        ROOT,
+        format!("reg/{participant}/admitted_kind"),
+        admission.kind_id(),
+    )?;
+    Ok(())
+}
+
+/// Whether the register of this date admitted `participant` after a «незачёт» on an earlier
+/// date (so a «незачёт» here is their second).
+#[must_use]
+pub fn registered_after_fail(rcoi: &impl ReadDoc, participant: &str) -> bool {
+    text(rcoi, &format!("reg/{participant}/admitted_kind")).as_deref()
+        == Some(crate::retake::ADMITTED_AFTER_FAIL)
 }
 
 /// The first attempt of `participant` on the register's date, when the register says one.

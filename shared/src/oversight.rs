@@ -296,6 +296,9 @@ struct Section {
     invalid: Vec<InvalidView>,
     category_requests: Vec<CategoryRequestView>,
     facts: Facts,
+    /// Re-checks counted for the school (`crate::recheck`): the participant, when the re-check
+    /// was signed, and when the participant was last informed, if they were.
+    rechecks: Vec<(crate::codes::ParticipantId, Timestamp, Option<Timestamp>)>,
     /// (time, 0 started / 1 finished / 2 scored), for the chart of the latest exam.
     events: Vec<(i64, u8)>,
 }
@@ -512,6 +515,14 @@ pub fn build_cached<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
             inputs.year.chain(exam.kind(), Route::Municipal),
             inputs.calendar,
         ));
+        if let Some(terms) = inputs.year.recheck {
+            out.deadlines.extend(recheck_deadlines(
+                (exam, school),
+                (inputs.now, inputs.utc_offset),
+                &section.rechecks,
+                terms.familiarise_days,
+            ));
+        }
         if Some(exam) == latest_exam {
             events.extend_from_slice(&section.events);
         }
@@ -732,17 +743,28 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
         crate::publish::latest(&content::publications(r), inputs.verifier, exam, school).ok()
     });
     out.delivered = docs.results.and_then(content::delivered);
-    let informed: Vec<Timestamp> = docs
+    let informed_by: BTreeMap<crate::codes::ParticipantId, Timestamp> = docs
         .results
         .map(|r| {
             let directory = (inputs.directory_for)(&content::organiser_certs(r));
             content::acks(r)
                 .iter()
                 .filter_map(|s| crate::publish::Familiarisation::verify(s, &directory).ok())
-                .map(|f| f.at)
+                .map(|f| (f.participant, f.at))
                 .collect()
         })
         .unwrap_or_default();
+    let informed: Vec<Timestamp> = informed_by.values().copied().collect();
+    if let Some(settled) = &settled {
+        out.rechecks = settled
+            .rechecks
+            .values()
+            .map(|(_, r)| {
+                let p = r.subject.participant;
+                (p, r.at, informed_by.get(&p).copied())
+            })
+            .collect();
+    }
     out.familiarised = informed.len();
     let familiarised_last_ms = informed.iter().map(|t| t.unix_ms()).max();
     out.results_published = published.is_some();
@@ -897,6 +919,47 @@ fn deadlines(
         });
     }
     out
+}
+
+/// The step a re-check's familiarisation is listed under.
+pub const RECHECK_FAMILIARISATION_STEP: &str = "recheck_familiarisation";
+
+/// Each applicant whose re-check counts is informed under signature within `days` calendar days
+/// of the re-check (seed 002 §73); done when the school's record of familiarisation with them is
+/// dated no earlier than the re-check.
+fn recheck_deadlines(
+    (exam, school): (ExamId, SchoolCode),
+    (now, offset): (Timestamp, UtcOffset),
+    rechecks: &[(crate::codes::ParticipantId, Timestamp, Option<Timestamp>)],
+    days: u32,
+) -> Vec<DeadlineView> {
+    let today = now.date_at(offset);
+    rechecks
+        .iter()
+        .map(|&(participant, at, informed)| {
+            let day = at.date_at(offset);
+            let due = day.add_days(i64::from(days)).unwrap_or(day);
+            let done = informed.filter(|i| *i >= at);
+            DeadlineView {
+                exam: exam.to_string(),
+                school: school.to_string(),
+                step: RECHECK_FAMILIARISATION_STEP.to_owned(),
+                title: format!(
+                    "Ознакомление заявителя {participant} с результатами повторной проверки под подпись (не позднее {days} дней со дня её проведения)"
+                ),
+                due,
+                state: match done {
+                    Some(_) => DeadlineState::Done,
+                    None if today > due => DeadlineState::Overdue,
+                    None => DeadlineState::Pending,
+                },
+                detail: match done.and_then(|t| rfc3339(t.unix_ms(), offset)) {
+                    Some(at) => format!("выполнено {at}"),
+                    None => format!("повторная проверка {}: заявитель не ознакомлен", at.at_offset(offset)),
+                },
+            }
+        })
+        .collect()
 }
 
 /// Cumulative counts per [`TIMELINE_STEP_MIN`] from the first event to the last, at most
@@ -1112,6 +1175,37 @@ mod tests {
         assert_eq!(d[1].state, DeadlineState::Done);
         assert_eq!(d[2].due.to_string(), "2024-05-02");
         assert_eq!(d[2].state, DeadlineState::Overdue);
+    }
+
+    /// §73: the applicant is informed within 3 days of the re-check; a record of familiarisation
+    /// from before the re-check (with the original result) does not count.
+    #[test]
+    fn the_applicant_is_informed_within_three_days_of_the_recheck() {
+        let p = crate::codes::ParticipantId::new("p1").unwrap();
+        let recheck = at("2027-03-20T05:00:00Z");
+        let view = |now: &str, informed: Option<&str>| {
+            let d = recheck_deadlines(
+                (exam(), school()),
+                (at(now), UtcOffset::UTC),
+                &[(p, recheck, informed.map(at))],
+                3,
+            );
+            assert_eq!(d.len(), 1);
+            assert_eq!(d[0].due.to_string(), "2027-03-23");
+            assert_eq!(d[0].step, RECHECK_FAMILIARISATION_STEP);
+            d[0].state
+        };
+        assert_eq!(view("2027-03-23T20:00:00Z", None), DeadlineState::Pending);
+        assert_eq!(view("2027-03-24T01:00:00Z", None), DeadlineState::Overdue);
+        assert_eq!(
+            view("2027-03-24T01:00:00Z", Some("2027-02-15T09:00:00Z")),
+            DeadlineState::Overdue,
+            "informed of the original result only"
+        );
+        assert_eq!(
+            view("2027-03-24T01:00:00Z", Some("2027-03-22T09:00:00Z")),
+            DeadlineState::Done
+        );
     }
 
     /// A year file whose chains differ changes the deadlines: they are read from the data.

@@ -89,7 +89,13 @@ impl Published {
             .resolution
             .subjects
             .keys()
-            .chain(settled.rechecks.keys())
+            // Only re-checks of this school's exam (the РЦОИ writes no other; a guard all the same).
+            .chain(
+                settled
+                    .rechecks
+                    .keys()
+                    .filter(|s| s.school == school && s.exam == exam),
+            )
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .filter_map(|subject| {

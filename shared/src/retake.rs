@@ -99,6 +99,9 @@ impl DayRecord {
     }
 }
 
+/// [`Admission::kind_id`] of an admission after a «незачёт».
+pub const ADMITTED_AFTER_FAIL: &str = "failed";
+
 /// Why a participant is admitted to an additional date (§70).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "admitted", rename_all = "kebab-case")]
@@ -114,6 +117,17 @@ pub enum Admission {
 }
 
 impl Admission {
+    /// The kind of admission as the register keeps it (`reg/ID/admitted_kind`).
+    #[must_use]
+    pub fn kind_id(&self) -> &'static str {
+        match self {
+            Admission::Failed { .. } => ADMITTED_AFTER_FAIL,
+            Admission::Removed { .. } => "removed",
+            Admission::FinishedEarly { .. } => "finished-early",
+            Admission::AbsentWithReason { .. } => "absent-with-reason",
+        }
+    }
+
     /// How the list of retakes names it.
     #[must_use]
     pub fn describe(&self) -> String {

@@ -67,6 +67,29 @@ async fn a_grant_carries_one_recording_to_the_reviewing_school_and_the_recheck_c
         ]
     };
 
+    // This school year's data: the shipped 2024 file with applications taken until 30 days after
+    // today's exam, as a region's file for the year would set its own date; the РЦОИ and the
+    // reviewing school load it (`[node] year`).
+    let today: giasync_shared::calendar::Date = date.parse().unwrap();
+    let year_file = dir.path().join("year.toml");
+    std::fs::write(
+        &year_file,
+        giasync_shared::year::YEAR_2024_TOML.replace(
+            "apply_by = \"2024-04-01\"",
+            &format!("apply_by = \"{}\"", today.add_days(30).unwrap()),
+        ),
+    )
+    .unwrap();
+    for code in ["42", REVIEWER] {
+        let path = dir.path().join(code).join("node.toml");
+        let text = std::fs::read_to_string(&path).unwrap().replacen(
+            "[node]\n",
+            &format!("[node]\nyear = {:?}\n", year_file.display().to_string()),
+            1,
+        );
+        std::fs::write(&path, text).unwrap();
+    }
+
     // Stores before the nodes start: the school's roster, the РЦОИ's register, the reviewing
     // school's room and commission order (its head; its first expert in room 201).
     let rcoi_config = giasync_tests::node_config(dir.path(), "42", &[]);
@@ -124,11 +147,19 @@ async fn a_grant_carries_one_recording_to_the_reviewing_school_and_the_recheck_c
     rcoi.call(move |engine, now_ms| {
         engine.change(now_ms, register, |tx| {
             for p in ["P1", "P2"] {
+                let id = ParticipantId::new(p).unwrap();
                 giasync_shared::content::put_registered_admission(
                     tx,
-                    ParticipantId::new(p).unwrap(),
+                    id,
                     Attempt::new(2).unwrap(),
-                    "незачёт",
+                    "«незачёт» 2024-02-14",
+                )?;
+                giasync_shared::content::put_registered_admission_kind(
+                    tx,
+                    id,
+                    &giasync_shared::retake::Admission::Failed {
+                        date: "2024-02-14".parse().unwrap(),
+                    },
                 )?;
             }
             Ok(())
@@ -199,7 +230,7 @@ async fn a_grant_carries_one_recording_to_the_reviewing_school_and_the_recheck_c
     let request = |p: &str| {
         let statement = giasync_shared::recheck::Request {
             subject: subject(exam, p),
-            applied: "2024-03-25".parse().unwrap(),
+            applied: today,
             reviewer: SchoolCode::new(REVIEWER).unwrap(),
             head: head.id,
             at: now(),

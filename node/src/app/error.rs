@@ -402,6 +402,11 @@ pub enum Error {
         applied: giasync_shared::calendar::Date,
         apply_by: giasync_shared::calendar::Date,
     },
+    /// A request or re-check dated too far from when it was handed in.
+    #[error("the record is dated {at}, more than 10 minutes from now: sign it again")]
+    RecheckOutOfTime {
+        at: giasync_shared::calendar::Timestamp,
+    },
     #[error("no re-check request {0} is held here")]
     NoSuchRequest(giasync_shared::record::RecordHash),
     #[error("the request {0} is answered already (see giasync-hub recheck list)")]

@@ -44,7 +44,13 @@ pub enum RequestState {
     Closed {
         at: Timestamp,
     },
-    /// The re-check is counted: its result.
+    /// The reviewing commission signed its re-check; the РЦОИ has not counted it (as seen here:
+    /// the reviewing school does not read the participant's school's documents).
+    Signed {
+        total: u16,
+        outcome: Outcome,
+    },
+    /// The РЦОИ counted the re-check: its result is the participant's.
     Rechecked {
         total: u16,
         outcome: Outcome,
@@ -89,7 +95,7 @@ pub struct Filed {
 
 fn signed_now(at: Timestamp, now_ms: i64) -> Result<(), Error> {
     if (at.unix_ms() - now_ms).abs() > SIGNED_AT_MS_MAX {
-        return Err(Error::SettlementOutOfTime { at });
+        return Err(Error::RecheckOutOfTime { at });
     }
     Ok(())
 }
@@ -201,10 +207,12 @@ fn judge(
             terms.apply_by.ru()
         ));
     }
-    if subject.attempt.get() < 2 {
+    if request.applied < subject.exam.date() || request.applied > request.at.date_at(context.clock)
+    {
         return Err(format!(
-            "попытка {} — первая: повторная проверка предоставляется при повторном «незачёте» (п. 71)",
-            subject.attempt.get()
+            "дата заявления {} — не между днём проведения {} и днём запроса",
+            request.applied.ru(),
+            subject.exam.date().ru()
         ));
     }
     let protocol = participants_protocol(engine, &subject).ok_or_else(|| {
@@ -213,6 +221,33 @@ fn judge(
             subject.school, subject.exam
         )
     })?;
+    let rcoi = protocol.sibling(DocKind::Rcoi).and_then(|r| engine.doc(&r));
+    // A second «незачёт»: admitted to this date after a «незачёт» on an earlier one (§70–71).
+    if !rcoi.is_some_and(|r| content::registered_after_fail(r, subject.participant.as_str())) {
+        return Err(format!(
+            "участник {} допущен на {} не после «незачёта»: повторная проверка предоставляется при повторном «незачёте» (п. 71)",
+            subject.participant,
+            subject.exam.date().ru()
+        ));
+    }
+    // One re-check of an attempt: none counted, no grant open for it anywhere.
+    if rcoi.is_some_and(|r| {
+        verdict::stored(r)
+            .iter()
+            .any(|s| Recheck::claimed_subject(s).is_ok_and(|x| x == subject))
+    }) {
+        return Err(format!(
+            "попытка {} участника {} уже перепроверена",
+            subject.attempt.get(),
+            subject.participant
+        ));
+    }
+    if let Some((school, until)) = open_grant_of(engine, &subject, now) {
+        return Err(format!(
+            "попытка уже передана на перепроверку в ОО {school} (до {})",
+            until.at_offset(context.clock)
+        ));
+    }
     let settled = super::scoring::settled_protocol(engine, context, protocol);
     match settled.counted(&subject) {
         Some((_, Outcome::Fail)) => {}
@@ -232,7 +267,6 @@ fn judge(
         }
     }
     let doc = engine.doc(&protocol).ok_or("протокол ОО не найден")?;
-    let rcoi = protocol.sibling(DocKind::Rcoi).and_then(|r| engine.doc(&r));
     let held = rcoi.map(recording::blob_receipts).unwrap_or_default();
     let wanted = Subject::Participant {
         id: subject.participant,
@@ -283,6 +317,21 @@ fn judge(
         until: now.plus_ms(days * DAY_MS),
         closed: None,
     })
+}
+
+/// The reviewing school and term of a grant open at `now` for `subject`, in any РЦОИ document.
+fn open_grant_of(
+    engine: &Engine,
+    subject: &SheetSubject,
+    now: Timestamp,
+) -> Option<(SchoolCode, Timestamp)> {
+    engine
+        .doc_ids()
+        .filter(|d| d.kind() == Some(DocKind::Rcoi))
+        .filter_map(|d| engine.doc(d))
+        .flat_map(grant::grants)
+        .find(|(g, r)| r.subject == *subject && g.live(now))
+        .map(|(g, r)| (r.reviewer, g.until))
 }
 
 /// What the РЦОИ answered.
@@ -351,14 +400,28 @@ pub fn list(engine: &Engine, context: &Context, now_ms: i64) -> Result<Vec<Reque
             .sibling(DocKind::Rcoi)
             .and_then(|d| engine.doc(&d))
             .and_then(|d| grant::answers(d).remove(&hash));
-        let rechecked = engine.doc(&protocol).and_then(|d| {
+        let signed = engine.doc(&protocol).and_then(|d| {
             verdict::stored(d)
-                .iter()
-                .filter_map(|s| Recheck::verify(s, &heads_of(context, d), &context.rules).ok())
-                .find(|v| v.grant == hash)
+                .into_iter()
+                .filter_map(|s| {
+                    let v = Recheck::verify(&s, &heads_of(context, d), &context.rules).ok()?;
+                    (v.grant == hash).then_some((s.hash(), v))
+                })
+                .next()
         });
-        let state = match (answer, rechecked) {
-            (_, Some(v)) => RequestState::Rechecked {
+        // Counted: the РЦОИ's document for the participant's school holds it (read at the РЦОИ).
+        let counted = signed.as_ref().is_some_and(|(h, v)| {
+            participants_protocol(engine, &v.subject)
+                .and_then(|p| p.sibling(DocKind::Rcoi))
+                .and_then(|d| engine.doc(&d))
+                .is_some_and(|d| verdict::holds(d, *h))
+        });
+        let state = match (answer, signed.map(|(_, v)| v)) {
+            (_, Some(v)) if counted => RequestState::Rechecked {
+                total: v.total,
+                outcome: v.outcome,
+            },
+            (_, Some(v)) => RequestState::Signed {
                 total: v.total,
                 outcome: v.outcome,
             },
@@ -465,11 +528,11 @@ pub fn sign(
         });
     }
     signed_now(recheck.at, now_ms)?;
-    let orders = super::commission::orders(engine, context, protocol);
+    let orders = reviewer_orders(engine, context, protocol);
     recheck
         .check_commission(&orders)
         .map_err(Error::RecheckRefused)?;
-    open_grant_for(engine, protocol, &recheck)?;
+    open_grant_for(engine, protocol, &recheck, timestamp(now_ms)?)?;
     engine.change(now_ms, protocol, |tx| {
         verdict::put_signed(tx, &statement, chair, cert)
     })?;
@@ -479,9 +542,49 @@ pub fn sign(
     })
 }
 
-/// The grant a re-check was signed under, open when it was signed, for its attempt and
-/// recording, from the РЦОИ's document for the reviewing school beside `protocol`.
-fn open_grant_for(engine: &Engine, protocol: DocId, recheck: &Recheck) -> Result<Grant, Error> {
+/// The commission orders of the reviewing school of `protocol`, from its protocols of every exam
+/// of the same kind held here (it need not have held the participant's date).
+fn reviewer_orders(
+    engine: &Engine,
+    context: &Context,
+    protocol: DocId,
+) -> giasync_shared::commission::Orders {
+    let DocId::School {
+        municipality,
+        school,
+        exam,
+        ..
+    } = protocol
+    else {
+        return giasync_shared::commission::Orders::default();
+    };
+    let mut editions = Vec::new();
+    for doc in engine.doc_ids() {
+        if let DocId::School {
+            kind: DocKind::Protocol,
+            municipality: m,
+            school: s,
+            exam: e,
+        } = *doc
+            && m == municipality
+            && s == school
+            && e.kind() == exam.kind()
+        {
+            editions.extend(super::commission::orders(engine, context, *doc).editions);
+        }
+    }
+    giasync_shared::commission::Orders { editions }
+}
+
+/// The grant a re-check is made under: open now (not closed, its term not over), made before
+/// the re-check was signed, for the same attempt, reviewing school, recording and category of
+/// record, from the РЦОИ's document for the reviewing school beside `protocol`.
+fn open_grant_for(
+    engine: &Engine,
+    protocol: DocId,
+    recheck: &Recheck,
+    now: Timestamp,
+) -> Result<Grant, Error> {
     let none = || Error::NoOpenGrant {
         subject: recheck.subject,
     };
@@ -494,9 +597,9 @@ fn open_grant_for(engine: &Engine, protocol: DocId, recheck: &Recheck) -> Result
                 && r.subject == recheck.subject
                 && r.reviewer == recheck.reviewer
                 && g.recording.blob.hash == recheck.recording
+                && g.category == recheck.category
                 && g.granted_at <= recheck.at
-                && recheck.at < g.until
-                && g.closed.is_none_or(|c| recheck.at < c)
+                && g.live(now)
         })
         .map(|(g, _)| g)
         .ok_or_else(none)
@@ -521,13 +624,31 @@ pub fn ingest(engine: &mut Engine, context: &Context, protocol: DocId, now_ms: i
     if statements.is_empty() {
         return 0;
     }
-    let heads = heads_of(context, doc);
-    let orders = super::commission::orders(engine, context, protocol);
+    let Some(grants_doc) = protocol.sibling(DocKind::Rcoi) else {
+        return 0;
+    };
     let mut counted = 0;
     for statement in statements {
         let hash = statement.hash();
-        let checked = Recheck::verify(&statement, &heads, &context.rules)
-            .and_then(|r| r.check_commission(&orders).map(|()| r));
+        // Counted already? The cheap check first.
+        let Some(target) = Recheck::claimed_subject(&statement)
+            .ok()
+            .and_then(|s| participants_protocol(engine, &s))
+            .and_then(|p| p.sibling(DocKind::Rcoi))
+        else {
+            continue;
+        };
+        if engine.doc(&target).is_some_and(|d| verdict::holds(d, hash)) {
+            continue;
+        }
+        let Some(doc) = engine.doc(&protocol) else {
+            return counted;
+        };
+        let checked = Recheck::verify(&statement, &heads_of(context, doc), &context.rules)
+            .and_then(|r| {
+                r.check_commission(&reviewer_orders(engine, context, protocol))
+                    .map(|()| r)
+            });
         let recheck = match checked {
             Ok(r) if protocol.school() == Some(r.reviewer) => r,
             Ok(_) => continue,
@@ -536,15 +657,13 @@ pub fn ingest(engine: &mut Engine, context: &Context, protocol: DocId, now_ms: i
                 continue;
             }
         };
-        let Some(target) =
-            participants_protocol(engine, &recheck.subject).and_then(|p| p.sibling(DocKind::Rcoi))
-        else {
-            continue;
-        };
-        if engine.doc(&target).is_some_and(|d| verdict::holds(d, hash)) {
+        // Judged on the РЦОИ's clock: the grant open now, the record signed after it was made
+        // and not ahead of now (a school writes its own protocol and could date it anyhow).
+        if recheck.at.unix_ms() > now_ms + SIGNED_AT_MS_MAX {
+            warn!(%protocol, recheck = %hash, at = %recheck.at, "a re-check protocol dated ahead of the РЦОИ's clock");
             continue;
         }
-        let grant = match open_grant_for(engine, protocol, &recheck) {
+        let grant = match open_grant_for(engine, protocol, &recheck, now) {
             Ok(g) => g,
             Err(e) => {
                 warn!(%protocol, recheck = %hash, error = %e, "a re-check protocol without an open grant");
@@ -557,16 +676,15 @@ pub fn ingest(engine: &mut Engine, context: &Context, protocol: DocId, now_ms: i
         else {
             continue;
         };
-        let Some(grants_doc) = protocol.sibling(DocKind::Rcoi) else {
-            continue;
-        };
+        // The grant closes first: should the second change fail, the re-check is not counted
+        // and cannot be later (its grant is closed), rather than counted under an open grant.
         let written = engine
-            .change(now_ms, target, |tx| {
-                verdict::put_counted(tx, &statement, &cert)
+            .change(now_ms, grants_doc, |tx| {
+                grant::put_closed(tx, grant.id, now)
             })
             .and_then(|()| {
-                engine.change(now_ms, grants_doc, |tx| {
-                    grant::put_closed(tx, grant.id, now)
+                engine.change(now_ms, target, |tx| {
+                    verdict::put_counted(tx, &statement, &cert)
                 })
             });
         match written {

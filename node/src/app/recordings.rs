@@ -200,7 +200,10 @@ pub fn plan(engine: &Engine, docs: &[DocId]) -> Vec<BlobPlan> {
     let role = engine.identity().role();
     // Recordings an open grant names anywhere here: a relay keeps them whichever document
     // changed (the same МОУО may carry the participant's school too).
-    let granted = open_grants(engine);
+    let granted = match role {
+        NodeRole::Rcoi => Default::default(),
+        NodeRole::Municipality | NodeRole::School => open_grants(engine),
+    };
     let mut plans = grant_plans(engine, docs, role, &granted);
     let mut protocols: Vec<DocId> = docs
         .iter()
@@ -258,32 +261,40 @@ fn open_grants(engine: &Engine) -> std::collections::BTreeSet<BlobHash> {
         .collect()
 }
 
-/// The plans for the recordings granted in the changed РЦОИ documents: fetched, kept and
-/// named while the grant is open (at the РЦОИ, fetched and kept as every recording); once it
-/// is closed, no longer named there, and dropped by a school or МОУО no open grant keeps it for.
+/// The plans for the recordings granted in the changed РЦОИ documents, one per recording and
+/// document (two grants may name one recording: an expired one and the next): named there
+/// while a grant is open; a school or МОУО fetches and keeps it while an open grant anywhere
+/// here names it. The РЦОИ holds it already through the participant's protocol, whose plan
+/// decides whether it keeps it (a destroyed recording is not fetched again for a grant).
 fn grant_plans(
     engine: &Engine,
     docs: &[DocId],
     role: NodeRole,
     granted: &std::collections::BTreeSet<BlobHash>,
 ) -> Vec<BlobPlan> {
-    let mut plans = Vec::new();
+    let mut plans: Vec<BlobPlan> = Vec::new();
     for doc in docs.iter().filter(|d| d.kind() == Some(DocKind::Rcoi)) {
         let Some(rcoi) = engine.doc(doc) else {
             continue;
         };
+        let mut named: std::collections::BTreeMap<BlobHash, (BlobRef, bool)> =
+            std::collections::BTreeMap::new();
         for (grant, _) in recheck::grant::grants(rcoi) {
-            let open = grant.closed.is_none();
-            let hash = grant.recording.blob.hash;
+            let entry = named
+                .entry(grant.recording.blob.hash)
+                .or_insert((grant.recording.blob, false));
+            entry.1 |= grant.closed.is_none();
+        }
+        for (hash, (blob, open)) in named {
             let (fetch, keep) = match role {
-                NodeRole::Rcoi => (true, true),
+                NodeRole::Rcoi => (false, true),
                 NodeRole::Municipality | NodeRole::School => {
                     let wanted = open || granted.contains(&hash);
                     (wanted, wanted)
                 }
             };
             plans.push(BlobPlan {
-                blob: grant.recording.blob,
+                blob,
                 doc: *doc,
                 fetch,
                 keep,

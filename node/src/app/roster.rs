@@ -496,14 +496,23 @@ pub fn region_import(
                 content::put_registered_disabled(tx, e.participant.id, e.disabled)?;
                 content::put_written(tx, e.participant.id, e.written, true)?;
                 match admitted.get(&e.participant.id) {
-                    Some(a) => content::put_registered_admission(
-                        tx,
-                        e.participant.id,
-                        a.first_attempt,
-                        &a.admission
-                            .as_ref()
-                            .map_or_else(String::new, |a| a.describe()),
-                    ),
+                    Some(a) => {
+                        if let Some(admission) = &a.admission {
+                            content::put_registered_admission_kind(
+                                tx,
+                                e.participant.id,
+                                admission,
+                            )?;
+                        }
+                        content::put_registered_admission(
+                            tx,
+                            e.participant.id,
+                            a.first_attempt,
+                            &a.admission
+                                .as_ref()
+                                .map_or_else(String::new, |a| a.describe()),
+                        )
+                    }
                     None => Ok(()),
                 }
             })

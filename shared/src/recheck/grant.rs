@@ -135,6 +135,9 @@ pub fn answers(rcoi: &impl ReadDoc) -> BTreeMap<RecordHash, Answer> {
         })
         .collect();
     ids.dedup();
+    if ids.is_empty() {
+        return BTreeMap::new();
+    }
     let recordings = crate::recording::recordings(rcoi);
     ids.into_iter()
         .filter_map(|id| Some((id, read(rcoi, id, &recordings)?)))

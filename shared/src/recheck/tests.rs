@@ -101,10 +101,16 @@ fn draft(total: i64) -> Draft {
     }
 }
 
+/// The reviewing school's order for another date of ИС than the participant's (it need not
+/// have held theirs).
 fn orders(experts: Vec<PersonId>, head_of_order: PersonId) -> Orders {
+    orders_for("is-2024-03-13", experts, head_of_order)
+}
+
+fn orders_for(exam: &str, experts: Vec<PersonId>, head_of_order: PersonId) -> Orders {
     Orders {
         editions: vec![Commission {
-            exam: subject("p1").exam,
+            exam: exam.parse().unwrap(),
             school: reviewer(),
             edition: 1,
             head: head_of_order,
@@ -196,6 +202,15 @@ fn only_the_reviewing_commission_in_force_signs_a_recheck() {
     assert!(err.to_string().contains("head-9"), "{err}");
     let err = recheck
         .check_commission(&Orders { editions: vec![] })
+        .unwrap_err();
+    assert!(err.to_string().contains("no commission order"), "{err}");
+    // An order for another kind of exam (an essay's commission) is not the ИС commission's.
+    let err = recheck
+        .check_commission(&orders_for(
+            "essay-2024-02-07",
+            vec![reviewing_expert()],
+            head(),
+        ))
         .unwrap_err();
     assert!(err.to_string().contains("no commission order"), "{err}");
 }

@@ -150,6 +150,11 @@ impl Recheck {
         Ok(())
     }
 
+    /// The attempt a stored protocol claims to re-check, before anything is verified.
+    pub fn claimed_subject(statement: &Statement) -> Result<SheetSubject, StatementError> {
+        read_subject(&statement.fields_unverified(StatementKind::Recheck)?)
+    }
+
     /// The chair a stored protocol claims, before anything is verified.
     pub fn claimed(statement: &Statement) -> Result<PersonId, StatementError> {
         let fields = statement.fields_unverified(StatementKind::Recheck)?;
@@ -209,20 +214,22 @@ impl Recheck {
         Ok(recheck)
     }
 
-    /// Checks the protocol against the reviewing school's commission orders: the order in force
-    /// when it was signed (the newest edition dated no later) was signed by the chair and names
-    /// every expert it lists, in any room.
+    /// Checks the protocol against the reviewing school's commission orders for exams of the
+    /// same kind (the reviewing school need not have held the participant's date): the order in
+    /// force when it was signed (the newest dated no later; of one date, the latest edition) was
+    /// signed by the chair and names every expert it lists, in any room.
     pub fn check_commission(&self, orders: &Orders) -> Result<(), StatementError> {
+        let kind = self.subject.exam.kind();
         let in_force = orders
             .editions
             .iter()
-            .filter(|o| o.exam == self.subject.exam && o.school == self.reviewer)
+            .filter(|o| o.exam.kind() == kind && o.school == self.reviewer)
             .filter(|o| o.at <= self.at)
-            .max_by_key(|o| o.edition)
+            .max_by_key(|o| (o.at, o.exam, o.edition))
             .ok_or_else(|| {
                 invalid(format!(
-                    "school {} has no commission order for {} in force at {}",
-                    self.reviewer, self.subject.exam, self.at
+                    "school {} has no commission order for {kind} in force at {}",
+                    self.reviewer, self.at
                 ))
             })?;
         if in_force.head != self.chair {

@@ -53,6 +53,7 @@ fn the_first_school(rcoi: &mut Engine, rc: &Context) -> (Engine, Context) {
                 Attempt::new(2).unwrap(),
                 "fail",
             )?;
+            giasync_shared::content::put_registered_admission_kind(tx, pid(p), &failed())?;
         }
         Ok(())
     })
@@ -124,6 +125,33 @@ fn the_reviewing_commission(reviewer: &mut Engine, rv: &Context) {
     );
 }
 
+/// The year's data with re-check terms that fit the tests' exam day (applications until 30 days
+/// after it): the shipped 2024 file with its `apply_by` moved, as a region's file of this year
+/// would set it.
+fn this_year() -> giasync_shared::year::YearData {
+    let text = giasync_shared::year::YEAR_2024_TOML.replace(
+        "apply_by = \"2024-04-01\"",
+        &format!("apply_by = \"{}\"", exam().date().add_days(30).unwrap()),
+    );
+    giasync_shared::year::YearData::parse(&text, "this-year.toml").unwrap()
+}
+
+/// The РЦОИ's and the reviewing school's engines and contexts, on this year's data.
+fn rcoi_and_reviewer() -> ((Engine, Context), (Engine, Context)) {
+    let (rcoi, mut rc) = node("42");
+    let (reviewer, mut rv) = node(REVIEWER);
+    rc.year = this_year();
+    rv.year = this_year();
+    ((rcoi, rc), (reviewer, rv))
+}
+
+/// Admitted to this date after a «незачёт» on the main date.
+fn failed() -> giasync_shared::retake::Admission {
+    giasync_shared::retake::Admission::Failed {
+        date: "2024-02-14".parse().unwrap(),
+    }
+}
+
 fn subject(participant: &str) -> SheetSubject {
     SheetSubject {
         exam: exam(),
@@ -134,13 +162,19 @@ fn subject(participant: &str) -> SheetSubject {
 }
 
 fn request(participant: &str) -> Command {
+    request_at(participant, 0)
+}
+
+/// A request for `participant` signed `shift_ms` from now (another request for the same
+/// attempt), the application filed today.
+fn request_at(participant: &str, shift_ms: i64) -> Command {
     let (head, key, cert) = person(REVIEWER, PersonRole::Head, 0);
     let statement = Request {
         subject: subject(participant),
-        applied: "2024-03-20".parse().unwrap(),
+        applied: exam().date(),
         reviewer: SchoolCode::new(REVIEWER).unwrap(),
         head: head.id,
-        at: now(),
+        at: now().plus_ms(shift_ms),
     }
     .sign(&key)
     .unwrap();
@@ -152,9 +186,8 @@ fn request(participant: &str) -> Command {
 
 #[test]
 fn a_grant_gives_one_recording_and_one_participants_sheets_and_the_recheck_counts() {
-    let (mut rcoi, rc) = node("42");
+    let ((mut rcoi, rc), (mut reviewer, rv)) = rcoi_and_reviewer();
     let (mut school, sc) = the_first_school(&mut rcoi, &rc);
-    let (mut reviewer, rv) = node(REVIEWER);
     the_reviewing_commission(&mut reviewer, &rv);
     let (head, head_key, head_cert) = person(REVIEWER, PersonRole::Head, 0);
     let as_head = Actor::Person(head.clone());
@@ -197,7 +230,7 @@ fn a_grant_gives_one_recording_and_one_participants_sheets_and_the_recheck_count
         panic!("not answered");
     };
     match &refused.state {
-        RequestState::Refused { reason } => assert!(reason.contains("зачёт"), "{reason}"),
+        RequestState::Refused { reason } => assert!(reason.contains("«зачёт» (20)"), "{reason}"),
         other => panic!("{other:?}"),
     }
     assert_refused!(
@@ -384,5 +417,171 @@ fn a_grant_gives_one_recording_and_one_participants_sheets_and_the_recheck_count
             }
         ),
         Error::NoOpenGrant { .. }
+    );
+}
+
+/// The re-check's score sheet of the reviewing commission (full marks) for p1 under `grant`, by
+/// `category`, signed at `at` by the reviewing school's head.
+fn recheck_record(
+    rv: &Context,
+    grant: giasync_shared::record::RecordHash,
+    category: Category,
+    at: Timestamp,
+) -> giasync_shared::statement::Statement {
+    let (head, head_key, _) = person(REVIEWER, PersonRole::Head, 0);
+    let (expert, _, _) = person(REVIEWER, PersonRole::Expert, 0);
+    let rules = &rv.rules;
+    let points = rules
+        .category(category)
+        .unwrap()
+        .criteria(rules)
+        .map(|c| (c.id, i64::from(c.max)))
+        .collect();
+    Recheck::score(
+        Draft {
+            subject: subject("p1"),
+            reviewer: SchoolCode::new(REVIEWER).unwrap(),
+            grant,
+            recording: BlobHash([1; 32]),
+            category,
+            points,
+            experts: vec![expert.id],
+            chair: head.id,
+            at,
+        },
+        rules,
+    )
+    .unwrap()
+    .sign(&head_key)
+    .unwrap()
+}
+
+/// What the РЦОИ lists for p1's requests, in order of request.
+fn states(rcoi: &mut Engine, rc: &Context) -> Vec<RequestState> {
+    let Answer::Rechecks { requests } = console(rcoi, rc, Command::Rechecks) else {
+        panic!("not rechecks");
+    };
+    requests.into_iter().map(|r| r.state).collect()
+}
+
+#[test]
+fn a_grant_is_one_at_a_time_and_a_recheck_counts_only_within_it_and_by_the_register() {
+    const DAY_MS: i64 = 86_400_000;
+    let ((mut rcoi, rc), (mut reviewer, rv)) = rcoi_and_reviewer();
+    let (mut school, sc) = the_first_school(&mut rcoi, &rc);
+    the_reviewing_commission(&mut reviewer, &rv);
+    let (head, _, head_cert) = person(REVIEWER, PersonRole::Head, 0);
+    let as_head = Actor::Person(head.clone());
+    let file = |reviewer: &mut Engine, command: Command| {
+        let Answer::RecheckFiled(f) = run(reviewer, &rv, &as_head, command).unwrap() else {
+            panic!("not filed");
+        };
+        f.record
+    };
+    let grant = |rcoi: &mut Engine, request| {
+        let Answer::RecheckAnswered(a) = console(rcoi, &rc, Command::RecheckGrant { request })
+        else {
+            panic!("not answered");
+        };
+        a.state
+    };
+
+    // Not admitted after a «незачёт» (the register says removed): refused.
+    rcoi.change(now_ms(), doc("rcoi", SCHOOL), |tx| {
+        giasync_shared::content::put_registered_admission_kind(
+            tx,
+            pid("p1"),
+            &giasync_shared::retake::Admission::Removed {
+                date: "2024-02-14".parse().unwrap(),
+            },
+        )
+    })
+    .unwrap();
+    let first = file(&mut reviewer, request_at("p1", 0));
+    sync(&mut rcoi, &mut reviewer);
+    match grant(&mut rcoi, first) {
+        RequestState::Refused { reason } => assert!(reason.contains("не после"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    // Admitted after a «незачёт»: granted; a second request for the attempt while the grant is
+    // open is refused.
+    rcoi.change(now_ms(), doc("rcoi", SCHOOL), |tx| {
+        giasync_shared::content::put_registered_admission_kind(tx, pid("p1"), &failed())
+    })
+    .unwrap();
+    let second = file(&mut reviewer, request_at("p1", 1000));
+    let third = file(&mut reviewer, request_at("p1", 2000));
+    sync(&mut rcoi, &mut reviewer);
+    assert!(matches!(
+        grant(&mut rcoi, second),
+        RequestState::Granted { .. }
+    ));
+    match grant(&mut rcoi, third) {
+        RequestState::Refused { reason } => assert!(reason.contains("уже передана"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    sync(&mut rcoi, &mut reviewer);
+
+    // Scored by another category than the register's (autism passes from 3 of 6): refused.
+    let by_autism = recheck_record(&rv, second, Category::Autism, now());
+    assert_refused!(
+        run(
+            &mut reviewer,
+            &rv,
+            &as_head,
+            Command::RecheckSign {
+                statement: by_autism.as_bytes().to_vec(),
+                cert: head_cert.clone(),
+            }
+        ),
+        Error::NoOpenGrant { .. }
+    );
+
+    // The term passes (7 days in the year's data): the РЦОИ closes the grant.
+    let later = now_ms() + 8 * DAY_MS;
+    assert_eq!(
+        crate::app::recheck::close_expired(&mut rcoi, later).unwrap(),
+        1
+    );
+    assert_eq!(
+        crate::app::recheck::close_expired(&mut rcoi, later).unwrap(),
+        0
+    );
+    // A re-check dated within the term, written straight into the reviewing school's protocol
+    // (a school writes its own protocol, whatever its node checks), is not counted.
+    let backdated = recheck_record(&rv, second, Category::Standard, now());
+    reviewer
+        .change(now_ms(), doc("protocol", REVIEWER), |tx| {
+            giasync_shared::recheck::verdict::put_signed(tx, &backdated, head.id, &head_cert)
+        })
+        .unwrap();
+    sync(&mut rcoi, &mut reviewer);
+    assert!(!crate::app::react(
+        &mut rcoi,
+        &rc,
+        &[doc("protocol", REVIEWER)],
+        later
+    ));
+    let listed = states(&mut rcoi, &rc);
+    let signed = listed
+        .iter()
+        .filter(|s| matches!(s, RequestState::Signed { total: 20, .. }))
+        .count();
+    let refused = listed
+        .iter()
+        .filter(|s| matches!(s, RequestState::Refused { .. }))
+        .count();
+    assert_eq!((listed.len(), signed, refused), (3, 1, 2), "{listed:?}");
+    sync(&mut rcoi, &mut school);
+    let Answer::Results(results) = console(&mut school, &sc, Command::Results { exam: exam() })
+    else {
+        panic!("not results");
+    };
+    assert!(
+        results
+            .rows
+            .iter()
+            .any(|r| r.participant == pid("p1") && r.outcome == Outcome::Fail),
+        "{results:?}"
     );
 }
