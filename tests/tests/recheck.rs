@@ -17,6 +17,7 @@ use giasync_shared::codes::{ParticipantId, PersonRole, SchoolCode};
 use giasync_shared::record::{Attempt, SheetSubject};
 use giasync_shared::rules::Outcome;
 use giasync_shared::sync::DocId;
+use giasync_tests::webdriver::Browser;
 use giasync_tests::{POINTS_FULL, POINTS_LOW, roster_row};
 
 const SCHOOL: &str = "420101";
@@ -296,31 +297,50 @@ async fn a_grant_carries_one_recording_to_the_reviewing_school_and_the_recheck_c
     assert!(reviewer.read(protocol).await.is_none());
     assert!(reviewer.read(register).await.is_none());
 
-    // The chair signs the commission's re-check: full marks, зачёт.
-    let draft = giasync_shared::recheck::verdict::Draft {
-        subject: subject(exam, "P1"),
-        reviewer: SchoolCode::new(REVIEWER).unwrap(),
-        grant: requests[0],
-        recording: granted,
-        category: giasync_shared::participant::Category::Standard,
-        points: giasync_shared::rules::parse_points(POINTS_FULL).unwrap(),
-        experts: vec![reviewing_expert.id],
-        chair: head.id,
-        at: now(),
-    };
-    let recheck = giasync_shared::recheck::Recheck::score(draft, &rules)
-        .unwrap()
-        .sign(&head_key)
-        .unwrap();
-    let signed = giasync_tests::ask(
-        reviewer_config,
-        Command::RecheckSign {
-            statement: recheck.as_bytes().to_vec(),
-            cert: head_cert.clone(),
-        },
-    )
-    .await;
-    assert!(signed.ok, "{}", signed.message);
+    // The head signs the commission's re-check on the school's page (full marks, зачёт): the
+    // page lists both requests, P1's granted with the recording to play and the original
+    // sheet's score, P2's refused with the reason.
+    let base = format!("http://{}", reviewer.web.unwrap());
+    let (head_id, head_pin) = (head.id.to_string(), head.pin.clone());
+    let (grant_id, expert_id) = (requests[0].to_string(), reviewing_expert.id.to_string());
+    tokio::task::spawn_blocking(move || {
+        let browser = Browser::start(46_792);
+        browser.open(&format!("{base}/login"));
+        browser.click(&format!("select[name=person] option[value='{head_id}']"));
+        browser.type_into("input[name=pin]", &head_pin);
+        browser.click("#login button");
+        browser.wait_for(15, "signed in", |b| !b.url().ends_with("/login"));
+        browser.open(&format!("{base}/recheck"));
+        let shows = |css: &str, text: &str| {
+            browser.wait_for(15, &format!("{text:?} in {css}"), |b| {
+                b.try_text(css).is_some_and(|t| t.contains(text))
+            });
+        };
+        shows("#recheck-requests", "запись предоставлена до");
+        shows("#recheck-requests", "отказано");
+        let grant = format!("#grant-{grant_id}");
+        shows(&grant, "незачёт");
+        assert!(
+            browser.has(&format!("{grant} audio[src^='/recheck/recording/']")),
+            "no player for the granted recording"
+        );
+        browser.screenshot("school-recheck");
+        for (criterion, points) in giasync_shared::rules::parse_points(POINTS_FULL).unwrap() {
+            browser.type_into(
+                &format!("{grant} input[name='c:{criterion}']"),
+                &points.to_string(),
+            );
+        }
+        browser.click(&format!("{grant} input[name=expert][value='{expert_id}']"));
+        browser.click(&format!("{grant} button"));
+        shows(
+            "#message",
+            "Протокол повторной проверки подписан: 20 баллов",
+        );
+        browser.screenshot("school-recheck-signed");
+    })
+    .await
+    .unwrap();
 
     // Its result reaches the participant's school in the РЦОИ's new publication.
     eventually("the re-check's result at the school", || async {

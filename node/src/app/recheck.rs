@@ -76,6 +76,8 @@ pub struct GrantView {
     pub subject: SheetSubject,
     pub recording: giasync_shared::blob::BlobRef,
     pub file_name: String,
+    /// The recording's media type, to play it.
+    pub mime: String,
     pub duration_ms: u64,
     pub category: giasync_shared::participant::Category,
     /// The participant's sheets of the attempt: expert, total, outcome, signed at.
@@ -482,6 +484,7 @@ pub fn grants(
             subject: r.subject,
             recording: g.recording.blob,
             file_name: g.recording.file_name.clone(),
+            mime: g.recording.format.mime().to_owned(),
             duration_ms: g.recording.duration_ms,
             category: g.category,
             sheets: g

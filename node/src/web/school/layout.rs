@@ -101,6 +101,9 @@ pub(super) fn page(
         if allowed(role, "commission") {
             links.push("<a href=\"/commission\">Состав комиссии</a>");
         }
+        if allowed(role, "recheck") {
+            links.push("<a href=\"/recheck\">Повторная проверка</a>");
+        }
         if allowed(role, "tech") {
             links.push("<a href=\"/tech\">Техспециалист</a>");
         }

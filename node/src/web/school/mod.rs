@@ -12,6 +12,7 @@
 //! | ответственный организатор | `/roster` rooms, assignment, attendance «Н»; `/act/ID` a signed act ending an attempt; `/print/ROOM` |
 //! | собеседник | `/log` the room log: next participant, start and end, «Н» and early completion |
 //! | эксперт | `/score` and `/score/ID`: the category's criteria, live total, signing; corrections |
+//! | руководитель ОО | `/commission` the commission order; `/recheck` re-checks of other schools' participants: the request to the РЦОИ, the granted recording, the signed re-check |
 //! | everyone | `/sync`: online or not, what the hub has not confirmed, sheets the РЦОИ holds |
 //!
 //! Two people on one node see each other's changes: each page asks `/api/version` every few
@@ -42,6 +43,7 @@ mod head;
 mod interviewer;
 mod layout;
 mod organiser;
+mod recheck;
 mod recordings;
 pub use super::pin_guard;
 mod sign_in;
@@ -262,6 +264,7 @@ fn page_action(page: &str) -> Action {
         "log" => Action::Log,
         "score" => Action::Score,
         "commission" => Action::SignCommission,
+        "recheck" => Action::Recheck,
         "recordings" | "tech" => Action::AddRecording,
         "materials" => Action::OpenMaterials,
         "readiness" => Action::SignReadiness,
@@ -275,6 +278,8 @@ fn page_action(page: &str) -> Action {
 fn allowed(role: PersonRole, page: &str) -> bool {
     match page {
         "recording" => Action::AddRecording.allowed(role) || Action::Score.allowed(role),
+        // The reviewing commission listens: its chair and its experts.
+        "recheck-recording" => Action::Recheck.allowed(role) || Action::Score.allowed(role),
         _ => page_action(page).allowed(role),
     }
 }
@@ -339,6 +344,10 @@ pub fn router(
         .route("/tech/materials", post(technician::reserve_code))
         .route("/tech/readiness", post(technician::sign_readiness))
         .route("/recordings", get(recordings::page_of_recordings))
+        .route("/recheck", get(recheck::recheck_page))
+        .route("/recheck/request", post(recheck::request_submit))
+        .route("/recheck/sign", post(recheck::sign_submit))
+        .route("/recheck/recording/{hash}", get(recheck::recording))
         .route("/recording/{hash}", get(recordings::recording))
         .route("/sync", get(everyone::sync_page))
         .route("/api/version", get(everyone::version))

@@ -129,17 +129,20 @@ pub(super) async fn recording(
     let (Ok(hash), Some(files)) = (hash.parse::<BlobHash>(), web.0.blobs.as_ref()) else {
         return error_page(StatusCode::NOT_FOUND, Some(&who), "Нет такой записи");
     };
-    let file = match files.held(&hash) {
-        Ok(f) => tokio::fs::File::from_std(f),
-        Err(_) => {
-            return error_page(
-                StatusCode::NOT_FOUND,
-                Some(&who),
-                "Запись названа в протоколе, но её файла на этом узле нет",
-            );
-        }
-    };
-    // Read in chunks as the browser takes them: memory stays flat whatever the recording's size.
+    match files.held(&hash) {
+        Ok(f) => stream(f, &r.mime, r.bytes),
+        Err(_) => error_page(
+            StatusCode::NOT_FOUND,
+            Some(&who),
+            "Запись названа в протоколе, но её файла на этом узле нет",
+        ),
+    }
+}
+
+/// A held recording's bytes as a response, read in chunks as the browser takes them: memory
+/// stays flat whatever the recording's size.
+pub(super) fn stream(file: std::fs::File, mime: &str, bytes: u64) -> Response {
+    let file = tokio::fs::File::from_std(file);
     let stream = futures_util::stream::unfold(file, |mut file| async move {
         use tokio::io::AsyncReadExt as _;
         let mut buf = vec![0u8; SERVE_CHUNK_BYTES];
@@ -154,8 +157,8 @@ pub(super) async fn recording(
     });
     (
         [
-            (header::CONTENT_TYPE, r.mime.clone()),
-            (header::CONTENT_LENGTH, r.bytes.to_string()),
+            (header::CONTENT_TYPE, mime.to_owned()),
+            (header::CONTENT_LENGTH, bytes.to_string()),
             (header::CACHE_CONTROL, "private, no-store".to_owned()),
         ],
         Body::from_stream(stream),
