@@ -412,6 +412,7 @@ fn write_node(
             readiness: None,
             year: None,
             calendar: None,
+            essay: None,
         },
         tls: TlsSection {
             cert: "node.crt".into(),

@@ -66,6 +66,21 @@ enum YearCommand {
 
 #[derive(Debug, Subcommand)]
 enum EssayCommand {
+    /// Take in the results of итоговое сочинение (изложение) from the РЦОИ's processing (CSV in
+    /// UTF-8 or Windows-1251, or XLSX: one row per participant, «зачёт»/«незачёт» per
+    /// requirement and criterion). Every row is checked against the year's rules (`[node]
+    /// essay`); any bad row and nothing is taken in. Then `giasync-hub publish --exam` signs
+    /// each school's results, and the informing chain (seed 003) runs from here.
+    Import {
+        /// The results file.
+        file: PathBuf,
+        /// The exam, e.g. essay-2024-12-04.
+        #[arg(long)]
+        exam: String,
+        /// The РЦОИ hub's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Check a rules file of итоговое сочинение (изложение) (requirements, criteria per form,
     /// the pass rule) and print what it holds.
     Check {
@@ -556,6 +571,28 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             }
             println!("{}: year {}: ok", file.display(), year.id);
             Ok(true)
+        }
+        Command::Essay(EssayCommand::Import { file, exam, config }) => {
+            let (config, context) = load(&config)?;
+            let exam = exam.parse().context("--exam")?;
+            let results = match giasync_node::import::read_essay_results(&file, &context.essay)? {
+                Ok(rows) => rows,
+                Err(errors) => {
+                    for e in &errors {
+                        eprintln!("{}: {e}", file.display());
+                    }
+                    anyhow::bail!("{} bad rows: nothing was taken in", errors.len());
+                }
+            };
+            let rows = results
+                .iter()
+                .map(giasync_node::app::essay::EssayRow::from)
+                .collect();
+            report(&execute(
+                &config,
+                &context,
+                &Request::EssayImport { exam, rows },
+            )?)
         }
         Command::Essay(EssayCommand::Check { file }) => {
             let rules = giasync_shared::essay::EssayRules::load(&file)?;

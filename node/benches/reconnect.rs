@@ -54,6 +54,7 @@ fn node_config(
             readiness: None,
             year: None,
             calendar: None,
+            essay: None,
         },
         tls: TlsSection {
             cert: dir.join("node.crt"),

@@ -326,6 +326,10 @@ fn message(answer: &Answer) -> String {
             "{}: settled, sheet {} counts (settlement {})",
             s.subject, s.chosen, s.settlement
         ),
+        Answer::EssayImported(i) => format!(
+            "{}: {} results of {} schools taken in ({} зачёт); publish them with giasync-hub publish --exam {}",
+            i.exam, i.participants, i.schools, i.passed, i.exam
+        ),
         Answer::RecheckFiled(f) => format!("{}: filed ({})", f.subject, f.record),
         Answer::RecheckAnswered(a) => format!(
             "request {} ({}, re-checked at school {}): {}",

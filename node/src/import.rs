@@ -203,6 +203,36 @@ pub fn read_list(path: &Path) -> Result<Result<Vec<ImportedRow>, Vec<RowError>>,
     Ok(giasync_shared::import::parse_csv(&text))
 }
 
+/// Reads and checks the results file of итоговое сочинение (изложение) the РЦОИ's processing
+/// writes (CSV in UTF-8 or Windows-1251, or XLSX) against `rules`; the outer error when the file
+/// cannot be read, the inner one with every bad row.
+pub fn read_essay_results(
+    path: &Path,
+    rules: &giasync_shared::essay::EssayRules,
+) -> Result<Result<Vec<giasync_shared::essay::EssayResult>, Vec<RowError>>, ReadError> {
+    let file = path.display().to_string();
+    let io = |source| ReadError::Io {
+        file: file.clone(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(io)?.len();
+    if size > IMPORT_FILE_BYTES_MAX {
+        return Err(ReadError::TooLarge { file, size });
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    if bytes.starts_with(b"PK\x03\x04") {
+        let (headers, records) = xlsx_table(bytes, &file, XLSX_BOUNDS)?;
+        return Ok(giasync_shared::essay::parse_results(
+            rules,
+            &headers,
+            records.into_iter().map(Ok),
+        ));
+    }
+    let (text, _) = giasync_shared::import::decode_list(&bytes)
+        .map_err(|source| ReadError::NotText { file, source })?;
+    Ok(giasync_shared::essay::parse_results_csv(rules, &text))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

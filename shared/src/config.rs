@@ -125,6 +125,11 @@ pub struct NodeSection {
     /// FILE`); none: the one shipped (`shared/rules/calendar.toml`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calendar: Option<PathBuf>,
+    /// The requirements and criteria of итоговое сочинение (изложение) the РЦОИ checks the
+    /// processing's results by (`giasync-hub essay check FILE`); none: the ones shipped for
+    /// 2023/24 (`shared/rules/essay-2024.toml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub essay: Option<PathBuf>,
 }
 
 /// The least `audio_kbit_s` a node may set: one piece of 256 KiB in 32 s, well within the

@@ -512,6 +512,27 @@ pub fn put_registered(tx: &mut impl Transactable, p: &Participant) -> Result<(),
     Ok(())
 }
 
+/// Writes the identity document of a participant in the register (`reg/ID/doc_series`,
+/// `reg/ID/doc_number`), as the results of итоговое сочинение (изложение) bring it: the look-up
+/// finds their result by it.
+pub fn put_registered_document(
+    tx: &mut impl Transactable,
+    participant: ParticipantId,
+    document: &crate::participant::IdentityDocument,
+) -> Result<(), AutomergeError> {
+    tx.put(
+        ROOT,
+        format!("reg/{participant}/doc_series"),
+        document.series(),
+    )?;
+    tx.put(
+        ROOT,
+        format!("reg/{participant}/doc_number"),
+        document.number(),
+    )?;
+    Ok(())
+}
+
 /// Sets the category of record of a participant already in the register (an approved change).
 pub fn put_registered_category(
     tx: &mut impl Transactable,

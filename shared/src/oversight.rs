@@ -801,6 +801,16 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
         familiarised: out.familiarised,
         familiarised_last_ms,
     };
+    // Итоговое сочинение (изложение): the participants are those the РЦОИ's processing gave
+    // results for, and processing ended when the РЦОИ took them in (`crate::essay::stored`).
+    if exam.kind() == crate::exam::ExamKind::Essay
+        && let Some(rcoi) = docs.rcoi
+    {
+        let processed = crate::essay::stored::results(rcoi).len();
+        out.facts.attended = processed;
+        out.facts.scored = processed;
+        out.facts.scoring_done_ms = crate::essay::stored::processed(rcoi).map(Timestamp::unix_ms);
+    }
     out
 }
 
@@ -842,7 +852,7 @@ fn date_of(ms: i64, offset: UtcOffset) -> Option<Date> {
 /// told apart yet), each due `days` after its anchor. A step whose anchor has not happened yet
 /// (processing not finished) is not shown. Processing ends when every participant who came is
 /// scored; for итоговое сочинение, whose results the РЦОИ's processing gives rather than school
-/// experts, nothing marks it yet, so its chain shows once that lands.
+/// experts, when the РЦОИ took the processing's results in.
 fn deadlines(
     exam: ExamId,
     school: SchoolCode,

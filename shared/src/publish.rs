@@ -33,6 +33,10 @@ pub struct ResultRow {
     pub attempt: u8,
     pub total: u16,
     pub outcome: Outcome,
+    /// For итоговое сочинение (изложение): «зачёт» (true) or «незачёт» per requirement and
+    /// criterion, ascending by id; none for an exam scored in points. Signed after the row's
+    /// four fields as `ID+` or `ID-` each.
+    pub marks: Vec<(String, bool)>,
 }
 
 /// A school's results for an exam, as the РЦОИ publishes them.
@@ -64,6 +68,8 @@ pub enum PublishError {
     WrongEdition { stored: u32, signed: u32 },
     #[error("no results are published")]
     NonePublished,
+    #[error("the РЦОИ holds no processed results of the school (giasync-hub essay import)")]
+    NothingProcessed,
     #[error(transparent)]
     Statement(#[from] StatementError),
 }
@@ -106,6 +112,7 @@ impl Published {
                     attempt: subject.attempt.get(),
                     total,
                     outcome,
+                    marks: Vec::new(),
                 })
             })
             .collect();
@@ -125,6 +132,36 @@ impl Published {
         })
     }
 
+    /// Edition `edition` of a school's results of итоговое сочинение (изложение), from the
+    /// РЦОИ's processing (`crate::essay::stored`): one row per participant, its total the number
+    /// of requirements and criteria passed.
+    #[must_use]
+    pub fn from_essay(
+        results: &std::collections::BTreeMap<ParticipantId, crate::essay::stored::StoredEssay>,
+        exam: ExamId,
+        school: SchoolCode,
+        edition: u32,
+        at: Timestamp,
+    ) -> Self {
+        let rows = results
+            .iter()
+            .map(|(participant, r)| ResultRow {
+                participant: *participant,
+                attempt: 1,
+                total: u16::try_from(r.marks.values().filter(|m| **m).count()).unwrap_or(u16::MAX),
+                outcome: r.outcome,
+                marks: r.marks.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            })
+            .collect();
+        Published {
+            exam,
+            school,
+            edition,
+            at,
+            rows,
+        }
+    }
+
     /// The fields signed.
     #[must_use]
     pub fn fields(&self) -> Fields {
@@ -137,11 +174,15 @@ impl Published {
             fields = fields.with(
                 "row",
                 format!(
-                    "{} {} {} {}",
+                    "{} {} {} {}{}",
                     r.participant,
                     r.attempt,
                     r.total,
-                    r.outcome.id()
+                    r.outcome.id(),
+                    r.marks
+                        .iter()
+                        .map(|(id, yes)| format!(" {id}{}", if *yes { '+' } else { '-' }))
+                        .collect::<String>()
                 ),
             );
         }
@@ -181,9 +222,17 @@ impl Published {
             .all("row")
             .map(|row| {
                 let parts: Vec<&str> = row.split(' ').collect();
-                let [participant, attempt, total, outcome] = parts[..] else {
+                let [participant, attempt, total, outcome, ref marks @ ..] = parts[..] else {
                     return Err(invalid(format!("row {row:?}")));
                 };
+                let marks = marks
+                    .iter()
+                    .map(|m| match (m.strip_suffix('+'), m.strip_suffix('-')) {
+                        (Some(id), _) if !id.is_empty() => Ok((id.to_owned(), true)),
+                        (_, Some(id)) if !id.is_empty() => Ok((id.to_owned(), false)),
+                        _ => Err(invalid(format!("mark {m:?} in row {row:?}"))),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
                 Ok(ResultRow {
                     participant: ParticipantId::new(participant)
                         .map_err(|e| invalid(e.to_string()))?,
@@ -200,6 +249,7 @@ impl Published {
                     outcome: outcome
                         .parse()
                         .map_err(|e: crate::DomainError| invalid(e.to_string()))?,
+                    marks,
                 })
             })
             .collect::<Result<_, _>>()?;
@@ -320,6 +370,7 @@ mod tests {
                 attempt: 1,
                 total: 14,
                 outcome: Outcome::Pass,
+                marks: Vec::new(),
             }],
         }
     }
@@ -331,6 +382,41 @@ mod tests {
             org,
             municipality: None,
         }
+    }
+
+    /// An essay's results carry each requirement's and criterion's mark, signed with the row;
+    /// an ИС row's text is what it was before marks existed.
+    #[test]
+    fn essay_results_carry_their_marks_under_the_signature() {
+        use crate::essay::stored::StoredEssay;
+        let ca = FixedCa::default();
+        let rcoi_key = SigningKey::from_bytes(&[50; 32]);
+        let rcoi_cert = ca.issue(node(NodeRole::Rcoi, "42"), &rcoi_key);
+        let marks = [("Т1", true), ("Т2", true), ("К1", true), ("К2", false)];
+        let results = std::collections::BTreeMap::from([(
+            ParticipantId::new("e1").unwrap(),
+            StoredEssay {
+                form: crate::essay::EssayForm::Essay,
+                marks: marks.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+                outcome: Outcome::Fail,
+            },
+        )]);
+        let exam: ExamId = "essay-2024-12-04".parse().unwrap();
+        let p = Published::from_essay(&results, exam, school(), 1, at(600));
+        assert_eq!(p.rows[0].total, 3);
+        assert!(
+            p.fields()
+                .all("row")
+                .any(|r| r == "e1 1 3 fail К1+ К2- Т1+ Т2+"),
+            "{:?}",
+            p.fields()
+        );
+        let statement = Statement::sign(StatementKind::Results, &p.fields(), &rcoi_key).unwrap();
+        assert_eq!(
+            Published::verify(&statement, &rcoi_cert, &ca, exam, school()).unwrap(),
+            p
+        );
+        assert!(published().fields().all("row").any(|r| r == "p1 1 14 pass"));
     }
 
     #[test]

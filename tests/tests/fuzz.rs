@@ -293,6 +293,7 @@ fn signed_statements() {
             attempt: 1,
             total: 15,
             outcome: Outcome::Pass,
+            marks: Vec::new(),
         }],
     };
     let published =

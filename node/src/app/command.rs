@@ -11,8 +11,8 @@ use giasync_shared::sync::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Actor, Context, Error, acts, commission, day, hub, recheck, recordings, results, retakes,
-    room_log, roster, scoring, settlement, status,
+    Actor, Context, Error, acts, commission, day, essay, hub, recheck, recordings, results,
+    retakes, room_log, roster, scoring, settlement, status,
 };
 
 /// A participant and the room they are assigned to, as a roster import carries them.
@@ -297,6 +297,12 @@ pub enum Command {
         statement: Vec<u8>,
         cert: Vec<u8>,
     },
+    /// At the РЦОИ: the processing's results of итоговое сочинение (изложение), each row checked
+    /// again; any bad row and nothing is written.
+    EssayImport {
+        exam: ExamId,
+        rows: Vec<essay::EssayRow>,
+    },
     /// At the reviewing school: the head's signed request for another school's participant's
     /// recording (`giasync_shared::recheck`), with their certificate.
     RecheckRequest {
@@ -458,6 +464,7 @@ pub enum Answer {
     Export(hub::Export),
     Conflicts(scoring::Conflicts),
     Settled(hub::Settled),
+    EssayImported(essay::EssayImported),
     RecheckFiled(recheck::Filed),
     RecheckAnswered(recheck::Answered),
     Rechecks {
@@ -529,6 +536,7 @@ impl Command {
             Command::Conflicts { .. } => "conflicts",
             Command::Settle { .. } => "settle",
             Command::CommissionSettle { .. } => "commission_settle",
+            Command::EssayImport { .. } => "essay_import",
             Command::RecheckRequest { .. } => "recheck_request",
             Command::RecheckGrant { .. } => "recheck_grant",
             Command::Rechecks => "rechecks",
@@ -596,7 +604,7 @@ impl Command {
             Command::Commission { .. } => Action::SignCommission,
             Command::CommissionSettle { .. } => Action::Settle,
             Command::RecheckRequest { .. } | Command::RecheckSign { .. } => Action::Recheck,
-            Command::RecheckGrant { .. } => Action::Operate,
+            Command::RecheckGrant { .. } | Command::EssayImport { .. } => Action::Operate,
             Command::Rechecks | Command::RecheckGrants { .. } => Action::Read,
             Command::AddRecording { .. }
             | Command::DestroyRecordings { .. }
@@ -728,6 +736,9 @@ pub fn apply(
         } => Answer::Settled(settlement::settle(
             engine, context, actor, now_ms, exam, statement, &cert,
         )?),
+        Command::EssayImport { exam, rows } => {
+            Answer::EssayImported(essay::import(engine, context, now_ms, exam, rows)?)
+        }
         Command::RecheckRequest { statement, cert } => Answer::RecheckFiled(recheck::request(
             engine, context, actor, now_ms, statement, &cert,
         )?),

@@ -69,6 +69,10 @@ pub enum RowFault {
         document: giasync_shared::participant::IdentityDocument,
         school: SchoolCode,
     },
+    /// An essay result whose marks do not give the outcome it states, or that the year's rules
+    /// do not read (`[node] essay`).
+    #[error("the marks: {0}")]
+    EssayMarks(String),
     /// On an additional date only the participants §70 admits may be registered.
     #[error("not admitted to an additional date: {0}")]
     NotAdmitted(giasync_shared::retake::NotAdmitted),
@@ -407,6 +411,11 @@ pub enum Error {
     RecheckOutOfTime {
         at: giasync_shared::calendar::Timestamp,
     },
+    /// Essay results for an exam of another kind.
+    #[error(
+        "{0} is not итоговое сочинение (изложение): its results go to an essay-YYYY-MM-DD exam"
+    )]
+    NotAnEssay(ExamId),
     #[error("no re-check request {0} is held here")]
     NoSuchRequest(giasync_shared::record::RecordHash),
     #[error("the request {0} is answered already (see giasync-hub recheck list)")]

@@ -104,7 +104,19 @@ pub fn publish(
         published: Vec::new(),
         refused: Vec::new(),
     };
-    for protocol in protocols_of(engine, exam) {
+    let schools: Vec<DocId> = if exam.kind() == giasync_shared::exam::ExamKind::Essay {
+        // The schools the processing gave results for (no protocol: no school experts).
+        engine
+            .doc_ids()
+            .filter(
+                |d| matches!(d, DocId::School { kind: DocKind::Rcoi, exam: e, .. } if *e == exam),
+            )
+            .filter_map(|d| d.sibling(DocKind::Protocol))
+            .collect()
+    } else {
+        protocols_of(engine, exam)
+    };
+    for protocol in schools {
         let Some(school) = protocol.school() else {
             continue;
         };
@@ -131,13 +143,24 @@ pub fn publish_school(
     else {
         return Err(Error::NoExam);
     };
-    let settled = settled_protocol(engine, context, protocol);
     let edition = engine.doc(&doc).map_or(1, content::next_edition);
-    let results = match giasync_shared::publish::Published::from_protocol(
-        &settled, exam, school, edition, at,
-    ) {
-        Ok(r) => r,
-        Err(e) => return Ok(Err(e)),
+    let results = if exam.kind() == giasync_shared::exam::ExamKind::Essay {
+        // From the РЦОИ's processing (`super::essay`), not from school experts' sheets.
+        let processed = engine
+            .doc(&doc)
+            .map(giasync_shared::essay::stored::results)
+            .unwrap_or_default();
+        if processed.is_empty() {
+            return Ok(Err(giasync_shared::publish::PublishError::NothingProcessed));
+        }
+        giasync_shared::publish::Published::from_essay(&processed, exam, school, edition, at)
+    } else {
+        let settled = settled_protocol(engine, context, protocol);
+        match giasync_shared::publish::Published::from_protocol(&settled, exam, school, edition, at)
+        {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
+        }
     };
     let statement = engine.node_statement(StatementKind::Results, &results.fields())?;
     let cert = engine.node_cert().to_vec();

@@ -17,6 +17,7 @@ pub mod command;
 pub mod commission;
 pub mod day;
 mod error;
+pub mod essay;
 pub mod hub;
 pub mod materials;
 pub mod metrics;
@@ -59,6 +60,9 @@ pub struct Context {
     pub readiness: giasync_shared::readiness::ReadinessRules,
     /// The school year's deadlines and choices (`shared/rules/year-2024.toml`).
     pub year: giasync_shared::year::YearData,
+    /// The requirements and criteria of итоговое сочинение (изложение)
+    /// (`shared/rules/essay-2024.toml`, `[node] essay`).
+    pub essay: giasync_shared::essay::EssayRules,
     /// The production calendar (`shared/rules/calendar.toml`).
     pub calendar: giasync_shared::workdays::ProductionCalendar,
     /// The region's clock (`[node] utc_offset`).
@@ -97,6 +101,7 @@ impl Context {
             rules: Rules::is_2024()?,
             readiness: giasync_shared::readiness::ReadinessRules::year_2024()?,
             year: giasync_shared::year::YearData::year_2024()?,
+            essay: giasync_shared::essay::EssayRules::year_2024()?,
             calendar: giasync_shared::workdays::ProductionCalendar::shipped()?,
             clock,
             audio_keep_months: giasync_shared::config::AUDIO_KEEP_MONTHS_MIN,
@@ -125,6 +130,9 @@ impl Context {
         }
         if let Some(path) = &config.node.year {
             context.year = giasync_shared::year::YearData::load(path)?;
+        }
+        if let Some(path) = &config.node.essay {
+            context.essay = giasync_shared::essay::EssayRules::load(path)?;
         }
         if let Some(path) = &config.node.calendar {
             context.calendar = giasync_shared::workdays::ProductionCalendar::load(path)?;

@@ -30,6 +30,10 @@ pub struct ResultLine {
     /// The organiser whose signature attests it.
     #[serde(default)]
     pub familiarised_by: Option<PersonId>,
+    /// For итоговое сочинение (изложение): «зачёт» (true) or «незачёт» per requirement and
+    /// criterion, as the РЦОИ signed them.
+    #[serde(default)]
+    pub marks: Vec<(String, bool)>,
 }
 
 /// A school's published results, their signature verified as the РЦОИ's.
@@ -151,6 +155,7 @@ pub fn published(
                 outcome: r.outcome,
                 familiarised: acks.get(&r.participant).map(|(at, _)| *at),
                 familiarised_by: acks.get(&r.participant).map(|(_, by)| *by),
+                marks: r.marks.clone(),
             })
             .collect(),
     })

@@ -414,17 +414,7 @@ pub fn region_import(
     rows: Vec<RegionRow>,
 ) -> Result<RegionImported, Error> {
     require_rcoi(engine, RcoiDuty::Import)?;
-    let known: BTreeMap<SchoolCode, MunicipalityCode> = engine
-        .doc_ids()
-        .filter_map(|d| match d {
-            DocId::School {
-                municipality,
-                school,
-                ..
-            } => Some((*school, *municipality)),
-            DocId::Directory => None,
-        })
-        .collect();
+    let known = known_schools(engine);
     let mut problems = Vec::new();
     let mut by_roster: BTreeMap<DocId, Vec<(usize, RosterEntry)>> = BTreeMap::new();
     let participants = rows.len();
@@ -596,7 +586,7 @@ fn admit(
 
 /// The identity documents in the registers of `exam` this node holds (the РЦОИ's documents for
 /// its schools), with the school listing each.
-fn documents_listed(
+pub(super) fn documents_listed(
     engine: &Engine,
     exam: ExamId,
 ) -> BTreeMap<giasync_shared::participant::IdentityDocument, SchoolCode> {
@@ -632,8 +622,33 @@ fn place(
     known: &BTreeMap<SchoolCode, MunicipalityCode>,
     r: &RegionRow,
 ) -> Result<(SchoolCode, MunicipalityCode), RowFault> {
-    let school = r.school.ok_or(RowFault::NoSchool)?;
-    let municipality = match r.municipality {
+    place_school(known, r.school, r.municipality)
+}
+
+/// The schools the РЦОИ holds documents of, with their МОУО.
+pub(super) fn known_schools(engine: &Engine) -> BTreeMap<SchoolCode, MunicipalityCode> {
+    engine
+        .doc_ids()
+        .filter_map(|d| match d {
+            DocId::School {
+                municipality,
+                school,
+                ..
+            } => Some((*school, *municipality)),
+            DocId::Directory => None,
+        })
+        .collect()
+}
+
+/// A row's school and its МОУО: the row's, which must agree with what the РЦОИ knows, or the
+/// known one.
+pub(super) fn place_school(
+    known: &BTreeMap<SchoolCode, MunicipalityCode>,
+    school: Option<SchoolCode>,
+    municipality: Option<MunicipalityCode>,
+) -> Result<(SchoolCode, MunicipalityCode), RowFault> {
+    let school = school.ok_or(RowFault::NoSchool)?;
+    let municipality = match municipality {
         Some(listed) => {
             if let Some(&known) = known.get(&school).filter(|k| **k != listed) {
                 return Err(RowFault::OtherMunicipality {

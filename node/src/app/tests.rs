@@ -33,6 +33,7 @@ macro_rules! assert_refused {
     }};
 }
 
+mod essay;
 mod recheck;
 
 /// The demo region's clock (Кемерово, UTC+07:00): the exam is today on it, so sheets signed now
@@ -1365,6 +1366,7 @@ fn publish_by_hand(rcoi: &mut Engine, exam: ExamId, rows: &[(&str, u16, Outcome)
                 attempt: 1,
                 total,
                 outcome,
+                marks: Vec::new(),
             })
             .collect(),
     };

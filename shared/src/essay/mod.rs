@@ -8,6 +8,8 @@
 //! states one (it must be the one the marks give) — and a file with any bad row imports nothing,
 //! with an error per row.
 
+pub mod stored;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -22,7 +24,7 @@ use crate::rules::Outcome;
 /// The format version of essay rules files this build reads.
 pub const ESSAY_FORMAT: i64 = 1;
 /// The shipped rules of 2023/24.
-pub const ESSAY_2024_TOML: &str = include_str!("../rules/essay-2024.toml");
+pub const ESSAY_2024_TOML: &str = include_str!("../../rules/essay-2024.toml");
 /// The most requirements or criteria of one form.
 pub const MARKS_MAX: usize = 16;
 /// The most rows one results file may hold.

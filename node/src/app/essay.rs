@@ -1,0 +1,153 @@
+//! Итоговое сочинение (изложение) at the РЦОИ (seed 003): its results come from the РЦОИ's
+//! processing, not from school experts. The РЦОИ imports the processing's file — every row
+//! checked again here against the year's rules (`[node] essay`), all or nothing — into its
+//! document for each school (`giasync_shared::essay::stored`), with the participants' identity
+//! documents for the look-up and the time processing ended for that school, which anchors the
+//! informing chain. Publishing signs each school's results like any exam's
+//! (`super::hub::publish_school`); they flow down through the МОУО, or go on removable media.
+
+use std::collections::BTreeMap;
+
+use giasync_shared::codes::{MunicipalityCode, ParticipantId, SchoolCode};
+use giasync_shared::content;
+use giasync_shared::essay::stored::{self, StoredEssay};
+use giasync_shared::essay::{EssayForm, EssayResult};
+use giasync_shared::exam::{ExamId, ExamKind};
+use giasync_shared::participant::IdentityDocument;
+use giasync_shared::rules::Outcome;
+use giasync_shared::sync::{DocId, DocKind, Engine};
+use serde::{Deserialize, Serialize};
+
+use super::roster::{documents_listed, known_schools, place_school};
+use super::{Context, Error, RcoiDuty, RowFault, RowProblem, require_rcoi, timestamp};
+
+/// One participant's processed result as the import carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EssayRow {
+    /// The row in the file (1-based, the header is row 1).
+    pub row: usize,
+    pub municipality: Option<MunicipalityCode>,
+    pub school: SchoolCode,
+    pub participant: ParticipantId,
+    pub document: IdentityDocument,
+    pub form: EssayForm,
+    pub marks: BTreeMap<String, bool>,
+    pub outcome: Outcome,
+}
+
+impl From<&EssayResult> for EssayRow {
+    fn from(r: &EssayResult) -> Self {
+        EssayRow {
+            row: r.row,
+            municipality: r.municipality,
+            school: r.school,
+            participant: r.participant,
+            document: r.document.clone(),
+            form: r.form,
+            marks: r.marks.clone(),
+            outcome: r.outcome,
+        }
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EssayImported {
+    pub exam: ExamId,
+    pub participants: usize,
+    pub schools: usize,
+    pub passed: usize,
+}
+
+/// At the РЦОИ: takes in the processing's results of `exam` (an итоговое сочинение date). Each
+/// row's school is placed as a region-wide list's is, its identity document must not stand for
+/// a participant of another school, and its marks must give its outcome by the year's rules;
+/// any bad row and nothing is written, every bad row named.
+pub fn import(
+    engine: &mut Engine,
+    context: &Context,
+    now_ms: i64,
+    exam: ExamId,
+    rows: Vec<EssayRow>,
+) -> Result<EssayImported, Error> {
+    require_rcoi(engine, RcoiDuty::Import)?;
+    if exam.kind() != ExamKind::Essay {
+        return Err(Error::NotAnEssay(exam));
+    }
+    let at = timestamp(now_ms)?;
+    let known = known_schools(engine);
+    let mut listed = documents_listed(engine, exam);
+    let mut problems = Vec::new();
+    let mut by_school: BTreeMap<DocId, Vec<EssayRow>> = BTreeMap::new();
+    let participants = rows.len();
+    let mut passed = 0;
+    for r in rows {
+        let checked = place_school(&known, Some(r.school), r.municipality).and_then(|placed| {
+            match context.essay.outcome(r.form, &r.marks) {
+                Ok(outcome) if outcome == r.outcome => Ok(placed),
+                Ok(outcome) => Err(RowFault::EssayMarks(format!(
+                    "they give «{}», the row says «{}»",
+                    outcome.display_name(),
+                    r.outcome.display_name()
+                ))),
+                Err(e) => Err(RowFault::EssayMarks(e)),
+            }
+        });
+        let checked = checked.and_then(|(school, municipality)| match listed.get(&r.document) {
+            Some(&other) if other != school => Err(RowFault::DocumentInAnotherSchool {
+                document: r.document.clone(),
+                school: other,
+            }),
+            _ => {
+                listed.insert(r.document.clone(), school);
+                Ok((school, municipality))
+            }
+        });
+        match checked {
+            Ok((school, municipality)) => {
+                passed += usize::from(r.outcome == Outcome::Pass);
+                by_school
+                    .entry(DocId::School {
+                        kind: DocKind::Rcoi,
+                        municipality,
+                        school,
+                        exam,
+                    })
+                    .or_default()
+                    .push(r);
+            }
+            Err(problem) => problems.push(RowProblem {
+                row: r.row,
+                problem,
+            }),
+        }
+    }
+    if !problems.is_empty() {
+        problems.sort_by_key(|p| p.row);
+        return Err(Error::RowsRefused(problems));
+    }
+    let schools = by_school.len();
+    for (doc, rows) in by_school {
+        engine.change(now_ms, doc, |tx| {
+            for r in &rows {
+                stored::put(
+                    tx,
+                    r.participant,
+                    &StoredEssay {
+                        form: r.form,
+                        marks: r.marks.clone(),
+                        outcome: r.outcome,
+                    },
+                )?;
+                content::put_registered_document(tx, r.participant, &r.document)?;
+            }
+            stored::put_processed(tx, at)
+        })?;
+    }
+    Ok(EssayImported {
+        exam,
+        participants,
+        schools,
+        passed,
+    })
+}
