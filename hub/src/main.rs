@@ -28,6 +28,21 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum BundleCommand {
+    /// At the РЦОИ: write its documents for one school — its signed results, receipts and
+    /// register — to a folder (removable media), signed by the РЦОИ's node key, for a school on
+    /// the direct route (seed 003 §2.5: state schools and colleges get their results straight
+    /// from the РЦОИ); the school takes it in with `giasync-node bundle read`.
+    Write {
+        /// The school.
+        #[arg(long)]
+        school: String,
+        /// The folder to write (made if missing).
+        #[arg(long)]
+        to: PathBuf,
+        /// The РЦОИ hub's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Check a school's bundle whole (the node's signature over the manifest, its certificate
     /// from this region's CA and not revoked, every file's length and hash) and only then take
     /// it in: documents judged as if the school had sent them, recordings into the store.
@@ -286,13 +301,27 @@ enum Command {
     /// Bundles from schools with no link (`giasync-node bundle write`).
     #[command(subcommand)]
     Bundle(BundleCommand),
-    /// At the РЦОИ: close an exam's processing — sign each school's results (participant,
-    /// total, зачёт/незачёт) with the РЦОИ key into its results document, to flow down through
-    /// the МОУО hubs. Schools with open conflicts are named and left out (exit 1).
+    /// Put a school on the route its results take (seed 003 §2.3, §2.5): `municipal` (through
+    /// its МОУО, the default) or `direct` (state schools and colleges: from the РЦОИ on
+    /// removable media, `giasync-hub bundle write --school`). Kept in the region directory;
+    /// the oversight pages judge the school's informing chain by it.
+    Route {
+        #[arg(long)]
+        school: String,
+        /// `municipal` or `direct`.
+        #[arg(long)]
+        route: String,
+        /// The РЦОИ hub's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Re-checks by another school's commission (seed 002 §71–73): the requests the reviewing
     /// schools' heads filed, and the РЦОИ's answer to one.
     #[command(subcommand)]
     Recheck(RecheckCommand),
+    /// At the РЦОИ: close an exam's processing — sign each school's results (participant,
+    /// total, зачёт/незачёт) with the РЦОИ key into its results document, to flow down through
+    /// the МОУО hubs. Schools with open conflicts are named and left out (exit 1).
     Publish {
         /// The РЦОИ hub's configuration (node.toml).
         #[arg(long)]
@@ -516,6 +545,34 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;
             }
             report(&response)
+        }
+        Command::Bundle(BundleCommand::Write { school, to, config }) => {
+            let (config, context) = load(&config)?;
+            let to = std::path::absolute(&to).with_context(|| format!("{}", to.display()))?;
+            report(&execute(
+                &config,
+                &context,
+                &Request::BundleWrite {
+                    to,
+                    documents: true,
+                    school: Some(SchoolCode::new(&school).context("--school")?),
+                },
+            )?)
+        }
+        Command::Route {
+            school,
+            route,
+            config,
+        } => {
+            let (config, context) = load(&config)?;
+            report(&execute(
+                &config,
+                &context,
+                &Request::SchoolRoute {
+                    school: SchoolCode::new(&school).context("--school")?,
+                    route: route.parse().context("--route")?,
+                },
+            )?)
         }
         Command::Bundle(BundleCommand::Read { dir, config }) => {
             let (config, context) = load(&config)?;

@@ -90,7 +90,8 @@ pub fn respond(outcome: Result<Answer, Error>) -> Response {
         Answer::Oversight(view) => r.oversight = Some(view),
         Answer::SchoolDay(day) => r.school_day = Some(day),
         Answer::Published(ref p) => {
-            r.ok = p.refused.is_empty();
+            // Nothing to publish (no school holds results of the exam) is not a success either.
+            r.ok = p.refused.is_empty() && !p.published.is_empty();
             r.answer = Some(answer);
         }
         other => r.answer = Some(other),
@@ -165,6 +166,15 @@ fn materials_lines(exams: &[crate::app::materials::ExamMaterials]) -> String {
         lines.push(line);
     }
     lines.join("\n")
+}
+
+fn route_words(route: giasync_shared::year::Route) -> &'static str {
+    match route {
+        giasync_shared::year::Route::Municipal => "through its МОУО",
+        giasync_shared::year::Route::Direct => {
+            "straight from the РЦОИ on removable media (giasync-hub bundle write --school)"
+        }
+    }
 }
 
 fn recheck_state(state: &crate::app::recheck::RequestState) -> String {
@@ -325,6 +335,12 @@ fn message(answer: &Answer) -> String {
         Answer::Settled(s) => format!(
             "{}: settled, sheet {} counts (settlement {})",
             s.subject, s.chosen, s.settlement
+        ),
+        Answer::SchoolRouted(r) => format!(
+            "school {}: results go {} (was {})",
+            r.school,
+            route_words(r.route),
+            route_words(r.before)
         ),
         Answer::EssayImported(i) => format!(
             "{}: {} results of {} schools taken in ({} зачёт); publish them with giasync-hub publish --exam {}",
@@ -769,8 +785,12 @@ fn bundle_offline(
 ) -> Result<Answer, crate::app::Error> {
     Actor::Console.may(command.action())?;
     match command {
-        Command::BundleWrite { to, documents } => {
-            let collected = crate::bundle::collect(engine, *documents);
+        Command::BundleWrite {
+            to,
+            documents,
+            school,
+        } => {
+            let collected = crate::bundle::collect(engine, *documents, *school);
             let (manifest, bytes) =
                 crate::bundle::write_files(to, &blobs.files(), &collected, now_ms)?;
             let signature = engine.sign_bundle(manifest.to_text().as_bytes());

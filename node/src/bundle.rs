@@ -44,12 +44,34 @@ fn err(path: &Path, e: impl std::fmt::Display) -> BundleError {
 }
 
 /// The recordings this node's protocols name, and with `documents` the documents it writes
-/// (a school's roster, protocol and results), each as one frame.
+/// (a school's roster, protocol and results), each as one frame. With `for_school`, at the
+/// РЦОИ: its documents for that school (its results, receipts, register) and no recordings,
+/// for a school on the direct route (seed 003 §2.5).
 #[must_use]
-pub fn collect(engine: &Engine, documents: bool) -> Collected {
+pub fn collect(
+    engine: &Engine,
+    documents: bool,
+    for_school: Option<giasync_shared::codes::SchoolCode>,
+) -> Collected {
     let me = engine.identity();
     let mut blobs = Vec::new();
     let mut docs = Vec::new();
+    if let Some(school) = for_school {
+        for id in engine.doc_ids() {
+            if id.kind() == Some(DocKind::Rcoi)
+                && id.school() == Some(school)
+                && id.writable_by(&me)
+                && let Some(frame) = engine.bundle_frame(id)
+            {
+                docs.push((*id, frame));
+            }
+        }
+        return Collected {
+            node: me,
+            blobs,
+            docs,
+        };
+    }
     for id in engine.doc_ids().copied().collect::<Vec<_>>() {
         if !id.writable_by(&me) || id.kind() == Some(DocKind::Rcoi) {
             continue;

@@ -194,6 +194,16 @@ enum BundleCommand {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Take in a bundle the РЦОИ wrote for this school (`giasync-hub bundle write --school`):
+    /// the results of a school on the direct route, on removable media. Its signature, the
+    /// РЦОИ's certificate and every file are checked before anything is taken in.
+    Read {
+        /// The bundle's folder.
+        dir: PathBuf,
+        /// The node's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -476,6 +486,17 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             )?)
         }
         Command::Roster(command) => roster(command),
+        Command::Bundle(BundleCommand::Read { dir, config }) => {
+            let config = NodeConfig::load(&config)?;
+            let context = Context::load(&config)?;
+            let from = std::path::absolute(&dir).with_context(|| format!("{}", dir.display()))?;
+            Ok(report(&admin::execute(
+                &config,
+                &context,
+                &Request::BundleRead { from },
+                now_ms(),
+            )?))
+        }
         Command::Bundle(BundleCommand::Write {
             to,
             documents,
@@ -487,7 +508,11 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             Ok(report(&admin::execute(
                 &config,
                 &context,
-                &Request::BundleWrite { to, documents },
+                &Request::BundleWrite {
+                    to,
+                    documents,
+                    school: None,
+                },
                 now_ms(),
             )?))
         }

@@ -31,6 +31,7 @@
 //! | rcoi | `grant/ID/…` | for a reviewing school: the РЦОИ's grant of one recording (`rec/HASH/…` beside it) and one participant's sheets for a re-check, or its refusal (`crate::recheck::grant`) |
 //! | rcoi | `recheck/HASH` | for the participant's school: a re-check protocol the РЦОИ checked, whose result counts; `recheck_cert/HASH` the certificate it was signed under |
 //! | rcoi | `published/N` | the РЦОИ's signed results of the school, edition N (`crate::publish`); `rcoi_cert/N` the certificate it was signed under |
+//! | directory | `route/SCHOOL` | `direct` for a school whose results the РЦОИ hands over on removable media (state schools and colleges, seed 003 §2.5); absent or `municipal`: through its МОУО |
 //! | directory | `materials/EXAM/package` | the РЦОИ's signed statement naming the exam's materials package (`crate::materials`); `materials/EXAM/package_cert` the certificate it was signed under |
 //! | directory | `materials/EXAM/release` | the РЦОИ's signed release of the package's code; `materials/EXAM/release_cert` its certificate |
 //! | protocol | `materials/opened`, `materials/opened_by`, `materials/opened_package` | when the school opened the exam's materials (ms), how (`release` or `code`, the reserve scheme) and which package (its blob hash) |
@@ -1003,6 +1004,29 @@ pub fn readiness_acts(protocol: &impl ReadDoc) -> Vec<crate::statement::Statemen
 /// The technicians' certificates in a school's protocol, by id.
 pub fn technician_certs(protocol: &impl ReadDoc) -> BTreeMap<String, Vec<u8>> {
     certs(protocol, "technician/")
+}
+
+/// Puts a school on a route of results (`route/SCHOOL` in the region directory, which only the
+/// РЦОИ writes): through its МОУО, or straight from the РЦОИ (seed 003 §2.3, §2.5).
+pub fn put_route(
+    tx: &mut impl Transactable,
+    school: crate::codes::SchoolCode,
+    route: crate::year::Route,
+) -> Result<(), AutomergeError> {
+    tx.put(ROOT, format!("route/{school}"), route.id())?;
+    Ok(())
+}
+
+/// The schools the region directory puts on a route; a school not listed takes the municipal
+/// one. An entry that does not read is left out.
+pub fn routes(directory: &impl ReadDoc) -> BTreeMap<crate::codes::SchoolCode, crate::year::Route> {
+    directory
+        .map_range(ROOT, crate::recording::range_of("route/"))
+        .filter_map(|item| {
+            let school = crate::codes::SchoolCode::new(item.key.strip_prefix("route/")?).ok()?;
+            Some((school, text(directory, &item.key)?.parse().ok()?))
+        })
+        .collect()
 }
 
 /// One exam's materials as the region directory holds them.

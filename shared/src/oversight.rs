@@ -251,6 +251,9 @@ pub struct Inputs<'a, D, F: Fn(&BTreeMap<String, Vec<u8>>) -> D> {
     pub year: &'a YearData,
     /// The working days those chains count.
     pub calendar: &'a ProductionCalendar,
+    /// The schools the region directory puts on the direct route (results from the РЦОИ on
+    /// removable media, seed 003 §2.5); the others take the municipal one.
+    pub routes: BTreeMap<SchoolCode, Route>,
     pub directory_for: F,
     pub verifier: &'a dyn CertVerifier,
 }
@@ -512,7 +515,14 @@ pub fn build_cached<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
             school,
             (inputs.now, inputs.utc_offset),
             section.facts,
-            inputs.year.chain(exam.kind(), Route::Municipal),
+            inputs.year.chain(
+                exam.kind(),
+                inputs
+                    .routes
+                    .get(&school)
+                    .copied()
+                    .unwrap_or(Route::Municipal),
+            ),
             inputs.calendar,
         ));
         if let Some(terms) = inputs.year.recheck {
@@ -1049,6 +1059,7 @@ mod tests {
             rules,
             year: year(),
             calendar: calendar(),
+            routes: BTreeMap::new(),
             directory_for: |_: &BTreeMap<String, Vec<u8>>| crate::record::FixedDirectory::default(),
             verifier: ca,
         }
@@ -1287,6 +1298,7 @@ mod tests {
             rules: &rules,
             year: year(),
             calendar: calendar(),
+            routes: BTreeMap::new(),
             directory_for: |_: &BTreeMap<String, Vec<u8>>| crate::record::FixedDirectory::default(),
             verifier: &ca,
         });
@@ -1331,6 +1343,7 @@ mod tests {
                 rules: &rules,
                 year: year(),
                 calendar: calendar(),
+                routes: BTreeMap::new(),
                 directory_for: |_: &BTreeMap<String, Vec<u8>>| {
                     crate::record::FixedDirectory::default()
                 },

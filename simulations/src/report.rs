@@ -252,6 +252,7 @@ fn oversight_build_ms(region: &Region, at_ms: i64, clock: UtcOffset) -> [Option<
                 rules: region.rules(),
                 year: &year,
                 calendar: &calendar,
+                routes: Default::default(),
                 directory_for: |_: &BTreeMap<String, Vec<u8>>| region.directory(),
                 verifier: region.ca(),
             },

@@ -439,6 +439,7 @@ async fn a_bundle_carries_a_schools_recordings_to_the_rcoi_and_any_change_refuse
         Command::BundleWrite {
             to: drive.clone(),
             documents: true,
+            school: None,
         },
     )
     .await;

@@ -297,6 +297,12 @@ pub enum Command {
         statement: Vec<u8>,
         cert: Vec<u8>,
     },
+    /// At the РЦОИ: puts a school on the route its results take (seed 003 §2.3, §2.5): through
+    /// its МОУО, or straight from the РЦОИ on removable media; kept in the region directory.
+    SchoolRoute {
+        school: SchoolCode,
+        route: giasync_shared::year::Route,
+    },
     /// At the РЦОИ: the processing's results of итоговое сочинение (изложение), each row checked
     /// again; any bad row and nothing is written.
     EssayImport {
@@ -390,6 +396,10 @@ pub enum Command {
     BundleWrite {
         to: std::path::PathBuf,
         documents: bool,
+        /// At the РЦОИ: the bundle of its documents for this school (results on removable
+        /// media for a school on the direct route, seed 003 §2.5); none: this node's own.
+        #[serde(default)]
+        school: Option<SchoolCode>,
     },
     /// At a hub: checks a bundle whole (signature, certificate, every file) and takes it in.
     /// Done by the node's driver.
@@ -465,6 +475,7 @@ pub enum Answer {
     Conflicts(scoring::Conflicts),
     Settled(hub::Settled),
     EssayImported(essay::EssayImported),
+    SchoolRouted(essay::Routed),
     RecheckFiled(recheck::Filed),
     RecheckAnswered(recheck::Answered),
     Rechecks {
@@ -537,6 +548,7 @@ impl Command {
             Command::Settle { .. } => "settle",
             Command::CommissionSettle { .. } => "commission_settle",
             Command::EssayImport { .. } => "essay_import",
+            Command::SchoolRoute { .. } => "school_route",
             Command::RecheckRequest { .. } => "recheck_request",
             Command::RecheckGrant { .. } => "recheck_grant",
             Command::Rechecks => "rechecks",
@@ -604,7 +616,9 @@ impl Command {
             Command::Commission { .. } => Action::SignCommission,
             Command::CommissionSettle { .. } => Action::Settle,
             Command::RecheckRequest { .. } | Command::RecheckSign { .. } => Action::Recheck,
-            Command::RecheckGrant { .. } | Command::EssayImport { .. } => Action::Operate,
+            Command::RecheckGrant { .. }
+            | Command::EssayImport { .. }
+            | Command::SchoolRoute { .. } => Action::Operate,
             Command::Rechecks | Command::RecheckGrants { .. } => Action::Read,
             Command::AddRecording { .. }
             | Command::DestroyRecordings { .. }
@@ -736,6 +750,9 @@ pub fn apply(
         } => Answer::Settled(settlement::settle(
             engine, context, actor, now_ms, exam, statement, &cert,
         )?),
+        Command::SchoolRoute { school, route } => {
+            Answer::SchoolRouted(essay::route(engine, now_ms, school, route)?)
+        }
         Command::EssayImport { exam, rows } => {
             Answer::EssayImported(essay::import(engine, context, now_ms, exam, rows)?)
         }

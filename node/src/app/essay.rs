@@ -16,6 +16,7 @@ use giasync_shared::exam::{ExamId, ExamKind};
 use giasync_shared::participant::IdentityDocument;
 use giasync_shared::rules::Outcome;
 use giasync_shared::sync::{DocId, DocKind, Engine};
+use giasync_shared::year::Route;
 use serde::{Deserialize, Serialize};
 
 use super::roster::{documents_listed, known_schools, place_school};
@@ -149,5 +150,36 @@ pub fn import(
         participants,
         schools,
         passed,
+    })
+}
+
+/// A school put on a route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Routed {
+    pub school: SchoolCode,
+    pub route: Route,
+    pub before: Route,
+}
+
+/// At the РЦОИ: puts `school` on `route` in the region directory, which every node reads: the
+/// oversight pages then judge its informing chain by that route's steps.
+pub fn route(
+    engine: &mut Engine,
+    now_ms: i64,
+    school: SchoolCode,
+    route: Route,
+) -> Result<Routed, Error> {
+    require_rcoi(engine, RcoiDuty::Import)?;
+    let before = engine
+        .doc(&DocId::Directory)
+        .and_then(|d| content::routes(d).remove(&school))
+        .unwrap_or(Route::Municipal);
+    engine.change(now_ms, DocId::Directory, |tx| {
+        content::put_route(tx, school, route)
+    })?;
+    Ok(Routed {
+        school,
+        route,
+        before,
     })
 }

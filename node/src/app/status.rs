@@ -110,6 +110,8 @@ pub struct OversightSnapshot {
     now: Timestamp,
     docs: Vec<(DocId, automerge::Automerge)>,
     unread: Vec<(DocId, Vec<automerge::ChangeHash>)>,
+    /// The schools the region directory puts on a route of results.
+    routes: BTreeMap<giasync_shared::codes::SchoolCode, giasync_shared::year::Route>,
 }
 
 /// Takes what the oversight of this hub is built from, against `cache` (which the caller holds
@@ -156,6 +158,10 @@ pub fn oversight_snapshot(
         contacts,
         quarantined: engine.stats().messages_quarantined,
         now: timestamp(now_ms)?,
+        routes: engine
+            .doc(&DocId::Directory)
+            .map(giasync_shared::content::routes)
+            .unwrap_or_default(),
         docs: to_copy
             .into_iter()
             .filter_map(|(id, _)| Some((id, engine.doc(&id)?.clone())))
@@ -184,6 +190,7 @@ pub fn build_oversight(
             rules: &context.rules,
             year: &context.year,
             calendar: &context.calendar,
+            routes: snapshot.routes.clone(),
             directory_for: |certs: &BTreeMap<String, Vec<u8>>| context.verifier.experts(certs),
             verifier: &context.verifier,
         },

@@ -368,9 +368,13 @@ async fn bundle(
     }
     let stopped = |_| run::CallError::Stopped;
     match command {
-        Command::BundleWrite { to, documents } => {
+        Command::BundleWrite {
+            to,
+            documents,
+            school,
+        } => {
             let collected = handle
-                .call(move |engine, _| crate::bundle::collect(engine, documents))
+                .call(move |engine, _| crate::bundle::collect(engine, documents, school))
                 .await
                 .map_err(stopped)??;
             let files = handle.blob_files().clone();
