@@ -63,6 +63,31 @@ fn the_demo_region_loses_no_sheet_and_surfaces_the_conflict() {
         ),
         "{stdout}"
     );
+    // Итоговое сочинение (изложение): the processing's Windows-1251 file taken in, published,
+    // verified at every school (one of them from the РЦОИ's bundle on removable media), and
+    // the РЦОИ sees every school's results-to-school step done.
+    assert!(
+        stdout.contains("8 results of 4 schools taken in (4 зачёт)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("school 420202: the РЦОИ's bundle read from removable media"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("results verified at 4 of 4 schools; the РЦОИ's chain (seed 003)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("school 420202: results_to_school Done, familiarisation"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "school 420101: results_to_municipality Done, results_to_school Done, familiarisation"
+        ),
+        "{stdout}"
+    );
     // The federal exchange's layout holds the region's results, the conflict settled.
     let federal = std::fs::read_to_string(export.join("federal.xml")).unwrap();
     assert!(

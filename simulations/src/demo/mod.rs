@@ -5,6 +5,8 @@
 //! store. Rosters are imported, signed scores entered while one school is offline and one МОУО hub
 //! is down, both restored; the run ends when the РЦОИ holds every sheet verified, or fails.
 
+mod essay;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -960,6 +962,14 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
         export_dir.display(),
         if exported { "verified" } else { "NOT verified" }
     ));
+    // Итоговое сочинение (изложение): the РЦОИ's processing, then seed 003's chain.
+    let essay = essay::run(
+        &timeline,
+        (&rcoi_config, &context),
+        &schools,
+        &args.out,
+        clock,
+    )?;
     // Lost: a sheet entered that no school sees receipted `verified` (by hash, not by count:
     // one sheet verified twice must not hide another never seen).
     let receipted_sheets = verified_at_rcoi(&schools, &context, exam)?;
@@ -980,7 +990,10 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
         && acks == schools.len()
         && status.quarantined == 0
         && back == verified
-        && exported;
+        && exported
+        && essay.imported == 2 * schools.len()
+        && essay.verified == schools.len()
+        && essay.delivered == schools.len();
     if args.keep {
         println!("the region keeps running (Ctrl-C stops it):");
         for node in &region.nodes {
