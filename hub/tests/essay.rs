@@ -43,17 +43,16 @@ fn results_file(dir: &Path, name: &str, rows: &[&str]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn essay_results_reach_a_school_on_the_direct_route_on_removable_media() {
     let dir = tempfile::tempdir().unwrap();
-    giasync_tests::demo_region(dir.path(), 49_300, 1);
+    giasync_tests::demo_region(dir.path(), 49_300, 2);
     let today = &giasync_tests::todays_exam()["is-".len()..];
     let exam = format!("essay-{today}");
     let passed = "4201;420101;Иванова;Анна;Сергеевна;3204;111111;сочинение;зачёт;зачёт;зачёт;зачёт;незачёт;незачёт;зачёт;зачёт";
     let failed = "4201;420101;Петров;Пётр;;3204;222222;изложение;зачёт;зачёт;зачёт;незачёт;зачёт;зачёт;зачёт;незачёт";
 
-    let (ok, out) = hub(
-        dir.path(),
-        &["route", "--school", "420101", "--route", "direct"],
-    );
-    assert!(ok && out.contains("straight from the РЦОИ"), "{out}");
+    // A school the РЦОИ holds nothing of cannot be put on a route.
+    let route = ["route", "--school", "420101", "--route", "direct"];
+    let (ok, out) = hub(dir.path(), &route);
+    assert!(!ok && out.contains("not known to the РЦОИ"), "{out}");
     // A row whose marks do not give its result: nothing is taken in, the row is named.
     let wrong = "4201;420101;Сидоров;Иван;;3204;333333;сочинение;зачёт;зачёт;незачёт;зачёт;зачёт;зачёт;зачёт;зачёт";
     let file = results_file(dir.path(), "bad.csv", &[passed, wrong]);
@@ -69,6 +68,8 @@ async fn essay_results_reach_a_school_on_the_direct_route_on_removable_media() {
     let file = results_file(dir.path(), "results.csv", &[passed, failed]);
     let (ok, out) = hub(dir.path(), &["essay", "import", &file, "--exam", &exam]);
     assert!(ok && out.contains("2 results of 1 schools"), "{out}");
+    let (ok, out) = hub(dir.path(), &route);
+    assert!(ok && out.contains("straight from the РЦОИ"), "{out}");
     let (ok, out) = hub(dir.path(), &["publish", "--exam", &exam]);
     assert!(ok && out.contains("school 420101: 2 results"), "{out}");
     let media = dir.path().join("flash-420101");
@@ -86,7 +87,7 @@ async fn essay_results_reach_a_school_on_the_direct_route_on_removable_media() {
     assert!(ok, "{out}");
 
     // The РЦОИ judges the school by the direct route: results due at the school within a
-    // working day of processing, no МОУО step.
+    // working day of processing, no МОУО step; writing the bundle is the handover.
     let rcoi_config = giasync_tests::node_config(dir.path(), "42", &[]);
     let oversight = tokio::task::spawn_blocking(move || {
         let context = giasync_node::app::Context::load(&rcoi_config).unwrap();
@@ -111,10 +112,30 @@ async fn essay_results_reach_a_school_on_the_direct_route_on_removable_media() {
     assert_eq!(
         steps,
         vec![
-            ("results_to_school".to_owned(), DeadlineState::Pending),
+            ("results_to_school".to_owned(), DeadlineState::Done),
             ("familiarisation".to_owned(), DeadlineState::Pending),
         ]
     );
+
+    // Another school is handed the wrong flash drive: it refuses the bundle before anything of
+    // it reaches its store.
+    let other_config = giasync_tests::node_config(dir.path(), "420102", &[]);
+    let other = giasync_node::service::start(other_config.clone())
+        .await
+        .unwrap();
+    let wrong = giasync_tests::ask(
+        &other_config,
+        Request::BundleRead {
+            from: media.clone(),
+        },
+    )
+    .await;
+    assert!(
+        !wrong.ok && wrong.message.contains("for another school"),
+        "{}",
+        wrong.message
+    );
+    other.stop();
 
     // The school, with no link at all, takes the bundle in and verifies the РЦОИ's signature.
     let school_config = giasync_tests::node_config(dir.path(), "420101", &[]);

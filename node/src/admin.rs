@@ -790,6 +790,9 @@ fn bundle_offline(
             documents,
             school,
         } => {
+            if let Some(school) = school {
+                crate::bundle::hand_over(engine, now_ms, *school)?;
+            }
             let collected = crate::bundle::collect(engine, *documents, *school);
             let (manifest, bytes) =
                 crate::bundle::write_files(to, &blobs.files(), &collected, now_ms)?;
@@ -804,6 +807,7 @@ fn bundle_offline(
         }
         Command::BundleRead { from } => {
             let checked = crate::bundle::open(from, &context.verifier)?;
+            crate::bundle::fits(&checked, engine.identity())?;
             let refused =
                 crate::bundle::take_documents(engine, now_ms, checked.node, &checked.docs);
             if !refused.is_empty() {

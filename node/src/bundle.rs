@@ -57,6 +57,7 @@ pub fn collect(
     let mut blobs = Vec::new();
     let mut docs = Vec::new();
     if let Some(school) = for_school {
+        // What the РЦОИ handed over is in the documents it hands over (see `hand_over`).
         for id in engine.doc_ids() {
             if id.kind() == Some(DocKind::Rcoi)
                 && id.school() == Some(school)
@@ -92,6 +93,48 @@ pub fn collect(
         blobs,
         docs,
     }
+}
+
+/// At the РЦОИ, before writing its bundle for `school`: records in each of its documents for
+/// the school that holds published results that they were handed over now (the direct route's
+/// "results to the school" step, seed 003 §2.5). Refuses at any other node, and for a school
+/// with nothing published. Returns how many documents it marked.
+pub fn hand_over(
+    engine: &mut Engine,
+    now_ms: i64,
+    school: giasync_shared::codes::SchoolCode,
+) -> Result<usize, BundleError> {
+    use giasync_shared::codes::OrgCode;
+    if !matches!(engine.identity().org, OrgCode::Rcoi(_)) {
+        return Err(BundleError(
+            "a bundle for a school is written at the РЦОИ (its results on removable media)".into(),
+        ));
+    }
+    let at = giasync_shared::calendar::Timestamp::from_unix_ms(now_ms)
+        .map_err(|e| BundleError(e.to_string()))?;
+    let published: Vec<DocId> = engine
+        .doc_ids()
+        .filter(|d| d.kind() == Some(DocKind::Rcoi) && d.school() == Some(school))
+        .filter(|d| {
+            engine
+                .doc(d)
+                .is_some_and(|doc| !giasync_shared::content::publications(doc).is_empty())
+        })
+        .copied()
+        .collect();
+    if published.is_empty() {
+        return Err(BundleError(format!(
+            "the РЦОИ holds no published results of school {school}: publish them first"
+        )));
+    }
+    for doc in &published {
+        engine
+            .change(now_ms, *doc, |tx| {
+                giasync_shared::content::put_handed_over(tx, at)
+            })
+            .map_err(|e| BundleError(e.to_string()))?;
+    }
+    Ok(published.len())
 }
 
 /// Copies the recordings held here and writes the documents into `dir` (made if missing);
@@ -148,6 +191,46 @@ pub fn seal(
     ] {
         let path = dir.join(name);
         std::fs::write(&path, bytes).map_err(|e| err(&path, e))?;
+    }
+    Ok(())
+}
+
+/// Whether a checked bundle is one `me` may take in. A hub takes in a school's bundle (the
+/// engine then judges each document as if the school had sent it). A school takes in only the
+/// РЦОИ's bundle of its documents for this school (the direct route, seed 003 §2.5): signed by
+/// the РЦОИ, no recordings, every document this school's РЦОИ document — checked before anything
+/// reaches the engine or its quarantine, so another school's bundle leaves no trace here.
+pub fn fits(checked: &Checked, me: NodeIdentity) -> Result<(), BundleError> {
+    use giasync_shared::codes::OrgCode;
+    let OrgCode::School(school) = me.org else {
+        return Ok(());
+    };
+    if !matches!(checked.node.org, OrgCode::Rcoi(_)) {
+        return Err(BundleError(format!(
+            "a school takes in only the РЦОИ's bundle for it; this one is signed by {}",
+            checked.node
+        )));
+    }
+    if !checked.blobs.is_empty() {
+        return Err(BundleError(format!(
+            "the bundle holds {} recordings: the РЦОИ's bundle for a school holds its documents only",
+            checked.blobs.len()
+        )));
+    }
+    for (doc, frame) in &checked.docs {
+        let inside = match giasync_shared::sync::wire::Frame::decode(frame) {
+            Ok(giasync_shared::sync::wire::Frame::Sync { doc, .. }) => Some(doc),
+            _ => None,
+        };
+        let ours = |d: &DocId| {
+            matches!(d, DocId::School { kind: DocKind::Rcoi, school: s, municipality, .. }
+                if *s == school && Some(*municipality) == me.municipality)
+        };
+        if !ours(doc) || inside.as_ref() != Some(doc) {
+            return Err(BundleError(format!(
+                "the bundle is for another school: it holds {doc}, this is school {school}"
+            )));
+        }
     }
     Ok(())
 }

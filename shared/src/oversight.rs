@@ -808,6 +808,10 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
             .flatten(),
         published_ms: published.as_ref().map(|p| p.at.unix_ms()),
         delivered_ms: out.delivered.map(Timestamp::unix_ms),
+        handed_over_ms: docs
+            .rcoi
+            .and_then(content::handed_over)
+            .map(Timestamp::unix_ms),
         familiarised: out.familiarised,
         familiarised_last_ms,
     };
@@ -820,6 +824,10 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
         out.facts.attended = processed;
         out.facts.scored = processed;
         out.facts.scoring_done_ms = crate::essay::stored::processed(rcoi).map(Timestamp::unix_ms);
+        // A publication from before the processing's results were taken in is not theirs.
+        if out.facts.published_ms < out.facts.scoring_done_ms {
+            out.facts.published_ms = None;
+        }
     }
     out
 }
@@ -848,6 +856,8 @@ struct Facts {
     scoring_done_ms: Option<i64>,
     published_ms: Option<i64>,
     delivered_ms: Option<i64>,
+    /// When the РЦОИ handed the results over on removable media (the direct route).
+    handed_over_ms: Option<i64>,
     familiarised: usize,
     /// When the last participant was informed.
     familiarised_last_ms: Option<i64>,
@@ -892,7 +902,11 @@ fn deadlines(
         let done = match step.step {
             ChainStep::Scoring => f.scoring_done_ms,
             ChainStep::ResultsToMunicipality => f.published_ms,
-            ChainStep::ResultsToSchool => f.delivered_ms,
+            // The school noting it, or on the direct route the РЦОИ handing it over.
+            ChainStep::ResultsToSchool => match (f.delivered_ms, f.handed_over_ms) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
             ChainStep::Familiarisation => (f.scored > 0 && f.familiarised >= f.scored)
                 .then_some(f.familiarised_last_ms)
                 .flatten(),

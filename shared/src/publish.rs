@@ -227,12 +227,29 @@ impl Published {
                 };
                 let marks = marks
                     .iter()
-                    .map(|m| match (m.strip_suffix('+'), m.strip_suffix('-')) {
-                        (Some(id), _) if !id.is_empty() => Ok((id.to_owned(), true)),
-                        (_, Some(id)) if !id.is_empty() => Ok((id.to_owned(), false)),
-                        _ => Err(invalid(format!("mark {m:?} in row {row:?}"))),
+                    .map(|m| {
+                        let (id, yes) = match (m.strip_suffix('+'), m.strip_suffix('-')) {
+                            (Some(id), _) => (id, true),
+                            (_, Some(id)) => (id, false),
+                            _ => return Err(invalid(format!("mark {m:?} in row {row:?}"))),
+                        };
+                        if id.is_empty() || id.contains(['+', '-']) {
+                            return Err(invalid(format!("mark {m:?} in row {row:?}")));
+                        }
+                        Ok((id.to_owned(), yes))
                     })
-                    .collect::<Result<Vec<_>, _>>()?;
+                    .collect::<Result<Vec<(String, bool)>, _>>()?;
+                // Marks ascending and each once, and the total the number passed: one reading.
+                if !marks.windows(2).all(|w| w[0].0 < w[1].0) {
+                    return Err(invalid(format!("marks not ascending in row {row:?}")));
+                }
+                if !marks.is_empty()
+                    && total.parse::<usize>().ok() != Some(marks.iter().filter(|m| m.1).count())
+                {
+                    return Err(invalid(format!(
+                        "row {row:?}: the total is not the number of marks passed"
+                    )));
+                }
                 Ok(ResultRow {
                     participant: ParticipantId::new(participant)
                         .map_err(|e| invalid(e.to_string()))?,
@@ -417,6 +434,26 @@ mod tests {
             p
         );
         assert!(published().fields().all("row").any(|r| r == "p1 1 14 pass"));
+        // Marks read one way only: ascending, each once, the total the number passed.
+        for row in [
+            "e1 1 1 fail К2- К1+",
+            "e1 1 1 fail К1+ К1+",
+            "e1 1 2 fail К1+ К2-",
+            "e1 1 1 fail К1++",
+            "e1 1 0 fail -",
+        ] {
+            let fields = Fields::new()
+                .with("exam", exam)
+                .with("school", school())
+                .with("edition", 1)
+                .with("at", at(600))
+                .with("row", row);
+            let statement = Statement::sign(StatementKind::Results, &fields, &rcoi_key).unwrap();
+            assert!(
+                Published::verify(&statement, &rcoi_cert, &ca, exam, school()).is_err(),
+                "{row}"
+            );
+        }
     }
 
     #[test]

@@ -73,6 +73,20 @@ pub enum RowFault {
     /// do not read (`[node] essay`).
     #[error("the marks: {0}")]
     EssayMarks(String),
+    /// A row whose participant id is not the one its identity document gives.
+    #[error(
+        "participant {participant} is not the id the row's identity document gives ({expected})"
+    )]
+    NotTheDocumentsId {
+        participant: giasync_shared::codes::ParticipantId,
+        expected: giasync_shared::codes::ParticipantId,
+    },
+    /// A participant twice in one file.
+    #[error("participant {participant} is in the file already (row {first})")]
+    Twice {
+        participant: giasync_shared::codes::ParticipantId,
+        first: usize,
+    },
     /// On an additional date only the participants §70 admits may be registered.
     #[error("not admitted to an additional date: {0}")]
     NotAdmitted(giasync_shared::retake::NotAdmitted),
@@ -411,6 +425,9 @@ pub enum Error {
     RecheckOutOfTime {
         at: giasync_shared::calendar::Timestamp,
     },
+    /// A school the РЦОИ holds no document of.
+    #[error("school {0} is not known to the РЦОИ: import its list first")]
+    UnknownSchool(SchoolCode),
     /// Essay results for an exam of another kind.
     #[error(
         "{0} is not итоговое сочинение (изложение): its results go to an essay-YYYY-MM-DD exam"

@@ -61,9 +61,12 @@ pub struct EssayImported {
 }
 
 /// At the РЦОИ: takes in the processing's results of `exam` (an итоговое сочинение date). Each
-/// row's school is placed as a region-wide list's is, its identity document must not stand for
-/// a participant of another school, and its marks must give its outcome by the year's rules;
-/// any bad row and nothing is written, every bad row named.
+/// row's school is placed as a region-wide list's is, its participant id is the one its identity
+/// document gives and is in the file once, the document does not stand for a participant of a
+/// school the file does not cover, and its marks give its outcome by the year's rules; any bad
+/// row and nothing is written, every bad row named. For each school the file covers, what the
+/// РЦОИ held before is replaced whole (a participant the file no longer lists is removed: a
+/// corrected document number, a row that was under another school).
 pub fn import(
     engine: &mut Engine,
     context: &Context,
@@ -77,14 +80,34 @@ pub fn import(
     }
     let at = timestamp(now_ms)?;
     let known = known_schools(engine);
+    let covered: std::collections::BTreeSet<SchoolCode> = rows.iter().map(|r| r.school).collect();
+    // The documents of the schools the file does not cover: those it replaces do not count.
     let mut listed = documents_listed(engine, exam);
+    listed.retain(|_, school| !covered.contains(school));
+    let mut first_row: BTreeMap<ParticipantId, usize> = BTreeMap::new();
     let mut problems = Vec::new();
     let mut by_school: BTreeMap<DocId, Vec<EssayRow>> = BTreeMap::new();
     let participants = rows.len();
     let mut passed = 0;
     for r in rows {
-        let checked = place_school(&known, Some(r.school), r.municipality).and_then(|placed| {
-            match context.essay.outcome(r.form, &r.marks) {
+        let expected = giasync_shared::import::participant_id(&r.document);
+        let identity = if expected != r.participant {
+            Err(RowFault::NotTheDocumentsId {
+                participant: r.participant,
+                expected,
+            })
+        } else if let Some(&first) = first_row.get(&r.participant) {
+            Err(RowFault::Twice {
+                participant: r.participant,
+                first,
+            })
+        } else {
+            first_row.insert(r.participant, r.row);
+            Ok(())
+        };
+        let checked = identity
+            .and_then(|()| place_school(&known, Some(r.school), r.municipality))
+            .and_then(|placed| match context.essay.outcome(r.form, &r.marks) {
                 Ok(outcome) if outcome == r.outcome => Ok(placed),
                 Ok(outcome) => Err(RowFault::EssayMarks(format!(
                     "they give «{}», the row says «{}»",
@@ -92,8 +115,7 @@ pub fn import(
                     r.outcome.display_name()
                 ))),
                 Err(e) => Err(RowFault::EssayMarks(e)),
-            }
-        });
+            });
         let checked = checked.and_then(|(school, municipality)| match listed.get(&r.document) {
             Some(&other) if other != school => Err(RowFault::DocumentInAnotherSchool {
                 document: r.document.clone(),
@@ -129,7 +151,19 @@ pub fn import(
     }
     let schools = by_school.len();
     for (doc, rows) in by_school {
+        let listed_now: std::collections::BTreeSet<ParticipantId> =
+            rows.iter().map(|r| r.participant).collect();
+        let dropped: Vec<ParticipantId> = engine
+            .doc(&doc)
+            .map(stored::results)
+            .unwrap_or_default()
+            .into_keys()
+            .filter(|p| !listed_now.contains(p))
+            .collect();
         engine.change(now_ms, doc, |tx| {
+            for p in &dropped {
+                stored::remove(tx, *p)?;
+            }
             for r in &rows {
                 stored::put(
                     tx,
@@ -170,6 +204,9 @@ pub fn route(
     route: Route,
 ) -> Result<Routed, Error> {
     require_rcoi(engine, RcoiDuty::Import)?;
+    if !known_schools(engine).contains_key(&school) {
+        return Err(Error::UnknownSchool(school));
+    }
     let before = engine
         .doc(&DocId::Directory)
         .and_then(|d| content::routes(d).remove(&school))

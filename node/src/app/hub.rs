@@ -111,6 +111,12 @@ pub fn publish(
             .filter(
                 |d| matches!(d, DocId::School { kind: DocKind::Rcoi, exam: e, .. } if *e == exam),
             )
+            .filter(|d| {
+                engine
+                    .doc(d)
+                    .and_then(giasync_shared::essay::stored::processed)
+                    .is_some()
+            })
             .filter_map(|d| d.sibling(DocKind::Protocol))
             .collect()
     } else {

@@ -374,9 +374,20 @@ async fn bundle(
             school,
         } => {
             let collected = handle
-                .call(move |engine, _| crate::bundle::collect(engine, documents, school))
+                .call(move |engine, now_ms| {
+                    if let Some(school) = school {
+                        crate::bundle::hand_over(engine, now_ms, school)?;
+                    }
+                    Ok::<_, giasync_shared::bundle::BundleError>(crate::bundle::collect(
+                        engine, documents, school,
+                    ))
+                })
                 .await
                 .map_err(stopped)??;
+            let collected = match collected {
+                Ok(c) => c,
+                Err(e) => return Ok(Err(e.into())),
+            };
             let files = handle.blob_files().clone();
             let dir = to.clone();
             let written = tokio::task::spawn_blocking(move || {
@@ -419,7 +430,10 @@ async fn bundle(
                 tokio::task::spawn_blocking(move || crate::bundle::open(&from, &verifier))
                     .await
                     .map_err(|_| run::CallError::Stopped)?;
-            let checked = match checked {
+            let checked = match checked.and_then(|c| {
+                crate::bundle::fits(&c, handle.identity)?;
+                Ok(c)
+            }) {
                 Ok(c) => c,
                 Err(e) => return Ok(Err(e.into())),
             };

@@ -62,9 +62,32 @@ pub fn put(
     Ok(())
 }
 
-/// Records when the РЦОИ took in the processing's results for the school.
+/// Removes a participant's result (and the identity document the import wrote for them): the
+/// processing's new file for the school no longer holds them.
+pub fn remove(
+    tx: &mut impl Transactable,
+    participant: ParticipantId,
+) -> Result<(), AutomergeError> {
+    let prefix = format!("essay/{participant}/");
+    let keys: Vec<String> = tx
+        .map_range(ROOT, crate::recording::range_of(&prefix))
+        .map(|item| item.key.to_string())
+        .collect();
+    for k in keys.into_iter().chain([
+        format!("reg/{participant}/doc_series"),
+        format!("reg/{participant}/doc_number"),
+    ]) {
+        tx.delete(ROOT, k.as_str())?;
+    }
+    Ok(())
+}
+
+/// Records when the РЦОИ first took in the processing's results for the school: a correction
+/// taken in later does not move the chain's anchor (nor hide that the chain ran late).
 pub fn put_processed(tx: &mut impl Transactable, at: Timestamp) -> Result<(), AutomergeError> {
-    tx.put(ROOT, "processed", ScalarValue::Int(at.unix_ms()))?;
+    if crate::content::int(tx, "processed").is_none() {
+        tx.put(ROOT, "processed", ScalarValue::Int(at.unix_ms()))?;
+    }
     Ok(())
 }
 

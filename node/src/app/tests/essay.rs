@@ -23,13 +23,23 @@ fn marks(failed: &[&str]) -> BTreeMap<String, bool> {
         .collect()
 }
 
-fn row(n: usize, participant: &str, failed: &[&str], outcome: Outcome) -> EssayRow {
+fn document(number: &str) -> IdentityDocument {
+    IdentityDocument::new("3204", number).unwrap()
+}
+
+/// The participant id processing gives the holder of document 3204 `number`.
+fn id(number: &str) -> ParticipantId {
+    giasync_shared::import::participant_id(&document(number))
+}
+
+/// Row `n` of the file: the holder of document 3204 `number`, an сочинение failing `failed`.
+fn row(n: usize, number: &str, failed: &[&str], outcome: Outcome) -> EssayRow {
     EssayRow {
         row: n,
         municipality: Some("4201".parse().unwrap()),
         school: SchoolCode::new(SCHOOL).unwrap(),
-        participant: pid(participant),
-        document: IdentityDocument::new("3204", &format!("77000{n}")).unwrap(),
+        participant: id(number),
+        document: document(number),
         form: EssayForm::Essay,
         marks: marks(failed),
         outcome,
@@ -50,8 +60,8 @@ fn essay_results_are_taken_in_whole_signed_per_school_and_reach_the_school() {
         Command::EssayImport {
             exam,
             rows: vec![
-                row(2, "e1", &["К4"], Outcome::Pass),
-                row(3, "e2", &["К2"], Outcome::Pass),
+                row(2, "770001", &["К4"], Outcome::Pass),
+                row(3, "770002", &["К2"], Outcome::Pass),
             ],
         },
     );
@@ -74,7 +84,7 @@ fn essay_results_are_taken_in_whole_signed_per_school_and_reach_the_school() {
             &Actor::Console,
             Command::EssayImport {
                 exam: super::exam(),
-                rows: vec![row(2, "e1", &[], Outcome::Pass)],
+                rows: vec![row(2, "770001", &[], Outcome::Pass)],
             }
         ),
         Error::NotAnEssay(_)
@@ -87,7 +97,7 @@ fn essay_results_are_taken_in_whole_signed_per_school_and_reach_the_school() {
             &Actor::Console,
             Command::EssayImport {
                 exam,
-                rows: vec![row(2, "e1", &[], Outcome::Pass)],
+                rows: vec![row(2, "770001", &[], Outcome::Pass)],
             }
         ),
         Error::NotTheRcoi { .. }
@@ -98,8 +108,8 @@ fn essay_results_are_taken_in_whole_signed_per_school_and_reach_the_school() {
         Command::EssayImport {
             exam,
             rows: vec![
-                row(2, "e1", &["К4"], Outcome::Pass),
-                row(3, "e2", &["К2"], Outcome::Fail),
+                row(2, "770001", &["К4"], Outcome::Pass),
+                row(3, "770002", &["К2"], Outcome::Fail),
             ],
         },
     ) else {
@@ -148,7 +158,7 @@ fn essay_results_are_taken_in_whole_signed_per_school_and_reach_the_school() {
     let e2 = results
         .rows
         .iter()
-        .find(|r| r.participant == pid("e2"))
+        .find(|r| r.participant == id("770002"))
         .unwrap();
     assert_eq!((e2.total, e2.outcome), (6, Outcome::Fail));
     assert_eq!(
@@ -168,12 +178,63 @@ fn essay_results_are_taken_in_whole_signed_per_school_and_reach_the_school() {
             ("familiarisation".to_owned(), Pending),
         ]
     );
+    // Processing corrects e2's document number (770002 → 770012): the new file replaces the
+    // school's results whole, the old entry gone; when processing ended stays the first import.
+    let processed = |rcoi: &Engine| {
+        rcoi.doc(&format!("rcoi/4201/{SCHOOL}/{exam}").parse().unwrap())
+            .and_then(giasync_shared::essay::stored::processed)
+    };
+    let first = processed(&rcoi);
+    let corrected = vec![
+        row(2, "770001", &["К4"], Outcome::Pass),
+        row(3, "770012", &["К2"], Outcome::Fail),
+    ];
+    // A row whose id is not its document's, and a participant twice: refused, naming both.
+    let mut wrong_id = row(4, "770013", &[], Outcome::Pass);
+    wrong_id.participant = id("770001");
+    let refused = run(
+        &mut rcoi,
+        &rc,
+        &Actor::Console,
+        Command::EssayImport {
+            exam,
+            rows: vec![
+                row(2, "770001", &["К4"], Outcome::Pass),
+                row(3, "770001", &["К4"], Outcome::Pass),
+                wrong_id,
+            ],
+        },
+    );
+    match &refused {
+        Err(Error::RowsRefused(rows)) => {
+            assert_eq!(rows.iter().map(|r| r.row).collect::<Vec<_>>(), vec![3, 4]);
+        }
+        other => panic!("{other:?}"),
+    }
+    console(
+        &mut rcoi,
+        &rc,
+        Command::EssayImport {
+            exam,
+            rows: corrected,
+        },
+    );
+    let held: Vec<ParticipantId> = rcoi
+        .doc(&format!("rcoi/4201/{SCHOOL}/{exam}").parse().unwrap())
+        .map(giasync_shared::essay::stored::results)
+        .unwrap()
+        .into_keys()
+        .collect();
+    let mut expected = vec![id("770001"), id("770012")];
+    expected.sort();
+    assert_eq!(held, expected);
+    assert_eq!(processed(&rcoi), first);
     // The look-up at the РЦОИ finds it by the identity document.
     let Answer::Lookup { found } = console(
         &mut rcoi,
         &rc,
         Command::Lookup(LookupQuery {
-            document: IdentityDocument::new("3204", "770002").unwrap(),
+            document: document("770001"),
         }),
     ) else {
         panic!("not found");
