@@ -681,8 +681,21 @@ pub(super) async fn results_page(
                             .unwrap_or_default()
                     ),
                 };
+                // An essay's marks, as the РЦОИ signed them: «Т1 зачёт, …, К2 незачёт».
+                let marks: Vec<String> = row
+                    .marks
+                    .iter()
+                    .map(|(id, yes)| {
+                        format!("{} {}", escape(id), if *yes { "зачёт" } else { "незачёт" })
+                    })
+                    .collect();
+                let marks = if marks.is_empty() {
+                    String::new()
+                } else {
+                    format!("<br><small class=\"marks\">{}</small>", marks.join(", "))
+                };
                 b.push_str(&format!(
-                    "<tr id=\"r-{}\"><td>{}</td><td>{}</td><td>{} {}</td><td>{action}</td></tr>",
+                    "<tr id=\"r-{}\"><td>{}</td><td>{}</td><td>{} {}{marks}</td><td>{action}</td></tr>",
                     escape(pid),
                     escape(&name),
                     row.attempt,
