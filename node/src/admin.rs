@@ -790,14 +790,17 @@ fn bundle_offline(
             documents,
             school,
         } => {
-            if let Some(school) = school {
-                crate::bundle::hand_over(engine, now_ms, *school)?;
-            }
+            let handed = match school {
+                Some(school) => crate::bundle::to_hand_over(engine, *school)?,
+                None => Vec::new(),
+            };
             let collected = crate::bundle::collect(engine, *documents, *school);
             let (manifest, bytes) =
                 crate::bundle::write_files(to, &blobs.files(), &collected, now_ms)?;
             let signature = engine.sign_bundle(manifest.to_text().as_bytes());
             crate::bundle::seal(to, &manifest, &signature, engine.node_cert())?;
+            // Handed over once the bundle is whole on the media, not before.
+            crate::bundle::hand_over(engine, now_ms, &handed)?;
             Ok(Answer::BundleWritten(crate::bundle::BundleDone {
                 node: manifest.node.to_string(),
                 recordings: manifest.blobs.len(),

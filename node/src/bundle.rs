@@ -57,7 +57,6 @@ pub fn collect(
     let mut blobs = Vec::new();
     let mut docs = Vec::new();
     if let Some(school) = for_school {
-        // What the РЦОИ handed over is in the documents it hands over (see `hand_over`).
         for id in engine.doc_ids() {
             if id.kind() == Some(DocKind::Rcoi)
                 && id.school() == Some(school)
@@ -95,23 +94,18 @@ pub fn collect(
     }
 }
 
-/// At the РЦОИ, before writing its bundle for `school`: records in each of its documents for
-/// the school that holds published results that they were handed over now (the direct route's
-/// "results to the school" step, seed 003 §2.5). Refuses at any other node, and for a school
-/// with nothing published. Returns how many documents it marked.
-pub fn hand_over(
-    engine: &mut Engine,
-    now_ms: i64,
+/// At the РЦОИ, before writing its bundle for `school`: its documents for the school holding
+/// published results. Refused at any other node, and for a school with nothing published.
+pub fn to_hand_over(
+    engine: &Engine,
     school: giasync_shared::codes::SchoolCode,
-) -> Result<usize, BundleError> {
+) -> Result<Vec<DocId>, BundleError> {
     use giasync_shared::codes::OrgCode;
     if !matches!(engine.identity().org, OrgCode::Rcoi(_)) {
         return Err(BundleError(
             "a bundle for a school is written at the РЦОИ (its results on removable media)".into(),
         ));
     }
-    let at = giasync_shared::calendar::Timestamp::from_unix_ms(now_ms)
-        .map_err(|e| BundleError(e.to_string()))?;
     let published: Vec<DocId> = engine
         .doc_ids()
         .filter(|d| d.kind() == Some(DocKind::Rcoi) && d.school() == Some(school))
@@ -127,14 +121,31 @@ pub fn hand_over(
             "the РЦОИ holds no published results of school {school}: publish them first"
         )));
     }
-    for doc in &published {
+    Ok(published)
+}
+
+/// At the РЦОИ, once its bundle for a school is sealed: records in each of `docs` that its
+/// newest edition of results was handed over now (the direct route's "results to the school"
+/// step, seed 003 §2.5; the first handover of an edition counts).
+pub fn hand_over(engine: &mut Engine, now_ms: i64, docs: &[DocId]) -> Result<(), BundleError> {
+    let at = giasync_shared::calendar::Timestamp::from_unix_ms(now_ms)
+        .map_err(|e| BundleError(e.to_string()))?;
+    for doc in docs {
+        let Some(edition) = engine
+            .doc(doc)
+            .map(giasync_shared::content::next_edition)
+            .and_then(|next| next.checked_sub(1))
+            .filter(|e| *e > 0)
+        else {
+            continue;
+        };
         engine
             .change(now_ms, *doc, |tx| {
-                giasync_shared::content::put_handed_over(tx, at)
+                giasync_shared::content::put_handed_over(tx, edition, at)
             })
             .map_err(|e| BundleError(e.to_string()))?;
     }
-    Ok(published.len())
+    Ok(())
 }
 
 /// Copies the recordings held here and writes the documents into `dir` (made if missing);

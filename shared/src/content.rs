@@ -30,7 +30,7 @@
 //! | rcoi | `reg/ID/attempt`, `reg/ID/admitted`, `reg/ID/admitted_kind` | on an additional date: the participant's first attempt there and why they are admitted (`crate::retake`: the description, and its kind, `failed` after a «незачёт»), as the РЦОИ found them from the earlier dates (text) |
 //! | rcoi | `grant/ID/…` | for a reviewing school: the РЦОИ's grant of one recording (`rec/HASH/…` beside it) and one participant's sheets for a re-check, or its refusal (`crate::recheck::grant`) |
 //! | rcoi | `recheck/HASH` | for the participant's school: a re-check protocol the РЦОИ checked, whose result counts; `recheck_cert/HASH` the certificate it was signed under |
-//! | rcoi | `handed_over` | when the РЦОИ last wrote its bundle for the school (removable media, the direct route; ms) |
+//! | rcoi | `handed_over/EDITION` | when the РЦОИ first wrote its bundle holding that edition of the school's results (removable media, the direct route; ms) |
 //! | rcoi | `published/N` | the РЦОИ's signed results of the school, edition N (`crate::publish`); `rcoi_cert/N` the certificate it was signed under |
 //! | directory | `route/SCHOOL` | `direct` for a school whose results the РЦОИ hands over on removable media (state schools and colleges, seed 003 §2.5); absent or `municipal`: through its МОУО |
 //! | directory | `materials/EXAM/package` | the РЦОИ's signed statement naming the exam's materials package (`crate::materials`); `materials/EXAM/package_cert` the certificate it was signed under |
@@ -1007,17 +1007,25 @@ pub fn technician_certs(protocol: &impl ReadDoc) -> BTreeMap<String, Vec<u8>> {
     certs(protocol, "technician/")
 }
 
-/// Records in a school's РЦОИ document that the РЦОИ handed its results over on removable
-/// media (`handed_over`, ms): the direct route's results-to-school step (seed 003 §2.5).
-pub fn put_handed_over(tx: &mut impl Transactable, at: Timestamp) -> Result<(), AutomergeError> {
-    tx.put(ROOT, "handed_over", at.unix_ms())?;
+/// Records in a school's РЦОИ document that the РЦОИ handed edition `edition` of its results
+/// over on removable media (`handed_over/EDITION`, ms; the first time counts): the direct
+/// route's results-to-school step (seed 003 §2.5).
+pub fn put_handed_over(
+    tx: &mut impl Transactable,
+    edition: u32,
+    at: Timestamp,
+) -> Result<(), AutomergeError> {
+    let key = format!("handed_over/{edition}");
+    if int(tx, &key).is_none() {
+        tx.put(ROOT, key, at.unix_ms())?;
+    }
     Ok(())
 }
 
-/// When the РЦОИ last handed a school's results over on removable media, if it did.
+/// When the РЦОИ first handed edition `edition` of a school's results over on removable media.
 #[must_use]
-pub fn handed_over(rcoi: &impl ReadDoc) -> Option<Timestamp> {
-    Timestamp::from_unix_ms(int(rcoi, "handed_over")?).ok()
+pub fn handed_over(rcoi: &impl ReadDoc, edition: u32) -> Option<Timestamp> {
+    Timestamp::from_unix_ms(int(rcoi, &format!("handed_over/{edition}"))?).ok()
 }
 
 /// Puts a school on a route of results (`route/SCHOOL` in the region directory, which only the

@@ -810,7 +810,8 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
         delivered_ms: out.delivered.map(Timestamp::unix_ms),
         handed_over_ms: docs
             .rcoi
-            .and_then(content::handed_over)
+            .zip(published.as_ref())
+            .and_then(|(r, p)| content::handed_over(r, p.edition))
             .map(Timestamp::unix_ms),
         familiarised: out.familiarised,
         familiarised_last_ms,
@@ -824,8 +825,10 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
         out.facts.attended = processed;
         out.facts.scored = processed;
         out.facts.scoring_done_ms = crate::essay::stored::processed(rcoi).map(Timestamp::unix_ms);
-        // A publication from before the processing's results were taken in is not theirs.
-        if out.facts.published_ms < out.facts.scoring_done_ms {
+        // A publication from before the processing's results (or their last correction) were
+        // taken in does not carry them.
+        let last = crate::essay::stored::processed_last(rcoi).map(Timestamp::unix_ms);
+        if out.facts.published_ms < last.or(out.facts.scoring_done_ms) {
             out.facts.published_ms = None;
         }
     }
@@ -903,7 +906,11 @@ fn deadlines(
             ChainStep::Scoring => f.scoring_done_ms,
             ChainStep::ResultsToMunicipality => f.published_ms,
             // The school noting it, or on the direct route the РЦОИ handing it over.
-            ChainStep::ResultsToSchool => match (f.delivered_ms, f.handed_over_ms) {
+            ChainStep::ResultsToSchool => match (
+                f.delivered_ms,
+                // The handover of the edition that counts (recorded per edition).
+                f.handed_over_ms,
+            ) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             },

@@ -19,7 +19,7 @@ use giasync_shared::sync::{DocId, DocKind, Engine};
 use giasync_shared::year::Route;
 use serde::{Deserialize, Serialize};
 
-use super::roster::{documents_listed, known_schools, place_school};
+use super::roster::{documents_listed_except, known_schools, place_school};
 use super::{Context, Error, RcoiDuty, RowFault, RowProblem, require_rcoi, timestamp};
 
 /// One participant's processed result as the import carries it.
@@ -82,8 +82,7 @@ pub fn import(
     let known = known_schools(engine);
     let covered: std::collections::BTreeSet<SchoolCode> = rows.iter().map(|r| r.school).collect();
     // The documents of the schools the file does not cover: those it replaces do not count.
-    let mut listed = documents_listed(engine, exam);
-    listed.retain(|_, school| !covered.contains(school));
+    let mut listed = documents_listed_except(engine, exam, &covered);
     let mut first_row: BTreeMap<ParticipantId, usize> = BTreeMap::new();
     let mut problems = Vec::new();
     let mut by_school: BTreeMap<DocId, Vec<EssayRow>> = BTreeMap::new();

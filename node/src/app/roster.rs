@@ -590,6 +590,16 @@ pub(super) fn documents_listed(
     engine: &Engine,
     exam: ExamId,
 ) -> BTreeMap<giasync_shared::participant::IdentityDocument, SchoolCode> {
+    documents_listed_except(engine, exam, &std::collections::BTreeSet::new())
+}
+
+/// [`documents_listed`] but for the registers of `except` (schools whose entries are being
+/// replaced).
+pub(super) fn documents_listed_except(
+    engine: &Engine,
+    exam: ExamId,
+    except: &std::collections::BTreeSet<SchoolCode>,
+) -> BTreeMap<giasync_shared::participant::IdentityDocument, SchoolCode> {
     let mut listed = BTreeMap::new();
     for id in engine.doc_ids() {
         let DocId::School {
@@ -601,7 +611,7 @@ pub(super) fn documents_listed(
         else {
             continue;
         };
-        if e != exam {
+        if e != exam || except.contains(&school) {
             continue;
         }
         let Some(doc) = engine.doc(id) else { continue };

@@ -374,17 +374,19 @@ async fn bundle(
             school,
         } => {
             let collected = handle
-                .call(move |engine, now_ms| {
-                    if let Some(school) = school {
-                        crate::bundle::hand_over(engine, now_ms, school)?;
-                    }
-                    Ok::<_, giasync_shared::bundle::BundleError>(crate::bundle::collect(
-                        engine, documents, school,
+                .call(move |engine, _| {
+                    let handed = match school {
+                        Some(school) => crate::bundle::to_hand_over(engine, school)?,
+                        None => Vec::new(),
+                    };
+                    Ok::<_, giasync_shared::bundle::BundleError>((
+                        crate::bundle::collect(engine, documents, school),
+                        handed,
                     ))
                 })
                 .await
                 .map_err(stopped)??;
-            let collected = match collected {
+            let (collected, handed) = match collected {
                 Ok(c) => c,
                 Err(e) => return Ok(Err(e.into())),
             };
@@ -420,7 +422,15 @@ async fn bundle(
             })
             .await
             .map_err(|_| run::CallError::Stopped)?;
-            Ok(sealed
+            if let Err(e) = sealed {
+                return Ok(Err(e.into()));
+            }
+            // Handed over once the bundle is whole on the media, not before.
+            let handed_over = handle
+                .call(move |engine, now_ms| crate::bundle::hand_over(engine, now_ms, &handed))
+                .await
+                .map_err(stopped)??;
+            Ok(handed_over
                 .map(|()| app::Answer::BundleWritten(done))
                 .map_err(Into::into))
         }

@@ -6,7 +6,8 @@
 //! | `essay/ID/form` | `essay` or `summary` |
 //! | `essay/ID/mark/MARK` | `pass` or `fail`, per requirement and criterion the processing gave |
 //! | `essay/ID/outcome` | `pass` or `fail`, as the year's rules give it from the marks |
-//! | `processed` | when the РЦОИ took in the processing's results for the school (ms): the anchor of the informing chain (seed 003 §2.2) |
+//! | `processed` | when the РЦОИ first took in the processing's results for the school (ms): the anchor of the informing chain (seed 003 §2.2) |
+//! | `processed_last` | when it last did (a correction; ms): a publication from before it does not carry it |
 //!
 //! An import replaces a participant's marks whole (a correction from processing).
 
@@ -62,33 +63,45 @@ pub fn put(
     Ok(())
 }
 
-/// Removes a participant's result (and the identity document the import wrote for them): the
-/// processing's new file for the school no longer holds them.
+/// Removes a participant's result: the processing's new file for the school no longer holds
+/// them. The identity document the import wrote into the register goes too, unless a
+/// region-wide list registered the participant (it gave a category of record), whose entry stays
+/// whole.
 pub fn remove(
     tx: &mut impl Transactable,
     participant: ParticipantId,
 ) -> Result<(), AutomergeError> {
     let prefix = format!("essay/{participant}/");
-    let keys: Vec<String> = tx
+    let mut keys: Vec<String> = tx
         .map_range(ROOT, crate::recording::range_of(&prefix))
         .map(|item| item.key.to_string())
         .collect();
-    for k in keys.into_iter().chain([
-        format!("reg/{participant}/doc_series"),
-        format!("reg/{participant}/doc_number"),
-    ]) {
+    if crate::content::registered_category(tx, participant.as_str()).is_none() {
+        keys.push(format!("reg/{participant}/doc_series"));
+        keys.push(format!("reg/{participant}/doc_number"));
+    }
+    for k in keys {
         tx.delete(ROOT, k.as_str())?;
     }
     Ok(())
 }
 
-/// Records when the РЦОИ first took in the processing's results for the school: a correction
-/// taken in later does not move the chain's anchor (nor hide that the chain ran late).
+/// Records when the РЦОИ took in the processing's results for the school: `processed`, the
+/// first time (a correction taken in later neither moves the chain's anchor nor hides that the
+/// chain ran late), and `processed_last`, this time (a publication from before it does not
+/// carry the correction).
 pub fn put_processed(tx: &mut impl Transactable, at: Timestamp) -> Result<(), AutomergeError> {
     if crate::content::int(tx, "processed").is_none() {
         tx.put(ROOT, "processed", ScalarValue::Int(at.unix_ms()))?;
     }
+    tx.put(ROOT, "processed_last", ScalarValue::Int(at.unix_ms()))?;
     Ok(())
+}
+
+/// When the РЦОИ last took in the processing's results for the school, if it did.
+#[must_use]
+pub fn processed_last(rcoi: &impl ReadDoc) -> Option<Timestamp> {
+    Timestamp::from_unix_ms(crate::content::int(rcoi, "processed_last")?).ok()
 }
 
 /// When the РЦОИ took in the processing's results for the school, if it did.
@@ -178,6 +191,27 @@ mod tests {
             Some(&second),
             "К2 of the first is gone"
         );
+        // Removed: the result and the document the import wrote go; a participant a list
+        // registered (a category of record) keeps their register entry whole.
+        let q = ParticipantId::new("e2").unwrap();
+        let document = crate::participant::IdentityDocument::new("3204", "000002").unwrap();
+        put(&mut doc, q, &second).unwrap();
+        for who in [p, q] {
+            crate::content::put_registered_document(&mut doc, who, &document).unwrap();
+        }
+        crate::content::put_registered_category(
+            &mut doc,
+            q,
+            crate::participant::Category::Standard,
+        )
+        .unwrap();
+        remove(&mut doc, p).unwrap();
+        remove(&mut doc, q).unwrap();
+        assert!(results(&doc).is_empty());
+        let registered = crate::content::registered(&doc);
+        assert!(!registered.contains_key("e1"), "{registered:?}");
+        assert_eq!(registered["e2"].get("doc_number"), "000002");
+        put(&mut doc, p, &second).unwrap();
         // A damaged mark leaves the participant out rather than read wrong.
         doc.put(ROOT, "essay/e1/mark/К1", "maybe").unwrap();
         assert!(results(&doc).is_empty());

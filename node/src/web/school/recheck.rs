@@ -55,9 +55,10 @@ async fn requests_and_grants(
     exams.sort();
     exams.dedup();
     let mut grants = Vec::new();
+    // An exam whose grants cannot be read here (no document of it yet) shows none.
     for exam in exams {
-        if let Answer::RecheckGrants { grants: of_exam } =
-            web.apply(who, Command::RecheckGrants { exam }).await?
+        if let Ok(Answer::RecheckGrants { grants: of_exam }) =
+            web.apply(who, Command::RecheckGrants { exam }).await
         {
             grants.extend(of_exam);
         }
@@ -65,11 +66,26 @@ async fn requests_and_grants(
     Ok((requests, grants))
 }
 
-fn grant_block(
-    g: &GrantView,
-    web: &SchoolWeb,
-    offset: giasync_shared::calendar::UtcOffset,
-) -> String {
+/// The school's experts who may sit on the re-checking commission: those its commission order in
+/// force names (any room), or every expert while it has none (the РЦОИ checks the order again).
+fn commission_experts<'a>(
+    web: &'a SchoolWeb,
+    day: &'a crate::app::day::SchoolDay,
+) -> impl Iterator<Item = PersonId> + 'a {
+    web.0
+        .people
+        .iter()
+        .filter(|p| p.identity.role == PersonRole::Expert)
+        .map(|p| p.identity.id)
+        .filter(move |id| {
+            day.commission
+                .as_ref()
+                .is_none_or(|o| o.rooms.iter().any(|r| r.experts.contains(id)))
+        })
+}
+
+fn grant_block(g: &GrantView, web: &SchoolWeb, day: &crate::app::day::SchoolDay) -> String {
+    let offset = day.utc_offset;
     let mut b = format!(
         "<section class=\"grant\" id=\"grant-{id}\"><h2>Участник {p} (ОО {s}, {e}, попытка {a})</h2>",
         id = g.request,
@@ -124,15 +140,10 @@ fn grant_block(
         ));
     }
     b.push_str("</table><p>Эксперты комиссии, прослушавшие запись:</p>");
-    for p in web
-        .0
-        .people
-        .iter()
-        .filter(|p| p.identity.role == PersonRole::Expert)
-    {
+    for id in commission_experts(web, day) {
         b.push_str(&format!(
             "<label><input type=\"checkbox\" name=\"expert\" value=\"{id}\"> {id}</label><br>",
-            id = escape(p.identity.id.as_str())
+            id = escape(id.as_str())
         ));
     }
     b.push_str("<p><button type=\"submit\">Подписать протокол повторной проверки</button></p></form></section>");
@@ -179,7 +190,7 @@ pub(super) async fn recheck_page(
             }
             b.push_str("</table>");
             for g in &grants {
-                b.push_str(&grant_block(g, &web, offset));
+                b.push_str(&grant_block(g, &web, &day));
             }
         }
     }
@@ -316,10 +327,20 @@ pub(super) async fn recording(
     headers: HeaderMap,
     Path(hash): Path<String>,
 ) -> Response {
-    let who = match gate(&web, &headers, "recheck-recording") {
-        Ok(w) => w,
+    let (who, day) = match web.open(&headers, "recheck-recording", None).await {
+        Ok(x) => x,
         Err(r) => return *r,
     };
+    // An expert hears another school's participant only as one of this school's commission.
+    if who.person.role == PersonRole::Expert
+        && !commission_experts(&web, &day).any(|id| id == who.person.id)
+    {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            Some(&who),
+            "Запись прослушивают члены комиссии этой ОО",
+        );
+    }
     let Ok((_, grants)) = requests_and_grants(&web, &who).await else {
         return error_page(
             StatusCode::SERVICE_UNAVAILABLE,
