@@ -284,11 +284,61 @@ pub fn parse_csv(text: &str) -> Result<Vec<ImportedRow>, Vec<RowError>> {
         .iter()
         .map(str::to_owned)
         .collect();
-    let records = reader.records().map(|r| {
-        r.map(|r| r.iter().map(str::to_owned).collect())
-            .map_err(|e| e.to_string())
-    });
-    parse_table(&headers, records)
+    parse_table(&headers, records_by_line(text, &mut reader))
+}
+
+/// A CSV reader's records over `text`, the `i`th for the file's line `i + 2` (the header is
+/// line 1): a line the reader skips (a blank one) stands as an empty record, which the tables
+/// skip in turn, so a row is named by the line an editor shows it on.
+pub(crate) fn records_by_line(
+    text: &str,
+    reader: &mut csv::Reader<&[u8]>,
+) -> Vec<Result<Vec<String>, String>> {
+    // Where each line starts, to turn a record's byte offset into its line.
+    let starts: Vec<u64> = std::iter::once(0)
+        .chain(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i as u64 + 1),
+        )
+        .collect();
+    let line_of = |byte: u64| starts.partition_point(|s| *s <= byte);
+    let mut out: Vec<Result<Vec<String>, String>> = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                // The reader's position is where it began: before any blank lines it skipped.
+                let mut at = record
+                    .position()
+                    .map_or(0, |p| usize::try_from(p.byte()).unwrap_or(usize::MAX));
+                while let Some(rest) = text.get(at..) {
+                    if rest.starts_with('\n') {
+                        at += 1;
+                    } else if rest.starts_with("\r\n") {
+                        at += 2;
+                    } else {
+                        break;
+                    }
+                }
+                let line = line_of(at as u64);
+                while out.len() + 2 < line {
+                    out.push(Ok(Vec::new()));
+                }
+                out.push(Ok(record.iter().map(str::to_owned).collect()));
+            }
+            Err(e) => {
+                let stop = matches!(e.kind(), csv::ErrorKind::Io(_));
+                out.push(Err(e.to_string()));
+                if stop {
+                    break;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Parses a participant list given as a header row and records (as read from CSV or from a
@@ -606,6 +656,20 @@ mod tests {
         assert_eq!(
             again[0].participant.id, rows[0].participant.id,
             "the id follows the document"
+        );
+    }
+
+    /// A blank line (the csv reader skips it) and a quoted cell over two lines: a row is named
+    /// by the line an editor shows it on.
+    #[test]
+    fn a_bad_row_is_named_by_its_line_after_blank_lines() {
+        let text = "Фамилия;Имя;Отчество;Серия;Номер;Класс;Категория\n\nИванова;Анна;;3204;123456;9А;standard\n\n\n\"Петров\nПетрович\";Пётр;;3204;222222;9Б;standard\nСидоров;Иван;;3204;777;9В;blind\n";
+        let errors = parse_csv(text).unwrap_err();
+        // Line 6: a surname holding a line break (refused); line 8: an unknown category.
+        assert_eq!(
+            errors.iter().map(|e| e.row).collect::<Vec<_>>(),
+            vec![6, 8],
+            "{errors:?}"
         );
     }
 

@@ -524,11 +524,11 @@ pub fn parse_results_csv(
             }]);
         }
     };
-    let records = reader.records().map(|r| {
-        r.map(|r| r.iter().map(str::to_owned).collect())
-            .map_err(|e| e.to_string())
-    });
-    parse_results(rules, &headers, records)
+    parse_results(
+        rules,
+        &headers,
+        crate::import::records_by_line(text, &mut reader),
+    )
 }
 
 #[cfg(test)]
