@@ -9,7 +9,7 @@
 //! | `grant/ID/sheet/HASH` | each of the participant's sheets of the attempt (bytes), as the school signed them |
 //! | `grant/ID/cert/PERSON` | the certificate of each expert who signed one (DER) |
 //! | `grant/ID/granted_at`, `grant/ID/until` | when the grant was made and when its term ends (ms) |
-//! | `grant/ID/closed` | when it ended: the re-check arrived, or the term passed (ms) |
+//! | `grant/ID/closed` | when it ended: the re-check arrived, or the term passed (ms); the sheets and certificates are taken out then |
 //! | `grant/ID/refused` | instead of all of the above but the request: why the РЦОИ refused it (text) |
 
 use std::collections::BTreeMap;
@@ -113,12 +113,26 @@ pub fn put_refused(
     Ok(())
 }
 
-/// Ends a grant at `at`.
+/// Ends a grant at `at`, and takes the participant's sheets and their experts' certificates out
+/// of the document's current state: the reviewing school reads them only while the grant is
+/// open. (Automerge keeps history: a node that held the document keeps the old values in it;
+/// nothing shows or uses them.)
 pub fn put_closed(
     tx: &mut impl Transactable,
     id: RecordHash,
     at: Timestamp,
 ) -> Result<(), AutomergeError> {
+    let copies: Vec<String> = ["sheet/", "cert/"]
+        .iter()
+        .flat_map(|field| {
+            tx.map_range(ROOT, crate::recording::range_of(&key(id, field)))
+                .map(|item| item.key.to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for k in copies {
+        tx.delete(ROOT, k.as_str())?;
+    }
     tx.put(ROOT, key(id, "closed"), ms(at))?;
     Ok(())
 }

@@ -340,6 +340,12 @@ fn a_grant_reads_back_whole_and_ends() {
     assert_eq!(read, request());
     assert_eq!(closed.closed, Some(at(500)));
     assert!(!closed.live(at(501)));
+    // Closed, it no longer shows the participant's sheets or their experts' certificates.
+    assert!(
+        closed.sheets.is_empty() && closed.certs.is_empty(),
+        "{closed:?}"
+    );
+    assert_eq!(closed.recording, g.recording);
     // A damaged field reads as no grant at all: nothing is given by it.
     doc.put(ROOT, format!("grant/{}/until", g.id), "soon")
         .unwrap();
