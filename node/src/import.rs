@@ -177,9 +177,15 @@ fn xlsx_table(
     Ok((headers, rows.collect()))
 }
 
-/// Reads and checks a participant list; the outer error when the file cannot be read, the
-/// inner one with every bad row.
-pub fn read_list(path: &Path) -> Result<Result<Vec<ImportedRow>, Vec<RowError>>, ReadError> {
+/// A table file as read: an XLSX workbook's first sheet, or CSV text (decoded: UTF-8 with or
+/// without BOM, or Windows-1251).
+enum TableFile {
+    Sheet(Vec<String>, Vec<Vec<String>>),
+    Text(String),
+}
+
+/// Reads a table file within [`IMPORT_FILE_BYTES_MAX`]; an XLSX one by its zip signature.
+fn read_table_file(path: &Path) -> Result<TableFile, ReadError> {
     let file = path.display().to_string();
     let io = |source| ReadError::Io {
         file: file.clone(),
@@ -193,14 +199,22 @@ pub fn read_list(path: &Path) -> Result<Result<Vec<ImportedRow>, Vec<RowError>>,
     // An XLSX file is a zip archive.
     if bytes.starts_with(b"PK\x03\x04") {
         let (headers, records) = xlsx_table(bytes, &file, XLSX_BOUNDS)?;
-        return Ok(giasync_shared::import::parse_table(
-            &headers,
-            records.into_iter().map(Ok),
-        ));
+        return Ok(TableFile::Sheet(headers, records));
     }
     let (text, _) = giasync_shared::import::decode_list(&bytes)
         .map_err(|source| ReadError::NotText { file, source })?;
-    Ok(giasync_shared::import::parse_csv(&text))
+    Ok(TableFile::Text(text))
+}
+
+/// Reads and checks a participant list; the outer error when the file cannot be read, the
+/// inner one with every bad row.
+pub fn read_list(path: &Path) -> Result<Result<Vec<ImportedRow>, Vec<RowError>>, ReadError> {
+    Ok(match read_table_file(path)? {
+        TableFile::Sheet(headers, records) => {
+            giasync_shared::import::parse_table(&headers, records.into_iter().map(Ok))
+        }
+        TableFile::Text(text) => giasync_shared::import::parse_csv(&text),
+    })
 }
 
 /// Reads and checks the results file of итоговое сочинение (изложение) the РЦОИ's processing
@@ -210,27 +224,12 @@ pub fn read_essay_results(
     path: &Path,
     rules: &giasync_shared::essay::EssayRules,
 ) -> Result<Result<Vec<giasync_shared::essay::EssayResult>, Vec<RowError>>, ReadError> {
-    let file = path.display().to_string();
-    let io = |source| ReadError::Io {
-        file: file.clone(),
-        source,
-    };
-    let size = std::fs::metadata(path).map_err(io)?.len();
-    if size > IMPORT_FILE_BYTES_MAX {
-        return Err(ReadError::TooLarge { file, size });
-    }
-    let bytes = std::fs::read(path).map_err(io)?;
-    if bytes.starts_with(b"PK\x03\x04") {
-        let (headers, records) = xlsx_table(bytes, &file, XLSX_BOUNDS)?;
-        return Ok(giasync_shared::essay::parse_results(
-            rules,
-            &headers,
-            records.into_iter().map(Ok),
-        ));
-    }
-    let (text, _) = giasync_shared::import::decode_list(&bytes)
-        .map_err(|source| ReadError::NotText { file, source })?;
-    Ok(giasync_shared::essay::parse_results_csv(rules, &text))
+    Ok(match read_table_file(path)? {
+        TableFile::Sheet(headers, records) => {
+            giasync_shared::essay::parse_results(rules, &headers, records.into_iter().map(Ok))
+        }
+        TableFile::Text(text) => giasync_shared::essay::parse_results_csv(rules, &text),
+    })
 }
 
 #[cfg(test)]

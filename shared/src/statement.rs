@@ -131,6 +131,28 @@ impl Fields {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Appends the attempt a record is about: `exam`, `school`, `participant`, `attempt`.
+    #[must_use]
+    pub fn with_subject(self, subject: crate::record::SheetSubject) -> Self {
+        self.with("exam", subject.exam)
+            .with("school", subject.school)
+            .with("participant", subject.participant)
+            .with("attempt", subject.attempt.get())
+    }
+
+    /// The attempt a record is about, from its `exam`, `school`, `participant`, `attempt`.
+    pub fn subject(&self) -> Result<crate::record::SheetSubject, StatementError> {
+        let invalid = |e: crate::DomainError| StatementError::Invalid(e.to_string());
+        let attempt: u8 = self.parse("attempt")?;
+        Ok(crate::record::SheetSubject {
+            exam: self.parse("exam")?,
+            school: crate::codes::SchoolCode::new(self.get("school")?).map_err(invalid)?,
+            participant: crate::codes::ParticipantId::new(self.get("participant")?)
+                .map_err(invalid)?,
+            attempt: crate::record::Attempt::new(attempt).map_err(invalid)?,
+        })
+    }
+
     /// `get` parsed, the error naming the field.
     pub fn parse<T>(&self, key: &str) -> Result<T, StatementError>
     where

@@ -102,6 +102,25 @@ fn signed_now(at: Timestamp, now_ms: i64) -> Result<(), Error> {
     Ok(())
 }
 
+/// This school's protocol for the exam of `subject`, where a request or re-check it hands in is
+/// kept: the record must name this school as the reviewer and be signed now.
+fn reviewers_protocol(
+    engine: &Engine,
+    (subject, reviewer): (SheetSubject, SchoolCode),
+    at: Timestamp,
+    now_ms: i64,
+) -> Result<DocId, Error> {
+    let protocol = school_doc(engine, DocKind::Protocol, subject.exam)?;
+    if protocol.school() != Some(reviewer) {
+        return Err(Error::RecordForOther {
+            school: reviewer,
+            exam: subject.exam,
+        });
+    }
+    signed_now(at, now_ms)?;
+    Ok(protocol)
+}
+
 fn terms(context: &Context) -> Result<giasync_shared::year::RecheckTerms, Error> {
     context.year.recheck.ok_or_else(|| Error::RecheckNoTerms {
         year: context.year.id.clone(),
@@ -124,14 +143,12 @@ pub fn request(
     let request = Request::verify(&statement, &context.one_signer(head.as_str(), cert))
         .map_err(Error::RecheckRefused)?;
     actor.may_hand_in(head)?;
-    let protocol = school_doc(engine, DocKind::Protocol, request.subject.exam)?;
-    if protocol.school() != Some(request.reviewer) {
-        return Err(Error::RecordForOther {
-            school: request.reviewer,
-            exam: request.subject.exam,
-        });
-    }
-    signed_now(request.at, now_ms)?;
+    let protocol = reviewers_protocol(
+        engine,
+        (request.subject, request.reviewer),
+        request.at,
+        now_ms,
+    )?;
     let terms = terms(context)?;
     if request.applied > terms.apply_by {
         return Err(Error::RecheckLate {
@@ -523,14 +540,12 @@ pub fn sign(
     )
     .map_err(Error::RecheckRefused)?;
     actor.may_hand_in(chair)?;
-    let protocol = school_doc(engine, DocKind::Protocol, recheck.subject.exam)?;
-    if protocol.school() != Some(recheck.reviewer) {
-        return Err(Error::RecordForOther {
-            school: recheck.reviewer,
-            exam: recheck.subject.exam,
-        });
-    }
-    signed_now(recheck.at, now_ms)?;
+    let protocol = reviewers_protocol(
+        engine,
+        (recheck.subject, recheck.reviewer),
+        recheck.at,
+        now_ms,
+    )?;
     let orders = reviewer_orders(engine, context, protocol);
     recheck
         .check_commission(&orders)

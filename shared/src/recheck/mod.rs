@@ -37,9 +37,8 @@ pub mod verdict;
 use ed25519_dalek::SigningKey;
 
 use crate::calendar::{Date, Timestamp};
-use crate::codes::{OrgCode, ParticipantId, PersonId, PersonRole, SchoolCode};
-use crate::exam::ExamId;
-use crate::record::{Attempt, SheetSubject, SignerDirectory};
+use crate::codes::{OrgCode, PersonId, PersonRole, SchoolCode};
+use crate::record::{SheetSubject, SignerDirectory};
 use crate::statement::{Fields, Statement, StatementError, StatementKind};
 
 pub use grant::Grant;
@@ -54,26 +53,6 @@ where
     T::Err: std::fmt::Display,
 {
     fields.parse(key)
-}
-
-/// The attempt a record is about, from its `exam`, `school`, `participant`, `attempt` fields.
-fn read_subject(fields: &Fields) -> Result<SheetSubject, StatementError> {
-    let attempt: u8 = fields.parse("attempt")?;
-    Ok(SheetSubject {
-        exam: fields.parse::<ExamId>("exam")?,
-        school: SchoolCode::new(fields.get("school")?).map_err(|e| invalid(e.to_string()))?,
-        participant: ParticipantId::new(fields.get("participant")?)
-            .map_err(|e| invalid(e.to_string()))?,
-        attempt: Attempt::new(attempt).map_err(|e| invalid(e.to_string()))?,
-    })
-}
-
-fn subject_fields(subject: SheetSubject) -> Fields {
-    Fields::new()
-        .with("exam", subject.exam)
-        .with("school", subject.school)
-        .with("participant", subject.participant)
-        .with("attempt", subject.attempt.get())
 }
 
 /// The head of the reviewing school asks the РЦОИ for a participant's recording (§71: «по
@@ -96,7 +75,8 @@ impl Request {
     /// Signs the request with the head's person key.
     pub fn sign(&self, key: &SigningKey) -> Result<Statement, StatementError> {
         self.check()?;
-        let fields = subject_fields(self.subject)
+        let fields = Fields::new()
+            .with_subject(self.subject)
             .with("applied", self.applied)
             .with("reviewer", self.reviewer)
             .with("head", self.head)
@@ -125,7 +105,7 @@ impl Request {
     pub fn read_unverified(statement: &Statement) -> Result<Request, StatementError> {
         let fields = statement.fields_unverified(StatementKind::RecheckRequest)?;
         let request = Request {
-            subject: read_subject(&fields)?,
+            subject: fields.subject()?,
             applied: parsed(&fields, "applied")?,
             reviewer: SchoolCode::new(fields.get("reviewer")?)
                 .map_err(|e| invalid(e.to_string()))?,

@@ -11,7 +11,7 @@ use automerge::transaction::Transactable;
 use automerge::{AutomergeError, ROOT, ReadDoc, ScalarValue};
 use ed25519_dalek::SigningKey;
 
-use super::{invalid, read_subject, subject_fields};
+use super::invalid;
 use crate::blob::BlobHash;
 use crate::calendar::Timestamp;
 use crate::codes::{OrgCode, PersonId, PersonRole, SchoolCode};
@@ -90,7 +90,8 @@ impl Recheck {
 
     /// Signs the protocol with the chair's person key.
     pub fn sign(&self, key: &SigningKey) -> Result<Statement, StatementError> {
-        let mut fields = subject_fields(self.subject)
+        let mut fields = crate::statement::Fields::new()
+            .with_subject(self.subject)
             .with("reviewer", self.reviewer)
             .with("grant", self.grant)
             .with("recording", self.recording)
@@ -152,7 +153,9 @@ impl Recheck {
 
     /// The attempt a stored protocol claims to re-check, before anything is verified.
     pub fn claimed_subject(statement: &Statement) -> Result<SheetSubject, StatementError> {
-        read_subject(&statement.fields_unverified(StatementKind::Recheck)?)
+        statement
+            .fields_unverified(StatementKind::Recheck)?
+            .subject()
     }
 
     /// The chair a stored protocol claims, before anything is verified.
@@ -187,7 +190,7 @@ impl Recheck {
             .map(|e| PersonId::new(e).map_err(|e| invalid(e.to_string())))
             .collect::<Result<Vec<_>, _>>()?;
         let recheck = Recheck {
-            subject: read_subject(&fields)?,
+            subject: fields.subject()?,
             reviewer: SchoolCode::new(fields.get("reviewer")?)
                 .map_err(|e| invalid(e.to_string()))?,
             grant: fields.parse("grant")?,

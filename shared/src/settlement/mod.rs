@@ -19,9 +19,8 @@ use std::collections::BTreeSet;
 use ed25519_dalek::SigningKey;
 
 use crate::calendar::Timestamp;
-use crate::codes::{OrgCode, ParticipantId, PersonId, PersonRole, RegionCode, SchoolCode};
-use crate::exam::ExamId;
-use crate::record::{Attempt, RecordHash, SheetSubject, SignerDirectory};
+use crate::codes::{OrgCode, PersonId, PersonRole, RegionCode};
+use crate::record::{RecordHash, SheetSubject, SignerDirectory};
 use crate::resolve::{ProtocolResolution, Verdict};
 use crate::statement::{Fields, Statement, StatementError, StatementKind};
 
@@ -90,12 +89,7 @@ fn checked_settles(
 
 /// The fields every settlement starts with: the attempt, the sheet chosen, every sheet settled.
 fn decision_fields(subject: SheetSubject, chosen: RecordHash, settles: &[RecordHash]) -> Fields {
-    let mut fields = Fields::new()
-        .with("exam", subject.exam)
-        .with("school", subject.school)
-        .with("participant", subject.participant)
-        .with("attempt", subject.attempt.get())
-        .with("chosen", chosen);
+    let mut fields = Fields::new().with_subject(subject).with("chosen", chosen);
     for h in settles {
         fields = fields.with("settles", h);
     }
@@ -106,14 +100,7 @@ fn decision_fields(subject: SheetSubject, chosen: RecordHash, settles: &[RecordH
 fn read_decision(
     fields: &Fields,
 ) -> Result<(SheetSubject, RecordHash, Vec<RecordHash>), StatementError> {
-    let attempt: u8 = fields.parse("attempt")?;
-    let subject = SheetSubject {
-        exam: fields.parse::<ExamId>("exam")?,
-        school: SchoolCode::new(fields.get("school")?).map_err(|e| invalid(e.to_string()))?,
-        participant: ParticipantId::new(fields.get("participant")?)
-            .map_err(|e| invalid(e.to_string()))?,
-        attempt: Attempt::new(attempt).map_err(|e| invalid(e.to_string()))?,
-    };
+    let subject = fields.subject()?;
     let settles = fields
         .all("settles")
         .map(|h| {
@@ -476,6 +463,7 @@ mod standing_tests {
 
     use super::*;
     use crate::act::{Act, ActKind, EarlyReason};
+    use crate::codes::ParticipantId;
     use crate::codes::{OrgCode, PersonId, PersonRole, RoomCode};
     use crate::participant::Category;
     use crate::record::FixedDirectory;

@@ -197,6 +197,20 @@ pub(super) async fn recheck_page(
     page("Повторная проверка", Some(&who), Some(&day), &b).into_response()
 }
 
+/// Hands in a record the signed-in head signed, with their certificate.
+async fn hand_in(
+    web: &SchoolWeb,
+    who: &Who,
+    statement: &giasync_shared::statement::Statement,
+    command: impl FnOnce(Vec<u8>, Vec<u8>) -> Command,
+) -> Result<Answer, String> {
+    web.apply(
+        who,
+        command(statement.as_bytes().to_vec(), who.cert_der.clone()),
+    )
+    .await
+}
+
 fn field<'a>(form: &'a [(String, String)], name: &str) -> Result<&'a str, String> {
     form.iter()
         .find(|(k, _)| k == name)
@@ -234,13 +248,9 @@ pub(super) async fn request_submit(
         let statement = request
             .sign(&who.key)
             .map_err(|e| format!("Запрос не подписан: {e}"))?;
-        web.apply(
-            &who,
-            Command::RecheckRequest {
-                statement: statement.as_bytes().to_vec(),
-                cert: who.cert_der.clone(),
-            },
-        )
+        hand_in(&web, &who, &statement, |statement, cert| {
+            Command::RecheckRequest { statement, cert }
+        })
         .await?;
         Ok(format!(
             "Запрос о записи участника {} подписан и передан в РЦОИ",
@@ -303,13 +313,9 @@ pub(super) async fn sign_submit(
         let statement = recheck
             .sign(&who.key)
             .map_err(|e| format!("Протокол не подписан: {e}"))?;
-        web.apply(
-            &who,
-            Command::RecheckSign {
-                statement: statement.as_bytes().to_vec(),
-                cert: who.cert_der.clone(),
-            },
-        )
+        hand_in(&web, &who, &statement, |statement, cert| {
+            Command::RecheckSign { statement, cert }
+        })
         .await?;
         Ok(format!(
             "Протокол повторной проверки подписан: {} баллов, «{}»; он передан в РЦОИ",
