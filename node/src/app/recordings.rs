@@ -200,10 +200,13 @@ pub fn plan(engine: &Engine, docs: &[DocId]) -> Vec<BlobPlan> {
     let role = engine.identity().role();
     // Recordings an open grant names anywhere here: a relay keeps them whichever document
     // changed (the same МОУО may carry the participant's school too).
-    let granted = match role {
+    // Read on first need only: it walks every РЦОИ document here, and most batches (a sheet at
+    // a МОУО, anything at a school) never ask.
+    let open = std::cell::LazyCell::new(|| match role {
         NodeRole::Rcoi => Default::default(),
         NodeRole::Municipality | NodeRole::School => open_grants(engine),
-    };
+    });
+    let granted = |hash: &BlobHash| open.contains(hash);
     let mut plans = grant_plans(engine, docs, role, &granted);
     let mut protocols: Vec<DocId> = docs
         .iter()
@@ -229,12 +232,13 @@ pub fn plan(engine: &Engine, docs: &[DocId]) -> Vec<BlobPlan> {
             NodeRole::Municipality => Default::default(),
         };
         for (hash, r) in recording::recordings(protocol) {
-            let at_rcoi = receipts.contains_key(&hash);
-            let carried = !at_rcoi || granted.contains(&hash);
             let (fetch, keep) = match role {
                 _ if destroyed.contains_key(&hash) => (false, false),
                 NodeRole::Rcoi => (true, true),
-                NodeRole::Municipality => (carried, carried),
+                NodeRole::Municipality => {
+                    let carried = !receipts.contains_key(&hash) || granted(&hash);
+                    (carried, carried)
+                }
                 NodeRole::School => (false, true),
             };
             plans.push(BlobPlan {
@@ -270,7 +274,7 @@ fn grant_plans(
     engine: &Engine,
     docs: &[DocId],
     role: NodeRole,
-    granted: &std::collections::BTreeSet<BlobHash>,
+    granted: &impl Fn(&BlobHash) -> bool,
 ) -> Vec<BlobPlan> {
     let mut plans: Vec<BlobPlan> = Vec::new();
     for doc in docs.iter().filter(|d| d.kind() == Some(DocKind::Rcoi)) {
@@ -289,7 +293,7 @@ fn grant_plans(
             let (fetch, keep) = match role {
                 NodeRole::Rcoi => (false, true),
                 NodeRole::Municipality | NodeRole::School => {
-                    let wanted = open || granted.contains(&hash);
+                    let wanted = open || granted(&hash);
                     (wanted, wanted)
                 }
             };
