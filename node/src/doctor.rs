@@ -147,11 +147,24 @@ fn check_store(path: &Path) -> Result<String, String> {
     match redb::Database::create(path) {
         Ok(db) => {
             drop(db);
-            Ok(format!(
-                "{} {}",
-                path.display(),
-                if existed { "opens" } else { "created" }
-            ))
+            if !existed {
+                return Ok(format!("{} created", path.display()));
+            }
+            let schema = crate::store::schema_of(path).map_err(|e| e.to_string())?;
+            let known = crate::store::STORE_SCHEMA;
+            match schema.cmp(&known) {
+                std::cmp::Ordering::Equal => {
+                    Ok(format!("{} opens, schema {schema}", path.display()))
+                }
+                std::cmp::Ordering::Less => Ok(format!(
+                    "{} opens, schema {schema}: the node upgrades it to schema {known} when it starts",
+                    path.display()
+                )),
+                std::cmp::Ordering::Greater => Err(format!(
+                    "{}: schema {schema}, written by a newer giasync (this build knows up to {known})",
+                    path.display()
+                )),
+            }
         }
         Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
             Ok(format!("{} is open in a running node", path.display()))
@@ -507,4 +520,50 @@ pub fn report_with(
         println!("{failed} of {} checks failed", checks.len());
     }
     Ok(failed == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The store check names the schema, says an older one is upgraded at start, and fails on
+    /// one a newer giasync wrote.
+    #[test]
+    fn the_store_check_names_the_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let current = dir.path().join("current.redb");
+        drop(crate::store::Store::open(&current).unwrap());
+        let line = check_store(&current).unwrap();
+        assert!(line.ends_with("opens, schema 2"), "{line}");
+
+        let older = dir.path().join("older.redb");
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/store-schema-1.redb"
+            ),
+            &older,
+        )
+        .unwrap();
+        let line = check_store(&older).unwrap();
+        assert!(
+            line.contains("schema 1: the node upgrades it to schema 2"),
+            "{line}"
+        );
+
+        {
+            let db = redb::Database::create(&current).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(redb::TableDefinition::<&str, u64>::new("meta"))
+                .unwrap()
+                .insert("schema", 3)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let refused = check_store(&current).unwrap_err();
+        assert!(
+            refused.contains("schema 3, written by a newer giasync"),
+            "{refused}"
+        );
+    }
 }

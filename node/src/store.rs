@@ -20,7 +20,8 @@ const CHANGES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("chang
 /// (document id, author key) → u32 certificate length, certificate, attestation.
 const ATTESTATIONS: TableDefinition<(&str, &[u8; 32]), &[u8]> =
     TableDefinition::new("attestations");
-/// Layout 1, read only: sequence → (document id, peer identity URI, reason, refused bytes).
+/// Schema 1 only (moved into [`QUARANTINE_V2`] by the upgrade to schema 2): sequence →
+/// (document id, peer identity URI, reason, refused bytes).
 const QUARANTINE: TableDefinition<u64, (&str, &str, &str, &[u8])> =
     TableDefinition::new("quarantine");
 /// sequence → (document id, peer identity URI, reason, length of the refused message, its
@@ -37,8 +38,59 @@ type QuarantineRow = (
 );
 /// sequence → (time ms, text). Append-only.
 const AUDIT: TableDefinition<u64, (i64, &str)> = TableDefinition::new("audit");
-/// name → value: the next sequence number.
+/// name → value: the last sequence number (`seq`) and the store's schema ([`SCHEMA_KEY`]).
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// The schema of the store this build writes. A store of an older schema is upgraded when it
+/// is opened for writing ([`Store::open`]), in one transaction, by [`UPGRADES`]; one of a newer
+/// schema (written by a newer giasync) is refused, and left as it is. `docs/operations.md`
+/// gives the order in which a region upgrades.
+///
+/// - 1: every store before the schema was recorded (it has no [`SCHEMA_KEY`]).
+/// - 2: the schema is recorded; quarantined messages are kept only as [`QUARANTINE_V2`] rows
+///   (hash, length, first bytes), the rows of schema 1's `quarantine` moved there.
+pub const STORE_SCHEMA: u64 = 2;
+/// The [`META`] key of the store's schema.
+const SCHEMA_KEY: &str = "schema";
+
+/// The upgrade from schema `n + 1` to `n + 2` is `UPGRADES[n]`: it runs inside the transaction
+/// that then records the new schema, so a crash leaves the store at the old schema or the new.
+const UPGRADES: [Upgrade; 1] = [quarantine_v1_to_v2];
+/// One step of [`UPGRADES`].
+type Upgrade = fn(&redb::WriteTransaction) -> Result<(), StoreError>;
+
+/// Schema 1 → 2: each row of the schema-1 quarantine becomes a [`QUARANTINE_V2`] row under the
+/// same sequence number (its hash and length over the whole refused message, its first
+/// `QUARANTINE_KEPT_BYTES_MAX` bytes kept), and the old table goes.
+fn quarantine_v1_to_v2(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
+    use sha2::Digest as _;
+    let present = tx
+        .list_tables()
+        .map_err(db_err)?
+        .any(|t| t.name() == QUARANTINE.name());
+    if !present {
+        return Ok(());
+    }
+    {
+        let old = tx.open_table(QUARANTINE).map_err(db_err)?;
+        let mut new = tx.open_table(QUARANTINE_V2).map_err(db_err)?;
+        for row in old.iter().map_err(db_err)? {
+            let (seq, value) = row.map_err(db_err)?;
+            let (doc, peer, reason, bytes) = value.value();
+            let sha256: [u8; 32] = sha2::Sha256::digest(bytes).into();
+            let kept = &bytes[..bytes
+                .len()
+                .min(giasync_shared::sync::QUARANTINE_KEPT_BYTES_MAX)];
+            new.insert(
+                seq.value(),
+                (doc, peer, reason, bytes.len() as u64, &sha256, kept),
+            )
+            .map_err(db_err)?;
+        }
+    }
+    tx.delete_table(QUARANTINE).map_err(db_err)?;
+    Ok(())
+}
 
 /// Documents with more stored chunks than this are rewritten as one chunk when the node starts.
 pub const COMPACT_CHUNKS_MIN: usize = 64;
@@ -61,6 +113,11 @@ pub enum StoreError {
         "the store changed while the command ran (another command, or the node started): nothing was written; run it again"
     )]
     ChangedMeanwhile,
+    /// The store was written by a newer giasync, whose format this build does not know.
+    #[error(
+        "{path}: the store is of schema {found}, written by a newer giasync; this build knows schemas up to {STORE_SCHEMA}. Nothing was changed: run the newer giasync (downgrading a node needs a backup from before its upgrade)"
+    )]
+    NewerSchema { path: String, found: u64 },
 }
 
 /// The length of redb's magic number at the start of its file.
@@ -99,6 +156,17 @@ impl Store {
     /// during the very first creation leaves (redb writes the magic number last): nothing was
     /// ever committed in it. It is moved aside (never deleted) and the store created again.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        // A store of a newer schema is refused before it is opened for writing: redb rewrites
+        // the header of a database opened so when it closes.
+        if let Ok(db) = redb::ReadOnlyDatabase::open(path)
+            && let (_, found) = read_schema(&db)?
+            && found > STORE_SCHEMA
+        {
+            return Err(StoreError::NewerSchema {
+                path: path.display().to_string(),
+                found,
+            });
+        }
         if let Ok(bytes) = std::fs::read(path)
             && is_interrupted_creation(&bytes)
             && Database::create(path).is_err()
@@ -119,7 +187,7 @@ impl Store {
                 other => other.to_string(),
             },
         })?;
-        Store::init(db)
+        Store::init(db, &path.display().to_string())
     }
 
     /// Opens (or creates) a store on another storage backend (tests crash it at every write).
@@ -130,29 +198,33 @@ impl Store {
                 path: "backend".into(),
                 message: e.to_string(),
             })?;
-        Store::init(db)
+        Store::init(db, "backend")
     }
 
-    fn init(db: Database) -> Result<Self, StoreError> {
-        // A write transaction commits a new file state even when it changes nothing, so the
-        // tables are created only when one is missing: a store opened for a command that is then
-        // refused (a list with a bad row) stays byte-for-byte as it was.
-        let present: std::collections::BTreeSet<String> = db
-            .begin_read()
-            .map_err(db_err)?
-            .list_tables()
-            .map_err(db_err)?
-            .map(|t| t.name().to_owned())
-            .collect();
-        let wanted = [
+    /// Creates the tables of a new store, or upgrades an older one ([`STORE_SCHEMA`]).
+    fn init(db: Database, path: &str) -> Result<Self, StoreError> {
+        let (present, schema) = read_schema(&db)?;
+        let tables = [
             CHANGES.name(),
             ATTESTATIONS.name(),
-            QUARANTINE.name(),
             QUARANTINE_V2.name(),
             AUDIT.name(),
             META.name(),
         ];
-        if wanted.iter().all(|name| present.contains(*name)) {
+        // A store of none of these tables is new: it starts at this build's schema.
+        let new = !tables.iter().any(|name| present.contains(*name));
+        let schema = if new { STORE_SCHEMA } else { schema };
+        if schema > STORE_SCHEMA {
+            return Err(StoreError::NewerSchema {
+                path: path.to_owned(),
+                found: schema,
+            });
+        }
+        // A write transaction commits a new file state even when it changes nothing, so one is
+        // begun only to create or upgrade: a store opened for a command that is then refused (a
+        // list with a bad row) stays byte-for-byte as it was.
+        let recorded = present.contains(META.name()) && schema == STORE_SCHEMA && !new;
+        if recorded && tables.iter().all(|name| present.contains(*name)) {
             return Ok(Store {
                 db: std::sync::Arc::new(db),
             });
@@ -161,15 +233,29 @@ impl Store {
         {
             tx.open_table(CHANGES).map_err(db_err)?;
             tx.open_table(ATTESTATIONS).map_err(db_err)?;
-            tx.open_table(QUARANTINE).map_err(db_err)?;
             tx.open_table(QUARANTINE_V2).map_err(db_err)?;
             tx.open_table(AUDIT).map_err(db_err)?;
             tx.open_table(META).map_err(db_err)?;
         }
+        for upgrade in UPGRADES.iter().skip(schema.saturating_sub(1) as usize) {
+            upgrade(&tx)?;
+        }
+        tx.open_table(META)
+            .map_err(db_err)?
+            .insert(SCHEMA_KEY, STORE_SCHEMA)
+            .map_err(db_err)?;
         tx.commit().map_err(db_err)?;
+        if schema < STORE_SCHEMA {
+            tracing::info!(path, from = schema, to = STORE_SCHEMA, "store upgraded");
+        }
         Ok(Store {
             db: std::sync::Arc::new(db),
         })
+    }
+
+    /// The schema the store is of ([`STORE_SCHEMA`]).
+    pub fn schema(&self) -> Result<u64, StoreError> {
+        Ok(read_schema(&*self.db)?.1)
     }
 
     /// The database, for the tables of the blob store (`crate::blobs`), which keeps its index
@@ -283,6 +369,14 @@ impl Store {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
+        // An older schema reads as this one (its documents are kept alike); a newer may not.
+        let (_, found) = read_schema(&db)?;
+        if found > STORE_SCHEMA {
+            return Err(StoreError::NewerSchema {
+                path: path.display().to_string(),
+                found,
+            });
+        }
         Ok(Snapshot { db })
     }
 }
@@ -310,6 +404,39 @@ impl Snapshot {
         let meta = rx.open_table(META).map_err(db_err)?;
         Ok(meta.get("seq").map_err(db_err)?.map_or(0, |v| v.value()))
     }
+}
+
+/// The schema of the store at `path`, read without writing: for `doctor`, which reports it
+/// before the node upgrades it.
+pub fn schema_of(path: &Path) -> Result<u64, StoreError> {
+    let db = redb::ReadOnlyDatabase::open(path).map_err(|e| StoreError::Open {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(read_schema(&db)?.1)
+}
+
+/// The tables a store has, and its schema: 1 when it records none (every store before the
+/// schema was recorded).
+fn read_schema(
+    db: &impl ReadableDatabase,
+) -> Result<(std::collections::BTreeSet<String>, u64), StoreError> {
+    let rx = db.begin_read().map_err(db_err)?;
+    let present: std::collections::BTreeSet<String> = rx
+        .list_tables()
+        .map_err(db_err)?
+        .map(|t| t.name().to_owned())
+        .collect();
+    let schema = if present.contains(META.name()) {
+        rx.open_table(META)
+            .map_err(db_err)?
+            .get(SCHEMA_KEY)
+            .map_err(db_err)?
+            .map_or(1, |v| v.value())
+    } else {
+        1
+    };
+    Ok((present, schema))
 }
 
 /// Rewrites a document's chunks as one save: a store opened for writing does; a snapshot not.
@@ -431,9 +558,8 @@ impl Store {
     /// How many messages were quarantined.
     pub fn quarantined(&self) -> Result<u64, StoreError> {
         let rx = self.db.begin_read().map_err(db_err)?;
-        let before = rx.open_table(QUARANTINE).map_err(db_err)?;
-        let now = rx.open_table(QUARANTINE_V2).map_err(db_err)?;
-        Ok(before.len().map_err(db_err)? + now.len().map_err(db_err)?)
+        let quarantine = rx.open_table(QUARANTINE_V2).map_err(db_err)?;
+        quarantine.len().map_err(db_err)
     }
 }
 
@@ -628,7 +754,7 @@ mod tests {
     }
 
     /// A school's node and its protocol, with the in-memory CA that vouches for it.
-    fn school_engine(ca: &giasync_shared::sync::FixedCa) -> (Engine, DocId) {
+    pub(super) fn school_engine(ca: &giasync_shared::sync::FixedCa) -> (Engine, DocId) {
         use giasync_shared::codes::{MunicipalityCode, OrgCode, RegionCode, SchoolCode};
         let identity = giasync_shared::sync::NodeIdentity {
             region: RegionCode::new("42").unwrap(),
@@ -854,5 +980,167 @@ mod snapshot_tests {
         assert_eq!(lines, ["first", "other"]);
         store.apply_after(&[audit("fresh")], 2).unwrap();
         assert_eq!(store.audit_tail(10).unwrap().len(), 3);
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use automerge::ReadDoc as _;
+
+    use super::*;
+
+    /// A store written by giasync before the schema was recorded (schema 1): three sheet
+    /// changes of a school's protocol with their attestations and audit lines, and one
+    /// quarantined message. Made by that build's `Store::apply`; kept as it wrote it.
+    const SCHEMA_1_STORE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/store-schema-1.redb"
+    );
+
+    fn copy_of(fixture: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        std::fs::copy(fixture, &path).unwrap();
+        (dir, path)
+    }
+
+    fn sheets_loaded(load: impl FnOnce(&mut Engine) -> LoadReport) -> Vec<String> {
+        let ca = giasync_shared::sync::FixedCa::default();
+        let (mut engine, protocol) = super::tests::school_engine(&ca);
+        let report = load(&mut engine);
+        assert!(report.docs_refused.is_empty(), "{report:?}");
+        let doc = engine.doc(&protocol).expect("the protocol loads");
+        doc.keys(automerge::ROOT).collect()
+    }
+
+    #[test]
+    fn a_store_of_schema_1_is_read_as_it_is_and_upgraded_when_opened_for_writing() {
+        let (_dir, path) = copy_of(SCHEMA_1_STORE);
+        let before = std::fs::read(&path).unwrap();
+
+        // A command that only reads (a snapshot) reads it without changing a byte.
+        let snapshot = Store::open_read_only(&path).unwrap();
+        let sheets = sheets_loaded(|e| snapshot.load_into(e).unwrap());
+        assert_eq!(sheets, ["sheet-0", "sheet-1", "sheet-2"]);
+        let seq = snapshot.seq().unwrap();
+        drop(snapshot);
+        assert!(std::fs::read(&path).unwrap() == before, "a snapshot wrote");
+
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema().unwrap(), STORE_SCHEMA);
+        assert_eq!(
+            sheets_loaded(|e| store.load_into(e).unwrap()),
+            ["sheet-0", "sheet-1", "sheet-2"]
+        );
+        assert_eq!(store.quarantined().unwrap(), 1);
+        let audit: Vec<String> = store
+            .audit_tail(10)
+            .unwrap()
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        assert_eq!(audit, ["batch 0", "batch 1", "batch 2"]);
+        // The upgrade wrote no record: a write computed on a snapshot before it still lands.
+        store
+            .apply_after(
+                &[Persist::Audit {
+                    at_ms: 1,
+                    text: "after the upgrade".into(),
+                }],
+                seq,
+            )
+            .unwrap();
+        drop(store);
+
+        // Upgraded once: opened again, it is as it was left.
+        let again = Store::open(&path).unwrap();
+        assert_eq!(again.schema().unwrap(), STORE_SCHEMA);
+        assert_eq!(again.quarantined().unwrap(), 1);
+        assert_eq!(again.audit_tail(10).unwrap().len(), 4);
+    }
+
+    /// Schema 1's quarantine rows (the whole refused message) become schema 2's (its hash and
+    /// length, its first bytes), under the same sequence numbers.
+    #[test]
+    fn the_upgrade_to_schema_2_moves_the_old_quarantine_rows() {
+        use sha2::Digest as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let refused = vec![7u8; giasync_shared::sync::QUARANTINE_KEPT_BYTES_MAX + 100];
+        {
+            // As schema 1 wrote it: its tables, a message in the old quarantine, no schema.
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            {
+                tx.open_table(CHANGES).unwrap();
+                tx.open_table(ATTESTATIONS).unwrap();
+                tx.open_table(QUARANTINE_V2).unwrap();
+                tx.open_table(AUDIT).unwrap();
+                let mut meta = tx.open_table(META).unwrap();
+                meta.insert("seq", 5).unwrap();
+                let mut old = tx.open_table(QUARANTINE).unwrap();
+                old.insert(5, ("protocol/x", "giasync://peer", "forged", &refused[..]))
+                    .unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema().unwrap(), 2);
+        assert_eq!(store.quarantined().unwrap(), 1);
+        let rx = store.db.begin_read().unwrap();
+        assert!(
+            !rx.list_tables()
+                .unwrap()
+                .any(|t| t.name() == QUARANTINE.name())
+        );
+        let moved = rx.open_table(QUARANTINE_V2).unwrap();
+        let row = moved
+            .get(5)
+            .unwrap()
+            .expect("kept under its sequence number");
+        let (doc, peer, reason, len, sha256, kept) = row.value();
+        assert_eq!(
+            (doc, peer, reason),
+            ("protocol/x", "giasync://peer", "forged")
+        );
+        assert_eq!(len, refused.len() as u64);
+        assert_eq!(*sha256, <[u8; 32]>::from(sha2::Sha256::digest(&refused)));
+        assert_eq!(
+            kept,
+            &refused[..giasync_shared::sync::QUARANTINE_KEPT_BYTES_MAX]
+        );
+    }
+
+    /// A store a newer giasync wrote is refused by name, for writing and for reading, and left
+    /// byte-for-byte as it was.
+    #[test]
+    fn a_store_of_a_newer_schema_is_refused_and_left_as_it_is() {
+        let (_dir, path) = copy_of(SCHEMA_1_STORE);
+        drop(Store::open(&path).unwrap());
+        {
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(META)
+                .unwrap()
+                .insert(SCHEMA_KEY, STORE_SCHEMA + 1)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let before = std::fs::read(&path).unwrap();
+        let refused = Store::open(&path).unwrap_err();
+        assert!(
+            matches!(refused, StoreError::NewerSchema { found, .. } if found == STORE_SCHEMA + 1),
+            "{refused:?}"
+        );
+        assert!(refused.to_string().contains("newer giasync"), "{refused}");
+        let refused = Store::open_read_only(&path).unwrap_err();
+        assert!(
+            matches!(refused, StoreError::NewerSchema { .. }),
+            "{refused:?}"
+        );
+        assert!(
+            std::fs::read(&path).unwrap() == before,
+            "a refused store was written"
+        );
     }
 }
