@@ -129,6 +129,8 @@ enum Event {
     Connected {
         peer: PeerId,
         identity: NodeIdentity,
+        /// The wire version agreed in the handshake.
+        wire: u8,
         writer: Outbox,
     },
     Frame {
@@ -678,6 +680,7 @@ async fn serve_peer(peer: transport::Peer, id: PeerId, inbox: Inbox) {
         .send(Event::Connected {
             peer: id,
             identity: peer.identity,
+            wire: peer.wire,
             writer: Outbox {
                 frames: writer,
                 queued_bytes: queued_bytes.clone(),
@@ -813,10 +816,18 @@ fn engine_loop(
             Some(Event::Connected {
                 peer,
                 identity,
+                wire,
                 writer,
             }) => {
                 writers.insert(peer, writer);
-                engine.handle(now_ms(), Input::Connected { peer, identity });
+                engine.handle(
+                    now_ms(),
+                    Input::Connected {
+                        peer,
+                        identity,
+                        wire,
+                    },
+                );
             }
             Some(Event::Frame { peer, bytes, .. }) => engine.handle(
                 now_ms(),

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use giasync_certs::identity::{IdentityError, NodeIdentity};
 use giasync_shared::codes::{OrgCode, RegionCode};
+use giasync_shared::sync::wire;
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -35,6 +36,28 @@ use tracing::{info, warn};
 
 /// The ALPN protocol id of giasync's first wire version.
 pub const ALPN: &[u8] = b"giasync/1";
+
+/// The ALPN protocol ids of the wire versions this build speaks, newest first: a client offers
+/// them all and the server takes the first of its own list the client offered, so the two agree
+/// on the newest both speak (`giasync_shared::sync::wire::agree`); a node of the next version
+/// and one of this version agree on this one.
+fn alpn_protocols() -> Vec<Vec<u8>> {
+    wire::WIRE_VERSIONS
+        .iter()
+        .rev()
+        .map(|v| wire::alpn(*v))
+        .collect()
+}
+
+/// The wire version a connection's handshake agreed on.
+fn agreed_wire(connection: &quinn::Connection) -> Result<u8, TransportError> {
+    connection
+        .handshake_data()
+        .and_then(|d| d.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+        .and_then(|d| d.protocol)
+        .and_then(|p| wire::version_of_alpn(&p))
+        .ok_or_else(|| TransportError::Hello("no giasync wire version agreed (ALPN)".into()))
+}
 /// How often an idle connection sends a keep-alive.
 pub const KEEP_ALIVE_MS: u64 = 5_000;
 /// How long a connection survives without hearing from the peer.
@@ -200,7 +223,7 @@ pub fn server_config(material: &TlsMaterial) -> Result<quinn::ServerConfig, Tran
         .with_client_cert_verifier(verifier)
         .with_single_cert(material.cert_chain.clone(), material.key.clone_key())
         .map_err(config_error)?;
-    tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.alpn_protocols = alpn_protocols();
     let quic = QuicServerConfig::try_from(tls).map_err(config_error)?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
     config.transport_config(transport_config());
@@ -342,7 +365,7 @@ fn client_config_recording(
         .with_custom_certificate_verifier(verifier)
         .with_client_auth_cert(material.cert_chain.clone(), material.key.clone_key())
         .map_err(config_error)?;
-    tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.alpn_protocols = alpn_protocols();
     let quic = QuicClientConfig::try_from(tls).map_err(config_error)?;
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
     config.transport_config(transport_config());
@@ -358,6 +381,8 @@ pub struct Peer {
     pub clock_skew_ms: Option<i64>,
     /// The hello's round trip (client side only).
     pub hello_rtt: Option<Duration>,
+    /// The wire version agreed in the handshake.
+    pub wire: u8,
 }
 
 fn unix_ms_now() -> i64 {
@@ -532,6 +557,7 @@ async fn connect_inner(
         }
     })?;
     let identity = peer_identity(&connection)?;
+    let wire = agreed_wire(&connection)?;
     let exchange = async {
         let (mut send, mut recv) = connection.open_bi().await.map_err(classify)?;
         let sent_at = Instant::now();
@@ -561,6 +587,7 @@ async fn connect_inner(
         connection,
         clock_skew_ms: Some(skew),
         hello_rtt: Some(rtt),
+        wire,
     })
 }
 
@@ -579,6 +606,7 @@ pub async fn accept(incoming: quinn::Incoming) -> Result<Peer, TransportError> {
 async fn accept_inner(incoming: quinn::Incoming) -> Result<Peer, TransportError> {
     let connection = incoming.await.map_err(classify)?;
     let identity = peer_identity(&connection)?;
+    let wire = agreed_wire(&connection)?;
     let exchange = async {
         let (mut send, mut recv) = connection.accept_bi().await.map_err(classify)?;
         let hello = recv
@@ -601,5 +629,6 @@ async fn accept_inner(incoming: quinn::Incoming) -> Result<Peer, TransportError>
         connection,
         clock_skew_ms: None,
         hello_rtt: None,
+        wire,
     })
 }

@@ -76,6 +76,7 @@ fn connect(a: &mut Engine, b: &mut Engine, now: i64) -> Session {
         Input::Connected {
             peer: session.at_a,
             identity: b.identity(),
+            wire: giasync_shared::sync::wire::WIRE_VERSION,
         },
     );
     b.handle(
@@ -83,6 +84,7 @@ fn connect(a: &mut Engine, b: &mut Engine, now: i64) -> Session {
         Input::Connected {
             peer: session.at_b,
             identity: a.identity(),
+            wire: giasync_shared::sync::wire::WIRE_VERSION,
         },
     );
     session

@@ -591,6 +591,7 @@ mod tests {
                 Input::Connected {
                     peer: 1,
                     identity: identities[other],
+                    wire: crate::sync::wire::WIRE_VERSION,
                 },
             );
         }

@@ -34,7 +34,7 @@ use giasync_shared::record::{
 use giasync_shared::room::{Attendance, Room, Variant};
 use giasync_shared::rules::Rules;
 use giasync_shared::sync::attest::{Attestation, actor_for};
-use giasync_shared::sync::wire::Frame;
+use giasync_shared::sync::wire::{self, Frame};
 use giasync_shared::sync::{
     DocId, DocKind, Engine, FIXED_CERT_BYTES, FixedCa, Input, NodeIdentity, Output,
     PEER_FRAGMENTED_FRAMES_MAX, PeerId, Persist,
@@ -896,9 +896,25 @@ impl Region {
             }
         }
         let (ia, ib) = (self.nodes[a].identity, self.nodes[b].identity);
+        // As TLS's ALPN agrees: the newest version both speak.
+        let versions = |n: usize| {
+            self.nodes[n]
+                .engine
+                .as_ref()
+                .map_or(&[][..], |e| e.wire_versions())
+                .to_vec()
+        };
+        let wire = wire::agree(&versions(a), &versions(b)).unwrap_or(wire::WIRE_VERSION);
         for (node, peer, identity) in [(a, pa, ib), (b, pb, ia)] {
             if let Some(engine) = self.nodes[node].engine.as_mut() {
-                engine.handle(self.now_ms, Input::Connected { peer, identity });
+                engine.handle(
+                    self.now_ms,
+                    Input::Connected {
+                        peer,
+                        identity,
+                        wire,
+                    },
+                );
             }
             self.drain(node);
             if self.blobs_on() {

@@ -171,6 +171,7 @@ fn school_session() -> Vec<Vec<u8>> {
                 OrgCode::Municipality(MunicipalityCode::new("4201").unwrap()),
                 None,
             ),
+            wire: giasync_shared::sync::wire::WIRE_VERSION,
         },
     );
     // The hub's opening for the protocol, so the school answers with its changes.
@@ -230,6 +231,7 @@ fn engine_input() {
             Input::Connected {
                 peer: 1,
                 identity: school_id,
+                wire: giasync_shared::sync::wire::WIRE_VERSION,
             },
         );
         hub.handle(2, Input::Received { peer: 1, bytes });

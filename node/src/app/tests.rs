@@ -1314,6 +1314,7 @@ fn sync(a: &mut Engine, b: &mut Engine) {
             Input::Connected {
                 peer: 1,
                 identity: identities[other],
+                wire: giasync_shared::sync::wire::WIRE_VERSION,
             },
         );
     }

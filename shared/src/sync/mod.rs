@@ -41,7 +41,7 @@ use attest::{Attestation, actor_for};
 pub use doc_id::{DocId, DocKind};
 pub use fixed_ca::{FIXED_CERT_BYTES, FixedCa};
 use judge::{Carried, Refused, heads_without, judge};
-use wire::{FRAME_BYTES_MAX, Frame};
+use wire::{FRAME_BYTES_MAX, Frame, WIRE_VERSION, WireError};
 
 /// How often connected peers re-compare their summaries, in case a session stalled.
 pub const SUMMARY_INTERVAL_MS: i64 = 60_000;
@@ -105,10 +105,12 @@ pub trait CertVerifier {
 /// Something that happened to the engine.
 #[derive(Debug)]
 pub enum Input<'a> {
-    /// A peer completed the handshake; `identity` comes from its verified certificate.
+    /// A peer completed the handshake; `identity` comes from its verified certificate, `wire`
+    /// is the wire version the two sides agreed on ([`wire::agree`]).
     Connected {
         peer: PeerId,
         identity: NodeIdentity,
+        wire: u8,
     },
     /// The connection to a peer ended.
     Disconnected { peer: PeerId },
@@ -286,6 +288,8 @@ struct Received {
 #[derive(Debug)]
 struct PeerState {
     identity: NodeIdentity,
+    /// The wire version agreed with the peer: every frame to and from it carries it.
+    wire: u8,
     docs: BTreeMap<DocId, PeerDoc>,
     fragments: BTreeMap<u32, Unfinished>,
     /// What the unfinished fragments count against [`PEER_FRAGMENT_BYTES_MAX`].
@@ -361,6 +365,9 @@ pub struct Engine {
     /// (interval started, how many). By node, not connection, so reconnecting starts no new
     /// allowance.
     new_docs_by: BTreeMap<String, (i64, usize)>,
+    /// The wire versions this engine speaks ([`wire::WIRE_VERSIONS`] unless switched by
+    /// [`Engine::speak_wire_versions`]).
+    wire_versions: Vec<u8>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -427,7 +434,21 @@ impl Engine {
             last_contact: BTreeMap::new(),
             quarantined_by: BTreeMap::new(),
             new_docs_by: BTreeMap::new(),
+            wire_versions: wire::WIRE_VERSIONS.to_vec(),
         }
+    }
+
+    /// The switch to another set of wire versions: how a test runs a node of the next version
+    /// (speaking this one and the next) beside one of this version. The driver offers exactly
+    /// these when a connection opens ([`Engine::wire_versions`]).
+    pub fn speak_wire_versions(&mut self, versions: &[u8]) {
+        self.wire_versions = versions.to_vec();
+    }
+
+    /// The wire versions this engine speaks, oldest first.
+    #[must_use]
+    pub fn wire_versions(&self) -> &[u8] {
+        &self.wire_versions
     }
 
     /// Signs a statement with this node's key (the РЦОИ publishing results).
@@ -562,7 +583,14 @@ impl Engine {
         // A connection of its own, opened and closed around the one frame; what the engine
         // would send on it goes nowhere.
         let peer = BUNDLE_PEER;
-        self.handle(now_ms, Input::Connected { peer, identity });
+        self.handle(
+            now_ms,
+            Input::Connected {
+                peer,
+                identity,
+                wire: WIRE_VERSION,
+            },
+        );
         self.handle(now_ms, Input::Received { peer, bytes: frame });
         self.handle(now_ms, Input::Disconnected { peer });
         self.out.retain(|o| match o {
@@ -667,7 +695,11 @@ impl Engine {
     pub fn handle(&mut self, now_ms: i64, input: Input<'_>) {
         self.now_ms = now_ms;
         match input {
-            Input::Connected { peer, identity } => self.connected(peer, identity),
+            Input::Connected {
+                peer,
+                identity,
+                wire,
+            } => self.connected(peer, identity, wire),
             Input::Disconnected { peer } => {
                 self.peers.remove(&peer);
             }
@@ -727,7 +759,17 @@ impl Engine {
             .map_or([0; 32], |d| heads_digest(&d.doc.get_heads()))
     }
 
-    fn connected(&mut self, peer: PeerId, identity: NodeIdentity) {
+    fn connected(&mut self, peer: PeerId, identity: NodeIdentity, wire: u8) {
+        if !self.wire_versions.contains(&wire) {
+            self.audit(format!(
+                "{identity} connected in wire version {wire}, which this node does not speak"
+            ));
+            self.out.push_back(Output::Close {
+                peer,
+                reason: format!("wire version {wire} is not spoken here"),
+            });
+            return;
+        }
         // One connection per node: a newer one replaces the older (a node that reconnects
         // before its old connection timed out), so no node holds several fragment budgets.
         let older: Vec<PeerId> = self
@@ -750,6 +792,7 @@ impl Engine {
             peer,
             PeerState {
                 identity,
+                wire,
                 docs: BTreeMap::new(),
                 fragments: BTreeMap::new(),
                 fragment_bytes: 0,
@@ -795,7 +838,7 @@ impl Engine {
         };
         let id = p.next_fragment_id;
         p.next_fragment_id = p.next_fragment_id.wrapping_add(1);
-        let parts = match frame.encode_fragmented(id) {
+        let parts = match frame.encode_fragmented(id, p.wire) {
             Ok(parts) => parts,
             Err(len) => {
                 // No peer reassembles it: sending it would only get this link closed, again
@@ -823,14 +866,21 @@ impl Engine {
     }
 
     fn received(&mut self, peer: PeerId, bytes: &[u8]) {
-        let Some(identity) = self.peers.get(&peer).map(|p| p.identity) else {
+        let Some((identity, wire)) = self.peers.get(&peer).map(|p| (p.identity, p.wire)) else {
             return;
         };
         self.stats.frames_received += 1;
         self.stats.bytes_received += bytes.len() as u64;
         self.last_contact
             .insert(identity.to_uri(), (identity, self.now_ms));
-        let frame = match Frame::decode(bytes) {
+        let decoded = match Frame::version(bytes) {
+            Some(v) if v == wire => Frame::decode(bytes),
+            _ => Err(WireError {
+                at: 0,
+                reason: "not the wire version agreed for this connection",
+            }),
+        };
+        let frame = match decoded {
             Ok(frame) => frame,
             Err(e) => {
                 self.audit(format!("malformed frame from {identity}: {e}"));

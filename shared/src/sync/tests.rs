@@ -64,6 +64,8 @@ struct Net {
     delivered: Vec<(usize, Option<DocId>, usize)>,
     /// Attestations delivered: (to node, whether the certificate came with it).
     certs_carried: Vec<(usize, bool)>,
+    /// (to node, wire version) of every frame delivered.
+    wire_seen: BTreeSet<(usize, u8)>,
 }
 
 impl Net {
@@ -79,6 +81,7 @@ impl Net {
             now_ms: 1_707_876_000_000,
             delivered: Vec::new(),
             certs_carried: Vec::new(),
+            wire_seen: BTreeSet::new(),
         }
     }
 
@@ -103,11 +106,16 @@ impl Net {
         self.links.insert((a, pa), (b, pb));
         self.links.insert((b, pb), (a, pa));
         let (ia, ib) = (self.nodes[a].identity(), self.nodes[b].identity());
+        // As TLS's ALPN agrees on it.
+        let wire =
+            crate::sync::wire::agree(self.nodes[a].wire_versions(), self.nodes[b].wire_versions())
+                .expect("the two speak a common wire version");
         self.nodes[a].handle(
             self.now_ms,
             Input::Connected {
                 peer: pa,
                 identity: ib,
+                wire,
             },
         );
         self.nodes[b].handle(
@@ -115,6 +123,7 @@ impl Net {
             Input::Connected {
                 peer: pb,
                 identity: ia,
+                wire,
             },
         );
         self.run();
@@ -166,6 +175,8 @@ impl Net {
                 _ => None,
             };
             self.delivered.push((to, doc, bytes.len()));
+            self.wire_seen
+                .insert((to, Frame::version(&bytes).unwrap_or_default()));
             self.now_ms += 1;
             self.nodes[to].handle(
                 self.now_ms,
@@ -293,6 +304,86 @@ fn a_schools_changes_reach_the_rcoi_through_its_hub() {
         net.quarantined(0).is_empty()
             && net.quarantined(1).is_empty()
             && net.quarantined(2).is_empty()
+    );
+}
+
+/// The rolling upgrade: the РЦОИ and the МОУО speak the next wire version (and this one), the
+/// school only this one. Each link agrees on the newest both speak, the school's sheet and the
+/// РЦОИ's roster cross both, and a frame of a version other than its connection's is refused.
+#[test]
+fn a_node_of_the_next_wire_version_syncs_with_one_of_this_version() {
+    let next = crate::sync::wire::WIRE_VERSION + 1;
+    let this = crate::sync::wire::WIRE_VERSION;
+    let mut net = region_net();
+    net.nodes[0].speak_wire_versions(&[this, next]);
+    net.nodes[1].speak_wire_versions(&[this, next]);
+    let protocol = doc("protocol", "4201", "420101");
+    net.write(2, protocol, "sheet-1", "14 зачёт");
+    let (school_side, _) = net.connect(2, 1);
+    net.connect(1, 0);
+    net.write(2, protocol, "sheet-2", "9 незачёт");
+    let roster = doc("roster", "4201", "420101");
+    net.write(0, roster, "participant-1", "Иванова");
+    assert_eq!(
+        net.read(0, &protocol, "sheet-2").as_deref(),
+        Some("9 незачёт")
+    );
+    assert_eq!(
+        net.read(2, &roster, "participant-1").as_deref(),
+        Some("Иванова")
+    );
+    // The school heard only this version; the РЦОИ only the next; the МОУО both.
+    let seen = |node: usize| -> Vec<u8> {
+        net.wire_seen
+            .iter()
+            .filter(|(to, _)| *to == node)
+            .map(|(_, v)| *v)
+            .collect()
+    };
+    assert_eq!(seen(2), [this]);
+    assert_eq!(seen(0), [next]);
+    assert_eq!(seen(1), [this, next]);
+
+    // A frame of the next version on the school's connection of this version: refused.
+    let summary = Frame::Summary {
+        digest: [0; 32],
+        docs: 0,
+    };
+    net.nodes[2].handle(
+        net.now_ms,
+        Input::Received {
+            peer: school_side,
+            bytes: &summary.encode_as(next),
+        },
+    );
+    let closed: Vec<String> = std::iter::from_fn(|| net.nodes[2].poll_output())
+        .filter_map(|o| match o {
+            Output::Close { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        closed.len() == 1 && closed[0].contains("not the wire version agreed"),
+        "{closed:?}"
+    );
+    // And a connection in a version the school does not speak is closed at once.
+    net.nodes[2].handle(
+        net.now_ms,
+        Input::Connected {
+            peer: 99,
+            identity: moyo("4201"),
+            wire: next,
+        },
+    );
+    let closed: Vec<String> = std::iter::from_fn(|| net.nodes[2].poll_output())
+        .filter_map(|o| match o {
+            Output::Close { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        closed.len() == 1 && closed[0].contains("is not spoken here"),
+        "{closed:?}"
     );
 }
 
@@ -734,6 +825,7 @@ fn attestations_go_again_when_a_dropped_new_document_comes_later() {
         Input::Connected {
             peer: pa,
             identity: hub_id,
+            wire: crate::sync::wire::WIRE_VERSION,
         },
     );
     net.nodes[1].handle(
@@ -741,6 +833,7 @@ fn attestations_go_again_when_a_dropped_new_document_comes_later() {
         Input::Connected {
             peer: pb,
             identity: school_id,
+            wire: crate::sync::wire::WIRE_VERSION,
         },
     );
     let opening = automerge::sync::SyncDoc::generate_sync_message(
@@ -1027,6 +1120,7 @@ fn a_message_with_a_corrupt_chunk_is_refused_whole() {
         Input::Connected {
             peer: at_rcoi,
             identity: school("4201", "420101"),
+            wire: crate::sync::wire::WIRE_VERSION,
         },
     );
     let frame = Frame::Sync {
@@ -1536,6 +1630,7 @@ fn hub_with_school() -> (Engine, NodeIdentity) {
         Input::Connected {
             peer: 1,
             identity: peer,
+            wire: crate::sync::wire::WIRE_VERSION,
         },
     );
     while hub.poll_output().is_some() {}
@@ -1615,6 +1710,7 @@ fn a_second_connection_from_the_same_node_replaces_the_first() {
         Input::Connected {
             peer: 2,
             identity: school,
+            wire: crate::sync::wire::WIRE_VERSION,
         },
     );
     let out: Vec<Output> = std::iter::from_fn(|| hub.poll_output()).collect();
@@ -1754,6 +1850,7 @@ fn sync_messages_for_new_documents_share_the_allowance_across_reconnects() {
                 Input::Connected {
                     peer: 2,
                     identity: school,
+                    wire: crate::sync::wire::WIRE_VERSION,
                 },
             );
         }

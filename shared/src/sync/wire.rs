@@ -6,8 +6,38 @@
 
 use super::DocId;
 
-/// The wire version.
+/// The wire version of frames outside a connection (bundles on removable media), and the one a
+/// connection agrees on when both sides speak only it.
 pub const WIRE_VERSION: u8 = 1;
+/// The wire versions this build speaks, oldest first. A connection agrees on the newest both
+/// sides speak when it opens (TLS's ALPN, `node/src/transport.rs`: [`alpn`]), and each of its
+/// frames carries that version ([`Frame::encode_as`]); the engine refuses a frame of another.
+/// A build that changes the frames adds its version here and keeps speaking the older ones
+/// until no node of the region needs them (`docs/operations.md`, the upgrade order).
+pub const WIRE_VERSIONS: &[u8] = &[WIRE_VERSION];
+
+/// The ALPN protocol id of wire version `version`: `giasync/1`, …
+#[must_use]
+pub fn alpn(version: u8) -> Vec<u8> {
+    format!("giasync/{version}").into_bytes()
+}
+
+/// The wire version an ALPN protocol id names, if it is one of [`alpn`]'s.
+#[must_use]
+pub fn version_of_alpn(id: &[u8]) -> Option<u8> {
+    std::str::from_utf8(id)
+        .ok()?
+        .strip_prefix("giasync/")?
+        .parse()
+        .ok()
+        .filter(|v| *v > 0)
+}
+
+/// The version two sides agree on: the newest both speak.
+#[must_use]
+pub fn agree(ours: &[u8], theirs: &[u8]) -> Option<u8> {
+    ours.iter().copied().filter(|v| theirs.contains(v)).max()
+}
 /// Frames longer than this are split into fragments.
 pub const FRAGMENT_BYTES: usize = 64 * 1024;
 /// The largest frame reassembled from fragments.
@@ -77,9 +107,16 @@ fn put_len(out: &mut Vec<u8>, len: usize) {
 }
 
 impl Frame {
+    /// The frame in [`WIRE_VERSION`].
     #[must_use]
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![WIRE_VERSION];
+        self.encode_as(WIRE_VERSION)
+    }
+
+    /// The frame in wire version `version` (the layout is version 1's in every version so far).
+    #[must_use]
+    pub fn encode_as(&self, version: u8) -> Vec<u8> {
+        let mut out = vec![version];
         match self {
             Frame::Summary { digest, docs } => {
                 out.push(TYPE_SUMMARY);
@@ -144,10 +181,18 @@ impl Frame {
         out
     }
 
+    /// The wire version a frame carries (its first byte).
+    #[must_use]
+    pub fn version(bytes: &[u8]) -> Option<u8> {
+        bytes.first().copied()
+    }
+
+    /// Reads a frame of any version this build speaks or a switched engine was told to
+    /// ([`Frame::version`] is for the caller to judge against the connection's).
     pub fn decode(bytes: &[u8]) -> Result<Frame, WireError> {
         let mut r = Reader { bytes, at: 0 };
-        if r.u8()? != WIRE_VERSION {
-            return Err(r.error("unsupported wire version"));
+        if r.u8()? == 0 {
+            return Err(r.error("wire version 0"));
         }
         let frame = match r.u8()? {
             TYPE_SUMMARY => Frame::Summary {
@@ -240,8 +285,8 @@ impl Frame {
 
     /// The encoded frame, split into fragment frames when it is longer than [`FRAGMENT_BYTES`];
     /// `Err(length)` when it is longer than [`FRAME_BYTES_MAX`], which no peer reassembles.
-    pub fn encode_fragmented(&self, id: u32) -> Result<Vec<Vec<u8>>, usize> {
-        let bytes = self.encode();
+    pub fn encode_fragmented(&self, id: u32, version: u8) -> Result<Vec<Vec<u8>>, usize> {
+        let bytes = self.encode_as(version);
         if bytes.len() > FRAME_BYTES_MAX {
             return Err(bytes.len());
         }
@@ -260,7 +305,7 @@ impl Frame {
                     total,
                     bytes: chunk.to_vec(),
                 }
-                .encode()
+                .encode_as(version)
             })
             .collect())
     }
@@ -358,8 +403,38 @@ mod tests {
             longer.push(0);
             assert!(Frame::decode(&longer).is_err());
         }
-        assert!(Frame::decode(&[2, 1]).is_err());
+        assert!(Frame::decode(&[0, 1]).is_err());
         assert!(Frame::decode(&[1, 9]).is_err());
+    }
+
+    /// A frame carries the version it was made in; the layout is the same in each so far.
+    #[test]
+    fn a_frame_carries_its_wire_version() {
+        let frame = Frame::Summary {
+            digest: [4; 32],
+            docs: 7,
+        };
+        let next = frame.encode_as(2);
+        assert_eq!(Frame::version(&next), Some(2));
+        assert_eq!(Frame::version(&frame.encode()), Some(WIRE_VERSION));
+        assert_eq!(Frame::decode(&next).unwrap(), frame);
+        for part in frame.encode_fragmented(1, 3).unwrap() {
+            assert_eq!(Frame::version(&part), Some(3));
+        }
+    }
+
+    /// Two sides agree on the newest version both speak, and on none when they share none.
+    #[test]
+    fn sides_agree_on_the_newest_version_both_speak() {
+        assert_eq!(agree(&[1, 2], &[1]), Some(1));
+        assert_eq!(agree(&[1], &[1, 2]), Some(1));
+        assert_eq!(agree(&[1, 2], &[1, 2]), Some(2));
+        assert_eq!(agree(&[2], &[1]), None);
+        assert_eq!(alpn(1), b"giasync/1");
+        assert_eq!(version_of_alpn(&alpn(12)), Some(12));
+        for other in [&b"giasync/0"[..], b"giasync/", b"h3", b"giasync/x"] {
+            assert_eq!(version_of_alpn(other), None, "{other:?}");
+        }
     }
 
     #[test]
@@ -370,7 +445,7 @@ mod tests {
             message: vec![3; FRAGMENT_BYTES * 2 + 10],
             attestations: vec![],
         };
-        let parts = frame.encode_fragmented(5).unwrap();
+        let parts = frame.encode_fragmented(5, WIRE_VERSION).unwrap();
         assert_eq!(parts.len(), 3);
         let mut joined = Vec::new();
         for part in &parts {
