@@ -106,7 +106,7 @@ async fn essay_results_reach_a_school_on_the_direct_route_on_removable_media() {
     let steps: Vec<(String, DeadlineState)> = oversight
         .deadlines
         .iter()
-        .filter(|d| d.exam == exam && d.school == "420101")
+        .filter(|d| d.exam.to_string() == exam && d.school == "420101")
         .map(|d| (d.step.clone(), d.state))
         .collect();
     assert_eq!(

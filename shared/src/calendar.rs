@@ -321,14 +321,26 @@ impl FromStr for UtcOffset {
 crate::text::serde_via_text!(UtcOffset);
 
 /// An instant as read on a clock at some offset: RFC 3339 with that offset,
-/// `2024-02-14T09:00:00+07:00`.
-#[derive(Clone, Copy, Debug)]
+/// `2024-02-14T09:00:00+07:00` (so in JSON); on pages [`LocalTime::ru`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LocalTime {
     at: Timestamp,
     offset: UtcOffset,
 }
 
 impl LocalTime {
+    /// As people read a time in Russia, on this clock: `05.12.2026 18:59`.
+    #[must_use]
+    pub fn ru(self) -> String {
+        format!("{} {}", self.at.date_at(self.offset).ru(), self.hh_mm())
+    }
+
+    /// The instant.
+    #[must_use]
+    pub fn instant(self) -> Timestamp {
+        self.at
+    }
+
     /// `HH:MM` on that clock.
     #[must_use]
     pub fn hh_mm(self) -> String {
@@ -362,6 +374,58 @@ impl fmt::Display for LocalTime {
         }
     }
 }
+
+impl FromStr for LocalTime {
+    type Err = DomainError;
+    /// Parses what [`LocalTime`]'s `Display` writes: `YYYY-MM-DDTHH:MM:SS`, optional `.mmm`,
+    /// then `Z` or `±HH:MM`.
+    fn from_str(text: &str) -> Result<Self, DomainError> {
+        let bad = || {
+            DomainError::invalid(
+                Field::Timestamp,
+                text,
+                "must be RFC 3339, e.g. 2024-02-14T09:00:00+07:00",
+            )
+        };
+        let (date, rest) = text.split_once('T').ok_or_else(bad)?;
+        let date: Date = date.parse()?;
+        let (clock, offset) = match rest.strip_suffix('Z') {
+            Some(clock) => (clock, UtcOffset::UTC),
+            None => {
+                let at = rest.len().checked_sub(6).ok_or_else(bad)?;
+                let (clock, offset) = rest.split_at_checked(at).ok_or_else(bad)?;
+                (clock, offset.parse()?)
+            }
+        };
+        let (hms, ms) = match clock.split_once('.') {
+            Some((hms, ms)) if ms.len() == 3 => (hms, ms),
+            Some(_) => return Err(bad()),
+            None => (clock, "000"),
+        };
+        let parts: Vec<&str> = hms.split(':').chain(std::iter::once(ms)).collect();
+        let numbers: Vec<i64> = parts
+            .iter()
+            .map(|p| {
+                (!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| p.parse::<i64>().ok())
+                    .flatten()
+                    .ok_or_else(bad)
+            })
+            .collect::<Result<_, _>>()?;
+        let [h, m, sec, ms] = numbers[..] else {
+            return Err(bad());
+        };
+        if parts[..3].iter().any(|p| p.len() != 2) || h > 23 || m > 59 || sec > 59 {
+            return Err(bad());
+        }
+        let local_ms =
+            date.days_since_epoch() * Timestamp::MS_PER_DAY + ((h * 60 + m) * 60 + sec) * 1000 + ms;
+        let at = Timestamp::from_unix_ms(local_ms - offset.ms())?;
+        Ok(at.at_offset(offset))
+    }
+}
+
+crate::text::serde_via_text!(LocalTime);
 
 /// An instant: milliseconds since 1970-01-01T00:00:00Z.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -489,6 +553,38 @@ impl FromStr for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A local time reads back from what it writes, and people read it as `dd.MM.yyyy HH:MM`.
+    #[test]
+    fn a_local_time_reads_back_and_is_written_for_people() {
+        let offset: UtcOffset = "+07:00".parse().unwrap();
+        // 2026-12-05T11:59:43.177Z is 18:59 in Кемерово.
+        let at = Timestamp::from_unix_ms(1_764_935_983_177)
+            .unwrap()
+            .at_offset(offset);
+        assert_eq!(at.to_string(), "2025-12-05T18:59:43.177+07:00");
+        assert_eq!(at.ru(), "05.12.2025 18:59");
+        for text in [
+            "2025-12-05T18:59:43.177+07:00",
+            "2025-12-05T11:59:43Z",
+            "2024-02-14T09:00:00-03:30",
+        ] {
+            let read: LocalTime = text.parse().unwrap();
+            assert_eq!(read.to_string(), text);
+        }
+        let read: LocalTime = "2025-12-05T18:59:43.177+07:00".parse().unwrap();
+        assert_eq!(read, at);
+        for bad in [
+            "2025-12-05 18:59:43+07:00",
+            "2025-12-05T18:59+07:00",
+            "2025-12-05T24:00:00Z",
+            "2025-12-05T18:59:43.1+07:00",
+            "2025-12-05T18:59:43",
+            "T18:59:43Z",
+        ] {
+            assert!(bad.parse::<LocalTime>().is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn a_regions_clock_has_its_own_date_and_reads_back_as_the_same_instant() {

@@ -118,6 +118,20 @@ impl ExamId {
     }
 }
 
+impl ExamId {
+    /// The exam as pages name it: «Итоговое собеседование, 14.02.2024».
+    #[must_use]
+    pub fn name_ru(self) -> String {
+        let kind = match self.kind {
+            ExamKind::Is => "Итоговое собеседование",
+            ExamKind::Essay => "Итоговое сочинение (изложение)",
+            ExamKind::Oge => "ОГЭ",
+            ExamKind::Ege => "ЕГЭ",
+        };
+        format!("{kind}, {}", self.date.ru())
+    }
+}
+
 impl fmt::Display for ExamId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}-{}", self.kind, self.date)
@@ -145,6 +159,17 @@ mod tests {
 
     fn date(text: &str) -> Date {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn an_exam_is_named_as_people_read_it() {
+        let is: ExamId = "is-2024-02-14".parse().unwrap();
+        assert_eq!(is.name_ru(), "Итоговое собеседование, 14.02.2024");
+        let essay: ExamId = "essay-2023-12-06".parse().unwrap();
+        assert_eq!(
+            essay.name_ru(),
+            "Итоговое сочинение (изложение), 06.12.2023"
+        );
     }
 
     #[test]

@@ -9,14 +9,15 @@
 //! МОУО → school and familiarisation (seed 003 §2.2–2.7), counted by the production calendar.
 //!
 //! A deadline's day ends at 24:00 on the region's clock (`[node] utc_offset`), and times are
-//! shown on that clock, as RFC 3339 with its offset.
+//! kept on that clock ([`LocalTime`]: RFC 3339 with its offset in JSON, `dd.MM.yyyy HH:MM` on
+//! pages).
 
 use std::collections::BTreeMap;
 
 use automerge::{Automerge, ChangeHash};
 use serde::{Deserialize, Serialize};
 
-use crate::calendar::{Date, Timestamp, UtcOffset};
+use crate::calendar::{Date, LocalTime, Timestamp, UtcOffset};
 use crate::codes::{MunicipalityCode, SchoolCode};
 use crate::content;
 use crate::exam::ExamId;
@@ -55,7 +56,7 @@ impl Progress {
 /// A room's progress.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomProgress {
-    pub exam: String,
+    pub exam: ExamId,
     pub room: String,
     pub progress: Progress,
 }
@@ -68,9 +69,9 @@ pub struct SchoolView {
     /// Connected to this hub now (schools reach the РЦОИ through their МОУО hub).
     pub connected: bool,
     /// When this hub last heard from the school's node directly (RFC 3339).
-    pub last_contact: Option<String>,
+    pub last_contact: Option<LocalTime>,
     /// The latest time in the school's data (a room log entry or a signed sheet), RFC 3339.
-    pub last_activity: Option<String>,
+    pub last_activity: Option<LocalTime>,
     /// Seconds since the last contact (or, when never direct, the last activity).
     pub lag_s: Option<i64>,
     /// Documents the school's node has not confirmed holding (direct peers only).
@@ -81,7 +82,7 @@ pub struct SchoolView {
     pub conflicts_open: usize,
     pub conflicts_settled: usize,
     pub results_published: bool,
-    pub results_delivered: Option<String>,
+    pub results_delivered: Option<LocalTime>,
     pub familiarised: usize,
     /// The school's recordings over its exams.
     #[serde(default)]
@@ -111,13 +112,13 @@ pub struct ConflictSheet {
     pub expert: String,
     pub total: u16,
     pub result: String,
-    pub signed_at: String,
+    pub signed_at: LocalTime,
 }
 
 /// A conflict between score sheets.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConflictView {
-    pub exam: String,
+    pub exam: ExamId,
     pub school: String,
     pub participant: String,
     pub attempt: u8,
@@ -130,7 +131,7 @@ pub struct ConflictView {
 /// request the РЦОИ approves (`giasync-hub approve-category`) or leaves.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CategoryRequestView {
-    pub exam: String,
+    pub exam: ExamId,
     pub school: String,
     pub participant: String,
     pub of_record: String,
@@ -140,7 +141,7 @@ pub struct CategoryRequestView {
 /// A record the hub refuses, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvalidView {
-    pub exam: String,
+    pub exam: ExamId,
     pub school: String,
     pub record: String,
     pub reason: String,
@@ -158,7 +159,7 @@ pub enum DeadlineState {
 /// A deadline of the orders for one school and exam.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeadlineView {
-    pub exam: String,
+    pub exam: ExamId,
     pub school: String,
     /// `scoring`, `results_to_municipality`, `results_to_school`, `familiarisation`.
     pub step: String,
@@ -181,14 +182,14 @@ pub struct TimelinePoint {
 }
 
 /// The whole view.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Oversight {
     pub node: String,
     /// `municipality 4201` at a МОУО hub, `region 42` at the РЦОИ.
     pub scope: String,
     /// The region's clock, on which the times below read.
     pub utc_offset: UtcOffset,
-    pub generated_at: String,
+    pub generated_at: LocalTime,
     pub schools: Vec<SchoolView>,
     pub conflicts: Vec<ConflictView>,
     pub invalid: Vec<InvalidView>,
@@ -199,7 +200,7 @@ pub struct Oversight {
     pub deadlines: Vec<DeadlineView>,
     pub overdue: usize,
     /// The progress of the latest exam day this hub holds data for.
-    pub timeline_exam: Option<String>,
+    pub timeline_exam: Option<ExamId>,
     pub timeline: Vec<TimelinePoint>,
     /// The hub's own recordings: held, being fetched, bytes left and the time left at the
     /// current rate (filled in by the running node; not part of what is built from documents).
@@ -264,11 +265,11 @@ impl<D, F: Fn(&BTreeMap<String, Vec<u8>>) -> D> std::fmt::Debug for Inputs<'_, D
     }
 }
 
-/// RFC 3339 on the region's clock: `2024-02-14T09:00:00+07:00`.
-fn rfc3339(ms: i64, offset: UtcOffset) -> Option<String> {
+/// An instant on the region's clock.
+fn local(ms: i64, offset: UtcOffset) -> Option<LocalTime> {
     Timestamp::from_unix_ms(ms)
         .ok()
-        .map(|t| t.at_offset(offset).to_string())
+        .map(|t| t.at_offset(offset))
 }
 
 /// The documents of one school and exam.
@@ -442,9 +443,17 @@ pub fn build_cached<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
             None => format!("region {}", inputs.region),
         },
         utc_offset: inputs.utc_offset,
-        generated_at: inputs.now.at_offset(inputs.utc_offset).to_string(),
+        generated_at: inputs.now.at_offset(inputs.utc_offset),
+        schools: Vec::new(),
+        conflicts: Vec::new(),
+        invalid: Vec::new(),
+        category_requests: Vec::new(),
         quarantined: inputs.quarantined,
-        ..Oversight::default()
+        deadlines: Vec::new(),
+        overdue: 0,
+        timeline_exam: None,
+        timeline: Vec::new(),
+        blobs: None,
     };
     let mut schools: BTreeMap<SchoolCode, SchoolView> = BTreeMap::new();
     let latest_exam = grouped.keys().map(|(_, e)| *e).max();
@@ -482,7 +491,7 @@ pub fn build_cached<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
         view.conflicts_settled += section.conflicts_settled;
         view.results_published |= section.results_published;
         if let Some(d) = section.delivered {
-            view.results_delivered = Some(d.at_offset(inputs.utc_offset).to_string());
+            view.results_delivered = Some(d.at_offset(inputs.utc_offset));
         }
         view.familiarised += section.familiarised;
         let r = &section.recordings;
@@ -497,13 +506,9 @@ pub fn build_cached<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
             view.recordings.due_not_destroyed += r.named.saturating_sub(r.destroyed_by_school);
         }
         if let Some(a) = section.last_activity_ms {
-            let known = view
-                .last_activity
-                .as_deref()
-                .and_then(|t| t.parse::<Timestamp>().ok())
-                .map(Timestamp::unix_ms);
+            let known = view.last_activity.map(|t| t.instant().unix_ms());
             if known.is_none_or(|k| a > k) {
-                view.last_activity = rfc3339(a, inputs.utc_offset);
+                view.last_activity = local(a, inputs.utc_offset);
             }
         }
         out.conflicts.extend(section.conflicts.iter().cloned());
@@ -543,16 +548,15 @@ pub fn build_cached<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
             view.connected = contact.connected;
             view.last_contact = contact
                 .last_contact_ms
-                .and_then(|ms| rfc3339(ms, inputs.utc_offset));
+                .and_then(|ms| local(ms, inputs.utc_offset));
             view.docs_pending = contact.docs_pending;
         }
     }
     for view in schools.values_mut() {
         let since = view
             .last_contact
-            .as_deref()
-            .or(view.last_activity.as_deref())
-            .and_then(|t| t.parse::<Timestamp>().ok());
+            .or(view.last_activity)
+            .map(LocalTime::instant);
         view.lag_s = since.map(|t| (now_ms - t.unix_ms()).max(0) / 1000);
     }
     out.schools = schools.into_values().collect();
@@ -561,7 +565,7 @@ pub fn build_cached<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
         .iter()
         .filter(|d| d.state == DeadlineState::Overdue)
         .count();
-    out.timeline_exam = latest_exam.map(|e| e.to_string());
+    out.timeline_exam = latest_exam;
     out.timeline = timeline(events);
     out
 }
@@ -583,7 +587,7 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
             let requested = row.get("category");
             if !requested.is_empty() && requested != of_record.id() {
                 out.category_requests.push(CategoryRequestView {
-                    exam: exam.to_string(),
+                    exam,
                     school: school.to_string(),
                     participant: id.clone(),
                     of_record: of_record.id().to_owned(),
@@ -606,7 +610,7 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
         )
     });
     let invalid = |record: String, reason: String| InvalidView {
-        exam: exam.to_string(),
+        exam,
         school: school.to_string(),
         record,
         reason,
@@ -627,7 +631,7 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
                 out.invalid.push(invalid(hash.to_string(), e.to_string()));
             }
             let conflict = |sheets, settled_by| ConflictView {
-                exam: exam.to_string(),
+                exam,
                 school: school.to_string(),
                 participant: subject.participant.to_string(),
                 attempt: subject.attempt.get(),
@@ -735,7 +739,7 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
     out.rooms = rooms
         .into_iter()
         .map(|(room, progress)| RoomProgress {
-            exam: exam.to_string(),
+            exam,
             room,
             progress,
         })
@@ -845,7 +849,7 @@ fn conflict_sheets<'a>(
             expert: v.sheet.expert.to_string(),
             total: v.sheet.total,
             result: v.sheet.outcome.display_name().to_owned(),
-            signed_at: v.sheet.signed_at.at_offset(offset).to_string(),
+            signed_at: v.sheet.signed_at.at_offset(offset),
         })
         .collect()
 }
@@ -943,7 +947,7 @@ fn deadlines(
             ),
         };
         out.push(DeadlineView {
-            exam: exam.to_string(),
+            exam,
             school: school.to_string(),
             step: step.step.id().to_owned(),
             title: step.title.clone(),
@@ -953,8 +957,8 @@ fn deadlines(
                 None if today > due => DeadlineState::Overdue,
                 None => DeadlineState::Pending,
             },
-            detail: match done.and_then(|ms| rfc3339(ms, offset)) {
-                Some(at) => format!("выполнено {at}"),
+            detail: match done.and_then(|ms| local(ms, offset)) {
+                Some(at) => format!("выполнено {}", at.ru()),
                 None => missing,
             },
         });
@@ -982,7 +986,7 @@ fn recheck_deadlines(
             let due = day.add_days(i64::from(days)).unwrap_or(day);
             let done = informed.filter(|i| *i >= at);
             DeadlineView {
-                exam: exam.to_string(),
+                exam,
                 school: school.to_string(),
                 step: RECHECK_FAMILIARISATION_STEP.to_owned(),
                 title: format!(
@@ -994,9 +998,12 @@ fn recheck_deadlines(
                     None if today > due => DeadlineState::Overdue,
                     None => DeadlineState::Pending,
                 },
-                detail: match done.and_then(|t| rfc3339(t.unix_ms(), offset)) {
-                    Some(at) => format!("выполнено {at}"),
-                    None => format!("повторная проверка {}: заявитель не ознакомлен", at.at_offset(offset)),
+                detail: match done {
+                    Some(t) => format!("выполнено {}", t.at_offset(offset).ru()),
+                    None => format!(
+                        "повторная проверка {}: заявитель не ознакомлен",
+                        at.at_offset(offset).ru()
+                    ),
                 },
             }
         })
@@ -1149,7 +1156,7 @@ mod tests {
         f.scored = 10;
         f.scoring_done_ms = Some(at("2027-02-12T17:30:00Z").unix_ms());
         let d = of(exam(), at("2027-02-13T10:00:00Z"), kuzbass, f);
-        assert_eq!(d[0].detail, "выполнено 2027-02-13T00:30:00+07:00");
+        assert_eq!(d[0].detail, "выполнено 13.02.2027 00:30");
     }
 
     /// ИС follows its own order (seed 002 §67, §74): scoring and familiarisation within 5 days
@@ -1170,7 +1177,7 @@ mod tests {
         f.familiarised_last_ms = Some(at("2027-02-14T09:00:00Z").unix_ms());
         let d = of(exam(), at("2027-02-16T10:00:00Z"), UtcOffset::UTC, f);
         assert_eq!(d[1].state, DeadlineState::Done);
-        assert_eq!(d[1].detail, "выполнено 2027-02-14T09:00:00Z");
+        assert_eq!(d[1].detail, "выполнено 14.02.2027 09:00");
     }
 
     /// Итоговое сочинение (seed 003 §2.2, 2.3, 2.7): two 1-working-day steps from the end of
@@ -1326,7 +1333,7 @@ mod tests {
         assert_eq!(
             o.category_requests,
             vec![CategoryRequestView {
-                exam: "is-2027-02-10".into(),
+                exam: "is-2027-02-10".parse().unwrap(),
                 school: "420101".into(),
                 participant: "p1".into(),
                 of_record: "standard".into(),

@@ -203,11 +203,61 @@ async fn the_oversight_page_shows_a_conflict_and_an_overdue_deadline_with_no_net
         overdue_row.contains("class=\"overdue\"") && overdue_row.contains("просрочено"),
         "{overdue_row}"
     );
-    assert!(overdue_row.contains(&due));
+    // Dates, times and exams as people read them; RFC 3339 stays in the JSON.
+    let day_due = day.add_days(5).unwrap();
+    let due_ru = format!(
+        "{:02}.{:02}.{:04}",
+        day_due.day(),
+        day_due.month(),
+        day_due.year()
+    );
+    assert!(overdue_row.contains(&due_ru), "{due_ru}: {overdue_row}");
+    let exam_ru = format!(
+        "Итоговое собеседование, {:02}.{:02}.{:04}",
+        day.day(),
+        day.month(),
+        day.year()
+    );
+    assert!(overdue_row.contains(&exam_ru), "{exam_ru}: {overdue_row}");
+    let body = dom.split("<body>").nth(1).unwrap_or(&dom);
+    assert!(
+        !body.contains(&format!(">{exam}<")),
+        "the exam's id as text: {body}"
+    );
+    // No `…dddTdd:dd:dd…` anywhere: an RFC 3339 time left on the page.
+    let bytes = body.as_bytes();
+    let digit = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
+    let rfc3339 = (2..bytes.len()).find(|&i| {
+        bytes[i] == b'T'
+            && digit(i - 1)
+            && digit(i + 1)
+            && digit(i + 2)
+            && bytes.get(i + 3) == Some(&b':')
+            && digit(i + 4)
+            && digit(i + 5)
+            && bytes.get(i + 6) == Some(&b':')
+    });
+    assert!(rfc3339.is_none(), "an RFC 3339 time on the page: {body}");
     // Nothing outside the page: no scripts, no stylesheets or images from elsewhere.
     for external in ["src=\"http", "href=\"http", "<script", "@import", "url("] {
         assert!(!dom.contains(external), "the page refers to {external}");
     }
+    // The schools' table fits a 1,366-px screen (the browser's window is 1,300 px wide): the
+    // page never scrolls sideways.
+    let widths = tokio::task::spawn_blocking(move || {
+        let browser = giasync_tests::webdriver::Browser::start(46_793);
+        browser.open(&format!("http://{web}/"));
+        browser.script(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]",
+        )
+    })
+    .await
+    .unwrap();
+    let (scroll, client) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
+    assert!(
+        scroll <= client,
+        "the page is {scroll} px wide in a {client}-px window"
+    );
     school.stop();
     hub.stop();
 }

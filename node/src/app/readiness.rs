@@ -3,7 +3,7 @@
 //! holds the school's documents judges its standing against the act's deadline ([`standings`]):
 //! the school itself on the technician's page, the МОУО and the РЦОИ for all their schools.
 
-use giasync_shared::calendar::Timestamp;
+use giasync_shared::calendar::{Timestamp, UtcOffset};
 use giasync_shared::codes::{PersonId, SchoolCode};
 use giasync_shared::content;
 use giasync_shared::exam::ExamId;
@@ -69,6 +69,9 @@ pub struct ReadinessView {
     pub due: Timestamp,
     pub checks: Vec<CheckLine>,
     pub schools: Vec<SchoolReadiness>,
+    /// The region's clock, on which pages show the times above.
+    #[serde(default)]
+    pub clock: UtcOffset,
 }
 
 fn rules_of(
@@ -170,6 +173,7 @@ pub fn standings(
         .collect();
     Ok(ReadinessView {
         exam,
+        clock: context.clock,
         title: rules.title.clone(),
         source: rules.source.clone(),
         due,

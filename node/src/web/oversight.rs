@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use giasync_shared::calendar::{LocalTime, Timestamp};
 use giasync_shared::oversight::{DeadlineState, Oversight, Progress};
 
 use super::escape;
@@ -12,9 +13,10 @@ pub const REFRESH_S: u32 = 30;
 
 const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222}
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}
-table{border-collapse:collapse;margin:.5em 0}
-td,th{border:1px solid #bbb;padding:.25em .5em;text-align:left;vertical-align:top}
-th{background:#eee}.num{text-align:right}
+table{border-collapse:collapse;margin:.5em 0;font-size:.92em}
+td,th{border:1px solid #bbb;padding:.2em .4em;text-align:left;vertical-align:top}
+th{background:#eee;font-size:.9em}.num{text-align:right}
+abbr{text-decoration:none;cursor:help}
 .overdue{background:#fdd}.done{background:#dfd}.pending{background:#ffd}
 .offline{color:#a00}.online{color:#070}.muted{color:#666}
 .summary span{display:inline-block;margin-right:1.5em}
@@ -36,7 +38,9 @@ fn progress_cells(out: &mut String, p: &Progress) {
     }
 }
 
-const PROGRESS_HEAD: &str = "<th>Зарегистрировано</th><th>Явились</th><th>Не явились («Н»)</th><th>Завершили</th><th>Оценено</th>";
+/// Abbreviated so a school's row fits a 1,366-px screen; the full name shows on hover.
+const PROGRESS_HEAD: &str = "<th><abbr title=\"Зарегистрировано\">Зарег.</abbr></th><th>Явились</th>\
+<th><abbr title=\"Не явились («Н»)\">«Н»</abbr></th><th>Завершили</th><th>Оценено</th>";
 
 fn state_name(state: DeadlineState) -> (&'static str, &'static str) {
     match state {
@@ -61,7 +65,7 @@ pub fn page(o: &Oversight) -> String {
          <a href=\"/api/oversight\">JSON</a> · <a href=\"/retakes\">Пересдачи</a> · \
          <a href=\"/readiness\">Готовность ОО и материалы</a></p>",
         escape(&super::russian_node(&o.node)),
-        escape(&o.generated_at),
+        o.generated_at.ru(),
         o.utc_offset
     );
     let open = o
@@ -107,10 +111,10 @@ fn deadlines(h: &mut String, o: &Oversight) {
                 h,
                 "<tr class=\"{class}\" data-step=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{name}</td><td>{}</td></tr>",
                 escape(&d.step),
-                escape(&d.exam),
+                escape(&d.exam.name_ru()),
                 escape(&d.school),
                 escape(&d.title),
-                d.due,
+                d.due.ru(),
                 escape(&d.detail)
             );
         }
@@ -126,8 +130,10 @@ fn schools(h: &mut String, o: &Oversight) {
     } else {
         let _ = write!(
             h,
-            "<table><tr><th>ОО</th><th>МОУО</th><th>Связь</th><th>Последний контакт</th><th>Задержка</th>\
-             <th>Документов не синхронизировано</th>{PROGRESS_HEAD}<th>Конфликты</th><th>Недействительные</th>\
+            "<table id=\"schools-table\"><tr><th>ОО</th><th>МОУО</th><th>Связь</th><th>Последний контакт</th><th>Задержка</th>\
+             <th><abbr title=\"Документов не синхронизировано\">Не синхр.</abbr></th>{PROGRESS_HEAD}\
+             <th><abbr title=\"Конфликты: открыто / урегулировано\">Конфликты</abbr></th>\
+             <th><abbr title=\"Недействительные записи\">Недейств.</abbr></th>\
              <th>Результаты</th><th>Ознакомлено</th></tr>"
         );
         for s in &o.schools {
@@ -143,24 +149,21 @@ fn schools(h: &mut String, o: &Oversight) {
                 "<tr><td>{}</td><td>{}</td><td>{link}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td>",
                 escape(&s.school),
                 escape(&s.municipality),
-                escape(
-                    s.last_contact
-                        .as_deref()
-                        .or(s.last_activity.as_deref())
-                        .unwrap_or("—")
-                ),
+                s.last_contact
+                    .or(s.last_activity)
+                    .map_or_else(|| "—".to_owned(), LocalTime::ru),
                 lag(s.lag_s),
                 s.docs_pending
             );
             progress_cells(h, &s.progress);
             let results = match (&s.results_delivered, s.results_published) {
-                (Some(at), _) => format!("получены школой {}", escape(at)),
+                (Some(at), _) => format!("получены школой {}", at.ru()),
                 (None, true) => "опубликованы РЦОИ".into(),
                 (None, false) => "—".into(),
             };
             let _ = write!(
                 h,
-                "<td class=\"num\">{} (урегулировано {})</td><td class=\"num\">{}</td><td>{results}</td><td class=\"num\">{}</td></tr>",
+                "<td class=\"num\">{} / {}</td><td class=\"num\">{}</td><td>{results}</td><td class=\"num\">{}</td></tr>",
                 s.conflicts_open, s.conflicts_settled, s.sheets_invalid, s.familiarised
             );
         }
@@ -224,7 +227,7 @@ fn schools(h: &mut String, o: &Oversight) {
                     h,
                     "<tr><td>{}</td><td>{}</td><td>{}</td>",
                     escape(&s.school),
-                    escape(&r.exam),
+                    escape(&r.exam.name_ru()),
                     escape(&r.room)
                 );
                 progress_cells(h, &r.progress);
@@ -253,7 +256,7 @@ fn conflicts(h: &mut String, o: &Oversight) {
                         escape(&s.expert),
                         s.total,
                         escape(&s.result),
-                        escape(&s.signed_at),
+                        s.signed_at.ru(),
                         escape(s.hash.get(..12).unwrap_or(&s.hash))
                     )
                 })
@@ -273,7 +276,7 @@ fn conflicts(h: &mut String, o: &Oversight) {
                 } else {
                     "overdue"
                 },
-                escape(&c.exam),
+                escape(&c.exam.name_ru()),
                 escape(&c.school),
                 escape(&c.participant),
                 c.attempt,
@@ -300,7 +303,7 @@ fn category_requests(h: &mut String, o: &Oversight) {
         let _ = write!(
             h,
             "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
-            escape(&r.exam),
+            escape(&r.exam.name_ru()),
             escape(&r.school),
             escape(&r.participant),
             escape(&r.of_record),
@@ -325,7 +328,7 @@ fn invalid(h: &mut String, o: &Oversight) {
             let _ = write!(
                 h,
                 "<tr class=\"overdue\"><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
-                escape(&i.exam),
+                escape(&i.exam.name_ru()),
                 escape(&i.school),
                 escape(&i.record),
                 escape(&i.reason)
@@ -423,7 +426,7 @@ pub fn chart(o: &Oversight) -> String {
         "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" font-family=\"sans-serif\" font-size=\"11\">{} (UTC{})</text></svg>",
         MARGIN + w,
         CHART_H - 4,
-        escape(o.timeline_exam.as_deref().unwrap_or("")),
+        escape(&o.timeline_exam.map(|e| e.name_ru()).unwrap_or_default()),
         o.utc_offset
     );
     s
@@ -437,11 +440,12 @@ pub fn retakes_page(list: &crate::app::retakes::Retakes) -> String {
     let _ = write!(
         h,
         "<!DOCTYPE html><html lang=\"ru\"><head><meta charset=\"utf-8\">\
-         <title>Пересдачи {e}</title><style>{STYLE}</style></head><body>\
-         <h1>Допуск к дополнительной дате {e}</h1>\
+         <title>Пересдачи: {n}</title><style>{STYLE}</style></head><body>\
+         <h1>Допуск к дополнительной дате: {n}</h1>\
          <p class=\"muted\"><a href=\"/\">Мониторинг</a> · Скачать список: <a id=\"csv\" href=\"/retakes.csv?exam={e}\">CSV</a>, <a id=\"xlsx\" href=\"/retakes.xlsx?exam={e}\">XLSX</a> — \
          его читает <code>giasync-hub import</code></p>",
-        e = escape(&exam)
+        e = escape(&exam),
+        n = escape(&list.exam.name_ru())
     );
     let admitted: Vec<_> = list.rows.iter().filter(|r| r.admission.is_some()).collect();
     let waiting: Vec<_> = list.rows.iter().filter(|r| r.refused.is_some()).collect();
@@ -502,19 +506,20 @@ pub fn readiness_page(
     materials: &[crate::app::materials::SchoolOpened],
 ) -> String {
     let mut h = String::new();
-    let exam = r.exam.to_string();
+    let exam = r.exam.name_ru();
+    let time = |t: Timestamp| t.at_offset(r.clock).ru();
     let count = |name: &str| r.schools.iter().filter(|s| s.standing == name).count();
     let _ = write!(
         h,
         "<!DOCTYPE html><html lang=\"ru\"><head><meta charset=\"utf-8\">\
-         <title>Готовность {e}</title><style>{STYLE}</style></head><body>\
+         <title>Готовность: {e}</title><style>{STYLE}</style></head><body>\
          <h1>Готовность ОО и материалы: {e}</h1>\
          <p class=\"muted\"><a href=\"/\">Мониторинг</a> · {t} ({src}); акты — до {due}</p>\
          <p id=\"readiness-summary\">Готовы: {ready} · не готовы: {not_ready} · не представили акт: {missing} · с истёкшим сроком: {overdue}</p>",
         e = escape(&exam),
         t = escape(&r.title),
         src = escape(&r.source),
-        due = r.due,
+        due = time(r.due),
         ready = count("ready"),
         not_ready = count("not-ready"),
         missing = count("not-reported"),
@@ -540,11 +545,12 @@ pub fn readiness_page(
             } else {
                 ""
             },
-            at = s.at.map_or_else(String::new, |t| t.to_string()),
+            at = s.at.map_or_else(String::new, time),
             failed = escape(&s.failed.join(", ")),
             opened_at = opened
                 .and_then(|o| o.opened.map(|t| format!(
-                    "{t} ({})",
+                    "{} ({})",
+                    time(t),
                     if o.opened_by.as_deref() == Some("code") {
                         "резервный код"
                     } else {
@@ -573,12 +579,30 @@ mod tests {
     #[test]
     fn the_page_says_what_the_hub_holds_and_fetches_and_when_it_will_be_done() {
         let mut o = Oversight {
+            node: "municipality:4201".into(),
+            scope: "municipality 4201".into(),
+            utc_offset: "+07:00".parse().unwrap(),
+            generated_at: "2024-02-14T12:00:00+07:00".parse().unwrap(),
             schools: vec![SchoolView {
                 school: "420101".into(),
                 ..SchoolView::default()
             }],
-            ..Oversight::default()
+            conflicts: Vec::new(),
+            invalid: Vec::new(),
+            category_requests: Vec::new(),
+            quarantined: 0,
+            deadlines: Vec::new(),
+            overdue: 0,
+            timeline_exam: None,
+            timeline: Vec::new(),
+            blobs: None,
         };
+        // Times and exams as people read them.
+        assert!(
+            page(&o).contains("данные на 14.02.2024 12:00"),
+            "{}",
+            page(&o)
+        );
         assert!(!page(&o).contains("id=\"blobs\""), "nothing to say");
         o.blobs = Some(BlobsView::default());
         assert!(

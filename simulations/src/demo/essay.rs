@@ -164,7 +164,7 @@ pub(super) fn run(
             oversight
                 .deadlines
                 .iter()
-                .filter(|d| d.exam == exam.to_string() && d.school == school.code.as_str())
+                .filter(|d| d.exam == exam && d.school == school.code.as_str())
                 .map(|d| (d.step.clone(), d.state))
                 .collect()
         };

@@ -136,7 +136,7 @@ fn essay_results_are_taken_in_whole_signed_per_school_and_reach_the_school() {
         };
         o.deadlines
             .iter()
-            .filter(|d| d.exam == exam.to_string())
+            .filter(|d| d.exam == exam)
             .map(|d| (d.step.clone(), d.state))
             .collect()
     };

@@ -33,7 +33,7 @@ pub(super) async fn sync_page(State(web): State<SchoolWeb>, headers: HeaderMap) 
         },
         s.last_contact.map_or_else(
             || "никогда".to_owned(),
-            |t| t.at_offset(day.utc_offset).to_string()
+            |t| t.at_offset(day.utc_offset).ru()
         ),
         s.docs_pending
     );

@@ -176,7 +176,7 @@ pub(super) async fn score_form(
                 escape(s.expert.as_str()),
                 s.total,
                 s.outcome.display_name(),
-                s.signed_at.at_offset(day.utc_offset),
+                s.signed_at.at_offset(day.utc_offset).ru(),
                 escape(&state_name(&s.state)),
                 escape(&receipt_name(&s.at_rcoi))
             ));

@@ -122,7 +122,7 @@ fn header(title: &str, day: &SchoolDay, room: &str, role: &str, names: &str) -> 
          <tr><th>Дата проведения</th><td>{}</td></tr><tr><th>Аудитория</th><td>{}</td></tr>\
          <tr><th>{role}</th><td>{}</td></tr></table>",
         day.school,
-        day.exam.date(),
+        day.exam.date().ru(),
         escape(room),
         escape(names)
     )

@@ -32,7 +32,7 @@ pub(super) async fn commission(
             "<p id=\"order\" class=\"msg\">Приказ о составе комиссии, редакция {}, подписан {} ({}).</p>",
             order.edition,
             escape(order.head.as_str()),
-            order.at.at_offset(day.utc_offset)
+            order.at.at_offset(day.utc_offset).ru()
         )),
         None => b.push_str(
             "<p id=\"order\">Приказа пока нет: эксперты могут оценивать в любой аудитории.</p>",

@@ -66,8 +66,9 @@ pub(super) fn page(
     h.push_str("<header>");
     if let Some(day) = day {
         h.push_str(&format!(
-            "<b>ОО {}</b><span>ИС {}</span>",
-            day.school, day.exam
+            "<b>ОО {}</b><span>{}</span>",
+            day.school,
+            day.exam.name_ru()
         ));
         let s = &day.sync;
         h.push_str(&format!(

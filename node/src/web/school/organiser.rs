@@ -449,7 +449,7 @@ pub(super) async fn print_act(
         title = escape(act.kind.title()),
         number = escape(act.number.as_str()),
         school = day.school,
-        date = day.exam.date(),
+        date = day.exam.date().ru(),
         room = escape(act.room.as_str()),
         name = escape(&full_name(p)),
         class = escape(&p.entry.class),
@@ -471,9 +471,9 @@ pub(super) async fn print_room(
         Err(r) => return *r,
     };
     let mut b = format!(
-        "<p>ОО {}, итоговое собеседование {}, аудитория {}</p><table><tr><th>№</th><th>ФИО</th><th>Класс</th><th>Подпись</th></tr>",
+        "<p>ОО {}, {}, аудитория {}</p><table><tr><th>№</th><th>ФИО</th><th>Класс</th><th>Подпись</th></tr>",
         day.school,
-        day.exam,
+        day.exam.name_ru(),
         escape(&room)
     );
     for (n, p) in day
@@ -647,7 +647,7 @@ pub(super) async fn results_page(
             b.push_str(&format!(
                 "<p class=\"msg\" id=\"published\">Результаты опубликованы РЦОИ, подпись РЦОИ проверена ({} результатов, подписаны {})</p>",
                 r.rows.len(),
-                r.at.at_offset(day.utc_offset)
+                r.at.at_offset(day.utc_offset).ru()
             ));
             let informed = r
                 .rows
@@ -675,7 +675,7 @@ pub(super) async fn results_page(
                     ),
                     Some(at) => format!(
                         "ознакомлен {}{}",
-                        at.at_offset(day.utc_offset),
+                        at.at_offset(day.utc_offset).ru(),
                         row.familiarised_by
                             .map(|by| format!(" (удостоверил {by})"))
                             .unwrap_or_default()

@@ -27,11 +27,11 @@ fn state(s: &RequestState, offset: giasync_shared::calendar::UtcOffset) -> Strin
     match s {
         RequestState::Waiting => "ожидает решения РЦОИ".into(),
         RequestState::Granted { until } => {
-            format!("запись предоставлена до {}", until.at_offset(offset))
+            format!("запись предоставлена до {}", until.at_offset(offset).ru())
         }
         RequestState::Refused { reason } => format!("отказано: {}", escape(reason)),
         RequestState::Closed { at } => {
-            format!("срок доступа истёк {}", at.at_offset(offset))
+            format!("срок доступа истёк {}", at.at_offset(offset).ru())
         }
         RequestState::Signed { total, outcome } => format!(
             "протокол подписан: {total} баллов, «{}»",
@@ -100,7 +100,7 @@ fn grant_block(g: &GrantView, web: &SchoolWeb, day: &crate::app::day::SchoolDay)
             "<tr><td>{}</td><td>{total}</td><td>{}</td><td>{}</td></tr>",
             escape(expert.as_str()),
             outcome.display_name(),
-            at.at_offset(offset)
+            at.at_offset(offset).ru()
         ));
     }
     b.push_str("</table>");
@@ -118,7 +118,7 @@ fn grant_block(g: &GrantView, web: &SchoolWeb, day: &crate::app::day::SchoolDay)
         "<p>Аудиозапись «{}», {} с, доступна до {}: <audio controls preload=\"metadata\" src=\"/recheck/recording/{}\"></audio></p>",
         escape(&g.file_name),
         g.duration_ms / 1000,
-        g.until.at_offset(offset),
+        g.until.at_offset(offset).ru(),
         g.recording.hash
     ));
     // The commission's scores, by the category of record, and the experts who listened.

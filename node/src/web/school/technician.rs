@@ -103,7 +103,7 @@ pub(super) async fn technician(
         let when = if today == day.exam.date() {
             "сегодня день проведения".to_owned()
         } else {
-            format!("день проведения — {}", day.exam.date())
+            format!("день проведения — {}", day.exam.date().ru())
         };
         b.push_str(&format!(
             "<h2>Часы</h2><p id=\"tech-clock\">На часах узла {today} {} по местному времени региона; {when}.</p>",
