@@ -110,6 +110,7 @@ pub enum DemoError {
     Toml(#[from] toml::ser::Error),
 }
 
+/// Surnames and patronymics by index: even ones a woman's, odd ones a man's.
 const SURNAMES: [&str; 10] = [
     "Иванова",
     "Петров",
@@ -122,18 +123,8 @@ const SURNAMES: [&str; 10] = [
     "Новикова",
     "Морозов",
 ];
-const GIVEN_NAMES: [&str; 10] = [
-    "Анна",
-    "Сергей",
-    "Елена",
-    "Дмитрий",
-    "Ольга",
-    "Алексей",
-    "Татьяна",
-    "Игорь",
-    "Марина",
-    "Павел",
-];
+const WOMENS_NAMES: [&str; 5] = ["Анна", "Елена", "Ольга", "Татьяна", "Марина"];
+const MENS_NAMES: [&str; 5] = ["Сергей", "Дмитрий", "Алексей", "Игорь", "Павел"];
 const PATRONYMICS: [&str; 10] = [
     "Викторовна",
     "Андреевич",
@@ -147,12 +138,18 @@ const PATRONYMICS: [&str; 10] = [
     "Михайлович",
 ];
 
+/// The `n`-th demo person's full name, its surname, given name and patronymic of one gender.
 fn demo_name(n: usize) -> String {
     let i = n % 10;
+    let given = if i.is_multiple_of(2) {
+        WOMENS_NAMES
+    } else {
+        MENS_NAMES
+    };
     format!(
         "{} {} {}",
         SURNAMES[i],
-        GIVEN_NAMES[(n / 10 + i) % 10],
+        given[(n / 10 + i / 2) % given.len()],
         PATRONYMICS[i]
     )
 }
@@ -482,4 +479,34 @@ fn add_person(
         public_key: hex(&credentials.verifying_key),
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::demo_name;
+
+    /// Each demo name's surname, given name and patronymic are of one gender (judged by their
+    /// endings, as Russian grammar marks it), and the names vary.
+    #[test]
+    fn a_demo_persons_name_agrees_in_gender() {
+        let womens_given = ["Анна", "Елена", "Ольга", "Татьяна", "Марина"];
+        let mut seen = std::collections::BTreeSet::new();
+        for n in 0..200 {
+            let name = demo_name(n);
+            let parts: Vec<&str> = name.split(' ').collect();
+            let [surname, given, patronymic] = parts[..] else {
+                panic!("{name}: not three parts");
+            };
+            let woman = patronymic.ends_with("вна");
+            assert!(woman || patronymic.ends_with("вич"), "{name}");
+            assert_eq!(
+                surname.ends_with("ова") || surname.ends_with("ева"),
+                woman,
+                "{name}"
+            );
+            assert_eq!(womens_given.contains(&given), woman, "{name}");
+            seen.insert(name);
+        }
+        assert!(seen.len() >= 50, "only {} names", seen.len());
+    }
 }

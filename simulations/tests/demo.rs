@@ -4,26 +4,67 @@
 //! settled, and the published results reach every school.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 
+/// Run with `--keep`, as an operator leaves it for people to try the pages, then stopped with
+/// SIGTERM (as a service manager stops it): it stops every node it started.
 #[test]
 fn the_demo_region_loses_no_sheet_and_surfaces_the_conflict() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_giasync-sim"))
-        .args(["demo", "--base-port", "47400", "--out"])
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_giasync-sim"))
+        .args(["demo", "--keep", "--base-port", "47400", "--out"])
         .arg(dir.path().join("region"))
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
+    let mut stdout = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        stdout.push_str(&line);
+        stdout.push('\n');
+        if line.starts_with("the region keeps running") {
+            break;
+        }
+    }
+    assert!(stdout.contains("the region keeps running"), "{stdout}");
+    // Every node answers on its admin socket while the region runs.
+    let sockets = admin_sockets(&dir.path().join("region"));
+    assert_eq!(sockets.len(), 7, "{sockets:?}");
+    for socket in &sockets {
+        assert!(
+            std::os::unix::net::UnixStream::connect(socket).is_ok(),
+            "{}",
+            socket.display()
+        );
+    }
+    let sent = Command::new("kill")
+        .args(["-TERM", &demo.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = demo.wait().unwrap();
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert!(status.success(), "{stdout}{rest:?}");
     assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        rest.iter()
+            .any(|l| l == "SIGTERM: stopping the region's nodes"),
+        "{rest:?}"
     );
-    let last = stdout.lines().last().unwrap_or_default();
-    assert_eq!(
-        last,
-        "signed sheets entered: 49, verified at the РЦОИ: 49, invalid: 0, conflicts surfaced: 1, lost: 0",
+    // And no node outlived it.
+    for socket in &sockets {
+        assert!(
+            std::os::unix::net::UnixStream::connect(socket).is_err(),
+            "{} still answers",
+            socket.display()
+        );
+    }
+    assert!(
+        stdout.contains(
+            "\nsigned sheets entered: 49, verified at the РЦОИ: 49, invalid: 0, conflicts surfaced: 1, lost: 0\n"
+        ),
         "{stdout}"
     );
     assert!(
@@ -122,4 +163,22 @@ fn the_demo_region_loses_no_sheet_and_surfaces_the_conflict() {
 /// The region's CA (its revocation list beside it).
 fn region_trust(ca: &std::path::Path) -> giasync_node::export::Trust<'_> {
     giasync_node::export::Trust::Region { ca, crl: None }
+}
+
+/// The admin sockets of the region's nodes (`STORE.sock` beside each store).
+fn admin_sockets(region: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![region.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "sock") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
 }

@@ -995,7 +995,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
         && essay.verified == schools.len()
         && essay.delivered == schools.len();
     if args.keep {
-        println!("the region keeps running (Ctrl-C stops it):");
+        println!("the region keeps running (Ctrl-C or SIGTERM stops it and its nodes):");
         for node in &region.nodes {
             let web = if node.role == NodeRole::School {
                 format!(", web interface http://{}/", node.addr)
@@ -1019,10 +1019,29 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
                 person.role, person.id, person.name, person.org, person.pin
             );
         }
-        loop {
-            std::thread::sleep(Duration::from_secs(3600));
-        }
+        let signal = until_stopped()?;
+        println!("{signal}: stopping the region's nodes");
     }
     nodes.kill_all();
     Ok(ok)
+}
+
+/// Waits for SIGTERM, SIGINT or SIGHUP, and names the one that came: a region kept running
+/// stops its nodes with it, whichever way it is stopped (a service manager sends SIGTERM to
+/// this process alone, which the nodes would otherwise outlive).
+fn until_stopped() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    runtime.block_on(async {
+        let mut term = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut hangup = signal(SignalKind::hangup())?;
+        Ok(tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+            _ = hangup.recv() => "SIGHUP",
+        })
+    })
 }
