@@ -857,6 +857,9 @@ pub fn format_status(status: &Status) -> String {
     if let Some(warning) = &status.revocation_list {
         out.push_str(&format!("WARNING: {warning}\n"));
     }
+    if let Some(warning) = &status.certificate {
+        out.push_str(&format!("WARNING: {warning}\n"));
+    }
     if status.refused_on_load > 0 {
         out.push_str(&format!(
             "{} stored records set aside at start (certificate no longer valid, or unreadable): see the audit log\n",

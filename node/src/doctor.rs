@@ -246,6 +246,10 @@ fn check_certificates(config: &NodeConfig, now: OffsetDateTime) -> Vec<Check> {
                 ))
             } else if days < CERT_EXPIRY_DAYS_MIN {
                 Err(format!("expires in {days} days: renew it before the exam"))
+            } else if days < crate::app::status::CERT_RENEW_DAYS {
+                Ok(format!(
+                    "{days} days left: renew it this month (docs/operations.md, Renew)"
+                ))
             } else {
                 Ok(format!("{days} days left"))
             }

@@ -206,6 +206,10 @@ pub struct Oversight {
     /// current rate (filled in by the running node; not part of what is built from documents).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blobs: Option<BlobsView>,
+    /// When the hub's own certificate expires, if within 30 days or past (filled in by the
+    /// node, like `blobs`): the pages say to renew it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_expires: Option<LocalTime>,
 }
 
 /// A node's own blob store and transfers.
@@ -454,6 +458,7 @@ pub fn build_cached<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
         timeline_exam: None,
         timeline: Vec::new(),
         blobs: None,
+        certificate_expires: None,
     };
     let mut schools: BTreeMap<SchoolCode, SchoolView> = BTreeMap::new();
     let latest_exam = grouped.keys().map(|(_, e)| *e).max();

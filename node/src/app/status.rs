@@ -94,6 +94,41 @@ pub struct Status {
     /// The running node's blobs (none when the store was read without the node).
     #[serde(default)]
     pub blobs: Option<BlobsLine>,
+    /// Set when the node's certificate expires within [`CERT_RENEW_DAYS`], or expired: what to
+    /// do about it.
+    #[serde(default)]
+    pub certificate: Option<String>,
+}
+
+/// Within this many days of its expiry the node's certificate is named on `status`, `doctor`
+/// and the hub's pages, so it is renewed in time (`docs/operations.md`, Renew).
+pub const CERT_RENEW_DAYS: i64 = 30;
+
+/// When the node's certificate (DER) expires, if that is within [`CERT_RENEW_DAYS`] of `now`
+/// or past; `None` otherwise, or when it does not read.
+#[must_use]
+pub fn certificate_expiring(der: &[u8], now: Timestamp) -> Option<Timestamp> {
+    let summary = giasync_certs::show::summarize_der(der).ok()?;
+    let not_after_ms = i64::try_from(summary.not_after.unix_timestamp_nanos() / 1_000_000).ok()?;
+    let renew_ms = CERT_RENEW_DAYS * 86_400_000;
+    (not_after_ms - now.unix_ms() < renew_ms)
+        .then(|| Timestamp::from_unix_ms(not_after_ms).ok())
+        .flatten()
+}
+
+/// [`certificate_expiring`] as `status` says it.
+fn certificate_warning(der: &[u8], now: Timestamp) -> Option<String> {
+    let expires = certificate_expiring(der, now)?;
+    Some(if expires <= now {
+        format!(
+            "the node's certificate expired at {expires}: peers refuse it; issue a new one (docs/operations.md, Renew)"
+        )
+    } else {
+        format!(
+            "the node's certificate expires at {expires}, in {} days: issue a new one before then (docs/operations.md, Renew)",
+            (expires.unix_ms() - now.unix_ms()) / 86_400_000
+        )
+    })
 }
 
 /// What a hub's oversight is built from, taken where the documents live (the engine thread):
@@ -112,6 +147,8 @@ pub struct OversightSnapshot {
     unread: Vec<(DocId, Vec<automerge::ChangeHash>)>,
     /// The schools the region directory puts on a route of results.
     routes: BTreeMap<giasync_shared::codes::SchoolCode, giasync_shared::year::Route>,
+    /// When the hub's certificate expires, if soon ([`certificate_expiring`]).
+    certificate_expires: Option<Timestamp>,
 }
 
 /// Takes what the oversight of this hub is built from, against `cache` (which the caller holds
@@ -158,6 +195,7 @@ pub fn oversight_snapshot(
         contacts,
         quarantined: engine.stats().messages_quarantined,
         now: timestamp(now_ms)?,
+        certificate_expires: certificate_expiring(engine.node_cert(), timestamp(now_ms)?),
         routes: engine
             .doc(&DocId::Directory)
             .map(giasync_shared::content::routes)
@@ -176,7 +214,7 @@ pub fn build_oversight(
     context: &Context,
     cache: &mut Cache,
 ) -> Oversight {
-    giasync_shared::oversight::build_cached(
+    let mut view = giasync_shared::oversight::build_cached(
         Inputs {
             node: snapshot.me.to_string(),
             municipality: snapshot.municipality,
@@ -195,7 +233,11 @@ pub fn build_oversight(
             verifier: &context.verifier,
         },
         cache,
-    )
+    );
+    view.certificate_expires = snapshot
+        .certificate_expires
+        .map(|t| t.at_offset(context.clock));
+    view
 }
 
 /// The oversight view of a hub's schools (a МОУО hub: only its municipality), built here and
@@ -305,5 +347,66 @@ pub fn status(engine: &Engine, context: &Context) -> Status {
             .crl_warning(time::OffsetDateTime::now_utc()),
         schools: schools.into_values().collect(),
         blobs: None,
+        certificate: Timestamp::from_unix_ms(crate::run::now_ms())
+            .ok()
+            .and_then(|now| certificate_warning(engine.node_cert(), now)),
+    }
+}
+
+#[cfg(test)]
+mod certificate_tests {
+    use giasync_certs::pki::{Pki, Validity};
+    use giasync_shared::codes::{MunicipalityCode, OrgCode, RegionCode};
+    use giasync_shared::identity::NodeIdentity;
+
+    use super::*;
+
+    /// A МОУО hub's certificate valid `days` from `made`, as DER, issued by a region CA.
+    fn hub_cert(made: time::OffsetDateTime, days: i64) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let region = RegionCode::new("42").unwrap();
+        let mut pki = Pki::init(dir.path(), region, "Тест", made).unwrap();
+        let m = MunicipalityCode::new("4201").unwrap();
+        let identity = NodeIdentity {
+            region,
+            org: OrgCode::Municipality(m),
+            municipality: Some(m),
+        };
+        let issued = pki
+            .issue_node(
+                identity,
+                "localhost",
+                Validity::days_from(made, days).unwrap(),
+            )
+            .unwrap();
+        giasync_certs::show::certs_from_pem(issued.cert_pem.as_bytes())
+            .unwrap()
+            .remove(0)
+    }
+
+    /// A certificate is named 30 days before it expires, and after; not before.
+    #[test]
+    fn a_certificate_is_named_from_thirty_days_before_it_expires() {
+        let made = time::OffsetDateTime::from_unix_timestamp(1_707_868_800).unwrap();
+        let made_ms = 1_707_868_800_000;
+        let day_ms = 86_400_000;
+        let der = hub_cert(made, 90);
+        let at = |days: i64| Timestamp::from_unix_ms(made_ms + days * day_ms).unwrap();
+        assert_eq!(certificate_expiring(&der, at(10)), None);
+        assert_eq!(certificate_expiring(&der, at(59)), None);
+        let expires = certificate_expiring(&der, at(61)).expect("29 days left");
+        // Issued for 90 days from `made` (the CA may round to the second).
+        assert!(
+            (expires.unix_ms() - (made_ms + 90 * day_ms)).abs() < 1_000,
+            "{expires}"
+        );
+        let warning = certificate_warning(&der, at(61)).unwrap();
+        assert!(
+            warning.contains("in 28 days") || warning.contains("in 29 days"),
+            "{warning}"
+        );
+        let warning = certificate_warning(&der, at(91)).unwrap();
+        assert!(warning.contains("expired"), "{warning}");
+        assert_eq!(certificate_expiring(b"not a certificate", at(89)), None);
     }
 }

@@ -19,6 +19,7 @@ th{background:#eee;font-size:.9em}.num{text-align:right}
 abbr{text-decoration:none;cursor:help}
 .overdue{background:#fdd}.done{background:#dfd}.pending{background:#ffd}
 .offline{color:#a00}.online{color:#070}.muted{color:#666}
+.warning{background:#fdd;border:1px solid #c66;padding:.4em .6em}
 .summary span{display:inline-block;margin-right:1.5em}
 code{font-size:.85em}";
 
@@ -68,6 +69,18 @@ pub fn page(o: &Oversight) -> String {
         o.generated_at.ru(),
         o.utc_offset
     );
+    if let Some(expires) = o.certificate_expires {
+        let _ = write!(
+            h,
+            "<p class=\"warning\" id=\"certificate\">Сертификат узла {}: {}. Выпустите новый сертификат узла в РЦОИ и замените его (docs/operations.md, «Renew»).</p>",
+            if expires.instant() <= o.generated_at.instant() {
+                "истёк"
+            } else {
+                "истекает"
+            },
+            expires.ru()
+        );
+    }
     let open = o
         .conflicts
         .iter()
@@ -596,6 +609,7 @@ mod tests {
             timeline_exam: None,
             timeline: Vec::new(),
             blobs: None,
+            certificate_expires: None,
         };
         // Times and exams as people read them.
         assert!(
@@ -603,6 +617,17 @@ mod tests {
             "{}",
             page(&o)
         );
+        // The hub's certificate: named only when it expires soon, or expired.
+        assert!(!page(&o).contains("id=\"certificate\""));
+        o.certificate_expires = Some("2024-03-01T10:00:00+07:00".parse().unwrap());
+        assert!(
+            page(&o).contains("Сертификат узла истекает: 01.03.2024 10:00"),
+            "{}",
+            page(&o)
+        );
+        o.certificate_expires = Some("2024-02-14T11:00:00+07:00".parse().unwrap());
+        assert!(page(&o).contains("Сертификат узла истёк: 14.02.2024 11:00"));
+        o.certificate_expires = None;
         assert!(!page(&o).contains("id=\"blobs\""), "nothing to say");
         o.blobs = Some(BlobsView::default());
         assert!(
