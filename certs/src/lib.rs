@@ -3,6 +3,7 @@
 //! certificates (`web`) and the demo region (`demo`). The `giasync-certs` binary is the operators' front end.
 
 pub mod demo;
+pub mod enrol;
 pub mod identity;
 pub mod keyfile;
 pub mod pki;

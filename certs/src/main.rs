@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use giasync_certs::demo::{DemoOptions, demo};
+use giasync_certs::enrol::{Register, sign};
 use giasync_certs::identity::{NodeIdentity, PersonIdentity};
 use giasync_certs::keyfile::{KdfParams, Pin};
 use giasync_certs::pki::{NODE_VALIDITY_DAYS, PERSON_VALIDITY_DAYS, Pki, Validity, write_atomic};
@@ -127,6 +128,28 @@ enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Issue a node's certificate for its certificate request (`giasync-node enrol`): the
+    /// request's signature is checked, its organisation must be in the region's register, and
+    /// the certificate gets the identity, host and usages the CA sets, for the request's key.
+    /// Writes node.crt, ca.crt and crl.pem into --out, for `giasync-node install-cert`; no
+    /// private key is read or written.
+    Sign {
+        /// The CA folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The region's register of organisations: one a line, ROLE,CODE[,MUNICIPALITY]
+        /// (`school,420101,4201`, `municipality,4201`, `rcoi,42`).
+        #[arg(long)]
+        register: PathBuf,
+        /// The folder to write node.crt, ca.crt and crl.pem into.
+        #[arg(long)]
+        out: PathBuf,
+        /// Validity in days.
+        #[arg(long, default_value_t = NODE_VALIDITY_DAYS)]
+        days: i64,
+        /// The certificate request (PEM).
+        request: PathBuf,
+    },
     /// Print the identity, validity and serial of a certificate, or the entries of a
     /// revocation list.
     Show {
@@ -246,6 +269,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut pki = Pki::open(&dir)?;
             pki.reissue_crl(now())?;
             println!("re-issued {}", dir.join("crl.pem").display());
+        }
+        Command::Sign {
+            dir,
+            register,
+            out,
+            days,
+            request,
+        } => {
+            let mut pki = Pki::open(&dir)?;
+            let register = Register::read(&register, pki.region())?;
+            let text = std::fs::read_to_string(&request)
+                .with_context(|| format!("reading {}", request.display()))?;
+            let files = ["node.crt", "ca.crt", "crl.pem"].map(|f| out.join(f));
+            refuse_existing(&files[..1])?;
+            let (identity, serial, cert) = sign(
+                &mut pki,
+                &text,
+                &register,
+                Validity::days_from(now(), days)?,
+            )
+            .with_context(|| format!("{}", request.display()))?;
+            std::fs::create_dir_all(&out).with_context(|| format!("{}", out.display()))?;
+            write_atomic(&files[0], cert.as_bytes(), false)?;
+            write_atomic(&files[1], pki.ca_cert_pem().as_bytes(), false)?;
+            write_atomic(&files[2], pki.crl_pem()?.as_bytes(), false)?;
+            println!(
+                "issued certificate {serial} for {identity} into {}: take node.crt, ca.crt and crl.pem to the node (giasync-node install-cert)",
+                out.display()
+            );
         }
         Command::Show { file } => {
             let bytes = std::fs::read(&file).with_context(|| format!("{}", file.display()))?;

@@ -426,6 +426,25 @@ impl Pki {
         host: &str,
         validity: Validity,
     ) -> Result<NodeCredentials, PkiError> {
+        let key = KeyPair::generate_for(&PKCS_ED25519)?;
+        let (serial, cert_pem) = self.issue_node_for(identity, host, validity, &key)?;
+        Ok(NodeCredentials {
+            serial,
+            cert_pem,
+            key_pem: key.serialize_pem(),
+        })
+    }
+
+    /// Issues a node certificate for `identity`, reachable as `host`, to the holder of
+    /// `public_key` (a key made on the node's own machine: `crate::enrol`). Returns the serial
+    /// and the certificate (PEM).
+    pub fn issue_node_for(
+        &mut self,
+        identity: NodeIdentity,
+        host: &str,
+        validity: Validity,
+        public_key: &impl rcgen::PublicKeyData,
+    ) -> Result<(u64, String), PkiError> {
         self.check_region(identity.region)?;
         let serial = self.take_serial();
         let name = format!("{identity}");
@@ -440,8 +459,7 @@ impl Pki {
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
-        let key = KeyPair::generate_for(&PKCS_ED25519)?;
-        let cert = params.signed_by(&key, &self.issuer)?;
+        let cert = params.signed_by(public_key, &self.issuer)?;
         self.index.issued.push(Issued {
             serial,
             kind: "node".into(),
@@ -451,11 +469,7 @@ impl Pki {
             revoked: None,
         });
         self.save_index()?;
-        Ok(NodeCredentials {
-            serial,
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        })
+        Ok((serial, cert.pem()))
     }
 
     /// Issues a node certificate for `identity` and writes the node's folder `dir`: `node.key`

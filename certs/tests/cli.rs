@@ -275,3 +275,82 @@ fn demo_builds_a_region_whose_nodes_load() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// `sign`: a request (made here with the library, as `giasync-node enrol` makes it) is signed
+/// for a registered organisation into --out, with no key written there; an unregistered one
+/// and a bad register line are refused by name.
+#[test]
+fn sign_issues_for_a_registered_request_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    let out = certs(
+        &["init", "--dir", s(&pki), "--region", "42", "--name", "РЦОИ"],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let region = giasync_shared::codes::RegionCode::new("42").unwrap();
+    let m = giasync_shared::codes::MunicipalityCode::new("4201").unwrap();
+    let identity = giasync_certs::NodeIdentity::new(
+        region,
+        giasync_shared::codes::OrgCode::School(
+            giasync_shared::codes::SchoolCode::new("420101").unwrap(),
+        ),
+        Some(m),
+    )
+    .unwrap();
+    let request = giasync_certs::enrol::request(
+        &dir.path().join("school").join("node.key"),
+        identity,
+        "school-420101.example",
+    )
+    .unwrap();
+    let request_file = dir.path().join("request.csr");
+    std::fs::write(&request_file, request).unwrap();
+    let register = dir.path().join("register.csv");
+    std::fs::write(&register, "municipality,4201\n").unwrap();
+    let issued = dir.path().join("issued");
+    let sign = |register: &Path| {
+        certs(
+            &[
+                "sign",
+                "--dir",
+                s(&pki),
+                "--register",
+                s(register),
+                "--out",
+                s(&issued),
+                s(&request_file),
+            ],
+            None,
+        )
+    };
+    let out = sign(&register);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr)
+            .contains("school 420101 (municipality 4201) is not in the region's register"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!issued.join("node.crt").exists());
+    std::fs::write(&register, "municipality,4201\nschool,420101\n").unwrap();
+    let out = sign(&register);
+    assert!(
+        text(&out.stderr).contains("line 2"),
+        "a school without its municipality: {}",
+        text(&out.stderr)
+    );
+    std::fs::write(&register, "municipality,4201\nschool,420101,4201\n").unwrap();
+    let out = sign(&register);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let files: Vec<String> = std::fs::read_dir(&issued)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(files, ["ca.crt", "crl.pem", "node.crt"]);
+    let shown = certs(&["show", s(&issued.join("node.crt"))], None);
+    let shown = text(&shown.stdout);
+    assert!(shown.contains("school 420101"), "{shown}");
+}

@@ -16,6 +16,7 @@ pub mod app;
 pub mod blobs;
 pub mod bundle;
 pub mod doctor;
+pub mod enrol;
 pub mod export;
 pub mod import;
 pub mod materials;

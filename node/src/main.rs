@@ -47,6 +47,40 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Make this node's key on this machine (at node.toml's `[tls] key`, never over an existing
+    /// one) and write a certificate request for the node node.toml describes. Take the request
+    /// (only it: the key stays here) to the РЦОИ (`giasync-certs sign`), then install what comes
+    /// back with `install-cert`.
+    Enrol {
+        /// The node's configuration (node.toml): its identity and where its key goes.
+        #[arg(long)]
+        config: PathBuf,
+        /// The organisation's code, checked against node.toml's.
+        #[arg(long)]
+        org: Option<String>,
+        /// The DNS name or IP address the node is reached at (by default node.toml's listen
+        /// address).
+        #[arg(long)]
+        host: Option<String>,
+        /// Where to write the request (PEM).
+        #[arg(long)]
+        out: PathBuf,
+        /// Renew: a request for the key the node has (before its certificate expires), not a
+        /// new key.
+        #[arg(long)]
+        renew: bool,
+    },
+    /// Install the certificate the РЦОИ issued for this node's request: node.crt, ca.crt and
+    /// crl.pem from the folder `giasync-certs sign` wrote, checked (issued by that CA, not
+    /// revoked, for this node's key and identity) before they go where node.toml names them.
+    InstallCert {
+        /// The node's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// The folder holding node.crt, ca.crt and crl.pem.
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// The readiness check for the day before the exam: store, certificate and key, expiry,
     /// CA and revocation list, each upstream reachable and proving its identity, clock skew.
     /// One line per check; exits non-zero if any fails.
@@ -464,6 +498,50 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
         Command::Run { config } => {
             giasync_node::service::run_until_stopped(&config, false).map(|()| true)
+        }
+        Command::Enrol {
+            config,
+            org,
+            host,
+            out,
+            renew,
+        } => {
+            let config = NodeConfig::load(&config)?;
+            if let Some(org) = org
+                && org != config.node.code
+            {
+                anyhow::bail!(
+                    "--org {org}, but node.toml is for {}: nothing was made",
+                    config.node.code
+                );
+            }
+            let host = host.unwrap_or_else(|| config.node.listen.ip().to_string());
+            if out.exists() {
+                anyhow::bail!("{} already exists; refusing to overwrite it", out.display());
+            }
+            let (identity, request) = if renew {
+                giasync_node::enrol::renewal(&config, &host)?
+            } else {
+                giasync_node::enrol::request(&config, &host)?
+            };
+            std::fs::write(&out, request).with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "{} {} (it stays on this machine); request for {identity} at {} written to {}: take it to the РЦОИ",
+                if renew { "key kept at" } else { "key made at" },
+                config.tls.key.display(),
+                host,
+                out.display()
+            );
+            Ok(true)
+        }
+        Command::InstallCert { config, from } => {
+            let config = NodeConfig::load(&config)?;
+            let identity = giasync_node::enrol::install(&config, &from)?;
+            println!(
+                "installed the certificate of {identity} at {}; run doctor",
+                config.tls.cert.display()
+            );
+            Ok(true)
         }
         Command::Doctor {
             config,

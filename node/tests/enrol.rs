@@ -1,0 +1,268 @@
+//! Enrolment end to end: a school's key is made on the school's machine, only its request goes
+//! to the РЦОИ, the CA signs it after checking the region's register, the school installs the
+//! certificate, and then proves itself to its hubs over real QUIC (`doctor`'s upstream checks).
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use giasync_certs::demo::{DemoOptions, demo};
+use giasync_certs::enrol::{EnrolError, Register, sign};
+use giasync_certs::keyfile::KdfParams;
+use giasync_certs::pki::{Pki, Validity};
+use giasync_node::transport::{self, TlsMaterial};
+use giasync_shared::config::NodeConfig;
+
+/// Serves hellos as the node whose folder is `node_dir`, on a free loopback port.
+fn serve(node_dir: &Path) -> (quinn::Endpoint, SocketAddr) {
+    let config = NodeConfig::load(&node_dir.join("node.toml")).unwrap();
+    let material = TlsMaterial::from_config(&config.tls).unwrap();
+    let endpoint = transport::endpoint(
+        "127.0.0.1:0".parse().unwrap(),
+        Some(transport::server_config(&material).unwrap()),
+    )
+    .unwrap();
+    let addr = endpoint.local_addr().unwrap();
+    let accepting = endpoint.clone();
+    tokio::spawn(async move {
+        while let Some(incoming) = accepting.accept().await {
+            tokio::spawn(async move {
+                if let Ok(peer) = transport::accept(incoming).await {
+                    let _ = peer.connection.closed().await;
+                }
+            });
+        }
+    });
+    (endpoint, addr)
+}
+
+fn node(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_giasync-node"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Every file under `root` whose bytes contain `needle`.
+fn files_holding(root: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if std::fs::read(&path)
+                .unwrap()
+                .windows(needle.len())
+                .any(|w| w == needle)
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_school_enrols_with_a_key_that_never_leaves_its_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let region = dir.path().join("region");
+    demo(
+        &DemoOptions {
+            out: region.clone(),
+            municipalities: 1,
+            schools_per_municipality: 2,
+            base_port: 47_060,
+            kdf: KdfParams {
+                memory_kib: 256,
+                iterations: 1,
+                parallelism: 1,
+            },
+            https: false,
+            utc_offset: None,
+        },
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    // The school's machine holds only its node.toml: no key, no certificates yet.
+    let school = region.join("420101");
+    for file in ["node.key", "node.crt", "ca.crt", "crl.pem"] {
+        std::fs::remove_file(school.join(file)).unwrap();
+    }
+    let config = school.join("node.toml");
+    let media = dir.path().join("media");
+    std::fs::create_dir(&media).unwrap();
+
+    // On the school's machine: the key and the request.
+    let request = media.join("request.csr");
+    let (ok, said) = node(&[
+        "enrol",
+        "--config",
+        config.to_str().unwrap(),
+        "--org",
+        "420101",
+        "--host",
+        "127.0.0.1",
+        "--out",
+        request.to_str().unwrap(),
+    ]);
+    assert!(ok, "{said}");
+    let key = std::fs::read_to_string(school.join("node.key")).unwrap();
+    let key_body = key.lines().nth(1).unwrap().as_bytes().to_vec();
+    // A second enrolment never replaces the key.
+    let (again, said) = node(&[
+        "enrol",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        media.join("again.csr").to_str().unwrap(),
+    ]);
+    assert!(!again && said.contains("already exists"), "{said}");
+    assert_eq!(
+        std::fs::read_to_string(school.join("node.key")).unwrap(),
+        key
+    );
+
+    // At the РЦОИ: only the request arrives; the register lists the school.
+    let register_file = dir.path().join("register.csv");
+    std::fs::write(
+        &register_file,
+        "# the region's register\nschool,420101,4201\n",
+    )
+    .unwrap();
+    let mut pki = Pki::open(&region.join("pki")).unwrap();
+    let register = Register::read(&register_file, pki.region()).unwrap();
+    let validity = Validity::days_from(time::OffsetDateTime::now_utc(), 365).unwrap();
+    let text = std::fs::read_to_string(&request).unwrap();
+    let (identity, _, cert) = sign(&mut pki, &text, &register, validity).unwrap();
+    assert_eq!(identity.to_string(), "school 420101 (municipality 4201)");
+    std::fs::write(media.join("node.crt"), cert).unwrap();
+    std::fs::write(media.join("ca.crt"), pki.ca_cert_pem()).unwrap();
+    std::fs::write(media.join("crl.pem"), pki.crl_pem().unwrap()).unwrap();
+    // A school the register does not list gets nothing.
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, "school,420102,4201\n").unwrap();
+    let others_only = Register::read(&empty, pki.region()).unwrap();
+    let refused = sign(&mut pki, &text, &others_only, validity);
+    assert!(
+        matches!(refused, Err(EnrolError::NotRegistered(_))),
+        "{refused:?}"
+    );
+    // A request whose bytes were changed on the way does not verify.
+    let tampered = text.replacen("MI", "MJ", 1);
+    assert!(sign(&mut pki, &tampered, &register, validity).is_err());
+
+    // The private key never left the school's folder: no other file anywhere holds it.
+    assert_eq!(
+        files_holding(dir.path(), &key_body),
+        [school.join("node.key")],
+        "the key was copied"
+    );
+
+    // A certificate for another key is refused and nothing installed.
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    for file in ["ca.crt", "crl.pem"] {
+        std::fs::copy(media.join(file), other.join(file)).unwrap();
+    }
+    std::fs::copy(
+        region.join("420102").join("node.crt"),
+        other.join("node.crt"),
+    )
+    .unwrap();
+    let (ok, said) = node(&[
+        "install-cert",
+        "--config",
+        config.to_str().unwrap(),
+        "--from",
+        other.to_str().unwrap(),
+    ]);
+    assert!(!ok && said.contains("another key"), "{said}");
+    assert!(!school.join("node.crt").exists());
+
+    // Back at the school: installed, then proved to both upstreams over QUIC.
+    let (ok, said) = node(&[
+        "install-cert",
+        "--config",
+        config.to_str().unwrap(),
+        "--from",
+        media.to_str().unwrap(),
+    ]);
+    assert!(ok, "{said}");
+    let (_hub, hub_addr) = serve(&region.join("4201"));
+    let (_rcoi, rcoi_addr) = serve(&region.join("42"));
+    let mut school_config = NodeConfig::load(&config).unwrap();
+    for (upstream, addr) in school_config
+        .upstreams
+        .iter_mut()
+        .zip([hub_addr, rcoi_addr])
+    {
+        upstream.addr = addr;
+    }
+    std::fs::write(&config, toml::to_string(&school_config).unwrap()).unwrap();
+    let (ok, report) = tokio::task::spawn_blocking(move || {
+        node(&[
+            "doctor",
+            "--config",
+            config.to_str().unwrap(),
+            "--timeout-ms",
+            "1500",
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{report}");
+    assert!(report.contains("proved municipality 4201"), "{report}");
+    assert!(report.contains("proved rcoi 42"), "{report}");
+
+    // Renewal: a request for the same key, a new certificate, the key untouched.
+    let config = school.join("node.toml");
+    let renewal = dir.path().join("renewal");
+    std::fs::create_dir(&renewal).unwrap();
+    let (ok, said) = node(&[
+        "enrol",
+        "--config",
+        config.to_str().unwrap(),
+        "--renew",
+        "--host",
+        "127.0.0.1",
+        "--out",
+        renewal.join("request.csr").to_str().unwrap(),
+    ]);
+    assert!(ok, "{said}");
+    let text = std::fs::read_to_string(renewal.join("request.csr")).unwrap();
+    let (_, serial, cert) = sign(&mut pki, &text, &register, validity).unwrap();
+    std::fs::write(renewal.join("node.crt"), cert).unwrap();
+    std::fs::write(renewal.join("ca.crt"), pki.ca_cert_pem()).unwrap();
+    std::fs::write(renewal.join("crl.pem"), pki.crl_pem().unwrap()).unwrap();
+    let before = std::fs::read(school.join("node.crt")).unwrap();
+    let (ok, said) = node(&[
+        "install-cert",
+        "--config",
+        config.to_str().unwrap(),
+        "--from",
+        renewal.to_str().unwrap(),
+    ]);
+    assert!(ok, "{said}");
+    assert_ne!(std::fs::read(school.join("node.crt")).unwrap(), before);
+    assert_eq!(
+        std::fs::read_to_string(school.join("node.key")).unwrap(),
+        key
+    );
+    let shown = giasync_certs::show::describe(
+        &std::fs::read(school.join("node.crt")).unwrap(),
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    assert!(shown.contains(&format!("serial     {serial}\n")), "{shown}");
+}
