@@ -434,6 +434,13 @@ fn message(answer: &Answer) -> String {
                 if r.again { " (named before)" } else { "" }
             )
         }
+        Answer::BackedUp(b) => format!(
+            "backup written to {}: {} change chunks, {} blobs, {:.1} MiB",
+            b.file.display(),
+            b.changes,
+            b.blobs,
+            b.bytes as f64 / (1024.0 * 1024.0)
+        ),
         Answer::BundleWritten(b) => format!(
             "bundle of {} written: {} recordings, {} documents, {:.1} MiB",
             b.node,
@@ -646,6 +653,19 @@ pub fn execute(
     }
     let material = crate::transport::TlsMaterial::from_config(&config.tls)?;
     let key = crate::person::load_node_key(&config.tls.key)?;
+    if let Command::Backup { to } = command {
+        // The node is stopped: the snapshot is its store opened to read only.
+        let db = redb::ReadOnlyDatabase::open(&config.node.store)?;
+        let done = crate::backup::backup(
+            &db,
+            &crate::blobs::dir_beside(&config.node.store),
+            (material.identity, key.verifying_key().to_bytes()),
+            now_ms,
+            to,
+        )
+        .map_err(|e| crate::app::Error::Backup(e.to_string()));
+        return Ok(respond(done.map(Answer::BackedUp)));
+    }
     let cert = material
         .cert_chain
         .first()

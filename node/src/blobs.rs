@@ -29,6 +29,25 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 const BLOBS: TableDefinition<&[u8; 32], (u64, i64)> = TableDefinition::new("blobs");
 const PIECES: TableDefinition<&[u8; 32], (u64, &[u8])> = TableDefinition::new("blob_pieces");
+/// The blobs held whole in the snapshot `rx` (for `crate::backup`).
+pub fn held_in(rx: &redb::ReadTransaction) -> Result<Vec<BlobRef>, BlobStoreError> {
+    let Ok(table) = rx.open_table(BLOBS) else {
+        // A store that never held a blob has no such table.
+        return Ok(Vec::new());
+    };
+    table
+        .iter()
+        .map_err(index_err)?
+        .map(|row| {
+            let (hash, value) = row.map_err(index_err)?;
+            Ok(BlobRef {
+                hash: BlobHash(*hash.value()),
+                bytes: value.value().0,
+            })
+        })
+        .collect()
+}
+
 /// The copy buffer.
 const COPY_BUFFER_BYTES: usize = 1024 * 1024;
 

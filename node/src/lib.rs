@@ -13,6 +13,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod backup;
 pub mod blobs;
 pub mod bundle;
 pub mod doctor;

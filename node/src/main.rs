@@ -70,6 +70,26 @@ enum Command {
         #[arg(long)]
         renew: bool,
     },
+    /// Write a consistent backup of the node's store and its recordings into a new file, while
+    /// the node runs (through its admin socket) or not.
+    Backup {
+        /// The node's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// The backup file to create.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Put a backup back onto this node, stopped. The backup must be this node's, and the node
+    /// must hold a new key (enrol again first): see docs/operations.md, "Back up". The store it
+    /// replaces is moved aside, not deleted.
+    Restore {
+        /// The node's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// The backup file.
+        from: PathBuf,
+    },
     /// Install the certificate the РЦОИ issued for this node's request: node.crt, ca.crt and
     /// crl.pem from the folder `giasync-certs sign` wrote, checked (issued by that CA, not
     /// revoked, for this node's key and identity) before they go where node.toml names them.
@@ -531,6 +551,45 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 config.tls.key.display(),
                 host,
                 out.display()
+            );
+            Ok(true)
+        }
+        Command::Backup { config, to } => {
+            let config = NodeConfig::load(&config)?;
+            let context = Context::load(&config)?;
+            let to = std::path::absolute(&to).with_context(|| format!("{}", to.display()))?;
+            Ok(report(&admin::execute(
+                &config,
+                &context,
+                &Request::Backup { to },
+                now_ms(),
+            )?))
+        }
+        Command::Restore { config, from } => {
+            let config = NodeConfig::load(&config)?;
+            if std::os::unix::net::UnixStream::connect(admin::socket_path(&config.node.store))
+                .is_ok()
+            {
+                anyhow::bail!("the node is running: stop it, then restore");
+            }
+            let material = giasync_node::transport::TlsMaterial::from_config(&config.tls)?;
+            let key = giasync_node::person::load_node_key(&config.tls.key)?;
+            let restored = giasync_node::backup::restore(
+                &config.node.store,
+                &giasync_node::blobs::dir_beside(&config.node.store),
+                (material.identity, key.verifying_key().to_bytes()),
+                &from,
+                now_ms(),
+            )?;
+            println!(
+                "restored {} change chunks and {} blobs into {}{}; start the node: it catches up with its hub",
+                restored.changes,
+                restored.blobs,
+                config.node.store.display(),
+                restored
+                    .set_aside
+                    .map(|p| format!(" (the store it replaced is at {})", p.display()))
+                    .unwrap_or_default()
             );
             Ok(true)
         }

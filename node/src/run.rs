@@ -189,6 +189,14 @@ pub struct NodeHandle {
     /// The address of the metrics endpoint, when served.
     pub metrics: Option<SocketAddr>,
     pub identity: NodeIdentity,
+    /// The store's database (weakly: the engine thread owns it, and closes it when it stops)
+    /// and where its blobs are, and the node key's public half: what a backup taken while the
+    /// node runs reads (`crate::backup`).
+    backup_source: (
+        std::sync::Weak<redb::Database>,
+        std::path::PathBuf,
+        [u8; 32],
+    ),
 }
 
 /// The wall clock in Unix milliseconds, as the engine is given it.
@@ -199,6 +207,30 @@ pub fn now_ms() -> i64 {
 }
 
 impl NodeHandle {
+    /// Writes a backup of the running node's store to `to`, from one read transaction on a
+    /// blocking thread: the engine goes on meanwhile.
+    pub async fn backup(
+        &self,
+        to: std::path::PathBuf,
+    ) -> Result<crate::backup::BackupDone, crate::backup::BackupError> {
+        let (db, blobs_dir, key) = self.backup_source.clone();
+        let Some(db) = db.upgrade() else {
+            return Err(crate::backup::BackupError::File {
+                path: "the store".into(),
+                message: "the node has stopped".into(),
+            });
+        };
+        let identity = self.identity;
+        tokio::task::spawn_blocking(move || {
+            crate::backup::backup(&*db, &blobs_dir, (identity, key), now_ms(), &to)
+        })
+        .await
+        .map_err(|e| crate::backup::BackupError::File {
+            path: "backup".into(),
+            message: e.to_string(),
+        })?
+    }
+
     /// Changes a document this node may write; returns once the change is durable.
     pub async fn change(
         &self,
@@ -346,6 +378,7 @@ pub async fn start(
     let material = Arc::new(TlsMaterial::from_config(&config.tls)?);
     let identity = material.identity;
     let key = crate::person::load_node_key(&config.tls.key)?;
+    let node_key = key.verifying_key().to_bytes();
     let endpoint_config = endpoint_config(&key);
     let read = |p: &std::path::Path| {
         std::fs::read(p).map_err(|e| RunError::Ca(format!("{}: {e}", p.display())))
@@ -363,6 +396,11 @@ pub async fn start(
         .unwrap_or_default();
     let mut engine = Engine::new(identity, key, cert_der, Box::new(verifier));
     let store = Store::open(&config.node.store)?;
+    let backup_source = (
+        Arc::downgrade(&store.database()),
+        crate::blobs::dir_beside(&config.node.store),
+        node_key,
+    );
     let report = store.load_into(&mut engine)?;
     info!(node = %identity, docs = report.docs, chunks = report.chunks, compacted = report.compacted, "store loaded");
     let (blob_store, opened) = BlobStore::open(
@@ -443,6 +481,7 @@ pub async fn start(
         lookup: None,
         metrics: None,
         identity,
+        backup_source,
     })
 }
 

@@ -16,9 +16,9 @@ use redb::{
 };
 
 /// (document id, sequence) → a chunk of changes (`Automerge::save_after` or a full save).
-const CHANGES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("changes");
+pub(crate) const CHANGES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("changes");
 /// (document id, author key) → u32 certificate length, certificate, attestation.
-const ATTESTATIONS: TableDefinition<(&str, &[u8; 32]), &[u8]> =
+pub(crate) const ATTESTATIONS: TableDefinition<(&str, &[u8; 32]), &[u8]> =
     TableDefinition::new("attestations");
 /// Schema 1 only (moved into [`QUARANTINE_V2`] by the upgrade to schema 2): sequence →
 /// (document id, peer identity URI, reason, refused bytes).
@@ -26,9 +26,10 @@ const QUARANTINE: TableDefinition<u64, (&str, &str, &str, &[u8])> =
     TableDefinition::new("quarantine");
 /// sequence → (document id, peer identity URI, reason, length of the refused message, its
 /// SHA-256, its first bytes up to `QUARANTINE_KEPT_BYTES_MAX`).
-const QUARANTINE_V2: TableDefinition<u64, QuarantineRow> = TableDefinition::new("quarantine_v2");
+pub(crate) const QUARANTINE_V2: TableDefinition<u64, QuarantineRow> =
+    TableDefinition::new("quarantine_v2");
 /// A row of [`QUARANTINE_V2`].
-type QuarantineRow = (
+pub(crate) type QuarantineRow = (
     &'static str,
     &'static str,
     &'static str,
@@ -37,9 +38,9 @@ type QuarantineRow = (
     &'static [u8],
 );
 /// sequence → (time ms, text). Append-only.
-const AUDIT: TableDefinition<u64, (i64, &str)> = TableDefinition::new("audit");
+pub(crate) const AUDIT: TableDefinition<u64, (i64, &str)> = TableDefinition::new("audit");
 /// name → value: the last sequence number (`seq`) and the store's schema ([`SCHEMA_KEY`]).
-const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// The schema of the store this build writes. A store of an older schema is upgraded when it
 /// is opened for writing ([`Store::open`]), in one transaction, by [`UPGRADES`]; one of a newer
@@ -51,7 +52,7 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 ///   (hash, length, first bytes), the rows of schema 1's `quarantine` moved there.
 pub const STORE_SCHEMA: u64 = 2;
 /// The [`META`] key of the store's schema.
-const SCHEMA_KEY: &str = "schema";
+pub(crate) const SCHEMA_KEY: &str = "schema";
 
 /// The upgrade from schema `n + 1` to `n + 2` is `UPGRADES[n]`: it runs inside the transaction
 /// that then records the new schema, so a crash leaves the store at the old schema or the new.
@@ -563,7 +564,7 @@ impl Store {
     }
 }
 
-fn db_err<E: std::fmt::Display>(e: E) -> StoreError {
+pub(crate) fn db_err<E: std::fmt::Display>(e: E) -> StoreError {
     StoreError::Db(e.to_string())
 }
 

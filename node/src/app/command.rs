@@ -390,6 +390,11 @@ pub enum Command {
     DestroyRecordings {
         exam: ExamId,
     },
+    /// A consistent backup of the node's store and its blobs into a new file (`crate::backup`).
+    /// Done by the node's driver, on its own database, while the node runs.
+    Backup {
+        to: std::path::PathBuf,
+    },
     /// At a school with no link: writes its recordings (and with `documents` its documents) to a
     /// folder on removable media, signed by the node key (`giasync_shared::bundle`). Done by
     /// the node's driver.
@@ -498,6 +503,7 @@ pub enum Answer {
     RecordingNamed(recordings::Named),
     RecordingsDestroyed(recordings::Destroyed),
     BundleWritten(crate::bundle::BundleDone),
+    BackedUp(crate::backup::BackupDone),
     BundleRead(crate::bundle::BundleDone),
     MaterialsAdded(super::materials::Announced),
     MaterialsCode {
@@ -566,6 +572,7 @@ impl Command {
             Command::AddRecording { .. } => "add_recording",
             Command::DestroyRecordings { .. } => "destroy_recordings",
             Command::BundleWrite { .. } => "bundle_write",
+            Command::Backup { .. } => "backup",
             Command::BundleRead { .. } => "bundle_read",
             Command::MaterialsAdd { .. } => "materials_add",
             Command::MaterialsCode { .. } => "materials_code",
@@ -623,7 +630,7 @@ impl Command {
             Command::AddRecording { .. }
             | Command::DestroyRecordings { .. }
             | Command::BundleWrite { .. } => Action::AddRecording,
-            Command::BundleRead { .. } => Action::Operate,
+            Command::BundleRead { .. } | Command::Backup { .. } => Action::Operate,
             Command::MaterialsAdd { .. } | Command::MaterialsCode { .. } => Action::Operate,
             Command::MaterialsOpen { .. } => Action::OpenMaterials,
             Command::Materials
@@ -807,6 +814,7 @@ pub fn apply(
         | Command::DestroyRecordings { .. }
         | Command::BundleWrite { .. }
         | Command::BundleRead { .. }
+        | Command::Backup { .. }
         | Command::MaterialsAdd { .. }
         | Command::MaterialsCode { .. }
         | Command::MaterialsOpen { .. }

@@ -476,6 +476,9 @@ pub enum Error {
         "recordings, bundles and materials are handled by the running node itself (giasync-node audio add|destroy, bundle write, materials; giasync-hub bundle read, materials)"
     )]
     RecordingNotTakenIn,
+    /// A backup that could not be written (`crate::backup`).
+    #[error("backup: {0}")]
+    Backup(String),
     /// A bundle refused, or one that could not be written.
     #[error(transparent)]
     Bundle(#[from] giasync_shared::bundle::BundleError),

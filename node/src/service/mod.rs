@@ -616,6 +616,20 @@ fn serve_admin(
                                 Err(e) => crate::admin::Response::refused(e.to_string()),
                             }
                         }
+                        Ok(Command::Backup { to }) => {
+                            let _ = handle
+                                .call(move |engine, now_ms| {
+                                    engine.note(now_ms, format!("admin socket, uid {uid}: backup"));
+                                })
+                                .await;
+                            crate::admin::respond(
+                                handle
+                                    .backup(to)
+                                    .await
+                                    .map(app::Answer::BackedUp)
+                                    .map_err(|e| app::Error::Backup(e.to_string())),
+                            )
+                        }
                         Ok(Command::DestroyRecordings { exam }) => {
                             let _ = handle
                                 .call(move |engine, now_ms| {

@@ -1,0 +1,428 @@
+//! Backups of a node's store, and restoring one.
+//!
+//! `giasync-node backup --to FILE` writes one consistent snapshot: every table of the store read
+//! in one redb read transaction (the running node takes it on its own database, so entering
+//! sheets goes on meanwhile), and the recordings and packages the snapshot holds whole, into a
+//! new redb file written beside FILE and renamed into place once durable. The file records
+//! whose node it is (identity and node key).
+//!
+//! `giasync-node restore FILE` puts it back onto a stopped node: the backup must be this node's
+//! identity, and the node must hold a **new key** (enrolled again: `giasync-node enrol`,
+//! `install-cert`). A node writes its automerge changes under an actor derived from its key; a
+//! store put back under the same key would number its next changes as it numbered those it made
+//! after the backup, which its hub holds, and the two could never be merged. Under a new key
+//! nothing collides: the node catches up with its hub, which sends back everything it had sent
+//! it after the backup. The store being replaced is moved aside, never deleted.
+
+use std::path::{Path, PathBuf};
+
+use giasync_shared::blob::BlobRef;
+use giasync_shared::identity::NodeIdentity;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use crate::store::{
+    ATTESTATIONS, AUDIT, CHANGES, META, QUARANTINE_V2, SCHEMA_KEY, STORE_SCHEMA, StoreError, db_err,
+};
+
+/// name → value: `identity` (the node's identity URI), `key` (its node key, 32 bytes),
+/// `made_at_ms` (8 bytes, big-endian).
+const BACKUP: TableDefinition<&str, &[u8]> = TableDefinition::new("backup");
+/// (blob hash, piece) → the piece's bytes: the blobs held whole, in [`BLOB_PIECE_BYTES`].
+const BACKUP_BLOBS: TableDefinition<(&[u8; 32], u64), &[u8]> = TableDefinition::new("backup_blobs");
+/// The size of a blob's pieces in a backup.
+pub const BLOB_PIECE_BYTES: usize = 1024 * 1024;
+
+/// What went wrong backing up or restoring.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackupError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+    #[error("{0} already exists; refusing to overwrite it")]
+    Exists(String),
+    #[error("{0} is not a giasync backup")]
+    NotABackup(String),
+    /// The backup is another node's.
+    #[error("the backup is of {backup}, this node is {node}: nothing was restored")]
+    OtherNode { backup: String, node: String },
+    /// The node still has the key the backup was made under.
+    #[error(
+        "this node still has the key the backup was made under: a restored store must write under a new key, or its next changes would collide with those it made after the backup. Enrol a new key first (giasync-node enrol, giasync-certs sign, giasync-node install-cert, with the old key moved aside), then restore. Nothing was restored"
+    )]
+    SameKey,
+    /// The node is running.
+    #[error("{0} is in use (is the node running?): stop the node, then restore")]
+    InUse(String),
+    #[error("blob {hash}: {message}")]
+    Blob { hash: String, message: String },
+}
+
+fn file_err(path: &Path) -> impl Fn(std::io::Error) -> BackupError + '_ {
+    move |e| BackupError::File {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// What a backup holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupDone {
+    pub file: PathBuf,
+    pub changes: u64,
+    pub blobs: u64,
+    pub bytes: u64,
+}
+
+/// What was restored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    pub changes: u64,
+    pub blobs: u64,
+    /// Where the store that was replaced was moved, if there was one.
+    pub set_aside: Option<PathBuf>,
+}
+
+fn copy_table<K, V>(
+    from: &redb::ReadTransaction,
+    to: &redb::WriteTransaction,
+    table: TableDefinition<K, V>,
+) -> Result<u64, StoreError>
+where
+    K: redb::Key + 'static,
+    V: redb::Value + 'static,
+    for<'a> K::SelfType<'a>: std::borrow::Borrow<K::SelfType<'a>>,
+{
+    let Ok(source) = from.open_table(table) else {
+        return Ok(0);
+    };
+    let mut target = to.open_table(table).map_err(db_err)?;
+    let mut rows = 0;
+    for row in source.iter().map_err(db_err)? {
+        let (k, v) = row.map_err(db_err)?;
+        target.insert(k.value(), v.value()).map_err(db_err)?;
+        rows += 1;
+    }
+    Ok(rows)
+}
+
+/// Writes a backup of the store `db` (blobs in `blobs_dir`) of node `identity` with node key
+/// `key` to `to`, from one read transaction.
+pub fn backup(
+    db: &impl ReadableDatabase,
+    blobs_dir: &Path,
+    (identity, key): (NodeIdentity, [u8; 32]),
+    now_ms: i64,
+    to: &Path,
+) -> Result<BackupDone, BackupError> {
+    if to.exists() {
+        return Err(BackupError::Exists(to.display().to_string()));
+    }
+    let tmp = to.with_extension("partial");
+    let _ = std::fs::remove_file(&tmp);
+    let rx = db.begin_read().map_err(db_err)?;
+    let out = Database::create(&tmp).map_err(db_err)?;
+    let tx = out.begin_write().map_err(db_err)?;
+    let changes = copy_table(&rx, &tx, CHANGES)?;
+    copy_table(&rx, &tx, ATTESTATIONS)?;
+    copy_table(&rx, &tx, QUARANTINE_V2)?;
+    copy_table(&rx, &tx, AUDIT)?;
+    copy_table(&rx, &tx, META)?;
+    let held = crate::blobs::held_in(&rx).map_err(|e| BackupError::Blob {
+        hash: "index".into(),
+        message: e.to_string(),
+    })?;
+    let mut blobs = 0;
+    {
+        let mut pieces = tx.open_table(BACKUP_BLOBS).map_err(db_err)?;
+        for blob in &held {
+            let path = blobs_dir.join(format!("{}.data", blob.hash));
+            // A blob removed since the snapshot (a recording destroyed) is not in the backup.
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            for (i, piece) in bytes.chunks(BLOB_PIECE_BYTES).enumerate() {
+                pieces
+                    .insert((&blob.hash.0, i as u64), piece)
+                    .map_err(db_err)?;
+            }
+            blobs += 1;
+        }
+        let mut meta = tx.open_table(BACKUP).map_err(db_err)?;
+        meta.insert("identity", identity.to_uri().as_bytes())
+            .map_err(db_err)?;
+        meta.insert("key", &key[..]).map_err(db_err)?;
+        meta.insert("made_at_ms", &now_ms.to_be_bytes()[..])
+            .map_err(db_err)?;
+    }
+    tx.commit().map_err(db_err)?;
+    drop(out);
+    drop(rx);
+    std::fs::rename(&tmp, to).map_err(file_err(to))?;
+    let bytes = std::fs::metadata(to).map_err(file_err(to))?.len();
+    Ok(BackupDone {
+        file: to.to_path_buf(),
+        changes,
+        blobs,
+        bytes,
+    })
+}
+
+/// Restores the backup `from` as the store at `store` (blobs in `blobs_dir`) of node
+/// `identity`, whose node key is now `key`.
+pub fn restore(
+    store: &Path,
+    blobs_dir: &Path,
+    (identity, key): (NodeIdentity, [u8; 32]),
+    from: &Path,
+    now_ms: i64,
+) -> Result<Restored, BackupError> {
+    let backup = redb::ReadOnlyDatabase::open(from)
+        .map_err(|_| BackupError::NotABackup(from.display().to_string()))?;
+    let rx = backup.begin_read().map_err(db_err)?;
+    let meta = rx
+        .open_table(BACKUP)
+        .map_err(|_| BackupError::NotABackup(from.display().to_string()))?;
+    let field = |name: &str| -> Result<Vec<u8>, BackupError> {
+        Ok(meta
+            .get(name)
+            .map_err(db_err)?
+            .ok_or_else(|| BackupError::NotABackup(from.display().to_string()))?
+            .value()
+            .to_vec())
+    };
+    let of = String::from_utf8_lossy(&field("identity")?).into_owned();
+    if of != identity.to_uri() {
+        return Err(BackupError::OtherNode {
+            backup: of,
+            node: identity.to_uri(),
+        });
+    }
+    if field("key")? == key {
+        return Err(BackupError::SameKey);
+    }
+    let schema = rx
+        .open_table(META)
+        .ok()
+        .and_then(|m| m.get(SCHEMA_KEY).ok().flatten().map(|v| v.value()))
+        .unwrap_or(1);
+    if schema > STORE_SCHEMA {
+        return Err(StoreError::NewerSchema {
+            path: from.display().to_string(),
+            found: schema,
+        }
+        .into());
+    }
+    // The node must be stopped: its store is locked while it runs.
+    if store.exists() {
+        drop(Database::create(store).map_err(|_| BackupError::InUse(store.display().to_string()))?);
+    }
+    let restoring = store.with_extension("redb.restoring");
+    let _ = std::fs::remove_file(&restoring);
+    let changes;
+    {
+        let db = Database::create(&restoring).map_err(db_err)?;
+        let tx = db.begin_write().map_err(db_err)?;
+        changes = copy_table(&rx, &tx, CHANGES)?;
+        copy_table(&rx, &tx, ATTESTATIONS)?;
+        copy_table(&rx, &tx, QUARANTINE_V2)?;
+        copy_table(&rx, &tx, AUDIT)?;
+        copy_table(&rx, &tx, META)?;
+        tx.commit().map_err(db_err)?;
+    }
+    let set_aside = if store.exists() {
+        let aside = store.with_extension(format!("redb.before-restore-{now_ms}"));
+        std::fs::rename(store, &aside).map_err(file_err(store))?;
+        Some(aside)
+    } else {
+        None
+    };
+    std::fs::rename(&restoring, store).map_err(file_err(store))?;
+    // The blobs, each checked against its hash as it is kept.
+    let opened = crate::store::Store::open(store)?;
+    let (blob_store, _) = crate::blobs::BlobStore::open(opened.database(), blobs_dir, now_ms)
+        .map_err(|e| BackupError::Blob {
+            hash: "store".into(),
+            message: e.to_string(),
+        })?;
+    let pieces = rx.open_table(BACKUP_BLOBS).map_err(db_err)?;
+    let mut hashes: Vec<[u8; 32]> = Vec::new();
+    for row in pieces.iter().map_err(db_err)? {
+        let (k, _) = row.map_err(db_err)?;
+        let (hash, _) = k.value();
+        if hashes.last() != Some(hash) {
+            hashes.push(*hash);
+        }
+    }
+    let mut blobs = 0;
+    for hash in hashes {
+        let wanted = giasync_shared::blob::BlobHash(hash);
+        let blob_err = |message: String| BackupError::Blob {
+            hash: wanted.to_string(),
+            message,
+        };
+        let prepared = blob_store
+            .files()
+            .prepare_with(|file, path| {
+                use std::io::Write as _;
+                let rows = pieces.range((&hash, 0)..=(&hash, u64::MAX)).map_err(|e| {
+                    crate::blobs::BlobStoreError::Io {
+                        path: path.display().to_string(),
+                        source: std::io::Error::other(e.to_string()),
+                    }
+                })?;
+                for row in rows {
+                    let (_, piece) = row.map_err(|e| crate::blobs::BlobStoreError::Io {
+                        path: path.display().to_string(),
+                        source: std::io::Error::other(e.to_string()),
+                    })?;
+                    file.write_all(piece.value()).map_err(|e| {
+                        crate::blobs::BlobStoreError::Io {
+                            path: path.display().to_string(),
+                            source: e,
+                        }
+                    })?;
+                }
+                Ok(())
+            })
+            .map_err(|e| blob_err(e.to_string()))?;
+        if prepared.blob.hash != wanted {
+            return Err(blob_err(
+                "its bytes in the backup do not match its hash".into(),
+            ));
+        }
+        let kept: BlobRef = blob_store
+            .keep(prepared, now_ms)
+            .map_err(|e| blob_err(e.to_string()))?;
+        debug_assert_eq!(kept.hash, wanted);
+        blobs += 1;
+    }
+    Ok(Restored {
+        changes,
+        blobs,
+        set_aside,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use giasync_shared::codes::{MunicipalityCode, OrgCode, RegionCode, SchoolCode};
+    use giasync_shared::sync::Persist;
+
+    use super::*;
+
+    fn school(code: &str) -> NodeIdentity {
+        NodeIdentity {
+            region: RegionCode::new("42").unwrap(),
+            org: OrgCode::School(SchoolCode::new(code).unwrap()),
+            municipality: Some(MunicipalityCode::new("4201").unwrap()),
+        }
+    }
+
+    /// A backup goes back only onto its own node, under a new key, over a store not in use;
+    /// what it held comes back, and the store it replaces is kept aside.
+    #[test]
+    fn a_backup_is_restored_only_onto_its_node_under_a_new_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store_path = dir.path().join("store.redb");
+        let blobs = crate::blobs::dir_beside(&store_path);
+        let store = crate::store::Store::open(&store_path).unwrap();
+        store
+            .apply(&[Persist::Audit {
+                at_ms: 1,
+                text: "before the backup".into(),
+            }])
+            .unwrap();
+        // A blob held whole (2.5 pieces of a backup), and its bytes.
+        let blob_bytes: Vec<u8> = (0..BLOB_PIECE_BYTES * 5 / 2)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let blob = {
+            let (blob_store, _) =
+                crate::blobs::BlobStore::open(store.database(), &blobs, 1).unwrap();
+            let prepared = blob_store
+                .files()
+                .prepare_with(|file, _| {
+                    use std::io::Write as _;
+                    file.write_all(&blob_bytes).unwrap();
+                    Ok(())
+                })
+                .unwrap();
+            blob_store.keep(prepared, 1).unwrap()
+        };
+        let backup_file = dir.path().join("backup");
+        let me = school("420101");
+        let done = backup(&*store.database(), &blobs, (me, [1; 32]), 5, &backup_file).unwrap();
+        assert_eq!(done.file, backup_file);
+        assert_eq!(done.blobs, 1);
+        // A second backup to the same file is refused.
+        assert!(matches!(
+            backup(&*store.database(), &blobs, (me, [1; 32]), 6, &backup_file),
+            Err(BackupError::Exists(_))
+        ));
+        store
+            .apply(&[Persist::Audit {
+                at_ms: 2,
+                text: "after the backup".into(),
+            }])
+            .unwrap();
+        // In use: refused.
+        let in_use = restore(&store_path, &blobs, (me, [2; 32]), &backup_file, 7);
+        assert!(matches!(in_use, Err(BackupError::InUse(_))), "{in_use:?}");
+        drop(store);
+        let other = restore(
+            &store_path,
+            &blobs,
+            (school("420102"), [2; 32]),
+            &backup_file,
+            7,
+        );
+        assert!(
+            matches!(other, Err(BackupError::OtherNode { .. })),
+            "{other:?}"
+        );
+        let same_key = restore(&store_path, &blobs, (me, [1; 32]), &backup_file, 7);
+        assert!(
+            matches!(same_key, Err(BackupError::SameKey)),
+            "{same_key:?}"
+        );
+        let not_one = restore(&store_path, &blobs, (me, [2; 32]), &store_path, 7);
+        assert!(
+            matches!(not_one, Err(BackupError::NotABackup(_))),
+            "{not_one:?}"
+        );
+        // Nothing above touched the store.
+        let lines = |path: &Path| -> Vec<String> {
+            crate::store::Store::open(path)
+                .unwrap()
+                .audit_tail(10)
+                .unwrap()
+                .into_iter()
+                .map(|(_, t)| t)
+                .collect()
+        };
+        assert_eq!(
+            lines(&store_path),
+            ["before the backup", "after the backup"]
+        );
+
+        // The machine is lost with its recordings.
+        std::fs::remove_dir_all(&blobs).unwrap();
+        let restored = restore(&store_path, &blobs, (me, [2; 32]), &backup_file, 7).unwrap();
+        assert_eq!(restored.blobs, 1);
+        assert_eq!(lines(&store_path), ["before the backup"]);
+        let reopened = crate::store::Store::open(&store_path).unwrap();
+        let (blob_store, _) =
+            crate::blobs::BlobStore::open(reopened.database(), &blobs, 8).unwrap();
+        assert!(blob_store.holds(&blob.hash).unwrap());
+        let mut back = Vec::new();
+        std::io::Read::read_to_end(&mut blob_store.files().held(&blob.hash).unwrap(), &mut back)
+            .unwrap();
+        assert!(back == blob_bytes, "the blob came back changed");
+        drop((blob_store, reopened));
+        let aside = restored.set_aside.unwrap();
+        assert_eq!(lines(&aside), ["before the backup", "after the backup"]);
+    }
+}
