@@ -153,6 +153,29 @@ impl Register {
     }
 }
 
+/// A node key's fingerprint, to read out by phone: the node's operator reads what `enrol`
+/// printed, the РЦОИ's compares it with what `sign` printed, so a request swapped on the way
+/// (the МОУО carries it) is caught: `1a2b 3c4d 5e6f 7a8b` (the first 8 bytes of SHA-256 over the
+/// raw ed25519 public key).
+#[must_use]
+pub fn fingerprint(public_key: &[u8]) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(public_key);
+    digest[..8]
+        .chunks(2)
+        .map(|pair| format!("{:02x}{:02x}", pair[0], pair[1]))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The fingerprint of the key a request (PEM) is for; the request's signature is checked.
+pub fn request_fingerprint(request_pem: &str) -> Result<String, EnrolError> {
+    let request = CertificateSigningRequestParams::from_pem(request_pem)?;
+    Ok(fingerprint(rcgen::PublicKeyData::der_bytes(
+        &request.public_key,
+    )))
+}
+
 /// Checks a node's certificate request (its signature, its one identity, its host, its key) and
 /// that `register` lists the organisation, then issues the certificate (PEM) with `pki`, for
 /// the request's key and with the identity, host, usages and `validity` the CA sets.

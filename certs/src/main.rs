@@ -295,7 +295,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             write_atomic(&files[1], pki.ca_cert_pem().as_bytes(), false)?;
             write_atomic(&files[2], pki.crl_pem()?.as_bytes(), false)?;
             println!(
-                "issued certificate {serial} for {identity} into {}: take node.crt, ca.crt and crl.pem to the node (giasync-node install-cert)",
+                "issued certificate {serial} for {identity} (key fingerprint {}: the same as the node's enrol printed?) into {}: take node.crt, ca.crt and crl.pem to the node (giasync-node install-cert)",
+                giasync_certs::enrol::request_fingerprint(&text)?,
                 out.display()
             );
         }

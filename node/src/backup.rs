@@ -22,7 +22,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use crate::store::{
-    ATTESTATIONS, AUDIT, CHANGES, META, QUARANTINE_V2, SCHEMA_KEY, STORE_SCHEMA, StoreError, db_err,
+    ATTESTATIONS, AUDIT, CHANGES, META, QUARANTINE, QUARANTINE_V2, SCHEMA_KEY, STORE_SCHEMA,
+    StoreError, db_err,
 };
 
 /// name → value: `identity` (the node's identity URI), `key` (its node key, 32 bytes),
@@ -48,11 +49,12 @@ pub enum BackupError {
     /// The backup is another node's.
     #[error("the backup is of {backup}, this node is {node}: nothing was restored")]
     OtherNode { backup: String, node: String },
-    /// The node still has the key the backup was made under.
+    /// The node's key has already written this node's documents (in the backup, or in the
+    /// store the restore would replace).
     #[error(
-        "this node still has the key the backup was made under: a restored store must write under a new key, or its next changes would collide with those it made after the backup. Enrol a new key first (giasync-node enrol, giasync-certs sign, giasync-node install-cert, with the old key moved aside), then restore. Nothing was restored"
+        "this node's key has already written its documents ({0}): a restored store must write under a key that never has, or its next changes would collide with those its hub already holds. Enrol a new key first (giasync-node enrol, giasync-certs sign, giasync-node install-cert, with the old key moved aside), then restore. Nothing was restored"
     )]
-    SameKey,
+    SameKey(&'static str),
     /// The node is running.
     #[error("{0} is in use (is the node running?): stop the node, then restore")]
     InUse(String),
@@ -85,6 +87,56 @@ pub struct Restored {
     pub set_aside: Option<PathBuf>,
 }
 
+/// The schema of the store `rx` reads (1 when it records none).
+fn schema_in(rx: &redb::ReadTransaction) -> u64 {
+    rx.open_table(META)
+        .ok()
+        .and_then(|m| m.get(SCHEMA_KEY).ok().flatten().map(|v| v.value()))
+        .unwrap_or(1)
+}
+
+/// Whether node key `key` has written any document of the store `rx` reads: it authored an
+/// attestation there (a node stores its own attestation with every change it makes).
+fn has_written(rx: &redb::ReadTransaction, key: &[u8; 32]) -> Result<bool, StoreError> {
+    let table = match rx.open_table(ATTESTATIONS) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
+        Err(e) => return Err(db_err(e)),
+    };
+    for row in table.iter().map_err(db_err)? {
+        let (k, _) = row.map_err(db_err)?;
+        if k.value().1 == key {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Reads until `buffer` is full or the file ends; how many bytes.
+fn read_full(file: &mut std::fs::File, buffer: &mut [u8]) -> std::io::Result<usize> {
+    use std::io::Read as _;
+    let mut n = 0;
+    while n < buffer.len() {
+        match file.read(&mut buffer[n..])? {
+            0 => break,
+            m => n += m,
+        }
+    }
+    Ok(n)
+}
+
+/// Makes a rename in `path`'s folder durable.
+fn sync_parent(path: &Path) -> Result<(), BackupError> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(file_err(dir))
+}
+
+/// Copies `table` from `from` to `to` (nothing when `from` has no such table).
 fn copy_table<K, V>(
     from: &redb::ReadTransaction,
     to: &redb::WriteTransaction,
@@ -95,8 +147,10 @@ where
     V: redb::Value + 'static,
     for<'a> K::SelfType<'a>: std::borrow::Borrow<K::SelfType<'a>>,
 {
-    let Ok(source) = from.open_table(table) else {
-        return Ok(0);
+    let source = match from.open_table(table) {
+        Ok(source) => source,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+        Err(e) => return Err(db_err(e)),
     };
     let mut target = to.open_table(table).map_err(db_err)?;
     let mut rows = 0;
@@ -106,6 +160,21 @@ where
         rows += 1;
     }
     Ok(rows)
+}
+
+/// Copies every table of a store (and a schema-1 store's old quarantine) from `from` to `to`;
+/// how many change chunks.
+fn copy_store(
+    from: &redb::ReadTransaction,
+    to: &redb::WriteTransaction,
+) -> Result<u64, StoreError> {
+    let changes = copy_table(from, to, CHANGES)?;
+    copy_table(from, to, ATTESTATIONS)?;
+    copy_table(from, to, QUARANTINE)?;
+    copy_table(from, to, QUARANTINE_V2)?;
+    copy_table(from, to, AUDIT)?;
+    copy_table(from, to, META)?;
+    Ok(changes)
 }
 
 /// Writes a backup of the store `db` (blobs in `blobs_dir`) of node `identity` with node key
@@ -120,16 +189,25 @@ pub fn backup(
     if to.exists() {
         return Err(BackupError::Exists(to.display().to_string()));
     }
-    let tmp = to.with_extension("partial");
-    let _ = std::fs::remove_file(&tmp);
+    // A name of its own: two backups at once never share their unfinished file.
+    static BACKUPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let tmp = to.with_extension(format!(
+        "partial-{}-{}",
+        std::process::id(),
+        BACKUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     let rx = db.begin_read().map_err(db_err)?;
+    let schema = schema_in(&rx);
+    if schema > STORE_SCHEMA {
+        return Err(StoreError::NewerSchema {
+            path: "the store".into(),
+            found: schema,
+        }
+        .into());
+    }
     let out = Database::create(&tmp).map_err(db_err)?;
     let tx = out.begin_write().map_err(db_err)?;
-    let changes = copy_table(&rx, &tx, CHANGES)?;
-    copy_table(&rx, &tx, ATTESTATIONS)?;
-    copy_table(&rx, &tx, QUARANTINE_V2)?;
-    copy_table(&rx, &tx, AUDIT)?;
-    copy_table(&rx, &tx, META)?;
+    let changes = copy_store(&rx, &tx)?;
     let held = crate::blobs::held_in(&rx).map_err(|e| BackupError::Blob {
         hash: "index".into(),
         message: e.to_string(),
@@ -137,15 +215,23 @@ pub fn backup(
     let mut blobs = 0;
     {
         let mut pieces = tx.open_table(BACKUP_BLOBS).map_err(db_err)?;
+        let mut buffer = vec![0u8; BLOB_PIECE_BYTES];
         for blob in &held {
             let path = blobs_dir.join(format!("{}.data", blob.hash));
-            // A blob removed since the snapshot (a recording destroyed) is not in the backup.
-            let Ok(bytes) = std::fs::read(&path) else {
-                continue;
+            let mut file = match std::fs::File::open(&path) {
+                Ok(file) => file,
+                // Removed since the snapshot (a recording destroyed): not in the backup.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(file_err(&path)(e)),
             };
-            for (i, piece) in bytes.chunks(BLOB_PIECE_BYTES).enumerate() {
+            // Piece by piece: a recording may be larger than the memory a node can spare.
+            for i in 0u64.. {
+                let n = read_full(&mut file, &mut buffer).map_err(file_err(&path))?;
+                if n == 0 {
+                    break;
+                }
                 pieces
-                    .insert((&blob.hash.0, i as u64), piece)
+                    .insert((&blob.hash.0, i), &buffer[..n])
                     .map_err(db_err)?;
             }
             blobs += 1;
@@ -160,7 +246,13 @@ pub fn backup(
     tx.commit().map_err(db_err)?;
     drop(out);
     drop(rx);
-    std::fs::rename(&tmp, to).map_err(file_err(to))?;
+    // Into place only if nothing took the name meanwhile (a link fails on an existing file).
+    std::fs::hard_link(&tmp, to).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => BackupError::Exists(to.display().to_string()),
+        _ => file_err(to)(e),
+    })?;
+    std::fs::remove_file(&tmp).map_err(file_err(&tmp))?;
+    sync_parent(to)?;
     let bytes = std::fs::metadata(to).map_err(file_err(to))?.len();
     Ok(BackupDone {
         file: to.to_path_buf(),
@@ -171,7 +263,8 @@ pub fn backup(
 }
 
 /// Restores the backup `from` as the store at `store` (blobs in `blobs_dir`) of node
-/// `identity`, whose node key is now `key`.
+/// `identity`, whose node key is now `key`. The new store is made whole, blobs included,
+/// before the present one is moved aside.
 pub fn restore(
     store: &Path,
     blobs_dir: &Path,
@@ -200,14 +293,10 @@ pub fn restore(
             node: identity.to_uri(),
         });
     }
-    if field("key")? == key {
-        return Err(BackupError::SameKey);
+    if field("key")? == key || has_written(&rx, &key)? {
+        return Err(BackupError::SameKey("in the backup"));
     }
-    let schema = rx
-        .open_table(META)
-        .ok()
-        .and_then(|m| m.get(SCHEMA_KEY).ok().flatten().map(|v| v.value()))
-        .unwrap_or(1);
+    let schema = schema_in(&rx);
     if schema > STORE_SCHEMA {
         return Err(StoreError::NewerSchema {
             path: from.display().to_string(),
@@ -215,9 +304,23 @@ pub fn restore(
         }
         .into());
     }
-    // The node must be stopped: its store is locked while it runs.
+    // The node must be stopped: its store is locked while it runs. A store that does not open
+    // for another reason (damaged: why one restores) is replaced all the same.
     if store.exists() {
-        drop(Database::create(store).map_err(|_| BackupError::InUse(store.display().to_string()))?);
+        match redb::ReadOnlyDatabase::open(store) {
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(BackupError::InUse(store.display().to_string()));
+            }
+            // A key that wrote the store being replaced (after an earlier restore) has written
+            // changes its hub holds.
+            Ok(current) => {
+                let current_rx = current.begin_read().map_err(db_err)?;
+                if has_written(&current_rx, &key)? {
+                    return Err(BackupError::SameKey("in the store this would replace"));
+                }
+            }
+            Err(_) => {}
+        }
     }
     let restoring = store.with_extension("redb.restoring");
     let _ = std::fs::remove_file(&restoring);
@@ -225,13 +328,10 @@ pub fn restore(
     {
         let db = Database::create(&restoring).map_err(db_err)?;
         let tx = db.begin_write().map_err(db_err)?;
-        changes = copy_table(&rx, &tx, CHANGES)?;
-        copy_table(&rx, &tx, ATTESTATIONS)?;
-        copy_table(&rx, &tx, QUARANTINE_V2)?;
-        copy_table(&rx, &tx, AUDIT)?;
-        copy_table(&rx, &tx, META)?;
+        changes = copy_store(&rx, &tx)?;
         tx.commit().map_err(db_err)?;
     }
+    let blobs = restore_blobs(&rx, &restoring, blobs_dir, now_ms)?;
     let set_aside = if store.exists() {
         let aside = store.with_extension(format!("redb.before-restore-{now_ms}"));
         std::fs::rename(store, &aside).map_err(file_err(store))?;
@@ -239,9 +339,35 @@ pub fn restore(
     } else {
         None
     };
-    std::fs::rename(&restoring, store).map_err(file_err(store))?;
-    // The blobs, each checked against its hash as it is kept.
-    let opened = crate::store::Store::open(store)?;
+    std::fs::rename(&restoring, store).map_err(|e| BackupError::File {
+        path: store.display().to_string(),
+        message: format!(
+            "{e}; the restored store is at {}{}",
+            restoring.display(),
+            set_aside
+                .as_ref()
+                .map(|a| format!(", the one it replaces at {}", a.display()))
+                .unwrap_or_default()
+        ),
+    })?;
+    sync_parent(store)?;
+    Ok(Restored {
+        changes,
+        blobs,
+        set_aside,
+    })
+}
+
+/// Puts the backup's blobs into the blob folder and the index of the store at `restoring`,
+/// each checked against its hash as it is kept (the folder holds files by hash: a blob the
+/// present store holds too is the same file).
+fn restore_blobs(
+    rx: &redb::ReadTransaction,
+    restoring: &Path,
+    blobs_dir: &Path,
+    now_ms: i64,
+) -> Result<u64, BackupError> {
+    let opened = crate::store::Store::open(restoring)?;
     let (blob_store, _) = crate::blobs::BlobStore::open(opened.database(), blobs_dir, now_ms)
         .map_err(|e| BackupError::Blob {
             hash: "store".into(),
@@ -263,27 +389,21 @@ pub fn restore(
             hash: wanted.to_string(),
             message,
         };
+        let io = |path: &Path, e: String| crate::blobs::BlobStoreError::Io {
+            path: path.display().to_string(),
+            source: std::io::Error::other(e),
+        };
         let prepared = blob_store
             .files()
             .prepare_with(|file, path| {
                 use std::io::Write as _;
-                let rows = pieces.range((&hash, 0)..=(&hash, u64::MAX)).map_err(|e| {
-                    crate::blobs::BlobStoreError::Io {
-                        path: path.display().to_string(),
-                        source: std::io::Error::other(e.to_string()),
-                    }
-                })?;
+                let rows = pieces
+                    .range((&hash, 0)..=(&hash, u64::MAX))
+                    .map_err(|e| io(path, e.to_string()))?;
                 for row in rows {
-                    let (_, piece) = row.map_err(|e| crate::blobs::BlobStoreError::Io {
-                        path: path.display().to_string(),
-                        source: std::io::Error::other(e.to_string()),
-                    })?;
-                    file.write_all(piece.value()).map_err(|e| {
-                        crate::blobs::BlobStoreError::Io {
-                            path: path.display().to_string(),
-                            source: e,
-                        }
-                    })?;
+                    let (_, piece) = row.map_err(|e| io(path, e.to_string()))?;
+                    file.write_all(piece.value())
+                        .map_err(|e| io(path, e.to_string()))?;
                 }
                 Ok(())
             })
@@ -299,11 +419,7 @@ pub fn restore(
         debug_assert_eq!(kept.hash, wanted);
         blobs += 1;
     }
-    Ok(Restored {
-        changes,
-        blobs,
-        set_aside,
-    })
+    Ok(blobs)
 }
 
 #[cfg(test)]
@@ -385,7 +501,7 @@ mod tests {
         );
         let same_key = restore(&store_path, &blobs, (me, [1; 32]), &backup_file, 7);
         assert!(
-            matches!(same_key, Err(BackupError::SameKey)),
+            matches!(same_key, Err(BackupError::SameKey(_))),
             "{same_key:?}"
         );
         let not_one = restore(&store_path, &blobs, (me, [2; 32]), &store_path, 7);
@@ -424,5 +540,26 @@ mod tests {
         drop((blob_store, reopened));
         let aside = restored.set_aside.unwrap();
         assert_eq!(lines(&aside), ["before the backup", "after the backup"]);
+
+        // The node then writes under its new key; restoring the old backup again under that
+        // key would collide with what it wrote: refused, until yet another key.
+        crate::store::Store::open(&store_path)
+            .unwrap()
+            .apply(&[Persist::Attestation {
+                doc: "protocol/4201/420101/is-2024-02-14".parse().unwrap(),
+                author: [2; 32],
+                cert: vec![1],
+                bytes: vec![2],
+            }])
+            .unwrap();
+        let again = restore(&store_path, &blobs, (me, [2; 32]), &backup_file, 9);
+        assert!(
+            matches!(
+                again,
+                Err(BackupError::SameKey("in the store this would replace"))
+            ),
+            "{again:?}"
+        );
+        restore(&store_path, &blobs, (me, [3; 32]), &backup_file, 10).unwrap();
     }
 }

@@ -144,6 +144,18 @@ fn check_year_data(config: &NodeConfig, this_year: i32) -> Result<String, String
 
 fn check_store(path: &Path) -> Result<String, String> {
     let existed = path.exists();
+    // A store of a newer schema is named before anything opens it for writing (redb rewrites
+    // the header of a database opened so).
+    if existed
+        && let Ok(schema) = crate::store::schema_of(path)
+        && schema > crate::store::STORE_SCHEMA
+    {
+        return Err(format!(
+            "{}: schema {schema}, written by a newer giasync (this build knows up to {})",
+            path.display(),
+            crate::store::STORE_SCHEMA
+        ));
+    }
     match redb::Database::create(path) {
         Ok(db) => {
             drop(db);

@@ -28,6 +28,16 @@ pub enum Error {
     Refused(String),
 }
 
+/// The highest number of the revocation lists in a `crl.pem` (0 when none says).
+fn crl_number(pem: &[u8]) -> u64 {
+    giasync_certs::show::crls_from_pem(pem)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|der| giasync_certs::show::summarize_crl_der(der).ok()?.number)
+        .max()
+        .unwrap_or(0)
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, Error> {
     std::fs::read(path).map_err(|e| Error::File {
         path: path.display().to_string(),
@@ -102,6 +112,23 @@ pub fn install(config: &NodeConfig, from: &Path) -> Result<NodeIdentity, Error> 
             "{} holds another CA than the one that issued node.crt",
             config.tls.ca.display()
         )));
+    }
+    // The revocation list the node has may be newer than the folder's (a revocation since the
+    // folder was signed): the certificate must pass it too, and it is never replaced by an
+    // older one.
+    let mut crl_pem = crl_pem;
+    if let Ok(held) = std::fs::read(&config.tls.crl) {
+        let held_verifier = CaVerifier::from_pem(&ca_pem, &held, config.node.region)
+            .map_err(|e| Error::Refused(format!("{}: {e}", config.tls.crl.display())))?;
+        held_verifier.node_key(&cert_der).map_err(|e| {
+            Error::Refused(format!(
+                "node.crt, by the node's own {}: {e}",
+                config.tls.crl.display()
+            ))
+        })?;
+        if crl_number(&held) > crl_number(&crl_pem) {
+            crl_pem = held;
+        }
     }
     for (path, bytes) in [
         (&config.tls.ca, &ca_pem),

@@ -535,7 +535,14 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     config.node.code
                 );
             }
-            let host = host.unwrap_or_else(|| config.node.listen.ip().to_string());
+            let host = match host {
+                Some(host) => host,
+                None if config.node.listen.ip().is_unspecified() => anyhow::bail!(
+                    "node.toml listens on {}: say with --host the name or address the node is reached at",
+                    config.node.listen.ip()
+                ),
+                None => config.node.listen.ip().to_string(),
+            };
             if out.exists() {
                 anyhow::bail!("{} already exists; refusing to overwrite it", out.display());
             }
@@ -545,12 +552,14 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 giasync_node::enrol::request(&config, &host)?
             };
             std::fs::write(&out, request).with_context(|| format!("writing {}", out.display()))?;
+            let key = giasync_node::person::load_node_key(&config.tls.key)?;
             println!(
-                "{} {} (it stays on this machine); request for {identity} at {} written to {}: take it to the РЦОИ",
+                "{} {} (it stays on this machine); request for {identity} at {} written to {}: take it to the РЦОИ, and read them the key fingerprint {} by phone",
                 if renew { "key kept at" } else { "key made at" },
                 config.tls.key.display(),
                 host,
-                out.display()
+                out.display(),
+                giasync_certs::enrol::fingerprint(key.verifying_key().as_bytes())
             );
             Ok(true)
         }

@@ -22,7 +22,7 @@ pub(crate) const ATTESTATIONS: TableDefinition<(&str, &[u8; 32]), &[u8]> =
     TableDefinition::new("attestations");
 /// Schema 1 only (moved into [`QUARANTINE_V2`] by the upgrade to schema 2): sequence →
 /// (document id, peer identity URI, reason, refused bytes).
-const QUARANTINE: TableDefinition<u64, (&str, &str, &str, &[u8])> =
+pub(crate) const QUARANTINE: TableDefinition<u64, (&str, &str, &str, &[u8])> =
     TableDefinition::new("quarantine");
 /// sequence → (document id, peer identity URI, reason, length of the refused message, its
 /// SHA-256, its first bytes up to `QUARANTINE_KEPT_BYTES_MAX`).

@@ -117,6 +117,18 @@ async fn a_school_enrols_with_a_key_that_never_leaves_its_machine() {
         request.to_str().unwrap(),
     ]);
     assert!(ok, "{said}");
+    // The fingerprint read out by phone is the request's key's.
+    let told = said
+        .split("key fingerprint ")
+        .nth(1)
+        .and_then(|rest| rest.split(" by phone").next())
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        giasync_certs::enrol::request_fingerprint(&std::fs::read_to_string(&request).unwrap())
+            .unwrap(),
+        told
+    );
     let key = std::fs::read_to_string(school.join("node.key")).unwrap();
     let key_body = key.lines().nth(1).unwrap().as_bytes().to_vec();
     // A second enrolment never replaces the key.
@@ -190,6 +202,23 @@ async fn a_school_enrols_with_a_key_that_never_leaves_its_machine() {
     assert!(!ok && said.contains("another key"), "{said}");
     assert!(!school.join("node.crt").exists());
 
+    // The school already holds a newer revocation list than the folder's (a revocation since
+    // the folder was signed): the install keeps it.
+    let other_school = pki
+        .issued()
+        .iter()
+        .find(|i| i.identity.contains("school/420102"))
+        .unwrap()
+        .serial;
+    pki.revoke(
+        other_school,
+        "the machine was stolen",
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    let newer = pki.crl_pem().unwrap();
+    std::fs::write(school.join("crl.pem"), &newer).unwrap();
+
     // Back at the school: installed, then proved to both upstreams over QUIC.
     let (ok, said) = node(&[
         "install-cert",
@@ -199,6 +228,11 @@ async fn a_school_enrols_with_a_key_that_never_leaves_its_machine() {
         media.to_str().unwrap(),
     ]);
     assert!(ok, "{said}");
+    assert_eq!(
+        std::fs::read_to_string(school.join("crl.pem")).unwrap(),
+        newer,
+        "the newer revocation list was replaced by the folder's older one"
+    );
     let (_hub, hub_addr) = serve(&region.join("4201"));
     let (_rcoi, rcoi_addr) = serve(&region.join("42"));
     let mut school_config = NodeConfig::load(&config).unwrap();

@@ -187,8 +187,9 @@ impl Frame {
         bytes.first().copied()
     }
 
-    /// Reads a frame of any version this build speaks or a switched engine was told to
-    /// ([`Frame::version`] is for the caller to judge against the connection's).
+    /// Reads a frame in the layout every version so far shares, whatever version byte it
+    /// carries (not 0): the caller judges the version ([`Frame::version`]) against the one its
+    /// connection agreed, as the engine does, or against [`WIRE_VERSION`] for a bundle.
     pub fn decode(bytes: &[u8]) -> Result<Frame, WireError> {
         let mut r = Reader { bytes, at: 0 };
         if r.u8()? == 0 {

@@ -671,6 +671,7 @@ fn rcoi_status(config: &NodeConfig, context: &Context) -> anyhow::Result<Status>
 
 /// Runs the demo; `Ok(true)` when every sheet reached the РЦОИ verified.
 pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
+    let stopper = args.keep.then(Stopper::catch).transpose()?;
     let timeline = Timeline {
         start: Instant::now(),
     };
@@ -1019,29 +1020,49 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
                 person.role, person.id, person.name, person.org, person.pin
             );
         }
-        let signal = until_stopped()?;
+        let signal = stopper.map_or("stopped", Stopper::wait);
         println!("{signal}: stopping the region's nodes");
     }
     nodes.kill_all();
     Ok(ok)
 }
 
-/// Waits for SIGTERM, SIGINT or SIGHUP, and names the one that came: a region kept running
-/// stops its nodes with it, whichever way it is stopped (a service manager sends SIGTERM to
-/// this process alone, which the nodes would otherwise outlive).
-fn until_stopped() -> anyhow::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()?;
-    runtime.block_on(async {
-        let mut term = signal(SignalKind::terminate())?;
-        let mut interrupt = signal(SignalKind::interrupt())?;
-        let mut hangup = signal(SignalKind::hangup())?;
-        Ok(tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = interrupt.recv() => "SIGINT",
-            _ = hangup.recv() => "SIGHUP",
+/// SIGTERM, SIGINT and SIGHUP, caught from the start of a `--keep` run (so a stop at any
+/// moment still reaches [`Stopper::wait`] and the nodes are stopped with the demo: a service
+/// manager sends SIGTERM to this process alone, which the nodes would otherwise outlive).
+struct Stopper {
+    runtime: tokio::runtime::Runtime,
+    signals: [tokio::signal::unix::Signal; 3],
+}
+
+impl Stopper {
+    fn catch() -> anyhow::Result<Stopper> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()?;
+        let signals = runtime.block_on(async {
+            Ok::<_, std::io::Error>([
+                signal(SignalKind::terminate())?,
+                signal(SignalKind::interrupt())?,
+                signal(SignalKind::hangup())?,
+            ])
+        })?;
+        Ok(Stopper { runtime, signals })
+    }
+
+    /// Waits for one of the signals and names it.
+    fn wait(self) -> &'static str {
+        let Stopper {
+            runtime,
+            signals: [mut term, mut interrupt, mut hangup],
+        } = self;
+        runtime.block_on(async {
+            tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = interrupt.recv() => "SIGINT",
+                _ = hangup.recv() => "SIGHUP",
+            }
         })
-    })
+    }
 }
