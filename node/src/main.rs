@@ -499,6 +499,24 @@ fn session(target: &Target) -> anyhow::Result<Session> {
     })
 }
 
+/// Runs `request` on the node of the configuration at `config` (through its admin socket when it
+/// runs) and reports the answer: for commands that need no exam.
+fn execute_at(config: &std::path::Path, request: &Request) -> anyhow::Result<bool> {
+    let config = NodeConfig::load(config)?;
+    let context = Context::load(&config)?;
+    Ok(report(&admin::execute(
+        &config,
+        &context,
+        request,
+        now_ms(),
+    )?))
+}
+
+/// `path` made absolute: the running node resolves it, from its own working folder.
+fn absolute(path: &std::path::Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("{}", path.display()))
+}
+
 fn send(s: &Session, request: &Request) -> anyhow::Result<Response> {
     admin::execute(&s.config, &s.context, request, now_ms())
 }
@@ -564,15 +582,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             Ok(true)
         }
         Command::Backup { config, to } => {
-            let config = NodeConfig::load(&config)?;
-            let context = Context::load(&config)?;
-            let to = std::path::absolute(&to).with_context(|| format!("{}", to.display()))?;
-            Ok(report(&admin::execute(
-                &config,
-                &context,
-                &Request::Backup { to },
-                now_ms(),
-            )?))
+            execute_at(&config, &Request::Backup { to: absolute(&to)? })
         }
         Command::Restore { config, from } => {
             let config = NodeConfig::load(&config)?;
@@ -632,36 +642,24 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             )?)
         }
         Command::Roster(command) => roster(command),
-        Command::Bundle(BundleCommand::Read { dir, config }) => {
-            let config = NodeConfig::load(&config)?;
-            let context = Context::load(&config)?;
-            let from = std::path::absolute(&dir).with_context(|| format!("{}", dir.display()))?;
-            Ok(report(&admin::execute(
-                &config,
-                &context,
-                &Request::BundleRead { from },
-                now_ms(),
-            )?))
-        }
+        Command::Bundle(BundleCommand::Read { dir, config }) => execute_at(
+            &config,
+            &Request::BundleRead {
+                from: absolute(&dir)?,
+            },
+        ),
         Command::Bundle(BundleCommand::Write {
             to,
             documents,
             config,
-        }) => {
-            let config = NodeConfig::load(&config)?;
-            let context = Context::load(&config)?;
-            let to = std::path::absolute(&to).with_context(|| format!("{}", to.display()))?;
-            Ok(report(&admin::execute(
-                &config,
-                &context,
-                &Request::BundleWrite {
-                    to,
-                    documents,
-                    school: None,
-                },
-                now_ms(),
-            )?))
-        }
+        }) => execute_at(
+            &config,
+            &Request::BundleWrite {
+                to: absolute(&to)?,
+                documents,
+                school: None,
+            },
+        ),
         Command::Materials { code, target } => {
             let s = session(&target)?;
             let request = match code {

@@ -4,67 +4,33 @@
 //! the hub without a conflict.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use giasync_certs::demo::{DemoOptions, demo};
 use giasync_certs::enrol::{Register, sign};
-use giasync_certs::keyfile::KdfParams;
 use giasync_certs::pki::{Pki, Validity};
 use giasync_node::admin;
-use giasync_node::app::command::{RosterEntry, RosterEntryWire};
 use giasync_node::app::{Command as Request, Context};
 use giasync_shared::config::NodeConfig;
+use giasync_shared::exam::ExamId;
 
-fn start(config: &Path) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_giasync-node"))
-        .args(["run", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
+mod common;
+use common::{demo_region, node, row, start};
+
+/// Enters participants `ids` at the running school one request each, as staff do; the ids
+/// the node acknowledged (all of them, or the test fails).
+fn enter(school: &NodeConfig, exam: ExamId, ids: std::ops::Range<usize>) -> Vec<usize> {
+    ids.inspect(|&i| {
+        let r = admin::send_to_running(
+            school,
+            &Request::RosterImport {
+                exam,
+                rows: vec![row(i)],
+            },
+        )
         .unwrap();
-    let socket = admin::socket_path(&NodeConfig::load(config).unwrap().node.store);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-        assert!(Instant::now() < deadline, "the node did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
-
-fn node(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_giasync-node"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-fn row(i: usize) -> RosterEntry {
-    RosterEntryWire {
-        id: format!("p{i:05}"),
-        surname: "Иванова".into(),
-        name: "Анна".into(),
-        patronymic: String::new(),
-        series: "3204".into(),
-        number: format!("{i:06}"),
-        class: "9А".into(),
-        category: "standard".into(),
-        disabled: false,
-        written: false,
-        room: Some("101".into()),
-    }
-    .try_into()
-    .unwrap()
+        assert!(r.ok, "{}", r.message);
+    })
+    .collect()
 }
 
 /// Waits until the school's hub is connected and has confirmed every shared document.
@@ -91,24 +57,11 @@ fn until_hub_holds_all(school: &NodeConfig) {
 fn a_restored_node_catches_up_and_loses_nothing_it_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let region = dir.path().join("region");
-    let options = DemoOptions {
-        out: region.clone(),
-        municipalities: 1,
-        schools_per_municipality: 1,
-        base_port: 49_400,
-        kdf: KdfParams {
-            memory_kib: 256,
-            iterations: 1,
-            parallelism: 1,
-        },
-        https: false,
-        utc_offset: None,
-    };
-    demo(&options, time::OffsetDateTime::now_utc()).unwrap();
+    demo_region(&region, 49_400, 1);
     let school_path = region.join("420101").join("node.toml");
     let school = NodeConfig::load(&school_path).unwrap();
     let context = Context::load(&school).unwrap();
-    let exam: giasync_shared::exam::ExamId = "is-2025-02-12".parse().unwrap();
+    let exam: ExamId = "is-2025-02-12".parse().unwrap();
     // The МОУО hub runs in this process (its binary is giasync-hub's); the school is a process
     // of its own, to be killed.
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -119,40 +72,9 @@ fn a_restored_node_catches_up_and_loses_nothing_it_acknowledged() {
     let mut node_process = start(&school_path);
 
     // Staff enter participants one at a time; the backup is taken halfway, the node running.
-    let enter = |from: usize, to: usize| {
-        let mut done = Vec::new();
-        for i in from..to {
-            let r = admin::send_to_running(
-                &school,
-                &Request::RosterImport {
-                    exam,
-                    rows: vec![row(i)],
-                },
-            )
-            .unwrap();
-            assert!(r.ok, "{}", r.message);
-            done.push(i);
-        }
-        done
-    };
     let writer = {
-        let enter_school = school.clone();
-        std::thread::spawn(move || {
-            let mut done = Vec::new();
-            for i in 0..200 {
-                let r = admin::send_to_running(
-                    &enter_school,
-                    &Request::RosterImport {
-                        exam,
-                        rows: vec![row(i)],
-                    },
-                )
-                .unwrap();
-                assert!(r.ok, "{}", r.message);
-                done.push(i);
-            }
-            done
-        })
+        let school = school.clone();
+        std::thread::spawn(move || enter(&school, exam, 0..200))
     };
     std::thread::sleep(Duration::from_millis(300));
     let backup = dir.path().join("school.backup");
@@ -165,7 +87,7 @@ fn a_restored_node_catches_up_and_loses_nothing_it_acknowledged() {
     ]);
     assert!(ok, "{said}");
     let mut acknowledged = writer.join().unwrap();
-    acknowledged.extend(enter(200, 220));
+    acknowledged.extend(enter(&school, exam, 200..220));
     until_hub_holds_all(&school);
     // The machine is lost.
     node_process.kill().unwrap();
@@ -252,7 +174,7 @@ fn a_restored_node_catches_up_and_loses_nothing_it_acknowledged() {
     // Started again, it catches up with the hub, and what it enters now reaches the hub.
     let mut node_process = start(&school_path);
     until_hub_holds_all(&school);
-    acknowledged.extend(enter(5000, 5005));
+    acknowledged.extend(enter(&school, exam, 5000..5005));
     until_hub_holds_all(&school);
     let hub_status = admin::send_to_running(&hub_config, &Request::Status)
         .unwrap()

@@ -2,51 +2,16 @@
 //! is in its store after a restart.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use giasync_certs::demo::{DemoOptions, demo};
 use giasync_certs::keyfile::KdfParams;
 use giasync_node::admin;
-use giasync_node::app::command::{RosterEntry, RosterEntryWire};
 use giasync_node::app::{Command as Request, Context};
 use giasync_shared::config::NodeConfig;
 
-fn start(config: &Path) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_giasync-node"))
-        .args(["run", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let socket = admin::socket_path(&NodeConfig::load(config).unwrap().node.store);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-        assert!(Instant::now() < deadline, "the node did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
-
-fn row(i: usize) -> RosterEntry {
-    RosterEntryWire {
-        id: format!("p{i:05}"),
-        surname: "Иванова".into(),
-        name: "Анна".into(),
-        patronymic: String::new(),
-        series: "3204".into(),
-        number: format!("{i:06}"),
-        class: "9А".into(),
-        category: "standard".into(),
-        disabled: false,
-        written: false,
-        room: Some("101".into()),
-    }
-    .try_into()
-    .unwrap()
-}
+mod common;
+use common::{row, start};
 
 #[test]
 fn what_a_node_acknowledged_survives_kill_9() {

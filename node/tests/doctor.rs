@@ -1,21 +1,15 @@
 //! `giasync-node doctor` against a demo region, with its upstream served over real QUIC.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use giasync_certs::demo::{DemoOptions, demo};
-use giasync_certs::keyfile::KdfParams;
 use giasync_certs::pki::Pki;
-use giasync_node::transport::{self, TlsMaterial};
 use giasync_shared::config::NodeConfig;
 
-const FAST: KdfParams = KdfParams {
-    memory_kib: 256,
-    iterations: 1,
-    parallelism: 1,
-};
+mod common;
+use common::{FAST, point_upstreams, serve};
 
 fn demo_region() -> tempfile::TempDir {
     demo_region_serving(false)
@@ -34,39 +28,6 @@ fn demo_region_serving(https: bool) -> tempfile::TempDir {
     };
     demo(&options, time::OffsetDateTime::now_utc()).unwrap();
     dir
-}
-
-/// Serves hellos as the node whose folder is `node_dir`, on a free loopback port.
-fn serve(node_dir: &Path) -> (quinn::Endpoint, SocketAddr) {
-    let config = NodeConfig::load(&node_dir.join("node.toml")).unwrap();
-    let material = TlsMaterial::from_config(&config.tls).unwrap();
-    let endpoint = transport::endpoint(
-        "127.0.0.1:0".parse().unwrap(),
-        Some(transport::server_config(&material).unwrap()),
-    )
-    .unwrap();
-    let addr = endpoint.local_addr().unwrap();
-    let accepting = endpoint.clone();
-    tokio::spawn(async move {
-        while let Some(incoming) = accepting.accept().await {
-            tokio::spawn(async move {
-                if let Ok(peer) = transport::accept(incoming).await {
-                    let _ = peer.connection.closed().await;
-                }
-            });
-        }
-    });
-    (endpoint, addr)
-}
-
-/// Points the school's upstreams at `addrs`.
-fn point_upstreams(school_toml: &Path, addrs: &[SocketAddr]) {
-    let text = std::fs::read_to_string(school_toml).unwrap();
-    let mut config = NodeConfig::parse(&text, "node.toml").unwrap();
-    for (upstream, addr) in config.upstreams.iter_mut().zip(addrs) {
-        upstream.addr = *addr;
-    }
-    std::fs::write(school_toml, toml::to_string(&config).unwrap()).unwrap();
 }
 
 async fn doctor(config: PathBuf) -> (bool, String) {

@@ -3,54 +3,13 @@
 //! certificate, and then proves itself to its hubs over real QUIC (`doctor`'s upstream checks).
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use giasync_certs::demo::{DemoOptions, demo};
 use giasync_certs::enrol::{EnrolError, Register, sign};
-use giasync_certs::keyfile::KdfParams;
 use giasync_certs::pki::{Pki, Validity};
-use giasync_node::transport::{self, TlsMaterial};
-use giasync_shared::config::NodeConfig;
 
-/// Serves hellos as the node whose folder is `node_dir`, on a free loopback port.
-fn serve(node_dir: &Path) -> (quinn::Endpoint, SocketAddr) {
-    let config = NodeConfig::load(&node_dir.join("node.toml")).unwrap();
-    let material = TlsMaterial::from_config(&config.tls).unwrap();
-    let endpoint = transport::endpoint(
-        "127.0.0.1:0".parse().unwrap(),
-        Some(transport::server_config(&material).unwrap()),
-    )
-    .unwrap();
-    let addr = endpoint.local_addr().unwrap();
-    let accepting = endpoint.clone();
-    tokio::spawn(async move {
-        while let Some(incoming) = accepting.accept().await {
-            tokio::spawn(async move {
-                if let Ok(peer) = transport::accept(incoming).await {
-                    let _ = peer.connection.closed().await;
-                }
-            });
-        }
-    });
-    (endpoint, addr)
-}
-
-fn node(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_giasync-node"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
+mod common;
+use common::{demo_region, node, point_upstreams, serve};
 
 /// Every file under `root` whose bytes contain `needle`.
 fn files_holding(root: &Path, needle: &[u8]) -> Vec<PathBuf> {
@@ -77,23 +36,7 @@ fn files_holding(root: &Path, needle: &[u8]) -> Vec<PathBuf> {
 async fn a_school_enrols_with_a_key_that_never_leaves_its_machine() {
     let dir = tempfile::tempdir().unwrap();
     let region = dir.path().join("region");
-    demo(
-        &DemoOptions {
-            out: region.clone(),
-            municipalities: 1,
-            schools_per_municipality: 2,
-            base_port: 47_060,
-            kdf: KdfParams {
-                memory_kib: 256,
-                iterations: 1,
-                parallelism: 1,
-            },
-            https: false,
-            utc_offset: None,
-        },
-        time::OffsetDateTime::now_utc(),
-    )
-    .unwrap();
+    demo_region(&region, 47_060, 2);
     // The school's machine holds only its node.toml: no key, no certificates yet.
     let school = region.join("420101");
     for file in ["node.key", "node.crt", "ca.crt", "crl.pem"] {
@@ -235,15 +178,7 @@ async fn a_school_enrols_with_a_key_that_never_leaves_its_machine() {
     );
     let (_hub, hub_addr) = serve(&region.join("4201"));
     let (_rcoi, rcoi_addr) = serve(&region.join("42"));
-    let mut school_config = NodeConfig::load(&config).unwrap();
-    for (upstream, addr) in school_config
-        .upstreams
-        .iter_mut()
-        .zip([hub_addr, rcoi_addr])
-    {
-        upstream.addr = addr;
-    }
-    std::fs::write(&config, toml::to_string(&school_config).unwrap()).unwrap();
+    point_upstreams(&config, &[hub_addr, rcoi_addr]);
     let (ok, report) = tokio::task::spawn_blocking(move || {
         node(&[
             "doctor",

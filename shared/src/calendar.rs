@@ -377,50 +377,24 @@ impl fmt::Display for LocalTime {
 
 impl FromStr for LocalTime {
     type Err = DomainError;
-    /// Parses what [`LocalTime`]'s `Display` writes: `YYYY-MM-DDTHH:MM:SS`, optional `.mmm`,
-    /// then `Z` or `±HH:MM`.
+    /// Parses what [`LocalTime`]'s `Display` writes: RFC 3339 as [`Timestamp`] reads it (with
+    /// the `T`), the instant kept on the clock of its offset.
     fn from_str(text: &str) -> Result<Self, DomainError> {
-        let bad = || {
-            DomainError::invalid(
+        let at: Timestamp = text.parse()?;
+        let offset = match text.strip_suffix('Z') {
+            Some(_) => UtcOffset::UTC,
+            None => text
+                .get(text.len().saturating_sub(6)..)
+                .unwrap_or_default()
+                .parse()?,
+        };
+        if text.get(10..11) != Some("T") {
+            return Err(DomainError::invalid(
                 Field::Timestamp,
                 text,
                 "must be RFC 3339, e.g. 2024-02-14T09:00:00+07:00",
-            )
-        };
-        let (date, rest) = text.split_once('T').ok_or_else(bad)?;
-        let date: Date = date.parse()?;
-        let (clock, offset) = match rest.strip_suffix('Z') {
-            Some(clock) => (clock, UtcOffset::UTC),
-            None => {
-                let at = rest.len().checked_sub(6).ok_or_else(bad)?;
-                let (clock, offset) = rest.split_at_checked(at).ok_or_else(bad)?;
-                (clock, offset.parse()?)
-            }
-        };
-        let (hms, ms) = match clock.split_once('.') {
-            Some((hms, ms)) if ms.len() == 3 => (hms, ms),
-            Some(_) => return Err(bad()),
-            None => (clock, "000"),
-        };
-        let parts: Vec<&str> = hms.split(':').chain(std::iter::once(ms)).collect();
-        let numbers: Vec<i64> = parts
-            .iter()
-            .map(|p| {
-                (!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-                    .then(|| p.parse::<i64>().ok())
-                    .flatten()
-                    .ok_or_else(bad)
-            })
-            .collect::<Result<_, _>>()?;
-        let [h, m, sec, ms] = numbers[..] else {
-            return Err(bad());
-        };
-        if parts[..3].iter().any(|p| p.len() != 2) || h > 23 || m > 59 || sec > 59 {
-            return Err(bad());
+            ));
         }
-        let local_ms =
-            date.days_since_epoch() * Timestamp::MS_PER_DAY + ((h * 60 + m) * 60 + sec) * 1000 + ms;
-        let at = Timestamp::from_unix_ms(local_ms - offset.ms())?;
         Ok(at.at_offset(offset))
     }
 }

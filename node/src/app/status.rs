@@ -189,13 +189,14 @@ pub fn oversight_snapshot(
             .collect();
     let (to_copy, unread): (Vec<_>, Vec<_>) =
         held.into_iter().partition(|(id, _)| read.contains(id));
+    let now = timestamp(now_ms)?;
     Ok(OversightSnapshot {
         me,
         municipality,
         contacts,
         quarantined: engine.stats().messages_quarantined,
-        now: timestamp(now_ms)?,
-        certificate_expires: certificate_expiring(engine.node_cert(), timestamp(now_ms)?),
+        now,
+        certificate_expires: certificate_expiring(engine.node_cert(), now),
         routes: engine
             .doc(&DocId::Directory)
             .map(giasync_shared::content::routes)

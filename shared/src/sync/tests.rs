@@ -356,12 +356,8 @@ fn a_node_of_the_next_wire_version_syncs_with_one_of_this_version() {
             bytes: &summary.encode_as(next),
         },
     );
-    let closed: Vec<String> = std::iter::from_fn(|| net.nodes[2].poll_output())
-        .filter_map(|o| match o {
-            Output::Close { reason, .. } => Some(reason),
-            _ => None,
-        })
-        .collect();
+    let outputs: Vec<Output> = std::iter::from_fn(|| net.nodes[2].poll_output()).collect();
+    let closed = closes(&outputs);
     assert!(
         closed.len() == 1 && closed[0].contains("not the wire version agreed"),
         "{closed:?}"
@@ -375,12 +371,8 @@ fn a_node_of_the_next_wire_version_syncs_with_one_of_this_version() {
             wire: next,
         },
     );
-    let closed: Vec<String> = std::iter::from_fn(|| net.nodes[2].poll_output())
-        .filter_map(|o| match o {
-            Output::Close { reason, .. } => Some(reason),
-            _ => None,
-        })
-        .collect();
+    let outputs: Vec<Output> = std::iter::from_fn(|| net.nodes[2].poll_output()).collect();
+    let closed = closes(&outputs);
     assert!(
         closed.len() == 1 && closed[0].contains("is not spoken here"),
         "{closed:?}"
