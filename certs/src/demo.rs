@@ -236,6 +236,7 @@ pub fn demo(options: &DemoOptions, now: OffsetDateTime) -> Result<Region, DemoEr
         code: region.to_string(),
         addr: rcoi_addr,
         host: LOOPBACK.to_string(),
+        tcp: None,
     };
     write_node(
         &mut pki,
@@ -308,6 +309,7 @@ pub fn demo(options: &DemoOptions, now: OffsetDateTime) -> Result<Region, DemoEr
                     code: municipality.to_string(),
                     addr: municipality_addr,
                     host: LOOPBACK.to_string(),
+                    tcp: None,
                 },
                 rcoi_upstream.clone(),
             ];
@@ -391,6 +393,7 @@ fn write_node(
             code,
             municipality: identity.municipality,
             listen,
+            listen_tcp: None,
             store: "store.redb".into(),
             web: Some(listen),
             lookup,

@@ -40,6 +40,7 @@ fn node_config(
             code,
             municipality: identity.municipality,
             listen: listen.parse()?,
+            listen_tcp: None,
             store: dir.join("store.redb"),
             web: None,
             lookup: None,
@@ -71,6 +72,7 @@ fn node_config(
                     .parse()
                     .unwrap_or_else(|_| std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
                 host: "127.0.0.1".into(),
+                tcp: None,
             })
             .into_iter()
             .collect(),

@@ -893,10 +893,12 @@ pub fn format_status(status: &Status) -> String {
         out.push_str(&format!(
             "peer {}: {}, last contact {}, {} documents pending\n",
             p.peer,
-            if p.connected {
-                "connected"
-            } else {
-                "not connected"
+            match (p.connected, p.link) {
+                (true, Some(giasync_shared::sync::Link::Tcp)) => {
+                    "connected over TCP (QUIC does not reach it)"
+                }
+                (true, _) => "connected",
+                (false, _) => "not connected",
             },
             p.last_contact.as_deref().unwrap_or("never"),
             p.docs_pending

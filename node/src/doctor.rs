@@ -406,52 +406,129 @@ async fn check_upstreams(
             checks.push(Check::new(name, Err("invalid code".into())));
             continue;
         };
-        let unspecified = match upstream.addr.ip() {
-            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-        };
-        let attempt = async {
-            let endpoint = transport::endpoint(SocketAddr::new(unspecified, 0), None)?;
-            let peer =
-                transport::connect(&endpoint, material, upstream.addr, &upstream.host, expected)
-                    .await?;
-            peer.connection.close(0u32.into(), b"doctor done");
-            endpoint.wait_idle().await;
-            Ok::<_, transport::TransportError>(peer)
-        };
-        match tokio::time::timeout(timeout, attempt).await {
-            Err(_) => checks.push(Check::new(
-                name,
-                Err(format!(
-                    "no answer within {} ms (is it running? is UDP port {} open on the way?)",
-                    timeout.as_millis(),
-                    upstream.addr.port()
-                )),
+        let quic = reach_over_quic(material, upstream, expected, timeout).await;
+        let tcp = match upstream.tcp {
+            Some(addr) => Some((
+                addr,
+                reach_over_tcp(material, upstream, addr, expected, timeout).await,
             )),
-            Ok(Err(e)) => checks.push(Check::new(name, Err(e.to_string()))),
-            Ok(Ok(peer)) => {
-                let rtt_ms = peer.hello_rtt.map_or(0, |d| d.as_millis());
-                checks.push(Check::new(
-                    name.clone(),
-                    Ok(format!(
-                        "reached, proved {}, round trip {rtt_ms} ms",
-                        peer.identity
-                    )),
-                ));
-                let skew = peer.clock_skew_ms.unwrap_or(0);
-                let outcome = if skew.abs() <= CLOCK_SKEW_MS_MAX {
-                    Ok(format!("{skew:+} ms"))
-                } else {
-                    Err(format!(
-                        "{skew:+} ms: more than {} s apart, fix this computer's clock",
-                        CLOCK_SKEW_MS_MAX / 1000
-                    ))
-                };
-                checks.push(Check::new(format!("clock vs upstream {}", i + 1), outcome));
-            }
+            None => None,
+        };
+        let (outcome, reached) = match (quic, tcp) {
+            (Ok(q), None) => (Ok(format!("reached over QUIC, {}", q.describe())), Some(q)),
+            (Ok(q), Some((addr, Ok(_)))) => (
+                Ok(format!(
+                    "reached over QUIC, {}; the TCP fallback at {addr} works too",
+                    q.describe()
+                )),
+                Some(q),
+            ),
+            (Ok(q), Some((addr, Err(e)))) => (
+                Ok(format!(
+                    "reached over QUIC, {}; the TCP fallback at {addr} does not work: {e}",
+                    q.describe()
+                )),
+                Some(q),
+            ),
+            (Err(e), Some((addr, Ok(t)))) => (
+                Ok(format!(
+                    "reached over TCP at {addr} only: the node syncs over its fallback, {} (QUIC: {e})",
+                    t.describe()
+                )),
+                Some(t),
+            ),
+            (Err(e), Some((addr, Err(te)))) => (
+                Err(format!("QUIC: {e}; the TCP fallback at {addr}: {te}")),
+                None,
+            ),
+            (Err(e), None) => (Err(e), None),
+        };
+        checks.push(Check::new(name, outcome));
+        if let Some(reached) = reached {
+            let skew = reached.clock_skew_ms;
+            let outcome = if skew.abs() <= CLOCK_SKEW_MS_MAX {
+                Ok(format!("{skew:+} ms"))
+            } else {
+                Err(format!(
+                    "{skew:+} ms: more than {} s apart, fix this computer's clock",
+                    CLOCK_SKEW_MS_MAX / 1000
+                ))
+            };
+            checks.push(Check::new(format!("clock vs upstream {}", i + 1), outcome));
         }
     }
     checks
+}
+
+/// What reaching an upstream showed.
+struct Reached {
+    identity: giasync_certs::identity::NodeIdentity,
+    rtt_ms: u128,
+    clock_skew_ms: i64,
+}
+
+impl Reached {
+    fn describe(&self) -> String {
+        format!("proved {}, round trip {} ms", self.identity, self.rtt_ms)
+    }
+}
+
+/// Connects to `upstream` over QUIC and says what it showed, or why it failed.
+async fn reach_over_quic(
+    material: &TlsMaterial,
+    upstream: &giasync_shared::config::Upstream,
+    expected: giasync_shared::codes::OrgCode,
+    timeout: Duration,
+) -> Result<Reached, String> {
+    let unspecified = match upstream.addr.ip() {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    let attempt = async {
+        let endpoint = transport::endpoint(SocketAddr::new(unspecified, 0), None)?;
+        let peer = transport::connect(&endpoint, material, upstream.addr, &upstream.host, expected)
+            .await?;
+        peer.connection.close(0u32.into(), b"doctor done");
+        endpoint.wait_idle().await;
+        Ok::<_, transport::TransportError>(peer)
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Err(_) => Err(format!(
+            "no answer within {} ms (is it running? is UDP port {} open on the way?)",
+            timeout.as_millis(),
+            upstream.addr.port()
+        )),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(peer)) => Ok(Reached {
+            identity: peer.identity,
+            rtt_ms: peer.hello_rtt.map_or(0, |d| d.as_millis()),
+            clock_skew_ms: peer.clock_skew_ms.unwrap_or(0),
+        }),
+    }
+}
+
+/// Connects to `upstream`'s TCP fallback at `addr` and says what it showed, or why it failed.
+async fn reach_over_tcp(
+    material: &TlsMaterial,
+    upstream: &giasync_shared::config::Upstream,
+    addr: SocketAddr,
+    expected: giasync_shared::codes::OrgCode,
+    timeout: Duration,
+) -> Result<Reached, String> {
+    let attempt = transport::tcp::connect(material, addr, &upstream.host, expected);
+    match tokio::time::timeout(timeout, attempt).await {
+        Err(_) => Err(format!(
+            "no answer within {} ms (is TCP port {} open on the way?)",
+            timeout.as_millis(),
+            addr.port()
+        )),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(peer)) => Ok(Reached {
+            identity: peer.identity,
+            rtt_ms: peer.hello_rtt.map_or(0, |d| d.as_millis()),
+            clock_skew_ms: peer.clock_skew_ms.unwrap_or(0),
+        }),
+    }
 }
 
 /// The readiness part of the check (seed 002 §26): the exam, and a test recording made with the

@@ -16,7 +16,10 @@
 //!   only once what it wrote is durable. The skins (socket, pages) are started by
 //!   `service`.
 //! - Hubs **listen**; UDP buffers are enlarged ([`UDP_BUFFER_BYTES`]) so hundreds of nodes
-//!   reconnecting at once do not overflow the socket.
+//!   reconnecting at once do not overflow the socket. A hub with `[node] listen_tcp` also
+//!   accepts its nodes over TCP, and a node whose upstream QUIC cannot reach (a school network
+//!   that drops UDP) syncs over TCP instead, trying QUIC again every [`QUIC_PROBE_MS`]: the same
+//!   TLS, identity checks and frames, as records of one stream (`transport::tcp`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,9 +33,10 @@ use ed25519_dalek::SigningKey;
 use giasync_certs::verify::CaVerifier;
 use giasync_shared::codes::NodeRole;
 use giasync_shared::config::NodeConfig;
-use giasync_shared::sync::{DocId, Engine, Input, NodeIdentity, Output, PeerId, Persist};
+use giasync_shared::sync::{DocId, Engine, Input, Link, NodeIdentity, Output, PeerId, Persist};
 use rand_core::RngCore;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tracing::{info, warn};
 
 use crate::blobs::{BlobFiles, BlobStore, BlobStoreError, Prepared};
@@ -41,6 +45,7 @@ use crate::run_blobs::{
     BLOB_STREAM_MAGIC, BLOB_STREAM_PRIORITY, BlobEvent, BlobPlan, BlobRate, BlobStatus, OnComplete,
 };
 use crate::store::{Store, StoreError};
+use crate::transport::tcp::{Channel, TcpPeer};
 use crate::transport::{self, TlsMaterial, TransportError};
 use giasync_shared::blob::BlobRef;
 use giasync_shared::blob::wire::BLOB_FRAME_BYTES_MAX;
@@ -69,6 +74,11 @@ pub const RETRY_BACKOFF_MS_MIN: u64 = 500;
 pub const RETRY_BACKOFF_MS_MAX: u64 = 1_000;
 /// How long to stay on a fallback upstream before trying the preferred one again.
 pub const FALLBACK_HOLD_MS: u64 = 300_000;
+/// How often a node syncing over the TCP fallback tries QUIC again (five datagrams and at most
+/// [`CONNECT_TIMEOUT_MS`] of waiting each time, while TCP carries on).
+pub const QUIC_PROBE_MS: u64 = 60_000;
+/// How long a hub waits after its TCP listener failed to accept (out of descriptors).
+const TCP_ACCEPT_PAUSE_MS: u64 = 100;
 /// The UDP receive and send buffer asked of the kernel.
 pub const UDP_BUFFER_BYTES: usize = 8 * 1024 * 1024;
 /// How long one upstream connection attempt may take, the TLS handshake and the hello both:
@@ -131,6 +141,7 @@ enum Event {
         identity: NodeIdentity,
         /// The wire version agreed in the handshake.
         wire: u8,
+        link: Link,
         writer: Outbox,
     },
     Frame {
@@ -182,6 +193,8 @@ pub struct NodeHandle {
     pub clock_skew_ms: Arc<std::sync::Mutex<Option<i64>>>,
     /// The address hubs listen on.
     pub listen: Option<SocketAddr>,
+    /// The TCP address a hub accepts its nodes on when UDP does not reach it (`listen_tcp`).
+    pub listen_tcp: Option<SocketAddr>,
     /// The address of the web pages, when served.
     pub web: Option<SocketAddr>,
     /// The address of the public result look-up (РЦОИ), when served.
@@ -464,6 +477,21 @@ pub async fn start(
             }
         });
     }
+    let listen_tcp = match config.node.listen_tcp {
+        Some(addr) if is_hub => {
+            let listener = transport::tcp::listen(addr).await?;
+            let local = listener.local_addr().map_err(TransportError::Io)?;
+            let acceptor = transport::tcp::acceptor(&material)?;
+            tokio::spawn(accept_tcp(
+                listener,
+                acceptor,
+                inbox.clone(),
+                peer_ids.clone(),
+            ));
+            Some(local)
+        }
+        _ => None,
+    };
     let materials_dir = crate::materials::dir_beside(&config.node.store);
     let clock_skew_ms: Arc<std::sync::Mutex<Option<i64>>> = Arc::default();
     if !config.upstreams.is_empty() {
@@ -477,6 +505,7 @@ pub async fn start(
         materials_dir,
         clock_skew_ms,
         listen,
+        listen_tcp,
         web: None,
         lookup: None,
         metrics: None,
@@ -485,7 +514,171 @@ pub async fn start(
     })
 }
 
-/// Keeps one upstream connection, in priority order, with capped exponential backoff.
+/// Accepts the region's nodes over the TCP fallback: each connection's handshake and hello run
+/// beside the others', each within [`transport::HELLO_TIMEOUT_MS`].
+async fn accept_tcp(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    inbox: Inbox,
+    peer_ids: Arc<AtomicU64>,
+) {
+    loop {
+        let (tcp, remote) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors, for one: let some connections end first.
+                warn!(%error, "cannot accept a TCP connection");
+                tokio::time::sleep(Duration::from_millis(TCP_ACCEPT_PAUSE_MS)).await;
+                continue;
+            }
+        };
+        let (acceptor, inbox, peer_ids) = (acceptor.clone(), inbox.clone(), peer_ids.clone());
+        tokio::spawn(async move {
+            if let Ok(peer) = transport::tcp::accept(&acceptor, tcp, remote).await {
+                let id = peer_ids.fetch_add(1, Ordering::Relaxed);
+                serve_tcp_peer(peer, id, inbox, Closer::tcp()).await;
+            }
+        });
+    }
+}
+
+/// A connection to an upstream, over QUIC or the TCP fallback.
+enum Upstreamed {
+    Quic(transport::Peer),
+    /// Boxed: a TLS stream holds its buffers inline.
+    Tcp(Box<TcpPeer>),
+}
+
+impl Upstreamed {
+    fn clock_skew_ms(&self) -> Option<i64> {
+        match self {
+            Upstreamed::Quic(peer) => peer.clock_skew_ms,
+            Upstreamed::Tcp(peer) => peer.clock_skew_ms,
+        }
+    }
+}
+
+/// An upstream to dial, and what dialling it takes.
+struct Target<'a> {
+    endpoint: &'a quinn::Endpoint,
+    material: &'a TlsMaterial,
+    upstream: &'a giasync_shared::config::Upstream,
+    expected: giasync_shared::codes::OrgCode,
+}
+
+impl Target<'_> {
+    /// A QUIC connection to the upstream, within [`CONNECT_TIMEOUT_MS`].
+    async fn quic(&self) -> Result<transport::Peer, Option<TransportError>> {
+        let Target {
+            endpoint,
+            material,
+            upstream,
+            expected,
+        } = self;
+        let quic = transport::connect(endpoint, material, upstream.addr, &upstream.host, *expected);
+        let timeout = Duration::from_millis(CONNECT_TIMEOUT_MS);
+        match tokio::time::timeout(timeout, quic).await {
+            Ok(result) => result.map_err(Some),
+            Err(_) => Err(None),
+        }
+    }
+}
+
+/// Reaches the upstream: over QUIC, unless QUIC could not reach it before and TCP could
+/// (`over_tcp`); over TCP when QUIC fails without a refusal and the upstream has a TCP address
+/// (a refusal of a certificate would be the same over TCP). `over_tcp` is kept up to date.
+async fn reach(target: &Target<'_>, over_tcp: &mut bool) -> Option<Upstreamed> {
+    if !*over_tcp {
+        match target.quic().await {
+            Ok(peer) => return Some(Upstreamed::Quic(peer)),
+            Err(Some(
+                TransportError::PeerRefused { .. } | TransportError::RefusedByPeer { .. },
+            )) => {
+                return None;
+            }
+            Err(_) => {}
+        }
+    }
+    let (addr, expected) = (target.upstream.tcp?, target.expected);
+    let tcp = transport::tcp::connect(target.material, addr, &target.upstream.host, expected);
+    let timeout = Duration::from_millis(CONNECT_TIMEOUT_MS);
+    match tokio::time::timeout(timeout, tcp).await {
+        Ok(Ok(peer)) => {
+            if !*over_tcp {
+                warn!(upstream = %expected, %addr, "QUIC does not reach the upstream (UDP dropped?): syncing over TCP");
+            }
+            *over_tcp = true;
+            Some(Upstreamed::Tcp(Box::new(peer)))
+        }
+        Ok(Err(_)) | Err(_) => {
+            *over_tcp = false;
+            None
+        }
+    }
+}
+
+/// Serves an upstream connection until it ends. On a fallback upstream (`rank` > 0) it is
+/// closed after [`FALLBACK_HOLD_MS`], to try the preferred one again. Over TCP, QUIC is tried
+/// again every [`QUIC_PROBE_MS`]: a QUIC connection that succeeds is returned, the TCP one
+/// closed, and the caller serves it.
+async fn hold(
+    upstreamed: Upstreamed,
+    rank: usize,
+    target: &Target<'_>,
+    inbox: &Inbox,
+    peer_ids: &AtomicU64,
+) -> Option<transport::Peer> {
+    let id = peer_ids.fetch_add(1, Ordering::Relaxed);
+    let (closer, serving): (Closer, std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) =
+        match upstreamed {
+            Upstreamed::Quic(peer) => (
+                Closer::Quic(peer.connection.clone()),
+                Box::pin(serve_peer(peer, id, inbox.clone())),
+            ),
+            Upstreamed::Tcp(peer) => {
+                let closer = Closer::tcp();
+                let serving = serve_tcp_peer(*peer, id, inbox.clone(), closer.clone());
+                (closer, Box::pin(serving))
+            }
+        };
+    let over_tcp = matches!(closer, Closer::Tcp(_));
+    let mut serving = serving;
+    let held = async {
+        if rank == 0 {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(Duration::from_millis(FALLBACK_HOLD_MS)).await;
+    };
+    let probing = async {
+        if !over_tcp {
+            return std::future::pending().await;
+        }
+        loop {
+            tokio::time::sleep(Duration::from_millis(QUIC_PROBE_MS)).await;
+            if let Ok(peer) = target.quic().await {
+                return peer;
+            }
+        }
+    };
+    let next = tokio::select! {
+        () = &mut serving => return None,
+        () = held => {
+            closer.close("back to the preferred upstream");
+            None
+        }
+        peer = probing => {
+            info!(peer = %peer.identity, "QUIC reaches the upstream again: leaving TCP");
+            closer.close("QUIC reaches the upstream again");
+            Some(peer)
+        }
+    };
+    // The connection was closed: let it tell the engine and blob threads it ended.
+    serving.await;
+    next
+}
+
+/// Keeps one upstream connection, in priority order, with capped exponential backoff; over
+/// the TCP fallback for an upstream QUIC cannot reach (see [`reach`], [`hold`]).
 async fn dial(
     config: NodeConfig,
     endpoint: quinn::Endpoint,
@@ -495,45 +688,34 @@ async fn dial(
     clock_skew_ms: Arc<std::sync::Mutex<Option<i64>>>,
 ) {
     let mut backoff_ms = RETRY_BACKOFF_MS_MIN;
+    let mut over_tcp = vec![false; config.upstreams.len()];
     loop {
         let mut connected = false;
         for (rank, upstream) in config.upstreams.iter().enumerate() {
             let Ok(expected) = upstream.org() else {
                 continue;
             };
-            let attempt = transport::connect(
-                &endpoint,
-                &material,
-                upstream.addr,
-                &upstream.host,
+            let target = Target {
+                endpoint: &endpoint,
+                material: &material,
+                upstream,
                 expected,
-            );
-            let Ok(Ok(peer)) =
-                tokio::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), attempt).await
-            else {
+            };
+            let Some(upstreamed) = reach(&target, &mut over_tcp[rank]).await else {
                 continue;
             };
             connected = true;
             backoff_ms = RETRY_BACKOFF_MS_MIN;
             if let Ok(mut skew) = clock_skew_ms.lock() {
-                *skew = peer.clock_skew_ms;
+                *skew = upstreamed.clock_skew_ms();
             }
-            let connection = peer.connection.clone();
-            let serving = serve_peer(
-                peer,
-                peer_ids.fetch_add(1, Ordering::Relaxed),
-                inbox.clone(),
-            );
-            if rank == 0 {
-                serving.await;
-            } else {
-                // On a fallback: after a while, close it and try the preferred upstream again.
-                tokio::select! {
-                    () = serving => {}
-                    () = tokio::time::sleep(Duration::from_millis(FALLBACK_HOLD_MS)) => {
-                        connection.close(0u32.into(), b"back to the preferred upstream");
-                    }
+            let mut next = Some(upstreamed);
+            while let Some(upstreamed) = next.take() {
+                let quic = hold(upstreamed, rank, &target, &inbox, &peer_ids).await;
+                if quic.is_some() {
+                    over_tcp[rank] = false;
                 }
+                next = quic.map(Upstreamed::Quic);
             }
             break;
         }
@@ -553,20 +735,53 @@ struct Inbox {
     bytes: Arc<Semaphore>,
 }
 
+/// Ends a connection, over QUIC or TCP.
+#[derive(Clone, Debug)]
+pub(crate) enum Closer {
+    Quic(quinn::Connection),
+    /// Wakes the task serving the TCP connection, which then drops its stream.
+    Tcp(Arc<Notify>),
+}
+
+impl Closer {
+    fn tcp() -> Self {
+        Closer::Tcp(Arc::new(Notify::new()))
+    }
+
+    /// Ends the connection, saying why (QUIC tells the peer; TCP only closes).
+    fn close(&self, reason: &str) {
+        match self {
+            Closer::Quic(c) => c.close(0u32.into(), reason.as_bytes()),
+            Closer::Tcp(notify) => notify.notify_one(),
+        }
+    }
+
+    /// Until the connection ended or [`Closer::close`] was called.
+    async fn closed(&self) {
+        match self {
+            Closer::Quic(c) => {
+                c.closed().await;
+            }
+            // `notify_one` keeps the wake-up for a waiter that comes later.
+            Closer::Tcp(notify) => notify.notified().await,
+        }
+    }
+}
+
 /// Frames for one peer, how many bytes of them are queued and not yet written, and the
 /// connection, closed when the engine drops the peer (a writer stuck on a peer that reads
 /// nothing would otherwise keep it, and its queue, alive).
 pub(crate) struct Outbox {
     frames: mpsc::UnboundedSender<Vec<u8>>,
     queued_bytes: Arc<AtomicUsize>,
-    connection: Option<quinn::Connection>,
+    connection: Option<Closer>,
 }
 
 impl Outbox {
     /// Ends the connection, saying why.
     fn close(&self, reason: &str) {
         if let Some(c) = &self.connection {
-            c.close(0u32.into(), reason.as_bytes());
+            c.close(reason);
         }
     }
 }
@@ -629,6 +844,135 @@ async fn reserve(
 /// Bytes of one peer's blob frames read but not yet handled by the blob thread.
 pub const PEER_BLOB_INBOX_BYTES_MAX: usize = 4 * BLOB_FRAME_BYTES_MAX;
 
+/// What one connection's writers take from: the frames the engine and the blob thread queued
+/// for the peer, and how many bytes of each are not yet written.
+struct Queues {
+    docs: mpsc::UnboundedReceiver<Vec<u8>>,
+    docs_queued: Arc<AtomicUsize>,
+    blobs: mpsc::UnboundedReceiver<Vec<u8>>,
+    blobs_queued: Arc<AtomicUsize>,
+}
+
+/// What one connection's readers hand frames to, within the peer's budgets.
+struct Reader<'a> {
+    id: PeerId,
+    identity: NodeIdentity,
+    inbox: &'a Inbox,
+    docs_budget: Arc<Semaphore>,
+    blobs_budget: Arc<Semaphore>,
+}
+
+impl Reader<'_> {
+    fn new(id: PeerId, identity: NodeIdentity, inbox: &Inbox) -> Reader<'_> {
+        Reader {
+            id,
+            identity,
+            inbox,
+            docs_budget: Arc::new(Semaphore::new(PEER_INBOX_BYTES_MAX)),
+            blobs_budget: Arc::new(Semaphore::new(PEER_BLOB_INBOX_BYTES_MAX)),
+        }
+    }
+
+    /// Reads a document frame of `len` bytes from `recv` and hands it to the engine thread
+    /// once the budgets allow; false when the connection or the node ends, or the frame is too
+    /// large (the caller closes the connection).
+    async fn doc_frame<R: AsyncRead + Unpin>(&self, recv: &mut R, len: usize) -> bool {
+        if len > PEER_FRAME_BYTES_MAX {
+            warn!(peer = %self.identity, len, "frame too large; closing");
+            return false;
+        }
+        let Some(budget) = reserve(&self.docs_budget, &self.inbox.bytes, len).await else {
+            return false;
+        };
+        let mut bytes = vec![0u8; len];
+        if recv.read_exact(&mut bytes).await.is_err() {
+            return false;
+        }
+        let frame = Event::Frame {
+            peer: self.id,
+            bytes,
+            _budget: budget,
+        };
+        self.inbox.events.send(frame).is_ok()
+    }
+
+    /// Reads a blob frame of `len` bytes from `recv` and hands it to the blob thread, as
+    /// [`Reader::doc_frame`].
+    async fn blob_frame<R: AsyncRead + Unpin>(&self, recv: &mut R, len: usize) -> bool {
+        if len > BLOB_FRAME_BYTES_MAX {
+            warn!(peer = %self.identity, len, "blob frame too large; closing");
+            return false;
+        }
+        let Ok(permit) = self
+            .blobs_budget
+            .clone()
+            .acquire_many_owned(u32::try_from(len.max(1)).unwrap_or(u32::MAX))
+            .await
+        else {
+            return false;
+        };
+        let mut bytes = vec![0u8; len];
+        if recv.read_exact(&mut bytes).await.is_err() {
+            return false;
+        }
+        let frame = BlobEvent::Frame {
+            peer: self.id,
+            bytes,
+            _budget: permit,
+        };
+        self.inbox.blobs.send(frame).is_ok()
+    }
+}
+
+/// Tells the engine and blob threads of a new connection and gives them its outboxes; `None`
+/// when the node is stopping.
+fn announce(
+    inbox: &Inbox,
+    id: PeerId,
+    identity: NodeIdentity,
+    wire: u8,
+    link: Link,
+    closer: Closer,
+) -> Option<Queues> {
+    let (docs_writer, docs) = mpsc::unbounded_channel::<Vec<u8>>();
+    let (blobs_writer, blobs) = mpsc::unbounded_channel::<Vec<u8>>();
+    let queues = Queues {
+        docs,
+        docs_queued: Arc::new(AtomicUsize::new(0)),
+        blobs,
+        blobs_queued: Arc::new(AtomicUsize::new(0)),
+    };
+    let connected = Event::Connected {
+        peer: id,
+        identity,
+        wire,
+        link,
+        writer: Outbox {
+            frames: docs_writer,
+            queued_bytes: queues.docs_queued.clone(),
+            connection: Some(closer),
+        },
+    };
+    inbox.events.send(connected).ok()?;
+    let blobs_connected = BlobEvent::Connected {
+        peer: id,
+        identity,
+        writer: Outbox {
+            frames: blobs_writer,
+            queued_bytes: queues.blobs_queued.clone(),
+            connection: None,
+        },
+    };
+    inbox.blobs.send(blobs_connected).ok()?;
+    Some(queues)
+}
+
+/// Tells the engine and blob threads that a connection ended.
+fn depart(inbox: &Inbox, id: PeerId) {
+    let _ = inbox.blobs.send(BlobEvent::Disconnected { peer: id });
+    let _ = inbox.events.send(Event::Disconnected { peer: id });
+}
+
 /// Writes length-prefixed frames from `frames` to `send` until either ends.
 async fn write_frames(
     send: &mut quinn::SendStream,
@@ -647,11 +991,7 @@ async fn write_frames(
 /// Reads the peer's blob stream (its second unidirectional stream, which starts with
 /// [`BLOB_STREAM_MAGIC`]) and hands its frames to the blob thread. A peer of an earlier version
 /// opens none; this then waits until the connection ends.
-async fn read_blobs(
-    connection: &quinn::Connection,
-    id: PeerId,
-    blobs: &std_mpsc::Sender<BlobEvent>,
-) {
+async fn read_blobs(connection: &quinn::Connection, reader: &Reader<'_>) {
     let Ok(mut recv) = connection.accept_uni().await else {
         return;
     };
@@ -660,40 +1000,23 @@ async fn read_blobs(
         connection.close(1u32.into(), b"not a blob stream");
         return;
     }
-    let budget = Arc::new(Semaphore::new(PEER_BLOB_INBOX_BYTES_MAX));
     loop {
         let mut len = [0u8; 4];
         if recv.read_exact(&mut len).await.is_err() {
             return;
         }
-        let len = u32::from_be_bytes(len) as usize;
-        if len > BLOB_FRAME_BYTES_MAX {
-            connection.close(1u32.into(), b"blob frame too large");
-            return;
-        }
-        let Ok(permit) = budget
-            .clone()
-            .acquire_many_owned(u32::try_from(len.max(1)).unwrap_or(u32::MAX))
+        if !reader
+            .blob_frame(&mut recv, u32::from_be_bytes(len) as usize)
             .await
-        else {
-            return;
-        };
-        let mut bytes = vec![0u8; len];
-        if recv.read_exact(&mut bytes).await.is_err() {
-            return;
-        }
-        let frame = BlobEvent::Frame {
-            peer: id,
-            bytes,
-            _budget: permit,
-        };
-        if blobs.send(frame).is_err() {
+        {
+            connection.close(1u32.into(), b"blob frame refused");
             return;
         }
     }
 }
 
-/// Runs one authenticated connection until it ends.
+/// Runs one authenticated QUIC connection until it ends: one unidirectional stream each way
+/// for the documents, a second, of lower priority, for the blobs.
 async fn serve_peer(peer: transport::Peer, id: PeerId, inbox: Inbox) {
     let connection = peer.connection;
     let Ok(mut send) = connection.open_uni().await else {
@@ -704,56 +1027,25 @@ async fn serve_peer(peer: transport::Peer, id: PeerId, inbox: Inbox) {
     };
     // quinn sends what is queued on a stream of higher priority first.
     let _ = blob_send.set_priority(BLOB_STREAM_PRIORITY);
-    let (blob_writer, mut blob_frames) = mpsc::unbounded_channel::<Vec<u8>>();
-    let blob_queued = Arc::new(AtomicUsize::new(0));
-    let blob_outbox = Outbox {
-        frames: blob_writer,
-        queued_bytes: blob_queued.clone(),
-        connection: None,
+    let closer = Closer::Quic(connection.clone());
+    let Some(mut queues) = announce(&inbox, id, peer.identity, peer.wire, Link::Quic, closer)
+    else {
+        return;
     };
-    let blobs = inbox.blobs.clone();
-    let events = inbox.events;
-    let (writer, mut frames) = mpsc::unbounded_channel::<Vec<u8>>();
-    let queued_bytes = Arc::new(AtomicUsize::new(0));
-    if events
-        .send(Event::Connected {
-            peer: id,
-            identity: peer.identity,
-            wire: peer.wire,
-            writer: Outbox {
-                frames: writer,
-                queued_bytes: queued_bytes.clone(),
-                connection: Some(connection.clone()),
-            },
-        })
-        .is_err()
-    {
-        return;
-    }
-    if blobs
-        .send(BlobEvent::Connected {
-            peer: id,
-            identity: peer.identity,
-            writer: blob_outbox,
-        })
-        .is_err()
-    {
-        return;
-    }
-    let writing = write_frames(&mut send, &mut frames, &queued_bytes);
+    let writing = write_frames(&mut send, &mut queues.docs, &queues.docs_queued);
     let blob_writing = async {
         if blob_send.write_all(BLOB_STREAM_MAGIC).await.is_ok() {
-            write_frames(&mut blob_send, &mut blob_frames, &blob_queued).await;
+            write_frames(&mut blob_send, &mut queues.blobs, &queues.blobs_queued).await;
         }
         // The blob stream ended (the peer stopped reading it): documents go on.
         std::future::pending::<()>().await;
     };
-    let peer_budget = Arc::new(Semaphore::new(PEER_INBOX_BYTES_MAX));
+    let reader = Reader::new(id, peer.identity, &inbox);
     let reading = async {
         let Ok(mut recv) = connection.accept_uni().await else {
             return;
         };
-        let blob_reading = read_blobs(&connection, id, &blobs);
+        let blob_reading = read_blobs(&connection, &reader);
         tokio::pin!(blob_reading);
         let mut blob_reading_done = false;
         loop {
@@ -772,25 +1064,11 @@ async fn serve_peer(peer: transport::Peer, id: PeerId, inbox: Inbox) {
             if read.is_err() {
                 break;
             }
-            let len = u32::from_be_bytes(len) as usize;
-            if len > PEER_FRAME_BYTES_MAX {
-                warn!(peer = %peer.identity, len, "frame too large; closing");
-                connection.close(1u32.into(), b"frame too large");
-                break;
-            }
-            let Some(budget) = reserve(&peer_budget, &inbox.bytes, len).await else {
-                break;
-            };
-            let mut bytes = vec![0u8; len];
-            if recv.read_exact(&mut bytes).await.is_err() {
-                break;
-            }
-            let frame = Event::Frame {
-                peer: id,
-                bytes,
-                _budget: budget,
-            };
-            if events.send(frame).is_err() {
+            if !reader
+                .doc_frame(&mut recv, u32::from_be_bytes(len) as usize)
+                .await
+            {
+                connection.close(1u32.into(), b"frame refused");
                 break;
             }
         }
@@ -801,8 +1079,103 @@ async fn serve_peer(peer: transport::Peer, id: PeerId, inbox: Inbox) {
         () = reading => {}
         _ = connection.closed() => {}
     }
-    let _ = blobs.send(BlobEvent::Disconnected { peer: id });
-    let _ = events.send(Event::Disconnected { peer: id });
+    depart(&inbox, id);
+}
+
+/// Runs one authenticated connection over the TCP fallback until it ends or `closer` closes
+/// it: the same frames as [`serve_peer`], as records of one TLS stream
+/// ([`transport::tcp`]), the documents' before the blobs'.
+async fn serve_tcp_peer(peer: TcpPeer, id: PeerId, inbox: Inbox, closer: Closer) {
+    let Some(mut queues) = announce(
+        &inbox,
+        id,
+        peer.identity,
+        peer.wire,
+        Link::Tcp,
+        closer.clone(),
+    ) else {
+        return;
+    };
+    let (recv, send) = tokio::io::split(peer.stream);
+    let reader = Reader::new(id, peer.identity, &inbox);
+    tokio::select! {
+        () = write_records(send, &mut queues) => {}
+        () = read_records(recv, &reader) => {}
+        () = closer.closed() => {}
+    }
+    depart(&inbox, id);
+}
+
+/// Writes the queued frames as records, the documents' first, and a keep-alive after
+/// [`transport::KEEP_ALIVE_MS`] without one; flushes whenever nothing more is queued.
+async fn write_records<W: AsyncWrite + Unpin>(send: W, queues: &mut Queues) {
+    let mut send = tokio::io::BufWriter::new(send);
+    let mut blobs_open = true;
+    loop {
+        let keep_alive = tokio::time::sleep(Duration::from_millis(transport::KEEP_ALIVE_MS));
+        let (channel, frame) = tokio::select! {
+            biased;
+            frame = queues.docs.recv() => match frame {
+                Some(frame) => (Channel::Docs, frame),
+                None => return,
+            },
+            frame = queues.blobs.recv(), if blobs_open => match frame {
+                Some(frame) => (Channel::Blobs, frame),
+                None => {
+                    blobs_open = false;
+                    continue;
+                }
+            },
+            () = keep_alive => (Channel::KeepAlive, Vec::new()),
+        };
+        let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+        let header = transport::tcp::record_header(channel, len);
+        if send.write_all(&header).await.is_err() || send.write_all(&frame).await.is_err() {
+            return;
+        }
+        match channel {
+            Channel::Docs => queues.docs_queued.fetch_sub(frame.len(), Ordering::Relaxed),
+            Channel::Blobs => queues
+                .blobs_queued
+                .fetch_sub(frame.len(), Ordering::Relaxed),
+            Channel::KeepAlive => 0,
+        };
+        if queues.docs.is_empty() && queues.blobs.is_empty() && send.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads records and hands their frames on, until the stream ends, a record is refused, or
+/// nothing is heard for [`transport::IDLE_TIMEOUT_MS`].
+async fn read_records<R: AsyncRead + Unpin>(recv: R, reader: &Reader<'_>) {
+    let mut recv = tokio::io::BufReader::new(recv);
+    let idle = Duration::from_millis(transport::IDLE_TIMEOUT_MS);
+    loop {
+        let header = tokio::time::timeout(idle, transport::tcp::read_record_header(&mut recv));
+        let (channel, len) = match header.await {
+            Ok(Ok(Some(header))) => header,
+            Ok(Ok(None)) => {
+                warn!(peer = %reader.identity, "a record of an unknown channel; closing");
+                return;
+            }
+            Ok(Err(_)) => return,
+            Err(_) => {
+                info!(peer = %reader.identity, "nothing heard over TCP within the idle timeout; closing");
+                return;
+            }
+        };
+        // Within a record, a link that died is noticed by TCP's keep-alive
+        // (`transport::tcp`): waiting on the inbox budgets is not idleness.
+        let read = match channel {
+            Channel::Docs => reader.doc_frame(&mut recv, len).await,
+            Channel::Blobs => reader.blob_frame(&mut recv, len).await,
+            Channel::KeepAlive => len == 0,
+        };
+        if !read {
+            return;
+        }
+    }
 }
 
 /// The documents `records` change, each once.
@@ -856,6 +1229,7 @@ fn engine_loop(
                 peer,
                 identity,
                 wire,
+                link,
                 writer,
             }) => {
                 writers.insert(peer, writer);
@@ -865,6 +1239,7 @@ fn engine_loop(
                         peer,
                         identity,
                         wire,
+                        link,
                     },
                 );
             }

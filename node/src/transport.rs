@@ -34,6 +34,8 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tracing::{info, warn};
 
+pub mod tcp;
+
 /// The ALPN protocol id of giasync's first wire version.
 pub const ALPN: &[u8] = b"giasync/1";
 
@@ -51,11 +53,17 @@ fn alpn_protocols() -> Vec<Vec<u8>> {
 
 /// The wire version a connection's handshake agreed on.
 fn agreed_wire(connection: &quinn::Connection) -> Result<u8, TransportError> {
-    connection
+    let protocol = connection
         .handshake_data()
         .and_then(|d| d.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
-        .and_then(|d| d.protocol)
-        .and_then(|p| wire::version_of_alpn(&p))
+        .and_then(|d| d.protocol);
+    wire_of_alpn(protocol.as_deref())
+}
+
+/// The wire version an ALPN protocol id names.
+fn wire_of_alpn(protocol: Option<&[u8]>) -> Result<u8, TransportError> {
+    protocol
+        .and_then(wire::version_of_alpn)
         .ok_or_else(|| TransportError::Hello("no giasync wire version agreed (ALPN)".into()))
 }
 /// How often an idle connection sends a keep-alive.
@@ -210,8 +218,9 @@ fn transport_config() -> Arc<quinn::TransportConfig> {
     Arc::new(config)
 }
 
-/// The server side: requires a client certificate of the region, not revoked.
-pub fn server_config(material: &TlsMaterial) -> Result<quinn::ServerConfig, TransportError> {
+/// The server side's TLS 1.3, for QUIC and the TCP fallback alike: requires a client
+/// certificate of the region, not revoked, and agrees on a wire version.
+fn rustls_server_config(material: &TlsMaterial) -> Result<rustls::ServerConfig, TransportError> {
     let verifier = WebPkiClientVerifier::builder_with_provider(material.roots.clone(), provider())
         .with_crls(material.crls.clone())
         .enforce_revocation_expiration()
@@ -224,6 +233,12 @@ pub fn server_config(material: &TlsMaterial) -> Result<quinn::ServerConfig, Tran
         .with_single_cert(material.cert_chain.clone(), material.key.clone_key())
         .map_err(config_error)?;
     tls.alpn_protocols = alpn_protocols();
+    Ok(tls)
+}
+
+/// The server side: requires a client certificate of the region, not revoked.
+pub fn server_config(material: &TlsMaterial) -> Result<quinn::ServerConfig, TransportError> {
+    let tls = rustls_server_config(material)?;
     let quic = QuicServerConfig::try_from(tls).map_err(config_error)?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
     config.transport_config(transport_config());
@@ -344,6 +359,20 @@ fn client_config_recording(
     expected: OrgCode,
     refusal: Arc<Mutex<Option<String>>>,
 ) -> Result<quinn::ClientConfig, TransportError> {
+    let tls = rustls_client_config(material, expected, refusal)?;
+    let quic = QuicClientConfig::try_from(tls).map_err(config_error)?;
+    let mut config = quinn::ClientConfig::new(Arc::new(quic));
+    config.transport_config(transport_config());
+    Ok(config)
+}
+
+/// The client side's TLS 1.3, for QUIC and the TCP fallback alike: checks that the server is
+/// the node `expected` of this node's region, recording why it refused one in `refusal`.
+fn rustls_client_config(
+    material: &TlsMaterial,
+    expected: OrgCode,
+    refusal: Arc<Mutex<Option<String>>>,
+) -> Result<rustls::ClientConfig, TransportError> {
     let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
         material.roots.clone(),
         provider(),
@@ -366,10 +395,7 @@ fn client_config_recording(
         .with_client_auth_cert(material.cert_chain.clone(), material.key.clone_key())
         .map_err(config_error)?;
     tls.alpn_protocols = alpn_protocols();
-    let quic = QuicClientConfig::try_from(tls).map_err(config_error)?;
-    let mut config = quinn::ClientConfig::new(Arc::new(quic));
-    config.transport_config(transport_config());
-    Ok(config)
+    Ok(tls)
 }
 
 /// A connected, authenticated peer.
@@ -498,6 +524,11 @@ fn peer_identity(connection: &quinn::Connection) -> Result<NodeIdentity, Transpo
         .ok_or_else(|| TransportError::PeerRefused {
             reason: "no certificate".into(),
         })?;
+    identity_of(&certs)
+}
+
+/// The node identity a peer's verified certificate chain names.
+fn identity_of(certs: &[CertificateDer<'_>]) -> Result<NodeIdentity, TransportError> {
     let leaf = certs.first().ok_or_else(|| TransportError::PeerRefused {
         reason: "empty certificate chain".into(),
     })?;

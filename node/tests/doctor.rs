@@ -9,7 +9,7 @@ use giasync_certs::pki::Pki;
 use giasync_shared::config::NodeConfig;
 
 mod common;
-use common::{FAST, point_upstreams, serve};
+use common::{FAST, point_upstreams, serve, serve_tcp};
 
 fn demo_region() -> tempfile::TempDir {
     demo_region_serving(false)
@@ -174,6 +174,54 @@ async fn the_wrong_node_and_a_silent_one_fail_their_upstream_lines() {
         "no clock without a hello: {report}"
     );
     assert!(line(&report, "store").starts_with("ok"), "{report}");
+}
+
+/// A school whose UDP is dropped: QUIC gets no answer, the TCP fallback does, and the line
+/// says so and passes; with neither, it fails naming both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_reached_over_tcp_only_passes_and_says_so() {
+    let dir = demo_region();
+    let region = dir.path().join("region");
+    let hub_tcp = serve_tcp(&region.join("4201")).await;
+    let (_rcoi, rcoi_addr) = serve(&region.join("42"));
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let school = region.join("420101").join("node.toml");
+    point_upstreams(&school, &[silent.local_addr().unwrap(), rcoi_addr]);
+    let with_tcp = |tcp: std::net::SocketAddr| {
+        let text = std::fs::read_to_string(&school).unwrap();
+        let mut config = NodeConfig::parse(&text, "node.toml").unwrap();
+        config.upstreams[0].tcp = Some(tcp);
+        std::fs::write(&school, toml::to_string(&config).unwrap()).unwrap();
+    };
+    with_tcp(hub_tcp);
+    let (ok, report) = doctor(school.clone()).await;
+    assert!(ok, "{report}");
+    let upstream = line(&report, "upstream 1");
+    assert!(
+        upstream.starts_with("ok")
+            && upstream.contains(&format!("reached over TCP at {hub_tcp} only"))
+            && upstream.contains("proved municipality 4201")
+            && upstream.contains("QUIC: no answer within 1500 ms"),
+        "{report}"
+    );
+    assert!(
+        line(&report, "clock vs upstream 1").starts_with("ok"),
+        "{report}"
+    );
+    // Nothing answers on TCP either: the line fails and names both.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_addr = closed.local_addr().unwrap();
+    drop(closed);
+    with_tcp(closed_addr);
+    let (ok, report) = doctor(school).await;
+    assert!(!ok, "{report}");
+    let upstream = line(&report, "upstream 1");
+    assert!(
+        upstream.starts_with("FAIL")
+            && upstream.contains("QUIC: no answer")
+            && upstream.contains(&format!("the TCP fallback at {closed_addr}")),
+        "{report}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -77,6 +77,7 @@ fn connect(a: &mut Engine, b: &mut Engine, now: i64) -> Session {
             peer: session.at_a,
             identity: b.identity(),
             wire: giasync_shared::sync::wire::WIRE_VERSION,
+            link: giasync_shared::sync::Link::Quic,
         },
     );
     b.handle(
@@ -85,6 +86,7 @@ fn connect(a: &mut Engine, b: &mut Engine, now: i64) -> Session {
             peer: session.at_b,
             identity: a.identity(),
             wire: giasync_shared::sync::wire::WIRE_VERSION,
+            link: giasync_shared::sync::Link::Quic,
         },
     );
     session

@@ -66,7 +66,13 @@ pub struct NodeSection {
     pub code: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub municipality: Option<MunicipalityCode>,
+    /// The UDP address QUIC listens on (a hub) or sends from (a school: port 0 is any).
     pub listen: SocketAddr,
+    /// A hub: the TCP address it also accepts its nodes on, over TLS 1.3 with the same
+    /// certificates, for school networks that drop UDP (often port 443, which filters pass).
+    /// None: QUIC only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen_tcp: Option<SocketAddr>,
     pub store: PathBuf,
     /// The TCP address of the node's web pages: a school's interface, a hub's oversight (HTML
     /// in Russian and the JSON API). None: no web server.
@@ -233,8 +239,13 @@ pub struct WebTlsSection {
 pub struct Upstream {
     pub role: NodeRole,
     pub code: String,
+    /// Its QUIC (UDP) address.
     pub addr: SocketAddr,
     pub host: String,
+    /// Its TCP fallback address (the upstream's `[node] listen_tcp`): used when QUIC cannot
+    /// reach it, while QUIC is tried again in the background. None: QUIC only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<SocketAddr>,
 }
 
 /// A configuration that does not load.
@@ -328,6 +339,18 @@ impl NodeConfig {
                 "[node] lookup: only the РЦОИ serves the result look-up".into(),
             ));
         }
+        if config.node.listen_tcp.is_some() && config.node.role == NodeRole::School {
+            return Err(invalid(
+                "[node] listen_tcp: a school accepts no nodes; only a hub listens on TCP".into(),
+            ));
+        }
+        if let Some(tcp) = config.node.listen_tcp
+            && Some(tcp) == config.node.web
+        {
+            return Err(invalid(format!(
+                "[node] listen_tcp = {tcp} is also the web pages' address; give each its own"
+            )));
+        }
         if config.web_tls.is_some() && config.node.web.is_none() {
             return Err(invalid(
                 "[web_tls] is the certificate of the pages on [node] web, which is not set".into(),
@@ -413,6 +436,22 @@ host = "127.0.0.1"
         let kuzbass = SCHOOL.replace("store.redb\"", "store.redb\"\nutc_offset = \"+07:00\"");
         let config = NodeConfig::parse(&kuzbass, "node.toml").unwrap();
         assert_eq!(config.node.clock().minutes(), 420);
+        // The TCP fallback's address, given with the upstream's QUIC address.
+        let tcp = SCHOOL.replace(
+            "host = \"127.0.0.1\"",
+            "host = \"127.0.0.1\"\ntcp = \"127.0.0.1:443\"",
+        );
+        let config = NodeConfig::parse(&tcp, "node.toml").unwrap();
+        assert_eq!(
+            config.upstreams[0].tcp,
+            Some("127.0.0.1:443".parse().unwrap())
+        );
+        assert_eq!(
+            NodeConfig::parse(SCHOOL, "x").unwrap().upstreams[0].tcp,
+            None
+        );
+        let again = NodeConfig::parse(&toml::to_string(&config).unwrap(), "x").unwrap();
+        assert_eq!(again, config);
         let again = NodeConfig::parse(&toml::to_string(&config).unwrap(), "x").unwrap();
         assert_eq!(again, config);
     }
@@ -478,6 +517,29 @@ host = "127.0.0.1"
             (
                 format!("{SCHOOL}\n[web_tls]\ncert = \"web.crt\"\nkey = \"web.key\"\n"),
                 "[node] web, which is not set",
+            ),
+            (
+                SCHOOL.replace("store.redb\"", "store.redb\"\nlisten_tcp = \"0.0.0.0:443\""),
+                "only a hub listens on TCP",
+            ),
+            (
+                SCHOOL
+                    .replace(
+                        "role = \"school\"\ncode = \"420101\"\nmunicipality = \"4201\"",
+                        "role = \"municipality\"\ncode = \"4201\"",
+                    )
+                    .replace(
+                        "store.redb\"",
+                        "store.redb\"\nlisten_tcp = \"0.0.0.0:443\"\nweb = \"0.0.0.0:443\"",
+                    ),
+                "also the web pages' address",
+            ),
+            (
+                SCHOOL.replace(
+                    "host = \"127.0.0.1\"",
+                    "host = \"127.0.0.1\"\ntcp = \"hub:443\"",
+                ),
+                "tcp",
             ),
         ];
         for (text, expected) in cases {

@@ -592,6 +592,7 @@ mod tests {
                     peer: 1,
                     identity: identities[other],
                     wire: crate::sync::wire::WIRE_VERSION,
+                    link: crate::sync::Link::Quic,
                 },
             );
         }

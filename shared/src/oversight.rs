@@ -68,6 +68,9 @@ pub struct SchoolView {
     pub municipality: String,
     /// Connected to this hub now (schools reach the РЦОИ through their МОУО hub).
     pub connected: bool,
+    /// How, while connected: `tcp` when the school's network drops UDP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<crate::sync::Link>,
     /// When this hub last heard from the school's node directly (RFC 3339).
     pub last_contact: Option<LocalTime>,
     /// The latest time in the school's data (a room log entry or a signed sheet), RFC 3339.
@@ -233,6 +236,8 @@ pub struct Contact {
     pub connected: bool,
     pub last_contact_ms: Option<i64>,
     pub docs_pending: usize,
+    /// How the connection is carried, while connected.
+    pub link: Option<crate::sync::Link>,
 }
 
 /// What [`build`] reads.
@@ -551,6 +556,7 @@ pub fn build_cached<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
     for (school, contact) in &inputs.contacts {
         if let Some(view) = schools.get_mut(school) {
             view.connected = contact.connected;
+            view.link = contact.link;
             view.last_contact = contact
                 .last_contact_ms
                 .and_then(|ms| local(ms, inputs.utc_offset));

@@ -913,6 +913,7 @@ impl Region {
                         peer,
                         identity,
                         wire,
+                        link: giasync_shared::sync::Link::Quic,
                     },
                 );
             }

@@ -172,6 +172,7 @@ fn school_session() -> Vec<Vec<u8>> {
                 None,
             ),
             wire: giasync_shared::sync::wire::WIRE_VERSION,
+            link: giasync_shared::sync::Link::Quic,
         },
     );
     // The hub's opening for the protocol, so the school answers with its changes.
@@ -232,6 +233,7 @@ fn engine_input() {
                 peer: 1,
                 identity: school_id,
                 wire: giasync_shared::sync::wire::WIRE_VERSION,
+                link: giasync_shared::sync::Link::Quic,
             },
         );
         hub.handle(2, Input::Received { peer: 1, bytes });

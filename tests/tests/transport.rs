@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 
 use giasync_certs::pki::Validity;
-use giasync_node::transport::{self, Peer, TlsMaterial, TransportError};
+use giasync_node::transport::{self, Peer, TlsMaterial, TransportError, tcp};
+use giasync_shared::sync::NodeIdentity;
 use giasync_tests::{Logs, NodeFiles, TestRegion, municipality, now, rcoi, school};
 use time::Duration;
 
@@ -398,4 +399,82 @@ async fn an_unanswered_first_packet_is_sent_again_when_the_simulator_assumes() {
                 .collect::<Vec<_>>()
         );
     }
+}
+
+/// As [`attempt`], over the TCP fallback (`transport::tcp`): the identity each side saw, or
+/// why it refused.
+async fn attempt_tcp(
+    server: &TlsMaterial,
+    client: &TlsMaterial,
+    expected: giasync_shared::codes::OrgCode,
+) -> (
+    Result<NodeIdentity, TransportError>,
+    Result<NodeIdentity, TransportError>,
+) {
+    let listener = tcp::listen(LOOPBACK.parse().unwrap()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = tcp::acceptor(server).unwrap();
+    let accepting = tokio::spawn(async move {
+        let (stream, remote) = listener.accept().await.expect("a connection");
+        let mut peer = tcp::accept(&acceptor, stream, remote).await?;
+        // Keep the connection open until the client has read the reply and gone.
+        let mut rest = Vec::new();
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut peer.stream, &mut rest).await;
+        Ok(peer.identity)
+    });
+    let client_result = tcp::connect(client, addr, "127.0.0.1", expected)
+        .await
+        .map(|peer| {
+            assert!(peer.clock_skew_ms.expect("skew measured").abs() < 1_000);
+            assert_eq!(peer.wire, giasync_shared::sync::wire::WIRE_VERSION);
+            peer.identity
+        });
+    let server_result = accepting.await.expect("accept task");
+    (server_result, client_result)
+}
+
+#[tokio::test]
+async fn over_tcp_the_same_certificates_pass_and_fail_for_the_same_reasons() {
+    let mut region = TestRegion::new("42");
+    let hub = region.node(municipality("42", "4201"));
+    let pupil = region.node(school("42", "4201", "420101"));
+    let (server, client) = attempt_tcp(&material(&hub), &material(&pupil), hub.identity.org).await;
+    assert_eq!(client.expect("the school connects"), hub.identity);
+    assert_eq!(server.expect("the hub accepts"), pupil.identity);
+
+    // Another region's node: it refuses the hub's CA first.
+    let mut foreign = TestRegion::new("43");
+    let intruder = foreign.node(school("43", "4301", "430101"));
+    let (server, client) =
+        attempt_tcp(&material(&hub), &material(&intruder), hub.identity.org).await;
+    let client_err = client.expect_err("refused");
+    assert!(
+        matches!(&client_err, TransportError::PeerRefused { reason } if reason.contains("unknown CA")),
+        "{client_err}"
+    );
+    assert!(server.is_err());
+
+    // A revoked school: the hub refuses it, and the school hears why.
+    let lost = region.node(school("42", "4201", "420102"));
+    region.revoke(lost.serial, &[&hub]);
+    let (server, client) = attempt_tcp(&material(&hub), &material(&lost), hub.identity.org).await;
+    let client_err = client.expect_err("refused");
+    assert!(
+        matches!(&client_err, TransportError::RefusedByPeer { reason } if reason.contains("certificate revoked")),
+        "{client_err}"
+    );
+    let server_err = server.expect_err("refused");
+    assert!(
+        matches!(&server_err, TransportError::PeerRefused { reason } if reason.contains("certificate revoked")),
+        "{server_err}"
+    );
+
+    // A node of the region, but not the one the school meant to reach.
+    let impostor = region.node(school("42", "4201", "420103"));
+    let (_, client) = attempt_tcp(&material(&impostor), &material(&pupil), hub.identity.org).await;
+    let err = client.expect_err("refused");
+    assert!(
+        matches!(&err, TransportError::PeerRefused { reason } if reason.starts_with("expected municipality:4201 of region 42")),
+        "{err}"
+    );
 }

@@ -212,6 +212,9 @@ impl DayParticipant {
 pub struct SyncState {
     /// Connected to an upstream (the МОУО hub or, as a fallback, the РЦОИ) now.
     pub online: bool,
+    /// How, while online: `tcp` when the school's network drops UDP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<giasync_shared::sync::Link>,
     pub upstream: String,
     pub last_contact: Option<Timestamp>,
     /// Documents the upstream has not confirmed holding.
@@ -562,6 +565,7 @@ pub fn read(engine: &Engine, context: &Context, exam: ExamId) -> Result<SchoolDa
         .max_by_key(|r| (r.connected, r.last_contact_ms));
     let sync = SyncState {
         online: upstream.as_ref().is_some_and(|u| u.connected),
+        link: upstream.as_ref().and_then(|u| u.link),
         upstream: upstream
             .as_ref()
             .map(|u| u.identity.to_string())

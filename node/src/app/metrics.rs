@@ -19,6 +19,8 @@ pub struct PeerMetrics {
     pub last_contact_ms: Option<i64>,
     /// Shared documents it has not confirmed holding (connected peers only).
     pub docs_pending: usize,
+    /// How the connection is carried (connected peers only).
+    pub link: Option<giasync_shared::sync::Link>,
 }
 
 /// A school's sheets as the documents this node holds count them.
@@ -84,6 +86,7 @@ pub fn read(engine: &Engine) -> Metrics {
                 connected: r.connected,
                 last_contact_ms: r.last_contact_ms,
                 docs_pending: r.docs_pending,
+                link: r.link,
             })
             .collect(),
         docs: engine.doc_ids().count(),

@@ -73,6 +73,10 @@ pub struct PeerLine {
     /// RFC 3339, if ever heard from.
     pub last_contact: Option<String>,
     pub docs_pending: usize,
+    /// How the connection is carried, while connected: `quic`, or `tcp` (the fallback for
+    /// networks that drop UDP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<giasync_shared::sync::Link>,
 }
 
 /// A node's status.
@@ -175,6 +179,7 @@ pub fn oversight_snapshot(
                     connected: r.connected,
                     last_contact_ms: r.last_contact_ms,
                     docs_pending: r.docs_pending,
+                    link: r.link,
                 },
             ))
         })
@@ -337,6 +342,7 @@ pub fn status(engine: &Engine, context: &Context) -> Status {
                     .and_then(|ms| Timestamp::from_unix_ms(ms).ok())
                     .map(|t| t.to_string()),
                 docs_pending: r.docs_pending,
+                link: r.link,
             })
             .collect(),
         docs: engine.doc_ids().count(),

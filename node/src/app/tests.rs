@@ -1315,6 +1315,7 @@ fn sync(a: &mut Engine, b: &mut Engine) {
                 peer: 1,
                 identity: identities[other],
                 wire: giasync_shared::sync::wire::WIRE_VERSION,
+                link: giasync_shared::sync::Link::Quic,
             },
         );
     }

@@ -113,6 +113,15 @@ pub fn render(m: &Metrics, blobs: Option<&BlobsLine>) -> Result<String, std::fmt
         "1 while a connection to the peer is up.",
         m.peers.iter().map(|p| (peer(p), i64::from(p.connected))),
     );
+    gauges(
+        &mut registry,
+        "giasync_peer_over_tcp",
+        "1 while the connection to the peer runs over the TCP fallback (UDP does not reach it).",
+        m.peers.iter().map(|p| {
+            let over_tcp = p.link == Some(giasync_shared::sync::Link::Tcp);
+            (peer(p), i64::from(over_tcp))
+        }),
+    );
     let last_contact = Family::<Labels, Gauge<f64, AtomicU64>>::default();
     for p in &m.peers {
         if let Some(ms) = p.last_contact_ms {
@@ -258,12 +267,14 @@ mod tests {
                     connected: true,
                     last_contact_ms: Some(1_700_000_000_123),
                     docs_pending: 2,
+                    link: Some(giasync_shared::sync::Link::Tcp),
                 },
                 PeerMetrics {
                     peer: school("420102"),
                     connected: false,
                     last_contact_ms: None,
                     docs_pending: 0,
+                    link: None,
                 },
             ],
             docs: 8,
@@ -289,6 +300,8 @@ mod tests {
         for line in [
             format!("giasync_node_info{{node=\"{node}\",role=\"municipality\"}} 1"),
             format!("giasync_peer_connected{{peer=\"{a}\"}} 1"),
+            format!("giasync_peer_over_tcp{{peer=\"{a}\"}} 1"),
+            format!("giasync_peer_over_tcp{{peer=\"{b}\"}} 0"),
             format!("giasync_peer_connected{{peer=\"{b}\"}} 0"),
             format!("giasync_peer_last_contact_timestamp_seconds{{peer=\"{a}\"}} 1700000000.123"),
             format!("giasync_peer_documents_pending{{peer=\"{a}\"}} 2"),
@@ -333,6 +346,7 @@ mod tests {
                 connected: true,
                 last_contact_ms: Some(1_700_000_000_000),
                 docs_pending: 0,
+                link: Some(giasync_shared::sync::Link::Quic),
             }],
             docs: 1,
             frames_sent: 1,

@@ -150,7 +150,9 @@ fn schools(h: &mut String, o: &Oversight) {
              <th>Результаты</th><th>Ознакомлено</th></tr>"
         );
         for s in &o.schools {
-            let link = if s.connected {
+            let link = if s.connected && s.link == Some(giasync_shared::sync::Link::Tcp) {
+                "<span class=\"online\" title=\"UDP не проходит: связь через TCP\">на связи (TCP)</span>"
+            } else if s.connected {
                 "<span class=\"online\">на связи</span>"
             } else if s.last_contact.is_some() {
                 "<span class=\"offline\">нет связи</span>"

@@ -96,6 +96,30 @@ pub fn serve(node_dir: &Path) -> (quinn::Endpoint, SocketAddr) {
     (endpoint, addr)
 }
 
+/// Serves hellos over the TCP fallback as the node whose folder is `node_dir`, on a free
+/// loopback port.
+pub async fn serve_tcp(node_dir: &Path) -> SocketAddr {
+    let config = NodeConfig::load(&node_dir.join("node.toml")).unwrap();
+    let material = TlsMaterial::from_config(&config.tls).unwrap();
+    let listener = transport::tcp::listen("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = transport::tcp::acceptor(&material).unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, remote)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(mut peer) = transport::tcp::accept(&acceptor, stream, remote).await {
+                    let mut rest = Vec::new();
+                    let _ = tokio::io::AsyncReadExt::read_to_end(&mut peer.stream, &mut rest).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
 /// Points the upstreams of the node configured at `node_toml` at `addrs`.
 pub fn point_upstreams(node_toml: &Path, addrs: &[SocketAddr]) {
     let text = std::fs::read_to_string(node_toml).unwrap();

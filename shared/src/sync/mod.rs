@@ -102,15 +102,44 @@ pub trait CertVerifier {
     }
 }
 
+/// How the driver carries a connection. The engine's frames are the same on either; it only
+/// reports the link, so status and pages can say a school syncs over the TCP fallback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Link {
+    /// QUIC over UDP, the transport.
+    Quic,
+    /// TLS 1.3 over TCP, the fallback for networks that drop UDP.
+    Tcp,
+}
+
+impl Link {
+    /// The link's name as operators read it.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Link::Quic => "QUIC",
+            Link::Tcp => "TCP",
+        }
+    }
+}
+
+impl std::fmt::Display for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Something that happened to the engine.
 #[derive(Debug)]
 pub enum Input<'a> {
     /// A peer completed the handshake; `identity` comes from its verified certificate, `wire`
-    /// is the wire version the two sides agreed on ([`wire::agree`]).
+    /// is the wire version the two sides agreed on ([`wire::agree`]), `link` how it is carried.
     Connected {
         peer: PeerId,
         identity: NodeIdentity,
         wire: u8,
+        link: Link,
     },
     /// The connection to a peer ended.
     Disconnected { peer: PeerId },
@@ -290,6 +319,8 @@ struct PeerState {
     identity: NodeIdentity,
     /// The wire version agreed with the peer: every frame to and from it carries it.
     wire: u8,
+    /// How the driver carries the connection (reported, not used).
+    link: Link,
     docs: BTreeMap<DocId, PeerDoc>,
     fragments: BTreeMap<u32, Unfinished>,
     /// What the unfinished fragments count against [`PEER_FRAGMENT_BYTES_MAX`].
@@ -325,6 +356,8 @@ pub struct PeerReport {
     pub last_contact_ms: Option<i64>,
     /// Shared documents whose heads it has not confirmed holding (connected peers only).
     pub docs_pending: usize,
+    /// How the connection is carried (connected peers only).
+    pub link: Option<Link>,
 }
 
 /// Counters for reports and tests.
@@ -589,6 +622,7 @@ impl Engine {
                 peer,
                 identity,
                 wire: WIRE_VERSION,
+                link: Link::Quic,
             },
         );
         self.handle(now_ms, Input::Received { peer, bytes: frame });
@@ -629,6 +663,7 @@ impl Engine {
                         connected: false,
                         last_contact_ms: Some(*at),
                         docs_pending: 0,
+                        link: None,
                     },
                 )
             })
@@ -651,8 +686,10 @@ impl Engine {
                 connected: true,
                 last_contact_ms: None,
                 docs_pending: 0,
+                link: None,
             });
             entry.connected = true;
+            entry.link = Some(p.link);
             entry.docs_pending = entry.docs_pending.max(pending);
         }
         reports.into_values().collect()
@@ -699,7 +736,8 @@ impl Engine {
                 peer,
                 identity,
                 wire,
-            } => self.connected(peer, identity, wire),
+                link,
+            } => self.connected(peer, identity, wire, link),
             Input::Disconnected { peer } => {
                 self.peers.remove(&peer);
             }
@@ -759,7 +797,7 @@ impl Engine {
             .map_or([0; 32], |d| heads_digest(&d.doc.get_heads()))
     }
 
-    fn connected(&mut self, peer: PeerId, identity: NodeIdentity, wire: u8) {
+    fn connected(&mut self, peer: PeerId, identity: NodeIdentity, wire: u8, link: Link) {
         if !self.wire_versions.contains(&wire) {
             self.audit(format!(
                 "{identity} connected in wire version {wire}, which this node does not speak"
@@ -793,6 +831,7 @@ impl Engine {
             PeerState {
                 identity,
                 wire,
+                link,
                 docs: BTreeMap::new(),
                 fragments: BTreeMap::new(),
                 fragment_bytes: 0,

@@ -116,6 +116,7 @@ impl Net {
                 peer: pa,
                 identity: ib,
                 wire,
+                link: crate::sync::Link::Quic,
             },
         );
         self.nodes[b].handle(
@@ -124,6 +125,7 @@ impl Net {
                 peer: pb,
                 identity: ia,
                 wire,
+                link: crate::sync::Link::Quic,
             },
         );
         self.run();
@@ -369,6 +371,7 @@ fn a_node_of_the_next_wire_version_syncs_with_one_of_this_version() {
             peer: 99,
             identity: moyo("4201"),
             wire: next,
+            link: crate::sync::Link::Quic,
         },
     );
     let outputs: Vec<Output> = std::iter::from_fn(|| net.nodes[2].poll_output()).collect();
@@ -818,6 +821,7 @@ fn attestations_go_again_when_a_dropped_new_document_comes_later() {
             peer: pa,
             identity: hub_id,
             wire: crate::sync::wire::WIRE_VERSION,
+            link: crate::sync::Link::Quic,
         },
     );
     net.nodes[1].handle(
@@ -826,6 +830,7 @@ fn attestations_go_again_when_a_dropped_new_document_comes_later() {
             peer: pb,
             identity: school_id,
             wire: crate::sync::wire::WIRE_VERSION,
+            link: crate::sync::Link::Quic,
         },
     );
     let opening = automerge::sync::SyncDoc::generate_sync_message(
@@ -1113,6 +1118,7 @@ fn a_message_with_a_corrupt_chunk_is_refused_whole() {
             peer: at_rcoi,
             identity: school("4201", "420101"),
             wire: crate::sync::wire::WIRE_VERSION,
+            link: crate::sync::Link::Quic,
         },
     );
     let frame = Frame::Sync {
@@ -1623,6 +1629,7 @@ fn hub_with_school() -> (Engine, NodeIdentity) {
             peer: 1,
             identity: peer,
             wire: crate::sync::wire::WIRE_VERSION,
+            link: crate::sync::Link::Quic,
         },
     );
     while hub.poll_output().is_some() {}
@@ -1703,6 +1710,7 @@ fn a_second_connection_from_the_same_node_replaces_the_first() {
             peer: 2,
             identity: school,
             wire: crate::sync::wire::WIRE_VERSION,
+            link: crate::sync::Link::Quic,
         },
     );
     let out: Vec<Output> = std::iter::from_fn(|| hub.poll_output()).collect();
@@ -1843,6 +1851,7 @@ fn sync_messages_for_new_documents_share_the_allowance_across_reconnects() {
                     peer: 2,
                     identity: school,
                     wire: crate::sync::wire::WIRE_VERSION,
+                    link: crate::sync::Link::Quic,
                 },
             );
         }

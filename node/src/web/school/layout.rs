@@ -75,7 +75,14 @@ pub(super) fn page(
             "<span id=\"sync\" class=\"sync {}\">{}</span><span id=\"pending\">не передано документов: {}</span><span id=\"at-rcoi\">в РЦОИ: {} из {} бланков</span>",
             if s.online { "online" } else { "offline" },
             if s.online {
-                format!("на связи ({})", escape(&crate::web::russian_node(&s.upstream)))
+                let over = match s.link {
+                    Some(giasync_shared::sync::Link::Tcp) => ", через TCP",
+                    _ => "",
+                };
+                format!(
+                    "на связи ({}{over})",
+                    escape(&crate::web::russian_node(&s.upstream))
+                )
             } else {
                 "нет связи — данные сохраняются на узле".to_owned()
             },
