@@ -67,15 +67,21 @@ pub fn check_strength(
     role: giasync_shared::codes::PersonRole,
     pin: &Pin,
 ) -> Result<(), KeyFileError> {
-    use giasync_shared::codes::PersonRole;
-    let signs_what_counts = matches!(
-        role,
-        PersonRole::Expert | PersonRole::Operator | PersonRole::Head
-    );
-    if signs_what_counts && pin.0.chars().count() < PASSPHRASE_CHARS_MIN {
+    if needs_passphrase(role) && pin.0.chars().count() < PASSPHRASE_CHARS_MIN {
         return Err(KeyFileError::PassphraseTooShort(role));
     }
     Ok(())
+}
+
+/// Whether a person in `role` signs what counts (scores, the commission order, the РЦОИ's
+/// approvals), and so needs a passphrase rather than a PIN.
+#[must_use]
+pub fn needs_passphrase(role: giasync_shared::codes::PersonRole) -> bool {
+    use giasync_shared::codes::PersonRole;
+    matches!(
+        role,
+        PersonRole::Expert | PersonRole::Operator | PersonRole::Head
+    )
 }
 
 /// A PIN or passphrase that unlocks a person's key.

@@ -4,6 +4,7 @@
 
 pub mod demo;
 pub mod enrol;
+pub mod enrol_person;
 pub mod identity;
 pub mod keyfile;
 pub mod pki;

@@ -150,6 +150,51 @@ enum Command {
         /// The certificate request (PEM).
         request: PathBuf,
     },
+    /// Enrol a person without making their key here: record who they are and print a one-time
+    /// enrolment code to hand them on paper. At the school, `giasync-node enrol-person` makes
+    /// their key there, sealed with the PIN they choose, and a request under this code;
+    /// `sign-person` then issues the certificate.
+    EnrolPerson {
+        /// The CA folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// expert, interviewer, organiser, technician, head, coordinator or operator.
+        #[arg(long)]
+        role: String,
+        /// The person's id (latin letters, digits, '.', '_', '-').
+        #[arg(long)]
+        id: String,
+        /// The person's full name (ФИО): the certificate carries this, not the request's.
+        #[arg(long)]
+        name: String,
+        /// The code of the organisation they work for.
+        #[arg(long)]
+        org: String,
+        /// The kind of that organisation; by default rcoi for operators, municipality for
+        /// coordinators, school for the rest.
+        #[arg(long)]
+        org_role: Option<String>,
+        /// How many days the code may be used.
+        #[arg(long, default_value_t = giasync_certs::enrol_person::CODE_VALIDITY_DAYS)]
+        code_days: i64,
+    },
+    /// Issue a person's certificate for their request (`giasync-node enrol-person`), checked
+    /// against the enrolment code recorded for them (made with it, signed by its key, the code
+    /// not used and not expired). Writes ID.crt into --out, for `giasync-node install-person`;
+    /// no private key is read or written.
+    SignPerson {
+        /// The CA folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The folder to write ID.crt into.
+        #[arg(long)]
+        out: PathBuf,
+        /// Validity in days.
+        #[arg(long, default_value_t = PERSON_VALIDITY_DAYS)]
+        days: i64,
+        /// The request (ID.request).
+        request: PathBuf,
+    },
     /// Print the identity, validity and serial of a certificate, or the entries of a
     /// revocation list.
     Show {
@@ -223,16 +268,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             org_role,
             out,
             days,
-        } => person(
-            &dir,
-            &role,
-            &id,
-            &name,
-            &org,
-            org_role.as_deref(),
-            &out,
-            days,
-        )?,
+        } => {
+            let pki = Pki::open(&dir)?;
+            let identity = person_identity(&pki, &role, &id, &org, org_role.as_deref())?;
+            person(pki, &identity, &name, &out, days)?;
+        }
         Command::Web {
             dir,
             names,
@@ -300,6 +340,53 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 out.display()
             );
         }
+        Command::EnrolPerson {
+            dir,
+            role,
+            id,
+            name,
+            org,
+            org_role,
+            code_days,
+        } => {
+            let pki = Pki::open(&dir)?;
+            let identity = person_identity(&pki, &role, &id, &org, org_role.as_deref())?;
+            let expires = now() + time::Duration::days(code_days);
+            let code = giasync_certs::enrol_person::issue_code(&pki, &identity, &name, expires)?;
+            println!("enrolment code for {identity} ({name}): {code}");
+            println!(
+                "valid until {}, once; hand it to the person on paper, never with the request",
+                giasync_certs::show::rfc3339(expires)
+            );
+        }
+        Command::SignPerson {
+            dir,
+            out,
+            days,
+            request,
+        } => {
+            let mut pki = Pki::open(&dir)?;
+            let text = std::fs::read_to_string(&request)
+                .with_context(|| format!("reading {}", request.display()))?;
+            let parsed = giasync_certs::enrol_person::PersonRequest::parse(&text)
+                .with_context(|| format!("{}", request.display()))?;
+            let target = out.join(format!("{}.crt", parsed.identity()?.id));
+            refuse_existing(std::slice::from_ref(&target))?;
+            let (identity, serial, cert) = giasync_certs::enrol_person::sign(
+                &mut pki,
+                &parsed,
+                now(),
+                Validity::days_from(now(), days)?,
+            )
+            .with_context(|| format!("{}", request.display()))?;
+            std::fs::create_dir_all(&out).with_context(|| format!("{}", out.display()))?;
+            write_atomic(&target, cert.as_bytes(), false)?;
+            println!(
+                "issued certificate {serial} for {identity} (key fingerprint {}: the same as enrol-person printed?) into {}: take it to the school (giasync-node install-person)",
+                giasync_certs::enrol::fingerprint(&parsed.public_key()?),
+                target.display()
+            );
+        }
         Command::Show { file } => {
             let bytes = std::fs::read(&file).with_context(|| format!("{}", file.display()))?;
             print!(
@@ -365,17 +452,15 @@ fn node(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn person(
-    dir: &Path,
+/// The identity a person of `role`, `id` at organisation `org` (of kind `org_role`, or the
+/// role's usual kind) has in `pki`'s region.
+fn person_identity(
+    pki: &Pki,
     role: &str,
     id: &str,
-    name: &str,
     org: &str,
     org_role: Option<&str>,
-    out: &Path,
-    days: i64,
-) -> anyhow::Result<()> {
-    let mut pki = Pki::open(dir)?;
+) -> anyhow::Result<PersonIdentity> {
     let role: PersonRole = role.parse().context("--role")?;
     let id = PersonId::new(id).context("--id")?;
     let org_role: NodeRole = match org_role {
@@ -385,9 +470,25 @@ fn person(
         None => NodeRole::School,
     };
     let org = OrgCode::parse(org_role, org).context("--org")?;
+    Ok(PersonIdentity {
+        region: pki.region(),
+        role,
+        id,
+        org,
+    })
+}
+
+fn person(
+    mut pki: Pki,
+    identity: &PersonIdentity,
+    name: &str,
+    out: &Path,
+    days: i64,
+) -> anyhow::Result<()> {
+    let (role, id) = (identity.role, identity.id);
     let files = [out.join(format!("{id}.key")), out.join(format!("{id}.crt"))];
     refuse_existing(&files)?;
-    let prompt = if matches!(role, PersonRole::Expert | PersonRole::Operator) {
+    let prompt = if giasync_certs::keyfile::needs_passphrase(role) {
         format!(
             "Passphrase for {id} (at least {} characters): ",
             giasync_certs::keyfile::PASSPHRASE_CHARS_MIN
@@ -397,14 +498,8 @@ fn person(
     };
     let pin = Pin::read(&prompt, true)?;
     std::fs::create_dir_all(out).with_context(|| format!("{}", out.display()))?;
-    let identity = PersonIdentity {
-        region: pki.region(),
-        role,
-        id,
-        org,
-    };
     let credentials = pki.issue_person(
-        &identity,
+        identity,
         name,
         Validity::days_from(now(), days)?,
         &pin,

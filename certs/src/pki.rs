@@ -514,13 +514,41 @@ impl Pki {
         keyfile::check_strength(identity.role, pin)?;
         let key = SigningKey::generate(&mut rand_core::OsRng);
         let key_file = keyfile::seal(&key, pin, kdf)?;
+        let verifying_key = key.verifying_key().to_bytes();
+        let (serial, cert_pem) =
+            self.issue_person_for(identity, full_name, validity, verifying_key)?;
+        Ok(PersonCredentials {
+            serial,
+            cert_pem,
+            key_file,
+            verifying_key,
+        })
+    }
+
+    /// Issues a person's certificate to the holder of `verifying_key` (a key made and sealed
+    /// on the school's machine: `crate::enrol_person`). Returns the serial and the certificate
+    /// (PEM).
+    pub fn issue_person_for(
+        &mut self,
+        identity: &PersonIdentity,
+        full_name: &str,
+        validity: Validity,
+        verifying_key: [u8; 32],
+    ) -> Result<(u64, String), PkiError> {
+        self.check_region(identity.region)?;
+        let full_name = full_name.trim();
+        if full_name.is_empty() {
+            return Err(PkiError::Corrupt {
+                path: "--name".into(),
+                message: "a person's name is empty".into(),
+            });
+        }
         let serial = self.take_serial();
         let mut params = self.leaf_params(serial, full_name, &identity.to_uri(), validity)?;
         params.key_usages.push(KeyUsagePurpose::ContentCommitment);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::Other(
             EKU_DOCUMENT_SIGNING.to_vec(),
         )];
-        let verifying_key = key.verifying_key().to_bytes();
         let cert = params.signed_by(&Ed25519Public(verifying_key), &self.issuer)?;
         self.index.issued.push(Issued {
             serial,
@@ -531,12 +559,7 @@ impl Pki {
             revoked: None,
         });
         self.save_index()?;
-        Ok(PersonCredentials {
-            serial,
-            cert_pem: cert.pem(),
-            key_file,
-            verifying_key,
-        })
+        Ok((serial, cert.pem()))
     }
 
     /// Revokes certificate `serial` and re-issues the revocation list.

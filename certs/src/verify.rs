@@ -197,6 +197,24 @@ impl CaVerifier {
         check
     }
 
+    /// A person's certificate checked against the CA and the revocation list, and valid now:
+    /// the identity and the key (what `giasync-node install-person` installs).
+    pub fn person_key(&self, der: &[u8]) -> Result<(PersonIdentity, [u8; 32]), String> {
+        let (person, certified) = self.check_expert(der)?;
+        if let Some(at) = certified.revoked_at {
+            return Err(format!("revoked at {}", crate::show::rfc3339(at)));
+        }
+        let now = OffsetDateTime::now_utc();
+        if now < certified.not_before || now > certified.not_after {
+            return Err(format!(
+                "not valid now: valid from {} to {}",
+                crate::show::rfc3339(certified.not_before),
+                crate::show::rfc3339(certified.not_after)
+            ));
+        }
+        Ok((person, certified.key.to_bytes()))
+    }
+
     /// Checks an expert certificate against the CA and the revocation list.
     fn check_expert(&self, der: &[u8]) -> ExpertCheck {
         verify_issued_by(der, &self.ca_der)?;

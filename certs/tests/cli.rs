@@ -354,3 +354,104 @@ fn sign_issues_for_a_registered_request_only() {
     let shown = text(&shown.stdout);
     assert!(shown.contains("school 420101"), "{shown}");
 }
+
+#[test]
+fn enrol_person_prints_a_code_and_sign_person_issues_once_for_a_request_made_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    let out = certs(
+        &["init", "--dir", s(&pki), "--region", "42", "--name", "РЦОИ"],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = certs(
+        &[
+            "enrol-person",
+            "--dir",
+            s(&pki),
+            "--role",
+            "expert",
+            "--id",
+            "exp-420101-7",
+            "--name",
+            "Орлова Ольга Игоревна",
+            "--org",
+            "420101",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    let code = said
+        .split(": ")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert_eq!(code.len(), 19, "{said}");
+    // The CA folder keeps no code, only a key derived from it.
+    let kept = std::fs::read_to_string(pki.join("enrolments.json")).unwrap();
+    assert!(
+        !kept.contains(&code) && !kept.contains(&code.replace('-', "")),
+        "{kept}"
+    );
+
+    // The request, as the school makes it (`giasync-node enrol-person`).
+    let expert = giasync_certs::PersonIdentity {
+        region: giasync_shared::codes::RegionCode::new("42").unwrap(),
+        role: giasync_shared::codes::PersonRole::Expert,
+        id: giasync_shared::codes::PersonId::new("exp-420101-7").unwrap(),
+        org: giasync_shared::codes::OrgCode::School(
+            giasync_shared::codes::SchoolCode::new("420101").unwrap(),
+        ),
+    };
+    let pin = giasync_certs::keyfile::Pin::new("пароль эксперта длинный".into()).unwrap();
+    let fast = giasync_certs::keyfile::KdfParams {
+        memory_kib: 256,
+        iterations: 1,
+        parallelism: 1,
+    };
+    let (_, request, fingerprint) =
+        giasync_certs::enrol_person::request(&expert, &code, &pin, fast).unwrap();
+    let request_file = dir.path().join("exp-420101-7.request");
+    std::fs::write(&request_file, request.to_text()).unwrap();
+    let issued = dir.path().join("issued");
+    let sign = || {
+        certs(
+            &[
+                "sign-person",
+                "--dir",
+                s(&pki),
+                "--out",
+                s(&issued),
+                s(&request_file),
+            ],
+            None,
+        )
+    };
+    let out = sign();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(&fingerprint),
+        "{}",
+        text(&out.stdout)
+    );
+    let cert = issued.join("exp-420101-7.crt");
+    let shown = certs(&["show", s(&cert)], None);
+    assert!(
+        text(&shown.stdout).contains("Орлова Ольга Игоревна"),
+        "{}",
+        text(&shown.stdout)
+    );
+    // Once: a second request with the code is refused, and the certificate is not replaced.
+    std::fs::remove_file(&cert).unwrap();
+    let out = sign();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("used already"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!cert.exists());
+}

@@ -18,6 +18,7 @@ pub mod blobs;
 pub mod bundle;
 pub mod doctor;
 pub mod enrol;
+pub mod enrol_person;
 pub mod export;
 pub mod import;
 pub mod materials;

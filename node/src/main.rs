@@ -90,6 +90,35 @@ enum Command {
         /// The backup file.
         from: PathBuf,
     },
+    /// A person's first sign-in at this school: make their signing key on this machine, sealed
+    /// with the PIN (or passphrase) they choose now, into the people folder (ID.key), and write
+    /// the request for their certificate (ID.request) under the enrolment code the РЦОИ gave
+    /// them (`giasync-certs enrol-person`). The code is read from the terminal (or
+    /// GIASYNC_ENROL_CODE), the PIN too (or GIASYNC_PIN). Take ID.request (only it) to the
+    /// РЦОИ (`giasync-certs sign-person`), then install what comes back with `install-person`.
+    EnrolPerson {
+        /// The node's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// The person's role: expert, interviewer, organiser, technician or head.
+        #[arg(long)]
+        role: String,
+        /// The person's id, as on the paper with the enrolment code.
+        #[arg(long)]
+        id: String,
+    },
+    /// Install a person's certificate the РЦОИ issued (ID.crt): checked (issued by this node's
+    /// CA, not revoked, valid now, for a person of this organisation enrolled on this machine,
+    /// for the key made here) before it goes into the people folder. Restart the node for its
+    /// pages to offer the person at sign-in.
+    InstallPerson {
+        /// The node's configuration (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// The certificate file (ID.crt).
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Install the certificate the РЦОИ issued for this node's request: node.crt, ca.crt and
     /// crl.pem from the folder `giasync-certs sign` wrote, checked (issued by that CA, not
     /// revoked, for this node's key and identity) before they go where node.toml names them.
@@ -532,6 +561,9 @@ fn report(response: &Response) -> bool {
     response.ok
 }
 
+/// The variable `enrol-person` reads the enrolment code from, instead of the terminal.
+const ENROL_CODE_ENV: &str = "GIASYNC_ENROL_CODE";
+
 fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
         Command::Run { config } => {
@@ -609,6 +641,61 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     .set_aside
                     .map(|p| format!(" (the store it replaced is at {})", p.display()))
                     .unwrap_or_default()
+            );
+            Ok(true)
+        }
+        Command::EnrolPerson { config, role, id } => {
+            let path = config;
+            let config = NodeConfig::load(&path)?;
+            let role: giasync_shared::codes::PersonRole = role.parse().context("--role")?;
+            let id = giasync_shared::codes::PersonId::new(&id).context("--id")?;
+            let code = match std::env::var(ENROL_CODE_ENV) {
+                Ok(code) => code,
+                Err(_) => rpassword::prompt_password(format!("Enrolment code for {id}: "))
+                    .with_context(|| format!("reading the code (or set {ENROL_CODE_ENV})"))?,
+            };
+            let prompt = if giasync_certs::keyfile::needs_passphrase(role) {
+                format!(
+                    "Passphrase for {id}, chosen now (at least {} characters): ",
+                    giasync_certs::keyfile::PASSPHRASE_CHARS_MIN
+                )
+            } else {
+                format!("PIN for {id}, chosen now: ")
+            };
+            let pin = giasync_certs::keyfile::Pin::read(&prompt, true)?;
+            let people = giasync_node::enrol_person::people_dir(&config, &path);
+            let enrolled = giasync_node::enrol_person::enrol(
+                &config,
+                &people,
+                role,
+                id,
+                &code,
+                &pin,
+                giasync_certs::keyfile::KdfParams::DEFAULT,
+            )?;
+            println!(
+                "made the key of {} at {} (it stays on this machine)",
+                enrolled.identity,
+                enrolled.key_file.display()
+            );
+            println!(
+                "request: {} — take it to the РЦОИ (giasync-certs sign-person)",
+                enrolled.request_file.display()
+            );
+            println!(
+                "key fingerprint (read it out to the РЦОИ): {}",
+                enrolled.fingerprint
+            );
+            Ok(true)
+        }
+        Command::InstallPerson { config, from } => {
+            let path = config;
+            let config = NodeConfig::load(&path)?;
+            let people = giasync_node::enrol_person::people_dir(&config, &path);
+            let identity = giasync_node::enrol_person::install(&config, &people, &from)?;
+            println!(
+                "installed the certificate of {identity} in {}; restart the node for its pages to offer them at sign-in",
+                people.display()
             );
             Ok(true)
         }

@@ -235,3 +235,155 @@ async fn a_school_enrols_with_a_key_that_never_leaves_its_machine() {
     .unwrap();
     assert!(shown.contains(&format!("serial     {serial}\n")), "{shown}");
 }
+
+/// A person's first sign-in at the school: the РЦОИ issues a one-time code; the expert's key is
+/// made on the school's machine, sealed with the passphrase chosen there; only the request
+/// travels; the certificate comes back, is installed, and the key it certifies is the one the
+/// passphrase opens. The sealed key never leaves the people folder.
+#[test]
+fn an_expert_enrols_with_a_code_and_a_key_made_at_the_school() {
+    let dir = tempfile::tempdir().unwrap();
+    let region = dir.path().join("region");
+    demo_region(&region, 47_060, 1);
+    let school = region.join("420101");
+    let config = school.join("node.toml");
+    let people = school.join("people");
+    let media = dir.path().join("media");
+    std::fs::create_dir(&media).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+
+    // At the РЦОИ: who is to be enrolled, and the code on paper.
+    let pki = Pki::open(&region.join("pki")).unwrap();
+    let expert = giasync_certs::PersonIdentity {
+        region: pki.region(),
+        role: giasync_shared::codes::PersonRole::Expert,
+        id: giasync_shared::codes::PersonId::new("exp-420101-new").unwrap(),
+        org: giasync_shared::codes::OrgCode::School(
+            giasync_shared::codes::SchoolCode::new("420101").unwrap(),
+        ),
+    };
+    let code = giasync_certs::enrol_person::issue_code(
+        &pki,
+        &expert,
+        "Сидорова Мария Петровна",
+        now + time::Duration::days(30),
+    )
+    .unwrap();
+    drop(pki);
+
+    // At the school: the key and the request, under the code and a passphrase chosen now.
+    let passphrase = "эксперт выбирает сам";
+    let enrol = |code: &str, pin: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_giasync-node"))
+            .args([
+                "enrol-person",
+                "--config",
+                config.to_str().unwrap(),
+                "--role",
+                "expert",
+                "--id",
+                "exp-420101-new",
+            ])
+            .env("GIASYNC_ENROL_CODE", code)
+            .env("GIASYNC_PIN", pin)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    // A PIN too short for an expert makes nothing.
+    let (ok, said) = enrol(&code, "123456");
+    assert!(!ok, "{said}");
+    assert!(!people.join("exp-420101-new.key").exists(), "{said}");
+    let (ok, said) = enrol(&code, passphrase);
+    assert!(ok, "{said}");
+    let key_file = people.join("exp-420101-new.key");
+    let sealed = std::fs::read(&key_file).unwrap();
+    let request_file = people.join("exp-420101-new.request");
+    std::fs::copy(&request_file, media.join("exp-420101-new.request")).unwrap();
+    // Enrolling again never replaces the key.
+    let (again, said) = enrol(&code, passphrase);
+    assert!(!again && said.contains("exists already"), "{said}");
+    assert_eq!(std::fs::read(&key_file).unwrap(), sealed);
+
+    // At the РЦОИ: only the request arrives.
+    let mut pki = Pki::open(&region.join("pki")).unwrap();
+    let request = giasync_certs::enrol_person::PersonRequest::parse(
+        &std::fs::read_to_string(media.join("exp-420101-new.request")).unwrap(),
+    )
+    .unwrap();
+    let validity = Validity::days_from(now, 365).unwrap();
+    let (identity, _, cert) =
+        giasync_certs::enrol_person::sign(&mut pki, &request, now, validity).unwrap();
+    assert_eq!(identity, expert);
+    std::fs::write(media.join("exp-420101-new.crt"), &cert).unwrap();
+    // The sealed key never left the people folder.
+    assert_eq!(
+        files_holding(dir.path(), &sealed),
+        std::slice::from_ref(&key_file),
+        "the key was copied"
+    );
+
+    // Another school's person's certificate is not installed here.
+    let foreign = dir.path().join("foreign.crt");
+    let (_, _, foreign_cert) = {
+        let mut other = expert.clone();
+        other.id = giasync_shared::codes::PersonId::new("exp-other").unwrap();
+        let code = giasync_certs::enrol_person::issue_code(
+            &pki,
+            &other,
+            "Кто-то Другой",
+            now + time::Duration::days(1),
+        )
+        .unwrap();
+        let pin = giasync_certs::keyfile::Pin::new(passphrase.into()).unwrap();
+        let (_, request, _) =
+            giasync_certs::enrol_person::request(&other, &code, &pin, common::FAST).unwrap();
+        giasync_certs::enrol_person::sign(&mut pki, &request, now, validity).unwrap()
+    };
+    std::fs::write(&foreign, foreign_cert).unwrap();
+    let (ok, said) = node(&[
+        "install-person",
+        "--config",
+        config.to_str().unwrap(),
+        "--from",
+        foreign.to_str().unwrap(),
+    ]);
+    assert!(!ok && said.contains("no key of exp-other"), "{said}");
+
+    // Back at the school: installed beside the key; the request is done with.
+    let (ok, said) = node(&[
+        "install-person",
+        "--config",
+        config.to_str().unwrap(),
+        "--from",
+        media.join("exp-420101-new.crt").to_str().unwrap(),
+    ]);
+    assert!(ok, "{said}");
+    assert!(people.join("exp-420101-new.crt").exists());
+    assert!(!request_file.exists());
+    // The passphrase chosen at the school opens the key the certificate certifies, and the
+    // certificate carries the name the РЦОИ recorded.
+    let key = giasync_certs::keyfile::open(
+        &sealed,
+        &giasync_certs::keyfile::Pin::new(passphrase.into()).unwrap(),
+    )
+    .unwrap();
+    let der = giasync_certs::show::certs_from_pem(
+        &std::fs::read(people.join("exp-420101-new.crt")).unwrap(),
+    )
+    .unwrap()
+    .remove(0);
+    let summary = giasync_certs::show::summarize_der(&der).unwrap();
+    assert_eq!(summary.ed25519_key, Some(key.verifying_key().to_bytes()));
+    assert!(
+        summary.subject.contains("Сидорова Мария Петровна"),
+        "{summary:?}"
+    );
+}
