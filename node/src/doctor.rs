@@ -407,6 +407,8 @@ async fn check_upstreams(
             continue;
         };
         let quic = reach_over_quic(material, upstream, expected, timeout).await;
+        let quic_refused = matches!(&quic, Err((_, true)));
+        let quic = quic.map_err(|(e, _)| e);
         let tcp = match upstream.tcp {
             Some(addr) => Some((
                 addr,
@@ -429,6 +431,14 @@ async fn check_upstreams(
                     q.describe()
                 )),
                 Some(q),
+            ),
+            // A refusal over QUIC (the wrong node, a revoked certificate) is not a dropped
+            // UDP: the node does not fall back to TCP then, so neither does the check.
+            (Err(e), Some((addr, Ok(_)))) if quic_refused => (
+                Err(format!(
+                    "QUIC: {e}; the TCP fallback at {addr} answers, but the node does not fall back on a refusal"
+                )),
+                None,
             ),
             (Err(e), Some((addr, Ok(t)))) => (
                 Ok(format!(
@@ -473,13 +483,14 @@ impl Reached {
     }
 }
 
-/// Connects to `upstream` over QUIC and says what it showed, or why it failed.
+/// Connects to `upstream` over QUIC and says what it showed, or why it failed and whether
+/// that was a refusal of a certificate (either side's).
 async fn reach_over_quic(
     material: &TlsMaterial,
     upstream: &giasync_shared::config::Upstream,
     expected: giasync_shared::codes::OrgCode,
     timeout: Duration,
-) -> Result<Reached, String> {
+) -> Result<Reached, (String, bool)> {
     let unspecified = match upstream.addr.ip() {
         IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
@@ -493,12 +504,22 @@ async fn reach_over_quic(
         Ok::<_, transport::TransportError>(peer)
     };
     match tokio::time::timeout(timeout, attempt).await {
-        Err(_) => Err(format!(
-            "no answer within {} ms (is it running? is UDP port {} open on the way?)",
-            timeout.as_millis(),
-            upstream.addr.port()
+        Err(_) => Err((
+            format!(
+                "no answer within {} ms (is it running? is UDP port {} open on the way?)",
+                timeout.as_millis(),
+                upstream.addr.port()
+            ),
+            false,
         )),
-        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Err(e)) => {
+            let refused = matches!(
+                e,
+                transport::TransportError::PeerRefused { .. }
+                    | transport::TransportError::RefusedByPeer { .. }
+            );
+            Err((e.to_string(), refused))
+        }
         Ok(Ok(peer)) => Ok(Reached {
             identity: peer.identity,
             rtt_ms: peer.hello_rtt.map_or(0, |d| d.as_millis()),

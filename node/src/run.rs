@@ -79,6 +79,11 @@ pub const FALLBACK_HOLD_MS: u64 = 300_000;
 pub const QUIC_PROBE_MS: u64 = 60_000;
 /// How long a hub waits after its TCP listener failed to accept (out of descriptors).
 const TCP_ACCEPT_PAUSE_MS: u64 = 100;
+/// The most TCP fallback handshakes (TLS and hello) a hub runs at once: every school of a
+/// large region reconnecting at once, and then some.
+pub const TCP_HANDSHAKES_MAX: usize = 1024;
+/// The most of them from one address: several schools may sit behind one municipal NAT.
+pub const TCP_HANDSHAKES_PER_CLIENT_MAX: usize = 16;
 /// The UDP receive and send buffer asked of the kernel.
 pub const UDP_BUFFER_BYTES: usize = 8 * 1024 * 1024;
 /// How long one upstream connection attempt may take, the TLS handshake and the hello both:
@@ -389,6 +394,22 @@ pub async fn start(
     on_complete: OnComplete,
 ) -> Result<NodeHandle, RunError> {
     let material = Arc::new(TlsMaterial::from_config(&config.tls)?);
+    // The TCP fallback's listener first: a port taken or not permitted stops the start before
+    // the store is opened or anything runs.
+    let tcp_listener = match config.node.listen_tcp {
+        Some(addr)
+            if matches!(
+                material.identity.role(),
+                NodeRole::Municipality | NodeRole::Rcoi
+            ) =>
+        {
+            Some((
+                transport::tcp::listen(addr).await?,
+                transport::tcp::acceptor(&material)?,
+            ))
+        }
+        _ => None,
+    };
     let identity = material.identity;
     let key = crate::person::load_node_key(&config.tls.key)?;
     let node_key = key.verifying_key().to_bytes();
@@ -477,20 +498,14 @@ pub async fn start(
             }
         });
     }
-    let listen_tcp = match config.node.listen_tcp {
-        Some(addr) if is_hub => {
-            let listener = transport::tcp::listen(addr).await?;
+    let listen_tcp = match tcp_listener {
+        Some((listener, acceptor)) => {
             let local = listener.local_addr().map_err(TransportError::Io)?;
-            let acceptor = transport::tcp::acceptor(&material)?;
-            tokio::spawn(accept_tcp(
-                listener,
-                acceptor,
-                inbox.clone(),
-                peer_ids.clone(),
-            ));
+            let (inbox, peer_ids) = (inbox.clone(), peer_ids.clone());
+            tokio::spawn(accept_tcp(listener, acceptor, inbox, peer_ids));
             Some(local)
         }
-        _ => None,
+        None => None,
     };
     let materials_dir = crate::materials::dir_beside(&config.node.store);
     let clock_skew_ms: Arc<std::sync::Mutex<Option<i64>>> = Arc::default();
@@ -515,13 +530,19 @@ pub async fn start(
 }
 
 /// Accepts the region's nodes over the TCP fallback: each connection's handshake and hello run
-/// beside the others', each within [`transport::HELLO_TIMEOUT_MS`].
+/// beside the others', each within [`transport::HELLO_TIMEOUT_MS`], at most
+/// [`TCP_HANDSHAKES_MAX`] at once and [`TCP_HANDSHAKES_PER_CLIENT_MAX`] from one address (the
+/// port is open to the internet); a connection beyond either is closed at once.
 async fn accept_tcp(
     listener: tokio::net::TcpListener,
     acceptor: tokio_rustls::TlsAcceptor,
     inbox: Inbox,
     peer_ids: Arc<AtomicU64>,
 ) {
+    let slots = transport::handshakes::HandshakeSlots::new(
+        TCP_HANDSHAKES_MAX,
+        TCP_HANDSHAKES_PER_CLIENT_MAX,
+    );
     loop {
         let (tcp, remote) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -532,9 +553,15 @@ async fn accept_tcp(
                 continue;
             }
         };
+        let Some(slot) = slots.take(remote.ip()) else {
+            tracing::debug!(%remote, "too many TCP handshakes in progress; connection closed");
+            continue;
+        };
         let (acceptor, inbox, peer_ids) = (acceptor.clone(), inbox.clone(), peer_ids.clone());
         tokio::spawn(async move {
-            if let Ok(peer) = transport::tcp::accept(&acceptor, tcp, remote).await {
+            let accepted = transport::tcp::accept(&acceptor, tcp, remote).await;
+            drop(slot);
+            if let Ok(peer) = accepted {
                 let id = peer_ids.fetch_add(1, Ordering::Relaxed);
                 serve_tcp_peer(peer, id, inbox, Closer::tcp()).await;
             }
@@ -661,15 +688,17 @@ async fn hold(
         }
     };
     let next = tokio::select! {
-        () = &mut serving => return None,
-        () = held => {
-            closer.close("back to the preferred upstream");
-            None
-        }
+        // The probe first: its connection replaces this one at the hub, so both can be ready.
+        biased;
         peer = probing => {
             info!(peer = %peer.identity, "QUIC reaches the upstream again: leaving TCP");
             closer.close("QUIC reaches the upstream again");
             Some(peer)
+        }
+        () = &mut serving => return None,
+        () = held => {
+            closer.close("back to the preferred upstream");
+            None
         }
     };
     // The connection was closed: let it tell the engine and blob threads it ended.
@@ -712,8 +741,11 @@ async fn dial(
             let mut next = Some(upstreamed);
             while let Some(upstreamed) = next.take() {
                 let quic = hold(upstreamed, rank, &target, &inbox, &peer_ids).await;
-                if quic.is_some() {
+                if let Some(peer) = &quic {
                     over_tcp[rank] = false;
+                    if let Ok(mut skew) = clock_skew_ms.lock() {
+                        *skew = peer.clock_skew_ms;
+                    }
                 }
                 next = quic.map(Upstreamed::Quic);
             }
@@ -853,6 +885,15 @@ struct Queues {
     blobs_queued: Arc<AtomicUsize>,
 }
 
+/// Why a reader stopped taking a peer's frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// The peer sent a frame over the bound: the connection is closed, saying so.
+    TooLarge,
+    /// The stream or the connection ended, or the node is stopping.
+    Ended,
+}
+
 /// What one connection's readers hand frames to, within the peer's budgets.
 struct Reader<'a> {
     id: PeerId,
@@ -874,53 +915,46 @@ impl Reader<'_> {
     }
 
     /// Reads a document frame of `len` bytes from `recv` and hands it to the engine thread
-    /// once the budgets allow; false when the connection or the node ends, or the frame is too
-    /// large (the caller closes the connection).
-    async fn doc_frame<R: AsyncRead + Unpin>(&self, recv: &mut R, len: usize) -> bool {
+    /// once the budgets allow.
+    async fn doc_frame<R: AsyncRead + Unpin>(&self, recv: &mut R, len: usize) -> Result<(), Stop> {
         if len > PEER_FRAME_BYTES_MAX {
             warn!(peer = %self.identity, len, "frame too large; closing");
-            return false;
+            return Err(Stop::TooLarge);
         }
-        let Some(budget) = reserve(&self.docs_budget, &self.inbox.bytes, len).await else {
-            return false;
-        };
+        let budget = reserve(&self.docs_budget, &self.inbox.bytes, len)
+            .await
+            .ok_or(Stop::Ended)?;
         let mut bytes = vec![0u8; len];
-        if recv.read_exact(&mut bytes).await.is_err() {
-            return false;
-        }
+        recv.read_exact(&mut bytes).await.map_err(|_| Stop::Ended)?;
         let frame = Event::Frame {
             peer: self.id,
             bytes,
             _budget: budget,
         };
-        self.inbox.events.send(frame).is_ok()
+        self.inbox.events.send(frame).map_err(|_| Stop::Ended)
     }
 
     /// Reads a blob frame of `len` bytes from `recv` and hands it to the blob thread, as
     /// [`Reader::doc_frame`].
-    async fn blob_frame<R: AsyncRead + Unpin>(&self, recv: &mut R, len: usize) -> bool {
+    async fn blob_frame<R: AsyncRead + Unpin>(&self, recv: &mut R, len: usize) -> Result<(), Stop> {
         if len > BLOB_FRAME_BYTES_MAX {
             warn!(peer = %self.identity, len, "blob frame too large; closing");
-            return false;
+            return Err(Stop::TooLarge);
         }
-        let Ok(permit) = self
+        let permit = self
             .blobs_budget
             .clone()
             .acquire_many_owned(u32::try_from(len.max(1)).unwrap_or(u32::MAX))
             .await
-        else {
-            return false;
-        };
+            .map_err(|_| Stop::Ended)?;
         let mut bytes = vec![0u8; len];
-        if recv.read_exact(&mut bytes).await.is_err() {
-            return false;
-        }
+        recv.read_exact(&mut bytes).await.map_err(|_| Stop::Ended)?;
         let frame = BlobEvent::Frame {
             peer: self.id,
             bytes,
             _budget: permit,
         };
-        self.inbox.blobs.send(frame).is_ok()
+        self.inbox.blobs.send(frame).map_err(|_| Stop::Ended)
     }
 }
 
@@ -1005,12 +1039,15 @@ async fn read_blobs(connection: &quinn::Connection, reader: &Reader<'_>) {
         if recv.read_exact(&mut len).await.is_err() {
             return;
         }
-        if !reader
-            .blob_frame(&mut recv, u32::from_be_bytes(len) as usize)
-            .await
-        {
-            connection.close(1u32.into(), b"blob frame refused");
-            return;
+        let read = reader.blob_frame(&mut recv, u32::from_be_bytes(len) as usize);
+        match read.await {
+            Ok(()) => {}
+            Err(Stop::TooLarge) => {
+                connection.close(1u32.into(), b"blob frame too large");
+                return;
+            }
+            // The blob stream ended: documents go on.
+            Err(Stop::Ended) => return,
         }
     }
 }
@@ -1064,12 +1101,14 @@ async fn serve_peer(peer: transport::Peer, id: PeerId, inbox: Inbox) {
             if read.is_err() {
                 break;
             }
-            if !reader
-                .doc_frame(&mut recv, u32::from_be_bytes(len) as usize)
-                .await
-            {
-                connection.close(1u32.into(), b"frame refused");
-                break;
+            let read = reader.doc_frame(&mut recv, u32::from_be_bytes(len) as usize);
+            match read.await {
+                Ok(()) => {}
+                Err(Stop::TooLarge) => {
+                    connection.close(1u32.into(), b"frame too large");
+                    break;
+                }
+                Err(Stop::Ended) => break,
             }
         }
     };
@@ -1167,12 +1206,15 @@ async fn read_records<R: AsyncRead + Unpin>(recv: R, reader: &Reader<'_>) {
         };
         // Within a record, a link that died is noticed by TCP's keep-alive
         // (`transport::tcp`): waiting on the inbox budgets is not idleness.
+        // One stream carries both: a peer's blob budget spent holds its documents back too
+        // (over QUIC they have a stream of their own).
         let read = match channel {
             Channel::Docs => reader.doc_frame(&mut recv, len).await,
             Channel::Blobs => reader.blob_frame(&mut recv, len).await,
-            Channel::KeepAlive => len == 0,
+            Channel::KeepAlive if len == 0 => Ok(()),
+            Channel::KeepAlive => Err(Stop::TooLarge),
         };
-        if !read {
+        if read.is_err() {
             return;
         }
     }

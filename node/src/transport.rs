@@ -34,6 +34,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tracing::{info, warn};
 
+pub mod handshakes;
 pub mod tcp;
 
 /// The ALPN protocol id of giasync's first wire version.

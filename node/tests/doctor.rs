@@ -208,6 +208,20 @@ async fn an_upstream_reached_over_tcp_only_passes_and_says_so() {
         line(&report, "clock vs upstream 1").starts_with("ok"),
         "{report}"
     );
+    // The wrong МОУО answers QUIC: a refusal, on which the node does not fall back, so
+    // neither does the check, though TCP reaches the right one.
+    let (_other, other_addr) = serve(&region.join("4202"));
+    point_upstreams(&school, &[other_addr, rcoi_addr]);
+    let (ok, report) = doctor(school.clone()).await;
+    assert!(!ok, "{report}");
+    let upstream = line(&report, "upstream 1");
+    assert!(
+        upstream.starts_with("FAIL")
+            && upstream.contains("expected municipality:4201")
+            && upstream.contains("does not fall back on a refusal"),
+        "{report}"
+    );
+    point_upstreams(&school, &[silent.local_addr().unwrap(), rcoi_addr]);
     // Nothing answers on TCP either: the line fails and names both.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed_addr = closed.local_addr().unwrap();

@@ -102,17 +102,27 @@ pub async fn listen(addr: SocketAddr) -> Result<TcpListener, TransportError> {
     Ok(TcpListener::bind(addr).await?)
 }
 
-/// Sets up an opened or accepted TCP connection: no delay for small frames, and the kernel's
-/// keep-alive probing an idle link every [`super::KEEP_ALIVE_MS`], so a peer gone mid-record
-/// is noticed.
+/// Sets up an opened or accepted TCP connection: no delay for small frames, and a peer gone
+/// in the middle of a record noticed within [`super::IDLE_TIMEOUT_MS`], as QUIC's idle timeout
+/// would: sent data unacknowledged that long ends the connection (`TCP_USER_TIMEOUT`; the
+/// keep-alive records keep data in flight), and so does an idle link whose keep-alive probes,
+/// every [`super::KEEP_ALIVE_MS`], go unanswered.
 fn tune(tcp: &TcpStream) -> std::io::Result<()> {
     tcp.set_nodelay(true)?;
     let every = Duration::from_millis(super::KEEP_ALIVE_MS);
+    let idle = Duration::from_millis(super::IDLE_TIMEOUT_MS);
     let keep_alive = socket2::TcpKeepalive::new()
         .with_time(every)
-        .with_interval(every);
-    socket2::SockRef::from(tcp).set_tcp_keepalive(&keep_alive)
+        .with_interval(every)
+        .with_retries(KEEP_ALIVE_PROBES);
+    let socket = socket2::SockRef::from(tcp);
+    socket.set_tcp_keepalive(&keep_alive)?;
+    socket.set_tcp_user_timeout(Some(idle))
 }
+
+/// Unanswered keep-alive probes after which an idle link is dead: with the first after
+/// [`super::KEEP_ALIVE_MS`] and then one every [`super::KEEP_ALIVE_MS`], 20 s in all.
+const KEEP_ALIVE_PROBES: u32 = 3;
 
 /// What a TLS failure on a TCP stream means: the peer's alert says it refused our certificate;
 /// a certificate error raised here says we refused theirs (`refusal` holds our reason, when
@@ -223,8 +233,15 @@ pub async fn accept(
     let result = accept_inner(acceptor, tcp).await;
     match &result {
         Ok(peer) => info!(peer = %peer.identity, %remote, link = "tcp", "accepted"),
+        // A certificate refused is for the operator; the rest, on a port open to the internet,
+        // is mostly scanners.
+        Err(
+            error @ (TransportError::PeerRefused { .. } | TransportError::RefusedByPeer { .. }),
+        ) => {
+            warn!(%remote, %error, link = "tcp", "incoming connection refused");
+        }
         Err(error) => {
-            warn!(%remote, %error, link = "tcp", "incoming connection refused or failed");
+            tracing::debug!(%remote, %error, link = "tcp", "incoming connection failed");
         }
     }
     result

@@ -288,19 +288,7 @@ pub async fn serve(addr: SocketAddr, router: Router) -> std::io::Result<SocketAd
     Ok(bound)
 }
 
-/// Whom a limit counts: an IPv4 address, or an IPv6 address's /64 (one subscriber's network
-/// hands out as many addresses as they like). The look-up's rate limits, sign-in's guard and
-/// the TLS handshake slots all count clients so.
-#[must_use]
-pub fn client_key(ip: std::net::IpAddr) -> std::net::IpAddr {
-    match ip {
-        std::net::IpAddr::V4(_) => ip,
-        std::net::IpAddr::V6(v6) => {
-            let prefix = u128::from(v6) & !((1_u128 << 64) - 1);
-            std::net::IpAddr::V6(std::net::Ipv6Addr::from(prefix))
-        }
-    }
-}
+pub use crate::transport::handshakes::client_key;
 
 /// Escapes text for HTML and SVG.
 pub(crate) fn escape(text: &str) -> String {

@@ -8,10 +8,9 @@
 //! stalling handshakes does not keep the other browsers of the school out. Every cookie a page sets over HTTPS
 //! is marked `Secure`, so a browser never sends the session back over plain HTTP.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request};
@@ -24,8 +23,9 @@ use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
+
+use crate::transport::handshakes::HandshakeSlots;
 
 /// The most TLS handshakes in progress at once; connections beyond it are closed at once.
 pub const HANDSHAKES_IN_FLIGHT_MAX: usize = 256;
@@ -92,58 +92,8 @@ pub async fn serve(
     Ok(bound)
 }
 
-/// Handshakes in progress, in all and per client address.
-#[derive(Default)]
-struct Handshakes {
-    per_client: Mutex<HashMap<IpAddr, usize>>,
-}
-
-/// A handshake's place among those in progress; given back when dropped.
-struct Slot {
-    handshakes: Arc<Handshakes>,
-    client: IpAddr,
-    _global: OwnedSemaphorePermit,
-}
-
-impl Handshakes {
-    fn take(self: &Arc<Self>, client: IpAddr, global: &Arc<Semaphore>) -> Option<Slot> {
-        let permit = global.clone().try_acquire_owned().ok()?;
-        let mut per_client = self
-            .per_client
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let count = per_client.entry(client).or_insert(0);
-        if *count >= HANDSHAKES_PER_CLIENT_MAX {
-            return None;
-        }
-        *count += 1;
-        Some(Slot {
-            handshakes: self.clone(),
-            client,
-            _global: permit,
-        })
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut per_client = self
-            .handshakes
-            .per_client
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = per_client.get_mut(&self.client) {
-            *count -= 1;
-            if *count == 0 {
-                per_client.remove(&self.client);
-            }
-        }
-    }
-}
-
 async fn accept_loop(listener: TcpListener, router: Router, acceptor: TlsAcceptor) {
-    let global = Arc::new(Semaphore::new(HANDSHAKES_IN_FLIGHT_MAX));
-    let handshakes = Arc::new(Handshakes::default());
+    let handshakes = HandshakeSlots::new(HANDSHAKES_IN_FLIGHT_MAX, HANDSHAKES_PER_CLIENT_MAX);
     loop {
         let (tcp, client) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -153,7 +103,7 @@ async fn accept_loop(listener: TcpListener, router: Router, acceptor: TlsAccepto
                 continue;
             }
         };
-        let Some(slot) = handshakes.take(super::client_key(client.ip()), &global) else {
+        let Some(slot) = handshakes.take(client.ip()) else {
             tracing::debug!(%client, "too many TLS handshakes in progress; connection closed");
             continue;
         };
