@@ -12,6 +12,7 @@ use giasync_node::admin::Response;
 use giasync_node::app::command::{CategoryApproval, RegionRow};
 use giasync_node::app::{Command as Request, Context as AppContext};
 use giasync_node::export;
+use giasync_node::progress::Phase;
 use giasync_shared::calendar::Timestamp;
 use giasync_shared::codes::{OrgCode, ParticipantId, PersonRole, SchoolCode};
 use giasync_shared::config::NodeConfig;
@@ -469,21 +470,27 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Import { config, exam, file } => {
             let (config, context) = load(&config)?;
             let exam = exam_or_default(exam, &context)?;
+            let reading = Phase::start(format!("reading {}", file.display()));
             let rows = match giasync_node::import::read_list(&file)? {
                 Ok(rows) => rows,
                 Err(errors) => {
+                    drop(reading);
                     for e in &errors {
                         eprintln!("{}: {e}", file.display());
                     }
                     anyhow::bail!("{} bad rows: nothing was imported", errors.len());
                 }
             };
-            let rows = rows.iter().map(RegionRow::from).collect();
-            report(&execute(
-                &config,
-                &context,
-                &Request::RegionImport { exam, rows },
-            )?)
+            reading.finish(format!("read {} rows of {}", rows.len(), file.display()));
+            let importing = Phase::start(format!("importing {} rows at the РЦОИ", rows.len()));
+            let rows: Vec<RegionRow> = rows.iter().map(RegionRow::from).collect();
+            let imported = execute(&config, &context, &Request::RegionImport { exam, rows })?;
+            importing.finish(if imported.ok {
+                "imported"
+            } else {
+                "not imported"
+            });
+            report(&imported)
         }
         Command::ApproveCategory {
             config,

@@ -269,3 +269,44 @@ fn a_refused_list_leaves_the_store_byte_for_byte_as_it_was() {
         assert_eq!(hash(), before, "a refused list changed the store: {err}");
     }
 }
+
+/// On a terminal the import shows its phases (the list read, the rows imported); to a pipe,
+/// as in scripts and logs, it prints only its results.
+#[test]
+fn an_import_shows_its_progress_on_a_terminal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    giasync_tests::demo_region(dir.path(), 46_620, 1);
+    let file = dir.path().join("list.csv");
+    std::fs::write(
+        &file,
+        format!("{HEADER}\n4201;420101;Иванова;Анна;Петровна;3204;111111;9А;standard;101\n"),
+    )
+    .unwrap();
+    let quote = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
+    let command = format!(
+        "{} import {} --exam is-2024-02-14 --config {}",
+        quote(Path::new(env!("CARGO_BIN_EXE_giasync-hub"))),
+        quote(&file),
+        quote(&dir.path().join("42/node.toml")),
+    );
+    // `script` runs the command on a pseudo-terminal and copies what it drew.
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    let drawn = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{drawn}");
+    assert!(drawn.contains("read 1 rows of"), "{drawn}");
+    assert!(drawn.contains("imported"), "{drawn}");
+    // Through a pipe: the results only.
+    let (ok, stdout, stderr) = import(
+        dir.path(),
+        "again.csv",
+        &["4201;420101;Петров;Пётр;;3204;222222;9Б;standard;"],
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        !stderr.contains("read 1 rows") && !stdout.contains("read 1 rows"),
+        "{stdout}{stderr}"
+    );
+}

@@ -34,12 +34,14 @@ pub fn write(config_path: &Path, exam: Option<String>, out: &Path) -> anyhow::Re
             out.display()
         );
     }
+    let building = crate::progress::Phase::start(format!("building the export of {exam}"));
     let response = crate::admin::execute(
         &config,
         &context,
         &crate::app::Command::Export { exam },
         now,
     )?;
+    building.finish(format!("built the export of {exam}"));
     if !response.ok {
         bail!("{}", response.message);
     }
@@ -52,7 +54,10 @@ pub fn write(config_path: &Path, exam: Option<String>, out: &Path) -> anyhow::Re
         );
     }
     let mut files: Vec<ExportFile> = Vec::new();
+    let tables =
+        crate::progress::steps(response.export.len() as u64, "tables and their XLSX copies");
     for f in response.export {
+        tables.inc(1);
         // An XLSX copy of every table, for offices that open it in a spreadsheet.
         let xlsx = match f.name.strip_suffix(".csv") {
             Some(sheet) => Some(ExportFile {
@@ -82,10 +87,14 @@ pub fn write(config_path: &Path, exam: Option<String>, out: &Path) -> anyhow::Re
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let cert = std::fs::read(&config.tls.cert)
         .with_context(|| format!("reading {}", config.tls.cert.display()))?;
+    tables.finish();
     // The data first, the manifest and its signature last: a folder with a signature is whole.
+    let writing = crate::progress::steps(files.len() as u64, "writing");
     for f in &files {
         giasync_certs::pki::write_atomic(&out.join(&f.name), &f.bytes, false)?;
+        writing.inc(1);
     }
+    writing.finish();
     giasync_certs::pki::write_atomic(&out.join(SIGNER_CERT_FILE), &cert, false)?;
     giasync_certs::pki::write_atomic(&out.join(MANIFEST_FILE), &manifest, false)?;
     giasync_certs::pki::write_atomic(&out.join(SIGNATURE_FILE), &signature, false)?;

@@ -23,6 +23,7 @@ pub mod export;
 pub mod import;
 pub mod materials;
 pub mod person;
+pub mod progress;
 pub mod run;
 pub mod run_blobs;
 pub mod service;

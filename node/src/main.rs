@@ -541,6 +541,18 @@ fn execute_at(config: &std::path::Path, request: &Request) -> anyhow::Result<boo
     )?))
 }
 
+/// [`execute_at`] for a long operation, shown on a terminal as `what` while it runs.
+fn execute_showing(
+    config: &std::path::Path,
+    request: &Request,
+    what: String,
+) -> anyhow::Result<bool> {
+    let phase = giasync_node::progress::Phase::start(what);
+    let done = execute_at(config, request);
+    phase.finish("done");
+    done
+}
+
 /// `path` made absolute: the running node resolves it, from its own working folder.
 fn absolute(path: &std::path::Path) -> anyhow::Result<PathBuf> {
     std::path::absolute(path).with_context(|| format!("{}", path.display()))
@@ -613,9 +625,11 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             );
             Ok(true)
         }
-        Command::Backup { config, to } => {
-            execute_at(&config, &Request::Backup { to: absolute(&to)? })
-        }
+        Command::Backup { config, to } => execute_showing(
+            &config,
+            &Request::Backup { to: absolute(&to)? },
+            format!("backing up into {}", to.display()),
+        ),
         Command::Restore { config, from } => {
             let config = NodeConfig::load(&config)?;
             if std::os::unix::net::UnixStream::connect(admin::socket_path(&config.node.store))
@@ -625,6 +639,8 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             }
             let material = giasync_node::transport::TlsMaterial::from_config(&config.tls)?;
             let key = giasync_node::person::load_node_key(&config.tls.key)?;
+            let phase =
+                giasync_node::progress::Phase::start(format!("restoring {}", from.display()));
             let restored = giasync_node::backup::restore(
                 &config.node.store,
                 &giasync_node::blobs::dir_beside(&config.node.store),
@@ -632,6 +648,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 &from,
                 now_ms(),
             )?;
+            phase.finish("restored");
             println!(
                 "restored {} change chunks and {} blobs into {}{}; start the node: it catches up with its hub",
                 restored.changes,
@@ -729,23 +746,25 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             )?)
         }
         Command::Roster(command) => roster(command),
-        Command::Bundle(BundleCommand::Read { dir, config }) => execute_at(
+        Command::Bundle(BundleCommand::Read { dir, config }) => execute_showing(
             &config,
             &Request::BundleRead {
                 from: absolute(&dir)?,
             },
+            format!("reading the bundle {}", dir.display()),
         ),
         Command::Bundle(BundleCommand::Write {
             to,
             documents,
             config,
-        }) => execute_at(
+        }) => execute_showing(
             &config,
             &Request::BundleWrite {
                 to: absolute(&to)?,
                 documents,
                 school: None,
             },
+            format!("writing the bundle {}", to.display()),
         ),
         Command::Materials { code, target } => {
             let s = session(&target)?;
