@@ -71,6 +71,13 @@ fn the_demo_region_loses_no_sheet_and_surfaces_the_conflict() {
         stdout.contains("offline, МОУО hub 4202 down (kill -9)"),
         "{stdout}"
     );
+    // Prometheus's view of the same: the РЦОИ's /metrics counts every sheet verified.
+    assert!(
+        stdout.contains(
+            "РЦОИ metrics (http://127.0.0.1:47408/metrics): 49 sheets verified, 0 invalid"
+        ),
+        "{stdout}"
+    );
     // The РЦОИ's export verifies against the region's CA, and any changed byte breaks it.
     assert!(stdout.contains("/export and verified"), "{stdout}");
     let export = dir.path().join("region").join("export");

@@ -47,6 +47,8 @@ pub struct Metrics {
     pub messages_quarantined: u64,
     /// By school code, ascending.
     pub schools: Vec<(giasync_shared::codes::SchoolCode, SchoolSheets)>,
+    /// The size of the store's file (set by the driver, which knows the file).
+    pub store_bytes: Option<u64>,
 }
 
 /// Reads the metrics from the engine and its documents.
@@ -97,5 +99,6 @@ pub fn read(engine: &Engine) -> Metrics {
         changes_applied: stats.changes_applied,
         messages_quarantined: stats.messages_quarantined,
         schools: schools.into_iter().collect(),
+        store_bytes: None,
     }
 }

@@ -136,11 +136,13 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
     }
     if let Some(addr) = config.node.metrics {
         let scraped = handle.clone();
+        let store = config.node.store.clone();
         let scrape: crate::web::metrics::Scrape = Arc::new(move || {
-            let handle = scraped.clone();
+            let (handle, store) = (scraped.clone(), store.clone());
             Box::pin(async move {
                 let metrics = handle.call(|engine, _| app::metrics::read(engine)).await;
-                let metrics = metrics.ok()?.ok()?;
+                let mut metrics = metrics.ok()?.ok()?;
+                metrics.store_bytes = std::fs::metadata(&store).ok().map(|m| m.len());
                 Some((metrics, blobs_view(&handle).await))
             })
         });

@@ -145,6 +145,14 @@ pub fn render(m: &Metrics, blobs: Option<&BlobsLine>) -> Result<String, std::fmt
         "Documents the node holds.",
         count(m.docs),
     );
+    if let Some(bytes) = m.store_bytes {
+        gauge(
+            &mut registry,
+            "giasync_store_bytes",
+            "The size of the node's store file (the recordings are counted apart, with the blobs).",
+            i64::try_from(bytes).unwrap_or(i64::MAX),
+        );
+    }
     for (name, help, value) in [
         (
             "giasync_frames_sent",
@@ -284,6 +292,7 @@ mod tests {
             bytes_received: 1024,
             changes_applied: 5,
             messages_quarantined: 1,
+            store_bytes: Some(1_048_576),
             schools: vec![(
                 SchoolCode::new("420101").unwrap(),
                 SchoolSheets {
@@ -311,6 +320,7 @@ mod tests {
             "giasync_frames_received_total 7".to_owned(),
             "giasync_bytes_received_total 1024".to_owned(),
             "giasync_messages_quarantined_total 1".to_owned(),
+            "giasync_store_bytes 1048576".to_owned(),
             "giasync_sheets{school=\"420101\",state=\"entered\"} 3".to_owned(),
             "giasync_sheets{school=\"420101\",state=\"verified\"} 2".to_owned(),
             "giasync_sheets{school=\"420101\",state=\"invalid\"} 1".to_owned(),
@@ -356,6 +366,7 @@ mod tests {
             changes_applied: 1,
             messages_quarantined: 0,
             schools: vec![(SchoolCode::new("420101").unwrap(), SchoolSheets::default())],
+            store_bytes: None,
         };
         let blobs = BlobsLine {
             held: 1,

@@ -669,6 +669,39 @@ fn rcoi_status(config: &NodeConfig, context: &Context) -> anyhow::Result<Status>
         .context("no status")
 }
 
+/// The РЦОИ's metrics address: the port after the look-up's, which follows the nodes'.
+fn metrics_addr(base_port: u16, nodes: usize) -> anyhow::Result<std::net::SocketAddr> {
+    let port = u16::try_from(nodes + 1)
+        .ok()
+        .and_then(|n| base_port.checked_add(n))
+        .context("no port left for the РЦОИ's metrics")?;
+    Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// The sheets the РЦОИ's metrics count verified and invalid, over all schools: one scrape of
+/// `GET /metrics`, read as Prometheus would read the text.
+fn scrape_sheets(addr: std::net::SocketAddr) -> anyhow::Result<(usize, usize)> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text)?;
+    let (mut verified, mut invalid) = (0, 0);
+    for line in text.lines().filter(|l| l.starts_with("giasync_sheets{")) {
+        let Some((labels, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let value: usize = value.parse().context("a giasync_sheets sample")?;
+        if labels.contains("state=\"verified\"") {
+            verified += value;
+        } else if labels.contains("state=\"invalid\"") {
+            invalid += value;
+        }
+    }
+    Ok((verified, invalid))
+}
+
 /// Runs the demo; `Ok(true)` when every sheet reached the РЦОИ verified.
 pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     let stopper = args.keep.then(Stopper::catch).transpose()?;
@@ -783,6 +816,15 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
         schools.len()
     ));
 
+    // The РЦОИ serves its metrics on the port after the look-up's, for a scrape below as
+    // Prometheus would.
+    let metrics = metrics_addr(args.base_port, region.nodes.len())?;
+    let rcoi_toml = args.out.join(region.region.as_str()).join("node.toml");
+    let text = std::fs::read_to_string(&rcoi_toml)?;
+    std::fs::write(
+        &rcoi_toml,
+        text.replacen("[node]\n", &format!("[node]\nmetrics = \"{metrics}\"\n"), 1),
+    )?;
     let mut nodes = Nodes {
         exe: std::env::current_exe()?,
         dir: args.out.clone(),
@@ -906,6 +948,11 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     timeline.say(&format!(
         "receipts back at the schools: {back} of {verified} sheets are known to be safe at the РЦОИ"
     ));
+    let scraped = scrape_sheets(metrics)?;
+    timeline.say(&format!(
+        "РЦОИ metrics (http://{metrics}/metrics): {} sheets verified, {} invalid",
+        scraped.0, scraped.1
+    ));
     // The school's commission settles the conflict with a record its chair signs; it flows up;
     // the РЦОИ closes processing and publishes each school's results, signed; they flow down,
     // each school verifies the signature, its organiser signs each participant's
@@ -991,6 +1038,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<bool> {
         && acks == schools.len()
         && status.quarantined == 0
         && back == verified
+        && scraped == (verified, invalid)
         && exported
         && essay.imported == 2 * schools.len()
         && essay.verified == schools.len()
