@@ -56,23 +56,29 @@ pub struct Enrolled {
     pub fingerprint: String,
 }
 
-/// Makes the key of person `id` in `role` of this node's organisation, sealed with `pin`, into
-/// `people` (never over an existing key), and the request under enrolment `code` beside it.
-pub fn enrol(
+/// The identity of person `id` in `role` at the organisation `config` describes.
+pub fn identity(
     config: &NodeConfig,
-    people: &Path,
     role: PersonRole,
     id: PersonId,
-    code: &str,
-    pin: &Pin,
-    kdf: KdfParams,
-) -> Result<Enrolled, Error> {
-    let identity = PersonIdentity {
+) -> Result<PersonIdentity, Error> {
+    Ok(PersonIdentity {
         region: config.node.region,
         role,
         id,
         org: config.org().map_err(|e| Error::Config(e.to_string()))?,
-    };
+    })
+}
+
+/// Makes the key of `identity`, sealed with `pin`, into `people` (never over an existing key
+/// or beside an installed certificate), and the request under enrolment `code` beside it.
+pub fn enrol(
+    identity: PersonIdentity,
+    people: &Path,
+    code: &str,
+    pin: &Pin,
+    kdf: KdfParams,
+) -> Result<Enrolled, Error> {
     let key_file = people.join(format!("{}.key", identity.id));
     let request_file = people.join(format!("{}.request", identity.id));
     for existing in [&key_file, &people.join(format!("{}.crt", identity.id))] {

@@ -681,11 +681,10 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             };
             let pin = giasync_certs::keyfile::Pin::read(&prompt, true)?;
             let people = giasync_node::enrol_person::people_dir(&config, &path);
+            let identity = giasync_node::enrol_person::identity(&config, role, id)?;
             let enrolled = giasync_node::enrol_person::enrol(
-                &config,
+                identity,
                 &people,
-                role,
-                id,
                 &code,
                 &pin,
                 giasync_certs::keyfile::KdfParams::DEFAULT,

@@ -105,12 +105,24 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RunError> {
             crate::web::hub_router(ask, config.node.web_names.clone(), sign_in)
         } else {
             info!(node = %identity, people = people.len(), "school web interface");
+            let enrolling =
+                config
+                    .node
+                    .people
+                    .clone()
+                    .map(|people| crate::web::school::Enrolling {
+                        region: identity.region,
+                        org: identity.org,
+                        people,
+                        kdf: giasync_certs::keyfile::KdfParams::DEFAULT,
+                    });
             crate::web::school::router(
                 ask,
                 people,
                 context.rules.clone(),
                 config.node.web_names.clone(),
                 Some(handle.blob_files().clone()),
+                enrolling,
             )
         };
         let served = match &config.web_tls {

@@ -36,6 +36,7 @@ use crate::app::day::SchoolDay;
 use crate::app::{Action, Actor, Answer, Command};
 
 mod corridor;
+mod enrol;
 mod everyone;
 mod expert;
 mod forms;
@@ -61,6 +62,7 @@ const COOKIE: &str = "giasync_session";
 
 use crate::web::people::Sessions;
 pub use crate::web::people::{Person, load_people};
+pub use enrol::Enrolling;
 
 struct Inner {
     engine: Ask,
@@ -71,6 +73,10 @@ struct Inner {
     attempts: Arc<Mutex<pin_guard::PinGuard>>,
     /// The node's recordings, to play them (none in tests of the pages alone).
     blobs: Option<crate::blobs::BlobFiles>,
+    /// First sign-in (`/enrol`), where the node has a people folder.
+    enrolling: Option<Enrolling>,
+    /// One key made at a time at first sign-in.
+    enrolments: Arc<tokio::sync::Semaphore>,
 }
 
 /// The interface's state, shared by every request.
@@ -291,6 +297,7 @@ pub fn router(
     rules: Rules,
     names: Vec<HostName>,
     blobs: Option<crate::blobs::BlobFiles>,
+    enrolling: Option<Enrolling>,
 ) -> Router {
     let state = SchoolWeb(Arc::new(Inner {
         engine,
@@ -299,11 +306,15 @@ pub fn router(
         sessions: Sessions::new(COOKIE, Duration::from_millis(SESSION_IDLE_MS)),
         attempts: Arc::default(),
         blobs,
+        enrolling,
+        enrolments: Arc::new(tokio::sync::Semaphore::new(1)),
     }));
     let router = Router::new()
         .route("/", get(sign_in::home))
         .route("/login", get(sign_in::login_form).post(sign_in::login))
         .route("/logout", post(sign_in::logout))
+        .route("/enrol", get(enrol::enrol_form).post(enrol::enrol_submit))
+        .route("/enrol/request/{id}", get(enrol::request))
         .route("/roster", get(organiser::roster))
         .route(
             "/roster/{participant}",
@@ -375,6 +386,120 @@ mod tests {
         assert!(!allowed(PersonRole::Corridor, "recording"));
     }
 
+    /// First sign-in on the page: the key is made here under the PIN chosen here, the request
+    /// downloads and the РЦОИ's CA issues for it; a second attempt, or a PIN too short for an
+    /// expert, makes nothing.
+    #[tokio::test]
+    async fn a_first_sign_in_makes_the_key_here_and_offers_the_request() {
+        use tower::ServiceExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        let region = giasync_shared::codes::RegionCode::new("42").unwrap();
+        let school = giasync_shared::codes::OrgCode::School(
+            giasync_shared::codes::SchoolCode::new("420101").unwrap(),
+        );
+        let mut pki =
+            giasync_certs::pki::Pki::init(&dir.path().join("ca"), region, "РЦОИ", now).unwrap();
+        let expert = PersonIdentity {
+            region,
+            role: PersonRole::Expert,
+            id: giasync_shared::codes::PersonId::new("exp-1").unwrap(),
+            org: school,
+        };
+        let code = giasync_certs::enrol_person::issue_code(
+            &pki,
+            &expert,
+            "Иванова Анна",
+            now + time::Duration::days(1),
+        )
+        .unwrap();
+        let people = dir.path().join("people");
+        let engine: Ask = Arc::new(|_, _| tokio::sync::oneshot::channel().1);
+        let app = router(
+            engine,
+            Vec::new(),
+            Rules::is_2024().unwrap(),
+            Vec::new(),
+            None,
+            Some(Enrolling {
+                region,
+                org: school,
+                people: people.clone(),
+                kdf: giasync_certs::keyfile::KdfParams {
+                    memory_kib: 256,
+                    iterations: 1,
+                    parallelism: 1,
+                },
+            }),
+        );
+        let send = |method: &str, path: &str, body: String| {
+            axum::http::Request::builder()
+                .method(method)
+                .uri(path)
+                .header(axum::http::header::HOST, "127.0.0.1:7480")
+                .header(
+                    axum::http::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(axum::body::Body::from(body))
+                .unwrap()
+        };
+        let text = |r: Response| async move {
+            let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+            String::from_utf8(bytes.to_vec()).unwrap()
+        };
+        let login = app
+            .clone()
+            .oneshot(send("GET", "/login", String::new()))
+            .await
+            .unwrap();
+        assert!(text(login).await.contains("href=\"/enrol\""));
+        let form = |pin: &str| format!("id=exp-1&role=expert&code={code}&pin={pin}&pin2={pin}");
+        // A PIN is too short for an expert: nothing is made.
+        let short = app
+            .clone()
+            .oneshot(send("POST", "/enrol", form("123456")))
+            .await
+            .unwrap();
+        assert_eq!(short.status(), StatusCode::SEE_OTHER);
+        let to = short.headers()[axum::http::header::LOCATION]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(to.starts_with("/enrol?error="), "{to}");
+        assert!(!people.join("exp-1.key").exists());
+        let made = app
+            .clone()
+            .oneshot(send("POST", "/enrol", form("correct+horse+battery")))
+            .await
+            .unwrap();
+        assert_eq!(made.status(), StatusCode::OK);
+        let shown = text(made).await;
+        assert!(shown.contains("id=\"fingerprint\""), "{shown}");
+        assert!(people.join("exp-1.key").exists());
+        // The request downloads, and the CA issues for it.
+        let download = app
+            .clone()
+            .oneshot(send("GET", "/enrol/request/exp-1", String::new()))
+            .await
+            .unwrap();
+        assert_eq!(download.status(), StatusCode::OK);
+        let request =
+            giasync_certs::enrol_person::PersonRequest::parse(&text(download).await).unwrap();
+        let validity = giasync_certs::pki::Validity::days_from(now, 365).unwrap();
+        let (identity, _, _) =
+            giasync_certs::enrol_person::sign(&mut pki, &request, now, validity).unwrap();
+        assert_eq!(identity, expert);
+        // The key is there already: a second first sign-in makes nothing.
+        let key = std::fs::read(people.join("exp-1.key")).unwrap();
+        let again = app
+            .oneshot(send("POST", "/enrol", form("another+long+passphrase")))
+            .await
+            .unwrap();
+        assert_eq!(again.status(), StatusCode::SEE_OTHER);
+        assert_eq!(std::fs::read(people.join("exp-1.key")).unwrap(), key);
+    }
+
     #[tokio::test]
     async fn a_post_from_another_sites_page_is_refused() {
         use tower::ServiceExt as _;
@@ -384,6 +509,7 @@ mod tests {
             Vec::new(),
             Rules::is_2024().unwrap(),
             Vec::new(),
+            None,
             None,
         );
         let post = |origin: Option<&str>| {

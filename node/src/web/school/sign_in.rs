@@ -24,8 +24,13 @@ pub(super) async fn login_form(
          <p><label>Кто вы <select name=\"person\">{options}</select></label></p>\
          <p><label>PIN или пароль <input type=\"password\" name=\"pin\" autocomplete=\"off\" required></label></p>\
          <p><button type=\"submit\">Войти</button></p></form>\
-         <p class=\"muted\">PIN (у экспертов — пароль не короче 12 знаков) открывает вашу ключевую пару для подписи на время сеанса.</p>",
-        message_block(&query)
+         <p class=\"muted\">PIN (у экспертов — пароль не короче 12 знаков) открывает вашу ключевую пару для подписи на время сеанса.</p>{}",
+        message_block(&query),
+        if web.0.enrolling.is_some() {
+            "<p><a href=\"/enrol\" id=\"first-sign-in\">Первый вход по коду регистрации из РЦОИ</a></p>"
+        } else {
+            ""
+        }
     );
     page("Вход", None, None, &body)
 }
