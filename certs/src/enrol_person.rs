@@ -17,7 +17,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use rand_core::RngCore;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -64,7 +64,8 @@ pub enum EnrolPersonError {
     /// The request is not signed by the key it names.
     #[error("the request for {0} is not signed by the key it names")]
     BadSignature(String),
-    /// The code was used already.
+    /// The code was used already (for the certificate with this serial; 0 when its signing was
+    /// cut short, for another key).
     #[error("the enrolment code for {0} was used already (certificate {1}); issue a new code")]
     Used(String, u64),
     /// The code expired.
@@ -85,6 +86,10 @@ struct Pending {
     /// The certificate issued with it, once used.
     #[serde(default)]
     used: Option<u64>,
+    /// The key it was used for (hex), recorded before the certificate is issued: a signing cut
+    /// short in between may be done again for that key, and for no other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    used_for: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -213,6 +218,7 @@ pub fn issue_code(
         code_key: hex(&code_key(&code)?),
         expires: crate::show::rfc3339(expires),
         used: None,
+        used_for: None,
     });
     save(&path, &enrolments)?;
     let grouped: Vec<&str> = (0..CODE_CHARS / 4)
@@ -334,10 +340,13 @@ pub fn sign(
     let signature =
         ed25519_dalek::Signature::from_bytes(&unhex(&request.signature, "the signature")?);
     VerifyingKey::from_bytes(&public_key)
-        .and_then(|key| key.verify(&bytes, &signature))
+        .and_then(|key| key.verify_strict(&bytes, &signature))
         .map_err(|_| EnrolPersonError::BadSignature(who.clone()))?;
     if let Some(serial) = pending.used {
         return Err(EnrolPersonError::Used(who, serial));
+    }
+    if pending.used_for.as_ref().is_some_and(|k| *k != request.key) {
+        return Err(EnrolPersonError::Used(who, 0));
     }
     let expires = time::OffsetDateTime::parse(
         &pending.expires,
@@ -350,8 +359,20 @@ pub fn sign(
     if now > expires {
         return Err(EnrolPersonError::Expired(who, pending.expires.clone()));
     }
-    let (serial, cert) = pki.issue_person_for(&identity, &pending.name, validity, public_key)?;
-    pending.used = Some(serial);
+    // The code is spent before the certificate exists: cut short in between, the code is
+    // good again only for this request's key.
+    pending.used_for = Some(request.key.clone());
+    let name = pending.name.clone();
+    save(&path, &enrolments)?;
+    let (serial, cert) = pki.issue_person_for(&identity, &name, validity, public_key)?;
+    if let Some(pending) = enrolments
+        .codes
+        .iter_mut()
+        .rev()
+        .find(|p| p.identity == request.identity)
+    {
+        pending.used = Some(serial);
+    }
     save(&path, &enrolments)?;
     Ok((identity, serial, cert))
 }
@@ -488,7 +509,18 @@ mod tests {
             sign(&mut pki, &genuine, later, validity),
             Err(EnrolPersonError::Expired(..))
         ));
-        // Nothing above used the code up.
+        // Nothing above used the code up. A signing cut short after the code was spent (as if
+        // the CA stopped before the certificate was written) may be done again for the same key
+        // only.
+        let path = enrolments_path(&pki);
+        let mut enrolments = load(&path).unwrap();
+        enrolments.codes[0].used_for = Some(genuine.key.clone());
+        save(&path, &enrolments).unwrap();
+        let (_, other_with_code, _) = request(&who, &code, &pin(), FAST).unwrap();
+        assert!(matches!(
+            sign(&mut pki, &other_with_code, now, validity),
+            Err(EnrolPersonError::Used(_, 0))
+        ));
         sign(&mut pki, &genuine, now, validity).unwrap();
         // A code typed with a letter outside the alphabet.
         assert!(matches!(

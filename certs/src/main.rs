@@ -192,6 +192,10 @@ enum Command {
         /// Validity in days.
         #[arg(long, default_value_t = PERSON_VALIDITY_DAYS)]
         days: i64,
+        /// The key's fingerprint as the person read it out from their screen at the school
+        /// (`abcd ef01 …`): nothing is issued unless the request's key has it.
+        #[arg(long)]
+        fingerprint: String,
         /// The request (ID.request).
         request: PathBuf,
     },
@@ -349,6 +353,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             org_role,
             code_days,
         } => {
+            if !(1..=CODE_DAYS_MAX).contains(&code_days) {
+                anyhow::bail!("--code-days {code_days}: from 1 to {CODE_DAYS_MAX}");
+            }
             let pki = Pki::open(&dir)?;
             let identity = person_identity(&pki, &role, &id, &org, org_role.as_deref())?;
             let expires = now() + time::Duration::days(code_days);
@@ -363,6 +370,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             dir,
             out,
             days,
+            fingerprint,
             request,
         } => {
             let mut pki = Pki::open(&dir)?;
@@ -370,8 +378,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("reading {}", request.display()))?;
             let parsed = giasync_certs::enrol_person::PersonRequest::parse(&text)
                 .with_context(|| format!("{}", request.display()))?;
+            // The key read out by phone must be the request's: a request made with a code that
+            // leaked, by someone else, has another.
+            let theirs = giasync_certs::enrol::fingerprint(&parsed.public_key()?);
+            let plain = |f: &str| f.replace([' ', ':', '-'], "").to_lowercase();
+            if plain(&theirs) != plain(&fingerprint) {
+                anyhow::bail!(
+                    "{}: the request's key has the fingerprint {theirs}, not {fingerprint}: nothing was issued",
+                    request.display()
+                );
+            }
             let target = out.join(format!("{}.crt", parsed.identity()?.id));
             refuse_existing(std::slice::from_ref(&target))?;
+            // The folder before the code is spent: a certificate has somewhere to go.
+            std::fs::create_dir_all(&out).with_context(|| format!("{}", out.display()))?;
             let (identity, serial, cert) = giasync_certs::enrol_person::sign(
                 &mut pki,
                 &parsed,
@@ -379,11 +399,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Validity::days_from(now(), days)?,
             )
             .with_context(|| format!("{}", request.display()))?;
-            std::fs::create_dir_all(&out).with_context(|| format!("{}", out.display()))?;
             write_atomic(&target, cert.as_bytes(), false)?;
             println!(
-                "issued certificate {serial} for {identity} (key fingerprint {}: the same as enrol-person printed?) into {}: take it to the school (giasync-node install-person)",
-                giasync_certs::enrol::fingerprint(&parsed.public_key()?),
+                "issued certificate {serial} for {identity} (key fingerprint {theirs}) into {}: take it to the school (giasync-node install-person)",
                 target.display()
             );
         }
@@ -452,6 +470,9 @@ fn node(
 }
 
 #[allow(clippy::too_many_arguments)]
+/// The longest an enrolment code may be valid: a school year.
+const CODE_DAYS_MAX: i64 = 365;
+
 /// The identity a person of `role`, `id` at organisation `org` (of kind `org_role`, or the
 /// role's usual kind) has in `pki`'s region.
 fn person_identity(

@@ -111,20 +111,49 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError + '_ {
 
 /// Writes `bytes` to `path` atomically; `private` files get mode 0600.
 pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(), PkiError> {
-    let tmp = path.with_extension("tmp");
-    {
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(if private { 0o600 } else { 0o644 });
-        }
-        let mut file = options.open(&tmp).map_err(io(&tmp))?;
-        file.write_all(bytes).map_err(io(&tmp))?;
-        file.sync_all().map_err(io(&tmp))?;
-    }
+    let tmp = write_temporary(path, bytes, private)?;
     fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// Writes `bytes` to `path` whole or not at all, and never over an existing file: a key made
+/// twice at once, or made where one already is, leaves the first as it was
+/// ([`PkiError::Exists`]). `private` files get mode 0600.
+pub fn write_new(path: &Path, bytes: &[u8], private: bool) -> Result<(), PkiError> {
+    let tmp = write_temporary(path, bytes, private)?;
+    // A hard link fails when the name is taken, where a rename would replace it.
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(PkiError::Exists(path.display().to_string()))
+        }
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
+/// Writes `bytes`, synced, to a new temporary file beside `path` (`NAME.tmp`, one per target
+/// file, created afresh so that `private` always gives mode 0600), and returns its path.
+fn write_temporary(path: &Path, bytes: &[u8], private: bool) -> Result<PathBuf, PkiError> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let tmp = path.with_file_name(name);
+    // A temporary file left by an interrupted write is dropped, not reused with its mode.
+    match fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&tmp)(e)),
+        _ => {}
+    }
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(if private { 0o600 } else { 0o644 });
+    }
+    let mut file = options.open(&tmp).map_err(io(&tmp))?;
+    file.write_all(bytes).map_err(io(&tmp))?;
+    file.sync_all().map_err(io(&tmp))?;
+    Ok(tmp)
 }
 
 /// One issued certificate, as `index.json` lists it.

@@ -417,7 +417,7 @@ fn enrol_person_prints_a_code_and_sign_person_issues_once_for_a_request_made_wit
     let request_file = dir.path().join("exp-420101-7.request");
     std::fs::write(&request_file, request.to_text()).unwrap();
     let issued = dir.path().join("issued");
-    let sign = || {
+    let sign = |fingerprint: &str| {
         certs(
             &[
                 "sign-person",
@@ -425,12 +425,24 @@ fn enrol_person_prints_a_code_and_sign_person_issues_once_for_a_request_made_wit
                 s(&pki),
                 "--out",
                 s(&issued),
+                "--fingerprint",
+                fingerprint,
                 s(&request_file),
             ],
             None,
         )
     };
-    let out = sign();
+    // The fingerprint read out by phone is not the request's key's: nothing is issued, and the
+    // code is not spent.
+    let out = sign("0000 0000 0000 0000");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("nothing was issued"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!issued.join("exp-420101-7.crt").exists());
+    let out = sign(&fingerprint);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).contains(&fingerprint),
@@ -446,7 +458,7 @@ fn enrol_person_prints_a_code_and_sign_person_issues_once_for_a_request_made_wit
     );
     // Once: a second request with the code is refused, and the certificate is not replaced.
     std::fs::remove_file(&cert).unwrap();
-    let out = sign();
+    let out = sign(&fingerprint);
     assert!(!out.status.success());
     assert!(
         text(&out.stderr).contains("used already"),

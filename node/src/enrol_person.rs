@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use giasync_certs::enrol_person::{EnrolPersonError, PersonRequest};
 use giasync_certs::identity::PersonIdentity;
 use giasync_certs::keyfile::{KdfParams, Pin};
-use giasync_certs::pki::write_atomic;
+use giasync_certs::pki::{write_atomic, write_new};
 use giasync_certs::verify::CaVerifier;
 use giasync_shared::codes::{PersonId, PersonRole};
 use giasync_shared::config::NodeConfig;
@@ -92,9 +92,28 @@ pub fn enrol(
     let (sealed, request, fingerprint) =
         giasync_certs::enrol_person::request(&identity, code, pin, kdf)?;
     std::fs::create_dir_all(people).map_err(|e| file_error(people, e))?;
-    write_atomic(&key_file, &sealed, true).map_err(|e| file_error(&key_file, e))?;
-    write_atomic(&request_file, request.to_text().as_bytes(), false)
+    // The request first, then the key, never over another: two first sign-ins at once keep
+    // the first key and its request, and a failure leaves no key without its request.
+    let request_tmp = people.join(format!("{}.request.new", identity.id));
+    write_atomic(&request_tmp, request.to_text().as_bytes(), false)
         .map_err(|e| file_error(&request_file, e))?;
+    if let Err(e) = write_new(&key_file, &sealed, true) {
+        let _ = std::fs::remove_file(&request_tmp);
+        return Err(file_error(
+            &key_file,
+            match e {
+                giasync_certs::pki::PkiError::Exists(_) => {
+                    "exists already: a person enrolled here is not enrolled again (remove it first if the key is lost)".to_owned()
+                }
+                other => other.to_string(),
+            },
+        ));
+    }
+    if let Err(e) = std::fs::rename(&request_tmp, &request_file) {
+        let _ = std::fs::remove_file(&key_file);
+        let _ = std::fs::remove_file(&request_tmp);
+        return Err(file_error(&request_file, e));
+    }
     Ok(Enrolled {
         identity,
         key_file,
@@ -148,7 +167,21 @@ pub fn install(config: &NodeConfig, people: &Path, cert: &Path) -> Result<Person
         )));
     }
     let target = people.join(format!("{}.crt", identity.id));
-    write_atomic(&target, &cert_pem, false).map_err(|e| file_error(&target, e))?;
+    // Only the certificate checked above, whatever else the file held.
+    let text = String::from_utf8_lossy(&cert_pem);
+    let checked = first_certificate_block(&text)
+        .ok_or_else(|| Error::Refused(format!("{} holds no certificate", cert.display())))?;
+    write_atomic(&target, format!("{checked}\n").as_bytes(), false)
+        .map_err(|e| file_error(&target, e))?;
     std::fs::remove_file(&request_file).map_err(|e| file_error(&request_file, e))?;
     Ok(identity)
+}
+
+/// The first certificate block of a PEM file's text (the one `certs_from_pem` reads first).
+fn first_certificate_block(pem: &str) -> Option<&str> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let start = pem.find(BEGIN)?;
+    let end = start + pem[start..].find(END)? + END.len();
+    Some(&pem[start..end])
 }

@@ -41,10 +41,11 @@ pub fn write(config_path: &Path, exam: Option<String>, out: &Path) -> anyhow::Re
         &crate::app::Command::Export { exam },
         now,
     )?;
-    building.finish(format!("built the export of {exam}"));
     if !response.ok {
+        drop(building);
         bail!("{}", response.message);
     }
+    building.finish(format!("built the export of {exam}"));
     let key = crate::person::load_node_key(&config.tls.key)?;
     let material = crate::transport::TlsMaterial::from_config(&config.tls)?;
     if !matches!(material.identity.org, OrgCode::Rcoi(_)) {

@@ -528,29 +528,24 @@ fn session(target: &Target) -> anyhow::Result<Session> {
     })
 }
 
-/// Runs `request` on the node of the configuration at `config` (through its admin socket when it
-/// runs) and reports the answer: for commands that need no exam.
-fn execute_at(config: &std::path::Path, request: &Request) -> anyhow::Result<bool> {
-    let config = NodeConfig::load(config)?;
-    let context = Context::load(&config)?;
-    Ok(report(&admin::execute(
-        &config,
-        &context,
-        request,
-        now_ms(),
-    )?))
-}
-
-/// [`execute_at`] for a long operation, shown on a terminal as `what` while it runs.
+/// Runs `request` at the node configured at `config` (through its admin socket when it runs)
+/// and prints the answer; a long operation, shown on a terminal as `what` while it runs.
 fn execute_showing(
     config: &std::path::Path,
     request: &Request,
     what: String,
 ) -> anyhow::Result<bool> {
+    let config = NodeConfig::load(config)?;
+    let context = Context::load(&config)?;
     let phase = giasync_node::progress::Phase::start(what);
-    let done = execute_at(config, request);
-    phase.finish("done");
-    done
+    let response = admin::execute(&config, &context, request, now_ms())?;
+    // Ended before the result is printed; a spinner is left only for what succeeded.
+    if response.ok {
+        phase.finish("done");
+    } else {
+        drop(phase);
+    }
+    Ok(report(&response))
 }
 
 /// `path` made absolute: the running node resolves it, from its own working folder.

@@ -330,7 +330,7 @@ fn an_expert_enrols_with_a_code_and_a_key_made_at_the_school() {
         "the key was copied"
     );
 
-    // Another school's person's certificate is not installed here.
+    // A certificate for a person not enrolled on this machine is not installed here.
     let foreign = dir.path().join("foreign.crt");
     let (_, _, foreign_cert) = {
         let mut other = expert.clone();
@@ -356,6 +356,33 @@ fn an_expert_enrols_with_a_code_and_a_key_made_at_the_school() {
         foreign.to_str().unwrap(),
     ]);
     assert!(!ok && said.contains("no key of exp-other"), "{said}");
+
+    // A certificate for this very person, but for a key made elsewhere (a second code, used
+    // by someone else): not the key made here, so not installed.
+    let elsewhere = dir.path().join("elsewhere.crt");
+    let (_, _, elsewhere_cert) = {
+        let code = giasync_certs::enrol_person::issue_code(
+            &pki,
+            &expert,
+            "Сидорова Мария Петровна",
+            now + time::Duration::days(1),
+        )
+        .unwrap();
+        let pin = giasync_certs::keyfile::Pin::new(passphrase.into()).unwrap();
+        let (_, request, _) =
+            giasync_certs::enrol_person::request(&expert, &code, &pin, common::FAST).unwrap();
+        giasync_certs::enrol_person::sign(&mut pki, &request, now, validity).unwrap()
+    };
+    std::fs::write(&elsewhere, elsewhere_cert).unwrap();
+    let (ok, said) = node(&[
+        "install-person",
+        "--config",
+        config.to_str().unwrap(),
+        "--from",
+        elsewhere.to_str().unwrap(),
+    ]);
+    assert!(!ok && said.contains("not for the key"), "{said}");
+    assert!(!people.join("exp-420101-new.crt").exists());
 
     // Back at the school: installed beside the key; the request is done with.
     let (ok, said) = node(&[

@@ -30,7 +30,7 @@ fn sign_in(addr: std::net::SocketAddr, person: &str, pin: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_wrong_pins_are_evaluated_one_at_a_time_and_lock_after_five() {
     let dir = tempfile::tempdir().unwrap();
-    let region = giasync_tests::demo_region_listed(dir.path(), 47_400, 1);
+    let region = giasync_tests::demo_region_listed(dir.path(), 47_450, 1);
     let config = giasync_tests::node_config(dir.path(), "420101", &[]);
     let node = giasync_node::service::start(config).await.unwrap();
     let web = node.web.unwrap();

@@ -55,6 +55,9 @@ pub enum Action {
     /// Asking the РЦОИ for another school's participant's recording, and signing the re-check
     /// protocol (the head of the reviewing school, chair of its commission, seed 002 §71–72).
     Recheck,
+    /// Opening a colleague's first sign-in on this machine, where they make their key from the
+    /// РЦОИ's enrolment code (the technical specialist, or the head).
+    EnrolPerson,
 }
 
 impl std::fmt::Display for Action {
@@ -74,6 +77,7 @@ impl std::fmt::Display for Action {
             Action::SignReadiness => "sign the readiness act",
             Action::Settle => "settle a conflict for the commission",
             Action::Recheck => "request or sign a re-check",
+            Action::EnrolPerson => "open a colleague's first sign-in",
         })
     }
 }
@@ -94,6 +98,7 @@ impl Action {
             Action::AddRecording => matches!(role, Technician | Organiser),
             Action::OpenMaterials | Action::SignReadiness => role == Technician,
             Action::Settle => matches!(role, Head | Expert),
+            Action::EnrolPerson => matches!(role, Technician | Head),
         }
     }
 }

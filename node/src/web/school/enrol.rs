@@ -1,21 +1,25 @@
-//! A person's first sign-in (`/enrol`): with the enrolment code the РЦОИ gave them
-//! (`giasync-certs enrol-person`), they choose their PIN or passphrase on this page. The node
-//! makes their key on this machine, sealed with it, into the people folder, and writes the
-//! request for the РЦОИ (`crate::enrol_person`). The page shows the key's fingerprint and
+//! A person's first sign-in (`/enrol`), opened by the signed-in technical specialist (or the
+//! head) for a colleague at the same screen: with the enrolment code the РЦОИ gave them
+//! (`giasync-certs enrol-person`), the colleague chooses their PIN or passphrase on this page.
+//! The node makes their key on this machine, sealed with it, into the people folder, and writes
+//! the request for the РЦОИ (`crate::enrol_person`). The page shows the key's fingerprint and
 //! offers the request for download. Only the request travels. Once the certificate comes back
-//! (`giasync-node install-person`) and the node restarts, the person signs in as anyone else.
+//! (`giasync-node install-person`) and the node restarts, the colleague signs in as anyone
+//! else. The page is behind sign-in because the school cannot check a code (only the РЦОИ
+//! can): open to the network, anyone could make keys under real colleagues' ids.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use giasync_certs::keyfile::{KdfParams, Pin};
 use giasync_shared::codes::{OrgCode, PersonId, PersonRole, RegionCode};
 
 use super::SchoolWeb;
 use super::layout::{back, message_block, page};
+use super::sign_in::gate;
 use crate::web::escape;
 
 /// What first sign-in needs: who the school is, where its people's keys go, and how keys are
@@ -39,8 +43,13 @@ const ROLES: [(PersonRole, &str); 5] = [
 
 pub(super) async fn enrol_form(
     State(web): State<SchoolWeb>,
+    headers: HeaderMap,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
+    let who = match gate(&web, &headers, "enrol") {
+        Ok(who) => who,
+        Err(response) => return *response,
+    };
     if web.0.enrolling.is_none() {
         return not_offered();
     }
@@ -52,7 +61,7 @@ pub(super) async fn enrol_form(
         "{}<form method=\"post\" action=\"/enrol\" id=\"enrol\">\
          <p><label>Ваш идентификатор <input name=\"id\" required autocomplete=\"off\"></label></p>\
          <p><label>Роль <select name=\"role\">{roles}</select></label></p>\
-         <p><label>Код регистрации из РЦОИ <input name=\"code\" required autocomplete=\"off\"></label></p>\
+         <p><label>Код регистрации из РЦОИ <input type=\"password\" name=\"code\" required autocomplete=\"off\"></label></p>\
          <p><label>Новый PIN или пароль <input type=\"password\" name=\"pin\" required autocomplete=\"new-password\"></label></p>\
          <p><label>Ещё раз <input type=\"password\" name=\"pin2\" required autocomplete=\"new-password\"></label></p>\
          <p><button type=\"submit\">Создать ключ</button></p></form>\
@@ -60,13 +69,18 @@ pub(super) async fn enrol_form(
          в РЦОИ уходит только запрос. Экспертам и руководителю нужен пароль не короче 12 знаков.</p>",
         message_block(&query)
     );
-    page("Первый вход", None, None, &body).into_response()
+    page("Первый вход", Some(&who), None, &body).into_response()
 }
 
 pub(super) async fn enrol_submit(
     State(web): State<SchoolWeb>,
+    headers: HeaderMap,
     Form(form): Form<BTreeMap<String, String>>,
 ) -> Response {
+    let who = match gate(&web, &headers, "enrol") {
+        Ok(who) => who,
+        Err(response) => return *response,
+    };
     let Some(enrolling) = web.0.enrolling.clone() else {
         return not_offered();
     };
@@ -85,10 +99,18 @@ pub(super) async fn enrol_submit(
         return back("/enrol", Err("PIN и повтор не совпадают".into()));
     }
     let Ok(pin) = Pin::new(pin) else {
-        return back("/enrol", Err("PIN: от 6 до 64 знаков".into()));
+        return back(
+            "/enrol",
+            Err(format!(
+                "PIN: от {} до {} знаков",
+                giasync_certs::keyfile::PIN_CHARS_MIN,
+                giasync_certs::keyfile::PIN_CHARS_MAX
+            )),
+        );
     };
-    // One key derivation at a time: it is meant to be slow.
-    let Ok(_turn) = web.0.enrolments.clone().try_acquire_owned() else {
+    // One key derivation at a time: it is meant to be slow. The turn goes with the work, so a
+    // client that hangs up does not free it while the derivation runs on.
+    let Ok(turn) = web.0.enrolments.clone().try_acquire_owned() else {
         return back(
             "/enrol",
             Err("Узел создаёт другой ключ: повторите через несколько секунд".into()),
@@ -102,6 +124,7 @@ pub(super) async fn enrol_submit(
     };
     let code = field("code").to_owned();
     let made = tokio::task::spawn_blocking(move || {
+        let _turn = turn;
         crate::enrol_person::enrol(identity, &enrolling.people, &code, &pin, enrolling.kdf)
     })
     .await;
@@ -125,12 +148,19 @@ pub(super) async fn enrol_submit(
          (<code>giasync-node install-person</code>), и вы войдёте со своим PIN.</p>",
         escape(&enrolled.fingerprint)
     );
-    page("Первый вход", None, None, &body).into_response()
+    page("Первый вход", Some(&who), None, &body).into_response()
 }
 
 /// The request a first sign-in wrote, for download: only public data (identity, public key,
 /// the HMAC under the code, the key's signature).
-pub(super) async fn request(State(web): State<SchoolWeb>, Path(id): Path<String>) -> Response {
+pub(super) async fn request(
+    State(web): State<SchoolWeb>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(response) = gate(&web, &headers, "enrol") {
+        return *response;
+    }
     let Some(enrolling) = &web.0.enrolling else {
         return not_offered();
     };

@@ -118,6 +118,9 @@ pub(super) fn page(
         if allowed(role, "recordings") {
             links.push("<a href=\"/recordings\">Аудиозаписи</a>");
         }
+        if allowed(role, "enrol") {
+            links.push("<a href=\"/enrol\">Регистрация сотрудника</a>");
+        }
         links.push("<a href=\"/queue\">Очередь</a>");
         links.push("<a href=\"/sync\">Синхронизация</a>");
         h.push_str(&format!(

@@ -274,6 +274,7 @@ fn page_action(page: &str) -> Action {
         "recordings" | "tech" => Action::AddRecording,
         "materials" => Action::OpenMaterials,
         "readiness" => Action::SignReadiness,
+        "enrol" => Action::EnrolPerson,
         "protocol" | "queue" => Action::Read,
         _ => Action::Read,
     }
@@ -414,10 +415,30 @@ mod tests {
         )
         .unwrap();
         let people = dir.path().join("people");
+        let fast = giasync_certs::keyfile::KdfParams {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        };
+        // The technical specialist, who opens first sign-in, signs in as usual.
+        let technician = PersonIdentity {
+            region,
+            role: PersonRole::Technician,
+            id: giasync_shared::codes::PersonId::new("tech-1").unwrap(),
+            org: school,
+        };
+        let tech_pin = giasync_certs::keyfile::Pin::new("246810".into()).unwrap();
+        let validity = giasync_certs::pki::Validity::days_from(now, 365).unwrap();
+        let issued = pki
+            .issue_person(&technician, "Техник", validity, &tech_pin, fast)
+            .unwrap();
+        std::fs::create_dir_all(&people).unwrap();
+        std::fs::write(people.join("tech-1.key"), &issued.key_file).unwrap();
+        std::fs::write(people.join("tech-1.crt"), &issued.cert_pem).unwrap();
         let engine: Ask = Arc::new(|_, _| tokio::sync::oneshot::channel().1);
         let app = router(
             engine,
-            Vec::new(),
+            load_people(&people, school),
             Rules::is_2024().unwrap(),
             Vec::new(),
             None,
@@ -425,15 +446,11 @@ mod tests {
                 region,
                 org: school,
                 people: people.clone(),
-                kdf: giasync_certs::keyfile::KdfParams {
-                    memory_kib: 256,
-                    iterations: 1,
-                    parallelism: 1,
-                },
+                kdf: fast,
             }),
         );
-        let send = |method: &str, path: &str, body: String| {
-            axum::http::Request::builder()
+        let send = |method: &str, path: &str, body: String, cookie: Option<&str>| {
+            let mut request = axum::http::Request::builder()
                 .method(method)
                 .uri(path)
                 .header(axum::http::header::HOST, "127.0.0.1:7480")
@@ -441,36 +458,85 @@ mod tests {
                     axum::http::header::CONTENT_TYPE,
                     "application/x-www-form-urlencoded",
                 )
-                .body(axum::body::Body::from(body))
-                .unwrap()
+                // What the server gives handlers: the client's address (sign-in's guard counts
+                // by it).
+                .extension(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+                    [127, 0, 0, 1],
+                    50_000,
+                ))));
+            if let Some(cookie) = cookie {
+                request = request.header(axum::http::header::COOKIE, cookie);
+            }
+            request.body(axum::body::Body::from(body)).unwrap()
         };
         let text = |r: Response| async move {
             let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
             String::from_utf8(bytes.to_vec()).unwrap()
         };
-        let login = app
+        let location = |r: &Response| {
+            r.headers()[axum::http::header::LOCATION]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        let form = |pin: &str| format!("id=exp-1&role=expert&code={code}&pin={pin}&pin2={pin}");
+        // Not signed in: the page and its form send to sign-in, and nothing is made.
+        for (method, body) in [
+            ("GET", String::new()),
+            ("POST", form("correct+horse+battery")),
+        ] {
+            let r = app
+                .clone()
+                .oneshot(send(method, "/enrol", body, None))
+                .await
+                .unwrap();
+            assert_eq!(location(&r), "/login", "{method}");
+        }
+        assert!(!people.join("exp-1.key").exists());
+        let signed_in = app
             .clone()
-            .oneshot(send("GET", "/login", String::new()))
+            .oneshot(send(
+                "POST",
+                "/login",
+                "person=tech-1&pin=246810".into(),
+                None,
+            ))
             .await
             .unwrap();
-        assert!(text(login).await.contains("href=\"/enrol\""));
-        let form = |pin: &str| format!("id=exp-1&role=expert&code={code}&pin={pin}&pin2={pin}");
+        let cookie = signed_in.headers()[axum::http::header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let cookie = Some(cookie.as_str());
+        let page = app
+            .clone()
+            .oneshot(send("GET", "/enrol", String::new(), cookie))
+            .await
+            .unwrap();
+        assert!(text(page).await.contains("id=\"enrol\""));
         // A PIN is too short for an expert: nothing is made.
         let short = app
             .clone()
-            .oneshot(send("POST", "/enrol", form("123456")))
+            .oneshot(send("POST", "/enrol", form("123456"), cookie))
             .await
             .unwrap();
-        assert_eq!(short.status(), StatusCode::SEE_OTHER);
-        let to = short.headers()[axum::http::header::LOCATION]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        assert!(to.starts_with("/enrol?error="), "{to}");
+        assert!(
+            location(&short).starts_with("/enrol?error="),
+            "{}",
+            location(&short)
+        );
         assert!(!people.join("exp-1.key").exists());
         let made = app
             .clone()
-            .oneshot(send("POST", "/enrol", form("correct+horse+battery")))
+            .oneshot(send(
+                "POST",
+                "/enrol",
+                form("correct+horse+battery"),
+                cookie,
+            ))
             .await
             .unwrap();
         assert_eq!(made.status(), StatusCode::OK);
@@ -480,23 +546,43 @@ mod tests {
         // The request downloads, and the CA issues for it.
         let download = app
             .clone()
-            .oneshot(send("GET", "/enrol/request/exp-1", String::new()))
+            .oneshot(send("GET", "/enrol/request/exp-1", String::new(), cookie))
             .await
             .unwrap();
         assert_eq!(download.status(), StatusCode::OK);
         let request =
             giasync_certs::enrol_person::PersonRequest::parse(&text(download).await).unwrap();
-        let validity = giasync_certs::pki::Validity::days_from(now, 365).unwrap();
         let (identity, _, _) =
             giasync_certs::enrol_person::sign(&mut pki, &request, now, validity).unwrap();
         assert_eq!(identity, expert);
-        // The key is there already: a second first sign-in makes nothing.
+        // The key is there already: a second first sign-in makes nothing, and says why.
         let key = std::fs::read(people.join("exp-1.key")).unwrap();
         let again = app
-            .oneshot(send("POST", "/enrol", form("another+long+passphrase")))
+            .oneshot(send(
+                "POST",
+                "/enrol",
+                form("another+long+passphrase"),
+                cookie,
+            ))
             .await
             .unwrap();
-        assert_eq!(again.status(), StatusCode::SEE_OTHER);
+        let said = {
+            let raw = location(&again);
+            let mut bytes = Vec::new();
+            let mut rest = raw.as_bytes();
+            while let Some((&b, tail)) = rest.split_first() {
+                if b == b'%' && tail.len() >= 2 {
+                    let hex = std::str::from_utf8(&tail[..2]).unwrap();
+                    bytes.push(u8::from_str_radix(hex, 16).unwrap());
+                    rest = &tail[2..];
+                } else {
+                    bytes.push(b);
+                    rest = tail;
+                }
+            }
+            String::from_utf8(bytes).unwrap()
+        };
+        assert!(said.contains("ключ на этом компьютере уже есть"), "{said}");
         assert_eq!(std::fs::read(people.join("exp-1.key")).unwrap(), key);
     }
 
