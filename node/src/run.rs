@@ -594,17 +594,25 @@ struct Target<'a> {
 }
 
 impl Target<'_> {
-    /// A QUIC connection to the upstream, within [`CONNECT_TIMEOUT_MS`].
-    async fn quic(&self) -> Result<transport::Peer, Option<TransportError>> {
+    /// A QUIC connection to the upstream, within [`CONNECT_TIMEOUT_MS`]; a `probe` (while on
+    /// TCP) logs its failure at debug level only.
+    async fn quic(&self, probe: bool) -> Result<transport::Peer, Option<TransportError>> {
         let Target {
             endpoint,
             material,
             upstream,
             expected,
         } = self;
-        let quic = transport::connect(endpoint, material, upstream.addr, &upstream.host, *expected);
+        let (addr, host) = (upstream.addr, upstream.host.as_str());
         let timeout = Duration::from_millis(CONNECT_TIMEOUT_MS);
-        match tokio::time::timeout(timeout, quic).await {
+        let attempt = async {
+            if probe {
+                transport::try_connect(endpoint, material, addr, host, *expected).await
+            } else {
+                transport::connect(endpoint, material, addr, host, *expected).await
+            }
+        };
+        match tokio::time::timeout(timeout, attempt).await {
             Ok(result) => result.map_err(Some),
             Err(_) => Err(None),
         }
@@ -616,7 +624,7 @@ impl Target<'_> {
 /// (a refusal of a certificate would be the same over TCP). `over_tcp` is kept up to date.
 async fn reach(target: &Target<'_>, over_tcp: &mut bool) -> Option<Upstreamed> {
     if !*over_tcp {
-        match target.quic().await {
+        match target.quic(false).await {
             Ok(peer) => return Some(Upstreamed::Quic(peer)),
             Err(Some(
                 TransportError::PeerRefused { .. } | TransportError::RefusedByPeer { .. },
@@ -682,7 +690,7 @@ async fn hold(
         }
         loop {
             tokio::time::sleep(Duration::from_millis(QUIC_PROBE_MS)).await;
-            if let Ok(peer) = target.quic().await {
+            if let Ok(peer) = target.quic(true).await {
                 return peer;
             }
         }

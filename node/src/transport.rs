@@ -570,6 +570,26 @@ pub async fn connect(
     result
 }
 
+/// [`connect`] without the warning on failure: for trying QUIC again every minute while the
+/// TCP fallback carries the connection, where a failure is the expected answer. A failure is
+/// logged at debug level.
+pub async fn try_connect(
+    endpoint: &quinn::Endpoint,
+    material: &TlsMaterial,
+    addr: SocketAddr,
+    host: &str,
+    expected: OrgCode,
+) -> Result<Peer, TransportError> {
+    let result = connect_inner(endpoint, material, addr, host, expected).await;
+    match &result {
+        Ok(peer) => info!(peer = %peer.identity, %addr, "connected"),
+        Err(error) => {
+            tracing::debug!(expected = %expected, %addr, %error, "QUIC still does not connect")
+        }
+    }
+    result
+}
+
 async fn connect_inner(
     endpoint: &quinn::Endpoint,
     material: &TlsMaterial,
