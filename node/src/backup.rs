@@ -332,8 +332,22 @@ pub fn restore(
         tx.commit().map_err(db_err)?;
     }
     let blobs = restore_blobs(&rx, &restoring, blobs_dir, now_ms)?;
+    let aside = store.with_extension(format!("redb.before-restore-{now_ms}"));
+    // The restored store says so in its own audit log, as every write the node makes does.
+    let said = format!(
+        "restored from the backup {} ({changes} changes, {blobs} recordings){}",
+        from.display(),
+        if store.exists() {
+            format!("; the store it replaced is at {}", aside.display())
+        } else {
+            String::new()
+        }
+    );
+    crate::store::Store::open(&restoring)?.apply(&[giasync_shared::sync::Persist::Audit {
+        at_ms: now_ms,
+        text: said,
+    }])?;
     let set_aside = if store.exists() {
-        let aside = store.with_extension(format!("redb.before-restore-{now_ms}"));
         std::fs::rename(store, &aside).map_err(file_err(store))?;
         Some(aside)
     } else {
@@ -574,7 +588,14 @@ mod tests {
         std::fs::remove_dir_all(&blobs).unwrap();
         let restored = restore(&store_path, &blobs, (me, [2; 32]), &backup_file, 7).unwrap();
         assert_eq!(restored.blobs, 1);
-        assert_eq!(lines(&store_path), ["before the backup"]);
+        let after = lines(&store_path);
+        assert_eq!(after[0], "before the backup");
+        assert!(
+            after.len() == 2
+                && after[1].starts_with("restored from the backup ")
+                && after[1].contains("the store it replaced is at "),
+            "{after:?}"
+        );
         let reopened = crate::store::Store::open(&store_path).unwrap();
         let (blob_store, _) =
             crate::blobs::BlobStore::open(reopened.database(), &blobs, 8).unwrap();
