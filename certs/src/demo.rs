@@ -394,6 +394,7 @@ fn write_node(
             municipality: identity.municipality,
             listen,
             listen_tcp: None,
+            quic_probe_s: None,
             store: "store.redb".into(),
             web: Some(listen),
             lookup,

@@ -41,6 +41,7 @@ fn node_config(
             municipality: identity.municipality,
             listen: listen.parse()?,
             listen_tcp: None,
+            quic_probe_s: None,
             store: dir.join("store.redb"),
             web: None,
             lookup: None,

@@ -75,7 +75,8 @@ pub const RETRY_BACKOFF_MS_MAX: u64 = 1_000;
 /// How long to stay on a fallback upstream before trying the preferred one again.
 pub const FALLBACK_HOLD_MS: u64 = 300_000;
 /// How often a node syncing over the TCP fallback tries QUIC again (five datagrams and at most
-/// [`CONNECT_TIMEOUT_MS`] of waiting each time, while TCP carries on).
+/// [`CONNECT_TIMEOUT_MS`] of waiting each time, while TCP carries on), unless
+/// `[node] quic_probe_s` says otherwise.
 pub const QUIC_PROBE_MS: u64 = 60_000;
 /// How long a hub waits after its TCP listener failed to accept (out of descriptors).
 const TCP_ACCEPT_PAUSE_MS: u64 = 100;
@@ -591,6 +592,8 @@ struct Target<'a> {
     material: &'a TlsMaterial,
     upstream: &'a giasync_shared::config::Upstream,
     expected: giasync_shared::codes::OrgCode,
+    /// While on TCP, how often QUIC is tried again.
+    probe_every: Duration,
 }
 
 impl Target<'_> {
@@ -602,6 +605,7 @@ impl Target<'_> {
             material,
             upstream,
             expected,
+            ..
         } = self;
         let (addr, host) = (upstream.addr, upstream.host.as_str());
         let timeout = Duration::from_millis(CONNECT_TIMEOUT_MS);
@@ -689,7 +693,7 @@ async fn hold(
             return std::future::pending().await;
         }
         loop {
-            tokio::time::sleep(Duration::from_millis(QUIC_PROBE_MS)).await;
+            tokio::time::sleep(target.probe_every).await;
             if let Ok(peer) = target.quic(true).await {
                 return peer;
             }
@@ -737,6 +741,12 @@ async fn dial(
                 material: &material,
                 upstream,
                 expected,
+                probe_every: config
+                    .node
+                    .quic_probe_s
+                    .map_or(Duration::from_millis(QUIC_PROBE_MS), |s| {
+                        Duration::from_secs(u64::from(s))
+                    }),
             };
             let Some(upstreamed) = reach(&target, &mut over_tcp[rank]).await else {
                 continue;

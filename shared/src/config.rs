@@ -73,6 +73,10 @@ pub struct NodeSection {
     /// None: QUIC only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen_tcp: Option<SocketAddr>,
+    /// While an upstream is reached over TCP, how often QUIC is tried again, in seconds. None:
+    /// every 60 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quic_probe_s: Option<u32>,
     pub store: PathBuf,
     /// The TCP address of the node's web pages: a school's interface, a hub's oversight (HTML
     /// in Russian and the JSON API). None: no web server.
@@ -350,6 +354,11 @@ impl NodeConfig {
             return Err(invalid(format!(
                 "[node] listen_tcp = {tcp} is also the web pages' address; give each its own"
             )));
+        }
+        if config.node.quic_probe_s == Some(0) {
+            return Err(invalid(
+                "[node] quic_probe_s = 0: QUIC is tried again at least a second apart".into(),
+            ));
         }
         if config.web_tls.is_some() && config.node.web.is_none() {
             return Err(invalid(

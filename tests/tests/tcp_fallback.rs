@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use giasync_node::app::Command;
@@ -159,6 +159,116 @@ async fn a_school_whose_udp_is_dropped_syncs_its_sheets_over_tcp() {
             .any(|l| l.starts_with("giasync_peer_over_tcp{") && l.ends_with(" 1")),
         "{text}"
     );
+    school.stop();
+    hub.stop();
+    rcoi.stop();
+}
+
+/// A UDP relay to `hub` that drops every datagram until its switch is turned on: a school's
+/// filter that starts passing UDP again.
+async fn relay(hub: std::net::SocketAddr) -> (std::net::SocketAddr, Arc<AtomicBool>) {
+    let front = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let back = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    back.connect(hub).await.unwrap();
+    let addr = front.local_addr().unwrap();
+    let open = Arc::new(AtomicBool::new(false));
+    let school: Arc<std::sync::Mutex<Option<std::net::SocketAddr>>> = Arc::default();
+    let (up_front, up_back, up_open, up_school) =
+        (front.clone(), back.clone(), open.clone(), school.clone());
+    tokio::spawn(async move {
+        let mut buffer = vec![0u8; 65_536];
+        while let Ok((n, from)) = up_front.recv_from(&mut buffer).await {
+            if up_open.load(Ordering::Relaxed) {
+                *up_school.lock().unwrap() = Some(from);
+                let _ = up_back.send(&buffer[..n]).await;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut buffer = vec![0u8; 65_536];
+        while let Ok(n) = back.recv(&mut buffer).await {
+            let to = *school.lock().unwrap();
+            if let Some(to) = to {
+                let _ = front.send_to(&buffer[..n], to).await;
+            }
+        }
+    });
+    (addr, open)
+}
+
+/// The school's upstream link as its status says: connected, and how.
+async fn upstream_link(config: &giasync_shared::config::NodeConfig) -> Option<Link> {
+    let status = giasync_tests::ask(config, Command::Status).await.status?;
+    status
+        .peers
+        .iter()
+        .find(|p| p.peer == "municipality 4201" && p.connected)
+        .and_then(|p| p.link)
+}
+
+/// On TCP, the school tries QUIC again (`[node] quic_probe_s`); once the filter passes UDP, it
+/// moves to QUIC, and documents go on flowing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_school_on_tcp_moves_back_to_quic_when_udp_passes_again() {
+    let dir = tempfile::tempdir().unwrap();
+    giasync_tests::demo_region(dir.path(), 49_520, 1);
+    let mut rcoi_config = giasync_tests::node_config(dir.path(), "42", &[]);
+    rcoi_config.node.web = None;
+    let rcoi = giasync_node::service::start(rcoi_config).await.unwrap();
+    let mut hub_config = giasync_tests::node_config(dir.path(), "4201", &[rcoi.listen.unwrap()]);
+    hub_config.node.web = None;
+    hub_config.node.listen_tcp = Some("127.0.0.1:0".parse().unwrap());
+    let hub = giasync_node::service::start(hub_config).await.unwrap();
+    let (udp, open) = relay(hub.listen.unwrap()).await;
+    let mut school_config = giasync_tests::node_config(dir.path(), "420101", &[udp]);
+    school_config.upstreams[0].tcp = hub.listen_tcp;
+    school_config.node.web = None;
+    school_config.node.quic_probe_s = Some(1);
+    let school = giasync_node::service::start(school_config.clone())
+        .await
+        .unwrap();
+    let until = |want: Link, within: Duration| {
+        let config = school_config.clone();
+        async move {
+            let deadline = Instant::now() + within;
+            while upstream_link(&config).await != Some(want) {
+                assert!(Instant::now() < deadline, "never connected over {want}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    until(Link::Tcp, Duration::from_secs(30)).await;
+    // UDP passes again: within a probe (1 s) and an attempt, the school is on QUIC.
+    open.store(true, Ordering::Relaxed);
+    until(Link::Quic, Duration::from_secs(20)).await;
+    // And a change made now reaches the hub over it.
+    let protocol: giasync_shared::sync::DocId =
+        "protocol/4201/420101/is-2024-02-14".parse().unwrap();
+    school
+        .change(protocol, |tx| {
+            automerge::transaction::Transactable::put(tx, automerge::ROOT, "after", "quic")
+                .map(|_| ())
+        })
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let held = hub.read(protocol).await.is_some_and(|d| {
+            automerge::ReadDoc::get(&d, automerge::ROOT, "after")
+                .ok()
+                .flatten()
+                .is_some()
+        });
+        if held {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the change never reached the hub over QUIC"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(upstream_link(&school_config).await, Some(Link::Quic));
     school.stop();
     hub.stop();
     rcoi.stop();
