@@ -397,6 +397,11 @@ mod tests {
         }
     }
 
+    /// A region's CA in `dir`.
+    fn ca(dir: &std::path::Path, now: OffsetDateTime) -> Pki {
+        Pki::init(&dir.join("ca"), RegionCode::new("42").unwrap(), "Тест", now).unwrap()
+    }
+
     fn pin() -> Pin {
         Pin::new("долгий пароль эксперта".into()).unwrap()
     }
@@ -405,13 +410,7 @@ mod tests {
     fn a_code_enrols_once_and_the_certificate_carries_the_recorded_name() {
         let dir = tempfile::tempdir().unwrap();
         let now = OffsetDateTime::now_utc();
-        let mut pki = Pki::init(
-            &dir.path().join("ca"),
-            RegionCode::new("42").unwrap(),
-            "Тест",
-            now,
-        )
-        .unwrap();
+        let mut pki = ca(dir.path(), now);
         let who = expert(pki.region());
         let code = issue_code(
             &pki,
@@ -456,13 +455,7 @@ mod tests {
     fn a_wrong_code_a_changed_request_and_an_expired_code_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let now = OffsetDateTime::now_utc();
-        let mut pki = Pki::init(
-            &dir.path().join("ca"),
-            RegionCode::new("42").unwrap(),
-            "Тест",
-            now,
-        )
-        .unwrap();
+        let mut pki = ca(dir.path(), now);
         let who = expert(pki.region());
         let validity = Validity::days_from(now, 365).unwrap();
         let code = issue_code(&pki, &who, "Иванова Анна", now + time::Duration::days(1)).unwrap();

@@ -563,16 +563,12 @@ pub async fn connect(
     expected: OrgCode,
 ) -> Result<Peer, TransportError> {
     let result = connect_inner(endpoint, material, addr, host, expected).await;
-    match &result {
-        Ok(peer) => info!(peer = %peer.identity, %addr, "connected"),
-        Err(error) => warn!(expected = %expected, %addr, %error, "connection refused or failed"),
-    }
+    log_attempt(&result, addr, expected, false);
     result
 }
 
-/// [`connect`] without the warning on failure: for trying QUIC again every minute while the
-/// TCP fallback carries the connection, where a failure is the expected answer. A failure is
-/// logged at debug level.
+/// [`connect`] for trying QUIC again every minute while the TCP fallback carries the
+/// connection, where a failure is the expected answer: logged at debug level, not as a warning.
 pub async fn try_connect(
     endpoint: &quinn::Endpoint,
     material: &TlsMaterial,
@@ -581,13 +577,23 @@ pub async fn try_connect(
     expected: OrgCode,
 ) -> Result<Peer, TransportError> {
     let result = connect_inner(endpoint, material, addr, host, expected).await;
-    match &result {
-        Ok(peer) => info!(peer = %peer.identity, %addr, "connected"),
-        Err(error) => {
-            tracing::debug!(expected = %expected, %addr, %error, "QUIC still does not connect")
-        }
-    }
+    log_attempt(&result, addr, expected, true);
     result
+}
+
+fn log_attempt(
+    result: &Result<Peer, TransportError>,
+    addr: SocketAddr,
+    expected: OrgCode,
+    failure_expected: bool,
+) {
+    match result {
+        Ok(peer) => info!(peer = %peer.identity, %addr, "connected"),
+        Err(error) if failure_expected => {
+            tracing::debug!(expected = %expected, %addr, %error, "QUIC still does not connect");
+        }
+        Err(error) => warn!(expected = %expected, %addr, %error, "connection refused or failed"),
+    }
 }
 
 async fn connect_inner(
