@@ -66,24 +66,8 @@ enum Command {
     /// Issue a person's signing key and certificate into --out (ID.key, ID.crt). The key is
     /// encrypted with a PIN read from the terminal or the GIASYNC_PIN environment variable.
     Person {
-        /// The CA folder.
-        #[arg(long)]
-        dir: PathBuf,
-        /// expert, interviewer, organiser, technician or operator.
-        #[arg(long)]
-        role: String,
-        /// The person's id (latin letters, digits, '.', '_', '-').
-        #[arg(long)]
-        id: String,
-        /// The person's full name (ФИО).
-        #[arg(long)]
-        name: String,
-        /// The code of the organisation they work for.
-        #[arg(long)]
-        org: String,
-        /// The kind of that organisation; by default rcoi for operators, school for the rest.
-        #[arg(long)]
-        org_role: Option<String>,
+        #[command(flatten)]
+        who: PersonArgs,
         /// The folder to write into; existing keys are never overwritten.
         #[arg(long)]
         out: PathBuf,
@@ -155,25 +139,8 @@ enum Command {
     /// their key there, sealed with the PIN they choose, and a request under this code;
     /// `sign-person` then issues the certificate.
     EnrolPerson {
-        /// The CA folder.
-        #[arg(long)]
-        dir: PathBuf,
-        /// expert, interviewer, organiser, technician, head, coordinator or operator.
-        #[arg(long)]
-        role: String,
-        /// The person's id (latin letters, digits, '.', '_', '-').
-        #[arg(long)]
-        id: String,
-        /// The person's full name (ФИО): the certificate carries this, not the request's.
-        #[arg(long)]
-        name: String,
-        /// The code of the organisation they work for.
-        #[arg(long)]
-        org: String,
-        /// The kind of that organisation; by default rcoi for operators, municipality for
-        /// coordinators, school for the rest.
-        #[arg(long)]
-        org_role: Option<String>,
+        #[command(flatten)]
+        who: PersonArgs,
         /// How many days the code may be used.
         #[arg(long, default_value_t = giasync_certs::enrol_person::CODE_VALIDITY_DAYS)]
         code_days: i64,
@@ -263,19 +230,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             days,
         } => node(&dir, &role, &code, parent.as_deref(), &host, &out, days)?,
-        Command::Person {
-            dir,
-            role,
-            id,
-            name,
-            org,
-            org_role,
-            out,
-            days,
-        } => {
-            let pki = Pki::open(&dir)?;
-            let identity = person_identity(&pki, &role, &id, &org, org_role.as_deref())?;
-            person(pki, &identity, &name, &out, days)?;
+        Command::Person { who, out, days } => {
+            let pki = Pki::open(&who.dir)?;
+            let identity = person_identity(&pki, &who)?;
+            person(pki, &identity, &who.name, &out, days)?;
         }
         Command::Web {
             dir,
@@ -344,22 +302,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 out.display()
             );
         }
-        Command::EnrolPerson {
-            dir,
-            role,
-            id,
-            name,
-            org,
-            org_role,
-            code_days,
-        } => {
+        Command::EnrolPerson { who, code_days } => {
             if !(1..=CODE_DAYS_MAX).contains(&code_days) {
                 anyhow::bail!("--code-days {code_days}: from 1 to {CODE_DAYS_MAX}");
             }
-            let pki = Pki::open(&dir)?;
-            let identity = person_identity(&pki, &role, &id, &org, org_role.as_deref())?;
+            let pki = Pki::open(&who.dir)?;
+            let identity = person_identity(&pki, &who)?;
+            let name = &who.name;
             let expires = now() + time::Duration::days(code_days);
-            let code = giasync_certs::enrol_person::issue_code(&pki, &identity, &name, expires)?;
+            let code = giasync_certs::enrol_person::issue_code(&pki, &identity, name, expires)?;
             println!("enrolment code for {identity} ({name}): {code}");
             println!(
                 "valid until {}, once; hand it to the person on paper, never with the request",
@@ -473,18 +424,37 @@ fn node(
 /// The longest an enrolment code may be valid: a school year.
 const CODE_DAYS_MAX: i64 = 365;
 
-/// The identity a person of `role`, `id` at organisation `org` (of kind `org_role`, or the
-/// role's usual kind) has in `pki`'s region.
-fn person_identity(
-    pki: &Pki,
-    role: &str,
-    id: &str,
-    org: &str,
-    org_role: Option<&str>,
-) -> anyhow::Result<PersonIdentity> {
-    let role: PersonRole = role.parse().context("--role")?;
-    let id = PersonId::new(id).context("--id")?;
-    let org_role: NodeRole = match org_role {
+/// Who a person is, as `person` and `enrol-person` take it.
+#[derive(clap::Args, Debug)]
+struct PersonArgs {
+    /// The CA folder.
+    #[arg(long)]
+    dir: PathBuf,
+    /// expert, interviewer, organiser, technician, head, coordinator or operator.
+    #[arg(long)]
+    role: String,
+    /// The person's id (latin letters, digits, '.', '_', '-').
+    #[arg(long)]
+    id: String,
+    /// The person's full name (ФИО); the certificate carries it.
+    #[arg(long)]
+    name: String,
+    /// The code of the organisation they work for.
+    #[arg(long)]
+    org: String,
+    /// The kind of that organisation; by default rcoi for operators, municipality for
+    /// coordinators, school for the rest.
+    #[arg(long)]
+    org_role: Option<String>,
+}
+
+/// The identity the person `who` names (at their organisation of kind `org_role`, or the role's
+/// usual kind) has in `pki`'s region.
+fn person_identity(pki: &Pki, who: &PersonArgs) -> anyhow::Result<PersonIdentity> {
+    let role: PersonRole = who.role.parse().context("--role")?;
+    let id = PersonId::new(&who.id).context("--id")?;
+    let org = who.org.as_str();
+    let org_role: NodeRole = match who.org_role.as_deref() {
         Some(text) => text.parse().context("--org-role")?,
         None if role == PersonRole::Operator => NodeRole::Rcoi,
         None if role == PersonRole::Coordinator => NodeRole::Municipality,

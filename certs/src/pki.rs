@@ -532,14 +532,7 @@ impl Pki {
         pin: &Pin,
         kdf: KdfParams,
     ) -> Result<PersonCredentials, PkiError> {
-        self.check_region(identity.region)?;
-        let full_name = full_name.trim();
-        if full_name.is_empty() {
-            return Err(PkiError::Corrupt {
-                path: "--name".into(),
-                message: "a person's name is empty".into(),
-            });
-        }
+        // The region and the name are checked where the certificate is made.
         keyfile::check_strength(identity.role, pin)?;
         let key = SigningKey::generate(&mut rand_core::OsRng);
         let key_file = keyfile::seal(&key, pin, kdf)?;

@@ -478,6 +478,19 @@ struct Reached {
 }
 
 impl Reached {
+    /// What a client's hello measured (a client always measures both).
+    fn at_hello(
+        identity: giasync_certs::identity::NodeIdentity,
+        rtt: Option<Duration>,
+        clock_skew_ms: Option<i64>,
+    ) -> Self {
+        Reached {
+            identity,
+            rtt_ms: rtt.map_or(0, |d| d.as_millis()),
+            clock_skew_ms: clock_skew_ms.unwrap_or(0),
+        }
+    }
+
     fn describe(&self) -> String {
         format!("proved {}, round trip {} ms", self.identity, self.rtt_ms)
     }
@@ -520,11 +533,11 @@ async fn reach_over_quic(
             );
             Err((e.to_string(), refused))
         }
-        Ok(Ok(peer)) => Ok(Reached {
-            identity: peer.identity,
-            rtt_ms: peer.hello_rtt.map_or(0, |d| d.as_millis()),
-            clock_skew_ms: peer.clock_skew_ms.unwrap_or(0),
-        }),
+        Ok(Ok(peer)) => Ok(Reached::at_hello(
+            peer.identity,
+            peer.hello_rtt,
+            peer.clock_skew_ms,
+        )),
     }
 }
 
@@ -544,11 +557,11 @@ async fn reach_over_tcp(
             addr.port()
         )),
         Ok(Err(e)) => Err(e.to_string()),
-        Ok(Ok(peer)) => Ok(Reached {
-            identity: peer.identity,
-            rtt_ms: peer.hello_rtt.map_or(0, |d| d.as_millis()),
-            clock_skew_ms: peer.clock_skew_ms.unwrap_or(0),
-        }),
+        Ok(Ok(peer)) => Ok(Reached::at_hello(
+            peer.identity,
+            peer.hello_rtt,
+            peer.clock_skew_ms,
+        )),
     }
 }
 

@@ -13,19 +13,29 @@ use giasync_certs::verify::CaVerifier;
 use giasync_shared::config::NodeConfig;
 use giasync_shared::sync::CertVerifier as _;
 
-/// What went wrong enrolling.
+/// What went wrong enrolling a node or a person (`crate::enrol_person`).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     #[error(transparent)]
     Enrol(#[from] EnrolError),
+    #[error(transparent)]
+    Person(#[from] giasync_certs::enrol_person::EnrolPersonError),
     #[error("node.toml: {0}")]
     Config(String),
     #[error("{path}: {message}")]
     File { path: String, message: String },
-    /// The certificate does not fit this node.
+    /// The certificate does not fit this node, or the person enrolled here.
     #[error("{0}: nothing was installed")]
     Refused(String),
+}
+
+/// A file that could not be read or written, and why.
+pub(crate) fn file_error(path: &Path, message: impl ToString) -> Error {
+    Error::File {
+        path: path.display().to_string(),
+        message: message.to_string(),
+    }
 }
 
 /// The highest number of the revocation lists in a `crl.pem` (0 when none says).
@@ -38,11 +48,9 @@ fn crl_number(pem: &[u8]) -> u64 {
         .unwrap_or(0)
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|e| Error::File {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })
+/// The bytes of `path`.
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|e| file_error(path, e))
 }
 
 /// The identity `config` gives the node.

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use giasync_certs::enrol_person::{EnrolPersonError, PersonRequest};
+use giasync_certs::enrol_person::PersonRequest;
 use giasync_certs::identity::PersonIdentity;
 use giasync_certs::keyfile::{KdfParams, Pin};
 use giasync_certs::pki::{write_atomic, write_new};
@@ -14,27 +14,8 @@ use giasync_certs::verify::CaVerifier;
 use giasync_shared::codes::{PersonId, PersonRole};
 use giasync_shared::config::NodeConfig;
 
-/// What went wrong enrolling a person.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    #[error(transparent)]
-    Enrol(#[from] EnrolPersonError),
-    #[error("node.toml: {0}")]
-    Config(String),
-    #[error("{path}: {message}")]
-    File { path: String, message: String },
-    /// The certificate does not fit a person enrolled here.
-    #[error("{0}: nothing was installed")]
-    Refused(String),
-}
-
-fn file_error(path: &Path, message: impl ToString) -> Error {
-    Error::File {
-        path: path.display().to_string(),
-        message: message.to_string(),
-    }
-}
+pub use crate::enrol::Error;
+use crate::enrol::{file_error, read};
 
 /// The node's people folder: `[node] people`, or `people` beside `node.toml`.
 pub fn people_dir(config: &NodeConfig, config_path: &Path) -> PathBuf {
@@ -126,7 +107,6 @@ pub fn enrol(
 /// now, for a person of this node's organisation whose request in `people` names the same key)
 /// and places it in `people` as `ID.crt`; the request is then removed.
 pub fn install(config: &NodeConfig, people: &Path, cert: &Path) -> Result<PersonIdentity, Error> {
-    let read = |path: &Path| std::fs::read(path).map_err(|e| file_error(path, e));
     let cert_pem = read(cert)?;
     let der = giasync_certs::show::certs_from_pem(&cert_pem)
         .map_err(|e| Error::Refused(format!("{}: {e}", cert.display())))?

@@ -9,7 +9,7 @@ use giasync_certs::enrol::{EnrolError, Register, sign};
 use giasync_certs::pki::{Pki, Validity};
 
 mod common;
-use common::{demo_region, node, point_upstreams, serve};
+use common::{demo_region, node, node_with_env, point_upstreams, serve};
 
 /// Every file under `root` whose bytes contain `needle`.
 fn files_holding(root: &Path, needle: &[u8]) -> Vec<PathBuf> {
@@ -274,8 +274,8 @@ fn an_expert_enrols_with_a_code_and_a_key_made_at_the_school() {
     // At the school: the key and the request, under the code and a passphrase chosen now.
     let passphrase = "эксперт выбирает сам";
     let enrol = |code: &str, pin: &str| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_giasync-node"))
-            .args([
+        node_with_env(
+            &[
                 "enrol-person",
                 "--config",
                 config.to_str().unwrap(),
@@ -283,18 +283,8 @@ fn an_expert_enrols_with_a_code_and_a_key_made_at_the_school() {
                 "expert",
                 "--id",
                 "exp-420101-new",
-            ])
-            .env("GIASYNC_ENROL_CODE", code)
-            .env("GIASYNC_PIN", pin)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
+            ],
+            &[("GIASYNC_ENROL_CODE", code), ("GIASYNC_PIN", pin)],
         )
     };
     // A PIN too short for an expert makes nothing.

@@ -47,27 +47,21 @@ async fn a_school_whose_udp_is_dropped_syncs_its_sheets_over_tcp() {
     let mut school_config = giasync_tests::node_config(dir.path(), "420101", &[udp]);
     giasync_tests::apply_all(
         &school_config,
-        vec![
-            giasync_tests::import(exam, rows()),
-            giasync_tests::score_request(
-                dir.path(),
-                &rules,
-                expert,
-                exam,
-                "420101",
-                "P1",
-                POINTS_FULL,
-            ),
-            giasync_tests::score_request(
-                dir.path(),
-                &rules,
-                expert,
-                exam,
-                "420101",
-                "P2",
-                POINTS_LOW,
-            ),
-        ],
+        std::iter::once(giasync_tests::import(exam, rows()))
+            .chain(
+                [("P1", POINTS_FULL), ("P2", POINTS_LOW)].map(|(p, points)| {
+                    giasync_tests::score_request(
+                        dir.path(),
+                        &rules,
+                        expert,
+                        exam,
+                        "420101",
+                        p,
+                        points,
+                    )
+                }),
+            )
+            .collect(),
     );
     let mut rcoi_config = giasync_tests::node_config(dir.path(), "42", &[]);
     giasync_tests::apply_all(

@@ -59,8 +59,14 @@ pub fn start(config: &Path) -> Child {
 
 /// Runs `giasync-node ARGS` to its end: whether it succeeded, and what it printed.
 pub fn node(args: &[&str]) -> (bool, String) {
+    node_with_env(args, &[])
+}
+
+/// [`node`] with variables set in its environment (a PIN, an enrolment code).
+pub fn node_with_env(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_giasync-node"))
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     (

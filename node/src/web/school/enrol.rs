@@ -209,10 +209,10 @@ fn russian(error: &crate::enrol_person::Error) -> String {
         Error::File { message, .. } if message.contains("exists already") => {
             "Для этого сотрудника ключ на этом компьютере уже есть".into()
         }
-        Error::Enrol(EnrolPersonError::CodeFormat) => {
+        Error::Person(EnrolPersonError::CodeFormat) => {
             "Код регистрации — 16 знаков: цифры и латинские буквы (дефисы можно не вводить)".into()
         }
-        Error::Enrol(EnrolPersonError::Key(KeyFileError::PassphraseTooShort(_))) => format!(
+        Error::Person(EnrolPersonError::Key(KeyFileError::PassphraseTooShort(_))) => format!(
             "Для этой роли нужен пароль не короче {} знаков",
             giasync_certs::keyfile::PASSPHRASE_CHARS_MIN
         ),
