@@ -3,10 +3,12 @@
 //! `cargo bench -p giasync-shared --bench ingest` builds a Kuzbass-sized region's protocols
 //! (34 municipalities, 610 schools, 32,000 signed sheets by 3 experts per school, one change per
 //! sheet as a school's day makes them), loads them into the РЦОИ's engine as they stand after a
-//! catch-up, then times [`receipt_new_sheets`] over every protocol: each sheet's signature,
-//! signer and recomputed total checked in batches, and the verdicts written as one receipt change
-//! per school. It prints sheets per second for that whole pass and, beside it, for the checks
-//! alone (`verify_many` on the same sheets), so the cost of the receipt changes shows.
+//! catch-up, then times [`receipt_new_sheets_of`] over every protocol at once, as the РЦОИ
+//! receipts the protocols a batch of changes touched: each sheet's signer and recomputed total
+//! checked against its own protocol's experts, the signatures of all schools in shared ed25519
+//! batches, and the verdicts written as one receipt change per school. It prints sheets per
+//! second for that whole pass and, beside it, for the checks alone (`verify_groups` on the same
+//! sheets), so the cost of the receipt changes shows.
 //! `INGEST_BENCH_SHEETS` changes the sheet count.
 //!
 //! Then the same pass on the production certificate path: every protocol carries its experts'
@@ -35,10 +37,10 @@ use giasync_shared::codes::{
     SchoolCode,
 };
 use giasync_shared::content;
-use giasync_shared::ingest::{RECEIPT_VERIFIED, receipt_new_sheets, receipts_of};
+use giasync_shared::ingest::{RECEIPT_VERIFIED, receipt_new_sheets_of, receipts_of};
 use giasync_shared::participant::Category;
 use giasync_shared::record::{
-    Attempt, FixedDirectory, SheetDraft, SheetSubject, SignedSheet, SignerDirectory, verify_many,
+    Attempt, FixedDirectory, SheetDraft, SheetSubject, SignedSheet, SignerDirectory, verify_groups,
 };
 use giasync_shared::rules::Rules;
 use giasync_shared::sync::{DocId, DocKind, Engine, FixedCa, NodeIdentity, Output, Persist};
@@ -218,15 +220,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         t.elapsed().as_secs_f64()
     );
 
-    // The checks alone, batched per protocol as ingest batches them.
+    // The checks alone, batched over every protocol as ingest batches them.
     let t = Instant::now();
-    let mut verified = 0usize;
-    for p in &protocols {
-        verified += verify_many(&p.sheets, &rules, &directory)
-            .iter()
-            .filter(|r| r.is_ok())
-            .count();
-    }
+    let groups: Vec<(&[SignedSheet], &dyn SignerDirectory)> = protocols
+        .iter()
+        .map(|p| (p.sheets.as_slice(), &directory as &dyn SignerDirectory))
+        .collect();
+    let verified = verify_groups(&groups, &rules)
+        .iter()
+        .flatten()
+        .filter(|r| r.is_ok())
+        .count();
     let checks_s = t.elapsed().as_secs_f64();
     assert_eq!(verified, sheets_total, "every generated sheet verifies");
     black_box(verified);
@@ -271,20 +275,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     // The checks alone on that path, the directory built per protocol as ingest builds it.
     let t = Instant::now();
-    let verified: usize = protocols
+    let directories: Vec<_> = protocols
         .iter()
-        .map(|p| {
-            verify_many(&p.sheets, &rules, &verifier.experts(&p.expert_certs))
-                .iter()
-                .filter(|r| r.is_ok())
-                .count()
-        })
-        .sum();
+        .map(|p| verifier.experts(&p.expert_certs))
+        .collect();
+    let groups: Vec<(&[SignedSheet], &dyn SignerDirectory)> = protocols
+        .iter()
+        .zip(&directories)
+        .map(|(p, d)| (p.sheets.as_slice(), d as &dyn SignerDirectory))
+        .collect();
+    let verified = verify_groups(&groups, &rules)
+        .iter()
+        .flatten()
+        .filter(|r| r.is_ok())
+        .count();
     let production_checks_s = t.elapsed().as_secs_f64();
     assert_eq!(verified, sheets_total, "every sheet verifies (X.509 path)");
 
     println!(
-        "checks alone (verify_many per protocol): {:.0} sheets/s ({:.2} s)",
+        "checks alone (verify_groups, every protocol at once): {:.0} sheets/s ({:.2} s)",
         sheets_total as f64 / checks_s,
         checks_s
     );
@@ -334,8 +343,8 @@ fn rcoi_holding(
     Ok(rcoi)
 }
 
-/// One ingest pass over every protocol, the directory built for each from the certificates it
-/// lists; how many sheets it receipted.
+/// One ingest pass over every protocol at once, the directory built for each from the
+/// certificates it lists; how many sheets it receipted.
 fn receipt_all<D: SignerDirectory>(
     rcoi: &mut Engine,
     protocols: &[Protocol],
@@ -343,10 +352,12 @@ fn receipt_all<D: SignerDirectory>(
     directory_for: impl Fn(&BTreeMap<String, Vec<u8>>) -> D,
     now_ms: i64,
 ) -> Result<usize, Box<dyn std::error::Error>> {
+    let docs: Vec<DocId> = protocols.iter().map(|p| p.doc).collect();
     let mut receipted = 0;
-    for p in protocols {
-        receipted +=
-            receipt_new_sheets(rcoi, p.doc, rules, &directory_for, UtcOffset::UTC, now_ms)?;
+    for (_, outcome) in
+        receipt_new_sheets_of(rcoi, &docs, rules, directory_for, UtcOffset::UTC, now_ms)
+    {
+        receipted += outcome?;
     }
     Ok(receipted)
 }

@@ -76,6 +76,17 @@ pub(crate) fn bytes(doc: &impl ReadDoc, key: &str) -> Option<Vec<u8>> {
     }
 }
 
+/// The root keys under `prefix` (which ends in '/'), in order, found through the map's order
+/// rather than by reading every key: a protocol holds thousands of sheets, and the РЦОИ reads
+/// its certificates, acts and orders after every change that arrives.
+pub(crate) fn keys_under<'a>(
+    doc: &'a impl ReadDoc,
+    prefix: &str,
+) -> impl Iterator<Item = String> + 'a {
+    doc.map_range(ROOT, crate::recording::range_of(prefix))
+        .map(|item| item.key.into_owned())
+}
+
 pub(crate) fn int(doc: &impl ReadDoc, key: &str) -> Option<i64> {
     match doc.get(ROOT, key).ok().flatten()? {
         (Value::Scalar(s), _) => match s.as_ref() {
@@ -337,8 +348,7 @@ pub fn commission_cert(protocol: &impl ReadDoc, edition: u32) -> Option<Vec<u8>>
 /// The commission orders of a protocol with the edition each is stored under; undecodable ones
 /// skipped (verification judges the rest).
 pub fn commissions(protocol: &impl ReadDoc) -> Vec<(u32, crate::statement::Statement)> {
-    protocol
-        .keys(ROOT)
+    keys_under(protocol, "commission/")
         .filter_map(|k| {
             let edition = k.strip_prefix("commission/")?.parse().ok()?;
             let statement = crate::statement::Statement::from_bytes(bytes(protocol, &k)?).ok()?;
@@ -571,7 +581,7 @@ pub fn registered(rcoi: &impl ReadDoc) -> BTreeMap<String, RosterRow> {
 
 /// The РЦОИ's receipts in its document for a school, by sheet hash (hex).
 pub fn receipts(rcoi: &impl ReadDoc) -> BTreeMap<String, String> {
-    rcoi.keys(ROOT)
+    keys_under(rcoi, "receipt/")
         .filter_map(|k| Some((k.strip_prefix("receipt/")?.to_owned(), text(rcoi, &k)?)))
         .collect()
 }
@@ -621,8 +631,7 @@ pub fn approvals(rcoi: &impl ReadDoc) -> Vec<crate::statement::Statement> {
 
 /// Every signed statement under `prefix` (`settlement/`, `ack/`), undecodable ones skipped.
 pub(crate) fn statements(doc: &impl ReadDoc, prefix: &str) -> Vec<crate::statement::Statement> {
-    doc.keys(ROOT)
-        .filter(|k| k.starts_with(prefix))
+    keys_under(doc, prefix)
         .filter_map(|k| crate::statement::Statement::from_bytes(bytes(doc, &k)?).ok())
         .collect()
 }
@@ -634,7 +643,7 @@ pub fn settlements(rcoi: &impl ReadDoc) -> Vec<crate::statement::Statement> {
 
 /// The certificates of the people under `prefix` (`operator/`, `organiser/`), by id.
 fn certs(doc: &impl ReadDoc, prefix: &str) -> BTreeMap<String, Vec<u8>> {
-    doc.keys(ROOT)
+    keys_under(doc, prefix)
         .filter_map(|k| Some((k.strip_prefix(prefix)?.to_owned(), bytes(doc, &k)?)))
         .collect()
 }
@@ -661,8 +670,7 @@ pub struct StoredPublication {
 /// Every publication in a school's РЦОИ document, newest edition first; undecodable ones
 /// skipped (verification judges the rest).
 pub fn publications(rcoi: &impl ReadDoc) -> Vec<StoredPublication> {
-    let mut out: Vec<StoredPublication> = rcoi
-        .keys(ROOT)
+    let mut out: Vec<StoredPublication> = keys_under(rcoi, "published/")
         .filter_map(|k| {
             let edition: u32 = k.strip_prefix("published/")?.parse().ok()?;
             Some(StoredPublication {
@@ -678,7 +686,7 @@ pub fn publications(rcoi: &impl ReadDoc) -> Vec<StoredPublication> {
 
 /// The next edition to publish: one past the highest stored (1 when none is).
 pub fn next_edition(rcoi: &impl ReadDoc) -> u32 {
-    rcoi.keys(ROOT)
+    keys_under(rcoi, "published/")
         .filter_map(|k| k.strip_prefix("published/")?.parse::<u32>().ok())
         .max()
         .map_or(1, |n| n.saturating_add(1))
@@ -917,7 +925,7 @@ pub fn find_by_document(rcoi: &impl ReadDoc, series: &str, number: &str) -> Vec<
 
 /// Every room and its capacity.
 pub fn rooms(doc: &impl ReadDoc) -> BTreeMap<String, i64> {
-    doc.keys(ROOT)
+    keys_under(doc, "room/")
         .filter_map(|k| Some((k.strip_prefix("room/")?.to_owned(), int(doc, &k)?)))
         .collect()
 }
@@ -927,8 +935,7 @@ pub fn rooms(doc: &impl ReadDoc) -> BTreeMap<String, i64> {
 /// A sheet counts only under its own key (`sheet/` and its hash): one written under another
 /// sheet's key would otherwise borrow that sheet's receipt.
 pub fn sheets(doc: &impl ReadDoc) -> Vec<SignedSheet> {
-    doc.keys(ROOT)
-        .filter(|k| k.starts_with("sheet/"))
+    keys_under(doc, "sheet/")
         .filter_map(|k| {
             let sheet = SignedSheet::from_bytes(bytes(doc, &k)?).ok()?;
             under_own_key(&k, &sheet).then_some(sheet)
@@ -955,17 +962,23 @@ pub fn sheets_not_receipted(
     protocol: &impl ReadDoc,
     rcoi: Option<&impl ReadDoc>,
 ) -> Vec<SignedSheet> {
-    let receipted = |hash: &str| {
-        rcoi.is_some_and(|r| matches!(r.get(ROOT, format!("receipt/{hash}")), Ok(Some(_))))
-    };
-    // Keys are ordered: "sheet/" up to "sheet0" ('0' follows '/') are exactly the sheets.
-    let sheet_keys: Vec<String> = protocol
-        .map_range(ROOT, "sheet/".to_owned().."sheet0".to_owned())
-        .map(|item| item.key.into_owned())
-        .collect();
-    sheet_keys
+    // Both ranges are in the order of the hashes' text: one pass over each, side by side.
+    let mut receipted = rcoi
+        .map(|r| keys_under(r, "receipt/").collect::<Vec<_>>())
+        .unwrap_or_default()
         .into_iter()
-        .filter(|k| k.strip_prefix("sheet/").is_some_and(|h| !receipted(h)))
+        .peekable();
+    let mut is_receipted = |hash: &str| {
+        while receipted
+            .next_if(|k| k.strip_prefix("receipt/").is_some_and(|r| r < hash))
+            .is_some()
+        {}
+        receipted
+            .peek()
+            .is_some_and(|k| k.strip_prefix("receipt/") == Some(hash))
+    };
+    keys_under(protocol, "sheet/")
+        .filter(|k| k.strip_prefix("sheet/").is_some_and(|h| !is_receipted(h)))
         .filter_map(|k| {
             let sheet = SignedSheet::from_bytes(bytes(protocol, &k)?).ok()?;
             // Under its own key, so the receipt looked up by the key was the sheet's.
@@ -976,7 +989,7 @@ pub fn sheets_not_receipted(
 
 /// The experts' certificates a protocol carries.
 pub fn expert_certs(doc: &impl ReadDoc) -> BTreeMap<String, Vec<u8>> {
-    doc.keys(ROOT)
+    keys_under(doc, "expert/")
         .filter_map(|k| Some((k.strip_prefix("expert/")?.to_owned(), bytes(doc, &k)?)))
         .collect()
 }
@@ -1096,8 +1109,7 @@ pub fn put_release(
 pub fn materials(directory: &impl ReadDoc) -> BTreeMap<crate::exam::ExamId, StoredMaterials> {
     let statement =
         |key: &str| crate::statement::Statement::from_bytes(bytes(directory, key)?).ok();
-    directory
-        .keys(ROOT)
+    keys_under(directory, "materials/")
         .filter_map(|k| {
             let exam = k.strip_prefix("materials/")?.strip_suffix("/package")?;
             let exam: crate::exam::ExamId = exam.parse().ok()?;
@@ -1261,5 +1273,45 @@ mod tests {
         put_sheet(&mut tx, &smuggled, PersonId::new("e-2").unwrap(), b"cert").unwrap();
         tx.commit();
         assert_eq!(sheets(&protocol), vec![smuggled]);
+    }
+
+    /// Receipted and new sheets interleave in hash order: each new one is found, no receipted
+    /// one is, and other keys of either document (a certificate, a registered row) are no sheet
+    /// and no receipt.
+    #[test]
+    fn sheets_not_receipted_are_exactly_those_without_a_receipt() {
+        use crate::record::fixtures::{draft, sign};
+        let all: Vec<SignedSheet> = (0..12u8)
+            .map(|i| sign(draft(&format!("p{i}"), 5 + u16::from(i), 1), 1))
+            .collect();
+        let mut protocol = Automerge::new();
+        let mut tx = protocol.transaction();
+        for sheet in &all {
+            put_sheet(&mut tx, sheet, PersonId::new("e-1").unwrap(), b"cert").unwrap();
+        }
+        tx.commit();
+        let mut rcoi = Automerge::new();
+        let mut tx = rcoi.transaction();
+        tx.put(ROOT, "reg/p1/category", "general").unwrap();
+        // Every third sheet in the order they were made, whatever their hashes' order.
+        for sheet in all.iter().step_by(3) {
+            put_receipt(&mut tx, &sheet.hash(), "verified").unwrap();
+        }
+        tx.commit();
+        let mut expected: Vec<String> = all
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 3 != 0)
+            .map(|(_, s)| s.hash().to_string())
+            .collect();
+        expected.sort();
+        let mut found: Vec<String> = sheets_not_receipted(&protocol, Some(&rcoi))
+            .iter()
+            .map(|s| s.hash().to_string())
+            .collect();
+        found.sort();
+        assert_eq!(found, expected);
+        let none: Option<&Automerge> = None;
+        assert_eq!(sheets_not_receipted(&protocol, none).len(), all.len());
     }
 }

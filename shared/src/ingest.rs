@@ -26,7 +26,7 @@ use crate::calendar::{Date, Timestamp, UtcOffset};
 use crate::codes::{OrgCode, ParticipantId, PersonId};
 use crate::content;
 use crate::participant::Category;
-use crate::record::{SignerDirectory, VerifiedSheet, verify_many};
+use crate::record::{RecordHash, SignerDirectory, VerifiedSheet, verify_groups};
 use crate::rules::Rules;
 use crate::sync::{DocId, DocKind, Engine, EngineError};
 
@@ -330,7 +330,30 @@ pub fn receipt_new_sheets<D: SignerDirectory>(
     clock: UtcOffset,
     now_ms: i64,
 ) -> Result<usize, EngineError> {
-    receipt(engine, protocol, rules, directory_for, Some(clock), now_ms)
+    only(receipt(
+        engine,
+        &[protocol],
+        rules,
+        directory_for,
+        Some(clock),
+        now_ms,
+    ))
+}
+
+/// [`receipt_new_sheets`] for every protocol of `protocols` (each once, however often listed)
+/// that a batch of changes touched: the signatures of all their new sheets are checked in the
+/// same ed25519 batches ([`verify_groups`]), then each school's receipts are written in one
+/// change. How many sheets of each protocol were receipted, or why its receipts were not
+/// written, in the order given.
+pub fn receipt_new_sheets_of<D: SignerDirectory>(
+    engine: &mut Engine,
+    protocols: &[DocId],
+    rules: &Rules,
+    directory_for: impl Fn(&BTreeMap<String, Vec<u8>>) -> D,
+    clock: UtcOffset,
+    now_ms: i64,
+) -> Vec<(DocId, Result<usize, EngineError>)> {
+    receipt(engine, protocols, rules, directory_for, Some(clock), now_ms)
 }
 
 /// As [`receipt_new_sheets`] for sheets whose arrival time is not known: those a store of
@@ -348,78 +371,142 @@ pub fn receipt_carried_over<D: SignerDirectory>(
     directory_for: impl Fn(&BTreeMap<String, Vec<u8>>) -> D,
     now_ms: i64,
 ) -> Result<usize, EngineError> {
-    receipt(engine, protocol, rules, directory_for, None, now_ms)
+    only(receipt(
+        engine,
+        &[protocol],
+        rules,
+        directory_for,
+        None,
+        now_ms,
+    ))
 }
 
-/// Receipts the new sheets of `protocol`; judges time on receipt on `clock` when given.
+/// The one protocol's outcome of [`receipt`] called with one.
+fn only(mut outcomes: Vec<(DocId, Result<usize, EngineError>)>) -> Result<usize, EngineError> {
+    outcomes.pop().map_or(Ok(0), |(_, outcome)| outcome)
+}
+
+/// The receipts to write for a protocol: each sheet's hash and its receipt's text.
+type Receipts = Vec<(RecordHash, String)>;
+
+/// A protocol with sheets to receipt, and what they are judged against.
+struct Fresh<D> {
+    protocol: DocId,
+    receipts: DocId,
+    sheets: Vec<crate::record::SignedSheet>,
+    directory: D,
+    ended: BTreeMap<crate::record::SheetSubject, crate::act::Act>,
+    orders: crate::commission::Orders,
+}
+
+impl<D: SignerDirectory> Fresh<D> {
+    /// The receipt for a sheet of this protocol, given how its own checks went: time on
+    /// receipt is judged on `clock` when given ([`judge_on_receipt`]).
+    fn judge<R: automerge::ReadDoc>(
+        &self,
+        checked: Result<VerifiedSheet, crate::record::SheetError>,
+        against: &Standing<'_, R>,
+        clock: Option<UtcOffset>,
+        received: Timestamp,
+    ) -> Receipt {
+        let v = match checked {
+            Err(e) => return Receipt::Invalid(e.to_string()),
+            Ok(v) => v,
+        };
+        let judged = match clock {
+            Some(c) => judge_on_receipt(&v, &self.directory, against, c, received),
+            None => against.refusal(&v.sheet, false).map_or(Ok(()), Err),
+        };
+        match judged {
+            Ok(()) => Receipt::Verified,
+            Err(refusal) => Receipt::RefusedOnReceipt(refusal.to_string()),
+        }
+    }
+}
+
+/// Receipts the new sheets of `protocols`; judges time on receipt on `clock` when given.
 fn receipt<D: SignerDirectory>(
     engine: &mut Engine,
-    protocol: DocId,
+    protocols: &[DocId],
     rules: &Rules,
     directory_for: impl Fn(&BTreeMap<String, Vec<u8>>) -> D,
     clock: Option<UtcOffset>,
     now_ms: i64,
-) -> Result<usize, EngineError> {
-    let Some(receipts) = receipts_of(protocol) else {
-        return Ok(0);
+) -> Vec<(DocId, Result<usize, EngineError>)> {
+    let mut outcomes: Vec<(DocId, Result<usize, EngineError>)> =
+        protocols.iter().map(|p| (*p, Ok(0))).collect();
+    let Ok(received) = Timestamp::from_unix_ms(now_ms) else {
+        return outcomes;
     };
     if !matches!(engine.identity().org, OrgCode::Rcoi(_)) {
-        return Ok(0);
+        return outcomes;
     }
-    let Some(doc) = engine.doc(&protocol) else {
-        return Ok(0);
-    };
-    let mut fresh = content::sheets_not_receipted(doc, engine.doc(&receipts));
-    if clock.is_none() {
-        let layout_1: BTreeMap<String, String> = protocol
-            .sibling(DocKind::Results)
-            .and_then(|r| engine.doc(&r))
-            .map(content::receipts)
-            .unwrap_or_default();
-        fresh.retain(|s| layout_1.contains_key(&s.hash().to_string()));
+    let mut seen = std::collections::BTreeSet::new();
+    let mut fresh: Vec<Fresh<D>> = Vec::new();
+    for &protocol in protocols.iter().filter(|p| seen.insert(**p)) {
+        let (Some(receipts), Some(doc)) = (receipts_of(protocol), engine.doc(&protocol)) else {
+            continue;
+        };
+        let mut sheets = content::sheets_not_receipted(doc, engine.doc(&receipts));
+        if clock.is_none() {
+            let layout_1: BTreeMap<String, String> = protocol
+                .sibling(DocKind::Results)
+                .and_then(|r| engine.doc(&r))
+                .map(content::receipts)
+                .unwrap_or_default();
+            sheets.retain(|s| layout_1.contains_key(&s.hash().to_string()));
+        }
+        if sheets.is_empty() {
+            continue;
+        }
+        fresh.push(Fresh {
+            protocol,
+            receipts,
+            sheets,
+            directory: directory_for(&content::expert_certs(doc)),
+            // Acts by the organisers' certificates alone: an expert's listed under the same id
+            // must not stand in for them.
+            ended: crate::act::ended_attempts(doc, &directory_for(&content::organiser_certs(doc))),
+            orders: crate::commission::Orders::read(doc, &directory_for),
+        });
     }
-    if fresh.is_empty() {
-        return Ok(0);
-    }
-    let Ok(received) = Timestamp::from_unix_ms(now_ms) else {
-        return Ok(0);
-    };
-    let directory = directory_for(&content::expert_certs(doc));
-    // Acts by the organisers' certificates alone: an expert's listed under the same id must not
-    // stand in for them.
-    let ended = crate::act::ended_attempts(doc, &directory_for(&content::organiser_certs(doc)));
-    let orders = crate::commission::Orders::read(doc, &directory_for);
-    let against = Standing {
-        register: engine.doc(&receipts),
-        ended: &ended,
-        orders: &orders,
-    };
-    let verdicts: Vec<_> = fresh
+    let groups: Vec<(&[crate::record::SignedSheet], &dyn SignerDirectory)> = fresh
         .iter()
-        .zip(verify_many(&fresh, rules, &directory))
-        .map(|(s, r)| {
-            let receipt = match r {
-                Err(e) => Receipt::Invalid(e.to_string()),
-                Ok(v) => {
-                    let judged = match clock {
-                        Some(c) => judge_on_receipt(&v, &directory, &against, c, received),
-                        None => against.refusal(&v.sheet, false).map_or(Ok(()), Err),
-                    };
-                    match judged {
-                        Ok(()) => Receipt::Verified,
-                        Err(refusal) => Receipt::RefusedOnReceipt(refusal.to_string()),
-                    }
-                }
+        .map(|f| (f.sheets.as_slice(), &f.directory as &dyn SignerDirectory))
+        .collect();
+    let checked = verify_groups(&groups, rules);
+    // (protocol, its РЦОИ document, a receipt per sheet)
+    let verdicts: Vec<(DocId, DocId, Receipts)> = fresh
+        .iter()
+        .zip(checked)
+        .map(|(f, results)| {
+            let against = Standing {
+                register: engine.doc(&f.receipts),
+                ended: &f.ended,
+                orders: &f.orders,
             };
-            (s.hash(), receipt.text())
+            let receipts = f
+                .sheets
+                .iter()
+                .zip(results)
+                .map(|(s, r)| (s.hash(), f.judge(r, &against, clock, received).text()))
+                .collect();
+            (f.protocol, f.receipts, receipts)
         })
         .collect();
-    engine.change(now_ms, receipts, |tx| {
-        verdicts
-            .iter()
-            .try_for_each(|(h, v)| content::put_receipt(tx, h, v))
-    })?;
-    Ok(verdicts.len())
+    for (protocol, receipts, verdicts) in verdicts {
+        let written = engine
+            .change(now_ms, receipts, |tx| {
+                verdicts
+                    .iter()
+                    .try_for_each(|(h, v)| content::put_receipt(tx, h, v))
+            })
+            .map(|()| verdicts.len());
+        if let Some(outcome) = outcomes.iter_mut().find(|(p, _)| *p == protocol) {
+            outcome.1 = written;
+        }
+    }
+    outcomes
 }
 
 #[cfg(test)]

@@ -1197,24 +1197,27 @@ impl Region {
     fn receipt(&mut self, node: usize, protocols: BTreeSet<DocId>) {
         let started = std::time::Instant::now();
         let mut verified = 0;
-        for doc in protocols {
-            let Some(engine) = self.nodes[node].engine.as_mut() else {
-                break;
-            };
-            if self.sabotage == Sabotage::ApproveEveryRequest {
-                approve_every_request(engine, doc, self.now_ms);
+        let Some(engine) = self.nodes[node].engine.as_mut() else {
+            return;
+        };
+        let protocols: Vec<DocId> = protocols.into_iter().collect();
+        if self.sabotage == Sabotage::ApproveEveryRequest {
+            for doc in &protocols {
+                approve_every_request(engine, *doc, self.now_ms);
             }
-            let directory = &self.directory;
-            // The РЦОИ judges time on the region's clock: the simulated day starts at midnight.
-            let received_ms = self.plan.midnight_ms + self.now_ms;
-            match ingest::receipt_new_sheets(
-                engine,
-                doc,
-                &self.rules,
-                |_| directory,
-                self.plan.clock,
-                received_ms,
-            ) {
+        }
+        let directory = &self.directory;
+        // The РЦОИ judges time on the region's clock: the simulated day starts at midnight.
+        let received_ms = self.plan.midnight_ms + self.now_ms;
+        for (doc, outcome) in ingest::receipt_new_sheets_of(
+            engine,
+            &protocols,
+            &self.rules,
+            |_| directory,
+            self.plan.clock,
+            received_ms,
+        ) {
+            match outcome {
                 Ok(n) => verified += n,
                 Err(e) => self
                     .observed

@@ -176,24 +176,32 @@ pub fn publish_school(
     Ok(Ok(results.rows.len()))
 }
 
-/// At the РЦОИ: verifies the sheets of a school's protocol and writes a receipt for each one not
-/// yet receipted into that school's РЦОИ document, so the school sees what the РЦОИ holds.
-/// Returns how many receipts were written.
+/// At the РЦОИ: verifies the sheets of schools' protocols (their signatures in shared batches)
+/// and writes a receipt for each one not yet receipted into its school's РЦОИ document, so the
+/// school sees what the РЦОИ holds. Returns how many receipts were written; a school whose
+/// receipts could not be written is logged and its sheets wait for the next change.
 pub fn write_receipts(
     engine: &mut Engine,
     context: &Context,
-    protocol: DocId,
+    protocols: &[DocId],
     now_ms: i64,
 ) -> usize {
-    giasync_shared::ingest::receipt_new_sheets(
+    giasync_shared::ingest::receipt_new_sheets_of(
         engine,
-        protocol,
+        protocols,
         &context.rules,
         |certs| context.verifier.experts(certs),
         context.clock,
         now_ms,
     )
-    .unwrap_or(0)
+    .into_iter()
+    .map(|(doc, outcome)| {
+        outcome.unwrap_or_else(|e| {
+            tracing::warn!(doc = %doc, "receipts not written: {e}");
+            0
+        })
+    })
+    .sum()
 }
 
 /// What the РЦОИ carried over from layout 1 at start.

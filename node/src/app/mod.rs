@@ -274,11 +274,14 @@ pub fn react(engine: &mut Engine, context: &Context, changed: &[DocId], now_ms: 
             wrote |= results::note_delivery(engine, context, *doc, now_ms);
         }
     }
-    for doc in changed {
-        if doc.kind() == Some(DocKind::Protocol) {
-            wrote |= hub::write_receipts(engine, context, *doc, now_ms) > 0;
-            wrote |= recheck::ingest(engine, context, *doc, now_ms) > 0;
-        }
+    let protocols: Vec<DocId> = changed
+        .iter()
+        .filter(|d| d.kind() == Some(DocKind::Protocol))
+        .copied()
+        .collect();
+    wrote |= hub::write_receipts(engine, context, &protocols, now_ms) > 0;
+    for doc in &protocols {
+        wrote |= recheck::ingest(engine, context, *doc, now_ms) > 0;
     }
     wrote
 }

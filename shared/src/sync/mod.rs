@@ -211,9 +211,39 @@ struct Endorsement {
 #[derive(Debug)]
 struct DocState {
     doc: Automerge,
+    /// The digest of `doc`'s heads ([`heads_digest`]), made again after every change to `doc`
+    /// ([`DocState::changed`]): summaries read it for every shared document, once a minute per
+    /// peer, and the РЦОИ shares thousands.
+    digest: [u8; 32],
     saved_heads: Vec<ChangeHash>,
     /// The latest attestation of each author, by key.
     endorsements: BTreeMap<[u8; 32], Endorsement>,
+}
+
+impl DocState {
+    fn new(doc: Automerge, saved_heads: Vec<ChangeHash>) -> DocState {
+        DocState {
+            digest: heads_digest(&doc.get_heads()),
+            doc,
+            saved_heads,
+            endorsements: BTreeMap::new(),
+        }
+    }
+
+    /// Notes that `doc` may have changed: its digest is made again.
+    fn changed(&mut self) {
+        self.digest = heads_digest(&self.doc.get_heads());
+    }
+
+    /// The digest of the document's heads.
+    fn digest(&self) -> [u8; 32] {
+        debug_assert_eq!(
+            self.digest,
+            heads_digest(&self.doc.get_heads()),
+            "every change to a document makes its digest again"
+        );
+        self.digest
+    }
 }
 
 #[derive(Debug, Default)]
@@ -541,11 +571,8 @@ impl Engine {
             am = Automerge::load(&whole).map_err(|e| load_error(e.to_string()))?;
         }
         am.set_actor(actor_for(&self.key.verifying_key().to_bytes()));
-        let mut state = DocState {
-            saved_heads: am.get_heads(),
-            doc: am,
-            endorsements: BTreeMap::new(),
-        };
+        let saved_heads = am.get_heads();
+        let mut state = DocState::new(am, saved_heads);
         for (cert, bytes) in endorsements {
             match self.stored_endorsement(doc, cert, bytes) {
                 Ok(e) => {
@@ -714,14 +741,13 @@ impl Engine {
             });
         }
         let actor = actor_for(&self.key.verifying_key().to_bytes());
-        let state = self.docs.entry(doc).or_insert_with(|| DocState {
-            doc: Automerge::new().with_actor(actor.clone()),
-            saved_heads: Vec::new(),
-            endorsements: BTreeMap::new(),
+        let state = self.docs.entry(doc).or_insert_with(|| {
+            DocState::new(Automerge::new().with_actor(actor.clone()), Vec::new())
         });
         let mut tx = state.doc.transaction();
         f(&mut tx)?;
         tx.commit_with(CommitOptions::default().with_time(now_ms));
+        state.changed();
         self.persist_changes(doc);
         self.attest(doc);
         self.offer(doc, None);
@@ -792,9 +818,7 @@ impl Engine {
     }
 
     fn doc_digest(&self, doc: &DocId) -> [u8; 32] {
-        self.docs
-            .get(doc)
-            .map_or([0; 32], |d| heads_digest(&d.doc.get_heads()))
+        self.docs.get(doc).map_or([0; 32], DocState::digest)
     }
 
     fn connected(&mut self, peer: PeerId, identity: NodeIdentity, wire: u8, link: Link) {
@@ -1193,11 +1217,9 @@ impl Engine {
 
     fn ensure_doc(&mut self, doc: DocId) {
         let actor = actor_for(&self.key.verifying_key().to_bytes());
-        self.docs.entry(doc).or_insert_with(|| DocState {
-            doc: Automerge::new().with_actor(actor),
-            saved_heads: Vec::new(),
-            endorsements: BTreeMap::new(),
-        });
+        self.docs
+            .entry(doc)
+            .or_insert_with(|| DocState::new(Automerge::new().with_actor(actor), Vec::new()));
     }
 
     /// Signs this node's attestation over the document's current heads, keeps it and persists
@@ -1486,10 +1508,9 @@ impl Engine {
         if pd.blocked {
             return Ok(());
         }
-        state
-            .doc
-            .receive_sync_message(&mut pd.state, message)
-            .map_err(|e| e.to_string())?;
+        let received = state.doc.receive_sync_message(&mut pd.state, message);
+        state.changed();
+        received.map_err(|e| e.to_string())?;
         pd.leave_out_unapplied(&state.doc);
         Ok(())
     }
@@ -1561,10 +1582,9 @@ impl Engine {
                 .collect::<Vec<_>>()
                 .into();
         }
-        state
-            .doc
-            .receive_sync_message(&mut pd.state, message)
-            .map_err(|e| e.to_string())?;
+        let received = state.doc.receive_sync_message(&mut pd.state, message);
+        state.changed();
+        received.map_err(|e| e.to_string())?;
         pd.leave_out_unapplied(&state.doc);
         // Attestations are kept only of authors who may write the document, and not when they
         // name a refused change (the author's later changes would fail against it). One naming
