@@ -286,11 +286,47 @@ impl Pki {
         name: &str,
         now: OffsetDateTime,
     ) -> Result<Pki, PkiError> {
+        Self::init_with(
+            dir,
+            region,
+            name,
+            now,
+            KeyPair::generate_for(&PKCS_ED25519)?,
+        )
+    }
+
+    /// As [`Pki::init`], the CA's key made from `seed` (an ed25519 secret key) instead of
+    /// drawn fresh: a rehearsal's CA made again, certificate for certificate, from the
+    /// rehearsal's own seed (the region simulator, whose runs must repeat byte for byte). A
+    /// region's real CA is made by [`Pki::init`].
+    pub fn init_from_seed(
+        dir: &Path,
+        region: RegionCode,
+        name: &str,
+        now: OffsetDateTime,
+        seed: [u8; 32],
+    ) -> Result<Pki, PkiError> {
+        // PKCS#8 v1 of an Ed25519 key (RFC 8410 §7): a fixed prefix, then the 32-byte secret.
+        const ED25519_PKCS8_PREFIX: [u8; 16] = [
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20,
+        ];
+        let mut der = ED25519_PKCS8_PREFIX.to_vec();
+        der.extend_from_slice(&seed);
+        Self::init_with(dir, region, name, now, KeyPair::try_from(der.as_slice())?)
+    }
+
+    fn init_with(
+        dir: &Path,
+        region: RegionCode,
+        name: &str,
+        now: OffsetDateTime,
+        key: KeyPair,
+    ) -> Result<Pki, PkiError> {
         if let Some(existing) = Self::paths(dir).iter().find(|p| p.exists()) {
             return Err(PkiError::CaExists(existing.display().to_string()));
         }
         fs::create_dir_all(dir).map_err(io(dir))?;
-        let key = KeyPair::generate_for(&PKCS_ED25519)?;
         let mut params = CertificateParams::default();
         params.distinguished_name = rcgen::DistinguishedName::new();
         params.distinguished_name.push(
@@ -557,6 +593,45 @@ impl Pki {
         validity: Validity,
         verifying_key: [u8; 32],
     ) -> Result<(u64, String), PkiError> {
+        let issued = self.make_person_cert(identity, full_name, validity, verifying_key)?;
+        self.save_index()?;
+        Ok(issued)
+    }
+
+    /// [`Pki::issue_person_for`] for many people at once, the index written once: a region's
+    /// experts by the thousand (the region simulator certifies every person of its plan).
+    /// Nothing is recorded when one of them is refused.
+    pub fn issue_people_for(
+        &mut self,
+        people: &[(PersonIdentity, &str, [u8; 32])],
+        validity: Validity,
+    ) -> Result<Vec<(u64, String)>, PkiError> {
+        let before = (self.index.issued.len(), self.index.next_serial);
+        let issued: Result<Vec<(u64, String)>, PkiError> = people
+            .iter()
+            .map(|(identity, name, key)| self.make_person_cert(identity, name, validity, *key))
+            .collect();
+        match issued {
+            Ok(issued) => {
+                self.save_index()?;
+                Ok(issued)
+            }
+            Err(e) => {
+                self.index.issued.truncate(before.0);
+                self.index.next_serial = before.1;
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes a person's certificate and records it in the index in memory (not saved).
+    fn make_person_cert(
+        &mut self,
+        identity: &PersonIdentity,
+        full_name: &str,
+        validity: Validity,
+        verifying_key: [u8; 32],
+    ) -> Result<(u64, String), PkiError> {
         self.check_region(identity.region)?;
         let full_name = full_name.trim();
         if full_name.is_empty() {
@@ -580,7 +655,6 @@ impl Pki {
             not_after: rfc3339(validity.not_after),
             revoked: None,
         });
-        self.save_index()?;
         Ok((serial, cert.pem()))
     }
 
@@ -591,22 +665,39 @@ impl Pki {
         reason: &str,
         now: OffsetDateTime,
     ) -> Result<(), PkiError> {
+        self.revoke_many(&[serial], reason, now)
+    }
+
+    /// Revokes every certificate of `serials` at `now` for `reason` and re-issues the
+    /// revocation list once. Nothing is revoked when one of them is unknown or revoked already.
+    pub fn revoke_many(
+        &mut self,
+        serials: &[u64],
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), PkiError> {
         if reason.trim().is_empty() {
             return Err(PkiError::NoReason);
         }
-        let entry = self
-            .index
-            .issued
-            .iter_mut()
-            .find(|i| i.serial == serial)
-            .ok_or(PkiError::UnknownSerial(serial))?;
-        if entry.revoked.is_some() {
-            return Err(PkiError::AlreadyRevoked(serial));
+        let mut at = Vec::with_capacity(serials.len());
+        for serial in serials {
+            let i = self
+                .index
+                .issued
+                .iter()
+                .position(|i| i.serial == *serial)
+                .ok_or(PkiError::UnknownSerial(*serial))?;
+            if self.index.issued[i].revoked.is_some() || at.contains(&i) {
+                return Err(PkiError::AlreadyRevoked(*serial));
+            }
+            at.push(i);
         }
-        entry.revoked = Some(Revocation {
-            at: rfc3339(now),
-            reason: reason.trim().to_owned(),
-        });
+        for i in at {
+            self.index.issued[i].revoked = Some(Revocation {
+                at: rfc3339(now),
+                reason: reason.trim().to_owned(),
+            });
+        }
         self.write_crl(now)
     }
 
@@ -830,6 +921,99 @@ mod tests {
         assert_eq!(
             reopened.issued()[0].revoked.as_ref().unwrap().reason,
             "ноутбук утерян"
+        );
+    }
+
+    /// Many people issued at once are recorded once each, as one by one; one refused person
+    /// leaves nothing recorded. Several revoked at once are listed together, or none is.
+    #[test]
+    fn people_issued_and_revoked_together_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut pki = Pki::init(dir.path(), region(), "Тест", now()).unwrap();
+        let person = |id: &str, region: RegionCode| PersonIdentity {
+            region,
+            role: PersonRole::Expert,
+            id: PersonId::new(id).unwrap(),
+            org: OrgCode::parse(NodeRole::School, "420101").unwrap(),
+        };
+        let validity = Validity::days_from(now(), 10).unwrap();
+        let other = RegionCode::new("77").unwrap();
+        let refused = pki.issue_people_for(
+            &[
+                (person("e-1", region()), "Первый", [7; 32]),
+                (person("e-2", other), "Второй", [8; 32]),
+            ],
+            validity,
+        );
+        assert!(
+            matches!(refused, Err(PkiError::WrongRegion { .. })),
+            "{refused:?}"
+        );
+        assert!(Pki::open(dir.path()).unwrap().issued().is_empty());
+        assert!(pki.issued().is_empty());
+        let keys = [
+            SigningKey::from_bytes(&[1; 32]).verifying_key().to_bytes(),
+            SigningKey::from_bytes(&[2; 32]).verifying_key().to_bytes(),
+        ];
+        let issued = pki
+            .issue_people_for(
+                &[
+                    (person("e-1", region()), "Первый", keys[0]),
+                    (person("e-2", region()), "Второй", keys[1]),
+                ],
+                validity,
+            )
+            .unwrap();
+        let serials: Vec<u64> = issued.iter().map(|(s, _)| *s).collect();
+        assert_eq!(serials, vec![2, 3], "the CA's own serial is 1");
+        for ((_, pem), key) in issued.iter().zip(keys) {
+            let summary = summarize_der(&certs_from_pem(pem.as_bytes()).unwrap()[0]).unwrap();
+            assert_eq!(summary.ed25519_key, Some(key));
+        }
+        assert_eq!(Pki::open(dir.path()).unwrap().issued().len(), 2);
+        assert!(matches!(
+            pki.revoke_many(&[2, 9], "lost", now()),
+            Err(PkiError::UnknownSerial(9))
+        ));
+        assert!(matches!(
+            pki.revoke_many(&[3, 3], "lost", now()),
+            Err(PkiError::AlreadyRevoked(3))
+        ));
+        assert!(pki.issued().iter().all(|i| i.revoked.is_none()));
+        pki.revoke_many(&[3, 2], "уволены", now()).unwrap();
+        let crl = summarize_crl_der(&crls_from_pem(pki.crl_pem().unwrap().as_bytes()).unwrap()[0])
+            .unwrap();
+        let mut listed: Vec<u64> = crl.revoked.iter().map(|(s, _)| *s).collect();
+        listed.sort_unstable();
+        assert_eq!(listed, vec![2, 3]);
+    }
+
+    /// A CA made from a seed is the same CA every time: its key is the seed's ed25519 key, and
+    /// what it issues is the same byte for byte; another seed makes another CA.
+    #[test]
+    fn a_ca_from_a_seed_issues_the_same_certificates_again() {
+        let person = PersonIdentity {
+            region: region(),
+            role: PersonRole::Expert,
+            id: PersonId::new("e-1").unwrap(),
+            org: OrgCode::parse(NodeRole::School, "420101").unwrap(),
+        };
+        let validity = Validity::days_from(now(), 10).unwrap();
+        let made = |seed: [u8; 32]| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut pki = Pki::init_from_seed(dir.path(), region(), "Тест", now(), seed).unwrap();
+            let (_, cert) = pki
+                .issue_person_for(&person, "Первый", validity, [7; 32])
+                .unwrap();
+            (pki.ca_cert_pem().to_owned(), cert, pki.crl_pem().unwrap())
+        };
+        let first = made([5; 32]);
+        assert_eq!(made([5; 32]), first);
+        assert_ne!(made([6; 32]).0, first.0);
+        let ca = summarize_der(&certs_from_pem(first.0.as_bytes()).unwrap()[0]).unwrap();
+        assert_eq!(
+            ca.ed25519_key,
+            Some(SigningKey::from_bytes(&[5; 32]).verifying_key().to_bytes())
         );
     }
 

@@ -78,14 +78,14 @@ fn simulate_with(
         let baseline = without_audio.as_ref().map(|quiet| {
             scope.spawn(move || {
                 let plan = Plan::new(quiet, seed, random_faults)?;
-                let mut region = Region::new(plan, rules()?, sabotage);
+                let mut region = Region::new(plan, rules()?, sabotage)?;
                 region.run(|_, _| {});
                 Ok::<_, ScenarioError>(region.observed().receipt_latency_ms.clone())
             })
         });
         let region = (|| {
             let plan = Plan::new(scenario, seed, random_faults)?;
-            let mut region = Region::new(plan, rules()?, sabotage);
+            let mut region = Region::new(plan, rules()?, sabotage)?;
             region.run(progress);
             region.after_the_day();
             Ok::<_, ScenarioError>(region)

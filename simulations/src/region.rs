@@ -13,7 +13,8 @@
 //!   A broken connection is noticed after the QUIC idle timeout, or at once by a peer that
 //!   restarted (its stateless reset).
 //! - The РЦОИ verifies and receipts sheets on ingest with [`giasync_shared::ingest`], as the
-//!   production node does.
+//!   production node does, over real X.509 certificates of the region's people and the
+//!   production `CaVerifier` (`people`); the nodes' own certificates are the stand-in CA's.
 //!
 //! Time is simulated: nothing sleeps. The same plan gives the same run.
 
@@ -24,7 +25,7 @@ use ed25519_dalek::SigningKey;
 use giasync_shared::blob::transfer::Transfers;
 use giasync_shared::blob::{BlobHash, BlobRef};
 use giasync_shared::calendar::Timestamp;
-use giasync_shared::codes::{PersonId, SchoolCode};
+use giasync_shared::codes::PersonId;
 use giasync_shared::content;
 use giasync_shared::ingest;
 use giasync_shared::participant::{FullName, IdentityDocument, Participant, SchoolClass};
@@ -36,8 +37,8 @@ use giasync_shared::rules::Rules;
 use giasync_shared::sync::attest::{Attestation, actor_for};
 use giasync_shared::sync::wire::{self, Frame};
 use giasync_shared::sync::{
-    DocId, DocKind, Engine, FIXED_CERT_BYTES, FixedCa, Input, NodeIdentity, Output,
-    PEER_FRAGMENTED_FRAMES_MAX, PeerId, Persist,
+    DocId, DocKind, Engine, FixedCa, Input, NodeIdentity, Output, PEER_FRAGMENTED_FRAMES_MAX,
+    PeerId, Persist,
 };
 use sha2::{Digest, Sha256};
 
@@ -45,10 +46,11 @@ use crate::authority;
 use crate::plan::{Attack, Entry, Fault, Kind, Plan, SheetKind};
 use crate::rng::Rng;
 use crate::sabotage::Sabotage;
-use crate::scenario::AdversaryKind;
 use crate::scenario::LinkProfile;
+use crate::scenario::{AdversaryKind, ScenarioError};
 
 mod blobs;
+mod people;
 
 /// QUIC and the hello both take a round trip before the engines see the connection.
 const HANDSHAKE_ROUND_TRIPS: i64 = 2;
@@ -381,9 +383,8 @@ impl std::fmt::Debug for Node {
 pub struct Region {
     plan: Plan,
     rules: Rules,
-    directory: FixedDirectory,
-    expert_keys: BTreeMap<PersonId, SigningKey>,
-    expert_certs: BTreeMap<PersonId, Vec<u8>>,
+    /// The region's people, keys and certificates: the РЦОИ verifies over real X.509.
+    people: people::People,
     nodes: Vec<Node>,
     conns: Vec<Conn>,
     queue: BinaryHeap<Reverse<(i64, u64)>>,
@@ -417,7 +418,7 @@ impl std::fmt::Debug for Region {
 
 impl Region {
     /// Sets up the region of `plan`: keys, certificates, experts, engines.
-    pub fn new(plan: Plan, rules: Rules, sabotage: Sabotage) -> Region {
+    pub fn new(plan: Plan, rules: Rules, sabotage: Sabotage) -> Result<Region, ScenarioError> {
         let ca = FixedCa::default();
         let mut actors = HashMap::new();
         let mut nodes = Vec::new();
@@ -454,56 +455,12 @@ impl Region {
                 blob_tick_at: None,
             });
         }
-        let mut directory = FixedDirectory::default();
-        let mut expert_keys = BTreeMap::new();
-        let mut expert_certs = BTreeMap::new();
-        // An expert's key and certificate (an X.509 stand-in of a real certificate's size).
-        let mut certify = |directory: &mut FixedDirectory, expert: PersonId, school: SchoolCode| {
-            let key = derived_key(plan.seed, expert.as_str());
-            directory.add(expert, key.verifying_key(), &[school]);
-            let mut cert = format!("SIMCERT person {expert} {school}").into_bytes();
-            cert.extend_from_slice(&key.verifying_key().to_bytes());
-            cert.resize(FIXED_CERT_BYTES.max(cert.len()), 0);
-            expert_certs.insert(expert, cert);
-            expert_keys.insert(expert, key);
-        };
-        for school in &plan.schools {
-            if let Ok(organiser) = organiser_of(school) {
-                let key = derived_key(plan.seed, organiser.as_str());
-                directory.add_person(
-                    organiser,
-                    giasync_shared::codes::PersonRole::Organiser,
-                    giasync_shared::codes::OrgCode::School(school.code),
-                    key.verifying_key(),
-                );
-            }
-            for expert in &school.experts {
-                certify(&mut directory, *expert, school.code);
-            }
-            // The school's expert whom its commission order names for no room.
-            certify(&mut directory, school.unassigned_expert, school.code);
-            if let Ok(head) = head_of(school) {
-                let key = derived_key(plan.seed, head.as_str());
-                directory.add_person(
-                    head,
-                    giasync_shared::codes::PersonRole::Head,
-                    giasync_shared::codes::OrgCode::School(school.code),
-                    key.verifying_key(),
-                );
-            }
-            // The school's revoked expert: certified, then revoked before the day begins.
-            certify(&mut directory, school.revoked_expert, school.code);
-            if let Ok(midnight) = Timestamp::from_unix_ms(plan.midnight_ms) {
-                directory.revoke(school.revoked_expert, midnight);
-            }
-        }
+        let people = people::certify(&plan)?;
         let schools = plan.schools.len();
         let rng = Rng::new(plan.seed).fork(99);
         let mut region = Region {
             rules,
-            directory,
-            expert_keys,
-            expert_certs,
+            people,
             nodes,
             conns: Vec::new(),
             queue: BinaryHeap::new(),
@@ -549,7 +506,7 @@ impl Region {
         }
         let quiet = region.plan.quiet_from();
         region.schedule(quiet, Event::Check);
-        region
+        Ok(region)
     }
 
     #[must_use]
@@ -1206,14 +1163,14 @@ impl Region {
                 approve_every_request(engine, *doc, self.now_ms);
             }
         }
-        let directory = &self.directory;
+        let verifier = &self.people.verifier;
         // The РЦОИ judges time on the region's clock: the simulated day starts at midnight.
         let received_ms = self.plan.midnight_ms + self.now_ms;
         for (doc, outcome) in ingest::receipt_new_sheets_of(
             engine,
             &protocols,
             &self.rules,
-            |_| directory,
+            |certs| verifier.experts(certs),
             self.plan.clock,
             received_ms,
         ) {
@@ -1525,8 +1482,13 @@ impl Region {
                     ""
                 };
                 let signed = order.sign(&derived_key(self.plan.seed, &format!("{salt}{head}")))?;
+                let cert = self
+                    .people
+                    .certs
+                    .get(&head)
+                    .ok_or("the head has no certificate")?;
                 engine.change(now, protocol, |tx| {
-                    content::put_commission(tx, 1, &signed, head, b"SIMCERT head")
+                    content::put_commission(tx, 1, &signed, head, cert)
                 })?;
             }
             Entry::Present(i) | Entry::Absent(i) => {
@@ -1580,15 +1542,13 @@ impl Region {
                     at,
                 };
                 let signed = act.sign(&derived_key(self.plan.seed, organiser.as_str()))?;
+                let cert = self
+                    .people
+                    .certs
+                    .get(&organiser)
+                    .ok_or("the organiser has no certificate")?;
                 engine.change(now, protocol, |tx| {
-                    content::put_act(
-                        tx,
-                        act.participant,
-                        act.attempt,
-                        &signed,
-                        organiser,
-                        b"SIMCERT organiser",
-                    )
+                    content::put_act(tx, act.participant, act.attempt, &signed, organiser, cert)
                 })?;
                 self.observed.acts_made.insert(act.subject());
             }
@@ -1661,6 +1621,7 @@ impl Region {
                     correction,
                 };
                 let key = self
+                    .people
                     .expert_keys
                     .get(&expert_id)
                     .ok_or("the expert has no key")?;
@@ -1674,7 +1635,8 @@ impl Region {
                     sheet = SignedSheet::from_bytes(bytes)?;
                 }
                 let cert = self
-                    .expert_certs
+                    .people
+                    .certs
                     .get(&expert_id)
                     .ok_or("the expert has no certificate")?;
                 engine.change(now, protocol, |tx| {
@@ -1888,6 +1850,11 @@ impl Region {
         let (sheet, cert) =
             self.sign_hostile_sheet(s, school.participants.len() - 1, expert, None)?;
         let school = &self.plan.schools[s];
+        let organiser_cert = self
+            .people
+            .certs
+            .get(&organiser)
+            .ok_or("the organiser has no certificate")?;
         let engine = self.nodes[school.node]
             .engine
             .as_mut()
@@ -1899,7 +1866,7 @@ impl Region {
                 subject.attempt,
                 &signed_act,
                 organiser,
-                b"SIMCERT organiser",
+                organiser_cert,
             )?;
             content::put_sheet(tx, &sheet, expert, &cert)
         })?;
@@ -2019,11 +1986,13 @@ impl Region {
             correction: None,
         };
         let key = self
+            .people
             .expert_keys
             .get(&expert)
             .ok_or("the expert has no key")?;
         let cert = self
-            .expert_certs
+            .people
+            .certs
             .get(&expert)
             .ok_or("the expert has no certificate")?;
         Ok((SignedSheet::sign(draft, &self.rules, key)?, cert.clone()))
@@ -2379,7 +2348,7 @@ impl Region {
 
     #[must_use]
     pub fn directory(&self) -> &FixedDirectory {
-        &self.directory
+        &self.people.directory
     }
 
     /// The CA that vouches for the simulated nodes' certificates.

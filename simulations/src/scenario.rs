@@ -324,6 +324,9 @@ pub enum ScenarioError {
     Parse { path: String, message: String },
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// The rehearsal's CA or people's certificates could not be made.
+    #[error("the rehearsal's certificates: {0}")]
+    Certificates(String),
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> ScenarioError {
