@@ -55,8 +55,16 @@ impl RecordHash {
 }
 
 impl fmt::Display for RecordHash {
+    /// Lowercase hex, 64 characters: the key a sheet and its receipt are stored under, made
+    /// for every sheet the РЦОИ takes in, so written out at once rather than byte by byte.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 64];
+        for (pair, b) in out.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = HEX[usize::from(b >> 4)];
+            pair[1] = HEX[usize::from(b & 0x0f)];
+        }
+        f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -1150,6 +1158,18 @@ mod tests {
             .collect();
         assert_eq!(batch, single);
         assert_eq!(batch.iter().filter(|r| r.is_err()).count(), 6);
+    }
+
+    #[test]
+    fn a_record_hash_prints_as_lowercase_hex() {
+        let mut bytes = [0u8; 32];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = (i as u8) * 8 + 7;
+        }
+        assert_eq!(
+            RecordHash(bytes).to_string(),
+            "070f171f272f373f474f575f676f777f878f979fa7afb7bfc7cfd7dfe7eff7ff"
+        );
     }
 
     /// Groups share batches but not directories: each sheet is judged against its own group's,
