@@ -600,28 +600,24 @@ impl Pki {
 
     /// [`Pki::issue_person_for`] for many people at once, the index written once: a region's
     /// experts by the thousand (the region simulator certifies every person of its plan).
-    /// Nothing is recorded when one of them is refused.
+    /// Nothing is recorded when one of them is refused or the index cannot be written (it is
+    /// replaced whole, so the one on disk is then the one before).
     pub fn issue_people_for(
         &mut self,
         people: &[(PersonIdentity, &str, [u8; 32])],
         validity: Validity,
     ) -> Result<Vec<(u64, String)>, PkiError> {
         let before = (self.index.issued.len(), self.index.next_serial);
-        let issued: Result<Vec<(u64, String)>, PkiError> = people
+        let issued = people
             .iter()
             .map(|(identity, name, key)| self.make_person_cert(identity, name, validity, *key))
-            .collect();
-        match issued {
-            Ok(issued) => {
-                self.save_index()?;
-                Ok(issued)
-            }
-            Err(e) => {
-                self.index.issued.truncate(before.0);
-                self.index.next_serial = before.1;
-                Err(e)
-            }
+            .collect::<Result<Vec<(u64, String)>, PkiError>>()
+            .and_then(|issued| self.save_index().map(|()| issued));
+        if issued.is_err() {
+            self.index.issued.truncate(before.0);
+            self.index.next_serial = before.1;
         }
+        issued
     }
 
     /// Makes a person's certificate and records it in the index in memory (not saved).
@@ -670,6 +666,8 @@ impl Pki {
 
     /// Revokes every certificate of `serials` at `now` for `reason` and re-issues the
     /// revocation list once. Nothing is revoked when one of them is unknown or revoked already.
+    /// When writing fails part-way the revocations are kept (and in the index on disk if it was
+    /// written before the list), as by [`Pki::revoke`]; [`Pki::reissue_crl`] writes the list.
     pub fn revoke_many(
         &mut self,
         serials: &[u64],

@@ -83,6 +83,7 @@ pub(crate) fn keys_under<'a>(
     doc: &'a impl ReadDoc,
     prefix: &str,
 ) -> impl Iterator<Item = String> + 'a {
+    debug_assert!(prefix.ends_with('/'), "a prefix ends in '/': {prefix}");
     doc.map_range(ROOT, crate::recording::range_of(prefix))
         .map(|item| item.key.into_owned())
 }

@@ -4,8 +4,9 @@
 //! receipt into the school's РЦОИ document (only the РЦОИ may write it), which flows back down to
 //! the school.
 //!
-//! The production node and the simulator both call [`receipt_new_sheets`] after every batch of
-//! changes they apply, so a sheet is verified once, when it first arrives.
+//! The production node and the simulator both call [`receipt_new_sheets_of`] with the protocols
+//! every batch of changes they apply touched, so a sheet is verified once, when it first
+//! arrives, and the sheets of all those schools share the signature batches.
 //!
 //! A sheet's `signed_at` is what its signer claims. What depends on time is judged on receipt
 //! against the РЦОИ's own clock, which no signer controls ([`Refusal`]): the sheet must be signed
@@ -344,7 +345,7 @@ pub fn receipt_new_sheets<D: SignerDirectory>(
 /// that a batch of changes touched: the signatures of all their new sheets are checked in the
 /// same ed25519 batches ([`verify_groups`]), then each school's receipts are written in one
 /// change. How many sheets of each protocol were receipted, or why its receipts were not
-/// written, in the order given.
+/// written, in the order given (a protocol listed again counts 0 there).
 pub fn receipt_new_sheets_of<D: SignerDirectory>(
     engine: &mut Engine,
     protocols: &[DocId],
@@ -441,9 +442,13 @@ fn receipt<D: SignerDirectory>(
     if !matches!(engine.identity().org, OrgCode::Rcoi(_)) {
         return outcomes;
     }
-    let mut seen = std::collections::BTreeSet::new();
+    // Each protocol once, at its first place in the list.
+    let mut first_at: BTreeMap<DocId, usize> = BTreeMap::new();
+    for (i, p) in protocols.iter().enumerate() {
+        first_at.entry(*p).or_insert(i);
+    }
     let mut fresh: Vec<Fresh<D>> = Vec::new();
-    for &protocol in protocols.iter().filter(|p| seen.insert(**p)) {
+    for &protocol in first_at.keys() {
         let (Some(receipts), Some(doc)) = (receipts_of(protocol), engine.doc(&protocol)) else {
             continue;
         };
@@ -502,7 +507,7 @@ fn receipt<D: SignerDirectory>(
                     .try_for_each(|(h, v)| content::put_receipt(tx, h, v))
             })
             .map(|()| verdicts.len());
-        if let Some(outcome) = outcomes.iter_mut().find(|(p, _)| *p == protocol) {
+        if let Some(outcome) = first_at.get(&protocol).and_then(|&i| outcomes.get_mut(i)) {
             outcome.1 = written;
         }
     }
@@ -763,6 +768,121 @@ mod tests {
             at_school.map(content::receipts).unwrap_or_default(),
             resolution,
         )
+    }
+
+    /// Several protocols in one pass: each school's sheets are receipted in its own РЦОИ
+    /// document (a damaged one invalid), a protocol listed twice is receipted once, and a
+    /// document that is no protocol counts nothing.
+    #[test]
+    fn several_schools_protocols_are_receipted_in_one_pass() {
+        let region = RegionCode::new("42").unwrap();
+        let municipality = MunicipalityCode::new("4201").unwrap();
+        let other = crate::codes::SchoolCode::new("420102").unwrap();
+        let mut directory = FixedDirectory::default();
+        directory.add(
+            expert(1),
+            crate::record::fixtures::key(1).verifying_key(),
+            &[school(), other],
+        );
+        let ca = FixedCa::default();
+        let rcoi_identity = NodeIdentity {
+            region,
+            org: OrgCode::Rcoi(region),
+            municipality: None,
+        };
+        let rcoi_key = SigningKey::from_bytes(&[9; 32]);
+        let rcoi_cert = ca.issue(rcoi_identity, &rcoi_key);
+        let mut rcoi = Engine::new(rcoi_identity, rcoi_key, rcoi_cert, Box::new(ca.clone()));
+        let now = at(30).unix_ms();
+        let mut schools = Vec::new();
+        for (n, code) in [school(), other].into_iter().enumerate() {
+            let identity = NodeIdentity {
+                region,
+                org: OrgCode::School(code),
+                municipality: Some(municipality),
+            };
+            let key = SigningKey::from_bytes(&[3 + n as u8; 32]);
+            let cert = ca.issue(identity, &key);
+            let mut node = Engine::new(identity, key, cert, Box::new(ca.clone()));
+            let protocol = DocId::School {
+                kind: DocKind::Protocol,
+                municipality,
+                school: code,
+                exam: crate::record::fixtures::subject("p1").exam,
+            };
+            let mut sheets: Vec<SignedSheet> = (0..3u16)
+                .map(|i| {
+                    let mut d = draft(&format!("p{n}{i}"), 10 + i, 1);
+                    d.subject.school = code;
+                    sign(d, 1)
+                })
+                .collect();
+            if n == 1 {
+                sheets[2] = tampered(&sheets[2]);
+            }
+            node.change(now, protocol, |tx| {
+                sheets
+                    .iter()
+                    .try_for_each(|s| content::put_sheet(tx, s, expert(1), b"cert"))
+            })
+            .unwrap();
+            let (mut saved, mut endorsements) = (Vec::new(), Vec::new());
+            while let Some(output) = node.poll_output() {
+                match output {
+                    Output::Persist(crate::sync::Persist::Changes { bytes, .. }) => {
+                        saved.extend(bytes);
+                    }
+                    Output::Persist(crate::sync::Persist::Attestation { cert, bytes, .. }) => {
+                        endorsements.push((cert, bytes));
+                    }
+                    _ => {}
+                }
+            }
+            rcoi.load_doc(protocol, &saved, &endorsements).unwrap();
+            rcoi.change(now, receipts_of(protocol).unwrap(), |tx| {
+                sheets.iter().try_for_each(|s| {
+                    let sheet = s.decode_unverified().unwrap();
+                    content::put_registered_category(tx, sheet.subject.participant, sheet.category)
+                })
+            })
+            .unwrap();
+            schools.push((protocol, sheets));
+        }
+        let results = schools[0].0.sibling(DocKind::Results).unwrap();
+        let listed = [schools[1].0, results, schools[0].0, schools[1].0];
+        let outcomes: Vec<(DocId, usize)> = receipt_new_sheets_of(
+            &mut rcoi,
+            &listed,
+            &rules(),
+            |_| &directory,
+            UtcOffset::UTC,
+            now,
+        )
+        .into_iter()
+        .map(|(doc, outcome)| (doc, outcome.unwrap()))
+        .collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                (schools[1].0, 3),
+                (results, 0),
+                (schools[0].0, 3),
+                (schools[1].0, 0)
+            ]
+        );
+        for (n, (protocol, sheets)) in schools.iter().enumerate() {
+            let held = content::receipts(rcoi.doc(&receipts_of(*protocol).unwrap()).unwrap());
+            let expected: BTreeMap<String, bool> = sheets
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.hash().to_string(), !(n == 1 && i == 2)))
+                .collect();
+            let found: BTreeMap<String, bool> = held
+                .iter()
+                .map(|(h, v)| (h.clone(), v == RECEIPT_VERIFIED))
+                .collect();
+            assert_eq!(found, expected, "school {n}");
+        }
     }
 
     /// As [`ingest_registered`] with every participant registered by the category their sheet

@@ -503,7 +503,15 @@ pub fn verify_groups(
         .flat_map(|(sheets, directory)| sheets.iter().map(move |s| (s, *directory)))
         .collect();
     let mut verdicts: Vec<Result<VerifiedSheet, SheetError>> = Vec::with_capacity(all.len());
-    for chunk in all.chunks(VERIFY_BATCH_SIZE) {
+    let group_of_all: Vec<usize> = groups
+        .iter()
+        .enumerate()
+        .flat_map(|(g, (sheets, _))| std::iter::repeat_n(g, sheets.len()))
+        .collect();
+    for (chunk, group_of) in all
+        .chunks(VERIFY_BATCH_SIZE)
+        .zip(group_of_all.chunks(VERIFY_BATCH_SIZE))
+    {
         let sheets: Vec<&SignedSheet> = chunk.iter().map(|(s, _)| *s).collect();
         let mut checked: Vec<Result<(ScoreSheet, VerifyingKey), SheetError>> = chunk
             .iter()
@@ -511,7 +519,13 @@ pub fn verify_groups(
             .collect();
         let candidates: Vec<usize> = (0..chunk.len()).filter(|&i| checked[i].is_ok()).collect();
         let mut bad_signatures = Vec::new();
-        find_bad_signatures(&sheets, &checked, &candidates, &mut bad_signatures);
+        find_bad_signatures(
+            &sheets,
+            group_of,
+            &checked,
+            &candidates,
+            &mut bad_signatures,
+        );
         for i in bad_signatures {
             checked[i] = Err(SheetError::BadSignature);
         }
@@ -531,8 +545,12 @@ pub fn verify_groups(
 }
 
 /// Pushes onto `bad` the indices among `candidates` whose signature does not verify.
+/// `group_of` gives each sheet of `chunk` its group ([`verify_groups`]): a batch that fails is
+/// split at the group boundary nearest its middle, so one school's bad signature costs the
+/// checks of its own sheets rather than its neighbours', and halved within a group.
 fn find_bad_signatures(
     chunk: &[&SignedSheet],
+    group_of: &[usize],
     checked: &[Result<(ScoreSheet, VerifyingKey), SheetError>],
     candidates: &[usize],
     bad: &mut Vec<usize>,
@@ -561,9 +579,20 @@ fn find_bad_signatures(
     if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
         return;
     }
-    let (left, right) = candidates.split_at(candidates.len() / 2);
-    find_bad_signatures(chunk, checked, left, bad);
-    find_bad_signatures(chunk, checked, right, bad);
+    let (left, right) = candidates.split_at(split_point(group_of, candidates));
+    find_bad_signatures(chunk, group_of, checked, left, bad);
+    find_bad_signatures(chunk, group_of, checked, right, bad);
+}
+
+/// Where to split `candidates` (at least two, in order, each group's together): at the group
+/// boundary nearest the middle, or the middle when they are all of one group.
+fn split_point(group_of: &[usize], candidates: &[usize]) -> usize {
+    let middle = candidates.len() / 2;
+    let boundary = |at: usize| group_of[candidates[at - 1]] != group_of[candidates[at]];
+    (0..=middle)
+        .flat_map(|d| [middle - d, middle + d])
+        .find(|&at| at > 0 && at < candidates.len() && boundary(at))
+        .unwrap_or(middle)
 }
 
 // ---- encoding --------------------------------------------------------------------------------
@@ -1170,6 +1199,43 @@ mod tests {
             RecordHash(bytes).to_string(),
             "070f171f272f373f474f575f676f777f878f979fa7afb7bfc7cfd7dfe7eff7ff"
         );
+    }
+
+    #[test]
+    fn a_failed_batch_splits_at_the_group_boundary_nearest_its_middle() {
+        let group_of = [0, 0, 0, 1, 1, 1, 1, 2, 3, 3];
+        let all: Vec<usize> = (0..10).collect();
+        // The middle is 5; the boundaries are at 3, 7 and 8: 3 and 7 are as near, the earlier
+        // is taken.
+        assert_eq!(split_point(&group_of, &all), 3);
+        assert_eq!(split_point(&group_of, &all[3..]), 4, "at sheet 7");
+        assert_eq!(split_point(&[0, 0, 0, 0, 0, 0, 1, 1, 1, 1], &all), 6);
+        // One group: halved. Candidates skip sheets that failed other checks.
+        assert_eq!(split_point(&group_of, &[3, 4, 5, 6]), 2);
+        assert_eq!(split_point(&group_of, &[0, 2, 9]), 2);
+    }
+
+    /// An empty group among others takes no verdict of theirs, and a bad signature in the group
+    /// after it is found.
+    #[test]
+    fn an_empty_group_between_others_keeps_every_verdict_in_its_place() {
+        let sheets: Vec<SignedSheet> = (0..40u16)
+            .map(|i| sign(draft(&format!("p{i}"), i % 21, 1), 1))
+            .collect();
+        let mut last = sheets[20..].to_vec();
+        let mut bytes = last[19].as_bytes().to_vec();
+        let end = bytes.len() - 1;
+        bytes[end] ^= 1;
+        last[19] = SignedSheet::from_bytes(bytes).unwrap();
+        let d = directory();
+        let verdicts = verify_groups(&[(&sheets[..20], &d), (&[], &d), (&last, &d)], &rules());
+        assert_eq!(
+            verdicts.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![20, 0, 20]
+        );
+        assert!(verdicts[0].iter().all(Result::is_ok));
+        assert!(verdicts[2][..19].iter().all(Result::is_ok));
+        assert_eq!(verdicts[2][19], Err(SheetError::BadSignature));
     }
 
     /// Groups share batches but not directories: each sheet is judged against its own group's,

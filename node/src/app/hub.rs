@@ -283,7 +283,12 @@ pub fn carry_over_layout_1(
         carried.settlements += settlements.len();
         carried.publications += usize::from(publication.is_some());
     }
-    for protocol in held.iter().filter(|d| d.kind() == Some(DocKind::Protocol)) {
+    let protocols: Vec<DocId> = held
+        .iter()
+        .filter(|d| d.kind() == Some(DocKind::Protocol))
+        .copied()
+        .collect();
+    for protocol in &protocols {
         carried.receipts += giasync_shared::ingest::receipt_carried_over(
             engine,
             *protocol,
@@ -291,17 +296,12 @@ pub fn carry_over_layout_1(
             |certs| context.verifier.experts(certs),
             now_ms,
         )
-        .unwrap_or(0);
-        // A sheet stored but not receipted before the node stopped: judged as arriving now.
-        carried.receipts += giasync_shared::ingest::receipt_new_sheets(
-            engine,
-            *protocol,
-            &context.rules,
-            |certs| context.verifier.experts(certs),
-            context.clock,
-            now_ms,
-        )
-        .unwrap_or(0);
+        .unwrap_or_else(|e| {
+            tracing::warn!(doc = %protocol, "receipts carried over not written: {e}");
+            0
+        });
     }
+    // Sheets stored but not receipted before the node stopped: judged as arriving now.
+    carried.receipts += write_receipts(engine, context, &protocols, now_ms);
     Ok(carried)
 }
