@@ -1930,3 +1930,28 @@ fn a_bundled_document_is_judged_like_one_received() {
         Some("14 зачёт")
     );
 }
+
+/// The digest a document keeps is the digest of its heads once `changed` made it again; a
+/// change that skips `changed` is caught at the next read in a debug build (the tests' build).
+#[test]
+fn a_kept_digest_follows_the_heads_and_a_skipped_refresh_is_caught() {
+    let mut state = DocState::new(Automerge::new(), Vec::new());
+    let empty: [u8; 32] = Sha256::digest(b"").into();
+    assert_eq!(state.digest(), empty, "no heads: the digest of nothing");
+    let mut tx = state.doc.transaction();
+    tx.put(ROOT, "k", "v").unwrap();
+    tx.commit();
+    state.changed();
+    let head = state.doc.get_heads()[0];
+    assert_eq!(state.digest(), <[u8; 32]>::from(Sha256::digest(head.0)));
+    let mut tx = state.doc.transaction();
+    tx.put(ROOT, "k", "w").unwrap();
+    tx.commit();
+    if cfg!(debug_assertions) {
+        let skipped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| state.digest()));
+        assert!(
+            skipped.is_err(),
+            "a digest not made again after a change must not pass"
+        );
+    }
+}

@@ -69,7 +69,7 @@ pub(super) fn certify(plan: &Plan) -> Result<People, ScenarioError> {
 
     // (identity, key) of everyone, and the experts each school loses.
     let mut people: Vec<(PersonIdentity, SigningKey)> = Vec::new();
-    let mut revoked = Vec::new();
+    let mut revoked = std::collections::BTreeSet::new();
     for school in &plan.schools {
         let org = OrgCode::School(school.code);
         let mut add = |role: PersonRole, id: PersonId| {
@@ -93,7 +93,7 @@ pub(super) fn certify(plan: &Plan) -> Result<People, ScenarioError> {
         // The school's expert whom its commission order names for no room.
         add(PersonRole::Expert, school.unassigned_expert);
         add(PersonRole::Expert, school.revoked_expert);
-        revoked.push(school.revoked_expert);
+        revoked.insert(school.revoked_expert);
     }
     let requests: Vec<(PersonIdentity, &str, [u8; 32])> = people
         .iter()
