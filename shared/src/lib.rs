@@ -15,6 +15,7 @@ pub mod commission;
 pub mod config;
 pub mod content;
 pub mod datafile;
+pub mod ed25519_batch;
 pub mod error;
 pub mod essay;
 pub mod exam;

@@ -305,9 +305,15 @@ pub fn attempt_belongs(
 pub fn attempt_by_date(exam: crate::exam::ExamId) -> Attempt {
     let date = exam.date();
     let year = date.year() + i32::from(date.month() >= 9);
-    let n = match crate::calendar::is_dates(year) {
-        Some([_, march, _]) if date == march => 2,
-        Some([_, _, april]) if date == april => 3,
+    // The additional dates fall in March and April: a date of any other month opens with the
+    // first attempt, without working out the year's calendar (this runs for every sheet the
+    // РЦОИ receipts).
+    let n = match date.month() {
+        3 | 4 => match crate::calendar::is_dates(year) {
+            Some([_, march, _]) if date == march => 2,
+            Some([_, _, april]) if date == april => 3,
+            _ => 1,
+        },
         _ => 1,
     };
     Attempt::new(n).unwrap_or(Attempt::FIRST)
@@ -443,6 +449,24 @@ mod tests {
     }
     fn d(text: &str) -> Date {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_attempt_by_date_is_2_and_3_only_on_the_additional_dates() {
+        // The published calendars: 2024's additional dates were 13 March and 15 April; in 2023
+        // 8 March was a Wednesday, so March's moved to the 15th.
+        for (exam, attempt) in [
+            ("is-2024-02-14", 1),
+            ("is-2024-03-13", 2),
+            ("is-2024-04-15", 3),
+            ("is-2024-03-14", 1),
+            ("is-2024-04-16", 1),
+            ("is-2024-05-15", 1),
+            ("is-2023-03-15", 2),
+            ("is-2023-03-08", 1),
+        ] {
+            assert_eq!(attempt_by_date(exam.parse().unwrap()), a(attempt), "{exam}");
+        }
     }
     const FEB: &str = "2024-02-14";
     const MARCH: &str = "2024-03-13";

@@ -1,0 +1,271 @@
+//! ed25519 batch verification with each key's terms added up before the multiplication.
+//!
+//! For a batch of n signatures (Rᵢ, sᵢ) by keys Aᵢ on messages Mᵢ, with hᵢ = SHA-512(Rᵢ‖Aᵢ‖Mᵢ)
+//! and random 128-bit zᵢ, ed25519-dalek's `verify_batch` checks
+//!
+//! ```text
+//!     −(Σ zᵢ·sᵢ)·B + Σ zᵢ·Rᵢ + Σ (zᵢ·hᵢ)·Aᵢ = 0
+//! ```
+//!
+//! in one multiscalar multiplication over 2n + 1 points. At the РЦОИ most signatures of a batch
+//! share their key with others (an expert signs dozens of sheets), and the terms of one key add
+//! up to a single term: (Σ over i with Aᵢ = A of zᵢ·hᵢ)·A. [`verify_batch`] makes that one change
+//! and nothing else: the same checks (sᵢ a canonical scalar, Rᵢ a point), the same zᵢ (drawn from
+//! the same transcript of the hᵢ and sᵢ as ed25519-dalek draws them), the same equation, over
+//! n + k + 1 points for k keys. So it accepts exactly the batches ed25519-dalek's `verify_batch`
+//! accepts; the tests hold the two side by side, on valid batches and on broken ones.
+//!
+//! Adding up is exact in the group, so nothing else changes: a batch that fails still has to be
+//! split to find its bad signatures (`crate::record`), and a signature that passes in a batch is
+//! judged as ed25519-dalek's batch judges it.
+
+use std::collections::HashMap;
+use std::iter::once;
+
+use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
+use ed25519_dalek::{Signature, VerifyingKey};
+use sha2::{Digest, Sha512};
+
+/// Why a batch does not verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    #[error("{messages} messages, {signatures} signatures and {keys} keys: one of each per entry")]
+    Lengths {
+        messages: usize,
+        signatures: usize,
+        keys: usize,
+    },
+    /// A signature's s is not a canonical scalar (below the group order).
+    #[error("a signature's s is not a canonical scalar")]
+    ScalarFormat,
+    /// A signature's R is not a point, or the equation does not hold.
+    #[error("the batch does not verify")]
+    Verify,
+}
+
+/// Checks that every `signatures[i]` is `keys[i]`'s on `messages[i]`, as one batch, each key's
+/// terms counted once (see the module's comment).
+pub fn verify_batch(
+    messages: &[&[u8]],
+    signatures: &[Signature],
+    keys: &[VerifyingKey],
+) -> Result<(), BatchError> {
+    if messages.len() != signatures.len() || keys.len() != signatures.len() {
+        return Err(BatchError::Lengths {
+            messages: messages.len(),
+            signatures: signatures.len(),
+            keys: keys.len(),
+        });
+    }
+    let hrams: Vec<[u8; 64]> = signatures
+        .iter()
+        .zip(keys)
+        .zip(messages)
+        .map(|((signature, key), message)| {
+            let mut h = Sha512::new();
+            h.update(signature.r_bytes());
+            h.update(key.as_bytes());
+            h.update(message);
+            h.finalize().into()
+        })
+        .collect();
+    let mut zs = weights(&hrams, signatures);
+    let s: Vec<Scalar> = signatures
+        .iter()
+        .map(|signature| Option::from(Scalar::from_canonical_bytes(*signature.s_bytes())))
+        .collect::<Option<_>>()
+        .ok_or(BatchError::ScalarFormat)?;
+    let b_coefficient: Scalar = s.iter().zip(&zs).map(|(s, z)| s * z).sum();
+
+    // One term per distinct key, in the order the keys first appear.
+    let mut term_of: HashMap<[u8; 32], usize> = HashMap::new();
+    let mut a_points: Vec<Option<EdwardsPoint>> = Vec::new();
+    let mut a_coefficients: Vec<Scalar> = Vec::new();
+    for ((hram, z), key) in hrams.iter().zip(&zs).zip(keys) {
+        let coefficient = Scalar::from_bytes_mod_order_wide(hram) * z;
+        let term = *term_of.entry(*key.as_bytes()).or_insert_with(|| {
+            a_points.push(Some(key.to_edwards()));
+            a_coefficients.push(Scalar::ZERO);
+            a_points.len() - 1
+        });
+        a_coefficients[term] += coefficient;
+    }
+
+    let rs = signatures
+        .iter()
+        .map(|signature| CompressedEdwardsY(*signature.r_bytes()).decompress());
+    let scalars = once(-b_coefficient)
+        .chain(zs.drain(..))
+        .chain(a_coefficients);
+    let points = once(Some(ED25519_BASEPOINT_POINT))
+        .chain(rs)
+        .chain(a_points);
+    let sum = EdwardsPoint::optional_multiscalar_mul(scalars, points).ok_or(BatchError::Verify)?;
+    if sum.is_identity() {
+        Ok(())
+    } else {
+        Err(BatchError::Verify)
+    }
+}
+
+/// The zᵢ, as ed25519-dalek 2's `verify_batch` draws them: a merlin transcript of every hᵢ then
+/// every sᵢ, its generator finalised without outside randomness (so the weights depend on the
+/// whole batch and an adversary cannot choose signatures for known weights), 128 bits each.
+fn weights(hrams: &[[u8; 64]], signatures: &[Signature]) -> Vec<Scalar> {
+    let mut transcript = merlin::Transcript::new(b"ed25519 batch verification");
+    for hram in hrams {
+        transcript.append_message(b"hram", hram);
+    }
+    for signature in signatures {
+        transcript.append_message(b"sig.s", signature.s_bytes());
+    }
+    let mut rng = transcript.build_rng().finalize(&mut NoOutsideRandomness);
+    (0..signatures.len())
+        .map(|_| {
+            let mut z = [0u8; 16];
+            rand_core::RngCore::fill_bytes(&mut rng, &mut z);
+            Scalar::from(u128::from_le_bytes(z))
+        })
+        .collect()
+}
+
+/// The generator merlin's finaliser rekeys with: it leaves the bytes it is given (zeros) as
+/// they are, so the weights come from the transcript alone (ed25519-dalek's `ZeroRng`).
+struct NoOutsideRandomness;
+
+impl rand_core::RngCore for NoOutsideRandomness {
+    fn next_u32(&mut self) -> u32 {
+        rand_core::impls::next_u32_via_fill(self)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        rand_core::impls::next_u64_via_fill(self)
+    }
+
+    fn fill_bytes(&mut self, _dest: &mut [u8]) {}
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl rand_core::CryptoRng for NoOutsideRandomness {}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+    use ed25519_dalek::{Signer, SigningKey};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn signer(n: u8) -> SigningKey {
+        SigningKey::from_bytes(&[n; 32])
+    }
+
+    /// `n` messages signed by `keys` signers in turn.
+    fn batch(n: usize, keys: u8) -> (Vec<Vec<u8>>, Vec<Signature>, Vec<VerifyingKey>) {
+        let messages: Vec<Vec<u8>> = (0..n).map(|i| format!("лист {i}").into_bytes()).collect();
+        let signers: Vec<SigningKey> = (0..keys).map(|k| signer(k + 1)).collect();
+        let signatures = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| signers[i % signers.len()].sign(m))
+            .collect();
+        let verifying = (0..n)
+            .map(|i| signers[i % signers.len()].verifying_key())
+            .collect();
+        (messages, signatures, verifying)
+    }
+
+    /// Both verifiers' verdicts on the same batch: (ours, ed25519-dalek's).
+    fn both(messages: &[Vec<u8>], signatures: &[Signature], keys: &[VerifyingKey]) -> (bool, bool) {
+        let messages: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+        (
+            verify_batch(&messages, signatures, keys).is_ok(),
+            ed25519_dalek::verify_batch(&messages, signatures, keys).is_ok(),
+        )
+    }
+
+    #[test]
+    fn a_batch_of_few_keys_verifies_and_a_swapped_pair_of_one_key_does_not() {
+        let (messages, mut signatures, keys) = batch(60, 3);
+        assert_eq!(both(&messages, &signatures, &keys), (true, true));
+        // Two signatures of the same key swapped between their messages: each key's terms are
+        // added up, and that must not let the two errors cancel.
+        signatures.swap(0, 3);
+        assert_eq!(both(&messages, &signatures, &keys), (false, false));
+    }
+
+    #[test]
+    fn each_kind_of_damage_fails_as_ed25519_dalek_fails_it() {
+        let (messages, signatures, keys) = batch(40, 4);
+        // A message changed.
+        let mut m = messages.clone();
+        m[7].push(b'!');
+        assert_eq!(both(&m, &signatures, &keys), (false, false));
+        // Another key named for one signature.
+        let mut k = keys.clone();
+        k[9] = signer(99).verifying_key();
+        assert_eq!(both(&messages, &signatures, &k), (false, false));
+        // An s that is not canonical (the group order added to a valid s is refused as such).
+        let mut s = signatures.clone();
+        let mut bytes = s[11].to_bytes();
+        bytes[63] |= 0xf0;
+        s[11] = Signature::from_bytes(&bytes);
+        assert_eq!(
+            verify_batch(
+                &messages.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+                &s,
+                &keys
+            ),
+            Err(BatchError::ScalarFormat)
+        );
+        assert_eq!(both(&messages, &s, &keys), (false, false));
+        // An R that is not a point: y = 2 has no x on the curve.
+        let mut r = signatures.clone();
+        let mut bytes = r[5].to_bytes();
+        bytes[..32].copy_from_slice(&{
+            let mut y = [0u8; 32];
+            y[0] = 2;
+            y
+        });
+        r[5] = Signature::from_bytes(&bytes);
+        assert_eq!(both(&messages, &r, &keys), (false, false));
+        // Lengths that differ.
+        assert!(matches!(
+            verify_batch(&[b"x".as_slice()], &signatures[..2], &keys[..2]),
+            Err(BatchError::Lengths { messages: 1, .. })
+        ));
+        // An empty batch holds nothing false.
+        assert_eq!(both(&[], &[], &[]), (true, true));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// Any batch of up to 40 signatures by up to 5 keys, some damaged in any of three ways,
+        /// gets the same verdict from both.
+        #[test]
+        fn the_verdict_is_ed25519_dalek_s(
+            n in 1usize..40,
+            keys in 1u8..6,
+            damage in proptest::collection::vec((0usize..40, 0u8..3), 0..3),
+        ) {
+            let (mut messages, mut signatures, mut verifying) = batch(n, keys);
+            for (at, how) in damage {
+                let i = at % n;
+                match how {
+                    0 => messages[i].push(b'!'),
+                    1 => verifying[i] = signer(200).verifying_key(),
+                    _ => signatures[i] = signer(201).sign(&messages[i]),
+                }
+            }
+            let (ours, theirs) = both(&messages, &signatures, &verifying);
+            prop_assert_eq!(ours, theirs);
+        }
+    }
+}
