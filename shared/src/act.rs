@@ -182,6 +182,16 @@ impl Act {
         statement: &Statement,
         directory: &dyn SignerDirectory,
     ) -> Result<Act, StatementError> {
+        Self::verify_remembered(statement, directory, None)
+    }
+
+    /// [`Act::verify`], its signature checked through `memo` when given
+    /// ([`crate::signature_memo`]); the organiser's certificate is judged every time.
+    pub fn verify_remembered(
+        statement: &Statement,
+        directory: &dyn SignerDirectory,
+        memo: Option<&crate::signature_memo::SignatureMemo>,
+    ) -> Result<Act, StatementError> {
         let fields = statement.fields_unverified(StatementKind::Act)?;
         let kind = match (fields.get("act")?, fields.get("reason")?) {
             ("early", reason) => ActKind::Early(reason.parse().map_err(invalid)?),
@@ -211,7 +221,7 @@ impl Act {
                 act.at,
             )
             .map_err(|e| invalid(e.to_string()))?;
-        statement.verify(StatementKind::Act, &key)?;
+        statement.verify_remembered(StatementKind::Act, &key, memo)?;
         Ok(act)
     }
 }
@@ -222,9 +232,19 @@ pub fn ended_attempts(
     protocol: &impl automerge::ReadDoc,
     directory: &dyn SignerDirectory,
 ) -> BTreeMap<SheetSubject, Act> {
+    ended_attempts_remembered(protocol, directory, None)
+}
+
+/// [`ended_attempts`], each act's signature checked through `memo` when given
+/// ([`crate::signature_memo`]): the РЦОИ reads a school's acts at every sheet it receipts.
+pub fn ended_attempts_remembered(
+    protocol: &impl automerge::ReadDoc,
+    directory: &dyn SignerDirectory,
+    memo: Option<&crate::signature_memo::SignatureMemo>,
+) -> BTreeMap<SheetSubject, Act> {
     crate::content::acts(protocol)
         .iter()
-        .filter_map(|statement| Act::verify(statement, directory).ok())
+        .filter_map(|statement| Act::verify_remembered(statement, directory, memo).ok())
         .map(|act| (act.subject(), act))
         .collect()
 }

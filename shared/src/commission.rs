@@ -128,6 +128,16 @@ impl Commission {
         statement: &Statement,
         directory: &dyn SignerDirectory,
     ) -> Result<Commission, StatementError> {
+        Self::verify_remembered(statement, directory, None)
+    }
+
+    /// [`Commission::verify`], its signature checked through `memo` when given
+    /// ([`crate::signature_memo`]); the head's certificate is judged every time.
+    pub fn verify_remembered(
+        statement: &Statement,
+        directory: &dyn SignerDirectory,
+        memo: Option<&crate::signature_memo::SignatureMemo>,
+    ) -> Result<Commission, StatementError> {
         let fields = statement.fields_unverified(StatementKind::Commission)?;
         let person = |text: &str| PersonId::new(text).map_err(|e| invalid(e.to_string()));
         let people = |text: &str| -> Result<Vec<PersonId>, StatementError> {
@@ -164,7 +174,7 @@ impl Commission {
                 order.at,
             )
             .map_err(|e| invalid(e.to_string()))?;
-        statement.verify(StatementKind::Commission, &key)?;
+        statement.verify_remembered(StatementKind::Commission, &key, memo)?;
         Ok(order)
     }
 }
@@ -187,6 +197,16 @@ impl Orders {
         protocol: &impl automerge::ReadDoc,
         directory_for: impl Fn(&BTreeMap<String, Vec<u8>>) -> D,
     ) -> Orders {
+        Self::read_remembered(protocol, directory_for, None)
+    }
+
+    /// [`Orders::read`], each order's signature checked through `memo` when given
+    /// ([`crate::signature_memo`]): the РЦОИ reads a school's orders at every sheet it receipts.
+    pub fn read_remembered<D: SignerDirectory>(
+        protocol: &impl automerge::ReadDoc,
+        directory_for: impl Fn(&BTreeMap<String, Vec<u8>>) -> D,
+        memo: Option<&crate::signature_memo::SignatureMemo>,
+    ) -> Orders {
         let heads = crate::content::head_certs(protocol);
         let mut editions: Vec<Commission> = crate::content::commissions(protocol)
             .into_iter()
@@ -200,7 +220,7 @@ impl Orders {
                 let cert = crate::content::commission_cert(protocol, edition)
                     .or_else(|| heads.get(&claimed).cloned())?;
                 let directory = directory_for(&BTreeMap::from([(claimed, cert)]));
-                let order = Commission::verify(&statement, &directory).ok()?;
+                let order = Commission::verify_remembered(&statement, &directory, memo).ok()?;
                 (order.edition == edition).then_some(order)
             })
             .collect();

@@ -263,8 +263,13 @@ pub fn lift_category_refusals<D: SignerDirectory>(
     };
     // A lifted sheet must pass every other check as things stand too (its attempt, its room),
     // or its receipt would say verified while no node counts it.
-    let ended = crate::act::ended_attempts(doc, &directory_for(&content::organiser_certs(doc)));
-    let orders = crate::commission::Orders::read(doc, &directory_for);
+    let memo = Some(engine.signatures());
+    let ended = crate::act::ended_attempts_remembered(
+        doc,
+        &directory_for(&content::organiser_certs(doc)),
+        memo,
+    );
+    let orders = crate::commission::Orders::read_remembered(doc, &directory_for, memo);
     let standing = Standing {
         register: Some(rcoi),
         ended: &ended,
@@ -470,9 +475,18 @@ fn receipt<D: SignerDirectory>(
             sheets,
             directory: directory_for(&content::expert_certs(doc)),
             // Acts by the organisers' certificates alone: an expert's listed under the same id
-            // must not stand in for them.
-            ended: crate::act::ended_attempts(doc, &directory_for(&content::organiser_certs(doc))),
-            orders: crate::commission::Orders::read(doc, &directory_for),
+            // must not stand in for them. Their signatures and the orders' are checked once
+            // per node, not at every sheet ([`Engine::signatures`]).
+            ended: crate::act::ended_attempts_remembered(
+                doc,
+                &directory_for(&content::organiser_certs(doc)),
+                Some(engine.signatures()),
+            ),
+            orders: crate::commission::Orders::read_remembered(
+                doc,
+                &directory_for,
+                Some(engine.signatures()),
+            ),
         });
     }
     let groups: Vec<(&[crate::record::SignedSheet], &dyn SignerDirectory)> = fresh
@@ -1173,6 +1187,7 @@ mod tests {
         };
         let sheets = [sign(draft("p1", 12, 1), 1), sign(draft("p2", 12, 2), 2)];
         assert_eq!(sheets[0].decode_unverified().unwrap().room.as_str(), "101");
+        let remembered = std::cell::Cell::new(usize::MAX);
         let receipt_of = |key: &SigningKey| {
             let orders = [(order.clone(), order.sign(key).unwrap())];
             let (receipts, resolution) = ingest_then(
@@ -1181,7 +1196,7 @@ mod tests {
                 (&[], &orders),
                 &directory,
                 false,
-                |_, _, _| {},
+                |rcoi, _, _| remembered.set(rcoi.signatures().len()),
             );
             let read = |s: &SignedSheet| Receipt::read(&receipts[&s.hash().to_string()]);
             let counted = resolution
@@ -1196,11 +1211,16 @@ mod tests {
             expert(2)
         ));
         assert_eq!(receipt_of(&head_key), (Receipt::Verified, not_of_101, 1));
+        // The order's signature was checked through the РЦОИ's memory and kept there, so the
+        // next sheet from the school does not check it again.
+        assert_eq!(remembered.get(), 1);
         let forged = SigningKey::from_bytes(&[89; 32]);
         assert_eq!(
             receipt_of(&forged),
             (Receipt::Verified, Receipt::Verified, 2)
         );
+        // A forged order is refused and nothing is remembered of it.
+        assert_eq!(remembered.get(), 0);
     }
 
     #[test]

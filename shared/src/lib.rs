@@ -37,6 +37,7 @@ pub mod retake;
 pub mod room;
 pub mod rules;
 pub mod settlement;
+pub mod signature_memo;
 pub mod statement;
 pub mod sync;
 #[cfg(test)]

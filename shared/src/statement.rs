@@ -274,12 +274,27 @@ impl Statement {
         kind: StatementKind,
         key: &VerifyingKey,
     ) -> Result<Fields, StatementError> {
+        self.verify_remembered(kind, key, None)
+    }
+
+    /// [`Statement::verify`], the signature looked up in (and, when good, added to) `memo` when
+    /// given: a node that re-reads the same statements checks each signature once.
+    pub fn verify_remembered(
+        &self,
+        kind: StatementKind,
+        key: &VerifyingKey,
+        memo: Option<&crate::signature_memo::SignatureMemo>,
+    ) -> Result<Fields, StatementError> {
         let fields = self.fields_unverified(kind)?;
         let (text, signature) = self.split();
         let signature =
             Signature::from_slice(signature).map_err(|_| StatementError::BadSignature)?;
-        key.verify(&[kind.domain().as_slice(), text].concat(), &signature)
-            .map_err(|_| StatementError::BadSignature)?;
+        let message = [kind.domain().as_slice(), text].concat();
+        match memo {
+            Some(memo) => memo.verify(key, &message, &signature),
+            None => key.verify(&message, &signature),
+        }
+        .map_err(|_| StatementError::BadSignature)?;
         Ok(fields)
     }
 }

@@ -431,6 +431,8 @@ pub struct Engine {
     /// The wire versions this engine speaks ([`wire::WIRE_VERSIONS`] unless switched by
     /// [`Engine::speak_wire_versions`]).
     wire_versions: Vec<u8>,
+    /// Good signatures of signed statements this node has checked ([`Engine::signatures`]).
+    signatures: crate::signature_memo::SignatureMemo,
 }
 
 impl std::fmt::Debug for Engine {
@@ -498,7 +500,15 @@ impl Engine {
             quarantined_by: BTreeMap::new(),
             new_docs_by: BTreeMap::new(),
             wire_versions: wire::WIRE_VERSIONS.to_vec(),
+            signatures: crate::signature_memo::SignatureMemo::default(),
         }
+    }
+
+    /// This node's memory of good statement signatures ([`crate::signature_memo`]): what
+    /// re-reads the same signed statements at every change (the РЦОИ's ingest) checks through.
+    #[must_use]
+    pub fn signatures(&self) -> &crate::signature_memo::SignatureMemo {
+        &self.signatures
     }
 
     /// The switch to another set of wire versions: how a test runs a node of the next version
