@@ -41,7 +41,30 @@ pub struct CaVerifier {
     /// at every sheet that arrives, so each is checked once, not at every pass. Shared by the
     /// clones; a verifier for a new list starts empty.
     experts_checked: Arc<Mutex<HashMap<[u8; 32], ExpertCheck>>>,
+    /// The CA's name and ed25519 key, when its key is ed25519 (as `giasync-certs init` makes
+    /// it): what lets many certificates' signatures be checked in one batch
+    /// ([`CaVerifier::check_experts_ahead`]).
+    ca_signer: Option<CaSigner>,
 }
+
+/// The CA as the signer of the certificates it issues.
+#[derive(Debug, Clone)]
+struct CaSigner {
+    /// Its subject name, DER: what a certificate it issued names as its issuer.
+    subject: Vec<u8>,
+    key: VerifyingKey,
+}
+
+/// A certificate met for the first time, ready for the batch: the hash it is remembered by, its
+/// DER, the part the CA signed, and the CA's signature.
+type CaSigned<'a> = ([u8; 32], &'a [u8], Vec<u8>, ed25519_dalek::Signature);
+
+/// The object identifier of the ed25519 signature algorithm (RFC 8410).
+const ED25519_OID: &str = "1.3.101.112";
+
+/// Certificates checked ahead in one batch only from this many on; one alone is checked as
+/// it is asked for.
+const EXPERT_CERTS_BATCH_MIN: usize = 2;
 
 /// An expert certificate checked: whom it certifies and what, or why it does not.
 type ExpertCheck = Result<(PersonIdentity, CertifiedExpert), String>;
@@ -71,12 +94,14 @@ impl CaVerifier {
                 crl_next_update = Some(crl_next_update.map_or(next, |n| n.max(next)));
             }
         }
+        let ca_signer = ca_signer(&ca_der);
         Ok(CaVerifier {
             ca_der,
             region,
             revoked,
             crl_next_update,
             experts_checked: Arc::default(),
+            ca_signer,
         })
     }
 
@@ -163,6 +188,7 @@ impl CaVerifier {
     /// its hash), and against the id it is listed under every time.
     #[must_use]
     pub fn experts(&self, certs: &BTreeMap<String, Vec<u8>>) -> ExpertDirectory {
+        self.check_experts_ahead(certs.values().map(Vec::as_slice));
         let mut experts = BTreeMap::new();
         for (id, der) in certs {
             let Ok(id) = PersonId::new(id) else { continue };
@@ -178,23 +204,74 @@ impl CaVerifier {
     }
 
     fn expert_check(&self, der: &[u8]) -> ExpertCheck {
-        let hash: [u8; 32] = ring::digest::digest(&ring::digest::SHA256, der)
-            .as_ref()
-            .try_into()
-            .unwrap_or([0; 32]);
-        let mut checked = self
-            .experts_checked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let hash = der_hash(der);
+        let mut checked = self.checked();
         if let Some(check) = checked.get(&hash) {
             return check.clone();
         }
         let check = self.check_expert(der);
-        if checked.len() >= EXPERT_CERTS_CHECKED_MAX {
-            checked.clear();
-        }
-        checked.insert(hash, check.clone());
+        remember(&mut checked, hash, check.clone());
         check
+    }
+
+    fn checked(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], ExpertCheck>> {
+        self.experts_checked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Checks the expert certificates of `ders` not checked yet, the CA's signatures on all of
+    /// them in one ed25519 batch (one key: the CA's), and remembers each as
+    /// [`CaVerifier::experts`] would. The РЦОИ meets a region's certificates all at once when it
+    /// catches up a day (after a restart, say): one by one, the signatures would cost more than
+    /// the sheets'. When the batch fails (a certificate the CA did not sign is among them), or
+    /// a certificate does not even name the CA as its issuer, nothing is remembered of those:
+    /// each is checked on its own when asked for, as before, and refused with its reason.
+    /// Returns how many it checked and remembered.
+    pub fn check_experts_ahead<'a>(&self, ders: impl IntoIterator<Item = &'a [u8]>) -> usize {
+        let Some(ca) = &self.ca_signer else { return 0 };
+        let mut fresh: Vec<([u8; 32], &[u8])> = Vec::new();
+        {
+            let checked = self.checked();
+            let mut seen = std::collections::HashSet::new();
+            for der in ders {
+                let hash = der_hash(der);
+                if !checked.contains_key(&hash) && seen.insert(hash) {
+                    fresh.push((hash, der));
+                }
+            }
+        }
+        // The CA's signature and what it signs, of each that names the CA as its issuer.
+        let signed: Vec<CaSigned<'_>> = fresh
+            .into_iter()
+            .filter_map(|(hash, der)| {
+                let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+                let by_ca = cert.issuer().as_raw() == ca.subject.as_slice()
+                    && cert.signature_algorithm.algorithm.to_id_string() == ED25519_OID;
+                let signature =
+                    ed25519_dalek::Signature::from_slice(&cert.signature_value.data).ok()?;
+                by_ca.then(|| (hash, der, cert.tbs_certificate.as_ref().to_vec(), signature))
+            })
+            .collect();
+        if signed.len() < EXPERT_CERTS_BATCH_MIN {
+            return 0;
+        }
+        let messages: Vec<&[u8]> = signed.iter().map(|s| s.2.as_slice()).collect();
+        let signatures: Vec<ed25519_dalek::Signature> = signed.iter().map(|s| s.3).collect();
+        let keys = vec![ca.key; signed.len()];
+        if giasync_shared::ed25519_batch::verify_batch(&messages, &signatures, &keys).is_err() {
+            return 0;
+        }
+        let checks: Vec<([u8; 32], ExpertCheck)> = signed
+            .iter()
+            .map(|(hash, der, _, _)| (*hash, self.check_expert_signed(der)))
+            .collect();
+        let mut checked = self.checked();
+        let remembered = checks.len();
+        for (hash, check) in checks {
+            remember(&mut checked, hash, check);
+        }
+        remembered
     }
 
     /// A person's certificate checked against the CA and the revocation list, and valid now:
@@ -218,6 +295,11 @@ impl CaVerifier {
     /// Checks an expert certificate against the CA and the revocation list.
     fn check_expert(&self, der: &[u8]) -> ExpertCheck {
         verify_issued_by(der, &self.ca_der)?;
+        self.check_expert_signed(der)
+    }
+
+    /// [`CaVerifier::check_expert`] for a certificate whose CA signature has been checked.
+    fn check_expert_signed(&self, der: &[u8]) -> ExpertCheck {
         let summary = summarize_der(der).map_err(|e| e.to_string())?;
         let Ok(Identity::Person(person)) = summary.identity else {
             return Err("not a person's certificate".to_owned());
@@ -237,6 +319,36 @@ impl CaVerifier {
         };
         Ok((person, certified))
     }
+}
+
+/// The SHA-256 of a certificate's DER: what a check is remembered by.
+fn der_hash(der: &[u8]) -> [u8; 32] {
+    ring::digest::digest(&ring::digest::SHA256, der)
+        .as_ref()
+        .try_into()
+        .unwrap_or([0; 32])
+}
+
+/// Remembers a check, clearing the memory first when it is full.
+fn remember(checked: &mut HashMap<[u8; 32], ExpertCheck>, hash: [u8; 32], check: ExpertCheck) {
+    if checked.len() >= EXPERT_CERTS_CHECKED_MAX {
+        checked.clear();
+    }
+    checked.insert(hash, check);
+}
+
+/// The CA as a signer, when its key is ed25519.
+fn ca_signer(ca_der: &[u8]) -> Option<CaSigner> {
+    let (_, ca) = x509_parser::parse_x509_certificate(ca_der).ok()?;
+    let spki = ca.public_key();
+    if spki.algorithm.algorithm.to_id_string() != ED25519_OID {
+        return None;
+    }
+    let key = <[u8; 32]>::try_from(spki.subject_public_key.data.as_ref()).ok()?;
+    Some(CaSigner {
+        subject: ca.subject().as_raw().to_vec(),
+        key: VerifyingKey::from_bytes(&key).ok()?,
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -443,5 +555,101 @@ mod tests {
         )
         .unwrap();
         assert!(fresh.experts_checked.lock().unwrap().is_empty());
+    }
+
+    /// Certificates met together are checked in one batch, with the verdicts one by one would
+    /// give: four of the CA's are all remembered at once; with a fifth from another CA of the
+    /// same name among them the batch fails, nothing is taken from it, and each is judged on
+    /// its own (the four good, the fifth refused).
+    #[test]
+    fn certificates_met_together_are_checked_in_one_batch_with_the_same_verdicts() {
+        use giasync_shared::codes::{NodeRole, PersonRole};
+        let region = RegionCode::new("42").unwrap();
+        let made = now() - Duration::days(1);
+        let validity = Validity::days_from(made, 10).unwrap();
+        let person = |n: usize| PersonIdentity {
+            region,
+            role: PersonRole::Expert,
+            id: PersonId::new(&format!("exp-{n}")).unwrap(),
+            org: OrgCode::parse(NodeRole::School, "420101").unwrap(),
+        };
+        let key = |n: usize| ed25519_dalek::SigningKey::from_bytes(&[u8::try_from(n).unwrap(); 32]);
+        let issue = |pki: &mut Pki, people: &[usize]| -> Vec<(String, Vec<u8>)> {
+            let wanted: Vec<(PersonIdentity, &str, [u8; 32])> = people
+                .iter()
+                .map(|&n| (person(n), "Эксперт", key(n).verifying_key().to_bytes()))
+                .collect();
+            pki.issue_people_for(&wanted, validity)
+                .unwrap()
+                .into_iter()
+                .zip(people)
+                .map(|((_, pem), &n)| {
+                    (
+                        format!("exp-{n}"),
+                        certs_from_pem(pem.as_bytes()).unwrap().remove(0),
+                    )
+                })
+                .collect()
+        };
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let mut ours = Pki::init(dirs[0].path(), region, "Тест", made).unwrap();
+        let mut theirs = Pki::init(dirs[1].path(), region, "Тест", made).unwrap();
+        let good = issue(&mut ours, &[1, 2, 3, 4]);
+        let foreign = issue(&mut theirs, &[5]);
+        let verifier = || {
+            CaVerifier::from_pem(
+                ours.ca_cert_pem().as_bytes(),
+                ours.crl_pem().unwrap().as_bytes(),
+                region,
+            )
+            .unwrap()
+        };
+        let at = Timestamp::from_unix_ms(ms(now())).unwrap();
+        let school = SchoolCode::new("420101").unwrap();
+        // Each expert's key as a directory gives it: Some(key bytes) or None when refused.
+        let keys_of = |directory: &ExpertDirectory| -> Vec<Option<[u8; 32]>> {
+            (1..=5)
+                .map(|n| {
+                    directory
+                        .expert_key(person(n).id, school, at)
+                        .ok()
+                        .map(|k| k.to_bytes())
+                })
+                .collect()
+        };
+        let expected: Vec<Option<[u8; 32]>> = (1..=5)
+            .map(|n| (n <= 4).then(|| key(n).verifying_key().to_bytes()))
+            .collect();
+
+        let together = verifier();
+        let four: Vec<&[u8]> = good.iter().map(|(_, der)| der.as_slice()).collect();
+        assert_eq!(together.check_experts_ahead(four.iter().copied()), 4);
+        assert_eq!(
+            together.check_experts_ahead(four.iter().copied()),
+            0,
+            "all known"
+        );
+        let all: BTreeMap<String, Vec<u8>> = good.iter().chain(&foreign).cloned().collect();
+        assert_eq!(keys_of(&together.experts(&all)), expected);
+
+        let with_a_foreign_one = verifier();
+        let five: Vec<&[u8]> = all.values().map(Vec::as_slice).collect();
+        assert_eq!(with_a_foreign_one.check_experts_ahead(five), 0);
+        assert!(
+            with_a_foreign_one
+                .experts_checked
+                .lock()
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(keys_of(&with_a_foreign_one.experts(&all)), expected);
+
+        let one_by_one = verifier();
+        for (id, der) in &all {
+            let alone = BTreeMap::from([(id.clone(), der.clone())]);
+            let directory = one_by_one.experts(&alone);
+            let n: usize = id.trim_start_matches("exp-").parse().unwrap();
+            assert_eq!(keys_of(&directory)[n - 1], expected[n - 1], "{id} alone");
+        }
     }
 }

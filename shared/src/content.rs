@@ -48,7 +48,7 @@
 use std::collections::BTreeMap;
 
 use automerge::transaction::Transactable;
-use automerge::{AutomergeError, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{AutomergeError, ROOT, ReadDoc, ScalarValue, ScalarValueRef, Value, ValueRef};
 
 use crate::calendar::Timestamp;
 use crate::codes::{ParticipantId, PersonId, RoomCode};
@@ -83,9 +83,24 @@ pub(crate) fn keys_under<'a>(
     doc: &'a impl ReadDoc,
     prefix: &str,
 ) -> impl Iterator<Item = String> + 'a {
+    entries_under(doc, prefix).map(|item| item.key.into_owned())
+}
+
+/// [`keys_under`] with each key's value as it stands, read in the same walk (no lookup per key).
+pub(crate) fn entries_under<'a>(
+    doc: &'a impl ReadDoc,
+    prefix: &str,
+) -> impl Iterator<Item = automerge::iter::MapRangeItem<'a>> + 'a {
     debug_assert!(prefix.ends_with('/'), "a prefix ends in '/': {prefix}");
     doc.map_range(ROOT, crate::recording::range_of(prefix))
-        .map(|item| item.key.into_owned())
+}
+
+/// A value that is bytes, copied out.
+fn bytes_of(value: &ValueRef<'_>) -> Option<Vec<u8>> {
+    match value {
+        ValueRef::Scalar(ScalarValueRef::Bytes(b)) => Some(b.to_vec()),
+        _ => None,
+    }
 }
 
 pub(crate) fn int(doc: &impl ReadDoc, key: &str) -> Option<i64> {
@@ -349,10 +364,10 @@ pub fn commission_cert(protocol: &impl ReadDoc, edition: u32) -> Option<Vec<u8>>
 /// The commission orders of a protocol with the edition each is stored under; undecodable ones
 /// skipped (verification judges the rest).
 pub fn commissions(protocol: &impl ReadDoc) -> Vec<(u32, crate::statement::Statement)> {
-    keys_under(protocol, "commission/")
-        .filter_map(|k| {
-            let edition = k.strip_prefix("commission/")?.parse().ok()?;
-            let statement = crate::statement::Statement::from_bytes(bytes(protocol, &k)?).ok()?;
+    entries_under(protocol, "commission/")
+        .filter_map(|item| {
+            let edition = item.key.strip_prefix("commission/")?.parse().ok()?;
+            let statement = crate::statement::Statement::from_bytes(bytes_of(&item.value)?).ok()?;
             Some((edition, statement))
         })
         .collect()
@@ -582,8 +597,16 @@ pub fn registered(rcoi: &impl ReadDoc) -> BTreeMap<String, RosterRow> {
 
 /// The РЦОИ's receipts in its document for a school, by sheet hash (hex).
 pub fn receipts(rcoi: &impl ReadDoc) -> BTreeMap<String, String> {
-    keys_under(rcoi, "receipt/")
-        .filter_map(|k| Some((k.strip_prefix("receipt/")?.to_owned(), text(rcoi, &k)?)))
+    entries_under(rcoi, "receipt/")
+        .filter_map(|item| {
+            let ValueRef::Scalar(ScalarValueRef::Str(verdict)) = item.value else {
+                return None;
+            };
+            Some((
+                item.key.strip_prefix("receipt/")?.to_owned(),
+                verdict.into_owned(),
+            ))
+        })
         .collect()
 }
 
@@ -632,8 +655,8 @@ pub fn approvals(rcoi: &impl ReadDoc) -> Vec<crate::statement::Statement> {
 
 /// Every signed statement under `prefix` (`settlement/`, `ack/`), undecodable ones skipped.
 pub(crate) fn statements(doc: &impl ReadDoc, prefix: &str) -> Vec<crate::statement::Statement> {
-    keys_under(doc, prefix)
-        .filter_map(|k| crate::statement::Statement::from_bytes(bytes(doc, &k)?).ok())
+    entries_under(doc, prefix)
+        .filter_map(|item| crate::statement::Statement::from_bytes(bytes_of(&item.value)?).ok())
         .collect()
 }
 
@@ -644,8 +667,13 @@ pub fn settlements(rcoi: &impl ReadDoc) -> Vec<crate::statement::Statement> {
 
 /// The certificates of the people under `prefix` (`operator/`, `organiser/`), by id.
 fn certs(doc: &impl ReadDoc, prefix: &str) -> BTreeMap<String, Vec<u8>> {
-    keys_under(doc, prefix)
-        .filter_map(|k| Some((k.strip_prefix(prefix)?.to_owned(), bytes(doc, &k)?)))
+    entries_under(doc, prefix)
+        .filter_map(|item| {
+            Some((
+                item.key.strip_prefix(prefix)?.to_owned(),
+                bytes_of(&item.value)?,
+            ))
+        })
         .collect()
 }
 
@@ -936,10 +964,10 @@ pub fn rooms(doc: &impl ReadDoc) -> BTreeMap<String, i64> {
 /// A sheet counts only under its own key (`sheet/` and its hash): one written under another
 /// sheet's key would otherwise borrow that sheet's receipt.
 pub fn sheets(doc: &impl ReadDoc) -> Vec<SignedSheet> {
-    keys_under(doc, "sheet/")
-        .filter_map(|k| {
-            let sheet = SignedSheet::from_bytes(bytes(doc, &k)?).ok()?;
-            under_own_key(&k, &sheet).then_some(sheet)
+    entries_under(doc, "sheet/")
+        .filter_map(|item| {
+            let sheet = SignedSheet::from_bytes(bytes_of(&item.value)?).ok()?;
+            under_own_key(&item.key, &sheet).then_some(sheet)
         })
         .collect()
 }
@@ -978,21 +1006,23 @@ pub fn sheets_not_receipted(
             .peek()
             .is_some_and(|k| k.strip_prefix("receipt/") == Some(hash))
     };
-    keys_under(protocol, "sheet/")
-        .filter(|k| k.strip_prefix("sheet/").is_some_and(|h| !is_receipted(h)))
-        .filter_map(|k| {
-            let sheet = SignedSheet::from_bytes(bytes(protocol, &k)?).ok()?;
+    entries_under(protocol, "sheet/")
+        .filter(|item| {
+            item.key
+                .strip_prefix("sheet/")
+                .is_some_and(|h| !is_receipted(h))
+        })
+        .filter_map(|item| {
+            let sheet = SignedSheet::from_bytes(bytes_of(&item.value)?).ok()?;
             // Under its own key, so the receipt looked up by the key was the sheet's.
-            under_own_key(&k, &sheet).then_some(sheet)
+            under_own_key(&item.key, &sheet).then_some(sheet)
         })
         .collect()
 }
 
 /// The experts' certificates a protocol carries.
 pub fn expert_certs(doc: &impl ReadDoc) -> BTreeMap<String, Vec<u8>> {
-    keys_under(doc, "expert/")
-        .filter_map(|k| Some((k.strip_prefix("expert/")?.to_owned(), bytes(doc, &k)?)))
-        .collect()
+    certs(doc, "expert/")
 }
 
 /// Adds a technician's signed readiness act (and their certificate) to a school's protocol.

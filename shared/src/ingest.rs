@@ -141,9 +141,81 @@ impl Receipt {
 #[derive(Debug)]
 pub struct Standing<'a, R> {
     pub register: Option<&'a R>,
+    /// The same register read in one walk ([`RegisterRead`]), when it was: looked up instead of
+    /// `register`, entry by entry.
+    pub register_read: Option<&'a RegisterRead>,
     pub ended: &'a BTreeMap<crate::record::SheetSubject, crate::act::Act>,
     /// The school's commission orders that verify (`crate::commission`).
     pub orders: &'a crate::commission::Orders,
+}
+
+/// A pass receipting at least this many sheets of one school reads the school's register in one
+/// walk ([`RegisterRead`]) rather than looking up two entries per sheet; fewer (a sheet or two
+/// as they trickle in) look them up.
+pub const REGISTER_WALK_SHEETS_MIN: usize = 16;
+
+/// A school's regional register as read in one walk over its `reg/` entries: each participant's
+/// category of record and first attempt here, as `content::registered_category` and
+/// `content::registered_attempt` read them one by one.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RegisterRead {
+    entries: BTreeMap<String, (Option<Category>, Option<crate::record::Attempt>)>,
+}
+
+impl RegisterRead {
+    /// Reads the register in `rcoi` (a school's РЦОИ document).
+    pub fn read(rcoi: &impl automerge::ReadDoc) -> Self {
+        use automerge::{ScalarValueRef, ValueRef};
+        let mut entries: BTreeMap<String, (Option<Category>, Option<crate::record::Attempt>)> =
+            BTreeMap::new();
+        for item in content::entries_under(rcoi, "reg/") {
+            let ValueRef::Scalar(ScalarValueRef::Str(text)) = &item.value else {
+                continue;
+            };
+            let Some((participant, field)) = item
+                .key
+                .strip_prefix("reg/")
+                .and_then(|rest| rest.split_once('/'))
+            else {
+                continue;
+            };
+            match field {
+                "category" => {
+                    let entry = entries.entry(participant.to_owned()).or_default();
+                    entry.0 = text.parse().ok();
+                }
+                "attempt" => {
+                    let entry = entries.entry(participant.to_owned()).or_default();
+                    entry.1 = text
+                        .parse::<u8>()
+                        .ok()
+                        .and_then(|n| crate::record::Attempt::new(n).ok());
+                }
+                _ => {}
+            }
+        }
+        RegisterRead { entries }
+    }
+
+    /// The participant's category of record, if the register gives one.
+    #[must_use]
+    pub fn category(&self, participant: ParticipantId) -> Option<Category> {
+        self.entries.get(participant.as_str()).and_then(|e| e.0)
+    }
+
+    /// The participant's first attempt on `exam`'s date: the register's, else
+    /// `retake::attempt_by_date` (as `retake::first_attempt`).
+    #[must_use]
+    pub fn first_attempt(
+        &self,
+        participant: ParticipantId,
+        exam: crate::exam::ExamId,
+    ) -> crate::record::Attempt {
+        self.entries
+            .get(participant.as_str())
+            .and_then(|e| e.1)
+            .unwrap_or_else(|| crate::retake::attempt_by_date(exam))
+    }
 }
 
 impl<R: automerge::ReadDoc> Standing<'_, R> {
@@ -162,7 +234,10 @@ impl<R: automerge::ReadDoc> Standing<'_, R> {
                 kind: act.kind,
             });
         }
-        let first = crate::retake::first_attempt(self.register, participant, sheet.subject.exam);
+        let first = match self.register_read {
+            Some(read) => read.first_attempt(participant, sheet.subject.exam),
+            None => crate::retake::first_attempt(self.register, participant, sheet.subject.exam),
+        };
         let acts = crate::retake::acts_of(
             self.ended,
             (sheet.subject.exam, sheet.subject.school),
@@ -185,10 +260,13 @@ impl<R: automerge::ReadDoc> Standing<'_, R> {
                 room: sheet.room,
             });
         }
-        match self
-            .register
-            .and_then(|r| content::registered_category(r, participant.as_str()))
-        {
+        let of_record = match self.register_read {
+            Some(read) => read.category(participant),
+            None => self
+                .register
+                .and_then(|r| content::registered_category(r, participant.as_str())),
+        };
+        match of_record {
             None if listed_only => Some(Refusal::NotRegistered { participant }),
             None => None,
             Some(of_record) if of_record != sheet.category => Some(Refusal::CategoryNotOfRecord {
@@ -272,6 +350,7 @@ pub fn lift_category_refusals<D: SignerDirectory>(
     let orders = crate::commission::Orders::read_remembered(doc, &directory_for, memo);
     let standing = Standing {
         register: Some(rcoi),
+        register_read: None,
         ended: &ended,
         orders: &orders,
     };
@@ -452,7 +531,8 @@ fn receipt<D: SignerDirectory>(
     for (i, p) in protocols.iter().enumerate() {
         first_at.entry(*p).or_insert(i);
     }
-    let mut fresh: Vec<Fresh<D>> = Vec::new();
+    // (protocol, its РЦОИ document, its sheets to receipt, its experts' certificates)
+    let mut found = Vec::new();
     for &protocol in first_at.keys() {
         let (Some(receipts), Some(doc)) = (receipts_of(protocol), engine.doc(&protocol)) else {
             continue;
@@ -469,11 +549,32 @@ fn receipt<D: SignerDirectory>(
         if sheets.is_empty() {
             continue;
         }
+        found.push((protocol, receipts, sheets, content::expert_certs(doc)));
+    }
+    if found.len() > 1 {
+        // A directory for every school's experts at once, dropped: a directory that checks
+        // certificates against the region's CA (the РЦОИ's `CaVerifier`) checks the new ones
+        // all in one batch then and remembers them, so each school's below finds them checked.
+        // (Where an id is listed by two schools, one certificate is taken; the other is checked
+        // with its school's.)
+        let mut every: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        for (_, _, _, certs) in &found {
+            for (id, der) in certs {
+                every.entry(id.clone()).or_insert_with(|| der.clone());
+            }
+        }
+        drop(directory_for(&every));
+    }
+    let mut fresh: Vec<Fresh<D>> = Vec::new();
+    for (protocol, receipts, sheets, experts) in found {
+        let Some(doc) = engine.doc(&protocol) else {
+            continue;
+        };
         fresh.push(Fresh {
             protocol,
             receipts,
             sheets,
-            directory: directory_for(&content::expert_certs(doc)),
+            directory: directory_for(&experts),
             // Acts by the organisers' certificates alone: an expert's listed under the same id
             // must not stand in for them. Their signatures and the orders' are checked once
             // per node, not at every sheet ([`Engine::signatures`]).
@@ -499,8 +600,13 @@ fn receipt<D: SignerDirectory>(
         .iter()
         .zip(checked)
         .map(|(f, results)| {
+            let register = engine.doc(&f.receipts);
+            let register_read = (f.sheets.len() >= REGISTER_WALK_SHEETS_MIN)
+                .then(|| register.map(RegisterRead::read))
+                .flatten();
             let against = Standing {
-                register: engine.doc(&f.receipts),
+                register,
+                register_read: register_read.as_ref(),
                 ended: &f.ended,
                 orders: &f.orders,
             };
@@ -913,6 +1019,81 @@ mod tests {
     /// to autism in its roster, and a 3-point sheet by autism's criteria (pass from 3) was
     /// receipted verified, so «3 зачёт» where the standard pass mark is 10 of 20. Now only the
     /// category of record counts. Expectations written out per participant.
+    #[test]
+    fn a_register_read_in_one_walk_gives_each_participants_category_and_first_attempt() {
+        let mut doc = automerge::AutoCommit::new();
+        let id = |s: &str| ParticipantId::new(s).unwrap();
+        let attempt = |n: u8| crate::record::Attempt::new(n).unwrap();
+        content::put_registered_category(&mut doc, id("p1"), Category::Standard).unwrap();
+        content::put_registered_category(&mut doc, id("p2"), Category::Autism).unwrap();
+        content::put_registered_admission(&mut doc, id("p2"), attempt(2), "valid").unwrap();
+        // Admitted with no category written, and a category that does not read.
+        content::put_registered_admission(&mut doc, id("p3"), attempt(3), "valid").unwrap();
+        automerge::transaction::Transactable::put(
+            &mut doc,
+            automerge::ROOT,
+            "reg/p4/category",
+            "no-such-category",
+        )
+        .unwrap();
+        let read = RegisterRead::read(&doc);
+        let exam: crate::exam::ExamId = "is-2024-02-14".parse().unwrap();
+        let got = |p: &str| (read.category(id(p)), read.first_attempt(id(p), exam));
+        assert_eq!(got("p1"), (Some(Category::Standard), attempt(1)));
+        assert_eq!(got("p2"), (Some(Category::Autism), attempt(2)));
+        assert_eq!(got("p3"), (None, attempt(3)));
+        assert_eq!(got("p4"), (None, attempt(1)));
+        assert_eq!(got("p5"), (None, attempt(1)), "not in the register");
+        // On an additional date, an unlisted participant's first attempt is the date's.
+        let march: crate::exam::ExamId = "is-2024-03-13".parse().unwrap();
+        assert_eq!(read.first_attempt(id("p5"), march), attempt(2));
+    }
+
+    /// The category refusals below, with enough other sheets that the pass reads the register
+    /// in one walk ([`REGISTER_WALK_SHEETS_MIN`]): the same receipts.
+    #[test]
+    fn a_pass_of_many_sheets_judges_categories_as_one_of_few() {
+        let autism = |participant: &str| {
+            let mut d = draft(participant, 0, 1);
+            d.category = Category::Autism;
+            d.points = crate::rules::parse_points("Ч1=1,М1=2,М2=0,Д1=0").unwrap();
+            sign(d, 1)
+        };
+        let (changed_by_the_school, of_record, unregistered) =
+            (autism("p1"), autism("p2"), autism("p3"));
+        let others: Vec<SignedSheet> = (0..REGISTER_WALK_SHEETS_MIN)
+            .map(|i| sign(draft(&format!("q{i}"), 12, 1), 1))
+            .collect();
+        let mut register = vec![
+            ("p1".to_owned(), Category::Standard),
+            ("p2".to_owned(), Category::Autism),
+        ];
+        register.extend(as_scored(&others));
+        let mut sheets = vec![
+            changed_by_the_school.clone(),
+            of_record.clone(),
+            unregistered.clone(),
+        ];
+        sheets.extend(others.iter().cloned());
+        let (receipts, _) = ingest_registered(&sheets, &register, &directory(), false);
+        let receipt = |s: &SignedSheet| Receipt::read(&receipts[&s.hash().to_string()]);
+        assert_eq!(receipt(&of_record), Receipt::Verified);
+        assert_eq!(
+            receipt(&changed_by_the_school),
+            Receipt::RefusedOnReceipt(
+                "the sheet scores participant p1 as autism, but the category of record is standard"
+                    .into()
+            )
+        );
+        assert_eq!(
+            receipt(&unregistered),
+            Receipt::RefusedOnReceipt(
+                "participant p3 is not in the regional register of the school".into()
+            )
+        );
+        assert!(others.iter().all(|s| receipt(s) == Receipt::Verified));
+    }
+
     #[test]
     fn a_sheet_by_another_category_than_the_registers_is_refused_on_receipt() {
         let autism = |participant: &str| {

@@ -322,6 +322,7 @@ pub fn resolve_protocol<D: SignerDirectory>(
     let orders = crate::commission::Orders::read(protocol, &directory_for);
     let standing = crate::ingest::Standing {
         register: rcoi,
+        register_read: None,
         ended: &ended,
         orders: &orders,
     };
