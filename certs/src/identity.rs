@@ -12,6 +12,13 @@ pub use giasync_shared::identity::{Identity, IdentityError, NodeIdentity, Person
 pub fn from_cert_der(der: &[u8]) -> Result<Identity, IdentityError> {
     let (_, cert) = x509_parser::parse_x509_certificate(der)
         .map_err(|e| IdentityError::NotACertificate(e.to_string()))?;
+    from_cert(&cert)
+}
+
+/// [`from_cert_der`] of a certificate already parsed.
+pub fn from_cert(
+    cert: &x509_parser::certificate::X509Certificate<'_>,
+) -> Result<Identity, IdentityError> {
     let sans = cert
         .subject_alternative_name()
         .map_err(|e| IdentityError::NotACertificate(e.to_string()))?;

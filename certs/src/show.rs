@@ -78,6 +78,13 @@ pub fn summarize_der(der: &[u8]) -> Result<CertSummary, ShowError> {
     };
     let (_, cert) =
         x509_parser::parse_x509_certificate(der).map_err(|e| parse_error(e.to_string()))?;
+    summarize_cert(&cert)
+}
+
+/// [`summarize_der`] of a certificate already parsed.
+pub fn summarize_cert(
+    cert: &x509_parser::certificate::X509Certificate<'_>,
+) -> Result<CertSummary, ShowError> {
     let validity = cert.validity();
     let key = cert.public_key();
     let ed25519_key = (key.algorithm.algorithm.to_id_string() == "1.3.101.112")
@@ -90,9 +97,9 @@ pub fn summarize_der(der: &[u8]) -> Result<CertSummary, ShowError> {
         not_before: validity.not_before.to_datetime(),
         not_after: validity.not_after.to_datetime(),
         is_ca: cert.is_ca(),
-        identity: crate::identity::from_cert_der(der).map_err(|e| e.to_string()),
+        identity: crate::identity::from_cert(cert).map_err(|e| e.to_string()),
         ed25519_key,
-        host_names: host_names(&cert),
+        host_names: host_names(cert),
     })
 }
 

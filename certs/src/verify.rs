@@ -15,8 +15,8 @@ use time::OffsetDateTime;
 
 use crate::identity::{Identity, PersonIdentity};
 use crate::show::{
-    certs_from_pem, crls_from_pem, summarize_crl_der, summarize_der, verify_crl_issued_by,
-    verify_issued_by,
+    certs_from_pem, crls_from_pem, summarize_cert, summarize_crl_der, summarize_der,
+    verify_crl_issued_by, verify_issued_by,
 };
 
 /// The region's CA certificate and the serials its revocation list names.
@@ -55,9 +55,14 @@ struct CaSigner {
     key: VerifyingKey,
 }
 
-/// A certificate met for the first time, ready for the batch: the hash it is remembered by, its
-/// DER, the part the CA signed, and the CA's signature.
-type CaSigned<'a> = ([u8; 32], &'a [u8], Vec<u8>, ed25519_dalek::Signature);
+/// A certificate met for the first time, ready for the batch: the hash it is remembered by, the
+/// certificate as parsed, the part the CA signed, and the CA's signature.
+type CaSigned<'a> = (
+    [u8; 32],
+    x509_parser::certificate::X509Certificate<'a>,
+    Vec<u8>,
+    ed25519_dalek::Signature,
+);
 
 /// The object identifier of the ed25519 signature algorithm (RFC 8410).
 const ED25519_OID: &str = "1.3.101.112";
@@ -250,7 +255,8 @@ impl CaVerifier {
                     && cert.signature_algorithm.algorithm.to_id_string() == ED25519_OID;
                 let signature =
                     ed25519_dalek::Signature::from_slice(&cert.signature_value.data).ok()?;
-                by_ca.then(|| (hash, der, cert.tbs_certificate.as_ref().to_vec(), signature))
+                let signed_part = cert.tbs_certificate.as_ref().to_vec();
+                by_ca.then_some((hash, cert, signed_part, signature))
             })
             .collect();
         if signed.len() < EXPERT_CERTS_BATCH_MIN {
@@ -264,7 +270,7 @@ impl CaVerifier {
         }
         let checks: Vec<([u8; 32], ExpertCheck)> = signed
             .iter()
-            .map(|(hash, der, _, _)| (*hash, self.check_expert_signed(der)))
+            .map(|(hash, cert, _, _)| (*hash, self.check_expert_cert(cert)))
             .collect();
         let mut checked = self.checked();
         let remembered = checks.len();
@@ -300,7 +306,16 @@ impl CaVerifier {
 
     /// [`CaVerifier::check_expert`] for a certificate whose CA signature has been checked.
     fn check_expert_signed(&self, der: &[u8]) -> ExpertCheck {
-        let summary = summarize_der(der).map_err(|e| e.to_string())?;
+        let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| e.to_string())?;
+        self.check_expert_cert(&cert)
+    }
+
+    /// [`CaVerifier::check_expert_signed`] of a certificate already parsed.
+    fn check_expert_cert(
+        &self,
+        cert: &x509_parser::certificate::X509Certificate<'_>,
+    ) -> ExpertCheck {
+        let summary = summarize_cert(cert).map_err(|e| e.to_string())?;
         let Ok(Identity::Person(person)) = summary.identity else {
             return Err("not a person's certificate".to_owned());
         };

@@ -323,6 +323,9 @@ pub struct VerifiedSheet {
 #[derive(Clone, PartialEq, Eq)]
 pub struct SignedSheet {
     bytes: Vec<u8>,
+    /// The hash of the content, computed once: the РЦОИ needs it three times per sheet (the
+    /// key it is stored under, its verdict, its receipt).
+    hash: RecordHash,
 }
 
 impl fmt::Debug for SignedSheet {
@@ -376,7 +379,7 @@ impl SignedSheet {
         let mut bytes = encode(&sheet)?;
         let signature = key.sign(&bytes);
         bytes.extend_from_slice(&signature.to_bytes());
-        let signed = SignedSheet { bytes };
+        let signed = SignedSheet::with_hash(bytes);
         debug_assert!(
             decode(signed.content()).as_ref() == Ok(&sheet),
             "encoding round-trips"
@@ -399,7 +402,14 @@ impl SignedSheet {
                 reason: "too short",
             });
         }
-        Ok(SignedSheet { bytes })
+        Ok(SignedSheet::with_hash(bytes))
+    }
+
+    /// From bytes of at least a signature's length.
+    fn with_hash(bytes: Vec<u8>) -> Self {
+        let content = &bytes[..bytes.len().saturating_sub(SIGNATURE_BYTES)];
+        let hash = RecordHash::of(content);
+        SignedSheet { bytes, hash }
     }
 
     #[must_use]
@@ -422,7 +432,7 @@ impl SignedSheet {
     /// The sheet's identity: the SHA-256 of its content.
     #[must_use]
     pub fn hash(&self) -> RecordHash {
-        RecordHash::of(self.content())
+        self.hash
     }
 
     /// Decodes without checking score or signature (for display of refused records).
