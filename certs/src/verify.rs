@@ -193,23 +193,30 @@ impl CaVerifier {
     /// its hash), and against the id it is listed under every time.
     #[must_use]
     pub fn experts(&self, certs: &BTreeMap<String, Vec<u8>>) -> ExpertDirectory {
-        self.check_experts_ahead(certs.values().map(Vec::as_slice));
+        // Each certificate hashed once, for the batch ahead and the lookup.
+        let hashed: Vec<(&String, &[u8], [u8; 32])> = certs
+            .iter()
+            .map(|(id, der)| (id, der.as_slice(), der_hash(der)))
+            .collect();
+        self.check_hashed_ahead(hashed.iter().map(|(_, der, hash)| (*hash, *der)));
         let mut experts = BTreeMap::new();
-        for (id, der) in certs {
+        for (id, der, hash) in hashed {
             let Ok(id) = PersonId::new(id) else { continue };
-            let entry = self.expert_check(der).and_then(|(person, certified)| {
-                if person.id != id || person.region != self.region {
-                    return Err(format!("the certificate is for {person}"));
-                }
-                Ok(certified)
-            });
+            let entry = self
+                .expert_check(hash, der)
+                .and_then(|(person, certified)| {
+                    if person.id != id || person.region != self.region {
+                        return Err(format!("the certificate is for {person}"));
+                    }
+                    Ok(certified)
+                });
             experts.insert(id, entry);
         }
         ExpertDirectory { experts }
     }
 
-    fn expert_check(&self, der: &[u8]) -> ExpertCheck {
-        let hash = der_hash(der);
+    /// The check of `der`, whose hash is `hash`: remembered, or made and remembered.
+    fn expert_check(&self, hash: [u8; 32], der: &[u8]) -> ExpertCheck {
         let mut checked = self.checked();
         if let Some(check) = checked.get(&hash) {
             return check.clone();
@@ -234,13 +241,20 @@ impl CaVerifier {
     /// each is checked on its own when asked for, as before, and refused with its reason.
     /// Returns how many it checked and remembered.
     pub fn check_experts_ahead<'a>(&self, ders: impl IntoIterator<Item = &'a [u8]>) -> usize {
+        self.check_hashed_ahead(ders.into_iter().map(|der| (der_hash(der), der)))
+    }
+
+    /// [`CaVerifier::check_experts_ahead`] of certificates given with their hashes.
+    fn check_hashed_ahead<'a>(
+        &self,
+        ders: impl IntoIterator<Item = ([u8; 32], &'a [u8])>,
+    ) -> usize {
         let Some(ca) = &self.ca_signer else { return 0 };
         let mut fresh: Vec<([u8; 32], &[u8])> = Vec::new();
         {
             let checked = self.checked();
             let mut seen = std::collections::HashSet::new();
-            for der in ders {
-                let hash = der_hash(der);
+            for (hash, der) in ders {
                 if !checked.contains_key(&hash) && seen.insert(hash) {
                     fresh.push((hash, der));
                 }

@@ -13,8 +13,9 @@
 //!
 //! Then the same pass on the production certificate path: every protocol carries its experts'
 //! real X.509 certificates (issued by a region CA made for the run, `giasync_certs::pki`), and
-//! the directory is the РЦОИ's `CaVerifier` over them, as `giasync-node` builds it (each
-//! certificate checked against the CA once and remembered). The node attestations of the
+//! the directory is the РЦОИ's `CaVerifier` over them, as `giasync-node` builds it (the
+//! certificates it has not seen checked against the CA together, in one batch of the CA's
+//! signatures, then remembered). The node attestations of the
 //! documents are checked by the stand-in CA (`FixedCa`) in both: they are judged when a
 //! document arrives, not at ingest.
 //!

@@ -991,20 +991,20 @@ pub fn sheets_not_receipted(
     protocol: &impl ReadDoc,
     rcoi: Option<&impl ReadDoc>,
 ) -> Vec<SignedSheet> {
-    // Both ranges are in the order of the hashes' text: one pass over each, side by side.
+    // Both ranges are in the order of the hashes' text: one pass over each, side by side, the
+    // keys read where they lie (this runs at every sheet that arrives).
     let mut receipted = rcoi
-        .map(|r| keys_under(r, "receipt/").collect::<Vec<_>>())
-        .unwrap_or_default()
         .into_iter()
+        .flat_map(|r| entries_under(r, "receipt/"))
         .peekable();
     let mut is_receipted = |hash: &str| {
         while receipted
-            .next_if(|k| k.strip_prefix("receipt/").is_some_and(|r| r < hash))
+            .next_if(|item| item.key.strip_prefix("receipt/").is_some_and(|r| r < hash))
             .is_some()
         {}
         receipted
             .peek()
-            .is_some_and(|k| k.strip_prefix("receipt/") == Some(hash))
+            .is_some_and(|item| item.key.strip_prefix("receipt/") == Some(hash))
     };
     entries_under(protocol, "sheet/")
         .filter(|item| {
