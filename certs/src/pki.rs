@@ -66,6 +66,11 @@ pub enum PkiError {
     /// Certificate generation failed.
     #[error("certificate generation: {0}")]
     Rcgen(#[from] rcgen::Error),
+    /// A person's public key that is not an ed25519 point, or is weak: small-order or with a
+    /// small-order component (`giasync_shared::ed25519_batch::weak`). A key made by ed25519
+    /// from a secret is neither; such a key would be judged differently by batch checks.
+    #[error("the public key of {0} is not a valid ed25519 key (weak, or not a point)")]
+    WeakKey(String),
     /// The identity belongs to another region.
     #[error("the CA is for region {ca}, not {requested}")]
     WrongRegion { ca: String, requested: String },
@@ -629,6 +634,11 @@ impl Pki {
         verifying_key: [u8; 32],
     ) -> Result<(u64, String), PkiError> {
         self.check_region(identity.region)?;
+        let valid = ed25519_dalek::VerifyingKey::from_bytes(&verifying_key)
+            .is_ok_and(|key| !giasync_shared::ed25519_batch::weak(&key));
+        if !valid {
+            return Err(PkiError::WeakKey(identity.to_uri()));
+        }
         let full_name = full_name.trim();
         if full_name.is_empty() {
             return Err(PkiError::Corrupt {
@@ -936,10 +946,14 @@ mod tests {
         };
         let validity = Validity::days_from(now(), 10).unwrap();
         let other = RegionCode::new("77").unwrap();
+        let keys = [
+            SigningKey::from_bytes(&[1; 32]).verifying_key().to_bytes(),
+            SigningKey::from_bytes(&[2; 32]).verifying_key().to_bytes(),
+        ];
         let refused = pki.issue_people_for(
             &[
-                (person("e-1", region()), "Первый", [7; 32]),
-                (person("e-2", other), "Второй", [8; 32]),
+                (person("e-1", region()), "Первый", keys[0]),
+                (person("e-2", other), "Второй", keys[1]),
             ],
             validity,
         );
@@ -947,12 +961,26 @@ mod tests {
             matches!(refused, Err(PkiError::WrongRegion { .. })),
             "{refused:?}"
         );
+        // A key with a small-order component (an ordinary key plus a point of order 8) is
+        // refused, and so is its batch.
+        let shifted = SigningKey::from_bytes(&[3; 32])
+            .verifying_key()
+            .to_edwards()
+            + curve25519_dalek::constants::EIGHT_TORSION[1];
+        let refused = pki.issue_people_for(
+            &[
+                (person("e-1", region()), "Первый", keys[0]),
+                (
+                    person("e-3", region()),
+                    "Третий",
+                    shifted.compress().to_bytes(),
+                ),
+            ],
+            validity,
+        );
+        assert!(matches!(refused, Err(PkiError::WeakKey(_))), "{refused:?}");
         assert!(Pki::open(dir.path()).unwrap().issued().is_empty());
         assert!(pki.issued().is_empty());
-        let keys = [
-            SigningKey::from_bytes(&[1; 32]).verifying_key().to_bytes(),
-            SigningKey::from_bytes(&[2; 32]).verifying_key().to_bytes(),
-        ];
         let issued = pki
             .issue_people_for(
                 &[
@@ -1001,7 +1029,12 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let mut pki = Pki::init_from_seed(dir.path(), region(), "Тест", now(), seed).unwrap();
             let (_, cert) = pki
-                .issue_person_for(&person, "Первый", validity, [7; 32])
+                .issue_person_for(
+                    &person,
+                    "Первый",
+                    validity,
+                    SigningKey::from_bytes(&[7; 32]).verifying_key().to_bytes(),
+                )
                 .unwrap();
             (pki.ca_cert_pem().to_owned(), cert, pki.crl_pem().unwrap())
         };

@@ -236,9 +236,10 @@ impl CaVerifier {
     /// them in one ed25519 batch (one key: the CA's), and remembers each as
     /// [`CaVerifier::experts`] would. The РЦОИ meets a region's certificates all at once when it
     /// catches up a day (after a restart, say): one by one, the signatures would cost more than
-    /// the sheets'. When the batch fails (a certificate the CA did not sign is among them), or
-    /// a certificate does not even name the CA as its issuer, nothing is remembered of those:
-    /// each is checked on its own when asked for, as before, and refused with its reason.
+    /// the sheets'. A batch that fails (a certificate the CA did not sign is among them) is
+    /// halved until the culprits are alone ([`signed_by`]); those, and a certificate that does
+    /// not even name the CA as its issuer, are not remembered here: each is checked on its own
+    /// when asked for, as before, and refused with its reason.
     /// Returns how many it checked and remembered.
     pub fn check_experts_ahead<'a>(&self, ders: impl IntoIterator<Item = &'a [u8]>) -> usize {
         self.check_hashed_ahead(ders.into_iter().map(|der| (der_hash(der), der)))
@@ -276,13 +277,9 @@ impl CaVerifier {
         if signed.len() < EXPERT_CERTS_BATCH_MIN {
             return 0;
         }
-        let messages: Vec<&[u8]> = signed.iter().map(|s| s.2.as_slice()).collect();
-        let signatures: Vec<ed25519_dalek::Signature> = signed.iter().map(|s| s.3).collect();
-        let keys = vec![ca.key; signed.len()];
-        if giasync_shared::ed25519_batch::verify_batch(&messages, &signatures, &keys).is_err() {
-            return 0;
-        }
-        let checks: Vec<([u8; 32], ExpertCheck)> = signed
+        let mut good = Vec::new();
+        signed_by(&ca.key, &signed, &mut good);
+        let checks: Vec<([u8; 32], ExpertCheck)> = good
             .iter()
             .map(|(hash, cert, _, _)| (*hash, self.check_expert_cert(cert)))
             .collect();
@@ -335,6 +332,10 @@ impl CaVerifier {
         };
         let key = VerifyingKey::from_bytes(&summary.ed25519_key.ok_or("not ed25519")?)
             .map_err(|e| e.to_string())?;
+        // Small-order keys are refused here. Keys with a small-order component, which the batch
+        // checks would judge differently (`giasync_shared::ed25519_batch`), the CA refuses when
+        // it issues (`Pki`), once per person rather than at every start of the РЦОИ: the test
+        // costs a scalar multiplication.
         if key.is_weak() {
             return Err("weak key".to_owned());
         }
@@ -348,6 +349,30 @@ impl CaVerifier {
         };
         Ok((person, certified))
     }
+}
+
+/// Pushes onto `good` the certificates of `signed` whose CA signature verifies under `ca`, found
+/// in batches: a batch that fails is halved, down to [`EXPERT_CERTS_BATCH_MIN`] and below
+/// which its certificates are left to be checked one by one. So one certificate the CA did not
+/// sign costs a few smaller batches, not the whole region's checks one by one.
+fn signed_by<'s, 'a>(
+    ca: &VerifyingKey,
+    signed: &'s [CaSigned<'a>],
+    good: &mut Vec<&'s CaSigned<'a>>,
+) {
+    if signed.len() < EXPERT_CERTS_BATCH_MIN {
+        return;
+    }
+    let messages: Vec<&[u8]> = signed.iter().map(|s| s.2.as_slice()).collect();
+    let signatures: Vec<ed25519_dalek::Signature> = signed.iter().map(|s| s.3).collect();
+    let keys = vec![*ca; signed.len()];
+    if giasync_shared::ed25519_batch::verify_batch(&messages, &signatures, &keys).is_ok() {
+        good.extend(signed);
+        return;
+    }
+    let (left, right) = signed.split_at(signed.len() / 2);
+    signed_by(ca, left, good);
+    signed_by(ca, right, good);
 }
 
 /// The SHA-256 of a certificate's DER: what a check is remembered by.
@@ -374,9 +399,11 @@ fn ca_signer(ca_der: &[u8]) -> Option<CaSigner> {
         return None;
     }
     let key = <[u8; 32]>::try_from(spki.subject_public_key.data.as_ref()).ok()?;
-    Some(CaSigner {
+    let key = VerifyingKey::from_bytes(&key).ok()?;
+    // A weak CA key is checked one by one (the batch adds up its terms).
+    (!giasync_shared::ed25519_batch::weak(&key)).then(|| CaSigner {
         subject: ca.subject().as_raw().to_vec(),
-        key: VerifyingKey::from_bytes(&key).ok()?,
+        key,
     })
 }
 
@@ -588,8 +615,8 @@ mod tests {
 
     /// Certificates met together are checked in one batch, with the verdicts one by one would
     /// give: four of the CA's are all remembered at once; with a fifth from another CA of the
-    /// same name among them the batch fails, nothing is taken from it, and each is judged on
-    /// its own (the four good, the fifth refused).
+    /// same name among them the batch fails and is halved, the halves that pass are
+    /// remembered, and the rest is judged on its own (the four good, the fifth refused).
     #[test]
     fn certificates_met_together_are_checked_in_one_batch_with_the_same_verdicts() {
         use giasync_shared::codes::{NodeRole, PersonRole};
@@ -661,17 +688,15 @@ mod tests {
         let all: BTreeMap<String, Vec<u8>> = good.iter().chain(&foreign).cloned().collect();
         assert_eq!(keys_of(&together.experts(&all)), expected);
 
+        // exp-5, the foreign one, is last: the batch of five fails and is halved; exp-1 and
+        // exp-2 pass as a pair; exp-3 alone, and exp-4 and exp-5 split again, are left.
         let with_a_foreign_one = verifier();
+        let remembered = || with_a_foreign_one.experts_checked.lock().unwrap().len();
         let five: Vec<&[u8]> = all.values().map(Vec::as_slice).collect();
-        assert_eq!(with_a_foreign_one.check_experts_ahead(five), 0);
-        assert!(
-            with_a_foreign_one
-                .experts_checked
-                .lock()
-                .unwrap()
-                .is_empty()
-        );
+        assert_eq!(with_a_foreign_one.check_experts_ahead(five), 2);
+        assert_eq!(remembered(), 2);
         assert_eq!(keys_of(&with_a_foreign_one.experts(&all)), expected);
+        assert_eq!(remembered(), 5);
 
         let one_by_one = verifier();
         for (id, der) in &all {

@@ -11,10 +11,19 @@
 //! share their key with others (an expert signs dozens of sheets), and the terms of one key add
 //! up to a single term: (Σ over i with Aᵢ = A of zᵢ·hᵢ)·A. [`verify_batch`] checks the same
 //! equation with the same checks (sᵢ a canonical scalar, Rᵢ a point) over n + k + 1 points for k
-//! keys; adding up is exact in the group. Its zᵢ are drawn from the same inputs as
-//! ed25519-dalek's, by SHA-512 rather than a merlin transcript ([`weights`], cheaper), so a
-//! batch holding a bad signature passes either with a chance of about 2⁻¹²⁸. The tests hold the
-//! two verdicts side by side, on valid batches and on broken ones.
+//! keys. Adding up is exact for a key without a small-order component: the coefficients are
+//! taken modulo the group order ℓ, and ℓ·A is the identity only for such a key. A key with one
+//! ([`weak`]) is never certified: the region's CA refuses it when it issues a certificate
+//! (`giasync-certs`), and the in-memory directory when a key is added, so no sheet is checked
+//! against it.
+//!
+//! Its zᵢ are drawn from the same inputs as ed25519-dalek's, by SHA-512 rather than a merlin
+//! transcript ([`weights`], cheaper). A batch holding a bad signature passes either with a chance
+//! of about 2⁻¹²⁸, except a signature whose R has a small-order component added, which passes a
+//! cofactorless batch (this one and ed25519-dalek's alike) with a chance of up to ½, and is
+//! refused when checked alone. Making one needs a valid signature of the same content by the
+//! key, so it forges nothing. The tests hold the two verdicts side by side, on valid batches and
+//! on broken ones.
 //!
 //! A batch that fails still has to be split to find its bad signatures (`crate::record`).
 
@@ -27,6 +36,15 @@ use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
 use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha512};
+
+/// Whether `key` must not be certified: small-order (ed25519-dalek's `is_weak`), or with a
+/// small-order component, which the batch's adding up of terms would not judge as
+/// ed25519-dalek does (see the module's comment). A key made from a secret by ed25519 has
+/// neither. This costs a scalar multiplication: it is checked once per key, when certified.
+#[must_use]
+pub fn weak(key: &VerifyingKey) -> bool {
+    key.is_weak() || !key.to_edwards().is_torsion_free()
+}
 
 /// Why a batch does not verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -204,7 +222,7 @@ mod tests {
         let mut k = keys.clone();
         k[9] = signer(99).verifying_key();
         assert_eq!(both(&messages, &signatures, &k), (false, false));
-        // An s that is not canonical (the group order added to a valid s is refused as such).
+        // An s that is not canonical (its top bits set, so at least the group order).
         let mut s = signatures.clone();
         let mut bytes = s[11].to_bytes();
         bytes[63] |= 0xf0;
@@ -228,6 +246,14 @@ mod tests {
         });
         r[5] = Signature::from_bytes(&bytes);
         assert_eq!(both(&messages, &r, &keys), (false, false));
+        assert_eq!(
+            verify_batch(
+                &messages.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+                &r,
+                &keys
+            ),
+            Err(BatchError::Verify)
+        );
         // Lengths that differ.
         assert!(matches!(
             verify_batch(&[b"x".as_slice()], &signatures[..2], &keys[..2]),
@@ -235,6 +261,20 @@ mod tests {
         ));
         // An empty batch holds nothing false.
         assert_eq!(both(&[], &[], &[]), (true, true));
+    }
+
+    #[test]
+    fn a_key_with_a_small_order_component_is_weak_and_an_ordinary_one_is_not() {
+        use curve25519_dalek::constants::EIGHT_TORSION;
+        let ordinary = signer(3).verifying_key();
+        assert!(!weak(&ordinary));
+        for (t, torsion) in EIGHT_TORSION.iter().enumerate().skip(1) {
+            let shifted = ordinary.to_edwards() + torsion;
+            let key = VerifyingKey::from_bytes(shifted.compress().as_bytes()).unwrap();
+            assert!(weak(&key), "component of order dividing 8, index {t}");
+            let small = VerifyingKey::from_bytes(torsion.compress().as_bytes()).unwrap();
+            assert!(weak(&small), "small-order, index {t}");
+        }
     }
 
     #[test]
@@ -256,7 +296,7 @@ mod tests {
                 .collect()
         };
         let zs = weights(&hrams(&signatures), &signatures);
-        assert_eq!(zs.len(), 9, "two blocks of four and one of a fifth block");
+        assert_eq!(zs.len(), 9, "two blocks of four and a third for the ninth");
         assert_eq!(
             zs,
             weights(&hrams(&signatures), &signatures),

@@ -1015,10 +1015,6 @@ mod tests {
         ingest_registered(sheets, &as_scored(sheets), directory, carried_over)
     }
 
-    /// The demo's finding: the РЦОИ registered a participant as standard, the school changed her
-    /// to autism in its roster, and a 3-point sheet by autism's criteria (pass from 3) was
-    /// receipted verified, so «3 зачёт» where the standard pass mark is 10 of 20. Now only the
-    /// category of record counts. Expectations written out per participant.
     #[test]
     fn a_register_read_in_one_walk_gives_each_participants_category_and_first_attempt() {
         let mut doc = automerge::AutoCommit::new();
@@ -1094,6 +1090,10 @@ mod tests {
         assert!(others.iter().all(|s| receipt(s) == Receipt::Verified));
     }
 
+    /// The demo's finding: the РЦОИ registered a participant as standard, the school changed her
+    /// to autism in its roster, and a 3-point sheet by autism's criteria (pass from 3) was
+    /// receipted verified, so «3 зачёт» where the standard pass mark is 10 of 20. Now only the
+    /// category of record counts. Expectations written out per participant.
     #[test]
     fn a_sheet_by_another_category_than_the_registers_is_refused_on_receipt() {
         let autism = |participant: &str| {

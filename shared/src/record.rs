@@ -37,7 +37,8 @@ pub const SHEET_BYTES_MAX: usize = 4096;
 /// Records verified together in one ed25519 batch. With each key's terms added up
 /// ([`crate::ed25519_batch`]) a batch holds about one point per signature, and one of 4,096
 /// costs per signature about a tenth less than one of 1,024 (`cargo bench -p giasync-shared
-/// --bench ingest`, checks alone: 111–114k against 120–125k sheets/s at 2,048 and 4,096).
+/// --bench ingest`, checks alone: 111–114k sheets/s at 1,024, 120–124k at 2,048, 125k at
+/// 4,096).
 pub const VERIFY_BATCH_SIZE: usize = 4096;
 /// A failed batch is split in halves until this size, then checked one by one: a few bad
 /// signatures among many cost a few small batches, not a thousand single verifications.
@@ -257,7 +258,9 @@ pub enum SignerError {
 pub trait SignerDirectory {
     /// The key certified for `expert` to sign sheets of `school` at `at`, or why there is none.
     /// Implementations must refuse weak keys ([`VerifyingKey::is_weak`]), once, when a key is
-    /// certified: this is called for every sheet verified.
+    /// certified: this is called for every sheet verified. Keys with a small-order component
+    /// must never be certified either ([`crate::ed25519_batch::weak`]): the region's CA refuses
+    /// them when it issues, the in-memory [`FixedDirectory`] when a key is added.
     fn expert_key(
         &self,
         expert: PersonId,
@@ -872,7 +875,7 @@ impl FixedDirectory {
             expert,
             FixedExpert {
                 key,
-                weak: key.is_weak(),
+                weak: crate::ed25519_batch::weak(&key),
                 schools: schools.to_vec(),
                 revoked_at: None,
             },
