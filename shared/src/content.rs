@@ -95,6 +95,33 @@ pub(crate) fn entries_under<'a>(
     doc.map_range(ROOT, crate::recording::range_of(prefix))
 }
 
+/// The root entries keyed `prefix` + `ID/FIELD` (the first '/' after the prefix ends the id),
+/// each given to `visit` with its id, field and value, in key order, in one walk; keys of
+/// another shape are skipped.
+pub(crate) fn for_each_field<'a>(
+    doc: &'a impl ReadDoc,
+    prefix: &str,
+    mut visit: impl FnMut(&str, &str, &ValueRef<'a>),
+) {
+    for item in entries_under(doc, prefix) {
+        if let Some((id, field)) = item
+            .key
+            .strip_prefix(prefix)
+            .and_then(|k| k.split_once('/'))
+        {
+            visit(id, field, &item.value);
+        }
+    }
+}
+
+/// A value that is text.
+pub(crate) fn text_of<'v>(value: &'v ValueRef<'_>) -> Option<&'v str> {
+    match value {
+        ValueRef::Scalar(ScalarValueRef::Str(t)) => Some(t),
+        _ => None,
+    }
+}
+
 /// A value that is bytes, copied out.
 fn bytes_of(value: &ValueRef<'_>) -> Option<Vec<u8>> {
     match value {
@@ -599,12 +626,9 @@ pub fn registered(rcoi: &impl ReadDoc) -> BTreeMap<String, RosterRow> {
 pub fn receipts(rcoi: &impl ReadDoc) -> BTreeMap<String, String> {
     entries_under(rcoi, "receipt/")
         .filter_map(|item| {
-            let ValueRef::Scalar(ScalarValueRef::Str(verdict)) = item.value else {
-                return None;
-            };
             Some((
                 item.key.strip_prefix("receipt/")?.to_owned(),
-                verdict.into_owned(),
+                text_of(&item.value)?.to_owned(),
             ))
         })
         .collect()

@@ -165,19 +165,11 @@ pub struct RegisterRead {
 impl RegisterRead {
     /// Reads the register in `rcoi` (a school's РЦОИ document).
     pub fn read(rcoi: &impl automerge::ReadDoc) -> Self {
-        use automerge::{ScalarValueRef, ValueRef};
         let mut entries: BTreeMap<String, (Option<Category>, Option<crate::record::Attempt>)> =
             BTreeMap::new();
-        for item in content::entries_under(rcoi, "reg/") {
-            let ValueRef::Scalar(ScalarValueRef::Str(text)) = &item.value else {
-                continue;
-            };
-            let Some((participant, field)) = item
-                .key
-                .strip_prefix("reg/")
-                .and_then(|rest| rest.split_once('/'))
-            else {
-                continue;
+        content::for_each_field(rcoi, "reg/", |participant, field, value| {
+            let Some(text) = content::text_of(value) else {
+                return;
             };
             match field {
                 "category" => {
@@ -193,7 +185,7 @@ impl RegisterRead {
                 }
                 _ => {}
             }
-        }
+        });
         RegisterRead { entries }
     }
 

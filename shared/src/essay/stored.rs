@@ -114,21 +114,14 @@ pub fn processed(rcoi: &impl ReadDoc) -> Option<Timestamp> {
 /// left out (and so never published).
 pub fn results(rcoi: &impl ReadDoc) -> BTreeMap<ParticipantId, StoredEssay> {
     let mut fields: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for item in rcoi.map_range(ROOT, crate::recording::range_of("essay/")) {
-        let Some((id, field)) = item
-            .key
-            .strip_prefix("essay/")
-            .and_then(|k| k.split_once('/'))
-        else {
-            continue;
-        };
-        if let Some(text) = crate::content::text(rcoi, &item.key) {
+    crate::content::for_each_field(rcoi, "essay/", |id, field, value| {
+        if let Some(text) = crate::content::text_of(value) {
             fields
                 .entry(id.to_owned())
                 .or_default()
-                .insert(field.to_owned(), text);
+                .insert(field.to_owned(), text.to_owned());
         }
-    }
+    });
     fields
         .into_iter()
         .filter_map(|(id, f)| {
