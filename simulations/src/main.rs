@@ -7,6 +7,10 @@ use clap::{Parser, Subcommand};
 
 mod sim;
 
+/// The allocator (why, and why only here: the workspace Cargo.toml, beside `mimalloc`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Rehearse exam day for a region.
 #[derive(Debug, Parser)]
 #[command(name = "giasync-sim", version)]
