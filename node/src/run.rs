@@ -93,6 +93,12 @@ pub const UDP_BUFFER_BYTES: usize = 8 * 1024 * 1024;
 /// then waits ~1.8 s), short enough that a new attempt follows that last resend closely. With
 /// 10 s, the longest wait after a link came back was 7.5 s (the sends at 7 s and 14.5 s).
 pub const CONNECT_TIMEOUT_MS: u64 = 5_000;
+/// At most this many frames go into one batch of the engine thread: the first, then those
+/// already waiting behind it, handled in turn and persisted in one durable transaction, with one
+/// pass of the reactor over what they changed (at the РЦОИ, the receipts of all their sheets). A
+/// batch takes only what is already queued, so no frame waits for one to fill; under load it
+/// saves a durable commit per frame (redb makes about 5,500 a second on the machine we measure).
+pub const BATCH_FRAMES_MAX: usize = 256;
 
 /// What stopped the node from starting.
 #[derive(Debug, thiserror::Error)]
@@ -1250,14 +1256,55 @@ fn changed(records: &[Persist]) -> Vec<DocId> {
     docs.into_iter().collect()
 }
 
-/// Moves the engine's outputs into records to persist and actions to take after.
-fn drain(engine: &mut Engine, records: &mut Vec<Persist>, actions: &mut Vec<Output>) {
+/// Moves the engine's outputs into records to persist and actions to take after; true when
+/// the engine closed a connection.
+fn drain(engine: &mut Engine, records: &mut Vec<Persist>, actions: &mut Vec<Output>) -> bool {
+    let mut closed = false;
     while let Some(output) = engine.poll_output() {
         match output {
             Output::Persist(p) => records.push(p),
-            other => actions.push(other),
+            other => {
+                closed |= matches!(other, Output::Close { .. });
+                actions.push(other);
+            }
         }
     }
+    closed
+}
+
+/// After a frame was handled: handles the frames already waiting in `inbox` behind it, up to
+/// [`BATCH_FRAMES_MAX`] in the batch, their outputs drained into `records` and `actions`. Stops
+/// at the first event that is not a frame, and returns it to start the next batch; and as soon
+/// as the engine closes a connection, so that nothing more is handled before the loop tells the
+/// engine the peer is gone, as it would have without the batch.
+fn handle_queued_frames(
+    engine: &mut Engine,
+    inbox: &std_mpsc::Receiver<Event>,
+    records: &mut Vec<Persist>,
+    actions: &mut Vec<Output>,
+) -> Option<Event> {
+    if drain(engine, records, actions) {
+        return None;
+    }
+    for _ in 1..BATCH_FRAMES_MAX {
+        match inbox.try_recv() {
+            Ok(Event::Frame { peer, bytes, .. }) => {
+                engine.handle(
+                    now_ms(),
+                    Input::Received {
+                        peer,
+                        bytes: &bytes,
+                    },
+                );
+                if drain(engine, records, actions) {
+                    return None;
+                }
+            }
+            Ok(other) => return Some(other),
+            Err(_) => return None,
+        }
+    }
+    None
 }
 
 fn engine_loop(
@@ -1269,17 +1316,25 @@ fn engine_loop(
     inbox: std_mpsc::Receiver<Event>,
 ) {
     let mut writers: std::collections::HashMap<PeerId, Outbox> = Default::default();
+    // An event a batch of frames stopped at: the next batch starts with it.
+    let mut next: Option<Event> = None;
     loop {
         let wait = engine
             .poll_timeout()
             .map_or(Duration::from_secs(3600), |t| {
                 Duration::from_millis(u64::try_from((t - now_ms()).max(0)).unwrap_or(0))
             });
-        let event = match inbox.recv_timeout(wait) {
-            Ok(event) => Some(event),
-            Err(std_mpsc::RecvTimeoutError::Timeout) => None,
-            Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+        let event = match next.take() {
+            Some(event) => Some(event),
+            None => match inbox.recv_timeout(wait) {
+                Ok(event) => Some(event),
+                Err(std_mpsc::RecvTimeoutError::Timeout) => None,
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+            },
         };
+        // Persist first, in one durable transaction; only then send and acknowledge.
+        let mut records: Vec<Persist> = Vec::new();
+        let mut actions: Vec<Output> = Vec::new();
         let mut reply_change = None;
         let mut reply_call: Option<Reply> = None;
         match event {
@@ -1303,13 +1358,16 @@ fn engine_loop(
                     },
                 );
             }
-            Some(Event::Frame { peer, bytes, .. }) => engine.handle(
-                now_ms(),
-                Input::Received {
-                    peer,
-                    bytes: &bytes,
-                },
-            ),
+            Some(Event::Frame { peer, bytes, .. }) => {
+                engine.handle(
+                    now_ms(),
+                    Input::Received {
+                        peer,
+                        bytes: &bytes,
+                    },
+                );
+                next = handle_queued_frames(&mut engine, &inbox, &mut records, &mut actions);
+            }
             Some(Event::Disconnected { peer }) => {
                 writers.remove(&peer);
                 engine.handle(now_ms(), Input::Disconnected { peer });
@@ -1346,9 +1404,6 @@ fn engine_loop(
                 });
             }
         }
-        // Persist first, in one durable transaction; only then send and acknowledge.
-        let mut records: Vec<Persist> = Vec::new();
-        let mut actions: Vec<Output> = Vec::new();
         drain(&mut engine, &mut records, &mut actions);
         // What the application does by itself goes into the same batch.
         let docs = changed(&records);
@@ -1443,6 +1498,127 @@ mod tests {
             second_written.try_recv().is_err(),
             "nothing else reached the second"
         );
+    }
+
+    /// A school's engine with its МОУО hub connected as peer 1 (certificates by the stand-in
+    /// CA: what is tested is the loop's batching).
+    fn school_with_hub() -> Engine {
+        use giasync_shared::codes::{MunicipalityCode, OrgCode, RegionCode, SchoolCode};
+        let ca = giasync_shared::sync::FixedCa::default();
+        let region = RegionCode::new("42").unwrap();
+        let m = MunicipalityCode::new("4201").unwrap();
+        let school = NodeIdentity {
+            region,
+            org: OrgCode::School(SchoolCode::new("420101").unwrap()),
+            municipality: Some(m),
+        };
+        let hub = NodeIdentity {
+            region,
+            org: OrgCode::Municipality(m),
+            municipality: Some(m),
+        };
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let cert = ca.issue(school, &key);
+        let mut engine = Engine::new(school, key, cert, Box::new(ca));
+        engine.handle(
+            0,
+            Input::Connected {
+                peer: 1,
+                identity: hub,
+                wire: giasync_shared::sync::wire::WIRE_VERSION,
+                link: Link::Quic,
+            },
+        );
+        while engine.poll_output().is_some() {}
+        engine
+    }
+
+    /// A frame from peer 1 as the engine thread gets it.
+    fn frame(bytes: Vec<u8>, budget: &Arc<Semaphore>) -> Event {
+        Event::Frame {
+            peer: 1,
+            bytes,
+            _budget: (
+                budget.clone().try_acquire_owned().unwrap(),
+                budget.clone().try_acquire_owned().unwrap(),
+            ),
+        }
+    }
+
+    /// A well-formed frame from the hub: the summary of an empty store.
+    fn summary() -> Vec<u8> {
+        giasync_shared::sync::wire::Frame::Summary {
+            digest: [0; 32],
+            docs: 0,
+        }
+        .encode()
+    }
+
+    /// The frames waiting behind the first go into its batch, up to the first other event,
+    /// which is handed back to start the next batch; what follows it stays queued.
+    #[test]
+    fn a_batch_takes_the_frames_queued_up_to_the_next_other_event() {
+        let budget = Arc::new(Semaphore::new(1_000));
+        let (events, inbox) = std_mpsc::channel();
+        for _ in 0..3 {
+            events.send(frame(summary(), &budget)).unwrap();
+        }
+        events
+            .send(Event::Status {
+                reply: oneshot::channel().0,
+            })
+            .unwrap();
+        events.send(frame(summary(), &budget)).unwrap();
+        let mut engine = school_with_hub();
+        let (mut records, mut actions) = (Vec::new(), Vec::new());
+        let next = handle_queued_frames(&mut engine, &inbox, &mut records, &mut actions);
+        assert!(
+            matches!(next, Some(Event::Status { .. })),
+            "stopped at the status"
+        );
+        assert_eq!(engine.stats().frames_received, 3);
+        // Each handled frame gave its share of the inbox budgets back; the one queued holds its.
+        assert_eq!(budget.available_permits(), 1_000 - 2);
+        assert!(matches!(inbox.try_recv(), Ok(Event::Frame { .. })));
+        assert!(inbox.try_recv().is_err(), "nothing else was queued");
+    }
+
+    /// A batch holds at most `BATCH_FRAMES_MAX` frames, the one handled before it included.
+    #[test]
+    fn a_batch_holds_at_most_batch_frames_max() {
+        let budget = Arc::new(Semaphore::new(10_000));
+        let (events, inbox) = std_mpsc::channel();
+        for _ in 0..300 {
+            events.send(frame(summary(), &budget)).unwrap();
+        }
+        let mut engine = school_with_hub();
+        let (mut records, mut actions) = (Vec::new(), Vec::new());
+        assert!(handle_queued_frames(&mut engine, &inbox, &mut records, &mut actions).is_none());
+        assert_eq!(engine.stats().frames_received, 255);
+        assert_eq!(inbox.try_iter().count(), 45);
+    }
+
+    /// Once the engine closes a connection (a frame broke the protocol), the batch ends: the
+    /// frames behind it wait until the loop has told the engine the peer is gone.
+    #[test]
+    fn a_batch_ends_when_the_engine_closes_a_connection() {
+        let budget = Arc::new(Semaphore::new(1_000));
+        let (events, inbox) = std_mpsc::channel();
+        events.send(frame(summary(), &budget)).unwrap();
+        events.send(frame(vec![0xff; 8], &budget)).unwrap();
+        events.send(frame(summary(), &budget)).unwrap();
+        events.send(frame(summary(), &budget)).unwrap();
+        let mut engine = school_with_hub();
+        let (mut records, mut actions) = (Vec::new(), Vec::new());
+        assert!(handle_queued_frames(&mut engine, &inbox, &mut records, &mut actions).is_none());
+        assert_eq!(engine.stats().frames_received, 2);
+        assert!(
+            actions
+                .iter()
+                .any(|a| matches!(a, Output::Close { peer: 1, .. })),
+            "{actions:?}"
+        );
+        assert_eq!(inbox.try_iter().count(), 2);
     }
 
     /// Hardening item 5: frames for a peer that reads nothing pile up only to
