@@ -343,7 +343,9 @@ pub struct Report {
     pub wall_s: f64,
     pub peak_memory_mib: Option<u64>,
     /// Sheets the РЦОИ verified and receipted per second of the real time it spent doing so
-    /// (signature, signer, rules, receipt change), measured on this machine.
+    /// (signature, signer, rules, receipt change), measured on this machine, with the
+    /// simulator's allocator (mimalloc; the node keeps the system allocator, about a fifth
+    /// slower here on this pass).
     pub ingest_sheets_per_s: Option<f64>,
     /// Real time to build the РЦОИ's oversight view (`giasync_shared::oversight`) of the whole
     /// region at the end of the day, in ms: what one page load of the РЦОИ dashboard costs its
