@@ -99,6 +99,10 @@ pub const CONNECT_TIMEOUT_MS: u64 = 5_000;
 /// batch takes only what is already queued, so no frame waits for one to fill; under load it
 /// saves a durable commit per frame (redb makes about 5,500 a second on the machine we measure).
 pub const BATCH_FRAMES_MAX: usize = 256;
+/// A batch also ends once what it made holds this many bytes (frames to send, changes to
+/// write): frames to a peer are counted against its outbox (`PEER_OUTBOX_BYTES_MAX`) only when
+/// they are routed after the commit, so a batch must not build far past it first.
+pub const BATCH_BYTES_MAX: usize = 16 * 1024 * 1024;
 
 /// What stopped the node from starting.
 #[derive(Debug, thiserror::Error)]
@@ -1274,16 +1278,34 @@ fn drain(engine: &mut Engine, records: &mut Vec<Persist>, actions: &mut Vec<Outp
 
 /// After a frame was handled: handles the frames already waiting in `inbox` behind it, up to
 /// [`BATCH_FRAMES_MAX`] in the batch, their outputs drained into `records` and `actions`. Stops
-/// at the first event that is not a frame, and returns it to start the next batch; and as soon
-/// as the engine closes a connection, so that nothing more is handled before the loop tells the
-/// engine the peer is gone, as it would have without the batch.
+/// at the first event that is not a frame, and returns it to start the next batch; as soon as
+/// the engine closes a connection, so that nothing more is handled before the loop tells the
+/// engine the peer is gone, as it would have without the batch; and once the outputs hold
+/// [`BATCH_BYTES_MAX`].
 fn handle_queued_frames(
     engine: &mut Engine,
     inbox: &std_mpsc::Receiver<Event>,
     records: &mut Vec<Persist>,
     actions: &mut Vec<Output>,
 ) -> Option<Event> {
-    if drain(engine, records, actions) {
+    let full = |records: &[Persist], actions: &[Output]| {
+        let sends: usize = actions
+            .iter()
+            .map(|a| match a {
+                Output::Send { bytes, .. } => bytes.len(),
+                _ => 0,
+            })
+            .sum();
+        let changes: usize = records
+            .iter()
+            .map(|r| match r {
+                Persist::Changes { bytes, .. } => bytes.len(),
+                _ => 0,
+            })
+            .sum();
+        sends + changes >= BATCH_BYTES_MAX
+    };
+    if drain(engine, records, actions) || full(records, actions) {
         return None;
     }
     for _ in 1..BATCH_FRAMES_MAX {
@@ -1296,7 +1318,7 @@ fn handle_queued_frames(
                         bytes: &bytes,
                     },
                 );
-                if drain(engine, records, actions) {
+                if drain(engine, records, actions) || full(records, actions) {
                     return None;
                 }
             }
@@ -1583,7 +1605,9 @@ mod tests {
         assert!(inbox.try_recv().is_err(), "nothing else was queued");
     }
 
-    /// A batch holds at most `BATCH_FRAMES_MAX` frames, the one handled before it included.
+    /// A batch holds at most `BATCH_FRAMES_MAX` frames: the loop handles the first, then this
+    /// takes at most `BATCH_FRAMES_MAX - 1` from the queue (here called with none handled
+    /// before it, so 255 of 300 are handled and 45 stay queued).
     #[test]
     fn a_batch_holds_at_most_batch_frames_max() {
         let budget = Arc::new(Semaphore::new(10_000));
@@ -1619,6 +1643,51 @@ mod tests {
             "{actions:?}"
         );
         assert_eq!(inbox.try_iter().count(), 2);
+    }
+
+    /// A frame that broke the protocol ends its batch at once: nothing queued is taken.
+    #[test]
+    fn a_batch_whose_first_frame_closed_a_connection_takes_nothing_more() {
+        let budget = Arc::new(Semaphore::new(1_000));
+        let (events, inbox) = std_mpsc::channel();
+        events.send(frame(summary(), &budget)).unwrap();
+        let mut engine = school_with_hub();
+        engine.handle(
+            0,
+            Input::Received {
+                peer: 1,
+                bytes: &[0xff; 8],
+            },
+        );
+        let (mut records, mut actions) = (Vec::new(), Vec::new());
+        assert!(handle_queued_frames(&mut engine, &inbox, &mut records, &mut actions).is_none());
+        assert_eq!(engine.stats().frames_received, 1);
+        assert_eq!(inbox.try_iter().count(), 1);
+    }
+
+    /// A batch whose outputs already hold `BATCH_BYTES_MAX` takes no more frames: its sends are
+    /// counted against the peers' outboxes only after the commit.
+    #[test]
+    fn a_batch_ends_once_its_outputs_hold_batch_bytes_max() {
+        let budget = Arc::new(Semaphore::new(1_000));
+        let (events, inbox) = std_mpsc::channel();
+        events.send(frame(summary(), &budget)).unwrap();
+        let mut engine = school_with_hub();
+        let mut records = Vec::new();
+        let mut actions = vec![Output::Send {
+            peer: 1,
+            bytes: vec![0; BATCH_BYTES_MAX - 1],
+        }];
+        handle_queued_frames(&mut engine, &inbox, &mut records, &mut actions);
+        assert_eq!(engine.stats().frames_received, 1, "one byte short: taken");
+        events.send(frame(summary(), &budget)).unwrap();
+        actions.push(Output::Send {
+            peer: 1,
+            bytes: vec![0; 1],
+        });
+        handle_queued_frames(&mut engine, &inbox, &mut records, &mut actions);
+        assert_eq!(engine.stats().frames_received, 1, "full: nothing taken");
+        assert_eq!(inbox.try_iter().count(), 1);
     }
 
     /// Hardening item 5: frames for a peer that reads nothing pile up only to
