@@ -19,8 +19,13 @@
 //! documents are checked by the stand-in CA (`FixedCa`) in both: they are judged when a
 //! document arrives, not at ingest.
 //!
-//! The simulator's `ingest_sheets_per_s` is the other figure: the same function as sheets trickle
-//! in one or a few at a time through the day, where each pass pays for a receipt change.
+//! Last, the trickle on that path: a РЦОИ that has receipted every sheet but each school's last,
+//! then takes the last sheets as they arrive, in receipt passes of 1, 4, 16 and 64 schools'
+//! arrivals (`TRICKLE_PER_PASS`); only the passes are timed. A pass of one is what the
+//! simulator's `ingest_sheets_per_s` measures through its day (each arriving sheet pays for a
+//! receipt change of its own); larger passes are what the node's engine thread makes of frames
+//! queued behind one while it is busy (`BATCH_FRAMES_MAX` in `node/src/run.rs`). Each school's
+//! receipts live in its own РЦОИ document, so a pass still makes one receipt change per school.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -62,11 +67,17 @@ fn key(seed: u64, salt: u8) -> SigningKey {
     SigningKey::from_bytes(&bytes)
 }
 
+/// A node's attestation of a document as the store keeps it: (certificate, attestation).
+type Endorsement = (Vec<u8>, Vec<u8>);
+
 /// One school's protocol as its node made it: the saved document and its attestation.
 struct Protocol {
     doc: DocId,
     saved: Vec<u8>,
-    endorsement: (Vec<u8>, Vec<u8>),
+    endorsement: Endorsement,
+    /// The document and its attestation before the last sheet, for the trickle (a protocol of
+    /// at least two sheets).
+    before_last: Option<(Vec<u8>, Endorsement)>,
     sheets: Vec<SignedSheet>,
     /// The experts' certificates the protocol lists, by person id.
     expert_certs: BTreeMap<String, Vec<u8>>,
@@ -101,7 +112,13 @@ fn school_protocol(
     let standard = rules.category(Category::Standard)?;
     let start: Timestamp = "2024-02-14T02:15:00Z".parse()?;
     let mut signed = Vec::with_capacity(sheets);
+    let mut endorsement = None;
+    let mut before_last = None;
     for i in 0..sheets {
+        if i == sheets - 1 && i > 0 {
+            let saved = engine.doc(&doc).ok_or("no protocol")?.save();
+            before_last = endorsement.clone().map(|e| (saved, e));
+        }
         let (expert, expert_key, expert_cert) = &experts[i % experts.len()];
         let n = first_participant + i;
         let signed_at = start.plus_ms(i64::try_from(i)? * 60_000);
@@ -133,18 +150,17 @@ fn school_protocol(
             content::put_sheet(tx, &sheet, *expert, expert_cert)
         })?;
         signed.push(sheet);
-    }
-    let mut endorsement = None;
-    while let Some(output) = engine.poll_output() {
-        if let Output::Persist(Persist::Attestation {
-            doc: d,
-            cert,
-            bytes,
-            ..
-        }) = output
-            && d == doc
-        {
-            endorsement = Some((cert, bytes));
+        while let Some(output) = engine.poll_output() {
+            if let Output::Persist(Persist::Attestation {
+                doc: d,
+                cert,
+                bytes,
+                ..
+            }) = output
+                && d == doc
+            {
+                endorsement = Some((cert, bytes));
+            }
         }
     }
     let saved = engine.doc(&doc).ok_or("no protocol")?.save();
@@ -152,6 +168,7 @@ fn school_protocol(
         doc,
         saved,
         endorsement: endorsement.ok_or("the school attested nothing")?,
+        before_last,
         sheets: signed,
         expert_certs: experts
             .iter()
@@ -165,6 +182,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(32_000);
+    if sheets_total < SCHOOLS {
+        return Err(format!("INGEST_BENCH_SHEETS: at least {SCHOOLS} (a sheet a school)").into());
+    }
     let ca = FixedCa::default();
     let rules = Rules::is_2024()?;
     let region = RegionCode::new(REGION)?;
@@ -215,7 +235,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         municipality: None,
     };
     let t = Instant::now();
-    let mut rcoi = rcoi_holding(&ca, rcoi_identity, &protocols)?;
+    let mut rcoi = rcoi_holding(&ca, rcoi_identity, &protocols, false)?;
     println!(
         "loaded at the РЦОИ (attestations checked) in {:.2} s",
         t.elapsed().as_secs_f64()
@@ -247,7 +267,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pki.crl_pem()?.as_bytes(),
         region,
     )?;
-    let mut rcoi = rcoi_holding(&ca, rcoi_identity, &protocols)?;
+    let mut rcoi = rcoi_holding(&ca, rcoi_identity, &protocols, false)?;
     let t = Instant::now();
     let receipted = receipt_all(
         &mut rcoi,
@@ -293,20 +313,98 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         sheets_total as f64 / production_s,
         production_s
     );
+
+    // The trickle, on the production certificate path: arrivals one school at a time, and in
+    // passes of several schools' arrivals together.
+    if protocols.iter().all(|p| p.before_last.is_some()) {
+        let mut rates = Vec::new();
+        for per_pass in TRICKLE_PER_PASS {
+            let timed = trickle(
+                &ca,
+                rcoi_identity,
+                &protocols,
+                &rules,
+                |certs| verifier.experts(certs),
+                now_ms,
+                per_pass,
+            )?;
+            rates.push(format!(
+                "{per_pass}: {:.0} sheets/s ({:.0} µs a sheet)",
+                SCHOOLS as f64 / timed,
+                timed * 1e6 / SCHOOLS as f64
+            ));
+        }
+        println!(
+            "trickle (X.509 path): each school's last sheet arriving, receipt passes of this many schools' arrivals: {}",
+            rates.join("; ")
+        );
+    } else {
+        println!("trickle: skipped (it needs at least two sheets a school)");
+    }
     Ok(())
 }
 
-/// A РЦОИ engine holding every protocol as it stands after a catch-up (attestations checked).
+/// How many schools' arrivals a receipt pass of the trickle takes: one (a pass per arriving
+/// sheet, as the simulator's РЦОИ makes them), and more (as the node's engine thread takes the
+/// frames queued behind one into one batch when it is busy, `BATCH_FRAMES_MAX`).
+const TRICKLE_PER_PASS: [usize; 4] = [1, 4, 16, 64];
+
+/// The trickle: a РЦОИ that holds every protocol as it stood before its last sheet and has
+/// receipted all of it; then each school's last sheet arrives, `per_pass` schools' at a time,
+/// and each pass receipts them (`receipt_new_sheets_of` over those schools' protocols). Times
+/// only the passes, the figure the simulator's `ingest_sheets_per_s` gives, not the taking in
+/// of the changes (each arrival is loaded into the РЦОИ outside the timing). Seconds in all.
+fn trickle<D: SignerDirectory>(
+    ca: &FixedCa,
+    identity: NodeIdentity,
+    protocols: &[Protocol],
+    rules: &Rules,
+    directory_for: impl Fn(&BTreeMap<String, Vec<u8>>) -> D + Copy,
+    now_ms: i64,
+    per_pass: usize,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let mut rcoi = rcoi_holding(ca, identity, protocols, true)?;
+    let sheets_total: usize = protocols.iter().map(|p| p.sheets.len()).sum();
+    let first = receipt_all(&mut rcoi, protocols, rules, directory_for, now_ms)?;
+    assert_eq!(first, sheets_total - protocols.len(), "all but the last");
+    while rcoi.poll_output().is_some() {}
+    let mut timed = 0.0;
+    for arrivals in protocols.chunks(per_pass) {
+        for p in arrivals {
+            rcoi.load_doc(p.doc, &p.saved, std::slice::from_ref(&p.endorsement))?;
+        }
+        while rcoi.poll_output().is_some() {}
+        let t = Instant::now();
+        let receipted = receipt_all(&mut rcoi, arrivals, rules, directory_for, now_ms)?;
+        timed += t.elapsed().as_secs_f64();
+        assert_eq!(receipted, arrivals.len(), "each pass receipts its arrivals");
+        while rcoi.poll_output().is_some() {}
+    }
+    assert_eq!(
+        receipts_verified(&rcoi, protocols),
+        sheets_total,
+        "every receipt of the trickle says verified"
+    );
+    Ok(timed)
+}
+
+/// A РЦОИ engine holding every protocol as it stands after a catch-up (attestations checked);
+/// with `all_but_last`, each as it stood before its last sheet.
 fn rcoi_holding(
     ca: &FixedCa,
     identity: NodeIdentity,
     protocols: &[Protocol],
+    all_but_last: bool,
 ) -> Result<Engine, Box<dyn std::error::Error>> {
     let rcoi_key = key(u64::MAX, 3);
     let rcoi_cert = ca.issue(identity, &rcoi_key);
     let mut rcoi = Engine::new(identity, rcoi_key, rcoi_cert, Box::new(ca.clone()));
     for p in protocols {
-        rcoi.load_doc(p.doc, &p.saved, std::slice::from_ref(&p.endorsement))?;
+        let (saved, endorsement) = match (&p.before_last, all_but_last) {
+            (Some((saved, endorsement)), true) => (saved, endorsement),
+            _ => (&p.saved, &p.endorsement),
+        };
+        rcoi.load_doc(p.doc, saved, std::slice::from_ref(endorsement))?;
         // The register the РЦОИ imported before the day: each participant's category of
         // record, which the ingest checks every sheet against.
         let register = receipts_of(p.doc).ok_or("not a protocol")?;
