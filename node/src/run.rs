@@ -1645,6 +1645,39 @@ mod tests {
         assert_eq!(inbox.try_iter().count(), 2);
     }
 
+    /// The event a batch of frames stopped at starts the next batch: a status queued behind
+    /// three frames is answered (were it dropped, its reply would never come), and the stop
+    /// behind it ends the loop.
+    #[test]
+    fn the_event_a_batch_stopped_at_is_handled_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store.redb")).unwrap();
+        let budget = Arc::new(Semaphore::new(1_000));
+        let (events, inbox) = std_mpsc::channel();
+        // Queued before the loop starts, so the first frame's batch finds the rest waiting.
+        for _ in 0..3 {
+            events.send(frame(summary(), &budget)).unwrap();
+        }
+        let (reply, status) = oneshot::channel();
+        events.send(Event::Status { reply }).unwrap();
+        events.send(Event::Stop).unwrap();
+        let (blobs, _planned) = std_mpsc::channel();
+        let engine = school_with_hub();
+        let running = std::thread::spawn(move || {
+            engine_loop(
+                engine,
+                store,
+                Box::new(|_, _, _| false),
+                Box::new(|_, _| Vec::new()),
+                blobs,
+                inbox,
+            );
+        });
+        let status = status.blocking_recv().expect("the status was answered");
+        assert_eq!(status.peers.len(), 1, "{status:?}");
+        running.join().unwrap();
+    }
+
     /// A frame that broke the protocol ends its batch at once: nothing queued is taken.
     #[test]
     fn a_batch_whose_first_frame_closed_a_connection_takes_nothing_more() {
