@@ -218,6 +218,8 @@ pub struct NodeHandle {
     /// The address of the metrics endpoint, when served.
     pub metrics: Option<SocketAddr>,
     pub identity: NodeIdentity,
+    /// Why the engine thread stopped by itself, once it has (see [`NodeHandle::failed`]).
+    failed: tokio::sync::watch::Receiver<Option<String>>,
     /// The store's database (weakly: the engine thread owns it, and closes it when it stops)
     /// and where its blobs are, and the node key's public half: what a backup taken while the
     /// node runs reads (`crate::backup`).
@@ -236,6 +238,19 @@ pub fn now_ms() -> i64 {
 }
 
 impl NodeHandle {
+    /// Waits until the engine thread stops by itself, and says why: the store refused a
+    /// write, so what the engine holds in memory is ahead of the disk. The process should end
+    /// (non-zero: the service manager starts it again, from what is durable). Never returns
+    /// while the node runs or after it was stopped on purpose.
+    pub async fn failed(&self) -> String {
+        let mut failed = self.failed.clone();
+        match failed.wait_for(Option::is_some).await {
+            Ok(why) => why.clone().unwrap_or_default(),
+            // Stopped on purpose: nothing to report, ever.
+            Err(_) => std::future::pending().await,
+        }
+    }
+
     /// Writes a backup of the running node's store to `to`, from one read transaction on a
     /// blocking thread: the engine goes on meanwhile.
     pub async fn backup(
@@ -462,9 +477,14 @@ pub async fn start(
 
     let (events, inbox) = std_mpsc::channel::<Event>();
     let engine_blobs = blobs.clone();
+    let (failing, failed) = tokio::sync::watch::channel(None);
     std::thread::Builder::new()
         .name(format!("engine {identity}"))
-        .spawn(move || engine_loop(engine, store, reactor, planner, engine_blobs, inbox))
+        .spawn(move || {
+            if let Err(e) = engine_loop(engine, store, reactor, planner, engine_blobs, inbox) {
+                let _ = failing.send(Some(e.to_string()));
+            }
+        })
         .map_err(|_| RunError::Stopped)?;
 
     let is_hub = matches!(identity.role(), NodeRole::Municipality | NodeRole::Rcoi);
@@ -536,6 +556,7 @@ pub async fn start(
         lookup: None,
         metrics: None,
         identity,
+        failed,
         backup_source,
     })
 }
@@ -1329,6 +1350,9 @@ fn handle_queued_frames(
     None
 }
 
+/// The engine thread: handles events in batches, each persisted in one durable transaction
+/// before anything of it is sent or acknowledged. Returns when told to stop or when every
+/// sender is gone; fails when the store refuses a batch (see the comment there).
 fn engine_loop(
     mut engine: Engine,
     store: Store,
@@ -1336,7 +1360,7 @@ fn engine_loop(
     mut planner: BlobPlanner,
     blobs: std_mpsc::Sender<BlobEvent>,
     inbox: std_mpsc::Receiver<Event>,
-) {
+) -> Result<(), StoreError> {
     let mut writers: std::collections::HashMap<PeerId, Outbox> = Default::default();
     // An event a batch of frames stopped at: the next batch starts with it.
     let mut next: Option<Event> = None;
@@ -1351,7 +1375,7 @@ fn engine_loop(
             None => match inbox.recv_timeout(wait) {
                 Ok(event) => Some(event),
                 Err(std_mpsc::RecvTimeoutError::Timeout) => None,
-                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
             },
         };
         // Persist first, in one durable transaction; only then send and acknowledge.
@@ -1361,7 +1385,7 @@ fn engine_loop(
         let mut reply_call: Option<Reply> = None;
         match event {
             None => engine.handle(now_ms(), Input::Tick),
-            Some(Event::Stop) => return,
+            Some(Event::Stop) => return Ok(()),
             Some(Event::Connected {
                 peer,
                 identity,
@@ -1433,18 +1457,21 @@ fn engine_loop(
             drain(&mut engine, &mut records, &mut actions);
         }
         let stored = store.apply(&records);
-        if let Err(e) = &stored {
-            warn!(error = %e, "the store refused a write; nothing is sent or acknowledged");
-        }
         if let Some(reply) = reply_change {
             let _ = reply.send(stored.as_ref().map(|_| ()).map_err(ToString::to_string));
         }
         if let Some(reply) = reply_call {
             reply(stored.as_ref().map(|_| ()));
         }
-        if stored.is_err() {
-            continue;
+        // The store refused the batch: nothing of it is sent or acknowledged, but the engine
+        // already holds it in memory (applied, its heads counted as saved), and a later batch
+        // would offer it to peers though its user was told it was not saved. So the engine
+        // stops here; the node ends and starts again from what is durable, and peers send
+        // again what they sent in the batch.
+        if let Err(e) = &stored {
+            tracing::error!(error = %e, "the store refused a write; nothing of the batch is sent or acknowledged, and the engine stops");
         }
+        stored?;
         let changed_now = changed(&records);
         if !changed_now.is_empty() {
             let plans = planner(&engine, &changed_now);
@@ -1671,11 +1698,96 @@ mod tests {
                 Box::new(|_, _| Vec::new()),
                 blobs,
                 inbox,
-            );
+            )
+            .unwrap();
         });
         let status = status.blocking_recv().expect("the status was answered");
         assert_eq!(status.peers.len(), 1, "{status:?}");
         running.join().unwrap();
+    }
+
+    /// A disk that refuses every write once `full` is set (a full or failing disk).
+    #[derive(Debug)]
+    struct Refusing {
+        disk: redb::backends::InMemoryBackend,
+        full: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl Refusing {
+        fn check(&self) -> Result<(), std::io::Error> {
+            if self.full.load(Ordering::SeqCst) {
+                return Err(std::io::Error::other("no space left on device"));
+            }
+            Ok(())
+        }
+    }
+
+    impl redb::StorageBackend for Refusing {
+        fn len(&self) -> Result<u64, std::io::Error> {
+            self.disk.len()
+        }
+        fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
+            self.disk.read(offset, out)
+        }
+        fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+            self.check()?;
+            self.disk.set_len(len)
+        }
+        fn sync_data(&self) -> Result<(), std::io::Error> {
+            self.check()?;
+            self.disk.sync_data()
+        }
+        fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+            self.check()?;
+            self.disk.write(offset, data)
+        }
+    }
+
+    /// When the store refuses a batch, the engine thread answers that it was not saved and
+    /// stops, failing: what it holds in memory is ahead of the disk. Nothing queued behind is
+    /// handled (the status gets no answer).
+    #[test]
+    fn the_engine_thread_stops_when_the_store_refuses_a_batch() {
+        let full = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let store = Store::open_with_backend(Refusing {
+            disk: redb::backends::InMemoryBackend::new(),
+            full: full.clone(),
+        })
+        .unwrap();
+        let engine = school_with_hub();
+        let doc: DocId = "protocol/4201/420101/is-2024-02-14".parse().unwrap();
+        let (events, inbox) = std_mpsc::channel();
+        let (saved, answer) = oneshot::channel();
+        events
+            .send(Event::Change {
+                doc,
+                change: Box::new(|tx: &mut Transaction<'_>| {
+                    use automerge::transaction::Transactable;
+                    tx.put(automerge::ROOT, "note", "written while the disk was full")
+                        .map(|_| ())
+                }),
+                reply: saved,
+            })
+            .unwrap();
+        let (reply, status) = oneshot::channel();
+        events.send(Event::Status { reply }).unwrap();
+        drop(events);
+        full.store(true, Ordering::SeqCst);
+        let (blobs, _planned) = std_mpsc::channel();
+        let running = std::thread::spawn(move || {
+            engine_loop(
+                engine,
+                store,
+                Box::new(|_, _, _| false),
+                Box::new(|_, _| Vec::new()),
+                blobs,
+                inbox,
+            )
+        });
+        let answer = answer.blocking_recv().unwrap();
+        assert!(answer.is_err(), "the change was not saved: {answer:?}");
+        assert!(running.join().unwrap().is_err(), "the engine thread failed");
+        assert!(status.blocking_recv().is_err(), "nothing after the refusal");
     }
 
     /// A frame that broke the protocol ends its batch at once: nothing queued is taken.

@@ -733,7 +733,8 @@ fn serve_admin(
     Ok(())
 }
 
-/// Runs the node of `config_path` until Ctrl-C or SIGTERM: the body of `giasync-node run` and
+/// Runs the node of `config_path` until Ctrl-C or SIGTERM, or until its engine stops because the
+/// store refused a write (an error: the process ends non-zero): the body of `giasync-node run` and
 /// `giasync-hub run`. `hub` says which binary asks, so each refuses the other's configuration.
 pub fn run_until_stopped(config_path: &std::path::Path, hub: bool) -> anyhow::Result<()> {
     let config = NodeConfig::load(config_path)?;
@@ -778,6 +779,11 @@ pub fn run_until_stopped(config_path: &std::path::Path, hub: bool) -> anyhow::Re
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
+            // Non-zero: the service manager starts the node again, from what is durable.
+            why = handle.failed() => {
+                handle.stop();
+                anyhow::bail!("{} stopped: {why}", handle.identity);
+            }
         }
         handle.stop();
         println!("stopped {}", handle.identity);
