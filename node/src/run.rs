@@ -243,12 +243,7 @@ impl NodeHandle {
     /// (non-zero: the service manager starts it again, from what is durable). Never returns
     /// while the node runs or after it was stopped on purpose.
     pub async fn failed(&self) -> String {
-        let mut failed = self.failed.clone();
-        match failed.wait_for(Option::is_some).await {
-            Ok(why) => why.clone().unwrap_or_default(),
-            // Stopped on purpose: nothing to report, ever.
-            Err(_) => std::future::pending().await,
-        }
+        failure(self.failed.clone()).await
     }
 
     /// Writes a backup of the running node's store to `to`, from one read transaction on a
@@ -481,8 +476,8 @@ pub async fn start(
     std::thread::Builder::new()
         .name(format!("engine {identity}"))
         .spawn(move || {
-            if let Err(e) = engine_loop(engine, store, reactor, planner, engine_blobs, inbox) {
-                let _ = failing.send(Some(e.to_string()));
+            if let Some(why) = engine_thread(engine, store, reactor, planner, engine_blobs, inbox) {
+                let _ = failing.send(Some(why));
             }
         })
         .map_err(|_| RunError::Stopped)?;
@@ -1350,6 +1345,36 @@ fn handle_queued_frames(
     None
 }
 
+/// What [`NodeHandle::failed`] waits for: the reason the engine thread published, or never,
+/// when it ended without one (told to stop).
+async fn failure(mut failed: tokio::sync::watch::Receiver<Option<String>>) -> String {
+    match failed.wait_for(Option::is_some).await {
+        Ok(why) => why.clone().unwrap_or_default(),
+        Err(_) => std::future::pending().await,
+    }
+}
+
+/// Runs [`engine_loop`]; says why when it stopped by itself: the store refused a batch, or the
+/// engine or the application panicked (either way the process must end and start again from
+/// the disk, not stay up with no engine). `None` when it was told to stop.
+fn engine_thread(
+    engine: Engine,
+    store: Store,
+    reactor: Reactor,
+    planner: BlobPlanner,
+    blobs: std_mpsc::Sender<BlobEvent>,
+    inbox: std_mpsc::Receiver<Event>,
+) -> Option<String> {
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        engine_loop(engine, store, reactor, planner, blobs, inbox)
+    }));
+    match ran {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some("the engine thread panicked (its message is in the log above)".into()),
+    }
+}
+
 /// The engine thread: handles events in batches, each persisted in one durable transaction
 /// before anything of it is sent or acknowledged. Returns when told to stop or when every
 /// sender is gone; fails when the store refuses a batch (see the comment there).
@@ -1788,6 +1813,55 @@ mod tests {
         assert!(answer.is_err(), "the change was not saved: {answer:?}");
         assert!(running.join().unwrap().is_err(), "the engine thread failed");
         assert!(status.blocking_recv().is_err(), "nothing after the refusal");
+    }
+
+    /// A panic on the engine thread (here in the application's reactor) is reported as a
+    /// failure, so the process ends rather than staying up with no engine.
+    #[test]
+    fn a_panic_on_the_engine_thread_is_a_failure() {
+        let store = Store::open_with_backend(redb::backends::InMemoryBackend::new()).unwrap();
+        let doc: DocId = "protocol/4201/420101/is-2024-02-14".parse().unwrap();
+        let (events, inbox) = std_mpsc::channel();
+        events
+            .send(Event::Change {
+                doc,
+                change: Box::new(|tx: &mut Transaction<'_>| {
+                    use automerge::transaction::Transactable;
+                    tx.put(automerge::ROOT, "note", "x").map(|_| ())
+                }),
+                reply: oneshot::channel().0,
+            })
+            .unwrap();
+        drop(events);
+        let (blobs, _planned) = std_mpsc::channel();
+        let why = engine_thread(
+            school_with_hub(),
+            store,
+            Box::new(|_, _, _| panic!("a reactor that fails")),
+            Box::new(|_, _| Vec::new()),
+            blobs,
+            inbox,
+        );
+        assert!(why.is_some_and(|w| w.contains("panicked")));
+    }
+
+    /// A stop is not a failure; a published reason is, and is waited for.
+    #[test]
+    fn failure_waits_for_a_reason_and_not_for_a_stop() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (failing, failed) = tokio::sync::watch::channel(None);
+            failing.send(Some("disk full".to_string())).unwrap();
+            drop(failing);
+            assert_eq!(failure(failed).await, "disk full");
+            let (stopping, stopped) = tokio::sync::watch::channel::<Option<String>>(None);
+            drop(stopping);
+            let waited = tokio::time::timeout(Duration::from_millis(50), failure(stopped)).await;
+            assert!(waited.is_err(), "a stop never reads as a failure");
+        });
     }
 
     /// A frame that broke the protocol ends its batch at once: nothing queued is taken.
