@@ -1304,24 +1304,16 @@ fn handle_queued_frames(
     records: &mut Vec<Persist>,
     actions: &mut Vec<Output>,
 ) -> Option<Event> {
-    let full = |records: &[Persist], actions: &[Output]| {
-        let sends: usize = actions
-            .iter()
-            .map(|a| match a {
-                Output::Send { bytes, .. } => bytes.len(),
-                _ => 0,
-            })
-            .sum();
-        let changes: usize = records
-            .iter()
-            .map(|r| match r {
-                Persist::Changes { bytes, .. } => bytes.len(),
-                _ => 0,
-            })
-            .sum();
-        sends + changes >= BATCH_BYTES_MAX
-    };
-    if drain(engine, records, actions) || full(records, actions) {
+    // The bytes the batch's outputs hold, counted as they are drained.
+    let mut held = output_bytes(records, actions);
+    let mut ends_batch =
+        |engine: &mut Engine, records: &mut Vec<Persist>, actions: &mut Vec<Output>| {
+            let from = (records.len(), actions.len());
+            let closed = drain(engine, records, actions);
+            held += output_bytes(&records[from.0..], &actions[from.1..]);
+            closed || held >= BATCH_BYTES_MAX
+        };
+    if ends_batch(engine, records, actions) {
         return None;
     }
     for _ in 1..BATCH_FRAMES_MAX {
@@ -1334,7 +1326,7 @@ fn handle_queued_frames(
                         bytes: &bytes,
                     },
                 );
-                if drain(engine, records, actions) || full(records, actions) {
+                if ends_batch(engine, records, actions) {
                     return None;
                 }
             }
@@ -1343,6 +1335,25 @@ fn handle_queued_frames(
         }
     }
     None
+}
+
+/// The bytes of frames to send and changes to write among `records` and `actions`.
+fn output_bytes(records: &[Persist], actions: &[Output]) -> usize {
+    let sends: usize = actions
+        .iter()
+        .map(|a| match a {
+            Output::Send { bytes, .. } => bytes.len(),
+            _ => 0,
+        })
+        .sum();
+    let changes: usize = records
+        .iter()
+        .map(|r| match r {
+            Persist::Changes { bytes, .. } => bytes.len(),
+            _ => 0,
+        })
+        .sum();
+    sends + changes
 }
 
 /// What [`NodeHandle::failed`] waits for: the reason the engine thread published, or never,
@@ -1628,24 +1639,76 @@ mod tests {
         .encode()
     }
 
+    /// The engine thread's inbox.
+    type Inbox = std_mpsc::Receiver<Event>;
+
+    /// An inbox holding `events`, in order, and its sender (to queue more).
+    fn queued(events: impl IntoIterator<Item = Event>) -> (std_mpsc::Sender<Event>, Inbox) {
+        let (sender, inbox) = std_mpsc::channel();
+        for event in events {
+            sender.send(event).unwrap();
+        }
+        (sender, inbox)
+    }
+
+    /// `n` summaries from the hub.
+    fn summaries(n: usize, budget: &Arc<Semaphore>) -> Vec<Event> {
+        (0..n).map(|_| frame(summary(), budget)).collect()
+    }
+
+    /// [`handle_queued_frames`] from empty outputs: the event it stopped at and the outputs.
+    fn batch(engine: &mut Engine, inbox: &Inbox) -> (Option<Event>, Vec<Persist>, Vec<Output>) {
+        let (mut records, mut actions) = (Vec::new(), Vec::new());
+        let next = handle_queued_frames(engine, inbox, &mut records, &mut actions);
+        (next, records, actions)
+    }
+
+    /// A local change writing a note into the school's protocol, answered on `reply`.
+    fn note(reply: oneshot::Sender<Result<(), String>>) -> Event {
+        Event::Change {
+            doc: "protocol/4201/420101/is-2024-02-14".parse().unwrap(),
+            change: Box::new(|tx: &mut Transaction<'_>| {
+                use automerge::transaction::Transactable;
+                tx.put(automerge::ROOT, "note", "an entry").map(|_| ())
+            }),
+            reply,
+        }
+    }
+
+    /// The school's engine loop on its own thread, over `store` and `inbox`, with `reactor`
+    /// and no blobs.
+    fn spawn_loop(
+        store: Store,
+        inbox: Inbox,
+        reactor: Reactor,
+    ) -> std::thread::JoinHandle<Result<(), StoreError>> {
+        let engine = school_with_hub();
+        std::thread::spawn(move || {
+            let (blobs, _planned) = std_mpsc::channel();
+            engine_loop(
+                engine,
+                store,
+                reactor,
+                Box::new(|_, _| Vec::new()),
+                blobs,
+                inbox,
+            )
+        })
+    }
+
     /// The frames waiting behind the first go into its batch, up to the first other event,
     /// which is handed back to start the next batch; what follows it stays queued.
     #[test]
     fn a_batch_takes_the_frames_queued_up_to_the_next_other_event() {
         let budget = Arc::new(Semaphore::new(1_000));
-        let (events, inbox) = std_mpsc::channel();
-        for _ in 0..3 {
-            events.send(frame(summary(), &budget)).unwrap();
-        }
-        events
-            .send(Event::Status {
-                reply: oneshot::channel().0,
-            })
-            .unwrap();
-        events.send(frame(summary(), &budget)).unwrap();
+        let mut events = summaries(3, &budget);
+        events.push(Event::Status {
+            reply: oneshot::channel().0,
+        });
+        events.push(frame(summary(), &budget));
+        let (_sender, inbox) = queued(events);
         let mut engine = school_with_hub();
-        let (mut records, mut actions) = (Vec::new(), Vec::new());
-        let next = handle_queued_frames(&mut engine, &inbox, &mut records, &mut actions);
+        let (next, _, _) = batch(&mut engine, &inbox);
         assert!(
             matches!(next, Some(Event::Status { .. })),
             "stopped at the status"
@@ -1663,13 +1726,9 @@ mod tests {
     #[test]
     fn a_batch_holds_at_most_batch_frames_max() {
         let budget = Arc::new(Semaphore::new(10_000));
-        let (events, inbox) = std_mpsc::channel();
-        for _ in 0..300 {
-            events.send(frame(summary(), &budget)).unwrap();
-        }
+        let (_sender, inbox) = queued(summaries(300, &budget));
         let mut engine = school_with_hub();
-        let (mut records, mut actions) = (Vec::new(), Vec::new());
-        assert!(handle_queued_frames(&mut engine, &inbox, &mut records, &mut actions).is_none());
+        assert!(batch(&mut engine, &inbox).0.is_none());
         assert_eq!(engine.stats().frames_received, 255);
         assert_eq!(inbox.try_iter().count(), 45);
     }
@@ -1679,14 +1738,15 @@ mod tests {
     #[test]
     fn a_batch_ends_when_the_engine_closes_a_connection() {
         let budget = Arc::new(Semaphore::new(1_000));
-        let (events, inbox) = std_mpsc::channel();
-        events.send(frame(summary(), &budget)).unwrap();
-        events.send(frame(vec![0xff; 8], &budget)).unwrap();
-        events.send(frame(summary(), &budget)).unwrap();
-        events.send(frame(summary(), &budget)).unwrap();
+        let (_sender, inbox) = queued([
+            frame(summary(), &budget),
+            frame(vec![0xff; 8], &budget),
+            frame(summary(), &budget),
+            frame(summary(), &budget),
+        ]);
         let mut engine = school_with_hub();
-        let (mut records, mut actions) = (Vec::new(), Vec::new());
-        assert!(handle_queued_frames(&mut engine, &inbox, &mut records, &mut actions).is_none());
+        let (next, _, actions) = batch(&mut engine, &inbox);
+        assert!(next.is_none());
         assert_eq!(engine.stats().frames_received, 2);
         assert!(
             actions
@@ -1697,6 +1757,48 @@ mod tests {
         assert_eq!(inbox.try_iter().count(), 2);
     }
 
+    /// A frame that broke the protocol ends its batch at once: nothing queued is taken.
+    #[test]
+    fn a_batch_whose_first_frame_closed_a_connection_takes_nothing_more() {
+        let budget = Arc::new(Semaphore::new(1_000));
+        let (_sender, inbox) = queued(summaries(1, &budget));
+        let mut engine = school_with_hub();
+        engine.handle(
+            0,
+            Input::Received {
+                peer: 1,
+                bytes: &[0xff; 8],
+            },
+        );
+        assert!(batch(&mut engine, &inbox).0.is_none());
+        assert_eq!(engine.stats().frames_received, 1);
+        assert_eq!(inbox.try_iter().count(), 1);
+    }
+
+    /// A batch whose outputs already hold `BATCH_BYTES_MAX` takes no more frames: its sends are
+    /// counted against the peers' outboxes only after the commit.
+    #[test]
+    fn a_batch_ends_once_its_outputs_hold_batch_bytes_max() {
+        let budget = Arc::new(Semaphore::new(1_000));
+        let (sender, inbox) = queued(summaries(1, &budget));
+        let mut engine = school_with_hub();
+        let mut records = Vec::new();
+        let mut actions = vec![Output::Send {
+            peer: 1,
+            bytes: vec![0; BATCH_BYTES_MAX - 1],
+        }];
+        handle_queued_frames(&mut engine, &inbox, &mut records, &mut actions);
+        assert_eq!(engine.stats().frames_received, 1, "one byte short: taken");
+        sender.send(frame(summary(), &budget)).unwrap();
+        actions.push(Output::Send {
+            peer: 1,
+            bytes: vec![0; 1],
+        });
+        handle_queued_frames(&mut engine, &inbox, &mut records, &mut actions);
+        assert_eq!(engine.stats().frames_received, 1, "full: nothing taken");
+        assert_eq!(inbox.try_iter().count(), 1);
+    }
+
     /// The event a batch of frames stopped at starts the next batch: a status queued behind
     /// three frames is answered (were it dropped, its reply would never come), and the stop
     /// behind it ends the loop.
@@ -1705,30 +1807,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("store.redb")).unwrap();
         let budget = Arc::new(Semaphore::new(1_000));
-        let (events, inbox) = std_mpsc::channel();
         // Queued before the loop starts, so the first frame's batch finds the rest waiting.
-        for _ in 0..3 {
-            events.send(frame(summary(), &budget)).unwrap();
-        }
+        let mut events = summaries(3, &budget);
         let (reply, status) = oneshot::channel();
-        events.send(Event::Status { reply }).unwrap();
-        events.send(Event::Stop).unwrap();
-        let (blobs, _planned) = std_mpsc::channel();
-        let engine = school_with_hub();
-        let running = std::thread::spawn(move || {
-            engine_loop(
-                engine,
-                store,
-                Box::new(|_, _, _| false),
-                Box::new(|_, _| Vec::new()),
-                blobs,
-                inbox,
-            )
-            .unwrap();
-        });
+        events.extend([Event::Status { reply }, Event::Stop]);
+        let (_sender, inbox) = queued(events);
+        let running = spawn_loop(store, inbox, Box::new(|_, _, _| false));
         let status = status.blocking_recv().expect("the status was answered");
         assert_eq!(status.peers.len(), 1, "{status:?}");
-        running.join().unwrap();
+        assert!(running.join().unwrap().is_ok(), "stopped on purpose");
     }
 
     /// A disk that refuses every write once `full` is set (a full or failing disk).
@@ -1779,36 +1866,12 @@ mod tests {
             full: full.clone(),
         })
         .unwrap();
-        let engine = school_with_hub();
-        let doc: DocId = "protocol/4201/420101/is-2024-02-14".parse().unwrap();
-        let (events, inbox) = std_mpsc::channel();
         let (saved, answer) = oneshot::channel();
-        events
-            .send(Event::Change {
-                doc,
-                change: Box::new(|tx: &mut Transaction<'_>| {
-                    use automerge::transaction::Transactable;
-                    tx.put(automerge::ROOT, "note", "written while the disk was full")
-                        .map(|_| ())
-                }),
-                reply: saved,
-            })
-            .unwrap();
         let (reply, status) = oneshot::channel();
-        events.send(Event::Status { reply }).unwrap();
-        drop(events);
+        // No sender left: a loop that went on past the refusal would end without failing.
+        let (_, inbox) = queued([note(saved), Event::Status { reply }]);
         full.store(true, Ordering::SeqCst);
-        let (blobs, _planned) = std_mpsc::channel();
-        let running = std::thread::spawn(move || {
-            engine_loop(
-                engine,
-                store,
-                Box::new(|_, _, _| false),
-                Box::new(|_, _| Vec::new()),
-                blobs,
-                inbox,
-            )
-        });
+        let running = spawn_loop(store, inbox, Box::new(|_, _, _| false));
         let answer = answer.blocking_recv().unwrap();
         assert!(answer.is_err(), "the change was not saved: {answer:?}");
         assert!(running.join().unwrap().is_err(), "the engine thread failed");
@@ -1820,19 +1883,7 @@ mod tests {
     #[test]
     fn a_panic_on_the_engine_thread_is_a_failure() {
         let store = Store::open_with_backend(redb::backends::InMemoryBackend::new()).unwrap();
-        let doc: DocId = "protocol/4201/420101/is-2024-02-14".parse().unwrap();
-        let (events, inbox) = std_mpsc::channel();
-        events
-            .send(Event::Change {
-                doc,
-                change: Box::new(|tx: &mut Transaction<'_>| {
-                    use automerge::transaction::Transactable;
-                    tx.put(automerge::ROOT, "note", "x").map(|_| ())
-                }),
-                reply: oneshot::channel().0,
-            })
-            .unwrap();
-        drop(events);
+        let (_, inbox) = queued([note(oneshot::channel().0)]);
         let (blobs, _planned) = std_mpsc::channel();
         let why = engine_thread(
             school_with_hub(),
@@ -1862,51 +1913,6 @@ mod tests {
             let waited = tokio::time::timeout(Duration::from_millis(50), failure(stopped)).await;
             assert!(waited.is_err(), "a stop never reads as a failure");
         });
-    }
-
-    /// A frame that broke the protocol ends its batch at once: nothing queued is taken.
-    #[test]
-    fn a_batch_whose_first_frame_closed_a_connection_takes_nothing_more() {
-        let budget = Arc::new(Semaphore::new(1_000));
-        let (events, inbox) = std_mpsc::channel();
-        events.send(frame(summary(), &budget)).unwrap();
-        let mut engine = school_with_hub();
-        engine.handle(
-            0,
-            Input::Received {
-                peer: 1,
-                bytes: &[0xff; 8],
-            },
-        );
-        let (mut records, mut actions) = (Vec::new(), Vec::new());
-        assert!(handle_queued_frames(&mut engine, &inbox, &mut records, &mut actions).is_none());
-        assert_eq!(engine.stats().frames_received, 1);
-        assert_eq!(inbox.try_iter().count(), 1);
-    }
-
-    /// A batch whose outputs already hold `BATCH_BYTES_MAX` takes no more frames: its sends are
-    /// counted against the peers' outboxes only after the commit.
-    #[test]
-    fn a_batch_ends_once_its_outputs_hold_batch_bytes_max() {
-        let budget = Arc::new(Semaphore::new(1_000));
-        let (events, inbox) = std_mpsc::channel();
-        events.send(frame(summary(), &budget)).unwrap();
-        let mut engine = school_with_hub();
-        let mut records = Vec::new();
-        let mut actions = vec![Output::Send {
-            peer: 1,
-            bytes: vec![0; BATCH_BYTES_MAX - 1],
-        }];
-        handle_queued_frames(&mut engine, &inbox, &mut records, &mut actions);
-        assert_eq!(engine.stats().frames_received, 1, "one byte short: taken");
-        events.send(frame(summary(), &budget)).unwrap();
-        actions.push(Output::Send {
-            peer: 1,
-            bytes: vec![0; 1],
-        });
-        handle_queued_frames(&mut engine, &inbox, &mut records, &mut actions);
-        assert_eq!(engine.stats().frames_received, 1, "full: nothing taken");
-        assert_eq!(inbox.try_iter().count(), 1);
     }
 
     /// Hardening item 5: frames for a peer that reads nothing pile up only to

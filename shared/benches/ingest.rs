@@ -235,7 +235,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         municipality: None,
     };
     let t = Instant::now();
-    let mut rcoi = rcoi_holding(&ca, rcoi_identity, &protocols, false)?;
+    let mut rcoi = rcoi_holding(&ca, rcoi_identity, &protocols, Stage::Whole)?;
     println!(
         "loaded at the РЦОИ (attestations checked) in {:.2} s",
         t.elapsed().as_secs_f64()
@@ -267,7 +267,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pki.crl_pem()?.as_bytes(),
         region,
     )?;
-    let mut rcoi = rcoi_holding(&ca, rcoi_identity, &protocols, false)?;
+    let mut rcoi = rcoi_holding(&ca, rcoi_identity, &protocols, Stage::Whole)?;
     let t = Instant::now();
     let receipted = receipt_all(
         &mut rcoi,
@@ -363,7 +363,7 @@ fn trickle<D: SignerDirectory>(
     now_ms: i64,
     per_pass: usize,
 ) -> Result<f64, Box<dyn std::error::Error>> {
-    let mut rcoi = rcoi_holding(ca, identity, protocols, true)?;
+    let mut rcoi = rcoi_holding(ca, identity, protocols, Stage::AllButLast)?;
     let sheets_total: usize = protocols.iter().map(|p| p.sheets.len()).sum();
     let first = receipt_all(&mut rcoi, protocols, rules, directory_for, now_ms)?;
     assert_eq!(first, sheets_total - protocols.len(), "all but the last");
@@ -388,20 +388,29 @@ fn trickle<D: SignerDirectory>(
     Ok(timed)
 }
 
-/// A РЦОИ engine holding every protocol as it stands after a catch-up (attestations checked);
-/// with `all_but_last`, each as it stood before its last sheet.
+/// How far each protocol is loaded into the РЦОИ.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Every sheet.
+    Whole,
+    /// Every sheet but the last (the trickle's start).
+    AllButLast,
+}
+
+/// A РЦОИ engine holding every protocol at `stage` as it stands after a catch-up (attestations
+/// checked).
 fn rcoi_holding(
     ca: &FixedCa,
     identity: NodeIdentity,
     protocols: &[Protocol],
-    all_but_last: bool,
+    stage: Stage,
 ) -> Result<Engine, Box<dyn std::error::Error>> {
     let rcoi_key = key(u64::MAX, 3);
     let rcoi_cert = ca.issue(identity, &rcoi_key);
     let mut rcoi = Engine::new(identity, rcoi_key, rcoi_cert, Box::new(ca.clone()));
     for p in protocols {
-        let (saved, endorsement) = match (&p.before_last, all_but_last) {
-            (Some((saved, endorsement)), true) => (saved, endorsement),
+        let (saved, endorsement) = match (&p.before_last, stage) {
+            (Some((saved, endorsement)), Stage::AllButLast) => (saved, endorsement),
             _ => (&p.saved, &p.endorsement),
         };
         rcoi.load_doc(p.doc, saved, std::slice::from_ref(endorsement))?;
