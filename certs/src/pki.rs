@@ -639,6 +639,31 @@ impl Pki {
         if !valid {
             return Err(PkiError::WeakKey(identity.to_uri()));
         }
+        self.sign_person_cert(identity, full_name, validity, verifying_key)
+    }
+
+    /// [`Pki::make_person_cert`] without the check of the key: what a CA that did not check
+    /// keys issued, for the tests of those who must refuse its certificates.
+    #[cfg(test)]
+    pub(crate) fn issue_person_unchecked(
+        &mut self,
+        identity: &PersonIdentity,
+        full_name: &str,
+        validity: Validity,
+        verifying_key: [u8; 32],
+    ) -> Result<String, PkiError> {
+        self.sign_person_cert(identity, full_name, validity, verifying_key)
+            .map(|(_, pem)| pem)
+    }
+
+    /// Signs a person's certificate for `verifying_key` and records it in the index in memory.
+    fn sign_person_cert(
+        &mut self,
+        identity: &PersonIdentity,
+        full_name: &str,
+        validity: Validity,
+        verifying_key: [u8; 32],
+    ) -> Result<(u64, String), PkiError> {
         let full_name = full_name.trim();
         if full_name.is_empty() {
             return Err(PkiError::Corrupt {

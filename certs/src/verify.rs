@@ -295,6 +295,9 @@ impl CaVerifier {
     /// the identity and the key (what `giasync-node install-person` installs).
     pub fn person_key(&self, der: &[u8]) -> Result<(PersonIdentity, [u8; 32]), String> {
         let (person, certified) = self.check_expert(der)?;
+        if certified.weak {
+            return Err("a weak key (small-order, or with a small-order component)".to_owned());
+        }
         if let Some(at) = certified.revoked_at {
             return Err(format!("revoked at {}", crate::show::rfc3339(at)));
         }
@@ -332,15 +335,15 @@ impl CaVerifier {
         };
         let key = VerifyingKey::from_bytes(&summary.ed25519_key.ok_or("not ed25519")?)
             .map_err(|e| e.to_string())?;
-        // Small-order keys are refused here. Keys with a small-order component, which the batch
-        // checks would judge differently (`giasync_shared::ed25519_batch`), the CA refuses when
-        // it issues (`Pki`), once per person rather than at every start of the РЦОИ: the test
-        // costs a scalar multiplication.
-        if key.is_weak() {
-            return Err("weak key".to_owned());
-        }
+        // A key that is small-order, or has a small-order component, which the batch checks
+        // would judge differently from one by one (`giasync_shared::ed25519_batch`). `Pki`
+        // refuses to certify one, but a certificate issued before it did, or by another tool
+        // under the region's CA, may carry one. The test costs a scalar multiplication (about
+        // 29 µs here), once per certificate: the verdict is remembered with the rest.
+        let weak = giasync_shared::ed25519_batch::weak(&key);
         let certified = CertifiedExpert {
             key,
+            weak,
             role: person.role,
             org: person.org,
             not_before: summary.not_before,
@@ -410,6 +413,8 @@ fn ca_signer(ca_der: &[u8]) -> Option<CaSigner> {
 #[derive(Debug, Clone)]
 struct CertifiedExpert {
     key: VerifyingKey,
+    /// [`giasync_shared::ed25519_batch::weak`]: nothing signed under it counts.
+    weak: bool,
     role: PersonRole,
     org: OrgCode,
     not_before: OffsetDateTime,
@@ -482,8 +487,11 @@ impl SignerDirectory for ExpertDirectory {
 }
 
 impl CertifiedExpert {
-    /// The key, if the certificate was valid and not yet revoked at `at`.
+    /// The key, if it is not weak and the certificate was valid and not yet revoked at `at`.
     fn key_at(&self, person: PersonId, at: Timestamp) -> Result<VerifyingKey, SignerError> {
+        if self.weak {
+            return Err(SignerError::WeakKey(person));
+        }
         let when = to_time(at);
         if when < self.not_before || when > self.not_after {
             return Err(SignerError::NotValidAt { expert: person, at });
@@ -705,5 +713,76 @@ mod tests {
             let n: usize = id.trim_start_matches("exp-").parse().unwrap();
             assert_eq!(keys_of(&directory)[n - 1], expected[n - 1], "{id} alone");
         }
+    }
+
+    /// A certificate the region's CA signed for a key with a small-order component (issued
+    /// before `Pki` refused such keys, or by another tool) vouches for nothing: its expert's
+    /// sheets are refused with the reason, whether the certificate is checked alone or in a
+    /// batch with others, and it cannot be installed; an ordinary key beside it is unaffected.
+    #[test]
+    fn a_key_with_a_small_order_component_is_refused_whoever_issued_it() {
+        use giasync_shared::codes::{NodeRole, PersonRole};
+        let region = RegionCode::new("42").unwrap();
+        // Real time: installing checks validity against the clock.
+        let made = OffsetDateTime::now_utc() - Duration::days(1);
+        let validity = Validity::days_from(made, 10).unwrap();
+        let person = |n: usize| PersonIdentity {
+            region,
+            role: PersonRole::Expert,
+            id: PersonId::new(&format!("exp-{n}")).unwrap(),
+            org: OrgCode::parse(NodeRole::School, "420101").unwrap(),
+        };
+        let ordinary = ed25519_dalek::SigningKey::from_bytes(&[1; 32]).verifying_key();
+        let shifted = (ed25519_dalek::SigningKey::from_bytes(&[2; 32])
+            .verifying_key()
+            .to_edwards()
+            + curve25519_dalek::constants::EIGHT_TORSION[1])
+            .compress()
+            .to_bytes();
+        let dir = tempfile::tempdir().unwrap();
+        let mut pki = Pki::init(dir.path(), region, "Тест", made).unwrap();
+        let mut issue = |n: usize, key: [u8; 32]| {
+            let pem = pki
+                .issue_person_unchecked(&person(n), "Эксперт", validity, key)
+                .unwrap();
+            certs_from_pem(pem.as_bytes()).unwrap().remove(0)
+        };
+        let good = issue(1, ordinary.to_bytes());
+        let torsion = issue(2, shifted);
+        let verifier = || {
+            CaVerifier::from_pem(
+                pki.ca_cert_pem().as_bytes(),
+                pki.crl_pem().unwrap().as_bytes(),
+                region,
+            )
+            .unwrap()
+        };
+        let at = Timestamp::from_unix_ms(ms(OffsetDateTime::now_utc())).unwrap();
+        let school = SchoolCode::new("420101").unwrap();
+        let both = BTreeMap::from([
+            ("exp-1".to_owned(), good.clone()),
+            ("exp-2".to_owned(), torsion.clone()),
+        ]);
+        let alone = BTreeMap::from([("exp-2".to_owned(), torsion.clone())]);
+        // Together (the CA's signatures in one batch) and alone (checked one by one).
+        for listed in [&both, &alone] {
+            let directory = verifier().experts(listed);
+            assert_eq!(
+                directory.expert_key(person(2).id, school, at),
+                Err(SignerError::WeakKey(person(2).id)),
+                "{} listed",
+                listed.len()
+            );
+        }
+        assert_eq!(
+            verifier()
+                .experts(&both)
+                .expert_key(person(1).id, school, at)
+                .map(|k| k.to_bytes()),
+            Ok(ordinary.to_bytes())
+        );
+        let refused = verifier().person_key(&torsion).unwrap_err();
+        assert!(refused.contains("weak key"), "{refused}");
+        assert!(verifier().person_key(&good).is_ok());
     }
 }

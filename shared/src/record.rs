@@ -260,7 +260,8 @@ pub trait SignerDirectory {
     /// Implementations must refuse weak keys ([`VerifyingKey::is_weak`]), once, when a key is
     /// certified: this is called for every sheet verified. Keys with a small-order component
     /// must never be certified either ([`crate::ed25519_batch::weak`]): the region's CA refuses
-    /// them when it issues, the in-memory [`FixedDirectory`] when a key is added.
+    /// them when it issues, the РЦОИ's `CaVerifier` when it first checks a certificate (once,
+    /// then remembered), the in-memory [`FixedDirectory`] when a key is added.
     fn expert_key(
         &self,
         expert: PersonId,
