@@ -681,7 +681,8 @@ impl Report {
             },
         });
 
-        let (unauthorised, examples) = region.unauthorised_applied();
+        let authorship = region.authorship();
+        let (unauthorised, examples) = (authorship.unauthorised, authorship.examples);
         invariants.push(Invariant {
             name: "no unauthorised change was applied anywhere",
             ok: unauthorised == 0,
@@ -801,7 +802,7 @@ impl Report {
             unauthorised_applied: unauthorised,
             attacks_made: observed.attacks_made,
             attacks_refused: observed.attacks_refused,
-            attacks_applied: region.attacks_applied(),
+            attacks_applied: authorship.by_hostile,
             batches_lost_in_commit: observed.batches_lost_in_commit,
             replays_made: observed.replays_made,
             floods_made: observed.floods_made,
