@@ -1,0 +1,147 @@
+//! A school node whose disk refuses to grow its store while staff enter data: the node stops by
+//! itself with a non-zero exit naming the failure (so the service manager starts it again), and
+//! everything it acknowledged before is in its store.
+//!
+//! The disk is made to refuse through the process's file-size limit (`prlimit --fsize`), set to
+//! the store's size once it exists and a little more: a write that would grow the store past it fails with
+//! `EFBIG`, as a full disk fails one with `ENOSPC`. `SIGXFSZ`, which the kernel would send
+//! instead, is ignored by the shell that starts the node, and an ignored signal stays ignored
+//! across `exec`.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::io::Read as _;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use giasync_node::admin;
+use giasync_node::app::{Command as Request, Context};
+use giasync_shared::config::NodeConfig;
+
+mod common;
+use common::{demo_region, row, start};
+
+/// How much the store may grow before the disk refuses: room for some participants first.
+const ROOM_BYTES: u64 = 1 << 20;
+/// The most participants the test enters: far more than that room holds.
+const ROWS_MAX: usize = 20_000;
+
+#[test]
+fn a_node_whose_disk_refuses_a_write_stops_non_zero_keeping_what_it_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_region(dir.path(), 48_600, 1);
+    let config_path = dir.path().join("420101").join("node.toml");
+    let config = NodeConfig::load(&config_path).unwrap();
+    let context = Context::load(&config).unwrap();
+    let exam: giasync_shared::exam::ExamId = "is-2025-02-12".parse().unwrap();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+
+    // The store made by a first run, stopped cleanly: what the limit is set to.
+    let mut first = start(&config_path);
+    Command::new("kill")
+        .arg(first.id().to_string())
+        .status()
+        .unwrap();
+    assert!(first.wait().unwrap().success());
+    let limit_bytes = std::fs::metadata(&config.node.store).unwrap().len() + ROOM_BYTES;
+
+    let mut node = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; exec prlimit --fsize={limit_bytes} \"$0\" run --config \"$1\""
+        ))
+        .arg(env!("CARGO_BIN_EXE_giasync-node"))
+        .arg(&config_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let socket = admin::socket_path(&config.node.store);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(Instant::now() < deadline, "the limited node did not start");
+        assert!(
+            node.try_wait().unwrap().is_none(),
+            "the node ended at start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Participants one request at a time, until one is not acknowledged.
+    let mut acknowledged = Vec::new();
+    let mut refused = None;
+    // The participant whose import was answered "not saved", if the answer came.
+    let mut not_saved = None;
+    for i in 0..ROWS_MAX {
+        let import = Request::RosterImport {
+            exam,
+            rows: vec![row(i)],
+        };
+        match admin::send_to_running(&config, &import) {
+            Ok(answer) if answer.ok => acknowledged.push(i),
+            Ok(answer) => {
+                not_saved = Some(i);
+                refused = Some(answer.message);
+                break;
+            }
+            Err(e) => {
+                refused = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("the store grew without bound: the limit did not hold");
+    assert!(
+        !acknowledged.is_empty(),
+        "nothing was acknowledged before the refusal ({refused}): the test tests nothing"
+    );
+
+    // The node stops by itself, with an exit code (not killed by a signal) that is not 0.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = node.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            node.kill().unwrap();
+            panic!("the node runs on after its store refused a write ({refused})");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    node.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        matches!(status.code(), Some(code) if code != 0),
+        "the node ended with {status}: {stderr}"
+    );
+    assert!(stderr.contains("stopped"), "{stderr}");
+    eprintln!(
+        "{} participants acknowledged, then refused ({refused}); the node said: {}",
+        acknowledged.len(),
+        stderr.trim()
+    );
+
+    // Opened again without the limit, the store holds every acknowledged participant.
+    let roster = admin::execute(&config, &context, &Request::Roster { exam }, now()).unwrap();
+    assert!(roster.ok, "{}", roster.message);
+    for i in &acknowledged {
+        assert!(
+            roster.fields.contains_key(&format!("p{i:05}")),
+            "acknowledged participant p{i:05} is missing after the refusal"
+        );
+    }
+    if let Some(i) = not_saved {
+        assert!(
+            !roster.fields.contains_key(&format!("p{i:05}")),
+            "p{i:05} was answered not saved, and is in the store"
+        );
+    }
+}
