@@ -487,11 +487,8 @@ impl SignerDirectory for ExpertDirectory {
 }
 
 impl CertifiedExpert {
-    /// The key, if it is not weak and the certificate was valid and not yet revoked at `at`.
+    /// The key, if the certificate was valid and not yet revoked at `at` and the key is not weak.
     fn key_at(&self, person: PersonId, at: Timestamp) -> Result<VerifyingKey, SignerError> {
-        if self.weak {
-            return Err(SignerError::WeakKey(person));
-        }
         let when = to_time(at);
         if when < self.not_before || when > self.not_after {
             return Err(SignerError::NotValidAt { expert: person, at });
@@ -501,6 +498,10 @@ impl CertifiedExpert {
                 expert: person,
                 revoked_at: to_timestamp(revoked, at),
             });
+        }
+        // Last, as `FixedDirectory` judges: a revoked weak key is refused as revoked.
+        if self.weak {
+            return Err(SignerError::WeakKey(person));
         }
         Ok(self.key)
     }
@@ -715,10 +716,11 @@ mod tests {
         }
     }
 
-    /// A certificate the region's CA signed for a key with a small-order component (issued
-    /// before `Pki` refused such keys, or by another tool) vouches for nothing: its expert's
-    /// sheets are refused with the reason, whether the certificate is checked alone or in a
-    /// batch with others, and it cannot be installed; an ordinary key beside it is unaffected.
+    /// A certificate the region's CA signed for a key with a small-order component, or a
+    /// small-order key (issued before `Pki` refused such keys, or by another tool), vouches
+    /// for nothing: its expert's sheets are refused with the reason, whether the certificate
+    /// is checked alone or in a batch with others, first or from memory, and it cannot be
+    /// installed; an ordinary key beside it is unaffected.
     #[test]
     fn a_key_with_a_small_order_component_is_refused_whoever_issued_it() {
         use giasync_shared::codes::{NodeRole, PersonRole};
@@ -749,6 +751,13 @@ mod tests {
         };
         let good = issue(1, ordinary.to_bytes());
         let torsion = issue(2, shifted);
+        // A small-order key itself (a point of order 8).
+        let small = issue(
+            3,
+            curve25519_dalek::constants::EIGHT_TORSION[1]
+                .compress()
+                .to_bytes(),
+        );
         let verifier = || {
             CaVerifier::from_pem(
                 pki.ca_cert_pem().as_bytes(),
@@ -759,30 +768,53 @@ mod tests {
         };
         let at = Timestamp::from_unix_ms(ms(OffsetDateTime::now_utc())).unwrap();
         let school = SchoolCode::new("420101").unwrap();
-        let both = BTreeMap::from([
+        let all = BTreeMap::from([
             ("exp-1".to_owned(), good.clone()),
             ("exp-2".to_owned(), torsion.clone()),
+            ("exp-3".to_owned(), small.clone()),
         ]);
-        let alone = BTreeMap::from([("exp-2".to_owned(), torsion.clone())]);
-        // Together (the CA's signatures in one batch) and alone (checked one by one).
-        for listed in [&both, &alone] {
-            let directory = verifier().experts(listed);
+        // Together: the CA's signatures checked in one batch, every verdict remembered.
+        let together = verifier();
+        assert_eq!(
+            together.check_experts_ahead(all.values().map(Vec::as_slice)),
+            3
+        );
+        // Alone: each checked one by one when first asked for.
+        let one_by_one = verifier();
+        for n in [2, 3] {
+            let weak = Err(SignerError::WeakKey(person(n).id));
+            let id = format!("exp-{n}");
+            let alone = BTreeMap::from([(id.clone(), all[&id].clone())]);
             assert_eq!(
-                directory.expert_key(person(2).id, school, at),
-                Err(SignerError::WeakKey(person(2).id)),
-                "{} listed",
-                listed.len()
+                one_by_one
+                    .experts(&alone)
+                    .expert_key(person(n).id, school, at),
+                weak
+            );
+            // Asked again, from memory (nothing new to check), the same.
+            assert_eq!(one_by_one.check_experts_ahead([all[&id].as_slice()]), 0);
+            assert_eq!(
+                one_by_one
+                    .experts(&alone)
+                    .expert_key(person(n).id, school, at),
+                weak
+            );
+            assert_eq!(
+                together.experts(&all).expert_key(person(n).id, school, at),
+                weak
             );
         }
         assert_eq!(
-            verifier()
-                .experts(&both)
+            together
+                .experts(&all)
                 .expert_key(person(1).id, school, at)
                 .map(|k| k.to_bytes()),
             Ok(ordinary.to_bytes())
         );
-        let refused = verifier().person_key(&torsion).unwrap_err();
-        assert!(refused.contains("weak key"), "{refused}");
+        for der in [&torsion, &small] {
+            let refused = verifier().person_key(der).unwrap_err();
+            assert!(refused.contains("weak key"), "{refused}");
+        }
         assert!(verifier().person_key(&good).is_ok());
     }
 }

@@ -3,14 +3,15 @@
 //! everything it acknowledged before is in its store.
 //!
 //! The disk is made to refuse through the process's file-size limit (`prlimit --fsize`), set to
-//! the store's size once it exists and a little more: a write that would grow the store past it fails with
-//! `EFBIG`, as a full disk fails one with `ENOSPC`. `SIGXFSZ`, which the kernel would send
-//! instead, is ignored by the shell that starts the node, and an ignored signal stays ignored
-//! across `exec`.
+//! the store's size once it exists plus [`ROOM_BYTES`]: redb grows its file in steps (doubling
+//! it while it is small), and the write of the step that crosses the limit fails with `EFBIG`,
+//! as a full disk fails one with `ENOSPC`. `SIGXFSZ`, which the kernel would send instead, is
+//! ignored by the shell that starts the node, and an ignored signal stays ignored across
+//! `exec`.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use std::io::Read as _;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use giasync_node::admin;
@@ -22,8 +23,22 @@ use common::{demo_region, row, start};
 
 /// How much the store may grow before the disk refuses: room for some participants first.
 const ROOM_BYTES: u64 = 1 << 20;
-/// The most participants the test enters: far more than that room holds.
+/// The most participants the test enters, and the longest it enters them: far more than that
+/// room holds (about 1,600 fit, in about 2 s).
 const ROWS_MAX: usize = 20_000;
+const ENTERING_MAX: Duration = Duration::from_secs(120);
+
+/// The node's process, killed if the test ends before it does.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
 
 #[test]
 fn a_node_whose_disk_refuses_a_write_stops_non_zero_keeping_what_it_acknowledged() {
@@ -49,25 +64,37 @@ fn a_node_whose_disk_refuses_a_write_stops_non_zero_keeping_what_it_acknowledged
     assert!(first.wait().unwrap().success());
     let limit_bytes = std::fs::metadata(&config.node.store).unwrap().len() + ROOM_BYTES;
 
-    let mut node = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "trap '' XFSZ; exec prlimit --fsize={limit_bytes} \"$0\" run --config \"$1\""
-        ))
-        .arg(env!("CARGO_BIN_EXE_giasync-node"))
-        .arg(&config_path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut node = Running(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "trap '' XFSZ; exec prlimit --fsize={limit_bytes} \"$0\" run --config \"$1\""
+            ))
+            .arg(env!("CARGO_BIN_EXE_giasync-node"))
+            .arg(&config_path)
+            // Few lines, read as they come: a full pipe would stop the node.
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stderr_pipe = node.0.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr_pipe.read_to_string(&mut text);
+        text
+    });
     let socket = admin::socket_path(&config.node.store);
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::os::unix::net::UnixStream::connect(&socket).is_err() {
         assert!(Instant::now() < deadline, "the limited node did not start");
-        assert!(
-            node.try_wait().unwrap().is_none(),
-            "the node ended at start"
-        );
+        if let Some(status) = node.0.try_wait().unwrap() {
+            panic!(
+                "the node ended at start with {status}: {}",
+                stderr.join().unwrap()
+            );
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 
@@ -76,7 +103,13 @@ fn a_node_whose_disk_refuses_a_write_stops_non_zero_keeping_what_it_acknowledged
     let mut refused = None;
     // The participant whose import was answered "not saved", if the answer came.
     let mut not_saved = None;
+    let entering_until = Instant::now() + ENTERING_MAX;
     for i in 0..ROWS_MAX {
+        assert!(
+            Instant::now() < entering_until,
+            "{} participants entered in {ENTERING_MAX:?} and no refusal",
+            acknowledged.len()
+        );
         let import = Request::RosterImport {
             exam,
             rows: vec![row(i)],
@@ -95,6 +128,9 @@ fn a_node_whose_disk_refuses_a_write_stops_non_zero_keeping_what_it_acknowledged
         }
     }
     let refused = refused.expect("the store grew without bound: the limit did not hold");
+    if not_saved.is_some() {
+        assert!(refused.contains("not saved"), "{refused}");
+    }
     assert!(
         !acknowledged.is_empty(),
         "nothing was acknowledged before the refusal ({refused}): the test tests nothing"
@@ -103,26 +139,24 @@ fn a_node_whose_disk_refuses_a_write_stops_non_zero_keeping_what_it_acknowledged
     // The node stops by itself, with an exit code (not killed by a signal) that is not 0.
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
-        if let Some(status) = node.try_wait().unwrap() {
+        if let Some(status) = node.0.try_wait().unwrap() {
             break status;
         }
-        if Instant::now() > deadline {
-            node.kill().unwrap();
-            panic!("the node runs on after its store refused a write ({refused})");
-        }
+        assert!(
+            Instant::now() < deadline,
+            "the node runs on after its store refused a write ({refused})"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
-    let mut stderr = String::new();
-    node.stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = stderr.join().unwrap();
     assert!(
         matches!(status.code(), Some(code) if code != 0),
         "the node ended with {status}: {stderr}"
     );
-    assert!(stderr.contains("stopped"), "{stderr}");
+    // It stopped for its store, and for the limit: not for another reason.
+    assert!(stderr.contains("420101"), "{stderr}");
+    assert!(stderr.contains("stopped: store:"), "{stderr}");
+    assert!(stderr.contains("File too large"), "{stderr}");
     eprintln!(
         "{} participants acknowledged, then refused ({refused}); the node said: {}",
         acknowledged.len(),

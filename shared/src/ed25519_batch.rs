@@ -14,8 +14,8 @@
 //! keys. Adding up is exact for a key without a small-order component: the coefficients are
 //! taken modulo the group order ℓ, and ℓ·A is the identity only for such a key. A key with one
 //! ([`weak`]) is never certified: the region's CA refuses it when it issues a certificate
-//! (`giasync-certs`), the РЦОИ's certificate check refuses it in a certificate the CA signed
-//! anyway (an older one, or one another tool made), and the in-memory directory refuses it
+//! (`giasync-certs`), every node's certificate check (`CaVerifier`) refuses it in a
+//! certificate the CA signed anyway (an older one, or one another tool made), and the in-memory directory refuses it
 //! when a key is added, so no sheet is checked against it. (With such a key, a signature that
 //! fails alone can pass a batch: the expert could later disown a score the РЦОИ verified.)
 //!

@@ -249,7 +249,9 @@ pub enum SignerError {
     /// The key in the sheet is not the key certified for the person.
     #[error("the key in the sheet is not the key certified for {0}")]
     KeyMismatch(PersonId),
-    /// The certified key is a weak (small-order) key, which cannot prove authorship.
+    /// The certified key is weak: small-order, which cannot prove authorship, or with a
+    /// small-order component, which a batch check would judge otherwise than one by one
+    /// ([`crate::ed25519_batch::weak`]).
     #[error("the key certified for {0} is weak")]
     WeakKey(PersonId),
 }
@@ -260,7 +262,8 @@ pub trait SignerDirectory {
     /// Implementations must refuse weak keys ([`VerifyingKey::is_weak`]), once, when a key is
     /// certified: this is called for every sheet verified. Keys with a small-order component
     /// must never be certified either ([`crate::ed25519_batch::weak`]): the region's CA refuses
-    /// them when it issues, the РЦОИ's `CaVerifier` when it first checks a certificate (once,
+    /// them when it issues, `giasync-certs`' `CaVerifier` (every node's judge of certificates:
+    /// the РЦОИ's ingest, sign-in, `install-person`) when it first checks a certificate (once,
     /// then remembered), the in-memory [`FixedDirectory`] when a key is added.
     fn expert_key(
         &self,
