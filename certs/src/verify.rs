@@ -523,6 +523,27 @@ mod tests {
         i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap()
     }
 
+    /// Expert `exp-N` of school 420101.
+    fn expert_n(region: RegionCode, n: usize) -> PersonIdentity {
+        use giasync_shared::codes::{NodeRole, PersonRole};
+        PersonIdentity {
+            region,
+            role: PersonRole::Expert,
+            id: PersonId::new(&format!("exp-{n}")).unwrap(),
+            org: OrgCode::parse(NodeRole::School, "420101").unwrap(),
+        }
+    }
+
+    /// A verifier over `pki`'s CA and revocation list.
+    fn verifier_of(pki: &Pki, region: RegionCode) -> CaVerifier {
+        CaVerifier::from_pem(
+            pki.ca_cert_pem().as_bytes(),
+            pki.crl_pem().unwrap().as_bytes(),
+            region,
+        )
+        .unwrap()
+    }
+
     /// A `crl.pem` that still holds last term's list beside the new one is as fresh as the new
     /// one, in whichever order; the old list alone is out of date (180 days from its making).
     #[test]
@@ -628,16 +649,10 @@ mod tests {
     /// remembered, and the rest is judged on its own (the four good, the fifth refused).
     #[test]
     fn certificates_met_together_are_checked_in_one_batch_with_the_same_verdicts() {
-        use giasync_shared::codes::{NodeRole, PersonRole};
         let region = RegionCode::new("42").unwrap();
         let made = now() - Duration::days(1);
         let validity = Validity::days_from(made, 10).unwrap();
-        let person = |n: usize| PersonIdentity {
-            region,
-            role: PersonRole::Expert,
-            id: PersonId::new(&format!("exp-{n}")).unwrap(),
-            org: OrgCode::parse(NodeRole::School, "420101").unwrap(),
-        };
+        let person = |n: usize| expert_n(region, n);
         let key = |n: usize| ed25519_dalek::SigningKey::from_bytes(&[u8::try_from(n).unwrap(); 32]);
         let issue = |pki: &mut Pki, people: &[usize]| -> Vec<(String, Vec<u8>)> {
             let wanted: Vec<(PersonIdentity, &str, [u8; 32])> = people
@@ -661,14 +676,7 @@ mod tests {
         let mut theirs = Pki::init(dirs[1].path(), region, "Тест", made).unwrap();
         let good = issue(&mut ours, &[1, 2, 3, 4]);
         let foreign = issue(&mut theirs, &[5]);
-        let verifier = || {
-            CaVerifier::from_pem(
-                ours.ca_cert_pem().as_bytes(),
-                ours.crl_pem().unwrap().as_bytes(),
-                region,
-            )
-            .unwrap()
-        };
+        let verifier = || verifier_of(&ours, region);
         let at = Timestamp::from_unix_ms(ms(now())).unwrap();
         let school = SchoolCode::new("420101").unwrap();
         // Each expert's key as a directory gives it: Some(key bytes) or None when refused.
@@ -723,17 +731,11 @@ mod tests {
     /// installed; an ordinary key beside it is unaffected.
     #[test]
     fn a_key_with_a_small_order_component_is_refused_whoever_issued_it() {
-        use giasync_shared::codes::{NodeRole, PersonRole};
         let region = RegionCode::new("42").unwrap();
         // Real time: installing checks validity against the clock.
         let made = OffsetDateTime::now_utc() - Duration::days(1);
         let validity = Validity::days_from(made, 10).unwrap();
-        let person = |n: usize| PersonIdentity {
-            region,
-            role: PersonRole::Expert,
-            id: PersonId::new(&format!("exp-{n}")).unwrap(),
-            org: OrgCode::parse(NodeRole::School, "420101").unwrap(),
-        };
+        let person = |n: usize| expert_n(region, n);
         let ordinary = ed25519_dalek::SigningKey::from_bytes(&[1; 32]).verifying_key();
         let shifted = (ed25519_dalek::SigningKey::from_bytes(&[2; 32])
             .verifying_key()
@@ -758,14 +760,7 @@ mod tests {
                 .compress()
                 .to_bytes(),
         );
-        let verifier = || {
-            CaVerifier::from_pem(
-                pki.ca_cert_pem().as_bytes(),
-                pki.crl_pem().unwrap().as_bytes(),
-                region,
-            )
-            .unwrap()
-        };
+        let verifier = || verifier_of(&pki, region);
         let at = Timestamp::from_unix_ms(ms(OffsetDateTime::now_utc())).unwrap();
         let school = SchoolCode::new("420101").unwrap();
         let all = BTreeMap::from([

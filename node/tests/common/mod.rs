@@ -136,10 +136,41 @@ pub fn point_upstreams(node_toml: &Path, addrs: &[SocketAddr]) {
     std::fs::write(node_toml, toml::to_string(&config).unwrap()).unwrap();
 }
 
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// The participants of `exam` in the store of the node configured by `config`, opened
+/// directly (no node may run on it): their ids.
+pub fn stored_participants(
+    config: &NodeConfig,
+    exam: giasync_shared::exam::ExamId,
+) -> std::collections::BTreeSet<String> {
+    let context = giasync_node::app::Context::load(config).unwrap();
+    let roster = admin::execute(
+        config,
+        &context,
+        &giasync_node::app::Command::Roster { exam },
+        now_ms(),
+    )
+    .unwrap();
+    assert!(roster.ok, "{}", roster.message);
+    roster.fields.into_keys().collect()
+}
+
+/// The id of roster row `i` ([`row`]).
+pub fn row_id(i: usize) -> String {
+    format!("p{i:05}")
+}
+
 /// Roster row `i`: participant `p{i:05}` in room 101.
 pub fn row(i: usize) -> RosterEntry {
     RosterEntryWire {
-        id: format!("p{i:05}"),
+        id: row_id(i),
         surname: "Иванова".into(),
         name: "Анна".into(),
         patronymic: String::new(),
