@@ -41,6 +41,18 @@ pub const SIGNED_AHEAD_MS_MAX: i64 = 5 * 60_000;
 /// Why the РЦОИ refuses on receipt a sheet whose signature and score verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
+    /// The sheet is for another exam or school than the protocol it arrived in. Everything
+    /// else is judged by the sheet's own subject (its day, the commission order, the acts, the
+    /// attempts), so such a sheet would be judged against an exam no order or act covers: a
+    /// date made up would pass every check. Judged first.
+    #[error(
+        "the sheet is for exam {exam} at school {school}, but it arrived in the protocol {protocol}"
+    )]
+    NotOfTheProtocol {
+        exam: crate::exam::ExamId,
+        school: crate::codes::SchoolCode,
+        protocol: DocId,
+    },
     #[error("signed at {signed_at}, not on the exam's day {day} in the region's calendar")]
     OutsideExamDay { signed_at: Timestamp, day: Date },
     #[error("signed at {signed_at}, after the РЦОИ received it at {received}")]
@@ -271,6 +283,18 @@ impl<R: automerge::ReadDoc> Standing<'_, R> {
     }
 }
 
+/// Why a sheet of `subject` does not belong in `protocol`: its exam or school is another.
+fn not_of_the_protocol(protocol: DocId, subject: &crate::record::SheetSubject) -> Option<Refusal> {
+    let DocId::School { school, exam, .. } = protocol else {
+        return None;
+    };
+    (subject.exam != exam || subject.school != school).then_some(Refusal::NotOfTheProtocol {
+        exam: subject.exam,
+        school: subject.school,
+        protocol,
+    })
+}
+
 /// Judges a verified sheet against the time the РЦОИ received it, `received`, then the register
 /// and the acts. Time comes first: a sheet refused for its category or an act passed every check
 /// of time, so a later approval can lift that refusal ([`lift_category_refusals`]).
@@ -490,6 +514,9 @@ impl<D: SignerDirectory> Fresh<D> {
             Err(e) => return Receipt::Invalid(e.to_string()),
             Ok(v) => v,
         };
+        if let Some(refusal) = not_of_the_protocol(self.protocol, &v.sheet.subject) {
+            return Receipt::RefusedOnReceipt(refusal.to_string());
+        }
         let judged = match clock {
             Some(c) => judge_on_receipt(&v, &self.directory, against, c, received),
             None => against.refusal(&v.sheet, false).map_or(Ok(()), Err),
@@ -1093,6 +1120,43 @@ mod tests {
             )
         );
         (resolution, others.iter().map(receipt).collect())
+    }
+
+    /// A sheet made for an exam date no order or act covers, put into the protocol of the real
+    /// one: signed on its own day, by an expert of the school, for a participant of the
+    /// register, it passes every other check (the protocol has no order for that date). It is
+    /// refused for not being of the protocol, and the school does not count it.
+    #[test]
+    fn a_sheet_for_another_exam_than_its_protocols_is_refused_on_receipt() {
+        let of_the_day = sign(draft("p1", 12, 1), 1);
+        let mut d = draft("p2", 15, 1);
+        d.subject.exam = "is-2024-02-13".parse().unwrap();
+        d.signed_at = "2024-02-13T05:00:00Z".parse().unwrap();
+        let made_up = sign(d, 1);
+        let register = as_scored(&[of_the_day.clone(), made_up.clone()]);
+        let (receipts, resolution) = ingest_registered(
+            &[of_the_day.clone(), made_up.clone()],
+            &register,
+            &directory(),
+            false,
+        );
+        let receipt = |s: &SignedSheet| Receipt::read(&receipts[&s.hash().to_string()]);
+        assert_eq!(receipt(&of_the_day), Receipt::Verified);
+        assert_eq!(
+            receipt(&made_up),
+            Receipt::RefusedOnReceipt(
+                "the sheet is for exam is-2024-02-13 at school 420101, but it arrived in the \
+                 protocol protocol/4201/420101/is-2024-02-14"
+                    .into()
+            )
+        );
+        let counted: Vec<&str> = resolution
+            .subjects
+            .iter()
+            .filter(|(_, r)| r.verdict.current().is_some())
+            .map(|(s, _)| s.participant.as_str())
+            .collect();
+        assert_eq!(counted, vec!["p1"]);
     }
 
     #[test]

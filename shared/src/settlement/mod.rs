@@ -295,13 +295,7 @@ pub fn resolve_protocol<D: SignerDirectory>(
     (rules, settled_by): (&crate::rules::Rules, &BTreeSet<Settler>),
     directory_for: impl Fn(&std::collections::BTreeMap<String, Vec<u8>>) -> D,
 ) -> SettledProtocol {
-    let mut certs = crate::content::expert_certs(protocol);
-    if let Some(rcoi) = rcoi {
-        for (id, der) in crate::content::operator_certs(rcoi) {
-            certs.entry(id).or_insert(der);
-        }
-    }
-    let directory = directory_for(&certs);
+    let directory = directory_for(&crate::content::expert_certs(protocol));
     let sheets = crate::content::sheets(protocol);
     let mut refused: std::collections::BTreeMap<String, crate::record::SheetError> = rcoi
         .map(crate::content::receipts)
@@ -337,8 +331,11 @@ pub fn resolve_protocol<D: SignerDirectory>(
     }
     let mut resolution =
         crate::resolve::resolve_all_receipted(&sheets, rules, &directory, &refused);
+    // The operators' settlements by the operators' certificates alone, as the РЦОИ stored
+    // them: the school writes its protocol's `expert/` entries, and an entry it put under an
+    // operator's id must not stand in for the operator's certificate (nor spoil it).
     let (by_operators, mut refused) = match rcoi {
-        Some(rcoi) => stored(rcoi, &directory),
+        Some(rcoi) => stored(rcoi, &directory_for(&crate::content::operator_certs(rcoi))),
         None => (Vec::new(), Vec::new()),
     };
     let (by_commission, refused_here) =
@@ -530,6 +527,67 @@ mod standing_tests {
         .filter(|(_, r)| r.verdict.current().is_some())
         .map(|(s, _)| s.participant.to_string())
         .collect()
+    }
+
+    /// A school cannot spoil an operator's settlement by putting an entry under the operator's
+    /// id among its protocol's experts: the operators' settlements are judged by the РЦОИ
+    /// document's operator certificates alone. The directory reads certificates as the РЦОИ's
+    /// `CaVerifier` does: one that does not check vouches for nobody.
+    #[test]
+    fn a_schools_entry_under_an_operators_id_does_not_stand_in_for_the_operator() {
+        use ed25519_dalek::SigningKey;
+        let a = sign(draft("p1", 8, 1), 1);
+        let b = sign(draft("p1", 12, 2), 2);
+        let (mut protocol, mut rcoi) =
+            docs(&[a.clone(), b.clone()], &[], &[("p1", Category::Standard)]);
+        let operator = PersonId::new("op-1").unwrap();
+        let operator_key = SigningKey::from_bytes(&[42; 32]);
+        let region = crate::codes::RegionCode::new("42").unwrap();
+        let settlement = Settlement {
+            subject: subject("p1"),
+            chosen: b.hash(),
+            settles: vec![a.hash(), b.hash()],
+            reason: "протокол перепроверен".into(),
+            operator,
+            rcoi: region,
+            at: at(90),
+        }
+        .sign(&operator_key)
+        .unwrap();
+        let mut tx = rcoi.transaction();
+        crate::content::put_settlement(&mut tx, &settlement, operator, b"operator").unwrap();
+        tx.commit();
+        let mut tx = protocol.transaction();
+        tx.put(
+            automerge::ROOT,
+            "expert/op-1",
+            automerge::ScalarValue::Bytes(b"not a certificate".to_vec()),
+        )
+        .unwrap();
+        tx.commit();
+        let directory_for = |certs: &std::collections::BTreeMap<String, Vec<u8>>| {
+            let mut d = directory();
+            if certs.get("op-1").is_some_and(|der| der == b"operator") {
+                d.add_person(
+                    operator,
+                    PersonRole::Operator,
+                    OrgCode::Rcoi(region),
+                    operator_key.verifying_key(),
+                );
+            }
+            d
+        };
+        let settled = resolve_protocol(
+            &protocol,
+            Some(&rcoi),
+            (&rules(), &BTreeSet::from([Settler::Chair])),
+            directory_for,
+        );
+        assert!(settled.refused.is_empty(), "{:?}", settled.refused);
+        match &settled.resolution.subjects[&subject("p1")].verdict {
+            Verdict::Settled { current, .. } => assert_eq!(current.sheet.total, 12),
+            other => panic!("not settled: {other:?}"),
+        }
     }
 
     /// Receipted verified, then the register changes (an approval) or an act ends the attempt:
