@@ -558,6 +558,17 @@ impl Partials {
     pub fn close(&mut self, hash: &BlobHash) {
         self.open.remove(hash);
     }
+
+    /// A disk that refuses to sync: the blob's partial files, as open, become `/dev/null`,
+    /// which cannot be synced (`fdatasync` fails with `EINVAL`), as a failing disk's files
+    /// fail. For tests of what a refused commit does.
+    #[cfg(test)]
+    pub(crate) fn refuse_sync(&mut self, hash: &BlobHash) {
+        let null = || File::open("/dev/null").unwrap();
+        if let Some(files) = self.open.get_mut(hash) {
+            *files = (null(), null());
+        }
+    }
 }
 
 fn words(raw: &[u8]) -> Vec<u64> {

@@ -465,19 +465,26 @@ pub async fn start(
     )?;
     let rate = BlobRate(config.node.audio_kbit_s.map(|k| u64::from(k) * 1000 / 8));
     let blob_files = blob_store.files();
-    let blobs = crate::run_blobs::start(blob_store, opened, rate, on_complete)
+    // Why the node stopped by itself: its engine thread or its blob thread says, the first wins.
+    let (failing, failed) = tokio::sync::watch::channel(None);
+    let failing = Arc::new(failing);
+    let blobs_failing = Arc::clone(&failing);
+    let on_failure: crate::run_blobs::OnFailure = Box::new(move |why| {
+        blobs_failing.send_if_modified(|failed| failed.is_none() && failed.replace(why).is_none());
+    });
+    let blobs = crate::run_blobs::start(blob_store, opened, rate, on_complete, on_failure)
         .map_err(|_| RunError::Stopped)?;
     let all: Vec<DocId> = engine.doc_ids().copied().collect();
     let _ = blobs.send(BlobEvent::Plan(planner(&engine, &all)));
 
     let (events, inbox) = std_mpsc::channel::<Event>();
     let engine_blobs = blobs.clone();
-    let (failing, failed) = tokio::sync::watch::channel(None);
     std::thread::Builder::new()
         .name(format!("engine {identity}"))
         .spawn(move || {
             if let Some(why) = engine_thread(engine, store, reactor, planner, engine_blobs, inbox) {
-                let _ = failing.send(Some(why));
+                failing
+                    .send_if_modified(|failed| failed.is_none() && failed.replace(why).is_none());
             }
         })
         .map_err(|_| RunError::Stopped)?;

@@ -21,7 +21,7 @@ use giasync_shared::blob::wire::BlobFrame;
 use giasync_shared::blob::{BlobHash, BlobRef};
 use giasync_shared::sync::{DocId, NodeIdentity, PeerId};
 use tokio::sync::oneshot;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::blobs::{BlobStore, Opened, Partials, Prepared};
 use crate::run::{Outbox, now_ms};
@@ -61,6 +61,9 @@ pub struct BlobPlan {
 
 /// Reports a blob made whole here, with the documents naming it.
 pub type OnComplete = Box<dyn Fn(BlobRef, Vec<DocId>) + Send>;
+
+/// Told why the blob thread stopped by itself: the disk refused to make pieces durable.
+pub type OnFailure = Box<dyn FnOnce(String) + Send>;
 
 /// The most bytes a second this node sends of blobs; `None`: as fast as the link goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,12 +175,16 @@ struct BlobLoop {
     reported: std::collections::HashSet<BlobHash>,
 }
 
-/// Starts the blob thread over `store` (with what opening it found).
+/// Starts the blob thread over `store` (with what opening it found). Should the disk refuse to
+/// make written pieces durable, the thread stops and tells `on_failure` why: the node must stop
+/// as it does when its store refuses a batch, not go on to count a blob held whose bytes may
+/// not be on the disk.
 pub(crate) fn start(
     store: BlobStore,
     opened: Opened,
     rate: BlobRate,
     on_complete: OnComplete,
+    on_failure: OnFailure,
 ) -> std::io::Result<std_mpsc::Sender<BlobEvent>> {
     let (events, inbox) = std_mpsc::channel();
     let mut transfers = Transfers::new();
@@ -191,26 +198,7 @@ pub(crate) fn start(
         transfers.hold(now, blob);
     }
     let partial = opened.partial;
-    let mut state = BlobLoop {
-        store,
-        transfers,
-        partials: Partials::default(),
-        writers: HashMap::new(),
-        named_in: HashMap::new(),
-        serves: VecDeque::new(),
-        pacer: Pacer {
-            rate: rate.0,
-            tokens: 0.0,
-            last: Instant::now(),
-        },
-        completed: Vec::new(),
-        on_complete,
-        received: VecDeque::new(),
-        pieces_sent: 0,
-        failed: Vec::new(),
-        blocked: false,
-        reported: std::collections::HashSet::new(),
-    };
+    let mut state = BlobLoop::new(store, transfers, rate, on_complete);
     std::thread::Builder::new()
         .name("blobs".into())
         .spawn(move || {
@@ -219,17 +207,48 @@ pub(crate) fn start(
                 .into_iter()
                 .map(|(b, bits)| (b.hash, (b, bits)))
                 .collect();
-            state.run(&inbox, &mut partial);
+            if let Err(why) = state.run(&inbox, &mut partial) {
+                on_failure(why);
+            }
         })?;
     Ok(events)
 }
 
 impl BlobLoop {
+    fn new(
+        store: BlobStore,
+        transfers: Transfers,
+        rate: BlobRate,
+        on_complete: OnComplete,
+    ) -> Self {
+        BlobLoop {
+            store,
+            transfers,
+            partials: Partials::default(),
+            writers: HashMap::new(),
+            named_in: HashMap::new(),
+            serves: VecDeque::new(),
+            pacer: Pacer {
+                rate: rate.0,
+                tokens: 0.0,
+                last: Instant::now(),
+            },
+            completed: Vec::new(),
+            on_complete,
+            received: VecDeque::new(),
+            pieces_sent: 0,
+            failed: Vec::new(),
+            blocked: false,
+            reported: std::collections::HashSet::new(),
+        }
+    }
+
+    /// Runs until told to stop (`Ok`), or until the disk refuses to make pieces durable.
     fn run(
         &mut self,
         inbox: &std_mpsc::Receiver<BlobEvent>,
         partial: &mut HashMap<BlobHash, (BlobRef, Vec<u64>)>,
-    ) {
+    ) -> Result<(), String> {
         loop {
             let mut wait = Duration::from_secs(3600);
             if let Some(t) = self.transfers.poll_timeout() {
@@ -250,13 +269,15 @@ impl BlobLoop {
                 wait = wait.min(due.saturating_duration_since(Instant::now()));
             }
             match inbox.recv_timeout(wait) {
-                Ok(BlobEvent::Stop) | Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+                Ok(BlobEvent::Stop) | Err(std_mpsc::RecvTimeoutError::Disconnected) => {
+                    return Ok(());
+                }
                 Ok(event) => self.handle(event, partial),
                 Err(std_mpsc::RecvTimeoutError::Timeout) => {}
             }
             for _ in 0..EVENTS_PER_TURN_MAX {
                 match inbox.try_recv() {
-                    Ok(BlobEvent::Stop) => return,
+                    Ok(BlobEvent::Stop) => return Ok(()),
                     Ok(event) => self.handle(event, partial),
                     Err(_) => break,
                 }
@@ -266,7 +287,7 @@ impl BlobLoop {
             }
             self.outputs();
             self.serve();
-            self.commit();
+            self.commit()?;
         }
     }
 
@@ -469,18 +490,21 @@ impl BlobLoop {
     }
 
     /// Commits the pieces written when enough wait, or long enough, or a blob is whole; then
-    /// finishes the blobs now whole.
-    fn commit(&mut self) {
+    /// finishes the blobs now whole. A commit the disk refused stops the thread before any
+    /// blob is finished: after a failed `fsync` the written bytes may never reach the disk
+    /// (and a later `fsync` need not say so), so nothing of them may be counted held.
+    fn commit(&mut self) -> Result<(), String> {
         let now = now_ms();
         let due = self
             .partials
             .pending_since()
             .is_some_and(|since| since.elapsed() >= Duration::from_millis(COMMIT_INTERVAL_MS));
         if !due && self.completed.is_empty() && self.partials.pending() < COMMIT_PIECES_MAX {
-            return;
+            return Ok(());
         }
         if let Err(e) = self.store.commit_pieces(&mut self.partials) {
-            warn!(error = %e, "pieces not committed; they are asked for again after a restart");
+            error!(error = %e, "the disk refused to make blob pieces durable; the node stops");
+            return Err(format!("blob store: {e}"));
         }
         for blob in std::mem::take(&mut self.completed) {
             self.partials.close(&blob.hash);
@@ -507,5 +531,61 @@ impl BlobLoop {
             }
         }
         self.outputs();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // test code: a panic is the failure report
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use giasync_shared::blob;
+
+    use super::*;
+
+    /// Every piece of a blob written, then the disk refuses to sync them: the commit stops the
+    /// thread with the reason, the blob is not reported whole, and the store, opened again,
+    /// does not hold it (its pieces are fetched again).
+    #[test]
+    fn a_commit_the_disk_refuses_stops_the_thread_and_finishes_no_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || {
+            let db = Arc::new(redb::Database::create(dir.path().join("store.redb")).unwrap());
+            BlobStore::open(db, &dir.path().join("store.blobs"), 1).unwrap()
+        };
+        let data: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
+        let mut outboard = Vec::new();
+        let whole = blob::outboard(&data[..], data.len() as u64, &mut outboard).unwrap();
+        assert!(whole.pieces() > 1);
+        let (store, _) = open();
+        let reported = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&reported);
+        let mut state = BlobLoop::new(
+            store,
+            Transfers::new(),
+            BlobRate(None),
+            Box::new(move |_, _| {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }),
+        );
+        for i in 0..whole.pieces() {
+            let encoded = blob::encode_piece(whole, &data[..], &outboard[..], i).unwrap();
+            let piece = blob::verify_piece_with_hashes(whole, i, &encoded).unwrap();
+            state
+                .store
+                .write_piece(&mut state.partials, &whole, i, &piece)
+                .unwrap();
+        }
+        state.completed.push(whole);
+        state.partials.refuse_sync(&whole.hash);
+
+        let why = state.commit().unwrap_err();
+        assert!(why.starts_with("blob store:"), "{why}");
+        assert_eq!(reported.load(Ordering::SeqCst), 0, "nothing reported whole");
+        drop(state);
+        let (_, opened) = open();
+        assert!(opened.held.is_empty(), "the blob is not held");
     }
 }
