@@ -307,19 +307,27 @@ pub fn restore(
     // The node must be stopped: its store is locked while it runs. A store that does not open
     // for another reason (damaged: why one restores) is replaced all the same.
     if store.exists() {
-        match redb::ReadOnlyDatabase::open(store) {
+        // A key that wrote the store being replaced (after an earlier restore) has written
+        // changes its hub holds.
+        let written = match redb::ReadOnlyDatabase::open(store) {
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(BackupError::InUse(store.display().to_string()));
             }
-            // A key that wrote the store being replaced (after an earlier restore) has written
-            // changes its hub holds.
-            Ok(current) => {
-                let current_rx = current.begin_read().map_err(db_err)?;
-                if has_written(&current_rx, &key)? {
-                    return Err(BackupError::SameKey("in the store this would replace"));
+            Ok(current) => has_written(&current.begin_read().map_err(db_err)?, &key)?,
+            // Not closed cleanly (the node crashed or lost power: when one restores), so it
+            // opens only for writing, which repairs it first; the check must not be skipped
+            // for that.
+            Err(redb::DatabaseError::RepairAborted) => match Database::open(store) {
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                    return Err(BackupError::InUse(store.display().to_string()));
                 }
-            }
-            Err(_) => {}
+                Ok(current) => has_written(&current.begin_read().map_err(db_err)?, &key)?,
+                Err(_) => false,
+            },
+            Err(_) => false,
+        };
+        if written {
+            return Err(BackupError::SameKey("in the store this would replace"));
         }
     }
     let restoring = store.with_extension("redb.restoring");
@@ -628,6 +636,45 @@ mod tests {
             "{again:?}"
         );
         restore(&store_path, &blobs, (me, [3; 32]), &backup_file, 10).unwrap();
+    }
+
+    /// The same check when the store to replace was not closed cleanly (the machine crashed
+    /// or lost power, which is when one restores): it opens only after a repair, and the key
+    /// that wrote it is refused all the same.
+    #[test]
+    fn a_key_that_wrote_a_store_not_closed_cleanly_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store_path = dir.path().join("store.redb");
+        let blobs = crate::blobs::dir_beside(&store_path);
+        let me = school("420101");
+        let backup_file = dir.path().join("backup");
+        let store = crate::store::Store::open(&store_path).unwrap();
+        backup(&*store.database(), &blobs, (me, [1; 32]), 5, &backup_file).unwrap();
+        store
+            .apply(&[Persist::Attestation {
+                doc: "protocol/4201/420101/is-2024-02-14".parse().unwrap(),
+                author: [2; 32],
+                cert: vec![1],
+                bytes: vec![2],
+            }])
+            .unwrap();
+        // The disk as a crash leaves it: what was committed, the store never closed.
+        let crashed = dir.path().join("crashed.redb");
+        std::fs::copy(&store_path, &crashed).unwrap();
+        drop(store);
+        assert!(matches!(
+            redb::ReadOnlyDatabase::open(&crashed),
+            Err(redb::DatabaseError::RepairAborted)
+        ));
+        let again = restore(&crashed, &blobs, (me, [2; 32]), &backup_file, 9);
+        assert!(
+            matches!(
+                again,
+                Err(BackupError::SameKey("in the store this would replace"))
+            ),
+            "{again:?}"
+        );
+        restore(&crashed, &blobs, (me, [3; 32]), &backup_file, 10).unwrap();
     }
 
     /// A recording taken in after the backup, on a disk that survived, is held again after the
