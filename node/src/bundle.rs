@@ -43,6 +43,21 @@ fn err(path: &Path, e: impl std::fmt::Display) -> BundleError {
     BundleError(format!("{}: {e}", path.display()))
 }
 
+/// Writes `bytes` to a new file at `path` and waits until they are on the medium.
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), BundleError> {
+    use std::io::Write as _;
+    let mut file = std::fs::File::create(path).map_err(|e| err(path, e))?;
+    file.write_all(bytes).map_err(|e| err(path, e))?;
+    file.sync_all().map_err(|e| err(path, e))
+}
+
+/// Waits until the names in folder `dir` are on the medium.
+fn sync_folder(dir: &Path) -> Result<(), BundleError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| err(dir, e))
+}
+
 /// The recordings this node's protocols name, and with `documents` the documents it writes
 /// (a school's roster, protocol and results), each as one frame. With `for_school`, at the
 /// РЦОИ: its documents for that school (its results, receipts, register) and no recordings,
@@ -179,16 +194,21 @@ pub fn write_files(
     }
     for (n, (doc, frame)) in collected.docs.iter().enumerate() {
         let path = dir.join(DOCS_DIR).join(n.to_string());
-        std::fs::write(&path, frame).map_err(|e| err(&path, e))?;
+        write_synced(&path, frame)?;
         manifest
             .docs
             .push((n, *doc, Sha256::digest(frame).into(), frame.len() as u64));
         bytes += frame.len() as u64;
     }
+    for sub in [dir.join(BLOBS_DIR), dir.join(DOCS_DIR)] {
+        sync_folder(&sub)?;
+    }
     Ok((manifest, bytes))
 }
 
-/// Writes the manifest, its signature and the node's certificate: the bundle is complete.
+/// Writes the manifest, its signature and the node's certificate: the bundle is complete, and
+/// on the medium when this returns (its hand-over is recorded then: a stick pulled out
+/// without unmounting must not leave a bundle recorded as handed over that cannot be read).
 pub fn seal(
     dir: &Path,
     manifest: &Manifest,
@@ -200,10 +220,9 @@ pub fn seal(
         (SIGNATURE_FILE, signature.to_vec()),
         (CERT_FILE, cert.to_vec()),
     ] {
-        let path = dir.join(name);
-        std::fs::write(&path, bytes).map_err(|e| err(&path, e))?;
+        write_synced(&dir.join(name), &bytes)?;
     }
-    Ok(())
+    sync_folder(dir)
 }
 
 /// Whether a checked bundle is one `me` may take in. A hub takes in a school's bundle (the
