@@ -199,6 +199,11 @@ pub enum EngineError {
     /// A stored document or attestation does not load.
     #[error("stored {doc}: {reason}")]
     Load { doc: DocId, reason: String },
+    /// The stored document did not load when the node started ([`Engine::load_doc`]), so
+    /// nothing is written to it: a change would be stored behind the bytes that do not load,
+    /// and be lost with them at the next start.
+    #[error("{doc} did not load from the store; nothing is written to it until it is restored")]
+    Unreadable { doc: DocId },
 }
 
 #[derive(Debug, Clone)]
@@ -433,6 +438,9 @@ pub struct Engine {
     wire_versions: Vec<u8>,
     /// Good signatures of signed statements this node has checked ([`Engine::signatures`]).
     signatures: crate::signature_memo::SignatureMemo,
+    /// Stored documents that did not load ([`EngineError::Unreadable`]): neither changed here
+    /// nor taken from peers until a load succeeds.
+    unreadable: BTreeSet<DocId>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -501,6 +509,7 @@ impl Engine {
             new_docs_by: BTreeMap::new(),
             wire_versions: wire::WIRE_VERSIONS.to_vec(),
             signatures: crate::signature_memo::SignatureMemo::default(),
+            unreadable: BTreeSet::new(),
         }
     }
 
@@ -567,6 +576,9 @@ impl Engine {
             Ok(am) => am,
             Err(e) => {
                 self.stats.docs_refused_on_load += 1;
+                // Its store rows stay as they are (a restore, or a repair, reads them); what
+                // would be written after them would not load either.
+                self.unreadable.insert(doc);
                 return Err(load_error(e.to_string()));
             }
         };
@@ -578,8 +590,16 @@ impl Engine {
                 deflate: false,
                 retain_orphans: false,
             });
-            am = Automerge::load(&whole).map_err(|e| load_error(e.to_string()))?;
+            am = match Automerge::load(&whole) {
+                Ok(am) => am,
+                Err(e) => {
+                    self.stats.docs_refused_on_load += 1;
+                    self.unreadable.insert(doc);
+                    return Err(load_error(e.to_string()));
+                }
+            };
         }
+        self.unreadable.remove(&doc);
         am.set_actor(actor_for(&self.key.verifying_key().to_bytes()));
         let saved_heads = am.get_heads();
         let mut state = DocState::new(am, saved_heads);
@@ -749,6 +769,9 @@ impl Engine {
                 me: self.me.to_string(),
                 doc,
             });
+        }
+        if self.unreadable.contains(&doc) {
+            return Err(EngineError::Unreadable { doc });
         }
         let actor = actor_for(&self.key.verifying_key().to_bytes());
         let state = self.docs.entry(doc).or_insert_with(|| {
@@ -1173,7 +1196,7 @@ impl Engine {
         // not shared, however many it names.
         let (mut not_shared, mut deferred) = (Vec::new(), 0usize);
         for doc in theirs.keys() {
-            if self.docs.contains_key(doc) {
+            if self.docs.contains_key(doc) || self.unreadable.contains(doc) {
                 continue;
             }
             if !(doc.readable_by(&self.me) && doc.readable_by(&identity)) {
@@ -1254,7 +1277,7 @@ impl Engine {
             .get(&author)
             .into_iter()
             .chain(offered)
-            .map(|previous| previous.attestation.at_ms + 1)
+            .map(|previous| previous.attestation.at_ms.saturating_add(1))
             .fold(self.now_ms, i64::max);
         let attestation = Attestation::sign(doc, state.doc.get_heads(), at_ms, &self.key);
         debug_assert_eq!(attestation.author, author);
@@ -1474,7 +1497,9 @@ impl Engine {
         // A document this node does not hold yet counts against the peer's allowance, as
         // if listed; beyond it the message is dropped, and the document comes at a later
         // interval.
-        if !self.docs.contains_key(&doc) && !self.take_new_doc(&identity) {
+        if self.unreadable.contains(&doc)
+            || (!self.docs.contains_key(&doc) && !self.take_new_doc(&identity))
+        {
             return;
         }
         self.ensure_doc(doc);

@@ -1955,3 +1955,42 @@ fn a_kept_digest_follows_the_heads_and_a_skipped_refresh_is_caught() {
         );
     }
 }
+
+/// A stored document that did not load is neither written here nor taken from a peer: what
+/// would be stored after its bytes would not load either, and be lost at the next start. A load
+/// that succeeds (a restore) lifts that.
+#[test]
+fn a_document_that_did_not_load_is_neither_written_nor_taken_from_peers() {
+    let mut net = region_net();
+    let protocol = doc("protocol", "4201", "420101");
+    net.write(2, protocol, "sheet-1", "14 зачёт");
+    let garbage = b"not an automerge document";
+    assert!(net.nodes[1].load_doc(protocol, garbage, &[]).is_err());
+    net.connect(2, 1);
+    assert_eq!(
+        net.read(1, &protocol, "sheet-1"),
+        None,
+        "not taken from the school"
+    );
+    assert!(net.nodes[1].doc(&protocol).is_none());
+
+    // At the school, its own protocol: the change is refused with the reason.
+    let results = doc("results", "4201", "420101");
+    assert!(net.nodes[2].load_doc(results, garbage, &[]).is_err());
+    let refused = net.nodes[2].change(net.now_ms, results, |tx| {
+        tx.put(automerge::ROOT, "familiarised/p1", "yes")
+            .map(|_| ())
+    });
+    assert!(
+        matches!(refused, Err(EngineError::Unreadable { doc }) if doc == results),
+        "{refused:?}"
+    );
+    // Loaded whole again: written as any document.
+    let whole = Automerge::new().save();
+    net.nodes[2].load_doc(results, &whole, &[]).unwrap();
+    net.write(2, results, "familiarised/p1", "yes");
+    assert_eq!(
+        net.read(2, &results, "familiarised/p1").as_deref(),
+        Some("yes")
+    );
+}
