@@ -246,12 +246,7 @@ pub fn backup(
     tx.commit().map_err(db_err)?;
     drop(out);
     drop(rx);
-    // Into place only if nothing took the name meanwhile (a link fails on an existing file).
-    std::fs::hard_link(&tmp, to).map_err(|e| match e.kind() {
-        std::io::ErrorKind::AlreadyExists => BackupError::Exists(to.display().to_string()),
-        _ => file_err(to)(e),
-    })?;
-    std::fs::remove_file(&tmp).map_err(file_err(&tmp))?;
+    put_in_place(&tmp, to, |from, to| std::fs::hard_link(from, to))?;
     sync_parent(to)?;
     let bytes = std::fs::metadata(to).map_err(file_err(to))?.len();
     Ok(BackupDone {
@@ -490,6 +485,24 @@ fn restore_blobs(
     Ok(blobs)
 }
 
+/// Moves the finished backup `tmp` to `to`, only if nothing took the name meanwhile: by a hard
+/// `link`, which fails on an existing file. The FAT and exFAT file systems of most USB sticks
+/// have no hard links (the link fails with "operation not permitted"): there the name is checked
+/// free, then `tmp` renamed (a rename would replace a file of that name).
+fn put_in_place(
+    tmp: &Path,
+    to: &Path,
+    link: impl Fn(&Path, &Path) -> std::io::Result<()>,
+) -> Result<(), BackupError> {
+    let exists = || BackupError::Exists(to.display().to_string());
+    match link(tmp, to) {
+        Ok(()) => std::fs::remove_file(tmp).map_err(file_err(tmp)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(exists()),
+        Err(_) if to.symlink_metadata().is_ok() => Err(exists()),
+        Err(_) => std::fs::rename(tmp, to).map_err(file_err(to)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use giasync_shared::codes::{MunicipalityCode, OrgCode, RegionCode, SchoolCode};
@@ -636,6 +649,27 @@ mod tests {
             "{again:?}"
         );
         restore(&store_path, &blobs, (me, [3; 32]), &backup_file, 10).unwrap();
+    }
+
+    /// Where the file system has no hard links (a FAT or exFAT stick), the backup is renamed
+    /// into place instead, and still never replaces a file of its name.
+    #[test]
+    fn without_hard_links_a_backup_is_renamed_into_place_and_replaces_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let no_links = |_: &Path, _: &Path| -> std::io::Result<()> {
+            Err(std::io::Error::from_raw_os_error(1)) // EPERM, as vfat answers link(2)
+        };
+        let tmp = dir.path().join("backup.partial");
+        let to = dir.path().join("backup");
+        std::fs::write(&tmp, b"the backup").unwrap();
+        put_in_place(&tmp, &to, no_links).unwrap();
+        assert_eq!(std::fs::read(&to).unwrap(), b"the backup");
+        assert!(!tmp.exists());
+        std::fs::write(&tmp, b"another").unwrap();
+        let again = put_in_place(&tmp, &to, no_links);
+        assert!(matches!(again, Err(BackupError::Exists(_))), "{again:?}");
+        assert_eq!(std::fs::read(&to).unwrap(), b"the backup");
+        assert!(tmp.exists(), "the partial file is left for the operator");
     }
 
     /// The same check when the store to replace was not closed cleanly (the machine crashed
