@@ -148,9 +148,76 @@ pub fn build<'a, D: SignerDirectory>(
             .copied();
         let municipality = municipality.to_string();
         let records = content::sheets(*doc);
-        let resolution =
-            crate::settlement::resolve_protocol(*doc, rcoi_doc, rules, &directory_for).resolution;
-        for (subject, r) in &resolution.subjects {
+        let settled = crate::settlement::resolve_protocol(*doc, rcoi_doc, rules, &directory_for);
+        // One result row per attempt scored or re-checked, as the publication counts it
+        // (`SettledProtocol::counted`): a counted re-check's result over the sheets'.
+        let scored: std::collections::BTreeSet<&crate::record::SheetSubject> = settled
+            .resolution
+            .subjects
+            .keys()
+            .chain(settled.rechecks.keys())
+            .collect();
+        for subject in scored {
+            let row = match (
+                settled.rechecks.get(subject),
+                settled.resolution.subjects.get(subject).map(|r| &r.verdict),
+            ) {
+                (Some((hash, recheck)), _) => Some((
+                    "rechecked",
+                    recheck.total.to_string(),
+                    recheck.outcome.id(),
+                    format!("recheck {hash}"),
+                )),
+                (None, Some(Verdict::Current(v))) => Some((
+                    "current",
+                    v.sheet.total.to_string(),
+                    v.sheet.outcome.id(),
+                    v.hash.to_string(),
+                )),
+                (
+                    None,
+                    Some(Verdict::Settled {
+                        current,
+                        settlement,
+                        ..
+                    }),
+                ) => Some((
+                    "settled",
+                    current.sheet.total.to_string(),
+                    current.sheet.outcome.id(),
+                    format!("{} settlement {settlement}", current.hash),
+                )),
+                (None, Some(Verdict::Conflict(heads))) => Some((
+                    "conflict",
+                    String::new(),
+                    "",
+                    heads
+                        .iter()
+                        .map(|v| v.hash.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                )),
+                (None, Some(Verdict::Unscored) | None) => None,
+            };
+            if let Some((status, total, result, sheet)) = row {
+                csv_line(
+                    &mut results,
+                    &[
+                        &municipality,
+                        &subject.school.to_string(),
+                        &subject.exam.to_string(),
+                        subject.participant.as_str(),
+                        &subject.attempt.get().to_string(),
+                        status,
+                        &total,
+                        result,
+                        &sheet,
+                    ],
+                );
+                result_rows += 1;
+            }
+        }
+        for (subject, r) in &settled.resolution.subjects {
             let (school, participant, attempt) = (
                 subject.school.to_string(),
                 subject.participant.to_string(),
@@ -170,52 +237,6 @@ pub fn build<'a, D: SignerDirectory>(
                     "verified".into()
                 }
             };
-            let row = match &r.verdict {
-                Verdict::Current(v) => Some((
-                    "current",
-                    v.sheet.total.to_string(),
-                    v.sheet.outcome.id(),
-                    v.hash.to_string(),
-                )),
-                Verdict::Settled {
-                    current,
-                    settlement,
-                    ..
-                } => Some((
-                    "settled",
-                    current.sheet.total.to_string(),
-                    current.sheet.outcome.id(),
-                    format!("{} settlement {settlement}", current.hash),
-                )),
-                Verdict::Conflict(heads) => Some((
-                    "conflict",
-                    String::new(),
-                    "",
-                    heads
-                        .iter()
-                        .map(|v| v.hash.to_string())
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                )),
-                Verdict::Unscored => None,
-            };
-            if let Some((status, total, result, sheet)) = row {
-                csv_line(
-                    &mut results,
-                    &[
-                        &municipality,
-                        &school,
-                        &exam_text,
-                        &participant,
-                        &attempt,
-                        status,
-                        &total,
-                        result,
-                        &sheet,
-                    ],
-                );
-                result_rows += 1;
-            }
             // Valid sheets: the current one, the superseded and the conflicting.
             let mut valid: Vec<&crate::record::VerifiedSheet> = match &r.verdict {
                 Verdict::Current(v) => vec![v.as_ref()],

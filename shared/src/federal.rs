@@ -45,6 +45,15 @@ fn escaped(text: &str) -> String {
     out
 }
 
+/// What counts for an attempt: its current sheet's, or a counted re-check's.
+struct Counted<'a> {
+    category: crate::participant::Category,
+    points: &'a [(crate::rules::CriterionId, u8)],
+    total: u16,
+    outcome: Outcome,
+    rules: &'a crate::rules::RulesId,
+}
+
 fn element(out: &mut String, indent: &str, name: &str, value: &str) {
     let _ = writeln!(out, "{indent}<{name}>{}</{name}>", escaped(value));
 }
@@ -84,21 +93,44 @@ pub fn build<'a, D: SignerDirectory>(
         let roster = sibling(DocKind::Roster)
             .map(content::participants)
             .unwrap_or_default();
-        let resolution = crate::settlement::resolve_protocol(
+        let settled = crate::settlement::resolve_protocol(
             *doc,
             sibling(DocKind::Rcoi),
             rules,
             &directory_for,
-        )
-        .resolution;
-        for (subject, r) in &resolution.subjects {
-            let sheet = match &r.verdict {
-                Verdict::Current(v) | Verdict::Settled { current: v, .. } => &v.sheet,
-                Verdict::Conflict(_) => {
+        );
+        // Each attempt as the publication counts it (`SettledProtocol::counted`): a counted
+        // re-check's result over the sheets'.
+        let scored: BTreeSet<&crate::record::SheetSubject> = settled
+            .resolution
+            .subjects
+            .keys()
+            .chain(settled.rechecks.keys())
+            .collect();
+        for subject in scored {
+            let verdict = settled.resolution.subjects.get(subject).map(|r| &r.verdict);
+            let sheet = match (settled.rechecks.get(subject), verdict) {
+                (Some((_, recheck)), _) => Counted {
+                    category: recheck.category,
+                    points: &recheck.points,
+                    total: recheck.total,
+                    outcome: recheck.outcome,
+                    rules: &recheck.rules,
+                },
+                (None, Some(Verdict::Current(v) | Verdict::Settled { current: v, .. })) => {
+                    Counted {
+                        category: v.sheet.category,
+                        points: &v.sheet.points,
+                        total: v.sheet.total,
+                        outcome: v.sheet.outcome,
+                        rules: &v.sheet.rules,
+                    }
+                }
+                (None, Some(Verdict::Conflict(_))) => {
                     conflicts += 1;
                     continue;
                 }
-                Verdict::Unscored => continue,
+                (None, Some(Verdict::Unscored) | None) => continue,
             };
             let row = roster.get(subject.participant.as_str());
             let field = |name: &str| row.map_or("", |r| r.get(name));
@@ -126,7 +158,7 @@ pub fn build<'a, D: SignerDirectory>(
             );
             element(&mut body, i, "Mark", &sheet.total.to_string());
             body.push_str("    <Criteria>\n");
-            for (criterion, points) in &sheet.points {
+            for (criterion, points) in sheet.points {
                 let _ = writeln!(
                     body,
                     "      <Criterion code=\"{}\">{points}</Criterion>",

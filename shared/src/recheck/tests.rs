@@ -295,6 +295,48 @@ fn the_recheck_result_counts_over_the_original() {
     assert_eq!(published(&protocol, &rcoi), vec![(2, 4, Outcome::Fail)]);
 }
 
+/// The exports count an attempt as the publication does: a counted re-check's result over the
+/// original sheet's, in `results.csv` (status `rechecked`) and in `federal.xml`.
+#[test]
+fn the_exports_give_the_recheck_result_the_publication_gives() {
+    let mut original = crate::record::fixtures::draft("p1", 4, 1);
+    original.subject = attempt_2("p1");
+    let sheet = sign(original, 1);
+    let recheck = Recheck::score(draft(15), &rules())
+        .unwrap()
+        .sign(&head_key())
+        .unwrap();
+    let recheck_hash = recheck.hash();
+    let (mut protocol, mut rcoi) = documents(std::slice::from_ref(&sheet), &[recheck]);
+    assert_eq!(published(&protocol, &rcoi), vec![(2, 15, Outcome::Pass)]);
+    let exam = subject("p1").exam;
+    let id = |kind: &str| -> crate::sync::DocId {
+        format!("{kind}/4201/{}/{exam}", school()).parse().unwrap()
+    };
+    let (protocol, rcoi) = (protocol.document().clone(), rcoi.document().clone());
+    let docs = [(id("protocol"), &protocol), (id("rcoi"), &rcoi)];
+    let d = directory_with_head();
+    let chair = BTreeSet::from([Settler::Chair]);
+    let files = crate::export::build(docs, exam, (&rules(), &chair), |_| &d);
+    let results = files.iter().find(|f| f.name == "results.csv").unwrap();
+    let text = String::from_utf8(results.bytes.clone()).unwrap();
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(
+        rows,
+        [format!(
+            "4201,{},{exam},p1,2,rechecked,15,pass,recheck {recheck_hash}",
+            school()
+        )]
+    );
+    let (xml, n) = crate::federal::build(docs, ("42", exam), (&rules(), &chair), |_| &d);
+    assert_eq!(n, 1);
+    let xml = String::from_utf8(xml).unwrap();
+    assert!(
+        xml.contains("<Result>зачет</Result>\n    <Mark>15</Mark>"),
+        "{xml}"
+    );
+}
+
 fn a_grant(until: Timestamp) -> Grant {
     let request = request().sign(&head_key()).unwrap();
     let mut original = crate::record::fixtures::draft("p1", 4, 1);
