@@ -4,7 +4,8 @@
 //! (certificates and PIN-sealed keys in `[node] people`). The PIN opens the person's key file,
 //! as at a school, with the same guard against guessing ([`crate::web::pin_guard`]); the key is
 //! dropped at once (the pages sign nothing), and the session is a random token in an
-//! `HttpOnly; SameSite=Strict` cookie that ends after [`SESSION_IDLE_MS`] without a request.
+//! `HttpOnly; SameSite=Strict` cookie that ends after [`SESSION_IDLE_MS`] without a request, and
+//! [`SESSION_LONGEST_MS`] after sign-in (the oversight page reloads itself).
 //! Without a session a page answers with the sign-in form, the JSON and the chart with 401.
 
 use std::collections::BTreeMap;
@@ -27,6 +28,8 @@ use super::pin_guard::{PinGuard, Refusal};
 
 /// A session ends after this long without a request.
 pub const SESSION_IDLE_MS: u64 = 2 * 60 * 60 * 1000;
+/// A session ends this long after sign-in whatever the person does.
+pub const SESSION_LONGEST_MS: u64 = 12 * 60 * 60 * 1000;
 const COOKIE: &str = "giasync_hub_session";
 
 /// The role whose people may see the oversight of a hub of `hub` role.
@@ -57,7 +60,11 @@ pub fn protect(pages: Router, hub: NodeRole, people: Vec<Person>) -> Router {
         .collect();
     let state = HubPeople(Arc::new(Inner {
         people,
-        sessions: Sessions::new(COOKIE, Duration::from_millis(SESSION_IDLE_MS)),
+        sessions: Sessions::new(
+            COOKIE,
+            Duration::from_millis(SESSION_IDLE_MS),
+            Duration::from_millis(SESSION_LONGEST_MS),
+        ),
         attempts: Arc::default(),
     }));
     let sign_in = Router::new()

@@ -126,35 +126,65 @@ pub fn new_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Signed-in sessions by token, each ended after `idle` without a request, named by a cookie.
+/// A live session: what it holds, when it started, when the person last did something.
+#[derive(Debug)]
+struct Live<T> {
+    value: T,
+    started: std::time::Instant,
+    seen: std::time::Instant,
+}
+
+/// Signed-in sessions by token, named by a cookie. Each ends after `idle` without a request
+/// of the person's (a page's own polling does not count: [`Sessions::peek`]), and in any case
+/// `longest` after it started: a page left open must not keep a signing key unlocked for days.
 #[derive(Debug)]
 pub struct Sessions<T> {
     cookie: &'static str,
     idle: std::time::Duration,
-    live: Mutex<std::collections::HashMap<String, (T, std::time::Instant)>>,
+    longest: std::time::Duration,
+    live: Mutex<std::collections::HashMap<String, Live<T>>>,
 }
 
 impl<T: Clone> Sessions<T> {
-    pub fn new(cookie: &'static str, idle: std::time::Duration) -> Self {
+    pub fn new(
+        cookie: &'static str,
+        idle: std::time::Duration,
+        longest: std::time::Duration,
+    ) -> Self {
         Sessions {
             cookie,
             idle,
+            longest,
             live: Mutex::default(),
         }
     }
 
     /// The session the request's cookie names, if it is live; its idle time starts again.
     pub fn get(&self, headers: &HeaderMap) -> Option<T> {
+        self.find(headers, true)
+    }
+
+    /// As [`Sessions::get`], without starting the idle time again: for what a page asks by
+    /// itself (its polling), which is not the person doing anything.
+    pub fn peek(&self, headers: &HeaderMap) -> Option<T> {
+        self.find(headers, false)
+    }
+
+    fn find(&self, headers: &HeaderMap, touch: bool) -> Option<T> {
         let token = cookie_token(headers, self.cookie)?;
         let mut live = self
             .live
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = std::time::Instant::now();
-        live.retain(|_, (_, seen)| now.duration_since(*seen) < self.idle);
-        let (value, seen) = live.get_mut(&token)?;
-        *seen = now;
-        Some(value.clone())
+        live.retain(|_, l| {
+            now.duration_since(l.seen) < self.idle && now.duration_since(l.started) < self.longest
+        });
+        let l = live.get_mut(&token)?;
+        if touch {
+            l.seen = now;
+        }
+        Some(l.value.clone())
     }
 
     /// Starts a session; the `Set-Cookie` value that carries it.
@@ -163,7 +193,14 @@ impl<T: Clone> Sessions<T> {
         self.live
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(token.clone(), (value, std::time::Instant::now()));
+            .insert(
+                token.clone(),
+                Live {
+                    value,
+                    started: std::time::Instant::now(),
+                    seen: std::time::Instant::now(),
+                },
+            );
         format!("{}={token}; HttpOnly; SameSite=Strict; Path=/", self.cookie)
     }
 
@@ -179,5 +216,54 @@ impl<T: Clone> Sessions<T> {
             "{}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
             self.cookie
         )
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // test code: a panic is the failure report
+mod session_tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn carrying(set_cookie: &str) -> HeaderMap {
+        let pair = set_cookie.split(';').next().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, pair.parse().unwrap());
+        headers
+    }
+
+    /// A page's polling does not keep a session alive; the person's requests do, but never
+    /// past the longest a session lasts.
+    #[test]
+    fn polling_keeps_no_session_alive_and_none_outlives_its_longest() {
+        let idle = Duration::from_millis(150);
+        let sessions = Sessions::new("s", idle, Duration::from_secs(3600));
+        let polled = carrying(&sessions.start(1));
+        for _ in 0..4 {
+            std::thread::sleep(idle / 2);
+            let _ = sessions.peek(&polled);
+        }
+        assert_eq!(
+            sessions.peek(&polled),
+            None,
+            "ended: only polled for 2 × idle"
+        );
+
+        let used = carrying(&sessions.start(2));
+        for _ in 0..4 {
+            std::thread::sleep(idle / 2);
+            assert_eq!(
+                sessions.get(&used),
+                Some(2),
+                "kept alive by the person's requests"
+            );
+        }
+
+        let short = Sessions::new("s", Duration::from_secs(3600), Duration::from_millis(150));
+        let busy = carrying(&short.start(3));
+        assert_eq!(short.get(&busy), Some(3));
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(short.get(&busy), None, "ended at its longest, however busy");
     }
 }

@@ -71,7 +71,7 @@ pub(super) async fn version(
     headers: HeaderMap,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
-    let Some(who) = web.who(&headers) else {
+    let Some(who) = web.who_polling(&headers) else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
     match web.day(&who, query.get("exam").map(String::as_str)).await {

@@ -4,8 +4,9 @@
 //!
 //! A person signs in by choosing themselves among the school's people (certificates in
 //! `[node] people`) and entering their PIN, which unlocks their PIN-sealed signing key for the
-//! session; the key never leaves the node's memory and is dropped at sign-out or after
-//! [`SESSION_IDLE_MS`]. Pages and actions follow the person's role (seed 002 §8):
+//! session; the key never leaves the node's memory and is dropped at sign-out, after
+//! [`SESSION_IDLE_MS`] without a request of the person's (a page's own polling for changes does
+//! not count), or [`SESSION_LONGEST_MS`] after sign-in. Pages and actions follow the person's role (seed 002 §8):
 //!
 //! | role | pages |
 //! |---|---|
@@ -55,6 +56,9 @@ use self::sign_in::gate;
 
 /// A session ends after this long without a request.
 pub const SESSION_IDLE_MS: u64 = 2 * 60 * 60 * 1000;
+/// A session ends this long after sign-in whatever the person does (an exam day, with its
+/// preparation): the signing key it holds is not kept unlocked longer.
+pub const SESSION_LONGEST_MS: u64 = 12 * 60 * 60 * 1000;
 pub use pin_guard::{PIN_FAILURES_MAX, PIN_LOCK_MS};
 /// How often pages ask whether the day changed.
 pub const POLL_MS: u32 = 3000;
@@ -98,7 +102,15 @@ struct Who {
 
 impl SchoolWeb {
     fn who(&self, headers: &HeaderMap) -> Option<Who> {
-        let (person, key) = self.0.sessions.get(headers)?;
+        Self::who_of(self.0.sessions.get(headers)?)
+    }
+
+    /// As [`Self::who`] for a page's own polling: the idle time goes on ([`Sessions::peek`]).
+    fn who_polling(&self, headers: &HeaderMap) -> Option<Who> {
+        Self::who_of(self.0.sessions.peek(headers)?)
+    }
+
+    fn who_of((person, key): (Person, SigningKey)) -> Option<Who> {
         Some(Who {
             person: person.identity,
             cert_der: person.cert_der,
@@ -304,7 +316,11 @@ pub fn router(
         engine,
         people,
         rules,
-        sessions: Sessions::new(COOKIE, Duration::from_millis(SESSION_IDLE_MS)),
+        sessions: Sessions::new(
+            COOKIE,
+            Duration::from_millis(SESSION_IDLE_MS),
+            Duration::from_millis(SESSION_LONGEST_MS),
+        ),
         attempts: Arc::default(),
         blobs,
         enrolling,
