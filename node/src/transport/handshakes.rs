@@ -12,11 +12,13 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// How clients are counted: an IPv4 address, or an IPv6 /64 (one household or office, which a
 /// provider hands out as many addresses as they like). The look-up's rate limits, sign-in's
-/// guard and the handshake slots all count clients so.
+/// guard and the handshake slots all count clients so. An IPv4 client on a dual-stack socket
+/// (`[::]`) arrives as `::ffff:a.b.c.d`: it is counted by its IPv4 address, not in the one /64
+/// every such client shares.
 #[must_use]
 pub fn client_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
         IpAddr::V6(v6) => {
             let prefix = u128::from(v6) & !((1_u128 << 64) - 1);
             IpAddr::V6(std::net::Ipv6Addr::from(prefix))
@@ -91,6 +93,17 @@ impl Drop for Slot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// On a dual-stack socket IPv4 clients arrive IPv4-mapped: each is still its own client,
+    /// not one /64 shared by all of them; IPv6 clients are counted by their /64.
+    #[test]
+    fn an_ipv4_client_on_a_dual_stack_socket_is_its_own_client() {
+        let key = |text: &str| client_key(text.parse().unwrap());
+        assert_eq!(key("::ffff:10.0.0.1"), key("10.0.0.1"));
+        assert_ne!(key("::ffff:10.0.0.1"), key("::ffff:10.0.0.2"));
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+    }
 
     #[test]
     fn a_client_takes_its_share_and_all_take_the_total_and_slots_come_back() {
