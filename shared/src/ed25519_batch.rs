@@ -20,12 +20,21 @@
 //! fails alone can pass a batch: the expert could later disown a score the РЦОИ verified.)
 //!
 //! Its zᵢ are drawn from the same inputs as ed25519-dalek's, by SHA-512 rather than a merlin
-//! transcript ([`weights`], cheaper). A batch holding a bad signature passes either with a chance
-//! of about 2⁻¹²⁸, except a signature whose R has a small-order component added, which passes a
-//! cofactorless batch (this one and ed25519-dalek's alike) with a chance of up to ½, and is
-//! refused when checked alone. Making one needs a valid signature of the same content by the
-//! key, so it forges nothing. The tests hold the two verdicts side by side, on valid batches and
-//! on broken ones.
+//! transcript ([`weights`], cheaper). A batch holding a bad signature passes with a chance of
+//! about 2⁻¹²⁸.
+//!
+//! **Cofactored, alone and in a batch.** The sum is checked multiplied by the cofactor 8, and a
+//! signature checked alone ([`verify_one`]) by the same equation, RFC 8032 §5.1.7's
+//! [8][S]B = [8]R + [8][k]A. ed25519-dalek's `verify` and `verify_batch` check it without the 8,
+//! and then the verdict on a signature whose R has a small-order component added depends on how
+//! it is checked: refused alone, it passes such a batch with a chance of up to ½ over the
+//! weights, which are a function of the whole batch, so its signer can re-sign until the batch
+//! it will be checked in passes it. A sheet's verdict would then depend on which other sheets
+//! arrived with it, and differ between the РЦОИ and a school. With the 8, such a signature is
+//! good alone and in any batch, as the RFC's equation says; it still needs the key (it forges
+//! nothing), and an honest signer never makes one. The tests hold our verdicts beside
+//! ed25519-dalek's on valid batches and broken ones, and show that the two checks here agree on
+//! such a signature.
 //!
 //! A batch that fails still has to be split to find its bad signatures (`crate::record`).
 
@@ -35,7 +44,7 @@ use std::iter::once;
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
-use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
+use curve25519_dalek::traits::VartimeMultiscalarMul;
 use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha512};
 
@@ -123,7 +132,39 @@ pub fn verify_batch(
         .chain(rs)
         .chain(a_points);
     let sum = EdwardsPoint::optional_multiscalar_mul(scalars, points).ok_or(BatchError::Verify)?;
-    if sum.is_identity() {
+    // Cofactored (see the module's comment): 8·sum is the identity.
+    if sum.is_small_order() {
+        Ok(())
+    } else {
+        Err(BatchError::Verify)
+    }
+}
+
+/// Checks that `signature` is `key`'s on `message` by the equation [`verify_batch`] checks
+/// (cofactored, RFC 8032 §5.1.7: see the module's comment), so a signature's verdict is the
+/// same alone and in any batch. Also refuses an s that is not a canonical scalar and an R that
+/// is not a point, as the batch does.
+pub fn verify_one(
+    message: &[u8],
+    signature: &Signature,
+    key: &VerifyingKey,
+) -> Result<(), BatchError> {
+    let s: Scalar = Option::from(Scalar::from_canonical_bytes(*signature.s_bytes()))
+        .ok_or(BatchError::ScalarFormat)?;
+    let r = CompressedEdwardsY(*signature.r_bytes())
+        .decompress()
+        .ok_or(BatchError::Verify)?;
+    let hram: [u8; 64] = Sha512::new()
+        .chain_update(signature.r_bytes())
+        .chain_update(key.as_bytes())
+        .chain_update(message)
+        .finalize()
+        .into();
+    let k = Scalar::from_bytes_mod_order_wide(&hram);
+    // [s]B − [k]A − R, times 8, is the identity.
+    let difference =
+        EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &-key.to_edwards(), &s) - r;
+    if difference.is_small_order() {
         Ok(())
     } else {
         Err(BatchError::Verify)
@@ -263,6 +304,57 @@ mod tests {
         ));
         // An empty batch holds nothing false.
         assert_eq!(both(&[], &[], &[]), (true, true));
+    }
+
+    /// A signature whose R has a small-order component added (made with the key: the nonce's
+    /// point plus a point of order 2, s computed for that R) gets one verdict, good, alone and
+    /// in every batch, where ed25519-dalek's cofactorless `verify` refuses it; an ordinary
+    /// signature is good and a damaged one bad alone as in ed25519-dalek's.
+    #[test]
+    fn a_signature_gets_the_same_verdict_alone_and_in_any_batch() {
+        use curve25519_dalek::constants::{ED25519_BASEPOINT_TABLE, EIGHT_TORSION};
+        use ed25519_dalek::Verifier as _;
+        let key = signer(5);
+        let message = b"lone sheet".as_slice();
+        let nonce = Scalar::from(123_456_789_u64);
+        let r = (&nonce * ED25519_BASEPOINT_TABLE) + EIGHT_TORSION[4];
+        assert!(!r.is_torsion_free());
+        let r_bytes = r.compress().to_bytes();
+        let hram: [u8; 64] = Sha512::new()
+            .chain_update(r_bytes)
+            .chain_update(key.verifying_key().as_bytes())
+            .chain_update(message)
+            .finalize()
+            .into();
+        let s = nonce + Scalar::from_bytes_mod_order_wide(&hram) * key.to_scalar();
+        let mut bytes = [0u8; 64];
+        bytes[..32].copy_from_slice(&r_bytes);
+        bytes[32..].copy_from_slice(s.as_bytes());
+        let odd = Signature::from_bytes(&bytes);
+        let public = key.verifying_key();
+        assert!(
+            public.verify(message, &odd).is_err(),
+            "cofactorless: refused"
+        );
+        assert_eq!(verify_one(message, &odd, &public), Ok(()));
+        // In batches of every size and company (so of many different weights): good.
+        let (messages, signatures, keys) = batch(24, 3);
+        for n in 0..=24 {
+            let mut m: Vec<&[u8]> = messages[..n].iter().map(Vec::as_slice).collect();
+            let (mut sig, mut k) = (signatures[..n].to_vec(), keys[..n].to_vec());
+            m.push(message);
+            sig.push(odd);
+            k.push(public);
+            assert_eq!(verify_batch(&m, &sig, &k), Ok(()), "with {n} others");
+        }
+        // Ordinary and damaged signatures alone: as ed25519-dalek's `verify`.
+        for (i, (m, sig)) in messages.iter().zip(&signatures).enumerate() {
+            assert_eq!(verify_one(m, sig, &keys[i]), Ok(()));
+            let mut changed = m.clone();
+            changed.push(b'!');
+            assert!(verify_one(&changed, sig, &keys[i]).is_err());
+            assert!(keys[i].verify(&changed, sig).is_err());
+        }
     }
 
     #[test]
