@@ -93,6 +93,11 @@ pub fn build<'a, D: SignerDirectory>(
         let roster = sibling(DocKind::Roster)
             .map(content::participants)
             .unwrap_or_default();
+        // The identity document from the regional register, as the look-up takes it: the
+        // roster is the school's to write, and must not tie a result to another document.
+        let register = sibling(DocKind::Rcoi)
+            .map(content::registered)
+            .unwrap_or_default();
         let settled = crate::settlement::resolve_protocol(
             *doc,
             sibling(DocKind::Rcoi),
@@ -134,6 +139,8 @@ pub fn build<'a, D: SignerDirectory>(
             };
             let row = roster.get(subject.participant.as_str());
             let field = |name: &str| row.map_or("", |r| r.get(name));
+            let registered = register.get(subject.participant.as_str());
+            let document = |name: &str| registered.map_or("", |r| r.get(name));
             let i = "    ";
             body.push_str("  <Participant>\n");
             element(&mut body, i, "MunicipalityCode", municipality.as_str());
@@ -142,8 +149,8 @@ pub fn build<'a, D: SignerDirectory>(
             element(&mut body, i, "Surname", field("surname"));
             element(&mut body, i, "Name", field("given_name"));
             element(&mut body, i, "SecondName", field("patronymic"));
-            element(&mut body, i, "DocumentSeries", field("doc_series"));
-            element(&mut body, i, "DocumentNumber", field("doc_number"));
+            element(&mut body, i, "DocumentSeries", document("doc_series"));
+            element(&mut body, i, "DocumentNumber", document("doc_number"));
             element(&mut body, i, "Category", sheet.category.id());
             element(&mut body, i, "ExamDate", &exam.date().ru());
             element(&mut body, i, "Attempt", &subject.attempt.get().to_string());
@@ -211,17 +218,36 @@ mod tests {
             ("p/p1/surname", "О'Нил <Анна>\u{1}"),
             ("p/p1/given_name", "Анна"),
             ("p/p1/patronymic", ""),
-            ("p/p1/doc_series", "3204"),
-            ("p/p1/doc_number", "111111"),
+            // The school's roster names another document than the register: not taken.
+            ("p/p1/doc_series", "9999"),
+            ("p/p1/doc_number", "999999"),
         ] {
             tx.put(automerge::ROOT, k, v).unwrap();
+        }
+        tx.commit();
+        let mut rcoi = Automerge::new();
+        let mut tx = rcoi.transaction();
+        for (k, v) in [
+            ("reg/p1/category", "standard"),
+            ("reg/p1/doc_series", "3204"),
+            ("reg/p1/doc_number", "111111"),
+            ("reg/p2/category", "standard"),
+        ] {
+            tx.put(automerge::ROOT, k, v).unwrap();
+        }
+        for s in [&current, &a, &b] {
+            content::put_receipt(&mut tx, &s.hash(), crate::ingest::RECEIPT_VERIFIED).unwrap();
         }
         tx.commit();
         let exam: ExamId = "is-2024-02-14".parse().unwrap();
         let id = |kind: &str| -> DocId { format!("{kind}/4201/420101/{exam}").parse().unwrap() };
         let chair = BTreeSet::from([Settler::Chair]);
         let (bytes, n) = build(
-            [(id("protocol"), &protocol), (id("roster"), &roster)],
+            [
+                (id("protocol"), &protocol),
+                (id("roster"), &roster),
+                (id("rcoi"), &rcoi),
+            ],
             ("42", exam),
             (&rules(), &chair),
             |_| directory(),
