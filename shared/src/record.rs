@@ -210,13 +210,6 @@ pub enum SheetError {
     /// that depends on when that was: every node that holds its receipt counts it invalid.
     #[error("refused by the РЦОИ on receipt: {0}")]
     RefusedOnReceipt(String),
-    /// The РЦОИ found the sheet itself invalid when it received it (`crate::ingest::Receipt::Invalid`):
-    /// every node that holds its receipt counts it invalid, though it may verify here now. What
-    /// it was checked against (the expert's certificate in the protocol) is the school's to
-    /// write, and a sheet receipted invalid is never judged again on receipt: checked afresh,
-    /// it would count without the checks of time and protocol the РЦОИ never made.
-    #[error("invalid when the РЦОИ received it: {0}")]
-    InvalidOnReceipt(String),
     /// The sheet verified and was received, but as things stand now it does not count: an act
     /// ended its attempt, or the register gives its participant another category
     /// (`crate::ingest::Standing`), decided after the receipt.

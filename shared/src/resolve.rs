@@ -94,8 +94,7 @@ pub fn resolve_all(
 
 /// As [`resolve_all`], with sheets that verify counted invalid all the same when `refused` maps
 /// their hash (as a receipt names it) to why: the РЦОИ refused them on receipt
-/// ([`SheetError::RefusedOnReceipt`]) or found them invalid then
-/// ([`SheetError::InvalidOnReceipt`]), or as things stand they do not count
+/// ([`SheetError::RefusedOnReceipt`]), or as things stand they do not count
 /// ([`SheetError::DoesNotCount`]).
 #[must_use]
 pub fn resolve_all_receipted(

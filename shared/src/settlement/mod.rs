@@ -305,10 +305,7 @@ pub fn resolve_protocol<D: SignerDirectory>(
             crate::ingest::Receipt::RefusedOnReceipt(reason) => {
                 Some((hash, crate::record::SheetError::RefusedOnReceipt(reason)))
             }
-            crate::ingest::Receipt::Invalid(reason) => {
-                Some((hash, crate::record::SheetError::InvalidOnReceipt(reason)))
-            }
-            crate::ingest::Receipt::Verified => None,
+            _ => None,
         })
         .collect();
     // Acts by the organisers' certificates alone.
@@ -530,49 +527,6 @@ mod standing_tests {
         .filter(|(_, r)| r.verdict.current().is_some())
         .map(|(s, _)| s.participant.to_string())
         .collect()
-    }
-
-    /// A sheet the РЦОИ receipted invalid counts invalid at every node, though it verifies
-    /// there now: what it was checked against (the expert's certificate in the protocol) is
-    /// the school's to write, and checked afresh it would count without the checks of time
-    /// and protocol the РЦОИ never made for it.
-    #[test]
-    fn a_sheet_receipted_invalid_does_not_count_though_it_verifies_now() {
-        let a = sign(draft("p1", 12, 1), 1);
-        let b = sign(draft("p2", 14, 1), 1);
-        let (protocol, mut rcoi) = docs(
-            &[a.clone(), b.clone()],
-            &[],
-            &[("p1", Category::Standard), ("p2", Category::Standard)],
-        );
-        let mut tx = rcoi.transaction();
-        crate::content::put_receipt(
-            &mut tx,
-            &b.hash(),
-            &crate::ingest::Receipt::Invalid(
-                "signer: expert exp-1 is not known to the region".into(),
-            )
-            .text(),
-        )
-        .unwrap();
-        tx.commit();
-        let d = directory();
-        assert_eq!(counted(&protocol, &rcoi, &d), vec!["p1"]);
-        let settled = resolve_protocol(
-            &protocol,
-            Some(&rcoi),
-            (&rules(), &BTreeSet::from([Settler::Chair])),
-            |_| &d,
-        );
-        let why: Vec<String> = settled.resolution.subjects[&subject("p2")]
-            .invalid
-            .iter()
-            .map(|(_, e)| e.to_string())
-            .collect();
-        assert_eq!(
-            why,
-            ["invalid when the РЦОИ received it: signer: expert exp-1 is not known to the region"]
-        );
     }
 
     /// A school cannot spoil an operator's settlement by putting an entry under the operator's
