@@ -150,18 +150,27 @@ pub fn build<'a, D: SignerDirectory>(
         let records = content::sheets(*doc);
         let settled = crate::settlement::resolve_protocol(*doc, rcoi_doc, rules, &directory_for);
         // One result row per attempt scored or re-checked, as the publication counts it
-        // (`SettledProtocol::counted`): a counted re-check's result over the sheets'.
+        // (`SettledProtocol::counted`, `publish::Published::from_protocol`): a counted
+        // re-check's result over the sheets', of this school's exam only; a conflict stays a
+        // conflict (the publication waits for it to be settled).
         let scored: std::collections::BTreeSet<&crate::record::SheetSubject> = settled
             .resolution
             .subjects
             .keys()
-            .chain(settled.rechecks.keys())
+            .chain(
+                settled
+                    .rechecks
+                    .keys()
+                    .filter(|s| s.school == school && s.exam == exam),
+            )
             .collect();
         for subject in scored {
-            let row = match (
-                settled.rechecks.get(subject),
-                settled.resolution.subjects.get(subject).map(|r| &r.verdict),
-            ) {
+            let verdict = settled.resolution.subjects.get(subject).map(|r| &r.verdict);
+            let recheck = settled
+                .rechecks
+                .get(subject)
+                .filter(|_| !matches!(verdict, Some(Verdict::Conflict(_))));
+            let row = match (recheck, verdict) {
                 (Some((hash, recheck)), _) => Some((
                     "rechecked",
                     recheck.total.to_string(),

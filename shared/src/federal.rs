@@ -106,15 +106,25 @@ pub fn build<'a, D: SignerDirectory>(
         );
         // Each attempt as the publication counts it (`SettledProtocol::counted`): a counted
         // re-check's result over the sheets'.
+        // Of this school's exam only; a conflict stays a conflict (as the publication).
         let scored: BTreeSet<&crate::record::SheetSubject> = settled
             .resolution
             .subjects
             .keys()
-            .chain(settled.rechecks.keys())
+            .chain(
+                settled
+                    .rechecks
+                    .keys()
+                    .filter(|s| s.school == school && s.exam == exam),
+            )
             .collect();
         for subject in scored {
             let verdict = settled.resolution.subjects.get(subject).map(|r| &r.verdict);
-            let sheet = match (settled.rechecks.get(subject), verdict) {
+            let recheck = settled
+                .rechecks
+                .get(subject)
+                .filter(|_| !matches!(verdict, Some(Verdict::Conflict(_))));
+            let sheet = match (recheck, verdict) {
                 (Some((_, recheck)), _) => Counted {
                     category: recheck.category,
                     points: &recheck.points,
