@@ -234,25 +234,26 @@ mod session_tests {
     }
 
     /// A page's polling does not keep a session alive; the person's requests do, but never
-    /// past the longest a session lasts.
+    /// past the longest a session lasts. (Sleeps a quarter of the idle time between requests,
+    /// so a loaded machine oversleeping by up to three quarters does not fail it.)
     #[test]
     fn polling_keeps_no_session_alive_and_none_outlives_its_longest() {
-        let idle = Duration::from_millis(150);
+        let idle = Duration::from_millis(800);
         let sessions = Sessions::new("s", idle, Duration::from_secs(3600));
         let polled = carrying(&sessions.start(1));
-        for _ in 0..4 {
-            std::thread::sleep(idle / 2);
+        for _ in 0..6 {
+            std::thread::sleep(idle / 4);
             let _ = sessions.peek(&polled);
         }
         assert_eq!(
             sessions.peek(&polled),
             None,
-            "ended: only polled for 2 × idle"
+            "ended: only polled for 1.5 × idle"
         );
 
         let used = carrying(&sessions.start(2));
-        for _ in 0..4 {
-            std::thread::sleep(idle / 2);
+        for _ in 0..6 {
+            std::thread::sleep(idle / 4);
             assert_eq!(
                 sessions.get(&used),
                 Some(2),
@@ -260,10 +261,10 @@ mod session_tests {
             );
         }
 
-        let short = Sessions::new("s", Duration::from_secs(3600), Duration::from_millis(150));
+        let short = Sessions::new("s", Duration::from_secs(3600), Duration::from_millis(300));
         let busy = carrying(&short.start(3));
         assert_eq!(short.get(&busy), Some(3));
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(400));
         assert_eq!(short.get(&busy), None, "ended at its longest, however busy");
     }
 }
