@@ -222,7 +222,13 @@ pub fn seal(
     ] {
         write_synced(&dir.join(name), &bytes)?;
     }
-    sync_folder(dir)
+    sync_folder(dir)?;
+    // The bundle's folder may be new (`write_files` makes it): its name must reach the medium
+    // too.
+    match dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => sync_folder(parent),
+        None => sync_folder(Path::new(".")),
+    }
 }
 
 /// Whether a checked bundle is one `me` may take in. A hub takes in a school's bundle (the

@@ -1497,9 +1497,13 @@ impl Engine {
         // A document this node does not hold yet counts against the peer's allowance, as
         // if listed; beyond it the message is dropped, and the document comes at a later
         // interval.
-        if self.unreadable.contains(&doc)
-            || (!self.docs.contains_key(&doc) && !self.take_new_doc(&identity))
-        {
+        if self.unreadable.contains(&doc) {
+            self.audit(format!(
+                "a sync message for {doc} from {identity} not taken: the stored document did not load here"
+            ));
+            return;
+        }
+        if !self.docs.contains_key(&doc) && !self.take_new_doc(&identity) {
             return;
         }
         self.ensure_doc(doc);
