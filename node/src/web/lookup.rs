@@ -114,6 +114,7 @@ impl Default for Limiter {
 
 impl Limiter {
     /// Takes a token for `client` (and one of everyone's), or says how long until one is free.
+    /// A request refused for everyone's tokens does not spend the client's own.
     pub fn take(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
         let mut b = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         let key = client_key(client);
@@ -133,14 +134,22 @@ impl Limiter {
             .get(&key)
             .copied()
             .unwrap_or_else(|| Bucket::full(LOOKUP_BURST, now));
+        let before = bucket;
         let mine = bucket.take(LOOKUP_BURST, refill, now);
+        if mine.is_ok() {
+            let everyone = b.all.take(
+                LOOKUP_GLOBAL_BURST,
+                Duration::from_millis(LOOKUP_GLOBAL_REFILL_MS),
+                now,
+            );
+            if everyone.is_err() {
+                bucket = before;
+            }
+            b.clients.insert(key, bucket);
+            return everyone;
+        }
         b.clients.insert(key, bucket);
-        mine?;
-        b.all.take(
-            LOOKUP_GLOBAL_BURST,
-            Duration::from_millis(LOOKUP_GLOBAL_REFILL_MS),
-            now,
-        )
+        mine
     }
 }
 
@@ -331,6 +340,33 @@ pub fn router(engine: Ask) -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Requests refused because everyone's tokens are gone spend none of the client's own:
+    /// once one of everyone's comes back, the client is served.
+    #[test]
+    fn a_request_refused_for_everyones_tokens_spends_none_of_the_clients() {
+        let limiter = Limiter::default();
+        let t0 = Instant::now();
+        let per_client = LOOKUP_BURST;
+        for n in 0..LOOKUP_GLOBAL_BURST / per_client {
+            let other: IpAddr = format!("10.1.{}.{}", n / 256, n % 256).parse().unwrap();
+            for _ in 0..per_client {
+                assert!(limiter.take(other, t0).is_ok());
+            }
+        }
+        let late: IpAddr = "10.9.9.9".parse().unwrap();
+        for _ in 0..2 * per_client {
+            assert!(
+                limiter.take(late, t0).is_err(),
+                "everyone's tokens are gone"
+            );
+        }
+        let t1 = t0 + Duration::from_millis(LOOKUP_GLOBAL_REFILL_MS);
+        assert!(
+            limiter.take(late, t1).is_ok(),
+            "one of everyone's is back, and the client's own are all there"
+        );
+    }
 
     #[test]
     fn a_client_gets_its_burst_then_one_request_per_refill() {
