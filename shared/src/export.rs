@@ -153,24 +153,9 @@ pub fn build<'a, D: SignerDirectory>(
         // (`SettledProtocol::counted`, `publish::Published::from_protocol`): a counted
         // re-check's result over the sheets', of this school's exam only; a conflict stays a
         // conflict (the publication waits for it to be settled).
-        let scored: std::collections::BTreeSet<&crate::record::SheetSubject> = settled
-            .resolution
-            .subjects
-            .keys()
-            .chain(
-                settled
-                    .rechecks
-                    .keys()
-                    .filter(|s| s.school == school && s.exam == exam),
-            )
-            .collect();
-        for subject in scored {
+        for subject in settled.attempts(school, exam) {
             let verdict = settled.resolution.subjects.get(subject).map(|r| &r.verdict);
-            let recheck = settled
-                .rechecks
-                .get(subject)
-                .filter(|_| !matches!(verdict, Some(Verdict::Conflict(_))));
-            let row = match (recheck, verdict) {
+            let row = match (settled.recheck_over_sheets(subject), verdict) {
                 (Some((hash, recheck)), _) => Some((
                     "rechecked",
                     recheck.total.to_string(),

@@ -104,27 +104,11 @@ pub fn build<'a, D: SignerDirectory>(
             rules,
             &directory_for,
         );
-        // Each attempt as the publication counts it (`SettledProtocol::counted`): a counted
-        // re-check's result over the sheets'.
-        // Of this school's exam only; a conflict stays a conflict (as the publication).
-        let scored: BTreeSet<&crate::record::SheetSubject> = settled
-            .resolution
-            .subjects
-            .keys()
-            .chain(
-                settled
-                    .rechecks
-                    .keys()
-                    .filter(|s| s.school == school && s.exam == exam),
-            )
-            .collect();
-        for subject in scored {
+        // Each attempt as the publication counts it: a counted re-check's result over the
+        // sheets' (of this school's exam only; a conflict stays a conflict).
+        for subject in settled.attempts(school, exam) {
             let verdict = settled.resolution.subjects.get(subject).map(|r| &r.verdict);
-            let recheck = settled
-                .rechecks
-                .get(subject)
-                .filter(|_| !matches!(verdict, Some(Verdict::Conflict(_))));
-            let sheet = match (recheck, verdict) {
+            let sheet = match (settled.recheck_over_sheets(subject), verdict) {
                 (Some((_, recheck)), _) => Counted {
                     category: recheck.category,
                     points: &recheck.points,

@@ -92,17 +92,7 @@ impl Published {
             return Err(PublishError::OpenConflicts(open));
         }
         let rows = settled
-            .resolution
-            .subjects
-            .keys()
-            // Only re-checks of this school's exam (the РЦОИ writes no other; a guard all the same).
-            .chain(
-                settled
-                    .rechecks
-                    .keys()
-                    .filter(|s| s.school == school && s.exam == exam),
-            )
-            .collect::<std::collections::BTreeSet<_>>()
+            .attempts(school, exam)
             .into_iter()
             .filter_map(|subject| {
                 // A re-check's result counts over the sheets' (`crate::recheck`).

@@ -269,6 +269,40 @@ pub struct SettledProtocol {
 }
 
 impl SettledProtocol {
+    /// The attempts a result is given for (the publication's rows, the exports'): every
+    /// attempt with sheets, and every attempt of `school`'s `exam` a counted re-check covers
+    /// (the РЦОИ writes no other; a guard all the same).
+    #[must_use]
+    pub fn attempts(
+        &self,
+        school: crate::codes::SchoolCode,
+        exam: crate::exam::ExamId,
+    ) -> BTreeSet<&SheetSubject> {
+        self.resolution
+            .subjects
+            .keys()
+            .chain(
+                self.rechecks
+                    .keys()
+                    .filter(|s| s.school == school && s.exam == exam),
+            )
+            .collect()
+    }
+
+    /// The counted re-check of `subject`, unless its sheets are in conflict: a conflict stays
+    /// one until it is settled (the publication waits for it, and the exports show it).
+    #[must_use]
+    pub fn recheck_over_sheets(
+        &self,
+        subject: &SheetSubject,
+    ) -> Option<&(RecordHash, crate::recheck::Recheck)> {
+        let in_conflict = matches!(
+            self.resolution.subjects.get(subject).map(|r| &r.verdict),
+            Some(Verdict::Conflict(_))
+        );
+        self.rechecks.get(subject).filter(|_| !in_conflict)
+    }
+
     /// The total and outcome that count for an attempt: a re-check's, else the current sheet's.
     #[must_use]
     pub fn counted(&self, subject: &SheetSubject) -> Option<(u16, crate::rules::Outcome)> {
