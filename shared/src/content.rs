@@ -1015,33 +1015,62 @@ pub fn sheets_not_receipted(
     protocol: &impl ReadDoc,
     rcoi: Option<&impl ReadDoc>,
 ) -> Vec<SignedSheet> {
+    sheets_to_judge(protocol, rcoi, |_| false).new
+}
+
+/// The sheets of a protocol a receipt pass at the РЦОИ may judge ([`sheets_to_judge`]).
+#[derive(Debug, Default)]
+pub struct ToJudge {
+    /// Sheets with no receipt yet.
+    pub new: Vec<SignedSheet>,
+    /// Receipted sheets whose receipt's text the caller picked, each with that text.
+    pub again: Vec<(SignedSheet, String)>,
+}
+
+/// The sheets of a protocol with no receipt in the school's РЦОИ document yet, and those whose
+/// receipt's text `again` picks. A sheet whose key names a receipted hash is decoded only when
+/// its receipt is picked (this runs at the РЦОИ after every change).
+pub fn sheets_to_judge(
+    protocol: &impl ReadDoc,
+    rcoi: Option<&impl ReadDoc>,
+    again: impl Fn(&str) -> bool,
+) -> ToJudge {
     // Both ranges are in the order of the hashes' text: one pass over each, side by side, the
-    // keys read where they lie (this runs at every sheet that arrives).
+    // keys read where they lie.
     let mut receipted = rcoi
         .into_iter()
         .flat_map(|r| entries_under(r, "receipt/"))
         .peekable();
-    let mut is_receipted = |hash: &str| {
+    let mut found = ToJudge::default();
+    for item in entries_under(protocol, "sheet/") {
+        let Some(hash) = item.key.strip_prefix("sheet/") else {
+            continue;
+        };
         while receipted
-            .next_if(|item| item.key.strip_prefix("receipt/").is_some_and(|r| r < hash))
+            .next_if(|r| r.key.strip_prefix("receipt/").is_some_and(|r| r < hash))
             .is_some()
         {}
-        receipted
+        let receipt = receipted
             .peek()
-            .is_some_and(|item| item.key.strip_prefix("receipt/") == Some(hash))
-    };
-    entries_under(protocol, "sheet/")
-        .filter(|item| {
-            item.key
-                .strip_prefix("sheet/")
-                .is_some_and(|h| !is_receipted(h))
-        })
-        .filter_map(|item| {
-            let sheet = SignedSheet::from_bytes(bytes_of(&item.value)?).ok()?;
-            // Under its own key, so the receipt looked up by the key was the sheet's.
-            under_own_key(&item.key, &sheet).then_some(sheet)
-        })
-        .collect()
+            .filter(|r| r.key.strip_prefix("receipt/") == Some(hash))
+            .map(|r| text_of(&r.value).unwrap_or_default());
+        if receipt.is_some_and(|text| !again(text)) {
+            continue;
+        }
+        let Some(sheet) = bytes_of(&item.value).and_then(|b| SignedSheet::from_bytes(b).ok())
+        else {
+            continue;
+        };
+        // Under its own key, so the receipt looked up by the key was the sheet's.
+        if !under_own_key(&item.key, &sheet) {
+            continue;
+        }
+        match receipt {
+            None => found.new.push(sheet),
+            Some(text) => found.again.push((sheet, text.to_owned())),
+        }
+    }
+    found
 }
 
 /// The experts' certificates a protocol carries.

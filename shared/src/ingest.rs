@@ -6,7 +6,8 @@
 //!
 //! The production node and the simulator both call [`receipt_new_sheets_of`] with the protocols
 //! every batch of changes they apply touched, so a sheet is verified once, when it first
-//! arrives, and the sheets of all those schools share the signature batches.
+//! arrives (one receipted invalid may be again: below), and the sheets of all those schools
+//! share the signature batches.
 //!
 //! A sheet's `signed_at` is what its signer claims. What depends on time is judged on receipt
 //! against the РЦОИ's own clock, which no signer controls ([`Refusal`]): the sheet must be signed
@@ -20,6 +21,20 @@
 //! school's РЦОИ document (`content::put_registered`): the category decides the criteria and the
 //! pass mark, and a school may write its roster, so only the category of record counts. A sheet
 //! for a participant the register does not hold, or by another category, is refused on receipt.
+//!
+//! A sheet receipted invalid (`invalid: REASON`, [`Receipt::Invalid`]) is judged again, as
+//! arriving now, in the first receipt pass after the school changed the experts' certificates
+//! its protocol carries, and in the first after the node started (its CA, revocation list and
+//! software may be others then; `Engine::invalid_judged_against` is kept in memory only). What
+//! such a verdict depends on besides the sheet, which its hash fixes, is its expert's
+//! certificate, which the school writes, and what the РЦОИ checks it with. Without this, a
+//! school could store a sheet beside junk under its expert's entry, have it receipted invalid
+//! for its signer, then put the real certificate there: every node would count the sheet,
+//! checked afresh, without the checks on receipt ([`Refusal`]) ever made. Judged again, it
+//! passes them as arriving now or is refused on receipt, which binds every node, so a school
+//! gains nothing it could not by handing the sheet in afresh. And a verdict written from the
+//! РЦОИ's own passing state (a CA not yet installed) is undone at its next start. A receipt is
+//! written again only when its text changes.
 
 use std::collections::BTreeMap;
 
@@ -132,6 +147,13 @@ impl Receipt {
             Receipt::Invalid(reason) => format!("{}{reason}", Self::INVALID),
             Receipt::RefusedOnReceipt(reason) => format!("{}{reason}", Self::ON_RECEIPT),
         }
+    }
+
+    /// Whether a stored text reads as [`Receipt::Invalid`] ([`Receipt::read`]), without
+    /// reading it: a receipt pass asks it of every receipt of the school.
+    #[must_use]
+    pub fn is_invalid(text: &str) -> bool {
+        text != RECEIPT_VERIFIED && !text.starts_with(Self::ON_RECEIPT)
     }
 
     /// Reads a stored text. Anything else than the three forms reads as invalid, with the text
@@ -418,10 +440,11 @@ pub fn receipts_of(protocol: DocId) -> Option<DocId> {
     }
 }
 
-/// Verifies the sheets of `protocol` that have no receipt yet and receipts them in the school's
+/// Verifies the sheets of `protocol` that have no receipt yet (and those receipted invalid, when
+/// they are to be judged again: the module's comment) and receipts them in the school's
 /// РЦОИ document ([`Receipt`]), in one change, judging time against `now_ms` on the region's
 /// `clock` ([`Refusal`]). `directory_for` builds the signer directory from the experts'
-/// certificates the protocol carries. Returns how many sheets were receipted; 0 on a node other
+/// certificates the protocol carries. Returns how many receipts were written; 0 on a node other
 /// than the РЦОИ or a document other than a protocol.
 pub fn receipt_new_sheets<D: SignerDirectory>(
     engine: &mut Engine,
@@ -495,6 +518,10 @@ struct Fresh<D> {
     protocol: DocId,
     receipts: DocId,
     sheets: Vec<crate::record::SignedSheet>,
+    /// For each of `sheets`, the receipt it holds when it is judged again.
+    held: Vec<Option<String>>,
+    /// The experts' certificates the protocol carries (`directory` is built from them).
+    experts: BTreeMap<String, Vec<u8>>,
     directory: D,
     ended: BTreeMap<crate::record::SheetSubject, crate::act::Act>,
     orders: crate::commission::Orders,
@@ -550,13 +577,17 @@ fn receipt<D: SignerDirectory>(
     for (i, p) in protocols.iter().enumerate() {
         first_at.entry(*p).or_insert(i);
     }
-    // (protocol, its РЦОИ document, its sheets to receipt, its experts' certificates)
+    // (protocol, its РЦОИ document, its sheets to receipt, the receipts they hold, its
+    // experts' certificates)
     let mut found = Vec::new();
     for &protocol in first_at.keys() {
         let (Some(receipts), Some(doc)) = (receipts_of(protocol), engine.doc(&protocol)) else {
             continue;
         };
-        let mut sheets = content::sheets_not_receipted(doc, engine.doc(&receipts));
+        let to_judge = content::sheets_to_judge(doc, engine.doc(&receipts), |text| {
+            clock.is_some() && Receipt::is_invalid(text)
+        });
+        let mut sheets = to_judge.new;
         if clock.is_none() {
             let layout_1: BTreeMap<String, String> = protocol
                 .sibling(DocKind::Results)
@@ -565,10 +596,23 @@ fn receipt<D: SignerDirectory>(
                 .unwrap_or_default();
             sheets.retain(|s| layout_1.contains_key(&s.hash().to_string()));
         }
-        if sheets.is_empty() {
+        let experts = content::expert_certs(doc);
+        let again = if to_judge.again.is_empty()
+            || engine.invalid_judged_against(&protocol) == Some(experts_digest(&experts))
+        {
+            Vec::new()
+        } else {
+            to_judge.again
+        };
+        if sheets.is_empty() && again.is_empty() {
             continue;
         }
-        found.push((protocol, receipts, sheets, content::expert_certs(doc)));
+        let mut held: Vec<Option<String>> = vec![None; sheets.len()];
+        for (sheet, text) in again {
+            sheets.push(sheet);
+            held.push(Some(text));
+        }
+        found.push((protocol, receipts, sheets, held, experts));
     }
     if found.len() > 1 {
         // A directory for every school's experts at once, dropped: a directory that checks
@@ -577,7 +621,7 @@ fn receipt<D: SignerDirectory>(
         // (Where an id is listed by two schools, one certificate is taken; the other is checked
         // with its school's.)
         let mut every: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-        for (_, _, _, certs) in &found {
+        for (_, _, _, _, certs) in &found {
             for (id, der) in certs {
                 every.entry(id.clone()).or_insert_with(|| der.clone());
             }
@@ -585,7 +629,7 @@ fn receipt<D: SignerDirectory>(
         drop(directory_for(&every));
     }
     let mut fresh: Vec<Fresh<D>> = Vec::new();
-    for (protocol, receipts, sheets, experts) in found {
+    for (protocol, receipts, sheets, held, experts) in found {
         let Some(doc) = engine.doc(&protocol) else {
             continue;
         };
@@ -593,7 +637,9 @@ fn receipt<D: SignerDirectory>(
             protocol,
             receipts,
             sheets,
+            held,
             directory: directory_for(&experts),
+            experts,
             // Acts by the organisers' certificates alone: an expert's listed under the same id
             // must not stand in for them. Their signatures and the orders' are checked once
             // per node, not at every sheet ([`Engine::signatures`]).
@@ -614,8 +660,9 @@ fn receipt<D: SignerDirectory>(
         .map(|f| (f.sheets.as_slice(), &f.directory as &dyn SignerDirectory))
         .collect();
     let checked = verify_groups(&groups, rules);
-    // (protocol, its РЦОИ document, a receipt per sheet)
-    let verdicts: Vec<(DocId, DocId, Receipts)> = fresh
+    // (protocol, its РЦОИ document, a receipt per sheet whose receipt changes, and the digest
+    // of what the sheets receipted invalid were judged against, when it is to be noted)
+    let verdicts: Vec<(DocId, DocId, Receipts, Option<[u8; 32]>)> = fresh
         .iter()
         .zip(checked)
         .map(|(f, results)| {
@@ -629,28 +676,58 @@ fn receipt<D: SignerDirectory>(
                 ended: &f.ended,
                 orders: &f.orders,
             };
-            let receipts = f
+            let judged: Vec<(RecordHash, String)> = f
                 .sheets
                 .iter()
                 .zip(results)
                 .map(|(s, r)| (s.hash(), f.judge(r, &against, clock, received).text()))
                 .collect();
-            (f.protocol, f.receipts, receipts)
+            let invalid = f.held.iter().any(Option::is_some)
+                || judged.iter().any(|(_, text)| Receipt::is_invalid(text));
+            let note = (clock.is_some() && invalid).then(|| experts_digest(&f.experts));
+            let receipts = judged
+                .into_iter()
+                .zip(&f.held)
+                .filter(|((_, text), held)| held.as_ref() != Some(text))
+                .map(|(verdict, _)| verdict)
+                .collect();
+            (f.protocol, f.receipts, receipts, note)
         })
         .collect();
-    for (protocol, receipts, verdicts) in verdicts {
-        let written = engine
-            .change(now_ms, receipts, |tx| {
-                verdicts
-                    .iter()
-                    .try_for_each(|(h, v)| content::put_receipt(tx, h, v))
-            })
-            .map(|()| verdicts.len());
+    for (protocol, receipts, verdicts, note) in verdicts {
+        let written = if verdicts.is_empty() {
+            Ok(0)
+        } else {
+            engine
+                .change(now_ms, receipts, |tx| {
+                    verdicts
+                        .iter()
+                        .try_for_each(|(h, v)| content::put_receipt(tx, h, v))
+                })
+                .map(|()| verdicts.len())
+        };
+        if let (Ok(_), Some(digest)) = (&written, note) {
+            engine.note_invalid_judged_against(protocol, digest);
+        }
         if let Some(outcome) = first_at.get(&protocol).and_then(|&i| outcomes.get_mut(i)) {
             outcome.1 = written;
         }
     }
     outcomes
+}
+
+/// The digest of a protocol's experts' certificates: what the engine notes its sheets receipted
+/// invalid were judged against (`Engine::invalid_judged_against`; the module's comment says why).
+fn experts_digest(experts: &BTreeMap<String, Vec<u8>>) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for (id, der) in experts {
+        h.update((id.len() as u64).to_le_bytes());
+        h.update(id.as_bytes());
+        h.update((der.len() as u64).to_le_bytes());
+        h.update(der);
+    }
+    h.finalize().into()
 }
 
 #[cfg(test)]
@@ -719,6 +796,182 @@ mod tests {
         &'a [(crate::commission::Commission, crate::statement::Statement)],
     );
 
+    /// A school (node 0) and the РЦОИ (node 1) connected to each other, the РЦОИ holding the
+    /// school's regional register; the protocol they share, and now (`at(30)`).
+    struct Pair {
+        nodes: Vec<Engine>,
+        protocol: DocId,
+        now: i64,
+        /// Each node's identity, key and certificate, and their CA: what starts one again.
+        made: ([NodeIdentity; 2], [SigningKey; 2], Vec<Vec<u8>>, FixedCa),
+    }
+
+    impl Pair {
+        /// The РЦОИ registers `register` (participant, category of record) for the school.
+        fn new(register: &[(String, Category)]) -> Self {
+            let region = RegionCode::new("42").unwrap();
+            let municipality = MunicipalityCode::new("4201").unwrap();
+            let identities = [
+                NodeIdentity {
+                    region,
+                    org: OrgCode::School(school()),
+                    municipality: Some(municipality),
+                },
+                NodeIdentity {
+                    region,
+                    org: OrgCode::Rcoi(region),
+                    municipality: None,
+                },
+            ];
+            let keys = [
+                SigningKey::from_bytes(&[1; 32]),
+                SigningKey::from_bytes(&[2; 32]),
+            ];
+            let ca = FixedCa::default();
+            let certs: Vec<Vec<u8>> = (0..2).map(|i| ca.issue(identities[i], &keys[i])).collect();
+            let mut nodes: Vec<Engine> = (0..2)
+                .map(|i| {
+                    Engine::new(
+                        identities[i],
+                        keys[i].clone(),
+                        certs[i].clone(),
+                        Box::new(ca.clone()),
+                    )
+                })
+                .collect();
+            let protocol = DocId::School {
+                kind: DocKind::Protocol,
+                municipality,
+                school: school(),
+                exam: crate::record::fixtures::subject("p1").exam,
+            };
+            let now = at(30).unix_ms();
+            nodes[1]
+                .change(now, receipts_of(protocol).unwrap(), |tx| {
+                    register.iter().try_for_each(|(id, category)| {
+                        let participant = crate::participant::Participant {
+                            id: ParticipantId::new(id).unwrap(),
+                            name: crate::participant::FullName::new("Иванова", "Анна", "").unwrap(),
+                            document: crate::participant::IdentityDocument::new("3204", id)
+                                .unwrap(),
+                            class: crate::participant::SchoolClass::new("9А").unwrap(),
+                            category: *category,
+                        };
+                        content::put_registered(tx, &participant)
+                    })
+                })
+                .unwrap();
+            let mut pair = Pair {
+                nodes,
+                protocol,
+                now,
+                made: (identities, keys, certs, ca),
+            };
+            pair.connect();
+            pair
+        }
+
+        /// Both nodes connect to each other.
+        fn connect(&mut self) {
+            for (i, other) in [(0, 1), (1, 0)] {
+                self.nodes[i].handle(
+                    self.now,
+                    Input::Connected {
+                        peer: 1,
+                        identity: self.made.0[other],
+                        wire: crate::sync::wire::WIRE_VERSION,
+                        link: crate::sync::Link::Quic,
+                    },
+                );
+            }
+        }
+
+        /// The РЦОИ starts again with nothing held, connects to the school and takes back from
+        /// it everything, its own documents too, making no receipt pass meanwhile: as a node
+        /// that starts again has its documents but nothing it kept only in memory.
+        fn restart_rcoi(&mut self) {
+            let (identities, keys, certs, ca) = &self.made;
+            self.nodes[1] = Engine::new(
+                identities[1],
+                keys[1].clone(),
+                certs[1].clone(),
+                Box::new(ca.clone()),
+            );
+            self.nodes[0].handle(self.now, Input::Disconnected { peer: 1 });
+            self.connect();
+            self.deliver(|_, _, _| {});
+        }
+
+        /// The school changes its protocol.
+        fn school_writes(
+            &mut self,
+            f: impl FnOnce(
+                &mut automerge::transaction::Transaction<'_>,
+            ) -> Result<(), automerge::AutomergeError>,
+        ) {
+            self.nodes[0].change(self.now, self.protocol, f).unwrap();
+        }
+
+        /// Delivers until quiet; after every delivery to it the РЦОИ makes its receipt `pass`
+        /// (its engine, the protocol, now), as the drivers do.
+        fn deliver(&mut self, pass: impl Fn(&mut Engine, DocId, i64)) {
+            for _ in 0..100 {
+                let mut quiet = true;
+                for from in 0..2 {
+                    let frames: Vec<Vec<u8>> =
+                        std::iter::from_fn(|| self.nodes[from].poll_output())
+                            .filter_map(|o| match o {
+                                Output::Send { bytes, .. } => Some(bytes),
+                                _ => None,
+                            })
+                            .collect();
+                    for bytes in frames {
+                        quiet = false;
+                        self.nodes[1 - from].handle(
+                            self.now,
+                            Input::Received {
+                                peer: 1,
+                                bytes: &bytes,
+                            },
+                        );
+                        if 1 - from == 1 {
+                            pass(&mut self.nodes[1], self.protocol, self.now);
+                        }
+                    }
+                }
+                if quiet {
+                    return;
+                }
+            }
+        }
+
+        /// The receipts as the school holds them.
+        fn receipts_at_school(&self) -> BTreeMap<String, String> {
+            self.nodes[0]
+                .doc(&receipts_of(self.protocol).unwrap())
+                .map(content::receipts)
+                .unwrap_or_default()
+        }
+
+        /// The school's resolution of its protocol with the receipts it holds, its experts
+        /// judged by `directory`.
+        fn resolution_at_school(
+            &self,
+            directory: &FixedDirectory,
+        ) -> crate::resolve::ProtocolResolution {
+            crate::settlement::resolve_protocol(
+                self.nodes[0].doc(&self.protocol).unwrap(),
+                self.nodes[0].doc(&receipts_of(self.protocol).unwrap()),
+                (
+                    &rules(),
+                    &std::collections::BTreeSet::from([crate::settlement::Settler::Chair]),
+                ),
+                |_| directory,
+            )
+            .resolution
+        }
+    }
+
     /// As [`ingest_with_acts`]; once everything is delivered, `then` acts at the РЦОИ (its
     /// engine, the protocol, now), and what it wrote is delivered too.
     fn ingest_then(
@@ -729,60 +982,11 @@ mod tests {
         carried_over: bool,
         then: impl FnOnce(&mut Engine, DocId, i64),
     ) -> (BTreeMap<String, String>, crate::resolve::ProtocolResolution) {
-        let region = RegionCode::new("42").unwrap();
-        let municipality = MunicipalityCode::new("4201").unwrap();
-        let identities = [
-            NodeIdentity {
-                region,
-                org: OrgCode::School(school()),
-                municipality: Some(municipality),
-            },
-            NodeIdentity {
-                region,
-                org: OrgCode::Rcoi(region),
-                municipality: None,
-            },
-        ];
-        let keys = [
-            SigningKey::from_bytes(&[1; 32]),
-            SigningKey::from_bytes(&[2; 32]),
-        ];
-        let ca = FixedCa::default();
-        let certs: Vec<Vec<u8>> = (0..2).map(|i| ca.issue(identities[i], &keys[i])).collect();
-        let mut nodes: Vec<Engine> = (0..2)
-            .map(|i| {
-                Engine::new(
-                    identities[i],
-                    keys[i].clone(),
-                    certs[i].clone(),
-                    Box::new(ca.clone()),
-                )
-            })
-            .collect();
-        let protocol = DocId::School {
-            kind: DocKind::Protocol,
-            municipality,
-            school: school(),
-            exam: crate::record::fixtures::subject("p1").exam,
-        };
-        let now = at(30).unix_ms();
-        nodes[1]
-            .change(now, receipts_of(protocol).unwrap(), |tx| {
-                register.iter().try_for_each(|(id, category)| {
-                    let participant = crate::participant::Participant {
-                        id: ParticipantId::new(id).unwrap(),
-                        name: crate::participant::FullName::new("Иванова", "Анна", "").unwrap(),
-                        document: crate::participant::IdentityDocument::new("3204", id).unwrap(),
-                        class: crate::participant::SchoolClass::new("9А").unwrap(),
-                        category: *category,
-                    };
-                    content::put_registered(tx, &participant)
-                })
-            })
-            .unwrap();
+        let mut pair = Pair::new(register);
+        let (protocol, now) = (pair.protocol, pair.now);
         if carried_over {
             // Layout 1 kept the РЦОИ's receipts in the school's results document.
-            nodes[0]
+            pair.nodes[0]
                 .change(now, protocol.sibling(DocKind::Results).unwrap(), |tx| {
                     sheets
                         .iter()
@@ -790,99 +994,40 @@ mod tests {
                 })
                 .unwrap();
         }
-        nodes[0]
-            .change(now, protocol, |tx| {
-                for (order, statement) in orders {
-                    content::put_commission(
-                        tx,
-                        order.edition,
-                        statement,
-                        order.head,
-                        b"head cert",
-                    )?;
-                }
-                for (act, statement) in acts {
-                    content::put_act(
-                        tx,
-                        act.participant,
-                        act.attempt,
-                        statement,
-                        act.organiser,
-                        b"organiser cert",
-                    )?;
-                }
-                sheets
-                    .iter()
-                    .try_for_each(|s| content::put_sheet(tx, s, expert(1), b"cert"))
-            })
-            .unwrap();
-        for (i, other) in [(0, 1), (1, 0)] {
-            nodes[i].handle(
-                now,
-                Input::Connected {
-                    peer: 1,
-                    identity: identities[other],
-                    wire: crate::sync::wire::WIRE_VERSION,
-                    link: crate::sync::Link::Quic,
-                },
-            );
-        }
-        // Deliver until quiet; the РЦОИ receipts after every delivery, as the drivers do.
-        let deliver = |nodes: &mut Vec<Engine>| {
-            for _ in 0..100 {
-                let mut quiet = true;
-                for from in 0..2 {
-                    let frames: Vec<Vec<u8>> = std::iter::from_fn(|| nodes[from].poll_output())
-                        .filter_map(|o| match o {
-                            Output::Send { bytes, .. } => Some(bytes),
-                            _ => None,
-                        })
-                        .collect();
-                    for bytes in frames {
-                        quiet = false;
-                        nodes[1 - from].handle(
-                            now,
-                            Input::Received {
-                                peer: 1,
-                                bytes: &bytes,
-                            },
-                        );
-                        if 1 - from == 1 {
-                            if carried_over {
-                                receipt_carried_over(
-                                    &mut nodes[1],
-                                    protocol,
-                                    &rules(),
-                                    |_| directory,
-                                    now,
-                                )
-                            } else {
-                                receipt_new_sheets(
-                                    &mut nodes[1],
-                                    protocol,
-                                    &rules(),
-                                    |_| directory,
-                                    UtcOffset::UTC,
-                                    now,
-                                )
-                            }
-                            .unwrap();
-                        }
-                    }
-                }
-                if quiet {
-                    break;
-                }
+        pair.school_writes(|tx| {
+            for (order, statement) in orders {
+                content::put_commission(tx, order.edition, statement, order.head, b"head cert")?;
             }
+            for (act, statement) in acts {
+                content::put_act(
+                    tx,
+                    act.participant,
+                    act.attempt,
+                    statement,
+                    act.organiser,
+                    b"organiser cert",
+                )?;
+            }
+            sheets
+                .iter()
+                .try_for_each(|s| content::put_sheet(tx, s, expert(1), b"cert"))
+        });
+        let pass = |rcoi: &mut Engine, protocol: DocId, now: i64| {
+            if carried_over {
+                receipt_carried_over(rcoi, protocol, &rules(), |_| directory, now)
+            } else {
+                receipt_new_sheets(rcoi, protocol, &rules(), |_| directory, UtcOffset::UTC, now)
+            }
+            .unwrap();
         };
-        deliver(&mut nodes);
+        pair.deliver(pass);
         // What the РЦОИ does next (an approval), delivered down to the school in turn.
-        then(&mut nodes[1], protocol, now);
-        deliver(&mut nodes);
+        then(&mut pair.nodes[1], protocol, now);
+        pair.deliver(pass);
         // Everything was receipted once: another pass finds nothing new.
         assert_eq!(
             receipt_new_sheets(
-                &mut nodes[1],
+                &mut pair.nodes[1],
                 protocol,
                 &rules(),
                 |_| directory,
@@ -892,20 +1037,9 @@ mod tests {
             .unwrap(),
             0
         );
-        let at_school = nodes[0].doc(&receipts_of(protocol).unwrap());
-        let resolution = crate::settlement::resolve_protocol(
-            nodes[0].doc(&protocol).unwrap(),
-            at_school,
-            (
-                &rules(),
-                &std::collections::BTreeSet::from([crate::settlement::Settler::Chair]),
-            ),
-            |_| directory,
-        )
-        .resolution;
         (
-            at_school.map(content::receipts).unwrap_or_default(),
-            resolution,
+            pair.receipts_at_school(),
+            pair.resolution_at_school(directory),
         )
     }
 
@@ -1157,6 +1291,157 @@ mod tests {
             .map(|(s, _)| s.participant.as_str())
             .collect();
         assert_eq!(counted, vec!["p1"]);
+    }
+
+    /// The experts a pass knows from a protocol's certificates: those of [`directory`] when
+    /// expert 1's certificate is the real one (`cert`), none when it is anything else.
+    fn by_expert_1s_cert(certs: &BTreeMap<String, Vec<u8>>) -> FixedDirectory {
+        if certs.get(expert(1).as_str()).map(Vec::as_slice) == Some(b"cert".as_slice()) {
+            directory()
+        } else {
+            FixedDirectory::default()
+        }
+    }
+
+    /// A receipt pass at the РЦОИ with experts judged by [`by_expert_1s_cert`].
+    fn pass_by_certs(rcoi: &mut Engine, protocol: DocId, now: i64) {
+        receipt_new_sheets(
+            rcoi,
+            protocol,
+            &rules(),
+            by_expert_1s_cert,
+            UtcOffset::UTC,
+            now,
+        )
+        .unwrap();
+    }
+
+    /// The made-up exam date of [`a_sheet_for_another_exam_than_its_protocols_is_refused_on_receipt`]
+    /// by another way in: the school stores the sheet beside junk under its expert's entry, so
+    /// it is receipted invalid for its signer before any check of protocol or time runs, then
+    /// puts the real certificate there. Checked afresh, the sheet verifies at every node; the
+    /// РЦОИ judges it again as arriving now and refuses it on receipt, which binds the school.
+    #[test]
+    fn a_sheet_receipted_invalid_is_judged_again_when_its_experts_certificate_changes() {
+        let of_the_day = sign(draft("p1", 12, 1), 1);
+        let mut d = draft("p2", 15, 1);
+        d.subject.exam = "is-2024-02-13".parse().unwrap();
+        d.signed_at = "2024-02-13T05:00:00Z".parse().unwrap();
+        let made_up = sign(d, 1);
+        let mut pair = Pair::new(&as_scored(&[of_the_day.clone(), made_up.clone()]));
+        pair.school_writes(|tx| content::put_sheet(tx, &made_up, expert(1), b"junk"));
+        pair.deliver(pass_by_certs);
+        let receipt = |pair: &Pair, s: &SignedSheet| {
+            Receipt::read(&pair.receipts_at_school()[&s.hash().to_string()])
+        };
+        assert_eq!(
+            receipt(&pair, &made_up),
+            Receipt::Invalid("signer: expert exp-1 is not known to the region".into())
+        );
+        // The real certificate, and an honest sheet with it.
+        pair.school_writes(|tx| content::put_sheet(tx, &of_the_day, expert(1), b"cert"));
+        pair.deliver(pass_by_certs);
+        assert_eq!(receipt(&pair, &of_the_day), Receipt::Verified);
+        assert_eq!(
+            receipt(&pair, &made_up),
+            Receipt::RefusedOnReceipt(
+                "the sheet is for exam is-2024-02-13 at school 420101, but it arrived in the \
+                 protocol protocol/4201/420101/is-2024-02-14"
+                    .into()
+            )
+        );
+        let resolution = pair.resolution_at_school(&directory());
+        let counted: Vec<&str> = resolution
+            .subjects
+            .iter()
+            .filter(|(_, r)| r.verdict.current().is_some())
+            .map(|(s, _)| s.participant.as_str())
+            .collect();
+        assert_eq!(counted, vec!["p1"]);
+    }
+
+    /// While a protocol's certificates stay as they were, its sheets receipted invalid are not
+    /// judged again: a pass finds nothing to do, whatever else changed in the protocol. When
+    /// they change, the sheets are judged again, and a receipt whose verdict stays is not
+    /// written again.
+    #[test]
+    fn sheets_receipted_invalid_are_judged_again_only_when_the_certificates_change() {
+        use automerge::transaction::Transactable;
+        let forged = tampered(&sign(draft("p1", 12, 1), 1));
+        let mut pair = Pair::new(&as_scored(std::slice::from_ref(&forged)));
+        pair.school_writes(|tx| content::put_sheet(tx, &forged, expert(1), b"cert"));
+        pair.deliver(pass_by_certs);
+        let (protocol, now) = (pair.protocol, pair.now);
+        let judged = std::cell::Cell::new(0);
+        let pass = |rcoi: &mut Engine, certs_seen: &std::cell::Cell<usize>| {
+            receipt_new_sheets(
+                rcoi,
+                protocol,
+                &rules(),
+                |certs| {
+                    certs_seen.set(certs_seen.get() + 1);
+                    by_expert_1s_cert(certs)
+                },
+                UtcOffset::UTC,
+                now,
+            )
+            .unwrap()
+        };
+        // Another change to the protocol, not to its certificates.
+        pair.school_writes(|tx| tx.put(automerge::ROOT, "note", "x").map(|_| ()));
+        pair.deliver(|_, _, _| {});
+        assert_eq!((pass(&mut pair.nodes[1], &judged), judged.get()), (0, 0));
+        // Another expert's certificate: judged again, the same verdict, nothing written.
+        pair.school_writes(|tx| {
+            tx.put(
+                automerge::ROOT,
+                format!("expert/{}", expert(2)),
+                b"other".to_vec(),
+            )
+            .map(|_| ())
+        });
+        pair.deliver(|_, _, _| {});
+        assert_eq!(pass(&mut pair.nodes[1], &judged), 0);
+        assert!(judged.get() > 0, "judged again");
+        let before = judged.get();
+        assert_eq!(pass(&mut pair.nodes[1], &judged), 0);
+        assert_eq!(judged.get(), before, "judged once for those certificates");
+        let text = &pair.receipts_at_school()[&forged.hash().to_string()];
+        assert_eq!(text, "invalid: the signature does not verify");
+    }
+
+    /// A sheet receipted invalid from the РЦОИ's own passing state (here its CA knew nobody
+    /// yet) is judged again at the РЦОИ's next start, with what it checks with then, though the
+    /// protocol's certificates did not change: that memory is not kept across starts.
+    #[test]
+    fn a_sheet_receipted_invalid_is_judged_again_after_the_rcoi_starts_again() {
+        let sheet = sign(draft("p1", 12, 1), 1);
+        let mut pair = Pair::new(&as_scored(std::slice::from_ref(&sheet)));
+        pair.school_writes(|tx| content::put_sheet(tx, &sheet, expert(1), b"cert"));
+        let nobody = FixedDirectory::default();
+        let everyone = directory();
+        fn pass_with(d: &FixedDirectory) -> impl Fn(&mut Engine, DocId, i64) + '_ {
+            move |rcoi, protocol, now| {
+                receipt_new_sheets(rcoi, protocol, &rules(), |_| d, UtcOffset::UTC, now).unwrap();
+            }
+        }
+        pair.deliver(pass_with(&nobody));
+        let receipt =
+            |pair: &Pair| Receipt::read(&pair.receipts_at_school()[&sheet.hash().to_string()]);
+        assert_eq!(
+            receipt(&pair),
+            Receipt::Invalid("signer: expert exp-1 is not known to the region".into())
+        );
+        // Running on, the РЦОИ does not judge it again: its certificates are those it was
+        // judged against.
+        let (protocol, now) = (pair.protocol, pair.now);
+        pass_with(&everyone)(&mut pair.nodes[1], protocol, now);
+        pair.deliver(|_, _, _| {});
+        assert!(matches!(receipt(&pair), Receipt::Invalid(_)));
+        pair.restart_rcoi();
+        pass_with(&everyone)(&mut pair.nodes[1], protocol, now);
+        pair.deliver(|_, _, _| {});
+        assert_eq!(receipt(&pair), Receipt::Verified);
     }
 
     #[test]

@@ -222,7 +222,8 @@ pub struct CarriedOver {
 /// cannot forge one, only keep back or restore an older one: publishing again makes a newer
 /// edition); receipts are not signed, so every sheet layout 1 receipted is verified again. A
 /// sheet with no receipt at all (stored, then the node stopped before receipting it) is judged
-/// as arriving now. On a store already at layout 2 and fully receipted this writes nothing.
+/// as arriving now, and so is every sheet receipted invalid (`giasync_shared::ingest`: what it
+/// was judged against is not kept across starts). On a store already at layout 2 and fully receipted this writes nothing.
 /// Returns what it wrote.
 pub fn carry_over_layout_1(
     engine: &mut Engine,

@@ -441,6 +441,9 @@ pub struct Engine {
     /// Stored documents that did not load ([`EngineError::Unreadable`]): neither changed here
     /// nor taken from peers until a load succeeds.
     unreadable: BTreeSet<DocId>,
+    /// What the РЦОИ's receipt passes last judged each protocol's sheets receipted invalid
+    /// against ([`Engine::invalid_judged_against`]).
+    invalid_judged_against: BTreeMap<DocId, [u8; 32]>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -510,6 +513,7 @@ impl Engine {
             wire_versions: wire::WIRE_VERSIONS.to_vec(),
             signatures: crate::signature_memo::SignatureMemo::default(),
             unreadable: BTreeSet::new(),
+            invalid_judged_against: BTreeMap::new(),
         }
     }
 
@@ -518,6 +522,21 @@ impl Engine {
     #[must_use]
     pub fn signatures(&self) -> &crate::signature_memo::SignatureMemo {
         &self.signatures
+    }
+
+    /// At the РЦОИ, by protocol: the digest of the experts' certificates its sheets receipted
+    /// invalid were last judged against (`crate::ingest`), so they are judged again when the
+    /// school changes them, and only then. Kept with the engine, not stored: a node that starts
+    /// again judges them all again, against its CA and revocation list as they are then.
+    #[must_use]
+    pub fn invalid_judged_against(&self, protocol: &DocId) -> Option<[u8; 32]> {
+        self.invalid_judged_against.get(protocol).copied()
+    }
+
+    /// Notes what the sheets of `protocol` receipted invalid were judged against
+    /// ([`Engine::invalid_judged_against`]).
+    pub fn note_invalid_judged_against(&mut self, protocol: DocId, digest: [u8; 32]) {
+        self.invalid_judged_against.insert(protocol, digest);
     }
 
     /// The switch to another set of wire versions: how a test runs a node of the next version
