@@ -3,7 +3,9 @@
 //! checked by the domain types as they are read) and the pages hand them to the engine thread.
 
 use giasync_shared::calendar::Timestamp;
-use giasync_shared::codes::{MunicipalityCode, ParticipantId, PersonId, RoomCode, SchoolCode};
+use giasync_shared::codes::{
+    MunicipalityCode, ParticipantId, PersonId, PersonRole, RoomCode, SchoolCode,
+};
 use giasync_shared::exam::ExamId;
 use giasync_shared::participant::{Category, FullName, IdentityDocument, Participant, SchoolClass};
 use giasync_shared::room::Attendance;
@@ -698,7 +700,11 @@ pub fn apply(
             room,
         } => Answer::Assigned(roster::assign(engine, now_ms, exam, participant, room)?),
         Command::Mark(marking) => {
-            roster::mark(engine, context, now_ms, &marking)?;
+            let interviewer = match actor {
+                Actor::Person(p) if p.role == PersonRole::Interviewer => Some(p.id),
+                _ => None,
+            };
+            roster::mark(engine, context, now_ms, &marking, interviewer)?;
             Answer::Marked(marking)
         }
         Command::Log {

@@ -32,6 +32,34 @@ pub struct Logged {
     pub attempt: Option<u8>,
 }
 
+/// `Ok` when `interviewer` may work with `participant`: once the head signed a commission order,
+/// the interviewers of a room are those its newest edition names for it (§22, §37), and the
+/// participant's room is the roster's.
+pub fn require_interviewer_of_room(
+    engine: &Engine,
+    context: &Context,
+    exam: ExamId,
+    interviewer: PersonId,
+    participant: ParticipantId,
+) -> Result<(), Error> {
+    let protocol = school_doc(engine, DocKind::Protocol, exam)?;
+    let school = protocol.school().ok_or(Error::NoExam)?;
+    let orders = super::commission::orders(engine, context, protocol);
+    if !orders.any() {
+        return Ok(());
+    }
+    let room = super::roster::entry(engine, exam, participant)?.room;
+    if room.is_some_and(|room| orders.interviews_now((exam, school), interviewer, room)) {
+        Ok(())
+    } else {
+        Err(Error::InterviewerNotOfRoom {
+            interviewer,
+            participant,
+            room,
+        })
+    }
+}
+
 /// Writes a start or end of a participant of the roster into the room log, at a time within the
 /// exam day on the region's clock, and returns the attempt it was written for.
 ///
@@ -58,20 +86,8 @@ pub fn log(
         });
     }
     let protocol = school_doc(engine, DocKind::Protocol, exam)?;
-    // The interviewers of a room are those the head's newest order names for it (§22, §37).
     if let Some(interviewer) = entry.interviewer {
-        let school = protocol.school().ok_or(Error::NoExam)?;
-        let orders = super::commission::orders(engine, context, protocol);
-        if orders.any() {
-            let room = super::roster::entry(engine, exam, entry.participant)?.room;
-            if !room.is_some_and(|room| orders.interviews_now((exam, school), interviewer, room)) {
-                return Err(Error::InterviewerNotOfRoom {
-                    interviewer,
-                    participant: entry.participant,
-                    room,
-                });
-            }
-        }
+        require_interviewer_of_room(engine, context, exam, interviewer, entry.participant)?;
     }
     let (first, open) = open_attempt(engine, context, protocol, exam, entry.participant)?;
     let log = engine

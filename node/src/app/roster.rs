@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use giasync_shared::codes::{MunicipalityCode, ParticipantId, RoomCode, SchoolCode};
+use giasync_shared::codes::{MunicipalityCode, ParticipantId, PersonId, RoomCode, SchoolCode};
 use giasync_shared::content::{self, RosterRow};
 use giasync_shared::exam::ExamId;
 use giasync_shared::participant::Category;
@@ -241,14 +241,26 @@ pub fn assign(
     Ok(Assigned { participant, room })
 }
 
-/// Records a participant's attendance.
+/// Records a participant's attendance. An interviewer marks only the participants of their own
+/// rooms (seed 002 §8: they mark who did not come to or left their room), as they keep only those
+/// rooms' log (`super::room_log::require_interviewer_of_room`); organisers mark anyone's.
 pub fn mark(
     engine: &mut Engine,
     context: &super::Context,
     now_ms: i64,
     marking: &Marking,
+    interviewer: Option<PersonId>,
 ) -> Result<(), Error> {
     let doc = require_participant(engine, marking.exam, marking.participant)?;
+    if let Some(interviewer) = interviewer {
+        super::room_log::require_interviewer_of_room(
+            engine,
+            context,
+            marking.exam,
+            interviewer,
+            marking.participant,
+        )?;
+    }
     // An act's number is one act's (§48, §49): the number a mark gives may not be another
     // participant's act on this date, signed or marked.
     if let Some(number) = marking.attendance.act()

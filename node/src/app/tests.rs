@@ -2545,6 +2545,26 @@ fn the_room_log_is_kept_by_the_interviewers_the_order_names_for_the_room() {
     );
     // The console names nobody and is not judged by the order.
     console(&mut e, &c, log("p2", nine));
+    // Marking attendance too: an interviewer marks the participants of their own rooms only,
+    // the responsible organiser anyone's.
+    let absent = |p: &str| {
+        Command::Mark(Marking {
+            exam: exam(),
+            participant: pid(p),
+            attendance: Attendance::Absent,
+        })
+    };
+    assert_refused!(
+        run(&mut e, &c, &Actor::Person(int2.clone()), absent("p1")),
+        Error::InterviewerNotOfRoom { room: Some(_), .. }
+    );
+    assert_refused!(
+        run(&mut e, &c, &Actor::Person(int1.clone()), absent("p3")),
+        Error::InterviewerNotOfRoom { room: None, .. }
+    );
+    run(&mut e, &c, &Actor::Person(int1.clone()), absent("p1")).unwrap();
+    let (organiser, _, _) = person(SCHOOL, PersonRole::Organiser, 0);
+    run(&mut e, &c, &Actor::Person(organiser), absent("p3")).unwrap();
 }
 
 #[test]
