@@ -567,6 +567,8 @@ fn fields(answer: &Answer) -> BTreeMap<String, String> {
             }
         }
         Answer::Results(r) => {
+            // The edition shown: `results familiarise` names it in the record it signs.
+            f.insert(RESULTS_EDITION_FIELD.to_owned(), r.edition.to_string());
             for row in &r.rows {
                 let mut text = format!("{} {}", row.total, row.outcome.display_name());
                 if let Some(at) = row.familiarised {
@@ -587,6 +589,10 @@ fn fields(answer: &Answer) -> BTreeMap<String, String> {
     }
     f
 }
+
+/// The field of a results answer that gives the edition shown (the others are
+/// `PARTICIPANT/ATTEMPT`).
+pub const RESULTS_EDITION_FIELD: &str = "edition";
 
 /// Reads one request line: the version first, then the command.
 pub fn parse_request(line: &str) -> Result<Command, Box<Response>> {

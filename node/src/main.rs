@@ -1069,12 +1069,24 @@ fn results(command: ResultsCommand) -> anyhow::Result<bool> {
         } => {
             let s = session(&target)?;
             let organiser = giasync_node::person::unlock(&key, cert, PersonRole::Organiser)?;
+            // The edition in force, as `results show` gives it: the record names it.
+            let shown = send(&s, &Request::Results { exam: s.exam })?;
+            if !shown.ok {
+                return Ok(report(&shown));
+            }
+            let edition: u32 = shown
+                .fields
+                .get(giasync_node::admin::RESULTS_EDITION_FIELD)
+                .context("the node gave no edition of the results")?
+                .parse()
+                .context("the edition of the results")?;
             let record = giasync_shared::publish::Familiarisation {
                 exam: s.exam,
                 school: s.config.org()?.school().context("not a school")?,
                 participant: ParticipantId::new(&participant)?,
                 organiser: organiser.person.id,
                 at: Timestamp::from_unix_ms(now_ms())?,
+                edition: Some(edition),
             };
             let statement = record.sign(&organiser.key)?;
             Ok(report(&send(

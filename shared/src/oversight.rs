@@ -764,10 +764,14 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
         .max()
         .map(within);
     // Results and familiarisation.
-    let published = docs.rcoi.and_then(|r| {
-        crate::publish::latest(&content::publications(r), inputs.verifier, exam, school).ok()
+    let editions = docs.rcoi.map_or_else(BTreeMap::new, |r| {
+        crate::publish::all_verified(&content::publications(r), inputs.verifier, exam, school)
     });
+    let published = editions.values().next_back();
     out.delivered = docs.results.and_then(content::delivered);
+    // Only a record that informs of the rows in force counts: one of a result a re-check
+    // changed since does not (`Familiarisation::informs_of`).
+    let since = crate::publish::rows_since(&editions);
     let informed_by: BTreeMap<crate::codes::ParticipantId, Timestamp> = docs
         .results
         .map(|r| {
@@ -775,6 +779,7 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
             content::acks(r)
                 .iter()
                 .filter_map(|s| crate::publish::Familiarisation::verify(s, &directory).ok())
+                .filter(|f| since.get(&f.participant).is_some_and(|s| f.informs_of(*s)))
                 .map(|f| (f.participant, f.at))
                 .collect()
         })

@@ -308,6 +308,61 @@ pub fn latest(
     Err(newest_error.unwrap_or(PublishError::NonePublished))
 }
 
+/// Every publication of `stored` that verifies, by edition ([`Published::verify`], its edition
+/// as stored).
+#[must_use]
+pub fn all_verified(
+    stored: &[StoredPublication],
+    verifier: &dyn CertVerifier,
+    exam: ExamId,
+    school: SchoolCode,
+) -> std::collections::BTreeMap<u32, Published> {
+    stored
+        .iter()
+        .filter_map(|p| {
+            let published = Published::verify(&p.statement, &p.rcoi_cert, verifier, exam, school)
+                .ok()
+                .filter(|published| published.edition == p.edition)?;
+            Some((p.edition, published))
+        })
+        .collect()
+}
+
+/// Since when each participant's rows of the newest of `editions` have stood: the first edition,
+/// and its time, from which every edition up to the newest gives the participant the same rows
+/// (a re-check's new edition changes a participant's row; the others' stand since earlier).
+#[must_use]
+pub fn rows_since(
+    editions: &std::collections::BTreeMap<u32, Published>,
+) -> std::collections::BTreeMap<ParticipantId, (u32, Timestamp)> {
+    let rows_of = |p: &Published, participant: ParticipantId| -> Vec<ResultRow> {
+        p.rows
+            .iter()
+            .filter(|r| r.participant == participant)
+            .cloned()
+            .collect()
+    };
+    let Some(newest) = editions.values().next_back() else {
+        return std::collections::BTreeMap::new();
+    };
+    let mut since = std::collections::BTreeMap::new();
+    for row in &newest.rows {
+        if since.contains_key(&row.participant) {
+            continue;
+        }
+        let now = rows_of(newest, row.participant);
+        let mut first = (newest.edition, newest.at);
+        for older in editions.values().rev().skip(1) {
+            if rows_of(older, row.participant) != now {
+                break;
+            }
+            first = (older.edition, older.at);
+        }
+        since.insert(row.participant, first);
+    }
+    since
+}
+
 /// An organiser's record that a participant has seen their result.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Familiarisation {
@@ -316,17 +371,34 @@ pub struct Familiarisation {
     pub participant: ParticipantId,
     pub organiser: PersonId,
     pub at: Timestamp,
+    /// The edition of the results the participant was shown ([`Published::edition`]). Records
+    /// made before it was signed carry none, and are placed by their time ([`Self::informs_of`]).
+    pub edition: Option<u32>,
 }
 
 impl Familiarisation {
     pub fn sign(&self, key: &ed25519_dalek::SigningKey) -> Result<Statement, StatementError> {
-        let fields = Fields::new()
+        let mut fields = Fields::new()
             .with("exam", self.exam)
             .with("school", self.school)
             .with("participant", self.participant)
             .with("organiser", self.organiser)
             .with("at", self.at);
+        if let Some(edition) = self.edition {
+            fields = fields.with("edition", edition);
+        }
         Statement::sign(StatementKind::Familiarisation, &fields, key)
+    }
+
+    /// Whether the record informs its participant of rows that have stood since `since`
+    /// ([`rows_since`]): it names that edition or a later one, or, naming none, was made no
+    /// earlier than that edition was signed.
+    #[must_use]
+    pub fn informs_of(&self, (edition, at): (u32, Timestamp)) -> bool {
+        match self.edition {
+            Some(shown) => shown >= edition,
+            None => self.at >= at,
+        }
     }
 
     /// Checks the record: signed by an organiser the directory certifies for the school.
@@ -343,6 +415,10 @@ impl Familiarisation {
             organiser: PersonId::new(fields.get("organiser")?)
                 .map_err(|e| invalid(e.to_string()))?,
             at: fields.parse("at")?,
+            edition: match fields.all("edition").next() {
+                Some(_) => Some(fields.parse("edition")?),
+                None => None,
+            },
         };
         let key = directory
             .person_key(
@@ -552,6 +628,72 @@ mod tests {
         assert_eq!(parsed, p);
     }
 
+    /// A re-check's new edition changes one participant's row: that row stands since the new
+    /// edition, the others since the first; a record informs of a row when it names an edition
+    /// no earlier than the row's, or, naming none, was made no earlier than that edition.
+    #[test]
+    fn each_row_stands_since_the_edition_that_last_changed_it() {
+        let row = |p: &str, total: u16, outcome: Outcome| ResultRow {
+            participant: ParticipantId::new(p).unwrap(),
+            attempt: 1,
+            total,
+            outcome,
+            marks: Vec::new(),
+        };
+        let edition = |edition: u32, minute: i64, rows: Vec<ResultRow>| Published {
+            edition,
+            at: at(minute),
+            rows,
+            ..published()
+        };
+        let editions = std::collections::BTreeMap::from([
+            (
+                1,
+                edition(
+                    1,
+                    600,
+                    vec![row("p1", 8, Outcome::Fail), row("p2", 14, Outcome::Pass)],
+                ),
+            ),
+            (
+                2,
+                edition(
+                    2,
+                    700,
+                    vec![row("p1", 12, Outcome::Pass), row("p2", 14, Outcome::Pass)],
+                ),
+            ),
+            (
+                3,
+                edition(
+                    3,
+                    800,
+                    vec![row("p1", 12, Outcome::Pass), row("p2", 14, Outcome::Pass)],
+                ),
+            ),
+        ]);
+        let since = rows_since(&editions);
+        let p = |id: &str| ParticipantId::new(id).unwrap();
+        assert_eq!(
+            since,
+            std::collections::BTreeMap::from([(p("p1"), (2, at(700))), (p("p2"), (1, at(600)))])
+        );
+        let record = |edition: Option<u32>, minute: i64| Familiarisation {
+            exam: subject("p1").exam,
+            school: school(),
+            participant: p("p1"),
+            organiser: PersonId::new("org-1").unwrap(),
+            at: at(minute),
+            edition,
+        };
+        assert!(!record(Some(1), 900).informs_of(since[&p("p1")]));
+        assert!(record(Some(2), 650).informs_of(since[&p("p1")]));
+        assert!(record(Some(1), 650).informs_of(since[&p("p2")]));
+        assert!(!record(None, 650).informs_of(since[&p("p1")]));
+        assert!(record(None, 700).informs_of(since[&p("p1")]));
+        assert!(rows_since(&std::collections::BTreeMap::new()).is_empty());
+    }
+
     #[test]
     fn a_familiarisation_verifies_only_under_the_schools_organiser() {
         let mut d = directory();
@@ -569,9 +711,17 @@ mod tests {
             participant: ParticipantId::new("p1").unwrap(),
             organiser,
             at: at(900),
+            edition: Some(2),
         };
         let statement = f.sign(&organiser_key).unwrap();
         assert_eq!(Familiarisation::verify(&statement, &d).unwrap(), f);
+        // A record made before the edition was signed reads back without one.
+        let older = Familiarisation {
+            edition: None,
+            ..f.clone()
+        };
+        let statement = older.sign(&organiser_key).unwrap();
+        assert_eq!(Familiarisation::verify(&statement, &d).unwrap(), older);
         let by_expert = f.sign(&key(1)).unwrap();
         assert!(Familiarisation::verify(&by_expert, &d).is_err());
     }

@@ -308,6 +308,7 @@ fn signed_statements() {
         participant: "p1".parse().unwrap(),
         organiser: PersonId::new("org-1").unwrap(),
         at: "2024-02-21T03:00:00Z".parse::<Timestamp>().unwrap(),
+        edition: Some(1),
     }
     .sign(&organiser_key)
     .unwrap();

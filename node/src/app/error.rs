@@ -379,6 +379,12 @@ pub enum Error {
     RecordForOther { school: SchoolCode, exam: ExamId },
     #[error("participant {0} has no published result")]
     NoPublishedResult(ParticipantId),
+    /// A familiarisation record for another edition of the results than the newest here: the
+    /// results changed (a re-check) since the page that made it was loaded.
+    #[error(
+        "the record is for edition {shown} of the results, but edition {now} is in force: show the participant the results again"
+    )]
+    ResultsChangedSince { shown: u32, now: u32 },
     #[error("the settlement is refused: {0}")]
     SettlementRefused(StatementError),
     /// A settlement dated too far from when it was handed in.

@@ -30,6 +30,10 @@ pub struct ResultLine {
     /// The organiser whose signature attests it.
     #[serde(default)]
     pub familiarised_by: Option<PersonId>,
+    /// When the participant was informed of an earlier result than this one (a re-check's new
+    /// edition changed it since), if they were and have not been informed of this one.
+    #[serde(default)]
+    pub familiarised_earlier: Option<Timestamp>,
     /// For итоговое сочинение (изложение): «зачёт» (true) or «незачёт» per requirement and
     /// criterion, as the РЦОИ signed them.
     #[serde(default)]
@@ -40,6 +44,10 @@ pub struct ResultLine {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishedResults {
     pub exam: ExamId,
+    /// The edition shown (`giasync_shared::publish::Published::edition`): a familiarisation
+    /// record names it.
+    #[serde(default)]
+    pub edition: u32,
     /// When the РЦОИ signed them.
     pub at: Timestamp,
     pub rows: Vec<ResultLine>,
@@ -93,18 +101,40 @@ fn published_for(engine: &Engine, context: &Context, doc: DocId) -> Result<Publi
     verified_results(rcoi, context, exam, school)
 }
 
-/// Participants familiarised with their results (verified records), with when and the
-/// organiser who attests it.
+/// Every verified publication of `doc`'s school and exam, by edition, from its РЦОИ document.
+pub(crate) fn editions(engine: &Engine, context: &Context, doc: DocId) -> BTreeMap<u32, Published> {
+    let (DocId::School { school, exam, .. }, Some(rcoi)) = (doc, doc.sibling(DocKind::Rcoi)) else {
+        return BTreeMap::new();
+    };
+    engine.doc(&rcoi).map_or_else(BTreeMap::new, |rcoi| {
+        giasync_shared::publish::all_verified(
+            &content::publications(rcoi),
+            &context.verifier,
+            exam,
+            school,
+        )
+    })
+}
+
+/// The verified familiarisation records of a results document, by participant, split by
+/// whether they inform of the rows the newest of `editions` gives the participant
+/// (`Familiarisation::informs_of`): (those that do, those of an earlier result).
 pub(crate) fn familiarised(
     results: &automerge::Automerge,
     context: &Context,
-) -> BTreeMap<ParticipantId, (Timestamp, PersonId)> {
+    editions: &BTreeMap<u32, Published>,
+) -> (
+    BTreeMap<ParticipantId, Familiarisation>,
+    BTreeMap<ParticipantId, Familiarisation>,
+) {
+    let since = giasync_shared::publish::rows_since(editions);
     let directory = context.verifier.experts(&content::organiser_certs(results));
     content::acks(results)
         .iter()
         .filter_map(|s| Familiarisation::verify(s, &directory).ok())
-        .map(|f| (f.participant, (f.at, f.organiser)))
-        .collect()
+        .filter(|f| since.contains_key(&f.participant))
+        .map(|f| (f.participant, f))
+        .partition(|(p, f)| since.get(p).is_some_and(|s| f.informs_of(*s)))
 }
 
 /// The last day of the familiarisation step of the year's chain for `exam`, counted from the
@@ -137,12 +167,15 @@ pub fn published(
 ) -> Result<PublishedResults, Error> {
     let doc = school_doc(engine, DocKind::Results, exam)?;
     let published = published_for(engine, context, doc)?;
-    let acks = engine
+    let mut editions = editions(engine, context, doc);
+    editions.insert(published.edition, published.clone());
+    let (acks, earlier) = engine
         .doc(&doc)
-        .map(|results| familiarised(results, context))
+        .map(|results| familiarised(results, context, &editions))
         .unwrap_or_default();
     Ok(PublishedResults {
         exam,
+        edition: published.edition,
         at: published.at,
         familiarise_by: familiarise_by(context, exam, published.at),
         rows: published
@@ -153,8 +186,9 @@ pub fn published(
                 attempt: r.attempt,
                 total: r.total,
                 outcome: r.outcome,
-                familiarised: acks.get(&r.participant).map(|(at, _)| *at),
-                familiarised_by: acks.get(&r.participant).map(|(_, by)| *by),
+                familiarised: acks.get(&r.participant).map(|f| f.at),
+                familiarised_by: acks.get(&r.participant).map(|f| f.organiser),
+                familiarised_earlier: earlier.get(&r.participant).map(|f| f.at),
                 marks: r.marks.clone(),
             })
             .collect(),
@@ -162,8 +196,9 @@ pub fn published(
 }
 
 /// At a school: stores an organiser's signed familiarisation record, after checking its
-/// signature, that it is for this school and exam, and that the participant has a published
-/// result. A person may hand in only a record they signed.
+/// signature, that it is for this school and exam, that the participant has a published
+/// result, and that the edition it names is the newest here (the participant was shown the
+/// results in force). A person may hand in only a record they signed.
 #[allow(clippy::too_many_arguments)]
 pub fn familiarise(
     engine: &mut Engine,
@@ -193,6 +228,14 @@ pub fn familiarise(
         .any(|r| r.participant == record.participant)
     {
         return Err(Error::NoPublishedResult(record.participant));
+    }
+    if let Some(shown) = record.edition
+        && shown != published.edition
+    {
+        return Err(Error::ResultsChangedSince {
+            shown,
+            now: published.edition,
+        });
     }
     engine.change(now_ms, doc, |tx| {
         content::put_ack(

@@ -325,7 +325,8 @@ pub fn status(engine: &Engine, context: &Context) -> Status {
             }
             DocKind::Results => {
                 entry.results_delivered = content::delivered(doc).map(|t| t.to_string());
-                entry.familiarised += familiarised(doc, context).len();
+                let editions = super::results::editions(engine, context, *id);
+                entry.familiarised += familiarised(doc, context, &editions).0.len();
             }
         }
     }

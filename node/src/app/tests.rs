@@ -1071,6 +1071,7 @@ fn results_and_familiarisation_wait_for_the_rcoi_signature() {
         participant: pid("p1"),
         organiser: organiser.id,
         at: Timestamp::from_unix_ms(now_ms()).unwrap(),
+        edition: Some(1),
     };
     let statement = record.sign(&key).unwrap().as_bytes().to_vec();
     let familiarise = Command::Familiarise {
@@ -1088,6 +1089,79 @@ fn results_and_familiarisation_wait_for_the_rcoi_signature() {
             action: Action::Familiarise,
             ..
         }
+    );
+}
+
+/// A participant informed of a result a re-check changed since is informed again: the record
+/// names the edition shown, and counts only for rows that edition already gave.
+#[test]
+fn a_familiarisation_counts_for_the_edition_it_names_and_the_rows_it_gave() {
+    let (mut school, sc) = school_with_roster();
+    let (mut rcoi, _) = node("42");
+    let (organiser, key, cert) = person(SCHOOL, PersonRole::Organiser, 0);
+    let familiarise = |participant: &str, edition: u32| {
+        let record = giasync_shared::publish::Familiarisation {
+            exam: exam(),
+            school: SchoolCode::new(SCHOOL).unwrap(),
+            participant: pid(participant),
+            organiser: organiser.id,
+            at: Timestamp::from_unix_ms(now_ms()).unwrap(),
+            edition: Some(edition),
+        };
+        Command::Familiarise {
+            exam: exam(),
+            statement: record.sign(&key).unwrap().as_bytes().to_vec(),
+            organiser_cert: cert.clone(),
+        }
+    };
+    let informed = |school: &mut Engine| {
+        let Answer::Results(r) = console(school, &sc, Command::Results { exam: exam() }) else {
+            panic!("not results");
+        };
+        r.rows
+            .iter()
+            .map(|row| {
+                (
+                    row.participant.to_string(),
+                    row.familiarised.is_some(),
+                    row.familiarised_earlier.is_some(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let by = Actor::Person(organiser.clone());
+    publish_by_hand(
+        &mut rcoi,
+        exam(),
+        &[("p1", 8, Outcome::Fail), ("p2", 14, Outcome::Pass)],
+    );
+    sync(&mut rcoi, &mut school);
+    run(&mut school, &sc, &by, familiarise("p1", 1)).unwrap();
+    run(&mut school, &sc, &by, familiarise("p2", 1)).unwrap();
+    assert_eq!(
+        informed(&mut school),
+        [("p1".into(), true, false), ("p2".into(), true, false)]
+    );
+    // A re-check makes p1's 8 a 12: edition 2.
+    publish_by_hand(
+        &mut rcoi,
+        exam(),
+        &[("p1", 12, Outcome::Pass), ("p2", 14, Outcome::Pass)],
+    );
+    sync(&mut rcoi, &mut school);
+    assert_eq!(
+        informed(&mut school),
+        [("p1".into(), false, true), ("p2".into(), true, false)]
+    );
+    // A page still showing edition 1 cannot sign for edition 2.
+    assert_refused!(
+        run(&mut school, &sc, &by, familiarise("p1", 1)),
+        Error::ResultsChangedSince { shown: 1, now: 2 }
+    );
+    run(&mut school, &sc, &by, familiarise("p1", 2)).unwrap();
+    assert_eq!(
+        informed(&mut school),
+        [("p1".into(), true, false), ("p2".into(), true, false)]
     );
 }
 

@@ -638,12 +638,18 @@ fn familiarise_first(
             .find(|p| p.role == PersonRole::Organiser && p.org == school.code.to_string())
             .context("the demo school has no organiser")?;
         let (key, cert) = credentials(region_dir, organiser)?;
+        let edition: u32 = results
+            .fields
+            .get(admin::RESULTS_EDITION_FIELD)
+            .context("the results give no edition")?
+            .parse()?;
         let record = Familiarisation {
             exam,
             school: school.code,
             participant: school.participants[0].0,
             organiser: organiser.id,
             at: Timestamp::from_unix_ms(now_ms())?,
+            edition: Some(edition),
         };
         let response = admin::execute(
             &school.config,

@@ -670,8 +670,15 @@ pub(super) async fn results_page(
                     .map_or_else(|| pid.to_owned(), full_name);
                 let action = match row.familiarised {
                     None => format!(
-                        "<form class=\"inline\" method=\"post\" action=\"/results\"><input type=\"hidden\" name=\"participant\" value=\"{}\"><button>Ознакомлен под подпись</button></form>",
-                        escape(pid)
+                        "{}<form class=\"inline\" method=\"post\" action=\"/results\"><input type=\"hidden\" name=\"participant\" value=\"{}\"><input type=\"hidden\" name=\"edition\" value=\"{}\"><button>Ознакомлен под подпись</button></form>",
+                        row.familiarised_earlier
+                            .map(|at| format!(
+                                "<span class=\"err\">ознакомлен {} с прежним результатом, результат изменён</span> ",
+                                at.at_offset(day.utc_offset).ru()
+                            ))
+                            .unwrap_or_default(),
+                        escape(pid),
+                        r.edition
                     ),
                     Some(at) => format!(
                         "ознакомлен {}{}",
@@ -729,6 +736,12 @@ pub(super) async fn familiarise(
     let result = async {
         let participant = ParticipantId::new(form.get("participant").map_or("", String::as_str))
             .map_err(|e| format!("Неверное значение: {e}"))?;
+        // The edition the page showed: refused if the results changed since.
+        let edition: u32 = form
+            .get("edition")
+            .map_or("", String::as_str)
+            .parse()
+            .map_err(|_| "Неверное значение: не указана публикация результатов".to_owned())?;
         let day = web.day(&who, None).await?;
         let record = giasync_shared::publish::Familiarisation {
             exam: day.exam,
@@ -736,6 +749,7 @@ pub(super) async fn familiarise(
             participant,
             organiser: who.person.id,
             at: Timestamp::from_unix_ms(now_ms()).map_err(|e| e.to_string())?,
+            edition: Some(edition),
         };
         let statement = record.sign(&who.key).map_err(|e| e.to_string())?;
         let command = Command::Familiarise {
