@@ -178,6 +178,8 @@ fn school_protocol(
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The year's data and calendar are read here, not in a timed pass.
+    let _ = signing_time();
     let sheets_total: usize = std::env::var("INGEST_BENCH_SHEETS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -453,6 +455,24 @@ fn checks_alone<'a, D: SignerDirectory + 'a>(
         .count()
 }
 
+/// The checks of time on UTC with the shipped year's scoring days, read once (`main` reads
+/// them before anything is timed).
+fn signing_time() -> giasync_shared::ingest::SigningTime<'static> {
+    static YEAR: std::sync::LazyLock<giasync_shared::year::YearData> =
+        std::sync::LazyLock::new(|| {
+            giasync_shared::year::YearData::year_2024().expect("the shipped year's data")
+        });
+    static CALENDAR: std::sync::LazyLock<giasync_shared::workdays::ProductionCalendar> =
+        std::sync::LazyLock::new(|| {
+            giasync_shared::workdays::ProductionCalendar::shipped().expect("the shipped calendar")
+        });
+    giasync_shared::ingest::SigningTime {
+        clock: UtcOffset::UTC,
+        year: &YEAR,
+        calendar: &CALENDAR,
+    }
+}
+
 /// One ingest pass over every protocol at once, the directory built for each from the
 /// certificates it lists; how many sheets it receipted.
 fn receipt_all<D: SignerDirectory>(
@@ -465,7 +485,7 @@ fn receipt_all<D: SignerDirectory>(
     let docs: Vec<DocId> = protocols.iter().map(|p| p.doc).collect();
     let mut receipted = 0;
     for (_, outcome) in
-        receipt_new_sheets_of(rcoi, &docs, rules, directory_for, UtcOffset::UTC, now_ms)
+        receipt_new_sheets_of(rcoi, &docs, rules, directory_for, signing_time(), now_ms)
     {
         receipted += outcome?;
     }

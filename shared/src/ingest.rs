@@ -11,7 +11,10 @@
 //!
 //! A sheet's `signed_at` is what its signer claims. What depends on time is judged on receipt
 //! against the РЦОИ's own clock, which no signer controls ([`Refusal`]): the sheet must be signed
-//! on the exam's day in the region's calendar and not after it arrived, and its expert's
+//! between the exam's day and the last day of its scoring in the region's calendar (the year's
+//! data, [`SigningTime`]: for итоговое собеседование 5 calendar days after the exam, seed 002
+//! §67, so participants with РАС are scored from the recording after the day, §60) and not
+//! after it arrived, and its expert's
 //! certificate must not have been revoked before it arrived, whatever `signed_at` says. So a
 //! revoked expert's key, or one cracked from a copied key file, signs nothing that counts by
 //! dating it earlier. Every node that holds the receipt counts such a sheet invalid
@@ -53,6 +56,24 @@ pub const RECEIPT_VERIFIED: &str = "verified";
 /// ahead is refused.
 pub const SIGNED_AHEAD_MS_MAX: i64 = 5 * 60_000;
 
+/// What the checks of time on receipt are judged on: the region's clock, and the days the sheets
+/// of an exam may be signed on, from the year's data.
+#[derive(Debug, Clone, Copy)]
+pub struct SigningTime<'a> {
+    pub clock: UtcOffset,
+    pub year: &'a crate::year::YearData,
+    pub calendar: &'a crate::workdays::ProductionCalendar,
+}
+
+impl SigningTime<'_> {
+    /// The first and last day the sheets of `exam` may be signed on: the exam's day, and the
+    /// last day of its scoring (`YearData::last_scoring_day`).
+    #[must_use]
+    pub fn days(&self, exam: crate::exam::ExamId) -> (Date, Date) {
+        (exam.date(), self.year.last_scoring_day(exam, self.calendar))
+    }
+}
+
 /// Why the РЦОИ refuses on receipt a sheet whose signature and score verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
@@ -68,8 +89,16 @@ pub enum Refusal {
         school: crate::codes::SchoolCode,
         protocol: DocId,
     },
-    #[error("signed at {signed_at}, not on the exam's day {day} in the region's calendar")]
-    OutsideExamDay { signed_at: Timestamp, day: Date },
+    /// Signed before the exam's day or after the last day of its scoring
+    /// ([`SigningTime::days`]).
+    #[error(
+        "signed at {signed_at}, not between the exam's day {first} and the last day of its scoring {last} in the region's calendar"
+    )]
+    OutsideScoringDays {
+        signed_at: Timestamp,
+        first: Date,
+        last: Date,
+    },
     #[error("signed at {signed_at}, after the РЦОИ received it at {received}")]
     SignedAfterReceipt {
         signed_at: Timestamp,
@@ -324,10 +353,10 @@ fn judge_on_receipt<R: automerge::ReadDoc>(
     v: &VerifiedSheet,
     directory: &dyn SignerDirectory,
     standing: &Standing<'_, R>,
-    clock: UtcOffset,
+    time: SigningTime<'_>,
     received: Timestamp,
 ) -> Result<(), Refusal> {
-    judge_time(v, directory, clock, received)?;
+    judge_time(v, directory, time, received)?;
     standing.refusal(&v.sheet, true).map_or(Ok(()), Err)
 }
 
@@ -335,13 +364,18 @@ fn judge_on_receipt<R: automerge::ReadDoc>(
 fn judge_time(
     v: &VerifiedSheet,
     directory: &dyn SignerDirectory,
-    clock: UtcOffset,
+    time: SigningTime<'_>,
     received: Timestamp,
 ) -> Result<(), Refusal> {
     let signed_at = v.sheet.signed_at;
-    let day = v.sheet.subject.exam.date();
-    if !day.day_window_ms(clock).contains(&signed_at.unix_ms()) {
-        return Err(Refusal::OutsideExamDay { signed_at, day });
+    let (first, last) = time.days(v.sheet.subject.exam);
+    let window = first.day_window_ms(time.clock).start..last.day_window_ms(time.clock).end;
+    if !window.contains(&signed_at.unix_ms()) {
+        return Err(Refusal::OutsideScoringDays {
+            signed_at,
+            first,
+            last,
+        });
     }
     if signed_at.unix_ms() > received.unix_ms().saturating_add(SIGNED_AHEAD_MS_MAX) {
         return Err(Refusal::SignedAfterReceipt {
@@ -442,8 +476,8 @@ pub fn receipts_of(protocol: DocId) -> Option<DocId> {
 
 /// Verifies the sheets of `protocol` that have no receipt yet (and those receipted invalid, when
 /// they are to be judged again: the module's comment) and receipts them in the school's
-/// РЦОИ document ([`Receipt`]), in one change, judging time against `now_ms` on the region's
-/// `clock` ([`Refusal`]). `directory_for` builds the signer directory from the experts'
+/// РЦОИ document ([`Receipt`]), in one change, judging time against `now_ms` on `time`
+/// ([`Refusal`]). `directory_for` builds the signer directory from the experts'
 /// certificates the protocol carries. Returns how many receipts were written; 0 on a node other
 /// than the РЦОИ or a document other than a protocol.
 pub fn receipt_new_sheets<D: SignerDirectory>(
@@ -451,7 +485,7 @@ pub fn receipt_new_sheets<D: SignerDirectory>(
     protocol: DocId,
     rules: &Rules,
     directory_for: impl Fn(&BTreeMap<String, Vec<u8>>) -> D,
-    clock: UtcOffset,
+    time: SigningTime<'_>,
     now_ms: i64,
 ) -> Result<usize, EngineError> {
     only(receipt(
@@ -459,7 +493,7 @@ pub fn receipt_new_sheets<D: SignerDirectory>(
         &[protocol],
         rules,
         directory_for,
-        Some(clock),
+        Some(time),
         now_ms,
     ))
 }
@@ -474,10 +508,10 @@ pub fn receipt_new_sheets_of<D: SignerDirectory>(
     protocols: &[DocId],
     rules: &Rules,
     directory_for: impl Fn(&BTreeMap<String, Vec<u8>>) -> D,
-    clock: UtcOffset,
+    time: SigningTime<'_>,
     now_ms: i64,
 ) -> Vec<(DocId, Result<usize, EngineError>)> {
-    receipt(engine, protocols, rules, directory_for, Some(clock), now_ms)
+    receipt(engine, protocols, rules, directory_for, Some(time), now_ms)
 }
 
 /// As [`receipt_new_sheets`] for sheets whose arrival time is not known: those a store of
@@ -529,12 +563,12 @@ struct Fresh<D> {
 
 impl<D: SignerDirectory> Fresh<D> {
     /// The receipt for a sheet of this protocol, given how its own checks went: time on
-    /// receipt is judged on `clock` when given ([`judge_on_receipt`]).
+    /// receipt is judged on `time` when given ([`judge_on_receipt`]).
     fn judge<R: automerge::ReadDoc>(
         &self,
         checked: Result<VerifiedSheet, crate::record::SheetError>,
         against: &Standing<'_, R>,
-        clock: Option<UtcOffset>,
+        time: Option<SigningTime<'_>>,
         received: Timestamp,
     ) -> Receipt {
         let v = match checked {
@@ -544,7 +578,7 @@ impl<D: SignerDirectory> Fresh<D> {
         if let Some(refusal) = not_of_the_protocol(self.protocol, &v.sheet.subject) {
             return Receipt::RefusedOnReceipt(refusal.to_string());
         }
-        let judged = match clock {
+        let judged = match time {
             Some(c) => judge_on_receipt(&v, &self.directory, against, c, received),
             None => against.refusal(&v.sheet, false).map_or(Ok(()), Err),
         };
@@ -555,13 +589,13 @@ impl<D: SignerDirectory> Fresh<D> {
     }
 }
 
-/// Receipts the new sheets of `protocols`; judges time on receipt on `clock` when given.
+/// Receipts the new sheets of `protocols`; judges time on receipt on `time` when given.
 fn receipt<D: SignerDirectory>(
     engine: &mut Engine,
     protocols: &[DocId],
     rules: &Rules,
     directory_for: impl Fn(&BTreeMap<String, Vec<u8>>) -> D,
-    clock: Option<UtcOffset>,
+    time: Option<SigningTime<'_>>,
     now_ms: i64,
 ) -> Vec<(DocId, Result<usize, EngineError>)> {
     let mut outcomes: Vec<(DocId, Result<usize, EngineError>)> =
@@ -585,10 +619,10 @@ fn receipt<D: SignerDirectory>(
             continue;
         };
         let to_judge = content::sheets_to_judge(doc, engine.doc(&receipts), |text| {
-            clock.is_some() && Receipt::is_invalid(text)
+            time.is_some() && Receipt::is_invalid(text)
         });
         let mut sheets = to_judge.new;
-        if clock.is_none() {
+        if time.is_none() {
             let layout_1: BTreeMap<String, String> = protocol
                 .sibling(DocKind::Results)
                 .and_then(|r| engine.doc(&r))
@@ -680,11 +714,11 @@ fn receipt<D: SignerDirectory>(
                 .sheets
                 .iter()
                 .zip(results)
-                .map(|(s, r)| (s.hash(), f.judge(r, &against, clock, received).text()))
+                .map(|(s, r)| (s.hash(), f.judge(r, &against, time, received).text()))
                 .collect();
             let invalid = f.held.iter().any(Option::is_some)
                 || judged.iter().any(|(_, text)| Receipt::is_invalid(text));
-            let note = (clock.is_some() && invalid).then(|| experts_digest(&f.experts));
+            let note = (time.is_some() && invalid).then(|| experts_digest(&f.experts));
             let receipts = judged
                 .into_iter()
                 .zip(&f.held)
@@ -739,6 +773,19 @@ mod tests {
     use crate::record::fixtures::{at, directory, draft, expert, rules, school, sign};
     use crate::record::{FixedDirectory, SignedSheet};
     use crate::sync::{FixedCa, Input, NodeIdentity, Output};
+
+    /// The checks of time on UTC, with the shipped year's scoring days.
+    fn utc() -> SigningTime<'static> {
+        static YEAR: std::sync::LazyLock<crate::year::YearData> =
+            std::sync::LazyLock::new(|| crate::year::YearData::year_2024().unwrap());
+        static CALENDAR: std::sync::LazyLock<crate::workdays::ProductionCalendar> =
+            std::sync::LazyLock::new(|| crate::workdays::ProductionCalendar::shipped().unwrap());
+        SigningTime {
+            clock: UtcOffset::UTC,
+            year: &YEAR,
+            calendar: &CALENDAR,
+        }
+    }
 
     fn tampered(sheet: &SignedSheet) -> SignedSheet {
         let mut bytes = sheet.as_bytes().to_vec();
@@ -1016,7 +1063,7 @@ mod tests {
             if carried_over {
                 receipt_carried_over(rcoi, protocol, &rules(), |_| directory, now)
             } else {
-                receipt_new_sheets(rcoi, protocol, &rules(), |_| directory, UtcOffset::UTC, now)
+                receipt_new_sheets(rcoi, protocol, &rules(), |_| directory, utc(), now)
             }
             .unwrap();
         };
@@ -1031,7 +1078,7 @@ mod tests {
                 protocol,
                 &rules(),
                 |_| directory,
-                UtcOffset::UTC,
+                utc(),
                 now
             )
             .unwrap(),
@@ -1123,17 +1170,11 @@ mod tests {
         }
         let results = schools[0].0.sibling(DocKind::Results).unwrap();
         let listed = [schools[1].0, results, schools[0].0, schools[1].0];
-        let outcomes: Vec<(DocId, usize)> = receipt_new_sheets_of(
-            &mut rcoi,
-            &listed,
-            &rules(),
-            |_| &directory,
-            UtcOffset::UTC,
-            now,
-        )
-        .into_iter()
-        .map(|(doc, outcome)| (doc, outcome.unwrap()))
-        .collect();
+        let outcomes: Vec<(DocId, usize)> =
+            receipt_new_sheets_of(&mut rcoi, &listed, &rules(), |_| &directory, utc(), now)
+                .into_iter()
+                .map(|(doc, outcome)| (doc, outcome.unwrap()))
+                .collect();
         assert_eq!(
             outcomes,
             vec![
@@ -1305,15 +1346,7 @@ mod tests {
 
     /// A receipt pass at the РЦОИ with experts judged by [`by_expert_1s_cert`].
     fn pass_by_certs(rcoi: &mut Engine, protocol: DocId, now: i64) {
-        receipt_new_sheets(
-            rcoi,
-            protocol,
-            &rules(),
-            by_expert_1s_cert,
-            UtcOffset::UTC,
-            now,
-        )
-        .unwrap();
+        receipt_new_sheets(rcoi, protocol, &rules(), by_expert_1s_cert, utc(), now).unwrap();
     }
 
     /// The made-up exam date of [`a_sheet_for_another_exam_than_its_protocols_is_refused_on_receipt`]
@@ -1382,7 +1415,7 @@ mod tests {
                     certs_seen.set(certs_seen.get() + 1);
                     by_expert_1s_cert(certs)
                 },
-                UtcOffset::UTC,
+                utc(),
                 now,
             )
             .unwrap()
@@ -1422,7 +1455,7 @@ mod tests {
         let everyone = directory();
         fn pass_with(d: &FixedDirectory) -> impl Fn(&mut Engine, DocId, i64) + '_ {
             move |rcoi, protocol, now| {
-                receipt_new_sheets(rcoi, protocol, &rules(), |_| d, UtcOffset::UTC, now).unwrap();
+                receipt_new_sheets(rcoi, protocol, &rules(), |_| d, utc(), now).unwrap();
             }
         }
         pair.deliver(pass_with(&nobody));
@@ -1442,6 +1475,41 @@ mod tests {
         pass_with(&everyone)(&mut pair.nodes[1], protocol, now);
         pair.deliver(|_, _, _| {});
         assert_eq!(receipt(&pair), Receipt::Verified);
+    }
+
+    /// Seed 002 §67: scoring ends within 5 calendar days of the exam (participants with РАС are
+    /// scored from the recording after the day, §60). A sheet signed on the fifth day after
+    /// counts; one signed on the sixth is refused.
+    #[test]
+    fn a_sheet_signed_within_the_scoring_days_counts_and_after_them_is_refused() {
+        let day_ms = 86_400_000;
+        let signed = |participant: &str, days_after: i64| {
+            let mut d = draft(participant, 12, 1);
+            d.signed_at = Timestamp::from_unix_ms(at(30).unix_ms() + days_after * day_ms).unwrap();
+            sign(d, 1)
+        };
+        let fifth = signed("p1", 5);
+        let sixth = signed("p2", 6);
+        let mut pair = Pair::new(&as_scored(&[fifth.clone(), sixth.clone()]));
+        pair.now += 6 * day_ms + 60_000;
+        pair.school_writes(|tx| {
+            content::put_sheet(tx, &fifth, expert(1), b"cert")?;
+            content::put_sheet(tx, &sixth, expert(1), b"cert")
+        });
+        pair.deliver(|rcoi, protocol, now| {
+            receipt_new_sheets(rcoi, protocol, &rules(), |_| directory(), utc(), now).unwrap();
+        });
+        let receipts = pair.receipts_at_school();
+        let receipt = |s: &SignedSheet| Receipt::read(&receipts[&s.hash().to_string()]);
+        assert_eq!(receipt(&fifth), Receipt::Verified);
+        assert_eq!(
+            receipt(&sixth),
+            Receipt::RefusedOnReceipt(
+                "signed at 2024-02-20T02:30:00Z, not between the exam's day 2024-02-14 and the \
+                 last day of its scoring 2024-02-19 in the region's calendar"
+                    .into()
+            )
+        );
     }
 
     #[test]
@@ -1774,7 +1842,7 @@ mod tests {
         assert_eq!(receipt(&honest), Receipt::Verified);
         for (sheet, words) in [
             (&backdated, "revoked"),
-            (&day_before, "not on the exam's day"),
+            (&day_before, "not between the exam's day"),
             (&from_the_future, "after the РЦОИ received it"),
         ] {
             match receipt(sheet) {

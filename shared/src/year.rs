@@ -15,7 +15,7 @@ use serde::Deserialize;
 use crate::calendar::Date;
 use crate::codes::id_enum;
 use crate::datafile::{self, DataFileError};
-use crate::exam::ExamKind;
+use crate::exam::{ExamId, ExamKind};
 use crate::settlement::Settler;
 use crate::workdays::{ProductionCalendar, WORKING_DAYS_MAX};
 
@@ -317,6 +317,18 @@ impl YearData {
             .or_else(|| self.chains.get(&(kind, Some(route))))
     }
 
+    /// The last day the sheets of `exam` may be signed: the last day of its chain's scoring step
+    /// when that counts from the exam day (for итоговое собеседование the exam day + 5 calendar
+    /// days, seed 002 §67: participants with РАС are scored from the recording after the day,
+    /// §60), else the exam day.
+    #[must_use]
+    pub fn last_scoring_day(&self, exam: ExamId, calendar: &ProductionCalendar) -> Date {
+        self.chain(exam.kind(), Route::Municipal)
+            .and_then(|chain| chain.steps.iter().find(|s| s.step == ChainStep::Scoring))
+            .filter(|step| step.after == Anchor::Exam)
+            .map_or(exam.date(), |step| step.due(exam.date(), calendar))
+    }
+
     /// Every chain.
     pub fn chains(&self) -> impl Iterator<Item = &Chain> {
         self.chains.values()
@@ -329,6 +341,17 @@ mod tests {
 
     fn d(text: &str) -> Date {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn sheets_of_an_interview_may_be_signed_until_its_scoring_steps_last_day() {
+        let y = YearData::year_2024().unwrap();
+        let calendar = ProductionCalendar::shipped().unwrap();
+        let is: ExamId = "is-2024-02-14".parse().unwrap();
+        assert_eq!(y.last_scoring_day(is, &calendar), d("2024-02-19"));
+        // The essay's chain has no scoring step counted from the exam day.
+        let essay: ExamId = "essay-2024-12-04".parse().unwrap();
+        assert_eq!(y.last_scoring_day(essay, &calendar), d("2024-12-04"));
     }
 
     #[test]

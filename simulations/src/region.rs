@@ -394,6 +394,11 @@ impl std::fmt::Debug for Node {
 pub struct Region {
     plan: Plan,
     rules: Rules,
+    /// The shipped year's data and production calendar: the days sheets may be signed on.
+    year: (
+        giasync_shared::year::YearData,
+        giasync_shared::workdays::ProductionCalendar,
+    ),
     /// The region's people, keys and certificates: the РЦОИ verifies over real X.509.
     people: people::People,
     nodes: Vec<Node>,
@@ -469,8 +474,17 @@ impl Region {
         let people = people::certify(&plan)?;
         let schools = plan.schools.len();
         let rng = Rng::new(plan.seed).fork(99);
+        let shipped = |e: giasync_shared::datafile::DataFileError| ScenarioError::Invalid {
+            field: "the shipped year's data".into(),
+            message: e.to_string(),
+        };
+        let year = (
+            giasync_shared::year::YearData::year_2024().map_err(shipped)?,
+            giasync_shared::workdays::ProductionCalendar::shipped().map_err(shipped)?,
+        );
         let mut region = Region {
             rules,
+            year,
             people,
             nodes,
             conns: Vec::new(),
@@ -1182,7 +1196,11 @@ impl Region {
             &protocols,
             &self.rules,
             |certs| verifier.experts(certs),
-            self.plan.clock,
+            ingest::SigningTime {
+                clock: self.plan.clock,
+                year: &self.year.0,
+                calendar: &self.year.1,
+            },
             received_ms,
         ) {
             match outcome {

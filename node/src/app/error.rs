@@ -153,12 +153,15 @@ pub enum Error {
         subject: giasync_shared::record::SheetSubject,
         doc: DocId,
     },
-    /// A score sheet signed at a time that is not on the exam's day in the region's calendar.
-    #[error("the sheet is signed at {}, not on the day of {exam} (the region's clock is UTC{clock})", signed_at.at_offset(*clock))]
+    /// A score sheet signed before the exam's day or after the last day of its scoring (the
+    /// year's data: for итоговое собеседование the exam day + 5 calendar days, seed 002 §67), in
+    /// the region's calendar.
+    #[error("the sheet is signed at {}, not between the day of {exam} and the last day of its scoring {last} (the region's clock is UTC{clock})", signed_at.at_offset(*clock))]
     SheetOutsideExamDay {
         signed_at: giasync_shared::calendar::Timestamp,
         exam: ExamId,
         clock: giasync_shared::calendar::UtcOffset,
+        last: giasync_shared::calendar::Date,
     },
     /// A score sheet by an expert whose certificate is revoked, whatever time it claims.
     #[error(

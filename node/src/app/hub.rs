@@ -191,7 +191,7 @@ pub fn write_receipts(
         protocols,
         &context.rules,
         |certs| context.verifier.experts(certs),
-        context.clock,
+        context.signing_time(),
         now_ms,
     )
     .into_iter()

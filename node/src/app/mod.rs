@@ -109,6 +109,17 @@ impl Context {
         })
     }
 
+    /// What the checks of a sheet's time are judged on: the region's clock, and the days the
+    /// year's data gives for scoring.
+    #[must_use]
+    pub fn signing_time(&self) -> giasync_shared::ingest::SigningTime<'_> {
+        giasync_shared::ingest::SigningTime {
+            clock: self.clock,
+            year: &self.year,
+            calendar: &self.calendar,
+        }
+    }
+
     /// The CA, revocation list and rules a node of `config` checks data with.
     pub fn load(config: &NodeConfig) -> Result<Self, LoadError> {
         let read = |p: &Path| {

@@ -147,11 +147,14 @@ pub fn score(
         }
     }
     let signed_at = verified.sheet.signed_at;
-    if signed_at.date_at(context.clock) != exam.date() {
+    let (first, last) = context.signing_time().days(exam);
+    let signed_on = signed_at.date_at(context.clock);
+    if signed_on < first || signed_on > last {
         return Err(Error::SheetOutsideExamDay {
             signed_at,
             exam,
             clock: context.clock,
+            last,
         });
     }
     // The certificate was judged at the sheet's own `signed_at`, a time its signer chose: a

@@ -709,6 +709,17 @@ fn a_sheet_signed_outside_the_exam_day_or_ahead_of_now_is_refused_at_the_school(
     let early = sheet_signed(&a, &a_key, &c, (exam_on(1), "p1"), 0, now_ts);
     let early = hand_in(&mut e, exam_on(1), early);
     assert_refused!(early, Error::SheetOutsideExamDay { .. });
+    // Scoring goes on for 5 calendar days after the exam (seed 002 §67): a sheet signed now for
+    // the exam of 5 days ago is taken, one for the exam of 6 days ago is not.
+    let fifth = sheet_signed(&a, &a_key, &c, (exam_on(-5), "p1"), 0, now_ts);
+    let fifth = hand_in(&mut e, exam_on(-5), fifth);
+    assert!(
+        !matches!(fifth, Err(Error::SheetOutsideExamDay { .. })),
+        "{fifth:?}"
+    );
+    let sixth = sheet_signed(&a, &a_key, &c, (exam_on(-6), "p1"), 0, now_ts);
+    let sixth = hand_in(&mut e, exam_on(-6), sixth);
+    assert_refused!(sixth, Error::SheetOutsideExamDay { .. });
     let ahead = hand_in(&mut e, exam(), signed("p1", now + 6 * MINUTE_MS));
     assert_refused!(ahead, Error::SheetSignedAhead { .. });
     let slightly_ahead = hand_in(&mut e, exam(), signed("p1", now + 4 * MINUTE_MS));
