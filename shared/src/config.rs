@@ -465,6 +465,60 @@ host = "127.0.0.1"
         assert_eq!(again, config);
     }
 
+    /// Every ```toml block of the documentation, laid over a school's or a municipal hub's
+    /// configuration (its tables merged in, its `[[upstream]]` in place of the sample's), loads
+    /// as one of them: a field the docs name that the file does not know (`[[upstreams]]` was
+    /// one) makes a node that follows them refuse to start.
+    #[test]
+    fn the_configuration_the_docs_show_loads() {
+        let hub = SCHOOL
+            .replace("role = \"school\"", "role = \"municipality\"")
+            .replace(
+                "code = \"420101\"\nmunicipality = \"4201\"\n",
+                "code = \"4201\"\n",
+            )
+            .replace(
+                "role = \"municipality\"\ncode = \"4201\"\naddr",
+                "role = \"rcoi\"\ncode = \"42\"\naddr",
+            );
+        NodeConfig::parse(&hub, "hub.toml").unwrap();
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+        let mut blocks = 0;
+        for entry in std::fs::read_dir(&docs).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "md") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for block in text.split("```toml\n").skip(1) {
+                let snippet = block.split("```").next().unwrap_or_default();
+                let snippet: toml::Table = toml::from_str(snippet)
+                    .unwrap_or_else(|e| panic!("{}: {e}\n{snippet}", path.display()));
+                blocks += 1;
+                let loads = [SCHOOL, hub.as_str()].iter().any(|base| {
+                    let mut config: toml::Table = toml::from_str(base).unwrap();
+                    for (key, value) in &snippet {
+                        match (config.get_mut(key), value) {
+                            (Some(toml::Value::Table(t)), toml::Value::Table(add)) => {
+                                t.extend(add.clone());
+                            }
+                            _ => {
+                                config.insert(key.clone(), value.clone());
+                            }
+                        }
+                    }
+                    NodeConfig::parse(&toml::to_string(&config).unwrap(), "x").is_ok()
+                });
+                assert!(
+                    loads,
+                    "{}: a configuration with\n{snippet}\ndoes not load",
+                    path.display()
+                );
+            }
+        }
+        assert!(blocks >= 3, "{blocks} blocks found");
+    }
+
     #[test]
     fn recordings_are_kept_at_least_the_orders_four_months() {
         let config = NodeConfig::parse(SCHOOL, "node.toml").unwrap();
