@@ -8,8 +8,8 @@
 //!   (large catch-ups are already fragmented by the engine, so documents interleave).
 //! - A **dialer** keeps one upstream connection: it tries the upstreams in priority order (a
 //!   school's МОУО hub, then the РЦОИ), backs off exponentially with jitter up to
-//!   [`RETRY_BACKOFF_MS_MAX`], and leaves a fallback upstream after [`FALLBACK_HOLD_MS`] to try the
-//!   preferred one again.
+//!   [`RETRY_BACKOFF_MS_MAX`], waits ever longer after connections that end at once (`Redial`),
+//!   and leaves a fallback upstream after [`FALLBACK_HOLD_MS`] to try the preferred one again.
 //! - What the node does with documents is not the driver's: a [`Reactor`] given at start runs
 //!   after each batch of changes (the application's receipts and delivery notes), and
 //!   [`NodeHandle::call`] runs a job on the engine thread (the application's commands), answering
@@ -74,6 +74,15 @@ pub const RETRY_BACKOFF_MS_MIN: u64 = 500;
 pub const RETRY_BACKOFF_MS_MAX: u64 = 1_000;
 /// How long to stay on a fallback upstream before trying the preferred one again.
 pub const FALLBACK_HOLD_MS: u64 = 300_000;
+/// A connection that ended sooner than this after it was made counts as a failure of its kind:
+/// the next is dialled only after a delay that doubles up to
+/// [`RETRY_SHORT_LIVED_MS_MAX`] ([`Redial`]). Without it, a connection the far side accepts
+/// and closes at once (two machines with one school's certificate, each replacing the other
+/// at the hub) is dialled again as fast as handshakes go, with two audit rows a round.
+pub const CONNECTION_STEADY_MS: u64 = 10_000;
+/// The longest delay before dialling again after connections that each ended sooner than
+/// [`CONNECTION_STEADY_MS`].
+pub const RETRY_SHORT_LIVED_MS_MAX: u64 = 30_000;
 /// How often a node syncing over the TCP fallback tries QUIC again (five datagrams and at most
 /// [`CONNECT_TIMEOUT_MS`] of waiting each time, while TCP carries on), unless
 /// `[node] quic_probe_s` says otherwise.
@@ -751,8 +760,48 @@ async fn hold(
     next
 }
 
-/// Keeps one upstream connection, in priority order, with capped exponential backoff; over
-/// the TCP fallback for an upstream QUIC cannot reach (see [`reach`], [`hold`]).
+/// When the dialer tries again: after a round in which no upstream answered, at
+/// [`RETRY_BACKOFF_MS_MIN`] doubling to [`RETRY_BACKOFF_MS_MAX`] (a returning link is noticed
+/// within seconds); after a connection that lasted [`CONNECTION_STEADY_MS`], at once; after one
+/// that ended sooner, at a delay of its own doubling to [`RETRY_SHORT_LIVED_MS_MAX`], which only
+/// a steady connection resets. Jitter is the caller's.
+#[derive(Debug)]
+struct Redial {
+    failed_ms: u64,
+    short_lived_ms: u64,
+}
+
+impl Redial {
+    fn new() -> Self {
+        Redial {
+            failed_ms: RETRY_BACKOFF_MS_MIN,
+            short_lived_ms: 0,
+        }
+    }
+
+    /// The delay before the next round after one in which no upstream answered.
+    fn after_failure(&mut self) -> u64 {
+        let delay = self.failed_ms;
+        self.failed_ms = (self.failed_ms * 2).min(RETRY_BACKOFF_MS_MAX);
+        delay
+    }
+
+    /// The delay before the next round after a connection that lasted `lasted_ms`.
+    fn after_connection(&mut self, lasted_ms: u64) -> u64 {
+        self.failed_ms = RETRY_BACKOFF_MS_MIN;
+        if lasted_ms >= CONNECTION_STEADY_MS {
+            self.short_lived_ms = 0;
+            return 0;
+        }
+        self.short_lived_ms =
+            (self.short_lived_ms * 2).clamp(RETRY_BACKOFF_MS_MAX, RETRY_SHORT_LIVED_MS_MAX);
+        self.short_lived_ms
+    }
+}
+
+/// Keeps one upstream connection, in priority order, with capped exponential backoff
+/// ([`Redial`]); over the TCP fallback for an upstream QUIC cannot reach (see [`reach`],
+/// [`hold`]).
 async fn dial(
     config: NodeConfig,
     endpoint: quinn::Endpoint,
@@ -761,10 +810,10 @@ async fn dial(
     peer_ids: Arc<AtomicU64>,
     clock_skew_ms: Arc<std::sync::Mutex<Option<i64>>>,
 ) {
-    let mut backoff_ms = RETRY_BACKOFF_MS_MIN;
+    let mut redial = Redial::new();
     let mut over_tcp = vec![false; config.upstreams.len()];
     loop {
-        let mut connected = false;
+        let mut connected = None;
         for (rank, upstream) in config.upstreams.iter().enumerate() {
             let Ok(expected) = upstream.org() else {
                 continue;
@@ -784,8 +833,7 @@ async fn dial(
             let Some(upstreamed) = reach(&target, &mut over_tcp[rank]).await else {
                 continue;
             };
-            connected = true;
-            backoff_ms = RETRY_BACKOFF_MS_MIN;
+            let since = std::time::Instant::now();
             if let Ok(mut skew) = clock_skew_ms.lock() {
                 *skew = upstreamed.clock_skew_ms();
             }
@@ -800,12 +848,18 @@ async fn dial(
                 }
                 next = quic.map(Upstreamed::Quic);
             }
+            connected = Some(since.elapsed());
             break;
         }
-        if !connected {
-            let jitter = u64::from(rand_core::OsRng.next_u32()) % (backoff_ms / 2 + 1);
-            tokio::time::sleep(Duration::from_millis(backoff_ms + jitter)).await;
-            backoff_ms = (backoff_ms * 2).min(RETRY_BACKOFF_MS_MAX);
+        let delay_ms = match connected {
+            None => redial.after_failure(),
+            Some(lasted) => {
+                redial.after_connection(u64::try_from(lasted.as_millis()).unwrap_or(u64::MAX))
+            }
+        };
+        if delay_ms > 0 {
+            let jitter = u64::from(rand_core::OsRng.next_u32()) % (delay_ms / 2 + 1);
+            tokio::time::sleep(Duration::from_millis(delay_ms + jitter)).await;
         }
     }
 }
@@ -1550,6 +1604,24 @@ fn engine_loop(
 #[allow(clippy::unwrap_used)] // test code: a panic is the failure report
 mod tests {
     use super::*;
+
+    /// Failed rounds back off 0.5 s, 1 s, 1 s…; a connection that ends at once is dialled again
+    /// after 1 s, 2 s, 4 s… up to 30 s, through failed rounds between; one that lasted is
+    /// dialled again at once and forgets the short-lived delay.
+    #[test]
+    fn a_connection_that_ends_at_once_is_dialled_again_ever_later() {
+        let mut r = Redial::new();
+        assert_eq!(
+            [r.after_failure(), r.after_failure(), r.after_failure()],
+            [500, 1_000, 1_000]
+        );
+        let short: Vec<u64> = (0..7).map(|_| r.after_connection(200)).collect();
+        assert_eq!(short, [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000]);
+        assert_eq!(r.after_failure(), 500);
+        assert_eq!(r.after_connection(9_999), 30_000);
+        assert_eq!(r.after_connection(10_000), 0);
+        assert_eq!(r.after_connection(10), 1_000);
+    }
 
     fn outbox() -> (Outbox, mpsc::UnboundedReceiver<Vec<u8>>) {
         let (frames, written) = mpsc::unbounded_channel::<Vec<u8>>();
