@@ -131,6 +131,12 @@ enum Command {
         /// Validity in days.
         #[arg(long, default_value_t = NODE_VALIDITY_DAYS)]
         days: i64,
+        /// The key fingerprint `giasync-node enrol` printed on the node's machine, read out by
+        /// phone: checked against the request's key before anything is issued, so a request
+        /// swapped on the way is refused. Without it the certificate is issued and the
+        /// request's fingerprint printed, to compare after the fact.
+        #[arg(long)]
+        fingerprint: Option<String>,
         /// The certificate request (PEM).
         request: PathBuf,
     },
@@ -207,6 +213,13 @@ fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
+/// Whether two key fingerprints are the same, however they were written down (spaces, colons
+/// or dashes between the groups, either case).
+fn same_fingerprint(a: &str, b: &str) -> bool {
+    let plain = |f: &str| f.replace([' ', ':', '-'], "").to_lowercase();
+    plain(a) == plain(b)
+}
+
 fn refuse_existing(paths: &[PathBuf]) -> anyhow::Result<()> {
     if let Some(p) = paths.iter().find(|p| p.exists()) {
         bail!("{} already exists; refusing to overwrite it", p.display());
@@ -277,12 +290,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             register,
             out,
             days,
+            fingerprint,
             request,
         } => {
             let mut pki = Pki::open(&dir)?;
             let register = Register::read(&register, pki.region())?;
             let text = std::fs::read_to_string(&request)
                 .with_context(|| format!("reading {}", request.display()))?;
+            let theirs = giasync_certs::enrol::request_fingerprint(&text)
+                .with_context(|| format!("{}", request.display()))?;
+            if let Some(expected) = &fingerprint
+                && !same_fingerprint(&theirs, expected)
+            {
+                anyhow::bail!(
+                    "{}: the request's key has the fingerprint {theirs}, not {expected}: nothing was issued",
+                    request.display()
+                );
+            }
             let files = ["node.crt", "ca.crt", "crl.pem"].map(|f| out.join(f));
             refuse_existing(&files[..1])?;
             let (identity, serial, cert) = sign(
@@ -296,9 +320,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             write_atomic(&files[0], cert.as_bytes(), false)?;
             write_atomic(&files[1], pki.ca_cert_pem().as_bytes(), false)?;
             write_atomic(&files[2], pki.crl_pem()?.as_bytes(), false)?;
+            let checked = if fingerprint.is_some() {
+                "checked"
+            } else {
+                "not checked: the same as the node's enrol printed?"
+            };
             println!(
-                "issued certificate {serial} for {identity} (key fingerprint {}: the same as the node's enrol printed?) into {}: take node.crt, ca.crt and crl.pem to the node (giasync-node install-cert)",
-                giasync_certs::enrol::request_fingerprint(&text)?,
+                "issued certificate {serial} for {identity} (key fingerprint {theirs}, {checked}) into {}: take node.crt, ca.crt and crl.pem to the node (giasync-node install-cert)",
                 out.display()
             );
         }
@@ -332,8 +360,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // The key read out by phone must be the request's: a request made with a code that
             // leaked, by someone else, has another.
             let theirs = giasync_certs::enrol::fingerprint(&parsed.public_key()?);
-            let plain = |f: &str| f.replace([' ', ':', '-'], "").to_lowercase();
-            if plain(&theirs) != plain(&fingerprint) {
+            if !same_fingerprint(&theirs, &fingerprint) {
                 anyhow::bail!(
                     "{}: the request's key has the fingerprint {theirs}, not {fingerprint}: nothing was issued",
                     request.display()

@@ -60,6 +60,11 @@ pub enum PkiError {
     /// The folder holds no CA.
     #[error("{0} holds no CA (run `giasync-certs init` first)")]
     NoCa(String),
+    /// Another command has the CA folder open.
+    #[error(
+        "{0} is in use by another giasync-certs command (waiting for a PIN?): let it finish, then run this again"
+    )]
+    Busy(String),
     /// A file of the PKI is damaged.
     #[error("{path}: {message}")]
     Corrupt { path: String, message: String },
@@ -250,6 +255,8 @@ pub struct Pki {
     index: Index,
     ca_cert_pem: String,
     issuer: Issuer<'static, KeyPair>,
+    /// The CA folder's lock, held while this is open ([`Pki::open`]).
+    _lock: fs::File,
 }
 
 impl std::fmt::Debug for Pki {
@@ -332,6 +339,7 @@ impl Pki {
             return Err(PkiError::CaExists(existing.display().to_string()));
         }
         fs::create_dir_all(dir).map_err(io(dir))?;
+        let lock = Self::lock(dir)?;
         let mut params = CertificateParams::default();
         params.distinguished_name = rcgen::DistinguishedName::new();
         params.distinguished_name.push(
@@ -369,6 +377,7 @@ impl Pki {
             },
             ca_cert_pem: cert.pem(),
             issuer: Issuer::new(params, key),
+            _lock: lock,
         };
         pki.write_crl(now)?;
         Ok(pki)
@@ -380,6 +389,7 @@ impl Pki {
         if !crt_path.exists() {
             return Err(PkiError::NoCa(dir.display().to_string()));
         }
+        let lock = Self::lock(dir)?;
         let ca_cert_pem = fs::read_to_string(&crt_path).map_err(io(&crt_path))?;
         let key_pem = fs::read_to_string(&key_path).map_err(io(&key_path))?;
         let corrupt = |path: &Path, message: String| PkiError::Corrupt {
@@ -403,7 +413,27 @@ impl Pki {
             index,
             ca_cert_pem,
             issuer,
+            _lock: lock,
         })
+    }
+
+    /// Takes the CA folder for this command: an exclusive lock on `.lock` in it, held until the
+    /// [`Pki`] is dropped. Two commands that each read the index, change it and write it back
+    /// would otherwise lose one's change (a revocation undone by an issue that read the index
+    /// before it, two certificates with one serial).
+    fn lock(dir: &Path) -> Result<fs::File, PkiError> {
+        let path = dir.join(".lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(fs::TryLockError::WouldBlock) => Err(PkiError::Busy(dir.display().to_string())),
+            Err(fs::TryLockError::Error(e)) => Err(io(&path)(e)),
+        }
     }
 
     /// The CA's folder.
@@ -831,6 +861,12 @@ mod tests {
         ));
     }
 
+    /// The certificates `index.json` in `dir` records, read while the CA is open.
+    fn issued_on_disk(dir: &Path) -> Vec<Issued> {
+        let text = fs::read_to_string(dir.join("index.json")).unwrap();
+        serde_json::from_str::<Index>(&text).unwrap().issued
+    }
+
     #[test]
     fn node_certificates_carry_identity_serial_and_validity() {
         let dir = tempfile::tempdir().unwrap();
@@ -848,7 +884,10 @@ mod tests {
         assert_eq!(summary.identity, Ok(Identity::Node(school())));
         assert_eq!((summary.not_after - now()).whole_days(), 30);
         assert!(!summary.is_ca);
-        // Reopened from disk, the CA goes on with the next serial.
+        // Another command has the folder while this one is open; reopened from disk after it,
+        // the CA goes on with the next serial.
+        assert!(matches!(Pki::open(dir.path()), Err(PkiError::Busy(_))));
+        drop(pki);
         let mut reopened = Pki::open(dir.path()).unwrap();
         let next = reopened
             .issue_node(
@@ -950,6 +989,7 @@ mod tests {
             vec![2]
         );
         assert_eq!(crl.number, Some(2));
+        drop(pki);
         let reopened = Pki::open(dir.path()).unwrap();
         assert_eq!(
             reopened.issued()[0].revoked.as_ref().unwrap().reason,
@@ -1004,7 +1044,7 @@ mod tests {
             validity,
         );
         assert!(matches!(refused, Err(PkiError::WeakKey(_))), "{refused:?}");
-        assert!(Pki::open(dir.path()).unwrap().issued().is_empty());
+        assert!(issued_on_disk(dir.path()).is_empty());
         assert!(pki.issued().is_empty());
         let issued = pki
             .issue_people_for(
@@ -1021,7 +1061,7 @@ mod tests {
             let summary = summarize_der(&certs_from_pem(pem.as_bytes()).unwrap()[0]).unwrap();
             assert_eq!(summary.ed25519_key, Some(key));
         }
-        assert_eq!(Pki::open(dir.path()).unwrap().issued().len(), 2);
+        assert_eq!(issued_on_disk(dir.path()).len(), 2);
         assert!(matches!(
             pki.revoke_many(&[2, 9], "lost", now()),
             Err(PkiError::UnknownSerial(9))

@@ -341,8 +341,46 @@ fn sign_issues_for_a_registered_request_only() {
         text(&out.stderr)
     );
     std::fs::write(&register, "municipality,4201\nschool,420101,4201\n").unwrap();
-    let out = sign(&register);
+    // The fingerprint the node's enrol printed, read out by phone, is checked first: a request
+    // swapped on the way (another key) is refused and nothing is issued or recorded.
+    let index = std::fs::read(pki.join("index.json")).unwrap();
+    let sign_checked = |fingerprint: &str| {
+        certs(
+            &[
+                "sign",
+                "--dir",
+                s(&pki),
+                "--register",
+                s(&register),
+                "--out",
+                s(&issued),
+                "--fingerprint",
+                fingerprint,
+                s(&request_file),
+            ],
+            None,
+        )
+    };
+    let theirs =
+        giasync_certs::enrol::request_fingerprint(&std::fs::read_to_string(&request_file).unwrap())
+            .unwrap();
+    let other = "00".repeat(theirs.replace([' ', ':', '-'], "").len() / 2);
+    let out = sign_checked(&other);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("nothing was issued"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!issued.join("node.crt").exists());
+    assert_eq!(std::fs::read(pki.join("index.json")).unwrap(), index);
+    let out = sign_checked(&theirs.to_uppercase());
     assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("checked"),
+        "{}",
+        text(&out.stdout)
+    );
     let files: Vec<String> = std::fs::read_dir(&issued)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
