@@ -471,6 +471,45 @@ fn bucket_count_for(docs: u32) -> u16 {
     u16::try_from(wanted.min(wire::BUCKETS_MAX as u32)).unwrap_or(1)
 }
 
+/// A document list's entry: the document and the first 8 bytes of its heads' digest.
+type DocEntry = (DocId, [u8; 8]);
+
+/// The document list for `buckets` of `bucket_count` in frames of at most `entries_max` entries
+/// each, every frame naming the buckets it covers, whole: a receiver refuses a longer list
+/// ([`wire::DOC_LIST_ENTRIES_MAX`]) and judges each frame by its own buckets, so a node sharing
+/// more documents with a peer than one list holds (a hub whose schools made many) still syncs.
+/// A bucket alone over the bound (some 400 million documents in all) is cut at it: the receiver
+/// then opens sync for the documents left out, which finds them equal.
+fn split_doc_list(
+    bucket_count: u16,
+    buckets: &[u16],
+    entries: Vec<DocEntry>,
+    entries_max: usize,
+) -> Vec<(Vec<u16>, Vec<DocEntry>)> {
+    if entries.len() <= entries_max {
+        return vec![(buckets.to_vec(), entries)];
+    }
+    let mut by_bucket: BTreeMap<u16, Vec<DocEntry>> =
+        buckets.iter().map(|b| (*b, Vec::new())).collect();
+    for entry in entries {
+        if let Some(list) = by_bucket.get_mut(&wire::bucket_of(&entry.0, bucket_count)) {
+            list.push(entry);
+        }
+    }
+    let mut frames: Vec<(Vec<u16>, Vec<DocEntry>)> = Vec::new();
+    for (bucket, mut list) in by_bucket {
+        list.truncate(entries_max);
+        match frames.last_mut() {
+            Some((bs, es)) if es.len() + list.len() <= entries_max => {
+                bs.push(bucket);
+                es.extend(list);
+            }
+            _ => frames.push((vec![bucket], list)),
+        }
+    }
+    frames
+}
+
 fn heads_digest(heads: &[ChangeHash]) -> [u8; 32] {
     let mut sorted = heads.to_vec();
     sorted.sort();
@@ -1065,14 +1104,18 @@ impl Engine {
                 }
                 if !buckets.is_empty() {
                     let entries = self.doc_entries(&identity, bucket_count, &buckets);
-                    self.send(
-                        peer,
-                        &Frame::DocList {
-                            bucket_count,
-                            buckets,
-                            entries,
-                        },
-                    );
+                    for (buckets, entries) in
+                        split_doc_list(bucket_count, &buckets, entries, wire::DOC_LIST_ENTRIES_MAX)
+                    {
+                        self.send(
+                            peer,
+                            &Frame::DocList {
+                                bucket_count,
+                                buckets,
+                                entries,
+                            },
+                        );
+                    }
                 }
             }
             Frame::DocList {

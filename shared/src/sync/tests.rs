@@ -1994,3 +1994,51 @@ fn a_document_that_did_not_load_is_neither_written_nor_taken_from_peers() {
         Some("yes")
     );
 }
+
+/// A document list longer than a receiver takes is sent in frames of whole buckets, each within
+/// the bound and naming its buckets, together covering every entry once; a short one stays one
+/// frame as it was.
+#[test]
+fn a_long_document_list_goes_in_frames_a_receiver_takes() {
+    let bucket_count = 8u16;
+    let buckets: Vec<u16> = (0..bucket_count).collect();
+    let entries: Vec<(DocId, [u8; 8])> = (0..40u32)
+        .map(|i| {
+            let d: DocId = format!("roster/4201/420101/is-2024-02-{:02}", 1 + i % 28)
+                .replace("420101", &format!("4201{:02}", i / 28 + 1))
+                .parse()
+                .unwrap();
+            (d, [u8::try_from(i).unwrap(); 8])
+        })
+        .collect();
+    let whole = split_doc_list(bucket_count, &buckets, entries.clone(), 40);
+    assert_eq!(whole, vec![(buckets.clone(), entries.clone())]);
+    let frames = split_doc_list(bucket_count, &buckets, entries.clone(), 12);
+    assert!(frames.len() > 1, "{}", frames.len());
+    let mut seen_buckets = Vec::new();
+    let mut seen: Vec<(DocId, [u8; 8])> = Vec::new();
+    for (bs, es) in &frames {
+        assert!(es.len() <= 12, "{} entries", es.len());
+        for (d, _) in es {
+            assert!(
+                bs.contains(&wire::bucket_of(d, bucket_count)),
+                "{d} outside its frame's buckets"
+            );
+        }
+        // Each frame decodes as a receiver reads it.
+        let frame = Frame::DocList {
+            bucket_count,
+            buckets: bs.clone(),
+            entries: es.clone(),
+        };
+        assert_eq!(Frame::decode(&frame.encode()).unwrap(), frame);
+        seen_buckets.extend(bs.iter().copied());
+        seen.extend(es.iter().cloned());
+    }
+    seen_buckets.sort_unstable();
+    assert_eq!(seen_buckets, buckets, "every bucket once");
+    seen.sort();
+    let mut expected = entries;
+    expected.sort();
+    assert_eq!(seen, expected, "every entry once");
+}
