@@ -49,6 +49,20 @@ pub fn write(
         |a: &Act| (a.organiser, a.exam, a.school),
         (exam, school),
     )?;
+    // An act is drawn up while the participant leaves or is removed (seed 002 §48–49): dated on
+    // the exam's day, and handed in while the exam is being scored, not after (it would turn a
+    // scored or published result into «досрочное завершение»).
+    if act.at.date_at(context.clock) != exam.date() {
+        return Err(Error::ActOutsideExamDay {
+            at: act.at,
+            exam,
+            clock: context.clock,
+        });
+    }
+    let (_, last) = context.signing_time().days(exam);
+    if super::timestamp(now_ms)?.date_at(context.clock) > last {
+        return Err(Error::ActAfterScoring { exam, last });
+    }
     let roster = super::roster::require_participant(engine, exam, act.participant)?;
     if let Some(participant) = number_holder(engine, context, exam, &act.number, act.participant)? {
         return Err(Error::ActNumberTaken {

@@ -327,6 +327,19 @@ pub enum Error {
         variant: giasync_shared::room::Variant,
         variants: u16,
     },
+    /// An act dated on another day than its exam's, in the region's calendar.
+    #[error("the act is dated {}, not on the day of {exam} (the region's clock is UTC{clock})", at.at_offset(*clock))]
+    ActOutsideExamDay {
+        at: giasync_shared::calendar::Timestamp,
+        exam: ExamId,
+        clock: giasync_shared::calendar::UtcOffset,
+    },
+    /// An act handed in after the last day of its exam's scoring.
+    #[error("the scoring of {exam} ended on {last}: an act is no longer taken")]
+    ActAfterScoring {
+        exam: ExamId,
+        last: giasync_shared::calendar::Date,
+    },
     /// An act for an attempt that is not the participant's open one.
     #[error("participant {participant}: an act ends the attempt open now, {}, not attempt {attempt}", open.map_or("and none is (an act ended the day's attempt)".to_owned(), |a| format!("attempt {a}")))]
     ActForAttemptNotOpen {

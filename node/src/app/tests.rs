@@ -2103,6 +2103,35 @@ fn an_act_ends_an_attempt_and_its_sheet_is_refused() {
         command(&bad_recording, &expert_key, &organiser_cert),
     );
     assert_refused!(forged, Error::RecordRefused(_));
+    // An act is drawn up on the exam's day (seed 002 §48–49): one dated the day before is
+    // refused, and so is one handed in after the exam's scoring ended (the exam day + 5).
+    let day_before = Act {
+        at: Timestamp::from_unix_ms(
+            exam().date().day_window_ms(CLOCK.parse().unwrap()).start - 60_000,
+        )
+        .unwrap(),
+        ..bad_recording.clone()
+    };
+    assert_refused!(
+        run(
+            &mut e,
+            &c,
+            &Actor::Person(organiser.clone()),
+            command(&day_before, &organiser_key, &organiser_cert),
+        ),
+        Error::ActOutsideExamDay { .. }
+    );
+    let six_days_on = now_ms() + 6 * 86_400_000;
+    assert_refused!(
+        apply(
+            &mut e,
+            &c,
+            &Actor::Person(organiser.clone()),
+            six_days_on,
+            command(&bad_recording, &organiser_key, &organiser_cert),
+        ),
+        Error::ActAfterScoring { .. }
+    );
     let Answer::ActWritten(written) = run(
         &mut e,
         &c,
@@ -2371,17 +2400,38 @@ fn the_additional_date_admits_by_section_70_and_numbers_attempts_by_history() {
             organiser: organiser.id,
             at: Timestamp::from_unix_ms(now_ms()).unwrap(),
         };
-        run(
-            &mut school,
-            &sc,
-            &as_organiser,
-            Command::Act {
-                exam: feb,
-                statement: act.sign(&organiser_key).unwrap().as_bytes().to_vec(),
-                organiser_cert: organiser_cert.clone(),
+        // As the school wrote it on that day: handed in today, long after February's scoring
+        // ended, the act would be refused (`Error::ActAfterScoring`), and the fixture's
+        // certificates begin yesterday, so it is dated now.
+        let statement = act.sign(&organiser_key).unwrap();
+        let attendance = match kind {
+            ActKind::Removal => Attendance::Removed {
+                act: act.number.clone(),
             },
-        )
-        .unwrap();
+            ActKind::Early(_) => Attendance::FinishedEarly {
+                act: act.number.clone(),
+            },
+        };
+        let doc = |kind: &str| -> giasync_shared::sync::DocId {
+            format!("{kind}/4201/{SCHOOL}/{feb}").parse().unwrap()
+        };
+        school
+            .change(now_ms(), doc("protocol"), |tx| {
+                giasync_shared::content::put_act(
+                    tx,
+                    act.participant,
+                    act.attempt,
+                    &statement,
+                    act.organiser,
+                    &organiser_cert,
+                )
+            })
+            .unwrap();
+        school
+            .change(now_ms(), doc("roster"), |tx| {
+                giasync_shared::content::mark(tx, act.participant, &attendance)
+            })
+            .unwrap();
     }
     sync(&mut rcoi, &mut school);
     // The РЦОИ's results of February.

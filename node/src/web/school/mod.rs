@@ -226,6 +226,13 @@ fn russian(e: &WebError) -> String {
                     "Участник {participant} не отмечен «Н»: причину отсутствия указывают только для неявки"
                 )
             }
+            Error::ActOutsideExamDay { .. } => {
+                "Акт не принят: он датирован не днём проведения экзамена".into()
+            }
+            Error::ActAfterScoring { last, .. } => format!(
+                "Акт не принят: проверка и оценивание закончились {}",
+                last.ru()
+            ),
             Error::ActForAttemptNotOpen { open: None, .. } => {
                 "Акт не принят: попытка участника на этот день уже завершена актом".into()
             }
