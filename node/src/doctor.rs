@@ -77,6 +77,10 @@ pub async fn run(
     )];
     checks.push(Check::new("store", check_store(&config.node.store)));
     checks.push(Check::new(
+        "region clock",
+        Ok(region_clock(config.node.utc_offset)),
+    ));
+    checks.push(Check::new(
         "year data",
         check_year_data(&config, now.year()),
     ));
@@ -99,6 +103,18 @@ pub async fn run(
         }
     }
     checks
+}
+
+/// The region's clock the node judges days and times on. An offset not given reads as UTC,
+/// which no region of Russia keeps: said, so the materials' 07:30 and the deadlines' days are
+/// not silently hours off (a warning only: a test region may run on UTC).
+fn region_clock(offset: Option<giasync_shared::calendar::UtcOffset>) -> String {
+    match offset {
+        Some(offset) => format!(
+            "UTC{offset}: the exam materials open at 07:30 and deadlines count days on this clock"
+        ),
+        None => "UTC+00:00; WARNING: [node] utc_offset is not set, and every region of Russia is ahead of UTC (Кузбасс: utc_offset = \"+07:00\"): the exam materials open at 07:30 and deadlines count days on this clock".to_owned(),
+    }
 }
 
 /// The year file and the production calendar load; this year or the next not listed is said
@@ -652,6 +668,14 @@ pub fn report_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The clock check names the offset given, and warns when none is.
+    #[test]
+    fn the_clock_check_warns_when_no_offset_is_given() {
+        assert!(!region_clock(Some("+07:00".parse().unwrap())).contains("WARNING"));
+        assert!(region_clock(Some("+07:00".parse().unwrap())).starts_with("UTC+07:00"));
+        assert!(region_clock(None).contains("WARNING: [node] utc_offset is not set"));
+    }
 
     /// The store check names the schema, says an older one is upgraded at start, and fails on
     /// one a newer giasync wrote.

@@ -89,7 +89,11 @@ async fn a_ready_school_passes_every_check() {
         line(&report, "year data").starts_with("ok    year data: year-2024, production calendar"),
         "{report}"
     );
-    assert!(report.contains("all 12 checks passed"), "{report}");
+    assert!(
+        line(&report, "region clock").starts_with("ok    region clock: UTC+07:00"),
+        "{report}"
+    );
+    assert!(report.contains("all 13 checks passed"), "{report}");
 }
 
 /// A year file that does not load fails its line, naming the file and the problem; a node
