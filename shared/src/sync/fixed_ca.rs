@@ -24,12 +24,23 @@ impl FixedCa {
     /// A certificate for `identity` with `key`'s public half: a tag, the identity URI and the
     /// key, padded to [`FIXED_CERT_BYTES`]. The same identity and key give the same bytes.
     pub fn issue(&self, identity: NodeIdentity, key: &SigningKey) -> Vec<u8> {
+        self.issue_again(identity, key, 0)
+    }
+
+    /// As [`FixedCa::issue`], the `renewal`th certificate for the same identity and key (a node
+    /// renewing its certificate keeps its key): other bytes for each, the 0th [`issue`]'s.
+    ///
+    /// [`issue`]: FixedCa::issue
+    pub fn issue_again(&self, identity: NodeIdentity, key: &SigningKey, renewal: u8) -> Vec<u8> {
         let public = key.verifying_key().to_bytes();
         let mut cert = b"FIXEDCA ".to_vec();
         cert.extend_from_slice(identity.to_uri().as_bytes());
         cert.push(0);
         cert.extend_from_slice(&public);
-        cert.resize(FIXED_CERT_BYTES.max(cert.len()), 0);
+        cert.resize(FIXED_CERT_BYTES.max(cert.len() + 1), 0);
+        if let Some(last) = cert.last_mut() {
+            *last = renewal;
+        }
         self.issued
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

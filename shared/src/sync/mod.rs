@@ -213,6 +213,18 @@ struct Endorsement {
     identity: NodeIdentity,
 }
 
+/// The certificate to send with `e`: its author's last that checked here, when it names the
+/// same identity (`Engine::latest_certs`), else the one `e` was stored with.
+fn cert_to_send(
+    latest: &HashMap<[u8; 32], (NodeIdentity, Arc<Vec<u8>>)>,
+    e: &Endorsement,
+) -> Arc<Vec<u8>> {
+    latest
+        .get(&e.attestation.author)
+        .filter(|(identity, _)| *identity == e.identity)
+        .map_or_else(|| Arc::clone(&e.cert), |(_, cert)| Arc::clone(cert))
+}
+
 #[derive(Debug)]
 struct DocState {
     doc: Automerge,
@@ -364,9 +376,9 @@ struct PeerState {
     last_summary_ms: i64,
     /// Documents the peer is known to hold at the heads with this digest.
     confirmed: BTreeMap<DocId, [u8; 32]>,
-    /// Authors whose certificate was sent to the peer in this session: later attestations by
-    /// them travel without it.
-    certs_sent: BTreeSet<[u8; 32]>,
+    /// The certificate of each author sent to the peer in this session: later attestations by
+    /// them travel without it, until the author's certificate this node sends changes.
+    certs_sent: BTreeMap<[u8; 32], Arc<Vec<u8>>>,
     /// Certificates the peer sent in this session (checked against the CA), by author key.
     certs_received: BTreeMap<[u8; 32], Arc<Vec<u8>>>,
     /// What the changes waiting from the peer hold, over all documents.
@@ -424,6 +436,12 @@ pub struct Engine {
     now_ms: i64,
     /// Certificate checks by the certificate's hash, with when they were made.
     certs_checked: HashMap<[u8; 32], (CertCheck, i64)>,
+    /// The last certificate of each author key that checked now, with its identity: sent with
+    /// that author's attestations in place of the one they were stored with
+    /// ([`cert_to_send`]). A node renewing its certificate keeps its key, and the old
+    /// certificate, expired or revoked, would make every node that takes the author's older
+    /// documents afresh (a school restored empty, a new hub) refuse them.
+    latest_certs: HashMap<[u8; 32], (NodeIdentity, Arc<Vec<u8>>)>,
     stats: Stats,
     /// The last time each node was heard from, kept after it disconnects.
     last_contact: BTreeMap<String, (NodeIdentity, i64)>,
@@ -535,16 +553,19 @@ impl Engine {
         cert_der: Vec<u8>,
         verifier: Box<dyn CertVerifier + Send>,
     ) -> Self {
+        let cert = Arc::new(cert_der);
+        let own = (key.verifying_key().to_bytes(), (me, Arc::clone(&cert)));
         Engine {
             me,
             key,
-            cert: Arc::new(cert_der),
+            cert,
             verifier,
             docs: BTreeMap::new(),
             peers: BTreeMap::new(),
             out: VecDeque::new(),
             now_ms: 0,
             certs_checked: HashMap::new(),
+            latest_certs: HashMap::from([own]),
             stats: Stats::default(),
             last_contact: BTreeMap::new(),
             quarantined_by: BTreeMap::new(),
@@ -695,7 +716,12 @@ impl Engine {
         let attestations = state
             .endorsements
             .values()
-            .map(|e| (e.cert.to_vec(), e.attestation.as_bytes().to_vec()))
+            .map(|e| {
+                (
+                    cert_to_send(&self.latest_certs, e).to_vec(),
+                    e.attestation.as_bytes().to_vec(),
+                )
+            })
             .collect();
         Some(
             Frame::Sync {
@@ -953,7 +979,7 @@ impl Engine {
                 next_fragment_id: 0,
                 last_summary_ms: self.now_ms,
                 confirmed: BTreeMap::new(),
-                certs_sent: BTreeSet::new(),
+                certs_sent: BTreeMap::new(),
                 certs_received: BTreeMap::new(),
                 waiting_bytes: 0,
             },
@@ -1375,22 +1401,25 @@ impl Engine {
         if !message.changes.is_empty() {
             for e in state.endorsements.values() {
                 if pd.sent.insert((e.attestation.author, e.attestation.at_ms)) {
+                    let cert = cert_to_send(&self.latest_certs, e);
                     attestations.push((
                         e.attestation.author,
-                        e.cert.to_vec(),
+                        cert,
                         e.attestation.as_bytes().to_vec(),
                     ));
                 }
             }
         }
-        // A certificate goes once per session and author; the peer keeps it for the session.
+        // A certificate goes once per session and author, and again when it changed; the peer
+        // keeps the last it was sent for the session.
         let attestations = attestations
             .into_iter()
             .map(|(author, cert, bytes)| {
-                if p.certs_sent.insert(author) {
-                    (cert, bytes)
-                } else {
+                if p.certs_sent.get(&author) == Some(&cert) {
                     (Vec::new(), bytes)
+                } else {
+                    p.certs_sent.insert(author, Arc::clone(&cert));
+                    (cert.to_vec(), bytes)
                 }
             })
             .collect();
@@ -1459,6 +1488,7 @@ impl Engine {
         if key != attestation.author {
             return Err("the attestation's key is not the certificate's".into());
         }
+        self.latest_certs.insert(key, (identity, Arc::clone(&cert)));
         Ok(Endorsement {
             attestation,
             cert,
@@ -1538,9 +1568,7 @@ impl Engine {
             if let Ok((_, key)) = self.check_cert(cert)
                 && let Some(p) = self.peers.get_mut(&peer)
             {
-                p.certs_received
-                    .entry(key)
-                    .or_insert_with(|| Arc::new(cert.clone()));
+                p.certs_received.insert(key, Arc::new(cert.clone()));
             }
         }
         let message = match sync::Message::decode(bytes) {

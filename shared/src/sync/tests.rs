@@ -2042,3 +2042,39 @@ fn a_long_document_list_goes_in_frames_a_receiver_takes() {
     expected.sort();
     assert_eq!(seen, expected, "every entry once");
 }
+
+/// A school renews its certificate (same key; the old one revoked). A node taking the school's
+/// older documents afresh from the hub (here the РЦОИ, new) gets them with the school's current
+/// certificate, which the hub learnt from the school's later writes: with the certificate they
+/// were stored with, every change would be refused as having no attestation by its author.
+#[test]
+fn a_renewed_certificate_goes_with_the_authors_older_attestations() {
+    let mut net = Net::new();
+    net.add(rcoi());
+    net.add(moyo("4201"));
+    let identity = school("4201", "420101");
+    let s = net.add(identity);
+    let protocol = doc("protocol", "4201", "420101");
+    net.write(s, protocol, "sheet-1", "14 зачёт");
+    let (to_hub, _) = net.connect(s, 1);
+    net.disconnect(s, to_hub);
+    // Renewal: the same key, a new certificate; the old one revoked. Past the 10 minutes the
+    // hub's checks are remembered.
+    let key = net.keys[s].clone();
+    let old = net.ca.issue(identity, &key);
+    let renewed = net.ca.issue_again(identity, &key, 1);
+    net.ca.withdraw(&old);
+    net.now_ms += 11 * 60_000;
+    net.nodes[s] = Engine::new(identity, key, renewed, Box::new(net.ca.clone()));
+    let results = doc("results", "4201", "420101");
+    net.write(s, results, "delivered", "yes");
+    net.connect(s, 1);
+    assert_eq!(net.read(1, &results, "delivered").as_deref(), Some("yes"));
+    net.connect(1, 0);
+    assert_eq!(
+        net.read(0, &protocol, "sheet-1").as_deref(),
+        Some("14 зачёт"),
+        "quarantined at the РЦОИ: {:?}",
+        net.quarantined(0)
+    );
+}
