@@ -1015,7 +1015,7 @@ pub fn sheets_not_receipted(
     protocol: &impl ReadDoc,
     rcoi: Option<&impl ReadDoc>,
 ) -> Vec<SignedSheet> {
-    sheets_to_judge(protocol, rcoi, |_| false).new
+    sheets_to_judge(protocol, rcoi, |_| false, false).new
 }
 
 /// The sheets of a protocol a receipt pass at the РЦОИ may judge ([`sheets_to_judge`]).
@@ -1023,17 +1023,22 @@ pub fn sheets_not_receipted(
 pub struct ToJudge {
     /// Sheets with no receipt yet.
     pub new: Vec<SignedSheet>,
-    /// Receipted sheets whose receipt's text the caller picked, each with that text.
+    /// Receipted sheets whose receipt's text the caller picked, each with that text (when
+    /// asked for).
     pub again: Vec<(SignedSheet, String)>,
+    /// How many receipts the caller picked, whether or not their sheets were taken.
+    pub picked: usize,
 }
 
-/// The sheets of a protocol with no receipt in the school's РЦОИ document yet, and those whose
-/// receipt's text `again` picks. A sheet whose key names a receipted hash is decoded only when
-/// its receipt is picked (this runs at the РЦОИ after every change).
+/// The sheets of a protocol with no receipt in the school's РЦОИ document yet, and, when
+/// `take_again`, those whose receipt's text `again` picks (how many it picks is counted either
+/// way). A sheet whose key names a receipted hash is decoded only when it is taken (this runs at
+/// the РЦОИ after every change).
 pub fn sheets_to_judge(
     protocol: &impl ReadDoc,
     rcoi: Option<&impl ReadDoc>,
     again: impl Fn(&str) -> bool,
+    take_again: bool,
 ) -> ToJudge {
     // Both ranges are in the order of the hashes' text: one pass over each, side by side, the
     // keys read where they lie.
@@ -1054,8 +1059,14 @@ pub fn sheets_to_judge(
             .peek()
             .filter(|r| r.key.strip_prefix("receipt/") == Some(hash))
             .map(|r| text_of(&r.value).unwrap_or_default());
-        if receipt.is_some_and(|text| !again(text)) {
-            continue;
+        if let Some(text) = receipt {
+            if !again(text) {
+                continue;
+            }
+            found.picked += 1;
+            if !take_again {
+                continue;
+            }
         }
         let Some(sheet) = bytes_of(&item.value).and_then(|b| SignedSheet::from_bytes(b).ok())
         else {

@@ -37,7 +37,10 @@
 //! passes them as arriving now or is refused on receipt, which binds every node, so a school
 //! gains nothing it could not by handing the sheet in afresh. And a verdict written from the
 //! РЦОИ's own passing state (a CA not yet installed) is undone at its next start. A receipt is
-//! written again only when its text changes.
+//! written again only when the sheet no longer reads invalid (another reason for the same
+//! verdict is not written), and a pass decodes the sheets receipted invalid only when they are
+//! due. What a school can still make the РЦОИ do: judge its invalid sheets again at every
+//! change of its experts' certificates, at the cost of checking each sheet once more.
 
 use std::collections::BTreeMap;
 
@@ -618,9 +621,8 @@ fn receipt<D: SignerDirectory>(
         let (Some(receipts), Some(doc)) = (receipts_of(protocol), engine.doc(&protocol)) else {
             continue;
         };
-        let to_judge = content::sheets_to_judge(doc, engine.doc(&receipts), |text| {
-            time.is_some() && Receipt::is_invalid(text)
-        });
+        let picks = |text: &str| time.is_some() && Receipt::is_invalid(text);
+        let to_judge = content::sheets_to_judge(doc, engine.doc(&receipts), picks, false);
         let mut sheets = to_judge.new;
         if time.is_none() {
             let layout_1: BTreeMap<String, String> = protocol
@@ -630,14 +632,17 @@ fn receipt<D: SignerDirectory>(
                 .unwrap_or_default();
             sheets.retain(|s| layout_1.contains_key(&s.hash().to_string()));
         }
-        let experts = content::expert_certs(doc);
-        let again = if to_judge.again.is_empty()
-            || engine.invalid_judged_against(&protocol) == Some(experts_digest(&experts))
-        {
-            Vec::new()
-        } else {
-            to_judge.again
-        };
+        // Sheets receipted invalid are decoded only when they are to be judged again: their
+        // protocol's certificates are not those they were last judged against.
+        let mut experts = None;
+        let mut again = Vec::new();
+        if to_judge.picked > 0 {
+            let certs = content::expert_certs(doc);
+            if engine.invalid_judged_against(&protocol) != Some(experts_digest(&certs)) {
+                again = content::sheets_to_judge(doc, engine.doc(&receipts), picks, true).again;
+            }
+            experts = Some(certs);
+        }
         if sheets.is_empty() && again.is_empty() {
             continue;
         }
@@ -646,6 +651,7 @@ fn receipt<D: SignerDirectory>(
             sheets.push(sheet);
             held.push(Some(text));
         }
+        let experts = experts.unwrap_or_else(|| content::expert_certs(doc));
         found.push((protocol, receipts, sheets, held, experts));
     }
     if found.len() > 1 {
@@ -722,7 +728,10 @@ fn receipt<D: SignerDirectory>(
             let receipts = judged
                 .into_iter()
                 .zip(&f.held)
-                .filter(|((_, text), held)| held.as_ref() != Some(text))
+                // A sheet judged again is written again only when it no longer reads invalid:
+                // another reason for the same verdict is not worth a change (a school could
+                // have every junk sheet's receipt rewritten by switching its certificates).
+                .filter(|((_, text), held)| held.is_none() || !Receipt::is_invalid(text))
                 .map(|(verdict, _)| verdict)
                 .collect();
             (f.protocol, f.receipts, receipts, note)
