@@ -772,6 +772,7 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
     // Only a record that informs of the rows in force counts: one of a result a re-check
     // changed since does not (`Familiarisation::informs_of`).
     let since = crate::publish::rows_since(&editions);
+    let newest = editions.keys().next_back().copied().unwrap_or_default();
     let informed_by: BTreeMap<crate::codes::ParticipantId, Timestamp> = docs
         .results
         .map(|r| {
@@ -779,7 +780,11 @@ fn section<D: SignerDirectory, F: Fn(&BTreeMap<String, Vec<u8>>) -> D>(
             content::acks(r)
                 .iter()
                 .filter_map(|s| crate::publish::Familiarisation::verify(s, &directory).ok())
-                .filter(|f| since.get(&f.participant).is_some_and(|s| f.informs_of(*s)))
+                .filter(|f| {
+                    since
+                        .get(&f.participant)
+                        .is_some_and(|s| f.informs_of(*s, newest))
+                })
                 .map(|f| (f.participant, f.at))
                 .collect()
         })

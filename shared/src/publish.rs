@@ -335,30 +335,35 @@ pub fn all_verified(
 pub fn rows_since(
     editions: &std::collections::BTreeMap<u32, Published>,
 ) -> std::collections::BTreeMap<ParticipantId, (u32, Timestamp)> {
-    let rows_of = |p: &Published, participant: ParticipantId| -> Vec<ResultRow> {
-        p.rows
-            .iter()
-            .filter(|r| r.participant == participant)
-            .cloned()
-            .collect()
-    };
+    // Each edition's rows by participant, read once.
+    fn by_participant(p: &Published) -> std::collections::BTreeMap<ParticipantId, Vec<&ResultRow>> {
+        let mut rows: std::collections::BTreeMap<ParticipantId, Vec<&ResultRow>> =
+            std::collections::BTreeMap::new();
+        for r in &p.rows {
+            rows.entry(r.participant).or_default().push(r);
+        }
+        rows
+    }
     let Some(newest) = editions.values().next_back() else {
         return std::collections::BTreeMap::new();
     };
-    let mut since = std::collections::BTreeMap::new();
-    for row in &newest.rows {
-        if since.contains_key(&row.participant) {
-            continue;
+    let now = by_participant(newest);
+    let mut since: std::collections::BTreeMap<ParticipantId, (u32, Timestamp)> = now
+        .keys()
+        .map(|p| (*p, (newest.edition, newest.at)))
+        .collect();
+    // Going back, a participant's rows stand since an edition while each older one gives the
+    // same; the first that differs ends their walk.
+    let mut standing: std::collections::BTreeSet<ParticipantId> = now.keys().copied().collect();
+    for older in editions.values().rev().skip(1) {
+        let then = by_participant(older);
+        standing.retain(|p| then.get(p) == now.get(p));
+        for p in &standing {
+            since.insert(*p, (older.edition, older.at));
         }
-        let now = rows_of(newest, row.participant);
-        let mut first = (newest.edition, newest.at);
-        for older in editions.values().rev().skip(1) {
-            if rows_of(older, row.participant) != now {
-                break;
-            }
-            first = (older.edition, older.at);
+        if standing.is_empty() {
+            break;
         }
-        since.insert(row.participant, first);
     }
     since
 }
@@ -391,12 +396,13 @@ impl Familiarisation {
     }
 
     /// Whether the record informs its participant of rows that have stood since `since`
-    /// ([`rows_since`]): it names that edition or a later one, or, naming none, was made no
-    /// earlier than that edition was signed.
+    /// ([`rows_since`]) up to the edition `newest`: it names one of those editions, or, naming
+    /// none, was made no earlier than the first was signed. (An edition beyond the newest is
+    /// none the participant was shown.)
     #[must_use]
-    pub fn informs_of(&self, (edition, at): (u32, Timestamp)) -> bool {
+    pub fn informs_of(&self, (edition, at): (u32, Timestamp), newest: u32) -> bool {
         match self.edition {
-            Some(shown) => shown >= edition,
+            Some(shown) => (edition..=newest).contains(&shown),
             None => self.at >= at,
         }
     }
@@ -686,11 +692,13 @@ mod tests {
             at: at(minute),
             edition,
         };
-        assert!(!record(Some(1), 900).informs_of(since[&p("p1")]));
-        assert!(record(Some(2), 650).informs_of(since[&p("p1")]));
-        assert!(record(Some(1), 650).informs_of(since[&p("p2")]));
-        assert!(!record(None, 650).informs_of(since[&p("p1")]));
-        assert!(record(None, 700).informs_of(since[&p("p1")]));
+        assert!(!record(Some(1), 900).informs_of(since[&p("p1")], 3));
+        assert!(record(Some(2), 650).informs_of(since[&p("p1")], 3));
+        assert!(record(Some(1), 650).informs_of(since[&p("p2")], 3));
+        assert!(!record(None, 650).informs_of(since[&p("p1")], 3));
+        assert!(record(None, 700).informs_of(since[&p("p1")], 3));
+        // An edition beyond the newest was shown to nobody.
+        assert!(!record(Some(4), 900).informs_of(since[&p("p1")], 3));
         assert!(rows_since(&std::collections::BTreeMap::new()).is_empty());
     }
 

@@ -442,6 +442,13 @@ pub enum Error {
         applied: giasync_shared::calendar::Date,
         apply_by: giasync_shared::calendar::Date,
     },
+    /// A familiarisation record dated too far from when it was handed in.
+    #[error(
+        "the familiarisation record is dated {at}, more than 10 minutes from now: sign it again"
+    )]
+    FamiliarisedOutOfTime {
+        at: giasync_shared::calendar::Timestamp,
+    },
     /// A request or re-check dated too far from when it was handed in.
     #[error("the record is dated {at}, more than 10 minutes from now: sign it again")]
     RecheckOutOfTime {

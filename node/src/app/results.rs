@@ -58,6 +58,10 @@ pub struct PublishedResults {
     pub familiarise_by: Option<giasync_shared::calendar::Date>,
 }
 
+/// How far from when it is handed in a familiarisation record may be dated: it is signed as
+/// the participant signs the paper.
+pub const FAMILIARISED_AT_MS_MAX: i64 = 10 * 60_000;
+
 /// A familiarisation record stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Familiarised {
@@ -128,13 +132,14 @@ pub(crate) fn familiarised(
     BTreeMap<ParticipantId, Familiarisation>,
 ) {
     let since = giasync_shared::publish::rows_since(editions);
+    let newest = editions.keys().next_back().copied().unwrap_or_default();
     let directory = context.verifier.experts(&content::organiser_certs(results));
     content::acks(results)
         .iter()
         .filter_map(|s| Familiarisation::verify(s, &directory).ok())
         .filter(|f| since.contains_key(&f.participant))
         .map(|f| (f.participant, f))
-        .partition(|(p, f)| since.get(p).is_some_and(|s| f.informs_of(*s)))
+        .partition(|(p, f)| since.get(p).is_some_and(|s| f.informs_of(*s, newest)))
 }
 
 /// The last day of the familiarisation step of the year's chain for `exam`, counted from the
@@ -229,13 +234,30 @@ pub fn familiarise(
     {
         return Err(Error::NoPublishedResult(record.participant));
     }
-    if let Some(shown) = record.edition
-        && shown != published.edition
+    // The record names the edition shown, one giving the participant the rows in force (a
+    // page loaded before a re-check of someone else's result still shows theirs), and is
+    // signed as it is handed in: a record dated ahead would count for editions to come.
+    let Some(shown) = record.edition else {
+        return Err(Error::RecordRefused(
+            giasync_shared::statement::StatementError::Invalid(
+                "the record names no edition of the results".into(),
+            ),
+        ));
+    };
+    let mut editions = editions(engine, context, doc);
+    editions.insert(published.edition, published.clone());
+    let since = giasync_shared::publish::rows_since(&editions);
+    if !since
+        .get(&record.participant)
+        .is_some_and(|(first, _)| (*first..=published.edition).contains(&shown))
     {
         return Err(Error::ResultsChangedSince {
             shown,
             now: published.edition,
         });
+    }
+    if (record.at.unix_ms() - now_ms).abs() > FAMILIARISED_AT_MS_MAX {
+        return Err(Error::FamiliarisedOutOfTime { at: record.at });
     }
     engine.change(now_ms, doc, |tx| {
         content::put_ack(
