@@ -83,6 +83,10 @@ pub const CONNECTION_STEADY_MS: u64 = 10_000;
 /// The longest delay before dialling again after connections that each ended sooner than
 /// [`CONNECTION_STEADY_MS`].
 pub const RETRY_SHORT_LIVED_MS_MAX: u64 = 30_000;
+/// After this many connections in a row to one upstream that each ended sooner than
+/// [`CONNECTION_STEADY_MS`], the next round passes it over for the next upstream in order (a
+/// hub that closes on something the node always sends must not keep it from the РЦОИ).
+pub const SHORT_LIVED_BEFORE_NEXT: u32 = 3;
 /// How often a node syncing over the TCP fallback tries QUIC again (five datagrams and at most
 /// [`CONNECT_TIMEOUT_MS`] of waiting each time, while TCP carries on), unless
 /// `[node] quic_probe_s` says otherwise.
@@ -765,17 +769,37 @@ async fn hold(
 /// within seconds); after a connection that lasted [`CONNECTION_STEADY_MS`], at once; after one
 /// that ended sooner, at a delay of its own doubling to [`RETRY_SHORT_LIVED_MS_MAX`], which only
 /// a steady connection resets. Jitter is the caller's.
+/// An upstream whose connections keep ending at once is passed over once every
+/// [`SHORT_LIVED_BEFORE_NEXT`] of them ([`Redial::passes_over`]).
 #[derive(Debug)]
 struct Redial {
     failed_ms: u64,
     short_lived_ms: u64,
+    /// Connections in a row to each upstream (by rank) that ended sooner than
+    /// [`CONNECTION_STEADY_MS`].
+    short_lived_in_a_row: Vec<u32>,
 }
 
 impl Redial {
-    fn new() -> Self {
+    fn new(upstreams: usize) -> Self {
         Redial {
             failed_ms: RETRY_BACKOFF_MS_MIN,
             short_lived_ms: 0,
+            short_lived_in_a_row: vec![0; upstreams],
+        }
+    }
+
+    /// Whether this round passes over the upstream of `rank`: its last
+    /// [`SHORT_LIVED_BEFORE_NEXT`] connections each ended at once and another upstream comes
+    /// after it. Passing it over starts its count again.
+    fn passes_over(&mut self, rank: usize) -> bool {
+        let later = rank + 1 < self.short_lived_in_a_row.len();
+        match self.short_lived_in_a_row.get_mut(rank) {
+            Some(n) if later && *n >= SHORT_LIVED_BEFORE_NEXT => {
+                *n = 0;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -786,12 +810,20 @@ impl Redial {
         delay
     }
 
-    /// The delay before the next round after a connection that lasted `lasted_ms`.
-    fn after_connection(&mut self, lasted_ms: u64) -> u64 {
+    /// The delay before the next round after a connection to the upstream of `rank` that
+    /// lasted `lasted_ms`.
+    fn after_connection(&mut self, rank: usize, lasted_ms: u64) -> u64 {
         self.failed_ms = RETRY_BACKOFF_MS_MIN;
+        let in_a_row = self.short_lived_in_a_row.get_mut(rank);
         if lasted_ms >= CONNECTION_STEADY_MS {
+            if let Some(n) = in_a_row {
+                *n = 0;
+            }
             self.short_lived_ms = 0;
             return 0;
+        }
+        if let Some(n) = in_a_row {
+            *n += 1;
         }
         self.short_lived_ms =
             (self.short_lived_ms * 2).clamp(RETRY_BACKOFF_MS_MAX, RETRY_SHORT_LIVED_MS_MAX);
@@ -810,7 +842,7 @@ async fn dial(
     peer_ids: Arc<AtomicU64>,
     clock_skew_ms: Arc<std::sync::Mutex<Option<i64>>>,
 ) {
-    let mut redial = Redial::new();
+    let mut redial = Redial::new(config.upstreams.len());
     let mut over_tcp = vec![false; config.upstreams.len()];
     loop {
         let mut connected = None;
@@ -818,6 +850,9 @@ async fn dial(
             let Ok(expected) = upstream.org() else {
                 continue;
             };
+            if redial.passes_over(rank) {
+                continue;
+            }
             let target = Target {
                 endpoint: &endpoint,
                 material: &material,
@@ -848,13 +883,13 @@ async fn dial(
                 }
                 next = quic.map(Upstreamed::Quic);
             }
-            connected = Some(since.elapsed());
+            connected = Some((rank, since.elapsed()));
             break;
         }
         let delay_ms = match connected {
             None => redial.after_failure(),
-            Some(lasted) => {
-                redial.after_connection(u64::try_from(lasted.as_millis()).unwrap_or(u64::MAX))
+            Some((rank, lasted)) => {
+                redial.after_connection(rank, u64::try_from(lasted.as_millis()).unwrap_or(u64::MAX))
             }
         };
         if delay_ms > 0 {
@@ -1610,17 +1645,48 @@ mod tests {
     /// dialled again at once and forgets the short-lived delay.
     #[test]
     fn a_connection_that_ends_at_once_is_dialled_again_ever_later() {
-        let mut r = Redial::new();
+        let mut r = Redial::new(1);
         assert_eq!(
             [r.after_failure(), r.after_failure(), r.after_failure()],
             [500, 1_000, 1_000]
         );
-        let short: Vec<u64> = (0..7).map(|_| r.after_connection(200)).collect();
+        let short: Vec<u64> = (0..7).map(|_| r.after_connection(0, 200)).collect();
         assert_eq!(short, [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000]);
         assert_eq!(r.after_failure(), 500);
-        assert_eq!(r.after_connection(9_999), 30_000);
-        assert_eq!(r.after_connection(10_000), 0);
-        assert_eq!(r.after_connection(10), 1_000);
+        assert_eq!(r.after_connection(0, 9_999), 30_000);
+        assert_eq!(r.after_connection(0, 10_000), 0);
+        assert_eq!(r.after_connection(0, 10), 1_000);
+        // The only upstream is never passed over.
+        assert!(!r.passes_over(0));
+    }
+
+    /// A hub whose connections keep ending at once is passed over once every three of them,
+    /// so the node reaches the РЦОИ after it; one steady connection starts the count again.
+    #[test]
+    fn an_upstream_whose_connections_end_at_once_is_passed_over_for_the_next() {
+        let mut r = Redial::new(2);
+        for _ in 0..2 {
+            assert!(!r.passes_over(0));
+            r.after_connection(0, 100);
+        }
+        assert!(!r.passes_over(0));
+        r.after_connection(0, 100);
+        assert!(r.passes_over(0), "the third in a row");
+        assert!(!r.passes_over(0), "tried again in the round after");
+        for _ in 0..2 {
+            r.after_connection(0, 100);
+        }
+        r.after_connection(0, 60_000);
+        r.after_connection(0, 100);
+        assert!(
+            !r.passes_over(0),
+            "a steady connection started the count again"
+        );
+        // The last upstream has none after it.
+        for _ in 0..5 {
+            r.after_connection(1, 100);
+        }
+        assert!(!r.passes_over(1));
     }
 
     fn outbox() -> (Outbox, mpsc::UnboundedReceiver<Vec<u8>>) {
