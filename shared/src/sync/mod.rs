@@ -1553,13 +1553,11 @@ impl Engine {
         attestations: &[(Vec<u8>, Vec<u8>)],
     ) {
         if !doc.readable_by(&identity) || !doc.readable_by(&self.me) {
-            self.quarantine(
-                peer,
-                identity,
-                doc,
-                bytes,
-                format!("{doc} is not shared between {identity} and {}", self.me),
-            );
+            // Counted and kept like any refusal, but no state is made for the document on the
+            // peer's connection: nothing is ever synced of it there, and a peer naming new ones
+            // frame after frame would grow that state without bound.
+            let reason = format!("{doc} is not shared between {identity} and {}", self.me);
+            self.keep_refused(identity, doc, bytes, reason);
             return;
         }
         // Certificates are kept for the session whatever becomes of the message: later

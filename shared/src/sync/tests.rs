@@ -2078,3 +2078,34 @@ fn a_renewed_certificate_goes_with_the_authors_older_attestations() {
         net.quarantined(0)
     );
 }
+
+/// A peer sending sync frames for documents it does not share with this node, a new one each
+/// time, has each refused and counted, and grows no state on its connection.
+#[test]
+fn sync_frames_for_documents_not_shared_grow_no_state() {
+    let (mut hub, _) = hub_with_school();
+    let before = hub.stats().messages_quarantined;
+    for n in 0..500 {
+        // Another municipality's school: not shared with the hub of 4201 or this school.
+        let other: DocId = format!("protocol/4299/4299{:02}/is-2024-02-14", n % 100)
+            .replace("is-2024-02-14", &format!("is-2024-02-{:02}", 1 + n / 100))
+            .parse()
+            .unwrap();
+        feed(
+            &mut hub,
+            1,
+            2_000 + i64::from(n),
+            &Frame::Sync {
+                doc: other,
+                message: Vec::new(),
+                attestations: Vec::new(),
+            },
+        );
+    }
+    assert_eq!(hub.stats().messages_quarantined - before, 500);
+    assert!(
+        hub.peers[&1].docs.is_empty(),
+        "{} documents' state on the connection",
+        hub.peers[&1].docs.len()
+    );
+}
