@@ -37,11 +37,17 @@ fn call(addr: SocketAddr, method: &str, path: &str, body: &Value) -> Value {
     value["value"].clone()
 }
 
+/// How many times a chromedriver that exits before it answers is started again.
+const DRIVER_STARTS_MAX: usize = 5;
+
 impl Browser {
-    /// Starts chromedriver on `port` and a headless Chromium with every host name but loopback
-    /// resolving to nothing.
-    pub fn start(port: u16) -> Browser {
-        let driver = Command::new("chromedriver")
+    /// A chromedriver answering on a free loopback port, or `None` when it exited first.
+    fn driver() -> Option<(Child, SocketAddr)> {
+        let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let mut driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -50,9 +56,26 @@ impl Browser {
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let deadline = Instant::now() + Duration::from_secs(20);
         while crate::http_get(addr, "/status").is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
+            if driver.try_wait().ok().flatten().is_some() {
+                return None;
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not answer");
             std::thread::sleep(Duration::from_millis(100));
         }
+        Some((driver, addr))
+    }
+
+    /// Starts chromedriver on a free port and a headless Chromium with every host name but
+    /// loopback resolving to nothing.
+    ///
+    /// The port is one the system just gave out and took back: a fixed one lies in the
+    /// ephemeral range, where another test's outgoing connection may hold it, and chromedriver
+    /// then exits at once (the runs of 2026-12-06 that failed with "chromedriver did not
+    /// start"). A driver that exits before it answers is started again on another port.
+    pub fn start() -> Browser {
+        let (driver, addr) = (0..DRIVER_STARTS_MAX)
+            .find_map(|_| Self::driver())
+            .expect("chromedriver did not start");
         let profile = tempfile::tempdir().expect("a profile folder");
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",

@@ -245,7 +245,7 @@ async fn the_oversight_page_shows_a_conflict_and_an_overdue_deadline_with_no_net
     // The schools' table fits a 1,366-px screen (the browser's window is 1,300 px wide): the
     // page never scrolls sideways.
     let widths = tokio::task::spawn_blocking(move || {
-        let browser = giasync_tests::webdriver::Browser::start(46_793);
+        let browser = giasync_tests::webdriver::Browser::start();
         browser.open(&format!("http://{web}/"));
         browser.script(
             "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]",

@@ -304,7 +304,7 @@ async fn a_grant_carries_one_recording_to_the_reviewing_school_and_the_recheck_c
     let (head_id, head_pin) = (head.id.to_string(), head.pin.clone());
     let (grant_id, expert_id) = (requests[0].to_string(), reviewing_expert.id.to_string());
     tokio::task::spawn_blocking(move || {
-        let browser = Browser::start(46_792);
+        let browser = Browser::start();
         browser.open(&format!("{base}/login"));
         browser.click(&format!("select[name=person] option[value='{head_id}']"));
         browser.type_into("input[name=pin]", &head_pin);

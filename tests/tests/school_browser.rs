@@ -106,7 +106,7 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
     let region_ = region.clone();
     tokio::task::spawn_blocking(move || {
         let region = region_;
-        let browser = Browser::start(46_790);
+        let browser = Browser::start();
         browser.open(&format!("{base}/login"));
         browser.screenshot("school-login");
 
@@ -380,7 +380,7 @@ async fn exam_day_in_the_browser_reaches_the_hub() {
         browser.screenshot("school-sync");
 
         // Two browsers on one node: the organiser's page shows the interviewer's «Н».
-        let second = Browser::start(46_791);
+        let second = Browser::start();
         sign_in(&second, &base, "org-420101", &pin(&region, "org-420101"));
         sign_out(&browser);
         sign_in(
