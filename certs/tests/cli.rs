@@ -309,21 +309,24 @@ fn sign_issues_for_a_registered_request_only() {
     let register = dir.path().join("register.csv");
     std::fs::write(&register, "municipality,4201\n").unwrap();
     let issued = dir.path().join("issued");
-    let sign = |register: &Path| {
-        certs(
-            &[
-                "sign",
-                "--dir",
-                s(&pki),
-                "--register",
-                s(register),
-                "--out",
-                s(&issued),
-                s(&request_file),
-            ],
-            None,
-        )
+    // `sign`, with the fingerprint read out by phone when given.
+    let sign_with = |register: &Path, fingerprint: Option<&str>| {
+        let mut args = vec![
+            "sign",
+            "--dir",
+            s(&pki),
+            "--register",
+            s(register),
+            "--out",
+            s(&issued),
+        ];
+        if let Some(fingerprint) = fingerprint {
+            args.extend(["--fingerprint", fingerprint]);
+        }
+        args.push(s(&request_file));
+        certs(&args, None)
     };
+    let sign = |register: &Path| sign_with(register, None);
     let out = sign(&register);
     assert!(!out.status.success());
     assert!(
@@ -344,23 +347,7 @@ fn sign_issues_for_a_registered_request_only() {
     // The fingerprint the node's enrol printed, read out by phone, is checked first: a request
     // swapped on the way (another key) is refused and nothing is issued or recorded.
     let index = std::fs::read(pki.join("index.json")).unwrap();
-    let sign_checked = |fingerprint: &str| {
-        certs(
-            &[
-                "sign",
-                "--dir",
-                s(&pki),
-                "--register",
-                s(&register),
-                "--out",
-                s(&issued),
-                "--fingerprint",
-                fingerprint,
-                s(&request_file),
-            ],
-            None,
-        )
-    };
+    let sign_checked = |fingerprint: &str| sign_with(&register, Some(fingerprint));
     let theirs =
         giasync_certs::enrol::request_fingerprint(&std::fs::read_to_string(&request_file).unwrap())
             .unwrap();

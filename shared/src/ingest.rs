@@ -796,6 +796,16 @@ mod tests {
         }
     }
 
+    /// The participants whose attempt counts in `resolution` (a current verdict).
+    fn counted(resolution: &crate::resolve::ProtocolResolution) -> Vec<&str> {
+        resolution
+            .subjects
+            .iter()
+            .filter(|(_, r)| r.verdict.current().is_some())
+            .map(|(s, _)| s.participant.as_str())
+            .collect()
+    }
+
     fn tampered(sheet: &SignedSheet) -> SignedSheet {
         let mut bytes = sheet.as_bytes().to_vec();
         let last = bytes.len() - 1;
@@ -1334,12 +1344,7 @@ mod tests {
                     .into()
             )
         );
-        let counted: Vec<&str> = resolution
-            .subjects
-            .iter()
-            .filter(|(_, r)| r.verdict.current().is_some())
-            .map(|(s, _)| s.participant.as_str())
-            .collect();
+        let counted = counted(&resolution);
         assert_eq!(counted, vec!["p1"]);
     }
 
@@ -1393,12 +1398,7 @@ mod tests {
             )
         );
         let resolution = pair.resolution_at_school(&directory());
-        let counted: Vec<&str> = resolution
-            .subjects
-            .iter()
-            .filter(|(_, r)| r.verdict.current().is_some())
-            .map(|(s, _)| s.participant.as_str())
-            .collect();
+        let counted = counted(&resolution);
         assert_eq!(counted, vec!["p1"]);
     }
 
@@ -1525,12 +1525,7 @@ mod tests {
     fn a_sheet_by_another_category_than_the_registers_is_refused_on_receipt() {
         let (resolution, _) = judged_by_category(0);
         // The school, holding the receipts, counts only p2's sheet.
-        let counted: Vec<&str> = resolution
-            .subjects
-            .iter()
-            .filter(|(_, r)| r.verdict.current().is_some())
-            .map(|(s, _)| s.participant.as_str())
-            .collect();
+        let counted = counted(&resolution);
         assert_eq!(counted, vec!["p2"]);
     }
 
@@ -1600,12 +1595,7 @@ mod tests {
             receipt(&sheets[1])
         );
         assert_eq!(receipt(&sheets[2]), Receipt::Verified);
-        let counted: Vec<&str> = resolution
-            .subjects
-            .iter()
-            .filter(|(_, r)| r.verdict.current().is_some())
-            .map(|(s, _)| s.participant.as_str())
-            .collect();
+        let counted = counted(&resolution);
         assert_eq!(counted, vec!["p1"]);
     }
 
@@ -1676,12 +1666,7 @@ mod tests {
         );
         assert_eq!(receipt(&sheets[1]), Receipt::Verified);
         assert_eq!(receipt(&sheets[2]), Receipt::Verified);
-        let counted: Vec<&str> = resolution
-            .subjects
-            .iter()
-            .filter(|(_, r)| r.verdict.current().is_some())
-            .map(|(s, _)| s.participant.as_str())
-            .collect();
+        let counted = counted(&resolution);
         assert_eq!(counted, vec!["p2", "p3"]);
     }
 
@@ -1860,12 +1845,7 @@ mod tests {
             }
         }
         // The school, holding the receipts, counts only the honest sheet.
-        let counted: Vec<&str> = resolution
-            .subjects
-            .iter()
-            .filter(|(_, r)| r.verdict.current().is_some())
-            .map(|(s, _)| s.participant.as_str())
-            .collect();
+        let counted = counted(&resolution);
         assert_eq!(counted, vec!["p2"]);
         let refused: usize = resolution
             .subjects

@@ -105,6 +105,21 @@ fn published_for(engine: &Engine, context: &Context, doc: DocId) -> Result<Publi
     verified_results(rcoi, context, exam, school)
 }
 
+/// The newest verified publication of `doc`'s school and exam, and every one that verifies by
+/// edition (the newest among them), each checked once.
+fn in_force(
+    engine: &Engine,
+    context: &Context,
+    doc: DocId,
+) -> Result<(Published, BTreeMap<u32, Published>), Error> {
+    let editions = editions(engine, context, doc);
+    match editions.values().next_back() {
+        Some(newest) => Ok((newest.clone(), editions)),
+        // None verifies: the reason, as the newest stored gives it.
+        None => published_for(engine, context, doc).map(|p| (p, editions)),
+    }
+}
+
 /// Every verified publication of `doc`'s school and exam, by edition, from its РЦОИ document.
 pub(crate) fn editions(engine: &Engine, context: &Context, doc: DocId) -> BTreeMap<u32, Published> {
     let (DocId::School { school, exam, .. }, Some(rcoi)) = (doc, doc.sibling(DocKind::Rcoi)) else {
@@ -171,9 +186,7 @@ pub fn published(
     exam: ExamId,
 ) -> Result<PublishedResults, Error> {
     let doc = school_doc(engine, DocKind::Results, exam)?;
-    let published = published_for(engine, context, doc)?;
-    let mut editions = editions(engine, context, doc);
-    editions.insert(published.edition, published.clone());
+    let (published, editions) = in_force(engine, context, doc)?;
     let (acks, earlier) = engine
         .doc(&doc)
         .map(|results| familiarised(results, context, &editions))
@@ -226,7 +239,7 @@ pub fn familiarise(
         |r: &Familiarisation| (r.organiser, r.exam, r.school),
         (exam, school),
     )?;
-    let published = published_for(engine, context, doc)?;
+    let (published, editions) = in_force(engine, context, doc)?;
     if !published
         .rows
         .iter()
@@ -244,8 +257,6 @@ pub fn familiarise(
             ),
         ));
     };
-    let mut editions = editions(engine, context, doc);
-    editions.insert(published.edition, published.clone());
     let since = giasync_shared::publish::rows_since(&editions);
     if !since
         .get(&record.participant)
