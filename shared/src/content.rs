@@ -471,8 +471,19 @@ pub fn put_receipt(
     sheet: &crate::record::RecordHash,
     verdict: &str,
 ) -> Result<(), AutomergeError> {
-    tx.put(ROOT, format!("receipt/{sheet}"), verdict)?;
+    let (key, value) = receipt_entry(sheet, verdict);
+    tx.put(ROOT, key, value)?;
     Ok(())
+}
+
+/// A receipt as [`put_receipt`] writes it, as a root-map entry (key, value): what the РЦОИ's
+/// ingest puts many at once (`Engine::put_root`).
+#[must_use]
+pub fn receipt_entry(
+    sheet: &crate::record::RecordHash,
+    verdict: &str,
+) -> (String, automerge::ScalarValue) {
+    (format!("receipt/{sheet}"), verdict.into())
 }
 
 /// Records why an absent participant was absent (seed 002 §70: a valid reason admits them to

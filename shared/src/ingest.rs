@@ -741,12 +741,12 @@ fn receipt<D: SignerDirectory>(
         let written = if verdicts.is_empty() {
             Ok(0)
         } else {
+            let entries: Vec<_> = verdicts
+                .iter()
+                .map(|(h, v)| content::receipt_entry(h, v))
+                .collect();
             engine
-                .change(now_ms, receipts, |tx| {
-                    verdicts
-                        .iter()
-                        .try_for_each(|(h, v)| content::put_receipt(tx, h, v))
-                })
+                .put_root(now_ms, receipts, &entries)
                 .map(|()| verdicts.len())
         };
         if let (Ok(_), Some(digest)) = (&written, note) {

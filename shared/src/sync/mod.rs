@@ -22,6 +22,7 @@
 //! - Frames over [`wire::FRAGMENT_BYTES`] travel in fragments.
 
 pub mod attest;
+mod built;
 pub mod doc_id;
 mod fixed_ca;
 mod judge;
@@ -38,6 +39,7 @@ use sha2::{Digest, Sha256};
 
 pub use crate::identity::NodeIdentity;
 use attest::{Attestation, actor_for};
+pub use built::ScalarValue;
 pub use doc_id::{DocId, DocKind};
 pub use fixed_ca::{FIXED_CERT_BYTES, FixedCa};
 use judge::{Carried, Refused, heads_without, judge};
@@ -847,6 +849,49 @@ impl Engine {
     where
         F: FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError>,
     {
+        let state = self.writable(now_ms, doc)?;
+        let mut tx = state.doc.transaction();
+        f(&mut tx)?;
+        tx.commit_with(CommitOptions::default().with_time(now_ms));
+        self.changed_here(doc, None);
+        Ok(())
+    }
+
+    /// Puts each of `entries` (key, value) into the root map of a document this node may write,
+    /// as one change, persisted and offered as [`Engine::change`] does. Many puts go as a
+    /// change built whole, which automerge applies in one walk of the map, few in a
+    /// transaction, which seeks each key ([`built`]); the document is the same either way.
+    pub fn put_root(
+        &mut self,
+        now_ms: i64,
+        doc: DocId,
+        entries: &[(String, ScalarValue)],
+    ) -> Result<(), EngineError> {
+        let state = self.writable(now_ms, doc)?;
+        if built::worth_building(&state.doc, entries.len())
+            && let Some(change) = built::root_puts(&state.doc, entries, now_ms)?
+        {
+            let unsaved = state.saved_heads != state.doc.get_heads();
+            state.doc.apply_changes([change.clone()])?;
+            // Its bytes are the change's own, unless changes before it are not saved yet.
+            let bytes = (!unsaved).then(|| change.raw_bytes().to_vec());
+            self.changed_here(doc, bytes);
+            return Ok(());
+        }
+        self.change(now_ms, doc, |tx| {
+            entries.iter().try_for_each(|(k, v)| {
+                automerge::transaction::Transactable::put(
+                    tx,
+                    automerge::ROOT,
+                    k.as_str(),
+                    v.clone(),
+                )
+            })
+        })
+    }
+
+    /// The state of `doc` to write to at `now_ms` (made if new), if this node may write it.
+    fn writable(&mut self, now_ms: i64, doc: DocId) -> Result<&mut DocState, EngineError> {
         self.now_ms = now_ms;
         if !doc.writable_by(&self.me) {
             return Err(EngineError::NotWritable {
@@ -858,17 +903,29 @@ impl Engine {
             return Err(EngineError::Unreadable { doc });
         }
         let actor = actor_for(&self.key.verifying_key().to_bytes());
-        let state = self.docs.entry(doc).or_insert_with(|| {
-            DocState::new(Automerge::new().with_actor(actor.clone()), Vec::new())
-        });
-        let mut tx = state.doc.transaction();
-        f(&mut tx)?;
-        tx.commit_with(CommitOptions::default().with_time(now_ms));
+        Ok(self
+            .docs
+            .entry(doc)
+            .or_insert_with(|| DocState::new(Automerge::new().with_actor(actor), Vec::new())))
+    }
+
+    /// After this node changed `doc`: persists the change (`bytes`, when they are all that is
+    /// unsaved; else read from the document), attests it and offers it to the peers.
+    fn changed_here(&mut self, doc: DocId, bytes: Option<Vec<u8>>) {
+        let Some(state) = self.docs.get_mut(&doc) else {
+            return;
+        };
         state.changed();
-        self.persist_changes(doc);
+        match bytes {
+            Some(bytes) => {
+                state.saved_heads = state.doc.get_heads();
+                self.out
+                    .push_back(Output::Persist(Persist::Changes { doc, bytes }));
+            }
+            None => self.persist_changes(doc),
+        }
         self.attest(doc);
         self.offer(doc, None);
-        Ok(())
     }
 
     /// Feeds one input.

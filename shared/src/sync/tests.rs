@@ -2109,3 +2109,73 @@ fn sync_frames_for_documents_not_shared_grow_no_state() {
         hub.peers[&1].docs.len()
     );
 }
+
+/// The РЦОИ writes a school's receipts with [`Engine::put_root`]: a few in a transaction, many
+/// as a change built whole. Either way the change reaches the school through its hub with the
+/// РЦОИ's attestation, and what the РЦОИ persisted loads back to the same document, where the
+/// next change continues.
+#[test]
+fn puts_many_or_few_reach_the_school_and_reload_from_what_was_persisted() {
+    let mut net = region_net();
+    net.connect(2, 1);
+    let (hub_side, _) = net.connect(1, 0);
+    let receipts = doc("rcoi", "4201", "420101");
+    let entries = |n: usize, value: &str| -> Vec<(String, ScalarValue)> {
+        (0..n)
+            .map(|i| (format!("receipt/{i:04}"), ScalarValue::from(value)))
+            .collect()
+    };
+    // One put (a transaction), then 60 over it (built: the map is small), then one again.
+    for (n, value) in [(1, "verified"), (60, "invalid: подпись"), (1, "verified")] {
+        net.now_ms += 1;
+        net.nodes[0]
+            .put_root(net.now_ms, receipts, &entries(n, value))
+            .unwrap();
+        net.run();
+    }
+    for (key, value) in [
+        ("receipt/0000", "verified"),
+        ("receipt/0001", "invalid: подпись"),
+        ("receipt/0059", "invalid: подпись"),
+    ] {
+        assert_eq!(net.read(2, &receipts, key).as_deref(), Some(value), "{key}");
+    }
+    assert_eq!(net.heads(2, &receipts), net.heads(0, &receipts));
+    assert!(net.quarantined(1).is_empty(), "{:?}", net.quarantined(1));
+    assert!(net.quarantined(2).is_empty(), "{:?}", net.quarantined(2));
+    // Every key holds one value: each put replaced the one before.
+    let held = net.nodes[2].doc(&receipts).unwrap();
+    assert_eq!(held.get_all(ROOT, "receipt/0000").unwrap().len(), 1);
+
+    let mut saved = Vec::new();
+    let mut endorsements = Vec::new();
+    for p in &net.persisted[0] {
+        match p {
+            Persist::Changes { doc, bytes } if *doc == receipts => saved.extend_from_slice(bytes),
+            Persist::Attestation {
+                doc, cert, bytes, ..
+            } if *doc == receipts => endorsements.push((cert.clone(), bytes.clone())),
+            _ => {}
+        }
+    }
+    let key = net.keys[0].clone();
+    let cert = net.ca.issue(rcoi(), &key);
+    let mut restored = Engine::new(rcoi(), key, cert, Box::new(net.ca.clone()));
+    restored.load_doc(receipts, &saved, &endorsements).unwrap();
+    assert_eq!(
+        restored.doc(&receipts).unwrap().get_heads(),
+        net.heads(0, &receipts)
+    );
+    net.disconnect(1, hub_side);
+    net.nodes[0] = restored;
+    net.now_ms += 1;
+    net.nodes[0]
+        .put_root(net.now_ms, receipts, &entries(40, "verified"))
+        .unwrap();
+    net.connect(1, 0);
+    assert_eq!(
+        net.read(2, &receipts, "receipt/0039").as_deref(),
+        Some("verified")
+    );
+    assert!(net.quarantined(2).is_empty(), "{:?}", net.quarantined(2));
+}
