@@ -104,6 +104,11 @@ impl Carried {
         }
     }
 
+    /// A carried change's bytes as they came, unless it came inside a document.
+    pub fn raw_change(&self, hash: &ChangeHash) -> Option<&[u8]> {
+        self.changes.get(hash).map(automerge::Change::raw_bytes)
+    }
+
     /// A carried change, whole (rebuilt from its document when it came in one).
     pub fn change(&self, hash: &ChangeHash) -> Option<automerge::Change> {
         self.changes

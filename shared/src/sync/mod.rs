@@ -361,6 +361,9 @@ struct Received {
     applied: u64,
     /// Why some of its changes or attestations were refused, if any were.
     refused: Option<String>,
+    /// The applied changes' own bytes, when they are all the document holds unsaved (what
+    /// `save_after` would rebuild from the op set, which costs a walk of it).
+    bytes: Option<Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -916,16 +919,22 @@ impl Engine {
             return;
         };
         state.changed();
-        match bytes {
-            Some(bytes) => {
+        self.persist(doc, bytes);
+        self.attest(doc);
+        self.offer(doc, None);
+    }
+
+    /// Persists what `doc` gained since it was last saved: `bytes`, when the caller knows them
+    /// to be exactly that, else read from the document.
+    fn persist(&mut self, doc: DocId, bytes: Option<Vec<u8>>) {
+        match (bytes, self.docs.get_mut(&doc)) {
+            (Some(bytes), Some(state)) => {
                 state.saved_heads = state.doc.get_heads();
                 self.out
                     .push_back(Output::Persist(Persist::Changes { doc, bytes }));
             }
-            None => self.persist_changes(doc),
+            _ => self.persist_changes(doc),
         }
-        self.attest(doc);
-        self.offer(doc, None);
     }
 
     /// Feeds one input.
@@ -1671,7 +1680,7 @@ impl Engine {
                 }
                 if received.applied > 0 {
                     self.stats.changes_applied += received.applied;
-                    self.persist_changes(doc);
+                    self.persist(doc, received.bytes);
                     self.offer(doc, Some(peer));
                 }
                 self.send_sync(peer, doc);
@@ -1766,10 +1775,22 @@ impl Engine {
                 .collect::<Vec<_>>()
                 .into();
         }
+        let unsaved = state.saved_heads != state.doc.get_heads();
+        let held_before = state.doc.stats().num_changes;
         let received = state.doc.receive_sync_message(&mut pd.state, message);
         state.changed();
         received.map_err(|e| e.to_string())?;
         pd.leave_out_unapplied(&state.doc);
+        // The applied changes as they came, when they are exactly what the document gained.
+        let gained = state.doc.stats().num_changes.checked_sub(held_before);
+        let bytes = (!unsaved && gained == Some(applied))
+            .then(|| {
+                verdict.pass.iter().try_fold(Vec::new(), |mut bytes, h| {
+                    bytes.extend_from_slice(carried.raw_change(h)?);
+                    Some(bytes)
+                })
+            })
+            .flatten();
         // Attestations are kept only of authors who may write the document, and not when they
         // name a refused change (the author's later changes would fail against it). One naming
         // a change not held yet is kept for this peer's session, and changes waiting for it are
@@ -1824,6 +1845,7 @@ impl Engine {
         Ok(Received {
             applied,
             refused: why,
+            bytes,
         })
     }
 
