@@ -42,7 +42,7 @@ use attest::{Attestation, actor_for};
 pub use built::ScalarValue;
 pub use doc_id::{DocId, DocKind};
 pub use fixed_ca::{FIXED_CERT_BYTES, FixedCa};
-use judge::{Carried, Refused, heads_without, judge};
+use judge::{Carried, Refused, heads_without, holds, judge};
 use wire::{FRAME_BYTES_MAX, Frame, WIRE_VERSION, WireError};
 
 /// How often connected peers re-compare their summaries, in case a session stalled.
@@ -341,8 +341,7 @@ impl PeerDoc {
     /// Leaves the changes refused from this peer, and those waiting, out of the heads it
     /// advertised.
     fn leave_out_unapplied(&mut self, doc: &Automerge) {
-        self.refused
-            .retain(|h, _| doc.get_change_meta_by_hash(h).is_none());
+        self.refused.retain(|h, _| !holds(doc, h));
         if self.refused.is_empty() && self.waiting.is_empty() {
             return;
         }
@@ -1756,8 +1755,7 @@ impl Engine {
             .collect();
         // A change refused from this peer that this node came to hold by another way is
         // forgotten.
-        pd.refused
-            .retain(|h, _| state.doc.get_change_meta_by_hash(h).is_none());
+        pd.refused.retain(|h, _| !holds(&state.doc, h));
         let verdict = judge(&state.doc, doc, &by_actor, &carried.metas, &pd.refused);
         drop(by_actor);
         pd.remember_refused(&verdict.refused)?;
@@ -1809,12 +1807,7 @@ impl Engine {
                     .iter()
                     .any(|h| pd.refused.contains_key(h))
             };
-            let all_held = || {
-                e.attestation
-                    .heads
-                    .iter()
-                    .all(|h| state.doc.get_change_meta_by_hash(h).is_some())
-            };
+            let all_held = || e.attestation.heads.iter().all(|h| holds(&state.doc, h));
             if !changed || !doc.writable_by(&e.identity) || names_refused() {
                 continue;
             }
