@@ -22,9 +22,9 @@
 use std::num::NonZeroU64;
 
 use automerge::legacy::{Key, ObjectId, Op, OpId, OpType, SortedVec};
-use automerge::{Automerge, AutomergeError, Change, ExpandedChange, ObjId, ROOT, ReadDoc, Value};
-
-pub use automerge::ScalarValue;
+use automerge::{
+    Automerge, AutomergeError, Change, ExpandedChange, ObjId, ROOT, ReadDoc, ScalarValue, Value,
+};
 
 /// Ops already in the document per put at which a built change costs about what a transaction
 /// costs (the walk of the map against the seek of each key; see the module's comment).
@@ -158,6 +158,27 @@ mod tests {
         Automerge::new().with_actor(ActorId::from(vec![actor; 16]))
     }
 
+    /// `entries` put over `base` by actor 1 at `time` both ways: (in a transaction, as a built
+    /// change applied, the built change if there was one).
+    fn both_ways(
+        base: &Automerge,
+        entries: &[(String, ScalarValue)],
+        time: i64,
+    ) -> (Automerge, Automerge, Option<Change>) {
+        let mut by_tx = base.fork().with_actor(ActorId::from(vec![1; 16]));
+        let mut tx = by_tx.transaction();
+        for (k, v) in entries {
+            tx.put(ROOT, k.as_str(), v.clone()).unwrap();
+        }
+        tx.commit_with(CommitOptions::default().with_time(time));
+        let mut built = base.fork().with_actor(ActorId::from(vec![1; 16]));
+        let change = root_puts(&built, entries, time).unwrap();
+        if let Some(change) = &change {
+            built.apply_changes([change.clone()]).unwrap();
+        }
+        (by_tx, built, change)
+    }
+
     /// The same puts in a transaction and as a built change give the same document, and the
     /// next change of either continues the actor's sequence (a transaction after a built change
     /// is taken by a peer that holds both).
@@ -181,15 +202,8 @@ mod tests {
             ("z".to_owned(), ScalarValue::from("new")),
             ("a".to_owned(), ScalarValue::Int(7)),
         ];
-        let mut by_tx = base.fork().with_actor(ActorId::from(vec![1; 16]));
-        let mut tx = by_tx.transaction();
-        for (k, v) in &entries {
-            tx.put(ROOT, k.as_str(), v.clone()).unwrap();
-        }
-        tx.commit_with(CommitOptions::default().with_time(5));
-        let mut built = base.fork().with_actor(ActorId::from(vec![1; 16]));
-        let change = root_puts(&built, &entries, 5).unwrap().unwrap();
-        built.apply_changes([change.clone()]).unwrap();
+        let (by_tx, mut built, change) = both_ways(&base, &entries, 5);
+        let change = change.unwrap();
 
         assert_eq!(root(&built), root(&by_tx));
         assert_eq!(built.get_heads(), vec![change.hash()]);
@@ -273,17 +287,8 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (format!("k{k}"), value(*v)))
                 .collect();
-            let mut by_tx = base.fork().with_actor(ActorId::from(vec![1; 16]));
-            let mut tx = by_tx.transaction();
-            for (k, v) in &entries {
-                tx.put(ROOT, k.as_str(), v.clone()).unwrap();
-            }
-            tx.commit_with(CommitOptions::default().with_time(1_707_876_000_000));
-            let mut built = base.fork().with_actor(ActorId::from(vec![1; 16]));
-            // None: nothing to put, and the transaction committed nothing either.
-            if let Some(change) = root_puts(&built, &entries, 1_707_876_000_000).unwrap() {
-                built.apply_changes([change]).unwrap();
-            }
+            // No built change: nothing to put, and the transaction committed nothing either.
+            let (by_tx, built, _) = both_ways(&base, &entries, 1_707_876_000_000);
             prop_assert_eq!(root(&built), root(&by_tx));
             prop_assert_eq!(built.get_heads(), by_tx.get_heads());
         }

@@ -32,14 +32,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use automerge::sync::{self, SyncDoc};
-use automerge::transaction::{CommitOptions, Transaction};
-use automerge::{Automerge, AutomergeError, ChangeHash, ReadDoc};
+use automerge::transaction::{CommitOptions, Transactable, Transaction};
+use automerge::{Automerge, AutomergeError, ChangeHash, ReadDoc, ScalarValue};
 use ed25519_dalek::SigningKey;
 use sha2::{Digest, Sha256};
 
 pub use crate::identity::NodeIdentity;
 use attest::{Attestation, actor_for};
-pub use built::ScalarValue;
 pub use doc_id::{DocId, DocKind};
 pub use fixed_ca::{FIXED_CERT_BYTES, FixedCa};
 use judge::{Carried, Refused, heads_without, holds, judge};
@@ -873,22 +872,17 @@ impl Engine {
         if built::worth_building(&state.doc, entries.len())
             && let Some(change) = built::root_puts(&state.doc, entries, now_ms)?
         {
-            let unsaved = state.saved_heads != state.doc.get_heads();
-            state.doc.apply_changes([change.clone()])?;
             // Its bytes are the change's own, unless changes before it are not saved yet.
+            let unsaved = state.saved_heads != state.doc.get_heads();
             let bytes = (!unsaved).then(|| change.raw_bytes().to_vec());
+            state.doc.apply_changes([change])?;
             self.changed_here(doc, bytes);
             return Ok(());
         }
         self.change(now_ms, doc, |tx| {
-            entries.iter().try_for_each(|(k, v)| {
-                automerge::transaction::Transactable::put(
-                    tx,
-                    automerge::ROOT,
-                    k.as_str(),
-                    v.clone(),
-                )
-            })
+            entries
+                .iter()
+                .try_for_each(|(k, v)| tx.put(automerge::ROOT, k.as_str(), v.clone()))
         })
     }
 

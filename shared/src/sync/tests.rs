@@ -256,6 +256,33 @@ impl Net {
         );
     }
 
+    /// What `node` persisted of `d`: its changes appended in order, and its attestations
+    /// (certificate, attestation), as a store gives them back at start.
+    fn stored(&self, node: usize, d: DocId) -> (Vec<u8>, Vec<Stored>) {
+        let (mut saved, mut endorsements) = (Vec::new(), Vec::new());
+        for p in &self.persisted[node] {
+            match p {
+                Persist::Changes { doc, bytes } if *doc == d => saved.extend_from_slice(bytes),
+                Persist::Attestation {
+                    doc, cert, bytes, ..
+                } if *doc == d => endorsements.push((cert.clone(), bytes.clone())),
+                _ => {}
+            }
+        }
+        (saved, endorsements)
+    }
+
+    /// A new engine for `node` as `identity` (same key, a fresh certificate) holding `d` as it
+    /// loads from what `node` persisted.
+    fn restored(&self, node: usize, identity: NodeIdentity, d: DocId) -> Engine {
+        let key = self.keys[node].clone();
+        let cert = self.ca.issue(identity, &key);
+        let mut restored = Engine::new(identity, key, cert, Box::new(self.ca.clone()));
+        let (saved, endorsements) = self.stored(node, d);
+        restored.load_doc(d, &saved, &endorsements).unwrap();
+        restored
+    }
+
     fn quarantined(&self, node: usize) -> Vec<String> {
         self.persisted[node]
             .iter()
@@ -266,6 +293,9 @@ impl Net {
             .collect()
     }
 }
+
+/// An attestation as a store keeps it: (certificate, attestation).
+type Stored = (Vec<u8>, Vec<u8>);
 
 /// РЦОИ (0), МОУО 4201 (1), school 420101 (2), school 420102 (3).
 fn region_net() -> Net {
@@ -1194,22 +1224,7 @@ fn a_restored_node_resumes_from_its_persisted_records() {
     net.write(2, protocol, "sheet-1", "8 незачёт");
     net.connect(2, 1);
     // Rebuild the hub from what it persisted: changes appended in order, attestations.
-    let mut saved: Vec<u8> = Vec::new();
-    let mut endorsements = Vec::new();
-    for p in &net.persisted[1] {
-        match p {
-            Persist::Changes { doc, bytes } if *doc == protocol => saved.extend_from_slice(bytes),
-            Persist::Attestation {
-                doc, cert, bytes, ..
-            } if *doc == protocol => endorsements.push((cert.clone(), bytes.clone())),
-            _ => {}
-        }
-    }
-    let key = net.keys[1].clone();
-    let cert = net.ca.issue(moyo("4201"), &key);
-    let mut restored = Engine::new(moyo("4201"), key, cert, Box::new(net.ca.clone()));
-    restored.load_doc(protocol, &saved, &endorsements).unwrap();
-    net.nodes[1] = restored;
+    net.nodes[1] = net.restored(1, moyo("4201"), protocol);
     net.persisted[1].clear();
     net.connect(1, 0);
     assert_eq!(
@@ -1227,27 +1242,7 @@ fn offline_changes_survive_a_restart_with_their_attestation() {
     let mut net = region_net();
     let protocol = doc("protocol", "4201", "420101");
     net.write(2, protocol, "sheet-1", "15 зачёт");
-    let mut saved = Vec::new();
-    let mut endorsements = Vec::new();
-    for p in &net.persisted[2] {
-        match p {
-            Persist::Changes { bytes, .. } => saved.extend_from_slice(bytes),
-            Persist::Attestation { cert, bytes, .. } => {
-                endorsements.push((cert.clone(), bytes.clone()))
-            }
-            _ => {}
-        }
-    }
-    let key = net.keys[2].clone();
-    let cert = net.ca.issue(school("4201", "420101"), &key);
-    let mut restored = Engine::new(
-        school("4201", "420101"),
-        key,
-        cert,
-        Box::new(net.ca.clone()),
-    );
-    restored.load_doc(protocol, &saved, &endorsements).unwrap();
-    net.nodes[2] = restored;
+    net.nodes[2] = net.restored(2, school("4201", "420101"), protocol);
     net.connect(2, 1);
     assert_eq!(
         net.read(1, &protocol, "sheet-1").as_deref(),
@@ -2152,21 +2147,7 @@ fn puts_many_or_few_reach_the_school_and_reload_from_what_was_persisted() {
     let held = net.nodes[2].doc(&receipts).unwrap();
     assert_eq!(held.get_all(ROOT, "receipt/0000").unwrap().len(), 1);
 
-    let mut saved = Vec::new();
-    let mut endorsements = Vec::new();
-    for p in &net.persisted[0] {
-        match p {
-            Persist::Changes { doc, bytes } if *doc == receipts => saved.extend_from_slice(bytes),
-            Persist::Attestation {
-                doc, cert, bytes, ..
-            } if *doc == receipts => endorsements.push((cert.clone(), bytes.clone())),
-            _ => {}
-        }
-    }
-    let key = net.keys[0].clone();
-    let cert = net.ca.issue(rcoi(), &key);
-    let mut restored = Engine::new(rcoi(), key, cert, Box::new(net.ca.clone()));
-    restored.load_doc(receipts, &saved, &endorsements).unwrap();
+    let restored = net.restored(0, rcoi(), receipts);
     assert_eq!(
         restored.doc(&receipts).unwrap().get_heads(),
         net.heads(0, &receipts)
@@ -2197,14 +2178,7 @@ fn what_a_hub_persists_of_changes_taken_in_loads_back_to_what_it_holds() {
     net.connect(2, 1);
     net.write(2, protocol, "sheet-5", "9 незачёт");
     net.write(2, protocol, "sheet-1", "15 зачёт");
-    let saved: Vec<u8> = net.persisted[1]
-        .iter()
-        .filter_map(|p| match p {
-            Persist::Changes { doc, bytes } if *doc == protocol => Some(bytes.clone()),
-            _ => None,
-        })
-        .flatten()
-        .collect();
+    let (saved, _) = net.stored(1, protocol);
     let loaded = Automerge::load(&saved).unwrap();
     assert!(loaded.get_missing_deps(&[]).is_empty());
     assert_eq!(loaded.get_heads(), net.heads(1, &protocol));
