@@ -38,7 +38,7 @@ pub fn simulate(
         scenario,
         seed,
         random_faults,
-        Sabotage::None,
+        (Sabotage::None, 1),
         false,
         progress,
     )
@@ -47,22 +47,30 @@ pub fn simulate(
 /// What `run` runs: [`simulate`] with, for a scenario with recordings, the same scenario and
 /// seed run again without them beside it (`receipt_latency_p99_ms_without_audio`); and the
 /// simulator itself broken as `sabotage` says (for the tests that show each invariant can
-/// fail).
+/// fail). The region runs on `threads` ([`Region::threads`]; one while the run without
+/// recordings takes the other core).
 pub fn simulate_sabotaged(
     scenario: &Scenario,
     seed: u64,
     random_faults: bool,
-    sabotage: Sabotage,
+    (sabotage, threads): (Sabotage, usize),
     progress: impl FnMut(i64, i64),
 ) -> Result<(Report, Vec<report::FaultWindow>), ScenarioError> {
-    simulate_with(scenario, seed, random_faults, sabotage, true, progress)
+    simulate_with(
+        scenario,
+        seed,
+        random_faults,
+        (sabotage, threads),
+        true,
+        progress,
+    )
 }
 
 fn simulate_with(
     scenario: &Scenario,
     seed: u64,
     random_faults: bool,
-    sabotage: Sabotage,
+    (sabotage, threads): (Sabotage, usize),
     baseline: bool,
     progress: impl FnMut(i64, i64),
 ) -> Result<(Report, Vec<report::FaultWindow>), ScenarioError> {
@@ -86,6 +94,7 @@ fn simulate_with(
         let region = (|| {
             let plan = Plan::new(scenario, seed, random_faults)?;
             let mut region = Region::new(plan, rules()?, sabotage)?;
+            region.threads = if baseline.is_some() { 1 } else { threads };
             region.run(progress);
             region.after_the_day();
             Ok::<_, ScenarioError>(region)

@@ -58,6 +58,11 @@ enum Command {
         /// each invariant can fail.
         #[arg(long, hide = true, default_value = "none")]
         sabotage: giasync_sim::sabotage::Sabotage,
+        /// Threads the region may run on: 1 or 2 (default: 2 where the machine has two
+        /// cores). Frames arriving at different nodes at the same moment are then taken in
+        /// side by side; the run and its report are the same whatever the count.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
+        threads: Option<u8>,
     },
     /// Run a scenario under many seeds with faults drawn from each seed; print every failing
     /// seed with the invariant it broke and the command that replays it.
@@ -101,9 +106,10 @@ fn main() -> ExitCode {
             json,
             svg,
             sabotage,
+            threads,
         } => sim::run(
             &scenario,
-            (seed, random_faults, sabotage),
+            (seed, random_faults, sabotage, threads),
             json.as_deref(),
             svg.as_deref(),
         ),

@@ -50,6 +50,7 @@ use crate::scenario::LinkProfile;
 use crate::scenario::{AdversaryKind, ScenarioError};
 
 mod blobs;
+mod helper;
 mod people;
 
 /// QUIC and the hello both take a round trip before the engines see the connection.
@@ -64,6 +65,9 @@ const PACKET_OVERHEAD_BYTES: u64 = 52;
 const RETRANSMIT_EXTRA_MS: i64 = 25;
 /// How often the run checks, once scripted events are over, whether the region converged.
 const CONVERGENCE_CHECK_MS: i64 = 10_000;
+/// The most frames arriving together that one batch lends out to be taken in side by side
+/// ([`helper`]); more wait for the next.
+const BATCH_FRAMES_MAX: usize = 64;
 
 /// A node's certificate in the simulation: the identity URI and the key, padded to the size of
 /// a real one. The simulated CA knows every certificate it issued; nothing else verifies.
@@ -276,6 +280,9 @@ pub struct Observed {
     pub end_ms: i64,
     pub trace: Sha256,
     pub events: u64,
+    /// Frames whose engines took them in side by side with another's ([`Region::threads`]):
+    /// how the run was carried out, not what happened in it.
+    pub frames_side_by_side: u64,
     pub bytes_by_kind: BytesByKind,
     /// Real time the РЦОИ spent verifying and receipting sheets on ingest (a measurement of
     /// this machine, not part of the deterministic report).
@@ -424,6 +431,10 @@ pub struct Region {
     observed: Observed,
     /// The simulator broken on purpose, for the tests that show an invariant can fail.
     pub sabotage: Sabotage,
+    /// Threads the run may use: with two, frames arriving at the same millisecond at
+    /// different nodes are taken in by their engines side by side ([`helper`]). The run is the
+    /// same either way.
+    pub threads: usize,
 }
 
 impl std::fmt::Debug for Region {
@@ -507,6 +518,7 @@ impl Region {
             },
             plan,
             sabotage,
+            threads: 1,
         };
         // Nodes start a while before the first scripted event.
         region.now_ms = region.plan.starts_at();
@@ -540,8 +552,20 @@ impl Region {
     }
 
     /// Runs to convergence (or the settle deadline); `progress` is called now and then with
-    /// the simulated time and the time the scripted day ends.
-    pub fn run(&mut self, mut progress: impl FnMut(i64, i64)) {
+    /// the simulated time and the time the scripted day ends. On [`Region::threads`].
+    pub fn run(&mut self, progress: impl FnMut(i64, i64)) {
+        if self.threads > 1 {
+            std::thread::scope(|scope| {
+                let helper = helper::Helper::start(scope);
+                self.run_with(Some(&helper), progress);
+            });
+        } else {
+            self.run_with(None, progress);
+        }
+    }
+
+    /// [`Region::run`], frames arriving together taken in beside `helper` when there is one.
+    fn run_with(&mut self, helper: Option<&helper::Helper>, mut progress: impl FnMut(i64, i64)) {
         let deadline = self.plan.quiet_from() + self.plan.settle_ms;
         let quiet = self.plan.quiet_from();
         while let Some(Reverse((at, id))) = self.queue.pop() {
@@ -553,16 +577,113 @@ impl Region {
             if at > deadline {
                 break;
             }
-            self.observed.events += 1;
-            if self.observed.events.is_multiple_of(4096) {
-                progress(at, quiet);
-            }
+            self.counted(&mut progress, quiet);
+            let event = match (helper, event) {
+                (Some(helper), Event::Deliver { conn, to, bytes }) if self.lendable(conn, to) => {
+                    let batch = self.arriving_with((conn, to, bytes), &mut progress, quiet);
+                    if batch.len() > 1 {
+                        self.deliver_batch(helper, batch);
+                        continue;
+                    }
+                    let Some((conn, to, bytes)) = batch.into_iter().next() else {
+                        continue;
+                    };
+                    Event::Deliver { conn, to, bytes }
+                }
+                (_, event) => event,
+            };
             if self.handle(event) {
                 break;
             }
         }
         self.observed.end_ms = self.now_ms;
         progress(self.now_ms, quiet);
+    }
+
+    /// Counts an event taken from the queue; `progress` now and then.
+    fn counted(&mut self, progress: &mut impl FnMut(i64, i64), quiet: i64) {
+        self.observed.events += 1;
+        if self.observed.events.is_multiple_of(4096) {
+            progress(self.now_ms, quiet);
+        }
+    }
+
+    /// Whether a frame on `conn` for its end `to` reaches an engine now.
+    fn lendable(&self, conn: usize, to: usize) -> bool {
+        self.conns[conn].alive && self.nodes[self.conns[conn].ends[to]].engine.is_some()
+    }
+
+    /// `first` and the frames queued next for this same millisecond that its engine work may
+    /// be done beside (taken from the queue, in its order), up to [`BATCH_FRAMES_MAX`]. A frame
+    /// joins when its node is none of the batch's, and neither end of its connection is a node
+    /// of the batch: carrying out an earlier node's outputs (which may close that node's
+    /// connections, or crash it) then cannot change whether this frame arrives, nor what its
+    /// engine holds. Everything queued behind the first frame that cannot join waits its turn.
+    fn arriving_with(
+        &mut self,
+        first: (usize, usize, Vec<u8>),
+        progress: &mut impl FnMut(i64, i64),
+        quiet: i64,
+    ) -> Vec<(usize, usize, Vec<u8>)> {
+        let mut nodes = vec![self.conns[first.0].ends[first.1]];
+        let mut batch = vec![first];
+        while batch.len() < BATCH_FRAMES_MAX {
+            let Some(&Reverse((at, id))) = self.queue.peek() else {
+                break;
+            };
+            if at != self.now_ms {
+                break;
+            }
+            let joins = match self.events.get(&id) {
+                // Cancelled: the queue skips it either way.
+                None => true,
+                Some(&Event::Deliver { conn, to, .. }) => {
+                    let ends = self.conns[conn].ends;
+                    self.lendable(conn, to) && !nodes.iter().any(|n| ends.contains(n))
+                }
+                Some(_) => false,
+            };
+            if !joins {
+                break;
+            }
+            self.queue.pop();
+            if let Some(Event::Deliver { conn, to, bytes }) = self.events.remove(&id) {
+                self.counted(progress, quiet);
+                nodes.push(self.conns[conn].ends[to]);
+                batch.push((conn, to, bytes));
+            }
+        }
+        batch
+    }
+
+    /// Delivers frames arriving together at different nodes ([`Region::arriving_with`]): their
+    /// engines take them in side by side, then each node's outputs are carried out in turn.
+    fn deliver_batch(&mut self, helper: &helper::Helper, batch: Vec<(usize, usize, Vec<u8>)>) {
+        let mut jobs = Vec::with_capacity(batch.len());
+        for (conn, to, bytes) in batch {
+            let node = self.conns[conn].ends[to];
+            let Some(engine) = self.nodes[node].engine.take() else {
+                debug_assert!(false, "a batch takes lendable frames only");
+                continue;
+            };
+            jobs.push(helper::Job {
+                node,
+                conn,
+                to,
+                engine,
+                peer: self.conns[conn].peer[to],
+                bytes,
+            });
+        }
+        self.observed.frames_side_by_side += jobs.len() as u64;
+        let mut handled = Vec::with_capacity(jobs.len());
+        for job in helper.run(self.now_ms, jobs) {
+            self.nodes[job.node].engine = Some(job.engine);
+            handled.push((job.conn, job.to, job.bytes));
+        }
+        for (conn, to, bytes) in handled {
+            self.delivered(conn, to, &bytes);
+        }
     }
 
     fn schedule(&mut self, at: i64, event: Event) {
@@ -1023,14 +1144,23 @@ impl Region {
         if !self.conns[c].alive {
             return;
         }
-        self.conns[c].in_flight = self.conns[c].in_flight.saturating_sub(1);
         let node = self.conns[c].ends[to];
         let peer = self.conns[c].peer[to];
+        if let Some(engine) = self.nodes[node].engine.as_mut() {
+            engine.handle(self.now_ms, Input::Received { peer, bytes });
+        }
+        self.delivered(c, to, bytes);
+    }
+
+    /// The rest of [`Region::deliver`] once the engine (if its node is up) has taken the
+    /// frame in: the trace, and the node's outputs carried out.
+    fn delivered(&mut self, c: usize, to: usize, bytes: &[u8]) {
+        self.conns[c].in_flight = self.conns[c].in_flight.saturating_sub(1);
+        let node = self.conns[c].ends[to];
         self.observed.trace.update(self.now_ms.to_be_bytes());
         self.observed.trace.update((c as u64).to_be_bytes());
         self.observed.trace.update(bytes);
-        if let Some(engine) = self.nodes[node].engine.as_mut() {
-            engine.handle(self.now_ms, Input::Received { peer, bytes });
+        if self.nodes[node].engine.is_some() {
             self.drain(node);
         }
         if self.conns[c].in_flight == 0 {

@@ -269,8 +269,9 @@ fn oversight_build_ms(region: &Region, at_ms: i64, clock: UtcOffset) -> [Option<
 }
 
 /// The report of one run. Everything but `wall_s`, `peak_memory_mib`, `ingest_sheets_per_s`,
-/// `oversight_build_ms` and `oversight_rebuild_ms` (measurements of this machine) is the same for the same scenario and
-/// seed, byte for byte.
+/// `oversight_build_ms`, `oversight_rebuild_ms` (measurements of this machine) and
+/// `frames_side_by_side` (how many threads ran it) is the same for the same scenario and seed,
+/// byte for byte, whatever the thread count.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub scenario: String,
@@ -342,6 +343,9 @@ pub struct Report {
     pub timeline: Vec<Point>,
     pub wall_s: f64,
     pub peak_memory_mib: Option<u64>,
+    /// Frames taken in by their engines side by side with another's, on a second thread
+    /// (`giasync-sim run --threads 2`); 0 on one.
+    pub frames_side_by_side: u64,
     /// Sheets the РЦОИ verified and receipted per second of the real time it spent doing so
     /// (signature, signer, rules, receipt change), measured on this machine, with the
     /// simulator's allocator (mimalloc; the node keeps the system allocator, about a fifth
@@ -835,6 +839,7 @@ impl Report {
             timeline: timeline(region),
             wall_s,
             peak_memory_mib,
+            frames_side_by_side: observed.frames_side_by_side,
             oversight_build_ms: oversight_ms[0],
             oversight_rebuild_ms: oversight_ms[1],
             ingest_sheets_per_s: {

@@ -12,25 +12,43 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// `giasync-sim run`: true when every invariant held.
 pub fn run(
     path: &Path,
-    (seed, random_faults, sabotage): (Option<u64>, bool, giasync_sim::sabotage::Sabotage),
+    (seed, random_faults, sabotage, threads): (
+        Option<u64>,
+        bool,
+        giasync_sim::sabotage::Sabotage,
+        Option<u8>,
+    ),
     json: Option<&Path>,
     svg: Option<&Path>,
 ) -> anyhow::Result<bool> {
     let scenario = Scenario::load(path)?;
     let seed = seed.unwrap_or(scenario.seed);
+    let threads = threads.map_or_else(
+        || {
+            std::thread::available_parallelism()
+                .map_or(1, usize::from)
+                .min(2)
+        },
+        usize::from,
+    );
     // Drawn on the terminal only (indicatif hides itself when stderr is not one).
     let bar = ProgressBar::new(1000);
     bar.set_style(
         ProgressStyle::with_template("{spinner} simulated {msg} [{bar:40}] {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let (report, faults) =
-        giasync_sim::simulate_sabotaged(&scenario, seed, random_faults, sabotage, |now, end| {
+    let (report, faults) = giasync_sim::simulate_sabotaged(
+        &scenario,
+        seed,
+        random_faults,
+        (sabotage, threads),
+        |now, end| {
             let minutes = now / 60_000;
             bar.set_message(format!("{:02}:{:02}", minutes / 60 % 24, minutes % 60));
             let done = (now.max(0) as f64 / end.max(1) as f64 * 1000.0).min(1000.0);
             bar.set_position(done as u64);
-        })?;
+        },
+    )?;
     bar.finish_and_clear();
     println!("{}", report.human());
     if let Some(path) = json {
