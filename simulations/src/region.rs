@@ -659,21 +659,27 @@ impl Region {
     /// Delivers frames arriving together at different nodes ([`Region::arriving_with`]): their
     /// engines take them in side by side, then each node's outputs are carried out in turn.
     fn deliver_batch(&mut self, helper: &helper::Helper, batch: Vec<(usize, usize, Vec<u8>)>) {
+        if !batch.iter().all(|(conn, to, _)| self.lendable(*conn, *to)) {
+            // `arriving_with` takes lendable frames only; were one not, one at a time.
+            debug_assert!(false, "a batch takes lendable frames only");
+            for (conn, to, bytes) in batch {
+                self.deliver(conn, to, &bytes);
+            }
+            return;
+        }
         let mut jobs = Vec::with_capacity(batch.len());
         for (conn, to, bytes) in batch {
             let node = self.conns[conn].ends[to];
-            let Some(engine) = self.nodes[node].engine.take() else {
-                debug_assert!(false, "a batch takes lendable frames only");
-                continue;
-            };
-            jobs.push(helper::Job {
-                node,
-                conn,
-                to,
-                engine,
-                peer: self.conns[conn].peer[to],
-                bytes,
-            });
+            if let Some(engine) = self.nodes[node].engine.take() {
+                jobs.push(helper::Job {
+                    node,
+                    conn,
+                    to,
+                    engine,
+                    peer: self.conns[conn].peer[to],
+                    bytes,
+                });
+            }
         }
         self.observed.frames_side_by_side += jobs.len() as u64;
         let mut handled = Vec::with_capacity(jobs.len());

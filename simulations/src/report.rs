@@ -343,8 +343,9 @@ pub struct Report {
     pub timeline: Vec<Point>,
     pub wall_s: f64,
     pub peak_memory_mib: Option<u64>,
-    /// Frames taken in by their engines side by side with another's, on a second thread
-    /// (`giasync-sim run --threads 2`); 0 on one.
+    /// Frames lent out in batches to be taken in by their engines side by side, by whichever
+    /// of two threads claims each first (`giasync-sim run --threads 2`); 0 on one thread, and
+    /// in a run with `[audio]`, whose run without recordings takes the other core.
     pub frames_side_by_side: u64,
     /// Sheets the РЦОИ verified and receipted per second of the real time it spent doing so
     /// (signature, signer, rules, receipt change), measured on this machine, with the

@@ -24,6 +24,9 @@ use giasync_shared::sync::{Engine, Input, PeerId};
 /// hundred microseconds in a busy region; waking a parked thread costs tens of them.
 const SPIN_WAIT: Duration = Duration::from_micros(200);
 
+/// How many times the main thread spins for the helper's last job before it yields its core.
+const SPINS_BEFORE_YIELD: u32 = 10_000;
+
 /// One frame for one node's engine, the engine lent out of its node for the batch.
 #[derive(Debug)]
 pub(super) struct Job {
@@ -124,9 +127,16 @@ impl Helper {
         self.shared.posted.fetch_add(1, Ordering::AcqRel);
         self.thread.unpark();
         batch.work();
-        // The helper may still be finishing the job it claimed last.
+        // The helper may still be finishing the job it claimed last; on a machine with fewer
+        // free cores than threads it may need this one to do so.
+        let mut spins = 0u32;
         while batch.done.load(Ordering::Acquire) < batch.jobs.len() {
-            std::hint::spin_loop();
+            spins += 1;
+            if spins < SPINS_BEFORE_YIELD {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
         }
         *self
             .shared
