@@ -65,9 +65,9 @@ const PACKET_OVERHEAD_BYTES: u64 = 52;
 const RETRANSMIT_EXTRA_MS: i64 = 25;
 /// How often the run checks, once scripted events are over, whether the region converged.
 const CONVERGENCE_CHECK_MS: i64 = 10_000;
-/// The most frames arriving together that one batch lends out to be taken in side by side
-/// ([`helper`]); more wait for the next.
-const BATCH_FRAMES_MAX: usize = 64;
+/// The most events of one millisecond that one batch takes ([`Region::arriving_with`]); more
+/// wait for the next.
+const BATCH_EVENTS_MAX: usize = 64;
 
 /// A node's certificate in the simulation: the identity URI and the key, padded to the size of
 /// a real one. The simulated CA knows every certificate it issued; nothing else verifies.
@@ -94,6 +94,158 @@ enum Made {
     },
     /// A recording taken in and named.
     Recording { blob: BlobRef },
+}
+
+/// The changes an entry makes, in order: each a document and what is written to it.
+#[derive(Debug, Default)]
+struct Writes(Vec<(DocId, Write)>);
+
+/// What one change of an entry writes (`giasync_shared::content`).
+#[derive(Debug)]
+enum Write {
+    /// The rooms, and each participant in their room.
+    Roster {
+        rooms: Vec<Room>,
+        assigned: Vec<(Participant, giasync_shared::codes::RoomCode)>,
+    },
+    /// The head's signed commission order.
+    Commission {
+        signed: giasync_shared::statement::Statement,
+        head: PersonId,
+        cert: Vec<u8>,
+    },
+    Mark {
+        id: giasync_shared::codes::ParticipantId,
+        mark: Attendance,
+    },
+    /// An answer's start (with its variant) or end in the room log.
+    Time {
+        participant: giasync_shared::codes::ParticipantId,
+        attempt: Attempt,
+        interviewer: PersonId,
+        at: Timestamp,
+        variant: Option<Variant>,
+    },
+    Act {
+        subject: SheetSubject,
+        signed: giasync_shared::statement::Statement,
+        organiser: PersonId,
+        cert: Vec<u8>,
+    },
+    Sheet {
+        sheet: SignedSheet,
+        expert: PersonId,
+        cert: Vec<u8>,
+    },
+}
+
+impl Writes {
+    fn push(&mut self, doc: DocId, write: Write) {
+        self.0.push((doc, write));
+    }
+
+    /// Makes the changes on `engine` at `now_ms`, in order; stops at the first refused.
+    fn apply(
+        &self,
+        engine: &mut Engine,
+        now_ms: i64,
+    ) -> Result<(), giasync_shared::sync::EngineError> {
+        for (doc, write) in &self.0 {
+            engine.change(now_ms, *doc, |tx| match write {
+                Write::Roster { rooms, assigned } => {
+                    for r in rooms {
+                        content::put_room(tx, *r)?;
+                    }
+                    for (p, room) in assigned {
+                        content::put_participant(tx, p)?;
+                        content::assign(tx, p.id, *room)?;
+                    }
+                    Ok(())
+                }
+                Write::Commission { signed, head, cert } => {
+                    content::put_commission(tx, 1, signed, *head, cert)
+                }
+                Write::Mark { id, mark } => content::mark(tx, *id, mark),
+                Write::Time {
+                    participant,
+                    attempt,
+                    interviewer,
+                    at,
+                    variant,
+                } => {
+                    content::log_time(
+                        tx,
+                        *participant,
+                        *attempt,
+                        Some(*interviewer),
+                        *at,
+                        variant.is_none(),
+                    )?;
+                    match variant {
+                        Some(v) => content::put_variant(tx, *participant, *attempt, *v),
+                        None => Ok(()),
+                    }
+                }
+                Write::Act {
+                    subject,
+                    signed,
+                    organiser,
+                    cert,
+                } => content::put_act(
+                    tx,
+                    subject.participant,
+                    subject.attempt,
+                    signed,
+                    *organiser,
+                    cert,
+                ),
+                Write::Sheet {
+                    sheet,
+                    expert,
+                    cert,
+                } => content::put_sheet(tx, sheet, *expert, cert),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// An event's turn in a batch once its engine's work is done ([`Region::handle_batch`]).
+#[derive(Debug)]
+enum Turn {
+    Frame {
+        conn: usize,
+        to: usize,
+    },
+    Tick {
+        node: usize,
+    },
+    Entry {
+        school: usize,
+        entry: Entry,
+        made: Made,
+    },
+    /// Not lent: handled whole in its turn.
+    Whole(Event),
+}
+
+impl Turn {
+    /// The event a lent turn came from, should its engine not be there to lend.
+    fn into_event(self, work: helper::Work) -> Event {
+        match (self, work) {
+            (Turn::Frame { conn, to }, helper::Work::Frame { bytes, .. }) => {
+                Event::Deliver { conn, to, bytes }
+            }
+            (Turn::Tick { node }, _) => Event::Tick { node },
+            (Turn::Entry { school, .. }, _) => Event::Entry { school },
+            (Turn::Whole(event), _) => event,
+            (Turn::Frame { conn, to }, _) => Event::Deliver {
+                conn,
+                to,
+                bytes: Vec::new(),
+            },
+        }
+    }
 }
 
 /// What a node persisted: what it restarts from.
@@ -431,9 +583,9 @@ pub struct Region {
     observed: Observed,
     /// The simulator broken on purpose, for the tests that show an invariant can fail.
     pub sabotage: Sabotage,
-    /// Threads the run may use: with two, frames arriving at the same millisecond at
-    /// different nodes are taken in by their engines side by side ([`helper`]). The run is the
-    /// same either way.
+    /// Threads the run may use: with two, the engine work of events due in the same
+    /// millisecond at different nodes (frames, ticks, entries) is done side by side
+    /// ([`helper`]). The run is the same either way.
     pub threads: usize,
 }
 
@@ -578,19 +730,13 @@ impl Region {
                 break;
             }
             self.counted(&mut progress, quiet);
-            let event = match (helper, event) {
-                (Some(helper), Event::Deliver { conn, to, bytes }) if self.lendable(conn, to) => {
-                    let batch = self.arriving_with((conn, to, bytes), &mut progress, quiet);
-                    if batch.len() > 1 {
-                        self.deliver_batch(helper, batch);
-                        continue;
-                    }
-                    let Some((conn, to, bytes)) = batch.into_iter().next() else {
-                        continue;
-                    };
-                    Event::Deliver { conn, to, bytes }
+            let event = match helper {
+                Some(helper) if Self::may_start_batch(&event) => {
+                    let batch = self.arriving_with(event, &mut progress, quiet);
+                    self.handle_batch(helper, batch);
+                    continue;
                 }
-                (_, event) => event,
+                _ => event,
             };
             if self.handle(event) {
                 break;
@@ -613,83 +759,198 @@ impl Region {
         self.conns[conn].alive && self.nodes[self.conns[conn].ends[to]].engine.is_some()
     }
 
-    /// `first` and the frames queued next for this same millisecond that its engine work may
-    /// be done beside (taken from the queue, in its order), up to [`BATCH_FRAMES_MAX`]. A frame
-    /// joins when its node is none of the batch's, and neither end of its connection is a node
-    /// of the batch: carrying out an earlier node's outputs (which may close that node's
-    /// connections, or crash it) then cannot change whether this frame arrives, nor what its
-    /// engine holds. Everything queued behind the first frame that cannot join waits its turn.
+    /// Whether `event` is of a kind a batch may hold ([`Region::joins`]).
+    fn may_start_batch(event: &Event) -> bool {
+        matches!(
+            event,
+            Event::Deliver { .. } | Event::Tick { .. } | Event::Entry { .. }
+        )
+    }
+
+    /// Whether `event`, queued for this millisecond, may join a batch whose events touch
+    /// `nodes`, and how: `Some((node, lent))`, `node` the one it touches, `lent` when its
+    /// engine's work (a frame taken in, a tick, an entry's changes) may be done beside the
+    /// others'. What an event's turn does (its node's outputs carried out, which may close
+    /// that node's connections or crash it; an entry acknowledged) touches its own node and
+    /// school only, so an event joins when its node is none of the batch's and, for a frame,
+    /// neither end of its connection is: then nothing done before it in the batch changes
+    /// whether it happens or what its engine holds, and nothing lent after it touches what its
+    /// turn reads.
+    fn joins(&self, event: &Event, nodes: &[usize]) -> Option<(usize, bool)> {
+        match *event {
+            Event::Deliver { conn, to, .. } => {
+                let ends = self.conns[conn].ends;
+                (self.lendable(conn, to) && !nodes.iter().any(|n| ends.contains(n)))
+                    .then_some((ends[to], true))
+            }
+            Event::Tick { node } => (!nodes.contains(&node)).then(|| {
+                let live = self.nodes[node].tick_at == Some(self.now_ms) && self.nodes[node].up();
+                (node, live)
+            }),
+            Event::Entry { school } => {
+                let node = self.plan.schools[school].node;
+                (!nodes.contains(&node)).then(|| (node, self.entry_lendable(school).is_some()))
+            }
+            _ => None,
+        }
+    }
+
+    /// The entry school `s` makes now when its changes may be made on a lent engine: an
+    /// entry of the documents (not a recording), in a run not broken on purpose.
+    fn entry_lendable(&self, s: usize) -> Option<Entry> {
+        self.entry_due(s)
+            .filter(|e| !matches!(e, Entry::Recording { .. } | Entry::RoomStream { .. }))
+            .filter(|_| self.sabotage == Sabotage::None)
+    }
+
+    /// `first` and the events queued next for this same millisecond that may join it
+    /// ([`Region::joins`]), taken from the queue in its order, up to [`BATCH_EVENTS_MAX`];
+    /// with, for each, whether its engine work is lent out. Everything queued behind the first
+    /// event that cannot join waits its turn.
     fn arriving_with(
         &mut self,
-        first: (usize, usize, Vec<u8>),
+        first: Event,
         progress: &mut impl FnMut(i64, i64),
         quiet: i64,
-    ) -> Vec<(usize, usize, Vec<u8>)> {
-        let mut nodes = vec![self.conns[first.0].ends[first.1]];
-        let mut batch = vec![first];
-        while batch.len() < BATCH_FRAMES_MAX {
+    ) -> Vec<(Event, bool)> {
+        let Some((node, lent)) = self.joins(&first, &[]) else {
+            return vec![(first, false)];
+        };
+        let mut nodes = vec![node];
+        let mut batch = vec![(first, lent)];
+        while batch.len() < BATCH_EVENTS_MAX {
             let Some(&Reverse((at, id))) = self.queue.peek() else {
                 break;
             };
             if at != self.now_ms {
                 break;
             }
-            let joins = match self.events.get(&id) {
-                // Cancelled: the queue skips it either way.
-                None => true,
-                Some(&Event::Deliver { conn, to, .. }) => {
-                    let ends = self.conns[conn].ends;
-                    self.lendable(conn, to) && !nodes.iter().any(|n| ends.contains(n))
-                }
-                Some(_) => false,
-            };
-            if !joins {
+            let Some((node, lent)) = self.events.get(&id).and_then(|e| self.joins(e, &nodes))
+            else {
                 break;
-            }
+            };
             self.queue.pop();
-            if let Some(Event::Deliver { conn, to, bytes }) = self.events.remove(&id) {
+            if let Some(event) = self.events.remove(&id) {
                 self.counted(progress, quiet);
-                nodes.push(self.conns[conn].ends[to]);
-                batch.push((conn, to, bytes));
+                nodes.push(node);
+                batch.push((event, lent));
             }
         }
         batch
     }
 
-    /// Delivers frames arriving together at different nodes ([`Region::arriving_with`]): their
-    /// engines take them in side by side, then each node's outputs are carried out in turn.
-    fn deliver_batch(&mut self, helper: &helper::Helper, batch: Vec<(usize, usize, Vec<u8>)>) {
-        if !batch.iter().all(|(conn, to, _)| self.lendable(*conn, *to)) {
-            // `arriving_with` takes lendable frames only; were one not, one at a time.
-            debug_assert!(false, "a batch takes lendable frames only");
-            for (conn, to, bytes) in batch {
-                self.deliver(conn, to, &bytes);
+    /// Handles a batch ([`Region::arriving_with`]): the engines of the events lent out do
+    /// their work side by side (when there are two or more), then every event has its turn
+    /// in order: a lent one's node's outputs carried out (and an entry acknowledged), any
+    /// other handled whole.
+    fn handle_batch(&mut self, helper: &helper::Helper, batch: Vec<(Event, bool)>) {
+        if batch.iter().filter(|(_, lent)| *lent).count() < 2 {
+            for (event, _) in batch {
+                // A batch holds no `Check`, the one event that ends a run.
+                self.handle(event);
             }
             return;
         }
-        let mut jobs = Vec::with_capacity(batch.len());
-        for (conn, to, bytes) in batch {
-            let node = self.conns[conn].ends[to];
-            if let Some(engine) = self.nodes[node].engine.take() {
-                jobs.push(helper::Job {
-                    node,
-                    conn,
-                    to,
-                    engine,
-                    peer: self.conns[conn].peer[to],
-                    bytes,
-                });
+        let mut jobs = Vec::new();
+        let mut turns = Vec::with_capacity(batch.len());
+        for (event, lent) in batch {
+            let lending = match event {
+                Event::Deliver { conn, to, bytes } if lent => {
+                    let work = helper::Work::Frame {
+                        peer: self.conns[conn].peer[to],
+                        bytes,
+                    };
+                    Ok((Turn::Frame { conn, to }, self.conns[conn].ends[to], work))
+                }
+                Event::Tick { node } if lent => Ok((Turn::Tick { node }, node, helper::Work::Tick)),
+                Event::Entry { school } if lent => self.lend_entry(school).ok_or(event),
+                event => Err(event),
+            };
+            let (turn, node, work) = match lending {
+                Ok(lent) => lent,
+                Err(event) => {
+                    turns.push(Turn::Whole(event));
+                    continue;
+                }
+            };
+            // Lendable when it joined, and nothing has run since.
+            let Some(engine) = self.nodes[node].engine.take() else {
+                debug_assert!(false, "a batch lends engines that are there");
+                turns.push(Turn::Whole(turn.into_event(work)));
+                continue;
+            };
+            if matches!(turn, Turn::Frame { .. }) {
+                self.observed.frames_side_by_side += 1;
             }
+            jobs.push(helper::Job { node, engine, work });
+            turns.push(turn);
         }
-        self.observed.frames_side_by_side += jobs.len() as u64;
-        let mut handled = Vec::with_capacity(jobs.len());
+        let mut done = Vec::with_capacity(jobs.len());
         for job in helper.run(self.now_ms, jobs) {
             self.nodes[job.node].engine = Some(job.engine);
-            handled.push((job.conn, job.to, job.bytes));
+            done.push(job.work);
         }
-        for (conn, to, bytes) in handled {
-            self.delivered(conn, to, &bytes);
+        let mut done = done.into_iter();
+        for turn in turns {
+            let work = match turn {
+                Turn::Whole(event) => {
+                    self.handle(event);
+                    continue;
+                }
+                _ => done.next(),
+            };
+            match (turn, work) {
+                (Turn::Frame { conn, to }, Some(helper::Work::Frame { bytes, .. })) => {
+                    self.delivered(conn, to, &bytes);
+                }
+                (Turn::Tick { node }, _) => {
+                    self.nodes[node].tick_at = None;
+                    self.drain(node);
+                }
+                (
+                    Turn::Entry {
+                        school,
+                        entry,
+                        made,
+                    },
+                    Some(helper::Work::Entry { writes, outcome }),
+                ) => {
+                    let made = match outcome {
+                        Some(Ok(())) => {
+                            self.made(&writes);
+                            Ok(Some(made))
+                        }
+                        Some(Err(e)) => Err(e.to_string()),
+                        None => Err("the entry's changes were not made".to_owned()),
+                    };
+                    self.entry_done(school, entry, made);
+                }
+                (turn, _) => {
+                    debug_assert!(false, "each lent turn gets its own work back");
+                    drop(turn);
+                }
+            }
         }
+    }
+
+    /// School `school`'s due entry with its changes worked out, to be made on its lent engine;
+    /// `None` when it is not one to lend or cannot be worked out (it is then made in its turn,
+    /// which meets the same error).
+    fn lend_entry(&self, school: usize) -> Option<(Turn, usize, helper::Work)> {
+        let entry = self.entry_lendable(school)?;
+        let (writes, made) = self.entry_writes(school, entry).ok()?;
+        Some((
+            Turn::Entry {
+                school,
+                entry,
+                made,
+            },
+            self.plan.schools[school].node,
+            helper::Work::Entry {
+                writes,
+                outcome: None,
+            },
+        ))
     }
 
     fn schedule(&mut self, at: i64, event: Event) {
@@ -1404,23 +1665,29 @@ impl Region {
     // ---- data entry --------------------------------------------------------------------
 
     fn entry(&mut self, s: usize) {
+        if let Some(entry) = self.entry_due(s) {
+            let made = self.entry_made(s, entry);
+            self.entry_done(s, entry, made);
+        }
+    }
+
+    /// The entry school `s` makes now, if its node is up and one is due.
+    fn entry_due(&self, s: usize) -> Option<Entry> {
         let node = self.plan.schools[s].node;
         if !self.nodes[node].up() {
             // Resumed when the node restarts.
-            return;
+            return None;
         }
-        let Some(&(at, entry)) = self.plan.schools[s].entries.get(self.cursor[s]) else {
-            return;
-        };
-        if at > self.now_ms {
-            // A duplicate wake-up (after a restart): the entry's own event is still queued.
-            return;
-        }
-        // The entry is acknowledged to the staff (and counted by the run) once its batch is
-        // durable; a batch lost in a crash is entered again after the restart.
+        let &(at, entry) = self.plan.schools[s].entries.get(self.cursor[s])?;
+        // Later: a duplicate wake-up (after a restart), the entry's own event still queued.
+        (at <= self.now_ms).then_some(entry)
+    }
+
+    /// Makes school `s`'s due `entry` (or, under sabotage, does not).
+    fn entry_made(&mut self, s: usize, entry: Entry) -> Result<Option<Made>, String> {
         let index = self.cursor[s];
         let stalled = self.sabotage == Sabotage::StalledSchool && s == 0 && index >= 10;
-        let made = if self.sabotage == Sabotage::BrokenEntry && s == 0 && index == 5 {
+        if self.sabotage == Sabotage::BrokenEntry && s == 0 && index == 5 {
             Err("broken on purpose".to_owned())
         } else if stalled {
             Ok(None)
@@ -1428,7 +1695,14 @@ impl Region {
             self.make_entry(s, entry)
                 .map(Some)
                 .map_err(|e| e.to_string())
-        };
+        }
+    }
+
+    /// School `s`'s `entry`, `made`, committed: acknowledged to the staff (and counted by the
+    /// run) once its batch is durable (a batch lost in a crash is entered again after the
+    /// restart), and the next entry scheduled.
+    fn entry_done(&mut self, s: usize, entry: Entry, made: Result<Option<Made>, String>) {
+        let node = self.plan.schools[s].node;
         let sheet = matches!(made, Ok(Some(Made::Sheet { .. })));
         if self.sabotage == Sabotage::AckBeforeDurable {
             self.cursor[s] += 1;
@@ -1602,16 +1876,35 @@ impl Region {
     }
 
     fn make_entry(&mut self, s: usize, entry: Entry) -> Result<Made, Box<dyn std::error::Error>> {
-        let now = self.now_ms;
-        let at = Timestamp::from_unix_ms(self.plan.midnight_ms + now)?;
+        if matches!(entry, Entry::Recording { .. } | Entry::RoomStream { .. }) {
+            return self.make_recording(s, entry);
+        }
+        let (writes, made) = self.entry_writes(s, entry)?;
+        let node = self.plan.schools[s].node;
+        let engine = self.nodes[node].engine.as_mut().ok_or("the node is down")?;
+        writes.apply(engine, self.now_ms)?;
+        self.made(&writes);
+        Ok(made)
+    }
+
+    /// What an entry made of school `s` records: the writes to its documents, and what it
+    /// made. Reads only the school's own part of the region (its plan, its latest sheets, the
+    /// acts made for its participants), so it may be worked out before the entry's turn
+    /// ([`Region::handle_batch`]).
+    fn entry_writes(
+        &self,
+        s: usize,
+        entry: Entry,
+    ) -> Result<(Writes, Made), Box<dyn std::error::Error>> {
+        let at = Timestamp::from_unix_ms(self.plan.midnight_ms + self.now_ms)?;
         let roster = self.doc(s, DocKind::Roster);
         let protocol = self.doc(s, DocKind::Protocol);
         let school = &self.plan.schools[s];
         let node = school.node;
-        if matches!(entry, Entry::Recording { .. } | Entry::RoomStream { .. }) {
-            return self.make_recording(s, entry);
+        if !self.nodes[node].up() {
+            return Err("the node is down".into());
         }
-        let engine = self.nodes[node].engine.as_mut().ok_or("the node is down")?;
+        let mut writes = Writes::default();
         match entry {
             Entry::Roster => {
                 let people = people_of(school)?;
@@ -1620,16 +1913,12 @@ impl Region {
                     .iter()
                     .map(|r| Room::new(*r, 30))
                     .collect::<Result<Vec<_>, _>>()?;
-                engine.change(now, roster, |tx| {
-                    for r in &rooms {
-                        content::put_room(tx, *r)?;
-                    }
-                    for (p, plan) in people.iter().zip(&school.participants) {
-                        content::put_participant(tx, p)?;
-                        content::assign(tx, p.id, school.rooms[plan.room])?;
-                    }
-                    Ok(())
-                })?;
+                let assigned = people
+                    .into_iter()
+                    .zip(&school.participants)
+                    .map(|(p, plan)| (p, school.rooms[plan.room]))
+                    .collect();
+                writes.push(roster, Write::Roster { rooms, assigned });
                 // The head signs the commission order with the roster (seed 002 §22).
                 let head = head_of(school)?;
                 let order = giasync_shared::commission::Commission {
@@ -1652,9 +1941,14 @@ impl Region {
                     .certs
                     .get(&head)
                     .ok_or("the head has no certificate")?;
-                engine.change(now, protocol, |tx| {
-                    content::put_commission(tx, 1, &signed, head, cert)
-                })?;
+                writes.push(
+                    protocol,
+                    Write::Commission {
+                        signed,
+                        head,
+                        cert: cert.clone(),
+                    },
+                );
             }
             Entry::Present(i) | Entry::Absent(i) => {
                 let mark = if matches!(entry, Entry::Present(_)) {
@@ -1663,7 +1957,7 @@ impl Region {
                     Attendance::Absent
                 };
                 let id = school.participants[i].id;
-                engine.change(now, roster, |tx| content::mark(tx, id, &mark))?;
+                writes.push(roster, Write::Mark { id, mark });
             }
             Entry::Start(i) | Entry::End(i) => {
                 let p = &school.participants[i];
@@ -1680,14 +1974,16 @@ impl Region {
                 let retake = self.observed.acts_made.contains(&first);
                 let attempt = Attempt::new(first.attempt.get() + u8::from(retake))?;
                 let variant = Variant::new(1 + u16::try_from(i % 4)? + u16::from(retake))?;
-                engine.change(now, protocol, |tx| {
-                    content::log_time(tx, p.id, attempt, Some(interviewer), at, end)?;
-                    if end {
-                        Ok(())
-                    } else {
-                        content::put_variant(tx, p.id, attempt, variant)
-                    }
-                })?;
+                writes.push(
+                    protocol,
+                    Write::Time {
+                        participant: p.id,
+                        attempt,
+                        interviewer,
+                        at,
+                        variant: (!end).then_some(variant),
+                    },
+                );
             }
             Entry::Act(i) => {
                 let p = &school.participants[i];
@@ -1712,12 +2008,17 @@ impl Region {
                     .certs
                     .get(&organiser)
                     .ok_or("the organiser has no certificate")?;
-                engine.change(now, protocol, |tx| {
-                    content::put_act(tx, act.participant, act.attempt, &signed, organiser, cert)
-                })?;
-                self.observed.acts_made.insert(act.subject());
+                writes.push(
+                    protocol,
+                    Write::Act {
+                        subject: act.subject(),
+                        signed,
+                        organiser,
+                        cert: cert.clone(),
+                    },
+                );
             }
-            // Taken in above.
+            // Taken in by `make_recording`.
             Entry::Recording { .. } | Entry::RoomStream { .. } => {}
             Entry::Sheet {
                 participant,
@@ -1804,23 +2105,40 @@ impl Region {
                     .certs
                     .get(&expert_id)
                     .ok_or("the expert has no certificate")?;
-                engine.change(now, protocol, |tx| {
-                    content::put_sheet(tx, &sheet, expert_id, cert)
-                })?;
                 let entered = EnteredSheet {
                     school: s,
                     hash: sheet.hash(),
                     subject,
-                    at_ms: now,
+                    at_ms: self.now_ms,
                 };
-                return Ok(Made::Sheet {
-                    participant,
-                    entered,
-                    kind,
-                });
+                writes.push(
+                    protocol,
+                    Write::Sheet {
+                        sheet,
+                        expert: expert_id,
+                        cert: cert.clone(),
+                    },
+                );
+                return Ok((
+                    writes,
+                    Made::Sheet {
+                        participant,
+                        entered,
+                        kind,
+                    },
+                ));
             }
         }
-        Ok(Made::Other)
+        Ok((writes, Made::Other))
+    }
+
+    /// Notes what entry `writes`, applied, made: the acts.
+    fn made(&mut self, writes: &Writes) {
+        for (_, write) in &writes.0 {
+            if let Write::Act { subject, .. } = write {
+                self.observed.acts_made.insert(*subject);
+            }
+        }
     }
 
     // ---- adversaries ---------------------------------------------------------------------

@@ -1,13 +1,15 @@
 //! A second thread for the engines' share of the simulated network's work.
 //!
-//! Most of a large region's run is engines taking in frames (`Engine::handle` with
-//! `Input::Received`), and many frames arrive at the same simulated millisecond at different
-//! nodes (a hub's answer to all its schools, say). [`Region::run`](super::Region::run) lends
-//! those nodes' engines out as one [`Batch`]: the main thread and the helper take its frames in
-//! turn, each engine handling its own, and the main thread then carries out each node's outputs
-//! one after another, in the order the events were queued. An engine sees the same inputs in
-//! the same order as when one thread does it all, so the run is the same run, frame for frame:
-//! its trace digest does not depend on the thread count.
+//! Most of a large region's run is engines at work: taking in frames (`Engine::handle` with
+//! `Input::Received`), and making the changes of the entries staff make. Many of these fall
+//! due in the same simulated millisecond at different nodes (a hub's answer to all its
+//! schools; every school's room log at the same minute). [`Region::run`](super::Region::run)
+//! lends those nodes' engines out as one [`Batch`]: the main thread and the helper claim its
+//! [`Work`] in turn, each engine doing its own, and the main thread then gives each event its
+//! turn (the node's outputs carried out, an entry acknowledged) one after another, in the order
+//! the events were queued. An engine sees the same inputs in the same order as when one thread
+//! does it all, so the run is the same run, frame for frame: its trace digest does not depend
+//! on the thread count.
 //!
 //! The helper waits for a batch by spinning briefly ([`SPIN_WAIT`]), then parks until the main
 //! thread posts the next one; a batch it is late for is simply done by the main thread.
@@ -18,7 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{Scope, Thread};
 use std::time::{Duration, Instant};
 
-use giasync_shared::sync::{Engine, Input, PeerId};
+use giasync_shared::sync::{Engine, EngineError, Input, PeerId};
 
 /// How long the helper spins for the next batch before it parks. Batches come every few
 /// hundred microseconds in a busy region; waking a parked thread costs tens of them.
@@ -27,17 +29,27 @@ const SPIN_WAIT: Duration = Duration::from_micros(200);
 /// How many times the main thread spins for the helper's last job before it yields its core.
 const SPINS_BEFORE_YIELD: u32 = 10_000;
 
-/// One frame for one node's engine, the engine lent out of its node for the batch.
+/// What a lent engine is to do.
+#[derive(Debug)]
+pub(super) enum Work {
+    /// Take in a frame from a peer.
+    Frame { peer: PeerId, bytes: Vec<u8> },
+    /// Its timer fired.
+    Tick,
+    /// An entry's changes, made; `outcome` once they are.
+    Entry {
+        writes: super::Writes,
+        outcome: Option<Result<(), EngineError>>,
+    },
+}
+
+/// One node's engine, lent out of its node for the batch, and its work.
 #[derive(Debug)]
 pub(super) struct Job {
     /// The node (its index in the region) the engine belongs to.
     pub node: usize,
-    /// The connection and end the frame came in on.
-    pub conn: usize,
-    pub to: usize,
     pub engine: Engine,
-    pub peer: PeerId,
-    pub bytes: Vec<u8>,
+    pub work: Work,
 }
 
 /// A batch of jobs at one simulated time, taken by whichever thread claims each first.
@@ -61,14 +73,14 @@ impl Batch {
             };
             let mut job = slot.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(job) = job.as_mut() {
-                let outcome = catch_unwind(AssertUnwindSafe(|| {
-                    job.engine.handle(
-                        self.now_ms,
-                        Input::Received {
-                            peer: job.peer,
-                            bytes: &job.bytes,
-                        },
-                    );
+                let outcome = catch_unwind(AssertUnwindSafe(|| match &mut job.work {
+                    Work::Frame { peer, bytes } => job
+                        .engine
+                        .handle(self.now_ms, Input::Received { peer: *peer, bytes }),
+                    Work::Tick => job.engine.handle(self.now_ms, Input::Tick),
+                    Work::Entry { writes, outcome } => {
+                        *outcome = Some(writes.apply(&mut job.engine, self.now_ms));
+                    }
                 }));
                 if let Err(payload) = outcome {
                     *self.panicked.lock().unwrap_or_else(PoisonError::into_inner) = Some(payload);
