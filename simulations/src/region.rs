@@ -96,9 +96,14 @@ enum Made {
     Recording { blob: BlobRef },
 }
 
-/// The changes an entry makes, in order: each a document and what is written to it.
+/// The changes an entry makes, in order: each a document and what is written to it; and the
+/// error the entry ends with once they are made, when a step after them failed (the roster
+/// stays written when the head's order cannot be signed).
 #[derive(Debug, Default)]
-struct Writes(Vec<(DocId, Write)>);
+struct Writes {
+    changes: Vec<(DocId, Write)>,
+    then_failed: Option<String>,
+}
 
 /// What one change of an entry writes (`giasync_shared::content`).
 #[derive(Debug)]
@@ -141,110 +146,83 @@ enum Write {
 
 impl Writes {
     fn push(&mut self, doc: DocId, write: Write) {
-        self.0.push((doc, write));
+        self.changes.push((doc, write));
     }
 
-    /// Makes the changes on `engine` at `now_ms`, in order; stops at the first refused.
-    fn apply(
-        &self,
-        engine: &mut Engine,
-        now_ms: i64,
-    ) -> Result<(), giasync_shared::sync::EngineError> {
-        for (doc, write) in &self.0 {
-            engine.change(now_ms, *doc, |tx| match write {
-                Write::Roster { rooms, assigned } => {
-                    for r in rooms {
-                        content::put_room(tx, *r)?;
+    /// Makes the changes on `engine` at `now_ms`, in order; stops at the first refused (those
+    /// before it stay made, as the entry's batch commits what it holds). The error is the
+    /// refusal's text, or `then_failed`.
+    fn apply(&self, engine: &mut Engine, now_ms: i64) -> Result<(), String> {
+        for (doc, write) in &self.changes {
+            engine
+                .change(now_ms, *doc, |tx| match write {
+                    Write::Roster { rooms, assigned } => {
+                        for r in rooms {
+                            content::put_room(tx, *r)?;
+                        }
+                        for (p, room) in assigned {
+                            content::put_participant(tx, p)?;
+                            content::assign(tx, p.id, *room)?;
+                        }
+                        Ok(())
                     }
-                    for (p, room) in assigned {
-                        content::put_participant(tx, p)?;
-                        content::assign(tx, p.id, *room)?;
+                    Write::Commission { signed, head, cert } => {
+                        content::put_commission(tx, 1, signed, *head, cert)
                     }
-                    Ok(())
-                }
-                Write::Commission { signed, head, cert } => {
-                    content::put_commission(tx, 1, signed, *head, cert)
-                }
-                Write::Mark { id, mark } => content::mark(tx, *id, mark),
-                Write::Time {
-                    participant,
-                    attempt,
-                    interviewer,
-                    at,
-                    variant,
-                } => {
-                    content::log_time(
+                    Write::Mark { id, mark } => content::mark(tx, *id, mark),
+                    Write::Time {
+                        participant,
+                        attempt,
+                        interviewer,
+                        at,
+                        variant,
+                    } => {
+                        content::log_time(
+                            tx,
+                            *participant,
+                            *attempt,
+                            Some(*interviewer),
+                            *at,
+                            variant.is_none(),
+                        )?;
+                        match variant {
+                            Some(v) => content::put_variant(tx, *participant, *attempt, *v),
+                            None => Ok(()),
+                        }
+                    }
+                    Write::Act {
+                        subject,
+                        signed,
+                        organiser,
+                        cert,
+                    } => content::put_act(
                         tx,
-                        *participant,
-                        *attempt,
-                        Some(*interviewer),
-                        *at,
-                        variant.is_none(),
-                    )?;
-                    match variant {
-                        Some(v) => content::put_variant(tx, *participant, *attempt, *v),
-                        None => Ok(()),
-                    }
-                }
-                Write::Act {
-                    subject,
-                    signed,
-                    organiser,
-                    cert,
-                } => content::put_act(
-                    tx,
-                    subject.participant,
-                    subject.attempt,
-                    signed,
-                    *organiser,
-                    cert,
-                ),
-                Write::Sheet {
-                    sheet,
-                    expert,
-                    cert,
-                } => content::put_sheet(tx, sheet, *expert, cert),
-            })?;
+                        subject.participant,
+                        subject.attempt,
+                        signed,
+                        *organiser,
+                        cert,
+                    ),
+                    Write::Sheet {
+                        sheet,
+                        expert,
+                        cert,
+                    } => content::put_sheet(tx, sheet, *expert, cert),
+                })
+                .map_err(|e| e.to_string())?;
         }
-        Ok(())
+        self.then_failed.clone().map_or(Ok(()), Err)
     }
 }
 
-/// An event's turn in a batch once its engine's work is done ([`Region::handle_batch`]).
-#[derive(Debug)]
-enum Turn {
-    Frame {
-        conn: usize,
-        to: usize,
-    },
-    Tick {
-        node: usize,
-    },
-    Entry {
-        school: usize,
-        entry: Entry,
-        made: Made,
-    },
-    /// Not lent: handled whole in its turn.
-    Whole(Event),
-}
-
-impl Turn {
-    /// The event a lent turn came from, should its engine not be there to lend.
-    fn into_event(self, work: helper::Work) -> Event {
-        match (self, work) {
-            (Turn::Frame { conn, to }, helper::Work::Frame { bytes, .. }) => {
-                Event::Deliver { conn, to, bytes }
-            }
-            (Turn::Tick { node }, _) => Event::Tick { node },
-            (Turn::Entry { school, .. }, _) => Event::Entry { school },
-            (Turn::Whole(event), _) => event,
-            (Turn::Frame { conn, to }, _) => Event::Deliver {
-                conn,
-                to,
-                bytes: Vec::new(),
-            },
-        }
+/// The event `work` for `node` came from, not lent after all.
+fn unlent(work: helper::Work, node: usize) -> Event {
+    match work {
+        helper::Work::Frame {
+            conn, to, bytes, ..
+        } => Event::Deliver { conn, to, bytes },
+        helper::Work::Tick => Event::Tick { node },
+        helper::Work::Entry { school, .. } => Event::Entry { school },
     }
 }
 
@@ -435,6 +413,8 @@ pub struct Observed {
     /// Frames whose engines took them in side by side with another's ([`Region::threads`]):
     /// how the run was carried out, not what happened in it.
     pub frames_side_by_side: u64,
+    /// Entries whose changes were made side by side with another event's engine work.
+    pub entries_side_by_side: u64,
     pub bytes_by_kind: BytesByKind,
     /// Real time the РЦОИ spent verifying and receipting sheets on ingest (a measurement of
     /// this machine, not part of the deterministic report).
@@ -716,7 +696,8 @@ impl Region {
         }
     }
 
-    /// [`Region::run`], frames arriving together taken in beside `helper` when there is one.
+    /// [`Region::run`], the engine work of events due together done beside `helper` when
+    /// there is one ([`Region::arriving_with`]).
     fn run_with(&mut self, helper: Option<&helper::Helper>, mut progress: impl FnMut(i64, i64)) {
         let deadline = self.plan.quiet_from() + self.plan.settle_ms;
         let quiet = self.plan.quiet_from();
@@ -830,11 +811,13 @@ impl Region {
                 break;
             };
             self.queue.pop();
-            if let Some(event) = self.events.remove(&id) {
-                self.counted(progress, quiet);
-                nodes.push(node);
-                batch.push((event, lent));
-            }
+            // There: just looked up.
+            let Some(event) = self.events.remove(&id) else {
+                break;
+            };
+            self.counted(progress, quiet);
+            nodes.push(node);
+            batch.push((event, lent));
         }
         batch
     }
@@ -851,106 +834,113 @@ impl Region {
             }
             return;
         }
-        let mut jobs = Vec::new();
+        // In queue order: `None` where the next lent job's turn comes.
         let mut turns = Vec::with_capacity(batch.len());
+        let mut jobs = Vec::new();
         for (event, lent) in batch {
-            let lending = match event {
-                Event::Deliver { conn, to, bytes } if lent => {
-                    let work = helper::Work::Frame {
-                        peer: self.conns[conn].peer[to],
-                        bytes,
-                    };
-                    Ok((Turn::Frame { conn, to }, self.conns[conn].ends[to], work))
+            match self.lend(event, lent) {
+                Ok(job) => {
+                    jobs.push(job);
+                    turns.push(None);
                 }
-                Event::Tick { node } if lent => Ok((Turn::Tick { node }, node, helper::Work::Tick)),
-                Event::Entry { school } if lent => self.lend_entry(school).ok_or(event),
-                event => Err(event),
-            };
-            let (turn, node, work) = match lending {
-                Ok(lent) => lent,
-                Err(event) => {
-                    turns.push(Turn::Whole(event));
-                    continue;
-                }
-            };
-            // Lendable when it joined, and nothing has run since.
-            let Some(engine) = self.nodes[node].engine.take() else {
-                debug_assert!(false, "a batch lends engines that are there");
-                turns.push(Turn::Whole(turn.into_event(work)));
-                continue;
-            };
-            if matches!(turn, Turn::Frame { .. }) {
-                self.observed.frames_side_by_side += 1;
+                Err(event) => turns.push(Some(event)),
             }
-            jobs.push(helper::Job { node, engine, work });
-            turns.push(turn);
         }
-        let mut done = Vec::with_capacity(jobs.len());
-        for job in helper.run(self.now_ms, jobs) {
-            self.nodes[job.node].engine = Some(job.engine);
-            done.push(job.work);
-        }
-        let mut done = done.into_iter();
+        let mut done = helper.run(self.now_ms, jobs).into_iter();
         for turn in turns {
-            let work = match turn {
-                Turn::Whole(event) => {
+            match turn {
+                // A batch holds no `Check`, the one event that ends a run.
+                Some(event) => {
                     self.handle(event);
-                    continue;
                 }
-                _ => done.next(),
-            };
-            match (turn, work) {
-                (Turn::Frame { conn, to }, Some(helper::Work::Frame { bytes, .. })) => {
-                    self.delivered(conn, to, &bytes);
-                }
-                (Turn::Tick { node }, _) => {
-                    self.nodes[node].tick_at = None;
-                    self.drain(node);
-                }
-                (
-                    Turn::Entry {
-                        school,
-                        entry,
-                        made,
-                    },
-                    Some(helper::Work::Entry { writes, outcome }),
-                ) => {
-                    let made = match outcome {
-                        Some(Ok(())) => {
-                            self.made(&writes);
-                            Ok(Some(made))
-                        }
-                        Some(Err(e)) => Err(e.to_string()),
-                        None => Err("the entry's changes were not made".to_owned()),
-                    };
-                    self.entry_done(school, entry, made);
-                }
-                (turn, _) => {
-                    debug_assert!(false, "each lent turn gets its own work back");
-                    drop(turn);
+                None => {
+                    if let Some(job) = done.next() {
+                        self.nodes[job.node].engine = Some(job.engine);
+                        self.lent_turn(job.node, job.work);
+                    }
                 }
             }
         }
     }
 
+    /// The job that does `event`'s engine work on its node's engine, lent out of the node,
+    /// when `lent` and its engine is there; else the event, to be handled whole in its turn.
+    fn lend(&mut self, event: Event, lent: bool) -> Result<helper::Job, Event> {
+        if !lent {
+            return Err(event);
+        }
+        let (node, work) = match event {
+            Event::Deliver { conn, to, bytes } => (
+                self.conns[conn].ends[to],
+                helper::Work::Frame {
+                    conn,
+                    to,
+                    peer: self.conns[conn].peer[to],
+                    bytes,
+                },
+            ),
+            Event::Tick { node } => (node, helper::Work::Tick),
+            Event::Entry { school } => match self.entry_work(school) {
+                Some(work) => (self.plan.schools[school].node, work),
+                None => return Err(event),
+            },
+            event => return Err(event),
+        };
+        let Some(engine) = self.nodes[node].engine.take() else {
+            return Err(unlent(work, node));
+        };
+        match work {
+            helper::Work::Frame { .. } => self.observed.frames_side_by_side += 1,
+            helper::Work::Entry { .. } => self.observed.entries_side_by_side += 1,
+            helper::Work::Tick => {}
+        }
+        Ok(helper::Job { node, engine, work })
+    }
+
     /// School `school`'s due entry with its changes worked out, to be made on its lent engine;
-    /// `None` when it is not one to lend or cannot be worked out (it is then made in its turn,
-    /// which meets the same error).
-    fn lend_entry(&self, school: usize) -> Option<(Turn, usize, helper::Work)> {
+    /// `None` when it is not one to lend or cannot be worked out (it is then made whole in its
+    /// turn, which meets the same error). Asked while the engine is still in its node.
+    fn entry_work(&self, school: usize) -> Option<helper::Work> {
         let entry = self.entry_lendable(school)?;
         let (writes, made) = self.entry_writes(school, entry).ok()?;
-        Some((
-            Turn::Entry {
+        Some(helper::Work::Entry {
+            school,
+            entry,
+            made,
+            writes,
+            outcome: None,
+        })
+    }
+
+    /// A lent event's turn, its node's engine back and its `work` done: the node's outputs
+    /// carried out, an entry noted and acknowledged.
+    fn lent_turn(&mut self, node: usize, work: helper::Work) {
+        match work {
+            helper::Work::Frame {
+                conn, to, bytes, ..
+            } => self.delivered(conn, to, &bytes),
+            helper::Work::Tick => {
+                self.nodes[node].tick_at = None;
+                self.drain(node);
+            }
+            helper::Work::Entry {
                 school,
                 entry,
                 made,
-            },
-            self.plan.schools[school].node,
-            helper::Work::Entry {
                 writes,
-                outcome: None,
-            },
-        ))
+                outcome,
+            } => {
+                let made = match outcome {
+                    Some(Ok(())) => {
+                        self.made(&writes);
+                        Ok(Some(made))
+                    }
+                    Some(Err(e)) => Err(e),
+                    None => Err("the entry's changes were not made".to_owned()),
+                };
+                self.entry_done(school, entry, made);
+            }
+        }
     }
 
     fn schedule(&mut self, at: i64, event: Event) {
@@ -1888,9 +1878,11 @@ impl Region {
     }
 
     /// What an entry made of school `s` records: the writes to its documents, and what it
-    /// made. Reads only the school's own part of the region (its plan, its latest sheets, the
-    /// acts made for its participants), so it may be worked out before the entry's turn
-    /// ([`Region::handle_batch`]).
+    /// made. Reads only the school's own part of the region: its plan, its node, its latest
+    /// sheets (`latest_sheet[s]`, written in its own turns only) and the acts made for its
+    /// participants (`acts_made` is the region's, but its subjects name their school, and
+    /// only the school's own turns add them). So it may be worked out before the entry's turn,
+    /// while other schools' turns are still to come ([`Region::handle_batch`]).
     fn entry_writes(
         &self,
         s: usize,
@@ -1919,36 +1911,12 @@ impl Region {
                     .map(|(p, plan)| (p, school.rooms[plan.room]))
                     .collect();
                 writes.push(roster, Write::Roster { rooms, assigned });
-                // The head signs the commission order with the roster (seed 002 §22).
-                let head = head_of(school)?;
-                let order = giasync_shared::commission::Commission {
-                    exam: self.plan.exam,
-                    school: school.code,
-                    edition: 1,
-                    head,
-                    at,
-                    rooms: school.commission(),
-                };
-                // Sabotage: a key nobody certified, so the order verifies nowhere.
-                let salt = if self.sabotage == Sabotage::UncertifiedHeads {
-                    "uncertified "
-                } else {
-                    ""
-                };
-                let signed = order.sign(&derived_key(self.plan.seed, &format!("{salt}{head}")))?;
-                let cert = self
-                    .people
-                    .certs
-                    .get(&head)
-                    .ok_or("the head has no certificate")?;
-                writes.push(
-                    protocol,
-                    Write::Commission {
-                        signed,
-                        head,
-                        cert: cert.clone(),
-                    },
-                );
+                // The head signs the commission order with the roster (seed 002 §22). Should
+                // that fail, the roster is still written and the entry then fails.
+                match self.commission_write(school, at) {
+                    Ok(commission) => writes.push(protocol, commission),
+                    Err(e) => writes.then_failed = Some(e.to_string()),
+                }
             }
             Entry::Present(i) | Entry::Absent(i) => {
                 let mark = if matches!(entry, Entry::Present(_)) {
@@ -2132,9 +2100,43 @@ impl Region {
         Ok((writes, Made::Other))
     }
 
+    /// The head's signed commission order for `school`, made with its roster at `at`.
+    fn commission_write(
+        &self,
+        school: &crate::plan::SchoolPlan,
+        at: Timestamp,
+    ) -> Result<Write, Box<dyn std::error::Error>> {
+        let head = head_of(school)?;
+        let order = giasync_shared::commission::Commission {
+            exam: self.plan.exam,
+            school: school.code,
+            edition: 1,
+            head,
+            at,
+            rooms: school.commission(),
+        };
+        // Sabotage: a key nobody certified, so the order verifies nowhere.
+        let salt = if self.sabotage == Sabotage::UncertifiedHeads {
+            "uncertified "
+        } else {
+            ""
+        };
+        let signed = order.sign(&derived_key(self.plan.seed, &format!("{salt}{head}")))?;
+        let cert = self
+            .people
+            .certs
+            .get(&head)
+            .ok_or("the head has no certificate")?;
+        Ok(Write::Commission {
+            signed,
+            head,
+            cert: cert.clone(),
+        })
+    }
+
     /// Notes what entry `writes`, applied, made: the acts.
     fn made(&mut self, writes: &Writes) {
-        for (_, write) in &writes.0 {
+        for (_, write) in &writes.changes {
             if let Write::Act { subject, .. } = write {
                 self.observed.acts_made.insert(*subject);
             }

@@ -269,9 +269,9 @@ fn oversight_build_ms(region: &Region, at_ms: i64, clock: UtcOffset) -> [Option<
 }
 
 /// The report of one run. Everything but `wall_s`, `peak_memory_mib`, `ingest_sheets_per_s`,
-/// `oversight_build_ms`, `oversight_rebuild_ms` (measurements of this machine) and
-/// `frames_side_by_side` (how many threads ran it) is the same for the same scenario and seed,
-/// byte for byte, whatever the thread count.
+/// `oversight_build_ms`, `oversight_rebuild_ms` (measurements of this machine),
+/// `frames_side_by_side` and `entries_side_by_side` (how many threads ran it) is the same for
+/// the same scenario and seed, byte for byte, whatever the thread count.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub scenario: String,
@@ -347,6 +347,8 @@ pub struct Report {
     /// of two threads claims each first (`giasync-sim run --threads 2`); 0 on one thread, and
     /// in a run with `[audio]`, whose run without recordings takes the other core.
     pub frames_side_by_side: u64,
+    /// Entries whose changes were made so; 0 on one thread.
+    pub entries_side_by_side: u64,
     /// Sheets the РЦОИ verified and receipted per second of the real time it spent doing so
     /// (signature, signer, rules, receipt change), measured on this machine, with the
     /// simulator's allocator (mimalloc; the node keeps the system allocator, about a fifth
@@ -841,6 +843,7 @@ impl Report {
             wall_s,
             peak_memory_mib,
             frames_side_by_side: observed.frames_side_by_side,
+            entries_side_by_side: observed.entries_side_by_side,
             oversight_build_ms: oversight_ms[0],
             oversight_rebuild_ms: oversight_ms[1],
             ingest_sheets_per_s: {

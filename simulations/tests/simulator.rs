@@ -53,6 +53,7 @@ fn deterministic_part(json: &str) -> serde_json::Value {
     assert!(map.remove("oversight_build_ms").is_some());
     assert!(map.remove("oversight_rebuild_ms").is_some());
     assert!(map.remove("frames_side_by_side").is_some());
+    assert!(map.remove("entries_side_by_side").is_some());
     v
 }
 
@@ -119,9 +120,9 @@ fn the_small_scenario_keeps_every_invariant_and_reports_the_fields() {
     );
 }
 
-/// Frames taken in on two threads make the same run as on one: the same trace of every frame
-/// delivered and the same report, with faults and attacks in it (seed 5's random faults take
-/// hubs and schools down and offline mid-day).
+/// Engine work done on two threads (frames taken in, timers, entries' changes) makes the same
+/// run as on one: the same trace of every frame delivered and the same report, with faults in
+/// it (seed 5's random faults take hubs and schools down and offline mid-day).
 #[test]
 fn one_thread_or_two_make_the_same_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -143,17 +144,20 @@ fn one_thread_or_two_make_the_same_run() {
         assert!(out.status.success(), "{}", text(&out));
         let raw: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-        let side_by_side = raw["frames_side_by_side"].as_u64().unwrap();
+        let side_by_side = [
+            raw["frames_side_by_side"].as_u64().unwrap(),
+            raw["entries_side_by_side"].as_u64().unwrap(),
+        ];
         reports.push((
             side_by_side,
             deterministic_part(&std::fs::read_to_string(&json).unwrap()),
         ));
     }
-    assert_eq!(reports[0].0, 0, "one thread takes every frame in alone");
+    assert_eq!(reports[0].0, [0, 0], "one thread does all the work alone");
+    let [frames, entries] = reports[1].0;
     assert!(
-        reports[1].0 > 100,
-        "two threads took {} frames in side by side: the batches were not exercised",
-        reports[1].0
+        frames > 100 && entries > 100,
+        "two threads lent {frames} frames and {entries} entries: the batches were not exercised"
     );
     assert_eq!(reports[0].1, reports[1].1);
 }

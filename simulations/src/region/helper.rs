@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{Scope, Thread};
 use std::time::{Duration, Instant};
 
-use giasync_shared::sync::{Engine, EngineError, Input, PeerId};
+use giasync_shared::sync::{Engine, Input, PeerId};
 
 /// How long the helper spins for the next batch before it parks. Batches come every few
 /// hundred microseconds in a busy region; waking a parked thread costs tens of them.
@@ -29,17 +29,25 @@ const SPIN_WAIT: Duration = Duration::from_micros(200);
 /// How many times the main thread spins for the helper's last job before it yields its core.
 const SPINS_BEFORE_YIELD: u32 = 10_000;
 
-/// What a lent engine is to do.
+/// What a lent engine is to do, with what its event's turn needs afterwards.
 #[derive(Debug)]
 pub(super) enum Work {
-    /// Take in a frame from a peer.
-    Frame { peer: PeerId, bytes: Vec<u8> },
+    /// Take in a frame from a peer, come on end `to` of connection `conn`.
+    Frame {
+        conn: usize,
+        to: usize,
+        peer: PeerId,
+        bytes: Vec<u8>,
+    },
     /// Its timer fired.
     Tick,
-    /// An entry's changes, made; `outcome` once they are.
+    /// School `school`'s `entry`: its changes, made; `outcome` once they are.
     Entry {
+        school: usize,
+        entry: crate::plan::Entry,
+        made: super::Made,
         writes: super::Writes,
-        outcome: Option<Result<(), EngineError>>,
+        outcome: Option<Result<(), String>>,
     },
 }
 
@@ -74,11 +82,13 @@ impl Batch {
             let mut job = slot.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(job) = job.as_mut() {
                 let outcome = catch_unwind(AssertUnwindSafe(|| match &mut job.work {
-                    Work::Frame { peer, bytes } => job
+                    Work::Frame { peer, bytes, .. } => job
                         .engine
                         .handle(self.now_ms, Input::Received { peer: *peer, bytes }),
                     Work::Tick => job.engine.handle(self.now_ms, Input::Tick),
-                    Work::Entry { writes, outcome } => {
+                    Work::Entry {
+                        writes, outcome, ..
+                    } => {
                         *outcome = Some(writes.apply(&mut job.engine, self.now_ms));
                     }
                 }));
@@ -121,8 +131,8 @@ impl Helper {
         }
     }
 
-    /// Has every job's engine handle its frame at `now_ms`, the jobs shared between this
-    /// thread and the helper; returns them in the order given.
+    /// Has every job's engine do its work at `now_ms`, the jobs shared between this thread
+    /// and the helper; returns them in the order given.
     pub fn run(&self, now_ms: i64, jobs: Vec<Job>) -> Vec<Job> {
         let batch = Arc::new(Batch {
             now_ms,
