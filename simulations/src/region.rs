@@ -711,13 +711,14 @@ impl Region {
                 break;
             }
             self.counted(&mut progress, quiet);
-            let event = match helper {
-                Some(helper) if Self::may_start_batch(&event) => {
-                    let batch = self.arriving_with(event, &mut progress, quiet);
+            // Events of the kinds a batch holds start one; any other is handled alone.
+            let event = match helper.zip(self.joins(&event, &[])) {
+                Some((helper, (node, lent))) => {
+                    let batch = self.arriving_with((event, node, lent), &mut progress, quiet);
                     self.handle_batch(helper, batch);
                     continue;
                 }
-                _ => event,
+                None => event,
             };
             if self.handle(event) {
                 break;
@@ -738,14 +739,6 @@ impl Region {
     /// Whether a frame on `conn` for its end `to` reaches an engine now.
     fn lendable(&self, conn: usize, to: usize) -> bool {
         self.conns[conn].alive && self.nodes[self.conns[conn].ends[to]].engine.is_some()
-    }
-
-    /// Whether `event` is of a kind a batch may hold ([`Region::joins`]).
-    fn may_start_batch(event: &Event) -> bool {
-        matches!(
-            event,
-            Event::Deliver { .. } | Event::Tick { .. } | Event::Entry { .. }
-        )
     }
 
     /// Whether `event`, queued for this millisecond, may join a batch whose events touch
@@ -784,19 +777,16 @@ impl Region {
             .filter(|_| self.sabotage == Sabotage::None)
     }
 
-    /// `first` and the events queued next for this same millisecond that may join it
-    /// ([`Region::joins`]), taken from the queue in its order, up to [`BATCH_EVENTS_MAX`];
-    /// with, for each, whether its engine work is lent out. Everything queued behind the first
-    /// event that cannot join waits its turn.
+    /// `first` (with what [`Region::joins`] said of it: its node, whether it is lent) and the
+    /// events queued next for this same millisecond that may join it, taken from the queue in
+    /// its order, up to [`BATCH_EVENTS_MAX`]; with, for each, whether its engine work is lent
+    /// out. Everything queued behind the first event that cannot join waits its turn.
     fn arriving_with(
         &mut self,
-        first: Event,
+        (first, node, lent): (Event, usize, bool),
         progress: &mut impl FnMut(i64, i64),
         quiet: i64,
     ) -> Vec<(Event, bool)> {
-        let Some((node, lent)) = self.joins(&first, &[]) else {
-            return vec![(first, false)];
-        };
         let mut nodes = vec![node];
         let mut batch = vec![(first, lent)];
         while batch.len() < BATCH_EVENTS_MAX {
@@ -827,9 +817,10 @@ impl Region {
     /// in order: a lent one's node's outputs carried out (and an entry acknowledged), any
     /// other handled whole.
     fn handle_batch(&mut self, helper: &helper::Helper, batch: Vec<(Event, bool)>) {
+        // A batch holds no `Check`, the one event whose handling ends a run: what `handle`
+        // returns is false for all it holds.
         if batch.iter().filter(|(_, lent)| *lent).count() < 2 {
             for (event, _) in batch {
-                // A batch holds no `Check`, the one event that ends a run.
                 self.handle(event);
             }
             return;
@@ -849,7 +840,6 @@ impl Region {
         let mut done = helper.run(self.now_ms, jobs).into_iter();
         for turn in turns {
             match turn {
-                // A batch holds no `Check`, the one event that ends a run.
                 Some(event) => {
                     self.handle(event);
                 }
