@@ -65,8 +65,7 @@ const PACKET_OVERHEAD_BYTES: u64 = 52;
 const RETRANSMIT_EXTRA_MS: i64 = 25;
 /// How often the run checks, once scripted events are over, whether the region converged.
 const CONVERGENCE_CHECK_MS: i64 = 10_000;
-/// The most events of one millisecond that one batch takes ([`Region::arriving_with`]); more
-/// wait for the next.
+/// The most events one batch takes ([`Region::arriving_with`]); more wait for the next.
 const BATCH_EVENTS_MAX: usize = 64;
 
 /// A node's certificate in the simulation: the identity URI and the key, padded to the size of
@@ -215,6 +214,14 @@ impl Writes {
     }
 }
 
+/// An event of a batch, with its place in the queue and whether its engine work is lent out.
+struct Queued {
+    at: i64,
+    id: u64,
+    event: Event,
+    lent: bool,
+}
+
 /// The event `work` for `node` came from, not lent after all.
 fn unlent(work: helper::Work, node: usize) -> Event {
     match work {
@@ -247,6 +254,9 @@ struct Node {
     key: SigningKey,
     cert: Vec<u8>,
     engine: Option<Engine>,
+    /// Its engine is lent out to do an event's work beside others' (a batch, [`helper`]): the
+    /// node is up, the engine back in its event's turn.
+    lent: bool,
     store: Store,
     /// Network cuts in force (a school offline).
     offline: u32,
@@ -276,7 +286,7 @@ struct Node {
 
 impl Node {
     fn up(&self) -> bool {
-        self.engine.is_some()
+        self.engine.is_some() || self.lent
     }
 }
 
@@ -563,10 +573,14 @@ pub struct Region {
     observed: Observed,
     /// The simulator broken on purpose, for the tests that show an invariant can fail.
     pub sabotage: Sabotage,
-    /// Threads the run may use: with two, the engine work of events due in the same
-    /// millisecond at different nodes (frames, ticks, entries) is done side by side
-    /// ([`helper`]). The run is the same either way.
+    /// Threads the run may use: with two, the engine work of events due close together at
+    /// different nodes (frames, ticks, entries) is done side by side ([`helper`]). The run is
+    /// the same either way.
     pub threads: usize,
+    /// The shortest latency of any link: nothing a node does reaches another node sooner (a
+    /// frame, a connection's close, a handshake), so the events of a batch may be taken from
+    /// this span of simulated time ([`Region::arriving_with`]). At least 1 (one millisecond).
+    lookahead_ms: i64,
 }
 
 impl std::fmt::Debug for Region {
@@ -596,6 +610,7 @@ impl Region {
                 key,
                 cert,
                 engine: None,
+                lent: false,
                 store: Store::default(),
                 offline: 0,
                 down: 0,
@@ -625,7 +640,14 @@ impl Region {
             giasync_shared::year::YearData::year_2024().map_err(shipped)?,
             giasync_shared::workdays::ProductionCalendar::shipped().map_err(shipped)?,
         );
+        let lookahead_ms = nodes
+            .iter()
+            .map(|n| i64::from(n.link.latency_ms))
+            .min()
+            .unwrap_or(0)
+            .clamp(1, CONVERGENCE_CHECK_MS);
         let mut region = Region {
+            lookahead_ms,
             rules,
             year,
             people,
@@ -714,8 +736,14 @@ impl Region {
             // Events of the kinds a batch holds start one; any other is handled alone.
             let event = match helper.zip(self.joins(&event, &[])) {
                 Some((helper, (node, lent))) => {
-                    let batch = self.arriving_with((event, node, lent), &mut progress, quiet);
-                    self.handle_batch(helper, batch);
+                    let first = Queued {
+                        at,
+                        id,
+                        event,
+                        lent,
+                    };
+                    let batch = self.arriving_with(first, node, deadline, &mut progress, quiet);
+                    self.handle_batch(helper, batch, &mut progress, quiet);
                     continue;
                 }
                 None => event,
@@ -741,15 +769,15 @@ impl Region {
         self.conns[conn].alive && self.nodes[self.conns[conn].ends[to]].engine.is_some()
     }
 
-    /// Whether `event`, queued for this millisecond, may join a batch whose events touch
-    /// `nodes`, and how: `Some((node, lent))`, `node` the one it touches, `lent` when its
+    /// Whether `event`, queued next within a batch's span ([`Region::lookahead_ms`]) and asked
+    /// at its own time, may join a batch whose events touch `nodes`, and how: `Some((node, lent))`, `node` the one it touches, `lent` when its
     /// engine's work (a frame taken in, a tick, an entry's changes) may be done beside the
     /// others'. What an event's turn does (its node's outputs carried out, which may close
     /// that node's connections or crash it; an entry acknowledged) touches its own node and
     /// school only, so an event joins when its node is none of the batch's and, for a frame,
     /// neither end of its connection is: then nothing done before it in the batch changes
     /// whether it happens or what its engine holds, and nothing lent after it touches what its
-    /// turn reads.
+    /// turn reads. What a turn sends another node arrives after the batch's span.
     fn joins(&self, event: &Event, nodes: &[usize]) -> Option<(usize, bool)> {
         match *event {
             Event::Deliver { conn, to, .. } => {
@@ -777,28 +805,45 @@ impl Region {
             .filter(|_| self.sabotage == Sabotage::None)
     }
 
-    /// `first` (with what [`Region::joins`] said of it: its node, whether it is lent) and the
-    /// events queued next for this same millisecond that may join it, taken from the queue in
-    /// its order, up to [`BATCH_EVENTS_MAX`]; with, for each, whether its engine work is lent
-    /// out. Everything queued behind the first event that cannot join waits its turn.
+    /// `first` (with its node, as [`Region::joins`] said) and the events queued next that may
+    /// join it, taken from the queue in its order, up to [`BATCH_EVENTS_MAX`], from the span of
+    /// [`Region::lookahead_ms`] that starts at `first` (and not past `deadline`): nothing any
+    /// of them does reaches another node within it. An event [`Region::joins`] takes is lent
+    /// when it said so; any other that touches only its own node or connection
+    /// ([`Region::touches`]) is handled whole in its turn, and what it touches may not be lent
+    /// after it. The first event that may touch anything (a fault, a restart, an attack, the
+    /// check) ends the batch.
     fn arriving_with(
         &mut self,
-        (first, node, lent): (Event, usize, bool),
+        first: Queued,
+        node: usize,
+        deadline: i64,
         progress: &mut impl FnMut(i64, i64),
         quiet: i64,
-    ) -> Vec<(Event, bool)> {
+    ) -> Vec<Queued> {
+        let until = first.at + self.lookahead_ms;
         let mut nodes = vec![node];
-        let mut batch = vec![(first, lent)];
+        let mut batch = vec![first];
         while batch.len() < BATCH_EVENTS_MAX {
             let Some(&Reverse((at, id))) = self.queue.peek() else {
                 break;
             };
-            if at != self.now_ms {
+            if at >= until || at > deadline {
                 break;
             }
-            let Some((node, lent)) = self.events.get(&id).and_then(|e| self.joins(e, &nodes))
-            else {
-                break;
+            let Some(event) = self.events.get(&id) else {
+                // Gone: the main loop would pass over it too.
+                self.queue.pop();
+                continue;
+            };
+            // Asked as of the event's own time.
+            self.now_ms = at;
+            let (touched, lent) = match self.joins(event, &nodes) {
+                Some((node, lent)) => (vec![node], lent),
+                None => match self.touches(event) {
+                    Some(touched) => (touched, false),
+                    None => break,
+                },
             };
             self.queue.pop();
             // There: just looked up.
@@ -806,50 +851,115 @@ impl Region {
                 break;
             };
             self.counted(progress, quiet);
-            nodes.push(node);
-            batch.push((event, lent));
+            nodes.extend(touched);
+            batch.push(Queued {
+                at,
+                id,
+                event,
+                lent,
+            });
         }
         batch
     }
 
+    /// For an event of a kind [`Region::joins`] does not take, the nodes it may touch when
+    /// handled whole inside a batch: its own, or both ends of its connection. `None` for one
+    /// that may touch any node (a fault, a restart, an attack, the check), and for the kinds
+    /// `joins` takes: one of those that cannot join ends the batch, so that it may be lent in
+    /// the next.
+    fn touches(&self, event: &Event) -> Option<Vec<usize>> {
+        match *event {
+            Event::Handshake { conn }
+            | Event::Lost { conn, .. }
+            | Event::FallbackExpired { conn }
+            | Event::DeliverBlob { conn, .. } => Some(self.conns[conn].ends.to_vec()),
+            Event::Dial { node, .. }
+            | Event::Probe { node, .. }
+            | Event::DialFailed { node, .. }
+            | Event::BlobTick { node } => Some(vec![node]),
+            Event::Deliver { .. }
+            | Event::Entry { .. }
+            | Event::Tick { .. }
+            | Event::FaultStart(_)
+            | Event::FaultEnd(_)
+            | Event::Restart { .. }
+            | Event::Attack(_)
+            | Event::Check => None,
+        }
+    }
+
     /// Handles a batch ([`Region::arriving_with`]): the engines of the events lent out do
-    /// their work side by side (when there are two or more), then every event has its turn
-    /// in order: a lent one's node's outputs carried out (and an entry acknowledged), any
-    /// other handled whole.
-    fn handle_batch(&mut self, helper: &helper::Helper, batch: Vec<(Event, bool)>) {
+    /// their work side by side (when there are two or more), each at its event's time; then
+    /// every event has its turn in queue order (a lent one's node's outputs carried out and an
+    /// entry acknowledged; any other handled whole), each after the events its predecessors'
+    /// turns scheduled before it ([`Region::due_before`]).
+    fn handle_batch(
+        &mut self,
+        helper: &helper::Helper,
+        batch: Vec<Queued>,
+        progress: &mut impl FnMut(i64, i64),
+        quiet: i64,
+    ) {
         // A batch holds no `Check`, the one event whose handling ends a run: what `handle`
         // returns is false for all it holds.
-        if batch.iter().filter(|(_, lent)| *lent).count() < 2 {
-            for (event, _) in batch {
-                self.handle(event);
-            }
-            return;
-        }
+        let lending = batch.iter().filter(|q| q.lent).count() >= 2;
         // In queue order: `None` where the next lent job's turn comes.
         let mut turns = Vec::with_capacity(batch.len());
         let mut jobs = Vec::new();
-        for (event, lent) in batch {
-            match self.lend(event, lent) {
+        for Queued {
+            at,
+            id,
+            event,
+            lent,
+        } in batch
+        {
+            self.now_ms = at;
+            match self.lend(event, lending && lent) {
                 Ok(job) => {
                     jobs.push(job);
-                    turns.push(None);
+                    turns.push((at, id, None));
                 }
-                Err(event) => turns.push(Some(event)),
+                Err(event) => turns.push((at, id, Some(event))),
             }
         }
-        let mut done = helper.run(self.now_ms, jobs).into_iter();
-        for turn in turns {
+        // The turns begin as soon as the first event's work is done, the helper going on with
+        // the later jobs meanwhile.
+        let mut posted = (!jobs.is_empty()).then(|| helper.post(jobs));
+        for (at, id, turn) in turns {
+            self.due_before((at, id), progress, quiet);
+            self.now_ms = at;
             match turn {
                 Some(event) => {
                     self.handle(event);
                 }
                 None => {
-                    if let Some(job) = done.next() {
-                        self.nodes[job.node].engine = Some(job.engine);
+                    if let Some(job) = posted.as_mut().and_then(helper::Posted::take) {
+                        let node = &mut self.nodes[job.node];
+                        node.engine = Some(job.engine);
+                        node.lent = false;
                         self.lent_turn(job.node, job.work);
                     }
                 }
             }
+        }
+    }
+
+    /// Handles, whole and in queue order, the events the turns of a batch scheduled that are
+    /// due before `next` (the time and id of its next event): a node's own events (a timer, a
+    /// redial), never another node's within the batch's span. They come first when one thread
+    /// does it all, so they do here.
+    fn due_before(&mut self, next: (i64, u64), progress: &mut impl FnMut(i64, i64), quiet: i64) {
+        while let Some(&Reverse((at, id))) = self.queue.peek()
+            && (at, id) < next
+        {
+            self.queue.pop();
+            let Some(event) = self.events.remove(&id) else {
+                continue;
+            };
+            self.now_ms = at;
+            self.counted(progress, quiet);
+            let over = self.handle(event);
+            debug_assert!(!over, "the check is never due inside a batch");
         }
     }
 
@@ -879,12 +989,19 @@ impl Region {
         let Some(engine) = self.nodes[node].engine.take() else {
             return Err(unlent(work, node));
         };
+        self.nodes[node].lent = true;
+        let now_ms = self.now_ms;
         match work {
             helper::Work::Frame { .. } => self.observed.frames_side_by_side += 1,
             helper::Work::Entry { .. } => self.observed.entries_side_by_side += 1,
             helper::Work::Tick => {}
         }
-        Ok(helper::Job { node, engine, work })
+        Ok(helper::Job {
+            node,
+            engine,
+            work,
+            now_ms,
+        })
     }
 
     /// School `school`'s due entry with its changes worked out, to be made on its lent engine;
@@ -955,8 +1072,9 @@ impl Region {
             Event::DialFailed { node, generation } => self.dial_failed(node, generation),
             Event::Lost { conn, end } => self.lost(conn, end),
             Event::FallbackExpired { conn } => {
+                // The dialer (end 0) lets its fallback connection go.
                 if self.conns[conn].alive {
-                    self.close(conn);
+                    self.close(conn, 0);
                 }
             }
             Event::Tick { node } => self.tick(node),
@@ -1326,12 +1444,20 @@ impl Region {
         }
     }
 
-    /// Closes a connection deliberately: both ends know at once (one latency for the other).
-    fn close(&mut self, c: usize) {
+    /// Closes a connection deliberately from its end `by`: that end knows at once, the other
+    /// one latency later (when the close reaches it). Nothing a node does reaches another node
+    /// sooner ([`Region::lookahead_ms`]).
+    fn close(&mut self, c: usize, by: usize) {
         self.conns[c].alive = false;
         let latency = i64::from(self.conns[c].profile.latency_ms);
-        self.schedule(self.now_ms, Event::Lost { conn: c, end: 0 });
-        self.schedule(self.now_ms + latency, Event::Lost { conn: c, end: 1 });
+        self.schedule(self.now_ms, Event::Lost { conn: c, end: by });
+        self.schedule(
+            self.now_ms + latency,
+            Event::Lost {
+                conn: c,
+                end: 1 - by,
+            },
+        );
     }
 
     /// Puts a frame on the wire from `from` (an end of `c`).
@@ -1534,7 +1660,7 @@ impl Region {
                 // The engine closed the connection: the peer broke the protocol.
                 None => {
                     self.observed.closed_for_protocol += 1;
-                    self.close(c);
+                    self.close(c, end);
                 }
             }
         }

@@ -2,14 +2,17 @@
 //!
 //! Most of a large region's run is engines at work: taking in frames (`Engine::handle` with
 //! `Input::Received`), and making the changes of the entries staff make. Many of these fall
-//! due in the same simulated millisecond at different nodes (a hub's answer to all its
-//! schools; every school's room log at the same minute). [`Region::run`](super::Region::run)
-//! lends those nodes' engines out as one [`Batch`]: the main thread and the helper claim its
-//! [`Work`] in turn, each engine doing its own, and the main thread then gives each event its
-//! turn (the node's outputs carried out, an entry acknowledged) one after another, in the order
-//! the events were queued. An engine sees the same inputs in the same order as when one thread
-//! does it all, so the run is the same run, frame for frame: its trace digest does not depend
-//! on the thread count.
+//! due close together at different nodes (a hub's answer to all its schools; every school's
+//! room log at the same minute; the РЦОИ's frames beside its hubs' and schools' work), within
+//! less than a link's latency of each other, so that none can reach another's node first.
+//! [`Region::run`](super::Region::run) lends those nodes' engines out as one [`Batch`]
+//! ([`Helper::post`]): the main thread and the helper claim its [`Work`] in order, each engine
+//! doing its own, and the main thread gives each event its turn (the node's outputs carried
+//! out, an entry acknowledged) one after another, in the order the events were queued, as
+//! soon as its work is done ([`Posted::take`]) while the helper goes on with the later jobs.
+//! An engine sees the same inputs at the same times in the same order as when one thread does
+//! it all, so the run is the same run, frame for frame: its trace digest does not depend on
+//! the thread count.
 //!
 //! The helper waits for a batch by spinning briefly ([`SPIN_WAIT`]), then parks until the main
 //! thread posts the next one; a batch it is late for is simply done by the main thread.
@@ -51,22 +54,24 @@ pub(super) enum Work {
     },
 }
 
-/// One node's engine, lent out of its node for the batch, and its work.
+/// One node's engine, lent out of its node for the batch, and its work, done at `now_ms` (its
+/// event's time).
 #[derive(Debug)]
 pub(super) struct Job {
     /// The node (its index in the region) the engine belongs to.
     pub node: usize,
     pub engine: Engine,
     pub work: Work,
+    pub now_ms: i64,
 }
 
-/// A batch of jobs at one simulated time, taken by whichever thread claims each first.
+/// A batch of jobs, taken by whichever thread claims each first, in order.
 #[derive(Debug)]
 struct Batch {
-    now_ms: i64,
     jobs: Vec<Mutex<Option<Job>>>,
     next: AtomicUsize,
-    done: AtomicUsize,
+    /// Per job: whether its work is done.
+    finished: Vec<AtomicBool>,
     /// What a job panicked with, raised again on the main thread.
     panicked: Mutex<Option<Box<dyn std::any::Any + Send>>>,
 }
@@ -74,22 +79,28 @@ struct Batch {
 impl Batch {
     /// Claims and runs jobs until none is left unclaimed.
     fn work(&self) {
-        loop {
+        while self.work_one() {}
+    }
+
+    /// Claims and runs the next job not yet claimed; false when there is none.
+    fn work_one(&self) -> bool {
+        {
             let i = self.next.fetch_add(1, Ordering::AcqRel);
             let Some(slot) = self.jobs.get(i) else {
-                return;
+                return false;
             };
             let mut job = slot.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(job) = job.as_mut() {
+                let now_ms = job.now_ms;
                 let outcome = catch_unwind(AssertUnwindSafe(|| match &mut job.work {
                     Work::Frame { peer, bytes, .. } => job
                         .engine
-                        .handle(self.now_ms, Input::Received { peer: *peer, bytes }),
-                    Work::Tick => job.engine.handle(self.now_ms, Input::Tick),
+                        .handle(now_ms, Input::Received { peer: *peer, bytes }),
+                    Work::Tick => job.engine.handle(now_ms, Input::Tick),
                     Work::Entry {
                         writes, outcome, ..
                     } => {
-                        *outcome = Some(writes.apply(&mut job.engine, self.now_ms));
+                        *outcome = Some(writes.apply(&mut job.engine, now_ms));
                     }
                 }));
                 if let Err(payload) = outcome {
@@ -97,8 +108,18 @@ impl Batch {
                 }
             }
             drop(job);
-            self.done.fetch_add(1, Ordering::AcqRel);
+            if let Some(finished) = self.finished.get(i) {
+                finished.store(true, Ordering::Release);
+            }
         }
+        true
+    }
+
+    /// Whether job `k` is done (or there is no such job).
+    fn finished(&self, k: usize) -> bool {
+        self.finished
+            .get(k)
+            .is_none_or(|f| f.load(Ordering::Acquire))
     }
 }
 
@@ -131,14 +152,13 @@ impl Helper {
         }
     }
 
-    /// Has every job's engine do its work at `now_ms`, the jobs shared between this thread
-    /// and the helper; returns them in the order given.
-    pub fn run(&self, now_ms: i64, jobs: Vec<Job>) -> Vec<Job> {
+    /// Posts `jobs` to be done, shared between this thread and the helper; they are taken
+    /// back one by one, in the order given ([`Posted::take`]).
+    pub fn post(&self, jobs: Vec<Job>) -> Posted<'_> {
         let batch = Arc::new(Batch {
-            now_ms,
+            finished: jobs.iter().map(|_| AtomicBool::new(false)).collect(),
             jobs: jobs.into_iter().map(|j| Mutex::new(Some(j))).collect(),
             next: AtomicUsize::new(0),
-            done: AtomicUsize::new(0),
             panicked: Mutex::new(None),
         });
         *self
@@ -148,11 +168,75 @@ impl Helper {
             .unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&batch));
         self.shared.posted.fetch_add(1, Ordering::AcqRel);
         self.thread.unpark();
-        batch.work();
-        // The helper may still be finishing the job it claimed last; on a machine with fewer
-        // free cores than threads it may need this one to do so.
+        Posted {
+            helper: self,
+            batch,
+            taken: 0,
+        }
+    }
+}
+
+/// A batch posted to the helper, its jobs taken back in order as they are done. Dropping it
+/// waits for every job (a job whose engine is not taken back is dropped with it).
+#[derive(Debug)]
+pub(super) struct Posted<'a> {
+    helper: &'a Helper,
+    batch: Arc<Batch>,
+    taken: usize,
+}
+
+impl Posted<'_> {
+    /// The next job in the order posted, its work done: while it is not, this thread does
+    /// the jobs no thread has claimed yet, then waits for the helper's. `None` once every job
+    /// was taken. A job that panicked raises its panic here.
+    pub fn take(&mut self) -> Option<Job> {
+        let k = self.taken;
+        self.taken += 1;
+        self.wait_for(k);
+        self.batch
+            .jobs
+            .get(k)?
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// Until job `k` is done: does unclaimed jobs, else spins (yielding now and then: the
+    /// helper may need this core to finish).
+    fn wait_for(&self, k: usize) {
         let mut spins = 0u32;
-        while batch.done.load(Ordering::Acquire) < batch.jobs.len() {
+        while !self.batch.finished(k) {
+            if self.batch.work_one() {
+                continue;
+            }
+            spins += 1;
+            if spins < SPINS_BEFORE_YIELD {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        if let Some(payload) = self
+            .batch
+            .panicked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            resume_unwind(payload);
+        }
+    }
+}
+
+impl Drop for Posted<'_> {
+    fn drop(&mut self) {
+        let last = self.batch.jobs.len();
+        // Not raised again while unwinding already.
+        let mut spins = 0u32;
+        while (0..last).any(|k| !self.batch.finished(k)) {
+            if self.batch.work_one() {
+                continue;
+            }
             spins += 1;
             if spins < SPINS_BEFORE_YIELD {
                 std::hint::spin_loop();
@@ -161,23 +245,11 @@ impl Helper {
             }
         }
         *self
+            .helper
             .shared
             .current
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = None;
-        if let Some(payload) = batch
-            .panicked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            resume_unwind(payload);
-        }
-        batch
-            .jobs
-            .iter()
-            .filter_map(|slot| slot.lock().unwrap_or_else(PoisonError::into_inner).take())
-            .collect()
     }
 }
 
