@@ -60,9 +60,9 @@ enum Command {
         sabotage: giasync_sim::sabotage::Sabotage,
         /// Threads the region may run on: 1 or 2 (default: 2 where the machine has two
         /// cores). The engine work of events at different nodes close together (less than the
-        /// shortest link latency apart: frames, timers, entries) is then done side by side; the run and its report are the same
-        /// whatever the count. A scenario
-        /// with [audio] runs on one: its run without recordings takes the other core.
+        /// shortest link latency apart: frames, timers, entries) is then done side by side;
+        /// the run and its report are the same whatever the count. A scenario with [audio]
+        /// runs on one: its run without recordings takes the other core.
         #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
         threads: Option<u8>,
     },

@@ -640,8 +640,14 @@ impl Region {
             giasync_shared::year::YearData::year_2024().map_err(shipped)?,
             giasync_shared::workdays::ProductionCalendar::shipped().map_err(shipped)?,
         );
+        // A connection runs on its dialer's link (`Region::probe`). The span stays below the
+        // convergence check's period (the check is never due inside a batch) and so below the
+        // idle timeout after which a crashed node's peers learn it is gone.
+        const _: () =
+            assert!(CONVERGENCE_CHECK_MS < giasync_node::transport::IDLE_TIMEOUT_MS as i64);
         let lookahead_ms = nodes
             .iter()
+            .filter(|n| !n.upstreams.is_empty())
             .map(|n| i64::from(n.link.latency_ms))
             .min()
             .unwrap_or(0)
@@ -764,20 +770,24 @@ impl Region {
         }
     }
 
-    /// Whether a frame on `conn` for its end `to` reaches an engine now.
+    /// Whether a frame on `conn` for its end `to` reaches an engine now. (Asked before any
+    /// engine is lent: while one is, its node's engine is out and [`Node::lent`] says so; a
+    /// turn must not read another node's engine.)
     fn lendable(&self, conn: usize, to: usize) -> bool {
         self.conns[conn].alive && self.nodes[self.conns[conn].ends[to]].engine.is_some()
     }
 
     /// Whether `event`, queued next within a batch's span ([`Region::lookahead_ms`]) and asked
-    /// at its own time, may join a batch whose events touch `nodes`, and how: `Some((node, lent))`, `node` the one it touches, `lent` when its
-    /// engine's work (a frame taken in, a tick, an entry's changes) may be done beside the
-    /// others'. What an event's turn does (its node's outputs carried out, which may close
-    /// that node's connections or crash it; an entry acknowledged) touches its own node and
-    /// school only, so an event joins when its node is none of the batch's and, for a frame,
-    /// neither end of its connection is: then nothing done before it in the batch changes
-    /// whether it happens or what its engine holds, and nothing lent after it touches what its
-    /// turn reads. What a turn sends another node arrives after the batch's span.
+    /// at its own time, may join a batch whose events touch `nodes`, and how:
+    /// `Some((node, lent))`, `node` the one it touches, `lent` when its engine's work (a frame
+    /// taken in, a tick, an entry's changes) may be done beside the others'. What an event's
+    /// turn does (its node's outputs carried out, which may close that node's connections or
+    /// crash it; an entry acknowledged) touches its own node and school only, and an event
+    /// handled whole in the batch touches no more than [`Region::touches`] says, all of which
+    /// are in `nodes`; so an event joins when its node is none of the batch's and, for a
+    /// frame, neither end of its connection is: then nothing done before it in the batch
+    /// changes whether it happens or what its engine holds, and nothing lent after it touches
+    /// what its turn reads. What a turn sends another node arrives after the batch's span.
     fn joins(&self, event: &Event, nodes: &[usize]) -> Option<(usize, bool)> {
         match *event {
             Event::Deliver { conn, to, .. } => {
@@ -946,7 +956,8 @@ impl Region {
 
     /// Handles, whole and in queue order, the events the turns of a batch scheduled that are
     /// due before `next` (the time and id of its next event): a node's own events (a timer, a
-    /// redial), never another node's within the batch's span. They come first when one thread
+    /// redial, its restart after a crash with no time down), never another node's within the
+    /// batch's span. They come first when one thread
     /// does it all, so they do here.
     fn due_before(&mut self, next: (i64, u64), progress: &mut impl FnMut(i64, i64), quiet: i64) {
         while let Some(&Reverse((at, id))) = self.queue.peek()

@@ -29,7 +29,8 @@ use giasync_shared::sync::{Engine, Input, PeerId};
 /// hundred microseconds in a busy region; waking a parked thread costs tens of them.
 const SPIN_WAIT: Duration = Duration::from_micros(200);
 
-/// How many times the main thread spins for the helper's last job before it yields its core.
+/// How many times the main thread spins for a job the helper is doing before it yields its
+/// core.
 const SPINS_BEFORE_YIELD: u32 = 10_000;
 
 /// What a lent engine is to do, with what its event's turn needs afterwards.
@@ -188,7 +189,7 @@ pub(super) struct Posted<'a> {
 impl Posted<'_> {
     /// The next job in the order posted, its work done: while it is not, this thread does
     /// the jobs no thread has claimed yet, then waits for the helper's. `None` once every job
-    /// was taken. A job that panicked raises its panic here.
+    /// was taken. A panic in any job done so far is raised here.
     pub fn take(&mut self) -> Option<Job> {
         let k = self.taken;
         self.taken += 1;
@@ -231,7 +232,8 @@ impl Posted<'_> {
 impl Drop for Posted<'_> {
     fn drop(&mut self) {
         let last = self.batch.jobs.len();
-        // Not raised again while unwinding already.
+        // A job's panic is not raised here (it may be dropped while unwinding already): the
+        // helper must only be done with the batch.
         let mut spins = 0u32;
         while (0..last).any(|k| !self.batch.finished(k)) {
             if self.batch.work_one() {
