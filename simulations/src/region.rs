@@ -957,8 +957,7 @@ impl Region {
     /// Handles, whole and in queue order, the events the turns of a batch scheduled that are
     /// due before `next` (the time and id of its next event): a node's own events (a timer, a
     /// redial, its restart after a crash with no time down), never another node's within the
-    /// batch's span. They come first when one thread
-    /// does it all, so they do here.
+    /// batch's span. They come first when one thread does it all, so they do here.
     fn due_before(&mut self, next: (i64, u64), progress: &mut impl FnMut(i64, i64), quiet: i64) {
         while let Some(&Reverse((at, id))) = self.queue.peek()
             && (at, id) < next

@@ -120,6 +120,26 @@ fn the_small_scenario_keeps_every_invariant_and_reports_the_fields() {
     );
 }
 
+/// Runs small.toml under `seed` with random faults and `extra` arguments, in `dir`, and
+/// requires it to pass; the text of its JSON report.
+fn small_with_faults(dir: &std::path::Path, seed: &str, extra: &[&str]) -> String {
+    let json = dir.join(format!("{seed}{}.json", extra.join("")));
+    let small = scenario("small.toml");
+    let mut args = vec![
+        "run",
+        small.to_str().unwrap(),
+        "--seed",
+        seed,
+        "--random-faults",
+        "--json",
+        json.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = sim(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::read_to_string(&json).unwrap()
+}
+
 /// Engine work done on two threads (frames taken in, timers, entries' changes) makes the same
 /// run as on one: the same trace of every frame delivered and the same report, with faults in
 /// it. Seed 5's random faults take hubs and schools down and offline mid-day; in seed 45 a
@@ -129,33 +149,16 @@ fn the_small_scenario_keeps_every_invariant_and_reports_the_fields() {
 #[test]
 fn one_thread_or_two_make_the_same_run() {
     let dir = tempfile::tempdir().unwrap();
-    let small = scenario("small.toml");
     for seed in ["5", "45"] {
         let mut reports = Vec::new();
         for threads in ["1", "2"] {
-            let json = dir.path().join(format!("{seed}-{threads}.json"));
-            let out = sim(&[
-                "run",
-                small.to_str().unwrap(),
-                "--seed",
-                seed,
-                "--random-faults",
-                "--threads",
-                threads,
-                "--json",
-                json.to_str().unwrap(),
-            ]);
-            assert!(out.status.success(), "{}", text(&out));
-            let raw: serde_json::Value =
-                serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+            let json = small_with_faults(dir.path(), seed, &["--threads", threads]);
+            let raw: serde_json::Value = serde_json::from_str(&json).unwrap();
             let side_by_side = [
                 raw["frames_side_by_side"].as_u64().unwrap(),
                 raw["entries_side_by_side"].as_u64().unwrap(),
             ];
-            reports.push((
-                side_by_side,
-                deterministic_part(&std::fs::read_to_string(&json).unwrap()),
-            ));
+            reports.push((side_by_side, deterministic_part(&json)));
         }
         assert_eq!(reports[0].0, [0, 0], "one thread does all the work alone");
         let [frames, entries] = reports[1].0;
@@ -171,22 +174,10 @@ fn one_thread_or_two_make_the_same_run() {
 #[test]
 fn the_same_seed_gives_the_same_report_and_another_seed_another_run() {
     let dir = tempfile::tempdir().unwrap();
-    let small = scenario("small.toml");
-    let mut reports = Vec::new();
-    for (i, seed) in ["7", "7", "8"].iter().enumerate() {
-        let json = dir.path().join(format!("{i}.json"));
-        let out = sim(&[
-            "run",
-            small.to_str().unwrap(),
-            "--seed",
-            seed,
-            "--random-faults",
-            "--json",
-            json.to_str().unwrap(),
-        ]);
-        assert!(out.status.success(), "{}", text(&out));
-        reports.push(deterministic_part(&std::fs::read_to_string(&json).unwrap()));
-    }
+    let reports: Vec<_> = ["7", "7", "8"]
+        .iter()
+        .map(|seed| deterministic_part(&small_with_faults(dir.path(), seed, &[])))
+        .collect();
     assert_eq!(reports[0], reports[1]);
     assert_ne!(reports[0]["trace_digest"], reports[2]["trace_digest"]);
 }

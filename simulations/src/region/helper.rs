@@ -85,35 +85,48 @@ impl Batch {
 
     /// Claims and runs the next job not yet claimed; false when there is none.
     fn work_one(&self) -> bool {
-        {
-            let i = self.next.fetch_add(1, Ordering::AcqRel);
-            let Some(slot) = self.jobs.get(i) else {
-                return false;
-            };
-            let mut job = slot.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(job) = job.as_mut() {
-                let now_ms = job.now_ms;
-                let outcome = catch_unwind(AssertUnwindSafe(|| match &mut job.work {
-                    Work::Frame { peer, bytes, .. } => job
-                        .engine
-                        .handle(now_ms, Input::Received { peer: *peer, bytes }),
-                    Work::Tick => job.engine.handle(now_ms, Input::Tick),
-                    Work::Entry {
-                        writes, outcome, ..
-                    } => {
-                        *outcome = Some(writes.apply(&mut job.engine, now_ms));
-                    }
-                }));
-                if let Err(payload) = outcome {
-                    *self.panicked.lock().unwrap_or_else(PoisonError::into_inner) = Some(payload);
+        let i = self.next.fetch_add(1, Ordering::AcqRel);
+        let (Some(slot), Some(finished)) = (self.jobs.get(i), self.finished.get(i)) else {
+            return false;
+        };
+        let mut job = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(job) = job.as_mut() {
+            let now_ms = job.now_ms;
+            let outcome = catch_unwind(AssertUnwindSafe(|| match &mut job.work {
+                Work::Frame { peer, bytes, .. } => job
+                    .engine
+                    .handle(now_ms, Input::Received { peer: *peer, bytes }),
+                Work::Tick => job.engine.handle(now_ms, Input::Tick),
+                Work::Entry {
+                    writes, outcome, ..
+                } => {
+                    *outcome = Some(writes.apply(&mut job.engine, now_ms));
                 }
-            }
-            drop(job);
-            if let Some(finished) = self.finished.get(i) {
-                finished.store(true, Ordering::Release);
+            }));
+            if let Err(payload) = outcome {
+                *self.panicked.lock().unwrap_or_else(PoisonError::into_inner) = Some(payload);
             }
         }
+        drop(job);
+        finished.store(true, Ordering::Release);
         true
+    }
+
+    /// Until `done`: does the jobs no thread has claimed yet, then spins (yielding now and
+    /// then: the helper may need this core to finish the job it holds).
+    fn help_until(&self, done: impl Fn(&Batch) -> bool) {
+        let mut spins = 0u32;
+        while !done(self) {
+            if self.work_one() {
+                continue;
+            }
+            spins += 1;
+            if spins < SPINS_BEFORE_YIELD {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
     }
 
     /// Whether job `k` is done (or there is no such job).
@@ -193,30 +206,7 @@ impl Posted<'_> {
     pub fn take(&mut self) -> Option<Job> {
         let k = self.taken;
         self.taken += 1;
-        self.wait_for(k);
-        self.batch
-            .jobs
-            .get(k)?
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-    }
-
-    /// Until job `k` is done: does unclaimed jobs, else spins (yielding now and then: the
-    /// helper may need this core to finish).
-    fn wait_for(&self, k: usize) {
-        let mut spins = 0u32;
-        while !self.batch.finished(k) {
-            if self.batch.work_one() {
-                continue;
-            }
-            spins += 1;
-            if spins < SPINS_BEFORE_YIELD {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
+        self.batch.help_until(|b| b.finished(k));
         if let Some(payload) = self
             .batch
             .panicked
@@ -226,26 +216,21 @@ impl Posted<'_> {
         {
             resume_unwind(payload);
         }
+        self.batch
+            .jobs
+            .get(k)?
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 }
 
 impl Drop for Posted<'_> {
     fn drop(&mut self) {
-        let last = self.batch.jobs.len();
         // A job's panic is not raised here (it may be dropped while unwinding already): the
         // helper must only be done with the batch.
-        let mut spins = 0u32;
-        while (0..last).any(|k| !self.batch.finished(k)) {
-            if self.batch.work_one() {
-                continue;
-            }
-            spins += 1;
-            if spins < SPINS_BEFORE_YIELD {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
+        let last = self.batch.jobs.len();
+        self.batch.help_until(|b| (0..last).all(|k| b.finished(k)));
         *self
             .helper
             .shared
