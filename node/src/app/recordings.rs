@@ -222,6 +222,12 @@ pub fn plan(engine: &Engine, docs: &[DocId]) -> Vec<BlobPlan> {
         let Some(protocol) = engine.doc(&doc) else {
             continue;
         };
+        // Most protocols name no recording (a region without them, a room log's entry): the
+        // РЦОИ document's receipts and acts are read only for one that does.
+        let recordings = recording::recordings(protocol);
+        if recordings.is_empty() {
+            continue;
+        }
         let rcoi = doc.sibling(DocKind::Rcoi).and_then(|r| engine.doc(&r));
         let receipts = rcoi.map(recording::blob_receipts).unwrap_or_default();
         // What this node destroyed it neither fetches again nor keeps: its act is in its own
@@ -231,7 +237,7 @@ pub fn plan(engine: &Engine, docs: &[DocId]) -> Vec<BlobPlan> {
             NodeRole::School => recording::destroyed(protocol),
             NodeRole::Municipality => Default::default(),
         };
-        for (hash, r) in recording::recordings(protocol) {
+        for (hash, r) in recordings {
             let (fetch, keep) = match role {
                 _ if destroyed.contains_key(&hash) => (false, false),
                 NodeRole::Rcoi => (true, true),
@@ -388,6 +394,12 @@ pub fn due(
         let Some(protocol) = engine.doc(&doc) else {
             continue;
         };
+        // Most protocols name no recording (a region without them, a room log's entry): the
+        // РЦОИ document's receipts and acts are read only for one that does.
+        let recordings = recording::recordings(protocol);
+        if recordings.is_empty() {
+            continue;
+        }
         let rcoi = doc.sibling(DocKind::Rcoi).and_then(|r| engine.doc(&r));
         let receipts = rcoi.map(recording::blob_receipts).unwrap_or_default();
         for r in recording::recordings(protocol).into_values() {
