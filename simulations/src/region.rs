@@ -271,6 +271,9 @@ struct Node {
     quarantined: u64,
     /// Changes persisted for documents of another school (must stay 0).
     foreign_docs: u64,
+    /// Documents the design's table says it holds ([`authority::holds`]), once asked: the
+    /// answer does not change, and a school persists a change of one at every entry.
+    holds_checked: BTreeSet<DocId>,
     /// An in-commit crash armed: the node dies while committing its next batch (at a school,
     /// the next holding a score sheet) and is down this long.
     crash_in_commit: Option<i64>,
@@ -628,6 +631,7 @@ impl Region {
                 crash_in_commit: None,
                 first_sync_sent: None,
                 foreign_docs: 0,
+                holds_checked: BTreeSet::new(),
                 transfers: Transfers::new(),
                 named_in: BTreeMap::new(),
                 reported: BTreeSet::new(),
@@ -1751,8 +1755,12 @@ impl Region {
         let n = &mut self.nodes[node];
         match record {
             Persist::Changes { doc, bytes } => {
-                if n.kind == Kind::School && !authority::holds(&n.identity, &doc) {
-                    n.foreign_docs += 1;
+                if n.kind == Kind::School && !n.holds_checked.contains(&doc) {
+                    if authority::holds(&n.identity, &doc) {
+                        n.holds_checked.insert(doc);
+                    } else {
+                        n.foreign_docs += 1;
+                    }
                 }
                 self.observed.last_progress_ms = self.now_ms;
                 n.store

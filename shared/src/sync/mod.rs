@@ -229,6 +229,10 @@ fn cert_to_send(
 #[derive(Debug)]
 struct DocState {
     doc: Automerge,
+    /// The document's id as text, and its [`wire::bucket_key`]: what summaries and bucket
+    /// digests hash for it, once a minute per peer, for every shared document.
+    id_text: Box<str>,
+    bucket_key: u16,
     /// The digest of `doc`'s heads ([`heads_digest`]), made again after every change to `doc`
     /// ([`DocState::changed`]): summaries read it for every shared document, once a minute per
     /// peer, and the РЦОИ shares thousands.
@@ -239,8 +243,11 @@ struct DocState {
 }
 
 impl DocState {
-    fn new(doc: Automerge, saved_heads: Vec<ChangeHash>) -> DocState {
+    fn new(id: DocId, doc: Automerge, saved_heads: Vec<ChangeHash>) -> DocState {
+        let id_text: Box<str> = id.to_string().into();
         DocState {
+            bucket_key: wire::bucket_key(&id_text),
+            id_text,
             digest: heads_digest(&doc.get_heads()),
             doc,
             saved_heads,
@@ -684,7 +691,7 @@ impl Engine {
         self.unreadable.remove(&doc);
         am.set_actor(actor_for(&self.key.verifying_key().to_bytes()));
         let saved_heads = am.get_heads();
-        let mut state = DocState::new(am, saved_heads);
+        let mut state = DocState::new(doc, am, saved_heads);
         for (cert, bytes) in endorsements {
             match self.stored_endorsement(doc, cert, bytes) {
                 Ok(e) => {
@@ -902,7 +909,7 @@ impl Engine {
         Ok(self
             .docs
             .entry(doc)
-            .or_insert_with(|| DocState::new(Automerge::new().with_actor(actor), Vec::new())))
+            .or_insert_with(|| DocState::new(doc, Automerge::new().with_actor(actor), Vec::new())))
     }
 
     /// After this node changed `doc`: persists the change (`bytes`, when they are all that is
@@ -986,11 +993,17 @@ impl Engine {
 
     /// Documents both this node and `peer` may hold, that this node has.
     fn shared_docs(&self, peer: &NodeIdentity) -> Vec<DocId> {
+        self.shared_states(peer).map(|(d, _)| *d).collect()
+    }
+
+    /// The documents both this node and `peer` may read, with their states, in id order.
+    fn shared_states<'a>(
+        &'a self,
+        peer: &'a NodeIdentity,
+    ) -> impl Iterator<Item = (&'a DocId, &'a DocState)> + 'a {
         self.docs
-            .keys()
-            .filter(|d| d.readable_by(peer) && d.readable_by(&self.me))
-            .copied()
-            .collect()
+            .iter()
+            .filter(|(d, _)| d.readable_by(peer) && d.readable_by(&self.me))
     }
 
     fn doc_digest(&self, doc: &DocId) -> [u8; 32] {
@@ -1048,17 +1061,15 @@ impl Engine {
     }
 
     fn summary(&self, peer: &NodeIdentity) -> ([u8; 32], u32) {
-        let docs = self.shared_docs(peer);
         let mut h = Sha256::new();
-        for doc in &docs {
-            h.update(doc.to_string().as_bytes());
+        let mut docs = 0usize;
+        for (_, state) in self.shared_states(peer) {
+            h.update(state.id_text.as_bytes());
             h.update([0]);
-            h.update(self.doc_digest(doc));
+            h.update(state.digest());
+            docs += 1;
         }
-        (
-            h.finalize().into(),
-            u32::try_from(docs.len()).unwrap_or(u32::MAX),
-        )
+        (h.finalize().into(), u32::try_from(docs).unwrap_or(u32::MAX))
     }
 
     fn send_summary(&mut self, peer: PeerId) {
@@ -1282,9 +1293,12 @@ impl Engine {
 
     /// Shared documents in `buckets` of `bucket_count` (all when `buckets` is empty).
     fn docs_in(&self, identity: &NodeIdentity, bucket_count: u16, buckets: &[u16]) -> Vec<DocId> {
-        self.shared_docs(identity)
-            .into_iter()
-            .filter(|d| buckets.is_empty() || buckets.contains(&wire::bucket_of(d, bucket_count)))
+        self.shared_states(identity)
+            .filter(|(_, state)| {
+                buckets.is_empty()
+                    || buckets.contains(&wire::bucket_in(state.bucket_key, bucket_count))
+            })
+            .map(|(d, _)| *d)
             .collect()
     }
 
@@ -1302,11 +1316,12 @@ impl Engine {
 
     fn bucket_digests(&self, identity: &NodeIdentity, bucket_count: u16) -> Vec<[u8; 8]> {
         let mut hashers: Vec<Sha256> = (0..bucket_count).map(|_| Sha256::new()).collect();
-        for doc in self.shared_docs(identity) {
-            if let Some(h) = hashers.get_mut(usize::from(wire::bucket_of(&doc, bucket_count))) {
-                h.update(doc.to_string().as_bytes());
+        for (_, state) in self.shared_states(identity) {
+            let bucket = wire::bucket_in(state.bucket_key, bucket_count);
+            if let Some(h) = hashers.get_mut(usize::from(bucket)) {
+                h.update(state.id_text.as_bytes());
                 h.update([0]);
-                h.update(self.doc_digest(&doc));
+                h.update(state.digest());
             }
         }
         hashers
@@ -1399,7 +1414,7 @@ impl Engine {
         let actor = actor_for(&self.key.verifying_key().to_bytes());
         self.docs
             .entry(doc)
-            .or_insert_with(|| DocState::new(Automerge::new().with_actor(actor), Vec::new()));
+            .or_insert_with(|| DocState::new(doc, Automerge::new().with_actor(actor), Vec::new()));
     }
 
     /// Signs this node's attestation over the document's current heads, keeps it and persists

@@ -1930,7 +1930,7 @@ fn a_bundled_document_is_judged_like_one_received() {
 /// change that skips `changed` is caught at the next read in a debug build (the tests' build).
 #[test]
 fn a_kept_digest_follows_the_heads_and_a_skipped_refresh_is_caught() {
-    let mut state = DocState::new(Automerge::new(), Vec::new());
+    let mut state = DocState::new(DocId::Directory, Automerge::new(), Vec::new());
     let empty: [u8; 32] = Sha256::digest(b"").into();
     assert_eq!(state.digest(), empty, "no heads: the digest of nothing");
     let mut tx = state.doc.transaction();
@@ -1948,6 +1948,35 @@ fn a_kept_digest_follows_the_heads_and_a_skipped_refresh_is_caught() {
             skipped.is_err(),
             "a digest not made again after a change must not pass"
         );
+    }
+}
+
+/// What a document's state keeps of its id for summaries is its id's text and the bucket the
+/// wire puts it in, for every bucket count: the id's text is written out here, and the bucket
+/// is worked out again from it by the wire's own `bucket_of`.
+#[test]
+fn a_kept_id_is_the_id_text_and_falls_in_the_wire_bucket() {
+    let ids = [
+        (DocId::Directory, "directory".to_owned()),
+        (
+            doc("protocol", "4201", "420101"),
+            "protocol/4201/420101/is-2024-02-14".to_owned(),
+        ),
+        (
+            doc("rcoi", "4234", "423417"),
+            "rcoi/4234/423417/is-2024-02-14".to_owned(),
+        ),
+    ];
+    for (id, text) in ids {
+        let state = DocState::new(id, Automerge::new(), Vec::new());
+        assert_eq!(&*state.id_text, text.as_str());
+        for bucket_count in [1, 2, 7, 64, 256, u16::MAX] {
+            assert_eq!(
+                wire::bucket_in(state.bucket_key, bucket_count),
+                wire::bucket_of(&id, bucket_count),
+                "{text} in {bucket_count} buckets"
+            );
+        }
     }
 }
 

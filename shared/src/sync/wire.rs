@@ -58,9 +58,22 @@ pub const BUCKETS_MAX: usize = 4096;
 /// The bucket (of `bucket_count`) a document id falls in.
 #[must_use]
 pub fn bucket_of(doc: &DocId, bucket_count: u16) -> u16 {
+    bucket_in(bucket_key(&doc.to_string()), bucket_count)
+}
+
+/// What [`bucket_of`] reads of a document id, given as its text: the first two bytes of its
+/// SHA-256, kept by an engine for each of its documents.
+#[must_use]
+pub fn bucket_key(id: &str) -> u16 {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(doc.to_string().as_bytes());
-    u16::from_be_bytes([digest[0], digest[1]]) % bucket_count.max(1)
+    let digest = Sha256::digest(id.as_bytes());
+    u16::from_be_bytes([digest[0], digest[1]])
+}
+
+/// The bucket (of `bucket_count`) of a document id whose [`bucket_key`] is `key`.
+#[must_use]
+pub fn bucket_in(key: u16, bucket_count: u16) -> u16 {
+    key % bucket_count.max(1)
 }
 
 /// One frame.
