@@ -584,11 +584,13 @@ pub struct Region {
     /// frame, a connection's close, a handshake), so the events of a batch may be taken from
     /// this span of simulated time ([`Region::arriving_with`]). At least 1 (one millisecond).
     lookahead_ms: i64,
-    /// The size of each document saved whole, at the heads it was last saved at: what the
-    /// naive design would re-send at a reconnect ([`Observed::naive_reconnect_bytes`]). The same
-    /// heads save to the same bytes, and most documents have not changed since a node's last
-    /// reconnect, so a handshake need not save them again.
-    saved_bytes: HashMap<DocId, (Vec<automerge::ChangeHash>, usize)>,
+    /// The size of each node's documents saved whole, at the heads each was last saved at:
+    /// what the naive design would re-send at a reconnect
+    /// ([`Observed::naive_reconnect_bytes`]). A node's document at the same heads saves to the
+    /// same bytes, and most have not changed since the node's last reconnect, so a handshake
+    /// need not save them again. (Two nodes at the same heads need not: automerge saves the
+    /// change graph in the order each node applied it.)
+    saved_bytes: HashMap<(usize, DocId), (Vec<automerge::ChangeHash>, usize)>,
 }
 
 impl std::fmt::Debug for Region {
@@ -1379,11 +1381,11 @@ impl Region {
                         && let Some(am) = engine.doc(doc)
                     {
                         let heads = am.get_heads();
-                        let saved = match self.saved_bytes.get(doc) {
+                        let saved = match self.saved_bytes.get(&(me, *doc)) {
                             Some((at, len)) if *at == heads => *len,
                             _ => {
                                 let len = am.save().len();
-                                self.saved_bytes.insert(*doc, (heads, len));
+                                self.saved_bytes.insert((me, *doc), (heads, len));
                                 len
                             }
                         };

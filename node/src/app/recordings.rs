@@ -402,7 +402,7 @@ pub fn due(
         }
         let rcoi = doc.sibling(DocKind::Rcoi).and_then(|r| engine.doc(&r));
         let receipts = rcoi.map(recording::blob_receipts).unwrap_or_default();
-        for r in recording::recordings(protocol).into_values() {
+        for r in recordings.into_values() {
             if school && !receipts.contains_key(&r.blob.hash) {
                 kept.push(r.blob);
             } else {

@@ -1953,9 +1953,15 @@ fn a_kept_digest_follows_the_heads_and_a_skipped_refresh_is_caught() {
 
 /// What a document's state keeps of its id for summaries is its id's text and the bucket the
 /// wire puts it in, for every bucket count: the id's text is written out here, and the bucket
-/// is worked out again from it by the wire's own `bucket_of`.
+/// is worked out again from it by the wire's own `bucket_of`, whose answers for two ids are
+/// written out too (the first two bytes of the SHA-256 of the id's text, big-endian, modulo
+/// the count: 13105 for `directory`, 31345 for the protocol, as `sha256sum` gives them).
 #[test]
 fn a_kept_id_is_the_id_text_and_falls_in_the_wire_bucket() {
+    assert_eq!(wire::bucket_of(&DocId::Directory, 256), 13105 % 256);
+    assert_eq!(wire::bucket_of(&DocId::Directory, 7), 13105 % 7);
+    let protocol = doc("protocol", "4201", "420101");
+    assert_eq!(wire::bucket_of(&protocol, 256), 31345 % 256);
     let ids = [
         (DocId::Directory, "directory".to_owned()),
         (
