@@ -1115,6 +1115,8 @@ impl Region {
 
     /// Starts (or restarts) a node's engine from its store and starts dialling.
     fn start_node(&mut self, i: usize) {
+        // Loaded again from its store, a document may save to other bytes at the same heads.
+        self.saved_bytes.retain(|(node, _), _| *node != i);
         let node = &mut self.nodes[i];
         let mut engine = Engine::new(
             node.identity,

@@ -394,8 +394,8 @@ pub fn due(
         let Some(protocol) = engine.doc(&doc) else {
             continue;
         };
-        // Most protocols name no recording (a region without them, a room log's entry): the
-        // РЦОИ document's receipts and acts are read only for one that does.
+        // As in `plan`: the РЦОИ document's receipts are read only for a protocol naming a
+        // recording.
         let recordings = recording::recordings(protocol);
         if recordings.is_empty() {
             continue;
