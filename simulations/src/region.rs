@@ -401,6 +401,13 @@ pub struct EnteredSheet {
     pub at_ms: i64,
 }
 
+/// What the adversaries of one kind did during the run: attempts made and refused.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tally {
+    pub made: u64,
+    pub refused: u64,
+}
+
 /// What the run observed, for the report.
 #[derive(Debug, Default)]
 pub struct Observed {
@@ -448,8 +455,13 @@ pub struct Observed {
     /// them stored by the receivers (the engine stores at most 32 per sender and hour).
     pub attacks_made: u64,
     pub attacks_refused: u64,
-    /// (hostile node's identity URI, document) of each attempt made: what a refusal is matched against.
-    pub attacked: BTreeSet<(String, DocId)>,
+    /// (hostile node's identity URI, document) of each attempt made, with its kind: what a
+    /// refusal is matched against.
+    pub attacked: BTreeMap<(String, DocId), AdversaryKind>,
+    /// Per kind of adversary: the forged changes sent and the refusals of them stored, or the
+    /// floods sent and the connections closed on them (replays: sent, nothing to refuse).
+    /// Sheets that must not count are judged at the end, from the РЦОИ's receipts.
+    pub attacks_by_kind: BTreeMap<AdversaryKind, Tally>,
     /// Batches an in-commit crash lost (`[[crashes]] in_commit`).
     pub batches_lost_in_commit: u64,
     /// Replays and fragment floods sent (`replay`, `fragment-flood`): not forgeries, so not in
@@ -503,6 +515,10 @@ pub struct BytesByKind {
 }
 
 impl Observed {
+    fn tally(&mut self, kind: AdversaryKind) -> &mut Tally {
+        self.attacks_by_kind.entry(kind).or_default()
+    }
+
     fn count_frame(&mut self, frame: &[u8], wire: u64) {
         use giasync_shared::sync::wire::Frame;
         let b = &mut self.bytes_by_kind;
@@ -532,6 +548,9 @@ pub struct Authorship {
     pub unauthorised: u64,
     /// Those of them made by the plan's hostile nodes (`Plan::attacks`).
     pub by_hostile: u64,
+    /// `by_hostile` by the kind of attempt that wrote them: the kind sent by that node into
+    /// that document, or else the node's first planned forgery.
+    pub by_hostile_kind: BTreeMap<AdversaryKind, u64>,
     /// The first few, for the report.
     pub examples: Vec<String>,
 }
@@ -1693,6 +1712,15 @@ impl Region {
                 // The engine closed the connection: the peer broke the protocol.
                 None => {
                     self.observed.closed_for_protocol += 1;
+                    let peer = self.conns[c].ends[1 - end];
+                    if self
+                        .plan
+                        .attacks
+                        .iter()
+                        .any(|a| a.node == peer && a.kind == AdversaryKind::FragmentFlood)
+                    {
+                        self.observed.tally(AdversaryKind::FragmentFlood).refused += 1;
+                    }
                     self.close(c, end);
                 }
             }
@@ -1791,8 +1819,13 @@ impl Region {
                 doc, peer, reason, ..
             } => {
                 n.quarantined += 1;
-                if self.observed.attacked.contains(&(peer.to_uri(), doc)) {
+                if let Some(kind) = self.observed.attacked.get(&(peer.to_uri(), doc)) {
                     self.observed.attacks_refused += 1;
+                    self.observed
+                        .attacks_by_kind
+                        .entry(*kind)
+                        .or_default()
+                        .refused += 1;
                 }
                 if self.observed.quarantine_reasons.len() < 5 {
                     self.observed.quarantine_reasons.push(format!(
@@ -2338,12 +2371,14 @@ impl Region {
             AdversaryKind::Replay => {
                 if let Some(frame) = self.nodes[node].first_sync_sent.clone() {
                     self.observed.replays_made += 1;
+                    self.observed.tally(attack.kind).made += 1;
                     self.send(c, end, frame);
                 }
                 return;
             }
             AdversaryKind::FragmentFlood => {
                 self.observed.floods_made += 1;
+                self.observed.tally(attack.kind).made += 1;
                 let opened = u32::try_from(PEER_FRAGMENTED_FRAMES_MAX).unwrap_or(u32::MAX);
                 for id in 0..=opened {
                     let fragment = Frame::Fragment {
@@ -2397,7 +2432,10 @@ impl Region {
         }
         .encode();
         self.observed.attacks_made += 1;
-        self.observed.attacked.insert((n.identity.to_uri(), doc));
+        self.observed.tally(attack.kind).made += 1;
+        self.observed
+            .attacked
+            .insert((n.identity.to_uri(), doc), attack.kind);
         self.send(c, end, frame);
     }
 
@@ -2711,10 +2749,28 @@ impl Region {
                 let own = own?;
                 let doc = self.doc(own, DocKind::Rcoi);
                 let base = engine.doc(&doc).cloned().unwrap_or_default();
-                let hash = self.latest_sheet[own]
-                    .values()
-                    .next()
-                    .map_or_else(|| "0".repeat(64), ToString::to_string);
+                // A sheet of its own that must not count (vouching for it is the point of the
+                // forgery), else one the РЦОИ has not receipted yet, else one made up; never
+                // one receipted verified: `verified` put over `verified` is no change at all
+                // in automerge, and the attempt would never be made.
+                let receipted = content::receipts(&base);
+                let invalid = self
+                    .observed
+                    .invalid_sheets
+                    .iter()
+                    .filter(|(e, _)| e.school == own);
+                let hash = invalid
+                    .map(|(e, _)| e.hash.to_string())
+                    .chain(self.latest_sheet[own].values().map(ToString::to_string))
+                    .find(|h| {
+                        receipted
+                            .get(h)
+                            .is_none_or(|r| r != ingest::RECEIPT_VERIFIED)
+                    })
+                    .unwrap_or_else(|| {
+                        let made_up = format!("forged by {} at {}", attack.node, self.now_ms);
+                        RecordHash::of(made_up.as_bytes()).to_string()
+                    });
                 Some((
                     doc,
                     base,
@@ -2928,8 +2984,11 @@ impl Region {
                         continue;
                     }
                     found.unauthorised += 1;
-                    if author.is_some_and(|a| hostile.contains(a)) {
+                    if let Some(a) = author.filter(|a| hostile.contains(a)) {
                         found.by_hostile += 1;
+                        if let Some(kind) = self.forgery_kind(a, doc) {
+                            *found.by_hostile_kind.entry(kind).or_default() += 1;
+                        }
                     }
                     if found.examples.len() < 5 {
                         found.examples.push(format!(
@@ -2942,6 +3001,31 @@ impl Region {
             }
         }
         found
+    }
+
+    /// The kind of forgery `author` sent into `doc`, or else the first forgery the plan gives
+    /// that node (a change of a hostile node held where it sent none).
+    fn forgery_kind(&self, author: &NodeIdentity, doc: &DocId) -> Option<AdversaryKind> {
+        let sent = self
+            .observed
+            .attacked
+            .get(&(author.to_uri(), *doc))
+            .copied();
+        sent.or_else(|| {
+            self.plan
+                .attacks
+                .iter()
+                .find(|a| {
+                    self.plan.nodes[a.node].identity == *author
+                        && matches!(
+                            a.kind,
+                            AdversaryKind::ForeignWrite
+                                | AdversaryKind::ForgedReceipt
+                                | AdversaryKind::HubForgery
+                        )
+                })
+                .map(|a| a.kind)
+        })
     }
 
     /// Documents of other schools held or ever persisted at schools (by the design's table).

@@ -15,6 +15,7 @@ use sha2::Digest;
 
 use crate::plan::{Fault, Kind, MINUTE_MS, SheetKind};
 use crate::region::Region;
+use crate::scenario::AdversaryKind;
 
 /// What the recordings came to.
 struct Recordings {
@@ -268,6 +269,51 @@ fn oversight_build_ms(region: &Region, at_ms: i64, clock: UtcOffset) -> [Option<
     [Some(cold_ms), Some(warm_ms)]
 }
 
+/// What the hostile nodes of one kind tried (`[[adversaries]]`) and what came of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AdversaryOutcome {
+    pub kind: AdversaryKind,
+    /// Attempts made: forged changes sent on a live connection, old frames sent again, floods
+    /// of fragments sent, or sheets entered that must not count.
+    pub made: u64,
+    /// Of them, refused: forged changes whose refusal a receiver stored (at most 32 per sender
+    /// and hour), floods whose connection the receiver closed, sheets the РЦОИ receipted
+    /// invalid for the reason they were made invalid. `None` for replays: an old frame is not
+    /// refused, it changes nothing (the run's other checks hold that).
+    pub refused: Option<u64>,
+    /// Forged changes held anywhere, or sheets the РЦОИ receipted verified or counts: must be
+    /// 0. `None` for replays and floods, which carry no change of their own.
+    pub applied: Option<u64>,
+}
+
+/// The kind of adversary that enters a sheet of `kind`, if one does.
+fn adversary_of(kind: SheetKind) -> Option<AdversaryKind> {
+    match kind {
+        SheetKind::OtherCategory => Some(AdversaryKind::CategoryChange),
+        SheetKind::AfterAct => Some(AdversaryKind::SheetAfterAct),
+        SheetKind::OutsideRoom => Some(AdversaryKind::ExpertOutsideRoom),
+        SheetKind::OtherAttempt => Some(AdversaryKind::WrongAttempt),
+        SheetKind::First
+        | SheetKind::Correction
+        | SheetKind::Conflicting
+        | SheetKind::Tampered
+        | SheetKind::ByRevokedExpert => None,
+    }
+}
+
+/// The words the РЦОИ's receipt of a sheet made invalid as `kind` must hold: written out here,
+/// not taken from the verifier.
+fn reason_expected(kind: SheetKind) -> &'static str {
+    match kind {
+        SheetKind::Tampered => "the signature does not verify",
+        SheetKind::OtherCategory => "but the category of record is",
+        SheetKind::AfterAct => "was ended by act",
+        SheetKind::OutsideRoom => "is not an expert of room",
+        SheetKind::OtherAttempt => "is not an attempt of this date",
+        _ => "was revoked",
+    }
+}
+
 /// The report of one run. Everything but `wall_s`, `peak_memory_mib`, `ingest_sheets_per_s`,
 /// `oversight_build_ms`, `oversight_rebuild_ms` (measurements of this machine),
 /// `frames_side_by_side` and `entries_side_by_side` (how many threads ran it) is the same for
@@ -293,6 +339,9 @@ pub struct Report {
     pub attacks_made: u64,
     pub attacks_refused: u64,
     pub attacks_applied: u64,
+    /// The same for every kind of adversary the plan has, in the order of
+    /// [`AdversaryKind`], replays and floods and hostile sheets included.
+    pub adversaries: Vec<AdversaryOutcome>,
     /// Batches lost whole to in-commit crashes (`[[crashes]] in_commit`): never sent nor
     /// acknowledged, entered again after the restart.
     pub batches_lost_in_commit: u64,
@@ -510,14 +559,7 @@ impl Report {
             .iter()
             .filter_map(|(sheet, kind)| {
                 let hash = sheet.hash.to_string();
-                let expected = match kind {
-                    SheetKind::Tampered => "the signature does not verify",
-                    SheetKind::OtherCategory => "but the category of record is",
-                    SheetKind::AfterAct => "was ended by act",
-                    SheetKind::OutsideRoom => "is not an expert of room",
-                    SheetKind::OtherAttempt => "is not an attempt of this date",
-                    _ => "was revoked",
-                };
+                let expected = reason_expected(*kind);
                 let receipt = receipts.get(&hash);
                 let problem = if !at_rcoi.contains(&hash) {
                     "not at the РЦОИ".to_owned()
@@ -544,6 +586,57 @@ impl Report {
                 wrong.join("; ")
             },
         });
+
+        // Per kind of adversary: what its nodes tried, what was refused, what was held or counted.
+        let authorship = region.authorship();
+        let mut hostile_sheets: BTreeMap<AdversaryKind, (u64, u64, u64)> = BTreeMap::new();
+        for (sheet, kind) in &observed.invalid_sheets {
+            let Some(adversary) = adversary_of(*kind) else {
+                continue;
+            };
+            let hash = sheet.hash.to_string();
+            let receipt = receipts.get(&hash);
+            let (made, refused, applied) = hostile_sheets.entry(adversary).or_default();
+            *made += 1;
+            if receipt
+                .is_some_and(|r| r.starts_with("invalid") && r.contains(reason_expected(*kind)))
+            {
+                *refused += 1;
+            }
+            if receipt.is_some_and(|r| r == RECEIPT_VERIFIED) || counted.contains(&hash) {
+                *applied += 1;
+            }
+        }
+        let planned_kinds: BTreeSet<AdversaryKind> = plan.attacks.iter().map(|a| a.kind).collect();
+        let adversaries: Vec<AdversaryOutcome> = planned_kinds
+            .into_iter()
+            .map(|kind| {
+                let tally = observed
+                    .attacks_by_kind
+                    .get(&kind)
+                    .copied()
+                    .unwrap_or_default();
+                let sheets = hostile_sheets.get(&kind).copied().unwrap_or_default();
+                let forged = authorship.by_hostile_kind.get(&kind).copied().unwrap_or(0);
+                let (made, refused, applied) = match kind {
+                    AdversaryKind::ForeignWrite
+                    | AdversaryKind::ForgedReceipt
+                    | AdversaryKind::HubForgery => (tally.made, Some(tally.refused), Some(forged)),
+                    AdversaryKind::Replay => (tally.made, None, None),
+                    AdversaryKind::FragmentFlood => (tally.made, Some(tally.refused), None),
+                    AdversaryKind::CategoryChange
+                    | AdversaryKind::SheetAfterAct
+                    | AdversaryKind::ExpertOutsideRoom
+                    | AdversaryKind::WrongAttempt => (sheets.0, Some(sheets.1), Some(sheets.2)),
+                };
+                AdversaryOutcome {
+                    kind,
+                    made,
+                    refused,
+                    applied,
+                }
+            })
+            .collect();
 
         // Every sheet the РЦОИ verified scores its participant by the category the region's list
         // gives them (the plan, which the РЦОИ's register was written from): compared here
@@ -688,7 +781,6 @@ impl Report {
             },
         });
 
-        let authorship = region.authorship();
         let (unauthorised, examples) = (authorship.unauthorised, authorship.examples);
         invariants.push(Invariant {
             name: "no unauthorised change was applied anywhere",
@@ -810,6 +902,7 @@ impl Report {
             attacks_made: observed.attacks_made,
             attacks_refused: observed.attacks_refused,
             attacks_applied: authorship.by_hostile,
+            adversaries,
             batches_lost_in_commit: observed.batches_lost_in_commit,
             replays_made: observed.replays_made,
             floods_made: observed.floods_made,
@@ -929,6 +1022,23 @@ impl Report {
             self.closed_for_protocol,
             self.batches_lost_in_commit
         );
+        if !self.adversaries.is_empty() {
+            let kinds: Vec<String> = self
+                .adversaries
+                .iter()
+                .map(|a| {
+                    let mut line = format!("{} made {}", a.kind, a.made);
+                    if let Some(refused) = a.refused {
+                        let _ = write!(line, ", refused {refused}");
+                    }
+                    if let Some(applied) = a.applied {
+                        let _ = write!(line, ", applied {applied}");
+                    }
+                    line
+                })
+                .collect();
+            let _ = writeln!(out, "adversaries: {}", kinds.join("; "));
+        }
         if let (Some(p50), Some(p99)) = (self.receipt_latency_p50_ms, self.receipt_latency_p99_ms) {
             let _ = writeln!(
                 out,

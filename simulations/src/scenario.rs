@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The most schools a municipality may have in a scenario (school codes are the municipality's
 /// code and a two-digit number).
@@ -91,7 +91,7 @@ fn yes() -> bool {
 /// What a hostile node in the region tries. Each attempt is a sync frame carrying a change the
 /// node made under its own key, with its own valid attestation, sent upstream: only the rights
 /// of who may hold and write what stand in its way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AdversaryKind {
     /// A school writes into another school's roster (of its municipality): refused as a
@@ -126,6 +126,23 @@ pub enum AdversaryKind {
     /// (the one after their last, which no act opened): the room's own expert, the category of
     /// record, but not an attempt of the date, so the РЦОИ refuses the sheet on receipt.
     WrongAttempt,
+}
+
+impl std::fmt::Display for AdversaryKind {
+    /// The kind as a scenario names it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::ForeignWrite => "foreign-write",
+            Self::ForgedReceipt => "forged-receipt",
+            Self::HubForgery => "hub-forgery",
+            Self::Replay => "replay",
+            Self::FragmentFlood => "fragment-flood",
+            Self::CategoryChange => "category-change",
+            Self::SheetAfterAct => "sheet-after-act",
+            Self::ExpertOutsideRoom => "expert-outside-room",
+            Self::WrongAttempt => "wrong-attempt",
+        })
+    }
 }
 
 /// Hostile nodes: `count` of them (schools, or МОУО hubs for `hub-forgery`) try `kind` at `at`,
@@ -573,6 +590,31 @@ mod tests {
         match Scenario::parse(text, "t.toml") {
             Err(ScenarioError::Invalid { field, .. }) => field,
             other => panic!("expected an invalid field, got {other:?}"),
+        }
+    }
+
+    /// Each kind of adversary is printed by the name a scenario gives it, and that name reads
+    /// back as the same kind.
+    #[test]
+    fn an_adversary_kind_prints_as_a_scenario_names_it() {
+        #[derive(Deserialize)]
+        struct One {
+            kind: AdversaryKind,
+        }
+        let names = [
+            "foreign-write",
+            "forged-receipt",
+            "hub-forgery",
+            "replay",
+            "fragment-flood",
+            "category-change",
+            "sheet-after-act",
+            "expert-outside-room",
+            "wrong-attempt",
+        ];
+        for name in names {
+            let one: One = toml::from_str(&format!("kind = \"{name}\"")).unwrap();
+            assert_eq!(one.kind.to_string(), name);
         }
     }
 

@@ -35,6 +35,23 @@ fn report_of(dir: &Path, scenario_text: &str, name: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap()
 }
 
+/// The report's `adversaries`: (kind, made, refused, applied) in its order.
+fn adversary_rows(report: &serde_json::Value) -> Vec<(String, u64, Option<u64>, Option<u64>)> {
+    report["adversaries"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no adversaries: {report}"))
+        .iter()
+        .map(|row| {
+            (
+                row["kind"].as_str().unwrap().to_owned(),
+                row["made"].as_u64().unwrap(),
+                row["refused"].as_u64(),
+                row["applied"].as_u64(),
+            )
+        })
+        .collect()
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}\n{}",
@@ -342,6 +359,50 @@ fn each_invariant_fails_when_the_simulator_is_broken_on_purpose() {
     }
 }
 
+/// The report's count of hostile sheets held or counted can fail: with the РЦОИ receipting
+/// every sheet verified (broken on purpose), each hostile kind's sheets show as applied and
+/// none as refused, and the run fails.
+#[test]
+fn hostile_sheets_receipted_verified_show_as_applied_kind_by_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = sim(&[
+        "run",
+        scenario("small.toml").to_str().unwrap(),
+        "--sabotage",
+        "invalid-receipted-verified",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rows = adversary_rows(&report);
+    let sheets: Vec<_> = rows
+        .iter()
+        .filter(|(kind, ..)| {
+            [
+                "category-change",
+                "sheet-after-act",
+                "expert-outside-room",
+                "wrong-attempt",
+            ]
+            .contains(&kind.as_str())
+        })
+        .collect();
+    assert_eq!(sheets.len(), 4, "{report}");
+    for (kind, made, refused, applied) in sheets {
+        assert!(*made >= 1, "{kind}: {report}");
+        assert_eq!(*refused, Some(0), "{kind}: {report}");
+        assert_eq!(*applied, Some(*made), "{kind}: {report}");
+    }
+    assert!(
+        text(&out).contains("adversaries: foreign-write made"),
+        "{}",
+        text(&out)
+    );
+}
+
 /// The small scenario gives the invariants real cases to judge: conflicts, sheets that must not
 /// count, and hostile nodes' attempts.
 #[test]
@@ -370,6 +431,28 @@ fn the_small_scenario_meets_conflicts_invalid_sheets_and_attacks() {
     assert!(made >= 2, "{report}");
     assert_eq!(report["attacks_refused"].as_u64(), Some(made), "{report}");
     assert_eq!(report["attacks_applied"].as_u64(), Some(0), "{report}");
+    // And kind by kind: each of the scenario's six kinds tried at least once, each attempt
+    // refused, nothing held or counted; the forgeries add up to the attempts above.
+    let rows = adversary_rows(&report);
+    let kinds: Vec<&str> = rows.iter().map(|(k, ..)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "foreign-write",
+            "forged-receipt",
+            "category-change",
+            "sheet-after-act",
+            "expert-outside-room",
+            "wrong-attempt"
+        ],
+        "{report}"
+    );
+    for (kind, made, refused, applied) in &rows {
+        assert!(*made >= 1, "{kind}: {report}");
+        assert_eq!(*refused, Some(*made), "{kind}: {report}");
+        assert_eq!(*applied, Some(0), "{kind}: {report}");
+    }
+    assert_eq!(rows[0].1 + rows[1].1, made, "{report}");
     // Sheet latency is measured for the sheets signed while connected (most of the day).
     let timed = report["receipts_timed"].as_u64().unwrap();
     assert!(timed > 0, "{report}");
@@ -462,6 +545,21 @@ fn replays_and_fragment_floods_change_nothing() {
     assert_eq!(
         hostile["messages_quarantined"], plain["messages_quarantined"],
         "a replay is not refused, it is a no-op: {hostile}"
+    );
+    // The same, kind by kind: a replay is sent and neither refused nor applied; every flood
+    // is refused by its connection closed.
+    let rows = adversary_rows(&hostile);
+    let replay = rows.iter().find(|r| r.0 == "replay").unwrap();
+    assert_eq!(
+        (replay.1, replay.2, replay.3),
+        (hostile["replays_made"].as_u64().unwrap(), None, None),
+        "{hostile}"
+    );
+    let flood = rows.iter().find(|r| r.0 == "fragment-flood").unwrap();
+    assert_eq!(
+        (flood.1, flood.2, flood.3),
+        (floods, Some(floods), None),
+        "{hostile}"
     );
     assert_eq!(hostile["lost"].as_u64(), Some(0), "{hostile}");
     assert_eq!(
