@@ -462,6 +462,8 @@ pub struct Observed {
     /// floods sent and the connections closed on them (replays: sent, nothing to refuse).
     /// Sheets that must not count are judged at the end, from the РЦОИ's receipts.
     pub attacks_by_kind: BTreeMap<AdversaryKind, Tally>,
+    /// The connections a flood was sent on and not yet closed for it.
+    pub flooded: BTreeSet<usize>,
     /// Batches an in-commit crash lost (`[[crashes]] in_commit`).
     pub batches_lost_in_commit: u64,
     /// Replays and fragment floods sent (`replay`, `fragment-flood`): not forgeries, so not in
@@ -549,7 +551,8 @@ pub struct Authorship {
     /// Those of them made by the plan's hostile nodes (`Plan::attacks`).
     pub by_hostile: u64,
     /// `by_hostile` by the kind of attempt that wrote them: the kind sent by that node into
-    /// that document, or else the node's first planned forgery.
+    /// that document, or else the node's first planned forgery (a node that plans none is in
+    /// `by_hostile` alone).
     pub by_hostile_kind: BTreeMap<AdversaryKind, u64>,
     /// The first few, for the report.
     pub examples: Vec<String>,
@@ -1632,8 +1635,8 @@ impl Region {
             }
             for output in outputs {
                 match output {
-                    Output::Send { peer, bytes } => sends.push((peer, Some(bytes))),
-                    Output::Close { peer, .. } => sends.push((peer, None)),
+                    Output::Send { peer, bytes } => sends.push((peer, Ok(bytes))),
+                    Output::Close { peer, reason } => sends.push((peer, Err(reason))),
                     Output::Persist(record) => {
                         if let Persist::Changes {
                             doc:
@@ -1698,7 +1701,7 @@ impl Region {
             };
             let end = usize::from(self.conns[c].ends[1] == node);
             match bytes {
-                Some(bytes) => {
+                Ok(bytes) => {
                     if self.nodes[node].first_sync_sent.is_none()
                         && matches!(
                             Frame::decode(&bytes),
@@ -1709,15 +1712,14 @@ impl Region {
                     }
                     self.send(c, end, bytes);
                 }
-                // The engine closed the connection: the peer broke the protocol.
-                None => {
+                // The engine closed the connection: the peer broke the protocol, or a newer
+                // connection from the same node replaced it.
+                Err(reason) => {
                     self.observed.closed_for_protocol += 1;
-                    let peer = self.conns[c].ends[1 - end];
-                    if self
-                        .plan
-                        .attacks
-                        .iter()
-                        .any(|a| a.node == peer && a.kind == AdversaryKind::FragmentFlood)
+                    // A flood refused: the connection it was sent on, closed for too many
+                    // unfinished fragmented frames (words written out here, not the engine's).
+                    if reason.contains("unfinished fragmented frames")
+                        && self.observed.flooded.remove(&c)
                     {
                         self.observed.tally(AdversaryKind::FragmentFlood).refused += 1;
                     }
@@ -1819,13 +1821,9 @@ impl Region {
                 doc, peer, reason, ..
             } => {
                 n.quarantined += 1;
-                if let Some(kind) = self.observed.attacked.get(&(peer.to_uri(), doc)) {
+                if let Some(&kind) = self.observed.attacked.get(&(peer.to_uri(), doc)) {
                     self.observed.attacks_refused += 1;
-                    self.observed
-                        .attacks_by_kind
-                        .entry(*kind)
-                        .or_default()
-                        .refused += 1;
+                    self.observed.tally(kind).refused += 1;
                 }
                 if self.observed.quarantine_reasons.len() < 5 {
                     self.observed.quarantine_reasons.push(format!(
@@ -2379,6 +2377,7 @@ impl Region {
             AdversaryKind::FragmentFlood => {
                 self.observed.floods_made += 1;
                 self.observed.tally(attack.kind).made += 1;
+                self.observed.flooded.insert(c);
                 let opened = u32::try_from(PEER_FRAGMENTED_FRAMES_MAX).unwrap_or(u32::MAX);
                 for id in 0..=opened {
                     let fragment = Frame::Fragment {

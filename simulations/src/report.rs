@@ -281,8 +281,9 @@ pub struct AdversaryOutcome {
     /// invalid for the reason they were made invalid. `None` for replays: an old frame is not
     /// refused, it changes nothing (the run's other checks hold that).
     pub refused: Option<u64>,
-    /// Forged changes held anywhere, or sheets the РЦОИ receipted verified or counts: must be
-    /// 0. `None` for replays and floods, which carry no change of their own.
+    /// Forged changes held anywhere (each node's copy counted: one forgery held by a hub and
+    /// the РЦОИ counts 2), or sheets the РЦОИ receipted verified or counts: must be 0. `None`
+    /// for replays and floods, which carry no change of their own.
     pub applied: Option<u64>,
 }
 
@@ -310,7 +311,9 @@ fn reason_expected(kind: SheetKind) -> &'static str {
         SheetKind::AfterAct => "was ended by act",
         SheetKind::OutsideRoom => "is not an expert of room",
         SheetKind::OtherAttempt => "is not an attempt of this date",
-        _ => "was revoked",
+        SheetKind::ByRevokedExpert => "was revoked",
+        // Sheets that count: no reason of refusal is expected of them.
+        SheetKind::First | SheetKind::Correction | SheetKind::Conflicting => "",
     }
 }
 

@@ -593,8 +593,8 @@ mod tests {
         }
     }
 
-    /// Each kind of adversary is printed by the name a scenario gives it, and that name reads
-    /// back as the same kind.
+    /// Each kind of adversary is printed by the name a scenario gives it, that name reads
+    /// back as the same kind, and the JSON report writes the same name.
     #[test]
     fn an_adversary_kind_prints_as_a_scenario_names_it() {
         #[derive(Deserialize)]
@@ -615,6 +615,7 @@ mod tests {
         for name in names {
             let one: One = toml::from_str(&format!("kind = \"{name}\"")).unwrap();
             assert_eq!(one.kind.to_string(), name);
+            assert_eq!(serde_json::to_value(one.kind).unwrap(), name);
         }
     }
 

@@ -403,6 +403,42 @@ fn hostile_sheets_receipted_verified_show_as_applied_kind_by_kind() {
     );
 }
 
+/// The report's count of forged changes held can fail: with both МОУО hubs forging and the
+/// first hub's stored copy of a school's protocol then given a change of its own (broken on
+/// purpose), that change shows as applied by the hub's forgery, and the run fails.
+#[test]
+fn a_forged_change_held_shows_as_applied_for_its_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("forging.toml");
+    let small = std::fs::read_to_string(scenario("small.toml")).unwrap();
+    std::fs::write(
+        &path,
+        small + "\n[[adversaries]]\nkind = \"hub-forgery\"\ncount = 2\nat = \"11:45\"\n",
+    )
+    .unwrap();
+    let json = dir.path().join("r.json");
+    let out = sim(&[
+        "run",
+        path.to_str().unwrap(),
+        "--sabotage",
+        "tampered-store",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rows = adversary_rows(&report);
+    let forging = rows.iter().find(|r| r.0 == "hub-forgery").unwrap();
+    assert!(forging.3.unwrap() >= 1, "{report}");
+    let forged: u64 = rows
+        .iter()
+        .filter(|r| ["foreign-write", "forged-receipt", "hub-forgery"].contains(&r.0.as_str()))
+        .map(|r| r.3.unwrap())
+        .sum();
+    assert_eq!(report["attacks_applied"].as_u64(), Some(forged), "{report}");
+}
+
 /// The small scenario gives the invariants real cases to judge: conflicts, sheets that must not
 /// count, and hostile nodes' attempts.
 #[test]
