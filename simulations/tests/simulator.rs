@@ -35,6 +35,24 @@ fn report_of(dir: &Path, scenario_text: &str, name: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap()
 }
 
+/// A run of `scenario` broken on purpose by `sabotage`, which must fail: its printed text and
+/// its report.
+fn failed_run(dir: &Path, scenario: &Path, sabotage: &str) -> (String, serde_json::Value) {
+    let json = dir.join("failed.json");
+    let out = sim(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--sabotage",
+        sabotage,
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let printed = text(&out);
+    assert!(!out.status.success(), "{sabotage}: {printed}");
+    let report = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    (printed, report)
+}
+
 /// The report's `adversaries`: (kind, made, refused, applied) in its order.
 fn adversary_rows(report: &serde_json::Value) -> Vec<(String, u64, Option<u64>, Option<u64>)> {
     report["adversaries"]
@@ -365,18 +383,11 @@ fn each_invariant_fails_when_the_simulator_is_broken_on_purpose() {
 #[test]
 fn hostile_sheets_receipted_verified_show_as_applied_kind_by_kind() {
     let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("r.json");
-    let out = sim(&[
-        "run",
-        scenario("small.toml").to_str().unwrap(),
-        "--sabotage",
+    let (out, report) = failed_run(
+        dir.path(),
+        &scenario("small.toml"),
         "invalid-receipted-verified",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert!(!out.status.success(), "{}", text(&out));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    );
     let rows = adversary_rows(&report);
     let sheets: Vec<_> = rows
         .iter()
@@ -396,11 +407,7 @@ fn hostile_sheets_receipted_verified_show_as_applied_kind_by_kind() {
         assert_eq!(*refused, Some(0), "{kind}: {report}");
         assert_eq!(*applied, Some(*made), "{kind}: {report}");
     }
-    assert!(
-        text(&out).contains("adversaries: foreign-write made"),
-        "{}",
-        text(&out)
-    );
+    assert!(out.contains("adversaries: foreign-write made"), "{out}");
 }
 
 /// The report's count of forged changes held can fail: with both МОУО hubs forging and the
@@ -416,18 +423,7 @@ fn a_forged_change_held_shows_as_applied_for_its_kind() {
         small + "\n[[adversaries]]\nkind = \"hub-forgery\"\ncount = 2\nat = \"11:45\"\n",
     )
     .unwrap();
-    let json = dir.path().join("r.json");
-    let out = sim(&[
-        "run",
-        path.to_str().unwrap(),
-        "--sabotage",
-        "tampered-store",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert!(!out.status.success(), "{}", text(&out));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let (_, report) = failed_run(dir.path(), &path, "tampered-store");
     let rows = adversary_rows(&report);
     let forging = rows.iter().find(|r| r.0 == "hub-forgery").unwrap();
     assert!(forging.3.unwrap() >= 1, "{report}");
