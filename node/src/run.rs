@@ -1625,7 +1625,7 @@ fn engine_loop(
                 Output::Close { peer, reason } => {
                     warn!(peer, %reason, "closing a connection");
                     if let Some(w) = writers.remove(&peer) {
-                        w.close(&reason);
+                        w.close(&reason.to_string());
                     }
                     engine.handle(now_ms(), Input::Disconnected { peer });
                 }

@@ -26,6 +26,8 @@
 //! receipt change of its own); larger passes are what the node's engine thread makes of frames
 //! queued behind one while it is busy (`BATCH_FRAMES_MAX` in `node/src/run.rs`). Each school's
 //! receipts live in its own РЦОИ document, so a pass still makes one receipt change per school.
+//! Beside them, the checks alone of the same arriving sheets, each by itself: the signature check
+//! that cannot be batched with others, without the receipt change.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -339,6 +341,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!(
             "trickle (X.509 path): each school's last sheet arriving, receipt passes of this many schools' arrivals: {}",
             rates.join("; ")
+        );
+        // The checks alone of the same arrivals, each sheet by itself (its directory built
+        // as a pass builds it, the certificates already checked): what a trickling sheet's
+        // verification costs without its receipt change.
+        let t = Instant::now();
+        let verified = protocols
+            .iter()
+            .filter(|p| {
+                let directory = verifier.experts(&p.expert_certs);
+                let last = &p.sheets[p.sheets.len() - 1..];
+                verify_groups(&[(last, &directory as &dyn SignerDirectory)], &rules)
+                    .iter()
+                    .flatten()
+                    .all(Result::is_ok)
+            })
+            .count();
+        let alone_s = t.elapsed().as_secs_f64();
+        assert_eq!(verified, SCHOOLS, "every arriving sheet verifies alone");
+        println!(
+            "trickle, checks alone (X.509 path, each arriving sheet by itself, no receipt): {:.0} sheets/s ({:.0} µs a sheet)",
+            SCHOOLS as f64 / alone_s,
+            alone_s * 1e6 / SCHOOLS as f64
         );
     } else {
         println!("trickle: skipped (it needs at least two sheets a school)");

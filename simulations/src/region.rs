@@ -37,8 +37,8 @@ use giasync_shared::rules::Rules;
 use giasync_shared::sync::attest::{Attestation, actor_for};
 use giasync_shared::sync::wire::{self, Frame};
 use giasync_shared::sync::{
-    DocId, DocKind, Engine, FixedCa, Input, NodeIdentity, Output, PEER_FRAGMENTED_FRAMES_MAX,
-    PeerId, Persist,
+    CloseReason, DocId, DocKind, Engine, FixedCa, Input, NodeIdentity, Output,
+    PEER_FRAGMENTED_FRAMES_MAX, PeerId, Persist,
 };
 use sha2::{Digest, Sha256};
 
@@ -1717,10 +1717,8 @@ impl Region {
                 Err(reason) => {
                     self.observed.closed_for_protocol += 1;
                     // A flood refused: the connection it was sent on, closed for too many
-                    // unfinished fragmented frames (words written out here, not the engine's).
-                    if reason.contains("unfinished fragmented frames")
-                        && self.observed.flooded.remove(&c)
-                    {
+                    // unfinished fragmented frames.
+                    if reason == CloseReason::FragmentedFrames && self.observed.flooded.remove(&c) {
                         self.observed.tally(AdversaryKind::FragmentFlood).refused += 1;
                     }
                     self.close(c, end);

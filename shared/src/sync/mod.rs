@@ -23,6 +23,7 @@
 
 pub mod attest;
 mod built;
+pub mod close;
 pub mod doc_id;
 mod fixed_ca;
 mod judge;
@@ -39,6 +40,7 @@ use sha2::{Digest, Sha256};
 
 pub use crate::identity::NodeIdentity;
 use attest::{Attestation, actor_for};
+pub use close::CloseReason;
 pub use doc_id::{DocId, DocKind};
 pub use fixed_ca::{FIXED_CERT_BYTES, FixedCa};
 use judge::{Carried, Refused, heads_without, holds, judge};
@@ -157,8 +159,8 @@ pub enum Output {
     Send { peer: PeerId, bytes: Vec<u8> },
     /// Write a record to the store.
     Persist(Persist),
-    /// Close the connection: the peer broke the protocol.
-    Close { peer: PeerId, reason: String },
+    /// Close the connection: the peer broke the protocol, or a newer connection replaced it.
+    Close { peer: PeerId, reason: CloseReason },
 }
 
 /// A record for the store.
@@ -1023,7 +1025,7 @@ impl Engine {
             ));
             self.out.push_back(Output::Close {
                 peer,
-                reason: format!("wire version {wire} is not spoken here"),
+                reason: CloseReason::WireVersion(wire),
             });
             return;
         }
@@ -1042,7 +1044,7 @@ impl Engine {
             ));
             self.out.push_back(Output::Close {
                 peer: old,
-                reason: "replaced by a newer connection from the same node".into(),
+                reason: CloseReason::Replaced,
             });
         }
         self.peers.insert(
@@ -1142,7 +1144,7 @@ impl Engine {
                 self.audit(format!("malformed frame from {identity}: {e}"));
                 self.out.push_back(Output::Close {
                     peer,
-                    reason: e.to_string(),
+                    reason: CloseReason::Malformed(e),
                 });
                 return;
             }
@@ -1250,14 +1252,14 @@ impl Engine {
         let cost = bytes.len().max(FRAGMENT_COST_BYTES_MIN);
         let parts_max = FRAME_BYTES_MAX.div_ceil(wire::FRAGMENT_BYTES);
         let refusal = if usize::try_from(total).map_or(true, |t| t > parts_max) {
-            Some("a frame in more fragments than the largest frame needs")
+            Some(CloseReason::FragmentsPastFrameMax)
         } else if p.fragment_bytes + cost > PEER_FRAGMENT_BYTES_MAX {
-            Some("more unfinished fragments than allowed")
+            Some(CloseReason::FragmentBytes)
         } else if !p.fragments.contains_key(&id) && p.fragments.len() >= PEER_FRAGMENTED_FRAMES_MAX
         {
-            Some("more unfinished fragmented frames than allowed")
+            Some(CloseReason::FragmentedFrames)
         } else if p.fragments.get(&id).is_some_and(|u| u.total != total) {
-            Some("inconsistent fragments")
+            Some(CloseReason::InconsistentFragments)
         } else {
             None
         };
@@ -1265,10 +1267,7 @@ impl Engine {
             p.fragments.clear();
             p.fragment_bytes = 0;
             self.audit(format!("{identity} sent {reason}; closing"));
-            self.out.push_back(Output::Close {
-                peer,
-                reason: reason.into(),
-            });
+            self.out.push_back(Output::Close { peer, reason });
             return;
         }
         p.fragment_bytes += cost;
@@ -1290,7 +1289,7 @@ impl Engine {
         if matches!(Frame::decode(&whole), Ok(Frame::Fragment { .. })) {
             self.out.push_back(Output::Close {
                 peer,
-                reason: "nested fragments".into(),
+                reason: CloseReason::NestedFragments,
             });
             return;
         }

@@ -391,7 +391,10 @@ fn a_node_of_the_next_wire_version_syncs_with_one_of_this_version() {
     let outputs: Vec<Output> = std::iter::from_fn(|| net.nodes[2].poll_output()).collect();
     let closed = closes(&outputs);
     assert!(
-        closed.len() == 1 && closed[0].contains("not the wire version agreed"),
+        matches!(
+            closed.as_slice(),
+            [CloseReason::Malformed(e)] if e.reason == "not the wire version agreed for this connection"
+        ),
         "{closed:?}"
     );
     // And a connection in a version the school does not speak is closed at once.
@@ -406,10 +409,7 @@ fn a_node_of_the_next_wire_version_syncs_with_one_of_this_version() {
     );
     let outputs: Vec<Output> = std::iter::from_fn(|| net.nodes[2].poll_output()).collect();
     let closed = closes(&outputs);
-    assert!(
-        closed.len() == 1 && closed[0].contains("is not spoken here"),
-        "{closed:?}"
-    );
+    assert_eq!(closed, [CloseReason::WireVersion(next)]);
 }
 
 #[test]
@@ -1649,7 +1649,7 @@ const UNFINISHED_FRAMES: u32 = 8;
 const STORED_PER_HOUR: u32 = 32;
 const NEW_DOCS_PER_INTERVAL: usize = 4096;
 
-fn closes(outputs: &[Output]) -> Vec<String> {
+fn closes(outputs: &[Output]) -> Vec<CloseReason> {
     outputs
         .iter()
         .filter_map(|o| match o {
@@ -1677,10 +1677,7 @@ fn unfinished_fragments_are_bounded_by_count_as_well_as_bytes() {
         );
     }
     let closed = closes(&feed(&mut hub, 1, 2_000, &empty(999)));
-    assert_eq!(
-        closed,
-        vec!["more unfinished fragmented frames than allowed".to_owned()]
-    );
+    assert_eq!(closed, [CloseReason::FragmentedFrames]);
     let (mut hub, _) = hub_with_school();
     let huge = Frame::Fragment {
         id: 1,
@@ -1690,7 +1687,7 @@ fn unfinished_fragments_are_bounded_by_count_as_well_as_bytes() {
     };
     assert_eq!(
         closes(&feed(&mut hub, 1, 2_000, &huge)),
-        vec!["a frame in more fragments than the largest frame needs".to_owned()]
+        [CloseReason::FragmentsPastFrameMax]
     );
 }
 
@@ -1710,8 +1707,13 @@ fn a_second_connection_from_the_same_node_replaces_the_first() {
     );
     let out: Vec<Output> = std::iter::from_fn(|| hub.poll_output()).collect();
     assert!(
-        out.iter()
-            .any(|o| matches!(o, Output::Close { peer: 1, .. })),
+        out.iter().any(|o| matches!(
+            o,
+            Output::Close {
+                peer: 1,
+                reason: CloseReason::Replaced
+            }
+        )),
         "the older connection is closed"
     );
     let connected: Vec<_> = hub.peers().collect();
