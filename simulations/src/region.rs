@@ -451,25 +451,19 @@ pub struct Observed {
     /// The attempts organisers ended with an act (the plan's same-day retakes, hostile
     /// schools' sheets after an act).
     pub acts_made: BTreeSet<SheetSubject>,
-    /// Attempts hostile nodes made (sent on a live connection upstream) and the refusals of
-    /// them stored by the receivers (the engine stores at most 32 per sender and hour).
-    pub attacks_made: u64,
-    pub attacks_refused: u64,
     /// (hostile node's identity URI, document) of each attempt made, with its kind: what a
     /// refusal is matched against.
     pub attacked: BTreeMap<(String, DocId), AdversaryKind>,
-    /// Per kind of adversary: the forged changes sent and the refusals of them stored, or the
-    /// floods sent and the connections closed on them (replays: sent, nothing to refuse).
-    /// Sheets that must not count are judged at the end, from the РЦОИ's receipts.
+    /// Per kind of adversary: the forged changes sent on a live connection upstream and the
+    /// refusals of them the receivers stored (at most 32 per sender and hour), the floods sent
+    /// and the connections closed on them, the replays sent (nothing to refuse). The report's
+    /// totals are sums of these. Sheets that must not count are judged at the end, from the
+    /// РЦОИ's receipts.
     pub attacks_by_kind: BTreeMap<AdversaryKind, Tally>,
     /// The connections a flood was sent on and not yet closed for it.
     pub flooded: BTreeSet<usize>,
     /// Batches an in-commit crash lost (`[[crashes]] in_commit`).
     pub batches_lost_in_commit: u64,
-    /// Replays and fragment floods sent (`replay`, `fragment-flood`): not forgeries, so not in
-    /// `attacks_made`.
-    pub replays_made: u64,
-    pub floods_made: u64,
     /// Connections an engine closed because the peer broke the protocol.
     pub closed_for_protocol: u64,
     /// For each sheet signed while its school was connected upstream: simulated ms from the
@@ -519,6 +513,17 @@ pub struct BytesByKind {
 impl Observed {
     fn tally(&mut self, kind: AdversaryKind) -> &mut Tally {
         self.attacks_by_kind.entry(kind).or_default()
+    }
+
+    /// What the adversaries of `kinds` did, added up.
+    pub fn tally_of(&self, kinds: &[AdversaryKind]) -> Tally {
+        kinds
+            .iter()
+            .filter_map(|k| self.attacks_by_kind.get(k))
+            .fold(Tally::default(), |sum, t| Tally {
+                made: sum.made + t.made,
+                refused: sum.refused + t.refused,
+            })
     }
 
     fn count_frame(&mut self, frame: &[u8], wire: u64) {
@@ -1820,7 +1825,6 @@ impl Region {
             } => {
                 n.quarantined += 1;
                 if let Some(&kind) = self.observed.attacked.get(&(peer.to_uri(), doc)) {
-                    self.observed.attacks_refused += 1;
                     self.observed.tally(kind).refused += 1;
                 }
                 if self.observed.quarantine_reasons.len() < 5 {
@@ -2366,14 +2370,12 @@ impl Region {
         match attack.kind {
             AdversaryKind::Replay => {
                 if let Some(frame) = self.nodes[node].first_sync_sent.clone() {
-                    self.observed.replays_made += 1;
                     self.observed.tally(attack.kind).made += 1;
                     self.send(c, end, frame);
                 }
                 return;
             }
             AdversaryKind::FragmentFlood => {
-                self.observed.floods_made += 1;
                 self.observed.tally(attack.kind).made += 1;
                 self.observed.flooded.insert(c);
                 let opened = u32::try_from(PEER_FRAGMENTED_FRAMES_MAX).unwrap_or(u32::MAX);
@@ -2428,7 +2430,6 @@ impl Region {
             attestations: vec![(n.cert.clone(), attestation.as_bytes().to_vec())],
         }
         .encode();
-        self.observed.attacks_made += 1;
         self.observed.tally(attack.kind).made += 1;
         self.observed
             .attacked

@@ -317,6 +317,19 @@ fn reason_expected(kind: SheetKind) -> &'static str {
     }
 }
 
+/// Whether a receipt's text says invalid for the reason a sheet made invalid as `kind` is.
+fn invalid_for(receipt: &str, kind: SheetKind) -> bool {
+    receipt.starts_with("invalid") && receipt.contains(reason_expected(kind))
+}
+
+/// The adversaries that send forged changes: counted together in `attacks_made`,
+/// `attacks_refused` and `attacks_applied`.
+const FORGERIES: [AdversaryKind; 3] = [
+    AdversaryKind::ForeignWrite,
+    AdversaryKind::ForgedReceipt,
+    AdversaryKind::HubForgery,
+];
+
 /// The report of one run. Everything but `wall_s`, `peak_memory_mib`, `ingest_sheets_per_s`,
 /// `oversight_build_ms`, `oversight_rebuild_ms` (measurements of this machine),
 /// `frames_side_by_side` and `entries_side_by_side` (how many threads ran it) is the same for
@@ -566,8 +579,7 @@ impl Report {
                 let receipt = receipts.get(&hash);
                 let problem = if !at_rcoi.contains(&hash) {
                     "not at the РЦОИ".to_owned()
-                } else if !receipt.is_some_and(|r| r.starts_with("invalid") && r.contains(expected))
-                {
+                } else if !receipt.is_some_and(|r| invalid_for(r, *kind)) {
                     format!("receipted {receipt:?}, not invalid for {expected:?}")
                 } else if counted.contains(&hash) {
                     "counted".to_owned()
@@ -592,6 +604,7 @@ impl Report {
 
         // Per kind of adversary: what its nodes tried, what was refused, what was held or counted.
         let authorship = region.authorship();
+        let forgeries = observed.tally_of(&FORGERIES);
         let mut hostile_sheets: BTreeMap<AdversaryKind, (u64, u64, u64)> = BTreeMap::new();
         for (sheet, kind) in &observed.invalid_sheets {
             let Some(adversary) = adversary_of(*kind) else {
@@ -601,9 +614,7 @@ impl Report {
             let receipt = receipts.get(&hash);
             let (made, refused, applied) = hostile_sheets.entry(adversary).or_default();
             *made += 1;
-            if receipt
-                .is_some_and(|r| r.starts_with("invalid") && r.contains(reason_expected(*kind)))
-            {
+            if receipt.is_some_and(|r| invalid_for(r, *kind)) {
                 *refused += 1;
             }
             if receipt.is_some_and(|r| r == RECEIPT_VERIFIED) || counted.contains(&hash) {
@@ -902,13 +913,13 @@ impl Report {
             sheets_invalid_entered: observed.invalid_sheets.len(),
             lost,
             unauthorised_applied: unauthorised,
-            attacks_made: observed.attacks_made,
-            attacks_refused: observed.attacks_refused,
+            attacks_made: forgeries.made,
+            attacks_refused: forgeries.refused,
             attacks_applied: authorship.by_hostile,
             adversaries,
             batches_lost_in_commit: observed.batches_lost_in_commit,
-            replays_made: observed.replays_made,
-            floods_made: observed.floods_made,
+            replays_made: observed.tally_of(&[AdversaryKind::Replay]).made,
+            floods_made: observed.tally_of(&[AdversaryKind::FragmentFlood]).made,
             closed_for_protocol: observed.closed_for_protocol,
             receipts_timed: observed.receipt_latency_ms.len(),
             receipt_latency_p50_ms: percentile(&observed.receipt_latency_ms, 50),
